@@ -1,0 +1,25 @@
+"""Job-run history: what the scheduler (or a person) ran, when, and how it ended."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep
+from api.schemas import JobRunPublic, JobRunsPublic
+from forecaster.storage.jobs import list_job_runs
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=JobRunsPublic)
+def get_jobs(
+    session: SessionDep,
+    job: str | None = Query(default=None, max_length=64),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> JobRunsPublic:
+    """Recent job runs, newest first."""
+    runs = [
+        JobRunPublic.model_validate(run, from_attributes=True)
+        for run in list_job_runs(session=session, limit=limit, job=job)
+    ]
+    return JobRunsPublic(data=runs, count=len(runs))

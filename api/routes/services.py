@@ -1,0 +1,61 @@
+"""Service routes: scaling profiles, and on-demand training."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Response
+
+from api.deps import DatabaseDep, SessionDep, SettingsDep
+from api.schemas import ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
+from forecaster.profiles import ScalingProfile
+from forecaster.storage.orm import Service
+from forecaster.storage.services import get_service, list_services, profile_of, upsert_service
+from forecaster.training.train import train_service
+
+router = APIRouter(prefix="/v1/services", tags=["services"])
+
+ServiceName = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def to_public(service: Service) -> ServicePublic:
+    return ServicePublic(
+        name=service.name,
+        enabled=service.enabled,
+        profile=profile_of(service),
+        created_at=service.created_at,
+        updated_at=service.updated_at,
+    )
+
+
+@router.put("/{name}", response_model=ServicePublic)
+def put_service(
+    body: ServiceCreate, session: SessionDep, response: Response, name: str = ServiceName
+) -> ServicePublic:
+    """Create or replace a service's scaling profile."""
+    profile = ScalingProfile.model_validate(body.model_dump(exclude={"enabled"}))
+    service, created = upsert_service(
+        session=session, name=name, profile=profile, enabled=body.enabled
+    )
+    response.status_code = 201 if created else 200
+    return to_public(service)
+
+
+@router.get("", response_model=ServicesPublic)
+def get_services(session: SessionDep) -> ServicesPublic:
+    """List every service and its profile."""
+    services = [to_public(service) for service in list_services(session=session)]
+    return ServicesPublic(data=services, count=len(services))
+
+
+@router.get("/{name}", response_model=ServicePublic)
+def get_one_service(session: SessionDep, name: str = ServiceName) -> ServicePublic:
+    """One service and its profile."""
+    return to_public(get_service(session=session, name=name))
+
+
+@router.post("/{name}/train", response_model=TrainPublic)
+def post_train(
+    database: DatabaseDep, settings: SettingsDep, name: str = ServiceName
+) -> TrainPublic:
+    """Train the service's forecaster now, then forecast and plan (normally a scheduled job)."""
+    result = train_service(database, name, settings)
+    return TrainPublic(**result.__dict__)

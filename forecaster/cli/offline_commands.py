@@ -1,0 +1,52 @@
+"""Offline commands: CSV in, CSV out, no database (``forecast``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from forecaster.cli.app import app, fail, say
+
+
+def parse_quantiles(text: str) -> list[float]:
+    """``0.5,0.9,0.95,0.99`` -> [0.5, 0.9, 0.95, 0.99], each strictly between 0 and 1."""
+    try:
+        values = sorted({float(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        fail(f"--quantiles must be numbers like 0.5,0.9,0.95,0.99, got {text!r}")
+    if not values or any(not 0 < q < 1 for q in values):
+        fail(f"--quantiles must lie strictly between 0 and 1, got {text!r}")
+    return values
+
+
+@app.command()
+def forecast(
+    input: Path = typer.Option(
+        ..., "--input", exists=True, dir_okay=False, help="timestamp,value CSV"
+    ),
+    horizon: str = typer.Option("48h", help="how far ahead, e.g. 48h, 90min, 2d"),
+    output: Path = typer.Option(..., "--output", help="CSV to write: timestamp,p50,p90,..."),
+    freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
+    model: str = typer.Option("auto", help="auto (select by backtest) or a model name"),
+    quantiles: str = typer.Option("0.5,0.9,0.95,0.99", help="comma-separated quantiles"),
+) -> None:
+    """Forecast a CSV of history; writes one row per future step with quantile columns."""
+    from forecaster.errors import ForecasterError
+    from forecaster.offline import forecast_file, read_series_csv, write_forecast_csv
+
+    try:
+        series_file = read_series_csv(input)
+        outcome = forecast_file(
+            series_file,
+            horizon=horizon,
+            freq=freq,
+            model=model,
+            quantiles=parse_quantiles(quantiles),
+        )
+    except (ForecasterError, ValueError) as error:
+        fail(str(error))
+    write_forecast_csv(outcome.frame, output, naive=series_file.naive)
+    note = f" ({outcome.message})" if outcome.message else ""
+    say(f"model: {outcome.model}{note}")
+    say(f"wrote {len(outcome.frame)} steps to {output}")

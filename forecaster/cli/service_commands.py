@@ -1,0 +1,188 @@
+"""Commands that work on the service's database: serve, demo, ingest, train, plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from forecaster.cli.app import app, fail, say, warn
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from forecaster.settings import get_settings
+
+    return get_settings()
+
+
+def _run_server(host: str, port: int, auth_enabled: bool, database_url: str | None = None) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from forecaster.settings import Settings
+
+    overrides: dict[str, object] = {"host": host, "port": port, "auth_enabled": auth_enabled}
+    if database_url:
+        overrides["database_url"] = database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="address to listen on (default FORECASTER_HOST)"),
+    port: int = typer.Option(None, help="port (default FORECASTER_PORT)"),
+) -> None:
+    """Serve the REST API (and dashboard) on the configured database."""
+    settings = _settings()
+    _run_server(host or settings.host, port or settings.port, settings.auth_enabled)
+
+
+@app.command()
+def demo(
+    database: Path = typer.Option(Path("forecaster-demo.db"), help="SQLite file (recreated)"),
+    port: int = typer.Option(8000, help="port to serve on"),
+    serve_api: bool = typer.Option(True, "--serve/--no-serve", help="serve the API afterwards"),
+) -> None:
+    """Load a real traffic trace into a fresh SQLite file, train, plan and serve the API."""
+    from forecaster.demo import DEMO_SERVICE, prepare_demo
+
+    say(f"preparing the demo in {database} (a fresh SQLite file) ...")
+    result = prepare_demo(database)
+    say(f"ingested {result.points} points of real traffic for service {DEMO_SERVICE!r}")
+    say(f"trained {result.train.model}; plan {result.train.plan_id} stored")
+    if not serve_api:
+        return
+    base = f"http://127.0.0.1:{port}"
+    say("")
+    say(f"open {base}/            dashboard")
+    say(f"     {base}/docs        OpenAPI docs")
+    say(f"     {base}/v1/services/{DEMO_SERVICE}/plan?horizon=6h")
+    say(f"     {base}/v1/services/{DEMO_SERVICE}/forecast")
+    warn("note: the demo serves on loopback without authentication")
+    _run_server("127.0.0.1", port, auth_enabled=False, database_url=result.database_url)
+
+
+@app.command()
+def ingest(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="timestamp,value CSV"),
+    service: str = typer.Option(..., help="service the points belong to"),
+    metric: str = typer.Option("requests_per_second", help="metric name"),
+    profile: Path | None = typer.Option(None, exists=True, help="create/update the service first"),
+) -> None:
+    """Store a CSV of points in the database, all or nothing."""
+    import pandas as pd
+
+    from forecaster.errors import ForecasterError
+    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+    from forecaster.profiles import load_profile
+    from forecaster.storage.db import Database
+    from forecaster.storage.services import upsert_service
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    database.migrate()
+    raw = pd.read_csv(file, dtype=str, keep_default_na=False)
+    if not {"timestamp", "value"} <= set(raw.columns):
+        fail(f"{file}: expected columns timestamp,value, got {list(raw.columns)}")
+    stored = 0
+    try:
+        with database.session() as session:
+            if profile is not None:
+                upsert_service(session=session, name=service, profile=load_profile(profile))
+            chunk = settings.max_points_per_batch
+            for start in range(0, len(raw), chunk):  # one transaction: the file lands whole
+                part = raw.iloc[start : start + chunk]
+                item = SeriesPoints(
+                    service=service,
+                    metric=metric,
+                    timestamps=part["timestamp"].tolist(),
+                    values=part["value"].tolist(),
+                )
+                stored += ingest_batch(session=session, batch=[item], settings=settings).stored
+    except (ForecasterError, ValueError) as error:
+        fail(str(error))
+    say(f"stored {stored} points for {service} {metric}")
+
+
+@app.command()
+def train(
+    service: str | None = typer.Option(None, help="one service (default: every enabled one)"),
+    model: str = typer.Option("auto", help="auto or a model name"),
+) -> None:
+    """Train, forecast and plan services now (the scheduler normally does this)."""
+    from forecaster.errors import ForecasterError
+    from forecaster.storage.db import Database
+    from forecaster.storage.services import list_services
+    from forecaster.training.train import train_service
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    database.migrate()
+    with database.session() as session:
+        names = (
+            [service] if service else [s.name for s in list_services(session=session) if s.enabled]
+        )
+    failed = 0
+    for name in names:
+        try:
+            result = train_service(database, name, settings, model=model)
+        except ForecasterError as error:
+            warn(f"{name}: {error}")
+            failed += 1
+            continue
+        note = f" ({result.message})" if result.message else ""
+        say(
+            f"{name}: model {result.model}{note}; "
+            f"forecast {result.forecast_id}, plan {result.plan_id}"
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    service: str | None = typer.Option(None, help="re-plan this service from its latest forecast"),
+    input: Path | None = typer.Option(
+        None, "--input", exists=True, dir_okay=False, help="offline: history CSV"
+    ),
+    profile: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="offline: profile YAML"
+    ),
+    horizon: str = typer.Option("24h", help="offline: how far ahead"),
+    output: Path | None = typer.Option(None, help="offline: plan CSV to write"),
+    freq: str | None = typer.Option(None, help="offline: resample to this step first"),
+    model: str = typer.Option("auto", help="offline: auto or a model name"),
+) -> None:
+    """Plan capacity: for a stored service (--service) or offline from a CSV (--input)."""
+    from forecaster.errors import ForecasterError
+
+    if input is not None:
+        if profile is None or output is None:
+            fail("offline planning needs --input, --profile and --output")
+        from forecaster.offline import plan_file, read_series_csv, write_plan_csv
+        from forecaster.profiles import load_profile
+
+        try:
+            series_file = read_series_csv(input)
+            frame = plan_file(
+                series_file, load_profile(profile), horizon=horizon, freq=freq, model=model
+            )
+        except (ForecasterError, ValueError) as error:
+            fail(str(error))
+        write_plan_csv(frame, output, naive=series_file.naive)
+        say(f"wrote {len(frame)} steps to {output}; peak {int(frame['replicas'].max())} replicas")
+        return
+    if service is None:
+        fail("give --service NAME, or --input/--profile/--output for offline planning")
+    from forecaster.storage.db import Database
+    from forecaster.training.train import plan_service
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    database.migrate()
+    try:
+        plan_id = plan_service(database, service)
+    except ForecasterError as error:
+        fail(str(error))
+    say(f"{service}: plan {plan_id} stored")

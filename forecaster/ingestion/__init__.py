@@ -1,0 +1,1 @@
+"""Getting metrics in: validated batches (REST, CSV), Prometheus pull and remote-write."""

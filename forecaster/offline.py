@@ -1,0 +1,130 @@
+"""The offline contract: CSV in, CSV out, no database.
+
+``forecaster forecast`` and ``forecaster plan --input`` read a ``timestamp,value`` CSV and write
+their results with the same timestamp style as the input (naive UTC stays naive). They call the
+same forecasting and planning code as the service.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from forecaster.errors import InvalidInputError
+from forecaster.planning.planner import plan_capacity
+from forecaster.profiles import ScalingProfile
+from forecaster.timeutil import parse_duration, parse_timestamps
+from forecaster.training.forecasting import ForecastOutcome, make_forecast
+from forecaster.training.history import infer_step_seconds, regularise
+from models.base import DEFAULT_QUANTILES, quantile_name
+
+
+@dataclass(frozen=True)
+class SeriesFile:
+    """A loaded ``timestamp,value`` CSV: its points and whether its timestamps were naive."""
+
+    points: pd.Series
+    naive: bool
+
+
+def read_series_csv(path: Path) -> SeriesFile:
+    """Read a CSV with columns ``timestamp,value``; rows with unreadable values are refused."""
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise InvalidInputError(f"cannot read {path}: {error}") from None
+    columns = {column.lower().strip(): column for column in raw.columns}
+    if "timestamp" not in columns or "value" not in columns:
+        raise InvalidInputError(
+            f"{path}: expected columns timestamp,value, got {list(raw.columns)}"
+        )
+    stamps = parse_timestamps(raw[columns["timestamp"]])
+    values = pd.to_numeric(raw[columns["value"]], errors="coerce")
+    bad = stamps.isna() | values.isna()
+    if bad.all():
+        raise InvalidInputError(f"{path}: no readable rows")
+    if bad.any():
+        first = int(bad.to_numpy().nonzero()[0][0])
+        raise InvalidInputError(
+            f"{path}: {int(bad.sum())} unreadable rows, first at line {first + 2}: "
+            f"{raw.iloc[first].to_dict()}"
+        )
+    sample = str(raw[columns["timestamp"]].iloc[0])
+    naive = not (sample.endswith("Z") or "+" in sample[10:] or sample.count("-") > 2)
+    if pd.to_numeric(pd.Series([sample]), errors="coerce").notna().iloc[0]:
+        naive = True
+    points = pd.Series(values.to_numpy(dtype="float64"), index=pd.DatetimeIndex(stamps))
+    return SeriesFile(points=points.sort_index(), naive=naive)
+
+
+def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
+    """The file's points on a regular grid: its own step and phase, or ``freq`` from epoch."""
+    data_step = infer_step_seconds(series_file.points.index)
+    if freq is None:
+        return regularise(series_file.points, data_step)
+    step = parse_duration(freq)
+    if math.isclose(step, data_step):
+        return regularise(series_file.points, step)
+    return regularise(series_file.points, step, anchor=pd.Timestamp(0, tz="UTC"))
+
+
+def horizon_steps(horizon: str, step_seconds: float) -> int:
+    """How many steps cover a horizon such as ``48h``."""
+    return max(1, math.ceil(parse_duration(horizon) / step_seconds - 1e-9))
+
+
+def forecast_file(
+    series_file: SeriesFile,
+    *,
+    horizon: str,
+    freq: str | None = None,
+    model: str = "auto",
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+) -> ForecastOutcome:
+    """Forecast a loaded CSV: the engine behind ``forecaster forecast``."""
+    history = regular_history(series_file, freq)
+    step = pd.Timedelta(history.index.freq).total_seconds()
+    return make_forecast(history, horizon_steps(horizon, step), model=model, quantiles=quantiles)
+
+
+def plan_file(
+    series_file: SeriesFile,
+    profile: ScalingProfile,
+    *,
+    horizon: str,
+    freq: str | None = None,
+    model: str = "auto",
+) -> pd.DataFrame:
+    """Forecast then plan a loaded CSV: the engine behind ``forecaster plan --input``."""
+    outcome = forecast_file(series_file, horizon=horizon, freq=freq, model=model)
+    step = pd.Timedelta(outcome.frame.index.freq).total_seconds()
+    column = quantile_name(profile.risk_quantile)
+    return plan_capacity(outcome.frame[column], profile, step_seconds=step)
+
+
+def format_timestamps(index: pd.DatetimeIndex, naive: bool) -> list[str]:
+    """Timestamps in the input's style: ``2024-01-01 00:05:00`` if it was naive, else ISO UTC."""
+    if naive:
+        return list(index.tz_convert("UTC").tz_localize(None).strftime("%Y-%m-%d %H:%M:%S"))
+    return list(index.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def write_forecast_csv(frame: pd.DataFrame, path: Path, *, naive: bool) -> None:
+    """Write ``timestamp`` plus one column per quantile (``p50``, ``p90``, ...)."""
+    out = frame.copy()
+    out.insert(0, "timestamp", format_timestamps(pd.DatetimeIndex(frame.index), naive))
+    out.to_csv(path, index=False, float_format="%.6g")
+
+
+def write_plan_csv(plan: pd.DataFrame, path: Path, *, naive: bool) -> None:
+    """Write ``timestamp,replicas,gpus`` (and ``tier`` when tiers are used)."""
+    columns = ["replicas", "gpus"] + (
+        ["tier"] if "tier" in plan and plan["tier"].notna().any() else []
+    )
+    out = plan[columns].copy()
+    out.insert(0, "timestamp", format_timestamps(pd.DatetimeIndex(plan.index), naive))
+    out.to_csv(path, index=False)

@@ -1,0 +1,1 @@
+"""Capacity planning: forecast quantiles to replica and GPU floors, and the replay simulator."""

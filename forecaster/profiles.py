@@ -1,0 +1,114 @@
+"""A service's scaling profile: what drives its load and what one replica can serve.
+
+Shared by the API (``PUT /v1/services/{name}``), the offline CLI (``--profile profile.yaml``)
+and the planner, so validation and defaults live in exactly one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+KNOWN_METRICS = frozenset(
+    {
+        "requests_per_second",
+        "tokens_per_second",
+        "queue_length",
+        "latency_seconds",
+        "cpu_utilization",
+        "gpu_utilization",
+        "throughput",
+    }
+)
+QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
+QUANTILE_COLUMNS: dict[float, str] = {q: f"p{round(q * 100)}" for q in QUANTILES}
+
+
+class CapacityTier(BaseModel):
+    """One kind of replica a service can run on (e.g. an L4 GPU node), with its own economics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    capacity_per_replica: float = Field(gt=0, description="load one replica serves at its SLO")
+    cost_per_replica_hour: float = Field(ge=0)
+    startup_seconds: float = Field(default=180, ge=0)
+    gpus_per_replica: int = Field(default=0, ge=0)
+    gpu_type: str | None = None
+    max_replicas: int | None = Field(default=None, ge=0)
+
+
+class ActuationTarget(BaseModel):
+    """Where plans are pushed: an actuator kind (entry-point name) and its own config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(default=None, max_length=128)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScalingProfile(BaseModel):
+    """How to turn a load forecast into replicas for one service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(default="requests_per_second", description="the driving metric")
+    step_seconds: int = Field(default=300, ge=1, le=3600, description="forecast and plan step")
+    horizon_hours: float = Field(default=48, gt=0, le=24 * 14)
+    capacity_per_replica: float = Field(gt=0, description="load one replica serves at its SLO")
+    target_utilization: float = Field(default=0.7, gt=0, le=1)
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=100, ge=1)
+    startup_seconds: float = Field(default=180, ge=0, description="time until a replica is ready")
+    scale_down_delay_seconds: float = Field(default=600, ge=0)
+    risk_quantile: float = Field(default=0.95, description="forecast quantile the plan covers")
+    gpus_per_replica: int = Field(default=0, ge=0)
+    gpu_type: str | None = Field(default=None, max_length=64)
+    cost_per_replica_hour: float = Field(default=0.0, ge=0)
+    max_step_up: int | None = Field(
+        default=None, ge=1, description="most replicas one actuation may add"
+    )
+    max_capacity_breach: Literal["honor", "increase"] = "honor"
+    max_capacity_buffer_pct: float = Field(default=10.0, ge=0, le=100)
+    tiers: list[CapacityTier] = Field(default_factory=list)
+    forecast_only: bool = Field(default=True, description="plan and show, never actuate")
+    targets: list[ActuationTarget] = Field(default_factory=list)
+    holiday_country: str | None = Field(default=None, max_length=8)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ScalingProfile:
+        if self.metric not in KNOWN_METRICS:
+            raise ValueError(
+                f"metric {self.metric!r} is not known; use one of {sorted(KNOWN_METRICS)}"
+            )
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        if self.risk_quantile not in QUANTILES:
+            raise ValueError(f"risk_quantile must be one of {list(QUANTILES)}")
+        names = [tier.name for tier in self.tiers]
+        if len(names) != len(set(names)):
+            raise ValueError("tier names must be unique")
+        return self
+
+    @property
+    def quantile_column(self) -> str:
+        """The forecast column (``p95`` ...) this profile's plans cover."""
+        return QUANTILE_COLUMNS[self.risk_quantile]
+
+    @property
+    def horizon_steps(self) -> int:
+        return max(1, round(self.horizon_hours * 3600 / self.step_seconds))
+
+
+def load_profile(path: Path) -> ScalingProfile:
+    """Read a profile from a YAML (or JSON) file, with the same validation as the API."""
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of profile fields")
+    return ScalingProfile.model_validate(data)

@@ -1,0 +1,1 @@
+"""Database tables, engine and sessions, and the repository functions that query them."""

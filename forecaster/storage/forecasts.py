@@ -1,0 +1,139 @@
+"""Repository functions for model runs and the forecasts they produce."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun
+
+FORECAST_COLUMNS = ("p50", "p90", "p95", "p99")
+
+
+def save_model_run(
+    *,
+    session: Session,
+    series_id: int,
+    model: str,
+    step_seconds: int,
+    status: str,
+    train_start: datetime | None = None,
+    train_end: datetime | None = None,
+    params: dict[str, Any] | None = None,
+    scores: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
+    message: str | None = None,
+    fit_seconds: float | None = None,
+    artifact: bytes | None = None,
+    champion: bool = False,
+) -> ModelRun:
+    """Store one model run; when it is the champion, the previous champion steps down."""
+    if champion:
+        session.execute(
+            update(ModelRun)
+            .where(ModelRun.series_id == series_id, ModelRun.is_champion.is_(True))
+            .values(is_champion=False)
+        )
+    run = ModelRun(
+        series_id=series_id,
+        model=model,
+        step_seconds=step_seconds,
+        status=status,
+        train_start=train_start,
+        train_end=train_end,
+        params=params or {},
+        scores=scores or {},
+        calibration=calibration or {},
+        message=message,
+        fit_seconds=fit_seconds,
+        artifact=artifact,
+        is_champion=champion,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def champion_run(*, session: Session, series_id: int) -> ModelRun | None:
+    """The current champion model run of a series, if any."""
+    return session.execute(
+        select(ModelRun)
+        .where(ModelRun.series_id == series_id, ModelRun.is_champion.is_(True))
+        .order_by(ModelRun.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def list_runs(*, session: Session, series_id: int, limit: int = 50) -> list[ModelRun]:
+    """Recent model runs of a series, newest first (the leaderboard reads these)."""
+    return list(
+        session.execute(
+            select(ModelRun)
+            .where(ModelRun.series_id == series_id)
+            .order_by(ModelRun.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def save_forecast(
+    *, session: Session, run_id: int, series_id: int, step_seconds: int, frame: pd.DataFrame
+) -> Forecast:
+    """Store a forecast frame (index: UTC step timestamps; columns p50, p90, p95, p99)."""
+    forecast = Forecast(
+        run_id=run_id,
+        series_id=series_id,
+        origin=frame.index[0].to_pydatetime(),
+        step_seconds=step_seconds,
+    )
+    session.add(forecast)
+    session.flush()
+    rows = pd.DataFrame({column: frame[column].astype("float64") for column in FORECAST_COLUMNS})
+    rows.insert(0, "ts", list(frame.index.to_pydatetime()))
+    rows.insert(0, "forecast_id", forecast.id)
+    session.execute(insert(ForecastPoint), rows.to_dict("records"))
+    return forecast
+
+
+def latest_forecast(*, session: Session, series_id: int) -> Forecast | None:
+    """The newest forecast of a series."""
+    return session.execute(
+        select(Forecast)
+        .where(Forecast.series_id == series_id)
+        .order_by(Forecast.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def list_forecasts(*, session: Session, series_id: int, limit: int = 50) -> list[Forecast]:
+    """Recent forecasts of a series, newest first (forecast review picks from these)."""
+    return list(
+        session.execute(
+            select(Forecast)
+            .where(Forecast.series_id == series_id)
+            .order_by(Forecast.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
+    """The points of a stored forecast as a frame indexed by UTC timestamp."""
+    rows = session.execute(
+        select(
+            ForecastPoint.ts,
+            ForecastPoint.p50,
+            ForecastPoint.p90,
+            ForecastPoint.p95,
+            ForecastPoint.p99,
+        )
+        .where(ForecastPoint.forecast_id == forecast_id)
+        .order_by(ForecastPoint.ts)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.set_index("ts")

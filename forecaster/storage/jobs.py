@@ -1,0 +1,59 @@
+"""Job-run records: every train, plan or actuate run leaves one, listed at ``GET /v1/jobs``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecaster.storage.orm import JobRun
+from forecaster.timeutil import utc_now
+
+
+@contextmanager
+def recorded_job(
+    sessions: sessionmaker[Session], job: str, service: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Record a job run around a block: running, then ok or failed with the error.
+
+    The record is written in its own transactions so it survives the job's own rollback.
+    Yields a dict the block may fill with details (counts, model names).
+    """
+    with sessions.begin() as session:
+        run = JobRun(job=job, service=service, status="running")
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    details: dict[str, Any] = {}
+    try:
+        yield details
+    except BaseException as error:
+        _finish(sessions, run_id, "failed", f"{type(error).__name__}: {error}", details)
+        raise
+    _finish(sessions, run_id, "ok", details.pop("message", None), details)
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    run_id: int,
+    status: str,
+    message: str | None,
+    details: dict[str, Any],
+) -> None:
+    with sessions.begin() as session:
+        run = session.get_one(JobRun, run_id)
+        run.status = status
+        run.message = message
+        run.details = details
+        run.finished_at = utc_now()
+
+
+def list_job_runs(*, session: Session, limit: int = 100, job: str | None = None) -> list[JobRun]:
+    """Recent job runs, newest first."""
+    query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
+    if job is not None:
+        query = query.where(JobRun.job == job)
+    return list(session.execute(query).scalars())

@@ -1,0 +1,83 @@
+"""Repository functions for capacity plans: stored whole, read back as a lookup."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from forecaster.storage.orm import Plan, PlanStep
+from forecaster.timeutil import as_utc
+
+
+def save_plan(
+    *,
+    session: Session,
+    service_id: int,
+    forecast_id: int | None,
+    step_seconds: int,
+    quantile: float,
+    frame: pd.DataFrame,
+    total_cost: float,
+    summary: dict[str, Any] | None = None,
+) -> Plan:
+    """Store a plan frame from the planner (index: step timestamps) with all its steps."""
+    plan = Plan(
+        service_id=service_id,
+        forecast_id=forecast_id,
+        step_seconds=step_seconds,
+        quantile=quantile,
+        total_cost=total_cost,
+        summary=summary or {},
+    )
+    session.add(plan)
+    session.flush()
+    rows = pd.DataFrame(
+        {
+            "plan_id": plan.id,
+            "ts": list(frame.index.to_pydatetime()),
+            "replicas": frame["replicas"].astype("int64").tolist(),
+            "gpus": frame["gpus"].astype("int64").tolist(),
+            "load": frame["load"].astype("float64").tolist(),
+            "tier": frame["tier"].tolist() if "tier" in frame else None,
+            "cost_per_hour": frame["cost_per_hour"].astype("float64").tolist(),
+            "reason": frame["reason"].tolist(),
+        }
+    )
+    session.execute(insert(PlanStep), rows.to_dict("records"))
+    return plan
+
+
+def latest_plan(*, session: Session, service_id: int) -> Plan | None:
+    """The newest plan of a service (the one in force)."""
+    return session.execute(
+        select(Plan).where(Plan.service_id == service_id).order_by(Plan.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def plan_steps(
+    *, session: Session, plan_id: int, start: datetime | None = None, end: datetime | None = None
+) -> list[PlanStep]:
+    """Steps of a plan in [start, end), in time order."""
+    query = select(PlanStep).where(PlanStep.plan_id == plan_id)
+    if start is not None:
+        query = query.where(PlanStep.ts >= start)
+    if end is not None:
+        query = query.where(PlanStep.ts < end)
+    return list(session.execute(query.order_by(PlanStep.ts)).scalars())
+
+
+def plan_end(*, session: Session, plan_id: int) -> datetime | None:
+    """When a plan runs out: the end of its last step (after that it is stale)."""
+    row = session.execute(
+        select(func.max(PlanStep.ts), Plan.step_seconds)
+        .join(Plan, Plan.id == PlanStep.plan_id)
+        .where(PlanStep.plan_id == plan_id)
+        .group_by(Plan.step_seconds)
+    ).first()
+    if row is None or row[0] is None:
+        return None
+    return as_utc(row[0]) + timedelta(seconds=row[1])

@@ -1,0 +1,54 @@
+"""Repository functions for services and their scaling profiles."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecaster.errors import NotFoundError
+from forecaster.profiles import ScalingProfile
+from forecaster.storage.orm import Service
+
+
+def upsert_service(
+    *, session: Session, name: str, profile: ScalingProfile, enabled: bool = True
+) -> tuple[Service, bool]:
+    """Create or replace a service's profile; returns the service and whether it was created."""
+    service = session.execute(select(Service).where(Service.name == name)).scalar_one_or_none()
+    created = service is None
+    if service is None:
+        service = Service(name=name, profile=profile.model_dump(mode="json"), enabled=enabled)
+        session.add(service)
+    else:
+        service.profile = profile.model_dump(mode="json")
+        service.enabled = enabled
+    session.flush()
+    return service, created
+
+
+def get_service(*, session: Session, name: str) -> Service:
+    """The service called ``name``, or NotFoundError naming it."""
+    service = session.execute(select(Service).where(Service.name == name)).scalar_one_or_none()
+    if service is None:
+        raise NotFoundError(
+            f"service {name!r} does not exist; create it with PUT /v1/services/{name}"
+        )
+    return service
+
+
+def list_services(*, session: Session) -> list[Service]:
+    """All services, by name."""
+    return list(session.execute(select(Service).order_by(Service.name)).scalars())
+
+
+def services_by_name(*, session: Session, names: set[str]) -> dict[str, Service]:
+    """The services among ``names`` that exist, keyed by name (ingestion checks the rest)."""
+    if not names:
+        return {}
+    rows = session.execute(select(Service).where(Service.name.in_(names))).scalars()
+    return {service.name: service for service in rows}
+
+
+def profile_of(service: Service) -> ScalingProfile:
+    """The validated scaling profile stored with a service."""
+    return ScalingProfile.model_validate(service.profile)

@@ -1,0 +1,1 @@
+"""From stored samples to stored forecasts: history preparation, backtests, selection, training."""

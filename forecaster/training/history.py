@@ -1,0 +1,67 @@
+"""Turn raw points into the regular series models expect.
+
+Used by the train job (points from the database) and by the offline CLI (points from a CSV), so
+both see exactly the same history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from forecaster.timeutil import epoch_ns, freq_alias
+
+
+def infer_step_seconds(index: pd.DatetimeIndex) -> float:
+    """The typical spacing of observations, in seconds (median of the gaps)."""
+    if len(index) < 2:
+        raise ValueError("need at least two timestamps to infer the step; pass --freq")
+    gaps = np.diff(epoch_ns(index)) / 1e9
+    gaps = gaps[gaps > 0]
+    if len(gaps) == 0:
+        raise ValueError("all timestamps are equal; cannot infer the step")
+    return float(np.median(gaps))
+
+
+def regularise(
+    points: pd.Series,
+    step_seconds: float,
+    *,
+    anchor: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> pd.Series:
+    """Average points into buckets ``[t, t + step)`` on a grid through ``anchor``.
+
+    Missing buckets stay NaN (models fill them their own way). The default anchor is the first
+    point, so a CSV sampled at 21:42:53, 21:47:53, ... keeps its own grid.
+    """
+    if points.empty:
+        raise ValueError("no points to build a history from")
+    points = points.sort_index()
+    step_ns = int(round(step_seconds * 1e9))
+    origin = anchor if anchor is not None else points.index[0]
+    origin_ns = origin.value
+    offsets = (epoch_ns(points.index) - origin_ns) // step_ns
+    bucket_ns = origin_ns + offsets * step_ns
+    grouped = points.groupby(bucket_ns).mean()
+    last_ns = (
+        int(grouped.index.max())
+        if end is None
+        else origin_ns + (end.value - origin_ns) // step_ns * step_ns
+    )
+    grid = np.arange(int(grouped.index.min()), last_ns + 1, step_ns, dtype="int64")
+    index = pd.DatetimeIndex(pd.to_datetime(grid, utc=True), freq=freq_alias(step_seconds))
+    return pd.Series(grouped.reindex(grid).to_numpy(), index=index, name="value")
+
+
+def exclude_windows(history: pd.Series, windows: Iterable[tuple[datetime, datetime]]) -> pd.Series:
+    """Blank out (set NaN) steps inside excluded windows such as incidents and outages."""
+    cleaned = history.copy()
+    for start, end in windows:
+        cleaned[(cleaned.index >= pd.Timestamp(start)) & (cleaned.index < pd.Timestamp(end))] = (
+            np.nan
+        )
+    return cleaned

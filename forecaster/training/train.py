@@ -1,0 +1,184 @@
+"""The train job for one service: history from SQL, forecast, champion run, plan, all stored.
+
+Called by the scheduler, ``POST /v1/services/{name}/train`` and ``forecaster train``. The slow
+part (fitting) runs outside any transaction; results are written in one transaction at the end,
+so a failure leaves the previous champion, forecast and plan in force.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecaster.errors import NotReadyError
+from forecaster.planning.planner import plan_capacity, plan_cost
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.forecasts import (
+    forecast_frame,
+    latest_forecast,
+    save_forecast,
+    save_model_run,
+)
+from forecaster.storage.orm import Exclusion, Plan, Series, Service
+from forecaster.storage.plans import save_plan
+from forecaster.storage.samples import ensure_series, read_samples
+from forecaster.storage.services import get_service, profile_of
+from forecaster.timeutil import utc_now
+from forecaster.training.forecasting import make_forecast
+from forecaster.training.history import exclude_windows, regularise
+
+EPOCH = pd.Timestamp(0, tz="UTC")
+AGGREGATE_LABELS = {"*": "sum"}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    service: str
+    model: str
+    run_id: int
+    forecast_id: int
+    plan_id: int
+    message: str
+
+
+def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
+    """The series that holds the service's runs and forecasts.
+
+    With one label set it is that series; with several, a derived series (labels ``{"*": "sum"}``)
+    stands for their sum.
+    """
+    ids = (
+        session.execute(
+            select(Series.id).where(
+                Series.service_id == service.id,
+                Series.metric == profile.metric,
+                Series.labels_key != '{"*":"sum"}',
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(ids) == 1:
+        return int(ids[0])
+    keys = [(service.id, profile.metric, AGGREGATE_LABELS, None)]
+    return next(iter(ensure_series(session=session, keys=keys).values()))
+
+
+def load_history(
+    *, session: Session, service: Service, profile: ScalingProfile, days: float
+) -> pd.Series:
+    """The driving metric, summed over label sets, on the profile's step, exclusions blanked."""
+    series_ids = list(
+        session.execute(
+            select(Series.id).where(
+                Series.service_id == service.id,
+                Series.metric == profile.metric,
+                Series.labels_key != '{"*":"sum"}',
+            )
+        ).scalars()
+    )
+    if not series_ids:
+        raise NotReadyError(f"service {service.name!r} has no {profile.metric} samples yet")
+    start = utc_now() - pd.Timedelta(days=days)
+    samples = read_samples(session=session, series_ids=series_ids, start=start)
+    if samples.empty:
+        raise NotReadyError(
+            f"service {service.name!r} has no {profile.metric} samples in {days:g} days"
+        )
+    per_series = [
+        regularise(group.set_index("ts")["value"], profile.step_seconds, anchor=EPOCH)
+        for _, group in samples.groupby("series_id")
+    ]
+    history = pd.concat(per_series, axis=1).sum(axis=1, min_count=1)
+    history.index.freq = per_series[0].index.freq
+    windows = session.execute(
+        select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)
+    ).all()
+    return exclude_windows(history, [(row.start, row.end) for row in windows])
+
+
+def train_service(
+    database: Database, name: str, settings: Settings, *, model: str = "auto"
+) -> TrainResult:
+    """Fit, forecast and plan one service; store the outcome atomically."""
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        profile = profile_of(service)
+        history = load_history(
+            session=session, service=service, profile=profile, days=settings.training_days
+        )
+        service_id = service.id
+    outcome = make_forecast(history, profile.horizon_steps, model=model)
+    with database.session() as session:
+        service = session.get_one(Service, service_id)
+        series_id = driving_series_id(session=session, service=service, profile=profile)
+        run = save_model_run(
+            session=session,
+            series_id=series_id,
+            model=outcome.model,
+            step_seconds=profile.step_seconds,
+            status="fallback" if outcome.message else "ok",
+            train_start=history.index[0].to_pydatetime(),
+            train_end=history.index[-1].to_pydatetime(),
+            scores=outcome.scores,
+            message=outcome.message or None,
+            fit_seconds=outcome.fit_seconds,
+            artifact=pickle.dumps(outcome.fitted),
+            champion=True,
+        )
+        forecast = save_forecast(
+            session=session,
+            run_id=run.id,
+            series_id=series_id,
+            step_seconds=profile.step_seconds,
+            frame=outcome.frame,
+        )
+        plan = build_plan(
+            session=session, service=service, profile=profile, forecast_id=forecast.id
+        )
+        return TrainResult(
+            service=name,
+            model=outcome.model,
+            run_id=run.id,
+            forecast_id=forecast.id,
+            plan_id=plan.id,
+            message=outcome.message,
+        )
+
+
+def build_plan(
+    *, session: Session, service: Service, profile: ScalingProfile, forecast_id: int
+) -> Plan:
+    """Plan capacity from a stored forecast and store the plan."""
+    frame = forecast_frame(session=session, forecast_id=forecast_id)
+    plan = plan_capacity(frame[profile.quantile_column], profile, step_seconds=profile.step_seconds)
+    return save_plan(
+        session=session,
+        service_id=service.id,
+        forecast_id=forecast_id,
+        step_seconds=profile.step_seconds,
+        quantile=profile.risk_quantile,
+        frame=plan,
+        total_cost=plan_cost(plan, profile.step_seconds),
+        summary={"peak_replicas": int(plan["replicas"].max()), "steps": len(plan)},
+    )
+
+
+def plan_service(database: Database, name: str) -> int:
+    """Re-plan a service from its latest forecast (after a profile change, say)."""
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        profile = profile_of(service)
+        series_id = driving_series_id(session=session, service=service, profile=profile)
+        forecast = latest_forecast(session=session, series_id=series_id)
+        if forecast is None:
+            raise NotReadyError(f"service {name!r} has no forecast yet; train it first")
+        return build_plan(
+            session=session, service=service, profile=profile, forecast_id=forecast.id
+        ).id

@@ -1,0 +1,1 @@
+"""Alembic revisions for forecaster's schema; run at start-up by ``Database.migrate``."""

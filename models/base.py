@@ -1,0 +1,117 @@
+"""The forecasting model interface every model in this package implements.
+
+``fit(history)`` takes a regularly spaced ``pd.Series`` (UTC ``DatetimeIndex`` with a freq,
+NaN where a point is missing) and returns ``self``; ``predict(horizon, quantiles)`` returns a
+frame indexed by the next ``horizon`` timestamps with one column per quantile (``p50``, ``p95``).
+Fitted state lives in trailing-underscore attributes, as in scikit-learn and statsforecast.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+DAY_SECONDS = 86_400
+WEEK_SECONDS = 7 * DAY_SECONDS
+DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
+
+
+def quantile_name(q: float) -> str:
+    """Column name of a quantile: 0.5 -> ``p50``, 0.975 -> ``p97.5``."""
+    pct = q * 100
+    return f"p{round(pct)}" if abs(pct - round(pct)) < 1e-9 else f"p{pct:g}"
+
+
+def step_seconds_of(index: pd.DatetimeIndex) -> float:
+    """The spacing of a regular index, in seconds."""
+    if index.freq is not None:
+        return float(pd.Timedelta(index.freq).total_seconds())
+    if len(index) < 2:
+        raise ValueError("history needs a frequency or at least two points")
+    return float(np.median(np.diff(index.as_unit("ns").asi8)) / 1e9)
+
+
+def season_steps(step_seconds: float, period_seconds: int) -> int:
+    """Number of steps in a seasonal period (daily/weekly), at least 1."""
+    return max(1, round(period_seconds / step_seconds))
+
+
+def fill_gaps(values: np.ndarray, season: int) -> np.ndarray:
+    """Fill NaNs: from one season earlier where known (outages keep their shape), else linearly."""
+    filled = np.asarray(values, dtype="float64").copy()
+    if not np.isnan(filled).any():
+        return filled
+    if 1 < season < len(filled):
+        for _ in range(
+            4
+        ):  # a few passes cover multi-season outages without a Python loop per point
+            missing = np.isnan(filled)
+            missing[:season] = False
+            if not missing.any():
+                break
+            shifted = np.roll(filled, season)
+            filled[missing] = shifted[missing]
+    missing = np.isnan(filled)
+    if missing.all():
+        return np.zeros_like(filled)
+    if missing.any():
+        positions = np.arange(len(filled))
+        filled[missing] = np.interp(positions[missing], positions[~missing], filled[~missing])
+    return filled
+
+
+class ForecastModel(ABC):
+    """Base class: validates history, remembers the grid, builds the output frame."""
+
+    alias: ClassVar[str]
+
+    step_seconds_: float
+    last_timestamp_: pd.Timestamp
+    n_obs_: int
+
+    def fit(self, history: pd.Series) -> Self:
+        """Fit on a regular series; subclasses implement :meth:`_fit` on the gap-filled values."""
+        if not isinstance(history.index, pd.DatetimeIndex):
+            raise TypeError("history must have a DatetimeIndex")
+        if len(history) == 0:
+            raise ValueError("history is empty")
+        self.step_seconds_ = step_seconds_of(history.index)
+        self.last_timestamp_ = history.index[-1]
+        self.n_obs_ = int(history.notna().sum())
+        if self.n_obs_ == 0:
+            raise ValueError("history has no observed values")
+        self._fit(history.astype("float64"))
+        return self
+
+    def predict(self, horizon: int, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
+        """Quantile forecasts for the next ``horizon`` steps, never negative."""
+        if horizon < 1:
+            raise ValueError("horizon must be at least one step")
+        median, offsets = self._predict(horizon, tuple(quantiles))
+        frame = pd.DataFrame(index=self.future_index(horizon))
+        for q in quantiles:
+            frame[quantile_name(q)] = np.maximum(median + offsets[q], 0.0)
+        # quantile columns must not cross, whatever the model's own bands did
+        ordered = np.sort(frame.to_numpy(), axis=1)
+        if list(quantiles) == sorted(quantiles):
+            frame.loc[:, :] = ordered
+        return frame
+
+    def future_index(self, horizon: int) -> pd.DatetimeIndex:
+        """Timestamps of the next ``horizon`` steps after the last observed one."""
+        step = pd.Timedelta(seconds=self.step_seconds_)
+        return pd.date_range(self.last_timestamp_ + step, periods=horizon, freq=step)
+
+    @abstractmethod
+    def _fit(self, history: pd.Series) -> None:
+        """Fit on the float history (NaNs allowed; use :func:`fill_gaps` as suits the model)."""
+
+    @abstractmethod
+    def _predict(
+        self, horizon: int, quantiles: tuple[float, ...]
+    ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        """The median path and, per quantile, the offset to add to it."""

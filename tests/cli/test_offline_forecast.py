@@ -1,0 +1,103 @@
+"""The offline contract: ``forecaster forecast`` reads timestamp,value and writes quantiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from forecaster.cli import app
+from tests.helpers import synthetic_traffic
+
+runner = CliRunner()
+
+
+def write_history(path: Path, days: float = 10, step: int = 300) -> pd.Series:
+    series = synthetic_traffic(days=days, step_seconds=step, seed=3)
+    frame = pd.DataFrame(
+        {
+            "timestamp": series.index.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S"),
+            "value": series.to_numpy(),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return series
+
+
+def test_forecast_writes_one_row_per_step_with_quantile_columns(tmp_path: Path) -> None:
+    history = write_history(tmp_path / "history.csv")
+    out = tmp_path / "forecast.csv"
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--input",
+            str(tmp_path / "history.csv"),
+            "--horizon",
+            "48h",
+            "--output",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "model:" in result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["timestamp", "p50", "p90", "p95", "p99"]
+    assert len(frame) == 576
+    first = pd.Timestamp(frame["timestamp"].iloc[0], tz="UTC")
+    assert first == history.index[-1] + pd.Timedelta(minutes=5)
+    assert "+" not in frame["timestamp"].iloc[0]  # naive in, naive out
+    assert (frame["p50"] <= frame["p90"]).all() and (frame["p95"] <= frame["p99"]).all()
+
+
+def test_forecast_with_freq_model_and_quantiles(tmp_path: Path) -> None:
+    write_history(tmp_path / "history.csv", days=4, step=60)
+    out = tmp_path / "forecast.csv"
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--input",
+            str(tmp_path / "history.csv"),
+            "--horizon",
+            "6h",
+            "--output",
+            str(out),
+            "--freq",
+            "15min",
+            "--model",
+            "seasonal_naive_daily",
+            "--quantiles",
+            "0.5,0.8",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "model: seasonal_naive_daily" in result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["timestamp", "p50", "p80"]
+    assert len(frame) == 24
+    stamps = pd.to_datetime(frame["timestamp"])
+    assert (stamps.dt.minute % 15 == 0).all()
+
+
+def test_forecast_refuses_bad_input_clearly(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("time,val\n1,2\n")
+    result = runner.invoke(
+        app, ["forecast", "--input", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "o.csv")]
+    )
+    assert result.exit_code == 2
+    assert "expected columns timestamp,value" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--input",
+            str(tmp_path / "bad.csv"),
+            "--output",
+            str(tmp_path / "o.csv"),
+            "--model",
+            "nope",
+        ],
+    )
+    assert result.exit_code == 2

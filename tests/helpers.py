@@ -1,0 +1,71 @@
+"""Test helpers: a seeded synthetic traffic generator, real-trace slices, a live HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import uvicorn
+from fastapi import FastAPI
+
+
+def synthetic_traffic(
+    days: float = 14,
+    step_seconds: int = 300,
+    *,
+    base: float = 100.0,
+    daily_amplitude: float = 0.5,
+    weekly_amplitude: float = 0.2,
+    noise: float = 0.05,
+    seed: int = 0,
+    start: str = "2024-01-01",
+) -> pd.Series:
+    """Inference-like load: a daily and weekly cycle times noise, seeded, never negative."""
+    rng = np.random.default_rng(seed)
+    periods = int(days * 86400 / step_seconds)
+    index = pd.date_range(start, periods=periods, freq=f"{step_seconds}s", tz="UTC")
+    seconds = (index - index[0]).total_seconds().to_numpy()
+    daily = 1 + daily_amplitude * np.sin(2 * np.pi * seconds / 86400)
+    weekly = 1 + weekly_amplitude * np.sin(2 * np.pi * seconds / (7 * 86400))
+    values = base * daily * weekly * (1 + noise * rng.standard_normal(periods))
+    return pd.Series(np.maximum(values, 0), index=index, name="value")
+
+
+def demo_trace_slice(days: float = 14) -> pd.Series:
+    """The first ``days`` of the bundled real trace (tweets per 5 minutes), UTC-indexed."""
+    with resources.files("forecaster.data").joinpath("twitter_volume_fb_5min.csv").open() as f:
+        frame = pd.read_csv(f)
+    index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
+    series = pd.Series(frame["value"].to_numpy(dtype="float64"), index=index)
+    return series[series.index < series.index[0] + pd.Timedelta(days=days)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,143 @@
+"""Ingestion through the HTTP API: round trip, idempotency, and every bad input refused whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.samples import read_samples, sample_count
+
+PROFILE = {"capacity_per_replica": 10, "min_replicas": 1, "max_replicas": 20}
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    app = create_app(settings.model_copy(update={"max_points_per_batch": 1000}), database)
+    with TestClient(app) as test_client:
+        assert test_client.put("/v1/services/chat", json=PROFILE).status_code == 201
+        yield test_client
+
+
+def batch(points: list[list[Any]], **overrides: Any) -> dict[str, Any]:
+    series = {"service": "chat", "metric": "requests_per_second", "points": points}
+    series.update(overrides)
+    return {"series": [series]}
+
+
+def stored(database: Database) -> int:
+    with database.session() as session:
+        return sample_count(session=session)
+
+
+def test_points_round_trip_with_iso_and_epoch_timestamps(
+    client: TestClient, database: Database
+) -> None:
+    response = client.post(
+        "/v1/metrics",
+        json=batch(
+            [["2024-01-01T00:00:00Z", 1.5], [1704067260, 2], ["2024-01-01T00:02:00+01:00", 3]]
+        ),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"stored": 3, "series": 1}
+    with database.session() as session:
+        frame = read_samples(session=session, series_ids=[1])
+    assert frame["value"].tolist() == [3.0, 1.5, 2.0]  # +01:00 is 23:02 the day before
+    assert str(frame["ts"].iloc[1]) == "2024-01-01 00:00:00+00:00"
+
+
+def test_resending_replaces_points_instead_of_duplicating(
+    client: TestClient, database: Database
+) -> None:
+    points = [[1704067200 + 60 * i, float(i)] for i in range(10)]
+    assert client.post("/v1/metrics", json=batch(points)).status_code == 200
+    again = [[ts, value * 10] for ts, value in points]
+    assert client.post("/v1/metrics", json=batch(again)).json()["stored"] == 10
+    assert stored(database) == 10
+    with database.session() as session:
+        values = read_samples(session=session, series_ids=[1])["value"].tolist()
+    assert values == [10.0 * i for i in range(10)]
+
+
+def test_labels_make_distinct_series(client: TestClient, database: Database) -> None:
+    body = {
+        "series": [
+            {
+                "service": "chat",
+                "metric": "requests_per_second",
+                "labels": {"region": r},
+                "points": [[1704067200, 1.0]],
+            }
+            for r in ("eu", "us")
+        ]
+    }
+    assert client.post("/v1/metrics", json=body).json() == {"stored": 2, "series": 2}
+    assert stored(database) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            batch([[1704067200, 1.0], [1704067260, -1.0]]),
+            "point 1 [1704067260, -1.0]: value is negative",
+        ),
+        (batch([[1704067200, 1.0], [1704067260, "NaN"]]), "value is not a finite number"),
+        (batch([[1704067200, 1.0], [1704067260, "inf"]]), "value is not a finite number"),
+        (batch([[1704067200, 1.0], [1704067260, "ten"]]), "value is not a finite number"),
+        (
+            batch([[1704067200, 1.0], ["yesterday", 1.0]]),
+            'point 1 ["yesterday", 1.0]: timestamp is not',
+        ),
+        (batch([[1704067200, 1.0], [4102444800, 1.0]]), "timestamp is in the future"),
+        (batch([[1704067200, 1.0]], service="nope"), "unknown service 'nope'"),
+        (batch([[1704067200, 1.0]], metric="bogus"), "unknown metric 'bogus'"),
+        (batch([[1704067200, 1.0]], colour="red"), "colour"),
+        (batch([[1704067200 + i, 1.0] for i in range(1001)]), "1002 points; the limit is 1000"),
+    ],
+)
+def test_bad_batches_are_refused_whole_and_store_nothing(
+    client: TestClient, database: Database, body: dict[str, Any], expected: str
+) -> None:
+    good = {"service": "chat", "metric": "requests_per_second", "points": [[1704060000, 5.0]]}
+    body = {"series": [good, *body["series"]]}
+    response = client.post("/v1/metrics", json=body)
+    assert response.status_code in (413, 422), response.text
+    assert expected in str(response.json()["detail"])
+    assert stored(database) == 0
+
+
+def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Database) -> None:
+    text = "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n"
+    response = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files={"file": ("trace.csv", text, "text/csv")},
+    )
+    assert response.json() == {"stored": 2, "series": 1}
+    bad = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files={"file": ("trace.csv", "time,val\n1,2\n", "text/csv")},
+    )
+    assert bad.status_code == 422
+    assert "timestamp,value" in bad.json()["detail"]
+    assert stored(database) == 2
+
+
+def test_service_profile_validation_is_clear(client: TestClient) -> None:
+    response = client.put(
+        "/v1/services/chat", json={"capacity_per_replica": 10, "min_replicas": 5, "max_replicas": 2}
+    )
+    assert response.status_code == 422
+    assert "min_replicas (5) exceeds max_replicas (2)" in response.text
+    assert client.put("/v1/services/chat", json={"capacity_per_replica": -1}).status_code == 422
+    listing = client.get("/v1/services").json()
+    assert listing["count"] == 1 and listing["data"][0]["name"] == "chat"
+    assert client.get("/v1/services/missing").status_code == 404

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from forecaster.cli.app import app, fail, say, warn
 
+if TYPE_CHECKING:
+    from forecaster.settings import Settings
 
-def _settings():  # type: ignore[no-untyped-def]
+
+def _settings() -> Settings:
     from forecaster.settings import get_settings
 
     return get_settings()

@@ -20,6 +20,7 @@ from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import (
+    champion_run,
     forecast_frame,
     latest_forecast,
     save_forecast,
@@ -168,6 +169,49 @@ def build_plan(
         total_cost=plan_cost(plan, profile.step_seconds),
         summary={"peak_replicas": int(plan["replicas"].max()), "steps": len(plan)},
     )
+
+
+def forecast_service(database: Database, name: str, settings: Settings) -> TrainResult:
+    """Refresh the forecast and plan from the champion without refitting it (the 15-min job).
+
+    Falls back to a full :func:`train_service` when the service has no champion yet.
+    """
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        profile = profile_of(service)
+        series_id = driving_series_id(session=session, service=service, profile=profile)
+        run = champion_run(session=session, series_id=series_id)
+        if run is None or run.artifact is None or run.step_seconds != profile.step_seconds:
+            champion = None
+        else:
+            champion = (run.id, run.model, pickle.loads(run.artifact))
+        history = load_history(
+            session=session, service=service, profile=profile, days=settings.training_days
+        )
+    if champion is None:
+        return train_service(database, name, settings)
+    run_id, model_name, model = champion
+    frame = model.update(history).predict(profile.horizon_steps)
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        forecast = save_forecast(
+            session=session,
+            run_id=run_id,
+            series_id=series_id,
+            step_seconds=profile.step_seconds,
+            frame=frame,
+        )
+        plan = build_plan(
+            session=session, service=service, profile=profile, forecast_id=forecast.id
+        )
+        return TrainResult(
+            service=name,
+            model=model_name,
+            run_id=run_id,
+            forecast_id=forecast.id,
+            plan_id=plan.id,
+            message="forecast refreshed from the champion without refitting",
+        )
 
 
 def plan_service(database: Database, name: str) -> int:

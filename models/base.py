@@ -87,6 +87,14 @@ class ForecastModel(ABC):
         self._fit(history.astype("float64"))
         return self
 
+    def update(self, history: pd.Series) -> Self:
+        """Condition on newer history, keeping the fitted parameters where the model allows.
+
+        The scheduled forecast job and the replay simulator call this between refits; the
+        default simply refits, which is right for cheap models.
+        """
+        return self.fit(history)
+
     def predict(self, horizon: int, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
         """Quantile forecasts for the next ``horizon`` steps, never negative."""
         if horizon < 1:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api.auth import authenticate
 from api.errors import install_error_handlers
-from api.routes import health, jobs, metrics, plans, services
+from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from api.routes import health, jobs, metrics, plans, services, telemetry
 from forecaster import __version__
 from forecaster.settings import Settings, get_settings
 from forecaster.storage.db import Database
@@ -30,10 +32,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         summary="Forecast inference traffic and plan replicas and GPUs ahead of demand.",
         lifespan=lifespan,
+        dependencies=[Depends(authenticate)],
     )
     app.state.settings = settings
     app.state.database = database
     install_error_handlers(app)
-    for module in (health, metrics, services, plans, jobs):
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)  # outermost: ids and logs cover everything
+    for module in (health, telemetry, metrics, services, plans, jobs):
         app.include_router(module.router)
     return app

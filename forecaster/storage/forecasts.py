@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun
+from forecaster.timeutil import as_utc
 
 FORECAST_COLUMNS = ("p50", "p90", "p95", "p99")
 
@@ -137,3 +138,16 @@ def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame.set_index("ts")
+
+
+def newest_forecast_times(*, session: Session) -> dict[str, datetime]:
+    """When each service last got a forecast (for staleness metrics and warnings)."""
+    from forecaster.storage.orm import Series, Service
+
+    rows = session.execute(
+        select(Service.name, func.max(Forecast.created_at))
+        .join(Series, Series.service_id == Service.id)
+        .join(Forecast, Forecast.series_id == Series.id)
+        .group_by(Service.name)
+    ).all()
+    return {name: as_utc(created) for name, created in rows if created is not None}

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from forecaster.errors import PayloadTooLargeError
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 
@@ -28,6 +29,27 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+async def get_body(request: Request) -> bytes:
+    """The raw request body, refused (413) as soon as it passes ``max_body_bytes``.
+
+    Ingest routes parse bodies themselves (fast paths, protobuf); this keeps memory bounded
+    even when a client lies about or omits ``Content-Length``.
+    """
+    limit = get_settings(request).max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body of {declared} bytes exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+BodyDep = Annotated[bytes, Depends(get_body)]

@@ -7,18 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
 
 
-class SeriesIn(BaseModel):
-    """Points of one series: ``[timestamp, value]`` pairs, timestamps ISO-8601 or epoch seconds."""
+class SeriesIn(SeriesHeader):
+    """Points of one series: ``[timestamp, value]`` pairs, timestamps ISO-8601 or epoch seconds.
 
-    model_config = ConfigDict(extra="forbid")
+    Documents the body; the route reads it with ``forecaster.ingestion.json_batch`` (fast path).
+    """
 
-    service: str = Field(min_length=1, max_length=128)
-    metric: str = Field(min_length=1, max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict)
-    unit: str | None = Field(default=None, max_length=32)
     points: list[tuple[Any, Any]]
 
 

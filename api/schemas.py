@@ -33,6 +33,12 @@ class IngestPublic(BaseModel):
     series: int
 
 
+class RemoteWritePublic(IngestPublic):
+    ignored_series: int = Field(description="series mapping to no known service or metric")
+    ignored_samples: int
+    dropped_stale: int = Field(description="Prometheus staleness markers (NaN), not data")
+
+
 class ServiceCreate(ScalingProfile):
     """A scaling profile, plus whether the service is enabled (disabled: no jobs, no actuation)."""
 

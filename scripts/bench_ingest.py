@@ -130,7 +130,7 @@ def remote_write_bodies(batch: int, requests: int, offset: int) -> list[bytes]:
     """Snappy-compressed protobuf WriteRequests, SERIES series each, new times."""
     import cramjam
 
-    from forecaster.ingestion import remote_write_pb2 as pb
+    from forecaster.ingestion import remote_write_proto as pb
 
     per_series = batch // SERIES
     rng = np.random.default_rng(0)
@@ -175,10 +175,7 @@ def run_path(
             response = client.post(url, content=body, headers=headers)
             if response.status_code not in (200, 204):
                 raise RuntimeError(f"{path} {batch}: HTTP {response.status_code}: {response.text}")
-            if path == "rest":
-                stored += response.json()["stored"]
-            else:
-                stored += int(response.headers.get("x-forecaster-stored", "0"))
+            stored += response.json()["stored"]
         seconds = time.perf_counter() - started
     expected = requests * (batch // SERIES) * SERIES
     if stored != expected:

@@ -78,24 +78,38 @@ class _Columns:
     value: np.ndarray  # float64, NaN when not a number
 
 
-def check_batch_size(batch: Sequence[SeriesPoints], settings: Settings) -> None:
+def check_batch_size(
+    batch: Sequence[SeriesPoints],
+    settings: Settings,
+    max_series: int | None = None,
+    max_points: int | None = None,
+) -> None:
     """Refuse oversize batches before any work is spent on them (413)."""
-    if len(batch) > settings.max_series_per_request:
-        raise PayloadTooLargeError(
-            f"batch has {len(batch)} series; the limit is {settings.max_series_per_request}"
-        )
+    max_series = max_series or settings.max_series_per_request
+    max_points = max_points or settings.max_points_per_batch
+    if len(batch) > max_series:
+        raise PayloadTooLargeError(f"batch has {len(batch)} series; the limit is {max_series}")
     total = sum(len(item.timestamps) for item in batch)
-    if total > settings.max_points_per_batch:
+    if total > max_points:
         raise PayloadTooLargeError(
-            f"batch has {total} points; the limit is {settings.max_points_per_batch} per request"
+            f"batch has {total} points; the limit is {max_points} per request"
         )
 
 
 def ingest_batch(
-    *, session: Session, batch: Sequence[SeriesPoints], settings: Settings
+    *,
+    session: Session,
+    batch: Sequence[SeriesPoints],
+    settings: Settings,
+    max_series: int | None = None,
+    max_points: int | None = None,
 ) -> IngestResult:
-    """Validate the whole batch, then upsert it in the caller's transaction."""
-    check_batch_size(batch, settings)
+    """Validate the whole batch, then upsert it in the caller's transaction.
+
+    ``max_series`` and ``max_points`` override the per-request limits for paths that are
+    bounded otherwise (remote-write by its body size, a Prometheus pull by its chunking).
+    """
+    check_batch_size(batch, settings, max_series, max_points)
     services = services_by_name(session=session, names={item.service for item in batch})
     problems = _series_problems(batch, set(services))
     columns = _columns(batch)

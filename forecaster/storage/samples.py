@@ -235,3 +235,13 @@ def latest_sample_ms(*, session: Session, series_id: int) -> int | None:
         select(func.max(Sample.ts_ms)).where(Sample.series_id == series_id)
     ).scalar_one()
     return None if value is None else int(value)
+
+
+def latest_metric_ms(*, session: Session, service_id: int, metric: str) -> int | None:
+    """Epoch ms of the newest point of any series of one service metric (pulls resume here)."""
+    value = session.execute(
+        select(func.max(Sample.ts_ms))
+        .join(Series, Series.id == Sample.series_id)
+        .where(Series.service_id == service_id, Series.metric == metric)
+    ).scalar_one()
+    return None if value is None else int(value)

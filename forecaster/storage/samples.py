@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Sample, Series
@@ -245,3 +245,50 @@ def latest_metric_ms(*, session: Session, service_id: int, metric: str) -> int |
         .where(Series.service_id == service_id, Series.metric == metric)
     ).scalar_one()
     return None if value is None else int(value)
+
+
+def roll_up_samples(
+    *, session: Session, series_ids: list[int], step_ms: int, cutoff_ms: int
+) -> tuple[int, int]:
+    """Replace the raw points of ``series_ids`` older than ``cutoff_ms`` by one mean per step.
+
+    Buckets are ``[k * step, (k + 1) * step)`` from the epoch, the grid training averages on,
+    and each mean is stored at its bucket's start, so training reads the same history before
+    and after. ``cutoff_ms`` must be on that grid, so no bucket is split. Buckets already
+    reduced to one point at their start are left alone: re-running changes nothing.
+    Returns (buckets written, raw points deleted); all in the caller's transaction.
+    """
+    if not series_ids or cutoff_ms % step_ms:
+        raise ValueError("roll-up needs series and a cutoff on the step grid")
+    bind = {"step": step_ms, "cutoff": cutoff_ms}
+    ids = ", ".join(str(int(i)) for i in series_ids)  # ints only: safe to inline
+    postgres = session.get_bind().dialect.name == "postgresql"
+    session.execute(text("DROP TABLE IF EXISTS samples_rollup"))
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE samples_rollup {'ON COMMIT DROP ' if postgres else ''}AS "
+            "SELECT series_id, bucket, AVG(value) AS value, COUNT(*) AS points FROM ("
+            "  SELECT series_id, ts_ms, value, (ts_ms / :step) * :step AS bucket FROM samples"
+            f"  WHERE series_id IN ({ids}) AND ts_ms < :cutoff"
+            ") AS raw GROUP BY series_id, bucket HAVING COUNT(*) > 1 OR MIN(ts_ms) <> bucket"
+        ),
+        bind,
+    )
+    session.execute(text("CREATE INDEX samples_rollup_key ON samples_rollup (series_id, bucket)"))
+    deleted = session.execute(
+        text(
+            f"DELETE FROM samples WHERE series_id IN ({ids}) AND ts_ms < :cutoff AND EXISTS ("
+            "  SELECT 1 FROM samples_rollup r WHERE r.series_id = samples.series_id"
+            "  AND r.bucket = (samples.ts_ms / :step) * :step)"
+        ),
+        bind,
+    )
+    written = session.execute(
+        text(
+            "INSERT INTO samples (series_id, ts_ms, value) "
+            "SELECT series_id, bucket, value FROM samples_rollup"
+        )
+    )
+    if not postgres:
+        session.execute(text("DROP TABLE samples_rollup"))
+    return int(written.rowcount), int(deleted.rowcount)  # type: ignore[attr-defined]

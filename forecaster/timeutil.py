@@ -38,6 +38,11 @@ def parse_duration(text: str | int | float) -> float:
     return seconds
 
 
+_MAX_DATETIME_MS = 9.2e12  # datetime64[ns] ends in April 2262
+_MIN_NS = pd.Timestamp.min.tz_localize("UTC")
+_MAX_NS = pd.Timestamp.max.tz_localize("UTC")
+
+
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (one place so tests can reason about it)."""
     return datetime.now(UTC)
@@ -79,11 +84,14 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
             epoch_ms_from_seconds(numeric[is_number].to_numpy(dtype="float64")),
             index=numeric[is_number].index,
         ).dropna()
+        millis = millis[millis.abs() < _MAX_DATETIME_MS]  # beyond 2262: not a datetime64[ns]
         result.loc[millis.index] = pd.to_datetime(millis.astype("int64"), unit="ms", utc=True)
     text = values[~is_number]
     if len(text):
         parsed = pd.to_datetime(text.astype(str), format="ISO8601", utc=True, errors="coerce")
-        result.loc[text.index] = parsed
+        # pandas may parse at a coarser unit that holds years a datetime64[ns] cannot
+        in_range = parsed.notna() & (parsed > _MIN_NS) & (parsed < _MAX_NS)
+        result.loc[parsed.index[in_range]] = parsed[in_range].dt.as_unit("ns")
     return result
 
 

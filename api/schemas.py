@@ -7,18 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
 
 
-class SeriesIn(BaseModel):
-    """Points of one series: ``[timestamp, value]`` pairs, timestamps ISO-8601 or epoch seconds."""
+class SeriesIn(SeriesHeader):
+    """Points of one series: ``[timestamp, value]`` pairs, timestamps ISO-8601 or epoch seconds.
 
-    model_config = ConfigDict(extra="forbid")
+    Documents the body; the route reads it with ``forecaster.ingestion.json_batch`` (fast path).
+    """
 
-    service: str = Field(min_length=1, max_length=128)
-    metric: str = Field(min_length=1, max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict)
-    unit: str | None = Field(default=None, max_length=32)
     points: list[tuple[Any, Any]]
 
 
@@ -33,6 +31,12 @@ class MetricsBatch(BaseModel):
 class IngestPublic(BaseModel):
     stored: int = Field(description="points written (a re-sent point replaces the stored one)")
     series: int
+
+
+class RemoteWritePublic(IngestPublic):
+    ignored_series: int = Field(description="series mapping to no known service or metric")
+    ignored_samples: int
+    dropped_stale: int = Field(description="Prometheus staleness markers (NaN), not data")
 
 
 class ServiceCreate(ScalingProfile):

@@ -29,6 +29,12 @@ from tests.helpers import synthetic_traffic
 MAX_EXAMPLES = 25
 
 
+@schemathesis.serializer("application/x-protobuf")
+def raw_bytes(_context: object, value: object) -> bytes:
+    """Remote-write bodies are snappy-compressed protobuf: send whatever bytes were generated."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 # schemathesis collects one test per operation at import time, so the app exists from import
 _DIRECTORY = Path(tempfile.mkdtemp(prefix="forecaster-fuzz-"))
 _SETTINGS = Settings(

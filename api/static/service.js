@@ -130,10 +130,12 @@ function planTraces(plan) {
   if (!plan) return [];
   const x = plan.ts.map(fc.plotTime);
   return [
+    // the load the planned replicas carry at target utilisation: load should stay inside it
     { name: "planned capacity", x, y: plan.capacity, type: "scatter", mode: "lines",
-      line: { color: "#2f855a", width: 1.2, dash: "dash", shape: "hv" } },
+      line: { color: "#2f855a", width: 1, shape: "hv" }, fill: "tozeroy",
+      fillcolor: "rgba(47,133,90,0.10)" },
     { name: "planned replicas", x, y: plan.replicas, yaxis: "y2", type: "scatter", mode: "lines",
-      line: { color: "#b7791f", width: 1.4, shape: "hv" }, customdata: plan.reason,
+      line: { color: "#b7791f", width: 1.4, shape: "hv", dash: "dot" }, customdata: plan.reason,
       hovertemplate: "%{y} replicas<br>%{customdata}<extra></extra>" },
   ];
 }

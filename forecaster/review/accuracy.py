@@ -160,8 +160,7 @@ def recent_band_check(
     if forecast is None:
         return None
     frame = forecast_frame(session=session, forecast_id=forecast.id)
-    step = timedelta(seconds=forecast.step_seconds)
-    recent = frame[(frame.index + step > window_start) & (frame.index <= last_sample)]
+    recent = frame[(frame.index > window_start) & (frame.index <= last_sample)]
     if recent.empty:
         return None
     actual = actuals_on_steps(

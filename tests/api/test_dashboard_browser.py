@@ -80,9 +80,9 @@ class Page:
         assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.content()
         return self.page
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, *, full_page: bool = True) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
 
     def close(self) -> None:
         self.context.close()
@@ -151,6 +151,7 @@ def test_service_page_draws_load_forecast_and_plan(
     assert "p95 load" in view.inner_text("#plan")
 
     page.screenshot("service.png")
+    page.screenshot("service-top.png", full_page=False)  # docs/dashboard.png is a copy
 
     # zooming in fetches finer buckets for the visible window
     before = view.evaluate("document.getElementById('chart').data[0].x.length")

@@ -30,4 +30,5 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, so a 200 means "stored"
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -28,6 +28,8 @@ from forecaster.timeutil import utc_now
 
 router = APIRouter(tags=["dashboard"])
 
+ForecastId = Path(ge=1, le=2**31 - 1, description="a forecast's id (ids are 32-bit integers)")
+
 
 @router.get("/v1/services/{name}/history", response_model=HistoryPublic)
 def get_history(
@@ -66,7 +68,7 @@ def get_forecasts(
 
 
 @router.get("/v1/forecasts/{forecast_id}", response_model=ForecastReviewPublic)
-def get_forecast_review(session: SessionDep, forecast_id: int = Path(ge=1)) -> ForecastReviewPublic:
+def get_forecast_review(session: SessionDep, forecast_id: int = ForecastId) -> ForecastReviewPublic:
     """One stored forecast with the actual load over its steps, and how often it was exceeded."""
     return ForecastReviewPublic.model_validate(
         review_forecast(session=session, forecast_id=forecast_id)

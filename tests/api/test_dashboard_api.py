@@ -96,6 +96,7 @@ def test_forecast_review_and_a_surge_outside_the_band(
     assert check["steps"] == 36 and check["above_p95"] == 36 and check["left_band"] is True
     assert check["coverage_p95"] == 0.0
     assert client.get("/v1/forecasts/999999").status_code == 404
+    assert client.get(f"/v1/forecasts/{2**63}").status_code == 422
 
     overview = client.get("/v1/dashboard/overview").json()
     chat = next(s for s in overview["data"] if s["name"] == "chat")

@@ -3,18 +3,30 @@
 "use strict";
 
 const fc = {
-  /** GET a JSON endpoint of this API; errors carry the API's own message. */
-  async getJSON(url) {
-    const response = await fetch(url, { credentials: "same-origin" });
+  /** Fetch a JSON endpoint of this API (GET by default); errors carry the API's own message. */
+  async getJSON(url, options = {}) {
+    const response = await fetch(url, { credentials: "same-origin", ...options });
     if (response.ok) return response.json();
     let detail = response.statusText;
-    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
+    try {
+      const said = (await response.json()).detail;
+      // FastAPI's 422s list each invalid field
+      detail = Array.isArray(said)
+        ? said.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`).join("; ")
+        : said || detail;
+    } catch (_) { /* not JSON */ }
     if (response.status === 401 || response.status === 403) {
       detail += " (the dashboard sends the API key stored in the forecaster_key cookie)";
     }
     const error = new Error(`${url}: ${response.status} ${detail}`);
     error.status = response.status;
     throw error;
+  },
+
+  /** POST JSON to an endpoint of this API (what-if simulations). */
+  async postJSON(url, body) {
+    return fc.getJSON(url, { method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json" } });
   },
 
   esc(value) {

@@ -257,6 +257,77 @@ async function showReview(id) {
   }
 }
 
+// ---- what-if: POST /v1/simulations with the service's profile, three fields changed ----
+
+const POLICY_NAMES = {
+  static: "static peak", reactive: "reactive HPA", predictive: "predictive (our plan + HPA)",
+  oracle: "oracle (perfect foresight)", reactive_equal_spend: "reactive HPA, same spend",
+};
+
+function setupWhatIf(detail) {
+  const form = $("whatif"), profile = detail.profile;
+  form.risk_quantile.value = String(profile.risk_quantile);
+  form.startup_seconds.value = profile.startup_seconds;
+  form.capacity_per_replica.value = profile.capacity_per_replica;
+  const champion = detail.summary.champion ? detail.summary.champion.model : null;
+  const models = [...new Set([champion, "seasonal_naive_daily", "auto"].filter(Boolean))];
+  form.model.innerHTML = models.map((m) => `<option>${fc.esc(m)}</option>`).join("");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    runWhatIf(form, profile);
+  });
+}
+
+async function runWhatIf(form, profile) {
+  const button = form.querySelector("button");
+  const body = {
+    service: NAME,
+    days: Number(form.days.value),
+    model: form.model.value,
+    plot: true,
+    profile: { ...profile,
+      risk_quantile: Number(form.risk_quantile.value),
+      startup_seconds: Number(form.startup_seconds.value),
+      capacity_per_replica: Number(form.capacity_per_replica.value) },
+  };
+  button.disabled = true;
+  delete document.body.dataset.whatif;
+  $("whatif-result").innerHTML = '<p class="muted">simulating…</p>';
+  try {
+    const report = await fc.postJSON("/v1/simulations", body);
+    $("whatif-result").innerHTML = whatIfTable(report);
+    document.body.dataset.whatif = "done";
+  } catch (error) {
+    const missing = error.status === 404 || error.status === 405;
+    $("whatif-result").innerHTML = `<p class="error">${fc.esc(missing
+      ? "this server has no simulator (POST /v1/simulations)" : error.message)}</p>`;
+    document.body.dataset.whatif = "error";
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function whatIfTable(report) {
+  const rows = Object.entries(report.policies).map(([name, p]) => ({ name, ...p }));
+  const reactive = report.policies.reactive, predictive = report.policies.predictive;
+  const verdict = reactive && predictive
+    ? `<p>Under-provisioned ${fc.num(predictive.under_provisioned_pct, 2)} % of the time with the
+        plan against ${fc.num(reactive.under_provisioned_pct, 2)} % reactive, at
+        ${fc.num(predictive.cost, 2)} against ${fc.num(reactive.cost, 2)}.</p>` : "";
+  const plot = report.svg
+    ? `<img alt="load against ready capacity per policy" style="max-width: 100%"
+         src="data:image/svg+xml;charset=utf-8,${encodeURIComponent(report.svg)}">` : "";
+  return verdict + table([
+    { label: "policy", html: (r) => fc.esc(POLICY_NAMES[r.name] || r.name) },
+    { label: "under-provisioned % of time", num: true, html: (r) => fc.num(r.under_provisioned_pct, 2) },
+    { label: "unserved load %", num: true, html: (r) => fc.num(r.unserved_load_pct, 2) },
+    { label: "replica-hours", num: true, html: (r) => fc.num(r.replica_hours, 1) },
+    { label: "cost", num: true, html: (r) => fc.num(r.cost, 2) },
+    { label: "scale events", num: true, html: (r) => r.scale_events },
+    { label: "peak replicas", num: true, html: (r) => r.peak_replicas },
+  ], rows.map((r) => ({ ...r, _class: r.name === "predictive" ? "champion" : "" })), "no policies") + plot;
+}
+
 async function main() {
   const end = new Date();
   const start = new Date(end.getTime() - HISTORY_DAYS * 86400e3);
@@ -273,6 +344,7 @@ async function main() {
     ]);
     renderSummary(detail);
     renderTables(detail);
+    setupWhatIf(detail);
     await drawChart(detail, history, forecast);
     await loadReviewChoices();
     document.body.dataset.ready = "1";

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from api.app import create_app
@@ -186,4 +187,35 @@ def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: 
     view.select_option("#review", "")  # back to no review: its traces go away
     view.wait_for_function("!document.body.dataset.review")
     assert not {"review p50", "review actual"} & set(traces(view))
+    assert page.errors == []
+
+
+def test_what_if_replays_with_other_settings(seeded_server: tuple[str, Seeded], page: Page) -> None:
+    base, _ = seeded_server
+    paths = httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"]
+    if "/v1/simulations" not in paths:
+        pytest.skip("this branch has no simulator (POST /v1/simulations) yet")
+    view = page.open(f"{base}/dashboard/services/chat")
+    assert view.input_value("#whatif [name=startup_seconds]") == "180"  # the service's own
+    view.select_option("#whatif [name=risk_quantile]", "0.99")
+    view.fill("#whatif [name=startup_seconds]", "600")
+    view.fill("#whatif [name=capacity_per_replica]", "15")
+    view.fill("#whatif [name=days]", "4")
+    view.select_option("#whatif [name=model]", "seasonal_naive_daily")
+    view.click("#whatif button")
+    view.wait_for_selector("body[data-whatif]", timeout=120_000)
+    assert view.evaluate("document.body.dataset.whatif") == "done", view.inner_text(
+        "#whatif-result"
+    )
+    rows = view.eval_on_selector_all(
+        "#whatif-result tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))"
+    )
+    policies = {row[0]: row[1:] for row in rows}
+    assert {"reactive HPA", "predictive (our plan + HPA)", "oracle (perfect foresight)"} <= set(
+        policies
+    )
+    for numbers in policies.values():  # every score is a number
+        assert all(float(cell.replace(",", "")) >= 0 for cell in numbers)
+    assert "Under-provisioned" in view.inner_text("#whatif-result")
+    page.screenshot("what-if.png")
     assert page.errors == []

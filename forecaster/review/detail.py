@@ -105,9 +105,7 @@ def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> Plan
     rows: list[PlanStep] = plan_steps(session=session, plan_id=plan.id)
     frame = pd.DataFrame(
         {
-            "ts": pd.DatetimeIndex([row.ts for row in rows], tz="UTC")
-            if rows
-            else pd.DatetimeIndex([], tz="UTC"),
+            "ts": pd.to_datetime([row.ts for row in rows], utc=True),
             "replicas": np.array([row.replicas for row in rows], dtype="int64"),
             "gpus": np.array([row.gpus for row in rows], dtype="int64"),
             "load": np.array([row.load for row in rows], dtype="float64"),

@@ -10,7 +10,17 @@ from fastapi import Depends, FastAPI
 from api.auth import authenticate
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from api.routes import health, jobs, metrics, plans, remote_write, services, telemetry
+from api.routes import (
+    dashboard,
+    health,
+    jobs,
+    metrics,
+    plans,
+    remote_write,
+    review,
+    services,
+    telemetry,
+)
 from forecaster import __version__
 from forecaster.settings import Settings, get_settings
 from forecaster.storage.db import Database
@@ -39,6 +49,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)  # outermost: ids and logs cover everything
-    for module in (health, telemetry, metrics, remote_write, services, plans, jobs):
+    for module in (
+        health,
+        telemetry,
+        metrics,
+        remote_write,
+        services,
+        plans,
+        jobs,
+        review,
+        dashboard,
+    ):
         app.include_router(module.router)
+    app.mount(dashboard.STATIC_PREFIX, dashboard.static_files, name="dashboard-static")
     return app

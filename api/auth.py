@@ -17,7 +17,8 @@ from forecaster.security.api_keys import Principal, touch_key, verify_key
 from forecaster.timeutil import utc_now
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/favicon.ico"})
-OPEN_PREFIXES = ("/static/", "/dashboard/static/")
+# page shells and assets carry no data; the JSON they fetch needs a read key
+OPEN_PREFIXES = ("/static/", "/dashboard/static/", "/dashboard/services/")
 INGEST_PATHS = ("/v1/metrics", "/api/v1/write")
 READ_ONLY_POSTS = ("/v1/simulations",)  # what-if computations change nothing
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
-from sqlalchemy import func, select, text
+from sqlalchemy import BigInteger, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Sample, Series
@@ -292,3 +292,88 @@ def roll_up_samples(
     if not postgres:
         session.execute(text("DROP TABLE samples_rollup"))
     return int(written.rowcount), int(deleted.rowcount)  # type: ignore[attr-defined]
+
+
+AGGREGATE_LABELS_KEY = labels_key({"*": "sum"})  # the derived "sum of label sets" series
+
+
+def metric_series_ids(*, session: Session, service_id: int, metric: str) -> list[int]:
+    """Ids of the stored label sets of one metric of a service (never the derived sum)."""
+    return list(
+        session.execute(
+            select(Series.id)
+            .where(
+                Series.service_id == service_id,
+                Series.metric == metric,
+                Series.labels_key != AGGREGATE_LABELS_KEY,
+            )
+            .order_by(Series.id)
+        ).scalars()
+    )
+
+
+def bucketed_samples(
+    *,
+    session: Session,
+    series_ids: list[int],
+    start_ms: int,
+    end_ms: int,
+    bucket_ms: int,
+) -> pd.DataFrame:
+    """Mean and max of the summed series per bucket ``[start + k * bucket, ...)`` in [start, end).
+
+    The database does the grouping, so a month of 1-minute points leaves it as ~1,000 rows.
+    Per-series bucket means are added up (the same sum-of-means the train job builds); the max
+    is the sum of per-series maxima, an upper bound that keeps peaks visible. Columns:
+    ``bucket_ms`` (bucket start, epoch ms), ``mean``, ``max``, ``count``; empty buckets absent.
+    """
+    columns = ["bucket_ms", "mean", "max", "count"]
+    if not series_ids or end_ms <= start_ms:
+        return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+    width = literal(int(bucket_ms), BigInteger)
+    bucket = ((Sample.ts_ms - literal(int(start_ms), BigInteger)) // width).label("bucket")
+    rows = session.execute(
+        select(
+            Sample.series_id,
+            bucket,
+            func.avg(Sample.value),
+            func.max(Sample.value),
+            func.count(),
+        )
+        .where(
+            Sample.series_id.in_(series_ids),
+            Sample.ts_ms >= start_ms,
+            Sample.ts_ms < end_ms,
+        )
+        .group_by(Sample.series_id, bucket)
+    ).all()
+    if not rows:
+        return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+    array = np.asarray(rows, dtype="float64")
+    per_series = pd.DataFrame(
+        {
+            "bucket": array[:, 1].astype("int64"),
+            "mean": array[:, 2],
+            "max": array[:, 3],
+            "count": array[:, 4].astype("int64"),
+        }
+    )
+    summed = per_series.groupby("bucket", sort=True).sum()
+    return pd.DataFrame(
+        {
+            "bucket_ms": start_ms + summed.index.to_numpy(dtype="int64") * int(bucket_ms),
+            "mean": summed["mean"].to_numpy(),
+            "max": summed["max"].to_numpy(),
+            "count": summed["count"].to_numpy(),
+        }
+    )
+
+
+def latest_sample_ms_of(*, session: Session, series_ids: list[int]) -> int | None:
+    """Epoch ms of the newest point among some series (the service's "current" load time)."""
+    if not series_ids:
+        return None
+    value = session.execute(
+        select(func.max(Sample.ts_ms)).where(Sample.series_id.in_(series_ids))
+    ).scalar_one()
+    return None if value is None else int(value)

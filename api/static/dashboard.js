@@ -17,10 +17,29 @@ const fc = {
     } catch (_) { /* not JSON */ }
     if (response.status === 401 || response.status === 403) {
       detail += " (the dashboard sends the API key stored in the forecaster_key cookie)";
+      fc.askForKey();
     }
     const error = new Error(`${url}: ${response.status} ${detail}`);
     error.status = response.status;
     throw error;
+  },
+
+  /** Offer, once per page, a box to paste a read key; it is kept in a same-site cookie. */
+  askForKey() {
+    if (document.getElementById("key-form")) return;
+    const form = document.createElement("form");
+    form.id = "key-form";
+    form.className = "key-form";
+    form.innerHTML = '<label>This server needs an API key with the <b>read</b> scope: ' +
+      '<input type="password" name="key" autocomplete="off" placeholder="fk_..." required></label> ' +
+      '<button type="submit">Use key</button>';
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const key = form.elements.key.value.trim();
+      document.cookie = `forecaster_key=${encodeURIComponent(key)}; path=/; SameSite=Strict; max-age=2592000`;
+      window.location.reload();
+    });
+    document.body.prepend(form);
   },
 
   /** POST JSON to an endpoint of this API (what-if simulations). */

@@ -53,8 +53,13 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'forecaster.db'}"
+def dashboard_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'forecaster.db'}"
+
+
+@pytest.fixture(scope="module")
+def seeded_server(dashboard_database_url: str) -> Iterator[tuple[str, Seeded]]:
+    url = dashboard_database_url
     settings = Settings(database_url=url, auth_enabled=False)
     database = Database(url)
     database.migrate()
@@ -219,3 +224,28 @@ def test_what_if_replays_with_other_settings(seeded_server: tuple[str, Seeded], 
     assert "Under-provisioned" in view.inner_text("#whatif-result")
     page.screenshot("what-if.png")
     assert page.errors == []
+
+
+def test_dashboard_asks_for_a_read_key_when_auth_is_on(
+    seeded_server: tuple[str, Seeded], dashboard_database_url: str, browser: Any
+) -> None:
+    """With auth on, the page offers a key box; a read key from it unlocks the data."""
+    from forecaster.security.api_keys import create_key
+
+    database = Database(dashboard_database_url)  # the seeded database, served again with auth
+    with database.session() as session:
+        key = create_key(session=session, name="dashboard", scopes=["read"]).secret
+    secured = Settings(database_url=database.url, auth_enabled=True)
+    with live_server(create_app(secured, database)) as secured_base:
+        context = browser.new_context()
+        view = context.new_page()
+        view.set_default_timeout(TIMEOUT_MS)
+        view.goto(f"{secured_base}/")
+        view.wait_for_selector("#key-form")
+        assert view.locator("tr[data-service]").count() == 0
+        view.fill("#key-form input[name=key]", key)
+        view.click("#key-form button")
+        view.wait_for_selector("tr[data-service=chat]")
+        assert view.locator("#key-form").count() == 0
+        context.close()
+    database.dispose()

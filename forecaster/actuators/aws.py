@@ -22,7 +22,7 @@ from pydantic import Field
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
 from forecaster.actuators.bounds import Bounds, bound_floor
 from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
-from forecaster.actuators.schedule import coarsen
+from forecaster.actuators.schedule import align_down, boundary, coarsen, peak
 from forecaster.actuators.window import PlanWindow
 
 log = logging.getLogger(__name__)
@@ -186,18 +186,35 @@ class AwsScheduleActuator(ABC):
     def restore_name(self) -> str:
         return f"{self.config.action_prefix}{RESTORE}"
 
+    @property
+    def hold(self) -> timedelta:
+        return timedelta(seconds=self.config.hold_seconds)
+
+    def first_block(self, plan: PlanWindow) -> datetime:
+        """Where the schedule starts: the first clock-aligned block far enough in the future.
+
+        The partial block before it is folded into the floor set now, so action names (their
+        start times) stay the same from one run to the next.
+        """
+        return boundary(plan.now + START_MARGIN, self.hold)
+
+    def floor_now(self, plan: PlanWindow) -> int:
+        """The plan's floor for the coming window, raised to cover the partial first block."""
+        assert plan.floor is not None
+        return max(plan.floor, peak(plan.change_points, plan.now, self.first_block(plan)))
+
     def plan_actions(
         self, plan: PlanWindow, now_floor: Capacity, baseline: Capacity, budget: int
     ) -> list[ScheduledFloor]:
         """Our scheduled actions for an active plan: coarsened change points, then restore."""
         assert plan.ends_at is not None
-        start = plan.now + START_MARGIN
+        start = self.first_block(plan)
         end = min(plan.ends_at, plan.now + timedelta(hours=self.config.horizon_hours))
         points = coarsen(
             plan.change_points,
             start=start,
             end=end,
-            hold=timedelta(seconds=self.config.hold_seconds),
+            hold=self.hold,
             limit=budget - 1,
             initial=now_floor.minimum,
         )
@@ -215,7 +232,9 @@ class AwsScheduleActuator(ABC):
                 )
             )
             previous = bounds.minimum
-        restore_at = max(end, start).replace(microsecond=0)
+        # aligned too, so the restore action moves once per block, not on every run
+        aligned = align_down(end, self.hold)
+        restore_at = (aligned if aligned > start else max(end, start)).replace(microsecond=0)
         restore = ScheduledFloor(
             self.restore_name(), restore_at, baseline.minimum, baseline.maximum
         )
@@ -257,7 +276,7 @@ class AwsScheduleActuator(ABC):
                 else Capacity(current.minimum, current.maximum)
             )
             if plan.active and plan.floor is not None:
-                bounds = self.bound(plan.floor, current.minimum, baseline, plan)
+                bounds = self.bound(self.floor_now(plan), current.minimum, baseline, plan)
                 notes.extend(bounds.notes)
                 wanted_now = Capacity(bounds.minimum, bounds.maximum)
                 others = total - len(ours)

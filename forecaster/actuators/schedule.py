@@ -32,10 +32,15 @@ def peak(points: Sequence[ChangePoint], start: datetime, end: datetime) -> int:
     return max([value_at(points, start), *inside])
 
 
-def _boundary(moment: datetime, block: timedelta) -> datetime:
+def boundary(moment: datetime, block: timedelta) -> datetime:
     """The first block boundary strictly after ``moment`` (blocks are aligned to the epoch)."""
     blocks = (moment - EPOCH) // block
     return EPOCH + (blocks + 1) * block
+
+
+def align_down(moment: datetime, block: timedelta) -> datetime:
+    """The block boundary at or before ``moment``."""
+    return EPOCH + ((moment - EPOCH) // block) * block
 
 
 def coarsen(
@@ -60,7 +65,7 @@ def coarsen(
         previous = initial
         moment = start
         while moment < end:
-            edge = min(_boundary(moment, block), end)
+            edge = min(boundary(moment, block), end)
             value = peak(points, moment, edge)
             if value != previous:
                 result.append(ChangePoint(moment, value))

@@ -14,6 +14,7 @@ from forecaster.actuators.retry import RetryPolicy
 from forecaster.actuators.window import ChangePoint, PlanStatus, PlanWindow
 from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import utc_now
+from tests.fakes.aws_faults import FaultProxy, moto_behind_proxy
 from tests.fakes.kube_api import FakeKubeApi, running_kube_api
 
 FAST = ActuatorContext(
@@ -76,3 +77,25 @@ def hpa(name: str = "chat", namespace: str = "ml", low: int = 2, high: int = 10)
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         },
     }
+
+
+@pytest.fixture(scope="session")
+def moto_proxy() -> Iterator[FaultProxy]:
+    with moto_behind_proxy() as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def aws(moto_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> FaultProxy:
+    """A clean moto (behind the fault proxy) and test credentials, never the host's own."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    moto_proxy.reset()
+    return moto_proxy

@@ -58,9 +58,9 @@ def push(
         return ActuationResult(target=label, outcome="failed", error=str(error))
     try:
         return actuator.apply(window, dry_run=dry_run)
-    except Exception as error:  # noqa: BLE001 - a plugin that raises must not stop the others
+    except Exception as error:  # a plugin that raises must not stop the other targets
         log.exception("actuator %s raised", target.kind)
-        return ActuationResult(target=actuator.target, outcome="failed", error=describe_error(error))
+        return ActuationResult(actuator.target, "failed", error=describe_error(error))
 
 
 def actuate_service(

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from forecaster.actuators import registry
 from forecaster.actuators.base import ActuatorContext
 from forecaster.actuators.retry import RetryPolicy
 from forecaster.actuators.window import ChangePoint, PlanStatus, PlanWindow
 from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import utc_now
+from tests.actuators.plugin import write_plugin
 from tests.fakes.aws_faults import FaultProxy, moto_behind_proxy
 from tests.fakes.kube_api import FakeKubeApi, running_kube_api
 
@@ -99,3 +101,14 @@ def aws(moto_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> FaultProxy:
         monkeypatch.setenv(key, value)
     moto_proxy.reset()
     return moto_proxy
+
+
+@pytest.fixture
+def plugin_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A third-party actuator package installed on sys.path (see tests/actuators/plugin.py)."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(write_plugin(root)))
+    registry.clear_cache()
+    yield
+    registry.clear_cache()

@@ -121,3 +121,46 @@ class JobRunPublic(BaseModel):
 class JobRunsPublic(BaseModel):
     data: list[JobRunPublic]
     count: int
+
+
+class ActuationPublic(BaseModel):
+    """One audited push (or dry run) of a plan to one target."""
+
+    id: int
+    plan_id: int | None
+    target: str
+    kind: str
+    dry_run: bool
+    outcome: str = Field(description="applied | unchanged | restored | failed")
+    error: str | None
+    actor: str
+    created_at: datetime
+    before: dict[str, Any] = Field(description="the target's state before")
+    after: dict[str, Any] = Field(description="its state after (for a dry run: what it would be)")
+    notes: list[str] = Field(description="why the written values differ from the plan's")
+    attempts: int = Field(description="API calls made, retries included")
+    window: dict[str, Any] = Field(description="the plan window pushed: status, floor, reason")
+
+
+class ActuationsPublic(BaseModel):
+    data: list[ActuationPublic]
+    count: int
+
+
+class ActuationRunPublic(BaseModel):
+    service: str
+    dry_run: bool
+    window: dict[str, Any]
+    data: list[ActuationPublic]
+    count: int
+
+
+class KedaMetricPublic(BaseModel):
+    """The shape KEDA's metrics-api scaler reads: point its ``valueLocation`` at a field."""
+
+    value: float = Field(description="the field named by ?metric= (default: replicas)")
+    replicas: int = Field(description="the plan's replica floor for the coming minute")
+    load: float = Field(description="the forecast load quantile the plan covers")
+    service: str
+    plan_id: int | None
+    at: datetime

@@ -21,8 +21,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     database.migrate()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.run_scheduler:  # serve --scheduler: jobs run here when this process leads
+            from forecaster.jobs.scheduler import JobScheduler
+
+            scheduler = JobScheduler(database, settings)
+            scheduler.start()
+        app.state.scheduler = scheduler
         yield
+        if scheduler is not None:
+            scheduler.stop()
         database.dispose()
 
     app = FastAPI(

@@ -31,6 +31,15 @@ LEASE_CHECK_SECONDS = 5.0
 _leading: JobScheduler | None = None  # the scheduler whose jobs run in this process
 
 
+class SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """APScheduler's SQLAlchemy job store on our engine, which it must not dispose on shutdown:
+    the API and the leader lock share that engine, and APScheduler's loop may still be
+    returning a connection while it shuts down."""
+
+    def shutdown(self) -> None:
+        pass
+
+
 def run_job(job_id: str) -> None:
     """What the job store points at (``forecaster.jobs.scheduler:run_job``): look the job up in
     the leading scheduler of this process and run it. Only the id is persisted, never settings
@@ -108,7 +117,9 @@ class JobScheduler:
     def _lead(self) -> None:
         log.info("this process leads: running scheduled jobs %s", sorted(self.jobs))
         scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self.database.engine, tablename=TABLE)},
+            jobstores={
+                "default": SharedEngineJobStore(engine=self.database.engine, tablename=TABLE)
+            },
             executors={"default": ThreadPoolExecutor(self.settings.scheduler_threads)},
             job_defaults={
                 "coalesce": True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,8 +31,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             scheduler.start()
         app.state.scheduler = scheduler
         yield
-        if scheduler is not None:
-            scheduler.stop()
+        if scheduler is not None:  # waits for running jobs, then releases the leader lock
+            await asyncio.to_thread(scheduler.stop)
         database.dispose()
 
     app = FastAPI(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, text
 
 from api.app import create_app
 from forecaster.jobs.leader import LeaderLock
@@ -152,6 +152,36 @@ def test_schedules_are_validated_with_clear_messages() -> None:
         Settings(train_schedule="61 * * * *")
 
 
-def test_no_stale_ids_left(database: Database) -> None:
-    with database.engine.connect() as connection:
-        assert connection.execute(select(1)).scalar_one() == 1
+@pytest.mark.postgres
+def test_a_leader_whose_lock_connection_dies_stops_and_leads_again(
+    postgres_schema_url: str,
+) -> None:
+    database = Database(postgres_schema_url)
+    database.migrate()
+    scheduler = JobScheduler(
+        database,
+        quick.model_copy(update={"database_url": postgres_schema_url}),
+        [spec("every 1h")],
+        lease_check_seconds=0.2,
+    )
+    scheduler.start()
+    try:
+        assert scheduler.wait_until_leader(30)
+        key = scheduler.lock._key
+        with database.engine.connect() as admin:
+            pid = admin.execute(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+                    "AND ((classid::bigint << 32) | objid::bigint) = :key"
+                ),
+                {"key": key},
+            ).scalar_one()
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        deadline = time.monotonic() + 20
+        while scheduler.is_leader and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not scheduler.is_leader, "the leader noticed it lost its lock"
+        assert scheduler.wait_until_leader(30), "and took the free lock again"
+    finally:
+        scheduler.stop()
+        database.dispose()

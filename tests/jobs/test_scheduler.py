@@ -158,12 +158,8 @@ def test_a_leader_whose_lock_connection_dies_stops_and_leads_again(
 ) -> None:
     database = Database(postgres_schema_url)
     database.migrate()
-    scheduler = JobScheduler(
-        database,
-        quick.model_copy(update={"database_url": postgres_schema_url}),
-        [spec("every 1h")],
-        lease_check_seconds=0.2,
-    )
+    settings = Settings(database_url=postgres_schema_url, scheduler_lock_retry_seconds=0.2)
+    scheduler = JobScheduler(database, settings, [spec("every 1h")], lease_check_seconds=0.2)
     scheduler.start()
     try:
         assert scheduler.wait_until_leader(30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +12,11 @@ from api.auth import authenticate
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from api.routes import (
+    actuations,
     dashboard,
     health,
     jobs,
+    keda,
     metrics,
     plans,
     remote_write,
@@ -33,8 +36,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     database.migrate()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.run_scheduler:  # serve --scheduler: jobs run here when this process leads
+            from forecaster.jobs.scheduler import JobScheduler
+
+            scheduler = JobScheduler(database, settings)
+            scheduler.start()
+        app.state.scheduler = scheduler
         yield
+        if scheduler is not None:  # waits for running jobs, then releases the leader lock
+            await asyncio.to_thread(scheduler.stop)
         database.dispose()
 
     app = FastAPI(
@@ -59,6 +71,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         jobs,
         review,
         dashboard,
+        actuations,
+        keda,
     ):
         app.include_router(module.router)
     app.mount(dashboard.STATIC_PREFIX, dashboard.static_files, name="dashboard-static")

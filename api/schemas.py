@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
+from forecaster.storage.orm import Actuation
 
 
 class SeriesIn(SeriesHeader):
@@ -225,18 +226,47 @@ class SparklinePublic(_FromAttributes):
     p95: list[float | None]
 
 
-class ActuationPublic(_FromAttributes):
+class ActuationPublic(BaseModel):
+    """One audited push (or dry run) of a plan to one target."""
+
     id: int
     plan_id: int | None
     target: str
     kind: str
     dry_run: bool
-    before: dict[str, Any]
-    after: dict[str, Any]
-    outcome: str
+    outcome: str = Field(description="applied | unchanged | restored | failed")
     error: str | None
     actor: str
     created_at: datetime
+    before: dict[str, Any] = Field(description="the target's state before")
+    after: dict[str, Any] = Field(description="its state after (for a dry run: what it would be)")
+    notes: list[str] = Field(description="why the written values differ from the plan's")
+    attempts: int = Field(description="API calls made, retries included")
+    window: dict[str, Any] = Field(description="the plan window pushed: status, floor, reason")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, data: Any) -> Any:
+        """Read an audit row: its ``after`` column holds the state plus notes, attempts, window."""
+        if not isinstance(data, Actuation):
+            return data
+        after = data.after or {}
+        return {
+            "id": data.id,
+            "plan_id": data.plan_id,
+            "target": data.target,
+            "kind": data.kind,
+            "dry_run": data.dry_run,
+            "outcome": data.outcome,
+            "error": data.error,
+            "actor": data.actor,
+            "created_at": data.created_at,
+            "before": data.before,
+            "after": after.get("state", {}),
+            "notes": after.get("notes", []),
+            "attempts": after.get("attempts", 0),
+            "window": after.get("window", {}),
+        }
 
 
 class ServiceSummaryPublic(_FromAttributes):
@@ -330,3 +360,27 @@ class ServiceDetailPublic(_FromAttributes):
     exclusions: list[ExclusionPublic]
     actuations: list[ActuationPublic]
     plan: PlanChartPublic | None
+
+
+class ActuationsPublic(BaseModel):
+    data: list[ActuationPublic]
+    count: int
+
+
+class ActuationRunPublic(BaseModel):
+    service: str
+    dry_run: bool
+    window: dict[str, Any]
+    data: list[ActuationPublic]
+    count: int
+
+
+class KedaMetricPublic(BaseModel):
+    """The shape KEDA's metrics-api scaler reads: point its ``valueLocation`` at a field."""
+
+    value: float = Field(description="the field named by ?metric= (default: replicas)")
+    replicas: int = Field(description="the plan's replica floor for the coming minute")
+    load: float = Field(description="the forecast load quantile the plan covers")
+    service: str
+    plan_id: int | None
+    at: datetime

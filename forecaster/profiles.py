@@ -50,6 +50,18 @@ class ActuationTarget(BaseModel):
     name: str | None = Field(default=None, max_length=128)
     config: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _check_config(self) -> ActuationTarget:
+        # the actuator's own config model decides; imported here to keep this module light
+        from forecaster.actuators.registry import validate_config
+        from forecaster.errors import InvalidInputError
+
+        try:
+            validate_config(self.kind, self.config)
+        except InvalidInputError as error:
+            raise ValueError(str(error)) from None
+        return self
+
 
 class PrometheusSource(BaseModel):
     """A PromQL query whose result becomes one of the service's metrics (``forecaster pull``).
@@ -127,6 +139,9 @@ class ScalingProfile(BaseModel):
         names = [tier.name for tier in self.tiers]
         if len(names) != len(set(names)):
             raise ValueError("tier names must be unique")
+        targets = [(t.kind, sorted(t.config.items())) for t in self.targets]
+        if any(targets.count(t) > 1 for t in targets):
+            raise ValueError("the same actuation target is listed twice")
         return self
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,40 @@ class Settings(BaseSettings):
     default_horizon_hours: float = Field(default=48.0, gt=0)
     max_horizon_hours: float = Field(default=24.0 * 14, gt=0)
     training_days: float = Field(default=35.0, gt=0)
+
+    # --- scheduled jobs (forecaster worker, forecaster serve --scheduler) ---
+    # a schedule is a crontab line in UTC ("*/5 * * * *") or an interval ("every 15min")
+    run_scheduler: bool = Field(default=False, description="run the jobs inside the API process")
+    train_schedule: str = "0 3 * * *"
+    forecast_schedule: str = "every 15min"
+    actuate_schedule: str = "*/5 * * * *"
+    scheduler_threads: int = Field(default=2, ge=1, le=32)
+    scheduler_misfire_grace_seconds: int = Field(default=300, ge=1)
+    scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0)
+
+    # --- actuation ---
+    actuation_interval_seconds: float = Field(
+        default=300, gt=0, description="how often actuate runs: each push covers this long"
+    )
+    actuation_lead_seconds: float = Field(
+        default=60, ge=0, description="extra margin for the push to take effect"
+    )
+    actuation_max_plan_age_hours: float = Field(
+        default=6, gt=0, description="older plans are stale: targets go back to their baseline"
+    )
+    actuator_connect_timeout_seconds: float = Field(default=3, gt=0)
+    actuator_read_timeout_seconds: float = Field(default=10, gt=0)
+    actuator_retry_attempts: int = Field(default=4, ge=1, le=10)
+    actuator_retry_base_seconds: float = Field(default=0.5, ge=0)
+    actuator_retry_max_seconds: float = Field(default=8, ge=0)
+
+    @field_validator("train_schedule", "forecast_schedule", "actuate_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        from forecaster.jobs.triggers import parse_schedule
+
+        parse_schedule(value)  # raises ValueError naming the problem
+        return value
 
 
 @lru_cache

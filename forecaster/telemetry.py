@@ -9,10 +9,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 INGESTED_POINTS = Counter(
-    "forecaster_ingested_points", "Points accepted and stored, by ingestion path.", ["path"]
+    "forecaster_ingested_points", "Points accepted for storage (REST, CSV, Prometheus)."
 )
 INGEST_REFUSED = Counter(
-    "forecaster_ingest_refused_batches", "Batches refused whole, by reason.", ["reason"]
+    "forecaster_ingest_refused_batches", "Batches refused whole because a point was invalid."
 )
 JOB_DURATION = Histogram(
     "forecaster_job_duration_seconds",

@@ -10,6 +10,7 @@ from forecaster.cli import (  # noqa: F401  (importing registers the commands)
     keys_commands,
     offline_commands,
     service_commands,
+    worker_commands,
 )
 from forecaster.cli.app import app
 

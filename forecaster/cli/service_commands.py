@@ -20,7 +20,13 @@ def _settings() -> Settings:
     return get_settings()
 
 
-def _run_server(host: str, port: int, auth_enabled: bool, database_url: str | None = None) -> None:
+def _run_server(
+    host: str,
+    port: int,
+    auth_enabled: bool,
+    database_url: str | None = None,
+    run_scheduler: bool = False,
+) -> None:
     import uvicorn
 
     from api.app import create_app
@@ -30,6 +36,8 @@ def _run_server(host: str, port: int, auth_enabled: bool, database_url: str | No
     configure_logging()
 
     overrides: dict[str, object] = {"host": host, "port": port, "auth_enabled": auth_enabled}
+    if run_scheduler:
+        overrides["run_scheduler"] = True
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -46,10 +54,18 @@ def _run_server(host: str, port: int, auth_enabled: bool, database_url: str | No
 def serve(
     host: str = typer.Option(None, help="address to listen on (default FORECASTER_HOST)"),
     port: int = typer.Option(None, help="port (default FORECASTER_PORT)"),
+    scheduler: bool = typer.Option(
+        False, "--scheduler", help="also run the scheduled jobs in this process (one leads)"
+    ),
 ) -> None:
     """Serve the REST API (and dashboard) on the configured database."""
     settings = _settings()
-    _run_server(host or settings.host, port or settings.port, settings.auth_enabled)
+    _run_server(
+        host or settings.host,
+        port or settings.port,
+        settings.auth_enabled,
+        run_scheduler=scheduler or settings.run_scheduler,
+    )
 
 
 @app.command()

@@ -21,6 +21,7 @@ from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
 from forecaster.storage.samples import ensure_series, labels_key, write_samples
+from forecaster.telemetry import INGEST_REFUSED, INGESTED_POINTS
 from forecaster.storage.services import services_by_name
 from forecaster.timeutil import (
     coerce_numeric,
@@ -118,6 +119,7 @@ def ingest_batch(
         shown = "; ".join(problems[:MAX_REPORTED_PROBLEMS])
         more = len(problems) - MAX_REPORTED_PROBLEMS
         suffix = f" (and {more} more)" if more > 0 else ""
+        INGEST_REFUSED.inc()
         raise InvalidInputError(f"batch refused, nothing stored: {shown}{suffix}")
     if len(columns.ts_ms) == 0:
         return IngestResult(stored=0, series=0)
@@ -135,6 +137,7 @@ def ingest_batch(
         ts_ms=columns.ts_ms.astype("int64"),
         value=columns.value,
     )
+    INGESTED_POINTS.inc(stored)
     return IngestResult(stored=stored, series=len(set(series_ids.tolist())))
 
 

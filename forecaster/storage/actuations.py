@@ -1,26 +1,67 @@
-"""Read the actuation audit log: what was pushed where, when, and how it ended.
+"""Repository functions for the actuation audit trail (``GET /v1/services/{name}/actuations``).
 
-Actuators write these records; the dashboard and the API read them here.
+Every push and every dry run leaves one row per target: what the target held before, what it
+holds after (or would, for a dry run), the plan it came from, and how it ended. Actuators
+write them; the API and the dashboard read them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Actuation
+from forecaster.telemetry import ACTUATIONS
 
 
-def list_actuations(*, session: Session, service_id: int, limit: int = 50) -> list[Actuation]:
-    """A service's most recent actuations, newest first."""
-    return list(
-        session.execute(
-            select(Actuation)
-            .where(Actuation.service_id == service_id)
-            .order_by(Actuation.created_at.desc(), Actuation.id.desc())
-            .limit(limit)
-        ).scalars()
+def record_actuation(
+    *,
+    session: Session,
+    service_id: int,
+    plan_id: int | None,
+    target: str,
+    kind: str,
+    dry_run: bool,
+    outcome: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    error: str | None,
+    actor: str,
+) -> Actuation:
+    """Store one actuation record; ``after`` also carries the window, notes and attempts."""
+    row = Actuation(
+        service_id=service_id,
+        plan_id=plan_id,
+        target=target[:256],
+        kind=kind,
+        dry_run=dry_run,
+        before=before,
+        after=after,
+        outcome=outcome,
+        error=error,
+        actor=actor[:128],
     )
+    session.add(row)
+    session.flush()
+    ACTUATIONS.labels(kind=kind, outcome=outcome).inc()
+    return row
+
+
+def list_actuations(
+    *, session: Session, service_id: int, limit: int = 100, outcome: str | None = None
+) -> list[Actuation]:
+    """A service's actuations, newest first."""
+    query = (
+        select(Actuation)
+        .where(Actuation.service_id == service_id)
+        .order_by(Actuation.id.desc())
+        .limit(limit)
+    )
+    if outcome is not None:
+        query = query.where(Actuation.outcome == outcome)
+    return list(session.execute(query).scalars())
 
 
 def last_actuations(*, session: Session, service_ids: list[int]) -> dict[int, Actuation]:

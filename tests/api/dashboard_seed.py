@@ -34,7 +34,13 @@ CHAT_PROFILE = ScalingProfile(
 EMBED_PROFILE = ScalingProfile(
     capacity_per_replica=50,
     forecast_only=False,
-    targets=[ActuationTarget(kind="kubernetes-hpa", name="embed-hpa")],
+    targets=[
+        ActuationTarget(
+            kind="kubernetes-hpa",
+            name="embed-hpa",
+            config={"namespace": "inference", "name": "embed"},
+        )
+    ],
 )
 REVIEW_HOURS = 6
 

@@ -61,6 +61,8 @@ def test_metrics_endpoint_exposes_service_health(client: TestClient) -> None:
     assert "forecaster_http_request_duration_seconds_bucket" in text
     assert 'route="/healthz"' in text
     assert "forecaster_job_duration_seconds" in text
+    assert "forecaster_ingested_points_total" in text
+    assert "forecaster_actuations_total" in text
 
 
 def test_readyz_reports_schema_not_at_head(client: TestClient, database: Database) -> None:

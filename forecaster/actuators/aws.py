@@ -1,0 +1,325 @@
+"""Holding a replica floor through AWS scheduled actions: shared by the two AWS actuators.
+
+Each run sets the floor in force now directly, and writes the plan's coming change points as
+one-time scheduled actions named with our prefix, so capacity keeps following the plan between
+runs. A final ``<prefix>restore`` action at the end of the scheduled span carries the target's
+baseline: it is how we remember the baseline (as the HPA's annotation does) and a dead-man's
+switch (if forecaster stops, the target returns to its baseline on its own). Each run writes
+only what changed, then deletes our actions the new schedule no longer has; actions without
+our prefix are never touched. A stale plan deletes ours and sets the baseline back.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
+from forecaster.actuators.bounds import Bounds, bound_floor
+from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
+from forecaster.actuators.schedule import align_down, boundary, coarsen, peak
+from forecaster.actuators.window import PlanWindow
+
+log = logging.getLogger(__name__)
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ResourceContention",
+        "ConcurrentUpdateException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalServiceException",
+        "RequestTimeout",
+    }
+)
+RESTORE = "restore"
+START_MARGIN = timedelta(seconds=60)  # AWS refuses start times that are not in the future
+
+
+class AwsTargetConfig(ActuatorConfig):
+    """Where the target lives and how much of the plan to schedule ahead."""
+
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$", description="e.g. us-east-1")
+    endpoint_url: str | None = Field(
+        default=None, description="a VPC endpoint or a local emulator; default: AWS"
+    )
+    action_prefix: str = Field(
+        default="forecaster-",
+        min_length=3,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="scheduled actions with this prefix are ours; others are never touched",
+    )
+    horizon_hours: float = Field(default=12, gt=0, le=48, description="how far ahead to schedule")
+    hold_seconds: int = Field(
+        default=900, ge=60, le=86400, description="shortest interval between scheduled changes"
+    )
+    max_actions: int = Field(default=60, ge=2, le=100, description="our actions on one target")
+    allow_below_baseline: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduledFloor:
+    """One of our scheduled actions: from ``at`` (UTC) hold ``minimum``..``maximum``."""
+
+    name: str
+    at: datetime
+    minimum: int
+    maximum: int
+    desired: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "min": self.minimum,
+            "max": self.maximum,
+            **({"desired": self.desired} if self.desired is not None else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Capacity:
+    minimum: int
+    maximum: int
+    desired: int | None = None
+
+
+def transient(error: BaseException) -> bool:
+    """Worth retrying: throttling, 5xx, timeouts and connection failures."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in TRANSIENT_CODES or status >= 500 or status == 429
+    return isinstance(error, ConnectionError | HTTPClientError | TimeoutError)
+
+
+def aws_client(service: str, config: AwsTargetConfig, context: ActuatorContext) -> Any:
+    """A boto3 client with our timeouts; botocore's own retries are off (ours count attempts)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        service,
+        region_name=config.region,
+        endpoint_url=config.endpoint_url,
+        config=Config(
+            connect_timeout=context.connect_timeout,
+            read_timeout=context.read_timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+        ),
+    )
+
+
+def chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class AwsScheduleActuator(ABC):
+    """Drive one AWS target's floor with a direct update plus our own scheduled actions."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[AwsTargetConfig]]
+    min_key: ClassVar[str]
+    max_key: ClassVar[str]
+    group_limit: ClassVar[int]  # scheduled actions AWS allows on one target, all owners
+
+    def __init__(self, config: AwsTargetConfig, context: ActuatorContext) -> None:
+        self.config = config
+        self.context = context
+        self.counter = AttemptCounter()
+
+    # --- what each AWS service does differently ---
+    @property
+    @abstractmethod
+    def target(self) -> str: ...
+
+    @abstractmethod
+    def client(self) -> Any: ...
+
+    @abstractmethod
+    def lowest(self) -> int:
+        """The smallest minimum the target accepts."""
+
+    @abstractmethod
+    def read_capacity(self, client: Any) -> Capacity: ...
+
+    @abstractmethod
+    def list_actions(self, client: Any) -> tuple[list[ScheduledFloor], int]:
+        """Our scheduled actions on the target (by prefix), and how many it has in all."""
+
+    @abstractmethod
+    def put_actions(self, client: Any, actions: list[ScheduledFloor]) -> None: ...
+
+    @abstractmethod
+    def delete_actions(self, client: Any, names: list[str]) -> None: ...
+
+    @abstractmethod
+    def set_capacity(self, client: Any, wanted: Capacity, current: Capacity) -> None: ...
+
+    def scheduled_desired(self, minimum: int, previous: int) -> int | None:
+        """DesiredCapacity for a scheduled action (only EC2 Auto Scaling has the option)."""
+        return None
+
+    # --- the shared algorithm ---
+    def call(self, what: str, fn: Any, *args: Any) -> Any:
+        return call_with_retries(
+            lambda: fn(*args),
+            policy=self.context.retry,
+            transient=transient,
+            counter=self.counter,
+            what=f"{what} {self.target}",
+        )
+
+    def owned(self, name: str) -> bool:
+        return name.startswith(self.config.action_prefix)
+
+    def restore_name(self) -> str:
+        return f"{self.config.action_prefix}{RESTORE}"
+
+    @property
+    def hold(self) -> timedelta:
+        return timedelta(seconds=self.config.hold_seconds)
+
+    def first_block(self, plan: PlanWindow) -> datetime:
+        """Where the schedule starts: the first clock-aligned block far enough in the future.
+
+        The partial block before it is folded into the floor set now, so action names (their
+        start times) stay the same from one run to the next.
+        """
+        return boundary(plan.now + START_MARGIN, self.hold)
+
+    def floor_now(self, plan: PlanWindow) -> int:
+        """The plan's floor for the coming window, raised to cover the partial first block."""
+        assert plan.floor is not None
+        return max(plan.floor, peak(plan.change_points, plan.now, self.first_block(plan)))
+
+    def plan_actions(
+        self, plan: PlanWindow, now_floor: Capacity, baseline: Capacity, budget: int
+    ) -> list[ScheduledFloor]:
+        """Our scheduled actions for an active plan: coarsened change points, then restore."""
+        assert plan.ends_at is not None
+        start = self.first_block(plan)
+        end = min(plan.ends_at, plan.now + timedelta(hours=self.config.horizon_hours))
+        points = coarsen(
+            plan.change_points,
+            start=start,
+            end=end,
+            hold=self.hold,
+            limit=budget - 1,
+            initial=now_floor.minimum,
+        )
+        actions: list[ScheduledFloor] = []
+        previous = now_floor.minimum
+        for point in points:
+            bounds = self.bound(point.replicas, previous, baseline, plan)
+            actions.append(
+                ScheduledFloor(
+                    name=f"{self.config.action_prefix}{point.at:%Y%m%dT%H%M%SZ}",
+                    at=point.at.replace(microsecond=0),
+                    minimum=bounds.minimum,
+                    maximum=bounds.maximum,
+                    desired=self.scheduled_desired(bounds.minimum, previous),
+                )
+            )
+            previous = bounds.minimum
+        # aligned too, so the restore action moves once per block, not on every run
+        aligned = align_down(end, self.hold)
+        restore_at = (aligned if aligned > start else max(end, start)).replace(microsecond=0)
+        restore = ScheduledFloor(
+            self.restore_name(), restore_at, baseline.minimum, baseline.maximum
+        )
+        return [restore, *actions]
+
+    def bound(self, floor: int, current: int, baseline: Capacity, plan: PlanWindow) -> Bounds:
+        return bound_floor(
+            floor,
+            current_min=current,
+            baseline_min=baseline.minimum,
+            baseline_max=baseline.maximum,
+            profile=plan.profile,
+            allow_below_baseline=self.config.allow_below_baseline,
+            lowest=self.lowest(),
+        )
+
+    def state(self, capacity: Capacity, actions: list[ScheduledFloor]) -> dict[str, Any]:
+        return {
+            self.min_key: capacity.minimum,
+            self.max_key: capacity.maximum,
+            "actions": {a.name: a.as_dict() for a in sorted(actions, key=lambda a: a.name)},
+        }
+
+    def apply(self, plan: PlanWindow, *, dry_run: bool) -> ActuationResult:
+        """Set the floor now, rewrite our future actions, delete stale ones. Never raises."""
+        self.counter = AttemptCounter()
+        notes: list[str] = [] if plan.active else [f"restore baseline: {plan.reason}"]
+        before: dict[str, Any] = {}
+        try:
+            client = self.client()
+            current = self.call("describe", self.read_capacity, client)
+            listed, total = self.call("list scheduled actions", self.list_actions, client)
+            ours = {a.name: a for a in listed}
+            before = self.state(current, list(ours.values()))
+            restore = ours.get(self.restore_name())
+            baseline = (
+                Capacity(restore.minimum, restore.maximum)
+                if restore is not None
+                else Capacity(current.minimum, current.maximum)
+            )
+            if plan.active and plan.floor is not None:
+                bounds = self.bound(self.floor_now(plan), current.minimum, baseline, plan)
+                notes.extend(bounds.notes)
+                wanted_now = Capacity(bounds.minimum, bounds.maximum)
+                others = total - len(ours)
+                budget = min(self.config.max_actions, (self.group_limit - others) // 2)
+                if budget < 2:
+                    raise ValueError(
+                        f"{others} scheduled actions of others leave no room for ours "
+                        f"(AWS allows {self.group_limit})"
+                    )
+                wanted = self.plan_actions(plan, wanted_now, baseline, budget)
+            else:
+                wanted_now = baseline
+                wanted = []
+            names = {a.name for a in wanted}
+            to_put = [a for a in wanted if ours.get(a.name) != a]
+            to_delete = sorted(name for name in ours if name not in names)
+            after = self.state(wanted_now, wanted)
+            changed = wanted_now != Capacity(current.minimum, current.maximum)
+            # order matters for failures: the restore action exists before capacity moves
+            if to_put and not dry_run:
+                self.call("put scheduled actions", self.put_actions, client, to_put)
+            if to_put:
+                notes.append(f"{len(to_put)} scheduled actions written")
+            if changed and not dry_run:
+                self.call("update capacity", self.set_capacity, client, wanted_now, current)
+            if to_delete and not dry_run:
+                self.call("delete scheduled actions", self.delete_actions, client, to_delete)
+            if to_delete:
+                notes.append(f"{len(to_delete)} scheduled actions deleted")
+            outcome: Outcome = "unchanged"
+            if before != after:
+                outcome = "applied" if plan.active else "restored"
+            return ActuationResult(
+                self.target, outcome, before, after, notes=notes, attempts=self.counter.calls
+            )
+        except Exception as error:  # noqa: BLE001 - every failure becomes an audited outcome
+            log.warning("actuation of %s failed: %s", self.target, describe_error(error))
+            return ActuationResult(
+                self.target,
+                "failed",
+                before,
+                before,
+                error=describe_error(error),
+                notes=notes,
+                attempts=self.counter.calls,
+            )

@@ -1,0 +1,274 @@
+"""Holding a replica floor on one Kubernetes object: shared by the HPA and KEDA actuators.
+
+The object keeps its own minimum and maximum; forecaster raises the minimum to the plan floor and
+remembers the original values in annotations, so it can put them back when the plan goes stale
+and so a person running ``kubectl get -o yaml`` sees what happened. Each actuation is one JSON
+merge patch carrying ``metadata.resourceVersion`` (a 409 means someone else wrote first: re-read
+and recompute), so the object is always either at its baseline or at a plan's floor.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
+from forecaster.actuators.bounds import bound_floor
+from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
+from forecaster.actuators.window import PlanWindow
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+MERGE_PATCH = "application/merge-patch+json"
+BASELINE_MIN = "forecaster.io/baseline-min-replicas"
+BASELINE_MAX = "forecaster.io/baseline-max-replicas"
+CONFLICT_ATTEMPTS = 5
+_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class KubeTargetConfig(ActuatorConfig):
+    """One namespaced object; credentials from in-cluster config or a kubeconfig file."""
+
+    namespace: str = Field(min_length=1, max_length=63, pattern=_LABEL)
+    name: str = Field(min_length=1, max_length=253, pattern=_SUBDOMAIN)
+    kubeconfig: str | None = Field(default=None, description="path; default ~/.kube/config")
+    context: str | None = None
+    in_cluster: bool | None = Field(
+        default=None, description="default: in-cluster when KUBERNETES_SERVICE_HOST is set"
+    )
+    allow_below_baseline: bool = Field(
+        default=False, description="let plans lower the minimum below the object's own"
+    )
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The part of an object forecaster manages: its min, max and our annotations."""
+
+    minimum: int
+    maximum: int
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def baseline_min(self) -> int:
+        return int(self.annotations.get(BASELINE_MIN, self.minimum))
+
+    @property
+    def baseline_max(self) -> int:
+        return int(self.annotations.get(BASELINE_MAX, self.maximum))
+
+
+@dataclass(frozen=True)
+class Observed:
+    floor: Floor
+    resource_version: str
+
+
+def ours_only(annotations: dict[str, str] | None) -> dict[str, str]:
+    """Only forecaster's annotations: the rest of the object's metadata is not ours to audit."""
+    return {k: v for k, v in (annotations or {}).items() if k.startswith("forecaster.io/")}
+
+
+def transient(error: BaseException) -> bool:
+    """Worth retrying: server errors, throttling, timeouts and dropped connections."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(error, ApiException):
+        return error.status is not None and (error.status >= 500 or error.status == 429)
+    return isinstance(error, HTTPError | ConnectionError | TimeoutError)
+
+
+def api_error_reason(error: Exception, *, what: str) -> str:
+    """A clear audit message for an API answer that retrying will not fix."""
+    import json
+
+    from kubernetes.client.exceptions import ApiException
+
+    if not isinstance(error, ApiException):
+        return describe_error(error)
+    try:
+        message = json.loads(error.body or "{}").get("message", "")
+    except ValueError:
+        message = error.body or ""
+    if error.status == 403:
+        return f"forbidden: the service account may not get/patch {what} ({message})"
+    if error.status == 404:
+        return f"not found: {what} does not exist ({message})"
+    return f"HTTP {error.status} {error.reason}: {message}"
+
+
+class KubeFloorActuator(ABC):
+    """Hold ``spec.<min_field>`` of one object at the plan floor; restore it otherwise."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[KubeTargetConfig]] = KubeTargetConfig
+    min_field: ClassVar[str]
+    max_field: ClassVar[str]
+    lowest: ClassVar[int]  # smallest minimum the object accepts
+    resource: ClassVar[str]  # for messages, e.g. horizontalpodautoscalers.autoscaling
+
+    def __init__(self, config: KubeTargetConfig, context: ActuatorContext) -> None:
+        self.config = config
+        self.context = context
+
+    @property
+    def target(self) -> str:
+        return f"{self.config.namespace}/{self.config.name}"
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.context.connect_timeout, self.context.read_timeout)
+
+    @abstractmethod
+    def read(self, api: ApiClient) -> Observed:
+        """GET the object and pick out its floor."""
+
+    @abstractmethod
+    def patch(self, api: ApiClient, body: dict[str, Any]) -> None:
+        """PATCH the object with a JSON merge patch."""
+
+    @contextmanager
+    def client(self) -> Iterator[ApiClient]:
+        """An API client from in-cluster config or kubeconfig; retries are ours, not urllib3's."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        in_cluster = self.config.in_cluster
+        if in_cluster is None:
+            in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
+        if in_cluster:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=self.config.kubeconfig,
+                context=self.config.context,
+                client_configuration=configuration,
+            )
+        configuration.retries = False
+        api = client.ApiClient(configuration)
+        try:
+            yield api
+        finally:
+            api.close()  # type: ignore[no-untyped-call]
+
+    def desired(self, floor: Floor, plan: PlanWindow) -> tuple[Floor, list[str]]:
+        """What the object should hold for this plan (its baseline when the plan is inactive)."""
+        baseline = Floor(floor.baseline_min, floor.baseline_max)
+        if not plan.active or plan.floor is None:
+            return baseline, []
+        bounds = bound_floor(
+            plan.floor,
+            current_min=floor.minimum,
+            baseline_min=floor.baseline_min,
+            baseline_max=floor.baseline_max,
+            profile=plan.profile,
+            allow_below_baseline=self.config.allow_below_baseline,
+            lowest=self.lowest,
+        )
+        if (bounds.minimum, bounds.maximum) == (baseline.minimum, baseline.maximum):
+            return baseline, list(bounds.notes)
+        annotations = {BASELINE_MIN: str(baseline.minimum)}
+        if bounds.maximum != baseline.maximum:
+            annotations[BASELINE_MAX] = str(baseline.maximum)
+        return Floor(bounds.minimum, bounds.maximum, annotations), list(bounds.notes)
+
+    def state(self, floor: Floor) -> dict[str, Any]:
+        """The audit view of a floor, in the object's own field names."""
+        return {
+            self.min_field: floor.minimum,
+            self.max_field: floor.maximum,
+            "annotations": dict(floor.annotations),
+        }
+
+    def body(self, current: Observed, wanted: Floor) -> dict[str, Any]:
+        """One merge patch: spec, our annotations (null deletes) and the resourceVersion."""
+        annotations: dict[str, str | None] = {
+            key: wanted.annotations.get(key) for key in (BASELINE_MIN, BASELINE_MAX)
+        }
+        return {
+            "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
+            "spec": {self.min_field: wanted.minimum, self.max_field: wanted.maximum},
+        }
+
+    def apply(self, plan: PlanWindow, *, dry_run: bool) -> ActuationResult:
+        """Read, decide, patch; re-read and decide again on a 409. Never raises."""
+        from kubernetes.client.exceptions import ApiException
+
+        counter = AttemptCounter()
+        notes: list[str] = [] if plan.active else [f"restore baseline: {plan.reason}"]
+        before: Floor | None = None
+        what = f"{self.resource} {self.target}"
+        try:
+            with self.client() as api:
+                for _ in range(CONFLICT_ATTEMPTS):
+                    current = self._retry(lambda: self.read(api), counter, f"GET {what}")
+                    if before is None:
+                        before = current.floor
+                    wanted, adjustments = self.desired(current.floor, plan)
+                    if wanted == current.floor:
+                        return self._result(plan, before, wanted, notes + adjustments, counter)
+                    if dry_run:
+                        return self._result(plan, before, wanted, notes + adjustments, counter)
+                    body = self.body(current, wanted)
+                    try:
+                        self._retry(partial(self.patch, api, body), counter, f"PATCH {what}")
+                    except ApiException as error:
+                        if error.status != 409:
+                            raise
+                        notes.append("409 conflict: the object changed meanwhile; re-read")
+                        continue
+                    return self._result(plan, before, wanted, notes + adjustments, counter)
+                return self._failure(
+                    before, notes, counter, f"still conflicting after {CONFLICT_ATTEMPTS} tries"
+                )
+        except Exception as error:  # noqa: BLE001 - every failure becomes an audited outcome
+            return self._failure(before, notes, counter, api_error_reason(error, what=what))
+
+    def _retry(self, call: Any, counter: AttemptCounter, what: str) -> Any:
+        return call_with_retries(
+            call, policy=self.context.retry, transient=transient, counter=counter, what=what
+        )
+
+    def _result(
+        self,
+        plan: PlanWindow,
+        before: Floor,
+        after: Floor,
+        notes: list[str],
+        counter: AttemptCounter,
+    ) -> ActuationResult:
+        outcome: Outcome = "applied" if plan.active else "restored"
+        if before == after:
+            outcome = "unchanged"
+        return ActuationResult(
+            target=self.target,
+            outcome=outcome,
+            before=self.state(before),
+            after=self.state(after),
+            notes=notes,
+            attempts=counter.calls,
+        )
+
+    def _failure(
+        self, before: Floor | None, notes: list[str], counter: AttemptCounter, reason: str
+    ) -> ActuationResult:
+        state = self.state(before) if before else {}
+        return ActuationResult(
+            target=self.target,
+            outcome="failed",
+            before=state,
+            after=state,
+            error=reason,
+            notes=notes,
+            attempts=counter.calls,
+        )

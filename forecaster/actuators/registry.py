@@ -1,0 +1,61 @@
+"""Find actuators by kind through the ``forecaster.actuators`` entry-point group.
+
+Our own actuators are declared in pyproject.toml exactly as a third-party package declares its
+own, so there is one way in: ``[project.entry-points."forecaster.actuators"]`` maps a kind
+(``kubernetes-hpa``) to a class (``forecaster.actuators.kubernetes_hpa:KubernetesHpaActuator``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import ValidationError
+
+from forecaster.actuators.base import Actuator, ActuatorClass, ActuatorConfig, ActuatorContext
+from forecaster.errors import InvalidInputError
+
+GROUP = "forecaster.actuators"
+
+
+@lru_cache
+def available() -> dict[str, str]:
+    """Every installed kind and the ``module:Class`` it names, sorted by kind."""
+    found = {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    return dict(sorted(found.items()))
+
+
+@lru_cache
+def actuator_class(kind: str) -> ActuatorClass:
+    """The class registered for ``kind``; InvalidInputError naming the known kinds if none."""
+    matches = [ep for ep in entry_points(group=GROUP) if ep.name == kind]
+    if not matches:
+        raise InvalidInputError(
+            f"unknown actuator kind {kind!r}; installed: {', '.join(available()) or 'none'}"
+        )
+    loaded: ActuatorClass = matches[0].load()
+    return loaded
+
+
+def validate_config(kind: str, config: dict[str, Any]) -> ActuatorConfig:
+    """The target config parsed by its actuator's model; InvalidInputError says what is wrong."""
+    model = actuator_class(kind).config_model
+    try:
+        return model.model_validate(config)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in error.errors()
+        )
+        raise InvalidInputError(f"{kind} target config: {problems}") from None
+
+
+def build(kind: str, config: dict[str, Any], context: ActuatorContext) -> Actuator:
+    """A ready actuator for one target."""
+    return actuator_class(kind)(validate_config(kind, config), context)
+
+
+def clear_cache() -> None:
+    """Forget what was discovered (after installing a plugin at run time, and in tests)."""
+    available.cache_clear()
+    actuator_class.cache_clear()

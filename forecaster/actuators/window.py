@@ -1,0 +1,201 @@
+"""What "the plan" handed to an actuator is: a :class:`PlanWindow` cut from the stored plan.
+
+The actuate job (every few minutes) asks each target to hold, until the next run, the largest
+replica floor the plan asks for over ``[now, now + interval + lead)``: the ``floor``. Targets that
+take a schedule (AWS scheduled actions) also get the plan's ``change_points`` from now to its end.
+A plan that is missing, stale (too old, or ending before the window does), or a service that is
+disabled or forecast-only gives a window that is not active: actuators then restore baselines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from forecaster.profiles import ScalingProfile
+from forecaster.storage.orm import Service
+from forecaster.storage.plans import latest_plan, plan_end, plan_steps
+from forecaster.timeutil import as_utc
+
+
+class PlanStatus(StrEnum):
+    ACTIVE = "active"
+    MISSING = "missing"
+    STALE = "stale"
+    DISABLED = "disabled"
+    FORECAST_ONLY = "forecast_only"
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """From ``at`` on, the replica floor is ``replicas`` (until the next change point)."""
+
+    at: datetime
+    replicas: int
+
+
+@dataclass(frozen=True)
+class PlanWindow:
+    """The plan as one actuation sees it; ``floor`` and ``change_points`` only when active."""
+
+    service: str
+    status: PlanStatus
+    reason: str
+    now: datetime
+    profile: ScalingProfile
+    plan_id: int | None = None
+    floor: int | None = None
+    load: float | None = None
+    ends_at: datetime | None = None
+    change_points: tuple[ChangePoint, ...] = field(default_factory=tuple)
+
+    @property
+    def active(self) -> bool:
+        return self.status is PlanStatus.ACTIVE and self.floor is not None
+
+    def summary(self) -> dict[str, object]:
+        """The window as it is stored with each actuation record."""
+        return {
+            "status": self.status.value,
+            "reason": self.reason,
+            "plan_id": self.plan_id,
+            "floor": self.floor,
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+            "change_points": len(self.change_points),
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    ts: datetime
+    replicas: int
+    load: float
+
+
+def floor_over(
+    steps: Sequence[Step], *, step_seconds: int, start: datetime, end: datetime
+) -> tuple[int, float] | None:
+    """The largest replicas (and load) of the steps overlapping ``[start, end)``; None if none."""
+    span = timedelta(seconds=step_seconds)
+    inside = [s for s in steps if s.ts < end and s.ts + span > start]
+    if not inside:
+        return None
+    return max(s.replicas for s in inside), max(s.load for s in inside)
+
+
+def change_points(steps: Sequence[Step], *, step_seconds: int, now: datetime) -> list[ChangePoint]:
+    """Where the floor changes from ``now`` on: the first point is the step in force at now."""
+    span = timedelta(seconds=step_seconds)
+    points: list[ChangePoint] = []
+    for step in steps:
+        if step.ts + span <= now:
+            continue
+        if points and points[-1].replicas == step.replicas:
+            continue
+        points.append(ChangePoint(max(step.ts, now), step.replicas))
+    return points
+
+
+def build_window(
+    *,
+    service: str,
+    profile: ScalingProfile,
+    plan_id: int,
+    generated_at: datetime,
+    step_seconds: int,
+    steps: Sequence[Step],
+    now: datetime,
+    window_seconds: float,
+    max_age_seconds: float,
+) -> PlanWindow:
+    """Cut the window from a plan's steps, or say why the plan cannot be used."""
+
+    def unusable(reason: str, ends_at: datetime | None = None) -> PlanWindow:
+        return PlanWindow(service, PlanStatus.STALE, reason, now, profile, plan_id, ends_at=ends_at)
+
+    age = (now - generated_at).total_seconds()
+    if age > max_age_seconds:
+        return unusable(
+            f"plan {plan_id} is {age / 3600:.1f}h old (limit {max_age_seconds / 3600:g}h)"
+        )
+    end = now + timedelta(seconds=window_seconds)
+    ends_at = (steps[-1].ts + timedelta(seconds=step_seconds)) if steps else None
+    if ends_at is None or ends_at < end:
+        when = ends_at.isoformat() if ends_at else "before now"
+        return unusable(f"plan {plan_id} ends {when}, before the coming window ends", ends_at)
+    found = floor_over(steps, step_seconds=step_seconds, start=now, end=end)
+    if found is None:
+        return unusable(f"plan {plan_id} has no step in force now", ends_at)
+    floor, load = found
+    return PlanWindow(
+        service,
+        PlanStatus.ACTIVE,
+        f"plan {plan_id}: floor {floor} over the next {window_seconds:g}s",
+        now,
+        profile,
+        plan_id,
+        floor=floor,
+        load=load,
+        ends_at=ends_at,
+        change_points=tuple(change_points(steps, step_seconds=step_seconds, now=now)),
+    )
+
+
+def load_window(
+    *,
+    session: Session,
+    service: Service,
+    profile: ScalingProfile,
+    now: datetime,
+    window_seconds: float,
+    max_age_seconds: float,
+    preview: bool = False,
+) -> PlanWindow:
+    """The window for a stored service's latest plan.
+
+    ``preview`` (dry runs) ignores ``forecast_only`` so a person can see what a push would do
+    before turning actuation on.
+    """
+
+    def inactive(status: PlanStatus, reason: str) -> PlanWindow:
+        return PlanWindow(service.name, status, reason, now, profile)
+
+    if not service.enabled:
+        return inactive(PlanStatus.DISABLED, "service is disabled")
+    if profile.forecast_only and not preview:
+        return inactive(
+            PlanStatus.FORECAST_ONLY, "profile is forecast_only: plans are shown, never pushed"
+        )
+    plan = latest_plan(session=session, service_id=service.id)
+    if plan is None:
+        return inactive(PlanStatus.MISSING, "service has no plan")
+    first = now - timedelta(seconds=plan.step_seconds)
+    rows = plan_steps(session=session, plan_id=plan.id, start=first)
+    steps = [Step(as_utc(r.ts), r.replicas, r.load) for r in rows]
+    if not steps:
+        ends_at = plan_end(session=session, plan_id=plan.id)
+        when = ends_at.isoformat() if ends_at else "long ago"
+        return PlanWindow(
+            service.name,
+            PlanStatus.STALE,
+            f"plan {plan.id} ended {when}",
+            now,
+            profile,
+            plan.id,
+            ends_at=ends_at,
+        )
+    return build_window(
+        service=service.name,
+        profile=profile,
+        plan_id=plan.id,
+        generated_at=plan.generated_at,
+        step_seconds=plan.step_seconds,
+        steps=steps,
+        now=now,
+        window_seconds=window_seconds,
+        max_age_seconds=max_age_seconds,
+    )

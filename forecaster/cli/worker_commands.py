@@ -1,0 +1,85 @@
+"""Commands for scheduled work: ``worker`` runs the job scheduler, ``actuate`` pushes plans now."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import typer
+
+from forecaster.cli.app import app, fail, say, warn
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduled jobs (train, forecast, actuate) until SIGTERM or Ctrl-C.
+
+    Start as many workers as you like: one leads (PostgreSQL advisory lock), the others stand by.
+    """
+    from forecaster.jobs.scheduler import JobScheduler
+    from forecaster.settings import get_settings
+    from forecaster.storage.db import Database
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    database = Database(settings.database_url)
+    database.migrate()
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        warn(f"received {signal.Signals(signum).name}: finishing running jobs, then stopping")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler = JobScheduler(database, settings)
+    scheduler.start()
+    say(
+        f"worker started: train '{settings.train_schedule}', forecast "
+        f"'{settings.forecast_schedule}', actuate '{settings.actuate_schedule}' (UTC)"
+    )
+    stop.wait()
+    scheduler.stop()
+    database.dispose()
+    say("worker stopped")
+
+
+@app.command()
+def actuate(
+    service: str | None = typer.Option(None, help="one service (default: all with targets)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what would change, write nothing"),
+) -> None:
+    """Push plans to the services' autoscaler targets now (the scheduler does this every 5 min)."""
+    from forecaster.actuators.run import actuate_service
+    from forecaster.errors import ForecasterError
+    from forecaster.jobs.tasks import services_with_targets
+    from forecaster.settings import get_settings
+    from forecaster.storage.db import Database
+
+    settings = get_settings()
+    database = Database(settings.database_url)
+    database.migrate()
+    names = [service] if service else services_with_targets(database)
+    failed = 0
+    for name in names:
+        try:
+            done = actuate_service(database, name, settings, dry_run=dry_run, actor="cli")
+        except ForecasterError as error:
+            fail(str(error))
+        say(f"{name}: {done.window.reason}")
+        for record in done.records:
+            state = record.after.get("state", {})
+            prefix = "  (dry run) " if dry_run else "  "
+            say(f"{prefix}{record.kind} {record.target}: {record.outcome}")
+            if record.outcome != "unchanged":
+                say(f"      before {record.before}")
+                say(f"      after  {state}")
+            for note in record.after.get("notes", []):
+                say(f"      note: {note}")
+            if record.error:
+                warn(f"      error: {record.error}")
+                failed += 1
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,125 @@
+"""Only one process runs the scheduled jobs: the holder of a leader lock.
+
+PostgreSQL: a session-level advisory lock held on a dedicated connection (it goes away with the
+connection, so a crashed leader frees it); the key is derived from the schema, so deployments
+sharing a database server do not block each other. SQLite: an exclusive ``flock`` on a file
+beside the database, so a second worker on the same file stands by instead of doubling jobs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Connection, text
+
+from forecaster.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def lock_key(scope: str) -> int:
+    """A stable, positive 62-bit advisory-lock key for ``scope`` (fits pg_locks arithmetic)."""
+    digest = hashlib.sha256(f"forecaster-scheduler:{scope}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 62) - 1)
+
+
+class LeaderLock:
+    """Try to become the leader, check the lock still holds, let it go."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._connection: Connection | None = None
+        self._file: IO[str] | None = None
+        self._key: int | None = None
+        self._in_memory = False
+
+    @property
+    def held(self) -> bool:
+        return self._connection is not None or self._file is not None or self._in_memory
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; never waits."""
+        if self.held:
+            return True
+        if self.database.is_sqlite:
+            return self._try_file()
+        connection = self.database.engine.connect()
+        try:
+            scope = connection.execute(text("SELECT current_database() || '.' || current_schema()"))
+            self._key = lock_key(str(scope.scalar_one()))
+            got = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
+            ).scalar_one()
+            connection.commit()  # the lock is session-level: it outlives the transaction
+        except Exception:
+            connection.invalidate()
+            raise
+        if not got:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    def still_held(self) -> bool:
+        """Whether the lock is still ours (False if the lock connection died)."""
+        if self._file is not None or self._in_memory:
+            return True
+        if self._connection is None:
+            return False
+        try:
+            count = self._connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() "
+                    "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :key"
+                ),
+                {"key": self._key},
+            ).scalar_one()
+            self._connection.commit()
+            return bool(count)
+        except Exception:  # a dead connection means the lock is gone
+            log.exception("leader lock connection failed")
+            self._drop_connection()
+            return False
+
+    def release(self) -> None:
+        """Give the lock up (idempotent)."""
+        self._in_memory = False
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+        if self._connection is not None:
+            try:
+                self._connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": self._key}
+                )
+                self._connection.commit()
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - closing the session frees the lock anyway
+                self._drop_connection()
+            self._connection = None
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.invalidate()
+            self._connection.close()
+            self._connection = None
+
+    def _try_file(self) -> bool:
+        database = self.database.engine.url.database
+        if not database or database == ":memory:":
+            self._in_memory = True  # an in-memory database lives in one process anyway
+            return True
+        handle = Path(f"{database}.scheduler.lock").open("a")  # noqa: SIM115 - held while leading
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True

@@ -1,0 +1,28 @@
+"""The scheduled jobs: one entry each, its work and the setting that holds its schedule.
+
+Adding a job (Prometheus pull, retention, ...) is adding one :class:`JobSpec` to ``JOBS`` (and
+its schedule to settings); the scheduler registers whatever is listed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from forecaster.jobs.tasks import actuate_all, forecast_all, train_all
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    run: Callable[[Database, Settings], None]
+    schedule: Callable[[Settings], str]
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("actuate", actuate_all, lambda s: s.actuate_schedule),
+    JobSpec("forecast", forecast_all, lambda s: s.forecast_schedule),
+    JobSpec("train", train_all, lambda s: s.train_schedule),
+)

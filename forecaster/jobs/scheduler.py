@@ -1,0 +1,163 @@
+"""The job scheduler: APScheduler 3 with its job store in our database, run by the leader only.
+
+``forecaster worker`` runs it alone; ``forecaster serve --scheduler`` runs it inside the API
+process. Every process may start one; each stands by until it takes the leader lock
+(:mod:`forecaster.jobs.leader`), then runs the jobs listed in :mod:`forecaster.jobs.registry` on
+a thread pool (threads, not processes: LightGBM hangs after fork). Stopping waits for running
+jobs before the lock is released, so a standby never starts a job the old leader still runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import UTC
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from forecaster.jobs.leader import LeaderLock
+from forecaster.jobs.registry import JOBS, JobSpec
+from forecaster.jobs.triggers import parse_schedule
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+
+log = logging.getLogger(__name__)
+TABLE = "apscheduler_jobs"  # created by the 0001 migration; APScheduler's own create is a no-op
+LEASE_CHECK_SECONDS = 5.0
+
+_leading: JobScheduler | None = None  # the scheduler whose jobs run in this process
+
+
+class SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """APScheduler's SQLAlchemy job store on our engine, which it must not dispose on shutdown:
+    the API and the leader lock share that engine, and APScheduler's loop may still be
+    returning a connection while it shuts down."""
+
+    def shutdown(self) -> None:
+        pass
+
+
+def run_job(job_id: str) -> None:
+    """What the job store points at (``forecaster.jobs.scheduler:run_job``): look the job up in
+    the leading scheduler of this process and run it. Only the id is persisted, never settings
+    or credentials."""
+    leader = _leading
+    if leader is None:
+        log.warning("job %s fired without a leading scheduler in this process; skipped", job_id)
+        return
+    leader.run(job_id)
+
+
+class JobScheduler:
+    """Stand by until this process holds the leader lock, then run the scheduled jobs."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        jobs: Sequence[JobSpec] = JOBS,
+        *,
+        lease_check_seconds: float = LEASE_CHECK_SECONDS,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.jobs = {spec.id: spec for spec in jobs}
+        self.lease_check_seconds = lease_check_seconds
+        self.lock = LeaderLock(database)
+        self._stop = threading.Event()
+        self._leading = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading.is_set()
+
+    def start(self) -> None:
+        """Start standing by (in a background thread); returns at once."""
+        global _leading
+        if _leading is not None and _leading is not self:
+            raise RuntimeError("a job scheduler is already running in this process")
+        _leading = self
+        self._thread = threading.Thread(target=self._loop, name="forecaster-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Stop: wait for running jobs, then release the lock."""
+        global _leading
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if _leading is self:
+            _leading = None
+
+    def wait_until_leader(self, timeout: float) -> bool:
+        return self._leading.wait(timeout)
+
+    def run(self, job_id: str) -> None:
+        spec = self.jobs.get(job_id)
+        if spec is None:
+            log.warning("job %s is in the job store but not registered; skipped", job_id)
+            return
+        spec.run(self.database, self.settings)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.lock.try_acquire():
+                    self._lead()
+                    continue
+            except Exception:  # the database may be down: stand by and retry
+                log.exception("could not take the scheduler lock")
+                self.lock.release()
+            self._stop.wait(self.settings.scheduler_lock_retry_seconds)
+
+    def _lead(self) -> None:
+        log.info("this process leads: running scheduled jobs %s", sorted(self.jobs))
+        scheduler = BackgroundScheduler(
+            jobstores={
+                "default": SharedEngineJobStore(engine=self.database.engine, tablename=TABLE)
+            },
+            executors={"default": ThreadPoolExecutor(self.settings.scheduler_threads)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": self.settings.scheduler_misfire_grace_seconds,
+            },
+            timezone=UTC,
+        )
+        try:
+            scheduler.start(paused=True)
+            self._register(scheduler)
+            scheduler.resume()
+            self._leading.set()
+            while not self._stop.wait(self.lease_check_seconds):
+                if not self.lock.still_held():
+                    log.error("lost the scheduler lock: stopping jobs and standing by")
+                    break
+        finally:
+            self._leading.clear()
+            if scheduler.running:
+                scheduler.shutdown(wait=True)  # running jobs finish before the lock goes
+            self.lock.release()
+
+    def _register(self, scheduler: BackgroundScheduler) -> None:
+        """Make the job store match ``self.jobs``, keeping next run times that still apply."""
+        stored = {job.id: job for job in scheduler.get_jobs()}
+        for job_id in set(stored) - set(self.jobs):
+            scheduler.remove_job(job_id)
+        for spec in self.jobs.values():
+            trigger = parse_schedule(spec.schedule(self.settings))
+            existing = stored.get(spec.id)
+            if existing is not None and str(existing.trigger) == str(trigger):
+                continue  # same schedule: keep its next run time (a restart must not skip it)
+            scheduler.add_job(
+                run_job,
+                trigger=trigger,
+                args=[spec.id],
+                id=spec.id,
+                name=spec.id,
+                replace_existing=True,
+            )

@@ -1,0 +1,84 @@
+"""The work behind each scheduled job: one pass over the services, one job-run record each.
+
+A failure in one service is recorded (``GET /v1/jobs``) and logged, and the pass goes on to the
+next service. Heavy modules (training) are imported when a job runs, not when the worker starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.jobs import recorded_job
+from forecaster.storage.services import list_services, profile_of
+
+log = logging.getLogger(__name__)
+
+
+class TargetsFailedError(Exception):
+    """Some targets of a service could not be actuated (each is in the actuation audit)."""
+
+
+def enabled_services(database: Database) -> list[str]:
+    with database.session() as session:
+        return [s.name for s in list_services(session=session) if s.enabled]
+
+
+def services_with_targets(database: Database) -> list[str]:
+    """Every service with actuation targets, enabled or not: disabled ones get restored."""
+    with database.session() as session:
+        return [s.name for s in list_services(session=session) if profile_of(s).targets]
+
+
+def each_service(
+    database: Database, job: str, names: list[str], work: Callable[[str], dict[str, object]]
+) -> int:
+    """Run ``work`` for each service inside a job-run record; returns how many failed."""
+    failed = 0
+    for name in names:
+        try:
+            with recorded_job(database.sessions, job, name) as details:
+                details.update(work(name))
+        except Exception:  # recorded by recorded_job; the next service still runs
+            log.exception("%s of service %s failed", job, name)
+            failed += 1
+    return failed
+
+
+def train_all(database: Database, settings: Settings) -> None:
+    """Refit every enabled service's models, forecast and plan (the daily job)."""
+    from forecaster.training.train import train_service
+
+    def work(name: str) -> dict[str, object]:
+        result = train_service(database, name, settings)
+        return {"model": result.model, "plan_id": result.plan_id, "message": result.message}
+
+    each_service(database, "train", enabled_services(database), work)
+
+
+def forecast_all(database: Database, settings: Settings) -> None:
+    """Refresh every enabled service's forecast and plan from its champion (every 15 min)."""
+    from forecaster.training.train import forecast_service
+
+    def work(name: str) -> dict[str, object]:
+        result = forecast_service(database, name, settings)
+        return {"model": result.model, "plan_id": result.plan_id}
+
+    each_service(database, "forecast", enabled_services(database), work)
+
+
+def actuate_all(database: Database, settings: Settings) -> None:
+    """Push plans (or baselines) to every service's targets (every 5 min)."""
+    from forecaster.actuators.run import actuate_service
+
+    def work(name: str) -> dict[str, object]:
+        done = actuate_service(database, name, settings)
+        outcomes = {r.target: r.outcome for r in done.records}
+        failed = [target for target, outcome in outcomes.items() if outcome == "failed"]
+        if failed:
+            raise TargetsFailedError(f"{len(failed)} of {len(outcomes)} targets failed: {failed}")
+        return {"window": done.window.status.value, "outcomes": outcomes}
+
+    each_service(database, "actuate", services_with_targets(database), work)

@@ -1,0 +1,73 @@
+"""Services with actuation targets and stored plans, for actuation tests on a real database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from forecaster.profiles import ScalingProfile
+from forecaster.storage.db import Database
+from forecaster.storage.orm import Plan
+from forecaster.storage.plans import save_plan
+from forecaster.storage.services import get_service, upsert_service
+from forecaster.timeutil import utc_now
+
+STEP = 300
+
+
+def make_service(
+    database: Database,
+    *,
+    name: str = "chat",
+    targets: list[dict[str, Any]] | None = None,
+    enabled: bool = True,
+    **fields: Any,
+) -> None:
+    profile = ScalingProfile.model_validate(
+        {"capacity_per_replica": 10, "forecast_only": False, "targets": targets or [], **fields}
+    )
+    with database.session() as session:
+        upsert_service(session=session, name=name, profile=profile, enabled=enabled)
+
+
+def store_plan(
+    database: Database,
+    *,
+    name: str = "chat",
+    replicas: list[int],
+    start: datetime | None = None,
+    generated_at: datetime | None = None,
+) -> int:
+    """A plan whose first step is in force now (or at ``start``), one value per 5-min step."""
+    first = pd.Timestamp(start or utc_now()).floor(f"{STEP}s")
+    index = pd.date_range(first, periods=len(replicas), freq=f"{STEP}s")
+    frame = pd.DataFrame(
+        {
+            "replicas": replicas,
+            "gpus": replicas,
+            "load": [r * 7.0 for r in replicas],
+            "cost_per_hour": [0.0] * len(replicas),
+            "reason": ["test"] * len(replicas),
+        },
+        index=index,
+    )
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        plan = save_plan(
+            session=session,
+            service_id=service.id,
+            forecast_id=None,
+            step_seconds=STEP,
+            quantile=0.95,
+            frame=frame,
+            total_cost=0.0,
+        )
+        if generated_at is not None:
+            session.get_one(Plan, plan.id).generated_at = generated_at
+        return plan.id
+
+
+def hours(n: float) -> timedelta:
+    return timedelta(hours=n)

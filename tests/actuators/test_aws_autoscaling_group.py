@@ -1,0 +1,216 @@
+"""aws-autoscaling-group through boto3 against moto server mode on loopback, via a fault proxy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from forecaster.actuators.aws_autoscaling_group import AutoScalingGroupActuator
+from forecaster.actuators.schedule import align_down
+from forecaster.actuators.window import ChangePoint, PlanStatus, PlanWindow
+from tests.actuators.conftest import FAST, window
+from tests.fakes.aws_faults import FaultProxy
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def asg(aws: FaultProxy) -> Any:
+    client = boto3.client("autoscaling", region_name=REGION, endpoint_url=aws.upstream)
+    client.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
+    )
+    client.create_auto_scaling_group(
+        AutoScalingGroupName="gpu",
+        LaunchConfigurationName="lc",
+        MinSize=2,
+        MaxSize=10,
+        DesiredCapacity=2,
+        AvailabilityZones=["us-east-1a"],
+    )
+    # someone else's action on the same group: never ours to touch
+    client.put_scheduled_update_group_action(
+        AutoScalingGroupName="gpu",
+        ScheduledActionName="nightly-batch",
+        Recurrence="0 1 * * *",
+        MinSize=3,
+        MaxSize=10,
+    )
+    return client
+
+
+def actuator(aws: FaultProxy, **config: Any) -> AutoScalingGroupActuator:
+    settings = {"region": REGION, "endpoint_url": aws.url, "group": "gpu", **config}
+    return AutoScalingGroupActuator(
+        AutoScalingGroupActuator.config_model.model_validate(settings), FAST
+    )
+
+
+def group(asg: Any) -> dict[str, Any]:
+    return asg.describe_auto_scaling_groups(AutoScalingGroupNames=["gpu"])["AutoScalingGroups"][0]
+
+
+def actions(asg: Any) -> dict[str, dict[str, Any]]:
+    listed = asg.describe_scheduled_actions(AutoScalingGroupName="gpu")
+    return {a["ScheduledActionName"]: a for a in listed["ScheduledUpdateGroupActions"]}
+
+
+def ours(asg: Any) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in actions(asg).items() if k.startswith("forecaster-")}
+
+
+def wiggle_after(points: list[ChangePoint]) -> list[ChangePoint]:
+    last = points[-1]
+    return [
+        ChangePoint(last.at + (k + 1) * timedelta(minutes=45), 3 + (k % 2) * 3) for k in range(20)
+    ]
+
+
+def busy_plan(**profile: Any) -> PlanWindow:
+    return window(4, points=[(1, 6), (2, 9), (3, 5), (4, 3)], hours=6, **profile)
+
+
+def test_sets_the_floor_now_and_schedules_the_change_points(aws: FaultProxy, asg: Any) -> None:
+    plan = busy_plan()
+    result = actuator(aws).apply(plan, dry_run=False)
+    assert result.outcome == "applied", result.error
+    assert group(asg)["MinSize"] == 4 and group(asg)["MaxSize"] == 10
+    scheduled = ours(asg)
+    restore = scheduled.pop("forecaster-restore")
+    assert (restore["MinSize"], restore["MaxSize"]) == (2, 10)  # remembers the baseline
+    points = sorted((a["StartTime"], a["MinSize"]) for a in scheduled.values())
+    assert [m for _, m in points] == [6, 9, 5, 3]
+    for start, _ in points:
+        assert start.astimezone(UTC) > plan.now  # AWS takes only future start times
+    first = min(s for s, _ in points).astimezone(UTC)
+    assert first <= plan.now.replace(microsecond=0) + (plan.change_points[1].at - plan.now)
+    assert "nightly-batch" in actions(asg)
+    assert aws.operations("BatchPutScheduledUpdateGroupAction") == [200]
+
+
+def test_the_same_plan_again_writes_nothing(aws: FaultProxy, asg: Any) -> None:
+    plan = busy_plan()
+    actuator(aws).apply(plan, dry_run=False)
+    aws.calls.clear()
+    again = actuator(aws).apply(plan, dry_run=False)
+    assert again.outcome == "unchanged", again.notes
+    writes = [op for op, _ in aws.calls if not op.startswith("Describe")]
+    assert writes == []
+
+
+def test_a_new_plan_replaces_our_actions_and_deletes_stale_ones(aws: FaultProxy, asg: Any) -> None:
+    actuator(aws).apply(busy_plan(), dry_run=False)
+    old = set(ours(asg))
+    actuator(aws).apply(window(3, points=[(2.5, 7)], hours=6), dry_run=False)
+    new = ours(asg)
+    assert sorted(a["MinSize"] for k, a in new.items() if k != "forecaster-restore") == [7]
+    assert old - set(new), "stale actions were deleted"
+    assert group(asg)["MinSize"] == 3
+    assert "nightly-batch" in actions(asg)
+
+
+def test_a_stale_plan_restores_the_baseline_and_removes_our_actions(
+    aws: FaultProxy, asg: Any
+) -> None:
+    actuator(aws).apply(busy_plan(), dry_run=False)
+    result = actuator(aws).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert result.outcome == "restored"
+    assert (group(asg)["MinSize"], group(asg)["MaxSize"]) == (2, 10)
+    assert ours(asg) == {} and "nightly-batch" in actions(asg)
+    again = actuator(aws).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert again.outcome == "unchanged"
+
+
+def test_many_change_points_fit_the_batch_and_group_limits(aws: FaultProxy, asg: Any) -> None:
+    # a floor alternating every 45 minutes on the 15-minute grid for 40 hours
+    plan = window(3, hours=48)
+    base = align_down(plan.now, timedelta(minutes=15)) + timedelta(hours=1)
+    wiggle = [ChangePoint(base + k * timedelta(minutes=45), 3 + (k % 2) * 3) for k in range(53)]
+    plan = replace(plan, change_points=(plan.change_points[0], *wiggle))
+    result = actuator(aws, horizon_hours=48, max_actions=100, hold_seconds=900).apply(
+        plan, dry_run=False
+    )
+    assert result.outcome == "applied", result.error
+    # one other action on the group: ours may use at most (125 - 1) // 2 = 62
+    # 52 changes (the first point repeats the floor in force) and the restore action
+    assert len(ours(asg)) == 53
+    assert aws.operations("BatchPutScheduledUpdateGroupAction") == [200, 200]  # 50 + 3
+    # with one other action on the group ours may use at most (125 - 1) // 2 = 62
+    crowded = replace(plan, change_points=(plan.change_points[0], *wiggle, *wiggle_after(wiggle)))
+    actuator(aws, horizon_hours=48, max_actions=100).apply(crowded, dry_run=False)
+    assert len(ours(asg)) <= 62 and "nightly-batch" in actions(asg)
+
+
+def test_max_size_is_honored_or_raised_within_the_buffer(aws: FaultProxy, asg: Any) -> None:
+    honored = actuator(aws).apply(window(30), dry_run=False)
+    assert (group(asg)["MinSize"], group(asg)["MaxSize"]) == (10, 10)
+    assert any("honor" in n for n in honored.notes)
+    actuator(aws).apply(
+        window(30, max_capacity_breach="increase", max_capacity_buffer_pct=50), dry_run=False
+    )
+    assert (group(asg)["MinSize"], group(asg)["MaxSize"]) == (15, 15)
+    assert ours(asg)["forecaster-restore"]["MaxSize"] == 10
+    actuator(aws).apply(window(None, status=PlanStatus.DISABLED), dry_run=False)
+    assert (group(asg)["MinSize"], group(asg)["MaxSize"]) == (2, 10)
+
+
+def test_desired_capacity_is_set_on_scheduled_rises_when_asked(aws: FaultProxy, asg: Any) -> None:
+    actuator(aws, set_desired_capacity=True).apply(
+        window(4, points=[(1, 8), (2, 3)], hours=6), dry_run=False
+    )
+    by_min = {a["MinSize"]: a for k, a in ours(asg).items() if k != "forecaster-restore"}
+    assert by_min[8].get("DesiredCapacity") == 8
+    assert "DesiredCapacity" not in by_min[3]  # never pushes desired down on a fall
+    assert group(asg)["DesiredCapacity"] >= 4
+
+
+def test_dry_run_shows_the_schedule_and_writes_nothing(aws: FaultProxy, asg: Any) -> None:
+    result = actuator(aws).apply(busy_plan(), dry_run=True)
+    assert result.outcome == "applied"
+    assert result.after["MinSize"] == 4 and len(result.after["actions"]) == 5
+    assert ours(asg) == {} and group(asg)["MinSize"] == 2
+
+
+def test_missing_group_is_recorded_as_not_found(aws: FaultProxy) -> None:
+    result = actuator(aws, group="ghost").apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and (result.error or "").find("not found") >= 0
+
+
+def test_throttling_and_5xx_are_retried(aws: FaultProxy, asg: Any) -> None:
+    aws.fail("BatchPutScheduledUpdateGroupAction", 400, "Throttling", times=1)
+    aws.fail("UpdateAutoScalingGroup", 503, "ServiceUnavailable", times=1)
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "applied", result.error
+    assert aws.operations("BatchPutScheduledUpdateGroupAction") == [400, 200]
+    assert aws.operations("UpdateAutoScalingGroup") == [503, 200]
+    assert group(asg)["MinSize"] == 4
+
+
+def test_a_failure_midway_leaves_the_group_at_its_baseline_with_a_restore_scheduled(
+    aws: FaultProxy, asg: Any
+) -> None:
+    aws.fail("UpdateAutoScalingGroup", 500, "InternalFailure", times=10)
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and "InternalFailure" in (result.error or "")
+    assert len(aws.operations("UpdateAutoScalingGroup")) == 3  # the retry budget
+    assert group(asg)["MinSize"] == 2  # the baseline, not something in between
+    assert ours(asg)["forecaster-restore"]["MinSize"] == 2  # the dead-man's switch exists
+    assert any("written" in note for note in result.notes)  # the record says what was done
+
+
+def test_a_timed_out_update_that_landed_is_retried_harmlessly(aws: FaultProxy, asg: Any) -> None:
+    aws.slow("UpdateAutoScalingGroup", delay=1.0)
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "applied", result.error
+    assert group(asg)["MinSize"] == 4
+    # describe group, describe actions, put actions, update (timed out), update again
+    assert result.attempts == 5
+
+
+def test_names_and_times_are_utc() -> None:
+    plan = busy_plan()
+    assert plan.now.tzinfo is not None and plan.now.utcoffset() == datetime.now(UTC).utcoffset()

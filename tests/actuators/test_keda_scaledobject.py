@@ -1,0 +1,80 @@
+"""keda-scaledobject through CustomObjectsApi against the fake API server over real HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forecaster.actuators.keda_scaledobject import KedaScaledObjectActuator
+from forecaster.actuators.kube import BASELINE_MIN
+from forecaster.actuators.window import PlanStatus
+from tests.actuators.conftest import FAST, SCALED_OBJECT, window
+from tests.fakes.kube_api import FakeKubeApi
+
+
+def scaled_object(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "chat", "namespace": "ml"},
+        "spec": {"scaleTargetRef": {"name": "chat"}, **spec},
+    }
+
+
+def actuator(kubeconfig: str) -> KedaScaledObjectActuator:
+    config = {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig}
+    return KedaScaledObjectActuator(
+        KedaScaledObjectActuator.config_model.model_validate(config), FAST
+    )
+
+
+def spec(kube: FakeKubeApi) -> dict[str, Any]:
+    return kube.get(*SCALED_OBJECT, "ml", "chat")["spec"]
+
+
+def test_raises_min_replica_count_with_a_merge_patch(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*SCALED_OBJECT, scaled_object(minReplicaCount=1, maxReplicaCount=20))
+    result = actuator(kubeconfig).apply(window(5), dry_run=False)
+    assert result.outcome == "applied", result.error
+    assert spec(kube)["minReplicaCount"] == 5
+    [patch] = kube.patches()
+    # custom resources refuse strategic merge patches: the content type must be merge-patch
+    assert patch.content_type == "application/merge-patch+json"
+    assert patch.path == "/apis/keda.sh/v1alpha1/namespaces/ml/scaledobjects/chat"
+    meta = kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]
+    assert meta["annotations"] == {BASELINE_MIN: "1"}
+
+
+def test_omitted_fields_take_keda_defaults_and_scale_to_zero_is_restored(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*SCALED_OBJECT, scaled_object())  # KEDA defaults: min 0, max 100
+    actuator(kubeconfig).apply(window(3), dry_run=False)
+    assert (spec(kube)["minReplicaCount"], spec(kube)["maxReplicaCount"]) == (3, 100)
+    result = actuator(kubeconfig).apply(window(None, status=PlanStatus.DISABLED), dry_run=False)
+    assert result.outcome == "restored"
+    assert spec(kube)["minReplicaCount"] == 0
+    assert (
+        "annotations" not in kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]
+        or not (kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]["annotations"])
+    )
+
+
+def test_conflict_then_success(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*SCALED_OBJECT, scaled_object(minReplicaCount=1, maxReplicaCount=20))
+    kube.before_patch.append(
+        lambda: kube.modify(*SCALED_OBJECT, "ml", "chat", {"maxReplicaCount": 30})
+    )
+    result = actuator(kubeconfig).apply(window(5), dry_run=False)
+    assert [p.status for p in kube.patches()] == [409, 200]
+    assert result.outcome == "applied"
+    assert (spec(kube)["minReplicaCount"], spec(kube)["maxReplicaCount"]) == (5, 30)
+
+
+def test_missing_scaled_object_and_forbidden_read(kube: FakeKubeApi, kubeconfig: str) -> None:
+    missing = actuator(kubeconfig).apply(window(5), dry_run=False)
+    assert missing.outcome == "failed" and (missing.error or "").startswith("not found:")
+    kube.add(*SCALED_OBJECT, scaled_object(minReplicaCount=1))
+    kube.forbid("get", "scaledobjects")
+    forbidden = actuator(kubeconfig).apply(window(5), dry_run=False)
+    assert forbidden.outcome == "failed" and "scaledobjects.keda.sh" in (forbidden.error or "")
+    assert (forbidden.error or "").startswith("forbidden:")

@@ -1,0 +1,200 @@
+"""kubernetes-hpa through the official client against the fake API server over real HTTP."""
+
+from __future__ import annotations
+
+from forecaster.actuators.kube import BASELINE_MAX, BASELINE_MIN
+from forecaster.actuators.kubernetes_hpa import KubernetesHpaActuator
+from forecaster.actuators.window import PlanStatus
+from tests.actuators.conftest import FAST, HPA, hpa, window
+from tests.fakes.kube_api import FakeKubeApi
+
+
+def actuator(kubeconfig: str, **config: object) -> KubernetesHpaActuator:
+    settings = {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig, **config}
+    return KubernetesHpaActuator(KubernetesHpaActuator.config_model.model_validate(settings), FAST)
+
+
+def spec(kube: FakeKubeApi) -> dict[str, object]:
+    return kube.get(*HPA, "ml", "chat")["spec"]
+
+
+def annotations(kube: FakeKubeApi) -> dict[str, str]:
+    return kube.get(*HPA, "ml", "chat")["metadata"].get("annotations", {})
+
+
+def test_raises_min_replicas_with_one_merge_patch_remembering_the_baseline(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    stored = kube.add(*HPA, hpa(low=2, high=10))
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+
+    assert result.outcome == "applied", result.error
+    assert result.before["minReplicas"] == 2 and result.after["minReplicas"] == 6
+    assert spec(kube)["minReplicas"] == 6 and spec(kube)["maxReplicas"] == 10
+    assert annotations(kube) == {"team": "ml", BASELINE_MIN: "2"}  # others' annotations kept
+    [get, patch] = kube.requests
+    assert (get.method, get.path) == (
+        "GET",
+        "/apis/autoscaling/v2/namespaces/ml/horizontalpodautoscalers/chat",
+    )
+    assert patch.content_type == "application/merge-patch+json"
+    assert patch.body["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+    assert patch.body["spec"] == {"minReplicas": 6, "maxReplicas": 10}
+
+
+def test_same_plan_again_changes_nothing(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2))
+    actuator(kubeconfig).apply(window(6), dry_run=False)
+    again = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert again.outcome == "unchanged"
+    assert len(kube.patches()) == 1
+
+
+def test_lower_floor_follows_the_plan_but_never_below_the_baseline(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=3))
+    actuator(kubeconfig).apply(window(8), dry_run=False)
+    lower = actuator(kubeconfig).apply(window(5), dry_run=False)
+    assert lower.outcome == "applied" and spec(kube)["minReplicas"] == 5
+    below = actuator(kubeconfig).apply(window(1), dry_run=False)
+    assert spec(kube)["minReplicas"] == 3  # the baseline, so forecaster lets go of the object
+    assert BASELINE_MIN not in annotations(kube)
+    assert any("below the baseline" in note for note in below.notes)
+
+
+def test_allow_below_baseline_lets_the_plan_go_lower(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=3))
+    result = actuator(kubeconfig, allow_below_baseline=True).apply(window(1), dry_run=False)
+    assert result.outcome == "applied"
+    assert spec(kube)["minReplicas"] == 1 and annotations(kube)[BASELINE_MIN] == "3"
+
+
+def test_stale_or_missing_plan_restores_the_baseline(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2))
+    actuator(kubeconfig).apply(window(7), dry_run=False)
+    for status in (PlanStatus.STALE, PlanStatus.MISSING, PlanStatus.FORECAST_ONLY):
+        result = actuator(kubeconfig).apply(window(None, status=status), dry_run=False)
+        assert spec(kube)["minReplicas"] == 2
+        assert annotations(kube) == {"team": "ml"}
+        assert result.outcome in {"restored", "unchanged"}
+        assert result.notes[0].startswith("restore baseline")
+    # the first restore did the work, the later ones found nothing to undo
+    assert [p.status for p in kube.patches()] == [200, 200]
+
+
+def test_an_untouched_hpa_is_left_alone_without_a_plan(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2))
+    result = actuator(kubeconfig).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert result.outcome == "unchanged" and kube.patches() == []
+
+
+def test_never_exceeds_max_replicas_when_the_profile_honors_it(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2, high=10))
+    result = actuator(kubeconfig).apply(window(25), dry_run=False)
+    assert spec(kube)["minReplicas"] == 10
+    assert spec(kube)["maxReplicas"] == 10
+    assert any("capped (honor)" in note for note in result.notes)
+
+
+def test_raising_max_is_bounded_remembered_and_restored(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2, high=10))
+    plan = window(25, max_capacity_breach="increase", max_capacity_buffer_pct=20)
+    actuator(kubeconfig).apply(plan, dry_run=False)
+    assert (spec(kube)["minReplicas"], spec(kube)["maxReplicas"]) == (12, 12)
+    assert annotations(kube)[BASELINE_MAX] == "10"
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert (spec(kube)["minReplicas"], spec(kube)["maxReplicas"]) == (2, 10)
+    assert annotations(kube) == {"team": "ml"}
+
+
+def test_step_per_actuation_is_capped(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2, high=20))
+    plan = window(10, max_step_up=3)
+    first = actuator(kubeconfig).apply(plan, dry_run=False)
+    assert spec(kube)["minReplicas"] == 5 and any("step capped" in n for n in first.notes)
+    actuator(kubeconfig).apply(plan, dry_run=False)
+    assert spec(kube)["minReplicas"] == 8
+
+
+def test_dry_run_shows_the_diff_and_writes_nothing(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2))
+    result = actuator(kubeconfig).apply(window(6), dry_run=True)
+    assert result.outcome == "applied" and result.changed
+    assert result.before["minReplicas"] == 2 and result.after["minReplicas"] == 6
+    assert result.after["annotations"] == {BASELINE_MIN: "2"}
+    assert kube.patches() == [] and spec(kube)["minReplicas"] == 2
+
+
+def test_a_conflicting_write_is_re_read_and_recomputed(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2))
+    # someone else (kubectl apply) sets minReplicas to 4 between our GET and our PATCH
+    kube.before_patch.append(lambda: kube.modify(*HPA, "ml", "chat", {"minReplicas": 4}))
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert [p.status for p in kube.patches()] == [409, 200]
+    assert result.outcome == "applied"
+    assert spec(kube)["minReplicas"] == 6
+    assert annotations(kube)[BASELINE_MIN] == "4"  # the baseline is what the object held
+    assert any("409" in note for note in result.notes)
+
+
+def test_forbidden_is_recorded_with_a_clear_reason_and_not_retried(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    kube.forbid("patch", "horizontalpodautoscalers")
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert result.outcome == "failed"
+    assert result.error is not None and result.error.startswith("forbidden:")
+    assert "cannot patch" in result.error
+    assert [p.status for p in kube.patches()] == [403]
+    assert spec(kube)["minReplicas"] == 2
+
+
+def test_missing_hpa_is_recorded_as_not_found(kube: FakeKubeApi, kubeconfig: str) -> None:
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert result.outcome == "failed"
+    assert result.error is not None and result.error.startswith("not found:")
+    assert [r.method for r in kube.requests] == ["GET"]
+
+
+def test_server_errors_are_retried_with_backoff(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2))
+    kube.fail("PATCH", 503, times=2)
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert result.outcome == "applied"
+    assert [p.status for p in kube.patches()] == [503, 503, 200]
+    assert result.attempts == 4  # one GET, three PATCHes
+    assert spec(kube)["minReplicas"] == 6
+
+
+def test_persistent_server_errors_fail_and_leave_the_baseline(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    kube.fail("PATCH", 500, times=10)
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert result.outcome == "failed" and "500" in (result.error or "")
+    assert len(kube.patches()) == 3
+    assert spec(kube)["minReplicas"] == 2 and BASELINE_MIN not in annotations(kube)
+
+
+def test_a_timed_out_patch_that_landed_is_confirmed_not_doubled(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    kube.slow("PATCH", delay=1.0)  # applied on the server, answered after the client gave up
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert result.outcome == "applied", result.error
+    assert spec(kube)["minReplicas"] == 6
+    assert annotations(kube)[BASELINE_MIN] == "2"  # not overwritten with the raised value
+
+
+def test_timeouts_on_every_read_fail_cleanly(kube: FakeKubeApi, kubeconfig: str) -> None:
+    kube.add(*HPA, hpa(low=2))
+    kube.slow("GET", delay=1.0, times=3)
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert result.outcome == "failed" and "Timeout" in (result.error or "")
+    assert spec(kube)["minReplicas"] == 2

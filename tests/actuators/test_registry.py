@@ -1,0 +1,65 @@
+"""Actuators are found through the forecaster.actuators entry-point group, ours and others'."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from forecaster.actuators import registry
+from forecaster.errors import InvalidInputError
+from forecaster.profiles import ScalingProfile
+from tests.actuators.conftest import FAST
+
+BUILT_IN = [
+    "aws-application-autoscaling",
+    "aws-autoscaling-group",
+    "keda-scaledobject",
+    "kubernetes-hpa",
+]
+
+
+def test_built_in_actuators_are_registered_as_entry_points() -> None:
+    kinds = registry.available()
+    assert [k for k in kinds if k in BUILT_IN] == BUILT_IN
+    for kind in BUILT_IN:
+        assert registry.actuator_class(kind).config_model is not None
+
+
+def test_a_third_party_entry_point_is_discovered(plugin_on_path: None) -> None:
+    assert "acme-echo" in registry.available()
+    actuator = registry.build("acme-echo", {"label": "x"}, FAST)
+    assert actuator.target == "echo/x"
+
+
+def test_unknown_kind_and_bad_config_are_clear_errors() -> None:
+    with pytest.raises(InvalidInputError, match="unknown actuator kind 'kubernetes-hap'"):
+        registry.actuator_class("kubernetes-hap")
+    with pytest.raises(
+        InvalidInputError, match="kubernetes-hpa target config: name: Field required"
+    ):
+        registry.validate_config("kubernetes-hpa", {"namespace": "ml"})
+    with pytest.raises(InvalidInputError, match="nmae: Extra inputs are not permitted"):
+        registry.validate_config("kubernetes-hpa", {"namespace": "ml", "name": "a", "nmae": "b"})
+
+
+def test_profiles_refuse_bad_targets_when_they_are_written() -> None:
+    base = {"capacity_per_replica": 10}
+    with pytest.raises(ValidationError, match="unknown actuator kind"):
+        ScalingProfile.model_validate({**base, "targets": [{"kind": "nope"}]})
+    with pytest.raises(ValidationError, match="region"):
+        ScalingProfile.model_validate(
+            {**base, "targets": [{"kind": "aws-autoscaling-group", "config": {"group": "g"}}]}
+        )
+    target = {"kind": "kubernetes-hpa", "config": {"namespace": "ml", "name": "chat"}}
+    with pytest.raises(ValidationError, match="listed twice"):
+        ScalingProfile.model_validate({**base, "targets": [target, target]})
+    both = ScalingProfile.model_validate(
+        {
+            **base,
+            "targets": [
+                target,
+                {"kind": "keda-scaledobject", "config": {"namespace": "ml", "name": "chat"}},
+            ],
+        }
+    )
+    assert len(both.targets) == 2

@@ -1,0 +1,93 @@
+"""The actuation API over real HTTP: targets in profiles, on-demand (dry) runs, audit, KEDA pull."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from api.app import create_app
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from tests.actuators.conftest import HPA, hpa
+from tests.actuators.factories import make_service, store_plan
+from tests.fakes.kube_api import FakeKubeApi
+from tests.helpers import live_server
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[httpx.Client]:
+    fast = settings.model_copy(update={"actuator_retry_base_seconds": 0.01})
+    with (
+        live_server(create_app(fast, database)) as base,
+        httpx.Client(base_url=base, timeout=30) as c,
+    ):
+        yield c
+
+
+def profile(kubeconfig: str, **fields: object) -> dict[str, object]:
+    target = {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig}
+    return {
+        "capacity_per_replica": 10,
+        "forecast_only": False,
+        "targets": [{"kind": "kubernetes-hpa", "config": target}],
+        **fields,
+    }
+
+
+def test_bad_targets_are_refused_with_a_clear_422(client: httpx.Client, kubeconfig: str) -> None:
+    bad = profile(kubeconfig)
+    bad["targets"] = [{"kind": "kubernetes-hpa", "config": {"namespace": "ML!", "name": "chat"}}]
+    answer = client.put("/v1/services/chat", json=bad)
+    assert answer.status_code == 422
+    assert "namespace" in answer.text and "kubernetes-hpa target config" in answer.text
+    unknown = client.put("/v1/services/chat", json={**bad, "targets": [{"kind": "nomad-job"}]})
+    assert unknown.status_code == 422 and "unknown actuator kind 'nomad-job'" in unknown.text
+
+
+def test_dry_run_then_push_then_read_the_audit_trail(
+    client: httpx.Client, database: Database, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    # written directly: api/deps.py commits a request's session only after the response is
+    # sent (FastAPI's default dependency scope), so a PUT's 201 can precede its commit
+    make_service(database, targets=profile(kubeconfig)["targets"])  # type: ignore[arg-type]
+    plan_id = store_plan(database, replicas=[4] * 48)
+
+    preview = client.post("/v1/services/chat/actuate", params={"dry_run": "true"}).json()
+    assert preview["dry_run"] is True and preview["window"]["floor"] == 4
+    [record] = preview["data"]
+    assert (record["outcome"], record["dry_run"], record["actor"]) == ("applied", True, "api")
+    assert record["before"]["minReplicas"] == 2 and record["after"]["minReplicas"] == 4
+    assert kube.patches() == []
+
+    pushed = client.post("/v1/services/chat/actuate").json()
+    assert pushed["data"][0]["outcome"] == "applied"
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 4
+
+    trail = client.get("/v1/services/chat/actuations").json()
+    assert trail["count"] == 2
+    assert [r["dry_run"] for r in trail["data"]] == [False, True]  # newest first
+    assert trail["data"][0]["plan_id"] == plan_id
+    assert trail["data"][0]["window"]["status"] == "active"
+    assert (
+        client.get("/v1/services/chat/actuations", params={"outcome": "failed"}).json()["count"]
+        == 0
+    )
+    assert (
+        client.get("/v1/services/chat/actuations", params={"outcome": "weird"}).status_code == 422
+    )
+    assert client.get("/v1/services/ghost/actuations").status_code == 404
+    assert client.post("/v1/services/ghost/actuate").status_code == 404
+
+
+def test_keda_metrics_api_shape(client: httpx.Client, database: Database, kubeconfig: str) -> None:
+    make_service(database, targets=profile(kubeconfig)["targets"])  # type: ignore[arg-type]
+    missing = client.get("/v1/services/chat/keda")
+    assert missing.status_code == 409 and "no plan" in missing.json()["detail"]
+    store_plan(database, replicas=[6] * 48)
+    body = client.get("/v1/services/chat/keda").json()
+    assert body["value"] == 6 and body["replicas"] == 6 and body["load"] == 42.0
+    assert client.get("/v1/services/chat/keda", params={"metric": "load"}).json()["value"] == 42.0
+    assert client.get("/v1/services/chat/keda", params={"metric": "cpu"}).status_code == 422

@@ -1,0 +1,102 @@
+"""Actuating a stored service: window from its plan, every target pushed, every push audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from forecaster.actuators.run import actuate_service
+from forecaster.settings import Settings
+from forecaster.storage.actuations import list_actuations
+from forecaster.storage.db import Database
+from forecaster.storage.services import get_service
+from forecaster.timeutil import utc_now
+from tests.actuators.conftest import HPA, hpa
+from tests.actuators.factories import hours, make_service, store_plan
+from tests.fakes.kube_api import FakeKubeApi
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"actuator_retry_base_seconds": 0.01, "actuator_read_timeout_seconds": 0.5}
+    )
+
+
+def targets(kubeconfig: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": "kubernetes-hpa",
+            "config": {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig},
+        },
+        {"kind": "acme-broken", "name": "buggy", "config": {"label": "b"}},
+        {"kind": "acme-echo", "config": {"label": "e"}},
+    ]
+
+
+def min_replicas(kube: FakeKubeApi) -> int:
+    return int(kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"])
+
+
+def test_every_target_is_pushed_and_audited_even_when_one_raises(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str, plugin_on_path: None
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    make_service(database, targets=targets(kubeconfig))
+    plan_id = store_plan(database, replicas=[5] * 48)
+
+    done = actuate_service(database, "chat", fast, actor="test")
+    assert done.window.active and done.window.floor == 5
+    assert [r.outcome for r in done.records] == ["applied", "failed", "applied"]
+    assert min_replicas(kube) == 5
+    broken = done.records[1]
+    assert broken.target == "buggy: echo/b" and broken.error == "RuntimeError: plugin bug"
+
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        stored = list_actuations(session=session, service_id=service.id)
+    assert len(stored) == 3
+    hpa_record = stored[-1]
+    assert (hpa_record.kind, hpa_record.target, hpa_record.actor) == (
+        "kubernetes-hpa",
+        "ml/chat",
+        "test",
+    )
+    assert hpa_record.plan_id == plan_id and hpa_record.dry_run is False
+    assert hpa_record.before["minReplicas"] == 2
+    assert hpa_record.after["state"]["minReplicas"] == 5
+    assert hpa_record.after["window"]["status"] == "active"
+    assert hpa_record.after["attempts"] == 2
+
+
+def test_a_stale_plan_restores_every_target(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    make_service(database, targets=targets(kubeconfig)[:1])
+    store_plan(database, replicas=[5] * 48)
+    actuate_service(database, "chat", fast)
+    assert min_replicas(kube) == 5
+
+    store_plan(database, replicas=[7] * 200, generated_at=utc_now() - hours(8))
+    done = actuate_service(database, "chat", fast)
+    assert done.window.status == "stale"
+    assert [r.outcome for r in done.records] == ["restored"]
+    assert min_replicas(kube) == 2
+
+
+def test_dry_run_previews_a_forecast_only_service_without_writing(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    make_service(database, targets=targets(kubeconfig)[:1], forecast_only=True)
+    store_plan(database, replicas=[6] * 48)
+    preview = actuate_service(database, "chat", fast, dry_run=True)
+    assert [(r.outcome, r.dry_run) for r in preview.records] == [("applied", True)]
+    assert preview.records[0].after["state"]["minReplicas"] == 6
+    assert kube.patches() == [] and min_replicas(kube) == 2
+    scheduled = actuate_service(database, "chat", fast)  # forecast-only: never pushed
+    assert scheduled.window.status == "forecast_only"
+    assert [r.outcome for r in scheduled.records] == ["unchanged"]
+    assert min_replicas(kube) == 2

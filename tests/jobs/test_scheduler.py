@@ -1,0 +1,183 @@
+"""The job scheduler in one process: job store in our database, jobs recorded, clean stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import inspect, text
+
+from api.app import create_app
+from forecaster.jobs.leader import LeaderLock
+from forecaster.jobs.registry import JobSpec
+from forecaster.jobs.scheduler import TABLE, JobScheduler
+from forecaster.jobs.triggers import parse_schedule
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.jobs import list_job_runs, recorded_job
+from forecaster.storage.orm import Base
+from tests.helpers import live_server
+
+
+def tick(database: Database, _settings: Settings) -> None:
+    with recorded_job(database.sessions, "tick"):
+        pass
+
+
+def spec(schedule: str, job_id: str = "tick") -> JobSpec:
+    return JobSpec(job_id, tick, lambda _s: schedule)
+
+
+@pytest.fixture
+def quick(settings: Settings) -> Settings:
+    return settings.model_copy(update={"scheduler_lock_retry_seconds": 0.2})
+
+
+@pytest.fixture
+def start(database: Database, quick: Settings) -> Iterator[Callable[..., JobScheduler]]:
+    running: list[JobScheduler] = []
+
+    def make(*jobs: JobSpec) -> JobScheduler:
+        scheduler = JobScheduler(database, quick, jobs, lease_check_seconds=0.2)
+        scheduler.start()
+        running.append(scheduler)
+        assert scheduler.wait_until_leader(30)
+        return scheduler
+
+    yield make
+    for scheduler in running:
+        scheduler.stop()
+
+
+def stored_jobs(database: Database) -> dict[str, float | None]:
+    table = Base.metadata.tables.get(TABLE)
+    assert table is None  # not an ORM table: read it by reflection
+    with database.engine.connect() as connection:
+        rows = connection.exec_driver_sql(f"SELECT id, next_run_time FROM {TABLE}").all()
+    return {row[0]: row[1] for row in rows}
+
+
+def test_jobs_run_from_the_store_in_our_database_without_new_tables(
+    database: Database, start: Callable[..., JobScheduler]
+) -> None:
+    tables = set(inspect(database.engine).get_table_names())
+    scheduler = start(spec("every 0.3s"))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with database.session() as session:
+            done = [r for r in list_job_runs(session=session, job="tick") if r.status == "ok"]
+        if len(done) >= 2:
+            break
+        time.sleep(0.1)
+    assert len(done) >= 2
+    assert set(stored_jobs(database)) == {"tick"}
+    assert set(inspect(database.engine).get_table_names()) == tables
+    assert database.at_head()
+    scheduler.stop()
+    assert not scheduler.is_leader and not scheduler.lock.held
+
+
+def test_a_restart_keeps_next_run_times_and_the_store_follows_the_job_list(
+    database: Database, start: Callable[..., JobScheduler]
+) -> None:
+    start(spec("every 1h"), spec("0 3 * * *", "other")).stop()
+    before = stored_jobs(database)
+    time.sleep(1.1)
+    start(spec("every 1h")).stop()  # same schedule: kept; "other" is no longer listed: removed
+    after = stored_jobs(database)
+    assert after == {"tick": before["tick"]}
+    start(spec("every 2h")).stop()  # a changed schedule is replaced
+    assert stored_jobs(database)["tick"] != before["tick"]
+
+
+def test_default_jobs_are_train_forecast_and_actuate(database: Database, quick: Settings) -> None:
+    scheduler = JobScheduler(database, quick)
+    scheduler.start()
+    try:
+        assert scheduler.wait_until_leader(30)
+        assert set(stored_jobs(database)) == {"actuate", "forecast", "train"}
+    finally:
+        scheduler.stop()
+
+
+def test_only_one_scheduler_per_process(
+    database: Database, start: Callable[..., JobScheduler], quick: Settings
+) -> None:
+    start(spec("every 1h"))
+    with pytest.raises(RuntimeError, match="already running"):
+        JobScheduler(database, quick).start()
+
+
+def test_the_lock_admits_one_holder(database: Database) -> None:
+    first, second = LeaderLock(database), LeaderLock(database)
+    try:
+        assert first.try_acquire()
+        assert not second.try_acquire()
+        assert first.still_held()
+        first.release()
+        assert second.try_acquire()
+        assert not first.try_acquire()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_serve_with_scheduler_starts_and_stops_it_in_the_lifespan(
+    database: Database, quick: Settings
+) -> None:
+    app = create_app(quick.model_copy(update={"run_scheduler": True}), database)
+    with live_server(app) as base:
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        scheduler = app.state.scheduler
+        assert isinstance(scheduler, JobScheduler) and scheduler.wait_until_leader(30)
+        assert set(stored_jobs(database)) == {"actuate", "forecast", "train"}
+    assert not scheduler.is_leader and not scheduler.lock.held  # stopped with the server
+    other = LeaderLock(database)
+    assert other.try_acquire()  # and the lock was released
+    other.release()
+
+
+def test_schedules_are_validated_with_clear_messages() -> None:
+    assert "cron" in str(parse_schedule("*/5 * * * *")).lower()
+    assert "interval" in str(parse_schedule("every 15min")).lower()
+    with pytest.raises(ValueError, match="five fields"):
+        parse_schedule("*/5 * * *")
+    with pytest.raises(ValueError, match="cannot read duration"):
+        parse_schedule("every fortnight")
+    with pytest.raises(ValueError, match="every now and then"):
+        Settings(actuate_schedule="every now and then")
+    with pytest.raises(ValueError):
+        Settings(train_schedule="61 * * * *")
+
+
+@pytest.mark.postgres
+def test_a_leader_whose_lock_connection_dies_stops_and_leads_again(
+    postgres_schema_url: str,
+) -> None:
+    database = Database(postgres_schema_url)
+    database.migrate()
+    settings = Settings(database_url=postgres_schema_url, scheduler_lock_retry_seconds=0.2)
+    scheduler = JobScheduler(database, settings, [spec("every 1h")], lease_check_seconds=0.2)
+    scheduler.start()
+    try:
+        assert scheduler.wait_until_leader(30)
+        key = scheduler.lock._key
+        with database.engine.connect() as admin:
+            pid = admin.execute(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+                    "AND ((classid::bigint << 32) | objid::bigint) = :key"
+                ),
+                {"key": key},
+            ).scalar_one()
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        deadline = time.monotonic() + 20
+        while scheduler.is_leader and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not scheduler.is_leader, "the leader noticed it lost its lock"
+        assert scheduler.wait_until_leader(30), "and took the free lock again"
+    finally:
+        scheduler.stop()
+        database.dispose()

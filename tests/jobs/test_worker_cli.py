@@ -1,0 +1,88 @@
+"""``forecaster worker`` as a real process: leads, registers the jobs, stops cleanly on SIGTERM;
+``forecaster actuate --dry-run`` previews a push."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from forecaster.cli import app
+from forecaster.storage.db import Database
+from tests.actuators.conftest import HPA, hpa
+from tests.actuators.factories import make_service, store_plan
+from tests.fakes.kube_api import FakeKubeApi
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_worker_leads_and_stops_on_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'worker.db'}"
+    env = {**os.environ, "FORECASTER_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from forecaster.cli import main; main()", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        database = Database(url)
+        deadline = time.monotonic() + 60
+        ids: set[str] = set()
+        while time.monotonic() < deadline and len(ids) < 3:
+            time.sleep(0.2)
+            if (tmp_path / "worker.db").exists():
+                try:
+                    with database.engine.connect() as connection:
+                        ids = {
+                            r[0]
+                            for r in connection.exec_driver_sql("SELECT id FROM apscheduler_jobs")
+                        }
+                except Exception:  # noqa: BLE001 - not migrated yet
+                    continue
+        database.dispose()
+        assert ids == {"actuate", "forecast", "train"}
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate(timeout=10)
+    assert worker.returncode == 0, err
+    assert "worker started" in out and "worker stopped" in out
+    assert "this process leads" in err
+
+
+def test_actuate_command_previews_without_writing(
+    tmp_path: Path, kube: FakeKubeApi, kubeconfig: str, monkeypatch: object
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    database = Database(url)
+    database.migrate()
+    kube.add(*HPA, hpa(low=2))
+    target = {
+        "kind": "kubernetes-hpa",
+        "config": {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig},
+    }
+    make_service(database, targets=[target])
+    store_plan(database, replicas=[4] * 48)
+    database.dispose()
+    from forecaster.settings import get_settings
+
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", url)  # type: ignore[attr-defined]
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["actuate", "--dry-run"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "(dry run) kubernetes-hpa ml/chat: applied" in result.output
+    assert "'minReplicas': 4" in result.output
+    assert kube.patches() == []

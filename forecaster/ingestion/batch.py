@@ -21,8 +21,8 @@ from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
 from forecaster.storage.samples import ensure_series, labels_key, write_samples
-from forecaster.telemetry import INGEST_REFUSED, INGESTED_POINTS
 from forecaster.storage.services import services_by_name
+from forecaster.telemetry import INGEST_REFUSED, INGESTED_POINTS
 from forecaster.timeutil import (
     coerce_numeric,
     epoch_ms_from_seconds,

@@ -67,15 +67,7 @@ def plan_capacity(
         return _plan_tiers(load.index, values, peak_factor, profile, step_seconds)
     required = replicas_for_load(covered, profile)
     ceiling = effective_max_replicas(profile)
-    shaped = shape(
-        required,
-        lead_steps=lead_steps(profile.startup_seconds, step_seconds),
-        hold_steps=lead_steps(profile.scale_down_delay_seconds, step_seconds),
-        lower=profile.min_replicas,
-        upper=ceiling,
-        max_step_up=profile.max_step_up,
-        current=current_replicas,
-    )
+    shaped = _shape_single(required, profile, step_seconds, current_replicas)
     floor = shaped.floor
     frame = pd.DataFrame(
         {
@@ -96,6 +88,34 @@ def plan_capacity(
     ]
     frame["reason"] = _reasons(needs, required, shaped, profile, ceiling, profile.startup_seconds)
     return frame
+
+
+def plan_floor(
+    load: np.ndarray,
+    profile: ScalingProfile,
+    *,
+    step_seconds: float,
+    peak_factor: float = 1.0,
+    current_replicas: int | None = None,
+) -> np.ndarray:
+    """Just the ``replicas`` column of :func:`plan_capacity` for a single-type profile: the
+    simulator re-plans thousands of times and needs no reasons or frame."""
+    required = replicas_for_load(np.asarray(load, dtype="float64") * peak_factor, profile)
+    return _shape_single(required, profile, step_seconds, current_replicas).floor
+
+
+def _shape_single(
+    required: np.ndarray, profile: ScalingProfile, step_seconds: float, current: int | None
+) -> Shaped:
+    return shape(
+        required,
+        lead_steps=lead_steps(profile.startup_seconds, step_seconds),
+        hold_steps=lead_steps(profile.scale_down_delay_seconds, step_seconds),
+        lower=profile.min_replicas,
+        upper=effective_max_replicas(profile),
+        max_step_up=profile.max_step_up,
+        current=current,
+    )
 
 
 def plan_cost(plan: pd.DataFrame, step_seconds: float) -> float:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.hpa import Timeline
-from forecaster.planning.planner import plan_capacity, replicas_for_load
+from forecaster.planning.planner import plan_floor, replicas_for_load
 from forecaster.planning.replay import Trace, step_means
 from forecaster.planning.shaping import forward_max
 from forecaster.profiles import ScalingProfile
@@ -67,56 +67,90 @@ class ForecastSettings:
     peak_seconds: float = 30.0
 
 
-def predictive_floor(
-    trace: Trace, replay_start: int, profile: ScalingProfile, settings: ForecastSettings
-) -> np.ndarray:
-    """minReplicas per replay tick: re-plan every ``replan_seconds`` from a forecast made on
-    complete plan steps before the decision; refit every ``refit_seconds``, else ``update``."""
-    step = float(profile.step_seconds)
-    history_all = step_means(trace, step)
-    step_ns = int(step * 1e9)
+@dataclass(frozen=True)
+class ForecastTrail:
+    """Every forecast the predictive policy made during a replay, one row per decision.
+
+    Kept apart from planning so one trail serves several profiles (start-up times) that share
+    the step and quantile, as the benchmark does.
+    """
+
+    step_seconds: float
+    quantile: float
+    replan_ticks: int
+    origins_ns: np.ndarray  # start of each forecast's first step
+    values: np.ndarray  # decisions x horizon steps of the quantile
+    peak_factors: np.ndarray  # per decision
+
+
+def trail_horizon_seconds(profile: ScalingProfile, settings: ForecastSettings) -> float:
+    """How far each forecast must reach: the re-plan interval plus start-up lead plus hold."""
+    lead = max([profile.startup_seconds] + [t.startup_seconds for t in profile.tiers])
+    return settings.replan_seconds + lead + profile.scale_down_delay_seconds
+
+
+def rolling_forecasts(
+    trace: Trace,
+    replay_start: int,
+    *,
+    step_seconds: float,
+    quantile: float,
+    horizon_seconds: float,
+    settings: ForecastSettings,
+) -> ForecastTrail:
+    """Forecast at each decision (every ``replan_seconds`` of the replay) from the complete
+    plan steps before it; refit every ``refit_seconds``, in between ``update`` the model."""
+    history_all = step_means(trace, step_seconds)
     tick = trace.tick_seconds
     n_replay = len(trace.load) - replay_start
     replan_ticks = max(1, round(settings.replan_seconds / tick))
     refit_every = max(1, round(settings.refit_seconds / settings.replan_seconds))
-    quantile = quantile_name(profile.risk_quantile)
-    lead = max([profile.startup_seconds] + [t.startup_seconds for t in profile.tiers])
-    horizon = (
-        math.ceil((settings.replan_seconds + lead + profile.scale_down_delay_seconds) / step) + 2
-    )
-    keep = max(2, round(settings.history_days * 86_400 / step))
-    peak_ticks = keep * round(step / tick)
-    floor = np.empty(n_replay, dtype="int64")
-    tick_ns = epoch_ns(trace.index)
+    horizon = math.ceil(horizon_seconds / step_seconds) + 2
+    keep = max(2, round(settings.history_days * 86_400 / step_seconds))
+    per_step = round(step_seconds / tick)
+    decisions = range(0, n_replay, replan_ticks)
+    origins = np.empty(len(decisions), dtype="int64")
+    values = np.empty((len(decisions), horizon))
+    factors = np.ones(len(decisions))
     model: ForecastModel | None = None
     factor = 1.0
-    for number, begin in enumerate(range(0, n_replay, replan_ticks)):
-        decided = replay_start + begin
-        decided_ns = trace.start.value + int(decided * tick * 1e9)
-        complete = int((decided_ns - trace.start.value) // step_ns)
+    for number, begin in enumerate(decisions):
+        complete = (replay_start + begin) // per_step  # plan steps finished before deciding
         history = history_all.iloc[max(0, complete - keep) : complete]
         if len(history) < 2:
             raise ValueError("the predictive policy needs at least two plan steps of history")
         if model is None or number % refit_every == 0:
             model = make_forecast(history, horizon, model=settings.model).fitted
-            past = trace.load[max(0, decided - peak_ticks) : decided]
+            first = max(0, complete - keep) * per_step
+            past = trace.load[first : complete * per_step]
             factor = peak_to_mean(
-                pd.Series(past, index=trace.index[decided - len(past) : decided]),
-                step_seconds=step,
+                pd.Series(past, index=trace.index[first : complete * per_step]),
+                step_seconds=step_seconds,
                 peak_seconds=settings.peak_seconds,
             )
         else:
             model = model.update(history)
-        forecast = model.predict(horizon, (profile.risk_quantile,))
-        plan = plan_capacity(forecast[quantile], profile, step_seconds=step, peak_factor=factor)
-        end = min(begin + replan_ticks, n_replay)
-        rows = (
-            np.searchsorted(
-                epoch_ns(plan.index),
-                tick_ns[replay_start + begin : replay_start + end],
-                side="right",
-            )
-            - 1
-        )
-        floor[begin:end] = plan["replicas"].to_numpy()[np.clip(rows, 0, len(plan) - 1)]
-    return floor
+        forecast = model.predict(horizon, (quantile,))
+        origins[number] = epoch_ns(forecast.index[:1])[0]
+        values[number] = forecast[quantile_name(quantile)].to_numpy()
+        factors[number] = factor
+    return ForecastTrail(step_seconds, quantile, replan_ticks, origins, values, factors)
+
+
+def predictive_floor(
+    trace: Trace, replay_start: int, profile: ScalingProfile, trail: ForecastTrail
+) -> np.ndarray:
+    """minReplicas per replay tick: the plan made at the latest decision, row by row."""
+    if trail.step_seconds != profile.step_seconds or trail.quantile != profile.risk_quantile:
+        raise ValueError("the forecast trail was made for another step or quantile")
+    replicas = plan_floor(
+        trail.values * trail.peak_factors[:, None], profile, step_seconds=trail.step_seconds
+    )
+    n_replay = len(trace.load) - replay_start
+    offsets = np.arange(n_replay)
+    decision = offsets // trail.replan_ticks
+    tick_ns = trace.start.value + ((replay_start + offsets) * trace.tick_seconds * 1e9).astype(
+        "int64"
+    )
+    row = (tick_ns - trail.origins_ns[decision]) // int(trail.step_seconds * 1e9)
+    return replicas[decision, np.clip(row, 0, replicas.shape[1] - 1)]

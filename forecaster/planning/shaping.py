@@ -9,36 +9,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _window_max(values: np.ndarray, window: int, *, ahead: bool) -> np.ndarray:
+    """Max over ``window + 1`` consecutive entries along the last axis, truncated at the ends."""
+    if window <= 0 or values.shape[-1] == 0:
+        return values.copy()
+    pad = np.full((*values.shape[:-1], window), np.iinfo("int64").min, dtype="int64")
+    parts = (values.astype("int64"), pad) if ahead else (pad, values.astype("int64"))
+    windows = sliding_window_view(np.concatenate(parts, axis=-1), window + 1, axis=-1)
+    return windows.max(axis=-1).astype(values.dtype)
 
 
 def forward_max(values: np.ndarray, window: int) -> np.ndarray:
-    """max(values[t : t + window + 1]): what must already be up at t to cover the next window."""
-    if window <= 0 or len(values) == 0:
-        return values.copy()
-    reversed_max = pd.Series(values[::-1]).rolling(window + 1, min_periods=1).max()
-    return reversed_max.to_numpy()[::-1].astype(values.dtype)
+    """max(values[..., t : t + window + 1]): what must already be up at t to cover the next
+    window (along the last axis, so a stack of plans is shaped at once)."""
+    return _window_max(values, window, ahead=True)
 
 
 def backward_max(values: np.ndarray, window: int) -> np.ndarray:
-    """max(values[t - window : t + 1]): keep capacity for a while after the load falls."""
-    if window <= 0 or len(values) == 0:
-        return values.copy()
-    return (
-        pd.Series(values).rolling(window + 1, min_periods=1).max().to_numpy().astype(values.dtype)
-    )
+    """max(values[..., t - window : t + 1]): keep capacity for a while after the load falls."""
+    return _window_max(values, window, ahead=False)
 
 
 def ramp_ahead(values: np.ndarray, max_step_up: int) -> np.ndarray:
-    """Raise earlier rows so no row adds more than ``max_step_up`` replicas over the one before.
+    """Raise earlier entries so none adds more than ``max_step_up`` over the one before.
 
     r[t] = max_k(values[t + k] - k * cap): a reverse running max of ``values[j] - j * cap``.
     """
-    if len(values) == 0:
+    if values.shape[-1] == 0:
         return values.copy()
-    positions = np.arange(len(values), dtype="int64")
+    positions = np.arange(values.shape[-1], dtype="int64")
     shifted = values - positions * max_step_up
-    reverse_running = np.maximum.accumulate(shifted[::-1])[::-1]
+    reverse_running = np.maximum.accumulate(shifted[..., ::-1], axis=-1)[..., ::-1]
     return np.maximum(values, reverse_running + positions * max_step_up)
 
 
@@ -63,7 +67,8 @@ def shape(
 ) -> Shaped:
     """Lead, hold, clamp and step-cap a requirement; the result is a floor per step.
 
-    ``current`` (replicas running now) bounds what the first steps can reach under the cap.
+    Works along the last axis (one plan, or a stack of them). ``current`` (replicas running
+    now) bounds what the first steps can reach under the cap.
     """
     led = forward_max(required, lead_steps)
     held = backward_max(led, hold_steps)
@@ -71,7 +76,7 @@ def shape(
     if max_step_up is not None:
         floor = ramp_ahead(floor, max_step_up)
         if current is not None:
-            reachable = current + max_step_up * np.arange(1, len(floor) + 1)
+            reachable = current + max_step_up * np.arange(1, floor.shape[-1] + 1)
             floor = np.minimum(floor, reachable)
         floor = np.clip(floor, lower, upper)
     return Shaped(led=led, held=held, floor=floor.astype("int64"))

@@ -20,7 +20,15 @@ import pandas as pd
 from forecaster.errors import InvalidInputError
 from forecaster.planning.hpa import HpaConfig, Timeline, run_hpa, trailing_mean
 from forecaster.planning.planner import replicas_for_load
-from forecaster.planning.policies import ForecastSettings, oracle, predictive_floor, static_peak
+from forecaster.planning.policies import (
+    ForecastSettings,
+    ForecastTrail,
+    oracle,
+    predictive_floor,
+    rolling_forecasts,
+    static_peak,
+    trail_horizon_seconds,
+)
 from forecaster.planning.replay import Trace, to_ticks
 from forecaster.planning.scoring import PolicyScore, score
 from forecaster.profiles import ScalingProfile
@@ -120,9 +128,18 @@ def replay_start(trace: Trace, profile: ScalingProfile, options: SimulationOptio
 
 
 def simulate_trace(
-    trace: Trace, start: int, profile: ScalingProfile, options: SimulationOptions
+    trace: Trace,
+    start: int,
+    profile: ScalingProfile,
+    options: SimulationOptions,
+    *,
+    trail: ForecastTrail | None = None,
 ) -> SimulationResult:
-    """Replay ticks ``[start, end)`` of a trace; ticks before ``start`` are training data."""
+    """Replay ticks ``[start, end)`` of a trace; ticks before ``start`` are training data.
+
+    ``trail`` reuses forecasts made for the same trace, step and quantile (see
+    :func:`forecast_trail`); by default the predictive policy makes its own.
+    """
     _check(profile, options)
     load = trace.load[start:]
     tick = trace.tick_seconds
@@ -138,7 +155,9 @@ def simulate_trace(
             tick_seconds=tick,
             config=config,
             initial_replicas=initial,
-            floor=predictive_floor(trace, start, profile, options.forecast),
+            floor=predictive_floor(
+                trace, start, profile, trail or forecast_trail(trace, start, profile, options)
+            ),
         ),
         "oracle": lambda: oracle(load, tick, profile),
     }
@@ -154,6 +173,26 @@ def simulate_trace(
         for name, timeline in timelines.items()
     }
     return SimulationResult(trace, start, profile, options, timelines, scores, utilization)
+
+
+def forecast_trail(
+    trace: Trace,
+    start: int,
+    profile: ScalingProfile,
+    options: SimulationOptions,
+    *,
+    horizon_seconds: float | None = None,
+) -> ForecastTrail:
+    """The predictive policy's forecasts over a replay (``horizon_seconds`` long enough for
+    every profile that will share them)."""
+    return rolling_forecasts(
+        trace,
+        start,
+        step_seconds=profile.step_seconds,
+        quantile=profile.risk_quantile,
+        horizon_seconds=horizon_seconds or trail_horizon_seconds(profile, options.forecast),
+        settings=options.forecast,
+    )
 
 
 def hpa_config(profile: ScalingProfile) -> HpaConfig:

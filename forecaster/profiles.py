@@ -72,6 +72,13 @@ class ScalingProfile(BaseModel):
     max_step_up: int | None = Field(
         default=None, ge=1, description="most replicas one actuation may add"
     )
+    step_edges: Literal["blend", "hold"] = Field(
+        default="blend",
+        description=(
+            "blend: near a step boundary the load lies between the two steps' means, so each "
+            "step also covers the average with each neighbour; hold: a step's mean holds flat"
+        ),
+    )
     max_capacity_breach: Literal["honor", "increase"] = "honor"
     max_capacity_buffer_pct: float = Field(default=10.0, ge=0, le=100)
     tiers: list[CapacityTier] = Field(default_factory=list)

@@ -84,7 +84,8 @@ def run_hpa(
     sync_every = max(1, round(config.sync_seconds / tick_seconds))
     startup_ticks = math.ceil(config.startup_seconds / tick_seconds - 1e-9)
     window = max(1, round(config.metric_window_seconds / tick_seconds))
-    stabilise = max(1, round(config.downscale_stabilization_seconds / config.sync_seconds) + 1)
+    # recommendations newer than the window: the current one and those of the last 285 s
+    stabilise = max(1, round(config.downscale_stabilization_seconds / config.sync_seconds))
     unit = config.capacity_per_replica * config.target_utilization
     observed = trailing_mean(np.asarray(load, dtype="float64"), window).tolist()
     floors = (

@@ -31,6 +31,31 @@ def replicas_for_load(load: np.ndarray, profile: ScalingProfile) -> np.ndarray:
     return np.maximum(np.nan_to_num(needed, nan=0.0), 0).astype("int64")
 
 
+def blend_edges(load: np.ndarray) -> np.ndarray:
+    """Each step's load raised to the average with either neighbour (along the last axis).
+
+    A forecast step is a mean: when traffic climbs from one step to the next, the last moments
+    of the low step already carry about the average of the two, and the first moments after a
+    fall still do. Without this a plan is short at every rising edge for part of a step.
+    """
+    values = np.asarray(load, dtype="float64")
+    if values.shape[-1] < 2:
+        return values.copy()
+    pair = (values[..., 1:] + values[..., :-1]) / 2
+    blended = values.copy()
+    blended[..., :-1] = np.maximum(blended[..., :-1], pair)
+    blended[..., 1:] = np.maximum(blended[..., 1:], pair)
+    return blended
+
+
+def covered_load(load: np.ndarray, profile: ScalingProfile, peak_factor: float) -> np.ndarray:
+    """The load a step's replicas must serve: its quantile, edges blended, times peak/mean."""
+    values = np.asarray(load, dtype="float64")
+    if profile.step_edges == "blend":
+        values = blend_edges(values)
+    return values * peak_factor
+
+
 def effective_max_replicas(profile: ScalingProfile, limit: int | None = None) -> int:
     """The ceiling plans respect: the max, or above it by the buffer if the profile allows."""
     limit = profile.max_replicas if limit is None else limit
@@ -62,9 +87,9 @@ def plan_capacity(
     if peak_factor < 1 or not math.isfinite(peak_factor):
         raise ValueError(f"peak_factor must be a finite number >= 1, got {peak_factor}")
     values = load.to_numpy(dtype="float64")
-    covered = values * peak_factor
+    covered = covered_load(values, profile, peak_factor)
     if profile.tiers:
-        return _plan_tiers(load.index, values, peak_factor, profile, step_seconds)
+        return _plan_tiers(load.index, values, covered, peak_factor, profile, step_seconds)
     required = replicas_for_load(covered, profile)
     ceiling = effective_max_replicas(profile)
     shaped = _shape_single(required, profile, step_seconds, current_replicas)
@@ -81,10 +106,9 @@ def plan_capacity(
     )
     per_replica = profile.capacity_per_replica * profile.target_utilization
     needs = [
-        f"{profile.quantile_column} load {v:.4g}{_burst_note(peak_factor)} / ({per_replica:.4g} "
-        f"per replica = {profile.capacity_per_replica:g} x {profile.target_utilization:g}) "
-        f"needs {n}"
-        for v, n in zip(values, required, strict=True)
+        f"{_load_note(profile, v, c, peak_factor)} / ({per_replica:.4g} per replica = "
+        f"{profile.capacity_per_replica:g} x {profile.target_utilization:g}) needs {n}"
+        for v, c, n in zip(values, covered, required, strict=True)
     ]
     frame["reason"] = _reasons(needs, required, shaped, profile, ceiling, profile.startup_seconds)
     return frame
@@ -100,7 +124,7 @@ def plan_floor(
 ) -> np.ndarray:
     """Just the ``replicas`` column of :func:`plan_capacity` for a single-type profile: the
     simulator re-plans thousands of times and needs no reasons or frame."""
-    required = replicas_for_load(np.asarray(load, dtype="float64") * peak_factor, profile)
+    required = replicas_for_load(covered_load(load, profile, peak_factor), profile)
     return _shape_single(required, profile, step_seconds, current_replicas).floor
 
 
@@ -126,6 +150,7 @@ def plan_cost(plan: pd.DataFrame, step_seconds: float) -> float:
 def _plan_tiers(
     index: pd.Index,
     values: np.ndarray,
+    covered: np.ndarray,
     peak_factor: float,
     profile: ScalingProfile,
     step_seconds: float,
@@ -138,9 +163,7 @@ def _plan_tiers(
             for c in tier_ceilings(tiers, profile.max_replicas)
         ]
     )
-    mixes = cheapest_mix(
-        values * peak_factor, tiers, utilization=profile.target_utilization, ceilings=ceilings
-    )
+    mixes = cheapest_mix(covered, tiers, utilization=profile.target_utilization, ceilings=ceilings)
     hold = lead_steps(profile.scale_down_delay_seconds, step_seconds)
     floors = (
         np.column_stack(
@@ -172,7 +195,7 @@ def _plan_tiers(
         for t in tiers
     )
     reasons = [
-        f"{profile.quantile_column} load {v:.4g}{_burst_note(peak_factor)} at "
+        f"{_load_note(profile, v, c, peak_factor)} at "
         f"{profile.target_utilization:g} utilisation: cheapest mix {need or 'none'} "
         f"(of {per_tier})"
         + (
@@ -180,7 +203,7 @@ def _plan_tiers(
             if have != need
             else ""
         )
-        for v, need, have in zip(values, needed, floor_mix, strict=True)
+        for v, c, need, have in zip(values, covered, needed, floor_mix, strict=True)
     ]
     return pd.DataFrame(
         {
@@ -208,8 +231,15 @@ def _raise_to_min(floors: np.ndarray, profile: ScalingProfile, ceilings: np.ndar
     return raised
 
 
-def _burst_note(peak_factor: float) -> str:
-    return f" x {peak_factor:.3g} peak/mean" if peak_factor > 1 + 1e-9 else ""
+def _load_note(profile: ScalingProfile, value: float, covered: float, peak_factor: float) -> str:
+    """``p95 load 42.5, 110 at the edge with a neighbour step, x 1.3 peak/mean = 143``."""
+    text = f"{profile.quantile_column} load {value:.4g}"
+    edge = covered / peak_factor
+    if edge > value * (1 + 1e-9):
+        text += f", {edge:.4g} at the edge with a neighbour step"
+    if peak_factor > 1 + 1e-9:
+        text += f", x {peak_factor:.3g} peak/mean = {covered:.4g}"
+    return text
 
 
 def _reasons(

@@ -124,7 +124,7 @@ def rolling_forecasts(
             first = max(0, complete - keep) * per_step
             past = trace.load[first : complete * per_step]
             factor = peak_to_mean(
-                pd.Series(past, index=trace.index[first : complete * per_step]),
+                pd.Series(past, index=trace.index_of(first, complete * per_step)),
                 step_seconds=step_seconds,
                 peak_seconds=settings.peak_seconds,
             )

@@ -32,7 +32,12 @@ class Trace:
 
     @property
     def index(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.start, periods=len(self.load), freq=freq_alias(self.tick_seconds))
+        return self.index_of(0, len(self.load))
+
+    def index_of(self, begin: int, end: int) -> pd.DatetimeIndex:
+        """Timestamps of ticks ``[begin, end)`` (without building the whole index)."""
+        first = self.start + pd.Timedelta(seconds=begin * self.tick_seconds)
+        return pd.date_range(first, periods=max(0, end - begin), freq=freq_alias(self.tick_seconds))
 
     def window(self, begin: int, end: int | None = None) -> Trace:
         """Ticks ``[begin, end)`` as a trace of their own."""

@@ -61,6 +61,16 @@ class ScalingProfile(BaseModel):
     horizon_hours: float = Field(default=48, gt=0, le=24 * 14)
     capacity_per_replica: float = Field(gt=0, description="load one replica serves at its SLO")
     target_utilization: float = Field(default=0.7, gt=0, le=1)
+    plan_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "utilisation at which plans cover the risk quantile (default: target_utilization); "
+            "with a reactive autoscaler on top of the floor, up to 1.0 so the quantile just fits "
+            "full capacity while the autoscaler keeps its own target"
+        ),
+    )
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=100, ge=1)
     startup_seconds: float = Field(default=180, ge=0, description="time until a replica is ready")
@@ -107,6 +117,11 @@ class ScalingProfile(BaseModel):
     def quantile_column(self) -> str:
         """The forecast column (``p95`` ...) this profile's plans cover."""
         return QUANTILE_COLUMNS[self.risk_quantile]
+
+    @property
+    def floor_utilization(self) -> float:
+        """The utilisation plan floors are sized at."""
+        return self.plan_utilization or self.target_utilization
 
     @property
     def horizon_steps(self) -> int:

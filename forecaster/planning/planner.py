@@ -24,9 +24,12 @@ _ROUNDING_SLACK = 1e-9
 PLAN_COLUMNS = ("replicas", "gpus", "load", "tier", "cost_per_hour", "reason")
 
 
-def replicas_for_load(load: np.ndarray, profile: ScalingProfile) -> np.ndarray:
-    """Replicas = ceil(load / (capacity per replica x target utilisation)), at least zero."""
-    per_replica = profile.capacity_per_replica * profile.target_utilization
+def replicas_for_load(
+    load: np.ndarray, profile: ScalingProfile, utilization: float | None = None
+) -> np.ndarray:
+    """Replicas = ceil(load / (capacity per replica x utilisation)), at least zero; the
+    utilisation defaults to the profile's target."""
+    per_replica = profile.capacity_per_replica * (utilization or profile.target_utilization)
     needed = np.ceil(np.asarray(load, dtype="float64") / per_replica - _ROUNDING_SLACK)
     return np.maximum(np.nan_to_num(needed, nan=0.0), 0).astype("int64")
 
@@ -90,7 +93,7 @@ def plan_capacity(
     covered = covered_load(values, profile, peak_factor)
     if profile.tiers:
         return _plan_tiers(load.index, values, covered, peak_factor, profile, step_seconds)
-    required = replicas_for_load(covered, profile)
+    required = replicas_for_load(covered, profile, profile.floor_utilization)
     ceiling = effective_max_replicas(profile)
     shaped = _shape_single(required, profile, step_seconds, current_replicas)
     floor = shaped.floor
@@ -104,10 +107,11 @@ def plan_capacity(
         },
         index=load.index,
     )
-    per_replica = profile.capacity_per_replica * profile.target_utilization
+    utilization = profile.floor_utilization
+    per_replica = profile.capacity_per_replica * utilization
     needs = [
         f"{_load_note(profile, v, c, peak_factor)} / ({per_replica:.4g} per replica = "
-        f"{profile.capacity_per_replica:g} x {profile.target_utilization:g}) needs {n}"
+        f"{profile.capacity_per_replica:g} x {utilization:g}) needs {n}"
         for v, c, n in zip(values, covered, required, strict=True)
     ]
     frame["reason"] = _reasons(needs, required, shaped, profile, ceiling, profile.startup_seconds)
@@ -124,7 +128,9 @@ def plan_floor(
 ) -> np.ndarray:
     """Just the ``replicas`` column of :func:`plan_capacity` for a single-type profile: the
     simulator re-plans thousands of times and needs no reasons or frame."""
-    required = replicas_for_load(covered_load(load, profile, peak_factor), profile)
+    required = replicas_for_load(
+        covered_load(load, profile, peak_factor), profile, profile.floor_utilization
+    )
     return _shape_single(required, profile, step_seconds, current_replicas).floor
 
 
@@ -163,7 +169,7 @@ def _plan_tiers(
             for c in tier_ceilings(tiers, profile.max_replicas)
         ]
     )
-    mixes = cheapest_mix(covered, tiers, utilization=profile.target_utilization, ceilings=ceilings)
+    mixes = cheapest_mix(covered, tiers, utilization=profile.floor_utilization, ceilings=ceilings)
     hold = lead_steps(profile.scale_down_delay_seconds, step_seconds)
     floors = (
         np.column_stack(
@@ -196,7 +202,7 @@ def _plan_tiers(
     )
     reasons = [
         f"{_load_note(profile, v, c, peak_factor)} at "
-        f"{profile.target_utilization:g} utilisation: cheapest mix {need or 'none'} "
+        f"{profile.floor_utilization:g} utilisation: cheapest mix {need or 'none'} "
         f"(of {per_tier})"
         + (
             f"; floor {have or 'none'} after start-up lead, hold and min/max"

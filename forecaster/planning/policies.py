@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecaster.errors import InvalidInputError
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.hpa import Timeline
 from forecaster.planning.planner import plan_floor, replicas_for_load
@@ -118,7 +119,9 @@ def rolling_forecasts(
         complete = (replay_start + begin) // per_step  # plan steps finished before deciding
         history = history_all.iloc[max(0, complete - keep) : complete]
         if len(history) < 2:
-            raise ValueError("the predictive policy needs at least two plan steps of history")
+            raise InvalidInputError(
+                "the predictive policy needs at least two plan steps of history before the replay"
+            )
         if model is None or number % refit_every == 0:
             model = make_forecast(history, horizon, model=settings.model).fitted
             first = max(0, complete - keep) * per_step

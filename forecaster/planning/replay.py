@@ -57,7 +57,10 @@ def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
         raise InvalidInputError("a trace needs at least two points")
     if (points < 0).any() or not np.isfinite(points.to_numpy(dtype="float64")).all():
         raise InvalidInputError("trace values must be finite and not negative")
-    step = infer_step_seconds(pd.DatetimeIndex(points.index))
+    try:
+        step = infer_step_seconds(pd.DatetimeIndex(points.index))
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
     start = pd.Timestamp(points.index[0])
     if step <= tick_seconds:
         ticks = regularise(points, tick_seconds, anchor=start)

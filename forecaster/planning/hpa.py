@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecaster.planning.planner import MOST_REPLICAS
+
 
 @dataclass(frozen=True)
 class HpaConfig:
@@ -58,14 +60,15 @@ def recommend(average: float, ready: int, spec: int, unit: float, tolerance: flo
     """The replica calculator for a per-pod average target: the usage ratio over ready pods,
     no change within the tolerance, and no further scale-up while the pods already starting
     (counted at 0 % usage) would bring the ratio within it."""
+    wanted = math.ceil(min(average / unit, MOST_REPLICAS) - 1e-9)
     if ready == 0:  # nothing serves yet: any load means scale up
-        return spec if average <= 0 else max(spec, math.ceil(average / unit - 1e-9))
+        return spec if average <= 0 else max(spec, wanted)
     ratio = average / (ready * unit)
     if abs(ratio - 1) <= tolerance:
         return spec
     if ratio > 1 and spec > ready and average / (spec * unit) <= 1 + tolerance:
         return spec
-    return math.ceil(average / unit - 1e-9)
+    return wanted
 
 
 def run_hpa(
@@ -82,7 +85,7 @@ def run_hpa(
     """
     n = len(load)
     sync_every = max(1, round(config.sync_seconds / tick_seconds))
-    startup_ticks = math.ceil(config.startup_seconds / tick_seconds - 1e-9)
+    startup_ticks = min(math.ceil(config.startup_seconds / tick_seconds - 1e-9), n + 1)
     window = max(1, round(config.metric_window_seconds / tick_seconds))
     # recommendations newer than the window: the current one and those of the last 285 s
     stabilise = max(1, round(config.downscale_stabilization_seconds / config.sync_seconds))
@@ -97,15 +100,18 @@ def run_hpa(
     up_pods, up_factor = config.scale_up_pods, 1 + config.scale_up_percent / 100
 
     ready = min(max(initial_replicas, floors[0] if n else 0), upper)
-    starting: deque[int] = deque()  # tick at which each starting pod becomes ready, in order
+    # pods starting, as [tick they become ready, how many], oldest first
+    starting: deque[list[int]] = deque()
+    pending = 0  # pods in ``starting``
     recommendations: deque[int] = deque(maxlen=stabilise)
     spec_out = [0] * n
     ready_out = [0] * n
     for t in range(n):
-        while starting and starting[0] <= t:
-            starting.popleft()
-            ready += 1
-        spec = ready + len(starting)
+        while starting and starting[0][0] <= t:
+            arrived = starting.popleft()[1]
+            ready += arrived
+            pending -= arrived
+        spec = ready + pending
         if t % sync_every == 0 and t > 0:
             recommended = recommend(observed[t], ready, spec, unit, tolerance)
             recommendations.append(recommended)
@@ -121,12 +127,17 @@ def run_hpa(
             if desired > spec and startup_ticks == 0:
                 ready += desired - spec
             elif desired > spec:
-                starting.extend([t + startup_ticks] * (desired - spec))
+                starting.append([t + startup_ticks, desired - spec])
+                pending += desired - spec
             elif desired < spec:
                 remove = spec - desired
-                while remove and starting:
-                    starting.pop()
-                    remove -= 1
+                while remove and starting:  # the newest starting pods go first
+                    cancel = min(remove, starting[-1][1])
+                    starting[-1][1] -= cancel
+                    if starting[-1][1] == 0:
+                        starting.pop()
+                    pending -= cancel
+                    remove -= cancel
                 ready -= remove
             spec = desired
         spec_out[t] = spec

@@ -20,6 +20,8 @@ from forecaster.profiles import ScalingProfile
 
 # load within this fraction of a replica's capacity does not round up to one more replica
 _ROUNDING_SLACK = 1e-9
+# beyond any real fleet; keeps absurd inputs (a capacity of 1e-300) from overflowing int64
+MOST_REPLICAS = 10**9
 
 PLAN_COLUMNS = ("replicas", "gpus", "load", "tier", "cost_per_hour", "reason")
 
@@ -30,8 +32,9 @@ def replicas_for_load(
     """Replicas = ceil(load / (capacity per replica x utilisation)), at least zero; the
     utilisation defaults to the profile's target."""
     per_replica = profile.capacity_per_replica * (utilization or profile.target_utilization)
-    needed = np.ceil(np.asarray(load, dtype="float64") / per_replica - _ROUNDING_SLACK)
-    return np.maximum(np.nan_to_num(needed, nan=0.0), 0).astype("int64")
+    with np.errstate(over="ignore"):
+        needed = np.ceil(np.asarray(load, dtype="float64") / per_replica - _ROUNDING_SLACK)
+    return np.clip(np.nan_to_num(needed, nan=0.0), 0, MOST_REPLICAS).astype("int64")
 
 
 def blend_edges(load: np.ndarray) -> np.ndarray:

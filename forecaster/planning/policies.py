@@ -85,9 +85,10 @@ class ForecastTrail:
 
 
 def trail_horizon_seconds(profile: ScalingProfile, settings: ForecastSettings) -> float:
-    """How far each forecast must reach: the re-plan interval plus start-up lead plus hold."""
+    """How far each forecast must reach: the re-plan interval plus the start-up lead (the hold
+    looks back, and the steps before a decision are not forecast)."""
     lead = max([profile.startup_seconds] + [t.startup_seconds for t in profile.tiers])
-    return settings.replan_seconds + lead + profile.scale_down_delay_seconds
+    return settings.replan_seconds + lead
 
 
 def rolling_forecasts(

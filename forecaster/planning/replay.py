@@ -19,6 +19,9 @@ from forecaster.errors import InvalidInputError
 from forecaster.timeutil import epoch_ns, freq_alias
 from forecaster.training.history import infer_step_seconds, regularise
 
+# about 4.7 years at 15 s: beyond it a replay is refused rather than exhausting memory
+MAX_TICKS = 10_000_000
+
 
 @dataclass(frozen=True)
 class Trace:
@@ -62,6 +65,12 @@ def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     start = pd.Timestamp(points.index[0])
+    span = (pd.Timestamp(points.index[-1]) - start).total_seconds() + step
+    if span / tick_seconds > MAX_TICKS:
+        raise InvalidInputError(
+            f"the trace spans {span / 86_400:.4g} days: more than {MAX_TICKS} ticks of "
+            f"{tick_seconds:g}s; replay a shorter window or a longer tick"
+        )
     if step <= tick_seconds:
         ticks = regularise(points, tick_seconds, anchor=start)
         missing = int(ticks.isna().sum())

@@ -16,6 +16,7 @@ def _window_max(values: np.ndarray, window: int, *, ahead: bool) -> np.ndarray:
     """Max over ``window + 1`` consecutive entries along the last axis, truncated at the ends."""
     if window <= 0 or values.shape[-1] == 0:
         return values.copy()
+    window = min(window, values.shape[-1])  # a longer window sees nothing more
     pad = np.full((*values.shape[:-1], window), np.iinfo("int64").min, dtype="int64")
     parts = (values.astype("int64"), pad) if ahead else (pad, values.astype("int64"))
     windows = sliding_window_view(np.concatenate(parts, axis=-1), window + 1, axis=-1)

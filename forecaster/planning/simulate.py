@@ -36,6 +36,7 @@ from forecaster.profiles import ScalingProfile
 POLICIES = ("static", "reactive", "predictive", "oracle")
 EQUAL_SPEND = "reactive_equal_spend"
 TICKS = (1.0, 3.0, 5.0, 15.0, 30.0)
+MAX_FORECAST_CELLS = 20_000_000  # decisions x horizon steps kept by the predictive policy
 INTERPOLATION = (
     "a value at ts is the mean over [ts, ts+step); coarser traces are interpolated linearly "
     "between step middles onto the tick grid, finer ones averaged into ticks; gaps replay as 0"
@@ -143,6 +144,14 @@ def simulate_trace(
     _check(profile, options)
     load = trace.load[start:]
     tick = trace.tick_seconds
+    if "predictive" in options.policies and trail is None:
+        decisions = math.ceil(len(load) * tick / options.forecast.replan_seconds)
+        steps = trail_horizon_seconds(profile, options.forecast) / profile.step_seconds + 2
+        if decisions * steps > MAX_FORECAST_CELLS:
+            raise InvalidInputError(
+                f"the predictive policy would keep {decisions * steps:.3g} forecast steps; use a "
+                "coarser step_seconds, a shorter start-up or replay, or a longer re-plan interval"
+            )
     config = hpa_config(profile)
     initial = _steady_replicas(trace.load[:start], tick, profile)
     runners: dict[str, Callable[[], Timeline]] = {
@@ -272,6 +281,8 @@ def _check(profile: ScalingProfile, options: SimulationOptions) -> None:
         )
     if not 0 < options.train_fraction < 1:
         raise InvalidInputError("train_fraction must lie strictly between 0 and 1")
+    if options.forecast.replan_seconds < tick or options.forecast.refit_seconds < tick:
+        raise InvalidInputError("replan and refit intervals must be at least one tick")
 
 
 def _iso(moment: pd.Timestamp) -> str:

@@ -38,8 +38,10 @@ def cheapest_mix(
 
     Ties in cost go to fewer replicas. A load beyond every tier's ceiling gets all ceilings.
     """
-    values = np.nan_to_num(np.asarray(load, dtype="float64"), nan=0.0).clip(min=0.0)
     usable = np.array([tier.capacity_per_replica for tier in tiers]) * utilization
+    # no mix can cover more than every tier at its ceiling: larger loads get all ceilings
+    most = float(ceilings @ usable) + float(usable.max())
+    values = np.nan_to_num(np.asarray(load, dtype="float64"), nan=0.0).clip(0.0, most)
     cost = np.array([tier.cost_per_replica_hour for tier in tiers], dtype="float64")
     levels, inverse = np.unique(values, return_inverse=True)
 

@@ -20,7 +20,7 @@ from forecaster.timeutil import parse_timestamps
 from forecaster.training.train import load_history
 
 MAX_POINTS = 200_000
-MAX_REPLAY_DAYS = 14.0
+MAX_SPAN_DAYS = 120.0
 
 
 def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
@@ -42,7 +42,11 @@ def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
     series = pd.Series(values.to_numpy(dtype="float64"), index=pd.DatetimeIndex(stamps))
     if series.index.has_duplicates:
         raise InvalidInputError("points: timestamps must be unique")
-    return series.sort_index()
+    series = series.sort_index()
+    span = (series.index[-1] - series.index[0]).total_seconds() / 86_400
+    if span > MAX_SPAN_DAYS:
+        raise InvalidInputError(f"points span {span:.4g} days; at most {MAX_SPAN_DAYS:g}")
+    return series
 
 
 def service_history(

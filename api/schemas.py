@@ -146,6 +146,9 @@ class SimulationCreate(BaseModel):
     tick_seconds: float = 15.0
     replan_seconds: float = Field(default=900.0, ge=60, le=86_400)
     refit_seconds: float = Field(default=86_400.0, ge=3_600, le=7 * 86_400)
+    update: bool = Field(
+        default=True, description="condition the model on new data at each re-plan"
+    )
     plot: bool = Field(default=False, description="include an SVG of load vs capacity")
 
     @model_validator(mode="after")

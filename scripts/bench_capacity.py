@@ -64,6 +64,11 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--model", default="auto", help="forecasting model (auto or a name)")
     parser.add_argument("--replay-days", type=float, default=14.0)
+    parser.add_argument(
+        "--no-update",
+        action="store_true",
+        help="re-plan from the forecast made at the daily refit (for models whose update refits)",
+    )
     parser.add_argument("--quantile", type=float, default=0.95, help="risk quantile of plans")
     parser.add_argument(
         "--plan-utilization",
@@ -96,7 +101,7 @@ def main() -> int:
             train_fraction=0.5,
             max_replay_days=args.replay_days,
             policies=POLICIES[:4],
-            forecast=ForecastSettings(model=args.model),
+            forecast=ForecastSettings(model=args.model, update=not args.no_update),
         )
         start = replay_start(trace, base, options)
         trail = forecast_trail(trace, start, base, options)

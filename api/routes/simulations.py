@@ -38,6 +38,7 @@ def post_simulation(body: SimulationCreate, database: DatabaseDep) -> Simulation
             model=body.model,
             replan_seconds=body.replan_seconds,
             refit_seconds=body.refit_seconds,
+            update=body.update,
         ),
     )
     result = simulate(load, profile, options)

@@ -34,6 +34,11 @@ def simulate(
     ),
     replan: str = typer.Option("15min", help="predictive: re-forecast and re-plan this often"),
     refit: str = typer.Option("24h", help="predictive: refit the model this often"),
+    update: bool = typer.Option(
+        True,
+        help="predictive: condition the model on new data at each re-plan; --no-update reads "
+        "on in the forecast made at the last refit (for models whose update is a slow refit)",
+    ),
 ) -> None:
     """Replay a load trace under static, reactive, predictive and oracle scaling; score each."""
     from forecaster.errors import ForecasterError
@@ -56,6 +61,7 @@ def simulate(
                 model=model,
                 replan_seconds=parse_duration(replan),
                 refit_seconds=parse_duration(refit),
+                update=update,
             ),
         )
         result = run_simulation(read_series_csv(input).points, load_profile(profile), options)

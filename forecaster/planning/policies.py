@@ -66,6 +66,9 @@ class ForecastSettings:
     refit_seconds: float = 86_400.0
     history_days: float = 35.0
     peak_seconds: float = 30.0
+    # False: forecast once per refit far enough ahead and re-plan from slices of it, for
+    # models whose ``update`` is a full refit and too slow to run at every re-plan
+    update: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ def rolling_forecasts(
     settings: ForecastSettings,
 ) -> ForecastTrail:
     """Forecast at each decision (every ``replan_seconds`` of the replay) from the complete
-    plan steps before it; refit every ``refit_seconds``, in between ``update`` the model."""
+    plan steps before it; refit every ``refit_seconds``, in between ``update`` the model (or,
+    with ``settings.update`` off, read on in the forecast made at the last refit)."""
     history_all = step_means(trace, step_seconds)
     tick = trace.tick_seconds
     n_replay = len(trace.load) - replay_start
@@ -116,6 +120,11 @@ def rolling_forecasts(
     factors = np.ones(len(decisions))
     model: ForecastModel | None = None
     factor = 1.0
+    long_horizon = horizon + math.ceil(settings.refit_seconds / step_seconds) + 1
+    ahead = np.empty(0)  # the forecast made at the last refit (settings.update off)
+    ahead_from = 0  # its first step, counted from the start of the trace
+    ahead_origin = 0
+    step_ns = int(step_seconds * 1e9)
     for number, begin in enumerate(decisions):
         complete = (replay_start + begin) // per_step  # plan steps finished before deciding
         history = history_all.iloc[max(0, complete - keep) : complete]
@@ -123,7 +132,8 @@ def rolling_forecasts(
             raise InvalidInputError(
                 "the predictive policy needs at least two plan steps of history before the replay"
             )
-        if model is None or number % refit_every == 0:
+        refit = model is None or number % refit_every == 0
+        if refit:
             model = make_forecast(history, horizon, model=settings.model).fitted
             first = max(0, complete - keep) * per_step
             past = trace.load[first : complete * per_step]
@@ -132,12 +142,22 @@ def rolling_forecasts(
                 step_seconds=step_seconds,
                 peak_seconds=settings.peak_seconds,
             )
-        else:
+        assert model is not None
+        factors[number] = factor
+        if not settings.update:
+            if refit:
+                forecast = model.predict(long_horizon, (quantile,))
+                ahead = forecast[quantile_name(quantile)].to_numpy()
+                ahead_from, ahead_origin = complete, int(epoch_ns(forecast.index[:1])[0])
+            offset = complete - ahead_from
+            origins[number] = ahead_origin + offset * step_ns
+            values[number] = ahead[offset : offset + horizon]
+            continue
+        if not refit:
             model = model.update(history)
         forecast = model.predict(horizon, (quantile,))
         origins[number] = epoch_ns(forecast.index[:1])[0]
         values[number] = forecast[quantile_name(quantile)].to_numpy()
-        factors[number] = factor
     return ForecastTrail(step_seconds, quantile, replan_ticks, origins, values, factors)
 
 

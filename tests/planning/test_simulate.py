@@ -115,12 +115,15 @@ def test_predictive_is_ready_for_the_morning_when_the_hpa_is_not() -> None:
     assert report["trace"]["replay_ticks"] == 288 * 20
 
 
-def test_no_policy_reads_the_future() -> None:
+@pytest.mark.parametrize("update", [True, False])
+def test_no_policy_reads_the_future(update: bool) -> None:
     series = synthetic_traffic(days=3, step_seconds=300, seed=7)
     options = SimulationOptions(
         train_fraction=2 / 3,
         equal_spend=False,
-        forecast=ForecastSettings(model="seasonal_naive_daily"),
+        forecast=ForecastSettings(
+            model="seasonal_naive_daily", refit_seconds=6 * 3600, update=update
+        ),
     )
     base = simulate(series, PROFILE, options)
     cut = 2000  # replay tick after which the future is rewritten

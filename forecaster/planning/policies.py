@@ -135,12 +135,8 @@ def rolling_forecasts(
         refit = model is None or number % refit_every == 0
         if refit:
             model = make_forecast(history, horizon, model=settings.model).fitted
-            first = max(0, complete - keep) * per_step
-            past = trace.load[first : complete * per_step]
-            factor = peak_to_mean(
-                pd.Series(past, index=trace.index_of(first, complete * per_step)),
-                step_seconds=step_seconds,
-                peak_seconds=settings.peak_seconds,
+            factor = _peak_factor(
+                trace, complete * per_step, keep * per_step, step_seconds, settings
             )
         assert model is not None
         factors[number] = factor
@@ -159,6 +155,19 @@ def rolling_forecasts(
         origins[number] = epoch_ns(forecast.index[:1])[0]
         values[number] = forecast[quantile_name(quantile)].to_numpy()
     return ForecastTrail(step_seconds, quantile, replan_ticks, origins, values, factors)
+
+
+def _peak_factor(
+    trace: Trace, end: int, ticks: int, step_seconds: float, settings: ForecastSettings
+) -> float:
+    """The peak-to-mean factor over the ``ticks`` before ``end``: 1 when the trace itself is
+    not finer than the plan step (its within-step shape is then only the replay's
+    interpolation, which blended step edges already cover)."""
+    if trace.source_step_seconds * 2 > step_seconds:
+        return 1.0
+    first = max(0, end - ticks)
+    past = pd.Series(trace.load[first:end], index=trace.index_of(first, end))
+    return peak_to_mean(past, step_seconds=step_seconds, peak_seconds=settings.peak_seconds)
 
 
 def predictive_floor(

@@ -154,3 +154,22 @@ def test_refuses_what_it_cannot_replay() -> None:
         simulate(points, PROFILE.model_copy(update={"tiers": [tier]}), NO_FORECAST)
     with pytest.raises(InvalidInputError, match="training window"):
         simulate(points.iloc[:2], PROFILE, NO_FORECAST)
+
+
+def test_predictive_covers_bursts_inside_a_plan_step() -> None:
+    # 15-s load: 20, but 60 for 30 s of every 5 minutes (step mean 24, peak/mean 2.5)
+    index = pd.date_range(START, periods=2 * 5760, freq="15s")
+    burst = (np.arange(len(index)) % 20) >= 18
+    points = pd.Series(np.where(burst, 60.0, 20.0), index=index)
+    profile = PROFILE.model_copy(update={"plan_utilization": 1.0})
+
+    def predictive(peak_seconds: float) -> float:
+        options = SimulationOptions(
+            policies=("predictive",),
+            equal_spend=False,
+            forecast=ForecastSettings(model="seasonal_naive_daily", peak_seconds=peak_seconds),
+        )
+        return simulate(points, profile, options).scores["predictive"].under_provisioned_pct
+
+    assert predictive(30.0) == 0  # the plan covers 24 x 2.5 = 60 at full capacity: 6 replicas
+    assert predictive(300.0) > 0  # a factor learned over whole steps is 1: 3 replicas, short

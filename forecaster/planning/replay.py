@@ -3,8 +3,8 @@
 A trace value at ``ts`` is the mean load over ``[ts, ts + step)`` (the convention of the whole
 project). Finer traces (1 s request counts) are averaged into ticks; coarser ones (5 min,
 30 min, 1 h) are interpolated linearly between the middles of their steps and held flat before
-the first and after the last middle, so each step keeps its mean and the load never jumps at step
-boundaries. Missing steps are replayed as zero load: a gap is an outage, which is exactly what a
+the first and after the last middle, so the load passes through each step's mean at its middle
+and never jumps at step boundaries. Missing steps are replayed as zero load: a gap is an outage, which is exactly what a
 reactive autoscaler must recover from. Called by the simulator, its CLI and API.
 """
 

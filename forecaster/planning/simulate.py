@@ -93,6 +93,7 @@ class SimulationResult:
                 "replan_seconds": self.options.forecast.replan_seconds,
                 "refit_seconds": self.options.forecast.refit_seconds,
                 "history_days": self.options.forecast.history_days,
+                "update": self.options.forecast.update,
             },
             "equal_spend_target_utilization": self.equal_spend_utilization,
             "policies": {name: result.as_dict() for name, result in self.scores.items()},

@@ -4,8 +4,9 @@ A trace value at ``ts`` is the mean load over ``[ts, ts + step)`` (the conventio
 project). Finer traces (1 s request counts) are averaged into ticks; coarser ones (5 min,
 30 min, 1 h) are interpolated linearly between the middles of their steps and held flat before
 the first and after the last middle, so the load passes through each step's mean at its middle
-and never jumps at step boundaries. Missing steps are replayed as zero load: a gap is an outage, which is exactly what a
-reactive autoscaler must recover from. Called by the simulator, its CLI and API.
+and never jumps at step boundaries. Missing steps are replayed as zero load: a gap is an outage,
+which is exactly what a reactive autoscaler must recover from. Called by the simulator, its CLI
+and API.
 """
 
 from __future__ import annotations

@@ -5,10 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api.auth import authenticate
 from api.errors import install_error_handlers
-from api.routes import health, jobs, metrics, plans, services, simulations
+from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from api.routes import (
+    dashboard,
+    health,
+    jobs,
+    metrics,
+    plans,
+    remote_write,
+    review,
+    services,
+    simulations,
+    telemetry,
+)
 from forecaster import __version__
 from forecaster.settings import Settings, get_settings
 from forecaster.storage.db import Database
@@ -30,10 +43,25 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         summary="Forecast inference traffic and plan replicas and GPUs ahead of demand.",
         lifespan=lifespan,
+        dependencies=[Depends(authenticate)],
     )
     app.state.settings = settings
     app.state.database = database
     install_error_handlers(app)
-    for module in (health, metrics, services, plans, jobs, simulations):
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)  # outermost: ids and logs cover everything
+    for module in (
+        health,
+        telemetry,
+        metrics,
+        remote_write,
+        services,
+        plans,
+        jobs,
+        review,
+        simulations,
+        dashboard,
+    ):
         app.include_router(module.router)
+    app.mount(dashboard.STATIC_PREFIX, dashboard.static_files, name="dashboard-static")
     return app

@@ -28,6 +28,17 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+async def get_body(request: Request) -> bytes:
+    """The raw request body, for ingest routes that parse it themselves (fast JSON, protobuf).
+
+    ``BodySizeLimitMiddleware`` has already refused anything over ``max_body_bytes`` with a 413,
+    so this read is bounded.
+    """
+    return await request.body()
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, so a 200 means "stored"
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+BodyDep = Annotated[bytes, Depends(get_body)]

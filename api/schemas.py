@@ -7,18 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
 
 
-class SeriesIn(BaseModel):
-    """Points of one series: ``[timestamp, value]`` pairs, timestamps ISO-8601 or epoch seconds."""
+class SeriesIn(SeriesHeader):
+    """Points of one series: ``[timestamp, value]`` pairs, timestamps ISO-8601 or epoch seconds.
 
-    model_config = ConfigDict(extra="forbid")
+    Documents the body; the route reads it with ``forecaster.ingestion.json_batch`` (fast path).
+    """
 
-    service: str = Field(min_length=1, max_length=128)
-    metric: str = Field(min_length=1, max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict)
-    unit: str | None = Field(default=None, max_length=32)
     points: list[tuple[Any, Any]]
 
 
@@ -33,6 +31,12 @@ class MetricsBatch(BaseModel):
 class IngestPublic(BaseModel):
     stored: int = Field(description="points written (a re-sent point replaces the stored one)")
     series: int
+
+
+class RemoteWritePublic(IngestPublic):
+    ignored_series: int = Field(description="series mapping to no known service or metric")
+    ignored_samples: int
+    dropped_stale: int = Field(description="Prometheus staleness markers (NaN), not data")
 
 
 class ServiceCreate(ScalingProfile):
@@ -178,3 +182,208 @@ class SimulationPublic(BaseModel):
     equal_spend_target_utilization: float | None
     policies: dict[str, PolicyScorePublic]
     svg: str | None = None
+
+
+# --- dashboard: history for display, forecast review, overview and service page ---
+
+
+class _FromAttributes(BaseModel):
+    """Read from forecaster's dataclasses and ORM rows as they are."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class HistoryPublic(_FromAttributes):
+    """Load in buckets: ``ts`` are bucket starts; ``null`` marks a gap in the data."""
+
+    service: str
+    metric: str
+    start: datetime
+    end: datetime
+    bucket_seconds: int
+    ts: list[datetime]
+    mean: list[float | None]
+    max: list[float | None] = Field(description="the largest point in each bucket: peaks")
+
+
+class ForecastSummaryPublic(_FromAttributes):
+    id: int
+    run_id: int
+    model: str
+    created_at: datetime
+    origin: datetime
+    end: datetime
+    step_seconds: int
+    steps: int
+
+
+class ForecastsPublic(BaseModel):
+    data: list[ForecastSummaryPublic]
+    count: int
+
+
+class BandCheckPublic(_FromAttributes):
+    steps: int = Field(description="steps with both a forecast and an actual value")
+    above_p95: int
+    below_p5: int = Field(description="below the estimated p5 (p50 mirrored below: 2 p50 - p95)")
+    mae_p50: float | None
+    coverage_p95: float | None
+    outside_share: float
+    left_band: bool
+
+
+class ForecastReviewPublic(_FromAttributes):
+    """A stored forecast and the actual mean load over each of its steps (null: not yet)."""
+
+    id: int
+    series_id: int
+    run_id: int
+    model: str
+    created_at: datetime
+    origin: datetime
+    step_seconds: int
+    ts: list[datetime]
+    p50: list[float | None]
+    p90: list[float | None]
+    p95: list[float | None]
+    p99: list[float | None]
+    actual: list[float | None]
+    check: BandCheckPublic
+
+
+class ChampionPublic(_FromAttributes):
+    run_id: int
+    model: str
+    status: str
+    scores: dict[str, float]
+    fit_seconds: float | None
+    trained_at: datetime
+    message: str | None
+
+
+class PlanNowPublic(_FromAttributes):
+    plan_id: int
+    generated_at: datetime
+    ends_at: datetime | None
+    stale: bool
+    since: datetime | None
+    replicas: int | None
+    gpus: int | None
+    tier: str | None
+    peak_replicas: int | None
+    peak_gpus: int | None
+
+
+class SparklinePublic(_FromAttributes):
+    actual_ts: list[datetime]
+    actual: list[float | None]
+    forecast_ts: list[datetime]
+    p50: list[float | None]
+    p95: list[float | None]
+
+
+class ActuationPublic(_FromAttributes):
+    id: int
+    plan_id: int | None
+    target: str
+    kind: str
+    dry_run: bool
+    before: dict[str, Any]
+    after: dict[str, Any]
+    outcome: str
+    error: str | None
+    actor: str
+    created_at: datetime
+
+
+class ServiceSummaryPublic(_FromAttributes):
+    name: str
+    enabled: bool
+    forecast_only: bool
+    targets: list[str]
+    metric: str
+    unit: str | None
+    current_load: float | None
+    last_sample_at: datetime | None
+    champion: ChampionPublic | None
+    forecast_id: int | None
+    forecast_created_at: datetime | None
+    forecast_stale: bool
+    plan: PlanNowPublic | None
+    sparkline: SparklinePublic
+    last_actuation: ActuationPublic | None
+    band: BandCheckPublic | None
+    warnings: list[str]
+
+
+class OverviewPublic(BaseModel):
+    generated_at: datetime
+    data: list[ServiceSummaryPublic]
+    count: int
+
+
+class LeaderboardRowPublic(_FromAttributes):
+    model: str
+    champion: bool
+    status: str
+    scores: dict[str, float]
+    fit_seconds: float | None
+    message: str | None
+    run_id: int
+    trained_at: datetime
+
+
+class EventPublic(_FromAttributes):
+    id: int
+    name: str
+    start: datetime
+    end: datetime
+    multiplier: float | None
+
+
+class ExclusionPublic(_FromAttributes):
+    id: int
+    start: datetime
+    end: datetime
+    reason: str
+
+
+class PlanChangePublic(_FromAttributes):
+    start: datetime
+    end: datetime
+    steps: int
+    replicas: int
+    gpus: int
+    tier: str | None
+    peak_load: float
+    capacity: float
+    reason: str
+
+
+class PlanChartPublic(_FromAttributes):
+    """The plan in force as columns; ``capacity`` is the load its replicas carry at target."""
+
+    plan_id: int
+    generated_at: datetime
+    forecast_id: int | None
+    quantile: float
+    step_seconds: int
+    total_cost: float
+    ts: list[datetime]
+    replicas: list[int]
+    gpus: list[int]
+    load: list[float]
+    capacity: list[float]
+    tier: list[str | None]
+    reason: list[str]
+    changes: list[PlanChangePublic]
+
+
+class ServiceDetailPublic(_FromAttributes):
+    summary: ServiceSummaryPublic
+    profile: ScalingProfile
+    leaderboard: list[LeaderboardRowPublic]
+    events: list[EventPublic]
+    exclusions: list[ExclusionPublic]
+    actuations: list[ActuationPublic]
+    plan: PlanChartPublic | None

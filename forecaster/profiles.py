@@ -55,6 +55,33 @@ class ActuationTarget(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class PrometheusSource(BaseModel):
+    """A PromQL query whose result becomes one of the service's metrics (``forecaster pull``).
+
+    Each series of a matrix result becomes one of our series: its labels (all but
+    ``__name__``, or only ``keep_labels``) plus the static ``labels`` name it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(description="the forecaster metric the query feeds")
+    query: str = Field(min_length=1, max_length=4096, description="PromQL, e.g. sum(rate(...))")
+    labels: dict[str, str] = Field(default_factory=dict, description="added to every series")
+    keep_labels: list[str] | None = Field(
+        default=None, description="result labels to keep (default: all but __name__)"
+    )
+    step_seconds: int | None = Field(
+        default=None, ge=1, le=3600, description="query step (default: the global setting)"
+    )
+
+    @model_validator(mode="after")
+    def _check_metric(self) -> PrometheusSource:
+        if self.metric not in KNOWN_METRICS:
+            known = sorted(KNOWN_METRICS)
+            raise ValueError(f"prometheus metric {self.metric!r} is not known; use one of {known}")
+        return self
+
+
 class ScalingProfile(BaseModel):
     """How to turn a load forecast into replicas for one service."""
 
@@ -101,6 +128,9 @@ class ScalingProfile(BaseModel):
     forecast_only: bool = Field(default=True, description="plan and show, never actuate")
     targets: list[ActuationTarget] = Field(default_factory=list)
     holiday_country: str | None = Field(default=None, max_length=8)
+    prometheus: list[PrometheusSource] = Field(
+        default_factory=list, description="PromQL queries pulled into this service's metrics"
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> ScalingProfile:
@@ -114,6 +144,9 @@ class ScalingProfile(BaseModel):
             )
         if self.risk_quantile not in QUANTILES:
             raise ValueError(f"risk_quantile must be one of {list(QUANTILES)}")
+        pulled = [source.metric for source in self.prometheus]
+        if len(pulled) != len(set(pulled)):
+            raise ValueError("each metric can be fed by one prometheus query only")
         names = [tier.name for tier in self.tiers]
         if len(names) != len(set(names)):
             raise ValueError("tier names must be unique")

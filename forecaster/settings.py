@@ -31,6 +31,35 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     max_future_seconds: int = Field(default=3_600, ge=0)
 
+    # --- Prometheus remote-write receiver (POST /api/v1/write) ---
+    remote_write_service_label: str = Field(
+        default="service", min_length=1, description="label naming the forecaster service"
+    )
+    remote_write_metric_label: str = Field(
+        default="__name__", min_length=1, description="label naming the metric"
+    )
+    remote_write_metric_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Prometheus metric name -> forecaster metric (JSON in the environment)",
+    )
+
+    # --- Prometheus pull (forecaster pull; per-service queries live in the profile) ---
+    prometheus_url: str | None = Field(default=None, description="e.g. http://prometheus:9090")
+    prometheus_step_seconds: int = Field(default=60, ge=1, le=3600)
+    prometheus_backfill_days: float = Field(default=14.0, gt=0, description="first-run history")
+    prometheus_max_points_per_query: int = Field(
+        default=10_000, ge=2, le=11_000, description="per series; Prometheus refuses > 11,000"
+    )
+    prometheus_lag_seconds: float = Field(
+        default=60.0, ge=0, description="leave the newest seconds until scrapes have landed"
+    )
+    prometheus_timeout_seconds: float = Field(default=30.0, gt=0)
+    prometheus_retries: int = Field(default=3, ge=0, le=10)
+    prometheus_backoff_seconds: float = Field(default=1.0, ge=0)
+
+    # --- retention: raw points older than this are rolled up to the training step ---
+    retention_raw_days: float = Field(default=7.0, gt=0)
+
     # --- forecasting and planning ---
     default_horizon_hours: float = Field(default=48.0, gt=0)
     max_horizon_hours: float = Field(default=24.0 * 14, gt=0)

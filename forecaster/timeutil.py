@@ -38,6 +38,11 @@ def parse_duration(text: str | int | float) -> float:
     return seconds
 
 
+_MAX_DATETIME_MS = 9.2e12  # datetime64[ns] ends in April 2262
+_MIN_NS = pd.Timestamp.min.tz_localize("UTC")
+_MAX_NS = pd.Timestamp.max.tz_localize("UTC")
+
+
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (one place so tests can reason about it)."""
     return datetime.now(UTC)
@@ -50,26 +55,56 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def coerce_numeric(values: pd.Series) -> pd.Series:
+    """Numbers (and numeric text) as float64, anything else NaN; never raises.
+
+    ``pd.to_numeric`` raises OverflowError on integers beyond float range (JSON allows them),
+    which would otherwise surface as a server error instead of a named bad point.
+    """
+    try:
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    except OverflowError:
+        return pd.to_numeric(values.map(_fits_float), errors="coerce").astype("float64")
+
+
+def _fits_float(value: object) -> object:
+    return None if isinstance(value, int) and abs(value) > 2**1023 else value
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """Parse a column of ISO-8601 strings and/or epoch seconds into UTC timestamps.
 
     Unparseable entries become ``NaT`` so the caller can name them in its error message.
     """
-    numeric = pd.to_numeric(values, errors="coerce")
+    numeric = coerce_numeric(values)
     is_number = numeric.notna()
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if is_number.any():
-        seconds = numeric[is_number].astype("float64")
-        in_range = (
-            seconds.abs() < 1e11
-        )  # beyond year 5138: most likely milliseconds sent by mistake
-        millis = (seconds[in_range] * 1000).round().astype("int64")
-        result.loc[millis.index] = pd.to_datetime(millis, unit="ms", utc=True)
+        millis = pd.Series(
+            epoch_ms_from_seconds(numeric[is_number].to_numpy(dtype="float64")),
+            index=numeric[is_number].index,
+        ).dropna()
+        millis = millis[millis.abs() < _MAX_DATETIME_MS]  # beyond 2262: not a datetime64[ns]
+        result.loc[millis.index] = pd.to_datetime(millis.astype("int64"), unit="ms", utc=True)
     text = values[~is_number]
     if len(text):
         parsed = pd.to_datetime(text.astype(str), format="ISO8601", utc=True, errors="coerce")
-        result.loc[text.index] = parsed
+        # pandas may parse at a coarser unit that holds years a datetime64[ns] cannot
+        in_range = parsed.notna() & (parsed > _MIN_NS) & (parsed < _MAX_NS)
+        result.loc[parsed.index[in_range]] = parsed[in_range].dt.as_unit("ns")
     return result
+
+
+def epoch_ms_from_seconds(seconds: np.ndarray) -> np.ndarray:
+    """Epoch milliseconds (float64, rounded) of epoch seconds; NaN where not a usable time.
+
+    Seconds beyond 1e11 (year 5138) are most likely milliseconds sent by mistake, so they are
+    refused rather than silently read as the far future.
+    """
+    seconds = np.asarray(seconds, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        usable = np.isfinite(seconds) & (np.abs(seconds) < 1e11)
+    return np.where(usable, np.round(np.where(usable, seconds, 0.0) * 1000.0), np.nan)
 
 
 def to_epoch_ms(stamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:

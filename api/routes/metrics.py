@@ -3,33 +3,48 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pandas as pd
 from fastapi import APIRouter, Query, UploadFile
+from pydantic import BaseModel
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import BodyDep, SessionDep, SettingsDep
 from api.schemas import IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.ingestion.json_batch import parse_metrics_json
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
 
-@router.post("", response_model=IngestPublic)
-def post_metrics(batch: MetricsBatch, session: SessionDep, settings: SettingsDep) -> IngestPublic:
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for a route that reads its raw body itself (``$defs`` inlined)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(schema)}},
+        }
+    }
+
+
+@router.post("", response_model=IngestPublic, openapi_extra=json_body_doc(MetricsBatch))
+def post_metrics(body: BodyDep, session: SessionDep, settings: SettingsDep) -> IngestPublic:
     """Store one batch of points for many series, whole or not at all."""
-    items = [
-        SeriesPoints(
-            service=item.service,
-            metric=item.metric,
-            labels=item.labels,
-            unit=item.unit,
-            timestamps=[point[0] for point in item.points],
-            values=[point[1] for point in item.points],
-        )
-        for item in batch.series
-    ]
-    result = ingest_batch(session=session, batch=items, settings=settings)
+    batch = parse_metrics_json(body)
+    result = ingest_batch(session=session, batch=batch, settings=settings)
     return IngestPublic(stored=result.stored, series=result.series)
 
 

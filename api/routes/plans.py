@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep
 from api.routes.services import ServiceName
-from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic, PlanStepPublic
+from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic
 from forecaster.errors import InvalidInputError, NotReadyError
 from forecaster.storage.forecasts import forecast_frame, latest_forecast
-from forecaster.storage.orm import Forecast, ModelRun
-from forecaster.storage.plans import latest_plan, plan_end, plan_steps
+from forecaster.storage.orm import ModelRun
+from forecaster.storage.plan_views import latest_plan_id, plan_view
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
 from forecaster.training.train import driving_series_id
@@ -53,7 +54,7 @@ def get_plan(
     name: str = ServiceName,
     horizon: str = Query(default="24h", description="how far ahead, e.g. 6h, 90min, 2d"),
     start: datetime | None = Query(default=None, description="first step (default: now)"),
-) -> PlanPublic:
+) -> JSONResponse:
     """The capacity plan in force: replica and GPU floors from ``start`` over ``horizon``."""
     try:
         horizon_seconds = parse_duration(horizon)
@@ -61,45 +62,21 @@ def get_plan(
         raise InvalidInputError(f"horizon: {error}") from None
     if horizon_seconds > settings.max_horizon_hours * 3600:
         raise InvalidInputError(f"horizon is longer than {settings.max_horizon_hours:g}h")
-    service = get_service(session=session, name=name)
-    plan = latest_plan(session=session, service_id=service.id)
-    if plan is None:
-        raise NotReadyError(f"service {name!r} has no plan yet; train it first")
+    view = plan_view(session=session, plan_id=latest_plan_id(session=session, service=name))
     now = utc_now()
     begin = as_utc(start) if start is not None else now
-    # the step in force at ``begin`` started up to one step earlier
-    first = begin - timedelta(seconds=plan.step_seconds)
-    steps = plan_steps(
-        session=session,
-        plan_id=plan.id,
-        start=first,
-        end=begin + timedelta(seconds=horizon_seconds),
-    )
-    steps = [step for step in steps if step.ts + timedelta(seconds=plan.step_seconds) > begin]
-    forecast = session.get(Forecast, plan.forecast_id) if plan.forecast_id else None
-    run = session.get(ModelRun, forecast.run_id) if forecast else None
-    ends_at = plan_end(session=session, plan_id=plan.id)
-    return PlanPublic(
-        service=name,
-        plan_id=plan.id,
-        generated_at=plan.generated_at,
-        forecast_id=plan.forecast_id,
-        run_id=run.id if run else None,
-        model=run.model if run else None,
-        quantile=plan.quantile,
-        step_seconds=plan.step_seconds,
-        stale=ends_at is None or ends_at <= now,
-        total_cost=plan.total_cost,
-        steps=[
-            PlanStepPublic(
-                ts=step.ts,
-                replicas=step.replicas,
-                gpus=step.gpus,
-                load=step.load,
-                tier=step.tier,
-                cost_per_hour=step.cost_per_hour,
-                reason=step.reason,
-            )
-            for step in steps
-        ],
-    )
+    body = {
+        "service": name,
+        "plan_id": view.plan_id,
+        "generated_at": view.generated_at.isoformat(),
+        "forecast_id": view.forecast_id,
+        "run_id": view.run_id,
+        "model": view.model,
+        "quantile": view.quantile,
+        "step_seconds": view.step_seconds,
+        "stale": view.ends_at <= now,
+        "total_cost": view.total_cost,
+        "steps": view.window(begin, begin + timedelta(seconds=horizon_seconds)),
+    }
+    # the view's rows are already JSON-ready: skip re-validating them on the hottest route
+    return JSONResponse(body)

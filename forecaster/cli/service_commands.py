@@ -11,6 +11,7 @@ from forecaster.cli.app import app, fail, say, warn
 
 if TYPE_CHECKING:
     from forecaster.settings import Settings
+    from forecaster.storage.db import Database
 
 
 def _settings() -> Settings:
@@ -23,13 +24,22 @@ def _run_server(host: str, port: int, auth_enabled: bool, database_url: str | No
     import uvicorn
 
     from api.app import create_app
+    from forecaster.logs import configure_logging
     from forecaster.settings import Settings
+
+    configure_logging()
 
     overrides: dict[str, object] = {"host": host, "port": port, "auth_enabled": auth_enabled}
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,  # keep our JSON logging
+        timeout_graceful_shutdown=30,  # SIGTERM: stop accepting, finish in-flight requests
+    )
 
 
 @app.command()
@@ -80,18 +90,16 @@ def ingest(
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.batch import SeriesPoints, ingest_batch
     from forecaster.profiles import load_profile
-    from forecaster.storage.db import Database
+    from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
 
     settings = _settings()
-    database = Database(settings.database_url)
-    database.migrate()
     raw = pd.read_csv(file, dtype=str, keep_default_na=False)
     if not {"timestamp", "value"} <= set(raw.columns):
         fail(f"{file}: expected columns timestamp,value, got {list(raw.columns)}")
     stored = 0
     try:
-        with database.session() as session:
+        with open_database(settings.database_url) as database, database.session() as session:
             if profile is not None:
                 upsert_service(session=session, name=service, profile=load_profile(profile))
             chunk = settings.max_points_per_batch
@@ -115,33 +123,34 @@ def train(
     model: str = typer.Option("auto", help="auto or a model name"),
 ) -> None:
     """Train, forecast and plan services now (the scheduler normally does this)."""
-    from forecaster.errors import ForecasterError
-    from forecaster.storage.db import Database
+    from forecaster.storage.db import open_database
     from forecaster.storage.services import list_services
-    from forecaster.training.train import train_service
 
     settings = _settings()
-    database = Database(settings.database_url)
-    database.migrate()
-    with database.session() as session:
-        names = (
-            [service] if service else [s.name for s in list_services(session=session) if s.enabled]
-        )
-    failed = 0
-    for name in names:
-        try:
-            result = train_service(database, name, settings, model=model)
-        except ForecasterError as error:
-            warn(f"{name}: {error}")
-            failed += 1
-            continue
-        note = f" ({result.message})" if result.message else ""
-        say(
-            f"{name}: model {result.model}{note}; "
-            f"forecast {result.forecast_id}, plan {result.plan_id}"
+    with open_database(settings.database_url) as database:
+        with database.session() as session:
+            enabled = [s.name for s in list_services(session=session) if s.enabled]
+        failed = sum(
+            _train_one(database, name, settings, model)
+            for name in ([service] if service else enabled)
         )
     if failed:
         raise typer.Exit(1)
+
+
+def _train_one(database: Database, name: str, settings: Settings, model: str) -> bool:
+    """Train one service and say how it went; True when it failed."""
+    from forecaster.errors import ForecasterError
+    from forecaster.training.train import train_service
+
+    try:
+        result = train_service(database, name, settings, model=model)
+    except ForecasterError as error:
+        warn(f"{name}: {error}")
+        return True
+    note = f" ({result.message})" if result.message else ""
+    say(f"{name}: model {result.model}{note}; forecast {result.forecast_id}, plan {result.plan_id}")
+    return False
 
 
 @app.command()
@@ -179,14 +188,13 @@ def plan(
         return
     if service is None:
         fail("give --service NAME, or --input/--profile/--output for offline planning")
-    from forecaster.storage.db import Database
+    from forecaster.storage.db import open_database
     from forecaster.training.train import plan_service
 
     settings = _settings()
-    database = Database(settings.database_url)
-    database.migrate()
     try:
-        plan_id = plan_service(database, service)
+        with open_database(settings.database_url) as database:
+            plan_id = plan_service(database, service)
     except ForecasterError as error:
         fail(str(error))
     say(f"{service}: plan {plan_id} stored")

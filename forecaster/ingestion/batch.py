@@ -1,13 +1,15 @@
 """Validate and store one batch of points for many series, all or nothing.
 
-Every ingestion path (REST JSON, CSV upload, Prometheus) ends here. Validation is vectorised
-over the whole batch; the first problems found are reported with the series and point they are
-in, and nothing of a refused batch is written.
+Every ingestion path (REST JSON, CSV upload, Prometheus pull, remote-write) ends here. Each path
+hands over its points as columns (numpy arrays when it has them, raw lists when it does not);
+validation is vectorised over the whole batch, the first problems are reported naming the
+series and point they are in, and nothing of a refused batch is written.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,26 +22,44 @@ from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
 from forecaster.storage.samples import ensure_series, labels_key, write_samples
 from forecaster.storage.services import services_by_name
-from forecaster.timeutil import parse_timestamps, to_epoch_ms, utc_now
+from forecaster.timeutil import (
+    coerce_numeric,
+    epoch_ms_from_seconds,
+    parse_timestamps,
+    to_epoch_ms,
+    utc_now,
+)
 
 MAX_REPORTED_PROBLEMS = 5
-EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
+
+Column = Sequence[Any] | np.ndarray
 
 
 @dataclass(frozen=True)
 class SeriesPoints:
-    """Points for one series as received: raw timestamps (ISO text or epoch s) and values."""
+    """Points of one series as received.
+
+    ``timestamps`` are ISO-8601 text or epoch seconds (a float array when the caller already
+    has numbers), ``values`` numbers. ``raw`` optionally keeps the points exactly as sent, so an
+    error message can quote them the way the client wrote them.
+    """
 
     service: str
     metric: str
-    timestamps: list[Any]
-    values: list[Any]
+    timestamps: Column
+    values: Column
     labels: dict[str, str] = field(default_factory=dict)
     unit: str | None = None
+    raw: Sequence[Any] | None = None
 
     def describe(self) -> str:
         labels = f" {json.dumps(self.labels, sort_keys=True)}" if self.labels else ""
         return f"service {self.service!r} metric {self.metric!r}{labels}"
+
+    def raw_point(self, position: int) -> list[Any]:
+        if self.raw is not None:
+            return list(self.raw[position])
+        return [_plain(self.timestamps[position]), _plain(self.values[position])]
 
 
 @dataclass(frozen=True)
@@ -48,29 +68,58 @@ class IngestResult:
     series: int
 
 
-def ingest_batch(
-    *, session: Session, batch: list[SeriesPoints], settings: Settings
-) -> IngestResult:
-    """Validate the whole batch, then upsert it in the caller's transaction."""
+@dataclass(frozen=True)
+class _Columns:
+    """The whole batch flattened: which series and position each point is, and its numbers."""
+
+    series_index: np.ndarray  # int64
+    position: np.ndarray  # int64, index of the point inside its own series
+    ts_ms: np.ndarray  # float64 epoch ms, NaN when unreadable
+    value: np.ndarray  # float64, NaN when not a number
+
+
+def check_batch_size(
+    batch: Sequence[SeriesPoints],
+    settings: Settings,
+    max_series: int | None = None,
+    max_points: int | None = None,
+) -> None:
+    """Refuse oversize batches before any work is spent on them (413)."""
+    max_series = max_series or settings.max_series_per_request
+    max_points = max_points or settings.max_points_per_batch
+    if len(batch) > max_series:
+        raise PayloadTooLargeError(f"batch has {len(batch)} series; the limit is {max_series}")
     total = sum(len(item.timestamps) for item in batch)
-    if len(batch) > settings.max_series_per_request:
+    if total > max_points:
         raise PayloadTooLargeError(
-            f"batch has {len(batch)} series; the limit is {settings.max_series_per_request}"
+            f"batch has {total} points; the limit is {max_points} per request"
         )
-    if total > settings.max_points_per_batch:
-        raise PayloadTooLargeError(
-            f"batch has {total} points; the limit is {settings.max_points_per_batch} per request"
-        )
+
+
+def ingest_batch(
+    *,
+    session: Session,
+    batch: Sequence[SeriesPoints],
+    settings: Settings,
+    max_series: int | None = None,
+    max_points: int | None = None,
+) -> IngestResult:
+    """Validate the whole batch, then upsert it in the caller's transaction.
+
+    ``max_series`` and ``max_points`` override the per-request limits for paths that are
+    bounded otherwise (remote-write by its body size, a Prometheus pull by its chunking).
+    """
+    check_batch_size(batch, settings, max_series, max_points)
     services = services_by_name(session=session, names={item.service for item in batch})
     problems = _series_problems(batch, set(services))
-    frame = _points_frame(batch)
-    problems += _point_problems(batch, frame, settings)
+    columns = _columns(batch)
+    problems += _point_problems(batch, columns, settings)
     if problems:
         shown = "; ".join(problems[:MAX_REPORTED_PROBLEMS])
         more = len(problems) - MAX_REPORTED_PROBLEMS
         suffix = f" (and {more} more)" if more > 0 else ""
         raise InvalidInputError(f"batch refused, nothing stored: {shown}{suffix}")
-    if frame.empty:
+    if len(columns.ts_ms) == 0:
         return IngestResult(stored=0, series=0)
     ids = ensure_series(
         session=session,
@@ -80,12 +129,16 @@ def ingest_batch(
         [ids[(services[i.service].id, i.metric, labels_key(i.labels))] for i in batch],
         dtype="int64",
     )
-    frame["series_id"] = series_ids[frame["series_index"].to_numpy()]
-    stored = write_samples(session=session, frame=frame[["series_id", "ts_ms", "value"]])
+    stored = write_samples(
+        session=session,
+        series_id=series_ids[columns.series_index],
+        ts_ms=columns.ts_ms.astype("int64"),
+        value=columns.value,
+    )
     return IngestResult(stored=stored, series=len(set(series_ids.tolist())))
 
 
-def _series_problems(batch: list[SeriesPoints], known_services: set[str]) -> list[str]:
+def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) -> list[str]:
     problems = []
     for number, item in enumerate(batch):
         where = f"series {number} ({item.describe()})"
@@ -102,33 +155,42 @@ def _series_problems(batch: list[SeriesPoints], known_services: set[str]) -> lis
     return problems
 
 
-def _points_frame(batch: list[SeriesPoints]) -> pd.DataFrame:
+def _columns(batch: Sequence[SeriesPoints]) -> _Columns:
     lengths = [min(len(item.timestamps), len(item.values)) for item in batch]
-    series_index = np.repeat(np.arange(len(batch)), lengths)
-    raw_ts = pd.Series(
-        [ts for item, n in zip(batch, lengths, strict=True) for ts in item.timestamps[:n]],
-        dtype=object,
+    total = int(sum(lengths))
+    if total == 0:
+        empty_f, empty_i = np.zeros(0), np.zeros(0, dtype="int64")
+        return _Columns(empty_i, empty_i, empty_f, empty_f)
+    ts_parts = [epoch_ms(item.timestamps[:n]) for item, n in zip(batch, lengths, strict=True)]
+    value_parts = [numbers(item.values[:n]) for item, n in zip(batch, lengths, strict=True)]
+    starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
+    return _Columns(
+        series_index=np.repeat(np.arange(len(batch)), lengths),
+        position=np.arange(total) - starts,
+        ts_ms=np.concatenate(ts_parts),
+        value=np.concatenate(value_parts),
     )
-    raw_values = pd.Series(
-        [v for item, n in zip(batch, lengths, strict=True) for v in item.values[:n]], dtype=object
-    )
-    stamps = parse_timestamps(raw_ts)
-    values = pd.to_numeric(raw_values.where(raw_values.map(_is_number_like), None), errors="coerce")
-    frame = pd.DataFrame(
-        {
-            "series_index": series_index,
-            "position": _positions(lengths),
-            "raw_ts": raw_ts,
-            "raw_value": raw_values,
-            "ts": stamps,
-            "value": values.astype("float64"),
-        }
-    )
-    valid_ts = frame["ts"].notna()
-    frame["ts_ms"] = 0
-    if valid_ts.any():
-        frame.loc[valid_ts, "ts_ms"] = to_epoch_ms(frame.loc[valid_ts, "ts"])
-    return frame
+
+
+def epoch_ms(timestamps: Column) -> np.ndarray:
+    """Epoch milliseconds (float64, NaN when unreadable) of ISO-8601 text or epoch seconds."""
+    if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind in "iuf":
+        return epoch_ms_from_seconds(timestamps.astype("float64"))
+    stamps = parse_timestamps(pd.Series(list(timestamps), dtype=object))
+    result = np.full(len(stamps), np.nan)
+    valid = stamps.notna().to_numpy()
+    if valid.any():
+        result[valid] = to_epoch_ms(stamps[valid]).astype("float64")
+    return result
+
+
+def numbers(values: Column) -> np.ndarray:
+    """Values as float64; anything that is not a number or numeric text becomes NaN."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        return values.astype("float64")
+    raw = pd.Series(list(values), dtype=object)
+    mask = np.fromiter(map(_is_number_like, raw), dtype=bool, count=len(raw))
+    return coerce_numeric(raw.where(mask, None)).to_numpy(dtype="float64")
 
 
 def _is_number_like(value: Any) -> bool:
@@ -136,42 +198,41 @@ def _is_number_like(value: Any) -> bool:
     return isinstance(value, int | float | str) and not isinstance(value, bool)
 
 
-def _positions(lengths: list[int]) -> np.ndarray:
-    """Index of each point inside its own series, for error messages."""
-    total = int(sum(lengths))
-    if total == 0:
-        return np.zeros(0, dtype="int64")
-    starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
-    return np.arange(total) - starts
-
-
 def _point_problems(
-    batch: list[SeriesPoints], frame: pd.DataFrame, settings: Settings
+    batch: Sequence[SeriesPoints], columns: _Columns, settings: Settings
 ) -> list[str]:
-    if frame.empty:
+    if len(columns.ts_ms) == 0:
         return []
-    latest = pd.Timestamp(utc_now()) + pd.Timedelta(seconds=settings.max_future_seconds)
-    checks = [
-        (frame["ts"].isna(), "timestamp is not ISO-8601 or epoch seconds"),
-        (frame["ts"] < EARLIEST, "timestamp is before 1970"),
-        (frame["ts"] > latest, "timestamp is in the future"),
-        (~np.isfinite(frame["value"]), "value is not a finite number"),
-        (frame["value"] < 0, "value is negative"),
-    ]
+    latest_ms = (utc_now().timestamp() + settings.max_future_seconds) * 1000
+    ts, value = columns.ts_ms, columns.value
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (np.isnan(ts), "timestamp is not ISO-8601 or epoch seconds"),
+            (ts < 0, "timestamp is before 1970"),
+            (ts > latest_ms, "timestamp is in the future"),
+            (~np.isfinite(value), "value is not a finite number"),
+            (value < 0, "value is negative"),
+        ]
     problems = []
     for mask, reason in checks:
-        bad = frame[mask.fillna(False).astype(bool)]
-        for row in bad.head(MAX_REPORTED_PROBLEMS).itertuples():
-            item = batch[int(row.series_index)]
-            point = json.dumps([_jsonable(row.raw_ts), _jsonable(row.raw_value)])
+        for row in np.flatnonzero(mask)[:MAX_REPORTED_PROBLEMS]:
+            number = int(columns.series_index[row])
+            item = batch[number]
+            position = int(columns.position[row])
+            point = json.dumps([_jsonable(v) for v in item.raw_point(position)])
             problems.append(
-                f"series {row.series_index} ({item.describe()}) "
-                f"point {row.position} {point}: {reason}"
+                f"series {number} ({item.describe()}) point {position} {point}: {reason}"
             )
     return problems
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it stands for."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _jsonable(value: Any) -> Any:
+    value = _plain(value)
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)
     if isinstance(value, str | int | float | bool) or value is None:

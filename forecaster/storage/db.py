@@ -106,3 +106,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def open_database(url: str) -> Iterator[Database]:
+    """A migrated database for one command or job, disposed of afterwards."""
+    database = Database(url)
+    try:
+        database.migrate()
+        yield database
+    finally:
+        database.dispose()

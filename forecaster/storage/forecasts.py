@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun
+from forecaster.timeutil import as_utc
 
 FORECAST_COLUMNS = ("p50", "p90", "p95", "p99")
 
@@ -137,3 +139,112 @@ def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame.set_index("ts")
+
+
+def newest_forecast_times(*, session: Session) -> dict[str, datetime]:
+    """When each service last got a forecast (for staleness metrics and warnings)."""
+    from forecaster.storage.orm import Series, Service
+
+    rows = session.execute(
+        select(Service.name, func.max(Forecast.created_at))
+        .join(Series, Series.service_id == Service.id)
+        .join(Forecast, Forecast.series_id == Series.id)
+        .group_by(Service.name)
+    ).all()
+    return {name: as_utc(created) for name, created in rows if created is not None}
+
+
+@dataclass(frozen=True)
+class ForecastSummary:
+    """A stored forecast without its points: enough to list and pick it (forecast review)."""
+
+    id: int
+    run_id: int
+    model: str
+    created_at: datetime
+    origin: datetime
+    end: datetime  # end of the last step
+    step_seconds: int
+    steps: int
+
+
+def forecast_summaries(
+    *, session: Session, series_id: int, limit: int = 50
+) -> list[ForecastSummary]:
+    """Recent forecasts of a series with their model and time span, newest first."""
+    rows = session.execute(
+        select(
+            Forecast.id,
+            Forecast.run_id,
+            ModelRun.model,
+            Forecast.created_at,
+            Forecast.origin,
+            Forecast.step_seconds,
+            func.max(ForecastPoint.ts),
+            func.count(),
+        )
+        .join(ModelRun, ModelRun.id == Forecast.run_id)
+        .join(ForecastPoint, ForecastPoint.forecast_id == Forecast.id)
+        .where(Forecast.series_id == series_id)
+        .group_by(
+            Forecast.id,
+            Forecast.run_id,
+            ModelRun.model,
+            Forecast.created_at,
+            Forecast.origin,
+            Forecast.step_seconds,
+        )
+        .order_by(Forecast.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        ForecastSummary(
+            id=row[0],
+            run_id=row[1],
+            model=row[2],
+            created_at=as_utc(row[3]),
+            origin=as_utc(row[4]),
+            end=as_utc(row[6]) + timedelta(seconds=row[5]),
+            step_seconds=row[5],
+            steps=int(row[7]),
+        )
+        for row in rows
+    ]
+
+
+def forecast_covering(*, session: Session, series_id: int, at: datetime) -> Forecast | None:
+    """The newest forecast made from an origin at or before ``at``: it forecast ``at`` blind."""
+    return session.execute(
+        select(Forecast)
+        .where(Forecast.series_id == series_id, Forecast.origin <= at)
+        .order_by(Forecast.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def latest_training_runs(*, session: Session, series_id: int) -> list[ModelRun]:
+    """The runs of a series' most recent training: the newest run per model on its window.
+
+    A training scores every candidate on the same window, so runs sharing the newest run's
+    ``train_end`` belong to it; a re-training on the same window keeps only each model's newest.
+    """
+    newest = session.execute(
+        select(ModelRun.train_end)
+        .where(ModelRun.series_id == series_id)
+        .order_by(ModelRun.id.desc())
+        .limit(1)
+    ).first()
+    if newest is None:
+        return []
+    same_window = (
+        ModelRun.train_end.is_(None) if newest[0] is None else ModelRun.train_end == newest[0]
+    )
+    runs = session.execute(
+        select(ModelRun)
+        .where(ModelRun.series_id == series_id, same_window)
+        .order_by(ModelRun.id.desc())
+    ).scalars()
+    by_model: dict[str, ModelRun] = {}
+    for run in runs:
+        by_model.setdefault(run.model, run)
+    return list(by_model.values())

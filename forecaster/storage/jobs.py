@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecaster.storage.orm import JobRun
+from forecaster.telemetry import JOB_DURATION
 from forecaster.timeutil import utc_now
 
 
@@ -28,11 +30,14 @@ def recorded_job(
         session.flush()
         run_id = run.id
     details: dict[str, Any] = {}
+    started = time.perf_counter()
     try:
         yield details
     except BaseException as error:
+        JOB_DURATION.labels(job=job, status="failed").observe(time.perf_counter() - started)
         _finish(sessions, run_id, "failed", f"{type(error).__name__}: {error}", details)
         raise
+    JOB_DURATION.labels(job=job, status="ok").observe(time.perf_counter() - started)
     _finish(sessions, run_id, "ok", details.pop("message", None), details)
 
 

@@ -1,7 +1,8 @@
 """Series and samples: find-or-create series, bulk upsert points, read history back.
 
-Writes are set-based (PostgreSQL ``COPY`` into a temporary table then one upsert; SQLite one
-``executemany`` upsert) inside the caller's transaction, so a batch lands whole or not at all.
+Writes are set-based (PostgreSQL binary ``COPY``, straight into ``samples`` for new points or
+through a temporary table and one upsert; SQLite one ``executemany`` upsert in WAL mode) inside
+the caller's transaction, so a batch lands whole or not at all.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from psycopg.errors import UniqueViolation
+from sqlalchemy import BigInteger, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Sample, Series
@@ -55,57 +57,114 @@ def ensure_series(
     return {key: ids[key] for key in wanted}
 
 
-def write_samples(*, session: Session, frame: pd.DataFrame) -> int:
-    """Upsert points (columns ``series_id``, ``ts_ms``, ``value``); a re-sent point replaces.
+def write_samples(
+    *, session: Session, series_id: np.ndarray, ts_ms: np.ndarray, value: np.ndarray
+) -> int:
+    """Upsert points given as three aligned arrays; a re-sent point replaces the stored one.
 
-    Returns the number of distinct points written. Duplicates inside the batch keep the last.
+    Returns the number of distinct points written; duplicates inside the batch keep the last.
+    Everything happens in the caller's transaction, so a failure anywhere stores nothing.
     """
-    if frame.empty:
+    if len(ts_ms) == 0:
         return 0
-    frame = frame.drop_duplicates(subset=["series_id", "ts_ms"], keep="last")
+    series_id, ts_ms, value = _last_per_key(
+        np.asarray(series_id, dtype="int64"),
+        np.asarray(ts_ms, dtype="int64"),
+        np.asarray(value, dtype="float64"),
+    )
     if session.get_bind().dialect.name == "postgresql":
-        _copy_upsert_postgres(session, frame)
+        _write_postgres(session, series_id, ts_ms, value)
     else:
-        _executemany_upsert(session, frame)
-    return len(frame)
+        _executemany_upsert(session, series_id, ts_ms, value)
+    return len(ts_ms)
 
 
-def _executemany_upsert(session: Session, frame: pd.DataFrame) -> None:
-    statement = sqlite_insert(Sample)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Sample.series_id, Sample.ts_ms], set_={"value": statement.excluded.value}
-    )
-    compiled = str(statement.compile(dialect=session.get_bind().dialect))
-    rows = list(
-        zip(
-            frame["series_id"].astype("int64").tolist(),
-            frame["ts_ms"].astype("int64").tolist(),
-            frame["value"].astype("float64").tolist(),
-            strict=True,
-        )
-    )
+def _last_per_key(
+    series_id: np.ndarray, ts_ms: np.ndarray, value: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort by (series, time) and keep the last of duplicates: ordered writes, no self-conflict."""
+    order = np.lexsort((ts_ms, series_id))  # stable: among equal keys, later input stays later
+    series_id, ts_ms, value = series_id[order], ts_ms[order], value[order]
+    last = np.ones(len(ts_ms), dtype=bool)
+    last[:-1] = (series_id[1:] != series_id[:-1]) | (ts_ms[1:] != ts_ms[:-1])
+    return series_id[last], ts_ms[last], value[last]
+
+
+def _executemany_upsert(
+    session: Session, series_id: np.ndarray, ts_ms: np.ndarray, value: np.ndarray
+) -> None:
     # the raw DBAPI cursor skips SQLAlchemy's per-row parameter processing: ~5x faster here
     connection = session.connection().connection.dbapi_connection
     assert connection is not None
     cursor = connection.cursor()
     try:
-        cursor.executemany(compiled, rows)
+        cursor.executemany(
+            "INSERT INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (series_id, ts_ms) DO UPDATE SET value = excluded.value",
+            # sqlite3 takes any iterator: the rows stream without a list of 100k tuples
+            zip(series_id.tolist(), ts_ms.tolist(), value.tolist(), strict=True),  # type: ignore[arg-type]
+        )
     finally:
         cursor.close()
 
 
-def _copy_upsert_postgres(session: Session, frame: pd.DataFrame) -> None:
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("series_len", ">i4"),
+        ("series_id", ">i4"),
+        ("ts_len", ">i4"),
+        ("ts_ms", ">i8"),
+        ("value_len", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, no extension
+_COPY_TRAILER = b"\xff\xff"
+
+
+def copy_payload(series_id: np.ndarray, ts_ms: np.ndarray, value: np.ndarray) -> bytes:
+    """PostgreSQL binary COPY data for (integer, bigint, double) rows, built by numpy at once."""
+    rows = np.empty(len(ts_ms), dtype=_COPY_ROW)
+    rows["fields"] = 3
+    rows["series_len"], rows["ts_len"], rows["value_len"] = 4, 8, 8
+    rows["series_id"], rows["ts_ms"], rows["value"] = series_id, ts_ms, value
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
+def _write_postgres(
+    session: Session, series_id: np.ndarray, ts_ms: np.ndarray, value: np.ndarray
+) -> None:
+    """COPY straight into ``samples`` when the batch overlaps nothing stored, else upsert.
+
+    New points (the usual case: scrapes and pushes move forward in time) skip the temporary
+    table and the conflict check, which is most of the cost. A concurrent writer that slips in
+    the same points makes the COPY fail on the primary key; the savepoint then falls back to the
+    upsert, so the outcome is the same either way.
+    """
     connection = session.connection().connection.dbapi_connection
     assert connection is not None
+    payload = copy_payload(series_id, ts_ms, value)
     with connection.cursor() as cursor:  # type: ignore[attr-defined]
+        if not _overlaps_stored(cursor, series_id, ts_ms):
+            cursor.execute("SAVEPOINT samples_copy")
+            try:
+                with cursor.copy(
+                    "COPY samples (series_id, ts_ms, value) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.write(payload)
+            except UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT samples_copy")
+            else:
+                cursor.execute("RELEASE SAVEPOINT samples_copy")
+                return
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS samples_incoming "
             "(series_id integer, ts_ms bigint, value double precision) ON COMMIT DELETE ROWS"
         )
         cursor.execute("TRUNCATE samples_incoming")
-        payload = frame[["series_id", "ts_ms", "value"]].to_csv(header=False, index=False)
         with cursor.copy(
-            "COPY samples_incoming (series_id, ts_ms, value) FROM STDIN (FORMAT CSV)"
+            "COPY samples_incoming (series_id, ts_ms, value) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.write(payload)
         cursor.execute(
@@ -113,6 +172,19 @@ def _copy_upsert_postgres(session: Session, frame: pd.DataFrame) -> None:
             "SELECT series_id, ts_ms, value FROM samples_incoming "
             "ON CONFLICT (series_id, ts_ms) DO UPDATE SET value = EXCLUDED.value"
         )
+
+
+def _overlaps_stored(cursor: Any, series_id: np.ndarray, ts_ms: np.ndarray) -> bool:
+    """Whether any stored point lies inside a series' time span in this (sorted) batch."""
+    starts = np.flatnonzero(np.r_[True, series_id[1:] != series_id[:-1]])
+    ends = np.r_[starts[1:], len(series_id)] - 1
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) "
+        "AS span(series_id, lo, hi) JOIN samples s ON s.series_id = span.series_id "
+        "AND s.ts_ms BETWEEN span.lo AND span.hi)",
+        (series_id[starts].tolist(), ts_ms[starts].tolist(), ts_ms[ends].tolist()),
+    )
+    return bool(cursor.fetchone()[0])
 
 
 def read_samples(
@@ -161,5 +233,147 @@ def latest_sample_ms(*, session: Session, series_id: int) -> int | None:
     """Epoch ms of the newest stored point of a series (resuming pulls start after it)."""
     value = session.execute(
         select(func.max(Sample.ts_ms)).where(Sample.series_id == series_id)
+    ).scalar_one()
+    return None if value is None else int(value)
+
+
+def latest_metric_ms(*, session: Session, service_id: int, metric: str) -> int | None:
+    """Epoch ms of the newest point of any series of one service metric (pulls resume here)."""
+    value = session.execute(
+        select(func.max(Sample.ts_ms))
+        .join(Series, Series.id == Sample.series_id)
+        .where(Series.service_id == service_id, Series.metric == metric)
+    ).scalar_one()
+    return None if value is None else int(value)
+
+
+def roll_up_samples(
+    *, session: Session, series_ids: list[int], step_ms: int, cutoff_ms: int
+) -> tuple[int, int]:
+    """Replace the raw points of ``series_ids`` older than ``cutoff_ms`` by one mean per step.
+
+    Buckets are ``[k * step, (k + 1) * step)`` from the epoch, the grid training averages on,
+    and each mean is stored at its bucket's start, so training reads the same history before
+    and after. ``cutoff_ms`` must be on that grid, so no bucket is split. Buckets already
+    reduced to one point at their start are left alone: re-running changes nothing.
+    Returns (buckets written, raw points deleted); all in the caller's transaction.
+    """
+    if not series_ids or cutoff_ms % step_ms:
+        raise ValueError("roll-up needs series and a cutoff on the step grid")
+    bind = {"step": step_ms, "cutoff": cutoff_ms}
+    ids = ", ".join(str(int(i)) for i in series_ids)  # ints only: safe to inline
+    postgres = session.get_bind().dialect.name == "postgresql"
+    session.execute(text("DROP TABLE IF EXISTS samples_rollup"))
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE samples_rollup {'ON COMMIT DROP ' if postgres else ''}AS "
+            "SELECT series_id, bucket, AVG(value) AS value, COUNT(*) AS points FROM ("
+            "  SELECT series_id, ts_ms, value, (ts_ms / :step) * :step AS bucket FROM samples"
+            f"  WHERE series_id IN ({ids}) AND ts_ms < :cutoff"
+            ") AS raw GROUP BY series_id, bucket HAVING COUNT(*) > 1 OR MIN(ts_ms) <> bucket"
+        ),
+        bind,
+    )
+    session.execute(text("CREATE INDEX samples_rollup_key ON samples_rollup (series_id, bucket)"))
+    deleted = session.execute(
+        text(
+            f"DELETE FROM samples WHERE series_id IN ({ids}) AND ts_ms < :cutoff AND EXISTS ("
+            "  SELECT 1 FROM samples_rollup r WHERE r.series_id = samples.series_id"
+            "  AND r.bucket = (samples.ts_ms / :step) * :step)"
+        ),
+        bind,
+    )
+    written = session.execute(
+        text(
+            "INSERT INTO samples (series_id, ts_ms, value) "
+            "SELECT series_id, bucket, value FROM samples_rollup"
+        )
+    )
+    if not postgres:
+        session.execute(text("DROP TABLE samples_rollup"))
+    return int(written.rowcount), int(deleted.rowcount)  # type: ignore[attr-defined]
+
+
+AGGREGATE_LABELS_KEY = labels_key({"*": "sum"})  # the derived "sum of label sets" series
+
+
+def metric_series_ids(*, session: Session, service_id: int, metric: str) -> list[int]:
+    """Ids of the stored label sets of one metric of a service (never the derived sum)."""
+    return list(
+        session.execute(
+            select(Series.id)
+            .where(
+                Series.service_id == service_id,
+                Series.metric == metric,
+                Series.labels_key != AGGREGATE_LABELS_KEY,
+            )
+            .order_by(Series.id)
+        ).scalars()
+    )
+
+
+def bucketed_samples(
+    *,
+    session: Session,
+    series_ids: list[int],
+    start_ms: int,
+    end_ms: int,
+    bucket_ms: int,
+) -> pd.DataFrame:
+    """Mean and max of the summed series per bucket ``[start + k * bucket, ...)`` in [start, end).
+
+    The database does the grouping, so a month of 1-minute points leaves it as ~1,000 rows.
+    Per-series bucket means are added up (the same sum-of-means the train job builds); the max
+    is the sum of per-series maxima, an upper bound that keeps peaks visible. Columns:
+    ``bucket_ms`` (bucket start, epoch ms), ``mean``, ``max``, ``count``; empty buckets absent.
+    """
+    columns = ["bucket_ms", "mean", "max", "count"]
+    if not series_ids or end_ms <= start_ms:
+        return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+    width = literal(int(bucket_ms), BigInteger)
+    bucket = ((Sample.ts_ms - literal(int(start_ms), BigInteger)) // width).label("bucket")
+    rows = session.execute(
+        select(
+            Sample.series_id,
+            bucket,
+            func.avg(Sample.value),
+            func.max(Sample.value),
+            func.count(),
+        )
+        .where(
+            Sample.series_id.in_(series_ids),
+            Sample.ts_ms >= start_ms,
+            Sample.ts_ms < end_ms,
+        )
+        .group_by(Sample.series_id, bucket)
+    ).all()
+    if not rows:
+        return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+    array = np.asarray(rows, dtype="float64")
+    per_series = pd.DataFrame(
+        {
+            "bucket": array[:, 1].astype("int64"),
+            "mean": array[:, 2],
+            "max": array[:, 3],
+            "count": array[:, 4].astype("int64"),
+        }
+    )
+    summed = per_series.groupby("bucket", sort=True).sum()
+    return pd.DataFrame(
+        {
+            "bucket_ms": start_ms + summed.index.to_numpy(dtype="int64") * int(bucket_ms),
+            "mean": summed["mean"].to_numpy(),
+            "max": summed["max"].to_numpy(),
+            "count": summed["count"].to_numpy(),
+        }
+    )
+
+
+def latest_sample_ms_of(*, session: Session, series_ids: list[int]) -> int | None:
+    """Epoch ms of the newest point among some series (the service's "current" load time)."""
+    if not series_ids:
+        return None
+    value = session.execute(
+        select(func.max(Sample.ts_ms)).where(Sample.series_id.in_(series_ids))
     ).scalar_one()
     return None if value is None else int(value)

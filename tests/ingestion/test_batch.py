@@ -96,6 +96,12 @@ def test_labels_make_distinct_series(client: TestClient, database: Database) -> 
             'point 1 ["yesterday", 1.0]: timestamp is not',
         ),
         (batch([[1704067200, 1.0], [4102444800, 1.0]]), "timestamp is in the future"),
+        (batch([[1704067200, 1.0], [1704067260, True]]), "point 1 [1704067260, true]: value"),
+        (batch([[1704067200, 1.0], [1704067260]]), "point 1: expected a [timestamp, value] pair"),
+        (batch([[1704067200, 1.0], [1704067260, 1.0, 2.0]]), "expected a [timestamp, value]"),
+        (batch([[1704067200, 1.0], [10**400, 1.0]]), "timestamp is not ISO-8601"),
+        (batch([[1704067200, 1.0], [1704067200000, 1.0]]), "timestamp is not ISO-8601"),
+        (batch([[1704067200, 1.0]], labels={"a": 1}), "labels.a"),
         (batch([[1704067200, 1.0]], service="nope"), "unknown service 'nope'"),
         (batch([[1704067200, 1.0]], metric="bogus"), "unknown metric 'bogus'"),
         (batch([[1704067200, 1.0]], colour="red"), "colour"),
@@ -111,6 +117,18 @@ def test_bad_batches_are_refused_whole_and_store_nothing(
     assert response.status_code in (413, 422), response.text
     assert expected in str(response.json()["detail"])
     assert stored(database) == 0
+
+
+def test_a_body_that_is_not_a_batch_is_a_clear_422(client: TestClient) -> None:
+    for content, expected in [
+        (b"{not json", "body is not valid JSON"),
+        (b"[1, 2]", 'body must be an object {"series": [...]}'),
+        (b'{"series": {}}', '"series" must be a list'),
+        (b'{"series": [{"service": "chat", "metric": "requests_per_second"}]}', "'points'"),
+    ]:
+        response = client.post("/v1/metrics", content=content)
+        assert response.status_code == 422, response.text
+        assert expected in response.json()["detail"]
 
 
 def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Database) -> None:

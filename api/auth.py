@@ -1,0 +1,94 @@
+"""Bearer-key authentication for every route, with the scope decided by what the route does.
+
+Installed once as an app-wide dependency, so new routers are protected without opting in:
+ingestion paths need ``ingest``, other reads need ``read``, anything that changes state needs
+``admin`` (which implies the others). Health probes and the service's own /metrics are open.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from api.deps import DatabaseDep, SettingsDep
+from forecaster.security.api_keys import Principal, touch_key, verify_key
+from forecaster.timeutil import utc_now
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/favicon.ico"})
+# page shells and assets carry no data; the JSON they fetch needs a read key
+OPEN_PREFIXES = ("/static/", "/dashboard/static/", "/dashboard/services/")
+INGEST_PATHS = ("/v1/metrics", "/api/v1/write")
+READ_ONLY_POSTS = ("/v1/simulations",)  # what-if computations change nothing
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOUCH_EVERY_SECONDS = 60.0
+
+_last_touch: dict[int, float] = {}
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The scope a request needs, or None for open paths."""
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or path in ("/", "/dashboard"):
+        return None
+    if path.startswith(INGEST_PATHS) and method == "POST":
+        return "ingest"
+    if method in SAFE_METHODS or (method == "POST" and path.startswith(READ_ONLY_POSTS)):
+        return "read"
+    return "admin"
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    cookie = request.cookies.get("forecaster_key")
+    return cookie or None
+
+
+def authenticate(
+    request: Request, database: DatabaseDep, settings: SettingsDep
+) -> Principal | None:
+    """Check the request's key against the scope its route needs; 401/403 with a reason."""
+    if not settings.auth_enabled:
+        return None
+    scope = required_scope(request.method, request.url.path)
+    if scope is None:
+        return None
+    presented = _bearer(request)
+    if presented is None:
+        raise HTTPException(
+            status_code=401,
+            detail=f"this route needs an API key with scope {scope!r}: "
+            "send 'Authorization: Bearer <key>' (create one with `forecaster keys create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    with database.session() as session:
+        principal = verify_key(session=session, presented=presented)
+        if principal is not None and _due_for_touch(principal.key_id):
+            touch_key(session=session, key_id=principal.key_id, when=utc_now())
+    if principal is None:
+        raise HTTPException(
+            status_code=401,
+            detail="API key is unknown or revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not principal.allows(scope):
+        raise HTTPException(
+            status_code=403,
+            detail=f"key {principal.name!r} lacks scope {scope!r} (has {sorted(principal.scopes)})",
+        )
+    request.state.principal = principal
+    return principal
+
+
+def _due_for_touch(key_id: int) -> bool:
+    now = time.monotonic()
+    if now - _last_touch.get(key_id, 0.0) < TOUCH_EVERY_SECONDS:
+        return False
+    _last_touch[key_id] = now
+    return True
+
+
+PrincipalDep = Annotated[Principal | None, Depends(authenticate)]

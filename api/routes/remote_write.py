@@ -1,0 +1,44 @@
+"""Prometheus remote-write receiver: ``POST /api/v1/write`` (protobuf + snappy, version 1.0).
+
+Point a Prometheus at it with ``remote_write: [{url: http://forecaster/api/v1/write}]``.
+Bad payloads get a 400 (Prometheus does not retry 4xx); a database outage gets a 503, which
+Prometheus retries with backoff, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import BodyDep, SessionDep, SettingsDep
+from api.schemas import RemoteWritePublic
+from forecaster.ingestion.remote_write import ingest_remote_write
+
+router = APIRouter(tags=["metrics"])
+
+PROTOBUF_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-protobuf": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "snappy-compressed prometheus.WriteRequest",
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/api/v1/write", response_model=RemoteWritePublic, openapi_extra=PROTOBUF_BODY)
+def remote_write(body: BodyDep, session: SessionDep, settings: SettingsDep) -> RemoteWritePublic:
+    """Receive samples pushed by Prometheus remote-write; unknown series are counted, ignored."""
+    result = ingest_remote_write(session=session, body=body, settings=settings)
+    return RemoteWritePublic(
+        stored=result.stored,
+        series=result.series,
+        ignored_series=result.ignored_series,
+        ignored_samples=result.ignored_samples,
+        dropped_stale=result.dropped_stale,
+    )

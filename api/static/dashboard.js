@@ -1,0 +1,123 @@
+// Helpers shared by the dashboard's pages: fetching JSON, escaping, formatting.
+// Everything is UTC: the API speaks UTC and the charts are labelled UTC.
+"use strict";
+
+const fc = {
+  /** Fetch a JSON endpoint of this API (GET by default); errors carry the API's own message. */
+  async getJSON(url, options = {}) {
+    const response = await fetch(url, { credentials: "same-origin", ...options });
+    if (response.ok) return response.json();
+    let detail = response.statusText;
+    try {
+      const said = (await response.json()).detail;
+      // FastAPI's 422s list each invalid field
+      detail = Array.isArray(said)
+        ? said.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`).join("; ")
+        : said || detail;
+    } catch (_) { /* not JSON */ }
+    if (response.status === 401 || response.status === 403) {
+      detail += " (the dashboard sends the API key stored in the forecaster_key cookie)";
+      fc.askForKey();
+    }
+    const error = new Error(`${url}: ${response.status} ${detail}`);
+    error.status = response.status;
+    throw error;
+  },
+
+  /** Offer, once per page, a box to paste a read key; it is kept in a same-site cookie. */
+  askForKey() {
+    if (document.getElementById("key-form")) return;
+    const form = document.createElement("form");
+    form.id = "key-form";
+    form.className = "key-form";
+    form.innerHTML = '<label>This server needs an API key with the <b>read</b> scope: ' +
+      '<input type="password" name="key" autocomplete="off" placeholder="fk_..." required></label> ' +
+      '<button type="submit">Use key</button>';
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const key = form.elements.key.value.trim();
+      document.cookie = `forecaster_key=${encodeURIComponent(key)}; path=/; SameSite=Strict; max-age=2592000`;
+      window.location.reload();
+    });
+    document.body.prepend(form);
+  },
+
+  /** POST JSON to an endpoint of this API (what-if simulations). */
+  async postJSON(url, body) {
+    return fc.getJSON(url, { method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json" } });
+  },
+
+  esc(value) {
+    return String(value ?? "").replace(/[&<>"']/g, (c) => ({
+      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+    })[c]);
+  },
+
+  num(value, digits = 1) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "–";
+    return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits });
+  },
+
+  /** "2024-05-01 12:05" from an ISO timestamp, in UTC. */
+  when(iso) {
+    if (!iso) return "–";
+    return new Date(iso).toISOString().slice(0, 16).replace("T", " ");
+  },
+
+  /** A Plotly date string (UTC wall time, no zone) from an ISO timestamp. */
+  plotTime(iso) {
+    return new Date(iso).toISOString().slice(0, 23).replace("T", " ");
+  },
+
+  /** Back from a Plotly date string to an ISO timestamp the API reads as UTC. */
+  isoFromPlot(value) {
+    const text = String(value).replace(" ", "T");
+    return /Z$|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`;
+  },
+
+  ago(iso) {
+    if (!iso) return "never";
+    const seconds = (Date.now() - new Date(iso).getTime()) / 1000;
+    const future = seconds < 0;
+    let s = Math.abs(seconds);
+    let text;
+    if (s < 90) text = `${Math.round(s)} s`;
+    else if ((s /= 60) < 90) text = `${Math.round(s)} min`;
+    else if ((s /= 60) < 36) text = `${Math.round(s)} h`;
+    else text = `${Math.round(s / 24)} d`;
+    return future ? `in ${text}` : `${text} ago`;
+  },
+
+  /** "mae 3.1 · mase 0.42" from a score mapping; "no scores" when there are none. */
+  scores(scores) {
+    const keys = Object.keys(scores || {});
+    if (!keys.length) return '<span class="muted">no scores</span>';
+    return keys.map((k) => `${fc.esc(k)} ${fc.num(scores[k], 3)}`).join(" · ");
+  },
+
+  mode(summary) {
+    if (!summary.enabled) return '<span class="pill disabled">disabled</span>';
+    if (summary.forecast_only) return '<span class="pill forecast-only">forecast-only</span>';
+    const targets = summary.targets.length ? summary.targets.join(", ") : "no targets";
+    return `<span class="pill actuating">actuating</span> <span class="small muted">${fc.esc(targets)}</span>`;
+  },
+
+  actuation(a) {
+    if (!a) return '<span class="muted">none yet</span>';
+    const dry = a.dry_run ? " (dry run)" : "";
+    return `<span class="pill ${fc.esc(a.outcome)}">${fc.esc(a.outcome)}</span>${dry}
+      <div class="small muted">${fc.esc(a.target)} · ${fc.ago(a.created_at)}</div>`;
+  },
+
+  warnings(list, block = false) {
+    if (!list.length) return block ? "" : '<span class="ok">ok</span>';
+    const items = list.map((w) => `<li>${fc.esc(w)}</li>`).join("");
+    return `<ul class="warnings${block ? " block" : ""}">${items}</ul>`;
+  },
+
+  fail(element, error) {
+    element.innerHTML = `<p class="error">${fc.esc(error.message || error)}</p>`;
+    document.body.dataset.ready = "error";
+  },
+};

@@ -1,0 +1,356 @@
+// One service's page: the chart (actual, forecast band, planned replicas and capacity), the
+// forecast review, and the tables: plan reasons, leaderboard, events, exclusions, actuations.
+"use strict";
+
+const NAME = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+const API = `/v1/services/${encodeURIComponent(NAME)}`;
+const HISTORY_DAYS = 7;  // loaded when the page opens
+const OPEN_DAYS = 2;  // shown when the page opens
+const REVIEW = ["review p50", "review p95", "review actual"];
+const $ = (id) => document.getElementById(id);
+
+function table(columns, rows, empty) {
+  if (!rows.length) return `<p class="muted">${empty}</p>`;
+  const head = columns.map((c) => `<th class="${c.num ? "num" : ""}">${fc.esc(c.label)}</th>`);
+  const body = rows.map((r) => `<tr class="${r._class || ""}">${columns
+    .map((c) => `<td class="${c.num ? "num" : ""}">${c.html(r)}</td>`).join("")}</tr>`);
+  return `<table><thead><tr>${head.join("")}</tr></thead><tbody>${body.join("")}</tbody></table>`;
+}
+
+function card(label, value, note = "") {
+  return `<div class="card"><div class="label">${label}</div><div class="value">${value}</div>
+    <div class="small muted">${note}</div></div>`;
+}
+
+function renderSummary(detail) {
+  const s = detail.summary, plan = s.plan;
+  $("name").textContent = NAME;
+  document.title = `forecaster · ${NAME}`;
+  $("mode").innerHTML = fc.mode(s);
+  $("warnings").innerHTML = fc.warnings(s.warnings, true);
+  const band = s.band
+    ? `${s.band.above_p95} above p95, ${s.band.below_p5} below p5 in ${s.band.steps} steps`
+    : "no forecast covers the last hour yet";
+  $("cards").innerHTML = [
+    card("load now", `${fc.num(s.current_load)} <span class="small muted">${fc.esc(s.unit || "")}</span>`,
+      `${fc.esc(s.metric)} · last sample ${fc.ago(s.last_sample_at)}`),
+    card("champion", fc.esc(s.champion ? s.champion.model : "not trained"),
+      s.champion ? fc.scores(s.champion.scores) : ""),
+    card("planned floor", plan && plan.replicas !== null ? `${plan.replicas} replicas` : "–",
+      plan ? `${plan.gpus ?? 0} GPUs from ${fc.when(plan.since)} · peak next 6 h ` +
+        `${plan.peak_replicas ?? "–"}${plan.stale ? " · plan ran out" : ""}` : "no plan"),
+    card("recent load vs forecast", s.band ? (s.band.left_band ? "outside band" : "in band") : "–", band),
+    card("last actuation", s.last_actuation ? fc.esc(s.last_actuation.outcome) : "none yet",
+      s.last_actuation ? `${fc.esc(s.last_actuation.target)} · ${fc.ago(s.last_actuation.created_at)}` : ""),
+  ].join("");
+}
+
+function renderTables(detail) {
+  const plan = detail.plan;
+  $("plan").innerHTML = plan ? `<p class="small muted">plan ${plan.plan_id} generated
+      ${fc.when(plan.generated_at)} from forecast ${plan.forecast_id ?? "–"}, covering the
+      p${Math.round(plan.quantile * 100)} load · total cost ${fc.num(plan.total_cost, 2)}</p>` +
+    table([
+      { label: "from", html: (r) => fc.when(r.start) },
+      { label: "until", html: (r) => fc.when(r.end) },
+      { label: "replicas", num: true, html: (r) => r.replicas },
+      { label: "GPUs", num: true, html: (r) => r.gpus },
+      { label: "tier", html: (r) => fc.esc(r.tier || "–") },
+      { label: "peak load", num: true, html: (r) => fc.num(r.peak_load) },
+      { label: "capacity", num: true, html: (r) => fc.num(r.capacity) },
+      { label: "reason", html: (r) => `<span class="small">${fc.esc(r.reason)}</span>` },
+    ], plan.changes, "the plan has no steps") : '<p class="muted">no plan yet</p>';
+
+  const keys = [...new Set(detail.leaderboard.flatMap((r) => Object.keys(r.scores)))];
+  $("leaderboard").innerHTML = table([
+    { label: "model", html: (r) => `${fc.esc(r.model)}${r.champion ? " ★ champion" : ""}` },
+    { label: "status", html: (r) => fc.esc(r.status) },
+    ...keys.map((k) => ({ label: k, num: true, html: (r) => fc.num(r.scores[k], 3) })),
+    { label: "fit s", num: true, html: (r) => fc.num(r.fit_seconds, 2) },
+    { label: "trained", html: (r) => fc.when(r.trained_at) },
+    { label: "note", html: (r) => `<span class="small">${fc.esc(r.message || "")}</span>` },
+  ], detail.leaderboard.map((r) => ({ ...r, _class: r.champion ? "champion" : "" })),
+  "no model runs yet: train the service");
+
+  $("events").innerHTML = table([
+    { label: "event", html: (r) => fc.esc(r.name) },
+    { label: "start", html: (r) => fc.when(r.start) },
+    { label: "end", html: (r) => fc.when(r.end) },
+    { label: "expected ×", num: true, html: (r) => fc.num(r.multiplier, 2) },
+  ], detail.events, "none declared");
+  $("exclusions").innerHTML = table([
+    { label: "start", html: (r) => fc.when(r.start) },
+    { label: "end", html: (r) => fc.when(r.end) },
+    { label: "reason", html: (r) => fc.esc(r.reason) },
+  ], detail.exclusions, "none");
+  $("actuations").innerHTML = table([
+    { label: "when", html: (r) => fc.when(r.created_at) },
+    { label: "target", html: (r) => `${fc.esc(r.target)} <span class="small muted">${fc.esc(r.kind)}</span>` },
+    { label: "outcome", html: (r) => `<span class="pill ${fc.esc(r.outcome)}">${fc.esc(r.outcome)}</span>${r.dry_run ? " dry run" : ""}` },
+    { label: "before", html: (r) => `<code class="small">${fc.esc(JSON.stringify(r.before))}</code>` },
+    { label: "after", html: (r) => `<code class="small">${fc.esc(JSON.stringify(r.after))}</code>` },
+    { label: "plan", num: true, html: (r) => r.plan_id ?? "–" },
+    { label: "by", html: (r) => fc.esc(r.actor) },
+    { label: "error", html: (r) => `<span class="small error">${fc.esc(r.error || "")}</span>` },
+  ], detail.actuations, "none yet");
+  $("profile").innerHTML = table([
+    { label: "field", html: (r) => fc.esc(r[0]) },
+    { label: "value", html: (r) => `<code>${fc.esc(JSON.stringify(r[1]))}</code>` },
+  ], Object.entries(detail.profile), "");
+}
+
+// ---- the chart ----
+
+function historyTraces(history) {
+  const x = history.ts.map(fc.plotTime);
+  return [
+    { name: "actual", x, y: history.mean, type: "scatter", mode: "lines",
+      line: { color: "#1f2933", width: 1.4 }, connectgaps: false },
+    { name: "actual peak", x, y: history.max, type: "scatter", mode: "lines",
+      line: { color: "#9aa5b1", width: 0.8, dash: "dot" }, connectgaps: false, visible: "legendonly" },
+  ];
+}
+
+function forecastTraces(forecast) {
+  if (!forecast) return [];
+  const x = forecast.points.map((p) => fc.plotTime(p.ts));
+  const col = (q) => forecast.points.map((p) => p[q]);
+  const band = (name, y, opacity) => ({ name, x, y, type: "scatter", mode: "lines",
+    line: { width: 0, color: "#2f6fdf" }, fill: "tonexty",
+    fillcolor: `rgba(47,111,223,${opacity})` });
+  return [
+    { name: "forecast p50", x, y: col("p50"), type: "scatter", mode: "lines",
+      line: { color: "#2f6fdf", width: 1.6 } },
+    band("forecast p90", col("p90"), 0.25),
+    band("forecast p95", col("p95"), 0.12),
+  ];
+}
+
+function planTraces(plan) {
+  if (!plan) return [];
+  const x = plan.ts.map(fc.plotTime);
+  return [
+    // the load the planned replicas carry at target utilisation: load should stay inside it
+    { name: "planned capacity", x, y: plan.capacity, type: "scatter", mode: "lines",
+      line: { color: "#2f855a", width: 1, shape: "hv" }, fill: "tozeroy",
+      fillcolor: "rgba(47,133,90,0.10)" },
+    { name: "planned replicas", x, y: plan.replicas, yaxis: "y2", type: "scatter", mode: "lines",
+      line: { color: "#b7791f", width: 1.4, shape: "hv", dash: "dot" }, customdata: plan.reason,
+      hovertemplate: "%{y} replicas<br>%{customdata}<extra></extra>" },
+  ];
+}
+
+function windowShapes(detail) {
+  const rect = (start, end, color) => ({ type: "rect", xref: "x", yref: "paper", y0: 0, y1: 1,
+    x0: fc.plotTime(start), x1: fc.plotTime(end), fillcolor: color, opacity: 0.15,
+    line: { width: 0 }, layer: "below" });
+  const now = new Date().toISOString();
+  return [
+    ...detail.events.map((e) => rect(e.start, e.end, "#2f855a")),
+    ...detail.exclusions.map((e) => rect(e.start, e.end, "#616e7c")),
+    { type: "line", xref: "x", yref: "paper", y0: 0, y1: 1, x0: fc.plotTime(now),
+      x1: fc.plotTime(now), line: { color: "#c53030", width: 1, dash: "dot" } },
+  ];
+}
+
+/** Whole-replica ticks, about six of them, whatever the plan's peak. */
+function replicaTick(plan) {
+  const peak = plan && plan.replicas.length ? Math.max(...plan.replicas) : 1;
+  return Math.max(1, Math.ceil(peak / 6));
+}
+
+async function drawChart(detail, history, forecast) {
+  const s = detail.summary;
+  const traces = [...historyTraces(history), ...forecastTraces(forecast), ...planTraces(detail.plan)];
+  const layout = {
+    margin: { l: 60, r: 60, t: 10, b: 40 },
+    hovermode: "x unified",
+    legend: { orientation: "h", y: -0.12, traceorder: "normal" },
+    xaxis: { type: "date", title: { text: "UTC" }, rangeselector: { buttons: [
+      { count: 1, label: "1 d", step: "day", stepmode: "backward" },
+      { count: 7, label: "7 d", step: "day", stepmode: "backward" },
+      { step: "all", label: "all" },
+    ] } },
+    yaxis: { title: { text: `${s.metric}${s.unit ? ` (${s.unit})` : ""}` }, rangemode: "tozero" },
+    yaxis2: { title: { text: "replicas" }, overlaying: "y", side: "right", rangemode: "tozero",
+      showgrid: false, tickformat: "d", dtick: replicaTick(detail.plan) },
+    shapes: windowShapes(detail),
+  };
+  // open on the last two days and everything ahead; the rest of the week is a pan away
+  const ahead = [...(forecast ? forecast.points.map((p) => p.ts) : []), ...(detail.plan ? detail.plan.ts : [])];
+  if (ahead.length) {
+    const last = ahead.reduce((a, b) => (Date.parse(a) > Date.parse(b) ? a : b));
+    const step = (detail.plan ? detail.plan.step_seconds : 0) * 1000;
+    layout.xaxis.range = [fc.plotTime(new Date(Date.now() - OPEN_DAYS * 86400e3).toISOString()),
+      fc.plotTime(new Date(Date.parse(last) + step).toISOString())];
+  }
+  await Plotly.newPlot("chart", traces, layout,
+    { responsive: true, displaylogo: false, scrollZoom: true });
+  $("chart").on("plotly_relayout", onZoom);
+  $("chart-note").textContent = `actual load in ${history.bucket_seconds} s buckets (mean; ` +
+    `"actual peak" shows each bucket's max). Zoom in for finer buckets. ` +
+    `Green: declared events; grey: excluded windows; red: now.`;
+}
+
+let zoomTimer = null;
+function onZoom(change) {
+  const start = change["xaxis.range[0]"] ?? (change["xaxis.range"] || [])[0];
+  const end = change["xaxis.range[1]"] ?? (change["xaxis.range"] || [])[1];
+  const reset = change["xaxis.autorange"];
+  if (!reset && (start === undefined || end === undefined)) return;
+  clearTimeout(zoomTimer);
+  zoomTimer = setTimeout(async () => {
+    const params = new URLSearchParams(reset ? {} :
+      { start: fc.isoFromPlot(start), end: fc.isoFromPlot(end) });
+    try {
+      const history = await fc.getJSON(`${API}/history?${params}`);
+      const [actual, peak] = historyTraces(history);
+      Plotly.restyle("chart", { x: [actual.x, peak.x], y: [actual.y, peak.y] }, [0, 1]);
+      $("chart-note").textContent = $("chart-note").textContent
+        .replace(/in \d+ s buckets/, `in ${history.bucket_seconds} s buckets`);
+    } catch (error) {
+      $("chart-note").textContent = error.message;
+    }
+  }, 250);
+}
+
+// ---- forecast review ----
+
+async function loadReviewChoices() {
+  const list = await fc.getJSON(`${API}/forecasts?limit=100`);
+  $("review").insertAdjacentHTML("beforeend", list.data.map((f) =>
+    `<option value="${f.id}">#${f.id} · ${fc.esc(f.model)} · ${fc.when(f.origin)} → ${fc.when(f.end)}` +
+    ` (made ${fc.when(f.created_at)})</option>`).join(""));
+  $("review").addEventListener("change", (event) => showReview(event.target.value));
+}
+
+async function showReview(id) {
+  const chart = $("chart");
+  const old = chart.data.map((t, i) => (REVIEW.includes(t.name) ? i : -1)).filter((i) => i >= 0);
+  if (old.length) await Plotly.deleteTraces(chart, old);
+  $("review-stats").textContent = "";
+  delete document.body.dataset.review;
+  if (!id) return;
+  try {
+    const review = await fc.getJSON(`/v1/forecasts/${id}`);
+    const x = review.ts.map(fc.plotTime);
+    await Plotly.addTraces(chart, [
+      { name: REVIEW[0], x, y: review.p50, type: "scatter", mode: "lines",
+        line: { color: "#805ad5", width: 1.6, dash: "dash" } },
+      { name: REVIEW[1], x, y: review.p95, type: "scatter", mode: "lines",
+        line: { color: "#805ad5", width: 1, dash: "dot" } },
+      { name: REVIEW[2], x, y: review.actual, type: "scatter", mode: "lines+markers",
+        marker: { size: 3 }, line: { color: "#c53030", width: 1.4 }, connectgaps: false },
+    ]);
+    const step = review.step_seconds * 1000;
+    await Plotly.relayout(chart, { "xaxis.range": [x[0],
+      fc.plotTime(new Date(Date.parse(review.ts[review.ts.length - 1]) + step).toISOString())] });
+    const c = review.check;
+    $("review-stats").innerHTML = c.steps
+      ? `${c.steps} steps with actuals · above p95: ${c.above_p95} ` +
+        `(${fc.num(100 * (1 - c.coverage_p95))} %) · below p5: ${c.below_p5} · ` +
+        `MAE of p50: ${fc.num(c.mae_p50, 2)}`
+      : '<span class="muted">nothing has happened in this window yet</span>';
+    document.body.dataset.review = String(id);
+  } catch (error) {
+    $("review-stats").innerHTML = `<span class="error">${fc.esc(error.message)}</span>`;
+  }
+}
+
+// ---- what-if: POST /v1/simulations with the service's profile, three fields changed ----
+
+const POLICY_NAMES = {
+  static: "static peak", reactive: "reactive HPA", predictive: "predictive (our plan + HPA)",
+  oracle: "oracle (perfect foresight)", reactive_equal_spend: "reactive HPA, same spend",
+};
+
+function setupWhatIf(detail) {
+  const form = $("whatif"), profile = detail.profile;
+  form.risk_quantile.value = String(profile.risk_quantile);
+  form.startup_seconds.value = profile.startup_seconds;
+  form.capacity_per_replica.value = profile.capacity_per_replica;
+  const champion = detail.summary.champion ? detail.summary.champion.model : null;
+  const models = [...new Set([champion, "seasonal_naive_daily", "auto"].filter(Boolean))];
+  form.model.innerHTML = models.map((m) => `<option>${fc.esc(m)}</option>`).join("");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    runWhatIf(form, profile);
+  });
+}
+
+async function runWhatIf(form, profile) {
+  const button = form.querySelector("button");
+  const body = {
+    service: NAME,
+    days: Number(form.days.value),
+    model: form.model.value,
+    plot: true,
+    profile: { ...profile,
+      risk_quantile: Number(form.risk_quantile.value),
+      startup_seconds: Number(form.startup_seconds.value),
+      capacity_per_replica: Number(form.capacity_per_replica.value) },
+  };
+  button.disabled = true;
+  delete document.body.dataset.whatif;
+  $("whatif-result").innerHTML = '<p class="muted">simulating…</p>';
+  try {
+    const report = await fc.postJSON("/v1/simulations", body);
+    $("whatif-result").innerHTML = whatIfTable(report);
+    document.body.dataset.whatif = "done";
+  } catch (error) {
+    const missing = error.status === 404 || error.status === 405;
+    $("whatif-result").innerHTML = `<p class="error">${fc.esc(missing
+      ? "this server has no simulator (POST /v1/simulations)" : error.message)}</p>`;
+    document.body.dataset.whatif = "error";
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function whatIfTable(report) {
+  const rows = Object.entries(report.policies).map(([name, p]) => ({ name, ...p }));
+  const reactive = report.policies.reactive, predictive = report.policies.predictive;
+  const verdict = reactive && predictive
+    ? `<p>Under-provisioned ${fc.num(predictive.under_provisioned_pct, 2)} % of the time with the
+        plan against ${fc.num(reactive.under_provisioned_pct, 2)} % reactive, at
+        ${fc.num(predictive.cost, 2)} against ${fc.num(reactive.cost, 2)}.</p>` : "";
+  const plot = report.svg
+    ? `<img alt="load against ready capacity per policy" style="max-width: 100%"
+         src="data:image/svg+xml;charset=utf-8,${encodeURIComponent(report.svg)}">` : "";
+  return verdict + table([
+    { label: "policy", html: (r) => fc.esc(POLICY_NAMES[r.name] || r.name) },
+    { label: "under-provisioned % of time", num: true, html: (r) => fc.num(r.under_provisioned_pct, 2) },
+    { label: "unserved load %", num: true, html: (r) => fc.num(r.unserved_load_pct, 2) },
+    { label: "replica-hours", num: true, html: (r) => fc.num(r.replica_hours, 1) },
+    { label: "cost", num: true, html: (r) => fc.num(r.cost, 2) },
+    { label: "scale events", num: true, html: (r) => r.scale_events },
+    { label: "peak replicas", num: true, html: (r) => r.peak_replicas },
+  ], rows.map((r) => ({ ...r, _class: r.name === "predictive" ? "champion" : "" })), "no policies") + plot;
+}
+
+async function main() {
+  const end = new Date();
+  const start = new Date(end.getTime() - HISTORY_DAYS * 86400e3);
+  try {
+    const [detail, history, forecast] = await Promise.all([
+      fc.getJSON(`/v1/dashboard/services/${encodeURIComponent(NAME)}`),
+      fc.getJSON(`${API}/history?${new URLSearchParams({
+        start: start.toISOString(), end: end.toISOString() })}`),
+      // a service that was never trained has no forecast yet (409): draw without one
+      fc.getJSON(`${API}/forecast`).catch((error) => {
+        if (error.status === 409) return null;
+        throw error;
+      }),
+    ]);
+    renderSummary(detail);
+    renderTables(detail);
+    setupWhatIf(detail);
+    await drawChart(detail, history, forecast);
+    await loadReviewChoices();
+    document.body.dataset.ready = "1";
+  } catch (error) {
+    fc.fail(document.querySelector("main"), error);
+  }
+}
+
+main();

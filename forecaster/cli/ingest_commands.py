@@ -1,0 +1,70 @@
+"""Run the ingestion jobs once from the command line: ``forecaster pull`` and
+``forecaster retention`` (the scheduler runs the same functions on a timer)."""
+
+from __future__ import annotations
+
+import typer
+
+from forecaster.cli.app import app, fail, say, warn
+
+
+@app.command()
+def pull(
+    service: str | None = typer.Option(None, help="one service (default: every enabled one)"),
+    prometheus_url: str | None = typer.Option(
+        None, help="Prometheus base URL (default FORECASTER_PROMETHEUS_URL)"
+    ),
+) -> None:
+    """Pull the services' Prometheus queries now: backfill on first run, then only what is new."""
+    from forecaster.errors import ForecasterError
+    from forecaster.ingestion.prometheus import pull_prometheus
+    from forecaster.settings import get_settings
+    from forecaster.storage.db import Database
+
+    settings = get_settings()
+    if prometheus_url:
+        settings = settings.model_copy(update={"prometheus_url": prometheus_url})
+    database = Database(settings.database_url)
+    database.migrate()
+    try:
+        summary = pull_prometheus(database, settings, service=service)
+    except ForecasterError as error:
+        fail(str(error))
+    if not summary.sources:
+        say("no service has prometheus queries in its profile; nothing to pull")
+    for source in summary.sources:
+        line = f"{source.service} {source.metric}: {source.stored} points in {source.chunks} chunks"
+        if source.skipped_non_finite:
+            line += f" ({source.skipped_non_finite} NaN/Inf skipped)"
+        if source.error:
+            warn(f"{line}; stopped: {source.error}")
+        else:
+            say(line)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def retention(
+    raw_days: float | None = typer.Option(
+        None, help="keep raw points this many days (default FORECASTER_RETENTION_RAW_DAYS)"
+    ),
+) -> None:
+    """Roll raw points older than the retention window up to each service's training step."""
+    from forecaster.ingestion.retention import apply_retention
+    from forecaster.settings import get_settings
+    from forecaster.storage.db import Database
+
+    settings = get_settings()
+    if raw_days is not None:
+        if raw_days <= 0:
+            fail("--raw-days must be positive")
+        settings = settings.model_copy(update={"retention_raw_days": raw_days})
+    database = Database(settings.database_url)
+    database.migrate()
+    summary = apply_retention(database, settings)
+    for item in summary.services:
+        say(
+            f"{item.service}: {item.deleted} raw points rolled up into {item.buckets} "
+            f"{item.step_seconds}s buckets"
+        )

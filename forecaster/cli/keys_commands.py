@@ -1,0 +1,75 @@
+"""``forecaster keys create|list|revoke``: manage API keys (the full key is printed only once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import typer
+
+from forecaster.cli.app import app, fail, say
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    from forecaster.settings import get_settings
+    from forecaster.storage.db import open_database
+
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        yield session
+
+
+@keys_app.command("create")
+def create(
+    name: str = typer.Option(..., help="who or what uses the key, e.g. prometheus-bridge"),
+    scope: list[str] = typer.Option(..., help="ingest, read or admin; repeat for several"),
+) -> None:
+    """Create a key; store the printed secret now, it is never shown again."""
+    from forecaster.errors import ForecasterError
+    from forecaster.security.api_keys import create_key
+
+    try:
+        with _session() as session:
+            issued = create_key(session=session, name=name, scopes=scope)
+    except ForecasterError as error:
+        fail(str(error))
+    say(f"created key {issued.prefix} ({name}) with scopes {', '.join(issued.scopes)}")
+    say(issued.secret)
+
+
+@keys_app.command("list")
+def list_() -> None:
+    """List keys: prefix, name, scopes, created, last used, revoked."""
+    from forecaster.security.api_keys import list_keys
+
+    with _session() as session:
+        for key in list_keys(session=session):
+            revoked = f" revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
+            used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+            say(
+                f"{key.prefix}  {key.name}  [{', '.join(key.scopes)}]  "
+                f"created {key.created_at:%Y-%m-%d %H:%M}  last used {used}{revoked}"
+            )
+
+
+@keys_app.command("revoke")
+def revoke(
+    prefix: str = typer.Argument(..., help="the key's prefix, as `keys list` shows"),
+) -> None:
+    """Revoke a key at once: requests with it get 401 from now on."""
+    from forecaster.errors import ForecasterError
+    from forecaster.security.api_keys import revoke_key
+
+    try:
+        with _session() as session:
+            key = revoke_key(session=session, prefix=prefix)
+    except ForecasterError as error:
+        fail(str(error))
+    say(f"revoked key {key.prefix} ({key.name})")

@@ -1,0 +1,108 @@
+"""Read a ``POST /v1/metrics`` JSON body into columns fast, with errors that name the point.
+
+Called by the REST route before :func:`forecaster.ingestion.batch.ingest_batch`. Validating
+every ``[timestamp, value]`` pair through pydantic made Python objects per point and capped
+ingest near 50k points/s; here the envelope (service, metric, labels, unit) goes through
+pydantic, while the points of each series become float arrays in one pass when they are plain
+numbers, and fall back to the general per-column parsing (ISO text, numeric strings) otherwise.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
+
+from forecaster.errors import InvalidInputError
+from forecaster.ingestion.batch import SeriesPoints
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+class SeriesHeader(BaseModel):
+    """What describes one series in a batch, everything but its points."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str = Field(min_length=1, max_length=128)
+    metric: str = Field(min_length=1, max_length=64)
+    labels: dict[str, str] = Field(default_factory=dict)
+    unit: str | None = Field(default=None, max_length=32)
+
+
+def parse_metrics_json(body: bytes) -> list[SeriesPoints]:
+    """The series of a ``{"series": [...]}`` body; InvalidInputError (422) says what is wrong."""
+    try:
+        document = from_json(body)
+    except ValueError as error:
+        raise InvalidInputError(f"body is not valid JSON: {error}") from None
+    if not isinstance(document, dict) or set(document) != {"series"}:
+        keys = sorted(document) if isinstance(document, dict) else type(document).__name__
+        raise InvalidInputError(f'body must be an object {{"series": [...]}}; got {keys}')
+    items = document["series"]
+    if not isinstance(items, list):
+        raise InvalidInputError('"series" must be a list of series objects')
+    return [_series(number, item) for number, item in enumerate(items)]
+
+
+def _series(number: int, item: Any) -> SeriesPoints:
+    if not isinstance(item, dict):
+        raise InvalidInputError(f"series {number}: expected an object, got {type(item).__name__}")
+    fields = {key: value for key, value in item.items() if key != "points"}
+    try:
+        header = SeriesHeader.model_validate(fields)
+    except ValidationError as error:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'series'}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        )
+        raise InvalidInputError(f"series {number}: {details}") from None
+    if "points" not in item:
+        raise InvalidInputError(f"series {number}: field 'points' is required")
+    points = item["points"]
+    if not isinstance(points, list):
+        raise InvalidInputError(f"series {number}: 'points' must be a list of [timestamp, value]")
+    timestamps, values = split_points(number, points)
+    return SeriesPoints(
+        service=header.service,
+        metric=header.metric,
+        labels=header.labels,
+        unit=header.unit,
+        timestamps=timestamps,
+        values=values,
+        raw=points,
+    )
+
+
+def split_points(number: int, points: list[Any]) -> tuple[Any, Any]:
+    """Timestamps and values of ``[[ts, value], ...]``: float arrays when all are numbers.
+
+    The fast path checks shapes and element types over whole lists (``map`` runs in C) and
+    converts with one ``np.fromiter``; anything else (ISO text, numeric strings, booleans,
+    malformed pairs) takes the general path, which reports the offending point.
+    """
+    if not points:
+        return np.zeros(0), np.zeros(0)
+    try:
+        pairs = set(map(type, points)) == {list} and set(map(len, points)) == {2}
+        if pairs and set(map(type, itertools.chain.from_iterable(points))) <= _NUMBER_TYPES:
+            flat = np.fromiter(
+                itertools.chain.from_iterable(points), dtype="float64", count=2 * len(points)
+            )
+            return flat[0::2], flat[1::2]
+    except OverflowError:  # an integer too large for a float: the general path refuses it
+        pass
+    for position, point in enumerate(points):
+        if not _is_pair(point):
+            raise InvalidInputError(
+                f"series {number} point {position}: expected a [timestamp, value] pair, "
+                f"got {str(point)[:80]}"
+            )
+    return [point[0] for point in points], [point[1] for point in points]
+
+
+def _is_pair(point: Any) -> bool:
+    return type(point) is list and len(point) == 2

@@ -1,0 +1,294 @@
+"""Pull service metrics from Prometheus with ``query_range``: backfill once, then only what is new.
+
+The scheduler (and ``forecaster pull``) calls :func:`pull_prometheus`. For each service and each
+PromQL source in its profile, the first run reads ``prometheus_backfill_days`` of history in
+chunks under Prometheus's 11,000-points-per-series limit; later runs resume one step after the
+newest stored point, on the same step grid, so nothing is fetched twice and nothing is skipped.
+Each chunk is stored in its own transaction, oldest first: a failure leaves a clean prefix that
+the next run resumes from. Transient failures (connection, timeout, 429, 5xx) are retried with
+exponential backoff; a bad query (4xx) is reported at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from forecaster.errors import ForecasterError
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.profiles import PrometheusSource
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.jobs import recorded_job
+from forecaster.storage.samples import latest_metric_ms
+from forecaster.storage.services import list_services, profile_of
+from forecaster.timeutil import utc_now
+
+log = logging.getLogger(__name__)
+
+
+class PrometheusError(ForecasterError):
+    """Prometheus could not answer, or answered something that is not a query_range matrix."""
+
+
+@dataclass(frozen=True)
+class MatrixSeries:
+    """One series of a ``query_range`` result: its labels, times (epoch s) and values."""
+
+    labels: dict[str, str]
+    timestamps: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class SourceSummary:
+    service: str
+    metric: str
+    start: float | None = None
+    end: float | None = None
+    chunks: int = 0
+    stored: int = 0
+    skipped_non_finite: int = 0
+    error: str | None = None
+
+
+@dataclass
+class PullSummary:
+    """What one pull run did, per service source; ``failed`` lists the sources that stopped."""
+
+    sources: list[SourceSummary] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(source.stored for source in self.sources)
+
+    @property
+    def failed(self) -> list[SourceSummary]:
+        return [source for source in self.sources if source.error]
+
+
+def parse_matrix(payload: Any) -> list[MatrixSeries]:
+    """The series of a ``/api/v1/query_range`` JSON answer; PrometheusError when malformed."""
+    if not isinstance(payload, dict) or payload.get("status") != "success":
+        detail = payload.get("error") if isinstance(payload, dict) else None
+        raise PrometheusError(f"Prometheus query failed: {detail or str(payload)[:200]}")
+    data = payload.get("data")
+    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+        kind = data.get("resultType") if isinstance(data, dict) else None
+        raise PrometheusError(f"expected a matrix result from query_range, got {kind!r}")
+    result = data.get("result")
+    if not isinstance(result, list):
+        raise PrometheusError("query_range answer has no result list")
+    return [_matrix_series(number, item) for number, item in enumerate(result)]
+
+
+def _matrix_series(number: int, item: Any) -> MatrixSeries:
+    if not isinstance(item, dict) or not isinstance(item.get("metric"), dict):
+        raise PrometheusError(f"result series {number} has no metric labels")
+    labels = item["metric"]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise PrometheusError(f"result series {number}: labels must be strings")
+    values = item.get("values")
+    if not isinstance(values, list):
+        raise PrometheusError(f"result series {number} has no values list")
+    if not values:
+        return MatrixSeries(dict(labels), np.zeros(0), np.zeros(0))
+    try:
+        pairs = np.array(values, dtype=object)
+        if pairs.ndim != 2 or pairs.shape[1] != 2:
+            raise ValueError("not [timestamp, value] pairs")
+        timestamps = pairs[:, 0].astype("float64")
+        numbers = pairs[:, 1].astype(str).astype("float64")  # values come as text: "1.5", "NaN"
+    except (ValueError, TypeError) as error:
+        raise PrometheusError(f"result series {number}: unreadable values ({error})") from None
+    return MatrixSeries(dict(labels), timestamps, numbers)
+
+
+def chunk_windows(
+    start: float, end: float, step: float, max_points: int
+) -> Iterator[tuple[float, float]]:
+    """Consecutive ``[first, last]`` evaluation windows of at most ``max_points`` steps each."""
+    span = step * (max_points - 1)
+    first = start
+    while first <= end:
+        last = min(end, first + span)
+        yield first, last
+        first = last + step
+
+
+class PrometheusClient:
+    """``query_range`` over httpx with timeouts and retries with exponential backoff."""
+
+    def __init__(self, settings: Settings, *, url: str | None = None) -> None:
+        base = url or settings.prometheus_url
+        if not base:
+            raise PrometheusError("no Prometheus URL: set FORECASTER_PROMETHEUS_URL")
+        self.settings = settings
+        self.http = httpx.Client(
+            base_url=base.rstrip("/"), timeout=httpx.Timeout(settings.prometheus_timeout_seconds)
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def query_range(self, query: str, start: float, end: float, step: float) -> list[MatrixSeries]:
+        params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        attempts = self.settings.prometheus_retries + 1
+        for attempt in range(attempts):
+            try:
+                response = self.http.post("/api/v1/query_range", data=params)
+            except httpx.HTTPError as error:
+                problem = f"{type(error).__name__}: {error}"
+            else:
+                if response.status_code < 400 or response.status_code in (400, 422):
+                    try:
+                        payload = response.json()
+                    except ValueError:
+                        raise PrometheusError(
+                            f"Prometheus answered HTTP {response.status_code} with non-JSON"
+                        ) from None
+                    return parse_matrix(payload)
+                problem = f"HTTP {response.status_code}: {response.text[:200]}"
+                if response.status_code < 500 and response.status_code != 429:
+                    raise PrometheusError(f"Prometheus refused the query: {problem}")
+            if attempt + 1 < attempts:
+                delay = self.settings.prometheus_backoff_seconds * 2**attempt
+                log.warning("query_range failed (%s); retrying in %.1fs", problem, delay)
+                time.sleep(delay)
+        raise PrometheusError(f"Prometheus unreachable after {attempts} attempts: {problem}")
+
+
+def pull_prometheus(
+    database: Database,
+    settings: Settings,
+    *,
+    service: str | None = None,
+    now: float | None = None,
+    client: PrometheusClient | None = None,
+) -> PullSummary:
+    """Pull every enabled service's Prometheus sources (or one service's) up to ``now``."""
+    summary = PullSummary()
+    with database.session() as session:
+        services = [
+            (s.name, s.id, profile_of(s).prometheus)
+            for s in list_services(session=session)
+            if (s.enabled and service is None) or s.name == service
+        ]
+    if service is not None and not services:
+        raise PrometheusError(f"service {service!r} does not exist")
+    wanted = [(name, sid, sources) for name, sid, sources in services if sources]
+    if not wanted:
+        return summary
+    own_client = client is None
+    client = client or PrometheusClient(settings)
+    moment = utc_now().timestamp() if now is None else now
+    try:
+        for name, service_id, sources in wanted:
+            results = [
+                _pull_source(database, settings, client, name, service_id, source, moment)
+                for source in sources
+            ]
+            summary.sources.extend(results)
+    finally:
+        if own_client:
+            client.close()
+    return summary
+
+
+def _pull_source(
+    database: Database,
+    settings: Settings,
+    client: PrometheusClient,
+    service: str,
+    service_id: int,
+    source: PrometheusSource,
+    now: float,
+) -> SourceSummary:
+    summary = SourceSummary(service=service, metric=source.metric)
+    step = float(source.step_seconds or settings.prometheus_step_seconds)
+    try:
+        with recorded_job(database.sessions, "pull_prometheus", service) as details:
+            with database.session() as session:
+                latest_ms = latest_metric_ms(
+                    session=session, service_id=service_id, metric=source.metric
+                )
+            if latest_ms is None:
+                start = math.ceil((now - settings.prometheus_backfill_days * 86400) / step) * step
+            else:  # one step after the newest stored point, on the step grid
+                start = (math.floor(latest_ms / 1000 / step) + 1) * step
+            end = math.floor((now - settings.prometheus_lag_seconds) / step) * step
+            summary.start, summary.end = start, end
+            for first, last in chunk_windows(
+                start, end, step, settings.prometheus_max_points_per_query
+            ):
+                matrix = client.query_range(source.query, first, last, step)
+                stored, skipped = _store_chunk(database, settings, service, source, matrix)
+                summary.chunks += 1
+                summary.stored += stored
+                summary.skipped_non_finite += skipped
+            details.update(
+                metric=source.metric,
+                start=start,
+                end=end,
+                chunks=summary.chunks,
+                stored=summary.stored,
+                skipped_non_finite=summary.skipped_non_finite,
+            )
+    except ForecasterError as error:
+        summary.error = str(error)
+        log.warning("pull of %s %s stopped: %s", service, source.metric, error)
+    return summary
+
+
+def _store_chunk(
+    database: Database,
+    settings: Settings,
+    service: str,
+    source: PrometheusSource,
+    matrix: list[MatrixSeries],
+) -> tuple[int, int]:
+    """Store one chunk of every series of a result in one transaction."""
+    batch = []
+    skipped = 0
+    for series in matrix:
+        finite = np.isfinite(series.values)  # NaN/Inf (e.g. a rate over no data) are not load
+        skipped += int(len(finite) - finite.sum())
+        if not finite.any():
+            continue
+        batch.append(
+            SeriesPoints(
+                service=service,
+                metric=source.metric,
+                labels=series_labels(series.labels, source),
+                timestamps=series.timestamps[finite],
+                values=series.values[finite],
+            )
+        )
+    if not batch:
+        return 0, skipped
+    points = sum(len(item.timestamps) for item in batch)
+    with database.session() as session:
+        result = ingest_batch(
+            session=session,
+            batch=batch,
+            settings=settings,
+            max_series=len(batch),
+            max_points=points,
+        )
+    return result.stored, skipped
+
+
+def series_labels(labels: dict[str, str], source: PrometheusSource) -> dict[str, str]:
+    """Our labels for a result series: its own (all but __name__, or ``keep_labels``) + static."""
+    if source.keep_labels is None:
+        kept = {k: v for k, v in labels.items() if k != "__name__"}
+    else:
+        kept = {k: labels[k] for k in source.keep_labels if k in labels}
+    return {**kept, **source.labels}

@@ -1,0 +1,94 @@
+"""Retention: roll raw points older than ``retention_raw_days`` up to each service's step.
+
+The scheduler (and ``forecaster retention``) calls :func:`apply_retention`. What training
+needs is the mean load per step on the epoch-anchored grid over ``training_days``
+(``forecaster.training.train.load_history``); one mean per bucket, stored at the bucket start,
+gives exactly that, so the roll-up may reach inside the training window without changing a
+single value training reads. Two rules keep that true: the cutoff is aligned down to the step
+grid (no bucket is ever half raw, half rolled up), and every metric of a service rolls up at
+that service's own ``step_seconds``. Each service is one transaction: a failure changes
+nothing for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.jobs import recorded_job
+from forecaster.storage.orm import Series
+from forecaster.storage.samples import roll_up_samples
+from forecaster.storage.services import list_services, profile_of
+from forecaster.timeutil import utc_now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceRetention:
+    service: str
+    step_seconds: int
+    cutoff_ms: int
+    buckets: int = 0
+    deleted: int = 0
+
+
+@dataclass
+class RetentionSummary:
+    """Per service: the cutoff used, buckets written, raw points deleted."""
+
+    services: list[ServiceRetention] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> int:
+        return sum(item.deleted for item in self.services)
+
+    @property
+    def buckets(self) -> int:
+        return sum(item.buckets for item in self.services)
+
+
+def retention_cutoff_ms(now_s: float, raw_days: float, step_seconds: int) -> int:
+    """The newest instant (epoch ms) before which points are rolled up, on the step grid."""
+    step_ms = step_seconds * 1000
+    return int((now_s - raw_days * 86400) * 1000) // step_ms * step_ms
+
+
+def apply_retention(
+    database: Database, settings: Settings, *, now: float | None = None
+) -> RetentionSummary:
+    """Roll up every service's old raw points; one transaction and one job record per service."""
+    moment = utc_now().timestamp() if now is None else now
+    summary = RetentionSummary()
+    with database.session() as session:
+        services = [
+            (s.name, s.id, profile_of(s).step_seconds) for s in list_services(session=session)
+        ]
+    for name, service_id, step in services:
+        item = ServiceRetention(
+            service=name,
+            step_seconds=step,
+            cutoff_ms=retention_cutoff_ms(moment, settings.retention_raw_days, step),
+        )
+        with recorded_job(database.sessions, "retention", name) as details:
+            with database.session() as session:
+                ids = list(
+                    session.execute(
+                        select(Series.id).where(Series.service_id == service_id)
+                    ).scalars()
+                )
+                if ids:
+                    item.buckets, item.deleted = roll_up_samples(
+                        session=session,
+                        series_ids=ids,
+                        step_ms=step * 1000,
+                        cutoff_ms=item.cutoff_ms,
+                    )
+            details.update(cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted)
+        log.info("retention %s: %d raw points -> %d buckets", name, item.deleted, item.buckets)
+        summary.services.append(item)
+    return summary

@@ -1,0 +1,1 @@
+"""Review what forecaster did: history for display, forecasts against actuals, leaderboards."""

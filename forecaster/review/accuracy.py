@@ -1,0 +1,179 @@
+"""Forecasts against what actually happened: per-step actuals and how often they left the band.
+
+Called by the forecast review (a person picks a past forecast) and by the overview's warning that
+recent load left the forecast band. Stored forecasts carry p50, p90, p95 and p99 only, so the
+lower edge of the band is estimated as the p50 mirrored below it (p5 ~ 2 x p50 - p95), which
+holds for symmetric errors and is only used to flag load that fell far below the forecast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from forecaster.errors import NotFoundError
+from forecaster.review.history import nullable
+from forecaster.storage.forecasts import (
+    ForecastSummary,
+    forecast_covering,
+    forecast_frame,
+    forecast_summaries,
+)
+from forecaster.storage.orm import Forecast, ModelRun, Series
+from forecaster.storage.samples import bucketed_samples, metric_series_ids
+from forecaster.storage.services import get_service, profile_of
+from forecaster.training.train import driving_series_id
+
+RECENT_SECONDS = 3600  # "recent" load, for the overview's warning
+RECENT_MIN_STEPS = 3  # fewer steps than this prove nothing either way
+OUTSIDE_SHARE_WARNING = 0.25  # a calibrated p95 is exceeded 5 % of the time; 25 % is a signal
+
+
+@dataclass(frozen=True)
+class BandCheck:
+    """How the actual load compared with a forecast over the steps where both exist."""
+
+    steps: int
+    above_p95: int
+    below_p5: int
+    mae_p50: float | None
+    coverage_p95: float | None  # share of steps at or below p95
+
+    @property
+    def outside_share(self) -> float:
+        return (self.above_p95 + self.below_p5) / self.steps if self.steps else 0.0
+
+    @property
+    def left_band(self) -> bool:
+        """Enough steps, and too many of them outside [p5, p95], to warn a person."""
+        return self.steps >= RECENT_MIN_STEPS and self.outside_share > OUTSIDE_SHARE_WARNING
+
+
+@dataclass(frozen=True)
+class ForecastReview:
+    """One stored forecast with the actual load over each of its steps (None: not yet known)."""
+
+    id: int
+    series_id: int
+    run_id: int
+    model: str
+    created_at: datetime
+    origin: datetime
+    step_seconds: int
+    ts: list[datetime]
+    p50: list[float | None]
+    p90: list[float | None]
+    p95: list[float | None]
+    p99: list[float | None]
+    actual: list[float | None]
+    check: BandCheck
+
+
+def band_check(frame: pd.DataFrame, actual: pd.Series) -> BandCheck:
+    """Count steps above p95 and below the estimated p5; MAE of p50 where actuals exist."""
+    known = actual.notna().to_numpy()
+    values = actual.to_numpy(dtype="float64")[known]
+    p50 = frame["p50"].to_numpy(dtype="float64")[known]
+    p95 = frame["p95"].to_numpy(dtype="float64")[known]
+    lower = np.maximum(2 * p50 - p95, 0.0)
+    steps = int(known.sum())
+    above = int((values > p95).sum())
+    return BandCheck(
+        steps=steps,
+        above_p95=above,
+        below_p5=int((values < lower).sum()),
+        mae_p50=float(np.abs(values - p50).mean()) if steps else None,
+        coverage_p95=1 - above / steps if steps else None,
+    )
+
+
+def actual_series_ids(*, session: Session, series_id: int) -> list[int]:
+    """The stored series whose sum a forecast's series stands for (itself, or its label sets)."""
+    series = session.get_one(Series, series_id)
+    ids = metric_series_ids(session=session, service_id=series.service_id, metric=series.metric)
+    return [series_id] if series_id in ids else ids
+
+
+def actuals_on_steps(
+    *, session: Session, series_ids: list[int], index: pd.DatetimeIndex, step_seconds: int
+) -> pd.Series:
+    """Mean actual load over each step ``[ts, ts + step)`` of ``index``; NaN where unknown."""
+    if len(index) == 0:
+        return pd.Series(dtype="float64", index=index)
+    step_ms = step_seconds * 1000
+    start_ms = int(index[0].timestamp() * 1000)
+    end_ms = int(index[-1].timestamp() * 1000) + step_ms
+    frame = bucketed_samples(
+        session=session, series_ids=series_ids, start_ms=start_ms, end_ms=end_ms, bucket_ms=step_ms
+    )
+    by_step = pd.Series(
+        frame["mean"].to_numpy(dtype="float64"), index=frame["bucket_ms"].to_numpy(dtype="int64")
+    )
+    return pd.Series(by_step.reindex(index.as_unit("ms").asi8).to_numpy(), index=index)
+
+
+def review_forecast(*, session: Session, forecast_id: int) -> ForecastReview:
+    """A stored forecast next to what happened over its window."""
+    forecast = session.get(Forecast, forecast_id)
+    if forecast is None:
+        raise NotFoundError(f"forecast {forecast_id} does not exist")
+    frame = forecast_frame(session=session, forecast_id=forecast.id)
+    actual = actuals_on_steps(
+        session=session,
+        series_ids=actual_series_ids(session=session, series_id=forecast.series_id),
+        index=pd.DatetimeIndex(frame.index),
+        step_seconds=forecast.step_seconds,
+    )
+    return ForecastReview(
+        id=forecast.id,
+        series_id=forecast.series_id,
+        run_id=forecast.run_id,
+        model=session.get_one(ModelRun, forecast.run_id).model,
+        created_at=forecast.created_at,
+        origin=forecast.origin,
+        step_seconds=forecast.step_seconds,
+        ts=list(frame.index.to_pydatetime()),
+        p50=nullable(frame["p50"]),
+        p90=nullable(frame["p90"]),
+        p95=nullable(frame["p95"]),
+        p99=nullable(frame["p99"]),
+        actual=nullable(actual),
+        check=band_check(frame, actual),
+    )
+
+
+def recent_band_check(
+    *, session: Session, series_id: int, series_ids: list[int], last_sample: datetime
+) -> BandCheck | None:
+    """The last hour of load against the newest forecast that predicted it without seeing it.
+
+    None when no stored forecast covers the recent load yet (a fresh service, or a first
+    forecast that starts now).
+    """
+    window_start = last_sample - timedelta(seconds=RECENT_SECONDS)
+    forecast = forecast_covering(session=session, series_id=series_id, at=window_start)
+    forecast = forecast or forecast_covering(session=session, series_id=series_id, at=last_sample)
+    if forecast is None:
+        return None
+    frame = forecast_frame(session=session, forecast_id=forecast.id)
+    recent = frame[(frame.index > window_start) & (frame.index <= last_sample)]
+    if recent.empty:
+        return None
+    actual = actuals_on_steps(
+        session=session,
+        series_ids=series_ids,
+        index=pd.DatetimeIndex(recent.index),
+        step_seconds=forecast.step_seconds,
+    )
+    return band_check(recent, actual)
+
+
+def service_forecasts(*, session: Session, name: str, limit: int) -> list[ForecastSummary]:
+    """A service's recent forecasts, newest first: what the forecast review can pick from."""
+    service = get_service(session=session, name=name)
+    series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
+    return forecast_summaries(session=session, series_id=series_id, limit=limit)

@@ -1,0 +1,166 @@
+"""Everything on a service's page except the time series: profile, plan, leaderboard, logs.
+
+The plan comes with the capacity each step gives (replicas x capacity per replica x target
+utilisation, in load units, per tier when tiers are used) and collapsed into change points,
+each with the reason the planner gave for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from forecaster.profiles import ScalingProfile
+from forecaster.review.leaderboard import LeaderboardRow, leaderboard
+from forecaster.review.overview import ServiceSummary, summarize_service
+from forecaster.storage.actuations import list_actuations
+from forecaster.storage.events import list_events, list_exclusions
+from forecaster.storage.forecasts import latest_training_runs
+from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
+from forecaster.storage.plans import latest_plan, plan_steps
+from forecaster.storage.services import get_service, profile_of
+from forecaster.training.train import driving_series_id
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """A run of plan steps with the same floor: from ``start`` until ``end``."""
+
+    start: datetime
+    end: datetime
+    steps: int
+    replicas: int
+    gpus: int
+    tier: str | None
+    peak_load: float
+    capacity: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanChart:
+    plan_id: int
+    generated_at: datetime
+    forecast_id: int | None
+    quantile: float
+    step_seconds: int
+    total_cost: float
+    ts: list[datetime]
+    replicas: list[int]
+    gpus: list[int]
+    load: list[float]
+    capacity: list[float]
+    tier: list[str | None]
+    reason: list[str]
+    changes: list[PlanChange]
+
+
+@dataclass(frozen=True)
+class ServiceDetail:
+    summary: ServiceSummary
+    profile: ScalingProfile
+    leaderboard: list[LeaderboardRow]
+    events: list[Event]
+    exclusions: list[Exclusion]
+    actuations: list[Actuation]
+    plan: PlanChart | None
+
+
+def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDetail:
+    """The panels of one service's page."""
+    service = get_service(session=session, name=name)
+    profile = profile_of(service)
+    actuations = list_actuations(session=session, service_id=service.id)
+    series_id = driving_series_id(session=session, service=service, profile=profile)
+    plan = latest_plan(session=session, service_id=service.id)
+    return ServiceDetail(
+        summary=summarize_service(
+            session=session,
+            service=service,
+            now=now,
+            last_actuation=actuations[0] if actuations else None,
+        ),
+        profile=profile,
+        leaderboard=leaderboard(latest_training_runs(session=session, series_id=series_id)),
+        events=list_events(session=session, service_id=service.id),
+        exclusions=list_exclusions(session=session, service_id=service.id),
+        actuations=actuations,
+        plan=None if plan is None else plan_chart(session=session, plan=plan, profile=profile),
+    )
+
+
+def capacity_per_replica(profile: ScalingProfile, tiers: pd.Series) -> np.ndarray:
+    """Load one replica carries at target utilisation, per step (its tier's, or the profile's)."""
+    by_tier = {tier.name: tier.capacity_per_replica for tier in profile.tiers}
+    per_replica = tiers.map(by_tier).astype("float64").fillna(profile.capacity_per_replica)
+    return per_replica.to_numpy() * profile.target_utilization
+
+
+def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> PlanChart:
+    """A stored plan as columns for a chart, with the capacity it gives and its change points."""
+    rows: list[PlanStep] = plan_steps(session=session, plan_id=plan.id)
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime([row.ts for row in rows], utc=True),
+            "replicas": np.array([row.replicas for row in rows], dtype="int64"),
+            "gpus": np.array([row.gpus for row in rows], dtype="int64"),
+            "load": np.array([row.load for row in rows], dtype="float64"),
+            "tier": pd.Series([row.tier for row in rows], dtype="object"),
+            "reason": pd.Series([row.reason for row in rows], dtype="object"),
+        }
+    )
+    frame["capacity"] = frame["replicas"] * capacity_per_replica(profile, frame["tier"])
+    return PlanChart(
+        plan_id=plan.id,
+        generated_at=plan.generated_at,
+        forecast_id=plan.forecast_id,
+        quantile=plan.quantile,
+        step_seconds=plan.step_seconds,
+        total_cost=plan.total_cost,
+        ts=list(pd.DatetimeIndex(frame["ts"]).to_pydatetime()),
+        replicas=frame["replicas"].tolist(),
+        gpus=frame["gpus"].tolist(),
+        load=frame["load"].tolist(),
+        capacity=frame["capacity"].tolist(),
+        tier=frame["tier"].tolist(),
+        reason=frame["reason"].tolist(),
+        changes=change_points(frame, timedelta(seconds=plan.step_seconds)),
+    )
+
+
+def change_points(frame: pd.DataFrame, step: timedelta) -> list[PlanChange]:
+    """Collapse consecutive steps with the same replicas, GPUs and tier into one row."""
+    if frame.empty:
+        return []
+    keys = frame[["replicas", "gpus", "tier"]].astype("object").fillna("")
+    changed = (keys != keys.shift()).any(axis=1)
+    groups = frame.groupby(changed.cumsum(), sort=True)
+    runs = groups.agg(
+        start=("ts", "first"),
+        last=("ts", "last"),
+        steps=("ts", "size"),
+        replicas=("replicas", "first"),
+        gpus=("gpus", "first"),
+        tier=("tier", "first"),
+        peak_load=("load", "max"),
+        capacity=("capacity", "first"),
+        reason=("reason", "first"),
+    )
+    return [
+        PlanChange(
+            start=row.start.to_pydatetime(),
+            end=(row.last + step).to_pydatetime(),
+            steps=int(row.steps),
+            replicas=int(row.replicas),
+            gpus=int(row.gpus),
+            tier=row.tier if isinstance(row.tier, str) else None,
+            peak_load=float(row.peak_load),
+            capacity=float(row.capacity),
+            reason=str(row.reason),
+        )
+        for row in runs.itertuples()
+    ]

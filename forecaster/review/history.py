@@ -1,0 +1,142 @@
+"""The driving metric over a time window, bucketed on the server for display.
+
+A month of 1-minute points is 43,200 per series; a chart needs about a thousand. Buckets keep
+their mean and their max, so a short burst still shows at any zoom. Called by the dashboard's
+history endpoint, the overview's sparklines and the forecast review.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from forecaster.errors import InvalidInputError
+from forecaster.storage.samples import bucketed_samples, metric_series_ids
+from forecaster.storage.services import get_service, profile_of
+from forecaster.timeutil import as_utc, from_epoch_ms
+
+DEFAULT_POINTS = 1_500
+MAX_POINTS = 10_000
+# bucket widths a person reads easily; buckets align on multiples of them since the epoch, so
+# panning a chart never shifts the buckets it already shows
+NICE_BUCKET_SECONDS = (
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+)  # fmt: skip
+GAP_FACTOR = 3  # a hole longer than this many usual spacings breaks the line
+
+
+@dataclass(frozen=True)
+class DisplayHistory:
+    """Bucketed load: ``ts`` are bucket starts; ``None`` marks a gap in the data."""
+
+    start: datetime
+    end: datetime
+    bucket_seconds: int
+    ts: list[datetime]
+    mean: list[float | None]
+    max: list[float | None]
+
+
+def bucket_seconds_for(span_seconds: float, points: int) -> int:
+    """The smallest readable bucket width that fits ``span_seconds`` into ``points`` buckets."""
+    wanted = span_seconds / max(points, 1)
+    for width in NICE_BUCKET_SECONDS:
+        if width >= wanted:
+            return width
+    return int(math.ceil(wanted / 86400) * 86400)
+
+
+def display_history(
+    *,
+    session: Session,
+    series_ids: list[int],
+    start: datetime,
+    end: datetime,
+    points: int = DEFAULT_POINTS,
+    bucket_seconds: int | None = None,
+) -> DisplayHistory:
+    """Load in [start, end) as at most ~``points`` buckets (or buckets of ``bucket_seconds``)."""
+    start_ms = int(start.timestamp() * 1000)
+    end_ms = int(end.timestamp() * 1000)
+    width = bucket_seconds or bucket_seconds_for((end_ms - start_ms) / 1000, points)
+    width_ms = width * 1000
+    frame = bucketed_samples(
+        session=session,
+        series_ids=series_ids,
+        start_ms=start_ms // width_ms * width_ms,
+        end_ms=end_ms,
+        bucket_ms=width_ms,
+    )
+    frame = break_gaps(frame, width_ms)
+    return DisplayHistory(
+        start=start,
+        end=end,
+        bucket_seconds=width,
+        ts=list(from_epoch_ms(frame["bucket_ms"].to_numpy(dtype="int64")).to_pydatetime()),
+        mean=nullable(frame["mean"]),
+        max=nullable(frame["max"]),
+    )
+
+
+def break_gaps(frame: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:
+    """Insert an empty bucket after every hole in the data, so charts do not bridge outages.
+
+    The usual spacing is the larger of the bucket and the median distance between buckets
+    (5-minute data seen through 1-minute buckets is not full of holes).
+    """
+    if len(frame) < 2:
+        return frame
+    starts = frame["bucket_ms"].to_numpy(dtype="int64")
+    spacing = np.diff(starts)
+    usual = max(bucket_ms, int(np.median(spacing)))
+    holes = np.flatnonzero(spacing > GAP_FACTOR * usual)
+    if len(holes) == 0:
+        return frame
+    fillers = pd.DataFrame(
+        {"bucket_ms": starts[holes] + usual, "mean": np.nan, "max": np.nan, "count": 0}
+    )
+    merged = pd.concat([frame, fillers], ignore_index=True)
+    return merged.sort_values("bucket_ms", kind="stable").reset_index(drop=True)
+
+
+def nullable(values: pd.Series | np.ndarray) -> list[float | None]:
+    """Floats for JSON, with ``None`` where a value is missing (NaN is not valid JSON)."""
+    array = np.asarray(values, dtype="float64")
+    return [None if math.isnan(value) else value for value in array.tolist()]
+
+
+DEFAULT_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=400)
+
+
+def service_history(
+    *,
+    session: Session,
+    name: str,
+    start: datetime | None,
+    end: datetime | None,
+    points: int,
+    now: datetime,
+) -> tuple[str, DisplayHistory]:
+    """A service's driving metric (summed over label sets) for display; default: the last week.
+
+    Returns the metric's name with the history.
+    """
+    service = get_service(session=session, name=name)
+    profile = profile_of(service)
+    end = as_utc(end) if end is not None else now
+    start = as_utc(start) if start is not None else end - DEFAULT_WINDOW
+    if start >= end:
+        raise InvalidInputError("start must be before end")
+    if end - start > MAX_WINDOW:
+        raise InvalidInputError(f"the window is longer than {MAX_WINDOW.days} days")
+    series_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
+    history = display_history(
+        session=session, series_ids=series_ids, start=start, end=end, points=points
+    )
+    return profile.metric, history

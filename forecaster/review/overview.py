@@ -1,0 +1,249 @@
+"""One summary per service for the dashboard's overview: load, forecast, plan, champion, health.
+
+Everything a person needs to decide where to look first, including the warnings: no recent
+data, a stale forecast or plan, recent load outside the forecast band, a failed actuation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from forecaster.profiles import ScalingProfile
+from forecaster.review.accuracy import BandCheck, recent_band_check
+from forecaster.review.history import display_history, nullable
+from forecaster.review.leaderboard import headline_scores
+from forecaster.storage.actuations import last_actuations
+from forecaster.storage.forecasts import champion_run, forecast_frame, latest_forecast
+from forecaster.storage.orm import Actuation, Series, Service
+from forecaster.storage.plans import latest_plan, plan_end, plan_steps
+from forecaster.storage.samples import latest_sample_ms_of, metric_series_ids
+from forecaster.storage.services import list_services, profile_of
+from forecaster.timeutil import from_epoch_ms
+from forecaster.training.train import driving_series_id
+
+SPARK_HOURS = 6  # the overview shows this much history and forecast around now
+MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    run_id: int
+    model: str
+    status: str
+    scores: dict[str, float]
+    fit_seconds: float | None
+    trained_at: datetime
+    message: str | None
+
+
+@dataclass(frozen=True)
+class PlanNow:
+    """The plan row in force now (or the next one, before a plan starts) and the peak ahead."""
+
+    plan_id: int
+    generated_at: datetime
+    ends_at: datetime | None
+    stale: bool
+    since: datetime | None
+    replicas: int | None
+    gpus: int | None
+    tier: str | None
+    peak_replicas: int | None
+    peak_gpus: int | None
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """Recent actual load and the coming forecast, for a small chart."""
+
+    actual_ts: list[datetime] = field(default_factory=list)
+    actual: list[float | None] = field(default_factory=list)
+    forecast_ts: list[datetime] = field(default_factory=list)
+    p50: list[float | None] = field(default_factory=list)
+    p95: list[float | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    name: str
+    enabled: bool
+    forecast_only: bool
+    targets: list[str]
+    metric: str
+    unit: str | None
+    current_load: float | None
+    last_sample_at: datetime | None
+    champion: ChampionInfo | None
+    forecast_id: int | None
+    forecast_created_at: datetime | None
+    forecast_stale: bool
+    plan: PlanNow | None
+    sparkline: Sparkline
+    last_actuation: Actuation | None
+    band: BandCheck | None
+    warnings: list[str]
+
+
+def summarize_services(*, session: Session, now: datetime) -> list[ServiceSummary]:
+    """A summary of every service, by name."""
+    services = list_services(session=session)
+    actuations = last_actuations(session=session, service_ids=[s.id for s in services])
+    return [
+        summarize_service(
+            session=session, service=service, now=now, last_actuation=actuations.get(service.id)
+        )
+        for service in services
+    ]
+
+
+def summarize_service(
+    *, session: Session, service: Service, now: datetime, last_actuation: Actuation | None
+) -> ServiceSummary:
+    """Where one service stands now."""
+    profile = profile_of(service)
+    series_id = driving_series_id(session=session, service=service, profile=profile)
+    actual_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
+    last_ms = latest_sample_ms_of(session=session, series_ids=actual_ids)
+    last_sample = from_epoch_ms([last_ms])[0].to_pydatetime() if last_ms is not None else None
+    window = timedelta(hours=SPARK_HOURS)
+    recent = display_history(
+        session=session,
+        series_ids=actual_ids,
+        start=now - window,
+        end=now,
+        bucket_seconds=profile.step_seconds,
+    )
+    current = next((value for value in reversed(recent.mean) if value is not None), None)
+
+    run = champion_run(session=session, series_id=series_id)
+    champion = None
+    if run is not None:
+        champion = ChampionInfo(
+            run_id=run.id,
+            model=run.model,
+            status=run.status,
+            scores=headline_scores(run),
+            fit_seconds=run.fit_seconds,
+            trained_at=run.created_at,
+            message=run.message,
+        )
+
+    forecast = latest_forecast(session=session, series_id=series_id)
+    sparkline = Sparkline(actual_ts=recent.ts, actual=recent.mean)
+    forecast_stale = True
+    if forecast is not None:
+        frame = forecast_frame(session=session, forecast_id=forecast.id)
+        step = pd.Timedelta(seconds=forecast.step_seconds)
+        forecast_stale = frame.empty or frame.index[-1] + step <= now
+        ahead = frame[(frame.index + step > now) & (frame.index < now + window)]
+        sparkline = Sparkline(
+            actual_ts=recent.ts,
+            actual=recent.mean,
+            forecast_ts=list(ahead.index.to_pydatetime()),
+            p50=nullable(ahead["p50"]),
+            p95=nullable(ahead["p95"]),
+        )
+
+    band = None
+    if last_sample is not None:
+        band = recent_band_check(
+            session=session, series_id=series_id, series_ids=actual_ids, last_sample=last_sample
+        )
+    plan = plan_now(session=session, service_id=service.id, now=now, window=window)
+    summary = ServiceSummary(
+        name=service.name,
+        enabled=service.enabled,
+        forecast_only=profile.forecast_only,
+        targets=[target.name or target.kind for target in profile.targets],
+        metric=profile.metric,
+        unit=session.get_one(Series, actual_ids[0]).unit if actual_ids else None,
+        current_load=current,
+        last_sample_at=last_sample,
+        champion=champion,
+        forecast_id=forecast.id if forecast else None,
+        forecast_created_at=forecast.created_at if forecast else None,
+        forecast_stale=forecast_stale,
+        plan=plan,
+        sparkline=sparkline,
+        last_actuation=last_actuation,
+        band=band,
+        warnings=[],
+    )
+    summary.warnings.extend(warnings_for(summary, profile=profile, now=now))
+    return summary
+
+
+def plan_now(
+    *, session: Session, service_id: int, now: datetime, window: timedelta
+) -> PlanNow | None:
+    """The newest plan's row in force at ``now`` and its peak over the next ``window``."""
+    plan = latest_plan(session=session, service_id=service_id)
+    if plan is None:
+        return None
+    step = timedelta(seconds=plan.step_seconds)
+    steps = plan_steps(session=session, plan_id=plan.id, start=now - step, end=now + window)
+    current = [row for row in steps if row.ts <= now]
+    ahead = [row for row in steps if row.ts + step > now]
+    # a fresh plan starts at the next step: until then its first row is what comes next
+    in_force = current[-1] if current else (ahead[0] if ahead else None)
+    ends_at = plan_end(session=session, plan_id=plan.id)
+    return PlanNow(
+        plan_id=plan.id,
+        generated_at=plan.generated_at,
+        ends_at=ends_at,
+        stale=ends_at is None or ends_at <= now,
+        since=in_force.ts if in_force else None,
+        replicas=in_force.replicas if in_force else None,
+        gpus=in_force.gpus if in_force else None,
+        tier=in_force.tier if in_force else None,
+        peak_replicas=max((row.replicas for row in ahead), default=None),
+        peak_gpus=max((row.gpus for row in ahead), default=None),
+    )
+
+
+def warnings_for(summary: ServiceSummary, *, profile: ScalingProfile, now: datetime) -> list[str]:
+    """What a person should look at, most urgent first."""
+    found: list[str] = []
+    if summary.band is not None and summary.band.left_band:
+        band = summary.band
+        found.append(
+            f"recent load left the forecast band: {band.above_p95} of the last {band.steps} "
+            f"steps above p95, {band.below_p5} below p5"
+        )
+    if summary.last_sample_at is None:
+        found.append(f"no {summary.metric} samples yet")
+    else:
+        silence = (now - summary.last_sample_at).total_seconds()
+        if silence > max(3 * profile.step_seconds, MIN_SILENCE_SECONDS):
+            found.append(f"no new {summary.metric} samples for {format_age(silence)}")
+    if summary.forecast_id is None:
+        found.append("no forecast yet: train the service")
+    elif summary.forecast_stale:
+        found.append("the forecast has run out: are the forecast jobs running?")
+    if summary.plan is not None and summary.plan.stale:
+        found.append("the plan has run out: actuators fall back to their baselines")
+    if summary.champion is not None and summary.champion.status != "ok":
+        found.append(f"champion {summary.champion.status}: {summary.champion.message or ''}")
+    actuation = summary.last_actuation
+    if actuation is not None and actuation.outcome == "failed":
+        found.append(f"last actuation of {actuation.target} failed: {actuation.error or ''}")
+    return found
+
+
+def format_age(seconds: float) -> str:
+    """A duration the way a person says it: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"

@@ -1,0 +1,1 @@
+"""API keys and their scopes: who may ingest, read, or change capacity."""

@@ -1,0 +1,102 @@
+"""API keys: shown once when created, stored only as a hash, checked in constant time.
+
+Used by the API's auth dependency and by ``forecaster keys create|list|revoke``. A key looks like
+``fk_<prefix>_<secret>``; the prefix finds the row, the hash of the whole key proves it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecaster.errors import InvalidInputError, NotFoundError
+from forecaster.storage.orm import ApiKey
+from forecaster.timeutil import utc_now
+
+Scope = Literal["ingest", "read", "admin"]
+SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
+KEY_PREFIX = "fk"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly created key: ``secret`` is the only copy of the full key."""
+
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    secret: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a verified request acts as."""
+
+    key_id: int
+    name: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        """``admin`` implies every other scope."""
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of the key: keys are 190 random bits, so a fast hash is not brute-forceable."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(*, session: Session, name: str, scopes: list[str]) -> IssuedKey:
+    """Create a key with the given scopes; the full key is returned once and never stored."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise InvalidInputError(f"scopes must be some of {list(SCOPES)}, got {scopes}")
+    prefix = secrets.token_hex(4)
+    secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(24)}"
+    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(secret), scopes=sorted(set(scopes)))
+    session.add(row)
+    session.flush()
+    return IssuedKey(id=row.id, name=name, prefix=prefix, scopes=row.scopes, secret=secret)
+
+
+def verify_key(*, session: Session, presented: str) -> Principal | None:
+    """The principal of a valid, unrevoked key, else None. Comparison is constant-time."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    row = session.execute(select(ApiKey).where(ApiKey.prefix == parts[1])).scalar_one_or_none()
+    expected = row.key_hash if row is not None else hash_key("no such key")
+    matches = hmac.compare_digest(expected, hash_key(presented))
+    if row is None or not matches or row.revoked_at is not None:
+        return None
+    return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
+
+
+def touch_key(*, session: Session, key_id: int, when: datetime) -> None:
+    """Record when a key was last used (callers throttle this to spare the database)."""
+    row = session.get(ApiKey, key_id)
+    if row is not None:
+        row.last_used_at = when
+
+
+def list_keys(*, session: Session) -> list[ApiKey]:
+    """Every key, newest first (hashes stay in the database; listings show prefixes)."""
+    return list(session.execute(select(ApiKey).order_by(ApiKey.id.desc())).scalars())
+
+
+def revoke_key(*, session: Session, prefix: str) -> ApiKey:
+    """Revoke the key with this prefix; revoking twice keeps the first revocation time."""
+    row = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"no API key with prefix {prefix!r}")
+    if row.revoked_at is None:
+        row.revoked_at = utc_now()
+    return row

@@ -1,0 +1,123 @@
+"""Read-optimised, cached views of stored plans: a plan query is one indexed lookup and a slice.
+
+Plans never change once stored (a new forecast makes a new plan), so each plan's steps are read
+once, kept in a small LRU cache as JSON-ready rows, and sliced by time with a binary search.
+Called by ``GET /v1/services/{name}/plan``, the hottest route.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from forecaster.errors import NotFoundError, NotReadyError
+from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Service
+from forecaster.timeutil import as_utc
+
+CACHE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A stored plan with its steps, ready to slice and serialise."""
+
+    plan_id: int
+    generated_at: datetime
+    forecast_id: int | None
+    run_id: int | None
+    model: str | None
+    quantile: float
+    step_seconds: int
+    total_cost: float
+    ends_at: datetime
+    step_starts_ms: np.ndarray
+    rows: tuple[dict[str, Any], ...]
+
+    def window(self, begin: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Steps in force at some time in [begin, end): the one running at ``begin`` onwards."""
+        first = np.searchsorted(self.step_starts_ms, _ms(begin) - self.step_seconds * 1000, "right")
+        last = np.searchsorted(self.step_starts_ms, _ms(end), "left")
+        return list(self.rows[first:last])
+
+
+_cache: OrderedDict[int, PlanView] = OrderedDict()
+_lock = threading.Lock()
+
+
+def latest_plan_id(*, session: Session, service: str) -> int:
+    """Id of the plan in force for a service: NotFoundError for no service, NotReady for no plan."""
+    row = session.execute(
+        select(Service.id, func.max(Plan.id))
+        .outerjoin(Plan, Plan.service_id == Service.id)
+        .where(Service.name == service)
+        .group_by(Service.id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"service {service!r} does not exist")
+    if row[1] is None:
+        raise NotReadyError(f"service {service!r} has no plan yet; train it first")
+    return int(row[1])
+
+
+def plan_view(*, session: Session, plan_id: int) -> PlanView:
+    """The cached view of a plan, read from the database on first use."""
+    with _lock:
+        view = _cache.get(plan_id)
+        if view is not None:
+            _cache.move_to_end(plan_id)
+            return view
+    view = _load(session, plan_id)
+    with _lock:
+        _cache[plan_id] = view
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return view
+
+
+def _load(session: Session, plan_id: int) -> PlanView:
+    plan = session.get_one(Plan, plan_id)
+    forecast = session.get(Forecast, plan.forecast_id) if plan.forecast_id else None
+    run = session.get(ModelRun, forecast.run_id) if forecast else None
+    steps = list(
+        session.execute(
+            select(PlanStep).where(PlanStep.plan_id == plan_id).order_by(PlanStep.ts)
+        ).scalars()
+    )
+    rows = tuple(
+        {
+            "ts": step.ts.isoformat(),
+            "replicas": step.replicas,
+            "gpus": step.gpus,
+            "load": step.load,
+            "tier": step.tier,
+            "cost_per_hour": step.cost_per_hour,
+            "reason": step.reason,
+        }
+        for step in steps
+    )
+    starts = np.array([_ms(step.ts) for step in steps], dtype="int64")
+    last_start = steps[-1].ts if steps else plan.generated_at
+    return PlanView(
+        plan_id=plan.id,
+        generated_at=plan.generated_at,
+        forecast_id=plan.forecast_id,
+        run_id=run.id if run else None,
+        model=run.model if run else None,
+        quantile=plan.quantile,
+        step_seconds=plan.step_seconds,
+        total_cost=plan.total_cost,
+        ends_at=last_start + timedelta(seconds=plan.step_seconds),
+        step_starts_ms=starts,
+        rows=rows,
+    )
+
+
+def _ms(moment: datetime) -> int:
+    return int(as_utc(moment).timestamp() * 1000)

@@ -1,0 +1,122 @@
+"""A seeded database for the dashboard tests: real traffic, two trainings, events, actuations.
+
+``chat`` gets a load trace ending now, trained once six hours ago (so that forecast can be
+reviewed against what happened since) and refreshed now; plus a declared event, an excluded
+window and two actuations. ``embed`` is actuating, has no samples and was never trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.profiles import ActuationTarget, ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.orm import Actuation, Event, Exclusion
+from forecaster.storage.services import get_service, upsert_service
+from forecaster.timeutil import utc_now
+from forecaster.training.train import forecast_service, train_service
+
+CHAT_PROFILE = ScalingProfile(
+    capacity_per_replica=20,
+    target_utilization=0.7,
+    min_replicas=2,
+    max_replicas=40,
+    horizon_hours=12,
+    gpus_per_replica=1,
+    gpu_type="nvidia-l4",
+    cost_per_replica_hour=0.8,
+)
+EMBED_PROFILE = ScalingProfile(
+    capacity_per_replica=50,
+    forecast_only=False,
+    targets=[ActuationTarget(kind="kubernetes-hpa", name="embed-hpa")],
+)
+REVIEW_HOURS = 6
+
+
+@dataclass(frozen=True)
+class Seeded:
+    first_forecast_id: int  # made REVIEW_HOURS ago: actuals exist for part of it
+    latest_forecast_id: int
+    trace: pd.Series
+
+
+def ingest(database: Database, settings: Settings, service: str, trace: pd.Series) -> None:
+    with database.session() as session:
+        ingest_batch(
+            session=session,
+            batch=[
+                SeriesPoints(
+                    service=service,
+                    metric="requests_per_second",
+                    timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
+                    values=trace.tolist(),
+                    unit="req/s",
+                )
+            ],
+            settings=settings,
+        )
+
+
+def seed_dashboard(database: Database, settings: Settings, trace: pd.Series) -> Seeded:
+    """Store ``trace`` (shifted to end now) for ``chat`` in two parts with a training between."""
+    now = pd.Timestamp(utc_now()).floor("5min")
+    trace = trace.copy()
+    trace.index = trace.index + (now - trace.index[-1])
+    cut = now - pd.Timedelta(hours=REVIEW_HOURS)
+    with database.session() as session:
+        upsert_service(session=session, name="chat", profile=CHAT_PROFILE)
+        upsert_service(session=session, name="embed", profile=EMBED_PROFILE)
+    ingest(database, settings, "chat", trace[trace.index <= cut])
+    first = train_service(database, "chat", settings)
+    ingest(database, settings, "chat", trace[trace.index > cut])
+    latest = forecast_service(database, "chat", settings)
+    start = now.to_pydatetime()
+    with database.session() as session:
+        service_id = get_service(session=session, name="chat").id
+        session.add_all(
+            [
+                Event(
+                    service_id=service_id,
+                    name="spring launch",
+                    start=start + timedelta(hours=2),
+                    end=start + timedelta(hours=4),
+                    multiplier=1.5,
+                ),
+                Exclusion(
+                    service_id=service_id,
+                    start=start - timedelta(days=3),
+                    end=start - timedelta(days=3) + timedelta(hours=2),
+                    reason="outage INC-42",
+                ),
+                Actuation(
+                    service_id=service_id,
+                    plan_id=first.plan_id,
+                    target="prod/chat-hpa",
+                    kind="kubernetes-hpa",
+                    before={"minReplicas": 2},
+                    after={"minReplicas": 5},
+                    outcome="applied",
+                    created_at=start - timedelta(minutes=30),
+                ),
+                Actuation(
+                    service_id=service_id,
+                    plan_id=latest.plan_id,
+                    target="prod/chat-hpa",
+                    kind="kubernetes-hpa",
+                    dry_run=True,
+                    before={"minReplicas": 5},
+                    after={"minReplicas": 6},
+                    outcome="unchanged",
+                    created_at=start - timedelta(minutes=5),
+                ),
+            ]
+        )
+    return Seeded(
+        first_forecast_id=first.forecast_id, latest_forecast_id=latest.forecast_id, trace=trace
+    )

@@ -1,0 +1,168 @@
+"""The dashboard's JSON over real HTTP on SQLite and PostgreSQL: bucketed history that keeps
+peaks and gaps, forecast review against actuals, the overview's warnings, the service panels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import pairwise
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from api.app import create_app
+from forecaster.security.api_keys import create_key
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.services import upsert_service
+from forecaster.timeutil import utc_now
+from forecaster.training.train import train_service
+from tests.api.dashboard_seed import CHAT_PROFILE, EMBED_PROFILE, ingest
+from tests.helpers import live_server, synthetic_traffic
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[httpx.Client]:
+    with database.session() as session:
+        upsert_service(session=session, name="chat", profile=CHAT_PROFILE)
+        upsert_service(session=session, name="embed", profile=EMBED_PROFILE)
+    with (
+        live_server(create_app(settings, database)) as base,
+        httpx.Client(base_url=base, timeout=60) as http,
+    ):
+        yield http
+
+
+def ending_now(trace: pd.Series, step: str = "5min") -> pd.Series:
+    trace = trace.copy()
+    trace.index = trace.index + (pd.Timestamp(utc_now()).floor(step) - trace.index[-1])
+    return trace
+
+
+def test_history_is_bucketed_keeping_means_peaks_and_gaps(
+    client: httpx.Client, settings: Settings, database: Database
+) -> None:
+    trace = ending_now(synthetic_traffic(days=3, step_seconds=60, seed=3), "1h")
+    trace.iloc[2000] = 5_000.0  # a one-minute burst
+    trace = trace.drop(trace.index[3000:3240])  # a four-hour outage
+    ingest(database, settings, "chat", trace)
+    start, end = trace.index[0], trace.index[-1] + pd.Timedelta(minutes=1)
+    params = {"start": start.isoformat(), "end": end.isoformat(), "points": 100}
+    body = client.get("/v1/services/chat/history", params=params).json()
+
+    assert body["bucket_seconds"] == 3600  # 3 days / 100 points, rounded up to a readable width
+    expected = trace.resample("1h").agg(["mean", "max"]).dropna()
+    got = pd.DataFrame(
+        {"mean": body["mean"], "max": body["max"]}, index=pd.to_datetime(body["ts"], utc=True)
+    )
+    assert got["mean"].isna().sum() == 1  # the outage breaks the line once
+    got = got.dropna()
+    assert got.index.equals(expected.index)
+    np.testing.assert_allclose(got["mean"], expected["mean"], rtol=1e-9)
+    np.testing.assert_allclose(got["max"], expected["max"], rtol=1e-9)
+    assert max(body["max"][i] or 0 for i in range(len(body["max"]))) == 5_000.0
+
+    default = client.get("/v1/services/chat/history").json()  # the last week, ~1,500 buckets
+    assert default["bucket_seconds"] == 600
+    assert client.get("/v1/services/ghost/history").status_code == 404
+    backwards = {"start": end.isoformat(), "end": start.isoformat()}
+    assert client.get("/v1/services/chat/history", params=backwards).status_code == 422
+    assert client.get("/v1/services/chat/history", params={"points": 1}).status_code == 422
+
+
+def test_forecast_review_and_a_surge_outside_the_band(
+    client: httpx.Client, settings: Settings, database: Database
+) -> None:
+    trace = ending_now(synthetic_traffic(days=7, step_seconds=300, noise=0.02, seed=1))
+    cut = trace.index[-1] - pd.Timedelta(hours=3)
+    ingest(database, settings, "chat", trace[trace.index <= cut])
+    trained = train_service(database, "chat", settings)
+    surge = trace[trace.index > cut] * 3
+    ingest(database, settings, "chat", surge)
+
+    listed = client.get("/v1/services/chat/forecasts").json()
+    assert [f["id"] for f in listed["data"]] == [trained.forecast_id]
+    assert listed["data"][0]["steps"] == 144 and listed["data"][0]["model"] == trained.model
+
+    review = client.get(f"/v1/forecasts/{trained.forecast_id}").json()
+    assert len(review["ts"]) == len(review["p50"]) == len(review["actual"]) == 144
+    actual = pd.Series(review["actual"], index=pd.to_datetime(review["ts"], utc=True))
+    happened = actual.dropna()
+    assert happened.index.equals(surge.index)  # 36 five-minute steps have happened
+    np.testing.assert_allclose(happened.to_numpy(), surge.to_numpy())
+    check = review["check"]
+    assert check["steps"] == 36 and check["above_p95"] == 36 and check["left_band"] is True
+    assert check["coverage_p95"] == 0.0
+    assert client.get("/v1/forecasts/999999").status_code == 404
+    assert client.get(f"/v1/forecasts/{2**63}").status_code == 422
+
+    overview = client.get("/v1/dashboard/overview").json()
+    chat = next(s for s in overview["data"] if s["name"] == "chat")
+    assert chat["warnings"][0].startswith("recent load left the forecast band: 12 of the last")
+    assert chat["current_load"] == pytest.approx(surge.iloc[-1])
+    assert chat["champion"]["model"] == trained.model and chat["champion"]["scores"]
+    assert chat["plan"]["plan_id"] == trained.plan_id and chat["plan"]["replicas"] >= 2
+    assert chat["last_actuation"] is None and chat["forecast_only"] is True
+    assert chat["sparkline"]["forecast_ts"] and chat["sparkline"]["actual_ts"]
+
+
+def test_overview_of_a_service_that_was_never_trained(client: httpx.Client) -> None:
+    overview = client.get("/v1/dashboard/overview").json()
+    assert [s["name"] for s in overview["data"]] == ["chat", "embed"]
+    embed = overview["data"][1]
+    assert embed["forecast_only"] is False and embed["targets"] == ["embed-hpa"]
+    assert embed["champion"] is None and embed["plan"] is None and embed["band"] is None
+    assert embed["current_load"] is None and embed["last_actuation"] is None
+    assert embed["warnings"] == [
+        "no requests_per_second samples yet",
+        "no forecast yet: train the service",
+    ]
+    detail = client.get("/v1/dashboard/services/embed").json()
+    assert detail["plan"] is None and detail["leaderboard"] == []
+    assert detail["events"] == [] and detail["actuations"] == []
+    assert client.get("/v1/services/embed/forecasts").json() == {"data": [], "count": 0}
+    assert client.get("/v1/dashboard/services/ghost").status_code == 404
+
+
+def test_service_panels_give_capacity_reasons_and_leaderboard(
+    client: httpx.Client, settings: Settings, database: Database
+) -> None:
+    ingest(database, settings, "chat", ending_now(synthetic_traffic(days=4, seed=2)))
+    trained = train_service(database, "chat", settings)
+    detail = client.get("/v1/dashboard/services/chat").json()
+
+    plan = detail["plan"]
+    assert plan["plan_id"] == trained.plan_id and len(plan["ts"]) == 144
+    per_replica = CHAT_PROFILE.capacity_per_replica * CHAT_PROFILE.target_utilization
+    assert plan["capacity"] == pytest.approx([r * per_replica for r in plan["replicas"]])
+    changes = plan["changes"]
+    assert sum(change["steps"] for change in changes) == 144
+    assert all(a["replicas"] != b["replicas"] for a, b in pairwise(changes))
+    assert all("p95 load" in change["reason"] for change in changes)
+    assert changes[0]["start"] == plan["ts"][0]
+
+    board = detail["leaderboard"]
+    assert board[0]["champion"] is True and board[0]["model"] == trained.model
+    assert sum(row["champion"] for row in board) == 1
+    assert {row["model"] for row in board} >= {"seasonal_naive_daily", "holt_winters"}
+    assert all("mae" in row["scores"] for row in board)
+    assert detail["profile"]["capacity_per_replica"] == 20
+
+
+def test_pages_open_without_a_key_and_data_needs_one(
+    settings: Settings, database: Database
+) -> None:
+    """With auth on, the page shells load; their data comes with the forecaster_key cookie."""
+    with database.session() as session:
+        upsert_service(session=session, name="chat", profile=CHAT_PROFILE)
+        issued = create_key(session=session, name="viewer", scopes=["read"])
+    app = create_app(settings.model_copy(update={"auth_enabled": True}), database)
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as http:
+        for page in ("/", "/dashboard", "/dashboard/static/plotly.min.js"):
+            assert http.get(page).status_code == 200, page
+        assert http.get("/v1/dashboard/overview").status_code == 401
+        http.cookies.set("forecaster_key", issued.secret)
+        assert http.get("/v1/dashboard/overview").json()["count"] == 1
+        assert http.get("/dashboard/services/chat").status_code == 200

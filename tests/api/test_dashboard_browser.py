@@ -1,0 +1,251 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, against a real server
+on loopback with a seeded SQLite database. Screenshots go to ``test-artifacts/``.
+
+Skipped when /usr/bin/chromium is absent, unless FORECASTER_REQUIRE_BROWSER=1 (CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from tests.api.dashboard_seed import Seeded, seed_dashboard
+from tests.helpers import demo_trace_slice, live_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 20_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("FORECASTER_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"FORECASTER_REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'forecaster.db'}"
+
+
+@pytest.fixture(scope="module")
+def seeded_server(dashboard_database_url: str) -> Iterator[tuple[str, Seeded]]:
+    url = dashboard_database_url
+    settings = Settings(database_url=url, auth_enabled=False)
+    database = Database(url)
+    database.migrate()
+    seeded = seed_dashboard(database, settings, demo_trace_slice(days=14))
+    with live_server(create_app(settings, database)) as base:
+        yield base, seeded
+    database.dispose()
+
+
+class Page:
+    """A browser page that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser: Any) -> None:
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, url: str) -> Any:
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-ready]")
+        assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.content()
+        return self.page
+
+    def screenshot(self, name: str, *, full_page: bool = True) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    wrapped = Page(browser)
+    yield wrapped
+    wrapped.close()
+
+
+def traces(page: Any) -> dict[str, dict[str, Any]]:
+    """The chart's Plotly traces by name: how many points each has, and how many are not null."""
+    result: dict[str, dict[str, Any]] = page.evaluate(
+        """() => Object.fromEntries(document.getElementById('chart').data.map(t => [t.name, {
+            points: t.x.length,
+            values: t.y.filter(v => v !== null).length,
+            yaxis: t.yaxis || 'y',
+            first: t.x[0], last: t.x[t.x.length - 1]}]))"""
+    )
+    return result
+
+
+def test_overview_lists_every_service(seeded_server: tuple[str, Seeded], page: Page) -> None:
+    base, _ = seeded_server
+    view = page.open(f"{base}/")
+    assert view.locator("tr[data-service]").count() == 2
+    chat = view.locator("tr[data-service=chat]")
+    assert chat.locator("svg.spark path").count() == 3
+    assert "replicas" in chat.inner_text()
+    assert "unchanged" in chat.inner_text()  # last actuation
+    embed = view.locator("tr[data-service=embed]").inner_text()
+    assert "actuating" in embed and "not trained" in embed and "none yet" in embed
+    assert "no requests_per_second samples yet" in embed
+    page.screenshot("overview.png")
+    assert page.errors == []
+
+
+def test_service_page_draws_load_forecast_and_plan(
+    seeded_server: tuple[str, Seeded], page: Page
+) -> None:
+    base, _ = seeded_server
+    view = page.open(f"{base}/")
+    view.click("tr[data-service=chat] a")
+    view.wait_for_selector("body[data-ready='1']")
+    drawn = traces(view)
+    assert set(drawn) == {
+        "actual",
+        "actual peak",
+        "forecast p50",
+        "forecast p90",
+        "forecast p95",
+        "planned capacity",
+        "planned replicas",
+    }
+    assert drawn["actual"]["values"] > 500  # a week at 10-minute buckets
+    assert drawn["forecast p50"]["values"] == 144  # 12 h of 5-minute steps
+    assert drawn["planned replicas"]["yaxis"] == "y2"
+    assert drawn["planned capacity"]["yaxis"] == "y"
+    for table in ("plan", "leaderboard", "events", "exclusions", "actuations"):
+        assert view.locator(f"#{table} table tbody tr").count() >= 1, table
+    assert "spring launch" in view.inner_text("#events")
+    assert "outage INC-42" in view.inner_text("#exclusions")
+    assert "champion" in view.inner_text("#leaderboard")
+    assert "p95 load" in view.inner_text("#plan")
+
+    page.screenshot("service.png")
+    page.screenshot("service-top.png", full_page=False)  # docs/dashboard.png is a copy
+
+    # zooming in fetches finer buckets for the visible window
+    before = view.evaluate("document.getElementById('chart').data[0].x.length")
+    view.evaluate(
+        """() => { const x = document.getElementById('chart').data[0].x;
+        return Plotly.relayout('chart', {'xaxis.range': [x[x.length - 13], x[x.length - 1]]}); }"""
+    )
+    view.wait_for_function(
+        f"document.getElementById('chart').data[0].x.length != {before}", timeout=TIMEOUT_MS
+    )
+    zoomed = traces(view)["actual"]
+    assert 12 <= zoomed["values"] <= 30  # 2 h at 5-minute resolution
+    page.screenshot("service-zoomed.png")
+    assert page.errors == []
+
+
+def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: Page) -> None:
+    base, seeded = seeded_server
+    view = page.open(f"{base}/dashboard/services/chat")
+    options = view.eval_on_selector_all("#review option", "els => els.map(e => e.value)")
+    assert options == ["", str(seeded.latest_forecast_id), str(seeded.first_forecast_id)]
+    view.select_option("#review", str(seeded.first_forecast_id))
+    view.wait_for_selector(f"body[data-review='{seeded.first_forecast_id}']")
+    drawn = traces(view)
+    assert {"review p50", "review p95", "review actual"} <= set(drawn)
+    # six hours of the 12-hour forecast have happened: 72 five-minute steps have actuals
+    assert 70 <= drawn["review actual"]["values"] <= 73
+    assert drawn["review p50"]["values"] == 144
+    assert "steps with actuals" in view.inner_text("#review-stats")
+    page.screenshot("review.png")
+
+    view.select_option("#review", "")  # back to no review: its traces go away
+    view.wait_for_function("!document.body.dataset.review")
+    assert not {"review p50", "review actual"} & set(traces(view))
+    assert page.errors == []
+
+
+def test_what_if_replays_with_other_settings(seeded_server: tuple[str, Seeded], page: Page) -> None:
+    base, _ = seeded_server
+    paths = httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"]
+    if "/v1/simulations" not in paths:
+        pytest.skip("this branch has no simulator (POST /v1/simulations) yet")
+    view = page.open(f"{base}/dashboard/services/chat")
+    assert view.input_value("#whatif [name=startup_seconds]") == "180"  # the service's own
+    view.select_option("#whatif [name=risk_quantile]", "0.99")
+    view.fill("#whatif [name=startup_seconds]", "600")
+    view.fill("#whatif [name=capacity_per_replica]", "15")
+    view.fill("#whatif [name=days]", "4")
+    view.select_option("#whatif [name=model]", "seasonal_naive_daily")
+    view.click("#whatif button")
+    view.wait_for_selector("body[data-whatif]", timeout=120_000)
+    assert view.evaluate("document.body.dataset.whatif") == "done", view.inner_text(
+        "#whatif-result"
+    )
+    rows = view.eval_on_selector_all(
+        "#whatif-result tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))"
+    )
+    policies = {row[0]: row[1:] for row in rows}
+    assert {"reactive HPA", "predictive (our plan + HPA)", "oracle (perfect foresight)"} <= set(
+        policies
+    )
+    for numbers in policies.values():  # every score is a number
+        assert all(float(cell.replace(",", "")) >= 0 for cell in numbers)
+    assert "Under-provisioned" in view.inner_text("#whatif-result")
+    page.screenshot("what-if.png")
+    assert page.errors == []
+
+
+def test_dashboard_asks_for_a_read_key_when_auth_is_on(
+    seeded_server: tuple[str, Seeded], dashboard_database_url: str, browser: Any
+) -> None:
+    """With auth on, the page offers a key box; a read key from it unlocks the data."""
+    from forecaster.security.api_keys import create_key
+
+    database = Database(dashboard_database_url)  # the seeded database, served again with auth
+    with database.session() as session:
+        key = create_key(session=session, name="dashboard", scopes=["read"]).secret
+    secured = Settings(database_url=database.url, auth_enabled=True)
+    with live_server(create_app(secured, database)) as secured_base:
+        context = browser.new_context()
+        view = context.new_page()
+        view.set_default_timeout(TIMEOUT_MS)
+        view.goto(f"{secured_base}/")
+        view.wait_for_selector("#key-form")
+        assert view.locator("tr[data-service]").count() == 0
+        view.fill("#key-form input[name=key]", key)
+        view.click("#key-form button")
+        view.wait_for_selector("tr[data-service=chat]")
+        assert view.locator("#key-form").count() == 0
+        context.close()
+    database.dispose()

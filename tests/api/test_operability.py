@@ -1,0 +1,71 @@
+"""Operability: request ids, JSON logs, body-size limits and the service's own /metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from forecaster.logs import JsonFormatter
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    app = create_app(settings.model_copy(update={"max_body_bytes": 2048}), database)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_request_ids_are_echoed_or_created(client: TestClient) -> None:
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz").headers["x-request-id"]
+    assert len(made) == 32 and made != "abc-123"
+
+
+def test_access_log_is_json_with_request_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="forecaster.access"):
+        client.get("/healthz", headers={"X-Request-ID": "trace-me"})
+    record = next(r for r in caplog.records if r.name == "forecaster.access")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "request" and line["path"] == "/healthz" and line["status"] == 200
+    assert "duration_ms" in line
+
+
+def test_oversized_bodies_get_413_before_parsing(client: TestClient) -> None:
+    big = {
+        "series": [
+            {
+                "service": "x",
+                "metric": "requests_per_second",
+                "points": [[1704067200 + i, 1.0] for i in range(500)],
+            }
+        ]
+    }
+    response = client.post("/v1/metrics", json=big)
+    assert response.status_code == 413
+    assert "exceeds 2048 bytes" in response.json()["detail"]
+
+
+def test_metrics_endpoint_exposes_service_health(client: TestClient) -> None:
+    client.get("/healthz")
+    text = client.get("/metrics").text
+    assert "forecaster_http_request_duration_seconds_bucket" in text
+    assert 'route="/healthz"' in text
+    assert "forecaster_job_duration_seconds" in text
+
+
+def test_readyz_reports_schema_not_at_head(client: TestClient, database: Database) -> None:
+    assert client.get("/readyz").json() == {"status": "ok"}
+    database.downgrade("base")
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["status"] == "migrating"
+    database.migrate()

@@ -1,0 +1,50 @@
+"""``forecaster pull`` and ``forecaster retention`` run the ingestion jobs once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forecaster.cli import app
+from forecaster.profiles import PrometheusSource, ScalingProfile
+from forecaster.settings import get_settings
+from forecaster.storage.db import Database
+from forecaster.storage.services import upsert_service
+from tests.helpers import free_port
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", url)
+    monkeypatch.setenv("FORECASTER_PROMETHEUS_BACKOFF_SECONDS", "0")
+    get_settings.cache_clear()
+    db = Database(url)
+    db.migrate()
+    source = PrometheusSource(metric="requests_per_second", query="sum(up)")
+    with db.session() as session:
+        upsert_service(
+            session=session,
+            name="chat",
+            profile=ScalingProfile(capacity_per_replica=5, prometheus=[source]),
+        )
+    yield db
+    db.dispose()
+    get_settings.cache_clear()
+
+
+def test_pull_reports_an_unreachable_prometheus_and_exits_non_zero(database: Database) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["pull", "--prometheus-url", url])
+    assert result.exit_code == 1
+    assert "chat requests_per_second: 0 points" in result.output
+    assert "unreachable after" in result.output
+
+
+def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:
+    result = CliRunner().invoke(app, ["retention", "--raw-days", "3"])
+    assert result.exit_code == 0, result.output
+    assert "chat: 0 raw points rolled up into 0 300s buckets" in result.output

@@ -1,0 +1,98 @@
+"""A real Prometheus (Debian's binary) started per test on loopback with its own storage.
+
+Skipped when the binary is absent, unless FORECASTER_REQUIRE_PROMETHEUS=1 (CI), which fails.
+History is created with ``promtool tsdb create-blocks-from openmetrics`` before start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from tests.helpers import free_port
+
+PrometheusFactory = Callable[..., str]
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("FORECASTER_REQUIRE_PROMETHEUS") == "1":
+            pytest.fail(f"{name} required (FORECASTER_REQUIRE_PROMETHEUS=1) but not installed")
+        pytest.skip(f"{name} not installed (apt-get install prometheus)")
+    return path
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[PrometheusFactory]:
+    """Start Prometheus: ``start(openmetrics=TEXT, config=YAML)``; returns its base URL."""
+    children: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[bytes]] = []
+
+    def start(*, openmetrics: str | None = None, config: str = "scrape_configs: []\n") -> str:
+        binary = _binary("prometheus")
+        data = tmp_path / f"prometheus-{len(children)}"
+        data.mkdir()
+        if openmetrics is not None:
+            source = tmp_path / "history.om"
+            source.write_text(openmetrics)
+            subprocess.run(
+                [
+                    _binary("promtool"),
+                    "tsdb",
+                    "create-blocks-from",
+                    "openmetrics",
+                    str(source),
+                    str(data),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        port = free_port()
+        config_file = tmp_path / f"prometheus-{len(children)}.yml"
+        config_file.write_text(config.replace("{PORT}", str(port)))
+        log = (tmp_path / f"prometheus-{len(children)}.log").open("wb")
+        logs.append(log)
+        child = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={data}",
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        children.append(child)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"prometheus did not start: {log.name}")
+            time.sleep(0.2)
+
+    yield start
+    for child in children:
+        child.terminate()
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    for log in logs:
+        log.close()

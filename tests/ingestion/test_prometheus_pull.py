@@ -1,0 +1,141 @@
+"""Pulling from a real Prometheus: backfilled history read back point by point, resumed runs
+without gaps or duplicates, failures retried and reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from forecaster.ingestion.prometheus import PrometheusError, pull_prometheus
+from forecaster.profiles import PrometheusSource, ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.orm import JobRun, Series
+from forecaster.storage.samples import read_samples
+from forecaster.storage.services import upsert_service
+from forecaster.timeutil import to_epoch_ms, utc_now
+from tests.ingestion.conftest import PrometheusFactory
+
+STEP = 60
+DAYS = 3
+POINTS = DAYS * 86400 // STEP
+REGIONS = {"eu": 0.0, "us": 40.0}
+
+
+def _history() -> tuple[int, dict[str, np.ndarray], str]:
+    """Three days of a per-region gauge every minute, ending ten minutes ago, as OpenMetrics."""
+    last = (int(utc_now().timestamp()) // STEP - 10) * STEP
+    stamps = last - STEP * np.arange(POINTS)[::-1]
+    lines = ["# TYPE inference_rps gauge"]
+    expected = {}
+    for region, offset in REGIONS.items():
+        values = np.round(100 + offset + 50 * np.sin(stamps / 86400 * 2 * np.pi), 3)
+        expected[region] = values
+        lines += [
+            f'inference_rps{{service="chat",region="{region}"}} {v!r} {t}'
+            for t, v in zip(stamps.tolist(), values.tolist(), strict=True)
+        ]
+    return last, expected, "\n".join([*lines, "# EOF", ""])
+
+
+def _service(database: Database, query: str = 'inference_rps{service="chat"}') -> None:
+    source = PrometheusSource(metric="requests_per_second", query=query, keep_labels=["region"])
+    profile = ScalingProfile(capacity_per_replica=5, prometheus=[source])
+    with database.session() as session:
+        upsert_service(session=session, name="chat", profile=profile)
+
+
+def _pull_settings(settings: Settings, url: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "prometheus_url": url,
+            "prometheus_step_seconds": STEP,
+            "prometheus_backfill_days": DAYS + 1,
+            "prometheus_max_points_per_query": 1_000,  # several chunks per run
+            "prometheus_lag_seconds": 0,
+            "prometheus_backoff_seconds": 0.01,
+        }
+    )
+
+
+def _stored(database: Database) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    with database.session() as session:
+        series = session.execute(select(Series.id, Series.labels)).all()
+        out = {}
+        for series_id, labels in series:
+            frame = read_samples(session=session, series_ids=[series_id])
+            stamps = to_epoch_ms(frame["ts"]) // 1000
+            out[labels["region"]] = (stamps, frame["value"].to_numpy())
+    return out
+
+
+@pytest.mark.prometheus
+def test_backfill_is_chunked_and_matches_prometheus_point_by_point(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    last, expected, history = _history()
+    url = start_prometheus(openmetrics=history)
+    _service(database)
+    summary = pull_prometheus(database, _pull_settings(settings, url), now=last)
+    assert not summary.failed, summary.failed
+    assert summary.stored == POINTS * len(REGIONS)
+    assert summary.sources[0].chunks >= (DAYS + 1) * 1440 // 1000
+    stored = _stored(database)
+    assert set(stored) == set(REGIONS)
+    for region, values in expected.items():
+        stamps, got = stored[region]
+        assert stamps.tolist() == (last - STEP * np.arange(POINTS)[::-1]).tolist()
+        np.testing.assert_array_equal(got, values)
+
+
+@pytest.mark.prometheus
+def test_a_restarted_pull_resumes_without_gaps_or_duplicates(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    last, expected, history = _history()
+    url = start_prometheus(openmetrics=history)
+    _service(database)
+    pull_settings = _pull_settings(settings, url)
+    middle = last - 86400 - 7 * STEP
+    first = pull_prometheus(database, pull_settings, now=middle)
+    assert first.stored == (POINTS - 1447) * len(REGIONS)
+    second = pull_prometheus(database, pull_settings, now=last)  # a new client, as after a restart
+    assert second.sources[0].start == middle + STEP
+    assert second.stored == 1447 * len(REGIONS)
+    assert pull_prometheus(database, pull_settings, now=last).stored == 0  # nothing new
+    for region, values in expected.items():
+        stamps, got = _stored(database)[region]
+        assert len(stamps) == POINTS and set(np.diff(stamps).tolist()) == {STEP}
+        np.testing.assert_array_equal(got, values)
+
+
+@pytest.mark.prometheus
+def test_a_bad_query_is_reported_not_retried(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    url = start_prometheus()
+    _service(database, query="sum(")
+    summary = pull_prometheus(database, _pull_settings(settings, url))
+    assert summary.stored == 0
+    assert "parse error" in str(summary.failed[0].error)
+    with database.session() as session:
+        job = session.execute(select(JobRun)).scalars().one()
+    assert job.status == "failed" and "parse error" in str(job.message)
+
+
+def test_an_unreachable_prometheus_is_retried_then_reported(
+    database: Database, settings: Settings
+) -> None:
+    from tests.helpers import free_port
+
+    _service(database)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    summary = pull_prometheus(database, _pull_settings(settings, url))
+    assert "unreachable after 4 attempts" in str(summary.failed[0].error)
+
+
+def test_pull_without_a_url_says_so(database: Database, settings: Settings) -> None:
+    _service(database)
+    with pytest.raises(PrometheusError, match="FORECASTER_PROMETHEUS_URL"):
+        pull_prometheus(database, settings)

@@ -1,0 +1,175 @@
+"""The remote-write receiver: Prometheus's own remote_write pushing to our server, and every
+kind of bad payload answered with a clear 4xx (never a 500), nothing stored."""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from collections.abc import Iterator
+
+import cramjam
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from forecaster.ingestion.remote_write_proto import WriteRequest
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.orm import Series
+from forecaster.storage.samples import read_samples, sample_count
+from forecaster.timeutil import to_epoch_ms
+from tests.helpers import live_server
+from tests.ingestion.conftest import PrometheusFactory
+
+PROFILE = {"capacity_per_replica": 10}
+STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+HEADERS = {"content-encoding": "snappy", "content-type": "application/x-protobuf"}
+
+
+def encode(*series: tuple[dict[str, str], list[tuple[int, float]]]) -> bytes:
+    message = WriteRequest()
+    for labels, samples in series:
+        added = message.timeseries.add()
+        for name, value in labels.items():
+            added.labels.add(name=name, value=value)
+        for timestamp, value in samples:
+            added.samples.add(timestamp=timestamp, value=value)
+    return bytes(cramjam.snappy.compress_raw(message.SerializeToString()))
+
+
+@pytest.fixture
+def remote_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "remote_write_metric_map": {"up": "requests_per_second", "gpu_util": "gpu_utilization"}
+        }
+    )
+
+
+@pytest.fixture
+def client(remote_settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(remote_settings, database)) as test_client:
+        assert test_client.put("/v1/services/chat", json=PROFILE).status_code == 201
+        yield test_client
+
+
+def test_known_series_are_stored_unknown_counted_stale_markers_dropped(
+    client: TestClient, database: Database
+) -> None:
+    t0 = 1_700_000_000_000
+    body = encode(
+        ({"__name__": "up", "service": "chat", "instance": "a"}, [(t0, 1.0), (t0 + 1000, 0.0)]),
+        ({"__name__": "gpu_util", "service": "chat"}, [(t0, 0.5), (t0 + 1000, STALE_NAN)]),
+        ({"__name__": "requests_per_second", "service": "chat"}, [(t0, 7.0)]),  # own name
+        ({"__name__": "up", "service": "unknown-svc"}, [(t0, 1.0)]),
+        ({"__name__": "node_load1", "service": "chat"}, [(t0, 1.0), (t0 + 1, 2.0)]),
+        ({"__name__": "up"}, [(t0, 1.0)]),  # no service label
+    )
+    response = client.post("/api/v1/write", content=body, headers=HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "stored": 4,
+        "series": 3,
+        "ignored_series": 3,
+        "ignored_samples": 4,
+        "dropped_stale": 1,
+    }
+    with database.session() as session:
+        rows = session.execute(select(Series.id, Series.metric, Series.labels)).all()
+        by_metric = {(r.metric, tuple(sorted(r.labels.items()))): r.id for r in rows}
+        up = read_samples(
+            session=session, series_ids=[by_metric[("requests_per_second", (("instance", "a"),))]]
+        )
+    assert set(by_metric) == {
+        ("requests_per_second", (("instance", "a"),)),
+        ("requests_per_second", ()),
+        ("gpu_utilization", ()),
+    }
+    assert to_epoch_ms(up["ts"]).tolist() == [t0, t0 + 1000]
+    assert up["value"].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (b"", 400, "snappy"),
+        (b"\xff\xff\xff\xff\xff\xff", 400, "no valid length header"),
+        (b"hello world", 400, "snappy"),
+        (bytes(cramjam.snappy.compress_raw(b"\xff\xff\xff\xff")), 400, "WriteRequest protobuf"),
+        (b"\xff\xff\xff\xff\x0f" + b"\x00" * 10, 413, "decompresses to"),
+        (
+            encode(({"__name__": "up", "service": "chat"}, [(1_700_000_000_000, -1.0)])),
+            422,
+            "value is negative",
+        ),
+        (
+            encode(({"__name__": "up", "service": "chat"}, [(4_102_444_800_000, 1.0)])),
+            422,
+            "timestamp is in the future",
+        ),
+    ],
+)
+def test_bad_payloads_get_a_clear_4xx_and_store_nothing(
+    client: TestClient, database: Database, body: bytes, status: int, expected: str
+) -> None:
+    response = client.post("/api/v1/write", content=body, headers=HEADERS)
+    assert response.status_code == status, response.text
+    assert expected in response.json()["detail"]
+    with database.session() as session:
+        assert sample_count(session=session) == 0
+
+
+PROMETHEUS_CONFIG = """
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: self
+    static_configs:
+      - targets: ["127.0.0.1:{PORT}"]
+        labels: {service: chat}
+remote_write:
+  - url: "WRITE_URL"
+    queue_config: {batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}
+"""
+
+
+@pytest.mark.prometheus
+def test_prometheus_remote_write_pushes_into_our_server(
+    remote_settings: Settings, database: Database, start_prometheus: PrometheusFactory
+) -> None:
+    app = create_app(remote_settings, database)
+    with live_server(app) as base:
+        assert httpx.put(f"{base}/v1/services/chat", json=PROFILE).status_code == 201
+        url = start_prometheus(
+            config=PROMETHEUS_CONFIG.replace("WRITE_URL", f"{base}/api/v1/write")
+        )
+        deadline = time.monotonic() + 90
+        while True:
+            with database.session() as session:
+                ids = list(
+                    session.execute(
+                        select(Series.id).where(Series.metric == "requests_per_second")
+                    ).scalars()
+                )
+                frame = read_samples(session=session, series_ids=ids)
+            if len(frame) >= 3:
+                break
+            assert time.monotonic() < deadline, "Prometheus pushed nothing within 90 s"
+            time.sleep(0.5)
+        answer = httpx.get(f"{url}/api/v1/query", params={"query": 'up{job="self"}[10m]'}).json()
+    raw = answer["data"]["result"][0]["values"]
+    prometheus = {round(float(ts) * 1000): float(value) for ts, value in raw}
+    ours = dict(zip(to_epoch_ms(frame["ts"]).tolist(), frame["value"].tolist(), strict=True))
+    assert ours.items() <= prometheus.items()  # every pushed point is Prometheus's own sample
+    assert all(not math.isnan(v) for v in ours.values()) and set(ours.values()) == {1.0}
+    with database.session() as session:
+        labels = session.execute(select(Series.labels).where(Series.id.in_(ids))).scalars().one()
+        metrics = set(session.execute(select(Series.metric)).scalars())
+    assert labels == {"instance": url.removeprefix("http://"), "job": "self"}
+    assert metrics == {"requests_per_second"}  # hundreds of other series were ignored
+    assert np.all(np.diff(sorted(ours)) > 0)

@@ -1,0 +1,124 @@
+"""Retention: old raw points become one mean per training step, and training reads exactly the
+same history before and after; re-running changes nothing; a failure changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select, text
+
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.ingestion.retention import apply_retention, retention_cutoff_ms
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.orm import JobRun, Service
+from forecaster.storage.samples import read_samples, sample_count
+from forecaster.storage.services import upsert_service
+from forecaster.timeutil import to_epoch_ms, utc_now
+from forecaster.training.train import load_history
+
+STEP = 300
+DAYS = 10
+
+
+@pytest.fixture
+def filled(database: Database, settings: Settings) -> float:
+    """Two series of one service, a point every 60 s (unaligned) for ten days; returns now."""
+    now = utc_now().timestamp() // 60 * 60
+    stamps = np.arange(now - DAYS * 86400, now - 60, 60.0) + 7.5  # off the step grid
+    rng = np.random.default_rng(3)
+    with database.session() as session:
+        upsert_service(
+            session=session,
+            name="chat",
+            profile=ScalingProfile(capacity_per_replica=5, step_seconds=STEP),
+        )
+        batch = [
+            SeriesPoints(
+                service="chat",
+                metric="requests_per_second",
+                labels={"region": region},
+                timestamps=stamps,
+                values=rng.uniform(0, 100, len(stamps)).round(3),
+            )
+            for region in ("eu", "us")
+        ]
+        ingest_batch(session=session, batch=batch, settings=settings, max_points=10**6)
+    return now
+
+
+def _history(database: Database, settings: Settings) -> pd.Series:
+    with database.session() as session:
+        service = session.execute(select(Service)).scalar_one()
+        return load_history(
+            session=session,
+            service=service,
+            profile=ScalingProfile.model_validate(service.profile),
+            days=settings.training_days,
+        )
+
+
+def test_roll_up_keeps_what_training_reads_and_is_idempotent(
+    database: Database, settings: Settings, filled: float
+) -> None:
+    settings = settings.model_copy(update={"retention_raw_days": 3})
+    before_history = _history(database, settings)
+    with database.session() as session:
+        before = sample_count(session=session)
+    summary = apply_retention(database, settings, now=filled)
+    cutoff = retention_cutoff_ms(filled, 3, STEP)
+    assert cutoff % (STEP * 1000) == 0
+    after_history = _history(database, settings)
+    pd.testing.assert_index_equal(after_history.index, before_history.index)
+    np.testing.assert_allclose(after_history.to_numpy(), before_history.to_numpy(), rtol=1e-12)
+    with database.session() as session:
+        assert sample_count(session=session) == before - summary.deleted + summary.buckets
+        frame = read_samples(session=session, series_ids=[1])
+    stamps = to_epoch_ms(frame["ts"])
+    old, recent = stamps[stamps < cutoff], stamps[stamps >= cutoff]
+    assert len(old) and np.all(old % (STEP * 1000) == 0)  # one point per bucket, at its start
+    assert len(np.unique(old)) == len(old)
+    assert np.all(recent % 60_000 == 7_500)  # raw points newer than the cutoff are untouched
+    assert summary.deleted > 4 * summary.buckets  # five raw points per five-minute bucket
+    again = apply_retention(database, settings, now=filled)
+    assert (again.buckets, again.deleted) == (0, 0)
+
+
+def test_a_failing_roll_up_changes_nothing(
+    database: Database, settings: Settings, filled: float
+) -> None:
+    settings = settings.model_copy(update={"retention_raw_days": 3})
+    bucket = retention_cutoff_ms(filled, 3, STEP) - 10 * STEP * 1000
+    with database.engine.begin() as connection:
+        if database.is_sqlite:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER abort_bucket BEFORE INSERT ON samples "
+                    f"WHEN NEW.ts_ms = {bucket} BEGIN SELECT RAISE(ABORT, 'forced'); END"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE FUNCTION abort_bucket() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    f"BEGIN IF NEW.ts_ms = {bucket} THEN RAISE EXCEPTION 'forced'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER abort_bucket BEFORE INSERT ON samples "
+                    "FOR EACH ROW EXECUTE FUNCTION abort_bucket()"
+                )
+            )
+    with database.session() as session:
+        before = read_samples(session=session, series_ids=[1, 2])
+    with pytest.raises(Exception, match="forced"):
+        apply_retention(database, settings, now=filled)
+    with database.session() as session:
+        after = read_samples(session=session, series_ids=[1, 2])
+        job = session.execute(select(JobRun)).scalars().one()
+    pd.testing.assert_frame_equal(after, before)
+    assert job.job == "retention" and job.status == "failed"

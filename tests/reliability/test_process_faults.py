@@ -1,0 +1,144 @@
+"""Process faults: a training job killed midway, and SIGTERM while a request is in flight.
+
+Both run the real ``forecaster`` command in a child process on a SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from sqlalchemy import func, select
+
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import open_database
+from forecaster.storage.orm import Forecast, ModelRun, Plan
+from forecaster.storage.services import upsert_service
+from forecaster.timeutil import utc_now
+from forecaster.training.train import train_service
+from tests.helpers import free_port, synthetic_traffic
+
+FORECASTER = [sys.executable, "-c", "from forecaster.cli import main; main()"]
+
+
+def seeded_database(path: Path, days: float) -> Settings:
+    """A SQLite file with one service, ``days`` of 5-minute history, a champion and a plan."""
+    settings = Settings(database_url=f"sqlite:///{path}", auth_enabled=False)
+    history = synthetic_traffic(days=days, step_seconds=300)
+    history.index = history.index + (pd.Timestamp(utc_now()).floor("5min") - history.index[-1])
+    with open_database(settings.database_url) as database:
+        with database.session() as session:
+            upsert_service(
+                session=session, name="chat", profile=ScalingProfile(capacity_per_replica=10)
+            )
+            ingest_batch(
+                session=session,
+                batch=[
+                    SeriesPoints(
+                        service="chat",
+                        metric="requests_per_second",
+                        timestamps=history.index.as_unit("s").asi8.tolist(),
+                        values=history.tolist(),
+                    )
+                ],
+                settings=settings,
+            )
+        train_service(database, "chat", settings, model="seasonal_naive_daily")
+    return settings
+
+
+def counts(settings: Settings) -> tuple[int, int, int, int]:
+    with open_database(settings.database_url) as database, database.session() as session:
+        champion = session.execute(select(ModelRun.id).where(ModelRun.is_champion)).scalar_one()
+        return (
+            champion,
+            session.execute(select(func.count()).select_from(ModelRun)).scalar_one(),
+            session.execute(select(func.count()).select_from(Forecast)).scalar_one(),
+            session.execute(select(func.max(Plan.id))).scalar_one(),
+        )
+
+
+def test_training_killed_midway_leaves_the_previous_champion_and_plan(tmp_path: Path) -> None:
+    settings = seeded_database(tmp_path / "f.db", days=30)
+    before = counts(settings)
+    env = {**os.environ, "FORECASTER_DATABASE_URL": settings.database_url}
+    child = subprocess.Popen(
+        [*FORECASTER, "train", "--service", "chat", "--model", "holt_winters"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3.0)  # imports, migration check and history load take ~2 s; the fit takes longer
+    assert child.poll() is None, "training finished before it could be killed"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert counts(settings) == before
+    # and the database is still healthy: a new training succeeds and takes over
+    with open_database(settings.database_url) as database:
+        result = train_service(database, "chat", settings, model="seasonal_naive_daily")
+    assert counts(settings)[0] == result.run_id != before[0]
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
+    settings = seeded_database(tmp_path / "f.db", days=30)
+    port = free_port()
+    env = {
+        **os.environ,
+        "FORECASTER_DATABASE_URL": settings.database_url,
+        "FORECASTER_AUTH_ENABLED": "false",
+    }
+    server = subprocess.Popen(
+        [*FORECASTER, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        result: dict[str, int] = {}
+
+        def slow_request() -> None:  # a full training of 30 days takes a few seconds
+            response = httpx.post(f"{base}/v1/services/chat/train", timeout=120)
+            result["status"] = response.status_code
+
+        thread = threading.Thread(target=slow_request)
+        thread.start()
+        time.sleep(1.0)
+        server.send_signal(signal.SIGTERM)
+        thread.join(timeout=120)
+        assert result.get("status") == 200, "the in-flight request was dropped"
+        # uvicorn re-raises the captured SIGTERM once shutdown is complete (exit status 143)
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert server.stderr is not None
+        log = server.stderr.read().decode()
+        assert "Waiting for application shutdown" in log and "Finished server process" in log
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            accepting = True
+        except httpx.TransportError:
+            accepting = False
+        assert not accepting
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()

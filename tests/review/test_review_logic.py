@@ -1,0 +1,131 @@
+"""The dashboard's pure logic: bucket widths, gap breaks, band checks, leaderboards, plan runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from forecaster.profiles import CapacityTier, ScalingProfile
+from forecaster.review.accuracy import band_check
+from forecaster.review.detail import capacity_per_replica, change_points
+from forecaster.review.history import break_gaps, bucket_seconds_for
+from forecaster.review.leaderboard import headline_scores, leaderboard, numeric_scores
+from forecaster.review.overview import format_age
+from forecaster.storage.orm import ModelRun
+
+WHEN = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_bucket_widths_are_readable_and_fit_the_points() -> None:
+    assert bucket_seconds_for(30 * 86400, 1500) == 1800  # a month of minutes: 30-min buckets
+    assert bucket_seconds_for(7 * 86400, 1500) == 600
+    assert bucket_seconds_for(3600, 1500) == 5
+    assert bucket_seconds_for(1000 * 86400, 100) == 10 * 86400
+
+
+def test_a_hole_in_the_data_breaks_the_line_once() -> None:
+    starts = np.array([0, 60, 120, 1200, 1260], dtype="int64") * 1000
+    frame = pd.DataFrame({"bucket_ms": starts, "mean": 1.0, "max": 2.0, "count": 1})
+    broken = break_gaps(frame, 60_000)
+    assert broken["bucket_ms"].tolist() == [0, 60_000, 120_000, 180_000, 1_200_000, 1_260_000]
+    assert broken["mean"].isna().tolist() == [False, False, False, True, False, False]
+    # 5-minute data in 1-minute buckets is regular, not full of holes
+    sparse = frame.assign(bucket_ms=np.arange(5, dtype="int64") * 300_000)
+    assert len(break_gaps(sparse, 60_000)) == 5
+
+
+def test_band_check_counts_both_sides_and_ignores_unknown_steps() -> None:
+    frame = pd.DataFrame({"p50": [10.0] * 5, "p95": [14.0] * 5})
+    actual = pd.Series([10.0, 15.0, 5.0, np.nan, 13.0])  # p5 is estimated as 2*10-14 = 6
+    check = band_check(frame, actual)
+    assert (check.steps, check.above_p95, check.below_p5) == (4, 1, 1)
+    assert check.mae_p50 == (0 + 5 + 5 + 3) / 4
+    assert check.coverage_p95 == 0.75 and check.outside_share == 0.5 and check.left_band
+    empty = band_check(frame, pd.Series([np.nan] * 5))
+    assert empty.steps == 0 and empty.mae_p50 is None and not empty.left_band
+
+
+def run(model: str, scores: dict[str, object], **fields: object) -> ModelRun:
+    values: dict[str, object] = {
+        "id": 1,
+        "series_id": 1,
+        "step_seconds": 300,
+        "status": "ok",
+        "is_champion": True,
+        "fit_seconds": 0.5,
+        "message": None,
+        "created_at": WHEN,
+        **fields,
+    }
+    return ModelRun(model=model, scores=scores, **values)
+
+
+def test_leaderboard_from_one_run_holding_every_candidate() -> None:
+    champion = run(
+        "holt_winters",
+        {
+            "seasonal_naive_daily": {"mae": 4.0},
+            "holt_winters": {"mae": 3.0},
+            "broken": {"error": "singular matrix"},
+        },
+    )
+    rows = leaderboard([champion])
+    assert [(r.model, r.champion, r.status) for r in rows] == [
+        ("holt_winters", True, "ok"),
+        ("seasonal_naive_daily", False, "ok"),
+        ("broken", False, "failed"),
+    ]
+    assert rows[0].fit_seconds == 0.5 and rows[1].fit_seconds is None
+    assert rows[2].message == "singular matrix"
+    assert headline_scores(champion) == {"mae": 3.0}
+
+
+def test_leaderboard_from_one_run_per_candidate_with_grouped_scores() -> None:
+    runs = [
+        run("ets", {"mase": 0.7, "coverage": {"p95": 0.93}}, id=2, is_champion=False),
+        run("lightgbm", {"mase": 0.5, "coverage": {"p95": 0.96}}, id=3),
+        run("prophet", {"mase": 0.6}, id=4, is_champion=False),
+    ]
+    rows = leaderboard(runs)
+    assert [r.model for r in rows] == ["lightgbm", "prophet", "ets"]
+    assert rows[0].scores == {"mase": 0.5, "coverage.p95": 0.96}
+    assert numeric_scores({"n": True, "x": float("nan"), "why": "text", "y": 2}) == {"y": 2.0}
+    assert leaderboard([]) == []
+
+
+def test_plan_runs_collapse_steps_and_capacity_follows_tiers() -> None:
+    profile = ScalingProfile(
+        capacity_per_replica=10,
+        target_utilization=0.5,
+        tiers=[CapacityTier(name="a100", capacity_per_replica=100, cost_per_replica_hour=3)],
+    )
+    frame = pd.DataFrame(
+        {
+            "ts": pd.date_range(WHEN, periods=4, freq="5min"),
+            "replicas": [2, 2, 3, 3],
+            "gpus": [2, 2, 3, 3],
+            "load": [8.0, 9.0, 12.0, 130.0],
+            "tier": [None, None, None, "a100"],
+            "reason": ["r1", "r1b", "r2", "r3"],
+        }
+    )
+    frame["capacity"] = frame["replicas"] * capacity_per_replica(profile, frame["tier"])
+    assert frame["capacity"].tolist() == [10.0, 10.0, 15.0, 150.0]
+    runs = change_points(frame, timedelta(minutes=5))
+    assert [(r.replicas, r.tier, r.steps, r.reason, r.peak_load) for r in runs] == [
+        (2, None, 2, "r1", 9.0),
+        (3, None, 1, "r2", 12.0),
+        (3, "a100", 1, "r3", 130.0),
+    ]
+    assert runs[0].end == runs[1].start and runs[-1].end == WHEN + timedelta(minutes=20)
+
+
+def test_ages_read_like_a_person_says_them() -> None:
+    assert [format_age(s) for s in (45, 720, 3 * 3600 + 300, 2 * 86400 + 4 * 3600)] == [
+        "45 s",
+        "12 min",
+        "3 h 5 min",
+        "2 d 4 h",
+    ]

@@ -1,0 +1,103 @@
+"""API keys: hashed at rest, scoped, revocable, and enforced on every route by default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.auth import required_scope as required_scope_for_docs
+from forecaster.cli import app as cli
+from forecaster.security.api_keys import create_key
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.orm import ApiKey
+
+PROFILE = {"capacity_per_replica": 10}
+POINTS = {
+    "series": [{"service": "chat", "metric": "requests_per_second", "points": [[1704067200, 1.0]]}]
+}
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    app = create_app(settings.model_copy(update={"auth_enabled": True}), database)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def key(database: Database, *scopes: str) -> dict[str, str]:
+    with database.session() as session:
+        issued = create_key(session=session, name="test", scopes=list(scopes))
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def test_requests_without_a_key_are_refused_with_a_reason(client: TestClient) -> None:
+    response = client.get("/v1/services")
+    assert response.status_code == 401
+    assert "Authorization: Bearer" in response.json()["detail"]
+    assert client.post("/v1/metrics", json=POINTS).status_code == 401
+    assert (
+        client.get("/v1/services", headers={"Authorization": "Bearer fk_nope_x"}).status_code == 401
+    )
+
+
+def test_health_probes_stay_open(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+def test_scopes_decide_what_a_key_may_do(client: TestClient, database: Database) -> None:
+    admin, reader, ingester = key(database, "admin"), key(database, "read"), key(database, "ingest")
+    assert client.put("/v1/services/chat", json=PROFILE, headers=reader).status_code == 403
+    assert client.put("/v1/services/chat", json=PROFILE, headers=ingester).status_code == 403
+    assert client.put("/v1/services/chat", json=PROFILE, headers=admin).status_code == 201
+    assert client.get("/v1/services", headers=reader).status_code == 200
+    assert client.get("/v1/services", headers=ingester).status_code == 403
+    assert client.post("/v1/metrics", json=POINTS, headers=reader).status_code == 403
+    assert client.post("/v1/metrics", json=POINTS, headers=ingester).status_code == 200
+    assert client.post("/v1/services/chat/train", headers=reader).status_code == 403
+    denied = client.put("/v1/services/chat", json=PROFILE, headers=reader)
+    assert "lacks scope 'admin'" in denied.json()["detail"]
+
+
+def test_keys_are_stored_hashed_and_revocation_is_immediate(
+    client: TestClient, database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", settings.database_url)
+    from forecaster.settings import get_settings
+
+    get_settings.cache_clear()
+    runner = CliRunner()
+    created = runner.invoke(cli, ["keys", "create", "--name", "bridge", "--scope", "read"])
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip().splitlines()[-1]
+    prefix = secret.split("_")[1]
+    with database.session() as session:
+        row = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalar_one()
+        assert secret not in (row.key_hash, row.name) and len(row.key_hash) == 64
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/v1/services", headers=headers).status_code == 200
+    listing = runner.invoke(cli, ["keys", "list"])
+    assert prefix in listing.output and secret not in listing.output
+    assert runner.invoke(cli, ["keys", "revoke", prefix]).exit_code == 0
+    assert client.get("/v1/services", headers=headers).status_code == 401
+    get_settings.cache_clear()
+
+
+def test_unknown_scope_is_refused(database: Database) -> None:
+    from forecaster.errors import InvalidInputError
+
+    with database.session() as session, pytest.raises(InvalidInputError, match="scopes"):
+        create_key(session=session, name="x", scopes=["root"])
+
+
+def test_scope_rules() -> None:
+    assert required_scope_for_docs("GET", "/healthz") is None
+    assert required_scope_for_docs("POST", "/v1/metrics/csv") == "ingest"
+    assert required_scope_for_docs("GET", "/v1/services/x/plan") == "read"
+    assert required_scope_for_docs("DELETE", "/v1/services/x/events/1") == "admin"

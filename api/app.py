@@ -22,6 +22,7 @@ from api.routes import (
     remote_write,
     review,
     services,
+    simulations,
     telemetry,
 )
 from forecaster import __version__
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         plans,
         jobs,
         review,
+        simulations,
         dashboard,
         actuations,
         keda,

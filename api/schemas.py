@@ -128,6 +128,63 @@ class JobRunsPublic(BaseModel):
     count: int
 
 
+class SimulationCreate(BaseModel):
+    """A what-if replay: a profile and the load to replay, inline or a service's history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: ScalingProfile | None = Field(
+        default=None, description="required with points; defaults to the service's own profile"
+    )
+    points: list[tuple[Any, Any]] | None = Field(
+        default=None, description="[timestamp, value] pairs, ISO-8601 or epoch seconds"
+    )
+    service: str | None = Field(default=None, min_length=1, max_length=128)
+    days: float = Field(default=14.0, gt=0, le=90, description="service history to use")
+    train_fraction: float = Field(default=0.5, gt=0, lt=1)
+    max_replay_days: float = Field(default=7.0, gt=0, le=14)
+    model: str = Field(default="auto", max_length=64)
+    policies: list[str] = Field(
+        default_factory=lambda: ["static", "reactive", "predictive", "oracle"], min_length=1
+    )
+    equal_spend: bool = True
+    tick_seconds: float = 15.0
+    replan_seconds: float = Field(default=900.0, ge=60, le=86_400)
+    refit_seconds: float = Field(default=86_400.0, ge=3_600, le=7 * 86_400)
+    update: bool = Field(
+        default=True, description="condition the model on new data at each re-plan"
+    )
+    plot: bool = Field(default=False, description="include an SVG of load vs capacity")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SimulationCreate:
+        if (self.points is None) == (self.service is None):
+            raise ValueError("give either points or service, not both")
+        if self.points is not None and self.profile is None:
+            raise ValueError("inline points need a profile")
+        return self
+
+
+class PolicyScorePublic(BaseModel):
+    under_provisioned_pct: float = Field(description="% of ticks with load above ready capacity")
+    unserved_load_pct: float = Field(description="% of the load above ready capacity")
+    replica_hours: float
+    gpu_hours: float
+    cost: float
+    scale_events: int
+    peak_replicas: int
+    mean_replicas: float
+
+
+class SimulationPublic(BaseModel):
+    trace: dict[str, Any]
+    profile: ScalingProfile
+    forecast: dict[str, Any]
+    equal_spend_target_utilization: float | None
+    policies: dict[str, PolicyScorePublic]
+    svg: str | None = None
+
+
 # --- dashboard: history for display, forecast review, overview and service page ---
 
 

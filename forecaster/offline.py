@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.errors import InvalidInputError
+from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import plan_capacity
 from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import parse_duration, parse_timestamps
@@ -99,11 +100,16 @@ def plan_file(
     freq: str | None = None,
     model: str = "auto",
 ) -> pd.DataFrame:
-    """Forecast then plan a loaded CSV: the engine behind ``forecaster plan --input``."""
+    """Forecast then plan a loaded CSV: the engine behind ``forecaster plan --input``.
+
+    When the data is finer than the plan step (``--freq``), the plan also covers the typical
+    peak inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
+    """
     outcome = forecast_file(series_file, horizon=horizon, freq=freq, model=model)
     step = pd.Timedelta(outcome.frame.index.freq).total_seconds()
     column = quantile_name(profile.risk_quantile)
-    return plan_capacity(outcome.frame[column], profile, step_seconds=step)
+    factor = peak_to_mean(series_file.points, step_seconds=step)
+    return plan_capacity(outcome.frame[column], profile, step_seconds=step, peak_factor=factor)
 
 
 def format_timestamps(index: pd.DatetimeIndex, naive: bool) -> list[str]:
@@ -121,7 +127,9 @@ def write_forecast_csv(frame: pd.DataFrame, path: Path, *, naive: bool) -> None:
 
 
 def write_plan_csv(plan: pd.DataFrame, path: Path, *, naive: bool) -> None:
-    """Write ``timestamp,replicas,gpus`` (and ``tier`` when tiers are used)."""
+    """Write ``timestamp,replicas,gpus`` (and ``tier`` when tiers are used): one row per step,
+    "keep at least ``replicas`` from ``timestamp`` until the next row", already shifted for the
+    start-up time; ``tier`` is the mix, e.g. ``A100:1+L4:3`` (``replicas`` is its total)."""
     columns = ["replicas", "gpus"] + (
         ["tier"] if "tier" in plan and plan["tier"].notna().any() else []
     )

@@ -25,20 +25,24 @@ KNOWN_METRICS = frozenset(
 )
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
 QUANTILE_COLUMNS: dict[float, str] = {q: f"p{round(q * 100)}" for q in QUANTILES}
+# sane bounds, so absurd input is refused with a 422 instead of overflowing arithmetic
+MAX_REPLICAS = 1_000_000
+MAX_STARTUP_SECONDS = 86_400.0
+MAX_DELAY_SECONDS = 7 * 86_400.0
 
 
 class CapacityTier(BaseModel):
     """One kind of replica a service can run on (e.g. an L4 GPU node), with its own economics."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^:+]+$")
     capacity_per_replica: float = Field(gt=0, description="load one replica serves at its SLO")
     cost_per_replica_hour: float = Field(ge=0)
-    startup_seconds: float = Field(default=180, ge=0)
-    gpus_per_replica: int = Field(default=0, ge=0)
+    startup_seconds: float = Field(default=180, ge=0, le=MAX_STARTUP_SECONDS)
+    gpus_per_replica: int = Field(default=0, ge=0, le=1024)
     gpu_type: str | None = None
-    max_replicas: int | None = Field(default=None, ge=0)
+    max_replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
 
 
 class ActuationTarget(BaseModel):
@@ -93,27 +97,46 @@ class PrometheusSource(BaseModel):
 class ScalingProfile(BaseModel):
     """How to turn a load forecast into replicas for one service."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metric: str = Field(default="requests_per_second", description="the driving metric")
     step_seconds: int = Field(default=300, ge=1, le=3600, description="forecast and plan step")
     horizon_hours: float = Field(default=48, gt=0, le=24 * 14)
     capacity_per_replica: float = Field(gt=0, description="load one replica serves at its SLO")
     target_utilization: float = Field(default=0.7, gt=0, le=1)
-    min_replicas: int = Field(default=1, ge=0)
-    max_replicas: int = Field(default=100, ge=1)
-    startup_seconds: float = Field(default=180, ge=0, description="time until a replica is ready")
-    scale_down_delay_seconds: float = Field(default=600, ge=0)
+    plan_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "utilisation at which plans cover the risk quantile (default: target_utilization); "
+            "with a reactive autoscaler on top of the floor, up to 1.0 so the quantile just fits "
+            "full capacity while the autoscaler keeps its own target"
+        ),
+    )
+    min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    max_replicas: int = Field(default=100, ge=1, le=MAX_REPLICAS)
+    startup_seconds: float = Field(
+        default=180, ge=0, le=MAX_STARTUP_SECONDS, description="time until a replica is ready"
+    )
+    scale_down_delay_seconds: float = Field(default=600, ge=0, le=MAX_DELAY_SECONDS)
     risk_quantile: float = Field(default=0.95, description="forecast quantile the plan covers")
-    gpus_per_replica: int = Field(default=0, ge=0)
+    gpus_per_replica: int = Field(default=0, ge=0, le=1024)
     gpu_type: str | None = Field(default=None, max_length=64)
     cost_per_replica_hour: float = Field(default=0.0, ge=0)
     max_step_up: int | None = Field(
-        default=None, ge=1, description="most replicas one actuation may add"
+        default=None, ge=1, le=MAX_REPLICAS, description="most replicas one actuation may add"
+    )
+    step_edges: Literal["blend", "hold"] = Field(
+        default="blend",
+        description=(
+            "blend: near a step boundary the load lies between the two steps' means, so each "
+            "step also covers the average with each neighbour; hold: a step's mean holds flat"
+        ),
     )
     max_capacity_breach: Literal["honor", "increase"] = "honor"
     max_capacity_buffer_pct: float = Field(default=10.0, ge=0, le=100)
-    tiers: list[CapacityTier] = Field(default_factory=list)
+    tiers: list[CapacityTier] = Field(default_factory=list, max_length=8)
     forecast_only: bool = Field(default=True, description="plan and show, never actuate")
     targets: list[ActuationTarget] = Field(default_factory=list)
     holiday_country: str | None = Field(default=None, max_length=8)
@@ -148,6 +171,11 @@ class ScalingProfile(BaseModel):
     def quantile_column(self) -> str:
         """The forecast column (``p95`` ...) this profile's plans cover."""
         return QUANTILE_COLUMNS[self.risk_quantile]
+
+    @property
+    def floor_utilization(self) -> float:
+        """The utilisation plan floors are sized at."""
+        return self.plan_utilization or self.target_utilization
 
     @property
     def horizon_steps(self) -> int:

@@ -6,6 +6,7 @@ stays fast.
 from __future__ import annotations
 
 from forecaster.cli import (  # noqa: F401  (importing registers the commands)
+    capacity_commands,
     ingest_commands,
     keys_commands,
     offline_commands,

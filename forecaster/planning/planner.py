@@ -2,7 +2,9 @@
 
 Called by the plan job (stored plans), the offline ``forecaster plan`` command and the replay
 simulator. Each output row means "from ``ts`` until the next row the floor should be N", already
-shifted earlier by the start-up time so the replicas are ready when the load arrives.
+shifted earlier by the start-up time so the replicas are ready when the load arrives. With
+capacity tiers each row carries the cheapest mix (``tier`` = ``"A100:1+L4:3"``), each tier
+shifted by its own start-up time.
 """
 
 from __future__ import annotations
@@ -12,54 +14,65 @@ import math
 import numpy as np
 import pandas as pd
 
+from forecaster.planning.shaping import Shaped, shape
+from forecaster.planning.tiers import cheapest_mix, format_mix, tier_ceilings
 from forecaster.profiles import ScalingProfile
 
 # load within this fraction of a replica's capacity does not round up to one more replica
 _ROUNDING_SLACK = 1e-9
+# beyond any real fleet; keeps absurd inputs (a capacity of 1e-300) from overflowing int64
+MOST_REPLICAS = 10**9
+
+PLAN_COLUMNS = ("replicas", "gpus", "load", "tier", "cost_per_hour", "reason")
 
 
-def replicas_for_load(load: np.ndarray, profile: ScalingProfile) -> np.ndarray:
-    """Replicas = ceil(load / (capacity per replica x target utilisation)), at least zero."""
-    per_replica = profile.capacity_per_replica * profile.target_utilization
-    needed = np.ceil(np.asarray(load, dtype="float64") / per_replica - _ROUNDING_SLACK)
-    return np.maximum(np.nan_to_num(needed, nan=0.0), 0).astype("int64")
+def replicas_for_load(
+    load: np.ndarray, profile: ScalingProfile, utilization: float | None = None
+) -> np.ndarray:
+    """Replicas = ceil(load / (capacity per replica x utilisation)), at least zero; the
+    utilisation defaults to the profile's target."""
+    per_replica = profile.capacity_per_replica * (utilization or profile.target_utilization)
+    with np.errstate(over="ignore"):
+        needed = np.ceil(np.asarray(load, dtype="float64") / per_replica - _ROUNDING_SLACK)
+    return np.clip(np.nan_to_num(needed, nan=0.0), 0, MOST_REPLICAS).astype("int64")
 
 
-def forward_max(values: np.ndarray, window: int) -> np.ndarray:
-    """max(values[t : t + window + 1]): what must already be up at t to cover the next window."""
-    if window <= 0 or len(values) == 0:
-        return values.copy()
-    reversed_max = pd.Series(values[::-1]).rolling(window + 1, min_periods=1).max()
-    return reversed_max.to_numpy()[::-1].astype(values.dtype)
+def blend_edges(load: np.ndarray) -> np.ndarray:
+    """Each step's load raised to the average with either neighbour (along the last axis).
 
-
-def backward_max(values: np.ndarray, window: int) -> np.ndarray:
-    """max(values[t - window : t + 1]): keep capacity for a while after the load falls."""
-    if window <= 0 or len(values) == 0:
-        return values.copy()
-    return (
-        pd.Series(values).rolling(window + 1, min_periods=1).max().to_numpy().astype(values.dtype)
-    )
-
-
-def ramp_ahead(values: np.ndarray, max_step_up: int) -> np.ndarray:
-    """Raise earlier rows so no row adds more than ``max_step_up`` replicas over the one before.
-
-    r[t] = max_k(values[t + k] - k * cap): a reverse running max of ``values[j] - j * cap``.
+    A forecast step is a mean: when traffic climbs from one step to the next, the last moments
+    of the low step already carry about the average of the two, and the first moments after a
+    fall still do. Without this a plan is short at every rising edge for part of a step.
     """
-    if len(values) == 0:
+    values = np.asarray(load, dtype="float64")
+    if values.shape[-1] < 2:
         return values.copy()
-    positions = np.arange(len(values), dtype="int64")
-    shifted = values - positions * max_step_up
-    reverse_running = np.maximum.accumulate(shifted[::-1])[::-1]
-    return np.maximum(values, reverse_running + positions * max_step_up)
+    pair = (values[..., 1:] + values[..., :-1]) / 2
+    blended = values.copy()
+    blended[..., :-1] = np.maximum(blended[..., :-1], pair)
+    blended[..., 1:] = np.maximum(blended[..., 1:], pair)
+    return blended
 
 
-def effective_max_replicas(profile: ScalingProfile) -> int:
-    """The ceiling plans respect: the profile's max, or above it by the buffer if allowed."""
+def covered_load(load: np.ndarray, profile: ScalingProfile, peak_factor: float) -> np.ndarray:
+    """The load a step's replicas must serve: its quantile, edges blended, times peak/mean."""
+    values = np.asarray(load, dtype="float64")
+    if profile.step_edges == "blend":
+        values = blend_edges(values)
+    return values * peak_factor
+
+
+def effective_max_replicas(profile: ScalingProfile, limit: int | None = None) -> int:
+    """The ceiling plans respect: the max, or above it by the buffer if the profile allows."""
+    limit = profile.max_replicas if limit is None else limit
     if profile.max_capacity_breach == "increase":
-        return math.ceil(profile.max_replicas * (1 + profile.max_capacity_buffer_pct / 100))
-    return profile.max_replicas
+        return math.ceil(limit * (1 + profile.max_capacity_buffer_pct / 100))
+    return limit
+
+
+def lead_steps(startup_seconds: float, step_seconds: float) -> int:
+    """Whole plan steps a replica needs to start: a partial step counts as a whole one."""
+    return math.ceil(startup_seconds / step_seconds - 1e-9)
 
 
 def plan_capacity(
@@ -68,39 +81,74 @@ def plan_capacity(
     *,
     step_seconds: float,
     current_replicas: int | None = None,
+    peak_factor: float = 1.0,
 ) -> pd.DataFrame:
     """Replica and GPU floors for each step of a load-quantile forecast.
 
-    Returns a frame indexed by step timestamp with ``replicas``, ``gpus``, ``load`` (the quantile
-    the step covers), ``cost_per_hour`` and ``reason``.
+    ``peak_factor`` (>= 1) scales the step's mean load up to the short peaks inside it (see
+    :func:`forecaster.planning.burst.peak_to_mean`). Returns a frame indexed by step timestamp
+    with ``replicas``, ``gpus``, ``load`` (the quantile the step covers), ``tier`` (the mix, or
+    None without tiers), ``cost_per_hour`` and ``reason``.
     """
+    if peak_factor < 1 or not math.isfinite(peak_factor):
+        raise ValueError(f"peak_factor must be a finite number >= 1, got {peak_factor}")
     values = load.to_numpy(dtype="float64")
-    required = replicas_for_load(values, profile)
-    lead_steps = math.ceil(profile.startup_seconds / step_seconds)
-    hold_steps = math.ceil(profile.scale_down_delay_seconds / step_seconds)
+    covered = covered_load(values, profile, peak_factor)
+    if profile.tiers:
+        return _plan_tiers(load.index, values, covered, peak_factor, profile, step_seconds)
+    required = replicas_for_load(covered, profile, profile.floor_utilization)
     ceiling = effective_max_replicas(profile)
-
-    led = forward_max(required, lead_steps)
-    held = backward_max(led, hold_steps)
-    floor = np.clip(held, profile.min_replicas, ceiling)
-    if profile.max_step_up is not None:
-        floor = ramp_ahead(floor, profile.max_step_up)
-        if current_replicas is not None:
-            reachable = current_replicas + profile.max_step_up * np.arange(1, len(floor) + 1)
-            floor = np.minimum(floor, reachable)
-        floor = np.clip(floor, profile.min_replicas, ceiling)
-
+    shaped = _shape_single(required, profile, step_seconds, current_replicas)
+    floor = shaped.floor
     frame = pd.DataFrame(
         {
-            "replicas": floor.astype("int64"),
-            "gpus": floor.astype("int64") * profile.gpus_per_replica,
+            "replicas": floor,
+            "gpus": floor * profile.gpus_per_replica,
             "load": values,
+            "tier": None,
             "cost_per_hour": floor * profile.cost_per_replica_hour,
         },
         index=load.index,
     )
-    frame["reason"] = _reasons(values, required, led, held, floor, profile, ceiling)
+    utilization = profile.floor_utilization
+    per_replica = profile.capacity_per_replica * utilization
+    needs = [
+        f"{_load_note(profile, v, c, peak_factor)} / ({per_replica:.4g} per replica = "
+        f"{profile.capacity_per_replica:g} x {utilization:g}) needs {n}"
+        for v, c, n in zip(values, covered, required, strict=True)
+    ]
+    frame["reason"] = _reasons(needs, required, shaped, profile, ceiling, profile.startup_seconds)
     return frame
+
+
+def plan_floor(
+    load: np.ndarray,
+    profile: ScalingProfile,
+    *,
+    step_seconds: float,
+    peak_factor: float = 1.0,
+    current_replicas: int | None = None,
+) -> np.ndarray:
+    """Just the ``replicas`` column of :func:`plan_capacity` for a single-type profile: the
+    simulator re-plans thousands of times and needs no reasons or frame."""
+    required = replicas_for_load(
+        covered_load(load, profile, peak_factor), profile, profile.floor_utilization
+    )
+    return _shape_single(required, profile, step_seconds, current_replicas).floor
+
+
+def _shape_single(
+    required: np.ndarray, profile: ScalingProfile, step_seconds: float, current: int | None
+) -> Shaped:
+    return shape(
+        required,
+        lead_steps=lead_steps(profile.startup_seconds, step_seconds),
+        hold_steps=lead_steps(profile.scale_down_delay_seconds, step_seconds),
+        lower=profile.min_replicas,
+        upper=effective_max_replicas(profile),
+        max_step_up=profile.max_step_up,
+        current=current,
+    )
 
 
 def plan_cost(plan: pd.DataFrame, step_seconds: float) -> float:
@@ -108,26 +156,116 @@ def plan_cost(plan: pd.DataFrame, step_seconds: float) -> float:
     return float(plan["cost_per_hour"].sum() * step_seconds / 3600.0)
 
 
+def _plan_tiers(
+    index: pd.Index,
+    values: np.ndarray,
+    covered: np.ndarray,
+    peak_factor: float,
+    profile: ScalingProfile,
+    step_seconds: float,
+) -> pd.DataFrame:
+    """Cheapest mix per step, then each tier led by its own start-up and held like the rest."""
+    tiers = profile.tiers
+    ceilings = np.array(
+        [
+            effective_max_replicas(profile, int(c))
+            for c in tier_ceilings(tiers, profile.max_replicas)
+        ]
+    )
+    mixes = cheapest_mix(covered, tiers, utilization=profile.floor_utilization, ceilings=ceilings)
+    hold = lead_steps(profile.scale_down_delay_seconds, step_seconds)
+    floors = (
+        np.column_stack(
+            [
+                shape(
+                    mixes[:, i],
+                    lead_steps=lead_steps(tier.startup_seconds, step_seconds),
+                    hold_steps=hold,
+                    lower=0,
+                    upper=int(ceilings[i]),
+                    max_step_up=profile.max_step_up,
+                    current=None,
+                ).floor
+                for i, tier in enumerate(tiers)
+            ]
+        )
+        if len(values)
+        else np.zeros((0, len(tiers)), dtype="int64")
+    )
+    floors = _raise_to_min(floors, profile, ceilings)
+    costs = np.array([tier.cost_per_replica_hour for tier in tiers])
+    gpus = np.array([tier.gpus_per_replica for tier in tiers])
+    names = [tier.name for tier in tiers]
+    needed = format_mix(mixes, names)
+    floor_mix = format_mix(floors, names)
+    per_tier = ", ".join(
+        f"{t.name} {t.capacity_per_replica:g}/replica ${t.cost_per_replica_hour:g}/h "
+        f"{t.startup_seconds:g}s start-up"
+        for t in tiers
+    )
+    reasons = [
+        f"{_load_note(profile, v, c, peak_factor)} at "
+        f"{profile.floor_utilization:g} utilisation: cheapest mix {need or 'none'} "
+        f"(of {per_tier})"
+        + (
+            f"; floor {have or 'none'} after start-up lead, hold and min/max"
+            if have != need
+            else ""
+        )
+        for v, c, need, have in zip(values, covered, needed, floor_mix, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "replicas": floors.sum(axis=1).astype("int64"),
+            "gpus": (floors @ gpus).astype("int64"),
+            "load": values,
+            "tier": floor_mix,
+            "cost_per_hour": floors @ costs,
+            "reason": reasons,
+        },
+        index=index,
+    )
+
+
+def _raise_to_min(floors: np.ndarray, profile: ScalingProfile, ceilings: np.ndarray) -> np.ndarray:
+    """Meet ``min_replicas`` (a total) with the tier that costs least per replica-hour."""
+    short = (profile.min_replicas - floors.sum(axis=1)).clip(min=0)
+    if not short.any():
+        return floors
+    raised = floors.copy()
+    for tier in np.argsort([t.cost_per_replica_hour for t in profile.tiers], kind="stable"):
+        add = np.minimum(short, ceilings[tier] - raised[:, tier]).clip(min=0)
+        raised[:, tier] += add
+        short = short - add
+    return raised
+
+
+def _load_note(profile: ScalingProfile, value: float, covered: float, peak_factor: float) -> str:
+    """``p95 load 42.5, 110 at the edge with a neighbour step, x 1.3 peak/mean = 143``."""
+    text = f"{profile.quantile_column} load {value:.4g}"
+    edge = covered / peak_factor
+    if edge > value * (1 + 1e-9):
+        text += f", {edge:.4g} at the edge with a neighbour step"
+    if peak_factor > 1 + 1e-9:
+        text += f", x {peak_factor:.3g} peak/mean = {covered:.4g}"
+    return text
+
+
 def _reasons(
-    load: np.ndarray,
+    needs: list[str],
     required: np.ndarray,
-    led: np.ndarray,
-    held: np.ndarray,
-    floor: np.ndarray,
+    shaped: Shaped,
     profile: ScalingProfile,
     ceiling: int,
+    startup_seconds: float,
 ) -> list[str]:
     """One sentence per step saying where its number came from."""
-    q = profile.quantile_column
-    per_replica = profile.capacity_per_replica * profile.target_utilization
     reasons = []
-    for step_load, need, lead, hold, final in zip(load, required, led, held, floor, strict=True):
-        text = (
-            f"{q} load {step_load:.4g} / ({profile.capacity_per_replica:g} x "
-            f"{profile.target_utilization:g} = {per_replica:.4g} per replica) needs {need}"
-        )
+    for text, need, lead, hold, final in zip(
+        needs, required, shaped.led, shaped.held, shaped.floor, strict=True
+    ):
         if lead > need:
-            text += f"; {lead} to be ready for load within {profile.startup_seconds:g}s start-up"
+            text += f"; {lead} to be ready for load within {startup_seconds:g}s start-up"
         if hold > lead:
             text += (
                 f"; held at {hold} for the {profile.scale_down_delay_seconds:g}s scale-down delay"

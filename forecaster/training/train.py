@@ -156,9 +156,23 @@ def train_service(
 def build_plan(
     *, session: Session, service: Service, profile: ScalingProfile, forecast_id: int
 ) -> Plan:
-    """Plan capacity from a stored forecast and store the plan."""
+    """Plan capacity from a stored forecast and store the plan.
+
+    Plans are stored whatever the mode; ``summary.forecast_only`` records whether the service
+    was in forecast-only mode when the plan was made (actuators must then leave it alone).
+    """
     frame = forecast_frame(session=session, forecast_id=forecast_id)
     plan = plan_capacity(frame[profile.quantile_column], profile, step_seconds=profile.step_seconds)
+    hours = profile.step_seconds / 3600
+    summary = {
+        "steps": len(plan),
+        "peak_replicas": int(plan["replicas"].max()),
+        "peak_gpus": int(plan["gpus"].max()),
+        "replica_hours": float(plan["replicas"].sum() * hours),
+        "gpu_hours": float(plan["gpus"].sum() * hours),
+        "forecast_only": profile.forecast_only,
+        "tiers": [tier.name for tier in profile.tiers],
+    }
     return save_plan(
         session=session,
         service_id=service.id,
@@ -167,7 +181,7 @@ def build_plan(
         quantile=profile.risk_quantile,
         frame=plan,
         total_cost=plan_cost(plan, profile.step_seconds),
-        summary={"peak_replicas": int(plan["replicas"].max()), "steps": len(plan)},
+        summary=summary,
     )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecaster.planning.planner import plan_capacity
 from forecaster.profiles import ScalingProfile
 
 
-def plan(loads: list[float], **profile: float) -> list[int]:
+def plan(loads: list[float], peak_factor: float = 1.0, **profile: object) -> list[int]:
     fields = {
         "capacity_per_replica": 10.0,
         "target_utilization": 0.5,
@@ -17,10 +18,16 @@ def plan(loads: list[float], **profile: float) -> list[int]:
         "max_replicas": 100,
         "startup_seconds": 0,
         "scale_down_delay_seconds": 0,
+        "step_edges": "hold",
     }
     fields.update(profile)
     index = pd.date_range("2024-01-01", periods=len(loads), freq="5min", tz="UTC")
-    frame = plan_capacity(pd.Series(loads, index=index), ScalingProfile(**fields), step_seconds=300)
+    frame = plan_capacity(
+        pd.Series(loads, index=index),
+        ScalingProfile.model_validate(fields),
+        step_seconds=300,
+        peak_factor=peak_factor,
+    )
     return frame["replicas"].tolist()
 
 
@@ -66,9 +73,29 @@ def test_gpus_cost_and_reasons() -> None:
         scale_down_delay_seconds=0,
         gpus_per_replica=2,
         cost_per_replica_hour=3.0,
+        step_edges="hold",
     )
     index = pd.date_range("2024-01-01", periods=2, freq="1h", tz="UTC")
     frame = plan_capacity(pd.Series([12.0, 0.0], index=index), profile, step_seconds=3600)
     assert frame["gpus"].tolist() == [6, 0]
     assert np.allclose(frame["cost_per_hour"], [9.0, 0.0])
     assert "p95 load 12" in frame["reason"].iloc[0] and "needs 3" in frame["reason"].iloc[0]
+
+
+def test_blended_edges_cover_the_climb_between_steps() -> None:
+    # a step's mean holds only in its middle: at the boundary from 10 to 50 the load is about
+    # 30, so the step before the climb needs 6 replicas, as does the one after the fall
+    assert plan([10, 10, 50, 50, 10], step_edges="blend") == [2, 6, 10, 10, 6]
+
+
+def test_peak_factor_scales_the_covered_load() -> None:
+    # 5 per replica: a mean of 10 with 30-s peaks 1.5x above it needs 3, not 2
+    assert plan([10, 10], peak_factor=1.5) == [3, 3]
+    index = pd.date_range("2024-01-01", periods=1, freq="5min", tz="UTC")
+    profile = ScalingProfile(capacity_per_replica=10, target_utilization=0.5, step_edges="hold")
+    frame = plan_capacity(
+        pd.Series([10.0], index=index), profile, step_seconds=300, peak_factor=1.5
+    )
+    assert "x 1.5 peak/mean = 15" in frame["reason"].iloc[0]
+    with pytest.raises(ValueError, match="peak_factor"):
+        plan_capacity(pd.Series([10.0], index=index), profile, step_seconds=300, peak_factor=0.5)

@@ -1,0 +1,46 @@
+"""What-if replays: ``POST /v1/simulations`` scores scaling policies on given or stored load."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import DatabaseDep
+from api.schemas import SimulationCreate, SimulationPublic
+from forecaster.errors import InvalidInputError
+from forecaster.planning.plot import render_svg
+from forecaster.planning.policies import ForecastSettings
+from forecaster.planning.simulate import SimulationOptions, simulate
+from forecaster.planning.whatif import points_series, service_history
+from models.registry import MODELS
+
+router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
+
+
+@router.post("", response_model=SimulationPublic)
+def post_simulation(body: SimulationCreate, database: DatabaseDep) -> SimulationPublic:
+    """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
+    if body.model != "auto" and body.model not in MODELS:
+        raise InvalidInputError(f"unknown model {body.model!r}; known: auto, {sorted(MODELS)}")
+    if body.service is not None:
+        with database.session() as session:  # read, then replay without holding the database
+            load, profile = service_history(session=session, name=body.service, days=body.days)
+        profile = body.profile or profile
+    else:
+        assert body.points is not None and body.profile is not None  # checked by the schema
+        load, profile = points_series(body.points), body.profile
+    options = SimulationOptions(
+        tick_seconds=body.tick_seconds,
+        train_fraction=body.train_fraction,
+        max_replay_days=body.max_replay_days,
+        policies=tuple(body.policies),
+        equal_spend=body.equal_spend,
+        forecast=ForecastSettings(
+            model=body.model,
+            replan_seconds=body.replan_seconds,
+            refit_seconds=body.refit_seconds,
+            update=body.update,
+        ),
+    )
+    result = simulate(load, profile, options)
+    report = result.report()
+    return SimulationPublic(**report, svg=render_svg(result) if body.plot else None)

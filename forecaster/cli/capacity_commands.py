@@ -1,0 +1,87 @@
+"""Capacity commands: ``forecaster simulate`` replays a trace under four scaling policies.
+
+CSV and profile YAML in, a JSON report (and optionally an SVG plot) out, no database; the same
+simulator serves ``POST /v1/simulations``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from forecaster.cli.app import app, fail, say
+
+
+@app.command()
+def simulate(
+    input: Path = typer.Option(
+        ..., "--input", exists=True, dir_okay=False, help="timestamp,value CSV of load"
+    ),
+    profile: Path = typer.Option(..., exists=True, dir_okay=False, help="profile YAML"),
+    output: Path = typer.Option(..., "--output", help="JSON report to write"),
+    plot: Path | None = typer.Option(None, help="also write an SVG of load vs capacity"),
+    model: str = typer.Option("auto", help="forecasting model of the predictive policy"),
+    train_fraction: float = typer.Option(0.5, help="share of the trace used only for training"),
+    replay_days: float | None = typer.Option(None, help="replay at most this many final days"),
+    tick: float = typer.Option(15.0, help="replay tick in seconds (1, 3, 5, 15 or 30)"),
+    policies: str = typer.Option(
+        "static,reactive,predictive,oracle", help="comma-separated policies to replay"
+    ),
+    equal_spend: bool = typer.Option(
+        True, help="add a reactive HPA tuned to spend what the predictive policy spends"
+    ),
+    replan: str = typer.Option("15min", help="predictive: re-forecast and re-plan this often"),
+    refit: str = typer.Option("24h", help="predictive: refit the model this often"),
+    update: bool = typer.Option(
+        True,
+        help="predictive: condition the model on new data at each re-plan; --no-update reads "
+        "on in the forecast made at the last refit (for models whose update is a slow refit)",
+    ),
+) -> None:
+    """Replay a load trace under static, reactive, predictive and oracle scaling; score each."""
+    from forecaster.errors import ForecasterError
+    from forecaster.offline import read_series_csv
+    from forecaster.planning.plot import render_svg
+    from forecaster.planning.policies import ForecastSettings
+    from forecaster.planning.simulate import SimulationOptions
+    from forecaster.planning.simulate import simulate as run_simulation
+    from forecaster.profiles import load_profile
+    from forecaster.timeutil import parse_duration
+
+    try:
+        options = SimulationOptions(
+            tick_seconds=tick,
+            train_fraction=train_fraction,
+            max_replay_days=replay_days,
+            policies=tuple(p.strip() for p in policies.split(",") if p.strip()),
+            equal_spend=equal_spend,
+            forecast=ForecastSettings(
+                model=model,
+                replan_seconds=parse_duration(replan),
+                refit_seconds=parse_duration(refit),
+                update=update,
+            ),
+        )
+        result = run_simulation(read_series_csv(input).points, load_profile(profile), options)
+    except (ForecasterError, ValueError) as error:
+        fail(str(error))
+    report = result.report()
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    if plot is not None:
+        plot.write_text(render_svg(result))
+    say(
+        f"replayed {report['trace']['replay_ticks']} ticks of {tick:g}s from "
+        f"{report['trace']['replay_start']} to {report['trace']['end']}"
+    )
+    say(
+        f"{'policy':22s} {'under %time':>11s} {'unserved %':>10s} {'replica-h':>10s} "
+        f"{'cost':>9s} {'events':>7s}"
+    )
+    for name, row in report["policies"].items():
+        say(
+            f"{name:22s} {row['under_provisioned_pct']:11.3f} {row['unserved_load_pct']:10.3f} "
+            f"{row['replica_hours']:10.1f} {row['cost']:9.2f} {row['scale_events']:7d}"
+        )
+    say(f"wrote {output}" + (f" and {plot}" if plot is not None else ""))

@@ -1,0 +1,189 @@
+"""The replay simulator's capacity policies other than the reactive HPA itself.
+
+Static peak and the oracle are whole-array numpy; the predictive policy re-forecasts as
+simulated time advances and turns each forecast into a plan (our planner, unchanged) whose rows
+become the HPA's minReplicas floor until the next re-plan. Every policy except the oracle sees
+only ticks before the moment it decides. Called by :mod:`forecaster.planning.simulate`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import InvalidInputError
+from forecaster.planning.burst import peak_to_mean
+from forecaster.planning.hpa import Timeline
+from forecaster.planning.planner import plan_floor, replicas_for_load
+from forecaster.planning.replay import Trace, step_means
+from forecaster.planning.shaping import forward_max
+from forecaster.profiles import ScalingProfile
+from forecaster.timeutil import epoch_ns
+from forecaster.training.forecasting import make_forecast
+from models.base import ForecastModel, quantile_name
+
+
+def backward_min(values: np.ndarray, window: int) -> np.ndarray:
+    """min(values[t - window : t + 1])."""
+    if window <= 0 or len(values) == 0:
+        return values.copy()
+    return pd.Series(values).rolling(window + 1, min_periods=1).min().to_numpy().astype("int64")
+
+
+def static_peak(train_load: np.ndarray, n_ticks: int, profile: ScalingProfile) -> Timeline:
+    """The training window's peak tick, at the target utilisation, provisioned all the time."""
+    peak = float(np.max(train_load)) if len(train_load) else 0.0
+    replicas = int(
+        np.clip(
+            replicas_for_load(np.array([peak]), profile)[0],
+            profile.min_replicas,
+            profile.max_replicas,
+        )
+    )
+    constant = np.full(n_ticks, replicas, dtype="int64")
+    return Timeline(spec=constant, ready=constant.copy())
+
+
+def oracle(load: np.ndarray, tick_seconds: float, profile: ScalingProfile) -> Timeline:
+    """Perfect foresight: exactly the replicas each tick needs at the target utilisation, each
+    started its start-up time ahead (and billed from then), removed the moment it is idle."""
+    need = np.clip(replicas_for_load(load, profile), profile.min_replicas, profile.max_replicas)
+    lead = math.ceil(profile.startup_seconds / tick_seconds - 1e-9)
+    spec = forward_max(need, lead)
+    # a replica serves once it has existed for the start-up time (newest removed first)
+    return Timeline(spec=spec, ready=np.maximum(backward_min(spec, lead), need))
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """How the predictive policy forecasts: model, cadence and how much history it keeps."""
+
+    model: str = "auto"
+    replan_seconds: float = 900.0
+    refit_seconds: float = 86_400.0
+    history_days: float = 35.0
+    peak_seconds: float = 30.0
+    # False: forecast once per refit far enough ahead and re-plan from slices of it, for
+    # models whose ``update`` is a full refit and too slow to run at every re-plan
+    update: bool = True
+
+
+@dataclass(frozen=True)
+class ForecastTrail:
+    """Every forecast the predictive policy made during a replay, one row per decision.
+
+    Kept apart from planning so one trail serves several profiles (start-up times) that share
+    the step and quantile, as the benchmark does.
+    """
+
+    step_seconds: float
+    quantile: float
+    replan_ticks: int
+    origins_ns: np.ndarray  # start of each forecast's first step
+    values: np.ndarray  # decisions x horizon steps of the quantile
+    peak_factors: np.ndarray  # per decision
+
+
+def trail_horizon_seconds(profile: ScalingProfile, settings: ForecastSettings) -> float:
+    """How far each forecast must reach: the re-plan interval plus the start-up lead (the hold
+    looks back, and the steps before a decision are not forecast)."""
+    lead = max([profile.startup_seconds] + [t.startup_seconds for t in profile.tiers])
+    return settings.replan_seconds + lead
+
+
+def rolling_forecasts(
+    trace: Trace,
+    replay_start: int,
+    *,
+    step_seconds: float,
+    quantile: float,
+    horizon_seconds: float,
+    settings: ForecastSettings,
+) -> ForecastTrail:
+    """Forecast at each decision (every ``replan_seconds`` of the replay) from the complete
+    plan steps before it; refit every ``refit_seconds``, in between ``update`` the model (or,
+    with ``settings.update`` off, read on in the forecast made at the last refit)."""
+    history_all = step_means(trace, step_seconds)
+    tick = trace.tick_seconds
+    n_replay = len(trace.load) - replay_start
+    replan_ticks = max(1, round(settings.replan_seconds / tick))
+    refit_every = max(1, round(settings.refit_seconds / settings.replan_seconds))
+    horizon = math.ceil(horizon_seconds / step_seconds) + 2
+    keep = max(2, round(settings.history_days * 86_400 / step_seconds))
+    per_step = round(step_seconds / tick)
+    decisions = range(0, n_replay, replan_ticks)
+    origins = np.empty(len(decisions), dtype="int64")
+    values = np.empty((len(decisions), horizon))
+    factors = np.ones(len(decisions))
+    model: ForecastModel | None = None
+    factor = 1.0
+    long_horizon = horizon + math.ceil(settings.refit_seconds / step_seconds) + 1
+    ahead = np.empty(0)  # the forecast made at the last refit (settings.update off)
+    ahead_from = 0  # its first step, counted from the start of the trace
+    ahead_origin = 0
+    step_ns = int(step_seconds * 1e9)
+    for number, begin in enumerate(decisions):
+        complete = (replay_start + begin) // per_step  # plan steps finished before deciding
+        history = history_all.iloc[max(0, complete - keep) : complete]
+        if len(history) < 2:
+            raise InvalidInputError(
+                "the predictive policy needs at least two plan steps of history before the replay"
+            )
+        refit = model is None or number % refit_every == 0
+        if refit:
+            model = make_forecast(history, horizon, model=settings.model).fitted
+            factor = _peak_factor(
+                trace, complete * per_step, keep * per_step, step_seconds, settings
+            )
+        assert model is not None
+        factors[number] = factor
+        if not settings.update:
+            if refit:
+                forecast = model.predict(long_horizon, (quantile,))
+                ahead = forecast[quantile_name(quantile)].to_numpy()
+                ahead_from, ahead_origin = complete, int(epoch_ns(forecast.index[:1])[0])
+            offset = complete - ahead_from
+            origins[number] = ahead_origin + offset * step_ns
+            values[number] = ahead[offset : offset + horizon]
+            continue
+        if not refit:
+            model = model.update(history)
+        forecast = model.predict(horizon, (quantile,))
+        origins[number] = epoch_ns(forecast.index[:1])[0]
+        values[number] = forecast[quantile_name(quantile)].to_numpy()
+    return ForecastTrail(step_seconds, quantile, replan_ticks, origins, values, factors)
+
+
+def _peak_factor(
+    trace: Trace, end: int, ticks: int, step_seconds: float, settings: ForecastSettings
+) -> float:
+    """The peak-to-mean factor over the ``ticks`` before ``end``: 1 when the trace itself is
+    not finer than the plan step (its within-step shape is then only the replay's
+    interpolation, which blended step edges already cover)."""
+    if trace.source_step_seconds * 2 > step_seconds:
+        return 1.0
+    first = max(0, end - ticks)
+    past = pd.Series(trace.load[first:end], index=trace.index_of(first, end))
+    return peak_to_mean(past, step_seconds=step_seconds, peak_seconds=settings.peak_seconds)
+
+
+def predictive_floor(
+    trace: Trace, replay_start: int, profile: ScalingProfile, trail: ForecastTrail
+) -> np.ndarray:
+    """minReplicas per replay tick: the plan made at the latest decision, row by row."""
+    if trail.step_seconds != profile.step_seconds or trail.quantile != profile.risk_quantile:
+        raise ValueError("the forecast trail was made for another step or quantile")
+    replicas = plan_floor(
+        trail.values * trail.peak_factors[:, None], profile, step_seconds=trail.step_seconds
+    )
+    n_replay = len(trace.load) - replay_start
+    offsets = np.arange(n_replay)
+    decision = offsets // trail.replan_ticks
+    tick_ns = trace.start.value + ((replay_start + offsets) * trace.tick_seconds * 1e9).astype(
+        "int64"
+    )
+    row = (tick_ns - trail.origins_ns[decision]) // int(trail.step_seconds * 1e9)
+    return replicas[decision, np.clip(row, 0, replicas.shape[1] - 1)]

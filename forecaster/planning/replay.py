@@ -1,0 +1,101 @@
+"""Turn a load trace of any step into the simulator's tick grid (15 s by default).
+
+A trace value at ``ts`` is the mean load over ``[ts, ts + step)`` (the convention of the whole
+project). Finer traces (1 s request counts) are averaged into ticks; coarser ones (5 min,
+30 min, 1 h) are interpolated linearly between the middles of their steps and held flat before
+the first and after the last middle, so the load passes through each step's mean at its middle
+and never jumps at step boundaries. Missing steps are replayed as zero load: a gap is an outage,
+which is exactly what a reactive autoscaler must recover from. Called by the simulator, its CLI
+and API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import InvalidInputError
+from forecaster.timeutil import epoch_ns, freq_alias
+from forecaster.training.history import infer_step_seconds, regularise
+
+# about 4.7 years at 15 s: beyond it a replay is refused rather than exhausting memory
+MAX_TICKS = 10_000_000
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Load per tick: ``load[i]`` is the mean over ``[start + i*tick, start + (i+1)*tick)``."""
+
+    start: pd.Timestamp
+    tick_seconds: float
+    load: np.ndarray
+    source_step_seconds: float
+    missing_ticks: int
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return self.index_of(0, len(self.load))
+
+    def index_of(self, begin: int, end: int) -> pd.DatetimeIndex:
+        """Timestamps of ticks ``[begin, end)`` (without building the whole index)."""
+        first = self.start + pd.Timedelta(seconds=begin * self.tick_seconds)
+        return pd.date_range(first, periods=max(0, end - begin), freq=freq_alias(self.tick_seconds))
+
+    def window(self, begin: int, end: int | None = None) -> Trace:
+        """Ticks ``[begin, end)`` as a trace of their own."""
+        return Trace(
+            start=self.start + pd.Timedelta(seconds=begin * self.tick_seconds),
+            tick_seconds=self.tick_seconds,
+            load=self.load[begin:end],
+            source_step_seconds=self.source_step_seconds,
+            missing_ticks=self.missing_ticks,
+        )
+
+
+def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
+    """Replay grid of a ``timestamp -> load`` series (UTC index, any regular-ish step)."""
+    points = points.dropna()
+    if len(points) < 2:
+        raise InvalidInputError("a trace needs at least two points")
+    if (points < 0).any() or not np.isfinite(points.to_numpy(dtype="float64")).all():
+        raise InvalidInputError("trace values must be finite and not negative")
+    try:
+        step = infer_step_seconds(pd.DatetimeIndex(points.index))
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+    start = pd.Timestamp(points.index[0])
+    span = (pd.Timestamp(points.index[-1]) - start).total_seconds() + step
+    if span / tick_seconds > MAX_TICKS:
+        raise InvalidInputError(
+            f"the trace spans {span / 86_400:.4g} days: more than {MAX_TICKS} ticks of "
+            f"{tick_seconds:g}s; replay a shorter window or a longer tick"
+        )
+    if step <= tick_seconds:
+        ticks = regularise(points, tick_seconds, anchor=start)
+        missing = int(ticks.isna().sum())
+        return Trace(start, tick_seconds, ticks.fillna(0.0).to_numpy(), step, missing)
+    steps = regularise(points, step, anchor=start)
+    missing_steps = steps.isna().to_numpy()
+    values = steps.fillna(0.0).to_numpy()
+    step_ns = epoch_ns(steps.index) - start.value
+    n_ticks = int(round((step_ns[-1] / 1e9 + step) / tick_seconds))
+    tick_mid = (np.arange(n_ticks) + 0.5) * tick_seconds
+    load = np.interp(tick_mid, step_ns / 1e9 + step / 2, values)
+    missing = int(missing_steps.sum() * round(step / tick_seconds))
+    return Trace(start, tick_seconds, load, step, missing)
+
+
+def step_means(trace: Trace, step_seconds: float) -> pd.Series:
+    """Mean load per plan step (whole steps from the trace's start): the history a forecaster
+    sees. A trailing partial step is left out."""
+    per_step = round(step_seconds / trace.tick_seconds)
+    if per_step < 1 or abs(per_step * trace.tick_seconds - step_seconds) > 1e-6:
+        raise InvalidInputError(
+            f"plan step {step_seconds:g}s must be a whole number of {trace.tick_seconds:g}s ticks"
+        )
+    whole = len(trace.load) // per_step
+    means = trace.load[: whole * per_step].reshape(whole, per_step).mean(axis=1)
+    index = pd.date_range(trace.start, periods=whole, freq=freq_alias(step_seconds))
+    return pd.Series(means, index=index, name="value")

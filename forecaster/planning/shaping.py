@@ -1,0 +1,83 @@
+"""Time-shaping of replica requirements: lead time, scale-down hold, step cap, clamping.
+
+Pure numpy helpers shared by the single-type and the tiered paths of
+:mod:`forecaster.planning.planner`; each works on an integer array of replicas per plan step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def _window_max(values: np.ndarray, window: int, *, ahead: bool) -> np.ndarray:
+    """Max over ``window + 1`` consecutive entries along the last axis, truncated at the ends."""
+    if window <= 0 or values.shape[-1] == 0:
+        return values.copy()
+    window = min(window, values.shape[-1])  # a longer window sees nothing more
+    pad = np.full((*values.shape[:-1], window), np.iinfo("int64").min, dtype="int64")
+    parts = (values.astype("int64"), pad) if ahead else (pad, values.astype("int64"))
+    windows = sliding_window_view(np.concatenate(parts, axis=-1), window + 1, axis=-1)
+    return windows.max(axis=-1).astype(values.dtype)
+
+
+def forward_max(values: np.ndarray, window: int) -> np.ndarray:
+    """max(values[..., t : t + window + 1]): what must already be up at t to cover the next
+    window (along the last axis, so a stack of plans is shaped at once)."""
+    return _window_max(values, window, ahead=True)
+
+
+def backward_max(values: np.ndarray, window: int) -> np.ndarray:
+    """max(values[..., t - window : t + 1]): keep capacity for a while after the load falls."""
+    return _window_max(values, window, ahead=False)
+
+
+def ramp_ahead(values: np.ndarray, max_step_up: int) -> np.ndarray:
+    """Raise earlier entries so none adds more than ``max_step_up`` over the one before.
+
+    r[t] = max_k(values[t + k] - k * cap): a reverse running max of ``values[j] - j * cap``.
+    """
+    if values.shape[-1] == 0:
+        return values.copy()
+    positions = np.arange(values.shape[-1], dtype="int64")
+    shifted = values - positions * max_step_up
+    reverse_running = np.maximum.accumulate(shifted[..., ::-1], axis=-1)[..., ::-1]
+    return np.maximum(values, reverse_running + positions * max_step_up)
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """Each stage of shaping, kept so every plan row can say where its number came from."""
+
+    led: np.ndarray
+    held: np.ndarray
+    floor: np.ndarray
+
+
+def shape(
+    required: np.ndarray,
+    *,
+    lead_steps: int,
+    hold_steps: int,
+    lower: int,
+    upper: int,
+    max_step_up: int | None,
+    current: int | None,
+) -> Shaped:
+    """Lead, hold, clamp and step-cap a requirement; the result is a floor per step.
+
+    Works along the last axis (one plan, or a stack of them). ``current`` (replicas running
+    now) bounds what the first steps can reach under the cap.
+    """
+    led = forward_max(required, lead_steps)
+    held = backward_max(led, hold_steps)
+    floor = np.clip(held, lower, upper)
+    if max_step_up is not None:
+        floor = ramp_ahead(floor, max_step_up)
+        if current is not None:
+            reachable = current + max_step_up * np.arange(1, floor.shape[-1] + 1)
+            floor = np.minimum(floor, reachable)
+        floor = np.clip(floor, lower, upper)
+    return Shaped(led=led, held=held, floor=floor.astype("int64"))

@@ -1,0 +1,290 @@
+"""The replay simulator: a real load trace, four capacity policies, the same scores for each.
+
+Splits the trace into a training window and a replay window, replays the latter tick by tick
+under static peak, a reactive Kubernetes HPA, our predictive plan as the HPA's minReplicas floor,
+and the perfect-foresight oracle (plus, optionally, the HPA with its target utilisation lowered
+until it spends what the predictive policy spends). Called by ``forecaster simulate``,
+``POST /v1/simulations`` and ``scripts/bench_capacity.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import InvalidInputError
+from forecaster.planning.hpa import HpaConfig, Timeline, run_hpa, trailing_mean
+from forecaster.planning.planner import replicas_for_load
+from forecaster.planning.policies import (
+    ForecastSettings,
+    ForecastTrail,
+    oracle,
+    predictive_floor,
+    rolling_forecasts,
+    static_peak,
+    trail_horizon_seconds,
+)
+from forecaster.planning.replay import Trace, to_ticks
+from forecaster.planning.scoring import PolicyScore, score
+from forecaster.profiles import ScalingProfile
+
+POLICIES = ("static", "reactive", "predictive", "oracle")
+EQUAL_SPEND = "reactive_equal_spend"
+TICKS = (1.0, 3.0, 5.0, 15.0, 30.0)
+MAX_FORECAST_CELLS = 20_000_000  # decisions x horizon steps kept by the predictive policy
+INTERPOLATION = (
+    "a value at ts is the mean over [ts, ts+step); coarser traces are interpolated linearly "
+    "between step middles onto the tick grid, finer ones averaged into ticks; gaps replay as 0"
+)
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """What to replay and how; the defaults are the documented ones."""
+
+    tick_seconds: float = 15.0
+    train_fraction: float = 0.5
+    max_replay_days: float | None = None
+    policies: tuple[str, ...] = POLICIES
+    equal_spend: bool = True
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+
+
+@dataclass
+class SimulationResult:
+    """Timelines and scores per policy over the replay window."""
+
+    trace: Trace
+    replay_start: int
+    profile: ScalingProfile
+    options: SimulationOptions
+    timelines: dict[str, Timeline]
+    scores: dict[str, PolicyScore]
+    equal_spend_utilization: float | None = None
+
+    @property
+    def replay(self) -> Trace:
+        return self.trace.window(self.replay_start)
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report (format documented in docs/capacity.md)."""
+        replay = self.replay
+        tick = pd.Timedelta(seconds=self.trace.tick_seconds)
+        return {
+            "trace": {
+                "start": _iso(self.trace.start),
+                "replay_start": _iso(replay.start),
+                "end": _iso(replay.start + tick * len(replay.load)),
+                "tick_seconds": self.trace.tick_seconds,
+                "source_step_seconds": self.trace.source_step_seconds,
+                "train_ticks": self.replay_start,
+                "replay_ticks": len(replay.load),
+                "missing_ticks": self.trace.missing_ticks,
+                "replay_method": INTERPOLATION,
+            },
+            "profile": self.profile.model_dump(mode="json"),
+            "forecast": {
+                "model": self.options.forecast.model,
+                "replan_seconds": self.options.forecast.replan_seconds,
+                "refit_seconds": self.options.forecast.refit_seconds,
+                "history_days": self.options.forecast.history_days,
+                "update": self.options.forecast.update,
+            },
+            "equal_spend_target_utilization": self.equal_spend_utilization,
+            "policies": {name: result.as_dict() for name, result in self.scores.items()},
+        }
+
+
+def simulate(
+    points: pd.Series, profile: ScalingProfile, options: SimulationOptions | None = None
+) -> SimulationResult:
+    """Replay a ``timestamp -> load`` series (UTC index) under every requested policy."""
+    options = options or SimulationOptions()
+    _check(profile, options)
+    trace = to_ticks(points, tick_seconds=options.tick_seconds)
+    return simulate_trace(trace, replay_start(trace, profile, options), profile, options)
+
+
+def replay_start(trace: Trace, profile: ScalingProfile, options: SimulationOptions) -> int:
+    """First replayed tick: after the training fraction (or so the replay is at most
+    ``max_replay_days``), on a plan-step boundary so forecasts start on whole steps."""
+    n = len(trace.load)
+    per_step = round(profile.step_seconds / trace.tick_seconds)
+    start = math.ceil(n * options.train_fraction)
+    if options.max_replay_days is not None:
+        start = max(start, n - round(options.max_replay_days * 86_400 / trace.tick_seconds))
+    start = math.ceil(start / per_step) * per_step
+    if start < 2 * per_step:
+        raise InvalidInputError(
+            f"the training window must hold at least two {profile.step_seconds}s steps; "
+            "give a longer trace or a larger train_fraction"
+        )
+    if start >= n:
+        raise InvalidInputError("nothing left to replay after the training window")
+    return start
+
+
+def simulate_trace(
+    trace: Trace,
+    start: int,
+    profile: ScalingProfile,
+    options: SimulationOptions,
+    *,
+    trail: ForecastTrail | None = None,
+) -> SimulationResult:
+    """Replay ticks ``[start, end)`` of a trace; ticks before ``start`` are training data.
+
+    ``trail`` reuses forecasts made for the same trace, step and quantile (see
+    :func:`forecast_trail`); by default the predictive policy makes its own.
+    """
+    _check(profile, options)
+    load = trace.load[start:]
+    tick = trace.tick_seconds
+    if "predictive" in options.policies and trail is None:
+        decisions = math.ceil(len(load) * tick / options.forecast.replan_seconds)
+        steps = trail_horizon_seconds(profile, options.forecast) / profile.step_seconds + 2
+        if decisions * steps > MAX_FORECAST_CELLS:
+            raise InvalidInputError(
+                f"the predictive policy would keep {decisions * steps:.3g} forecast steps; use a "
+                "coarser step_seconds, a shorter start-up or replay, or a longer re-plan interval"
+            )
+    config = hpa_config(profile)
+    initial = _steady_replicas(trace.load[:start], tick, profile)
+    runners: dict[str, Callable[[], Timeline]] = {
+        "static": lambda: static_peak(trace.load[:start], len(load), profile),
+        "reactive": lambda: run_hpa(
+            load, tick_seconds=tick, config=config, initial_replicas=initial
+        ),
+        "predictive": lambda: run_hpa(
+            load,
+            tick_seconds=tick,
+            config=config,
+            initial_replicas=initial,
+            floor=predictive_floor(
+                trace, start, profile, trail or forecast_trail(trace, start, profile, options)
+            ),
+        ),
+        "oracle": lambda: oracle(load, tick, profile),
+    }
+    timelines = {name: runners[name]() for name in options.policies}
+    utilization = None
+    if options.equal_spend and "predictive" in timelines:
+        spend = int(timelines["predictive"].spec.sum())
+        utilization, timelines[EQUAL_SPEND] = equal_spend_reactive(
+            load, tick_seconds=tick, config=config, initial_replicas=initial, replica_ticks=spend
+        )
+    scores = {
+        name: score(load, timeline, tick_seconds=tick, profile=profile)
+        for name, timeline in timelines.items()
+    }
+    return SimulationResult(trace, start, profile, options, timelines, scores, utilization)
+
+
+def forecast_trail(
+    trace: Trace,
+    start: int,
+    profile: ScalingProfile,
+    options: SimulationOptions,
+    *,
+    horizon_seconds: float | None = None,
+) -> ForecastTrail:
+    """The predictive policy's forecasts over a replay (``horizon_seconds`` long enough for
+    every profile that will share them)."""
+    return rolling_forecasts(
+        trace,
+        start,
+        step_seconds=profile.step_seconds,
+        quantile=profile.risk_quantile,
+        horizon_seconds=horizon_seconds or trail_horizon_seconds(profile, options.forecast),
+        settings=options.forecast,
+    )
+
+
+def hpa_config(profile: ScalingProfile) -> HpaConfig:
+    """The reactive autoscaler a profile implies (Kubernetes defaults for the rest)."""
+    return HpaConfig(
+        capacity_per_replica=profile.capacity_per_replica,
+        target_utilization=profile.target_utilization,
+        min_replicas=profile.min_replicas,
+        max_replicas=profile.max_replicas,
+        startup_seconds=profile.startup_seconds,
+    )
+
+
+def equal_spend_reactive(
+    load: np.ndarray,
+    *,
+    tick_seconds: float,
+    config: HpaConfig,
+    initial_replicas: int,
+    replica_ticks: int,
+    iterations: int = 12,
+) -> tuple[float, Timeline]:
+    """The reactive HPA with its target utilisation lowered (bisection) until it spends at least
+    ``replica_ticks``: the fair, equal-cost opponent of the predictive policy."""
+
+    def run(utilization: float) -> Timeline:
+        return run_hpa(
+            load,
+            tick_seconds=tick_seconds,
+            config=replace(config, target_utilization=utilization),
+            initial_replicas=initial_replicas,
+        )
+
+    high = config.target_utilization
+    best = run(high)
+    if int(best.spec.sum()) >= replica_ticks:
+        return high, best
+    low = 0.02
+    best_utilization, best = low, run(low)
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        timeline = run(middle)
+        if int(timeline.spec.sum()) >= replica_ticks:
+            low, best_utilization, best = middle, middle, timeline
+        else:
+            high = middle
+    return best_utilization, best
+
+
+def _steady_replicas(train_load: np.ndarray, tick_seconds: float, profile: ScalingProfile) -> int:
+    """Replicas an HPA would be running at the end of training: the last minute's load."""
+    window = max(1, round(60 / tick_seconds))
+    recent = trailing_mean(np.append(train_load, 0.0), window)[-1] if len(train_load) else 0.0
+    needed = int(replicas_for_load(np.array([recent]), profile)[0])
+    return int(np.clip(needed, profile.min_replicas, profile.max_replicas))
+
+
+def _check(profile: ScalingProfile, options: SimulationOptions) -> None:
+    """Refuse what the simulator cannot replay faithfully, with a message that says why."""
+    unknown = set(options.policies) - set(POLICIES)
+    if unknown:
+        raise InvalidInputError(f"unknown policies {sorted(unknown)}; known: {list(POLICIES)}")
+    if not options.policies:
+        raise InvalidInputError("choose at least one policy")
+    if profile.tiers:
+        raise InvalidInputError(
+            "the simulator replays one replica type; remove `tiers` from the profile to simulate"
+        )
+    tick = options.tick_seconds
+    if tick not in TICKS:
+        raise InvalidInputError(
+            f"tick_seconds must be one of {list(TICKS)} (the HPA syncs every 15 s)"
+        )
+    if abs(profile.step_seconds / tick - round(profile.step_seconds / tick)) > 1e-9:
+        raise InvalidInputError(
+            f"step_seconds ({profile.step_seconds}) must be a whole number of {tick:g}s ticks"
+        )
+    if not 0 < options.train_fraction < 1:
+        raise InvalidInputError("train_fraction must lie strictly between 0 and 1")
+    if options.forecast.replan_seconds < tick or options.forecast.refit_seconds < tick:
+        raise InvalidInputError("replan and refit intervals must be at least one tick")
+
+
+def _iso(moment: pd.Timestamp) -> str:
+    return pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,144 @@
+"""The cheapest mix of capacity tiers (CPU, L4, A100 ...) that covers a load, step by step.
+
+Called by :func:`forecaster.planning.planner.plan_capacity` when a profile declares tiers. The
+search is exact by enumeration for small loads; for large loads the bulk is first bought from the
+tier with the lowest cost per unit of capacity (what an optimal mix converges to) and only the
+remainder is enumerated, so the cost stays bounded whatever the load.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from forecaster.profiles import CapacityTier
+
+# combinations x distinct load levels evaluated at once; beyond it the bulk is pre-bought
+_MAX_CELLS = 2_000_000
+
+
+def tier_ceilings(tiers: Sequence[CapacityTier], default_max: int) -> np.ndarray:
+    """Each tier's replica ceiling: its own ``max_replicas`` or the profile's."""
+    return np.array(
+        [default_max if tier.max_replicas is None else tier.max_replicas for tier in tiers],
+        dtype="int64",
+    )
+
+
+def cheapest_mix(
+    load: np.ndarray,
+    tiers: Sequence[CapacityTier],
+    *,
+    utilization: float,
+    ceilings: np.ndarray,
+) -> np.ndarray:
+    """Replicas per tier (shape steps x tiers) covering each load at the target utilisation.
+
+    Ties in cost go to fewer replicas. A load beyond every tier's ceiling gets all ceilings.
+    """
+    usable = np.array([tier.capacity_per_replica for tier in tiers]) * utilization
+    # no mix can cover more than every tier at its ceiling: larger loads get all ceilings
+    most = float(ceilings @ usable) + float(usable.max())
+    values = np.nan_to_num(np.asarray(load, dtype="float64"), nan=0.0).clip(0.0, most)
+    cost = np.array([tier.cost_per_replica_hour for tier in tiers], dtype="float64")
+    levels, inverse = np.unique(values, return_inverse=True)
+
+    best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, then biggest
+    window = (len(tiers) + 1) * float(usable.max())
+    bulk = np.floor((levels - window) / usable[best]).clip(min=0, max=ceilings[best])
+    remainder = levels - bulk * usable[best]
+    left = ceilings.copy()
+    mixes = _enumerate_mixes(remainder, usable, cost, left, bulk_tier=best, bulk=bulk)
+    mixes[:, best] += bulk.astype("int64")
+    return mixes[inverse]
+
+
+def _enumerate_mixes(
+    levels: np.ndarray,
+    usable: np.ndarray,
+    cost: np.ndarray,
+    ceilings: np.ndarray,
+    *,
+    bulk_tier: int,
+    bulk: np.ndarray,
+) -> np.ndarray:
+    """Exact cheapest cover of each level: enumerate all tiers but the finest, fill with it."""
+    n_tiers = len(usable)
+    filler = int(np.argmin(usable))
+    others = [i for i in range(n_tiers) if i != filler]
+    top = float(levels.max()) if len(levels) else 0.0
+    ranges = [
+        np.arange(0, min(int(ceilings[i]), math.ceil(top / usable[i] - 1e-9)) + 1) for i in others
+    ]
+    combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
+    if combos * max(len(levels), 1) > _MAX_CELLS:
+        return _greedy_mixes(levels, usable, cost, ceilings)
+    grid = (
+        np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(others))
+        if others
+        else np.zeros((1, 0), dtype="int64")
+    )
+    grid_capacity = grid @ usable[others] if others else np.zeros(1)
+    grid_cost = grid @ cost[others] if others else np.zeros(1)
+    grid_count = grid.sum(axis=1)
+    # the bulk tier's ceiling left after its pre-bought replicas, per level
+    room = np.where(
+        np.arange(n_tiers)[:, None] == bulk_tier, ceilings[:, None] - bulk, ceilings[:, None]
+    )
+    shortfall = levels[:, None] - grid_capacity[None, :]
+    fill = np.ceil(shortfall / usable[filler] - 1e-9).clip(min=0)
+    feasible = fill <= room[filler][:, None]
+    if others:
+        for column, tier in enumerate(others):
+            feasible &= grid[None, :, column] <= room[tier][:, None]
+    total = grid_cost[None, :] + fill * cost[filler]
+    count = grid_count[None, :] + fill
+    # lexicographic: cost first, then fewer replicas
+    score = np.where(feasible, total + count * 1e-9 * (1 + total.max(initial=0.0)), np.inf)
+    choice = np.argmin(score, axis=1)
+    mixes = np.zeros((len(levels), n_tiers), dtype="int64")
+    if others:
+        mixes[:, others] = grid[choice]
+    mixes[:, filler] = fill[np.arange(len(levels)), choice].astype("int64")
+    infeasible = ~np.isfinite(score[np.arange(len(levels)), choice])
+    if infeasible.any():
+        mixes[infeasible] = room[:, infeasible].T
+    return mixes
+
+
+def _greedy_mixes(
+    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray
+) -> np.ndarray:
+    """Fallback for huge searches: fill tiers in order of cost per capacity (near-optimal)."""
+    mixes = np.zeros((len(levels), len(usable)), dtype="int64")
+    remaining = levels.copy()
+    for tier in np.argsort(cost / usable, kind="stable"):
+        take = np.ceil(remaining / usable[tier] - 1e-9).clip(min=0, max=ceilings[tier])
+        mixes[:, tier] = take.astype("int64")
+        remaining = (remaining - take * usable[tier]).clip(min=0)
+    return mixes
+
+
+def format_mix(mixes: np.ndarray, names: Sequence[str]) -> list[str]:
+    """Each step's mix as text, e.g. ``A100:1+L4:3`` (tiers in profile order, zeros left out)."""
+    labels = np.array(names, dtype=object)
+    texts = []
+    for row in mixes:
+        used = row > 0
+        texts.append(
+            "+".join(f"{name}:{n}" for name, n in zip(labels[used], row[used], strict=True))
+        )
+    return texts
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """The inverse of :func:`format_mix`: ``"A100:1+L4:3"`` -> ``{"A100": 1, "L4": 3}``."""
+    mix: dict[str, int] = {}
+    for part in filter(None, (text or "").split("+")):
+        name, _, count = part.rpartition(":")
+        if not name or not count.isdigit():
+            raise ValueError(f"cannot read tier mix {text!r}: expected NAME:COUNT+NAME:COUNT")
+        mix[name] = int(count)
+    return mix

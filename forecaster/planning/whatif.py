@@ -1,0 +1,59 @@
+"""Inputs of a what-if simulation: inline points or a stored service's history, validated.
+
+Called by ``POST /v1/simulations`` (and usable by any caller with a session): turns raw
+``[timestamp, value]`` pairs or a service name into the load series the simulator replays, with
+errors that name the bad point, so a request never reaches the simulator half-valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from forecaster.errors import InvalidInputError, PayloadTooLargeError
+from forecaster.profiles import ScalingProfile
+from forecaster.storage.services import get_service, profile_of
+from forecaster.timeutil import parse_timestamps
+from forecaster.training.train import load_history
+
+MAX_POINTS = 200_000
+MAX_SPAN_DAYS = 120.0
+
+
+def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
+    """``[[timestamp, value], ...]`` (ISO-8601 or epoch seconds) as a time-ordered series."""
+    if len(points) > MAX_POINTS:
+        raise PayloadTooLargeError(f"{len(points)} points; a simulation takes at most {MAX_POINTS}")
+    if len(points) < 2:
+        raise InvalidInputError("points: a simulation needs at least two points")
+    stamps = parse_timestamps(pd.Series([p[0] for p in points], dtype=object))
+    values = pd.to_numeric(pd.Series([p[1] for p in points], dtype=object), errors="coerce")
+    bad = stamps.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype="float64"))
+    bad |= values.to_numpy(dtype="float64") < 0
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"points: {int(bad.sum())} unreadable, non-finite or negative, first at index "
+            f"{first}: {list(points[first])!r}"
+        )
+    series = pd.Series(values.to_numpy(dtype="float64"), index=pd.DatetimeIndex(stamps))
+    if series.index.has_duplicates:
+        raise InvalidInputError("points: timestamps must be unique")
+    series = series.sort_index()
+    span = (series.index[-1] - series.index[0]).total_seconds() / 86_400
+    if span > MAX_SPAN_DAYS:
+        raise InvalidInputError(f"points span {span:.4g} days; at most {MAX_SPAN_DAYS:g}")
+    return series
+
+
+def service_history(
+    *, session: Session, name: str, days: float
+) -> tuple[pd.Series, ScalingProfile]:
+    """The last ``days`` of a stored service's driving metric and its own profile."""
+    service = get_service(session=session, name=name)
+    profile = profile_of(service)
+    history = load_history(session=session, service=service, profile=profile, days=days)
+    return history.dropna(), profile

@@ -1,0 +1,158 @@
+"""The capacity CLI: ``forecaster simulate`` and the offline ``forecaster plan`` contract."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from typer.testing import CliRunner
+
+from forecaster.cli import app
+from forecaster.planning.tiers import parse_mix
+
+runner = CliRunner()
+PROFILE = {
+    "capacity_per_replica": 10,
+    "target_utilization": 0.5,
+    "min_replicas": 1,
+    "max_replicas": 200,
+    "startup_seconds": 600,
+    "scale_down_delay_seconds": 0,
+    "step_seconds": 300,
+    "gpus_per_replica": 2,
+}
+TIERS = [
+    {"name": "CPU", "capacity_per_replica": 4, "cost_per_replica_hour": 0.1, "startup_seconds": 60},
+    {
+        "name": "L4",
+        "capacity_per_replica": 40,
+        "cost_per_replica_hour": 0.8,
+        "startup_seconds": 600,
+        "gpus_per_replica": 1,
+    },
+]
+
+
+def write_csv(path: Path, index: pd.DatetimeIndex, values: np.ndarray) -> Path:
+    stamps = index.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(path, index=False)
+    return path
+
+
+def daily_ramps(path: Path, days: int = 3) -> Path:
+    index = pd.date_range("2024-01-01", periods=days * 288, freq="5min", tz="UTC")
+    values = np.where((index.hour >= 8) & (index.hour < 18), 200.0, 20.0)
+    return write_csv(path, index, values)
+
+
+def write_profile(path: Path, **extra: object) -> Path:
+    path.write_text(yaml.safe_dump({**PROFILE, **extra}))
+    return path
+
+
+def test_simulate_writes_a_report_and_a_plot(tmp_path: Path) -> None:
+    trace = daily_ramps(tmp_path / "trace.csv")
+    args = [
+        "simulate",
+        "--input",
+        str(trace),
+        "--profile",
+        str(write_profile(tmp_path / "p.yaml")),
+        "--output",
+        str(tmp_path / "report.json"),
+        "--plot",
+        str(tmp_path / "plot.svg"),
+        "--model",
+        "seasonal_naive_daily",
+        "--train-fraction",
+        "0.6667",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "predictive" in result.output and "reactive_equal_spend" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["policies"]["predictive"]["under_provisioned_pct"] == 0
+    assert report["policies"]["reactive"]["under_provisioned_pct"] > 0
+    assert report["forecast"]["model"] == "seasonal_naive_daily"
+    svg = ElementTree.parse(tmp_path / "plot.svg").getroot()
+    assert svg.tag.endswith("svg")
+    assert len(svg.findall("{http://www.w3.org/2000/svg}path")) == 2 * 5  # load + capacity each
+
+
+def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
+    trace = daily_ramps(tmp_path / "trace.csv", days=1)
+    base = ["simulate", "--input", str(trace), "--output", str(tmp_path / "r.json")]
+    bad_profile = tmp_path / "bad.yaml"
+    bad_profile.write_text("capacity_per_replica: -1\n")
+    result = runner.invoke(app, [*base, "--profile", str(bad_profile)])
+    assert result.exit_code == 2 and "capacity_per_replica" in result.output
+    good = str(write_profile(tmp_path / "p.yaml"))
+    result = runner.invoke(app, [*base, "--profile", good, "--policies", "static,psychic"])
+    assert result.exit_code == 2 and "unknown policies" in result.output
+    result = runner.invoke(app, [*base, "--profile", good, "--replan", "soon"])
+    assert result.exit_code == 2 and "duration" in result.output
+
+
+def plan_csv(tmp_path: Path, history: Path, profile: Path, *extra: str) -> pd.DataFrame:
+    out = tmp_path / "plan.csv"
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            "--input",
+            str(history),
+            "--profile",
+            str(profile),
+            "--horizon",
+            "24h",
+            "--output",
+            str(out),
+            "--model",
+            "seasonal_naive_daily",
+            *extra,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out)
+
+
+def test_offline_plan_contract(tmp_path: Path) -> None:
+    history = daily_ramps(tmp_path / "history.csv")
+    plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml"))
+    assert list(plan.columns) == ["timestamp", "replicas", "gpus"]
+    assert len(plan) == 288
+    assert (plan["gpus"] == plan["replicas"] * 2).all()
+    stamps = pd.to_datetime(plan["timestamp"])
+    # 200 needs 40 replicas at 5 per replica, requested 600 s (two steps) before 08:00
+    assert plan.loc[stamps == pd.Timestamp("2024-01-04 07:50"), "replicas"].item() == 40
+    assert plan.loc[stamps == pd.Timestamp("2024-01-04 07:30"), "replicas"].item() == 4
+
+
+def test_offline_plan_with_tiers(tmp_path: Path) -> None:
+    history = daily_ramps(tmp_path / "history.csv")
+    plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml", tiers=TIERS))
+    assert list(plan.columns) == ["timestamp", "replicas", "gpus", "tier"]
+    mixes = [parse_mix(text) for text in plan["tier"]]
+    assert plan["replicas"].tolist() == [sum(mix.values()) for mix in mixes]
+    assert plan["gpus"].tolist() == [mix.get("L4", 0) for mix in mixes]
+    assert {"L4"} <= set().union(*mixes) and {"CPU"} <= set().union(*mixes)
+
+
+def test_offline_plan_covers_bursts_inside_a_step(tmp_path: Path) -> None:
+    index = pd.date_range("2024-01-01", periods=3 * 1440, freq="1min", tz="UTC")
+    flat = np.full(len(index), 40.0)
+    # the same 5-minute means, but all the load arrives in one minute of every five
+    bursty = np.where(np.arange(len(index)) % 5 == 0, 200.0, 0.0)
+    profile = write_profile(tmp_path / "p.yaml", min_replicas=0)
+    calm = plan_csv(
+        tmp_path, write_csv(tmp_path / "flat.csv", index, flat), profile, "--freq", "5min"
+    )
+    spiky = plan_csv(
+        tmp_path, write_csv(tmp_path / "bursty.csv", index, bursty), profile, "--freq", "5min"
+    )
+    assert calm["replicas"].max() == 8  # 40 / 5
+    assert spiky["replicas"].min() == 40  # the 200 peak, not the mean

@@ -1,0 +1,84 @@
+"""Planner properties over random loads and profiles (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecaster.planning.planner import effective_max_replicas, plan_capacity, replicas_for_load
+from forecaster.profiles import ScalingProfile
+
+STEP = 300
+
+loads = st.lists(st.floats(min_value=0, max_value=500, allow_nan=False), min_size=1, max_size=40)
+profiles = st.builds(
+    ScalingProfile,
+    capacity_per_replica=st.floats(min_value=0.5, max_value=50),
+    target_utilization=st.floats(min_value=0.1, max_value=1.0),
+    min_replicas=st.integers(min_value=0, max_value=5),
+    max_replicas=st.integers(min_value=5, max_value=60),
+    startup_seconds=st.sampled_from([0, 60, 180, 300, 600, 1000]),
+    scale_down_delay_seconds=st.sampled_from([0, 300, 900]),
+    max_step_up=st.one_of(st.none(), st.integers(min_value=1, max_value=6)),
+    max_capacity_breach=st.sampled_from(["honor", "increase"]),
+)
+
+
+def replicas(values: list[float], profile: ScalingProfile, **kwargs: int) -> np.ndarray:
+    index = pd.date_range("2024-01-01", periods=len(values), freq=f"{STEP}s", tz="UTC")
+    frame = plan_capacity(pd.Series(values, index=index), profile, step_seconds=STEP, **kwargs)
+    return frame["replicas"].to_numpy()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=loads,
+    extra=st.lists(st.floats(min_value=0, max_value=200), min_size=40),
+    profile=profiles,
+)
+def test_more_load_never_gives_fewer_replicas(
+    values: list[float], extra: list[float], profile: ScalingProfile
+) -> None:
+    more = [v + e for v, e in zip(values, extra, strict=False)]
+    assert (replicas(more, profile) >= replicas(values, profile)).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=loads, profile=profiles)
+def test_rows_stay_within_min_and_max(values: list[float], profile: ScalingProfile) -> None:
+    plan = replicas(values, profile)
+    assert (plan >= profile.min_replicas).all()
+    assert (plan <= effective_max_replicas(profile)).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=loads, profile=profiles)
+def test_capacity_is_requested_a_start_up_ahead(
+    values: list[float], profile: ScalingProfile
+) -> None:
+    plan = replicas(values, profile)
+    needed = np.minimum(
+        replicas_for_load(np.array(values), profile), effective_max_replicas(profile)
+    )
+    lead = int(np.ceil(profile.startup_seconds / STEP))
+    for t in range(len(values)):
+        # whatever step t + k (k <= lead) needs is already requested at t
+        assert plan[t] >= needed[t : t + lead + 1].max()
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=loads, profile=profiles, current=st.integers(min_value=0, max_value=10))
+def test_no_row_adds_more_than_the_step_cap(
+    values: list[float], profile: ScalingProfile, current: int
+) -> None:
+    if profile.max_step_up is None:
+        profile = profile.model_copy(update={"max_step_up": 2})
+    cap = profile.max_step_up
+    assert cap is not None
+    plan = replicas(values, profile)
+    assert (np.diff(plan) <= cap).all()
+    from_now = replicas(values, profile, current_replicas=current)
+    assert from_now[0] <= max(current + cap, profile.min_replicas)
+    assert (np.diff(from_now) <= cap).all()

@@ -1,0 +1,67 @@
+"""The replay grid (averaging, interpolation, gaps) and the learned peak-to-mean factor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.errors import InvalidInputError
+from forecaster.planning.burst import peak_to_mean
+from forecaster.planning.replay import step_means, to_ticks
+
+
+def series(values: list[float], step: str, start: str = "2024-01-01") -> pd.Series:
+    index = pd.date_range(start, periods=len(values), freq=step, tz="UTC")
+    return pd.Series(values, index=index, dtype="float64")
+
+
+def test_fine_traces_are_averaged_into_ticks() -> None:
+    trace = to_ticks(series([1, 3, 5, 7, 9, 11], "5s"), tick_seconds=15)
+    assert trace.load.tolist() == [3.0, 9.0]
+    assert trace.source_step_seconds == 5
+
+
+def test_coarse_traces_are_interpolated_between_step_middles() -> None:
+    # 1-minute means 0 then 60: middles at 30 s and 90 s, ticks of 15 s centred at 7.5, 22.5, ...
+    trace = to_ticks(series([0, 60], "1min"), tick_seconds=15)
+    assert len(trace.load) == 8
+    assert trace.load.tolist() == [0, 0, 7.5, 22.5, 37.5, 52.5, 60, 60]
+
+
+def test_gaps_replay_as_zero_load_and_are_counted() -> None:
+    points = series([10] * 8, "15s")
+    points = points.drop(points.index[3:6])
+    trace = to_ticks(points, tick_seconds=15)
+    assert trace.load.tolist() == [10, 10, 10, 0, 0, 0, 10, 10]
+    assert trace.missing_ticks == 3
+
+
+def test_bad_traces_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match="at least two points"):
+        to_ticks(series([1], "1min"))
+    with pytest.raises(InvalidInputError, match="not negative"):
+        to_ticks(series([1, -1], "1min"))
+
+
+def test_step_means_for_the_forecaster() -> None:
+    trace = to_ticks(series([2, 4, 6, 8, 10], "15s"), tick_seconds=15)
+    means = step_means(trace, 30)
+    assert means.tolist() == [3.0, 7.0]  # the trailing half step is left out
+    with pytest.raises(InvalidInputError, match="whole number"):
+        step_means(trace, 20)
+
+
+def test_peak_to_mean_finds_the_thirty_second_burst() -> None:
+    # per 5 minutes: 270 s at 10, then 30 s at 30 -> mean 12, busiest 30 s at 30: ratio 2.5
+    block = [10.0] * 270 + [30.0] * 30
+    points = series(block * 12, "1s")
+    assert peak_to_mean(points, step_seconds=300) == pytest.approx(2.5)
+    flat = series([10.0] * 3600, "1s")
+    assert peak_to_mean(flat, step_seconds=300) == pytest.approx(1.0)
+
+
+def test_peak_to_mean_needs_finer_data() -> None:
+    rng = np.random.default_rng(0)
+    coarse = series(list(rng.uniform(1, 100, 50)), "5min")
+    assert peak_to_mean(coarse, step_seconds=300) == 1.0

@@ -1,0 +1,175 @@
+"""The replay simulator on hand-made traces with known answers, and its no-look-ahead rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.errors import InvalidInputError
+from forecaster.planning.policies import ForecastSettings
+from forecaster.planning.replay import Trace
+from forecaster.planning.simulate import (
+    EQUAL_SPEND,
+    SimulationOptions,
+    simulate,
+    simulate_trace,
+)
+from forecaster.profiles import CapacityTier, ScalingProfile
+from tests.helpers import synthetic_traffic
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+# 10 units per replica at full capacity, 5 at the 50 % target
+PROFILE = ScalingProfile(
+    capacity_per_replica=10,
+    target_utilization=0.5,
+    min_replicas=1,
+    max_replicas=100,
+    startup_seconds=180,
+    scale_down_delay_seconds=0,
+    step_seconds=300,
+)
+NO_FORECAST = SimulationOptions(policies=("static", "reactive", "oracle"), equal_spend=False)
+
+
+def trace_of(load: list[float] | np.ndarray) -> Trace:
+    return Trace(START, 15.0, np.asarray(load, dtype="float64"), 15.0, 0)
+
+
+def test_step_change() -> None:
+    # 100 training ticks at 20, replay 40 ticks at 20 then 60 ticks at 60
+    trace = trace_of([20.0] * 140 + [60.0] * 60)
+    result = simulate_trace(trace, 100, PROFILE, NO_FORECAST)
+    scores = result.scores
+    # static peak sized on training (20 -> 4 replicas, 40 units) misses all 60 ticks at 60
+    assert scores["static"].under_provisioned_pct == pytest.approx(60 / 100 * 100)
+    assert scores["static"].unserved_load_pct == pytest.approx(60 * 20 / (40 * 20 + 60 * 60) * 100)
+    # the HPA needs 13 ticks (one sync to notice, two more to grow, 180 s start-up)
+    assert scores["reactive"].under_provisioned_pct == pytest.approx(13)
+    # the oracle starts 12 replicas 12 ticks (180 s) early: 28 ticks of 4, 72 of 12
+    assert scores["oracle"].under_provisioned_pct == 0
+    assert scores["oracle"].replica_hours == pytest.approx((28 * 4 + 72 * 12) * 15 / 3600)
+    assert scores["oracle"].scale_events == 1
+
+
+def test_ramp() -> None:
+    slow = np.concatenate([np.full(100, 20.0), np.linspace(20, 200, 240), np.full(60, 200.0)])
+    result = simulate_trace(trace_of(slow), 100, PROFILE, NO_FORECAST)
+    # an hour from 20 to 200: the 2x headroom of a 50 % target outlasts the HPA's ~4 min lag
+    assert result.scores["reactive"].under_provisioned_pct == 0
+    # 200 needs 40 replicas at the target; the HPA stops within its 10 % tolerance of that
+    assert 200 / (result.timelines["reactive"].spec[-1] * 5) - 1 <= 0.1
+    steep = np.concatenate([np.full(100, 20.0), np.linspace(20, 200, 8), np.full(192, 200.0)])
+    result = simulate_trace(trace_of(steep), 100, PROFILE, NO_FORECAST)
+    assert result.scores["reactive"].under_provisioned_pct > 0
+    assert result.scores["reactive"].unserved_load_pct > 0
+    assert result.scores["oracle"].under_provisioned_pct == 0
+
+
+def test_outage_gap_then_recovery() -> None:
+    # 15-s points at 20, then a 30-minute gap (an outage: no points), then 20 again
+    index = pd.date_range(START, periods=600, freq="15s")
+    points = pd.Series(20.0, index=index)
+    points = points[(index < index[300]) | (index >= index[420])]
+    result = simulate(
+        points,
+        PROFILE,
+        SimulationOptions(policies=("reactive", "oracle"), equal_spend=False, train_fraction=0.4),
+    )
+    assert result.trace.missing_ticks == 120
+    replay = result.replay.load
+    reactive = result.timelines["reactive"]
+    gap = slice(300 - 240, 420 - 240)
+    assert (replay[gap] == 0).all()
+    assert reactive.spec[gap][-1] == 1  # scaled down to min_replicas during the outage
+    # back at 20 with one replica: noticed at the second sync, served 12 ticks later
+    short = np.flatnonzero(replay > reactive.ready * PROFILE.capacity_per_replica)
+    assert short.tolist() == list(range(180, 194))
+    assert result.scores["oracle"].under_provisioned_pct == 0
+
+
+def daily_ramps(days: int) -> pd.Series:
+    """5-minute load: 20 at night, 200 from 08:00 to 18:00, the same every day."""
+    index = pd.date_range(START, periods=days * 288, freq="5min")
+    hours = index.hour
+    return pd.Series(np.where((hours >= 8) & (hours < 18), 200.0, 20.0), index=index)
+
+
+def test_predictive_is_ready_for_the_morning_when_the_hpa_is_not() -> None:
+    profile = PROFILE.model_copy(update={"startup_seconds": 600})
+    options = SimulationOptions(
+        train_fraction=2 / 3,
+        forecast=ForecastSettings(model="seasonal_naive_daily"),
+    )
+    result = simulate(daily_ramps(3), profile, options)
+    scores = result.scores
+    assert scores["predictive"].under_provisioned_pct == 0
+    assert scores["reactive"].under_provisioned_pct > 0
+    assert scores["predictive"].replica_hours < scores["static"].replica_hours
+    # the equal-spend HPA really spends at least what the predictive policy spends
+    assert scores[EQUAL_SPEND].replica_hours >= scores["predictive"].replica_hours
+    report = json.loads(json.dumps(result.report()))
+    assert set(report["policies"]) == {"static", "reactive", "predictive", "oracle", EQUAL_SPEND}
+    assert report["trace"]["replay_ticks"] == 288 * 20
+
+
+@pytest.mark.parametrize("update", [True, False])
+def test_no_policy_reads_the_future(update: bool) -> None:
+    series = synthetic_traffic(days=3, step_seconds=300, seed=7)
+    options = SimulationOptions(
+        train_fraction=2 / 3,
+        equal_spend=False,
+        forecast=ForecastSettings(
+            model="seasonal_naive_daily", refit_seconds=6 * 3600, update=update
+        ),
+    )
+    base = simulate(series, PROFILE, options)
+    cut = 2000  # replay tick after which the future is rewritten
+    start = base.replay_start
+    load = base.trace.load.copy()
+    load[start + cut :] = load[start + cut :] * 3 + 50
+    changed = simulate_trace(Trace(base.trace.start, 15.0, load, 300.0, 0), start, PROFILE, options)
+    for name in ("static", "reactive", "predictive"):
+        before, after = base.timelines[name], changed.timelines[name]
+        assert (before.spec[: cut + 1] == after.spec[: cut + 1]).all(), name
+        assert (before.ready[: cut + 1] == after.ready[: cut + 1]).all(), name
+    # the perturbation is real: decisions after it do change, and the oracle sees it coming
+    assert (base.timelines["reactive"].spec[cut:] != changed.timelines["reactive"].spec[cut:]).any()
+    assert (
+        base.timelines["predictive"].spec[cut:] != changed.timelines["predictive"].spec[cut:]
+    ).any()
+    assert (base.timelines["oracle"].spec[:cut] != changed.timelines["oracle"].spec[:cut]).any()
+
+
+def test_refuses_what_it_cannot_replay() -> None:
+    points = daily_ramps(1)
+    with pytest.raises(InvalidInputError, match="unknown policies"):
+        simulate(points, PROFILE, SimulationOptions(policies=("magic",)))
+    with pytest.raises(InvalidInputError, match="tick_seconds"):
+        simulate(points, PROFILE, SimulationOptions(tick_seconds=7))
+    tier = CapacityTier(name="a", capacity_per_replica=1, cost_per_replica_hour=1)
+    with pytest.raises(InvalidInputError, match="tiers"):
+        simulate(points, PROFILE.model_copy(update={"tiers": [tier]}), NO_FORECAST)
+    with pytest.raises(InvalidInputError, match="training window"):
+        simulate(points.iloc[:2], PROFILE, NO_FORECAST)
+
+
+def test_predictive_covers_bursts_inside_a_plan_step() -> None:
+    # 15-s load: 20, but 60 for 30 s of every 5 minutes (step mean 24, peak/mean 2.5)
+    index = pd.date_range(START, periods=2 * 5760, freq="15s")
+    burst = (np.arange(len(index)) % 20) >= 18
+    points = pd.Series(np.where(burst, 60.0, 20.0), index=index)
+    profile = PROFILE.model_copy(update={"plan_utilization": 1.0})
+
+    def predictive(peak_seconds: float) -> float:
+        options = SimulationOptions(
+            policies=("predictive",),
+            equal_spend=False,
+            forecast=ForecastSettings(model="seasonal_naive_daily", peak_seconds=peak_seconds),
+        )
+        return simulate(points, profile, options).scores["predictive"].under_provisioned_pct
+
+    assert predictive(30.0) == 0  # the plan covers 24 x 2.5 = 60 at full capacity: 6 replicas
+    assert predictive(300.0) > 0  # a factor learned over whole steps is 1: 3 replicas, short

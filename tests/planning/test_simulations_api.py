@@ -1,0 +1,138 @@
+"""``POST /v1/simulations``: what-if replays of inline points or a stored service's history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from forecaster.planning import whatif
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.timeutil import utc_now
+
+PROFILE = {
+    "capacity_per_replica": 10,
+    "target_utilization": 0.5,
+    "min_replicas": 1,
+    "max_replicas": 100,
+    "startup_seconds": 600,
+    "scale_down_delay_seconds": 0,
+    "step_seconds": 300,
+    "cost_per_replica_hour": 0.8,
+}
+
+
+def daily_points(days: int, end: pd.Timestamp | None = None) -> list[list[object]]:
+    """5-minute load, 20 at night and 200 from 08:00 to 18:00, the same every day."""
+    periods = days * 288
+    if end is None:
+        index = pd.date_range("2024-01-01", periods=periods, freq="5min", tz="UTC")
+    else:
+        index = pd.date_range(end=end, periods=periods, freq="5min")
+    values = np.where((index.hour >= 8) & (index.hour < 18), 200.0, 20.0)
+    return [[ts.isoformat(), float(v)] for ts, v in zip(index, values, strict=True)]
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database)) as test_client:
+        yield test_client
+
+
+def test_inline_points_with_a_plot(client: TestClient) -> None:
+    body = {
+        "profile": PROFILE,
+        "points": daily_points(3),
+        "train_fraction": 2 / 3,
+        "model": "seasonal_naive_daily",
+        "plot": True,
+    }
+    response = client.post("/v1/simulations", json=body)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    policies = report["policies"]
+    assert set(policies) == {"static", "reactive", "predictive", "oracle", "reactive_equal_spend"}
+    assert policies["predictive"]["under_provisioned_pct"] == 0
+    assert policies["reactive"]["under_provisioned_pct"] > 0
+    assert policies["predictive"]["cost"] == pytest.approx(
+        policies["predictive"]["replica_hours"] * 0.8
+    )
+    assert report["trace"]["replay_ticks"] == 288 * 20
+    assert report["svg"].startswith("<svg") and "predictive" in report["svg"]
+
+
+def test_replays_a_stored_service(client: TestClient) -> None:
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+    end = pd.Timestamp(utc_now()).floor("5min") - pd.Timedelta(minutes=5)
+    points = daily_points(3, end=end)
+    body = {"series": [{"service": "chat", "metric": "requests_per_second", "points": points}]}
+    assert client.post("/v1/metrics", json=body).status_code == 200
+    response = client.post(
+        "/v1/simulations",
+        json={
+            "service": "chat",
+            "days": 4,
+            "train_fraction": 2 / 3,
+            "model": "seasonal_naive_daily",
+            "policies": ["reactive", "predictive"],
+            "equal_spend": False,
+        },
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert set(report["policies"]) == {"reactive", "predictive"}
+    assert report["profile"]["startup_seconds"] == 600  # the service's own profile
+    assert report["trace"]["source_step_seconds"] == 300
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"profile": PROFILE}, 422, "either points or service"),
+        ({"profile": PROFILE, "points": [[0, 1], [60, 1]], "service": "x"}, 422, "not both"),
+        ({"points": [[0, 1], [60, 1]]}, 422, "need a profile"),
+        ({"profile": PROFILE, "points": [[0, 1], [60, -3]]}, 422, "first at index 1"),
+        ({"profile": PROFILE, "points": [[0, 1], ["soon", 3]]}, 422, "first at index 1"),
+        ({"profile": PROFILE, "points": [[0, 1]]}, 422, "at least two points"),
+        ({"profile": PROFILE, "points": [[0, 1], [60, 1]], "model": "nope"}, 422, "unknown model"),
+        ({"profile": PROFILE, "points": [[0, 1], [60, 1]], "policies": ["x"]}, 422, "unknown"),
+        ({"profile": PROFILE, "points": [[0, 1], [60, 1]], "tick_seconds": 7}, 422, "tick"),
+        ({"profile": PROFILE, "points": [[0, 1], [60, 1]], "max_replay_days": 99}, 422, ""),
+        ({"profile": {**PROFILE, "bogus": 1}, "points": [[0, 1], [60, 1]]}, 422, "bogus"),
+        (
+            {
+                "profile": {
+                    **PROFILE,
+                    "tiers": [{"name": "a", "capacity_per_replica": 1, "cost_per_replica_hour": 1}],
+                },
+                "points": daily_points(1),
+            },
+            422,
+            "tiers",
+        ),
+        ({"service": "ghost"}, 404, "does not exist"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(
+    client: TestClient, body: dict[str, object], status: int, fragment: str
+) -> None:
+    response = client.post("/v1/simulations", json=body)
+    assert response.status_code == status, response.text
+    assert fragment in response.text
+
+
+def test_too_many_points_and_no_history(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(whatif, "MAX_POINTS", 10)
+    body = {"profile": PROFILE, "points": daily_points(1)}
+    assert client.post("/v1/simulations", json=body).status_code == 413
+    assert client.put("/v1/services/empty", json=PROFILE).status_code == 201
+    response = client.post("/v1/simulations", json={"service": "empty"})
+    assert response.status_code == 409
+    assert "no requests_per_second samples" in response.text

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from forecaster.errors import InvalidInputError
 from forecaster.storage.orm import Sample, Series
 from forecaster.timeutil import from_epoch_ms
 
@@ -72,10 +74,18 @@ def write_samples(
         np.asarray(ts_ms, dtype="int64"),
         np.asarray(value, dtype="float64"),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        _write_postgres(session, series_id, ts_ms, value)
-    else:
-        _executemany_upsert(session, series_id, ts_ms, value)
+    dialect = session.get_bind().dialect
+    try:
+        if dialect.name == "postgresql":
+            _write_postgres(session, series_id, ts_ms, value)
+        else:
+            _executemany_upsert(session, series_id, ts_ms, value)
+    except dialect.loaded_dbapi.Error as error:
+        # raw DBAPI cursors skip SQLAlchemy's wrapping; wrap here so callers (and the API's
+        # 503 handler for a database that went away) see the usual SQLAlchemy errors
+        raise DBAPIError.instance(
+            None, None, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
     return len(ts_ms)
 
 
@@ -146,6 +156,7 @@ def _write_postgres(
     assert connection is not None
     payload = copy_payload(series_id, ts_ms, value)
     with connection.cursor() as cursor:  # type: ignore[attr-defined]
+        _lock_series(cursor, series_id)
         if not _overlaps_stored(cursor, series_id, ts_ms):
             cursor.execute("SAVEPOINT samples_copy")
             try:
@@ -172,6 +183,21 @@ def _write_postgres(
             "SELECT series_id, ts_ms, value FROM samples_incoming "
             "ON CONFLICT (series_id, ts_ms) DO UPDATE SET value = EXCLUDED.value"
         )
+
+
+def _lock_series(cursor: Any, series_id: np.ndarray) -> None:
+    """What the foreign key did per row, once per series: they exist and cannot vanish.
+
+    ``FOR KEY SHARE`` blocks a concurrent delete of these series until this transaction ends
+    (migration 0002 dropped the per-row key check on PostgreSQL for speed).
+    """
+    wanted = np.unique(series_id).tolist()
+    cursor.execute(
+        "SELECT count(*) FROM (SELECT id FROM series WHERE id = ANY(%s) FOR KEY SHARE) AS held",
+        (wanted,),
+    )
+    if cursor.fetchone()[0] != len(wanted):
+        raise InvalidInputError("a series was deleted while its points were being written; retry")
 
 
 def _overlaps_stored(cursor: Any, series_id: np.ndarray, ts_ms: np.ndarray) -> bool:

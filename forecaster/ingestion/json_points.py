@@ -25,6 +25,9 @@ _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[ord(c) for c in " \t\r\n"]] = True
 _SEPARATOR = _SPACE.copy()
 _SEPARATOR[[ord(c) for c in ",[]"]] = True
+_RESTRICTED = np.zeros(256, dtype=bool)
+_RESTRICTED[[ord(c) for c in "+-.eE0"]] = True
+_BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
 _DIGIT = np.zeros(256, dtype=bool)
 _DIGIT[ord("0") : ord("9") + 1] = True
 
@@ -68,7 +71,11 @@ def split_body(body: bytes) -> tuple[bytes, list[tuple[np.ndarray, RawPoints]]] 
 
 
 def read_pairs(text: bytes) -> tuple[np.ndarray, RawPoints] | None:
-    """``[a,b],[c,d],...`` (the inside of a points array) as an n x 2 float array, or None."""
+    """``[a,b],[c,d],...`` (the inside of a points array) as an n x 2 float array, or None.
+
+    Only the brackets, commas and the few characters JSON restricts are looked at (positions
+    found once, checked as small arrays); the digits are left to ``np.fromstring``.
+    """
     chars = np.frombuffer(text, dtype=np.uint8)
     opens = np.flatnonzero(chars == ord("["))
     closes = np.flatnonzero(chars == ord("]"))
@@ -77,26 +84,20 @@ def read_pairs(text: bytes) -> tuple[np.ndarray, RawPoints] | None:
         return (np.zeros((0, 2)), RawPoints(text, opens, closes)) if not text.strip() else None
     if len(closes) != count or np.any(opens > closes) or np.any(opens[1:] < closes[:-1]):
         return None  # brackets must alternate [ ] [ ] ...
-    inside = np.zeros(len(chars) + 1, dtype=np.int8)
-    np.add.at(inside, opens, 1)
-    np.add.at(inside, closes + 1, -1)
-    depth = np.cumsum(inside[:-1]).astype(bool)  # True inside a pair, brackets included
-    commas = chars == ord(",")
-    outside = ~depth
-    if not np.all(_SPACE[chars[outside]] | commas[outside]):
-        return None  # between pairs: only commas and spaces
-    pair_of = np.cumsum(chars == ord("[")) - 1  # index of the pair each byte follows
+    if text[: opens[0]].strip() or text[closes[-1] + 1 :].strip():
+        return None
+    commas = np.flatnonzero(chars == ord(","))
+    pair = np.searchsorted(opens, commas) - 1  # the pair whose "[" precedes each comma
+    within = (pair >= 0) & (commas < closes[np.maximum(pair, 0)])
     if not (
-        np.array_equal(pair_of[commas & depth], np.arange(count))
-        and np.array_equal(pair_of[commas & outside], np.arange(count - 1))
+        np.array_equal(pair[within], np.arange(count))
+        and np.array_equal(pair[~within], np.arange(count - 1))
     ):
         return None  # one comma inside each pair, one after each pair but the last
-    if not _json_numbers_only(chars):
+    if not _gaps_are_blank(chars, opens, closes) or not _json_numbers_only(chars):
         return None
-    numbers = chars.copy()
-    numbers[(chars == ord("[")) | (chars == ord("]"))] = ord(" ")
     try:
-        flat = np.fromstring(numbers.tobytes(), sep=",")
+        flat = np.fromstring(text.translate(_BRACKETS_TO_SPACES), sep=",")
     except ValueError:
         return None
     if len(flat) != 2 * count:
@@ -104,25 +105,42 @@ def read_pairs(text: bytes) -> tuple[np.ndarray, RawPoints] | None:
     return flat.reshape(count, 2), RawPoints(text, opens, closes)
 
 
+def _gaps_are_blank(chars: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> bool:
+    """Between one pair's "]" and the next "[": a comma and spaces only."""
+    widths = opens[1:] - closes[:-1] - 1
+    if len(widths) == 0 or np.all(widths == 1):  # compact JSON: the comma checked above
+        return True
+    starts = np.repeat(closes[:-1] + 1, widths)
+    offsets = np.arange(len(starts)) - np.repeat(np.cumsum(widths) - widths, widths)
+    between = chars[starts + offsets]
+    return bool(np.all(_SPACE[between] | (between == ord(","))))
+
+
 def _json_numbers_only(chars: np.ndarray) -> bool:
     """Refuse what numpy would read but JSON forbids: ``+1``, ``.5``, ``1.``, ``01``, ``1e``.
 
     (Doubled dots or exponents make ``np.fromstring`` itself fail, so they fall back too.)
+    Only the positions of ``+ - . e E 0`` are examined, with their neighbours.
     """
-    space = np.uint8(ord(" "))
-    prev = np.r_[space, chars[:-1]]
-    prev2 = np.r_[space, prev[:-1]]
-    nxt = np.r_[chars[1:], space]
-    digit, digit_before, digit_after = _DIGIT[chars], _DIGIT[prev], _DIGIT[nxt]
+    where = np.flatnonzero(_RESTRICTED[chars])
+    if len(where) == 0:
+        return True
+    if where[0] < 1 or where[-1] >= len(chars) - 1:
+        return False  # inside a valid array they sit after a "[" and before a "]"
+    char, prev, nxt = chars[where], chars[where - 1], chars[where + 1]
+    prev2 = chars[np.maximum(where - 2, 0)]
+    digit_before, digit_after = _DIGIT[prev], _DIGIT[nxt]
     exp_before = (prev == ord("e")) | (prev == ord("E"))
     token_start = _SEPARATOR[prev]
-    first_digit = digit & (token_start | ((prev == ord("-")) & _SEPARATOR[prev2]))
     checks = (
-        (chars != ord("+")) | (exp_before & digit_after),
-        (chars != ord("-")) | ((exp_before | token_start) & digit_after),
-        (chars != ord(".")) | (digit_before & digit_after),
-        ~((chars == ord("e")) | (chars == ord("E")))
+        (char != ord("+")) | (exp_before & digit_after),
+        (char != ord("-")) | ((exp_before | token_start) & digit_after),
+        (char != ord(".")) | (digit_before & digit_after),
+        ~((char == ord("e")) | (char == ord("E")))
         | (digit_before & (digit_after | (nxt == ord("+")) | (nxt == ord("-")))),
-        ~(first_digit & (chars == ord("0")) & digit_after),
+        # a leading zero: "0" first in a number (or after its sign) with a digit after it
+        (char != ord("0"))
+        | ~digit_after
+        | ~(token_start | ((prev == ord("-")) & _SEPARATOR[prev2])),
     )
     return bool(np.logical_and.reduce(checks).all())

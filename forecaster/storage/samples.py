@@ -201,13 +201,18 @@ def _lock_series(cursor: Any, series_id: np.ndarray) -> None:
 
 
 def _overlaps_stored(cursor: Any, series_id: np.ndarray, ts_ms: np.ndarray) -> bool:
-    """Whether any stored point lies inside a series' time span in this (sorted) batch."""
+    """Whether any stored point lies inside a series' time span in this (sorted) batch.
+
+    Written as "the first stored point at or after the span's start" per series: one short
+    primary-key probe each. A join with BETWEEN let the planner pick a sequential scan of all
+    samples (0.4 s at a million rows, on every request).
+    """
     starts = np.flatnonzero(np.r_[True, series_id[1:] != series_id[:-1]])
     ends = np.r_[starts[1:], len(series_id)] - 1
     cursor.execute(
         "SELECT EXISTS (SELECT 1 FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) "
-        "AS span(series_id, lo, hi) JOIN samples s ON s.series_id = span.series_id "
-        "AND s.ts_ms BETWEEN span.lo AND span.hi)",
+        "AS span(series_id, lo, hi) WHERE (SELECT min(s.ts_ms) FROM samples s "
+        "WHERE s.series_id = span.series_id AND s.ts_ms >= span.lo) <= span.hi)",
         (series_id[starts].tolist(), ts_ms[starts].tolist(), ts_ms[ends].tolist()),
     )
     return bool(cursor.fetchone()[0])
@@ -264,11 +269,14 @@ def latest_sample_ms(*, session: Session, series_id: int) -> int | None:
 
 
 def latest_metric_ms(*, session: Session, service_id: int, metric: str) -> int | None:
-    """Epoch ms of the newest point of any series of one service metric (pulls resume here)."""
+    """Epoch ms of the newest point of any series of one service metric (pulls resume here).
+
+    The newest point of each series is a primary-key probe (a correlated ``max``); a join
+    would read every sample of the metric.
+    """
+    newest = select(func.max(Sample.ts_ms)).where(Sample.series_id == Series.id).scalar_subquery()
     value = session.execute(
-        select(func.max(Sample.ts_ms))
-        .join(Series, Series.id == Sample.series_id)
-        .where(Series.service_id == service_id, Series.metric == metric)
+        select(func.max(newest)).where(Series.service_id == service_id, Series.metric == metric)
     ).scalar_one()
     return None if value is None else int(value)
 

@@ -36,6 +36,7 @@ POSTGRES_URL = os.environ.get(
 APPLICATION_NAME = "forecaster-bench"
 SERVICE = "bench"
 SERIES = 10
+WIDE_SERIES = 1_000  # remote_write_wide: Prometheus's shape, many series, few samples each
 START = 1_700_000_000  # epoch seconds of the first point
 PROFILE = {"capacity_per_replica": 10, "min_replicas": 1, "max_replicas": 20}
 
@@ -163,19 +164,21 @@ def json_bodies(batch: int, requests: int, offset: int) -> list[bytes]:
     return bodies
 
 
-def remote_write_bodies(batch: int, requests: int, offset: int) -> list[bytes]:
-    """Snappy-compressed protobuf WriteRequests, SERIES series each, new times."""
+def remote_write_bodies(
+    batch: int, requests: int, offset: int, series_count: int = SERIES
+) -> list[bytes]:
+    """Snappy-compressed protobuf WriteRequests over ``series_count`` series, new times."""
     import cramjam
 
     from forecaster.ingestion import remote_write_proto as pb
 
-    per_series = batch // SERIES
+    per_series = max(1, batch // series_count)
     rng = np.random.default_rng(0)
     bodies = []
     for number in range(requests):
         first_ms = (START + offset + number * per_series) * 1000
         message = pb.WriteRequest()
-        for instance in range(SERIES):
+        for instance in range(series_count):
             series = message.timeseries.add()
             for name, value in (
                 ("__name__", "requests_per_second"),
@@ -206,7 +209,8 @@ def run_path(
         bodies = json_bodies(batch, requests, offset)
         endpoint, headers = f"{base}/v1/metrics", {"content-type": "application/json"}
     else:
-        bodies = remote_write_bodies(batch, requests, offset)
+        wide = path == "remote_write_wide"
+        bodies = remote_write_bodies(batch, requests, offset, WIDE_SERIES if wide else SERIES)
         endpoint = f"{base}/api/v1/write"
         headers = {
             "content-type": "application/x-protobuf",
@@ -229,7 +233,8 @@ def run_path(
             stored = sum(pool.map(post, bodies))
         seconds = time.perf_counter() - started
         cpu = cpu_seconds(pids) - cpu_before
-    expected = len(bodies) * (batch // SERIES) * SERIES
+    series = WIDE_SERIES if path == "remote_write_wide" else SERIES
+    expected = len(bodies) * max(1, batch // series) * series
     if stored != expected:
         raise RuntimeError(f"{path} {batch}: stored {stored} points, expected {expected}")
     return Row(database, path, batch, len(bodies), stored, seconds, cpu, peak_rss_mb(pid))
@@ -258,7 +263,11 @@ def database_url(kind: str) -> Iterator[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite,postgres")
-    parser.add_argument("--paths", default="rest,remote_write", help="rest,remote_write")
+    parser.add_argument(
+        "--paths",
+        default="rest,remote_write,remote_write_wide",
+        help="rest, remote_write (10 series a request), remote_write_wide (1,000 series)",
+    )
     parser.add_argument("--sizes", default="1000,10000,100000", help="points per batch")
     parser.add_argument("--points", type=int, default=300_000, help="points per measurement")
     parser.add_argument("--clients", type=int, default=1, help="concurrent client connections")

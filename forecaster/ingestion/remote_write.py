@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import cramjam
 import numpy as np
@@ -65,7 +64,22 @@ def decode_write_request(body: bytes, *, max_bytes: int) -> list[RemoteSeries]:
         raise BadPayloadError(
             f"body is not a remote-write WriteRequest protobuf: {error}"
         ) from None
-    return [_series(message) for message in request.timeseries]
+    # one flat pass over all samples, then a view per series: Prometheus sends many series
+    # with one or a few samples each, so per-series numpy calls would dominate
+    messages = request.timeseries
+    lengths = [len(message.samples) for message in messages]
+    every = [sample for message in messages for sample in message.samples]
+    stamps = np.fromiter((sample.timestamp for sample in every), dtype="int64", count=len(every))
+    values = np.fromiter((sample.value for sample in every), dtype="float64", count=len(every))
+    bounds = np.cumsum([0, *lengths]).tolist()
+    return [
+        RemoteSeries(
+            labels={label.name: label.value for label in message.labels},
+            timestamps_ms=stamps[start:end],
+            values=values[start:end],
+        )
+        for message, start, end in zip(messages, bounds[:-1], bounds[1:], strict=True)
+    ]
 
 
 def snappy_length(body: bytes) -> int:
@@ -78,41 +92,38 @@ def snappy_length(body: bytes) -> int:
     raise BadPayloadError("body is not snappy-compressed: no valid length header")
 
 
-def _series(message: Any) -> RemoteSeries:
-    samples = message.samples
-    count = len(samples)
-    return RemoteSeries(
-        labels={label.name: label.value for label in message.labels},
-        timestamps_ms=np.fromiter((s.timestamp for s in samples), dtype="int64", count=count),
-        values=np.fromiter((s.value for s in samples), dtype="float64", count=count),
-    )
-
-
 def map_series(
     decoded: Iterable[RemoteSeries], settings: Settings, known_services: set[str]
 ) -> tuple[list[SeriesPoints], int, int, int]:
     """Our series for the decoded ones, plus counts: ignored series and samples, stale markers."""
     batch: list[SeriesPoints] = []
     ignored_series = ignored_samples = stale = 0
-    reserved = {settings.remote_write_service_label, settings.remote_write_metric_label}
+    reserved = {settings.remote_write_service_label, settings.remote_write_metric_label, "__name__"}
+    metrics: dict[str | None, str | None] = {}  # a few names repeat across many series
     for series in decoded:
         service = series.labels.get(settings.remote_write_service_label)
-        metric = metric_for(series.labels.get(settings.remote_write_metric_label), settings)
+        name = series.labels.get(settings.remote_write_metric_label)
+        if name not in metrics:
+            metrics[name] = metric_for(name, settings)
+        metric = metrics[name]
         if service not in known_services or metric is None:
             ignored_series += 1
             ignored_samples += len(series.values)
             continue
-        keep = ~np.isnan(series.values)  # staleness markers are a NaN bit pattern: not data
-        stale += int(len(keep) - keep.sum())
-        if not keep.any():
-            continue
+        stamps, values = series.timestamps_ms, series.values
+        if np.isnan(values).any():  # staleness markers are a NaN bit pattern: not data
+            keep = ~np.isnan(values)
+            stale += int(len(keep) - keep.sum())
+            stamps, values = stamps[keep], values[keep]
+            if not len(values):
+                continue
         batch.append(
             SeriesPoints(
                 service=service,
                 metric=metric,
-                labels={k: v for k, v in series.labels.items() if k not in reserved | {"__name__"}},
-                timestamps=series.timestamps_ms[keep] / 1000.0,
-                values=series.values[keep],
+                labels={k: v for k, v in series.labels.items() if k not in reserved},
+                timestamps=stamps / 1000.0,
+                values=values,
             )
         )
     return batch, ignored_series, ignored_samples, stale

@@ -300,12 +300,12 @@ def main() -> int:
         return 1
     print()
     print(
-        f"{'database':10}{'path':14}{'batch':>9}{'requests':>10}{'points/s':>12}"
+        f"{'database':10}{'path':19}{'batch':>9}{'requests':>10}{'points/s':>12}"
         f"{'points/cpu-s':>14}{'peak MB':>9}"
     )
     for row in rows:
         print(
-            f"{row.database:10}{row.path:14}{row.batch:>9,}{row.requests:>10}"
+            f"{row.database:10}{row.path:19}{row.batch:>9,}{row.requests:>10}"
             f"{row.rate:>12,.0f}{row.cpu_rate:>14,.0f}{row.peak_rss_mb:>9.0f}"
         )
     print(

@@ -22,7 +22,7 @@ from forecaster.errors import ForecasterError, InvalidInputError
 from forecaster.ingestion.batch import epoch_ms, numbers
 from forecaster.ingestion.json_batch import parse_general, parse_metrics_json, split_points
 from forecaster.ingestion.json_points import split_body
-from forecaster.ingestion.prometheus import PrometheusError, parse_matrix
+from forecaster.ingestion.prometheus import PrometheusError, chunk_windows, parse_matrix
 from forecaster.ingestion.remote_write import decode_write_request
 from forecaster.ingestion.remote_write_proto import WriteRequest
 
@@ -279,3 +279,22 @@ def test_the_fast_json_path_reads_exactly_what_the_general_path_reads(
         assert fast == general
     else:
         _same(fast, general)
+
+
+@FAST
+@given(
+    st.integers(0, 10**6),
+    st.integers(0, 10**5),
+    st.integers(1, 3600),
+    st.integers(2, 11_000),
+)
+def test_query_range_chunks_cover_the_window_once_under_the_point_limit(
+    start: int, span_steps: int, step: int, max_points: int
+) -> None:
+    end = start + span_steps * step
+    windows = list(chunk_windows(float(start), float(end), float(step), max_points))
+    assert windows[0][0] == start and windows[-1][1] == end
+    for (_, last), (following, _) in zip(windows, windows[1:], strict=False):
+        assert following == last + step  # contiguous on the step grid: no gap, no overlap
+    for first, last in windows:
+        assert (last - first) / step + 1 <= max_points  # Prometheus refuses > 11,000 a series

@@ -5,6 +5,7 @@ input raises the parser's own clear error (a 4xx upstream), never anything else.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import struct
@@ -294,7 +295,7 @@ def test_query_range_chunks_cover_the_window_once_under_the_point_limit(
     end = start + span_steps * step
     windows = list(chunk_windows(float(start), float(end), float(step), max_points))
     assert windows[0][0] == start and windows[-1][1] == end
-    for (_, last), (following, _) in zip(windows, windows[1:], strict=False):
+    for (_, last), (following, _) in itertools.pairwise(windows):
         assert following == last + step  # contiguous on the step grid: no gap, no overlap
     for first, last in windows:
         assert (last - first) / step + 1 <= max_points  # Prometheus refuses > 11,000 a series

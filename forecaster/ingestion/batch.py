@@ -9,7 +9,7 @@ series and point they are in, and nothing of a refused batch is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,18 +144,25 @@ def ingest_batch(
 def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) -> list[str]:
     problems = []
     for number, item in enumerate(batch):
-        where = f"series {number} ({item.describe()})"
         if item.service not in known_services:
-            problems.append(f"{where}: unknown service {item.service!r}; create it first")
+            problems.append(
+                f"{_where(number, item)}: unknown service {item.service!r}; create it first"
+            )
         if item.metric not in KNOWN_METRICS:
             problems.append(
-                f"{where}: unknown metric {item.metric!r}; known: {sorted(KNOWN_METRICS)}"
+                f"{_where(number, item)}: unknown metric {item.metric!r}; "
+                f"known: {sorted(KNOWN_METRICS)}"
             )
         if len(item.timestamps) != len(item.values):
             problems.append(
-                f"{where}: {len(item.timestamps)} timestamps but {len(item.values)} values"
+                f"{_where(number, item)}: {len(item.timestamps)} timestamps "
+                f"but {len(item.values)} values"
             )
     return problems
+
+
+def _where(number: int, item: SeriesPoints) -> str:
+    return f"series {number} ({item.describe()})"
 
 
 def _columns(batch: Sequence[SeriesPoints]) -> _Columns:
@@ -164,15 +171,23 @@ def _columns(batch: Sequence[SeriesPoints]) -> _Columns:
     if total == 0:
         empty_f, empty_i = np.zeros(0), np.zeros(0, dtype="int64")
         return _Columns(empty_i, empty_i, empty_f, empty_f)
-    ts_parts = [epoch_ms(item.timestamps[:n]) for item, n in zip(batch, lengths, strict=True)]
-    value_parts = [numbers(item.values[:n]) for item, n in zip(batch, lengths, strict=True)]
+    stamps = [item.timestamps[:n] for item, n in zip(batch, lengths, strict=True)]
+    values = [item.values[:n] for item, n in zip(batch, lengths, strict=True)]
     starts = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
     return _Columns(
         series_index=np.repeat(np.arange(len(batch)), lengths),
         position=np.arange(total) - starts,
-        ts_ms=np.concatenate(ts_parts),
-        value=np.concatenate(value_parts),
+        ts_ms=_joined(stamps, epoch_ms),
+        value=_joined(values, numbers),
     )
+
+
+def _joined(parts: list[Column], convert: Callable[[Column], np.ndarray]) -> np.ndarray:
+    """Convert and concatenate columns; numeric arrays (the common case) in a single call,
+    since many small series (remote-write: one sample each) made per-series calls dominate."""
+    if all(isinstance(part, np.ndarray) and part.dtype.kind in "iuf" for part in parts):
+        return convert(np.concatenate(parts).astype("float64"))
+    return np.concatenate([convert(part) for part in parts])
 
 
 def epoch_ms(timestamps: Column) -> np.ndarray:

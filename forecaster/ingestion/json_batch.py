@@ -18,6 +18,7 @@ from pydantic_core import from_json
 
 from forecaster.errors import InvalidInputError
 from forecaster.ingestion.batch import SeriesPoints
+from forecaster.ingestion.json_points import RawPoints, split_body
 
 _NUMBER_TYPES = frozenset({int, float})
 
@@ -34,7 +35,36 @@ class SeriesHeader(BaseModel):
 
 
 def parse_metrics_json(body: bytes) -> list[SeriesPoints]:
-    """The series of a ``{"series": [...]}`` body; InvalidInputError (422) says what is wrong."""
+    """The series of a ``{"series": [...]}`` body; InvalidInputError (422) says what is wrong.
+
+    Bodies whose points are all plain numbers take the fast path (``json_points``); every
+    other body, and every body with a problem, is decoded by :func:`parse_general`.
+    """
+    fast = split_body(body)
+    if fast is not None:
+        envelope, arrays = fast
+        try:
+            document = from_json(envelope)
+        except ValueError:
+            document = None
+        if _points_are_placeholders(document, len(arrays)):
+            return [_series(number, item, arrays) for number, item in enumerate(document["series"])]
+    return parse_general(body)
+
+
+def _points_are_placeholders(document: Any, count: int) -> bool:
+    """Each series' "points" is the index of its cut-out array, in order, and nothing else is."""
+    if not isinstance(document, dict) or set(document) != {"series"}:
+        return False
+    items = document["series"]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        return False
+    indices = [item.get("points") for item in items]
+    return indices == list(range(count)) and all(type(i) is int for i in indices)
+
+
+def parse_general(body: bytes) -> list[SeriesPoints]:
+    """Decode the whole body into Python objects: any shape of points, precise error messages."""
     try:
         document = from_json(body)
     except ValueError as error:
@@ -48,7 +78,9 @@ def parse_metrics_json(body: bytes) -> list[SeriesPoints]:
     return [_series(number, item) for number, item in enumerate(items)]
 
 
-def _series(number: int, item: Any) -> SeriesPoints:
+def _series(
+    number: int, item: Any, arrays: list[tuple[np.ndarray, RawPoints]] | None = None
+) -> SeriesPoints:
     if not isinstance(item, dict):
         raise InvalidInputError(f"series {number}: expected an object, got {type(item).__name__}")
     fields = {key: value for key, value in item.items() if key != "points"}
@@ -63,9 +95,13 @@ def _series(number: int, item: Any) -> SeriesPoints:
     if "points" not in item:
         raise InvalidInputError(f"series {number}: field 'points' is required")
     points = item["points"]
-    if not isinstance(points, list):
+    if arrays is not None:  # the fast path: already numbers
+        pairs, points = arrays[points]
+        timestamps, values = pairs[:, 0], pairs[:, 1]
+    elif not isinstance(points, list):
         raise InvalidInputError(f"series {number}: 'points' must be a list of [timestamp, value]")
-    timestamps, values = split_points(number, points)
+    else:
+        timestamps, values = split_points(number, points)
     return SeriesPoints(
         service=header.service,
         metric=header.metric,

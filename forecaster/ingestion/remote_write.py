@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import cramjam
 import numpy as np
@@ -37,6 +36,7 @@ class RemoteSeries:
     labels: dict[str, str]
     timestamps_ms: np.ndarray
     values: np.ndarray
+    nan_count: int = 0  # staleness markers among the values
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,28 @@ def decode_write_request(body: bytes, *, max_bytes: int) -> list[RemoteSeries]:
         raise BadPayloadError(
             f"body is not a remote-write WriteRequest protobuf: {error}"
         ) from None
-    return [_series(message) for message in request.timeseries]
+    # one flat pass over all samples, then a view per series: Prometheus sends many series
+    # with one or a few samples each, so per-series numpy calls would dominate
+    messages = request.timeseries
+    lengths = [len(message.samples) for message in messages]
+    every = [sample for message in messages for sample in message.samples]
+    stamps = np.fromiter((sample.timestamp for sample in every), dtype="int64", count=len(every))
+    values = np.fromiter((sample.value for sample in every), dtype="float64", count=len(every))
+    bounds = np.cumsum([0, *lengths])
+    nans = np.r_[0, np.cumsum(np.isnan(values))]
+    nan_counts = (nans[bounds[1:]] - nans[bounds[:-1]]).tolist()
+    edges = bounds.tolist()
+    return [
+        RemoteSeries(
+            labels={label.name: label.value for label in message.labels},
+            timestamps_ms=stamps[start:end],
+            values=values[start:end],
+            nan_count=nan_count,
+        )
+        for message, start, end, nan_count in zip(
+            messages, edges[:-1], edges[1:], nan_counts, strict=True
+        )
+    ]
 
 
 def snappy_length(body: bytes) -> int:
@@ -78,41 +99,38 @@ def snappy_length(body: bytes) -> int:
     raise BadPayloadError("body is not snappy-compressed: no valid length header")
 
 
-def _series(message: Any) -> RemoteSeries:
-    samples = message.samples
-    count = len(samples)
-    return RemoteSeries(
-        labels={label.name: label.value for label in message.labels},
-        timestamps_ms=np.fromiter((s.timestamp for s in samples), dtype="int64", count=count),
-        values=np.fromiter((s.value for s in samples), dtype="float64", count=count),
-    )
-
-
 def map_series(
     decoded: Iterable[RemoteSeries], settings: Settings, known_services: set[str]
 ) -> tuple[list[SeriesPoints], int, int, int]:
     """Our series for the decoded ones, plus counts: ignored series and samples, stale markers."""
     batch: list[SeriesPoints] = []
     ignored_series = ignored_samples = stale = 0
-    reserved = {settings.remote_write_service_label, settings.remote_write_metric_label}
+    reserved = {settings.remote_write_service_label, settings.remote_write_metric_label, "__name__"}
+    metrics: dict[str | None, str | None] = {}  # a few names repeat across many series
     for series in decoded:
         service = series.labels.get(settings.remote_write_service_label)
-        metric = metric_for(series.labels.get(settings.remote_write_metric_label), settings)
+        name = series.labels.get(settings.remote_write_metric_label)
+        if name not in metrics:
+            metrics[name] = metric_for(name, settings)
+        metric = metrics[name]
         if service not in known_services or metric is None:
             ignored_series += 1
             ignored_samples += len(series.values)
             continue
-        keep = ~np.isnan(series.values)  # staleness markers are a NaN bit pattern: not data
-        stale += int(len(keep) - keep.sum())
-        if not keep.any():
-            continue
+        stamps, values = series.timestamps_ms, series.values
+        if series.nan_count:  # staleness markers are a NaN bit pattern: not data
+            keep = ~np.isnan(values)
+            stale += series.nan_count
+            stamps, values = stamps[keep], values[keep]
+            if not len(values):
+                continue
         batch.append(
             SeriesPoints(
                 service=service,
                 metric=metric,
-                labels={k: v for k, v in series.labels.items() if k not in reserved | {"__name__"}},
-                timestamps=series.timestamps_ms[keep] / 1000.0,
-                values=series.values[keep],
+                labels={k: v for k, v in series.labels.items() if k not in reserved},
+                timestamps=stamps / 1000.0,
+                values=values,
             )
         )
     return batch, ignored_series, ignored_samples, stale

@@ -70,6 +70,7 @@ class JobScheduler:
         self._stop = threading.Event()
         self._leading = threading.Event()
         self._thread: threading.Thread | None = None
+        self.terms = 0  # how many times this process has become leader
 
     @property
     def is_leader(self) -> bool:
@@ -132,6 +133,7 @@ class JobScheduler:
             scheduler.start(paused=True)
             self._register(scheduler)
             scheduler.resume()
+            self.terms += 1
             self._leading.set()
             while not self._stop.wait(self.lease_check_seconds):
                 if not self.lock.still_held():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,3 +160,29 @@ def test_service_profile_validation_is_clear(client: TestClient) -> None:
     listing = client.get("/v1/services").json()
     assert listing["count"] == 1 and listing["data"][0]["name"] == "chat"
     assert client.get("/v1/services/missing").status_code == 404
+
+
+def test_an_oversize_body_is_a_413_before_it_is_read(
+    settings: Settings, database: Database
+) -> None:
+    app = create_app(settings.model_copy(update={"max_body_bytes": 1_000}), database)
+    with TestClient(app) as small:
+        points = [[1704067200 + i, 1.0] for i in range(200)]
+        for path in ("/v1/metrics", "/api/v1/write"):
+            response = small.post(path, content=json.dumps(batch(points)).encode())
+            assert response.status_code == 413, response.text
+            assert "exceeds 1000 bytes" in response.json()["detail"]
+    assert stored(database) == 0
+
+
+def test_the_openapi_spec_documents_the_ingest_bodies(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/metrics"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["series"]["items"]["required"] == [
+        "service",
+        "metric",
+        "points",
+    ]
+    assert (
+        "application/x-protobuf" in spec["paths"]["/api/v1/write"]["post"]["requestBody"]["content"]
+    )

@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
+from forecaster.errors import InvalidInputError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.samples import read_samples, sample_count
+from forecaster.storage.samples import read_samples, sample_count, write_samples
 from forecaster.storage.services import upsert_service
 
 SENTINEL = 666.25
@@ -123,3 +125,19 @@ def test_a_batch_failing_halfway_leaves_nothing_behind(
 def _count(database: Database) -> int:
     with database.session() as session:
         return sample_count(session=session)
+
+
+def test_deleting_a_service_deletes_its_samples_and_orphans_are_refused(
+    database: Database, settings: Settings, service: str
+) -> None:
+    with database.session() as session:
+        ingest_batch(session=session, batch=_series(3, 100), settings=settings)
+    with database.engine.begin() as connection:
+        connection.execute(text("DELETE FROM services WHERE name = 'chat'"))
+    assert _count(database) == 0  # the cascade survives migration 0002 on PostgreSQL
+    refused = InvalidInputError if not database.is_sqlite else IntegrityError
+    with pytest.raises(refused), database.session() as session:
+        write_samples(
+            session=session, series_id=np.array([999]), ts_ms=np.array([0]), value=np.array([1.0])
+        )
+    assert _count(database) == 0

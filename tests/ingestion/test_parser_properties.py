@@ -5,6 +5,7 @@ input raises the parser's own clear error (a 4xx upstream), never anything else.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import struct
@@ -20,8 +21,9 @@ from hypothesis import strategies as st
 from api.routes.metrics import read_points_csv
 from forecaster.errors import ForecasterError, InvalidInputError
 from forecaster.ingestion.batch import epoch_ms, numbers
-from forecaster.ingestion.json_batch import parse_metrics_json, split_points
-from forecaster.ingestion.prometheus import PrometheusError, parse_matrix
+from forecaster.ingestion.json_batch import parse_general, parse_metrics_json, split_points
+from forecaster.ingestion.json_points import split_body
+from forecaster.ingestion.prometheus import PrometheusError, chunk_windows, parse_matrix
 from forecaster.ingestion.remote_write import decode_write_request
 from forecaster.ingestion.remote_write_proto import WriteRequest
 
@@ -228,3 +230,72 @@ def test_float_text_csv_values_keep_precision() -> None:
     assert pd.Timestamp(
         epoch_ms(frame["timestamp"].tolist())[0], unit="ms", tz="UTC"
     ) == pd.Timestamp("2024-01-01", tz="UTC")
+
+
+json_numbers = st.integers(-(10**12), 10**12) | st.floats(allow_nan=False, allow_infinity=False)
+point_lists = st.lists(st.tuples(json_numbers, json_numbers).map(list), max_size=12)
+
+
+def _same(fast: list[Any], general: list[Any]) -> None:
+    assert len(fast) == len(general)
+    for a, b in zip(fast, general, strict=True):
+        assert (a.service, a.metric, a.labels, a.unit) == (b.service, b.metric, b.labels, b.unit)
+        np.testing.assert_array_equal(epoch_ms(a.timestamps), epoch_ms(b.timestamps))
+        np.testing.assert_array_equal(numbers(a.values), numbers(b.values))
+        assert [a.raw_point(i) for i in range(len(a.timestamps))] == [
+            b.raw_point(i) for i in range(len(b.timestamps))
+        ]
+
+
+def _outcome(parse: Any, body: bytes) -> Any:
+    try:
+        return parse(body)
+    except InvalidInputError as error:
+        return str(error)
+
+
+@FAST
+@given(
+    st.lists(point_lists, min_size=1, max_size=4),
+    st.sampled_from(["", " ", "\n  "]),
+    st.data(),
+)
+def test_the_fast_json_path_reads_exactly_what_the_general_path_reads(
+    series_points: list[list[list[Any]]], space: str, data: st.DataObject
+) -> None:
+    series = [
+        {"service": "s", "metric": "requests_per_second", "labels": {"n": str(n)}, "points": p}
+        for n, p in enumerate(series_points)
+    ]
+    separators = (f",{space}", f":{space}")
+    body = json.dumps({"series": series}, separators=separators).encode()
+    assert split_body(body) is not None  # plain numbers: the fast path takes it
+    _same(parse_metrics_json(body), parse_general(body))
+    # any single-byte corruption: both paths agree (same series or the same refusal)
+    position = data.draw(st.integers(0, len(body) - 1))
+    byte = data.draw(st.sampled_from(b'[],.-+eE0 1"x:{}'))
+    mutated = body[:position] + bytes([byte]) + body[position + 1 :]
+    fast, general = _outcome(parse_metrics_json, mutated), _outcome(parse_general, mutated)
+    if isinstance(general, str):
+        assert fast == general
+    else:
+        _same(fast, general)
+
+
+@FAST
+@given(
+    st.integers(0, 10**6),
+    st.integers(0, 10**5),
+    st.integers(1, 3600),
+    st.integers(2, 11_000),
+)
+def test_query_range_chunks_cover_the_window_once_under_the_point_limit(
+    start: int, span_steps: int, step: int, max_points: int
+) -> None:
+    end = start + span_steps * step
+    windows = list(chunk_windows(float(start), float(end), float(step), max_points))
+    assert windows[0][0] == start and windows[-1][1] == end
+    for (_, last), (following, _) in itertools.pairwise(windows):
+        assert following == last + step  # contiguous on the step grid: no gap, no overlap
+    for first, last in windows:
+        assert (last - first) / step + 1 <= max_points  # Prometheus refuses > 11,000 a series

@@ -123,6 +123,16 @@ def test_bad_payloads_get_a_clear_4xx_and_store_nothing(
         assert sample_count(session=session) == 0
 
 
+def test_remote_write_2_payloads_are_refused_with_415(client: TestClient) -> None:
+    headers = {
+        **HEADERS,
+        "content-type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+    }
+    response = client.post("/api/v1/write", content=encode(), headers=headers)
+    assert response.status_code == 415
+    assert "2.0 is not supported" in response.json()["detail"]
+
+
 PROMETHEUS_CONFIG = """
 global:
   scrape_interval: 1s

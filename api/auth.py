@@ -11,9 +11,11 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, SettingsDep
-from forecaster.security.api_keys import Principal, touch_key, verify_key
+from forecaster.security.api_keys import Principal, hash_key, touch_key, verify_key
+from forecaster.storage.db import Database
 from forecaster.timeutil import utc_now
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/favicon.ico"})
@@ -23,8 +25,10 @@ INGEST_PATHS = ("/v1/metrics", "/api/v1/write")
 READ_ONLY_POSTS = ("/v1/simulations",)  # what-if computations change nothing
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOUCH_EVERY_SECONDS = 60.0
+VERIFIED_TTL_SECONDS = 1.0
 
 _last_touch: dict[int, float] = {}
+_verified: dict[tuple[str, str], tuple[float, Principal]] = {}
 
 
 def required_scope(method: str, path: str) -> str | None:
@@ -47,10 +51,14 @@ def _bearer(request: Request) -> str | None:
     return cookie or None
 
 
-def authenticate(
+async def authenticate(
     request: Request, database: DatabaseDep, settings: SettingsDep
 ) -> Principal | None:
-    """Check the request's key against the scope its route needs; 401/403 with a reason."""
+    """Check the request's key against the scope its route needs; 401/403 with a reason.
+
+    A key verified in the last second is trusted without another database read (so a revoked
+    key is refused within a second); otherwise the check runs off the event loop.
+    """
     if not settings.auth_enabled:
         return None
     scope = required_scope(request.method, request.url.path)
@@ -64,10 +72,9 @@ def authenticate(
             "send 'Authorization: Bearer <key>' (create one with `forecaster keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with database.session() as session:
-        principal = verify_key(session=session, presented=presented)
-        if principal is not None and _due_for_touch(principal.key_id):
-            touch_key(session=session, key_id=principal.key_id, when=utc_now())
+    principal = _recently_verified(database, presented)
+    if principal is None:
+        principal = await run_in_threadpool(_verify, database, presented)
     if principal is None:
         raise HTTPException(
             status_code=401,
@@ -81,6 +88,24 @@ def authenticate(
         )
     request.state.principal = principal
     return principal
+
+
+def _verify(database: Database, presented: str) -> Principal | None:
+    """Check a key in the database, note its use (at most once a minute) and remember it."""
+    with database.session() as session:
+        principal = verify_key(session=session, presented=presented)
+        if principal is not None and _due_for_touch(principal.key_id):
+            touch_key(session=session, key_id=principal.key_id, when=utc_now())
+    if principal is not None:
+        _verified[(str(database.engine.url), hash_key(presented))] = (time.monotonic(), principal)
+    return principal
+
+
+def _recently_verified(database: Database, presented: str) -> Principal | None:
+    hit = _verified.get((str(database.engine.url), hash_key(presented)))
+    if hit is not None and time.monotonic() - hit[0] < VERIFIED_TTL_SECONDS:
+        return hit[1]
+    return None
 
 
 def _due_for_touch(key_id: int) -> bool:

@@ -12,19 +12,21 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 
 
-def get_database(request: Request) -> Database:
+# async: trivial lookups run on the event loop instead of costing a worker-thread hop each
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request: committed when the route returns, rolled back if it raises."""
-    with get_database(request).session() as session:
+    database: Database = request.app.state.database
+    with database.session() as session:
         yield session
 
 

@@ -101,7 +101,10 @@ async def run_load(
         "plan_errors": [],
         "ingest_errors": [],
     }
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # httpcore's pool slows down quadratically with queued requests: queue on a semaphore
+    # instead (latency still counts from the scheduled send time, so queueing is measured)
+    in_flight = asyncio.Semaphore(64)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(
         base_url=base, headers=headers, limits=limits, timeout=30
     ) as client:
@@ -112,9 +115,10 @@ async def run_load(
         async def plan(scheduled: float, number: int) -> None:
             await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
             try:
-                response = await client.get(
-                    f"/v1/services/svc{number % services}/plan", params={"horizon": "6h"}
-                )
+                async with in_flight:
+                    response = await client.get(
+                        f"/v1/services/svc{number % services}/plan", params={"horizon": "6h"}
+                    )
                 ok = response.status_code == 200
             except httpx.HTTPError:
                 ok = False
@@ -135,7 +139,8 @@ async def run_load(
                 ]
             }
             try:
-                response = await client.post("/v1/metrics", json=body)
+                async with in_flight:
+                    response = await client.post("/v1/metrics", json=body)
                 ok = response.status_code == 200
             except httpx.HTTPError:
                 ok = False
@@ -180,7 +185,9 @@ def main() -> int:
     key = seed(url, args.services)
     port = 18000 + os.getpid() % 1000
     env = {**os.environ, "FORECASTER_DATABASE_URL": url, "FORECASTER_PORT": str(port)}
-    server = subprocess.Popen([*FORECASTER, "serve"], env=env, stderr=subprocess.DEVNULL)
+    server_log = (directory / "server.log").open("w")
+    server = subprocess.Popen([*FORECASTER, "serve"], env=env, stderr=server_log)
+    print(f"server log: {directory / 'server.log'}")
     trainer = None
     try:
         base = f"http://127.0.0.1:{port}"

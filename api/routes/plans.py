@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic
 from forecaster.errors import InvalidInputError, NotReadyError
 from forecaster.storage.forecasts import forecast_frame, latest_forecast
 from forecaster.storage.orm import ModelRun
-from forecaster.storage.plan_views import latest_plan_id, plan_view
+from forecaster.storage.plan_views import cached_current_plan_view, current_plan_view
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
 from forecaster.training.train import driving_series_id
@@ -48,8 +49,8 @@ def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic
 
 
 @router.get("/{name}/plan", response_model=PlanPublic)
-def get_plan(
-    session: SessionDep,
+async def get_plan(
+    database: DatabaseDep,
     settings: SettingsDep,
     name: str = ServiceName,
     horizon: str = Query(default="24h", description="how far ahead, e.g. 6h, 90min, 2d"),
@@ -62,7 +63,10 @@ def get_plan(
         raise InvalidInputError(f"horizon: {error}") from None
     if horizon_seconds > settings.max_horizon_hours * 3600:
         raise InvalidInputError(f"horizon is longer than {settings.max_horizon_hours:g}h")
-    view = plan_view(session=session, plan_id=latest_plan_id(session=session, service=name))
+    # async with caches: a hit costs no database read and no worker-thread hop
+    view = cached_current_plan_view(database, name)
+    if view is None:
+        view = await run_in_threadpool(current_plan_view, database, name)
     now = utc_now()
     begin = as_utc(start) if start is not None else now
     body = {

@@ -63,7 +63,7 @@ def list_() -> None:
 def revoke(
     prefix: str = typer.Argument(..., help="the key's prefix, as `keys list` shows"),
 ) -> None:
-    """Revoke a key at once: requests with it get 401 from now on."""
+    """Revoke a key: requests with it get 401 within a second."""
     from forecaster.errors import ForecasterError
     from forecaster.security.api_keys import revoke_key
 

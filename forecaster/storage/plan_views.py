@@ -2,12 +2,14 @@
 
 Plans never change once stored (a new forecast makes a new plan), so each plan's steps are read
 once, kept in a small LRU cache as JSON-ready rows, and sliced by time with a binary search.
-Called by ``GET /v1/services/{name}/plan``, the hottest route.
+Which plan is in force is remembered for a second. Called by ``GET /v1/services/{name}/plan``,
+the hottest route, which on a cache hit touches no database at all.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forecaster.errors import NotFoundError, NotReadyError
+from forecaster.storage.db import Database
 from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Service
 from forecaster.timeutil import as_utc
 
@@ -47,8 +50,46 @@ class PlanView:
         return list(self.rows[first:last])
 
 
-_cache: OrderedDict[int, PlanView] = OrderedDict()
+LATEST_TTL_SECONDS = 1.0
+
+_cache: OrderedDict[tuple[str, int], PlanView] = OrderedDict()
+_latest: dict[tuple[str, str], tuple[float, int]] = {}
 _lock = threading.Lock()
+
+
+def _database_key(session: Session) -> str:
+    """Plan ids are per database: tests (and tools) may use several in one process."""
+    return str(session.get_bind().engine.url)
+
+
+def cached_latest_plan_id(database_key: str, service: str) -> int | None:
+    """The plan in force if it was looked up less than a second ago, else None."""
+    hit = _latest.get((database_key, service))
+    if hit is not None and time.monotonic() - hit[0] < LATEST_TTL_SECONDS:
+        return hit[1]
+    return None
+
+
+def cached_plan_view(database_key: str, plan_id: int) -> PlanView | None:
+    """A plan's view if it is cached, else None (then :func:`plan_view` reads it)."""
+    with _lock:
+        view = _cache.get((database_key, plan_id))
+        if view is not None:
+            _cache.move_to_end((database_key, plan_id))
+        return view
+
+
+def cached_current_plan_view(database: Database, service: str) -> PlanView | None:
+    """The plan in force from the caches alone (no I/O: safe on an event loop), else None."""
+    key = str(database.engine.url)
+    plan_id = cached_latest_plan_id(key, service)
+    return None if plan_id is None else cached_plan_view(key, plan_id)
+
+
+def current_plan_view(database: Database, service: str) -> PlanView:
+    """The plan in force: one short read (then cached). NotFound/NotReady name the problem."""
+    with database.session() as session:
+        return plan_view(session=session, plan_id=latest_plan_id(session=session, service=service))
 
 
 def latest_plan_id(*, session: Session, service: str) -> int:
@@ -63,19 +104,19 @@ def latest_plan_id(*, session: Session, service: str) -> int:
         raise NotFoundError(f"service {service!r} does not exist")
     if row[1] is None:
         raise NotReadyError(f"service {service!r} has no plan yet; train it first")
+    _latest[(_database_key(session), service)] = (time.monotonic(), int(row[1]))
     return int(row[1])
 
 
 def plan_view(*, session: Session, plan_id: int) -> PlanView:
     """The cached view of a plan, read from the database on first use."""
-    with _lock:
-        view = _cache.get(plan_id)
-        if view is not None:
-            _cache.move_to_end(plan_id)
-            return view
+    key = _database_key(session)
+    view = cached_plan_view(key, plan_id)
+    if view is not None:
+        return view
     view = _load(session, plan_id)
     with _lock:
-        _cache[plan_id] = view
+        _cache[(key, plan_id)] = view
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return view

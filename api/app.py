@@ -79,3 +79,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(module.router)
     app.mount(dashboard.STATIC_PREFIX, dashboard.static_files, name="dashboard-static")
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``forecaster serve --workers N``: each worker process configures its logs
+    and builds its app from ``FORECASTER_*`` variables."""
+    from forecaster.logs import configure_logging
+
+    configure_logging()
+    return create_app(Settings())

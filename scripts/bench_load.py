@@ -177,6 +177,7 @@ def main() -> int:
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument("--no-training", action="store_true", help="skip the concurrent training")
     parser.add_argument("--target-p99-ms", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="forecaster-load-"))
@@ -186,7 +187,9 @@ def main() -> int:
     port = 18000 + os.getpid() % 1000
     env = {**os.environ, "FORECASTER_DATABASE_URL": url, "FORECASTER_PORT": str(port)}
     server_log = (directory / "server.log").open("w")
-    server = subprocess.Popen([*FORECASTER, "serve"], env=env, stderr=server_log)
+    server = subprocess.Popen(
+        [*FORECASTER, "serve", "--workers", str(args.workers)], env=env, stderr=server_log
+    )
     print(f"server log: {directory / 'server.log'}")
     trainer = None
     try:

@@ -26,7 +26,10 @@ def _run_server(
     auth_enabled: bool,
     database_url: str | None = None,
     run_scheduler: bool = False,
+    workers: int = 1,
 ) -> None:
+    import os
+
     import uvicorn
 
     from api.app import create_app
@@ -41,13 +44,19 @@ def _run_server(
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,  # keep our JSON logging
-        timeout_graceful_shutdown=30,  # SIGTERM: stop accepting, finish in-flight requests
-    )
+    common: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "log_config": None,  # keep our JSON logging
+        "timeout_graceful_shutdown": 30,  # SIGTERM: stop accepting, finish in-flight requests
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    # worker processes build their own app from the environment: hand the settings down
+    for name, value in overrides.items():
+        os.environ[f"FORECASTER_{name.upper()}"] = str(value)
+    uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -57,6 +66,7 @@ def serve(
     scheduler: bool = typer.Option(
         False, "--scheduler", help="also run the scheduled jobs in this process (one leads)"
     ),
+    workers: int = typer.Option(1, min=1, max=64, help="server processes (one per core)"),
 ) -> None:
     """Serve the REST API (and dashboard) on the configured database."""
     settings = _settings()
@@ -65,6 +75,7 @@ def serve(
         port or settings.port,
         settings.auth_enabled,
         run_scheduler=scheduler or settings.run_scheduler,
+        workers=workers,
     )
 
 

@@ -142,3 +142,44 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
             server.wait()
         if server.stderr is not None:
             server.stderr.close()
+
+
+def test_serve_with_several_workers_answers_and_stops(tmp_path: Path) -> None:
+    settings = seeded_database(tmp_path / "f.db", days=2)
+    port = free_port()
+    env = {
+        **os.environ,
+        "FORECASTER_DATABASE_URL": settings.database_url,
+        "FORECASTER_AUTH_ENABLED": "false",
+    }
+    server = subprocess.Popen(
+        [*FORECASTER, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        plans = [httpx.get(f"{base}/v1/services/chat/plan", timeout=10) for _ in range(20)]
+        assert {response.status_code for response in plans} == {200}
+        assert len({response.json()["plan_id"] for response in plans}) == 1
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert server.stderr is not None
+        log = server.stderr.read().decode()
+        assert log.count("Started server process") == 2  # one per worker
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     forecast_schedule: str = "every 15min"
     actuate_schedule: str = "*/5 * * * *"
     scheduler_threads: int = Field(default=2, ge=1, le=32)
+    worker_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness of `forecaster worker` (0: none)"
+    )
     scheduler_misfire_grace_seconds: int = Field(default=300, ge=1)
     scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -19,11 +19,14 @@ def worker() -> None:
     Start as many workers as you like: one leads (PostgreSQL advisory lock), the others stand by.
     """
     from forecaster.jobs.scheduler import JobScheduler
+    from forecaster.logs import configure_logging
     from forecaster.settings import get_settings
     from forecaster.storage.db import Database
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     settings = get_settings()
+    if settings.worker_nice:  # training is batch work: let API processes on the host go first
+        os.nice(settings.worker_nice)
     database = Database(settings.database_url)
     database.migrate()
     stop = threading.Event()

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, jobs, metrics, plans, services
+from api.routes import engine, health, jobs, metrics, plans, services
 from forecaster import __version__
 from forecaster.settings import Settings, get_settings
 from forecaster.storage.db import Database
@@ -34,6 +34,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     install_error_handlers(app)
-    for module in (health, metrics, services, plans, jobs):
+    for module in (health, metrics, services, plans, jobs, engine):
         app.include_router(module.router)
     return app

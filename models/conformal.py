@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,8 @@ from models.calendar import EventWindow, without_events
 
 TIME_OF_DAY_BINS = 24
 MIN_PER_BUCKET = 60
-SHRINK = 30.0  # residuals a time-of-day bin needs before its own spread counts half
+MIN_GAIN = 0.02  # a time-of-day profile must cut held-out pinball loss by 2 % to be used
+SHRINK = 10.0  # residuals a time-of-day bin needs before its own spread counts half
 
 
 @dataclass
@@ -34,6 +36,7 @@ class ConformalBands:
     scores: list[np.ndarray]  # sorted normalised residuals per bucket
     spread: np.ndarray  # multiplicative, one per time-of-day bin (all ones when unused)
     unit: float
+    floor: float = 0.0  # least band width at one standard deviation (cold start)
 
     @classmethod
     def fit(
@@ -66,7 +69,7 @@ class ConformalBands:
                 bands = cls._build(residuals[train], horizons[train], bins[train], by_time)
                 loss += bands.pinball(residuals[~train], horizons[~train], bins[~train])
             losses[by_time] = loss
-        if losses[True] < losses[False]:
+        if losses[True] < (1 - MIN_GAIN) * losses[False]:
             return cls._build(residuals, horizons, bins, by_time=True)
         return flat
 
@@ -99,7 +102,13 @@ class ConformalBands:
         """Offsets to add to the median for each quantile at the given steps and times."""
         bucket = np.minimum(np.searchsorted(self.edges, horizon_steps), len(self.edges) - 1)
         scale = self.unit * self.spread[_time_bin(seconds)]
-        return {q: self.score_quantile(q)[bucket] * scale for q in quantiles}
+        offsets = {q: self.score_quantile(q)[bucket] * scale for q in quantiles}
+        if self.floor > 0:
+            for q in quantiles:
+                least = self.floor * NormalDist().inv_cdf(q)
+                offsets[q] = np.maximum(offsets[q], least) if q > 0.5 else offsets[q]
+                offsets[q] = np.minimum(offsets[q], least) if q < 0.5 else offsets[q]
+        return offsets
 
     def pinball(self, residuals: np.ndarray, horizons: np.ndarray, bins: np.ndarray) -> float:
         """Mean pinball loss of these bands' upper quantiles on held-out residuals."""

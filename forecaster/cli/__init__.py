@@ -5,7 +5,11 @@ stays fast.
 
 from __future__ import annotations
 
-from forecaster.cli import offline_commands, service_commands  # noqa: F401  (registers commands)
+from forecaster.cli import (  # noqa: F401  (registers commands)
+    engine_commands,
+    offline_commands,
+    service_commands,
+)
 from forecaster.cli.app import app
 
 

@@ -137,3 +137,20 @@ def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame.set_index("ts")
+
+
+def latest_training_runs(*, session: Session, series_id: int) -> list[ModelRun]:
+    """Every candidate run of a series' most recent training (they share ``params.training``),
+    champion first, then by MASE: the leaderboard."""
+    recent = list_runs(session=session, series_id=series_id, limit=200)
+    if not recent:
+        return []
+    key = recent[0].params.get("training")
+    runs = [run for run in recent if key is not None and run.params.get("training") == key]
+    runs = runs or recent[:1]
+
+    def rank(run: ModelRun) -> tuple[bool, float]:
+        mase = run.scores.get("mase")
+        return (not run.is_champion, float(mase) if mase is not None else float("inf"))
+
+    return sorted(runs, key=rank)

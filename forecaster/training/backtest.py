@@ -107,6 +107,7 @@ class CandidateBacktest:
     fit_seconds: float = 0.0
     error: str | None = None
     members: tuple[str, ...] = field(default_factory=tuple)
+    skipped: bool = False  # not enough history yet (the cold-start ladder)
 
     @property
     def ok(self) -> bool:

@@ -52,6 +52,9 @@ FLEET = ("seasonal_naive_daily", "seasonal_naive_weekly", "lightgbm_global")
 GLOBAL_MODELS = {"lightgbm_global": LightGBMGlobal}
 # the most recent points a model sees: ~4.5 months at 5 min, 4.5 years at 1 h, 11 h at 1 s
 MAX_HISTORY_POINTS = 40_000
+# with less history than one backtest at the full horizon, bands are at least this share of
+# the level at one standard deviation (as the naive fallback's are)
+COLD_START_WIDTH = 0.25
 
 Progress = Callable[[str], None]
 
@@ -192,13 +195,16 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     return item
 
 
-def _eligible(name: str, item: _Series) -> bool:
-    """The cold-start ladder: a model joins once the history before the first fold covers
-    what it needs (weekly models two weeks, seasonal ones two days)."""
+def _missing_history(name: str, item: _Series) -> str | None:
+    """The cold-start ladder: why a model must wait (``None`` once the history before the
+    first fold covers what it needs: two days for daily seasonal models, eight for weekly)."""
     assert item.plan is not None
     step = step_seconds_of(pd.DatetimeIndex(item.history.index))
     span = (int(item.plan.origins[0]) + 1) * step
-    return span >= MODELS[name].min_history_seconds
+    needed = MODELS[name].min_history_seconds
+    if span >= needed:
+        return None
+    return f"needs {needed / 86_400:g} days of history, has {span / 86_400:.1f}"
 
 
 def _history_for(name: str, item: _Series) -> pd.Series:
@@ -215,7 +221,14 @@ def _run_backtests(
 ) -> None:
     ready = [item for item in series if item.plan is not None]
     for name in names:
-        eligible = [item for item in ready if _eligible(name, item)]
+        eligible = []
+        for item in ready:
+            # a model asked for by name is tried whatever the ladder says
+            waiting = _missing_history(name, item) if len(names) > 1 else None
+            if waiting:
+                item.backtests[name] = CandidateBacktest(name, error=waiting, skipped=True)
+            else:
+                eligible.append(item)
         if name in GLOBAL_MODELS and len(series) > 1:
             cls = GLOBAL_MODELS[name]
             results = backtest_global(
@@ -315,7 +328,33 @@ def _finish(
             calibration=_describe(fitted.bands),
         )
     reasons = failures or [f"{s.model}: {s.message}" for s in scores if s.message]
+    if model not in ("auto", ENSEMBLE):
+        return _uncalibrated(item, model, horizon, quantiles, "; ".join(reasons), scores)
     return _fallback(item, horizon, quantiles, "; ".join(reasons) or "no candidate", model, scores)
+
+
+def _uncalibrated(
+    item: _Series,
+    model: str,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    reason: str,
+    scores: list[Score],
+) -> ForecastOutcome:
+    """A model asked for by name that could not be backtested: fitted on the full history with
+    its own (uncalibrated) bands, or seasonal-naive if even that fails."""
+    try:
+        fitted = _factory(model, item, horizon)().fit(_history_for(model, item))
+        frame = fitted.predict(horizon, quantiles)
+    except Exception as failure:  # noqa: BLE001 - last resort below
+        return _fallback(item, horizon, quantiles, f"{reason or failure}", model, scores)
+    return ForecastOutcome(
+        frame=frame,
+        model=model,
+        fitted=fitted,
+        message=f"not backtested ({reason}); its bands are uncalibrated",
+        leaderboard=scores,
+    )
 
 
 def _calibrated(
@@ -328,7 +367,11 @@ def _calibrated(
     """A candidate refitted on the full history, wrapped in bands from its backtest."""
     assert item.folds is not None
     base = _fit_final(candidate.model, candidate.members, item, horizon, finals)
-    fitted = Calibrated(base, calibrate(item.folds, candidate), events=item.calendar.events)
+    bands = calibrate(item.folds, candidate)
+    if item.folds.plan.horizon < horizon:
+        # cold start: the backtest could not reach the horizon, so keep bands wide
+        bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
+    fitted = Calibrated(base, bands, events=item.calendar.events)
     return fitted, fitted.predict(horizon, quantiles)
 
 

@@ -28,7 +28,7 @@ class Score:
     """One leaderboard row: a candidate's backtest figures, or why it failed."""
 
     model: str
-    status: str  # ok | failed
+    status: str  # ok | failed | skipped
     mase: float | None = None
     mae: float | None = None
     pinball: dict[str, float] = field(default_factory=dict)
@@ -71,7 +71,8 @@ def calibrate(folds: Folds, candidate: CandidateBacktest) -> ConformalBands:
 def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]) -> Score:
     """MASE, MAE, and cross-fitted pinball loss and coverage per quantile."""
     if not candidate.ok:
-        return Score(candidate.model, "failed", message=candidate.error or "non-finite forecast")
+        status = "skipped" if candidate.skipped else "failed"
+        return Score(candidate.model, status, message=candidate.error or "non-finite forecast")
     residuals, horizons, seconds, fold_ids = residual_table(folds, candidate)
     observed = np.isfinite(residuals)
     mae = float(np.mean(np.abs(residuals[observed]))) if observed.any() else float("nan")

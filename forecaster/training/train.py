@@ -7,7 +7,9 @@ so a failure leaves the previous champion, forecast and plan in force.
 
 from __future__ import annotations
 
+import logging
 import pickle
+import uuid
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,6 +20,7 @@ from forecaster.errors import NotReadyError
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
+from forecaster.storage.calendar import list_events
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import (
     champion_run,
@@ -26,13 +29,17 @@ from forecaster.storage.forecasts import (
     save_forecast,
     save_model_run,
 )
-from forecaster.storage.orm import Exclusion, Plan, Series, Service
+from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import save_plan
 from forecaster.storage.samples import ensure_series, read_samples
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
-from forecaster.training.forecasting import make_forecast
+from forecaster.training.forecasting import ForecastOutcome, make_forecast
 from forecaster.training.history import exclude_windows, regularise
+from models.calendar import Calendar, EventWindow, check_country
+from models.conformal import Calibrated
+
+log = logging.getLogger(__name__)
 
 EPOCH = pd.Timestamp(0, tz="UTC")
 AGGREGATE_LABELS = {"*": "sum"}
@@ -104,34 +111,52 @@ def load_history(
     return exclude_windows(history, [(row.start, row.end) for row in windows])
 
 
+def service_calendar(*, session: Session, service: Service, profile: ScalingProfile) -> Calendar:
+    """The holidays (profile's ``holiday_country``) and declared events models may use."""
+    events = tuple(
+        EventWindow(
+            name=event.name,
+            start=pd.Timestamp(event.start),
+            end=pd.Timestamp(event.end),
+            multiplier=event.multiplier,
+        )
+        for event in list_events(session=session, service_id=service.id)
+    )
+    country = profile.holiday_country
+    try:
+        check_country(country)
+    except ValueError as error:
+        log.warning("service %s: %s; training without holidays", service.name, error)
+        country = None
+    return Calendar(holiday_country=country, events=events)
+
+
 def train_service(
     database: Database, name: str, settings: Settings, *, model: str = "auto"
 ) -> TrainResult:
-    """Fit, forecast and plan one service; store the outcome atomically."""
+    """Backtest, select, fit, forecast and plan one service; store the outcome atomically.
+
+    Every candidate is stored as a model run of this training (the leaderboard); the champion
+    carries the fitted, calibrated model. Nothing is written if anything fails before the end.
+    """
     with database.session() as session:
         service = get_service(session=session, name=name)
         profile = profile_of(service)
         history = load_history(
             session=session, service=service, profile=profile, days=settings.training_days
         )
+        calendar = service_calendar(session=session, service=service, profile=profile)
         service_id = service.id
-    outcome = make_forecast(history, profile.horizon_steps, model=model)
+    outcome = make_forecast(history, profile.horizon_steps, model=model, calendar=calendar)
     with database.session() as session:
         service = session.get_one(Service, service_id)
         series_id = driving_series_id(session=session, service=service, profile=profile)
-        run = save_model_run(
+        run = save_outcome_runs(
             session=session,
             series_id=series_id,
-            model=outcome.model,
             step_seconds=profile.step_seconds,
-            status="fallback" if outcome.message else "ok",
-            train_start=history.index[0].to_pydatetime(),
-            train_end=history.index[-1].to_pydatetime(),
-            scores=outcome.scores,
-            message=outcome.message or None,
-            fit_seconds=outcome.fit_seconds,
-            artifact=pickle.dumps(outcome.fitted),
-            champion=True,
+            history=history,
+            outcome=outcome,
         )
         forecast = save_forecast(
             session=session,
@@ -151,6 +176,53 @@ def train_service(
             plan_id=plan.id,
             message=outcome.message,
         )
+
+
+def save_outcome_runs(
+    *,
+    session: Session,
+    series_id: int,
+    step_seconds: int,
+    history: pd.Series,
+    outcome: ForecastOutcome,
+) -> ModelRun:
+    """Store one run per backtested candidate plus the champion; returns the champion's run."""
+    training = uuid.uuid4().hex
+    window = {
+        "train_start": history.index[0].to_pydatetime(),
+        "train_end": history.index[-1].to_pydatetime(),
+    }
+    for row in outcome.leaderboard:
+        if row.champion:
+            continue
+        save_model_run(
+            session=session,
+            series_id=series_id,
+            model=row.model,
+            step_seconds=step_seconds,
+            status=row.status,
+            params={"training": training},
+            scores=row.as_dict(),
+            message=row.message,
+            fit_seconds=row.fit_seconds,
+            **window,
+        )
+    champion = next((row for row in outcome.leaderboard if row.champion), None)
+    return save_model_run(
+        session=session,
+        series_id=series_id,
+        model=outcome.model,
+        step_seconds=step_seconds,
+        status="fallback" if champion is None else "ok",
+        params={"training": training},
+        scores=champion.as_dict() if champion else outcome.scores,
+        calibration=outcome.calibration,
+        message=outcome.message or None,
+        fit_seconds=champion.fit_seconds if champion else outcome.fit_seconds,
+        artifact=pickle.dumps(outcome.fitted),
+        champion=True,
+        **window,
+    )
 
 
 def build_plan(
@@ -188,9 +260,12 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         history = load_history(
             session=session, service=service, profile=profile, days=settings.training_days
         )
+        calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
         return train_service(database, name, settings)
     run_id, model_name, model = champion
+    if isinstance(model, Calibrated):
+        model.events = calendar.events  # events declared since training count too
     frame = model.update(history).predict(profile.horizon_steps)
     with database.session() as session:
         service = get_service(session=session, name=name)

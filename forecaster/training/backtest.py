@@ -22,8 +22,11 @@ from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, season_steps, 
 # distinct origins matter more than the residual count (errors within a fold move together)
 TARGET_RESIDUALS = 4_000
 MIN_FOLDS, MAX_FOLDS = 6, 16
-# folds start 0.6 horizons apart, so their origins fall at varied times of day
+# folds start at least 0.6 horizons apart and spread over up to four weeks, so their origins
+# fall at varied times of day and the residuals see more than one regime (a level shift a
+# week ago is exactly what a calibrated band must have seen)
 FOLD_SPACING = 0.6
+SPREAD_SECONDS = 28 * DAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,24 @@ def plan_folds(n: int, horizon: int, step_seconds: float) -> FoldPlan | None:
     fold_horizon = max(1, min(horizon, (n - min_train)))
     if n - min_train < 2:
         return None
-    spacing = max(1, round(fold_horizon * FOLD_SPACING))
     wanted = int(np.clip(np.ceil(TARGET_RESIDUALS / fold_horizon), MIN_FOLDS, MAX_FOLDS))
-    room = (n - 1 - fold_horizon - (min_train - 1)) // spacing + 1
-    folds = max(1, min(wanted, room))
+    room = n - fold_horizon - min_train  # positions the first and last origins may span
+    spread = min(room, round(SPREAD_SECONDS / step_seconds))
+    spacing = max(1, round(fold_horizon * FOLD_SPACING), spread // max(1, wanted - 1))
+    spacing = _off_beat(spacing, season_steps(step_seconds, DAY_SECONDS))
+    folds = max(1, min(wanted, room // spacing + 1))
     last = n - 1 - fold_horizon
     origins = last - spacing * np.arange(folds)[::-1]
     return FoldPlan(horizon=fold_horizon, origins=origins.astype("int64"))
+
+
+def _off_beat(spacing: int, day: int) -> int:
+    """Nudge a spacing of (nearly) whole days by a third of a day, so fold origins do not all
+    fall at the same time of day."""
+    if spacing < day:
+        return spacing
+    phase = spacing / day - round(spacing / day)
+    return spacing + day // 3 if abs(phase) < 0.15 else spacing
 
 
 @dataclass

@@ -49,6 +49,7 @@ SINGLE_SERIES = (
 )
 # many series at once: cheap baselines plus one LightGBM shared by all (fast and accurate)
 FLEET = ("seasonal_naive_daily", "seasonal_naive_weekly", "lightgbm_global")
+FLEET_THRESHOLD = 20
 GLOBAL_MODELS = {"lightgbm_global": LightGBMGlobal}
 # the most recent points a model sees: ~4.5 months at 5 min, 4.5 years at 1 h, 11 h at 1 s
 MAX_HISTORY_POINTS = 40_000
@@ -143,7 +144,7 @@ def forecast_many(
         raise ValueError("horizon must be at least one step")
     started = time.perf_counter()
     quantiles = tuple(sorted(quantiles))
-    names = _candidate_names(model, candidates, fleet=len(histories) > 1)
+    names = _candidate_names(model, candidates, len(histories))
     series = [
         _prepare(history, calendar, horizon)
         for history, calendar in zip(
@@ -162,10 +163,20 @@ def forecast_many(
     return outcomes
 
 
-def _candidate_names(model: str, candidates: Sequence[str] | None, fleet: bool) -> list[str]:
+def default_candidates(series_count: int) -> tuple[str, ...]:
+    """The ladder for one series; with a few series the LightGBM is shared (global); with
+    many, only the cheap baselines and the global model, so a fleet trains in minutes."""
+    if series_count == 1:
+        return SINGLE_SERIES
+    if series_count <= FLEET_THRESHOLD:
+        return tuple("lightgbm_global" if n == "lightgbm" else n for n in SINGLE_SERIES)
+    return FLEET
+
+
+def _candidate_names(model: str, candidates: Sequence[str] | None, count: int) -> list[str]:
     if model not in ("auto", ENSEMBLE):
         return [model]
-    names = list(candidates) if candidates else list(FLEET if fleet else SINGLE_SERIES)
+    names = list(candidates) if candidates else list(default_candidates(count))
     unknown = [name for name in names if name not in MODELS]
     if unknown:
         raise ValueError(f"unknown candidate models {unknown}; known: {sorted(MODELS)}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import pickle
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import NotReadyError
+from forecaster.errors import ForecasterError, NotReadyError
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
@@ -34,7 +35,7 @@ from forecaster.storage.plans import save_plan
 from forecaster.storage.samples import ensure_series, read_samples
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
-from forecaster.training.forecasting import ForecastOutcome, make_forecast
+from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
 from forecaster.training.history import exclude_windows, regularise
 from models.calendar import Calendar, EventWindow, check_country
 from models.conformal import Calibrated
@@ -131,14 +132,18 @@ def service_calendar(*, session: Session, service: Service, profile: ScalingProf
     return Calendar(holiday_country=country, events=events)
 
 
-def train_service(
-    database: Database, name: str, settings: Settings, *, model: str = "auto"
-) -> TrainResult:
-    """Backtest, select, fit, forecast and plan one service; store the outcome atomically.
+@dataclass(frozen=True)
+class _Loaded:
+    """What training one service needs, read in one short transaction."""
 
-    Every candidate is stored as a model run of this training (the leaderboard); the champion
-    carries the fitted, calibrated model. Nothing is written if anything fails before the end.
-    """
+    service_id: int
+    name: str
+    profile: ScalingProfile
+    history: pd.Series
+    calendar: Calendar
+
+
+def _load(database: Database, name: str, settings: Settings) -> _Loaded:
     with database.session() as session:
         service = get_service(session=session, name=name)
         profile = profile_of(service)
@@ -146,16 +151,20 @@ def train_service(
             session=session, service=service, profile=profile, days=settings.training_days
         )
         calendar = service_calendar(session=session, service=service, profile=profile)
-        service_id = service.id
-    outcome = make_forecast(history, profile.horizon_steps, model=model, calendar=calendar)
+        return _Loaded(service.id, name, profile, history, calendar)
+
+
+def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> TrainResult:
+    """Runs, forecast and plan of one service, written in one transaction."""
     with database.session() as session:
-        service = session.get_one(Service, service_id)
+        service = session.get_one(Service, loaded.service_id)
+        profile = loaded.profile
         series_id = driving_series_id(session=session, service=service, profile=profile)
         run = save_outcome_runs(
             session=session,
             series_id=series_id,
             step_seconds=profile.step_seconds,
-            history=history,
+            history=loaded.history,
             outcome=outcome,
         )
         forecast = save_forecast(
@@ -169,13 +178,55 @@ def train_service(
             session=session, service=service, profile=profile, forecast_id=forecast.id
         )
         return TrainResult(
-            service=name,
+            service=loaded.name,
             model=outcome.model,
             run_id=run.id,
             forecast_id=forecast.id,
             plan_id=plan.id,
             message=outcome.message,
         )
+
+
+def train_service(
+    database: Database, name: str, settings: Settings, *, model: str = "auto"
+) -> TrainResult:
+    """Backtest, select, fit, forecast and plan one service; store the outcome atomically.
+
+    Every candidate is stored as a model run of this training (the leaderboard); the champion
+    carries the fitted, calibrated model. Nothing is written if anything fails before the end.
+    """
+    loaded = _load(database, name, settings)
+    outcome = make_forecast(
+        loaded.history, loaded.profile.horizon_steps, model=model, calendar=loaded.calendar
+    )
+    return _store(database, loaded, outcome)
+
+
+def train_services(
+    database: Database, names: Sequence[str], settings: Settings
+) -> dict[str, TrainResult | ForecasterError]:
+    """Train many services together: those sharing a step and horizon are backtested side by
+    side with one global LightGBM learning from all of them (faster and, on traffic, more
+    accurate than one model each). A service that cannot train is reported, not fatal."""
+    results: dict[str, TrainResult | ForecasterError] = {}
+    groups: dict[tuple[int, int], list[_Loaded]] = {}
+    for name in names:
+        try:
+            loaded = _load(database, name, settings)
+        except ForecasterError as error:
+            results[name] = error
+            continue
+        key = (loaded.profile.step_seconds, loaded.profile.horizon_steps)
+        groups.setdefault(key, []).append(loaded)
+    for (_step, horizon), group in groups.items():
+        outcomes = forecast_many(
+            [loaded.history for loaded in group],
+            horizon,
+            calendars=[loaded.calendar for loaded in group],
+        )
+        for loaded, outcome in zip(group, outcomes, strict=True):
+            results[loaded.name] = _store(database, loaded, outcome)
+    return {name: results[name] for name in names}
 
 
 def save_outcome_runs(

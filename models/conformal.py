@@ -121,6 +121,14 @@ class ConformalBands:
         return total
 
 
+def _bias_kept(centre: np.ndarray, q: float) -> np.ndarray:
+    """What to subtract from a raw offset when the median is not shifted: all of the bias for
+    p50, only the part that widens the band for the other quantiles."""
+    if q == 0.5:
+        return centre
+    return np.minimum(centre, 0.0) if q > 0.5 else np.maximum(centre, 0.0)
+
+
 def _time_bin(seconds: np.ndarray) -> np.ndarray:
     return (np.mod(seconds, DAY_SECONDS) // (DAY_SECONDS / TIME_OF_DAY_BINS)).astype("int64")
 
@@ -220,9 +228,13 @@ class Calibrated(ForecastModel):
         steps = np.arange(1, horizon + 1)
         offsets = self.bands.offsets(steps, seconds, quantiles)
         centre = self.bands.offsets(steps, seconds, (0.5,))[0.5]
-        if self.shift_median:  # the backtest showed a bias: move the median with it
+        if self.shift_median:  # trust the backtest's bias: move the median with it
             median = median + centre
-        offsets = {q: offsets[q] - centre for q in quantiles}
+            offsets = {q: offsets[q] - centre for q in quantiles}
+        else:
+            # keep the model's median as p50, but never let its backtest bias narrow a band:
+            # an upper offset is measured from the lower of the median and the biased centre
+            offsets = {q: offsets[q] - _bias_kept(centre, q) for q in quantiles}
         factor = np.ones(horizon)
         for event in self.events:
             if event.multiplier is not None:

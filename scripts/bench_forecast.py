@@ -100,10 +100,11 @@ def evaluate(name: str, origins: int, skip_last: float, candidates: list[str] | 
         outcome = make_forecast(past, horizon, candidates=candidates, alternatives=True)
         elapsed = time.perf_counter() - started
         tallies.setdefault("auto", Tally()).add(outcome.frame, actual, scale, elapsed)
+        per_fit = {row.model: row.fit_seconds for row in outcome.leaderboard}
         for model, alternative in outcome.alternatives.items():
-            seconds = alternative.fit_seconds
+            # a candidate's cost: seconds per backtest fit (or update) plus its forecast
+            seconds = per_fit.get(model, alternative.fit_seconds)
             tallies.setdefault(model, Tally()).add(alternative.frame, actual, scale, seconds)
-        tallies["auto"].seconds[-1] = elapsed
         print(f"  {name} origin {history.index[end]}: auto -> {outcome.model} ({elapsed:.1f} s)")
     best_naive = min(naive["daily"].mae, naive["weekly"].mae)
     rows = {

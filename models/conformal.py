@@ -110,6 +110,15 @@ class ConformalBands:
                 offsets[q] = np.minimum(offsets[q], least) if q < 0.5 else offsets[q]
         return offsets
 
+    def band_offsets(
+        self, horizon_steps: np.ndarray, seconds: np.ndarray, quantiles: Sequence[float]
+    ) -> dict[float, np.ndarray]:
+        """Offsets from the model's own median (p50 stays the median); a backtest bias is
+        kept only where it widens the band. What the calibrated model and the leaderboard use."""
+        raw = self.offsets(horizon_steps, seconds, (*quantiles, 0.5))
+        centre = raw[0.5]
+        return {q: raw[q] - _bias_kept(centre, q) for q in quantiles}
+
     def pinball(self, residuals: np.ndarray, horizons: np.ndarray, bins: np.ndarray) -> float:
         """Mean pinball loss of these bands' upper quantiles on held-out residuals."""
         bucket = np.minimum(np.searchsorted(self.edges, horizons), len(self.edges) - 1)
@@ -226,15 +235,12 @@ class Calibrated(ForecastModel):
         index = self.future_index(horizon)
         seconds = np.asarray(index.as_unit("s").asi8, dtype="float64")
         steps = np.arange(1, horizon + 1)
-        offsets = self.bands.offsets(steps, seconds, quantiles)
-        centre = self.bands.offsets(steps, seconds, (0.5,))[0.5]
         if self.shift_median:  # trust the backtest's bias: move the median with it
-            median = median + centre
-            offsets = {q: offsets[q] - centre for q in quantiles}
+            offsets = self.bands.offsets(steps, seconds, (*quantiles, 0.5))
+            median = median + offsets[0.5]
+            offsets = {q: offsets[q] - offsets[0.5] for q in quantiles}
         else:
-            # keep the model's median as p50, but never let its backtest bias narrow a band:
-            # an upper offset is measured from the lower of the median and the biased centre
-            offsets = {q: offsets[q] - _bias_kept(centre, q) for q in quantiles}
+            offsets = self.bands.band_offsets(steps, seconds, quantiles)
         factor = np.ones(horizon)
         for event in self.events:
             if event.multiplier is not None:

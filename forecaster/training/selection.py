@@ -115,7 +115,7 @@ def _cross_fitted_offsets(
         bands = ConformalBands.fit(
             residuals[train], horizons[train], seconds[train], fold_ids[train]
         )
-        values = bands.offsets(horizons[held_out], seconds[held_out], quantiles)
+        values = bands.band_offsets(horizons[held_out], seconds[held_out], quantiles)
         for q in quantiles:
             offsets[q][held_out] = values[q]
     return offsets

@@ -21,6 +21,7 @@ from forecaster.timeutil import parse_duration, parse_timestamps
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES, quantile_name
+from models.calendar import Calendar, check_country
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,29 @@ def forecast_file(
     freq: str | None = None,
     model: str = "auto",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    holidays: str | None = None,
 ) -> ForecastOutcome:
     """Forecast a loaded CSV: the engine behind ``forecaster forecast``."""
     history = regular_history(series_file, freq)
     step = pd.Timedelta(history.index.freq).total_seconds()
-    return make_forecast(history, horizon_steps(horizon, step), model=model, quantiles=quantiles)
+    return make_forecast(
+        history,
+        horizon_steps(horizon, step),
+        model=model,
+        quantiles=quantiles,
+        calendar=holiday_calendar(holidays),
+    )
+
+
+def holiday_calendar(country: str | None) -> Calendar | None:
+    """The calendar for ``--holidays COUNTRY`` (refused clearly when the code is unknown)."""
+    if not country:
+        return None
+    try:
+        check_country(country)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+    return Calendar(holiday_country=country.upper())
 
 
 def backtest_file(
@@ -98,6 +117,7 @@ def backtest_file(
     freq: str | None = None,
     candidates: Sequence[str] | None = None,
     progress: Progress | None = None,
+    holidays: str | None = None,
 ) -> ForecastOutcome:
     """Backtest every candidate on a loaded CSV: the engine behind ``forecaster backtest``.
 
@@ -107,7 +127,11 @@ def backtest_file(
     history = regular_history(series_file, freq)
     step = pd.Timedelta(history.index.freq).total_seconds()
     return make_forecast(
-        history, horizon_steps(horizon, step), candidates=candidates, progress=progress
+        history,
+        horizon_steps(horizon, step),
+        candidates=candidates,
+        progress=progress,
+        calendar=holiday_calendar(holidays),
     )
 
 

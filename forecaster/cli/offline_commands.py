@@ -32,6 +32,7 @@ def forecast(
         "auto", help="auto (select by backtest), ensemble, or a model name (see backtest)"
     ),
     quantiles: str = typer.Option("0.5,0.9,0.95,0.99", help="comma-separated quantiles"),
+    holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
 ) -> None:
     """Forecast a CSV of history; writes one row per future step with quantile columns."""
     from forecaster.errors import ForecasterError
@@ -45,6 +46,7 @@ def forecast(
             freq=freq,
             model=model,
             quantiles=parse_quantiles(quantiles),
+            holidays=holidays,
         )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
@@ -62,6 +64,7 @@ def backtest(
     horizon: str = typer.Option("24h", help="planning horizon each fold forecasts, e.g. 24h"),
     freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
     models: str | None = typer.Option(None, help="comma-separated candidates (default: all)"),
+    holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
     json_output: bool = typer.Option(False, "--json", help="print JSON for scripts"),
 ) -> None:
     """Backtest every model on a CSV and print the leaderboard (what --model auto picks from)."""
@@ -94,7 +97,12 @@ def backtest(
                 bar.update(task, advance=1, description=f"backtested {name}")
 
             outcome = backtest_file(
-                series_file, horizon=horizon, freq=freq, candidates=candidates, progress=advance
+                series_file,
+                horizon=horizon,
+                freq=freq,
+                candidates=candidates,
+                progress=advance,
+                holidays=holidays,
             )
     except (ForecasterError, ValueError) as error:
         fail(str(error))

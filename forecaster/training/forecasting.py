@@ -29,7 +29,7 @@ from forecaster.training.backtest import (
 from forecaster.training.selection import ENSEMBLE, Score, calibrate, choose, with_ensemble
 from models.base import DEFAULT_QUANTILES, ForecastModel, step_seconds_of
 from models.calendar import Calendar, without_events
-from models.conformal import Calibrated
+from models.conformal import Calibrated, ConformalBands
 from models.ensemble import Ensemble
 from models.lightgbm_model import LightGBMGlobal
 from models.naive import SeasonalNaiveDaily
@@ -438,7 +438,7 @@ def _fallback(
     )
 
 
-def _describe(bands: Any) -> dict[str, Any]:
+def _describe(bands: ConformalBands) -> dict[str, Any]:
     """What the calibration learned, for the model run's ``calibration`` column."""
     return {
         "method": "conformal",

@@ -150,3 +150,14 @@ def test_exclusions_add_list_remove(cli_database: None) -> None:
     )
     missing = runner.invoke(app, ["exclusions", "remove", exclusion_id, "--service", "chat"])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_forecast_takes_a_holiday_calendar_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    csv = _csv(tmp_path / "h.csv", days=4)
+    out = tmp_path / "f.csv"
+    base = ["forecast", "--input", str(csv), "--output", str(out), "--horizon", "6h"]
+    good = runner.invoke(app, [*base, "--model", "seasonal_naive_daily", "--holidays", "us"])
+    assert good.exit_code == 0, good.output
+    assert len(pd.read_csv(out)) == 6
+    bad = runner.invoke(app, [*base, "--holidays", "XX"])
+    assert bad.exit_code == 2 and "unknown holiday country" in bad.output

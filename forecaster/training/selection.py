@@ -21,7 +21,6 @@ ENSEMBLE = "ensemble"
 ENSEMBLE_SIZE = 3
 # an ensemble member must be within this factor of the best candidate's MASE
 ENSEMBLE_TOLERANCE = 1.5
-RECENCY_HALF_LIFE_DAYS: float | None = None
 
 
 @dataclass
@@ -76,12 +75,7 @@ def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]
         return Score(candidate.model, status, message=candidate.error or "non-finite forecast")
     residuals, horizons, seconds, fold_ids = residual_table(folds, candidate)
     observed = np.isfinite(residuals)
-    weights = _recency_weights(folds)[fold_ids]
-    mae = (
-        float(np.average(np.abs(residuals[observed]), weights=weights[observed]))
-        if observed.any()
-        else float("nan")
-    )
+    mae = float(np.mean(np.abs(residuals[observed]))) if observed.any() else float("nan")
     predicted = _cross_fitted_offsets(residuals, horizons, seconds, fold_ids, quantiles)
     pinball, coverage = {}, {}
     for q in quantiles:
@@ -98,17 +92,6 @@ def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]
         fit_seconds=candidate.fit_seconds,
         members=candidate.members,
     )
-
-
-def _recency_weights(folds: Folds) -> np.ndarray:
-    """Weight of each fold in the MAE that ranks candidates: halves every
-    ``RECENCY_HALF_LIFE_DAYS`` back from the newest, so a model that was good a month ago
-    but not through last week's regime change (holidays, a launch) loses ranks."""
-    if RECENCY_HALF_LIFE_DAYS is None:
-        return np.ones(folds.plan.folds)
-    first_target = folds.seconds[:, 0]
-    age_days = (first_target.max() - first_target) / 86_400
-    return np.asarray(0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS))
 
 
 def _cross_fitted_offsets(

@@ -22,7 +22,7 @@ def test_services_train_together_with_a_global_model(
     database: Database, settings: Settings
 ) -> None:
     end = pd.Timestamp(utc_now()).floor("h")
-    index = pd.date_range(end=end, periods=24 * 6, freq="h")
+    index = pd.date_range(end=end, periods=24 * 4, freq="h")
     rng = np.random.default_rng(0)
     with database.session() as session:
         for number, name in enumerate(("chat", "search")):

@@ -14,6 +14,7 @@ from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from api.routes import (
     actuations,
     dashboard,
+    engine,
     health,
     jobs,
     keda,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         plans,
         jobs,
         review,
+        engine,
         simulations,
         dashboard,
         actuations,

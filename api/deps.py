@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from forecaster.settings import Settings
@@ -44,3 +44,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": the commit runs before the response is sent, so a 200 means "stored"
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 BodyDep = Annotated[bytes, Depends(get_body)]
+
+
+def row_id(what: str) -> Any:
+    """A path parameter holding a table row's id: ids are 32-bit, so larger numbers get a 422."""
+    return Path(ge=1, le=2**31 - 1, description=f"{what} id")

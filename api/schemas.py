@@ -441,3 +441,67 @@ class KedaMetricPublic(BaseModel):
     service: str
     plan_id: int | None
     at: datetime
+
+
+# --- forecasting engine: leaderboard, events, exclusions ---
+
+
+class EventCreate(BaseModel):
+    """A declared event (launch, campaign, holiday sale) in UTC; naive times are UTC."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    start: datetime
+    end: datetime
+    multiplier: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="expected load factor (2 = double); omit to let Prophet learn the effect",
+    )
+
+
+class EventsPublic(BaseModel):
+    data: list[EventPublic]
+    count: int
+
+
+class ExclusionCreate(BaseModel):
+    """A window (incident, outage, load test) whose samples training ignores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime
+    end: datetime
+    reason: str = Field(default="", max_length=500)
+
+
+class ExclusionsPublic(BaseModel):
+    data: list[ExclusionPublic]
+    count: int
+
+
+class ModelRunPublic(BaseModel):
+    """One candidate of a training: its backtest scores (calibrated, cross-fitted bands)."""
+
+    id: int
+    model: str
+    status: str = Field(description="ok, failed, skipped (not enough history) or fallback")
+    champion: bool
+    mase: float | None = Field(description="MAE over seasonal-naive's in-sample MAE")
+    pinball: dict[str, float]
+    coverage: dict[str, float] = Field(description="share of actuals at or below each quantile")
+    fit_seconds: float | None
+    message: str | None
+    members: list[str] = Field(description="an ensemble's members")
+    train_start: datetime | None
+    train_end: datetime | None
+    created_at: datetime
+
+
+class ModelRunsPublic(BaseModel):
+    service: str
+    series_id: int
+    data: list[ModelRunPublic]
+    count: int

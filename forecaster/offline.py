@@ -1,8 +1,8 @@
 """The offline contract: CSV in, CSV out, no database.
 
-``forecaster forecast`` and ``forecaster plan --input`` read a ``timestamp,value`` CSV and write
-their results with the same timestamp style as the input (naive UTC stays naive). They call the
-same forecasting and planning code as the service.
+``forecaster forecast``, ``forecaster backtest`` and ``forecaster plan --input`` read a
+``timestamp,value`` CSV and write their results with the same timestamp style as the input
+(naive UTC stays naive). They call the same forecasting and planning code as the service.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import plan_capacity
 from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import parse_duration, parse_timestamps
-from forecaster.training.forecasting import ForecastOutcome, make_forecast
+from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES, quantile_name
+from models.calendar import Calendar, check_country
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,54 @@ def forecast_file(
     freq: str | None = None,
     model: str = "auto",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    holidays: str | None = None,
 ) -> ForecastOutcome:
     """Forecast a loaded CSV: the engine behind ``forecaster forecast``."""
     history = regular_history(series_file, freq)
     step = pd.Timedelta(history.index.freq).total_seconds()
-    return make_forecast(history, horizon_steps(horizon, step), model=model, quantiles=quantiles)
+    return make_forecast(
+        history,
+        horizon_steps(horizon, step),
+        model=model,
+        quantiles=quantiles,
+        calendar=holiday_calendar(holidays),
+    )
+
+
+def holiday_calendar(country: str | None) -> Calendar | None:
+    """The calendar for ``--holidays COUNTRY`` (refused clearly when the code is unknown)."""
+    if not country:
+        return None
+    try:
+        check_country(country)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+    return Calendar(holiday_country=country.upper())
+
+
+def backtest_file(
+    series_file: SeriesFile,
+    *,
+    horizon: str,
+    freq: str | None = None,
+    candidates: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    holidays: str | None = None,
+) -> ForecastOutcome:
+    """Backtest every candidate on a loaded CSV: the engine behind ``forecaster backtest``.
+
+    The same selection ``forecaster forecast --model auto`` runs; the outcome's leaderboard
+    holds the scores and its champion the model ``forecast`` would use.
+    """
+    history = regular_history(series_file, freq)
+    step = pd.Timedelta(history.index.freq).total_seconds()
+    return make_forecast(
+        history,
+        horizon_steps(horizon, step),
+        candidates=candidates,
+        progress=progress,
+        calendar=holiday_calendar(holidays),
+    )
 
 
 def plan_file(

@@ -15,6 +15,8 @@ from typing import ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from models.calendar import Calendar
+
 DAY_SECONDS = 86_400
 WEEK_SECONDS = 7 * DAY_SECONDS
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
@@ -68,13 +70,52 @@ class ForecastModel(ABC):
     """Base class: validates history, remembers the grid, builds the output frame."""
 
     alias: ClassVar[str]
+    # history a model needs before it is worth backtesting (the cold-start ladder reads it)
+    min_history_seconds: ClassVar[float] = 0.0
+    # whether the model learns declared events without a multiplier (as regressors) itself
+    learns_events: ClassVar[bool] = False
+
+    # context the training engine may give before fitting (see :meth:`configure`)
+    calendar: Calendar = Calendar()
+    horizon_hint: int | None = None
 
     step_seconds_: float
     last_timestamp_: pd.Timestamp
     n_obs_: int
 
+    def configure(self, *, calendar: Calendar | None = None, horizon: int | None = None) -> Self:
+        """Tell the model the holidays/events it may use and the horizon it will be asked for.
+
+        Models that ignore either simply keep them; direct multi-step models (LightGBM) learn
+        horizons up to ``horizon``.
+        """
+        if calendar is not None:
+            self.calendar = calendar
+        if horizon is not None:
+            self.horizon_hint = horizon
+        return self
+
     def fit(self, history: pd.Series) -> Self:
         """Fit on a regular series; subclasses implement :meth:`_fit` on the gap-filled values."""
+        self._remember_grid(history)
+        self._fit(history.astype("float64"))
+        return self
+
+    def update(self, history: pd.Series) -> Self:
+        """Condition on newer history, keeping the fitted parameters where the model allows.
+
+        The scheduled forecast job and the replay simulator call this between refits; the
+        default simply refits, which is right for cheap models. Models that can do better
+        override :meth:`_update`.
+        """
+        if not hasattr(self, "step_seconds_"):
+            return self.fit(history)
+        self._remember_grid(history)
+        self._update(history.astype("float64"))
+        return self
+
+    def _remember_grid(self, history: pd.Series) -> None:
+        """Validate the history and record its step, last timestamp and observed count."""
         if not isinstance(history.index, pd.DatetimeIndex):
             raise TypeError("history must have a DatetimeIndex")
         if len(history) == 0:
@@ -84,16 +125,10 @@ class ForecastModel(ABC):
         self.n_obs_ = int(history.notna().sum())
         if self.n_obs_ == 0:
             raise ValueError("history has no observed values")
-        self._fit(history.astype("float64"))
-        return self
 
-    def update(self, history: pd.Series) -> Self:
-        """Condition on newer history, keeping the fitted parameters where the model allows.
-
-        The scheduled forecast job and the replay simulator call this between refits; the
-        default simply refits, which is right for cheap models.
-        """
-        return self.fit(history)
+    def _update(self, history: pd.Series) -> None:
+        """Condition on newer history; the default re-estimates everything."""
+        self._fit(history)
 
     def predict(self, horizon: int, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
         """Quantile forecasts for the next ``horizon`` steps, never negative."""

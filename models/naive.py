@@ -17,12 +17,14 @@ def empirical_offsets(
 ) -> dict[float, np.ndarray]:
     """Quantile offsets from observed errors, the same for every step of the horizon.
 
+    Offsets are measured from the errors' median, so the model's own median stays the p50.
     ``floor`` keeps bands from collapsing to zero on short or perfectly periodic histories.
     """
     finite = errors[np.isfinite(errors)]
+    centre = float(np.median(finite)) if len(finite) >= 4 else 0.0
     offsets: dict[float, np.ndarray] = {}
     for q in quantiles:
-        value = float(np.quantile(finite, q)) if len(finite) >= 4 else 0.0
+        value = float(np.quantile(finite, q)) - centre if len(finite) >= 4 else 0.0
         width = floor * _z(q)
         offsets[q] = np.full(horizon, value + width if q >= 0.5 else value - width)
     return offsets
@@ -74,6 +76,7 @@ class SeasonalNaiveDaily(SeasonalNaive):
 
 class SeasonalNaiveWeekly(SeasonalNaive):
     alias = "seasonal_naive_weekly"
+    min_history_seconds = WEEK_SECONDS + DAY_SECONDS
 
     def __init__(self) -> None:
         super().__init__(WEEK_SECONDS)

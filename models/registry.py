@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from models.base import ForecastModel
 from models.holt_winters import HoltWinters
+from models.lightgbm_model import LightGBM, LightGBMGlobal
+from models.mstl import MSTL
 from models.naive import SeasonalNaiveDaily, SeasonalNaiveWeekly
+from models.prophet_model import Prophet
 
-MODELS: dict[str, Callable[[], ForecastModel]] = {
+MODELS: dict[str, type[ForecastModel]] = {
     "holt_winters": HoltWinters,
+    "lightgbm": LightGBM,
+    "lightgbm_global": LightGBMGlobal,
+    "mstl": MSTL,
+    "prophet": Prophet,
     "seasonal_naive_daily": SeasonalNaiveDaily,
     "seasonal_naive_weekly": SeasonalNaiveWeekly,
 }

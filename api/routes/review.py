@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
+from api.deps import SessionDep, row_id
 from api.routes.services import ServiceName
 from api.schemas import (
     ForecastReviewPublic,
@@ -28,7 +28,7 @@ from forecaster.timeutil import utc_now
 
 router = APIRouter(tags=["dashboard"])
 
-ForecastId = Path(ge=1, le=2**31 - 1, description="a forecast's id (ids are 32-bit integers)")
+ForecastId = row_id("a forecast's")
 
 
 @router.get("/v1/services/{name}/history", response_model=HistoryPublic)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from forecaster.cli import (  # noqa: F401  (importing registers the commands)
     capacity_commands,
+    engine_commands,
     ingest_commands,
     keys_commands,
     offline_commands,

@@ -1,4 +1,4 @@
-"""Offline commands: CSV in, CSV out, no database (``forecast``)."""
+"""Offline commands: CSV in, CSV out, no database (``forecast``, ``backtest``)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,11 @@ def forecast(
     horizon: str = typer.Option("48h", help="how far ahead, e.g. 48h, 90min, 2d"),
     output: Path = typer.Option(..., "--output", help="CSV to write: timestamp,p50,p90,..."),
     freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
-    model: str = typer.Option("auto", help="auto (select by backtest) or a model name"),
+    model: str = typer.Option(
+        "auto", help="auto (select by backtest), ensemble, or a model name (see backtest)"
+    ),
     quantiles: str = typer.Option("0.5,0.9,0.95,0.99", help="comma-separated quantiles"),
+    holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
 ) -> None:
     """Forecast a CSV of history; writes one row per future step with quantile columns."""
     from forecaster.errors import ForecasterError
@@ -43,6 +46,7 @@ def forecast(
             freq=freq,
             model=model,
             quantiles=parse_quantiles(quantiles),
+            holidays=holidays,
         )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
@@ -50,3 +54,69 @@ def forecast(
     note = f" ({outcome.message})" if outcome.message else ""
     say(f"model: {outcome.model}{note}")
     say(f"wrote {len(outcome.frame)} steps to {output}")
+
+
+@app.command()
+def backtest(
+    input: Path = typer.Option(
+        ..., "--input", exists=True, dir_okay=False, help="timestamp,value CSV"
+    ),
+    horizon: str = typer.Option("24h", help="planning horizon each fold forecasts, e.g. 24h"),
+    freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
+    models: str | None = typer.Option(None, help="comma-separated candidates (default: all)"),
+    holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
+    json_output: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+) -> None:
+    """Backtest every model on a CSV and print the leaderboard (what --model auto picks from)."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from forecaster.errors import ForecasterError
+    from forecaster.offline import backtest_file, read_series_csv
+    from forecaster.training.forecasting import SINGLE_SERIES
+    from forecaster.training.leaderboard import format_leaderboard
+
+    candidates = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    total = len(candidates or SINGLE_SERIES)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} models"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    try:
+        series_file = read_series_csv(input)
+        with bar:
+            task = bar.add_task("backtesting", total=total)
+
+            def advance(name: str) -> None:
+                bar.update(task, advance=1, description=f"backtested {name}")
+
+            outcome = backtest_file(
+                series_file,
+                horizon=horizon,
+                freq=freq,
+                candidates=candidates,
+                progress=advance,
+                holidays=holidays,
+            )
+    except (ForecasterError, ValueError) as error:
+        fail(str(error))
+    rows = [
+        {"model": row.model, "status": row.status, "champion": row.champion}
+        | row.as_dict()
+        | {"message": row.message}
+        for row in outcome.leaderboard
+    ]
+    if json_output:
+        payload = {"champion": outcome.model, "message": outcome.message, "models": rows}
+        say(json.dumps(payload, indent=2, default=float))
+        return
+    for line in format_leaderboard(rows):
+        say(line)
+    note = f" ({outcome.message})" if outcome.message else ""
+    say(f"champion: {outcome.model}{note}")

@@ -18,7 +18,7 @@ from forecaster.profiles import ScalingProfile
 from forecaster.review.leaderboard import LeaderboardRow, leaderboard
 from forecaster.review.overview import ServiceSummary, summarize_service
 from forecaster.storage.actuations import list_actuations
-from forecaster.storage.events import list_events, list_exclusions
+from forecaster.storage.calendar import list_events, list_exclusions
 from forecaster.storage.forecasts import latest_training_runs
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
 from forecaster.storage.plans import latest_plan, plan_steps

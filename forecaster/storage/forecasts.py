@@ -223,28 +223,17 @@ def forecast_covering(*, session: Session, series_id: int, at: datetime) -> Fore
 
 
 def latest_training_runs(*, session: Session, series_id: int) -> list[ModelRun]:
-    """The runs of a series' most recent training: the newest run per model on its window.
-
-    A training scores every candidate on the same window, so runs sharing the newest run's
-    ``train_end`` belong to it; a re-training on the same window keeps only each model's newest.
-    """
-    newest = session.execute(
-        select(ModelRun.train_end)
-        .where(ModelRun.series_id == series_id)
-        .order_by(ModelRun.id.desc())
-        .limit(1)
-    ).first()
-    if newest is None:
+    """Every candidate run of a series' most recent training (they share ``params.training``),
+    champion first, then by MASE: the leaderboard."""
+    recent = list_runs(session=session, series_id=series_id, limit=200)
+    if not recent:
         return []
-    same_window = (
-        ModelRun.train_end.is_(None) if newest[0] is None else ModelRun.train_end == newest[0]
-    )
-    runs = session.execute(
-        select(ModelRun)
-        .where(ModelRun.series_id == series_id, same_window)
-        .order_by(ModelRun.id.desc())
-    ).scalars()
-    by_model: dict[str, ModelRun] = {}
-    for run in runs:
-        by_model.setdefault(run.model, run)
-    return list(by_model.values())
+    key = recent[0].params.get("training")
+    runs = [run for run in recent if key is not None and run.params.get("training") == key]
+    runs = runs or recent[:1]
+
+    def rank(run: ModelRun) -> tuple[bool, float]:
+        mase = run.scores.get("mase")
+        return (not run.is_champion, float(mase) if mase is not None else float("inf"))
+
+    return sorted(runs, key=rank)

@@ -1,27 +1,63 @@
-"""Fit a model (or pick one) on a regular history and forecast quantiles.
+"""Backtest candidates, pick a champion, calibrate its quantiles, refit and forecast.
 
-The one code path behind both the service's train job and the offline ``forecaster forecast``
-command, so what a user tries on a CSV is what the service will do with their metrics.
+The one code path behind the service's train job (``forecaster.training.train``), the offline
+``forecaster forecast`` and ``forecaster backtest`` commands and the benchmark, so what a user
+tries on a CSV is what the service does with their metrics. :func:`forecast_many` handles a
+whole deployment at once, which lets a global LightGBM learn across its series;
+:func:`make_forecast` is the single-series case of the same path.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.base import DEFAULT_QUANTILES, ForecastModel, quantile_name
+from forecaster.training.backtest import (
+    CandidateBacktest,
+    FoldPlan,
+    Folds,
+    backtest_candidate,
+    backtest_global,
+    plan_folds,
+)
+from forecaster.training.selection import ENSEMBLE, Score, calibrate, choose, with_ensemble
+from models.base import DEFAULT_QUANTILES, ForecastModel, step_seconds_of
+from models.calendar import Calendar, without_events
+from models.conformal import Calibrated, ConformalBands
+from models.ensemble import Ensemble
+from models.lightgbm_model import LightGBMGlobal
 from models.naive import SeasonalNaiveDaily
 from models.registry import MODELS, create_model
 
 log = logging.getLogger(__name__)
 
 FALLBACK_MODEL = "seasonal_naive_daily"
+# the single-series ladder; models that need more history than there is are skipped
+SINGLE_SERIES = (
+    "seasonal_naive_daily",
+    "seasonal_naive_weekly",
+    "holt_winters",
+    "mstl",
+    "prophet",
+    "lightgbm",
+)
+# many series at once: cheap baselines plus one LightGBM shared by all (fast and accurate)
+FLEET = ("seasonal_naive_daily", "seasonal_naive_weekly", "lightgbm_global")
+FLEET_THRESHOLD = 20
+GLOBAL_MODELS = {"lightgbm_global": LightGBMGlobal}
+# the most recent points a model sees: ~4.5 months at 5 min, 4.5 years at 1 h, 11 h at 1 s
+MAX_HISTORY_POINTS = 40_000
+# with less history than one backtest at the full horizon, bands are at least this share of
+# the level at one standard deviation (as the naive fallback's are)
+COLD_START_WIDTH = 0.25
+
+Progress = Callable[[str], None]
 
 
 @dataclass
@@ -34,6 +70,15 @@ class ForecastOutcome:
     message: str = ""
     scores: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
+    leaderboard: list[Score] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    # every other candidate's calibrated forecast, when asked for (benchmarks compare them)
+    alternatives: dict[str, ForecastOutcome] = field(default_factory=dict)
+
+
+def known_model_names() -> list[str]:
+    """What ``--model`` accepts."""
+    return ["auto", ENSEMBLE, *sorted(MODELS)]
 
 
 def make_forecast(
@@ -42,53 +87,364 @@ def make_forecast(
     *,
     model: str = "auto",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    calendar: Calendar | None = None,
+    candidates: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    alternatives: bool = False,
 ) -> ForecastOutcome:
     """Forecast ``horizon`` steps after ``history`` with the named model, or the best by backtest.
 
-    A model that fails falls back to seasonal-naive and the outcome's message says why.
+    Quantiles are calibrated on the backtest residuals. Whatever fails falls back (to the next
+    candidate, then to seasonal-naive) and the outcome's message says why.
     """
-    if model != "auto" and model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; known: auto, {', '.join(sorted(MODELS))}")
-    scores: dict[str, Any] = {}
-    chosen = model
-    if model == "auto":
-        chosen, scores = select_by_holdout(history, horizon)
+    return forecast_many(
+        [history],
+        horizon,
+        model=model,
+        quantiles=quantiles,
+        calendars=[calendar] if calendar else None,
+        candidates=candidates,
+        progress=progress,
+        alternatives=alternatives,
+    )[0]
+
+
+@dataclass
+class _Series:
+    """One series on its way through the engine."""
+
+    history: pd.Series
+    calendar: Calendar
+    plan: FoldPlan | None = None
+    folds: Folds | None = None
+    reason: str = ""
+    backtests: dict[str, CandidateBacktest] = field(default_factory=dict)
+    scored: list[tuple[CandidateBacktest, Score]] = field(default_factory=list)
+
+
+def forecast_many(
+    histories: Sequence[pd.Series],
+    horizon: int,
+    *,
+    model: str = "auto",
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    calendars: Sequence[Calendar] | None = None,
+    candidates: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    alternatives: bool = False,
+) -> list[ForecastOutcome]:
+    """Backtest, select, calibrate, fit and forecast every series (all on the same step).
+
+    With ``alternatives`` every backtested candidate is also refitted and forecast, for
+    side-by-side comparison (the benchmark); the champion is chosen the same way.
+    """
+    if model not in known_model_names():
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(known_model_names())}")
+    if horizon < 1:
+        raise ValueError("horizon must be at least one step")
     started = time.perf_counter()
+    quantiles = tuple(sorted(quantiles))
+    names = _candidate_names(model, candidates, len(histories))
+    series = [
+        _prepare(history, calendar, horizon)
+        for history, calendar in zip(
+            histories, calendars or [Calendar()] * len(histories), strict=True
+        )
+    ]
+    _run_backtests(series, names, horizon, progress)
+    finals = _GlobalFits(series, horizon)
+    outcomes = [_finish(item, model, horizon, quantiles, finals) for item in series]
+    if alternatives:
+        for item, outcome in zip(series, outcomes, strict=True):
+            outcome.alternatives = _alternatives(item, horizon, quantiles, finals, outcome)
+    elapsed = (time.perf_counter() - started) / max(1, len(series))
+    for outcome in outcomes:
+        outcome.fit_seconds = elapsed
+    return outcomes
+
+
+def default_candidates(series_count: int) -> tuple[str, ...]:
+    """The ladder for one series; with a few series the LightGBM is shared (global); with
+    many, only the cheap baselines and the global model, so a fleet trains in minutes."""
+    if series_count == 1:
+        return SINGLE_SERIES
+    if series_count <= FLEET_THRESHOLD:
+        return tuple("lightgbm_global" if n == "lightgbm" else n for n in SINGLE_SERIES)
+    return FLEET
+
+
+def _candidate_names(model: str, candidates: Sequence[str] | None, count: int) -> list[str]:
+    if model not in ("auto", ENSEMBLE):
+        return [model]
+    names = list(candidates) if candidates else list(default_candidates(count))
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown candidate models {unknown}; known: {sorted(MODELS)}")
+    return names
+
+
+def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
+    """Cap the history, spot degenerate series, and plan the backtest folds."""
+    if not isinstance(history.index, pd.DatetimeIndex):
+        raise TypeError("history must have a DatetimeIndex")
+    history = history.iloc[-MAX_HISTORY_POINTS:].astype("float64")
+    item = _Series(history=history, calendar=calendar)
+    observed = history.dropna()
+    if len(observed) < 3:
+        item.reason = f"only {len(observed)} observed points"
+    elif float(observed.max()) == float(observed.min()):
+        item.reason = "constant history"
+    if item.reason:
+        return item
+    step = step_seconds_of(pd.DatetimeIndex(history.index))
+    item.plan = plan_folds(len(history), horizon, step)
+    if item.plan is None:
+        item.reason = f"history too short to backtest ({len(history)} steps)"
+        return item
+    blanked = without_events(history, calendar.events)
+    item.folds = Folds.of(blanked, item.plan)
+    return item
+
+
+def _missing_history(name: str, item: _Series) -> str | None:
+    """The cold-start ladder: why a model must wait (``None`` once the history before the
+    first fold covers what it needs: two days for daily seasonal models, eight for weekly)."""
+    assert item.plan is not None
+    step = step_seconds_of(pd.DatetimeIndex(item.history.index))
+    span = (int(item.plan.origins[0]) + 1) * step
+    needed = MODELS[name].min_history_seconds
+    if span >= needed:
+        return None
+    return f"needs {needed / 86_400:g} days of history, has {span / 86_400:.1f}"
+
+
+def _history_for(name: str, item: _Series) -> pd.Series:
+    learns = bool(getattr(MODELS[name], "learns_events", False))
+    return without_events(item.history, item.calendar.events, learns_events=learns)
+
+
+def _factory(name: str, item: _Series, horizon: int) -> Callable[[], ForecastModel]:
+    return lambda: create_model(name).configure(calendar=item.calendar, horizon=horizon)
+
+
+def _run_backtests(
+    series: Sequence[_Series], names: Sequence[str], horizon: int, progress: Progress | None
+) -> None:
+    ready = [item for item in series if item.plan is not None]
+    for name in names:
+        eligible = []
+        for item in ready:
+            # a model asked for by name is tried whatever the ladder says
+            waiting = _missing_history(name, item) if len(names) > 1 else None
+            if waiting:
+                item.backtests[name] = CandidateBacktest(name, error=waiting, skipped=True)
+            else:
+                eligible.append(item)
+        if name in GLOBAL_MODELS and len(series) > 1:
+            cls = GLOBAL_MODELS[name]
+            results = backtest_global(
+                name,
+                lambda cut, cls=cls: cls.fit_many(cut, horizon=horizon),  # type: ignore[misc]
+                [_history_for(name, item) for item in eligible],
+                [item.plan for item in eligible if item.plan is not None],
+            )
+            for item, result in zip(eligible, results, strict=True):
+                item.backtests[name] = result
+        else:
+            for item in eligible:
+                assert item.plan is not None
+                item.backtests[name] = backtest_candidate(
+                    name, _factory(name, item, horizon), _history_for(name, item), item.plan
+                )
+        if progress is not None:
+            progress(name)
+
+
+class _GlobalFits:
+    """Global models refitted on the full histories, once, only if some series needs one."""
+
+    def __init__(self, series: Sequence[_Series], horizon: int) -> None:
+        self.series = list(series)
+        self.horizon = horizon
+        self.fitted: dict[str, dict[int, ForecastModel]] = {}
+
+    def get(self, name: str, item: _Series) -> ForecastModel:
+        if name not in self.fitted:
+            members = [s for s in self.series if name in s.backtests]
+            models = GLOBAL_MODELS[name].fit_many(
+                [_history_for(name, s) for s in members], horizon=self.horizon
+            )
+            self.fitted[name] = {id(s): m for s, m in zip(members, models, strict=True)}
+        return self.fitted[name][id(item)]
+
+
+def _fit_final(
+    name: str, members: Sequence[str], item: _Series, horizon: int, finals: _GlobalFits
+) -> ForecastModel:
+    """The champion refitted on the full history (an ensemble fits each member)."""
+
+    def one(member: str) -> ForecastModel:
+        if member in GLOBAL_MODELS and len(finals.series) > 1:
+            return finals.get(member, item)
+        return _factory(member, item, horizon)().fit(_history_for(member, item))
+
+    if name == ENSEMBLE:
+        ensemble = Ensemble([one(member) for member in members])
+        ensemble.configure(calendar=item.calendar, horizon=horizon)
+        ensemble._remember_grid(item.history)
+        return ensemble
+    return one(name)
+
+
+def _finish(
+    item: _Series,
+    model: str,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    finals: _GlobalFits,
+) -> ForecastOutcome:
+    """Select, calibrate and refit for one series, falling back down the leaderboard."""
+    if item.folds is None:
+        return _fallback(item, horizon, quantiles, item.reason, model)
+    candidates, scores = with_ensemble(item.folds, list(item.backtests.values()), quantiles)
+    item.scored = list(zip(candidates, scores, strict=True))
+    # a forced ensemble goes first; then the champion, then the rest by MASE
+    order = [i for i, s in enumerate(scores) if s.model == ENSEMBLE and model == ENSEMBLE]
+    ranked = sorted(
+        (i for i, s in enumerate(scores) if s.status == "ok"),
+        key=lambda i: float(scores[i].mase or np.inf),
+    )
+    first = choose(scores)
+    order += [i for i in ([first] if first is not None else []) + ranked if i not in order]
+    failures: list[str] = []
+    for index in order:
+        chosen, candidate = scores[index], candidates[index]
+        try:
+            fitted, frame = _calibrated(item, candidate, horizon, quantiles, finals)
+        except Exception as failure:  # noqa: BLE001 - next candidate down the leaderboard
+            log.warning("final fit of %s failed: %s", chosen.model, failure)
+            failures.append(f"{chosen.model} failed ({failure})")
+            continue
+        chosen.champion = True
+        message = "; ".join(failures)
+        if model not in ("auto", ENSEMBLE, chosen.model):
+            message = f"{model} could not be used; {message}"
+        return ForecastOutcome(
+            frame=frame,
+            model=chosen.model,
+            fitted=fitted,
+            message=message,
+            scores={s.model: s.as_dict() for s in scores} | {"champion": chosen.model},
+            leaderboard=scores,
+            calibration=_describe(fitted.bands),
+        )
+    reasons = failures or [f"{s.model}: {s.message}" for s in scores if s.message]
+    if model not in ("auto", ENSEMBLE):
+        return _uncalibrated(item, model, horizon, quantiles, "; ".join(reasons), scores)
+    return _fallback(item, horizon, quantiles, "; ".join(reasons) or "no candidate", model, scores)
+
+
+def _uncalibrated(
+    item: _Series,
+    model: str,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    reason: str,
+    scores: list[Score],
+) -> ForecastOutcome:
+    """A model asked for by name that could not be backtested: fitted on the full history with
+    its own (uncalibrated) bands, or seasonal-naive if even that fails."""
     try:
-        fitted = create_model(chosen).fit(history)
+        fitted = _factory(model, item, horizon)().fit(_history_for(model, item))
         frame = fitted.predict(horizon, quantiles)
-        message = ""
-    except Exception as error:  # noqa: BLE001 - a failing model falls back, never crashes
-        log.warning("model %s failed (%s); falling back to %s", chosen, error, FALLBACK_MODEL)
-        message = f"{chosen} failed ({error}); fell back to {FALLBACK_MODEL}"
-        chosen = FALLBACK_MODEL
-        fitted = SeasonalNaiveDaily().fit(history)
-        frame = fitted.predict(horizon, quantiles)
+    except Exception as failure:  # noqa: BLE001 - last resort below
+        return _fallback(item, horizon, quantiles, f"{reason or failure}", model, scores)
     return ForecastOutcome(
         frame=frame,
-        model=chosen,
+        model=model,
         fitted=fitted,
-        message=message,
-        scores=scores,
-        fit_seconds=time.perf_counter() - started,
+        message=f"not backtested ({reason}); its bands are uncalibrated",
+        leaderboard=scores,
     )
 
 
-def select_by_holdout(history: pd.Series, horizon: int) -> tuple[str, dict[str, Any]]:
-    """Score every registered model on the last ``horizon`` steps; the lowest MAE wins."""
-    holdout = min(horizon, max(1, len(history) // 4))
-    train, test = history.iloc[:-holdout], history.iloc[-holdout:]
-    if train.notna().sum() < 2 or test.notna().sum() == 0:
-        return FALLBACK_MODEL, {"reason": "too little history to compare models"}
-    scores: dict[str, Any] = {}
-    for name in sorted(MODELS):
+def _calibrated(
+    item: _Series,
+    candidate: CandidateBacktest,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    finals: _GlobalFits,
+) -> tuple[Calibrated, pd.DataFrame]:
+    """A candidate refitted on the full history, wrapped in bands from its backtest."""
+    assert item.folds is not None
+    base = _fit_final(candidate.model, candidate.members, item, horizon, finals)
+    bands = calibrate(item.folds, candidate)
+    if item.folds.plan.horizon < horizon:
+        # cold start: the backtest could not reach the horizon, so keep bands wide
+        bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
+    fitted = Calibrated(base, bands, events=item.calendar.events)
+    return fitted, fitted.predict(horizon, quantiles)
+
+
+def _alternatives(
+    item: _Series,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    finals: _GlobalFits,
+    champion: ForecastOutcome,
+) -> dict[str, ForecastOutcome]:
+    """Every successfully backtested candidate's own calibrated forecast."""
+    others: dict[str, ForecastOutcome] = {}
+    for candidate, scored in item.scored:
+        if scored.status != "ok":
+            continue
+        if scored.model == champion.model:
+            others[scored.model] = champion
+            continue
+        started = time.perf_counter()
         try:
-            predicted = create_model(name).fit(train).predict(holdout, (0.5,))
-            error = np.abs(predicted[quantile_name(0.5)].to_numpy() - test.to_numpy())
-            scores[name] = {"mae": float(np.nanmean(error))}
-        except Exception as failure:  # noqa: BLE001 - a failing candidate just loses
-            scores[name] = {"error": str(failure)}
-    ranked = [name for name in scores if "mae" in scores[name]]
-    if not ranked:
-        return FALLBACK_MODEL, scores
-    return min(ranked, key=lambda name: scores[name]["mae"]), scores
+            fitted, frame = _calibrated(item, candidate, horizon, quantiles, finals)
+        except Exception as failure:  # noqa: BLE001 - reported, not fatal
+            log.warning("alternative %s failed: %s", scored.model, failure)
+            continue
+        others[scored.model] = ForecastOutcome(
+            frame=frame,
+            model=scored.model,
+            fitted=fitted,
+            fit_seconds=time.perf_counter() - started,
+        )
+    return others
+
+
+def _fallback(
+    item: _Series,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    reason: str,
+    model: str,
+    scores: list[Score] | None = None,
+) -> ForecastOutcome:
+    """Seasonal-naive with its own (wide on short histories) bands: the model of last resort."""
+    fitted = SeasonalNaiveDaily().fit(item.history)
+    frame = fitted.predict(horizon, quantiles)
+    wanted = "" if model in ("auto", ENSEMBLE, FALLBACK_MODEL) else f"{model}: "
+    return ForecastOutcome(
+        frame=frame,
+        model=FALLBACK_MODEL,
+        fitted=fitted,
+        message=f"{wanted}{reason}; fell back to {FALLBACK_MODEL}",
+        scores={"reason": reason},
+        leaderboard=scores or [],
+    )
+
+
+def _describe(bands: ConformalBands) -> dict[str, Any]:
+    """What the calibration learned, for the model run's ``calibration`` column."""
+    return {
+        "method": "conformal",
+        "horizon_buckets": [int(edge) for edge in bands.edges],
+        "residuals": int(sum(len(s) for s in bands.scores)),
+        "by_time_of_day": bool(np.ptp(bands.spread) > 0),
+        "unit": float(bands.unit),
+        "p95_offset": [float(v) for v in bands.score_quantile(0.95) * bands.unit],
+    }

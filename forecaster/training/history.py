@@ -52,7 +52,10 @@ def regularise(
         if end is None
         else origin_ns + (end.value - origin_ns) // step_ns * step_ns
     )
-    grid = np.arange(int(grouped.index.min()), last_ns + 1, step_ns, dtype="int64")
+    first_ns = int(grouped.index.min())
+    # an exact integer count: np.arange over nanosecond spans of years loses the last point
+    # to float rounding
+    grid = first_ns + step_ns * np.arange((last_ns - first_ns) // step_ns + 1, dtype="int64")
     index = pd.DatetimeIndex(pd.to_datetime(grid, utc=True), freq=freq_alias(step_seconds))
     return pd.Series(grouped.reindex(grid).to_numpy(), index=index, name="value")
 

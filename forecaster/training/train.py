@@ -7,17 +7,21 @@ so a failure leaves the previous champion, forecast and plan in force.
 
 from __future__ import annotations
 
+import logging
 import pickle
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import NotReadyError
+from forecaster.errors import ForecasterError, NotReadyError
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
+from forecaster.storage.calendar import list_events
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import (
     champion_run,
@@ -26,13 +30,17 @@ from forecaster.storage.forecasts import (
     save_forecast,
     save_model_run,
 )
-from forecaster.storage.orm import Exclusion, Plan, Series, Service
+from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import save_plan
 from forecaster.storage.samples import ensure_series, read_samples
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
-from forecaster.training.forecasting import make_forecast
+from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
 from forecaster.training.history import exclude_windows, regularise
+from models.calendar import Calendar, EventWindow, check_country
+from models.conformal import Calibrated
+
+log = logging.getLogger(__name__)
 
 EPOCH = pd.Timestamp(0, tz="UTC")
 AGGREGATE_LABELS = {"*": "sum"}
@@ -104,34 +112,60 @@ def load_history(
     return exclude_windows(history, [(row.start, row.end) for row in windows])
 
 
-def train_service(
-    database: Database, name: str, settings: Settings, *, model: str = "auto"
-) -> TrainResult:
-    """Fit, forecast and plan one service; store the outcome atomically."""
+def service_calendar(*, session: Session, service: Service, profile: ScalingProfile) -> Calendar:
+    """The holidays (profile's ``holiday_country``) and declared events models may use."""
+    events = tuple(
+        EventWindow(
+            name=event.name,
+            start=pd.Timestamp(event.start),
+            end=pd.Timestamp(event.end),
+            multiplier=event.multiplier,
+        )
+        for event in list_events(session=session, service_id=service.id)
+    )
+    country = profile.holiday_country
+    try:
+        check_country(country)
+    except ValueError as error:
+        log.warning("service %s: %s; training without holidays", service.name, error)
+        country = None
+    return Calendar(holiday_country=country, events=events)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What training one service needs, read in one short transaction."""
+
+    service_id: int
+    name: str
+    profile: ScalingProfile
+    history: pd.Series
+    calendar: Calendar
+
+
+def _load(database: Database, name: str, settings: Settings) -> _Loaded:
     with database.session() as session:
         service = get_service(session=session, name=name)
         profile = profile_of(service)
         history = load_history(
             session=session, service=service, profile=profile, days=settings.training_days
         )
-        service_id = service.id
-    outcome = make_forecast(history, profile.horizon_steps, model=model)
+        calendar = service_calendar(session=session, service=service, profile=profile)
+        return _Loaded(service.id, name, profile, history, calendar)
+
+
+def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> TrainResult:
+    """Runs, forecast and plan of one service, written in one transaction."""
     with database.session() as session:
-        service = session.get_one(Service, service_id)
+        service = session.get_one(Service, loaded.service_id)
+        profile = loaded.profile
         series_id = driving_series_id(session=session, service=service, profile=profile)
-        run = save_model_run(
+        run = save_outcome_runs(
             session=session,
             series_id=series_id,
-            model=outcome.model,
             step_seconds=profile.step_seconds,
-            status="fallback" if outcome.message else "ok",
-            train_start=history.index[0].to_pydatetime(),
-            train_end=history.index[-1].to_pydatetime(),
-            scores=outcome.scores,
-            message=outcome.message or None,
-            fit_seconds=outcome.fit_seconds,
-            artifact=pickle.dumps(outcome.fitted),
-            champion=True,
+            history=loaded.history,
+            outcome=outcome,
         )
         forecast = save_forecast(
             session=session,
@@ -144,13 +178,102 @@ def train_service(
             session=session, service=service, profile=profile, forecast_id=forecast.id
         )
         return TrainResult(
-            service=name,
+            service=loaded.name,
             model=outcome.model,
             run_id=run.id,
             forecast_id=forecast.id,
             plan_id=plan.id,
             message=outcome.message,
         )
+
+
+def train_service(
+    database: Database, name: str, settings: Settings, *, model: str = "auto"
+) -> TrainResult:
+    """Backtest, select, fit, forecast and plan one service; store the outcome atomically.
+
+    Every candidate is stored as a model run of this training (the leaderboard); the champion
+    carries the fitted, calibrated model. Nothing is written if anything fails before the end.
+    """
+    loaded = _load(database, name, settings)
+    outcome = make_forecast(
+        loaded.history, loaded.profile.horizon_steps, model=model, calendar=loaded.calendar
+    )
+    return _store(database, loaded, outcome)
+
+
+def train_services(
+    database: Database, names: Sequence[str], settings: Settings
+) -> dict[str, TrainResult | ForecasterError]:
+    """Train many services together: those sharing a step and horizon are backtested side by
+    side with one global LightGBM learning from all of them (faster and, on traffic, more
+    accurate than one model each). A service that cannot train is reported, not fatal."""
+    results: dict[str, TrainResult | ForecasterError] = {}
+    groups: dict[tuple[int, int], list[_Loaded]] = {}
+    for name in names:
+        try:
+            loaded = _load(database, name, settings)
+        except ForecasterError as error:
+            results[name] = error
+            continue
+        key = (loaded.profile.step_seconds, loaded.profile.horizon_steps)
+        groups.setdefault(key, []).append(loaded)
+    for (_step, horizon), group in groups.items():
+        outcomes = forecast_many(
+            [loaded.history for loaded in group],
+            horizon,
+            calendars=[loaded.calendar for loaded in group],
+        )
+        for loaded, outcome in zip(group, outcomes, strict=True):
+            results[loaded.name] = _store(database, loaded, outcome)
+    return {name: results[name] for name in names}
+
+
+def save_outcome_runs(
+    *,
+    session: Session,
+    series_id: int,
+    step_seconds: int,
+    history: pd.Series,
+    outcome: ForecastOutcome,
+) -> ModelRun:
+    """Store one run per backtested candidate plus the champion; returns the champion's run."""
+    training = uuid.uuid4().hex
+    window = {
+        "train_start": history.index[0].to_pydatetime(),
+        "train_end": history.index[-1].to_pydatetime(),
+    }
+    for row in outcome.leaderboard:
+        if row.champion:
+            continue
+        save_model_run(
+            session=session,
+            series_id=series_id,
+            model=row.model,
+            step_seconds=step_seconds,
+            status=row.status,
+            params={"training": training},
+            scores=row.as_dict(),
+            message=row.message,
+            fit_seconds=row.fit_seconds,
+            **window,
+        )
+    champion = next((row for row in outcome.leaderboard if row.champion), None)
+    return save_model_run(
+        session=session,
+        series_id=series_id,
+        model=outcome.model,
+        step_seconds=step_seconds,
+        status="fallback" if champion is None else "ok",
+        params={"training": training},
+        scores=champion.as_dict() if champion else outcome.scores,
+        calibration=outcome.calibration,
+        message=outcome.message or None,
+        fit_seconds=champion.fit_seconds if champion else outcome.fit_seconds,
+        artifact=pickle.dumps(outcome.fitted),
+        champion=True,
+        **window,
+    )
 
 
 def build_plan(
@@ -202,9 +325,12 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         history = load_history(
             session=session, service=service, profile=profile, days=settings.training_days
         )
+        calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
         return train_service(database, name, settings)
     run_id, model_name, model = champion
+    if isinstance(model, Calibrated):
+        model.events = calendar.events  # events declared since training count too
     frame = model.update(history).predict(profile.horizon_steps)
     with database.session() as session:
         service = get_service(session=session, name=name)

@@ -1,0 +1,121 @@
+"""Forecasting-engine routes of a service: declared events, excluded windows, and the model
+leaderboard of its latest training. Handlers parse, call ``forecaster.storage``, and format."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.deps import SessionDep, row_id
+from api.routes.services import ServiceName
+from api.schemas import (
+    EventCreate,
+    EventPublic,
+    EventsPublic,
+    ExclusionCreate,
+    ExclusionPublic,
+    ExclusionsPublic,
+    ModelRunPublic,
+    ModelRunsPublic,
+)
+from forecaster.storage.calendar import (
+    add_event,
+    add_exclusion,
+    delete_event,
+    delete_exclusion,
+    list_events,
+    list_exclusions,
+)
+from forecaster.storage.forecasts import latest_training_runs
+from forecaster.storage.orm import ModelRun
+from forecaster.storage.services import get_service, profile_of
+from forecaster.training.train import driving_series_id
+
+router = APIRouter(prefix="/v1/services", tags=["forecasting"])
+
+
+@router.post("/{name}/events", response_model=EventPublic, status_code=201)
+def post_event(body: EventCreate, session: SessionDep, name: str = ServiceName) -> EventPublic:
+    """Declare an event; the next training uses it (multiplier or learned regressor)."""
+    service = get_service(session=session, name=name)
+    event = add_event(session=session, service_id=service.id, **body.model_dump())
+    return EventPublic.model_validate(event, from_attributes=True)
+
+
+@router.get("/{name}/events", response_model=EventsPublic)
+def get_events(session: SessionDep, name: str = ServiceName) -> EventsPublic:
+    """The service's declared events, by start time."""
+    service = get_service(session=session, name=name)
+    events = [
+        EventPublic.model_validate(event, from_attributes=True)
+        for event in list_events(session=session, service_id=service.id)
+    ]
+    return EventsPublic(data=events, count=len(events))
+
+
+@router.delete("/{name}/events/{event_id}", status_code=204)
+def remove_event(
+    session: SessionDep, name: str = ServiceName, event_id: int = row_id("the event's")
+) -> Response:
+    """Delete one declared event."""
+    service = get_service(session=session, name=name)
+    delete_event(session=session, service_id=service.id, event_id=event_id)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/exclusions", response_model=ExclusionPublic, status_code=201)
+def post_exclusion(
+    body: ExclusionCreate, session: SessionDep, name: str = ServiceName
+) -> ExclusionPublic:
+    """Exclude a window (incident, outage) from training."""
+    service = get_service(session=session, name=name)
+    exclusion = add_exclusion(session=session, service_id=service.id, **body.model_dump())
+    return ExclusionPublic.model_validate(exclusion, from_attributes=True)
+
+
+@router.get("/{name}/exclusions", response_model=ExclusionsPublic)
+def get_exclusions(session: SessionDep, name: str = ServiceName) -> ExclusionsPublic:
+    """The service's excluded windows, by start time."""
+    service = get_service(session=session, name=name)
+    exclusions = [
+        ExclusionPublic.model_validate(exclusion, from_attributes=True)
+        for exclusion in list_exclusions(session=session, service_id=service.id)
+    ]
+    return ExclusionsPublic(data=exclusions, count=len(exclusions))
+
+
+@router.delete("/{name}/exclusions/{exclusion_id}", status_code=204)
+def remove_exclusion(
+    session: SessionDep, name: str = ServiceName, exclusion_id: int = row_id("the exclusion's")
+) -> Response:
+    """Delete one excluded window."""
+    service = get_service(session=session, name=name)
+    delete_exclusion(session=session, service_id=service.id, exclusion_id=exclusion_id)
+    return Response(status_code=204)
+
+
+def run_public(run: ModelRun) -> ModelRunPublic:
+    scores = run.scores or {}
+    return ModelRunPublic(
+        id=run.id,
+        model=run.model,
+        status=run.status,
+        champion=run.is_champion,
+        mase=scores.get("mase"),
+        pinball=scores.get("pinball") or {},
+        coverage=scores.get("coverage") or {},
+        fit_seconds=run.fit_seconds,
+        message=run.message,
+        members=scores.get("members") or [],
+        train_start=run.train_start,
+        train_end=run.train_end,
+        created_at=run.created_at,
+    )
+
+
+@router.get("/{name}/runs", response_model=ModelRunsPublic)
+def get_runs(session: SessionDep, name: str = ServiceName) -> ModelRunsPublic:
+    """Leaderboard of the latest training: every candidate's backtest scores, champion first."""
+    service = get_service(session=session, name=name)
+    series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
+    runs = [run_public(run) for run in latest_training_runs(session=session, series_id=series_id)]
+    return ModelRunsPublic(service=name, series_id=series_id, data=runs, count=len(runs))

@@ -1,0 +1,98 @@
+"""Repository functions for a service's declared events and excluded windows.
+
+The events/exclusions API routes and CLI commands write here; the train job reads both
+(``forecaster.training.train``): exclusions blank the history, events become model inputs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecaster.errors import InvalidInputError, NotFoundError
+from forecaster.storage.orm import Event, Exclusion
+from forecaster.timeutil import as_utc
+
+MAX_MULTIPLIER = 1_000.0
+
+
+def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """Validated UTC ``[start, end)``; naive times are taken as UTC."""
+    start, end = as_utc(start), as_utc(end)
+    if end <= start:
+        raise InvalidInputError(
+            f"end ({end.isoformat()}) must be after start ({start.isoformat()})"
+        )
+    return start, end
+
+
+def add_event(
+    *,
+    session: Session,
+    service_id: int,
+    name: str,
+    start: datetime,
+    end: datetime,
+    multiplier: float | None = None,
+) -> Event:
+    """Declare an event; ``multiplier`` is the expected load factor (2.0 = twice the usual)."""
+    start, end = _window(start, end)
+    if not name.strip():
+        raise InvalidInputError("event name must not be empty")
+    if multiplier is not None and not 0 < multiplier <= MAX_MULTIPLIER:
+        raise InvalidInputError(f"multiplier must be in (0, {MAX_MULTIPLIER:g}], got {multiplier}")
+    event = Event(
+        service_id=service_id, name=name.strip(), start=start, end=end, multiplier=multiplier
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_events(*, session: Session, service_id: int) -> list[Event]:
+    """A service's events, by start time."""
+    return list(
+        session.execute(
+            select(Event).where(Event.service_id == service_id).order_by(Event.start, Event.id)
+        ).scalars()
+    )
+
+
+def delete_event(*, session: Session, service_id: int, event_id: int) -> None:
+    """Remove one event of a service, or NotFoundError naming it."""
+    event = session.get(Event, event_id)
+    if event is None or event.service_id != service_id:
+        raise NotFoundError(f"event {event_id} does not exist for this service")
+    session.delete(event)
+
+
+def add_exclusion(
+    *, session: Session, service_id: int, start: datetime, end: datetime, reason: str = ""
+) -> Exclusion:
+    """Mark a window (incident, outage, load test) whose samples training must ignore."""
+    start, end = _window(start, end)
+    exclusion = Exclusion(service_id=service_id, start=start, end=end, reason=reason.strip())
+    session.add(exclusion)
+    session.flush()
+    return exclusion
+
+
+def list_exclusions(*, session: Session, service_id: int) -> list[Exclusion]:
+    """A service's excluded windows, by start time."""
+    return list(
+        session.execute(
+            select(Exclusion)
+            .where(Exclusion.service_id == service_id)
+            .order_by(Exclusion.start, Exclusion.id)
+        ).scalars()
+    )
+
+
+def delete_exclusion(*, session: Session, service_id: int, exclusion_id: int) -> None:
+    """Remove one excluded window of a service, or NotFoundError naming it."""
+    exclusion = session.get(Exclusion, exclusion_id)
+    if exclusion is None or exclusion.service_id != service_id:
+        raise NotFoundError(f"exclusion {exclusion_id} does not exist for this service")
+    session.delete(exclusion)

@@ -1,0 +1,195 @@
+"""Rolling-origin backtests: every candidate forecasts the same folds from data before them.
+
+``forecaster.training.forecasting`` (the train job and the offline CLI) plans the folds at the
+planning horizon, runs each candidate here, and scores the predictions (MASE against
+seasonal-naive, pinball loss, interval coverage). A model is fitted at the first origin and
+rolled forward with ``update`` at later ones, exactly as the service refreshes forecasts between
+refits; nothing after an origin is visible to its fold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, season_steps, step_seconds_of
+
+# residuals wanted for calibration, and the bounds on the number of folds that gives: the
+# distinct origins matter more than the residual count (errors within a fold move together)
+TARGET_RESIDUALS = 4_000
+MIN_FOLDS, MAX_FOLDS = 6, 16
+# folds start at least 0.6 horizons apart and spread over up to four weeks, so their origins
+# fall at varied times of day and the residuals see more than one regime (a level shift a
+# week ago is exactly what a calibrated band must have seen)
+FOLD_SPACING = 0.6
+SPREAD_SECONDS = 28 * DAY_SECONDS
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """Fold ``i`` trains on positions ``<= origins[i]`` and forecasts the next ``horizon``."""
+
+    horizon: int
+    origins: np.ndarray
+
+    @property
+    def folds(self) -> int:
+        return len(self.origins)
+
+
+def plan_folds(n: int, horizon: int, step_seconds: float) -> FoldPlan | None:
+    """Folds covering the end of a history of ``n`` steps; ``None`` when it is too short.
+
+    A short history is backtested at a shorter horizon (at most a third of it), keeping at
+    least two thirds, and never less than a few steps, to train on.
+    """
+    min_train = max(4, min(n * 2 // 3, season_steps(step_seconds, WEEK_SECONDS) * 2))
+    fold_horizon = max(1, min(horizon, (n - min_train)))
+    if n - min_train < 2:
+        return None
+    wanted = int(np.clip(np.ceil(TARGET_RESIDUALS / fold_horizon), MIN_FOLDS, MAX_FOLDS))
+    room = n - fold_horizon - min_train  # positions the first and last origins may span
+    spread = min(room, round(SPREAD_SECONDS / step_seconds))
+    spacing = max(1, round(fold_horizon * FOLD_SPACING), spread // max(1, wanted - 1))
+    spacing = _off_beat(spacing, season_steps(step_seconds, DAY_SECONDS))
+    folds = max(1, min(wanted, room // spacing + 1))
+    last = n - 1 - fold_horizon
+    origins = last - spacing * np.arange(folds)[::-1]
+    return FoldPlan(horizon=fold_horizon, origins=origins.astype("int64"))
+
+
+def _off_beat(spacing: int, day: int) -> int:
+    """Nudge a spacing of (nearly) whole days by a third of a day, so fold origins do not all
+    fall at the same time of day."""
+    if spacing < day:
+        return spacing
+    phase = spacing / day - round(spacing / day)
+    return spacing + day // 3 if abs(phase) < 0.15 else spacing
+
+
+@dataclass
+class Folds:
+    """The actual values and target times of a history's folds (``folds x horizon``)."""
+
+    plan: FoldPlan
+    actuals: np.ndarray
+    seconds: np.ndarray
+    naive_scale: float
+
+    @classmethod
+    def of(cls, history: pd.Series, plan: FoldPlan) -> Folds:
+        positions = plan.origins[:, None] + np.arange(1, plan.horizon + 1)[None, :]
+        values = history.to_numpy(dtype="float64")
+        stamps = np.asarray(history.index.as_unit("s").asi8, dtype="float64")
+        train = values[: plan.origins[0] + 1]
+        return cls(
+            plan=plan,
+            actuals=values[positions],
+            seconds=stamps[positions],
+            naive_scale=naive_scale(train, step_seconds_of(pd.DatetimeIndex(history.index))),
+        )
+
+
+def naive_scale(train: np.ndarray, step_seconds: float) -> float:
+    """MASE denominator: in-sample mean absolute error of seasonal-naive (weekly when there are
+    three weeks, daily from two days, else the last value)."""
+    span = len(train) * step_seconds
+    if span >= 3 * WEEK_SECONDS:
+        season = season_steps(step_seconds, WEEK_SECONDS)
+    elif span >= 2 * DAY_SECONDS:
+        season = season_steps(step_seconds, DAY_SECONDS)
+    else:
+        season = 1
+    errors = np.abs(train[season:] - train[:-season]) if len(train) > season else np.array([])
+    scale = float(np.nanmean(errors)) if np.isfinite(errors).any() else 0.0
+    if scale > 0:
+        return scale
+    level = float(np.nanmean(np.abs(train))) if np.isfinite(train).any() else 0.0
+    return level if level > 0 else 1.0
+
+
+@dataclass
+class CandidateBacktest:
+    """One candidate's fold medians (``folds x horizon``), fit time per fit, or why it failed."""
+
+    model: str
+    predictions: np.ndarray | None = None
+    fit_seconds: float = 0.0
+    error: str | None = None
+    members: tuple[str, ...] = field(default_factory=tuple)
+    skipped: bool = False  # not enough history yet (the cold-start ladder)
+
+    @property
+    def ok(self) -> bool:
+        return self.predictions is not None and bool(np.isfinite(self.predictions).all())
+
+
+ModelFactory = Callable[[], ForecastModel]
+
+
+def backtest_candidate(
+    name: str, factory: ModelFactory, history: pd.Series, plan: FoldPlan
+) -> CandidateBacktest:
+    """Fit at the first origin, roll forward with ``update``, forecast every fold."""
+    model = factory()
+    started = time.perf_counter()
+    predictions = np.full((plan.folds, plan.horizon), np.nan)
+    try:
+        for fold, origin in enumerate(plan.origins):
+            train = history.iloc[: origin + 1]
+            model = model.fit(train) if fold == 0 else model.update(train)
+            predictions[fold] = model.predict(plan.horizon, (0.5,))["p50"].to_numpy()
+    except Exception as failure:  # noqa: BLE001 - a failing candidate is reported, never fatal
+        return CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")
+    elapsed = (time.perf_counter() - started) / plan.folds
+    return CandidateBacktest(name, predictions=predictions, fit_seconds=elapsed)
+
+
+def backtest_global(
+    name: str,
+    fit_many: Callable[[Sequence[pd.Series]], Sequence[ForecastModel]],
+    histories: Sequence[pd.Series],
+    plans: Sequence[FoldPlan],
+) -> list[CandidateBacktest]:
+    """A model trained jointly on every series at their first origins, then rolled forward per
+    series. Fit time is shared out equally."""
+    started = time.perf_counter()
+    try:
+        models = list(
+            fit_many([h.iloc[: p.origins[0] + 1] for h, p in zip(histories, plans, strict=True)])
+        )
+    except Exception as failure:  # noqa: BLE001 - reported per series, never fatal
+        return [CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")] * len(
+            histories
+        )
+    shared = (time.perf_counter() - started) / len(histories)
+    results = []
+    for model, history, plan in zip(models, histories, plans, strict=True):
+        began = time.perf_counter()
+        predictions = np.full((plan.folds, plan.horizon), np.nan)
+        try:
+            for fold, origin in enumerate(plan.origins):
+                if fold:
+                    model.update(history.iloc[: origin + 1])
+                predictions[fold] = model.predict(plan.horizon, (0.5,))["p50"].to_numpy()
+        except Exception as failure:  # noqa: BLE001
+            results.append(CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}"))
+            continue
+        own = (time.perf_counter() - began) / plan.folds
+        results.append(CandidateBacktest(name, predictions=predictions, fit_seconds=shared + own))
+    return results
+
+
+def combine(name: str, parts: Sequence[CandidateBacktest]) -> CandidateBacktest:
+    """The backtest of an equal-weight ensemble, from its members' fold predictions (no refit)."""
+    stacked = np.mean([part.predictions for part in parts if part.predictions is not None], axis=0)
+    return CandidateBacktest(
+        name,
+        predictions=stacked,
+        fit_seconds=float(sum(part.fit_seconds for part in parts)),
+        members=tuple(part.model for part in parts),
+    )

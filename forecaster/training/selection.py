@@ -1,0 +1,152 @@
+"""Score backtested candidates, add an ensemble of the best, pick the champion, fit its bands.
+
+Called by ``forecaster.training.forecasting`` once the backtests of a series are in. Coverage
+and pinball loss are measured on calibrated bands fitted on the *other* half of the folds
+(cross-fitting), so the leaderboard reports what a user will see, not an in-sample figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from forecaster.training.backtest import CandidateBacktest, Folds, combine
+from models.base import quantile_name
+from models.conformal import ConformalBands
+
+ENSEMBLE = "ensemble"
+ENSEMBLE_SIZE = 3
+# an ensemble member must be within this factor of the best candidate's MASE
+ENSEMBLE_TOLERANCE = 1.5
+
+
+@dataclass
+class Score:
+    """One leaderboard row: a candidate's backtest figures, or why it failed."""
+
+    model: str
+    status: str  # ok | failed | skipped
+    mase: float | None = None
+    mae: float | None = None
+    pinball: dict[str, float] = field(default_factory=dict)
+    coverage: dict[str, float] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    message: str | None = None
+    members: tuple[str, ...] = ()
+    champion: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored as a model run's scores."""
+        return {
+            "mase": self.mase,
+            "mae": self.mae,
+            "pinball": self.pinball,
+            "coverage": self.coverage,
+            "fit_seconds": self.fit_seconds,
+            "members": list(self.members),
+        }
+
+
+def residual_table(
+    folds: Folds, candidate: CandidateBacktest
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Flattened residuals (actual - median), horizon steps, target times and fold numbers."""
+    assert candidate.predictions is not None
+    shape = folds.actuals.shape
+    residuals = (folds.actuals - candidate.predictions).ravel()
+    horizons = np.broadcast_to(np.arange(1, shape[1] + 1), shape).ravel()
+    fold_ids = np.broadcast_to(np.arange(shape[0])[:, None], shape).ravel()
+    return residuals, horizons, folds.seconds.ravel(), fold_ids
+
+
+def calibrate(folds: Folds, candidate: CandidateBacktest) -> ConformalBands:
+    """Conformal bands from all of a candidate's backtest residuals."""
+    residuals, horizons, seconds, fold_ids = residual_table(folds, candidate)
+    return ConformalBands.fit(residuals, horizons, seconds, fold_ids)
+
+
+def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]) -> Score:
+    """MASE, MAE, and cross-fitted pinball loss and coverage per quantile."""
+    if not candidate.ok:
+        status = "skipped" if candidate.skipped else "failed"
+        return Score(candidate.model, status, message=candidate.error or "non-finite forecast")
+    residuals, horizons, seconds, fold_ids = residual_table(folds, candidate)
+    observed = np.isfinite(residuals)
+    mae = float(np.mean(np.abs(residuals[observed]))) if observed.any() else float("nan")
+    predicted = _cross_fitted_offsets(residuals, horizons, seconds, fold_ids, quantiles)
+    pinball, coverage = {}, {}
+    for q in quantiles:
+        gap = residuals[observed] - predicted[q][observed]
+        pinball[quantile_name(q)] = float(np.mean(np.maximum(q * gap, (q - 1) * gap)))
+        coverage[quantile_name(q)] = float(np.mean(gap <= 0))
+    return Score(
+        candidate.model,
+        "ok",
+        mase=mae / folds.naive_scale,
+        mae=mae,
+        pinball=pinball,
+        coverage=coverage,
+        fit_seconds=candidate.fit_seconds,
+        members=candidate.members,
+    )
+
+
+def _cross_fitted_offsets(
+    residuals: np.ndarray,
+    horizons: np.ndarray,
+    seconds: np.ndarray,
+    fold_ids: np.ndarray,
+    quantiles: Sequence[float],
+) -> dict[float, np.ndarray]:
+    """Each residual's band offsets, fitted on the other half of the folds (even vs odd).
+
+    With a single fold there is nothing to hold out; the in-sample bands are used.
+    """
+    offsets = {q: np.zeros_like(residuals) for q in quantiles}
+    halves = fold_ids % 2 == 0
+    for held_out in (halves, ~halves):
+        train = ~held_out if (~held_out).any() and held_out.any() else held_out
+        train &= np.isfinite(residuals)
+        if not train.any() or not held_out.any():
+            continue
+        bands = ConformalBands.fit(
+            residuals[train], horizons[train], seconds[train], fold_ids[train]
+        )
+        values = bands.band_offsets(horizons[held_out], seconds[held_out], quantiles)
+        for q in quantiles:
+            offsets[q][held_out] = values[q]
+    return offsets
+
+
+def with_ensemble(
+    folds: Folds, candidates: Sequence[CandidateBacktest], quantiles: Sequence[float]
+) -> tuple[list[CandidateBacktest], list[Score]]:
+    """Score the candidates, then add the mean of the best few (if at least two qualify)."""
+    scores = [score(folds, candidate, quantiles) for candidate in candidates]
+    ranked = sorted(
+        (pair for pair in zip(candidates, scores, strict=True) if pair[1].status == "ok"),
+        key=lambda pair: float(pair[1].mase or np.inf),
+    )
+    if len(ranked) >= 2:
+        best = float(ranked[0][1].mase or 0.0)
+        members = [
+            candidate
+            for candidate, s in ranked[:ENSEMBLE_SIZE]
+            if float(s.mase or np.inf) <= best * ENSEMBLE_TOLERANCE
+        ]
+        if len(members) >= 2:
+            ensemble = combine(ENSEMBLE, members)
+            candidates = [*candidates, ensemble]
+            scores = [*scores, score(folds, ensemble, quantiles)]
+    return list(candidates), scores
+
+
+def choose(scores: Sequence[Score]) -> int | None:
+    """Index of the champion: lowest MASE, ties to the lower upper-quantile pinball loss."""
+    usable = [i for i, s in enumerate(scores) if s.status == "ok" and np.isfinite(s.mase or np.nan)]
+    if not usable:
+        return None
+    return min(usable, key=lambda i: (scores[i].mase, sum(scores[i].pinball.values())))

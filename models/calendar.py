@@ -1,0 +1,103 @@
+"""What a model may know about the calendar: a country's public holidays and declared events.
+
+The training engine builds one :class:`Calendar` per series from the service's profile and its
+events; Prophet turns it into holidays and regressors, LightGBM into a holiday feature. Models
+never read the database, so the events arrive here as plain windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """A declared event: ``[start, end)`` in UTC, with the expected load multiplier if known."""
+
+    name: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    multiplier: float | None = None
+
+    def mask(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """Which steps of ``index`` fall inside the event."""
+        return np.asarray((index >= self.start) & (index < self.end))
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Holiday country (ISO code for the ``holidays`` package) and events models may use."""
+
+    holiday_country: str | None = None
+    events: tuple[EventWindow, ...] = field(default_factory=tuple)
+
+    def holiday_dates(self, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        """Public-holiday dates (UTC midnight) covering the years of ``index``."""
+        if not self.holiday_country or len(index) == 0:
+            return pd.DatetimeIndex([], tz="UTC")
+        import holidays
+
+        years = range(int(index.min().year), int(index.max().year) + 1)
+        try:
+            days = holidays.country_holidays(self.holiday_country, years=years)
+        except NotImplementedError:
+            raise ValueError(f"unknown holiday country {self.holiday_country!r}") from None
+        return pd.DatetimeIndex(sorted(pd.Timestamp(day) for day in days)).tz_localize("UTC")
+
+    def holiday_flags(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """1.0 on steps that fall on a public holiday, else 0.0."""
+        dates = self.holiday_dates(index)
+        if len(dates) == 0:
+            return np.zeros(len(index))
+        return np.asarray(index.normalize().isin(dates), dtype="float64")
+
+    def regressor_events(self) -> Sequence[EventWindow]:
+        """Events with no declared multiplier: a model has to learn their effect."""
+        return [event for event in self.events if event.multiplier is None]
+
+    def regressor_names(self) -> list[str]:
+        """Distinct names of those events: windows sharing a name share one learned effect."""
+        return sorted({event.name for event in self.regressor_events()})
+
+    def regressor_flags(self, name: str, index: pd.DatetimeIndex) -> np.ndarray:
+        """1.0 on steps inside any window of the named event, else 0.0."""
+        flags = np.zeros(len(index))
+        for event in self.regressor_events():
+            if event.name == name:
+                flags[event.mask(index)] = 1.0
+        return flags
+
+
+def check_country(country: str | None) -> None:
+    """Refuse an unknown holiday country early, with the list's size as a hint."""
+    if not country:
+        return
+    import holidays
+
+    if country.upper() not in holidays.list_supported_countries():
+        raise ValueError(
+            f"unknown holiday country {country!r}; use an ISO 3166 code such as US, GB, DE"
+        )
+
+
+def without_events(
+    history: pd.Series, events: Sequence[EventWindow], *, learns_events: bool = False
+) -> pd.Series:
+    """The history as it would have looked without declared events, so models learn normal load:
+    windows with a multiplier are divided by it; the others are blanked unless the model
+    learns their effect itself (Prophet takes them as regressors)."""
+    if not events:
+        return history
+    cleaned = history.astype("float64").copy()
+    index = pd.DatetimeIndex(cleaned.index)
+    for event in events:
+        mask = event.mask(index)
+        if event.multiplier is not None and event.multiplier > 0:
+            cleaned[mask] = cleaned[mask] / event.multiplier
+        elif not learns_events:
+            cleaned[mask] = np.nan
+    return cleaned

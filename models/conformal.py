@@ -1,0 +1,248 @@
+"""Conformal quantile bands from backtest residuals, and the calibrated model that applies them.
+
+The training engine backtests a model, hands its residuals to :meth:`ConformalBands.fit`, and
+wraps the refitted model in :class:`Calibrated`; that wrapper is the champion stored for the
+service and the model the replay simulator rolls forward with ``update().predict()``. Bands
+widen with the horizon and, where it helps on held-out folds, with the time of day (narrow at
+night, wide at the peak). Raw library intervals under-cover on traffic (see PITFALLS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from models.base import DAY_SECONDS, ForecastModel
+from models.calendar import EventWindow, without_events
+
+TIME_OF_DAY_BINS = 24
+MIN_PER_BUCKET = 60
+MIN_GAIN = 0.02  # a time-of-day profile must cut held-out pinball loss by 2 % to be used
+SHRINK = 10.0  # residuals a time-of-day bin needs before its own spread counts half
+
+
+@dataclass
+class ConformalBands:
+    """Normalised residual scores per horizon bucket, a time-of-day spread profile and a unit.
+
+    offset(q, step k, time t) = quantile_q(scores in k's bucket) * unit * spread(t)
+    """
+
+    edges: np.ndarray  # last horizon step (inclusive) of each bucket
+    scores: list[np.ndarray]  # sorted normalised residuals per bucket
+    spread: np.ndarray  # multiplicative, one per time-of-day bin (all ones when unused)
+    unit: float
+    floor: float = 0.0  # least band width at one standard deviation (cold start)
+
+    @classmethod
+    def fit(
+        cls,
+        residuals: np.ndarray,
+        horizons: np.ndarray,
+        seconds: np.ndarray,
+        folds: np.ndarray | None = None,
+    ) -> ConformalBands:
+        """Bands from residuals (actual - median) at horizon step ``horizons`` and epoch
+        ``seconds``; ``folds`` (backtest fold of each residual) decides by cross-fitting whether
+        a time-of-day profile beats a flat one."""
+        keep = np.isfinite(residuals)
+        residuals, horizons, seconds = residuals[keep], horizons[keep], seconds[keep]
+        if len(residuals) == 0:
+            raise ValueError("no residuals to calibrate on")
+        bins = _time_bin(seconds)
+        flat = cls._build(residuals, horizons, bins, by_time=False)
+        if folds is None or len(np.unique(folds[keep])) < 2 or np.ptp(seconds) < DAY_SECONDS:
+            return flat
+        folds = folds[keep]
+        halves = np.unique(folds) % 2 == 0
+        even = np.isin(folds, np.unique(folds)[halves])
+        losses = {}
+        for by_time in (False, True):
+            loss = 0.0
+            for train in (even, ~even):
+                if train.sum() == 0 or (~train).sum() == 0:
+                    continue
+                bands = cls._build(residuals[train], horizons[train], bins[train], by_time)
+                loss += bands.pinball(residuals[~train], horizons[~train], bins[~train])
+            losses[by_time] = loss
+        if losses[True] < (1 - MIN_GAIN) * losses[False]:
+            return cls._build(residuals, horizons, bins, by_time=True)
+        return flat
+
+    @classmethod
+    def _build(
+        cls, residuals: np.ndarray, horizons: np.ndarray, bins: np.ndarray, by_time: bool
+    ) -> ConformalBands:
+        unit = float(np.mean(np.abs(residuals)))
+        if unit <= 0:
+            unit = 1.0  # perfect backtest (all-zero series): scores are all zero anyway
+        spread = _spread(residuals, bins) if by_time else np.ones(TIME_OF_DAY_BINS)
+        normalised = residuals / (unit * spread[bins])
+        edges = _bucket_edges(horizons)
+        bucket = np.searchsorted(edges, horizons)
+        scores = [np.sort(normalised[bucket == b]) for b in range(len(edges))]
+        return cls(edges=edges, scores=scores, spread=spread, unit=unit)
+
+    def score_quantile(self, q: float) -> np.ndarray:
+        """The normalised offset per bucket: a finite-sample conformal quantile, made monotone
+        in the horizon (uncertainty does not shrink further ahead)."""
+        values = np.array([_conformal_quantile(s, q) for s in self.scores])
+        weights = np.array([max(1, len(s)) for s in self.scores], dtype="float64")
+        if q > 0.5:
+            return _monotone(values, weights)
+        return -_monotone(-values, weights) if q < 0.5 else values
+
+    def offsets(
+        self, horizon_steps: np.ndarray, seconds: np.ndarray, quantiles: Sequence[float]
+    ) -> dict[float, np.ndarray]:
+        """Offsets to add to the median for each quantile at the given steps and times."""
+        bucket = np.minimum(np.searchsorted(self.edges, horizon_steps), len(self.edges) - 1)
+        scale = self.unit * self.spread[_time_bin(seconds)]
+        offsets = {q: self.score_quantile(q)[bucket] * scale for q in quantiles}
+        if self.floor > 0:
+            for q in quantiles:
+                least = self.floor * NormalDist().inv_cdf(q)
+                offsets[q] = np.maximum(offsets[q], least) if q > 0.5 else offsets[q]
+                offsets[q] = np.minimum(offsets[q], least) if q < 0.5 else offsets[q]
+        return offsets
+
+    def band_offsets(
+        self, horizon_steps: np.ndarray, seconds: np.ndarray, quantiles: Sequence[float]
+    ) -> dict[float, np.ndarray]:
+        """Offsets from the model's own median (p50 stays the median); a backtest bias is
+        kept only where it widens the band. What the calibrated model and the leaderboard use."""
+        raw = self.offsets(horizon_steps, seconds, (*quantiles, 0.5))
+        centre = raw[0.5]
+        return {q: raw[q] - _bias_kept(centre, q) for q in quantiles}
+
+    def pinball(self, residuals: np.ndarray, horizons: np.ndarray, bins: np.ndarray) -> float:
+        """Mean pinball loss of these bands' upper quantiles on held-out residuals."""
+        bucket = np.minimum(np.searchsorted(self.edges, horizons), len(self.edges) - 1)
+        scale = self.unit * self.spread[bins]
+        total = 0.0
+        for q in (0.9, 0.95, 0.99):
+            gap = residuals - self.score_quantile(q)[bucket] * scale
+            total += float(np.mean(np.maximum(q * gap, (q - 1) * gap)))
+        return total
+
+
+def _bias_kept(centre: np.ndarray, q: float) -> np.ndarray:
+    """What to subtract from a raw offset when the median is not shifted: all of the bias for
+    p50, only the part that widens the band for the other quantiles."""
+    if q == 0.5:
+        return centre
+    return np.minimum(centre, 0.0) if q > 0.5 else np.maximum(centre, 0.0)
+
+
+def _time_bin(seconds: np.ndarray) -> np.ndarray:
+    return (np.mod(seconds, DAY_SECONDS) // (DAY_SECONDS / TIME_OF_DAY_BINS)).astype("int64")
+
+
+def _spread(residuals: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Mean absolute residual per time-of-day bin, shrunk to the overall mean where a bin has
+    few residuals, smoothed over neighbouring hours, normalised to average 1."""
+    overall = float(np.mean(np.abs(residuals)))
+    if overall <= 0:
+        return np.ones(TIME_OF_DAY_BINS)
+    counts = np.bincount(bins, minlength=TIME_OF_DAY_BINS).astype("float64")
+    sums = np.bincount(bins, weights=np.abs(residuals), minlength=TIME_OF_DAY_BINS)
+    shrunk = (sums + SHRINK * overall) / (counts + SHRINK)
+    smoothed = 0.25 * np.roll(shrunk, 1) + 0.5 * shrunk + 0.25 * np.roll(shrunk, -1)
+    weights = counts / counts.sum()
+    return smoothed / float(np.sum(smoothed * weights))
+
+
+def _bucket_edges(horizons: np.ndarray) -> np.ndarray:
+    """Horizon buckets doubling in length (1, 2-3, 4-7, ...), merged until each holds enough."""
+    longest = int(horizons.max())
+    edges = [2**j - 1 for j in range(1, 64) if 2**j - 1 < longest] + [longest]
+    counts = np.bincount(np.searchsorted(edges, horizons), minlength=len(edges))
+    merged: list[int] = []
+    pending = 0
+    for edge, count in zip(edges, counts, strict=True):
+        pending += int(count)
+        if pending >= MIN_PER_BUCKET or edge == longest:
+            merged.append(edge)
+            pending = 0
+    if pending and merged:  # too few at the end: fold them into the last bucket
+        merged[-1] = longest
+    return np.array(merged, dtype="int64")
+
+
+def _monotone(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The closest non-decreasing sequence (pool adjacent violators, weighted). Unlike a
+    running maximum it does not ratchet up on one noisy short-horizon bucket."""
+    blocks: list[list[float]] = []  # [weighted mean, weight, count]
+    for value, weight in zip(values, weights, strict=True):  # a handful of buckets
+        blocks.append([float(value), float(weight), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            right = blocks.pop()
+            left = blocks[-1]
+            total = left[1] + right[1]
+            left[0] = (left[0] * left[1] + right[0] * right[1]) / total
+            left[1], left[2] = total, left[2] + right[2]
+    return np.repeat([b[0] for b in blocks], [int(b[2]) for b in blocks])
+
+
+def _conformal_quantile(sorted_scores: np.ndarray, q: float) -> float:
+    """The ceil((n + 1) q)-th smallest score: covers q of new draws from the same distribution."""
+    n = len(sorted_scores)
+    if n == 0:
+        return 0.0
+    rank = np.ceil((n + 1) * q) if q >= 0.5 else np.floor((n + 1) * q)
+    return float(sorted_scores[int(np.clip(rank, 1, n)) - 1])
+
+
+class Calibrated(ForecastModel):
+    """A fitted model whose bands come from its own backtest residuals; applies declared event
+    multipliers to the forecast. The champion the service stores is one of these."""
+
+    alias = "calibrated"
+
+    def __init__(
+        self,
+        base: ForecastModel,
+        bands: ConformalBands,
+        events: Sequence[EventWindow] = (),
+        shift_median: bool = False,
+    ) -> None:
+        self.base = base
+        self.bands = bands
+        self.events = tuple(events)
+        self.shift_median = shift_median
+        if hasattr(base, "step_seconds_"):
+            self.step_seconds_ = base.step_seconds_
+            self.last_timestamp_ = base.last_timestamp_
+            self.n_obs_ = base.n_obs_
+
+    def _fit(self, history: pd.Series) -> None:
+        self.base.fit(self._normal(history))
+
+    def _update(self, history: pd.Series) -> None:
+        self.base.update(self._normal(history))
+
+    def _normal(self, history: pd.Series) -> pd.Series:
+        return without_events(history, self.events, learns_events=self.base.learns_events)
+
+    def _predict(
+        self, horizon: int, quantiles: tuple[float, ...]
+    ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        median, _raw = self.base._predict(horizon, quantiles)
+        index = self.future_index(horizon)
+        seconds = np.asarray(index.as_unit("s").asi8, dtype="float64")
+        steps = np.arange(1, horizon + 1)
+        if self.shift_median:  # trust the backtest's bias: move the median with it
+            offsets = self.bands.offsets(steps, seconds, (*quantiles, 0.5))
+            median = median + offsets[0.5]
+            offsets = {q: offsets[q] - offsets[0.5] for q in quantiles}
+        else:
+            offsets = self.bands.band_offsets(steps, seconds, quantiles)
+        factor = np.ones(horizon)
+        for event in self.events:
+            if event.multiplier is not None:
+                factor[event.mask(index)] *= event.multiplier
+        return median * factor, {q: offset * factor for q, offset in offsets.items()}

@@ -1,0 +1,100 @@
+"""MSTL: daily and weekly seasonal components from statsmodels, with a damped-trend level.
+
+STL cost grows with the period (2,016 steps for a week at 5 minutes took 9-18 s, see
+PITFALLS), so the decomposition runs on blocks of at most 24 a day; the seasonal cycles are
+then interpolated back to the caller's step and pinned to absolute time, which lets ``update``
+deseasonalise newer data and re-run only the cheap level smoothing. statsmodels silently drops
+a period the history is too short for; this model chooses the periods itself (``periods_``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.base import DAY_SECONDS, ForecastModel, fill_gaps, season_steps
+from models.holt_winters import smooth
+from models.naive import empirical_offsets
+from models.resample import blocks_needed, coarse_factor, coarsen, refine
+
+MAX_BLOCKS_PER_DAY = 24
+MAX_HISTORY_DAYS = 56
+
+
+class MSTL(ForecastModel):
+    """Seasonal cycles from the last MSTL fit plus an ETS forecast of what they leave over."""
+
+    alias = "mstl"
+    min_history_seconds = 2 * DAY_SECONDS
+
+    def _fit(self, history: pd.Series) -> None:
+        from statsmodels.tsa.seasonal import MSTL as MSTLDecomposition  # noqa: N811
+
+        day = season_steps(self.step_seconds_, DAY_SECONDS)
+        self.day_ = day
+        self.factor_ = coarse_factor(day, MAX_BLOCKS_PER_DAY)
+        fine = fill_gaps(history.to_numpy()[-MAX_HISTORY_DAYS * day :], day)
+        coarse = coarsen(fine, self.factor_)
+        day_blocks = max(1, day // self.factor_)
+        periods = [p for p in (day_blocks, 7 * day_blocks) if p > 1 and len(coarse) > 2 * p]
+        if not periods:
+            raise ValueError("mstl needs more than two days of history")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = MSTLDecomposition(coarse, periods=periods).fit()
+        seasonal = np.asarray(result.seasonal).reshape(len(coarse), -1)
+        if seasonal.shape[1] != len(periods):
+            raise ValueError(f"statsmodels kept {seasonal.shape[1]} of periods {periods}")
+        self.periods_ = periods
+        end = self._position(self.last_timestamp_)
+        # each cycle on the fine grid, starting at absolute step ``anchor``
+        self.cycles_: list[tuple[int, np.ndarray]] = []
+        for i, period in enumerate(periods):
+            length = period * self.factor_
+            self.cycles_.append(
+                (end - length + 1, _fine_cycle(seasonal[-period:, i], self.factor_))
+            )
+        self._smooth_level(history, fixed=None)
+
+    def _update(self, history: pd.Series) -> None:
+        self._smooth_level(history, fixed=self.params_)
+
+    def _position(self, stamp: pd.Timestamp) -> int:
+        """Absolute step number of a timestamp (steps since the epoch)."""
+        return round(stamp.value / 1e9 / self.step_seconds_)
+
+    def _seasonal(self, first: int, count: int) -> np.ndarray:
+        """The sum of the seasonal cycles at absolute steps ``first .. first + count - 1``."""
+        positions = np.arange(first, first + count)
+        return np.sum(
+            [cycle[(positions - anchor) % len(cycle)] for anchor, cycle in self.cycles_], axis=0
+        )
+
+    def _smooth_level(self, history: pd.Series, fixed: dict[str, Any] | None) -> None:
+        fine = fill_gaps(history.to_numpy()[-MAX_HISTORY_DAYS * self.day_ :], self.day_)
+        end = self._position(history.index[-1])
+        rest = coarsen(fine - self._seasonal(end - len(fine) + 1, len(fine)), self.factor_)
+        self.level_, self.params_ = smooth(rest, 1, fixed)
+        self.last_rest_ = float(rest[-1])
+        self.end_ = end
+        self.errors_ = rest - np.asarray(self.level_.fittedvalues)
+
+    def _predict(
+        self, horizon: int, quantiles: tuple[float, ...]
+    ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        coarse = np.asarray(self.level_.forecast(blocks_needed(horizon, self.factor_)))
+        level = refine(self.last_rest_, coarse, self.factor_, horizon)
+        median = level + self._seasonal(self.end_ + 1, horizon)
+        return median, empirical_offsets(self.errors_, quantiles, horizon, 0.0)
+
+
+def _fine_cycle(blocks: np.ndarray, factor: int) -> np.ndarray:
+    """A seasonal cycle of block values interpolated to fine steps, wrapping around."""
+    if factor == 1:
+        return np.asarray(blocks, dtype="float64")
+    length = len(blocks) * factor
+    centres = np.arange(len(blocks)) * factor + (factor - 1) / 2
+    return np.interp(np.arange(length), centres, blocks, period=length)

@@ -1,0 +1,76 @@
+"""Events, exclusions and the model leaderboard over the API (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.timeutil import utc_now
+
+PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
+
+
+def _client(settings: Settings, database: Database) -> TestClient:
+    client = TestClient(create_app(settings, database))
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+    return client
+
+
+def test_events_round_trip_and_bad_input_is_refused(settings: Settings, database: Database) -> None:
+    client = _client(settings, database)
+    body = {"name": "launch", "start": "2030-01-01T10:00:00Z", "end": "2030-01-01T12:00:00Z"}
+    created = client.post("/v1/services/chat/events", json=body | {"multiplier": 2.5})
+    assert created.status_code == 201, created.text
+    event = created.json()
+    assert event["multiplier"] == 2.5 and event["name"] == "launch"
+    listed = client.get("/v1/services/chat/events").json()
+    assert listed["count"] == 1 and listed["data"][0]["id"] == event["id"]
+
+    backwards = body | {"start": "2030-01-02T00:00:00Z"}
+    response = client.post("/v1/services/chat/events", json=backwards)
+    assert response.status_code == 422 and "after start" in response.text
+    assert (
+        client.post("/v1/services/chat/events", json=body | {"multiplier": -1}).status_code == 422
+    )
+    assert client.post("/v1/services/nope/events", json=body).status_code == 404
+
+    assert client.delete(f"/v1/services/chat/events/{event['id']}").status_code == 204
+    assert client.get("/v1/services/chat/events").json()["count"] == 0
+    assert client.delete(f"/v1/services/chat/events/{event['id']}").status_code == 404
+
+
+def test_exclusions_round_trip(settings: Settings, database: Database) -> None:
+    client = _client(settings, database)
+    body = {"start": "2025-01-01T10:00:00", "end": "2025-01-01T11:30:00", "reason": "outage"}
+    created = client.post("/v1/services/chat/exclusions", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["start"].startswith("2025-01-01T10:00:00")  # naive read as UTC
+    assert client.get("/v1/services/chat/exclusions").json()["data"][0]["reason"] == "outage"
+    exclusion_id = created.json()["id"]
+    assert client.delete(f"/v1/services/chat/exclusions/{exclusion_id}").status_code == 204
+    assert client.get("/v1/services/chat/exclusions").json()["count"] == 0
+
+
+def test_runs_show_the_latest_training_leaderboard(settings: Settings, database: Database) -> None:
+    client = _client(settings, database)
+    assert client.get("/v1/services/chat/runs").json()["count"] == 0
+    end = pd.Timestamp(utc_now()).floor("h")
+    index = pd.date_range(end=end, periods=24 * 4, freq="h")
+    noise = np.random.default_rng(0).normal(0, 2, len(index))
+    values = 50 + 20 * np.sin(2 * np.pi * index.hour.to_numpy() / 24) + noise
+    points = [[ts.isoformat(), float(v)] for ts, v in zip(index, values, strict=True)]
+    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
+    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+    trained = client.post("/v1/services/chat/train")
+    assert trained.status_code == 200, trained.text
+    board = client.get("/v1/services/chat/runs").json()
+    rows = board["data"]
+    assert rows[0]["champion"] and rows[0]["model"] == trained.json()["model"]
+    assert len(rows) >= 4 and sum(row["champion"] for row in rows) == 1
+    ok = [row for row in rows if row["status"] == "ok"]
+    assert all(row["mase"] > 0 and 0 <= row["coverage"]["p95"] <= 1 for row in ok), rows
+    assert all(row["fit_seconds"] is not None for row in ok)

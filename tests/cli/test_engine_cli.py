@@ -1,0 +1,163 @@
+"""CLI: ``backtest`` prints the leaderboard (or JSON); ``events``/``exclusions`` manage windows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecaster.cli import app
+from forecaster.settings import get_settings
+from tests.helpers import synthetic_traffic
+
+runner = CliRunner()
+
+
+def _csv(path: Path, days: float = 6) -> Path:
+    series = synthetic_traffic(days=days, step_seconds=3600, seed=2)
+    pd.DataFrame(
+        {"timestamp": series.index.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": series.to_numpy()}
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_backtest_prints_the_leaderboard(tmp_path: Path) -> None:
+    csv = _csv(tmp_path / "h.csv")
+    models = "seasonal_naive_daily,holt_winters,mstl"
+    result = runner.invoke(
+        app, ["backtest", "--input", str(csv), "--horizon", "12h", "--models", models]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("model"))
+    assert lines[top].split()[:6] == ["model", "MASE", "pinball", "p90", "cov", "p95"]
+    assert {line.split()[0] for line in lines[top + 1 : top + 4]} == set(models.split(","))
+    assert "champion:" in lines[-1]
+
+
+def test_backtest_json_is_machine_readable(tmp_path: Path) -> None:
+    csv = _csv(tmp_path / "h.csv")
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--input",
+            str(csv),
+            "--horizon",
+            "6h",
+            "--models",
+            "seasonal_naive_daily,holt_winters",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["champion"] in {"seasonal_naive_daily", "holt_winters", "ensemble"}
+    assert {row["model"] for row in payload["models"]} >= {"seasonal_naive_daily", "holt_winters"}
+    assert all(0 <= row["coverage"]["p90"] <= 1 for row in payload["models"])
+
+
+def test_backtest_refuses_unknown_models(tmp_path: Path) -> None:
+    csv = _csv(tmp_path / "h.csv", days=3)
+    result = runner.invoke(app, ["backtest", "--input", str(csv), "--models", "nope"])
+    assert result.exit_code == 2 and "unknown" in result.output
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("step_seconds: 3600\ncapacity_per_replica: 10\n")
+    csv = _csv(tmp_path / "h.csv", days=2)
+    result = runner.invoke(
+        app, ["ingest", str(csv), "--service", "chat", "--profile", str(profile)]
+    )
+    assert result.exit_code == 0, result.output
+    yield
+    get_settings.cache_clear()
+
+
+def test_events_add_list_remove(cli_database: None) -> None:
+    added = runner.invoke(
+        app,
+        [
+            "events",
+            "add",
+            "--service",
+            "chat",
+            "--name",
+            "launch",
+            "--start",
+            "2030-01-01T10:00Z",
+            "--end",
+            "2030-01-01T12:00Z",
+            "--multiplier",
+            "3",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    event_id = added.output.split()[1]
+    listed = runner.invoke(app, ["events", "list", "--service", "chat"])
+    assert "launch" in listed.output and " 3 " in listed.output
+    bad = runner.invoke(
+        app,
+        [
+            "events",
+            "add",
+            "--service",
+            "chat",
+            "--name",
+            "x",
+            "--start",
+            "2030-01-02",
+            "--end",
+            "2030-01-01",
+        ],
+    )
+    assert bad.exit_code == 2 and "after start" in bad.output
+    removed = runner.invoke(app, ["events", "remove", event_id, "--service", "chat"])
+    assert removed.exit_code == 0
+    assert "launch" not in runner.invoke(app, ["events", "list", "--service", "chat"]).output
+
+
+def test_exclusions_add_list_remove(cli_database: None) -> None:
+    added = runner.invoke(
+        app,
+        [
+            "exclusions",
+            "add",
+            "--service",
+            "chat",
+            "--start",
+            "2024-01-01T03:00Z",
+            "--end",
+            "2024-01-01T05:00Z",
+            "--reason",
+            "outage",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    assert "outage" in runner.invoke(app, ["exclusions", "list", "--service", "chat"]).output
+    exclusion_id = added.output.split()[1]
+    assert (
+        runner.invoke(app, ["exclusions", "remove", exclusion_id, "--service", "chat"]).exit_code
+        == 0
+    )
+    missing = runner.invoke(app, ["exclusions", "remove", exclusion_id, "--service", "chat"])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_forecast_takes_a_holiday_calendar_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    csv = _csv(tmp_path / "h.csv", days=4)
+    out = tmp_path / "f.csv"
+    base = ["forecast", "--input", str(csv), "--output", str(out), "--horizon", "6h"]
+    good = runner.invoke(app, [*base, "--model", "seasonal_naive_daily", "--holidays", "us"])
+    assert good.exit_code == 0, good.output
+    assert len(pd.read_csv(out)) == 6
+    bad = runner.invoke(app, [*base, "--holidays", "XX"])
+    assert bad.exit_code == 2 and "unknown holiday country" in bad.output

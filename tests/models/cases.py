@@ -1,0 +1,42 @@
+"""Shared checks every forecasting model's own test module runs on tiny synthetic series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.base import ForecastModel
+from tests.helpers import synthetic_traffic
+
+
+def daily_cycle(days: float = 12, step_seconds: int = 1800, noise: float = 0.02) -> pd.Series:
+    """A clean daily cycle (+-50 %) with no weekly swing."""
+    return synthetic_traffic(
+        days=days, step_seconds=step_seconds, noise=noise, weekly_amplitude=0.0, seed=1
+    )
+
+
+def assert_recovers_daily_cycle(model: ForecastModel, tolerance: float = 0.1) -> None:
+    """Fit on all but the last day; the median must track the held-out day's cycle.
+
+    The cycle swings +-50 % around the mean, so a flat line would miss by ~30 % of the mean.
+    """
+    series = daily_cycle()
+    horizon = 48
+    train, test = series.iloc[:-horizon], series.iloc[-horizon:]
+    frame = model.fit(train).predict(horizon)
+    assert list(frame.columns) == ["p50", "p90", "p95", "p99"]
+    assert frame.index.equals(test.index)
+    error = np.abs(frame["p50"].to_numpy() - test.to_numpy()).mean()
+    assert error < tolerance * test.mean(), error / test.mean()
+    assert (frame["p50"] <= frame["p90"]).all() and (frame["p95"] <= frame["p99"]).all()
+
+
+def assert_survives_gaps(model: ForecastModel) -> None:
+    """Missing stretches (an outage) and zeros must not break the fit or the forecast."""
+    series = synthetic_traffic(days=5, step_seconds=3600, seed=2)
+    series.iloc[30:45] = np.nan
+    series.iloc[60:64] = 0.0
+    frame = model.fit(series).predict(24)
+    assert len(frame) == 24
+    assert frame.notna().all().all() and (frame >= 0).all().all()

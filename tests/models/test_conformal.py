@@ -1,0 +1,77 @@
+"""Conformal bands: nominal coverage on known noise, wider at the peak, wider further ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.conformal import Calibrated, ConformalBands
+from models.naive import SeasonalNaiveDaily
+from tests.helpers import synthetic_traffic
+
+DAY = 86_400
+
+
+def _draws(folds: int, horizon: int, rng: np.random.Generator, peak_noise: float = 1.0):
+    """Residuals of ``folds`` hourly folds; noise sd 1 at night and ``peak_noise`` 9-17h."""
+    horizons = np.tile(np.arange(1, horizon + 1), folds)
+    fold_ids = np.repeat(np.arange(folds), horizon)
+    seconds = (fold_ids * 17 + horizons) * 3600.0
+    hours = (seconds % DAY) // 3600
+    sd = np.where((hours >= 9) & (hours < 17), peak_noise, 1.0)
+    return rng.normal(0, sd), horizons, seconds, fold_ids
+
+
+def test_coverage_is_nominal_on_known_noise() -> None:
+    rng = np.random.default_rng(0)
+    residuals, horizons, seconds, folds = _draws(40, 24, rng)
+    bands = ConformalBands.fit(residuals, horizons, seconds, folds)
+    fresh, fresh_h, fresh_s, _ = _draws(200, 24, rng)
+    offsets = bands.offsets(fresh_h, fresh_s, (0.5, 0.9, 0.95))
+    for q in (0.9, 0.95):
+        coverage = np.mean(fresh <= offsets[q])
+        assert abs(coverage - q) < 0.025, (q, coverage)
+    assert abs(np.mean(offsets[0.95]) - 1.645) < 0.2  # the normal's 95th percentile
+
+
+def test_bands_follow_the_time_of_day_when_it_helps() -> None:
+    rng = np.random.default_rng(1)
+    residuals, horizons, seconds, folds = _draws(40, 24, rng, peak_noise=4.0)
+    bands = ConformalBands.fit(residuals, horizons, seconds, folds)
+    night = bands.offsets(np.array([5]), np.array([3 * 3600.0]), (0.95,))[0.95][0]
+    peak = bands.offsets(np.array([5]), np.array([13 * 3600.0]), (0.95,))[0.95][0]
+    assert peak > 2.5 * night
+    flat_residuals, *_ = _draws(40, 24, rng)
+    flat = ConformalBands.fit(flat_residuals, horizons, seconds, folds)
+    assert np.allclose(flat.spread, 1.0)  # no time-of-day pattern: the flat bands win
+
+
+def test_bands_widen_with_the_horizon() -> None:
+    rng = np.random.default_rng(2)
+    horizons = np.tile(np.arange(1, 49), 30)
+    residuals = rng.normal(0, np.sqrt(horizons))  # random-walk-like error growth
+    seconds = np.arange(len(horizons)) * 3600.0
+    bands = ConformalBands.fit(residuals, horizons, seconds)
+    widths = bands.offsets(np.arange(1, 49), np.zeros(48), (0.95,))[0.95]
+    assert np.all(np.diff(widths) >= 0)
+    assert widths[-1] > 3 * widths[0]
+
+
+def test_calibrated_model_applies_bands_and_event_multipliers() -> None:
+    from models.calendar import EventWindow
+
+    series = synthetic_traffic(days=3, step_seconds=3600, seed=3)
+    rng = np.random.default_rng(3)
+    residuals = rng.normal(0, 5.0, 24 * 20)
+    horizons = np.tile(np.arange(1, 25), 20)
+    bands = ConformalBands.fit(residuals, horizons, np.arange(len(horizons)) * 3600.0)
+    start = series.index[-1] + pd.Timedelta(hours=5)
+    event = EventWindow("launch", start, start + pd.Timedelta(hours=3), multiplier=2.0)
+    model = Calibrated(SeasonalNaiveDaily().fit(series), bands, events=[event])
+    frame = model.predict(24)
+    plain = SeasonalNaiveDaily().fit(series).predict(24)
+    inside = event.mask(pd.DatetimeIndex(frame.index))
+    assert np.allclose(frame["p50"][inside], 2 * plain["p50"][inside])
+    assert np.allclose(frame["p50"][~inside], plain["p50"][~inside])
+    width = (frame["p95"] - frame["p50"])[~inside]
+    assert np.allclose(width, width.iloc[0], rtol=0.5) and width.mean() > 5

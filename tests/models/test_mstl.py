@@ -1,0 +1,49 @@
+"""MSTL: daily and weekly cycles, the periods it kept, and its cheap update."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.mstl import MSTL
+from tests.helpers import synthetic_traffic
+from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps
+
+
+def test_recovers_cycle() -> None:
+    assert_recovers_daily_cycle(MSTL())
+
+
+def test_survives_gaps() -> None:
+    assert_survives_gaps(MSTL())
+
+
+def test_weekly_period_only_with_more_than_two_weeks() -> None:
+    short = synthetic_traffic(days=10, step_seconds=3600, seed=6)
+    long = synthetic_traffic(days=22, step_seconds=3600, seed=6)
+    assert MSTL().fit(short).periods_ == [24]
+    assert MSTL().fit(long).periods_ == [24, 168]
+
+
+def test_weekly_swing_is_forecast() -> None:
+    series = synthetic_traffic(days=29, step_seconds=3600, weekly_amplitude=0.4, noise=0.02)
+    train, test = series.iloc[:-48], series.iloc[-48:]
+    error = np.abs(MSTL().fit(train).predict(48)["p50"].to_numpy() - test.to_numpy()).mean()
+    assert error < 0.06 * test.mean()
+
+
+def test_refuses_too_short_history_clearly() -> None:
+    with pytest.raises(ValueError, match="two days"):
+        MSTL().fit(synthetic_traffic(days=1, step_seconds=3600))
+
+
+def test_update_rolls_forward_without_refitting() -> None:
+    series = synthetic_traffic(days=12, step_seconds=1800, weekly_amplitude=0.0, noise=0.01)
+    model = MSTL().fit(series.iloc[:-10])
+    cycles = [cycle.copy() for _, cycle in model.cycles_]
+    model.update(series)
+    assert all(np.array_equal(a, b) for a, (_, b) in zip(cycles, model.cycles_, strict=True))
+    frame = model.predict(48)
+    assert frame.index[0] == series.index[-1] + (series.index[1] - series.index[0])
+    refit = MSTL().fit(series).predict(48)
+    assert np.abs(frame["p50"] - refit["p50"]).mean() < 0.05 * series.mean()

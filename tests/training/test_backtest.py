@@ -1,0 +1,62 @@
+"""Rolling-origin folds: where they fall, and that no fold sees past its origin."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forecaster.training.backtest import Folds, backtest_candidate, naive_scale, plan_folds
+from models.holt_winters import HoltWinters
+from models.lightgbm_model import LightGBM
+from tests.helpers import synthetic_traffic
+
+
+def test_folds_cover_the_end_of_the_history_at_the_planning_horizon() -> None:
+    plan = plan_folds(4032, 288, 300)
+    assert plan is not None
+    assert plan.horizon == 288
+    assert 6 <= plan.folds <= 16
+    assert np.all(np.diff(plan.origins) > 0)
+    assert plan.origins[-1] + plan.horizon == 4031
+    assert plan.origins[0] >= 2016  # at least a week to train on before the first fold
+
+
+def test_short_histories_get_a_shorter_backtest_or_none() -> None:
+    plan = plan_folds(12, 576, 300)
+    assert plan is not None and plan.horizon <= 4 and plan.folds >= 1
+    assert plan_folds(3, 576, 300) is None
+
+
+def _predictions(model_factory, series, plan):
+    result = backtest_candidate("m", model_factory, series, plan)
+    assert result.ok, result.error
+    assert result.predictions is not None
+    return result.predictions
+
+
+def test_perturbing_data_after_an_origin_leaves_earlier_folds_unchanged() -> None:
+    series = synthetic_traffic(days=20, step_seconds=3600, seed=4)
+    plan = plan_folds(len(series), 24, 3600)
+    assert plan is not None and plan.folds >= 3
+    cut = int(plan.origins[2])
+    changed = series.copy()
+    changed.iloc[cut + 1 :] = changed.iloc[cut + 1 :] * 3 + 50
+    for factory in (
+        lambda: LightGBM(rounds=40).configure(horizon=24),
+        HoltWinters,
+    ):
+        before = _predictions(factory, series, plan)
+        after = _predictions(factory, changed, plan)
+        assert np.allclose(before[:3], after[:3])
+        assert not np.allclose(before[3:], after[3:])
+
+
+def test_fold_actuals_and_mase_scale() -> None:
+    series = synthetic_traffic(days=20, step_seconds=3600, seed=5)
+    plan = plan_folds(len(series), 24, 3600)
+    assert plan is not None
+    folds = Folds.of(series, plan)
+    assert folds.actuals.shape == (plan.folds, 24)
+    assert np.allclose(folds.actuals[-1], series.to_numpy()[-24:])
+    values = series.to_numpy()[: plan.origins[0] + 1]
+    assert np.isclose(folds.naive_scale, np.mean(np.abs(values[24:] - values[:-24])))
+    assert naive_scale(np.zeros(50), 3600) == 1.0  # all-zero history: a unit scale, not 0

@@ -1,0 +1,134 @@
+"""The engine: cold-start ladder, fallbacks on degenerate series, calibration, the champion
+contract (``fitted.update(newer).predict()`` gives calibrated quantiles cheaply)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.training.forecasting import forecast_many, make_forecast
+from models.conformal import Calibrated
+from tests.helpers import synthetic_traffic
+
+QUICK = ["seasonal_naive_daily", "seasonal_naive_weekly", "holt_winters"]
+
+
+def _ok_models(outcome) -> set[str]:
+    return {row.model for row in outcome.leaderboard if row.status == "ok"}
+
+
+def test_one_hour_of_history_gives_a_naive_forecast_with_wide_bands() -> None:
+    history = synthetic_traffic(days=1 / 24, step_seconds=300, seed=1)
+    outcome = make_forecast(history, 24)
+    assert len(outcome.frame) == 24
+    width = (outcome.frame["p95"] - outcome.frame["p50"]).mean()
+    assert width > 0.2 * history.mean()
+    assert (outcome.frame["p50"] > 0).all()
+
+
+def test_ladder_adds_daily_then_weekly_models() -> None:
+    three_days = make_forecast(synthetic_traffic(days=4, step_seconds=3600, seed=2), 24)
+    assert "seasonal_naive_weekly" not in _ok_models(three_days)
+    assert {"mstl", "prophet"} & _ok_models(three_days)
+    weeks = make_forecast(synthetic_traffic(days=24, step_seconds=3600, seed=2), 24)
+    assert "seasonal_naive_weekly" in _ok_models(weeks)
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ([5.0, 6.0], "observed points"),
+        ([7.0] * 200, "constant history"),
+        ([0.0] * 200, "constant history"),
+        ([np.nan] * 150 + [3.0, np.nan, 4.0] + [np.nan] * 47, "observed points"),
+    ],
+)
+def test_degenerate_series_fall_back_and_say_why(values: list[float], reason: str) -> None:
+    index = pd.date_range("2024-01-01", periods=len(values), freq="300s", tz="UTC")
+    outcome = make_forecast(pd.Series(values, index=index), 12)
+    assert outcome.model == "seasonal_naive_daily"
+    assert reason in outcome.message and "fell back" in outcome.message
+    assert outcome.frame.notna().all().all() and (outcome.frame >= 0).all().all()
+
+
+def test_gappy_series_still_gets_a_model() -> None:
+    history = synthetic_traffic(days=12, step_seconds=3600, seed=3)
+    history.iloc[100:130] = np.nan  # a day-long outage
+    history.iloc[::7] = np.nan  # and scattered missing points
+    outcome = make_forecast(history, 24, candidates=QUICK)
+    assert outcome.message == ""
+    assert outcome.frame.notna().all().all()
+
+
+def test_a_failing_named_model_falls_back_with_its_reason() -> None:
+    history = synthetic_traffic(days=1, step_seconds=3600, seed=4)
+    outcome = make_forecast(history, 12, model="mstl")
+    assert outcome.model == "seasonal_naive_daily"
+    assert "mstl" in outcome.message and "two days" in outcome.message
+
+
+def test_unknown_model_is_refused() -> None:
+    with pytest.raises(ValueError, match="known"):
+        make_forecast(synthetic_traffic(days=2, step_seconds=3600), 4, model="nope")
+
+
+def test_quantiles_are_calibrated_on_known_noise() -> None:
+    """Gaussian noise of known size around a clean cycle: future coverage near nominal."""
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2024-01-01", periods=24 * 40, freq="3600s", tz="UTC")
+    hours = np.arange(len(index))
+    clean = 100 + 30 * np.sin(2 * np.pi * hours / 24)
+    series = pd.Series(clean + rng.normal(0, 5, len(index)), index=index)
+    horizon = 24 * 5
+    train, test = series.iloc[:-horizon], series.iloc[-horizon:]
+    outcome = make_forecast(train, horizon, candidates=["seasonal_naive_weekly", "holt_winters"])
+    frame = outcome.frame
+    for column, q in (("p90", 0.9), ("p95", 0.95)):
+        coverage = np.mean(test.to_numpy() <= frame[column].to_numpy())
+        assert abs(coverage - q) < 0.07, (column, coverage)
+    width = (frame["p95"] - frame["p50"]).mean()
+    assert 5 < width < 15  # 1.645 sd of N(0, 5) is 8.2; naive errors are ~1.4x wider
+    row = next(r for r in outcome.leaderboard if r.model == outcome.model)
+    assert 0.8 < row.coverage["p90"] < 0.97
+
+
+def test_champion_updates_cheaply_and_stays_calibrated() -> None:
+    history = synthetic_traffic(days=15, step_seconds=3600, seed=5)
+    outcome = make_forecast(history.iloc[:-6], 24, candidates=QUICK)
+    fitted = outcome.fitted
+    assert isinstance(fitted, Calibrated)
+    frame = fitted.update(history).predict(24)
+    assert frame.index[0] == history.index[-1] + pd.Timedelta(hours=1)
+    width = frame["p95"] - frame["p50"]
+    assert np.allclose(
+        width.to_numpy(), (outcome.frame["p95"] - outcome.frame["p50"]).to_numpy(), rtol=0.6
+    )
+    assert (width > 0).all()
+
+
+def test_leaderboard_scores_every_candidate_and_flags_one_champion() -> None:
+    outcome = make_forecast(synthetic_traffic(days=16, step_seconds=3600, seed=6), 24)
+    names = [row.model for row in outcome.leaderboard]
+    assert {"seasonal_naive_daily", "holt_winters", "lightgbm", "prophet"} <= set(names)
+    champions = [row for row in outcome.leaderboard if row.champion]
+    assert len(champions) == 1 and champions[0].model == outcome.model
+    for row in outcome.leaderboard:
+        if row.status == "ok":
+            assert row.mase is not None and row.mase > 0
+            assert set(row.coverage) == {"p50", "p90", "p95", "p99"}
+    best = min(r.mase for r in outcome.leaderboard if r.mase is not None)
+    assert champions[0].mase == best
+
+
+def test_fleet_training_shares_one_global_model() -> None:
+    histories = [
+        synthetic_traffic(days=12, step_seconds=3600, base=20 + 30 * i, seed=i) for i in range(4)
+    ]
+    outcomes = forecast_many(histories, 24, candidates=["seasonal_naive_daily", "lightgbm_global"])
+    assert len(outcomes) == 4
+    for history, outcome in zip(histories, outcomes, strict=True):
+        assert 0.5 < outcome.frame["p50"].mean() / history.iloc[-24:].mean() < 1.5
+        assert any(
+            row.model == "lightgbm_global" and row.status == "ok" for row in outcome.leaderboard
+        )

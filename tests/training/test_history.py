@@ -1,0 +1,30 @@
+"""Regularising raw points onto the model grid keeps every point, even over years."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecaster.training.history import exclude_windows, regularise
+
+
+def test_a_long_history_keeps_its_last_point() -> None:
+    index = pd.date_range("2011-12-31 13:00", periods=52_608, freq="30min", tz="UTC")
+    points = pd.Series(np.arange(len(index), dtype="float64"), index=index)
+    history = regularise(points, 1800.0)
+    assert len(history) == len(points)
+    assert history.index[-1] == index[-1]
+    assert history.iloc[-1] == len(index) - 1
+
+
+def test_gaps_stay_missing_and_buckets_average() -> None:
+    index = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 00:02", "2024-01-01 00:10"], tz="UTC")
+    history = regularise(pd.Series([1.0, 3.0, 5.0], index=index), 300.0)
+    assert history.tolist()[0] == 2.0 and np.isnan(history.iloc[1]) and history.iloc[2] == 5.0
+
+
+def test_excluded_windows_are_blanked() -> None:
+    index = pd.date_range("2024-01-01", periods=6, freq="h", tz="UTC")
+    history = pd.Series(np.ones(6), index=index)
+    cleaned = exclude_windows(history, [(index[2].to_pydatetime(), index[4].to_pydatetime())])
+    assert cleaned.isna().tolist() == [False, False, True, True, False, False]

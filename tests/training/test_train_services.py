@@ -1,0 +1,50 @@
+"""Deployment-wide training: services sharing a step train side by side with a global model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import NotFoundError
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.forecasts import latest_training_runs
+from forecaster.storage.services import get_service, upsert_service
+from forecaster.timeutil import utc_now
+from forecaster.training.train import driving_series_id, train_services
+
+PROFILE = ScalingProfile(step_seconds=3600, horizon_hours=12, capacity_per_replica=10)
+
+
+def test_services_train_together_with_a_global_model(
+    database: Database, settings: Settings
+) -> None:
+    end = pd.Timestamp(utc_now()).floor("h")
+    index = pd.date_range(end=end, periods=24 * 4, freq="h")
+    rng = np.random.default_rng(0)
+    with database.session() as session:
+        for number, name in enumerate(("chat", "search")):
+            upsert_service(session=session, name=name, profile=PROFILE)
+            level = 50 * (number + 1)
+            values = level * (1 + 0.4 * np.sin(2 * np.pi * index.hour.to_numpy() / 24))
+            values = values + rng.normal(0, 2, len(index))
+            item = SeriesPoints(
+                service=name,
+                metric="requests_per_second",
+                timestamps=[ts.isoformat() for ts in index],
+                values=values.tolist(),
+            )
+            ingest_batch(session=session, batch=[item], settings=settings)
+    results = train_services(database, ["chat", "search", "missing"], settings)
+    assert isinstance(results["missing"], NotFoundError)
+    with database.session() as session:
+        for name in ("chat", "search"):
+            service = get_service(session=session, name=name)
+            series_id = driving_series_id(session=session, service=service, profile=PROFILE)
+            runs = latest_training_runs(session=session, series_id=series_id)
+            models = {run.model: run for run in runs}
+            assert "lightgbm_global" in models and "lightgbm" not in models
+            assert models["lightgbm_global"].status == "ok"
+            assert runs[0].is_champion

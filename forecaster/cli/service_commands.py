@@ -10,8 +10,10 @@ import typer
 from forecaster.cli.app import app, fail, say, warn
 
 if TYPE_CHECKING:
+    from forecaster.errors import ForecasterError
     from forecaster.settings import Settings
     from forecaster.storage.db import Database
+    from forecaster.training.train import TrainResult
 
 
 def _settings() -> Settings:
@@ -150,34 +152,47 @@ def train(
     model: str = typer.Option("auto", help="auto or a model name"),
 ) -> None:
     """Train, forecast and plan services now (the scheduler normally does this)."""
+    from forecaster.errors import ForecasterError
     from forecaster.storage.db import open_database
     from forecaster.storage.services import list_services
+    from forecaster.training.train import train_services
 
     settings = _settings()
     with open_database(settings.database_url) as database:
-        with database.session() as session:
-            enabled = [s.name for s in list_services(session=session) if s.enabled]
-        failed = sum(
-            _train_one(database, name, settings, model)
-            for name in ([service] if service else enabled)
+        if service is None:
+            with database.session() as session:
+                names = [s.name for s in list_services(session=session) if s.enabled]
+        else:
+            names = [service]
+        if model == "auto" and len(names) > 1:  # together: one global LightGBM learns from all
+            results = train_services(database, names, settings)
+        else:
+            results = {name: _train_one(database, name, settings, model) for name in names}
+    failed = 0
+    for name, result in results.items():
+        if isinstance(result, ForecasterError):
+            warn(f"{name}: {result}")
+            failed += 1
+            continue
+        note = f" ({result.message})" if result.message else ""
+        say(
+            f"{name}: model {result.model}{note}; "
+            f"forecast {result.forecast_id}, plan {result.plan_id}"
         )
     if failed:
         raise typer.Exit(1)
 
 
-def _train_one(database: Database, name: str, settings: Settings, model: str) -> bool:
-    """Train one service and say how it went; True when it failed."""
-    from forecaster.errors import ForecasterError
+def _train_one(
+    database: Database, name: str, settings: Settings, model: str
+) -> TrainResult | ForecasterError:
+    """Train one service with the given model; its error is returned, not raised."""
     from forecaster.training.train import train_service
 
     try:
-        result = train_service(database, name, settings, model=model)
+        return train_service(database, name, settings, model=model)
     except ForecasterError as error:
-        warn(f"{name}: {error}")
-        return True
-    note = f" ({result.message})" if result.message else ""
-    say(f"{name}: model {result.model}{note}; forecast {result.forecast_id}, plan {result.plan_id}")
-    return False
+        return error
 
 
 @app.command()

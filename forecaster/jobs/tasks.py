@@ -47,15 +47,33 @@ def each_service(
     return failed
 
 
+class TrainingFailedError(Exception):
+    """Some services could not be trained; their previous champions and plans stay in force."""
+
+
 def train_all(database: Database, settings: Settings) -> None:
-    """Refit every enabled service's models, forecast and plan (the daily job)."""
-    from forecaster.training.train import train_service
+    """Refit every enabled service's models, forecast and plan (the daily job).
 
-    def work(name: str) -> dict[str, object]:
-        result = train_service(database, name, settings)
-        return {"model": result.model, "plan_id": result.plan_id, "message": result.message}
+    Services are trained together so a global LightGBM learns from all of them; one job-run
+    record covers the pass, with each service's model or error in its details.
+    """
+    from forecaster.training.train import TrainResult, train_services
 
-    each_service(database, "train", enabled_services(database), work)
+    names = enabled_services(database)
+    try:
+        with recorded_job(database.sessions, "train") as details:
+            results = train_services(database, names, settings)
+            details["services"] = {
+                name: {"model": result.model, "plan_id": result.plan_id, "message": result.message}
+                if isinstance(result, TrainResult)
+                else {"error": str(result)}
+                for name, result in results.items()
+            }
+            failed = sorted(name for name, r in results.items() if not isinstance(r, TrainResult))
+            if failed:
+                raise TrainingFailedError(f"could not train {', '.join(failed)}")
+    except Exception:  # recorded above; the scheduler keeps running
+        log.exception("training pass failed")
 
 
 def forecast_all(database: Database, settings: Settings) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forecaster.jobs.tasks import actuate_all, forecast_all, services_with_targets
+from forecaster.jobs.tasks import actuate_all, forecast_all, services_with_targets, train_all
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import list_job_runs
@@ -59,3 +59,56 @@ def test_forecast_job_records_a_service_that_is_not_ready(
     [run] = job_runs(database, "forecast")
     assert (run.service, run.status) == ("empty", "failed")
     assert "NotReadyError" in (run.message or "") and run.finished_at is not None
+
+
+def test_train_job_trains_services_together_and_records_each_outcome(
+    database: Database, settings: Settings
+) -> None:
+    """One pass trains every enabled service (a global model learns from all of them); a
+    service without samples is reported in the record, not fatal to the others."""
+    import pandas as pd
+
+    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+    from forecaster.storage.forecasts import latest_training_runs
+    from forecaster.timeutil import utc_now
+    from forecaster.training.train import driving_series_id
+    from tests.helpers import synthetic_traffic
+
+    for number, name in enumerate(("chat", "embed")):
+        make_service(database, name=name, horizon_hours=6)
+        history = synthetic_traffic(days=3, step_seconds=300, seed=number)
+        history.index = history.index + (pd.Timestamp(utc_now()).floor("5min") - history.index[-1])
+        with database.session() as session:
+            ingest_batch(
+                session=session,
+                settings=settings,
+                batch=[
+                    SeriesPoints(
+                        service=name,
+                        metric="requests_per_second",
+                        timestamps=history.index.as_unit("s").asi8.tolist(),
+                        values=history.tolist(),
+                    )
+                ],
+            )
+    make_service(database, name="empty")
+    train_all(database, settings)
+    [run] = job_runs(database, "train")
+    assert run.status == "failed" and "could not train empty" in (run.message or "")
+    services = run.details["services"]
+    assert set(services) == {"chat", "embed", "empty"}
+    assert (
+        "error" in services["empty"]
+        and "no requests_per_second samples" in services["empty"]["error"]
+    )
+    for name in ("chat", "embed"):
+        assert services[name]["plan_id"] > 0
+        with database.session() as session:
+            from forecaster.storage.services import get_service, profile_of
+
+            service = get_service(session=session, name=name)
+            series_id = driving_series_id(
+                session=session, service=service, profile=profile_of(service)
+            )
+            models = {r.model for r in latest_training_runs(session=session, series_id=series_id)}
+        assert "lightgbm_global" in models

@@ -34,11 +34,10 @@ def _run_server(
 
     import uvicorn
 
-    from api.app import create_app
-    from forecaster.logs import configure_logging
+    from api.app import create_app, tune_process_for_serving
     from forecaster.settings import Settings
 
-    configure_logging()
+    tune_process_for_serving()
 
     overrides: dict[str, object] = {"host": host, "port": port, "auth_enabled": auth_enabled}
     if run_scheduler:

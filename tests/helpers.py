@@ -14,6 +14,10 @@ import pandas as pd
 import uvicorn
 from fastapi import FastAPI
 
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+
 
 def synthetic_traffic(
     days: float = 14,
@@ -44,6 +48,71 @@ def demo_trace_slice(days: float = 14) -> pd.Series:
     index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
     series = pd.Series(frame["value"].to_numpy(dtype="float64"), index=index)
     return series[series.index < series.index[0] + pd.Timedelta(days=days)]
+
+
+def ending_now(trace: pd.Series, step: str = "5min") -> pd.Series:
+    """The trace shifted in time so its last point is the latest whole ``step`` before now."""
+    from forecaster.timeutil import utc_now
+
+    shifted = trace.copy()
+    shifted.index = shifted.index + (pd.Timestamp(utc_now()).floor(step) - shifted.index[-1])
+    return shifted
+
+
+def store_points(
+    database: Database,
+    settings: Settings,
+    service: str,
+    trace: pd.Series,
+    metric: str = "requests_per_second",
+) -> int:
+    """Ingest a series' points through the real ingestion path; returns how many were stored."""
+    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+
+    with database.session() as session:
+        return ingest_batch(
+            session=session,
+            batch=[
+                SeriesPoints(
+                    service=service,
+                    metric=metric,
+                    timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
+                    values=trace.tolist(),
+                )
+            ],
+            settings=settings,
+        ).stored
+
+
+def store_service(
+    database: Database,
+    settings: Settings,
+    service: str,
+    trace: pd.Series,
+    profile: ScalingProfile,
+) -> None:
+    """Create (or replace) a service and store its load history."""
+    from forecaster.storage.services import upsert_service
+
+    with database.session() as session:
+        upsert_service(session=session, name=service, profile=profile)
+    store_points(database, settings, service, trace, profile.metric)
+
+
+def wait_until_ready(base: str, timeout: float = 60.0) -> None:
+    """Poll ``/readyz`` until the server at ``base`` answers 200."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server at {base} did not become ready in {timeout:g} s")
+        time.sleep(0.2)
 
 
 def free_port() -> int:

@@ -111,18 +111,6 @@ def latest_forecast(*, session: Session, series_id: int) -> Forecast | None:
     ).scalar_one_or_none()
 
 
-def list_forecasts(*, session: Session, series_id: int, limit: int = 50) -> list[Forecast]:
-    """Recent forecasts of a series, newest first (forecast review picks from these)."""
-    return list(
-        session.execute(
-            select(Forecast)
-            .where(Forecast.series_id == series_id)
-            .order_by(Forecast.id.desc())
-            .limit(limit)
-        ).scalars()
-    )
-
-
 def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
     """The points of a stored forecast as a frame indexed by UTC timestamp."""
     rows = session.execute(

@@ -281,14 +281,6 @@ def sample_count(*, session: Session, series_ids: list[int] | None = None) -> in
     return int(session.execute(query).scalar_one())
 
 
-def latest_sample_ms(*, session: Session, series_id: int) -> int | None:
-    """Epoch ms of the newest stored point of a series (resuming pulls start after it)."""
-    value = session.execute(
-        select(func.max(Sample.ts_ms)).where(Sample.series_id == series_id)
-    ).scalar_one()
-    return None if value is None else int(value)
-
-
 def latest_metric_ms(*, session: Session, service_id: int, metric: str) -> int | None:
     """Epoch ms of the newest point of any series of one service metric (pulls resume here).
 

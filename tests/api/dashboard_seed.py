@@ -12,14 +12,13 @@ from datetime import timedelta
 
 import pandas as pd
 
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.profiles import ActuationTarget, ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Actuation, Event, Exclusion
 from forecaster.storage.services import get_service, upsert_service
-from forecaster.timeutil import utc_now
 from forecaster.training.train import forecast_service, train_service
+from tests.helpers import ending_now, store_points
 
 CHAT_PROFILE = ScalingProfile(
     capacity_per_replica=20,
@@ -52,35 +51,17 @@ class Seeded:
     trace: pd.Series
 
 
-def ingest(database: Database, settings: Settings, service: str, trace: pd.Series) -> None:
-    with database.session() as session:
-        ingest_batch(
-            session=session,
-            batch=[
-                SeriesPoints(
-                    service=service,
-                    metric="requests_per_second",
-                    timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
-                    values=trace.tolist(),
-                    unit="req/s",
-                )
-            ],
-            settings=settings,
-        )
-
-
 def seed_dashboard(database: Database, settings: Settings, trace: pd.Series) -> Seeded:
     """Store ``trace`` (shifted to end now) for ``chat`` in two parts with a training between."""
-    now = pd.Timestamp(utc_now()).floor("5min")
-    trace = trace.copy()
-    trace.index = trace.index + (now - trace.index[-1])
+    trace = ending_now(trace)
+    now = trace.index[-1]
     cut = now - pd.Timedelta(hours=REVIEW_HOURS)
     with database.session() as session:
         upsert_service(session=session, name="chat", profile=CHAT_PROFILE)
         upsert_service(session=session, name="embed", profile=EMBED_PROFILE)
-    ingest(database, settings, "chat", trace[trace.index <= cut])
+    store_points(database, settings, "chat", trace[trace.index <= cut])
     first = train_service(database, "chat", settings)
-    ingest(database, settings, "chat", trace[trace.index > cut])
+    store_points(database, settings, "chat", trace[trace.index > cut])
     latest = forecast_service(database, "chat", settings)
     start = now.to_pydatetime()
     with database.session() as session:

@@ -17,10 +17,9 @@ from forecaster.security.api_keys import create_key
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import upsert_service
-from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
-from tests.api.dashboard_seed import CHAT_PROFILE, EMBED_PROFILE, ingest
-from tests.helpers import live_server, synthetic_traffic
+from tests.api.dashboard_seed import CHAT_PROFILE, EMBED_PROFILE
+from tests.helpers import ending_now, live_server, store_points, synthetic_traffic
 
 
 @pytest.fixture
@@ -35,19 +34,13 @@ def client(settings: Settings, database: Database) -> Iterator[httpx.Client]:
         yield http
 
 
-def ending_now(trace: pd.Series, step: str = "5min") -> pd.Series:
-    trace = trace.copy()
-    trace.index = trace.index + (pd.Timestamp(utc_now()).floor(step) - trace.index[-1])
-    return trace
-
-
 def test_history_is_bucketed_keeping_means_peaks_and_gaps(
     client: httpx.Client, settings: Settings, database: Database
 ) -> None:
     trace = ending_now(synthetic_traffic(days=3, step_seconds=60, seed=3), "1h")
     trace.iloc[2000] = 5_000.0  # a one-minute burst
     trace = trace.drop(trace.index[3000:3240])  # a four-hour outage
-    ingest(database, settings, "chat", trace)
+    store_points(database, settings, "chat", trace)
     start, end = trace.index[0], trace.index[-1] + pd.Timedelta(minutes=1)
     params = {"start": start.isoformat(), "end": end.isoformat(), "points": 100}
     body = client.get("/v1/services/chat/history", params=params).json()
@@ -77,10 +70,10 @@ def test_forecast_review_and_a_surge_outside_the_band(
 ) -> None:
     trace = ending_now(synthetic_traffic(days=7, step_seconds=300, noise=0.02, seed=1))
     cut = trace.index[-1] - pd.Timedelta(hours=3)
-    ingest(database, settings, "chat", trace[trace.index <= cut])
+    store_points(database, settings, "chat", trace[trace.index <= cut])
     trained = train_service(database, "chat", settings)
     surge = trace[trace.index > cut] * 3
-    ingest(database, settings, "chat", surge)
+    store_points(database, settings, "chat", surge)
 
     listed = client.get("/v1/services/chat/forecasts").json()
     assert [f["id"] for f in listed["data"]] == [trained.forecast_id]
@@ -129,7 +122,7 @@ def test_overview_of_a_service_that_was_never_trained(client: httpx.Client) -> N
 def test_service_panels_give_capacity_reasons_and_leaderboard(
     client: httpx.Client, settings: Settings, database: Database
 ) -> None:
-    ingest(database, settings, "chat", ending_now(synthetic_traffic(days=4, seed=2)))
+    store_points(database, settings, "chat", ending_now(synthetic_traffic(days=4, seed=2)))
     trained = train_service(database, "chat", settings)
     detail = client.get("/v1/dashboard/services/chat").json()
 

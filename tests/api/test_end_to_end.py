@@ -10,7 +10,7 @@ from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.timeutil import utc_now
-from tests.helpers import demo_trace_slice, live_server
+from tests.helpers import demo_trace_slice, ending_now, live_server, store_service
 
 PROFILE = {
     "metric": "requests_per_second",
@@ -78,31 +78,11 @@ def test_ingest_train_and_plan_over_http(settings: Settings, database: Database)
 
 def test_forecast_refresh_reuses_the_champion(settings: Settings, database: Database) -> None:
     """The 15-minute job forecasts from the stored champion without a new model run."""
-    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
     from forecaster.profiles import ScalingProfile
-    from forecaster.storage.services import upsert_service
     from forecaster.training.train import forecast_service, train_service
 
-    trace = demo_trace_slice(days=7)
-    trace.index = trace.index + (pd.Timestamp(utc_now()).floor("5min") - trace.index[-1])
-    with database.session() as session:
-        upsert_service(
-            session=session,
-            name="chat",
-            profile=ScalingProfile(capacity_per_replica=20, horizon_hours=6),
-        )
-        ingest_batch(
-            session=session,
-            batch=[
-                SeriesPoints(
-                    service="chat",
-                    metric="requests_per_second",
-                    timestamps=(trace.index.as_unit("s").asi8).tolist(),
-                    values=trace.tolist(),
-                )
-            ],
-            settings=settings,
-        )
+    profile = ScalingProfile(capacity_per_replica=20, horizon_hours=6)
+    store_service(database, settings, "chat", ending_now(demo_trace_slice(days=7)), profile)
     trained = train_service(database, "chat", settings)
     refreshed = forecast_service(database, "chat", settings)
     assert refreshed.run_id == trained.run_id

@@ -11,20 +11,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.services import upsert_service
-from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
-from tests.helpers import synthetic_traffic
+from tests.helpers import ending_now, store_service, synthetic_traffic
 
 MAX_EXAMPLES = 25
 
@@ -49,26 +45,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_SETTINGS, _
 @pytest.fixture(scope="module", autouse=True)
 def seeded_service() -> Iterator[None]:
     """One service with history, a forecast and a plan, so read routes run their real code."""
-    history = synthetic_traffic(days=3, step_seconds=300)
-    history.index = history.index + (pd.Timestamp(utc_now()).floor("5min") - history.index[-1])
-    with _DATABASE.session() as session:
-        upsert_service(
-            session=session,
-            name="chat",
-            profile=ScalingProfile(capacity_per_replica=10, horizon_hours=6),
-        )
-        ingest_batch(
-            session=session,
-            batch=[
-                SeriesPoints(
-                    service="chat",
-                    metric="requests_per_second",
-                    timestamps=(history.index.as_unit("s").asi8).tolist(),
-                    values=history.tolist(),
-                )
-            ],
-            settings=_SETTINGS,
-        )
+    profile = ScalingProfile(capacity_per_replica=10, horizon_hours=6)
+    store_service(_DATABASE, _SETTINGS, "chat", ending_now(synthetic_traffic(days=3)), profile)
     train_service(_DATABASE, "chat", _SETTINGS, model="seasonal_naive_daily")
     yield
     _DATABASE.dispose()

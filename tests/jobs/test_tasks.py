@@ -66,31 +66,14 @@ def test_train_job_trains_services_together_and_records_each_outcome(
 ) -> None:
     """One pass trains every enabled service (a global model learns from all of them); a
     service without samples is reported in the record, not fatal to the others."""
-    import pandas as pd
-
-    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
     from forecaster.storage.forecasts import latest_training_runs
-    from forecaster.timeutil import utc_now
     from forecaster.training.train import driving_series_id
-    from tests.helpers import synthetic_traffic
+    from tests.helpers import ending_now, store_points, synthetic_traffic
 
     for number, name in enumerate(("chat", "embed")):
         make_service(database, name=name, horizon_hours=6)
-        history = synthetic_traffic(days=3, step_seconds=300, seed=number)
-        history.index = history.index + (pd.Timestamp(utc_now()).floor("5min") - history.index[-1])
-        with database.session() as session:
-            ingest_batch(
-                session=session,
-                settings=settings,
-                batch=[
-                    SeriesPoints(
-                        service=name,
-                        metric="requests_per_second",
-                        timestamps=history.index.as_unit("s").asi8.tolist(),
-                        values=history.tolist(),
-                    )
-                ],
-            )
+        history = ending_now(synthetic_traffic(days=3, step_seconds=300, seed=number))
+        store_points(database, settings, name, history)
     make_service(database, name="empty")
     train_all(database, settings)
     [run] = job_runs(database, "train")

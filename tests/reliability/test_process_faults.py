@@ -14,18 +14,20 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
 from sqlalchemy import func, select
 
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import open_database
 from forecaster.storage.orm import Forecast, ModelRun, Plan
-from forecaster.storage.services import upsert_service
-from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
-from tests.helpers import free_port, synthetic_traffic
+from tests.helpers import (
+    ending_now,
+    free_port,
+    store_service,
+    synthetic_traffic,
+    wait_until_ready,
+)
 
 FORECASTER = [sys.executable, "-c", "from forecaster.cli import main; main()"]
 
@@ -33,25 +35,10 @@ FORECASTER = [sys.executable, "-c", "from forecaster.cli import main; main()"]
 def seeded_database(path: Path, days: float) -> Settings:
     """A SQLite file with one service, ``days`` of 5-minute history, a champion and a plan."""
     settings = Settings(database_url=f"sqlite:///{path}", auth_enabled=False)
-    history = synthetic_traffic(days=days, step_seconds=300)
-    history.index = history.index + (pd.Timestamp(utc_now()).floor("5min") - history.index[-1])
+    history = ending_now(synthetic_traffic(days=days, step_seconds=300))
     with open_database(settings.database_url) as database:
-        with database.session() as session:
-            upsert_service(
-                session=session, name="chat", profile=ScalingProfile(capacity_per_replica=10)
-            )
-            ingest_batch(
-                session=session,
-                batch=[
-                    SeriesPoints(
-                        service="chat",
-                        metric="requests_per_second",
-                        timestamps=history.index.as_unit("s").asi8.tolist(),
-                        values=history.tolist(),
-                    )
-                ],
-                settings=settings,
-            )
+        profile = ScalingProfile(capacity_per_replica=10)
+        store_service(database, settings, "chat", history, profile)
         train_service(database, "chat", settings, model="seasonal_naive_daily")
     return settings
 
@@ -104,15 +91,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_ready(base)
         result: dict[str, int] = {}
 
         def slow_request() -> None:  # a full training of 30 days takes a few seconds
@@ -160,15 +139,7 @@ def test_serve_with_several_workers_answers_and_stops(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_ready(base)
         plans = [httpx.get(f"{base}/v1/services/chat/plan", timeout=10) for _ in range(20)]
         assert {response.status_code for response in plans} == {200}
         assert len({response.json()["plan_id"] for response in plans}) == 1

@@ -90,10 +90,13 @@ const fc = {
   },
 
   /** "mae 3.1 · mase 0.42" from a score mapping; "no scores" when there are none. */
+  /** The headline backtest scores (MASE and band coverage when present, else whatever exists). */
   scores(scores) {
     const keys = Object.keys(scores || {});
     if (!keys.length) return '<span class="muted">no scores</span>';
-    return keys.map((k) => `${fc.esc(k)} ${fc.num(scores[k], 3)}`).join(" · ");
+    const headline = ["mase", "coverage.p90", "coverage.p95", "mae"].filter((k) => k in scores);
+    return (headline.length ? headline : keys)
+      .map((k) => `${fc.esc(k)} ${fc.num(scores[k], 3)}`).join(" · ");
   },
 
   mode(summary) {

@@ -165,6 +165,10 @@ class Plan(Base):
     quantile: Mapped[float] = mapped_column(Float)
     total_cost: Mapped[float] = mapped_column(Float, default=0.0)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the steps as the plan route serves them, encoded once at write time (plan_views.py):
+    # JSON rows joined by newlines, and their start times as little-endian int64 epoch ms
+    steps_json: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    step_starts_ms: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     steps: Mapped[list[PlanStep]] = relationship(
         order_by="PlanStep.ts", cascade="all, delete-orphan"

@@ -12,8 +12,9 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, select
@@ -55,6 +56,7 @@ LATEST_TTL_SECONDS = 1.0
 
 _cache: OrderedDict[tuple[str, int], PlanView] = OrderedDict()
 _latest: dict[tuple[str, str], tuple[float, int]] = {}
+_loading: dict[tuple[str, int], threading.Lock] = {}  # plans being read, one reader each
 _lock = threading.Lock()
 
 
@@ -110,51 +112,64 @@ def latest_plan_id(*, session: Session, service: str) -> int:
 
 
 def plan_view(*, session: Session, plan_id: int) -> PlanView:
-    """The cached view of a plan, read from the database on first use."""
+    """The cached view of a plan, read from the database on first use.
+
+    When a new plan lands, every query for that service misses the cache at once: one thread
+    reads the plan and the others wait for it rather than all reading it side by side.
+    """
     key = _database_key(session)
     view = cached_plan_view(key, plan_id)
     if view is not None:
         return view
-    view = _load(session, plan_id)
     with _lock:
-        _cache[(key, plan_id)] = view
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        loading = _loading.setdefault((key, plan_id), threading.Lock())
+    with loading:
+        view = cached_plan_view(key, plan_id)
+        if view is None:
+            view = _load(session, plan_id)
+            with _lock:
+                _cache[(key, plan_id)] = view
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+                _loading.pop((key, plan_id), None)
     return view
 
 
 def _load(session: Session, plan_id: int) -> PlanView:
-    plan = session.get_one(Plan, plan_id)
-    forecast = session.get(Forecast, plan.forecast_id) if plan.forecast_id else None
-    run = session.get(ModelRun, forecast.run_id) if forecast else None
-    steps = list(
-        session.execute(
-            select(PlanStep).where(PlanStep.plan_id == plan_id).order_by(PlanStep.ts)
-        ).scalars()
+    """One read: the plan, its model's name (not the model) and its pre-encoded steps."""
+    plan = session.execute(
+        select(
+            Plan.id,
+            Plan.generated_at,
+            Plan.forecast_id,
+            Forecast.run_id,
+            ModelRun.model,
+            Plan.quantile,
+            Plan.step_seconds,
+            Plan.total_cost,
+            Plan.steps_json,
+            Plan.step_starts_ms,
+        )
+        .outerjoin(Forecast, Forecast.id == Plan.forecast_id)
+        .outerjoin(ModelRun, ModelRun.id == Forecast.run_id)
+        .where(Plan.id == plan_id)
+    ).one()
+    if plan.steps_json is not None and plan.step_starts_ms is not None:
+        rows = tuple(plan.steps_json.split(b"\n")) if plan.steps_json else ()
+        starts = np.frombuffer(plan.step_starts_ms, dtype="<i8")
+    else:  # written before plans carried their encoded steps (migration 0003)
+        rows, starts = encode_steps(
+            session.execute(STEP_COLUMNS.where(PlanStep.plan_id == plan_id))
+        )
+    last_start = (
+        datetime.fromtimestamp(int(starts[-1]) / 1000, tz=UTC) if len(starts) else plan.generated_at
     )
-    rows = tuple(
-        json.dumps(
-            {
-                "ts": step.ts.isoformat(),
-                "replicas": step.replicas,
-                "gpus": step.gpus,
-                "load": step.load,
-                "tier": step.tier,
-                "cost_per_hour": step.cost_per_hour,
-                "reason": step.reason,
-            },
-            separators=(",", ":"),
-        ).encode()
-        for step in steps
-    )
-    starts = np.array([_ms(step.ts) for step in steps], dtype="int64")
-    last_start = steps[-1].ts if steps else plan.generated_at
     return PlanView(
         plan_id=plan.id,
         generated_at=plan.generated_at,
         forecast_id=plan.forecast_id,
-        run_id=run.id if run else None,
-        model=run.model if run else None,
+        run_id=plan.run_id,
+        model=plan.model,
         quantile=plan.quantile,
         step_seconds=plan.step_seconds,
         total_cost=plan.total_cost,
@@ -162,6 +177,43 @@ def _load(session: Session, plan_id: int) -> PlanView:
         step_starts_ms=starts,
         encoded_rows=rows,
     )
+
+
+STEP_COLUMNS = select(
+    PlanStep.ts,
+    PlanStep.replicas,
+    PlanStep.gpus,
+    PlanStep.load,
+    PlanStep.tier,
+    PlanStep.cost_per_hour,
+    PlanStep.reason,
+).order_by(PlanStep.ts)
+
+
+def encode_steps(
+    steps: Iterable[tuple[datetime, int, int, float, str | None, float, str]],
+) -> tuple[tuple[bytes, ...], np.ndarray]:
+    """Plan steps (in time order) as the plan route serves them: one JSON object each, and
+    their start times in epoch ms. Done once per plan, when it is written."""
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    rows: list[bytes] = []
+    starts: list[int] = []
+    for ts, replicas, gpus, load, tier, cost_per_hour, reason in steps:
+        rows.append(
+            encode(
+                {
+                    "ts": as_utc(ts).isoformat(),
+                    "replicas": replicas,
+                    "gpus": gpus,
+                    "load": load,
+                    "tier": tier,
+                    "cost_per_hour": cost_per_hour,
+                    "reason": reason,
+                }
+            ).encode()
+        )
+        starts.append(_ms(ts))
+    return tuple(rows), np.array(starts, dtype="<i8")
 
 
 def _ms(moment: datetime) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Plan, PlanStep
+from forecaster.storage.plan_views import encode_steps
 from forecaster.timeutil import as_utc
 
 
@@ -33,22 +34,31 @@ def save_plan(
         total_cost=total_cost,
         summary=summary or {},
     )
+    columns = {
+        "ts": list(frame.index.to_pydatetime()),
+        "replicas": frame["replicas"].astype("int64").tolist(),
+        "gpus": frame["gpus"].astype("int64").tolist(),
+        "load": frame["load"].astype("float64").tolist(),
+        "tier": _optional_text(frame["tier"]) if "tier" in frame else [None] * len(frame),
+        "cost_per_hour": frame["cost_per_hour"].astype("float64").tolist(),
+        "reason": frame["reason"].tolist(),
+    }
+    rows, starts = encode_steps(zip(*columns.values(), strict=True))
+    plan.steps_json = b"\n".join(rows)
+    plan.step_starts_ms = starts.tobytes()
     session.add(plan)
     session.flush()
-    rows = pd.DataFrame(
-        {
-            "plan_id": plan.id,
-            "ts": list(frame.index.to_pydatetime()),
-            "replicas": frame["replicas"].astype("int64").tolist(),
-            "gpus": frame["gpus"].astype("int64").tolist(),
-            "load": frame["load"].astype("float64").tolist(),
-            "tier": frame["tier"].tolist() if "tier" in frame else None,
-            "cost_per_hour": frame["cost_per_hour"].astype("float64").tolist(),
-            "reason": frame["reason"].tolist(),
-        }
-    )
-    session.execute(insert(PlanStep), rows.to_dict("records"))
+    records = [  # not via a DataFrame: pandas would turn a missing tier into the text "NaN"
+        {"plan_id": plan.id, **dict(zip(columns, values, strict=True))}
+        for values in zip(*columns.values(), strict=True)
+    ]
+    session.execute(insert(PlanStep), records)
     return plan
+
+
+def _optional_text(column: pd.Series) -> list[str | None]:
+    """Text values with missing ones (NaN in a pandas string column) as None: JSON null."""
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def latest_plan(*, session: Session, service_id: int) -> Plan | None:

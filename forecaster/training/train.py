@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecaster.errors import ForecasterError, NotReadyError
+from forecaster.idle_priority import run_at_idle_priority
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
@@ -196,8 +197,12 @@ def train_service(
     carries the fitted, calibrated model. Nothing is written if anything fails before the end.
     """
     loaded = _load(database, name, settings)
-    outcome = make_forecast(
-        loaded.history, loaded.profile.horizon_steps, model=model, calendar=loaded.calendar
+    outcome = run_at_idle_priority(
+        make_forecast,
+        loaded.history,
+        loaded.profile.horizon_steps,
+        model=model,
+        calendar=loaded.calendar,
     )
     return _store(database, loaded, outcome)
 
@@ -219,7 +224,8 @@ def train_services(
         key = (loaded.profile.step_seconds, loaded.profile.horizon_steps)
         groups.setdefault(key, []).append(loaded)
     for (_step, horizon), group in groups.items():
-        outcomes = forecast_many(
+        outcomes = run_at_idle_priority(
+            forecast_many,
             [loaded.history for loaded in group],
             horizon,
             calendars=[loaded.calendar for loaded in group],
@@ -331,7 +337,7 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
     run_id, model_name, model = champion
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too
-    frame = model.update(history).predict(profile.horizon_steps)
+    frame = run_at_idle_priority(lambda: model.update(history).predict(profile.horizon_steps))
     with database.session() as session:
         service = get_service(session=session, name=name)
         forecast = save_forecast(

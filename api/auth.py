@@ -91,13 +91,20 @@ async def authenticate(
 
 
 def _verify(database: Database, presented: str) -> Principal | None:
-    """Check a key in the database, note its use (at most once a minute) and remember it."""
+    """Check a key in the database, remember it, then note its use (at most once a minute).
+
+    The key is remembered before the use is written: that write may wait for another writer
+    (a training pass storing its results), and until the key is remembered every request
+    carrying it would come here too.
+    """
     with database.session() as session:
         principal = verify_key(session=session, presented=presented)
-        if principal is not None and _due_for_touch(principal.key_id):
+    if principal is None:
+        return None
+    _verified[(str(database.engine.url), hash_key(presented))] = (time.monotonic(), principal)
+    if _due_for_touch(principal.key_id):
+        with database.session() as session:
             touch_key(session=session, key_id=principal.key_id, when=utc_now())
-    if principal is not None:
-        _verified[(str(database.engine.url), hash_key(presented))] = (time.monotonic(), principal)
     return principal
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Query
@@ -12,15 +14,41 @@ from fastapi.responses import Response
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic
-from forecaster.errors import InvalidInputError, NotReadyError
+from forecaster.errors import ForecasterError, InvalidInputError, NotReadyError
+from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, latest_forecast
 from forecaster.storage.orm import ModelRun
-from forecaster.storage.plan_views import cached_current_plan_view, current_plan_view
+from forecaster.storage.plan_views import (
+    current_plan_view,
+    forget_current_plan,
+    peek_current_plan_view,
+)
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
 from forecaster.training.train import driving_series_id
 
 router = APIRouter(prefix="/v1/services", tags=["plans"])
+log = logging.getLogger(__name__)
+_rechecks: dict[tuple[str, str], asyncio.Task[None]] = {}  # one re-check in flight per plan
+
+
+def _recheck_in_background(database: Database, name: str) -> None:
+    """Look up which plan is in force without making the current query wait for it."""
+    key = (str(database.engine.url), name)
+    if key in _rechecks:
+        return
+
+    async def recheck() -> None:
+        try:
+            await run_in_threadpool(current_plan_view, database, name)
+        except ForecasterError:  # deleted, or no plan any more: the next query finds out
+            forget_current_plan(database, name)
+        except Exception:  # database trouble: the plan last seen serves until the stale limit
+            log.warning("could not re-check the plan of %s", name, exc_info=True)
+        finally:
+            _rechecks.pop(key, None)
+
+    _rechecks[key] = asyncio.create_task(recheck())
 
 
 @router.get("/{name}/forecast", response_model=ForecastPublic)
@@ -65,9 +93,11 @@ async def get_plan(
     if horizon_seconds > settings.max_horizon_hours * 3600:
         raise InvalidInputError(f"horizon is longer than {settings.max_horizon_hours:g}h")
     # async with caches: a hit costs no database read and no worker-thread hop
-    view = cached_current_plan_view(database, name)
+    view, due = peek_current_plan_view(database, name)
     if view is None:
         view = await run_in_threadpool(current_plan_view, database, name)
+    elif due:
+        _recheck_in_background(database, name)
     now = utc_now()
     begin = as_utc(start) if start is not None else now
     header = {

@@ -2,8 +2,8 @@
 
 Plans never change once stored (a new forecast makes a new plan), so each plan's steps are read
 once, kept in a small LRU cache as JSON-ready rows, and sliced by time with a binary search.
-Which plan is in force is remembered for a second. Called by ``GET /v1/services/{name}/plan``,
-the hottest route, which on a cache hit touches no database at all.
+Which plan is in force is re-checked every second off the request path. Called by
+``GET /v1/services/{name}/plan``, the hottest route, which almost never waits for a database.
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ class PlanView:
         return b"[" + b",".join(self.encoded_rows[first:last]) + b"]"
 
 
+# Which plan is in force is re-checked once a second, in the background: queries meanwhile get
+# the plan last seen. Past the stale limit (database trouble) a query waits for the read itself.
 LATEST_TTL_SECONDS = 1.0
+STALE_LIMIT_SECONDS = 10.0
 
 _cache: OrderedDict[tuple[str, int], PlanView] = OrderedDict()
 _latest: dict[tuple[str, str], tuple[float, int]] = {}
@@ -65,14 +68,6 @@ def _database_key(session: Session) -> str:
     return str(session.get_bind().engine.url)
 
 
-def cached_latest_plan_id(database_key: str, service: str) -> int | None:
-    """The plan in force if it was looked up less than a second ago, else None."""
-    hit = _latest.get((database_key, service))
-    if hit is not None and time.monotonic() - hit[0] < LATEST_TTL_SECONDS:
-        return hit[1]
-    return None
-
-
 def cached_plan_view(database_key: str, plan_id: int) -> PlanView | None:
     """A plan's view if it is cached, else None (then :func:`plan_view` reads it)."""
     with _lock:
@@ -82,11 +77,22 @@ def cached_plan_view(database_key: str, plan_id: int) -> PlanView | None:
         return view
 
 
-def cached_current_plan_view(database: Database, service: str) -> PlanView | None:
-    """The plan in force from the caches alone (no I/O: safe on an event loop), else None."""
+def peek_current_plan_view(database: Database, service: str) -> tuple[PlanView | None, bool]:
+    """The plan in force from the caches alone (no I/O: safe on an event loop) and whether it
+    is due a re-check. None when unknown, or when the last check is too old to trust."""
     key = str(database.engine.url)
-    plan_id = cached_latest_plan_id(key, service)
-    return None if plan_id is None else cached_plan_view(key, plan_id)
+    hit = _latest.get((key, service))
+    if hit is None:
+        return None, True
+    age = time.monotonic() - hit[0]
+    if age >= STALE_LIMIT_SECONDS:
+        return None, True
+    return cached_plan_view(key, hit[1]), age >= LATEST_TTL_SECONDS
+
+
+def forget_current_plan(database: Database, service: str) -> None:
+    """Drop what is remembered of a service's plan in force: the next query reads it."""
+    _latest.pop((str(database.engine.url), service), None)
 
 
 def current_plan_view(database: Database, service: str) -> PlanView:

@@ -14,14 +14,14 @@ from fastapi.responses import Response
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic
-from forecaster.errors import ForecasterError, InvalidInputError, NotReadyError
+from forecaster.errors import InvalidInputError, NotReadyError
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, latest_forecast
 from forecaster.storage.orm import ModelRun
 from forecaster.storage.plan_views import (
     current_plan_view,
-    forget_current_plan,
     peek_current_plan_view,
+    refresh_current_plans,
 )
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
@@ -29,22 +29,20 @@ from forecaster.training.train import driving_series_id
 
 router = APIRouter(prefix="/v1/services", tags=["plans"])
 log = logging.getLogger(__name__)
-_rechecks: dict[tuple[str, str], asyncio.Task[None]] = {}  # one re-check in flight per plan
+_rechecks: dict[str, asyncio.Task[None]] = {}  # one re-check in flight per database
 
 
-def _recheck_in_background(database: Database, name: str) -> None:
-    """Look up which plan is in force without making the current query wait for it."""
-    key = (str(database.engine.url), name)
+def _recheck_in_background(database: Database) -> None:
+    """Look up which plans are in force without making the current query wait for it."""
+    key = str(database.engine.url)
     if key in _rechecks:
         return
 
     async def recheck() -> None:
         try:
-            await run_in_threadpool(current_plan_view, database, name)
-        except ForecasterError:  # deleted, or no plan any more: the next query finds out
-            forget_current_plan(database, name)
-        except Exception:  # database trouble: the plan last seen serves until the stale limit
-            log.warning("could not re-check the plan of %s", name, exc_info=True)
+            await run_in_threadpool(refresh_current_plans, database)
+        except Exception:  # database trouble: the plans last seen serve until the stale limit
+            log.warning("could not re-check the plans in force", exc_info=True)
         finally:
             _rechecks.pop(key, None)
 
@@ -97,7 +95,7 @@ async def get_plan(
     if view is None:
         view = await run_in_threadpool(current_plan_view, database, name)
     elif due:
-        _recheck_in_background(database, name)
+        _recheck_in_background(database)
     now = utc_now()
     begin = as_utc(start) if start is not None else now
     header = {

@@ -90,9 +90,30 @@ def peek_current_plan_view(database: Database, service: str) -> tuple[PlanView |
     return cached_plan_view(key, hit[1]), age >= LATEST_TTL_SECONDS
 
 
-def forget_current_plan(database: Database, service: str) -> None:
-    """Drop what is remembered of a service's plan in force: the next query reads it."""
-    _latest.pop((str(database.engine.url), service), None)
+def refresh_current_plans(database: Database) -> None:
+    """Re-check, in one query, which plan is in force for every service queried here before,
+    and read the new ones: the next query for each finds its plan in memory. A service gone
+    (or left with no plan) is forgotten, so its next query reads and reports why."""
+    with database.session() as session:
+        key = _database_key(session)
+        known = {service for database_key, service in _latest if database_key == key}
+        if not known:
+            return
+        now = time.monotonic()
+        newest: dict[str, int] = {
+            name: plan_id
+            for name, plan_id in session.execute(
+                select(Service.name, func.max(Plan.id))
+                .join(Plan, Plan.service_id == Service.id)
+                .group_by(Service.name)
+            )
+        }
+        for service in known:
+            if service in newest:
+                _latest[(key, service)] = (now, newest[service])
+                plan_view(session=session, plan_id=newest[service])
+            else:
+                _latest.pop((key, service), None)
 
 
 def current_plan_view(database: Database, service: str) -> PlanView:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.calendar import check_country
 
 KNOWN_METRICS = frozenset(
     {
@@ -143,6 +145,13 @@ class ScalingProfile(BaseModel):
     prometheus: list[PrometheusSource] = Field(
         default_factory=list, description="PromQL queries pulled into this service's metrics"
     )
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _known_country(cls, country: str | None) -> str | None:
+        """Refused here, not found out at training time; stored upper-case as `holidays` wants."""
+        check_country(country)
+        return country.upper() if country else None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> ScalingProfile:

@@ -38,7 +38,7 @@ from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
 from forecaster.training.history import exclude_windows, regularise
-from models.calendar import Calendar, EventWindow, check_country
+from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
 
 log = logging.getLogger(__name__)
@@ -124,13 +124,7 @@ def service_calendar(*, session: Session, service: Service, profile: ScalingProf
         )
         for event in list_events(session=session, service_id=service.id)
     )
-    country = profile.holiday_country
-    try:
-        check_country(country)
-    except ValueError as error:
-        log.warning("service %s: %s; training without holidays", service.name, error)
-        country = None
-    return Calendar(holiday_country=country, events=events)
+    return Calendar(holiday_country=profile.holiday_country, events=events)
 
 
 @dataclass(frozen=True)

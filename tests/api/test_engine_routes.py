@@ -74,3 +74,15 @@ def test_runs_show_the_latest_training_leaderboard(settings: Settings, database:
     ok = [row for row in rows if row["status"] == "ok"]
     assert all(row["mase"] > 0 and 0 <= row["coverage"]["p95"] <= 1 for row in ok), rows
     assert all(row["fit_seconds"] is not None for row in ok)
+
+
+def test_holiday_country_is_checked_when_the_profile_is_saved(
+    settings: Settings, database: Database
+) -> None:
+    client = _client(settings, database)
+    unknown = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": "XX"})
+    assert unknown.status_code == 422 and "unknown holiday country 'XX'" in unknown.text
+    assert client.get("/v1/services/chat").json()["profile"].get("holiday_country") is None
+    saved = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": "de"})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["profile"]["holiday_country"] == "DE"  # as the holidays package wants

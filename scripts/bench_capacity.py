@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from shared_traces import DATA, TRACES
 
 from forecaster.offline import read_series_csv
 from forecaster.planning.policies import ForecastSettings
@@ -33,19 +34,6 @@ from forecaster.planning.simulate import (
 )
 from forecaster.profiles import ScalingProfile
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-TRACES = (
-    "twitter_volume_crm_5min.csv",
-    "twitter_volume_fb_5min.csv",
-    "twitter_volume_ibm_5min.csv",
-    "twitter_volume_ko_5min.csv",
-    "twitter_volume_ups_5min.csv",
-    "bike_share_hourly_users.csv",
-    "victoria_electricity_halfhourly_mw.csv",
-    "taylor_halfhourly_demand_mw.csv",
-    "azure_llm_2023_code_requests_per_second.csv",
-    "azure_llm_2023_conv_requests_per_second.csv",
-)
 STARTUPS = (60.0, 180.0, 600.0)
 POLICIES = ("static", "reactive", "predictive", "oracle", EQUAL_SPEND)
 TARGET_UNDER_PCT = 0.10

@@ -30,25 +30,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from shared_traces import DATA, TRACES  # noqa: E402
+
 from forecaster.offline import read_series_csv, regular_history  # noqa: E402
 from forecaster.training.backtest import naive_scale  # noqa: E402
 from forecaster.training.forecasting import FLEET, forecast_many, make_forecast  # noqa: E402
 from models.naive import SeasonalNaiveDaily, SeasonalNaiveWeekly  # noqa: E402
 from tests.helpers import synthetic_traffic  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
-TRACES = (
-    "twitter_volume_crm_5min.csv",
-    "twitter_volume_fb_5min.csv",
-    "twitter_volume_ibm_5min.csv",
-    "twitter_volume_ko_5min.csv",
-    "twitter_volume_ups_5min.csv",
-    "bike_share_hourly_users.csv",
-    "victoria_electricity_halfhourly_mw.csv",
-    "taylor_halfhourly_demand_mw.csv",
-    "azure_llm_2023_code_requests_per_second.csv",
-    "azure_llm_2023_conv_requests_per_second.csv",
-)
 
 
 @dataclass

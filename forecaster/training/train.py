@@ -7,7 +7,6 @@ so a failure leaves the previous champion, forecast and plan in force.
 
 from __future__ import annotations
 
-import logging
 import pickle
 import uuid
 from collections.abc import Sequence
@@ -40,8 +39,6 @@ from forecaster.training.forecasting import ForecastOutcome, forecast_many, make
 from forecaster.training.history import exclude_windows, regularise
 from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
-
-log = logging.getLogger(__name__)
 
 EPOCH = pd.Timestamp(0, tz="UTC")
 AGGREGATE_LABELS = {"*": "sum"}

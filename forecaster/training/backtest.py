@@ -9,6 +9,7 @@ refits; nothing after an origin is visible to its fold.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,12 @@ MIN_FOLDS, MAX_FOLDS = 6, 16
 # week ago is exactly what a calibrated band must have seen)
 FOLD_SPACING = 0.6
 SPREAD_SECONDS = 28 * DAY_SECONDS
+# short-horizon calibration: a few folds say little about the first steps, where a plan that
+# is re-made every few minutes lives (one burst in one of 16 folds set a whole day's p95), so
+# the champion is also rolled through many origins, forecasting only the first hour or so
+DENSE_ORIGINS = 96
+DENSE_SECONDS = 3_600
+DENSE_MAX_STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,19 @@ def plan_folds(n: int, horizon: int, step_seconds: float) -> FoldPlan | None:
     last = n - 1 - fold_horizon
     origins = last - spacing * np.arange(folds)[::-1]
     return FoldPlan(horizon=fold_horizon, origins=origins.astype("int64"))
+
+
+def dense_plan(plan: FoldPlan, step_seconds: float) -> FoldPlan | None:
+    """Many origins between the first and the last fold origin, each forecasting only the first
+    steps (about an hour, 4 to 60 steps); ``None`` when the folds leave no room for them."""
+    first, last = int(plan.origins[0]), int(plan.origins[-1])
+    if last - first < 2:
+        return None
+    steps = max(4, round(DENSE_SECONDS / step_seconds))
+    horizon = min(plan.horizon, steps, DENSE_MAX_STEPS)
+    count = min(DENSE_ORIGINS, last - first + 1)
+    origins = np.unique(np.linspace(first, last, count).round().astype("int64"))
+    return FoldPlan(horizon=horizon, origins=origins)
 
 
 def _off_beat(spacing: int, day: int) -> int:
@@ -122,6 +142,9 @@ class CandidateBacktest:
     error: str | None = None
     members: tuple[str, ...] = field(default_factory=tuple)
     skipped: bool = False  # not enough history yet (the cold-start ladder)
+    # the model as fitted at the first origin, before rolling on: the champion's dense
+    # short-horizon calibration starts from it without another fit
+    first: ForecastModel | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -135,18 +158,28 @@ def backtest_candidate(
     name: str, factory: ModelFactory, history: pd.Series, plan: FoldPlan
 ) -> CandidateBacktest:
     """Fit at the first origin, roll forward with ``update``, forecast every fold."""
-    model = factory()
     started = time.perf_counter()
-    predictions = np.full((plan.folds, plan.horizon), np.nan)
     try:
-        for fold, origin in enumerate(plan.origins):
-            train = history.iloc[: origin + 1]
-            model = model.fit(train) if fold == 0 else model.update(train)
-            predictions[fold] = model.predict(plan.horizon, (0.5,))["p50"].to_numpy()
+        model = factory().fit(history.iloc[: plan.origins[0] + 1])
+        first = copy.copy(model)  # ``update`` rebinds fitted state, so a shallow copy stays put
+        predictions = roll_forward(model, history, plan, fitted_at_first=True)
     except Exception as failure:  # noqa: BLE001 - a failing candidate is reported, never fatal
         return CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")
     elapsed = (time.perf_counter() - started) / plan.folds
-    return CandidateBacktest(name, predictions=predictions, fit_seconds=elapsed)
+    return CandidateBacktest(name, predictions=predictions, fit_seconds=elapsed, first=first)
+
+
+def roll_forward(
+    model: ForecastModel, history: pd.Series, plan: FoldPlan, *, fitted_at_first: bool = False
+) -> np.ndarray:
+    """Medians (``folds x horizon``) of a fitted model updated at each origin in turn; with
+    ``fitted_at_first`` the model already stands at the first origin."""
+    predictions = np.full((plan.folds, plan.horizon), np.nan)
+    for fold, origin in enumerate(plan.origins):
+        if fold or not fitted_at_first:
+            model.update(history.iloc[: origin + 1])
+        predictions[fold] = model.predict(plan.horizon, (0.5,))["p50"].to_numpy()
+    return predictions
 
 
 def backtest_global(
@@ -170,17 +203,16 @@ def backtest_global(
     results = []
     for model, history, plan in zip(models, histories, plans, strict=True):
         began = time.perf_counter()
-        predictions = np.full((plan.folds, plan.horizon), np.nan)
+        first = copy.copy(model)
         try:
-            for fold, origin in enumerate(plan.origins):
-                if fold:
-                    model.update(history.iloc[: origin + 1])
-                predictions[fold] = model.predict(plan.horizon, (0.5,))["p50"].to_numpy()
+            predictions = roll_forward(model, history, plan, fitted_at_first=True)
         except Exception as failure:  # noqa: BLE001
             results.append(CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}"))
             continue
         own = (time.perf_counter() - began) / plan.folds
-        results.append(CandidateBacktest(name, predictions=predictions, fit_seconds=shared + own))
+        results.append(
+            CandidateBacktest(name, predictions=predictions, fit_seconds=shared + own, first=first)
+        )
     return results
 
 

@@ -9,6 +9,7 @@ whole deployment at once, which lets a global LightGBM learn across its series;
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,9 @@ from forecaster.training.backtest import (
     Folds,
     backtest_candidate,
     backtest_global,
+    dense_plan,
     plan_folds,
+    roll_forward,
 )
 from forecaster.training.selection import ENSEMBLE, Score, calibrate, choose, with_ensemble
 from models.base import DEFAULT_QUANTILES, ForecastModel, step_seconds_of
@@ -117,6 +120,7 @@ class _Series:
     calendar: Calendar
     plan: FoldPlan | None = None
     folds: Folds | None = None
+    dense: Folds | None = None  # short-horizon calibration origins (see ``dense_plan``)
     reason: str = ""
     backtests: dict[str, CandidateBacktest] = field(default_factory=dict)
     scored: list[tuple[CandidateBacktest, Score]] = field(default_factory=list)
@@ -203,6 +207,8 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
         return item
     blanked = without_events(history, calendar.events)
     item.folds = Folds.of(blanked, item.plan)
+    dense = dense_plan(item.plan, step)
+    item.dense = Folds.of(blanked, dense) if dense is not None else None
     return item
 
 
@@ -378,12 +384,33 @@ def _calibrated(
     """A candidate refitted on the full history, wrapped in bands from its backtest."""
     assert item.folds is not None
     base = _fit_final(candidate.model, candidate.members, item, horizon, finals)
-    bands = calibrate(item.folds, candidate)
+    bands = calibrate(item.folds, candidate, _dense_backtest(item, candidate))
     if item.folds.plan.horizon < horizon:
         # cold start: the backtest could not reach the horizon, so keep bands wide
         bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
     fitted = Calibrated(base, bands, events=item.calendar.events)
     return fitted, fitted.predict(horizon, quantiles)
+
+
+def _dense_backtest(item: _Series, candidate: CandidateBacktest) -> tuple[Folds, np.ndarray] | None:
+    """The candidate's medians at the dense short-horizon origins, rolled on from the model its
+    backtest fitted at the first origin (an ensemble averages its members); ``None`` when there
+    are no dense origins or a model cannot roll (the fold residuals then calibrate alone)."""
+    if item.dense is None:
+        return None
+    parts = []
+    for name in candidate.members or (candidate.model,):
+        backtest = item.backtests.get(name)
+        if backtest is None or backtest.first is None:
+            return None
+        try:
+            model = copy.copy(backtest.first)  # the backtest's model stays at the first origin
+            history = _history_for(name, item)
+            parts.append(roll_forward(model, history, item.dense.plan, fitted_at_first=True))
+        except Exception as failure:  # noqa: BLE001 - calibrate on the folds alone
+            log.warning("dense calibration of %s failed: %s", name, failure)
+            return None
+    return item.dense, np.mean(parts, axis=0)
 
 
 def _alternatives(

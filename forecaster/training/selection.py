@@ -51,20 +51,35 @@ class Score:
 
 
 def residual_table(
-    folds: Folds, candidate: CandidateBacktest
+    folds: Folds, predictions: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flattened residuals (actual - median), horizon steps, target times and fold numbers."""
-    assert candidate.predictions is not None
     shape = folds.actuals.shape
-    residuals = (folds.actuals - candidate.predictions).ravel()
+    residuals = (folds.actuals - predictions).ravel()
     horizons = np.broadcast_to(np.arange(1, shape[1] + 1), shape).ravel()
     fold_ids = np.broadcast_to(np.arange(shape[0])[:, None], shape).ravel()
     return residuals, horizons, folds.seconds.ravel(), fold_ids
 
 
-def calibrate(folds: Folds, candidate: CandidateBacktest) -> ConformalBands:
-    """Conformal bands from all of a candidate's backtest residuals."""
-    residuals, horizons, seconds, fold_ids = residual_table(folds, candidate)
+def calibrate(
+    folds: Folds,
+    candidate: CandidateBacktest,
+    dense: tuple[Folds, np.ndarray] | None = None,
+) -> ConformalBands:
+    """Conformal bands from all of a candidate's backtest residuals, plus its residuals at the
+    dense short-horizon origins when given (``(folds, medians)``). A dense origin counts as
+    part of the fold it follows, so cross-fitting still holds out whole stretches of time."""
+    assert candidate.predictions is not None
+    residuals, horizons, seconds, fold_ids = residual_table(folds, candidate.predictions)
+    if dense is not None:
+        dense_folds, medians = dense
+        more, more_horizons, more_seconds, _ = residual_table(dense_folds, medians)
+        follows = np.searchsorted(folds.plan.origins, dense_folds.plan.origins, side="right") - 1
+        more_ids = np.broadcast_to(follows[:, None], dense_folds.actuals.shape).ravel()
+        residuals = np.concatenate([residuals, more])
+        horizons = np.concatenate([horizons, more_horizons])
+        seconds = np.concatenate([seconds, more_seconds])
+        fold_ids = np.concatenate([fold_ids, more_ids])
     return ConformalBands.fit(residuals, horizons, seconds, fold_ids)
 
 
@@ -73,7 +88,8 @@ def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]
     if not candidate.ok:
         status = "skipped" if candidate.skipped else "failed"
         return Score(candidate.model, status, message=candidate.error or "non-finite forecast")
-    residuals, horizons, seconds, fold_ids = residual_table(folds, candidate)
+    assert candidate.predictions is not None
+    residuals, horizons, seconds, fold_ids = residual_table(folds, candidate.predictions)
     observed = np.isfinite(residuals)
     mae = float(np.mean(np.abs(residuals[observed]))) if observed.any() else float("nan")
     predicted = _cross_fitted_offsets(residuals, horizons, seconds, fold_ids, quantiles)

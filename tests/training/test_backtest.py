@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecaster.training.backtest import Folds, backtest_candidate, naive_scale, plan_folds
+from forecaster.training.backtest import (
+    FoldPlan,
+    Folds,
+    backtest_candidate,
+    dense_plan,
+    naive_scale,
+    plan_folds,
+)
 from models.holt_winters import HoltWinters
 from models.lightgbm_model import LightGBM
 from tests.helpers import synthetic_traffic
@@ -18,6 +25,19 @@ def test_folds_cover_the_end_of_the_history_at_the_planning_horizon() -> None:
     assert np.all(np.diff(plan.origins) > 0)
     assert plan.origins[-1] + plan.horizon == 4031
     assert plan.origins[0] >= 2016  # at least a week to train on before the first fold
+
+
+def test_dense_origins_fill_the_span_of_the_folds_with_short_forecasts() -> None:
+    plan = plan_folds(8064, 288, 300)
+    assert plan is not None
+    dense = dense_plan(plan, 300)
+    assert dense is not None
+    assert dense.horizon == 12  # an hour of 5-minute steps
+    assert dense.folds >= 90 > plan.folds
+    assert dense.origins[0] == plan.origins[0] and dense.origins[-1] == plan.origins[-1]
+    assert np.all(np.diff(dense.origins) > 0)
+    assert dense_plan(plan, 1).horizon == 60  # at most 60 steps, however fine the data
+    assert dense_plan(FoldPlan(horizon=5, origins=np.array([20])), 300) is None
 
 
 def test_short_histories_get_a_shorter_backtest_or_none() -> None:

@@ -101,9 +101,10 @@ def test_champion_updates_cheaply_and_stays_calibrated() -> None:
     frame = fitted.update(history).predict(24)
     assert frame.index[0] == history.index[-1] + pd.Timedelta(hours=1)
     width = frame["p95"] - frame["p50"]
-    assert np.allclose(
-        width.to_numpy(), (outcome.frame["p95"] - outcome.frame["p50"]).to_numpy(), rtol=0.6
-    )
+    # the same bands, read at the same times of day (they may vary with the hour)
+    before = (outcome.frame["p95"] - outcome.frame["p50"]).reindex(width.index).dropna()
+    assert len(before) == 18
+    assert np.allclose(width.loc[before.index].to_numpy(), before.to_numpy(), rtol=0.6)
     assert (width > 0).all()
 
 
@@ -132,3 +133,28 @@ def test_fleet_training_shares_one_global_model() -> None:
         assert any(
             row.model == "lightgbm_global" and row.status == "ok" for row in outcome.leaderboard
         )
+
+
+def _with_bursts(seed: int) -> pd.Series:
+    """Quiet traffic (level ~20) with rare 15-minute bursts at ten times the level (3 %)."""
+    quiet = synthetic_traffic(days=24, step_seconds=300, base=20, noise=0.15, seed=seed)
+    starts = np.random.default_rng(seed).random(len(quiet)) < 0.01
+    burst = starts | np.roll(starts, 1) | np.roll(starts, 2)
+    return quiet.where(~burst, quiet * 10)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_short_horizon_bands_stay_calibrated_and_narrow_on_rare_bursts(seed: int) -> None:
+    """Bursts must neither blow up every band (when one lands in a fold) nor go uncounted:
+    the first steps are calibrated on many origins, not only on the backtest's few folds."""
+    series = _with_bursts(seed)
+    cut = len(series) - 2 * 288
+    candidates = ["seasonal_naive_daily", "holt_winters"]
+    fitted = make_forecast(series.iloc[:cut], 6, candidates=candidates).fitted
+    hits, widths = [], []
+    for end in range(cut, len(series) - 1, 4):  # re-forecast every 20 min, as plans are
+        frame = fitted.update(series.iloc[:end]).predict(1)
+        hits.append(series.iloc[end] <= frame["p95"].iloc[0])
+        widths.append(frame["p95"].iloc[0] - frame["p50"].iloc[0])
+    assert np.mean(hits) >= 0.88  # ~140 origins two days long: a few bursts move it a lot
+    assert np.median(widths) < 40  # every burst covered: ~180; folds alone gave 85 on seeds 2, 4

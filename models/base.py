@@ -130,6 +130,18 @@ class ForecastModel(ABC):
         """Condition on newer history; the default re-estimates everything."""
         self._fit(history)
 
+    def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """Medians (``origins x horizon``) forecast from each origin in turn, the model already
+        standing at ``origins[0]`` and updated at each later one: what a backtest and the
+        short-horizon calibration need. Models that can read every origin at once override it.
+        """
+        medians = np.full((len(origins), horizon), np.nan)
+        for row, origin in enumerate(origins):
+            if row:
+                self.update(history.iloc[: int(origin) + 1])
+            medians[row] = self.predict(horizon, (0.5,))["p50"].to_numpy()
+        return medians
+
     def predict(self, horizon: int, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
         """Quantile forecasts for the next ``horizon`` steps, never negative."""
         if horizon < 1:

@@ -128,8 +128,12 @@ class LightGBM(ForecastModel):
 
     def _keep_history(self, history: pd.Series, layout: Layout) -> None:
         """Keep just enough recent history for the features, precomputed for fast rows."""
-        keep = HISTORY_WEEKS_KEPT * layout.week + layout.day
-        self.prepared_ = self._prepare(history.iloc[-keep:], layout)
+        self.prepared_ = self._prepare(history.iloc[-self._kept_steps(layout) :], layout)
+
+    @staticmethod
+    def _kept_steps(layout: Layout) -> int:
+        """History the features reach back over: four weeks of weekly averages, a week lag."""
+        return HISTORY_WEEKS_KEPT * layout.week + layout.day
 
     def _holiday_days(self, index: pd.DatetimeIndex) -> np.ndarray:
         """Epoch days of public holidays from the history's start to two months past its end."""
@@ -140,6 +144,23 @@ class LightGBM(ForecastModel):
 
     def _update(self, history: pd.Series) -> None:
         self._keep_history(history, self.layout_)
+
+    def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """Every origin's forecast from one pass over the history: a row reads only data up to
+        its origin (see ``models.features``), so this equals updating at each origin in turn,
+        at the cost of a single prediction call. Leaves the model at the last origin."""
+        origins = np.asarray(origins, dtype="int64")
+        layout = self.layout_
+        start = max(0, int(origins[0]) + 1 - self._kept_steps(layout))
+        window = history.iloc[start : int(origins[-1]) + 1].astype("float64")
+        prepared = self._prepare(window, layout)
+        local = np.repeat(origins - start, horizon)
+        ahead = np.tile(np.arange(1, horizon + 1), len(origins))
+        x, scale = rows(prepared, layout, local, ahead)
+        medians = np.maximum(self.booster_.predict(x, num_threads=1) * scale, 0.0)
+        self._remember_grid(window)
+        self._keep_history(window, layout)
+        return medians.reshape(len(origins), horizon)
 
     # --- prediction ----------------------------------------------------------------------
     def _predict(

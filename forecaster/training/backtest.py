@@ -162,24 +162,11 @@ def backtest_candidate(
     try:
         model = factory().fit(history.iloc[: plan.origins[0] + 1])
         first = copy.copy(model)  # ``update`` rebinds fitted state, so a shallow copy stays put
-        predictions = roll_forward(model, history, plan, fitted_at_first=True)
+        predictions = model.rolled_medians(history, plan.origins, plan.horizon)
     except Exception as failure:  # noqa: BLE001 - a failing candidate is reported, never fatal
         return CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")
     elapsed = (time.perf_counter() - started) / plan.folds
     return CandidateBacktest(name, predictions=predictions, fit_seconds=elapsed, first=first)
-
-
-def roll_forward(
-    model: ForecastModel, history: pd.Series, plan: FoldPlan, *, fitted_at_first: bool = False
-) -> np.ndarray:
-    """Medians (``folds x horizon``) of a fitted model updated at each origin in turn; with
-    ``fitted_at_first`` the model already stands at the first origin."""
-    predictions = np.full((plan.folds, plan.horizon), np.nan)
-    for fold, origin in enumerate(plan.origins):
-        if fold or not fitted_at_first:
-            model.update(history.iloc[: origin + 1])
-        predictions[fold] = model.predict(plan.horizon, (0.5,))["p50"].to_numpy()
-    return predictions
 
 
 def backtest_global(
@@ -205,7 +192,7 @@ def backtest_global(
         began = time.perf_counter()
         first = copy.copy(model)
         try:
-            predictions = roll_forward(model, history, plan, fitted_at_first=True)
+            predictions = model.rolled_medians(history, plan.origins, plan.horizon)
         except Exception as failure:  # noqa: BLE001
             results.append(CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}"))
             continue

@@ -27,7 +27,6 @@ from forecaster.training.backtest import (
     backtest_global,
     dense_plan,
     plan_folds,
-    roll_forward,
 )
 from forecaster.training.selection import ENSEMBLE, Score, calibrate, choose, with_ensemble
 from models.base import DEFAULT_QUANTILES, ForecastModel, step_seconds_of
@@ -405,8 +404,8 @@ def _dense_backtest(item: _Series, candidate: CandidateBacktest) -> tuple[Folds,
             return None
         try:
             model = copy.copy(backtest.first)  # the backtest's model stays at the first origin
-            history = _history_for(name, item)
-            parts.append(roll_forward(model, history, item.dense.plan, fitted_at_first=True))
+            history, dense = _history_for(name, item), item.dense.plan
+            parts.append(model.rolled_medians(history, dense.origins, dense.horizon))
         except Exception as failure:  # noqa: BLE001 - calibrate on the folds alone
             log.warning("dense calibration of %s failed: %s", name, failure)
             return None

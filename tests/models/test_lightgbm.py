@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.base import ForecastModel
 from models.lightgbm_model import LightGBM, LightGBMGlobal
 from tests.helpers import synthetic_traffic
 from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps
@@ -43,3 +44,19 @@ def test_forecast_is_deterministic() -> None:
     first = LightGBM(rounds=40).configure(horizon=12).fit(series).predict(12)
     second = LightGBM(rounds=40).configure(horizon=12).fit(series).predict(12)
     assert np.allclose(first.to_numpy(), second.to_numpy())
+
+
+def test_rolled_medians_equal_updating_origin_by_origin() -> None:
+    """The one-pass fast path must give exactly what the update loop of the base class gives,
+    on a history longer than the features reach back (so truncation is exercised too)."""
+    series = synthetic_traffic(days=45, step_seconds=3600, seed=9)
+    series.iloc[500:520] = np.nan  # a gap inside the rolled stretch
+    origins = np.arange(800, 1060, 13)
+    fast = LightGBM(rounds=30).configure(horizon=6).fit(series.iloc[: origins[0] + 1])
+    slow = LightGBM(rounds=30).configure(horizon=6).fit(series.iloc[: origins[0] + 1])
+    rolled = fast.rolled_medians(series, origins, 6)
+    looped = ForecastModel.rolled_medians(slow, series, origins, 6)  # the generic update loop
+    assert rolled.shape == (len(origins), 6)
+    assert np.allclose(rolled, looped, rtol=1e-9, atol=1e-9)
+    assert fast.last_timestamp_ == series.index[origins[-1]]
+    assert np.allclose(fast.predict(6)["p50"], slow.predict(6)["p50"])

@@ -66,6 +66,24 @@ class SeasonalNaive(ForecastModel):
         median = np.tile(self.last_season_, repeats)[:horizon]
         return median, empirical_offsets(self.errors_, quantiles, horizon, self.floor_)
 
+    def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """Each origin's last season repeated, gathered in one go; an origin whose last season
+        has a gap takes the update loop (gap filling reads the whole history)."""
+        origins = np.asarray(origins, dtype="int64")
+        values = history.to_numpy(dtype="float64")
+        full = season_steps(self.step_seconds_, self.period_seconds)
+        seasons = np.where(origins + 1 >= full, full, 1)
+        ahead = np.arange(horizon)[None, :]
+        positions = (origins - seasons + 1)[:, None] + ahead % seasons[:, None]
+        medians = np.maximum(values[positions], 0.0)
+        last_season = (origins - seasons + 1)[:, None] + np.arange(full)[None, :]
+        gappy = np.isnan(values[np.minimum(last_season, origins[:, None])]).any(axis=1)
+        for row in np.flatnonzero(gappy):
+            self.update(history.iloc[: int(origins[row]) + 1])
+            medians[row] = self.predict(horizon, (0.5,))["p50"].to_numpy()
+        self.update(history.iloc[: int(origins[-1]) + 1])
+        return medians
+
 
 class SeasonalNaiveDaily(SeasonalNaive):
     alias = "seasonal_naive_daily"

@@ -157,12 +157,12 @@ def forecast_many(
     _run_backtests(series, names, horizon, progress)
     finals = _GlobalFits(series, horizon)
     outcomes = [_finish(item, model, horizon, quantiles, finals) for item in series]
+    elapsed = (time.perf_counter() - started) / max(1, len(series))
+    for outcome in outcomes:
+        outcome.fit_seconds = elapsed  # the forecast's own cost, without the alternatives
     if alternatives:
         for item, outcome in zip(series, outcomes, strict=True):
             outcome.alternatives = _alternatives(item, horizon, quantiles, finals, outcome)
-    elapsed = (time.perf_counter() - started) / max(1, len(series))
-    for outcome in outcomes:
-        outcome.fit_seconds = elapsed
     return outcomes
 
 

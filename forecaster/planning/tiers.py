@@ -46,12 +46,17 @@ def cheapest_mix(
     levels, inverse = np.unique(values, return_inverse=True)
 
     best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, then biggest
-    window = (len(tiers) + 1) * float(usable.max())
-    bulk = np.floor((levels - window) / usable[best]).clip(min=0, max=ceilings[best])
-    remainder = levels - bulk * usable[best]
-    left = ceilings.copy()
-    mixes = _enumerate_mixes(remainder, usable, cost, left, bulk_tier=best, bulk=bulk)
-    mixes[:, best] += bulk.astype("int64")
+    # exact over every combination when that is affordable (pre-buying can miss the optimum near
+    # a ceiling or when tiers tie on cost per capacity), else pre-buy the bulk from the best tier
+    mixes = _enumerate_mixes(levels, usable, cost, ceilings, bulk_tier=best, bulk=0 * levels)
+    if mixes is None:
+        window = (len(tiers) + 1) * float(usable.max())
+        bulk = np.floor((levels - window) / usable[best]).clip(min=0, max=ceilings[best])
+        remainder = levels - bulk * usable[best]
+        mixes = _enumerate_mixes(remainder, usable, cost, ceilings, bulk_tier=best, bulk=bulk)
+        if mixes is None:
+            return _greedy_mixes(levels, usable, cost, ceilings)[inverse]
+        mixes[:, best] += bulk.astype("int64")
     return mixes[inverse]
 
 
@@ -63,8 +68,9 @@ def _enumerate_mixes(
     *,
     bulk_tier: int,
     bulk: np.ndarray,
-) -> np.ndarray:
-    """Exact cheapest cover of each level: enumerate all tiers but the finest, fill with it."""
+) -> np.ndarray | None:
+    """Exact cheapest cover of each level: enumerate all tiers but the finest, fill with it;
+    ``None`` when there are too many combinations to enumerate."""
     n_tiers = len(usable)
     filler = int(np.argmin(usable))
     others = [i for i in range(n_tiers) if i != filler]
@@ -74,7 +80,7 @@ def _enumerate_mixes(
     ]
     combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
     if combos * max(len(levels), 1) > _MAX_CELLS:
-        return _greedy_mixes(levels, usable, cost, ceilings)
+        return None
     grid = (
         np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(others))
         if others

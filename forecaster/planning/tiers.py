@@ -48,7 +48,9 @@ def cheapest_mix(
     best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, then biggest
     # exact over every combination when that is affordable (pre-buying can miss the optimum near
     # a ceiling or when tiers tie on cost per capacity), else pre-buy the bulk from the best tier
-    mixes = _enumerate_mixes(levels, usable, cost, ceilings, bulk_tier=best, bulk=0 * levels)
+    mixes = _enumerate_mixes(
+        levels, usable, cost, ceilings, bulk_tier=best, bulk=np.zeros_like(levels)
+    )
     if mixes is None:
         window = (len(tiers) + 1) * float(usable.max())
         bulk = np.floor((levels - window) / usable[best]).clip(min=0, max=ceilings[best])

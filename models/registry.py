@@ -8,6 +8,7 @@ from models.lightgbm_model import LightGBM, LightGBMGlobal
 from models.mstl import MSTL
 from models.naive import SeasonalNaiveDaily, SeasonalNaiveWeekly
 from models.prophet_model import Prophet
+from models.recent_level import RecentLevel
 
 MODELS: dict[str, type[ForecastModel]] = {
     "holt_winters": HoltWinters,
@@ -15,6 +16,7 @@ MODELS: dict[str, type[ForecastModel]] = {
     "lightgbm_global": LightGBMGlobal,
     "mstl": MSTL,
     "prophet": Prophet,
+    "recent_level": RecentLevel,
     "seasonal_naive_daily": SeasonalNaiveDaily,
     "seasonal_naive_weekly": SeasonalNaiveWeekly,
 }

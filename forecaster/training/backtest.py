@@ -62,6 +62,8 @@ def plan_folds(n: int, horizon: int, step_seconds: float) -> FoldPlan | None:
     room = n - fold_horizon - min_train  # positions the first and last origins may span
     spread = min(room, round(SPREAD_SECONDS / step_seconds))
     spacing = max(1, round(fold_horizon * FOLD_SPACING), spread // max(1, wanted - 1))
+    if room // spacing + 1 < MIN_FOLDS:  # a short history: overlapping folds beat a lone one
+        spacing = max(1, min(spacing, room // (MIN_FOLDS - 1)))
     spacing = _off_beat(spacing, season_steps(step_seconds, DAY_SECONDS))
     folds = max(1, min(wanted, room // spacing + 1))
     last = n - 1 - fold_horizon

@@ -48,6 +48,7 @@ SINGLE_SERIES = (
     "mstl",
     "prophet",
     "lightgbm",
+    "recent_level",
 )
 # many series at once: cheap baselines plus one LightGBM shared by all (fast and accurate)
 FLEET = ("seasonal_naive_daily", "seasonal_naive_weekly", "lightgbm_global")

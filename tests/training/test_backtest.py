@@ -46,6 +46,17 @@ def test_short_histories_get_a_shorter_backtest_or_none() -> None:
     assert plan_folds(3, 576, 300) is None
 
 
+def test_an_hour_of_seconds_gets_six_overlapping_folds_not_one() -> None:
+    """Too little room for folds 0.6 horizons apart: the folds overlap rather than leave one
+    noisy fold to pick the model."""
+    plan = plan_folds(3_437, 600, 1)
+    assert plan is not None and plan.horizon == 600
+    assert plan.folds == 6
+    assert np.all(np.diff(plan.origins) > 0)
+    assert plan.origins[-1] + plan.horizon == 3_436
+    assert plan.origins[0] >= 3_437 * 2 // 3 - 1  # two thirds still train the first fold
+
+
 def _predictions(model_factory, series, plan):
     result = backtest_candidate("m", model_factory, series, plan)
     assert result.ok, result.error

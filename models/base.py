@@ -74,6 +74,9 @@ class ForecastModel(ABC):
     min_history_seconds: ClassVar[float] = 0.0
     # whether the model learns declared events without a multiplier (as regressors) itself
     learns_events: ClassVar[bool] = False
+    # backtests refit a model this often as their origins move on (as the train job would);
+    # None: ``update`` keeps the model current, so one fit at the first origin serves them all
+    backtest_refit_seconds: ClassVar[float | None] = None
 
     # context the training engine may give before fitting (see :meth:`configure`)
     calendar: Calendar = Calendar()

@@ -4,7 +4,9 @@
 planning horizon, runs each candidate here, and scores the predictions (MASE against
 seasonal-naive, pinball loss, interval coverage). A model is fitted at the first origin and
 rolled forward with ``update`` at later ones, exactly as the service refreshes forecasts between
-refits; nothing after an origin is visible to its fold.
+refits; a model whose ``update`` keeps stale parameters (LightGBM's trees) is refitted as the
+origins move on (``backtest_refit_seconds``), as the scheduled train job would refit it.
+Nothing after an origin is visible to its fold.
 """
 
 from __future__ import annotations
@@ -144,9 +146,9 @@ class CandidateBacktest:
     error: str | None = None
     members: tuple[str, ...] = field(default_factory=tuple)
     skipped: bool = False  # not enough history yet (the cold-start ladder)
-    # the model as fitted at the first origin, before rolling on: the champion's dense
-    # short-horizon calibration starts from it without another fit
-    first: ForecastModel | None = field(default=None, repr=False)
+    # the models as fitted at the start of each refit epoch (see :class:`Refits`): the
+    # champion's dense short-horizon calibration rolls on from them without another fit
+    refits: Refits | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -156,19 +158,64 @@ class CandidateBacktest:
 ModelFactory = Callable[[], ForecastModel]
 
 
+@dataclass
+class Refits:
+    """Models fitted at the start of each refit epoch of a backtest, reused for every origin
+    in the epoch (the folds and the dense calibration origins alike).
+
+    Epoch ``k`` starts at ``anchor + k * every`` steps; its model is fitted on the history up
+    to that position, so it never sees past any origin it forecasts from. ``every`` is ``None``
+    for a model that only rolls on with ``update`` (one epoch).
+    """
+
+    factory: ModelFactory | None
+    anchor: int
+    every: int | None
+    fitted: dict[int, ForecastModel] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, factory: ModelFactory, history: pd.Series, anchor: int) -> Refits:
+        """Fit the first epoch's model at ``anchor``; the model says how long an epoch lasts."""
+        model = factory().fit(history.iloc[: anchor + 1])
+        seconds = model.backtest_refit_seconds
+        every = max(1, round(seconds / model.step_seconds_)) if seconds else None
+        return cls(factory, anchor, every, {0: model})
+
+    def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """Medians (``origins x horizon``) from each origin, rolled on within each epoch."""
+        origins = np.asarray(origins, dtype="int64")
+        epochs = (origins - self.anchor) // self.every if self.every else np.zeros_like(origins)
+        medians = np.empty((len(origins), horizon))
+        for epoch in np.unique(epochs):
+            rows = np.flatnonzero(epochs == epoch)
+            model = copy.copy(self._model(int(epoch), history))  # ``update`` rebinds state
+            first = int(origins[rows[0]])
+            if model.last_timestamp_ != history.index[first]:
+                model.update(history.iloc[: first + 1])
+            medians[rows] = model.rolled_medians(history, origins[rows], horizon)
+        return medians
+
+    def _model(self, epoch: int, history: pd.Series) -> ForecastModel:
+        if epoch not in self.fitted:
+            assert self.factory is not None, "only epoch 0 without a factory"
+            start = self.anchor + epoch * (self.every or 0)
+            self.fitted[epoch] = self.factory().fit(history.iloc[: start + 1])
+        return self.fitted[epoch]
+
+
 def backtest_candidate(
     name: str, factory: ModelFactory, history: pd.Series, plan: FoldPlan
 ) -> CandidateBacktest:
-    """Fit at the first origin, roll forward with ``update``, forecast every fold."""
+    """Fit at the first origin, roll forward with ``update`` (refitting each epoch where the
+    model asks for it), forecast every fold."""
     started = time.perf_counter()
     try:
-        model = factory().fit(history.iloc[: plan.origins[0] + 1])
-        first = copy.copy(model)  # ``update`` rebinds fitted state, so a shallow copy stays put
-        predictions = model.rolled_medians(history, plan.origins, plan.horizon)
+        refits = Refits.start(factory, history, int(plan.origins[0]))
+        predictions = refits.rolled_medians(history, plan.origins, plan.horizon)
     except Exception as failure:  # noqa: BLE001 - a failing candidate is reported, never fatal
         return CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")
     elapsed = (time.perf_counter() - started) / plan.folds
-    return CandidateBacktest(name, predictions=predictions, fit_seconds=elapsed, first=first)
+    return CandidateBacktest(name, predictions=predictions, fit_seconds=elapsed, refits=refits)
 
 
 def backtest_global(
@@ -192,15 +239,18 @@ def backtest_global(
     results = []
     for model, history, plan in zip(models, histories, plans, strict=True):
         began = time.perf_counter()
-        first = copy.copy(model)
+        # one joint fit serves the whole backtest: refitting all series per epoch costs too much
+        refits = Refits(None, int(plan.origins[0]), None, {0: model})
         try:
-            predictions = model.rolled_medians(history, plan.origins, plan.horizon)
+            predictions = refits.rolled_medians(history, plan.origins, plan.horizon)
         except Exception as failure:  # noqa: BLE001
             results.append(CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}"))
             continue
         own = (time.perf_counter() - began) / plan.folds
         results.append(
-            CandidateBacktest(name, predictions=predictions, fit_seconds=shared + own, first=first)
+            CandidateBacktest(
+                name, predictions=predictions, fit_seconds=shared + own, refits=refits
+            )
         )
     return results
 

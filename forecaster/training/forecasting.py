@@ -9,7 +9,6 @@ whole deployment at once, which lets a global LightGBM learn across its series;
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -393,20 +392,19 @@ def _calibrated(
 
 
 def _dense_backtest(item: _Series, candidate: CandidateBacktest) -> tuple[Folds, np.ndarray] | None:
-    """The candidate's medians at the dense short-horizon origins, rolled on from the model its
-    backtest fitted at the first origin (an ensemble averages its members); ``None`` when there
-    are no dense origins or a model cannot roll (the fold residuals then calibrate alone)."""
+    """The candidate's medians at the dense short-horizon origins, rolled on from the models its
+    backtest fitted (an ensemble averages its members); ``None`` when there are no dense
+    origins or a model cannot roll (the fold residuals then calibrate alone)."""
     if item.dense is None:
         return None
     parts = []
     for name in candidate.members or (candidate.model,):
         backtest = item.backtests.get(name)
-        if backtest is None or backtest.first is None:
+        if backtest is None or backtest.refits is None:
             return None
         try:
-            model = copy.copy(backtest.first)  # the backtest's model stays at the first origin
             history, dense = _history_for(name, item), item.dense.plan
-            parts.append(model.rolled_medians(history, dense.origins, dense.horizon))
+            parts.append(backtest.refits.rolled_medians(history, dense.origins, dense.horizon))
         except Exception as failure:  # noqa: BLE001 - calibrate on the folds alone
             log.warning("dense calibration of %s failed: %s", name, failure)
             return None

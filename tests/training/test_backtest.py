@@ -81,6 +81,32 @@ def test_perturbing_data_after_an_origin_leaves_earlier_folds_unchanged() -> Non
         assert not np.allclose(before[3:], after[3:])
 
 
+def test_lightgbm_is_refitted_each_week_of_origins_never_past_them() -> None:
+    """Trees do not follow new history, so the backtest refits them weekly, as the daily train
+    job keeps them fresh; each refit sees only the history up to its epoch's start."""
+    series = synthetic_traffic(days=40, step_seconds=3600, seed=6)
+    plan = plan_folds(len(series), 24, 3600)
+    assert plan is not None and plan.origins[-1] - plan.origins[0] > 2 * 168
+    result = backtest_candidate(
+        "lightgbm", lambda: LightGBM(rounds=30).configure(horizon=24), series, plan
+    )
+    assert result.ok and result.refits is not None and result.refits.every == 168
+    epochs = sorted(result.refits.fitted)
+    assert epochs == sorted(set((plan.origins - plan.origins[0]) // 168))
+    assert len(epochs) >= 3
+    for epoch in epochs:
+        start = int(plan.origins[0]) + epoch * 168
+        assert result.refits.fitted[epoch].last_timestamp_ == series.index[start]
+    # a perturbed future changes only the folds from the epoch that can see it on
+    cut = int(plan.origins[0]) + epochs[1] * 168
+    changed = series.copy()
+    changed.iloc[cut + 1 :] += 40
+    after = _predictions(lambda: LightGBM(rounds=30).configure(horizon=24), changed, plan)
+    before_cut = plan.origins <= cut
+    assert np.allclose(result.predictions[before_cut], after[before_cut])
+    assert not np.allclose(result.predictions[~before_cut], after[~before_cut])
+
+
 def test_fold_actuals_and_mase_scale() -> None:
     series = synthetic_traffic(days=20, step_seconds=3600, seed=5)
     plan = plan_folds(len(series), 24, 3600)

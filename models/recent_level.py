@@ -17,6 +17,10 @@ from models.base import ForecastModel, season_steps
 from models.naive import empirical_offsets
 
 WINDOW_SECONDS = (60, 300, 900, 3_600, 4 * 3_600)
+# the window is chosen (and the bands measured) on this many latest points: recent behaviour is
+# what counts, and a backtest refits the model at every origin (8 ms here against 33 ms on
+# 37,000 points)
+MAX_POINTS = 10_000
 
 
 class RecentLevel(ForecastModel):
@@ -26,7 +30,7 @@ class RecentLevel(ForecastModel):
     alias = "recent_level"
 
     def _fit(self, history: pd.Series) -> None:
-        values = history.to_numpy(dtype="float64")
+        values = history.to_numpy(dtype="float64")[-MAX_POINTS:]
         ahead = max(1, min(self.horizon_hint or 1, len(values) // 3))
         windows = sorted({season_steps(self.step_seconds_, s) for s in WINDOW_SECONDS})
         windows = [w for w in windows if w <= max(1, len(values) - ahead)] or [1]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from models.naive import SeasonalNaiveDaily
-from models.recent_level import RecentLevel
+from models.recent_level import MAX_POINTS, RecentLevel
 from tests.models.cases import assert_survives_gaps
 
 
@@ -49,3 +49,14 @@ def test_an_all_missing_recent_window_keeps_an_earlier_level() -> None:
     train = _per_second(np.r_[np.full(1_000, 5.0), np.full(200, np.nan)])
     frame = RecentLevel().fit(train).predict(10)
     assert np.allclose(frame["p50"], 5.0)
+
+
+def test_only_the_latest_points_are_read() -> None:
+    """Days-old history does not move the level or the bands (and costs nothing to refit)."""
+    rng = np.random.default_rng(2)
+    values = rng.poisson(6, MAX_POINTS + 5_000).astype("float64")
+    older = values.copy()
+    older[:5_000] *= 10
+    fresh = RecentLevel().configure(horizon=60).fit(_per_second(values)).predict(60)
+    stale = RecentLevel().configure(horizon=60).fit(_per_second(older)).predict(60)
+    assert np.allclose(fresh.to_numpy(), stale.to_numpy())

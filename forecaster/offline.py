@@ -17,6 +17,7 @@ import pandas as pd
 from forecaster.errors import InvalidInputError
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import plan_capacity
+from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import parse_duration, parse_timestamps
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
@@ -153,7 +154,8 @@ def plan_file(
     step = pd.Timedelta(outcome.frame.index.freq).total_seconds()
     column = quantile_name(profile.risk_quantile)
     factor = peak_to_mean(series_file.points, step_seconds=step)
-    return plan_capacity(outcome.frame[column], profile, step_seconds=step, peak_factor=factor)
+    plan = plan_capacity(outcome.frame[column], profile, step_seconds=step, peak_factor=factor)
+    return check_floor(plan, series_file.points, profile)
 
 
 def format_timestamps(index: pd.DatetimeIndex, naive: bool) -> list[str]:

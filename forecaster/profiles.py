@@ -116,6 +116,16 @@ class ScalingProfile(BaseModel):
             "full capacity while the autoscaler keeps its own target"
         ),
     )
+    reactive_tolerance_pct: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description=(
+            "plans hold no floor above min_replicas while the reactive autoscaler alone, "
+            "replayed on the last week of history with this profile, was under-provisioned at "
+            "most this % of the time (a floor would add cost and no safety); null: always hold it"
+        ),
+    )
     min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     max_replicas: int = Field(default=100, ge=1, le=MAX_REPLICAS)
     startup_seconds: float = Field(
@@ -168,6 +178,11 @@ class ScalingProfile(BaseModel):
         pulled = [source.metric for source in self.prometheus]
         if len(pulled) != len(set(pulled)):
             raise ValueError("each metric can be fed by one prometheus query only")
+        if self.tiers and self.reactive_tolerance_pct is not None:
+            raise ValueError(
+                "reactive_tolerance_pct needs a single replica type (a reactive autoscaler "
+                "scales one); remove it or the tiers"
+            )
         names = [tier.name for tier in self.tiers]
         if len(names) != len(set(names)):
             raise ValueError("tier names must be unique")

@@ -64,6 +64,12 @@ def main() -> int:
         default=1.0,
         help="utilisation plan floors are sized at (the HPA on top keeps 0.7)",
     )
+    parser.add_argument(
+        "--reactive-tolerance",
+        type=float,
+        default=None,
+        help="reactive_tolerance_pct of the profile: no floor while the HPA alone kept within it",
+    )
     parser.add_argument("--traces", default=",".join(TRACES))
     args = parser.parse_args()
 
@@ -83,6 +89,7 @@ def main() -> int:
             scale_down_delay_seconds=0,
             risk_quantile=args.quantile,
             plan_utilization=args.plan_utilization,
+            reactive_tolerance_pct=args.reactive_tolerance,
             startup_seconds=max(STARTUPS),
         )
         options = SimulationOptions(

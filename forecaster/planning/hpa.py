@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.planning.planner import MOST_REPLICAS
+from forecaster.planning.planner import MOST_REPLICAS, replicas_for_load
+from forecaster.profiles import ScalingProfile
 
 
 @dataclass(frozen=True)
@@ -145,3 +146,22 @@ def run_hpa(
     return Timeline(
         spec=np.array(spec_out, dtype="int64"), ready=np.array(ready_out, dtype="int64")
     )
+
+
+def hpa_config(profile: ScalingProfile) -> HpaConfig:
+    """The reactive autoscaler a profile implies (Kubernetes defaults for the rest)."""
+    return HpaConfig(
+        capacity_per_replica=profile.capacity_per_replica,
+        target_utilization=profile.target_utilization,
+        min_replicas=profile.min_replicas,
+        max_replicas=profile.max_replicas,
+        startup_seconds=profile.startup_seconds,
+    )
+
+
+def steady_replicas(train_load: np.ndarray, tick_seconds: float, profile: ScalingProfile) -> int:
+    """Replicas an HPA would be running at the end of training: the last minute's load."""
+    window = max(1, round(60 / tick_seconds))
+    recent = trailing_mean(np.append(train_load, 0.0), window)[-1] if len(train_load) else 0.0
+    needed = int(replicas_for_load(np.array([recent]), profile)[0])
+    return int(np.clip(needed, profile.min_replicas, profile.max_replicas))

@@ -18,6 +18,7 @@ from forecaster.errors import InvalidInputError
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.hpa import Timeline
 from forecaster.planning.planner import plan_floor, replicas_for_load
+from forecaster.planning.reactive import floor_needed, trailing_short_pct
 from forecaster.planning.replay import Trace, step_means
 from forecaster.planning.shaping import forward_max
 from forecaster.profiles import ScalingProfile
@@ -173,7 +174,8 @@ def _peak_factor(
 def predictive_floor(
     trace: Trace, replay_start: int, profile: ScalingProfile, trail: ForecastTrail
 ) -> np.ndarray:
-    """minReplicas per replay tick: the plan made at the latest decision, row by row."""
+    """minReplicas per replay tick: the plan made at the latest decision, row by row (or
+    ``min_replicas`` while the HPA alone kept within the profile's reactive tolerance)."""
     if trail.step_seconds != profile.step_seconds or trail.quantile != profile.risk_quantile:
         raise ValueError("the forecast trail was made for another step or quantile")
     replicas = plan_floor(
@@ -186,4 +188,9 @@ def predictive_floor(
         "int64"
     )
     row = (tick_ns - trail.origins_ns[decision]) // int(trail.step_seconds * 1e9)
-    return replicas[decision, np.clip(row, 0, replicas.shape[1] - 1)]
+    floor = replicas[decision, np.clip(row, 0, replicas.shape[1] - 1)]
+    if profile.reactive_tolerance_pct is None:
+        return floor
+    decision_ticks = replay_start + np.arange(len(trail.origins_ns)) * trail.replan_ticks
+    held = floor_needed(trailing_short_pct(trace, profile, decision_ticks), profile)
+    return np.where(held[decision], floor, profile.min_replicas)

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InvalidInputError
-from forecaster.planning.hpa import HpaConfig, Timeline, run_hpa, trailing_mean
-from forecaster.planning.planner import replicas_for_load
+from forecaster.planning.hpa import HpaConfig, Timeline, hpa_config, run_hpa, steady_replicas
 from forecaster.planning.policies import (
     ForecastSettings,
     ForecastTrail,
@@ -154,7 +153,7 @@ def simulate_trace(
                 "coarser step_seconds, a shorter start-up or replay, or a longer re-plan interval"
             )
     config = hpa_config(profile)
-    initial = _steady_replicas(trace.load[:start], tick, profile)
+    initial = steady_replicas(trace.load[:start], tick, profile)
     runners: dict[str, Callable[[], Timeline]] = {
         "static": lambda: static_peak(trace.load[:start], len(load), profile),
         "reactive": lambda: run_hpa(
@@ -205,17 +204,6 @@ def forecast_trail(
     )
 
 
-def hpa_config(profile: ScalingProfile) -> HpaConfig:
-    """The reactive autoscaler a profile implies (Kubernetes defaults for the rest)."""
-    return HpaConfig(
-        capacity_per_replica=profile.capacity_per_replica,
-        target_utilization=profile.target_utilization,
-        min_replicas=profile.min_replicas,
-        max_replicas=profile.max_replicas,
-        startup_seconds=profile.startup_seconds,
-    )
-
-
 def equal_spend_reactive(
     load: np.ndarray,
     *,
@@ -250,14 +238,6 @@ def equal_spend_reactive(
         else:
             high = middle
     return best_utilization, best
-
-
-def _steady_replicas(train_load: np.ndarray, tick_seconds: float, profile: ScalingProfile) -> int:
-    """Replicas an HPA would be running at the end of training: the last minute's load."""
-    window = max(1, round(60 / tick_seconds))
-    recent = trailing_mean(np.append(train_load, 0.0), window)[-1] if len(train_load) else 0.0
-    needed = int(replicas_for_load(np.array([recent]), profile)[0])
-    return int(np.clip(needed, profile.min_replicas, profile.max_replicas))
 
 
 def _check(profile: ScalingProfile, options: SimulationOptions) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from forecaster.errors import ForecasterError, NotReadyError
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.planning.planner import plan_capacity, plan_cost
+from forecaster.planning.reactive import CHECK_DAYS, check_floor
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.calendar import list_events
@@ -167,7 +168,11 @@ def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> Tra
             frame=outcome.frame,
         )
         plan = build_plan(
-            session=session, service=service, profile=profile, forecast_id=forecast.id
+            session=session,
+            service=service,
+            profile=profile,
+            forecast_id=forecast.id,
+            history=loaded.history,
         )
         return TrainResult(
             service=loaded.name,
@@ -274,15 +279,25 @@ def save_outcome_runs(
 
 
 def build_plan(
-    *, session: Session, service: Service, profile: ScalingProfile, forecast_id: int
+    *,
+    session: Session,
+    service: Service,
+    profile: ScalingProfile,
+    forecast_id: int,
+    history: pd.Series | None,
 ) -> Plan:
     """Plan capacity from a stored forecast and store the plan.
+
+    ``history`` (the driving metric) lets a profile with ``reactive_tolerance_pct`` check
+    whether its floor is needed at all (:func:`forecaster.planning.reactive.check_floor`).
 
     Plans are stored whatever the mode; ``summary.forecast_only`` records whether the service
     was in forecast-only mode when the plan was made (actuators must then leave it alone).
     """
     frame = forecast_frame(session=session, forecast_id=forecast_id)
     plan = plan_capacity(frame[profile.quantile_column], profile, step_seconds=profile.step_seconds)
+    if history is not None:
+        plan = check_floor(plan, history, profile)
     hours = profile.step_seconds / 3600
     summary = {
         "steps": len(plan),
@@ -339,7 +354,11 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
             frame=frame,
         )
         plan = build_plan(
-            session=session, service=service, profile=profile, forecast_id=forecast.id
+            session=session,
+            service=service,
+            profile=profile,
+            forecast_id=forecast.id,
+            history=history,
         )
         return TrainResult(
             service=name,
@@ -360,6 +379,15 @@ def plan_service(database: Database, name: str) -> int:
         forecast = latest_forecast(session=session, series_id=series_id)
         if forecast is None:
             raise NotReadyError(f"service {name!r} has no forecast yet; train it first")
+        history = (
+            None
+            if profile.reactive_tolerance_pct is None
+            else load_history(session=session, service=service, profile=profile, days=CHECK_DAYS)
+        )
         return build_plan(
-            session=session, service=service, profile=profile, forecast_id=forecast.id
+            session=session,
+            service=service,
+            profile=profile,
+            forecast_id=forecast.id,
+            history=history,
         ).id

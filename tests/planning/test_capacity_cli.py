@@ -156,3 +156,18 @@ def test_offline_plan_covers_bursts_inside_a_step(tmp_path: Path) -> None:
     )
     assert calm["replicas"].max() == 8  # 40 / 5
     assert spiky["replicas"].min() == 40  # the 200 peak, not the mean
+
+
+def test_offline_plan_drops_the_floor_only_where_the_hpa_keeps_up(tmp_path: Path) -> None:
+    plain = write_profile(tmp_path / "plain.yaml")
+    tolerant = write_profile(tmp_path / "tolerant.yaml", reactive_tolerance_pct=0.1)
+    # the 08:00 jump outruns a 600 s start-up: the floor stays
+    ramps = daily_ramps(tmp_path / "ramps.csv")
+    pd.testing.assert_frame_equal(
+        plan_csv(tmp_path, ramps, tolerant), plan_csv(tmp_path, ramps, plain)
+    )
+    index = pd.date_range("2024-01-01", periods=3 * 288, freq="5min", tz="UTC")
+    hours = np.arange(len(index)) / 12
+    smooth = write_csv(tmp_path / "smooth.csv", index, 100 + 50 * np.sin(2 * np.pi * hours / 24))
+    assert plan_csv(tmp_path, smooth, plain)["replicas"].max() > 20
+    assert (plan_csv(tmp_path, smooth, tolerant)["replicas"] == 1).all()

@@ -115,8 +115,9 @@ def test_predictive_is_ready_for_the_morning_when_the_hpa_is_not() -> None:
     assert report["trace"]["replay_ticks"] == 288 * 20
 
 
-@pytest.mark.parametrize("update", [True, False])
-def test_no_policy_reads_the_future(update: bool) -> None:
+@pytest.mark.parametrize(("update", "tolerance"), [(True, None), (False, None), (True, 0.1)])
+def test_no_policy_reads_the_future(update: bool, tolerance: float | None) -> None:
+    profile = PROFILE.model_copy(update={"reactive_tolerance_pct": tolerance})
     series = synthetic_traffic(days=3, step_seconds=300, seed=7)
     options = SimulationOptions(
         train_fraction=2 / 3,
@@ -125,12 +126,12 @@ def test_no_policy_reads_the_future(update: bool) -> None:
             model="seasonal_naive_daily", refit_seconds=6 * 3600, update=update
         ),
     )
-    base = simulate(series, PROFILE, options)
+    base = simulate(series, profile, options)
     cut = 2000  # replay tick after which the future is rewritten
     start = base.replay_start
     load = base.trace.load.copy()
     load[start + cut :] = load[start + cut :] * 3 + 50
-    changed = simulate_trace(Trace(base.trace.start, 15.0, load, 300.0, 0), start, PROFILE, options)
+    changed = simulate_trace(Trace(base.trace.start, 15.0, load, 300.0, 0), start, profile, options)
     for name in ("static", "reactive", "predictive"):
         before, after = base.timelines[name], changed.timelines[name]
         assert (before.spec[: cut + 1] == after.spec[: cut + 1]).all(), name

@@ -1,4 +1,4 @@
-"""Plans built by the train job: tier mixes and costs stored per step, forecast-only recorded."""
+"""Plans built by the train job: tier mixes, costs, mode and the floor check stored per step."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import pytest
 from forecaster.profiles import CapacityTier, ScalingProfile
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import save_forecast, save_model_run
+from forecaster.storage.orm import Plan
 from forecaster.storage.plans import plan_steps
 from forecaster.storage.samples import ensure_series
 from forecaster.storage.services import upsert_service
 from forecaster.training.train import build_plan
+from tests.helpers import synthetic_traffic
 
 TIERS = [
     CapacityTier(name="CPU", capacity_per_replica=4, cost_per_replica_hour=0.1, startup_seconds=0),
@@ -25,19 +27,11 @@ TIERS = [
 ]
 
 
-def test_tiered_plan_is_stored_with_mix_cost_and_mode(database: Database) -> None:
-    profile = ScalingProfile(
-        capacity_per_replica=4,
-        target_utilization=1.0,
-        min_replicas=0,
-        startup_seconds=0,
-        scale_down_delay_seconds=0,
-        step_edges="hold",
-        tiers=TIERS,
-        forecast_only=True,
-    )
-    index = pd.date_range("2024-01-01", periods=3, freq="5min", tz="UTC")
-    p95 = [8.0, 44.0, 0.0]
+def stored_plan(
+    database: Database, profile: ScalingProfile, p95: list[float], history: pd.Series | None
+) -> int:
+    """Store a forecast whose every quantile is ``p95`` and plan it as the train job does."""
+    index = pd.date_range("2024-01-01", periods=len(p95), freq="5min", tz="UTC")
     frame = pd.DataFrame({"p50": p95, "p90": p95, "p95": p95, "p99": p95}, index=index)
     with database.session() as session:
         service, _ = upsert_service(session=session, name="chat", profile=profile)
@@ -54,18 +48,53 @@ def test_tiered_plan_is_stored_with_mix_cost_and_mode(database: Database) -> Non
         forecast = save_forecast(
             session=session, run_id=run.id, series_id=series_id, step_seconds=300, frame=frame
         )
-        plan = build_plan(
-            session=session, service=service, profile=profile, forecast_id=forecast.id
-        )
-        plan_id = plan.id
+        return build_plan(
+            session=session,
+            service=service,
+            profile=profile,
+            forecast_id=forecast.id,
+            history=history,
+        ).id
+
+
+def test_tiered_plan_is_stored_with_mix_cost_and_mode(database: Database) -> None:
+    profile = ScalingProfile(
+        capacity_per_replica=4,
+        target_utilization=1.0,
+        min_replicas=0,
+        startup_seconds=0,
+        scale_down_delay_seconds=0,
+        step_edges="hold",
+        tiers=TIERS,
+        forecast_only=True,
+    )
+    plan_id = stored_plan(database, profile, [8.0, 44.0, 0.0], history=None)
     with database.session() as session:
         steps = plan_steps(session=session, plan_id=plan_id)
         assert [s.tier for s in steps] == ["CPU:2", "CPU:1+L4:1", ""]
         assert [s.replicas for s in steps] == [2, 2, 0]
         assert [s.gpus for s in steps] == [0, 1, 0]
         assert [s.cost_per_hour for s in steps] == pytest.approx([0.2, 0.9, 0.0])
-        stored = session.get_one(type(plan), plan_id)
+        stored = session.get_one(Plan, plan_id)
         assert stored.total_cost == pytest.approx((0.2 + 0.9) / 12)
         assert stored.summary["forecast_only"] is True
         assert stored.summary["tiers"] == ["CPU", "L4"]
         assert stored.summary["peak_replicas"] == 2
+
+
+def test_plan_holds_no_floor_where_the_hpa_alone_kept_up(database: Database) -> None:
+    profile = ScalingProfile(
+        capacity_per_replica=10,
+        min_replicas=2,
+        startup_seconds=180,
+        reactive_tolerance_pct=0.1,
+        forecast_only=False,
+    )
+    plan_id = stored_plan(
+        database, profile, [30.0, 90.0, 60.0], history=synthetic_traffic(days=2, noise=0.0)
+    )
+    with database.session() as session:
+        steps = plan_steps(session=session, plan_id=plan_id)
+        assert [s.replicas for s in steps] == [2, 2, 2]
+        assert all("floor left at min_replicas 2" in s.reason for s in steps)
+        assert [s.load for s in steps] == pytest.approx([30.0, 90.0, 60.0])

@@ -32,10 +32,18 @@ class SeriesFile:
 
     points: pd.Series
     naive: bool
+    missing_values: int = 0  # rows whose value was blank, NaN, NA or null: gaps, not errors
+
+
+MISSING_VALUES = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
 
 def read_series_csv(path: Path) -> SeriesFile:
-    """Read a CSV with columns ``timestamp,value``; rows with unreadable values are refused."""
+    """Read a CSV with columns ``timestamp,value``.
+
+    A blank (or NaN, NA, null) value is a missing observation: the row is left out and the
+    models see a gap. Any other unreadable value or timestamp refuses the file, naming the row.
+    """
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as error:
@@ -45,10 +53,12 @@ def read_series_csv(path: Path) -> SeriesFile:
         raise InvalidInputError(
             f"{path}: expected columns timestamp,value, got {list(raw.columns)}"
         )
+    text = raw[columns["value"]]
+    missing = text.str.strip().str.lower().isin(MISSING_VALUES)
     stamps = parse_timestamps(raw[columns["timestamp"]])
-    values = pd.to_numeric(raw[columns["value"]], errors="coerce")
-    bad = stamps.isna() | values.isna()
-    if bad.all():
+    values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
+    bad = stamps.isna() | (values.isna() & ~missing)
+    if (bad | missing).all():
         raise InvalidInputError(f"{path}: no readable rows")
     if bad.any():
         first = int(bad.to_numpy().nonzero()[0][0])
@@ -60,8 +70,9 @@ def read_series_csv(path: Path) -> SeriesFile:
     naive = not (sample.endswith("Z") or "+" in sample[10:] or sample.count("-") > 2)
     if pd.to_numeric(pd.Series([sample]), errors="coerce").notna().iloc[0]:
         naive = True
-    points = pd.Series(values.to_numpy(dtype="float64"), index=pd.DatetimeIndex(stamps))
-    return SeriesFile(points=points.sort_index(), naive=naive)
+    kept = ~missing.to_numpy()
+    points = pd.Series(values.to_numpy(dtype="float64")[kept], index=pd.DatetimeIndex(stamps[kept]))
+    return SeriesFile(points=points.sort_index(), naive=naive, missing_values=int(missing.sum()))
 
 
 def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from forecaster.offline import SeriesFile
 
 app = typer.Typer(
     name="forecaster",
@@ -30,3 +34,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Stop with a clear message on stderr and a non-zero exit code."""
     typer.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def read_input(path: Path) -> SeriesFile:
+    """An offline command's ``timestamp,value`` CSV, with a note on stderr about rows whose
+    value is missing (they are gaps, so the user should know how many)."""
+    from forecaster.offline import read_series_csv
+
+    series_file = read_series_csv(path)
+    if series_file.missing_values:
+        warn(f"note: {series_file.missing_values} rows without a value are treated as gaps")
+    return series_file

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from forecaster.cli.app import app, fail, say
+from forecaster.cli.app import app, fail, read_input, say
 
 
 @app.command()
@@ -42,7 +42,6 @@ def simulate(
 ) -> None:
     """Replay a load trace under static, reactive, predictive and oracle scaling; score each."""
     from forecaster.errors import ForecasterError
-    from forecaster.offline import read_series_csv
     from forecaster.planning.plot import render_svg
     from forecaster.planning.policies import ForecastSettings
     from forecaster.planning.simulate import SimulationOptions
@@ -64,7 +63,7 @@ def simulate(
                 update=update,
             ),
         )
-        result = run_simulation(read_series_csv(input).points, load_profile(profile), options)
+        result = run_simulation(read_input(input).points, load_profile(profile), options)
     except (ForecasterError, ValueError) as error:
         fail(str(error))
     report = result.report()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from forecaster.cli.app import app, fail, say
+from forecaster.cli.app import app, fail, read_input, say
 
 
 def parse_quantiles(text: str) -> list[float]:
@@ -36,10 +36,10 @@ def forecast(
 ) -> None:
     """Forecast a CSV of history; writes one row per future step with quantile columns."""
     from forecaster.errors import ForecasterError
-    from forecaster.offline import forecast_file, read_series_csv, write_forecast_csv
+    from forecaster.offline import forecast_file, write_forecast_csv
 
     try:
-        series_file = read_series_csv(input)
+        series_file = read_input(input)
         outcome = forecast_file(
             series_file,
             horizon=horizon,
@@ -74,7 +74,7 @@ def backtest(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from forecaster.errors import ForecasterError
-    from forecaster.offline import backtest_file, read_series_csv
+    from forecaster.offline import backtest_file
     from forecaster.training.forecasting import SINGLE_SERIES
     from forecaster.training.leaderboard import format_leaderboard
 
@@ -89,7 +89,7 @@ def backtest(
         transient=True,
     )
     try:
-        series_file = read_series_csv(input)
+        series_file = read_input(input)
         with bar:
             task = bar.add_task("backtesting", total=total)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from forecaster.cli.app import app, fail, say, warn
+from forecaster.cli.app import app, fail, read_input, say, warn
 
 if TYPE_CHECKING:
     from forecaster.errors import ForecasterError
@@ -214,11 +214,11 @@ def plan(
     if input is not None:
         if profile is None or output is None:
             fail("offline planning needs --input, --profile and --output")
-        from forecaster.offline import plan_file, read_series_csv, write_plan_csv
+        from forecaster.offline import plan_file, write_plan_csv
         from forecaster.profiles import load_profile
 
         try:
-            series_file = read_series_csv(input)
+            series_file = read_input(input)
             frame = plan_file(
                 series_file, load_profile(profile), horizon=horizon, freq=freq, model=model
             )

@@ -101,3 +101,23 @@ def test_forecast_refuses_bad_input_clearly(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
+
+
+def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None:
+    series = write_history(tmp_path / "history.csv", days=4)
+    frame = pd.read_csv(tmp_path / "history.csv", dtype=str)
+    frame.loc[10:19, "value"] = ""
+    frame.loc[30, "value"] = "NaN"
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+    args = ["forecast", "--input", str(tmp_path / "holes.csv"), "--horizon", "1h"]
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output
+    assert "11 rows without a value are treated as gaps" in result.output
+    first = pd.Timestamp(pd.read_csv(tmp_path / "o.csv")["timestamp"].iloc[0], tz="UTC")
+    assert first == series.index[-1] + pd.Timedelta(minutes=5)
+    frame.loc[40, "value"] = "lots"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    args[2] = str(tmp_path / "bad.csv")
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "1 unreadable rows, first at line 42" in result.output

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecaster.planning.hpa import Timeline, hpa_config, run_hpa, steady_replicas, trailing_mean
+from forecaster.planning.hpa import Timeline, hpa_config, run_hpa, steady_replicas
 from forecaster.planning.replay import Trace, to_ticks
 from forecaster.profiles import ScalingProfile
 
@@ -39,11 +39,30 @@ def reactive_timeline(trace: Trace, profile: ScalingProfile) -> Timeline:
 
 
 def trailing_short_pct(trace: Trace, profile: ScalingProfile, ticks: np.ndarray) -> np.ndarray:
-    """% of the week before each of ``ticks`` (not including it) the HPA alone was short."""
-    short = short_ticks(trace.load, reactive_timeline(trace, profile), profile)
+    """% of the week before each of ``ticks`` (not including it) the HPA alone was short.
+
+    The replay's first start-up time (plus a metric window and a sync) does not count: the HPA
+    starts in an assumed state there and could not have added a replica yet. 100 where no tick
+    counts yet (nothing to judge the HPA by: keep the floor).
+    """
+    config = hpa_config(profile)
+    warm_up = config.startup_seconds + config.metric_window_seconds + config.sync_seconds
+    counted = np.arange(len(trace.load)) >= np.ceil(warm_up / trace.tick_seconds)
+    short = short_ticks(trace.load, reactive_timeline(trace, profile), profile) & counted
     window = max(1, round(CHECK_DAYS * 86_400 / trace.tick_seconds))
-    shares = trailing_mean(np.append(short.astype("float64"), 0.0), window)
-    return 100 * np.nan_to_num(shares[np.asarray(ticks, dtype="int64")], nan=100.0)
+    at = np.asarray(ticks, dtype="int64")
+    short_sum, counted_sum = (
+        _trailing_sum(flags.astype("float64"), window, at) for flags in (short, counted)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = 100 * short_sum / counted_sum
+    return np.where(counted_sum > 0, shares, 100.0)
+
+
+def _trailing_sum(values: np.ndarray, window: int, at: np.ndarray) -> np.ndarray:
+    """Sum of the ``window`` values before each index in ``at`` (not including it)."""
+    sums = np.concatenate(([0.0], np.cumsum(values)))
+    return sums[at] - sums[np.maximum(at - window, 0)]
 
 
 def reactive_short_pct(history: pd.Series, profile: ScalingProfile) -> float:

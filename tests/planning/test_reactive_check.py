@@ -112,3 +112,13 @@ def test_predictive_keeps_its_floor_on_bursty_traffic() -> None:
     held, checked = replay(series, PROFILE), replay(series, TOLERANT)
     assert (checked["predictive"] == held["predictive"]).all()
     assert checked["predictive"].sum() > checked["reactive"].sum()
+
+
+def test_the_replays_assumed_start_is_not_held_against_the_hpa() -> None:
+    index = pd.date_range("2024-01-01", periods=5760, freq="15s", tz="UTC")
+    ticks = np.arange(len(index))
+    # a jump 30 s in comes before any replica could have started; one an hour in does not
+    early = pd.Series(np.where(ticks >= 2, 100.0, 10.0), index=index)
+    late = pd.Series(np.where(ticks >= 240, 100.0, 10.0), index=index)
+    assert reactive_short_pct(early, PROFILE) == 0.0
+    assert reactive_short_pct(late, PROFILE) > 0.0

@@ -3,14 +3,14 @@
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY forecaster ./forecaster
 COPY models ./models
 COPY api ./api
 COPY migrations ./migrations
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --upgrade pip \
- && /opt/venv/bin/pip install .
+ && /opt/venv/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim-bookworm
 # libgomp is LightGBM's OpenMP runtime

@@ -157,6 +157,11 @@ def test_service_profile_validation_is_clear(client: TestClient) -> None:
     assert response.status_code == 422
     assert "min_replicas (5) exceeds max_replicas (2)" in response.text
     assert client.put("/v1/services/chat", json={"capacity_per_replica": -1}).status_code == 422
+    tier = {"name": "L4", "capacity_per_replica": 40, "cost_per_replica_hour": 0.8}
+    tiered = {"capacity_per_replica": 10, "reactive_tolerance_pct": 0.1, "tiers": [tier]}
+    response = client.put("/v1/services/chat", json=tiered)
+    assert response.status_code == 422
+    assert "reactive_tolerance_pct needs a single replica type" in response.text
     listing = client.get("/v1/services").json()
     assert listing["count"] == 1 and listing["data"][0]["name"] == "chat"
     assert client.get("/v1/services/missing").status_code == 404

@@ -189,8 +189,9 @@ def predictive_floor(
     )
     row = (tick_ns - trail.origins_ns[decision]) // int(trail.step_seconds * 1e9)
     floor = replicas[decision, np.clip(row, 0, replicas.shape[1] - 1)]
-    if profile.reactive_tolerance_pct is None:
+    tolerance = profile.reactive_tolerance_pct
+    if tolerance is None:
         return floor
     decision_ticks = replay_start + np.arange(len(trail.origins_ns)) * trail.replan_ticks
-    held = floor_needed(trailing_short_pct(trace, profile, decision_ticks), profile)
+    held = floor_needed(trailing_short_pct(trace, profile, decision_ticks), tolerance)
     return np.where(held[decision], floor, profile.min_replicas)

@@ -14,17 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecaster.planning.hpa import Timeline, hpa_config, run_hpa, steady_replicas
+from forecaster.planning.hpa import Timeline, hpa_config, run_hpa, steady_replicas, trailing_mean
 from forecaster.planning.replay import Trace, to_ticks
+from forecaster.planning.scoring import short_ticks
 from forecaster.profiles import ScalingProfile
 
 CHECK_DAYS = 7.0  # a week: every day of the week's peaks, recent enough to follow changes
 TICK_SECONDS = 15.0  # the HPA's sync period
-
-
-def short_ticks(load: np.ndarray, timeline: Timeline, profile: ScalingProfile) -> np.ndarray:
-    """Ticks whose load is above ready replicas at full capacity (as the simulator scores)."""
-    return np.asarray(load, dtype="float64") > timeline.ready * profile.capacity_per_replica
 
 
 def reactive_timeline(trace: Trace, profile: ScalingProfile) -> Timeline:
@@ -51,18 +47,14 @@ def trailing_short_pct(trace: Trace, profile: ScalingProfile, ticks: np.ndarray)
     short = short_ticks(trace.load, reactive_timeline(trace, profile), profile) & counted
     window = max(1, round(CHECK_DAYS * 86_400 / trace.tick_seconds))
     at = np.asarray(ticks, dtype="int64")
-    short_sum, counted_sum = (
-        _trailing_sum(flags.astype("float64"), window, at) for flags in (short, counted)
+    # both means are over the same window, so their ratio is short ticks / counted ticks
+    short_mean, counted_mean = (
+        trailing_mean(np.append(flags.astype("float64"), 0.0), window)[at]
+        for flags in (short, counted)
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        shares = 100 * short_sum / counted_sum
-    return np.where(counted_sum > 0, shares, 100.0)
-
-
-def _trailing_sum(values: np.ndarray, window: int, at: np.ndarray) -> np.ndarray:
-    """Sum of the ``window`` values before each index in ``at`` (not including it)."""
-    sums = np.concatenate(([0.0], np.cumsum(values)))
-    return sums[at] - sums[np.maximum(at - window, 0)]
+        shares = 100 * short_mean / counted_mean
+    return np.where(counted_mean > 0, shares, 100.0)
 
 
 def reactive_short_pct(history: pd.Series, profile: ScalingProfile) -> float:
@@ -75,11 +67,9 @@ def reactive_short_pct(history: pd.Series, profile: ScalingProfile) -> float:
     return float(trailing_short_pct(trace, profile, np.array([len(trace.load)]))[0])
 
 
-def floor_needed(short_pct: np.ndarray, profile: ScalingProfile) -> np.ndarray:
-    """Per measurement: False where the profile tolerates the HPA's shortfall on its own."""
-    tolerance = profile.reactive_tolerance_pct
-    shares = np.asarray(short_pct, dtype="float64")
-    return np.ones(shares.shape, bool) if tolerance is None else shares > tolerance
+def floor_needed(short_pct: np.ndarray, tolerance: float) -> np.ndarray:
+    """Per measurement: False where the HPA alone was short at most ``tolerance`` %."""
+    return np.asarray(short_pct, dtype="float64") > tolerance
 
 
 def check_floor(plan: pd.DataFrame, history: pd.Series, profile: ScalingProfile) -> pd.DataFrame:
@@ -88,7 +78,7 @@ def check_floor(plan: pd.DataFrame, history: pd.Series, profile: ScalingProfile)
     if profile.reactive_tolerance_pct is None or plan.empty:
         return plan
     short_pct = reactive_short_pct(history, profile)
-    if floor_needed(np.array([short_pct]), profile)[0]:
+    if floor_needed(np.array([short_pct]), profile.reactive_tolerance_pct)[0]:
         return plan
     floor = profile.min_replicas
     checked = plan.copy()

@@ -1,6 +1,7 @@
 """Scores of one policy's replay: how often and how much load went unserved, and at what cost.
 
-Pure numpy over whole timelines; called by :mod:`forecaster.planning.simulate`.
+Pure numpy over whole timelines; called by :mod:`forecaster.planning.simulate` (and
+:mod:`forecaster.planning.reactive`, which counts the HPA's short ticks the same way).
 """
 
 from __future__ import annotations
@@ -32,12 +33,18 @@ class PolicyScore:
         return asdict(self)
 
 
+def short_ticks(load: np.ndarray, timeline: Timeline, profile: ScalingProfile) -> np.ndarray:
+    """Ticks whose load is above what the ready replicas serve at full capacity."""
+    capacity = timeline.ready * profile.capacity_per_replica
+    return np.asarray(load, dtype="float64") > capacity * (1 + 1e-9)
+
+
 def score(
     load: np.ndarray, timeline: Timeline, *, tick_seconds: float, profile: ScalingProfile
 ) -> PolicyScore:
     """Score a timeline against the load it served."""
     capacity = timeline.ready * profile.capacity_per_replica
-    short = load > capacity * (1 + 1e-9)
+    short = short_ticks(load, timeline, profile)
     unserved = np.clip(load - capacity, 0, None).sum()
     total = float(load.sum())
     hours = float(timeline.spec.sum()) * tick_seconds / 3600

@@ -158,15 +158,27 @@ def plan_file(
 ) -> pd.DataFrame:
     """Forecast then plan a loaded CSV: the engine behind ``forecaster plan --input``.
 
-    When the data is finer than the plan step (``--freq``), the plan also covers the typical
-    peak inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
+    The plan step is :func:`plan_freq`'s. When the data is finer than that step, the plan also
+    covers the typical peak inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
     """
-    outcome = forecast_file(series_file, horizon=horizon, freq=freq, model=model)
+    outcome = forecast_file(
+        series_file, horizon=horizon, freq=plan_freq(series_file, profile, freq), model=model
+    )
     step = pd.Timedelta(outcome.frame.index.freq).total_seconds()
     column = quantile_name(profile.risk_quantile)
     factor = peak_to_mean(series_file.points, step_seconds=step)
     plan = plan_capacity(outcome.frame[column], profile, step_seconds=step, peak_factor=factor)
     return check_floor(plan, series_file.points, profile)
+
+
+def plan_freq(series_file: SeriesFile, profile: ScalingProfile, freq: str | None) -> str | None:
+    """The step a plan is made at: ``--freq`` if given, else the profile's ``step_seconds`` when
+    the profile sets one coarser than the data (a plan cannot be finer than what it learnt
+    from), else the data's own step."""
+    if freq is not None or "step_seconds" not in profile.model_fields_set:
+        return freq
+    data_step = infer_step_seconds(series_file.points.index)
+    return f"{profile.step_seconds}s" if profile.step_seconds > data_step * (1 + 1e-9) else None
 
 
 def format_timestamps(index: pd.DatetimeIndex, naive: bool) -> list[str]:

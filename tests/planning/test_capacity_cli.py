@@ -158,6 +158,26 @@ def test_offline_plan_covers_bursts_inside_a_step(tmp_path: Path) -> None:
     assert spiky["replicas"].min() == 40  # the 200 peak, not the mean
 
 
+def test_offline_plan_steps_at_the_profiles_step_seconds(tmp_path: Path) -> None:
+    index = pd.date_range("2024-01-01", periods=3 * 1440, freq="1min", tz="UTC")
+    history = write_csv(tmp_path / "minutes.csv", index, np.full(len(index), 40.0))
+    stepped = write_profile(tmp_path / "stepped.yaml")  # step_seconds: 300
+    unstepped = {key: value for key, value in PROFILE.items() if key != "step_seconds"}
+    (tmp_path / "unstepped.yaml").write_text(yaml.safe_dump(unstepped))
+
+    by_profile = plan_csv(tmp_path, history, stepped)
+    pd.testing.assert_frame_equal(
+        by_profile, plan_csv(tmp_path, history, stepped, "--freq", "5min")
+    )
+    assert len(by_profile) == 288
+    assert pd.to_datetime(by_profile["timestamp"]).diff().dropna().eq(pd.Timedelta("5min")).all()
+    # no step in the profile: the data's own step
+    assert len(plan_csv(tmp_path, history, tmp_path / "unstepped.yaml")) == 1440
+    # a profile step finer than the data cannot be planned: the data's step
+    coarse = write_csv(tmp_path / "hours.csv", index[::60], np.full(72, 40.0))
+    assert len(plan_csv(tmp_path, coarse, stepped)) == 24
+
+
 def test_offline_plan_drops_the_floor_only_where_the_hpa_keeps_up(tmp_path: Path) -> None:
     plain = write_profile(tmp_path / "plain.yaml")
     tolerant = write_profile(tmp_path / "tolerant.yaml", reactive_tolerance_pct=0.1)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from forecaster.offline import SeriesFile
 
 app = typer.Typer(
@@ -45,3 +47,18 @@ def read_input(path: Path) -> SeriesFile:
     if series_file.missing_values:
         warn(f"note: {series_file.missing_values} rows without a value are treated as gaps")
     return series_file
+
+
+def progress_bar(unit: str) -> Progress:
+    """A bar on stderr for long offline runs ("3/7 models"), gone when the run ends."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from forecaster.cli.app import app, fail, read_input, say
+from forecaster.cli.app import app, fail, progress_bar, read_input, say
 
 
 @app.command()
@@ -24,7 +24,9 @@ def simulate(
     plot: Path | None = typer.Option(None, help="also write an SVG of load vs capacity"),
     model: str = typer.Option("auto", help="forecasting model of the predictive policy"),
     train_fraction: float = typer.Option(0.5, help="share of the trace used only for training"),
-    replay_days: float | None = typer.Option(None, help="replay at most this many final days"),
+    replay_days: float = typer.Option(
+        14.0, help="replay at most this many final days (the predictive policy refits daily)"
+    ),
     tick: float = typer.Option(15.0, help="replay tick in seconds (1, 3, 5, 15 or 30)"),
     policies: str = typer.Option(
         "static,reactive,predictive,oracle", help="comma-separated policies to replay"
@@ -49,6 +51,12 @@ def simulate(
     from forecaster.profiles import load_profile
     from forecaster.timeutil import parse_duration
 
+    bar = progress_bar("decisions")
+    task = bar.add_task("predictive policy forecasting", total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
     try:
         options = SimulationOptions(
             tick_seconds=tick,
@@ -62,8 +70,11 @@ def simulate(
                 refit_seconds=parse_duration(refit),
                 update=update,
             ),
+            progress=advance,
         )
-        result = run_simulation(read_input(input).points, load_profile(profile), options)
+        points, chosen = read_input(input).points, load_profile(profile)
+        with bar:
+            result = run_simulation(points, chosen, options)
     except (ForecasterError, ValueError) as error:
         fail(str(error))
     report = result.report()

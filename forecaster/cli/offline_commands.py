@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from forecaster.cli.app import app, fail, read_input, say
+from forecaster.cli.app import app, fail, progress_bar, read_input, say
 
 
 def parse_quantiles(text: str) -> list[float]:
@@ -70,9 +70,6 @@ def backtest(
     """Backtest every model on a CSV and print the leaderboard (what --model auto picks from)."""
     import json
 
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from forecaster.errors import ForecasterError
     from forecaster.offline import backtest_file
     from forecaster.training.forecasting import SINGLE_SERIES
@@ -80,14 +77,7 @@ def backtest(
 
     candidates = [m.strip() for m in models.split(",") if m.strip()] if models else None
     total = len(candidates or SINGLE_SERIES)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} models"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    bar = progress_bar("models")
     try:
         series_file = read_input(input)
         with bar:

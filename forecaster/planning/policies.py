@@ -9,6 +9,7 @@ only ticks before the moment it decides. Called by :mod:`forecaster.planning.sim
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,10 +104,12 @@ def rolling_forecasts(
     quantile: float,
     horizon_seconds: float,
     settings: ForecastSettings,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ForecastTrail:
     """Forecast at each decision (every ``replan_seconds`` of the replay) from the complete
     plan steps before it; refit every ``refit_seconds``, in between ``update`` the model (or,
-    with ``settings.update`` off, read on in the forecast made at the last refit)."""
+    with ``settings.update`` off, read on in the forecast made at the last refit).
+    ``progress(done, total)`` hears of each decision (a long replay takes minutes)."""
     history_all = step_means(trace, step_seconds)
     tick = trace.tick_seconds
     n_replay = len(trace.load) - replay_start
@@ -127,6 +130,8 @@ def rolling_forecasts(
     ahead_origin = 0
     step_ns = int(step_seconds * 1e9)
     for number, begin in enumerate(decisions):
+        if progress is not None:
+            progress(number, len(decisions))
         complete = (replay_start + begin) // per_step  # plan steps finished before deciding
         history = history_all.iloc[max(0, complete - keep) : complete]
         if len(history) < 2:
@@ -155,6 +160,8 @@ def rolling_forecasts(
         forecast = model.predict(horizon, (quantile,))
         origins[number] = epoch_ns(forecast.index[:1])[0]
         values[number] = forecast[quantile_name(quantile)].to_numpy()
+    if progress is not None:
+        progress(len(decisions), len(decisions))
     return ForecastTrail(step_seconds, quantile, replan_ticks, origins, values, factors)
 
 

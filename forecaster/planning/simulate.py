@@ -52,6 +52,8 @@ class SimulationOptions:
     policies: tuple[str, ...] = POLICIES
     equal_spend: bool = True
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    # called as (decisions made, decisions in all) while the predictive policy forecasts
+    progress: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -201,6 +203,7 @@ def forecast_trail(
         quantile=profile.risk_quantile,
         horizon_seconds=horizon_seconds or trail_horizon_seconds(profile, options.forecast),
         settings=options.forecast,
+        progress=options.progress,
     )
 
 

@@ -115,6 +115,20 @@ def test_predictive_is_ready_for_the_morning_when_the_hpa_is_not() -> None:
     assert report["trace"]["replay_ticks"] == 288 * 20
 
 
+def test_progress_counts_every_decision() -> None:
+    heard: list[tuple[int, int]] = []
+    options = SimulationOptions(
+        policies=("predictive",),
+        equal_spend=False,
+        train_fraction=2 / 3,
+        forecast=ForecastSettings(model="seasonal_naive_daily"),
+        progress=lambda done, total: heard.append((done, total)),
+    )
+    simulate(daily_ramps(3), PROFILE, options)
+    decisions = 24 * 4  # one simulated day re-planned every 15 minutes
+    assert heard == [(done, decisions) for done in range(decisions + 1)]
+
+
 @pytest.mark.parametrize(("update", "tolerance"), [(True, None), (False, None), (True, 0.1)])
 def test_no_policy_reads_the_future(update: bool, tolerance: float | None) -> None:
     profile = PROFILE.model_copy(update={"reactive_tolerance_pct": tolerance})

@@ -50,7 +50,7 @@ class HoltWinters(ForecastModel):
     def _predict(
         self, horizon: int, quantiles: tuple[float, ...]
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
-        coarse = np.asarray(self.fitted_.forecast(blocks_needed(horizon, self.factor_)))
+        coarse = forecast_ahead(self.fitted_, blocks_needed(horizon, self.factor_))
         median = refine(self.last_block_, coarse, self.factor_, horizon)
         return median, empirical_offsets(self.errors_, quantiles, horizon, 0.0)
 
@@ -88,6 +88,26 @@ def smooth(
             fitted = model.fit(optimized=False, **given)
     params: dict[str, Any] = {key: _number(fitted.params.get(key)) for key in PARAMS}
     return fitted, params | {"seasonal": seasonal}
+
+
+def forecast_ahead(fitted: Any, steps: int) -> np.ndarray:
+    """The next ``steps`` values of a fitted smoother, from its final level, trend and season.
+
+    statsmodels' own ``forecast`` re-runs the whole filter over the history first, which
+    doubled the cost of every ``update`` (the backtests and the replay simulator make
+    thousands). Textbook damped-trend ETS: level + (phi + ... + phi^h) trend + season h ahead.
+    """
+    model = fitted.model
+    ahead = np.arange(1, steps + 1)
+    path = np.full(steps, float(np.asarray(fitted.level)[-1]))
+    if model.trend:
+        phi = float(fitted.params["damping_trend"]) if model.damped_trend else 1.0
+        path += np.cumsum(phi**ahead) * float(np.asarray(fitted.trend)[-1])
+    if model.seasonal:
+        period = int(model.seasonal_periods)
+        season = np.asarray(fitted.season)
+        path += season[len(season) - period + (ahead - 1) % period]
+    return path
 
 
 def _number(value: Any) -> float | None:

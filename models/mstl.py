@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, ForecastModel, fill_gaps, season_steps
-from models.holt_winters import smooth
+from models.holt_winters import forecast_ahead, smooth
 from models.naive import empirical_offsets
 from models.resample import blocks_needed, coarse_factor, coarsen, refine
 
@@ -85,7 +85,7 @@ class MSTL(ForecastModel):
     def _predict(
         self, horizon: int, quantiles: tuple[float, ...]
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
-        coarse = np.asarray(self.level_.forecast(blocks_needed(horizon, self.factor_)))
+        coarse = forecast_ahead(self.level_, blocks_needed(horizon, self.factor_))
         level = refine(self.last_rest_, coarse, self.factor_, horizon)
         median = level + self._seasonal(self.end_ + 1, horizon)
         return median, empirical_offsets(self.errors_, quantiles, horizon, 0.0)

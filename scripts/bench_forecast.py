@@ -119,6 +119,7 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     candidates = args.models.split(",") if args.models else None
     results = [evaluate(name, args.origins, args.skip_last, candidates) for name in names]
     failures: list[str] = []
+    notes: list[str] = []
     models = [*sorted({m for r in results for m in r["rows"]} - {"auto"}), "auto"]
     print()
     print("MAE / best seasonal-naive (lower is better); coverage = share of actuals <= quantile")
@@ -139,14 +140,23 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     print(f"{'auto per trace':44s} {'ratio':>7s} {'MASE':>7s} {'p90':>7s} {'p95':>7s} {'sec':>7s}")
     for result in results:
         row = result["rows"]["auto"]
-        best = min((r["ratio"] for m, r in result["rows"].items() if m != "auto"), default=np.inf)
+        # the target compares auto with the best *single* model; the ensemble is reported apart
+        best = min(
+            (r["ratio"] for m, r in result["rows"].items() if m not in ("auto", "ensemble")),
+            default=np.inf,
+        )
         flag = []
         if not 0.87 <= row["p90"] <= 0.93:
             flag.append("p90")
         if not 0.93 <= row["p95"] <= 0.97:
             flag.append("p95")
         if row["ratio"] > 1.05 * best:
-            flag.append(">5% worse than best model")
+            flag.append(">5% worse than the best single model")
+        ensemble = result["rows"].get("ensemble")
+        if ensemble and row["ratio"] > 1.05 * ensemble["ratio"]:
+            notes.append(
+                f"{result['trace']} (ensemble {ensemble['ratio']:.3f}, auto {row['ratio']:.3f})"
+            )
         if flag:
             failures.append(f"{result['trace']}: {', '.join(flag)}")
         print(
@@ -163,6 +173,8 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
             f"{np.mean([r['mase'] for r in rows]):7.3f} {np.mean([r['p90'] for r in rows]):7.3f} "
             f"{np.mean([r['p95'] for r in rows]):7.3f} {np.mean([r['seconds'] for r in rows]):7.2f}"
         )
+    for note in notes:
+        print(f"note: auto is more than 5% worse than the ensemble on {note}")
     real = [r for r in results if r["trace"] != "synthetic"]
     mean_auto = float(np.mean([r["rows"]["auto"]["ratio"] for r in real])) if real else np.nan
     print(f"\nauto mean MAE ratio over the shared traces: {mean_auto:.3f} (target <= 0.80)")

@@ -5,19 +5,23 @@ ScaledObjects) and checks what a real API server checks for it: bearer authentic
 denials (403), unknown objects (404), patch content types (JSON patch needs a list, strategic
 merge patch is refused for custom resources with 415), ``metadata.resourceVersion`` in a patch as
 a precondition (409 on mismatch), validation of the result (422), plus injected 5xx answers and
-slow answers for fault tests. Every request is recorded.
+slow answers for fault tests. Every request is recorded. With ``tls`` it serves HTTPS, as a real
+API server does to the pods of its cluster (in-cluster configuration only speaks HTTPS).
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -175,7 +179,10 @@ class FakeKubeApi:
     def _dispatch(
         self, method: str, path: str, headers: Any, content_type: str | None, body: Any
     ) -> tuple[int, Any]:
-        if headers.get("Authorization") != f"Bearer {TOKEN}":
+        # as the API server's bearer authenticator: the scheme in any case, the token exact
+        # (in-cluster configuration sends "bearer <token>", a kubeconfig "Bearer <token>")
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token != TOKEN:
             return _status(401, "Unauthorized", "Unauthorized")
         match = PATH.match(path)
         if match is None:
@@ -360,14 +367,59 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def self_signed_certificate(directory: Path, name: str = "kube-api") -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA (as a cluster's CA bundle is to its pods);
+    returns the certificate and key files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
 @contextmanager
-def running_kube_api() -> Iterator[FakeKubeApi]:
-    """Serve a fresh fake API server on a free loopback port for the duration of a block."""
+def running_kube_api(tls: tuple[Path, Path] | None = None) -> Iterator[FakeKubeApi]:
+    """Serve a fresh fake API server on a free loopback port for the duration of a block; over
+    HTTPS with ``tls`` (certificate and key files)."""
     api = FakeKubeApi()
     handler = type("Handler", (_Handler,), {"api": api})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    api.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

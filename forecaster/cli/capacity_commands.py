@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -94,4 +95,33 @@ def simulate(
             f"{name:22s} {row['under_provisioned_pct']:11.3f} {row['unserved_load_pct']:10.3f} "
             f"{row['replica_hours']:10.1f} {row['cost']:9.2f} {row['scale_events']:7d}"
         )
+    for line in verdict(report):
+        say(line)
     say(f"wrote {output}" + (f" and {plot}" if plot is not None else ""))
+
+
+def verdict(report: dict[str, Any]) -> list[str]:
+    """The comparison a reader looks for: the predictive policy against the reactive HPA, at its
+    own cost and at equal spend, and against the oracle's replica-hours."""
+    policies = report["policies"]
+    predictive = policies.get("predictive")
+    if predictive is None:
+        return []
+    lines = []
+    for name, label in (("reactive", "the reactive HPA"), ("oracle", "the oracle")):
+        other = policies.get(name)
+        if other is not None and other["replica_hours"] > 0:
+            ratio = predictive["replica_hours"] / other["replica_hours"]
+            lines.append(
+                f"predictive: under-provisioned {predictive['under_provisioned_pct']:.3f} % of "
+                f"the time against {other['under_provisioned_pct']:.3f} % for {label}, at "
+                f"{ratio:.2f}x its replica-hours"
+            )
+    equal = policies.get("reactive_equal_spend")
+    if equal is not None:
+        lines.append(
+            f"at equal spend (target utilisation lowered to "
+            f"{report['equal_spend_target_utilization']:.2f}) the reactive HPA is "
+            f"under-provisioned {equal['under_provisioned_pct']:.3f} % of the time"
+        )
+    return lines

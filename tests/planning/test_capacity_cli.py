@@ -78,6 +78,12 @@ def test_simulate_writes_a_report_and_a_plot(tmp_path: Path) -> None:
     assert report["policies"]["predictive"]["under_provisioned_pct"] == 0
     assert report["policies"]["reactive"]["under_provisioned_pct"] > 0
     assert report["forecast"]["model"] == "seasonal_naive_daily"
+    reactive_pct = report["policies"]["reactive"]["under_provisioned_pct"]
+    assert (
+        f"under-provisioned 0.000 % of the time against {reactive_pct:.3f} % for the reactive"
+        in (result.output)
+    )
+    assert "at equal spend (target utilisation lowered to" in result.output
     svg = ElementTree.parse(tmp_path / "plot.svg").getroot()
     assert svg.tag.endswith("svg")
     assert len(svg.findall("{http://www.w3.org/2000/svg}path")) == 2 * 5  # load + capacity each

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     train_schedule: str = "0 3 * * *"
     forecast_schedule: str = "every 15min"
     actuate_schedule: str = "*/5 * * * *"
+    pull_schedule: str = "every 1min"  # Prometheus sources of the profiles: only what is new
+    retention_schedule: str = "30 2 * * *"
     scheduler_threads: int = Field(default=2, ge=1, le=32)
     worker_nice: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of `forecaster worker` (0: none)"
@@ -94,7 +96,13 @@ class Settings(BaseSettings):
     actuator_retry_base_seconds: float = Field(default=0.5, ge=0)
     actuator_retry_max_seconds: float = Field(default=8, ge=0)
 
-    @field_validator("train_schedule", "forecast_schedule", "actuate_schedule")
+    @field_validator(
+        "train_schedule",
+        "forecast_schedule",
+        "actuate_schedule",
+        "pull_schedule",
+        "retention_schedule",
+    )
     @classmethod
     def _check_schedule(cls, value: str) -> str:
         from forecaster.jobs.triggers import parse_schedule

@@ -64,7 +64,12 @@ def retention(
     database.migrate()
     summary = apply_retention(database, settings)
     for item in summary.services:
+        if item.error:
+            warn(f"{item.service}: retention failed, nothing changed ({item.error})")
+            continue
         say(
             f"{item.service}: {item.deleted} raw points rolled up into {item.buckets} "
             f"{item.step_seconds}s buckets"
         )
+    if any(item.error for item in summary.services):
+        raise typer.Exit(1)

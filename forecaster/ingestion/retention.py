@@ -7,7 +7,7 @@ gives exactly that, so the roll-up may reach inside the training window without 
 single value training reads. Two rules keep that true: the cutoff is aligned down to the step
 grid (no bucket is ever half raw, half rolled up), and every metric of a service rolls up at
 that service's own ``step_seconds``. Each service is one transaction: a failure changes
-nothing for it.
+nothing for it, is recorded, and the next service still rolls up.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class ServiceRetention:
     cutoff_ms: int
     buckets: int = 0
     deleted: int = 0
+    error: str | None = None  # why this service's roll-up failed (nothing of it changed)
 
 
 @dataclass
@@ -74,21 +75,29 @@ def apply_retention(
             step_seconds=step,
             cutoff_ms=retention_cutoff_ms(moment, settings.retention_raw_days, step),
         )
-        with recorded_job(database.sessions, "retention", name) as details:
-            with database.session() as session:
-                ids = list(
-                    session.execute(
-                        select(Series.id).where(Series.service_id == service_id)
-                    ).scalars()
-                )
-                if ids:
-                    item.buckets, item.deleted = roll_up_samples(
-                        session=session,
-                        series_ids=ids,
-                        step_ms=step * 1000,
-                        cutoff_ms=item.cutoff_ms,
-                    )
-            details.update(cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted)
-        log.info("retention %s: %d raw points -> %d buckets", name, item.deleted, item.buckets)
         summary.services.append(item)
+        try:
+            with recorded_job(database.sessions, "retention", name) as details:
+                with database.session() as session:
+                    ids = list(
+                        session.execute(
+                            select(Series.id).where(Series.service_id == service_id)
+                        ).scalars()
+                    )
+                    if ids:
+                        item.buckets, item.deleted = roll_up_samples(
+                            session=session,
+                            series_ids=ids,
+                            step_ms=step * 1000,
+                            cutoff_ms=item.cutoff_ms,
+                        )
+                details.update(
+                    cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted
+                )
+        except Exception as error:  # recorded; the next service still gets its roll-up
+            log.exception("retention of %s failed", name)
+            item.error = f"{type(error).__name__}: {error}"
+            item.buckets = item.deleted = 0  # its transaction was rolled back
+            continue
+        log.info("retention %s: %d raw points -> %d buckets", name, item.deleted, item.buckets)
     return summary

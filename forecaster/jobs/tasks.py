@@ -100,3 +100,37 @@ def actuate_all(database: Database, settings: Settings) -> None:
         return {"window": done.window.status.value, "outcomes": outcomes}
 
     each_service(database, "actuate", services_with_targets(database), work)
+
+
+def pull_all(database: Database, settings: Settings) -> None:
+    """Pull what is new from every enabled service's Prometheus sources (every minute).
+
+    Each source records its own job run (``pull_prometheus``); without
+    ``FORECASTER_PROMETHEUS_URL`` there is nothing to pull from, which is said once.
+    """
+    from forecaster.ingestion.prometheus import pull_prometheus
+
+    global _warned_no_prometheus
+    if not settings.prometheus_url:
+        if not _warned_no_prometheus:
+            log.info("no FORECASTER_PROMETHEUS_URL: the pull job has nothing to pull from")
+            _warned_no_prometheus = True
+        return
+    try:
+        pull_prometheus(database, settings)
+    except Exception:  # the scheduler keeps running; sources record their own failures
+        log.exception("Prometheus pull pass failed")
+
+
+_warned_no_prometheus = False
+
+
+def retention_all(database: Database, settings: Settings) -> None:
+    """Roll raw points older than ``retention_raw_days`` up to each service's step (daily);
+    one job run per service."""
+    from forecaster.ingestion.retention import apply_retention
+
+    try:
+        apply_retention(database, settings)
+    except Exception:  # recorded per service; the scheduler keeps running
+        log.exception("retention pass failed")

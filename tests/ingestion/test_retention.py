@@ -86,24 +86,43 @@ def test_roll_up_keeps_what_training_reads_and_is_idempotent(
     assert (again.buckets, again.deleted) == (0, 0)
 
 
-def test_a_failing_roll_up_changes_nothing(
+def test_a_failing_roll_up_changes_nothing_and_the_next_service_still_rolls_up(
     database: Database, settings: Settings, filled: float
 ) -> None:
     settings = settings.model_copy(update={"retention_raw_days": 3})
+    with database.session() as session:
+        upsert_service(
+            session=session,
+            name="search",
+            profile=ScalingProfile(capacity_per_replica=5, step_seconds=STEP),
+        )
+        stamps = np.arange(filled - DAYS * 86400, filled - 60, 60.0)
+        batch = [
+            SeriesPoints(
+                service="search",
+                metric="requests_per_second",
+                labels={},
+                timestamps=stamps,
+                values=np.ones(len(stamps)),
+            )
+        ]
+        ingest_batch(session=session, batch=batch, settings=settings, max_points=10**6)
     bucket = retention_cutoff_ms(filled, 3, STEP) - 10 * STEP * 1000
+    # chat's series are 1 and 2: one of its buckets cannot be written
+    condition = f"NEW.ts_ms = {bucket} AND NEW.series_id IN (1, 2)"
     with database.engine.begin() as connection:
         if database.is_sqlite:
             connection.execute(
                 text(
                     "CREATE TRIGGER abort_bucket BEFORE INSERT ON samples "
-                    f"WHEN NEW.ts_ms = {bucket} BEGIN SELECT RAISE(ABORT, 'forced'); END"
+                    f"WHEN {condition} BEGIN SELECT RAISE(ABORT, 'forced'); END"
                 )
             )
         else:
             connection.execute(
                 text(
                     "CREATE FUNCTION abort_bucket() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                    f"BEGIN IF NEW.ts_ms = {bucket} THEN RAISE EXCEPTION 'forced'; END IF; "
+                    f"BEGIN IF {condition} THEN RAISE EXCEPTION 'forced'; END IF; "
                     "RETURN NEW; END $$"
                 )
             )
@@ -115,10 +134,14 @@ def test_a_failing_roll_up_changes_nothing(
             )
     with database.session() as session:
         before = read_samples(session=session, series_ids=[1, 2])
-    with pytest.raises(Exception, match="forced"):
-        apply_retention(database, settings, now=filled)
+    summary = apply_retention(database, settings, now=filled)
+    chat, search = summary.services
+    assert chat.service == "chat" and "forced" in (chat.error or "")
+    assert (chat.buckets, chat.deleted) == (0, 0)
+    assert search.error is None and search.deleted > 4 * search.buckets > 0
     with database.session() as session:
         after = read_samples(session=session, series_ids=[1, 2])
-        job = session.execute(select(JobRun)).scalars().one()
+        jobs = {job.service: job for job in session.execute(select(JobRun)).scalars()}
     pd.testing.assert_frame_equal(after, before)
-    assert job.job == "retention" and job.status == "failed"
+    assert jobs["chat"].job == "retention" and jobs["chat"].status == "failed"
+    assert jobs["search"].status == "ok"

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 
 from api.app import create_app
 from forecaster.jobs.leader import LeaderLock
-from forecaster.jobs.registry import JobSpec
+from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.scheduler import TABLE, JobScheduler
 from forecaster.jobs.triggers import parse_schedule
 from forecaster.settings import Settings
@@ -92,12 +92,14 @@ def test_a_restart_keeps_next_run_times_and_the_store_follows_the_job_list(
     assert stored_jobs(database)["tick"] != before["tick"]
 
 
-def test_default_jobs_are_train_forecast_and_actuate(database: Database, quick: Settings) -> None:
+def test_default_jobs_train_forecast_actuate_pull_and_roll_up(
+    database: Database, quick: Settings
+) -> None:
     scheduler = JobScheduler(database, quick)
     scheduler.start()
     try:
         assert scheduler.wait_until_leader(30)
-        assert set(stored_jobs(database)) == {"actuate", "forecast", "train"}
+        assert set(stored_jobs(database)) == {"actuate", "forecast", "train", "pull", "retention"}
     finally:
         scheduler.stop()
 
@@ -132,7 +134,7 @@ def test_serve_with_scheduler_starts_and_stops_it_in_the_lifespan(
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
         scheduler = app.state.scheduler
         assert isinstance(scheduler, JobScheduler) and scheduler.wait_until_leader(30)
-        assert set(stored_jobs(database)) == {"actuate", "forecast", "train"}
+        assert set(stored_jobs(database)) == {job.id for job in JOBS}
     assert not scheduler.is_leader and not scheduler.lock.held  # stopped with the server
     other = LeaderLock(database)
     assert other.try_acquire()  # and the lock was released
@@ -150,6 +152,8 @@ def test_schedules_are_validated_with_clear_messages() -> None:
         Settings(actuate_schedule="every now and then")
     with pytest.raises(ValueError):
         Settings(train_schedule="61 * * * *")
+    with pytest.raises(ValueError, match="cannot read duration"):
+        Settings(pull_schedule="every blue moon")
 
 
 @pytest.mark.postgres

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from forecaster.jobs.tasks import actuate_all, forecast_all, services_with_targets, train_all
+from forecaster.jobs.tasks import (
+    actuate_all,
+    forecast_all,
+    pull_all,
+    retention_all,
+    services_with_targets,
+    train_all,
+)
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import list_job_runs
@@ -95,3 +102,36 @@ def test_train_job_trains_services_together_and_records_each_outcome(
             )
             models = {r.model for r in latest_training_runs(session=session, series_id=series_id)}
         assert "lightgbm_global" in models
+
+
+PROMETHEUS_SOURCE = {"metric": "requests_per_second", "query": "sum(rate(requests_total[1m]))"}
+
+
+def test_pull_job_without_a_prometheus_url_pulls_nothing(
+    database: Database, settings: Settings
+) -> None:
+    make_service(database, name="chat", prometheus=[PROMETHEUS_SOURCE])
+    pull_all(database, settings.model_copy(update={"prometheus_url": None}))
+    assert job_runs(database, "pull_prometheus") == []
+
+
+def test_pull_job_records_an_unreachable_prometheus_per_source(
+    database: Database, settings: Settings
+) -> None:
+    make_service(database, name="chat", prometheus=[PROMETHEUS_SOURCE])
+    make_service(database, name="idle")  # no sources: not pulled
+    unreachable = settings.model_copy(
+        update={"prometheus_url": "http://127.0.0.1:9", "prometheus_retries": 0}
+    )
+    pull_all(database, unreachable)  # the scheduler's pass survives it
+    [run] = job_runs(database, "pull_prometheus")
+    assert (run.service, run.status) == ("chat", "failed")
+    assert "unreachable" in (run.message or "")
+
+
+def test_retention_job_records_each_service(database: Database, settings: Settings) -> None:
+    make_service(database, name="chat")
+    make_service(database, name="search")
+    retention_all(database, settings)
+    runs = job_runs(database, "retention")
+    assert sorted((run.service, run.status) for run in runs) == [("chat", "ok"), ("search", "ok")]

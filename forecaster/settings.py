@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     actuate_schedule: str = "*/5 * * * *"
     pull_schedule: str = "every 1min"  # Prometheus sources of the profiles: only what is new
     retention_schedule: str = "30 2 * * *"
-    scheduler_threads: int = Field(default=2, ge=1, le=32)
+    # one per job that may run at once, so a long training or a slow Prometheus never holds
+    # back the five-minute actuation
+    scheduler_threads: int = Field(default=5, ge=1, le=32)
     worker_nice: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of `forecaster worker` (0: none)"
     )

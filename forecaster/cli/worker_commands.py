@@ -14,7 +14,7 @@ from forecaster.cli.app import app, fail, say, warn
 
 @app.command()
 def worker() -> None:
-    """Run the scheduled jobs (train, forecast, actuate) until SIGTERM or Ctrl-C.
+    """Run the scheduled jobs (train, forecast, actuate, pull, retention) until SIGTERM or Ctrl-C.
 
     Start as many workers as you like: one leads (PostgreSQL advisory lock), the others stand by.
     """

@@ -91,9 +91,7 @@ def apply_retention(
                             step_ms=step * 1000,
                             cutoff_ms=item.cutoff_ms,
                         )
-                details.update(
-                    cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted
-                )
+                details.update(cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted)
         except Exception as error:  # recorded; the next service still gets its roll-up
             log.exception("retention of %s failed", name)
             item.error = f"{type(error).__name__}: {error}"

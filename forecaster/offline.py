@@ -33,6 +33,8 @@ class SeriesFile:
     points: pd.Series
     naive: bool
     missing_values: int = 0  # rows whose value was blank, NaN, NA or null: gaps, not errors
+    # the file's last timestamp, a row without a value included: forecasts start after it
+    end: pd.Timestamp | None = None
 
 
 MISSING_VALUES = frozenset({"", "nan", "na", "n/a", "null", "none"})
@@ -72,18 +74,28 @@ def read_series_csv(path: Path) -> SeriesFile:
         naive = True
     kept = ~missing.to_numpy()
     points = pd.Series(values.to_numpy(dtype="float64")[kept], index=pd.DatetimeIndex(stamps[kept]))
-    return SeriesFile(points=points.sort_index(), naive=naive, missing_values=int(missing.sum()))
+    return SeriesFile(
+        points=points.sort_index(),
+        naive=naive,
+        missing_values=int(missing.sum()),
+        end=pd.Timestamp(stamps.max()),
+    )
 
 
 def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
-    """The file's points on a regular grid: its own step and phase, or ``freq`` from epoch."""
-    data_step = infer_step_seconds(series_file.points.index)
+    """The file's points on a regular grid: its own step and phase, or ``freq`` from epoch.
+
+    The grid runs to the file's last timestamp: trailing rows without a value are a gap at the
+    end, so the forecast still starts one step after the last row, as the contract says.
+    """
+    points, end = series_file.points, series_file.end
+    data_step = infer_step_seconds(points.index)
     if freq is None:
-        return regularise(series_file.points, data_step)
+        return regularise(points, data_step, end=end)
     step = parse_duration(freq)
     if math.isclose(step, data_step):
-        return regularise(series_file.points, step)
-    return regularise(series_file.points, step, anchor=pd.Timestamp(0, tz="UTC"))
+        return regularise(points, step, end=end)
+    return regularise(points, step, anchor=pd.Timestamp(0, tz="UTC"), end=end)
 
 
 def horizon_steps(horizon: str, step_seconds: float) -> int:

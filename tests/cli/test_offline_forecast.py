@@ -121,3 +121,23 @@ def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None
     result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
     assert "1 unreadable rows, first at line 42" in result.output
+
+
+def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> None:
+    """The forecast starts one step after the file's last row, valued or not."""
+    series = write_history(tmp_path / "history.csv", days=4)
+    frame = pd.read_csv(tmp_path / "history.csv", dtype=str)
+    frame.loc[len(frame) - 6 :, "value"] = ""  # the last half hour went unrecorded
+    frame.to_csv(tmp_path / "late.csv", index=False)
+    for command in ("forecast", "plan"):
+        out = tmp_path / f"{command}.csv"
+        args = [command, "--input", str(tmp_path / "late.csv"), "--horizon", "1h"]
+        if command == "plan":
+            (tmp_path / "p.yaml").write_text("capacity_per_replica: 10\n")
+            args += ["--profile", str(tmp_path / "p.yaml")]
+        result = runner.invoke(app, [*args, "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        written = pd.read_csv(out)
+        assert len(written) == 12
+        first = pd.Timestamp(written["timestamp"].iloc[0], tz="UTC")
+        assert first == series.index[-1] + pd.Timedelta(minutes=5)

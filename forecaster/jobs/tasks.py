@@ -105,24 +105,24 @@ def actuate_all(database: Database, settings: Settings) -> None:
 def pull_all(database: Database, settings: Settings) -> None:
     """Pull what is new from every enabled service's Prometheus sources (every minute).
 
-    Each source records its own job run (``pull_prometheus``); without
-    ``FORECASTER_PROMETHEUS_URL`` there is nothing to pull from, which is said once.
+    Each source records its own job run (``pull_prometheus``). Sources without
+    ``FORECASTER_PROMETHEUS_URL`` are a misconfiguration worth a warning at every pass.
     """
     from forecaster.ingestion.prometheus import pull_prometheus
 
-    global _warned_no_prometheus
     if not settings.prometheus_url:
-        if not _warned_no_prometheus:
-            log.info("no FORECASTER_PROMETHEUS_URL: the pull job has nothing to pull from")
-            _warned_no_prometheus = True
+        with database.session() as session:
+            sourced = [s.name for s in list_services(session=session) if profile_of(s).prometheus]
+        if sourced:
+            log.warning(
+                "services %s have Prometheus sources but FORECASTER_PROMETHEUS_URL is not set",
+                sourced,
+            )
         return
     try:
         pull_prometheus(database, settings)
     except Exception:  # the scheduler keeps running; sources record their own failures
         log.exception("Prometheus pull pass failed")
-
-
-_warned_no_prometheus = False
 
 
 def retention_all(database: Database, settings: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from forecaster.jobs.tasks import (
     actuate_all,
     forecast_all,
@@ -107,12 +109,13 @@ def test_train_job_trains_services_together_and_records_each_outcome(
 PROMETHEUS_SOURCE = {"metric": "requests_per_second", "query": "sum(rate(requests_total[1m]))"}
 
 
-def test_pull_job_without_a_prometheus_url_pulls_nothing(
-    database: Database, settings: Settings
+def test_pull_job_without_a_prometheus_url_pulls_nothing_and_says_why(
+    database: Database, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_service(database, name="chat", prometheus=[PROMETHEUS_SOURCE])
     pull_all(database, settings.model_copy(update={"prometheus_url": None}))
     assert job_runs(database, "pull_prometheus") == []
+    assert "['chat'] have Prometheus sources but FORECASTER_PROMETHEUS_URL" in caplog.text
 
 
 def test_pull_job_records_an_unreachable_prometheus_per_source(

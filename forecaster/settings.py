@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # --- retention: raw points older than this are rolled up to the training step ---
     retention_raw_days: float = Field(default=7.0, gt=0)
+    retention_records_days: float = Field(
+        default=30.0, gt=0, description="job runs and 'unchanged' actuation records kept this long"
+    )
 
     # --- forecasting and planning ---
     default_horizon_hours: float = Field(default=48.0, gt=0)

@@ -50,7 +50,8 @@ def retention(
         None, help="keep raw points this many days (default FORECASTER_RETENTION_RAW_DAYS)"
     ),
 ) -> None:
-    """Roll raw points older than the retention window up to each service's training step."""
+    """Roll old raw points up to each service's step; delete old job runs and 'unchanged'
+    actuation records (FORECASTER_RETENTION_RAW_DAYS, FORECASTER_RETENTION_RECORDS_DAYS)."""
     from forecaster.ingestion.retention import apply_retention
     from forecaster.settings import get_settings
     from forecaster.storage.db import Database
@@ -71,5 +72,12 @@ def retention(
             f"{item.service}: {item.deleted} raw points rolled up into {item.buckets} "
             f"{item.step_seconds}s buckets"
         )
+    from forecaster.jobs.housekeeping import prune_records
+
+    pruned = prune_records(database, settings)
+    say(
+        f"deleted {pruned.job_runs} job runs and {pruned.unchanged_actuations} 'unchanged' "
+        f"actuation records older than {settings.retention_records_days:g} days"
+    )
     if any(item.error for item in summary.services):
         raise typer.Exit(1)

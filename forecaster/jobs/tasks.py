@@ -126,11 +126,13 @@ def pull_all(database: Database, settings: Settings) -> None:
 
 
 def retention_all(database: Database, settings: Settings) -> None:
-    """Roll raw points older than ``retention_raw_days`` up to each service's step (daily);
-    one job run per service."""
+    """Roll raw points older than ``retention_raw_days`` up to each service's step (one job
+    run per service) and drop routine records older than ``retention_records_days`` (daily)."""
     from forecaster.ingestion.retention import apply_retention
+    from forecaster.jobs.housekeeping import prune_records
 
-    try:
-        apply_retention(database, settings)
-    except Exception:  # recorded per service; the scheduler keeps running
-        log.exception("retention pass failed")
+    for work in (apply_retention, prune_records):
+        try:
+            work(database, settings)
+        except Exception:  # recorded; the scheduler keeps running
+            log.exception("%s failed", work.__name__)

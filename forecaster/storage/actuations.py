@@ -7,9 +7,10 @@ write them; the API and the dashboard read them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Actuation
@@ -75,3 +76,12 @@ def last_actuations(*, session: Session, service_ids: list[int]) -> dict[int, Ac
     )
     rows = session.execute(select(Actuation).where(Actuation.id.in_(newest))).scalars()
     return {row.service_id: row for row in rows}
+
+
+def prune_unchanged_actuations(*, session: Session, before: datetime) -> int:
+    """Delete ``unchanged`` records older than ``before``: each says only that a check (every
+    five minutes) found the target as planned. Changes, restores and failures are kept."""
+    result = session.execute(
+        delete(Actuation).where(Actuation.outcome == "unchanged", Actuation.created_at < before)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

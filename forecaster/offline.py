@@ -170,11 +170,16 @@ def plan_file(
 ) -> pd.DataFrame:
     """Forecast then plan a loaded CSV: the engine behind ``forecaster plan --input``.
 
-    The plan step is :func:`plan_freq`'s. When the data is finer than that step, the plan also
-    covers the typical peak inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
+    The plan step is :func:`plan_freq`'s; the profile's ``holiday_country`` counts, as in the
+    service. When the data is finer than that step, the plan also covers the typical peak
+    inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
     """
     outcome = forecast_file(
-        series_file, horizon=horizon, freq=plan_freq(series_file, profile, freq), model=model
+        series_file,
+        horizon=horizon,
+        freq=plan_freq(series_file, profile, freq),
+        model=model,
+        holidays=profile.holiday_country,
     )
     step = pd.Timedelta(outcome.frame.index.freq).total_seconds()
     column = quantile_name(profile.risk_quantile)

@@ -26,6 +26,7 @@ from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import epoch_ns
 from forecaster.training.forecasting import make_forecast
 from models.base import ForecastModel, quantile_name
+from models.calendar import Calendar
 
 
 def backward_min(values: np.ndarray, window: int) -> np.ndarray:
@@ -105,11 +106,13 @@ def rolling_forecasts(
     horizon_seconds: float,
     settings: ForecastSettings,
     progress: Callable[[int, int], None] | None = None,
+    calendar: Calendar | None = None,
 ) -> ForecastTrail:
     """Forecast at each decision (every ``replan_seconds`` of the replay) from the complete
     plan steps before it; refit every ``refit_seconds``, in between ``update`` the model (or,
     with ``settings.update`` off, read on in the forecast made at the last refit).
-    ``progress(done, total)`` hears of each decision (a long replay takes minutes)."""
+    ``progress(done, total)`` hears of each decision (a long replay takes minutes); ``calendar``
+    holds the holidays the models may use."""
     history_all = step_means(trace, step_seconds)
     tick = trace.tick_seconds
     n_replay = len(trace.load) - replay_start
@@ -140,7 +143,7 @@ def rolling_forecasts(
             )
         refit = model is None or number % refit_every == 0
         if refit:
-            model = make_forecast(history, horizon, model=settings.model).fitted
+            model = make_forecast(history, horizon, model=settings.model, calendar=calendar).fitted
             factor = _peak_factor(
                 trace, complete * per_step, keep * per_step, step_seconds, settings
             )

@@ -31,6 +31,7 @@ from forecaster.planning.policies import (
 from forecaster.planning.replay import Trace, to_ticks
 from forecaster.planning.scoring import PolicyScore, score
 from forecaster.profiles import ScalingProfile
+from models.calendar import Calendar
 
 POLICIES = ("static", "reactive", "predictive", "oracle")
 EQUAL_SPEND = "reactive_equal_spend"
@@ -204,6 +205,7 @@ def forecast_trail(
         horizon_seconds=horizon_seconds or trail_horizon_seconds(profile, options.forecast),
         settings=options.forecast,
         progress=options.progress,
+        calendar=Calendar(holiday_country=profile.holiday_country),
     )
 
 

@@ -197,3 +197,25 @@ def test_offline_plan_drops_the_floor_only_where_the_hpa_keeps_up(tmp_path: Path
     smooth = write_csv(tmp_path / "smooth.csv", index, 100 + 50 * np.sin(2 * np.pi * hours / 24))
     assert plan_csv(tmp_path, smooth, plain)["replicas"].max() > 20
     assert (plan_csv(tmp_path, smooth, tolerant)["replicas"] == 1).all()
+
+
+def test_offline_plan_uses_the_profiles_holiday_country(tmp_path: Path) -> None:
+    """Past US holidays ran at a fifth of the usual load; Labor Day is next."""
+    import holidays
+
+    index = pd.date_range("2024-05-01", "2024-09-01 23:00", freq="h", tz="UTC")
+    us = holidays.country_holidays("US", years=2024)
+    quiet = np.array([moment.date() in us for moment in index])
+    usual = 100 + 60 * np.sin(2 * np.pi * (index.hour - 6) / 24)
+    history = write_csv(tmp_path / "h.csv", index, np.where(quiet, 0.2 * usual, usual))
+    totals = {}
+    for country in ("US", None):
+        profile = tmp_path / f"{country}.yaml"
+        fields = {"capacity_per_replica": 10} | ({"holiday_country": country} if country else {})
+        profile.write_text(yaml.safe_dump(fields))
+        out = tmp_path / f"{country}.csv"
+        args = ["plan", "--input", str(history), "--profile", str(profile), "--output", str(out)]
+        result = runner.invoke(app, [*args, "--horizon", "24h", "--model", "lightgbm"])
+        assert result.exit_code == 0, result.output
+        totals[country] = pd.read_csv(out)["replicas"].sum()
+    assert totals["US"] < 0.6 * totals[None]

@@ -185,7 +185,10 @@ def plan_file(
     column = quantile_name(profile.risk_quantile)
     factor = peak_to_mean(series_file.points, step_seconds=step)
     plan = plan_capacity(outcome.frame[column], profile, step_seconds=step, peak_factor=factor)
-    return check_floor(plan, series_file.points, profile)
+    checked = check_floor(plan, series_file.points, profile)
+    checked.attrs["model"] = outcome.model  # what the forecast under the plan came from
+    checked.attrs["message"] = outcome.message
+    return checked
 
 
 def plan_freq(series_file: SeriesFile, profile: ScalingProfile, freq: str | None) -> str | None:

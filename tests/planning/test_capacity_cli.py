@@ -123,6 +123,7 @@ def plan_csv(tmp_path: Path, history: Path, profile: Path, *extra: str) -> pd.Da
         ],
     )
     assert result.exit_code == 0, result.output
+    assert "model: seasonal_naive_daily" in result.output  # the forecast under the plan
     return pd.read_csv(out)
 
 

@@ -35,7 +35,7 @@ from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import save_plan
 from forecaster.storage.samples import ensure_series, read_samples
 from forecaster.storage.services import get_service, profile_of
-from forecaster.timeutil import utc_now
+from forecaster.timeutil import as_utc, utc_now
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
 from forecaster.training.history import exclude_windows, regularise
 from models.calendar import Calendar, EventWindow
@@ -320,23 +320,49 @@ def build_plan(
     )
 
 
+# a champion that learnt from less than this is refitted whenever the history has doubled
+COLD_START_SPAN = pd.Timedelta(days=1)
+
+
+def outgrown(run: ModelRun, history: pd.Series) -> bool:
+    """Whether a cold-start champion should make way for a refit before the nightly training.
+
+    A new service is trained from its first hour (naive, wide bands); refitting each time its
+    history doubles (2 h, 4 h, ... 16 h) lets it climb the cold-start ladder the same day
+    instead of waiting for the nightly job, at the cost of a handful of cheap short fits.
+    """
+    if run.train_start is None or run.train_end is None or history.empty:
+        return False
+    trained = pd.Timestamp(as_utc(run.train_end)) - pd.Timestamp(as_utc(run.train_start))
+    if trained >= COLD_START_SPAN:
+        return False
+    step = pd.Timedelta(seconds=run.step_seconds)
+    return history.index[-1] - history.index[0] >= 2 * max(trained, step)
+
+
 def forecast_service(database: Database, name: str, settings: Settings) -> TrainResult:
     """Refresh the forecast and plan from the champion without refitting it (the 15-min job).
 
-    Falls back to a full :func:`train_service` when the service has no champion yet.
+    Falls back to a full :func:`train_service` when the service has no champion yet, or when
+    its champion learnt from less than a day that has since doubled (:func:`outgrown`).
     """
     with database.session() as session:
         service = get_service(session=session, name=name)
         profile = profile_of(service)
         series_id = driving_series_id(session=session, service=service, profile=profile)
         run = champion_run(session=session, series_id=series_id)
-        if run is None or run.artifact is None or run.step_seconds != profile.step_seconds:
-            champion = None
-        else:
-            champion = (run.id, run.model, pickle.loads(run.artifact))
         history = load_history(
             session=session, service=service, profile=profile, days=settings.training_days
         )
+        if (
+            run is None
+            or run.artifact is None
+            or run.step_seconds != profile.step_seconds
+            or outgrown(run, history)
+        ):
+            champion = None
+        else:
+            champion = (run.id, run.model, pickle.loads(run.artifact))
         calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
         return train_service(database, name, settings)

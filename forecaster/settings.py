@@ -6,6 +6,7 @@ The API, the CLI and the scheduled jobs all call :func:`get_settings`; tests bui
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
     default_horizon_hours: float = Field(default=48.0, gt=0)
     max_horizon_hours: float = Field(default=24.0 * 14, gt=0)
     training_days: float = Field(default=35.0, gt=0)
+    training_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="processes that train series side by side; 0: one per CPU, at most 4",
+    )
 
     # --- scheduled jobs (forecaster worker, forecaster serve --scheduler) ---
     # a schedule is a crontab line in UTC ("*/5 * * * *") or an interval ("every 15min")
@@ -100,6 +107,13 @@ class Settings(BaseSettings):
     actuator_retry_attempts: int = Field(default=4, ge=1, le=10)
     actuator_retry_base_seconds: float = Field(default=0.5, ge=0)
     actuator_retry_max_seconds: float = Field(default=8, ge=0)
+
+    @property
+    def training_processes(self) -> int:
+        """How many processes train series side by side (each takes ~300 MB once started)."""
+        if self.training_workers:
+            return self.training_workers
+        return max(1, min(4, len(os.sched_getaffinity(0))))
 
     @field_validator(
         "train_schedule",

@@ -10,9 +10,12 @@ whole deployment at once, which lets a global LightGBM learn across its series;
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,6 +58,9 @@ FLEET_THRESHOLD = 20
 GLOBAL_MODELS = {"lightgbm_global": LightGBMGlobal}
 # the most recent points a model sees: ~4.5 months at 5 min, 4.5 years at 1 h, 11 h at 1 s
 MAX_HISTORY_POINTS = 40_000
+# a spawned worker takes ~4 s to start (imports): below this many series, one process is faster
+# (4 series x 21 days at 5 min: 13.2 s in one process, 11.1 s in two)
+MIN_SERIES_FOR_PROCESSES = 3
 # with less history than one backtest at the full horizon, bands are at least this share of
 # the level at one standard deviation (as the naive fallback's are)
 COLD_START_WIDTH = 0.25
@@ -123,6 +129,9 @@ class _Series:
     reason: str = ""
     backtests: dict[str, CandidateBacktest] = field(default_factory=dict)
     scored: list[tuple[CandidateBacktest, Score]] = field(default_factory=list)
+    # global models refitted on every series at once: this series' handle, or why it failed
+    global_finals: dict[str, ForecastModel] = field(default_factory=dict)
+    global_failures: dict[str, str] = field(default_factory=dict)
 
 
 def forecast_many(
@@ -135,9 +144,13 @@ def forecast_many(
     candidates: Sequence[str] | None = None,
     progress: Progress | None = None,
     alternatives: bool = False,
+    workers: int = 1,
 ) -> list[ForecastOutcome]:
     """Backtest, select, calibrate, fit and forecast every series (all on the same step).
 
+    Global models learn from every series at once, here; everything else is one series' own
+    business, done for several series at a time in ``workers`` processes (LightGBM and the
+    statsmodels filters use one core each, so processes are what puts more cores to work).
     With ``alternatives`` every backtested candidate is also refitted and forecast, for
     side-by-side comparison (the benchmark); the champion is chosen the same way.
     """
@@ -154,16 +167,65 @@ def forecast_many(
             histories, calendars or [Calendar()] * len(histories), strict=True
         )
     ]
-    _run_backtests(series, names, horizon, progress)
-    finals = _GlobalFits(series, horizon)
-    outcomes = [_finish(item, model, horizon, quantiles, finals) for item in series]
+    shared = [name for name in names if name in GLOBAL_MODELS and len(series) > 1]
+    _run_global_backtests(series, names, shared, horizon, progress)
+    _fit_global_finals(series, shared, horizon)
+    work = partial(
+        _complete,
+        names=names,
+        shared=shared,
+        horizon=horizon,
+        quantiles=quantiles,
+        model=model,
+        alternatives=alternatives,
+    )
+    outcomes = _map_series(work, series, workers, progress)
     elapsed = (time.perf_counter() - started) / max(1, len(series))
     for outcome in outcomes:
         outcome.fit_seconds = elapsed  # the forecast's own cost, without the alternatives
-    if alternatives:
-        for item, outcome in zip(series, outcomes, strict=True):
-            outcome.alternatives = _alternatives(item, horizon, quantiles, finals, outcome)
     return outcomes
+
+
+def _map_series(
+    work: Callable[..., ForecastOutcome],
+    series: list[_Series],
+    workers: int,
+    progress: Progress | None,
+) -> list[ForecastOutcome]:
+    """``work`` on every series: here, or in spawned processes (a forked child of a process
+    that has run LightGBM can hang in it) when there are several series and workers."""
+    if workers <= 1 or len(series) < MIN_SERIES_FOR_PROCESSES:
+        return [work(item, progress=progress) for item in series]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(series)), mp_context=context) as pool:
+        return list(pool.map(work, series))
+
+
+def _complete(
+    item: _Series,
+    *,
+    names: Sequence[str],
+    shared: Sequence[str],
+    horizon: int,
+    quantiles: tuple[float, ...],
+    model: str,
+    alternatives: bool,
+    progress: Progress | None = None,
+) -> ForecastOutcome:
+    """One series from its global backtests to its forecast: its own candidates' backtests,
+    selection, calibration and refit (and, if asked, every alternative's forecast)."""
+    if item.plan is not None:
+        for name in names:
+            if name in shared:
+                continue
+            item.backtests[name] = _backtest_one(name, item, names, horizon)
+            if progress is not None:
+                progress(name)
+        item.backtests = {name: item.backtests[name] for name in names if name in item.backtests}
+    outcome = _finish(item, model, horizon, quantiles)
+    if alternatives:
+        outcome.alternatives = _alternatives(item, horizon, quantiles, outcome)
+    return outcome
 
 
 def default_candidates(series_count: int) -> tuple[str, ...]:
@@ -229,68 +291,86 @@ def _history_for(name: str, item: _Series) -> pd.Series:
 
 
 def _factory(name: str, item: _Series, horizon: int) -> Callable[[], ForecastModel]:
-    return lambda: create_model(name).configure(calendar=item.calendar, horizon=horizon)
+    return partial(_new_model, name, item.calendar, horizon)
 
 
-def _run_backtests(
-    series: Sequence[_Series], names: Sequence[str], horizon: int, progress: Progress | None
+def _new_model(name: str, calendar: Calendar, horizon: int) -> ForecastModel:
+    """A fresh, configured model (a module-level function, so a factory of it pickles)."""
+    return create_model(name).configure(calendar=calendar, horizon=horizon)
+
+
+def _backtest_one(
+    name: str, item: _Series, names: Sequence[str], horizon: int
+) -> CandidateBacktest:
+    """One candidate's backtest on one series, or why it must wait (the cold-start ladder;
+    a model asked for by name is tried whatever the ladder says)."""
+    assert item.plan is not None
+    waiting = _missing_history(name, item) if len(names) > 1 else None
+    if waiting:
+        return CandidateBacktest(name, error=waiting, skipped=True)
+    return backtest_candidate(
+        name, _factory(name, item, horizon), _history_for(name, item), item.plan
+    )
+
+
+def _run_global_backtests(
+    series: Sequence[_Series],
+    names: Sequence[str],
+    shared: Sequence[str],
+    horizon: int,
+    progress: Progress | None,
 ) -> None:
+    """Backtest each global model on every series that may have it, with one joint fit."""
     ready = [item for item in series if item.plan is not None]
-    for name in names:
+    for name in shared:
         eligible = []
         for item in ready:
-            # a model asked for by name is tried whatever the ladder says
             waiting = _missing_history(name, item) if len(names) > 1 else None
             if waiting:
                 item.backtests[name] = CandidateBacktest(name, error=waiting, skipped=True)
             else:
                 eligible.append(item)
-        if name in GLOBAL_MODELS and len(series) > 1:
-            cls = GLOBAL_MODELS[name]
-            results = backtest_global(
-                name,
-                lambda cut, cls=cls: cls.fit_many(cut, horizon=horizon),  # type: ignore[misc]
-                [_history_for(name, item) for item in eligible],
-                [item.plan for item in eligible if item.plan is not None],
-            )
-            for item, result in zip(eligible, results, strict=True):
-                item.backtests[name] = result
-        else:
-            for item in eligible:
-                assert item.plan is not None
-                item.backtests[name] = backtest_candidate(
-                    name, _factory(name, item, horizon), _history_for(name, item), item.plan
-                )
+        cls = GLOBAL_MODELS[name]
+        results = backtest_global(
+            name,
+            lambda cut, cls=cls: cls.fit_many(cut, horizon=horizon),  # type: ignore[misc]
+            [_history_for(name, item) for item in eligible],
+            [item.plan for item in eligible if item.plan is not None],
+        )
+        for item, result in zip(eligible, results, strict=True):
+            item.backtests[name] = result
         if progress is not None:
             progress(name)
 
 
-class _GlobalFits:
-    """Global models refitted on the full histories, once, only if some series needs one."""
-
-    def __init__(self, series: Sequence[_Series], horizon: int) -> None:
-        self.series = list(series)
-        self.horizon = horizon
-        self.fitted: dict[str, dict[int, ForecastModel]] = {}
-
-    def get(self, name: str, item: _Series) -> ForecastModel:
-        if name not in self.fitted:
-            members = [s for s in self.series if name in s.backtests]
+def _fit_global_finals(series: Sequence[_Series], shared: Sequence[str], horizon: int) -> None:
+    """Refit each global model on the full histories, once, where some series backtested it
+    well enough to pick it; each series keeps its own handle (or why the fit failed)."""
+    for name in shared:
+        members = [item for item in series if name in item.backtests]
+        if not any(item.backtests[name].ok for item in members):
+            continue
+        try:
             models = GLOBAL_MODELS[name].fit_many(
-                [_history_for(name, s) for s in members], horizon=self.horizon
+                [_history_for(name, item) for item in members], horizon=horizon
             )
-            self.fitted[name] = {id(s): m for s, m in zip(members, models, strict=True)}
-        return self.fitted[name][id(item)]
+        except Exception as failure:  # noqa: BLE001 - each series falls down its leaderboard
+            for item in members:
+                item.global_failures[name] = f"{type(failure).__name__}: {failure}"
+            continue
+        for item, fitted in zip(members, models, strict=True):
+            item.global_finals[name] = fitted
 
 
-def _fit_final(
-    name: str, members: Sequence[str], item: _Series, horizon: int, finals: _GlobalFits
-) -> ForecastModel:
-    """The champion refitted on the full history (an ensemble fits each member)."""
+def _fit_final(name: str, members: Sequence[str], item: _Series, horizon: int) -> ForecastModel:
+    """The champion refitted on the full history (an ensemble fits each member); a global
+    model's refit was made for every series at once (:func:`_fit_global_finals`)."""
 
     def one(member: str) -> ForecastModel:
-        if member in GLOBAL_MODELS and len(finals.series) > 1:
-            return finals.get(member, item)
+        if member in item.global_failures:
+            raise RuntimeError(f"the joint refit failed: {item.global_failures[member]}")
+        if member in item.global_finals:
+            return item.global_finals[member]
         return _factory(member, item, horizon)().fit(_history_for(member, item))
 
     if name == ENSEMBLE:
@@ -306,7 +386,6 @@ def _finish(
     model: str,
     horizon: int,
     quantiles: tuple[float, ...],
-    finals: _GlobalFits,
 ) -> ForecastOutcome:
     """Select, calibrate and refit for one series, falling back down the leaderboard."""
     if item.folds is None:
@@ -325,7 +404,7 @@ def _finish(
     for index in order:
         chosen, candidate = scores[index], candidates[index]
         try:
-            fitted, frame = _calibrated(item, candidate, horizon, quantiles, finals)
+            fitted, frame = _calibrated(item, candidate, horizon, quantiles)
         except Exception as failure:  # noqa: BLE001 - next candidate down the leaderboard
             log.warning("final fit of %s failed: %s", chosen.model, failure)
             failures.append(f"{chosen.model} failed ({failure})")
@@ -378,11 +457,10 @@ def _calibrated(
     candidate: CandidateBacktest,
     horizon: int,
     quantiles: tuple[float, ...],
-    finals: _GlobalFits,
 ) -> tuple[Calibrated, pd.DataFrame]:
     """A candidate refitted on the full history, wrapped in bands from its backtest."""
     assert item.folds is not None
-    base = _fit_final(candidate.model, candidate.members, item, horizon, finals)
+    base = _fit_final(candidate.model, candidate.members, item, horizon)
     bands = calibrate(item.folds, candidate, _dense_backtest(item, candidate))
     if item.folds.plan.horizon < horizon:
         # cold start: the backtest could not reach the horizon, so keep bands wide
@@ -415,7 +493,6 @@ def _alternatives(
     item: _Series,
     horizon: int,
     quantiles: tuple[float, ...],
-    finals: _GlobalFits,
     champion: ForecastOutcome,
 ) -> dict[str, ForecastOutcome]:
     """Every successfully backtested candidate's own calibrated forecast."""
@@ -428,7 +505,7 @@ def _alternatives(
             continue
         started = time.perf_counter()
         try:
-            fitted, frame = _calibrated(item, candidate, horizon, quantiles, finals)
+            fitted, frame = _calibrated(item, candidate, horizon, quantiles)
         except Exception as failure:  # noqa: BLE001 - reported, not fatal
             log.warning("alternative %s failed: %s", scored.model, failure)
             continue

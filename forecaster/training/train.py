@@ -225,6 +225,7 @@ def train_services(
             [loaded.history for loaded in group],
             horizon,
             calendars=[loaded.calendar for loaded in group],
+            workers=settings.training_processes,
         )
         for loaded, outcome in zip(group, outcomes, strict=True):
             results[loaded.name] = _store(database, loaded, outcome)

@@ -7,7 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.training.forecasting import forecast_many, make_forecast
+from forecaster.training.forecasting import (
+    MIN_SERIES_FOR_PROCESSES,
+    ForecastOutcome,
+    forecast_many,
+    make_forecast,
+)
 from models.conformal import Calibrated
 from tests.helpers import synthetic_traffic
 
@@ -132,6 +137,33 @@ def test_fleet_training_shares_one_global_model() -> None:
         assert 0.5 < outcome.frame["p50"].mean() / history.iloc[-24:].mean() < 1.5
         assert any(
             row.model == "lightgbm_global" and row.status == "ok" for row in outcome.leaderboard
+        )
+
+
+def test_series_trained_in_worker_processes_come_out_as_in_one_process() -> None:
+    histories = [
+        synthetic_traffic(days=12, step_seconds=3600, base=20 + 30 * i, seed=i) for i in range(3)
+    ]
+    candidates = ["seasonal_naive_daily", "holt_winters", "lightgbm_global"]
+    assert len(histories) >= MIN_SERIES_FOR_PROCESSES  # two workers really start
+    here, spawned = (
+        forecast_many(histories, 24, candidates=candidates, workers=workers) for workers in (1, 2)
+    )
+
+    def scores(outcome: ForecastOutcome) -> list[dict[str, object]]:
+        return [
+            {k: v for k, v in row.as_dict().items() if "seconds" not in k}
+            for row in outcome.leaderboard
+        ]
+
+    for one, other in zip(here, spawned, strict=True):
+        assert (one.model, one.message) == (other.model, other.message)
+        pd.testing.assert_frame_equal(one.frame, other.frame)
+        assert scores(one) == scores(other)
+        # the champion came back whole: it refreshes like the one trained here
+        earlier = histories[0].iloc[:-3]
+        pd.testing.assert_frame_equal(
+            one.fitted.update(earlier).predict(6), other.fitted.update(earlier).predict(6)
         )
 
 

@@ -25,7 +25,7 @@ def test_services_train_together_with_a_global_model(
     index = pd.date_range(end=end, periods=24 * 4, freq="h")
     rng = np.random.default_rng(0)
     with database.session() as session:
-        for number, name in enumerate(("chat", "search")):
+        for number, name in enumerate(("chat", "search", "embed")):
             upsert_service(session=session, name=name, profile=PROFILE)
             level = 50 * (number + 1)
             values = level * (1 + 0.4 * np.sin(2 * np.pi * index.hour.to_numpy() / 24))
@@ -37,10 +37,12 @@ def test_services_train_together_with_a_global_model(
                 values=values.tolist(),
             )
             ingest_batch(session=session, batch=[item], settings=settings)
-    results = train_services(database, ["chat", "search", "missing"], settings)
+    two_processes = settings.model_copy(update={"training_workers": 2})
+    assert two_processes.training_processes == 2
+    results = train_services(database, ["chat", "search", "embed", "missing"], two_processes)
     assert isinstance(results["missing"], NotFoundError)
     with database.session() as session:
-        for name in ("chat", "search"):
+        for name in ("chat", "search", "embed"):
             service = get_service(session=session, name=name)
             series_id = driving_series_id(session=session, service=service, profile=PROFILE)
             runs = latest_training_runs(session=session, series_id=series_id)

@@ -10,6 +10,7 @@ whole deployment at once, which lets a global LightGBM learn across its series;
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -179,7 +180,10 @@ def forecast_many(
         model=model,
         alternatives=alternatives,
     )
-    outcomes = _map_series(work, series, workers, progress)
+    # a fleet's own work is the cheap naive baselines: shipping each series' share of the global
+    # model to workers costs more than it saves (1,000 series: 13 % faster, twice the memory)
+    heavy = any(name not in FLEET for name in names if name not in shared)
+    outcomes = _map_series(work, series, workers if heavy else 1, progress)
     elapsed = (time.perf_counter() - started) / max(1, len(series))
     for outcome in outcomes:
         outcome.fit_seconds = elapsed  # the forecast's own cost, without the alternatives
@@ -197,8 +201,12 @@ def _map_series(
     if workers <= 1 or len(series) < MIN_SERIES_FOR_PROCESSES:
         return [work(item, progress=progress) for item in series]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(series)), mp_context=context) as pool:
-        return list(pool.map(work, series))
+    processes = min(workers, len(series))
+    # one chunk per process: a global model that many series share is pickled once per chunk
+    # (pickle keeps one copy of an object within one message), not once per series
+    chunk = math.ceil(len(series) / processes)
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        return list(pool.map(work, series, chunksize=chunk))
 
 
 def _complete(

@@ -307,15 +307,21 @@ def _new_model(name: str, calendar: Calendar, horizon: int) -> ForecastModel:
     return create_model(name).configure(calendar=calendar, horizon=horizon)
 
 
+def _waiting(name: str, item: _Series, names: Sequence[str]) -> CandidateBacktest | None:
+    """A skipped backtest when the cold-start ladder says the model must wait (a model asked
+    for by name is tried whatever the ladder says), else ``None``."""
+    missing = _missing_history(name, item) if len(names) > 1 else None
+    return CandidateBacktest(name, error=missing, skipped=True) if missing else None
+
+
 def _backtest_one(
     name: str, item: _Series, names: Sequence[str], horizon: int
 ) -> CandidateBacktest:
-    """One candidate's backtest on one series, or why it must wait (the cold-start ladder;
-    a model asked for by name is tried whatever the ladder says)."""
+    """One candidate's backtest on one series, or why it must wait."""
     assert item.plan is not None
-    waiting = _missing_history(name, item) if len(names) > 1 else None
-    if waiting:
-        return CandidateBacktest(name, error=waiting, skipped=True)
+    waiting = _waiting(name, item, names)
+    if waiting is not None:
+        return waiting
     return backtest_candidate(
         name, _factory(name, item, horizon), _history_for(name, item), item.plan
     )
@@ -333,9 +339,9 @@ def _run_global_backtests(
     for name in shared:
         eligible = []
         for item in ready:
-            waiting = _missing_history(name, item) if len(names) > 1 else None
-            if waiting:
-                item.backtests[name] = CandidateBacktest(name, error=waiting, skipped=True)
+            waiting = _waiting(name, item, names)
+            if waiting is not None:
+                item.backtests[name] = waiting
             else:
                 eligible.append(item)
         cls = GLOBAL_MODELS[name]

@@ -15,6 +15,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -205,8 +206,12 @@ def _map_series(
     # one chunk per process: a global model that many series share is pickled once per chunk
     # (pickle keeps one copy of an object within one message), not once per series
     chunk = math.ceil(len(series) / processes)
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
-        return list(pool.map(work, series, chunksize=chunk))
+    try:
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            return list(pool.map(work, series, chunksize=chunk))
+    except BrokenProcessPool as failure:  # a worker died (out of memory, killed): go on here
+        log.warning("training workers failed (%s); training in this process", failure)
+        return [work(item, progress=progress) for item in series]
 
 
 def _complete(

@@ -35,7 +35,7 @@ from forecaster.training.backtest import (
 from forecaster.training.selection import ENSEMBLE, Score, calibrate, choose, with_ensemble
 from models.base import DEFAULT_QUANTILES, ForecastModel, step_seconds_of
 from models.calendar import Calendar, without_events
-from models.conformal import Calibrated, ConformalBands
+from models.conformal import Calibrated, ConformalBands, whole_numbers
 from models.ensemble import Ensemble
 from models.lightgbm_model import LightGBMGlobal
 from models.naive import SeasonalNaiveDaily
@@ -484,7 +484,9 @@ def _calibrated(
     if item.folds.plan.horizon < horizon:
         # cold start: the backtest could not reach the horizon, so keep bands wide
         bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
-    fitted = Calibrated(base, bands, events=item.calendar.events)
+    fitted = Calibrated(
+        base, bands, events=item.calendar.events, counts=whole_numbers(item.history)
+    )
     return fitted, fitted.predict(horizon, quantiles)
 
 

@@ -75,3 +75,38 @@ def test_calibrated_model_applies_bands_and_event_multipliers() -> None:
     assert np.allclose(frame["p50"][~inside], plain["p50"][~inside])
     width = (frame["p95"] - frame["p50"])[~inside]
     assert np.allclose(width, width.iloc[0], rtol=0.5) and width.mean() > 5
+
+
+def _counts(days: int, seed: int) -> pd.Series:
+    """Requests per 5 minutes: small Poisson counts on a daily cycle."""
+    index = pd.date_range("2024-01-01", periods=days * 288, freq="5min", tz="UTC")
+    rate = 4 + 3 * np.sin(2 * np.pi * np.arange(len(index)) / 288)
+    return pd.Series(np.random.default_rng(seed).poisson(rate).astype(float), index=index)
+
+
+def test_upper_quantiles_of_counts_are_whole_numbers_with_the_same_coverage() -> None:
+    from forecaster.training.forecasting import make_forecast
+
+    series = _counts(11, seed=4)
+    past, future = series.iloc[:-288], series.iloc[-288:].to_numpy()
+    outcome = make_forecast(past, 288)
+    fitted = outcome.fitted
+    assert isinstance(fitted, Calibrated) and fitted.counts
+    whole = outcome.frame
+    fitted.counts = False
+    raw = fitted.predict(288)
+    for column in ("p90", "p95", "p99"):
+        assert (whole[column] == np.round(whole[column])).all()
+        assert (whole[column] >= whole["p50"]).all() and (whole[column] <= raw[column]).all()
+        assert (raw[column] - whole[column] < 1).all()
+        # for a count, Y <= q exactly when Y <= floor(q): not one step changes side
+        np.testing.assert_array_equal(future <= whole[column], future <= raw[column])
+    pd.testing.assert_series_equal(whole["p50"], raw["p50"])
+
+
+def test_rates_and_means_are_not_counts() -> None:
+    from models.conformal import whole_numbers
+
+    assert whole_numbers(_counts(1, seed=1))
+    assert not whole_numbers(_counts(1, seed=1) / 300)  # requests per second over 5 minutes
+    assert not whole_numbers(pd.Series([np.nan, np.nan]))

@@ -202,10 +202,12 @@ class Calibrated(ForecastModel):
     multipliers to the forecast. The champion the service stores is one of these.
 
     With ``counts`` (a history of whole numbers: requests per second, tweets per step) the
-    median and the quantiles above it are whole numbers too. For a count Y, ``Y <= q`` exactly
-    when ``Y <= floor(q)``, so rounding down changes no coverage, while the pinball loss (the
-    absolute error, for the median) only falls wherever the quantile covers at least its level
-    (Azure's per-second requests: median MAE -2 %, p90/p95 pinball -7/-6 %; UPS tweets -2 %).
+    quantiles above the median are whole numbers too. For a count Y, ``Y <= q`` exactly when
+    ``Y <= floor(q)``, so rounding down changes no coverage, while the pinball loss falls
+    wherever the quantile covers at least its level, which the conformal offsets make so on
+    the backtest (Azure's per-second requests: p90/p95 pinball -7/-6 %; UPS tweets -2 %). The
+    median is left alone: nothing calibrates its coverage, and rounded down it cost twitter
+    crm 8 % more absolute error while saving Azure conv and UPS 2 %.
     """
 
     alias = "calibrated"
@@ -256,12 +258,10 @@ class Calibrated(ForecastModel):
                 factor[event.mask(index)] *= event.multiplier
         median, offsets = median * factor, {q: offset * factor for q, offset in offsets.items()}
         if getattr(self, "counts", False):  # models stored before counts existed: False
-            whole = np.floor(median + 1e-9)
-            offsets = {
-                q: np.floor(median + offset + 1e-9) - whole if q >= 0.5 else offset + median - whole
-                for q, offset in offsets.items()
-            }
-            median = whole
+            for q in offsets:
+                if q > 0.5:  # never below the median: quantiles must not cross
+                    whole = np.maximum(np.floor(median + offsets[q] + 1e-9), median)
+                    offsets[q] = whole - median
         return median, offsets
 
 

@@ -31,6 +31,23 @@ from tests.helpers import (
 
 FORECASTER = [sys.executable, "-c", "from forecaster.cli import main; main()"]
 
+# The real command, with Holt-Winters' fit made slow and announced: the test kills the child
+# while a fit is surely in progress instead of guessing how long imports and the fit take.
+SLOW_FIT = """
+import sys, time
+from pathlib import Path
+from models.holt_winters import HoltWinters
+fitting = Path(sys.argv.pop(1))
+real_fit = HoltWinters.fit
+def slow_fit(self, *args, **kwargs):
+    fitting.touch()
+    time.sleep(60)
+    return real_fit(self, *args, **kwargs)
+HoltWinters.fit = slow_fit
+from forecaster.cli import main
+main()
+"""
+
 
 def seeded_database(path: Path, days: float) -> Settings:
     """A SQLite file with one service, ``days`` of 5-minute history, a champion and a plan."""
@@ -58,14 +75,28 @@ def test_training_killed_midway_leaves_the_previous_champion_and_plan(tmp_path: 
     settings = seeded_database(tmp_path / "f.db", days=30)
     before = counts(settings)
     env = {**os.environ, "FORECASTER_DATABASE_URL": settings.database_url}
+    fitting = tmp_path / "fitting"
     child = subprocess.Popen(
-        [*FORECASTER, "train", "--service", "chat", "--model", "holt_winters"],
+        [
+            sys.executable,
+            "-c",
+            SLOW_FIT,
+            str(fitting),
+            "train",
+            "--service",
+            "chat",
+            "--model",
+            "holt_winters",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(3.0)  # imports, migration check and history load take ~2 s; the fit takes longer
-    assert child.poll() is None, "training finished before it could be killed"
+    deadline = time.monotonic() + 60
+    while not fitting.exists():
+        assert child.poll() is None, "training ended before its fit began"
+        assert time.monotonic() < deadline, "the fit never began"
+        time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
     assert counts(settings) == before

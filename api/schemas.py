@@ -65,6 +65,9 @@ class ForecastPointPublic(BaseModel):
     p90: float
     p95: float
     p99: float
+    risk: float | None = Field(
+        default=None, description="at the forecast's risk_quantile, when it is none of the four"
+    )
 
 
 class ForecastPublic(BaseModel):
@@ -76,6 +79,7 @@ class ForecastPublic(BaseModel):
     created_at: datetime
     origin: datetime
     step_seconds: int
+    risk_quantile: float | None = None
     points: list[ForecastPointPublic]
 
 

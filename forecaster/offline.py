@@ -22,7 +22,7 @@ from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import parse_duration, parse_timestamps
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
-from models.base import DEFAULT_QUANTILES, quantile_name
+from models.base import DEFAULT_QUANTILES
 from models.calendar import Calendar, check_country
 
 
@@ -179,10 +179,11 @@ def plan_file(
         horizon=horizon,
         freq=plan_freq(series_file, profile, freq),
         model=model,
+        quantiles=profile.forecast_quantiles,
         holidays=profile.holiday_country,
     )
     step = pd.Timedelta(outcome.frame.index.freq).total_seconds()
-    column = quantile_name(profile.risk_quantile)
+    column = profile.quantile_column
     factor = peak_to_mean(series_file.points, step_seconds=step)
     plan = plan_capacity(outcome.frame[column], profile, step_seconds=step, peak_factor=factor)
     checked = check_floor(plan, series_file.points, profile)

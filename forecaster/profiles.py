@@ -6,12 +6,15 @@ and the planner, so validation and defaults live in exactly one place.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.base import DEFAULT_QUANTILES, quantile_name
 from models.calendar import check_country
 
 KNOWN_METRICS = frozenset(
@@ -25,8 +28,6 @@ KNOWN_METRICS = frozenset(
         "throughput",
     }
 )
-QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
-QUANTILE_COLUMNS: dict[float, str] = {q: f"p{round(q * 100)}" for q in QUANTILES}
 # sane bounds, so absurd input is refused with a 422 instead of overflowing arithmetic
 MAX_REPLICAS = 1_000_000
 MAX_STARTUP_SECONDS = 86_400.0
@@ -132,7 +133,12 @@ class ScalingProfile(BaseModel):
         default=180, ge=0, le=MAX_STARTUP_SECONDS, description="time until a replica is ready"
     )
     scale_down_delay_seconds: float = Field(default=600, ge=0, le=MAX_DELAY_SECONDS)
-    risk_quantile: float = Field(default=0.95, description="forecast quantile the plan covers")
+    risk_quantile: float = Field(
+        default=0.95,
+        ge=0.5,
+        le=0.999,
+        description="forecast quantile the plan covers (p50 to p99.9; p90/p95/p99 are typical)",
+    )
     gpus_per_replica: int = Field(default=0, ge=0, le=1024)
     gpu_type: str | None = Field(default=None, max_length=64)
     cost_per_replica_hour: float = Field(default=0.0, ge=0)
@@ -173,8 +179,6 @@ class ScalingProfile(BaseModel):
             raise ValueError(
                 f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
             )
-        if self.risk_quantile not in QUANTILES:
-            raise ValueError(f"risk_quantile must be one of {list(QUANTILES)}")
         pulled = [source.metric for source in self.prometheus]
         if len(pulled) != len(set(pulled)):
             raise ValueError("each metric can be fed by one prometheus query only")
@@ -193,8 +197,15 @@ class ScalingProfile(BaseModel):
 
     @property
     def quantile_column(self) -> str:
-        """The forecast column (``p95`` ...) this profile's plans cover."""
-        return QUANTILE_COLUMNS[self.risk_quantile]
+        """The forecast column (``p95``, ``p97.5`` ...) this profile's plans cover."""
+        return quantile_name(self.risk_quantile)
+
+    @property
+    def forecast_quantiles(self) -> tuple[float, ...]:
+        """The quantiles a forecast for this profile carries: the usual four and its risk."""
+        if self.risk_quantile in DEFAULT_QUANTILES:
+            return DEFAULT_QUANTILES
+        return tuple(sorted((*DEFAULT_QUANTILES, self.risk_quantile)))
 
     @property
     def floor_utilization(self) -> float:
@@ -206,9 +217,21 @@ class ScalingProfile(BaseModel):
         return max(1, round(self.horizon_hours * 3600 / self.step_seconds))
 
 
-def load_profile(path: Path) -> ScalingProfile:
-    """Read a profile from a YAML (or JSON) file, with the same validation as the API."""
+def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None) -> ScalingProfile:
+    """Read a profile from a YAML (or JSON) file, with the same validation as the API.
+
+    With ``on_unknown``, fields the profile does not have are left out and reported through it
+    (naming the closest known field) instead of refusing the file: an offline run should not
+    fail on a field written for another tool, while a typo is still pointed out.
+    """
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of profile fields")
+    if on_unknown is not None:
+        known = list(ScalingProfile.model_fields)
+        for name in sorted(set(data) - set(known), key=str):
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            on_unknown(f"{path.name}: ignored unknown field {name!r}{hint}")
+            del data[name]
     return ScalingProfile.model_validate(data)

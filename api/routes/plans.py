@@ -16,7 +16,7 @@ from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic
 from forecaster.errors import InvalidInputError, NotReadyError
 from forecaster.storage.db import Database
-from forecaster.storage.forecasts import forecast_frame, latest_forecast
+from forecaster.storage.forecasts import FORECAST_COLUMNS, forecast_frame, latest_forecast
 from forecaster.storage.orm import ModelRun
 from forecaster.storage.plan_views import (
     current_plan_view,
@@ -68,9 +68,16 @@ def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic
         created_at=forecast.created_at,
         origin=forecast.origin,
         step_seconds=forecast.step_seconds,
+        risk_quantile=forecast.risk_quantile,
         points=[
-            ForecastPointPublic(ts=ts, p50=row.p50, p90=row.p90, p95=row.p95, p99=row.p99)
-            for ts, row in zip(frame.index.to_pydatetime(), frame.itertuples(), strict=True)
+            ForecastPointPublic(ts=ts, **values)
+            for ts, values in zip(
+                frame.index.to_pydatetime(),
+                frame.set_axis([*FORECAST_COLUMNS, "risk"][: frame.shape[1]], axis=1).to_dict(
+                    "records"
+                ),
+                strict=True,
+            )
         ],
     )
 

@@ -49,7 +49,7 @@ function renderTables(detail) {
   const plan = detail.plan;
   $("plan").innerHTML = plan ? `<p class="small muted">plan ${plan.plan_id} generated
       ${fc.when(plan.generated_at)} from forecast ${plan.forecast_id ?? "–"}, covering the
-      p${Math.round(plan.quantile * 100)} load · total cost ${fc.num(plan.total_cost, 2)}</p>` +
+      p${+(plan.quantile * 100).toFixed(2)} load · total cost ${fc.num(plan.total_cost, 2)}</p>` +
     table([
       { label: "from", html: (r) => fc.when(r.start) },
       { label: "until", html: (r) => fc.when(r.end) },
@@ -266,7 +266,11 @@ const POLICY_NAMES = {
 
 function setupWhatIf(detail) {
   const form = $("whatif"), profile = detail.profile;
-  form.risk_quantile.value = String(profile.risk_quantile);
+  const risk = String(profile.risk_quantile);
+  if (![...form.risk_quantile.options].some((o) => o.value === risk)) {
+    form.risk_quantile.add(new Option(`p${+(profile.risk_quantile * 100).toFixed(2)}`, risk));
+  }
+  form.risk_quantile.value = risk;
   form.startup_seconds.value = profile.startup_seconds;
   form.capacity_per_replica.value = profile.capacity_per_replica;
   const champion = detail.summary.champion ? detail.summary.champion.model : null;

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from forecaster.offline import SeriesFile
+    from forecaster.profiles import ScalingProfile
 
 app = typer.Typer(
     name="forecaster",
@@ -47,6 +48,14 @@ def read_input(path: Path) -> SeriesFile:
     if series_file.missing_values:
         warn(f"note: {series_file.missing_values} rows without a value are treated as gaps")
     return series_file
+
+
+def read_profile(path: Path) -> ScalingProfile:
+    """An offline command's profile YAML; fields it does not know are noted on stderr and left
+    out rather than refusing the run."""
+    from forecaster.profiles import load_profile
+
+    return load_profile(path, on_unknown=lambda message: warn(f"note: {message}"))
 
 
 def progress_bar(unit: str) -> Progress:

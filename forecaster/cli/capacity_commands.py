@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from forecaster.cli.app import app, fail, progress_bar, read_input, say
+from forecaster.cli.app import app, fail, progress_bar, read_input, read_profile, say
 
 
 @app.command()
@@ -49,7 +49,6 @@ def simulate(
     from forecaster.planning.policies import ForecastSettings
     from forecaster.planning.simulate import SimulationOptions
     from forecaster.planning.simulate import simulate as run_simulation
-    from forecaster.profiles import load_profile
     from forecaster.timeutil import parse_duration
 
     bar = progress_bar("decisions")
@@ -73,7 +72,7 @@ def simulate(
             ),
             progress=advance,
         )
-        points, chosen = read_input(input).points, load_profile(profile)
+        points, chosen = read_input(input).points, read_profile(profile)
         with bar:
             result = run_simulation(points, chosen, options)
     except (ForecasterError, ValueError) as error:

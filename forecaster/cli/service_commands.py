@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from forecaster.cli.app import app, fail, read_input, say, warn
+from forecaster.cli.app import app, fail, read_input, read_profile, say, warn
 
 if TYPE_CHECKING:
     from forecaster.errors import ForecasterError
@@ -117,7 +117,6 @@ def ingest(
 
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.batch import SeriesPoints, ingest_batch
-    from forecaster.profiles import load_profile
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
 
@@ -129,7 +128,7 @@ def ingest(
     try:
         with open_database(settings.database_url) as database, database.session() as session:
             if profile is not None:
-                upsert_service(session=session, name=service, profile=load_profile(profile))
+                upsert_service(session=session, name=service, profile=read_profile(profile))
             chunk = settings.max_points_per_batch
             for start in range(0, len(raw), chunk):  # one transaction: the file lands whole
                 part = raw.iloc[start : start + chunk]
@@ -215,12 +214,11 @@ def plan(
         if profile is None or output is None:
             fail("offline planning needs --input, --profile and --output")
         from forecaster.offline import plan_file, write_plan_csv
-        from forecaster.profiles import load_profile
 
         try:
             series_file = read_input(input)
             frame = plan_file(
-                series_file, load_profile(profile), horizon=horizon, freq=freq, model=model
+                series_file, read_profile(profile), horizon=horizon, freq=freq, model=model
             )
         except (ForecasterError, ValueError) as error:
             fail(str(error))

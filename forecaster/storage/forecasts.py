@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun
 from forecaster.timeutil import as_utc
+from models.base import quantile_name
 
 FORECAST_COLUMNS = ("p50", "p90", "p95", "p99")
 
@@ -83,18 +85,31 @@ def list_runs(*, session: Session, series_id: int, limit: int = 50) -> list[Mode
 
 
 def save_forecast(
-    *, session: Session, run_id: int, series_id: int, step_seconds: int, frame: pd.DataFrame
+    *,
+    session: Session,
+    run_id: int,
+    series_id: int,
+    step_seconds: int,
+    frame: pd.DataFrame,
+    risk_quantile: float | None = None,
 ) -> Forecast:
-    """Store a forecast frame (index: UTC step timestamps; columns p50, p90, p95, p99)."""
+    """Store a forecast frame (index: UTC step timestamps; columns p50, p90, p95, p99, and the
+    ``risk_quantile``'s column when it is none of those)."""
+    extra = quantile_name(risk_quantile) if risk_quantile is not None else None
+    if extra in FORECAST_COLUMNS:
+        extra = None
     forecast = Forecast(
         run_id=run_id,
         series_id=series_id,
         origin=frame.index[0].to_pydatetime(),
         step_seconds=step_seconds,
+        risk_quantile=risk_quantile if extra else None,
     )
     session.add(forecast)
     session.flush()
     rows = pd.DataFrame({column: frame[column].astype("float64") for column in FORECAST_COLUMNS})
+    if extra:
+        rows["risk"] = frame[extra].astype("float64")
     rows.insert(0, "ts", list(frame.index.to_pydatetime()))
     rows.insert(0, "forecast_id", forecast.id)
     session.execute(insert(ForecastPoint), rows.to_dict("records"))
@@ -112,7 +127,11 @@ def latest_forecast(*, session: Session, series_id: int) -> Forecast | None:
 
 
 def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
-    """The points of a stored forecast as a frame indexed by UTC timestamp."""
+    """The points of a stored forecast as a frame indexed by UTC timestamp: p50, p90, p95,
+    p99, and the risk quantile's column (``p97.5`` ...) when the forecast carries one."""
+    risk_quantile = session.execute(
+        select(Forecast.risk_quantile).where(Forecast.id == forecast_id)
+    ).scalar_one_or_none()
     rows = session.execute(
         select(
             ForecastPoint.ts,
@@ -120,13 +139,33 @@ def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
             ForecastPoint.p90,
             ForecastPoint.p95,
             ForecastPoint.p99,
+            ForecastPoint.risk,
         )
         .where(ForecastPoint.forecast_id == forecast_id)
         .order_by(ForecastPoint.ts)
     ).all()
-    frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS])
+    frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS, "risk"])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    if risk_quantile is None:
+        frame = frame.drop(columns="risk")
+    else:
+        frame = frame.rename(columns={"risk": quantile_name(risk_quantile)})
     return frame.set_index("ts")
+
+
+def quantile_series(frame: pd.DataFrame, quantile: float) -> pd.Series:
+    """A forecast frame's column for ``quantile``; for a forecast made before the profile asked
+    for it (until the next refresh), read between its neighbouring quantiles (linearly, held
+    at the outermost one beyond them)."""
+    name = quantile_name(quantile)
+    if name in frame:
+        return frame[name]
+    known = sorted((float(column[1:]) / 100, column) for column in frame if column[:1] == "p")
+    levels = [level for level, _ in known]
+    upper = int(np.clip(np.searchsorted(levels, quantile), 1, len(known) - 1))
+    (low, low_name), (high, high_name) = known[upper - 1], known[upper]
+    weight = float(np.clip((quantile - low) / (high - low), 0.0, 1.0))
+    return (frame[low_name] * (1 - weight) + frame[high_name] * weight).rename(name)
 
 
 def newest_forecast_times(*, session: Session) -> dict[str, datetime]:

@@ -130,6 +130,8 @@ class Forecast(Base):
     origin: Mapped[datetime]  # first forecast timestamp
     step_seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # a profile's risk quantile outside p50/p90/p95/p99, kept in each point's ``risk``
+    risk_quantile: Mapped[float | None] = mapped_column(Float)
 
     points: Mapped[list[ForecastPoint]] = relationship(
         order_by="ForecastPoint.ts", cascade="all, delete-orphan"
@@ -149,6 +151,7 @@ class ForecastPoint(Base):
     p90: Mapped[float] = mapped_column(Float)
     p95: Mapped[float] = mapped_column(Float)
     p99: Mapped[float] = mapped_column(Float)
+    risk: Mapped[float | None] = mapped_column(Float)  # at the forecast's risk_quantile
 
 
 class Plan(Base):

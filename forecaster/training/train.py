@@ -28,6 +28,7 @@ from forecaster.storage.forecasts import (
     champion_run,
     forecast_frame,
     latest_forecast,
+    quantile_series,
     save_forecast,
     save_model_run,
 )
@@ -166,6 +167,7 @@ def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> Tra
             series_id=series_id,
             step_seconds=profile.step_seconds,
             frame=outcome.frame,
+            risk_quantile=profile.risk_quantile,
         )
         plan = build_plan(
             session=session,
@@ -198,6 +200,7 @@ def train_service(
         loaded.history,
         loaded.profile.horizon_steps,
         model=model,
+        quantiles=loaded.profile.forecast_quantiles,
         calendar=loaded.calendar,
     )
     return _store(database, loaded, outcome)
@@ -210,20 +213,22 @@ def train_services(
     side with one global LightGBM learning from all of them (faster and, on traffic, more
     accurate than one model each). A service that cannot train is reported, not fatal."""
     results: dict[str, TrainResult | ForecasterError] = {}
-    groups: dict[tuple[int, int], list[_Loaded]] = {}
+    groups: dict[tuple[int, int, tuple[float, ...]], list[_Loaded]] = {}
     for name in names:
         try:
             loaded = _load(database, name, settings)
         except ForecasterError as error:
             results[name] = error
             continue
-        key = (loaded.profile.step_seconds, loaded.profile.horizon_steps)
+        profile = loaded.profile
+        key = (profile.step_seconds, profile.horizon_steps, profile.forecast_quantiles)
         groups.setdefault(key, []).append(loaded)
-    for (_step, horizon), group in groups.items():
+    for (_step, horizon, quantiles), group in groups.items():
         outcomes = run_at_idle_priority(
             forecast_many,
             [loaded.history for loaded in group],
             horizon,
+            quantiles=quantiles,
             calendars=[loaded.calendar for loaded in group],
             workers=settings.training_processes,
         )
@@ -296,7 +301,8 @@ def build_plan(
     was in forecast-only mode when the plan was made (actuators must then leave it alone).
     """
     frame = forecast_frame(session=session, forecast_id=forecast_id)
-    plan = plan_capacity(frame[profile.quantile_column], profile, step_seconds=profile.step_seconds)
+    load = quantile_series(frame, profile.risk_quantile)
+    plan = plan_capacity(load, profile, step_seconds=profile.step_seconds)
     if history is not None:
         plan = check_floor(plan, history, profile)
     hours = profile.step_seconds / 3600
@@ -370,7 +376,9 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
     run_id, model_name, model = champion
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too
-    frame = run_at_idle_priority(lambda: model.update(history).predict(profile.horizon_steps))
+    frame = run_at_idle_priority(
+        lambda: model.update(history).predict(profile.horizon_steps, profile.forecast_quantiles)
+    )
     with database.session() as session:
         service = get_service(session=session, name=name)
         forecast = save_forecast(
@@ -379,6 +387,7 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
             series_id=series_id,
             step_seconds=profile.step_seconds,
             frame=frame,
+            risk_quantile=profile.risk_quantile,
         )
         plan = build_plan(
             session=session,

@@ -139,6 +139,48 @@ def test_offline_plan_contract(tmp_path: Path) -> None:
     assert plan.loc[stamps == pd.Timestamp("2024-01-04 07:30"), "replicas"].item() == 4
 
 
+def test_offline_plan_notes_and_leaves_out_fields_it_does_not_know(tmp_path: Path) -> None:
+    history = daily_ramps(tmp_path / "history.csv")
+    profile = write_profile(tmp_path / "p.yaml", min_replica=30, cost_per_gpu_hour=2.5)
+    plan = plan_csv(tmp_path, history, profile)
+    assert plan["replicas"].min() == 4  # min_replica (a typo) did not count
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            "--input",
+            str(history),
+            "--profile",
+            str(profile),
+            "--horizon",
+            "1h",
+            "--output",
+            str(tmp_path / "again.csv"),
+            "--model",
+            "seasonal_naive_daily",
+        ],
+    )
+    assert "ignored unknown field 'min_replica' (did you mean 'min_replicas'?)" in result.output
+    assert "ignored unknown field 'cost_per_gpu_hour'" in result.output
+    # a known field with a bad value is still refused
+    bad = write_profile(tmp_path / "bad.yaml", min_replicas=-3)
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            "--input",
+            str(history),
+            "--profile",
+            str(bad),
+            "--horizon",
+            "1h",
+            "--output",
+            str(tmp_path / "bad.csv"),
+        ],
+    )
+    assert result.exit_code == 2 and "min_replicas" in result.output
+
+
 def test_offline_plan_with_tiers(tmp_path: Path) -> None:
     history = daily_ramps(tmp_path / "history.csv")
     plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml", tiers=TIERS))

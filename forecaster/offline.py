@@ -35,29 +35,39 @@ class SeriesFile:
     missing_values: int = 0  # rows whose value was blank, NaN, NA or null: gaps, not errors
     # the file's last timestamp, a row without a value included: forecasts start after it
     end: pd.Timestamp | None = None
+    note: str | None = None  # how an unusual layout was read (two other columns, no header)
 
 
 MISSING_VALUES = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
 
 def read_series_csv(path: Path) -> SeriesFile:
-    """Read a CSV with columns ``timestamp,value``.
+    """Read a CSV with columns ``timestamp,value`` (a file with just two columns by other
+    names, or without a header, is read as that too, and says so in ``note``).
 
     A blank (or NaN, NA, null) value is a missing observation: the row is left out and the
     models see a gap. Any other unreadable value or timestamp refuses the file, naming the row.
     """
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise InvalidInputError(f"cannot read {path}: {error}") from None
+    raw = _read_text_columns(path, header=0)
     columns = {column.lower().strip(): column for column in raw.columns}
-    if "timestamp" not in columns or "value" not in columns:
+    note = None
+    if "timestamp" in columns and "value" in columns:
+        time_column, value_column = columns["timestamp"], columns["value"]
+    elif raw.shape[1] == 2:  # two columns by other names, or no header at all
+        time_column, value_column = raw.columns
+        if parse_timestamps(pd.Series([time_column])).notna().all():
+            raw = _read_text_columns(path, header=None)
+            time_column, value_column = raw.columns
+            note = "no header row: read the two columns as timestamp,value"
+        else:
+            note = f"read columns {time_column!r},{value_column!r} as timestamp,value"
+    else:
         raise InvalidInputError(
             f"{path}: expected columns timestamp,value, got {list(raw.columns)}"
         )
-    text = raw[columns["value"]]
+    text = raw[value_column]
     missing = text.str.strip().str.lower().isin(MISSING_VALUES)
-    stamps = parse_timestamps(raw[columns["timestamp"]])
+    stamps = parse_timestamps(raw[time_column])
     values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
     bad = stamps.isna() | (values.isna() & ~missing)
     if (bad | missing).all():
@@ -68,7 +78,7 @@ def read_series_csv(path: Path) -> SeriesFile:
             f"{path}: {int(bad.sum())} unreadable rows, first at line {first + 2}: "
             f"{raw.iloc[first].to_dict()}"
         )
-    sample = str(raw[columns["timestamp"]].iloc[0])
+    sample = str(raw[time_column].iloc[0])
     naive = not (sample.endswith("Z") or "+" in sample[10:] or sample.count("-") > 2)
     if pd.to_numeric(pd.Series([sample]), errors="coerce").notna().iloc[0]:
         naive = True
@@ -79,7 +89,15 @@ def read_series_csv(path: Path) -> SeriesFile:
         naive=naive,
         missing_values=int(missing.sum()),
         end=pd.Timestamp(stamps.max()),
+        note=note,
     )
+
+
+def _read_text_columns(path: Path, header: int | None) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, header=header)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise InvalidInputError(f"cannot read {path}: {error}") from None
 
 
 def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:

@@ -45,6 +45,8 @@ def read_input(path: Path) -> SeriesFile:
     from forecaster.offline import read_series_csv
 
     series_file = read_series_csv(path)
+    if series_file.note:
+        warn(f"note: {series_file.note}")
     if series_file.missing_values:
         warn(f"note: {series_file.missing_values} rows without a value are treated as gaps")
     return series_file

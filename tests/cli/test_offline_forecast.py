@@ -81,8 +81,34 @@ def test_forecast_with_freq_model_and_quantiles(tmp_path: Path) -> None:
     assert (stamps.dt.minute % 15 == 0).all()
 
 
+def test_two_columns_by_other_names_or_without_a_header_are_read_and_noted(
+    tmp_path: Path,
+) -> None:
+    rows = "".join(f"2024-01-01T{h:02d}:00:00Z,{10 + h}\n" for h in range(12))
+    outputs = []
+    for name, header, note in (
+        ("plain.csv", "timestamp,value\n", None),
+        ("named.csv", "time,requests\n", "read columns 'time','requests' as timestamp,value"),
+        ("bare.csv", "", "no header row"),
+    ):
+        (tmp_path / name).write_text(header + rows)
+        out = tmp_path / f"{name}.out"
+        result = runner.invoke(
+            app,
+            ["forecast", "--input", str(tmp_path / name), "--output", str(out), "--horizon", "3h"],
+        )
+        assert result.exit_code == 0, result.output
+        if note is None:
+            assert "note:" not in result.output
+        else:
+            assert note in result.output
+        outputs.append(pd.read_csv(out))
+    assert outputs[0].equals(outputs[1]) and outputs[0].equals(outputs[2])
+    assert len(outputs[0]) == 3
+
+
 def test_forecast_refuses_bad_input_clearly(tmp_path: Path) -> None:
-    (tmp_path / "bad.csv").write_text("time,val\n1,2\n")
+    (tmp_path / "bad.csv").write_text("time,val,host\n1,2,a\n")
     result = runner.invoke(
         app, ["forecast", "--input", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "o.csv")]
     )

@@ -25,14 +25,21 @@ _UNIT_SECONDS = {
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Seconds in a duration such as ``48h``, ``5min``, ``30s``, ``2d`` or a bare number."""
+    """Seconds in a duration such as ``48h``, ``5min``, ``30s``, ``2d`` or a bare number (and
+    whatever else pandas reads as one: ``1 day``, ``PT24H``)."""
     if isinstance(text, int | float):
         seconds = float(text)
     else:
         match = _DURATION.match(text)
-        if match is None:
-            raise ValueError(f"cannot read duration {text!r}: use forms like 90s, 5min, 48h, 2d")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+        if match is not None:
+            seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+        else:
+            try:
+                seconds = pd.Timedelta(text).total_seconds()
+            except ValueError:
+                raise ValueError(
+                    f"cannot read duration {text!r}: use forms like 90s, 5min, 48h, 2d"
+                ) from None
     if not np.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"duration must be positive, got {text!r}")
     return seconds

@@ -488,7 +488,11 @@ def _calibrated(
         # cold start: the backtest could not reach the horizon, so keep bands wide
         bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
     fitted = Calibrated(
-        base, bands, events=item.calendar.events, counts=whole_numbers(item.history)
+        base,
+        bands,
+        events=item.calendar.events,
+        counts=whole_numbers(item.history),
+        history=item.history,
     )
     return fitted, fitted.predict(horizon, quantiles)
 

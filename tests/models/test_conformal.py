@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from models.conformal import Calibrated, ConformalBands
 from models.naive import SeasonalNaiveDaily
@@ -110,3 +111,43 @@ def test_rates_and_means_are_not_counts() -> None:
     assert whole_numbers(_counts(1, seed=1))
     assert not whole_numbers(_counts(1, seed=1) / 300)  # requests per second over 5 minutes
     assert not whole_numbers(pd.Series([np.nan, np.nan]))
+
+
+def _noisy(days: int, last_hours_sd: float, seed: int = 5) -> pd.Series:
+    """5-minute traffic with noise sd 5, except ``last_hours_sd`` in its last two hours."""
+    index = pd.date_range("2024-01-01", periods=days * 288, freq="5min", tz="UTC")
+    sd = np.full(len(index), 5.0)
+    sd[-24:] = last_hours_sd
+    cycle = 100 + 30 * np.sin(2 * np.pi * np.arange(len(index)) / 288)
+    return pd.Series(cycle + np.random.default_rng(seed).normal(0, sd), index=index)
+
+
+def test_recent_turbulence_compares_the_last_two_hours_with_the_same_hours_before() -> None:
+    from models.conformal import recent_turbulence
+
+    assert 0.7 < recent_turbulence(_noisy(8, 5.0)) < 1.4  # 24 moves: sampling noise
+    assert recent_turbulence(_noisy(8, 20.0)) == 2.0  # clipped
+    assert recent_turbulence(_noisy(8, 1.0)) == 0.5
+    assert recent_turbulence(_noisy(8, 20.0).iloc[-30:]) == 1.0  # too short to tell
+    gappy = _noisy(8, 20.0)
+    gappy.iloc[::3] = np.nan
+    assert recent_turbulence(gappy) > 1.5
+
+
+def test_bands_widen_after_a_turbulent_spell_for_the_next_hours_only() -> None:
+    rng = np.random.default_rng(6)
+    horizons = np.tile(np.arange(1, 289), 10)
+    bands = ConformalBands.fit(rng.normal(0, 5.0, len(horizons)), horizons, horizons * 300.0)
+    widths = {}
+    for label, sd in (("calm", 1.0), ("usual", 5.0), ("turbulent", 20.0)):
+        history = _noisy(8, sd)
+        model = Calibrated(SeasonalNaiveDaily(), bands).fit(history)
+        frame = model.predict(288)
+        widths[label] = (frame["p95"] - frame["p50"]).to_numpy()
+        # wrapping a model fitted elsewhere (as training does) reads the same history
+        wrapped = Calibrated(SeasonalNaiveDaily().fit(history), bands, history=history)
+        pd.testing.assert_frame_equal(wrapped.predict(288), frame)
+    assert widths["calm"][0] < 0.8 * widths["usual"][0]
+    assert widths["turbulent"][0] > 1.25 * widths["usual"][0]
+    # a day ahead the spell no longer counts
+    assert widths["turbulent"][-1] == pytest.approx(widths["calm"][-1], rel=0.01)

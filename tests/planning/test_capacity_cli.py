@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from forecaster.cli import app
 from forecaster.planning.tiers import parse_mix
@@ -103,25 +103,17 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "duration" in result.output
 
 
+def invoke_plan(history: Path, profile: Path, out: Path, *extra: str) -> Result:
+    """``forecaster plan`` offline, 24 h ahead with seasonal-naive unless ``extra`` says else."""
+    args = ["plan", "--input", str(history), "--profile", str(profile), "--output", str(out)]
+    return runner.invoke(
+        app, [*args, "--horizon", "24h", "--model", "seasonal_naive_daily", *extra]
+    )
+
+
 def plan_csv(tmp_path: Path, history: Path, profile: Path, *extra: str) -> pd.DataFrame:
     out = tmp_path / "plan.csv"
-    result = runner.invoke(
-        app,
-        [
-            "plan",
-            "--input",
-            str(history),
-            "--profile",
-            str(profile),
-            "--horizon",
-            "24h",
-            "--output",
-            str(out),
-            "--model",
-            "seasonal_naive_daily",
-            *extra,
-        ],
-    )
+    result = invoke_plan(history, profile, out, *extra)
     assert result.exit_code == 0, result.output
     assert "model: seasonal_naive_daily" in result.output  # the forecast under the plan
     return pd.read_csv(out)
@@ -144,40 +136,12 @@ def test_offline_plan_notes_and_leaves_out_fields_it_does_not_know(tmp_path: Pat
     profile = write_profile(tmp_path / "p.yaml", min_replica=30, cost_per_gpu_hour=2.5)
     plan = plan_csv(tmp_path, history, profile)
     assert plan["replicas"].min() == 4  # min_replica (a typo) did not count
-    result = runner.invoke(
-        app,
-        [
-            "plan",
-            "--input",
-            str(history),
-            "--profile",
-            str(profile),
-            "--horizon",
-            "1h",
-            "--output",
-            str(tmp_path / "again.csv"),
-            "--model",
-            "seasonal_naive_daily",
-        ],
-    )
+    result = invoke_plan(history, profile, tmp_path / "again.csv")
     assert "ignored unknown field 'min_replica' (did you mean 'min_replicas'?)" in result.output
     assert "ignored unknown field 'cost_per_gpu_hour'" in result.output
     # a known field with a bad value is still refused
     bad = write_profile(tmp_path / "bad.yaml", min_replicas=-3)
-    result = runner.invoke(
-        app,
-        [
-            "plan",
-            "--input",
-            str(history),
-            "--profile",
-            str(bad),
-            "--horizon",
-            "1h",
-            "--output",
-            str(tmp_path / "bad.csv"),
-        ],
-    )
+    result = invoke_plan(history, bad, tmp_path / "bad.csv")
     assert result.exit_code == 2 and "min_replicas" in result.output
 
 

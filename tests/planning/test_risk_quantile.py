@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from api.app import create_app
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.offline import plan_file, read_series_csv
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
@@ -21,10 +20,9 @@ from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, quantile_series
 from forecaster.storage.orm import Plan
 from forecaster.storage.plans import plan_steps
-from forecaster.storage.services import get_service, upsert_service
-from forecaster.timeutil import utc_now
+from forecaster.storage.services import get_service
 from forecaster.training.train import build_plan, forecast_service, train_service
-from tests.helpers import synthetic_traffic
+from tests.helpers import ending_now, store_service, synthetic_traffic
 
 PROFILE = ScalingProfile(
     step_seconds=3600,
@@ -38,20 +36,9 @@ PROFILE = ScalingProfile(
 
 
 def _ingest(database: Database, settings: Settings) -> None:
-    """Five days of a noisy hourly cycle ending now."""
-    end = pd.Timestamp(utc_now()).floor("h")
-    index = pd.date_range(end=end, periods=24 * 5, freq="h")
-    noise = np.random.default_rng(3).normal(0, 8, len(index))
-    values = 100 + 50 * np.sin(2 * np.pi * index.hour.to_numpy() / 24) + noise
-    with database.session() as session:
-        upsert_service(session=session, name="chat", profile=PROFILE)
-        item = SeriesPoints(
-            service="chat",
-            metric="requests_per_second",
-            timestamps=[ts.isoformat() for ts in index],
-            values=values.tolist(),
-        )
-        ingest_batch(session=session, batch=[item], settings=settings)
+    """Two weeks of a noisy hourly cycle ending now."""
+    history = synthetic_traffic(days=14, step_seconds=3600, noise=0.2, seed=3)
+    store_service(database, settings, "chat", ending_now(history, "h"), PROFILE)
 
 
 def test_the_profiles_risk_quantile_is_stored_and_planned(

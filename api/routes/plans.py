@@ -16,7 +16,7 @@ from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic
 from forecaster.errors import InvalidInputError, NotReadyError
 from forecaster.storage.db import Database
-from forecaster.storage.forecasts import FORECAST_COLUMNS, forecast_frame, latest_forecast
+from forecaster.storage.forecasts import forecast_frame, latest_forecast
 from forecaster.storage.orm import ModelRun
 from forecaster.storage.plan_views import (
     current_plan_view,
@@ -26,6 +26,7 @@ from forecaster.storage.plan_views import (
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
 from forecaster.training.train import driving_series_id
+from models.base import quantile_name
 
 router = APIRouter(prefix="/v1/services", tags=["plans"])
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic
         raise NotReadyError(f"service {name!r} has no forecast yet; train it first")
     run = session.get_one(ModelRun, forecast.run_id)
     frame = forecast_frame(session=session, forecast_id=forecast.id)
+    if forecast.risk_quantile is not None:  # the fifth quantile goes out as each point's risk
+        frame = frame.rename(columns={quantile_name(forecast.risk_quantile): "risk"})
     return ForecastPublic(
         service=name,
         series_id=series_id,
@@ -72,11 +75,7 @@ def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic
         points=[
             ForecastPointPublic(ts=ts, **values)
             for ts, values in zip(
-                frame.index.to_pydatetime(),
-                frame.set_axis([*FORECAST_COLUMNS, "risk"][: frame.shape[1]], axis=1).to_dict(
-                    "records"
-                ),
-                strict=True,
+                frame.index.to_pydatetime(), frame.to_dict("records"), strict=True
             )
         ],
     )

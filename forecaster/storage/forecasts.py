@@ -129,9 +129,8 @@ def latest_forecast(*, session: Session, series_id: int) -> Forecast | None:
 def forecast_frame(*, session: Session, forecast_id: int) -> pd.DataFrame:
     """The points of a stored forecast as a frame indexed by UTC timestamp: p50, p90, p95,
     p99, and the risk quantile's column (``p97.5`` ...) when the forecast carries one."""
-    risk_quantile = session.execute(
-        select(Forecast.risk_quantile).where(Forecast.id == forecast_id)
-    ).scalar_one_or_none()
+    forecast = session.get(Forecast, forecast_id)  # callers have loaded it: no second query
+    risk_quantile = forecast.risk_quantile if forecast is not None else None
     rows = session.execute(
         select(
             ForecastPoint.ts,

@@ -22,6 +22,10 @@ from models.resample import blocks_needed, coarse_factor, coarsen, refine
 MAX_BLOCKS_PER_DAY = 48
 MAX_HISTORY_DAYS = 56
 PARAMS = ("smoothing_level", "smoothing_trend", "smoothing_seasonal", "damping_trend")
+# statsmodels lets the damping reach 0.995, where a trend runs on for ~200 steps: fitted on an
+# hour that happened to climb, it doubled a day-ahead forecast. 0.98 (~50 steps) is the usual
+# cap of damped-trend ETS (Hyndman's forecast package).
+MAX_DAMPING = 0.98
 
 
 class HoltWinters(ForecastModel):
@@ -78,6 +82,7 @@ def smooth(
         seasonal_periods=season if seasonal else None,
         # optimising dozens of initial seasonal states made fits 20x slower for no gain
         initialization_method="heuristic" if seasonal else "estimated",
+        bounds={"damping_trend": (0.8, MAX_DAMPING)} if trend else None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from models.holt_winters import HoltWinters, forecast_ahead, smooth
+from models.holt_winters import MAX_DAMPING, HoltWinters, forecast_ahead, smooth
 from tests.helpers import synthetic_traffic
 from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps, daily_cycle
 
@@ -24,6 +25,17 @@ def test_under_two_days_it_forecasts_a_level_without_season() -> None:
     assert model.params_["seasonal"] is False
     frame = model.predict(30)
     assert frame["p50"].between(0.3 * series.mean(), 2 * series.mean()).all()
+
+
+def test_a_short_climb_is_not_extrapolated_all_day() -> None:
+    """Fifty minutes of a steady climb, forecast a day ahead: the damped trend runs out."""
+    index = pd.date_range("2026-01-01", periods=10, freq="5min", tz="UTC")
+    climb = pd.Series(np.arange(1.0, 11.0), index=index)
+    model = HoltWinters().fit(climb)
+    assert model.params_["damping_trend"] <= MAX_DAMPING
+    ahead = model.predict(288)["p50"].to_numpy()
+    assert ahead[-1] <= climb.iloc[-1] + 0.98 / (1 - 0.98) + 1.0  # at most ~50 steps of climb
+    assert ahead[-1] - ahead[-20] < 0.5  # levelled off hours before, not still climbing
 
 
 def test_update_keeps_parameters_and_follows_new_data() -> None:

@@ -2,15 +2,19 @@
 
 ``forecaster forecast``, ``forecaster backtest`` and ``forecaster plan --input`` read a
 ``timestamp,value`` CSV and write their results with the same timestamp style as the input
-(naive UTC stays naive). They call the same forecasting and planning code as the service.
+(naive stays naive, epoch seconds stay epoch seconds, an offset stays that offset). They call
+the same forecasting and planning code as the service.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -25,13 +29,53 @@ from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES
 from models.calendar import Calendar, check_country
 
+_OFFSET = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-])(\d{2}):?(\d{2})?$")
+
+
+@dataclass(frozen=True)
+class TimestampStyle:
+    """How an input file wrote its timestamps, so outputs can be written the same way: a
+    script that joins our rows to its own on the timestamp text should not need to convert."""
+
+    kind: Literal["naive", "utc", "offset", "epoch"]
+    offset_minutes: int = 0
+
+    @classmethod
+    def of(cls, sample: str) -> TimestampStyle:
+        """The style of one timestamp as written (the file's last row is the one that counts)."""
+        text = sample.strip()
+        if pd.to_numeric(pd.Series([text]), errors="coerce").notna().iloc[0]:
+            return cls("epoch")
+        if text.upper().endswith("Z"):
+            return cls("utc")
+        match = _OFFSET.search(text)
+        if match is None:
+            return cls("naive")
+        sign, hours, minutes = match.groups()
+        total = int(hours) * 60 + int(minutes or 0)
+        return cls("offset", -total if sign == "-" else total) if total else cls("utc")
+
+    def format(self, index: pd.DatetimeIndex) -> list[str]:
+        """Timestamps in this style (instants unchanged)."""
+        utc = index.tz_convert("UTC")
+        if self.kind == "epoch":
+            return [str(second) for second in utc.as_unit("s").asi8]
+        if self.kind == "naive":
+            return list(utc.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S"))
+        if self.kind == "utc":
+            return list(utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        local = utc.tz_convert(timezone(timedelta(minutes=self.offset_minutes)))
+        sign = "-" if self.offset_minutes < 0 else "+"
+        hours, minutes = divmod(abs(self.offset_minutes), 60)
+        return list(local.strftime("%Y-%m-%dT%H:%M:%S") + f"{sign}{hours:02d}:{minutes:02d}")
+
 
 @dataclass(frozen=True)
 class SeriesFile:
-    """A loaded ``timestamp,value`` CSV: its points and whether its timestamps were naive."""
+    """A loaded ``timestamp,value`` CSV: its points and how its timestamps were written."""
 
     points: pd.Series
-    naive: bool
+    style: TimestampStyle
     missing_values: int = 0  # rows whose value was blank, NaN, NA or null: gaps, not errors
     # the file's last timestamp, a row without a value included: forecasts start after it
     end: pd.Timestamp | None = None
@@ -78,15 +122,11 @@ def read_series_csv(path: Path) -> SeriesFile:
             f"{path}: {int(bad.sum())} unreadable rows, first at line {first + 2}: "
             f"{raw.iloc[first].to_dict()}"
         )
-    sample = str(raw[time_column].iloc[0])
-    naive = not (sample.endswith("Z") or "+" in sample[10:] or sample.count("-") > 2)
-    if pd.to_numeric(pd.Series([sample]), errors="coerce").notna().iloc[0]:
-        naive = True
     kept = ~missing.to_numpy()
     points = pd.Series(values.to_numpy(dtype="float64")[kept], index=pd.DatetimeIndex(stamps[kept]))
     return SeriesFile(
         points=points.sort_index(),
-        naive=naive,
+        style=TimestampStyle.of(str(raw[time_column].iloc[int(stamps.to_numpy().argmax())])),
         missing_values=int(missing.sum()),
         end=pd.Timestamp(stamps.max()),
         note=note,
@@ -220,21 +260,14 @@ def plan_freq(series_file: SeriesFile, profile: ScalingProfile, freq: str | None
     return f"{profile.step_seconds}s" if profile.step_seconds > data_step * (1 + 1e-9) else None
 
 
-def format_timestamps(index: pd.DatetimeIndex, naive: bool) -> list[str]:
-    """Timestamps in the input's style: ``2024-01-01 00:05:00`` if it was naive, else ISO UTC."""
-    if naive:
-        return list(index.tz_convert("UTC").tz_localize(None).strftime("%Y-%m-%d %H:%M:%S"))
-    return list(index.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-def write_forecast_csv(frame: pd.DataFrame, path: Path, *, naive: bool) -> None:
+def write_forecast_csv(frame: pd.DataFrame, path: Path, *, style: TimestampStyle) -> None:
     """Write ``timestamp`` plus one column per quantile (``p50``, ``p90``, ...)."""
     out = frame.copy()
-    out.insert(0, "timestamp", format_timestamps(pd.DatetimeIndex(frame.index), naive))
+    out.insert(0, "timestamp", style.format(pd.DatetimeIndex(frame.index)))
     out.to_csv(path, index=False, float_format="%.6g")
 
 
-def write_plan_csv(plan: pd.DataFrame, path: Path, *, naive: bool) -> None:
+def write_plan_csv(plan: pd.DataFrame, path: Path, *, style: TimestampStyle) -> None:
     """Write ``timestamp,replicas,gpus`` (and ``tier`` when tiers are used): one row per step,
     "keep at least ``replicas`` from ``timestamp`` until the next row", already shifted for the
     start-up time; ``tier`` is the mix, e.g. ``A100:1+L4:3`` (``replicas`` is its total)."""
@@ -242,5 +275,5 @@ def write_plan_csv(plan: pd.DataFrame, path: Path, *, naive: bool) -> None:
         ["tier"] if "tier" in plan and plan["tier"].notna().any() else []
     )
     out = plan[columns].copy()
-    out.insert(0, "timestamp", format_timestamps(pd.DatetimeIndex(plan.index), naive))
+    out.insert(0, "timestamp", style.format(pd.DatetimeIndex(plan.index)))
     out.to_csv(path, index=False)

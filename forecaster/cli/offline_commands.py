@@ -50,7 +50,7 @@ def forecast(
         )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
-    write_forecast_csv(outcome.frame, output, naive=series_file.naive)
+    write_forecast_csv(outcome.frame, output, style=series_file.style)
     note = f" ({outcome.message})" if outcome.message else ""
     say(f"model: {outcome.model}{note}")
     say(f"wrote {len(outcome.frame)} steps to {output}")

@@ -222,7 +222,7 @@ def plan(
             )
         except (ForecasterError, ValueError) as error:
             fail(str(error))
-        write_plan_csv(frame, output, naive=series_file.naive)
+        write_plan_csv(frame, output, style=series_file.style)
         note = f" ({frame.attrs['message']})" if frame.attrs.get("message") else ""
         say(f"model: {frame.attrs.get('model')}{note}")
         say(f"wrote {len(frame)} steps to {output}; peak {int(frame['replicas'].max())} replicas")

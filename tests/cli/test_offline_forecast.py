@@ -167,3 +167,38 @@ def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> N
         assert len(written) == 12
         first = pd.Timestamp(written["timestamp"].iloc[0], tz="UTC")
         assert first == series.index[-1] + pd.Timedelta(minutes=5)
+
+
+def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
+    """Epoch seconds stay epoch seconds, an offset stays that offset, UTC stays Z: the same
+    instants, written so a script can join our rows to its own timestamps as text."""
+    start = pd.Timestamp("2024-03-01 00:00", tz="UTC")
+    hours = [start + pd.Timedelta(hours=h) for h in range(12)]
+    styles = {
+        "epoch": ([str(int(t.timestamp())) for t in hours], str(int(hours[-1].timestamp()) + 3600)),
+        "offset": (
+            [t.tz_convert("America/New_York").isoformat() for t in hours],
+            "2024-03-01T07:00:00-05:00",  # New York's offset, at the forecast's instant
+        ),
+        "utc": ([t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in hours], "2024-03-01T12:00:00Z"),
+        "naive": ([t.strftime("%Y-%m-%d %H:%M:%S") for t in hours], "2024-03-01 12:00:00"),
+    }
+    for name, (stamps, first_out) in styles.items():
+        rows = "".join(f"{stamp},{10 + i}\n" for i, stamp in enumerate(stamps))
+        (tmp_path / f"{name}.csv").write_text("timestamp,value\n" + rows)
+        out = tmp_path / f"{name}.out"
+        result = runner.invoke(
+            app,
+            [
+                "forecast",
+                "--input",
+                str(tmp_path / f"{name}.csv"),
+                "--output",
+                str(out),
+                "--horizon",
+                "2h",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        written = pd.read_csv(out, dtype={"timestamp": str})["timestamp"]
+        assert len(written) == 2 and written.iloc[0] == first_out, name

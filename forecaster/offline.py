@@ -29,6 +29,7 @@ from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES
 from models.calendar import Calendar, check_country
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-])(\d{2}):?(\d{2})?$")
 
 
@@ -37,7 +38,7 @@ class TimestampStyle:
     """How an input file wrote its timestamps, so outputs can be written the same way: a
     script that joins our rows to its own on the timestamp text should not need to convert."""
 
-    kind: Literal["naive", "utc", "offset", "epoch"]
+    kind: Literal["naive", "date", "utc", "offset", "epoch"]
     offset_minutes: int = 0
 
     @classmethod
@@ -48,20 +49,25 @@ class TimestampStyle:
             return cls("epoch")
         if text.upper().endswith("Z"):
             return cls("utc")
+        if _DATE.fullmatch(text):
+            return cls("date")
         match = _OFFSET.search(text)
         if match is None:
             return cls("naive")
         sign, hours, minutes = match.groups()
         total = int(hours) * 60 + int(minutes or 0)
-        return cls("offset", -total if sign == "-" else total) if total else cls("utc")
+        return cls("offset", -total if sign == "-" else total)
 
     def format(self, index: pd.DatetimeIndex) -> list[str]:
         """Timestamps in this style (instants unchanged)."""
         utc = index.tz_convert("UTC")
         if self.kind == "epoch":
             return [str(second) for second in utc.as_unit("s").asi8]
-        if self.kind == "naive":
-            return list(utc.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S"))
+        naive = utc.tz_localize(None)
+        if self.kind == "date" and (naive == naive.normalize()).all():
+            return list(naive.strftime("%Y-%m-%d"))  # daily data: dates, as it came
+        if self.kind in ("naive", "date"):
+            return list(naive.strftime("%Y-%m-%d %H:%M:%S"))
         if self.kind == "utc":
             return list(utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
         local = utc.tz_convert(timezone(timedelta(minutes=self.offset_minutes)))

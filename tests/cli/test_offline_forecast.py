@@ -170,8 +170,8 @@ def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> N
 
 
 def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
-    """Epoch seconds stay epoch seconds, an offset stays that offset, UTC stays Z: the same
-    instants, written so a script can join our rows to its own timestamps as text."""
+    """Epoch seconds stay epoch seconds, an offset stays that offset, UTC stays Z, a date stays
+    a date: the same instants, written so a script can join our rows to its own as text."""
     start = pd.Timestamp("2024-03-01 00:00", tz="UTC")
     hours = [start + pd.Timedelta(hours=h) for h in range(12)]
     styles = {
@@ -181,7 +181,9 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
             "2024-03-01T07:00:00-05:00",  # New York's offset, at the forecast's instant
         ),
         "utc": ([t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in hours], "2024-03-01T12:00:00Z"),
+        "zero offset": ([t.isoformat() for t in hours], "2024-03-01T12:00:00+00:00"),
         "naive": ([t.strftime("%Y-%m-%d %H:%M:%S") for t in hours], "2024-03-01 12:00:00"),
+        "date": ([f"2024-02-{day:02d}" for day in range(1, 13)], "2024-02-13"),
     }
     for name, (stamps, first_out) in styles.items():
         rows = "".join(f"{stamp},{10 + i}\n" for i, stamp in enumerate(stamps))
@@ -196,7 +198,7 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
                 "--output",
                 str(out),
                 "--horizon",
-                "2h",
+                "2d" if name == "date" else "2h",  # two steps either way
             ],
         )
         assert result.exit_code == 0, result.output

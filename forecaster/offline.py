@@ -23,7 +23,7 @@ from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import plan_capacity
 from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile
-from forecaster.timeutil import parse_duration, parse_timestamps
+from forecaster.timeutil import coerce_numeric, parse_duration, parse_timestamps
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES
@@ -45,7 +45,7 @@ class TimestampStyle:
     def of(cls, sample: str) -> TimestampStyle:
         """The style of one timestamp as written (the file's last row is the one that counts)."""
         text = sample.strip()
-        if pd.to_numeric(pd.Series([text]), errors="coerce").notna().iloc[0]:
+        if coerce_numeric(pd.Series([text])).notna().iloc[0]:  # as parse_timestamps decides
             return cls("epoch")
         if text.upper().endswith("Z"):
             return cls("utc")
@@ -130,11 +130,12 @@ def read_series_csv(path: Path) -> SeriesFile:
         )
     kept = ~missing.to_numpy()
     points = pd.Series(values.to_numpy(dtype="float64")[kept], index=pd.DatetimeIndex(stamps[kept]))
+    last = stamps.idxmax()  # the file's last row, a row without a value included
     return SeriesFile(
         points=points.sort_index(),
-        style=TimestampStyle.of(str(raw[time_column].iloc[int(stamps.to_numpy().argmax())])),
+        style=TimestampStyle.of(str(raw.at[last, time_column])),
         missing_values=int(missing.sum()),
-        end=pd.Timestamp(stamps.max()),
+        end=pd.Timestamp(stamps[last]),
         note=note,
     )
 

@@ -22,9 +22,9 @@ from models.resample import blocks_needed, coarse_factor, coarsen, refine
 MAX_BLOCKS_PER_DAY = 48
 MAX_HISTORY_DAYS = 56
 PARAMS = ("smoothing_level", "smoothing_trend", "smoothing_seasonal", "damping_trend")
-# statsmodels lets the damping reach 0.995, where a trend runs on for ~200 steps: fitted on an
-# hour that happened to climb, it doubled a day-ahead forecast. 0.98 (~50 steps) is the usual
-# cap of damped-trend ETS (Hyndman's forecast package).
+# statsmodels lets the damping reach 0.995, where a trend runs on for ~200 steps: fitted on
+# fifty minutes of climb it forecast 16x the last value a day ahead. 0.98 (~50 steps) is the
+# usual cap of damped-trend ETS (Hyndman's forecast package).
 MAX_DAMPING = 0.98
 
 

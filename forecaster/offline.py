@@ -91,16 +91,23 @@ class SeriesFile:
 MISSING_VALUES = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
 
-def read_series_csv(path: Path) -> SeriesFile:
-    """Read a CSV with columns ``timestamp,value`` (a file with just two columns by other
-    names, or without a header, is read as that too, and says so in ``note``).
+@dataclass(frozen=True)
+class TextColumns:
+    """The timestamp and value columns of a CSV, as written (text), and how they were found."""
 
-    A blank (or NaN, NA, null) value is a missing observation: the row is left out and the
-    models see a gap. Any other unreadable value or timestamp refuses the file, naming the row.
-    """
+    timestamps: pd.Series
+    values: pd.Series
+    note: str | None = None  # how an unusual layout was read (two other columns, no header)
+    first_line: int = 2  # the file's line number of the first row (1 without a header)
+
+
+def read_text_columns(path: Path) -> TextColumns:
+    """The ``timestamp,value`` columns of a CSV as text. A file with just two columns by other
+    names, or without a header, is read as that too, and says so in ``note``; the offline
+    commands and ``forecaster ingest`` accept the same files."""
     raw = _read_text_columns(path, header=0)
     columns = {column.lower().strip(): column for column in raw.columns}
-    note = None
+    note, first_line = None, 2
     if "timestamp" in columns and "value" in columns:
         time_column, value_column = columns["timestamp"], columns["value"]
     elif raw.shape[1] == 2:  # two columns by other names, or no header at all
@@ -108,35 +115,47 @@ def read_series_csv(path: Path) -> SeriesFile:
         if parse_timestamps(pd.Series([time_column])).notna().all():
             raw = _read_text_columns(path, header=None)
             time_column, value_column = raw.columns
-            note = "no header row: read the two columns as timestamp,value"
+            note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
             note = f"read columns {time_column!r},{value_column!r} as timestamp,value"
     else:
         raise InvalidInputError(
             f"{path}: expected columns timestamp,value, got {list(raw.columns)}"
         )
-    text = raw[value_column]
+    return TextColumns(raw[time_column], raw[value_column], note, first_line)
+
+
+def read_series_csv(path: Path) -> SeriesFile:
+    """Read a CSV with columns ``timestamp,value`` (or two columns read as those, see
+    :func:`read_text_columns`).
+
+    A blank (or NaN, NA, null) value is a missing observation: the row is left out and the
+    models see a gap. Any other unreadable value or timestamp refuses the file, naming the row.
+    """
+    columns = read_text_columns(path)
+    text = columns.values
     missing = text.str.strip().str.lower().isin(MISSING_VALUES)
-    stamps = parse_timestamps(raw[time_column])
+    stamps = parse_timestamps(columns.timestamps)
     values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
     bad = stamps.isna() | (values.isna() & ~missing)
     if (bad | missing).all():
         raise InvalidInputError(f"{path}: no readable rows")
     if bad.any():
         first = int(bad.to_numpy().nonzero()[0][0])
+        line = first + columns.first_line
         raise InvalidInputError(
-            f"{path}: {int(bad.sum())} unreadable rows, first at line {first + 2}: "
-            f"{raw.iloc[first].to_dict()}"
+            f"{path}: {int(bad.sum())} unreadable rows, first at line {line}: "
+            f"{columns.timestamps.iloc[first]},{text.iloc[first]}"
         )
     kept = ~missing.to_numpy()
     points = pd.Series(values.to_numpy(dtype="float64")[kept], index=pd.DatetimeIndex(stamps[kept]))
     last = stamps.idxmax()  # the file's last row, a row without a value included
     return SeriesFile(
         points=points.sort_index(),
-        style=TimestampStyle.of(str(raw.at[last, time_column])),
+        style=TimestampStyle.of(str(columns.timestamps.at[last])),
         missing_values=int(missing.sum()),
         end=pd.Timestamp(stamps[last]),
-        note=note,
+        note=columns.note,
     )
 
 

@@ -113,30 +113,28 @@ def ingest(
     profile: Path | None = typer.Option(None, exists=True, help="create/update the service first"),
 ) -> None:
     """Store a CSV of points in the database, all or nothing."""
-    import pandas as pd
-
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+    from forecaster.offline import read_text_columns
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
 
     settings = _settings()
-    raw = pd.read_csv(file, dtype=str, keep_default_na=False)
-    if not {"timestamp", "value"} <= set(raw.columns):
-        fail(f"{file}: expected columns timestamp,value, got {list(raw.columns)}")
     stored = 0
     try:
+        columns = read_text_columns(file)  # the same layouts as the offline commands
+        if columns.note:
+            say(f"note: {columns.note}")
         with open_database(settings.database_url) as database, database.session() as session:
             if profile is not None:
                 upsert_service(session=session, name=service, profile=read_profile(profile))
             chunk = settings.max_points_per_batch
-            for start in range(0, len(raw), chunk):  # one transaction: the file lands whole
-                part = raw.iloc[start : start + chunk]
+            for start in range(0, len(columns.values), chunk):  # one transaction: all or none
                 item = SeriesPoints(
                     service=service,
                     metric=metric,
-                    timestamps=part["timestamp"].tolist(),
-                    values=part["value"].tolist(),
+                    timestamps=columns.timestamps.iloc[start : start + chunk].tolist(),
+                    values=columns.values.iloc[start : start + chunk].tolist(),
                 )
                 stored += ingest_batch(session=session, batch=[item], settings=settings).stored
     except (ForecasterError, ValueError) as error:

@@ -161,3 +161,34 @@ def test_forecast_takes_a_holiday_calendar_and_refuses_unknown_ones(tmp_path: Pa
     assert len(pd.read_csv(out)) == 6
     bad = runner.invoke(app, [*base, "--holidays", "XX"])
     assert bad.exit_code == 2 and "unknown holiday country" in bad.output
+
+
+def _stored_samples() -> int:
+    import sqlalchemy as sa
+
+    from forecaster.storage.db import open_database
+    from forecaster.storage.orm import Sample
+
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(Sample)) or 0)
+
+
+def test_ingest_reads_the_layouts_forecast_reads_and_refuses_a_bad_file_whole(
+    cli_database: None, tmp_path: Path
+) -> None:
+    before = _stored_samples()
+    start = int(pd.Timestamp("2020-01-01", tz="UTC").timestamp())
+    headerless = tmp_path / "epoch.csv"
+    headerless.write_text("".join(f"{start + 3600 * i},{10 + i}\n" for i in range(5)))
+    result = runner.invoke(app, ["ingest", str(headerless), "--service", "chat"])
+    assert result.exit_code == 0, result.output
+    assert "no header row" in result.output and "stored 5 points" in result.output
+    assert _stored_samples() == before + 5
+
+    bad = tmp_path / "bad.csv"
+    rows = [f"2021-01-01T0{i}:00:00Z,{i}" for i in range(4)] + ["2021-01-01T05:00:00Z,lots"]
+    bad.write_text("time,rps\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(app, ["ingest", str(bad), "--service", "chat"])
+    assert result.exit_code != 0
+    assert "lots" in result.output and "nothing stored" in result.output
+    assert _stored_samples() == before + 5

@@ -146,7 +146,12 @@ def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None
     args[2] = str(tmp_path / "bad.csv")
     result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
-    assert "1 unreadable rows, first at line 42" in result.output
+    assert "1 unreadable rows, first at line 42: " in result.output and ",lots" in result.output
+    frame.to_csv(tmp_path / "bare.csv", index=False, header=False)  # line numbers shift by one
+    args[2] = str(tmp_path / "bare.csv")
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "1 unreadable rows, first at line 41: " in result.output
 
 
 def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> None:

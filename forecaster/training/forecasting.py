@@ -484,7 +484,8 @@ def _calibrated(
     assert item.folds is not None
     base = _fit_final(candidate.model, candidate.members, item, horizon)
     bands = calibrate(item.folds, candidate, _dense_backtest(item, candidate))
-    if item.folds.plan.horizon < horizon:
+    reached = item.folds.plan.horizon
+    if reached < horizon:
         # cold start: the backtest could not reach the horizon, so keep bands wide
         bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
     fitted = Calibrated(
@@ -493,6 +494,7 @@ def _calibrated(
         events=item.calendar.events,
         counts=whole_numbers(item.history),
         history=item.history,
+        hold_after=reached if reached < horizon else None,
     )
     return fitted, fitted.predict(horizon, quantiles)
 

@@ -207,3 +207,20 @@ def test_a_dead_worker_means_training_goes_on_in_this_process() -> None:
 
     results = _map_series(_dies_in_a_worker, [object()] * 3, 2, None)  # type: ignore[arg-type]
     assert results == ["trained here"] * 3
+
+
+def test_hours_of_history_are_not_extrapolated_beyond_what_the_backtest_reached() -> None:
+    """Three hours of a climb, a day ahead: the median follows the model as far as the backtest
+    could check it, then holds; once the history spans a day the hold lapses."""
+    rng = np.random.default_rng(4)
+    index = pd.date_range("2026-01-01", periods=36 + 400, freq="5min", tz="UTC")
+    climb = pd.Series(np.linspace(10, 60, len(index)) + rng.normal(0, 0.5, len(index)), index)
+    outcome = make_forecast(climb.iloc[:36], 288, candidates=["holt_winters"])
+    assert isinstance(outcome.fitted, Calibrated)
+    reached = outcome.fitted.hold_after
+    assert reached is not None and 1 <= reached < 288
+    median = outcome.frame["p50"].to_numpy()
+    assert median[reached - 1] > median[0]  # the checked steps still climb
+    assert np.all(median[reached:] == median[reached - 1])
+    longer = outcome.fitted.update(climb).predict(288)["p50"].to_numpy()
+    assert longer[-1] > longer[reached]  # a day and a half of climb: the model's own trend

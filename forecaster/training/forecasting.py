@@ -488,13 +488,15 @@ def _calibrated(
     if reached < horizon:
         # cold start: the backtest could not reach the horizon, so keep bands wide
         bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
+    span = item.history.index[-1] - item.history.index[0]
+    hold = reached < horizon and span < pd.Timedelta(days=1)  # hours of history: hold the median
     fitted = Calibrated(
         base,
         bands,
         events=item.calendar.events,
         counts=whole_numbers(item.history),
         history=item.history,
-        hold_after=reached if reached < horizon else None,
+        hold_after=reached if hold else None,
     )
     return fitted, fitted.predict(horizon, quantiles)
 

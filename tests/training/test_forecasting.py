@@ -211,7 +211,8 @@ def test_a_dead_worker_means_training_goes_on_in_this_process() -> None:
 
 def test_hours_of_history_are_not_extrapolated_beyond_what_the_backtest_reached() -> None:
     """Three hours of a climb, a day ahead: the median follows the model as far as the backtest
-    could check it, then holds; once the history spans a day the hold lapses."""
+    could check it, then holds, also after updates (until a refit); a day of history does not
+    hold."""
     rng = np.random.default_rng(4)
     index = pd.date_range("2026-01-01", periods=36 + 400, freq="5min", tz="UTC")
     climb = pd.Series(np.linspace(10, 60, len(index)) + rng.normal(0, 0.5, len(index)), index)
@@ -222,5 +223,8 @@ def test_hours_of_history_are_not_extrapolated_beyond_what_the_backtest_reached(
     median = outcome.frame["p50"].to_numpy()
     assert median[reached - 1] > median[0]  # the checked steps still climb
     assert np.all(median[reached:] == median[reached - 1])
-    longer = outcome.fitted.update(climb).predict(288)["p50"].to_numpy()
-    assert longer[-1] > longer[reached]  # a day and a half of climb: the model's own trend
+    updated = outcome.fitted.update(climb).predict(288)["p50"].to_numpy()
+    assert updated[reached - 1] > median[-1]  # it follows the newer data ...
+    assert np.all(updated[reached:] == updated[reached - 1])  # ... and still holds
+    refit = make_forecast(climb, 288, candidates=["holt_winters"])
+    assert refit.fitted.hold_after is None

@@ -17,7 +17,7 @@ import pandas as pd
 
 from models.base import DAY_SECONDS, ForecastModel, fill_gaps, season_steps
 from models.holt_winters import forecast_ahead, smooth
-from models.naive import empirical_offsets
+from models.naive import DESPIKE_LOCAL_SECONDS, despiked, empirical_offsets
 from models.resample import blocks_needed, coarse_factor, coarsen, refine
 
 MAX_BLOCKS_PER_DAY = 24
@@ -44,7 +44,10 @@ class MSTL(ForecastModel):
             raise ValueError("mstl needs more than two days of history")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = MSTLDecomposition(coarse, periods=periods).fit()
+            # the cycles are learnt without one-off spikes and drops, which they would repeat
+            # every day or week (a 20x half-hour spike came back at 4-6x a week later)
+            local = max(2, round(DESPIKE_LOCAL_SECONDS / (self.step_seconds_ * self.factor_)))
+            result = MSTLDecomposition(despiked(coarse, day_blocks, local), periods=periods).fit()
         seasonal = np.asarray(result.seasonal).reshape(len(coarse), -1)
         if seasonal.shape[1] != len(periods):
             raise ValueError(f"statsmodels kept {seasonal.shape[1]} of periods {periods}")

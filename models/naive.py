@@ -1,15 +1,26 @@
 """Seasonal-naive forecasts: tomorrow looks like today (or like the same day last week).
 
 The strongest simple baseline on traffic, the yardstick for MASE, and the fallback whenever
-another model fails. With less than one season of history it repeats the last value.
+another model fails. With less than one season of history it repeats the last value. A one-off
+spike or drop in the season it repeats (an incident, a load test, an outage) is replaced by the
+same moment of the seasons before (:func:`despiked`), so it is not replayed a day or a week later.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, fill_gaps, season_steps
+
+# a value is a one-off when it is this many mean seasonal changes (so far) away from both the
+# median of the same moment in the DESPIKE_SEASONS seasons before and the median of the
+# DESPIKE_LOCAL_SECONDS before it (which keeps level shifts and slow ramps out)
+DESPIKE_CHANGES = 6.0
+DESPIKE_SEASONS = 3
+DESPIKE_LOCAL_SECONDS = 6 * 3600
 
 
 def empirical_offsets(
@@ -30,6 +41,38 @@ def empirical_offsets(
     return offsets
 
 
+def despiked(values: np.ndarray, season: int, local: int) -> np.ndarray:
+    """``values`` with one-off spikes and drops replaced by the median of the same moment in
+    the seasons before (at least two of them known). Each decision reads only earlier values,
+    so the whole series can be despiked once and sliced at any backtest origin."""
+    x = np.asarray(values, dtype="float64")
+    n = len(x)
+    if season < 2 or n <= 2 * season:
+        return x
+    earlier = np.full((DESPIKE_SEASONS, n), np.nan)
+    for back in range(1, min(DESPIKE_SEASONS, (n - 1) // season) + 1):
+        earlier[back - 1, back * season :] = x[: n - back * season]
+    known = np.sum(np.isfinite(earlier), axis=0) >= 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not known anyway
+        reference = np.nanmedian(earlier, axis=0)
+    change = np.full(n, np.nan)
+    change[season:] = np.abs(x[season:] - x[:-season])
+    seen = np.isfinite(change)
+    total = np.concatenate([[0.0], np.cumsum(np.where(seen, change, 0.0))[:-1]])
+    count = np.concatenate([[0], np.cumsum(seen)[:-1]])
+    threshold = DESPIKE_CHANGES * total / np.maximum(count, 1)  # mean change before each value
+    recent = pd.Series(x).rolling(local, min_periods=max(1, local // 2)).median().shift(1)
+    one_off = (
+        known
+        & (count > 0)
+        & (threshold > 0)
+        & (np.abs(x - reference) > threshold)
+        & (np.abs(x - recent.to_numpy()) > threshold)
+    )
+    return np.where(one_off, reference, x)
+
+
 def _z(q: float) -> float:
     """Standard normal quantile, without importing scipy for one number."""
     from statistics import NormalDist
@@ -42,14 +85,17 @@ class SeasonalNaive(ForecastModel):
 
     alias = "seasonal_naive"
 
-    def __init__(self, period_seconds: int = DAY_SECONDS) -> None:
+    def __init__(self, period_seconds: int = DAY_SECONDS, despike: bool = True) -> None:
+        """``despike=False`` is the textbook rule (the benchmark's yardstick)."""
         self.period_seconds = period_seconds
+        self.despike = despike
 
     def _fit(self, history: pd.Series) -> None:
         season = season_steps(self.step_seconds_, self.period_seconds)
         values = fill_gaps(history.to_numpy(), season)
         self.season_ = season if len(values) >= season else 1
-        self.last_season_ = values[-self.season_ :]
+        replayed = fill_gaps(self._replayed(history.to_numpy(), season), season)
+        self.last_season_ = replayed[-self.season_ :]
         if len(values) > self.season_:
             self.errors_ = values[self.season_ :] - values[: -self.season_]
         else:
@@ -66,18 +112,27 @@ class SeasonalNaive(ForecastModel):
         median = np.tile(self.last_season_, repeats)[:horizon]
         return median, empirical_offsets(self.errors_, quantiles, horizon, self.floor_)
 
+    def _replayed(self, values: np.ndarray, season: int) -> np.ndarray:
+        """The values the forecast repeats: despiked unless asked not to."""
+        if not getattr(self, "despike", False):  # models stored before it existed: off
+            return np.asarray(values, dtype="float64")
+        local = max(2, round(DESPIKE_LOCAL_SECONDS / self.step_seconds_))
+        return despiked(values, season, local)
+
     def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
-        """Each origin's last season repeated, gathered in one go; an origin whose last season
-        has a gap takes the update loop (gap filling reads the whole history)."""
+        """Each origin's last season repeated, gathered in one go (despiking reads only earlier
+        values, so once for all origins); an origin whose last season has a gap takes the
+        update loop (gap filling reads the whole history)."""
         origins = np.asarray(origins, dtype="int64")
-        values = history.to_numpy(dtype="float64")
+        raw = history.to_numpy(dtype="float64")
         full = season_steps(self.step_seconds_, self.period_seconds)
+        values = self._replayed(raw, full)
         seasons = np.where(origins + 1 >= full, full, 1)
         ahead = np.arange(horizon)[None, :]
         positions = (origins - seasons + 1)[:, None] + ahead % seasons[:, None]
         medians = np.maximum(values[positions], 0.0)
         last_season = (origins - seasons + 1)[:, None] + np.arange(full)[None, :]
-        gappy = np.isnan(values[np.minimum(last_season, origins[:, None])]).any(axis=1)
+        gappy = np.isnan(raw[np.minimum(last_season, origins[:, None])]).any(axis=1)
         for row in np.flatnonzero(gappy):
             self.update(history.iloc[: int(origins[row]) + 1])
             medians[row] = self.predict(horizon, (0.5,))["p50"].to_numpy()
@@ -88,13 +143,13 @@ class SeasonalNaive(ForecastModel):
 class SeasonalNaiveDaily(SeasonalNaive):
     alias = "seasonal_naive_daily"
 
-    def __init__(self) -> None:
-        super().__init__(DAY_SECONDS)
+    def __init__(self, despike: bool = True) -> None:
+        super().__init__(DAY_SECONDS, despike)
 
 
 class SeasonalNaiveWeekly(SeasonalNaive):
     alias = "seasonal_naive_weekly"
     min_history_seconds = WEEK_SECONDS + DAY_SECONDS
 
-    def __init__(self) -> None:
-        super().__init__(WEEK_SECONDS)
+    def __init__(self, despike: bool = True) -> None:
+        super().__init__(WEEK_SECONDS, despike)

@@ -87,7 +87,10 @@ def evaluate(name: str, origins: int, skip_last: float, candidates: list[str] | 
         past = history.iloc[: end + 1]
         actual = history.iloc[end + 1 : end + 1 + horizon].to_numpy(dtype="float64")
         scale = naive_scale(past.to_numpy(dtype="float64")[-40_000:], step)
-        for key, model in (("daily", SeasonalNaiveDaily()), ("weekly", SeasonalNaiveWeekly())):
+        for key, model in (
+            ("daily", SeasonalNaiveDaily(despike=False)),
+            ("weekly", SeasonalNaiveWeekly(despike=False)),
+        ):
             naive[key].add(model.fit(past).predict(horizon), actual, scale, 0.0)
         outcome = make_forecast(past, horizon, candidates=candidates, alternatives=True)
         elapsed = outcome.fit_seconds  # auto's own cost: the alternatives are extra work

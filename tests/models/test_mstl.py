@@ -47,3 +47,14 @@ def test_update_rolls_forward_without_refitting() -> None:
     assert frame.index[0] == series.index[-1] + (series.index[1] - series.index[0])
     refit = MSTL().fit(series).predict(48)
     assert np.abs(frame["p50"] - refit["p50"]).mean() < 0.05 * series.mean()
+
+
+def test_a_one_off_spike_is_not_learnt_as_a_cycle() -> None:
+    """Half an hour at 20x a week ago would come back in the weekly cycle; it does not."""
+    series = synthetic_traffic(days=28, step_seconds=300, seed=8)
+    at = len(series) - 7 * 288 + 100
+    spiked = series.copy()
+    spiked.iloc[at : at + 6] *= 20
+    usual = series.iloc[at - 7 * 288 : at - 7 * 288 + 6].mean()
+    ahead = MSTL().fit(spiked).predict(288)["p50"].iloc[100:106].mean()
+    assert ahead < 2 * usual

@@ -34,9 +34,12 @@ def test_short_history_repeats_the_last_value_with_wide_bands() -> None:
 
 def test_rolled_medians_equal_updating_origin_by_origin() -> None:
     """The gather fast path gives what the generic update loop gives: across the one-season
-    mark (last value before it, the last day after) and around a gap (the loop's filling)."""
+    mark (last value before it, the last day after), around a gap (the loop's filling) and
+    around a spike and a drop that despiking replaces."""
     series = synthetic_traffic(days=4, step_seconds=3600, seed=5)
     series.iloc[40:43] = np.nan
+    series.iloc[60:62] *= 20
+    series.iloc[75] = 0.0
     origins = np.arange(10, 90, 3)
     for model_class in (SeasonalNaiveDaily, SeasonalNaiveWeekly):
         fast = model_class().fit(series.iloc[: origins[0] + 1])
@@ -45,3 +48,41 @@ def test_rolled_medians_equal_updating_origin_by_origin() -> None:
         looped = ForecastModel.rolled_medians(slow, series, origins, 30)
         assert np.allclose(rolled, looped)
         assert fast.last_timestamp_ == series.index[origins[-1]]
+    despiked = SeasonalNaiveDaily().fit(series.iloc[:11]).rolled_medians(series, origins, 30)
+    textbook = SeasonalNaiveDaily(despike=False).fit(series.iloc[:11])
+    assert not np.allclose(textbook.rolled_medians(series, origins, 30), despiked)
+
+
+def _with_spike(series, start: int, steps: int, factor: float = 20.0):
+    spiked = series.copy()
+    spiked.iloc[start : start + steps] *= factor
+    return spiked
+
+
+def test_a_one_off_spike_is_not_repeated_a_day_later_but_a_daily_one_is() -> None:
+    """Half an hour at 20x yesterday (an incident, a load test) is not tomorrow's forecast; the
+    textbook rule repeats it. A spike that comes every day at that time is repeated."""
+    series = synthetic_traffic(days=6, step_seconds=300, seed=6)
+    day, at = 288, len(series) - 288 + 100  # yesterday, 100 steps after this time of day
+    window = slice(100, 106)
+    one_off = _with_spike(series, at, 6)
+    usual = series.iloc[at - day : at - day + 6].mean()
+    despiked = SeasonalNaiveDaily().fit(one_off).predict(day)["p50"].iloc[window].mean()
+    textbook = SeasonalNaiveDaily(despike=False).fit(one_off).predict(day)
+    assert despiked < 1.5 * usual
+    assert textbook["p50"].iloc[window].mean() > 10 * usual
+    daily = series.copy()
+    for start in range(100, len(series), day):
+        daily = _with_spike(daily, start, 6)
+    repeated = SeasonalNaiveDaily().fit(daily).predict(day)["p50"].iloc[window].mean()
+    assert repeated > 10 * usual
+
+
+def test_a_level_shift_is_followed_after_a_few_hours() -> None:
+    """Traffic that doubles and stays doubled is not a spike: after a few hours (the local
+    window) the forecast repeats the new level."""
+    series = synthetic_traffic(days=6, step_seconds=300, seed=7)
+    shifted = _with_spike(series, len(series) - 144, 144, factor=2.0)  # the last 12 hours
+    frame = SeasonalNaiveDaily().fit(shifted).predict(288)
+    late = slice(144 + 48, 288)  # from 4 hours after the shift
+    assert np.allclose(frame["p50"].iloc[late], shifted.iloc[-96:])

@@ -21,12 +21,13 @@ NAIVE = "seasonal_naive_daily"
 
 
 def _load(database: Database, settings: Settings, spike: bool = False) -> pd.DatetimeIndex:
-    """Five days of a clean hourly cycle ending now; optionally a x10 spike yesterday 03-06h."""
+    """Five days of a clean hourly cycle ending now; optionally a x10 incident of 12 hours
+    yesterday (longer than the few hours seasonal-naive's despiking removes by itself)."""
     end = pd.Timestamp(utc_now()).floor("h")
     index = pd.date_range(end=end, periods=24 * 5, freq="h")
     values = 100 + 50 * np.sin(2 * np.pi * index.hour.to_numpy() / 24)
     if spike:
-        yesterday = (index >= end - pd.Timedelta(hours=21)) & (index < end - pd.Timedelta(hours=18))
+        yesterday = (index >= end - pd.Timedelta(hours=21)) & (index < end - pd.Timedelta(hours=9))
         values = np.where(yesterday, values * 10, values)
     with database.session() as session:
         upsert_service(session=session, name="chat", profile=PROFILE)
@@ -57,11 +58,11 @@ def test_exclusions_keep_an_incident_out_of_the_forecast(
             session=session,
             service_id=service.id,
             start=(end - pd.Timedelta(hours=21)).to_pydatetime(),
-            end=(end - pd.Timedelta(hours=18)).to_pydatetime(),
+            end=(end - pd.Timedelta(hours=9)).to_pydatetime(),
             reason="incident",
         )
     clean = _forecast(database, train_service(database, "chat", settings, model=NAIVE).forecast_id)
-    window = slice(2, 5)  # 24 h after the spike: steps 3..5 ahead
+    window = slice(8, 14)  # 24 h after the incident's second half: steps 9..14 ahead
     assert spiked["p50"].iloc[window].mean() > 5 * clean["p50"].iloc[window].mean()
     assert clean["p50"].max() < 200
 

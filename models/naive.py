@@ -15,10 +15,12 @@ import pandas as pd
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, fill_gaps, season_steps
 
-# a value is a one-off when it is this many mean seasonal changes (so far) away from both the
-# median of the same moment in the DESPIKE_SEASONS seasons before and the median of the
+# a value is a one-off when it is this many mean seasonal changes (so far; each change counted
+# at most DESPIKE_CLIP times the median change before it) away from both the median of the
+# same moment in the DESPIKE_SEASONS seasons before and the median of the
 # DESPIKE_LOCAL_SECONDS before it (which keeps level shifts and slow ramps out)
 DESPIKE_CHANGES = 6.0
+DESPIKE_CLIP = 20.0
 DESPIKE_SEASONS = 3
 DESPIKE_LOCAL_SECONDS = 6 * 3600
 
@@ -58,6 +60,9 @@ def despiked(values: np.ndarray, season: int, local: int) -> np.ndarray:
         reference = np.nanmedian(earlier, axis=0)
     change = np.full(n, np.nan)
     change[season:] = np.abs(x[season:] - x[:-season])
+    # one huge spike must not raise the yardstick enough to hide the next one (an outage)
+    typical = pd.Series(change).expanding().median().shift(1).to_numpy()
+    change = np.where(np.isfinite(typical), np.minimum(change, DESPIKE_CLIP * typical), change)
     seen = np.isfinite(change)
     total = np.concatenate([[0.0], np.cumsum(np.where(seen, change, 0.0))[:-1]])
     count = np.concatenate([[0], np.cumsum(seen)[:-1]])

@@ -86,3 +86,14 @@ def test_a_level_shift_is_followed_after_a_few_hours() -> None:
     frame = SeasonalNaiveDaily().fit(shifted).predict(288)
     late = slice(144 + 48, 288)  # from 4 hours after the shift
     assert np.allclose(frame["p50"].iloc[late], shifted.iloc[-96:])
+
+
+def test_an_outage_is_not_repeated_even_after_a_spike() -> None:
+    """Three hours at zero yesterday are not tomorrow's forecast, also when a huge spike the
+    week before has inflated the mean change (the yardstick is the median change)."""
+    series = synthetic_traffic(days=10, step_seconds=3600, noise=0.05, seed=9)
+    series.iloc[-24 * 7 + 5] = 50 * series.max()
+    series.iloc[-22:-19] = 0.0
+    frame = SeasonalNaiveDaily().fit(series).predict(24)
+    usual = series.iloc[-46:-43].to_numpy()  # the same hours the day before
+    assert (frame["p50"].iloc[2:5].to_numpy() > 0.5 * usual).all()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from models.base import DAY_SECONDS, ForecastModel, fill_gaps, season_steps
 from models.holt_winters import forecast_ahead, smooth
-from models.naive import DESPIKE_LOCAL_SECONDS, despiked, empirical_offsets
+from models.naive import despiked, empirical_offsets
 from models.resample import blocks_needed, coarse_factor, coarsen, refine
 
 MAX_BLOCKS_PER_DAY = 24
@@ -46,8 +46,9 @@ class MSTL(ForecastModel):
             warnings.simplefilter("ignore")
             # the cycles are learnt without one-off spikes and drops, which they would repeat
             # every day or week (a 20x half-hour spike came back at 4-6x a week later)
-            local = max(2, round(DESPIKE_LOCAL_SECONDS / (self.step_seconds_ * self.factor_)))
-            result = MSTLDecomposition(despiked(coarse, day_blocks, local), periods=periods).fit()
+            block_seconds = self.step_seconds_ * self.factor_
+            cleaned = despiked(coarse, day_blocks, block_seconds)
+            result = MSTLDecomposition(cleaned, periods=periods).fit()
         seasonal = np.asarray(result.seasonal).reshape(len(coarse), -1)
         if seasonal.shape[1] != len(periods):
             raise ValueError(f"statsmodels kept {seasonal.shape[1]} of periods {periods}")

@@ -43,10 +43,12 @@ def empirical_offsets(
     return offsets
 
 
-def despiked(values: np.ndarray, season: int, local: int) -> np.ndarray:
-    """``values`` with one-off spikes and drops replaced by the median of the same moment in
-    the seasons before (at least two of them known). Each decision reads only earlier values,
-    so the whole series can be despiked once and sliced at any backtest origin."""
+def despiked(values: np.ndarray, season: int, step_seconds: float) -> np.ndarray:
+    """``values`` (one every ``step_seconds``) with one-off spikes and drops replaced by the
+    median of the same moment in the seasons before (at least two of them known). Each decision
+    reads only earlier values, so the whole series can be despiked once and sliced at any
+    backtest origin."""
+    local = max(2, round(DESPIKE_LOCAL_SECONDS / step_seconds))
     x = np.asarray(values, dtype="float64")
     n = len(x)
     if season < 2 or n <= 2 * season:
@@ -70,8 +72,7 @@ def despiked(values: np.ndarray, season: int, local: int) -> np.ndarray:
     recent = pd.Series(x).rolling(local, min_periods=max(1, local // 2)).median().shift(1)
     one_off = (
         known
-        & (count > 0)
-        & (threshold > 0)
+        & (threshold > 0)  # also: no change seen before it
         & (np.abs(x - reference) > threshold)
         & (np.abs(x - recent.to_numpy()) > threshold)
     )
@@ -121,8 +122,7 @@ class SeasonalNaive(ForecastModel):
         """The values the forecast repeats: despiked unless asked not to."""
         if not getattr(self, "despike", False):  # models stored before it existed: off
             return np.asarray(values, dtype="float64")
-        local = max(2, round(DESPIKE_LOCAL_SECONDS / self.step_seconds_))
-        return despiked(values, season, local)
+        return despiked(values, season, self.step_seconds_)
 
     def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
         """Each origin's last season repeated, gathered in one go (despiking reads only earlier

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from forecaster.cli import app
 from forecaster.settings import get_settings
+from forecaster.storage.db import open_database
+from forecaster.storage.orm import Sample
 from tests.helpers import synthetic_traffic
 
 runner = CliRunner()
@@ -164,11 +167,6 @@ def test_forecast_takes_a_holiday_calendar_and_refuses_unknown_ones(tmp_path: Pa
 
 
 def _stored_samples() -> int:
-    import sqlalchemy as sa
-
-    from forecaster.storage.db import open_database
-    from forecaster.storage.orm import Sample
-
     with open_database(get_settings().database_url) as database, database.session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(Sample)) or 0)
 

@@ -90,7 +90,7 @@ def test_a_level_shift_is_followed_after_a_few_hours() -> None:
 
 def test_an_outage_is_not_repeated_even_after_a_spike() -> None:
     """Three hours at zero yesterday are not tomorrow's forecast, also when a huge spike the
-    week before has inflated the mean change (the yardstick is the median change)."""
+    week before has raised the mean change (each change counts at most 20x the median one)."""
     series = synthetic_traffic(days=10, step_seconds=3600, noise=0.05, seed=9)
     series.iloc[-24 * 7 + 5] = 50 * series.max()
     series.iloc[-22:-19] = 0.0

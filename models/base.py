@@ -77,6 +77,10 @@ class ForecastModel(ABC):
     # backtests refit a model this often as their origins move on (as the train job would);
     # None: ``update`` keeps the model current, so one fit at the first origin serves them all
     backtest_refit_seconds: ClassVar[float | None] = None
+    # fit on log(1 + y) when the history has no negative values: traffic's daily swing grows
+    # with its level (twice the users, twice the peak-to-trough), which a season added to
+    # the level misses after a shift; quantiles survive the monotone back-transform
+    log_scale: ClassVar[bool] = False
 
     # context the training engine may give before fitting (see :meth:`configure`)
     calendar: Calendar = Calendar()
@@ -101,7 +105,9 @@ class ForecastModel(ABC):
     def fit(self, history: pd.Series) -> Self:
         """Fit on a regular series; subclasses implement :meth:`_fit` on the gap-filled values."""
         self._remember_grid(history)
-        self._fit(history.astype("float64"))
+        values = history.astype("float64")
+        self.logged_ = self.log_scale and bool((values.dropna() >= 0).all())
+        self._fit(self._model_scale(values))
         return self
 
     def update(self, history: pd.Series) -> Self:
@@ -114,8 +120,28 @@ class ForecastModel(ABC):
         if not hasattr(self, "step_seconds_"):
             return self.fit(history)
         self._remember_grid(history)
-        self._update(history.astype("float64"))
+        values = history.astype("float64")
+        if self._logged() and bool((values.dropna() < 0).any()):
+            return self.fit(history)  # negative values: the log scale no longer fits
+        self._update(self._model_scale(values))
         return self
+
+    def _logged(self) -> bool:
+        return getattr(self, "logged_", False)  # models stored before the log scale: False
+
+    def _model_scale(self, values: pd.Series) -> pd.Series:
+        return np.log1p(values) if self._logged() else values
+
+    def forecast_parts(
+        self, horizon: int, quantiles: tuple[float, ...]
+    ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        """The median path and per-quantile offsets on the data's own scale (wrappers that
+        combine or recalibrate models read these rather than :meth:`predict`'s frame)."""
+        median, offsets = self._predict(horizon, quantiles)
+        if not self._logged():
+            return median, offsets
+        natural = np.expm1(median)
+        return natural, {q: np.expm1(median + offset) - natural for q, offset in offsets.items()}
 
     def _remember_grid(self, history: pd.Series) -> None:
         """Validate the history and record its step, last timestamp and observed count."""
@@ -149,7 +175,7 @@ class ForecastModel(ABC):
         """Quantile forecasts for the next ``horizon`` steps, never negative."""
         if horizon < 1:
             raise ValueError("horizon must be at least one step")
-        median, offsets = self._predict(horizon, tuple(quantiles))
+        median, offsets = self.forecast_parts(horizon, tuple(quantiles))
         frame = pd.DataFrame(index=self.future_index(horizon))
         for q in quantiles:
             frame[quantile_name(q)] = np.maximum(median + offsets[q], 0.0)

@@ -261,7 +261,7 @@ class Calibrated(ForecastModel):
     def _predict(
         self, horizon: int, quantiles: tuple[float, ...]
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
-        median = self._held(self.base._predict(horizon, quantiles)[0])
+        median = self._held(self.base.forecast_parts(horizon, quantiles)[0])
         index = self.future_index(horizon)
         seconds = np.asarray(index.as_unit("s").asi8, dtype="float64")
         steps = np.arange(1, horizon + 1)

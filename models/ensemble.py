@@ -46,7 +46,7 @@ class Ensemble(ForecastModel):
     def _predict(
         self, horizon: int, quantiles: tuple[float, ...]
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
-        outputs = [member._predict(horizon, quantiles) for member in self.members]
+        outputs = [member.forecast_parts(horizon, quantiles) for member in self.members]
         median = np.mean([median for median, _ in outputs], axis=0)
         offsets = {q: np.mean([offsets[q] for _, offsets in outputs], axis=0) for q in quantiles}
         return median, offsets

@@ -28,6 +28,7 @@ class MSTL(ForecastModel):
     """Seasonal cycles from the last MSTL fit plus an ETS forecast of what they leave over."""
 
     alias = "mstl"
+    log_scale = True
     min_history_seconds = 2 * DAY_SECONDS
 
     def _fit(self, history: pd.Series) -> None:

@@ -34,6 +34,7 @@ class Prophet(ForecastModel):
     """Meta's Prophet on aggregated history; events without a multiplier become regressors."""
 
     alias = "prophet"
+    log_scale = True
     min_history_seconds = 2 * DAY_SECONDS
     learns_events = True
 

@@ -40,3 +40,15 @@ def assert_survives_gaps(model: ForecastModel) -> None:
     frame = model.fit(series).predict(24)
     assert len(frame) == 24
     assert frame.notna().all().all() and (frame >= 0).all().all()
+
+
+def assert_swing_follows_a_level_shift(model: ForecastModel) -> None:
+    """Traffic doubles two days before the end (a new customer): the next day's forecast must
+    swing about twice as far too, as more users bring a higher peak *and* a deeper trough."""
+    series = daily_cycle()
+    horizon = 48
+    doubled = series.copy()
+    doubled.iloc[-horizon - 96 :] *= 2.0
+    before = np.ptp(model.fit(series.iloc[:-horizon]).predict(horizon)["p50"].to_numpy())
+    after = np.ptp(model.fit(doubled.iloc[:-horizon]).predict(horizon)["p50"].to_numpy())
+    assert after > 1.6 * before, (after, before)

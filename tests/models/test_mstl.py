@@ -7,7 +7,11 @@ import pytest
 
 from models.mstl import MSTL
 from tests.helpers import synthetic_traffic
-from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps
+from tests.models.cases import (
+    assert_recovers_daily_cycle,
+    assert_survives_gaps,
+    assert_swing_follows_a_level_shift,
+)
 
 
 def test_recovers_cycle() -> None:
@@ -16,6 +20,36 @@ def test_recovers_cycle() -> None:
 
 def test_survives_gaps() -> None:
     assert_survives_gaps(MSTL())
+
+
+def test_daily_swing_grows_with_the_level() -> None:
+    assert_swing_follows_a_level_shift(MSTL())
+
+
+def test_negative_values_keep_the_natural_scale() -> None:
+    """log(1 + y) needs y >= 0: a metric that goes negative is modelled as it is, and a
+    model fitted on the log scale refits on its natural scale when negatives arrive."""
+    series = synthetic_traffic(days=5, step_seconds=3600, seed=4)
+    centred = series - series.mean()
+    model = MSTL().fit(centred)
+    assert not model.logged_
+    assert (model.predict(24)["p50"] >= 0).all()  # forecasts are clipped at zero as ever
+    logged = MSTL().fit(series.iloc[:-24])
+    assert logged.logged_
+    logged.update(centred)
+    assert not logged.logged_ and logged.last_timestamp_ == series.index[-1]
+    unlogged = MSTL().fit(centred).predict(12)
+    np.testing.assert_allclose(logged.predict(12).to_numpy(), unlogged.to_numpy())
+
+
+def test_log_scale_quantiles_are_the_back_transformed_ones() -> None:
+    """Quantiles survive a monotone transform: each is expm1 of the log-scale quantile."""
+    series = synthetic_traffic(days=5, step_seconds=3600, seed=4)
+    model = MSTL().fit(series)
+    log_median, log_offsets = model._predict(24, (0.5, 0.95))
+    frame = model.predict(24, (0.5, 0.95))
+    np.testing.assert_allclose(frame["p50"], np.expm1(log_median))
+    np.testing.assert_allclose(frame["p95"], np.expm1(log_median + log_offsets[0.95]))
 
 
 def test_weekly_period_only_with_more_than_two_weeks() -> None:

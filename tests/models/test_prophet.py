@@ -8,11 +8,15 @@ import pandas as pd
 from models.calendar import Calendar, EventWindow
 from models.prophet_model import Prophet
 from tests.helpers import synthetic_traffic
-from tests.models.cases import assert_recovers_daily_cycle
+from tests.models.cases import assert_recovers_daily_cycle, assert_swing_follows_a_level_shift
 
 
 def test_recovers_cycle() -> None:
     assert_recovers_daily_cycle(Prophet())
+
+
+def test_daily_swing_grows_with_the_level() -> None:
+    assert_swing_follows_a_level_shift(Prophet())
 
 
 def test_learns_a_recurring_event_as_a_regressor() -> None:

@@ -13,6 +13,7 @@ from forecaster.training.forecasting import (
     forecast_many,
     make_forecast,
 )
+from forecaster.training.selection import ENSEMBLE, Score, choose
 from models.conformal import Calibrated
 from tests.helpers import synthetic_traffic
 
@@ -228,3 +229,18 @@ def test_hours_of_history_are_not_extrapolated_beyond_what_the_backtest_reached(
     assert np.all(updated[reached:] == updated[reached - 1])  # ... and still holds
     refit = make_forecast(climb, 288, candidates=["holt_winters"])
     assert refit.fitted.hold_after is None
+
+
+@pytest.mark.parametrize(("ensemble_mase", "champion"), [(0.99, "lightgbm"), (0.95, "ensemble")])
+def test_the_ensemble_must_clearly_beat_the_best_single_model(
+    ensemble_mase: float, champion: str
+) -> None:
+    """Its members were picked on the same folds that score it, so a tie goes to the model."""
+    scores = [
+        Score("seasonal_naive_daily", "ok", mase=1.2, pinball={"p95": 2.0}),
+        Score("lightgbm", "ok", mase=1.0, pinball={"p95": 1.0}),
+        Score(ENSEMBLE, "ok", mase=ensemble_mase, pinball={"p95": 1.0}),
+    ]
+    assert ensemble_mase < 1.0
+    chosen = choose(scores)
+    assert chosen is not None and scores[chosen].model == champion

@@ -60,20 +60,21 @@ class HoltWinters(ForecastModel):
 
 
 def smooth(
-    values: np.ndarray, season: int, fixed: dict[str, Any] | None
+    values: np.ndarray, season: int, fixed: dict[str, Any] | None, *, trend: bool = True
 ) -> tuple[Any, dict[str, Any]]:
     """Damped additive ETS on ``values``, seasonal when two full ``season`` cycles exist.
 
     Without ``fixed`` the smoothing parameters are estimated; with them (from an earlier fit)
     the filter just runs over the new data, which is what ``update`` needs. Also used by MSTL
-    for the level left once the seasonal cycles are removed.
+    for the level left once the seasonal cycles are removed (without a trend on the log scale,
+    where a trend compounds).
     """
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     seasonal = season > 1 and len(values) >= 2 * season
     if fixed is not None and fixed.get("seasonal") != seasonal:
         fixed = None  # the history crossed the two-cycle mark: estimate afresh
-    trend = len(values) >= 4
+    trend = trend and len(values) >= 4
     model = ExponentialSmoothing(
         values,
         trend="add" if trend else None,

@@ -75,7 +75,11 @@ class Prophet(ForecastModel):
         with warnings.catch_warnings():  # prophet trips pandas deprecation warnings
             warnings.simplefilter("ignore")
             model.fit(frame.dropna(subset=["y"]))
-            fitted = model.predict(frame)["yhat"].to_numpy()
+            in_sample = model.predict(frame)
+        fitted = in_sample["yhat"].to_numpy()
+        # on the log scale a trend compounds (a month of growth, forecast four weeks on, came
+        # out at 2x the last value on a daily trace): the forecast holds the last fitted trend
+        self.held_trend_ = float(in_sample["trend"].iloc[-1]) if self._logged() else None
         self.model_ = model
         self.block_ = block
         self.next_stamp_ = history.index[-1] + pd.Timedelta(seconds=self.step_seconds_)
@@ -103,6 +107,10 @@ class Prophet(ForecastModel):
         future = self._with_regressors(pd.DataFrame({"ds": stamps.tz_localize(None)}), stamps)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            coarse = self.model_.predict(future)["yhat"].to_numpy()
+            predicted = self.model_.predict(future)
+        coarse = predicted["yhat"].to_numpy()
+        held = getattr(self, "held_trend_", None)
+        if held is not None:
+            coarse = coarse - predicted["trend"].to_numpy() + held
         median = refine(self.last_block_, coarse, self.factor_, horizon)
         return median, empirical_offsets(self.errors_, quantiles, horizon, 0.0)

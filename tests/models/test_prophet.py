@@ -8,7 +8,11 @@ import pandas as pd
 from models.calendar import Calendar, EventWindow
 from models.prophet_model import Prophet
 from tests.helpers import synthetic_traffic
-from tests.models.cases import assert_recovers_daily_cycle, assert_swing_follows_a_level_shift
+from tests.models.cases import (
+    assert_a_climb_does_not_compound,
+    assert_recovers_daily_cycle,
+    assert_swing_follows_a_level_shift,
+)
 
 
 def test_recovers_cycle() -> None:
@@ -17,6 +21,10 @@ def test_recovers_cycle() -> None:
 
 def test_daily_swing_grows_with_the_level() -> None:
     assert_swing_follows_a_level_shift(Prophet())
+
+
+def test_on_the_log_scale_a_climb_does_not_compound() -> None:
+    assert_a_climb_does_not_compound(Prophet())
 
 
 def test_learns_a_recurring_event_as_a_regressor() -> None:

@@ -5,6 +5,8 @@ PITFALLS), so the decomposition runs on blocks of at most 24 a day; the seasonal
 then interpolated back to the caller's step and pinned to absolute time, which lets ``update``
 deseasonalise newer data and re-run only the cheap level smoothing. statsmodels silently drops
 a period the history is too short for; this model chooses the periods itself (``periods_``).
+Non-negative traffic is modelled on log(1 + y) (``ForecastModel.log_scale``), so the cycles
+scale with the level, and there the level has no trend, which would compound.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Prophet fits a curve (MAP, no sampling: MCMC cost 40-140x for no accuracy gain here) on blocks
 of at most 48 a day and the last few months, which keeps a fit under a second or two. Its own
 intervals are badly calibrated on traffic, so the engine replaces them with conformal bands.
+Non-negative traffic is modelled on log(1 + y) (``ForecastModel.log_scale``: multiplicative
+seasonality), where the forecast holds the last fitted trend value rather than compound it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MSTL: daily and weekly seasonal components from statsmodels, with a damped-trend level.
+"""MSTL: daily and weekly seasonal components from statsmodels, with an ETS level.
 
 STL cost grows with the period (2,016 steps for a week at 5 minutes took 9-18 s, see
 PITFALLS), so the decomposition runs on blocks of at most 24 a day; the seasonal cycles are

@@ -1,5 +1,7 @@
 """Prophet: daily and weekly seasonality, country holidays and declared events as regressors.
 
+With two weeks of history there are two daily cycles, one for weekdays and one for weekends.
+
 Prophet fits a curve (MAP, no sampling: MCMC cost 40-140x for no accuracy gain here) on blocks
 of at most 48 a day and the last few months, which keeps a fit under a second or two. Its own
 intervals are badly calibrated on traffic, so the engine replaces them with conformal bands.
@@ -21,6 +23,8 @@ from models.resample import blocks_needed, coarse_factor, coarsen, refine
 
 MAX_BLOCKS_PER_DAY = 48
 MAX_HISTORY_DAYS = 84
+DAILY_ORDER = 4  # Prophet's own default for a daily cycle
+DAY_KINDS = ("weekday", "weekend")
 
 
 def _quiet() -> None:
@@ -30,6 +34,13 @@ def _quiet() -> None:
     get_logger().setLevel(logging.ERROR)  # creates its handler first, then we quieten it
     for name in ("prophet", "prophet.plot"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _with_day_kinds(frame: pd.DataFrame, stamps: pd.DatetimeIndex) -> pd.DataFrame:
+    """The condition columns of the weekday and weekend daily cycles (Saturday and Sunday,
+    UTC); a model fitted on under two weeks, or stored before they existed, ignores them."""
+    weekend = np.asarray(stamps.day_of_week >= 5)
+    return frame.assign(weekday=~weekend, weekend=weekend)
 
 
 class Prophet(ForecastModel):
@@ -63,13 +74,22 @@ class Prophet(ForecastModel):
             for name in self.calendar.regressor_names()
             if self.calendar.regressor_flags(name, stamps).any()
         ]
-        frame = self._with_regressors(frame, stamps)
+        frame = _with_day_kinds(self._with_regressors(frame, stamps), stamps)
+        weekly = span >= 2 * WEEK_SECONDS
         model = ProphetModel(
-            daily_seasonality=span >= 2 * DAY_SECONDS,
-            weekly_seasonality=span >= 2 * WEEK_SECONDS,
+            daily_seasonality=span >= 2 * DAY_SECONDS and not weekly,
+            weekly_seasonality=weekly,
             yearly_seasonality=False,
             uncertainty_samples=0,
         )
+        if weekly:
+            # weekends have their own daily shape (later, flatter peaks), which one daily cycle
+            # times a weekly one cannot draw: on the shared traces' development window Prophet's
+            # 24 h error fell from 0.89 to 0.78 of seasonal-naive's (taylor 1.19 -> 0.82)
+            for kind in DAY_KINDS:
+                model.add_seasonality(
+                    f"daily_{kind}", period=1, fourier_order=DAILY_ORDER, condition_name=kind
+                )
         if self.calendar.holiday_country:
             model.add_country_holidays(country_name=self.calendar.holiday_country)
         for i in range(len(self.regressors_)):
@@ -106,7 +126,8 @@ class Prophet(ForecastModel):
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
         steps = blocks_needed(horizon, self.factor_)
         stamps = pd.date_range(self.next_stamp_, periods=steps, freq=self.block_)
-        future = self._with_regressors(pd.DataFrame({"ds": stamps.tz_localize(None)}), stamps)
+        future = pd.DataFrame({"ds": stamps.tz_localize(None)})
+        future = _with_day_kinds(self._with_regressors(future, stamps), stamps)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             predicted = self.model_.predict(future)

@@ -52,3 +52,21 @@ def test_country_holidays_are_used() -> None:
     model = Prophet().configure(calendar=Calendar(holiday_country="US"))
     model.fit(series.iloc[: 24 * 38])
     assert "Christmas Day" in set(model.model_.train_holiday_names)
+
+
+def test_weekends_keep_their_own_daily_shape() -> None:
+    """Weekday traffic peaks at 14:00 and weekend traffic at 20:00: a forecast of a Saturday
+    peaks in the evening and one of a Monday in the afternoon."""
+    index = pd.date_range("2024-01-01", periods=24 * 28, freq="3600s", tz="UTC")  # a Monday
+    hours = index.hour.to_numpy()
+    weekend = index.day_of_week.to_numpy() >= 5
+    peak = np.where(weekend, 20, 14)
+    noise = np.random.default_rng(3).normal(0, 2, len(index))
+    values = 100 + 50 * np.exp(-0.5 * ((hours - peak) / 2.5) ** 2) + noise
+    series = pd.Series(values, index=index)
+    history = series.iloc[: 24 * 26]  # ends on a Friday night: Saturday and Sunday next
+    forecast = Prophet().fit(history).predict(24 * 3)["p50"]  # Saturday, Sunday, Monday
+    for day, expected in ((0, 20), (1, 20), (2, 14)):
+        one_day = forecast.iloc[24 * day : 24 * (day + 1)]
+        assert one_day.index[0].day_of_week == (5 + day) % 7
+        assert abs(int(np.argmax(one_day.to_numpy())) - expected) <= 1

@@ -70,7 +70,9 @@ def load(name: str) -> pd.Series:
     return regular_history(read_series_csv(DATA / name), None)
 
 
-def evaluate(name: str, origins: int, skip_last: float, candidates: list[str] | None) -> dict:
+def evaluate(
+    name: str, origins: int, skip_last: float, candidates: list[str] | None, alternatives: bool
+) -> dict:
     history = load(name)
     step = pd.Timedelta(history.index.freq).total_seconds()
     span_days = len(history) * step / 86_400
@@ -92,7 +94,7 @@ def evaluate(name: str, origins: int, skip_last: float, candidates: list[str] | 
             ("weekly", SeasonalNaiveWeekly(despike=False)),
         ):
             naive[key].add(model.fit(past).predict(horizon), actual, scale, 0.0)
-        outcome = make_forecast(past, horizon, candidates=candidates, alternatives=True)
+        outcome = make_forecast(past, horizon, candidates=candidates, alternatives=alternatives)
         elapsed = outcome.fit_seconds  # auto's own cost: the alternatives are extra work
         tallies.setdefault("auto", Tally()).add(outcome.frame, actual, scale, elapsed)
         per_fit = {row.model: row.fit_seconds for row in outcome.leaderboard}
@@ -120,7 +122,10 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     if args.traces:
         names = [n for n in names if any(part in n for part in args.traces.split(","))]
     candidates = args.models.split(",") if args.models else None
-    results = [evaluate(name, args.origins, args.skip_last, candidates) for name in names]
+    alternatives = not args.auto_only
+    results = [
+        evaluate(name, args.origins, args.skip_last, candidates, alternatives) for name in names
+    ]
     failures: list[str] = []
     notes: list[str] = []
     models = [*sorted({m for r in results for m in r["rows"]} - {"auto"}), "auto"]
@@ -221,6 +226,9 @@ def main() -> int:
     parser.add_argument("--skip-last", type=float, default=0.0, help="fraction kept unseen")
     parser.add_argument("--models", help="comma-separated candidate models (default: all)")
     parser.add_argument("--series", default="1,100", help="series counts for the scaling run")
+    parser.add_argument(
+        "--auto-only", action="store_true", help="score auto alone, not every candidate's own"
+    )
     parser.add_argument("--no-accuracy", action="store_true")
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -483,7 +483,7 @@ def _calibrated(
     """A candidate refitted on the full history, wrapped in bands from its backtest."""
     assert item.folds is not None
     base = _fit_final(candidate.model, candidate.members, item, horizon)
-    bands = calibrate(item.folds, candidate, _dense_backtest(item, candidate))
+    bands = _bands(item, candidate)
     reached = item.folds.plan.horizon
     if reached < horizon:
         # cold start: the backtest could not reach the horizon, so keep bands wide
@@ -501,24 +501,45 @@ def _calibrated(
     return fitted, fitted.predict(horizon, quantiles)
 
 
-def _dense_backtest(item: _Series, candidate: CandidateBacktest) -> tuple[Folds, np.ndarray] | None:
-    """The candidate's medians at the dense short-horizon origins, rolled on from the models its
-    backtest fitted (an ensemble averages its members); ``None`` when there are no dense
-    origins or a model cannot roll (the fold residuals then calibrate alone)."""
-    if item.dense is None:
+def _bands(item: _Series, candidate: CandidateBacktest) -> ConformalBands:
+    """Conformal bands from the candidate's members refitted at every fold origin (see
+    ``Refits.refitted_at``): their fold residuals and, rolled on from the same fits, their
+    residuals at the dense short-horizon origins (an ensemble averages its members)."""
+    assert item.folds is not None
+    parts = [_fresh_medians(name, item) for name in candidate.members or (candidate.model,)]
+    if any(part is None for part in parts):  # a member with no fits to roll on
+        return calibrate(item.folds, candidate)
+    folds = np.mean([part[0] for part in parts if part is not None], axis=0)
+    fresh = replace(candidate, predictions=folds)
+    dense = [part[1] for part in parts if part is not None and part[1] is not None]
+    if item.dense is None or len(dense) < len(parts):
+        return calibrate(item.folds, fresh)
+    return calibrate(item.folds, fresh, (item.dense, np.mean(dense, axis=0)))
+
+
+def _fresh_medians(name: str, item: _Series) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """One model's medians at the fold origins and at the dense origins (``None`` without
+    dense origins), from fits at every fold origin; from the backtest's own fits where that
+    fails. ``None`` when the model's backtest kept no fits."""
+    backtest = item.backtests.get(name)
+    if backtest is None or backtest.refits is None or backtest.predictions is None:
         return None
-    parts = []
-    for name in candidate.members or (candidate.model,):
-        backtest = item.backtests.get(name)
-        if backtest is None or backtest.refits is None:
-            return None
-        try:
-            history, dense = _history_for(name, item), item.dense.plan
-            parts.append(backtest.refits.rolled_medians(history, dense.origins, dense.horizon))
-        except Exception as failure:  # noqa: BLE001 - calibrate on the folds alone
-            log.warning("dense calibration of %s failed: %s", name, failure)
-            return None
-    return item.dense, np.mean(parts, axis=0)
+    assert item.folds is not None
+    history, plan = _history_for(name, item), item.folds.plan
+    refits = backtest.refits.refitted_at(plan.origins)
+    try:
+        folds = refits.rolled_medians(history, plan.origins, plan.horizon)
+    except Exception as failure:  # noqa: BLE001 - keep the backtest's own fits
+        log.warning("refitting %s at the fold origins failed: %s", name, failure)
+        refits, folds = backtest.refits, backtest.predictions
+    if item.dense is None:
+        return folds, None
+    try:
+        dense = refits.rolled_medians(history, item.dense.plan.origins, item.dense.plan.horizon)
+    except Exception as failure:  # noqa: BLE001 - calibrate on the folds alone
+        log.warning("dense calibration of %s failed: %s", name, failure)
+        return folds, None
+    return folds, dense
 
 
 def _alternatives(

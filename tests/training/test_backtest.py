@@ -117,3 +117,27 @@ def test_fold_actuals_and_mase_scale() -> None:
     values = series.to_numpy()[: plan.origins[0] + 1]
     assert np.isclose(folds.naive_scale, np.mean(np.abs(values[24:] - values[:-24])))
     assert naive_scale(np.zeros(50), 3600) == 1.0  # all-zero history: a unit scale, not 0
+
+
+def test_calibration_refits_at_every_fold_origin_never_past_it() -> None:
+    """Bands must come from models as fresh as the one they wrap: refitted at each fold origin,
+    each on the history up to it; an origin between folds rolls on from the fold before."""
+    series = synthetic_traffic(days=30, step_seconds=3600, seed=8)
+    plan = plan_folds(len(series), 24, 3600)
+    assert plan is not None and plan.folds >= 6
+    result = backtest_candidate("holt_winters", HoltWinters, series, plan)
+    assert result.ok and result.refits is not None
+    fresh = result.refits.refitted_at(plan.origins)
+    assert fresh.fitted[0] is result.refits.fitted[0]  # the first fit is reused
+    medians = fresh.rolled_medians(series, plan.origins, plan.horizon)
+    assert sorted(fresh.fitted) == list(range(plan.folds))
+    for epoch, origin in enumerate(plan.origins):
+        assert fresh.fitted[epoch].last_timestamp_ == series.index[origin]
+        alone = HoltWinters().fit(series.iloc[: origin + 1]).predict(plan.horizon)
+        assert np.allclose(medians[epoch], alone["p50"].to_numpy())
+    between = np.array([plan.origins[2] + 5])
+    rolled = fresh.rolled_medians(series, between, 6)
+    model = HoltWinters().fit(series.iloc[: plan.origins[2] + 1])
+    expected = model.update(series.iloc[: between[0] + 1]).predict(6)["p50"].to_numpy()
+    assert np.allclose(rolled[0], expected)
+    assert len(fresh.fitted) == plan.folds  # no fit for the origin between folds

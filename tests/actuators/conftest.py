@@ -20,7 +20,7 @@ from tests.fakes.aws_faults import FaultProxy, moto_behind_proxy
 from tests.fakes.kube_api import FakeKubeApi, running_kube_api
 
 FAST = ActuatorContext(
-    connect_timeout=1.0, read_timeout=0.5, retry=RetryPolicy(attempts=3, base_delay=0.01)
+    connect_timeout=1.0, read_timeout=2.0, retry=RetryPolicy(attempts=3, base_delay=0.01)
 )
 HPA = ("autoscaling", "v2", "horizontalpodautoscalers")
 SCALED_OBJECT = ("keda.sh", "v1alpha1", "scaledobjects")

@@ -203,7 +203,7 @@ def test_a_failure_midway_leaves_the_group_at_its_baseline_with_a_restore_schedu
 
 
 def test_a_timed_out_update_that_landed_is_retried_harmlessly(aws: FaultProxy, asg: Any) -> None:
-    aws.slow("UpdateAutoScalingGroup", delay=1.0)
+    aws.slow("UpdateAutoScalingGroup", delay=4.0)
     result = actuator(aws).apply(busy_plan(), dry_run=False)
     assert result.outcome == "applied", result.error
     assert group(asg)["MinSize"] == 4

@@ -185,7 +185,7 @@ def test_a_timed_out_patch_that_landed_is_confirmed_not_doubled(
     kube: FakeKubeApi, kubeconfig: str
 ) -> None:
     kube.add(*HPA, hpa(low=2))
-    kube.slow("PATCH", delay=1.0)  # applied on the server, answered after the client gave up
+    kube.slow("PATCH", delay=4.0)  # applied on the server, answered after the client gave up
     result = actuator(kubeconfig).apply(window(6), dry_run=False)
     assert result.outcome == "applied", result.error
     assert spec(kube)["minReplicas"] == 6
@@ -194,7 +194,7 @@ def test_a_timed_out_patch_that_landed_is_confirmed_not_doubled(
 
 def test_timeouts_on_every_read_fail_cleanly(kube: FakeKubeApi, kubeconfig: str) -> None:
     kube.add(*HPA, hpa(low=2))
-    kube.slow("GET", delay=1.0, times=3)
+    kube.slow("GET", delay=4.0, times=3)
     result = actuator(kubeconfig).apply(window(6), dry_run=False)
     assert result.outcome == "failed" and "Timeout" in (result.error or "")
     assert spec(kube)["minReplicas"] == 2

@@ -20,7 +20,7 @@ from tests.fakes.kube_api import FakeKubeApi
 @pytest.fixture
 def fast(settings: Settings) -> Settings:
     return settings.model_copy(
-        update={"actuator_retry_base_seconds": 0.01, "actuator_read_timeout_seconds": 0.5}
+        update={"actuator_retry_base_seconds": 0.01, "actuator_read_timeout_seconds": 2.0}
     )
 
 

@@ -159,6 +159,11 @@ class ForecastModel(ABC):
         """Condition on newer history; the default re-estimates everything."""
         self._fit(history)
 
+    @property
+    def update_keeps_fit(self) -> bool:
+        """Whether :meth:`update` keeps fitted parameters (which then age) instead of refitting."""
+        return type(self)._update is not ForecastModel._update
+
     def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
         """Medians (``origins x horizon``) forecast from each origin in turn, the model already
         standing at ``origins[0]`` and updated at each later one: what a backtest and the

@@ -220,9 +220,10 @@ class Refits:
         (LightGBM's trees a week, MSTL's and Prophet's cycles the whole backtest); on the
         taylor and bike traces models refitted at each fold origin had 0.67-0.91x the error
         of the rolled ones, and the bands they set over-covered the held-out weeks. A joint
-        (global) model has no factory and stays as it is.
+        (global) model has no factory, and a model whose ``update`` refits (seasonal-naive)
+        is fresh already: both stay as they are.
         """
-        if self.factory is None:
+        if self.factory is None or not self.fitted[0].update_keeps_fit:
             return self
         starts = np.asarray(origins, dtype="int64")
         reused = {0: self.fitted[0]} if starts[0] == self.anchor else {}

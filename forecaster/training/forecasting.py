@@ -526,12 +526,13 @@ def _fresh_medians(name: str, item: _Series) -> tuple[np.ndarray, np.ndarray | N
         return None
     assert item.folds is not None
     history, plan = _history_for(name, item), item.folds.plan
-    refits = backtest.refits.refitted_at(plan.origins)
+    refits, folds = backtest.refits.refitted_at(plan.origins), backtest.predictions
     try:
-        folds = refits.rolled_medians(history, plan.origins, plan.horizon)
+        if refits is not backtest.refits:  # else the backtest's own medians are fresh already
+            folds = refits.rolled_medians(history, plan.origins, plan.horizon)
     except Exception as failure:  # noqa: BLE001 - keep the backtest's own fits
         log.warning("refitting %s at the fold origins failed: %s", name, failure)
-        refits, folds = backtest.refits, backtest.predictions
+        refits = backtest.refits
     if item.dense is None:
         return folds, None
     try:

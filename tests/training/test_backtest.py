@@ -14,6 +14,7 @@ from forecaster.training.backtest import (
 )
 from models.holt_winters import HoltWinters
 from models.lightgbm_model import LightGBM
+from models.naive import SeasonalNaiveDaily
 from tests.helpers import synthetic_traffic
 
 
@@ -141,3 +142,6 @@ def test_calibration_refits_at_every_fold_origin_never_past_it() -> None:
     expected = model.update(series.iloc[: between[0] + 1]).predict(6)["p50"].to_numpy()
     assert np.allclose(rolled[0], expected)
     assert len(fresh.fitted) == plan.folds  # no fit for the origin between folds
+    naive = backtest_candidate("seasonal_naive_daily", SeasonalNaiveDaily, series, plan)
+    assert naive.refits is not None
+    assert naive.refits.refitted_at(plan.origins) is naive.refits  # its update refits already

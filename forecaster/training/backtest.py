@@ -186,29 +186,31 @@ class Refits:
     def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
         """Medians (``origins x horizon``) from each origin, rolled on within each epoch."""
         origins = np.asarray(origins, dtype="int64")
-        if self.starts is not None:
-            epochs = np.maximum(np.searchsorted(self.starts, origins, side="right") - 1, 0)
-        elif self.every:
-            epochs = (origins - self.anchor) // self.every
-        else:
-            epochs = np.zeros_like(origins)
+        starts = self._epoch_starts(int(origins.max()))
+        epochs = np.maximum(np.searchsorted(starts, origins, side="right") - 1, 0)
         medians = np.empty((len(origins), horizon))
         for epoch in np.unique(epochs):
             rows = np.flatnonzero(epochs == epoch)
-            model = copy.copy(self._model(int(epoch), history))  # ``update`` rebinds state
+            fitted = self._model(int(epoch), int(starts[epoch]), history)
+            model = copy.copy(fitted)  # ``update`` rebinds state
             first = int(origins[rows[0]])
             if model.last_timestamp_ != history.index[first]:
                 model.update(history.iloc[: first + 1])
             medians[rows] = model.rolled_medians(history, origins[rows], horizon)
         return medians
 
-    def _model(self, epoch: int, history: pd.Series) -> ForecastModel:
+    def _epoch_starts(self, last: int) -> np.ndarray:
+        """Where each epoch's model is fitted, up to the epoch holding position ``last``."""
+        if self.starts is not None:
+            return self.starts
+        if self.every:
+            epochs = max(0, (last - self.anchor) // self.every) + 1
+            return self.anchor + self.every * np.arange(epochs, dtype="int64")
+        return np.array([self.anchor], dtype="int64")
+
+    def _model(self, epoch: int, start: int, history: pd.Series) -> ForecastModel:
         if epoch not in self.fitted:
             assert self.factory is not None, "only epoch 0 without a factory"
-            if self.starts is not None:
-                start = int(self.starts[epoch])
-            else:
-                start = self.anchor + epoch * (self.every or 0)
             self.fitted[epoch] = self.factory().fit(history.iloc[: start + 1])
         return self.fitted[epoch]
 

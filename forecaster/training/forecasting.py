@@ -506,12 +506,12 @@ def _bands(item: _Series, candidate: CandidateBacktest) -> ConformalBands:
     ``Refits.refitted_at``): their fold residuals and, rolled on from the same fits, their
     residuals at the dense short-horizon origins (an ensemble averages its members)."""
     assert item.folds is not None
-    parts = [_fresh_medians(name, item) for name in candidate.members or (candidate.model,)]
-    if any(part is None for part in parts):  # a member with no fits to roll on
+    members = candidate.members or (candidate.model,)
+    parts = [part for name in members if (part := _fresh_medians(name, item)) is not None]
+    if len(parts) < len(members):  # a member with no fits to roll on
         return calibrate(item.folds, candidate)
-    folds = np.mean([part[0] for part in parts if part is not None], axis=0)
-    fresh = replace(candidate, predictions=folds)
-    dense = [part[1] for part in parts if part is not None and part[1] is not None]
+    fresh = replace(candidate, predictions=np.mean([folds for folds, _ in parts], axis=0))
+    dense = [medians for _, medians in parts if medians is not None]
     if item.dense is None or len(dense) < len(parts):
         return calibrate(item.folds, fresh)
     return calibrate(item.folds, fresh, (item.dense, np.mean(dense, axis=0)))

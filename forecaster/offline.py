@@ -138,15 +138,16 @@ def read_series_csv(path: Path) -> SeriesFile:
     stamps = parse_timestamps(columns.timestamps)
     values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
     bad = stamps.isna() | (values.isna() & ~missing)
-    if (bad | missing).all():
-        raise InvalidInputError(f"{path}: no readable rows")
     if bad.any():
         first = int(bad.to_numpy().nonzero()[0][0])
         line = first + columns.first_line
+        stamp = columns.timestamps.iloc[first]
         raise InvalidInputError(
             f"{path}: {int(bad.sum())} unreadable rows, first at line {line}: "
-            f"{columns.timestamps.iloc[first]},{text.iloc[first]}"
+            f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
         )
+    if missing.all():
+        raise InvalidInputError(f"{path}: no readable rows (every value is blank)")
     kept = ~missing.to_numpy()
     points = pd.Series(values.to_numpy(dtype="float64")[kept], index=pd.DatetimeIndex(stamps[kept]))
     last = stamps.idxmax()  # the file's last row, a row without a value included
@@ -157,6 +158,15 @@ def read_series_csv(path: Path) -> SeriesFile:
         end=pd.Timestamp(stamps[last]),
         note=columns.note,
     )
+
+
+def _timestamp_hint(stamp: str) -> str:
+    """Why a timestamp that is a number was refused: epoch milliseconds (or finer) read as
+    seconds would land thousands of years ahead, so they are named rather than guessed."""
+    number = coerce_numeric(pd.Series([stamp])).iloc[0]
+    if math.isfinite(number) and abs(number) >= 1e11:
+        return " (epoch milliseconds? give epoch seconds or ISO-8601)"
+    return ""
 
 
 def _read_text_columns(path: Path, header: int | None) -> pd.DataFrame:

@@ -209,3 +209,25 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         written = pd.read_csv(out, dtype={"timestamp": str})["timestamp"]
         assert len(written) == 2 and written.iloc[0] == first_out, name
+
+
+def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
+    """Epoch milliseconds are named as such (not guessed), and a file of blanks says so."""
+    write_history(tmp_path / "history.csv", days=1)
+    frame = pd.read_csv(tmp_path / "history.csv")
+    seconds = (pd.to_datetime(frame["timestamp"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(
+        "1s"
+    )
+    frame.assign(timestamp=seconds * 1000).to_csv(tmp_path / "millis.csv", index=False)
+    frame.assign(value="").to_csv(tmp_path / "blank.csv", index=False)
+    frame.assign(timestamp=seconds).to_csv(tmp_path / "seconds.csv", index=False)
+    outcomes = {}
+    for name in ("millis", "blank", "seconds"):
+        args = ["forecast", "--input", str(tmp_path / f"{name}.csv"), "--horizon", "1h"]
+        outcomes[name] = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
+    assert outcomes["millis"].exit_code == 2
+    assert f"{len(frame)} unreadable rows, first at line 2" in outcomes["millis"].output
+    assert "epoch milliseconds?" in outcomes["millis"].output
+    assert outcomes["blank"].exit_code == 2
+    assert "every value is blank" in outcomes["blank"].output
+    assert outcomes["seconds"].exit_code == 0, outcomes["seconds"].output

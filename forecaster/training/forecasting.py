@@ -32,7 +32,14 @@ from forecaster.training.backtest import (
     dense_plan,
     plan_folds,
 )
-from forecaster.training.selection import ENSEMBLE, Score, calibrate, choose, with_ensemble
+from forecaster.training.selection import (
+    ENSEMBLE,
+    Score,
+    calibrate,
+    choose,
+    ensemble_margin,
+    with_ensemble,
+)
 from models.base import DEFAULT_QUANTILES, ForecastModel, step_seconds_of
 from models.calendar import Calendar, without_events
 from models.conformal import Calibrated, ConformalBands, whole_numbers
@@ -420,7 +427,8 @@ def _finish(
         (i for i, s in enumerate(scores) if s.status == "ok"),
         key=lambda i: float(scores[i].mase or np.inf),
     )
-    first = choose(scores)
+    step = step_seconds_of(pd.DatetimeIndex(item.history.index))
+    first = choose(scores, ensemble_margin(item.folds.plan, step, len(item.history)))
     order += [i for i in ([first] if first is not None else []) + ranked if i not in order]
     failures: list[str] = []
     for index in order:

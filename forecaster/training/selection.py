@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from forecaster.training.backtest import CandidateBacktest, Folds, combine
-from models.base import quantile_name
+from forecaster.training.backtest import CandidateBacktest, FoldPlan, Folds, combine
+from models.base import DAY_SECONDS, WEEK_SECONDS, quantile_name
 from models.conformal import ConformalBands
 
 ENSEMBLE = "ensemble"
@@ -24,6 +24,11 @@ ENSEMBLE_TOLERANCE = 1.5
 # the ensemble's members were picked by the very folds that score it, so its backtest flatters
 # it: it must beat the best single model by this factor to be chosen
 ENSEMBLE_MARGIN = 0.97
+# a backtest whose fold origins span under a week has not seen every weekday: there the pick of
+# one model among many is mostly luck, so the ensemble wins unless a single model beats it by
+# the same margin (histories of two days up to about three weeks at a 24 h horizon)
+SHORT_BACKTEST_SECONDS = WEEK_SECONDS
+SHORT_BACKTEST_MIN_HISTORY_SECONDS = 2 * DAY_SECONDS
 
 
 @dataclass
@@ -163,8 +168,16 @@ def with_ensemble(
     return list(candidates), scores
 
 
-def choose(scores: Sequence[Score]) -> int | None:
-    """Index of the champion: lowest MASE (the ensemble's raised by its margin), ties to the
+def ensemble_margin(plan: FoldPlan, step_seconds: float, history_steps: int) -> float:
+    """What the ensemble's MASE is divided by when it competes: below 1 it must beat the best
+    single model, above 1 (a short backtest on days of history) it wins ties and near-ties."""
+    span = (int(plan.origins[-1]) - int(plan.origins[0])) * step_seconds
+    days = history_steps * step_seconds >= SHORT_BACKTEST_MIN_HISTORY_SECONDS
+    return 1 / ENSEMBLE_MARGIN if days and span < SHORT_BACKTEST_SECONDS else ENSEMBLE_MARGIN
+
+
+def choose(scores: Sequence[Score], margin: float = ENSEMBLE_MARGIN) -> int | None:
+    """Index of the champion: lowest MASE (the ensemble's divided by ``margin``), ties to the
     lower upper-quantile pinball loss."""
     usable = [i for i, s in enumerate(scores) if s.status == "ok" and np.isfinite(s.mase or np.nan)]
     if not usable:
@@ -173,7 +186,7 @@ def choose(scores: Sequence[Score]) -> int | None:
     def rank(i: int) -> tuple[float, float]:
         mase = float(scores[i].mase or 0.0)
         if scores[i].model == ENSEMBLE:
-            mase /= ENSEMBLE_MARGIN
+            mase /= margin
         return mase, sum(scores[i].pinball.values())
 
     return min(usable, key=rank)

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.training.backtest import plan_folds
 from forecaster.training.forecasting import (
     MIN_SERIES_FOR_PROCESSES,
     ForecastOutcome,
     forecast_many,
     make_forecast,
 )
-from forecaster.training.selection import ENSEMBLE, Score, choose
+from forecaster.training.selection import ENSEMBLE, Score, choose, ensemble_margin
 from models.conformal import Calibrated
 from tests.helpers import synthetic_traffic
 
@@ -261,3 +262,32 @@ def test_the_ensemble_must_clearly_beat_the_best_single_model(
     assert ensemble_mase < 1.0
     chosen = choose(scores)
     assert chosen is not None and scores[chosen].model == champion
+
+
+@pytest.mark.parametrize(
+    ("steps", "horizon", "step_seconds", "ensemble_first"),
+    [
+        (10 * 288, 288, 300, True),  # 10 days: the folds span about two days
+        (21 * 288, 288, 300, True),  # three weeks: still under a week of fold origins
+        (40 * 288, 288, 300, False),  # the folds span four weeks
+        (3_600, 600, 1, False),  # an hour of seconds: no weekdays to miss
+    ],
+)
+def test_on_a_short_backtest_a_near_tie_goes_to_the_ensemble(
+    steps: int, horizon: int, step_seconds: float, ensemble_first: bool
+) -> None:
+    """Fold origins spanning under a week of a history of days: picking one model is a gamble."""
+    plan = plan_folds(steps, horizon, step_seconds)
+    assert plan is not None
+    margin = ensemble_margin(plan, step_seconds, steps)
+    scores = [
+        Score("lightgbm", "ok", mase=1.0, pinball={"p95": 1.0}),
+        Score(ENSEMBLE, "ok", mase=1.02, pinball={"p95": 1.0}),
+        Score("mstl", "ok", mase=1.1, pinball={"p95": 1.0}),
+    ]
+    chosen = choose(scores, margin)
+    assert chosen is not None
+    assert scores[chosen].model == (ENSEMBLE if ensemble_first else "lightgbm")
+    scores[0] = Score("lightgbm", "ok", mase=0.95, pinball={"p95": 1.0})  # a clear winner
+    chosen = choose(scores, margin)
+    assert chosen is not None and scores[chosen].model == "lightgbm"

@@ -49,6 +49,7 @@ class Tally:
     hits90: list[float] = field(default_factory=list)
     hits95: list[float] = field(default_factory=list)
     scaled: list[float] = field(default_factory=list)
+    pinball: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
     def add(self, frame: pd.DataFrame, actual: np.ndarray, scale: float, seconds: float) -> None:
@@ -58,11 +59,20 @@ class Tally:
         self.scaled.append(float(errors.mean() / scale))
         self.hits90.extend(actual[observed] <= frame["p90"].to_numpy()[observed])
         self.hits95.extend(actual[observed] <= frame["p95"].to_numpy()[observed])
+        bands = {q: frame[f"p{q}"].to_numpy()[observed] for q in (90, 95)}
+        losses = [pinball(actual[observed], band, q / 100) for q, band in bands.items()]
+        self.pinball.append(float(np.mean(losses)) / scale)
         self.seconds.append(seconds)
 
     @property
     def mae(self) -> float:
         return float(np.mean(self.abs_errors))
+
+
+def pinball(actual: np.ndarray, quantile: np.ndarray, level: float) -> float:
+    """Mean pinball loss of one quantile: the proper score a band change must not worsen."""
+    gap = actual - quantile
+    return float(np.mean(np.maximum(level * gap, (level - 1) * gap)))
 
 
 def load(name: str) -> pd.Series:
@@ -118,6 +128,7 @@ def evaluate(
             "mase": float(np.mean(tally.scaled)),
             "p90": float(np.mean(tally.hits90)),
             "p95": float(np.mean(tally.hits95)),
+            "pinball": float(np.mean(tally.pinball)),
             "seconds": float(np.mean(tally.seconds)),
         }
         for model, tally in tallies.items()
@@ -154,7 +165,8 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     }
     print(f"{'mean ratio':44s} " + " ".join(f"{means[m]:14.3f}" for m in models))
     print()
-    print(f"{'auto per trace':44s} {'ratio':>7s} {'MASE':>7s} {'p90':>7s} {'p95':>7s} {'sec':>7s}")
+    heads = " ".join(f"{c:>7s}" for c in ("ratio", "MASE", "p90", "p95", "pinball", "sec"))
+    print(f"{'auto per trace':44s} {heads}")
     for result in results:
         row = result["rows"]["auto"]
         # the target compares auto with the best *single* model; the ensemble is reported apart
@@ -178,18 +190,17 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
             failures.append(f"{result['trace']}: {', '.join(flag)}")
         print(
             f"{result['trace'][:44]:44s} {row['ratio']:7.3f} {row['mase']:7.3f} "
-            f"{row['p90']:7.3f} {row['p95']:7.3f} {row['seconds']:7.1f}  {' '.join(flag)}"
+            f"{row['p90']:7.3f} {row['p95']:7.3f} {row['pinball']:7.3f} {row['seconds']:7.1f}  "
+            f"{' '.join(flag)}"
         )
     print()
-    columns = " ".join(f"{c:>7s}" for c in ("ratio", "MASE", "p90", "p95", "sec"))
+    columns = " ".join(f"{c:>7s}" for c in ("ratio", "MASE", "p90", "p95", "pinball", "sec"))
     print(f"{'per model (mean over traces)':30s} {columns}")
     for model in models:
         rows = [r["rows"][model] for r in results if model in r["rows"]]
-        print(
-            f"{model:30s} {np.mean([r['ratio'] for r in rows]):7.3f} "
-            f"{np.mean([r['mase'] for r in rows]):7.3f} {np.mean([r['p90'] for r in rows]):7.3f} "
-            f"{np.mean([r['p95'] for r in rows]):7.3f} {np.mean([r['seconds'] for r in rows]):7.2f}"
-        )
+        keys = ("ratio", "mase", "p90", "p95", "pinball")
+        cells = " ".join(f"{np.mean([r[key] for r in rows]):7.3f}" for key in keys)
+        print(f"{model:30s} {cells} {np.mean([r['seconds'] for r in rows]):7.2f}")
     for note in notes:
         print(f"note: auto is more than 5% worse than the ensemble on {note}")
     real = [r for r in results if r["trace"] != "synthetic"]

@@ -142,6 +142,10 @@ class _Series:
     global_finals: dict[str, ForecastModel] = field(default_factory=dict)
     global_failures: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def step_seconds(self) -> float:
+        return step_seconds_of(pd.DatetimeIndex(self.history.index))
+
 
 def forecast_many(
     histories: Sequence[pd.Series],
@@ -284,7 +288,7 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
         item.reason = "constant history"
     if item.reason:
         return item
-    step = step_seconds_of(pd.DatetimeIndex(history.index))
+    step = item.step_seconds
     item.plan = plan_folds(len(history), horizon, step)
     if item.plan is None:
         item.reason = f"history too short to backtest ({len(history)} steps)"
@@ -300,8 +304,7 @@ def _missing_history(name: str, item: _Series) -> str | None:
     """The cold-start ladder: why a model must wait (``None`` once the history before the
     first fold covers what it needs: two days for daily seasonal models, eight for weekly)."""
     assert item.plan is not None
-    step = step_seconds_of(pd.DatetimeIndex(item.history.index))
-    span = (int(item.plan.origins[0]) + 1) * step
+    span = (int(item.plan.origins[0]) + 1) * item.step_seconds
     needed = MODELS[name].min_history_seconds
     if span >= needed:
         return None
@@ -427,8 +430,8 @@ def _finish(
         (i for i, s in enumerate(scores) if s.status == "ok"),
         key=lambda i: float(scores[i].mase or np.inf),
     )
-    step = step_seconds_of(pd.DatetimeIndex(item.history.index))
-    first = choose(scores, ensemble_margin(item.folds.plan, step, len(item.history)))
+    margin = ensemble_margin(item.folds.plan, item.step_seconds, len(item.history))
+    first = choose(scores, margin)
     order += [i for i in ([first] if first is not None else []) + ranked if i not in order]
     failures: list[str] = []
     for index in order:

@@ -135,8 +135,14 @@ class ConformalBands:
         total = 0.0
         for q in (0.9, 0.95, 0.99):
             gap = residuals - self.score_quantile(q)[bucket] * scale
-            total += float(np.mean(np.maximum(q * gap, (q - 1) * gap)))
+            total += pinball_loss(gap, q)
         return total
+
+
+def pinball_loss(gap: np.ndarray, level: float) -> float:
+    """Mean pinball loss of a quantile at ``level``, from gaps actual - quantile: the proper
+    score the bands are chosen and judged by."""
+    return float(np.mean(np.maximum(level * gap, (level - 1) * gap)))
 
 
 def _bias_kept(centre: np.ndarray, q: float) -> np.ndarray:

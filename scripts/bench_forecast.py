@@ -37,6 +37,7 @@ from shared_traces import DATA, TRACES  # noqa: E402
 from forecaster.offline import read_series_csv, regular_history  # noqa: E402
 from forecaster.training.backtest import naive_scale  # noqa: E402
 from forecaster.training.forecasting import FLEET, forecast_many, make_forecast  # noqa: E402
+from models.conformal import pinball_loss  # noqa: E402
 from models.naive import SeasonalNaiveDaily, SeasonalNaiveWeekly  # noqa: E402
 from tests.helpers import synthetic_traffic  # noqa: E402
 
@@ -60,19 +61,13 @@ class Tally:
         self.hits90.extend(actual[observed] <= frame["p90"].to_numpy()[observed])
         self.hits95.extend(actual[observed] <= frame["p95"].to_numpy()[observed])
         bands = {q: frame[f"p{q}"].to_numpy()[observed] for q in (90, 95)}
-        losses = [pinball(actual[observed], band, q / 100) for q, band in bands.items()]
+        losses = [pinball_loss(actual[observed] - band, q / 100) for q, band in bands.items()]
         self.pinball.append(float(np.mean(losses)) / scale)
         self.seconds.append(seconds)
 
     @property
     def mae(self) -> float:
         return float(np.mean(self.abs_errors))
-
-
-def pinball(actual: np.ndarray, quantile: np.ndarray, level: float) -> float:
-    """Mean pinball loss of one quantile: the proper score a band change must not worsen."""
-    gap = actual - quantile
-    return float(np.mean(np.maximum(level * gap, (level - 1) * gap)))
 
 
 def load(name: str) -> pd.Series:

@@ -15,7 +15,7 @@ import numpy as np
 
 from forecaster.training.backtest import CandidateBacktest, FoldPlan, Folds, combine
 from models.base import DAY_SECONDS, WEEK_SECONDS, quantile_name
-from models.conformal import ConformalBands
+from models.conformal import ConformalBands, pinball_loss
 
 ENSEMBLE = "ensemble"
 ENSEMBLE_SIZE = 3
@@ -104,7 +104,7 @@ def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]
     pinball, coverage = {}, {}
     for q in quantiles:
         gap = residuals[observed] - predicted[q][observed]
-        pinball[quantile_name(q)] = float(np.mean(np.maximum(q * gap, (q - 1) * gap)))
+        pinball[quantile_name(q)] = pinball_loss(gap, q)
         coverage[quantile_name(q)] = float(np.mean(gap <= 0))
     return Score(
         candidate.model,

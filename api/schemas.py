@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Actuation
+from forecaster.timeutil import as_utc
+
+FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
+
+
+def _within_years(moment: datetime) -> datetime:
+    """UTC; a year outside what samples and plans can hold is refused, not overflowed."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return as_utc(moment)
+
+
+# a time given by a client (query or body): naive means UTC
+Moment = Annotated[datetime, AfterValidator(_within_years)]
 
 
 class SeriesIn(SeriesHeader):
@@ -162,8 +176,10 @@ class SimulationCreate(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> SimulationCreate:
-        if (self.points is None) == (self.service is None):
+        if self.points is not None and self.service is not None:
             raise ValueError("give either points or service, not both")
+        if self.points is None and self.service is None:
+            raise ValueError("give the load to replay: points, or a service's stored history")
         if self.points is not None and self.profile is None:
             raise ValueError("inline points need a profile")
         return self
@@ -456,8 +472,8 @@ class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
     multiplier: float | None = Field(
         default=None,
         gt=0,
@@ -476,8 +492,8 @@ class ExclusionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
     reason: str = Field(default="", max_length=500)
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 import pandas as pd
 
 from forecaster.errors import InvalidInputError
+from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import plan_capacity
 from forecaster.planning.reactive import check_floor
@@ -105,7 +106,7 @@ def read_text_columns(path: Path) -> TextColumns:
     """The ``timestamp,value`` columns of a CSV as text. A file with just two columns by other
     names, or without a header, is read as that too, and says so in ``note``; the offline
     commands and ``forecaster ingest`` accept the same files."""
-    raw = _read_text_columns(path, header=0)
+    raw = read_csv_text(path, header=0, name=str(path))
     columns = {column.lower().strip(): column for column in raw.columns}
     note, first_line = None, 2
     if "timestamp" in columns and "value" in columns:
@@ -113,7 +114,7 @@ def read_text_columns(path: Path) -> TextColumns:
     elif raw.shape[1] == 2:  # two columns by other names, or no header at all
         time_column, value_column = raw.columns
         if parse_timestamps(pd.Series([time_column])).notna().all():
-            raw = _read_text_columns(path, header=None)
+            raw = read_csv_text(path, header=None, name=str(path))
             time_column, value_column = raw.columns
             note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
@@ -167,13 +168,6 @@ def _timestamp_hint(stamp: str) -> str:
     if math.isfinite(number) and abs(number) >= 1e11:
         return " (epoch milliseconds? give epoch seconds or ISO-8601)"
     return ""
-
-
-def _read_text_columns(path: Path, header: int | None) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, header=header)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise InvalidInputError(f"cannot read {path}: {error}") from None
 
 
 def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:

@@ -32,6 +32,8 @@ KNOWN_METRICS = frozenset(
 MAX_REPLICAS = 1_000_000
 MAX_STARTUP_SECONDS = 86_400.0
 MAX_DELAY_SECONDS = 7 * 86_400.0
+MAX_CAPACITY = 1e12  # load units one replica serves; sums of plans stay finite below these
+MAX_HOURLY_COST = 1e6
 
 
 class CapacityTier(BaseModel):
@@ -40,12 +42,19 @@ class CapacityTier(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[^:+]+$")
-    capacity_per_replica: float = Field(gt=0, description="load one replica serves at its SLO")
-    cost_per_replica_hour: float = Field(ge=0)
+    capacity_per_replica: float = Field(
+        gt=0, le=MAX_CAPACITY, description="load one replica serves at its SLO"
+    )
+    cost_per_replica_hour: float = Field(ge=0, le=MAX_HOURLY_COST)
     startup_seconds: float = Field(default=180, ge=0, le=MAX_STARTUP_SECONDS)
     gpus_per_replica: int = Field(default=0, ge=0, le=1024)
     gpu_type: str | None = None
-    max_replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
+    max_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_REPLICAS,
+        description="omit for no limit; drop the tier to stop using it",
+    )
 
 
 class ActuationTarget(BaseModel):
@@ -103,9 +112,11 @@ class ScalingProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metric: str = Field(default="requests_per_second", description="the driving metric")
-    step_seconds: int = Field(default=300, ge=1, le=3600, description="forecast and plan step")
+    step_seconds: int = Field(default=300, ge=60, le=3600, description="forecast and plan step")
     horizon_hours: float = Field(default=48, gt=0, le=24 * 14)
-    capacity_per_replica: float = Field(gt=0, description="load one replica serves at its SLO")
+    capacity_per_replica: float = Field(
+        gt=0, le=MAX_CAPACITY, description="load one replica serves at its SLO"
+    )
     target_utilization: float = Field(default=0.7, gt=0, le=1)
     plan_utilization: float | None = Field(
         default=None,
@@ -141,7 +152,7 @@ class ScalingProfile(BaseModel):
     )
     gpus_per_replica: int = Field(default=0, ge=0, le=1024)
     gpu_type: str | None = Field(default=None, max_length=64)
-    cost_per_replica_hour: float = Field(default=0.0, ge=0)
+    cost_per_replica_hour: float = Field(default=0.0, ge=0, le=MAX_HOURLY_COST)
     max_step_up: int | None = Field(
         default=None, ge=1, le=MAX_REPLICAS, description="most replicas one actuation may add"
     )
@@ -178,6 +189,11 @@ class ScalingProfile(BaseModel):
         if self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        if self.horizon_hours * 3600 < self.step_seconds:
+            raise ValueError(
+                f"horizon_hours ({self.horizon_hours:g}) is shorter than one step "
+                f"(step_seconds {self.step_seconds})"
             )
         pulled = [source.metric for source in self.prometheus]
         if len(pulled) != len(set(pulled)):

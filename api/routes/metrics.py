@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pandas as pd
@@ -13,6 +12,7 @@ from api.deps import BodyDep, SessionDep, SettingsDep
 from api.schemas import IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.ingestion.json_batch import parse_metrics_json
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -75,10 +75,7 @@ def post_metrics_csv(
 
 def read_points_csv(content: bytes) -> pd.DataFrame:
     """Parse uploaded CSV text into raw ``timestamp`` and ``value`` columns (validated later)."""
-    try:
-        frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise InvalidInputError(f"cannot read CSV: {error}") from None
+    frame = read_csv_text(content)
     missing = {"timestamp", "value"} - set(frame.columns)
     if missing:
         raise InvalidInputError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.routes.services import ServiceName
-from api.schemas import ForecastPointPublic, ForecastPublic, PlanPublic
+from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
 from forecaster.errors import InvalidInputError, NotReadyError
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, latest_forecast
@@ -87,7 +87,7 @@ async def get_plan(
     settings: SettingsDep,
     name: str = ServiceName,
     horizon: str = Query(default="24h", description="how far ahead, e.g. 6h, 90min, 2d"),
-    start: datetime | None = Query(default=None, description="first step (default: now)"),
+    start: Moment | None = Query(default=None, description="first step (default: now)"),
 ) -> Response:
     """The capacity plan in force: replica and GPU floors from ``start`` over ``horizon``."""
     try:

@@ -5,8 +5,6 @@ Each route parses, calls ``forecaster.review`` and formats; the pages fetch thes
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, row_id
@@ -16,6 +14,7 @@ from api.schemas import (
     ForecastsPublic,
     ForecastSummaryPublic,
     HistoryPublic,
+    Moment,
     OverviewPublic,
     ServiceDetailPublic,
     ServiceSummaryPublic,
@@ -35,8 +34,8 @@ ForecastId = row_id("a forecast's")
 def get_history(
     session: SessionDep,
     name: str = ServiceName,
-    start: datetime | None = Query(default=None, description="default: a week before end"),
-    end: datetime | None = Query(default=None, description="default: now"),
+    start: Moment | None = Query(default=None, description="default: a week before end"),
+    end: Moment | None = Query(default=None, description="default: now"),
     points: int = Query(default=DEFAULT_POINTS, ge=10, le=MAX_POINTS, description="at most"),
 ) -> HistoryPublic:
     """The driving metric over a window, bucketed on the server: mean and max per bucket."""

@@ -32,6 +32,12 @@ from forecaster.timeutil import (
 )
 
 MAX_REPORTED_PROBLEMS = 5
+# far above any real rate, queue or byte count, far below float overflow: sums and forecasts of
+# such values stay finite
+MAX_VALUE = 1e15
+UNREADABLE_TIMESTAMP = (
+    "timestamp is not ISO-8601 or epoch seconds (milliseconds are refused) between 1970 and 2262"
+)
 
 Column = Sequence[Any] | np.ndarray
 
@@ -194,7 +200,10 @@ def epoch_ms(timestamps: Column) -> np.ndarray:
     """Epoch milliseconds (float64, NaN when unreadable) of ISO-8601 text or epoch seconds."""
     if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind in "iuf":
         return epoch_ms_from_seconds(timestamps.astype("float64"))
-    stamps = parse_timestamps(pd.Series(list(timestamps), dtype=object))
+    raw = pd.Series(list(timestamps), dtype=object)
+    # True would read as 1 s after the epoch: a boolean is never a time
+    is_bool = np.fromiter((isinstance(v, bool) for v in raw), dtype=bool, count=len(raw))
+    stamps = parse_timestamps(raw.where(~is_bool, None))
     result = np.full(len(stamps), np.nan)
     valid = stamps.notna().to_numpy()
     if valid.any():
@@ -216,23 +225,32 @@ def _is_number_like(value: Any) -> bool:
     return isinstance(value, int | float | str) and not isinstance(value, bool)
 
 
+def point_checks(
+    ts_ms: np.ndarray, value: np.ndarray, latest_ms: float | None = None
+) -> list[tuple[np.ndarray, str]]:
+    """Each rule a point must pass, as (mask of the points that break it, why); the one set of
+    rules for stored samples and what-if points (``latest_ms``: no time after it)."""
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (np.isnan(ts_ms), UNREADABLE_TIMESTAMP),
+            (ts_ms < 0, "timestamp is before 1970"),
+            (~np.isfinite(value), "value is not a finite number"),
+            (value < 0, "value is negative"),
+            (value > MAX_VALUE, f"value is above {MAX_VALUE:g}: a unit error?"),
+        ]
+        if latest_ms is not None:
+            checks.insert(2, (ts_ms > latest_ms, "timestamp is in the future"))
+    return checks
+
+
 def _point_problems(
     batch: Sequence[SeriesPoints], columns: _Columns, settings: Settings
 ) -> list[str]:
     if len(columns.ts_ms) == 0:
         return []
     latest_ms = (utc_now().timestamp() + settings.max_future_seconds) * 1000
-    ts, value = columns.ts_ms, columns.value
-    with np.errstate(invalid="ignore"):
-        checks = [
-            (np.isnan(ts), "timestamp is not ISO-8601 or epoch seconds"),
-            (ts < 0, "timestamp is before 1970"),
-            (ts > latest_ms, "timestamp is in the future"),
-            (~np.isfinite(value), "value is not a finite number"),
-            (value < 0, "value is negative"),
-        ]
     problems = []
-    for mask, reason in checks:
+    for mask, reason in point_checks(columns.ts_ms, columns.value, latest_ms):
         for row in np.flatnonzero(mask)[:MAX_REPORTED_PROBLEMS]:
             number = int(columns.series_index[row])
             item = batch[number]

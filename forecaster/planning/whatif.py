@@ -14,9 +14,10 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
+from forecaster.ingestion.batch import epoch_ms, numbers, point_checks
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.services import get_service, profile_of
-from forecaster.timeutil import parse_timestamps
+from forecaster.timeutil import from_epoch_ms
 from forecaster.training.train import load_history
 
 MAX_POINTS = 200_000
@@ -29,17 +30,16 @@ def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
         raise PayloadTooLargeError(f"{len(points)} points; a simulation takes at most {MAX_POINTS}")
     if len(points) < 2:
         raise InvalidInputError("points: a simulation needs at least two points")
-    stamps = parse_timestamps(pd.Series([p[0] for p in points], dtype=object))
-    values = pd.to_numeric(pd.Series([p[1] for p in points], dtype=object), errors="coerce")
-    bad = stamps.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype="float64"))
-    bad |= values.to_numpy(dtype="float64") < 0
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise InvalidInputError(
-            f"points: {int(bad.sum())} unreadable, non-finite or negative, first at index "
-            f"{first}: {list(points[first])!r}"
-        )
-    series = pd.Series(values.to_numpy(dtype="float64"), index=pd.DatetimeIndex(stamps))
+    millis = epoch_ms([p[0] for p in points])
+    values = numbers([p[1] for p in points])
+    for bad, reason in point_checks(millis, values):
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise InvalidInputError(
+                f"points: {int(bad.sum())} refused, first at index {first} "
+                f"{list(points[first])!r}: {reason}"
+            )
+    series = pd.Series(values, index=from_epoch_ms(millis))
     if series.index.has_duplicates:
         raise InvalidInputError("points: timestamps must be unique")
     series = series.sort_index()

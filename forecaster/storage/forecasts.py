@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from forecaster.errors import InvalidInputError
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun
 from forecaster.timeutil import as_utc
 from models.base import quantile_name
@@ -98,6 +99,13 @@ def save_forecast(
     extra = quantile_name(risk_quantile) if risk_quantile is not None else None
     if extra in FORECAST_COLUMNS:
         extra = None
+    columns = [*FORECAST_COLUMNS, *([extra] if extra else [])]
+    if not np.isfinite(frame[columns].to_numpy(dtype="float64")).all():
+        # a plan sized on it would be nonsense: refuse it, so the last good one stays in force
+        raise InvalidInputError(
+            "the forecast holds non-finite values (are the history's values sane?); "
+            "nothing was stored"
+        )
     forecast = Forecast(
         run_id=run_id,
         series_id=series_id,

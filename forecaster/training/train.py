@@ -109,7 +109,13 @@ def load_history(
     windows = session.execute(
         select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)
     ).all()
-    return exclude_windows(history, [(row.start, row.end) for row in windows])
+    history = exclude_windows(history, [(row.start, row.end) for row in windows])
+    if history.notna().sum() == 0:
+        raise NotReadyError(
+            f"service {service.name!r}: every {profile.metric} sample of the last {days:g} days "
+            "lies in an exclusion window; delete or shorten an exclusion to train"
+        )
+    return history
 
 
 def service_calendar(*, session: Session, service: Service, profile: ScalingProfile) -> Calendar:

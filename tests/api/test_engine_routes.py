@@ -86,3 +86,37 @@ def test_holiday_country_is_checked_when_the_profile_is_saved(
     saved = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": "de"})
     assert saved.status_code == 200, saved.text
     assert saved.json()["profile"]["holiday_country"] == "DE"  # as the holidays package wants
+
+
+def test_times_beyond_what_can_be_stored_are_a_422(settings: Settings, database: Database) -> None:
+    client = _client(settings, database)
+    for path, params in [
+        ("/v1/services/chat/plan", {"start": "9999-12-31T23:59:59Z"}),
+        ("/v1/services/chat/plan", {"start": "0001-01-01T00:00:00+01:00"}),
+        ("/v1/services/chat/history", {"end": "0001-01-02T00:00:00Z"}),
+        ("/v1/services/chat/history", {"start": "9999-12-31T23:00:00-14:00"}),
+    ]:
+        response = client.get(path, params=params)
+        assert response.status_code == 422 and "between the years" in response.text, path
+    body = {"name": "x", "start": "0001-01-01T00:00:00+05:00", "end": "2030-01-01T00:00:00Z"}
+    response = client.post("/v1/services/chat/events", json=body)
+    assert response.status_code == 422 and "between the years" in response.text
+    response = client.post("/v1/services/chat/exclusions", json=body | {"name": None})
+    assert response.status_code == 422  # name is not an exclusion field, start still refused
+    assert client.get("/v1/services/chat/events").json()["count"] == 0
+
+
+def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database: Database) -> None:
+    client = _client(settings, database)
+    end = pd.Timestamp(utc_now()).floor("h")
+    index = pd.date_range(end=end, periods=48, freq="h")
+    points = [[ts.isoformat(), 10.0 + ts.hour] for ts in index]
+    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
+    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+    first = client.post("/v1/services/chat/train")
+    assert first.status_code == 200, first.text
+    everything = {"start": "1970-01-01T00:00:00Z", "end": "2200-01-01T00:00:00Z"}
+    assert client.post("/v1/services/chat/exclusions", json=everything).status_code == 201
+    refused = client.post("/v1/services/chat/train")
+    assert refused.status_code == 409 and "exclusion window" in refused.text
+    assert client.get("/v1/services/chat/plan").json()["plan_id"] == first.json()["plan_id"]

@@ -102,6 +102,8 @@ def test_labels_make_distinct_series(client: TestClient, database: Database) -> 
         (batch([[1704067200, 1.0], [1704067260, 1.0, 2.0]]), "expected a [timestamp, value]"),
         (batch([[1704067200, 1.0], [10**400, 1.0]]), "timestamp is not ISO-8601"),
         (batch([[1704067200, 1.0], [1704067200000, 1.0]]), "timestamp is not ISO-8601"),
+        (batch([[1704067200, 1.0], [1704067260, 1.7e308]]), "value is above 1e+15"),
+        (batch([[1704067200, 1.0], [True, 1.0]]), "point 1 [true, 1.0]: timestamp is not"),
         (batch([[1704067200, 1.0]], labels={"a": 1}), "labels.a"),
         (batch([[1704067200, 1.0]], service="nope"), "unknown service 'nope'"),
         (batch([[1704067200, 1.0]], metric="bogus"), "unknown metric 'bogus'"),
@@ -147,6 +149,15 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
     )
     assert bad.status_code == 422
     assert "timestamp,value" in bad.json()["detail"]
+    # every row one field longer than the header: pandas would shift the columns
+    shifted = "timestamp,value\n2024-01-02T00:00:00Z,5,77\n2024-01-02T00:05:00Z,6,\n"
+    bad = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files={"file": ("trace.csv", shifted, "text/csv")},
+    )
+    assert bad.status_code == 422
+    assert "more fields than the header" in bad.json()["detail"]
     assert stored(database) == 2
 
 
@@ -162,6 +173,18 @@ def test_service_profile_validation_is_clear(client: TestClient) -> None:
     response = client.put("/v1/services/chat", json=tiered)
     assert response.status_code == 422
     assert "reactive_tolerance_pct needs a single replica type" in response.text
+    for body, expected in [
+        ({"capacity_per_replica": 10, "step_seconds": 1}, "greater than or equal to 60"),
+        ({"capacity_per_replica": 10, "horizon_hours": 1e-9}, "shorter than one step"),
+        ({"capacity_per_replica": 1e308}, "less than or equal to"),
+        ({"capacity_per_replica": 10, "tiers": [tier | {"max_replicas": 0}]}, "max_replicas"),
+    ]:
+        response = client.put("/v1/services/odd", json=body)
+        assert response.status_code == 422 and expected in response.text, response.text
+    # NaN and Infinity are not JSON, but parsers accept them: refused, never a server error
+    for text in ('{"capacity_per_replica": NaN}', '{"capacity_per_replica": Infinity}'):
+        response = client.put("/v1/services/odd", content=text)
+        assert response.status_code == 422 and "capacity_per_replica" in response.text
     listing = client.get("/v1/services").json()
     assert listing["count"] == 1 and listing["data"][0]["name"] == "chat"
     assert client.get("/v1/services/missing").status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from forecaster.errors import InvalidInputError
 from forecaster.profiles import CapacityTier, ScalingProfile
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import save_forecast, save_model_run
@@ -98,3 +99,12 @@ def test_plan_holds_no_floor_where_the_hpa_alone_kept_up(database: Database) -> 
         assert [s.replicas for s in steps] == [2, 2, 2]
         assert all("floor left at min_replicas 2" in s.reason for s in steps)
         assert [s.load for s in steps] == pytest.approx([30.0, 90.0, 60.0])
+
+
+def test_a_non_finite_forecast_is_refused_and_nothing_is_stored(database: Database) -> None:
+    profile = ScalingProfile(capacity_per_replica=4)
+    first = stored_plan(database, profile, [8.0, 9.0], history=None)
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        stored_plan(database, profile, [8.0, float("inf")], history=None)
+    with database.session() as session:
+        assert session.query(Plan).count() == 1 and session.get(Plan, first) is not None

@@ -1,0 +1,32 @@
+"""Read a CSV as text columns, the one way the upload endpoint and the offline commands do."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from forecaster.errors import InvalidInputError
+
+
+def read_csv_text(
+    source: Path | bytes, *, header: int | None = 0, name: str = "CSV"
+) -> pd.DataFrame:
+    """Every cell as text (validated by the caller), the header row naming the columns.
+
+    pandas silently takes the first column as the row index when every row has one field more
+    than the header (a trailing comma, an extra column): the values would land in the wrong
+    columns, so such a file is refused, naming the problem.
+    """
+    data = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        frame = pd.read_csv(data, dtype=str, keep_default_na=False, header=header)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise InvalidInputError(f"cannot read {name}: {error}") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise InvalidInputError(
+            f"cannot read {name}: its rows have more fields than the header "
+            f"({len(frame.columns)}: {list(frame.columns)}); a trailing comma or an extra column?"
+        )
+    return frame

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
+from forecaster.storage.orm import LABELS_KEY_LENGTH
 from forecaster.storage.samples import ensure_series, labels_key, write_samples
 from forecaster.storage.services import services_by_name
 from forecaster.telemetry import INGEST_REFUSED, INGESTED_POINTS
@@ -158,6 +159,11 @@ def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) ->
             problems.append(
                 f"{_where(number, item)}: unknown metric {item.metric!r}; "
                 f"known: {sorted(KNOWN_METRICS)}"
+            )
+        if len(key := labels_key(item.labels)) > LABELS_KEY_LENGTH:
+            problems.append(
+                f"{_where(number, item)}: labels take {len(key)} characters as JSON; "
+                f"at most {LABELS_KEY_LENGTH}"
             )
         if len(item.timestamps) != len(item.values):
             problems.append(

@@ -30,6 +30,8 @@ from sqlalchemy.types import TypeDecorator
 
 from forecaster.timeutil import as_utc, utc_now
 
+LABELS_KEY_LENGTH = 512  # a series' labels as sorted JSON; ingestion refuses longer ones
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A datetime column that only ever holds and returns timezone-aware UTC values."""
@@ -77,7 +79,7 @@ class Series(Base):
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
     metric: Mapped[str] = mapped_column(String(64))
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    labels_key: Mapped[str] = mapped_column(String(512), default="")
+    labels_key: Mapped[str] = mapped_column(String(LABELS_KEY_LENGTH), default="")
     unit: Mapped[str | None] = mapped_column(String(32))
 
     service: Mapped[Service] = relationship(back_populates="series")

@@ -105,6 +105,7 @@ def test_labels_make_distinct_series(client: TestClient, database: Database) -> 
         (batch([[1704067200, 1.0], [1704067260, 1.7e308]]), "value is above 1e+15"),
         (batch([[1704067200, 1.0], [True, 1.0]]), "point 1 [true, 1.0]: timestamp is not"),
         (batch([[1704067200, 1.0]], labels={"a": 1}), "labels.a"),
+        (batch([[1704067200, 1.0]], labels={"k" * 600: "v"}), "at most 512"),
         (batch([[1704067200, 1.0]], service="nope"), "unknown service 'nope'"),
         (batch([[1704067200, 1.0]], metric="bogus"), "unknown metric 'bogus'"),
         (batch([[1704067200, 1.0]], colour="red"), "colour"),

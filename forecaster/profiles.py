@@ -240,7 +240,10 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
     (naming the closest known field) instead of refusing the file: an offline run should not
     fail on a field written for another tool, while a typo is still pointed out.
     """
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of profile fields")
     if on_unknown is not None:

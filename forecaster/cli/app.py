@@ -39,6 +39,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def writable(path: Path) -> Path:
+    """An output file's path, its folder created; checked before a long run, not after it."""
+    if path.is_dir():
+        fail(f"cannot write {path}: it is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"cannot write {path}: {error}")
+    return path
+
+
 def read_input(path: Path) -> SeriesFile:
     """An offline command's ``timestamp,value`` CSV, with a note on stderr about rows whose
     value is missing (they are gaps, so the user should know how many)."""

@@ -12,7 +12,15 @@ from typing import Any
 
 import typer
 
-from forecaster.cli.app import app, fail, progress_bar, read_input, read_profile, say
+from forecaster.cli.app import (
+    app,
+    fail,
+    progress_bar,
+    read_input,
+    read_profile,
+    say,
+    writable,
+)
 
 
 @app.command()
@@ -51,6 +59,9 @@ def simulate(
     from forecaster.planning.simulate import simulate as run_simulation
     from forecaster.timeutil import parse_duration
 
+    writable(output)
+    if plot is not None:
+        writable(plot)
     bar = progress_bar("decisions")
     task = bar.add_task("predictive policy forecasting", total=None)
 

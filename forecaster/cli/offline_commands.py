@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from forecaster.cli.app import app, fail, progress_bar, read_input, say
+from forecaster.cli.app import app, fail, progress_bar, read_input, say, writable
 
 
 def parse_quantiles(text: str) -> list[float]:
@@ -38,6 +38,7 @@ def forecast(
     from forecaster.errors import ForecasterError
     from forecaster.offline import forecast_file, write_forecast_csv
 
+    writable(output)
     try:
         series_file = read_input(input)
         outcome = forecast_file(

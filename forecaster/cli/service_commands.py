@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from forecaster.cli.app import app, fail, read_input, read_profile, say, warn
+from forecaster.cli.app import app, fail, read_input, read_profile, say, warn, writable
 
 if TYPE_CHECKING:
     from forecaster.errors import ForecasterError
@@ -213,6 +213,7 @@ def plan(
             fail("offline planning needs --input, --profile and --output")
         from forecaster.offline import plan_file, write_plan_csv
 
+        writable(output)
         try:
             series_file = read_input(input)
             frame = plan_file(

@@ -16,14 +16,17 @@ from forecaster.timeutil import epoch_ns, freq_alias
 
 
 def infer_step_seconds(index: pd.DatetimeIndex) -> float:
-    """The typical spacing of observations, in seconds (median of the gaps)."""
+    """The typical spacing of observations, in seconds: the median gap, rounded to whole
+    seconds from 10 s up and to milliseconds below, so scrape jitter (300.012 s) still gives
+    the step it stands for and a grid whose frequency pandas can hold."""
     if len(index) < 2:
         raise ValueError("need at least two timestamps to infer the step; pass --freq")
     gaps = np.diff(epoch_ns(index)) / 1e9
     gaps = gaps[gaps > 0]
     if len(gaps) == 0:
         raise ValueError("all timestamps are equal; cannot infer the step")
-    return float(np.median(gaps))
+    median = float(np.median(gaps))
+    return float(round(median)) if median >= 10 else max(0.001, round(median, 3))
 
 
 def regularise(
@@ -36,7 +39,9 @@ def regularise(
     """Average points into buckets ``[t, t + step)`` on a grid through ``anchor``.
 
     Missing buckets stay NaN (models fill them their own way). The default anchor is the first
-    point, so a CSV sampled at 21:42:53, 21:47:53, ... keeps its own grid.
+    point, so a CSV sampled at 21:42:53, 21:47:53, ... keeps its own grid; on that grid each
+    point counts for the nearest step (buckets centred on it), so a point a little early
+    (jitter) does not fall into the step before.
     """
     if points.empty:
         raise ValueError("no points to build a history from")
@@ -44,13 +49,14 @@ def regularise(
     step_ns = int(round(step_seconds * 1e9))
     origin = anchor if anchor is not None else points.index[0]
     origin_ns = origin.value
-    offsets = (epoch_ns(points.index) - origin_ns) // step_ns
+    centre = step_ns // 2 if anchor is None else 0
+    offsets = (epoch_ns(points.index) - origin_ns + centre) // step_ns
     bucket_ns = origin_ns + offsets * step_ns
     grouped = points.groupby(bucket_ns).mean()
     last_ns = (
         int(grouped.index.max())
         if end is None
-        else origin_ns + (end.value - origin_ns) // step_ns * step_ns
+        else origin_ns + (end.value - origin_ns + centre) // step_ns * step_ns
     )
     first_ns = int(grouped.index.min())
     # an exact integer count: np.arange over nanosecond spans of years loses the last point

@@ -101,6 +101,12 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown policies" in result.output
     result = runner.invoke(app, [*base, "--profile", good, "--replan", "soon"])
     assert result.exit_code == 2 and "duration" in result.output
+    bad_profile.write_text("capacity_per_replica: [1, 2\n")
+    result = runner.invoke(app, [*base, "--profile", str(bad_profile)])
+    assert result.exit_code == 2 and "not valid YAML" in result.output
+    (tmp_path / "taken").mkdir()
+    result = runner.invoke(app, [*base[:-1], str(tmp_path / "taken"), "--profile", good])
+    assert result.exit_code == 2 and "is a directory" in result.output
 
 
 def invoke_plan(history: Path, profile: Path, out: Path, *extra: str) -> Result:
@@ -122,6 +128,9 @@ def plan_csv(tmp_path: Path, history: Path, profile: Path, *extra: str) -> pd.Da
 def test_offline_plan_contract(tmp_path: Path) -> None:
     history = daily_ramps(tmp_path / "history.csv")
     plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml"))
+    nested = tmp_path / "new" / "folder" / "plan.csv"  # the output's folder is created
+    assert invoke_plan(history, tmp_path / "p.yaml", nested).exit_code == 0
+    assert pd.read_csv(nested).equals(plan)
     assert list(plan.columns) == ["timestamp", "replicas", "gpus"]
     assert len(plan) == 288
     assert (plan["gpus"] == plan["replicas"] * 2).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecaster.training.history import exclude_windows, regularise
+from forecaster.training.history import exclude_windows, infer_step_seconds, regularise
 
 
 def test_a_long_history_keeps_its_last_point() -> None:
@@ -28,3 +28,14 @@ def test_excluded_windows_are_blanked() -> None:
     history = pd.Series(np.ones(6), index=index)
     cleaned = exclude_windows(history, [(index[2].to_pydatetime(), index[4].to_pydatetime())])
     assert cleaned.isna().tolist() == [False, False, True, True, False, False]
+
+
+def test_scrape_jitter_keeps_the_step_and_one_point_per_step() -> None:
+    grid = pd.date_range("2024-03-17 12:05", periods=500, freq="5min", tz="UTC")
+    jitter = np.random.default_rng(4).uniform(-0.9, 0.9, len(grid))  # seconds, both ways
+    index = grid + pd.to_timedelta(jitter, unit="s")
+    step = infer_step_seconds(index)
+    assert step == 300.0
+    history = regularise(pd.Series(np.arange(len(grid), dtype="float64"), index=index), step)
+    assert len(history) == len(grid) and history.notna().all()
+    assert history.tolist() == list(range(len(grid)))  # each point in its own step

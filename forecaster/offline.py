@@ -16,6 +16,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from forecaster.errors import InvalidInputError
@@ -24,7 +25,7 @@ from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import plan_capacity
 from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile
-from forecaster.timeutil import coerce_numeric, parse_duration, parse_timestamps
+from forecaster.timeutil import coerce_numeric, epoch_ns, parse_duration, parse_timestamps
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES
@@ -60,21 +61,33 @@ class TimestampStyle:
         return cls("offset", -total if sign == "-" else total)
 
     def format(self, index: pd.DatetimeIndex) -> list[str]:
-        """Timestamps in this style (instants unchanged)."""
+        """Timestamps in this style (instants unchanged), with milliseconds when any step
+        falls between whole seconds (sub-second data), so no two rows read the same."""
         utc = index.tz_convert("UTC")
+        millis = bool((epoch_ns(utc) % 1_000_000_000 != 0).any())
         if self.kind == "epoch":
+            if millis:
+                return [f"{ms / 1000:.3f}" for ms in utc.as_unit("ms").asi8]
             return [str(second) for second in utc.as_unit("s").asi8]
         naive = utc.tz_localize(None)
         if self.kind == "date" and (naive == naive.normalize()).all():
             return list(naive.strftime("%Y-%m-%d"))  # daily data: dates, as it came
         if self.kind in ("naive", "date"):
-            return list(naive.strftime("%Y-%m-%d %H:%M:%S"))
+            return _clock(naive, "%Y-%m-%d %H:%M:%S", millis)
         if self.kind == "utc":
-            return list(utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            return [text + "Z" for text in _clock(utc, "%Y-%m-%dT%H:%M:%S", millis)]
         local = utc.tz_convert(timezone(timedelta(minutes=self.offset_minutes)))
         sign = "-" if self.offset_minutes < 0 else "+"
         hours, minutes = divmod(abs(self.offset_minutes), 60)
-        return list(local.strftime("%Y-%m-%dT%H:%M:%S") + f"{sign}{hours:02d}:{minutes:02d}")
+        suffix = f"{sign}{hours:02d}:{minutes:02d}"
+        return [text + suffix for text in _clock(local, "%Y-%m-%dT%H:%M:%S", millis)]
+
+
+def _clock(index: pd.DatetimeIndex, pattern: str, millis: bool) -> list[str]:
+    """``index`` written with ``pattern``, plus ``.mmm`` when ``millis``."""
+    if not millis:
+        return list(index.strftime(pattern))
+    return [text[:-3] for text in index.strftime(pattern + ".%f")]
 
 
 @dataclass(frozen=True)
@@ -138,7 +151,7 @@ def read_series_csv(path: Path) -> SeriesFile:
     missing = text.str.strip().str.lower().isin(MISSING_VALUES)
     stamps = parse_timestamps(columns.timestamps)
     values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
-    bad = stamps.isna() | (values.isna() & ~missing)
+    bad = stamps.isna() | (~np.isfinite(values.to_numpy(dtype="float64")) & ~missing)
     if bad.any():
         first = int(bad.to_numpy().nonzero()[0][0])
         line = first + columns.first_line
@@ -177,6 +190,10 @@ def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
     end, so the forecast still starts one step after the last row, as the contract says.
     """
     points, end = series_file.points, series_file.end
+    if len(points) < 2:
+        raise InvalidInputError(
+            f"{len(points)} row with a value: a forecast needs at least two, to know the step"
+        )
     data_step = infer_step_seconds(points.index)
     if freq is None:
         return regularise(points, data_step, end=end)

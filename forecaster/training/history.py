@@ -17,8 +17,9 @@ from forecaster.timeutil import epoch_ns, freq_alias
 
 def infer_step_seconds(index: pd.DatetimeIndex) -> float:
     """The typical spacing of observations, in seconds: the median gap, rounded to whole
-    seconds from 10 s up and to milliseconds below, so scrape jitter (300.012 s) still gives
-    the step it stands for and a grid whose frequency pandas can hold."""
+    seconds from 10 s up (or within 2 % of a whole second) and to milliseconds otherwise, so
+    scrape jitter (300.012 s, 0.999 s) still gives the step it stands for and a grid whose
+    frequency pandas can hold."""
     if len(index) < 2:
         raise ValueError("need at least two timestamps to infer the step; pass --freq")
     gaps = np.diff(epoch_ns(index)) / 1e9
@@ -26,7 +27,10 @@ def infer_step_seconds(index: pd.DatetimeIndex) -> float:
     if len(gaps) == 0:
         raise ValueError("all timestamps are equal; cannot infer the step")
     median = float(np.median(gaps))
-    return float(round(median)) if median >= 10 else max(0.001, round(median, 3))
+    whole = float(round(median))
+    if median >= 10 or (whole >= 1 and abs(median - whole) <= 0.02 * median):
+        return whole
+    return max(0.001, round(median, 3))
 
 
 def regularise(
@@ -47,9 +51,8 @@ def regularise(
         raise ValueError("no points to build a history from")
     points = points.sort_index()
     step_ns = int(round(step_seconds * 1e9))
-    origin = anchor if anchor is not None else points.index[0]
-    origin_ns = origin.value
-    centre = step_ns // 2 if anchor is None else 0
+    origin_ns = anchor.value if anchor is not None else _own_phase(points.index, step_ns)
+    centre = (step_ns - 1) // 2 if anchor is None else 0  # a point half-way counts earlier
     offsets = (epoch_ns(points.index) - origin_ns + centre) // step_ns
     bucket_ns = origin_ns + offsets * step_ns
     grouped = points.groupby(bucket_ns).mean()
@@ -64,6 +67,18 @@ def regularise(
     grid = first_ns + step_ns * np.arange((last_ns - first_ns) // step_ns + 1, dtype="int64")
     index = pd.DatetimeIndex(pd.to_datetime(grid, utc=True), freq=freq_alias(step_seconds))
     return pd.Series(grouped.reindex(grid).to_numpy(), index=index, name="value")
+
+
+def _own_phase(index: pd.DatetimeIndex, step_ns: int) -> int:
+    """A point of the data's own grid: the first timestamp moved by the median offset of all
+    timestamps from its phase (so one late scrape does not shift the grid), rounded to the
+    second (to the millisecond for sub-second steps)."""
+    stamps = epoch_ns(index)
+    half = step_ns // 2
+    offsets = (stamps - stamps[0] + half) % step_ns - half
+    phase = int(stamps[0] + np.median(offsets))
+    unit = 1_000_000_000 if step_ns % 1_000_000_000 == 0 else 1_000_000
+    return (phase + unit // 2) // unit * unit
 
 
 def exclude_windows(history: pd.Series, windows: Iterable[tuple[datetime, datetime]]) -> pd.Series:

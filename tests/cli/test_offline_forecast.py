@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from forecaster.cli import app
@@ -152,6 +154,31 @@ def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None
     result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
     assert "1 unreadable rows, first at line 41: " in result.output
+    frame.loc[40, "value"] = "inf"  # not a load: refused, never forecast as NaN bands
+    frame.to_csv(tmp_path / "inf.csv", index=False)
+    args[2] = str(tmp_path / "inf.csv")
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2 and "first at line 42: " in result.output
+
+
+@pytest.mark.parametrize(
+    ("step", "jitter", "stamp"),
+    [("1s", 0.3, "12:00:01Z"), ("500ms", 0.0, "12:00:00.500Z"), ("5min", 0.9, "12:05:00Z")],
+)
+def test_jittered_and_sub_second_steps_give_distinct_rows_on_the_grid(
+    tmp_path: Path, step: str, jitter: float, stamp: str
+) -> None:
+    grid = pd.date_range(end="2024-03-20 12:00", periods=3000, freq=step, tz="UTC")
+    late = np.random.default_rng(5).uniform(0, jitter, len(grid))  # scrapes land a bit late
+    stamps = (grid + pd.to_timedelta(late, unit="s")).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    pd.DataFrame({"timestamp": stamps, "value": 5.0}).to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "h.csv"), "--horizon", "10min"]
+    result = runner.invoke(app, [*args, "--output", str(out), "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)["timestamp"]
+    assert written.iloc[0] == f"2024-03-20T{stamp}"
+    assert written.is_unique and len(written) == 600 / pd.Timedelta(step).total_seconds()
 
 
 def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> None:

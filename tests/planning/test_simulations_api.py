@@ -93,7 +93,7 @@ def test_replays_a_stored_service(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
-        ({"profile": PROFILE}, 422, "either points or service"),
+        ({"profile": PROFILE}, 422, "points, or a service"),
         ({"profile": PROFILE, "points": [[0, 1], [60, 1]], "service": "x"}, 422, "not both"),
         ({"points": [[0, 1], [60, 1]]}, 422, "need a profile"),
         ({"profile": PROFILE, "points": [[0, 1], [60, -3]]}, 422, "first at index 1"),

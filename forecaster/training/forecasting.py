@@ -40,7 +40,7 @@ from forecaster.training.selection import (
     ensemble_margin,
     with_ensemble,
 )
-from models.base import DEFAULT_QUANTILES, ForecastModel, step_seconds_of
+from models.base import DEFAULT_QUANTILES, ForecastModel, quantile_name, step_seconds_of
 from models.calendar import Calendar, without_events
 from models.conformal import Calibrated, ConformalBands, whole_numbers
 from models.ensemble import Ensemble
@@ -473,9 +473,16 @@ def _uncalibrated(
     its own (uncalibrated) bands, or seasonal-naive if even that fails."""
     try:
         fitted = _factory(model, item, horizon)().fit(_history_for(model, item))
-        frame = fitted.predict(horizon, quantiles)
+        frame = fitted.predict(horizon, tuple(sorted({0.5, *quantiles})))
     except Exception as failure:  # noqa: BLE001 - last resort below
         return _fallback(item, horizon, quantiles, f"{reason or failure}", model, scores)
+    # a model's own bands from a few points can have no width at all: keep the cold-start floor
+    floor = ConformalBands(np.array([1]), [np.zeros(1)], np.ones(1), 1.0, floor=_cold_width(item))
+    steps = np.ones(horizon, dtype="int64")
+    for q, least in floor.offsets(steps, np.zeros(horizon), quantiles).items():
+        bound = np.maximum if q > 0.5 else np.minimum
+        frame[quantile_name(q)] = bound(frame[quantile_name(q)], frame["p50"] + least)
+    frame = frame[[quantile_name(q) for q in quantiles]]
     return ForecastOutcome(
         frame=frame,
         model=model,
@@ -483,6 +490,11 @@ def _uncalibrated(
         message=f"not backtested ({reason}); its bands are uncalibrated",
         leaderboard=scores,
     )
+
+
+def _cold_width(item: _Series) -> float:
+    """The least band width (one standard deviation) while the backtest cannot vouch for it."""
+    return COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
 
 
 def _calibrated(
@@ -498,7 +510,7 @@ def _calibrated(
     reached = item.folds.plan.horizon
     if reached < horizon:
         # cold start: the backtest could not reach the horizon, so keep bands wide
-        bands.floor = COLD_START_WIDTH * float(np.nanmean(np.abs(item.history.to_numpy())))
+        bands.floor = _cold_width(item)
     span = item.history.index[-1] - item.history.index[0]
     hold = reached < horizon and span < pd.Timedelta(days=1)  # hours of history: hold the median
     fitted = Calibrated(

@@ -34,6 +34,15 @@ def test_one_hour_of_history_gives_a_naive_forecast_with_wide_bands() -> None:
     assert (outcome.frame["p50"] > 0).all()
 
 
+def test_a_named_model_too_young_to_backtest_keeps_cold_start_bands() -> None:
+    history = synthetic_traffic(days=1 / 24, step_seconds=300, seed=1)
+    outcome = make_forecast(history, 24, model="prophet", quantiles=(0.1, 0.9))
+    assert outcome.model == "prophet" and "not backtested" in outcome.message
+    frame = outcome.frame
+    assert list(frame.columns) == ["p10", "p90"]  # the quantiles asked for, nothing more
+    assert ((frame["p90"] - frame["p10"]) > 0.5 * history.mean()).all()
+
+
 def test_ladder_adds_daily_then_weekly_models() -> None:
     three_days = make_forecast(synthetic_traffic(days=4, step_seconds=3600, seed=2), 24)
     assert "seasonal_naive_weekly" not in _ok_models(three_days)

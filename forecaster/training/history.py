@@ -42,10 +42,10 @@ def regularise(
 ) -> pd.Series:
     """Average points into buckets ``[t, t + step)`` on a grid through ``anchor``.
 
-    Missing buckets stay NaN (models fill them their own way). The default anchor is the first
-    point, so a CSV sampled at 21:42:53, 21:47:53, ... keeps its own grid; on that grid each
-    point counts for the nearest step (buckets centred on it), so a point a little early
-    (jitter) does not fall into the step before.
+    Missing buckets stay NaN (models fill them their own way). Without an anchor the grid is
+    the data's own (:func:`_own_phase`), so a CSV sampled at 21:42:53, 21:47:53, ... keeps it;
+    on that grid each point counts for the nearest step (buckets centred on it), so a point a
+    little early (jitter) does not fall into the step before.
     """
     if points.empty:
         raise ValueError("no points to build a history from")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Table, inspect
 
 from forecaster.storage.db import Database
@@ -59,3 +61,47 @@ def test_orm_matches_migrations(database: Database) -> None:
             and not _samples_key_dropped_on_postgres(diff, connection.dialect.name)
         ]
     assert differences == []
+
+
+def test_stored_profiles_are_brought_inside_the_new_bounds(database_url: str) -> None:
+    """A profile stored before the bounds of revision 0005 still loads after the upgrade."""
+    from sqlalchemy import text
+
+    from forecaster.storage.orm import Service
+    from forecaster.storage.services import profile_of
+
+    old = {
+        "capacity_per_replica": 1e300,
+        "step_seconds": 15,
+        "horizon_hours": 0.001,
+        "tiers": [
+            {
+                "name": "idle",
+                "capacity_per_replica": 4,
+                "cost_per_replica_hour": 1,
+                "max_replicas": 0,
+            },
+            {"name": "L4", "capacity_per_replica": 40, "cost_per_replica_hour": 1e9},
+        ],
+    }
+    database = Database(database_url)
+    try:
+        database.migrate("0004")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO services (name, profile, enabled, created_at, updated_at) "
+                    "VALUES ('old', :profile, :yes, :now, :now)"
+                ),
+                {"profile": json.dumps(old), "yes": True, "now": "2026-01-01 00:00:00"},
+            )
+        database.migrate()
+        with database.session() as session:
+            service = session.query(Service).filter_by(name="old").one()
+            profile = profile_of(service)
+        assert profile.step_seconds == 60 and profile.horizon_hours == 60 / 3600
+        assert profile.capacity_per_replica == 1e12
+        assert [tier.name for tier in profile.tiers] == ["L4"]
+        assert profile.tiers[0].cost_per_replica_hour == 1e6
+    finally:
+        database.dispose()

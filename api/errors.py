@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from forecaster.errors import (
     ForecasterError,
@@ -59,7 +61,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
+async def _http_error(request: Request, error: Exception) -> Response:
+    # FastAPI answers a body it cannot decode (invalid UTF-8, nesting too deep) with a bare
+    # "There was an error parsing the body"; the cause it chains says what is wrong
+    assert isinstance(error, HTTPException)
+    cause = error.__cause__
+    if error.status_code == 400 and cause is not None:
+        detail = f"cannot read the body as JSON: {type(cause).__name__}: {cause}"
+        return JSONResponse({"detail": detail[:300]}, status_code=400)
+    return await http_exception_handler(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ForecasterError, _forecaster_error)
     app.add_exception_handler(OperationalError, _database_unavailable)

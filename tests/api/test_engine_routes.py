@@ -120,3 +120,12 @@ def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database:
     refused = client.post("/v1/services/chat/train")
     assert refused.status_code == 409 and "exclusion window" in refused.text
     assert client.get("/v1/services/chat/plan").json()["plan_id"] == first.json()["plan_id"]
+
+
+def test_a_body_that_cannot_be_decoded_says_why(settings: Settings, database: Database) -> None:
+    client = _client(settings, database)
+    json_type = {"content-type": "application/json"}
+    response = client.put("/v1/services/chat", content=b"\xff\xfe\x00", headers=json_type)
+    assert response.status_code == 400 and "cannot read the body as JSON" in response.text
+    assert "UnicodeDecodeError" in response.text
+    assert client.get("/v1/services/nope").status_code == 404  # other HTTP errors unchanged

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import partial
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -477,11 +478,11 @@ def _uncalibrated(
     except Exception as failure:  # noqa: BLE001 - last resort below
         return _fallback(item, horizon, quantiles, f"{reason or failure}", model, scores)
     # a model's own bands from a few points can have no width at all: keep the cold-start floor
-    floor = ConformalBands(np.array([1]), [np.zeros(1)], np.ones(1), 1.0, floor=_cold_width(item))
-    steps = np.ones(horizon, dtype="int64")
-    for q, least in floor.offsets(steps, np.zeros(horizon), quantiles).items():
+    width = _cold_width(item)
+    for q in quantiles:
+        least = frame["p50"] + width * NormalDist().inv_cdf(q)
         bound = np.maximum if q > 0.5 else np.minimum
-        frame[quantile_name(q)] = bound(frame[quantile_name(q)], frame["p50"] + least)
+        frame[quantile_name(q)] = bound(frame[quantile_name(q)], least)
     frame = frame[[quantile_name(q) for q in quantiles]]
     return ForecastOutcome(
         frame=frame,

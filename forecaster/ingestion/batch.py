@@ -119,7 +119,8 @@ def ingest_batch(
     """
     check_batch_size(batch, settings, max_series, max_points)
     services = services_by_name(session=session, names={item.service for item in batch})
-    problems = _series_problems(batch, set(services))
+    keys = [labels_key(item.labels) for item in batch]
+    problems = _series_problems(batch, keys, set(services))
     columns = _columns(batch)
     problems += _point_problems(batch, columns, settings)
     if problems:
@@ -135,7 +136,7 @@ def ingest_batch(
         keys=[(services[item.service].id, item.metric, item.labels, item.unit) for item in batch],
     )
     series_ids = np.array(
-        [ids[(services[i.service].id, i.metric, labels_key(i.labels))] for i in batch],
+        [ids[(services[i.service].id, i.metric, key)] for i, key in zip(batch, keys, strict=True)],
         dtype="int64",
     )
     stored = write_samples(
@@ -148,9 +149,11 @@ def ingest_batch(
     return IngestResult(stored=stored, series=len(set(series_ids.tolist())))
 
 
-def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) -> list[str]:
+def _series_problems(
+    batch: Sequence[SeriesPoints], keys: Sequence[str], known_services: set[str]
+) -> list[str]:
     problems = []
-    for number, item in enumerate(batch):
+    for number, (item, key) in enumerate(zip(batch, keys, strict=True)):
         if item.service not in known_services:
             problems.append(
                 f"{_where(number, item)}: unknown service {item.service!r}; create it first"
@@ -160,7 +163,7 @@ def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) ->
                 f"{_where(number, item)}: unknown metric {item.metric!r}; "
                 f"known: {sorted(KNOWN_METRICS)}"
             )
-        if len(key := labels_key(item.labels)) > LABELS_KEY_LENGTH:
+        if len(key) > LABELS_KEY_LENGTH:
             problems.append(
                 f"{_where(number, item)}: labels take {len(key)} characters as JSON; "
                 f"at most {LABELS_KEY_LENGTH}"
@@ -207,9 +210,9 @@ def epoch_ms(timestamps: Column) -> np.ndarray:
     if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind in "iuf":
         return epoch_ms_from_seconds(timestamps.astype("float64"))
     raw = pd.Series(list(timestamps), dtype=object)
-    # True would read as 1 s after the epoch: a boolean is never a time
-    is_bool = np.fromiter((isinstance(v, bool) for v in raw), dtype=bool, count=len(raw))
-    stamps = parse_timestamps(raw.where(~is_bool, None))
+    # as for values: True would read as 1 s after the epoch, and a boolean is never a time
+    mask = np.fromiter(map(_is_number_like, raw), dtype=bool, count=len(raw))
+    stamps = parse_timestamps(raw.where(mask, None))
     result = np.full(len(stamps), np.nan)
     valid = stamps.notna().to_numpy()
     if valid.any():

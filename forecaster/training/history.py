@@ -40,7 +40,8 @@ def regularise(
     anchor: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
 ) -> pd.Series:
-    """Average points into buckets ``[t, t + step)`` on a grid through ``anchor``.
+    """Average points into one bucket per step of a grid: ``[t, t + step)`` on a grid through
+    ``anchor``, or centred on ``t`` on the data's own grid.
 
     Missing buckets stay NaN (models fill them their own way). Without an anchor the grid is
     the data's own (:func:`_own_phase`), so a CSV sampled at 21:42:53, 21:47:53, ... keeps it;

@@ -60,12 +60,22 @@ class ServiceCreate(ScalingProfile):
     enabled: bool = True
 
 
+class PlanChange(BaseModel):
+    """What a profile change did to the plan in force."""
+
+    plan_id: int | None = Field(description="the new plan, or null when none could be made yet")
+    message: str
+
+
 class ServicePublic(BaseModel):
     name: str
     enabled: bool
     profile: ScalingProfile
     created_at: datetime
     updated_at: datetime
+    plan_change: PlanChange | None = Field(
+        default=None, description="set when a PUT changed an existing service's profile"
+    )
 
 
 class ServicesPublic(BaseModel):

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response
+from sqlalchemy.orm import Session
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
-from api.schemas import ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
+from api.schemas import PlanChange, ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
+from forecaster.errors import NotReadyError
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
-from forecaster.storage.services import get_service, list_services, profile_of, upsert_service
-from forecaster.training.train import train_service
+from forecaster.storage.plans import latest_plan
+from forecaster.storage.services import (
+    find_service,
+    get_service,
+    list_services,
+    profile_of,
+    upsert_service,
+)
+from forecaster.training.train import replan, train_service
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
@@ -30,13 +39,30 @@ def to_public(service: Service) -> ServicePublic:
 def put_service(
     body: ServiceCreate, session: SessionDep, response: Response, name: str = ServiceName
 ) -> ServicePublic:
-    """Create or replace a service's scaling profile."""
+    """Create or replace a service's scaling profile; a changed profile is re-planned at once
+    from the latest forecast, so actuators never push a plan sized for the old one."""
     profile = ScalingProfile.model_validate(body.model_dump(exclude={"enabled"}))
+    before = find_service(session=session, name=name)
+    previous = profile_of(before) if before is not None else None
     service, created = upsert_service(
         session=session, name=name, profile=profile, enabled=body.enabled
     )
     response.status_code = 201 if created else 200
-    return to_public(service)
+    public = to_public(service)
+    if previous is not None and previous != profile:
+        public.plan_change = _replanned(session, service, profile)
+    return public
+
+
+def _replanned(session: Session, service: Service, profile: ScalingProfile) -> PlanChange:
+    """Re-plan for a changed profile, or say why not and what stays in force."""
+    try:
+        plan = replan(session=session, service=service, profile=profile)
+    except NotReadyError as error:
+        kept = latest_plan(session=session, service_id=service.id) is not None
+        tail = "; the previous profile's plan stays in force until then" if kept else ""
+        return PlanChange(plan_id=None, message=f"not re-planned: {error}{tail}")
+    return PlanChange(plan_id=plan.id, message="re-planned from the latest forecast")
 
 
 @router.get("", response_model=ServicesPublic)

@@ -14,7 +14,7 @@ def upsert_service(
     *, session: Session, name: str, profile: ScalingProfile, enabled: bool = True
 ) -> tuple[Service, bool]:
     """Create or replace a service's profile; returns the service and whether it was created."""
-    service = session.execute(select(Service).where(Service.name == name)).scalar_one_or_none()
+    service = find_service(session=session, name=name)
     created = service is None
     if service is None:
         service = Service(name=name, profile=profile.model_dump(mode="json"), enabled=enabled)
@@ -26,9 +26,14 @@ def upsert_service(
     return service, created
 
 
+def find_service(*, session: Session, name: str) -> Service | None:
+    """The service called ``name``, if there is one."""
+    return session.execute(select(Service).where(Service.name == name)).scalar_one_or_none()
+
+
 def get_service(*, session: Session, name: str) -> Service:
     """The service called ``name``, or NotFoundError naming it."""
-    service = session.execute(select(Service).where(Service.name == name)).scalar_one_or_none()
+    service = find_service(session=session, name=name)
     if service is None:
         raise NotFoundError(
             f"service {name!r} does not exist; create it with PUT /v1/services/{name}"

@@ -413,23 +413,39 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
 
 
 def plan_service(database: Database, name: str) -> int:
-    """Re-plan a service from its latest forecast (after a profile change, say)."""
+    """Re-plan a service from its latest forecast (``forecaster plan --service``)."""
     with database.session() as session:
         service = get_service(session=session, name=name)
-        profile = profile_of(service)
-        series_id = driving_series_id(session=session, service=service, profile=profile)
-        forecast = latest_forecast(session=session, series_id=series_id)
-        if forecast is None:
-            raise NotReadyError(f"service {name!r} has no forecast yet; train it first")
-        history = (
-            None
-            if profile.reactive_tolerance_pct is None
-            else load_history(session=session, service=service, profile=profile, days=CHECK_DAYS)
+        return replan(session=session, service=service, profile=profile_of(service)).id
+
+
+def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Plan:
+    """A new plan for ``profile`` from the latest forecast of its driving metric, so a profile
+    change (capacity, bounds, risk) takes effect without waiting for the next forecast job.
+
+    NotReadyError when no stored forecast fits the profile: none yet of its metric, or one on
+    another step (a plan must follow the forecast's own steps).
+    """
+    series_id = driving_series_id(session=session, service=service, profile=profile)
+    forecast = latest_forecast(session=session, series_id=series_id)
+    if forecast is None:
+        raise NotReadyError(
+            f"service {service.name!r} has no forecast of {profile.metric!r} yet; train it first"
         )
-        return build_plan(
-            session=session,
-            service=service,
-            profile=profile,
-            forecast_id=forecast.id,
-            history=history,
-        ).id
+    if forecast.step_seconds != profile.step_seconds:
+        raise NotReadyError(
+            f"the latest forecast of {service.name!r} is on {forecast.step_seconds}s steps and "
+            f"the profile on {profile.step_seconds}s; train it first"
+        )
+    history = (
+        None
+        if profile.reactive_tolerance_pct is None
+        else load_history(session=session, service=service, profile=profile, days=CHECK_DAYS)
+    )
+    return build_plan(
+        session=session,
+        service=service,
+        profile=profile,
+        forecast_id=forecast.id,
+        history=history,
+    )

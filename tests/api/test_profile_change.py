@@ -1,0 +1,73 @@
+"""A changed profile is re-planned at once from the latest forecast (SQLite and PostgreSQL),
+or the answer says why not and which plan stays in force."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.orm import Service
+from forecaster.storage.plans import latest_plan, plan_steps
+from forecaster.training.train import train_service
+from tests.helpers import ending_now, store_service, synthetic_traffic
+
+PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
+
+
+def _trained_client(settings: Settings, database: Database) -> TestClient:
+    trace = ending_now(synthetic_traffic(days=4, step_seconds=3600), step="1h")
+    store_service(database, settings, "chat", trace, ScalingProfile.model_validate(PROFILE))
+    train_service(database, "chat", settings)
+    return TestClient(create_app(settings, database))
+
+
+def _plan(database: Database) -> tuple[int, int | None, np.ndarray]:
+    """The plan in force: its id, its forecast and its replicas."""
+    with database.session() as session:
+        service = session.query(Service).filter_by(name="chat").one()
+        plan = latest_plan(session=session, service_id=service.id)
+        assert plan is not None
+        replicas = [step.replicas for step in plan_steps(session=session, plan_id=plan.id)]
+        return plan.id, plan.forecast_id, np.array(replicas)
+
+
+def test_a_changed_capacity_is_planned_from_the_same_forecast(
+    settings: Settings, database: Database
+) -> None:
+    client = _trained_client(settings, database)
+    before_id, forecast_id, before = _plan(database)
+
+    same = client.put("/v1/services/chat", json=PROFILE)
+    assert same.status_code == 200 and same.json()["plan_change"] is None
+    assert _plan(database)[0] == before_id
+
+    changed = client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
+    assert changed.status_code == 200, changed.text
+    change = changed.json()["plan_change"]
+    after_id, after_forecast, after = _plan(database)
+    assert change["plan_id"] == after_id != before_id
+    assert after_forecast == forecast_id  # no training: the same forecast, re-planned
+    assert len(after) == len(before)
+    assert (after >= before).all() and after.max() > before.max()  # half the capacity each
+
+
+def test_a_profile_no_forecast_fits_keeps_the_plan_and_says_why(
+    settings: Settings, database: Database
+) -> None:
+    client = _trained_client(settings, database)
+    before_id = _plan(database)[0]
+
+    new_metric = client.put("/v1/services/chat", json=PROFILE | {"metric": "queue_length"})
+    change = new_metric.json()["plan_change"]
+    assert change["plan_id"] is None
+    assert "no forecast of 'queue_length'" in change["message"]
+    assert "stays in force" in change["message"]
+
+    finer = client.put("/v1/services/chat", json=PROFILE | {"step_seconds": 300})
+    change = finer.json()["plan_change"]
+    assert change["plan_id"] is None and "3600s steps and the profile on 300s" in change["message"]
+    assert _plan(database)[0] == before_id

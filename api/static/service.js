@@ -14,7 +14,9 @@ function table(columns, rows, empty) {
   const head = columns.map((c) => `<th class="${c.num ? "num" : ""}">${fc.esc(c.label)}</th>`);
   const body = rows.map((r) => `<tr class="${r._class || ""}">${columns
     .map((c) => `<td class="${c.num ? "num" : ""}">${c.html(r)}</td>`).join("")}</tr>`);
-  return `<table><thead><tr>${head.join("")}</tr></thead><tbody>${body.join("")}</tbody></table>`;
+  // wide tables (the leaderboard's scores) scroll inside their section, not the whole page
+  return `<div class="wide"><table><thead><tr>${head.join("")}</tr></thead>
+    <tbody>${body.join("")}</tbody></table></div>`;
 }
 
 function card(label, value, note = "") {

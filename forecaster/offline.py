@@ -204,8 +204,15 @@ def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
 
 
 def horizon_steps(horizon: str, step_seconds: float) -> int:
-    """How many steps cover a horizon such as ``48h``."""
-    return max(1, math.ceil(parse_duration(horizon) / step_seconds - 1e-9))
+    """How many steps cover a horizon such as ``48h``. A bare number is seconds; one that is
+    shorter than a step was almost surely meant in hours or steps, so it is refused."""
+    seconds = parse_duration(horizon)
+    if seconds < step_seconds and str(horizon).strip().replace(".", "", 1).isdigit():
+        raise InvalidInputError(
+            f"--horizon {horizon} reads as {horizon} seconds, less than one {step_seconds:g}s "
+            f"step; give a unit, such as {horizon}h"
+        )
+    return max(1, math.ceil(seconds / step_seconds - 1e-9))
 
 
 def forecast_file(

@@ -131,6 +131,18 @@ def test_forecast_refuses_bad_input_clearly(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_a_bare_horizon_shorter_than_a_step_is_refused_not_rounded_up(tmp_path: Path) -> None:
+    write_history(tmp_path / "h.csv", days=3)
+    args = ["forecast", "--input", str(tmp_path / "h.csv"), "--model", "seasonal_naive_daily"]
+    result = runner.invoke(app, [*args, "--horizon", "48", "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "48 seconds, less than one 300s step; give a unit, such as 48h" in result.output
+    assert not (tmp_path / "o.csv").exists()
+    result = runner.invoke(app, [*args, "--horizon", "900", "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output  # a bare number of seconds still reads as such
+    assert len(pd.read_csv(tmp_path / "o.csv")) == 3
+
+
 def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None:
     series = write_history(tmp_path / "history.csv", days=4)
     frame = pd.read_csv(tmp_path / "history.csv", dtype=str)

@@ -272,7 +272,12 @@ def _candidate_names(model: str, candidates: Sequence[str] | None, count: int) -
     names = list(candidates) if candidates else list(default_candidates(count))
     unknown = [name for name in names if name not in MODELS]
     if unknown:
-        raise ValueError(f"unknown candidate models {unknown}; known: {sorted(MODELS)}")
+        built = (
+            " (the ensemble is not a candidate: it is built from them)"
+            if ENSEMBLE in unknown
+            else ""
+        )
+        raise ValueError(f"unknown candidate models {unknown}{built}; known: {sorted(MODELS)}")
     return names
 
 

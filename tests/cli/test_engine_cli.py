@@ -68,6 +68,8 @@ def test_backtest_refuses_unknown_models(tmp_path: Path) -> None:
     csv = _csv(tmp_path / "h.csv", days=3)
     result = runner.invoke(app, ["backtest", "--input", str(csv), "--models", "nope"])
     assert result.exit_code == 2 and "unknown" in result.output
+    result = runner.invoke(app, ["backtest", "--input", str(csv), "--models", "mstl,ensemble"])
+    assert result.exit_code == 2 and "the ensemble is not a candidate" in result.output
 
 
 @pytest.fixture

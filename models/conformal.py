@@ -22,6 +22,7 @@ from models.calendar import EventWindow, without_events
 TIME_OF_DAY_BINS = 24
 MIN_PER_BUCKET = 60
 MIN_GAIN = 0.02  # a time-of-day profile must cut held-out pinball loss by 2 % to be used
+SPREAD_CAP_QUANTILE = 0.99  # |residuals| above this quantile count at it in the spread
 SHRINK = 10.0  # residuals a time-of-day bin needs before its own spread counts half
 # Recent turbulence: bands for the next hours widen or narrow with how much the series moved
 # step to step in the last RECENT_SECONDS against the same clock hours of up to RECENT_DAYS
@@ -159,12 +160,16 @@ def _time_bin(seconds: np.ndarray) -> np.ndarray:
 
 def _spread(residuals: np.ndarray, bins: np.ndarray) -> np.ndarray:
     """Mean absolute residual per time-of-day bin, shrunk to the overall mean where a bin has
-    few residuals, smoothed over neighbouring hours, normalised to average 1."""
-    overall = float(np.mean(np.abs(residuals)))
+    few residuals, smoothed over neighbouring hours, normalised to average 1. Residuals are
+    capped first: one spike seen from a dozen origins, all in one hour, had made that hour's
+    p99 25x the rest (its own rank among the scores is what the quantiles still count)."""
+    size = np.abs(residuals)
+    size = np.minimum(size, np.quantile(size, SPREAD_CAP_QUANTILE))
+    overall = float(np.mean(size))
     if overall <= 0:
         return np.ones(TIME_OF_DAY_BINS)
     counts = np.bincount(bins, minlength=TIME_OF_DAY_BINS).astype("float64")
-    sums = np.bincount(bins, weights=np.abs(residuals), minlength=TIME_OF_DAY_BINS)
+    sums = np.bincount(bins, weights=size, minlength=TIME_OF_DAY_BINS)
     shrunk = (sums + SHRINK * overall) / (counts + SHRINK)
     smoothed = 0.25 * np.roll(shrunk, 1) + 0.5 * shrunk + 0.25 * np.roll(shrunk, -1)
     weights = counts / counts.sum()

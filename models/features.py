@@ -4,7 +4,9 @@ One row describes "standing at origin ``o`` with data up to and including ``o``,
 ``o + k``". Every value feature reads an index ``<= o`` (lags are taken a whole number of days
 or weeks back, far enough to be known at the origin), so a row never sees the future it
 predicts. Values are divided by the series' recent level at the origin, which lets one global
-model learn from many series of different sizes. Used by ``models.lightgbm_model``.
+model learn from many series of different sizes. What is read a day or more back, and the
+scale, come from the despiked series (``models.naive.despiked``), so a one-off spike is neither
+repeated the next day nor swells every feature's scale. Used by ``models.lightgbm_model``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, season_steps
+from models.naive import despiked
 
 FEATURE_NAMES: tuple[str, ...] = (
     "hours_ahead",
@@ -96,6 +99,7 @@ class Prepared:
     """Per-index arrays of one series from which rows are gathered."""
 
     values: np.ndarray
+    settled: np.ndarray  # despiked: what lags a day or a week back read
     start_seconds: float
     smooth: np.ndarray
     level_short: np.ndarray
@@ -113,17 +117,20 @@ def prepare(
 ) -> Prepared:
     """Precompute the trailing statistics of a series once, so rows are cheap gathers."""
     values = np.asarray(values, dtype="float64")
-    smooth = trailing_mean(values, layout.smooth)
-    level_week = trailing_mean(np.abs(values), layout.week)
+    # one-off spikes and drops must not be carried a day or a week on, nor swell the scale
+    settled = despiked(values, layout.day, layout.step_seconds)
+    smooth = trailing_mean(settled, layout.smooth)
+    level_week = trailing_mean(np.abs(settled), layout.week)
     scale = np.where(np.isfinite(level_week) & (level_week > 1e-9), level_week, 1.0)
     return Prepared(
         values=values,
+        settled=settled,
         start_seconds=start_seconds,
         smooth=smooth,
         level_short=trailing_mean(values, layout.short),
         level_hour=trailing_mean(values, layout.hour),
-        level_6h=trailing_mean(values, layout.six_hours),
-        level_day=trailing_mean(values, layout.day),
+        level_6h=trailing_mean(settled, layout.six_hours),
+        level_day=trailing_mean(settled, layout.day),
         day_average=seasonal_average(smooth, layout.day, 7),
         week_average=seasonal_average(smooth, layout.week, 4),
         scale=scale,
@@ -155,7 +162,8 @@ def rows(
     days = np.floor(seconds / DAY_SECONDS)
     day_back = targets - layout.day * np.ceil(horizons / layout.day).astype("int64")
     week_back = targets - layout.week * np.ceil(horizons / layout.week).astype("int64")
-    day_lag = _take(prepared.values, day_back)
+    settled = getattr(prepared, "settled", prepared.values)  # models stored before: raw values
+    day_lag = _take(settled, day_back)
     columns = [
         horizons * layout.step_seconds / 3600.0,
         (seconds - days * DAY_SECONDS) / DAY_SECONDS,
@@ -169,7 +177,7 @@ def rows(
         day_lag / scale,
         _take(prepared.smooth, day_back) / scale,
         _take(prepared.day_average, day_back) / scale,
-        _take(prepared.values, week_back) / scale,
+        _take(settled, week_back) / scale,
         _take(prepared.week_average, week_back) / scale,
         (prepared.level_day[origins] - _take(prepared.level_day, origins - layout.day)) / scale,
     ]

@@ -47,6 +47,22 @@ def test_bands_follow_the_time_of_day_when_it_helps() -> None:
     assert np.allclose(flat.spread, 1.0)  # no time-of-day pattern: the flat bands win
 
 
+def test_one_huge_spike_does_not_set_its_hours_band() -> None:
+    """Six residuals of 10,000 sd (one spike seen from several origins) stay a rank each:
+    the hour they fall in keeps the same band as the others."""
+    rng = np.random.default_rng(3)
+    residuals, horizons, seconds, folds = _draws(40, 24, rng)
+    hours = (seconds % DAY) // 3600
+    spiked = residuals.copy()
+    spiked[np.flatnonzero(hours == 7)[:6]] = 1e4
+    bands = ConformalBands.fit(spiked, horizons, seconds, folds)
+    at = {
+        hour: bands.offsets(np.array([5]), np.array([hour * 3600.0]), (0.95,))[0.95][0]
+        for hour in (3, 7)
+    }
+    assert at[7] < 1.5 * at[3] and at[3] < 2.5
+
+
 def test_bands_widen_with_the_horizon() -> None:
     rng = np.random.default_rng(2)
     horizons = np.tile(np.arange(1, 49), 30)

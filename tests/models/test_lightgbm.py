@@ -60,3 +60,13 @@ def test_rolled_medians_equal_updating_origin_by_origin() -> None:
     assert np.allclose(rolled, looped, rtol=1e-9, atol=1e-9)
     assert fast.last_timestamp_ == series.index[origins[-1]]
     assert np.allclose(fast.predict(6)["p50"], slow.predict(6)["p50"])
+
+
+def test_a_one_off_spike_is_neither_repeated_nor_swells_the_scale() -> None:
+    """One point at 10,000x yesterday: tomorrow's forecast is what it would have been."""
+    series = synthetic_traffic(days=14, step_seconds=300, seed=4)
+    spiked = series.copy()
+    spiked.iloc[-200] = 1e4 * series.mean()
+    clean = LightGBM().fit(series).predict(288, (0.5,))["p50"].to_numpy()
+    after = LightGBM().fit(spiked).predict(288, (0.5,))["p50"].to_numpy()
+    assert np.abs(after - clean).max() < 0.1 * series.mean()

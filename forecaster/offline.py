@@ -25,7 +25,13 @@ from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import plan_capacity
 from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile
-from forecaster.timeutil import coerce_numeric, epoch_ns, parse_duration, parse_timestamps
+from forecaster.timeutil import (
+    coerce_numeric,
+    epoch_ns,
+    parse_duration,
+    parse_timestamps,
+    unitless,
+)
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES
@@ -207,7 +213,7 @@ def horizon_steps(horizon: str, step_seconds: float) -> int:
     """How many steps cover a horizon such as ``48h``. A bare number is seconds; one that is
     shorter than a step was almost surely meant in hours or steps, so it is refused."""
     seconds = parse_duration(horizon)
-    if seconds < step_seconds and str(horizon).strip().replace(".", "", 1).isdigit():
+    if seconds < step_seconds and unitless(horizon):
         raise InvalidInputError(
             f"--horizon {horizon} reads as {horizon} seconds, less than one {step_seconds:g}s "
             f"step; give a unit, such as {horizon}h"

@@ -45,6 +45,14 @@ def parse_duration(text: str | int | float) -> float:
     return seconds
 
 
+def unitless(text: str | int | float) -> bool:
+    """Whether a duration is a bare number (read as seconds by :func:`parse_duration`)."""
+    if isinstance(text, int | float):
+        return True
+    match = _DURATION.match(text)
+    return match is not None and match.group(2) is None
+
+
 _MAX_DATETIME_MS = 9.2e12  # datetime64[ns] ends in April 2262
 _MIN_NS = pd.Timestamp.min.tz_localize("UTC")
 _MAX_NS = pd.Timestamp.max.tz_localize("UTC")

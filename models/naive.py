@@ -8,8 +8,6 @@ same moment of the seasons before (:func:`despiked`), so it is not replayed a da
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -56,10 +54,8 @@ def despiked(values: np.ndarray, season: int, step_seconds: float) -> np.ndarray
     earlier = np.full((DESPIKE_SEASONS, n), np.nan)
     for back in range(1, min(DESPIKE_SEASONS, (n - 1) // season) + 1):
         earlier[back - 1, back * season :] = x[: n - back * season]
-    known = np.sum(np.isfinite(earlier), axis=0) >= 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not known anyway
-        reference = np.nanmedian(earlier, axis=0)
+    reference, seen_seasons = _column_median(earlier)
+    known = seen_seasons >= 2
     change = np.full(n, np.nan)
     change[season:] = np.abs(x[season:] - x[:-season])
     # one huge spike must not raise the yardstick enough to hide the next one (an outage)
@@ -77,6 +73,16 @@ def despiked(values: np.ndarray, season: int, step_seconds: float) -> np.ndarray
         & (np.abs(x - recent.to_numpy()) > threshold)
     )
     return np.where(one_off, reference, x)
+
+
+def _column_median(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The NaN-skipping median of each column and how many values it had: a sort of a few rows
+    (NaN sorts last) is a third of ``np.nanmedian``'s time, and despiking runs in every fit."""
+    ordered = np.sort(rows, axis=0)
+    count = np.sum(~np.isnan(rows), axis=0)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0)[None] // 2, axis=0)[0]
+    high = np.take_along_axis(ordered, (count // 2)[None], axis=0)[0]
+    return np.where(count > 0, (low + high) / 2, np.nan), count
 
 
 def _z(q: float) -> float:

@@ -16,10 +16,17 @@ from forecaster.timeutil import epoch_ns, freq_alias
 
 
 def infer_step_seconds(index: pd.DatetimeIndex) -> float:
-    """The typical spacing of observations, in seconds: the median gap, rounded to whole
-    seconds from 10 s up (or within 2 % of a whole second) and to milliseconds otherwise, so
-    scrape jitter (300.012 s, 0.999 s) still gives the step it stands for and a grid whose
-    frequency pandas can hold."""
+    """The typical spacing of observations, in seconds: the mean of the gaps near the median
+    gap, to whole days, hours or minutes within 1 %, else rounded to whole seconds from 10 s up
+    (or within 2 % of a whole second) and to milliseconds otherwise, so scrape jitter (300.012 s,
+    0.999 s, hourly rows stamped anywhere in their first minute) still gives the step it stands
+    for and a grid whose frequency pandas can hold.
+
+    Why a mean: the jitter of a timestamp enters the gap before it and the gap after it with
+    opposite signs, so it cancels in a mean but not in a median, which lands a second or more
+    off on a few days of 5-minute rows jittered by a few percent; a grid a second off drifts a
+    step away within days (forecasts stamped 23:59:14, rows read as gaps).
+    """
     if len(index) < 2:
         raise ValueError("need at least two timestamps to infer the step; pass --freq")
     gaps = np.diff(epoch_ns(index)) / 1e9
@@ -27,10 +34,16 @@ def infer_step_seconds(index: pd.DatetimeIndex) -> float:
     if len(gaps) == 0:
         raise ValueError("all timestamps are equal; cannot infer the step")
     median = float(np.median(gaps))
-    whole = float(round(median))
-    if median >= 10 or (whole >= 1 and abs(median - whole) <= 0.02 * median):
+    near = gaps[(gaps > median / 2) & (gaps < median * 1.5)]  # missed rows are not the step
+    typical = float(near.mean()) if len(near) else median
+    for unit in (86_400.0, 3_600.0, 60.0):  # steps are whole days, hours or minutes
+        count = round(typical / unit)
+        if count >= 1 and abs(typical - count * unit) <= 0.01 * typical:
+            return count * unit
+    whole = float(round(typical))
+    if typical >= 10 or (whole >= 1 and abs(typical - whole) <= 0.02 * typical):
         return whole
-    return max(0.001, round(median, 3))
+    return max(0.001, round(typical, 3))
 
 
 def regularise(

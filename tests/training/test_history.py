@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecaster.training.history import exclude_windows, infer_step_seconds, regularise
 
@@ -39,3 +40,21 @@ def test_scrape_jitter_keeps_the_step_and_one_point_per_step() -> None:
     history = regularise(pd.Series(np.arange(len(grid), dtype="float64"), index=index), step)
     assert len(history) == len(grid) and history.notna().all()
     assert history.tolist() == list(range(len(grid)))  # each point in its own step
+
+
+@pytest.mark.parametrize(
+    ("freq", "periods", "spread"),
+    [("5min", 864, (-60, 60)), ("1h", 24, (0, 59)), ("1D", 15, (0, 600))],
+)
+def test_wide_jitter_keeps_the_nominal_step(
+    freq: str, periods: int, spread: tuple[float, float]
+) -> None:
+    # rows a minute either side of 5-minute marks, or stamped anywhere in their hour's first
+    # minute: the median gap came out a second or more off (301 s, 3597 s), a drifting grid
+    grid = pd.date_range("2024-03-01", periods=periods, freq=freq, tz="UTC")
+    misses = 0
+    for seed in range(20):
+        jitter = np.random.default_rng(seed).uniform(*spread, len(grid))
+        index = grid + pd.to_timedelta(jitter, unit="s")
+        misses += infer_step_seconds(index) != pd.Timedelta(freq).total_seconds()
+    assert misses == 0

@@ -72,11 +72,15 @@ def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
             f"the trace spans {span / 86_400:.4g} days: more than {MAX_TICKS} ticks of "
             f"{tick_seconds:g}s; replay a shorter window or a longer tick"
         )
-    if step <= tick_seconds:
+    if step < tick_seconds:
         ticks = regularise(points, tick_seconds, anchor=start)
         missing = int(ticks.isna().sum())
         return Trace(start, tick_seconds, ticks.fillna(0.0).to_numpy(), step, missing)
-    steps = regularise(points, step, anchor=start)
+    # the trace's own grid, each row counting for its nearest step: on a grid through the first
+    # row, a row stamped a second earlier than that one fell into the step before, leaving its
+    # own step empty (replayed as an outage)
+    steps = regularise(points, step)
+    start = pd.Timestamp(steps.index[0])
     missing_steps = steps.isna().to_numpy()
     values = steps.fillna(0.0).to_numpy()
     step_ns = epoch_ns(steps.index) - start.value

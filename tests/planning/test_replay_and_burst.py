@@ -37,6 +37,18 @@ def test_gaps_replay_as_zero_load_and_are_counted() -> None:
     assert trace.missing_ticks == 3
 
 
+def test_jittered_stamps_are_not_gaps() -> None:
+    # 5-minute rows a few seconds either side of their marks: on a grid through the first row,
+    # each row stamped earlier than that one fell into the step before, an empty step (outage)
+    points = series([10] * 288, "5min")
+    jitter = np.random.default_rng(0).normal(0, 3, len(points))
+    points.index = points.index + pd.to_timedelta(jitter, unit="s")
+    trace = to_ticks(points, tick_seconds=15)
+    assert trace.missing_ticks == 0
+    assert trace.load.min() == 10 and len(trace.load) == 288 * 20
+    assert trace.start == pd.Timestamp("2024-01-01", tz="UTC")
+
+
 def test_bad_traces_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="at least two points"):
         to_ticks(series([1], "1min"))

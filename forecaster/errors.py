@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class ForecasterError(Exception):
     """Base of all deliberate errors: the message is meant for the user."""
@@ -21,3 +23,13 @@ class PayloadTooLargeError(ForecasterError):
 
 class NotReadyError(ForecasterError):
     """Something needed has not been computed yet (no forecast, no plan). API: 409."""
+
+
+def validation_problems(error: ValidationError, whole: str) -> str:
+    """A pydantic error as one line, ``field: problem; ...`` (``whole`` names a problem of the
+    object as a whole), without pydantic's input echo and links: meant for a user's message."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or whole}: "
+        f"{problem['msg'].removeprefix('Value error, ')}"
+        for problem in error.errors(include_url=False)
+    )

@@ -12,8 +12,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from forecaster.errors import validation_problems
 from models.base import DEFAULT_QUANTILES, quantile_name
 from models.calendar import check_country
 
@@ -253,4 +261,7 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             on_unknown(f"{path.name}: ignored unknown field {name!r}{hint}")
             del data[name]
-    return ScalingProfile.model_validate(data)
+    try:
+        return ScalingProfile.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(f"{path}: {validation_problems(error, 'profile')}") from None

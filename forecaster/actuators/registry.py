@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from forecaster.actuators.base import Actuator, ActuatorClass, ActuatorConfig, ActuatorContext
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, validation_problems
 
 GROUP = "forecaster.actuators"
 
@@ -44,9 +44,7 @@ def validate_config(kind: str, config: dict[str, Any]) -> ActuatorConfig:
     try:
         return model.model_validate(config)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in error.errors()
-        )
+        problems = validation_problems(error, "config")
         raise InvalidInputError(f"{kind} target config: {problems}") from None
 
 

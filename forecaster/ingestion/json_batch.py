@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, validation_problems
 from forecaster.ingestion.batch import SeriesPoints
 from forecaster.ingestion.json_points import RawPoints, split_body
 
@@ -87,10 +87,7 @@ def _series(
     try:
         header = SeriesHeader.model_validate(fields)
     except ValidationError as error:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'series'}: {e['msg']}"
-            for e in error.errors(include_url=False)
-        )
+        details = validation_problems(error, "series")
         raise InvalidInputError(f"series {number}: {details}") from None
     if "points" not in item:
         raise InvalidInputError(f"series {number}: field 'points' is required")

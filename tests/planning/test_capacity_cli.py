@@ -154,6 +154,19 @@ def test_offline_plan_notes_and_leaves_out_fields_it_does_not_know(tmp_path: Pat
     assert result.exit_code == 2 and "min_replicas" in result.output
 
 
+def test_offline_plan_names_the_profiles_bad_fields_in_one_line(tmp_path: Path) -> None:
+    # pydantic's own text spread over lines, echoed the input and linked its docs
+    history = daily_ramps(tmp_path / "history.csv")
+    bad = write_profile(tmp_path / "bad.yaml", min_replicas=10, max_replicas=5)
+    result = invoke_plan(history, bad, tmp_path / "bad.csv")
+    assert result.exit_code == 2
+    assert f"error: {bad}: profile: min_replicas (10) exceeds max_replicas (5)\n" in result.output
+    bad = write_profile(tmp_path / "bad.yaml", startup_seconds=200_000)
+    result = invoke_plan(history, bad, tmp_path / "bad.csv")
+    assert "startup_seconds: Input should be less than or equal to 86400" in result.output
+    assert "pydantic" not in result.output and "input_value" not in result.output
+
+
 def test_offline_plan_with_tiers(tmp_path: Path) -> None:
     history = daily_ramps(tmp_path / "history.csv")
     plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml", tiers=TIERS))

@@ -286,6 +286,11 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-MAX_HISTORY_POINTS:].astype("float64")
+    # steps before the first value carry nothing, and backtest folds placed among them had
+    # nothing to train on: a stray row a year before the rest failed every model
+    first = history.first_valid_index()
+    if first is not None:
+        history = history.loc[first:]
     item = _Series(history=history, calendar=calendar)
     observed = history.dropna()
     if len(observed) < 3:

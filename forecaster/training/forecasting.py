@@ -33,6 +33,7 @@ from forecaster.training.backtest import (
     dense_plan,
     plan_folds,
 )
+from forecaster.training.history import without_stray_start
 from forecaster.training.selection import (
     ENSEMBLE,
     Score,
@@ -285,12 +286,7 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     """Cap the history, spot degenerate series, and plan the backtest folds."""
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
-    history = history.iloc[-MAX_HISTORY_POINTS:].astype("float64")
-    # steps before the first value carry nothing, and backtest folds placed among them had
-    # nothing to train on: a stray row a year before the rest failed every model
-    first = history.first_valid_index()
-    if first is not None:
-        history = history.loc[first:]
+    history = without_stray_start(history.iloc[-MAX_HISTORY_POINTS:].astype("float64"))
     item = _Series(history=history, calendar=calendar)
     observed = history.dropna()
     if len(observed) < 3:

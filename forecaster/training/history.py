@@ -95,6 +95,23 @@ def _own_phase(index: pd.DatetimeIndex, step_ns: int) -> int:
     return (phase + unit // 2) // unit * unit
 
 
+def without_stray_start(history: pd.Series) -> pd.Series:
+    """``history`` from the end of its last gap that is longer than everything observed
+    before it: a stray row (or a few) weeks before the rest is not history to learn from, and
+    backtest folds placed in the gap after it had nothing to train on. A gap the service came
+    back from with more behind it than missing (an outage of days in a month) is kept."""
+    missing = np.isnan(history.to_numpy(dtype="float64"))
+    if not missing.any():
+        return history
+    edges = np.diff(np.concatenate([[0], missing.astype("int8"), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # one past each run of missing steps
+    observed_before = np.cumsum(~missing)[np.maximum(starts - 1, 0)] * (starts > 0)
+    # a gap running to the end is not followed by anything to keep
+    stray = np.flatnonzero((observed_before < ends - starts) & (ends < len(missing)))
+    return history.iloc[ends[stray[-1]] :] if len(stray) else history
+
+
 def exclude_windows(history: pd.Series, windows: Iterable[tuple[datetime, datetime]]) -> pd.Series:
     """Blank out (set NaN) steps inside excluded windows such as incidents and outages."""
     cleaned = history.copy()

@@ -77,15 +77,22 @@ def test_gappy_series_still_gets_a_model() -> None:
     assert outcome.frame.notna().all().all()
 
 
-def test_a_stray_point_long_before_the_rest_does_not_fail_every_backtest() -> None:
-    # one row a year before four days of 5-minute data: the capped history was all gaps but
-    # its last days, backtest folds had nothing to train on, and every model failed
+@pytest.mark.parametrize("before", [pd.Timedelta(days=365), pd.Timedelta(weeks=3)])
+def test_a_stray_point_long_before_the_rest_does_not_fail_every_backtest(
+    before: pd.Timedelta,
+) -> None:
+    # one row long before four days of 5-minute data: the history was mostly gaps, backtest
+    # folds had nothing to train on, and models failed (a year back: past the cap; three
+    # weeks back: inside it)
     recent = synthetic_traffic(days=4, step_seconds=300, seed=3)
-    stray = pd.Series([5.0], index=[recent.index[0] - pd.Timedelta(days=365)])
+    stray = pd.Series([5.0], index=[recent.index[0] - before])
     history = pd.concat([stray, recent]).asfreq("300s")
     outcome = make_forecast(history, 24, candidates=QUICK)
     assert outcome.message == ""
     assert {"seasonal_naive_daily", "holt_winters"} <= _ok_models(outcome)
+    alone = make_forecast(recent.asfreq("300s"), 24, candidates=QUICK)
+    assert outcome.model == alone.model
+    pd.testing.assert_frame_equal(outcome.frame, alone.frame)
 
 
 def test_a_failing_named_model_falls_back_with_its_reason() -> None:

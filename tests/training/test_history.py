@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.training.history import exclude_windows, infer_step_seconds, regularise
+from forecaster.training.history import (
+    exclude_windows,
+    infer_step_seconds,
+    regularise,
+    without_stray_start,
+)
 
 
 def test_a_long_history_keeps_its_last_point() -> None:
@@ -58,3 +63,23 @@ def test_wide_jitter_keeps_the_nominal_step(
         index = grid + pd.to_timedelta(jitter, unit="s")
         misses += infer_step_seconds(index) != pd.Timedelta(freq).total_seconds()
     assert misses == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "kept_from"),
+    [
+        ([1, None, None, None, 2, 3, 4, 5], 4),  # one row, then a longer gap: stray
+        ([None, None, 1, 2], 2),  # leading steps without values
+        ([1, 2, 3, None, None, 4, 5], 0),  # an outage shorter than what came before it
+        ([1, None, 2, None, 3], 0),  # sparse, but no gap outweighs the rows before it
+        ([1, 2, None, None, None, 3] + [None] * 6 + [4, 5], 12),  # the last stray gap counts
+        ([1, 2, None, None, None, None], 0),  # a gap up to the end is kept as it is
+    ],
+)
+def test_without_stray_start_drops_only_rows_outweighed_by_the_gap_after_them(
+    values: list[float | None], kept_from: int
+) -> None:
+    index = pd.date_range("2024-01-01", periods=len(values), freq="h", tz="UTC")
+    history = pd.Series([np.nan if v is None else v for v in values], index=index, dtype=float)
+    kept = without_stray_start(history)
+    pd.testing.assert_series_equal(kept, history.iloc[kept_from:])

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.timeutil import epoch_ns, freq_alias
+from models.base import DAY_SECONDS
 
 
 def infer_step_seconds(index: pd.DatetimeIndex) -> float:
@@ -44,6 +45,9 @@ def infer_step_seconds(index: pd.DatetimeIndex) -> float:
     if typical >= 10 or (whole >= 1 and abs(typical - whole) <= 0.02 * typical):
         return whole
     return max(0.001, round(typical, 3))
+
+
+PHASE_STEPS = 5  # a grid's phase is read from the last day, or from this many steps if longer
 
 
 def regularise(
@@ -84,13 +88,16 @@ def regularise(
 
 
 def _own_phase(index: pd.DatetimeIndex, step_ns: int) -> int:
-    """A point of the data's own grid: the first timestamp moved by the median offset of all
-    timestamps from its phase (so one late scrape does not shift the grid), rounded to the
-    second (to the millisecond for sub-second steps)."""
+    """A point of the data's own grid: the last timestamp moved by the median offset from its
+    phase of the timestamps of the last day, or of the last five steps if longer (so one late
+    scrape does not shift the grid), rounded to the second (to the millisecond for sub-second
+    steps). The latest rows decide, since the grid is the one forecasts continue: daily rows
+    at local midnight move an hour at a DST change."""
     stamps = epoch_ns(index)
+    stamps = stamps[stamps >= stamps[-1] - max(DAY_SECONDS * 10**9, (PHASE_STEPS - 1) * step_ns)]
     half = step_ns // 2
-    offsets = (stamps - stamps[0] + half) % step_ns - half
-    phase = int(stamps[0] + np.median(offsets))
+    offsets = (stamps - stamps[-1] + half) % step_ns - half
+    phase = int(stamps[-1] + np.median(offsets))
     unit = 1_000_000_000 if step_ns % 1_000_000_000 == 0 else 1_000_000
     return (phase + unit // 2) // unit * unit
 

@@ -250,6 +250,21 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
         assert len(written) == 2 and written.iloc[0] == first_out, name
 
 
+def test_daily_rows_at_local_midnight_continue_past_a_dst_change(tmp_path: Path) -> None:
+    """Berlin's midnight is 23:00 UTC before 31 March and 22:00 after: the forecast continues
+    the latest rows' midnight, not the earlier majority's (which wrote 01:00+02:00)."""
+    days = pd.date_range("2024-03-20", periods=20, freq="D", tz="Europe/Berlin")
+    rows = "".join(f"{day.isoformat()},{100 + i % 7}\n" for i, day in enumerate(days))
+    (tmp_path / "daily.csv").write_text("timestamp,value\n" + rows)
+    out = tmp_path / "out.csv"
+    args = ["forecast", "--input", str(tmp_path / "daily.csv"), "--horizon", "2d"]
+    result = runner.invoke(app, [*args, "--output", str(out), "--model", "seasonal_naive_weekly"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, dtype={"timestamp": str})
+    assert list(written["timestamp"]) == ["2024-04-09T00:00:00+02:00", "2024-04-10T00:00:00+02:00"]
+    assert list(written["p50"]) == [106, 100]  # a week before each, on the right days
+
+
 def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
     """Epoch milliseconds are named as such (not guessed), and a file of blanks says so."""
     write_history(tmp_path / "history.csv", days=1)

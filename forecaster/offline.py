@@ -107,6 +107,12 @@ class SeriesFile:
     end: pd.Timestamp | None = None
     note: str | None = None  # how an unusual layout was read (two other columns, no header)
 
+    @property
+    def negative_values(self) -> int:
+        """Values below zero. Load cannot be negative, but the forecasting commands take them
+        as they are (their forecasts stop at 0), so the user is told rather than refused."""
+        return int((self.points < 0).sum())
+
 
 MISSING_VALUES = frozenset({"", "nan", "na", "n/a", "null", "none"})
 

@@ -50,9 +50,11 @@ def writable(path: Path) -> Path:
     return path
 
 
-def read_input(path: Path) -> SeriesFile:
+def read_input(path: Path, *, refuses_negative: bool = False) -> SeriesFile:
     """An offline command's ``timestamp,value`` CSV, with a note on stderr about rows whose
-    value is missing (they are gaps, so the user should know how many)."""
+    value is missing (they are gaps, so the user should know how many) and, unless the command
+    refuses them anyway (``simulate``), about negative values: ingestion refuses those, so a
+    forecast that quietly took them would hide a broken export."""
     from forecaster.offline import read_series_csv
 
     series_file = read_series_csv(path)
@@ -60,6 +62,11 @@ def read_input(path: Path) -> SeriesFile:
         warn(f"note: {series_file.note}")
     if series_file.missing_values:
         warn(f"note: {series_file.missing_values} rows without a value are treated as gaps")
+    if series_file.negative_values and not refuses_negative:
+        warn(
+            f"note: {series_file.negative_values} values are negative (load cannot be): they "
+            "are kept as they are, and forecasts do not go below 0"
+        )
     return series_file
 
 

@@ -83,7 +83,7 @@ def simulate(
             ),
             progress=advance,
         )
-        points, chosen = read_input(input).points, read_profile(profile)
+        points, chosen = read_input(input, refuses_negative=True).points, read_profile(profile)
         with bar:
             result = run_simulation(points, chosen, options)
     except (ForecasterError, ValueError) as error:

@@ -173,6 +173,24 @@ def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None
     assert result.exit_code == 2 and "first at line 42: " in result.output
 
 
+def test_negative_values_are_noted_on_stderr_not_taken_quietly(tmp_path: Path) -> None:
+    """Ingestion and simulate refuse negative load; forecast and plan keep the values (their
+    forecasts stop at 0) but say how many there were, so a broken export does not go unseen."""
+    write_history(tmp_path / "history.csv", days=3)
+    frame = pd.read_csv(tmp_path / "history.csv")
+    frame.loc[100:106, "value"] = -4.0
+    frame.to_csv(tmp_path / "negative.csv", index=False)
+    (tmp_path / "p.yaml").write_text("capacity_per_replica: 10\n")
+    for command, extra in (("forecast", []), ("plan", ["--profile", str(tmp_path / "p.yaml")])):
+        out = tmp_path / f"{command}.csv"
+        args = [command, "--input", str(tmp_path / "negative.csv"), "--horizon", "1h", *extra]
+        args += ["--model", "seasonal_naive_daily", "--output", str(out)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "note: 7 values are negative" in result.stderr
+        assert len(pd.read_csv(out)) == 12
+
+
 @pytest.mark.parametrize(
     ("step", "jitter", "stamp"),
     [("1s", 0.3, "12:00:01Z"), ("500ms", 0.0, "12:00:00.500Z"), ("5min", 0.9, "12:05:00Z")],

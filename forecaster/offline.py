@@ -22,7 +22,12 @@ import pandas as pd
 from forecaster.errors import InvalidInputError
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.planning.burst import peak_to_mean
-from forecaster.planning.planner import plan_capacity
+from forecaster.planning.planner import (
+    covered_load,
+    effective_max_replicas,
+    plan_capacity,
+    replicas_for_load,
+)
 from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import (
@@ -313,7 +318,27 @@ def plan_file(
     checked = check_floor(plan, series_file.points, profile)
     checked.attrs["model"] = outcome.model  # what the forecast under the plan came from
     checked.attrs["message"] = outcome.message
+    if not profile.tiers:
+        covered = covered_load(plan["load"].to_numpy(), profile, factor)
+        needed = replicas_for_load(covered, profile, profile.floor_utilization)
+        checked.attrs["note"] = _cap_note(checked, profile, int(needed.max(initial=0)))
     return checked
+
+
+def _cap_note(plan: pd.DataFrame, profile: ScalingProfile, needed: int) -> str | None:
+    """Rows held at the replica ceiling below what the forecast needs: a flat plan at
+    ``max_replicas`` otherwise reads like a calm forecast, not one the fleet cannot cover."""
+    ceiling = effective_max_replicas(profile)
+    held = int((plan["replicas"] >= ceiling).sum())
+    if needed <= ceiling or not held:
+        return None
+    limit = f"max_replicas {profile.max_replicas}"
+    if ceiling != profile.max_replicas:
+        limit = f"{ceiling} ({limit} plus its {profile.max_capacity_buffer_pct:g}% buffer)"
+    return (
+        f"{held} of {len(plan)} plan rows are held at {limit}; the "
+        f"{profile.quantile_column} load needs up to {needed} replicas"
+    )
 
 
 def plan_freq(series_file: SeriesFile, profile: ScalingProfile, freq: str | None) -> str | None:

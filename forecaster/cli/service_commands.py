@@ -225,6 +225,8 @@ def plan(
         note = f" ({frame.attrs['message']})" if frame.attrs.get("message") else ""
         say(f"model: {frame.attrs.get('model')}{note}")
         say(f"wrote {len(frame)} steps to {output}; peak {int(frame['replicas'].max())} replicas")
+        if frame.attrs.get("note"):
+            warn(f"note: {frame.attrs['note']}")
         return
     if service is None:
         fail("give --service NAME, or --input/--profile/--output for offline planning")

@@ -167,6 +167,21 @@ def test_offline_plan_names_the_profiles_bad_fields_in_one_line(tmp_path: Path) 
     assert "pydantic" not in result.output and "input_value" not in result.output
 
 
+def test_offline_plan_says_when_max_replicas_holds_it_below_the_need(tmp_path: Path) -> None:
+    """A plan flat at max_replicas looks like a calm forecast unless it says it was held there."""
+    history = daily_ramps(tmp_path / "history.csv")
+    result = invoke_plan(history, write_profile(tmp_path / "p.yaml"), tmp_path / "plan.csv")
+    assert result.exit_code == 0, result.output
+    assert "held at" not in result.stderr  # 40 replicas fit under max_replicas 200
+    capped = write_profile(tmp_path / "capped.yaml", max_replicas=30)
+    result = invoke_plan(history, capped, tmp_path / "capped.csv")
+    assert result.exit_code == 0, result.output
+    # 08:00-18:00 and the two steps of start-up before it
+    expected = "note: 122 of 288 plan rows are held at max_replicas 30; the p95 load needs up to 40"
+    assert expected in result.stderr
+    assert pd.read_csv(tmp_path / "capped.csv")["replicas"].max() == 30
+
+
 def test_offline_plan_with_tiers(tmp_path: Path) -> None:
     history = daily_ramps(tmp_path / "history.csv")
     plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml", tiers=TIERS))

@@ -17,16 +17,29 @@ def read_csv_text(
 
     pandas silently takes the first column as the row index when every row has one field more
     than the header (a trailing comma, an extra column): the values would land in the wrong
-    columns, so such a file is refused, naming the problem.
+    columns, so such a file is refused, naming the problem. So is a file that is not UTF-8
+    text, saying so: the decoder's own message names a byte, not the fix.
     """
     data = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         frame = pd.read_csv(data, dtype=str, keep_default_na=False, header=header)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+    except UnicodeDecodeError:
+        raise _not_utf8(name) from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:
         raise InvalidInputError(f"cannot read {name}: {error}") from None
+    if any("\x00" in str(column) for column in frame.columns):
+        raise _not_utf8(name)  # UTF-16 without a byte-order mark decodes, a NUL in every other byte
     if not isinstance(frame.index, pd.RangeIndex):
         raise InvalidInputError(
             f"cannot read {name}: its rows have more fields than the header "
             f"({len(frame.columns)}: {list(frame.columns)}); a trailing comma or an extra column?"
         )
     return frame
+
+
+def _not_utf8(name: str) -> InvalidInputError:
+    """The refusal of a file in another encoding, with what to do about it."""
+    return InvalidInputError(
+        f"cannot read {name}: it is not UTF-8 text (UTF-16, or a spreadsheet's own encoding?); "
+        "save it as a UTF-8 CSV"
+    )

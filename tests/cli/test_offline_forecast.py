@@ -131,6 +131,18 @@ def test_forecast_refuses_bad_input_clearly(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_a_file_that_is_not_utf8_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """Spreadsheets save "Unicode text" as UTF-16; the decoder's message named only a byte."""
+    text = "timestamp,value\n" + "".join(f"2024-01-01T{h:02d}:00:00Z,{h}\n" for h in range(12))
+    for encoding in ("utf-16", "utf-16-le"):  # with and without a byte-order mark
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        args = ["forecast", "--input", str(path), "--output", str(tmp_path / "o.csv")]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, encoding
+        assert "is not UTF-8 text" in result.stderr and "save it as a UTF-8 CSV" in result.stderr
+
+
 def test_a_bare_horizon_shorter_than_a_step_is_refused_not_rounded_up(tmp_path: Path) -> None:
     write_history(tmp_path / "h.csv", days=3)
     args = ["forecast", "--input", str(tmp_path / "h.csv"), "--model", "seasonal_naive_daily"]

@@ -9,6 +9,9 @@ import pandas as pd
 
 from forecaster.errors import InvalidInputError
 
+# what spreadsheets write instead of commas: ';' where the decimal mark is a comma, tabs in TSV
+_OTHER_SEPARATORS = {";": "';'", "\t": "a tab"}
+
 
 def read_csv_text(
     source: Path | bytes, *, header: int | None = 0, name: str = "CSV"
@@ -18,7 +21,8 @@ def read_csv_text(
     pandas silently takes the first column as the row index when every row has one field more
     than the header (a trailing comma, an extra column): the values would land in the wrong
     columns, so such a file is refused, naming the problem. So is a file that is not UTF-8
-    text, saying so: the decoder's own message names a byte, not the fix.
+    text, saying so: the decoder's own message names a byte, not the fix. A file separated by
+    ';' or tabs is refused with a hint, not read: ';' files often write decimal commas.
     """
     data = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
@@ -29,6 +33,13 @@ def read_csv_text(
         raise InvalidInputError(f"cannot read {name}: {error}") from None
     if any("\x00" in str(column) for column in frame.columns):
         raise _not_utf8(name)  # UTF-16 without a byte-order mark decodes, a NUL in every other byte
+    header_text = ",".join(str(column) for column in frame.columns)
+    for separator, label in _OTHER_SEPARATORS.items():
+        if separator in header_text:
+            raise InvalidInputError(
+                f"cannot read {name}: it seems to use {label} as separator "
+                f"({header_text!r}); save it comma-separated"
+            )
     if not isinstance(frame.index, pd.RangeIndex):
         raise InvalidInputError(
             f"cannot read {name}: its rows have more fields than the header "

@@ -143,6 +143,21 @@ def test_a_file_that_is_not_utf8_is_refused_with_what_to_do(tmp_path: Path) -> N
         assert "is not UTF-8 text" in result.stderr and "save it as a UTF-8 CSV" in result.stderr
 
 
+def test_a_file_separated_by_semicolons_or_tabs_says_so(tmp_path: Path) -> None:
+    """Not read (';' files often write decimal commas) but named, with the fix."""
+    rows = [f"2024-01-01T{h:02d}:00:00Z,{h},5" for h in range(12)]  # decimal commas
+    for name, separator, label in (("semi", ";", "';'"), ("tab", "\t", "a tab")):
+        for header in ("timestamp,value", None):
+            lines = ([header] if header else []) + rows
+            path = tmp_path / f"{name}.csv"
+            path.write_text("\n".join(line.replace(",", separator, 1) for line in lines))
+            args = ["forecast", "--input", str(path), "--output", str(tmp_path / "o.csv")]
+            result = runner.invoke(app, args)
+            assert result.exit_code == 2, result.output
+            assert f"seems to use {label} as separator" in result.stderr
+            assert "save it comma-separated" in result.stderr
+
+
 def test_a_bare_horizon_shorter_than_a_step_is_refused_not_rounded_up(tmp_path: Path) -> None:
     write_history(tmp_path / "h.csv", days=3)
     args = ["forecast", "--input", str(tmp_path / "h.csv"), "--model", "seasonal_naive_daily"]

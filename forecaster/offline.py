@@ -220,16 +220,27 @@ def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
     return regularise(points, step, anchor=pd.Timestamp(0, tz="UTC"), end=end)
 
 
-def horizon_steps(horizon: str, step_seconds: float) -> int:
-    """How many steps cover a horizon such as ``48h``. A bare number is seconds; one that is
-    shorter than a step was almost surely meant in hours or steps, so it is refused."""
+def horizon_steps(horizon: str, history: pd.Series) -> int:
+    """How many steps of ``history``'s grid cover a horizon such as ``48h``. A bare number is
+    seconds; one that is shorter than a step was almost surely meant in hours or steps, so it
+    is refused. So is one reaching past 2262, where timestamps end (pandas' own error named
+    only a start and a number of periods)."""
+    step_seconds = pd.Timedelta(history.index.freq).total_seconds()
     seconds = parse_duration(horizon)
     if seconds < step_seconds and unitless(horizon):
         raise InvalidInputError(
             f"--horizon {horizon} reads as {horizon} seconds, less than one {step_seconds:g}s "
             f"step; give a unit, such as {horizon}h"
         )
-    return max(1, math.ceil(seconds / step_seconds - 1e-9))
+    steps = max(1, math.ceil(seconds / step_seconds - 1e-9))
+    last = pd.Timestamp.max.tz_localize("UTC")
+    room = (last - history.index[-1]).total_seconds()
+    if steps * step_seconds > room:
+        raise InvalidInputError(
+            f"--horizon {horizon} reaches past {last:%Y-%m-%d}, the last day a timestamp can "
+            "hold; give a shorter one"
+        )
+    return steps
 
 
 def forecast_file(
@@ -243,10 +254,9 @@ def forecast_file(
 ) -> ForecastOutcome:
     """Forecast a loaded CSV: the engine behind ``forecaster forecast``."""
     history = regular_history(series_file, freq)
-    step = pd.Timedelta(history.index.freq).total_seconds()
     return make_forecast(
         history,
-        horizon_steps(horizon, step),
+        horizon_steps(horizon, history),
         model=model,
         quantiles=quantiles,
         calendar=holiday_calendar(holidays),
@@ -279,10 +289,9 @@ def backtest_file(
     holds the scores and its champion the model ``forecast`` would use.
     """
     history = regular_history(series_file, freq)
-    step = pd.Timedelta(history.index.freq).total_seconds()
     return make_forecast(
         history,
-        horizon_steps(horizon, step),
+        horizon_steps(horizon, history),
         candidates=candidates,
         progress=progress,
         calendar=holiday_calendar(holidays),

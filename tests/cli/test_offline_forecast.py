@@ -170,6 +170,18 @@ def test_a_bare_horizon_shorter_than_a_step_is_refused_not_rounded_up(tmp_path: 
     assert len(pd.read_csv(tmp_path / "o.csv")) == 3
 
 
+def test_a_horizon_past_what_timestamps_hold_is_refused_clearly(tmp_path: Path) -> None:
+    """100000 days from 2024 is past 2262, where pandas' own error named only a number."""
+    write_history(tmp_path / "h.csv", days=3, step=86_400)
+    for command in ("forecast", "backtest"):
+        args = [command, "--input", str(tmp_path / "h.csv"), "--horizon", "100000d"]
+        if command == "forecast":
+            args += ["--model", "seasonal_naive_daily", "--output", str(tmp_path / "o.csv")]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "reaches past 2262-04-11, the last day a timestamp can hold" in result.stderr
+
+
 def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None:
     series = write_history(tmp_path / "history.csv", days=4)
     frame = pd.read_csv(tmp_path / "history.csv", dtype=str)

@@ -7,6 +7,7 @@ simulator serves ``POST /v1/simulations``.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ def simulate(
     from forecaster.planning.simulate import simulate as run_simulation
     from forecaster.timeutil import parse_duration
 
+    if not 0 < replay_days < math.inf:  # 0 or less left "nothing to replay", inf a traceback
+        fail(f"--replay-days must be a positive number of days, got {replay_days:g}")
     writable(output)
     if plot is not None:
         writable(plot)

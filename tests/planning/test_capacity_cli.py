@@ -109,6 +109,17 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "is a directory" in result.output
 
 
+def test_simulate_refuses_replay_days_that_are_not_positive(tmp_path: Path) -> None:
+    """0 or -1 said "nothing left to replay", inf ended in a traceback."""
+    trace = daily_ramps(tmp_path / "trace.csv", days=1)
+    args = ["simulate", "--input", str(trace), "--output", str(tmp_path / "r.json")]
+    args += ["--profile", str(write_profile(tmp_path / "p.yaml"))]
+    for days in ("-1", "0", "inf"):
+        result = runner.invoke(app, [*args, f"--replay-days={days}"])
+        assert result.exit_code == 2, result.output
+        assert "--replay-days must be a positive number of days" in result.stderr
+
+
 def invoke_plan(history: Path, profile: Path, out: Path, *extra: str) -> Result:
     """``forecaster plan`` offline, 24 h ahead with seasonal-naive unless ``extra`` says else."""
     args = ["plan", "--input", str(history), "--profile", str(profile), "--output", str(out)]

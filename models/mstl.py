@@ -44,7 +44,7 @@ class MSTL(ForecastModel):
         day_blocks = max(1, day // self.factor_)
         periods = [p for p in (day_blocks, 7 * day_blocks) if p > 1 and len(coarse) > 2 * p]
         if not periods:
-            raise ValueError("mstl needs more than two days of history")
+            raise ValueError(_too_short(day_blocks, len(coarse)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # the cycles are learnt without one-off spikes and drops, which they would repeat
@@ -102,6 +102,17 @@ class MSTL(ForecastModel):
         level = refine(self.last_rest_, coarse, self.factor_, horizon)
         median = level + self._seasonal(self.end_ + 1, horizon)
         return median, empirical_offsets(self.errors_, quantiles, horizon, 0.0)
+
+
+def _too_short(day_blocks: int, blocks: int) -> str:
+    """Why no cycle fits: each needs more than two of its periods of history, and a step of a
+    day or more has no daily cycle at all, so there only a weekly one (over 14 steps) can."""
+    if day_blocks > 1:
+        return f"mstl needs more than two days of history; this fit had {blocks / day_blocks:.1f}"
+    return (
+        "mstl needs a step shorter than a day for its daily cycle, or more than 14 steps of "
+        f"history for its weekly one; this fit had {blocks} steps"
+    )
 
 
 def _fine_cycle(blocks: np.ndarray, factor: int) -> np.ndarray:

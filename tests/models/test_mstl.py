@@ -91,6 +91,15 @@ def test_refuses_too_short_history_clearly() -> None:
         MSTL().fit(synthetic_traffic(days=1, step_seconds=3600))
 
 
+def test_refuses_daily_steps_naming_the_real_requirement() -> None:
+    """Ten days of daily rows are more than two days: what is missing is a step finer than a
+    day (daily cycle) or more than 14 steps (weekly cycle)."""
+    daily = synthetic_traffic(days=10, step_seconds=86_400)
+    with pytest.raises(ValueError, match="step shorter than a day") as refusal:
+        MSTL().fit(daily)
+    assert "more than 14 steps" in str(refusal.value) and "had 10 steps" in str(refusal.value)
+
+
 def test_update_rolls_forward_without_refitting() -> None:
     series = synthetic_traffic(days=12, step_seconds=1800, weekly_amplitude=0.0, noise=0.01)
     model = MSTL().fit(series.iloc[:-10])

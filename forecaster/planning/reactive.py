@@ -59,7 +59,8 @@ def trailing_short_pct(trace: Trace, profile: ScalingProfile, ticks: np.ndarray)
 
 def reactive_short_pct(history: pd.Series, profile: ScalingProfile) -> float:
     """% of the last week of ``history`` (timestamp -> load) the HPA alone was short."""
-    values = history.dropna()
+    # an offline file may hold negative values (noted, and forecast as given); no load is
+    values = history.dropna().clip(lower=0.0)
     if len(values) < 2:
         return 100.0  # nothing to judge the HPA by: keep the floor
     recent = values[values.index >= values.index[-1] - pd.Timedelta(days=CHECK_DAYS)]

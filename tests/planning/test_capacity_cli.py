@@ -254,6 +254,20 @@ def test_offline_plan_drops_the_floor_only_where_the_hpa_keeps_up(tmp_path: Path
     assert (plan_csv(tmp_path, smooth, tolerant)["replicas"] == 1).all()
 
 
+def test_offline_plan_checks_the_floor_on_a_file_with_negative_values(tmp_path: Path) -> None:
+    """Negative values are noted and forecast as given; the HPA check reads them as no load
+    instead of refusing the file (it stopped with "values must be ... not negative")."""
+    index = pd.date_range("2024-01-01", periods=3 * 288, freq="5min", tz="UTC")
+    values = 50 + 50 * np.sin(2 * np.pi * np.arange(len(index)) / 288)
+    values[216] = -0.5  # at the first night's trough: a sensor offset, not a drop
+    history = write_csv(tmp_path / "negative.csv", index, values)
+    tolerant = write_profile(tmp_path / "tolerant.yaml", reactive_tolerance_pct=0.1)
+    result = invoke_plan(history, tolerant, tmp_path / "plan.csv")
+    assert result.exit_code == 0, result.output
+    assert "1 values are negative" in result.stderr
+    assert (pd.read_csv(tmp_path / "plan.csv")["replicas"] == 1).all()  # a smooth load: no floor
+
+
 def test_offline_plan_uses_the_profiles_holiday_country(tmp_path: Path) -> None:
     """Past US holidays ran at a fifth of the usual load; Labor Day is next."""
     import holidays

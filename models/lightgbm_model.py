@@ -99,7 +99,7 @@ class LightGBM(ForecastModel):
             pairs = training_pairs(len(full.values), layout, horizon, share, rng)
             x, scale = rows(full, layout, *pairs)
             y = full.values[pairs[0] + pairs[1]]
-            model._keep_history(history, layout)
+            model._keep_history(history, layout, full)
             keep = np.isfinite(y)
             features.append(x[keep])
             targets.append(y[keep] / scale[keep])
@@ -129,9 +129,17 @@ class LightGBM(ForecastModel):
         holidays = self._holiday_days(history.index)
         return prepare(history.to_numpy(dtype="float64"), start, layout, holidays)
 
-    def _keep_history(self, history: pd.Series, layout: Layout) -> None:
-        """Keep just enough recent history for the features, precomputed for fast rows."""
-        self.prepared_ = self._prepare(history.iloc[-self._kept_steps(layout) :], layout)
+    def _keep_history(
+        self, history: pd.Series, layout: Layout, prepared: Prepared | None = None
+    ) -> None:
+        """Keep just enough recent history for the features, precomputed for fast rows.
+        ``prepared`` (the same history, already prepared) is reused when all of it is kept:
+        preparing despikes, the dearest part of a fleet's retrain."""
+        kept = self._kept_steps(layout)
+        if prepared is not None and len(history) <= kept:
+            self.prepared_ = prepared
+            return
+        self.prepared_ = self._prepare(history.iloc[-kept:], layout)
 
     @staticmethod
     def _kept_steps(layout: Layout) -> int:
@@ -162,7 +170,7 @@ class LightGBM(ForecastModel):
         x, scale = rows(prepared, layout, local, ahead)
         medians = np.maximum(self.booster_.predict(x, num_threads=1) * scale, 0.0)
         self._remember_grid(window)
-        self._keep_history(window, layout)
+        self._keep_history(window, layout, prepared)
         return medians.reshape(len(origins), horizon)
 
     # --- prediction ----------------------------------------------------------------------

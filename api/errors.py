@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from forecaster.errors import (
@@ -41,6 +41,16 @@ async def _database_unavailable(_request: Request, _error: Exception) -> JSONRes
         status_code=503,
         headers={"Retry-After": "1"},
     )
+
+
+async def _database_refused_value(_request: Request, error: Exception) -> JSONResponse:
+    # a value the request validation let through but the database cannot hold (PostgreSQL text
+    # refuses NUL characters, SQLite takes them): the client's input, so a 422, and the session
+    # rolled back, so nothing of the request was stored
+    assert isinstance(error, DataError)
+    cause = str(error.orig).strip().splitlines()[0] if error.orig is not None else ""
+    detail = f"the database cannot store a value of this request, nothing was stored: {cause}"
+    return JSONResponse({"detail": detail[:300]}, status_code=422)
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
@@ -77,3 +87,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ForecasterError, _forecaster_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DataError, _database_refused_value)

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Actuation
+from forecaster.stored_text import StoredText
 from forecaster.timeutil import as_utc
 
 FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
@@ -481,7 +482,7 @@ class EventCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: StoredText = Field(min_length=1, max_length=128)
     start: Moment
     end: Moment
     multiplier: float | None = Field(
@@ -504,7 +505,7 @@ class ExclusionCreate(BaseModel):
 
     start: Moment
     end: Moment
-    reason: str = Field(default="", max_length=500)
+    reason: StoredText = Field(default="", max_length=500)
 
 
 class ExclusionsPublic(BaseModel):

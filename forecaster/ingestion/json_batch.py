@@ -19,6 +19,7 @@ from pydantic_core import from_json
 from forecaster.errors import InvalidInputError, validation_problems
 from forecaster.ingestion.batch import SeriesPoints
 from forecaster.ingestion.json_points import RawPoints, split_body
+from forecaster.stored_text import StoredText
 
 _NUMBER_TYPES = frozenset({int, float})
 
@@ -28,10 +29,10 @@ class SeriesHeader(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    service: str = Field(min_length=1, max_length=128)
-    metric: str = Field(min_length=1, max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict)
-    unit: str | None = Field(default=None, max_length=32)
+    service: StoredText = Field(min_length=1, max_length=128)
+    metric: StoredText = Field(min_length=1, max_length=64)
+    labels: dict[StoredText, StoredText] = Field(default_factory=dict)
+    unit: StoredText | None = Field(default=None, max_length=32)
 
 
 def parse_metrics_json(body: bytes) -> list[SeriesPoints]:

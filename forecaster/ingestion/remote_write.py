@@ -148,7 +148,10 @@ def ingest_remote_write(*, session: Session, body: bytes, settings: Settings) ->
     """Decode, map and store one remote-write request in the caller's transaction."""
     decoded = decode_write_request(body, max_bytes=settings.max_body_bytes)
     names = {s.labels.get(settings.remote_write_service_label) for s in decoded}
-    known = set(services_by_name(session=session, names={n for n in names if n}))
+    # a name with NUL is no service's (and PostgreSQL cannot even compare it): ignored, as unknown
+    known = set(
+        services_by_name(session=session, names={n for n in names if n and "\x00" not in n})
+    )
     batch, ignored_series, ignored_samples, stale = map_series(decoded, settings, known)
     # remote-write sends one sample per series per shard batch: the point limit is what bounds it
     result = ingest_batch(

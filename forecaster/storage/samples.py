@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
+from forecaster.storage.db import insert_if_absent
 from forecaster.storage.orm import Sample, Series
 from forecaster.timeutil import from_epoch_ms
 
@@ -67,12 +68,12 @@ def ensure_series(
     for key, (labels, unit) in wanted.items():
         if key in ids:
             continue
-        series = Series(
-            service_id=key[0], metric=key[1], labels=labels or {}, labels_key=key[2], unit=unit
+        service_id, metric, key_text = key
+        values = {"service_id": service_id, "metric": metric, "labels_key": key_text}
+        insert_if_absent(
+            session, Series, values | {"labels": labels or {}, "unit": unit}, key=list(values)
         )
-        session.add(series)
-        session.flush()
-        ids[key] = series.id
+        ids[key] = session.execute(select(Series.id).filter_by(**values)).scalar_one()
     return {key: ids[key] for key in wanted}
 
 

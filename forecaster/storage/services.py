@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import NotFoundError
 from forecaster.profiles import ScalingProfile
+from forecaster.storage.db import insert_if_absent
 from forecaster.storage.orm import Service
 
 
@@ -14,14 +15,12 @@ def upsert_service(
     *, session: Session, name: str, profile: ScalingProfile, enabled: bool = True
 ) -> tuple[Service, bool]:
     """Create or replace a service's profile; returns the service and whether it was created."""
-    service = find_service(session=session, name=name)
-    created = service is None
-    if service is None:
-        service = Service(name=name, profile=profile.model_dump(mode="json"), enabled=enabled)
-        session.add(service)
-    else:
-        service.profile = profile.model_dump(mode="json")
-        service.enabled = enabled
+    stored = profile.model_dump(mode="json")
+    values = {"name": name, "profile": stored, "enabled": enabled}
+    created = insert_if_absent(session, Service, values, key=["name"])
+    service = get_service(session=session, name=name)
+    service.profile = stored
+    service.enabled = enabled
     session.flush()
     return service, created
 

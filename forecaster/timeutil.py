@@ -103,7 +103,14 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
         result.loc[millis.index] = pd.to_datetime(millis.astype("int64"), unit="ms", utc=True)
     text = values[~is_number]
     if len(text):
-        parsed = pd.to_datetime(text.astype(str), format="ISO8601", utc=True, errors="coerce")
+        text = text.astype(str)
+        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        missed = parsed.isna()
+        if missed.any():  # RFC 3339 allows a lowercase 't' and 'z', which pandas does not read
+            upper = pd.to_datetime(
+                text[missed].str.upper(), format="ISO8601", utc=True, errors="coerce"
+            )
+            parsed = parsed.where(~missed, upper)
         # pandas may parse at a coarser unit that holds years a datetime64[ns] cannot
         in_range = parsed.notna() & (parsed > _MIN_NS) & (parsed < _MAX_NS)
         result.loc[parsed.index[in_range]] = parsed[in_range].dt.as_unit("ns")

@@ -1,10 +1,12 @@
-"""Durations as users write them: the short forms, pandas' forms, and clear refusals."""
+"""Durations and timestamps as users write them: the short forms, pandas' forms, RFC 3339's
+lowercase, and clear refusals."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from forecaster.timeutil import parse_duration
+from forecaster.timeutil import parse_duration, parse_timestamps
 
 
 @pytest.mark.parametrize(
@@ -37,3 +39,11 @@ def test_durations_are_read(text: str | int, seconds: float) -> None:
 def test_unreadable_or_non_positive_durations_are_refused(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_duration(text)
+
+
+def test_rfc3339_lowercase_t_and_z_read_as_uppercase_and_bad_text_stays_unread() -> None:
+    lower = ["2026-12-01t10:00:00z", "2026-12-01t10:00:00.250+01:00", "not a time", "t10z"]
+    upper = ["2026-12-01T10:00:00Z", "2026-12-01T09:00:00.250Z", None, None]
+    parsed = parse_timestamps(pd.Series(lower, dtype=object))
+    expected = pd.to_datetime(pd.Series(upper), format="ISO8601", utc=True)
+    pd.testing.assert_series_equal(parsed, expected.astype("datetime64[ns, UTC]"))

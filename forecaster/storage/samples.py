@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
-from sqlalchemy import BigInteger, func, literal, select, text
+from sqlalchemy import BigInteger, func, literal, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -59,12 +59,13 @@ def ensure_series(
     # which dominated remote-write requests of a thousand series (ids are ints: safe inline)
     with _raw_cursor(session) as cursor:
         cursor.execute(
-            "SELECT id, service_id, metric, labels_key FROM series WHERE service_id IN "
+            "SELECT id, service_id, metric, labels_key, unit FROM series WHERE service_id IN "
             f"({', '.join(str(int(i)) for i in service_ids)})"
         )
         rows = cursor.fetchall()
     # tuple unpacking: attribute access per row cost ~20 us a series at thousands of series
-    ids: dict[SeriesKey, int] = {(sid, metric, key): id_ for id_, sid, metric, key in rows}
+    ids: dict[SeriesKey, int] = {(sid, metric, key): id_ for id_, sid, metric, key, _ in rows}
+    _check_units(session, wanted, {(r[1], r[2], r[3]): (r[0], r[4]) for r in rows})
     for key, (labels, unit) in wanted.items():
         if key in ids:
             continue
@@ -75,6 +76,27 @@ def ensure_series(
         )
         ids[key] = session.execute(select(Series.id).filter_by(**values)).scalar_one()
     return {key: ids[key] for key in wanted}
+
+
+def _check_units(
+    session: Session,
+    wanted: dict[SeriesKey, tuple[dict[str, str], str | None]],
+    stored: dict[SeriesKey, tuple[int, str | None]],
+) -> None:
+    """A unit given for a stored series without one is kept; another unit than the stored one
+    refuses the batch, since points in two units would mix in one series without a word."""
+    for key, (labels, unit) in wanted.items():
+        if unit is None or key not in stored or stored[key][1] == unit:
+            continue
+        series_id, stored_unit = stored[key]
+        if stored_unit is None:
+            session.execute(update(Series).where(Series.id == series_id).values(unit=unit))
+            continue
+        raise InvalidInputError(
+            f"batch refused, nothing stored: series {key[1]}{json.dumps(labels or {})} is stored "
+            f"in {stored_unit!r}, this batch says {unit!r}: convert the values, or use another "
+            "metric or labels"
+        )
 
 
 def write_samples(

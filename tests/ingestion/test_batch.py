@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.orm import Series
 from forecaster.storage.samples import read_samples, sample_count
 
 PROFILE = {"capacity_per_replica": 10, "min_replicas": 1, "max_replicas": 20}
@@ -64,6 +66,20 @@ def test_resending_replaces_points_instead_of_duplicating(
     with database.session() as session:
         values = read_samples(session=session, series_ids=[1])["value"].tolist()
     assert values == [10.0 * i for i in range(10)]
+
+
+def test_a_series_keeps_its_unit_and_another_unit_is_refused_whole(
+    client: TestClient, database: Database
+) -> None:
+    assert client.post("/v1/metrics", json=batch([[1704067200, 1.0]])).status_code == 200
+    named = client.post("/v1/metrics", json=batch([[1704067260, 2.0]], unit="req/s"))
+    assert named.status_code == 200, named.text
+    other = client.post("/v1/metrics", json=batch([[1704067320, 3000.0]], unit="req/min"))
+    assert other.status_code == 422
+    assert "'req/s'" in other.text and "'req/min'" in other.text and "nothing stored" in other.text
+    assert stored(database) == 2
+    with database.session() as session:
+        assert session.scalar(select(Series.unit)) == "req/s"
 
 
 def test_labels_make_distinct_series(client: TestClient, database: Database) -> None:

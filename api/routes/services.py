@@ -12,7 +12,6 @@ from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
 from forecaster.storage.plans import latest_plan
 from forecaster.storage.services import (
-    find_service,
     get_service,
     list_services,
     profile_of,
@@ -42,12 +41,10 @@ def put_service(
     """Create or replace a service's scaling profile; a changed profile is re-planned at once
     from the latest forecast, so actuators never push a plan sized for the old one."""
     profile = ScalingProfile.model_validate(body.model_dump(exclude={"enabled"}))
-    before = find_service(session=session, name=name)
-    previous = profile_of(before) if before is not None else None
-    service, created = upsert_service(
+    service, previous = upsert_service(
         session=session, name=name, profile=profile, enabled=body.enabled
     )
-    response.status_code = 201 if created else 200
+    response.status_code = 201 if previous is None else 200
     public = to_public(service)
     if previous is not None and previous != profile:
         public.plan_change = _replanned(session, service, profile)

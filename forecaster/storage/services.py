@@ -13,16 +13,18 @@ from forecaster.storage.orm import Service
 
 def upsert_service(
     *, session: Session, name: str, profile: ScalingProfile, enabled: bool = True
-) -> tuple[Service, bool]:
-    """Create or replace a service's profile; returns the service and whether it was created."""
+) -> tuple[Service, ScalingProfile | None]:
+    """Create or replace a service's profile; returns the service and the profile it replaced
+    (None when this call created it, also when another request was creating it at once)."""
     stored = profile.model_dump(mode="json")
     values = {"name": name, "profile": stored, "enabled": enabled}
     created = insert_if_absent(session, Service, values, key=["name"])
     service = get_service(session=session, name=name)
+    previous = None if created else profile_of(service)
     service.profile = stored
     service.enabled = enabled
     session.flush()
-    return service, created
+    return service, previous
 
 
 def find_service(*, session: Session, name: str) -> Service | None:

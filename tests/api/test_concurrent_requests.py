@@ -15,6 +15,7 @@ from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Sample, Series, Service
+from forecaster.storage.samples import labels_key
 from tests.helpers import live_server
 
 CLIENTS = 12
@@ -42,9 +43,16 @@ def test_concurrent_creates_of_one_service_and_one_series_all_succeed_once(
     settings: Settings, database: Database
 ) -> None:
     with live_server(create_app(settings, database)) as base, httpx.Client(timeout=60) as client:
-        created = _all_at_once(lambda _: client.put(f"{base}/v1/services/chat", json=PROFILE))
+        created = _all_at_once(
+            lambda number: client.put(
+                f"{base}/v1/services/chat", json=PROFILE | {"capacity_per_replica": 10 + number}
+            )
+        )
         assert [r.status_code for r in created if r.status_code not in (200, 201)] == []
         assert sorted(r.status_code for r in created).count(201) == 1
+        # each replaced another client's profile, so each says what became of the plan
+        replaced = [r.json() for r in created if r.status_code == 200]
+        assert all(answer["plan_change"] is not None for answer in replaced), replaced
 
         def point(number: int) -> httpx.Response:
             series = {"service": "chat", "metric": "requests_per_second", "labels": {"az": "b"}}
@@ -57,5 +65,7 @@ def test_concurrent_creates_of_one_service_and_one_series_all_succeed_once(
         assert [r.text for r in stored if r.status_code != 200] == []
 
     assert _count(database, Service) == 1
-    assert _count(database, Series) == 1
+    with database.session() as session:
+        labelled = select(func.count()).where(Series.labels_key == labels_key({"az": "b"}))
+        assert session.scalar(labelled) == 1
     assert _count(database, Sample) == CLIENTS

@@ -43,14 +43,14 @@ async def _database_unavailable(_request: Request, _error: Exception) -> JSONRes
     )
 
 
-async def _database_refused_value(_request: Request, error: Exception) -> JSONResponse:
-    # a value the request validation let through but the database cannot hold (PostgreSQL text
-    # refuses NUL characters, SQLite takes them): the client's input, so a 422, and the session
-    # rolled back, so nothing of the request was stored
+async def _value_not_storable(_request: Request, error: Exception) -> JSONResponse:
+    # last resort for a value request validation let through and the database refused (a NUL
+    # in text on PostgreSQL, a number out of a column's range): the session dependency has
+    # rolled the transaction back, so the request is refused whole
     assert isinstance(error, DataError)
-    cause = str(error.orig).strip().splitlines()[0] if error.orig is not None else ""
-    detail = f"the database cannot store a value of this request, nothing was stored: {cause}"
-    return JSONResponse({"detail": detail[:300]}, status_code=422)
+    reason = str(error.orig).splitlines()[0] if error.orig is not None else "invalid value"
+    detail = f"the database cannot store a value of this request: {reason}; nothing was stored"
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
@@ -87,4 +87,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ForecasterError, _forecaster_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(DataError, _database_refused_value)
+    app.add_exception_handler(DataError, _value_not_storable)

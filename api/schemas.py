@@ -9,8 +9,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
+from forecaster.storable_text import StorableTextModel
 from forecaster.storage.orm import Actuation
-from forecaster.stored_text import StoredText
 from forecaster.timeutil import as_utc
 
 FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
@@ -157,7 +157,7 @@ class JobRunsPublic(BaseModel):
     count: int
 
 
-class SimulationCreate(BaseModel):
+class SimulationCreate(StorableTextModel):
     """A what-if replay: a profile and the load to replay, inline or a service's history."""
 
     model_config = ConfigDict(extra="forbid")
@@ -477,12 +477,12 @@ class KedaMetricPublic(BaseModel):
 # --- forecasting engine: leaderboard, events, exclusions ---
 
 
-class EventCreate(BaseModel):
+class EventCreate(StorableTextModel):
     """A declared event (launch, campaign, holiday sale) in UTC; naive times are UTC."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: StoredText = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128)
     start: Moment
     end: Moment
     multiplier: float | None = Field(
@@ -498,14 +498,14 @@ class EventsPublic(BaseModel):
     count: int
 
 
-class ExclusionCreate(BaseModel):
+class ExclusionCreate(StorableTextModel):
     """A window (incident, outage, load test) whose samples training ignores."""
 
     model_config = ConfigDict(extra="forbid")
 
     start: Moment
     end: Moment
-    reason: StoredText = Field(default="", max_length=500)
+    reason: str = Field(default="", max_length=500)
 
 
 class ExclusionsPublic(BaseModel):

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from forecaster.errors import validation_problems
+from forecaster.storable_text import StorableTextModel
 from models.base import DEFAULT_QUANTILES, quantile_name
 from models.calendar import check_country
 
@@ -44,7 +44,7 @@ MAX_CAPACITY = 1e12  # load units one replica serves; sums of plans stay finite 
 MAX_HOURLY_COST = 1e6
 
 
-class CapacityTier(BaseModel):
+class CapacityTier(StorableTextModel):
     """One kind of replica a service can run on (e.g. an L4 GPU node), with its own economics."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -65,7 +65,7 @@ class CapacityTier(BaseModel):
     )
 
 
-class ActuationTarget(BaseModel):
+class ActuationTarget(StorableTextModel):
     """Where plans are pushed: an actuator kind (entry-point name) and its own config."""
 
     model_config = ConfigDict(extra="forbid")
@@ -87,7 +87,7 @@ class ActuationTarget(BaseModel):
         return self
 
 
-class PrometheusSource(BaseModel):
+class PrometheusSource(StorableTextModel):
     """A PromQL query whose result becomes one of the service's metrics (``forecaster pull``).
 
     Each series of a matrix result becomes one of our series: its labels (all but
@@ -114,7 +114,7 @@ class PrometheusSource(BaseModel):
         return self
 
 
-class ScalingProfile(BaseModel):
+class ScalingProfile(StorableTextModel):
     """How to turn a load forecast into replicas for one service."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

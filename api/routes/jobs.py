@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import SessionDep
 from api.schemas import JobRunPublic, JobRunsPublic
+from forecaster.storable_text import StorableStr
 from forecaster.storage.jobs import list_job_runs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 @router.get("", response_model=JobRunsPublic)
 def get_jobs(
     session: SessionDep,
-    job: str | None = Query(default=None, max_length=64),
+    job: StorableStr | None = Query(default=None, max_length=64),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> JobRunsPublic:
     """Recent job runs, newest first."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Query, UploadFile
@@ -14,6 +14,7 @@ from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.ingestion.json_batch import parse_metrics_json
+from forecaster.storable_text import StorableStr
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
@@ -53,9 +54,9 @@ def post_metrics_csv(
     file: UploadFile,
     session: SessionDep,
     settings: SettingsDep,
-    service: str = Query(min_length=1, max_length=128),
-    metric: str = Query(min_length=1, max_length=64),
-    unit: str | None = Query(default=None, max_length=32),
+    service: Annotated[StorableStr, Query(min_length=1, max_length=128)],
+    metric: Annotated[StorableStr, Query(min_length=1, max_length=64)],
+    unit: Annotated[StorableStr | None, Query(max_length=32)] = None,
 ) -> IngestPublic:
     """Store a CSV file with columns ``timestamp,value`` as points of one series."""
     content = file.file.read(settings.max_body_bytes + 1)

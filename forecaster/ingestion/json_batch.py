@@ -13,26 +13,26 @@ import itertools
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
 from forecaster.errors import InvalidInputError, validation_problems
 from forecaster.ingestion.batch import SeriesPoints
 from forecaster.ingestion.json_points import RawPoints, split_body
-from forecaster.stored_text import StoredText
+from forecaster.storable_text import StorableTextModel
 
 _NUMBER_TYPES = frozenset({int, float})
 
 
-class SeriesHeader(BaseModel):
+class SeriesHeader(StorableTextModel):
     """What describes one series in a batch, everything but its points."""
 
     model_config = ConfigDict(extra="forbid")
 
-    service: StoredText = Field(min_length=1, max_length=128)
-    metric: StoredText = Field(min_length=1, max_length=64)
-    labels: dict[StoredText, StoredText] = Field(default_factory=dict)
-    unit: StoredText | None = Field(default=None, max_length=32)
+    service: str = Field(min_length=1, max_length=128)
+    metric: str = Field(min_length=1, max_length=64)
+    labels: dict[str, str] = Field(default_factory=dict)
+    unit: str | None = Field(default=None, max_length=32)
 
 
 def parse_metrics_json(body: bytes) -> list[SeriesPoints]:

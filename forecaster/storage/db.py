@@ -15,8 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, literal_column
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -118,21 +117,3 @@ def open_database(url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
-
-
-def insert_if_absent(
-    session: Session, entity: type[Any], values: dict[str, Any], key: list[str]
-) -> bool:
-    """Insert a row unless one with the same unique ``key`` exists; whether it was inserted.
-
-    A look-up then an insert lets two concurrent requests both find nothing and one of them fail
-    on the unique constraint; ``ON CONFLICT DO NOTHING`` waits for the other's commit instead.
-    """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(entity)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=key)
-        .returning(literal_column("1"))
-    )
-    return session.execute(statement).first() is not None

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
-from forecaster.storage.db import insert_if_absent
+from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Sample, Series
 from forecaster.timeutil import from_epoch_ms
 
@@ -55,6 +55,31 @@ def ensure_series(
     for service_id, metric, labels, unit in keys:
         wanted[(service_id, metric, labels_key(labels))] = (labels, unit)
     service_ids = {key[0] for key in wanted}
+    stored = _stored_series(session, service_ids)
+    _check_units(session, wanted, stored)
+    missing = sorted(key for key in wanted if key not in stored)
+    if missing:  # concurrent requests may create the same series: the database decides
+        rows = [
+            {
+                "service_id": service_id,
+                "metric": metric,
+                "labels": wanted[(service_id, metric, key)][0] or {},
+                "labels_key": key,
+                "unit": wanted[(service_id, metric, key)][1],
+            }
+            for service_id, metric, key in missing
+        ]
+        insert_if_absent(
+            session=session, table=Series, rows=rows, key=["service_id", "metric", "labels_key"]
+        )
+        stored = _stored_series(session, service_ids)
+    return {key: stored[key][0] for key in wanted}
+
+
+def _stored_series(
+    session: Session, service_ids: set[int]
+) -> dict[SeriesKey, tuple[int, str | None]]:
+    """Id and unit of every series of ``service_ids``, by (service_id, metric, labels_key)."""
     # a raw DBAPI cursor: SQLAlchemy's row objects cost ~15 us a series on every request,
     # which dominated remote-write requests of a thousand series (ids are ints: safe inline)
     with _raw_cursor(session) as cursor:
@@ -64,18 +89,7 @@ def ensure_series(
         )
         rows = cursor.fetchall()
     # tuple unpacking: attribute access per row cost ~20 us a series at thousands of series
-    ids: dict[SeriesKey, int] = {(sid, metric, key): id_ for id_, sid, metric, key, _ in rows}
-    _check_units(session, wanted, {(r[1], r[2], r[3]): (r[0], r[4]) for r in rows})
-    for key, (labels, unit) in wanted.items():
-        if key in ids:
-            continue
-        service_id, metric, key_text = key
-        values = {"service_id": service_id, "metric": metric, "labels_key": key_text}
-        insert_if_absent(
-            session, Series, values | {"labels": labels or {}, "unit": unit}, key=list(values)
-        )
-        ids[key] = session.execute(select(Series.id).filter_by(**values)).scalar_one()
-    return {key: ids[key] for key in wanted}
+    return {(sid, metric, key): (id_, unit) for id_, sid, metric, key, unit in rows}
 
 
 def _check_units(

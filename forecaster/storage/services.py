@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import NotFoundError
 from forecaster.profiles import ScalingProfile
-from forecaster.storage.db import insert_if_absent
+from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Service
 
 
@@ -15,13 +15,17 @@ def upsert_service(
     *, session: Session, name: str, profile: ScalingProfile, enabled: bool = True
 ) -> tuple[Service, ScalingProfile | None]:
     """Create or replace a service's profile; returns the service and the profile it replaced
-    (None when this call created it, also when another request was creating it at once)."""
-    stored = profile.model_dump(mode="json")
-    values = {"name": name, "profile": stored, "enabled": enabled}
-    created = insert_if_absent(session, Service, values, key=["name"])
+    (None when this call created it). Of concurrent creates of one name, one creates it and the
+    others replace its profile, each told which one it replaced.
+    """
+    document = profile.model_dump(mode="json")
+    row = {"name": name, "profile": document, "enabled": enabled}
+    created = insert_if_absent(session=session, table=Service, rows=[row], key=["name"]) == 1
     service = get_service(session=session, name=name)
-    previous = None if created else profile_of(service)
-    service.profile = stored
+    if created:
+        return service, None
+    previous = profile_of(service)
+    service.profile = document
     service.enabled = enabled
     session.flush()
     return service, previous

@@ -1,99 +1,113 @@
-"""Text with NUL characters: PostgreSQL cannot store it, SQLite can. The same request is refused
-with a 422 that names the field on both, and nothing of it is stored (it was a 500 on PostgreSQL).
-"""
+"""Text holding a NUL character (``\\u0000``) is refused with a 422 naming the field, on both
+databases: PostgreSQL cannot store it (psycopg raises DataError, which was a 500) and SQLite
+can, so without a check up front the same request answered differently on each."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
+from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from api.app import create_app
+from api.deps import SessionDep
+from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
+from forecaster.storage.calendar import add_exclusion
 from forecaster.storage.db import Database
-from forecaster.storage.orm import Event, Series, Service
-from tests.ingestion.test_remote_write import HEADERS, encode
+from forecaster.storage.services import upsert_service
+from forecaster.timeutil import utc_now
 
 PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
+TIER = {"name": "l4", "capacity_per_replica": 10, "cost_per_replica_hour": 1}
 WINDOW = {"start": "2030-01-01T10:00:00Z", "end": "2030-01-01T12:00:00Z"}
+POINTS = [[1704067200, 1.0], [1704067500, 2.0]]
+CSV = {"files": {"file": ("load.csv", b"timestamp,value\n1704067200,1.0\n")}}
 
 
-@pytest.fixture
-def client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, database)) as test_client:
-        assert test_client.put("/v1/services/chat", json=PROFILE).status_code == 201
-        yield test_client
-
-
-def _series(**header: object) -> dict[str, object]:
+def series(**fields: Any) -> dict[str, Any]:
+    """A one-series ``POST /v1/metrics`` body for the service ``chat``."""
     return {
-        "series": [
-            {"service": "chat", "metric": "requests_per_second"}
-            | header
-            | {"points": [["2026-12-01T00:00:00Z", 1.0]]}
-        ]
+        "series": [{"service": "chat", "metric": "requests_per_second", "points": POINTS} | fields]
     }
 
 
+# (method, path, request keywords, where the answer must point: a field name)
+CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    ("PUT", "/v1/services/new", {"json": PROFILE | {"gpu_type": "a\x00"}}, "gpu_type"),
+    ("PUT", "/v1/services/new", {"json": PROFILE | {"tiers": [TIER | {"name": "l\x00"}]}}, "name"),
+    (
+        "PUT",
+        "/v1/services/new",
+        {"json": PROFILE | {"prometheus": [{"metric": "requests_per_second", "query": "up\x00"}]}},
+        "query",
+    ),
+    ("POST", "/v1/metrics", {"json": series(service="chat\x00")}, "service"),
+    ("POST", "/v1/metrics", {"json": series(labels={"region": "eu\x00"})}, "labels"),
+    ("POST", "/v1/metrics", {"json": series(labels={"reg\x00ion": "eu"})}, "labels"),
+    ("POST", "/v1/metrics", {"json": series(unit="rps\x00")}, "unit"),
+    (
+        "POST",
+        "/v1/metrics/csv",
+        {"params": {"service": "chat\x00", "metric": "x"}} | CSV,
+        "service",
+    ),
+    (
+        "POST",
+        "/v1/metrics/csv",
+        {"params": {"service": "chat", "metric": "requests_per_second", "unit": "\x00"}} | CSV,
+        "unit",
+    ),
+    ("POST", "/v1/services/chat/events", {"json": WINDOW | {"name": "launch\x00"}}, "name"),
+    ("POST", "/v1/services/chat/exclusions", {"json": WINDOW | {"reason": "\x00"}}, "reason"),
+    ("GET", "/v1/jobs", {"params": {"job": "train\x00"}}, "job"),
+    ("POST", "/v1/simulations", {"json": {"service": "chat\x00"}}, "service"),
+]
+
+
 @pytest.mark.parametrize(
-    ("path", "body", "field"),
-    [
-        ("/v1/services/chat/events", {"name": "launch\x00"} | WINDOW, "name"),
-        ("/v1/services/chat/exclusions", {"reason": "outage\x00"} | WINDOW, "reason"),
-        ("/v1/metrics", _series(service="ch\x00at"), "service"),
-        ("/v1/metrics", _series(labels={"region": "eu\x00"}), "labels.region"),
-        ("/v1/metrics", _series(labels={"reg\x00ion": "eu"}), "labels"),
-        ("/v1/metrics", _series(unit="req/s\x00"), "unit"),
-    ],
+    ("method", "path", "request_kw", "field"),
+    CASES,
+    ids=[f"{method} {path.replace(chr(0), '%00')} {field}" for method, path, _, field in CASES],
 )
-def test_nul_in_stored_text_is_refused_naming_the_field(
-    client: TestClient, database: Database, path: str, body: dict[str, object], field: str
+def test_nul_in_text_is_a_422_naming_the_field(
+    settings: Settings,
+    database: Database,
+    method: str,
+    path: str,
+    request_kw: dict[str, Any],
+    field: str,
 ) -> None:
-    response = client.post(path, json=body)
+    client = TestClient(create_app(settings, database))
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+    response = client.request(method, path, **request_kw)
     assert response.status_code == 422, response.text
-    assert "NUL" in response.text and field in response.text
-    with database.session() as session:
-        assert session.scalar(select(func.count()).select_from(Series)) == 0
-        assert session.scalar(select(func.count()).select_from(Event)) == 0
-
-
-def test_a_remote_write_service_label_with_nul_is_ignored_as_unknown(client: TestClient) -> None:
-    body = encode(
-        ({"__name__": "requests_per_second", "service": "chat"}, [(1_700_000_000_000, 3.0)]),
-        ({"__name__": "requests_per_second", "service": "ch\x00at"}, [(1_700_000_000_000, 4.0)]),
-    )
-    response = client.post("/api/v1/write", content=body, headers=HEADERS)
-    assert response.status_code == 200, response.text
-    assert response.json()["stored"] == 1 and response.json()["ignored_series"] == 1
+    assert field in response.text and "NUL" in response.text, response.text
+    # nothing of the refused request was stored
+    assert client.get("/v1/services").json()["count"] == 1
+    assert client.get("/v1/services/chat/events").json()["count"] == 0
+    assert client.get("/v1/services/chat/exclusions").json()["count"] == 0
 
 
 @pytest.mark.postgres
-def test_a_value_postgresql_refuses_behind_validation_is_a_422_and_rolls_back(
-    postgres_schema_url: str,
-) -> None:
-    """The last resort behind validation, on a route that stores text unchecked."""
+def test_a_value_postgresql_refuses_is_a_422_and_rolls_back(postgres_schema_url: str) -> None:
+    """The last resort for a path validation misses: a route that writes a service, then text
+    PostgreSQL refuses. The answer is a 422 and the service written first is gone too."""
     database = Database(postgres_schema_url)
-    database.migrate()
-    settings = Settings(database_url=postgres_schema_url, auth_enabled=False)
-    app: FastAPI = create_app(settings, database)
-    moment = datetime(2030, 1, 1, tzinfo=UTC)
+    app = create_app(Settings(database_url=postgres_schema_url, auth_enabled=False), database)
 
-    @app.post("/test-only/events")
-    def store_unchecked(name: str) -> None:
-        with database.session() as session:
-            service_id = session.scalar(select(Service.id).where(Service.name == "chat"))
-            for each in ("stored only with the next one", name):
-                session.add(Event(service_id=service_id, name=each, start=moment, end=moment))
-                session.flush()
+    @app.post("/half-written")
+    def half_written(session: SessionDep) -> None:
+        profile = ScalingProfile(capacity_per_replica=10)
+        service, _ = upsert_service(session=session, name="first", profile=profile)
+        start = utc_now()
+        end = start + timedelta(hours=1)
+        add_exclusion(session=session, service_id=service.id, start=start, end=end, reason="\x00")
 
-    with TestClient(app) as client:
-        assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
-        response = client.post("/test-only/events", params={"name": "a\x00b"})
-    assert response.status_code == 422, response.text
-    assert "nothing was stored" in response.text and "NUL" in response.text
-    with database.session() as session:
-        assert session.scalar(select(func.count()).select_from(Event)) == 0
+    with TestClient(app) as client:  # its lifespan disposes of the database
+        response = client.post("/half-written")
+        assert response.status_code == 422, response.text
+        assert "cannot store" in response.text and "NUL" in response.text
+        assert "nothing was stored" in response.text
+        assert client.get("/v1/services/first").status_code == 404

@@ -93,6 +93,31 @@ def test_known_series_are_stored_unknown_counted_stale_markers_dropped(
     assert up["value"].tolist() == [1.0, 0.0]
 
 
+def test_series_with_nul_in_a_label_are_ignored_not_the_batch(
+    client: TestClient, database: Database
+) -> None:
+    """PostgreSQL cannot store a NUL in text, SQLite can: such a series is counted as ignored
+    on both (not a 500 on PostgreSQL, and a 4xx would make Prometheus drop the good series)."""
+    t0 = 1_700_000_000_000
+    body = encode(
+        ({"__name__": "up", "service": "chat"}, [(t0, 1.0)]),
+        ({"__name__": "up", "service": "chat", "instance": "a\x00"}, [(t0, 2.0)]),
+        ({"__name__": "up", "service": "chat", "inst\x00ance": "a"}, [(t0, 3.0)]),
+        ({"__name__": "up", "service": "chat\x00"}, [(t0, 4.0)]),
+    )
+    response = client.post("/api/v1/write", content=body, headers=HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "stored": 1,
+        "series": 1,
+        "ignored_series": 3,
+        "ignored_samples": 3,
+        "dropped_stale": 0,
+    }
+    with database.session() as session:
+        assert [labels for (labels,) in session.execute(select(Series.labels))] == [{}]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "expected"),
     [

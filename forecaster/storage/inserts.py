@@ -1,0 +1,45 @@
+"""Create rows unless they exist, in one statement the database decides (``INSERT ... ON
+CONFLICT DO NOTHING``), for rows concurrent requests may create at once: a service by its
+first ``PUT``, a series by its first points. Reading first and inserting what was absent let
+two requests both see "absent", and one of them hit the unique constraint (a 500).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from forecaster.storage.orm import Base
+
+# rows per statement: SQLite allows 32,766 bound parameters in one
+CHUNK_ROWS = 1000
+
+
+def insert_if_absent(
+    *, session: Session, table: type[Base], rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> int:
+    """Insert those ``rows`` whose unique ``key`` columns no stored row has; returns how many.
+
+    On PostgreSQL a row another transaction is inserting waits for it to end, then counts as
+    present; on SQLite writers take turns. Either way, once this returns every row is there
+    for the caller's transaction to read, and none twice. Give rows in one order (sorted by
+    ``key``), so two transactions cannot wait on each other's rows (a deadlock).
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    primary_key = inspect(table).primary_key
+    inserted = 0
+    for start in range(0, len(rows), CHUNK_ROWS):
+        statement = (
+            insert(table)
+            .values(list(rows[start : start + CHUNK_ROWS]))
+            .on_conflict_do_nothing(index_elements=list(key))
+            # counted from what RETURNING gives back (only inserted rows): the ORM leaves
+            # rowcount at -1 for these statements on PostgreSQL
+            .returning(*primary_key)
+        )
+        inserted += len(session.execute(statement).all())
+    return inserted

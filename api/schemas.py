@@ -128,6 +128,9 @@ class PlanPublic(BaseModel):
     quantile: float
     step_seconds: int
     stale: bool = Field(description="the plan ends before now: actuators restore baselines")
+    note: str | None = Field(
+        default=None, description="when stale: why (e.g. the history ends too long ago)"
+    )
     total_cost: float
     steps: list[PlanStepPublic]
 

@@ -25,7 +25,7 @@ from forecaster.storage.plan_views import (
 )
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
-from forecaster.training.train import driving_series_id
+from forecaster.training.train import driving_series_id, stale_plan_note
 from models.base import quantile_name
 
 router = APIRouter(prefix="/v1/services", tags=["plans"])
@@ -104,6 +104,9 @@ async def get_plan(
         _recheck_in_background(database)
     now = utc_now()
     begin = as_utc(start) if start is not None else now
+    stale = view.ends_at <= now
+    # rare (a plan nobody renewed): one more read says why rather than an empty answer
+    note = await run_in_threadpool(stale_plan_note, database, name, view.ends_at) if stale else None
     header = {
         "service": name,
         "plan_id": view.plan_id,
@@ -113,7 +116,8 @@ async def get_plan(
         "model": view.model,
         "quantile": view.quantile,
         "step_seconds": view.step_seconds,
-        "stale": view.ends_at <= now,
+        "stale": stale,
+        "note": note,
         "total_cost": view.total_cost,
     }
     steps = view.window_json(begin, begin + timedelta(seconds=horizon_seconds))

@@ -11,6 +11,7 @@ import pickle
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import select
@@ -34,7 +35,7 @@ from forecaster.storage.forecasts import (
 )
 from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import save_plan
-from forecaster.storage.samples import ensure_series, read_samples
+from forecaster.storage.samples import ensure_series, latest_metric_ms, read_samples
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, utc_now
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
@@ -118,6 +119,55 @@ def load_history(
     return history
 
 
+def history_reach(last_step: pd.Timestamp, profile: ScalingProfile) -> tuple[datetime, datetime]:
+    """When a history whose last step starts at ``last_step`` ends, and how far a forecast
+    from it reaches (its ``horizon_steps`` steps follow the last one)."""
+    step = pd.Timedelta(seconds=profile.step_seconds)
+    end = pd.Timestamp(last_step) + step
+    return end.to_pydatetime(), (end + profile.horizon_steps * step).to_pydatetime()
+
+
+def past_history_message(*, name: str, profile: ScalingProfile, last_step: pd.Timestamp) -> str:
+    """Why a forecast from this history would be no use: it ends before now. Shared by the
+    train refusal and the plan route's note, so both say it in the same words."""
+    end, reach = history_reach(last_step, profile)
+    return (
+        f"the {profile.metric} history of {name!r} ends at {end.isoformat()}: a "
+        f"{profile.horizon_hours:g}h forecast from there reaches only {reach.isoformat()}, "
+        "already past; send recent samples, then train again"
+    )
+
+
+def check_reaches_future(*, name: str, profile: ScalingProfile, history: pd.Series) -> None:
+    """NotReadyError when a forecast from ``history`` would end before now: storing it would
+    replace the plan in force with one that has no step from now on."""
+    if history_reach(history.index[-1], profile)[1] <= utc_now():
+        raise NotReadyError(
+            past_history_message(name=name, profile=profile, last_step=history.index[-1])
+        )
+
+
+def stale_plan_note(database: Database, name: str, ends_at: datetime) -> str:
+    """Why the plan in force ended before now, for the plan route: the history too old to
+    forecast from, no samples at all, or a recent history no job has planned from yet."""
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        profile = profile_of(service)
+        latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
+    note = f"this plan ended at {as_utc(ends_at).isoformat()}; "
+    if latest_ms is None:
+        return note + f"{name!r} has no {profile.metric} samples: send samples, then train"
+    step_ms = profile.step_seconds * 1000
+    last_step = pd.Timestamp(latest_ms // step_ms * step_ms, unit="ms", tz="UTC")
+    if history_reach(last_step, profile)[1] <= utc_now():
+        return note + past_history_message(name=name, profile=profile, last_step=last_step)
+    end = history_reach(last_step, profile)[0]
+    return note + (
+        f"the {profile.metric} history reaches {end.isoformat()}: the next forecast job "
+        "(or a train) makes a new plan"
+    )
+
+
 def service_calendar(*, session: Session, service: Service, profile: ScalingProfile) -> Calendar:
     """The holidays (profile's ``holiday_country``) and declared events models may use."""
     events = tuple(
@@ -150,6 +200,7 @@ def _load(database: Database, name: str, settings: Settings) -> _Loaded:
         history = load_history(
             session=session, service=service, profile=profile, days=settings.training_days
         )
+        check_reaches_future(name=name, profile=profile, history=history)
         calendar = service_calendar(session=session, service=service, profile=profile)
         return _Loaded(service.id, name, profile, history, calendar)
 
@@ -367,6 +418,7 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         history = load_history(
             session=session, service=service, profile=profile, days=settings.training_days
         )
+        check_reaches_future(name=name, profile=profile, history=history)
         if (
             run is None
             or run.artifact is None

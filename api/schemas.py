@@ -536,6 +536,6 @@ class ModelRunPublic(BaseModel):
 
 class ModelRunsPublic(BaseModel):
     service: str
-    series_id: int
+    series_id: int | None = Field(description="the driving series; null before any training")
     data: list[ModelRunPublic]
     count: int

@@ -28,7 +28,7 @@ from forecaster.storage.calendar import (
 from forecaster.storage.forecasts import latest_training_runs
 from forecaster.storage.orm import ModelRun
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.train import driving_series_id
+from forecaster.training.train import find_driving_series_id
 
 router = APIRouter(prefix="/v1/services", tags=["forecasting"])
 
@@ -116,6 +116,9 @@ def run_public(run: ModelRun) -> ModelRunPublic:
 def get_runs(session: SessionDep, name: str = ServiceName) -> ModelRunsPublic:
     """Leaderboard of the latest training: every candidate's backtest scores, champion first."""
     service = get_service(session=session, name=name)
-    series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
-    runs = [run_public(run) for run in latest_training_runs(session=session, series_id=series_id)]
+    series_id = find_driving_series_id(
+        session=session, service=service, profile=profile_of(service)
+    )
+    found = [] if series_id is None else latest_training_runs(session=session, series_id=series_id)
+    runs = [run_public(run) for run in found]
     return ModelRunsPublic(service=name, series_id=series_id, data=runs, count=len(runs))

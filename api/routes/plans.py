@@ -25,7 +25,7 @@ from forecaster.storage.plan_views import (
 )
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
-from forecaster.training.train import driving_series_id, stale_plan_note
+from forecaster.training.train import find_driving_series_id, stale_plan_note
 from models.base import quantile_name
 
 router = APIRouter(prefix="/v1/services", tags=["plans"])
@@ -54,9 +54,11 @@ def _recheck_in_background(database: Database) -> None:
 def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic:
     """The latest load forecast of the service's driving metric, with its quantiles."""
     service = get_service(session=session, name=name)
-    series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
-    forecast = latest_forecast(session=session, series_id=series_id)
-    if forecast is None:
+    series_id = find_driving_series_id(
+        session=session, service=service, profile=profile_of(service)
+    )
+    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
+    if series_id is None or forecast is None:
         raise NotReadyError(f"service {name!r} has no forecast yet; train it first")
     run = session.get_one(ModelRun, forecast.run_id)
     frame = forecast_frame(session=session, forecast_id=forecast.id)

@@ -178,12 +178,19 @@ def runs(service: str = typer.Option(..., help="service name")) -> None:
     from forecaster.storage.forecasts import latest_training_runs
     from forecaster.storage.services import get_service, profile_of
     from forecaster.training.leaderboard import format_leaderboard
-    from forecaster.training.train import driving_series_id
+    from forecaster.training.train import find_driving_series_id
 
     try:
         with _database().session() as session:
             found = get_service(session=session, name=service)
-            series_id = driving_series_id(session=session, service=found, profile=profile_of(found))
+            series_id = find_driving_series_id(
+                session=session, service=found, profile=profile_of(found)
+            )
+            runs = (
+                []
+                if series_id is None
+                else latest_training_runs(session=session, series_id=series_id)
+            )
             rows = [
                 {
                     "model": run.model,
@@ -192,7 +199,7 @@ def runs(service: str = typer.Option(..., help="service name")) -> None:
                     "message": run.message,
                     **(run.scores or {}),
                 }
-                for run in latest_training_runs(session=session, series_id=series_id)
+                for run in runs
             ]
     except ForecasterError as error:
         fail(str(error))

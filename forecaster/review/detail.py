@@ -23,7 +23,7 @@ from forecaster.storage.forecasts import latest_training_runs
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
 from forecaster.storage.plans import latest_plan, plan_steps
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.train import driving_series_id
+from forecaster.training.train import find_driving_series_id
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
     service = get_service(session=session, name=name)
     profile = profile_of(service)
     actuations = list_actuations(session=session, service_id=service.id)
-    series_id = driving_series_id(session=session, service=service, profile=profile)
+    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    runs = [] if series_id is None else latest_training_runs(session=session, series_id=series_id)
     plan = latest_plan(session=session, service_id=service.id)
     return ServiceDetail(
         summary=summarize_service(
@@ -85,7 +86,7 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
             last_actuation=actuations[0] if actuations else None,
         ),
         profile=profile,
-        leaderboard=leaderboard(latest_training_runs(session=session, series_id=series_id)),
+        leaderboard=leaderboard(runs),
         events=list_events(session=session, service_id=service.id),
         exclusions=list_exclusions(session=session, service_id=service.id),
         actuations=actuations,

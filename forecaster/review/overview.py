@@ -23,7 +23,7 @@ from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.storage.samples import latest_sample_ms_of, metric_series_ids
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
-from forecaster.training.train import driving_series_id
+from forecaster.training.train import find_driving_series_id
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
@@ -105,7 +105,7 @@ def summarize_service(
 ) -> ServiceSummary:
     """Where one service stands now."""
     profile = profile_of(service)
-    series_id = driving_series_id(session=session, service=service, profile=profile)
+    series_id = find_driving_series_id(session=session, service=service, profile=profile)
     actual_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
     last_ms = latest_sample_ms_of(session=session, series_ids=actual_ids)
     last_sample = from_epoch_ms([last_ms])[0].to_pydatetime() if last_ms is not None else None
@@ -119,7 +119,7 @@ def summarize_service(
     )
     current = next((value for value in reversed(recent.mean) if value is not None), None)
 
-    run = champion_run(session=session, series_id=series_id)
+    run = None if series_id is None else champion_run(session=session, series_id=series_id)
     champion = None
     if run is not None:
         champion = ChampionInfo(
@@ -132,7 +132,7 @@ def summarize_service(
             message=run.message,
         )
 
-    forecast = latest_forecast(session=session, series_id=series_id)
+    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
     sparkline = Sparkline(actual_ts=recent.ts, actual=recent.mean)
     forecast_stale = True
     if forecast is not None:
@@ -149,7 +149,7 @@ def summarize_service(
         )
 
     band = None
-    if last_sample is not None:
+    if last_sample is not None and series_id is not None:
         band = recent_band_check(
             session=session, series_id=series_id, series_ids=actual_ids, last_sample=last_sample
         )

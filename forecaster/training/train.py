@@ -35,7 +35,12 @@ from forecaster.storage.forecasts import (
 )
 from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import save_plan
-from forecaster.storage.samples import ensure_series, latest_metric_ms, read_samples
+from forecaster.storage.samples import (
+    AGGREGATE_LABELS_KEY,
+    ensure_series,
+    latest_metric_ms,
+    read_samples,
+)
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, utc_now
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
@@ -58,26 +63,32 @@ class TrainResult:
 
 
 def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
-    """The series that holds the service's runs and forecasts.
+    """The series that holds the service's runs and forecasts, created if need be (training).
 
     With one label set it is that series; with several, a derived series (labels ``{"*": "sum"}``)
     stands for their sum.
     """
-    ids = (
-        session.execute(
-            select(Series.id).where(
-                Series.service_id == service.id,
-                Series.metric == profile.metric,
-                Series.labels_key != '{"*":"sum"}',
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if len(ids) == 1:
-        return int(ids[0])
+    found = find_driving_series_id(session=session, service=service, profile=profile)
+    if found is not None:
+        return found
     keys = [(service.id, profile.metric, AGGREGATE_LABELS, None)]
     return next(iter(ensure_series(session=session, keys=keys).values()))
+
+
+def find_driving_series_id(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> int | None:
+    """:func:`driving_series_id` without writing, for reads: None when it would be a summed
+    series not made yet (then nothing was trained on it, so there is nothing to show)."""
+    rows = session.execute(
+        select(Series.id, Series.labels_key).where(
+            Series.service_id == service.id, Series.metric == profile.metric
+        )
+    ).all()
+    ids = [row.id for row in rows if row.labels_key != AGGREGATE_LABELS_KEY]
+    if len(ids) == 1:
+        return int(ids[0])
+    return next((int(row.id) for row in rows if row.labels_key == AGGREGATE_LABELS_KEY), None)
 
 
 def load_history(

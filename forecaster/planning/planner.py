@@ -174,34 +174,25 @@ def _plan_tiers(
     )
     mixes = cheapest_mix(covered, tiers, utilization=profile.floor_utilization, ceilings=ceilings)
     hold = lead_steps(profile.scale_down_delay_seconds, step_seconds)
-    shaped = [
-        shape(
-            mixes[:, i],
-            lead_steps=lead_steps(tier.startup_seconds, step_seconds),
-            hold_steps=hold,
-            lower=0,
-            upper=int(ceilings[i]),
-            max_step_up=profile.max_step_up,
-            current=None,
+    floors = (
+        np.column_stack(
+            [
+                shape(
+                    mixes[:, i],
+                    lead_steps=lead_steps(tier.startup_seconds, step_seconds),
+                    hold_steps=hold,
+                    lower=0,
+                    upper=int(ceilings[i]),
+                    max_step_up=profile.max_step_up,
+                    current=None,
+                ).floor
+                for i, tier in enumerate(tiers)
+            ]
         )
-        for i, tier in enumerate(tiers)
-    ]
-    empty = np.zeros((len(values), len(tiers)), dtype="int64")
-    held = np.column_stack([s.held for s in shaped]) if len(values) else empty
-    shaped_floors = np.column_stack([s.floor for s in shaped]) if len(values) else empty
-    floors = _raise_to_min(shaped_floors, profile, ceilings)
-    usable = np.array([tier.capacity_per_replica for tier in tiers]) * profile.floor_utilization
-    # the mix falls short only when every tier is at its ceiling: the plan is capped there
-    capped = mixes @ usable < covered * (1 - 1e-9)
-    totals = floors.sum(axis=1)
-    ramped = np.any(shaped_floors > held, axis=1)
-    raised = totals > shaped_floors.sum(axis=1)
-    notes = [
-        (_ramped_note(int(total), profile.max_step_up) if ramp else "")
-        + (_raised_note(profile.min_replicas) if lift else "")
-        + (_capped_note(int(total), int(ceilings.sum())) if cap else "")
-        for total, ramp, lift, cap in zip(totals, ramped, raised, capped, strict=True)
-    ]
+        if len(values)
+        else np.zeros((0, len(tiers)), dtype="int64")
+    )
+    floors = _raise_to_min(floors, profile, ceilings)
     costs = np.array([tier.cost_per_replica_hour for tier in tiers])
     gpus = np.array([tier.gpus_per_replica for tier in tiers])
     names = [tier.name for tier in tiers]
@@ -221,8 +212,7 @@ def _plan_tiers(
             if have != need
             else ""
         )
-        + note
-        for v, c, need, have, note in zip(values, covered, needed, floor_mix, notes, strict=True)
+        for v, c, need, have in zip(values, covered, needed, floor_mix, strict=True)
     ]
     return pd.DataFrame(
         {
@@ -281,24 +271,10 @@ def _reasons(
                 f"; held at {hold} for the {profile.scale_down_delay_seconds:g}s scale-down delay"
             )
         if final > hold and final == profile.min_replicas:
-            text += _raised_note(profile.min_replicas)
+            text += f"; raised to min_replicas {profile.min_replicas}"
         elif final > hold:
-            text += _ramped_note(final, profile.max_step_up)
+            text += f"; ramped early to {final} (at most {profile.max_step_up} added per step)"
         elif final < hold:
-            text += _capped_note(final, ceiling)
+            text += f"; capped at {final} (max {ceiling})"
         reasons.append(text)
     return reasons
-
-
-# The endings of a row's reason when a limit, not the load, set its number; shared by the
-# single-type and the tiered paths so both say it in the same words.
-def _raised_note(min_replicas: int) -> str:
-    return f"; raised to min_replicas {min_replicas}"
-
-
-def _ramped_note(final: int, max_step_up: int | None) -> str:
-    return f"; ramped early to {final} (at most {max_step_up} added per step)"
-
-
-def _capped_note(final: int, ceiling: int) -> str:
-    return f"; capped at {final} (max {ceiling})"

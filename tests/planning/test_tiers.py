@@ -155,34 +155,3 @@ def test_min_replicas_no_mix_can_reach_is_refused() -> None:
     index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
     plan = plan_capacity(pd.Series([0.0, 0.0], index=index), profile, step_seconds=300)
     assert plan["tier"].tolist() == ["CPU:2+L4:1", "CPU:2+L4:1"]
-
-
-def test_tier_rows_say_when_a_limit_set_them() -> None:
-    # the same endings as a single-type plan's reasons: capped at the max, ramped by the step cap
-    capped = [
-        CPU.model_copy(update={"max_replicas": 2}),
-        L4.model_copy(update={"max_replicas": 1}),
-        A100.model_copy(update={"max_replicas": 2}),
-    ]
-    profile = ScalingProfile(
-        capacity_per_replica=4,
-        target_utilization=1.0,
-        min_replicas=1,
-        max_step_up=1,
-        startup_seconds=0,
-        scale_down_delay_seconds=0,
-        step_edges="hold",
-        tiers=capped,
-    )
-    index = pd.date_range("2024-01-01", periods=4, freq="5min", tz="UTC")
-    plan = plan_capacity(
-        pd.Series([0.0, 0.0, 300.0, 1000.0], index=index), profile, step_seconds=300
-    )
-    reasons = plan["reason"].tolist()
-    assert plan["tier"].tolist() == ["CPU:1", "A100:1", "CPU:1+A100:2", "CPU:2+L4:1+A100:2"]
-    assert reasons[0].endswith("; raised to min_replicas 1")
-    assert reasons[1].endswith("; ramped early to 1 (at most 1 added per step)")
-    assert reasons[3].endswith("; capped at 5 (max 5)")
-    single = ScalingProfile(capacity_per_replica=4, max_replicas=5, startup_seconds=0)
-    alone = plan_capacity(pd.Series([1000.0], index=index[:1]), single, step_seconds=300)
-    assert alone["reason"].iloc[0].endswith("; capped at 5 (max 5)")

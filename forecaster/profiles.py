@@ -214,13 +214,6 @@ class ScalingProfile(StorableTextModel):
         names = [tier.name for tier in self.tiers]
         if len(names) != len(set(names)):
             raise ValueError("tier names must be unique")
-        # min_replicas is a total over the tiers: refuse a floor no mix of them can reach
-        limits = [tier.max_replicas for tier in self.tiers if tier.max_replicas is not None]
-        if self.tiers and len(limits) == len(self.tiers) and self.min_replicas > sum(limits):
-            raise ValueError(
-                f"min_replicas ({self.min_replicas}) exceeds the tiers' max_replicas together "
-                f"({sum(limits)}); raise a tier's max_replicas or lower min_replicas"
-            )
         targets = [(t.kind, sorted(t.config.items())) for t in self.targets]
         if any(targets.count(t) > 1 for t in targets):
             raise ValueError("the same actuation target is listed twice")

@@ -6,11 +6,9 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from forecaster.planning.planner import effective_max_replicas, plan_capacity, replicas_for_load
-from forecaster.planning.tiers import parse_mix
-from forecaster.profiles import CapacityTier, ScalingProfile
+from forecaster.profiles import ScalingProfile
 
 STEP = 300
 
@@ -25,20 +23,6 @@ profiles = st.builds(
     scale_down_delay_seconds=st.sampled_from([0, 300, 900]),
     max_step_up=st.one_of(st.none(), st.integers(min_value=1, max_value=6)),
     max_capacity_breach=st.sampled_from(["honor", "increase"]),
-)
-
-tier_lists = st.lists(
-    st.builds(
-        CapacityTier,
-        name=st.sampled_from(["CPU", "L4", "A100"]),
-        capacity_per_replica=st.floats(min_value=0.5, max_value=200),
-        cost_per_replica_hour=st.floats(min_value=0, max_value=5),
-        startup_seconds=st.sampled_from([0, 30, 180, 420, 1000]),
-        max_replicas=st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
-    ),
-    min_size=1,
-    max_size=3,
-    unique_by=lambda tier: tier.name,
 )
 
 
@@ -98,47 +82,3 @@ def test_no_row_adds_more_than_the_step_cap(
     from_now = replicas(values, profile, current_replicas=current)
     assert from_now[0] <= max(current + cap, profile.min_replicas)
     assert (np.diff(from_now) <= cap).all()
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    values=st.lists(st.floats(min_value=0, max_value=3000), min_size=1, max_size=30),
-    tiers=tier_lists,
-    min_replicas=st.integers(min_value=0, max_value=12),
-    max_replicas=st.integers(min_value=12, max_value=40),
-    max_step_up=st.one_of(st.none(), st.integers(min_value=1, max_value=4)),
-    breach=st.sampled_from(["honor", "increase"]),
-    delay=st.sampled_from([0, 300, 900]),
-)
-def test_tier_rows_stay_within_min_and_max(
-    values: list[float],
-    tiers: list[CapacityTier],
-    min_replicas: int,
-    max_replicas: int,
-    max_step_up: int | None,
-    breach: str,
-    delay: int,
-) -> None:
-    # min_replicas is a total over the tiers, each tier within its own (or the profile's) max
-    limits = {t.name: t.max_replicas or max_replicas for t in tiers}
-    try:
-        profile = ScalingProfile(
-            capacity_per_replica=4,
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            max_step_up=max_step_up,
-            max_capacity_breach=breach,
-            scale_down_delay_seconds=delay,
-            tiers=tiers,
-        )
-    except ValidationError:
-        # refused only when no mix of the tiers can reach the floor
-        assert min_replicas > sum(limits.values())
-        return
-    index = pd.date_range("2024-01-01", periods=len(values), freq=f"{STEP}s", tz="UTC")
-    plan = plan_capacity(pd.Series(values, index=index), profile, step_seconds=STEP)
-    assert (plan["replicas"] >= profile.min_replicas).all()
-    for text, total in zip(plan["tier"], plan["replicas"], strict=True):
-        mix = parse_mix(text)
-        assert sum(mix.values()) == total
-        assert all(n <= effective_max_replicas(profile, limits[name]) for name, n in mix.items())

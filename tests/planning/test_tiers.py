@@ -144,14 +144,3 @@ def test_min_replicas_are_met_with_the_cheapest_tier() -> None:
     index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
     plan = plan_capacity(pd.Series([0.0, 0.0], index=index), profile, step_seconds=300)
     assert plan["tier"].tolist() == ["CPU:2", "CPU:2"]
-
-
-def test_min_replicas_no_mix_can_reach_is_refused() -> None:
-    # min_replicas is a total over the tiers; with every tier capped, a higher floor cannot be met
-    capped = [CPU.model_copy(update={"max_replicas": 2}), L4.model_copy(update={"max_replicas": 1})]
-    with pytest.raises(ValueError, match=r"min_replicas \(4\) exceeds the tiers' max_replicas"):
-        ScalingProfile(capacity_per_replica=4, min_replicas=4, tiers=capped)
-    profile = ScalingProfile(capacity_per_replica=4, min_replicas=3, tiers=capped)
-    index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
-    plan = plan_capacity(pd.Series([0.0, 0.0], index=index), profile, step_seconds=300)
-    assert plan["tier"].tolist() == ["CPU:2+L4:1", "CPU:2+L4:1"]

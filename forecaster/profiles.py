@@ -214,6 +214,14 @@ class ScalingProfile(StorableTextModel):
         names = [tier.name for tier in self.tiers]
         if len(names) != len(set(names)):
             raise ValueError("tier names must be unique")
+        if self.tiers and all(tier.max_replicas is not None for tier in self.tiers):
+            # min_replicas is a total over tiers; plans could never reach it
+            room = sum(tier.max_replicas or 0 for tier in self.tiers)
+            if room < self.min_replicas:
+                raise ValueError(
+                    f"the tiers' max_replicas add up to {room}, fewer than min_replicas "
+                    f"({self.min_replicas})"
+                )
         targets = [(t.kind, sorted(t.config.items())) for t in self.targets]
         if any(targets.count(t) > 1 for t in targets):
             raise ValueError("the same actuation target is listed twice")

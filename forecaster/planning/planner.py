@@ -117,7 +117,7 @@ def plan_capacity(
         f"{profile.capacity_per_replica:g} x {utilization:g}) needs {n}"
         for v, c, n in zip(values, covered, required, strict=True)
     ]
-    frame["reason"] = _reasons(needs, required, shaped, profile, ceiling, profile.startup_seconds)
+    frame["reason"] = _reasons(needs, required, shaped, profile, ceiling, current_replicas)
     return frame
 
 
@@ -164,15 +164,29 @@ def _plan_tiers(
     profile: ScalingProfile,
     step_seconds: float,
 ) -> pd.DataFrame:
-    """Cheapest mix per step, then each tier led by its own start-up and held like the rest."""
+    """Cheapest mix per step, then each tier led by its own start-up and held like the rest.
+
+    ``min_replicas`` and ``max_replicas`` bound the total over tiers, as they bound the count
+    of a single-type plan; a tier's own ``max_replicas`` bounds that tier.
+    """
     tiers = profile.tiers
+    total_ceiling = effective_max_replicas(profile)
     ceilings = np.array(
         [
-            effective_max_replicas(profile, int(c))
+            min(effective_max_replicas(profile, int(c)), total_ceiling)
             for c in tier_ceilings(tiers, profile.max_replicas)
         ]
     )
-    mixes = cheapest_mix(covered, tiers, utilization=profile.floor_utilization, ceilings=ceilings)
+    usable = np.array([t.capacity_per_replica for t in tiers]) * profile.floor_utilization
+    mixes = cheapest_mix(
+        covered,
+        tiers,
+        utilization=profile.floor_utilization,
+        ceilings=ceilings,
+        total_ceiling=total_ceiling,
+    )
+    # steps whose load no mix within the ceilings covers (cheapest_mix gave the fullest one)
+    short = covered - mixes @ usable > 1e-6 * usable.max()
     hold = lead_steps(profile.scale_down_delay_seconds, step_seconds)
     floors = (
         np.column_stack(
@@ -192,7 +206,12 @@ def _plan_tiers(
         if len(values)
         else np.zeros((0, len(tiers)), dtype="int64")
     )
+    shaped_total = floors.sum(axis=1)
+    floors = _trim_to_max(floors, usable, total_ceiling)
+    trimmed_total = floors.sum(axis=1)
     floors = _raise_to_min(floors, profile, ceilings)
+    totals = floors.sum(axis=1).astype("int64")
+    trimmed, raised = trimmed_total < shaped_total, totals > trimmed_total
     costs = np.array([tier.cost_per_replica_hour for tier in tiers])
     gpus = np.array([tier.gpus_per_replica for tier in tiers])
     names = [tier.name for tier in tiers]
@@ -203,20 +222,26 @@ def _plan_tiers(
         f"{t.startup_seconds:g}s start-up"
         for t in tiers
     )
-    reasons = [
-        f"{_load_note(profile, v, c, peak_factor)} at "
-        f"{profile.floor_utilization:g} utilisation: cheapest mix {need or 'none'} "
-        f"(of {per_tier})"
-        + (
-            f"; floor {have or 'none'} after start-up lead, hold and min/max"
-            if have != need
-            else ""
+    tier_limits = _tier_limits(mixes, ceilings, names, total_ceiling)
+    reasons = []
+    for row, (v, c, need, have) in enumerate(zip(values, covered, needed, floor_mix, strict=True)):
+        text = (
+            f"{_load_note(profile, v, c, peak_factor)} at {profile.floor_utilization:g} "
+            f"utilisation: {'fullest' if short[row] else 'cheapest'} mix {need or 'none'} "
+            f"(of {per_tier})"
         )
-        for v, c, need, have in zip(values, covered, needed, floor_mix, strict=True)
-    ]
+        if have != need:
+            text += f"; floor {have or 'none'} after start-up lead, hold and min/max"
+        if raised[row]:
+            text += f"; raised to min_replicas {profile.min_replicas}"
+        elif trimmed[row]:
+            text += capped_note(int(totals[row]), f"max {total_ceiling}")
+        elif short[row]:
+            text += capped_note(int(totals[row]), tier_limits[row])
+        reasons.append(text)
     return pd.DataFrame(
         {
-            "replicas": floors.sum(axis=1).astype("int64"),
+            "replicas": totals,
             "gpus": (floors @ gpus).astype("int64"),
             "load": values,
             "tier": floor_mix,
@@ -225,6 +250,32 @@ def _plan_tiers(
         },
         index=index,
     )
+
+
+def _tier_limits(
+    mixes: np.ndarray, ceilings: np.ndarray, names: list[str], total_ceiling: int
+) -> list[str]:
+    """What held each step's mix back: the total ``max N`` when the mix reaches it, else the
+    tiers at their own ceilings (``max L4:20+A100:3``)."""
+    at_ceiling = np.where(mixes >= ceilings, ceilings, 0)
+    return [
+        f"max {total_ceiling}" if total >= total_ceiling else f"max {limits}"
+        for total, limits in zip(mixes.sum(axis=1), format_mix(at_ceiling, names), strict=True)
+    ]
+
+
+def _trim_to_max(floors: np.ndarray, usable: np.ndarray, total_ceiling: int) -> np.ndarray:
+    """Cut a total above the max, smallest replicas first: each tier's lead and hold can stack
+    above the max, and the replicas kept should carry the most load."""
+    excess = (floors.sum(axis=1) - total_ceiling).clip(min=0)
+    if not excess.any():
+        return floors
+    trimmed = floors.copy()
+    for tier in np.argsort(usable, kind="stable"):
+        cut = np.minimum(excess, trimmed[:, tier])
+        trimmed[:, tier] -= cut
+        excess = excess - cut
+    return trimmed
 
 
 def _raise_to_min(floors: np.ndarray, profile: ScalingProfile, ceilings: np.ndarray) -> np.ndarray:
@@ -238,6 +289,11 @@ def _raise_to_min(floors: np.ndarray, profile: ScalingProfile, ceilings: np.ndar
         raised[:, tier] += add
         short = short - add
     return raised
+
+
+def capped_note(final: int, limit: str) -> str:
+    """``; capped at 10 (max 10)``: single-type and tiered reasons name a cap the same way."""
+    return f"; capped at {final} ({limit})"
 
 
 def _load_note(profile: ScalingProfile, value: float, covered: float, peak_factor: float) -> str:
@@ -257,9 +313,10 @@ def _reasons(
     shaped: Shaped,
     profile: ScalingProfile,
     ceiling: int,
-    startup_seconds: float,
+    current: int | None,
 ) -> list[str]:
     """One sentence per step saying where its number came from."""
+    startup_seconds = profile.startup_seconds
     reasons = []
     for text, need, lead, hold, final in zip(
         needs, required, shaped.led, shaped.held, shaped.floor, strict=True
@@ -274,7 +331,11 @@ def _reasons(
             text += f"; raised to min_replicas {profile.min_replicas}"
         elif final > hold:
             text += f"; ramped early to {final} (at most {profile.max_step_up} added per step)"
+        elif final < min(hold, ceiling):
+            # the step cap from what runs now: the max was not what held it back
+            limit = f"at most {profile.max_step_up} added per step from {current} running"
+            text += capped_note(final, limit)
         elif final < hold:
-            text += f"; capped at {final} (max {ceiling})"
+            text += capped_note(final, f"max {ceiling}")
         reasons.append(text)
     return reasons

@@ -33,13 +33,19 @@ def cheapest_mix(
     *,
     utilization: float,
     ceilings: np.ndarray,
+    total_ceiling: int | None = None,
 ) -> np.ndarray:
     """Replicas per tier (shape steps x tiers) covering each load at the target utilisation.
 
-    Ties in cost go to fewer replicas. A load beyond every tier's ceiling gets all ceilings.
+    ``ceilings`` caps each tier, ``total_ceiling`` (the profile's max) their sum. Ties in cost
+    go to fewer replicas. A load no mix within the ceilings covers gets the mix with the most
+    capacity (biggest replicas first), so a capped step is as close to its load as allowed.
     """
     usable = np.array([tier.capacity_per_replica for tier in tiers]) * utilization
-    # no mix can cover more than every tier at its ceiling: larger loads get all ceilings
+    total = int(ceilings.sum())
+    if total_ceiling is not None:
+        total = min(total, total_ceiling)
+    # no mix can cover more than every tier at its ceiling: larger loads get the fullest mix
     most = float(ceilings @ usable) + float(usable.max())
     values = np.nan_to_num(np.asarray(load, dtype="float64"), nan=0.0).clip(0.0, most)
     cost = np.array([tier.cost_per_replica_hour for tier in tiers], dtype="float64")
@@ -49,17 +55,33 @@ def cheapest_mix(
     # exact over every combination when that is affordable (pre-buying can miss the optimum near
     # a ceiling or when tiers tie on cost per capacity), else pre-buy the bulk from the best tier
     mixes = _enumerate_mixes(
-        levels, usable, cost, ceilings, bulk_tier=best, bulk=np.zeros_like(levels)
+        levels, usable, cost, ceilings, total, bulk_tier=best, bulk=np.zeros_like(levels)
     )
     if mixes is None:
         window = (len(tiers) + 1) * float(usable.max())
-        bulk = np.floor((levels - window) / usable[best]).clip(min=0, max=ceilings[best])
+        bulk = np.floor((levels - window) / usable[best]).clip(
+            min=0, max=min(int(ceilings[best]), total)
+        )
         remainder = levels - bulk * usable[best]
-        mixes = _enumerate_mixes(remainder, usable, cost, ceilings, bulk_tier=best, bulk=bulk)
+        mixes = _enumerate_mixes(
+            remainder, usable, cost, ceilings, total, bulk_tier=best, bulk=bulk
+        )
         if mixes is None:
-            return _greedy_mixes(levels, usable, cost, ceilings)[inverse]
+            return _greedy_mixes(levels, usable, cost, ceilings, total)[inverse]
         mixes[:, best] += bulk.astype("int64")
     return mixes[inverse]
+
+
+def _fullest_mix(usable: np.ndarray, room: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The most capacity within per-tier room (tiers x rows) and a total count per row:
+    biggest replicas first. What a load beyond every allowed mix gets."""
+    mixes = np.zeros(room.T.shape, dtype="int64")
+    left = np.asarray(total, dtype="int64").copy()
+    for tier in np.argsort(-usable, kind="stable"):
+        take = np.minimum(room[tier], left).clip(min=0)
+        mixes[:, tier] = take
+        left = left - take
+    return mixes
 
 
 def _enumerate_mixes(
@@ -67,6 +89,7 @@ def _enumerate_mixes(
     usable: np.ndarray,
     cost: np.ndarray,
     ceilings: np.ndarray,
+    total: int,
     *,
     bulk_tier: int,
     bulk: np.ndarray,
@@ -95,16 +118,17 @@ def _enumerate_mixes(
     room = np.where(
         np.arange(n_tiers)[:, None] == bulk_tier, ceilings[:, None] - bulk, ceilings[:, None]
     )
+    room_total = total - bulk  # replicas the total ceiling leaves after the pre-bought ones
     shortfall = levels[:, None] - grid_capacity[None, :]
     fill = np.ceil(shortfall / usable[filler] - 1e-9).clip(min=0)
-    feasible = fill <= room[filler][:, None]
+    count = grid_count[None, :] + fill
+    feasible = (fill <= room[filler][:, None]) & (count <= room_total[:, None])
     if others:
         for column, tier in enumerate(others):
             feasible &= grid[None, :, column] <= room[tier][:, None]
-    total = grid_cost[None, :] + fill * cost[filler]
-    count = grid_count[None, :] + fill
+    price = grid_cost[None, :] + fill * cost[filler]
     # lexicographic: cost first, then fewer replicas
-    score = np.where(feasible, total + count * 1e-9 * (1 + total.max(initial=0.0)), np.inf)
+    score = np.where(feasible, price + count * 1e-9 * (1 + price.max(initial=0.0)), np.inf)
     choice = np.argmin(score, axis=1)
     mixes = np.zeros((len(levels), n_tiers), dtype="int64")
     if others:
@@ -112,20 +136,27 @@ def _enumerate_mixes(
     mixes[:, filler] = fill[np.arange(len(levels)), choice].astype("int64")
     infeasible = ~np.isfinite(score[np.arange(len(levels)), choice])
     if infeasible.any():
-        mixes[infeasible] = room[:, infeasible].T
+        mixes[infeasible] = _fullest_mix(usable, room[:, infeasible], room_total[infeasible])
     return mixes
 
 
 def _greedy_mixes(
-    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray
+    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray, total: int
 ) -> np.ndarray:
     """Fallback for huge searches: fill tiers in order of cost per capacity (near-optimal)."""
     mixes = np.zeros((len(levels), len(usable)), dtype="int64")
     remaining = levels.copy()
+    left = np.full(len(levels), total, dtype="int64")
     for tier in np.argsort(cost / usable, kind="stable"):
         take = np.ceil(remaining / usable[tier] - 1e-9).clip(min=0, max=ceilings[tier])
-        mixes[:, tier] = take.astype("int64")
+        take = np.minimum(take.astype("int64"), left)
+        mixes[:, tier] = take
+        left = left - take
         remaining = (remaining - take * usable[tier]).clip(min=0)
+    short = remaining > 0
+    if short.any():  # the count ran out: the most capacity the ceilings allow instead
+        room = np.broadcast_to(ceilings[:, None], (len(usable), int(short.sum())))
+        mixes[short] = _fullest_mix(usable, room, np.full(int(short.sum()), total))
     return mixes
 
 

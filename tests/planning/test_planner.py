@@ -64,6 +64,37 @@ def test_step_cap_ramps_up_early() -> None:
     assert plan([0, 0, 0, 0, 50], max_step_up=3) == [0, 1, 4, 7, 10]
 
 
+def test_reasons_name_the_cap_that_held_the_floor() -> None:
+    profile = ScalingProfile.model_validate(
+        {
+            "capacity_per_replica": 10.0,
+            "target_utilization": 0.5,
+            "min_replicas": 0,
+            "max_replicas": 8,
+            "max_step_up": 1,
+            "startup_seconds": 0,
+            "scale_down_delay_seconds": 0,
+            "step_edges": "hold",
+        }
+    )
+    index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
+    load = pd.Series([500.0, 500.0], index=index)
+    # the max
+    assert (
+        plan_capacity(load, profile, step_seconds=300)["reason"]
+        .iloc[1]
+        .endswith("needs 100; capped at 8 (max 8)")
+    )
+    # the step cap from the 2 replicas running now, not the max
+    frame = plan_capacity(load, profile, step_seconds=300, current_replicas=2)
+    assert frame["replicas"].tolist() == [3, 4]
+    assert (
+        frame["reason"]
+        .iloc[0]
+        .endswith("needs 100; capped at 3 (at most 1 added per step from 2 running)")
+    )
+
+
 def test_gpus_cost_and_reasons() -> None:
     profile = ScalingProfile(
         capacity_per_replica=10,

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster.planning.planner import effective_max_replicas, plan_capacity, replicas_for_load
-from forecaster.profiles import ScalingProfile
+from forecaster.planning.tiers import parse_mix
+from forecaster.profiles import CapacityTier, ScalingProfile
 
 STEP = 300
 
@@ -82,3 +83,43 @@ def test_no_row_adds_more_than_the_step_cap(
     from_now = replicas(values, profile, current_replicas=current)
     assert from_now[0] <= max(current + cap, profile.min_replicas)
     assert (np.diff(from_now) <= cap).all()
+
+
+tier_lists = st.lists(
+    st.builds(
+        CapacityTier,
+        name=st.just("tier"),
+        capacity_per_replica=st.floats(min_value=0.5, max_value=200),
+        cost_per_replica_hour=st.floats(min_value=0, max_value=5),
+        startup_seconds=st.sampled_from([0, 60, 300, 600]),
+        max_replicas=st.one_of(st.none(), st.integers(min_value=1, max_value=20)),
+    ),
+    min_size=1,
+    max_size=3,
+).map(lambda tiers: [t.model_copy(update={"name": f"t{i}"}) for i, t in enumerate(tiers)])
+
+
+@st.composite
+def tiered_profiles(draw: st.DrawFn) -> ScalingProfile:
+    """Any consistent profile with tiers (their own maxima leave room for min_replicas)."""
+    profile = draw(profiles)
+    tiers = draw(tier_lists)
+    if all(t.max_replicas is not None for t in tiers):
+        room = sum(t.max_replicas or 0 for t in tiers)
+        profile = profile.model_copy(update={"min_replicas": min(profile.min_replicas, room)})
+    return ScalingProfile.model_validate({**profile.model_dump(), "tiers": tiers})
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=loads, profile=tiered_profiles())
+def test_tiered_rows_stay_within_min_and_max(values: list[float], profile: ScalingProfile) -> None:
+    # min_replicas and max_replicas bound the total over tiers, a tier's own max that tier
+    index = pd.date_range("2024-01-01", periods=len(values), freq=f"{STEP}s", tz="UTC")
+    plan = plan_capacity(pd.Series(values, index=index), profile, step_seconds=STEP)
+    assert (plan["replicas"] >= profile.min_replicas).all()
+    assert (plan["replicas"] <= effective_max_replicas(profile)).all()
+    for tier in profile.tiers:
+        counts = plan["tier"].map(lambda mix, name=tier.name: parse_mix(mix).get(name, 0))
+        limit = effective_max_replicas(profile, tier.max_replicas or profile.max_replicas)
+        assert (counts <= limit).all()
+    assert (plan["tier"].map(lambda mix: sum(parse_mix(mix).values())) == plan["replicas"]).all()

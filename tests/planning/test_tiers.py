@@ -79,10 +79,11 @@ def test_large_loads_stay_cheap_and_covered() -> None:
     capacities=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=3),
     costs=st.lists(st.integers(min_value=1, max_value=9), min_size=3, max_size=3),
     ceiling=st.integers(min_value=1, max_value=6),
+    total=st.one_of(st.none(), st.integers(min_value=1, max_value=18)),
     load=st.integers(min_value=0, max_value=40),
 )
 def test_mix_matches_brute_force(
-    capacities: list[int], costs: list[int], ceiling: int, load: int
+    capacities: list[int], costs: list[int], ceiling: int, total: int | None, load: int
 ) -> None:
     costs = costs[: len(capacities)]
     tiers = [
@@ -90,15 +91,23 @@ def test_mix_matches_brute_force(
         for i, c in enumerate(capacities)
     ]
     found = cheapest_mix(
-        np.array([float(load)]), tiers, utilization=1.0, ceilings=np.array([ceiling] * len(tiers))
+        np.array([float(load)]),
+        tiers,
+        utilization=1.0,
+        ceilings=np.array([ceiling] * len(tiers)),
+        total_ceiling=total,
     )[0]
-    feasible = [
+    allowed = [
         combo
         for combo in itertools.product(range(ceiling + 1), repeat=len(tiers))
-        if np.dot(combo, capacities) >= load
+        if total is None or sum(combo) <= total
     ]
+    feasible = [combo for combo in allowed if np.dot(combo, capacities) >= load]
+    if total is not None:
+        assert found.sum() <= total
     if not feasible:
-        assert (found == ceiling).all()
+        # nothing covers the load: the most capacity allowed
+        assert np.dot(found, capacities) == max(np.dot(combo, capacities) for combo in allowed)
         return
     best = min(float(np.dot(combo, costs)) for combo in feasible)
     assert np.dot(found, capacities) >= load
@@ -144,3 +153,78 @@ def test_min_replicas_are_met_with_the_cheapest_tier() -> None:
     index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
     plan = plan_capacity(pd.Series([0.0, 0.0], index=index), profile, step_seconds=300)
     assert plan["tier"].tolist() == ["CPU:2", "CPU:2"]
+
+
+def test_max_replicas_bounds_the_total_over_tiers() -> None:
+    # 400 req/s at 0.7 would take CPU:1+L4:3+A100:3 (7 replicas); the profile allows 3 in all
+    profile = ScalingProfile(
+        capacity_per_replica=4, min_replicas=1, max_replicas=3, startup_seconds=0, tiers=TIERS
+    )
+    index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
+    plan = plan_capacity(pd.Series([400.0, 400.0], index=index), profile, step_seconds=300)
+    assert plan["tier"].tolist() == ["A100:3", "A100:3"]
+    assert plan["replicas"].tolist() == [3, 3]
+    assert "fullest mix A100:3" in plan["reason"].iloc[0]
+    assert plan["reason"].iloc[0].endswith("; capped at 3 (max 3)")
+
+
+def test_a_tier_held_at_its_own_max_says_so() -> None:
+    # at most one A100 and two L4: 400 req/s at 1.0 gets L4:2+A100:1 and CPU for the rest
+    profile = ScalingProfile(
+        capacity_per_replica=4,
+        target_utilization=1.0,
+        min_replicas=0,
+        max_replicas=10,
+        startup_seconds=0,
+        scale_down_delay_seconds=0,
+        step_edges="hold",
+        tiers=[
+            CPU.model_copy(update={"max_replicas": 5}),
+            L4.model_copy(update={"max_replicas": 2}),
+            A100.model_copy(update={"max_replicas": 1}),
+        ],
+    )
+    index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
+    plan = plan_capacity(pd.Series([400.0, 3.0], index=index), profile, step_seconds=300)
+    assert plan["tier"].tolist() == ["CPU:5+L4:2+A100:1", "CPU:1"]
+    assert plan["reason"].iloc[0].endswith("; capped at 8 (max CPU:5+L4:2+A100:1)")
+    assert "capped" not in plan["reason"].iloc[1]
+
+
+def test_start_up_leads_that_stack_above_the_max_are_cut_smallest_first() -> None:
+    # the A100 for step 1 starts a step early, while step 0 still needs its two CPUs
+    slow_a100 = A100.model_copy(update={"startup_seconds": 300})
+    profile = ScalingProfile(
+        capacity_per_replica=4,
+        target_utilization=1.0,
+        min_replicas=0,
+        max_replicas=2,
+        startup_seconds=0,
+        scale_down_delay_seconds=0,
+        step_edges="hold",
+        tiers=[CPU, slow_a100],
+    )
+    index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
+    plan = plan_capacity(pd.Series([8.0, 150.0], index=index), profile, step_seconds=300)
+    assert plan["tier"].tolist() == ["CPU:1+A100:1", "A100:1"]
+    assert plan["reason"].iloc[0].endswith("; capped at 2 (max 2)")
+
+
+def test_min_replicas_spill_into_the_next_cheapest_tier() -> None:
+    profile = ScalingProfile(
+        capacity_per_replica=4,
+        min_replicas=3,
+        startup_seconds=0,
+        tiers=[L4, CPU.model_copy(update={"max_replicas": 2}), A100],
+    )
+    index = pd.date_range("2024-01-01", periods=1, freq="5min", tz="UTC")
+    plan = plan_capacity(pd.Series([0.0], index=index), profile, step_seconds=300)
+    assert plan["tier"].tolist() == ["L4:1+CPU:2"]
+    assert plan["reason"].iloc[0].endswith("; raised to min_replicas 3")
+
+
+def test_tiers_that_cannot_reach_min_replicas_are_refused() -> None:
+    limited = [t.model_copy(update={"max_replicas": 1}) for t in (CPU, L4)]
+    with pytest.raises(ValueError, match="add up to 2, fewer than min_replicas"):
+        ScalingProfile(capacity_per_replica=4, min_replicas=3, tiers=limited)
+    ScalingProfile(capacity_per_replica=4, min_replicas=3, tiers=[*limited, A100])

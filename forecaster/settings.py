@@ -75,6 +75,16 @@ class Settings(BaseSettings):
         description="processes that train series side by side; 0: one per CPU, at most 4",
     )
 
+    # --- what-if simulations (POST /v1/simulations; the offline CLI is not limited) ---
+    # a forecast of the default model takes ~0.1 s, an autoscaler tick ~0.3-1 us: the defaults
+    # keep a request to a minute or two of CPU and admit a week's replay at 15-min re-plans
+    simulation_max_forecasts: int = Field(
+        default=1_000, gt=0, description="forecasts the predictive policy may make per request"
+    )
+    simulation_max_tick_steps: int = Field(
+        default=20_000_000, gt=0, description="replay ticks x autoscaler runs per request"
+    )
+
     # --- scheduled jobs (forecaster worker, forecaster serve --scheduler) ---
     # a schedule is a crontab line in UTC ("*/5 * * * *") or an interval ("every 15min")
     run_scheduler: bool = Field(default=False, description="run the jobs inside the API process")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import DatabaseDep
+from api.deps import DatabaseDep, SettingsDep
 from api.schemas import SimulationCreate, SimulationPublic
 from forecaster.errors import InvalidInputError
 from forecaster.planning.plot import render_svg
 from forecaster.planning.policies import ForecastSettings
-from forecaster.planning.simulate import SimulationOptions, simulate
+from forecaster.planning.simulate import SimulationBudget, SimulationOptions, simulate
 from forecaster.planning.whatif import points_series, service_history
 from models.registry import MODELS
 
@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 
 
 @router.post("", response_model=SimulationPublic)
-def post_simulation(body: SimulationCreate, database: DatabaseDep) -> SimulationPublic:
+def post_simulation(
+    body: SimulationCreate, database: DatabaseDep, settings: SettingsDep
+) -> SimulationPublic:
     """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
     if body.model != "auto" and body.model not in MODELS:
         raise InvalidInputError(f"unknown model {body.model!r}; known: auto, {sorted(MODELS)}")
@@ -39,6 +41,10 @@ def post_simulation(body: SimulationCreate, database: DatabaseDep) -> Simulation
             replan_seconds=body.replan_seconds,
             refit_seconds=body.refit_seconds,
             update=body.update,
+        ),
+        budget=SimulationBudget(
+            max_forecasts=settings.simulation_max_forecasts,
+            max_tick_steps=settings.simulation_max_tick_steps,
         ),
     )
     result = simulate(load, profile, options)

@@ -31,6 +31,7 @@ from forecaster.planning.policies import (
 from forecaster.planning.replay import Trace, to_ticks
 from forecaster.planning.scoring import PolicyScore, score
 from forecaster.profiles import ScalingProfile
+from forecaster.training.history import infer_step_seconds
 from models.calendar import Calendar
 
 POLICIES = ("static", "reactive", "predictive", "oracle")
@@ -55,6 +56,29 @@ class SimulationOptions:
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     # called as (decisions made, decisions in all) while the predictive policy forecasts
     progress: Callable[[int, int], None] | None = None
+    # the API's work limit (None: unlimited, as for the offline CLI and the benchmark)
+    budget: SimulationBudget | None = None
+
+
+@dataclass(frozen=True)
+class SimulationBudget:
+    """How much work one simulation may ask for: a request over it is refused up front."""
+
+    max_forecasts: int  # model fits and updates of the predictive policy
+    max_tick_steps: int  # replay ticks x autoscaler runs (the HPA is a Python loop)
+
+
+@dataclass(frozen=True)
+class SimulationCost:
+    """The work a simulation will do, known before it starts."""
+
+    replay_ticks: int
+    autoscaler_runs: int
+    forecasts: int
+
+    @property
+    def tick_steps(self) -> int:
+        return self.replay_ticks * self.autoscaler_runs
 
 
 @dataclass
@@ -108,6 +132,7 @@ def simulate(
     """Replay a ``timestamp -> load`` series (UTC index) under every requested policy."""
     options = options or SimulationOptions()
     _check(profile, options)
+    _check_budget(estimate_cost(span_seconds(points), profile, options), options)
     trace = to_ticks(points, tick_seconds=options.tick_seconds)
     return simulate_trace(trace, replay_start(trace, profile, options), profile, options)
 
@@ -115,11 +140,17 @@ def simulate(
 def replay_start(trace: Trace, profile: ScalingProfile, options: SimulationOptions) -> int:
     """First replayed tick: after the training fraction (or so the replay is at most
     ``max_replay_days``), on a plan-step boundary so forecasts start on whole steps."""
-    n = len(trace.load)
-    per_step = round(profile.step_seconds / trace.tick_seconds)
+    return _first_replayed(len(trace.load), trace.tick_seconds, profile, options)
+
+
+def _first_replayed(
+    n: int, tick: float, profile: ScalingProfile, options: SimulationOptions
+) -> int:
+    """:func:`replay_start` for ``n`` ticks of ``tick`` seconds (also before they exist)."""
+    per_step = round(profile.step_seconds / tick)
     start = math.ceil(n * options.train_fraction)
     if options.max_replay_days is not None:
-        start = max(start, n - round(options.max_replay_days * 86_400 / trace.tick_seconds))
+        start = max(start, n - round(options.max_replay_days * 86_400 / tick))
     start = math.ceil(start / per_step) * per_step
     if start < 2 * per_step:
         raise InvalidInputError(
@@ -243,6 +274,68 @@ def equal_spend_reactive(
         else:
             high = middle
     return best_utilization, best
+
+
+def span_seconds(points: pd.Series) -> float:
+    """How long a trace lasts: first to last point plus the last point's step (0 when the
+    points cannot be replayed; :func:`to_ticks` then says why)."""
+    index = pd.DatetimeIndex(points.dropna().index)
+    try:
+        step = infer_step_seconds(index)
+    except ValueError:
+        return 0.0
+    return float((index.max() - index.min()).total_seconds() + step)
+
+
+def estimate_cost(
+    span_seconds: float, profile: ScalingProfile, options: SimulationOptions
+) -> SimulationCost:
+    """The work of replaying a trace spanning ``span_seconds``, from the options alone: the
+    replay ticks each autoscaler run steps through, and the forecasts the predictive policy
+    makes (one per re-plan, or with ``update`` off one per refit)."""
+    tick = options.tick_seconds
+    n = max(2, round(span_seconds / tick))
+    replay = max(0, n - _first_replayed(n, tick, profile, options))
+    predictive = "predictive" in options.policies
+    # reactive, predictive, and the equal-spend bisection: two ends and its iterations
+    runs = ("reactive" in options.policies) + predictive
+    runs += 14 if predictive and options.equal_spend else 0
+    forecasts = 0
+    if predictive:
+        settings = options.forecast
+        decisions = math.ceil(replay / max(1, round(settings.replan_seconds / tick)))
+        refit_every = max(1, round(settings.refit_seconds / settings.replan_seconds))
+        forecasts = decisions if settings.update else math.ceil(decisions / refit_every)
+    return SimulationCost(replay_ticks=replay, autoscaler_runs=runs, forecasts=forecasts)
+
+
+def _check_budget(cost: SimulationCost, options: SimulationOptions) -> None:
+    """Refuse a simulation over the budget, saying how large it is and what makes it smaller."""
+    budget = options.budget
+    if budget is None:
+        return
+    problems = []
+    if cost.forecasts > budget.max_forecasts:
+        what = "re-plan" if options.forecast.update else "refit"
+        problems.append(
+            f"the predictive policy would make {cost.forecasts:,} forecasts (one per {what} over "
+            f"{cost.replay_ticks * options.tick_seconds / 86_400:.3g} days of replay; at most "
+            f"{budget.max_forecasts:,}): use a longer replan_seconds, update false, "
+            "a shorter max_replay_days or fewer days"
+        )
+    if cost.tick_steps > budget.max_tick_steps:
+        problems.append(
+            f"the autoscaler would step through {cost.tick_steps:,} ticks ({cost.replay_ticks:,} "
+            f"ticks of {options.tick_seconds:g} s x {cost.autoscaler_runs} runs; at most "
+            f"{budget.max_tick_steps:,}): use a coarser tick_seconds, a shorter max_replay_days "
+            "or fewer days, or equal_spend false"
+        )
+    if problems:
+        raise InvalidInputError(
+            "simulation too large for the API: "
+            + "; and ".join(problems)
+            + " (the offline `forecaster simulate` has no such limit)"
+        )
 
 
 def _check(profile: ScalingProfile, options: SimulationOptions) -> None:

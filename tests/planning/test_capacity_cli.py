@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
 from forecaster.cli import app
 from forecaster.planning.tiers import parse_mix
+from forecaster.settings import get_settings
 
 runner = CliRunner()
 PROFILE = {
@@ -288,3 +290,25 @@ def test_offline_plan_uses_the_profiles_holiday_country(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         totals[country] = pd.read_csv(out)["replicas"].sum()
     assert totals["US"] < 0.6 * totals[None]
+
+
+def test_simulate_is_not_held_to_the_apis_work_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's simulation limits are for shared servers; offline, a long replay is the job."""
+    monkeypatch.setenv("FORECASTER_SIMULATION_MAX_FORECASTS", "1")
+    monkeypatch.setenv("FORECASTER_SIMULATION_MAX_TICK_STEPS", "1")
+    get_settings.cache_clear()
+    try:
+        args = [
+            "simulate",
+            *("--input", str(daily_ramps(tmp_path / "trace.csv"))),
+            *("--profile", str(write_profile(tmp_path / "p.yaml"))),
+            *("--output", str(tmp_path / "report.json")),
+            *("--model", "seasonal_naive_daily", "--train-fraction", "0.6667"),
+        ]
+        result = runner.invoke(app, args)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "predictive" in json.loads((tmp_path / "report.json").read_text())["policies"]

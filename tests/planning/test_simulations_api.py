@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,6 +12,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from forecaster.planning import whatif
+from forecaster.planning.policies import ForecastSettings
+from forecaster.planning.simulate import SimulationOptions, estimate_cost, simulate, span_seconds
+from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.timeutil import utc_now
@@ -136,3 +140,79 @@ def test_too_many_points_and_no_history(
     response = client.post("/v1/simulations", json={"service": "empty"})
     assert response.status_code == 409
     assert "no requests_per_second samples" in response.text
+
+
+def test_a_simulation_too_large_is_refused_up_front(client: TestClient) -> None:
+    """The fuzzing find: 1-s ticks re-planned every minute made a request run for minutes."""
+    body = {
+        "profile": PROFILE,
+        "points": daily_points(3),
+        "train_fraction": 2 / 3,
+        "model": "seasonal_naive_daily",
+        "tick_seconds": 1,
+        "replan_seconds": 60,
+    }
+    started = time.perf_counter()
+    response = client.post("/v1/simulations", json=body)
+    assert response.status_code == 422, response.text
+    assert time.perf_counter() - started < 5  # nothing replayed, nothing forecast
+    detail = response.json()["detail"]
+    assert "1,440 forecasts" in detail  # one a minute over the last day
+    assert "at most 1,000" in detail
+    assert "longer replan_seconds" in detail and "max_replay_days" in detail
+    # the same what-if at the default 15-minute re-plans is fine
+    body["replan_seconds"] = 900
+    body["tick_seconds"] = 15
+    assert client.post("/v1/simulations", json=body).status_code == 200
+
+
+def test_the_tick_budget_is_a_setting(database: Database, settings: Settings) -> None:
+    """Replay ticks x autoscaler runs: a coarser tick or no equal-spend run makes it fit."""
+    tight = settings.model_copy(update={"simulation_max_tick_steps": 50_000})
+    body = {
+        "profile": PROFILE,
+        "points": daily_points(3),
+        "train_fraction": 2 / 3,
+        "policies": ["reactive"],
+        "tick_seconds": 1,
+    }
+    with TestClient(create_app(tight, database)) as tight_client:
+        response = tight_client.post("/v1/simulations", json=body)
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert "86,400 ticks of 1 s x 1 runs" in detail and "at most 50,000" in detail
+        assert "coarser tick_seconds" in detail
+        assert tight_client.post("/v1/simulations", json={**body, "tick_seconds": 15}).is_success
+
+
+def test_a_normal_what_if_fits_the_default_budget() -> None:
+    """Two weeks of 5-minute history at 15-s ticks (a week replayed, 15-minute re-plans, the
+    equal-spend run): within the defaults, so documented what-ifs are never refused."""
+    defaults = Settings()
+    options = SimulationOptions(max_replay_days=7)
+    cost = estimate_cost(14 * 86_400, ScalingProfile(capacity_per_replica=10), options)
+    assert cost.forecasts == 7 * 96 <= defaults.simulation_max_forecasts
+    assert cost.tick_steps == 7 * 5760 * 16 <= defaults.simulation_max_tick_steps
+
+
+def test_the_estimate_is_the_work_done() -> None:
+    """The budget counts what the replay then does: its ticks and its forecasts."""
+    points = pd.Series(
+        [float(value) for _, value in daily_points(3)],
+        index=pd.date_range("2024-01-01", periods=3 * 288, freq="5min", tz="UTC"),
+    )
+    profile = ScalingProfile.model_validate(PROFILE)
+    made: list[int] = []  # decisions in all, as the progress callback hears of them
+    for update in (True, False):
+        options = SimulationOptions(
+            train_fraction=2 / 3,
+            forecast=ForecastSettings(
+                model="seasonal_naive_daily", refit_seconds=3 * 3600, update=update
+            ),
+            progress=lambda done, total: made.append(total),
+        )
+        cost = estimate_cost(span_seconds(points), profile, options)
+        report = simulate(points, profile, options).report()
+        assert cost.replay_ticks == report["trace"]["replay_ticks"]
+        assert made[-1] == 96  # decisions over the replayed day
+        assert cost.forecasts == (96 if update else 8)  # with update off, one per refit

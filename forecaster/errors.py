@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
 from pydantic import ValidationError
 
 
@@ -33,3 +40,37 @@ def validation_problems(error: ValidationError, whole: str) -> str:
         f"{problem['msg'].removeprefix('Value error, ')}"
         for problem in error.errors(include_url=False)
     )
+
+
+def listing(values: Iterable[Any]) -> str:
+    """Names or numbers as a user writes them, ``a, b, c``: a message that quoted a Python list
+    read ``['a', 'b']``, and numbers ``[1.0, 15.0]`` or ``np.float64(1.0)``."""
+    return ", ".join(_text(value) for value in values)
+
+
+def json_text(value: Any) -> str:
+    """A value as the JSON a client sent or would send (numpy and pandas scalars as numbers and
+    ISO times, NaN and infinities as text, anything else as its ``str``)."""
+    return json.dumps(_jsonable(value))
+
+
+def _jsonable(value: Any) -> Any:
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    value = _jsonable(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value if isinstance(value, str) else json.dumps(value)

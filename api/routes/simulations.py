@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import DatabaseDep, SettingsDep
 from api.schemas import SimulationCreate, SimulationPublic
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, json_text, listing
 from forecaster.planning.plot import render_svg
 from forecaster.planning.policies import ForecastSettings
 from forecaster.planning.simulate import SimulationBudget, SimulationOptions, simulate
@@ -22,7 +22,9 @@ def post_simulation(
 ) -> SimulationPublic:
     """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
     if body.model != "auto" and body.model not in MODELS:
-        raise InvalidInputError(f"unknown model {body.model!r}; known: auto, {sorted(MODELS)}")
+        raise InvalidInputError(
+            f"unknown model {json_text(body.model)}; known: auto, {listing(sorted(MODELS))}"
+        )
     if body.service is not None:
         with database.session() as session:  # read, then replay without holding the database
             load, profile = service_history(session=session, name=body.service, days=body.days)

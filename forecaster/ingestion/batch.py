@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.errors import InvalidInputError, PayloadTooLargeError
+from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
 from forecaster.storage.orm import LABELS_KEY_LENGTH
@@ -264,7 +264,7 @@ def _point_problems(
             number = int(columns.series_index[row])
             item = batch[number]
             position = int(columns.position[row])
-            point = json.dumps([_jsonable(v) for v in item.raw_point(position)])
+            point = json_text(item.raw_point(position))
             problems.append(
                 f"series {number} ({item.describe()}) point {position} {point}: {reason}"
             )
@@ -274,12 +274,3 @@ def _point_problems(
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value it stands for."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _jsonable(value: Any) -> Any:
-    value = _plain(value)
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, listing
 from forecaster.planning.hpa import HpaConfig, Timeline, hpa_config, run_hpa, steady_replicas
 from forecaster.planning.policies import (
     ForecastSettings,
@@ -342,7 +342,9 @@ def _check(profile: ScalingProfile, options: SimulationOptions) -> None:
     """Refuse what the simulator cannot replay faithfully, with a message that says why."""
     unknown = set(options.policies) - set(POLICIES)
     if unknown:
-        raise InvalidInputError(f"unknown policies {sorted(unknown)}; known: {list(POLICIES)}")
+        raise InvalidInputError(
+            f"unknown policies {listing(sorted(unknown))}; known: {listing(POLICIES)}"
+        )
     if not options.policies:
         raise InvalidInputError("choose at least one policy")
     if profile.tiers:
@@ -352,7 +354,7 @@ def _check(profile: ScalingProfile, options: SimulationOptions) -> None:
     tick = options.tick_seconds
     if tick not in TICKS:
         raise InvalidInputError(
-            f"tick_seconds must be one of {list(TICKS)} (the HPA syncs every 15 s)"
+            f"tick_seconds must be one of {listing(TICKS)} (the HPA syncs every 15 s)"
         )
     if abs(profile.step_seconds / tick - round(profile.step_seconds / tick)) > 1e-9:
         raise InvalidInputError(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.errors import InvalidInputError, PayloadTooLargeError
+from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text
 from forecaster.ingestion.batch import epoch_ms, numbers, point_checks
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.services import get_service, profile_of
@@ -37,7 +37,7 @@ def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
             first = int(np.flatnonzero(bad)[0])
             raise InvalidInputError(
                 f"points: {int(bad.sum())} refused, first at index {first} "
-                f"{list(points[first])!r}: {reason}"
+                f"{json_text(list(points[first]))}: {reason}"
             )
     series = pd.Series(values, index=from_epoch_ms(millis))
     if series.index.has_duplicates:

@@ -216,3 +216,26 @@ def test_the_estimate_is_the_work_done() -> None:
         assert cost.replay_ticks == report["trace"]["replay_ticks"]
         assert made[-1] == 96  # decisions over the replayed day
         assert cost.forecasts == (96 if update else 8)  # with update off, one per refit
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"model": "nope"}, 'unknown model "nope"; known: auto, holt_winters, lightgbm,'),
+        ({"policies": ["b", "a"]}, "unknown policies a, b; known: static, reactive, predictive"),
+        ({"tick_seconds": 7}, "tick_seconds must be one of 1, 3, 5, 15, 30 "),
+        ({"points": [[0, 1], [60, "x"]]}, 'first at index 1 [60, "x"]: value is not a finite'),
+        ({"points": [[0, 1], [60, None]]}, "first at index 1 [60, null]: value is not a finite"),
+        ({"points": [[0, 1], [{"a": 1}, 2]]}, 'first at index 1 [{"a": 1}, 2]: timestamp is'),
+    ],
+)
+def test_refusals_read_as_plain_text(
+    client: TestClient, change: dict[str, object], expected: str
+) -> None:
+    """Names and points as a client writes them, not as Python reprs (``['a', 'b']``)."""
+    body = {"profile": PROFILE, "points": [[0, 1], [60, 1]], **change}
+    response = client.post("/v1/simulations", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert expected in detail
+    assert not any(mark in detail for mark in ("['", "'", "None", "np.", "Timestamp("))

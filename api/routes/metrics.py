@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import APIRouter, Header, Query, UploadFile
 from pydantic import BaseModel
 
-from api.deps import BodyDep, SessionDep, SettingsDep
+from api.deps import DecodedBodyDep, SessionDep, SettingsDep
 from api.schemas import IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
@@ -41,10 +41,23 @@ def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-@router.post("", response_model=IngestPublic, openapi_extra=json_body_doc(MetricsBatch))
-def post_metrics(body: BodyDep, session: SessionDep, settings: SettingsDep) -> IngestPublic:
+@router.post(
+    "",
+    response_model=IngestPublic,
+    openapi_extra=json_body_doc(MetricsBatch),
+    responses={415: {"description": "a Content-Encoding other than gzip"}},
+)
+def post_metrics(
+    body: DecodedBodyDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    content_type: Annotated[str | None, Header()] = None,
+) -> IngestPublic:
     """Store one batch of points for many series, whole or not at all."""
-    batch = parse_metrics_json(body)
+    try:
+        batch = parse_metrics_json(body)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{error}{content_type_hint(content_type)}") from None
     result = ingest_batch(session=session, batch=batch, settings=settings)
     return IngestPublic(stored=result.stored, series=result.series)
 
@@ -72,6 +85,19 @@ def post_metrics_csv(
     )
     result = ingest_batch(session=session, batch=[item], settings=settings)
     return IngestPublic(stored=result.stored, series=result.series)
+
+
+def content_type_hint(content_type: str | None) -> str:
+    """Why a body may not have been JSON, when the request did not say it was: ``curl -d`` sends
+    form encoding, and CSV belongs to ``/v1/metrics/csv``."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return ""
+    sent = f"Content-Type: {media}" if media else "no Content-Type"
+    return (
+        f" (the request has {sent}; send the batch as JSON with Content-Type: application/json,"
+        " or a CSV file to /v1/metrics/csv)"
+    )
 
 
 def read_points_csv(content: bytes) -> pd.DataFrame:

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text
+from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text, listing
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
 from forecaster.storage.orm import LABELS_KEY_LENGTH
-from forecaster.storage.samples import ensure_series, labels_key, write_samples
+from forecaster.storage.samples import AGGREGATE_LABEL, ensure_series, labels_key, write_samples
 from forecaster.storage.services import services_by_name
 from forecaster.telemetry import INGEST_REFUSED, INGESTED_POINTS
 from forecaster.timeutil import (
@@ -62,7 +62,7 @@ class SeriesPoints:
 
     def describe(self) -> str:
         labels = f" {json.dumps(self.labels, sort_keys=True)}" if self.labels else ""
-        return f"service {self.service!r} metric {self.metric!r}{labels}"
+        return f"service {json_text(self.service)} metric {json_text(self.metric)}{labels}"
 
     def raw_point(self, position: int) -> list[Any]:
         if self.raw is not None:
@@ -156,13 +156,15 @@ def _series_problems(
     for number, (item, key) in enumerate(zip(batch, keys, strict=True)):
         if item.service not in known_services:
             problems.append(
-                f"{_where(number, item)}: unknown service {item.service!r}; create it first"
+                f"{_where(number, item)}: unknown service {json_text(item.service)}; "
+                "create it first"
             )
         if item.metric not in KNOWN_METRICS:
             problems.append(
-                f"{_where(number, item)}: unknown metric {item.metric!r}; "
-                f"known: {sorted(KNOWN_METRICS)}"
+                f"{_where(number, item)}: unknown metric {json_text(item.metric)}; "
+                f"known: {listing(sorted(KNOWN_METRICS))}"
             )
+        problems += [f"{_where(number, item)}: {problem}" for problem in label_problems(item)]
         if len(key) > LABELS_KEY_LENGTH:
             problems.append(
                 f"{_where(number, item)}: labels take {len(key)} characters as JSON; "
@@ -173,6 +175,21 @@ def _series_problems(
                 f"{_where(number, item)}: {len(item.timestamps)} timestamps "
                 f"but {len(item.values)} values"
             )
+    return problems
+
+
+def label_problems(item: SeriesPoints) -> list[str]:
+    """What is wrong with a series' label names: an empty one names nothing (Prometheus refuses
+    it too), and the aggregate marker would make the series pass for, or be mixed into, the sum
+    over label sets that training derives."""
+    problems = []
+    if "" in item.labels:
+        problems.append("a label name is empty; every label needs a name")
+    if AGGREGATE_LABEL in item.labels:
+        problems.append(
+            f'label name "{AGGREGATE_LABEL}" is reserved: it marks the sum over label sets that '
+            "forecaster derives for training; rename the label"
+        )
     return problems
 
 

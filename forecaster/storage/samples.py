@@ -380,7 +380,8 @@ def roll_up_samples(
     return int(written.rowcount), int(deleted.rowcount)  # type: ignore[attr-defined]
 
 
-AGGREGATE_LABELS_KEY = labels_key({"*": "sum"})  # the derived "sum of label sets" series
+AGGREGATE_LABEL = "*"  # the derived "sum of label sets" series is {"*": "sum"}: never written
+AGGREGATE_LABELS_KEY = labels_key({AGGREGATE_LABEL: "sum"})
 
 
 def metric_series_ids(*, session: Session, service_id: int, metric: str) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -122,8 +123,8 @@ def test_labels_make_distinct_series(client: TestClient, database: Database) -> 
         (batch([[1704067200, 1.0], [True, 1.0]]), "point 1 [true, 1.0]: timestamp is not"),
         (batch([[1704067200, 1.0]], labels={"a": 1}), "labels.a"),
         (batch([[1704067200, 1.0]], labels={"k" * 600: "v"}), "at most 512"),
-        (batch([[1704067200, 1.0]], service="nope"), "unknown service 'nope'"),
-        (batch([[1704067200, 1.0]], metric="bogus"), "unknown metric 'bogus'"),
+        (batch([[1704067200, 1.0]], service="nope"), 'unknown service "nope"'),
+        (batch([[1704067200, 1.0]], metric="bogus"), 'unknown metric "bogus"; known: '),
         (batch([[1704067200, 1.0]], colour="red"), "colour"),
         (batch([[1704067200 + i, 1.0] for i in range(1001)]), "1002 points; the limit is 1000"),
     ],
@@ -231,3 +232,82 @@ def test_the_openapi_spec_documents_the_ingest_bodies(client: TestClient) -> Non
     assert (
         "application/x-protobuf" in spec["paths"]["/api/v1/write"]["post"]["requestBody"]["content"]
     )
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"": "x"}, "a label name is empty"),
+        ({"*": "sum"}, 'label name "*" is reserved: it marks the sum over label sets'),
+        ({"pod": "a", "*": "x"}, 'label name "*" is reserved'),
+    ],
+)
+def test_label_names_that_name_nothing_or_the_derived_sum_are_refused(
+    client: TestClient, database: Database, labels: dict[str, str], expected: str
+) -> None:
+    """``{"*": "sum"}`` is the series training derives by summing label sets: written, it would
+    be left out of training's sum and overwritten by it."""
+    response = client.post("/v1/metrics", json=batch([[1704067200, 1.0]], labels=labels))
+    assert response.status_code == 422, response.text
+    assert expected in response.json()["detail"]
+    assert stored(database) == 0
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/csv"])
+def test_a_body_that_is_not_json_hints_at_the_content_type(
+    client: TestClient, content_type: str | None
+) -> None:
+    """``curl -d @file`` sends form encoding: a body that was not JSON says what was declared."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/v1/metrics", content=b"timestamp,value\n1,2\n", headers=headers)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("body is not valid JSON")
+    assert "send the batch as JSON with Content-Type: application/json" in detail
+    assert (content_type or "no Content-Type") in detail
+
+
+def test_a_json_body_under_another_content_type_is_still_read(client: TestClient) -> None:
+    body = json.dumps(batch([[1704067200, 1.0]])).encode()
+    response = client.post("/v1/metrics", content=body, headers={"content-type": "text/plain"})
+    assert response.json() == {"stored": 1, "series": 1}
+    response = client.post(
+        "/v1/metrics", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "Content-Type" not in response.json()["detail"]  # declared JSON: no hint needed
+
+
+def test_gzip_bodies_are_decoded_within_the_size_limit(
+    settings: Settings, database: Database
+) -> None:
+    """A gzip body was read as it came and refused as unreadable JSON; the cap is on the
+    decoded size, so a small gzip of a large body is a 413, not a memory bomb."""
+    app = create_app(settings.model_copy(update={"max_body_bytes": 20_000}), database)
+    with TestClient(app) as client:
+        assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+        points = [[1704067200 + 60 * i, 1.0] for i in range(200)]
+        plain = json.dumps(batch(points)).encode()
+        headers = {"content-type": "application/json", "content-encoding": "gzip"}
+        response = client.post("/v1/metrics", content=gzip.compress(plain), headers=headers)
+        assert response.json() == {"stored": 200, "series": 1}
+        # two members, as `cat a.gz b.gz` makes them: one body
+        halves = gzip.compress(plain[:100]) + gzip.compress(plain[100:])
+        assert client.post("/v1/metrics", content=halves, headers=headers).is_success
+        large = json.dumps(batch([[1704067200 + 60 * i, 1.0] for i in range(2_000)])).encode()
+        squeezed = gzip.compress(large)
+        assert len(squeezed) < 20_000 < len(large)
+        response = client.post("/v1/metrics", content=squeezed, headers=headers)
+        assert response.status_code == 413
+        assert "decompresses to more than 20000 bytes" in response.json()["detail"]
+        response = client.post("/v1/metrics", content=plain, headers=headers)
+        assert response.status_code == 422
+        assert "Content-Encoding is gzip but the body is not" in response.json()["detail"]
+        cut = gzip.compress(plain)[:-20]
+        response = client.post("/v1/metrics", content=cut, headers=headers)
+        assert response.status_code == 422 and "cut short" in response.json()["detail"]
+        response = client.post(
+            "/v1/metrics", content=plain, headers={**headers, "content-encoding": "br"}
+        )
+        assert response.status_code == 415
+        assert "Content-Encoding br is not supported" in response.json()["detail"]

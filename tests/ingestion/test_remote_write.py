@@ -136,6 +136,16 @@ def test_series_with_nul_in_a_label_are_ignored_not_the_batch(
             422,
             "timestamp is in the future",
         ),
+        (
+            encode(({"__name__": "up", "service": "chat", "": "x"}, [(1_700_000_000_000, 1.0)])),
+            422,
+            "a label name is empty",
+        ),
+        (
+            encode(({"__name__": "up", "service": "chat", "*": "sum"}, [(1_700_000_000_000, 1)])),
+            422,
+            'label name "*" is reserved',
+        ),
     ],
 )
 def test_bad_payloads_get_a_clear_4xx_and_store_nothing(

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api.deps import DecodedBodyDep, SessionDep, SettingsDep
 from api.schemas import IngestPublic, MetricsBatch
-from forecaster.errors import InvalidInputError, PayloadTooLargeError
+from forecaster.errors import InvalidInputError, PayloadTooLargeError, listing
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.ingestion.json_batch import parse_metrics_json
@@ -106,7 +106,7 @@ def read_points_csv(content: bytes) -> pd.DataFrame:
     missing = {"timestamp", "value"} - set(frame.columns)
     if missing:
         raise InvalidInputError(
-            f"CSV needs columns timestamp,value; missing {sorted(missing)} "
-            f"(got {list(frame.columns)})"
+            f"CSV needs columns timestamp,value; missing {listing(sorted(missing))} "
+            f"(got {listing(frame.columns)})"
         )
     return frame

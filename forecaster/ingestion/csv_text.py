@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, listing
 
 # what spreadsheets write instead of commas: ';' where the decimal mark is a comma, tabs in TSV
 _OTHER_SEPARATORS = {";": "';'", "\t": "a tab"}
@@ -43,7 +43,8 @@ def read_csv_text(
     if not isinstance(frame.index, pd.RangeIndex):
         raise InvalidInputError(
             f"cannot read {name}: its rows have more fields than the header "
-            f"({len(frame.columns)}: {list(frame.columns)}); a trailing comma or an extra column?"
+            f"({len(frame.columns)}: {listing(frame.columns)}); "
+            "a trailing comma or an extra column?"
         )
     return frame
 

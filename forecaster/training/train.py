@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import ForecasterError, NotReadyError
+from forecaster.errors import ForecasterError, NotReadyError, json_text
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.planning.reactive import CHECK_DAYS, check_floor
@@ -105,12 +105,14 @@ def load_history(
         ).scalars()
     )
     if not series_ids:
-        raise NotReadyError(f"service {service.name!r} has no {profile.metric} samples yet")
+        raise NotReadyError(
+            f"service {json_text(service.name)} has no {profile.metric} samples yet"
+        )
     start = utc_now() - pd.Timedelta(days=days)
     samples = read_samples(session=session, series_ids=series_ids, start=start)
     if samples.empty:
         raise NotReadyError(
-            f"service {service.name!r} has no {profile.metric} samples in {days:g} days"
+            f"service {json_text(service.name)} has no {profile.metric} samples in {days:g} days"
         )
     per_series = [
         regularise(group.set_index("ts")["value"], profile.step_seconds, anchor=EPOCH)
@@ -124,8 +126,8 @@ def load_history(
     history = exclude_windows(history, [(row.start, row.end) for row in windows])
     if history.notna().sum() == 0:
         raise NotReadyError(
-            f"service {service.name!r}: every {profile.metric} sample of the last {days:g} days "
-            "lies in an exclusion window; delete or shorten an exclusion to train"
+            f"service {json_text(service.name)}: every {profile.metric} sample of the last "
+            f"{days:g} days lies in an exclusion window; delete or shorten an exclusion to train"
         )
     return history
 

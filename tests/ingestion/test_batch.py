@@ -166,7 +166,9 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
         files={"file": ("trace.csv", "time,val\n1,2\n", "text/csv")},
     )
     assert bad.status_code == 422
-    assert "timestamp,value" in bad.json()["detail"]
+    assert bad.json()["detail"] == (
+        "CSV needs columns timestamp,value; missing timestamp, value (got time, val)"
+    )
     # every row one field longer than the header: pandas would shift the columns
     shifted = "timestamp,value\n2024-01-02T00:00:00Z,5,77\n2024-01-02T00:05:00Z,6,\n"
     bad = client.post(
@@ -175,7 +177,7 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
         files={"file": ("trace.csv", shifted, "text/csv")},
     )
     assert bad.status_code == 422
-    assert "more fields than the header" in bad.json()["detail"]
+    assert "more fields than the header (2: timestamp, value);" in bad.json()["detail"]
     assert stored(database) == 2
 
 

@@ -11,7 +11,7 @@ from forecaster.planning.plot import render_svg
 from forecaster.planning.policies import ForecastSettings
 from forecaster.planning.simulate import SimulationBudget, SimulationOptions, simulate
 from forecaster.planning.whatif import points_series, service_history
-from models.registry import MODELS
+from forecaster.training.forecasting import known_model_names
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 
@@ -21,9 +21,9 @@ def post_simulation(
     body: SimulationCreate, database: DatabaseDep, settings: SettingsDep
 ) -> SimulationPublic:
     """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
-    if body.model != "auto" and body.model not in MODELS:
+    if body.model not in known_model_names():  # what `forecaster simulate --model` takes
         raise InvalidInputError(
-            f"unknown model {json_text(body.model)}; known: auto, {listing(sorted(MODELS))}"
+            f"unknown model {json_text(body.model)}; known: {listing(known_model_names())}"
         )
     if body.service is not None:
         with database.session() as session:  # read, then replay without holding the database

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response
-from sqlalchemy.orm import Session
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.schemas import PlanChange, ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
-from forecaster.errors import NotReadyError
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
-from forecaster.storage.plans import latest_plan
 from forecaster.storage.services import (
     get_service,
     list_services,
     profile_of,
     upsert_service,
 )
-from forecaster.training.train import replan, train_service
+from forecaster.training.train import replan_or_why, train_service
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
@@ -47,19 +44,9 @@ def put_service(
     response.status_code = 201 if previous is None else 200
     public = to_public(service)
     if previous is not None and previous != profile:
-        public.plan_change = _replanned(session, service, profile)
+        plan_id, message = replan_or_why(session=session, service=service, profile=profile)
+        public.plan_change = PlanChange(plan_id=plan_id, message=message)
     return public
-
-
-def _replanned(session: Session, service: Service, profile: ScalingProfile) -> PlanChange:
-    """Re-plan for a changed profile, or say why not and what stays in force."""
-    try:
-        plan = replan(session=session, service=service, profile=profile)
-    except NotReadyError as error:
-        kept = latest_plan(session=session, service_id=service.id) is not None
-        tail = "; the previous profile's plan stays in force until then" if kept else ""
-        return PlanChange(plan_id=None, message=f"not re-planned: {error}{tail}")
-    return PlanChange(plan_id=plan.id, message="re-planned from the latest forecast")
 
 
 @router.get("", response_model=ServicesPublic)

@@ -118,6 +118,7 @@ def ingest(
     from forecaster.offline import read_text_columns
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
+    from forecaster.training.train import replan_or_why
 
     settings = _settings()
     stored = 0
@@ -126,8 +127,10 @@ def ingest(
         if columns.note:
             say(f"note: {columns.note}")
         with open_database(settings.database_url) as database, database.session() as session:
+            replaced = None
             if profile is not None:
-                upsert_service(session=session, name=service, profile=read_profile(profile))
+                wanted = read_profile(profile)
+                found, replaced = upsert_service(session=session, name=service, profile=wanted)
             chunk = settings.max_points_per_batch
             for start in range(0, len(columns.values), chunk):  # one transaction: all or none
                 item = SeriesPoints(
@@ -137,6 +140,8 @@ def ingest(
                     values=columns.values.iloc[start : start + chunk].tolist(),
                 )
                 stored += ingest_batch(session=session, batch=[item], settings=settings).stored
+            if replaced is not None and replaced != wanted:  # as PUT /v1/services does
+                say(replan_or_why(session=session, service=found, profile=wanted)[1])
     except (ForecasterError, ValueError) as error:
         fail(str(error))
     say(f"stored {stored} points for {service} {metric}")

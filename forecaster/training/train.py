@@ -34,7 +34,7 @@ from forecaster.storage.forecasts import (
     save_model_run,
 )
 from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
-from forecaster.storage.plans import save_plan
+from forecaster.storage.plans import latest_plan, save_plan
 from forecaster.storage.samples import (
     AGGREGATE_LABELS_KEY,
     ensure_series,
@@ -491,8 +491,8 @@ def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Pl
     NotReadyError when no stored forecast fits the profile: none yet of its metric, or one on
     another step (a plan must follow the forecast's own steps).
     """
-    series_id = driving_series_id(session=session, service=service, profile=profile)
-    forecast = latest_forecast(session=session, series_id=series_id)
+    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
     if forecast is None:
         raise NotReadyError(
             f"service {service.name!r} has no forecast of {profile.metric!r} yet; train it first"
@@ -514,3 +514,17 @@ def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Pl
         forecast_id=forecast.id,
         history=history,
     )
+
+
+def replan_or_why(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> tuple[int | None, str]:
+    """Re-plan a changed profile at once (:func:`replan`), or say why not and what stays in
+    force: the new plan's id, or None, and a sentence for the API answer or the CLI."""
+    try:
+        plan = replan(session=session, service=service, profile=profile)
+    except NotReadyError as error:
+        kept = latest_plan(session=session, service_id=service.id) is not None
+        tail = "; the previous profile's plan stays in force until then" if kept else ""
+        return None, f"not re-planned: {error}{tail}"
+    return plan.id, "re-planned from the latest forecast"

@@ -15,7 +15,7 @@ from forecaster.cli import app
 from forecaster.settings import get_settings
 from forecaster.storage.db import open_database
 from forecaster.storage.orm import Sample
-from tests.helpers import synthetic_traffic
+from tests.helpers import ending_now, synthetic_traffic
 
 runner = CliRunner()
 
@@ -192,3 +192,33 @@ def test_ingest_reads_the_layouts_forecast_reads_and_refuses_a_bad_file_whole(
     assert result.exit_code != 0
     assert "lots" in result.output and "nothing stored" in result.output
     assert _stored_samples() == before + 5
+
+
+def test_ingest_with_a_changed_profile_replans_as_the_api_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", f"sqlite:///{tmp_path / 'replan.db'}")
+    get_settings.cache_clear()
+    series = ending_now(synthetic_traffic(days=4, step_seconds=3600, seed=3), step="1h")
+    csv = tmp_path / "recent.csv"
+    pd.DataFrame(
+        {"timestamp": series.index.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": series.to_numpy()}
+    ).to_csv(csv, index=False)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("step_seconds: 3600\ncapacity_per_replica: 10\n")
+    ingest = ["ingest", str(csv), "--service", "chat", "--profile", str(profile)]
+
+    first = runner.invoke(app, ingest)
+    assert first.exit_code == 0 and "re-planned" not in first.output, first.output
+    profile.write_text("step_seconds: 3600\ncapacity_per_replica: 5\n")
+    untrained = runner.invoke(app, ingest)
+    assert "not re-planned" in untrained.output and "train it first" in untrained.output
+
+    trained = runner.invoke(app, ["train", "--service", "chat", "--model", "seasonal_naive_daily"])
+    assert trained.exit_code == 0, trained.output
+    profile.write_text("step_seconds: 3600\ncapacity_per_replica: 2.5\n")
+    changed = runner.invoke(app, ingest)
+    assert "re-planned from the latest forecast" in changed.output, changed.output
+    unchanged = runner.invoke(app, ingest)
+    assert "re-planned" not in unchanged.output
+    get_settings.cache_clear()

@@ -47,6 +47,14 @@ def test_requests_without_a_key_are_refused_with_a_reason(client: TestClient) ->
     )
 
 
+def test_a_key_holding_nul_is_unknown_on_both_databases(client: TestClient) -> None:
+    """A cookie's quoted value may spell NUL as ``\\000``; such a key was looked up, and
+    PostgreSQL (whose text cannot hold NUL) refused the lookup: 422 there, 401 on SQLite."""
+    response = client.get("/v1/services", headers={"Cookie": 'forecaster_key="fk_ab\\000c_xyz"'})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "API key is unknown or revoked"
+
+
 def test_health_probes_stay_open(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200

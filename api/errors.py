@@ -55,19 +55,23 @@ async def _value_not_storable(_request: Request, error: Exception) -> JSONRespon
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     # FastAPI's own handler echoes the bad input back, and a NaN or Infinity in it (JSON bodies
-    # may carry them) cannot be written as strict JSON: that became a 500
+    # may carry them) cannot be written as strict JSON, nor half of a surrogate pair ("\ud800")
+    # as UTF-8: each became a 500
     assert isinstance(error, RequestValidationError)
-    return JSONResponse({"detail": _finite(jsonable_encoder(error.errors()))}, status_code=422)
+    return JSONResponse({"detail": _writable(jsonable_encoder(error.errors()))}, status_code=422)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every non-finite float written as text (``"nan"``, ``"inf"``)."""
+def _writable(value: Any) -> Any:
+    """``value`` with every non-finite float written as text (``"nan"``, ``"inf"``) and every
+    lone surrogate as its escape (``"\\ud800"``)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {_writable(key): _writable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
+        return [_writable(item) for item in value]
     return value
 
 

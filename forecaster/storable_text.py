@@ -1,59 +1,72 @@
 """Text from clients must be storable on both databases: PostgreSQL refuses the NUL character
-(``\\u0000``) in text, SQLite keeps it. It is refused where input is validated, so the same
-request gets the same 422 on either database instead of a 500 on PostgreSQL alone.
+(``\\u0000``) in text, SQLite keeps it; neither driver can encode half of a UTF-16 surrogate
+pair (JSON may escape one, ``"\\ud800"``). Both are refused where input is validated, so the
+same request gets the same 422 on either database instead of a 500.
 
 Request models (``ScalingProfile``, ``SeriesHeader``, the API's bodies) derive from
 :class:`StorableTextModel`; query parameters are typed :data:`StorableStr`; ingestion paths
-that build no model (remote-write) call :func:`nul_in`.
+that build no model (remote-write) call :func:`unstorable_in`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, field_validator
 
 NUL = "\x00"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 T = TypeVar("T")
 
 
-def nul_in(value: Any) -> str | None:
-    """Where in ``value`` (text, or dicts and lists of it, keys too) a NUL is: ``""`` for the
-    value itself, ``" in key 'a\\x00'"`` or ``" at ['a'][0]"`` inside it; None when nowhere."""
+def unstorable_in(value: Any) -> str | None:
+    """Where in ``value`` (text, or dicts and lists of it, keys too) a NUL or a lone surrogate
+    is: ``""`` for the value itself, ``" in key 'a\\x00'"`` or ``" at ['a'][0]"`` inside it; None
+    when nowhere."""
     if isinstance(value, str):
-        return "" if NUL in value else None
+        return "" if _unstorable(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str) and NUL in key:
+            if isinstance(key, str) and _unstorable(key):
                 return f" in key {key!r}"
-            inner = nul_in(item)
+            inner = unstorable_in(item)
             if inner is not None:
                 return f" at [{key!r}]{inner.removeprefix(' at ')}"
     elif isinstance(value, list | tuple):
         for position, item in enumerate(value):
-            inner = nul_in(item)
+            inner = unstorable_in(item)
             if inner is not None:
                 return f" at [{position}]{inner.removeprefix(' at ')}"
     return None
 
 
-def refuse_nul(value: T) -> T:
-    """``value`` unchanged; ValueError saying where when any text in it holds a NUL."""
-    where = nul_in(value)
+def _unstorable(text: str) -> bool:
+    # isascii() is O(1) on CPython: the usual ASCII text skips the search (remote-write calls
+    # this for every label of every series)
+    return NUL in text or (not text.isascii() and _SURROGATE.search(text) is not None)
+
+
+def refuse_unstorable(value: T) -> T:
+    """``value`` unchanged; ValueError saying where when any text in it cannot be stored."""
+    where = unstorable_in(value)
     if where is not None:
-        raise ValueError(f"text must not contain the NUL character (\\u0000){where}")
+        raise ValueError(
+            "text must not contain the NUL character (\\u0000) or half of a surrogate pair "
+            f"(\\ud800-\\udfff){where}"
+        )
     return value
 
 
 # a query or path parameter that reaches the database
-StorableStr = Annotated[str, AfterValidator(refuse_nul)]
+StorableStr = Annotated[str, AfterValidator(refuse_unstorable)]
 
 
 class StorableTextModel(BaseModel):
-    """A request model none of whose text (at any depth of its fields) holds a NUL; nested
+    """A request model none of whose text (at any depth of its fields) is unstorable; nested
     models check their own fields, so a 422 points at the field, e.g. ``tiers.0.name``."""
 
     @field_validator("*")
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
-        return refuse_nul(value)
+        return refuse_unstorable(value)

@@ -22,7 +22,7 @@ from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.ingestion.remote_write_proto import WriteRequest
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
-from forecaster.storable_text import nul_in
+from forecaster.storable_text import unstorable_in
 from forecaster.storage.services import services_by_name
 
 
@@ -114,8 +114,12 @@ def map_series(
         if name not in metrics:
             metrics[name] = metric_for(name, settings)
         metric = metrics[name]
-        # PostgreSQL cannot store a NUL in text: such a series is ignored on either database
-        if service not in known_services or metric is None or nul_in(series.labels) is not None:
+        # text no database can store (a NUL on PostgreSQL): such a series is ignored on either one
+        if (
+            service not in known_services
+            or metric is None
+            or unstorable_in(series.labels) is not None
+        ):
             ignored_series += 1
             ignored_samples += len(series.values)
             continue
@@ -150,7 +154,7 @@ def ingest_remote_write(*, session: Session, body: bytes, settings: Settings) ->
     """Decode, map and store one remote-write request in the caller's transaction."""
     decoded = decode_write_request(body, max_bytes=settings.max_body_bytes)
     names = {s.labels.get(settings.remote_write_service_label) for s in decoded}
-    storable = {name for name in names if name and nul_in(name) is None}
+    storable = {name for name in names if name and unstorable_in(name) is None}
     known = set(services_by_name(session=session, names=storable))
     batch, ignored_series, ignored_samples, stale = map_series(decoded, settings, known)
     # remote-write sends one sample per series per shard batch: the point limit is what bounds it

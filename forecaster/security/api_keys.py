@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, NotFoundError
-from forecaster.storable_text import nul_in
+from forecaster.storable_text import unstorable_in
 from forecaster.storage.orm import ApiKey
 from forecaster.timeutil import utc_now
 
@@ -72,7 +72,7 @@ def verify_key(*, session: Session, presented: str) -> Principal | None:
     """The principal of a valid, unrevoked key, else None. Comparison is constant-time."""
     parts = presented.split("_", 2)
     # a quoted cookie can spell NUL (\000): no key holds one, and PostgreSQL would refuse the lookup
-    if len(parts) != 3 or parts[0] != KEY_PREFIX or nul_in(presented) is not None:
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or unstorable_in(presented) is not None:
         return None
     row = session.execute(select(ApiKey).where(ApiKey.prefix == parts[1])).scalar_one_or_none()
     expected = row.key_hash if row is not None else hash_key("no such key")

@@ -111,3 +111,44 @@ def test_a_value_postgresql_refuses_is_a_422_and_rolls_back(postgres_schema_url:
         assert "cannot store" in response.text and "NUL" in response.text
         assert "nothing was stored" in response.text
         assert client.get("/v1/services/first").status_code == 404
+
+
+# JSON may escape half of a UTF-16 surrogate pair ("\ud800"); FastAPI's parser turns it into a
+# Python string that cannot be encoded as UTF-8: pydantic refuses it in a str field, but the 422
+# echoing it failed to encode (a 500 on both databases), and in a field typed Any (a target's
+# config) it was stored, and the answer showing it failed (a 500 after the commit)
+SURROGATE_CASES: list[tuple[str, str, str, str]] = [
+    ("PUT", "/v1/services/new", '{"capacity_per_replica": 10, "gpu_type": "a\\ud800"}', "gpu_type"),
+    (
+        "PUT",
+        "/v1/services/new",
+        '{"capacity_per_replica": 10, "targets": '
+        '[{"kind": "kubernetes_hpa", "config": {"namespace": "\\udfff"}}]}',
+        "targets",
+    ),
+    ("POST", "/v1/services/chat/events", '{"name": "launch\\ud83d", %s}', "name"),
+    ("POST", "/v1/services/chat/exclusions", '{"reason": "\\udc00", %s}', "reason"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    SURROGATE_CASES,
+    ids=[f"{method} {path} {field}" for method, path, _, field in SURROGATE_CASES],
+)
+def test_a_lone_surrogate_in_json_text_is_a_422_naming_the_field(
+    settings: Settings, database: Database, method: str, path: str, body: str, field: str
+) -> None:
+    client = TestClient(create_app(settings, database))
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+    window = '"start": "2030-01-01T10:00:00Z", "end": "2030-01-01T12:00:00Z"'
+    content = (body % window if "%s" in body else body).encode()
+    response = client.request(
+        method, path, content=content, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert field in response.text, response.text
+    assert "surrogate" in response.text or "unicode string" in response.text, response.text
+    assert client.get("/v1/services").json()["count"] == 1
+    assert client.get("/v1/services/chat/events").json()["count"] == 0
+    assert client.get("/v1/services/chat/exclusions").json()["count"] == 0

@@ -233,11 +233,11 @@ def _plan_tiers(
         if have != need:
             text += f"; floor {have or 'none'} after start-up lead, hold and min/max"
         if raised[row]:
-            text += f"; raised to min_replicas {profile.min_replicas}"
+            text += _raised_note(profile.min_replicas)
         elif trimmed[row]:
-            text += capped_note(int(totals[row]), f"max {total_ceiling}")
+            text += _capped_note(int(totals[row]), f"max {total_ceiling}")
         elif short[row]:
-            text += capped_note(int(totals[row]), tier_limits[row])
+            text += _capped_note(int(totals[row]), tier_limits[row])
         reasons.append(text)
     return pd.DataFrame(
         {
@@ -291,7 +291,12 @@ def _raise_to_min(floors: np.ndarray, profile: ScalingProfile, ceilings: np.ndar
     return raised
 
 
-def capped_note(final: int, limit: str) -> str:
+def _raised_note(min_replicas: int) -> str:
+    """``; raised to min_replicas 2``, in the same words on single-type and tiered rows."""
+    return f"; raised to min_replicas {min_replicas}"
+
+
+def _capped_note(final: int, limit: str) -> str:
     """``; capped at 10 (max 10)``: single-type and tiered reasons name a cap the same way."""
     return f"; capped at {final} ({limit})"
 
@@ -328,14 +333,14 @@ def _reasons(
                 f"; held at {hold} for the {profile.scale_down_delay_seconds:g}s scale-down delay"
             )
         if final > hold and final == profile.min_replicas:
-            text += f"; raised to min_replicas {profile.min_replicas}"
+            text += _raised_note(profile.min_replicas)
         elif final > hold:
             text += f"; ramped early to {final} (at most {profile.max_step_up} added per step)"
         elif final < min(hold, ceiling):
             # the step cap from what runs now: the max was not what held it back
             limit = f"at most {profile.max_step_up} added per step from {current} running"
-            text += capped_note(final, limit)
+            text += _capped_note(final, limit)
         elif final < hold:
-            text += capped_note(final, f"max {ceiling}")
+            text += _capped_note(final, f"max {ceiling}")
         reasons.append(text)
     return reasons

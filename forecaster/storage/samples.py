@@ -381,7 +381,8 @@ def roll_up_samples(
 
 
 AGGREGATE_LABEL = "*"  # the derived "sum of label sets" series is {"*": "sum"}: never written
-AGGREGATE_LABELS_KEY = labels_key({AGGREGATE_LABEL: "sum"})
+AGGREGATE_LABELS = {AGGREGATE_LABEL: "sum"}
+AGGREGATE_LABELS_KEY = labels_key(AGGREGATE_LABELS)
 
 
 def metric_series_ids(*, session: Session, service_id: int, metric: str) -> list[int]:

@@ -36,6 +36,7 @@ from forecaster.storage.forecasts import (
 from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import latest_plan, save_plan
 from forecaster.storage.samples import (
+    AGGREGATE_LABELS,
     AGGREGATE_LABELS_KEY,
     ensure_series,
     latest_metric_ms,
@@ -49,7 +50,6 @@ from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
 
 EPOCH = pd.Timestamp(0, tz="UTC")
-AGGREGATE_LABELS = {"*": "sum"}
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def load_history(
             select(Series.id).where(
                 Series.service_id == service.id,
                 Series.metric == profile.metric,
-                Series.labels_key != '{"*":"sum"}',
+                Series.labels_key != AGGREGATE_LABELS_KEY,
             )
         ).scalars()
     )
@@ -172,9 +172,9 @@ def stale_plan_note(database: Database, name: str, ends_at: datetime) -> str:
         return note + f"{name!r} has no {profile.metric} samples: send samples, then train"
     step_ms = profile.step_seconds * 1000
     last_step = pd.Timestamp(latest_ms // step_ms * step_ms, unit="ms", tz="UTC")
-    if history_reach(last_step, profile)[1] <= utc_now():
+    end, reach = history_reach(last_step, profile)
+    if reach <= utc_now():
         return note + past_history_message(name=name, profile=profile, last_step=last_step)
-    end = history_reach(last_step, profile)[0]
     return note + (
         f"the {profile.metric} history reaches {end.isoformat()}: the next forecast job "
         "(or a train) makes a new plan"

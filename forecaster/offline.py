@@ -119,6 +119,9 @@ class SeriesFile:
         return int((self.points < 0).sum())
 
 
+# a request log spanning longer than this many seconds is counted per minute (or hour)
+REQUEST_LOG_MAX_BUCKETS = 1_000_000
+
 MISSING_VALUES = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
 
@@ -134,8 +137,9 @@ class TextColumns:
 
 def read_text_columns(path: Path) -> TextColumns:
     """The ``timestamp,value`` columns of a CSV as text. A file with just two columns by other
-    names, or without a header, is read as that too, and says so in ``note``; the offline
-    commands and ``forecaster ingest`` accept the same files."""
+    names, or without a header, is read as that too, and a request log (a ``timestamp`` column
+    without ``value``) as requests per second; ``note`` says so. The offline commands and
+    ``forecaster ingest`` accept the same files."""
     raw = read_csv_text(path, header=0, name=str(path))
     columns = {column.lower().strip(): column for column in raw.columns}
     note, first_line = None, 2
@@ -149,11 +153,51 @@ def read_text_columns(path: Path) -> TextColumns:
             note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
             note = f"read columns {time_column!r},{value_column!r} as timestamp,value"
+    elif "timestamp" in columns:  # no value column: one row per request
+        return request_log_columns(raw[columns["timestamp"]], path)
     else:
         raise InvalidInputError(
             f"{path}: expected columns timestamp,value, got {list(raw.columns)}"
         )
     return TextColumns(raw[time_column], raw[value_column], note, first_line)
+
+
+def request_log_columns(stamps_text: pd.Series, path: Path) -> TextColumns:
+    """A request log (a ``timestamp`` column and no ``value``: one row per request, as in
+    Azure's LLM inference traces) read as requests per second: rows counted per second (per
+    minute or hour when a log spans so long that seconds would exceed
+    ``REQUEST_LOG_MAX_BUCKETS``), every bucket from the first request to the last, one without
+    requests counting 0 (not missing).
+
+    Why: a log of requests is what an inference service often has to hand; its per-second rate
+    is the series the counted form holds, and ``--freq`` averages that to any step.
+    """
+    stamps = parse_timestamps(stamps_text)
+    if stamps.isna().any():
+        first = int(stamps.isna().to_numpy().nonzero()[0][0])
+        raise InvalidInputError(
+            f"{path}: {int(stamps.isna().sum())} unreadable timestamps in a request log, "
+            f"first at line {first + 2}: {stamps_text.iloc[first]}"
+        )
+    if stamps.empty:
+        raise InvalidInputError(f"{path}: no rows: a request log needs at least one request")
+    seconds = epoch_ns(pd.DatetimeIndex(stamps)) // 1_000_000_000
+    span = int(seconds.max() - seconds.min()) + 1
+    bucket = next((b for b in (1, 60, 3600) if span / b <= REQUEST_LOG_MAX_BUCKETS), 86400)
+    first_bucket = int(seconds.min()) // bucket
+    rates = np.bincount(seconds // bucket - first_bucket) / bucket
+    grid = pd.to_datetime((first_bucket + np.arange(len(rates))) * bucket, unit="s", utc=True)
+    style = TimestampStyle.of(str(stamps_text.iloc[int(np.argmax(seconds))]))
+    per = {1: "second", 60: "minute", 3600: "hour"}.get(bucket, "day")
+    return TextColumns(
+        timestamps=pd.Series(style.format(pd.DatetimeIndex(grid))),
+        values=pd.Series([f"{rate:.9g}" for rate in rates]),
+        note=(
+            f"no value column: read {len(stamps)} rows as a request log, counted per {per} "
+            f"({len(rates)} {per}s) as requests per second; --freq averages them to a "
+            "coarser step"
+        ),
+    )
 
 
 def read_series_csv(path: Path) -> SeriesFile:

@@ -222,3 +222,21 @@ def test_ingest_with_a_changed_profile_replans_as_the_api_does(
     unchanged = runner.invoke(app, ingest)
     assert "re-planned" not in unchanged.output
     get_settings.cache_clear()
+
+
+def test_ingest_counts_a_request_log_per_second(cli_database: None, tmp_path: Path) -> None:
+    before = _stored_samples()
+    log = tmp_path / "requests.csv"
+    log.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:00:00.1,10,1\n2023-11-16 18:00:00.9,10,1\n2023-11-16 18:00:02.5,10,1\n"
+    )
+    result = runner.invoke(app, ["ingest", str(log), "--service", "chat"])
+    assert result.exit_code == 0, result.output
+    assert "request log" in result.output and "stored 3 points" in result.output
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        start = int(pd.Timestamp("2023-11-16 18:00", tz="UTC").timestamp() * 1000)
+        in_log = sa.select(Sample.value).where(Sample.ts_ms.between(start, start + 9999))
+        values = session.scalars(in_log.order_by(Sample.ts_ms)).all()
+    assert _stored_samples() == before + 3
+    assert list(values) == [2.0, 0.0, 1.0]

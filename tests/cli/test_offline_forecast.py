@@ -109,6 +109,48 @@ def test_two_columns_by_other_names_or_without_a_header_are_read_and_noted(
     assert len(outputs[0]) == 3
 
 
+def test_a_request_log_is_read_as_requests_per_second(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    start = pd.Timestamp("2023-11-16 18:00:00")
+    per_second = rng.poisson(3, size=2 * 3600)
+    per_second[100:160] = 0  # a quiet minute: zeros, not a gap
+    offsets = np.repeat(np.arange(len(per_second)), per_second) + rng.random(per_second.sum())
+    stamps = (start + pd.to_timedelta(np.sort(offsets), unit="s")).strftime("%Y-%m-%d %H:%M:%S.%f")
+    log = tmp_path / "requests.csv"
+    tokens = rng.integers(10, 500, size=len(stamps))
+    pd.DataFrame({"TIMESTAMP": stamps, "ContextTokens": tokens, "GeneratedTokens": tokens}).to_csv(
+        log, index=False
+    )
+    seconds = pd.date_range(start, periods=len(per_second), freq="s")
+    counted = tmp_path / "counted.csv"
+    pd.DataFrame({"timestamp": seconds.strftime("%Y-%m-%d %H:%M:%S"), "value": per_second}).iloc[
+        : int(np.nonzero(per_second)[0].max()) + 1
+    ].to_csv(counted, index=False)
+    outputs = []
+    for source in (log, counted):
+        out = tmp_path / f"{source.stem}.out.csv"
+        command = ["forecast", "--input", str(source), "--output", str(out), "--horizon", "10min"]
+        result = runner.invoke(app, [*command, "--freq", "1min", "--model", "seasonal_naive_daily"])
+        assert result.exit_code == 0, result.output
+        outputs.append(pd.read_csv(out))
+    assert outputs[0].equals(outputs[1])
+    assert len(outputs[0]) == 10
+    log_run = runner.invoke(
+        app,
+        ["forecast", "--input", str(log), "--output", str(tmp_path / "o.csv"), "--horizon", "1h"],
+    )
+    assert log_run.exit_code == 0, log_run.output
+    assert f"read {len(stamps)} rows as a request log, counted per second" in log_run.output
+
+
+def test_a_request_log_with_an_unreadable_timestamp_is_refused_naming_it(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text("TIMESTAMP,in,out\n2023-11-16 18:00:00.5,3,1\nyesterday,4,1\n")
+    result = runner.invoke(app, ["forecast", "--input", str(log), "--output", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "unreadable timestamps in a request log, first at line 3: yesterday" in result.output
+
+
 def test_forecast_refuses_bad_input_clearly(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("time,val,host\n1,2,a\n")
     result = runner.invoke(

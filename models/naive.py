@@ -125,9 +125,15 @@ class SeasonalNaive(ForecastModel):
         return median, empirical_offsets(self.errors_, quantiles, horizon, self.floor_)
 
     def _replayed(self, values: np.ndarray, season: int) -> np.ndarray:
-        """The values the forecast repeats: despiked unless asked not to."""
+        """The values the forecast repeats: despiked unless asked not to. A weekly season is
+        despiked against the days before first: with under three weeks of history no moment
+        has the two earlier weeks :func:`despiked` needs, and one spike a week ago (1e7 among
+        hundreds) was replayed as the whole forecast's median."""
         if not getattr(self, "despike", False):  # models stored before it existed: off
             return np.asarray(values, dtype="float64")
+        day = season_steps(self.step_seconds_, DAY_SECONDS)
+        if 2 <= day < season:
+            values = despiked(values, day, self.step_seconds_)
         return despiked(values, season, self.step_seconds_)
 
     def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:

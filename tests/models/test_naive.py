@@ -97,3 +97,27 @@ def test_an_outage_is_not_repeated_even_after_a_spike() -> None:
     frame = SeasonalNaiveDaily().fit(series).predict(24)
     usual = series.iloc[-46:-43].to_numpy()  # the same hours the day before
     assert (frame["p50"].iloc[2:5].to_numpy() > 0.5 * usual).all()
+
+
+def test_weekly_does_not_replay_a_spike_from_last_week_on_two_weeks_of_history() -> None:
+    """Two weeks hold no moment with the two earlier weeks weekly despiking needs; one value
+    of 1e7 a week ago had been the next day's forecast (and the ensemble's). It is judged
+    against the days before instead; the textbook rule still replays it."""
+    series = synthetic_traffic(days=14, step_seconds=300, seed=4)
+    at = len(series) - 2016 + 100  # a week ago, 100 steps after this time of week
+    series.iloc[at] = 1e7
+    frame = SeasonalNaiveWeekly().fit(series).predict(288)
+    assert frame["p50"].max() < 3 * series.median()
+    assert SeasonalNaiveWeekly(despike=False).fit(series).predict(288)["p50"].iloc[100] == 1e7
+
+
+def test_weekly_despiking_keeps_the_weekend() -> None:
+    """Judging values against the days before must not flatten a weekly cycle: on three weeks
+    of traffic whose weekends run at half the weekday level, the forecast of the next week is
+    unchanged by despiking."""
+    series = synthetic_traffic(days=21, step_seconds=300, noise=0.05, seed=8)
+    weekend = series.index.day_of_week >= 5
+    series[weekend] *= 0.5
+    despiked = SeasonalNaiveWeekly().fit(series).predict(2016)["p50"].to_numpy()
+    textbook = SeasonalNaiveWeekly(despike=False).fit(series).predict(2016)["p50"].to_numpy()
+    assert np.abs(despiked - textbook).mean() < 0.01 * textbook.mean()

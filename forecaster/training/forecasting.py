@@ -42,7 +42,13 @@ from forecaster.training.selection import (
     ensemble_margin,
     with_ensemble,
 )
-from models.base import DEFAULT_QUANTILES, ForecastModel, quantile_name, step_seconds_of
+from models.base import (
+    DAY_SECONDS,
+    DEFAULT_QUANTILES,
+    ForecastModel,
+    quantile_name,
+    step_seconds_of,
+)
 from models.calendar import Calendar, without_events
 from models.conformal import Calibrated, ConformalBands, whole_numbers
 from models.ensemble import Ensemble
@@ -67,8 +73,11 @@ SINGLE_SERIES = (
 FLEET = ("seasonal_naive_daily", "seasonal_naive_weekly", "lightgbm_global")
 FLEET_THRESHOLD = 20
 GLOBAL_MODELS = {"lightgbm_global": LightGBMGlobal}
-# the most recent points a model sees: ~4.5 months at 5 min, 4.5 years at 1 h, 11 h at 1 s
+# the most recent points a model sees: ~4.5 months at 5 min, 4.5 years at 1 h; steps under a
+# minute keep at least MIN_HISTORY_DAYS (up to MAX_FINE_HISTORY_POINTS: 4 days at 1 s)
 MAX_HISTORY_POINTS = 40_000
+MIN_HISTORY_DAYS = 4
+MAX_FINE_HISTORY_POINTS = 400_000
 # a spawned worker takes ~4 s to start (imports): below this many series, one process is faster
 # (4 series x 21 days at 5 min: 13.2 s in one process, 11.1 s in two)
 MIN_SERIES_FOR_PROCESSES = 3
@@ -282,11 +291,21 @@ def _candidate_names(model: str, candidates: Sequence[str] | None, count: int) -
     return names
 
 
+def history_cap(history: pd.Series) -> int:
+    """How many of the latest points the models see. At steps under a minute 40,000 points
+    are hours (11 h at 1 s), too few to learn a daily cycle: a week of per-second load was
+    forecast a day ahead as a flat line (MAE 2.06 on a synthetic week, 1.73 with four days
+    kept, 4 s -> 20 s of fitting), so such steps keep ``MIN_HISTORY_DAYS``."""
+    step = step_seconds_of(history.index) if len(history) > 1 else DAY_SECONDS
+    days = math.ceil(MIN_HISTORY_DAYS * DAY_SECONDS / step)
+    return max(MAX_HISTORY_POINTS, min(days, MAX_FINE_HISTORY_POINTS))
+
+
 def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     """Cap the history, spot degenerate series, and plan the backtest folds."""
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
-    history = without_stray_start(history.iloc[-MAX_HISTORY_POINTS:].astype("float64"))
+    history = without_stray_start(history.iloc[-history_cap(history) :].astype("float64"))
     item = _Series(history=history, calendar=calendar)
     observed = history.dropna()
     if len(observed) < 3:

@@ -318,3 +318,20 @@ def test_on_a_short_backtest_a_near_tie_goes_to_the_ensemble(
     scores[0] = Score("lightgbm", "ok", mase=0.95, pinball={"p95": 1.0})  # a clear winner
     chosen = choose(scores, margin)
     assert chosen is not None and scores[chosen].model == "lightgbm"
+
+
+def test_days_of_per_second_load_keep_their_daily_cycle() -> None:
+    """40,000 points are 11 hours at 1 s: two days of per-second load had been cut to their
+    last 11 hours, too little for a daily model, and forecast a day ahead as a flat line.
+    Steps under a minute keep days of history, so the daily cycle comes through."""
+    minutes = synthetic_traffic(days=2, step_seconds=60, noise=0.02, seed=12)
+    per_second = pd.Series(
+        np.repeat(minutes.to_numpy(), 60),
+        index=pd.date_range(minutes.index[0], periods=60 * len(minutes), freq="s"),
+    )
+    outcome = make_forecast(per_second, 6 * 3600, candidates=("seasonal_naive_daily",))
+    median = outcome.frame["p50"].to_numpy()
+    day_before = per_second.to_numpy()[-86_400 : -86_400 + len(median)]
+    assert outcome.model == "seasonal_naive_daily"
+    assert np.ptp(median) > 0.5 * np.ptp(day_before)
+    assert np.corrcoef(median, day_before)[0, 1] > 0.9

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, listing
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import (
@@ -135,37 +135,73 @@ class TextColumns:
     first_line: int = 2  # the file's line number of the first row (1 without a header)
 
 
-def read_text_columns(path: Path) -> TextColumns:
+def read_text_columns(path: Path, value_column: str | None = None) -> TextColumns:
     """The ``timestamp,value`` columns of a CSV as text. A file with just two columns by other
-    names, or without a header, is read as that too, and a request log (a ``timestamp`` column
-    without ``value``) as requests per second; ``note`` says so. The offline commands and
-    ``forecaster ingest`` accept the same files."""
+    names, or without a header, is read as that too; ``value_column`` names the value column
+    of a wider file; a request log (see :func:`request_log_columns`) is read as a rate per
+    second; ``note`` says how. The offline commands and ``forecaster ingest`` read the same."""
     raw = read_csv_text(path, header=0, name=str(path))
     columns = {column.lower().strip(): column for column in raw.columns}
+    if value_column is not None:
+        return _named_column(raw, columns, value_column, path)
     note, first_line = None, 2
     if "timestamp" in columns and "value" in columns:
-        time_column, value_column = columns["timestamp"], columns["value"]
+        time_name, value_name = columns["timestamp"], columns["value"]
     elif raw.shape[1] == 2:  # two columns by other names, or no header at all
-        time_column, value_column = raw.columns
-        if parse_timestamps(pd.Series([time_column])).notna().all():
+        time_name, value_name = raw.columns
+        if parse_timestamps(pd.Series([time_name])).notna().all():
             raw = read_csv_text(path, header=None, name=str(path))
-            time_column, value_column = raw.columns
+            time_name, value_name = raw.columns
             note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
-            note = f"read columns {time_column!r},{value_column!r} as timestamp,value"
-    elif "timestamp" in columns:  # no value column: one row per request
+            note = f"read columns {time_name!r},{value_name!r} as timestamp,value"
+    elif "timestamp" in columns and _one_row_per_event(raw[columns["timestamp"]]):
         return request_log_columns(raw[columns["timestamp"]], path)
     else:
         raise InvalidInputError(
-            f"{path}: expected columns timestamp,value, got {list(raw.columns)}"
+            f"{path}: expected columns timestamp,value, got {listing(raw.columns)}"
+            + ("; name the value column with --value-column" if raw.shape[1] > 2 else "")
         )
-    return TextColumns(raw[time_column], raw[value_column], note, first_line)
+    return TextColumns(raw[time_name], raw[value_name], note, first_line)
 
 
-def request_log_columns(stamps_text: pd.Series, path: Path) -> TextColumns:
-    """A request log (a ``timestamp`` column and no ``value``: one row per request, as in
-    Azure's LLM inference traces) read as requests per second: rows counted per second (per
-    minute or hour when a log spans so long that seconds would exceed
+def _named_column(
+    raw: pd.DataFrame, columns: dict[str, str], value_column: str, path: Path
+) -> TextColumns:
+    """``value_column`` (any case) against the ``timestamp`` column, or the first column when
+    none is named so; in a request log, that column summed per second."""
+    name = columns.get(value_column.lower().strip())
+    if name is None:
+        raise InvalidInputError(
+            f"{path}: no column {value_column}; the columns are {listing(raw.columns)}"
+        )
+    time_column = columns.get("timestamp", raw.columns[0])
+    if name == time_column:
+        raise InvalidInputError(f"{path}: {value_column} is the timestamp column")
+    if _one_row_per_event(raw[time_column]):
+        return request_log_columns(raw[time_column], path, raw[name])
+    note = f"read columns {time_column},{name} as timestamp,value"
+    return TextColumns(raw[time_column], raw[name], note)
+
+
+def _one_row_per_event(stamps_text: pd.Series) -> bool:
+    """Whether rows come at irregular times, one per request (under half of the gaps within
+    1 % of the median gap, or most rows sharing a timestamp), not one per step of a series:
+    a wide metrics export must not be counted as requests."""
+    stamps = parse_timestamps(stamps_text).dropna()
+    gaps = np.diff(np.sort(epoch_ns(pd.DatetimeIndex(stamps))))
+    if len(gaps) < 2:
+        return False
+    median = float(np.median(gaps))
+    return median == 0 or float(np.mean(np.abs(gaps - median) <= 0.01 * median)) < 0.5
+
+
+def request_log_columns(
+    stamps_text: pd.Series, path: Path, amounts_text: pd.Series | None = None
+) -> TextColumns:
+    """A request log (a ``timestamp`` column, no ``value``, rows at irregular times: one per
+    request, as in Azure's LLM inference traces) read as a rate per second: requests, or the
+    sum of ``amounts_text`` (tokens), per second (per minute or hour when seconds would exceed
     ``REQUEST_LOG_MAX_BUCKETS``), every bucket from the first request to the last, one without
     requests counting 0 (not missing).
 
@@ -173,11 +209,16 @@ def request_log_columns(stamps_text: pd.Series, path: Path) -> TextColumns:
     is the series the counted form holds, and ``--freq`` averages that to any step.
     """
     stamps = parse_timestamps(stamps_text)
-    if stamps.isna().any():
-        first = int(stamps.isna().to_numpy().nonzero()[0][0])
+    amounts = np.ones(len(stamps))
+    if amounts_text is not None:
+        amounts = coerce_numeric(amounts_text).to_numpy(dtype="float64")
+    bad = stamps.isna().to_numpy() | ~np.isfinite(amounts)
+    if bad.any():
+        first = int(bad.nonzero()[0][0])
+        amount = "" if amounts_text is None else f",{amounts_text.iloc[first]}"
         raise InvalidInputError(
-            f"{path}: {int(stamps.isna().sum())} unreadable timestamps in a request log, "
-            f"first at line {first + 2}: {stamps_text.iloc[first]}"
+            f"{path}: {int(bad.sum())} unreadable rows in a request log, first at line "
+            f"{first + 2}: {stamps_text.iloc[first]}{amount}"
         )
     if stamps.empty:
         raise InvalidInputError(f"{path}: no rows: a request log needs at least one request")
@@ -185,29 +226,29 @@ def request_log_columns(stamps_text: pd.Series, path: Path) -> TextColumns:
     span = int(seconds.max() - seconds.min()) + 1
     bucket = next((b for b in (1, 60, 3600) if span / b <= REQUEST_LOG_MAX_BUCKETS), 86400)
     first_bucket = int(seconds.min()) // bucket
-    rates = np.bincount(seconds // bucket - first_bucket) / bucket
+    rates = np.bincount(seconds // bucket - first_bucket, weights=amounts) / bucket
     grid = pd.to_datetime((first_bucket + np.arange(len(rates))) * bucket, unit="s", utc=True)
     style = TimestampStyle.of(str(stamps_text.iloc[int(np.argmax(seconds))]))
     per = {1: "second", 60: "minute", 3600: "hour"}.get(bucket, "day")
+    what = "requests" if amounts_text is None else f"{amounts_text.name}"
     return TextColumns(
         timestamps=pd.Series(style.format(pd.DatetimeIndex(grid))),
         values=pd.Series([f"{rate:.9g}" for rate in rates]),
         note=(
-            f"no value column: read {len(stamps)} rows as a request log, counted per {per} "
-            f"({len(rates)} {per}s) as requests per second; --freq averages them to a "
-            "coarser step"
+            f"read {len(stamps)} rows as a request log: {what} per second, counted per {per} "
+            f"({len(rates)} {per}s); --freq averages them to a coarser step"
         ),
     )
 
 
-def read_series_csv(path: Path) -> SeriesFile:
-    """Read a CSV with columns ``timestamp,value`` (or two columns read as those, see
-    :func:`read_text_columns`).
+def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
+    """Read a CSV with columns ``timestamp,value`` (or the layouts :func:`read_text_columns`
+    reads, ``value_column`` naming the value of a wider file).
 
     A blank (or NaN, NA, null) value is a missing observation: the row is left out and the
     models see a gap. Any other unreadable value or timestamp refuses the file, naming the row.
     """
-    columns = read_text_columns(path)
+    columns = read_text_columns(path, value_column)
     text = columns.values
     missing = text.str.strip().str.lower().isin(MISSING_VALUES)
     stamps = parse_timestamps(columns.timestamps)

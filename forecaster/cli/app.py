@@ -50,14 +50,25 @@ def writable(path: Path) -> Path:
     return path
 
 
-def read_input(path: Path, *, refuses_negative: bool = False) -> SeriesFile:
+# the value column of a wider CSV, or the amount (tokens) a request log sums per second
+VALUE_COLUMN = typer.Option(
+    None,
+    "--value-column",
+    help="the value column of a wider CSV; in a request log, the column to sum per second "
+    "(e.g. GeneratedTokens) instead of counting requests",
+)
+
+
+def read_input(
+    path: Path, *, refuses_negative: bool = False, value_column: str | None = None
+) -> SeriesFile:
     """An offline command's ``timestamp,value`` CSV, with a note on stderr about rows whose
     value is missing (they are gaps, so the user should know how many) and, unless the command
     refuses them anyway (``simulate``), about negative values: ingestion refuses those, so a
     forecast that quietly took them would hide a broken export."""
     from forecaster.offline import read_series_csv
 
-    series_file = read_series_csv(path)
+    series_file = read_series_csv(path, value_column)
     if series_file.note:
         warn(f"note: {series_file.note}")
     if series_file.missing_values:

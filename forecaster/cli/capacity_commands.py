@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from forecaster.cli.app import (
+    VALUE_COLUMN,
     app,
     fail,
     progress_bar,
@@ -38,6 +39,7 @@ def simulate(
         14.0, help="replay at most this many final days (the predictive policy refits daily)"
     ),
     tick: float = typer.Option(15.0, help="replay tick in seconds (1, 3, 5, 15 or 30)"),
+    value_column: str | None = VALUE_COLUMN,
     policies: str = typer.Option(
         "static,reactive,predictive,oracle", help="comma-separated policies to replay"
     ),
@@ -86,7 +88,10 @@ def simulate(
             ),
             progress=advance,
         )
-        points, chosen = read_input(input, refuses_negative=True).points, read_profile(profile)
+        points, chosen = (
+            read_input(input, refuses_negative=True, value_column=value_column).points,
+            read_profile(profile),
+        )
         with bar:
             result = run_simulation(points, chosen, options)
     except (ForecasterError, ValueError) as error:

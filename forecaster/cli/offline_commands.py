@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from forecaster.cli.app import app, fail, progress_bar, read_input, say, writable
+from forecaster.cli.app import VALUE_COLUMN, app, fail, progress_bar, read_input, say, writable
 
 
 def parse_quantiles(text: str) -> list[float]:
@@ -33,6 +33,7 @@ def forecast(
     ),
     quantiles: str = typer.Option("0.5,0.9,0.95,0.99", help="comma-separated quantiles"),
     holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
+    value_column: str | None = VALUE_COLUMN,
 ) -> None:
     """Forecast a CSV of history; writes one row per future step with quantile columns."""
     from forecaster.errors import ForecasterError
@@ -40,7 +41,7 @@ def forecast(
 
     writable(output)
     try:
-        series_file = read_input(input)
+        series_file = read_input(input, value_column=value_column)
         outcome = forecast_file(
             series_file,
             horizon=horizon,
@@ -66,6 +67,7 @@ def backtest(
     freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
     models: str | None = typer.Option(None, help="comma-separated candidates (default: all)"),
     holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
+    value_column: str | None = VALUE_COLUMN,
     json_output: bool = typer.Option(False, "--json", help="print JSON for scripts"),
 ) -> None:
     """Backtest every model on a CSV and print the leaderboard (what --model auto picks from)."""
@@ -80,7 +82,7 @@ def backtest(
     total = len(candidates or SINGLE_SERIES)
     bar = progress_bar("models")
     try:
-        series_file = read_input(input)
+        series_file = read_input(input, value_column=value_column)
         with bar:
             task = bar.add_task("backtesting", total=total)
 

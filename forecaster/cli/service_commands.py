@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from forecaster.cli.app import app, fail, read_input, read_profile, say, warn, writable
+from forecaster.cli.app import (
+    VALUE_COLUMN,
+    app,
+    fail,
+    read_input,
+    read_profile,
+    say,
+    warn,
+    writable,
+)
 
 if TYPE_CHECKING:
     from forecaster.errors import ForecasterError
@@ -111,6 +120,7 @@ def ingest(
     service: str = typer.Option(..., help="service the points belong to"),
     metric: str = typer.Option("requests_per_second", help="metric name"),
     profile: Path | None = typer.Option(None, exists=True, help="create/update the service first"),
+    value_column: str | None = VALUE_COLUMN,
 ) -> None:
     """Store a CSV of points in the database, all or nothing."""
     from forecaster.errors import ForecasterError
@@ -123,7 +133,7 @@ def ingest(
     settings = _settings()
     stored = 0
     try:
-        columns = read_text_columns(file)  # the same layouts as the offline commands
+        columns = read_text_columns(file, value_column)  # the same layouts as the offline commands
         if columns.note:
             say(f"note: {columns.note}")
         with open_database(settings.database_url) as database, database.session() as session:
@@ -209,6 +219,7 @@ def plan(
     output: Path | None = typer.Option(None, help="offline: plan CSV to write"),
     freq: str | None = typer.Option(None, help="offline: resample to this step first"),
     model: str = typer.Option("auto", help="offline: auto or a model name"),
+    value_column: str | None = VALUE_COLUMN,
 ) -> None:
     """Plan capacity: for a stored service (--service) or offline from a CSV (--input)."""
     from forecaster.errors import ForecasterError
@@ -220,7 +231,7 @@ def plan(
 
         writable(output)
         try:
-            series_file = read_input(input)
+            series_file = read_input(input, value_column=value_column)
             frame = plan_file(
                 series_file, read_profile(profile), horizon=horizon, freq=freq, model=model
             )

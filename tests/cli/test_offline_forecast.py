@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from forecaster.cli import app
+from forecaster.errors import InvalidInputError
+from forecaster.offline import read_series_csv
 from tests.helpers import synthetic_traffic
 
 runner = CliRunner()
@@ -140,15 +142,54 @@ def test_a_request_log_is_read_as_requests_per_second(tmp_path: Path) -> None:
         ["forecast", "--input", str(log), "--output", str(tmp_path / "o.csv"), "--horizon", "1h"],
     )
     assert log_run.exit_code == 0, log_run.output
-    assert f"read {len(stamps)} rows as a request log, counted per second" in log_run.output
+    assert f"read {len(stamps)} rows as a request log: requests per second" in log_run.output
+
+
+def test_a_request_log_sums_a_named_column_per_second(tmp_path: Path) -> None:
+    log = tmp_path / "requests.csv"
+    log.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:00:00.1,100,5\n2023-11-16 18:00:00.9,100,7\n2023-11-16 18:00:02.5,100,3\n"
+    )
+    tokens = read_series_csv(log, "generatedtokens")
+    assert tokens.points.tolist() == [12.0, 0.0, 3.0]
+    assert "GeneratedTokens per second" in (tokens.note or "")
+    assert read_series_csv(log).points.tolist() == [2.0, 0.0, 1.0]
+    with pytest.raises(InvalidInputError, match="no column tokens; the columns are TIMESTAMP, "):
+        read_series_csv(log, "tokens")
+
+
+def test_a_wide_metrics_export_is_not_counted_as_requests(tmp_path: Path) -> None:
+    """Rows every 5 minutes with several metrics and no value column are a series, not a log
+    of requests: refused with a hint, then read with --value-column."""
+    stamps = pd.date_range("2024-01-01", periods=48, freq="5min").strftime("%Y-%m-%dT%H:%M:%SZ")
+    wide = tmp_path / "metrics.csv"
+    pd.DataFrame({"timestamp": stamps, "cpu": 0.5, "rps": np.arange(48.0)}).to_csv(
+        wide, index=False
+    )
+    out = tmp_path / "o.csv"
+    command = ["forecast", "--input", str(wide), "--output", str(out), "--horizon", "1h"]
+    refused = runner.invoke(app, command)
+    assert refused.exit_code == 2
+    assert "expected columns timestamp,value, got timestamp, cpu, rps; name the value column" in (
+        refused.output
+    )
+    read = runner.invoke(app, [*command, "--value-column", "rps"])
+    assert read.exit_code == 0, read.output
+    assert "read columns timestamp,rps as timestamp,value" in read.output
+    assert read_series_csv(wide, "RPS").points.tolist() == list(np.arange(48.0))
 
 
 def test_a_request_log_with_an_unreadable_timestamp_is_refused_naming_it(tmp_path: Path) -> None:
     log = tmp_path / "requests.csv"
-    log.write_text("TIMESTAMP,in,out\n2023-11-16 18:00:00.5,3,1\nyesterday,4,1\n")
+    rows = ["18:00:00.5", "yesterday", "18:00:01.2", "18:00:01.3", "18:00:04.9", "18:00:05"]
+    log.write_text(
+        "TIMESTAMP,in,out\n"
+        + "".join(f"2023-11-16 {r},3,1\n".replace("2023-11-16 y", "y") for r in rows)
+    )
     result = runner.invoke(app, ["forecast", "--input", str(log), "--output", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert "unreadable timestamps in a request log, first at line 3: yesterday" in result.output
+    assert "unreadable rows in a request log, first at line 3: yesterday" in result.output
 
 
 def test_forecast_refuses_bad_input_clearly(tmp_path: Path) -> None:

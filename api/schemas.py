@@ -307,6 +307,9 @@ class PlanNowPublic(_FromAttributes):
     tier: str | None
     peak_replicas: int | None
     peak_gpus: int | None
+    note: str | None = Field(
+        default=None, description="when stale: why, as the plan route's note says it"
+    )
 
 
 class SparklinePublic(_FromAttributes):

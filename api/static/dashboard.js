@@ -113,6 +113,16 @@ const fc = {
       <div class="small muted">${fc.esc(a.target)} · ${fc.ago(a.created_at)}</div>`;
   },
 
+  /** A stale plan's note (why it ran out) as a warning line. The server's words go in as
+   * text, never parsed as HTML, whatever a service's name or the note holds. */
+  planNote(note) {
+    const line = document.createElement("p");
+    line.className = "plan-note";
+    line.setAttribute("role", "status");
+    line.textContent = note;
+    return line;
+  },
+
   warnings(list, block = false) {
     if (!list.length) return block ? "" : '<span class="ok">ok</span>';
     const items = list.map((w) => `<li>${fc.esc(w)}</li>`).join("");

@@ -60,7 +60,7 @@ function row(s) {
     <td class="num">${planned(s.plan, "")}</td>
     <td class="num">${planned(s.plan, "peak_")}</td>
     <td>${fc.actuation(s.last_actuation)}</td>
-    <td>${fc.warnings(s.warnings)}</td>
+    <td class="status">${fc.warnings(s.warnings)}</td>
   </tr>`;
 }
 
@@ -71,6 +71,10 @@ async function main() {
     body.innerHTML = overview.count
       ? overview.data.map(row).join("")
       : '<tr><td colspan="9" class="muted">no services yet: create one with PUT /v1/services/{name}</td></tr>';
+    // why a plan ran out, under the row's warnings (the rows are in overview.data's order)
+    overview.data.forEach((s, i) => {
+      if (s.plan && s.plan.note) body.rows[i].querySelector("td.status").append(fc.planNote(s.plan.note));
+    });
     document.getElementById("generated").textContent = `as of ${fc.when(overview.generated_at)} UTC`;
     document.body.dataset.ready = "1";
   } catch (error) {

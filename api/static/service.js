@@ -62,6 +62,9 @@ function renderTables(detail) {
       { label: "capacity", num: true, html: (r) => fc.num(r.capacity) },
       { label: "reason", html: (r) => `<span class="small">${fc.esc(r.reason)}</span>` },
     ], plan.changes, "the plan has no steps") : '<p class="muted">no plan yet</p>';
+  // a plan that ran out stays on show: say above it why, as GET .../plan's note does
+  const note = detail.summary.plan && detail.summary.plan.note;
+  if (note) $("plan").prepend(fc.planNote(note));
 
   const keys = [...new Set(detail.leaderboard.flatMap((r) => Object.keys(r.scores)))];
   $("leaderboard").innerHTML = table([

@@ -1,7 +1,8 @@
 """One summary per service for the dashboard's overview: load, forecast, plan, champion, health.
 
 Everything a person needs to decide where to look first, including the warnings: no recent
-data, a stale forecast or plan, recent load outside the forecast band, a failed actuation.
+data, a stale forecast or plan (with the plan route's note on why), recent load outside the
+forecast band, a failed actuation. The service page (``detail.py``) shows the same summary.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.storage.samples import latest_sample_ms_of, metric_series_ids
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
-from forecaster.training.train import find_driving_series_id
+from forecaster.training.train import find_driving_series_id, why_plan_ended
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
@@ -54,6 +55,7 @@ class PlanNow:
     tier: str | None
     peak_replicas: int | None
     peak_gpus: int | None
+    note: str | None  # when stale: why, in the plan route's words (``why_plan_ended``)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def summarize_service(
         band = recent_band_check(
             session=session, series_id=series_id, series_ids=actual_ids, last_sample=last_sample
         )
-    plan = plan_now(session=session, service_id=service.id, now=now, window=window)
+    plan = plan_now(session=session, service=service, now=now, window=window)
     summary = ServiceSummary(
         name=service.name,
         enabled=service.enabled,
@@ -178,10 +180,11 @@ def summarize_service(
 
 
 def plan_now(
-    *, session: Session, service_id: int, now: datetime, window: timedelta
+    *, session: Session, service: Service, now: datetime, window: timedelta
 ) -> PlanNow | None:
-    """The newest plan's row in force at ``now`` and its peak over the next ``window``."""
-    plan = latest_plan(session=session, service_id=service_id)
+    """The newest plan's row in force at ``now``, its peak over the next ``window``, and why
+    it ran out when it has."""
+    plan = latest_plan(session=session, service_id=service.id)
     if plan is None:
         return None
     step = timedelta(seconds=plan.step_seconds)
@@ -191,17 +194,21 @@ def plan_now(
     # a fresh plan starts at the next step: until then its first row is what comes next
     in_force = current[-1] if current else (ahead[0] if ahead else None)
     ends_at = plan_end(session=session, plan_id=plan.id)
+    stale = ends_at is None or ends_at <= now
+    # a plan without steps covers nothing after it was made
+    ended = plan.generated_at if ends_at is None else ends_at
     return PlanNow(
         plan_id=plan.id,
         generated_at=plan.generated_at,
         ends_at=ends_at,
-        stale=ends_at is None or ends_at <= now,
+        stale=stale,
         since=in_force.ts if in_force else None,
         replicas=in_force.replicas if in_force else None,
         gpus=in_force.gpus if in_force else None,
         tier=in_force.tier if in_force else None,
         peak_replicas=max((row.replicas for row in ahead), default=None),
         peak_gpus=max((row.gpus for row in ahead), default=None),
+        note=why_plan_ended(session=session, service=service, ends_at=ended) if stale else None,
     )
 
 

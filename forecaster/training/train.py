@@ -161,12 +161,19 @@ def check_reaches_future(*, name: str, profile: ScalingProfile, history: pd.Seri
 
 
 def stale_plan_note(database: Database, name: str, ends_at: datetime) -> str:
-    """Why the plan in force ended before now, for the plan route: the history too old to
-    forecast from, no samples at all, or a recent history no job has planned from yet."""
+    """Why the plan in force ended before now, for the plan route (in its own session)."""
     with database.session() as session:
         service = get_service(session=session, name=name)
-        profile = profile_of(service)
-        latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
+        return why_plan_ended(session=session, service=service, ends_at=ends_at)
+
+
+def why_plan_ended(*, session: Session, service: Service, ends_at: datetime) -> str:
+    """Why a plan ended before now: the history too old to forecast from, no samples at all,
+    or a recent history no job has planned from yet. The one wording of the plan route's
+    ``note`` and the dashboard's, so a person reads the same reason in both."""
+    name = service.name
+    profile = profile_of(service)
+    latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
     note = f"this plan ended at {as_utc(ends_at).isoformat()}; "
     if latest_ms is None:
         return note + f"{name!r} has no {profile.metric} samples: send samples, then train"

@@ -3,6 +3,7 @@
 ``chat`` gets a load trace ending now, trained once six hours ago (so that forecast can be
 reviewed against what happened since) and refreshed now; plus a declared event, an excluded
 window and two actuations. ``embed`` is actuating, has no samples and was never trained.
+``seed_stale_service`` adds a service whose samples stopped days ago, so its plan ran out.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Actuation, Event, Exclusion
 from forecaster.storage.services import get_service, upsert_service
+from forecaster.timeutil import utc_now
 from forecaster.training.train import forecast_service, train_service
-from tests.helpers import ending_now, store_points
+from tests.actuators.factories import store_plan
+from tests.helpers import demo_trace_slice, ending_now, store_points
 
 CHAT_PROFILE = ScalingProfile(
     capacity_per_replica=20,
@@ -42,6 +45,7 @@ EMBED_PROFILE = ScalingProfile(
     ],
 )
 REVIEW_HOURS = 6
+STALE_DAYS = 8  # the stale service's samples stopped this long ago
 
 
 @dataclass(frozen=True)
@@ -106,4 +110,18 @@ def seed_dashboard(database: Database, settings: Settings, trace: pd.Series) -> 
         )
     return Seeded(
         first_forecast_id=first.forecast_id, latest_forecast_id=latest.forecast_id, trace=trace
+    )
+
+
+def seed_stale_service(database: Database, settings: Settings, name: str) -> int:
+    """``name`` with three days of samples that stopped ``STALE_DAYS`` ago and the plan made
+    while they came in, which ran out two days ago: training is refused, so that plan stays.
+    Returns the plan's id."""
+    trace = ending_now(demo_trace_slice(days=3))
+    trace.index = trace.index - pd.Timedelta(days=STALE_DAYS)
+    with database.session() as session:
+        upsert_service(session=session, name=name, profile=CHAT_PROFILE)
+    store_points(database, settings, name, trace)
+    return store_plan(
+        database, name=name, replicas=[3] * 12, start=utc_now() - pd.Timedelta(days=2)
     )

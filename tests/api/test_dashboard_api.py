@@ -18,7 +18,8 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import upsert_service
 from forecaster.training.train import train_service
-from tests.api.dashboard_seed import CHAT_PROFILE, EMBED_PROFILE
+from tests.actuators.factories import store_plan
+from tests.api.dashboard_seed import CHAT_PROFILE, EMBED_PROFILE, seed_stale_service
 from tests.helpers import ending_now, live_server, store_points, synthetic_traffic
 
 
@@ -119,6 +120,36 @@ def test_overview_of_a_service_that_was_never_trained(client: httpx.Client) -> N
     assert client.get("/v1/dashboard/services/ghost").status_code == 404
 
 
+def test_a_plan_that_ran_out_says_why_as_the_plan_route_does(
+    client: httpx.Client, settings: Settings, database: Database
+) -> None:
+    """A history that ended days ago: training is refused, the old plan stays on show, and the
+    dashboard carries the plan route's own note on it. A plan in force carries none."""
+    kept = seed_stale_service(database, settings, "chat")
+    store_points(database, settings, "embed", ending_now(synthetic_traffic(days=1, seed=4)))
+    fresh = store_plan(database, name="embed", replicas=[4] * 12)
+
+    said = client.get("/v1/services/chat/plan").json()
+    assert said["plan_id"] == kept and said["stale"] is True
+    assert said["note"].startswith("this plan ended at ")
+    assert said["note"].endswith("already past; send recent samples, then train again")
+
+    overview = {s["name"]: s for s in client.get("/v1/dashboard/overview").json()["data"]}
+    chat = overview["chat"]
+    assert chat["plan"]["plan_id"] == kept and chat["plan"]["stale"] is True
+    assert chat["plan"]["note"] == said["note"]
+    assert "the plan has run out: actuators fall back to their baselines" in chat["warnings"]
+    detail = client.get("/v1/dashboard/services/chat").json()
+    assert detail["summary"]["plan"]["note"] == said["note"]
+    assert detail["plan"]["plan_id"] == kept  # the outdated plan is still what is shown
+
+    embed = overview["embed"]
+    assert embed["plan"]["plan_id"] == fresh and embed["plan"]["stale"] is False
+    assert embed["plan"]["note"] is None
+    assert client.get("/v1/dashboard/services/embed").json()["summary"]["plan"]["note"] is None
+    assert client.get("/v1/services/embed/plan").json()["note"] is None
+
+
 def test_service_panels_give_capacity_reasons_and_leaderboard(
     client: httpx.Client, settings: Settings, database: Database
 ) -> None:
@@ -128,6 +159,7 @@ def test_service_panels_give_capacity_reasons_and_leaderboard(
 
     plan = detail["plan"]
     assert plan["plan_id"] == trained.plan_id and len(plan["ts"]) == 144
+    assert detail["summary"]["plan"]["stale"] is False and detail["summary"]["plan"]["note"] is None
     per_replica = CHAT_PROFILE.capacity_per_replica * CHAT_PROFILE.target_utilization
     assert plan["capacity"] == pytest.approx([r * per_replica for r in plan["replicas"]])
     changes = plan["changes"]

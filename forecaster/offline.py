@@ -262,6 +262,8 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
             f"{path}: {int(bad.sum())} unreadable rows, first at line {line}: "
             f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
         )
+    if text.empty:
+        raise InvalidInputError(f"{path}: no rows after the header")
     if missing.all():
         raise InvalidInputError(f"{path}: no readable rows (every value is blank)")
     kept = ~missing.to_numpy()

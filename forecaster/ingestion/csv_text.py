@@ -29,6 +29,8 @@ def read_csv_text(
         frame = pd.read_csv(data, dtype=str, keep_default_na=False, header=header)
     except UnicodeDecodeError:
         raise _not_utf8(name) from None
+    except pd.errors.EmptyDataError:  # pandas: "No columns to parse from file"
+        raise InvalidInputError(f"cannot read {name}: the file is empty") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise InvalidInputError(f"cannot read {name}: {error}") from None
     if any("\x00" in str(column) for column in frame.columns):

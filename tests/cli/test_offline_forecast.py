@@ -406,7 +406,8 @@ def test_daily_rows_at_local_midnight_continue_past_a_dst_change(tmp_path: Path)
 
 
 def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
-    """Epoch milliseconds are named as such (not guessed), and a file of blanks says so."""
+    """Epoch milliseconds are named as such (not guessed), and a file of blanks, an empty file
+    and one with only a header say so."""
     write_history(tmp_path / "history.csv", days=1)
     frame = pd.read_csv(tmp_path / "history.csv")
     seconds = (pd.to_datetime(frame["timestamp"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(
@@ -425,3 +426,9 @@ def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
     assert outcomes["blank"].exit_code == 2
     assert "every value is blank" in outcomes["blank"].output
     assert outcomes["seconds"].exit_code == 0, outcomes["seconds"].output
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("timestamp,value\n")
+    for name, message in (("empty", "the file is empty"), ("header", "no rows after the header")):
+        args = ["forecast", "--input", str(tmp_path / f"{name}.csv"), "--horizon", "1h"]
+        result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
+        assert result.exit_code == 2 and message in result.output

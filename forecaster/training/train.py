@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import ForecasterError, NotReadyError, json_text
 from forecaster.idle_priority import run_at_idle_priority
+from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.planning.reactive import CHECK_DAYS, check_floor
 from forecaster.profiles import ScalingProfile
@@ -36,8 +37,6 @@ from forecaster.storage.forecasts import (
 from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import latest_plan, save_plan
 from forecaster.storage.samples import (
-    AGGREGATE_LABELS,
-    AGGREGATE_LABELS_KEY,
     ensure_series,
     latest_metric_ms,
     read_samples,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from forecaster.profiles import PrometheusSource, ScalingProfile
 from forecaster.settings import get_settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import upsert_service
-from tests.helpers import free_port
+from tests.helpers import free_port, live_server, prometheus_answering
 
 
 @pytest.fixture
@@ -42,6 +43,18 @@ def test_pull_reports_an_unreachable_prometheus_and_exits_non_zero(database: Dat
     assert result.exit_code == 1
     assert "chat requests_per_second: 0 points" in result.output
     assert "unreachable after" in result.output
+
+
+def test_pull_says_which_series_it_ignored_for_their_labels(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORECASTER_PROMETHEUS_BACKFILL_DAYS", "1")
+    answer = prometheus_answering([{"region": "eu"}, {"region": "us", "*": "sum"}])
+    with live_server(answer) as url:
+        result = CliRunner().invoke(app, ["pull", "--prometheus-url", url])
+    assert result.exit_code == 0, result.output
+    assert re.search(r": (\d+) points in 1 chunks \(1 series, \1 points ignored", result.output)
+    assert 'label name "*" is reserved' in result.output
 
 
 def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:

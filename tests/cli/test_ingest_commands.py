@@ -13,7 +13,7 @@ from forecaster.cli import app
 from forecaster.profiles import PrometheusSource, ScalingProfile
 from forecaster.settings import get_settings
 from forecaster.storage.db import Database
-from forecaster.storage.services import upsert_service
+from forecaster.storage.services import list_services, upsert_service
 from tests.helpers import free_port, live_server, prometheus_answering
 
 
@@ -55,6 +55,26 @@ def test_pull_says_which_series_it_ignored_for_their_labels(
     assert result.exit_code == 0, result.output
     assert re.search(r": (\d+) points in 1 chunks \(1 series, \1 points ignored", result.output)
     assert 'label name "*" is reserved' in result.output
+
+
+def test_a_profile_whose_prometheus_source_names_a_reserved_label_is_refused(
+    database: Database, tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "capacity_per_replica: 5\n"
+        "prometheus:\n"
+        "  - {metric: requests_per_second, query: sum(up), labels: {'*': everything}}\n"
+    )
+    csv = tmp_path / "load.csv"
+    csv.write_text("timestamp,value\n1704067200,1.0\n")
+    result = CliRunner().invoke(
+        app, ["ingest", str(csv), "--service", "new", "--profile", str(profile)]
+    )
+    assert result.exit_code == 2
+    assert 'profile.yaml: prometheus.0.labels: label name "*" is reserved' in result.output
+    with database.session() as session:
+        assert [service.name for service in list_services(session=session)] == ["chat"]
 
 
 def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from forecaster.errors import validation_problems
+from forecaster.labels import label_name_problems
 from forecaster.storable_text import StorableTextModel
 from models.base import DEFAULT_QUANTILES, quantile_name
 from models.calendar import check_country
@@ -42,6 +43,7 @@ MAX_STARTUP_SECONDS = 86_400.0
 MAX_DELAY_SECONDS = 7 * 86_400.0
 MAX_CAPACITY = 1e12  # load units one replica serves; sums of plans stay finite below these
 MAX_HOURLY_COST = 1e6
+LabelNames = dict[str, str] | list[str] | None
 
 
 class CapacityTier(StorableTextModel):
@@ -105,6 +107,17 @@ class PrometheusSource(StorableTextModel):
     step_seconds: int | None = Field(
         default=None, ge=1, le=3600, description="query step (default: the global setting)"
     )
+
+    @field_validator("labels", "keep_labels")
+    @classmethod
+    def _storable_names(cls, names: LabelNames) -> LabelNames:
+        """Every series of the source carries these names (``keep_labels`` as the result has
+        them: "*" would keep a label named "*", not every label), so a name a push is refused
+        for would leave each series out of the pull."""
+        problems = label_name_problems(names or [])
+        if problems:
+            raise ValueError("; ".join(problems))
+        return names
 
     @model_validator(mode="after")
     def _check_metric(self) -> PrometheusSource:

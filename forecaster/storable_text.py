@@ -16,6 +16,10 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, field_validator
 
 NUL = "\x00"
+UNSTORABLE = (
+    "text must not contain the NUL character (\\u0000) or half of a surrogate pair "
+    "(\\ud800-\\udfff)"
+)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 T = TypeVar("T")
 
@@ -51,10 +55,7 @@ def refuse_unstorable(value: T) -> T:
     """``value`` unchanged; ValueError saying where when any text in it cannot be stored."""
     where = unstorable_in(value)
     if where is not None:
-        raise ValueError(
-            "text must not contain the NUL character (\\u0000) or half of a surrogate pair "
-            f"(\\ud800-\\udfff){where}"
-        )
+        raise ValueError(f"{UNSTORABLE}{where}")
     return value
 
 

@@ -1,18 +1,21 @@
-"""Test helpers: a seeded synthetic traffic generator, real-trace slices, a live HTTP server."""
+"""Test helpers: a seeded synthetic traffic generator, real-trace slices, a live HTTP server,
+a stand-in for Prometheus's query_range answer."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from urllib.parse import parse_qs
 
 import numpy as np
 import pandas as pd
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
@@ -138,3 +141,22 @@ def live_server(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def prometheus_answering(label_sets: list[dict[str, str]]) -> FastAPI:
+    """Prometheus's HTTP answer to query_range: one series per label set, 1 at every step. A
+    Prometheus 3 (UTF-8 label names) can name a label "*" with label_replace; the 2.x Debian
+    ships cannot, hence this stand-in (serve it with :func:`live_server`)."""
+    app = FastAPI()
+
+    @app.post("/api/v1/query_range")
+    async def query_range(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode())
+        start, end, step = (float(form[name][0]) for name in ("start", "end", "step"))
+        stamps = np.arange(start, end + step / 2, step)
+        values = [[stamp, "1"] for stamp in stamps.tolist()]
+        result = [{"metric": labels, "values": values} for labels in label_sets]
+        payload = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return Response(json.dumps(payload), media_type="application/json")  # escapes \ud800
+
+    return app

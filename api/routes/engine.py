@@ -25,10 +25,9 @@ from forecaster.storage.calendar import (
     list_events,
     list_exclusions,
 )
-from forecaster.storage.forecasts import latest_training_runs
 from forecaster.storage.orm import ModelRun
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.train import find_driving_series_id
+from forecaster.training.train import driving_training_runs
 
 router = APIRouter(prefix="/v1/services", tags=["forecasting"])
 
@@ -116,9 +115,8 @@ def run_public(run: ModelRun) -> ModelRunPublic:
 def get_runs(session: SessionDep, name: str = ServiceName) -> ModelRunsPublic:
     """Leaderboard of the latest training: every candidate's backtest scores, champion first."""
     service = get_service(session=session, name=name)
-    series_id = find_driving_series_id(
+    series_id, found = driving_training_runs(
         session=session, service=service, profile=profile_of(service)
     )
-    found = [] if series_id is None else latest_training_runs(session=session, series_id=series_id)
     runs = [run_public(run) for run in found]
     return ModelRunsPublic(service=name, series_id=series_id, data=runs, count=len(runs))

@@ -14,9 +14,9 @@ from fastapi.responses import Response
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
-from forecaster.errors import InvalidInputError, NotReadyError
+from forecaster.errors import InvalidInputError
 from forecaster.storage.db import Database
-from forecaster.storage.forecasts import forecast_frame, latest_forecast
+from forecaster.storage.forecasts import forecast_frame
 from forecaster.storage.orm import ModelRun
 from forecaster.storage.plan_views import (
     current_plan_view,
@@ -25,7 +25,7 @@ from forecaster.storage.plan_views import (
 )
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
-from forecaster.training.train import find_driving_series_id, stale_plan_note
+from forecaster.training.train import driving_forecast_or_not_ready, stale_plan_note
 from models.base import quantile_name
 
 router = APIRouter(prefix="/v1/services", tags=["plans"])
@@ -54,19 +54,16 @@ def _recheck_in_background(database: Database) -> None:
 def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic:
     """The latest load forecast of the service's driving metric, with its quantiles."""
     service = get_service(session=session, name=name)
-    series_id = find_driving_series_id(
+    forecast = driving_forecast_or_not_ready(
         session=session, service=service, profile=profile_of(service)
     )
-    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
-    if series_id is None or forecast is None:
-        raise NotReadyError(f"service {name!r} has no forecast yet; train it first")
     run = session.get_one(ModelRun, forecast.run_id)
     frame = forecast_frame(session=session, forecast_id=forecast.id)
     if forecast.risk_quantile is not None:  # the fifth quantile goes out as each point's risk
         frame = frame.rename(columns={quantile_name(forecast.risk_quantile): "risk"})
     return ForecastPublic(
         service=name,
-        series_id=series_id,
+        series_id=forecast.series_id,
         forecast_id=forecast.id,
         run_id=forecast.run_id,
         model=run.model,

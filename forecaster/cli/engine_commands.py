@@ -175,21 +175,15 @@ def exclusions_remove(
 def runs(service: str = typer.Option(..., help="service name")) -> None:
     """Leaderboard of a service's latest training (MASE, pinball, coverage, fit seconds)."""
     from forecaster.errors import ForecasterError
-    from forecaster.storage.forecasts import latest_training_runs
     from forecaster.storage.services import get_service, profile_of
     from forecaster.training.leaderboard import format_leaderboard
-    from forecaster.training.train import find_driving_series_id
+    from forecaster.training.train import driving_training_runs
 
     try:
         with _database().session() as session:
             found = get_service(session=session, name=service)
-            series_id = find_driving_series_id(
+            _, runs = driving_training_runs(
                 session=session, service=found, profile=profile_of(found)
-            )
-            runs = (
-                []
-                if series_id is None
-                else latest_training_runs(session=session, series_id=series_id)
             )
             rows = [
                 {

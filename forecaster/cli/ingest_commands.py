@@ -36,6 +36,11 @@ def pull(
         line = f"{source.service} {source.metric}: {source.stored} points in {source.chunks} chunks"
         if source.skipped_non_finite:
             line += f" ({source.skipped_non_finite} NaN/Inf skipped)"
+        if source.ignored_series:
+            line += (
+                f" ({source.ignored_series} series, {source.ignored_samples} points ignored for "
+                f"their labels, e.g. {source.ignored_example})"
+            )
         if source.error:
             warn(f"{line}; stopped: {source.error}")
         else:

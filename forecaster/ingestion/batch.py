@@ -18,10 +18,10 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text, listing
+from forecaster.labels import label_problems, labels_key
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
-from forecaster.storage.orm import LABELS_KEY_LENGTH
-from forecaster.storage.samples import AGGREGATE_LABEL, ensure_series, labels_key, write_samples
+from forecaster.storage.samples import ensure_series, write_samples
 from forecaster.storage.services import services_by_name
 from forecaster.telemetry import INGEST_REFUSED, INGESTED_POINTS
 from forecaster.timeutil import (
@@ -120,7 +120,7 @@ def ingest_batch(
     check_batch_size(batch, settings, max_series, max_points)
     services = services_by_name(session=session, names={item.service for item in batch})
     keys = [labels_key(item.labels) for item in batch]
-    problems = _series_problems(batch, keys, set(services))
+    problems = _series_problems(batch, set(services))
     columns = _columns(batch)
     problems += _point_problems(batch, columns, settings)
     if problems:
@@ -149,11 +149,9 @@ def ingest_batch(
     return IngestResult(stored=stored, series=len(set(series_ids.tolist())))
 
 
-def _series_problems(
-    batch: Sequence[SeriesPoints], keys: Sequence[str], known_services: set[str]
-) -> list[str]:
+def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) -> list[str]:
     problems = []
-    for number, (item, key) in enumerate(zip(batch, keys, strict=True)):
+    for number, item in enumerate(batch):
         if item.service not in known_services:
             problems.append(
                 f"{_where(number, item)}: unknown service {json_text(item.service)}; "
@@ -164,32 +162,14 @@ def _series_problems(
                 f"{_where(number, item)}: unknown metric {json_text(item.metric)}; "
                 f"known: {listing(sorted(KNOWN_METRICS))}"
             )
-        problems += [f"{_where(number, item)}: {problem}" for problem in label_problems(item)]
-        if len(key) > LABELS_KEY_LENGTH:
-            problems.append(
-                f"{_where(number, item)}: labels take {len(key)} characters as JSON; "
-                f"at most {LABELS_KEY_LENGTH}"
-            )
+        problems += [
+            f"{_where(number, item)}: {problem}" for problem in label_problems(item.labels)
+        ]
         if len(item.timestamps) != len(item.values):
             problems.append(
                 f"{_where(number, item)}: {len(item.timestamps)} timestamps "
                 f"but {len(item.values)} values"
             )
-    return problems
-
-
-def label_problems(item: SeriesPoints) -> list[str]:
-    """What is wrong with a series' label names: an empty one names nothing (Prometheus refuses
-    it too), and the aggregate marker would make the series pass for, or be mixed into, the sum
-    over label sets that training derives."""
-    problems = []
-    if "" in item.labels:
-        problems.append("a label name is empty; every label needs a name")
-    if AGGREGATE_LABEL in item.labels:
-        problems.append(
-            f'label name "{AGGREGATE_LABEL}" is reserved: it marks the sum over label sets that '
-            "forecaster derives for training; rename the label"
-        )
     return problems
 
 

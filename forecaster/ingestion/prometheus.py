@@ -6,7 +6,9 @@ chunks under Prometheus's 11,000-points-per-series limit; later runs resume one 
 newest stored point, on the same step grid, so nothing is fetched twice and nothing is skipped.
 Each chunk is stored in its own transaction, oldest first: a failure leaves a clean prefix that
 the next run resumes from. Transient failures (connection, timeout, 429, 5xx) are retried with
-exponential backoff; a bad query (4xx) is reported at once.
+exponential backoff; a bad query (4xx) is reported at once. A result series whose labels a push
+would be refused for (:func:`forecaster.labels.label_problems`) is left out and counted, as
+remote-write leaves it out: one odd series must not stop the source.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from forecaster.errors import ForecasterError
+from forecaster.errors import ForecasterError, json_text
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.labels import label_problems, labels_key
 from forecaster.profiles import PrometheusSource
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -56,7 +59,26 @@ class SourceSummary:
     chunks: int = 0
     stored: int = 0
     skipped_non_finite: int = 0
+    ignored_samples: int = 0  # of series left out for their labels
+    ignored_example: str | None = None  # the first such series and why
     error: str | None = None
+    _ignored_keys: set[str] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def ignored_series(self) -> int:
+        """Label sets left out; a series is counted once however many chunks it spans."""
+        return len(self._ignored_keys)
+
+    def ignore(self, labels: dict[str, str], problems: list[str], samples: int) -> None:
+        """Count a series left out for its labels, and say why the first time it is seen."""
+        self.ignored_samples += samples
+        key = labels_key(labels)
+        if key in self._ignored_keys:
+            return
+        self._ignored_keys.add(key)
+        why = f"{json_text(labels)}: {'; '.join(problems)}"
+        self.ignored_example = self.ignored_example or why
+        log.warning("pull of %s %s ignores series %s", self.service, self.metric, why)
 
 
 @dataclass
@@ -229,10 +251,8 @@ def _pull_source(
                 start, end, step, settings.prometheus_max_points_per_query
             ):
                 matrix = client.query_range(source.query, first, last, step)
-                stored, skipped = _store_chunk(database, settings, service, source, matrix)
+                _store_chunk(database, settings, source, matrix, summary)
                 summary.chunks += 1
-                summary.stored += stored
-                summary.skipped_non_finite += skipped
             details.update(
                 metric=source.metric,
                 start=start,
@@ -240,6 +260,8 @@ def _pull_source(
                 chunks=summary.chunks,
                 stored=summary.stored,
                 skipped_non_finite=summary.skipped_non_finite,
+                ignored_series=summary.ignored_series,
+                ignored_samples=summary.ignored_samples,
             )
     except ForecasterError as error:
         summary.error = str(error)
@@ -250,29 +272,33 @@ def _pull_source(
 def _store_chunk(
     database: Database,
     settings: Settings,
-    service: str,
     source: PrometheusSource,
     matrix: list[MatrixSeries],
-) -> tuple[int, int]:
-    """Store one chunk of every series of a result in one transaction."""
+    summary: SourceSummary,
+) -> None:
+    """Store one chunk of every series of a result in one transaction, counted in ``summary``."""
     batch = []
-    skipped = 0
     for series in matrix:
+        labels = series_labels(series.labels, source)
+        problems = label_problems(labels)
+        if problems:
+            summary.ignore(labels, problems, len(series.values))
+            continue
         finite = np.isfinite(series.values)  # NaN/Inf (e.g. a rate over no data) are not load
-        skipped += int(len(finite) - finite.sum())
+        summary.skipped_non_finite += int(len(finite) - finite.sum())
         if not finite.any():
             continue
         batch.append(
             SeriesPoints(
-                service=service,
+                service=summary.service,
                 metric=source.metric,
-                labels=series_labels(series.labels, source),
+                labels=labels,
                 timestamps=series.timestamps[finite],
                 values=series.values[finite],
             )
         )
     if not batch:
-        return 0, skipped
+        return
     points = sum(len(item.timestamps) for item in batch)
     with database.session() as session:
         result = ingest_batch(
@@ -282,7 +308,7 @@ def _store_chunk(
             max_series=len(batch),
             max_points=points,
         )
-    return result.stored, skipped
+    summary.stored += result.stored
 
 
 def series_labels(labels: dict[str, str], source: PrometheusSource) -> dict[str, str]:

@@ -19,11 +19,10 @@ from forecaster.review.leaderboard import LeaderboardRow, leaderboard
 from forecaster.review.overview import ServiceSummary, summarize_service
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.calendar import list_events, list_exclusions
-from forecaster.storage.forecasts import latest_training_runs
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
 from forecaster.storage.plans import latest_plan, plan_steps
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.train import find_driving_series_id
+from forecaster.training.train import driving_training_runs
 
 
 @dataclass(frozen=True)
@@ -75,8 +74,7 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
     service = get_service(session=session, name=name)
     profile = profile_of(service)
     actuations = list_actuations(session=session, service_id=service.id)
-    series_id = find_driving_series_id(session=session, service=service, profile=profile)
-    runs = [] if series_id is None else latest_training_runs(session=session, series_id=series_id)
+    runs = driving_training_runs(session=session, service=service, profile=profile)[1]
     plan = latest_plan(session=session, service_id=service.id)
     return ServiceDetail(
         summary=summarize_service(

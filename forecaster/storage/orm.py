@@ -28,9 +28,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from forecaster.labels import LABELS_KEY_LENGTH
 from forecaster.timeutil import as_utc, utc_now
-
-LABELS_KEY_LENGTH = 512  # a series' labels as sorted JSON; ingestion refuses longer ones
 
 
 class UTCDateTime(TypeDecorator[datetime]):

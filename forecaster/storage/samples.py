@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,27 +21,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
+from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Sample, Series
 from forecaster.timeutil import from_epoch_ms
 
 SeriesKey = tuple[int, str, str]  # (service_id, metric, labels_key)
-
-
-def labels_key(labels: dict[str, str] | None) -> str:
-    """Canonical text of a label set, so {"a":1,"b":2} and {"b":2,"a":1} are one series."""
-    if not labels:
-        return "{}"
-    try:
-        return _labels_key(tuple(sorted(labels.items())))
-    except TypeError:  # unhashable or unorderable values: not from an ingest path
-        return json.dumps(labels, sort_keys=True, separators=(",", ":"))
-
-
-@lru_cache(maxsize=65_536)
-def _labels_key(items: tuple[tuple[str, Any], ...]) -> str:
-    # remote-write and pulls send the same label sets every time: encode each once
-    return json.dumps(dict(items), separators=(",", ":"))
 
 
 def ensure_series(
@@ -378,11 +362,6 @@ def roll_up_samples(
     if not postgres:
         session.execute(text("DROP TABLE samples_rollup"))
     return int(written.rowcount), int(deleted.rowcount)  # type: ignore[attr-defined]
-
-
-AGGREGATE_LABEL = "*"  # the derived "sum of label sets" series is {"*": "sum"}: never written
-AGGREGATE_LABELS = {AGGREGATE_LABEL: "sum"}
-AGGREGATE_LABELS_KEY = labels_key(AGGREGATE_LABELS)
 
 
 def metric_series_ids(*, session: Session, service_id: int, metric: str) -> list[int]:

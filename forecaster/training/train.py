@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import ForecasterError, NotReadyError, json_text
 from forecaster.idle_priority import run_at_idle_priority
+from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.planning.reactive import CHECK_DAYS, check_floor
 from forecaster.profiles import ScalingProfile
@@ -29,15 +30,14 @@ from forecaster.storage.forecasts import (
     champion_run,
     forecast_frame,
     latest_forecast,
+    latest_training_runs,
     quantile_series,
     save_forecast,
     save_model_run,
 )
-from forecaster.storage.orm import Exclusion, ModelRun, Plan, Series, Service
+from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Plan, Series, Service
 from forecaster.storage.plans import latest_plan, save_plan
 from forecaster.storage.samples import (
-    AGGREGATE_LABELS,
-    AGGREGATE_LABELS_KEY,
     ensure_series,
     latest_metric_ms,
     read_samples,
@@ -89,6 +89,31 @@ def find_driving_series_id(
     if len(ids) == 1:
         return int(ids[0])
     return next((int(row.id) for row in rows if row.labels_key == AGGREGATE_LABELS_KEY), None)
+
+
+def driving_forecast_or_not_ready(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> Forecast:
+    """The newest forecast of the driving metric, for what cannot go on without one (the
+    forecast route, re-planning); NotReadyError (API 409) when nothing was trained on it yet."""
+    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
+    if forecast is None:
+        raise NotReadyError(
+            f"service {service.name!r} has no forecast of {profile.metric!r} yet; train it first"
+        )
+    return forecast
+
+
+def driving_training_runs(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> tuple[int | None, list[ModelRun]]:
+    """The driving series and the runs of its latest training, champion first (leaderboards);
+    ``(None, [])`` while it does not exist (nothing trained: an empty board, not an error)."""
+    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    if series_id is None:
+        return None, []
+    return series_id, latest_training_runs(session=session, series_id=series_id)
 
 
 def load_history(
@@ -498,12 +523,7 @@ def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Pl
     NotReadyError when no stored forecast fits the profile: none yet of its metric, or one on
     another step (a plan must follow the forecast's own steps).
     """
-    series_id = find_driving_series_id(session=session, service=service, profile=profile)
-    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
-    if forecast is None:
-        raise NotReadyError(
-            f"service {service.name!r} has no forecast of {profile.metric!r} yet; train it first"
-        )
+    forecast = driving_forecast_or_not_ready(session=session, service=service, profile=profile)
     if forecast.step_seconds != profile.step_seconds:
         raise NotReadyError(
             f"the latest forecast of {service.name!r} is on {forecast.step_seconds}s steps and "

@@ -13,6 +13,7 @@ from forecaster.storage.orm import Series
 from forecaster.timeutil import utc_now
 
 PROFILE = {"step_seconds": 300, "horizon_hours": 24, "capacity_per_replica": 10}
+NOT_READY = "service 'chat' has no forecast of 'requests_per_second' yet; train it first"
 
 
 def _series_rows(database: Database) -> int:
@@ -20,7 +21,8 @@ def _series_rows(database: Database) -> int:
         return int(session.execute(select(func.count()).select_from(Series)).scalar_one())
 
 
-def test_get_routes_create_no_series(settings: Settings, database: Database) -> None:
+def _untrained(settings: Settings, database: Database, regions: list[str]) -> TestClient:
+    """A client of a service ``chat`` with a little load in each region and no training."""
     client = TestClient(create_app(settings, database))
     assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
     now = int(utc_now().timestamp()) // 300 * 300
@@ -32,15 +34,20 @@ def test_get_routes_create_no_series(settings: Settings, database: Database) -> 
                 "labels": {"region": region},
                 "points": [[now - 600, 4.0], [now - 300, 5.0]],
             }
-            for region in ("eu", "us")
+            for region in regions
         ]
     }
     assert client.post("/v1/metrics", json=body).status_code == 200
+    return client
+
+
+def test_get_routes_create_no_series(settings: Settings, database: Database) -> None:
+    client = _untrained(settings, database, ["eu", "us"])
     before = _series_rows(database)
     assert before == 2
 
     forecast = client.get("/v1/services/chat/forecast")
-    assert forecast.status_code == 409 and "train it first" in forecast.text
+    assert forecast.status_code == 409 and forecast.json()["detail"] == NOT_READY
     runs = client.get("/v1/services/chat/runs").json()
     assert runs["series_id"] is None and runs["count"] == 0
     assert client.get("/v1/services/chat/forecasts").json()["count"] == 0
@@ -50,3 +57,15 @@ def test_get_routes_create_no_series(settings: Settings, database: Database) -> 
     assert detail.status_code == 200, detail.text
     assert detail.json()["leaderboard"] == []
     assert _series_rows(database) == before
+
+
+def test_one_label_set_untrained_reads_as_not_ready_like_several(
+    settings: Settings, database: Database
+) -> None:
+    """With one label set the driving series exists before training; with nothing trained on
+    it the reads answer as when the summed series was never made."""
+    client = _untrained(settings, database, ["eu"])
+    forecast = client.get("/v1/services/chat/forecast")
+    assert forecast.status_code == 409 and forecast.json()["detail"] == NOT_READY
+    assert client.get("/v1/services/chat/runs").json()["count"] == 0
+    assert client.get("/v1/dashboard/services/chat").json()["leaderboard"] == []

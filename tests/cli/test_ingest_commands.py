@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from forecaster.cli import app
 from forecaster.profiles import PrometheusSource, ScalingProfile
 from forecaster.settings import get_settings
 from forecaster.storage.db import Database
-from forecaster.storage.services import upsert_service
-from tests.helpers import free_port
+from forecaster.storage.services import list_services, upsert_service
+from tests.helpers import free_port, live_server, prometheus_answering
 
 
 @pytest.fixture
@@ -42,6 +43,38 @@ def test_pull_reports_an_unreachable_prometheus_and_exits_non_zero(database: Dat
     assert result.exit_code == 1
     assert "chat requests_per_second: 0 points" in result.output
     assert "unreachable after" in result.output
+
+
+def test_pull_says_which_series_it_ignored_for_their_labels(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORECASTER_PROMETHEUS_BACKFILL_DAYS", "1")
+    answer = prometheus_answering([{"region": "eu"}, {"region": "us", "*": "sum"}])
+    with live_server(answer) as url:
+        result = CliRunner().invoke(app, ["pull", "--prometheus-url", url])
+    assert result.exit_code == 0, result.output
+    assert re.search(r": (\d+) points in 1 chunks \(1 series, \1 points ignored", result.output)
+    assert 'label name "*" is reserved' in result.output
+
+
+def test_a_profile_whose_prometheus_source_names_a_reserved_label_is_refused(
+    database: Database, tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "capacity_per_replica: 5\n"
+        "prometheus:\n"
+        "  - {metric: requests_per_second, query: sum(up), labels: {'*': everything}}\n"
+    )
+    csv = tmp_path / "load.csv"
+    csv.write_text("timestamp,value\n1704067200,1.0\n")
+    result = CliRunner().invoke(
+        app, ["ingest", str(csv), "--service", "new", "--profile", str(profile)]
+    )
+    assert result.exit_code == 2
+    assert 'profile.yaml: prometheus.0.labels: label name "*" is reserved' in result.output
+    with database.session() as session:
+        assert [service.name for service in list_services(session=session)] == ["chat"]
 
 
 def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:

@@ -255,6 +255,29 @@ def test_label_names_that_name_nothing_or_the_derived_sum_are_refused(
     assert stored(database) == 0
 
 
+@pytest.mark.parametrize(
+    ("source", "field", "expected"),
+    [
+        ({"labels": {"*": "sum"}}, "labels", 'label name "*" is reserved'),
+        ({"labels": {"": "x"}}, "labels", "a label name is empty"),
+        ({"keep_labels": ["region", "*"]}, "keep_labels", 'label name "*" is reserved'),
+    ],
+)
+def test_a_prometheus_source_naming_a_label_a_push_is_refused_for_is_a_422(
+    client: TestClient, source: dict[str, Any], field: str, expected: str
+) -> None:
+    """Every series the source pulls would carry the name, and the pull leaves such series out:
+    refused when the profile is stored, naming the field, instead of pulling nothing."""
+    query = {"metric": "requests_per_second", "query": "sum(rate(requests_total[5m]))"}
+    body = {"capacity_per_replica": 10, "prometheus": [query | source]}
+    response = client.put("/v1/services/pulled", json=body)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "prometheus", 0, field]
+    assert expected in problem["msg"]
+    assert client.get("/v1/services/pulled").status_code == 404
+
+
 @pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/csv"])
 def test_a_body_that_is_not_json_hints_at_the_content_type(
     client: TestClient, content_type: str | None

@@ -15,6 +15,7 @@ from forecaster.storage.orm import JobRun, Series
 from forecaster.storage.samples import read_samples
 from forecaster.storage.services import upsert_service
 from forecaster.timeutil import to_epoch_ms, utc_now
+from tests.helpers import live_server, prometheus_answering
 from tests.ingestion.conftest import PrometheusFactory
 
 STEP = 60
@@ -39,8 +40,13 @@ def _history() -> tuple[int, dict[str, np.ndarray], str]:
     return last, expected, "\n".join([*lines, "# EOF", ""])
 
 
-def _service(database: Database, query: str = 'inference_rps{service="chat"}') -> None:
-    source = PrometheusSource(metric="requests_per_second", query=query, keep_labels=["region"])
+def _service(
+    database: Database,
+    query: str = 'inference_rps{service="chat"}',
+    keep_labels: tuple[str, ...] | None = ("region",),
+) -> None:
+    kept = None if keep_labels is None else list(keep_labels)
+    source = PrometheusSource(metric="requests_per_second", query=query, keep_labels=kept)
     profile = ScalingProfile(capacity_per_replica=5, prometheus=[source])
     with database.session() as session:
         upsert_service(session=session, name="chat", profile=profile)
@@ -122,6 +128,62 @@ def test_a_bad_query_is_reported_not_retried(
     with database.session() as session:
         job = session.execute(select(JobRun)).scalars().one()
     assert job.status == "failed" and "parse error" in str(job.message)
+
+
+@pytest.mark.prometheus
+def test_a_series_whose_text_cannot_be_stored_is_skipped_and_counted(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    """label_replace can write a NUL into a label value. A push of that series is refused
+    (PostgreSQL text cannot hold a NUL), yet the pull stored it; like remote-write, the pull now
+    leaves it out on both databases, counts it, and stores the rest."""
+    last, expected, history = _history()
+    url = start_prometheus(openmetrics=history)
+    _service(
+        database,
+        query='label_replace(inference_rps{service="chat"}, "region", "u\\x00s", "region", "us")',
+    )
+    summary = pull_prometheus(database, _pull_settings(settings, url), now=last)
+    [source] = summary.sources
+    assert source.error is None and source.stored == POINTS
+    assert (source.ignored_series, source.ignored_samples) == (1, POINTS)
+    assert "NUL" in str(source.ignored_example)
+    stored = _stored(database)
+    assert list(stored) == ["eu"]
+    np.testing.assert_array_equal(stored["eu"][1], expected["eu"])
+    with database.session() as session:
+        job = session.execute(select(JobRun)).scalars().one()
+    assert job.status == "ok"
+    assert (job.details["ignored_series"], job.details["ignored_samples"]) == (1, POINTS)
+
+
+REFUSED_ON_PUSH = [
+    {"region": "us", "*": "sum"},  # would pass for the sum over label sets training derives
+    {"": "x"},
+    {"region": "\ud800"},
+    {"region": "x" * 600},
+]
+
+
+def test_series_whose_labels_a_push_would_refuse_are_skipped_and_counted(
+    database: Database, settings: Settings
+) -> None:
+    """A label named "*" refused every chunk (nothing of the source was ever stored), a lone
+    surrogate failed on both databases: such series are now left out, like remote-write does."""
+    _service(database, query="rate(requests_total[5m])", keep_labels=None)
+    good = {"__name__": "requests_total", "region": "eu"}
+    with live_server(prometheus_answering([good, *REFUSED_ON_PUSH])) as url:
+        summary = pull_prometheus(database, _pull_settings(settings, url), now=1_700_000_000)
+    [source] = summary.sources
+    assert source.error is None and source.start is not None and source.end is not None
+    points = round((source.end - source.start) / STEP) + 1
+    assert source.chunks > 1 and source.stored == points
+    assert (source.ignored_series, source.ignored_samples) == (4, 4 * points)
+    assert 'label name "*" is reserved' in str(source.ignored_example)
+    with database.session() as session:
+        assert [labels for (labels,) in session.execute(select(Series.labels))] == [
+            {"region": "eu"}
+        ]
 
 
 def test_an_unreachable_prometheus_is_retried_then_reported(

@@ -105,3 +105,40 @@ def test_stored_profiles_are_brought_inside_the_new_bounds(database_url: str) ->
         assert profile.tiers[0].cost_per_replica_hour == 1e6
     finally:
         database.dispose()
+
+
+def test_stored_prometheus_sources_lose_the_label_names_profiles_now_refuse(
+    database_url: str,
+) -> None:
+    """A source stored with a label named "*" or "" (revision 0006) still loads, without it."""
+    from sqlalchemy import text
+
+    from forecaster.storage.orm import Service
+    from forecaster.storage.services import profile_of
+
+    source = {"metric": "requests_per_second", "query": "sum(up)"}
+    old = {
+        "capacity_per_replica": 10,
+        "prometheus": [
+            source | {"labels": {"*": "all", "": "x", "team": "ml"}, "keep_labels": ["*", "pod"]},
+            source | {"metric": "queue_length", "keep_labels": [""]},
+        ],
+    }
+    database = Database(database_url)
+    try:
+        database.migrate("0005")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO services (name, profile, enabled, created_at, updated_at) "
+                    "VALUES ('old', :profile, :yes, :now, :now)"
+                ),
+                {"profile": json.dumps(old), "yes": True, "now": "2026-01-01 00:00:00"},
+            )
+        database.migrate()
+        with database.session() as session:
+            service = session.query(Service).filter_by(name="old").one()
+            pulled = profile_of(service).prometheus
+        assert [(s.labels, s.keep_labels) for s in pulled] == [({"team": "ml"}, ["pod"]), ({}, [])]
+    finally:
+        database.dispose()

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, listing, quoted
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import (
@@ -29,7 +29,7 @@ from forecaster.planning.planner import (
     replicas_for_load,
 )
 from forecaster.planning.reactive import check_floor
-from forecaster.profiles import ScalingProfile
+from forecaster.profiles import ScalingProfile, check_country
 from forecaster.timeutil import (
     coerce_numeric,
     epoch_ns,
@@ -40,7 +40,7 @@ from forecaster.timeutil import (
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES
-from models.calendar import Calendar, check_country
+from models.calendar import Calendar
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-])(\d{2}):?(\d{2})?$")
@@ -148,10 +148,10 @@ def read_text_columns(path: Path) -> TextColumns:
             time_column, value_column = raw.columns
             note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
-            note = f"read columns {time_column!r},{value_column!r} as timestamp,value"
+            note = f"read columns {quoted(time_column)},{quoted(value_column)} as timestamp,value"
     else:
         raise InvalidInputError(
-            f"{path}: expected columns timestamp,value, got {list(raw.columns)}"
+            f"{path}: expected columns timestamp,value, got {listing(raw.columns)}"
         )
     return TextColumns(raw[time_column], raw[value_column], note, first_line)
 

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
-from forecaster.errors import InvalidInputError, NotReadyError
+from forecaster.errors import InvalidInputError, NotReadyError, quoted
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, latest_forecast
 from forecaster.storage.orm import ModelRun
@@ -59,7 +59,7 @@ def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic
     )
     forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
     if series_id is None or forecast is None:
-        raise NotReadyError(f"service {name!r} has no forecast yet; train it first")
+        raise NotReadyError(f"service {quoted(name)} has no forecast yet; train it first")
     run = session.get_one(ModelRun, forecast.run_id)
     frame = forecast_frame(session=session, forecast_id=forecast.id)
     if forecast.risk_quantile is not None:  # the fifth quantile goes out as each point's risk

@@ -182,6 +182,22 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
     assert stored(database) == 2
 
 
+def test_a_csv_upload_with_two_file_parts_is_refused_whole(
+    client: TestClient, database: Database
+) -> None:
+    """FastAPI kept the last ``file`` part and dropped the first without a word."""
+    first = "timestamp,value\n2024-01-01 00:00:00,1\n"
+    second = "timestamp,value\n2024-01-01 00:05:00,2\n"
+    response = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files=[("file", ("a.csv", first, "text/csv")), ("file", ("b.csv", second, "text/csv"))],
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == "send one file part, got 2"
+    assert stored(database) == 0
+
+
 def test_service_profile_validation_is_clear(client: TestClient) -> None:
     response = client.put(
         "/v1/services/chat", json={"capacity_per_replica": 10, "min_replicas": 5, "max_replicas": 2}

@@ -49,8 +49,9 @@ def listing(values: Iterable[Any]) -> str:
 
 
 def quoted(text: str) -> str:
-    """A name in double quotes as a user writes it, ``"café"``: Python's repr read ``'caf\\xe9'``.
-    Quotes, backslashes and control characters inside are escaped as JSON escapes them."""
+    """A name in double quotes as a user writes it, ``"café"``: Python's repr wrote ``'café'``, or
+    ``"it's"`` when the name holds a quote. Quotes, backslashes and control characters inside are
+    escaped as JSON escapes them."""
     return _json_dumps(text)
 
 

@@ -24,7 +24,8 @@ def test_json_text_writes_what_a_client_sent() -> None:
 
 def test_quoted_writes_a_name_as_a_user_would() -> None:
     assert quoted("chat") == '"chat"'
-    assert quoted("café") == '"café"'  # repr: 'caf\xe9'
+    assert quoted("café") == '"café"'
+    assert quoted("it's") == '"it\'s"'
     assert quoted('say "hi"') == '"say \\"hi\\""'
     assert quoted("tab\there") == '"tab\\there"'
 

@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, SettingsDep
+from forecaster.errors import listing, quoted
 from forecaster.security.api_keys import Principal, hash_key, touch_key, verify_key
 from forecaster.storage.db import Database
 from forecaster.timeutil import utc_now
@@ -68,8 +69,8 @@ async def authenticate(
     if presented is None:
         raise HTTPException(
             status_code=401,
-            detail=f"this route needs an API key with scope {scope!r}: "
-            "send 'Authorization: Bearer <key>' (create one with `forecaster keys create`)",
+            detail=f"this route needs an API key with scope {quoted(scope)}: "
+            'send "Authorization: Bearer <key>" (create one with `forecaster keys create`)',
             headers={"WWW-Authenticate": "Bearer"},
         )
     principal = _recently_verified(database, presented)
@@ -84,7 +85,8 @@ async def authenticate(
     if not principal.allows(scope):
         raise HTTPException(
             status_code=403,
-            detail=f"key {principal.name!r} lacks scope {scope!r} (has {sorted(principal.scopes)})",
+            detail=f"key {quoted(principal.name)} lacks scope {quoted(scope)} "
+            f"(has {listing(sorted(principal.scopes))})",
         )
     request.state.principal = principal
     return principal

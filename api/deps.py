@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Request, UploadFile
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -58,6 +58,15 @@ async def get_decoded_body(request: Request) -> bytes:
     return await run_in_threadpool(gunzip, body, max_bytes=settings.max_body_bytes)
 
 
+async def get_one_file(request: Request, file: UploadFile) -> UploadFile:
+    """The uploaded ``file`` part, refused when there are several: FastAPI keeps the last one
+    and drops the others without a word. The form is the one FastAPI parsed (cached)."""
+    count = len((await request.form()).getlist("file"))
+    if count != 1:
+        raise InvalidInputError(f"send one file part, got {count}")
+    return file
+
+
 def gunzip(body: bytes, *, max_bytes: int) -> bytes:
     """Decompress a gzip body (one or more members), refusing more than ``max_bytes`` of it."""
     parts: list[bytes] = []
@@ -86,6 +95,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 BodyDep = Annotated[bytes, Depends(get_body)]
 DecodedBodyDep = Annotated[bytes, Depends(get_decoded_body)]
+OneFileDep = Annotated[UploadFile, Depends(get_one_file)]
 
 
 def row_id(what: str) -> Any:

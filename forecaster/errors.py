@@ -48,10 +48,24 @@ def listing(values: Iterable[Any]) -> str:
     return ", ".join(_text(value) for value in values)
 
 
+def quoted(text: str) -> str:
+    """A name in double quotes as a user writes it, ``"café"``: Python's repr wrote ``'café'``, or
+    ``"it's"`` when the name holds a quote. Quotes, backslashes and control characters inside are
+    escaped as JSON escapes them."""
+    return _json_dumps(text)
+
+
 def json_text(value: Any) -> str:
     """A value as the JSON a client sent or would send (numpy and pandas scalars as numbers and
     ISO times, NaN and infinities as text, anything else as its ``str``)."""
-    return json.dumps(_jsonable(value))
+    return _json_dumps(_jsonable(value))
+
+
+def _json_dumps(value: Any) -> str:
+    # non-ASCII stays readable; half of a surrogate pair (a CLI argument that was not UTF-8, a
+    # JSON "\ud800") keeps its escape, since a message holding it cannot be written as UTF-8
+    text = json.dumps(value, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _jsonable(value: Any) -> Any:

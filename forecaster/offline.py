@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InvalidInputError, listing
+from forecaster.errors import InvalidInputError, listing, quoted
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import (
@@ -29,7 +29,7 @@ from forecaster.planning.planner import (
     replicas_for_load,
 )
 from forecaster.planning.reactive import check_floor
-from forecaster.profiles import ScalingProfile
+from forecaster.profiles import ScalingProfile, check_country
 from forecaster.timeutil import (
     coerce_numeric,
     epoch_ns,
@@ -40,7 +40,7 @@ from forecaster.timeutil import (
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, regularise
 from models.base import DEFAULT_QUANTILES
-from models.calendar import Calendar, check_country
+from models.calendar import Calendar
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-])(\d{2}):?(\d{2})?$")
@@ -154,7 +154,7 @@ def read_text_columns(path: Path, value_column: str | None = None) -> TextColumn
             time_name, value_name = raw.columns
             note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
-            note = f"read columns {time_name!r},{value_name!r} as timestamp,value"
+            note = f"read columns {quoted(time_name)},{quoted(value_name)} as timestamp,value"
     elif "timestamp" in columns and _one_row_per_event(raw[columns["timestamp"]]):
         return request_log_columns(raw[columns["timestamp"]], path)
     else:
@@ -173,14 +173,14 @@ def _named_column(
     name = columns.get(value_column.lower().strip())
     if name is None:
         raise InvalidInputError(
-            f"{path}: no column {value_column}; the columns are {listing(raw.columns)}"
+            f"{path}: no column {quoted(value_column)}; the columns are {listing(raw.columns)}"
         )
     time_column = columns.get("timestamp", raw.columns[0])
     if name == time_column:
-        raise InvalidInputError(f"{path}: {value_column} is the timestamp column")
+        raise InvalidInputError(f"{path}: {quoted(value_column)} is the timestamp column")
     if _one_row_per_event(raw[time_column]):
         return request_log_columns(raw[time_column], path, raw[name])
-    note = f"read columns {time_column},{name} as timestamp,value"
+    note = f"read columns {quoted(time_column)},{quoted(name)} as timestamp,value"
     return TextColumns(raw[time_column], raw[name], note)
 
 

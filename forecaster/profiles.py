@@ -20,11 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from forecaster.errors import validation_problems
+from forecaster.errors import json_text, listing, quoted, validation_problems
 from forecaster.labels import label_name_problems
 from forecaster.storable_text import StorableTextModel
 from models.base import DEFAULT_QUANTILES, quantile_name
-from models.calendar import check_country
 
 KNOWN_METRICS = frozenset(
     {
@@ -122,8 +121,10 @@ class PrometheusSource(StorableTextModel):
     @model_validator(mode="after")
     def _check_metric(self) -> PrometheusSource:
         if self.metric not in KNOWN_METRICS:
-            known = sorted(KNOWN_METRICS)
-            raise ValueError(f"prometheus metric {self.metric!r} is not known; use one of {known}")
+            known = listing(sorted(KNOWN_METRICS))
+            raise ValueError(
+                f"prometheus metric {quoted(self.metric)} is not known; use one of {known}"
+            )
         return self
 
 
@@ -205,7 +206,8 @@ class ScalingProfile(StorableTextModel):
     def _check_consistency(self) -> ScalingProfile:
         if self.metric not in KNOWN_METRICS:
             raise ValueError(
-                f"metric {self.metric!r} is not known; use one of {sorted(KNOWN_METRICS)}"
+                f"metric {quoted(self.metric)} is not known; "
+                f"use one of {listing(sorted(KNOWN_METRICS))}"
             )
         if self.min_replicas > self.max_replicas:
             raise ValueError(
@@ -279,10 +281,23 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
         known = list(ScalingProfile.model_fields)
         for name in sorted(set(data) - set(known), key=str):
             close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            on_unknown(f"{path.name}: ignored unknown field {name!r}{hint}")
+            hint = f" (did you mean {quoted(close[0])}?)" if close else ""
+            on_unknown(f"{path.name}: ignored unknown field {json_text(name)}{hint}")
             del data[name]
     try:
         return ScalingProfile.model_validate(data)
     except ValidationError as error:
         raise ValueError(f"{path}: {validation_problems(error, 'profile')}") from None
+
+
+def check_country(country: str | None) -> None:
+    """Refuse an unknown holiday country (a profile's, ``--holidays``) before any training: the
+    ``holidays`` package would only fail when a model asks for the dates."""
+    if not country:
+        return
+    import holidays
+
+    if country.upper() not in holidays.list_supported_countries():
+        raise ValueError(
+            f"unknown holiday country {quoted(country)}; use an ISO 3166 code such as US, GB, DE"
+        )

@@ -15,6 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, field_validator
 
+from forecaster.errors import json_text, quoted
+
 NUL = "\x00"
 UNSTORABLE = (
     "text must not contain the NUL character (\\u0000) or half of a surrogate pair "
@@ -33,10 +35,10 @@ def unstorable_in(value: Any) -> str | None:
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and _unstorable(key):
-                return f" in key {key!r}"
+                return f" in key {quoted(key)}"
             inner = unstorable_in(item)
             if inner is not None:
-                return f" at [{key!r}]{inner.removeprefix(' at ')}"
+                return f" at [{json_text(key)}]{inner.removeprefix(' at ')}"
     elif isinstance(value, list | tuple):
         for position, item in enumerate(value):
             inner = unstorable_in(item)

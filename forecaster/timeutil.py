@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from forecaster.errors import json_text
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {
     "ms": 0.001,
@@ -38,10 +40,10 @@ def parse_duration(text: str | int | float) -> float:
                 seconds = pd.Timedelta(text).total_seconds()
             except ValueError:
                 raise ValueError(
-                    f"cannot read duration {text!r}: use forms like 90s, 5min, 48h, 2d"
+                    f"cannot read duration {json_text(text)}: use forms like 90s, 5min, 48h, 2d"
                 ) from None
     if not np.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"duration must be positive, got {text!r}")
+        raise ValueError(f"duration must be positive, got {json_text(text)}")
     return seconds
 
 

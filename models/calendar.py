@@ -44,7 +44,7 @@ class Calendar:
         years = range(int(index.min().year), int(index.max().year) + 1)
         try:
             days = holidays.country_holidays(self.holiday_country, years=years)
-        except NotImplementedError:
+        except NotImplementedError:  # profiles refuse such a country first (check_country)
             raise ValueError(f"unknown holiday country {self.holiday_country!r}") from None
         return pd.DatetimeIndex(sorted(pd.Timestamp(day) for day in days)).tz_localize("UTC")
 
@@ -70,18 +70,6 @@ class Calendar:
             if event.name == name:
                 flags[event.mask(index)] = 1.0
         return flags
-
-
-def check_country(country: str | None) -> None:
-    """Refuse an unknown holiday country early, with the list's size as a hint."""
-    if not country:
-        return
-    import holidays
-
-    if country.upper() not in holidays.list_supported_countries():
-        raise ValueError(
-            f"unknown holiday country {country!r}; use an ISO 3166 code such as US, GB, DE"
-        )
 
 
 def without_events(

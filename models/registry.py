@@ -27,5 +27,8 @@ def create_model(name: str) -> ForecastModel:
     try:
         factory = MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}") from None
+        # a caller's bug (forecaster refuses an unknown name before it gets here, in words a user
+        # reads): repr shows exactly what the code passed
+        known = ", ".join(sorted(MODELS))
+        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
     return factory()

@@ -15,7 +15,7 @@ from api.deps import SessionDep, SettingsDep
 from api.routes.services import ServiceName
 from api.schemas import KedaMetricPublic
 from forecaster.actuators.window import load_window
-from forecaster.errors import NotReadyError
+from forecaster.errors import NotReadyError, quoted
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
 
@@ -43,7 +43,7 @@ def get_keda_metric(
         preview=True,  # a pull is the user's own choice to scale on the plan
     )
     if not window.active or window.floor is None or window.load is None:
-        raise NotReadyError(f"service {name!r} has no plan in force: {window.reason}")
+        raise NotReadyError(f"service {quoted(name)} has no plan in force: {window.reason}")
     value = float(window.floor) if metric == "replicas" else window.load
     return KedaMetricPublic(
         value=value,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Header, Query, UploadFile
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel
 
-from api.deps import DecodedBodyDep, SessionDep, SettingsDep
+from api.deps import DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
 from api.schemas import IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError, listing
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
@@ -64,7 +64,7 @@ def post_metrics(
 
 @router.post("/csv", response_model=IngestPublic)
 def post_metrics_csv(
-    file: UploadFile,
+    file: OneFileDep,
     session: SessionDep,
     settings: SettingsDep,
     service: Annotated[StorableStr, Query(min_length=1, max_length=128)],

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import DatabaseDep, SettingsDep
 from api.schemas import SimulationCreate, SimulationPublic
-from forecaster.errors import InvalidInputError, json_text, listing
+from forecaster.errors import InvalidInputError, listing, quoted
 from forecaster.planning.plot import render_svg
 from forecaster.planning.policies import ForecastSettings
 from forecaster.planning.simulate import SimulationBudget, SimulationOptions, simulate
@@ -23,7 +23,7 @@ def post_simulation(
     """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
     if body.model not in known_model_names():  # what `forecaster simulate --model` takes
         raise InvalidInputError(
-            f"unknown model {json_text(body.model)}; known: {listing(known_model_names())}"
+            f"unknown model {quoted(body.model)}; known: {listing(known_model_names())}"
         )
     if body.service is not None:
         with database.session() as session:  # read, then replay without holding the database

@@ -21,6 +21,7 @@ from forecaster.actuators.aws import (
     aws_client,
 )
 from forecaster.actuators.base import ActuationFailedError
+from forecaster.errors import quoted
 
 DIMENSIONS = {
     "sagemaker": "sagemaker:variant:DesiredInstanceCount",
@@ -48,7 +49,7 @@ class ApplicationAutoScalingConfig(AwsTargetConfig):
                 "ecs": "service/<cluster>/<service>",
             }
             raise ValueError(
-                f"resource_id {self.resource_id!r} is not of the form "
+                f"resource_id {quoted(self.resource_id)} is not of the form "
                 f"{shapes[self.service_namespace]}"
             )
         return self

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from forecaster.actuators.base import Actuator, ActuatorClass, ActuatorConfig, ActuatorContext
-from forecaster.errors import InvalidInputError, validation_problems
+from forecaster.errors import InvalidInputError, listing, quoted, validation_problems
 
 GROUP = "forecaster.actuators"
 
@@ -32,7 +32,7 @@ def actuator_class(kind: str) -> ActuatorClass:
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == kind]
     if not matches:
         raise InvalidInputError(
-            f"unknown actuator kind {kind!r}; installed: {', '.join(available()) or 'none'}"
+            f"unknown actuator kind {quoted(kind)}; installed: {listing(available()) or 'none'}"
         )
     loaded: ActuatorClass = matches[0].load()
     return loaded

@@ -32,11 +32,12 @@ def _moment(text: str, option: str) -> datetime:
     """An ISO-8601 time (naive is UTC) or epoch seconds, else a clear error."""
     import pandas as pd
 
+    from forecaster.errors import quoted
     from forecaster.timeutil import parse_timestamps
 
     parsed = parse_timestamps(pd.Series([text])).iloc[0]
     if pd.isna(parsed):
-        fail(f"{option}: cannot read time {text!r}; use ISO-8601 like 2025-11-28T09:00Z")
+        fail(f"{option}: cannot read time {quoted(text)}; use ISO-8601 like 2025-11-28T09:00Z")
     return pd.Timestamp(parsed).to_pydatetime()
 
 
@@ -174,7 +175,7 @@ def exclusions_remove(
 @app.command()
 def runs(service: str = typer.Option(..., help="service name")) -> None:
     """Leaderboard of a service's latest training (MASE, pinball, coverage, fit seconds)."""
-    from forecaster.errors import ForecasterError
+    from forecaster.errors import ForecasterError, quoted
     from forecaster.storage.services import get_service, profile_of
     from forecaster.training.leaderboard import format_leaderboard
     from forecaster.training.train import driving_training_runs
@@ -198,6 +199,6 @@ def runs(service: str = typer.Option(..., help="service name")) -> None:
     except ForecasterError as error:
         fail(str(error))
     if not rows:
-        fail(f"service {service!r} has no model runs yet; train it first")
+        fail(f"service {quoted(service)} has no model runs yet; train it first")
     for line in format_leaderboard(rows):
         say(line)

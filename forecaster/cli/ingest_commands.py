@@ -81,7 +81,7 @@ def retention(
 
     pruned = prune_records(database, settings)
     say(
-        f"deleted {pruned.job_runs} job runs and {pruned.unchanged_actuations} 'unchanged' "
+        f'deleted {pruned.job_runs} job runs and {pruned.unchanged_actuations} "unchanged" '
         f"actuation records older than {settings.retention_records_days:g} days"
     )
     if any(item.error for item in summary.services):

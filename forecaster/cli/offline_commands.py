@@ -11,12 +11,14 @@ from forecaster.cli.app import VALUE_COLUMN, app, fail, progress_bar, read_input
 
 def parse_quantiles(text: str) -> list[float]:
     """``0.5,0.9,0.95,0.99`` -> [0.5, 0.9, 0.95, 0.99], each strictly between 0 and 1."""
+    from forecaster.errors import quoted
+
     try:
         values = sorted({float(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        fail(f"--quantiles must be numbers like 0.5,0.9,0.95,0.99, got {text!r}")
+        fail(f"--quantiles must be numbers like 0.5,0.9,0.95,0.99, got {quoted(text)}")
     if not values or any(not 0 < q < 1 for q in values):
-        fail(f"--quantiles must lie strictly between 0 and 1, got {text!r}")
+        fail(f"--quantiles must lie strictly between 0 and 1, got {quoted(text)}")
     return values
 
 

@@ -97,10 +97,11 @@ def demo(
 ) -> None:
     """Load a real traffic trace into a fresh SQLite file, train, plan and serve the API."""
     from forecaster.demo import DEMO_SERVICE, prepare_demo
+    from forecaster.errors import quoted
 
     say(f"preparing the demo in {database} (a fresh SQLite file) ...")
     result = prepare_demo(database)
-    say(f"ingested {result.points} points of real traffic for service {DEMO_SERVICE!r}")
+    say(f"ingested {result.points} points of real traffic for service {quoted(DEMO_SERVICE)}")
     say(f"trained {result.train.model}; plan {result.train.plan_id} stored")
     if not serve_api:
         return

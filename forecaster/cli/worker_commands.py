@@ -18,6 +18,7 @@ def worker() -> None:
 
     Start as many workers as you like: one leads (PostgreSQL advisory lock), the others stand by.
     """
+    from forecaster.errors import quoted
     from forecaster.jobs.scheduler import JobScheduler
     from forecaster.logs import configure_logging
     from forecaster.settings import get_settings
@@ -40,8 +41,8 @@ def worker() -> None:
     scheduler = JobScheduler(database, settings)
     scheduler.start()
     say(
-        f"worker started: train '{settings.train_schedule}', forecast "
-        f"'{settings.forecast_schedule}', actuate '{settings.actuate_schedule}' (UTC)"
+        f"worker started: train {quoted(settings.train_schedule)}, forecast "
+        f"{quoted(settings.forecast_schedule)}, actuate {quoted(settings.actuate_schedule)} (UTC)"
     )
     stop.wait()
     scheduler.stop()
@@ -56,7 +57,7 @@ def actuate(
 ) -> None:
     """Push plans to the services' autoscaler targets now (the scheduler does this every 5 min)."""
     from forecaster.actuators.run import actuate_service
-    from forecaster.errors import ForecasterError
+    from forecaster.errors import ForecasterError, json_text
     from forecaster.jobs.tasks import services_with_targets
     from forecaster.settings import get_settings
     from forecaster.storage.db import Database
@@ -77,8 +78,8 @@ def actuate(
             prefix = "  (dry run) " if dry_run else "  "
             say(f"{prefix}{record.kind} {record.target}: {record.outcome}")
             if record.outcome != "unchanged":
-                say(f"      before {record.before}")
-                say(f"      after  {state}")
+                say(f"      before {json_text(record.before)}")
+                say(f"      after  {json_text(state)}")
             for note in record.after.get("notes", []):
                 say(f"      note: {note}")
             if record.error:

@@ -8,7 +8,6 @@ series and point they are in, and nothing of a refused batch is written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text, listing
+from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text, listing, quoted
 from forecaster.labels import label_problems, labels_key
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
@@ -61,8 +60,8 @@ class SeriesPoints:
     raw: Sequence[Any] | None = None
 
     def describe(self) -> str:
-        labels = f" {json.dumps(self.labels, sort_keys=True)}" if self.labels else ""
-        return f"service {json_text(self.service)} metric {json_text(self.metric)}{labels}"
+        labels = f" {json_text(dict(sorted(self.labels.items())))}" if self.labels else ""
+        return f"service {quoted(self.service)} metric {quoted(self.metric)}{labels}"
 
     def raw_point(self, position: int) -> list[Any]:
         if self.raw is not None:
@@ -154,12 +153,11 @@ def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) ->
     for number, item in enumerate(batch):
         if item.service not in known_services:
             problems.append(
-                f"{_where(number, item)}: unknown service {json_text(item.service)}; "
-                "create it first"
+                f"{_where(number, item)}: unknown service {quoted(item.service)}; create it first"
             )
         if item.metric not in KNOWN_METRICS:
             problems.append(
-                f"{_where(number, item)}: unknown metric {json_text(item.metric)}; "
+                f"{_where(number, item)}: unknown metric {quoted(item.metric)}; "
                 f"known: {listing(sorted(KNOWN_METRICS))}"
             )
         problems += [

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.errors import InvalidInputError, listing
+from forecaster.errors import InvalidInputError, listing, quoted
 
 # what spreadsheets write instead of commas: ';' where the decimal mark is a comma, tabs in TSV
-_OTHER_SEPARATORS = {";": "';'", "\t": "a tab"}
+_OTHER_SEPARATORS = {";": '";"', "\t": "a tab"}
 
 
 def read_csv_text(
@@ -40,7 +40,7 @@ def read_csv_text(
         if separator in header_text:
             raise InvalidInputError(
                 f"cannot read {name}: it seems to use {label} as separator "
-                f"({header_text!r}); save it comma-separated"
+                f"({quoted(header_text)}); save it comma-separated"
             )
     if not isinstance(frame.index, pd.RangeIndex):
         raise InvalidInputError(

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
-from forecaster.errors import InvalidInputError, validation_problems
+from forecaster.errors import InvalidInputError, listing, validation_problems
 from forecaster.ingestion.batch import SeriesPoints
 from forecaster.ingestion.json_points import RawPoints, split_body
 from forecaster.storable_text import StorableTextModel
@@ -71,7 +71,7 @@ def parse_general(body: bytes) -> list[SeriesPoints]:
     except ValueError as error:
         raise InvalidInputError(f"body is not valid JSON: {error}") from None
     if not isinstance(document, dict) or set(document) != {"series"}:
-        keys = sorted(document) if isinstance(document, dict) else type(document).__name__
+        keys = listing(sorted(document)) if isinstance(document, dict) else type(document).__name__
         raise InvalidInputError(f'body must be an object {{"series": [...]}}; got {keys}')
     items = document["series"]
     if not isinstance(items, list):
@@ -91,13 +91,13 @@ def _series(
         details = validation_problems(error, "series")
         raise InvalidInputError(f"series {number}: {details}") from None
     if "points" not in item:
-        raise InvalidInputError(f"series {number}: field 'points' is required")
+        raise InvalidInputError(f'series {number}: field "points" is required')
     points = item["points"]
     if arrays is not None:  # the fast path: already numbers
         pairs, points = arrays[points]
         timestamps, values = pairs[:, 0], pairs[:, 1]
     elif not isinstance(points, list):
-        raise InvalidInputError(f"series {number}: 'points' must be a list of [timestamp, value]")
+        raise InvalidInputError(f'series {number}: "points" must be a list of [timestamp, value]')
     else:
         timestamps, values = split_points(number, points)
     return SeriesPoints(

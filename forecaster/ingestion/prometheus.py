@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from forecaster.errors import ForecasterError, json_text
+from forecaster.errors import ForecasterError, json_text, quoted
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.labels import label_problems, labels_key
 from forecaster.profiles import PrometheusSource
@@ -104,7 +104,7 @@ def parse_matrix(payload: Any) -> list[MatrixSeries]:
     data = payload.get("data")
     if not isinstance(data, dict) or data.get("resultType") != "matrix":
         kind = data.get("resultType") if isinstance(data, dict) else None
-        raise PrometheusError(f"expected a matrix result from query_range, got {kind!r}")
+        raise PrometheusError(f"expected a matrix result from query_range, got {json_text(kind)}")
     result = data.get("result")
     if not isinstance(result, list):
         raise PrometheusError("query_range answer has no result list")
@@ -204,7 +204,7 @@ def pull_prometheus(
             if (s.enabled and service is None) or s.name == service
         ]
     if service is not None and not services:
-        raise PrometheusError(f"service {service!r} does not exist")
+        raise PrometheusError(f"service {quoted(service)} does not exist")
     wanted = [(name, sid, sources) for name, sid, sources in services if sources]
     if not wanted:
         return summary

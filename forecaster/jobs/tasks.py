@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from forecaster.errors import listing
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
@@ -96,7 +97,9 @@ def actuate_all(database: Database, settings: Settings) -> None:
         outcomes = {r.target: r.outcome for r in done.records}
         failed = [target for target, outcome in outcomes.items() if outcome == "failed"]
         if failed:
-            raise TargetsFailedError(f"{len(failed)} of {len(outcomes)} targets failed: {failed}")
+            raise TargetsFailedError(
+                f"{len(failed)} of {len(outcomes)} targets failed: {listing(failed)}"
+            )
         return {"window": done.window.status.value, "outcomes": outcomes}
 
     each_service(database, "actuate", services_with_targets(database), work)

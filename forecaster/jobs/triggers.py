@@ -10,6 +10,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from forecaster.errors import quoted
 from forecaster.timeutil import parse_duration
 
 
@@ -21,10 +22,10 @@ def parse_schedule(text: str) -> BaseTrigger:
         return IntervalTrigger(seconds=seconds, timezone="UTC")
     if len(value.split()) != 5:
         raise ValueError(
-            f"schedule {text!r}: use a crontab line with five fields (minute hour day month "
-            "weekday, UTC) such as '*/5 * * * *', or an interval such as 'every 15min'"
+            f"schedule {quoted(text)}: use a crontab line with five fields (minute hour day month "
+            'weekday, UTC) such as "*/5 * * * *", or an interval such as "every 15min"'
         )
     try:
         return CronTrigger.from_crontab(value, timezone="UTC")
     except ValueError as error:
-        raise ValueError(f"schedule {text!r}: {error}") from None
+        raise ValueError(f"schedule {quoted(text)}: {error}") from None

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from forecaster.errors import quoted
 from forecaster.profiles import CapacityTier
 
 # combinations x distinct load levels evaluated at once; beyond it the bulk is pre-bought
@@ -178,6 +179,6 @@ def parse_mix(text: str) -> dict[str, int]:
     for part in filter(None, (text or "").split("+")):
         name, _, count = part.rpartition(":")
         if not name or not count.isdigit():
-            raise ValueError(f"cannot read tier mix {text!r}: expected NAME:COUNT+NAME:COUNT")
+            raise ValueError(f"cannot read tier mix {quoted(text)}: expected NAME:COUNT+NAME:COUNT")
         mix[name] = int(count)
     return mix

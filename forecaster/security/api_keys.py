@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import InvalidInputError, NotFoundError
+from forecaster.errors import InvalidInputError, NotFoundError, listing, quoted
 from forecaster.storable_text import unstorable_in
 from forecaster.storage.orm import ApiKey
 from forecaster.timeutil import utc_now
@@ -59,7 +59,9 @@ def create_key(*, session: Session, name: str, scopes: list[str]) -> IssuedKey:
     """Create a key with the given scopes; the full key is returned once and never stored."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
-        raise InvalidInputError(f"scopes must be some of {list(SCOPES)}, got {scopes}")
+        raise InvalidInputError(
+            f"scopes must be some of {listing(SCOPES)}, got {listing(scopes) or 'none'}"
+        )
     prefix = secrets.token_hex(4)
     secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(24)}"
     row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(secret), scopes=sorted(set(scopes)))
@@ -98,7 +100,7 @@ def revoke_key(*, session: Session, prefix: str) -> ApiKey:
     """Revoke the key with this prefix; revoking twice keeps the first revocation time."""
     row = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalar_one_or_none()
     if row is None:
-        raise NotFoundError(f"no API key with prefix {prefix!r}")
+        raise NotFoundError(f"no API key with prefix {quoted(prefix)}")
     if row.revoked_at is None:
         row.revoked_at = utc_now()
     return row

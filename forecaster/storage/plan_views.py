@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import NotFoundError, NotReadyError
+from forecaster.errors import NotFoundError, NotReadyError, quoted
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Service
 from forecaster.timeutil import as_utc
@@ -131,9 +131,9 @@ def latest_plan_id(*, session: Session, service: str) -> int:
         .group_by(Service.id)
     ).first()
     if row is None:
-        raise NotFoundError(f"service {service!r} does not exist")
+        raise NotFoundError(f"service {quoted(service)} does not exist")
     if row[1] is None:
-        raise NotReadyError(f"service {service!r} has no plan yet; train it first")
+        raise NotReadyError(f"service {quoted(service)} has no plan yet; train it first")
     _latest[(_database_key(session), service)] = (time.monotonic(), int(row[1]))
     return int(row[1])
 

@@ -7,7 +7,6 @@ the caller's transaction, so a batch lands whole or not at all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlalchemy import BigInteger, func, literal, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, json_text, quoted
 from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Sample, Series
@@ -91,9 +90,9 @@ def _check_units(
             session.execute(update(Series).where(Series.id == series_id).values(unit=unit))
             continue
         raise InvalidInputError(
-            f"batch refused, nothing stored: series {key[1]}{json.dumps(labels or {})} is stored "
-            f"in {stored_unit!r}, this batch says {unit!r}: convert the values, or use another "
-            "metric or labels"
+            f"batch refused, nothing stored: series {key[1]}{json_text(labels or {})} is stored "
+            f"in {quoted(stored_unit)}, this batch says {quoted(unit)}: convert the values, or "
+            "use another metric or labels"
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import NotFoundError
+from forecaster.errors import NotFoundError, quoted
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Service
@@ -41,7 +41,7 @@ def get_service(*, session: Session, name: str) -> Service:
     service = find_service(session=session, name=name)
     if service is None:
         raise NotFoundError(
-            f"service {name!r} does not exist; create it with PUT /v1/services/{name}"
+            f"service {quoted(name)} does not exist; create it with PUT /v1/services/{name}"
         )
     return service
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecaster.errors import listing, quoted
 from forecaster.training.backtest import (
     CandidateBacktest,
     FoldPlan,
@@ -179,7 +180,7 @@ def forecast_many(
     side-by-side comparison (the benchmark); the champion is chosen the same way.
     """
     if model not in known_model_names():
-        raise ValueError(f"unknown model {model!r}; known: {', '.join(known_model_names())}")
+        raise ValueError(f"unknown model {quoted(model)}; known: {listing(known_model_names())}")
     if horizon < 1:
         raise ValueError("horizon must be at least one step")
     started = time.perf_counter()
@@ -287,7 +288,9 @@ def _candidate_names(model: str, candidates: Sequence[str] | None, count: int) -
             if ENSEMBLE in unknown
             else ""
         )
-        raise ValueError(f"unknown candidate models {unknown}{built}; known: {sorted(MODELS)}")
+        raise ValueError(
+            f"unknown candidate models {listing(unknown)}{built}; known: {listing(sorted(MODELS))}"
+        )
     return names
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import ForecasterError, NotReadyError, json_text
+from forecaster.errors import ForecasterError, NotReadyError, quoted
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
 from forecaster.planning.planner import plan_capacity, plan_cost
@@ -100,7 +100,8 @@ def driving_forecast_or_not_ready(
     forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
     if forecast is None:
         raise NotReadyError(
-            f"service {service.name!r} has no forecast of {profile.metric!r} yet; train it first"
+            f"service {quoted(service.name)} has no forecast of {quoted(profile.metric)} yet; "
+            "train it first"
         )
     return forecast
 
@@ -130,14 +131,12 @@ def load_history(
         ).scalars()
     )
     if not series_ids:
-        raise NotReadyError(
-            f"service {json_text(service.name)} has no {profile.metric} samples yet"
-        )
+        raise NotReadyError(f"service {quoted(service.name)} has no {profile.metric} samples yet")
     start = utc_now() - pd.Timedelta(days=days)
     samples = read_samples(session=session, series_ids=series_ids, start=start)
     if samples.empty:
         raise NotReadyError(
-            f"service {json_text(service.name)} has no {profile.metric} samples in {days:g} days"
+            f"service {quoted(service.name)} has no {profile.metric} samples in {days:g} days"
         )
     per_series = [
         regularise(group.set_index("ts")["value"], profile.step_seconds, anchor=EPOCH)
@@ -151,7 +150,7 @@ def load_history(
     history = exclude_windows(history, [(row.start, row.end) for row in windows])
     if history.notna().sum() == 0:
         raise NotReadyError(
-            f"service {json_text(service.name)}: every {profile.metric} sample of the last "
+            f"service {quoted(service.name)}: every {profile.metric} sample of the last "
             f"{days:g} days lies in an exclusion window; delete or shorten an exclusion to train"
         )
     return history
@@ -170,7 +169,7 @@ def past_history_message(*, name: str, profile: ScalingProfile, last_step: pd.Ti
     train refusal and the plan route's note, so both say it in the same words."""
     end, reach = history_reach(last_step, profile)
     return (
-        f"the {profile.metric} history of {name!r} ends at {end.isoformat()}: a "
+        f"the {profile.metric} history of {quoted(name)} ends at {end.isoformat()}: a "
         f"{profile.horizon_hours:g}h forecast from there reaches only {reach.isoformat()}, "
         "already past; send recent samples, then train again"
     )
@@ -201,7 +200,7 @@ def why_plan_ended(*, session: Session, service: Service, ends_at: datetime) -> 
     latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
     note = f"this plan ended at {as_utc(ends_at).isoformat()}; "
     if latest_ms is None:
-        return note + f"{name!r} has no {profile.metric} samples: send samples, then train"
+        return note + f"{quoted(name)} has no {profile.metric} samples: send samples, then train"
     step_ms = profile.step_seconds * 1000
     last_step = pd.Timestamp(latest_ms // step_ms * step_ms, unit="ms", tz="UTC")
     end, reach = history_reach(last_step, profile)
@@ -526,8 +525,8 @@ def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Pl
     forecast = driving_forecast_or_not_ready(session=session, service=service, profile=profile)
     if forecast.step_seconds != profile.step_seconds:
         raise NotReadyError(
-            f"the latest forecast of {service.name!r} is on {forecast.step_seconds}s steps and "
-            f"the profile on {profile.step_seconds}s; train it first"
+            f"the latest forecast of {quoted(service.name)} is on {forecast.step_seconds}s steps "
+            f"and the profile on {profile.step_seconds}s; train it first"
         )
     history = (
         None

@@ -32,7 +32,7 @@ def test_a_third_party_entry_point_is_discovered(plugin_on_path: None) -> None:
 
 
 def test_unknown_kind_and_bad_config_are_clear_errors() -> None:
-    with pytest.raises(InvalidInputError, match="unknown actuator kind 'kubernetes-hap'"):
+    with pytest.raises(InvalidInputError, match='unknown actuator kind "kubernetes-hap"'):
         registry.actuator_class("kubernetes-hap")
     with pytest.raises(
         InvalidInputError, match="kubernetes-hpa target config: name: Field required"

@@ -39,7 +39,7 @@ def test_a_history_that_ended_a_week_ago_is_not_trained_on(
     ends = last + pd.Timedelta(minutes=5)
     reaches = ends + pd.Timedelta(hours=24)
     expected = (
-        f"the requests_per_second history of 'chat' ends at {ends.isoformat()}: a 24h forecast "
+        f'the requests_per_second history of "chat" ends at {ends.isoformat()}: a 24h forecast '
         f"from there reaches only {reaches.isoformat()}, already past; send recent samples, "
         "then train again"
     )

@@ -64,7 +64,7 @@ def test_a_profile_no_forecast_fits_keeps_the_plan_and_says_why(
     new_metric = client.put("/v1/services/chat", json=PROFILE | {"metric": "queue_length"})
     change = new_metric.json()["plan_change"]
     assert change["plan_id"] is None
-    assert "no forecast of 'queue_length'" in change["message"]
+    assert 'no forecast of "queue_length"' in change["message"]
     assert "stays in force" in change["message"]
 
     finer = client.put("/v1/services/chat", json=PROFILE | {"step_seconds": 300})

@@ -92,7 +92,7 @@ def test_two_columns_by_other_names_or_without_a_header_are_read_and_noted(
     outputs = []
     for name, header, note in (
         ("plain.csv", "timestamp,value\n", None),
-        ("named.csv", "time,requests\n", "read columns 'time','requests' as timestamp,value"),
+        ("named.csv", "time,requests\n", 'read columns "time","requests" as timestamp,value'),
         ("bare.csv", "", "no header row"),
     ):
         (tmp_path / name).write_text(header + rows)
@@ -155,7 +155,7 @@ def test_a_request_log_sums_a_named_column_per_second(tmp_path: Path) -> None:
     assert tokens.points.tolist() == [12.0, 0.0, 3.0]
     assert "GeneratedTokens per second" in (tokens.note or "")
     assert read_series_csv(log).points.tolist() == [2.0, 0.0, 1.0]
-    with pytest.raises(InvalidInputError, match="no column tokens; the columns are TIMESTAMP, "):
+    with pytest.raises(InvalidInputError, match='no column "tokens"; the columns are TIMESTAMP, '):
         read_series_csv(log, "tokens")
 
 
@@ -176,7 +176,7 @@ def test_a_wide_metrics_export_is_not_counted_as_requests(tmp_path: Path) -> Non
     )
     read = runner.invoke(app, [*command, "--value-column", "rps"])
     assert read.exit_code == 0, read.output
-    assert "read columns timestamp,rps as timestamp,value" in read.output
+    assert 'read columns "timestamp","rps" as timestamp,value' in read.output
     assert read_series_csv(wide, "RPS").points.tolist() == list(np.arange(48.0))
 
 
@@ -227,9 +227,9 @@ def test_a_file_that_is_not_utf8_is_refused_with_what_to_do(tmp_path: Path) -> N
 
 
 def test_a_file_separated_by_semicolons_or_tabs_says_so(tmp_path: Path) -> None:
-    """Not read (';' files often write decimal commas) but named, with the fix."""
+    """Not read (";" files often write decimal commas) but named, with the fix."""
     rows = [f"2024-01-01T{h:02d}:00:00Z,{h},5" for h in range(12)]  # decimal commas
-    for name, separator, label in (("semi", ";", "';'"), ("tab", "\t", "a tab")):
+    for name, separator, label in (("semi", ";", '";"'), ("tab", "\t", "a tab")):
         for header in ("timestamp,value", None):
             lines = ([header] if header else []) + rows
             path = tmp_path / f"{name}.csv"

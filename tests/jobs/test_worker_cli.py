@@ -86,5 +86,5 @@ def test_actuate_command_previews_without_writing(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "(dry run) kubernetes-hpa ml/chat: applied" in result.output
-    assert "'minReplicas': 4" in result.output
+    assert '"minReplicas": 4' in result.output
     assert kube.patches() == []

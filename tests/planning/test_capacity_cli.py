@@ -159,8 +159,8 @@ def test_offline_plan_notes_and_leaves_out_fields_it_does_not_know(tmp_path: Pat
     plan = plan_csv(tmp_path, history, profile)
     assert plan["replicas"].min() == 4  # min_replica (a typo) did not count
     result = invoke_plan(history, profile, tmp_path / "again.csv")
-    assert "ignored unknown field 'min_replica' (did you mean 'min_replicas'?)" in result.output
-    assert "ignored unknown field 'cost_per_gpu_hour'" in result.output
+    assert 'ignored unknown field "min_replica" (did you mean "min_replicas"?)' in result.output
+    assert 'ignored unknown field "cost_per_gpu_hour"' in result.output
     # a known field with a bad value is still refused
     bad = write_profile(tmp_path / "bad.yaml", min_replicas=-3)
     result = invoke_plan(history, bad, tmp_path / "bad.csv")

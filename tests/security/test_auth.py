@@ -71,7 +71,7 @@ def test_scopes_decide_what_a_key_may_do(client: TestClient, database: Database)
     assert client.post("/v1/metrics", json=POINTS, headers=ingester).status_code == 200
     assert client.post("/v1/services/chat/train", headers=reader).status_code == 403
     denied = client.put("/v1/services/chat", json=PROFILE, headers=reader)
-    assert "lacks scope 'admin'" in denied.json()["detail"]
+    assert 'lacks scope "admin" (has read)' in denied.json()["detail"]
 
 
 def test_keys_are_stored_hashed_and_revocation_is_immediate(
@@ -99,10 +99,22 @@ def test_keys_are_stored_hashed_and_revocation_is_immediate(
     get_settings.cache_clear()
 
 
+def test_a_missing_scope_names_the_key_and_lists_its_scopes(
+    client: TestClient, database: Database
+) -> None:
+    with database.session() as session:
+        issued = create_key(session=session, name="café", scopes=["read", "ingest"])
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    denied = client.put("/v1/services/chat", json=PROFILE, headers=headers)
+    assert denied.status_code == 403
+    assert denied.json()["detail"] == 'key "café" lacks scope "admin" (has ingest, read)'
+
+
 def test_unknown_scope_is_refused(database: Database) -> None:
     from forecaster.errors import InvalidInputError
 
-    with database.session() as session, pytest.raises(InvalidInputError, match="scopes"):
+    expected = "^scopes must be some of ingest, read, admin, got root$"
+    with database.session() as session, pytest.raises(InvalidInputError, match=expected):
         create_key(session=session, name="x", scopes=["root"])
 
 

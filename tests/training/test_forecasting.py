@@ -102,9 +102,14 @@ def test_a_failing_named_model_falls_back_with_its_reason() -> None:
     assert "mstl" in outcome.message and "two days" in outcome.message
 
 
-def test_unknown_model_is_refused() -> None:
-    with pytest.raises(ValueError, match="known"):
-        make_forecast(synthetic_traffic(days=2, step_seconds=3600), 4, model="nope")
+def test_unknown_model_is_refused_naming_the_known_ones_plainly() -> None:
+    history = synthetic_traffic(days=2, step_seconds=3600)
+    named = r'^unknown model "nope"; known: auto, ensemble, [a-z_, ]+$'
+    with pytest.raises(ValueError, match=named):
+        make_forecast(history, 4, model="nope")
+    candidates = r"^unknown candidate models nope, ensemble \(.*\); known: [a-z_, ]+$"
+    with pytest.raises(ValueError, match=candidates):
+        forecast_many([history], 4, candidates=["nope", ENSEMBLE])
 
 
 def test_quantiles_are_calibrated_on_known_noise() -> None:

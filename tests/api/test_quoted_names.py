@@ -42,7 +42,9 @@ def test_an_unknown_service_in_a_batch_keeps_its_letters(client: TestClient) -> 
 def test_a_service_without_a_forecast_is_a_409_naming_it(client: TestClient) -> None:
     response = client.get("/v1/services/chat/forecast")
     assert response.status_code == 409
-    assert response.json()["detail"] == 'service "chat" has no forecast yet; train it first'
+    assert response.json()["detail"] == (
+        'service "chat" has no forecast of "requests_per_second" yet; train it first'
+    )
 
 
 def test_known_names_are_listed_plainly(client: TestClient) -> None:

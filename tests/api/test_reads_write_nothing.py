@@ -13,7 +13,7 @@ from forecaster.storage.orm import Series
 from forecaster.timeutil import utc_now
 
 PROFILE = {"step_seconds": 300, "horizon_hours": 24, "capacity_per_replica": 10}
-NOT_READY = "service 'chat' has no forecast of 'requests_per_second' yet; train it first"
+NOT_READY = 'service "chat" has no forecast of "requests_per_second" yet; train it first'
 
 
 def _series_rows(database: Database) -> int:

@@ -90,7 +90,7 @@ def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 def test_runs_of_an_untrained_service_says_to_train_it(cli_database: None) -> None:
     result = runner.invoke(app, ["runs", "--service", "chat"])
     assert result.exit_code == 2
-    assert "service 'chat' has no model runs yet; train it first" in result.output
+    assert 'service "chat" has no model runs yet; train it first' in result.output
 
 
 def test_events_add_list_remove(cli_database: None) -> None:

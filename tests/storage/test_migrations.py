@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Table, inspect
+from sqlalchemy import Table, inspect, text
 
+from forecaster.profiles import ScalingProfile
 from forecaster.storage.db import Database
-from forecaster.storage.orm import Base
+from forecaster.storage.orm import Base, Service
+from forecaster.storage.services import profile_of
 
 EXPECTED = set(Base.metadata.tables) | {"apscheduler_jobs", "alembic_version"}
 
@@ -65,11 +67,6 @@ def test_orm_matches_migrations(database: Database) -> None:
 
 def test_stored_profiles_are_brought_inside_the_new_bounds(database_url: str) -> None:
     """A profile stored before the bounds of revision 0005 still loads after the upgrade."""
-    from sqlalchemy import text
-
-    from forecaster.storage.orm import Service
-    from forecaster.storage.services import profile_of
-
     old = {
         "capacity_per_replica": 1e300,
         "step_seconds": 15,
@@ -84,38 +81,17 @@ def test_stored_profiles_are_brought_inside_the_new_bounds(database_url: str) ->
             {"name": "L4", "capacity_per_replica": 40, "cost_per_replica_hour": 1e9},
         ],
     }
-    database = Database(database_url)
-    try:
-        database.migrate("0004")
-        with database.engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO services (name, profile, enabled, created_at, updated_at) "
-                    "VALUES ('old', :profile, :yes, :now, :now)"
-                ),
-                {"profile": json.dumps(old), "yes": True, "now": "2026-01-01 00:00:00"},
-            )
-        database.migrate()
-        with database.session() as session:
-            service = session.query(Service).filter_by(name="old").one()
-            profile = profile_of(service)
-        assert profile.step_seconds == 60 and profile.horizon_hours == 60 / 3600
-        assert profile.capacity_per_replica == 1e12
-        assert [tier.name for tier in profile.tiers] == ["L4"]
-        assert profile.tiers[0].cost_per_replica_hour == 1e6
-    finally:
-        database.dispose()
+    profile = _migrated_profile(database_url, old, stored_at="0004")
+    assert profile.step_seconds == 60 and profile.horizon_hours == 60 / 3600
+    assert profile.capacity_per_replica == 1e12
+    assert [tier.name for tier in profile.tiers] == ["L4"]
+    assert profile.tiers[0].cost_per_replica_hour == 1e6
 
 
 def test_stored_prometheus_sources_lose_the_label_names_profiles_now_refuse(
     database_url: str,
 ) -> None:
     """A source stored with a label named "*" or "" (revision 0006) still loads, without it."""
-    from sqlalchemy import text
-
-    from forecaster.storage.orm import Service
-    from forecaster.storage.services import profile_of
-
     source = {"metric": "requests_per_second", "query": "sum(up)"}
     old = {
         "capacity_per_replica": 10,
@@ -124,21 +100,25 @@ def test_stored_prometheus_sources_lose_the_label_names_profiles_now_refuse(
             source | {"metric": "queue_length", "keep_labels": [""]},
         ],
     }
+    pulled = _migrated_profile(database_url, old, stored_at="0005").prometheus
+    assert [(s.labels, s.keep_labels) for s in pulled] == [({"team": "ml"}, ["pod"]), ({}, [])]
+
+
+def _migrated_profile(database_url: str, stored: dict, *, stored_at: str) -> ScalingProfile:
+    """A profile written as it was at revision ``stored_at``, read back after migrating to head."""
     database = Database(database_url)
     try:
-        database.migrate("0005")
+        database.migrate(stored_at)
         with database.engine.begin() as connection:
             connection.execute(
                 text(
                     "INSERT INTO services (name, profile, enabled, created_at, updated_at) "
                     "VALUES ('old', :profile, :yes, :now, :now)"
                 ),
-                {"profile": json.dumps(old), "yes": True, "now": "2026-01-01 00:00:00"},
+                {"profile": json.dumps(stored), "yes": True, "now": "2026-01-01 00:00:00"},
             )
         database.migrate()
         with database.session() as session:
-            service = session.query(Service).filter_by(name="old").one()
-            pulled = profile_of(service).prometheus
-        assert [(s.labels, s.keep_labels) for s in pulled] == [({"team": "ml"}, ["pod"]), ({}, [])]
+            return profile_of(session.query(Service).filter_by(name="old").one())
     finally:
         database.dispose()

@@ -168,12 +168,18 @@ def with_ensemble(
     return list(candidates), scores
 
 
+def short_backtest(plan: FoldPlan, step_seconds: float, history_steps: int) -> bool:
+    """Days of history whose fold origins span under a week: few folds, little said."""
+    span = (int(plan.origins[-1]) - int(plan.origins[0])) * step_seconds
+    days = history_steps * step_seconds >= SHORT_BACKTEST_MIN_HISTORY_SECONDS
+    return days and span < SHORT_BACKTEST_SECONDS
+
+
 def ensemble_margin(plan: FoldPlan, step_seconds: float, history_steps: int) -> float:
     """What the ensemble's MASE is divided by when it competes: below 1 it must beat the best
     single model, above 1 (a short backtest on days of history) it wins ties and near-ties."""
-    span = (int(plan.origins[-1]) - int(plan.origins[0])) * step_seconds
-    days = history_steps * step_seconds >= SHORT_BACKTEST_MIN_HISTORY_SECONDS
-    return 1 / ENSEMBLE_MARGIN if days and span < SHORT_BACKTEST_SECONDS else ENSEMBLE_MARGIN
+    short = short_backtest(plan, step_seconds, history_steps)
+    return 1 / ENSEMBLE_MARGIN if short else ENSEMBLE_MARGIN
 
 
 def choose(scores: Sequence[Score], margin: float = ENSEMBLE_MARGIN) -> int | None:

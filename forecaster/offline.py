@@ -155,8 +155,10 @@ def read_text_columns(path: Path, value_column: str | None = None) -> TextColumn
             note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
             note = f"read columns {quoted(time_name)},{quoted(value_name)} as timestamp,value"
-    elif "timestamp" in columns and _one_row_per_event(raw[columns["timestamp"]]):
-        return request_log_columns(raw[columns["timestamp"]], path)
+    elif "timestamp" in columns and _one_row_per_event(
+        stamps := parse_timestamps(raw[columns["timestamp"]])
+    ):
+        return request_log_columns(raw[columns["timestamp"]], stamps, path)
     else:
         raise InvalidInputError(
             f"{path}: expected columns timestamp,value, got {listing(raw.columns)}"
@@ -178,18 +180,19 @@ def _named_column(
     time_column = columns.get("timestamp", raw.columns[0])
     if name == time_column:
         raise InvalidInputError(f"{path}: {quoted(value_column)} is the timestamp column")
-    if _one_row_per_event(raw[time_column]):
-        return request_log_columns(raw[time_column], path, raw[name])
+    stamps = parse_timestamps(raw[time_column])
+    if _one_row_per_event(stamps):
+        return request_log_columns(raw[time_column], stamps, path, raw[name])
     note = f"read columns {quoted(time_column)},{quoted(name)} as timestamp,value"
     return TextColumns(raw[time_column], raw[name], note)
 
 
-def _one_row_per_event(stamps_text: pd.Series) -> bool:
-    """Whether rows come at irregular times, one per request (under half of the gaps within
-    1 % of the median gap, or most rows sharing a timestamp), not one per step of a series:
-    a wide metrics export must not be counted as requests."""
-    stamps = parse_timestamps(stamps_text).dropna()
-    gaps = np.diff(np.sort(epoch_ns(pd.DatetimeIndex(stamps))))
+def _one_row_per_event(stamps: pd.Series) -> bool:
+    """Whether rows come at irregular times (``stamps`` parsed, NaT where unreadable), one per
+    request (under half of the gaps within 1 % of the median gap, or most rows sharing a
+    timestamp), not one per step of a series: a wide metrics export must not be counted as
+    requests."""
+    gaps = np.diff(np.sort(epoch_ns(pd.DatetimeIndex(stamps.dropna()))))
     if len(gaps) < 2:
         return False
     median = float(np.median(gaps))
@@ -197,18 +200,21 @@ def _one_row_per_event(stamps_text: pd.Series) -> bool:
 
 
 def request_log_columns(
-    stamps_text: pd.Series, path: Path, amounts_text: pd.Series | None = None
+    stamps_text: pd.Series,
+    stamps: pd.Series,
+    path: Path,
+    amounts_text: pd.Series | None = None,
 ) -> TextColumns:
     """A request log (a ``timestamp`` column, no ``value``, rows at irregular times: one per
     request, as in Azure's LLM inference traces) read as a rate per second: requests, or the
     sum of ``amounts_text`` (tokens), per second (per minute or hour when seconds would exceed
     ``REQUEST_LOG_MAX_BUCKETS``), every bucket from the first request to the last, one without
-    requests counting 0 (not missing).
+    requests counting 0 (not missing). ``stamps`` is ``stamps_text`` parsed (the caller has
+    parsed it to tell a log from a series).
 
     Why: a log of requests is what an inference service often has to hand; its per-second rate
     is the series the counted form holds, and ``--freq`` averages that to any step.
     """
-    stamps = parse_timestamps(stamps_text)
     amounts = np.ones(len(stamps))
     if amounts_text is not None:
         amounts = coerce_numeric(amounts_text).to_numpy(dtype="float64")
@@ -230,7 +236,7 @@ def request_log_columns(
     grid = pd.to_datetime((first_bucket + np.arange(len(rates))) * bucket, unit="s", utc=True)
     style = TimestampStyle.of(str(stamps_text.iloc[int(np.argmax(seconds))]))
     per = {1: "second", 60: "minute", 3600: "hour"}.get(bucket, "day")
-    what = "requests" if amounts_text is None else f"{amounts_text.name}"
+    what = "requests" if amounts_text is None else str(amounts_text.name)
     return TextColumns(
         timestamps=pd.Series(style.format(pd.DatetimeIndex(grid))),
         values=pd.Series([f"{rate:.9g}" for rate in rates]),

@@ -19,6 +19,7 @@ from forecaster.errors import (
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
+    utf8_writable,
 )
 
 STATUS_BY_ERROR: dict[type[ForecasterError], int] = {
@@ -67,7 +68,7 @@ def _writable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return utf8_writable(value)
     if isinstance(value, dict):
         return {_writable(key): _writable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

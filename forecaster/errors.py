@@ -62,9 +62,13 @@ def json_text(value: Any) -> str:
 
 
 def _json_dumps(value: Any) -> str:
-    # non-ASCII stays readable; half of a surrogate pair (a CLI argument that was not UTF-8, a
-    # JSON "\ud800") keeps its escape, since a message holding it cannot be written as UTF-8
-    text = json.dumps(value, ensure_ascii=False)
+    # non-ASCII stays readable
+    return utf8_writable(json.dumps(value, ensure_ascii=False))
+
+
+def utf8_writable(text: str) -> str:
+    """``text`` with each half of a surrogate pair (a CLI argument that was not UTF-8, a JSON
+    ``"\ud800"``) as its escape: a message or answer holding one cannot be written as UTF-8."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -43,6 +44,8 @@ MAX_DELAY_SECONDS = 7 * 86_400.0
 MAX_CAPACITY = 1e12  # load units one replica serves; sums of plans stay finite below these
 MAX_HOURLY_COST = 1e6
 LabelNames = dict[str, str] | list[str] | None
+# the validation context of a profile read back from the database (see ActuationTarget)
+STORED: dict[str, bool] = {"stored": True}
 
 
 class CapacityTier(StorableTextModel):
@@ -76,8 +79,15 @@ class ActuationTarget(StorableTextModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _check_config(self) -> ActuationTarget:
-        # the actuator's own config model decides; imported here to keep this module light
+    def _check_config(self, info: ValidationInfo) -> ActuationTarget:
+        """The actuator's own config model decides, when the target is written. A profile read
+        back from the database (``STORED``) is not checked again: its plugin may have been
+        uninstalled or broken since, and refusing the whole profile would stop the service's
+        training and other targets, and every service's actuation pass. Pushing to such a
+        target fails alone, with the same message."""
+        if info.context == STORED:
+            return self
+        # imported here to keep this module light
         from forecaster.actuators.registry import validate_config
         from forecaster.errors import InvalidInputError
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from forecaster.actuators.base import Actuator, ActuatorClass, ActuatorConfig, ActuatorContext
+from forecaster.actuators.retry import describe_error
 from forecaster.errors import InvalidInputError, listing, quoted, validation_problems
 
 GROUP = "forecaster.actuators"
@@ -28,13 +29,21 @@ def available() -> dict[str, str]:
 
 @lru_cache
 def actuator_class(kind: str) -> ActuatorClass:
-    """The class registered for ``kind``; InvalidInputError naming the known kinds if none."""
+    """The class registered for ``kind``; InvalidInputError naming the known kinds if none, or
+    saying why an installed one does not import (a broken or half-upgraded package), so that
+    a profile naming it is refused with a 422 and a push to it fails alone, with the reason."""
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == kind]
     if not matches:
         raise InvalidInputError(
             f"unknown actuator kind {quoted(kind)}; installed: {listing(available()) or 'none'}"
         )
-    loaded: ActuatorClass = matches[0].load()
+    try:
+        loaded: ActuatorClass = matches[0].load()
+    except Exception as error:
+        raise InvalidInputError(
+            f"actuator kind {quoted(kind)} is installed but cannot be loaded from "
+            f"{matches[0].value}: {describe_error(error)}"
+        ) from error
     return loaded
 
 

@@ -54,13 +54,13 @@ def push(
     label = target.name or target.kind
     try:
         actuator = registry.build(target.kind, target.config, context)
-    except ForecasterError as error:
-        return ActuationResult(target=label, outcome="failed", error=str(error))
-    try:
+        label = actuator.target
         return actuator.apply(window, dry_run=dry_run)
+    except ForecasterError as error:  # unknown kind, bad config: the message says which
+        return ActuationResult(target=label, outcome="failed", error=str(error))
     except Exception as error:  # a plugin that raises must not stop the other targets
         log.exception("actuator %s raised", target.kind)
-        return ActuationResult(actuator.target, "failed", error=describe_error(error))
+        return ActuationResult(label, "failed", error=describe_error(error))
 
 
 def actuate_service(

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecaster.errors import NotFoundError, quoted
-from forecaster.profiles import ScalingProfile
+from forecaster.profiles import STORED, ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Service
 
@@ -60,5 +60,6 @@ def services_by_name(*, session: Session, names: set[str]) -> dict[str, Service]
 
 
 def profile_of(service: Service) -> ScalingProfile:
-    """The validated scaling profile stored with a service."""
-    return ScalingProfile.model_validate(service.profile)
+    """The validated scaling profile stored with a service (its targets' configs were checked
+    when it was written, and are again when they are pushed to)."""
+    return ScalingProfile.model_validate(service.profile, context=STORED)

@@ -39,11 +39,20 @@ class BrokenActuator(EchoActuator):
 
     def apply(self, plan, *, dry_run):
         raise RuntimeError("plugin bug")
+
+
+class UnbuildableActuator(EchoActuator):
+    kind: ClassVar[str] = "acme-unbuildable"
+
+    def __init__(self, config, context):
+        raise RuntimeError("constructor bug")
 """
 
 ENTRY_POINTS = """[forecaster.actuators]
 acme-echo = acme_actuators:EchoActuator
 acme-broken = acme_actuators:BrokenActuator
+acme-unbuildable = acme_actuators:UnbuildableActuator
+acme-uninstalled = acme_actuators_gone:GoneActuator
 """
 
 

@@ -31,6 +31,17 @@ def test_a_third_party_entry_point_is_discovered(plugin_on_path: None) -> None:
     assert actuator.target == "echo/x"
 
 
+def test_an_installed_kind_that_does_not_import_is_a_clear_error(plugin_on_path: None) -> None:
+    """A broken or half-upgraded plugin package: a profile naming it is refused (422), not a
+    500, and a push to it fails alone with the same reason."""
+    with pytest.raises(InvalidInputError, match='"acme-uninstalled" is installed but cannot be'):
+        registry.actuator_class("acme-uninstalled")
+    with pytest.raises(ValidationError, match="ModuleNotFoundError"):
+        ScalingProfile.model_validate(
+            {"capacity_per_replica": 10, "targets": [{"kind": "acme-uninstalled"}]}
+        )
+
+
 def test_unknown_kind_and_bad_config_are_clear_errors() -> None:
     with pytest.raises(InvalidInputError, match='unknown actuator kind "kubernetes-hap"'):
         registry.actuator_class("kubernetes-hap")

@@ -32,6 +32,7 @@ def targets(kubeconfig: str) -> list[dict[str, Any]]:
         },
         {"kind": "acme-broken", "name": "buggy", "config": {"label": "b"}},
         {"kind": "acme-echo", "config": {"label": "e"}},
+        {"kind": "acme-unbuildable", "config": {"label": "u"}},
     ]
 
 
@@ -48,15 +49,18 @@ def test_every_target_is_pushed_and_audited_even_when_one_raises(
 
     done = actuate_service(database, "chat", fast, actor="test")
     assert done.window.active and done.window.floor == 5
-    assert [r.outcome for r in done.records] == ["applied", "failed", "applied"]
+    assert [r.outcome for r in done.records] == ["applied", "failed", "applied", "failed"]
     assert min_replicas(kube) == 5
     broken = done.records[1]
     assert broken.target == "buggy: echo/b" and broken.error == "RuntimeError: plugin bug"
+    unbuildable = done.records[3]  # its constructor raised: named by kind
+    assert unbuildable.target == "acme-unbuildable"
+    assert unbuildable.error == "RuntimeError: constructor bug"
 
     with database.session() as session:
         service = get_service(session=session, name="chat")
         stored = list_actuations(session=session, service_id=service.id)
-    assert len(stored) == 3
+    assert len(stored) == 4
     hpa_record = stored[-1]
     assert (hpa_record.kind, hpa_record.target, hpa_record.actor) == (
         "kubernetes-hpa",

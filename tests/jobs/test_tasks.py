@@ -13,9 +13,11 @@ from forecaster.jobs.tasks import (
     train_all,
 )
 from forecaster.settings import Settings
+from forecaster.storage.actuations import list_actuations
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import list_job_runs
 from forecaster.storage.orm import JobRun
+from forecaster.storage.services import get_service, profile_of
 from tests.actuators.conftest import HPA, hpa
 from tests.actuators.factories import make_service, store_plan
 from tests.fakes.kube_api import FakeKubeApi
@@ -58,6 +60,37 @@ def test_actuate_job_records_each_service_and_isolates_failures(
     )
     assert runs["off"].status == "failed"  # disabled: restore attempted, HPA missing
     assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 5
+
+
+def test_a_target_whose_actuator_is_no_longer_installed_fails_alone(
+    database: Database, settings: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """A profile stored while a plugin was installed still loads once it is gone (or no longer
+    imports): the service's other targets and every other service are still actuated, and
+    the missing kind is a failed record that names it."""
+    fast = settings.model_copy(update={"actuator_retry_base_seconds": 0.01})
+    for name in ("chat", "search"):
+        kube.add(*HPA, hpa(name=name, low=2))
+        make_service(database, name=name, targets=[hpa_target(kubeconfig, name)])
+        store_plan(database, name=name, replicas=[5] * 48)
+    with database.session() as session:  # as stored while acme-retired was installed
+        service = get_service(session=session, name="chat")
+        retired = {"kind": "acme-retired", "config": {"label": "x"}}
+        service.profile = {**service.profile, "targets": [retired, *service.profile["targets"]]}
+
+    actuate_all(database, fast)
+
+    runs = {run.service: run for run in job_runs(database, "actuate")}
+    assert runs["search"].status == "ok"
+    assert runs["chat"].status == "failed"
+    assert "1 of 2 targets failed: acme-retired" in (runs["chat"].message or "")
+    for name in ("chat", "search"):
+        assert kube.get(*HPA, "ml", name)["spec"]["minReplicas"] == 5
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        [record] = list_actuations(session=session, service_id=service.id, outcome="failed")
+        assert 'unknown actuator kind "acme-retired"' in (record.error or "")
+        assert len(profile_of(service).targets) == 2  # the profile still loads for the rest
 
 
 def test_forecast_job_records_a_service_that_is_not_ready(

@@ -83,7 +83,8 @@ def forecast_all(database: Database, settings: Settings) -> None:
 
     def work(name: str) -> dict[str, object]:
         result = forecast_service(database, name, settings)
-        return {"model": result.model, "plan_id": result.plan_id}
+        # the run's message: why it refitted instead of refreshing, when it did
+        return {"model": result.model, "plan_id": result.plan_id, "message": result.message}
 
     each_service(database, "forecast", enabled_services(database), work)
 

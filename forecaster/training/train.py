@@ -7,10 +7,11 @@ so a failure leaves the previous champion, forecast and plan in force.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
@@ -50,6 +51,7 @@ from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
 
 EPOCH = pd.Timestamp(0, tz="UTC")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -451,8 +453,11 @@ def outgrown(run: ModelRun, history: pd.Series) -> bool:
 def forecast_service(database: Database, name: str, settings: Settings) -> TrainResult:
     """Refresh the forecast and plan from the champion without refitting it (the 15-min job).
 
-    Falls back to a full :func:`train_service` when the service has no champion yet, or when
-    its champion learnt from less than a day that has since doubled (:func:`outgrown`).
+    Falls back to a full :func:`train_service` when the service has no champion yet, when its
+    champion learnt from less than a day that has since doubled (:func:`outgrown`), or when the
+    stored champion no longer loads or forecasts (a library upgrade can do that to a pickle):
+    otherwise the job would fail until the nightly training while the plan in force ran out.
+    The result's message then says why.
     """
     with database.session() as session:
         service = get_service(session=session, name=name)
@@ -471,16 +476,31 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         ):
             champion = None
         else:
-            champion = (run.id, run.model, pickle.loads(run.artifact))
+            champion = (run.id, run.model, run.artifact)
         calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
         return train_service(database, name, settings)
-    run_id, model_name, model = champion
-    if isinstance(model, Calibrated):
-        model.events = calendar.events  # events declared since training count too
-    frame = run_at_idle_priority(
-        lambda: model.update(history).predict(profile.horizon_steps, profile.forecast_quantiles)
-    )
+    run_id, model_name, artifact = champion
+
+    def refresh() -> pd.DataFrame:
+        model = pickle.loads(artifact)
+        if isinstance(model, Calibrated):
+            model.events = calendar.events  # events declared since training count too
+        frame: pd.DataFrame = model.update(history).predict(
+            profile.horizon_steps, profile.forecast_quantiles
+        )
+        return frame
+
+    try:
+        frame = run_at_idle_priority(refresh)
+    except Exception as error:  # noqa: BLE001 - whatever broke the champion, a refit replaces it
+        reason = (
+            f"champion run {run_id} ({model_name}) could not forecast "
+            f"({type(error).__name__}: {error}); refitted"
+        )
+        log.warning("service %s: %s", name, reason)
+        refitted = train_service(database, name, settings)
+        return replace(refitted, message="; ".join(filter(None, [reason, refitted.message])))
     with database.session() as session:
         service = get_service(session=session, name=name)
         forecast = save_forecast(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from forecaster.jobs.tasks import (
@@ -15,9 +17,11 @@ from forecaster.jobs.tasks import (
 from forecaster.settings import Settings
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.db import Database
+from forecaster.storage.forecasts import champion_run
 from forecaster.storage.jobs import list_job_runs
-from forecaster.storage.orm import JobRun
+from forecaster.storage.orm import JobRun, ModelRun
 from forecaster.storage.services import get_service, profile_of
+from forecaster.training.train import driving_series_id, train_service
 from tests.actuators.conftest import HPA, hpa
 from tests.actuators.factories import make_service, store_plan
 from tests.fakes.kube_api import FakeKubeApi
@@ -101,6 +105,44 @@ def test_forecast_job_records_a_service_that_is_not_ready(
     [run] = job_runs(database, "forecast")
     assert (run.service, run.status) == ("empty", "failed")
     assert "NotReadyError" in (run.message or "") and run.finished_at is not None
+
+
+GONE_MODULE = b"cmodels.retired_family\nRetiredModel\n."  # a pickled class whose module is gone
+
+
+@pytest.mark.parametrize(
+    ("artifact", "error"),
+    [(GONE_MODULE, "ModuleNotFoundError"), (pickle.dumps(1.0), "AttributeError")],
+    ids=["unreadable", "cannot-forecast"],
+)
+def test_forecast_job_refits_a_champion_that_no_longer_loads_and_says_why(
+    database: Database, settings: Settings, artifact: bytes, error: str
+) -> None:
+    """After a library upgrade the stored champion may not unpickle, or not forecast: the
+    refresh refits the service instead of failing every 15 minutes until the nightly training
+    (the plan going stale meanwhile), and its job run says why."""
+    from tests.helpers import ending_now, store_points, synthetic_traffic
+
+    make_service(database, name="chat", horizon_hours=2)
+    store_points(database, settings, "chat", ending_now(synthetic_traffic(days=2)))
+    trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
+    with database.session() as session:
+        session.get_one(ModelRun, trained.run_id).artifact = artifact
+
+    forecast_all(database, settings)
+
+    [run] = job_runs(database, "forecast")
+    assert run.status == "ok", run.message
+    assert f"champion run {trained.run_id} (seasonal_naive_daily)" in (run.message or "")
+    assert error in (run.message or "") and "refitted" in (run.message or "")
+    assert run.details["plan_id"] > trained.plan_id
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
+        champion = champion_run(session=session, series_id=series_id)
+        assert champion is not None and champion.id != trained.run_id
+    forecast_all(database, settings)  # the new champion loads: a plain refresh again
+    assert job_runs(database, "forecast")[-1].details["model"] == champion.model
 
 
 def test_train_job_trains_services_together_and_records_each_outcome(

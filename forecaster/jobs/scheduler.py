@@ -27,6 +27,7 @@ from forecaster.storage.db import Database
 log = logging.getLogger(__name__)
 TABLE = "apscheduler_jobs"  # created by the 0001 migration; APScheduler's own create is a no-op
 LEASE_CHECK_SECONDS = 5.0
+JOBSTORE_RETRY_SECONDS = 10.0  # APScheduler's default pause after a job store error
 
 _leading: JobScheduler | None = None  # the scheduler whose jobs run in this process
 
@@ -38,6 +39,24 @@ class SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
 
     def shutdown(self) -> None:
         pass
+
+
+class ResilientScheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's background scheduler whose loop outlives a job store error.
+
+    APScheduler retries a failed read of the due jobs, but an error later in the same round
+    (saving a job's next run time, reading the next wake-up: a dropped connection, SQLite busy
+    past its timeout, "too many clients") ended its loop thread. The process then stayed the
+    leader, lock held, and no job ran again. Such a round is now retried the same way.
+    """
+
+    def _process_jobs(self) -> float | None:
+        try:
+            wait: float | None = super()._process_jobs()
+        except Exception:
+            log.exception("job store failed; retrying in %gs", JOBSTORE_RETRY_SECONDS)
+            return JOBSTORE_RETRY_SECONDS
+        return wait
 
 
 def run_job(job_id: str) -> None:
@@ -117,7 +136,7 @@ class JobScheduler:
 
     def _lead(self) -> None:
         log.info("this process leads: running scheduled jobs %s", sorted(self.jobs))
-        scheduler = BackgroundScheduler(
+        scheduler = ResilientScheduler(
             jobstores={
                 "default": SharedEngineJobStore(engine=self.database.engine, tablename=TABLE)
             },
@@ -128,6 +147,7 @@ class JobScheduler:
                 "misfire_grace_time": self.settings.scheduler_misfire_grace_seconds,
             },
             timezone=UTC,
+            jobstore_retry_interval=JOBSTORE_RETRY_SECONDS,
         )
         try:
             scheduler.start(paused=True)

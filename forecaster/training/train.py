@@ -336,7 +336,10 @@ def train_services(
             workers=settings.training_processes,
         )
         for loaded, outcome in zip(group, outcomes, strict=True):
-            results[loaded.name] = _store(database, loaded, outcome)
+            try:
+                results[loaded.name] = _store(database, loaded, outcome)
+            except ForecasterError as error:  # e.g. a non-finite forecast: the rest still store
+                results[loaded.name] = error
     return {name: results[name] for name in names}
 
 

@@ -21,6 +21,7 @@ from forecaster.storage.forecasts import champion_run
 from forecaster.storage.jobs import list_job_runs
 from forecaster.storage.orm import JobRun, ModelRun
 from forecaster.storage.services import get_service, profile_of
+from forecaster.training.forecasting import ForecastOutcome
 from forecaster.training.train import driving_series_id, train_service
 from tests.actuators.conftest import HPA, hpa
 from tests.actuators.factories import make_service, store_plan
@@ -179,6 +180,35 @@ def test_train_job_trains_services_together_and_records_each_outcome(
             )
             models = {r.model for r in latest_training_runs(session=session, series_id=series_id)}
         assert "lightgbm_global" in models
+
+
+def test_a_service_whose_forecast_is_refused_does_not_cost_the_others_their_training(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forecast refused when stored (non-finite values) is that service's error in the pass;
+    the services after it still get their new plans, and the record names it."""
+    import forecaster.training.train as train
+    from tests.helpers import ending_now, store_points, synthetic_traffic
+
+    real = train.forecast_many
+
+    def first_goes_non_finite(*args: object, **kwargs: object) -> list[ForecastOutcome]:
+        outcomes = real(*args, **kwargs)  # type: ignore[arg-type]
+        outcomes[0].frame.iloc[3] = float("inf")
+        return outcomes
+
+    monkeypatch.setattr(train, "forecast_many", first_goes_non_finite)
+    for number, name in enumerate(("chat", "embed")):
+        make_service(database, name=name, horizon_hours=2)
+        history = ending_now(synthetic_traffic(days=2, step_seconds=300, seed=number))
+        store_points(database, settings, name, history)
+
+    train_all(database, settings)
+
+    [run] = job_runs(database, "train")
+    assert run.status == "failed" and "could not train chat" in (run.message or "")
+    assert "non-finite" in run.details["services"]["chat"]["error"]
+    assert run.details["services"]["embed"]["plan_id"] > 0
 
 
 PROMETHEUS_SOURCE = {"metric": "requests_per_second", "query": "sum(rate(requests_total[1m]))"}

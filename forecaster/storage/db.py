@@ -6,7 +6,7 @@ Every entry point (API, CLI, worker, tests) builds a :class:`Database` and calls
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,17 +72,33 @@ class Database:
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to ``revision`` (start-up runs this with ``head``)."""
-        with self.engine.begin() as connection:
-            config = alembic_config(self.url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        self._run_revisions(command.upgrade, revision)
 
     def downgrade(self, revision: str = "base") -> None:
         """Take the schema down to ``revision`` (used by migration tests)."""
-        with self.engine.begin() as connection:
-            config = alembic_config(self.url)
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
+        self._run_revisions(command.downgrade, revision)
+
+    def _run_revisions(self, step: Callable[[Config, str], None], revision: str) -> None:
+        """Run Alembic's ``step`` to ``revision`` in one transaction on one of our connections.
+
+        On SQLite, without foreign key enforcement while it runs (as on Alembic's own command
+        line): a batch migration recreates a table, and with enforcement on, dropping the old
+        table cascaded deletes into its children (every forecast's points, every plan's steps).
+        The pragma only takes effect outside a transaction, so it is set before one begins.
+        """
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config = alembic_config(self.url)
+                    config.attributes["connection"] = connection
+                    step(config, revision)
+            finally:
+                if self.is_sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
 
     def at_head(self) -> bool:
         """Whether the schema is at the newest revision (``/readyz`` asks this)."""

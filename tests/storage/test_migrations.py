@@ -7,9 +7,12 @@ import json
 from sqlalchemy import Table, inspect, text
 
 from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Base, Service
 from forecaster.storage.services import profile_of
+from forecaster.training.train import train_service
+from tests.helpers import ending_now, store_service, synthetic_traffic
 
 EXPECTED = set(Base.metadata.tables) | {"apscheduler_jobs", "alembic_version"}
 
@@ -30,6 +33,39 @@ def test_upgrade_creates_every_table_then_downgrade_removes_them(database_url: s
         assert database.at_head()
     finally:
         database.dispose()
+
+
+def test_downgrade_and_upgrade_again_keep_every_row(database_url: str) -> None:
+    """On SQLite a batch migration recreates a table: with foreign keys enforced, dropping the
+    old one cascaded deletes into its children (downgrading 0004 emptied every forecast's
+    points, 0003 every plan's steps)."""
+    database = Database(database_url)
+    try:
+        database.migrate()
+        settings = Settings(database_url=database_url)
+        profile = ScalingProfile(capacity_per_replica=10, horizon_hours=2)
+        store_service(database, settings, "chat", ending_now(synthetic_traffic(days=2)), profile)
+        train_service(database, "chat", settings, model="seasonal_naive_daily")
+        stored = row_counts(database)
+        assert stored["forecast_points"] > 0 and stored["plan_steps"] > 0
+        database.downgrade("0001")
+        assert row_counts(database) == stored
+        database.migrate()
+        assert row_counts(database) == stored
+        with database.engine.connect() as connection:  # enforcement is back on afterwards
+            if database.is_sqlite:
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        database.dispose()
+
+
+def row_counts(database: Database) -> dict[str, int]:
+    tables = ("samples", "model_runs", "forecasts", "forecast_points", "plans", "plan_steps")
+    with database.engine.connect() as connection:
+        return {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in tables
+        }
 
 
 def _about_apscheduler_table(diff: object) -> bool:

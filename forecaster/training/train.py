@@ -275,7 +275,7 @@ def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> Tra
         plan = build_plan(
             session=session,
             service=service,
-            profile=profile,
+            profile=planning_profile(service=service, made_for=profile),
             forecast_id=forecast.id,
             history=loaded.history,
         )
@@ -388,6 +388,20 @@ def save_outcome_runs(
         champion=True,
         **window,
     )
+
+
+def planning_profile(*, service: Service, made_for: ScalingProfile) -> ScalingProfile:
+    """The profile a forecast just made is planned with: the service's profile as stored now.
+
+    A profile changed while the forecast was being made (a training takes minutes) has been
+    re-planned from the previous forecast already; planning with the profile read before the
+    fit would undo that change until the next refresh. A change of metric or step, which
+    this forecast cannot serve (a new plan needs a forecast of its own), keeps ``made_for``.
+    """
+    current = profile_of(service)
+    if (current.metric, current.step_seconds) != (made_for.metric, made_for.step_seconds):
+        return made_for
+    return current
 
 
 def build_plan(
@@ -517,7 +531,7 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         plan = build_plan(
             session=session,
             service=service,
-            profile=profile,
+            profile=planning_profile(service=service, made_for=profile),
             forecast_id=forecast.id,
             history=history,
         )

@@ -3,13 +3,17 @@ or the answer says why not and which plan stays in force."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.forecasts import forecast_frame
 from forecaster.storage.orm import Service
 from forecaster.storage.plans import latest_plan, plan_steps
 from forecaster.training.train import train_service
@@ -71,3 +75,30 @@ def test_a_profile_no_forecast_fits_keeps_the_plan_and_says_why(
     change = finer.json()["plan_change"]
     assert change["plan_id"] is None and "3600s steps and the profile on 300s" in change["message"]
     assert _plan(database)[0] == before_id
+
+
+def test_a_profile_changed_while_training_runs_is_not_undone_by_its_plan(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PUT while a training fits re-plans at once from the previous forecast; the training's
+    own plan, landing minutes later, used to be sized on the profile read before the fit,
+    undoing the change until the next refresh. It is planned with the profile as stored now."""
+    import forecaster.training.train as train
+
+    client = _trained_client(settings, database)
+    real = train.make_forecast
+
+    def fit_while_the_profile_changes(*args: Any, **kwargs: Any) -> Any:
+        changed = client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
+        assert changed.json()["plan_change"]["plan_id"] is not None
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "make_forecast", fit_while_the_profile_changes)
+    trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
+
+    plan_id, forecast_id, replicas = _plan(database)
+    assert (plan_id, forecast_id) == (trained.plan_id, trained.forecast_id)
+    with database.session() as session:
+        frame = forecast_frame(session=session, forecast_id=trained.forecast_id)
+    needed = np.ceil(frame["p95"].to_numpy() / (5 * 0.7))  # capacity 5, not the old 10
+    assert (replicas >= needed).all()

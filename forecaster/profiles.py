@@ -44,7 +44,9 @@ MAX_DELAY_SECONDS = 7 * 86_400.0
 MAX_CAPACITY = 1e12  # load units one replica serves; sums of plans stay finite below these
 MAX_HOURLY_COST = 1e6
 LabelNames = dict[str, str] | list[str] | None
-# the validation context of a profile read back from the database (see ActuationTarget)
+# The validation context of a profile read back from the database: what depends on the
+# installed packages (actuator plugins, the holidays package's countries) was checked when the
+# profile was written and is not checked again, so an upgrade cannot make it unreadable.
 STORED: dict[str, bool] = {"stored": True}
 
 
@@ -207,9 +209,12 @@ class ScalingProfile(StorableTextModel):
 
     @field_validator("holiday_country")
     @classmethod
-    def _known_country(cls, country: str | None) -> str | None:
-        """Refused here, not found out at training time; stored upper-case as `holidays` wants."""
-        check_country(country)
+    def _known_country(cls, country: str | None, info: ValidationInfo) -> str | None:
+        """Refused here, not found out at training time; stored upper-case as `holidays` wants.
+        Not checked again when read back (``STORED``): a `holidays` upgrade that drops a code
+        must not make the profile, and every service's actuation pass, fail to load."""
+        if info.context != STORED:
+            check_country(country)
         return country.upper() if country else None
 
     @model_validator(mode="after")

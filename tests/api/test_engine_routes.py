@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.services import get_service
 from forecaster.timeutil import utc_now
 
 PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
@@ -87,6 +88,20 @@ def test_holiday_country_is_checked_when_the_profile_is_saved(
     saved = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": "de"})
     assert saved.status_code == 200, saved.text
     assert saved.json()["profile"]["holiday_country"] == "DE"  # as the holidays package wants
+
+
+def test_a_stored_country_the_holidays_package_no_longer_knows_still_reads(
+    settings: Settings, database: Database
+) -> None:
+    """Checked when saved, not when read back: an upgrade must not make the profile unreadable."""
+    client = _client(settings, database)
+    assert client.put("/v1/services/chat", json=PROFILE | {"holiday_country": "DE"}).is_success
+    with database.session() as session:  # as if the package had dropped the code since
+        service = get_service(session=session, name="chat")
+        service.profile = {**service.profile, "holiday_country": "XX"}
+    answer = client.get("/v1/services/chat")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["profile"]["holiday_country"] == "XX"
 
 
 def test_times_beyond_what_can_be_stored_are_a_422(settings: Settings, database: Database) -> None:

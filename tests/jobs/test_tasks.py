@@ -98,6 +98,28 @@ def test_a_target_whose_actuator_is_no_longer_installed_fails_alone(
         assert len(profile_of(service).targets) == 2  # the profile still loads for the rest
 
 
+def test_a_profile_that_no_longer_loads_fails_its_own_run_not_the_pass(
+    database: Database, settings: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    fast = settings.model_copy(update={"actuator_retry_base_seconds": 0.01})
+    for name in ("chat", "search"):
+        kube.add(*HPA, hpa(name=name, low=2))
+        make_service(database, name=name, targets=[hpa_target(kubeconfig, name)])
+        store_plan(database, name=name, replicas=[5] * 48)
+    with database.session() as session:  # say, a bound tightened since, without a migration
+        service = get_service(session=session, name="chat")
+        service.profile = {**service.profile, "capacity_per_replica": -1}
+
+    actuate_all(database, fast)
+
+    runs = {run.service: run for run in job_runs(database, "actuate")}
+    assert runs["chat"].status == "failed" and "capacity_per_replica" in (
+        runs["chat"].message or ""
+    )
+    assert runs["search"].status == "ok"
+    assert kube.get(*HPA, "ml", "search")["spec"]["minReplicas"] == 5
+
+
 def test_forecast_job_records_a_service_that_is_not_ready(
     database: Database, settings: Settings
 ) -> None:

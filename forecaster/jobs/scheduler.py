@@ -23,6 +23,8 @@ from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.triggers import parse_schedule
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.jobs import close_abandoned_job_runs
+from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 TABLE = "apscheduler_jobs"  # created by the 0001 migration; APScheduler's own create is a no-op
@@ -150,6 +152,7 @@ class JobScheduler:
             jobstore_retry_interval=JOBSTORE_RETRY_SECONDS,
         )
         try:
+            self._close_abandoned_runs()
             scheduler.start(paused=True)
             self._register(scheduler)
             scheduler.resume()
@@ -164,6 +167,14 @@ class JobScheduler:
             if scheduler.running:
                 scheduler.shutdown(wait=True)  # running jobs finish before the lock goes
             self.lock.release()
+
+    def _close_abandoned_runs(self) -> None:
+        """Runs a previous leader left ``running`` (killed, or it lost the database) are
+        marked failed, so ``GET /v1/jobs`` does not show them running forever."""
+        with self.database.session() as session:
+            closed = close_abandoned_job_runs(session=session, before=utc_now())
+        if closed:
+            log.warning("%d job runs a previous leader left running are marked failed", closed)
 
     def _register(self, scheduler: BackgroundScheduler) -> None:
         """Make the job store match ``self.jobs``, keeping next run times that still apply."""

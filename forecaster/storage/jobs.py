@@ -8,12 +8,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecaster.storage.orm import JobRun
 from forecaster.telemetry import JOB_DURATION
 from forecaster.timeutil import utc_now
+
+ABANDONED = "abandoned: the process running it stopped before it finished"
 
 
 @contextmanager
@@ -63,6 +65,22 @@ def list_job_runs(*, session: Session, limit: int = 100, job: str | None = None)
     if job is not None:
         query = query.where(JobRun.job == job)
     return list(session.execute(query).scalars())
+
+
+def close_abandoned_job_runs(*, session: Session, before: datetime) -> int:
+    """Mark runs still ``running`` that started before ``before`` as failed; returns how many.
+
+    A new leader calls this: the runs were left by a process that stopped before it could
+    record their end (killed mid-training, or its database gone as the run ended), and would
+    read "running" at ``GET /v1/jobs`` forever (pruning keeps unfinished runs). A run that does
+    end after all still records its real outcome over this one.
+    """
+    result = session.execute(
+        update(JobRun)
+        .where(JobRun.status == "running", JobRun.started_at < before)
+        .values(status="failed", message=ABANDONED, finished_at=utc_now())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def prune_job_runs(*, session: Session, before: datetime) -> int:

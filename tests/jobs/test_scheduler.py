@@ -23,7 +23,7 @@ from forecaster.jobs.scheduler import (
 from forecaster.jobs.triggers import parse_schedule
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.jobs import list_job_runs, recorded_job
+from forecaster.storage.jobs import ABANDONED, list_job_runs, recorded_job
 from forecaster.storage.orm import Base, JobRun
 from tests.helpers import live_server
 
@@ -115,6 +115,20 @@ def test_a_job_store_error_in_the_middle_of_a_round_does_not_stop_the_jobs(
     ticks = len(ok_ticks(database))
     assert wait_for_ticks(database, ticks + 2, timeout=JOBSTORE_RETRY_SECONDS + 20)
     assert not broken.is_set()
+
+
+def test_runs_a_previous_leader_left_running_are_closed_by_the_next(
+    database: Database, start: Callable[..., JobScheduler]
+) -> None:
+    """A leader killed mid-training (or that lost the database as a run ended) never recorded
+    the end of its run: it read "running" at GET /v1/jobs forever, and pruning keeps it."""
+    with database.session() as session:
+        session.add(JobRun(job="train", status="running"))
+    start(spec("every 1h"))
+    with database.session() as session:
+        [run] = list_job_runs(session=session, job="train")
+        assert (run.status, run.message) == ("failed", ABANDONED)
+        assert run.finished_at is not None
 
 
 def test_a_restart_keeps_next_run_times_and_the_store_follows_the_job_list(

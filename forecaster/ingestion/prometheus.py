@@ -26,6 +26,7 @@ import numpy as np
 from forecaster.errors import ForecasterError, json_text, quoted
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.labels import label_problems, labels_key
+from forecaster.leadership import check_leading
 from forecaster.profiles import PrometheusSource
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -211,13 +212,13 @@ def pull_prometheus(
     own_client = client is None
     client = client or PrometheusClient(settings)
     moment = utc_now().timestamp() if now is None else now
+    pulls = [(name, sid, source) for name, sid, sources in wanted for source in sources]
     try:
-        for name, service_id, sources in wanted:
-            results = [
-                _pull_source(database, settings, client, name, service_id, source, moment)
-                for source in sources
-            ]
-            summary.sources.extend(results)
+        for done, (name, service_id, source) in enumerate(pulls):
+            where = (done, len(pulls))
+            summary.sources.append(
+                _pull_source(database, settings, client, name, service_id, source, moment, where)
+            )
     finally:
         if own_client:
             client.close()
@@ -232,11 +233,15 @@ def _pull_source(
     service_id: int,
     source: PrometheusSource,
     now: float,
+    where: tuple[int, int],
 ) -> SourceSummary:
+    """Pull one source, recorded as one job run; ``where`` is how many of how many sources
+    of the pass came before it (a scheduled pass stops there once the leader lock is lost)."""
     summary = SourceSummary(service=service, metric=source.metric)
     step = float(source.step_seconds or settings.prometheus_step_seconds)
     try:
         with recorded_job(database.sessions, "pull_prometheus", service) as details:
+            check_leading(*where, "sources")
             with database.session() as session:
                 latest_ms = latest_metric_ms(
                     session=session, service_id=service_id, metric=source.metric

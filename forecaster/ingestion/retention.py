@@ -7,7 +7,8 @@ gives exactly that, so the roll-up may reach inside the training window without 
 single value training reads. Two rules keep that true: the cutoff is aligned down to the step
 grid (no bucket is ever half raw, half rolled up), and every metric of a service rolls up at
 that service's own ``step_seconds``. Each service is one transaction: a failure changes
-nothing for it, is recorded, and the next service still rolls up.
+nothing for it, is recorded, and the next service still rolls up (unless the scheduler's
+process lost the leader lock: then the pass stops, :mod:`forecaster.leadership`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
@@ -69,7 +71,7 @@ def apply_retention(
         services = [
             (s.name, s.id, profile_of(s).step_seconds) for s in list_services(session=session)
         ]
-    for name, service_id, step in services:
+    for done, (name, service_id, step) in enumerate(services):
         item = ServiceRetention(
             service=name,
             step_seconds=step,
@@ -78,6 +80,7 @@ def apply_retention(
         summary.services.append(item)
         try:
             with recorded_job(database.sessions, "retention", name) as details:
+                check_leading(done, len(services))
                 with database.session() as session:
                     ids = list(
                         session.execute(

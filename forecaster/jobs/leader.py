@@ -4,6 +4,7 @@ PostgreSQL: a session-level advisory lock held on a dedicated connection (it goe
 connection, so a crashed leader frees it); the key is derived from the schema, so deployments
 sharing a database server do not block each other. SQLite: an exclusive ``flock`` on a file
 beside the database, so a second worker on the same file stands by instead of doubling jobs.
+Jobs check the lock before each service (:mod:`forecaster.leadership`), from their own threads.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -36,6 +39,7 @@ class LeaderLock:
         self._file: IO[str] | None = None
         self._key: int | None = None
         self._in_memory = False
+        self._mutex = threading.Lock()  # jobs' threads check the lock on its one connection
 
     @property
     def held(self) -> bool:
@@ -65,9 +69,16 @@ class LeaderLock:
         return True
 
     def still_held(self) -> bool:
-        """Whether the lock is still ours (False if the lock connection died)."""
-        if self._file is not None or self._in_memory:
+        """Whether the lock is still ours (False if the lock connection died or the lock file
+        was removed); safe to call from any thread."""
+        with self._mutex:
+            return self._still_held()
+
+    def _still_held(self) -> bool:
+        if self._in_memory:
             return True
+        if self._file is not None:
+            return self._file_still_ours(self._file)
         if self._connection is None:
             return False
         try:
@@ -88,6 +99,10 @@ class LeaderLock:
 
     def release(self) -> None:
         """Give the lock up (idempotent)."""
+        with self._mutex:
+            self._release()
+
+    def _release(self) -> None:
         self._in_memory = False
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
@@ -109,6 +124,17 @@ class LeaderLock:
             self._connection.invalidate()
             self._connection.close()
             self._connection = None
+
+    @staticmethod
+    def _file_still_ours(handle: IO[str]) -> bool:
+        """A flock is never taken away, but its file can be: once the path is deleted or
+        replaced, a standby opens a new file there and locks that one."""
+        try:
+            on_disk = os.stat(handle.name)
+        except FileNotFoundError:
+            return False
+        ours = os.fstat(handle.fileno())
+        return (on_disk.st_dev, on_disk.st_ino) == (ours.st_dev, ours.st_ino)
 
     def _try_file(self) -> bool:
         database = self.database.engine.url.database

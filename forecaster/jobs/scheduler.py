@@ -4,7 +4,9 @@
 process. Every process may start one; each stands by until it takes the leader lock
 (:mod:`forecaster.jobs.leader`), then runs the jobs listed in :mod:`forecaster.jobs.registry` on
 a thread pool (threads, not processes: LightGBM hangs after fork). Stopping waits for running
-jobs before the lock is released, so a standby never starts a job the old leader still runs.
+jobs before the lock is released, so a standby never starts a job the old leader still runs; a
+lock lost under a running job (the database dropped its connection) stops the job at its next
+service (:mod:`forecaster.leadership`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from forecaster.jobs.leader import LeaderLock
 from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.triggers import parse_schedule
+from forecaster.leadership import LeadershipLostError, leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import close_abandoned_job_runs
@@ -123,7 +126,11 @@ class JobScheduler:
         if spec is None:
             log.warning("job %s is in the job store but not registered; skipped", job_id)
             return
-        spec.run(self.database, self.settings)
+        try:
+            with leading(self.lock.still_held):
+                spec.run(self.database, self.settings)
+        except LeadershipLostError as lost:  # recorded by the run it stopped
+            log.error("job %s stopped: %s", job_id, lost)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

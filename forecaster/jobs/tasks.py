@@ -1,7 +1,8 @@
 """The work behind each scheduled job: one pass over the services, one job-run record each.
 
 A failure in one service is recorded (``GET /v1/jobs``) and logged, and the pass goes on to the
-next service. Heavy modules (training) are imported when a job runs, not when the worker starts.
+next service; a lost leader lock stops the pass, recorded on the service it did not run. Heavy
+modules (training) are imported when a job runs, not when the worker starts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from forecaster.errors import listing
+from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
@@ -42,9 +44,10 @@ def each_service(
 ) -> int:
     """Run ``work`` for each service inside a job-run record; returns how many failed."""
     failed = 0
-    for name in names:
+    for done, name in enumerate(names):
         try:
             with recorded_job(database.sessions, job, name) as details:
+                check_leading(done, len(names))
                 details.update(work(name))
         except Exception:  # recorded by recorded_job; the next service still runs
             log.exception("%s of service %s failed", job, name)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from forecaster.errors import ForecasterError, NotReadyError, quoted
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
+from forecaster.leadership import check_leading
 from forecaster.planning.planner import plan_capacity, plan_cost
 from forecaster.planning.reactive import CHECK_DAYS, check_floor
 from forecaster.profiles import ScalingProfile
@@ -314,7 +315,8 @@ def train_services(
 ) -> dict[str, TrainResult | ForecasterError]:
     """Train many services together: those sharing a step and horizon are backtested side by
     side with one global LightGBM learning from all of them (faster and, on traffic, more
-    accurate than one model each). A service that cannot train is reported, not fatal."""
+    accurate than one model each). A service that cannot train is reported, not fatal; a
+    scheduled training whose process lost the leader lock stops before storing the next one."""
     results: dict[str, TrainResult | ForecasterError] = {}
     groups: dict[tuple[int, int, tuple[float, ...]], list[_Loaded]] = {}
     for name in names:
@@ -336,6 +338,7 @@ def train_services(
             workers=settings.training_processes,
         )
         for loaded, outcome in zip(group, outcomes, strict=True):
+            check_leading(len(results), len(names))
             try:
                 results[loaded.name] = _store(database, loaded, outcome)
             except ForecasterError as error:  # e.g. a non-finite forecast: the rest still store

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from forecaster.errors import (
+    CandidatesFailedError,
     ForecasterError,
     InvalidInputError,
     NotFoundError,
@@ -23,6 +24,7 @@ from forecaster.errors import (
 )
 
 STATUS_BY_ERROR: dict[type[ForecasterError], int] = {
+    CandidatesFailedError: 500,
     InvalidInputError: 422,
     NotFoundError: 404,
     NotReadyError: 409,

@@ -32,6 +32,11 @@ class NotReadyError(ForecasterError):
     """Something needed has not been computed yet (no forecast, no plan). API: 409."""
 
 
+class CandidatesFailedError(ForecasterError):
+    """Every candidate model of a training failed with an error: the last good champion (its
+    forecast refreshed) and its plan stay in force. API: 500, the server could not train."""
+
+
 def validation_problems(error: ValidationError, whole: str) -> str:
     """A pydantic error as one line, ``field: problem; ...`` (``whole`` names a problem of the
     object as a whole), without pydantic's input echo and links: meant for a user's message."""

@@ -160,3 +160,14 @@ def prometheus_answering(label_sets: list[dict[str, str]]) -> FastAPI:
         return Response(json.dumps(payload), media_type="application/json")  # escapes \ud800
 
     return app
+
+
+class BrokenModel:
+    """Every forecasting model after a bad library upgrade: it configures, then cannot fit
+    (monkeypatched in as ``forecasting.create_model``: fault injection)."""
+
+    def configure(self, **_settings: object) -> BrokenModel:
+        return self
+
+    def fit(self, _history: object) -> BrokenModel:
+        raise RuntimeError("the upgraded library broke me")

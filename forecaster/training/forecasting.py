@@ -109,6 +109,10 @@ class ForecastOutcome:
     calibration: dict[str, Any] = field(default_factory=dict)
     # every other candidate's calibrated forecast, when asked for (benchmarks compare them)
     alternatives: dict[str, ForecastOutcome] = field(default_factory=dict)
+    # set when candidates' errors, not a short or constant history, left only the fallback
+    # (model "auto" or "ensemble"): training then keeps a stored champion that still forecasts
+    # (a library upgrade can break every model at once; seasonal-naive is no replacement)
+    errors: list[str] = field(default_factory=list)
 
 
 def known_model_names() -> list[str]:
@@ -493,7 +497,12 @@ def _finish(
     reasons = failures or [f"{s.model}: {s.message}" for s in scores if s.message]
     if model not in ("auto", ENSEMBLE):
         return _uncalibrated(item, model, horizon, quantiles, "; ".join(reasons), scores)
-    return _fallback(item, horizon, quantiles, "; ".join(reasons) or "no candidate", model, scores)
+    outcome = _fallback(
+        item, horizon, quantiles, "; ".join(reasons) or "no candidate", model, scores
+    )
+    # skipped candidates wait for more history: only failed ones are errors
+    outcome.errors = failures or [f"{s.model}: {s.message}" for s in scores if s.status == "failed"]
+    return outcome
 
 
 def _uncalibrated(

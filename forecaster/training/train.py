@@ -13,12 +13,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import ForecasterError, NotReadyError, quoted
+from forecaster.errors import CandidatesFailedError, ForecasterError, NotReadyError, quoted
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
 from forecaster.leadership import check_leading
@@ -63,6 +64,16 @@ class TrainResult:
     forecast_id: int
     plan_id: int
     message: str
+
+
+class _Champion(NamedTuple):
+    """A stored champion that may forecast again without a refit."""
+
+    service: str
+    series_id: int
+    run_id: int
+    model: str
+    artifact: bytes
 
 
 def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
@@ -253,7 +264,10 @@ def _load(database: Database, name: str, settings: Settings) -> _Loaded:
 
 
 def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> TrainResult:
-    """Runs, forecast and plan of one service, written in one transaction."""
+    """Runs, forecast and plan of one service, written in one transaction; when every
+    candidate failed with an error, the stored champion is kept if it still forecasts."""
+    if outcome.errors:
+        _keep_working_champion(database, loaded, outcome.errors)
     with database.session() as session:
         service = session.get_one(Service, loaded.service_id)
         profile = loaded.profile
@@ -288,6 +302,34 @@ def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> Tra
             plan_id=plan.id,
             message=outcome.message,
         )
+
+
+def _keep_working_champion(database: Database, loaded: _Loaded, errors: Sequence[str]) -> None:
+    """Refresh the stored champion's forecast and plan from the new history, then raise
+    CandidatesFailedError naming the errors: a failed training (every candidate broken, say
+    by a library upgrade) leaves the last good model and plan in force. Returns, and the
+    seasonal-naive fallback replaces it, when there is none or it no longer loads or forecasts.
+    """
+    profile = loaded.profile
+    with database.session() as session:
+        service = session.get_one(Service, loaded.service_id)
+        series_id = find_driving_series_id(session=session, service=service, profile=profile)
+        run = None if series_id is None else champion_run(session=session, series_id=series_id)
+        if run is None or run.artifact is None or run.step_seconds != profile.step_seconds:
+            return
+        champion = _Champion(loaded.name, run.series_id, run.id, run.model, run.artifact)
+    try:
+        frame = run_at_idle_priority(
+            _refreshed, champion.artifact, loaded.calendar, loaded.history, profile
+        )
+    except Exception as error:  # noqa: BLE001 - an unusable champion makes way for the fallback
+        log.warning("service %s: champion run %d is unusable too: %s", loaded.name, run.id, error)
+        return
+    kept = _store_refreshed(database, champion, profile, frame, loaded.history, message="")
+    raise CandidatesFailedError(
+        f"every candidate model failed ({'; '.join(errors)}); champion run {kept.run_id} "
+        f"({kept.model}) kept, its forecast and plan refreshed (plan {kept.plan_id})"
+    )
 
 
 def train_service(
@@ -496,37 +538,59 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         ):
             champion = None
         else:
-            champion = (run.id, run.model, run.artifact)
+            champion = _Champion(name, series_id, run.id, run.model, run.artifact)
         calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
         return train_service(database, name, settings)
-    run_id, model_name, artifact = champion
-
-    def refresh() -> pd.DataFrame:
-        model = pickle.loads(artifact)
-        if isinstance(model, Calibrated):
-            model.events = calendar.events  # events declared since training count too
-        frame: pd.DataFrame = model.update(history).predict(
-            profile.horizon_steps, profile.forecast_quantiles
-        )
-        return frame
-
     try:
-        frame = run_at_idle_priority(refresh)
+        frame = run_at_idle_priority(_refreshed, champion.artifact, calendar, history, profile)
     except Exception as error:  # noqa: BLE001 - whatever broke the champion, a refit replaces it
         reason = (
-            f"champion run {run_id} ({model_name}) could not forecast "
+            f"champion run {champion.run_id} ({champion.model}) could not forecast "
             f"({type(error).__name__}: {error}); refitted"
         )
         log.warning("service %s: %s", name, reason)
         refitted = train_service(database, name, settings)
         return replace(refitted, message="; ".join(filter(None, [reason, refitted.message])))
+    return _store_refreshed(
+        database,
+        champion,
+        profile,
+        frame,
+        history,
+        message="forecast refreshed from the champion without refitting",
+    )
+
+
+def _refreshed(
+    artifact: bytes, calendar: Calendar, history: pd.Series, profile: ScalingProfile
+) -> pd.DataFrame:
+    """A stored champion's forecast from a newer history, without refitting it."""
+    model = pickle.loads(artifact)
+    if isinstance(model, Calibrated):
+        model.events = calendar.events  # events declared since training count too
+    frame: pd.DataFrame = model.update(history).predict(
+        profile.horizon_steps, profile.forecast_quantiles
+    )
+    return frame
+
+
+def _store_refreshed(
+    database: Database,
+    champion: _Champion,
+    profile: ScalingProfile,
+    frame: pd.DataFrame,
+    history: pd.Series,
+    *,
+    message: str,
+) -> TrainResult:
+    """Store a champion's refreshed forecast (:func:`_refreshed`) and plan it."""
     with database.session() as session:
-        service = get_service(session=session, name=name)
+        service = get_service(session=session, name=champion.service)
         forecast = save_forecast(
             session=session,
-            run_id=run_id,
-            series_id=series_id,
+            run_id=champion.run_id,
+            series_id=champion.series_id,
             step_seconds=profile.step_seconds,
             frame=frame,
             risk_quantile=profile.risk_quantile,
@@ -539,12 +603,12 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
             history=history,
         )
         return TrainResult(
-            service=name,
-            model=model_name,
-            run_id=run_id,
+            service=champion.service,
+            model=champion.model,
+            run_id=champion.run_id,
             forecast_id=forecast.id,
             plan_id=plan.id,
-            message="forecast refreshed from the champion without refitting",
+            message=message,
         )
 
 

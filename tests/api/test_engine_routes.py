@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -136,6 +137,29 @@ def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database:
     refused = client.post("/v1/services/chat/train")
     assert refused.status_code == 409 and "exclusion window" in refused.text
     assert client.get("/v1/services/chat/plan").json()["plan_id"] == first.json()["plan_id"]
+
+
+def test_a_training_whose_every_model_fails_answers_500_and_keeps_the_champion(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import forecaster.training.forecasting as forecasting
+    from tests.helpers import BrokenModel
+
+    client = _client(settings, database)
+    end = pd.Timestamp(utc_now()).floor("h")
+    index = pd.date_range(end=end, periods=72, freq="h")
+    points = [[ts.isoformat(), 10.0 + ts.hour] for ts in index]
+    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
+    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+    first = client.post("/v1/services/chat/train")
+    assert first.status_code == 200, first.text
+    monkeypatch.setattr(forecasting, "create_model", lambda _name: BrokenModel())
+    failed = client.post("/v1/services/chat/train")
+    assert failed.status_code == 500 and "every candidate model failed" in failed.text
+    assert f"champion run {first.json()['run_id']} " in failed.text
+    runs = client.get("/v1/services/chat/runs").json()
+    champion = runs["data"][0]  # the last good training's leaderboard
+    assert champion["champion"] and champion["model"] == first.json()["model"]
 
 
 def test_a_body_that_cannot_be_decoded_says_why(settings: Settings, database: Database) -> None:

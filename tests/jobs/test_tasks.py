@@ -233,6 +233,58 @@ def test_a_service_whose_forecast_is_refused_does_not_cost_the_others_their_trai
     assert run.details["services"]["embed"]["plan_id"] > 0
 
 
+def champion_and_plan(database: Database, name: str) -> tuple[int, int, list[object]]:
+    """The champion's run, the run the plan in force was forecast by, and its steps."""
+    from forecaster.storage.orm import Forecast
+    from forecaster.storage.plans import latest_plan, plan_steps
+
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
+        champion = champion_run(session=session, series_id=series_id)
+        plan = latest_plan(session=session, service_id=service.id)
+        assert champion is not None and plan is not None
+        planned_by = session.get_one(Forecast, plan.forecast_id).run_id
+        steps = [(s.ts, s.replicas) for s in plan_steps(session=session, plan_id=plan.id)]
+        return champion.id, planned_by, steps
+
+
+@pytest.mark.parametrize("champion_works", [True, False], ids=["kept", "unusable"])
+def test_a_training_whose_every_candidate_fails_keeps_a_champion_that_still_works(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, champion_works: bool
+) -> None:
+    """Every candidate raising (a library upgrade) is a failed training, not a cold start: the
+    last good champion and its plan stay, refreshed, and the run names the errors. Only a
+    champion that no longer forecasts makes way for the seasonal-naive fallback."""
+    import forecaster.training.forecasting as forecasting
+    from tests.helpers import BrokenModel, ending_now, store_points, synthetic_traffic
+
+    make_service(database, name="chat", horizon_hours=2)
+    store_points(database, settings, "chat", ending_now(synthetic_traffic(days=3)))
+    train_all(database, settings)
+    good, planned_by, steps = champion_and_plan(database, "chat")
+    assert planned_by == good and job_runs(database, "train")[-1].status == "ok"
+    if not champion_works:
+        with database.session() as session:
+            session.get_one(ModelRun, good).artifact = GONE_MODULE
+
+    monkeypatch.setattr(forecasting, "create_model", lambda _name: BrokenModel())
+    train_all(database, settings)
+
+    run = job_runs(database, "train")[-1]
+    champion, planned_by, now_steps = champion_and_plan(database, "chat")
+    if champion_works:
+        assert run.status == "failed" and "could not train chat" in (run.message or "")
+        error = run.details["services"]["chat"]["error"]
+        assert "every candidate model failed" in error
+        assert "holt_winters: RuntimeError: the upgraded library broke me" in error
+        assert f"champion run {good} " in error and "kept" in error
+        assert (champion, planned_by, now_steps) == (good, good, steps)
+    else:  # the fallback is right here
+        assert run.status == "ok" and champion != good and planned_by == champion
+        assert "fell back to seasonal_naive_daily" in run.details["services"]["chat"]["message"]
+
+
 PROMETHEUS_SOURCE = {"metric": "requests_per_second", "query": "sum(rate(requests_total[1m]))"}
 
 

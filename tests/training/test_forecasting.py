@@ -18,7 +18,7 @@ from forecaster.training.forecasting import (
 )
 from forecaster.training.selection import ENSEMBLE, Score, choose, ensemble_margin
 from models.conformal import Calibrated
-from tests.helpers import synthetic_traffic
+from tests.helpers import BrokenModel, synthetic_traffic
 
 QUICK = ["seasonal_naive_daily", "seasonal_naive_weekly", "holt_winters"]
 
@@ -68,6 +68,22 @@ def test_degenerate_series_fall_back_and_say_why(values: list[float], reason: st
     assert outcome.model == "seasonal_naive_daily"
     assert reason in outcome.message and "fell back" in outcome.message
     assert outcome.frame.notna().all().all() and (outcome.frame >= 0).all().all()
+    assert outcome.errors == []  # the designed answer, not a failed training
+
+
+def test_candidates_that_all_fail_are_errors_where_waiting_ones_are_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Training keeps a working champion over a fallback forced by errors (``errors``), not
+    over one a degenerate history calls for (above) or over a model waiting for more days."""
+    monkeypatch.setattr(forecasting, "create_model", lambda _name: BrokenModel())
+    history = synthetic_traffic(days=4, step_seconds=3600, seed=4)
+    broken = make_forecast(history, 12, candidates=QUICK)
+    assert broken.model == "seasonal_naive_daily" and "fell back" in broken.message
+    assert broken.errors == [
+        "seasonal_naive_daily: RuntimeError: the upgraded library broke me",
+        "holt_winters: RuntimeError: the upgraded library broke me",
+    ]  # the weekly model waits for eight days: skipped, not an error
 
 
 def test_gappy_series_still_gets_a_model() -> None:

@@ -24,7 +24,7 @@ from forecaster.errors import (
 )
 
 STATUS_BY_ERROR: dict[type[ForecasterError], int] = {
-    CandidatesFailedError: 500,
+    CandidatesFailedError: 503,
     InvalidInputError: 422,
     NotFoundError: 404,
     NotReadyError: 409,

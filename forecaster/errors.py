@@ -34,7 +34,8 @@ class NotReadyError(ForecasterError):
 
 class CandidatesFailedError(ForecasterError):
     """Every candidate model of a training failed with an error: the last good champion (its
-    forecast refreshed) and its plan stay in force. API: 500, the server could not train."""
+    forecast refreshed) and its plan stay in force. API: 503, the server cannot train until
+    its models work again."""
 
 
 def validation_problems(error: ValidationError, whole: str) -> str:

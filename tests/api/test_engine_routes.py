@@ -139,7 +139,7 @@ def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database:
     assert client.get("/v1/services/chat/plan").json()["plan_id"] == first.json()["plan_id"]
 
 
-def test_a_training_whose_every_model_fails_answers_500_and_keeps_the_champion(
+def test_a_training_whose_every_model_fails_answers_503_and_keeps_the_champion(
     settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import forecaster.training.forecasting as forecasting
@@ -155,7 +155,7 @@ def test_a_training_whose_every_model_fails_answers_500_and_keeps_the_champion(
     assert first.status_code == 200, first.text
     monkeypatch.setattr(forecasting, "create_model", lambda _name: BrokenModel())
     failed = client.post("/v1/services/chat/train")
-    assert failed.status_code == 500 and "every candidate model failed" in failed.text
+    assert failed.status_code == 503 and "every candidate model failed" in failed.text
     assert f"champion run {first.json()['run_id']} " in failed.text
     runs = client.get("/v1/services/chat/runs").json()
     champion = runs["data"][0]  # the last good training's leaderboard

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
+from forecaster.offline import read_text_columns
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Series
@@ -160,15 +162,16 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
         params={"service": "chat", "metric": "requests_per_second"},
         files={"file": ("trace.csv", text, "text/csv")},
     )
-    assert response.json() == {"stored": 2, "series": 1}
+    assert response.json() == {"stored": 2, "series": 1, "note": None}
     bad = client.post(
         "/v1/metrics/csv",
         params={"service": "chat", "metric": "requests_per_second"},
-        files={"file": ("trace.csv", "time,val\n1,2\n", "text/csv")},
+        files={"file": ("trace.csv", "time,val,host\n1,2,a\n", "text/csv")},
     )
     assert bad.status_code == 422
     assert bad.json()["detail"] == (
-        "CSV needs columns timestamp,value; missing timestamp, value (got time, val)"
+        "trace.csv: expected columns timestamp,value, got time, val, host; "
+        "name the value column with value_column="
     )
     # every row one field longer than the header: pandas would shift the columns
     shifted = "timestamp,value\n2024-01-02T00:00:00Z,5,77\n2024-01-02T00:05:00Z,6,\n"
@@ -180,6 +183,48 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
     assert bad.status_code == 422
     assert "more fields than the header (2: timestamp, value);" in bad.json()["detail"]
     assert stored(database) == 2
+
+
+def upload(client: TestClient, text: str, **params: str) -> Any:
+    """``text`` uploaded as a CSV of chat's requests per second."""
+    return client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second", **params},
+        files={"file": ("upload.csv", text, "text/csv")},
+    )
+
+
+def test_a_csv_upload_reads_the_layouts_forecaster_ingest_reads(
+    client: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """The upload used to take only ``timestamp,value`` while ``forecaster ingest`` read the same
+    file as a request log, by other column names or without a header (one reader now)."""
+    log = (
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2024-01-01 00:00:00.10,10,5\n2024-01-01 00:00:00.70,10,7\n"
+        "2024-01-01 00:00:02.25,10,1\n2024-01-01 00:00:03.90,10,2\n"
+    )
+    response = upload(client, log)
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 4  # seconds 0 to 3: 2, 0, 1, 1 requests
+    assert response.json()["note"].startswith("read 4 rows as a request log: requests per second")
+    with database.session() as session:
+        points = read_samples(session=session, series_ids=[1])["value"].tolist()
+    assert points == [2.0, 0.0, 1.0, 1.0]
+    path = tmp_path / "log.csv"
+    path.write_text(log)
+    assert read_text_columns(path).values.tolist() == ["2", "0", "1", "1"]  # as the CLI reads it
+
+    tokens = upload(client, log, metric="tokens_per_second", value_column="generatedtokens")
+    assert tokens.json()["note"].startswith("read 4 rows as a request log: GeneratedTokens")
+    assert upload(client, "time,rps\n2024-01-02T00:00:00Z,3\n").json() == {
+        "stored": 1,
+        "series": 1,
+        "note": 'read columns "time","rps" as timestamp,value',
+    }
+    headless = upload(client, "2024-01-03T00:00:00Z,4\n2024-01-03T00:05:00Z,5\n").json()
+    assert headless["stored"] == 2
+    assert headless["note"] == "no header row: read the two columns as timestamp,value"
 
 
 def test_a_csv_upload_with_two_file_parts_is_refused_whole(

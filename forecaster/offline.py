@@ -257,6 +257,30 @@ def request_log_columns(
     )
 
 
+def columns_to_store(
+    source: Path | bytes,
+    value_column: str | None = None,
+    *,
+    name: str | None = None,
+    value_option: str = "--value-column",
+) -> TextColumns:
+    """What ``forecaster ingest`` and the CSV upload store of a file: :func:`read_text_columns`
+    less the rows whose value is blank (or NaN, NA, null). The offline commands read those as
+    gaps, and a gap in the database is a point not stored; refusing them would refuse a file
+    that ``forecaster forecast`` reads. ``note`` says how many were left out."""
+    columns = read_text_columns(source, value_column, name=name, value_option=value_option)
+    missing = columns.values.str.strip().str.lower().isin(MISSING_VALUES).to_numpy()
+    if not missing.any():
+        return columns
+    gaps = f"{int(missing.sum())} rows without a value left out (gaps)"
+    return TextColumns(
+        timestamps=columns.timestamps[~missing],
+        values=columns.values[~missing],
+        note=gaps if columns.note is None else f"{columns.note}; {gaps}",
+        first_line=columns.first_line,
+    )
+
+
 def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
     """Read a CSV with columns ``timestamp,value`` (or the layouts :func:`read_text_columns`
     reads, ``value_column`` naming the value of a wider file).

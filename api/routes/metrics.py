@@ -12,7 +12,7 @@ from api.schemas import CsvIngestPublic, IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.ingestion.json_batch import parse_metrics_json
-from forecaster.offline import read_text_columns
+from forecaster.offline import columns_to_store
 from forecaster.storable_text import StorableStr
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -83,7 +83,7 @@ def post_metrics_csv(
     content = file.file.read(settings.max_body_bytes + 1)
     if len(content) > settings.max_body_bytes:
         raise PayloadTooLargeError(f"CSV upload exceeds {settings.max_body_bytes} bytes")
-    columns = read_text_columns(
+    columns = columns_to_store(
         content, value_column, name=file.filename or "CSV", value_option="value_column="
     )
     item = SeriesPoints(

@@ -126,7 +126,7 @@ def ingest(
     """Store a CSV of points in the database, all or nothing."""
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.batch import SeriesPoints, ingest_batch
-    from forecaster.offline import read_text_columns
+    from forecaster.offline import columns_to_store
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
     from forecaster.training.train import replan_or_why
@@ -134,7 +134,7 @@ def ingest(
     settings = _settings()
     stored = 0
     try:
-        columns = read_text_columns(file, value_column)  # the same layouts as the offline commands
+        columns = columns_to_store(file, value_column)  # the layouts the offline commands read
         if columns.note:
             say(f"note: {columns.note}")
         with open_database(settings.database_url) as database, database.session() as session:

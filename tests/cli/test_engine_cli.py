@@ -200,6 +200,23 @@ def test_ingest_reads_the_layouts_forecast_reads_and_refuses_a_bad_file_whole(
     assert _stored_samples() == before + 5
 
 
+def test_ingest_leaves_out_rows_without_a_value_as_forecast_reads_them(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """``forecaster forecast`` reads a blank value as a gap; ingest refused the same file."""
+    before = _stored_samples()
+    gappy = tmp_path / "gappy.csv"
+    gappy.write_text(
+        "timestamp,value\n2022-01-01T00:00:00Z,1\n2022-01-01T01:00:00Z,\n"
+        "2022-01-01T02:00:00Z,NaN\n2022-01-01T03:00:00Z,4\n"
+    )
+    result = runner.invoke(app, ["ingest", str(gappy), "--service", "chat"])
+    assert result.exit_code == 0, result.output
+    assert "2 rows without a value left out (gaps)" in result.output
+    assert "stored 2 points" in result.output
+    assert _stored_samples() == before + 2
+
+
 def test_ingest_with_a_changed_profile_replans_as_the_api_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -227,6 +227,24 @@ def test_a_csv_upload_reads_the_layouts_forecaster_ingest_reads(
     assert headless["note"] == "no header row: read the two columns as timestamp,value"
 
 
+def test_a_csv_upload_leaves_out_rows_without_a_value(
+    client: TestClient, database: Database
+) -> None:
+    """Blank (or NaN, null) values are gaps, as the offline commands read them, not a 422."""
+    text = (
+        "timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:05:00Z,\n2024-01-01T00:10:00Z,3\n"
+    )
+    response = upload(client, text)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "stored": 2,
+        "series": 1,
+        "note": "1 rows without a value left out (gaps)",
+    }
+    with database.session() as session:
+        assert read_samples(session=session, series_ids=[1])["value"].tolist() == [1.0, 3.0]
+
+
 def test_a_csv_upload_with_two_file_parts_is_refused_whole(
     client: TestClient, database: Database
 ) -> None:

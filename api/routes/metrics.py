@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from api.deps import DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
 from api.schemas import CsvIngestPublic, IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch, ingest_long_series
 from forecaster.ingestion.json_batch import parse_metrics_json
 from forecaster.offline import columns_to_store
 from forecaster.storable_text import StorableStr
@@ -93,7 +93,7 @@ def post_metrics_csv(
         timestamps=columns.timestamps.tolist(),
         values=columns.values.tolist(),
     )
-    result = ingest_batch(session=session, batch=[item], settings=settings)
+    result = ingest_long_series(session=session, item=item, settings=settings)
     return CsvIngestPublic(stored=result.stored, series=result.series, note=columns.note)
 
 

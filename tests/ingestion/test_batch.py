@@ -245,6 +245,26 @@ def test_a_csv_upload_leaves_out_rows_without_a_value(
         assert read_samples(session=session, series_ids=[1])["value"].tolist() == [1.0, 3.0]
 
 
+def test_a_csv_upload_longer_than_a_batch_is_stored_whole_or_not_at_all(
+    client: TestClient, database: Database
+) -> None:
+    """The upload was one batch: a request log of 4 rows over 1,441 s (1,441 points, one per second;
+    the client's limit is 1,000) was a 413 that ``forecaster ingest`` stored. Now it is stored in
+    batches in one transaction, as the CLI does, and a bad point in a later batch refuses it
+    all, named by its place in the file's series."""
+    log = "timestamp\n" + "".join(f"2024-01-01T00:{minute:02d}:00Z\n" for minute in (0, 1, 3, 24))
+    response = upload(client, log)
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 1441  # 00:00:00 to 00:24:00, one point per second
+    assert stored(database) == 1441
+
+    series = "".join(f"{1706745600 + 60 * i},{-1 if i == 1200 else i}\n" for i in range(1500))
+    refused = upload(client, "timestamp,value\n" + series)
+    assert refused.status_code == 422
+    assert "point 1200 [" in refused.json()["detail"]
+    assert stored(database) == 1441
+
+
 def test_a_csv_upload_with_two_file_parts_is_refused_whole(
     client: TestClient, database: Database
 ) -> None:

@@ -127,6 +127,7 @@ def ingest(
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.batch import SeriesPoints, ingest_long_series
     from forecaster.offline import columns_to_store
+    from forecaster.profiles import load_profile
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
     from forecaster.training.train import replan_or_why
@@ -140,7 +141,7 @@ def ingest(
         with open_database(settings.database_url) as database, database.session() as session:
             replaced = None
             if profile is not None:
-                wanted = read_profile(profile)
+                wanted = load_profile(profile)  # stored: strict, as PUT /v1/services is
                 found, replaced = upsert_service(session=session, name=service, profile=wanted)
             item = SeriesPoints(
                 service=service,

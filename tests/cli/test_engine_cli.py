@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from forecaster.cli import app
 from forecaster.settings import get_settings
 from forecaster.storage.db import open_database
-from forecaster.storage.orm import Sample
+from forecaster.storage.orm import Sample, Service
 from tests.helpers import ending_now, synthetic_traffic
 
 runner = CliRunner()
@@ -215,6 +215,25 @@ def test_ingest_leaves_out_rows_without_a_value_as_forecast_reads_them(
     assert "2 rows without a value left out (gaps)" in result.output
     assert "stored 2 points" in result.output
     assert _stored_samples() == before + 2
+
+
+def test_ingest_refuses_a_profile_with_an_unknown_field_as_the_api_does(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """The profile is stored: a mistyped ``min_replica`` was left out with a note, storing a
+    profile with 1 replica as its floor (and actuating it, with ``forecast_only: false``)."""
+    before = _stored_samples()
+    profile = tmp_path / "typo.yaml"
+    profile.write_text("capacity_per_replica: 10\nmin_replica: 5\nforecast_only: false\n")
+    csv = _csv(tmp_path / "typo.csv", days=1)
+    result = runner.invoke(
+        app, ["ingest", str(csv), "--service", "typo", "--profile", str(profile)]
+    )
+    assert result.exit_code != 0
+    assert 'unknown field "min_replica" (did you mean "min_replicas"?)' in result.output
+    assert _stored_samples() == before
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        assert session.scalar(sa.select(Service).where(Service.name == "typo")) is None
 
 
 def test_ingest_with_a_changed_profile_replans_as_the_api_does(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel
 
-from api.deps import DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
+from api.deps import ONE_FILE_DOC, DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
 from api.schemas import CsvIngestPublic, IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch, ingest_long_series
@@ -61,7 +61,7 @@ def post_metrics(
     return IngestPublic(stored=result.stored, series=result.series)
 
 
-@router.post("/csv", response_model=CsvIngestPublic)
+@router.post("/csv", response_model=CsvIngestPublic, openapi_extra=ONE_FILE_DOC)
 def post_metrics_csv(
     file: OneFileDep,
     session: SessionDep,

@@ -281,6 +281,36 @@ def test_a_csv_upload_with_two_file_parts_is_refused_whole(
     assert stored(database) == 0
 
 
+def test_a_csv_sent_as_the_raw_body_is_told_to_use_a_multipart_part(
+    client: TestClient, database: Database
+) -> None:
+    """``curl --data-binary @trace.csv`` got FastAPI's bare "body.file: Field required"."""
+    params = {"service": "chat", "metric": "requests_per_second"}
+    text = "timestamp,value\n2024-01-01T00:00:00Z,1\n"
+    for request in (
+        {"content": text, "headers": {"Content-Type": "text/csv"}},
+        # curl --data-binary's default: Starlette's form parser answered 400 "Field exceeded
+        # maximum size of 1024KB" for a CSV over a megabyte
+        {"content": text * 60000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        {"data": {"file": text}, "files": {"other": ("x.csv", "", "text/csv")}},  # not a file
+        {"files": {"data": ("trace.csv", text, "text/csv")}},  # another part name
+    ):
+        response = client.post("/v1/metrics/csv", params=params, **request)  # type: ignore[arg-type]
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith(
+            'send the CSV as a multipart/form-data file part named "file" (curl -F file=@trace.csv)'
+        )
+    assert (
+        "the request has Content-Type: text/csv"
+        in client.post(
+            "/v1/metrics/csv", params=params, content=text, headers={"Content-Type": "text/csv"}
+        ).json()["detail"]
+    )
+    assert stored(database) == 0
+    body = client.get("/openapi.json").json()["paths"]["/v1/metrics/csv"]["post"]["requestBody"]
+    assert body["content"]["multipart/form-data"]["schema"]["required"] == ["file"]
+
+
 def test_service_profile_validation_is_clear(client: TestClient) -> None:
     response = client.put(
         "/v1/services/chat", json={"capacity_per_replica": 10, "min_replicas": 5, "max_replicas": 2}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request, UploadFile
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.settings import Settings
@@ -58,13 +59,43 @@ async def get_decoded_body(request: Request) -> bytes:
     return await run_in_threadpool(gunzip, body, max_bytes=settings.max_body_bytes)
 
 
-async def get_one_file(request: Request, file: UploadFile) -> UploadFile:
+# the request body of a route taking OneFileDep, for OpenAPI: the dependency reads the form
+ONE_FILE_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+async def get_one_file(request: Request) -> AsyncIterator[UploadFile]:
     """The uploaded ``file`` part, refused when there are several: FastAPI keeps the last one
-    and drops the others without a word. The form is the one FastAPI parsed (cached)."""
-    count = len((await request.form()).getlist("file"))
-    if count != 1:
-        raise InvalidInputError(f"send one file part, got {count}")
-    return file
+    and drops the others without a word. Read from the form here rather than declared as a
+    parameter: a CSV sent as the raw body (``curl --data-binary``) got FastAPI's bare
+    "body.file: Field required", which does not say that a multipart part was wanted. The
+    form's files are closed when the request is done."""
+    media = (request.headers.get("content-type") or "none").split(";")[0].strip().lower()
+    wanted = InvalidInputError(
+        'send the CSV as a multipart/form-data file part named "file" '
+        f"(curl -F file=@trace.csv); the request has Content-Type: {media}"
+    )
+    if media != "multipart/form-data":  # not parsed: a large CSV read as a form is a 400
+        raise wanted
+    async with request.form() as form:
+        parts = form.getlist("file")
+        if len(parts) > 1:
+            raise InvalidInputError(f"send one file part, got {len(parts)}")
+        if not parts or not isinstance(parts[0], UploadFile):
+            raise wanted
+        yield parts[0]
 
 
 def gunzip(body: bytes, *, max_bytes: int) -> bytes:

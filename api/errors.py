@@ -56,12 +56,29 @@ async def _value_not_storable(_request: Request, error: Exception) -> JSONRespon
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+# an echoed input longer than this (as Python writes it) is cut to its start
+MAX_ECHO_CHARS = 500
+
+
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     # FastAPI's own handler echoes the bad input back, and a NaN or Infinity in it (JSON bodies
     # may carry them) cannot be written as strict JSON, nor half of a surrogate pair ("\ud800")
     # as UTF-8: each became a 500
     assert isinstance(error, RequestValidationError)
-    return JSONResponse({"detail": _writable(jsonable_encoder(error.errors()))}, status_code=422)
+    problems = [_short_echo(problem) for problem in error.errors()]
+    return JSONResponse({"detail": _writable(jsonable_encoder(problems))}, status_code=422)
+
+
+def _short_echo(problem: dict[str, Any]) -> dict[str, Any]:
+    """``problem`` with a long ``input`` cut to its start: a check on the whole body (points and
+    service both given to a simulation) echoed all of it, 3 MB for 190,000 points, to say one
+    line. ``repr`` measures it at C speed; what is cut is text, so it is written as is."""
+    if "input" not in problem:
+        return problem
+    text = repr(problem["input"])
+    if len(text) <= MAX_ECHO_CHARS:
+        return problem
+    return {**problem, "input": f"{text[:MAX_ECHO_CHARS]}... ({len(text):,} characters)"}
 
 
 def _writable(value: Any) -> Any:

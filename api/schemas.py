@@ -49,6 +49,13 @@ class IngestPublic(BaseModel):
     series: int
 
 
+class CsvIngestPublic(IngestPublic):
+    note: str | None = Field(
+        description="how a file of another layout was read (other column names, no header, a "
+        "request log counted per second); null for a plain timestamp,value file"
+    )
+
+
 class RemoteWritePublic(IngestPublic):
     ignored_series: int = Field(description="series mapping to no known service or metric")
     ignored_samples: int

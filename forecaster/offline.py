@@ -3,7 +3,8 @@
 ``forecaster forecast``, ``forecaster backtest`` and ``forecaster plan --input`` read a
 ``timestamp,value`` CSV and write their results with the same timestamp style as the input
 (naive stays naive, epoch seconds stay epoch seconds, an offset stays that offset). They call
-the same forecasting and planning code as the service.
+the same forecasting and planning code as the service. ``forecaster ingest`` and the CSV upload
+read their files with :func:`read_text_columns` too, so every way in takes the same layouts.
 """
 
 from __future__ import annotations
@@ -135,22 +136,31 @@ class TextColumns:
     first_line: int = 2  # the file's line number of the first row (1 without a header)
 
 
-def read_text_columns(path: Path, value_column: str | None = None) -> TextColumns:
+def read_text_columns(
+    source: Path | bytes,
+    value_column: str | None = None,
+    *,
+    name: str | None = None,
+    value_option: str = "--value-column",
+) -> TextColumns:
     """The ``timestamp,value`` columns of a CSV as text. A file with just two columns by other
     names, or without a header, is read as that too; ``value_column`` names the value column
     of a wider file; a request log (see :func:`request_log_columns`) is read as a rate per
-    second; ``note`` says how. The offline commands and ``forecaster ingest`` read the same."""
-    raw = read_csv_text(path, header=0, name=str(path))
+    second; ``note`` says how. The offline commands, ``forecaster ingest`` and the CSV upload
+    read the same: ``source`` is a file or an upload's bytes, ``name`` what messages call it
+    (the path by default) and ``value_option`` how the caller spells ``value_column``."""
+    name = str(source) if name is None else name
+    raw = read_csv_text(source, header=0, name=name)
     columns = {column.lower().strip(): column for column in raw.columns}
     if value_column is not None:
-        return _named_column(raw, columns, value_column, path)
+        return _named_column(raw, columns, value_column, name)
     note, first_line = None, 2
     if "timestamp" in columns and "value" in columns:
         time_name, value_name = columns["timestamp"], columns["value"]
     elif raw.shape[1] == 2:  # two columns by other names, or no header at all
         time_name, value_name = raw.columns
         if parse_timestamps(pd.Series([time_name])).notna().all():
-            raw = read_csv_text(path, header=None, name=str(path))
+            raw = read_csv_text(source, header=None, name=name)
             time_name, value_name = raw.columns
             note, first_line = "no header row: read the two columns as timestamp,value", 1
         else:
@@ -158,33 +168,33 @@ def read_text_columns(path: Path, value_column: str | None = None) -> TextColumn
     elif "timestamp" in columns and _one_row_per_event(
         stamps := parse_timestamps(raw[columns["timestamp"]])
     ):
-        return request_log_columns(raw[columns["timestamp"]], stamps, path)
+        return request_log_columns(raw[columns["timestamp"]], stamps, name)
     else:
         raise InvalidInputError(
-            f"{path}: expected columns timestamp,value, got {listing(raw.columns)}"
-            + ("; name the value column with --value-column" if raw.shape[1] > 2 else "")
+            f"{name}: expected columns timestamp,value, got {listing(raw.columns)}"
+            + (f"; name the value column with {value_option}" if raw.shape[1] > 2 else "")
         )
     return TextColumns(raw[time_name], raw[value_name], note, first_line)
 
 
 def _named_column(
-    raw: pd.DataFrame, columns: dict[str, str], value_column: str, path: Path
+    raw: pd.DataFrame, columns: dict[str, str], value_column: str, name: str
 ) -> TextColumns:
     """``value_column`` (any case) against the ``timestamp`` column, or the first column when
     none is named so; in a request log, that column summed per second."""
-    name = columns.get(value_column.lower().strip())
-    if name is None:
+    column = columns.get(value_column.lower().strip())
+    if column is None:
         raise InvalidInputError(
-            f"{path}: no column {quoted(value_column)}; the columns are {listing(raw.columns)}"
+            f"{name}: no column {quoted(value_column)}; the columns are {listing(raw.columns)}"
         )
     time_column = columns.get("timestamp", raw.columns[0])
-    if name == time_column:
-        raise InvalidInputError(f"{path}: {quoted(value_column)} is the timestamp column")
+    if column == time_column:
+        raise InvalidInputError(f"{name}: {quoted(value_column)} is the timestamp column")
     stamps = parse_timestamps(raw[time_column])
     if _one_row_per_event(stamps):
-        return request_log_columns(raw[time_column], stamps, path, raw[name])
-    note = f"read columns {quoted(time_column)},{quoted(name)} as timestamp,value"
-    return TextColumns(raw[time_column], raw[name], note)
+        return request_log_columns(raw[time_column], stamps, name, raw[column])
+    note = f"read columns {quoted(time_column)},{quoted(column)} as timestamp,value"
+    return TextColumns(raw[time_column], raw[column], note)
 
 
 def _one_row_per_event(stamps: pd.Series) -> bool:
@@ -202,7 +212,7 @@ def _one_row_per_event(stamps: pd.Series) -> bool:
 def request_log_columns(
     stamps_text: pd.Series,
     stamps: pd.Series,
-    path: Path,
+    name: str,
     amounts_text: pd.Series | None = None,
 ) -> TextColumns:
     """A request log (a ``timestamp`` column, no ``value``, rows at irregular times: one per
@@ -223,11 +233,11 @@ def request_log_columns(
         first = int(bad.nonzero()[0][0])
         amount = "" if amounts_text is None else f",{amounts_text.iloc[first]}"
         raise InvalidInputError(
-            f"{path}: {int(bad.sum())} unreadable rows in a request log, first at line "
+            f"{name}: {int(bad.sum())} unreadable rows in a request log, first at line "
             f"{first + 2}: {stamps_text.iloc[first]}{amount}"
         )
     if stamps.empty:
-        raise InvalidInputError(f"{path}: no rows: a request log needs at least one request")
+        raise InvalidInputError(f"{name}: no rows: a request log needs at least one request")
     seconds = epoch_ns(pd.DatetimeIndex(stamps)) // 1_000_000_000
     span = int(seconds.max() - seconds.min()) + 1
     bucket = next((b for b in (1, 60, 3600) if span / b <= REQUEST_LOG_MAX_BUCKETS), 86400)
@@ -242,8 +252,32 @@ def request_log_columns(
         values=pd.Series([f"{rate:.9g}" for rate in rates]),
         note=(
             f"read {len(stamps)} rows as a request log: {what} per second, counted per {per} "
-            f"({len(rates)} {per}s); --freq averages them to a coarser step"
+            f"({len(rates)} {per}s)"
         ),
+    )
+
+
+def columns_to_store(
+    source: Path | bytes,
+    value_column: str | None = None,
+    *,
+    name: str | None = None,
+    value_option: str = "--value-column",
+) -> TextColumns:
+    """What ``forecaster ingest`` and the CSV upload store of a file: :func:`read_text_columns`
+    less the rows whose value is blank (or NaN, NA, null). The offline commands read those as
+    gaps, and a gap in the database is a point not stored; refusing them would refuse a file
+    that ``forecaster forecast`` reads. ``note`` says how many were left out."""
+    columns = read_text_columns(source, value_column, name=name, value_option=value_option)
+    missing = columns.values.str.strip().str.lower().isin(MISSING_VALUES).to_numpy()
+    if not missing.any():
+        return columns
+    gaps = f"{int(missing.sum())} rows without a value left out (gaps)"
+    return TextColumns(
+        timestamps=columns.timestamps[~missing],
+        values=columns.values[~missing],
+        note=gaps if columns.note is None else f"{columns.note}; {gaps}",
+        first_line=columns.first_line,
     )
 
 

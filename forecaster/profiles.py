@@ -282,9 +282,11 @@ class ScalingProfile(StorableTextModel):
 def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None) -> ScalingProfile:
     """Read a profile from a YAML (or JSON) file, with the same validation as the API.
 
-    With ``on_unknown``, fields the profile does not have are left out and reported through it
-    (naming the closest known field) instead of refusing the file: an offline run should not
-    fail on a field written for another tool, while a typo is still pointed out.
+    A field the profile does not have refuses the file, naming the closest known field: a
+    profile that is stored (``forecaster ingest --profile``) must not lose a mistyped
+    ``min_replicas``. With ``on_unknown``, such fields are left out and reported through it
+    instead: an offline run should not fail on a field written for another tool, while a typo
+    is still pointed out.
     """
     try:
         data = yaml.safe_load(path.read_text())
@@ -292,12 +294,18 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
         raise ValueError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of profile fields")
-    if on_unknown is not None:
-        known = list(ScalingProfile.model_fields)
-        for name in sorted(set(data) - set(known), key=str):
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f" (did you mean {quoted(close[0])}?)" if close else ""
-            on_unknown(f"{path.name}: ignored unknown field {json_text(name)}{hint}")
+    known = list(ScalingProfile.model_fields)
+    unknown = sorted(set(data) - set(known), key=str)
+    problems = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f" (did you mean {quoted(close[0])}?)" if close else ""
+        problems.append(f"unknown field {json_text(name)}{hint}")
+    if problems:
+        if on_unknown is None:
+            raise ValueError(f"{path}: {'; '.join(problems)}")
+        for name, problem in zip(unknown, problems, strict=True):
+            on_unknown(f"{path.name}: ignored {problem}")
             del data[name]
     try:
         return ScalingProfile.model_validate(data)

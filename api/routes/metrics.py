@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel
 
-from api.deps import DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
-from api.schemas import IngestPublic, MetricsBatch
-from forecaster.errors import InvalidInputError, PayloadTooLargeError, listing
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
-from forecaster.ingestion.csv_text import read_csv_text
+from api.deps import ONE_FILE_DOC, DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
+from api.schemas import CsvIngestPublic, IngestPublic, MetricsBatch
+from forecaster.errors import InvalidInputError, PayloadTooLargeError
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch, ingest_long_series
 from forecaster.ingestion.json_batch import parse_metrics_json
+from forecaster.offline import columns_to_store
 from forecaster.storable_text import StorableStr
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -62,7 +61,7 @@ def post_metrics(
     return IngestPublic(stored=result.stored, series=result.series)
 
 
-@router.post("/csv", response_model=IngestPublic)
+@router.post("/csv", response_model=CsvIngestPublic, openapi_extra=ONE_FILE_DOC)
 def post_metrics_csv(
     file: OneFileDep,
     session: SessionDep,
@@ -70,21 +69,32 @@ def post_metrics_csv(
     service: Annotated[StorableStr, Query(min_length=1, max_length=128)],
     metric: Annotated[StorableStr, Query(min_length=1, max_length=64)],
     unit: Annotated[StorableStr | None, Query(max_length=32)] = None,
-) -> IngestPublic:
-    """Store a CSV file with columns ``timestamp,value`` as points of one series."""
+    value_column: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=256,
+            description="the value column of a wider CSV; in a request log, the column to sum"
+            " per second (e.g. GeneratedTokens) instead of counting requests",
+        ),
+    ] = None,
+) -> CsvIngestPublic:
+    """Store a CSV as points of one series: the layouts ``forecaster ingest`` reads."""
     content = file.file.read(settings.max_body_bytes + 1)
     if len(content) > settings.max_body_bytes:
         raise PayloadTooLargeError(f"CSV upload exceeds {settings.max_body_bytes} bytes")
-    frame = read_points_csv(content)
+    columns = columns_to_store(
+        content, value_column, name=file.filename or "CSV", value_option="value_column="
+    )
     item = SeriesPoints(
         service=service,
         metric=metric,
         unit=unit,
-        timestamps=frame["timestamp"].tolist(),
-        values=frame["value"].tolist(),
+        timestamps=columns.timestamps.tolist(),
+        values=columns.values.tolist(),
     )
-    result = ingest_batch(session=session, batch=[item], settings=settings)
-    return IngestPublic(stored=result.stored, series=result.series)
+    result = ingest_long_series(session=session, item=item, settings=settings)
+    return CsvIngestPublic(stored=result.stored, series=result.series, note=columns.note)
 
 
 def content_type_hint(content_type: str | None) -> str:
@@ -98,15 +108,3 @@ def content_type_hint(content_type: str | None) -> str:
         f" (the request has {sent}; send the batch as JSON with Content-Type: application/json,"
         " or a CSV file to /v1/metrics/csv)"
     )
-
-
-def read_points_csv(content: bytes) -> pd.DataFrame:
-    """Parse uploaded CSV text into raw ``timestamp`` and ``value`` columns (validated later)."""
-    frame = read_csv_text(content)
-    missing = {"timestamp", "value"} - set(frame.columns)
-    if missing:
-        raise InvalidInputError(
-            f"CSV needs columns timestamp,value; missing {listing(sorted(missing))} "
-            f"(got {listing(frame.columns)})"
-        )
-    return frame

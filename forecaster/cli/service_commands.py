@@ -125,8 +125,9 @@ def ingest(
 ) -> None:
     """Store a CSV of points in the database, all or nothing."""
     from forecaster.errors import ForecasterError
-    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
-    from forecaster.offline import read_text_columns
+    from forecaster.ingestion.batch import SeriesPoints, ingest_long_series
+    from forecaster.offline import columns_to_store
+    from forecaster.profiles import load_profile
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
     from forecaster.training.train import replan_or_why
@@ -134,23 +135,21 @@ def ingest(
     settings = _settings()
     stored = 0
     try:
-        columns = read_text_columns(file, value_column)  # the same layouts as the offline commands
+        columns = columns_to_store(file, value_column)  # the layouts the offline commands read
         if columns.note:
             say(f"note: {columns.note}")
         with open_database(settings.database_url) as database, database.session() as session:
             replaced = None
             if profile is not None:
-                wanted = read_profile(profile)
+                wanted = load_profile(profile)  # stored: strict, as PUT /v1/services is
                 found, replaced = upsert_service(session=session, name=service, profile=wanted)
-            chunk = settings.max_points_per_batch
-            for start in range(0, len(columns.values), chunk):  # one transaction: all or none
-                item = SeriesPoints(
-                    service=service,
-                    metric=metric,
-                    timestamps=columns.timestamps.iloc[start : start + chunk].tolist(),
-                    values=columns.values.iloc[start : start + chunk].tolist(),
-                )
-                stored += ingest_batch(session=session, batch=[item], settings=settings).stored
+            item = SeriesPoints(
+                service=service,
+                metric=metric,
+                timestamps=columns.timestamps.tolist(),
+                values=columns.values.tolist(),
+            )
+            stored = ingest_long_series(session=session, item=item, settings=settings).stored
             if replaced is not None and replaced != wanted:  # as PUT /v1/services does
                 say(replan_or_why(session=session, service=found, profile=wanted)[1])
     except (ForecasterError, ValueError) as error:

@@ -9,7 +9,7 @@ series and point they are in, and nothing of a refused batch is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ class SeriesPoints:
     labels: dict[str, str] = field(default_factory=dict)
     unit: str | None = None
     raw: Sequence[Any] | None = None
+    first_position: int = 0  # where these points start in the series sent, for messages
 
     def describe(self) -> str:
         labels = f" {json_text(dict(sorted(self.labels.items())))}" if self.labels else ""
@@ -146,6 +147,26 @@ def ingest_batch(
     )
     INGESTED_POINTS.inc(stored)
     return IngestResult(stored=stored, series=len(set(series_ids.tolist())))
+
+
+def ingest_long_series(*, session: Session, item: SeriesPoints, settings: Settings) -> IngestResult:
+    """Store one series of any length in batches of ``max_points_per_batch``, in the caller's
+    transaction (all or nothing). For a file read whole (``forecaster ingest``, the CSV
+    upload), bounded by its reader and the body limit: a request log of 50,000 rows over three
+    days is 259,200 seconds, which one batch would refuse."""
+    chunk = settings.max_points_per_batch
+    stored = series = 0
+    for start in range(0, len(item.timestamps), chunk):
+        part = replace(
+            item,
+            timestamps=item.timestamps[start : start + chunk],
+            values=item.values[start : start + chunk],
+            raw=None if item.raw is None else item.raw[start : start + chunk],
+            first_position=item.first_position + start,
+        )
+        result = ingest_batch(session=session, batch=[part], settings=settings)
+        stored, series = stored + result.stored, max(series, result.series)
+    return IngestResult(stored=stored, series=series)
 
 
 def _series_problems(batch: Sequence[SeriesPoints], known_services: set[str]) -> list[str]:
@@ -261,7 +282,8 @@ def _point_problems(
             position = int(columns.position[row])
             point = json_text(item.raw_point(position))
             problems.append(
-                f"series {number} ({item.describe()}) point {position} {point}: {reason}"
+                f"series {number} ({item.describe()}) point {item.first_position + position} "
+                f"{point}: {reason}"
             )
     return problems
 

@@ -148,9 +148,12 @@ def load_history(
         raise NotReadyError(f"service {quoted(service.name)} has no {profile.metric} samples yet")
     start = utc_now() - pd.Timedelta(days=days)
     samples = read_samples(session=session, series_ids=series_ids, start=start)
-    if samples.empty:
+    if samples.empty:  # all older: say how old, so the fix (recent samples) is plain
+        latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
+        latest = "" if latest_ms is None else f"; its latest is from {_iso_ms(latest_ms)}"
         raise NotReadyError(
-            f"service {quoted(service.name)} has no {profile.metric} samples in {days:g} days"
+            f"service {quoted(service.name)} has no {profile.metric} samples in the last "
+            f"{days:g} days{latest}; send recent samples"
         )
     per_series = [
         regularise(group.set_index("ts")["value"], profile.step_seconds, anchor=EPOCH)
@@ -168,6 +171,11 @@ def load_history(
             f"{days:g} days lies in an exclusion window; delete or shorten an exclusion to train"
         )
     return history
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    """An epoch-millisecond instant as ISO-8601 UTC text, for messages."""
+    return pd.Timestamp(epoch_ms, unit="ms", tz="UTC").isoformat()
 
 
 def history_reach(last_step: pd.Timestamp, profile: ScalingProfile) -> tuple[datetime, datetime]:

@@ -7,6 +7,7 @@ import time
 import httpx
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from api.app import create_app
 from forecaster.errors import NotReadyError
@@ -20,7 +21,7 @@ from tests.helpers import demo_trace_slice, live_server
 PROFILE = {"step_seconds": 300, "horizon_hours": 24, "capacity_per_replica": 20}
 
 
-def _post_points(client: httpx.Client, trace: pd.Series) -> None:
+def _post_points(client: httpx.Client | TestClient, trace: pd.Series) -> None:
     stamps = trace.index.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
     points = [[ts, float(v)] for ts, v in zip(stamps, trace.to_numpy(), strict=True)]
     for start in range(0, len(points), 2000):
@@ -70,3 +71,21 @@ def test_a_history_that_ended_a_week_ago_is_not_trained_on(
             time.sleep(0.05)
             plan = client.get("/v1/services/chat/plan", params={"horizon": "30min"}).json()
         assert plan["plan_id"] == current and plan["note"] is None and plan["steps"]
+
+
+def test_a_history_older_than_the_training_window_says_when_it_ends(
+    settings: Settings, database: Database
+) -> None:
+    """It said only "no samples in 35 days" to someone who had just stored thousands."""
+    trace = demo_trace_slice(days=1)
+    trace.index = trace.index - (trace.index[-1] - pd.Timestamp("2023-11-16 19:00", tz="UTC"))
+    with TestClient(create_app(settings, database)) as client:
+        assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+        _post_points(client, trace)
+        trained = client.post("/v1/services/chat/train")
+    assert trained.status_code == 409, trained.text
+    assert trained.json()["detail"] == (
+        f'service "chat" has no requests_per_second samples in the last '
+        f"{settings.training_days:g} days; its latest is from 2023-11-16T19:00:00+00:00; "
+        "send recent samples"
+    )

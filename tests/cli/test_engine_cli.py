@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from forecaster.cli import app
 from forecaster.settings import get_settings
 from forecaster.storage.db import open_database
-from forecaster.storage.orm import Sample
+from forecaster.storage.orm import Sample, Service
 from tests.helpers import ending_now, synthetic_traffic
 
 runner = CliRunner()
@@ -198,6 +198,42 @@ def test_ingest_reads_the_layouts_forecast_reads_and_refuses_a_bad_file_whole(
     assert result.exit_code != 0
     assert "lots" in result.output and "nothing stored" in result.output
     assert _stored_samples() == before + 5
+
+
+def test_ingest_leaves_out_rows_without_a_value_as_forecast_reads_them(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """``forecaster forecast`` reads a blank value as a gap; ingest refused the same file."""
+    before = _stored_samples()
+    gappy = tmp_path / "gappy.csv"
+    gappy.write_text(
+        "timestamp,value\n2022-01-01T00:00:00Z,1\n2022-01-01T01:00:00Z,\n"
+        "2022-01-01T02:00:00Z,NaN\n2022-01-01T03:00:00Z,4\n"
+    )
+    result = runner.invoke(app, ["ingest", str(gappy), "--service", "chat"])
+    assert result.exit_code == 0, result.output
+    assert "2 rows without a value left out (gaps)" in result.output
+    assert "stored 2 points" in result.output
+    assert _stored_samples() == before + 2
+
+
+def test_ingest_refuses_a_profile_with_an_unknown_field_as_the_api_does(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """The profile is stored: a mistyped ``min_replica`` was left out with a note, storing a
+    profile with 1 replica as its floor (and actuating it, with ``forecast_only: false``)."""
+    before = _stored_samples()
+    profile = tmp_path / "typo.yaml"
+    profile.write_text("capacity_per_replica: 10\nmin_replica: 5\nforecast_only: false\n")
+    csv = _csv(tmp_path / "typo.csv", days=1)
+    result = runner.invoke(
+        app, ["ingest", str(csv), "--service", "typo", "--profile", str(profile)]
+    )
+    assert result.exit_code != 0
+    assert 'unknown field "min_replica" (did you mean "min_replicas"?)' in result.output
+    assert _stored_samples() == before
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        assert session.scalar(sa.select(Service).where(Service.name == "typo")) is None
 
 
 def test_ingest_with_a_changed_profile_replans_as_the_api_does(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
+from forecaster.offline import read_text_columns
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Series
@@ -160,15 +162,16 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
         params={"service": "chat", "metric": "requests_per_second"},
         files={"file": ("trace.csv", text, "text/csv")},
     )
-    assert response.json() == {"stored": 2, "series": 1}
+    assert response.json() == {"stored": 2, "series": 1, "note": None}
     bad = client.post(
         "/v1/metrics/csv",
         params={"service": "chat", "metric": "requests_per_second"},
-        files={"file": ("trace.csv", "time,val\n1,2\n", "text/csv")},
+        files={"file": ("trace.csv", "time,val,host\n1,2,a\n", "text/csv")},
     )
     assert bad.status_code == 422
     assert bad.json()["detail"] == (
-        "CSV needs columns timestamp,value; missing timestamp, value (got time, val)"
+        "trace.csv: expected columns timestamp,value, got time, val, host; "
+        "name the value column with value_column="
     )
     # every row one field longer than the header: pandas would shift the columns
     shifted = "timestamp,value\n2024-01-02T00:00:00Z,5,77\n2024-01-02T00:05:00Z,6,\n"
@@ -180,6 +183,86 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
     assert bad.status_code == 422
     assert "more fields than the header (2: timestamp, value);" in bad.json()["detail"]
     assert stored(database) == 2
+
+
+def upload(client: TestClient, text: str, **params: str) -> Any:
+    """``text`` uploaded as a CSV of chat's requests per second."""
+    return client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second", **params},
+        files={"file": ("upload.csv", text, "text/csv")},
+    )
+
+
+def test_a_csv_upload_reads_the_layouts_forecaster_ingest_reads(
+    client: TestClient, database: Database, tmp_path: Path
+) -> None:
+    """The upload used to take only ``timestamp,value`` while ``forecaster ingest`` read the same
+    file as a request log, by other column names or without a header (one reader now)."""
+    log = (
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2024-01-01 00:00:00.10,10,5\n2024-01-01 00:00:00.70,10,7\n"
+        "2024-01-01 00:00:02.25,10,1\n2024-01-01 00:00:03.90,10,2\n"
+    )
+    response = upload(client, log)
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 4  # seconds 0 to 3: 2, 0, 1, 1 requests
+    assert response.json()["note"].startswith("read 4 rows as a request log: requests per second")
+    with database.session() as session:
+        points = read_samples(session=session, series_ids=[1])["value"].tolist()
+    assert points == [2.0, 0.0, 1.0, 1.0]
+    path = tmp_path / "log.csv"
+    path.write_text(log)
+    assert read_text_columns(path).values.tolist() == ["2", "0", "1", "1"]  # as the CLI reads it
+
+    tokens = upload(client, log, metric="tokens_per_second", value_column="generatedtokens")
+    assert tokens.json()["note"].startswith("read 4 rows as a request log: GeneratedTokens")
+    assert upload(client, "time,rps\n2024-01-02T00:00:00Z,3\n").json() == {
+        "stored": 1,
+        "series": 1,
+        "note": 'read columns "time","rps" as timestamp,value',
+    }
+    headless = upload(client, "2024-01-03T00:00:00Z,4\n2024-01-03T00:05:00Z,5\n").json()
+    assert headless["stored"] == 2
+    assert headless["note"] == "no header row: read the two columns as timestamp,value"
+
+
+def test_a_csv_upload_leaves_out_rows_without_a_value(
+    client: TestClient, database: Database
+) -> None:
+    """Blank (or NaN, null) values are gaps, as the offline commands read them, not a 422."""
+    text = (
+        "timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:05:00Z,\n2024-01-01T00:10:00Z,3\n"
+    )
+    response = upload(client, text)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "stored": 2,
+        "series": 1,
+        "note": "1 rows without a value left out (gaps)",
+    }
+    with database.session() as session:
+        assert read_samples(session=session, series_ids=[1])["value"].tolist() == [1.0, 3.0]
+
+
+def test_a_csv_upload_longer_than_a_batch_is_stored_whole_or_not_at_all(
+    client: TestClient, database: Database
+) -> None:
+    """The upload was one batch: a request log of 4 rows over 1,441 s (1,441 points, one per second;
+    the client's limit is 1,000) was a 413 that ``forecaster ingest`` stored. Now it is stored in
+    batches in one transaction, as the CLI does, and a bad point in a later batch refuses it
+    all, named by its place in the file's series."""
+    log = "timestamp\n" + "".join(f"2024-01-01T00:{minute:02d}:00Z\n" for minute in (0, 1, 3, 24))
+    response = upload(client, log)
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 1441  # 00:00:00 to 00:24:00, one point per second
+    assert stored(database) == 1441
+
+    series = "".join(f"{1706745600 + 60 * i},{-1 if i == 1200 else i}\n" for i in range(1500))
+    refused = upload(client, "timestamp,value\n" + series)
+    assert refused.status_code == 422
+    assert "point 1200 [" in refused.json()["detail"]
+    assert stored(database) == 1441
 
 
 def test_a_csv_upload_with_two_file_parts_is_refused_whole(
@@ -196,6 +279,36 @@ def test_a_csv_upload_with_two_file_parts_is_refused_whole(
     assert response.status_code == 422
     assert response.json()["detail"] == "send one file part, got 2"
     assert stored(database) == 0
+
+
+def test_a_csv_sent_as_the_raw_body_is_told_to_use_a_multipart_part(
+    client: TestClient, database: Database
+) -> None:
+    """``curl --data-binary @trace.csv`` got FastAPI's bare "body.file: Field required"."""
+    params = {"service": "chat", "metric": "requests_per_second"}
+    text = "timestamp,value\n2024-01-01T00:00:00Z,1\n"
+    for request in (
+        {"content": text, "headers": {"Content-Type": "text/csv"}},
+        # curl --data-binary's default: Starlette's form parser answered 400 "Field exceeded
+        # maximum size of 1024KB" for a CSV over a megabyte
+        {"content": text * 60000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        {"data": {"file": text}, "files": {"other": ("x.csv", "", "text/csv")}},  # not a file
+        {"files": {"data": ("trace.csv", text, "text/csv")}},  # another part name
+    ):
+        response = client.post("/v1/metrics/csv", params=params, **request)  # type: ignore[arg-type]
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith(
+            'send the CSV as a multipart/form-data file part named "file" (curl -F file=@trace.csv)'
+        )
+    assert (
+        "the request has Content-Type: text/csv"
+        in client.post(
+            "/v1/metrics/csv", params=params, content=text, headers={"Content-Type": "text/csv"}
+        ).json()["detail"]
+    )
+    assert stored(database) == 0
+    body = client.get("/openapi.json").json()["paths"]["/v1/metrics/csv"]["post"]["requestBody"]
+    assert body["content"]["multipart/form-data"]["schema"]["required"] == ["file"]
 
 
 def test_service_profile_validation_is_clear(client: TestClient) -> None:

@@ -18,7 +18,6 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.routes.metrics import read_points_csv
 from forecaster.errors import ForecasterError, InvalidInputError
 from forecaster.ingestion.batch import epoch_ms, numbers
 from forecaster.ingestion.json_batch import parse_general, parse_metrics_json, split_points
@@ -26,6 +25,7 @@ from forecaster.ingestion.json_points import split_body
 from forecaster.ingestion.prometheus import PrometheusError, chunk_windows, parse_matrix
 from forecaster.ingestion.remote_write import decode_write_request
 from forecaster.ingestion.remote_write_proto import WriteRequest
+from forecaster.offline import read_text_columns
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_BYTES = 1 << 20
@@ -110,19 +110,19 @@ def test_any_bytes_as_json_body_are_refused_clearly(body: bytes) -> None:
 )
 def test_csv_round_trips(rows: list[tuple[int, float]]) -> None:
     text = "timestamp,value\n" + "".join(f"{t},{v!r}\n" for t, v in rows)
-    frame = read_points_csv(text.encode())
-    assert epoch_ms(frame["timestamp"].tolist()).tolist() == [t * 1000.0 for t, _ in rows]
-    assert numbers(frame["value"].tolist()).tolist() == [v for _, v in rows]
+    columns = read_text_columns(text.encode())
+    assert epoch_ms(columns.timestamps.tolist()).tolist() == [t * 1000.0 for t, _ in rows]
+    assert numbers(columns.values.tolist()).tolist() == [v for _, v in rows]
 
 
 @FAST
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_csv_upload_is_read_or_refused_clearly(content: bytes) -> None:
     try:
-        frame = read_points_csv(content)
+        columns = read_text_columns(content)
     except InvalidInputError:
         return
-    assert {"timestamp", "value"} <= set(frame.columns)
+    assert len(columns.timestamps) == len(columns.values)
 
 
 matrix_values = st.floats(allow_nan=True, allow_infinity=True)
@@ -225,10 +225,10 @@ def test_any_remote_write_body_decodes_or_is_refused_clearly(body: bytes) -> Non
 
 
 def test_float_text_csv_values_keep_precision() -> None:
-    frame = read_points_csv(b"timestamp,value\n2024-01-01T00:00:00Z,0.1\n")
-    assert numbers(frame["value"].tolist()).tolist() == [0.1]
+    columns = read_text_columns(b"timestamp,value\n2024-01-01T00:00:00Z,0.1\n")
+    assert numbers(columns.values.tolist()).tolist() == [0.1]
     assert pd.Timestamp(
-        epoch_ms(frame["timestamp"].tolist())[0], unit="ms", tz="UTC"
+        epoch_ms(columns.timestamps.tolist())[0], unit="ms", tz="UTC"
     ) == pd.Timestamp("2024-01-01", tz="UTC")
 
 

@@ -248,3 +248,17 @@ def test_takes_every_model_the_cli_takes(client: TestClient) -> None:
     response = client.post("/v1/simulations", json=body)
     assert response.status_code == 422
     assert "training window" in response.json()["detail"]
+
+
+def test_a_validation_error_does_not_echo_a_whole_large_body(client: TestClient) -> None:
+    """A check on the whole body echoed all of it: 3 MB to say "not both"."""
+    points = [[1_700_000_000 + 15 * i, 5.0] for i in range(50_000)]
+    response = client.post("/v1/simulations", json={"service": "chat", "points": points})
+    assert response.status_code == 422
+    assert len(response.content) < 2_000
+    (problem,) = response.json()["detail"]
+    assert problem["msg"] == "Value error, give either points or service, not both"
+    assert problem["input"].startswith("{'service': 'chat', 'points': [[1700000000, 5.0], ")
+    assert problem["input"].endswith(" characters)")
+    short = client.post("/v1/simulations", json={"service": "chat", "points": points[:2]})
+    assert short.json()["detail"][0]["input"] == {"service": "chat", "points": points[:2]}

@@ -59,6 +59,11 @@ const fc = {
     return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits });
   },
 
+  /** "1 replica", "3 replicas": a count with its noun in the right number. */
+  count(n, noun) {
+    return `${n} ${noun}${Number(n) === 1 ? "" : "s"}`;
+  },
+
   /** "2024-05-01 12:05" from an ISO timestamp, in UTC. */
   when(iso) {
     if (!iso) return "–";

@@ -40,8 +40,8 @@ function planned(plan, field) {
   const replicas = plan[`${field}replicas`], gpus = plan[`${field}gpus`];
   if (replicas === null) return '<span class="muted">–</span>';
   const since = field === "" && plan.since ? ` from ${fc.when(plan.since).slice(11)}` : "";
-  const detail = [gpus ? `${gpus} GPUs` : "", since].filter(Boolean).join("");
-  return `${replicas} replicas${detail ? `<div class="small muted">${detail}</div>` : ""}`;
+  const detail = [gpus ? fc.count(gpus, "GPU") : "", since].filter(Boolean).join("");
+  return `${fc.count(replicas, "replica")}${detail ? `<div class="small muted">${detail}</div>` : ""}`;
 }
 
 function row(s) {

@@ -38,8 +38,8 @@ function renderSummary(detail) {
       `${fc.esc(s.metric)} · last sample ${fc.ago(s.last_sample_at)}`),
     card("champion", fc.esc(s.champion ? s.champion.model : "not trained"),
       s.champion ? fc.scores(s.champion.scores) : ""),
-    card("planned floor", plan && plan.replicas !== null ? `${plan.replicas} replicas` : "–",
-      plan ? `${plan.gpus ?? 0} GPUs from ${fc.when(plan.since)} · peak next 6 h ` +
+    card("planned floor", plan && plan.replicas !== null ? fc.count(plan.replicas, "replica") : "–",
+      plan ? `${fc.count(plan.gpus ?? 0, "GPU")} from ${fc.when(plan.since)} · peak next 6 h ` +
         `${plan.peak_replicas ?? "–"}${plan.stale ? " · plan ran out" : ""}` : "no plan"),
     card("recent load vs forecast", s.band ? (s.band.left_band ? "outside band" : "in band") : "–", band),
     card("last actuation", s.last_actuation ? fc.esc(s.last_actuation.outcome) : "none yet",

@@ -126,6 +126,7 @@ def test_overview_lists_every_service(seeded_server: tuple[str, Seeded], page: P
     chat = view.locator("tr[data-service=chat]")
     assert chat.locator("svg.spark path").count() == 3
     assert "replicas" in chat.inner_text()
+    assert view.evaluate("[fc.count(1, 'replica'), fc.count(0, 'GPU')]") == ["1 replica", "0 GPUs"]
     assert "unchanged" in chat.inner_text()  # last actuation
     embed = view.locator("tr[data-service=embed]").inner_text()
     assert "actuating" in embed and "not trained" in embed and "none yet" in embed

@@ -71,3 +71,12 @@ def test_readyz_reports_schema_not_at_head(client: TestClient, database: Databas
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["status"] == "migrating"
     database.migrate()
+
+
+def test_openapi_summaries_come_from_the_routes_docstrings(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    upload = paths["/v1/metrics/csv"]["post"]
+    assert upload["summary"] == "Store a CSV as points of one series"
+    assert upload["description"].startswith("Store a CSV as points of one series:")
+    summaries = [op["summary"] for ops in paths.values() for op in ops.values()]
+    assert not [s for s in summaries if s.istitle()], "a summary titled from a function name"

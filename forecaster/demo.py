@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.jobs.tasks import train_on_demand
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import upsert_service
 from forecaster.timeutil import epoch_ns, utc_now
-from forecaster.training.train import TrainResult, train_service
+from forecaster.training.train import TrainResult
 
 DEMO_SERVICE = "demo-chat"
 DEMO_TRACE = "twitter_volume_fb_5min.csv"
@@ -83,6 +84,6 @@ def prepare_demo(database_file: Path) -> DemoResult:
             ],
             settings=settings,
         )
-    trained = train_service(database, DEMO_SERVICE, settings)
+    trained = train_on_demand(database, DEMO_SERVICE, settings)
     database.dispose()
     return DemoResult(database_url=url, points=result.stored, train=trained)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Response
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.schemas import PlanChange, ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
+from forecaster.jobs.tasks import train_on_demand
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
 from forecaster.storage.services import (
@@ -14,7 +15,7 @@ from forecaster.storage.services import (
     profile_of,
     upsert_service,
 )
-from forecaster.training.train import replan_or_why, train_service
+from forecaster.training.train import replan_or_why
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
@@ -67,5 +68,5 @@ def post_train(
     database: DatabaseDep, settings: SettingsDep, name: str = ServiceName
 ) -> TrainPublic:
     """Train the service's forecaster now, then forecast and plan (normally a scheduled job)."""
-    result = train_service(database, name, settings)
+    result = train_on_demand(database, name, settings)
     return TrainPublic(**result.__dict__)

@@ -164,9 +164,9 @@ def train(
 ) -> None:
     """Train, forecast and plan services now (the scheduler normally does this)."""
     from forecaster.errors import ForecasterError
+    from forecaster.jobs.tasks import train_recorded
     from forecaster.storage.db import open_database
     from forecaster.storage.services import list_services
-    from forecaster.training.train import train_services
 
     settings = _settings()
     with open_database(settings.database_url) as database:
@@ -176,7 +176,7 @@ def train(
         else:
             names = [service]
         if model == "auto" and len(names) > 1:  # together: one global LightGBM learns from all
-            results = train_services(database, names, settings)
+            results = train_recorded(database, names, settings)
         else:
             results = {name: _train_one(database, name, settings, model) for name in names}
     failed = 0
@@ -198,10 +198,10 @@ def _train_one(
     database: Database, name: str, settings: Settings, model: str
 ) -> TrainResult | ForecasterError:
     """Train one service with the given model; its error is returned, not raised."""
-    from forecaster.training.train import train_service
+    from forecaster.jobs.tasks import train_on_demand
 
     try:
-        return train_service(database, name, settings, model=model)
+        return train_on_demand(database, name, settings, model=model)
     except ForecasterError as error:
         return error
 

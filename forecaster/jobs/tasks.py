@@ -8,14 +8,18 @@ modules (training) are imported when a job runs, not when the worker starts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from forecaster.errors import listing
+from forecaster.errors import ForecasterError, listing
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from forecaster.storage.services import list_services, profile_of
+
+if TYPE_CHECKING:
+    from forecaster.training.train import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +64,25 @@ class TrainingFailedError(Exception):
 
 
 def train_all(database: Database, settings: Settings) -> None:
-    """Refit every enabled service's models, forecast and plan (the daily job).
+    """Refit every enabled service's models, forecast and plan (the daily job)."""
+    try:
+        train_recorded(database, enabled_services(database), settings)
+    except Exception:  # recorded by train_recorded; the scheduler keeps running
+        log.exception("training pass failed")
 
-    Services are trained together so a global LightGBM learns from all of them; one job-run
-    record covers the pass, with each service's model or error in its details.
+
+def train_recorded(
+    database: Database, names: Sequence[str], settings: Settings
+) -> dict[str, TrainResult | ForecasterError]:
+    """Train services together inside one ``train`` job-run record (the daily pass, or
+    ``forecaster train`` of many), each service's model or error in its details.
+
+    Services are trained together so a global LightGBM learns from all of them. A service
+    that could not train fails the record but is returned, for the caller to report.
     """
     from forecaster.training.train import TrainResult, train_services
 
-    names = enabled_services(database)
+    results: dict[str, TrainResult | ForecasterError] = {}
     try:
         with recorded_job(database.sessions, "train") as details:
             results = train_services(database, names, settings)
@@ -80,8 +95,25 @@ def train_all(database: Database, settings: Settings) -> None:
             failed = sorted(name for name, r in results.items() if not isinstance(r, TrainResult))
             if failed:
                 raise TrainingFailedError(f"could not train {', '.join(failed)}")
-    except Exception:  # recorded above; the scheduler keeps running
-        log.exception("training pass failed")
+    except TrainingFailedError:
+        pass  # recorded as failed; each service's error is in the results
+    return results
+
+
+def train_on_demand(
+    database: Database, name: str, settings: Settings, *, model: str = "auto"
+) -> TrainResult:
+    """Train one service now (``POST .../train``, ``forecaster train``, the demo), leaving a
+    ``train`` job-run record at ``GET /v1/jobs`` as the scheduled pass does; errors are raised
+    after being recorded."""
+    from forecaster.training.train import train_service
+
+    with recorded_job(database.sessions, "train", name) as details:
+        result = train_service(database, name, settings, model=model)
+        details.update({"model": result.model, "plan_id": result.plan_id, "trigger": "on demand"})
+        if result.message:
+            details["message"] = result.message
+    return result
 
 
 def forecast_all(database: Database, settings: Settings) -> None:

@@ -137,6 +137,14 @@ def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database:
     refused = client.post("/v1/services/chat/train")
     assert refused.status_code == 409 and "exclusion window" in refused.text
     assert client.get("/v1/services/chat/plan").json()["plan_id"] == first.json()["plan_id"]
+    # both trainings on demand are job runs, as the scheduled pass is
+    runs = client.get("/v1/jobs", params={"job": "train"}).json()["data"]
+    assert [(run["service"], run["status"]) for run in runs] == [
+        ("chat", "failed"),
+        ("chat", "ok"),
+    ]
+    assert "exclusion window" in runs[0]["message"]
+    assert runs[1]["details"]["plan_id"] == first.json()["plan_id"]
 
 
 def test_a_training_whose_every_model_fails_answers_503_and_keeps_the_champion(

@@ -333,6 +333,25 @@ def test_jittered_and_sub_second_steps_give_distinct_rows_on_the_grid(
     assert written.is_unique and len(written) == 600 / pd.Timedelta(step).total_seconds()
 
 
+def test_rows_jittered_either_side_of_the_marks_give_forecasts_on_the_marks(
+    tmp_path: Path,
+) -> None:
+    """Half-hourly rows stamped up to 40 s either side of the marks: their median offset is
+    seconds off the mark, and forecasts were written at 12:29:53, 12:59:53, ..."""
+    grid = pd.date_range(end="2024-03-20 12:00", periods=150, freq="30min")
+    jitter = np.random.default_rng(5).uniform(-40, 40, len(grid))
+    stamps = (grid + pd.to_timedelta(jitter.round(), unit="s")).strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"timestamp": stamps, "value": 5.0}).to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "h.csv"), "--horizon", "2h"]
+    result = runner.invoke(app, [*args, "--output", str(out), "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)["timestamp"]
+    assert list(written) == [
+        f"2024-03-20 {clock}:00" for clock in ("12:30", "13:00", "13:30", "14:00")
+    ]
+
+
 def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> None:
     """The forecast starts one step after the file's last row, valued or not."""
     series = write_history(tmp_path / "history.csv", days=4)

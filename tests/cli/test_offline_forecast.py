@@ -352,6 +352,25 @@ def test_rows_jittered_either_side_of_the_marks_give_forecasts_on_the_marks(
     ]
 
 
+def test_a_new_service_is_not_calibrated_on_the_zeros_before_it_went_live(
+    tmp_path: Path,
+) -> None:
+    """Five days of zeros (exported from before launch), then two days climbing to ~40
+    requests a step, forecast 48 h ahead: every backtest origin fell among the zeros, whose
+    exact residuals made the first hour's p95 its p50."""
+    grid = pd.date_range(end="2024-03-20 12:00", periods=7 * 288, freq="5min")
+    climb = np.clip(np.arange(len(grid)) / 288 - 5, 0, 2) / 2
+    counts = np.random.default_rng(5).poisson(40 * climb)
+    frame = pd.DataFrame({"timestamp": grid.strftime("%Y-%m-%d %H:%M:%S"), "value": counts})
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "h.csv"), "--horizon", "48h"]
+    result = runner.invoke(app, [*args, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    first_hour = pd.read_csv(out).head(12)
+    assert (first_hour["p95"] - first_hour["p50"]).min() >= 5  # a Poisson(40)'s sd is 6.3
+
+
 def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> None:
     """The forecast starts one step after the file's last row, valued or not."""
     series = write_history(tmp_path / "history.csv", days=4)

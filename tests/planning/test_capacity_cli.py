@@ -106,6 +106,8 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
     bad_profile.write_text("capacity_per_replica: [1, 2\n")
     result = runner.invoke(app, [*base, "--profile", str(bad_profile)])
     assert result.exit_code == 2 and "not valid YAML" in result.output
+    assert result.stderr.count("\n") == 1  # one line, where and what (PyYAML's spans five)
+    assert "line 2, column 1" in result.stderr
     (tmp_path / "taken").mkdir()
     result = runner.invoke(app, [*base[:-1], str(tmp_path / "taken"), "--profile", good])
     assert result.exit_code == 2 and "is a directory" in result.output

@@ -393,7 +393,8 @@ def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> N
 
 def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
     """Epoch seconds stay epoch seconds, an offset stays that offset, UTC stays Z, a date stays
-    a date: the same instants, written so a script can join our rows to its own as text."""
+    a date, a space or a T between date and time stays, a clock without seconds stays so: the
+    same instants, written so a script can join our rows to its own as text."""
     start = pd.Timestamp("2024-03-01 00:00", tz="UTC")
     hours = [start + pd.Timedelta(hours=h) for h in range(12)]
     styles = {
@@ -405,6 +406,10 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
         "utc": ([t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in hours], "2024-03-01T12:00:00Z"),
         "zero offset": ([t.isoformat() for t in hours], "2024-03-01T12:00:00+00:00"),
         "naive": ([t.strftime("%Y-%m-%d %H:%M:%S") for t in hours], "2024-03-01 12:00:00"),
+        # as written: pandas' to_csv of aware stamps (a space), ISO naive (a T), no seconds
+        "pandas": ([str(t) for t in hours], "2024-03-01 12:00:00+00:00"),
+        "naive T": ([t.strftime("%Y-%m-%dT%H:%M:%S") for t in hours], "2024-03-01T12:00:00"),
+        "minutes": ([t.strftime("%Y-%m-%d %H:%M") for t in hours], "2024-03-01 12:00"),
         "date": ([f"2024-02-{day:02d}" for day in range(1, 13)], "2024-02-13"),
     }
     for name, (stamps, first_out) in styles.items():

@@ -371,6 +371,27 @@ def test_a_new_service_is_not_calibrated_on_the_zeros_before_it_went_live(
     assert (first_hour["p95"] - first_hour["p50"]).min() >= 5  # a Poisson(40)'s sd is 6.3
 
 
+def test_a_spreadsheets_empty_rows_at_the_end_are_skipped_like_blank_lines(
+    tmp_path: Path,
+) -> None:
+    """A spreadsheet saves its empty rows as ``,`` lines: those at the end had refused the
+    whole file ("unreadable rows ... ,"); one amid the rows is still refused, by its line."""
+    series = write_history(tmp_path / "history.csv", days=2)
+    text = (tmp_path / "history.csv").read_text()
+    (tmp_path / "sheet.csv").write_text(text + ",\n , \n")
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "sheet.csv"), "--horizon", "1h"]
+    result = runner.invoke(app, [*args, "--output", str(out), "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 0, result.output
+    first = pd.Timestamp(pd.read_csv(out)["timestamp"].iloc[0], tz="UTC")
+    assert first == series.index[-1] + pd.Timedelta(minutes=5)
+    lines = text.splitlines()
+    (tmp_path / "amid.csv").write_text("\n".join([*lines[:5], ",", *lines[5:]]) + "\n")
+    args[2] = str(tmp_path / "amid.csv")
+    result = runner.invoke(app, [*args, "--output", str(out)])
+    assert result.exit_code == 2 and "first at line 6: ," in result.stderr
+
+
 def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> None:
     """The forecast starts one step after the file's last row, valued or not."""
     series = write_history(tmp_path / "history.csv", days=4)

@@ -496,3 +496,17 @@ def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
         args = ["forecast", "--input", str(tmp_path / f"{name}.csv"), "--horizon", "1h"]
         result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
         assert result.exit_code == 2 and message in result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+def test_an_output_that_cannot_be_written_is_a_one_line_error(tmp_path: Path) -> None:
+    """/proc takes no new files, even from root: the run ended in a traceback at the write."""
+    write_history(tmp_path / "history.csv", days=2)
+    (tmp_path / "p.yaml").write_text("capacity_per_replica: 10\n")
+    for command, extra in (("forecast", []), ("plan", ["--profile", str(tmp_path / "p.yaml")])):
+        args = [command, "--input", str(tmp_path / "history.csv"), "--horizon", "1h", *extra]
+        args += ["--model", "seasonal_naive_daily", "--output", "/proc/forecaster-out.csv"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: cannot write /proc/forecaster-out.csv: ")
+        assert result.exception is None or isinstance(result.exception, SystemExit)

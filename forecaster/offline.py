@@ -31,6 +31,7 @@ from forecaster.planning.planner import (
 from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile, check_country
 from forecaster.timeutil import (
+    UTC_WORD,
     coerce_numeric,
     epoch_ns,
     parse_duration,
@@ -58,6 +59,7 @@ class TimestampStyle:
     # the clock had seconds: pandas writes "2024-05-01 12:00:00+00:00", spreadsheets "12:00"
     separator: str | None = None
     seconds: bool = True
+    utc_suffix: str = "Z"  # or " UTC", as SQL exports write it
 
     @classmethod
     def of(cls, sample: str) -> TimestampStyle:
@@ -73,6 +75,9 @@ class TimestampStyle:
         )
         if text.upper().endswith("Z"):
             return cls("utc", **written)
+        word = re.search(UTC_WORD, text, re.IGNORECASE)
+        if word is not None:
+            return cls("utc", utc_suffix=word[0], **written)
         if _DATE.fullmatch(text):
             return cls("date")
         match = _OFFSET.search(text)
@@ -100,7 +105,7 @@ class TimestampStyle:
             return _clock(naive, f"%Y-%m-%d{self.separator or ' '}{clock}", millis)
         pattern = f"%Y-%m-%d{self.separator or 'T'}{clock}"
         if self.kind == "utc":
-            return [text + "Z" for text in _clock(utc, pattern, millis)]
+            return [text + self.utc_suffix for text in _clock(utc, pattern, millis)]
         local = utc.tz_convert(timezone(timedelta(minutes=self.offset_minutes)))
         sign = "-" if self.offset_minutes < 0 else "+"
         hours, minutes = divmod(abs(self.offset_minutes), 60)

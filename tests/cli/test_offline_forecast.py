@@ -431,6 +431,7 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
         "pandas": ([str(t) for t in hours], "2024-03-01 12:00:00+00:00"),
         "naive T": ([t.strftime("%Y-%m-%dT%H:%M:%S") for t in hours], "2024-03-01T12:00:00"),
         "minutes": ([t.strftime("%Y-%m-%d %H:%M") for t in hours], "2024-03-01 12:00"),
+        "utc word": ([f"{t:%Y-%m-%d %H:%M:%S} UTC" for t in hours], "2024-03-01 12:00:00 UTC"),
         "date": ([f"2024-02-{day:02d}" for day in range(1, 13)], "2024-02-13"),
     }
     for name, (stamps, first_out) in styles.items():

@@ -32,6 +32,7 @@ from forecaster.planning.planner import (
 from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile, check_country
 from forecaster.timeutil import (
+    UTC_WORD,
     coerce_numeric,
     epoch_ns,
     parse_duration,
@@ -45,6 +46,7 @@ from models.calendar import Calendar
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-])(\d{2}):?(\d{2})?$")
+_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ])\s*\d{1,2}:\d{2}(:\d{2})?")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ class TimestampStyle:
 
     kind: Literal["naive", "date", "utc", "offset", "epoch"]
     offset_minutes: int = 0
+    # as written between date and time ("T" or " "; None: the kind's usual one), and whether
+    # the clock had seconds: pandas writes "2024-05-01 12:00:00+00:00", spreadsheets "12:00"
+    separator: str | None = None
+    seconds: bool = True
+    utc_suffix: str = "Z"  # or " UTC", as SQL exports write it
 
     @classmethod
     def of(cls, sample: str) -> TimestampStyle:
@@ -61,16 +68,25 @@ class TimestampStyle:
         text = sample.strip()
         if coerce_numeric(pd.Series([text])).notna().iloc[0]:  # as parse_timestamps decides
             return cls("epoch")
+        clock = _CLOCK.match(text)
+        written = (
+            {}
+            if clock is None
+            else {"separator": "T" if clock[1] in "Tt" else " ", "seconds": bool(clock[2])}
+        )
         if text.upper().endswith("Z"):
-            return cls("utc")
+            return cls("utc", **written)
+        word = re.search(UTC_WORD, text, re.IGNORECASE)
+        if word is not None:
+            return cls("utc", utc_suffix=word[0], **written)
         if _DATE.fullmatch(text):
             return cls("date")
         match = _OFFSET.search(text)
         if match is None:
-            return cls("naive")
+            return cls("naive", **written)
         sign, hours, minutes = match.groups()
         total = int(hours) * 60 + int(minutes or 0)
-        return cls("offset", -total if sign == "-" else total)
+        return cls("offset", -total if sign == "-" else total, **written)
 
     def format(self, index: pd.DatetimeIndex) -> list[str]:
         """Timestamps in this style (instants unchanged), with milliseconds when any step
@@ -84,15 +100,18 @@ class TimestampStyle:
         naive = utc.tz_localize(None)
         if self.kind == "date" and (naive == naive.normalize()).all():
             return list(naive.strftime("%Y-%m-%d"))  # daily data: dates, as it came
+        seconds = self.seconds or bool((epoch_ns(utc) % 60_000_000_000 != 0).any())
+        clock = "%H:%M:%S" if seconds else "%H:%M"
         if self.kind in ("naive", "date"):
-            return _clock(naive, "%Y-%m-%d %H:%M:%S", millis)
+            return _clock(naive, f"%Y-%m-%d{self.separator or ' '}{clock}", millis)
+        pattern = f"%Y-%m-%d{self.separator or 'T'}{clock}"
         if self.kind == "utc":
-            return [text + "Z" for text in _clock(utc, "%Y-%m-%dT%H:%M:%S", millis)]
+            return [text + self.utc_suffix for text in _clock(utc, pattern, millis)]
         local = utc.tz_convert(timezone(timedelta(minutes=self.offset_minutes)))
         sign = "-" if self.offset_minutes < 0 else "+"
         hours, minutes = divmod(abs(self.offset_minutes), 60)
         suffix = f"{sign}{hours:02d}:{minutes:02d}"
-        return [text + suffix for text in _clock(local, "%Y-%m-%dT%H:%M:%S", millis)]
+        return [text + suffix for text in _clock(local, pattern, millis)]
 
 
 def _clock(index: pd.DatetimeIndex, pattern: str, millis: bool) -> list[str]:

@@ -279,6 +279,15 @@ class ScalingProfile(StorableTextModel):
         return max(1, round(self.horizon_hours * 3600 / self.step_seconds))
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what PyYAML found, on one line: its own message spans five (context, the
+    source line, a caret), and an error should be the one line a user reads."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(error, "problem", None) or " ".join(str(error).split())
+    return f"{where}: {problem}"
+
+
 def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None) -> ScalingProfile:
     """Read a profile from a YAML (or JSON) file, with the same validation as the API.
 
@@ -291,7 +300,7 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML: {error}") from None
+        raise ValueError(f"{path}: not valid YAML{_yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of profile fields")
     known = list(ScalingProfile.model_fields)

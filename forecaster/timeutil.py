@@ -88,6 +88,9 @@ def _fits_float(value: object) -> object:
     return None if isinstance(value, int) and abs(value) > 2**1023 else value
 
 
+UTC_WORD = r"(?<=\d)\s*(?:UTC|GMT)$"  # "2024-05-01 12:00:00 UTC", as SQL exports write
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """Parse a column of ISO-8601 strings and/or epoch seconds into UTC timestamps.
 
@@ -108,10 +111,10 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
         text = text.astype(str)
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
         missed = parsed.isna()
-        if missed.any():  # RFC 3339 allows a lowercase 't' and 'z', which pandas does not read
-            upper = pd.to_datetime(
-                text[missed].str.upper(), format="ISO8601", utc=True, errors="coerce"
-            )
+        if missed.any():  # RFC 3339 allows a lowercase 't' and 'z', which pandas does not read;
+            # SQL exports (BigQuery) end with " UTC"
+            upper = text[missed].str.upper().str.replace(UTC_WORD, "Z", regex=True)
+            upper = pd.to_datetime(upper, format="ISO8601", utc=True, errors="coerce")
             parsed = parsed.where(~missed, upper)
         # pandas may parse at a coarser unit that holds years a datetime64[ns] cannot
         in_range = parsed.notna() & (parsed > _MIN_NS) & (parsed < _MAX_NS)

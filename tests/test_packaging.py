@@ -108,3 +108,17 @@ def test_the_installed_wheel_alone_migrates_and_reads_the_demo_trace(
     )
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert int(ran.stdout.strip()) > 10_000
+
+
+def test_python_dash_m_forecaster_runs_the_command_line() -> None:
+    """``python -m forecaster`` is the command line of the package it imports: the way to run a
+    checkout whose ``forecaster`` script belongs to another install (it had no ``__main__``)."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "forecaster", "forecast", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "--horizon" in ran.stdout

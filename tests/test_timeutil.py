@@ -47,3 +47,12 @@ def test_rfc3339_lowercase_t_and_z_read_as_uppercase_and_bad_text_stays_unread()
     parsed = parse_timestamps(pd.Series(lower, dtype=object))
     expected = pd.to_datetime(pd.Series(upper), format="ISO8601", utc=True)
     pd.testing.assert_series_equal(parsed, expected.astype("datetime64[ns, UTC]"))
+
+
+def test_a_trailing_utc_as_sql_exports_write_it_reads_as_z() -> None:
+    """BigQuery and other SQL exports write "2026-12-01 10:00:00 UTC": refused before."""
+    written = ["2026-12-01 10:00:00 UTC", "2026-12-01T10:00:00utc", "2026-12-01 10:00 GMT", "UTC"]
+    upper = ["2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z", None]
+    parsed = parse_timestamps(pd.Series(written, dtype=object))
+    expected = pd.to_datetime(pd.Series(upper), format="ISO8601", utc=True)
+    pd.testing.assert_series_equal(parsed, expected.astype("datetime64[ns, UTC]"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -48,6 +50,17 @@ def writable(path: Path) -> Path:
     except OSError as error:
         fail(f"cannot write {path}: {error}")
     return path
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Write an output inside this: a file that cannot be written after all (no permission, a
+    full disk, a path :func:`writable` could not foresee) ends the run with the usual one-line
+    error, not a traceback after minutes of work."""
+    try:
+        yield
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}")
 
 
 # the value column of a wider CSV, or the amount (tokens) a request log sums per second

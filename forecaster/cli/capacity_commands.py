@@ -22,6 +22,7 @@ from forecaster.cli.app import (
     read_profile,
     say,
     writable,
+    writing,
 )
 
 
@@ -97,9 +98,11 @@ def simulate(
     except (ForecasterError, ValueError) as error:
         fail(str(error))
     report = result.report()
-    output.write_text(json.dumps(report, indent=2) + "\n")
+    with writing(output):
+        output.write_text(json.dumps(report, indent=2) + "\n")
     if plot is not None:
-        plot.write_text(render_svg(result))
+        with writing(plot):
+            plot.write_text(render_svg(result))
     say(
         f"replayed {report['trace']['replay_ticks']} ticks of {tick:g}s from "
         f"{report['trace']['replay_start']} to {report['trace']['end']}"

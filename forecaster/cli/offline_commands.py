@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from forecaster.cli.app import VALUE_COLUMN, app, fail, progress_bar, read_input, say, writable
+from forecaster.cli.app import (
+    VALUE_COLUMN,
+    app,
+    fail,
+    progress_bar,
+    read_input,
+    say,
+    writable,
+    writing,
+)
 
 
 def parse_quantiles(text: str) -> list[float]:
@@ -54,7 +63,8 @@ def forecast(
         )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
-    write_forecast_csv(outcome.frame, output, style=series_file.style)
+    with writing(output):
+        write_forecast_csv(outcome.frame, output, style=series_file.style)
     note = f" ({outcome.message})" if outcome.message else ""
     say(f"model: {outcome.model}{note}")
     say(f"wrote {len(outcome.frame)} steps to {output}")

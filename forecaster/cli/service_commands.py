@@ -16,6 +16,7 @@ from forecaster.cli.app import (
     say,
     warn,
     writable,
+    writing,
 )
 
 if TYPE_CHECKING:
@@ -237,7 +238,8 @@ def plan(
             )
         except (ForecasterError, ValueError) as error:
             fail(str(error))
-        write_plan_csv(frame, output, style=series_file.style)
+        with writing(output):
+            write_plan_csv(frame, output, style=series_file.style)
         note = f" ({frame.attrs['message']})" if frame.attrs.get("message") else ""
         say(f"model: {frame.attrs.get('model')}{note}")
         say(f"wrote {len(frame)} steps to {output}; peak {int(frame['replicas'].max())} replicas")

@@ -48,7 +48,16 @@ def read_csv_text(
             f"({len(frame.columns)}: {listing(frame.columns)}); "
             "a trailing comma or an extra column?"
         )
-    return frame
+    return _without_trailing_empty_rows(frame)
+
+
+def _without_trailing_empty_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows of blank cells at its end: a spreadsheet saves its empty
+    rows as ``,`` lines, which had refused the whole file as unreadable (blank lines were
+    already skipped). Only trailing ones go, so every other row keeps its line number."""
+    filled = (frame.apply(lambda column: column.str.strip()) != "").any(axis=1).to_numpy()
+    last = filled.nonzero()[0]
+    return frame.iloc[: int(last[-1]) + 1 if len(last) else 0]
 
 
 def _not_utf8(name: str) -> InvalidInputError:

@@ -59,8 +59,13 @@ def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
     points = points.dropna()
     if len(points) < 2:
         raise InvalidInputError("a trace needs at least two points")
-    if (points < 0).any() or not np.isfinite(points.to_numpy(dtype="float64")).all():
-        raise InvalidInputError("trace values must be finite and not negative")
+    wrong = (points < 0) | ~np.isfinite(points.to_numpy(dtype="float64"))
+    if wrong.any():  # named, so a broken export can be found (a counter reset, a delta)
+        first = wrong.idxmax()
+        raise InvalidInputError(
+            f"trace values must be finite and not negative (the first of {int(wrong.sum())}: "
+            f"{points[first]:g} at {first.isoformat()})"
+        )
     try:
         step = infer_step_seconds(pd.DatetimeIndex(points.index))
     except ValueError as error:

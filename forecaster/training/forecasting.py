@@ -34,7 +34,7 @@ from forecaster.training.backtest import (
     dense_plan,
     plan_folds,
 )
-from forecaster.training.history import without_stray_start
+from forecaster.training.history import without_idle_start, without_stray_start
 from forecaster.training.selection import (
     ENSEMBLE,
     Score,
@@ -318,7 +318,8 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     """Cap the history, spot degenerate series, and plan the backtest folds."""
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
-    history = without_stray_start(history.iloc[-history_cap(history) :].astype("float64"))
+    history = history.iloc[-history_cap(history) :].astype("float64")
+    history = without_idle_start(without_stray_start(history))
     item = _Series(history=history, calendar=calendar)
     observed = history.dropna()
     if len(observed) < 3:

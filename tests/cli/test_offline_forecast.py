@@ -333,6 +333,65 @@ def test_jittered_and_sub_second_steps_give_distinct_rows_on_the_grid(
     assert written.is_unique and len(written) == 600 / pd.Timedelta(step).total_seconds()
 
 
+def test_rows_jittered_either_side_of_the_marks_give_forecasts_on_the_marks(
+    tmp_path: Path,
+) -> None:
+    """Half-hourly rows stamped up to 40 s either side of the marks: their median offset is
+    seconds off the mark, and forecasts were written at 12:29:53, 12:59:53, ..."""
+    grid = pd.date_range(end="2024-03-20 12:00", periods=150, freq="30min")
+    jitter = np.random.default_rng(5).uniform(-40, 40, len(grid))
+    stamps = (grid + pd.to_timedelta(jitter.round(), unit="s")).strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"timestamp": stamps, "value": 5.0}).to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "h.csv"), "--horizon", "2h"]
+    result = runner.invoke(app, [*args, "--output", str(out), "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)["timestamp"]
+    assert list(written) == [
+        f"2024-03-20 {clock}:00" for clock in ("12:30", "13:00", "13:30", "14:00")
+    ]
+
+
+def test_a_new_service_is_not_calibrated_on_the_zeros_before_it_went_live(
+    tmp_path: Path,
+) -> None:
+    """Five days of zeros (exported from before launch), then two days climbing to ~40
+    requests a step, forecast 48 h ahead: every backtest origin fell among the zeros, whose
+    exact residuals made the first hour's p95 its p50."""
+    grid = pd.date_range(end="2024-03-20 12:00", periods=7 * 288, freq="5min")
+    climb = np.clip(np.arange(len(grid)) / 288 - 5, 0, 2) / 2
+    counts = np.random.default_rng(5).poisson(40 * climb)
+    frame = pd.DataFrame({"timestamp": grid.strftime("%Y-%m-%d %H:%M:%S"), "value": counts})
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "h.csv"), "--horizon", "48h"]
+    result = runner.invoke(app, [*args, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    first_hour = pd.read_csv(out).head(12)
+    assert (first_hour["p95"] - first_hour["p50"]).min() >= 5  # a Poisson(40)'s sd is 6.3
+
+
+def test_a_spreadsheets_empty_rows_at_the_end_are_skipped_like_blank_lines(
+    tmp_path: Path,
+) -> None:
+    """A spreadsheet saves its empty rows as ``,`` lines: those at the end had refused the
+    whole file ("unreadable rows ... ,"); one amid the rows is still refused, by its line."""
+    series = write_history(tmp_path / "history.csv", days=2)
+    text = (tmp_path / "history.csv").read_text()
+    (tmp_path / "sheet.csv").write_text(text + ",\n , \n")
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "sheet.csv"), "--horizon", "1h"]
+    result = runner.invoke(app, [*args, "--output", str(out), "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 0, result.output
+    first = pd.Timestamp(pd.read_csv(out)["timestamp"].iloc[0], tz="UTC")
+    assert first == series.index[-1] + pd.Timedelta(minutes=5)
+    lines = text.splitlines()
+    (tmp_path / "amid.csv").write_text("\n".join([*lines[:5], ",", *lines[5:]]) + "\n")
+    args[2] = str(tmp_path / "amid.csv")
+    result = runner.invoke(app, [*args, "--output", str(out)])
+    assert result.exit_code == 2 and "first at line 6: ," in result.stderr
+
+
 def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> None:
     """The forecast starts one step after the file's last row, valued or not."""
     series = write_history(tmp_path / "history.csv", days=4)
@@ -355,7 +414,8 @@ def test_trailing_rows_without_values_still_end_the_history(tmp_path: Path) -> N
 
 def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
     """Epoch seconds stay epoch seconds, an offset stays that offset, UTC stays Z, a date stays
-    a date: the same instants, written so a script can join our rows to its own as text."""
+    a date, a space or a T between date and time stays, a clock without seconds stays so: the
+    same instants, written so a script can join our rows to its own as text."""
     start = pd.Timestamp("2024-03-01 00:00", tz="UTC")
     hours = [start + pd.Timedelta(hours=h) for h in range(12)]
     styles = {
@@ -367,6 +427,11 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
         "utc": ([t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in hours], "2024-03-01T12:00:00Z"),
         "zero offset": ([t.isoformat() for t in hours], "2024-03-01T12:00:00+00:00"),
         "naive": ([t.strftime("%Y-%m-%d %H:%M:%S") for t in hours], "2024-03-01 12:00:00"),
+        # as written: pandas' to_csv of aware stamps (a space), ISO naive (a T), no seconds
+        "pandas": ([str(t) for t in hours], "2024-03-01 12:00:00+00:00"),
+        "naive T": ([t.strftime("%Y-%m-%dT%H:%M:%S") for t in hours], "2024-03-01T12:00:00"),
+        "minutes": ([t.strftime("%Y-%m-%d %H:%M") for t in hours], "2024-03-01 12:00"),
+        "utc word": ([f"{t:%Y-%m-%d %H:%M:%S} UTC" for t in hours], "2024-03-01 12:00:00 UTC"),
         "date": ([f"2024-02-{day:02d}" for day in range(1, 13)], "2024-02-13"),
     }
     for name, (stamps, first_out) in styles.items():
@@ -432,3 +497,17 @@ def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
         args = ["forecast", "--input", str(tmp_path / f"{name}.csv"), "--horizon", "1h"]
         result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
         assert result.exit_code == 2 and message in result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+def test_an_output_that_cannot_be_written_is_a_one_line_error(tmp_path: Path) -> None:
+    """/proc takes no new files, even from root: the run ended in a traceback at the write."""
+    write_history(tmp_path / "history.csv", days=2)
+    (tmp_path / "p.yaml").write_text("capacity_per_replica: 10\n")
+    for command, extra in (("forecast", []), ("plan", ["--profile", str(tmp_path / "p.yaml")])):
+        args = [command, "--input", str(tmp_path / "history.csv"), "--horizon", "1h", *extra]
+        args += ["--model", "seasonal_naive_daily", "--output", "/proc/forecaster-out.csv"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: cannot write /proc/forecaster-out.csv: ")
+        assert result.exception is None or isinstance(result.exception, SystemExit)

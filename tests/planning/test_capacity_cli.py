@@ -106,6 +106,16 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
     bad_profile.write_text("capacity_per_replica: [1, 2\n")
     result = runner.invoke(app, [*base, "--profile", str(bad_profile)])
     assert result.exit_code == 2 and "not valid YAML" in result.output
+    assert result.stderr.count("\n") == 1  # one line, where and what (PyYAML's spans five)
+    assert "line 2, column 1" in result.stderr
+    frame = pd.read_csv(trace)
+    frame.loc[[100, 200], "value"] = -3.0  # a counter reset exported as a negative delta
+    frame.to_csv(tmp_path / "negative.csv", index=False)
+    result = runner.invoke(
+        app, [*base[:2], str(tmp_path / "negative.csv"), *base[3:], "--profile", good]
+    )
+    assert result.exit_code == 2
+    assert "not negative (the first of 2: -3 at 2024-01-01T08:20:00+00:00)" in result.stderr
     (tmp_path / "taken").mkdir()
     result = runner.invoke(app, [*base[:-1], str(tmp_path / "taken"), "--profile", good])
     assert result.exit_code == 2 and "is a directory" in result.output

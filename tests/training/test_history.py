@@ -10,6 +10,7 @@ from forecaster.training.history import (
     exclude_windows,
     infer_step_seconds,
     regularise,
+    without_idle_start,
     without_stray_start,
 )
 
@@ -83,3 +84,23 @@ def test_without_stray_start_drops_only_rows_outweighed_by_the_gap_after_them(
     history = pd.Series([np.nan if v is None else v for v in values], index=index, dtype=float)
     kept = without_stray_start(history)
     pd.testing.assert_series_equal(kept, history.iloc[kept_from:])
+
+
+@pytest.mark.parametrize(
+    ("idle_hours", "live_hours", "kept_from"),
+    [
+        (120, 48, 120),  # five days of zeros before two live days: the service was not up
+        (36, 24, 36),  # a day and a half of zeros, then a day
+        (12, 6, 0),  # zeros for under a day: a quiet night, kept
+        (48, 200, 0),  # a zero weekend before a longer history: kept
+        (48, 0, 0),  # nothing but zeros: kept (a degenerate series, said so later)
+    ],
+)
+def test_without_idle_start_drops_days_of_zeros_before_a_service_went_live(
+    idle_hours: int, live_hours: int, kept_from: int
+) -> None:
+    values = [0.0] * idle_hours + [5.0 + h % 3 for h in range(live_hours)]
+    values[idle_hours // 2] = np.nan  # a gap among the zeros is part of them
+    index = pd.date_range("2024-01-01", periods=len(values), freq="h", tz="UTC")
+    history = pd.Series(values, index=index, dtype=float)
+    pd.testing.assert_series_equal(without_idle_start(history), history.iloc[kept_from:])

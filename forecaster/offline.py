@@ -69,24 +69,22 @@ class TimestampStyle:
         if coerce_numeric(pd.Series([text])).notna().iloc[0]:  # as parse_timestamps decides
             return cls("epoch")
         clock = _CLOCK.match(text)
-        written = (
-            {}
-            if clock is None
-            else {"separator": "T" if clock[1] in "Tt" else " ", "seconds": bool(clock[2])}
-        )
+        separator = None if clock is None else ("T" if clock[1] in "Tt" else " ")
+        seconds = clock is None or bool(clock[2])
         if text.upper().endswith("Z"):
-            return cls("utc", **written)
+            return cls("utc", separator=separator, seconds=seconds)
         word = re.search(UTC_WORD, text, re.IGNORECASE)
         if word is not None:
-            return cls("utc", utc_suffix=word[0], **written)
+            return cls("utc", separator=separator, seconds=seconds, utc_suffix=word[0])
         if _DATE.fullmatch(text):
             return cls("date")
         match = _OFFSET.search(text)
         if match is None:
-            return cls("naive", **written)
+            return cls("naive", separator=separator, seconds=seconds)
         sign, hours, minutes = match.groups()
         total = int(hours) * 60 + int(minutes or 0)
-        return cls("offset", -total if sign == "-" else total, **written)
+        offset = -total if sign == "-" else total
+        return cls("offset", offset, separator=separator, seconds=seconds)
 
     def format(self, index: pd.DatetimeIndex) -> list[str]:
         """Timestamps in this style (instants unchanged), with milliseconds when any step

@@ -160,6 +160,8 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
         for name in names
     ]
     results = [result for result in scored if result is not None]
+    if not results:
+        return results, [f"no trace is long enough for {args.horizon} forecasts"]
     failures: list[str] = []
     notes: list[str] = []
     models = [*sorted({m for r in results for m in r["rows"]} - {"auto"}), "auto"]

@@ -6,13 +6,19 @@ trace (24 h ahead; 10 minutes, three origins, on the 1-hour traces) and print, p
 for ``auto``: MAE relative to the better seasonal-naive, MASE, p90/p95 coverage and
 fit+predict seconds. ``--skip-last`` moves the origins earlier, for tuning without touching
 the held-out end; ``--history-days N`` forecasts from only the last N days before each origin
-(a young service).
+(a young service). ``--horizon 1h|6h|48h|7d`` forecasts that far ahead instead of 24 h: the
+origins are half a horizon apart, at least 9 hours (eight origins then fall at eight times of
+day) and never a whole number of days (all at one time of day), so the held-out end grows
+with the horizon (4.5 days at 24 h, 11 at 48 h, 31.5 at 7 d); a trace that does not keep two
+weeks of history before its first origin is skipped with a note, and the sub-day traces keep
+their 10-minute forecasts at every horizon.
 
 Scaling: full retrain (backtest, select, fit, 48 h forecast) of N series x 14 days at 5 min.
 
     python scripts/bench_forecast.py                       # everything
     python scripts/bench_forecast.py --no-scaling --traces twitter
     python scripts/bench_forecast.py --no-accuracy --series 1,100,1000
+    python scripts/bench_forecast.py --no-scaling --auto-only --horizon 48h
 
 Exits 1 when a target is missed or a run fails.
 """
@@ -35,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from shared_traces import DATA, TRACES  # noqa: E402
 
 from forecaster.offline import read_series_csv, regular_history  # noqa: E402
+from forecaster.timeutil import parse_duration  # noqa: E402
 from forecaster.training.backtest import naive_scale  # noqa: E402
 from forecaster.training.forecasting import FLEET, forecast_many, make_forecast  # noqa: E402
 from models.conformal import pinball_loss  # noqa: E402
@@ -83,17 +90,24 @@ def evaluate(
     candidates: list[str] | None,
     alternatives: bool,
     history_days: float | None = None,
-) -> dict:
+    horizon_seconds: float = 86_400,
+) -> dict | None:
+    """Scores per model on one trace; ``None`` when it is too short for the horizon."""
     history = load(name)
     step = pd.Timedelta(history.index.freq).total_seconds()
     span_days = len(history) * step / 86_400
-    horizon = round((86_400 if span_days >= 4 else 600) / step)
     shift = round(len(history) * skip_last)
-    if span_days >= 4:  # half a day apart: origins at different times of day, less noise
-        spacing, count = max(1, horizon // 2), origins
+    if span_days >= 4:  # half a horizon apart: origins at different times of day, less noise
+        horizon, day = max(1, round(horizon_seconds / step)), round(86_400 / step)
+        spacing, count = max(1, horizon // 2, round(9 * 3_600 / step)), origins
+        spacing += day // 3 if spacing % day == 0 else 0
     else:  # an hour of 1-s data holds only a few 10-minute forecasts
+        horizon = round(min(horizon_seconds, 600) / step)
         spacing, count = horizon, min(origins, 3)
     ends = [len(history) - 1 - shift - horizon - spacing * j for j in range(count)]
+    if span_days >= 4 and ends[-1] * step < 14 * 86_400:
+        print(f"  {name}: skipped, under two weeks of history before the first origin")
+        return None
     tallies: dict[str, Tally] = {}
     naive = {"daily": Tally(), "weekly": Tally()}
     for end in ends:
@@ -137,10 +151,17 @@ def accuracy(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
         names = [n for n in names if any(part in n for part in args.traces.split(","))]
     candidates = args.models.split(",") if args.models else None
     alternatives = not args.auto_only
-    results = [
-        evaluate(name, args.origins, args.skip_last, candidates, alternatives, args.history_days)
+    horizon = parse_duration(args.horizon)
+    print(f"forecasting {args.horizon} ahead ({horizon:g} s)")
+    scored = [
+        evaluate(
+            name, args.origins, args.skip_last, candidates, alternatives, args.history_days, horizon
+        )
         for name in names
     ]
+    results = [result for result in scored if result is not None]
+    if not results:
+        return results, [f"no trace is long enough for {args.horizon} forecasts"]
     failures: list[str] = []
     notes: list[str] = []
     models = [*sorted({m for r in results for m in r["rows"]} - {"auto"}), "auto"]
@@ -238,6 +259,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--traces", help="comma-separated substrings of trace names")
     parser.add_argument("--origins", type=int, default=8, help="forecast origins per trace")
+    parser.add_argument(
+        "--horizon", default="24h", help="how far ahead to forecast (1h, 6h, 48h, 7d; 24h)"
+    )
     parser.add_argument("--skip-last", type=float, default=0.0, help="fraction kept unseen")
     parser.add_argument("--models", help="comma-separated candidate models (default: all)")
     parser.add_argument(

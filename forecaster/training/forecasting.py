@@ -34,7 +34,11 @@ from forecaster.training.backtest import (
     dense_plan,
     plan_folds,
 )
-from forecaster.training.history import without_idle_start, without_stray_start
+from forecaster.training.history import (
+    without_idle_start,
+    without_stray_start,
+    without_trailing_outage,
+)
 from forecaster.training.selection import (
     ENSEMBLE,
     Score,
@@ -158,6 +162,7 @@ class _Series:
     folds: Folds | None = None
     dense: Folds | None = None  # short-horizon calibration origins (see ``dense_plan``)
     reason: str = ""
+    note: str = ""  # what was done to the history first (a trailing outage read as missing)
     backtests: dict[str, CandidateBacktest] = field(default_factory=dict)
     scored: list[tuple[CandidateBacktest, Score]] = field(default_factory=list)
     # global models refitted on every series at once: this series' handle, or why it failed
@@ -271,6 +276,7 @@ def _complete(
                 progress(name)
         item.backtests = {name: item.backtests[name] for name in names if name in item.backtests}
     outcome = _finish(item, model, horizon, quantiles)
+    outcome.message = "; ".join(filter(None, [item.note, outcome.message]))
     outcome.fit_seconds = time.perf_counter() - started
     if alternatives:
         outcome.alternatives = _alternatives(item, horizon, quantiles, outcome)
@@ -320,7 +326,8 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-history_cap(history) :].astype("float64")
     history = without_idle_start(without_stray_start(history))
-    item = _Series(history=history, calendar=calendar)
+    history, note = without_trailing_outage(history)
+    item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:
         item.reason = f"only {len(observed)} observed points"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.timeutil import epoch_ns, freq_alias
-from models.base import DAY_SECONDS
+from models.base import DAY_SECONDS, step_seconds_of
 
 
 def infer_step_seconds(index: pd.DatetimeIndex) -> float:
@@ -145,6 +145,70 @@ def without_idle_start(history: pd.Series) -> pd.Series:
     idle = (history.index[live[0]] - history.index[0]).total_seconds()
     after = (history.index[-1] - history.index[live[0]]).total_seconds()
     return history.iloc[live[0] :] if idle >= DAY_SECONDS and idle > after else history
+
+
+# a trailing run of zeros is an outage when it lasts at most this long and the week before it
+# had at most this share of zeros (see :func:`without_trailing_outage`)
+MAX_OUTAGE_SECONDS = 12 * 3_600
+OUTAGE_LOOKBACK_SECONDS = 7 * DAY_SECONDS
+MAX_ZERO_SHARE = 0.05
+
+
+def without_trailing_outage(history: pd.Series) -> tuple[pd.Series, str]:
+    """``history`` with a trailing run of exact zeros set missing (NaN), and a note saying so,
+    when the run looks like an outage (the service or its metrics down) rather than load: it
+    lasts at most 12 hours, and the day or more (up to a week) observed before it had at most
+    5 % zeros and no run of zeros as long. Otherwise ``history`` and ``""``. Models read
+    missing steps at the end as data that stopped arriving (filled from the day before, or the
+    last level), and the forecast still starts after the last timestamp.
+
+    Why: a history ending in two hours of zeros was forecast at a third of its usual level for
+    the whole next day (six hours: a sixth), so the plan held no floor when traffic came back.
+    Longer runs are accepted as real: traffic moved away, and following it up to half a day
+    late costs capacity, not availability. Series with zeros of their own (sparse counts, a
+    quiet night) keep theirs. Only the latest values change: earlier origins see what they saw.
+    """
+    values = history.to_numpy(dtype="float64")
+    observed = np.flatnonzero(np.isfinite(values))
+    if not len(observed) or values[observed[-1]] != 0.0:
+        return history, ""
+    live = observed[values[observed] != 0.0]
+    if not len(live):
+        return history, ""
+    start = int(live[-1]) + 1  # the run: from after the last non-zero value to the end
+    stamps = history.index
+    run = (stamps[-1] - stamps[start]).total_seconds() + step_seconds_of(stamps)
+    if run > MAX_OUTAGE_SECONDS:
+        return history, ""
+    before = history.iloc[:start]
+    before = before[before.index > stamps[start] - pd.Timedelta(seconds=OUTAGE_LOOKBACK_SECONDS)]
+    seen = before.dropna()
+    if len(seen) < 2 or (seen.index[-1] - seen.index[0]).total_seconds() < DAY_SECONDS:
+        return history, ""
+    zeros = seen.to_numpy() == 0.0
+    if zeros.mean() > MAX_ZERO_SHARE or len(history) - start <= _longest_run(before == 0.0):
+        return history, ""
+    cleaned = history.copy()
+    cleaned.iloc[start:] = np.nan
+    note = (
+        f"the last {_duration(run)} of zeros read as an outage (missing data), not load: "
+        "the days before had no such run"
+    )
+    return cleaned, note
+
+
+def _longest_run(flags: pd.Series) -> int:
+    """The most consecutive ``True`` steps."""
+    edges = np.diff(np.concatenate([[0], flags.to_numpy().astype("int8"), [0]]))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max(initial=0))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3_600:
+        return f"{seconds / 3_600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:g} s"
 
 
 def exclude_windows(history: pd.Series, windows: Iterable[tuple[datetime, datetime]]) -> pd.Series:

@@ -48,7 +48,7 @@ from forecaster.storage.samples import (
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, utc_now
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
-from forecaster.training.history import exclude_windows, regularise
+from forecaster.training.history import exclude_windows, regularise, without_trailing_outage
 from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
 
@@ -327,7 +327,7 @@ def _keep_working_champion(database: Database, loaded: _Loaded, errors: Sequence
             return
         champion = _Champion(loaded.name, run.series_id, run.id, run.model, run.artifact)
     try:
-        frame = run_at_idle_priority(
+        frame, _ = run_at_idle_priority(
             _refreshed, champion.artifact, loaded.calendar, loaded.history, profile
         )
     except Exception as error:  # noqa: BLE001 - an unusable champion makes way for the fallback
@@ -551,7 +551,9 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
     if champion is None:
         return train_service(database, name, settings)
     try:
-        frame = run_at_idle_priority(_refreshed, champion.artifact, calendar, history, profile)
+        frame, note = run_at_idle_priority(
+            _refreshed, champion.artifact, calendar, history, profile
+        )
     except Exception as error:  # noqa: BLE001 - whatever broke the champion, a refit replaces it
         reason = (
             f"champion run {champion.run_id} ({champion.model}) could not forecast "
@@ -566,21 +568,26 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         profile,
         frame,
         history,
-        message="forecast refreshed from the champion without refitting",
+        message="; ".join(
+            filter(None, [note, "forecast refreshed from the champion without refitting"])
+        ),
     )
 
 
 def _refreshed(
     artifact: bytes, calendar: Calendar, history: pd.Series, profile: ScalingProfile
-) -> pd.DataFrame:
-    """A stored champion's forecast from a newer history, without refitting it."""
+) -> tuple[pd.DataFrame, str]:
+    """A stored champion's forecast from a newer history, without refitting it, and a note
+    when a trailing outage was read as missing (as training does, :func:`without_trailing_outage`:
+    the 15-min refresh is what runs during an outage)."""
+    history, note = without_trailing_outage(history)
     model = pickle.loads(artifact)
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too
     frame: pd.DataFrame = model.update(history).predict(
         profile.horizon_steps, profile.forecast_quantiles
     )
-    return frame
+    return frame, note
 
 
 def _store_refreshed(

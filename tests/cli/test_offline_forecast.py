@@ -371,6 +371,27 @@ def test_a_new_service_is_not_calibrated_on_the_zeros_before_it_went_live(
     assert (first_hour["p95"] - first_hour["p50"]).min() >= 5  # a Poisson(40)'s sd is 6.3
 
 
+def test_an_outage_logged_as_zeros_at_the_end_is_read_as_missing_and_said(
+    tmp_path: Path,
+) -> None:
+    """A history ending in an hour of zeros (never a zero before): the forecast still starts a
+    step after the last row, near the usual level, and the command says why."""
+    series = write_history(tmp_path / "history.csv", days=4)
+    frame = pd.read_csv(tmp_path / "history.csv")
+    frame.loc[len(frame) - 12 :, "value"] = 0
+    frame.to_csv(tmp_path / "down.csv", index=False)
+    out = tmp_path / "o.csv"
+    args = ["forecast", "--input", str(tmp_path / "down.csv"), "--horizon", "24h"]
+    result = runner.invoke(app, [*args, "--output", str(out), "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 0, result.output
+    assert "the last 1 h of zeros read as an outage" in result.stdout
+    written = pd.read_csv(out)
+    assert pd.Timestamp(written["timestamp"].iloc[0], tz="UTC") == series.index[-1] + pd.Timedelta(
+        minutes=5
+    )
+    assert written["p50"].mean() > 0.9 * series.mean()
+
+
 def test_a_spreadsheets_empty_rows_at_the_end_are_skipped_like_blank_lines(
     tmp_path: Path,
 ) -> None:

@@ -56,3 +56,20 @@ def test_only_short_champions_are_outgrown() -> None:
     # a champion from one point is refitted once the history spans two steps, not before
     assert not outgrown(run_over(0), history_over(1 / 288))
     assert outgrown(run_over(0), history_over(2 / 288))
+
+
+def test_the_refresh_reads_a_trailing_outage_as_missing_as_training_does(
+    database: Database, settings: Settings
+) -> None:
+    """The 15-min refresh is what runs while a service is down: an hour of zeros logged at the
+    end is read as missing there too, and said, without a refit."""
+    now = pd.Timestamp(utc_now()).floor("5min")
+    index = pd.date_range(end=now - pd.Timedelta(hours=1), periods=3 * 288, freq="5min")
+    load = pd.Series(50 + 10 * np.sin(2 * np.pi * np.arange(len(index)) / 288), index=index)
+    store_service(database, settings, "chat", load, PROFILE)
+    trained = train_service(database, "chat", settings)
+    outage = pd.Series(0.0, index=pd.date_range(end=now, periods=12, freq="5min"))
+    store_points(database, settings, "chat", outage)
+    refreshed = forecast_service(database, "chat", settings)
+    assert refreshed.run_id == trained.run_id
+    assert "the last 1 h of zeros read as an outage" in refreshed.message

@@ -380,3 +380,22 @@ def test_bands_from_a_short_backtest_are_widened_for_its_few_folds(
     assert np.allclose(short, SHORT_BACKTEST_WIDEN * widths(series.iloc[-24 * 10 :]))
     assert np.allclose(long, widths(series))
     assert SHORT_BACKTEST_WIDEN > 1
+
+
+def test_a_history_ending_in_an_outage_is_forecast_as_if_the_data_had_stopped() -> None:
+    """Two hours of zeros at the end of a series that never had any (the service or its
+    metrics down) had taken the next day's forecast to a third of its level (35 against 109):
+    read as missing, it is the forecast of a history whose last two hours never arrived,
+    still starting a step after the last timestamp, and it says so."""
+    normal = synthetic_traffic(days=8, step_seconds=300, seed=6)
+    down, stopped = normal.copy(), normal.copy()
+    down.iloc[-24:] = 0.0
+    stopped.iloc[-24:] = np.nan
+    usual = make_forecast(normal, 288, candidates=QUICK).frame["p50"].mean()
+    outcome = make_forecast(down, 288, candidates=QUICK)
+    assert outcome.frame.index[0] == down.index[-1] + pd.Timedelta(minutes=5)
+    pd.testing.assert_frame_equal(
+        outcome.frame, make_forecast(stopped, 288, candidates=QUICK).frame
+    )
+    assert outcome.frame["p50"].mean() > 0.8 * usual
+    assert "last 2 h of zeros read as an outage" in outcome.message

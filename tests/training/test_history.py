@@ -12,7 +12,9 @@ from forecaster.training.history import (
     regularise,
     without_idle_start,
     without_stray_start,
+    without_trailing_outage,
 )
+from tests.helpers import synthetic_traffic
 
 
 def test_a_long_history_keeps_its_last_point() -> None:
@@ -104,3 +106,78 @@ def test_without_idle_start_drops_days_of_zeros_before_a_service_went_live(
     index = pd.date_range("2024-01-01", periods=len(values), freq="h", tz="UTC")
     history = pd.Series(values, index=index, dtype=float)
     pd.testing.assert_series_equal(without_idle_start(history), history.iloc[kept_from:])
+
+
+def _ending_in_zeros(hours: float, *, days: float = 8, noise: float = 0.05) -> pd.Series:
+    """Synthetic 5-minute load (never zero) whose last ``hours`` are zeros."""
+    history = synthetic_traffic(days=days, step_seconds=300, noise=noise, seed=4)
+    zeros = round(hours * 12)
+    if zeros:
+        history.iloc[-zeros:] = 0.0
+    return history
+
+
+@pytest.mark.parametrize("hours", [5 / 60, 0.25, 2, 6, 12])
+def test_a_short_trailing_run_of_zeros_in_a_zero_free_series_is_an_outage(hours: float) -> None:
+    history = _ending_in_zeros(hours)
+    cleaned, note = without_trailing_outage(history)
+    run = round(hours * 12)
+    assert cleaned.iloc[-run:].isna().all()
+    pd.testing.assert_series_equal(cleaned.iloc[:-run], history.iloc[:-run])
+    assert "outage" in note
+
+
+def _no_outage(history: pd.Series) -> None:
+    cleaned, note = without_trailing_outage(history)
+    assert cleaned is history and note == ""
+
+
+@pytest.mark.parametrize("hours", [12.5, 24, 72])
+def test_zeros_for_longer_than_half_a_day_are_real(hours: float) -> None:
+    _no_outage(_ending_in_zeros(hours))
+
+
+def test_a_series_with_zeros_of_its_own_keeps_its_trailing_zeros() -> None:
+    """Sparse counts (a Poisson of mean 1 is zero a third of the time), as the per-second
+    Azure traces are: their zeros are load."""
+    history = _ending_in_zeros(0)
+    counts = np.random.default_rng(2).poisson(history.to_numpy() / 100)
+    history = pd.Series(counts.astype(float), index=history.index)
+    history.iloc[-6:] = 0.0
+    _no_outage(history)
+
+
+def test_a_run_no_longer_than_one_of_the_week_before_is_load() -> None:
+    history = _ending_in_zeros(0.25)
+    history.iloc[-2 * 288 : -2 * 288 + 3] = 0.0  # three zero steps two days ago: 0.15 %
+    _no_outage(history)
+    history.iloc[-4] = 0.0  # four trailing zeros: longer than any before
+    assert without_trailing_outage(history)[0].iloc[-4:].isna().all()
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        _ending_in_zeros(0),  # ends on a normal value
+        _ending_in_zeros(2, days=0.5),  # under a day to compare with
+        pd.Series(0.0, index=pd.date_range("2024-01-01", periods=600, freq="5min", tz="UTC")),
+    ],
+)
+def test_no_outage_without_an_abnormal_trailing_run(history: pd.Series) -> None:
+    _no_outage(history)
+
+
+def test_the_outage_rule_reads_no_later_values() -> None:
+    """At every step of a two-hour outage, the rule blanks exactly the zeros so far, whatever
+    comes after (the outage going on, or traffic back), and never an earlier value: a backtest
+    origin before the run sees the series as it was."""
+    history = _ending_in_zeros(0)
+    history.iloc[-36:-12] = 0.0  # two hours of zeros, then an hour of traffic
+    start = len(history) - 36
+    back = len(history) - 12  # the first step with traffic again
+    for end in range(start - 3, len(history) + 1):
+        cut = history.iloc[:end]
+        cleaned, _ = without_trailing_outage(cut)
+        blank = max(0, end - start) if end <= back else 0  # the zeros so far, while they last
+        assert cleaned.isna().sum() == blank
+        pd.testing.assert_series_equal(cleaned.iloc[: end - blank], cut.iloc[: end - blank])

@@ -281,6 +281,12 @@ function setupWhatIf(detail) {
   const champion = detail.summary.champion ? detail.summary.champion.model : null;
   const models = [...new Set([champion, "seasonal_naive_daily", "auto"].filter(Boolean))];
   form.model.innerHTML = models.map((m) => `<option>${fc.esc(m)}</option>`).join("");
+  if (profile.tiers && profile.tiers.length) {  // the simulator would refuse it: say so up front
+    form.querySelector("button").disabled = true;
+    $("whatif-status").textContent =
+      "the replay simulates one replica type; this profile has capacity tiers";
+    return;
+  }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     runWhatIf(form, profile);

@@ -15,9 +15,11 @@ import httpx
 import pytest
 
 from api.app import create_app
+from forecaster.profiles import CapacityTier
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from tests.api.dashboard_seed import Seeded, seed_dashboard, seed_stale_service
+from forecaster.storage.services import upsert_service
+from tests.api.dashboard_seed import CHAT_PROFILE, Seeded, seed_dashboard, seed_stale_service
 from tests.helpers import demo_trace_slice, live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -247,6 +249,28 @@ def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: 
     view.wait_for_function("!document.body.dataset.review")
     assert not {"review p50", "review actual"} & set(traces(view))
     assert page.errors == []
+
+
+def test_what_if_is_off_for_a_tiered_profile_the_simulator_refuses(
+    page: Page, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'forecaster.db'}"
+    database = Database(url)
+    database.migrate()
+    tiers = [
+        CapacityTier(name="CPU", capacity_per_replica=4, cost_per_replica_hour=0.1),
+        CapacityTier(name="L4", capacity_per_replica=40, cost_per_replica_hour=0.8),
+    ]
+    with database.session() as session:
+        upsert_service(
+            session=session, name="mixed", profile=CHAT_PROFILE.model_copy(update={"tiers": tiers})
+        )
+    with live_server(create_app(Settings(database_url=url, auth_enabled=False), database)) as base:
+        view = page.open(f"{base}/dashboard/services/mixed")
+        assert view.locator("#whatif button").is_disabled()
+        assert "capacity tiers" in view.inner_text("#whatif-status")
+        assert unexpected(page.errors) == []
+    database.dispose()
 
 
 def test_what_if_replays_with_other_settings(seeded_server: tuple[str, Seeded], page: Page) -> None:

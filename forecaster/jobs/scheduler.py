@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from forecaster.jobs.leader import LeaderLock
 from forecaster.jobs.registry import JOBS, JobSpec
-from forecaster.jobs.triggers import parse_schedule
+from forecaster.jobs.triggers import actuation_gap_problem, parse_schedule
 from forecaster.leadership import LeadershipLostError, leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -106,6 +106,11 @@ class JobScheduler:
         if _leading is not None and _leading is not self:
             raise RuntimeError("a job scheduler is already running in this process")
         _leading = self
+        problem = actuation_gap_problem(
+            self.settings.actuate_schedule, self.settings.actuation_interval_seconds
+        )
+        if problem is not None and "actuate" in self.jobs:
+            log.warning(problem)
         self._thread = threading.Thread(target=self._loop, name="forecaster-scheduler", daemon=True)
         self._thread.start()
 

@@ -6,6 +6,8 @@ with a clear message instead of silently never running a job.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -29,3 +31,40 @@ def parse_schedule(text: str) -> BaseTrigger:
         return CronTrigger.from_crontab(value, timezone="UTC")
     except ValueError as error:
         raise ValueError(f"schedule {quoted(text)}: {error}") from None
+
+
+GAP_LOOKAHEAD = timedelta(days=8)  # a week and a day: weekday-only crontab lines show their weekend
+MAX_FIRES_EXAMINED = 20_000  # "* * * * *" fires 11,520 times in 8 days
+
+
+def longest_gap_seconds(schedule: str) -> float:
+    """The longest wait between two runs of ``schedule`` over the next eight days."""
+    trigger = parse_schedule(schedule)
+    now = datetime.now(UTC)
+    previous: datetime | None = None
+    fire = trigger.get_next_fire_time(None, now)
+    longest = 0.0
+    for _ in range(MAX_FIRES_EXAMINED):
+        if fire is None or fire > now + GAP_LOOKAHEAD:
+            break
+        if previous is not None:
+            longest = max(longest, (fire - previous).total_seconds())
+        previous, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return longest
+
+
+def actuation_gap_problem(schedule: str, interval_seconds: float) -> str | None:
+    """Why each push would not hold until the next one, or None when it does.
+
+    A push sets the floor for ``interval_seconds`` (FORECASTER_ACTUATION_INTERVAL_SECONDS) ahead;
+    a schedule with longer waits between runs leaves the plan's later rises unpushed until the
+    next run. Changing one setting without the other used to pass silently.
+    """
+    gap = longest_gap_seconds(schedule)
+    if gap <= interval_seconds:
+        return None
+    return (
+        f"actuate schedule {quoted(schedule)} waits up to {gap:g}s between runs, but each push "
+        f"covers FORECASTER_ACTUATION_INTERVAL_SECONDS={interval_seconds:g}s: rises in the plan "
+        "between runs are pushed late; set the interval to the longest wait"
+    )

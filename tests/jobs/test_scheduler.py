@@ -20,7 +20,7 @@ from forecaster.jobs.scheduler import (
     JobScheduler,
     SharedEngineJobStore,
 )
-from forecaster.jobs.triggers import parse_schedule
+from forecaster.jobs.triggers import actuation_gap_problem, longest_gap_seconds, parse_schedule
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import ABANDONED, list_job_runs, recorded_job
@@ -191,6 +191,26 @@ def test_serve_with_scheduler_starts_and_stops_it_in_the_lifespan(
     other = LeaderLock(database)
     assert other.try_acquire()  # and the lock was released
     other.release()
+
+
+def test_longest_gap_between_runs_of_a_schedule() -> None:
+    assert longest_gap_seconds("*/5 * * * *") == 300
+    assert longest_gap_seconds("every 15min") == 900
+    assert longest_gap_seconds("0 3 * * *") == 86_400
+    assert longest_gap_seconds("*/5 * * * 1-5") > 2 * 86_400  # Friday night to Monday
+
+
+def test_an_actuate_schedule_sparser_than_each_push_covers_is_warned_about(
+    database: Database, quick: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert actuation_gap_problem("*/5 * * * *", 300) is None
+    sparse = quick.model_copy(update={"actuate_schedule": "*/10 * * * *"})
+    scheduler = JobScheduler(database, sparse, [spec("every 1h", "actuate")])
+    with caplog.at_level("WARNING", logger="forecaster.jobs.scheduler"):
+        scheduler.start()
+        scheduler.stop()
+    warned = [r.getMessage() for r in caplog.records if "waits up to 600s" in r.getMessage()]
+    assert warned and "FORECASTER_ACTUATION_INTERVAL_SECONDS=300s" in warned[0]
 
 
 def test_schedules_are_validated_with_clear_messages() -> None:

@@ -143,6 +143,11 @@ REQUEST_LOG_MAX_BUCKETS = 1_000_000
 MISSING_VALUES = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
 
+def _written_as_missing(text: pd.Series) -> pd.Series:
+    """Which values are written as missing (blank, NaN, NA, null, ...): a gap, not a point."""
+    return text.str.strip().str.lower().isin(MISSING_VALUES)
+
+
 @dataclass(frozen=True)
 class TextColumns:
     """The timestamp and value columns of a CSV, as written (text), and how they were found."""
@@ -286,7 +291,7 @@ def columns_to_store(
     gaps, and a gap in the database is a point not stored; refusing them would refuse a file
     that ``forecaster forecast`` reads. ``note`` says how many were left out."""
     columns = read_text_columns(source, value_column, name=name, value_option=value_option)
-    missing = columns.values.str.strip().str.lower().isin(MISSING_VALUES).to_numpy()
+    missing = _written_as_missing(columns.values).to_numpy()
     if not missing.any():
         return columns
     gaps = f"{int(missing.sum())} rows without a value left out (gaps)"
@@ -307,7 +312,7 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
     """
     columns = read_text_columns(path, value_column)
     text = columns.values
-    missing = text.str.strip().str.lower().isin(MISSING_VALUES)
+    missing = _written_as_missing(text)
     stamps = parse_timestamps(columns.timestamps)
     values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
     bad = stamps.isna() | (~np.isfinite(values.to_numpy(dtype="float64")) & ~missing)

@@ -121,9 +121,7 @@ def without_stray_start(history: pd.Series) -> pd.Series:
     missing = np.isnan(history.to_numpy(dtype="float64"))
     if not missing.any():
         return history
-    edges = np.diff(np.concatenate([[0], missing.astype("int8"), [0]]))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # one past each run of missing steps
+    starts, ends = _runs(missing)
     observed_before = np.cumsum(~missing)[np.maximum(starts - 1, 0)] * (starts > 0)
     # a gap running to the end is not followed by anything to keep
     stray = np.flatnonzero((observed_before < ends - starts) & (ends < len(missing)))
@@ -197,10 +195,16 @@ def without_trailing_outage(history: pd.Series) -> tuple[pd.Series, str]:
     return cleaned, note
 
 
+def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of consecutive ``True`` starts, and one past where it ends."""
+    edges = np.diff(np.concatenate([[0], flags.astype("int8"), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
 def _longest_run(flags: pd.Series) -> int:
     """The most consecutive ``True`` steps."""
-    edges = np.diff(np.concatenate([[0], flags.to_numpy().astype("int8"), [0]]))
-    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max(initial=0))
+    starts, ends = _runs(flags.to_numpy())
+    return int((ends - starts).max(initial=0))
 
 
 def _duration(seconds: float) -> str:

@@ -76,6 +76,14 @@ class _Champion(NamedTuple):
     artifact: bytes
 
 
+def _stored_champion(run: ModelRun, service: str, profile: ScalingProfile) -> _Champion | None:
+    """``run`` as a champion that may forecast again without a refit: it kept its fitted
+    model, at the step the profile plans at. None otherwise."""
+    if run.artifact is None or run.step_seconds != profile.step_seconds:
+        return None
+    return _Champion(service, run.series_id, run.id, run.model, run.artifact)
+
+
 def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
     """The series that holds the service's runs and forecasts, created if need be (training).
 
@@ -323,15 +331,17 @@ def _keep_working_champion(database: Database, loaded: _Loaded, errors: Sequence
         service = session.get_one(Service, loaded.service_id)
         series_id = find_driving_series_id(session=session, service=service, profile=profile)
         run = None if series_id is None else champion_run(session=session, series_id=series_id)
-        if run is None or run.artifact is None or run.step_seconds != profile.step_seconds:
-            return
-        champion = _Champion(loaded.name, run.series_id, run.id, run.model, run.artifact)
+        champion = None if run is None else _stored_champion(run, loaded.name, profile)
+    if champion is None:
+        return
     try:
         frame, _ = run_at_idle_priority(
             _refreshed, champion.artifact, loaded.calendar, loaded.history, profile
         )
     except Exception as error:  # noqa: BLE001 - an unusable champion makes way for the fallback
-        log.warning("service %s: champion run %d is unusable too: %s", loaded.name, run.id, error)
+        log.warning(
+            "service %s: champion run %d is unusable too: %s", loaded.name, champion.run_id, error
+        )
         return
     kept = _store_refreshed(database, champion, profile, frame, loaded.history, message="")
     raise CandidatesFailedError(
@@ -538,15 +548,10 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
             session=session, service=service, profile=profile, days=settings.training_days
         )
         check_reaches_future(name=name, profile=profile, history=history)
-        if (
-            run is None
-            or run.artifact is None
-            or run.step_seconds != profile.step_seconds
-            or outgrown(run, history)
-        ):
+        if run is None or outgrown(run, history):  # none yet, or refitted once history grew
             champion = None
         else:
-            champion = _Champion(name, series_id, run.id, run.model, run.artifact)
+            champion = _stored_champion(run, name, profile)
         calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
         return train_service(database, name, settings)

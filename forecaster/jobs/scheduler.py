@@ -106,11 +106,12 @@ class JobScheduler:
         if _leading is not None and _leading is not self:
             raise RuntimeError("a job scheduler is already running in this process")
         _leading = self
-        problem = actuation_gap_problem(
-            self.settings.actuate_schedule, self.settings.actuation_interval_seconds
-        )
-        if problem is not None and "actuate" in self.jobs:
-            log.warning(problem)
+        if "actuate" in self.jobs:  # eight days of its schedule are walked: only when it runs
+            problem = actuation_gap_problem(
+                self.settings.actuate_schedule, self.settings.actuation_interval_seconds
+            )
+            if problem is not None:
+                log.warning(problem)
         self._thread = threading.Thread(target=self._loop, name="forecaster-scheduler", daemon=True)
         self._thread.start()
 

@@ -87,7 +87,7 @@ def train_recorded(
         with recorded_job(database.sessions, "train") as details:
             results = train_services(database, names, settings)
             details["services"] = {
-                name: {"model": result.model, "plan_id": result.plan_id, "message": result.message}
+                name: result.run_details()
                 if isinstance(result, TrainResult)
                 else {"error": str(result)}
                 for name, result in results.items()
@@ -110,9 +110,7 @@ def train_on_demand(
 
     with recorded_job(database.sessions, "train", name) as details:
         result = train_service(database, name, settings, model=model)
-        details.update({"model": result.model, "plan_id": result.plan_id, "trigger": "on demand"})
-        if result.message:
-            details["message"] = result.message
+        details.update(result.run_details(), trigger="on demand")
     return result
 
 
@@ -121,9 +119,7 @@ def forecast_all(database: Database, settings: Settings) -> None:
     from forecaster.training.train import forecast_service
 
     def work(name: str) -> dict[str, object]:
-        result = forecast_service(database, name, settings)
-        # the run's message: why it refitted instead of refreshing, when it did
-        return {"model": result.model, "plan_id": result.plan_id, "message": result.message}
+        return forecast_service(database, name, settings).run_details()
 
     each_service(database, "forecast", enabled_services(database), work)
 

@@ -65,6 +65,14 @@ class TrainResult:
     plan_id: int
     message: str
 
+    def run_details(self) -> dict[str, object]:
+        """What a job-run record keeps of this outcome: the model, the plan and, when there
+        is one, the message saying why it fell back, refitted or kept the champion."""
+        details: dict[str, object] = {"model": self.model, "plan_id": self.plan_id}
+        if self.message:
+            details["message"] = self.message
+        return details
+
 
 class _Champion(NamedTuple):
     """A stored champion that may forecast again without a refit."""

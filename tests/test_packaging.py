@@ -1,7 +1,9 @@
 """The image installs the built wheel, not the source tree, so what the wheel leaves out is missing
 in production: checked by building it, and by migrating and reading the demo trace from it alone.
+The sdist must hold the same and nothing of the working tree besides (tests, caches, .venv).
 
-Docker cannot run here; these checks cover what the Dockerfile relies on.
+Docker cannot run here; these checks cover what the Dockerfile relies on. With the test extra
+installed (it brings setuptools) they build without an index, offline.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import shutil
 import site as sitelib
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 # The unpacked wheel, then the dependencies, without the site .pth files: the editable install of
@@ -40,12 +45,40 @@ def docker_build_context(into: Path) -> Path:
     return into
 
 
+def has_build_requirements() -> bool:
+    """Whether this environment meets ``[build-system] requires`` itself (the test extra lists
+    them), so a build needs no isolated environment fetched from an index."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for line in project["build-system"]["requires"]:
+        wanted = Requirement(line)
+        try:
+            found = metadata.version(wanted.name)
+        except metadata.PackageNotFoundError:
+            return False
+        if not wanted.specifier.contains(found, prereleases=True):
+            return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     context = docker_build_context(tmp_path_factory.mktemp("context"))
     out = tmp_path_factory.mktemp("wheel")
+    # offline with the test extra; an older environment builds as the image does, from the index
+    isolation = ["--no-build-isolation"] if has_build_requirements() else []
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), "."],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            *isolation,
+            "-w",
+            str(out),
+            ".",
+        ],
         cwd=context,
         capture_output=True,
         text=True,
@@ -57,12 +90,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def package_patterns() -> list[str]:
+    """``[tool.setuptools.packages.find] include``: the packages the distribution installs."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(project["tool"]["setuptools"]["packages"]["find"]["include"])
+
+
 def packaged_tree_files() -> set[str]:
     """Every committed file of the installed packages that is not a test or a cache."""
-    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"
-    ]["find"]["include"]
-    tops = sorted({pattern.rstrip("*") for pattern in include})
+    tops = sorted({pattern.rstrip("*") for pattern in package_patterns()})
     listed = subprocess.run(
         ["git", "ls-files", "--", *tops], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
@@ -122,3 +158,89 @@ def test_python_dash_m_forecaster_runs_the_command_line() -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert "--horizon" in ran.stdout
+
+
+def checkout_tree(into: Path) -> Path:
+    """The working tree's files that git tracks or would (not ignored): a fresh checkout, without
+    the caches, .venv and build leftovers a working tree gathers."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        if (ROOT / name).is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, into / name)
+    return into
+
+
+def test_the_sdist_holds_the_packages_and_nothing_else_of_the_checkout(tmp_path: Path) -> None:
+    if not has_build_requirements():
+        pytest.skip(
+            "needs the build requirements installed (the test extra): pip install -e '.[test]'"
+        )
+    tree = checkout_tree(tmp_path / "tree")
+    out = tmp_path / "dist"
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])",
+            str(out),
+        ],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (sdist,) = out.glob("forecaster-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    missing = sorted(packaged_tree_files() - names)
+    assert not missing, f"the sdist leaves out {missing}"
+    packages = {pattern.rstrip("*") for pattern in package_patterns()}
+    metadata_files = {"PKG-INFO", "README.md", "pyproject.toml", "setup.cfg", "MANIFEST.in"}
+    stray = sorted(
+        name
+        for name in names
+        if name.split("/")[0] not in packages | metadata_files | {"forecaster.egg-info"}
+        or "__pycache__" in name
+        or name.endswith((".pyc", ".db"))
+    )
+    assert not stray, f"the sdist carries {stray}: prune them in MANIFEST.in"
+
+
+def test_the_forecaster_variables_that_deployments_set_are_settings() -> None:
+    """A misspelt FORECASTER_ name in the image, the manifests or the docs is silently ignored
+    (the settings ignore unknown names): each must be a setting, or one the tests read."""
+    from forecaster.settings import Settings
+
+    known = {f"FORECASTER_{name.upper()}" for name in Settings.model_fields}
+    name = re.compile(r"FORECASTER_[A-Z0-9_]*[A-Z0-9]")
+    for path in [*(ROOT / "tests").rglob("*.py"), ROOT / ".ci" / "run"]:
+        known |= set(name.findall(path.read_text()))
+    documents = [
+        ROOT / "Dockerfile",
+        ROOT / "README.md",
+        *(ROOT / "deploy").iterdir(),
+        *(ROOT / "docs").glob("*.md"),
+    ]
+    unknown = {
+        str(path.relative_to(ROOT)): sorted(set(name.findall(path.read_text())) - known)
+        for path in documents
+    }
+    assert not {path: names for path, names in unknown.items() if names}
+
+
+def test_the_healthcheck_asks_the_port_the_server_listens_on() -> None:
+    """``serve`` listens on FORECASTER_PORT: a health check on a fixed port marks a container
+    serving elsewhere unhealthy."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (healthcheck,) = re.findall(r"^HEALTHCHECK .+$", dockerfile, re.M)
+    assert "/healthz" in healthcheck
+    assert "FORECASTER_PORT" in healthcheck
+    assert not re.search(r"127\.0\.0\.1:\d", healthcheck), healthcheck

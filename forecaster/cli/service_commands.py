@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from forecaster.training.train import TrainResult
 
 
+# the demo's host that needs no warning: only this machine reaches it
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def _settings() -> Settings:
     from forecaster.settings import get_settings
 
@@ -94,6 +98,9 @@ def serve(
 def demo(
     database: Path = typer.Option(Path("forecaster-demo.db"), help="SQLite file (recreated)"),
     port: int = typer.Option(8000, help="port to serve on"),
+    host: str = typer.Option(
+        "127.0.0.1", help="address to serve on: 0.0.0.0 in a container (there is no API key)"
+    ),
     serve_api: bool = typer.Option(True, "--serve/--no-serve", help="serve the API afterwards"),
 ) -> None:
     """Load a real traffic trace into a fresh SQLite file, train, plan and serve the API."""
@@ -112,8 +119,12 @@ def demo(
     say(f"     {base}/docs        OpenAPI docs")
     say(f"     {base}/v1/services/{DEMO_SERVICE}/plan?horizon=6h")
     say(f"     {base}/v1/services/{DEMO_SERVICE}/forecast")
-    warn("note: the demo serves on loopback without authentication")
-    _run_server("127.0.0.1", port, auth_enabled=False, database_url=result.database_url)
+    if host in LOOPBACK:
+        warn("note: the demo serves on loopback without authentication")
+    else:
+        warn(f"note: the demo serves on {host} without authentication: whoever reaches the port")
+        warn("      can change services and profiles; keep it off shared networks")
+    _run_server(host, port, auth_enabled=False, database_url=result.database_url)
 
 
 @app.command()

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     retention_records_days: float = Field(
         default=30.0, gt=0, description="job runs and 'unchanged' actuation records kept this long"
     )
+    retention_forecast_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="forecasts, plans and model runs kept this long (those in use are kept)",
+    )
 
     # --- forecasting and planning ---
     default_horizon_hours: float = Field(default=48.0, gt=0)

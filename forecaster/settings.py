@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     )
     scheduler_misfire_grace_seconds: int = Field(default=300, ge=1)
     scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0)
+    scheduler_stop_grace_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="on SIGTERM, how long running jobs may go on (Kubernetes kills after 30 s)",
+    )
 
     # --- actuation ---
     actuation_interval_seconds: float = Field(

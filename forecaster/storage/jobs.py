@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecaster.storage.orm import JobRun
-from forecaster.telemetry import JOB_DURATION
+from forecaster.telemetry import JOB_DURATION, SERVICE_JOB_FAILURES
 from forecaster.timeutil import utc_now
 
 ABANDONED = "abandoned: the process running it stopped before it finished"
@@ -47,6 +47,8 @@ def recorded_job(
         yield details
     except BaseException as error:
         JOB_DURATION.labels(job=job, status="failed").observe(time.perf_counter() - started)
+        if service is not None:
+            SERVICE_JOB_FAILURES.labels(job=job, service=service).inc()
         _finish(sessions, run_id, "failed", f"{type(error).__name__}: {error}", details)
         raise
     finally:

@@ -1,9 +1,12 @@
 """Index the columns that point at forecasts, model runs and plans, so deleting those is cheap.
 
 Housekeeping deletes old forecasts, plans and model runs. Each deleted row makes the database
-look for rows pointing at it (``plans.forecast_id`` and ``actuations.plan_id`` are set to
-null, ``forecasts.run_id`` cascades): without an index, one scan of the whole referencing
-table per deleted row, which on PostgreSQL turned the first pass after months into hours.
+look for the rows pointing at it (``plans.forecast_id`` and ``actuations.plan_id`` are set to
+null, ``forecasts.run_id`` cascades); without an index that is a scan of the whole referencing
+table per deleted row, so the first pass after months (hundreds of thousands of plans) would
+scan them once per forecast it deletes. At 4 services and 10 days of 15-minute refreshes on
+PostgreSQL the pass took 16.8 s without these indexes and 12.6 s with them
+(scripts/bench_retention.py); the gap grows with the tables.
 
 Revision ID: 0007
 Revises: 0006

@@ -297,7 +297,11 @@ def main() -> int:
         print(f"{'table':<16}{'rows before':>14}{'MB':>9}{'rows after':>14}{'MB':>9}")
         for table in before:
             (rows, size), (rows_after, size_after) = before[table], after[table]
-            print(f"{table:<16}{rows:>14,}{size:>9.1f}{rows_after:>14,}{size_after:>9.1f}")
+            if table == "total":  # SQLite: the file (freed pages are reused, not returned)
+                print(f"{'file':<16}{'':>14}{size:>9.1f}{'':>14}{size_after:>9.1f}")
+                continue
+            sizes = ("", "") if database.is_sqlite else (f"{size:.1f}", f"{size_after:.1f}")
+            print(f"{table:<16}{rows:>14,}{sizes[0]:>9}{rows_after:>14,}{sizes[1]:>9}")
         print(
             f"roll-up: {rolled.deleted:,} raw points into {rolled.buckets:,} buckets in "
             f"{roll_up_s:.1f} s; housekeeping: {pruned.forecasts:,} forecasts, "

@@ -30,7 +30,7 @@ from api.routes import (
     telemetry,
 )
 from forecaster import __version__
-from forecaster.settings import Settings, get_settings
+from forecaster.settings import Settings, get_settings, load_settings
 from forecaster.storage.db import Database
 
 
@@ -117,4 +117,4 @@ def app_from_environment() -> FastAPI:
     """Factory for ``forecaster serve --workers N``: each worker process tunes itself and
     builds its app from ``FORECASTER_*`` variables."""
     tune_process_for_serving()
-    return create_app(Settings())
+    return create_app(load_settings())

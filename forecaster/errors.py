@@ -38,6 +38,12 @@ class CandidatesFailedError(ForecasterError):
     its models work again."""
 
 
+class ConfigurationError(Exception):
+    """A ``FORECASTER_*`` setting the service cannot start with (a bad value, a database that
+    cannot be reached): the message names the variable. Not a ForecasterError: it stops a
+    process at start-up, it is never a request's answer."""
+
+
 def validation_problems(error: ValidationError, whole: str) -> str:
     """A pydantic error as one line, ``field: problem; ...`` (``whole`` names a problem of the
     object as a whole), without pydantic's input echo and links: meant for a user's message."""

@@ -26,19 +26,30 @@ _job = threading.local()  # the lease check of the scheduled job running in this
 
 
 @contextmanager
-def leading(still_held: Callable[[], bool]) -> Iterator[None]:
+def leading(
+    still_held: Callable[[], bool], stopping: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
     """Run a scheduled job (in this thread) on behalf of a leader whose lock ``still_held``
-    checks."""
+    checks; ``stopping`` says the process is shutting down (SIGTERM), which ends the job at
+    its next service as a lost lock does."""
     _job.still_held = still_held
+    _job.stopping = stopping
     try:
         yield
     finally:
         _job.still_held = None
+        _job.stopping = None
 
 
 def check_leading(done: int, total: int, items: str = "services") -> None:
     """Raise :class:`LeadershipLostError` when the job running in this thread has lost its
     leader lock (one cheap query on the lock's connection, or a stat of the lock file)."""
+    stopping: Callable[[], bool] | None = getattr(_job, "stopping", None)
+    if stopping is not None and stopping():
+        raise LeadershipLostError(
+            f"stopped after {done} of {total} {items}: the process is shutting down; "
+            "the next leader's run does the rest"
+        )
     still_held: Callable[[], bool] | None = getattr(_job, "still_held", None)
     if still_held is not None and not still_held():
         raise LeadershipLostError(

@@ -6,24 +6,34 @@ The API, the CLI and the scheduled jobs all call :func:`get_settings`; tests bui
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
+import re
 from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from forecaster.errors import ConfigurationError
+
+ENV_PREFIX = "FORECASTER_"
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
     """Configuration grouped by topic; every field can be set as ``FORECASTER_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="FORECASTER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # --- database ---
     database_url: str = "sqlite:///forecaster.db"
 
     # --- API server ---
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     auth_enabled: bool = True
 
     # --- ingestion limits ---
@@ -63,6 +73,11 @@ class Settings(BaseSettings):
     retention_records_days: float = Field(
         default=30.0, gt=0, description="job runs and 'unchanged' actuation records kept this long"
     )
+    retention_forecast_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="forecasts, plans and model runs kept this long (those in use are kept)",
+    )
 
     # --- forecasting and planning ---
     default_horizon_hours: float = Field(default=48.0, gt=0)
@@ -101,6 +116,11 @@ class Settings(BaseSettings):
     )
     scheduler_misfire_grace_seconds: int = Field(default=300, ge=1)
     scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0)
+    scheduler_stop_grace_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="on SIGTERM, how long running jobs may go on (Kubernetes kills after 30 s)",
+    )
 
     # --- actuation ---
     actuation_interval_seconds: float = Field(
@@ -139,8 +159,91 @@ class Settings(BaseSettings):
         parse_schedule(value)  # raises ValueError naming the problem
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        from forecaster.storage.db import normalise_url
+
+        try:
+            url = make_url(normalise_url(value))
+            url.get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError):
+            raise ValueError(
+                "not a database URL: use sqlite:///path/file.db or "
+                "postgresql+psycopg://user@host:5432/database"
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"{url.get_backend_name()} is not supported: use SQLite or PostgreSQL")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _check_prometheus_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as error:
+            raise ValueError(f"not a URL ({error})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL such as http://prometheus:9090")
+        return value
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field: ``port`` -> ``FORECASTER_PORT``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def without_password(text: str) -> str:
+    """A URL as it may be shown: the password in ``scheme://user:password@host`` masked."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", text)
+
+
+def settings_problems(error: ValidationError) -> str:
+    """A Settings validation error as one line naming each variable, its value and the problem,
+    without pydantic's type codes and links: ``FORECASTER_PORT="abc": Input should be ...``."""
+    problems = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        value = problem.get("input")
+        shown = f"={without_password(value)!r}" if isinstance(value, str) else ""
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{env_name(field)}{shown}: {message}")
+    return "; ".join(problems)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and ``overrides``); ConfigurationError naming the
+    variable when one holds a value the service cannot run with."""
+    _warn_of_misspelt_variables()
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigurationError(settings_problems(error)) from None
+    except SettingsError as error:  # a JSON variable (a map) that is not JSON
+        found = re.search(r'field "(\w+)"', str(error))
+        name = env_name(found.group(1)) if found else "a FORECASTER_ variable"
+        raise ConfigurationError(f"{name}: not valid JSON") from None
+
+
+def _warn_of_misspelt_variables() -> None:
+    """A ``FORECASTER_*`` variable close to a setting's name but not one (a typo) is ignored
+    by the settings: say so, naming the one probably meant, rather than run on its default."""
+    known = [env_name(field) for field in Settings.model_fields]
+    for name in sorted(os.environ):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            log.warning("%s is not a setting and is ignored; did you mean %s?", name, close[0])
+
 
 @lru_cache
 def get_settings() -> Settings:
     """The settings of this process, parsed from the environment on first use."""
-    return Settings()
+    return load_settings()

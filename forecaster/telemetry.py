@@ -20,6 +20,11 @@ JOB_DURATION = Histogram(
     ["job", "status"],
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
+SERVICE_JOB_FAILURES = Counter(
+    "forecaster_service_job_failures",
+    "Job runs that failed for a service, by job and service (why: the logs, GET /v1/jobs).",
+    ["job", "service"],
+)
 ACTUATIONS = Counter(
     "forecaster_actuations", "Actuation attempts by target kind and outcome.", ["kind", "outcome"]
 )

@@ -14,9 +14,14 @@ from forecaster.cli import (  # noqa: F401  (importing registers the commands)
     service_commands,
     worker_commands,
 )
-from forecaster.cli.app import app
+from forecaster.cli.app import app, fail
+from forecaster.errors import ConfigurationError
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a setting the service cannot start with stops any command
+    with one line naming the variable."""
+    try:
+        app()
+    except ConfigurationError as error:
+        fail(str(error))

@@ -55,8 +55,9 @@ def retention(
         None, help="keep raw points this many days (default FORECASTER_RETENTION_RAW_DAYS)"
     ),
 ) -> None:
-    """Roll old raw points up to each service's step; delete old job runs and 'unchanged'
-    actuation records (FORECASTER_RETENTION_RAW_DAYS, FORECASTER_RETENTION_RECORDS_DAYS)."""
+    """Roll old raw points up to each service's step; delete old job runs, 'unchanged'
+    actuation records, forecasts, plans and model runs not in use (FORECASTER_RETENTION_RAW_DAYS,
+    FORECASTER_RETENTION_RECORDS_DAYS, FORECASTER_RETENTION_FORECAST_DAYS)."""
     from forecaster.ingestion.retention import apply_retention
     from forecaster.settings import get_settings
     from forecaster.storage.db import Database
@@ -83,6 +84,10 @@ def retention(
     say(
         f'deleted {pruned.job_runs} job runs and {pruned.unchanged_actuations} "unchanged" '
         f"actuation records older than {settings.retention_records_days:g} days"
+    )
+    say(
+        f"deleted {pruned.forecasts} forecasts, {pruned.plans} plans and {pruned.model_runs} "
+        f"model runs older than {settings.retention_forecast_days:g} days and no longer in use"
     )
     if any(item.error for item in summary.services):
         raise typer.Exit(1)

@@ -49,7 +49,8 @@ def _run_server(
     import uvicorn
 
     from api.app import create_app, tune_process_for_serving
-    from forecaster.settings import Settings
+    from forecaster.settings import load_settings
+    from forecaster.storage.db import Database
 
     tune_process_for_serving()
 
@@ -58,7 +59,7 @@ def _run_server(
         overrides["run_scheduler"] = True
     if database_url:
         overrides["database_url"] = database_url
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = load_settings(**overrides)
     common: dict[str, object] = {
         "host": host,
         "port": port,
@@ -68,6 +69,13 @@ def _run_server(
     if workers == 1:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
+    # migrate once, here: an unreachable database stops start-up with one line, not a
+    # traceback per worker process, and the workers do not race to migrate
+    database = Database(settings.database_url)
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
     # worker processes build their own app from the environment: hand the settings down
     for name, value in overrides.items():
         os.environ[f"FORECASTER_{name.upper()}"] = str(value)

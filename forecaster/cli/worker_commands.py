@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -45,8 +46,13 @@ def worker() -> None:
         f"{quoted(settings.forecast_schedule)}, actuate {quoted(settings.actuate_schedule)} (UTC)"
     )
     stop.wait()
-    scheduler.stop()
+    finished = scheduler.stop()
     database.dispose()
+    if not finished:  # a fit past the grace: its run is marked failed and the lock is free
+        warn("worker stopped; a job still running was left (its run is marked failed)")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # not waiting for its thread, as Python would before exiting
     say("worker stopped")
 
 

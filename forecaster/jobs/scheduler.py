@@ -4,9 +4,11 @@
 process. Every process may start one; each stands by until it takes the leader lock
 (:mod:`forecaster.jobs.leader`), then runs the jobs listed in :mod:`forecaster.jobs.registry` on
 a thread pool (threads, not processes: LightGBM hangs after fork). Stopping waits for running
-jobs before the lock is released, so a standby never starts a job the old leader still runs; a
-lock lost under a running job (the database dropped its connection) stops the job at its next
-service (:mod:`forecaster.leadership`).
+jobs before the lock is released, so a standby never starts a job the old leader still runs: a
+pass stops at its next service, and one still inside a service (a training fit) after
+``scheduler_stop_grace_seconds`` has its run marked failed and is left to stop at its next
+check, once the lock is gone. A lock lost under a running job (the database dropped its
+connection) stops the job at its next service the same way (:mod:`forecaster.leadership`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from forecaster.jobs.triggers import actuation_gap_problem, parse_schedule
 from forecaster.leadership import LeadershipLostError, leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.jobs import close_abandoned_job_runs
+from forecaster.storage.jobs import close_abandoned_job_runs, close_runs_of_this_process
 from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,8 @@ class JobScheduler:
         self._stop = threading.Event()
         self._leading = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running = 0  # jobs running now (a shutdown waits for them, up to its grace)
+        self._idle = threading.Condition()
         self.terms = 0  # how many times this process has become leader
 
     @property
@@ -115,28 +119,44 @@ class JobScheduler:
         self._thread = threading.Thread(target=self._loop, name="forecaster-scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float | None = 60.0) -> None:
-        """Stop: wait for running jobs, then release the lock."""
+    def stop(self, timeout: float | None = 60.0) -> bool:
+        """Stop: running jobs stop at their next service; wait for them (at most
+        ``scheduler_stop_grace_seconds``), then release the lock. False when a job was still
+        running then (its run is marked failed): its thread keeps the process alive until the
+        process exits without waiting for it."""
         global _leading
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
         if _leading is self:
             _leading = None
+        with self._idle:
+            return self._running == 0
 
     def wait_until_leader(self, timeout: float) -> bool:
         return self._leading.wait(timeout)
+
+    def wait_until_idle(self, timeout: float | None) -> bool:
+        """Wait until no job runs (None: however long); whether none does."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout=timeout)
 
     def run(self, job_id: str) -> None:
         spec = self.jobs.get(job_id)
         if spec is None:
             log.warning("job %s is in the job store but not registered; skipped", job_id)
             return
+        with self._idle:
+            self._running += 1
         try:
-            with leading(self.lock.still_held):
+            with leading(self.lock.still_held, stopping=self._stop.is_set):
                 spec.run(self.database, self.settings)
         except LeadershipLostError as lost:  # recorded by the run it stopped
             log.error("job %s stopped: %s", job_id, lost)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -178,8 +198,30 @@ class JobScheduler:
         finally:
             self._leading.clear()
             if scheduler.running:
-                scheduler.shutdown(wait=True)  # running jobs finish before the lock goes
+                scheduler.shutdown(wait=False)
+            self._wait_for_running_jobs()
             self.lock.release()
+
+    def _wait_for_running_jobs(self) -> None:
+        """Running jobs finish before the lock goes, so a standby never overlaps them; on a
+        shutdown, for at most the grace period: a training fit may take minutes, longer than a
+        pod is given to stop. What still runs then has its run marked failed, here, while the
+        database is still ours; releasing the lock afterwards stops it before it stores more."""
+        grace = self.settings.scheduler_stop_grace_seconds if self._stop.is_set() else None
+        if self.wait_until_idle(grace):
+            return
+        try:
+            closed = close_runs_of_this_process(self.database.sessions)
+        except Exception:  # the database may be gone too: the next leader closes them
+            log.exception("could not mark the job runs still going as stopped")
+            return
+        log.warning(
+            "stopping with %d jobs still running after %gs: %d runs marked failed; they stop "
+            "at their next check without storing more",
+            self._running,
+            grace,
+            closed,
+        )
 
     def _close_abandoned_runs(self) -> None:
         """Runs a previous leader left ``running`` (killed, or it lost the database) are

@@ -17,6 +17,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from forecaster.storage.services import list_services, profile_of
+from forecaster.telemetry import SERVICE_JOB_FAILURES
 
 if TYPE_CHECKING:
     from forecaster.training.train import TrainResult
@@ -93,6 +94,9 @@ def train_recorded(
                 for name, result in results.items()
             }
             failed = sorted(name for name, r in results.items() if not isinstance(r, TrainResult))
+            for name in failed:  # the pass's one run names them; say which and why here too
+                log.error("train of service %s failed: %s", name, results[name])
+                SERVICE_JOB_FAILURES.labels(job="train", service=name).inc()
             if failed:
                 raise TrainingFailedError(f"could not train {', '.join(failed)}")
     except TrainingFailedError:

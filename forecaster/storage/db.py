@@ -15,10 +15,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
+from forecaster.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -86,7 +88,7 @@ class Database:
         table cascaded deletes into its children (every forecast's points, every plan's steps).
         The pragma only takes effect outside a transaction, so it is set before one begins.
         """
-        with self.engine.connect() as connection:
+        with self._connect_at_start_up() as connection:
             if self.is_sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 connection.commit()
@@ -99,6 +101,21 @@ class Database:
                 if self.is_sqlite:
                     connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                     connection.commit()
+
+    def _connect_at_start_up(self) -> Connection:
+        """A connection for the start-up migration; ConfigurationError in one line when the
+        database cannot be reached (down, wrong host or credentials, a SQLite file in a folder
+        that does not exist), not a driver traceback."""
+        from forecaster.settings import without_password
+
+        try:
+            return self.engine.connect()
+        except DBAPIError as error:
+            reason = " ".join(str(error.orig or error).split())
+            raise ConfigurationError(
+                f"cannot connect to the database {without_password(self.url)} "
+                f"(FORECASTER_DATABASE_URL): {reason}"
+            ) from None
 
     def at_head(self) -> bool:
         """Whether the schema is at the newest revision (``/readyz`` asks this)."""

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
-from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun
+from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun, Plan
 from forecaster.timeutil import as_utc
 from models.base import quantile_name
 
@@ -271,3 +271,60 @@ def latest_training_runs(*, session: Session, series_id: int) -> list[ModelRun]:
         return (not run.is_champion, float(mase) if mase is not None else float("inf"))
 
     return sorted(runs, key=rank)
+
+
+def prune_forecasts(*, session: Session, series_ids: list[int], before: datetime) -> int:
+    """Delete the forecasts of ``series_ids`` made before ``before``, with their points, in bulk.
+
+    Kept whatever their age: each series' newest forecast (the forecast route, a champion's
+    refresh) and every forecast a remaining plan was made from (the plan in force shows its
+    load). Returns how many forecasts went.
+    """
+    newest = (
+        select(func.max(Forecast.id))
+        .where(Forecast.series_id.in_(series_ids))
+        .group_by(Forecast.series_id)
+    )
+    planned = select(Plan.forecast_id).where(Plan.forecast_id.is_not(None))
+    old = select(Forecast.id).where(
+        Forecast.series_id.in_(series_ids),
+        Forecast.created_at < before,
+        Forecast.id.not_in(newest),
+        Forecast.id.not_in(planned),
+    )
+    ids = list(session.execute(old).scalars())
+    for chunk in _chunks(ids):
+        session.execute(delete(ForecastPoint).where(ForecastPoint.forecast_id.in_(chunk)))
+        session.execute(delete(Forecast).where(Forecast.id.in_(chunk)))
+    return len(ids)
+
+
+def prune_model_runs(*, session: Session, series_ids: list[int], before: datetime) -> int:
+    """Delete the model runs of ``series_ids`` stored before ``before``, fitted models included.
+
+    Kept whatever their age: each series' champion (the last good model, which refreshes
+    forecasts and stands in when a training fails), the other candidates of its training (the
+    leaderboard) and any run a remaining forecast was made by. Returns how many went.
+    """
+    champion = ModelRun.__table__.alias("champion")
+    same_training = exists().where(
+        champion.c.series_id == ModelRun.series_id,
+        champion.c.is_champion.is_(True),
+        champion.c.params["training"].as_string() == ModelRun.params["training"].as_string(),
+    )
+    forecast_by = exists().where(Forecast.run_id == ModelRun.id)
+    result = session.execute(
+        delete(ModelRun).where(
+            ModelRun.series_id.in_(series_ids),
+            ModelRun.created_at < before,
+            ModelRun.is_champion.is_(False),
+            ~same_training,
+            ~forecast_by,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _chunks(ids: list[int], size: int = 5_000) -> list[list[int]]:
+    """``ids`` in slices a statement's parameter list takes on either database."""
+    return [ids[start : start + size] for start in range(0, len(ids), size)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,10 +13,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecaster.storage.orm import JobRun
-from forecaster.telemetry import JOB_DURATION
+from forecaster.telemetry import JOB_DURATION, SERVICE_JOB_FAILURES
 from forecaster.timeutil import utc_now
 
 ABANDONED = "abandoned: the process running it stopped before it finished"
+SHUT_DOWN = (
+    "stopped: the process was shut down while it ran; services it had not finished keep "
+    "their previous champion, forecast and plan"
+)
+_running_here: set[int] = set()  # runs this process has open, for a shutdown to close
+_running_lock = threading.Lock()
 
 
 @contextmanager
@@ -32,14 +39,21 @@ def recorded_job(
         session.add(run)
         session.flush()
         run_id = run.id
+    with _running_lock:
+        _running_here.add(run_id)
     details: dict[str, Any] = {}
     started = time.perf_counter()
     try:
         yield details
     except BaseException as error:
         JOB_DURATION.labels(job=job, status="failed").observe(time.perf_counter() - started)
+        if service is not None:
+            SERVICE_JOB_FAILURES.labels(job=job, service=service).inc()
         _finish(sessions, run_id, "failed", f"{type(error).__name__}: {error}", details)
         raise
+    finally:
+        with _running_lock:
+            _running_here.discard(run_id)
     JOB_DURATION.labels(job=job, status="ok").observe(time.perf_counter() - started)
     _finish(sessions, run_id, "ok", details.pop("message", None), details)
 
@@ -80,6 +94,23 @@ def close_abandoned_job_runs(*, session: Session, before: datetime) -> int:
         .where(JobRun.status == "running", JobRun.started_at < before)
         .values(status="failed", message=ABANDONED, finished_at=utc_now())
     )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def close_runs_of_this_process(sessions: sessionmaker[Session]) -> int:
+    """Mark the runs this process still has open as failed (:data:`SHUT_DOWN`): a shutdown
+    that cannot wait for them calls this before it lets go of the leader lock, so they do not
+    read "running" until some leader starts again. Returns how many."""
+    with _running_lock:
+        ids = sorted(_running_here)
+    if not ids:
+        return 0
+    with sessions.begin() as session:
+        result = session.execute(
+            update(JobRun)
+            .where(JobRun.id.in_(ids), JobRun.status == "running")
+            .values(status="failed", message=SHUT_DOWN, finished_at=utc_now())
+        )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

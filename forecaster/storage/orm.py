@@ -123,7 +123,10 @@ class Forecast(Base):
     """A forecast made by a model run from some origin; its points live in ForecastPoint."""
 
     __tablename__ = "forecasts"
-    __table_args__ = (Index("ix_forecasts_series_created", "series_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_forecasts_series_created", "series_id", "created_at"),
+        Index("ix_forecasts_run_id", "run_id"),  # deleting old model runs (housekeeping)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id", ondelete="CASCADE"))
@@ -159,7 +162,10 @@ class Plan(Base):
     """A capacity plan for a service, computed from one forecast."""
 
     __tablename__ = "plans"
-    __table_args__ = (Index("ix_plans_service_generated", "service_id", "generated_at"),)
+    __table_args__ = (
+        Index("ix_plans_service_generated", "service_id", "generated_at"),
+        Index("ix_plans_forecast_id", "forecast_id"),  # deleting old forecasts (housekeeping)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
@@ -225,7 +231,10 @@ class Actuation(Base):
     """An audit record of one push (or dry run) of a plan to one autoscaler target."""
 
     __tablename__ = "actuations"
-    __table_args__ = (Index("ix_actuations_service_created", "service_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_actuations_service_created", "service_id", "created_at"),
+        Index("ix_actuations_plan_id", "plan_id"),  # deleting old plans (housekeeping)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))

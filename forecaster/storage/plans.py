@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from forecaster.storage.orm import Plan, PlanStep
@@ -91,3 +91,24 @@ def plan_end(*, session: Session, plan_id: int) -> datetime | None:
     if row is None or row[0] is None:
         return None
     return as_utc(row[0]) + timedelta(seconds=row[1])
+
+
+def prune_plans(*, session: Session, service_id: int, before: datetime) -> int:
+    """Delete a service's plans generated before ``before``, with their steps, in bulk; its
+    newest plan (the one in force, however old) stays. Actuations that pushed a deleted plan
+    keep their record, without the link. Returns how many plans went."""
+    newest = select(func.max(Plan.id)).where(Plan.service_id == service_id)
+    ids = list(
+        session.execute(
+            select(Plan.id).where(
+                Plan.service_id == service_id,
+                Plan.generated_at < before,
+                Plan.id < newest.scalar_subquery(),
+            )
+        ).scalars()
+    )
+    for start in range(0, len(ids), 5_000):
+        chunk = ids[start : start + 5_000]
+        session.execute(delete(PlanStep).where(PlanStep.plan_id.in_(chunk)))
+        session.execute(delete(Plan).where(Plan.id.in_(chunk)))
+    return len(ids)

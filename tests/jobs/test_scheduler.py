@@ -21,9 +21,10 @@ from forecaster.jobs.scheduler import (
     SharedEngineJobStore,
 )
 from forecaster.jobs.triggers import actuation_gap_problem, longest_gap_seconds, parse_schedule
+from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.jobs import ABANDONED, list_job_runs, recorded_job
+from forecaster.storage.jobs import ABANDONED, SHUT_DOWN, list_job_runs, recorded_job
 from forecaster.storage.orm import Base, JobRun
 from tests.helpers import live_server
 
@@ -259,3 +260,56 @@ def test_a_leader_whose_lock_connection_dies_stops_and_leads_again(
     finally:
         scheduler.stop()
         database.dispose()
+
+
+def test_sigterm_stops_passes_promptly_and_closes_a_run_past_the_grace(
+    database: Database, quick: Settings
+) -> None:
+    """A stop (SIGTERM) waited for every running job: a training fit of minutes kept the
+    process past the 30 s Kubernetes gives it, and the kill left its run "running" until some
+    leader started again. A pass now ends at its next service; a job still inside one after
+    the grace has its run marked failed, and the lock is free for a standby at once."""
+    fitting, release = threading.Event(), threading.Event()
+
+    def long_pass(database: Database, _settings: Settings) -> None:
+        with recorded_job(database.sessions, "forecast"):
+            for done in range(10_000):
+                check_leading(done, 10_000)
+                time.sleep(0.01)
+
+    def long_fit(database: Database, _settings: Settings) -> None:
+        with recorded_job(database.sessions, "train"):
+            fitting.set()
+            release.wait(60)  # a fit that checks nothing until it ends
+            check_leading(1, 2)
+
+    scheduler = JobScheduler(
+        database,
+        quick.model_copy(update={"scheduler_stop_grace_seconds": 1.0}),
+        [
+            JobSpec("forecast", long_pass, lambda _s: "every 0.3s"),
+            JobSpec("train", long_fit, lambda _s: "every 0.3s"),
+        ],
+        lease_check_seconds=0.2,
+    )
+    scheduler.start()
+    try:
+        assert fitting.wait(30)
+        started = time.monotonic()
+        finished = scheduler.stop(timeout=30)
+        assert time.monotonic() - started < 10
+        assert finished is False
+        with database.session() as session:
+            runs = {run.job: run for run in list_job_runs(session=session)}
+        assert runs["train"].status == "failed" and runs["train"].message == SHUT_DOWN
+        assert runs["forecast"].status == "failed"
+        assert "the process is shutting down" in (runs["forecast"].message or "")
+        other = LeaderLock(database)  # a standby takes over now, not after the fit
+        assert other.try_acquire()
+        other.release()
+    finally:
+        release.set()
+        assert scheduler.wait_until_idle(30)  # the fit ends at its check, storing nothing more
+    with database.session() as session:
+        train = list_job_runs(session=session, job="train")[0]
+    assert train.status == "failed" and "shutting down" in (train.message or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from prometheus_client import REGISTRY
 
 from forecaster.jobs.tasks import (
     actuate_all,
@@ -169,10 +170,11 @@ def test_forecast_job_refits_a_champion_that_no_longer_loads_and_says_why(
 
 
 def test_train_job_trains_services_together_and_records_each_outcome(
-    database: Database, settings: Settings
+    database: Database, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One pass trains every enabled service (a global model learns from all of them); a
-    service without samples is reported in the record, not fatal to the others."""
+    service without samples is reported in the record, not fatal to the others, and named in
+    the logs and /metrics with why (the pass's record was the only place that said so)."""
     from forecaster.storage.forecasts import latest_training_runs
     from forecaster.training.train import driving_series_id
     from tests.helpers import ending_now, store_points, synthetic_traffic
@@ -182,7 +184,13 @@ def test_train_job_trains_services_together_and_records_each_outcome(
         history = ending_now(synthetic_traffic(days=3, step_seconds=300, seed=number))
         store_points(database, settings, name, history)
     make_service(database, name="empty")
+    failures = {"job": "train", "service": "empty"}
+    before = REGISTRY.get_sample_value("forecaster_service_job_failures_total", failures) or 0
     train_all(database, settings)
+    assert "train of service empty failed: " in caplog.text
+    assert "no requests_per_second samples" in caplog.text
+    after = REGISTRY.get_sample_value("forecaster_service_job_failures_total", failures)
+    assert after == before + 1
     [run] = job_runs(database, "train")
     assert run.status == "failed" and "could not train empty" in (run.message or "")
     services = run.details["services"]

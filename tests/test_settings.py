@@ -1,0 +1,104 @@
+"""A ``FORECASTER_*`` variable the service cannot run with stops start-up with one line naming
+it: a bad number, a bad schedule or URL, a database that cannot be reached; a misspelt one is
+named rather than silently ignored."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from forecaster.errors import ConfigurationError
+from forecaster.settings import load_settings
+from forecaster.storage.db import Database
+from tests.conftest import POSTGRES_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("FORECASTER_PORT", "abc", "valid integer"),
+        ("FORECASTER_PORT", "70000", "less than or equal to 65535"),
+        ("FORECASTER_TRAINING_DAYS", "-3", "greater than 0"),
+        ("FORECASTER_MAX_POINTS_PER_BATCH", "lots", "valid integer"),
+        ("FORECASTER_AUTH_ENABLED", "maybe", "valid boolean"),
+        ("FORECASTER_TRAIN_SCHEDULE", "61 * * * *", "higher than the maximum"),
+        ("FORECASTER_RETENTION_FORECAST_DAYS", "0", "greater than 0"),
+        ("FORECASTER_DATABASE_URL", "notaurl", "not a database URL"),
+        ("FORECASTER_DATABASE_URL", "mysql://app@db/forecaster", "mysql is not supported"),
+        ("FORECASTER_PROMETHEUS_URL", "prometheus:9090", "not an http(s) URL"),
+        ("FORECASTER_PROMETHEUS_URL", "http://prometheus:99999", "not a URL"),
+        ("FORECASTER_REMOTE_WRITE_METRIC_MAP", "{vllm: rps", "not valid JSON"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith(name) and problem in message
+    assert "\n" not in message and "pydantic" not in message
+
+
+def test_a_password_in_a_bad_url_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", "oracle://app:s3cret@db/forecaster")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert "s3cret" not in str(raised.value) and "app:***@db" in str(raised.value)
+
+
+def test_a_misspelt_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FORECASTER_TRAIN_SCHEDUEL", "0 4 * * *")
+    with caplog.at_level(logging.WARNING, logger="forecaster.settings"):
+        load_settings()
+    assert "did you mean FORECASTER_TRAIN_SCHEDULE?" in caplog.text
+
+
+def test_a_database_that_cannot_be_reached_is_one_line(
+    postgres_available: bool, tmp_path: Path
+) -> None:
+    urls = [f"sqlite:///{tmp_path / 'missing-folder' / 'forecaster.db'}"]
+    if postgres_available:  # a real server, a database that does not exist on it
+        urls.append(POSTGRES_URL.rsplit("/", 1)[0] + "/no_such_database_here")
+    for url in urls:
+        database = Database(url)
+        try:
+            with pytest.raises(ConfigurationError) as raised:
+                database.migrate()
+        finally:
+            database.dispose()
+        assert "FORECASTER_DATABASE_URL" in str(raised.value)
+        assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FORECASTER_PORT", "-1"),
+        ("FORECASTER_DATABASE_URL", "postgresql://forecaster:pw@127.0.0.1:9/forecaster"),
+    ],
+)
+def test_serve_stops_with_one_line_not_a_traceback(name: str, value: str) -> None:
+    env = {**os.environ, name: value, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", "from forecaster.cli import main; main()", "serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0], done.stderr
+    assert "pw@" not in lines[0]

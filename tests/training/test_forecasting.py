@@ -399,3 +399,19 @@ def test_a_history_ending_in_an_outage_is_forecast_as_if_the_data_had_stopped() 
     )
     assert outcome.frame["p50"].mean() > 0.8 * usual
     assert "last 2 h of zeros read as an outage" in outcome.message
+
+
+
+def test_a_champion_forecasts_past_an_outage_from_the_last_level_it_saw() -> None:
+    """Four hours of zeros at the end, read as missing: Holt-Winters had filled them from the
+    day before, another level on a weekly swing, and run with it (the next day's mean p50 67
+    against 104 forecast from before the outage). Now it forecasts on from the last observed
+    value, exactly as from a history whose last four hours never arrived."""
+    series = synthetic_traffic(days=21, step_seconds=1800, weekly_amplitude=0.3, seed=4)
+    down = series.copy()
+    down.iloc[-8:] = 0.0
+    outcome = make_forecast(down, 48, model="holt_winters")
+    assert outcome.model == "holt_winters"
+    assert outcome.frame.index[0] == down.index[-1] + pd.Timedelta(minutes=30)
+    stopped = make_forecast(series.iloc[:-8], 56, model="holt_winters").frame["p50"]
+    np.testing.assert_allclose(outcome.frame["p50"], stopped.iloc[8:], rtol=1e-9)

@@ -401,7 +401,6 @@ def test_a_history_ending_in_an_outage_is_forecast_as_if_the_data_had_stopped() 
     assert "last 2 h of zeros read as an outage" in outcome.message
 
 
-
 def test_a_champion_forecasts_past_an_outage_from_the_last_level_it_saw() -> None:
     """Four hours of zeros at the end, read as missing: Holt-Winters had filled them from the
     day before, another level on a weekly swing, and run with it (the next day's mean p50 67

@@ -414,3 +414,17 @@ def test_a_champion_forecasts_past_an_outage_from_the_last_level_it_saw() -> Non
     assert outcome.frame.index[0] == down.index[-1] + pd.Timedelta(minutes=30)
     stopped = make_forecast(series.iloc[:-8], 56, model="holt_winters").frame["p50"]
     np.testing.assert_allclose(outcome.frame["p50"], stopped.iloc[8:], rtol=1e-9)
+
+
+def test_a_day_of_zeros_the_series_came_back_from_is_forecast_as_a_missing_day() -> None:
+    """An outage logged as zeros five days before the origin of a zero-free hourly series:
+    Prophet (on log(1 + y), where a zero is a deep drop) forecast the next day at 0.55x its
+    level, and auto chose it. Read as missing, the day costs nothing."""
+    series = synthetic_traffic(days=28, step_seconds=3600, weekly_amplitude=0.3, seed=3)
+    down, missing = series.copy(), series.copy()
+    down.iloc[-5 * 24 : -4 * 24] = 0.0
+    missing.iloc[-5 * 24 : -4 * 24] = np.nan
+    outcome = make_forecast(down, 24, model="prophet")
+    pd.testing.assert_frame_equal(outcome.frame, make_forecast(missing, 24, model="prophet").frame)
+    usual = make_forecast(series, 24, model="prophet").frame["p50"].mean()
+    assert outcome.frame["p50"].mean() > 0.95 * usual

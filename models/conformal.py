@@ -231,6 +231,7 @@ class Calibrated(ForecastModel):
     """
 
     alias = "calibrated"
+    trims_missing_end = False  # its base model does
 
     def __init__(
         self,

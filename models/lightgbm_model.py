@@ -48,6 +48,9 @@ class LightGBM(ForecastModel):
     """Gradient-boosted trees on lag, rolling and calendar features (median objective)."""
 
     alias = "lightgbm"
+    # its features skip missing steps (NaN-aware trailing means, lags a day or more back), and
+    # its trees learnt horizons only up to the hint, which forecasting from before a gap exceeds
+    trims_missing_end = False
     # its trees stay as fitted however much new history ``update`` swaps in: on a trace with a
     # seasonal trend, trees two weeks old forecast with twice the error of fresh ones
     backtest_refit_seconds = 7 * DAY_SECONDS

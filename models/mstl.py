@@ -60,7 +60,7 @@ class MSTL(ForecastModel):
         if seasonal.shape[1] != len(periods):
             raise ValueError(f"statsmodels kept {seasonal.shape[1]} of periods {periods}")
         self.periods_ = periods
-        end = self._position(self.last_timestamp_)
+        end = self._position(history.index[-1])
         # each cycle on the fine grid, starting at absolute step ``anchor``
         self.cycles_: list[tuple[int, np.ndarray]] = []
         for i, period in enumerate(periods):

@@ -48,7 +48,12 @@ from forecaster.storage.samples import (
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, utc_now
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
-from forecaster.training.history import exclude_windows, regularise, without_trailing_outage
+from forecaster.training.history import (
+    exclude_windows,
+    regularise,
+    without_interior_outages,
+    without_trailing_outage,
+)
 from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
 
@@ -593,7 +598,7 @@ def _refreshed(
     """A stored champion's forecast from a newer history, without refitting it, and a note
     when a trailing outage was read as missing (as training does, :func:`without_trailing_outage`:
     the 15-min refresh is what runs during an outage)."""
-    history, note = without_trailing_outage(history)
+    history, note = without_trailing_outage(without_interior_outages(history))
     model = pickle.loads(artifact)
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too

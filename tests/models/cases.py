@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -40,6 +42,26 @@ def assert_survives_gaps(model: ForecastModel) -> None:
     frame = model.fit(series).predict(24)
     assert len(frame) == 24
     assert frame.notna().all().all() and (frame >= 0).all().all()
+
+
+def assert_forecasts_past_a_missing_end(new: Callable[[], ForecastModel]) -> None:
+    """Steps missing at the end (data stopped arriving; an outage of zeros read as missing)
+    are forecast from the last observed value, not filled from the day before and read as the
+    latest level: on a weekly swing yesterday is another level, and Holt-Winters' trend ran
+    with it (two hours missing at 5 minutes: the next day's mean 98 -> 54). The forecast still
+    starts a step after the last timestamp, after a fit and after an update alike."""
+    series = synthetic_traffic(days=21, step_seconds=1800, weekly_amplitude=0.3, seed=4)
+    gap, horizon = 8, 48  # four hours missing
+    gappy = series.copy()
+    gappy.iloc[-gap:] = np.nan
+    observed = series.iloc[:-gap]
+    expected = new().fit(observed).predict(gap + horizon).iloc[gap:]
+    frame = new().fit(gappy).predict(horizon)
+    assert frame.index[0] == series.index[-1] + series.index.freq
+    pd.testing.assert_frame_equal(frame, expected, rtol=1e-4)
+    updated = new().fit(series.iloc[: -2 * horizon]).update(gappy).predict(horizon)
+    rolled = new().fit(series.iloc[: -2 * horizon]).update(observed)
+    pd.testing.assert_frame_equal(updated, rolled.predict(gap + horizon).iloc[gap:], rtol=1e-4)
 
 
 def assert_swing_follows_a_level_shift(model: ForecastModel) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from models.ensemble import Ensemble
+from models.holt_winters import HoltWinters
 from models.naive import SeasonalNaiveDaily, SeasonalNaiveWeekly
 from tests.helpers import synthetic_traffic
-from tests.models.cases import assert_recovers_daily_cycle
+from tests.models.cases import assert_forecasts_past_a_missing_end, assert_recovers_daily_cycle
 
 
 def test_recovers_cycle() -> None:
@@ -22,3 +23,7 @@ def test_median_is_the_mean_of_the_members() -> None:
     assert np.allclose(ensemble.predict(24)["p50"].to_numpy(), (daily + weekly) / 2)
     ensemble.update(series.iloc[:-5])
     assert all(m.last_timestamp_ == series.index[-6] for m in ensemble.members)
+
+
+def test_members_forecast_past_a_missing_end() -> None:
+    assert_forecasts_past_a_missing_end(lambda: Ensemble([HoltWinters(), SeasonalNaiveWeekly()]))

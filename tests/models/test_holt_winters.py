@@ -8,7 +8,12 @@ import pytest
 
 from models.holt_winters import MAX_DAMPING, HoltWinters, forecast_ahead, smooth
 from tests.helpers import synthetic_traffic
-from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps, daily_cycle
+from tests.models.cases import (
+    assert_forecasts_past_a_missing_end,
+    assert_recovers_daily_cycle,
+    assert_survives_gaps,
+    daily_cycle,
+)
 
 
 def test_recovers_cycle() -> None:
@@ -78,3 +83,7 @@ def test_forecast_from_final_states_matches_statsmodels(length: int, season: int
         + np.asarray(fitted.season)[-1]
     )
     assert ours[season - 1] == pytest.approx(latest)
+
+
+def test_forecasts_past_a_missing_end() -> None:
+    assert_forecasts_past_a_missing_end(HoltWinters)

@@ -9,6 +9,7 @@ from models.mstl import MSTL
 from tests.helpers import synthetic_traffic
 from tests.models.cases import (
     assert_a_climb_does_not_compound,
+    assert_forecasts_past_a_missing_end,
     assert_recovers_daily_cycle,
     assert_survives_gaps,
     assert_swing_follows_a_level_shift,
@@ -121,3 +122,7 @@ def test_a_one_off_spike_is_not_learnt_as_a_cycle() -> None:
     usual = series.iloc[at - 7 * 288 : at - 7 * 288 + 6].mean()
     ahead = MSTL().fit(spiked).predict(288)["p50"].iloc[100:106].mean()
     assert ahead < 2 * usual
+
+
+def test_forecasts_past_a_missing_end() -> None:
+    assert_forecasts_past_a_missing_end(MSTL)

@@ -7,7 +7,11 @@ import numpy as np
 from models.base import ForecastModel
 from models.naive import SeasonalNaiveDaily, SeasonalNaiveWeekly
 from tests.helpers import synthetic_traffic
-from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps
+from tests.models.cases import (
+    assert_forecasts_past_a_missing_end,
+    assert_recovers_daily_cycle,
+    assert_survives_gaps,
+)
 
 
 def test_daily_recovers_cycle() -> None:
@@ -121,3 +125,8 @@ def test_weekly_despiking_keeps_the_weekend() -> None:
     despiked = SeasonalNaiveWeekly().fit(series).predict(2016)["p50"].to_numpy()
     textbook = SeasonalNaiveWeekly(despike=False).fit(series).predict(2016)["p50"].to_numpy()
     assert np.abs(despiked - textbook).mean() < 0.01 * textbook.mean()
+
+
+def test_forecasts_past_a_missing_end() -> None:
+    assert_forecasts_past_a_missing_end(SeasonalNaiveDaily)
+    assert_forecasts_past_a_missing_end(SeasonalNaiveWeekly)

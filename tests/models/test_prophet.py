@@ -10,6 +10,7 @@ from models.prophet_model import Prophet
 from tests.helpers import synthetic_traffic
 from tests.models.cases import (
     assert_a_climb_does_not_compound,
+    assert_forecasts_past_a_missing_end,
     assert_recovers_daily_cycle,
     assert_swing_follows_a_level_shift,
 )
@@ -70,3 +71,7 @@ def test_weekends_keep_their_own_daily_shape() -> None:
         one_day = forecast.iloc[24 * day : 24 * (day + 1)]
         assert one_day.index[0].day_of_week == (5 + day) % 7
         assert abs(int(np.argmax(one_day.to_numpy())) - expected) <= 1
+
+
+def test_forecasts_past_a_missing_end() -> None:
+    assert_forecasts_past_a_missing_end(Prophet)

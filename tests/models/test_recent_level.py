@@ -7,7 +7,7 @@ import pandas as pd
 
 from models.naive import SeasonalNaiveDaily
 from models.recent_level import MAX_POINTS, RecentLevel
-from tests.models.cases import assert_survives_gaps
+from tests.models.cases import assert_forecasts_past_a_missing_end, assert_survives_gaps
 
 
 def _per_second(values: np.ndarray) -> pd.Series:
@@ -60,3 +60,7 @@ def test_only_the_latest_points_are_read() -> None:
     fresh = RecentLevel().configure(horizon=60).fit(_per_second(values)).predict(60)
     stale = RecentLevel().configure(horizon=60).fit(_per_second(older)).predict(60)
     assert np.allclose(fresh.to_numpy(), stale.to_numpy())
+
+
+def test_forecasts_past_a_missing_end() -> None:
+    assert_forecasts_past_a_missing_end(RecentLevel)

@@ -399,3 +399,32 @@ def test_a_history_ending_in_an_outage_is_forecast_as_if_the_data_had_stopped() 
     )
     assert outcome.frame["p50"].mean() > 0.8 * usual
     assert "last 2 h of zeros read as an outage" in outcome.message
+
+
+def test_a_champion_forecasts_past_an_outage_from_the_last_level_it_saw() -> None:
+    """Four hours of zeros at the end, read as missing: Holt-Winters had filled them from the
+    day before, another level on a weekly swing, and run with it (the next day's mean p50 67
+    against 104 forecast from before the outage). Now it forecasts on from the last observed
+    value, exactly as from a history whose last four hours never arrived."""
+    series = synthetic_traffic(days=21, step_seconds=1800, weekly_amplitude=0.3, seed=4)
+    down = series.copy()
+    down.iloc[-8:] = 0.0
+    outcome = make_forecast(down, 48, model="holt_winters")
+    assert outcome.model == "holt_winters"
+    assert outcome.frame.index[0] == down.index[-1] + pd.Timedelta(minutes=30)
+    stopped = make_forecast(series.iloc[:-8], 56, model="holt_winters").frame["p50"]
+    np.testing.assert_allclose(outcome.frame["p50"], stopped.iloc[8:], rtol=1e-9)
+
+
+def test_a_day_of_zeros_the_series_came_back_from_is_forecast_as_a_missing_day() -> None:
+    """An outage logged as zeros five days before the origin of a zero-free hourly series:
+    Prophet (on log(1 + y), where a zero is a deep drop) forecast the next day at 0.55x its
+    level, and auto chose it. Read as missing, the day costs nothing."""
+    series = synthetic_traffic(days=28, step_seconds=3600, weekly_amplitude=0.3, seed=3)
+    down, missing = series.copy(), series.copy()
+    down.iloc[-5 * 24 : -4 * 24] = 0.0
+    missing.iloc[-5 * 24 : -4 * 24] = np.nan
+    outcome = make_forecast(down, 24, model="prophet")
+    pd.testing.assert_frame_equal(outcome.frame, make_forecast(missing, 24, model="prophet").frame)
+    usual = make_forecast(series, 24, model="prophet").frame["p50"].mean()
+    assert outcome.frame["p50"].mean() > 0.95 * usual

@@ -11,6 +11,7 @@ from forecaster.training.history import (
     infer_step_seconds,
     regularise,
     without_idle_start,
+    without_interior_outages,
     without_stray_start,
     without_trailing_outage,
 )
@@ -181,3 +182,57 @@ def test_the_outage_rule_reads_no_later_values() -> None:
         blank = max(0, end - start) if end <= back else 0  # the zeros so far, while they last
         assert cleaned.isna().sum() == blank
         pd.testing.assert_series_equal(cleaned.iloc[: end - blank], cut.iloc[: end - blank])
+
+
+def _with_zeros(start: int, length: int) -> pd.Series:
+    """Synthetic 5-minute load over 10 days (never zero), zeros at ``start:start + length``."""
+    history = synthetic_traffic(days=10, step_seconds=300, seed=4)
+    history.iloc[start : (start + length) or None] = 0.0
+    return history
+
+
+@pytest.mark.parametrize("hours", [0.25, 2, 24, 7 * 24])
+def test_zeros_the_series_came_back_from_are_an_outage(hours: float) -> None:
+    length = round(hours * 12)
+    history = _with_zeros(-length - 12, length)  # an hour of traffic back at the end
+    cleaned = without_interior_outages(history)
+    blanked = cleaned.isna() & history.notna()
+    assert blanked.sum() == length and (history[blanked] == 0.0).all()
+    pd.testing.assert_series_equal(cleaned[~blanked], history[~blanked])
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        _with_zeros(-12 - 7 * 288 - 1, 7 * 288 + 1),  # over a week: the service was gone
+        _with_zeros(200, 24),  # under a day observed before it: nothing to compare with
+        _with_zeros(-100, 100),  # still going on: the trailing rule's business
+    ],
+)
+def test_zeros_that_are_not_an_outage_stay(history: pd.Series) -> None:
+    assert without_interior_outages(history) is history
+
+
+def test_a_series_with_zeros_of_its_own_keeps_them_inside() -> None:
+    history = _with_zeros(0, 0)
+    counts = np.random.default_rng(2).poisson(history.to_numpy() / 100)
+    history = pd.Series(counts.astype(float), index=history.index)
+    history.iloc[-200:-100] = 0.0
+    assert without_interior_outages(history) is history
+
+
+def test_an_outage_read_as_missing_stays_missing_once_traffic_is_back() -> None:
+    """While it lasts the trailing rule blanks it; the next step with traffic had turned it
+    back into eight hours of load for every model to learn (and Prophet to follow)."""
+    history = _with_zeros(-97, 96)
+    during, _ = without_trailing_outage(history.iloc[:-1])
+    after = without_interior_outages(history)
+    pd.testing.assert_series_equal(after.iloc[:-1], during)
+
+
+def test_a_run_inside_no_longer_than_one_of_the_week_before_is_load() -> None:
+    history = _with_zeros(-1000, 3)
+    history.iloc[-300:-297] = 0.0
+    cleaned = without_interior_outages(history)
+    assert cleaned.iloc[-1000:-997].isna().all()  # the first: an outage
+    assert (cleaned.iloc[-300:-297] == 0.0).all()  # as long as one two days before: load

@@ -16,15 +16,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
-from forecaster.storage.orm import Series
 from forecaster.storage.samples import roll_up_samples
-from forecaster.storage.services import list_services, profile_of
+from forecaster.storage.services import list_services, profile_of, series_ids_of
 from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -82,11 +79,7 @@ def apply_retention(
             with recorded_job(database.sessions, "retention", name) as details:
                 check_leading(done, len(services))
                 with database.session() as session:
-                    ids = list(
-                        session.execute(
-                            select(Series.id).where(Series.service_id == service_id)
-                        ).scalars()
-                    )
+                    ids = series_ids_of(session=session, service_id=service_id)
                     if ids:
                         item.buckets, item.deleted = roll_up_samples(
                             session=session,

@@ -22,8 +22,9 @@ from forecaster.storage.actuations import prune_unchanged_actuations
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import prune_forecasts, prune_model_runs
 from forecaster.storage.jobs import prune_job_runs, recorded_job
-from forecaster.storage.orm import Series, Service
+from forecaster.storage.orm import Service
 from forecaster.storage.plans import prune_plans
+from forecaster.storage.services import series_ids_of
 from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,7 @@ def prune_records(database: Database, settings: Settings) -> Pruned:
         for done, service_id in enumerate(services):
             check_leading(done, len(services))
             with database.session() as session:
-                series_ids = list(
-                    session.execute(
-                        select(Series.id).where(Series.service_id == service_id)
-                    ).scalars()
-                )
+                series_ids = series_ids_of(session=session, service_id=service_id)
                 plans += prune_plans(session=session, service_id=service_id, before=outputs_before)
                 if series_ids:
                     forecasts += prune_forecasts(

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from forecaster.errors import NotFoundError, quoted
 from forecaster.profiles import STORED, ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
-from forecaster.storage.orm import Service
+from forecaster.storage.orm import Series, Service
 
 
 def upsert_service(
@@ -57,6 +57,11 @@ def services_by_name(*, session: Session, names: set[str]) -> dict[str, Service]
         return {}
     rows = session.execute(select(Service).where(Service.name.in_(names))).scalars()
     return {service.name: service for service in rows}
+
+
+def series_ids_of(*, session: Session, service_id: int) -> list[int]:
+    """The ids of every series (metric) of a service, for bulk statements over its rows."""
+    return list(session.execute(select(Series.id).where(Series.service_id == service_id)).scalars())
 
 
 def profile_of(service: Service) -> ScalingProfile:

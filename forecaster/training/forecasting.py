@@ -36,9 +36,8 @@ from forecaster.training.backtest import (
 )
 from forecaster.training.history import (
     without_idle_start,
-    without_interior_outages,
+    without_outages,
     without_stray_start,
-    without_trailing_outage,
 )
 from forecaster.training.selection import (
     ENSEMBLE,
@@ -326,8 +325,7 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-history_cap(history) :].astype("float64")
-    history = without_interior_outages(without_idle_start(without_stray_start(history)))
-    history, note = without_trailing_outage(history)
+    history, note = without_outages(without_idle_start(without_stray_start(history)))
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:

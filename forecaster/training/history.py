@@ -145,116 +145,89 @@ def without_idle_start(history: pd.Series) -> pd.Series:
     return history.iloc[live[0] :] if idle >= DAY_SECONDS and idle > after else history
 
 
-# a trailing run of zeros is an outage when it lasts at most this long and the week before it
-# had at most this share of zeros (see :func:`without_trailing_outage`)
+# a run of zeros is an outage when the week before it had at most this share of zeros, and it
+# lasted at most a week if the series came back, or at most 12 hours so far if it goes on
+# (see :func:`without_outages`)
 MAX_OUTAGE_SECONDS = 12 * 3_600
+MAX_INTERIOR_OUTAGE_SECONDS = 7 * DAY_SECONDS
 OUTAGE_LOOKBACK_SECONDS = 7 * DAY_SECONDS
 MAX_ZERO_SHARE = 0.05
 
 
-def without_trailing_outage(history: pd.Series) -> tuple[pd.Series, str]:
-    """``history`` with a trailing run of exact zeros set missing (NaN), and a note saying so,
-    when the run looks like an outage (the service or its metrics down) rather than load: it
-    lasts at most 12 hours, and the day or more (up to a week) observed before it had at most
-    5 % zeros and no run of zeros as long. Otherwise ``history`` and ``""``. Models read
-    missing steps at the end as data that stopped arriving (filled from the day before, or the
-    last level), and the forecast still starts after the last timestamp.
+def without_outages(history: pd.Series) -> tuple[pd.Series, str]:
+    """``history`` with each run of exact zeros that looks like an outage (the service or its
+    metrics down) set missing (NaN), and a note when the run still going on at the end was one;
+    otherwise ``history`` and ``""``. Models fill missing steps from the seasons around them (at
+    the end: they forecast from the last observed value, and the forecast still starts after the
+    last timestamp), while zeros are load to learn from.
+
+    A run (missing steps among its zeros count in) is an outage when the day or more (up to a
+    week) observed before it had at most 5 % zeros and no run of zeros as long, and it lasted
+    at most a week if the series came back, or at most 12 hours so far if it goes on.
 
     Why: a history ending in two hours of zeros was forecast at a third of its usual level for
-    the whole next day (six hours: a sixth), so the plan held no floor when traffic came back.
-    Longer runs are accepted as real: traffic moved away, and following it up to half a day
-    late costs capacity, not availability. Series with zeros of their own (sparse counts, a
-    quiet night) keep theirs. Only the latest values change: earlier origins see what they saw.
+    the whole next day (six hours: a sixth), so the plan held no floor when traffic came back;
+    a day of zeros five days back took Prophet's next day to 61 against 115 (on log(1 + y) a
+    zero is a deep drop, and its trend followed) and ``auto`` chose Prophet. Longer runs at
+    the end are accepted as real: traffic moved away, and following it up to half a day late
+    costs capacity, not availability. Series with zeros of their own (sparse counts, a quiet
+    night) keep theirs. A run is judged on the values up to its end, so a backtest origin
+    before an outage sees the series as it was, and one inside it sees the zeros so far blanked.
     """
     values = history.to_numpy(dtype="float64")
-    observed = np.flatnonzero(np.isfinite(values))
-    if not len(observed) or values[observed[-1]] != 0.0:
+    if not (values == 0.0).any():
         return history, ""
-    live = observed[values[observed] != 0.0]
-    if not len(live):
-        return history, ""
-    start = int(live[-1]) + 1  # the run: from after the last non-zero value to the end
-    stamps = history.index
-    run = (stamps[-1] - stamps[start]).total_seconds() + step_seconds_of(stamps)
-    if run > MAX_OUTAGE_SECONDS:
-        return history, ""
-    before = history.iloc[:start]
-    before = before[before.index > stamps[start] - pd.Timedelta(seconds=OUTAGE_LOOKBACK_SECONDS)]
-    seen = before.dropna()
-    if len(seen) < 2 or (seen.index[-1] - seen.index[0]).total_seconds() < DAY_SECONDS:
-        return history, ""
-    zeros = seen.to_numpy() == 0.0
-    if zeros.mean() > MAX_ZERO_SHARE or len(history) - start <= _longest_run(before == 0.0):
+    step = step_seconds_of(history.index)
+    outages = _outage_runs(values, step)
+    if not outages:
         return history, ""
     cleaned = history.copy()
-    cleaned.iloc[start:] = np.nan
+    for start, end in outages:
+        cleaned.iloc[start:end] = np.nan
+    start, end = outages[-1]
+    if end < len(values):
+        return cleaned, ""
     note = (
-        f"the last {_duration(run)} of zeros read as an outage (missing data), not load: "
-        "the days before had no such run"
+        f"the last {_duration((end - start) * step)} of zeros read as an outage (missing data), "
+        "not load: the days before had no such run"
     )
     return cleaned, note
 
 
-# an outage the series came back from may have lasted this long (see
-# :func:`without_interior_outages`)
-MAX_INTERIOR_OUTAGE_SECONDS = OUTAGE_LOOKBACK_SECONDS
-
-
-def without_interior_outages(history: pd.Series) -> pd.Series:
-    """``history`` with each run of exact zeros that the series came back from set missing
-    when it looks like an outage by the test of :func:`without_trailing_outage` (the day or
-    more, up to a week, observed before it had at most 5 % zeros and no run of zeros as long),
-    lasting at most a week. Models fill missing steps from the seasons around them, while
-    zeros are load to learn from.
-
-    Why: a day of zeros five days before the origin of a zero-free hourly series took Prophet's
-    next day to 61 against 115 (on log(1 + y) a zero is a deep drop, and its trend followed),
-    and ``auto`` chose Prophet: its backtest had rolled on a fit from before the outage. MSTL's
-    error doubled. Blanked, the same day costs them nothing (as a missing day already did).
-    Series with zeros of their own (sparse counts, quiet nights) keep them.
-    """
-    values = history.to_numpy(dtype="float64")
+def _outage_runs(values: np.ndarray, step: float) -> list[tuple[int, int]]:
+    """Start and one-past-end index of each run of zeros that is an outage by the test of
+    :func:`without_outages`. The week before a run is ``back`` steps, wherever it has gaps."""
     zero = values == 0.0
-    live = np.flatnonzero(np.isfinite(values) & ~zero)
-    if not zero.any() or not len(live):
-        return history
-    starts, ends = _runs(zero)
-    step = step_seconds_of(history.index)
+    observed = np.isfinite(values)
+    starts, ends = _runs(zero | ~observed)  # zeros with any missing steps among them
+    zeros_until = np.concatenate([[0], np.cumsum(zero)])
+    observed_until = np.concatenate([[0], np.cumsum(observed)])
     back, day = round(OUTAGE_LOOKBACK_SECONDS / step), round(DAY_SECONDS / step)
-    observed = np.concatenate([[0], np.cumsum(np.isfinite(values))])
-    zeros = np.concatenate([[0], np.cumsum(zero)])
     lows = np.maximum(starts - back, 0)
-    seen = observed[starts] - observed[lows]
-    share = (zeros[starts] - zeros[lows]) / np.maximum(seen, 1)
+    seen = observed_until[starts] - observed_until[lows]
+    share = (zeros_until[starts] - zeros_until[lows]) / np.maximum(seen, 1)
+    longest = np.where(ends == len(values), MAX_OUTAGE_SECONDS, MAX_INTERIOR_OUTAGE_SECONDS)
     candidates = (
-        (ends <= live[-1])  # the series came back after it
-        & ((ends - starts) * step <= MAX_INTERIOR_OUTAGE_SECONDS)
+        (zeros_until[ends] > zeros_until[starts])
+        & ((ends - starts) * step <= longest)
         & (seen >= max(2, day))
         & (share <= MAX_ZERO_SHARE)
     )
-    cleaned = None
-    for run in np.flatnonzero(candidates):
+    zero_starts, zero_ends = _runs(zero)
+    outages = []
+    for run in np.flatnonzero(candidates):  # a few runs, not a loop over points
         start, end, low = int(starts[run]), int(ends[run]), int(lows[run])
-        earlier = (ends > low) & (starts < start)  # runs of zeros in the days before it
-        longest = (np.minimum(ends, start) - np.maximum(starts, low))[earlier].max(initial=0)
-        if longest >= end - start:
-            continue
-        if cleaned is None:
-            cleaned = history.copy()
-        cleaned.iloc[start:end] = np.nan
-    return history if cleaned is None else cleaned
+        earlier = (zero_ends > low) & (zero_starts < start)  # runs of zeros in the week before
+        as_long = (zero_ends - np.maximum(zero_starts, low))[earlier].max(initial=0)
+        if as_long < end - start:
+            outages.append((start, end))
+    return outages
 
 
 def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each run of consecutive ``True`` starts, and one past where it ends."""
     edges = np.diff(np.concatenate([[0], flags.astype("int8"), [0]]))
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-
-
-def _longest_run(flags: pd.Series) -> int:
-    """The most consecutive ``True`` steps."""
-    starts, ends = _runs(flags.to_numpy())
-    return int((ends - starts).max(initial=0))
 
 
 def _duration(seconds: float) -> str:

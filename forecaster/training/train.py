@@ -51,8 +51,7 @@ from forecaster.training.forecasting import ForecastOutcome, forecast_many, make
 from forecaster.training.history import (
     exclude_windows,
     regularise,
-    without_interior_outages,
-    without_trailing_outage,
+    without_outages,
 )
 from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
@@ -596,9 +595,9 @@ def _refreshed(
     artifact: bytes, calendar: Calendar, history: pd.Series, profile: ScalingProfile
 ) -> tuple[pd.DataFrame, str]:
     """A stored champion's forecast from a newer history, without refitting it, and a note
-    when a trailing outage was read as missing (as training does, :func:`without_trailing_outage`:
-    the 15-min refresh is what runs during an outage)."""
-    history, note = without_trailing_outage(without_interior_outages(history))
+    when a trailing outage was read as missing (as training does, :func:`without_outages`: the
+    15-min refresh is what runs during an outage)."""
+    history, note = without_outages(history)
     model = pickle.loads(artifact)
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too

@@ -11,9 +11,8 @@ from forecaster.training.history import (
     infer_step_seconds,
     regularise,
     without_idle_start,
-    without_interior_outages,
+    without_outages,
     without_stray_start,
-    without_trailing_outage,
 )
 from tests.helpers import synthetic_traffic
 
@@ -121,7 +120,7 @@ def _ending_in_zeros(hours: float, *, days: float = 8, noise: float = 0.05) -> p
 @pytest.mark.parametrize("hours", [5 / 60, 0.25, 2, 6, 12])
 def test_a_short_trailing_run_of_zeros_in_a_zero_free_series_is_an_outage(hours: float) -> None:
     history = _ending_in_zeros(hours)
-    cleaned, note = without_trailing_outage(history)
+    cleaned, note = without_outages(history)
     run = round(hours * 12)
     assert cleaned.iloc[-run:].isna().all()
     pd.testing.assert_series_equal(cleaned.iloc[:-run], history.iloc[:-run])
@@ -129,7 +128,7 @@ def test_a_short_trailing_run_of_zeros_in_a_zero_free_series_is_an_outage(hours:
 
 
 def _no_outage(history: pd.Series) -> None:
-    cleaned, note = without_trailing_outage(history)
+    cleaned, note = without_outages(history)
     assert cleaned is history and note == ""
 
 
@@ -151,9 +150,10 @@ def test_a_series_with_zeros_of_its_own_keeps_its_trailing_zeros() -> None:
 def test_a_run_no_longer_than_one_of_the_week_before_is_load() -> None:
     history = _ending_in_zeros(0.25)
     history.iloc[-2 * 288 : -2 * 288 + 3] = 0.0  # three zero steps two days ago: 0.15 %
-    _no_outage(history)
+    cleaned, note = without_outages(history)
+    assert (cleaned.iloc[-3:] == 0.0).all() and note == ""  # (those three: an outage inside)
     history.iloc[-4] = 0.0  # four trailing zeros: longer than any before
-    assert without_trailing_outage(history)[0].iloc[-4:].isna().all()
+    assert without_outages(history)[0].iloc[-4:].isna().all()
 
 
 @pytest.mark.parametrize(
@@ -171,17 +171,19 @@ def test_no_outage_without_an_abnormal_trailing_run(history: pd.Series) -> None:
 def test_the_outage_rule_reads_no_later_values() -> None:
     """At every step of a two-hour outage, the rule blanks exactly the zeros so far, whatever
     comes after (the outage going on, or traffic back), and never an earlier value: a backtest
-    origin before the run sees the series as it was."""
+    origin before the run sees the series as it was, and the note names a run still going on."""
     history = _ending_in_zeros(0)
     history.iloc[-36:-12] = 0.0  # two hours of zeros, then an hour of traffic
     start = len(history) - 36
     back = len(history) - 12  # the first step with traffic again
     for end in range(start - 3, len(history) + 1):
         cut = history.iloc[:end]
-        cleaned, _ = without_trailing_outage(cut)
-        blank = max(0, end - start) if end <= back else 0  # the zeros so far, while they last
+        cleaned, note = without_outages(cut)
+        blank = min(max(0, end - start), back - start)  # the zeros so far
         assert cleaned.isna().sum() == blank
-        pd.testing.assert_series_equal(cleaned.iloc[: end - blank], cut.iloc[: end - blank])
+        assert ("outage" in note) == (start < end <= back)
+        pd.testing.assert_series_equal(cleaned.iloc[:start], cut.iloc[:start])
+        pd.testing.assert_series_equal(cleaned.iloc[back:], cut.iloc[back:])
 
 
 def _with_zeros(start: int, length: int) -> pd.Series:
@@ -195,7 +197,7 @@ def _with_zeros(start: int, length: int) -> pd.Series:
 def test_zeros_the_series_came_back_from_are_an_outage(hours: float) -> None:
     length = round(hours * 12)
     history = _with_zeros(-length - 12, length)  # an hour of traffic back at the end
-    cleaned = without_interior_outages(history)
+    cleaned, _ = without_outages(history)
     blanked = cleaned.isna() & history.notna()
     assert blanked.sum() == length and (history[blanked] == 0.0).all()
     pd.testing.assert_series_equal(cleaned[~blanked], history[~blanked])
@@ -206,11 +208,11 @@ def test_zeros_the_series_came_back_from_are_an_outage(hours: float) -> None:
     [
         _with_zeros(-12 - 7 * 288 - 1, 7 * 288 + 1),  # over a week: the service was gone
         _with_zeros(200, 24),  # under a day observed before it: nothing to compare with
-        _with_zeros(-100, 100),  # still going on: the trailing rule's business
+        _with_zeros(-13 * 12, 13 * 12),  # going on for over half a day: traffic moved away
     ],
 )
 def test_zeros_that_are_not_an_outage_stay(history: pd.Series) -> None:
-    assert without_interior_outages(history) is history
+    assert without_outages(history)[0] is history
 
 
 def test_a_series_with_zeros_of_its_own_keeps_them_inside() -> None:
@@ -218,21 +220,42 @@ def test_a_series_with_zeros_of_its_own_keeps_them_inside() -> None:
     counts = np.random.default_rng(2).poisson(history.to_numpy() / 100)
     history = pd.Series(counts.astype(float), index=history.index)
     history.iloc[-200:-100] = 0.0
-    assert without_interior_outages(history) is history
+    assert without_outages(history)[0] is history
 
 
 def test_an_outage_read_as_missing_stays_missing_once_traffic_is_back() -> None:
     """While it lasts the trailing rule blanks it; the next step with traffic had turned it
     back into eight hours of load for every model to learn (and Prophet to follow)."""
     history = _with_zeros(-97, 96)
-    during, _ = without_trailing_outage(history.iloc[:-1])
-    after = without_interior_outages(history)
+    during, _ = without_outages(history.iloc[:-1])
+    after, _ = without_outages(history)
     pd.testing.assert_series_equal(after.iloc[:-1], during)
 
 
 def test_a_run_inside_no_longer_than_one_of_the_week_before_is_load() -> None:
     history = _with_zeros(-1000, 3)
     history.iloc[-300:-297] = 0.0
-    cleaned = without_interior_outages(history)
+    cleaned, _ = without_outages(history)
     assert cleaned.iloc[-1000:-997].isna().all()  # the first: an outage
     assert (cleaned.iloc[-300:-297] == 0.0).all()  # as long as one two days before: load
+
+
+def test_missing_steps_among_the_zeros_are_part_of_one_outage() -> None:
+    """A scrape gap inside an outage does not split it into two runs, the second of which
+    would be compared with the first (as long: load)."""
+    history = _with_zeros(-200, 100)
+    history.iloc[-150:-140] = np.nan
+    cleaned, note = without_outages(history)
+    assert cleaned.iloc[-200:-100].isna().all() and note == ""
+    pd.testing.assert_series_equal(cleaned.iloc[:-200], history.iloc[:-200])
+
+
+@pytest.mark.parametrize("ending", [np.nan, 0.0])
+def test_a_trailing_outage_counts_its_missing_steps_toward_half_a_day(ending: float) -> None:
+    """Eleven hours of zeros then two missing hours: 13 hours down, too long to be an outage
+    still going on (traffic may have moved away), whatever the last step holds."""
+    history = _ending_in_zeros(13)
+    history.iloc[-24:] = np.nan
+    history.iloc[-1] = ending
+    assert without_outages(history)[0] is history
+    assert without_outages(history.iloc[:-24])[0].iloc[-11 * 12 :].isna().all()

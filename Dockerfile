@@ -9,7 +9,7 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip
 COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
  && /opt/venv/bin/pip install -c constraints.txt -r requirements.txt
-COPY README.md ./
+COPY README.md LICENSE ./
 COPY forecaster ./forecaster
 COPY models ./models
 COPY api ./api

@@ -203,7 +203,15 @@ def test_the_sdist_holds_the_packages_and_nothing_else_of_the_checkout(tmp_path:
     missing = sorted(packaged_tree_files() - names)
     assert not missing, f"the sdist leaves out {missing}"
     packages = {pattern.rstrip("*") for pattern in package_patterns()}
-    metadata_files = {"PKG-INFO", "README.md", "pyproject.toml", "setup.cfg", "MANIFEST.in"}
+    assert "LICENSE" in names, "the licence text must ship with the source"
+    metadata_files = {
+        "PKG-INFO",
+        "README.md",
+        "pyproject.toml",
+        "setup.cfg",
+        "MANIFEST.in",
+        "LICENSE",
+    }
     stray = sorted(
         name
         for name in names

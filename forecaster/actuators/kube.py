@@ -2,7 +2,10 @@
 
 The object keeps its own minimum and maximum; forecaster raises the minimum to the plan floor and
 remembers the original values in annotations, so it can put them back when the plan goes stale
-and so a person running ``kubectl get -o yaml`` sees what happened. Each actuation is one JSON
+and so a person running ``kubectl get -o yaml`` sees what happened. It also notes what it wrote:
+a minimum or maximum found different from that was edited by someone else (a person during an
+incident, a GitOps sync) and becomes the new baseline, kept under every plan and restored after
+them, instead of being overwritten at the next actuation. Each actuation is one JSON
 merge patch carrying ``metadata.resourceVersion`` (a 409 means someone else wrote first: re-read
 and recompute), so the object is always either at its baseline or at a plan's floor.
 """
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
 MERGE_PATCH = "application/merge-patch+json"
 BASELINE_MIN = "forecaster.io/baseline-min-replicas"
 BASELINE_MAX = "forecaster.io/baseline-max-replicas"
+APPLIED_MIN = "forecaster.io/applied-min-replicas"
+APPLIED_MAX = "forecaster.io/applied-max-replicas"
+OUR_ANNOTATIONS = (BASELINE_MIN, BASELINE_MAX, APPLIED_MIN, APPLIED_MAX)
 CONFLICT_ATTEMPTS = 5
 _LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -161,11 +167,31 @@ class KubeFloorActuator(ABC):
         finally:
             api.close()  # type: ignore[no-untyped-call]
 
+    def adopt_outside_edits(self, floor: Floor) -> tuple[Floor, list[str]]:
+        """``floor`` with a minimum or maximum that differs from what forecaster last wrote taken
+        as the new baseline: someone else set it since, and overwriting it at the next
+        actuation would undo a person's decision (or fight a GitOps sync) every 15 minutes."""
+        annotations = dict(floor.annotations)
+        notes = []
+        for name, applied_key, baseline_key, value in (
+            (self.min_field, APPLIED_MIN, BASELINE_MIN, floor.minimum),
+            (self.max_field, APPLIED_MAX, BASELINE_MAX, floor.maximum),
+        ):
+            applied = annotations.get(applied_key)
+            if applied is not None and int(applied) != value:
+                annotations[baseline_key] = str(value)
+                notes.append(
+                    f"{name} was set to {value} outside forecaster (it had written {applied}): "
+                    "taken as the new baseline"
+                )
+        return Floor(floor.minimum, floor.maximum, annotations), notes
+
     def desired(self, floor: Floor, plan: PlanWindow) -> tuple[Floor, list[str]]:
         """What the object should hold for this plan (its baseline when the plan is inactive)."""
+        floor, edits = self.adopt_outside_edits(floor)
         baseline = Floor(floor.baseline_min, floor.baseline_max)
         if not plan.active or plan.floor is None:
-            return baseline, []
+            return baseline, edits
         bounds = bound_floor(
             plan.floor,
             current_min=floor.minimum,
@@ -175,12 +201,14 @@ class KubeFloorActuator(ABC):
             allow_below_baseline=self.config.allow_below_baseline,
             lowest=self.lowest,
         )
+        notes = edits + list(bounds.notes)
         if (bounds.minimum, bounds.maximum) == (baseline.minimum, baseline.maximum):
-            return baseline, list(bounds.notes)
+            return baseline, notes
         annotations = {BASELINE_MIN: str(baseline.minimum)}
         if bounds.maximum != baseline.maximum:
             annotations[BASELINE_MAX] = str(baseline.maximum)
-        return Floor(bounds.minimum, bounds.maximum, annotations), list(bounds.notes)
+        annotations |= {APPLIED_MIN: str(bounds.minimum), APPLIED_MAX: str(bounds.maximum)}
+        return Floor(bounds.minimum, bounds.maximum, annotations), notes
 
     def state(self, floor: Floor) -> dict[str, Any]:
         """The audit view of a floor, in the object's own field names."""
@@ -193,7 +221,7 @@ class KubeFloorActuator(ABC):
     def body(self, current: Observed, wanted: Floor) -> dict[str, Any]:
         """One merge patch: spec, our annotations (null deletes) and the resourceVersion."""
         annotations: dict[str, str | None] = {
-            key: wanted.annotations.get(key) for key in (BASELINE_MIN, BASELINE_MAX)
+            key: wanted.annotations.get(key) for key in OUR_ANNOTATIONS
         }
         return {
             "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},

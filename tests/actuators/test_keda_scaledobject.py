@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecaster.actuators.keda_scaledobject import KedaScaledObjectActuator
-from forecaster.actuators.kube import BASELINE_MIN
+from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MIN
 from forecaster.actuators.window import PlanStatus
 from tests.actuators.conftest import FAST, SCALED_OBJECT, window
 from tests.fakes.kube_api import FakeKubeApi
@@ -41,7 +41,7 @@ def test_raises_min_replica_count_with_a_merge_patch(kube: FakeKubeApi, kubeconf
     assert patch.content_type == "application/merge-patch+json"
     assert patch.path == "/apis/keda.sh/v1alpha1/namespaces/ml/scaledobjects/chat"
     meta = kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]
-    assert meta["annotations"] == {BASELINE_MIN: "1"}
+    assert meta["annotations"] == {BASELINE_MIN: "1", APPLIED_MIN: "5", APPLIED_MAX: "20"}
 
 
 def test_omitted_fields_take_keda_defaults_and_scale_to_zero_is_restored(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forecaster.actuators.kube import BASELINE_MAX, BASELINE_MIN
+from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MAX, BASELINE_MIN
 from forecaster.actuators.kubernetes_hpa import KubernetesHpaActuator
 from forecaster.actuators.window import PlanStatus
 from tests.actuators.conftest import FAST, HPA, hpa, window
@@ -31,7 +31,12 @@ def test_raises_min_replicas_with_one_merge_patch_remembering_the_baseline(
     assert result.outcome == "applied", result.error
     assert result.before["minReplicas"] == 2 and result.after["minReplicas"] == 6
     assert spec(kube)["minReplicas"] == 6 and spec(kube)["maxReplicas"] == 10
-    assert annotations(kube) == {"team": "ml", BASELINE_MIN: "2"}  # others' annotations kept
+    assert annotations(kube) == {  # others' annotations kept
+        "team": "ml",
+        BASELINE_MIN: "2",
+        APPLIED_MIN: "6",
+        APPLIED_MAX: "10",
+    }
     [get, patch] = kube.requests
     assert (get.method, get.path) == (
         "GET",
@@ -119,12 +124,43 @@ def test_step_per_actuation_is_capped(kube: FakeKubeApi, kubeconfig: str) -> Non
     assert spec(kube)["minReplicas"] == 8
 
 
+def test_a_minimum_someone_else_set_becomes_the_baseline_instead_of_being_overwritten(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """A person raises minReplicas during an incident while a plan holds a floor: the next
+    actuation keeps theirs under every plan, and a stale plan restores it, not the old one."""
+    kube.add(*HPA, hpa(low=2, high=20))
+    actuator(kubeconfig).apply(window(6), dry_run=False)
+    kube.modify(*HPA, "ml", "chat", {"minReplicas": 9})
+
+    kept = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert spec(kube)["minReplicas"] == 9 and kept.error is None
+    assert any("minReplicas was set to 9 outside forecaster" in note for note in kept.notes)
+    actuator(kubeconfig).apply(window(12), dry_run=False)
+    assert spec(kube)["minReplicas"] == 12 and annotations(kube)[BASELINE_MIN] == "9"
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert spec(kube)["minReplicas"] == 9 and annotations(kube) == {"team": "ml"}
+
+
+def test_a_maximum_someone_else_set_while_forecaster_raised_it_is_kept(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2, high=10))
+    plan = window(12, max_capacity_breach="increase", max_capacity_buffer_pct=20)
+    actuator(kubeconfig).apply(plan, dry_run=False)
+    kube.modify(*HPA, "ml", "chat", {"maxReplicas": 30})
+    actuator(kubeconfig).apply(plan, dry_run=False)
+    assert (spec(kube)["minReplicas"], spec(kube)["maxReplicas"]) == (12, 30)
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert (spec(kube)["minReplicas"], spec(kube)["maxReplicas"]) == (2, 30)
+
+
 def test_dry_run_shows_the_diff_and_writes_nothing(kube: FakeKubeApi, kubeconfig: str) -> None:
     kube.add(*HPA, hpa(low=2))
     result = actuator(kubeconfig).apply(window(6), dry_run=True)
     assert result.outcome == "applied" and result.changed
     assert result.before["minReplicas"] == 2 and result.after["minReplicas"] == 6
-    assert result.after["annotations"] == {BASELINE_MIN: "2"}
+    assert result.after["annotations"] == {BASELINE_MIN: "2", APPLIED_MIN: "6", APPLIED_MAX: "10"}
     assert kube.patches() == [] and spec(kube)["minReplicas"] == 2
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import open_database
-from forecaster.storage.orm import Forecast, ModelRun, Plan
+from forecaster.storage.orm import Forecast, JobRun, ModelRun, Plan
 from forecaster.training.train import train_service
 from tests.helpers import (
     ending_now,
@@ -69,6 +69,13 @@ def counts(settings: Settings) -> tuple[int, int, int, int]:
             session.execute(select(func.count()).select_from(Forecast)).scalar_one(),
             session.execute(select(func.max(Plan.id))).scalar_one(),
         )
+
+
+def train_job_started(settings: Settings) -> bool:
+    """Whether a ``train`` job run has been recorded (it is, as running, before training)."""
+    with open_database(settings.database_url) as database, database.session() as session:
+        found = select(JobRun.id).where(JobRun.job == "train").limit(1)
+        return session.execute(found).first() is not None
 
 
 def test_training_killed_midway_leaves_the_previous_champion_and_plan(tmp_path: Path) -> None:
@@ -131,7 +138,12 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
 
         thread = threading.Thread(target=slow_request)
         thread.start()
-        time.sleep(1.0)
+        # signal once the training is under way (a fixed sleep lost the race on a busy host:
+        # the request had not reached the server, which then refused it as it shut down)
+        deadline = time.monotonic() + 60
+        while not train_job_started(settings):
+            assert time.monotonic() < deadline, "the training request never began"
+            time.sleep(0.05)
         server.send_signal(signal.SIGTERM)
         thread.join(timeout=120)
         assert result.get("status") == 200, "the in-flight request was dropped"

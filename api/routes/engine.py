@@ -27,7 +27,7 @@ from forecaster.storage.calendar import (
 )
 from forecaster.storage.orm import ModelRun
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.train import driving_training_runs
+from forecaster.training.service_data import driving_training_runs
 
 router = APIRouter(prefix="/v1/services", tags=["forecasting"])
 

@@ -25,7 +25,8 @@ from forecaster.storage.plan_views import (
 )
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, parse_duration, utc_now
-from forecaster.training.train import driving_forecast_or_not_ready, stale_plan_note
+from forecaster.training.replan import stale_plan_note
+from forecaster.training.service_data import driving_forecast_or_not_ready
 from models.base import quantile_name
 
 router = APIRouter(prefix="/v1/services", tags=["plans"])

@@ -15,7 +15,7 @@ from forecaster.storage.services import (
     profile_of,
     upsert_service,
 )
-from forecaster.training.train import replan_or_why
+from forecaster.training.replan import replan_or_why
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 

@@ -178,7 +178,7 @@ def runs(service: str = typer.Option(..., help="service name")) -> None:
     from forecaster.errors import ForecasterError, quoted
     from forecaster.storage.services import get_service, profile_of
     from forecaster.training.leaderboard import format_leaderboard
-    from forecaster.training.train import driving_training_runs
+    from forecaster.training.service_data import driving_training_runs
 
     try:
         with _database().session() as session:

@@ -150,7 +150,7 @@ def ingest(
     from forecaster.profiles import load_profile
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
-    from forecaster.training.train import replan_or_why
+    from forecaster.training.replan import replan_or_why
 
     settings = _settings()
     stored = 0
@@ -268,7 +268,7 @@ def plan(
     if service is None:
         fail("give --service NAME, or --input/--profile/--output for offline planning")
     from forecaster.storage.db import open_database
-    from forecaster.training.train import plan_service
+    from forecaster.training.replan import plan_service
 
     settings = _settings()
     try:

@@ -2,11 +2,11 @@
 
 The scheduler (and ``forecaster retention``) calls :func:`apply_retention`. What training
 needs is the mean load per step on the epoch-anchored grid over ``training_days``
-(``forecaster.training.train.load_history``); one mean per bucket, stored at the bucket start,
-gives exactly that, so the roll-up may reach inside the training window without changing a
-single value training reads. Two rules keep that true: the cutoff is aligned down to the step
-grid (no bucket is ever half raw, half rolled up), and every metric of a service rolls up at
-that service's own ``step_seconds``. Each service is one transaction: a failure changes
+(``forecaster.training.service_data.load_history``); one mean per bucket, stored at the bucket
+start, gives exactly that, so the roll-up may reach inside the training window without
+changing a single value training reads. Two rules keep that true: the cutoff is aligned down
+to the step grid (no bucket is ever half raw, half rolled up), and every metric of a service
+rolls up at that service's own ``step_seconds``. Each service is one transaction: a failure changes
 nothing for it, is recorded, and the next service still rolls up (unless the scheduler's
 process lost the leader lock: then the pass stops, :mod:`forecaster.leadership`).
 """

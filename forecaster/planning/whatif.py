@@ -18,7 +18,7 @@ from forecaster.ingestion.batch import epoch_ms, numbers, point_checks
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import from_epoch_ms
-from forecaster.training.train import load_history
+from forecaster.training.service_data import load_history
 
 MAX_POINTS = 200_000
 MAX_SPAN_DAYS = 120.0

@@ -26,7 +26,7 @@ from forecaster.storage.forecasts import (
 from forecaster.storage.orm import Forecast, ModelRun, Series
 from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.train import find_driving_series_id
+from forecaster.training.service_data import find_driving_series_id
 
 RECENT_SECONDS = 3600  # "recent" load, for the overview's warning
 RECENT_MIN_STEPS = 3  # fewer steps than this prove nothing either way

@@ -22,7 +22,7 @@ from forecaster.storage.calendar import list_events, list_exclusions
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
 from forecaster.storage.plans import latest_plan, plan_steps
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.train import driving_training_runs
+from forecaster.training.service_data import driving_training_runs
 
 
 @dataclass(frozen=True)

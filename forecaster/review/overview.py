@@ -24,7 +24,8 @@ from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.storage.samples import latest_sample_ms_of, metric_series_ids
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
-from forecaster.training.train import find_driving_series_id, why_plan_ended
+from forecaster.training.replan import why_plan_ended
+from forecaster.training.service_data import find_driving_series_id
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"

@@ -1,6 +1,9 @@
-"""The train job for one service: history from SQL, forecast, champion run, plan, all stored.
+"""The train job for one service: history from SQL, forecast, champion run, plan, all stored;
+and the 15-minute refresh that forecasts again from the stored champion without refitting.
 
-Called by the scheduler, ``POST /v1/services/{name}/train`` and ``forecaster train``. The slow
+Called by the scheduler, ``POST /v1/services/{name}/train`` and ``forecaster train``. What a
+service's history is comes from :mod:`forecaster.training.service_data`, its plans from
+:mod:`forecaster.training.replan`. The slow
 part (fitting) runs outside any transaction; results are written in one transaction at the end,
 so a failure leaves the previous champion, forecast and plan in force.
 """
@@ -12,51 +15,34 @@ import pickle
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import NamedTuple
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecaster.errors import CandidatesFailedError, ForecasterError, NotReadyError, quoted
+from forecaster.errors import CandidatesFailedError, ForecasterError
 from forecaster.idle_priority import run_at_idle_priority
-from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
 from forecaster.leadership import check_leading
-from forecaster.planning.planner import plan_capacity, plan_cost
-from forecaster.planning.reactive import CHECK_DAYS, check_floor
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
-from forecaster.storage.calendar import list_events
 from forecaster.storage.db import Database
-from forecaster.storage.forecasts import (
-    champion_run,
-    forecast_frame,
-    latest_forecast,
-    latest_training_runs,
-    quantile_series,
-    save_forecast,
-    save_model_run,
-)
-from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Plan, Series, Service
-from forecaster.storage.plans import latest_plan, save_plan
-from forecaster.storage.samples import (
-    ensure_series,
-    latest_metric_ms,
-    read_samples,
-)
+from forecaster.storage.forecasts import champion_run, save_forecast, save_model_run
+from forecaster.storage.orm import ModelRun, Service
 from forecaster.storage.services import get_service, profile_of
-from forecaster.timeutil import as_utc, utc_now
+from forecaster.timeutil import as_utc
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
-from forecaster.training.history import (
-    exclude_windows,
-    regularise,
-    without_outages,
+from forecaster.training.history import without_outages
+from forecaster.training.replan import build_plan, planning_profile
+from forecaster.training.service_data import (
+    check_reaches_future,
+    driving_series_id,
+    find_driving_series_id,
+    load_history,
+    service_calendar,
 )
-from models.calendar import Calendar, EventWindow
+from models.calendar import Calendar
 from models.conformal import Calibrated
 
-EPOCH = pd.Timestamp(0, tz="UTC")
 log = logging.getLogger(__name__)
 
 
@@ -94,178 +80,6 @@ def _stored_champion(run: ModelRun, service: str, profile: ScalingProfile) -> _C
     if run.artifact is None or run.step_seconds != profile.step_seconds:
         return None
     return _Champion(service, run.series_id, run.id, run.model, run.artifact)
-
-
-def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
-    """The series that holds the service's runs and forecasts, created if need be (training).
-
-    With one label set it is that series; with several, a derived series (labels ``{"*": "sum"}``)
-    stands for their sum.
-    """
-    found = find_driving_series_id(session=session, service=service, profile=profile)
-    if found is not None:
-        return found
-    keys = [(service.id, profile.metric, AGGREGATE_LABELS, None)]
-    return next(iter(ensure_series(session=session, keys=keys).values()))
-
-
-def find_driving_series_id(
-    *, session: Session, service: Service, profile: ScalingProfile
-) -> int | None:
-    """:func:`driving_series_id` without writing, for reads: None when it would be a summed
-    series not made yet (then nothing was trained on it, so there is nothing to show)."""
-    rows = session.execute(
-        select(Series.id, Series.labels_key).where(
-            Series.service_id == service.id, Series.metric == profile.metric
-        )
-    ).all()
-    ids = [row.id for row in rows if row.labels_key != AGGREGATE_LABELS_KEY]
-    if len(ids) == 1:
-        return int(ids[0])
-    return next((int(row.id) for row in rows if row.labels_key == AGGREGATE_LABELS_KEY), None)
-
-
-def driving_forecast_or_not_ready(
-    *, session: Session, service: Service, profile: ScalingProfile
-) -> Forecast:
-    """The newest forecast of the driving metric, for what cannot go on without one (the
-    forecast route, re-planning); NotReadyError (API 409) when nothing was trained on it yet."""
-    series_id = find_driving_series_id(session=session, service=service, profile=profile)
-    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
-    if forecast is None:
-        raise NotReadyError(
-            f"service {quoted(service.name)} has no forecast of {quoted(profile.metric)} yet; "
-            "train it first"
-        )
-    return forecast
-
-
-def driving_training_runs(
-    *, session: Session, service: Service, profile: ScalingProfile
-) -> tuple[int | None, list[ModelRun]]:
-    """The driving series and the runs of its latest training, champion first (leaderboards);
-    ``(None, [])`` while it does not exist (nothing trained: an empty board, not an error)."""
-    series_id = find_driving_series_id(session=session, service=service, profile=profile)
-    if series_id is None:
-        return None, []
-    return series_id, latest_training_runs(session=session, series_id=series_id)
-
-
-def load_history(
-    *, session: Session, service: Service, profile: ScalingProfile, days: float
-) -> pd.Series:
-    """The driving metric, summed over label sets, on the profile's step, exclusions blanked."""
-    series_ids = list(
-        session.execute(
-            select(Series.id).where(
-                Series.service_id == service.id,
-                Series.metric == profile.metric,
-                Series.labels_key != AGGREGATE_LABELS_KEY,
-            )
-        ).scalars()
-    )
-    if not series_ids:
-        raise NotReadyError(f"service {quoted(service.name)} has no {profile.metric} samples yet")
-    start = utc_now() - pd.Timedelta(days=days)
-    samples = read_samples(session=session, series_ids=series_ids, start=start)
-    if samples.empty:  # all older: say how old, so the fix (recent samples) is plain
-        latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
-        latest = "" if latest_ms is None else f"; its latest is from {_iso_ms(latest_ms)}"
-        raise NotReadyError(
-            f"service {quoted(service.name)} has no {profile.metric} samples in the last "
-            f"{days:g} days{latest}; send recent samples"
-        )
-    per_series = [
-        regularise(group.set_index("ts")["value"], profile.step_seconds, anchor=EPOCH)
-        for _, group in samples.groupby("series_id")
-    ]
-    history = pd.concat(per_series, axis=1).sum(axis=1, min_count=1)
-    history.index.freq = per_series[0].index.freq
-    windows = session.execute(
-        select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)
-    ).all()
-    history = exclude_windows(history, [(row.start, row.end) for row in windows])
-    if history.notna().sum() == 0:
-        raise NotReadyError(
-            f"service {quoted(service.name)}: every {profile.metric} sample of the last "
-            f"{days:g} days lies in an exclusion window; delete or shorten an exclusion to train"
-        )
-    return history
-
-
-def _iso_ms(epoch_ms: int) -> str:
-    """An epoch-millisecond instant as ISO-8601 UTC text, for messages."""
-    return pd.Timestamp(epoch_ms, unit="ms", tz="UTC").isoformat()
-
-
-def history_reach(last_step: pd.Timestamp, profile: ScalingProfile) -> tuple[datetime, datetime]:
-    """When a history whose last step starts at ``last_step`` ends, and how far a forecast
-    from it reaches (its ``horizon_steps`` steps follow the last one)."""
-    step = pd.Timedelta(seconds=profile.step_seconds)
-    end = pd.Timestamp(last_step) + step
-    return end.to_pydatetime(), (end + profile.horizon_steps * step).to_pydatetime()
-
-
-def past_history_message(*, name: str, profile: ScalingProfile, last_step: pd.Timestamp) -> str:
-    """Why a forecast from this history would be no use: it ends before now. Shared by the
-    train refusal and the plan route's note, so both say it in the same words."""
-    end, reach = history_reach(last_step, profile)
-    return (
-        f"the {profile.metric} history of {quoted(name)} ends at {end.isoformat()}: a "
-        f"{profile.horizon_hours:g}h forecast from there reaches only {reach.isoformat()}, "
-        "already past; send recent samples, then train again"
-    )
-
-
-def check_reaches_future(*, name: str, profile: ScalingProfile, history: pd.Series) -> None:
-    """NotReadyError when a forecast from ``history`` would end before now: storing it would
-    replace the plan in force with one that has no step from now on."""
-    if history_reach(history.index[-1], profile)[1] <= utc_now():
-        raise NotReadyError(
-            past_history_message(name=name, profile=profile, last_step=history.index[-1])
-        )
-
-
-def stale_plan_note(database: Database, name: str, ends_at: datetime) -> str:
-    """Why the plan in force ended before now, for the plan route (in its own session)."""
-    with database.session() as session:
-        service = get_service(session=session, name=name)
-        return why_plan_ended(session=session, service=service, ends_at=ends_at)
-
-
-def why_plan_ended(*, session: Session, service: Service, ends_at: datetime) -> str:
-    """Why a plan ended before now: the history too old to forecast from, no samples at all,
-    or a recent history no job has planned from yet. The one wording of the plan route's
-    ``note`` and the dashboard's, so a person reads the same reason in both."""
-    name = service.name
-    profile = profile_of(service)
-    latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
-    note = f"this plan ended at {as_utc(ends_at).isoformat()}; "
-    if latest_ms is None:
-        return note + f"{quoted(name)} has no {profile.metric} samples: send samples, then train"
-    step_ms = profile.step_seconds * 1000
-    last_step = pd.Timestamp(latest_ms // step_ms * step_ms, unit="ms", tz="UTC")
-    end, reach = history_reach(last_step, profile)
-    if reach <= utc_now():
-        return note + past_history_message(name=name, profile=profile, last_step=last_step)
-    return note + (
-        f"the {profile.metric} history reaches {end.isoformat()}: the next forecast job "
-        "(or a train) makes a new plan"
-    )
-
-
-def service_calendar(*, session: Session, service: Service, profile: ScalingProfile) -> Calendar:
-    """The holidays (profile's ``holiday_country``) and declared events models may use."""
-    events = tuple(
-        EventWindow(
-            name=event.name,
-            start=pd.Timestamp(event.start),
-            end=pd.Timestamp(event.end),
-            multiplier=event.multiplier,
-        )
-        for event in list_events(session=session, service_id=service.id)
-    )
-    return Calendar(holiday_country=profile.holiday_country, events=events)
 
 
 @dataclass(frozen=True)
@@ -465,63 +279,6 @@ def save_outcome_runs(
     )
 
 
-def planning_profile(*, service: Service, made_for: ScalingProfile) -> ScalingProfile:
-    """The profile a forecast just made is planned with: the service's profile as stored now.
-
-    A profile changed while the forecast was being made (a training takes minutes) has been
-    re-planned from the previous forecast already; planning with the profile read before the
-    fit would undo that change until the next refresh. A change of metric or step, which
-    this forecast cannot serve (a new plan needs a forecast of its own), keeps ``made_for``.
-    """
-    current = profile_of(service)
-    if (current.metric, current.step_seconds) != (made_for.metric, made_for.step_seconds):
-        return made_for
-    return current
-
-
-def build_plan(
-    *,
-    session: Session,
-    service: Service,
-    profile: ScalingProfile,
-    forecast_id: int,
-    history: pd.Series | None,
-) -> Plan:
-    """Plan capacity from a stored forecast and store the plan.
-
-    ``history`` (the driving metric) lets a profile with ``reactive_tolerance_pct`` check
-    whether its floor is needed at all (:func:`forecaster.planning.reactive.check_floor`).
-
-    Plans are stored whatever the mode; ``summary.forecast_only`` records whether the service
-    was in forecast-only mode when the plan was made (actuators must then leave it alone).
-    """
-    frame = forecast_frame(session=session, forecast_id=forecast_id)
-    load = quantile_series(frame, profile.risk_quantile)
-    plan = plan_capacity(load, profile, step_seconds=profile.step_seconds)
-    if history is not None:
-        plan = check_floor(plan, history, profile)
-    hours = profile.step_seconds / 3600
-    summary = {
-        "steps": len(plan),
-        "peak_replicas": int(plan["replicas"].max()),
-        "peak_gpus": int(plan["gpus"].max()),
-        "replica_hours": float(plan["replicas"].sum() * hours),
-        "gpu_hours": float(plan["gpus"].sum() * hours),
-        "forecast_only": profile.forecast_only,
-        "tiers": [tier.name for tier in profile.tiers],
-    }
-    return save_plan(
-        session=session,
-        service_id=service.id,
-        forecast_id=forecast_id,
-        step_seconds=profile.step_seconds,
-        quantile=profile.risk_quantile,
-        frame=plan,
-        total_cost=plan_cost(plan, profile.step_seconds),
-        summary=summary,
-    )
-
-
 # a champion that learnt from less than this is refitted whenever the history has doubled
 COLD_START_SPAN = pd.Timedelta(days=1)
 
@@ -642,51 +399,3 @@ def _store_refreshed(
             plan_id=plan.id,
             message=message,
         )
-
-
-def plan_service(database: Database, name: str) -> int:
-    """Re-plan a service from its latest forecast (``forecaster plan --service``)."""
-    with database.session() as session:
-        service = get_service(session=session, name=name)
-        return replan(session=session, service=service, profile=profile_of(service)).id
-
-
-def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Plan:
-    """A new plan for ``profile`` from the latest forecast of its driving metric, so a profile
-    change (capacity, bounds, risk) takes effect without waiting for the next forecast job.
-
-    NotReadyError when no stored forecast fits the profile: none yet of its metric, or one on
-    another step (a plan must follow the forecast's own steps).
-    """
-    forecast = driving_forecast_or_not_ready(session=session, service=service, profile=profile)
-    if forecast.step_seconds != profile.step_seconds:
-        raise NotReadyError(
-            f"the latest forecast of {quoted(service.name)} is on {forecast.step_seconds}s steps "
-            f"and the profile on {profile.step_seconds}s; train it first"
-        )
-    history = (
-        None
-        if profile.reactive_tolerance_pct is None
-        else load_history(session=session, service=service, profile=profile, days=CHECK_DAYS)
-    )
-    return build_plan(
-        session=session,
-        service=service,
-        profile=profile,
-        forecast_id=forecast.id,
-        history=history,
-    )
-
-
-def replan_or_why(
-    *, session: Session, service: Service, profile: ScalingProfile
-) -> tuple[int | None, str]:
-    """Re-plan a changed profile at once (:func:`replan`), or say why not and what stays in
-    force: the new plan's id, or None, and a sentence for the API answer or the CLI."""
-    try:
-        plan = replan(session=session, service=service, profile=profile)
-    except NotReadyError as error:
-        kept = latest_plan(session=session, service_id=service.id) is not None
-        tail = "; the previous profile's plan stays in force until then" if kept else ""
-        return None, f"not re-planned: {error}{tail}"
-    return plan.id, "re-planned from the latest forecast"

@@ -17,7 +17,7 @@ from forecaster.storage.orm import JobRun, Service
 from forecaster.storage.samples import read_samples, sample_count
 from forecaster.storage.services import upsert_service
 from forecaster.timeutil import to_epoch_ms, utc_now
-from forecaster.training.train import load_history
+from forecaster.training.service_data import load_history
 
 STEP = 300
 DAYS = 10

@@ -23,7 +23,8 @@ from forecaster.storage.jobs import list_job_runs
 from forecaster.storage.orm import JobRun, ModelRun
 from forecaster.storage.services import get_service, profile_of
 from forecaster.training.forecasting import ForecastOutcome
-from forecaster.training.train import driving_series_id, train_service
+from forecaster.training.service_data import driving_series_id
+from forecaster.training.train import train_service
 from tests.actuators.conftest import HPA, hpa
 from tests.actuators.factories import make_service, store_plan
 from tests.fakes.kube_api import FakeKubeApi
@@ -176,7 +177,7 @@ def test_train_job_trains_services_together_and_records_each_outcome(
     service without samples is reported in the record, not fatal to the others, and named in
     the logs and /metrics with why (the pass's record was the only place that said so)."""
     from forecaster.storage.forecasts import latest_training_runs
-    from forecaster.training.train import driving_series_id
+    from forecaster.training.service_data import driving_series_id
     from tests.helpers import ending_now, store_points, synthetic_traffic
 
     for number, name in enumerate(("chat", "embed")):

@@ -21,7 +21,8 @@ from forecaster.storage.forecasts import forecast_frame, quantile_series
 from forecaster.storage.orm import Plan
 from forecaster.storage.plans import plan_steps
 from forecaster.storage.services import get_service
-from forecaster.training.train import build_plan, forecast_service, train_service
+from forecaster.training.replan import build_plan
+from forecaster.training.train import forecast_service, train_service
 from tests.helpers import ending_now, store_service, synthetic_traffic
 
 PROFILE = ScalingProfile(

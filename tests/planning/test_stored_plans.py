@@ -13,7 +13,7 @@ from forecaster.storage.orm import Plan
 from forecaster.storage.plans import plan_steps
 from forecaster.storage.samples import ensure_series
 from forecaster.storage.services import upsert_service
-from forecaster.training.train import build_plan
+from forecaster.training.replan import build_plan
 from tests.helpers import synthetic_traffic
 
 TIERS = [

@@ -14,7 +14,8 @@ from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, latest_training_runs
 from forecaster.storage.services import get_service, upsert_service
 from forecaster.timeutil import utc_now
-from forecaster.training.train import driving_series_id, forecast_service, train_service
+from forecaster.training.service_data import driving_series_id
+from forecaster.training.train import forecast_service, train_service
 
 PROFILE = ScalingProfile(step_seconds=3600, horizon_hours=24, capacity_per_replica=10)
 NAIVE = "seasonal_naive_daily"

@@ -13,7 +13,8 @@ from forecaster.storage.db import Database
 from forecaster.storage.forecasts import latest_training_runs
 from forecaster.storage.services import get_service, upsert_service
 from forecaster.timeutil import utc_now
-from forecaster.training.train import driving_series_id, train_services
+from forecaster.training.service_data import driving_series_id
+from forecaster.training.train import train_services
 
 PROFILE = ScalingProfile(step_seconds=3600, horizon_hours=12, capacity_per_replica=10)
 

@@ -1,0 +1,162 @@
+"""Plans from stored forecasts: made after each training or refresh, re-made at once when a
+profile changes, and the reason a plan in force ran out, in one wording for the plan route and
+the dashboard.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from forecaster.errors import NotReadyError, quoted
+from forecaster.planning.planner import plan_capacity, plan_cost
+from forecaster.planning.reactive import CHECK_DAYS, check_floor
+from forecaster.profiles import ScalingProfile
+from forecaster.storage.db import Database
+from forecaster.storage.forecasts import forecast_frame, quantile_series
+from forecaster.storage.orm import Plan, Service
+from forecaster.storage.plans import latest_plan, save_plan
+from forecaster.storage.samples import latest_metric_ms
+from forecaster.storage.services import get_service, profile_of
+from forecaster.timeutil import as_utc, utc_now
+from forecaster.training.service_data import (
+    driving_forecast_or_not_ready,
+    history_reach,
+    load_history,
+    past_history_message,
+)
+
+
+def stale_plan_note(database: Database, name: str, ends_at: datetime) -> str:
+    """Why the plan in force ended before now, for the plan route (in its own session)."""
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        return why_plan_ended(session=session, service=service, ends_at=ends_at)
+
+
+def why_plan_ended(*, session: Session, service: Service, ends_at: datetime) -> str:
+    """Why a plan ended before now: the history too old to forecast from, no samples at all,
+    or a recent history no job has planned from yet. The one wording of the plan route's
+    ``note`` and the dashboard's, so a person reads the same reason in both."""
+    name = service.name
+    profile = profile_of(service)
+    latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
+    note = f"this plan ended at {as_utc(ends_at).isoformat()}; "
+    if latest_ms is None:
+        return note + f"{quoted(name)} has no {profile.metric} samples: send samples, then train"
+    step_ms = profile.step_seconds * 1000
+    last_step = pd.Timestamp(latest_ms // step_ms * step_ms, unit="ms", tz="UTC")
+    end, reach = history_reach(last_step, profile)
+    if reach <= utc_now():
+        return note + past_history_message(name=name, profile=profile, last_step=last_step)
+    return note + (
+        f"the {profile.metric} history reaches {end.isoformat()}: the next forecast job "
+        "(or a train) makes a new plan"
+    )
+
+
+def planning_profile(*, service: Service, made_for: ScalingProfile) -> ScalingProfile:
+    """The profile a forecast just made is planned with: the service's profile as stored now.
+
+    A profile changed while the forecast was being made (a training takes minutes) has been
+    re-planned from the previous forecast already; planning with the profile read before the
+    fit would undo that change until the next refresh. A change of metric or step, which
+    this forecast cannot serve (a new plan needs a forecast of its own), keeps ``made_for``.
+    """
+    current = profile_of(service)
+    if (current.metric, current.step_seconds) != (made_for.metric, made_for.step_seconds):
+        return made_for
+    return current
+
+
+def build_plan(
+    *,
+    session: Session,
+    service: Service,
+    profile: ScalingProfile,
+    forecast_id: int,
+    history: pd.Series | None,
+) -> Plan:
+    """Plan capacity from a stored forecast and store the plan.
+
+    ``history`` (the driving metric) lets a profile with ``reactive_tolerance_pct`` check
+    whether its floor is needed at all (:func:`forecaster.planning.reactive.check_floor`).
+
+    Plans are stored whatever the mode; ``summary.forecast_only`` records whether the service
+    was in forecast-only mode when the plan was made (actuators must then leave it alone).
+    """
+    frame = forecast_frame(session=session, forecast_id=forecast_id)
+    load = quantile_series(frame, profile.risk_quantile)
+    plan = plan_capacity(load, profile, step_seconds=profile.step_seconds)
+    if history is not None:
+        plan = check_floor(plan, history, profile)
+    hours = profile.step_seconds / 3600
+    summary = {
+        "steps": len(plan),
+        "peak_replicas": int(plan["replicas"].max()),
+        "peak_gpus": int(plan["gpus"].max()),
+        "replica_hours": float(plan["replicas"].sum() * hours),
+        "gpu_hours": float(plan["gpus"].sum() * hours),
+        "forecast_only": profile.forecast_only,
+        "tiers": [tier.name for tier in profile.tiers],
+    }
+    return save_plan(
+        session=session,
+        service_id=service.id,
+        forecast_id=forecast_id,
+        step_seconds=profile.step_seconds,
+        quantile=profile.risk_quantile,
+        frame=plan,
+        total_cost=plan_cost(plan, profile.step_seconds),
+        summary=summary,
+    )
+
+
+def plan_service(database: Database, name: str) -> int:
+    """Re-plan a service from its latest forecast (``forecaster plan --service``)."""
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        return replan(session=session, service=service, profile=profile_of(service)).id
+
+
+def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Plan:
+    """A new plan for ``profile`` from the latest forecast of its driving metric, so a profile
+    change (capacity, bounds, risk) takes effect without waiting for the next forecast job.
+
+    NotReadyError when no stored forecast fits the profile: none yet of its metric, or one on
+    another step (a plan must follow the forecast's own steps).
+    """
+    forecast = driving_forecast_or_not_ready(session=session, service=service, profile=profile)
+    if forecast.step_seconds != profile.step_seconds:
+        raise NotReadyError(
+            f"the latest forecast of {quoted(service.name)} is on {forecast.step_seconds}s steps "
+            f"and the profile on {profile.step_seconds}s; train it first"
+        )
+    history = (
+        None
+        if profile.reactive_tolerance_pct is None
+        else load_history(session=session, service=service, profile=profile, days=CHECK_DAYS)
+    )
+    return build_plan(
+        session=session,
+        service=service,
+        profile=profile,
+        forecast_id=forecast.id,
+        history=history,
+    )
+
+
+def replan_or_why(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> tuple[int | None, str]:
+    """Re-plan a changed profile at once (:func:`replan`), or say why not and what stays in
+    force: the new plan's id, or None, and a sentence for the API answer or the CLI."""
+    try:
+        plan = replan(session=session, service=service, profile=profile)
+    except NotReadyError as error:
+        kept = latest_plan(session=session, service_id=service.id) is not None
+        tail = "; the previous profile's plan stays in force until then" if kept else ""
+        return None, f"not re-planned: {error}{tail}"
+    return plan.id, "re-planned from the latest forecast"

@@ -1,0 +1,172 @@
+"""What training a service reads from SQL: its driving series, its history on the profile's
+step (label sets summed, exclusions blanked) and its calendar, and whether a forecast from that
+history still reaches the future.
+
+Shared by the train job, the 15-minute refresh, re-planning, the what-if simulation and the
+review pages, so all of them read a service the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecaster.errors import NotReadyError, quoted
+from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
+from forecaster.profiles import ScalingProfile
+from forecaster.storage.calendar import list_events
+from forecaster.storage.forecasts import latest_forecast, latest_training_runs
+from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Series, Service
+from forecaster.storage.samples import ensure_series, latest_metric_ms, read_samples
+from forecaster.timeutil import utc_now
+from forecaster.training.history import exclude_windows, regularise
+from models.calendar import Calendar, EventWindow
+
+EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
+    """The series that holds the service's runs and forecasts, created if need be (training).
+
+    With one label set it is that series; with several, a derived series (labels ``{"*": "sum"}``)
+    stands for their sum.
+    """
+    found = find_driving_series_id(session=session, service=service, profile=profile)
+    if found is not None:
+        return found
+    keys = [(service.id, profile.metric, AGGREGATE_LABELS, None)]
+    return next(iter(ensure_series(session=session, keys=keys).values()))
+
+
+def find_driving_series_id(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> int | None:
+    """:func:`driving_series_id` without writing, for reads: None when it would be a summed
+    series not made yet (then nothing was trained on it, so there is nothing to show)."""
+    rows = session.execute(
+        select(Series.id, Series.labels_key).where(
+            Series.service_id == service.id, Series.metric == profile.metric
+        )
+    ).all()
+    ids = [row.id for row in rows if row.labels_key != AGGREGATE_LABELS_KEY]
+    if len(ids) == 1:
+        return int(ids[0])
+    return next((int(row.id) for row in rows if row.labels_key == AGGREGATE_LABELS_KEY), None)
+
+
+def driving_forecast_or_not_ready(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> Forecast:
+    """The newest forecast of the driving metric, for what cannot go on without one (the
+    forecast route, re-planning); NotReadyError (API 409) when nothing was trained on it yet."""
+    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
+    if forecast is None:
+        raise NotReadyError(
+            f"service {quoted(service.name)} has no forecast of {quoted(profile.metric)} yet; "
+            "train it first"
+        )
+    return forecast
+
+
+def driving_training_runs(
+    *, session: Session, service: Service, profile: ScalingProfile
+) -> tuple[int | None, list[ModelRun]]:
+    """The driving series and the runs of its latest training, champion first (leaderboards);
+    ``(None, [])`` while it does not exist (nothing trained: an empty board, not an error)."""
+    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    if series_id is None:
+        return None, []
+    return series_id, latest_training_runs(session=session, series_id=series_id)
+
+
+def load_history(
+    *, session: Session, service: Service, profile: ScalingProfile, days: float
+) -> pd.Series:
+    """The driving metric, summed over label sets, on the profile's step, exclusions blanked."""
+    series_ids = list(
+        session.execute(
+            select(Series.id).where(
+                Series.service_id == service.id,
+                Series.metric == profile.metric,
+                Series.labels_key != AGGREGATE_LABELS_KEY,
+            )
+        ).scalars()
+    )
+    if not series_ids:
+        raise NotReadyError(f"service {quoted(service.name)} has no {profile.metric} samples yet")
+    start = utc_now() - pd.Timedelta(days=days)
+    samples = read_samples(session=session, series_ids=series_ids, start=start)
+    if samples.empty:  # all older: say how old, so the fix (recent samples) is plain
+        latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
+        latest = "" if latest_ms is None else f"; its latest is from {_iso_ms(latest_ms)}"
+        raise NotReadyError(
+            f"service {quoted(service.name)} has no {profile.metric} samples in the last "
+            f"{days:g} days{latest}; send recent samples"
+        )
+    per_series = [
+        regularise(group.set_index("ts")["value"], profile.step_seconds, anchor=EPOCH)
+        for _, group in samples.groupby("series_id")
+    ]
+    history = pd.concat(per_series, axis=1).sum(axis=1, min_count=1)
+    history.index.freq = per_series[0].index.freq
+    windows = session.execute(
+        select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)
+    ).all()
+    history = exclude_windows(history, [(row.start, row.end) for row in windows])
+    if history.notna().sum() == 0:
+        raise NotReadyError(
+            f"service {quoted(service.name)}: every {profile.metric} sample of the last "
+            f"{days:g} days lies in an exclusion window; delete or shorten an exclusion to train"
+        )
+    return history
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    """An epoch-millisecond instant as ISO-8601 UTC text, for messages."""
+    return pd.Timestamp(epoch_ms, unit="ms", tz="UTC").isoformat()
+
+
+def history_reach(last_step: pd.Timestamp, profile: ScalingProfile) -> tuple[datetime, datetime]:
+    """When a history whose last step starts at ``last_step`` ends, and how far a forecast
+    from it reaches (its ``horizon_steps`` steps follow the last one)."""
+    step = pd.Timedelta(seconds=profile.step_seconds)
+    end = pd.Timestamp(last_step) + step
+    return end.to_pydatetime(), (end + profile.horizon_steps * step).to_pydatetime()
+
+
+def past_history_message(*, name: str, profile: ScalingProfile, last_step: pd.Timestamp) -> str:
+    """Why a forecast from this history would be no use: it ends before now. Shared by the
+    train refusal and the plan route's note, so both say it in the same words."""
+    end, reach = history_reach(last_step, profile)
+    return (
+        f"the {profile.metric} history of {quoted(name)} ends at {end.isoformat()}: a "
+        f"{profile.horizon_hours:g}h forecast from there reaches only {reach.isoformat()}, "
+        "already past; send recent samples, then train again"
+    )
+
+
+def check_reaches_future(*, name: str, profile: ScalingProfile, history: pd.Series) -> None:
+    """NotReadyError when a forecast from ``history`` would end before now: storing it would
+    replace the plan in force with one that has no step from now on."""
+    if history_reach(history.index[-1], profile)[1] <= utc_now():
+        raise NotReadyError(
+            past_history_message(name=name, profile=profile, last_step=history.index[-1])
+        )
+
+
+def service_calendar(*, session: Session, service: Service, profile: ScalingProfile) -> Calendar:
+    """The holidays (profile's ``holiday_country``) and declared events models may use."""
+    events = tuple(
+        EventWindow(
+            name=event.name,
+            start=pd.Timestamp(event.start),
+            end=pd.Timestamp(event.end),
+            multiplier=event.multiplier,
+        )
+        for event in list_events(session=session, service_id=service.id)
+    )
+    return Calendar(holiday_country=profile.holiday_country, events=events)

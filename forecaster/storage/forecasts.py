@@ -12,6 +12,7 @@ from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
+from forecaster.storage.deletes import delete_with_children
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun, Plan
 from forecaster.timeutil import as_utc
 from models.base import quantile_name
@@ -293,9 +294,9 @@ def prune_forecasts(*, session: Session, series_ids: list[int], before: datetime
         Forecast.id.not_in(planned),
     )
     ids = list(session.execute(old).scalars())
-    for chunk in _chunks(ids):
-        session.execute(delete(ForecastPoint).where(ForecastPoint.forecast_id.in_(chunk)))
-        session.execute(delete(Forecast).where(Forecast.id.in_(chunk)))
+    delete_with_children(
+        session=session, parent_key=Forecast.id, child_key=ForecastPoint.forecast_id, ids=ids
+    )
     return len(ids)
 
 
@@ -323,8 +324,3 @@ def prune_model_runs(*, session: Session, series_ids: list[int], before: datetim
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def _chunks(ids: list[int], size: int = 5_000) -> list[list[int]]:
-    """``ids`` in slices a statement's parameter list takes on either database."""
-    return [ids[start : start + size] for start in range(0, len(ids), size)]

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from forecaster.storage.deletes import delete_with_children
 from forecaster.storage.orm import Plan, PlanStep
 from forecaster.storage.plan_views import encode_steps
 from forecaster.timeutil import as_utc
@@ -107,8 +108,5 @@ def prune_plans(*, session: Session, service_id: int, before: datetime) -> int:
             )
         ).scalars()
     )
-    for start in range(0, len(ids), 5_000):
-        chunk = ids[start : start + 5_000]
-        session.execute(delete(PlanStep).where(PlanStep.plan_id.in_(chunk)))
-        session.execute(delete(Plan).where(Plan.id.in_(chunk)))
+    delete_with_children(session=session, parent_key=Plan.id, child_key=PlanStep.plan_id, ids=ids)
     return len(ids)

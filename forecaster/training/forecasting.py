@@ -35,8 +35,8 @@ from forecaster.training.backtest import (
     plan_folds,
 )
 from forecaster.training.history import (
+    read_as_load,
     without_idle_start,
-    without_outages,
     without_stray_start,
 )
 from forecaster.training.selection import (
@@ -325,7 +325,7 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-history_cap(history) :].astype("float64")
-    history, note = without_outages(without_idle_start(without_stray_start(history)))
+    history, note = read_as_load(without_idle_start(without_stray_start(history)))
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.timeutil import epoch_ns, freq_alias
+from forecaster.training.level_shift import with_recent_rise_levelled
 from models.base import DAY_SECONDS, step_seconds_of
 
 
@@ -192,6 +193,15 @@ def without_outages(history: pd.Series) -> tuple[pd.Series, str]:
         "not load: the days before had no such run"
     )
     return cleaned, note
+
+
+def read_as_load(history: pd.Series) -> tuple[pd.Series, str]:
+    """The history models learn from: outages read as missing (:func:`without_outages`), then
+    a recent lasting rise levelled (:mod:`forecaster.training.level_shift`), with a note for
+    each that applied. Training and the 15-minute refresh both read the history so."""
+    cleaned, outage = without_outages(history)
+    levelled, rise = with_recent_rise_levelled(cleaned)
+    return levelled, "; ".join(filter(None, [outage, rise]))
 
 
 def _outage_runs(values: np.ndarray, step: float) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ from forecaster.storage.orm import ModelRun, Service
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc
 from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
-from forecaster.training.history import without_outages
+from forecaster.training.history import read_as_load
 from forecaster.training.replan import build_plan, planning_profile
 from forecaster.training.service_data import (
     check_reaches_future,
@@ -352,9 +352,9 @@ def _refreshed(
     artifact: bytes, calendar: Calendar, history: pd.Series, profile: ScalingProfile
 ) -> tuple[pd.DataFrame, str]:
     """A stored champion's forecast from a newer history, without refitting it, and a note
-    when a trailing outage was read as missing (as training does, :func:`without_outages`: the
-    15-min refresh is what runs during an outage)."""
-    history, note = without_outages(history)
+    when a trailing outage was read as missing or a recent rise levelled (as training reads the
+    history, :func:`read_as_load`: the 15-min refresh is what runs during an outage)."""
+    history, note = read_as_load(history)
     model = pickle.loads(artifact)
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too

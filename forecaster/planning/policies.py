@@ -24,7 +24,7 @@ from forecaster.planning.replay import Trace, step_means
 from forecaster.planning.shaping import forward_max
 from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import epoch_ns
-from forecaster.training.forecasting import make_forecast
+from forecaster.training.forecasting import make_forecast, refreshed
 from models.base import ForecastModel, quantile_name
 from models.calendar import Calendar
 
@@ -159,7 +159,7 @@ def rolling_forecasts(
             values[number] = ahead[offset : offset + horizon]
             continue
         if not refit:
-            model = model.update(history)
+            model, _ = refreshed(model, history)
         forecast = model.predict(horizon, (quantile,))
         origins[number] = epoch_ns(forecast.index[:1])[0]
         values[number] = forecast[quantile_name(quantile)].to_numpy()

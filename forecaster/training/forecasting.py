@@ -152,6 +152,15 @@ def make_forecast(
     )[0]
 
 
+def refreshed(model: ForecastModel, history: pd.Series) -> tuple[ForecastModel, str]:
+    """``model`` updated with a newer ``history`` without refitting, the history read as
+    training reads it (:func:`~forecaster.training.history.read_as_load`: outages missing, a
+    recent rise levelled), and that reading's note. The service's 15-minute refresh and the
+    replay simulator's re-plans both forecast so, as the champion was fitted."""
+    history, note = read_as_load(history)
+    return model.update(history), note
+
+
 @dataclass
 class _Series:
     """One series on its way through the engine."""

@@ -30,8 +30,12 @@ from forecaster.storage.forecasts import champion_run, save_forecast, save_model
 from forecaster.storage.orm import ModelRun, Service
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc
-from forecaster.training.forecasting import ForecastOutcome, forecast_many, make_forecast
-from forecaster.training.history import read_as_load
+from forecaster.training.forecasting import (
+    ForecastOutcome,
+    forecast_many,
+    make_forecast,
+    refreshed,
+)
 from forecaster.training.replan import build_plan, planning_profile
 from forecaster.training.service_data import (
     check_reaches_future,
@@ -162,7 +166,7 @@ def _keep_working_champion(database: Database, loaded: _Loaded, errors: Sequence
         return
     try:
         frame, _ = run_at_idle_priority(
-            _refreshed, champion.artifact, loaded.calendar, loaded.history, profile
+            _champion_forecast, champion.artifact, loaded.calendar, loaded.history, profile
         )
     except Exception as error:  # noqa: BLE001 - an unusable champion makes way for the fallback
         log.warning(
@@ -326,7 +330,7 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         return train_service(database, name, settings)
     try:
         frame, note = run_at_idle_priority(
-            _refreshed, champion.artifact, calendar, history, profile
+            _champion_forecast, champion.artifact, calendar, history, profile
         )
     except Exception as error:  # noqa: BLE001 - whatever broke the champion, a refit replaces it
         reason = (
@@ -348,19 +352,18 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
     )
 
 
-def _refreshed(
+def _champion_forecast(
     artifact: bytes, calendar: Calendar, history: pd.Series, profile: ScalingProfile
 ) -> tuple[pd.DataFrame, str]:
     """A stored champion's forecast from a newer history, without refitting it, and a note
-    when a trailing outage was read as missing or a recent rise levelled (as training reads the
-    history, :func:`read_as_load`: the 15-min refresh is what runs during an outage)."""
-    history, note = read_as_load(history)
+    when a trailing outage was read as missing or a recent rise levelled (the history read as
+    training reads it, :func:`~forecaster.training.forecasting.refreshed`: the 15-min refresh is
+    what runs during an outage)."""
     model = pickle.loads(artifact)
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too
-    frame: pd.DataFrame = model.update(history).predict(
-        profile.horizon_steps, profile.forecast_quantiles
-    )
+    model, note = refreshed(model, history)
+    frame: pd.DataFrame = model.predict(profile.horizon_steps, profile.forecast_quantiles)
     return frame, note
 
 
@@ -373,7 +376,7 @@ def _store_refreshed(
     *,
     message: str,
 ) -> TrainResult:
-    """Store a champion's refreshed forecast (:func:`_refreshed`) and plan it."""
+    """Store a champion's refreshed forecast (:func:`_champion_forecast`) and plan it."""
     with database.session() as session:
         service = get_service(session=session, name=champion.service)
         forecast = save_forecast(

@@ -469,6 +469,14 @@ def plan_file(
         quantiles=profile.forecast_quantiles,
         holidays=profile.holiday_country,
     )
+    return plan_forecast(outcome, series_file, profile)
+
+
+def plan_forecast(
+    outcome: ForecastOutcome, series_file: SeriesFile, profile: ScalingProfile
+) -> pd.DataFrame:
+    """The plan of :func:`plan_file` from a forecast already made of the file (one forecast
+    carrying several quantiles serves profiles that differ only in what they plan from)."""
     step = pd.Timedelta(outcome.frame.index.freq).total_seconds()
     column = profile.quantile_column
     factor = peak_to_mean(series_file.points, step_seconds=step)

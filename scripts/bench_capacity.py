@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from shared_traces import DATA, TRACES
+from shared_traces import DATA, TRACES, plan_step
 
 from forecaster.offline import read_series_csv
 from forecaster.planning.policies import ForecastSettings
@@ -40,13 +40,6 @@ STARTUPS = (60.0, 180.0, 600.0)
 POLICIES = ("static", "reactive", "predictive", "oracle", EQUAL_SPEND)
 TARGET_UNDER_PCT = 0.10
 TARGET_HOURS_RATIO = 1.3
-
-
-def plan_step(source_step: float) -> int:
-    """Plan at the trace's own step, but at least every 5 minutes (1 minute for 1-s traces)."""
-    if source_step < 60:
-        return 60
-    return int(min(max(source_step, 300), 3600))
 
 
 def main() -> int:

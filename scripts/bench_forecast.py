@@ -38,7 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared_traces import DATA, TRACES  # noqa: E402
+from shared_traces import DATA, TRACES, forecast_origins  # noqa: E402
 
 from forecaster.offline import read_series_csv, regular_history  # noqa: E402
 from forecaster.timeutil import parse_duration  # noqa: E402
@@ -95,19 +95,11 @@ def evaluate(
     """Scores per model on one trace; ``None`` when it is too short for the horizon."""
     history = load(name)
     step = pd.Timedelta(history.index.freq).total_seconds()
-    span_days = len(history) * step / 86_400
-    shift = round(len(history) * skip_last)
-    if span_days >= 4:  # half a horizon apart: origins at different times of day, less noise
-        horizon, day = max(1, round(horizon_seconds / step)), round(86_400 / step)
-        spacing, count = max(1, horizon // 2, round(9 * 3_600 / step)), origins
-        spacing += day // 3 if spacing % day == 0 else 0
-    else:  # an hour of 1-s data holds only a few 10-minute forecasts
-        horizon = round(min(horizon_seconds, 600) / step)
-        spacing, count = horizon, min(origins, 3)
-    ends = [len(history) - 1 - shift - horizon - spacing * j for j in range(count)]
-    if span_days >= 4 and ends[-1] * step < 14 * 86_400:
+    found = forecast_origins(history, origins, horizon_seconds, skip_last)
+    if found is None:
         print(f"  {name}: skipped, under two weeks of history before the first origin")
         return None
+    ends, horizon = found
     tallies: dict[str, Tally] = {}
     naive = {"daily": Tally(), "weekly": Tally()}
     for end in ends:

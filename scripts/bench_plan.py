@@ -41,6 +41,7 @@ from forecaster.offline import (
     read_series_csv,
     regular_history,
 )
+from forecaster.planning.planner import replicas_for_load
 from forecaster.planning.replay import to_ticks
 from forecaster.profiles import ScalingProfile
 from models.base import DEFAULT_QUANTILES
@@ -59,11 +60,12 @@ class Score:
     oracle_hours: float
 
     @classmethod
-    def judge(cls, ready: np.ndarray, load: np.ndarray, profile: ScalingProfile, tick: float):
+    def judge(
+        cls, ready: np.ndarray, load: np.ndarray, profile: ScalingProfile, tick: float
+    ) -> Score:
         capacity = ready * profile.capacity_per_replica
         short = np.maximum(load - capacity, 0.0)
-        need = np.ceil(load / (profile.capacity_per_replica * TARGET_UTILIZATION) - 1e-9)
-        need = np.maximum(need, profile.min_replicas)
+        need = np.maximum(replicas_for_load(load, profile), profile.min_replicas)
         return cls(
             under_pct=100.0 * float(np.mean(short > 1e-9)),
             unserved_pct=100.0 * float(short.sum() / max(load.sum(), 1e-12)),
@@ -84,7 +86,7 @@ def yesterday_peak(past: pd.Series, profile: ScalingProfile) -> float:
     """The last day's peak need at the target utilisation, the floor held all day."""
     step = pd.Timedelta(past.index.freq).total_seconds()
     peak = float(past.iloc[-max(1, round(86_400 / step)) :].max())
-    need = np.ceil(peak / (profile.capacity_per_replica * TARGET_UTILIZATION) - 1e-9)
+    need = int(replicas_for_load(np.array([peak]), profile)[0])
     return float(max(need, profile.min_replicas))
 
 
@@ -154,10 +156,10 @@ def main() -> int:
     args = parser.parse_args()
     models = args.models.split(",")
     names = [n for n in TRACES if not args.traces or any(p in n for p in args.traces.split(","))]
+    quantiles = [float(q) for q in args.quantiles.split(",")]
     table: dict[str, dict[str, list[Score]]] = {}
     for name in names:
         began = time.perf_counter()
-        quantiles = [float(q) for q in args.quantiles.split(",")]
         scored = score_trace(name, models, quantiles, args.startup, args.origins)
         if scored is not None:
             table[name] = scored

@@ -105,7 +105,7 @@ class SeasonalNaive(ForecastModel):
     def _fit(self, history: pd.Series) -> None:
         season = season_steps(self.step_seconds_, self.period_seconds)
         values = fill_gaps(history.to_numpy(), season)
-        self.season_ = season if len(values) >= season else 1
+        self.season_ = int(self._seasons_held(np.array([len(values) - 1]))[0])
         replayed = fill_gaps(self._replayed(history.to_numpy(), season), season)
         self.last_season_ = replayed[-self.season_ :]
         if len(values) > self.season_:
@@ -136,6 +136,15 @@ class SeasonalNaive(ForecastModel):
             values = despiked(values, day, self.step_seconds_)
         return despiked(values, season, self.step_seconds_)
 
+    def _seasons_held(self, origins: np.ndarray) -> np.ndarray:
+        """The season repeated from each origin: the model's own once that much history is in,
+        else a day (a weekly rule on a week or less of history repeats yesterday, so it can be
+        backtested from the first origins of a ten-day history), else the last value."""
+        full = season_steps(self.step_seconds_, self.period_seconds)
+        day = min(full, season_steps(self.step_seconds_, DAY_SECONDS))
+        held = np.asarray(origins, dtype="int64") + 1
+        return np.where(held >= full, full, np.where(held >= day, day, 1))
+
     def rolled_medians(self, history: pd.Series, origins: np.ndarray, horizon: int) -> np.ndarray:
         """Each origin's last season repeated, gathered in one go (despiking reads only earlier
         values, so once for all origins); an origin whose last season has a gap takes the
@@ -144,7 +153,7 @@ class SeasonalNaive(ForecastModel):
         raw = history.to_numpy(dtype="float64")
         full = season_steps(self.step_seconds_, self.period_seconds)
         values = self._replayed(raw, full)
-        seasons = np.where(origins + 1 >= full, full, 1)
+        seasons = self._seasons_held(origins)
         ahead = np.arange(horizon)[None, :]
         positions = (origins - seasons + 1)[:, None] + ahead % seasons[:, None]
         medians = np.maximum(values[positions], 0.0)
@@ -166,7 +175,9 @@ class SeasonalNaiveDaily(SeasonalNaive):
 
 class SeasonalNaiveWeekly(SeasonalNaive):
     alias = "seasonal_naive_weekly"
-    min_history_seconds = WEEK_SECONDS + DAY_SECONDS
+    # backtested once most of its folds' targets have a week behind them (the first folds
+    # repeat yesterday): from about nine days of history at a 24 h horizon
+    min_history_seconds = 6 * DAY_SECONDS
 
     def __init__(self, despike: bool = True) -> None:
         super().__init__(WEEK_SECONDS, despike)

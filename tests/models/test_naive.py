@@ -29,6 +29,21 @@ def test_weekly_copies_the_same_day_last_week() -> None:
     assert np.allclose(frame["p50"].to_numpy(), week_ago)
 
 
+def test_weekly_on_under_a_week_repeats_yesterday_until_a_week_is_in() -> None:
+    """So a ten-day history can backtest it: its first folds start before a week is in."""
+    series = synthetic_traffic(days=9, step_seconds=3600, weekly_amplitude=0.4, seed=3)
+    five_days = series.iloc[: 5 * 24]
+    frame = SeasonalNaiveWeekly().fit(five_days).predict(24)
+    assert np.allclose(frame["p50"].to_numpy(), five_days.iloc[-24:].to_numpy())
+    origins = np.arange(5 * 24, 8 * 24, 5)  # across the one-week mark
+    fast = SeasonalNaiveWeekly().fit(series.iloc[: origins[0] + 1])
+    slow = SeasonalNaiveWeekly().fit(series.iloc[: origins[0] + 1])
+    rolled = fast.rolled_medians(series, origins, 24)
+    assert np.allclose(rolled, ForecastModel.rolled_medians(slow, series, origins, 24))
+    last = int(origins[-1])
+    assert np.allclose(rolled[-1], series.iloc[last - 167 : last - 143].to_numpy())
+
+
 def test_short_history_repeats_the_last_value_with_wide_bands() -> None:
     series = synthetic_traffic(days=0.5, step_seconds=3600, seed=4)
     frame = SeasonalNaiveDaily().fit(series).predict(6)

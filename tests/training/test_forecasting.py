@@ -49,6 +49,8 @@ def test_ladder_adds_daily_then_weekly_models() -> None:
     three_days = make_forecast(synthetic_traffic(days=4, step_seconds=3600, seed=2), 24)
     assert "seasonal_naive_weekly" not in _ok_models(three_days)
     assert {"mstl", "prophet"} & _ok_models(three_days)
+    ten_days = make_forecast(synthetic_traffic(days=10, step_seconds=3600, seed=2), 24)
+    assert "seasonal_naive_weekly" in _ok_models(ten_days)  # its first folds repeat yesterday
     weeks = make_forecast(synthetic_traffic(days=24, step_seconds=3600, seed=2), 24)
     assert "seasonal_naive_weekly" in _ok_models(weeks)
 

@@ -48,6 +48,7 @@ from forecaster.training.selection import (
     short_backtest,
     with_ensemble,
 )
+from forecaster.training.weekend import WEEKEND_CONTRAST, weekend_contrast
 from models.base import (
     DAY_SECONDS,
     DEFAULT_QUANTILES,
@@ -65,6 +66,7 @@ from models.registry import MODELS, create_model
 log = logging.getLogger(__name__)
 
 FALLBACK_MODEL = "seasonal_naive_daily"
+WEEKLY_NAIVE = "seasonal_naive_weekly"
 # the single-series ladder; models that need more history than there is are skipped
 SINGLE_SERIES = (
     "seasonal_naive_daily",
@@ -461,10 +463,7 @@ def _fit_final(name: str, members: Sequence[str], item: _Series, horizon: int) -
         return _factory(member, item, horizon)().fit(_history_for(member, item))
 
     if name == ENSEMBLE:
-        ensemble = Ensemble([one(member) for member in members])
-        ensemble.configure(calendar=item.calendar, horizon=horizon)
-        ensemble._remember_grid(item.history)
-        return ensemble
+        return _averaged([one(member) for member in members], item, horizon)
     return one(name)
 
 
@@ -489,16 +488,18 @@ def _finish(
     first = choose(scores, margin)
     order += [i for i in ([first] if first is not None else []) + ranked if i not in order]
     failures: list[str] = []
+    weekend = _weekend_note(item) if model == "auto" else ""
     for index in order:
         chosen, candidate = scores[index], candidates[index]
+        blend = bool(weekend) and chosen.model != WEEKLY_NAIVE
         try:
-            fitted, frame = _calibrated(item, candidate, horizon, quantiles)
+            fitted, frame = _calibrated(item, candidate, horizon, quantiles, blend)
         except Exception as failure:  # noqa: BLE001 - next candidate down the leaderboard
             log.warning("final fit of %s failed: %s", chosen.model, failure)
             failures.append(f"{chosen.model} failed ({failure})")
             continue
         chosen.champion = True
-        message = "; ".join(failures)
+        message = "; ".join([*failures, weekend] if blend else failures)
         if model not in ("auto", ENSEMBLE, chosen.model):
             message = f"{model} could not be used; {message}"
         return ForecastOutcome(
@@ -562,10 +563,14 @@ def _calibrated(
     candidate: CandidateBacktest,
     horizon: int,
     quantiles: tuple[float, ...],
+    blend_weekly: bool = False,
 ) -> tuple[Calibrated, pd.DataFrame]:
-    """A candidate refitted on the full history, wrapped in bands from its backtest."""
+    """A candidate refitted on the full history, wrapped in bands from its backtest; with
+    ``blend_weekly``, its median averaged with last week's same day (:func:`_weekend_note`)."""
     assert item.folds is not None
     base = _fit_final(candidate.model, candidate.members, item, horizon)
+    if blend_weekly:
+        base = _averaged([base, _fit_final(WEEKLY_NAIVE, (), item, horizon)], item, horizon)
     bands = _bands(item, candidate)
     if short_backtest(item.folds.plan, item.step_seconds, len(item.history)):
         bands.unit *= SHORT_BACKTEST_WIDEN
@@ -584,6 +589,30 @@ def _calibrated(
         hold_after=reached if hold else None,
     )
     return fitted, fitted.predict(horizon, quantiles)
+
+
+def _weekend_note(item: _Series) -> str:
+    """Why the champion is averaged with last week's same day, or "" when it is not: a week
+    or more of history, too little to backtest weekly naive (it was skipped), and weekends
+    whose level stands apart from the weekdays' (:mod:`forecaster.training.weekend`)."""
+    weekly = item.backtests.get(WEEKLY_NAIVE)
+    if weekly is None or not weekly.skipped:
+        return ""
+    contrast = weekend_contrast(item.history)
+    if contrast <= WEEKEND_CONTRAST:
+        return ""
+    return (
+        f"averaged with {WEEKLY_NAIVE}: weekends stand {contrast:.1f} weekday standard "
+        "deviations apart, and the history is too short to backtest a weekly model"
+    )
+
+
+def _averaged(models: Sequence[ForecastModel], item: _Series, horizon: int) -> Ensemble:
+    """The equal-weight average of fitted models, moving on together."""
+    ensemble = Ensemble(models)
+    ensemble.configure(calendar=item.calendar, horizon=horizon)
+    ensemble._remember_grid(item.history)
+    return ensemble
 
 
 def _bands(item: _Series, candidate: CandidateBacktest) -> ConformalBands:

@@ -1,0 +1,44 @@
+"""Does a history of about a week show a weekend? For a champion that cannot know about weeks.
+
+From about nine days of history the backtest decides whether last week's same day beats the
+daily models (``seasonal_naive_weekly`` is one of the candidates). With one week to eight days
+nothing can be backtested at a weekly lag, and a champion of daily models forecasts Saturday
+like Friday and Monday like Sunday: on half-hourly electricity demand 4.5x the error of last
+week's same day. The history can still show that weekends differ: then the champion is
+averaged with last week's same day (``forecaster.training.forecasting``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from models.base import DAY_SECONDS, WEEK_SECONDS, step_seconds_of
+
+# the weekend's mean daily level must differ from the weekdays' mean by this many standard
+# deviations of the weekdays' daily levels: day-to-day noise, or a trend, rarely does
+WEEKEND_CONTRAST = 3.0
+# a calendar day counts when it holds at least this share of the fullest day's points
+FULL_DAY_SHARE = 0.9
+
+
+def weekend_contrast(history: pd.Series) -> float:
+    """How many weekday standard deviations the weekend's mean daily level lies from the
+    weekdays' (calendar days in UTC, whole days only); 0 when that cannot be told: under a
+    week of history, steps of a day or more, or no whole weekend day and three weekdays."""
+    index = pd.DatetimeIndex(history.index)
+    if len(history) < 2 or step_seconds_of(index) >= DAY_SECONDS:
+        return 0.0
+    if (index[-1] - index[0]).total_seconds() < WEEK_SECONDS - step_seconds_of(index):
+        return 0.0
+    by_day = history.resample("D")
+    counts = by_day.count()
+    levels = by_day.mean()[counts >= FULL_DAY_SHARE * counts.max()]
+    weekend = pd.DatetimeIndex(levels.index).day_of_week >= 5
+    weekdays, weekends = levels[~weekend], levels[weekend]
+    if len(weekends) < 1 or len(weekdays) < 3:
+        return 0.0
+    spread = float(weekdays.std(ddof=1))
+    gap = abs(float(weekends.mean()) - float(weekdays.mean()))
+    if spread <= 1e-9 * max(abs(float(weekdays.mean())), 1e-12):
+        return float("inf") if gap > 0 else 0.0
+    return gap / spread

@@ -48,7 +48,7 @@ from forecaster.training.selection import (
     short_backtest,
     with_ensemble,
 )
-from forecaster.training.weekend import WEEKEND_CONTRAST, weekend_contrast
+from forecaster.training.weekend import WEEKEND_CONTRAST, forecasts_a_weekend, weekend_contrast
 from models.base import (
     DAY_SECONDS,
     DEFAULT_QUANTILES,
@@ -592,18 +592,25 @@ def _calibrated(
 
 
 def _weekend_note(item: _Series) -> str:
-    """Why the champion is averaged with last week's same day, or "" when it is not: a week
-    or more of history, too little to backtest weekly naive (it was skipped), and weekends
-    whose level stands apart from the weekdays' (:mod:`forecaster.training.weekend`)."""
+    """Why the champion is averaged with last week's same day, or "" when it is not: weekends
+    whose level stands apart from the weekdays' (:mod:`forecaster.training.weekend`) in a
+    history whose backtest could not weigh them, because weekly naive waited for more history
+    or no fold forecast a weekend day."""
     weekly = item.backtests.get(WEEKLY_NAIVE)
-    if weekly is None or not weekly.skipped:
+    if weekly is None or item.folds is None:
+        return ""
+    if weekly.skipped:
+        why = "the history is too short to backtest a weekly model"
+    elif not forecasts_a_weekend(item.folds.seconds):
+        why = "no backtest fold forecast a weekend"
+    else:
         return ""
     contrast = weekend_contrast(item.history)
     if contrast <= WEEKEND_CONTRAST:
         return ""
     return (
         f"averaged with {WEEKLY_NAIVE}: weekends stand {contrast:.1f} weekday standard "
-        "deviations apart, and the history is too short to backtest a weekly model"
+        f"deviations apart, and {why}"
     )
 
 

@@ -5,11 +5,13 @@ daily models (``seasonal_naive_weekly`` is one of the candidates). With one week
 nothing can be backtested at a weekly lag, and a champion of daily models forecasts Saturday
 like Friday and Monday like Sunday: on half-hourly electricity demand 4.5x the error of last
 week's same day. The history can still show that weekends differ: then the champion is
-averaged with last week's same day (``forecaster.training.forecasting``).
+averaged with last week's same day (``forecaster.training.forecasting``), as it is later while
+no backtest fold has forecast a weekend day.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, step_seconds_of
@@ -42,3 +44,9 @@ def weekend_contrast(history: pd.Series) -> float:
     if spread <= 1e-9 * max(abs(float(weekdays.mean())), 1e-12):
         return float("inf") if gap > 0 else 0.0
     return gap / spread
+
+
+def forecasts_a_weekend(target_seconds: np.ndarray) -> bool:
+    """Whether any of these target times (epoch seconds, UTC) falls on a Saturday or Sunday."""
+    days = np.floor_divide(np.asarray(target_seconds, dtype="float64"), DAY_SECONDS)
+    return bool(np.isin((days + 3) % 7, (5, 6)).any())  # 1970-01-01 was a Thursday (3)

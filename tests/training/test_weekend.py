@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forecaster.training.forecasting import make_forecast
-from forecaster.training.weekend import WEEKEND_CONTRAST, weekend_contrast
+from forecaster.training.weekend import WEEKEND_CONTRAST, forecasts_a_weekend, weekend_contrast
 from tests.helpers import synthetic_traffic
 
 WEEKEND_LEVEL = 0.6
@@ -49,3 +49,27 @@ def test_a_week_with_a_weekend_forecasts_saturday_partly_from_last_saturday(
         assert error(auto) < 0.7 * error(daily_only)
     else:
         assert "averaged" not in auto.message
+
+
+def test_a_backtest_of_weekdays_only_still_hears_about_weekends() -> None:
+    """Ten days ending on a Friday night: weekly naive is backtested, but only on weekdays,
+    where it is no better than yesterday; Saturday must not be forecast as a weekday."""
+    full = _office_traffic(15, seed=5)
+    history, saturday = full.iloc[4 * 48 : 14 * 48], full.iloc[14 * 48 :]
+    assert history.index[-1].day_name() == "Friday"
+    auto = make_forecast(history, 48)
+    assert "seasonal_naive_weekly" in {row.model for row in auto.leaderboard if row.status == "ok"}
+    if auto.model != "seasonal_naive_weekly":
+        assert "no backtest fold forecast a weekend" in auto.message
+    daily_only = make_forecast(history, 48, model="holt_winters")
+    errors = [
+        float(np.mean(np.abs(o.frame["p50"].to_numpy() - saturday.to_numpy())))
+        for o in (auto, daily_only)
+    ]
+    assert errors[0] < 0.7 * errors[1]
+
+
+def test_forecasts_a_weekend_reads_utc_weekdays() -> None:
+    stamps = pd.to_datetime(["2024-01-05 23:59", "2024-01-06 00:00", "2024-01-08 00:00"], utc=True)
+    seconds = stamps.as_unit("s").asi8.astype("float64")
+    assert [forecasts_a_weekend(seconds[i : i + 1]) for i in range(3)] == [False, True, False]

@@ -596,8 +596,9 @@ def _weekend_note(item: _Series) -> str:
     whose level stands apart from the weekdays' (:mod:`forecaster.training.weekend`) in a
     history whose backtest could not weigh them, because weekly naive waited for more history
     or no fold forecast a weekend day."""
+    assert item.folds is not None
     weekly = item.backtests.get(WEEKLY_NAIVE)
-    if weekly is None or item.folds is None:
+    if weekly is None:
         return ""
     if weekly.skipped:
         why = "the history is too short to backtest a weekly model"

@@ -28,9 +28,10 @@ def weekend_contrast(history: pd.Series) -> float:
     weekdays' (calendar days in UTC, whole days only); 0 when that cannot be told: under a
     week of history, steps of a day or more, or no whole weekend day and three weekdays."""
     index = pd.DatetimeIndex(history.index)
-    if len(history) < 2 or step_seconds_of(index) >= DAY_SECONDS:
+    if len(history) < 2:
         return 0.0
-    if (index[-1] - index[0]).total_seconds() < WEEK_SECONDS - step_seconds_of(index):
+    step = step_seconds_of(index)
+    if step >= DAY_SECONDS or (index[-1] - index[0]).total_seconds() < WEEK_SECONDS - step:
         return 0.0
     by_day = history.resample("D")
     counts = by_day.count()
@@ -48,5 +49,5 @@ def weekend_contrast(history: pd.Series) -> float:
 
 def forecasts_a_weekend(target_seconds: np.ndarray) -> bool:
     """Whether any of these target times (epoch seconds, UTC) falls on a Saturday or Sunday."""
-    days = np.floor_divide(np.asarray(target_seconds, dtype="float64"), DAY_SECONDS)
-    return bool(np.isin((days + 3) % 7, (5, 6)).any())  # 1970-01-01 was a Thursday (3)
+    stamps = pd.to_datetime(np.asarray(target_seconds, dtype="float64").ravel(), unit="s")
+    return bool((stamps.day_of_week >= 5).any())

@@ -42,6 +42,10 @@ MAX_REPLICAS = 1_000_000
 MAX_STARTUP_SECONDS = 86_400.0
 MAX_DELAY_SECONDS = 7 * 86_400.0
 MAX_CAPACITY = 1e12  # load units one replica serves; sums of plans stay finite below these
+# and above these, load per replica (capacity x utilisation) stays a normal float: two values
+# just above 0 multiplied to exactly 0 and a replan divided by it (a 500 found by fuzzing)
+MIN_CAPACITY = 1e-6
+MIN_UTILIZATION = 0.01  # 1 %, the smallest target a Kubernetes HPA takes (whole percent)
 MAX_HOURLY_COST = 1e6
 LabelNames = dict[str, str] | list[str] | None
 # The validation context of a profile read back from the database: what depends on the
@@ -57,7 +61,7 @@ class CapacityTier(StorableTextModel):
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[^:+]+$")
     capacity_per_replica: float = Field(
-        gt=0, le=MAX_CAPACITY, description="load one replica serves at its SLO"
+        ge=MIN_CAPACITY, le=MAX_CAPACITY, description="load one replica serves at its SLO"
     )
     cost_per_replica_hour: float = Field(ge=0, le=MAX_HOURLY_COST)
     startup_seconds: float = Field(default=180, ge=0, le=MAX_STARTUP_SECONDS)
@@ -149,12 +153,12 @@ class ScalingProfile(StorableTextModel):
     step_seconds: int = Field(default=300, ge=60, le=3600, description="forecast and plan step")
     horizon_hours: float = Field(default=48, gt=0, le=24 * 14)
     capacity_per_replica: float = Field(
-        gt=0, le=MAX_CAPACITY, description="load one replica serves at its SLO"
+        ge=MIN_CAPACITY, le=MAX_CAPACITY, description="load one replica serves at its SLO"
     )
-    target_utilization: float = Field(default=0.7, gt=0, le=1)
+    target_utilization: float = Field(default=0.7, ge=MIN_UTILIZATION, le=1)
     plan_utilization: float | None = Field(
         default=None,
-        gt=0,
+        ge=MIN_UTILIZATION,
         le=1,
         description=(
             "utilisation at which plans cover the risk quantile (default: target_utilization); "

@@ -102,3 +102,20 @@ def test_a_profile_changed_while_training_runs_is_not_undone_by_its_plan(
         frame = forecast_frame(session=session, forecast_id=trained.forecast_id)
     needed = np.ceil(frame["p95"].to_numpy() / (5 * 0.7))  # capacity 5, not the old 10
     assert (replicas >= needed).all()
+
+
+def test_a_capacity_per_replica_too_small_to_divide_by_is_refused_and_the_plan_stays(
+    settings: Settings, database: Database
+) -> None:
+    """Found by fuzzing: capacity and utilisation just above 0 multiplied to exactly 0, and the
+    replan's replay of the HPA divided by it (a 500). Now the profile is refused, field named."""
+    client = _trained_client(settings, database)
+    before_id, _, before = _plan(database)
+    tiny = {"capacity_per_replica": 5e-324, "target_utilization": 5e-324}
+    refused = client.put(
+        "/v1/services/chat", json=PROFILE | tiny | {"reactive_tolerance_pct": 0.0}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "capacity_per_replica" in refused.text and "target_utilization" in refused.text
+    plan_id, _, replicas = _plan(database)
+    assert plan_id == before_id and (replicas == before).all()

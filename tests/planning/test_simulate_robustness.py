@@ -10,18 +10,25 @@ from hypothesis import strategies as st
 from forecaster.errors import InvalidInputError
 from forecaster.planning.policies import ForecastSettings
 from forecaster.planning.simulate import SimulationOptions, simulate
-from forecaster.profiles import MAX_CAPACITY, MAX_REPLICAS, MAX_STARTUP_SECONDS, ScalingProfile
+from forecaster.profiles import (
+    MAX_CAPACITY,
+    MAX_REPLICAS,
+    MAX_STARTUP_SECONDS,
+    MIN_CAPACITY,
+    MIN_UTILIZATION,
+    ScalingProfile,
+)
 
 profiles = st.builds(
     ScalingProfile,
-    capacity_per_replica=st.floats(min_value=1e-300, max_value=MAX_CAPACITY),
-    target_utilization=st.floats(min_value=1e-6, max_value=1.0),
+    capacity_per_replica=st.floats(min_value=MIN_CAPACITY, max_value=MAX_CAPACITY),
+    target_utilization=st.floats(min_value=MIN_UTILIZATION, max_value=1.0),
     min_replicas=st.integers(min_value=0, max_value=3),
     max_replicas=st.integers(min_value=3, max_value=MAX_REPLICAS),
     startup_seconds=st.floats(min_value=0, max_value=MAX_STARTUP_SECONDS),
     scale_down_delay_seconds=st.floats(min_value=0, max_value=3600),
     step_seconds=st.sampled_from([60, 300, 3600]),
-    plan_utilization=st.one_of(st.none(), st.floats(min_value=1e-6, max_value=1.0)),
+    plan_utilization=st.one_of(st.none(), st.floats(min_value=MIN_UTILIZATION, max_value=1.0)),
     max_step_up=st.one_of(st.none(), st.integers(min_value=1, max_value=MAX_REPLICAS)),
 )
 

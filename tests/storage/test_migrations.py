@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import Table, inspect, text
 
-from forecaster.profiles import ScalingProfile
+from forecaster.profiles import MIN_CAPACITY, MIN_UTILIZATION, ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Base, Service
@@ -138,6 +138,20 @@ def test_stored_prometheus_sources_lose_the_label_names_profiles_now_refuse(
     }
     pulled = _migrated_profile(database_url, old, stored_at="0005").prometheus
     assert [(s.labels, s.keep_labels) for s in pulled] == [({"team": "ml"}, ["pod"]), ({}, [])]
+
+
+def test_stored_profiles_are_raised_onto_the_new_floors(database_url: str) -> None:
+    """A profile stored with values just above 0 (revision 0008) still loads, on the floors."""
+    old = {
+        "capacity_per_replica": 5e-324,
+        "target_utilization": 5e-324,
+        "plan_utilization": 0.001,
+        "tiers": [{"name": "L4", "capacity_per_replica": 1e-9, "cost_per_replica_hour": 1}],
+    }
+    profile = _migrated_profile(database_url, old, stored_at="0007")
+    assert profile.capacity_per_replica == MIN_CAPACITY
+    assert profile.target_utilization == profile.plan_utilization == MIN_UTILIZATION
+    assert profile.tiers[0].capacity_per_replica == MIN_CAPACITY
 
 
 def _migrated_profile(database_url: str, stored: dict, *, stored_at: str) -> ScalingProfile:

@@ -112,9 +112,7 @@ def test_a_capacity_per_replica_too_small_to_divide_by_is_refused_and_the_plan_s
     client = _trained_client(settings, database)
     before_id, _, before = _plan(database)
     tiny = {"capacity_per_replica": 5e-324, "target_utilization": 5e-324}
-    refused = client.put(
-        "/v1/services/chat", json=PROFILE | tiny | {"reactive_tolerance_pct": 0.0}
-    )
+    refused = client.put("/v1/services/chat", json=PROFILE | tiny | {"reactive_tolerance_pct": 0.0})
     assert refused.status_code == 422, refused.text
     assert "capacity_per_replica" in refused.text and "target_utilization" in refused.text
     plan_id, _, replicas = _plan(database)

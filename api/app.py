@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from api.auth import authenticate
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from api.refusals import document_message_details, document_refusals
 from api.routes import (
     actuations,
     dashboard,
@@ -66,24 +67,34 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)  # outermost: ids and logs cover everything
-    for module in (
-        health,
-        telemetry,
-        metrics,
-        remote_write,
-        services,
-        plans,
-        jobs,
-        review,
-        engine,
-        simulations,
-        dashboard,
-        actuations,
-        keda,
-    ):
-        summarise_routes_from_docstrings(module.router)
-        app.include_router(module.router)
+    routers = [
+        module.router
+        for module in (
+            health,
+            telemetry,
+            metrics,
+            remote_write,
+            services,
+            plans,
+            jobs,
+            review,
+            engine,
+            simulations,
+            dashboard,
+            actuations,
+            keda,
+        )
+    ]
+    for router in routers:
+        summarise_routes_from_docstrings(router)
+        document_refusals(router)
+        app.include_router(router)
+    # what a 405's Allow header lists (api/errors.py)
+    app.state.api_routes = [
+        route for router in routers for route in router.routes if isinstance(route, APIRoute)
+    ]
     app.mount(dashboard.STATIC_PREFIX, dashboard.static_files, name="dashboard-static")
+    document_message_details(app)
     return app
 
 

@@ -20,6 +20,7 @@ from forecaster.errors import (
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
+    listing,
     utf8_writable,
 )
 
@@ -103,41 +104,30 @@ async def _http_error(request: Request, error: Exception) -> Response:
     if error.status_code == 400 and cause is not None:
         detail = f"cannot read the body as JSON: {type(cause).__name__}: {cause}"
         return JSONResponse({"detail": detail[:300]}, status_code=400)
+    if error.status_code == 405:
+        allowed = _allowed_methods(request)
+        error.headers = {"Allow": ", ".join(allowed)}
+        error.detail = f"{request.method} is not served at this path; it takes {listing(allowed)}"
     return await http_exception_handler(request, error)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's 405 names only the first route
+    it tried, so a path served by GET and PUT routes answered an OPTIONS with ``Allow: PUT``."""
+    path = request.url.path
+    return sorted(
+        {
+            method
+            for route in request.app.state.api_routes
+            if route.path_regex.match(path)
+            for method in route.methods or ()
+        }
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    _document_message_details(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ForecasterError, _forecaster_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DataError, _value_not_storable)
-
-
-def _document_message_details(app: FastAPI) -> None:
-    """Declare what a 422 really carries: a list of field problems when the request's shape is
-    wrong, a sentence when its meaning is (an unreadable horizon, an end before its start).
-    FastAPI documents the list alone, so a client generated from the spec (and schemathesis'
-    response check) rejected every sentence."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        fresh = app.openapi_schema is None
-        spec = generate()  # FastAPI's, cached after the first call
-        schemas = spec.get("components", {}).get("schemas", {})
-        if fresh and "HTTPValidationError" in schemas:
-            schemas["HTTPValidationError"]["properties"]["detail"] = MESSAGE_OR_PROBLEMS
-        return spec
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-MESSAGE_OR_PROBLEMS: dict[str, Any] = {
-    "title": "Detail",
-    "description": "what is wrong: one sentence, or one problem per field that failed validation",
-    "anyOf": [
-        {"type": "string"},
-        {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
-    ],
-}

@@ -27,6 +27,12 @@ def _within_years(moment: datetime) -> datetime:
 Moment = Annotated[datetime, AfterValidator(_within_years)]
 
 
+class RefusalPublic(BaseModel):
+    """Why a request was refused, in one sentence (a 422 may list field problems instead)."""
+
+    detail: str
+
+
 class SeriesIn(SeriesHeader):
     """Points of one series: ``[timestamp, value]`` pairs, timestamps ISO-8601 or epoch seconds.
 

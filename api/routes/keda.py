@@ -12,6 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, SettingsDep
+from api.refusals import refusals
 from api.routes.services import ServiceName
 from api.schemas import KedaMetricPublic
 from forecaster.actuators.window import load_window
@@ -22,7 +23,7 @@ from forecaster.timeutil import utc_now
 router = APIRouter(prefix="/v1/services", tags=["actuations"])
 
 
-@router.get("/{name}/keda", response_model=KedaMetricPublic)
+@router.get("/{name}/keda", response_model=KedaMetricPublic, responses=refusals(409))
 def get_keda_metric(
     session: SessionDep,
     settings: SettingsDep,

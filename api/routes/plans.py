@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
+from api.refusals import refusals
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
 from forecaster.errors import InvalidInputError
@@ -51,7 +52,7 @@ def _recheck_in_background(database: Database) -> None:
     _rechecks[key] = asyncio.create_task(recheck())
 
 
-@router.get("/{name}/forecast", response_model=ForecastPublic)
+@router.get("/{name}/forecast", response_model=ForecastPublic, responses=refusals(409))
 def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic:
     """The latest load forecast of the service's driving metric, with its quantiles."""
     service = get_service(session=session, name=name)
@@ -81,7 +82,7 @@ def get_forecast(session: SessionDep, name: str = ServiceName) -> ForecastPublic
     )
 
 
-@router.get("/{name}/plan", response_model=PlanPublic)
+@router.get("/{name}/plan", response_model=PlanPublic, responses=refusals(409))
 async def get_plan(
     database: DatabaseDep,
     settings: SettingsDep,

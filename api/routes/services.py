@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Response
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
+from api.refusals import refusals
 from api.schemas import PlanChange, ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
 from forecaster.jobs.tasks import train_on_demand
 from forecaster.profiles import ScalingProfile
@@ -32,7 +33,11 @@ def to_public(service: Service) -> ServicePublic:
     )
 
 
-@router.put("/{name}", response_model=ServicePublic)
+@router.put(
+    "/{name}",
+    response_model=ServicePublic,
+    responses={201: {"model": ServicePublic, "description": "created"}},
+)
 def put_service(
     body: ServiceCreate, session: SessionDep, response: Response, name: str = ServiceName
 ) -> ServicePublic:
@@ -63,7 +68,7 @@ def get_one_service(session: SessionDep, name: str = ServiceName) -> ServicePubl
     return to_public(get_service(session=session, name=name))
 
 
-@router.post("/{name}/train", response_model=TrainPublic)
+@router.post("/{name}/train", response_model=TrainPublic, responses=refusals(409))
 def post_train(
     database: DatabaseDep, settings: SettingsDep, name: str = ServiceName
 ) -> TrainPublic:

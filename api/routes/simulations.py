@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import DatabaseDep, SettingsDep
+from api.refusals import refusals
 from api.schemas import SimulationCreate, SimulationPublic
 from forecaster.errors import InvalidInputError, listing, quoted
 from forecaster.planning.plot import render_svg
@@ -16,7 +17,7 @@ from forecaster.training.forecasting import known_model_names
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 
 
-@router.post("", response_model=SimulationPublic)
+@router.post("", response_model=SimulationPublic, responses=refusals(404, 409))
 def post_simulation(
     body: SimulationCreate, database: DatabaseDep, settings: SettingsDep
 ) -> SimulationPublic:

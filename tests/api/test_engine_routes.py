@@ -177,3 +177,31 @@ def test_a_body_that_cannot_be_decoded_says_why(settings: Settings, database: Da
     assert response.status_code == 400 and "cannot read the body as JSON" in response.text
     assert "UnicodeDecodeError" in response.text
     assert client.get("/v1/services/nope").status_code == 404  # other HTTP errors unchanged
+
+
+def test_a_method_a_path_does_not_serve_names_every_one_it_does(
+    settings: Settings, database: Database
+) -> None:
+    """Starlette's 405 named only the first route it tried: ``Allow: PUT`` for a path that GET
+    serves too (RFC 9110: Allow lists every method the resource supports)."""
+    client = _client(settings, database)
+    refused = client.request("OPTIONS", "/v1/services/chat")
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, PUT"
+    assert refused.json()["detail"] == "OPTIONS is not served at this path; it takes GET, PUT"
+    assert client.patch("/v1/services/chat/events").headers["allow"] == "GET, POST"
+
+
+def test_the_spec_documents_the_refusals_each_operation_gives(
+    settings: Settings, database: Database
+) -> None:
+    paths = _client(settings, database).get("/openapi.json").json()["paths"]
+
+    def statuses(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    assert {"404", "409", "503"} <= statuses("/v1/services/{name}/plan", "get")
+    assert {"400", "413"} <= statuses("/v1/metrics/csv", "post")  # a body, read by hand
+    assert "404" not in statuses("/v1/services/{name}", "put")  # PUT creates what it names
+    assert {"200", "201"} <= statuses("/v1/services/{name}", "put")
+    assert "409" not in statuses("/v1/services/{name}/events", "get")
+    assert statuses("/healthz", "get") == {"200"}  # nothing to read, nothing to refuse

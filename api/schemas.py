@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.profiles import ScalingProfile
@@ -23,8 +30,13 @@ def _within_years(moment: datetime) -> datetime:
     return as_utc(moment)
 
 
-# a time given by a client (query or body): naive means UTC
-Moment = Annotated[datetime, AfterValidator(_within_years)]
+# a time given by a client (query or body): naive means UTC; pydantic also reads a number as
+# epoch seconds, as ingestion does, so the spec says both (it said date-time alone)
+MOMENT_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+    "description": "ISO-8601 (naive means UTC) or epoch seconds",
+}
+Moment = Annotated[datetime, AfterValidator(_within_years), WithJsonSchema(MOMENT_SCHEMA)]
 
 
 class RefusalPublic(BaseModel):

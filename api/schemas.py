@@ -15,10 +15,12 @@ from pydantic import (
 )
 
 from forecaster.ingestion.json_batch import SeriesHeader
+from forecaster.planning.simulate import POLICIES
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
 from forecaster.storage.orm import Actuation
 from forecaster.timeutil import as_utc
+from forecaster.training.forecasting import known_model_names
 
 FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
 
@@ -185,6 +187,12 @@ class JobRunsPublic(BaseModel):
     count: int
 
 
+def _known_models(schema: dict[str, Any]) -> None:
+    """The spec lists the models ``forecaster simulate --model`` takes, plugins included, as
+    they are when the spec is built; the route refuses others with a message naming them."""
+    schema["enum"] = known_model_names()
+
+
 class SimulationCreate(StorableTextModel):
     """A what-if replay: a profile and the load to replay, inline or a service's history."""
 
@@ -200,9 +208,11 @@ class SimulationCreate(StorableTextModel):
     days: float = Field(default=14.0, gt=0, le=90, description="service history to use")
     train_fraction: float = Field(default=0.5, gt=0, lt=1)
     max_replay_days: float = Field(default=7.0, gt=0, le=14)
-    model: str = Field(default="auto", max_length=64)
+    model: str = Field(default="auto", max_length=64, json_schema_extra=_known_models)
     policies: list[str] = Field(
-        default_factory=lambda: ["static", "reactive", "predictive", "oracle"], min_length=1
+        default_factory=lambda: list(POLICIES),
+        min_length=1,
+        json_schema_extra={"items": {"type": "string", "enum": list(POLICIES)}},
     )
     equal_spend: bool = True
     tick_seconds: float = 15.0

@@ -37,6 +37,9 @@ KNOWN_METRICS = frozenset(
         "throughput",
     }
 )
+# the spec lists the known metrics, so clients and the API docs offer them (the validators
+# below still refuse others with a message naming them)
+METRIC_CHOICES: dict[str, Any] = {"enum": sorted(KNOWN_METRICS)}
 # sane bounds, so absurd input is refused with a 422 instead of overflowing arithmetic
 MAX_REPLICAS = 1_000_000
 MAX_STARTUP_SECONDS = 86_400.0
@@ -113,7 +116,9 @@ class PrometheusSource(StorableTextModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(description="the forecaster metric the query feeds")
+    metric: str = Field(
+        description="the forecaster metric the query feeds", json_schema_extra=METRIC_CHOICES
+    )
     query: str = Field(min_length=1, max_length=4096, description="PromQL, e.g. sum(rate(...))")
     labels: dict[str, str] = Field(default_factory=dict, description="added to every series")
     keep_labels: list[str] | None = Field(
@@ -149,7 +154,11 @@ class ScalingProfile(StorableTextModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    metric: str = Field(default="requests_per_second", description="the driving metric")
+    metric: str = Field(
+        default="requests_per_second",
+        description="the driving metric",
+        json_schema_extra=METRIC_CHOICES,
+    )
     step_seconds: int = Field(default=300, ge=60, le=3600, description="forecast and plan step")
     horizon_hours: float = Field(default=48, gt=0, le=24 * 14)
     capacity_per_replica: float = Field(

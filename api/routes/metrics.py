@@ -13,6 +13,7 @@ from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch, ingest_long_series
 from forecaster.ingestion.json_batch import parse_metrics_json
 from forecaster.offline import columns_to_store
+from forecaster.profiles import METRIC_CHOICES
 from forecaster.storable_text import StorableStr
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
@@ -67,7 +68,9 @@ def post_metrics_csv(
     session: SessionDep,
     settings: SettingsDep,
     service: Annotated[StorableStr, Query(min_length=1, max_length=128)],
-    metric: Annotated[StorableStr, Query(min_length=1, max_length=64)],
+    metric: Annotated[
+        StorableStr, Query(min_length=1, max_length=64, json_schema_extra=METRIC_CHOICES)
+    ],
     unit: Annotated[StorableStr | None, Query(max_length=32)] = None,
     value_column: Annotated[
         str | None,

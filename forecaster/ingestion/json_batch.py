@@ -19,6 +19,7 @@ from pydantic_core import from_json
 from forecaster.errors import InvalidInputError, listing, validation_problems
 from forecaster.ingestion.batch import SeriesPoints
 from forecaster.ingestion.json_points import RawPoints, split_body
+from forecaster.profiles import METRIC_CHOICES
 from forecaster.storable_text import StorableTextModel
 
 _NUMBER_TYPES = frozenset({int, float})
@@ -30,7 +31,7 @@ class SeriesHeader(StorableTextModel):
     model_config = ConfigDict(extra="forbid")
 
     service: str = Field(min_length=1, max_length=128)
-    metric: str = Field(min_length=1, max_length=64)
+    metric: str = Field(min_length=1, max_length=64, json_schema_extra=METRIC_CHOICES)
     labels: dict[str, str] = Field(default_factory=dict)
     unit: str | None = Field(default=None, max_length=32)
 

@@ -205,3 +205,16 @@ def test_the_spec_documents_the_refusals_each_operation_gives(
     assert {"200", "201"} <= statuses("/v1/services/{name}", "put")
     assert "409" not in statuses("/v1/services/{name}/events", "get")
     assert statuses("/healthz", "get") == {"200"}  # nothing to read, nothing to refuse
+
+
+def test_the_spec_lists_the_names_the_api_takes(settings: Settings, database: Database) -> None:
+    """Metrics, models and policies are closed sets: the spec offers them, the API names them
+    when it refuses another."""
+    client = _client(settings, database)
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    simulation = schemas["SimulationCreate"]["properties"]
+    assert {"auto", "mstl", "seasonal_naive_weekly"} <= set(simulation["model"]["enum"])
+    assert simulation["policies"]["items"]["enum"] == ["static", "reactive", "predictive", "oracle"]
+    assert "requests_per_second" in schemas["ServiceCreate"]["properties"]["metric"]["enum"]
+    refused = client.post("/v1/simulations", json={"service": "chat", "model": "arima"})
+    assert refused.status_code == 422 and "unknown model" in refused.text

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -129,6 +129,21 @@ class SeriesFile:
     # the file's last timestamp, a row without a value included: forecasts start after it
     end: pd.Timestamp | None = None
     note: str | None = None  # how an unusual layout was read (two other columns, no header)
+    # per point, its UTC offset less the last row's, where the rows carry more than one
+    # offset (daylight saving time): see :meth:`on_latest_clock`
+    clock_shift: pd.Series | None = None
+
+    def on_latest_clock(self) -> pd.Series:
+        """The points with every row written at another UTC offset moved onto the last row's:
+        local 09:00 before a daylight-saving change lands where local 09:00 falls now. Traffic
+        follows its users' clocks, and models that read the history in UTC forecast the daily
+        ramp an hour late (or early) for weeks after each change. A local hour that happened
+        twice (autumn) is averaged, one that never happened (spring) is a gap."""
+        if self.clock_shift is None:
+            return self.points
+        moved = self.points.copy()
+        moved.index = self.points.index + pd.to_timedelta(self.clock_shift.to_numpy(), unit="min")
+        return moved.sort_index()
 
     @property
     def negative_values(self) -> int:
@@ -329,15 +344,49 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
     if missing.all():
         raise InvalidInputError(f"{path}: no readable rows (every value is blank)")
     kept = ~missing.to_numpy()
-    points = pd.Series(values.to_numpy(dtype="float64")[kept], index=pd.DatetimeIndex(stamps[kept]))
     last = stamps.idxmax()  # the file's last row, a row without a value included
+    shift, clocks = _clock_shift(columns.timestamps, last)
+    rows = pd.DataFrame(
+        {
+            "value": values.to_numpy(dtype="float64"),
+            "shift": 0 if shift is None else shift.to_numpy(),
+        },
+        index=pd.DatetimeIndex(stamps),
+    )[kept].sort_index(kind="stable")
     return SeriesFile(
-        points=points.sort_index(),
+        points=rows["value"],
         style=TimestampStyle.of(str(columns.timestamps.at[last])),
         missing_values=int(missing.sum()),
         end=pd.Timestamp(stamps[last]),
-        note=columns.note,
+        note="; ".join(filter(None, [columns.note, clocks])) or None,
+        clock_shift=None if shift is None else rows["shift"],
     )
+
+
+def _clock_shift(timestamps: pd.Series, last: Any) -> tuple[pd.Series | None, str]:
+    """Each row's UTC offset (minutes) less the last row's, and a note, when every row carries
+    an offset and they are not all the same (a daylight-saving change); else None and ""."""
+    if _OFFSET.search(str(timestamps.at[last]).strip()) is None:
+        return None, ""  # the usual case (UTC, naive, epoch), known without reading every row
+    parts = timestamps.str.strip().str.extract(_OFFSET)
+    if parts[0].isna().any():
+        return None, ""
+    minutes = parts[1].astype(int) * 60 + parts[2].fillna("0").astype(int)
+    minutes = minutes.where(parts[0] == "+", -minutes)
+    if minutes.nunique() < 2:
+        return None, ""
+    latest = int(minutes.at[last])
+    written = listing(sorted({_offset_text(int(m)) for m in minutes.unique()}))
+    note = (
+        f"timestamps carry UTC offsets {written}: rows at another offset than the last row's "
+        f"({_offset_text(latest)}) are read on its clock, as local time"
+    )
+    return minutes - latest, note
+
+
+def _offset_text(minutes: int) -> str:
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d}"
 
 
 def _timestamp_hint(stamp: str) -> str:
@@ -361,6 +410,7 @@ def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
             f"{len(points)} row with a value: a forecast needs at least two, to know the step"
         )
     data_step = infer_step_seconds(points.index)
+    points = series_file.on_latest_clock()
     if freq is None:
         return regularise(points, data_step, end=end)
     step = parse_duration(freq)

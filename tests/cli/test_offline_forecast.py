@@ -532,3 +532,43 @@ def test_an_output_that_cannot_be_written_is_a_one_line_error(tmp_path: Path) ->
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith("error: cannot write /proc/forecaster-out.csv: ")
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def _office_hours(days: int, zone: str) -> pd.Series:
+    """Hourly load that follows a city's clock (a peak at 14:00 local), through a DST change."""
+    local = pd.date_range("2026-02-20", periods=days * 24, freq="h", tz=zone)
+    return pd.Series(np.where(local.hour == 14, 100.0, 10.0), index=local)
+
+
+@pytest.mark.parametrize(("zone", "stamped"), [("America/New_York", True), ("UTC", False)])
+def test_rows_at_an_earlier_utc_offset_are_read_on_the_latest_clock(
+    tmp_path: Path, zone: str, stamped: bool
+) -> None:
+    """Traffic follows its users' clocks: after New York's change to -04:00 on 8 March, last
+    week's 14:00 peak is forecast at 14:00 local (18:00Z), not at 19:00Z where UTC put it.
+    Written in UTC, the same history has no clock to read: last week's instant is kept."""
+    series = _office_hours(days=21, zone="America/New_York")
+    written = series if stamped else series.tz_convert(zone)
+    path = tmp_path / "history.csv"
+    pd.DataFrame({"timestamp": [t.isoformat() for t in written.index], "value": series}).to_csv(
+        path, index=False
+    )
+    output = tmp_path / "f.csv"
+    arguments = ["--input", str(path), "--horizon", "24h", "--output", str(output)]
+    result = runner.invoke(app, ["forecast", *arguments, "--model", "seasonal_naive_weekly"])
+    assert result.exit_code == 0, result.output
+    assert ("read on its clock" in result.output) is stamped
+    forecast = pd.read_csv(output)
+    peak = pd.Timestamp(forecast.loc[forecast["p50"].idxmax(), "timestamp"]).tz_convert("UTC")
+    assert peak.hour == (18 if stamped else 19)  # last week's peak, 14:00 at -05:00 = 19:00Z
+
+
+def test_a_file_at_one_utc_offset_is_read_as_written(tmp_path: Path) -> None:
+    series = _office_hours(days=3, zone="Asia/Kolkata")  # +05:30 all year
+    path = tmp_path / "history.csv"
+    pd.DataFrame({"timestamp": [t.isoformat() for t in series.index], "value": series}).to_csv(
+        path, index=False
+    )
+    loaded = read_series_csv(path)
+    assert loaded.clock_shift is None and loaded.note is None
+    assert loaded.on_latest_clock() is loaded.points

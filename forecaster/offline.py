@@ -30,7 +30,7 @@ from forecaster.planning.planner import (
     replicas_for_load,
 )
 from forecaster.planning.reactive import check_floor
-from forecaster.profiles import ScalingProfile, check_country
+from forecaster.profiles import ScalingProfile, check_country, check_zone
 from forecaster.timeutil import (
     UTC_WORD,
     coerce_numeric,
@@ -40,7 +40,7 @@ from forecaster.timeutil import (
     unitless,
 )
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
-from forecaster.training.history import infer_step_seconds, regularise
+from forecaster.training.history import infer_step_seconds, on_latest_clock, regularise
 from models.base import DEFAULT_QUANTILES
 from models.calendar import Calendar
 
@@ -134,16 +134,12 @@ class SeriesFile:
     clock_shift: pd.Series | None = None
 
     def on_latest_clock(self) -> pd.Series:
-        """The points with every row written at another UTC offset moved onto the last row's:
-        local 09:00 before a daylight-saving change lands where local 09:00 falls now. Traffic
-        follows its users' clocks, and models that read the history in UTC forecast the daily
-        ramp an hour late (or early) for weeks after each change. A local hour that happened
-        twice (autumn) is averaged, one that never happened (spring) is a gap."""
+        """The points with every row written at another UTC offset moved onto the last row's
+        (:func:`~forecaster.training.history.on_latest_clock`): the file's own offsets say
+        which clock its traffic follows."""
         if self.clock_shift is None:
             return self.points
-        moved = self.points.copy()
-        moved.index = self.points.index + pd.to_timedelta(self.clock_shift.to_numpy(), unit="min")
-        return moved.sort_index()
+        return on_latest_clock(self.points, self.clock_shift.to_numpy())
 
     @property
     def negative_values(self) -> int:
@@ -450,6 +446,7 @@ def forecast_file(
     model: str = "auto",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     holidays: str | None = None,
+    timezone: str | None = None,
 ) -> ForecastOutcome:
     """Forecast a loaded CSV: the engine behind ``forecaster forecast``."""
     history = regular_history(series_file, freq)
@@ -458,19 +455,26 @@ def forecast_file(
         horizon_steps(horizon, history),
         model=model,
         quantiles=quantiles,
-        calendar=holiday_calendar(holidays),
+        calendar=file_calendar(series_file, holidays, timezone),
     )
 
 
-def holiday_calendar(country: str | None) -> Calendar | None:
-    """The calendar for ``--holidays COUNTRY`` (refused clearly when the code is unknown)."""
-    if not country:
+def file_calendar(
+    series_file: SeriesFile, country: str | None, zone: str | None
+) -> Calendar | None:
+    """The calendar of ``--holidays COUNTRY`` and ``--timezone ZONE``, each refused clearly
+    when unknown. A file whose rows carry more than one UTC offset is already read on its own
+    clock (:meth:`SeriesFile.on_latest_clock`): the zone then adds nothing."""
+    zone = None if series_file.clock_shift is not None else zone
+    if not country and not zone:
         return None
     try:
         check_country(country)
+        if zone:
+            check_zone(zone)
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
-    return Calendar(holiday_country=country.upper())
+    return Calendar(holiday_country=country.upper() if country else None, timezone=zone)
 
 
 def backtest_file(
@@ -481,6 +485,7 @@ def backtest_file(
     candidates: Sequence[str] | None = None,
     progress: Progress | None = None,
     holidays: str | None = None,
+    timezone: str | None = None,
 ) -> ForecastOutcome:
     """Backtest every candidate on a loaded CSV: the engine behind ``forecaster backtest``.
 
@@ -493,7 +498,7 @@ def backtest_file(
         horizon_steps(horizon, history),
         candidates=candidates,
         progress=progress,
-        calendar=holiday_calendar(holidays),
+        calendar=file_calendar(series_file, holidays, timezone),
     )
 
 
@@ -507,9 +512,9 @@ def plan_file(
 ) -> pd.DataFrame:
     """Forecast then plan a loaded CSV: the engine behind ``forecaster plan --input``.
 
-    The plan step is :func:`plan_freq`'s; the profile's ``holiday_country`` counts, as in the
-    service. When the data is finer than that step, the plan also covers the typical peak
-    inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
+    The plan step is :func:`plan_freq`'s; the profile's ``holiday_country`` and ``timezone``
+    count, as in the service. When the data is finer than that step, the plan also covers the
+    typical peak inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
     """
     outcome = forecast_file(
         series_file,
@@ -518,6 +523,7 @@ def plan_file(
         model=model,
         quantiles=profile.forecast_quantiles,
         holidays=profile.holiday_country,
+        timezone=profile.timezone,
     )
     return plan_forecast(outcome, series_file, profile)
 

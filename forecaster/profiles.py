@@ -216,6 +216,14 @@ class ScalingProfile(StorableTextModel):
     forecast_only: bool = Field(default=True, description="plan and show, never actuate")
     targets: list[ActuationTarget] = Field(default_factory=list)
     holiday_country: str | None = Field(default=None, max_length=8)
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description=(
+            "IANA time zone whose clock the traffic follows (e.g. America/New_York): daily and "
+            "weekly cycles are learnt on local time across daylight-saving changes"
+        ),
+    )
     prometheus: list[PrometheusSource] = Field(
         default_factory=list, description="PromQL queries pulled into this service's metrics"
     )
@@ -229,6 +237,16 @@ class ScalingProfile(StorableTextModel):
         if info.context != STORED:
             check_country(country)
         return country.upper() if country else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None, info: ValidationInfo) -> str | None:
+        """Refused here, like the holiday country, and for the same reason not checked again
+        when read back: a time-zone database update must not make the profile unreadable (a
+        zone it no longer knows is then read as UTC, with the error in the training note)."""
+        if zone and info.context != STORED:
+            check_zone(zone)
+        return zone or None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> ScalingProfile:
@@ -333,6 +351,19 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
         return ScalingProfile.model_validate(data)
     except ValidationError as error:
         raise ValueError(f"{path}: {validation_problems(error, 'profile')}") from None
+
+
+def check_zone(zone: str) -> None:
+    """Refuse a time zone the IANA database (``zoneinfo``, or the ``tzdata`` package) lacks."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(zone)
+    except (KeyError, ValueError, OSError):  # not found is a KeyError, a path a ValueError
+        raise ValueError(
+            f"unknown time zone {quoted(zone)}; use an IANA name such as America/New_York, "
+            "Europe/Berlin, UTC"
+        ) from None
 
 
 def check_country(country: str | None) -> None:

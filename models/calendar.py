@@ -30,10 +30,12 @@ class EventWindow:
 
 @dataclass(frozen=True)
 class Calendar:
-    """Holiday country (ISO code for the ``holidays`` package) and events models may use."""
+    """Holiday country (ISO code for the ``holidays`` package) and events models may use, and
+    the time zone whose clock the traffic follows (an IANA name; None: UTC)."""
 
     holiday_country: str | None = None
     events: tuple[EventWindow, ...] = field(default_factory=tuple)
+    timezone: str | None = None
 
     def holiday_dates(self, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
         """Public-holiday dates (UTC midnight) covering the years of ``index``."""

@@ -70,6 +70,11 @@ VALUE_COLUMN = typer.Option(
     help="the value column of a wider CSV; in a request log, the column to sum per second "
     "(e.g. GeneratedTokens) instead of counting requests",
 )
+TIMEZONE = typer.Option(
+    None,
+    help="IANA zone whose clock the traffic follows, e.g. America/New_York: cycles are learnt "
+    "on local time across daylight-saving changes (a file with its own offsets needs none)",
+)
 
 
 def read_input(

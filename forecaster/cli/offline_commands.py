@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from forecaster.cli.app import (
+    TIMEZONE,
     VALUE_COLUMN,
     app,
     fail,
@@ -44,6 +45,7 @@ def forecast(
     ),
     quantiles: str = typer.Option("0.5,0.9,0.95,0.99", help="comma-separated quantiles"),
     holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
+    timezone: str | None = TIMEZONE,
     value_column: str | None = VALUE_COLUMN,
 ) -> None:
     """Forecast a CSV of history; writes one row per future step with quantile columns."""
@@ -60,6 +62,7 @@ def forecast(
             model=model,
             quantiles=parse_quantiles(quantiles),
             holidays=holidays,
+            timezone=timezone,
         )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
@@ -79,6 +82,7 @@ def backtest(
     freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
     models: str | None = typer.Option(None, help="comma-separated candidates (default: all)"),
     holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
+    timezone: str | None = TIMEZONE,
     value_column: str | None = VALUE_COLUMN,
     json_output: bool = typer.Option(False, "--json", help="print JSON for scripts"),
 ) -> None:
@@ -108,6 +112,7 @@ def backtest(
                 candidates=candidates,
                 progress=advance,
                 holidays=holidays,
+                timezone=timezone,
             )
     except (ForecasterError, ValueError) as error:
         fail(str(error))

@@ -236,7 +236,7 @@ def forecast_trail(
         horizon_seconds=horizon_seconds or trail_horizon_seconds(profile, options.forecast),
         settings=options.forecast,
         progress=options.progress,
-        calendar=Calendar(holiday_country=profile.holiday_country),
+        calendar=Calendar(holiday_country=profile.holiday_country, timezone=profile.timezone),
     )
 
 

@@ -154,12 +154,14 @@ def make_forecast(
     )[0]
 
 
-def refreshed(model: ForecastModel, history: pd.Series) -> tuple[ForecastModel, str]:
+def refreshed(
+    model: ForecastModel, history: pd.Series, zone: str | None = None
+) -> tuple[ForecastModel, str]:
     """``model`` updated with a newer ``history`` without refitting, the history read as
     training reads it (:func:`~forecaster.training.history.read_as_load`: outages missing, a
     recent rise levelled), and that reading's note. The service's 15-minute refresh and the
     replay simulator's re-plans both forecast so, as the champion was fitted."""
-    history, note = read_as_load(history)
+    history, note = read_as_load(history, zone)
     return model.update(history), note
 
 
@@ -336,7 +338,9 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-history_cap(history) :].astype("float64")
-    history, note = read_as_load(without_idle_start(without_stray_start(history)))
+    history, note = read_as_load(
+        without_idle_start(without_stray_start(history)), calendar.timezone
+    )
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:

@@ -195,13 +195,46 @@ def without_outages(history: pd.Series) -> tuple[pd.Series, str]:
     return cleaned, note
 
 
-def read_as_load(history: pd.Series) -> tuple[pd.Series, str]:
-    """The history models learn from: outages read as missing (:func:`without_outages`), then
-    a recent lasting rise levelled (:mod:`forecaster.training.level_shift`), with a note for
-    each that applied. Training and the 15-minute refresh both read the history so."""
-    cleaned, outage = without_outages(history)
+def read_as_load(history: pd.Series, zone: str | None = None) -> tuple[pd.Series, str]:
+    """The history models learn from: read on ``zone``'s current clock (:func:`on_local_clock`),
+    outages read as missing (:func:`without_outages`), then a recent lasting rise levelled
+    (:mod:`forecaster.training.level_shift`), with a note for each that applied. Training and
+    the 15-minute refresh both read the history so."""
+    local, clock = on_local_clock(history, zone)
+    cleaned, outage = without_outages(local)
     levelled, rise = with_recent_rise_levelled(cleaned)
-    return levelled, "; ".join(filter(None, [outage, rise]))
+    return levelled, "; ".join(filter(None, [clock, outage, rise]))
+
+
+def on_latest_clock(points: pd.Series, shift_minutes: np.ndarray) -> pd.Series:
+    """``points`` each moved by its UTC offset less the latest one's (``shift_minutes``), so
+    that local 09:00 before a daylight-saving change lands where local 09:00 falls now. Traffic
+    follows its users' clocks; read in UTC, cycles learnt before a change put the daily ramp an
+    hour off for weeks after it. An hour that happened twice (autumn) lands twice on the same
+    steps, and the one that never happened (spring) is a gap."""
+    moved = points.copy()
+    moved.index = points.index + pd.to_timedelta(np.asarray(shift_minutes), unit="min")
+    return moved.sort_index(kind="stable")
+
+
+def on_local_clock(history: pd.Series, zone: str | None) -> tuple[pd.Series, str]:
+    """A regular ``history`` read on the current clock of ``zone`` (an IANA name, the scaling
+    profile's ``timezone``), on its own grid again, with a note; unchanged, with no note, when
+    no zone is given or no daylight-saving change falls inside it."""
+    if not zone or history.empty:
+        return history, ""
+    try:
+        local = history.index.tz_convert(zone)
+    except Exception as error:  # noqa: BLE001 - a zone a tzdata update dropped: train in UTC
+        return history, f"time zone {zone} is unknown here ({error}): read in UTC"
+    offsets = (local.tz_localize(None) - history.index.tz_localize(None)).total_seconds() / 60
+    shift = np.asarray(offsets - offsets[-1], dtype="float64")
+    if not shift.any():
+        return history, ""
+    observed = history.notna().to_numpy()
+    moved = on_latest_clock(history[observed], shift[observed])
+    regular = regularise(moved, step_seconds_of(history.index), end=history.index[-1])
+    return regular, f"read on {zone}'s clock across its daylight-saving changes"
 
 
 def _outage_runs(values: np.ndarray, step: float) -> list[tuple[int, int]]:

@@ -169,4 +169,6 @@ def service_calendar(*, session: Session, service: Service, profile: ScalingProf
         )
         for event in list_events(session=session, service_id=service.id)
     )
-    return Calendar(holiday_country=profile.holiday_country, events=events)
+    return Calendar(
+        holiday_country=profile.holiday_country, events=events, timezone=profile.timezone
+    )

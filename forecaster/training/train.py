@@ -362,7 +362,7 @@ def _champion_forecast(
     model = pickle.loads(artifact)
     if isinstance(model, Calibrated):
         model.events = calendar.events  # events declared since training count too
-    model, note = refreshed(model, history)
+    model, note = refreshed(model, history, calendar.timezone)
     frame: pd.DataFrame = model.predict(profile.horizon_steps, profile.forecast_quantiles)
     return frame, note
 

@@ -540,27 +540,34 @@ def _office_hours(days: int, zone: str) -> pd.Series:
     return pd.Series(np.where(local.hour == 14, 100.0, 10.0), index=local)
 
 
-@pytest.mark.parametrize(("zone", "stamped"), [("America/New_York", True), ("UTC", False)])
+@pytest.mark.parametrize(
+    ("written_in", "option", "peak_utc"),
+    [
+        ("America/New_York", [], 18),  # the rows' own offsets say which clock
+        ("UTC", ["--timezone", "America/New_York"], 18),  # the user says which clock
+        ("America/New_York", ["--timezone", "America/New_York"], 18),  # not read twice
+        ("UTC", [], 19),  # no clock to read: last week's instant is kept
+    ],
+)
 def test_rows_at_an_earlier_utc_offset_are_read_on_the_latest_clock(
-    tmp_path: Path, zone: str, stamped: bool
+    tmp_path: Path, written_in: str, option: list[str], peak_utc: int
 ) -> None:
     """Traffic follows its users' clocks: after New York's change to -04:00 on 8 March, last
-    week's 14:00 peak is forecast at 14:00 local (18:00Z), not at 19:00Z where UTC put it.
-    Written in UTC, the same history has no clock to read: last week's instant is kept."""
+    week's 14:00 peak is forecast at 14:00 local (18:00Z), not at 19:00Z where UTC put it."""
     series = _office_hours(days=21, zone="America/New_York")
-    written = series if stamped else series.tz_convert(zone)
+    written = series.tz_convert(written_in)
     path = tmp_path / "history.csv"
     pd.DataFrame({"timestamp": [t.isoformat() for t in written.index], "value": series}).to_csv(
         path, index=False
     )
     output = tmp_path / "f.csv"
-    arguments = ["--input", str(path), "--horizon", "24h", "--output", str(output)]
+    arguments = ["--input", str(path), "--horizon", "24h", "--output", str(output), *option]
     result = runner.invoke(app, ["forecast", *arguments, "--model", "seasonal_naive_weekly"])
     assert result.exit_code == 0, result.output
-    assert ("read on its clock" in result.output) is stamped
+    assert ("clock" in result.output) is (peak_utc == 18)
     forecast = pd.read_csv(output)
     peak = pd.Timestamp(forecast.loc[forecast["p50"].idxmax(), "timestamp"]).tz_convert("UTC")
-    assert peak.hour == (18 if stamped else 19)  # last week's peak, 14:00 at -05:00 = 19:00Z
+    assert peak.hour == peak_utc  # last week's peak, 14:00 at -05:00 = 19:00Z
 
 
 def test_a_file_at_one_utc_offset_is_read_as_written(tmp_path: Path) -> None:

@@ -1,0 +1,74 @@
+"""A service's traffic follows its users' clock: with the profile's ``timezone`` the engine
+reads its UTC history on that zone's current clock across daylight-saving changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from forecaster.profiles import STORED, ScalingProfile
+from forecaster.storage.db import Database
+from forecaster.storage.services import upsert_service
+from forecaster.training.forecasting import make_forecast, refreshed
+from forecaster.training.history import on_local_clock
+from forecaster.training.service_data import service_calendar
+from models.calendar import Calendar
+
+ZONE = "America/New_York"  # -05:00, then -04:00 from 8 March 2026
+
+
+def office_hours(days: int = 21) -> pd.Series:
+    """Hourly load stored in UTC that peaks at 14:00 New York time, through the change."""
+    local = pd.date_range("2026-02-20", periods=days * 24, freq="h", tz=ZONE)
+    return pd.Series(np.where(local.hour == 14, 100.0, 10.0), index=local.tz_convert("UTC"))
+
+
+def peak_hour_utc(forecast: pd.DataFrame) -> int:
+    return int(forecast["p50"].idxmax().hour)
+
+
+def test_the_engine_forecasts_last_weeks_peak_at_the_same_local_hour() -> None:
+    history = office_hours()
+    in_utc = make_forecast(history, 24, model="seasonal_naive_weekly")
+    local = make_forecast(
+        history, 24, model="seasonal_naive_weekly", calendar=Calendar(timezone=ZONE)
+    )
+    assert peak_hour_utc(in_utc.frame) == 19  # last week's 14:00 at -05:00
+    assert peak_hour_utc(local.frame) == 18  # 14:00 at -04:00, as the traffic will come
+    # the 15-minute refresh reads newer history the same way
+    newer, note = refreshed(local.fitted, history, ZONE)
+    assert peak_hour_utc(newer.predict(24)) == 18 and f"{ZONE}'s clock" in note
+
+
+def test_a_history_inside_one_offset_is_read_as_it_is() -> None:
+    winter = office_hours(days=14)  # ends 5 March, before the change
+    read, note = on_local_clock(winter, ZONE)
+    assert read is winter and note == ""
+    spring = office_hours()
+    read, note = on_local_clock(spring, ZONE)
+    assert read.index[-1] == spring.index[-1]  # the grid the forecast continues is kept
+    assert read.index.freq == spring.index.freq
+    before = read[:"2026-03-07"]  # rows from before the change, now an hour earlier in UTC
+    assert (before[before == 100].index.hour == 18).all()
+
+
+def test_profiles_refuse_an_unknown_zone_but_keep_a_stored_one() -> None:
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        ScalingProfile(capacity_per_replica=1, timezone="Mars/Olympus")
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        ScalingProfile(capacity_per_replica=1, timezone="../../etc/passwd")
+    data = {"capacity_per_replica": 1, "timezone": "Mars/Olympus"}
+    assert ScalingProfile.model_validate(data, context=STORED).timezone == "Mars/Olympus"
+    # and training then reads it in UTC, saying why, rather than failing
+    history = office_hours()
+    read, note = on_local_clock(history, "Mars/Olympus")
+    assert read is history and "unknown here" in note
+
+
+def test_a_services_calendar_carries_its_profiles_zone(database: Database) -> None:
+    profile = ScalingProfile(capacity_per_replica=1, timezone=ZONE)
+    with database.session() as session:
+        service = upsert_service(session=session, name="chat", profile=profile)[0]
+        assert service_calendar(session=session, service=service, profile=profile).timezone == ZONE

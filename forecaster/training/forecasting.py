@@ -606,11 +606,11 @@ def _weekend_note(item: _Series) -> str:
         return ""
     if weekly.skipped:
         why = "the history is too short to backtest a weekly model"
-    elif not forecasts_a_weekend(item.folds.seconds):
+    elif not forecasts_a_weekend(item.folds.seconds, item.calendar.timezone):
         why = "no backtest fold forecast a weekend"
     else:
         return ""
-    contrast = weekend_contrast(item.history)
+    contrast = weekend_contrast(item.history, item.calendar.timezone)
     if contrast <= WEEKEND_CONTRAST:
         return ""
     return (

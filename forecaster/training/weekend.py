@@ -23,10 +23,13 @@ WEEKEND_CONTRAST = 3.0
 FULL_DAY_SHARE = 0.9
 
 
-def weekend_contrast(history: pd.Series) -> float:
+def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     """How many weekday standard deviations the weekend's mean daily level lies from the
-    weekdays' (calendar days in UTC, whole days only); 0 when that cannot be told: under a
-    week of history, steps of a day or more, or no whole weekend day and three weekdays."""
+    weekdays' (calendar days in ``zone``, the profile's ``timezone``, else UTC; whole days
+    only); 0 when that cannot be told: under a week of history, steps of a day or more, or no
+    whole weekend day and three weekdays. Far from UTC, UTC days cut each weekend in two (in
+    Auckland, Saturday is two thirds UTC Friday) and dilute the contrast."""
+    history = history.set_axis(_in_zone(pd.DatetimeIndex(history.index), zone))
     index = pd.DatetimeIndex(history.index)
     if len(history) < 2:
         return 0.0
@@ -47,7 +50,18 @@ def weekend_contrast(history: pd.Series) -> float:
     return gap / spread
 
 
-def forecasts_a_weekend(target_seconds: np.ndarray) -> bool:
-    """Whether any of these target times (epoch seconds, UTC) falls on a Saturday or Sunday."""
-    stamps = pd.to_datetime(np.asarray(target_seconds, dtype="float64").ravel(), unit="s")
+def forecasts_a_weekend(target_seconds: np.ndarray, zone: str | None = None) -> bool:
+    """Whether any of these target times (epoch seconds) falls on a Saturday or Sunday, in
+    ``zone`` (else UTC)."""
+    seconds = np.asarray(target_seconds, dtype="float64").ravel()
+    stamps = _in_zone(pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True)), zone)
     return bool((stamps.day_of_week >= 5).any())
+
+
+def _in_zone(index: pd.DatetimeIndex, zone: str | None) -> pd.DatetimeIndex:
+    """``index`` on ``zone``'s clock; as it is without a zone or with one this installation
+    no longer knows (``history.on_local_clock`` says so in the training note)."""
+    try:
+        return index.tz_convert(zone) if zone else index
+    except Exception:  # noqa: BLE001 - an unknown zone: UTC days, as without one
+        return index

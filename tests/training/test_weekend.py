@@ -73,3 +73,17 @@ def test_forecasts_a_weekend_reads_utc_weekdays() -> None:
     stamps = pd.to_datetime(["2024-01-05 23:59", "2024-01-06 00:00", "2024-01-08 00:00"], utc=True)
     seconds = stamps.as_unit("s").asi8.astype("float64")
     assert [forecasts_a_weekend(seconds[i : i + 1]) for i in range(3)] == [False, True, False]
+    # in Auckland (+13:00 in January) Friday 23:59 UTC is already Saturday
+    in_auckland = [forecasts_a_weekend(seconds[i : i + 1], "Pacific/Auckland") for i in range(3)]
+    assert in_auckland == [True, True, False]
+
+
+def test_the_weekend_is_read_in_the_services_own_days() -> None:
+    """Far from UTC, UTC days cut each weekend in two and dilute the contrast; the profile's
+    time zone reads the history in the days its users live (a zone unknown here: UTC days)."""
+    local = pd.date_range("2024-01-08", periods=14 * 24, freq="h", tz="Pacific/Auckland")
+    load = pd.Series(np.where(local.day_of_week >= 5, 20.0, 100.0), index=local.tz_convert("UTC"))
+    load += np.random.default_rng(1).normal(0, 5, len(load))
+    in_utc, in_auckland = weekend_contrast(load), weekend_contrast(load, "Pacific/Auckland")
+    assert in_auckland > 2 * in_utc
+    assert weekend_contrast(load, "Mars/Olympus") == in_utc

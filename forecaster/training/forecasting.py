@@ -355,7 +355,12 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
         item.reason = f"history too short to backtest ({len(history)} steps)"
         return item
     blanked = without_events(history, calendar.events)
-    item.folds = Folds.of(blanked, item.plan)
+    folds = Folds.of(blanked, item.plan)
+    if not np.isfinite(folds.actuals).any():  # no fold can score or calibrate a model
+        item.plan = None
+        item.reason = "declared events or gaps cover every backtest fold"
+        return item
+    item.folds = folds
     dense = dense_plan(item.plan, step)
     item.dense = Folds.of(blanked, dense) if dense is not None else None
     return item

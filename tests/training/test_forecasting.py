@@ -430,3 +430,21 @@ def test_a_day_of_zeros_the_series_came_back_from_is_forecast_as_a_missing_day()
     pd.testing.assert_frame_equal(outcome.frame, make_forecast(missing, 24, model="prophet").frame)
     usual = make_forecast(series, 24, model="prophet").frame["p50"].mean()
     assert outcome.frame["p50"].mean() > 0.95 * usual
+
+
+def test_an_event_over_every_fold_falls_back_with_the_reason_not_an_error() -> None:
+    """Found by fuzzing the demo: an event declared from 2000 to now (learned, no multiplier)
+    blanks every backtest fold, and each candidate then failed with "no residuals to calibrate
+    on": training answered 503, as if the install were broken. It is the data's doing."""
+    from models.calendar import Calendar, EventWindow
+
+    history = synthetic_traffic(days=14)
+    everything = EventWindow(
+        name="all",
+        start=pd.Timestamp("2000-01-01", tz="UTC"),
+        end=history.index[-1] + pd.Timedelta(hours=1),
+    )
+    outcome = make_forecast(history, 288, calendar=Calendar(events=(everything,)))
+    assert outcome.model == "seasonal_naive_daily" and outcome.errors == []
+    assert "declared events or gaps cover every backtest fold" in outcome.message
+    assert np.isfinite(outcome.frame.to_numpy()).all()

@@ -106,9 +106,7 @@ class TimestampStyle:
         if self.kind == "utc":
             return [text + self.utc_suffix for text in _clock(utc, pattern, millis)]
         local = utc.tz_convert(timezone(timedelta(minutes=self.offset_minutes)))
-        sign = "-" if self.offset_minutes < 0 else "+"
-        hours, minutes = divmod(abs(self.offset_minutes), 60)
-        suffix = f"{sign}{hours:02d}:{minutes:02d}"
+        suffix = _offset_text(self.offset_minutes)
         return [text + suffix for text in _clock(local, pattern, millis)]
 
 
@@ -381,6 +379,7 @@ def _clock_shift(timestamps: pd.Series, last: Any) -> tuple[pd.Series | None, st
 
 
 def _offset_text(minutes: int) -> str:
+    """A UTC offset as ISO-8601 writes it: ``-05:00``, ``+05:45``."""
     hours, rest = divmod(abs(minutes), 60)
     return f"{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d}"
 

@@ -38,6 +38,7 @@ from forecaster.training.history import (
     read_as_load,
     without_idle_start,
     without_stray_start,
+    zone_problem,
 )
 from forecaster.training.selection import (
     ENSEMBLE,
@@ -341,6 +342,8 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     history, note = read_as_load(
         without_idle_start(without_stray_start(history)), calendar.timezone
     )
+    if zone_problem(calendar.timezone):  # read in UTC (the note says why), weekends too
+        calendar = replace(calendar, timezone=None)
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:

@@ -217,16 +217,28 @@ def on_latest_clock(points: pd.Series, shift_minutes: np.ndarray) -> pd.Series:
     return moved.sort_index(kind="stable")
 
 
+def zone_problem(zone: str | None) -> str:
+    """Why ``zone`` cannot be read here, or "" when it can (or there is none): profiles check
+    their zone when it is set, but a stored one may name a zone a later tzdata dropped, and
+    training then reads the history (and its weekends) in UTC rather than failing."""
+    if not zone:
+        return ""
+    try:
+        pd.DatetimeIndex([], tz="UTC").tz_convert(zone)
+    except Exception as error:  # noqa: BLE001 - whatever the tz database raises for the name
+        return f"time zone {zone} is unknown here ({error}): read in UTC"
+    return ""
+
+
 def on_local_clock(history: pd.Series, zone: str | None) -> tuple[pd.Series, str]:
     """A regular ``history`` read on the current clock of ``zone`` (an IANA name, the scaling
     profile's ``timezone``), on its own grid again, with a note; unchanged, with no note, when
     no zone is given or no daylight-saving change falls inside it."""
     if not zone or history.empty:
         return history, ""
-    try:
-        local = history.index.tz_convert(zone)
-    except Exception as error:  # noqa: BLE001 - a zone a tzdata update dropped: train in UTC
-        return history, f"time zone {zone} is unknown here ({error}): read in UTC"
+    if problem := zone_problem(zone):
+        return history, problem
+    local = history.index.tz_convert(zone)
     offsets = (local.tz_localize(None) - history.index.tz_localize(None)).total_seconds() / 60
     shift = np.asarray(offsets - offsets[-1], dtype="float64")
     if not shift.any():

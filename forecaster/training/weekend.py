@@ -59,9 +59,6 @@ def forecasts_a_weekend(target_seconds: np.ndarray, zone: str | None = None) -> 
 
 
 def _in_zone(index: pd.DatetimeIndex, zone: str | None) -> pd.DatetimeIndex:
-    """``index`` on ``zone``'s clock; as it is without a zone or with one this installation
-    no longer knows (``history.on_local_clock`` says so in the training note)."""
-    try:
-        return index.tz_convert(zone) if zone else index
-    except Exception:  # noqa: BLE001 - an unknown zone: UTC days, as without one
-        return index
+    """``index`` on ``zone``'s clock (UTC without one; training drops a zone this installation
+    does not know, see ``history.zone_problem``)."""
+    return index.tz_convert(zone) if zone else index

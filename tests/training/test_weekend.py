@@ -9,6 +9,7 @@ import pytest
 
 from forecaster.training.forecasting import make_forecast
 from forecaster.training.weekend import WEEKEND_CONTRAST, forecasts_a_weekend, weekend_contrast
+from models.calendar import Calendar
 from tests.helpers import synthetic_traffic
 
 WEEKEND_LEVEL = 0.6
@@ -86,4 +87,13 @@ def test_the_weekend_is_read_in_the_services_own_days() -> None:
     load += np.random.default_rng(1).normal(0, 5, len(load))
     in_utc, in_auckland = weekend_contrast(load), weekend_contrast(load, "Pacific/Auckland")
     assert in_auckland > 2 * in_utc
-    assert weekend_contrast(load, "Mars/Olympus") == in_utc
+
+
+def test_a_zone_unknown_here_reads_the_weekends_in_utc_too() -> None:
+    """A stored profile may name a zone a later tzdata dropped: training reads the history in
+    UTC, says so, and weighs the weekends by UTC days as well instead of failing there."""
+    history = _office_traffic(8, seed=3).iloc[: 7 * 48]
+    outcome = make_forecast(history, 48, calendar=Calendar(timezone="Mars/Olympus"))
+    assert "time zone Mars/Olympus is unknown here" in outcome.message
+    assert "averaged with seasonal_naive_weekly" in outcome.message
+    assert outcome.frame["p50"].notna().all()

@@ -28,7 +28,7 @@ from forecaster.planning.policies import (
     static_peak,
     trail_horizon_seconds,
 )
-from forecaster.planning.replay import Trace, to_ticks
+from forecaster.planning.replay import MAX_TICKS, Trace, to_ticks
 from forecaster.planning.scoring import PolicyScore, score
 from forecaster.profiles import ScalingProfile
 from forecaster.training.history import infer_step_seconds
@@ -132,9 +132,22 @@ def simulate(
     """Replay a ``timestamp -> load`` series (UTC index) under every requested policy."""
     options = options or SimulationOptions()
     _check(profile, options)
+    points = _within_tick_limit(points, options)
     _check_budget(estimate_cost(span_seconds(points), profile, options), options)
     trace = to_ticks(points, tick_seconds=options.tick_seconds)
     return simulate_trace(trace, replay_start(trace, profile, options), profile, options)
+
+
+def _within_tick_limit(points: pd.Series, options: SimulationOptions) -> pd.Series:
+    """The trace's latest rows, when it would exceed the replay grid's ``MAX_TICKS`` and only
+    its last ``max_replay_days`` are replayed: years before those days only size the static
+    peak and feed forecasts that keep far less history, and refusing the file would leave no
+    way round (a daily trace of eight years is 17 million ticks of 15 s)."""
+    kept = pd.Timedelta(seconds=MAX_TICKS * options.tick_seconds * 0.9)
+    if options.max_replay_days is None or pd.Timedelta(days=options.max_replay_days) >= kept:
+        return points
+    latest = pd.DatetimeIndex(points.index).max()
+    return points[pd.DatetimeIndex(points.index) > latest - kept]
 
 
 def replay_start(trace: Trace, profile: ScalingProfile, options: SimulationOptions) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -169,6 +170,28 @@ def test_refuses_what_it_cannot_replay() -> None:
         simulate(points, PROFILE.model_copy(update={"tiers": [tier]}), NO_FORECAST)
     with pytest.raises(InvalidInputError, match="training window"):
         simulate(points.iloc[:2], PROFILE, NO_FORECAST)
+
+
+def test_years_of_history_replay_their_last_days() -> None:
+    """Only the last ``max_replay_days`` are replayed, so a daily trace of eight years (17
+    million 15-s ticks, over the replay grid's limit) replays on its latest years instead of
+    being refused; without the limit on the replay it is refused, saying why."""
+    days = pd.date_range("2016-01-01", periods=8 * 365, freq="D", tz="UTC")
+    points = pd.Series(np.full(len(days), 50.0), index=days)
+    points.iloc[:365] = 500.0  # the first year's peak: gone with the years cut
+    options = SimulationOptions(
+        policies=("static", "reactive", "oracle"), equal_spend=False, max_replay_days=3
+    )
+    profile = PROFILE.model_copy(update={"step_seconds": 3600})
+    result = simulate(points, profile, options)
+    report = result.report()["trace"]
+    assert report["end"].startswith(str(days[-1].date() + pd.Timedelta(days=1)))
+    assert report["replay_ticks"] == 3 * 86_400 // 15
+    assert pd.Timestamp(report["start"]) > days[365]
+    assert result.scores["static"].as_dict()["under_provisioned_pct"] == 0.0
+    assert max(result.timelines["static"].spec) == 10  # sized on 50, not the first year's 500
+    with pytest.raises(InvalidInputError, match="ticks of 15s"):
+        simulate(points, profile, replace(options, max_replay_days=None))
 
 
 def test_predictive_covers_bursts_inside_a_plan_step() -> None:

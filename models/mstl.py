@@ -108,7 +108,7 @@ def _too_short(day_blocks: int, blocks: int) -> str:
     """Why no cycle fits: each needs more than two of its periods of history, and a step of a
     day or more has no daily cycle at all, so there only a weekly one (over 14 steps) can."""
     if day_blocks > 1:
-        return f"mstl needs more than two days of history; this fit had {blocks / day_blocks:.1f}"
+        return f"mstl needs more than two days of history; this fit had {blocks / day_blocks:.2g}"
     return (
         "mstl needs a step shorter than a day for its daily cycle, or more than 14 steps of "
         f"history for its weekly one; this fit had {blocks} steps"

@@ -347,7 +347,7 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:
-        item.reason = f"only {len(observed)} observed points"
+        item.reason = f"only {len(observed)} observed point{'' if len(observed) == 1 else 's'}"
     elif float(observed.max()) == float(observed.min()):
         item.reason = "constant history"
     if item.reason:
@@ -717,7 +717,8 @@ def _fallback(
     """Seasonal-naive with its own (wide on short histories) bands: the model of last resort."""
     fitted = SeasonalNaiveDaily().fit(item.history)
     frame = fitted.predict(horizon, quantiles)
-    wanted = "" if model in ("auto", ENSEMBLE, FALLBACK_MODEL) else f"{model}: "
+    named = model not in ("auto", ENSEMBLE, FALLBACK_MODEL) and not reason.startswith(f"{model}:")
+    wanted = f"{model}: " if named else ""
     return ForecastOutcome(
         frame=frame,
         model=FALLBACK_MODEL,

@@ -3,6 +3,8 @@ contract (``fitted.update(newer).predict()`` gives calibrated quantiles cheaply)
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,6 +122,8 @@ def test_a_failing_named_model_falls_back_with_its_reason() -> None:
     outcome = make_forecast(history, 12, model="mstl")
     assert outcome.model == "seasonal_naive_daily"
     assert "mstl" in outcome.message and "two days" in outcome.message
+    assert outcome.message.startswith("mstl: ValueError: ")  # named once, not "mstl: mstl: "
+    assert re.search(r"this fit had 0\.\d\d;", outcome.message)  # hours: not "0.0" days
 
 
 def test_unknown_model_is_refused_naming_the_known_ones_plainly() -> None:

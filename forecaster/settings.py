@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     simulation_max_tick_steps: int = Field(
         default=20_000_000, gt=0, description="replay ticks x autoscaler runs per request"
     )
+    # a refit is a full training (for auto: every candidate's backtest), seconds each: hourly
+    # LightGBM refits over a week's replay kept a request busy for three minutes
+    simulation_max_refits: int = Field(
+        default=14, gt=0, description="model refits the predictive policy may make per request"
+    )
 
     # --- scheduled jobs (forecaster worker, forecaster serve --scheduler) ---
     # a schedule is a crontab line in UTC ("*/5 * * * *") or an interval ("every 15min")

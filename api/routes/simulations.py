@@ -48,6 +48,7 @@ def post_simulation(
         budget=SimulationBudget(
             max_forecasts=settings.simulation_max_forecasts,
             max_tick_steps=settings.simulation_max_tick_steps,
+            max_refits=settings.simulation_max_refits,
         ),
     )
     result = simulate(load, profile, options)

@@ -66,6 +66,7 @@ class SimulationBudget:
 
     max_forecasts: int  # model fits and updates of the predictive policy
     max_tick_steps: int  # replay ticks x autoscaler runs (the HPA is a Python loop)
+    max_refits: int = 14  # full refits (for auto: backtest and selection), seconds each
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SimulationCost:
     replay_ticks: int
     autoscaler_runs: int
     forecasts: int
+    refits: int = 0
 
     @property
     def tick_steps(self) -> int:
@@ -305,7 +307,7 @@ def estimate_cost(
 ) -> SimulationCost:
     """The work of replaying a trace spanning ``span_seconds``, from the options alone: the
     replay ticks each autoscaler run steps through, and the forecasts the predictive policy
-    makes (one per re-plan, or with ``update`` off one per refit)."""
+    makes (one per re-plan, or with ``update`` off one per refit) and the refits among them."""
     tick = options.tick_seconds
     n = max(2, round(span_seconds / tick))
     replay = max(0, n - _first_replayed(n, tick, profile, options))
@@ -313,13 +315,16 @@ def estimate_cost(
     # reactive, predictive, and the equal-spend bisection: two ends and its iterations
     runs = ("reactive" in options.policies) + predictive
     runs += 14 if predictive and options.equal_spend else 0
-    forecasts = 0
+    forecasts = refits = 0
     if predictive:
         settings = options.forecast
         decisions = math.ceil(replay / max(1, round(settings.replan_seconds / tick)))
         refit_every = max(1, round(settings.refit_seconds / settings.replan_seconds))
-        forecasts = decisions if settings.update else math.ceil(decisions / refit_every)
-    return SimulationCost(replay_ticks=replay, autoscaler_runs=runs, forecasts=forecasts)
+        refits = math.ceil(decisions / refit_every)
+        forecasts = decisions if settings.update else refits
+    return SimulationCost(
+        replay_ticks=replay, autoscaler_runs=runs, forecasts=forecasts, refits=refits
+    )
 
 
 def _check_budget(cost: SimulationCost, options: SimulationOptions) -> None:
@@ -334,6 +339,13 @@ def _check_budget(cost: SimulationCost, options: SimulationOptions) -> None:
             f"the predictive policy would make {cost.forecasts:,} forecasts (one per {what} over "
             f"{cost.replay_ticks * options.tick_seconds / 86_400:.3g} days of replay; at most "
             f"{budget.max_forecasts:,}): use a longer replan_seconds, update false, "
+            "a shorter max_replay_days or fewer days"
+        )
+    if cost.refits > budget.max_refits:  # an update is cheap, a refit takes seconds
+        problems.append(
+            f"the predictive policy would refit its model {cost.refits:,} times (one per "
+            f"refit_seconds over {cost.replay_ticks * options.tick_seconds / 86_400:.3g} days "
+            f"of replay; at most {budget.max_refits:,}): use a longer refit_seconds, "
             "a shorter max_replay_days or fewer days"
         )
     if cost.tick_steps > budget.max_tick_steps:

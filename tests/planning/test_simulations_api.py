@@ -166,6 +166,28 @@ def test_a_simulation_too_large_is_refused_up_front(client: TestClient) -> None:
     assert client.post("/v1/simulations", json=body).status_code == 200
 
 
+def test_hourly_refits_over_a_week_are_refused_up_front(
+    client: TestClient, settings: Settings
+) -> None:
+    """A refit is a whole training: hourly ones over a week's replay (168) kept a request busy
+    for minutes, while each passed the forecast budget as one cheap update."""
+    body = {
+        "profile": PROFILE,
+        "points": daily_points(14),
+        "model": "lightgbm",
+        "refit_seconds": 3600,
+    }
+    started = time.perf_counter()
+    response = client.post("/v1/simulations", json=body)
+    assert response.status_code == 422, response.text
+    assert time.perf_counter() - started < 5
+    detail = response.json()["detail"]
+    assert "refit its model 168 times" in detail
+    assert f"at most {settings.simulation_max_refits}" in detail
+    assert "longer refit_seconds" in detail
+    assert "forecasts" not in detail  # 672 updates are within that budget
+
+
 def test_the_tick_budget_is_a_setting(database: Database, settings: Settings) -> None:
     """Replay ticks x autoscaler runs: a coarser tick or no equal-spend run makes it fit."""
     tight = settings.model_copy(update={"simulation_max_tick_steps": 50_000})
@@ -192,6 +214,7 @@ def test_a_normal_what_if_fits_the_default_budget() -> None:
     options = SimulationOptions(max_replay_days=7)
     cost = estimate_cost(14 * 86_400, ScalingProfile(capacity_per_replica=10), options)
     assert cost.forecasts == 7 * 96 <= defaults.simulation_max_forecasts
+    assert cost.refits == 7 <= defaults.simulation_max_refits
     assert cost.tick_steps == 7 * 5760 * 16 <= defaults.simulation_max_tick_steps
 
 

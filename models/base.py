@@ -208,6 +208,12 @@ class ForecastModel(ABC):
             frame.loc[:, :] = ordered
         return frame
 
+    def extra_spread(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """One standard deviation of error, per future step of ``index``, that a backtest of
+        this model cannot show (and calibrated bands add): none, but for wrappers that forecast
+        what the backtest never saw."""
+        return np.zeros(len(index))
+
     def future_index(self, horizon: int) -> pd.DatetimeIndex:
         """Timestamps of the next ``horizon`` steps after the last observed one."""
         step = pd.Timedelta(seconds=self.step_seconds_)

@@ -286,6 +286,11 @@ class Calibrated(ForecastModel):
         fade = np.exp(-steps * self.step_seconds_ / RECENT_FADE_SECONDS)
         width = 1 + (np.sqrt(getattr(self, "turbulence", 1.0)) - 1) * fade
         offsets = {q: offset * width for q, offset in offsets.items()}
+        extra = self.base.extra_spread(index)
+        if extra.any():  # an error its backtest could not see, added as an independent one
+            for q in offsets:
+                z = NormalDist().inv_cdf(q)
+                offsets[q] = np.copysign(np.hypot(offsets[q], z * extra), z) if z else offsets[q]
         factor = np.ones(horizon)
         for event in self.events:
             if event.multiplier is not None:

@@ -63,6 +63,7 @@ from models.ensemble import Ensemble
 from models.lightgbm_model import LightGBMGlobal
 from models.naive import SeasonalNaiveDaily
 from models.registry import MODELS, create_model
+from models.weekend_shift import WeekendShift, WeekendShifted
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,9 @@ class _Series:
     dense: Folds | None = None  # short-horizon calibration origins (see ``dense_plan``)
     reason: str = ""
     note: str = ""  # what was done to the history first (a trailing outage read as missing)
+    # weekends moved onto the weekdays' level (:func:`_weekends_moved`), and why
+    weekend: WeekendShift | None = None
+    weekend_note: str = ""
     backtests: dict[str, CandidateBacktest] = field(default_factory=dict)
     scored: list[tuple[CandidateBacktest, Score]] = field(default_factory=list)
     # global models refitted on every series at once: this series' handle, or why it failed
@@ -215,8 +219,9 @@ def forecast_many(
     started = time.perf_counter()
     quantiles = tuple(sorted(quantiles))
     names = _candidate_names(model, candidates, len(histories))
+    weekends = model == "auto" and WEEKLY_NAIVE in names  # see _weekends_moved
     series = [
-        _prepare(history, calendar, horizon)
+        _prepare(history, calendar, horizon, weekends)
         for history, calendar in zip(
             histories, calendars or [Calendar()] * len(histories), strict=True
         )
@@ -334,8 +339,11 @@ def history_cap(history: pd.Series) -> int:
     return max(MAX_HISTORY_POINTS, min(days, MAX_FINE_HISTORY_POINTS))
 
 
-def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
-    """Cap the history, spot degenerate series, and plan the backtest folds."""
+def _prepare(
+    history: pd.Series, calendar: Calendar, horizon: int, weekends: bool = False
+) -> _Series:
+    """Cap the history, spot degenerate series, and plan the backtest folds (with
+    ``weekends``, moving weekends the backtest cannot weigh: :func:`_weekends_moved`)."""
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-history_cap(history) :].astype("float64")
@@ -364,6 +372,9 @@ def _prepare(history: pd.Series, calendar: Calendar, horizon: int) -> _Series:
         item.reason = "declared events or gaps cover every backtest fold"
         return item
     item.folds = folds
+    if weekends and _weekends_moved(item):
+        blanked = without_events(item.history, calendar.events)
+        item.folds = Folds.of(blanked, item.plan)
     dense = dense_plan(item.plan, step)
     item.dense = Folds.of(blanked, dense) if dense is not None else None
     return item
@@ -500,7 +511,7 @@ def _finish(
     first = choose(scores, margin)
     order += [i for i in ([first] if first is not None else []) + ranked if i not in order]
     failures: list[str] = []
-    weekend = _weekend_note(item) if model == "auto" else ""
+    weekend = item.weekend_note if model == "auto" else ""
     for index in order:
         chosen, candidate = scores[index], candidates[index]
         blend = bool(weekend) and chosen.model != WEEKLY_NAIVE
@@ -578,11 +589,12 @@ def _calibrated(
     blend_weekly: bool = False,
 ) -> tuple[Calibrated, pd.DataFrame]:
     """A candidate refitted on the full history, wrapped in bands from its backtest; with
-    ``blend_weekly``, its median averaged with last week's same day (:func:`_weekend_note`)."""
+    ``blend_weekly``, its median averaged with last week's same day (:func:`_weekends_moved`)."""
     assert item.folds is not None
     base = _fit_final(candidate.model, candidate.members, item, horizon)
     if blend_weekly:
         base = _averaged([base, _fit_final(WEEKLY_NAIVE, (), item, horizon)], item, horizon)
+    base = _weekends_back(base, item)
     bands = _bands(item, candidate)
     if short_backtest(item.folds.plan, item.step_seconds, len(item.history)):
         bands.unit *= SHORT_BACKTEST_WIDEN
@@ -603,28 +615,37 @@ def _calibrated(
     return fitted, fitted.predict(horizon, quantiles)
 
 
-def _weekend_note(item: _Series) -> str:
-    """Why the champion is averaged with last week's same day, or "" when it is not: weekends
-    whose level stands apart from the weekdays' (:mod:`forecaster.training.weekend`) in a
-    history whose backtest could not weigh them, because weekly naive waited for more history
-    or no fold forecast a weekend day."""
-    assert item.folds is not None
-    weekly = item.backtests.get(WEEKLY_NAIVE)
-    if weekly is None:
-        return ""
-    if weekly.skipped:
+def _weekends_moved(item: _Series) -> bool:
+    """Move the history's weekends onto the weekdays' level (``models.weekend_shift``) when
+    they stand apart (:mod:`forecaster.training.weekend`) and the backtest cannot weigh them,
+    because weekly naive waits for more history or no fold forecasts a weekend day. The
+    champion then learns one kind of day, forecasts weekends moved back, and is averaged with
+    last week's same day (:func:`_calibrated`). Whether it did so."""
+    assert item.folds is not None and item.plan is not None
+    zone = item.calendar.timezone
+    if _missing_history(WEEKLY_NAIVE, item):
         why = "the history is too short to backtest a weekly model"
-    elif not forecasts_a_weekend(item.folds.seconds, item.calendar.timezone):
+    elif not forecasts_a_weekend(item.folds.seconds, zone):
         why = "no backtest fold forecast a weekend"
     else:
-        return ""
-    contrast = weekend_contrast(item.history, item.calendar.timezone)
+        return False
+    contrast = weekend_contrast(item.history, zone)
     if contrast <= WEEKEND_CONTRAST:
-        return ""
-    return (
-        f"averaged with {WEEKLY_NAIVE}: weekends stand {contrast:.1f} weekday standard "
-        f"deviations apart, and {why}"
+        return False
+    item.weekend = WeekendShift.of(item.history, zone)
+    item.history = item.weekend.removed(item.history)
+    item.weekend_note = (
+        f"weekends moved to the weekdays' level by time of day and back, and averaged with "
+        f"{WEEKLY_NAIVE}: weekends stand {contrast:.1f} weekday standard deviations apart, "
+        f"and {why}"
     )
+    return True
+
+
+def _weekends_back(model: ForecastModel, item: _Series) -> ForecastModel:
+    """``model``, fitted on the series' history, forecasting weekends where they were (as it
+    is when :func:`_weekends_moved` left them alone)."""
+    return model if item.weekend is None else WeekendShifted(model, item.weekend)
 
 
 def _averaged(models: Sequence[ForecastModel], item: _Series, horizon: int) -> Ensemble:
@@ -715,7 +736,7 @@ def _fallback(
     scores: list[Score] | None = None,
 ) -> ForecastOutcome:
     """Seasonal-naive with its own (wide on short histories) bands: the model of last resort."""
-    fitted = SeasonalNaiveDaily().fit(item.history)
+    fitted = _weekends_back(SeasonalNaiveDaily().fit(item.history), item)
     frame = fitted.predict(horizon, quantiles)
     named = model not in ("auto", ENSEMBLE, FALLBACK_MODEL) and not reason.startswith(f"{model}:")
     wanted = f"{model}: " if named else ""

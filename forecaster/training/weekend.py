@@ -4,9 +4,10 @@ From about nine days of history the backtest decides whether last week's same da
 daily models (``seasonal_naive_weekly`` is one of the candidates). With one week to eight days
 nothing can be backtested at a weekly lag, and a champion of daily models forecasts Saturday
 like Friday and Monday like Sunday: on half-hourly electricity demand 4.5x the error of last
-week's same day. The history can still show that weekends differ: then the champion is
-averaged with last week's same day (``forecaster.training.forecasting``), as it is later while
-no backtest fold has forecast a weekend day.
+week's same day. The history can still show that weekends differ: then its weekends are moved
+onto the weekdays' level for the models and back in the forecast (``models.weekend_shift``), and
+the champion is averaged with last week's same day (``forecaster.training.forecasting``), as
+later while no backtest fold has forecast a weekend day.
 """
 
 from __future__ import annotations

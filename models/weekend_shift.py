@@ -2,12 +2,12 @@
 
 With about a week of history no backtest can weigh a weekly model, and the daily models
 forecast Saturday like Friday and Monday like Sunday. When the history shows that its weekends
-stand apart (``forecaster.training.weekend``), training moves each weekend step by the
-weekend's mean difference from the weekdays at that time of day, so the daily models learn one
-kind of day, and :class:`WeekendShifted` adds the difference back to the weekend steps it
+stand apart (``forecaster.training.weekend``), training moves each Saturday and Sunday step by
+that day's mean difference from the weekdays at that time of day, so the daily models learn
+one kind of day, and :class:`WeekendShifted` adds the difference back to the weekend steps it
 forecasts, its bands widened by how far the weekend days strayed from their mean. Half-hourly
 electricity demand from a week of history, averaged with last week's same day as before: 2.6x
-the error of last week's same day alone, 1.8x moved (docs/forecasting.md).
+the error of last week's same day alone, 1.1x moved (docs/forecasting.md).
 """
 
 from __future__ import annotations
@@ -22,31 +22,33 @@ from models.base import DAY_SECONDS, ForecastModel, step_seconds_of
 # the weekend's difference is averaged over about this much of the clock around each slot:
 # a weekend or two give few values per slot
 SMOOTHING_SECONDS = 3_600
+SATURDAY, SUNDAY = 5, 6
 
 
 @dataclass(frozen=True)
 class WeekendShift:
-    """The weekend's mean difference from the weekdays per slot of the day (``slot_seconds``
-    long), on ``zone``'s clock (an IANA name; None: UTC)."""
+    """Saturday's and Sunday's mean difference from the weekdays per slot of the day
+    (``offsets``: two rows of ``slot_seconds``-long slots), on ``zone``'s clock (an IANA name;
+    None: UTC)."""
 
     offsets: np.ndarray
-    spread: np.ndarray  # how far weekend days stray from their mean, per slot (Sunday is not
-    # Saturday): an error the backtest of weekdays cannot show
+    spread: np.ndarray  # how far weekend days stray from the weekends' mean, per slot: what
+    # one day's level is unsure by, an error the backtest of weekdays cannot show
     slot_seconds: float
     zone: str | None = None
 
     @classmethod
     def of(cls, history: pd.Series, zone: str | None = None) -> WeekendShift:
         """Estimated from a regular history of steps under a day holding weekdays and weekend
-        days (a slot no weekend or no weekday observed moves nothing)."""
+        days. Saturday and Sunday each get their own offsets (on half-hourly electricity
+        demand Sunday runs well below Saturday); a slot one of them was not observed in takes
+        the weekend's, and a slot no weekend or no weekday was observed in moves nothing."""
         index = pd.DatetimeIndex(history.index)
         slots = max(1, round(DAY_SECONDS / step_seconds_of(index)))
-        weekend, slot = _day_type_and_slot(index, zone, DAY_SECONDS / slots)
-        slot = np.minimum(slot, slots - 1)
+        day, slot = _day_and_slot(index, zone, DAY_SECONDS / slots)
         values = history.to_numpy(dtype="float64")
-        width = max(1, round(SMOOTHING_SECONDS / (DAY_SECONDS / slots))) // 2 * 2 + 1
-
         observed = np.isfinite(values)
+        width = max(1, round(SMOOTHING_SECONDS / (DAY_SECONDS / slots))) // 2 * 2 + 1
 
         def mean_by_slot(days: np.ndarray, of: np.ndarray) -> np.ndarray:
             chosen = days & observed
@@ -55,18 +57,26 @@ class WeekendShift:
             total, count = _circular_sum(total, width), _circular_sum(count, width)
             return np.divide(total, count, out=np.full(slots, np.nan), where=count > 0)
 
-        weekend_mean = mean_by_slot(weekend, values)
-        offsets = np.nan_to_num(weekend_mean - mean_by_slot(~weekend, values))
+        weekend = day >= SATURDAY
+        weekday_mean, weekend_mean = mean_by_slot(~weekend, values), mean_by_slot(weekend, values)
+        weekend_offsets = np.nan_to_num(weekend_mean - weekday_mean)
+        own = [mean_by_slot(day == each, values) - weekday_mean for each in (SATURDAY, SUNDAY)]
+        offsets = np.vstack([np.where(np.isfinite(o), o, weekend_offsets) for o in own])
         strays = (values - weekend_mean[slot]) ** 2
         spread = np.sqrt(np.nan_to_num(mean_by_slot(weekend, strays)))
         return cls(offsets=offsets, spread=spread, slot_seconds=DAY_SECONDS / slots, zone=zone)
 
-    def at(self, index: pd.DatetimeIndex, of: np.ndarray | None = None) -> np.ndarray:
-        """The amount each step of ``index`` is moved by (or its ``spread``): the offset of its
-        slot on weekend days, 0 on weekdays."""
-        per_slot = self.offsets if of is None else of
-        weekend, slot = _day_type_and_slot(index, self.zone, self.slot_seconds)
-        return np.where(weekend, per_slot[np.minimum(slot, len(per_slot) - 1)], 0.0)
+    def at(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """The amount each step of ``index`` is moved by: its day's offset for its slot on
+        Saturdays and Sundays, 0 on weekdays."""
+        day, slot = _day_and_slot(index, self.zone, self.slot_seconds)
+        row = np.clip(day - SATURDAY, 0, 1)
+        return np.where(day >= SATURDAY, self.offsets[row, slot], 0.0)
+
+    def spread_at(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """The ``spread`` of each step's slot on weekend days, 0 on weekdays."""
+        day, slot = _day_and_slot(index, self.zone, self.slot_seconds)
+        return np.where(day >= SATURDAY, self.spread[slot], 0.0)
 
     def removed(self, history: pd.Series) -> pd.Series:
         """``history`` with its weekends moved onto the weekdays' level."""
@@ -104,18 +114,19 @@ class WeekendShifted(ForecastModel):
 
     def extra_spread(self, index: pd.DatetimeIndex) -> np.ndarray:
         """On weekend steps, how far the weekend days strayed from their mean."""
-        return np.hypot(self.base.extra_spread(index), self.shift.at(index, self.shift.spread))
+        return np.hypot(self.base.extra_spread(index), self.shift.spread_at(index))
 
 
-def _day_type_and_slot(
+def _day_and_slot(
     index: pd.DatetimeIndex, zone: str | None, slot_seconds: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each step falls on a Saturday or Sunday, and its slot of the day, on ``zone``'s
-    clock."""
+    """Each step's day of the week (Monday 0) and slot of the day, on ``zone``'s clock (a
+    25-hour day's last hour counts in its last slot)."""
     local = index.tz_convert(zone) if zone else index
     since_midnight = (local - local.normalize()).total_seconds().to_numpy()
     slot = np.floor(since_midnight / slot_seconds + 1e-9).astype(int)
-    return np.asarray(local.day_of_week >= 5), slot
+    slots = round(DAY_SECONDS / slot_seconds)
+    return np.asarray(local.day_of_week), np.minimum(slot, slots - 1)
 
 
 def _circular_sum(values: np.ndarray, width: int) -> np.ndarray:

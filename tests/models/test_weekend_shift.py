@@ -26,14 +26,31 @@ def _office_week(days: int = 8, start: str = "2024-01-06", zone: str | None = No
 def test_the_shift_is_the_weekends_difference_at_each_time_of_day() -> None:
     history = _office_week()
     shift = WeekendShift.of(history)
-    by_hour = pd.Series(shift.offsets, index=np.arange(48) / 2)
-    assert np.allclose(by_hour.loc[10.0:15.5], -150.0)  # office hours, away from the edges
-    assert np.allclose(by_hour.loc[0.0:7.5], 0.0)  # nights alike
+    for day in (0, 1):  # Saturday, Sunday
+        by_hour = pd.Series(shift.offsets[day], index=np.arange(48) / 2)
+        assert np.allclose(by_hour.loc[10.0:15.5], -150.0)  # office hours, away from the edges
+        assert np.allclose(by_hour.loc[0.0:7.5], 0.0)  # nights alike
     moved = shift.removed(history)
     weekdays = pd.DatetimeIndex(history.index).day_of_week < 5
     assert (moved[weekdays] == history[weekdays]).all()  # weekdays never move
     noon = pd.DatetimeIndex(moved.index).hour == 12
     assert np.allclose(moved[noon], 300.0)  # Saturday's noon now looks like Friday's
+
+
+def test_saturday_and_sunday_keep_their_own_levels() -> None:
+    """Half-hourly electricity demand runs lower on Sunday than on Saturday: one weekend
+    offset would forecast both at their average."""
+    history = _office_week(days=7)  # Saturday to Friday
+    saturdays = pd.DatetimeIndex(history.index).day_of_week == 5
+    history = history.where(~saturdays, history + 60.0)  # Saturday 210 by day, Sunday 150
+    shift = WeekendShift.of(history)
+    noon = 24
+    assert shift.offsets[0][noon] == pytest.approx(-90.0)
+    assert shift.offsets[1][noon] == pytest.approx(-150.0)
+    shifted = WeekendShifted(SeasonalNaiveDaily(despike=False), shift).fit(history)
+    weekend = shifted.predict(96)["p50"]  # Saturday and Sunday
+    assert weekend.iloc[noon] == pytest.approx(210.0)
+    assert weekend.iloc[48 + noon] == pytest.approx(150.0)
 
 
 def test_the_shift_reads_the_services_own_clock() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         dependencies=[Depends(authenticate)],
     )
     app.state.settings = settings
+    app.state.simulation_slots = threading.BoundedSemaphore(settings.simulation_max_running)
     app.state.database = database
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

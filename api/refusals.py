@@ -28,6 +28,7 @@ REASONS: dict[int, str] = {
     404: "no such service (or event, exclusion, forecast)",
     409: "not ready: no samples, forecast or plan yet; the message says which and what to do",
     413: "the body, batch or simulation is larger than the limits",
+    429: "as many simulations as FORECASTER_SIMULATION_MAX_RUNNING are replaying: retry later",
     503: "the database is unavailable, nothing was stored: retry shortly",
 }
 BODY_READERS = {get_body, get_decoded_body, get_one_file}

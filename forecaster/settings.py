@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     simulation_max_refits: int = Field(
         default=14, gt=0, description="model refits the predictive policy may make per request"
     )
+    # a replay runs on after its client gives up: without a cap, retries pile up on the cores
+    simulation_max_running: int = Field(
+        default=2, gt=0, description="simulations replaying at once; one more gets a 429"
+    )
 
     # --- scheduled jobs (forecaster worker, forecaster serve --scheduler) ---
     # a schedule is a crontab line in UTC ("*/5 * * * *") or an interval ("every 15min")

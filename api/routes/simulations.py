@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from threading import BoundedSemaphore
+
+from fastapi import APIRouter, HTTPException, Request
 
 from api.deps import DatabaseDep, SettingsDep
 from api.refusals import refusals
@@ -17,9 +21,9 @@ from forecaster.training.forecasting import known_model_names
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 
 
-@router.post("", response_model=SimulationPublic, responses=refusals(404, 409))
+@router.post("", response_model=SimulationPublic, responses=refusals(404, 409, 429))
 def post_simulation(
-    body: SimulationCreate, database: DatabaseDep, settings: SettingsDep
+    body: SimulationCreate, request: Request, database: DatabaseDep, settings: SettingsDep
 ) -> SimulationPublic:
     """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
     if body.model not in known_model_names():  # what `forecaster simulate --model` takes
@@ -51,6 +55,24 @@ def post_simulation(
             max_refits=settings.simulation_max_refits,
         ),
     )
-    result = simulate(load, profile, options)
-    report = result.report()
-    return SimulationPublic(**report, svg=render_svg(result) if body.plot else None)
+    with _slot(request.app.state.simulation_slots, settings.simulation_max_running):
+        result = simulate(load, profile, options)
+        report = result.report()
+        return SimulationPublic(**report, svg=render_svg(result) if body.plot else None)
+
+
+@contextmanager
+def _slot(slots: BoundedSemaphore, most: int) -> Iterator[None]:
+    """One of the app's simulation slots for the replay, or a 429 when all are taken: a replay
+    takes up to a minute or two of a core and runs on after its client gives up."""
+    if not slots.acquire(blocking=False):
+        raise HTTPException(
+            status_code=429,
+            detail=f"{most} simulations are replaying (FORECASTER_SIMULATION_MAX_RUNNING); "
+            "retry when one has finished",
+            headers={"Retry-After": "30"},
+        )
+    try:
+        yield
+    finally:
+        slots.release()

@@ -285,3 +285,24 @@ def test_a_validation_error_does_not_echo_a_whole_large_body(client: TestClient)
     assert problem["input"].endswith(" characters)")
     short = client.post("/v1/simulations", json={"service": "chat", "points": points[:2]})
     assert short.json()["detail"][0]["input"] == {"service": "chat", "points": points[:2]}
+
+
+def test_simulations_past_the_running_limit_are_told_to_retry(client: TestClient) -> None:
+    """A replay runs on after its client gives up: with every slot taken (here by the test,
+    as by replays still running), one more is refused at once with Retry-After, not queued."""
+    body = {"profile": PROFILE, "points": daily_points(2), "policies": ["reactive"]}
+    slots = client.app.state.simulation_slots
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    try:
+        response = client.post("/v1/simulations", json=body)
+        assert response.status_code == 429, response.text
+        assert response.headers["Retry-After"] == "30"
+        assert "2 simulations are replaying" in response.json()["detail"]
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert taken == 2  # FORECASTER_SIMULATION_MAX_RUNNING's default
+    assert client.post("/v1/simulations", json=body).status_code == 200
+    assert client.post("/v1/simulations", json=body).status_code == 200  # slots given back

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     simulation_max_refits: int = Field(
         default=14, gt=0, description="model refits the predictive policy may make per request"
     )
-    # a replay runs on after its client gives up: without a cap, retries pile up on the cores
+    # each replay holds a core: without a cap, clients' retries pile up on the cores
     simulation_max_running: int = Field(
         default=2, gt=0, description="simulations replaying at once; one more gets a 429"
     )

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from threading import BoundedSemaphore
 
-from fastapi import APIRouter, HTTPException, Request
+import anyio.from_thread
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, SettingsDep
 from api.refusals import refusals
@@ -22,10 +24,35 @@ router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 
 
 @router.post("", response_model=SimulationPublic, responses=refusals(404, 409, 429))
-def post_simulation(
+async def post_simulation(
+    body: SimulationCreate, request: Request, database: DatabaseDep, settings: SettingsDep
+) -> SimulationPublic | Response:
+    """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
+    with _slot(request.app.state.simulation_slots, settings.simulation_max_running):
+        try:
+            return await run_in_threadpool(_replay, body, request, database, settings)
+        except ClientGoneError:
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client abandoned; never read
+
+
+class ClientGoneError(Exception):
+    """The client hung up: the replay it asked for is no longer wanted."""
+
+
+def _replay(
     body: SimulationCreate, request: Request, database: DatabaseDep, settings: SettingsDep
 ) -> SimulationPublic:
-    """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
+    """The replay itself, in a worker thread. Before each forecast it asks the event loop
+    whether the client is still there, and stops if not: a replay takes up to a minute or two
+    of a core, and nobody would read the answer."""
+
+    def stop_if_client_gone(done: int, total: int) -> None:
+        if anyio.from_thread.run(request.is_disconnected):
+            raise ClientGoneError
+
     if body.model not in known_model_names():  # what `forecaster simulate --model` takes
         raise InvalidInputError(
             f"unknown model {quoted(body.model)}; known: {listing(known_model_names())}"
@@ -54,17 +81,16 @@ def post_simulation(
             max_tick_steps=settings.simulation_max_tick_steps,
             max_refits=settings.simulation_max_refits,
         ),
+        progress=stop_if_client_gone,
     )
-    with _slot(request.app.state.simulation_slots, settings.simulation_max_running):
-        result = simulate(load, profile, options)
-        report = result.report()
-        return SimulationPublic(**report, svg=render_svg(result) if body.plot else None)
+    result = simulate(load, profile, options)
+    return SimulationPublic(**result.report(), svg=render_svg(result) if body.plot else None)
 
 
 @contextmanager
 def _slot(slots: BoundedSemaphore, most: int) -> Iterator[None]:
     """One of the app's simulation slots for the replay, or a 429 when all are taken: a replay
-    takes up to a minute or two of a core and runs on after its client gives up."""
+    takes up to a minute or two of a core."""
     if not slots.acquire(blocking=False):
         raise HTTPException(
             status_code=429,

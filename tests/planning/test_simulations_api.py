@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from threading import BoundedSemaphore
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.timeutil import utc_now
+from tests.helpers import live_server
 
 PROFILE = {
     "capacity_per_replica": 10,
@@ -306,3 +309,32 @@ def test_simulations_past_the_running_limit_are_told_to_retry(client: TestClient
     assert taken == 2  # FORECASTER_SIMULATION_MAX_RUNNING's default
     assert client.post("/v1/simulations", json=body).status_code == 200
     assert client.post("/v1/simulations", json=body).status_code == 200  # slots given back
+
+
+def _free(slots: BoundedSemaphore) -> int:
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    for _ in range(taken):
+        slots.release()
+    return taken
+
+
+def test_a_replay_stops_when_its_client_hangs_up(database: Database, settings: Settings) -> None:
+    """A week of LightGBM re-plans takes half a minute here; the client gives up after a
+    second, and the replay stops at its next forecast and gives its slot back."""
+    app = create_app(settings, database)
+    body = {
+        "profile": PROFILE,
+        "points": daily_points(14),
+        "model": "lightgbm",
+        "policies": ["predictive"],
+        "equal_spend": False,
+    }
+    with live_server(app) as base_url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{base_url}/v1/simulations", json=body, timeout=1.0)
+        hung_up = time.monotonic()
+        while _free(app.state.simulation_slots) < 2 and time.monotonic() - hung_up < 10:
+            time.sleep(0.1)
+        assert _free(app.state.simulation_slots) == 2, "the replay ran on without its client"

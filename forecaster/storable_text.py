@@ -4,7 +4,8 @@ pair (JSON may escape one, ``"\\ud800"``). Both are refused where input is valid
 same request gets the same 422 on either database instead of a 500.
 
 Request models (``ScalingProfile``, ``SeriesHeader``, the API's bodies) derive from
-:class:`StorableTextModel`; query parameters are typed :data:`StorableStr`; ingestion paths
+:class:`StorableTextModel` (which also refuses a boolean for a number, see
+:mod:`forecaster.plain_numbers`); query parameters are typed :data:`StorableStr`; ingestion paths
 that build no model (remote-write) call :func:`unstorable_in`.
 """
 
@@ -13,9 +14,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, field_validator
+from pydantic import AfterValidator, field_validator
 
 from forecaster.errors import json_text, quoted
+from forecaster.plain_numbers import NoBooleanNumbersModel
 
 NUL = "\x00"
 UNSTORABLE = (
@@ -65,7 +67,7 @@ def refuse_unstorable(value: T) -> T:
 StorableStr = Annotated[str, AfterValidator(refuse_unstorable)]
 
 
-class StorableTextModel(BaseModel):
+class StorableTextModel(NoBooleanNumbersModel):
     """A request model none of whose text (at any depth of its fields) is unstorable; nested
     models check their own fields, so a 422 points at the field, e.g. ``tiers.0.name``."""
 

@@ -91,6 +91,23 @@ def test_holiday_country_is_checked_when_the_profile_is_saved(
     assert saved.json()["profile"]["holiday_country"] == "DE"  # as the holidays package wants
 
 
+def test_a_boolean_for_a_number_is_refused_in_profiles_and_tiers(
+    settings: Settings, database: Database
+) -> None:
+    client = _client(settings, database)
+    tier = {"name": "l4", "capacity_per_replica": 40, "cost_per_replica_hour": 0.8}
+    body = PROFILE | {"min_replicas": True, "tiers": [tier | {"startup_seconds": False}]}
+    refused = client.put("/v1/services/chat", json=body)
+    assert refused.status_code == 422
+    problems = {tuple(item["loc"][1:]): item["msg"] for item in refused.json()["detail"]}
+    assert problems == {
+        ("min_replicas",): "Value error, expected a number, not true",
+        ("tiers", 0, "startup_seconds"): "Value error, expected a number, not false",
+    }
+    stored = client.get("/v1/services/chat").json()["profile"]  # the old profile stands
+    assert stored["min_replicas"] == 1 and stored["tiers"] == []
+
+
 def test_a_stored_country_the_holidays_package_no_longer_knows_still_reads(
     settings: Settings, database: Database
 ) -> None:

@@ -190,6 +190,20 @@ def test_offline_plan_names_the_profiles_bad_fields_in_one_line(tmp_path: Path) 
     assert "pydantic" not in result.output and "input_value" not in result.output
 
 
+def test_offline_plan_refuses_a_boolean_where_a_number_belongs(tmp_path: Path) -> None:
+    """YAML's ``true`` read as 1 would plan for one request a second per replica, silently."""
+    history = daily_ramps(tmp_path / "history.csv")
+    bad = write_profile(
+        tmp_path / "bad.yaml", capacity_per_replica=True, max_replicas=False, forecast_only=True
+    )
+    result = invoke_plan(history, bad, tmp_path / "bad.csv")
+    assert result.exit_code == 2
+    assert "capacity_per_replica: expected a number, not true" in result.output
+    assert "max_replicas: expected a number, not false" in result.output
+    assert "forecast_only" not in result.output  # a boolean field takes its boolean
+    assert not (tmp_path / "bad.csv").exists()
+
+
 def test_offline_plan_says_when_max_replicas_holds_it_below_the_need(tmp_path: Path) -> None:
     """A plan flat at max_replicas looks like a calm forecast unless it says it was held there."""
     history = daily_ramps(tmp_path / "history.csv")

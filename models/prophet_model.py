@@ -90,12 +90,14 @@ class Prophet(ForecastModel):
                 model.add_seasonality(
                     f"daily_{kind}", period=1, fourier_order=DAILY_ORDER, condition_name=kind
                 )
-        if self.calendar.holiday_country:
-            model.add_country_holidays(country_name=self.calendar.holiday_country)
         for i in range(len(self.regressors_)):
             model.add_regressor(f"event_{i}")
-        with warnings.catch_warnings():  # prophet trips pandas deprecation warnings
+        # prophet trips pandas deprecation warnings, and says on stderr that some countries'
+        # holidays are known only for some years (India's from 2001 to 2035)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if self.calendar.holiday_country:
+                model.add_country_holidays(country_name=self.calendar.holiday_country)
             model.fit(frame.dropna(subset=["y"]))
             in_sample = model.predict(frame)
         fitted = in_sample["yhat"].to_numpy()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -53,6 +55,18 @@ def test_country_holidays_are_used() -> None:
     model = Prophet().configure(calendar=Calendar(holiday_country="US"))
     model.fit(series.iloc[: 24 * 38])
     assert "Christmas Day" in set(model.model_.train_holiday_names)
+
+
+def test_a_calendar_known_only_for_some_years_fits_quietly() -> None:
+    """India's holidays are known from 2001 to 2035: Prophet warned so on stderr at every fit,
+    three times, in the middle of ``forecaster plan``'s output."""
+    series = synthetic_traffic(days=7, step_seconds=3600)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = Prophet().configure(calendar=Calendar(holiday_country="IN")).fit(series)
+        model.predict(24)
+    assert [str(warning.message) for warning in caught] == []
+    assert "Diwali" in " ".join(model.model_.train_holiday_names)
 
 
 def test_weekends_keep_their_own_daily_shape() -> None:

@@ -18,6 +18,8 @@ from forecaster.planning.plot import render_svg
 from forecaster.planning.policies import ForecastSettings
 from forecaster.planning.simulate import SimulationBudget, SimulationOptions, simulate
 from forecaster.planning.whatif import points_series, service_history
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
 from forecaster.training.forecasting import known_model_names
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
@@ -43,7 +45,7 @@ class ClientGoneError(Exception):
 
 
 def _replay(
-    body: SimulationCreate, request: Request, database: DatabaseDep, settings: SettingsDep
+    body: SimulationCreate, request: Request, database: Database, settings: Settings
 ) -> SimulationPublic:
     """The replay itself, in a worker thread. Before each forecast it asks the event loop
     whether the client is still there, and stops if not: a replay takes up to a minute or two

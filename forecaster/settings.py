@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         le=64,
         description="processes that train series side by side; 0: one per CPU, at most 4",
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        max_length=256,
+        description="a Dask scheduler (tcp://host:8786) whose workers train the series instead",
+    )
 
     # --- what-if simulations (POST /v1/simulations; the offline CLI is not limited) ---
     # a forecast of the default model takes ~0.1 s, an autoscaler tick ~0.3-1 us: the defaults

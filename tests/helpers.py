@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import pandas as pd
 import uvicorn
+from distributed import Client
 from fastapi import FastAPI, Request, Response
 
 from forecaster.profiles import ScalingProfile
@@ -171,3 +172,16 @@ class BrokenModel:
 
     def fit(self, _history: object) -> BrokenModel:
         raise RuntimeError("the upgraded library broke me")
+
+
+def chunks_trained(address: str) -> int:
+    """Chunks of series the Dask cluster at ``address`` has trained so far (the scheduler's
+    counts only grow)."""
+    with Client(address, set_as_default=False) as client:
+        prefixes = client.run_on_scheduler(
+            lambda dask_scheduler: {
+                name: prefix.state_counts.get("memory", 0)
+                for name, prefix in dask_scheduler.task_prefixes.items()
+            }
+        )
+    return int(prefixes.get("each_in_chunk", 0))  # task names drop the leading "_"

@@ -34,6 +34,7 @@ from forecaster.training.backtest import (
     dense_plan,
     plan_folds,
 )
+from forecaster.training.cluster import on_cluster
 from forecaster.training.history import (
     read_as_load,
     without_idle_start,
@@ -203,12 +204,14 @@ def forecast_many(
     progress: Progress | None = None,
     alternatives: bool = False,
     workers: int = 1,
+    cluster: str | None = None,
 ) -> list[ForecastOutcome]:
     """Backtest, select, calibrate, fit and forecast every series (all on the same step).
 
     Global models learn from every series at once, here; everything else is one series' own
     business, done for several series at a time in ``workers`` processes (LightGBM and the
-    statsmodels filters use one core each, so processes are what puts more cores to work).
+    statsmodels filters use one core each, so processes are what puts more cores to work), or
+    on the Dask cluster whose scheduler is at ``cluster``.
     With ``alternatives`` every backtested candidate is also refitted and forecast, for
     side-by-side comparison (the benchmark); the champion is chosen the same way.
     """
@@ -242,7 +245,9 @@ def forecast_many(
     # model to workers costs more than it saves (1,000 series: 13 % faster, twice the memory)
     heavy = any(name not in FLEET for name in names if name not in shared)
     shared_seconds = (time.perf_counter() - started) / max(1, len(series))
-    outcomes = _map_series(work, series, workers if heavy else 1, progress)
+    outcomes = _map_series(
+        work, series, workers if heavy else 1, progress, cluster if heavy else None
+    )
     for outcome in outcomes:  # its share of the joint work plus its own (set by _complete)
         outcome.fit_seconds += shared_seconds
     return outcomes
@@ -253,9 +258,17 @@ def _map_series(
     series: list[_Series],
     workers: int,
     progress: Progress | None,
+    cluster: str | None = None,
 ) -> list[ForecastOutcome]:
-    """``work`` on every series: here, or in spawned processes (a forked child of a process
-    that has run LightGBM can hang in it) when there are several series and workers."""
+    """``work`` on every series: here, on a Dask cluster, or in spawned processes (a forked
+    child of a process that has run LightGBM can hang in it) when there are several series
+    and workers. A cluster that cannot be reached or loses its workers is noted in the log and
+    the series train here instead: the job goes on, only slower."""
+    if cluster is not None and len(series) >= MIN_SERIES_FOR_PROCESSES:
+        try:
+            return on_cluster(cluster, partial(_each_in_chunk, work), series)
+        except Exception as failure:  # noqa: BLE001 - whatever the cluster raised: train here
+            log.warning("Dask cluster %s failed (%s); training on this machine", cluster, failure)
     if workers <= 1 or len(series) < MIN_SERIES_FOR_PROCESSES:
         return [work(item, progress=progress) for item in series]
     context = multiprocessing.get_context("spawn")
@@ -269,6 +282,12 @@ def _map_series(
     except BrokenProcessPool as failure:  # a worker died (out of memory, killed): go on here
         log.warning("training workers failed (%s); training in this process", failure)
         return [work(item, progress=progress) for item in series]
+
+
+def _each_in_chunk(
+    work: Callable[[_Series], ForecastOutcome], chunk: list[_Series]
+) -> list[ForecastOutcome]:
+    return [work(item) for item in chunk]
 
 
 def _complete(

@@ -226,6 +226,7 @@ def train_services(
             quantiles=quantiles,
             calendars=[loaded.calendar for loaded in group],
             workers=settings.training_processes,
+            cluster=settings.dask_scheduler,
         )
         for loaded, outcome in zip(group, outcomes, strict=True):
             check_leading(len(results), len(names))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecaster.errors import NotFoundError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
@@ -15,12 +16,14 @@ from forecaster.storage.services import get_service, upsert_service
 from forecaster.timeutil import utc_now
 from forecaster.training.service_data import driving_series_id
 from forecaster.training.train import train_services
+from tests.helpers import chunks_trained
 
 PROFILE = ScalingProfile(step_seconds=3600, horizon_hours=12, capacity_per_replica=10)
 
 
+@pytest.mark.parametrize("spread_over", ["processes", "dask"])
 def test_services_train_together_with_a_global_model(
-    database: Database, settings: Settings
+    database: Database, settings: Settings, spread_over: str, request: pytest.FixtureRequest
 ) -> None:
     end = pd.Timestamp(utc_now()).floor("h")
     index = pd.date_range(end=end, periods=24 * 4, freq="h")
@@ -38,9 +41,16 @@ def test_services_train_together_with_a_global_model(
                 values=values.tolist(),
             )
             ingest_batch(session=session, batch=[item], settings=settings)
-    two_processes = settings.model_copy(update={"training_workers": 2})
-    assert two_processes.training_processes == 2
-    results = train_services(database, ["chat", "search", "embed", "missing"], two_processes)
+    if spread_over == "dask":  # FORECASTER_DASK_SCHEDULER: a real cluster's workers train
+        address = request.getfixturevalue("dask_scheduler")
+        spread = settings.model_copy(update={"dask_scheduler": address})
+        before = chunks_trained(address)
+    else:
+        spread = settings.model_copy(update={"training_workers": 2})
+        assert spread.training_processes == 2
+    results = train_services(database, ["chat", "search", "embed", "missing"], spread)
+    if spread_over == "dask":
+        assert chunks_trained(address) > before
     assert isinstance(results["missing"], NotFoundError)
     with database.session() as session:
         for name in ("chat", "search", "embed"):

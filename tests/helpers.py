@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import pandas as pd
 import uvicorn
-from distributed import Client
+from distributed import Client, LocalCluster
 from fastapi import FastAPI, Request, Response
 
 from forecaster.profiles import ScalingProfile
@@ -185,3 +185,16 @@ def chunks_trained(address: str) -> int:
             }
         )
     return int(prefixes.get("each_in_chunk", 0))  # task names drop the leading "_"
+
+
+def local_dask_cluster(workers: int, *, processes: bool = True) -> LocalCluster:
+    """A Dask scheduler and ``workers`` worker processes of two threads on this machine. Its
+    HTTP server (health checks; no dashboard) takes a free port: the default 8787 would clash
+    with another cluster's and warn."""
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=2,
+        processes=processes,
+        dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"dashboard": False},
+    )

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-# how long to keep trying to reach the scheduler before training here instead
+# how long to wait for the scheduler, and for a worker, before training here instead
 CONNECT_SECONDS = 10.0
 
 
@@ -29,6 +29,8 @@ def on_cluster(
     from distributed import Client  # imported only when a cluster is configured
 
     with Client(address, timeout=CONNECT_SECONDS, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        # tasks wait for a worker as long as it takes: a cluster without one would hold the pass
+        client.wait_for_workers(1, timeout=CONNECT_SECONDS)
         slots = max(1, sum(client.nthreads().values()))
         size = math.ceil(len(items) / min(slots, len(items)))
         chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from distributed import LocalCluster
+
+from tests.helpers import local_dask_cluster
 
 
 @pytest.fixture(scope="module")
 def dask_scheduler() -> Iterator[str]:
-    with LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
-    ) as local:
+    with local_dask_cluster(1) as local:
         yield str(local.scheduler_address)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import ExitStack
 
 import pandas as pd
 import pytest
 
 from forecaster.training import cluster as cluster_module
 from forecaster.training.forecasting import forecast_many
-from tests.helpers import chunks_trained, free_port, synthetic_traffic
+from tests.helpers import chunks_trained, free_port, local_dask_cluster, synthetic_traffic
 
 MODELS = ["seasonal_naive_daily", "holt_winters"]  # not a fleet's cheap pair: shipped out
 
@@ -29,13 +31,21 @@ def test_a_fleet_trains_on_the_cluster_as_it_would_here(dask_scheduler: str) -> 
         assert far.fitted.predict(4).equals(near.fitted.predict(4))  # the models came back
 
 
-def test_an_unreachable_cluster_trains_here_and_says_so(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("cluster", ["unreachable", "without workers"])
+def test_a_cluster_that_cannot_train_leaves_it_to_this_machine_and_says_so(
+    cluster: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(cluster_module, "CONNECT_SECONDS", 1.0)
-    nowhere = f"tcp://127.0.0.1:{free_port()}"
-    with caplog.at_level(logging.WARNING, logger="forecaster.training.forecasting"):
-        outcomes = forecast_many(_histories(), 48, candidates=MODELS, cluster=nowhere)
+    with ExitStack() as stack:
+        if cluster == "unreachable":
+            address = f"tcp://127.0.0.1:{free_port()}"
+        else:  # its tasks would wait for a worker for ever
+            empty = stack.enter_context(local_dask_cluster(0, processes=False))
+            address = str(empty.scheduler_address)
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="forecaster.training.forecasting"):
+            outcomes = forecast_many(_histories(), 48, candidates=MODELS, cluster=address)
+        assert time.monotonic() - started < 60
     assert len(outcomes) == 4 and all(o.frame["p50"].notna().all() for o in outcomes)
-    assert f"Dask cluster {nowhere} failed" in caplog.text
+    assert f"Dask cluster {address} failed" in caplog.text
     assert "training on this machine" in caplog.text

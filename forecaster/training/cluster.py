@@ -26,6 +26,8 @@ def on_cluster(
 ) -> list[Result]:
     """``work`` on chunks of ``items`` on the Dask cluster at ``address``, results in order.
     A chunk shares one pickle, so a global model many series use travels once per chunk."""
+    if not items:
+        return []
     from distributed import Client  # imported only when a cluster is configured
 
     with Client(address, timeout=CONNECT_SECONDS, set_as_default=False) as client:  # type: ignore[no-untyped-call]

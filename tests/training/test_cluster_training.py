@@ -49,3 +49,9 @@ def test_a_cluster_that_cannot_train_leaves_it_to_this_machine_and_says_so(
     assert len(outcomes) == 4 and all(o.frame["p50"].notna().all() for o in outcomes)
     assert f"Dask cluster {address} failed" in caplog.text
     assert "training on this machine" in caplog.text
+
+
+def test_nothing_to_train_asks_no_cluster() -> None:
+    started = time.monotonic()
+    assert cluster_module.on_cluster(f"tcp://127.0.0.1:{free_port()}", list, []) == []
+    assert time.monotonic() - started < 1  # no connection attempted

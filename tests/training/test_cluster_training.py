@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import ExitStack
 
+import dask
 import pandas as pd
 import pytest
+from distributed import get_worker
 
 from forecaster.training import cluster as cluster_module
-from forecaster.training.forecasting import forecast_many
+from forecaster.training.forecasting import _map_series, forecast_many
 from tests.helpers import chunks_trained, free_port, local_dask_cluster, synthetic_traffic
 
 MODELS = ["seasonal_naive_daily", "holt_winters"]  # not a fleet's cheap pair: shipped out
@@ -29,6 +32,28 @@ def test_a_fleet_trains_on_the_cluster_as_it_would_here(dask_scheduler: str) -> 
     for far, near in zip(remote, here, strict=True):
         pd.testing.assert_frame_equal(far.frame, near.frame)
         assert far.fitted.predict(4).equals(near.fitted.predict(4))  # the models came back
+
+
+def _kills_its_dask_worker(item: int, progress: object = None) -> int:
+    """Doubles ``item`` here; on a Dask worker, ends the worker's process."""
+    try:
+        get_worker()
+    except ValueError:  # not on a worker
+        return item * 2
+    os._exit(1)
+
+
+def test_a_chunk_that_kills_its_workers_trains_here(caplog: pytest.LogCaptureFixture) -> None:
+    """Dask gives up on a task after its workers die running it (``KilledWorker``; here after
+    one death, not the default four)."""
+    once = dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    with once, local_dask_cluster(1) as cluster:
+        address = str(cluster.scheduler_address)
+        with caplog.at_level(logging.WARNING, logger="forecaster.training.forecasting"):
+            results = _map_series(_kills_its_dask_worker, [1, 2, 3], 1, None, address)
+    assert results == [2, 4, 6]
+    assert "workers died while running it" in caplog.text  # Dask's KilledWorker
+    assert "training on this machine" in caplog.text
 
 
 @pytest.mark.parametrize("cluster", ["unreachable", "without workers"])

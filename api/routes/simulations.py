@@ -16,7 +16,12 @@ from api.schemas import SimulationCreate, SimulationPublic
 from forecaster.errors import InvalidInputError, listing, quoted
 from forecaster.planning.plot import render_svg
 from forecaster.planning.policies import ForecastSettings
-from forecaster.planning.simulate import SimulationBudget, SimulationOptions, simulate
+from forecaster.planning.simulate import (
+    PreparedReplay,
+    SimulationBudget,
+    SimulationOptions,
+    prepare,
+)
 from forecaster.planning.whatif import points_series, service_history
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -29,10 +34,14 @@ router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 async def post_simulation(
     body: SimulationCreate, request: Request, database: DatabaseDep, settings: SettingsDep
 ) -> SimulationPublic | Response:
-    """Replay load under static, reactive, predictive and oracle scaling; score each policy."""
+    """Replay load under static, reactive, predictive and oracle scaling; score each policy.
+
+    The request is checked (and a stored service's history read) before a replay slot is
+    taken: a bad request gets its 404 or 422 even while every slot is busy."""
+    replay = await run_in_threadpool(_prepare, body, request, database, settings)
     with _slot(request.app.state.simulation_slots, settings.simulation_max_running):
         try:
-            return await run_in_threadpool(_replay, body, request, database, settings)
+            return await run_in_threadpool(_answer, replay, body.plot)
         except ClientGoneError:
             return Response(status_code=CLIENT_CLOSED_REQUEST)
 
@@ -44,12 +53,13 @@ class ClientGoneError(Exception):
     """The client hung up: the replay it asked for is no longer wanted."""
 
 
-def _replay(
+def _prepare(
     body: SimulationCreate, request: Request, database: Database, settings: Settings
-) -> SimulationPublic:
-    """The replay itself, in a worker thread. Before each forecast it asks the event loop
-    whether the client is still there, and stops if not: a replay takes up to a minute or two
-    of a core, and nobody would read the answer."""
+) -> PreparedReplay:
+    """The replay the body asks for, checked, in a worker thread (it reads the database and
+    puts the load on the replay grid). While it runs, the replay asks the event loop before
+    each forecast whether the client is still there, and stops if not: a replay takes up to a
+    minute or two of a core, and nobody would read the answer."""
 
     def stop_if_client_gone(done: int, total: int) -> None:
         if anyio.from_thread.run(request.is_disconnected):
@@ -85,8 +95,13 @@ def _replay(
         ),
         progress=stop_if_client_gone,
     )
-    result = simulate(load, profile, options)
-    return SimulationPublic(**result.report(), svg=render_svg(result) if body.plot else None)
+    return prepare(load, profile, options)
+
+
+def _answer(replay: PreparedReplay, plot: bool) -> SimulationPublic:
+    """The replay run and reported, in a worker thread."""
+    result = replay.run()
+    return SimulationPublic(**result.report(), svg=render_svg(result) if plot else None)
 
 
 @contextmanager

@@ -128,16 +128,39 @@ class SimulationResult:
         }
 
 
+@dataclass(frozen=True)
+class PreparedReplay:
+    """A replay that has passed every check and waits to run: what :func:`prepare` returns."""
+
+    trace: Trace
+    start: int
+    profile: ScalingProfile
+    options: SimulationOptions
+
+    def run(self) -> SimulationResult:
+        return simulate_trace(self.trace, self.start, self.profile, self.options)
+
+
 def simulate(
     points: pd.Series, profile: ScalingProfile, options: SimulationOptions | None = None
 ) -> SimulationResult:
     """Replay a ``timestamp -> load`` series (UTC index) under every requested policy."""
+    return prepare(points, profile, options).run()
+
+
+def prepare(
+    points: pd.Series, profile: ScalingProfile, options: SimulationOptions | None = None
+) -> PreparedReplay:
+    """Everything that can refuse a replay, done before it runs: the API answers a bad request
+    with its 422 without waiting for (or taking) one of its few replay slots."""
     options = options or SimulationOptions()
     _check(profile, options)
     points = _within_tick_limit(points, options)
     _check_budget(estimate_cost(span_seconds(points), profile, options), options)
     trace = to_ticks(points, tick_seconds=options.tick_seconds)
-    return simulate_trace(trace, replay_start(trace, profile, options), profile, options)
+    start = replay_start(trace, profile, options)
+    _check_forecast_cells(len(trace.load) - start, trace.tick_seconds, profile, options)
+    return PreparedReplay(trace, start, profile, options)
 
 
 def _within_tick_limit(points: pd.Series, options: SimulationOptions) -> pd.Series:
@@ -194,14 +217,8 @@ def simulate_trace(
     _check(profile, options)
     load = trace.load[start:]
     tick = trace.tick_seconds
-    if "predictive" in options.policies and trail is None:
-        decisions = math.ceil(len(load) * tick / options.forecast.replan_seconds)
-        steps = trail_horizon_seconds(profile, options.forecast) / profile.step_seconds + 2
-        if decisions * steps > MAX_FORECAST_CELLS:
-            raise InvalidInputError(
-                f"the predictive policy would keep {decisions * steps:.3g} forecast steps; use a "
-                "coarser step_seconds, a shorter start-up or replay, or a longer re-plan interval"
-            )
+    if trail is None:
+        _check_forecast_cells(len(load), tick, profile, options)
     config = hpa_config(profile)
     initial = steady_replicas(trace.load[:start], tick, profile)
     runners: dict[str, Callable[[], Timeline]] = {
@@ -361,6 +378,21 @@ def _check_budget(cost: SimulationCost, options: SimulationOptions) -> None:
             "simulation too large for the API: "
             + "; and ".join(problems)
             + " (the offline `forecaster simulate` has no such limit)"
+        )
+
+
+def _check_forecast_cells(
+    replay_ticks: int, tick: float, profile: ScalingProfile, options: SimulationOptions
+) -> None:
+    """Refuse a predictive policy whose forecasts would not fit in memory."""
+    if "predictive" not in options.policies:
+        return
+    decisions = math.ceil(replay_ticks * tick / options.forecast.replan_seconds)
+    steps = trail_horizon_seconds(profile, options.forecast) / profile.step_seconds + 2
+    if decisions * steps > MAX_FORECAST_CELLS:
+        raise InvalidInputError(
+            f"the predictive policy would keep {decisions * steps:.3g} forecast steps; use a "
+            "coarser step_seconds, a shorter start-up or replay, or a longer re-plan interval"
         )
 
 

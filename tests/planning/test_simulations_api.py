@@ -311,6 +311,31 @@ def test_simulations_past_the_running_limit_are_told_to_retry(client: TestClient
     assert client.post("/v1/simulations", json=body).status_code == 200  # slots given back
 
 
+def test_a_bad_simulation_is_refused_for_what_is_wrong_while_every_slot_is_busy(
+    client: TestClient,
+) -> None:
+    """With every slot taken, a request that could never run is told what is wrong with it
+    (404, 422), not to retry later only to be refused then."""
+    good = {"profile": PROFILE, "points": daily_points(2), "policies": ["reactive"]}
+    slots = client.app.state.simulation_slots
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    try:
+        missing = client.post("/v1/simulations", json={"service": "nobody"})
+        model = client.post("/v1/simulations", json={**good, "model": "crystal_ball"})
+        tick = client.post("/v1/simulations", json={**good, "tick_seconds": 7})
+        assert client.post("/v1/simulations", json=good).status_code == 429
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert missing.status_code == 404, missing.text
+    assert model.status_code == 422
+    assert model.json()["detail"].startswith('unknown model "crystal_ball"; known: auto, ')
+    assert tick.status_code == 422
+    assert tick.json()["detail"].startswith("tick_seconds must be one of")
+
+
 def _free(slots: BoundedSemaphore) -> int:
     taken = 0
     while slots.acquire(blocking=False):

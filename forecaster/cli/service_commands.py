@@ -114,9 +114,11 @@ def demo(
     """Load a real traffic trace into a fresh SQLite file, train, plan and serve the API."""
     from forecaster.demo import DEMO_SERVICE, prepare_demo
     from forecaster.errors import quoted
+    from forecaster.idle_priority import at_caller_priority
 
     say(f"preparing the demo in {database} (a fresh SQLite file) ...")
-    result = prepare_demo(database)
+    with at_caller_priority():  # a person waits, and nothing is served yet
+        result = prepare_demo(database)
     say(f"ingested {result.points} points of real traffic for service {quoted(DEMO_SERVICE)}")
     say(f"trained {result.train.model}; plan {result.train.plan_id} stored")
     if not serve_api:
@@ -183,13 +185,19 @@ def train(
     model: str = typer.Option("auto", help="auto or a model name"),
 ) -> None:
     """Train, forecast and plan services now (the scheduler normally does this)."""
-    from forecaster.errors import ForecasterError
+    from forecaster.errors import ForecasterError, listing, quoted
+    from forecaster.idle_priority import at_caller_priority
     from forecaster.jobs.tasks import train_recorded
     from forecaster.storage.db import open_database
     from forecaster.storage.services import list_services
+    from forecaster.training.forecasting import known_model_names
 
+    if model not in known_model_names():
+        fail(f"unknown model {quoted(model)}; known: {listing(known_model_names())}")
     settings = _settings()
-    with open_database(settings.database_url) as database:
+    # a person waits on this one-shot command: it runs at their priority (the scheduled
+    # trainings of `forecaster worker` and the API yield the CPU to serving)
+    with open_database(settings.database_url) as database, at_caller_priority():
         if service is None:
             with database.session() as session:
                 names = [s.name for s in list_services(session=session) if s.enabled]
@@ -218,6 +226,7 @@ def _train_one(
     database: Database, name: str, settings: Settings, model: str
 ) -> TrainResult | ForecasterError:
     """Train one service with the given model; its error is returned, not raised."""
+    from forecaster.errors import ForecasterError
     from forecaster.jobs.tasks import train_on_demand
 
     try:

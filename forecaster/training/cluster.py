@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -38,4 +38,24 @@ def on_cluster(
         chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]
         log.info("training %d series on %s in %d chunks", len(items), address, len(chunks))
         futures = client.map(work, chunks, pure=False)
-        return [result for chunk in client.gather(futures) for result in chunk]
+        return [
+            result
+            for chunk, future in zip(chunks, futures, strict=True)
+            for result in _done(chunk, future, work)
+        ]
+
+
+def _done(
+    chunk: list[Item], future: Any, work: Callable[[list[Item]], list[Result]]
+) -> list[Result]:
+    """A chunk's results from the cluster or, when it failed there (say its work kept killing
+    workers: ``KilledWorker``), from this machine: the other chunks' results still count."""
+    try:
+        return list(future.result())
+    except Exception as failure:  # noqa: BLE001 - whatever the cluster raised: train it here
+        log.warning(
+            "a chunk of %d series failed on the cluster (%s); training it on this machine",
+            len(chunk),
+            failure,
+        )
+        return work(chunk)

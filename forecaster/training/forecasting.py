@@ -262,8 +262,9 @@ def _map_series(
 ) -> list[ForecastOutcome]:
     """``work`` on every series: here, on a Dask cluster, or in spawned processes (a forked
     child of a process that has run LightGBM can hang in it) when there are several series
-    and workers. A cluster that cannot train them (unreachable, no worker, a chunk killing its
-    workers) is noted in the log and the series train here instead: slower, not failed."""
+    and workers. A cluster that cannot train them (unreachable, no worker) is noted in the log
+    and the series train here instead: slower, not failed. So does a chunk that fails there
+    (say its work keeps killing workers); the other chunks' results still count."""
     if cluster is not None and len(series) >= MIN_SERIES_FOR_PROCESSES:
         try:
             return on_cluster(cluster, partial(_each_in_chunk, work), series)

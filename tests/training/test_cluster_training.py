@@ -49,11 +49,38 @@ def test_a_chunk_that_kills_its_workers_trains_here(caplog: pytest.LogCaptureFix
     once = dask.config.set({"distributed.scheduler.allowed-failures": 0})
     with once, local_dask_cluster(1) as cluster:
         address = str(cluster.scheduler_address)
-        with caplog.at_level(logging.WARNING, logger="forecaster.training.forecasting"):
+        with caplog.at_level(logging.WARNING, logger="forecaster.training.cluster"):
             results = _map_series(_kills_its_dask_worker, [1, 2, 3], 1, None, address)
     assert results == [2, 4, 6]
     assert "workers died while running it" in caplog.text  # Dask's KilledWorker
-    assert "training on this machine" in caplog.text
+    assert "training it on this machine" in caplog.text
+
+
+def _fails_on_a_dask_worker_for_three(item: int, progress: object = None) -> int:
+    """Doubles ``item``; raises for 3 on a Dask worker."""
+    try:
+        get_worker()
+    except ValueError:  # not on a worker
+        return item * 2
+    if item == 3:
+        raise RuntimeError("out of GPU memory")
+    return item * 2
+
+
+def test_only_a_chunk_that_failed_on_the_cluster_trains_here(
+    dask_scheduler: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two chunks of two: the one holding 3 fails on its worker and is trained here; the
+    other's results come from the cluster, not trained again."""
+    before = chunks_trained(dask_scheduler)
+    with caplog.at_level(logging.WARNING, logger="forecaster.training.cluster"):
+        results = _map_series(
+            _fails_on_a_dask_worker_for_three, [1, 2, 3, 4], 1, None, dask_scheduler
+        )
+    assert results == [2, 4, 6, 8]
+    assert chunks_trained(dask_scheduler) - before == 1
+    assert "a chunk of 2 series failed on the cluster (out of GPU memory)" in caplog.text
+    assert "Dask cluster" not in caplog.text  # the cluster itself did not fail
 
 
 @pytest.mark.parametrize("cluster", ["unreachable", "without workers"])

@@ -98,8 +98,10 @@ def load_history(
     )
     if not series_ids:
         raise NotReadyError(f"service {quoted(service.name)} has no {profile.metric} samples yet")
-    start = utc_now() - pd.Timedelta(days=days)
-    samples = read_samples(session=session, series_ids=series_ids, start=start)
+    now = utc_now()
+    samples = read_samples(
+        session=session, series_ids=series_ids, start=now - pd.Timedelta(days=days)
+    )
     if samples.empty:  # all older: say how old, so the fix (recent samples) is plain
         latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
         latest = "" if latest_ms is None else f"; its latest is from {_iso_ms(latest_ms)}"
@@ -113,6 +115,7 @@ def load_history(
     ]
     history = pd.concat(per_series, axis=1).sum(axis=1, min_count=1)
     history.index.freq = per_series[0].index.freq
+    history = without_filling_steps(history, profile.step_seconds, now)
     windows = session.execute(
         select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)
     ).all()
@@ -123,6 +126,16 @@ def load_history(
             f"{days:g} days lies in an exclusion window; delete or shorten an exclusion to train"
         )
     return history
+
+
+def without_filling_steps(history: pd.Series, step_seconds: int, now: datetime) -> pd.Series:
+    """``history`` without its last steps while they are still filling (ending after ``now``),
+    unless nothing observed would be left. A forecast then starts with the step in force now:
+    from a half-filled last step it began a step later, and on an hourly profile the plan had
+    no step in force for most of each hour (actuators restored baselines meanwhile)."""
+    ends = history.index + pd.Timedelta(seconds=step_seconds)
+    complete = history[ends <= pd.Timestamp(now)]
+    return complete if complete.notna().any() else history
 
 
 def _iso_ms(epoch_ms: int) -> str:

@@ -63,12 +63,12 @@ def test_the_refresh_reads_a_trailing_outage_as_missing_as_training_does(
 ) -> None:
     """The 15-min refresh is what runs while a service is down: an hour of zeros logged at the
     end is read as missing there too, and said, without a refit."""
-    now = pd.Timestamp(utc_now()).floor("5min")
-    index = pd.date_range(end=now - pd.Timedelta(hours=1), periods=3 * 288, freq="5min")
+    last = pd.Timestamp(utc_now()).floor("5min") - pd.Timedelta(minutes=5)  # complete
+    index = pd.date_range(end=last - pd.Timedelta(hours=1), periods=3 * 288, freq="5min")
     load = pd.Series(50 + 10 * np.sin(2 * np.pi * np.arange(len(index)) / 288), index=index)
     store_service(database, settings, "chat", load, PROFILE)
     trained = train_service(database, "chat", settings)
-    outage = pd.Series(0.0, index=pd.date_range(end=now, periods=12, freq="5min"))
+    outage = pd.Series(0.0, index=pd.date_range(end=last, periods=12, freq="5min"))
     store_points(database, settings, "chat", outage)
     refreshed = forecast_service(database, "chat", settings)
     assert refreshed.run_id == trained.run_id

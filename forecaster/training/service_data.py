@@ -133,8 +133,7 @@ def without_filling_steps(history: pd.Series, step_seconds: int, now: datetime) 
     unless nothing observed would be left. A forecast then starts with the step in force now:
     from a half-filled last step it began a step later, and on an hourly profile the plan had
     no step in force for most of each hour (actuators restored baselines meanwhile)."""
-    ends = history.index + pd.Timedelta(seconds=step_seconds)
-    complete = history[ends <= pd.Timestamp(now)]
+    complete = history.loc[: pd.Timestamp(now) - pd.Timedelta(seconds=step_seconds)]
     return complete if complete.notna().any() else history
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from threading import BoundedSemaphore
 
 import httpx
@@ -294,18 +295,11 @@ def test_simulations_past_the_running_limit_are_told_to_retry(client: TestClient
     """A replay runs on after its client gives up: with every slot taken (here by the test,
     as by replays still running), one more is refused at once with Retry-After, not queued."""
     body = {"profile": PROFILE, "points": daily_points(2), "policies": ["reactive"]}
-    slots = client.app.state.simulation_slots
-    taken = 0
-    while slots.acquire(blocking=False):
-        taken += 1
-    try:
+    with _every_slot_taken(client.app.state.simulation_slots) as taken:
         response = client.post("/v1/simulations", json=body)
-        assert response.status_code == 429, response.text
-        assert response.headers["Retry-After"] == "30"
-        assert "2 simulations are replaying" in response.json()["detail"]
-    finally:
-        for _ in range(taken):
-            slots.release()
+    assert response.status_code == 429, response.text
+    assert response.headers["Retry-After"] == "30"
+    assert "2 simulations are replaying" in response.json()["detail"]
     assert taken == 2  # FORECASTER_SIMULATION_MAX_RUNNING's default
     assert client.post("/v1/simulations", json=body).status_code == 200
     assert client.post("/v1/simulations", json=body).status_code == 200  # slots given back
@@ -317,18 +311,12 @@ def test_a_bad_simulation_is_refused_for_what_is_wrong_while_every_slot_is_busy(
     """With every slot taken, a request that could never run is told what is wrong with it
     (404, 422), not to retry later only to be refused then."""
     good = {"profile": PROFILE, "points": daily_points(2), "policies": ["reactive"]}
-    slots = client.app.state.simulation_slots
-    taken = 0
-    while slots.acquire(blocking=False):
-        taken += 1
-    try:
+    with _every_slot_taken(client.app.state.simulation_slots):
         missing = client.post("/v1/simulations", json={"service": "nobody"})
         model = client.post("/v1/simulations", json={**good, "model": "crystal_ball"})
         tick = client.post("/v1/simulations", json={**good, "tick_seconds": 7})
-        assert client.post("/v1/simulations", json=good).status_code == 429
-    finally:
-        for _ in range(taken):
-            slots.release()
+        busy = client.post("/v1/simulations", json=good)
+    assert busy.status_code == 429
     assert missing.status_code == 404, missing.text
     assert model.status_code == 422
     assert model.json()["detail"].startswith('unknown model "crystal_ball"; known: auto, ')
@@ -336,13 +324,22 @@ def test_a_bad_simulation_is_refused_for_what_is_wrong_while_every_slot_is_busy(
     assert tick.json()["detail"].startswith("tick_seconds must be one of")
 
 
-def _free(slots: BoundedSemaphore) -> int:
+@contextmanager
+def _every_slot_taken(slots: BoundedSemaphore) -> Iterator[int]:
+    """Every free replay slot held (as by replays still running); how many that was."""
     taken = 0
     while slots.acquire(blocking=False):
         taken += 1
-    for _ in range(taken):
-        slots.release()
-    return taken
+    try:
+        yield taken
+    finally:
+        for _ in range(taken):
+            slots.release()
+
+
+def _free(slots: BoundedSemaphore) -> int:
+    with _every_slot_taken(slots) as free:
+        return free
 
 
 def test_a_replay_stops_when_its_client_hangs_up(database: Database, settings: Settings) -> None:

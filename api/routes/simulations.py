@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import DatabaseDep, SettingsDep
 from api.refusals import refusals
 from api.schemas import SimulationCreate, SimulationPublic
-from forecaster.errors import InvalidInputError, listing, quoted
+from forecaster.errors import InvalidInputError
 from forecaster.planning.plot import render_svg
 from forecaster.planning.policies import ForecastSettings
 from forecaster.planning.simulate import (
@@ -25,7 +25,7 @@ from forecaster.planning.simulate import (
 from forecaster.planning.whatif import points_series, service_history
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.training.forecasting import known_model_names
+from forecaster.training.forecasting import unknown_model
 
 router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
 
@@ -65,10 +65,8 @@ def _prepare(
         if anyio.from_thread.run(request.is_disconnected):
             raise ClientGoneError
 
-    if body.model not in known_model_names():  # what `forecaster simulate --model` takes
-        raise InvalidInputError(
-            f"unknown model {quoted(body.model)}; known: {listing(known_model_names())}"
-        )
+    if problem := unknown_model(body.model):  # what `forecaster simulate --model` takes
+        raise InvalidInputError(problem)
     if body.service is not None:
         with database.session() as session:  # read, then replay without holding the database
             load, profile = service_history(session=session, name=body.service, days=body.days)

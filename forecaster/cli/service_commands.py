@@ -185,15 +185,15 @@ def train(
     model: str = typer.Option("auto", help="auto or a model name"),
 ) -> None:
     """Train, forecast and plan services now (the scheduler normally does this)."""
-    from forecaster.errors import ForecasterError, listing, quoted
+    from forecaster.errors import ForecasterError
     from forecaster.idle_priority import at_caller_priority
     from forecaster.jobs.tasks import train_recorded
     from forecaster.storage.db import open_database
     from forecaster.storage.services import list_services
-    from forecaster.training.forecasting import known_model_names
+    from forecaster.training.forecasting import unknown_model
 
-    if model not in known_model_names():
-        fail(f"unknown model {quoted(model)}; known: {listing(known_model_names())}")
+    if problem := unknown_model(model):
+        fail(problem)
     settings = _settings()
     # a person waits on this one-shot command: it runs at their priority (the scheduled
     # trainings of `forecaster worker` and the API yield the CPU to serving)

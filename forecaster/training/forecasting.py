@@ -129,6 +129,13 @@ def known_model_names() -> list[str]:
     return ["auto", ENSEMBLE, *sorted(MODELS)]
 
 
+def unknown_model(model: str) -> str | None:
+    """Why ``model`` is not one ``--model`` accepts, naming those it does; None when it is."""
+    if model in known_model_names():
+        return None
+    return f"unknown model {quoted(model)}; known: {listing(known_model_names())}"
+
+
 def make_forecast(
     history: pd.Series,
     horizon: int,
@@ -215,8 +222,8 @@ def forecast_many(
     With ``alternatives`` every backtested candidate is also refitted and forecast, for
     side-by-side comparison (the benchmark); the champion is chosen the same way.
     """
-    if model not in known_model_names():
-        raise ValueError(f"unknown model {quoted(model)}; known: {listing(known_model_names())}")
+    if problem := unknown_model(model):
+        raise ValueError(problem)
     if horizon < 1:
         raise ValueError("horizon must be at least one step")
     started = time.perf_counter()

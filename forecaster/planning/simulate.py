@@ -138,7 +138,7 @@ class PreparedReplay:
     options: SimulationOptions
 
     def run(self) -> SimulationResult:
-        return simulate_trace(self.trace, self.start, self.profile, self.options)
+        return _replay(self.trace, self.start, self.profile, self.options, None)
 
 
 def simulate(
@@ -215,10 +215,21 @@ def simulate_trace(
     :func:`forecast_trail`); by default the predictive policy makes its own.
     """
     _check(profile, options)
+    if trail is None:
+        _check_forecast_cells(len(trace.load) - start, trace.tick_seconds, profile, options)
+    return _replay(trace, start, profile, options, trail)
+
+
+def _replay(
+    trace: Trace,
+    start: int,
+    profile: ScalingProfile,
+    options: SimulationOptions,
+    trail: ForecastTrail | None,
+) -> SimulationResult:
+    """:func:`simulate_trace` once its checks have passed (:func:`prepare` made them)."""
     load = trace.load[start:]
     tick = trace.tick_seconds
-    if trail is None:
-        _check_forecast_cells(len(load), tick, profile, options)
     config = hpa_config(profile)
     initial = steady_replicas(trace.load[:start], tick, profile)
     runners: dict[str, Callable[[], Timeline]] = {

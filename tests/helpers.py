@@ -187,6 +187,12 @@ def chunks_trained(address: str) -> int:
     return int(prefixes.get("each_in_chunk", 0))  # task names drop the leading "_"
 
 
+def dask_workers(address: str) -> set[str]:
+    """The addresses of the workers of the Dask cluster at ``address``."""
+    with Client(address, set_as_default=False) as client:
+        return set(client.scheduler_info()["workers"])
+
+
 def local_dask_cluster(workers: int, *, processes: bool = True) -> LocalCluster:
     """A Dask scheduler and ``workers`` worker processes of two threads on this machine. Its
     HTTP server (health checks; no dashboard) takes a free port: the default 8787 would clash

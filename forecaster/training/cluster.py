@@ -23,9 +23,10 @@ def on_cluster(
     address: str,
     work: Callable[[list[Item]], list[Result]],
     items: Sequence[Item],
-) -> list[Result]:
-    """``work`` on chunks of ``items`` on the Dask cluster at ``address``, results in order.
-    A chunk shares one pickle, so a global model many series use travels once per chunk."""
+) -> list[tuple[Result, str]]:
+    """``work`` on chunks of ``items`` on the Dask cluster at ``address``, results in order,
+    each with where it was trained (:func:`_done`). A chunk shares one pickle, so a global
+    model many series use travels once per chunk."""
     if not items:
         return []
     from distributed import Client  # imported only when a cluster is configured
@@ -39,23 +40,28 @@ def on_cluster(
         log.info("training %d series on %s in %d chunks", len(items), address, len(chunks))
         futures = client.map(work, chunks, pure=False)
         return [
-            result
+            placed
             for chunk, future in zip(chunks, futures, strict=True)
-            for result in _done(chunk, future, work)
+            for placed in _done(chunk, future, work, client)
         ]
 
 
 def _done(
-    chunk: list[Item], future: Any, work: Callable[[list[Item]], list[Result]]
-) -> list[Result]:
+    chunk: list[Item], future: Any, work: Callable[[list[Item]], list[Result]], client: Any
+) -> list[tuple[Result, str]]:
     """A chunk's results from the cluster or, when it failed there (say its work kept killing
-    workers: ``KilledWorker``), from this machine: the other chunks' results still count."""
+    workers: ``KilledWorker``), from this machine: the other chunks' results still count.
+    Each comes with where it was trained, for the job-run record: the worker's address, or
+    why this machine trained it."""
     try:
-        return list(future.result())
+        results = list(future.result())
     except Exception as failure:  # noqa: BLE001 - whatever the cluster raised: train it here
         log.warning(
             "a chunk of %d series failed on the cluster (%s); training it on this machine",
             len(chunk),
             failure,
         )
-        return work(chunk)
+        where = f"this machine: its chunk failed on the Dask cluster ({failure})"
+        return [(result, where) for result in work(chunk)]
+    holders = client.who_has([future]).get(future.key) or ("unknown",)
+    return [(result, f"Dask worker {holders[0]}") for result in results]

@@ -34,7 +34,7 @@ from forecaster.training.backtest import (
     dense_plan,
     plan_folds,
 )
-from forecaster.training.cluster import on_cluster
+from forecaster.training.cluster import Result, on_cluster
 from forecaster.training.history import (
     read_as_load,
     without_idle_start,
@@ -122,6 +122,9 @@ class ForecastOutcome:
     # (model "auto" or "ensemble"): training then keeps a stored champion that still forecasts
     # (a library upgrade can break every model at once; seasonal-naive is no replacement)
     errors: list[str] = field(default_factory=list)
+    # where a fleet's series was trained when a Dask cluster was asked for: a worker's address,
+    # or why this machine trained it; "" otherwise (see _map_series)
+    trained_on: str = ""
 
 
 def known_model_names() -> list[str]:
@@ -252,33 +255,38 @@ def forecast_many(
     # model to workers costs more than it saves (1,000 series: 13 % faster, twice the memory)
     heavy = any(name not in FLEET for name in names if name not in shared)
     shared_seconds = (time.perf_counter() - started) / max(1, len(series))
-    outcomes = _map_series(
+    placed = _map_series(
         work, series, workers if heavy else 1, progress, cluster if heavy else None
     )
-    for outcome in outcomes:  # its share of the joint work plus its own (set by _complete)
+    for outcome, where in placed:  # its share of the joint work plus its own (by _complete)
         outcome.fit_seconds += shared_seconds
-    return outcomes
+        outcome.trained_on = where
+    return [outcome for outcome, _ in placed]
 
 
 def _map_series(
-    work: Callable[..., ForecastOutcome],
+    work: Callable[..., Result],
     series: list[_Series],
     workers: int,
     progress: Progress | None,
     cluster: str | None = None,
-) -> list[ForecastOutcome]:
+) -> list[tuple[Result, str]]:
     """``work`` on every series: here, on a Dask cluster, or in spawned processes (a forked
     child of a process that has run LightGBM can hang in it) when there are several series
     and workers. A cluster that cannot train them (unreachable, no worker) is noted in the log
     and the series train here instead: slower, not failed. So does a chunk that fails there
-    (say its work keeps killing workers); the other chunks' results still count."""
+    (say its work keeps killing workers); the other chunks' results still count. Each result
+    comes with where it was trained when a cluster was asked for (else ""), so the job-run
+    record says whether the cluster did the work."""
+    here = ""
     if cluster is not None and len(series) >= MIN_SERIES_FOR_PROCESSES:
         try:
             return on_cluster(cluster, partial(_each_in_chunk, work), series)
         except Exception as failure:  # noqa: BLE001 - whatever the cluster raised: train here
             log.warning("Dask cluster %s failed (%s); training on this machine", cluster, failure)
+            here = f"this machine: the Dask cluster {cluster} failed ({failure})"
     if workers <= 1 or len(series) < MIN_SERIES_FOR_PROCESSES:
-        return [work(item, progress=progress) for item in series]
+        return [(work(item, progress=progress), here) for item in series]
     context = multiprocessing.get_context("spawn")
     processes = min(workers, len(series))
     # one chunk per process: a global model that many series share is pickled once per chunk
@@ -286,15 +294,13 @@ def _map_series(
     chunk = math.ceil(len(series) / processes)
     try:
         with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            return list(pool.map(work, series, chunksize=chunk))
+            return [(result, here) for result in pool.map(work, series, chunksize=chunk)]
     except BrokenProcessPool as failure:  # a worker died (out of memory, killed): go on here
         log.warning("training workers failed (%s); training in this process", failure)
-        return [work(item, progress=progress) for item in series]
+        return [(work(item, progress=progress), here) for item in series]
 
 
-def _each_in_chunk(
-    work: Callable[[_Series], ForecastOutcome], chunk: list[_Series]
-) -> list[ForecastOutcome]:
+def _each_in_chunk(work: Callable[[_Series], Result], chunk: list[_Series]) -> list[Result]:
     return [work(item) for item in chunk]
 
 

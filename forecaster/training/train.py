@@ -58,13 +58,17 @@ class TrainResult:
     forecast_id: int
     plan_id: int
     message: str
+    trained_on: str = ""
 
     def run_details(self) -> dict[str, object]:
         """What a job-run record keeps of this outcome: the model, the plan and, when there
-        is one, the message saying why it fell back, refitted or kept the champion."""
+        is one, the message saying why it fell back, refitted or kept the champion, and where
+        it was trained when a Dask cluster was asked to (a worker, or why not)."""
         details: dict[str, object] = {"model": self.model, "plan_id": self.plan_id}
         if self.message:
             details["message"] = self.message
+        if self.trained_on:
+            details["trained_on"] = self.trained_on
         return details
 
 
@@ -147,6 +151,7 @@ def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> Tra
             forecast_id=forecast.id,
             plan_id=plan.id,
             message=outcome.message,
+            trained_on=outcome.trained_on,
         )
 
 

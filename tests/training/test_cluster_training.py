@@ -14,7 +14,13 @@ from distributed import get_worker
 
 from forecaster.training import cluster as cluster_module
 from forecaster.training.forecasting import _map_series, forecast_many
-from tests.helpers import chunks_trained, free_port, local_dask_cluster, synthetic_traffic
+from tests.helpers import (
+    chunks_trained,
+    dask_workers,
+    free_port,
+    local_dask_cluster,
+    synthetic_traffic,
+)
 
 MODELS = ["seasonal_naive_daily", "holt_winters"]  # not a fleet's cheap pair: shipped out
 
@@ -27,6 +33,8 @@ def test_a_fleet_trains_on_the_cluster_as_it_would_here(dask_scheduler: str) -> 
     before = chunks_trained(dask_scheduler)
     remote = forecast_many(_histories(), 48, candidates=MODELS, cluster=dask_scheduler)
     assert chunks_trained(dask_scheduler) - before == 2  # one chunk per worker thread
+    (worker,) = dask_workers(dask_scheduler)
+    assert {o.trained_on for o in remote} == {f"Dask worker {worker}"}
     here = forecast_many(_histories(), 48, candidates=MODELS)
     assert [o.model for o in remote] == [o.model for o in here]
     for far, near in zip(remote, here, strict=True):
@@ -50,8 +58,9 @@ def test_a_chunk_that_kills_its_workers_trains_here(caplog: pytest.LogCaptureFix
     with once, local_dask_cluster(1) as cluster:
         address = str(cluster.scheduler_address)
         with caplog.at_level(logging.WARNING, logger="forecaster.training.cluster"):
-            results = _map_series(_kills_its_dask_worker, [1, 2, 3], 1, None, address)
-    assert results == [2, 4, 6]
+            placed = _map_series(_kills_its_dask_worker, [1, 2, 3], 1, None, address)
+    assert [result for result, _ in placed] == [2, 4, 6]
+    assert all(where.startswith("this machine: its chunk failed") for _, where in placed)
     assert "workers died while running it" in caplog.text  # Dask's KilledWorker
     assert "training it on this machine" in caplog.text
 
@@ -74,10 +83,14 @@ def test_only_a_chunk_that_failed_on_the_cluster_trains_here(
     other's results come from the cluster, not trained again."""
     before = chunks_trained(dask_scheduler)
     with caplog.at_level(logging.WARNING, logger="forecaster.training.cluster"):
-        results = _map_series(
+        placed = _map_series(
             _fails_on_a_dask_worker_for_three, [1, 2, 3, 4], 1, None, dask_scheduler
         )
-    assert results == [2, 4, 6, 8]
+    assert [result for result, _ in placed] == [2, 4, 6, 8]
+    (worker,) = dask_workers(dask_scheduler)
+    assert [where for _, where in placed] == [f"Dask worker {worker}"] * 2 + [
+        "this machine: its chunk failed on the Dask cluster (out of GPU memory)"
+    ] * 2
     assert chunks_trained(dask_scheduler) - before == 1
     assert "a chunk of 2 series failed on the cluster (out of GPU memory)" in caplog.text
     assert "Dask cluster" not in caplog.text  # the cluster itself did not fail
@@ -99,6 +112,10 @@ def test_a_cluster_that_cannot_train_leaves_it_to_this_machine_and_says_so(
             outcomes = forecast_many(_histories(), 48, candidates=MODELS, cluster=address)
         assert time.monotonic() - started < 60
     assert len(outcomes) == 4 and all(o.frame["p50"].notna().all() for o in outcomes)
+    assert all(
+        o.trained_on.startswith(f"this machine: the Dask cluster {address} failed")
+        for o in outcomes
+    )
     assert f"Dask cluster {address} failed" in caplog.text
     assert "training on this machine" in caplog.text
 

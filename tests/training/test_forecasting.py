@@ -280,8 +280,8 @@ def _dies_in_a_worker(item: object, progress: object = None) -> str:
 def test_a_dead_worker_means_training_goes_on_in_this_process() -> None:
     from forecaster.training.forecasting import _map_series
 
-    results = _map_series(_dies_in_a_worker, [object()] * 3, 2, None)  # type: ignore[arg-type]
-    assert results == ["trained here"] * 3
+    placed = _map_series(_dies_in_a_worker, [object()] * 3, 2, None)  # type: ignore[arg-type]
+    assert placed == [("trained here", "")] * 3
 
 
 def test_hours_of_history_are_not_extrapolated_beyond_what_the_backtest_reached() -> None:

@@ -16,7 +16,7 @@ from forecaster.storage.services import get_service, upsert_service
 from forecaster.timeutil import utc_now
 from forecaster.training.service_data import driving_series_id
 from forecaster.training.train import train_services
-from tests.helpers import chunks_trained
+from tests.helpers import chunks_trained, dask_workers
 
 PROFILE = ScalingProfile(step_seconds=3600, horizon_hours=12, capacity_per_replica=10)
 
@@ -49,8 +49,17 @@ def test_services_train_together_with_a_global_model(
         spread = settings.model_copy(update={"training_workers": 2})
         assert spread.training_processes == 2
     results = train_services(database, ["chat", "search", "embed", "missing"], spread)
-    if spread_over == "dask":
+    trained_on = {
+        name: result.run_details().get("trained_on")
+        for name, result in results.items()
+        if not isinstance(result, Exception)
+    }
+    if spread_over == "dask":  # the job-run record names the worker that trained each
         assert chunks_trained(address) > before
+        workers = {f"Dask worker {worker}" for worker in dask_workers(address)}
+        assert set(trained_on.values()) <= workers and len(trained_on) == 3
+    else:
+        assert trained_on == dict.fromkeys(("chat", "search", "embed"))
     assert isinstance(results["missing"], NotFoundError)
     with database.session() as session:
         for name in ("chat", "search", "embed"):

@@ -1,12 +1,19 @@
 """Prometheus metrics about forecaster itself, exposed at ``/metrics``.
 
 Counters and histograms are updated where the work happens (ingestion, jobs, actuation, HTTP);
-forecast staleness is read from the database when Prometheus scrapes.
+forecast staleness is read from the database when Prometheus scrapes. What each service's plan
+in force says for now is :func:`plans_exposition`, served behind a key.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from forecaster.storage.plans import StepInForce
 
 INGESTED_POINTS = Counter(
     "forecaster_ingested_points", "Points accepted for storage (REST, CSV, Prometheus)."
@@ -37,3 +44,37 @@ HTTP_DURATION = Histogram(
 FORECAST_AGE = Gauge(
     "forecaster_forecast_age_seconds", "Seconds since each service's newest forecast.", ["service"]
 )
+
+
+def plans_exposition(steps: Sequence[StepInForce]) -> bytes:
+    """Each service's plan step in force now, in Prometheus text format: the replica and GPU
+    floor (already ahead of start-up) and the forecast it covers, by quantile, so a graph can
+    set the forecast beside the real load and an alert can fire when the load outruns it.
+
+    A registry of its own per scrape: a service whose plan ran out is simply not in it, where
+    process-wide gauges would repeat its last value."""
+    registry = CollectorRegistry()
+    replicas = Gauge(
+        "forecaster_planned_replicas",
+        "The replica floor each service's plan in force sets now (already ahead of start-up).",
+        ["service"],
+        registry=registry,
+    )
+    gpus = Gauge(
+        "forecaster_planned_gpus",
+        "The GPUs each service's plan in force sets now.",
+        ["service"],
+        registry=registry,
+    )
+    load = Gauge(
+        "forecaster_forecast_load",
+        "Each service's forecast of its driving metric for the step running now, by quantile.",
+        ["service", "metric", "quantile"],
+        registry=registry,
+    )
+    for step in steps:
+        replicas.labels(step.service).set(step.replicas)
+        gpus.labels(step.service).set(step.gpus)
+        for quantile, value in step.quantiles.items():
+            load.labels(step.service, step.metric, str(quantile)).set(value)
+    return generate_latest(registry)

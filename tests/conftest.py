@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from tests.prometheus_server import start_prometheus  # noqa: F401 - a fixture, for every test
 
 POSTGRES_URL = os.environ.get(
     "FORECASTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,4 +1,5 @@
-"""``/metrics``: forecaster's own health in Prometheus text format (not the ingested metrics)."""
+"""``/metrics``: forecaster's own health in Prometheus text format (not the ingested metrics);
+``/v1/plans/metrics``: what each service's plan in force says for now, behind a read key."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import SessionDep
 from forecaster.storage.forecasts import newest_forecast_times
-from forecaster.telemetry import FORECAST_AGE
+from forecaster.storage.plans import steps_in_force
+from forecaster.telemetry import FORECAST_AGE, plans_exposition
 from forecaster.timeutil import utc_now
 
 router = APIRouter(tags=["health"])
@@ -20,3 +22,12 @@ def metrics(session: SessionDep) -> Response:
     for service, created in newest_forecast_times(session=session).items():
         FORECAST_AGE.labels(service=service).set((now - created).total_seconds())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/plans/metrics", response_class=Response)
+def plans_metrics(session: SessionDep) -> Response:
+    """Each service's plan in force, for Prometheus: the replica and GPU floor it sets now and
+    the forecast it covers by quantile (services without a step in force now are absent).
+    Behind a key, as the plans themselves are: scrape it with a `read` key."""
+    steps = steps_in_force(session=session, now=utc_now())
+    return Response(plans_exposition(steps), media_type=CONTENT_TYPE_LATEST)

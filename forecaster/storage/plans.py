@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from forecaster.storage.deletes import delete_with_children
-from forecaster.storage.orm import Plan, PlanStep
+from forecaster.storage.orm import Forecast, ForecastPoint, Plan, PlanStep, Series, Service
 from forecaster.storage.plan_views import encode_steps
 from forecaster.timeutil import as_utc
 
@@ -110,3 +111,66 @@ def prune_plans(*, session: Session, service_id: int, before: datetime) -> int:
     )
     delete_with_children(session=session, parent_key=Plan.id, child_key=PlanStep.plan_id, ids=ids)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class StepInForce:
+    """What a service's plan in force says for now: the floor, and the forecast it covers."""
+
+    service: str
+    metric: str | None  # the forecast's metric; None when the forecast has been pruned
+    replicas: int
+    gpus: int
+    quantiles: dict[float, float]  # 0.5, 0.9, 0.95, 0.99 of the forecast step; empty if pruned
+
+
+def steps_in_force(*, session: Session, now: datetime) -> list[StepInForce]:
+    """Every service's plan step running at ``now``, with its forecast, in one query (the
+    ``/metrics`` scrape). A service whose newest plan has no step at ``now`` (it ran out, or
+    starts later) is left out: nothing is in force to report."""
+    newest = (
+        select(Plan.service_id, func.max(Plan.id).label("plan_id"))
+        .group_by(Plan.service_id)
+        .subquery()
+    )
+    earlier = aliased(PlanStep)
+    started = (
+        select(func.max(earlier.ts))
+        .where(earlier.plan_id == newest.c.plan_id, earlier.ts <= now)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Service.name,
+            Plan.step_seconds,
+            PlanStep.ts,
+            PlanStep.replicas,
+            PlanStep.gpus,
+            Series.metric,
+            ForecastPoint.p50,
+            ForecastPoint.p90,
+            ForecastPoint.p95,
+            ForecastPoint.p99,
+        )
+        .join(newest, newest.c.service_id == Service.id)
+        .join(Plan, Plan.id == newest.c.plan_id)
+        .join(PlanStep, (PlanStep.plan_id == Plan.id) & (PlanStep.ts == started))
+        .outerjoin(
+            ForecastPoint,
+            (ForecastPoint.forecast_id == Plan.forecast_id) & (ForecastPoint.ts == PlanStep.ts),
+        )
+        .outerjoin(Forecast, Forecast.id == ForecastPoint.forecast_id)
+        .outerjoin(Series, Series.id == Forecast.series_id)
+        .order_by(Service.name)
+    ).all()
+    return [
+        StepInForce(
+            service=name,
+            metric=metric,
+            replicas=replicas,
+            gpus=gpus,
+            quantiles={} if p50 is None else {0.5: p50, 0.9: p90, 0.95: p95, 0.99: p99},
+        )
+        for name, step, ts, replicas, gpus, metric, p50, p90, p95, p99 in rows
+        if as_utc(ts) + timedelta(seconds=step) > now
+    ]

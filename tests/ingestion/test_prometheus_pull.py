@@ -16,7 +16,7 @@ from forecaster.storage.samples import read_samples
 from forecaster.storage.services import upsert_service
 from forecaster.timeutil import to_epoch_ms, utc_now
 from tests.helpers import live_server, prometheus_answering
-from tests.ingestion.conftest import PrometheusFactory
+from tests.prometheus_server import PrometheusFactory
 
 STEP = 60
 DAYS = 3

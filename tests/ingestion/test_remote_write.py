@@ -23,7 +23,7 @@ from forecaster.storage.orm import Series
 from forecaster.storage.samples import read_samples, sample_count
 from forecaster.timeutil import to_epoch_ms
 from tests.helpers import live_server
-from tests.ingestion.conftest import PrometheusFactory
+from tests.prometheus_server import PrometheusFactory
 
 PROFILE = {"capacity_per_replica": 10}
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]

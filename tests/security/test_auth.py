@@ -42,6 +42,7 @@ def test_requests_without_a_key_are_refused_with_a_reason(client: TestClient) ->
     assert response.status_code == 401
     assert "Authorization: Bearer" in response.json()["detail"]
     assert client.post("/v1/metrics", json=POINTS).status_code == 401
+    assert client.get("/v1/plans/metrics").status_code == 401  # forecasts: not open as /metrics
     assert (
         client.get("/v1/services", headers={"Authorization": "Bearer fk_nope_x"}).status_code == 401
     )
@@ -67,6 +68,7 @@ def test_scopes_decide_what_a_key_may_do(client: TestClient, database: Database)
     assert client.put("/v1/services/chat", json=PROFILE, headers=admin).status_code == 201
     assert client.get("/v1/services", headers=reader).status_code == 200
     assert client.get("/v1/services", headers=ingester).status_code == 403
+    assert client.get("/v1/plans/metrics", headers=reader).status_code == 200
     assert client.post("/v1/metrics", json=POINTS, headers=reader).status_code == 403
     assert client.post("/v1/metrics", json=POINTS, headers=ingester).status_code == 200
     assert client.post("/v1/services/chat/train", headers=reader).status_code == 403

@@ -1,4 +1,6 @@
-"""A real Prometheus (Debian's binary) started per test on loopback with its own storage.
+"""A real Prometheus (Debian's binary) started per test on loopback with its own storage; the
+``start_prometheus`` fixture (registered in tests/conftest.py) for pull, remote-write and
+scrape tests.
 
 Skipped when the binary is absent, unless FORECASTER_REQUIRE_PROMETHEUS=1 (CI), which fails.
 History is created with ``promtool tsdb create-blocks-from openmetrics`` before start-up.

@@ -1,0 +1,138 @@
+"""``/v1/plans/metrics``: what each service's plan in force says for now, for Prometheus: the
+replica and GPU floor and the forecast it covers, for graphs beside the real load and alerts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.app import create_app
+from forecaster.profiles import ScalingProfile
+from forecaster.security.api_keys import create_key
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.forecasts import forecast_frame
+from forecaster.storage.plans import plan_steps
+from forecaster.timeutil import utc_now
+from forecaster.training.train import train_service
+from tests.actuators.factories import hours, make_service, store_plan
+from tests.helpers import live_server, store_service
+from tests.prometheus_server import PrometheusFactory
+
+PROFILE = ScalingProfile(step_seconds=300, horizon_hours=6, capacity_per_replica=10)
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database)) as test_client:
+        yield test_client
+
+
+def _scraped(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the forecaster_planned_* and forecaster_forecast_load gauges."""
+    response = client.get("/v1/plans/metrics")
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        if family.name.startswith(("forecaster_planned_", "forecaster_forecast_load"))
+        for sample in family.samples
+    }
+
+
+def _two_days_until_now() -> pd.Series:
+    index = pd.date_range(end=pd.Timestamp(utc_now()).floor("5min"), periods=576, freq="5min")
+    hours_of_day = index.hour.to_numpy() + index.minute.to_numpy() / 60
+    return pd.Series(40 + 20 * np.sin(2 * np.pi * hours_of_day / 24), index=index)
+
+
+def test_a_trained_service_reports_its_floor_and_forecast_for_now(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
+    store_service(database, settings, "chat", _two_days_until_now(), PROFILE)
+    result = train_service(database, "chat", settings, model="seasonal_naive_daily")
+    to_next_step = 300 - utc_now().timestamp() % 300
+    if to_next_step < 5:  # the step must not turn between the scrape and the check
+        time.sleep(to_next_step + 0.1)
+    scraped = _scraped(client)
+    now = pd.Timestamp(utc_now())
+    with database.session() as session:
+        (step,) = [
+            s
+            for s in plan_steps(session=session, plan_id=result.plan_id)
+            if s.ts <= now < s.ts + pd.Timedelta(seconds=300)
+        ]
+        forecast = forecast_frame(session=session, forecast_id=result.forecast_id)
+    assert scraped[("forecaster_planned_replicas", (("service", "chat"),))] == step.replicas
+    assert scraped[("forecaster_planned_gpus", (("service", "chat"),))] == step.gpus
+    for quantile, column in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        labels = (
+            ("metric", "requests_per_second"),
+            ("quantile", str(quantile)),
+            ("service", "chat"),
+        )
+        assert scraped[("forecaster_forecast_load", labels)] == pytest.approx(
+            forecast.loc[step.ts, column]
+        )
+
+
+def test_only_plans_in_force_now_are_reported_and_one_that_stops_drops_out(
+    client: TestClient, database: Database
+) -> None:
+    for name in ("chat", "search", "later"):
+        make_service(database, name=name)
+    store_plan(database, name="chat", replicas=[3, 5, 8])
+    store_plan(database, name="search", replicas=[2, 2], start=utc_now() - hours(2))  # ran out
+    store_plan(database, name="later", replicas=[4], start=utc_now() + hours(1))  # not begun
+    scraped = _scraped(client)
+    assert scraped == {
+        ("forecaster_planned_replicas", (("service", "chat"),)): 3,
+        ("forecaster_planned_gpus", (("service", "chat"),)): 3,
+    }  # a plan without a forecast (pruned) reports its floor alone
+    assert "forecaster_planned_replicas" not in client.get("/metrics").text  # open: health only
+    store_plan(database, name="chat", replicas=[6], start=utc_now() + hours(1))  # the newest
+    assert _scraped(client) == {}  # not kept at the last value scraped
+
+
+SCRAPE_CONFIG = """
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: forecaster-plans
+    metrics_path: /v1/plans/metrics
+    authorization: {credentials: "KEY"}
+    static_configs: [{targets: ["TARGET"]}]
+"""
+
+
+def test_a_real_prometheus_scrapes_the_plans_with_a_read_key(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    """The scrape configuration the README gives: Prometheus holds the floor in force."""
+    make_service(database, name="chat")
+    store_plan(database, name="chat", replicas=[7] * 3)
+    with database.session() as session:
+        secret = create_key(session=session, name="prometheus", scopes=["read"]).secret
+    app = create_app(settings.model_copy(update={"auth_enabled": True}), database)
+    with live_server(app) as base:
+        config = SCRAPE_CONFIG.replace("KEY", secret).replace(
+            "TARGET", base.removeprefix("http://")
+        )
+        url = start_prometheus(config=config)
+        deadline = time.monotonic() + 60
+        while True:
+            query = {"query": "forecaster_planned_replicas"}
+            result = httpx.get(f"{url}/api/v1/query", params=query).json()["data"]["result"]
+            if result:
+                break
+            assert time.monotonic() < deadline, "Prometheus scraped nothing within 60 s"
+            time.sleep(0.5)
+    (sample,) = result
+    assert sample["metric"]["service"] == "chat" and sample["metric"]["job"] == "forecaster-plans"
+    assert float(sample["value"][1]) == 7

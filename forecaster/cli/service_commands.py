@@ -1,4 +1,4 @@
-"""Commands that work on the service's database: serve, demo, ingest, train, plan."""
+"""Commands that work on the service's database: serve, demo, ingest, train, plan, status."""
 
 from __future__ import annotations
 
@@ -286,3 +286,27 @@ def plan(
     except ForecasterError as error:
         fail(str(error))
     say(f"{service}: plan {plan_id} stored")
+
+
+@app.command()
+def status(
+    check: bool = typer.Option(
+        False, "--check", help="exit 1 when any service has a warning (for cron or a probe)"
+    ),
+) -> None:
+    """Where every service stands: mode, champion, load, floor in force, forecast age, warnings."""
+    from forecaster.review.overview import summarize_services
+    from forecaster.review.status import status_lines
+    from forecaster.storage.db import open_database
+    from forecaster.timeutil import utc_now
+
+    now = utc_now()
+    with open_database(_settings().database_url) as database, database.session() as session:
+        summaries = summarize_services(session=session, now=now)
+    if not summaries:
+        say("no services yet: forecaster ingest FILE --service NAME, or PUT /v1/services/NAME")
+        return
+    for line in status_lines(summaries, now=now):
+        say(line)
+    if check and any(summary.warnings for summary in summaries):
+        raise typer.Exit(1)

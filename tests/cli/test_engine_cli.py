@@ -1,4 +1,5 @@
-"""CLI: ``backtest`` prints the leaderboard (or JSON); ``events``/``exclusions`` manage windows."""
+"""CLI: ``backtest`` prints the leaderboard (or JSON); ``events``/``exclusions`` manage windows;
+``runs``, ``train`` and ``status`` on a stored service."""
 
 from __future__ import annotations
 
@@ -318,3 +319,38 @@ def test_ingest_counts_a_request_log_per_second(cli_database: None, tmp_path: Pa
         values = session.scalars(in_log.order_by(Sample.ts_ms)).all()
     assert _stored_samples() == before + 3
     assert list(values) == [2.0, 0.0, 1.0]
+
+
+def test_status_shows_each_service_and_what_needs_looking_at(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """Before training, "chat" (history from 2024) has warnings and ``--check`` exits 1; a
+    trained service with recent samples shows its champion, its floor and no warning."""
+    untrained = runner.invoke(app, ["status", "--check"])
+    assert untrained.exit_code == 1, untrained.output
+    header, chat, *warnings = untrained.output.splitlines()
+    assert header.split()[:3] == ["service", "mode", "model"]
+    assert chat.split()[:3] == ["chat", "forecast-only", "-"]
+    assert "  ! no forecast yet: train the service" in warnings
+    assert any(line.startswith("  ! no new requests_per_second samples for ") for line in warnings)
+
+    csv = _csv(tmp_path / "recent.csv", days=3, recent=True)
+    profile = tmp_path / "profile.yaml"  # written by cli_database
+    assert (
+        runner.invoke(
+            app, ["ingest", str(csv), "--service", "fresh", "--profile", str(profile)]
+        ).exit_code
+        == 0
+    )
+    trained = runner.invoke(app, ["train", "--service", "fresh", "--model", "seasonal_naive_daily"])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output  # warnings without --check: still 0
+    lines = result.output.splitlines()
+    fresh = next(line for line in lines if line.startswith("fresh"))
+    _, mode, model, load, floor, peak, *age = fresh.split()
+    assert (mode, model) == ("forecast-only", "seasonal_naive_daily")
+    assert float(load) > 0 and int(floor) >= 1 and int(peak) >= int(floor)
+    assert age[-1] == "ago"
+    after = lines[lines.index(fresh) + 1 :]  # services are listed by name: fresh is last
+    assert not any(line.startswith("  !") for line in after)

@@ -1,0 +1,50 @@
+"""``forecaster status``: the dashboard's overview as text, one line per service and its
+warnings beneath, for a person on a terminal or a cron job that should hear about trouble."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from forecaster.review.overview import ServiceSummary, format_age
+
+HEADER = (
+    f"{'service':20s} {'mode':14s} {'model':22s} {'load now':>10s} {'floor now':>10s} "
+    f"{'peak 6 h':>9s} {'forecast':>10s}"
+)
+
+
+def status_lines(summaries: Sequence[ServiceSummary], *, now: datetime) -> list[str]:
+    """A header, then per service its mode, champion, load, the floor in force and the peak
+    ahead (replicas, and GPUs when it has any), the forecast's age, and each warning."""
+    lines = [HEADER]
+    for summary in summaries:
+        plan = summary.plan
+        floor = peak = "-"
+        if plan is not None and plan.replicas is not None:
+            floor = _replicas(plan.replicas, plan.gpus)
+            peak = _replicas(plan.peak_replicas, plan.peak_gpus)
+        model = summary.champion.model if summary.champion else "-"
+        load = "-" if summary.current_load is None else f"{summary.current_load:.4g}"
+        made = summary.forecast_created_at
+        age = "-" if made is None else format_age((now - made).total_seconds()) + " ago"
+        lines.append(
+            f"{summary.name:20s} {_mode(summary):14s} {model:22s} {load:>10s} {floor:>10s} "
+            f"{peak:>9s} {age:>10s}"
+        )
+        lines.extend(f"  ! {warning}" for warning in summary.warnings)
+    return lines
+
+
+def _mode(summary: ServiceSummary) -> str:
+    if not summary.enabled:
+        return "disabled"
+    if summary.forecast_only:
+        return "forecast-only"
+    return "actuating" if summary.targets else "no targets"
+
+
+def _replicas(replicas: int | None, gpus: int | None) -> str:
+    if replicas is None:
+        return "-"
+    return f"{replicas}" if not gpus else f"{replicas} ({gpus} GPU)"

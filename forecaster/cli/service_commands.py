@@ -214,9 +214,10 @@ def train(
             failed += 1
             continue
         note = f" ({result.message})" if result.message else ""
+        where = f"; trained on {result.trained_on}" if result.trained_on else ""
         say(
             f"{name}: model {result.model}{note}; "
-            f"forecast {result.forecast_id}, plan {result.plan_id}"
+            f"forecast {result.forecast_id}, plan {result.plan_id}{where}"
         )
     if failed:
         raise typer.Exit(1)

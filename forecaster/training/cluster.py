@@ -34,8 +34,7 @@ def on_cluster(
     with Client(address, timeout=CONNECT_SECONDS, set_as_default=False) as client:  # type: ignore[no-untyped-call]
         # tasks wait for a worker as long as it takes: a cluster without one would hold the pass
         client.wait_for_workers(1, timeout=CONNECT_SECONDS)
-        slots = max(1, sum(client.nthreads().values()))
-        size = math.ceil(len(items) / min(slots, len(items)))
+        size = chunk_size(len(items), sum(client.nthreads().values()))
         chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]
         log.info("training %d series on %s in %d chunks", len(items), address, len(chunks))
         futures = client.map(work, chunks, pure=False)
@@ -44,6 +43,12 @@ def on_cluster(
             for chunk, future in zip(chunks, futures, strict=True)
             for placed in _done(chunk, future, work, client)
         ]
+
+
+def chunk_size(items: int, slots: int) -> int:
+    """Items per chunk so ``items`` make one chunk per slot (worker thread or process), or one
+    per item when there are fewer: a model many items share is pickled once per chunk."""
+    return math.ceil(items / max(1, min(slots, items)))
 
 
 def _done(

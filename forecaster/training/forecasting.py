@@ -34,7 +34,7 @@ from forecaster.training.backtest import (
     dense_plan,
     plan_folds,
 )
-from forecaster.training.cluster import Result, on_cluster
+from forecaster.training.cluster import Result, chunk_size, on_cluster
 from forecaster.training.history import (
     read_as_load,
     without_idle_start,
@@ -291,7 +291,7 @@ def _map_series(
     processes = min(workers, len(series))
     # one chunk per process: a global model that many series share is pickled once per chunk
     # (pickle keeps one copy of an object within one message), not once per series
-    chunk = math.ceil(len(series) / processes)
+    chunk = chunk_size(len(series), processes)
     try:
         with ProcessPoolExecutor(processes, mp_context=context) as pool:
             return [(result, here) for result in pool.map(work, series, chunksize=chunk)]

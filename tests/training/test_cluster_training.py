@@ -124,3 +124,10 @@ def test_nothing_to_train_asks_no_cluster() -> None:
     started = time.monotonic()
     assert cluster_module.on_cluster(f"tcp://127.0.0.1:{free_port()}", list, []) == []
     assert time.monotonic() - started < 1  # no connection attempted
+
+
+def test_chunks_are_one_per_slot_or_one_per_item() -> None:
+    """The cluster's chunks and the process pool's share one rule."""
+    assert cluster_module.chunk_size(10, 4) == 3  # 4 chunks: 3, 3, 3, 1
+    assert cluster_module.chunk_size(3, 8) == 1  # fewer items than slots
+    assert cluster_module.chunk_size(5, 0) == 5  # a cluster reporting no threads: one chunk

@@ -7,6 +7,7 @@ forecast band, a failed actuation. The service page (``detail.py``) shows the sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from forecaster.review.history import display_history, nullable
 from forecaster.review.leaderboard import headline_scores
 from forecaster.storage.actuations import last_actuations
 from forecaster.storage.forecasts import champion_run, forecast_frame, latest_forecast
+from forecaster.storage.jobs import FailedRun, latest_failures
 from forecaster.storage.orm import Actuation, Series, Service
 from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.storage.samples import latest_sample_ms_of, metric_series_ids
@@ -29,6 +31,11 @@ from forecaster.training.service_data import find_driving_series_id
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
+# how a warning names a job whose last run failed, and what stays in force meanwhile
+FAILED_JOBS = {
+    "train": ("training", "the champion and plan before it stay in force"),
+    "forecast": ("forecast refresh", "the plan in force runs on until it ends"),
+}
 
 
 @dataclass(frozen=True)
@@ -95,18 +102,28 @@ def summarize_services(*, session: Session, now: datetime) -> list[ServiceSummar
     """A summary of every service, by name."""
     services = list_services(session=session)
     actuations = last_actuations(session=session, service_ids=[s.id for s in services])
+    failures = latest_failures(session=session, now=now)
     return [
         summarize_service(
-            session=session, service=service, now=now, last_actuation=actuations.get(service.id)
+            session=session,
+            service=service,
+            now=now,
+            last_actuation=actuations.get(service.id),
+            failures=failures.get(service.name, []),
         )
         for service in services
     ]
 
 
 def summarize_service(
-    *, session: Session, service: Service, now: datetime, last_actuation: Actuation | None
+    *,
+    session: Session,
+    service: Service,
+    now: datetime,
+    last_actuation: Actuation | None,
+    failures: Sequence[FailedRun] = (),
 ) -> ServiceSummary:
-    """Where one service stands now."""
+    """Where one service stands now; ``failures``: its jobs whose latest run failed."""
     profile = profile_of(service)
     series_id = find_driving_series_id(session=session, service=service, profile=profile)
     actual_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
@@ -176,7 +193,7 @@ def summarize_service(
         band=band,
         warnings=[],
     )
-    summary.warnings.extend(warnings_for(summary, profile=profile, now=now))
+    summary.warnings.extend(warnings_for(summary, profile=profile, now=now, failures=failures))
     return summary
 
 
@@ -213,9 +230,19 @@ def plan_now(
     )
 
 
-def warnings_for(summary: ServiceSummary, *, profile: ScalingProfile, now: datetime) -> list[str]:
+def warnings_for(
+    summary: ServiceSummary,
+    *,
+    profile: ScalingProfile,
+    now: datetime,
+    failures: Sequence[FailedRun] = (),
+) -> list[str]:
     """What a person should look at, most urgent first."""
     found: list[str] = []
+    for failed in failures:
+        what, meanwhile = FAILED_JOBS[failed.job]
+        ago = format_age((now - failed.at).total_seconds())
+        found.append(f"the last {what} ({ago} ago) failed: {failed.error}; {meanwhile}")
     if summary.band is not None and summary.band.left_band:
         band = summary.band
         found.append(

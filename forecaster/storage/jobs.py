@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecaster.storage.orm import JobRun
@@ -79,6 +80,58 @@ def list_job_runs(*, session: Session, limit: int = 100, job: str | None = None)
     if job is not None:
         query = query.where(JobRun.job == job)
     return list(session.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    """A service's latest run of a job, which failed."""
+
+    job: str
+    at: datetime
+    error: str
+
+
+# how far back the latest runs are looked for: the daily training and the 15-minute refresh
+# both run within it, and it keeps the look-up to an index range on a fleet's many records
+RECENT_RUNS = timedelta(hours=36)
+
+
+def latest_failures(
+    *, session: Session, now: datetime, jobs: Sequence[str] = ("train", "forecast")
+) -> dict[str, list[FailedRun]]:
+    """Per service, each of ``jobs`` whose latest finished run for it (within
+    :data:`RECENT_RUNS`) failed, with why: a training that keeps failing leaves the old champion
+    forecasting, so nothing else would show it. A pass over many services records each one's
+    outcome in its details (``services``); the newer of that and a run of its own counts."""
+    newest = (
+        select(func.max(JobRun.id))
+        .where(
+            JobRun.job.in_(jobs),
+            JobRun.status != "running",
+            JobRun.started_at >= now - RECENT_RUNS,
+        )
+        .group_by(JobRun.job, JobRun.service)
+    )
+    runs = session.execute(select(JobRun).where(JobRun.id.in_(newest)).order_by(JobRun.id))
+    latest: dict[tuple[str, str], FailedRun | None] = {}
+    for run in runs.scalars():  # oldest first: a later run replaces what an earlier one said
+        at = run.finished_at or run.started_at
+        for service, error in _outcomes(run):
+            latest[(service, run.job)] = None if error is None else FailedRun(run.job, at, error)
+    failures: dict[str, list[FailedRun]] = {}
+    for (service, _), failed in sorted(latest.items()):
+        if failed is not None:
+            failures.setdefault(service, []).append(failed)
+    return failures
+
+
+def _outcomes(run: JobRun) -> Iterator[tuple[str, str | None]]:
+    """Each service a run covered and its error (None when it went well)."""
+    if run.service is not None:
+        yield run.service, (run.message or "failed") if run.status == "failed" else None
+        return
+    for service, outcome in (run.details or {}).get("services", {}).items():
+        yield service, outcome.get("error") if isinstance(outcome, dict) else None
 
 
 def close_abandoned_job_runs(*, session: Session, before: datetime) -> int:

@@ -1,0 +1,69 @@
+"""A training that keeps failing leaves the old champion forecasting, so nothing else shows it:
+the overview (dashboard, ``forecaster status``) warns when a service's latest training or
+forecast refresh failed, and stops once a later run goes well."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from forecaster.review.detail import service_detail
+from forecaster.review.overview import summarize_services
+from forecaster.storage.db import Database
+from forecaster.storage.jobs import recorded_job
+from forecaster.timeutil import utc_now
+from tests.actuators.factories import make_service
+
+
+def _warnings(database: Database, *, later: timedelta = timedelta()) -> dict[str, list[str]]:
+    with database.session() as session:
+        summaries = summarize_services(session=session, now=utc_now() + later)
+    return {  # how long ago, to the second, is the machine's business
+        s.name: [
+            re.sub(r"\(\d+ s ago\)", "(ago)", w) for w in s.warnings if w.startswith("the last ")
+        ]
+        for s in summaries
+    }
+
+
+def test_the_latest_failed_training_or_refresh_is_a_warning_until_a_run_goes_well(
+    database: Database,
+) -> None:
+    for name in ("chat", "search"):
+        make_service(database, name=name)
+    with pytest.raises(RuntimeError), recorded_job(database.sessions, "train") as pass_details:
+        pass_details["services"] = {
+            "chat": {"error": "every candidate failed: lightgbm: bad install"},
+            "search": {"model": "mstl", "plan_id": 1},
+        }
+        raise RuntimeError("could not train chat")  # the pass fails, naming chat
+    with pytest.raises(RuntimeError), recorded_job(database.sessions, "forecast", "search"):
+        raise RuntimeError("the database went away")
+    warnings = _warnings(database)
+    assert warnings["chat"] == [
+        "the last training (ago) failed: every candidate failed: lightgbm: bad install; "
+        "the champion and plan before it stay in force"
+    ]
+    assert warnings["search"] == [
+        "the last forecast refresh (ago) failed: RuntimeError: the database went away; "
+        "the plan in force runs on until it ends"
+    ]
+    with database.session() as session:  # the service's own page says the same
+        detail = service_detail(session=session, name="chat", now=utc_now())
+    assert any(w.startswith("the last training") for w in detail.summary.warnings)
+
+    with recorded_job(database.sessions, "train", "chat") as details:  # trained on demand
+        details["model"] = "prophet"
+    with recorded_job(database.sessions, "forecast", "search"):
+        pass
+    assert _warnings(database) == {"chat": [], "search": []}
+
+
+def test_failures_older_than_the_recent_runs_are_not_looked_for(database: Database) -> None:
+    make_service(database, name="chat")
+    with pytest.raises(RuntimeError), recorded_job(database.sessions, "forecast", "chat"):
+        raise RuntimeError("timeout")
+    assert _warnings(database)["chat"] != []
+    assert _warnings(database, later=timedelta(hours=37))["chat"] == []

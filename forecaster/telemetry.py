@@ -21,16 +21,18 @@ INGESTED_POINTS = Counter(
 INGEST_REFUSED = Counter(
     "forecaster_ingest_refused_batches", "Batches refused whole because a point was invalid."
 )
+# the job's label is ``forecaster_job``: a scraped ``job`` label would collide with the scrape
+# job's own and Prometheus would rename it ``exported_job``
 JOB_DURATION = Histogram(
     "forecaster_job_duration_seconds",
     "Duration of scheduled or requested jobs.",
-    ["job", "status"],
+    ["forecaster_job", "status"],
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 SERVICE_JOB_FAILURES = Counter(
     "forecaster_service_job_failures",
     "Job runs that failed for a service, by job and service (why: the logs, GET /v1/jobs).",
-    ["job", "service"],
+    ["forecaster_job", "service"],
 )
 ACTUATIONS = Counter(
     "forecaster_actuations", "Actuation attempts by target kind and outcome.", ["kind", "outcome"]

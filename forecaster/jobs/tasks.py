@@ -96,7 +96,7 @@ def train_recorded(
             failed = sorted(name for name, r in results.items() if not isinstance(r, TrainResult))
             for name in failed:  # the pass's one run names them; say which and why here too
                 log.error("train of service %s failed: %s", name, results[name])
-                SERVICE_JOB_FAILURES.labels(job="train", service=name).inc()
+                SERVICE_JOB_FAILURES.labels(forecaster_job="train", service=name).inc()
             if failed:
                 raise TrainingFailedError(f"could not train {', '.join(failed)}")
     except TrainingFailedError:

@@ -47,15 +47,17 @@ def recorded_job(
     try:
         yield details
     except BaseException as error:
-        JOB_DURATION.labels(job=job, status="failed").observe(time.perf_counter() - started)
+        JOB_DURATION.labels(forecaster_job=job, status="failed").observe(
+            time.perf_counter() - started
+        )
         if service is not None:
-            SERVICE_JOB_FAILURES.labels(job=job, service=service).inc()
+            SERVICE_JOB_FAILURES.labels(forecaster_job=job, service=service).inc()
         _finish(sessions, run_id, "failed", f"{type(error).__name__}: {error}", details)
         raise
     finally:
         with _running_lock:
             _running_here.discard(run_id)
-    JOB_DURATION.labels(job=job, status="ok").observe(time.perf_counter() - started)
+    JOB_DURATION.labels(forecaster_job=job, status="ok").observe(time.perf_counter() - started)
     _finish(sessions, run_id, "ok", details.pop("message", None), details)
 
 

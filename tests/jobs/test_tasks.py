@@ -185,7 +185,7 @@ def test_train_job_trains_services_together_and_records_each_outcome(
         history = ending_now(synthetic_traffic(days=3, step_seconds=300, seed=number))
         store_points(database, settings, name, history)
     make_service(database, name="empty")
-    failures = {"job": "train", "service": "empty"}
+    failures = {"forecaster_job": "train", "service": "empty"}
     before = REGISTRY.get_sample_value("forecaster_service_job_failures_total", failures) or 0
     train_all(database, settings)
     assert "train of service empty failed: " in caplog.text

@@ -24,7 +24,9 @@ from tests.helpers import free_port
 PrometheusFactory = Callable[..., str]
 
 
-def _binary(name: str) -> str:
+def required_binary(name: str) -> str:
+    """The path of a Prometheus binary (prometheus, promtool): a skip without it, a failure
+    where CI requires it."""
     path = shutil.which(name)
     if path is None:
         if os.environ.get("FORECASTER_REQUIRE_PROMETHEUS") == "1":
@@ -40,7 +42,7 @@ def start_prometheus(tmp_path: Path) -> Iterator[PrometheusFactory]:
     logs: list[IO[bytes]] = []
 
     def start(*, openmetrics: str | None = None, config: str = "scrape_configs: []\n") -> str:
-        binary = _binary("prometheus")
+        binary = required_binary("prometheus")
         data = tmp_path / f"prometheus-{len(children)}"
         data.mkdir()
         if openmetrics is not None:
@@ -48,7 +50,7 @@ def start_prometheus(tmp_path: Path) -> Iterator[PrometheusFactory]:
             source.write_text(openmetrics)
             subprocess.run(
                 [
-                    _binary("promtool"),
+                    required_binary("promtool"),
                     "tsdb",
                     "create-blocks-from",
                     "openmetrics",

@@ -3,7 +3,6 @@ and forecaster's own metrics keep their labels when a real Prometheus scrapes th
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from tests.helpers import live_server
-from tests.prometheus_server import PrometheusFactory
+from tests.prometheus_server import PrometheusFactory, required_binary
 
 RULES = Path(__file__).parents[2] / "deploy" / "prometheus-rules.yaml"
 
@@ -92,17 +91,10 @@ RULE_TESTS = {
 }
 
 
-def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return path
-
-
 def test_the_rules_are_valid_and_each_alert_fires_when_it_should(tmp_path: Path) -> None:
     """A failure fires within minutes, a forecast an hour old fires after ten more, and load
     above the p99 for 15 minutes fires for that service alone (not for "calm")."""
-    promtool = _promtool()
+    promtool = required_binary("promtool")
     checked = subprocess.run(
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )

@@ -83,7 +83,7 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
             service=service,
             now=now,
             last_actuation=actuations[0] if actuations else None,
-            failures=latest_failures(session=session, now=now).get(service.name, []),
+            failures=latest_failures(session=session, now=now, service=name).get(name, []),
         ),
         profile=profile,
         leaderboard=leaderboard(runs),

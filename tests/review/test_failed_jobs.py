@@ -50,9 +50,14 @@ def test_the_latest_failed_training_or_refresh_is_a_warning_until_a_run_goes_wel
         "the last forecast refresh (ago) failed: RuntimeError: the database went away; "
         "the plan in force runs on until it ends"
     ]
-    with database.session() as session:  # the service's own page says the same
-        detail = service_detail(session=session, name="chat", now=utc_now())
-    assert any(w.startswith("the last training") for w in detail.summary.warnings)
+    with database.session() as session:  # each service's own page says the same, alone
+        pages = {
+            name: service_detail(session=session, name=name, now=utc_now()).summary.warnings
+            for name in ("chat", "search")
+        }
+    for name, job in (("chat", "training"), ("search", "forecast refresh")):
+        failed = [w for w in pages[name] if w.startswith("the last ")]
+        assert len(failed) == 1 and failed[0].startswith(f"the last {job} ("), pages[name]
 
     with recorded_job(database.sessions, "train", "chat") as details:  # trained on demand
         details["model"] = "prophet"

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -33,6 +33,20 @@ def required_binary(name: str) -> str:
             pytest.fail(f"{name} required (FORECASTER_REQUIRE_PROMETHEUS=1) but not installed")
         pytest.skip(f"{name} not installed (apt-get install prometheus)")
     return path
+
+
+def query_until_found(url: str, query: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The result of an instant ``query`` at the Prometheus at ``url``, polled until it holds
+    something (a scrape or a push takes a second or two to land)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result: list[dict[str, Any]] = httpx.get(
+            f"{url}/api/v1/query", params={"query": query}
+        ).json()["data"]["result"]
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"Prometheus had nothing for {query} in {timeout:g} s"
+        time.sleep(0.5)
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ and forecaster's own metrics keep their labels when a real Prometheus scrapes th
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -17,7 +15,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from tests.helpers import live_server
-from tests.prometheus_server import PrometheusFactory, required_binary
+from tests.prometheus_server import PrometheusFactory, query_until_found, required_binary
 
 RULES = Path(__file__).parents[2] / "deploy" / "prometheus-rules.yaml"
 
@@ -124,13 +122,7 @@ def test_a_real_prometheus_keeps_the_job_label_of_a_failure(
         raise RuntimeError("the database went away")
     with live_server(create_app(settings, database)) as base:
         url = start_prometheus(config=SCRAPE_SELF.replace("TARGET", base.removeprefix("http://")))
-        query = {"query": 'forecaster_service_job_failures_total{service="chat"}'}
-        deadline = time.monotonic() + 60
-        while not (
-            found := httpx.get(f"{url}/api/v1/query", params=query).json()["data"]["result"]
-        ):
-            assert time.monotonic() < deadline, "Prometheus scraped nothing within 60 s"
-            time.sleep(0.5)
+        found = query_until_found(url, 'forecaster_service_job_failures_total{service="chat"}')
     labels = [sample["metric"] for sample in found]  # other tests' failures may be there too
     assert any(
         label.get("forecaster_job") == "forecast" and label["job"] == "forecaster"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +23,7 @@ from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
 from tests.actuators.factories import hours, make_service, store_plan
 from tests.helpers import live_server, store_service
-from tests.prometheus_server import PrometheusFactory
+from tests.prometheus_server import PrometheusFactory, query_until_found
 
 PROFILE = ScalingProfile(step_seconds=300, horizon_hours=6, capacity_per_replica=10)
 
@@ -125,14 +124,7 @@ def test_a_real_prometheus_scrapes_the_plans_with_a_read_key(
             "TARGET", base.removeprefix("http://")
         )
         url = start_prometheus(config=config)
-        deadline = time.monotonic() + 60
-        while True:
-            query = {"query": "forecaster_planned_replicas"}
-            result = httpx.get(f"{url}/api/v1/query", params=query).json()["data"]["result"]
-            if result:
-                break
-            assert time.monotonic() < deadline, "Prometheus scraped nothing within 60 s"
-            time.sleep(0.5)
+        result = query_until_found(url, "forecaster_planned_replicas")
     (sample,) = result
     assert sample["metric"]["service"] == "chat" and sample["metric"]["job"] == "forecaster-plans"
     assert float(sample["value"][1]) == 7

@@ -48,14 +48,22 @@ FORECAST_AGE = Gauge(
 )
 
 
-def plans_exposition(steps: Sequence[StepInForce]) -> bytes:
+def plans_exposition(steps: Sequence[StepInForce], services: Sequence[str]) -> bytes:
     """Each service's plan step in force now, in Prometheus text format: the replica and GPU
     floor (already ahead of start-up) and the forecast it covers, by quantile, so a graph can
-    set the forecast beside the real load and an alert can fire when the load outruns it.
+    set the forecast beside the real load and an alert can fire when the load outruns it; and
+    for every one of ``services`` whether a plan is in force at all (0: its actuators have
+    restored their baselines, and scaling is reactive alone).
 
-    A registry of its own per scrape: a service whose plan ran out is simply not in it, where
-    process-wide gauges would repeat its last value."""
+    A registry of its own per scrape: a service whose plan ran out is simply not in the
+    floor's gauges, where process-wide gauges would repeat its last value."""
     registry = CollectorRegistry()
+    in_force = Gauge(
+        "forecaster_plan_in_force",
+        "1 when the service has a plan step in force now, 0 when its plan ran out or none exists.",
+        ["service"],
+        registry=registry,
+    )
     replicas = Gauge(
         "forecaster_planned_replicas",
         "The replica floor each service's plan in force sets now (already ahead of start-up).",
@@ -74,6 +82,9 @@ def plans_exposition(steps: Sequence[StepInForce]) -> bytes:
         ["service", "metric", "quantile"],
         registry=registry,
     )
+    planned = {step.service for step in steps}
+    for service in services:
+        in_force.labels(service).set(1 if service in planned else 0)
     for step in steps:
         replicas.labels(step.service).set(step.replicas)
         gpus.labels(step.service).set(step.gpus)

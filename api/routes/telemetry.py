@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import SessionDep
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
+from forecaster.storage.services import list_services
 from forecaster.telemetry import FORECAST_AGE, plans_exposition
 from forecaster.timeutil import utc_now
 
@@ -27,7 +28,9 @@ def metrics(session: SessionDep) -> Response:
 @router.get("/v1/plans/metrics", response_class=Response)
 def plans_metrics(session: SessionDep) -> Response:
     """Each service's plan in force, for Prometheus: the replica and GPU floor it sets now and
-    the forecast it covers by quantile (services without a step in force now are absent).
-    Behind a key, as the plans themselves are: scrape it with a `read` key."""
+    the forecast it covers by quantile (services without a step in force now are absent), and
+    for every service whether a plan is in force at all. Behind a key, as the plans themselves
+    are: scrape it with a `read` key."""
     steps = steps_in_force(session=session, now=utc_now())
-    return Response(plans_exposition(steps), media_type=CONTENT_TYPE_LATEST)
+    services = [service.name for service in list_services(session=session)]
+    return Response(plans_exposition(steps, services), media_type=CONTENT_TYPE_LATEST)

@@ -46,6 +46,7 @@ RULE_TESTS = {
                     service="chat",
                 ),
                 _series("forecaster_forecast_age_seconds", "0+60x90", job="fc", service="chat"),
+                _series("forecaster_plan_in_force", "1 1 0x30", job="fc", service="chat"),
                 _series("http_requests_total", "0+600x60", service="chat"),  # 10/s
                 _series("forecaster_forecast_load", "5x60", **P99, service="chat"),
                 _series("forecaster_forecast_load", "50x60", **P99, service="calm"),
@@ -74,6 +75,15 @@ RULE_TESTS = {
                     description="Are the forecaster worker's scheduled jobs running (forecaster "
                     "worker, or serve --scheduler)?",
                 ),
+                _fires("ForecasterNoPlanInForce", 8, {}),
+                _fires(
+                    "ForecasterNoPlanInForce",
+                    13,
+                    {"severity": "warning", "job": "fc", "service": "chat"},
+                    summary="chat has no plan in force",
+                    description="Its actuators restored their baselines. forecaster status, or "
+                    "GET /v1/services/chat/plan, says why.",
+                ),
                 _fires("ForecasterLoadAboveForecast", 10, {}),
                 _fires(
                     "ForecasterLoadAboveForecast",
@@ -90,8 +100,9 @@ RULE_TESTS = {
 
 
 def test_the_rules_are_valid_and_each_alert_fires_when_it_should(tmp_path: Path) -> None:
-    """A failure fires within minutes, a forecast an hour old fires after ten more, and load
-    above the p99 for 15 minutes fires for that service alone (not for "calm")."""
+    """A failure fires within minutes, a forecast an hour old fires after ten more, so does a
+    plan out of force for ten minutes, and load above the p99 for 15 minutes fires for that
+    service alone (not for "calm")."""
     promtool = required_binary("promtool")
     checked = subprocess.run(
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60

@@ -35,13 +35,14 @@ def client(settings: Settings, database: Database) -> Iterator[TestClient]:
 
 
 def _scraped(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of the forecaster_planned_* and forecaster_forecast_load gauges."""
+    """Every sample of the forecaster_plan_*, forecaster_planned_* and forecaster_forecast_load
+    gauges."""
     response = client.get("/v1/plans/metrics")
     assert response.status_code == 200
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(response.text)
-        if family.name.startswith(("forecaster_planned_", "forecaster_forecast_load"))
+        if family.name.startswith(("forecaster_plan", "forecaster_forecast_load"))
         for sample in family.samples
     }
 
@@ -91,13 +92,20 @@ def test_only_plans_in_force_now_are_reported_and_one_that_stops_drops_out(
     store_plan(database, name="search", replicas=[2, 2], start=utc_now() - hours(2))  # ran out
     store_plan(database, name="later", replicas=[4], start=utc_now() + hours(1))  # not begun
     scraped = _scraped(client)
+    in_force = {
+        (("service", name),): 1 if name == "chat" else 0 for name in ("chat", "search", "later")
+    }
     assert scraped == {
         ("forecaster_planned_replicas", (("service", "chat"),)): 3,
         ("forecaster_planned_gpus", (("service", "chat"),)): 3,
+        **{("forecaster_plan_in_force", labels): value for labels, value in in_force.items()},
     }  # a plan without a forecast (pruned) reports its floor alone
     assert "forecaster_planned_replicas" not in client.get("/metrics").text  # open: health only
     store_plan(database, name="chat", replicas=[6], start=utc_now() + hours(1))  # the newest
-    assert _scraped(client) == {}  # not kept at the last value scraped
+    assert _scraped(client) == {  # not kept at the last value scraped
+        ("forecaster_plan_in_force", (("service", name),)): 0
+        for name in ("chat", "search", "later")
+    }
 
 
 SCRAPE_CONFIG = """

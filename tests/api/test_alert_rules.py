@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -25,11 +24,46 @@ def _series(name: str, values: str, **labels: str) -> dict[str, str]:
     return {"series": f"{name}{{{text}}}", "values": values}
 
 
-def _fires(alert: str, minute: int, labels: dict[str, str], **annotations: str) -> dict[str, Any]:
-    expected = [{"exp_labels": labels, "exp_annotations": annotations}] if labels else []
-    return {"alertname": alert, "eval_time": f"{minute}m", "exp_alerts": expected}
-
-
+CHAT = {"job": "fc", "service": "chat"}
+# each alert: quiet at the first minute, firing at the second with these labels and annotations
+ALERTS = [
+    (
+        "ForecasterJobFailing",
+        1,
+        3,
+        {"severity": "warning", **CHAT, "forecaster_job": "train"},
+        "forecaster train of chat failed",
+        "See GET /v1/jobs?job=train, forecaster status, or the log line 'train of service chat "
+        "failed'.",
+    ),
+    (
+        "ForecasterForecastStale",
+        65,
+        75,
+        {"severity": "warning", **CHAT},
+        "no new forecast for chat in 1h 15m 0s",
+        "Are the forecaster worker's scheduled jobs running (forecaster worker, or serve "
+        "--scheduler)?",
+    ),
+    (
+        "ForecasterNoPlanInForce",
+        8,
+        13,
+        {"severity": "warning", **CHAT},
+        "chat has no plan in force",
+        "Its actuators restored their baselines. forecaster status, or GET "
+        "/v1/services/chat/plan, says why.",
+    ),
+    (
+        "ForecasterLoadAboveForecast",
+        10,
+        30,
+        {"severity": "info", "service": "chat"},
+        "chat load has been above its p99 forecast for 15 minutes",
+        "A launch or an incident the forecast did not know? Declare events (forecaster events) "
+        "or exclude the window (forecaster exclusions).",
+    ),
+]
 P99 = {"job": "fc", "metric": "requests_per_second", "quantile": "0.99"}
 RULE_TESTS = {
     "rule_files": [str(RULES)],
@@ -41,58 +75,34 @@ RULE_TESTS = {
                 _series(
                     "forecaster_service_job_failures_total",
                     "0 0 1 1 1 1 1 1 1 1",
-                    job="fc",
+                    **CHAT,
                     forecaster_job="train",
-                    service="chat",
                 ),
-                _series("forecaster_forecast_age_seconds", "0+60x90", job="fc", service="chat"),
-                _series("forecaster_plan_in_force", "1 1 0x30", job="fc", service="chat"),
+                _series("forecaster_forecast_age_seconds", "0+60x90", **CHAT),
+                _series("forecaster_plan_in_force", "1 1 0x30", **CHAT),
                 _series("http_requests_total", "0+600x60", service="chat"),  # 10/s
                 _series("forecaster_forecast_load", "5x60", **P99, service="chat"),
                 _series("forecaster_forecast_load", "50x60", **P99, service="calm"),
             ],
             "alert_rule_test": [
-                _fires("ForecasterJobFailing", 1, {}),
-                _fires(
-                    "ForecasterJobFailing",
-                    3,
+                check
+                for alert, quiet, firing, labels, summary, description in ALERTS
+                for check in (
+                    {"alertname": alert, "eval_time": f"{quiet}m", "exp_alerts": []},
                     {
-                        "severity": "warning",
-                        "job": "fc",
-                        "forecaster_job": "train",
-                        "service": "chat",
+                        "alertname": alert,
+                        "eval_time": f"{firing}m",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": labels,
+                                "exp_annotations": {
+                                    "summary": summary,
+                                    "description": description,
+                                },
+                            }
+                        ],
                     },
-                    summary="forecaster train of chat failed",
-                    description="See GET /v1/jobs?job=train, forecaster status, or the log line "
-                    "'train of service chat failed'.",
-                ),
-                _fires("ForecasterForecastStale", 65, {}),
-                _fires(
-                    "ForecasterForecastStale",
-                    75,
-                    {"severity": "warning", "job": "fc", "service": "chat"},
-                    summary="no new forecast for chat in 1h 15m 0s",
-                    description="Are the forecaster worker's scheduled jobs running (forecaster "
-                    "worker, or serve --scheduler)?",
-                ),
-                _fires("ForecasterNoPlanInForce", 8, {}),
-                _fires(
-                    "ForecasterNoPlanInForce",
-                    13,
-                    {"severity": "warning", "job": "fc", "service": "chat"},
-                    summary="chat has no plan in force",
-                    description="Its actuators restored their baselines. forecaster status, or "
-                    "GET /v1/services/chat/plan, says why.",
-                ),
-                _fires("ForecasterLoadAboveForecast", 10, {}),
-                _fires(
-                    "ForecasterLoadAboveForecast",
-                    30,
-                    {"severity": "info", "service": "chat"},
-                    summary="chat load has been above its p99 forecast for 15 minutes",
-                    description="A launch or an incident the forecast did not know? Declare "
-                    "events (forecaster events) or exclude the window (forecaster exclusions).",
-                ),
+                )
             ],
         }
     ],

@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session
 
 from forecaster.profiles import ScalingProfile
 from forecaster.review.leaderboard import LeaderboardRow, leaderboard
-from forecaster.review.overview import ServiceSummary, summarize_service
+from forecaster.review.overview import ServiceSummary, failed_jobs, summarize_service
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.calendar import list_events, list_exclusions
-from forecaster.storage.jobs import latest_failures
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
 from forecaster.storage.plans import latest_plan, plan_steps
 from forecaster.storage.services import get_service, profile_of
@@ -83,7 +82,7 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
             service=service,
             now=now,
             last_actuation=actuations[0] if actuations else None,
-            failures=latest_failures(session=session, now=now, service=name).get(name, []),
+            failures=failed_jobs(session=session, now=now, service=name).get(name, []),
         ),
         profile=profile,
         leaderboard=leaderboard(runs),

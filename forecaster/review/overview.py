@@ -102,7 +102,7 @@ def summarize_services(*, session: Session, now: datetime) -> list[ServiceSummar
     """A summary of every service, by name."""
     services = list_services(session=session)
     actuations = last_actuations(session=session, service_ids=[s.id for s in services])
-    failures = latest_failures(session=session, now=now)
+    failures = failed_jobs(session=session, now=now)
     return [
         summarize_service(
             session=session,
@@ -228,6 +228,14 @@ def plan_now(
         peak_gpus=max((row.gpus for row in ahead), default=None),
         note=why_plan_ended(session=session, service=service, ends_at=ended) if stale else None,
     )
+
+
+def failed_jobs(
+    *, session: Session, now: datetime, service: str | None = None
+) -> dict[str, list[FailedRun]]:
+    """Per service (or for ``service`` alone), the jobs a warning names (:data:`FAILED_JOBS`)
+    whose latest run failed."""
+    return latest_failures(session=session, now=now, jobs=tuple(FAILED_JOBS), service=service)
 
 
 def warnings_for(

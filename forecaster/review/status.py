@@ -8,10 +8,8 @@ from datetime import datetime
 
 from forecaster.review.overview import ServiceSummary, format_age
 
-HEADER = (
-    f"{'service':20s} {'mode':14s} {'model':22s} {'load now':>10s} {'floor now':>10s} "
-    f"{'peak 6 h':>9s} {'forecast':>10s}"
-)
+ROW = "{:20s} {:14s} {:22s} {:>10s} {:>10s} {:>9s} {:>10s}"  # the header's widths, once
+HEADER = ROW.format("service", "mode", "model", "load now", "floor now", "peak 6 h", "forecast")
 
 
 def status_lines(summaries: Sequence[ServiceSummary], *, now: datetime) -> list[str]:
@@ -28,10 +26,7 @@ def status_lines(summaries: Sequence[ServiceSummary], *, now: datetime) -> list[
         load = "-" if summary.current_load is None else f"{summary.current_load:.4g}"
         made = summary.forecast_created_at
         age = "-" if made is None else format_age((now - made).total_seconds()) + " ago"
-        lines.append(
-            f"{summary.name:20s} {_mode(summary):14s} {model:22s} {load:>10s} {floor:>10s} "
-            f"{peak:>9s} {age:>10s}"
-        )
+        lines.append(ROW.format(summary.name, _mode(summary), model, load, floor, peak, age))
         lines.extend(f"  ! {warning}" for warning in summary.warnings)
     return lines
 

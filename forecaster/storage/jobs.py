@@ -102,7 +102,7 @@ def latest_failures(
     *,
     session: Session,
     now: datetime,
-    jobs: Sequence[str] = ("train", "forecast"),
+    jobs: Sequence[str],
     service: str | None = None,
 ) -> dict[str, list[FailedRun]]:
     """Per service (or for ``service`` alone), each of ``jobs`` whose latest finished run for

@@ -126,8 +126,8 @@ class StepInForce:
 
 def steps_in_force(*, session: Session, now: datetime) -> list[StepInForce]:
     """Every service's plan step running at ``now``, with its forecast, in one query (the
-    ``/metrics`` scrape). A service whose newest plan has no step at ``now`` (it ran out, or
-    starts later) is left out: nothing is in force to report."""
+    ``/v1/plans/metrics`` scrape). A service whose newest plan has no step at ``now`` (it ran
+    out, or starts later) is left out: nothing is in force to report."""
     newest = (
         select(Plan.service_id, func.max(Plan.id).label("plan_id"))
         .group_by(Plan.service_id)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from importlib import resources
 from urllib.parse import parse_qs
 
@@ -21,6 +22,7 @@ from fastapi import FastAPI, Request, Response
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.timeutil import utc_now
 
 
 def synthetic_traffic(
@@ -56,8 +58,6 @@ def demo_trace_slice(days: float = 14) -> pd.Series:
 
 def ending_now(trace: pd.Series, step: str = "5min") -> pd.Series:
     """The trace shifted in time so its last point is the latest whole ``step`` before now."""
-    from forecaster.timeutil import utc_now
-
     shifted = trace.copy()
     shifted.index = shifted.index + (pd.Timestamp(utc_now()).floor(step) - shifted.index[-1])
     return shifted
@@ -117,6 +117,15 @@ def wait_until_ready(base: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"server at {base} did not become ready in {timeout:g} s")
         time.sleep(0.2)
+
+
+def clear_of_step_turn(step_seconds: int, margin_seconds: float) -> datetime:
+    """Now, after sleeping past the next step boundary if it is within ``margin_seconds``: a
+    test comparing what was in force at two moments must not see the step turn between them."""
+    to_turn = step_seconds - utc_now().timestamp() % step_seconds
+    if to_turn < margin_seconds:
+        time.sleep(to_turn + 0.1)
+    return utc_now()
 
 
 def free_port() -> int:

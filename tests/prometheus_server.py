@@ -35,6 +35,20 @@ def required_binary(name: str) -> str:
     return path
 
 
+def scrape_config(base: str, *, job: str, path: str = "/metrics", key: str | None = None) -> str:
+    """A configuration scraping the server at ``base`` every second (``path``, with ``key``
+    as its bearer credentials when given), as the README tells a user to."""
+    auth = f"\n    authorization: {{credentials: {key!r}}}" if key else ""
+    target = base.removeprefix("http://")
+    return f"""
+global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: {job}
+    metrics_path: {path}{auth}
+    static_configs: [{{targets: [{target!r}]}}]
+"""
+
+
 def query_until_found(url: str, query: str, timeout: float = 60.0) -> list[dict[str, Any]]:
     """The result of an instant ``query`` at the Prometheus at ``url``, polled until it holds
     something (a scrape or a push takes a second or two to land)."""

@@ -14,7 +14,12 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from tests.helpers import live_server
-from tests.prometheus_server import PrometheusFactory, query_until_found, required_binary
+from tests.prometheus_server import (
+    PrometheusFactory,
+    query_until_found,
+    required_binary,
+    scrape_config,
+)
 
 RULES = Path(__file__).parents[2] / "deploy" / "prometheus-rules.yaml"
 
@@ -126,14 +131,6 @@ def test_the_rules_are_valid_and_each_alert_fires_when_it_should(tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-SCRAPE_SELF = """
-global: {scrape_interval: 1s}
-scrape_configs:
-  - job_name: forecaster
-    static_configs: [{targets: ["TARGET"]}]
-"""
-
-
 def test_a_real_prometheus_keeps_the_job_label_of_a_failure(
     database: Database, settings: Settings, start_prometheus: PrometheusFactory
 ) -> None:
@@ -142,7 +139,7 @@ def test_a_real_prometheus_keeps_the_job_label_of_a_failure(
     with pytest.raises(RuntimeError), recorded_job(database.sessions, "forecast", "chat"):
         raise RuntimeError("the database went away")
     with live_server(create_app(settings, database)) as base:
-        url = start_prometheus(config=SCRAPE_SELF.replace("TARGET", base.removeprefix("http://")))
+        url = start_prometheus(config=scrape_config(base, job="forecaster"))
         found = query_until_found(url, 'forecaster_service_job_failures_total{service="chat"}')
     labels = [sample["metric"] for sample in found]  # other tests' failures may be there too
     assert any(

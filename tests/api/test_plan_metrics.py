@@ -3,7 +3,6 @@ replica and GPU floor and the forecast it covers, for graphs beside the real loa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -22,8 +21,8 @@ from forecaster.storage.plans import plan_steps
 from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
 from tests.actuators.factories import hours, make_service, store_plan
-from tests.helpers import live_server, store_service
-from tests.prometheus_server import PrometheusFactory, query_until_found
+from tests.helpers import clear_of_step_turn, live_server, store_service
+from tests.prometheus_server import PrometheusFactory, query_until_found, scrape_config
 
 PROFILE = ScalingProfile(step_seconds=300, horizon_hours=6, capacity_per_replica=10)
 
@@ -58,9 +57,7 @@ def test_a_trained_service_reports_its_floor_and_forecast_for_now(
 ) -> None:
     store_service(database, settings, "chat", _two_days_until_now(), PROFILE)
     result = train_service(database, "chat", settings, model="seasonal_naive_daily")
-    to_next_step = 300 - utc_now().timestamp() % 300
-    if to_next_step < 5:  # the step must not turn between the scrape and the check
-        time.sleep(to_next_step + 0.1)
+    clear_of_step_turn(300, 5)  # not between the scrape and the check
     scraped = _scraped(client)
     now = pd.Timestamp(utc_now())
     with database.session() as session:
@@ -108,16 +105,6 @@ def test_only_plans_in_force_now_are_reported_and_one_that_stops_drops_out(
     }
 
 
-SCRAPE_CONFIG = """
-global: {scrape_interval: 1s}
-scrape_configs:
-  - job_name: forecaster-plans
-    metrics_path: /v1/plans/metrics
-    authorization: {credentials: "KEY"}
-    static_configs: [{targets: ["TARGET"]}]
-"""
-
-
 def test_a_real_prometheus_scrapes_the_plans_with_a_read_key(
     database: Database, settings: Settings, start_prometheus: PrometheusFactory
 ) -> None:
@@ -128,9 +115,7 @@ def test_a_real_prometheus_scrapes_the_plans_with_a_read_key(
         secret = create_key(session=session, name="prometheus", scopes=["read"]).secret
     app = create_app(settings.model_copy(update={"auth_enabled": True}), database)
     with live_server(app) as base:
-        config = SCRAPE_CONFIG.replace("KEY", secret).replace(
-            "TARGET", base.removeprefix("http://")
-        )
+        config = scrape_config(base, job="forecaster-plans", path="/v1/plans/metrics", key=secret)
         url = start_prometheus(config=config)
         result = query_until_found(url, "forecaster_planned_replicas")
     (sample,) = result

@@ -94,6 +94,16 @@ def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     get_settings.cache_clear()
 
 
+def _ingest_and_train_fresh(tmp_path: Path) -> None:
+    """Store three days of hourly load up to now as service "fresh" (the profile of
+    ``cli_database``) and train it with seasonal-naive through the CLI."""
+    csv = _csv(tmp_path / "recent.csv", days=3, recent=True)
+    ingest = ["ingest", str(csv), "--service", "fresh", "--profile", str(tmp_path / "profile.yaml")]
+    assert runner.invoke(app, ingest).exit_code == 0
+    result = runner.invoke(app, ["train", "--service", "fresh", "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 0, result.output
+
+
 def test_runs_of_an_untrained_service_says_to_train_it(cli_database: None) -> None:
     result = runner.invoke(app, ["runs", "--service", "chat"])
     assert result.exit_code == 2
@@ -112,13 +122,8 @@ def test_train_fits_at_the_priority_of_the_person_waiting(
         policies.append(os.sched_getscheduler(0))
         return make_forecast(*args, **kwargs)
 
-    csv = _csv(tmp_path / "recent.csv", days=3, recent=True)
-    profile = tmp_path / "profile.yaml"  # written by cli_database
-    ingest = ["ingest", str(csv), "--service", "fresh", "--profile", str(profile)]
-    assert runner.invoke(app, ingest).exit_code == 0
     monkeypatch.setattr("forecaster.training.train.make_forecast", watched)
-    result = runner.invoke(app, ["train", "--service", "fresh", "--model", "seasonal_naive_daily"])
-    assert result.exit_code == 0, result.output
+    _ingest_and_train_fresh(tmp_path)
     assert policies == [os.sched_getscheduler(0)] and policies[0] != os.SCHED_IDLE
 
 
@@ -334,16 +339,7 @@ def test_status_shows_each_service_and_what_needs_looking_at(
     assert "  ! no forecast yet: train the service" in warnings
     assert any(line.startswith("  ! no new requests_per_second samples for ") for line in warnings)
 
-    csv = _csv(tmp_path / "recent.csv", days=3, recent=True)
-    profile = tmp_path / "profile.yaml"  # written by cli_database
-    assert (
-        runner.invoke(
-            app, ["ingest", str(csv), "--service", "fresh", "--profile", str(profile)]
-        ).exit_code
-        == 0
-    )
-    trained = runner.invoke(app, ["train", "--service", "fresh", "--model", "seasonal_naive_daily"])
-    assert trained.exit_code == 0, trained.output
+    _ingest_and_train_fresh(tmp_path)
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output  # warnings without --check: still 0
     lines = result.output.splitlines()

@@ -3,7 +3,6 @@ with that step, so the plan has a floor in force now."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -14,10 +13,9 @@ from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import get_service
-from forecaster.timeutil import utc_now
 from forecaster.training.service_data import load_history, without_filling_steps
 from forecaster.training.train import train_service
-from tests.helpers import store_service
+from tests.helpers import clear_of_step_turn, store_service
 
 HOURLY = ScalingProfile(step_seconds=3600, horizon_hours=12, capacity_per_replica=10)
 
@@ -33,11 +31,7 @@ def _minutely_until(now: datetime, days: int = 3) -> pd.Series:
 def test_an_hourly_service_trained_mid_hour_has_a_floor_in_force_now(
     database: Database, settings: Settings
 ) -> None:
-    now = utc_now()
-    to_next_hour = 3600 - (now.minute * 60 + now.second)
-    if to_next_hour < 30:  # the hour must not turn during the test
-        time.sleep(to_next_hour + 1)
-        now = utc_now()
+    now = clear_of_step_turn(3600, 30)  # the hour must not turn during the test
     store_service(database, settings, "chat", _minutely_until(now), HOURLY)
     train_service(database, "chat", settings, model="seasonal_naive_daily")
     this_hour = pd.Timestamp(now).floor("h")

@@ -85,7 +85,7 @@ def train_recorded(
 
     results: dict[str, TrainResult | ForecasterError] = {}
     try:
-        with recorded_job(database.sessions, "train") as details:
+        with recorded_job(database.sessions, "train", covers=names) as details:
             results = train_services(database, names, settings)
             details["services"] = {
                 name: result.run_details()

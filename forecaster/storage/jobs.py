@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecaster.storage.orm import JobRun
@@ -28,21 +28,27 @@ _running_lock = threading.Lock()
 
 @contextmanager
 def recorded_job(
-    sessions: sessionmaker[Session], job: str, service: str | None = None
+    sessions: sessionmaker[Session],
+    job: str,
+    service: str | None = None,
+    *,
+    covers: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """Record a job run around a block: running, then ok or failed with the error.
 
     The record is written in its own transactions so it survives the job's own rollback.
-    Yields a dict the block may fill with details (counts, model names).
+    Yields a dict the block may fill with details (counts, model names). A pass over many
+    services names them in ``covers`` from the start, so a pass that crashes or is killed
+    before it records each one's outcome still says whom it failed.
     """
+    details: dict[str, Any] = {"covers": list(covers)} if covers else {}
     with sessions.begin() as session:
-        run = JobRun(job=job, service=service, status="running")
+        run = JobRun(job=job, service=service, status="running", details=dict(details))
         session.add(run)
         session.flush()
         run_id = run.id
     with _running_lock:
         _running_here.add(run_id)
-    details: dict[str, Any] = {}
     started = time.perf_counter()
     try:
         yield details
@@ -50,8 +56,10 @@ def recorded_job(
         JOB_DURATION.labels(forecaster_job=job, status="failed").observe(
             time.perf_counter() - started
         )
-        if service is not None:
-            SERVICE_JOB_FAILURES.labels(forecaster_job=job, service=service).inc()
+        # a pass that recorded its outcomes counted its own failures; one that did not, all
+        failed = [service] if service is not None else [] if "services" in details else covers
+        for name in failed:
+            SERVICE_JOB_FAILURES.labels(forecaster_job=job, service=name).inc()
         _finish(sessions, run_id, "failed", f"{type(error).__name__}: {error}", details)
         raise
     finally:
@@ -108,21 +116,19 @@ def latest_failures(
     """Per service (or for ``service`` alone), each of ``jobs`` whose latest finished run for
     it (within :data:`RECENT_RUNS`) failed, with why: a training that keeps failing leaves the
     old champion forecasting, so nothing else would show it. A pass over many services records
-    each one's outcome in its details (``services``); the newer of that and a run of its own
-    counts. Measured on 192,000 runs (1,000 services' refreshes over two days): 90 ms on
-    SQLite, 140 ms on PostgreSQL for all services."""
-    newest = (
-        select(func.max(JobRun.id))
-        .where(
-            JobRun.job.in_(jobs),
-            JobRun.status != "running",
-            JobRun.started_at >= now - RECENT_RUNS,
-        )
-        .group_by(JobRun.job, JobRun.service)
+    each one's outcome in its details (``services``), or, stopped before it could, the services
+    it set out to do (``covers``); the newest run that covered a service counts. Measured on
+    192,000 runs (1,000 services' refreshes over two days): 90 ms on SQLite, 140 ms on
+    PostgreSQL for all services."""
+    recent = and_(
+        JobRun.job.in_(jobs), JobRun.status != "running", JobRun.started_at >= now - RECENT_RUNS
     )
-    if service is not None:  # its own runs, and the passes that may hold it
-        newest = newest.where((JobRun.service == service) | JobRun.service.is_(None))
-    runs = session.execute(select(JobRun).where(JobRun.id.in_(newest)).order_by(JobRun.id))
+    own = JobRun.service.is_not(None) if service is None else JobRun.service == service
+    newest_own = select(func.max(JobRun.id)).where(recent, own).group_by(JobRun.job, JobRun.service)
+    passes = and_(recent, JobRun.service.is_(None))  # few (daily), each covering some services
+    runs = session.execute(
+        select(JobRun).where(JobRun.id.in_(newest_own) | passes).order_by(JobRun.id)
+    )
     latest: dict[tuple[str, str], FailedRun | None] = {}
     for run in runs.scalars():  # oldest first: a later run replaces what an earlier one said
         at = run.finished_at or run.started_at
@@ -137,10 +143,16 @@ def latest_failures(
 
 def _outcomes(run: JobRun) -> Iterator[tuple[str, str | None]]:
     """Each service a run covered and its error (None when it went well)."""
+    failed = (run.message or "failed") if run.status == "failed" else None
     if run.service is not None:
-        yield run.service, (run.message or "failed") if run.status == "failed" else None
+        yield run.service, failed
         return
-    for service, outcome in (run.details or {}).get("services", {}).items():
+    details = run.details or {}
+    if "services" not in details:  # stopped before any outcome: it failed all it set out to do
+        for service in details.get("covers", []) if failed else []:
+            yield service, failed
+        return
+    for service, outcome in details["services"].items():
         yield service, outcome.get("error") if isinstance(outcome, dict) else None
 
 

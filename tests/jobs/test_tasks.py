@@ -326,3 +326,38 @@ def test_retention_job_records_each_service(database: Database, settings: Settin
     retention_all(database, settings)
     runs = job_runs(database, "retention")
     assert sorted((run.service, run.status) for run in runs) == [("chat", "ok"), ("search", "ok")]
+
+
+def test_a_training_pass_stopped_midway_warns_every_service_it_set_out_to_train(
+    database: Database, settings: Settings
+) -> None:
+    """A pass that stops before it records each service's outcome (here its process lost the
+    leader lock) still names them: each one's page warns that its training failed."""
+    from forecaster.jobs.tasks import train_recorded
+    from forecaster.leadership import LeadershipLostError, leading
+    from forecaster.review.overview import summarize_services
+    from forecaster.timeutil import utc_now
+    from tests.helpers import ending_now, store_points, synthetic_traffic
+
+    for number, name in enumerate(("chat", "embed")):
+        make_service(database, name=name, horizon_hours=6)
+        history = ending_now(synthetic_traffic(days=2, step_seconds=900, seed=number))
+        store_points(database, settings, name, history)
+    make_service(database, name="idle")
+    counted = {"forecaster_job": "train", "service": "embed"}
+    before = REGISTRY.get_sample_value("forecaster_service_job_failures_total", counted) or 0
+    with pytest.raises(LeadershipLostError), leading(lambda: False):
+        train_recorded(database, ["chat", "embed"], settings)
+    after = REGISTRY.get_sample_value("forecaster_service_job_failures_total", counted)
+    assert after == before + 1  # what the ForecasterJobFailing alert counts
+    [run] = job_runs(database, "train")
+    assert run.status == "failed" and "services" not in run.details
+    with database.session() as session:
+        summaries = summarize_services(session=session, now=utc_now())
+    failed = {
+        s.name: [w for w in s.warnings if w.startswith("the last training (")] for s in summaries
+    }
+    assert failed["idle"] == []
+    for name in ("chat", "embed"):
+        [warning] = failed[name]
+        assert "leadership lost after 0 of 2 services" in warning, warning

@@ -12,7 +12,7 @@ import pytest
 from forecaster.review.detail import service_detail
 from forecaster.review.overview import summarize_services
 from forecaster.storage.db import Database
-from forecaster.storage.jobs import recorded_job
+from forecaster.storage.jobs import ABANDONED, close_abandoned_job_runs, recorded_job
 from forecaster.timeutil import utc_now
 from tests.actuators.factories import make_service
 
@@ -72,3 +72,36 @@ def test_failures_older_than_the_recent_runs_are_not_looked_for(database: Databa
         raise RuntimeError("timeout")
     assert _warnings(database)["chat"] != []
     assert _warnings(database, later=timedelta(hours=37))["chat"] == []
+
+
+def test_a_pass_that_stops_before_recording_outcomes_warns_every_service_it_set_out_to_do(
+    database: Database,
+) -> None:
+    """A pass that crashes, or whose process is killed, before it records each service's
+    outcome failed every service it covered; services outside it are not warned."""
+    for name in ("chat", "search", "embed"):
+        make_service(database, name=name)
+    with (
+        pytest.raises(MemoryError),
+        recorded_job(database.sessions, "train", covers=["chat", "search"]),
+    ):
+        raise MemoryError("cannot allocate the global booster")
+    crashed = (
+        "the last training (ago) failed: MemoryError: cannot allocate the global booster; "
+        "the champion and plan before it stay in force"
+    )
+    assert _warnings(database) == {"chat": [crashed], "search": [crashed], "embed": []}
+
+    killed = recorded_job(database.sessions, "forecast", covers=["embed"])
+    killed.__enter__()  # the process dies here; the next leader closes what it left open
+    with database.sessions.begin() as session:
+        assert close_abandoned_job_runs(session=session, before=utc_now() + timedelta(1)) == 1
+    assert _warnings(database)["embed"] == [
+        f"the last forecast refresh (ago) failed: {ABANDONED}; "
+        "the plan in force runs on until it ends"
+    ]
+
+    with recorded_job(database.sessions, "train", covers=["chat"]) as details:
+        details["services"] = {"chat": {"model": "mstl"}}  # a later pass went well for chat
+    assert _warnings(database)["chat"] == []
+    assert _warnings(database)["search"] == [crashed]

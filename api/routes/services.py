@@ -10,6 +10,7 @@ from api.schemas import PlanChange, ServiceCreate, ServicePublic, ServicesPublic
 from forecaster.jobs.tasks import train_on_demand
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
+from forecaster.storage.plan_views import forget_current_plan
 from forecaster.storage.services import (
     get_service,
     list_services,
@@ -39,7 +40,11 @@ def to_public(service: Service) -> ServicePublic:
     responses={201: {"model": ServicePublic, "description": "created"}},
 )
 def put_service(
-    body: ServiceCreate, session: SessionDep, response: Response, name: str = ServiceName
+    body: ServiceCreate,
+    session: SessionDep,
+    database: DatabaseDep,
+    response: Response,
+    name: str = ServiceName,
 ) -> ServicePublic:
     """Create or replace a service's scaling profile; a changed profile is re-planned at once
     from the latest forecast, so actuators never push a plan sized for the old one."""
@@ -52,6 +57,9 @@ def put_service(
     if previous is not None and previous != profile:
         plan_id, message = replan_or_why(session=session, service=service, profile=profile)
         public.plan_change = PlanChange(plan_id=plan_id, message=message)
+        if plan_id is not None:
+            session.commit()  # before the plan query's cache forgets: it must find this plan
+            forget_current_plan(database, name)
     return public
 
 
@@ -74,4 +82,5 @@ def post_train(
 ) -> TrainPublic:
     """Train the service's forecaster now, then forecast and plan (normally a scheduled job)."""
     result = train_on_demand(database, name, settings)
+    forget_current_plan(database, name)
     return TrainPublic(**result.__dict__)

@@ -16,7 +16,7 @@ from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
-from forecaster.storage.services import list_services, profile_of
+from forecaster.storage.services import get_service, list_services, profile_of
 from forecaster.telemetry import SERVICE_JOB_FAILURES
 
 if TYPE_CHECKING:
@@ -112,6 +112,8 @@ def train_on_demand(
     after being recorded."""
     from forecaster.training.train import train_service
 
+    with database.session() as session:  # a mistyped name is a 404, not a failed training
+        get_service(session=session, name=name)
     with recorded_job(database.sessions, "train", name) as details:
         result = train_service(database, name, settings, model=model)
         details.update(result.run_details(), trigger="on demand")

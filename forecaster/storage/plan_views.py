@@ -90,6 +90,13 @@ def peek_current_plan_view(database: Database, service: str) -> tuple[PlanView |
     return cached_plan_view(key, hit[1]), age >= LATEST_TTL_SECONDS
 
 
+def forget_current_plan(database: Database, service: str) -> None:
+    """After this process committed a new plan (a changed profile, an on-demand training), its
+    next query reads which plan is in force instead of serving the one last seen: whoever
+    changed it reads it back at once (other server processes within a second)."""
+    _latest.pop((str(database.engine.url), service), None)
+
+
 def refresh_current_plans(database: Database) -> None:
     """Re-check, in one query, which plan is in force for every service queried here before,
     and read the new ones: the next query for each finds its plan in memory. A service gone

@@ -164,6 +164,28 @@ def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database:
     assert runs[1]["details"]["plan_id"] == first.json()["plan_id"]
 
 
+def test_a_training_on_demand_is_read_back_at_once_and_an_unknown_service_is_not_a_run(
+    settings: Settings, database: Database
+) -> None:
+    client = _client(settings, database)
+    end = pd.Timestamp(utc_now()).floor("h")
+    index = pd.date_range(end=end, periods=72, freq="h")
+    points = [[ts.isoformat(), 10.0 + ts.hour] for ts in index]
+    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
+    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+    first = client.post("/v1/services/chat/train").json()["plan_id"]
+    assert client.get("/v1/services/chat/plan").json()["plan_id"] == first  # now cached
+    second = client.post("/v1/services/chat/train").json()["plan_id"]
+    assert second != first
+    assert client.get("/v1/services/chat/plan").json()["plan_id"] == second
+
+    unknown = client.post("/v1/services/nope/train")
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"].startswith('service "nope" does not exist')
+    runs = client.get("/v1/jobs", params={"job": "train"}).json()["data"]
+    assert [run["service"] for run in runs] == ["chat", "chat"]  # a typo is no failed training
+
+
 def test_a_training_whose_every_model_fails_answers_503_and_keeps_the_champion(
     settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -44,6 +44,7 @@ def test_a_changed_capacity_is_planned_from_the_same_forecast(
 ) -> None:
     client = _trained_client(settings, database)
     before_id, forecast_id, before = _plan(database)
+    assert client.get("/v1/services/chat/plan").json()["plan_id"] == before_id  # now cached
 
     same = client.put("/v1/services/chat", json=PROFILE)
     assert same.status_code == 200 and same.json()["plan_change"] is None
@@ -54,6 +55,8 @@ def test_a_changed_capacity_is_planned_from_the_same_forecast(
     change = changed.json()["plan_change"]
     after_id, after_forecast, after = _plan(database)
     assert change["plan_id"] == after_id != before_id
+    # whoever changed the profile reads the new plan back at once, not the one cached
+    assert client.get("/v1/services/chat/plan").json()["plan_id"] == after_id
     assert after_forecast == forecast_id  # no training: the same forecast, re-planned
     assert len(after) == len(before)
     assert (after >= before).all() and after.max() > before.max()  # half the capacity each

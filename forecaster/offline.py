@@ -37,7 +37,7 @@ from forecaster.timeutil import (
     epoch_ns,
     parse_duration,
     parse_timestamps,
-    unitless,
+    refuse_bare_seconds_under_a_step,
 )
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, on_latest_clock, regularise
@@ -420,12 +420,8 @@ def horizon_steps(horizon: str, history: pd.Series) -> int:
     is refused. So is one reaching past 2262, where timestamps end (pandas' own error named
     only a start and a number of periods)."""
     step_seconds = pd.Timedelta(history.index.freq).total_seconds()
+    refuse_bare_seconds_under_a_step("--horizon", horizon, step_seconds)
     seconds = parse_duration(horizon)
-    if seconds < step_seconds and unitless(horizon):
-        raise InvalidInputError(
-            f"--horizon {horizon} reads as {horizon} seconds, less than one {step_seconds:g}s "
-            f"step; give a unit, such as {horizon}h"
-        )
     steps = max(1, math.ceil(seconds / step_seconds - 1e-9))
     last = pd.Timestamp.max.tz_localize("UTC")
     room = (last - history.index[-1]).total_seconds()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import json_text
+from forecaster.errors import InvalidInputError, json_text
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {
@@ -53,6 +53,16 @@ def unitless(text: str | int | float) -> bool:
         return True
     match = _DURATION.match(text)
     return match is not None and match.group(2) is None
+
+
+def refuse_bare_seconds_under_a_step(name: str, text: str, step_seconds: float) -> None:
+    """A bare number is seconds (:func:`parse_duration`); one shorter than a step was almost
+    surely meant in hours, so it is refused rather than read as a single step."""
+    if unitless(text) and parse_duration(text) < step_seconds:
+        raise InvalidInputError(
+            f"{name} {text} reads as {text} seconds, less than one {step_seconds:g}s step; "
+            f"give a unit, such as {text}h"
+        )
 
 
 _MAX_DATETIME_MS = 9.2e12  # datetime64[ns] ends in April 2262

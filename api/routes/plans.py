@@ -25,7 +25,12 @@ from forecaster.storage.plan_views import (
     refresh_current_plans,
 )
 from forecaster.storage.services import get_service, profile_of
-from forecaster.timeutil import as_utc, parse_duration, utc_now
+from forecaster.timeutil import (
+    as_utc,
+    parse_duration,
+    refuse_bare_seconds_under_a_step,
+    utc_now,
+)
 from forecaster.training.replan import stale_plan_note
 from forecaster.training.service_data import driving_forecast_or_not_ready
 from models.base import quantile_name
@@ -103,6 +108,7 @@ async def get_plan(
         view = await run_in_threadpool(current_plan_view, database, name)
     elif due:
         _recheck_in_background(database)
+    refuse_bare_seconds_under_a_step("horizon", horizon, view.step_seconds)
     now = utc_now()
     begin = as_utc(start) if start is not None else now
     stale = view.ends_at <= now

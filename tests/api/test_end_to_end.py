@@ -73,6 +73,13 @@ def test_ingest_train_and_plan_over_http(settings: Settings, database: Database)
         assert "p95 load" in first["reason"]
 
         assert client.get("/v1/services/chat/plan", params={"horizon": "soon"}).status_code == 422
+        bare = client.get("/v1/services/chat/plan", params={"horizon": "48"})  # meant 48h
+        assert bare.status_code == 422
+        assert bare.json()["detail"] == (
+            "horizon 48 reads as 48 seconds, less than one 300s step; give a unit, such as 48h"
+        )
+        hour = client.get("/v1/services/chat/plan", params={"horizon": "3600"})  # seconds, then
+        assert hour.status_code == 200 and 12 <= len(hour.json()["steps"]) <= 13
         assert client.get("/v1/services/ghost/plan").status_code == 404
 
 

@@ -245,7 +245,9 @@ def plan(
     profile: Path | None = typer.Option(
         None, exists=True, dir_okay=False, help="offline: profile YAML"
     ),
-    horizon: str = typer.Option("24h", help="offline: how far ahead"),
+    horizon: str | None = typer.Option(
+        None, help="offline: how far ahead (default: the profile's horizon_hours, else 24h)"
+    ),
     output: Path | None = typer.Option(None, help="offline: plan CSV to write"),
     freq: str | None = typer.Option(None, help="offline: resample to this step first"),
     model: str = typer.Option("auto", help="offline: auto or a model name"),
@@ -262,9 +264,11 @@ def plan(
         writable(output)
         try:
             series_file = read_input(input, value_column=value_column)
-            frame = plan_file(
-                series_file, read_profile(profile), horizon=horizon, freq=freq, model=model
-            )
+            scaling = read_profile(profile)
+            if horizon is None:  # a profile that sets its horizon plans that far, as a service
+                given = "horizon_hours" in scaling.model_fields_set
+                horizon = f"{scaling.horizon_hours:g}h" if given else "24h"
+            frame = plan_file(series_file, scaling, horizon=horizon, freq=freq, model=model)
         except (ForecasterError, ValueError) as error:
             fail(str(error))
         with writing(output):

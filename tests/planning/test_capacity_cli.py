@@ -163,6 +163,17 @@ def test_offline_plan_contract(tmp_path: Path) -> None:
     assert plan.loc[stamps == pd.Timestamp("2024-01-04 07:30"), "replicas"].item() == 4
 
 
+def test_offline_plan_without_a_horizon_plans_the_profiles_or_a_day(tmp_path: Path) -> None:
+    history = daily_ramps(tmp_path / "history.csv")
+    out = tmp_path / "plan.csv"
+    for extra, steps in (({"horizon_hours": 6}, 72), ({}, 288)):
+        profile = write_profile(tmp_path / "p.yaml", **extra)
+        args = ["plan", "--input", str(history), "--profile", str(profile), "--output", str(out)]
+        result = runner.invoke(app, [*args, "--model", "seasonal_naive_daily"])
+        assert result.exit_code == 0, result.output
+        assert len(pd.read_csv(out)) == steps
+
+
 def test_offline_plan_notes_and_leaves_out_fields_it_does_not_know(tmp_path: Path) -> None:
     history = daily_ramps(tmp_path / "history.csv")
     profile = write_profile(tmp_path / "p.yaml", min_replica=30, cost_per_gpu_hour=2.5)

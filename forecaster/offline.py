@@ -165,6 +165,11 @@ class TextColumns:
     values: pd.Series
     note: str | None = None  # how an unusual layout was read (two other columns, no header)
     first_line: int = 2  # the file's line number of the first row (1 without a header)
+    counted: bool = False  # a request log's rate: rows counted per second, not the file's lines
+
+    def lines(self) -> np.ndarray | None:
+        """The file's line of each row, for messages (None when the rows were counted)."""
+        return None if self.counted else self.timestamps.index.to_numpy() + self.first_line
 
 
 def read_text_columns(
@@ -285,6 +290,7 @@ def request_log_columns(
             f"read {len(stamps)} rows as a request log: {what} per second, counted per {per} "
             f"({len(rates)} {per}s)"
         ),
+        counted=True,
     )
 
 
@@ -300,7 +306,9 @@ def columns_to_store(
     gaps, and a gap in the database is a point not stored; refusing them would refuse a file
     that ``forecaster forecast`` reads. ``note`` says how many were left out."""
     columns = read_text_columns(source, value_column, name=name, value_option=value_option)
-    missing = _written_as_missing(columns.values).to_numpy()
+    missing = _written_as_missing(columns.values)
+    _parsed(columns, missing, name or str(source))  # an unreadable row is named by its line
+    missing = missing.to_numpy()
     if not missing.any():
         return columns
     gaps = f"{int(missing.sum())} rows without a value left out (gaps)"
@@ -309,6 +317,7 @@ def columns_to_store(
         values=columns.values[~missing],
         note=gaps if columns.note is None else f"{columns.note}; {gaps}",
         first_line=columns.first_line,
+        counted=columns.counted,
     )
 
 
@@ -322,17 +331,7 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
     columns = read_text_columns(path, value_column)
     text = columns.values
     missing = _written_as_missing(text)
-    stamps = parse_timestamps(columns.timestamps)
-    values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
-    bad = stamps.isna() | (~np.isfinite(values.to_numpy(dtype="float64")) & ~missing)
-    if bad.any():
-        first = int(bad.to_numpy().nonzero()[0][0])
-        line = first + columns.first_line
-        stamp = columns.timestamps.iloc[first]
-        raise InvalidInputError(
-            f"{path}: {int(bad.sum())} unreadable rows, first at line {line}: "
-            f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
-        )
+    stamps, values = _parsed(columns, missing, str(path))
     if text.empty:
         raise InvalidInputError(f"{path}: no rows after the header")
     if missing.all():
@@ -355,6 +354,24 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
         note="; ".join(filter(None, [columns.note, clocks])) or None,
         clock_shift=None if shift is None else rows["shift"],
     )
+
+
+def _parsed(columns: TextColumns, missing: pd.Series, name: str) -> tuple[pd.Series, pd.Series]:
+    """The timestamps and values read; any row unreadable (but a blank value, a gap) refuses
+    the file, named by its line as a person sees it in an editor."""
+    text = columns.values
+    stamps = parse_timestamps(columns.timestamps)
+    values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
+    bad = stamps.isna() | (~np.isfinite(values.to_numpy(dtype="float64")) & ~missing)
+    if bad.any():
+        first = int(bad.to_numpy().nonzero()[0][0])
+        line = first + columns.first_line
+        stamp = columns.timestamps.iloc[first]
+        raise InvalidInputError(
+            f"{name}: {int(bad.sum())} unreadable rows, first at line {line}: "
+            f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
+        )
+    return stamps, values
 
 
 def _clock_shift(timestamps: pd.Series, last: Any) -> tuple[pd.Series | None, str]:

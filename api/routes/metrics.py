@@ -95,6 +95,7 @@ def post_metrics_csv(
         unit=unit,
         timestamps=columns.timestamps.tolist(),
         values=columns.values.tolist(),
+        lines=columns.lines(),
     )
     result = ingest_long_series(session=session, item=item, settings=settings)
     return CsvIngestPublic(stored=result.stored, series=result.series, note=columns.note)

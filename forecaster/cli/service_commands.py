@@ -158,8 +158,11 @@ def ingest(
     stored = 0
     try:
         columns = columns_to_store(file, value_column)  # the layouts the offline commands read
-        if columns.note:
-            say(f"note: {columns.note}")
+    except (ForecasterError, ValueError) as error:
+        fail(f"{error}; nothing stored")
+    if columns.note:
+        say(f"note: {columns.note}")
+    try:
         with open_database(settings.database_url) as database, database.session() as session:
             replaced = None
             if profile is not None:
@@ -170,6 +173,7 @@ def ingest(
                 metric=metric,
                 timestamps=columns.timestamps.tolist(),
                 values=columns.values.tolist(),
+                lines=columns.lines(),
             )
             stored = ingest_long_series(session=session, item=item, settings=settings).stored
             if replaced is not None and replaced != wanted:  # as PUT /v1/services does

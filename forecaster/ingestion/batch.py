@@ -59,10 +59,16 @@ class SeriesPoints:
     unit: str | None = None
     raw: Sequence[Any] | None = None
     first_position: int = 0  # where these points start in the series sent, for messages
+    lines: np.ndarray | None = None  # each point's line in the file it was read from, if any
 
     def describe(self) -> str:
         labels = f" {json_text(dict(sorted(self.labels.items())))}" if self.labels else ""
         return f"service {quoted(self.service)} metric {quoted(self.metric)}{labels}"
+
+    def where(self, position: int) -> str:
+        """Where a point (``position`` in these points) was sent, as its sender would say it."""
+        sent = self.first_position + position
+        return f"point {sent}" if self.lines is None else f"line {int(self.lines[sent])}"
 
     def raw_point(self, position: int) -> list[Any]:
         if self.raw is not None:
@@ -282,8 +288,7 @@ def _point_problems(
             position = int(columns.position[row])
             point = json_text(item.raw_point(position))
             problems.append(
-                f"series {number} ({item.describe()}) point {item.first_position + position} "
-                f"{point}: {reason}"
+                f"series {number} ({item.describe()}) {item.where(position)} {point}: {reason}"
             )
     return problems
 

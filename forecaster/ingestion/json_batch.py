@@ -72,7 +72,10 @@ def parse_general(body: bytes) -> list[SeriesPoints]:
     except ValueError as error:
         raise InvalidInputError(f"body is not valid JSON: {error}") from None
     if not isinstance(document, dict) or set(document) != {"series"}:
-        keys = listing(sorted(document)) if isinstance(document, dict) else type(document).__name__
+        if not isinstance(document, dict):
+            keys = type(document).__name__
+        else:
+            keys = f"keys {listing(sorted(document))}" if document else "an empty object"
         raise InvalidInputError(f'body must be an object {{"series": [...]}}; got {keys}')
     items = document["series"]
     if not isinstance(items, list):

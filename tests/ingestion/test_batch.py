@@ -146,7 +146,9 @@ def test_bad_batches_are_refused_whole_and_store_nothing(
 def test_a_body_that_is_not_a_batch_is_a_clear_422(client: TestClient) -> None:
     for content, expected in [
         (b"{not json", "body is not valid JSON"),
-        (b"[1, 2]", 'body must be an object {"series": [...]}'),
+        (b"[1, 2]", 'body must be an object {"series": [...]}; got list'),
+        (b"{}", 'body must be an object {"series": [...]}; got an empty object'),
+        (b'{"points": []}', 'body must be an object {"series": [...]}; got keys points'),
         (b'{"series": {}}', '"series" must be a list'),
         (b'{"series": [{"service": "chat", "metric": "requests_per_second"}]}', 'field "points"'),
     ]:
@@ -261,7 +263,7 @@ def test_a_csv_upload_longer_than_a_batch_is_stored_whole_or_not_at_all(
     series = "".join(f"{1706745600 + 60 * i},{-1 if i == 1200 else i}\n" for i in range(1500))
     refused = upload(client, "timestamp,value\n" + series)
     assert refused.status_code == 422
-    assert "point 1200 [" in refused.json()["detail"]
+    assert "line 1202 [" in refused.json()["detail"]  # its line in the file, header first
     assert stored(database) == 1441
 
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecaster.planning.shaping import Shaped, shape
+from forecaster.planning.shaping import Shaped, forward_max, shape
 from forecaster.planning.tiers import cheapest_mix, format_mix, tier_ceilings
 from forecaster.profiles import ScalingProfile
 
@@ -82,11 +82,14 @@ def plan_capacity(
     step_seconds: float,
     current_replicas: int | None = None,
     peak_factor: float = 1.0,
+    led_before: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Replica and GPU floors for each step of a load-quantile forecast.
 
     ``peak_factor`` (>= 1) scales the step's mean load up to the short peaks inside it (see
-    :func:`forecaster.planning.burst.peak_to_mean`). Returns a frame indexed by step timestamp
+    :func:`forecaster.planning.burst.peak_to_mean`). ``led_before``: the plan in force before
+    this one, as :func:`led_requirement` of its last steps, which the scale-down delay holds
+    into this one (single-type profiles). Returns a frame indexed by step timestamp
     with ``replicas``, ``gpus``, ``load`` (the quantile the step covers), ``tier`` (the mix, or
     None without tiers), ``cost_per_hour`` and ``reason``.
     """
@@ -98,7 +101,7 @@ def plan_capacity(
         return _plan_tiers(load.index, values, covered, peak_factor, profile, step_seconds)
     required = replicas_for_load(covered, profile, profile.floor_utilization)
     ceiling = effective_max_replicas(profile)
-    shaped = _shape_single(required, profile, step_seconds, current_replicas)
+    shaped = _shape_single(required, profile, step_seconds, current_replicas, led_before)
     floor = shaped.floor
     frame = pd.DataFrame(
         {
@@ -128,26 +131,48 @@ def plan_floor(
     step_seconds: float,
     peak_factor: float = 1.0,
     current_replicas: int | None = None,
+    led_before: np.ndarray | None = None,
 ) -> np.ndarray:
     """Just the ``replicas`` column of :func:`plan_capacity` for a single-type profile: the
     simulator re-plans thousands of times and needs no reasons or frame."""
     required = replicas_for_load(
         covered_load(load, profile, peak_factor), profile, profile.floor_utilization
     )
-    return _shape_single(required, profile, step_seconds, current_replicas).floor
+    return _shape_single(required, profile, step_seconds, current_replicas, led_before).floor
+
+
+def led_requirement(
+    load: np.ndarray, profile: ScalingProfile, *, step_seconds: float, peak_factor: float = 1.0
+) -> np.ndarray:
+    """Replicas each step needs, pulled earlier by the start-up lead, before the hold and the
+    bounds: what a plan's steps pass on to the plan that replaces it (``led_before``)."""
+    required = replicas_for_load(
+        covered_load(load, profile, peak_factor), profile, profile.floor_utilization
+    )
+    return forward_max(required, lead_steps(profile.startup_seconds, step_seconds))
+
+
+def hold_steps(profile: ScalingProfile, step_seconds: float) -> int:
+    """Whole steps the scale-down delay holds a requirement for."""
+    return lead_steps(profile.scale_down_delay_seconds, step_seconds)
 
 
 def _shape_single(
-    required: np.ndarray, profile: ScalingProfile, step_seconds: float, current: int | None
+    required: np.ndarray,
+    profile: ScalingProfile,
+    step_seconds: float,
+    current: int | None,
+    led_before: np.ndarray | None = None,
 ) -> Shaped:
     return shape(
         required,
         lead_steps=lead_steps(profile.startup_seconds, step_seconds),
-        hold_steps=lead_steps(profile.scale_down_delay_seconds, step_seconds),
+        hold_steps=hold_steps(profile, step_seconds),
         lower=profile.min_replicas,
         upper=effective_max_replicas(profile),
         max_step_up=profile.max_step_up,
         current=current,
+        led_before=led_before,
     )
 
 
@@ -187,7 +212,7 @@ def _plan_tiers(
     )
     # steps whose load no mix within the ceilings covers (cheapest_mix gave the fullest one)
     short = covered - mixes @ usable > 1e-6 * usable.max()
-    hold = lead_steps(profile.scale_down_delay_seconds, step_seconds)
+    hold = hold_steps(profile, step_seconds)
     floors = (
         np.column_stack(
             [

@@ -18,7 +18,12 @@ import pandas as pd
 from forecaster.errors import InvalidInputError
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.hpa import Timeline
-from forecaster.planning.planner import plan_floor, replicas_for_load
+from forecaster.planning.planner import (
+    hold_steps,
+    led_requirement,
+    plan_floor,
+    replicas_for_load,
+)
 from forecaster.planning.reactive import floor_needed, trailing_short_pct
 from forecaster.planning.replay import Trace, step_means
 from forecaster.planning.shaping import forward_max
@@ -181,6 +186,26 @@ def _peak_factor(
     return peak_to_mean(past, step_seconds=step_seconds, peak_seconds=settings.peak_seconds)
 
 
+def _step_ns(trail: ForecastTrail) -> int:
+    return int(trail.step_seconds * 1e9)
+
+
+def _in_force(
+    rows: np.ndarray,
+    trail: ForecastTrail,
+    replay_ticks: np.ndarray,
+    times_ns: np.ndarray,
+    missing: int | None = None,
+) -> np.ndarray:
+    """Each time's entry of ``rows`` (decisions x steps) from the decision in force then (at
+    ``replay_ticks`` into the replay), at the step it had reached. A time before the replay
+    gets ``missing`` (None: the first decision's first step, as the replay starts with it)."""
+    decision = np.clip(replay_ticks // trail.replan_ticks, 0, len(rows) - 1)
+    step = (times_ns - trail.origins_ns[decision]) // _step_ns(trail)
+    found = rows[decision, np.clip(step, 0, rows.shape[1] - 1)]
+    return found if missing is None else np.where(replay_ticks >= 0, found, missing)
+
+
 def predictive_floor(
     trace: Trace, replay_start: int, profile: ScalingProfile, trail: ForecastTrail
 ) -> np.ndarray:
@@ -188,20 +213,27 @@ def predictive_floor(
     ``min_replicas`` while the HPA alone kept within the profile's reactive tolerance)."""
     if trail.step_seconds != profile.step_seconds or trail.quantile != profile.risk_quantile:
         raise ValueError("the forecast trail was made for another step or quantile")
-    replicas = plan_floor(
-        trail.values * trail.peak_factors[:, None], profile, step_seconds=trail.step_seconds
+    loads = trail.values * trail.peak_factors[:, None]
+    led = led_requirement(loads, profile, step_seconds=trail.step_seconds)
+    # the steps the scale-down delay reaches back over before each decision, oldest first
+    before = trail.origins_ns[:, None] - _step_ns(trail) * np.arange(
+        hold_steps(profile, trail.step_seconds), 0, -1
     )
-    n_replay = len(trace.load) - replay_start
-    offsets = np.arange(n_replay)
-    decision = offsets // trail.replan_ticks
+    before_ticks = (before - trace.start.value) // int(trace.tick_seconds * 1e9) - replay_start
+    replicas = plan_floor(
+        loads,
+        profile,
+        step_seconds=trail.step_seconds,
+        led_before=_in_force(led, trail, before_ticks, before, missing=0),
+    )
+    offsets = np.arange(len(trace.load) - replay_start)
     tick_ns = trace.start.value + ((replay_start + offsets) * trace.tick_seconds * 1e9).astype(
         "int64"
     )
-    row = (tick_ns - trail.origins_ns[decision]) // int(trail.step_seconds * 1e9)
-    floor = replicas[decision, np.clip(row, 0, replicas.shape[1] - 1)]
+    floor = _in_force(replicas, trail, offsets, tick_ns)
     tolerance = profile.reactive_tolerance_pct
     if tolerance is None:
         return floor
     decision_ticks = replay_start + np.arange(len(trail.origins_ns)) * trail.replan_ticks
     held = floor_needed(trailing_short_pct(trace, profile, decision_ticks), tolerance)
-    return np.where(held[decision], floor, profile.min_replicas)
+    return np.where(held[offsets // trail.replan_ticks], floor, profile.min_replicas)

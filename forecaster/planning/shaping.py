@@ -65,14 +65,21 @@ def shape(
     upper: int,
     max_step_up: int | None,
     current: int | None,
+    led_before: np.ndarray | None = None,
 ) -> Shaped:
     """Lead, hold, clamp and step-cap a requirement; the result is a floor per step.
 
     Works along the last axis (one plan, or a stack of them). ``current`` (replicas running
-    now) bounds what the first steps can reach under the cap.
+    now) bounds what the first steps can reach under the cap. ``led_before`` is the led
+    requirement of the plan in force over the steps just before this one starts: the hold
+    reaches back into it, so a re-plan does not drop what the scale-down delay still holds.
     """
     led = forward_max(required, lead_steps)
-    held = backward_max(led, hold_steps)
+    if led_before is not None and led_before.shape[-1]:
+        joined = np.concatenate([led_before.astype("int64"), led], axis=-1)
+        held = backward_max(joined, hold_steps)[..., led_before.shape[-1] :]
+    else:
+        held = backward_max(led, hold_steps)
     floor = np.clip(held, lower, upper)
     if max_step_up is not None:
         floor = ramp_ahead(floor, max_step_up)

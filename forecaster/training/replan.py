@@ -7,17 +7,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.errors import NotReadyError, quoted
-from forecaster.planning.planner import plan_capacity, plan_cost
+from forecaster.planning.planner import (
+    hold_steps,
+    lead_steps,
+    led_requirement,
+    plan_capacity,
+    plan_cost,
+)
 from forecaster.planning.reactive import CHECK_DAYS, check_floor
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, quantile_series
 from forecaster.storage.orm import Plan, Service
-from forecaster.storage.plans import latest_plan, save_plan
+from forecaster.storage.plans import latest_plan, plan_steps, save_plan
 from forecaster.storage.samples import latest_metric_ms
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, utc_now
@@ -89,7 +96,16 @@ def build_plan(
     """
     frame = forecast_frame(session=session, forecast_id=forecast_id)
     load = quantile_series(frame, profile.risk_quantile)
-    plan = plan_capacity(load, profile, step_seconds=profile.step_seconds)
+    plan = plan_capacity(
+        load,
+        profile,
+        step_seconds=profile.step_seconds,
+        led_before=led_in_force_before(
+            session=session, service=service, profile=profile, start=load.index[0]
+        )
+        if len(load)
+        else None,
+    )
     if history is not None:
         plan = check_floor(plan, history, profile)
     hours = profile.step_seconds / 3600
@@ -112,6 +128,36 @@ def build_plan(
         total_cost=plan_cost(plan, profile.step_seconds),
         summary=summary,
     )
+
+
+def led_in_force_before(
+    *, session: Session, service: Service, profile: ScalingProfile, start: pd.Timestamp
+) -> np.ndarray | None:
+    """What the plan in force needed over the steps before ``start`` that the scale-down delay
+    reaches back over (:func:`~forecaster.planning.planner.led_requirement` of their loads,
+    oldest first): a new plan every 15 minutes whose first steps forecast less must not drop
+    replicas the delay still holds (it made the floor a saw-tooth, replicas stopped and
+    started again within minutes). None without a delay, with tiers, or with no such plan."""
+    hold = hold_steps(profile, profile.step_seconds)
+    previous = latest_plan(session=session, service_id=service.id)
+    if not hold or profile.tiers or previous is None:
+        return None
+    if previous.step_seconds != profile.step_seconds:
+        return None
+    step = pd.Timedelta(seconds=profile.step_seconds)
+    lead = lead_steps(profile.startup_seconds, profile.step_seconds)
+    grid = pd.date_range(start - hold * step, periods=hold + lead, freq=step)
+    steps = plan_steps(
+        session=session,
+        plan_id=previous.id,
+        start=grid[0].to_pydatetime(),
+        end=(grid[-1] + step).to_pydatetime(),
+    )
+    loads = pd.Series(
+        [s.load for s in steps], index=pd.DatetimeIndex([as_utc(s.ts) for s in steps])
+    )
+    known = loads.reindex(grid).fillna(0.0).to_numpy()  # outside the plan: nothing held
+    return led_requirement(known, profile, step_seconds=profile.step_seconds)[:hold]
 
 
 def plan_service(database: Database, name: str) -> int:

@@ -211,3 +211,28 @@ def test_predictive_covers_bursts_inside_a_plan_step() -> None:
 
     assert predictive(30.0) == 0  # the plan covers 24 x 2.5 = 60 at full capacity: 6 replicas
     assert predictive(300.0) > 0  # a factor learned over whole steps is 1: 3 replicas, short
+
+
+@pytest.mark.parametrize("delay", [600, 0])
+def test_a_re_plan_keeps_what_the_scale_down_delay_holds_of_the_plan_before(delay: int) -> None:
+    """Each re-plan starts a new plan; its first steps must still hold the plan before it for
+    the scale-down delay, as steps within one plan do (the floor was a saw-tooth: replicas
+    stopped at every re-plan and started again minutes later)."""
+    from forecaster.planning.policies import ForecastTrail, predictive_floor
+
+    profile = PROFILE.model_copy(update={"scale_down_delay_seconds": delay, "startup_seconds": 0})
+    replay_start, replan = 120, 60  # re-plans every 15 min of 15 s ticks, on 5-min steps
+    origins = START.value + (replay_start + replan * np.arange(3)) * 15 * 10**9
+    high, low = [100.0] * 4, [10.0] * 4  # 20 replicas at the 50 % target, then 2
+    trail = ForecastTrail(
+        step_seconds=300,
+        quantile=profile.risk_quantile,
+        replan_ticks=replan,
+        origins_ns=origins.astype("int64"),
+        values=np.array([high, low, low]),
+        peak_factors=np.ones(3),
+    )
+    floor = predictive_floor(trace_of([10.0] * 300), replay_start, profile, trail)
+    assert (floor[:60] == 20).all()
+    held = 40 if delay else 0  # two 5-minute steps of the second plan
+    assert (floor[60 : 60 + held] == 20).all() and (floor[60 + held :] == 2).all()

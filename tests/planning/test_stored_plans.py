@@ -29,10 +29,14 @@ TIERS = [
 
 
 def stored_plan(
-    database: Database, profile: ScalingProfile, p95: list[float], history: pd.Series | None
+    database: Database,
+    profile: ScalingProfile,
+    p95: list[float],
+    history: pd.Series | None,
+    start: str = "2024-01-01",
 ) -> int:
     """Store a forecast whose every quantile is ``p95`` and plan it as the train job does."""
-    index = pd.date_range("2024-01-01", periods=len(p95), freq="5min", tz="UTC")
+    index = pd.date_range(start, periods=len(p95), freq="5min", tz="UTC")
     frame = pd.DataFrame({"p50": p95, "p90": p95, "p95": p95, "p99": p95}, index=index)
     with database.session() as session:
         service, _ = upsert_service(session=session, name="chat", profile=profile)
@@ -108,3 +112,26 @@ def test_a_non_finite_forecast_is_refused_and_nothing_is_stored(database: Databa
         stored_plan(database, profile, [8.0, float("inf")], history=None)
     with database.session() as session:
         assert session.query(Plan).count() == 1 and session.get(Plan, first) is not None
+
+
+@pytest.mark.parametrize("delay, held", [(900, [10, 10, 10, 2, 2, 2]), (0, [2] * 6)])
+def test_a_new_plan_holds_what_the_scale_down_delay_still_holds_of_the_plan_before(
+    database: Database, delay: int, held: list[int]
+) -> None:
+    """The 15-minute refresh makes a new plan whose first steps may forecast less: without
+    the plan before it, the floor dropped at once, every refresh, against the delay."""
+    profile = ScalingProfile(
+        capacity_per_replica=10,
+        target_utilization=1.0,
+        min_replicas=1,
+        startup_seconds=0,
+        scale_down_delay_seconds=delay,
+        step_edges="hold",
+    )
+    stored_plan(database, profile, [100.0] * 6, history=None)  # 10 replicas from 00:00
+    later = stored_plan(database, profile, [20.0] * 6, history=None, start="2024-01-01 00:15")
+    with database.session() as session:
+        steps = plan_steps(session=session, plan_id=later)
+    assert [s.replicas for s in steps] == held
+    if delay:
+        assert "held at 10 for the 900s scale-down delay" in steps[0].reason

@@ -72,6 +72,8 @@ def actuate(
     database = Database(settings.database_url)
     database.migrate()
     names = [service] if service else services_with_targets(database)
+    if not names:
+        say("no service has actuation targets in its profile; nothing to push")
     failed = 0
     for name in names:
         try:

@@ -15,6 +15,7 @@ from forecaster.errors import InvalidInputError
 from forecaster.storage.deletes import delete_with_children
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun, Plan
 from forecaster.timeutil import as_utc
+from forecaster.training.leaderboard import leaderboard_rank
 from models.base import quantile_name
 
 FORECAST_COLUMNS = ("p50", "p90", "p95", "p99")
@@ -266,12 +267,7 @@ def latest_training_runs(*, session: Session, series_id: int) -> list[ModelRun]:
     key = recent[0].params.get("training")
     runs = [run for run in recent if key is not None and run.params.get("training") == key]
     runs = runs or recent[:1]
-
-    def rank(run: ModelRun) -> tuple[bool, float]:
-        mase = run.scores.get("mase")
-        return (not run.is_champion, float(mase) if mase is not None else float("inf"))
-
-    return sorted(runs, key=rank)
+    return sorted(runs, key=lambda run: leaderboard_rank(run.is_champion, run.scores.get("mase")))
 
 
 def prune_forecasts(*, session: Session, series_ids: list[int], before: datetime) -> int:

@@ -19,11 +19,18 @@ def _number(value: Any, width: int, digits: int) -> str:
     return f"{value:{width}.{digits}f}" if isinstance(value, int | float) else f"{'-':>{width}s}"
 
 
+def leaderboard_rank(champion: bool, mase: float | None) -> tuple[bool, float]:
+    """A leaderboard's order: the champion first, then by MASE, unscored candidates last."""
+    return (not champion, float(mase) if mase is not None else float("inf"))
+
+
 def format_leaderboard(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     """Lines for rows holding ``model``, ``mase``, ``pinball`` (per quantile), ``coverage``,
-    ``fit_seconds``, ``status``, ``champion`` and ``message``; pinball is the quantile mean."""
+    ``fit_seconds``, ``status``, ``champion`` and ``message``, in :func:`leaderboard_rank`
+    order; pinball is the quantile mean."""
     lines = [HEADER]
-    for row in rows:
+    ranked = sorted(rows, key=lambda r: leaderboard_rank(bool(r.get("champion")), r.get("mase")))
+    for row in ranked:
         pinball = row.get("pinball") or {}
         coverage = row.get("coverage") or {}
         mean_pinball = sum(pinball.values()) / len(pinball) if pinball else None

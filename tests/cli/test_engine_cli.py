@@ -45,7 +45,11 @@ def test_backtest_prints_the_leaderboard(tmp_path: Path) -> None:
     lines = result.output.splitlines()
     top = next(i for i, line in enumerate(lines) if line.startswith("model"))
     assert lines[top].split()[:6] == ["model", "MASE", "pinball", "p90", "cov", "p95"]
-    assert {line.split()[0] for line in lines[top + 1 : top + 4]} == set(models.split(","))
+    rows = [line.split() for line in lines[top + 1 : -1]]
+    assert {row[0] for row in rows} >= set(models.split(","))
+    assert "champion" in lines[top + 1]  # a leaderboard: the champion first, then by MASE
+    scored = [float(row[1]) for row in rows[1:] if row[1] != "-"]
+    assert scored == sorted(scored)
     assert "champion:" in lines[-1]
 
 

@@ -88,3 +88,18 @@ def test_actuate_command_previews_without_writing(
     assert "(dry run) kubernetes-hpa ml/chat: applied" in result.output
     assert '"minReplicas": 4' in result.output
     assert kube.patches() == []
+
+
+def test_actuate_command_says_when_no_service_has_targets(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    from forecaster.settings import get_settings
+
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")  # type: ignore[attr-defined]
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["actuate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "no service has actuation targets in its profile; nothing to push" in result.output

@@ -249,6 +249,8 @@ def warnings_for(
     found: list[str] = []
     for failed in failures:
         what, meanwhile = FAILED_JOBS[failed.job]
+        if summary.plan is None:  # a service that never trained has nothing to keep in force
+            meanwhile = "it has no plan yet"
         ago = format_age((now - failed.at).total_seconds())
         found.append(f"the last {what} ({ago} ago) failed: {failed.error}; {meanwhile}")
     if summary.band is not None and summary.band.left_band:

@@ -14,7 +14,7 @@ from forecaster.review.overview import summarize_services
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import ABANDONED, close_abandoned_job_runs, recorded_job
 from forecaster.timeutil import utc_now
-from tests.actuators.factories import make_service
+from tests.actuators.factories import make_service, store_plan
 
 
 def _warnings(database: Database, *, later: timedelta = timedelta()) -> dict[str, list[str]]:
@@ -33,6 +33,7 @@ def test_the_latest_failed_training_or_refresh_is_a_warning_until_a_run_goes_wel
 ) -> None:
     for name in ("chat", "search"):
         make_service(database, name=name)
+        store_plan(database, name=name, replicas=[2] * 48)
     with pytest.raises(RuntimeError), recorded_job(database.sessions, "train") as pass_details:
         pass_details["services"] = {
             "chat": {"error": "every candidate failed: lightgbm: bad install"},
@@ -81,6 +82,8 @@ def test_a_pass_that_stops_before_recording_outcomes_warns_every_service_it_set_
     outcome failed every service it covered; services outside it are not warned."""
     for name in ("chat", "search", "embed"):
         make_service(database, name=name)
+    for name in ("chat", "search"):
+        store_plan(database, name=name, replicas=[2] * 48)
     with (
         pytest.raises(MemoryError),
         recorded_job(database.sessions, "train", covers=["chat", "search"]),
@@ -97,8 +100,7 @@ def test_a_pass_that_stops_before_recording_outcomes_warns_every_service_it_set_
     with database.sessions.begin() as session:
         assert close_abandoned_job_runs(session=session, before=utc_now() + timedelta(1)) == 1
     assert _warnings(database)["embed"] == [
-        f"the last forecast refresh (ago) failed: {ABANDONED}; "
-        "the plan in force runs on until it ends"
+        f"the last forecast refresh (ago) failed: {ABANDONED}; it has no plan yet"
     ]
 
     with recorded_job(database.sessions, "train", covers=["chat"]) as details:

@@ -22,6 +22,15 @@ def _client(settings: Settings, database: Database) -> TestClient:
     return client
 
 
+def _send_hours(client: TestClient, hours: int) -> None:
+    """``hours`` of hourly load for chat ending now, a daily shape of 10 + the hour."""
+    end = pd.Timestamp(utc_now()).floor("h")
+    index = pd.date_range(end=end, periods=hours, freq="h")
+    points = [[ts.isoformat(), 10.0 + ts.hour] for ts in index]
+    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
+    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+
+
 def test_events_round_trip_and_bad_input_is_refused(settings: Settings, database: Database) -> None:
     client = _client(settings, database)
     body = {"name": "launch", "start": "2030-01-01T10:00:00Z", "end": "2030-01-01T12:00:00Z"}
@@ -142,11 +151,7 @@ def test_times_beyond_what_can_be_stored_are_a_422(settings: Settings, database:
 
 def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database: Database) -> None:
     client = _client(settings, database)
-    end = pd.Timestamp(utc_now()).floor("h")
-    index = pd.date_range(end=end, periods=48, freq="h")
-    points = [[ts.isoformat(), 10.0 + ts.hour] for ts in index]
-    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
-    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+    _send_hours(client, 48)
     first = client.post("/v1/services/chat/train")
     assert first.status_code == 200, first.text
     everything = {"start": "1970-01-01T00:00:00Z", "end": "2200-01-01T00:00:00Z"}
@@ -168,11 +173,7 @@ def test_a_training_on_demand_is_read_back_at_once_and_an_unknown_service_is_not
     settings: Settings, database: Database
 ) -> None:
     client = _client(settings, database)
-    end = pd.Timestamp(utc_now()).floor("h")
-    index = pd.date_range(end=end, periods=72, freq="h")
-    points = [[ts.isoformat(), 10.0 + ts.hour] for ts in index]
-    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
-    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+    _send_hours(client, 72)
     first = client.post("/v1/services/chat/train").json()["plan_id"]
     assert client.get("/v1/services/chat/plan").json()["plan_id"] == first  # now cached
     second = client.post("/v1/services/chat/train").json()["plan_id"]
@@ -193,11 +194,7 @@ def test_a_training_whose_every_model_fails_answers_503_and_keeps_the_champion(
     from tests.helpers import BrokenModel
 
     client = _client(settings, database)
-    end = pd.Timestamp(utc_now()).floor("h")
-    index = pd.date_range(end=end, periods=72, freq="h")
-    points = [[ts.isoformat(), 10.0 + ts.hour] for ts in index]
-    series = [{"service": "chat", "metric": "requests_per_second", "points": points}]
-    assert client.post("/v1/metrics", json={"series": series}).status_code == 200
+    _send_hours(client, 72)
     first = client.post("/v1/services/chat/train")
     assert first.status_code == 200, first.text
     monkeypatch.setattr(forecasting, "create_model", lambda _name: BrokenModel())

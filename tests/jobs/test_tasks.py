@@ -42,6 +42,24 @@ def hpa_target(kubeconfig: str, name: str) -> dict[str, object]:
     }
 
 
+def _services_with_traffic(
+    database: Database, settings: Settings, *, days: float, step_seconds: int
+) -> None:
+    """chat and embed, 6 h ahead, each with its own synthetic traffic ending now."""
+    from tests.helpers import ending_now, store_points, synthetic_traffic
+
+    for number, name in enumerate(("chat", "embed")):
+        make_service(database, name=name, horizon_hours=6)
+        history = ending_now(synthetic_traffic(days=days, step_seconds=step_seconds, seed=number))
+        store_points(database, settings, name, history)
+
+
+def _training_failures(service: str) -> float:
+    """The counter the ForecasterJobFailing alert reads, for one service's trainings."""
+    labels = {"forecaster_job": "train", "service": service}
+    return REGISTRY.get_sample_value("forecaster_service_job_failures_total", labels) or 0
+
+
 def test_actuate_job_records_each_service_and_isolates_failures(
     database: Database, settings: Settings, kube: FakeKubeApi, kubeconfig: str
 ) -> None:
@@ -178,20 +196,14 @@ def test_train_job_trains_services_together_and_records_each_outcome(
     the logs and /metrics with why (the pass's record was the only place that said so)."""
     from forecaster.storage.forecasts import latest_training_runs
     from forecaster.training.service_data import driving_series_id
-    from tests.helpers import ending_now, store_points, synthetic_traffic
 
-    for number, name in enumerate(("chat", "embed")):
-        make_service(database, name=name, horizon_hours=6)
-        history = ending_now(synthetic_traffic(days=3, step_seconds=300, seed=number))
-        store_points(database, settings, name, history)
+    _services_with_traffic(database, settings, days=3, step_seconds=300)
     make_service(database, name="empty")
-    failures = {"forecaster_job": "train", "service": "empty"}
-    before = REGISTRY.get_sample_value("forecaster_service_job_failures_total", failures) or 0
+    before = _training_failures("empty")
     train_all(database, settings)
     assert "train of service empty failed: " in caplog.text
     assert "no requests_per_second samples" in caplog.text
-    after = REGISTRY.get_sample_value("forecaster_service_job_failures_total", failures)
-    assert after == before + 1
+    assert _training_failures("empty") == before + 1
     [run] = job_runs(database, "train")
     assert run.status == "failed" and "could not train empty" in (run.message or "")
     services = run.details["services"]
@@ -337,19 +349,13 @@ def test_a_training_pass_stopped_midway_warns_every_service_it_set_out_to_train(
     from forecaster.leadership import LeadershipLostError, leading
     from forecaster.review.overview import summarize_services
     from forecaster.timeutil import utc_now
-    from tests.helpers import ending_now, store_points, synthetic_traffic
 
-    for number, name in enumerate(("chat", "embed")):
-        make_service(database, name=name, horizon_hours=6)
-        history = ending_now(synthetic_traffic(days=2, step_seconds=900, seed=number))
-        store_points(database, settings, name, history)
+    _services_with_traffic(database, settings, days=2, step_seconds=900)
     make_service(database, name="idle")
-    counted = {"forecaster_job": "train", "service": "embed"}
-    before = REGISTRY.get_sample_value("forecaster_service_job_failures_total", counted) or 0
+    before = _training_failures("embed")
     with pytest.raises(LeadershipLostError), leading(lambda: False):
         train_recorded(database, ["chat", "embed"], settings)
-    after = REGISTRY.get_sample_value("forecaster_service_job_failures_total", counted)
-    assert after == before + 1  # what the ForecasterJobFailing alert counts
+    assert _training_failures("embed") == before + 1
     [run] = job_runs(database, "train")
     assert run.status == "failed" and "services" not in run.details
     with database.session() as session:

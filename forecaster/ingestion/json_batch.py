@@ -70,7 +70,13 @@ def parse_general(body: bytes) -> list[SeriesPoints]:
     try:
         document = from_json(body)
     except ValueError as error:
-        raise InvalidInputError(f"body is not valid JSON: {error}") from None
+        hint = (  # the parser's words for both leave the sender guessing
+            " (a \\u escape takes 4 hex digits, and a lone surrogate such as \\ud800 is "
+            "refused: no database can store it)"
+            if "hex escape" in str(error)
+            else ""
+        )
+        raise InvalidInputError(f"body is not valid JSON: {error}{hint}") from None
     if not isinstance(document, dict) or set(document) != {"series"}:
         if not isinstance(document, dict):
             keys = type(document).__name__

@@ -146,6 +146,7 @@ def test_bad_batches_are_refused_whole_and_store_nothing(
 def test_a_body_that_is_not_a_batch_is_a_clear_422(client: TestClient) -> None:
     for content, expected in [
         (b"{not json", "body is not valid JSON"),
+        (b'{"series": [{"service": "chat\\ud800"}]}', "a lone surrogate such as \\ud800 is"),
         (b"[1, 2]", 'body must be an object {"series": [...]}; got list'),
         (b"{}", 'body must be an object {"series": [...]}; got an empty object'),
         (b'{"points": []}', 'body must be an object {"series": [...]}; got keys points'),

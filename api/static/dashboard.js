@@ -70,6 +70,11 @@ const fc = {
     return new Date(iso).toISOString().slice(0, 16).replace("T", " ");
   },
 
+  /** :func:`when` for a table cell, on one line: a date broken mid-way reads as two. */
+  whenCell(iso) {
+    return `<span class="nowrap">${fc.when(iso)}</span>`;
+  },
+
   /** A Plotly date string (UTC wall time, no zone) from an ISO timestamp. */
   plotTime(iso) {
     return new Date(iso).toISOString().slice(0, 23).replace("T", " ");

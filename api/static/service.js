@@ -24,6 +24,14 @@ function card(label, value, note = "") {
     <div class="small muted">${note}</div></div>`;
 }
 
+/** "in band", "outside band" (the warning's rule fired) or how many steps were outside. */
+function bandVerdict(band) {
+  if (!band) return "–";
+  if (band.left_band) return "outside band";
+  const outside = band.above_p95 + band.below_p5;
+  return outside ? `${outside} of ${fc.count(band.steps, "step")} outside` : "in band";
+}
+
 function renderSummary(detail) {
   const s = detail.summary, plan = s.plan;
   $("name").textContent = NAME;
@@ -31,7 +39,7 @@ function renderSummary(detail) {
   $("mode").innerHTML = fc.mode(s);
   $("warnings").innerHTML = fc.warnings(s.warnings, true);
   const band = s.band
-    ? `${s.band.above_p95} above p95, ${s.band.below_p5} below p5 in ${s.band.steps} steps`
+    ? `${s.band.above_p95} above p95, ${s.band.below_p5} below p5 in ${fc.count(s.band.steps, "step")}`
     : "no forecast covers the last hour yet";
   $("cards").innerHTML = [
     card("load now", `${fc.num(s.current_load)} <span class="small muted">${fc.esc(s.unit || "")}</span>`,
@@ -41,7 +49,7 @@ function renderSummary(detail) {
     card("planned floor", plan && plan.replicas !== null ? fc.count(plan.replicas, "replica") : "–",
       plan ? `${fc.count(plan.gpus ?? 0, "GPU")} from ${fc.when(plan.since)} · peak next 6 h ` +
         `${plan.peak_replicas ?? "–"}${plan.stale ? " · plan ran out" : ""}` : "no plan"),
-    card("recent load vs forecast", s.band ? (s.band.left_band ? "outside band" : "in band") : "–", band),
+    card("recent load vs forecast", bandVerdict(s.band), band),
     card("last actuation", s.last_actuation ? fc.esc(s.last_actuation.outcome) : "none yet",
       s.last_actuation ? `${fc.esc(s.last_actuation.target)} · ${fc.ago(s.last_actuation.created_at)}` : ""),
   ].join("");
@@ -53,8 +61,8 @@ function renderTables(detail) {
       ${fc.when(plan.generated_at)} from forecast ${plan.forecast_id ?? "–"}, covering the
       p${+(plan.quantile * 100).toFixed(2)} load · total cost ${fc.num(plan.total_cost, 2)}</p>` +
     table([
-      { label: "from", html: (r) => fc.when(r.start) },
-      { label: "until", html: (r) => fc.when(r.end) },
+      { label: "from", html: (r) => fc.whenCell(r.start) },
+      { label: "until", html: (r) => fc.whenCell(r.end) },
       { label: "replicas", num: true, html: (r) => r.replicas },
       { label: "GPUs", num: true, html: (r) => r.gpus },
       { label: "tier", html: (r) => fc.esc(r.tier || "–") },
@@ -66,30 +74,31 @@ function renderTables(detail) {
   const note = detail.summary.plan && detail.summary.plan.note;
   if (note) $("plan").prepend(fc.planNote(note));
 
-  const keys = [...new Set(detail.leaderboard.flatMap((r) => Object.keys(r.scores)))];
+  const keys = [...new Set(detail.leaderboard.flatMap((r) => Object.keys(r.scores)))]
+    .filter((k) => k !== "fit_seconds");  // it has its own column, "fit s"
   $("leaderboard").innerHTML = table([
     { label: "model", html: (r) => `${fc.esc(r.model)}${r.champion ? " ★ champion" : ""}` },
     { label: "status", html: (r) => fc.esc(r.status) },
     ...keys.map((k) => ({ label: k, num: true, html: (r) => fc.num(r.scores[k], 3) })),
     { label: "fit s", num: true, html: (r) => fc.num(r.fit_seconds, 2) },
-    { label: "trained", html: (r) => fc.when(r.trained_at) },
+    { label: "trained", html: (r) => fc.whenCell(r.trained_at) },
     { label: "note", html: (r) => `<span class="small">${fc.esc(r.message || "")}</span>` },
   ], detail.leaderboard.map((r) => ({ ...r, _class: r.champion ? "champion" : "" })),
   "no model runs yet: train the service");
 
   $("events").innerHTML = table([
     { label: "event", html: (r) => fc.esc(r.name) },
-    { label: "start", html: (r) => fc.when(r.start) },
-    { label: "end", html: (r) => fc.when(r.end) },
+    { label: "start", html: (r) => fc.whenCell(r.start) },
+    { label: "end", html: (r) => fc.whenCell(r.end) },
     { label: "expected ×", num: true, html: (r) => fc.num(r.multiplier, 2) },
   ], detail.events, "none declared");
   $("exclusions").innerHTML = table([
-    { label: "start", html: (r) => fc.when(r.start) },
-    { label: "end", html: (r) => fc.when(r.end) },
+    { label: "start", html: (r) => fc.whenCell(r.start) },
+    { label: "end", html: (r) => fc.whenCell(r.end) },
     { label: "reason", html: (r) => fc.esc(r.reason) },
   ], detail.exclusions, "none");
   $("actuations").innerHTML = table([
-    { label: "when", html: (r) => fc.when(r.created_at) },
+    { label: "when", html: (r) => fc.whenCell(r.created_at) },
     { label: "target", html: (r) => `${fc.esc(r.target)} <span class="small muted">${fc.esc(r.kind)}</span>` },
     { label: "outcome", html: (r) => `<span class="pill ${fc.esc(r.outcome)}">${fc.esc(r.outcome)}</span>${r.dry_run ? " dry run" : ""}` },
     { label: "before", html: (r) => `<code class="small">${fc.esc(JSON.stringify(r.before))}</code>` },
@@ -171,11 +180,7 @@ async function drawChart(detail, history, forecast) {
     margin: { l: 60, r: 60, t: 10, b: 40 },
     hovermode: "x unified",
     legend: { orientation: "h", y: -0.12, traceorder: "normal" },
-    xaxis: { type: "date", title: { text: "UTC" }, rangeselector: { buttons: [
-      { count: 1, label: "1 d", step: "day", stepmode: "backward" },
-      { count: 7, label: "7 d", step: "day", stepmode: "backward" },
-      { step: "all", label: "all" },
-    ] } },
+    xaxis: { type: "date", title: { text: "UTC" } },
     yaxis: { title: { text: `${s.metric}${s.unit ? ` (${s.unit})` : ""}` }, rangemode: "tozero" },
     yaxis2: { title: { text: "replicas" }, overlaying: "y", side: "right", rangemode: "tozero",
       showgrid: false, tickformat: "d", dtick: replicaTick(detail.plan) },
@@ -183,15 +188,22 @@ async function drawChart(detail, history, forecast) {
   };
   // open on the last two days and everything ahead; the rest of the week is a pan away
   const ahead = [...(forecast ? forecast.points.map((p) => p.ts) : []), ...(detail.plan ? detail.plan.ts : [])];
+  const daysBack = (days) => fc.plotTime(new Date(Date.now() - days * 86400e3).toISOString());
+  let end = null;
   if (ahead.length) {
     const last = ahead.reduce((a, b) => (Date.parse(a) > Date.parse(b) ? a : b));
     const step = (detail.plan ? detail.plan.step_seconds : 0) * 1000;
-    layout.xaxis.range = [fc.plotTime(new Date(Date.now() - OPEN_DAYS * 86400e3).toISOString()),
-      fc.plotTime(new Date(Date.parse(last) + step).toISOString())];
+    end = fc.plotTime(new Date(Date.parse(last) + step).toISOString());
+    layout.xaxis.range = [daysBack(OPEN_DAYS), end];
   }
   await Plotly.newPlot("chart", traces, layout,
     { responsive: true, displaylogo: false, scrollZoom: true });
   $("chart").on("plotly_relayout", onZoom);
+  for (const button of document.querySelectorAll("button[data-days]")) {
+    const days = Number(button.dataset.days);  // back from now (0: all), and all that is ahead
+    button.onclick = () => Plotly.relayout("chart", days && end
+      ? { "xaxis.range": [daysBack(days), end] } : { "xaxis.autorange": true });
+  }
   $("chart-note").textContent = `actual load in ${history.bucket_seconds} s buckets (mean; ` +
     `"actual peak" shows each bucket's max). Zoom in for finer buckets. ` +
     `Green: declared events; grey: excluded windows; red: now.`;
@@ -318,7 +330,9 @@ async function runWhatIf(form, profile) {
       ? "this server has no simulator (POST /v1/simulations)" : error.message)}</p>`;
     document.body.dataset.whatif = "error";
   } finally {
+    const hadFocus = document.activeElement === document.body;  // the disabled button lost it
     button.disabled = false;
+    if (hadFocus) button.focus();
   }
 }
 
@@ -364,7 +378,9 @@ async function main() {
     await loadReviewChoices();
     document.body.dataset.ready = "1";
   } catch (error) {
-    fc.fail(document.querySelector("main"), error);
+    $("name").textContent = NAME;
+    fc.fail(document.querySelector("main"), error.status === 404
+      ? `There is no service named "${NAME}". The overview lists every service.` : error);
   }
 }
 

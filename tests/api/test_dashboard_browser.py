@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from api.app import create_app
@@ -19,6 +20,7 @@ from forecaster.profiles import CapacityTier
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import upsert_service
+from forecaster.timeutil import utc_now
 from tests.api.dashboard_seed import CHAT_PROFILE, Seeded, seed_dashboard, seed_stale_service
 from tests.helpers import demo_trace_slice, live_server
 
@@ -135,6 +137,8 @@ def test_overview_lists_every_service(seeded_server: tuple[str, Seeded], page: P
     assert "no requests_per_second samples yet" in embed
     assert view.locator(".plan-note").count() == 0  # no plan ran out
     page.screenshot("overview.png")
+    view.set_viewport_size({"width": 390, "height": 800})  # a phone: the table scrolls alone
+    assert view.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.errors == []
 
 
@@ -182,7 +186,26 @@ def test_service_page_draws_load_forecast_and_plan(
     zoomed = traces(view)["actual"]
     assert 12 <= zoomed["values"] <= 30  # 2 h at 5-minute resolution
     page.screenshot("service-zoomed.png")
+
+    # the range buttons count back from now (the plot's own counted back from the plan's end)
+    view.click("button[data-days='7']")
+    start = view.evaluate("document.getElementById('chart').layout.xaxis.range[0]")
+    days_back = (utc_now() - pd.Timestamp(start, tz="UTC")).total_seconds() / 86_400
+    assert 6.9 < days_back < 7.1
+    headers = view.locator("#leaderboard th").all_inner_texts()
+    assert "fit s" in headers and "fit_seconds" not in headers  # one column, not two
     assert page.errors == []
+
+
+def test_a_service_that_does_not_exist_says_so(
+    seeded_server: tuple[str, Seeded], page: Page
+) -> None:
+    base, _ = seeded_server
+    view = page.page
+    view.goto(f"{base}/dashboard/services/ghost")
+    view.wait_for_selector("body[data-ready='error']")
+    assert view.inner_text("#name") == "ghost"
+    assert 'There is no service named "ghost"' in view.inner_text("main")
 
 
 def test_service_without_a_plan_still_renders(

@@ -7,7 +7,7 @@ in force says for now is :func:`plans_exposition`, served behind a key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -48,12 +48,21 @@ FORECAST_AGE = Gauge(
 )
 
 
-def plans_exposition(steps: Sequence[StepInForce], services: Sequence[str]) -> bytes:
+def plans_exposition(
+    steps: Sequence[StepInForce],
+    services: Sequence[str],
+    failing: Mapping[str, Collection[str]],
+    jobs: Sequence[str],
+) -> bytes:
     """Each service's plan step in force now, in Prometheus text format: the replica and GPU
     floor (already ahead of start-up) and the forecast it covers, by quantile, so a graph can
-    set the forecast beside the real load and an alert can fire when the load outruns it; and
-    for every one of ``services`` whether a plan is in force at all (0: its actuators have
-    restored their baselines, and scaling is reactive alone).
+    set the forecast beside the real load and an alert can fire when the load outruns it; for
+    every one of ``services`` whether a plan is in force at all (0: its actuators have
+    restored their baselines, and scaling is reactive alone); and whether its latest run of
+    each of ``jobs`` failed (``failing``: service -> jobs). Read from the database, that gauge
+    holds wherever the jobs ran: a separate ``forecaster worker`` serves no metrics of its own,
+    so its failure counters never reach a scrape, and a counter that first appears at 1 gives
+    ``increase()`` nothing to see.
 
     A registry of its own per scrape: a service whose plan ran out is simply not in the
     floor's gauges, where process-wide gauges would repeat its last value."""
@@ -82,9 +91,17 @@ def plans_exposition(steps: Sequence[StepInForce], services: Sequence[str]) -> b
         ["service", "metric", "quantile"],
         registry=registry,
     )
+    job_failing = Gauge(
+        "forecaster_service_job_failing",
+        "1 when the service's latest run of the job (train, forecast) within 36 h failed.",
+        ["service", "forecaster_job"],
+        registry=registry,
+    )
     planned = {step.service for step in steps}
     for service in services:
         in_force.labels(service).set(1 if service in planned else 0)
+        for job in jobs:
+            job_failing.labels(service, job).set(1 if job in failing.get(service, ()) else 0)
     for step in steps:
         replicas.labels(step.service).set(step.replicas)
         gpus.labels(step.service).set(step.gpus)

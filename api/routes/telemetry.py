@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import SessionDep
+from forecaster.review.overview import FAILED_JOBS, failed_jobs
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
 from forecaster.storage.services import list_services
@@ -29,8 +30,14 @@ def metrics(session: SessionDep) -> Response:
 def plans_metrics(session: SessionDep) -> Response:
     """Each service's plan in force, for Prometheus: the replica and GPU floor it sets now and
     the forecast it covers by quantile (services without a step in force now are absent), and
-    for every service whether a plan is in force at all. Behind a key, as the plans themselves
-    are: scrape it with a `read` key."""
-    steps = steps_in_force(session=session, now=utc_now())
+    for every service whether a plan is in force at all and whether its latest training and
+    refresh failed. Behind a key, as the plans themselves are: scrape it with a `read` key."""
+    now = utc_now()
+    steps = steps_in_force(session=session, now=now)
     services = [service.name for service in list_services(session=session)]
-    return Response(plans_exposition(steps, services), media_type=CONTENT_TYPE_LATEST)
+    failing = {
+        service: {run.job for run in runs}
+        for service, runs in failed_jobs(session=session, now=now).items()
+    }
+    exposition = plans_exposition(steps, services, failing, tuple(FAILED_JOBS))
+    return Response(exposition, media_type=CONTENT_TYPE_LATEST)

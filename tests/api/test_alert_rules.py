@@ -78,7 +78,7 @@ RULE_TESTS = {
             "interval": "1m",
             "input_series": [
                 _series(
-                    "forecaster_service_job_failures_total",
+                    "forecaster_service_job_failing",
                     "0 0 1 1 1 1 1 1 1 1",
                     **CHAT,
                     forecaster_job="train",

@@ -17,6 +17,7 @@ from forecaster.security.api_keys import create_key
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame
+from forecaster.storage.jobs import recorded_job
 from forecaster.storage.plans import plan_steps
 from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
@@ -103,6 +104,37 @@ def test_only_plans_in_force_now_are_reported_and_one_that_stops_drops_out(
         ("forecaster_plan_in_force", (("service", name),)): 0
         for name in ("chat", "search", "later")
     }
+
+
+def test_a_failed_training_or_refresh_is_a_gauge_whoever_ran_it(
+    client: TestClient, database: Database
+) -> None:
+    """The failure counter lives in the process that ran the job (a separate worker serves no
+    metrics); this gauge is read from the job runs, so the API reports it, from the first
+    failure on, until a later run goes well."""
+    for name in ("chat", "search"):
+        make_service(database, name=name)
+    with pytest.raises(MemoryError), recorded_job(database.sessions, "train", covers=["chat"]):
+        raise MemoryError("the global booster")
+
+    def failing() -> dict[tuple[str, str], float]:
+        text = client.get("/v1/plans/metrics").text
+        return {
+            (sample.labels["service"], sample.labels["forecaster_job"]): sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "forecaster_service_job_failing"
+            for sample in family.samples
+        }
+
+    assert failing() == {
+        ("chat", "train"): 1,
+        ("chat", "forecast"): 0,
+        ("search", "train"): 0,
+        ("search", "forecast"): 0,
+    }
+    with recorded_job(database.sessions, "train", "chat"):
+        pass  # trained on demand, and well
+    assert set(failing().values()) == {0}
 
 
 def test_a_real_prometheus_scrapes_the_plans_with_a_read_key(

@@ -23,10 +23,14 @@ ENV_PREFIX = "FORECASTER_"
 log = logging.getLogger(__name__)
 
 
+MAX_DAYS = 36_500  # a hundred years: "keep forever" without overflowing a date
+
+
 class Settings(BaseSettings):
     """Configuration grouped by topic; every field can be set as ``FORECASTER_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    # inf and nan are no settings: each became a traceback deep in a job (a timedelta of inf)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     # --- database ---
     database_url: str = "sqlite:///forecaster.db"
@@ -57,7 +61,9 @@ class Settings(BaseSettings):
     # --- Prometheus pull (forecaster pull; per-service queries live in the profile) ---
     prometheus_url: str | None = Field(default=None, description="e.g. http://prometheus:9090")
     prometheus_step_seconds: int = Field(default=60, ge=1, le=3600)
-    prometheus_backfill_days: float = Field(default=14.0, gt=0, description="first-run history")
+    prometheus_backfill_days: float = Field(
+        default=14.0, gt=0, le=MAX_DAYS, description="first-run history"
+    )
     prometheus_max_points_per_query: int = Field(
         default=10_000, ge=2, le=11_000, description="per series; Prometheus refuses > 11,000"
     )
@@ -69,20 +75,24 @@ class Settings(BaseSettings):
     prometheus_backoff_seconds: float = Field(default=1.0, ge=0)
 
     # --- retention: raw points older than this are rolled up to the training step ---
-    retention_raw_days: float = Field(default=7.0, gt=0)
+    retention_raw_days: float = Field(default=7.0, gt=0, le=MAX_DAYS)
     retention_records_days: float = Field(
-        default=30.0, gt=0, description="job runs and 'unchanged' actuation records kept this long"
+        default=30.0,
+        gt=0,
+        le=MAX_DAYS,
+        description="job runs and 'unchanged' actuation records kept this long",
     )
     retention_forecast_days: float = Field(
         default=7.0,
         gt=0,
+        le=MAX_DAYS,
         description="forecasts, plans and model runs kept this long (those in use are kept)",
     )
 
     # --- forecasting and planning ---
-    default_horizon_hours: float = Field(default=48.0, gt=0)
-    max_horizon_hours: float = Field(default=24.0 * 14, gt=0)
-    training_days: float = Field(default=35.0, gt=0)
+    default_horizon_hours: float = Field(default=48.0, gt=0, le=MAX_DAYS * 24)
+    max_horizon_hours: float = Field(default=24.0 * 14, gt=0, le=MAX_DAYS * 24)
+    training_days: float = Field(default=35.0, gt=0, le=MAX_DAYS)
     training_workers: int = Field(
         default=0,
         ge=0,
@@ -129,10 +139,11 @@ class Settings(BaseSettings):
         default=10, ge=0, le=19, description="CPU niceness of `forecaster worker` (0: none)"
     )
     scheduler_misfire_grace_seconds: int = Field(default=300, ge=1)
-    scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0)
+    scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0, le=3600)
     scheduler_stop_grace_seconds: float = Field(
         default=20.0,
         ge=0,
+        le=3600,
         description="on SIGTERM, how long running jobs may go on (Kubernetes kills after 30 s)",
     )
 
@@ -144,7 +155,10 @@ class Settings(BaseSettings):
         default=60, ge=0, description="extra margin for the push to take effect"
     )
     actuation_max_plan_age_hours: float = Field(
-        default=6, gt=0, description="older plans are stale: targets go back to their baseline"
+        default=6,
+        gt=0,
+        le=MAX_DAYS * 24,
+        description="older plans are stale: targets go back to their baseline",
     )
     actuator_connect_timeout_seconds: float = Field(default=3, gt=0)
     actuator_read_timeout_seconds: float = Field(default=10, gt=0)

@@ -35,6 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
         ("FORECASTER_PROMETHEUS_URL", "prometheus:9090", "not an http(s) URL"),
         ("FORECASTER_PROMETHEUS_URL", "http://prometheus:99999", "not a URL"),
         ("FORECASTER_REMOTE_WRITE_METRIC_MAP", "{vllm: rps", "not valid JSON"),
+        # each of these was a traceback deep in a job: a date or a timer overflowed
+        ("FORECASTER_RETENTION_RAW_DAYS", "inf", "finite number"),
+        ("FORECASTER_TRAINING_DAYS", "nan", "finite number"),
+        ("FORECASTER_RETENTION_RECORDS_DAYS", "1e6", "less than or equal to 36500"),
+        ("FORECASTER_SCHEDULER_STOP_GRACE_SECONDS", "inf", "finite number"),
+        ("FORECASTER_SCHEDULER_LOCK_RETRY_SECONDS", "1e9", "less than or equal to 3600"),
+        ("FORECASTER_TRAIN_SCHEDULE", "every 3000000d", "an interval of at most 366 days"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(

@@ -59,13 +59,13 @@ def retention(
     actuation records, forecasts, plans and model runs not in use (FORECASTER_RETENTION_RAW_DAYS,
     FORECASTER_RETENTION_RECORDS_DAYS, FORECASTER_RETENTION_FORECAST_DAYS)."""
     from forecaster.ingestion.retention import apply_retention
-    from forecaster.settings import get_settings
+    from forecaster.settings import MAX_DAYS, get_settings
     from forecaster.storage.db import Database
 
     settings = get_settings()
     if raw_days is not None:
-        if raw_days <= 0:
-            fail("--raw-days must be positive")
+        if not 0 < raw_days <= MAX_DAYS:  # nan and inf fail this too
+            fail(f"--raw-days must be a positive number of days, at most {MAX_DAYS}")
         settings = settings.model_copy(update={"retention_raw_days": raw_days})
     database = Database(settings.database_url)
     database.migrate()

@@ -16,11 +16,18 @@ from forecaster.errors import quoted
 from forecaster.timeutil import parse_duration
 
 
+MAX_INTERVAL_DAYS = 366
+
+
 def parse_schedule(text: str) -> BaseTrigger:
     """``"*/5 * * * *"`` (five crontab fields, UTC) or ``"every 15min"``; ValueError otherwise."""
     value = text.strip()
     if value.lower().startswith("every "):
         seconds = parse_duration(value[len("every ") :])
+        if seconds > MAX_INTERVAL_DAYS * 86_400:  # the next run would overflow a date
+            raise ValueError(
+                f"schedule {quoted(text)}: an interval of at most {MAX_INTERVAL_DAYS} days"
+            )
         return IntervalTrigger(seconds=seconds, timezone="UTC")
     if len(value.split()) != 5:
         raise ValueError(

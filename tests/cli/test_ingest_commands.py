@@ -81,3 +81,7 @@ def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:
     result = CliRunner().invoke(app, ["retention", "--raw-days", "3"])
     assert result.exit_code == 0, result.output
     assert "chat: 0 raw points rolled up into 0 300s buckets" in result.output
+    for days in ("nan", "inf", "0", "1e9"):  # nan and inf were tracebacks
+        refused = CliRunner().invoke(app, ["retention", "--raw-days", days])
+        assert refused.exit_code == 2, days
+        assert "--raw-days must be a positive number of days, at most 36500" in refused.output

@@ -15,7 +15,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from forecaster.errors import quoted
 from forecaster.timeutil import parse_duration
 
-
 MAX_INTERVAL_DAYS = 366
 
 

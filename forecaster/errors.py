@@ -12,7 +12,18 @@ import numpy as np
 from pydantic import ValidationError
 
 
-class ForecasterError(Exception):
+class Worded:
+    """Mixin of errors whose message is meant for the user as it stands: reports of them (job
+    runs, status) leave out the class name, which only an unexpected error needs."""
+
+
+def in_words(error: BaseException) -> str:
+    """An error as a report shows it: a worded one's message alone, any other with its type,
+    which says what broke (``KeyError: 'x'``)."""
+    return str(error) if isinstance(error, Worded) else f"{type(error).__name__}: {error}"
+
+
+class ForecasterError(Worded, Exception):
     """Base of all deliberate errors: the message is meant for the user."""
 
 

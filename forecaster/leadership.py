@@ -13,8 +13,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from forecaster.errors import Worded
 
-class LeadershipLostError(BaseException):
+
+class LeadershipLostError(Worded, BaseException):
     """The leader lock is gone: the job stops, its service left to the new leader's run.
 
     A BaseException, as asyncio's CancelledError is: each loop's ``except Exception``, which

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from forecaster.errors import in_words
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -90,7 +91,7 @@ def apply_retention(
                 details.update(cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted)
         except Exception as error:  # recorded; the next service still gets its roll-up
             log.exception("retention of %s failed", name)
-            item.error = f"{type(error).__name__}: {error}"
+            item.error = in_words(error)
             item.buckets = item.deleted = 0  # its transaction was rolled back
             continue
         log.info("retention %s: %d raw points -> %d buckets", name, item.deleted, item.buckets)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from forecaster.errors import ForecasterError, listing
+from forecaster.errors import ForecasterError, Worded, listing
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class TargetsFailedError(Exception):
+class TargetsFailedError(Worded, Exception):
     """Some targets of a service could not be actuated (each is in the actuation audit)."""
 
 
@@ -54,13 +54,16 @@ def each_service(
             with recorded_job(database.sessions, job, name) as details:
                 check_leading(done, len(names))
                 details.update(work(name))
-        except Exception:  # recorded by recorded_job; the next service still runs
-            log.exception("%s of service %s failed", job, name)
+        except Exception as error:  # recorded by recorded_job; the next service still runs
+            if isinstance(error, Worded):  # its words say why: no traceback
+                log.error("%s of service %s failed: %s", job, name, error)
+            else:
+                log.exception("%s of service %s failed", job, name)
             failed += 1
     return failed
 
 
-class TrainingFailedError(Exception):
+class TrainingFailedError(Worded, Exception):
     """Some services could not be trained; their previous champions and plans stay in force."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from forecaster.errors import in_words
 from forecaster.storage.orm import JobRun
 from forecaster.telemetry import JOB_DURATION, SERVICE_JOB_FAILURES
 from forecaster.timeutil import utc_now
@@ -60,7 +61,7 @@ def recorded_job(
         failed = [service] if service is not None else [] if "services" in details else covers
         for name in failed:
             SERVICE_JOB_FAILURES.labels(forecaster_job=job, service=name).inc()
-        _finish(sessions, run_id, "failed", f"{type(error).__name__}: {error}", details)
+        _finish(sessions, run_id, "failed", in_words(error), details)
         raise
     finally:
         with _running_lock:

@@ -141,13 +141,18 @@ def test_a_profile_that_no_longer_loads_fails_its_own_run_not_the_pass(
 
 
 def test_forecast_job_records_a_service_that_is_not_ready(
-    database: Database, settings: Settings
+    database: Database, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_service(database, name="empty")
     forecast_all(database, settings)
+    # the log says why, as the training's does, without a traceback for a deliberate error
+    assert 'forecast of service empty failed: service "empty" has no' in caplog.text
+    assert "Traceback" not in caplog.text
     [run] = job_runs(database, "forecast")
     assert (run.service, run.status) == ("empty", "failed")
-    assert "NotReadyError" in (run.message or "") and run.finished_at is not None
+    # in its own words: a deliberate error's class name told a person nothing
+    assert (run.message or "").startswith('service "empty" has no requests_per_second samples')
+    assert run.finished_at is not None
 
 
 GONE_MODULE = b"cmodels.retired_family\nRetiredModel\n."  # a pickled class whose module is gone

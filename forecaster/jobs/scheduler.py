@@ -159,11 +159,20 @@ class JobScheduler:
                 self._idle.notify_all()
 
     def _loop(self) -> None:
+        said_standby = False  # once per spell: a standby that logs nothing looks broken
         while not self._stop.is_set():
             try:
                 if self.lock.try_acquire():
+                    said_standby = False
                     self._lead()
                     continue
+                if not said_standby:
+                    log.info(
+                        "another process leads the scheduled jobs: standing by, trying the "
+                        "lock every %gs",
+                        self.settings.scheduler_lock_retry_seconds,
+                    )
+                    said_standby = True
             except Exception:  # the database may be down: stand by and retry
                 log.exception("could not take the scheduler lock")
                 self.lock.release()

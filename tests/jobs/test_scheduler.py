@@ -179,6 +179,26 @@ def test_the_lock_admits_one_holder(database: Database) -> None:
         second.release()
 
 
+def test_a_standby_says_so_once_and_leads_when_the_lock_is_free(
+    database: Database, quick: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A standby that logged nothing could not be told from a broken process."""
+    caplog.set_level("INFO", logger="forecaster.jobs.scheduler")
+    holder = LeaderLock(database)
+    assert holder.try_acquire()
+    scheduler = JobScheduler(database, quick, [spec("every 1h")], lease_check_seconds=0.2)
+    try:
+        scheduler.start()
+        assert not scheduler.wait_until_leader(1.0)  # five tries of the lock
+        standing_by = [r for r in caplog.records if "standing by, trying the lock" in r.message]
+        assert len(standing_by) == 1
+        holder.release()
+        assert scheduler.wait_until_leader(30)
+    finally:
+        scheduler.stop()
+        holder.release()
+
+
 def test_serve_with_scheduler_starts_and_stops_it_in_the_lifespan(
     database: Database, quick: Settings
 ) -> None:

@@ -89,13 +89,16 @@ def train_recorded(
     results: dict[str, TrainResult | ForecasterError] = {}
     try:
         with recorded_job(database.sessions, "train", covers=names) as details:
-            results = train_services(database, names, settings)
-            details["services"] = {
-                name: result.run_details()
-                if isinstance(result, TrainResult)
-                else {"error": str(result)}
-                for name, result in results.items()
-            }
+            try:
+                train_services(database, names, settings, results=results)
+            finally:  # stopped part-way, the services done say so; the rest failed with it
+                details["services"] = {
+                    name: result.run_details()
+                    if isinstance(result, TrainResult)
+                    else {"error": str(result)}
+                    for name, result in results.items()
+                }
+            results = {name: results[name] for name in names}
             failed = sorted(name for name, r in results.items() if not isinstance(r, TrainResult))
             for name in failed:  # the pass's one run names them; say which and why here too
                 log.error("train of service %s failed: %s", name, results[name])

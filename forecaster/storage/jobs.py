@@ -57,8 +57,9 @@ def recorded_job(
         JOB_DURATION.labels(forecaster_job=job, status="failed").observe(
             time.perf_counter() - started
         )
-        # a pass that recorded its outcomes counted its own failures; one that did not, all
-        failed = [service] if service is not None else [] if "services" in details else covers
+        # a pass counts its services' own failures; the ones it never got to failed with it
+        done = details.get("services", {})
+        failed = [service] if service is not None else [s for s in covers if s not in done]
         for name in failed:
             SERVICE_JOB_FAILURES.labels(forecaster_job=job, service=name).inc()
         _finish(sessions, run_id, "failed", in_words(error), details)
@@ -149,12 +150,13 @@ def _outcomes(run: JobRun) -> Iterator[tuple[str, str | None]]:
         yield run.service, failed
         return
     details = run.details or {}
-    if "services" not in details:  # stopped before any outcome: it failed all it set out to do
-        for service in details.get("covers", []) if failed else []:
-            yield service, failed
-        return
-    for service, outcome in details["services"].items():
+    done = details.get("services", {})
+    for service, outcome in done.items():
         yield service, outcome.get("error") if isinstance(outcome, dict) else None
+    if failed:  # stopped before it got to these: they failed with it
+        for service in details.get("covers", []):
+            if service not in done:
+                yield service, failed
 
 
 def close_abandoned_job_runs(*, session: Session, before: datetime) -> int:

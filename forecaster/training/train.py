@@ -206,13 +206,19 @@ def train_service(
 
 
 def train_services(
-    database: Database, names: Sequence[str], settings: Settings
+    database: Database,
+    names: Sequence[str],
+    settings: Settings,
+    *,
+    results: dict[str, TrainResult | ForecasterError] | None = None,
 ) -> dict[str, TrainResult | ForecasterError]:
     """Train many services together: those sharing a step and horizon are backtested side by
     side with one global LightGBM learning from all of them (faster and, on traffic, more
     accurate than one model each). A service that cannot train is reported, not fatal; a
-    scheduled training whose process lost the leader lock stops before storing the next one."""
-    results: dict[str, TrainResult | ForecasterError] = {}
+    scheduled training whose process lost the leader lock stops before storing the next one.
+    ``results``, when given, is filled as each service is done, so a caller still knows which
+    were when the pass stops."""
+    results = {} if results is None else results
     groups: dict[tuple[int, int, tuple[float, ...]], list[_Loaded]] = {}
     for name in names:
         try:

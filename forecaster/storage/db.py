@@ -6,6 +6,7 @@ Every entry point (API, CLI, worker, tests) builds a :class:`Database` and calls
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,11 +112,24 @@ class Database:
         try:
             return self.engine.connect()
         except DBAPIError as error:
-            reason = " ".join(str(error.orig or error).split())
+            reason = " ".join(str(error.orig or error).split()) + self._sqlite_folder_problem()
             raise ConfigurationError(
                 f"cannot connect to the database {without_password(self.url)} "
                 f"(FORECASTER_DATABASE_URL): {reason}"
             ) from None
+
+    def _sqlite_folder_problem(self) -> str:
+        """Why SQLite could not open its file, which its own words ("unable to open database
+        file") leave open: the folder is missing, or not writable."""
+        name = self.engine.url.database
+        if not self.is_sqlite or not name or name == ":memory:":
+            return ""
+        folder = Path(name).resolve().parent
+        if not folder.is_dir():
+            return f" (the folder {folder} does not exist)"
+        if not os.access(folder, os.W_OK):
+            return f" (the folder {folder} is not writable by this process)"
+        return ""
 
     def at_head(self) -> bool:
         """Whether the schema is at the newest revision (``/readyz`` asks this)."""

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InvalidInputError, listing, quoted
+from forecaster.ingestion.batch import SeriesPoints
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import (
@@ -38,6 +39,7 @@ from forecaster.timeutil import (
     parse_duration,
     parse_timestamps,
     refuse_bare_seconds_under_a_step,
+    to_epoch_ms,
 )
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, on_latest_clock, regularise
@@ -294,31 +296,44 @@ def request_log_columns(
     )
 
 
-def columns_to_store(
+def points_to_store(
     source: Path | bytes,
     value_column: str | None = None,
     *,
+    service: str,
+    metric: str,
+    unit: str | None = None,
     name: str | None = None,
     value_option: str = "--value-column",
-) -> TextColumns:
-    """What ``forecaster ingest`` and the CSV upload store of a file: :func:`read_text_columns`
-    less the rows whose value is blank (or NaN, NA, null). The offline commands read those as
-    gaps, and a gap in the database is a point not stored; refusing them would refuse a file
-    that ``forecaster forecast`` reads. ``note`` says how many were left out."""
+) -> tuple[SeriesPoints, str | None]:
+    """What ``forecaster ingest`` and the CSV upload store of a file, and a note on how it was
+    read: :func:`read_text_columns` less the rows whose value is blank (or NaN, NA, null). The
+    offline commands read those as gaps, and a gap in the database is a point not stored;
+    refusing them would refuse a file that ``forecaster forecast`` reads. The rows are parsed
+    here once (an unreadable one is named by its line), and the batch keeps the text as
+    written and each row's line for the messages of the checks it runs."""
     columns = read_text_columns(source, value_column, name=name, value_option=value_option)
     missing = _written_as_missing(columns.values)
-    _parsed(columns, missing, name or str(source))  # an unreadable row is named by its line
-    missing = missing.to_numpy()
-    if not missing.any():
-        return columns
-    gaps = f"{int(missing.sum())} rows without a value left out (gaps)"
-    return TextColumns(
-        timestamps=columns.timestamps[~missing],
-        values=columns.values[~missing],
-        note=gaps if columns.note is None else f"{columns.note}; {gaps}",
-        first_line=columns.first_line,
-        counted=columns.counted,
+    stamps, values = _parsed(columns, missing, name or str(source))
+    kept = ~missing.to_numpy()
+    note = columns.note
+    if not kept.all():
+        gaps = f"{int((~kept).sum())} rows without a value left out (gaps)"
+        note = gaps if note is None else f"{note}; {gaps}"
+    lines = columns.lines()
+    written = np.column_stack(
+        [columns.timestamps.to_numpy(object), columns.values.to_numpy(object)]
     )
+    points = SeriesPoints(
+        service=service,
+        metric=metric,
+        unit=unit,
+        timestamps=to_epoch_ms(stamps[kept]) / 1000.0,
+        values=values.to_numpy(dtype="float64")[kept],
+        raw=written[kept],
+        lines=None if lines is None else lines[kept],
+    )
+    return points, note
 
 
 def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:

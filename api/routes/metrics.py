@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from api.deps import ONE_FILE_DOC, DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
 from api.schemas import CsvIngestPublic, IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch, ingest_long_series
+from forecaster.ingestion.batch import ingest_batch, ingest_long_series
 from forecaster.ingestion.json_batch import parse_metrics_json
-from forecaster.offline import columns_to_store
+from forecaster.offline import points_to_store
 from forecaster.profiles import METRIC_CHOICES
 from forecaster.storable_text import StorableStr
 
@@ -86,19 +86,17 @@ def post_metrics_csv(
     content = file.file.read(settings.max_body_bytes + 1)
     if len(content) > settings.max_body_bytes:
         raise PayloadTooLargeError(f"CSV upload exceeds {settings.max_body_bytes} bytes")
-    columns = columns_to_store(
-        content, value_column, name=file.filename or "CSV", value_option="value_column="
-    )
-    item = SeriesPoints(
+    item, note = points_to_store(
+        content,
+        value_column,
         service=service,
         metric=metric,
         unit=unit,
-        timestamps=columns.timestamps.tolist(),
-        values=columns.values.tolist(),
-        lines=columns.lines(),
+        name=file.filename or "CSV",
+        value_option="value_column=",
     )
     result = ingest_long_series(session=session, item=item, settings=settings)
-    return CsvIngestPublic(stored=result.stored, series=result.series, note=columns.note)
+    return CsvIngestPublic(stored=result.stored, series=result.series, note=note)
 
 
 def content_type_hint(content_type: str | None) -> str:

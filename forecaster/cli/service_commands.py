@@ -147,8 +147,8 @@ def ingest(
 ) -> None:
     """Store a CSV of points in the database, all or nothing."""
     from forecaster.errors import ForecasterError
-    from forecaster.ingestion.batch import SeriesPoints, ingest_long_series
-    from forecaster.offline import columns_to_store
+    from forecaster.ingestion.batch import ingest_long_series
+    from forecaster.offline import points_to_store
     from forecaster.profiles import load_profile
     from forecaster.storage.db import open_database
     from forecaster.storage.services import upsert_service
@@ -156,25 +156,18 @@ def ingest(
 
     settings = _settings()
     stored = 0
-    try:
-        columns = columns_to_store(file, value_column)  # the layouts the offline commands read
+    try:  # the layouts the offline commands read
+        item, note = points_to_store(file, value_column, service=service, metric=metric)
     except (ForecasterError, ValueError) as error:
         fail(f"{error}; nothing stored")
-    if columns.note:
-        say(f"note: {columns.note}")
+    if note:
+        say(f"note: {note}")
     try:
         with open_database(settings.database_url) as database, database.session() as session:
             replaced = None
             if profile is not None:
                 wanted = load_profile(profile)  # stored: strict, as PUT /v1/services is
                 found, replaced = upsert_service(session=session, name=service, profile=wanted)
-            item = SeriesPoints(
-                service=service,
-                metric=metric,
-                timestamps=columns.timestamps.tolist(),
-                values=columns.values.tolist(),
-                lines=columns.lines(),
-            )
             stored = ingest_long_series(session=session, item=item, settings=settings).stored
             if replaced is not None and replaced != wanted:  # as PUT /v1/services does
                 say(replan_or_why(session=session, service=found, profile=wanted)[1])

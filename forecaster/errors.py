@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -21,6 +22,15 @@ def in_words(error: BaseException) -> str:
     """An error as a report shows it: a worded one's message alone, any other with its type,
     which says what broke (``KeyError: 'x'``)."""
     return str(error) if isinstance(error, Worded) else f"{type(error).__name__}: {error}"
+
+
+def log_failure(logger: logging.Logger, error: BaseException, what: str, *args: object) -> None:
+    """Log that ``what`` failed: a worded error with its words (they say why), any other with
+    its traceback (which says where)."""
+    if isinstance(error, Worded):
+        logger.error(f"{what} failed: %s", *args, error)
+    else:
+        logger.error(f"{what} failed", *args, exc_info=error)
 
 
 class ForecasterError(Worded, Exception):

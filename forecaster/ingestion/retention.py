@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from forecaster.errors import in_words
+from forecaster.errors import in_words, log_failure
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -89,8 +89,8 @@ def apply_retention(
                             cutoff_ms=item.cutoff_ms,
                         )
                 details.update(cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted)
-        except Exception as error:  # recorded; the next service still gets its roll-up
-            log.exception("retention of %s failed", name)
+        except Exception as error:  # noqa: BLE001 - recorded, logged; the next service still runs
+            log_failure(log, error, "retention of %s", name)
             item.error = in_words(error)
             item.buckets = item.deleted = 0  # its transaction was rolled back
             continue

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from forecaster.errors import ForecasterError, Worded, listing
+from forecaster.errors import ForecasterError, Worded, listing, log_failure
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -54,11 +54,8 @@ def each_service(
             with recorded_job(database.sessions, job, name) as details:
                 check_leading(done, len(names))
                 details.update(work(name))
-        except Exception as error:  # recorded by recorded_job; the next service still runs
-            if isinstance(error, Worded):  # its words say why: no traceback
-                log.error("%s of service %s failed: %s", job, name, error)
-            else:
-                log.exception("%s of service %s failed", job, name)
+        except Exception as error:  # noqa: BLE001 - recorded and logged; the next one still runs
+            log_failure(log, error, "%s of service %s", job, name)
             failed += 1
     return failed
 

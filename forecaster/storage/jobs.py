@@ -120,8 +120,8 @@ def latest_failures(
     old champion forecasting, so nothing else would show it. A pass over many services records
     each one's outcome in its details (``services``), or, stopped before it could, the services
     it set out to do (``covers``); the newest run that covered a service counts. Measured on
-    192,000 runs (1,000 services' refreshes over two days): 90 ms on SQLite, 140 ms on
-    PostgreSQL for all services."""
+    192,000 runs (1,000 services' refreshes over two days) and two passes over all of them:
+    96 ms on SQLite, 176 ms on PostgreSQL for all services; 37 ms for one."""
     recent = and_(
         JobRun.job.in_(jobs), JobRun.status != "running", JobRun.started_at >= now - RECENT_RUNS
     )

@@ -139,10 +139,10 @@ def led_in_force_before(
     replicas the delay still holds (it made the floor a saw-tooth, replicas stopped and
     started again within minutes). None without a delay, with tiers, or with no such plan."""
     hold = hold_steps(profile, profile.step_seconds)
-    previous = latest_plan(session=session, service_id=service.id)
-    if not hold or profile.tiers or previous is None:
+    if not hold or profile.tiers:  # nothing to hold: no read of the plan before
         return None
-    if previous.step_seconds != profile.step_seconds:
+    previous = latest_plan(session=session, service_id=service.id)
+    if previous is None or previous.step_seconds != profile.step_seconds:
         return None
     step = pd.Timedelta(seconds=profile.step_seconds)
     lead = lead_steps(profile.startup_seconds, profile.step_seconds)

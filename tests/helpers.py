@@ -4,12 +4,13 @@ a stand-in for Prometheus's query_range answer."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from urllib.parse import parse_qs
 
@@ -213,3 +214,20 @@ def local_dask_cluster(workers: int, *, processes: bool = True) -> LocalCluster:
         dashboard_address="127.0.0.1:0",
         scheduler_kwargs={"dashboard": False},
     )
+
+
+def failed_job_warnings(
+    database: Database, *, later: timedelta = timedelta()
+) -> dict[str, list[str]]:
+    """Each service's warnings that its last training or refresh failed, as the overview
+    gives them ``later`` from now; how long ago, to the second, is the machine's business."""
+    from forecaster.review.overview import summarize_services
+
+    with database.session() as session:
+        summaries = summarize_services(session=session, now=utc_now() + later)
+    return {
+        s.name: [
+            re.sub(r"\(\d+ s ago\)", "(ago)", w) for w in s.warnings if w.startswith("the last ")
+        ]
+        for s in summaries
+    }

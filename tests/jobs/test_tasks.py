@@ -353,8 +353,7 @@ def test_a_training_pass_stopped_midway_warns_the_services_it_did_not_train(
     while the one it stored reads as trained."""
     from forecaster.jobs.tasks import train_recorded
     from forecaster.leadership import LeadershipLostError, leading
-    from forecaster.review.overview import summarize_services
-    from forecaster.timeutil import utc_now
+    from tests.helpers import failed_job_warnings
 
     _services_with_traffic(database, settings, days=2, step_seconds=900)
     make_service(database, name="idle")
@@ -366,11 +365,7 @@ def test_a_training_pass_stopped_midway_warns_the_services_it_did_not_train(
     assert _training_failures("chat") == before["chat"]
     [run] = job_runs(database, "train")
     assert run.status == "failed" and list(run.details["services"]) == ["chat"]
-    with database.session() as session:
-        summaries = summarize_services(session=session, now=utc_now())
-    failed = {
-        s.name: [w for w in s.warnings if w.startswith("the last training (")] for s in summaries
-    }
+    failed = failed_job_warnings(database)
     assert failed["idle"] == [] and failed["chat"] == []
     [warning] = failed["embed"]
-    assert "leadership lost after 1 of 2 services" in warning, warning
+    assert warning.startswith("the last training (ago) failed: leadership lost after 1 of 2 ")

@@ -4,28 +4,16 @@ forecast refresh failed, and stops once a later run goes well."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
 
 from forecaster.review.detail import service_detail
-from forecaster.review.overview import summarize_services
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import ABANDONED, close_abandoned_job_runs, recorded_job
 from forecaster.timeutil import utc_now
 from tests.actuators.factories import make_service, store_plan
-
-
-def _warnings(database: Database, *, later: timedelta = timedelta()) -> dict[str, list[str]]:
-    with database.session() as session:
-        summaries = summarize_services(session=session, now=utc_now() + later)
-    return {  # how long ago, to the second, is the machine's business
-        s.name: [
-            re.sub(r"\(\d+ s ago\)", "(ago)", w) for w in s.warnings if w.startswith("the last ")
-        ]
-        for s in summaries
-    }
+from tests.helpers import failed_job_warnings
 
 
 def test_the_latest_failed_training_or_refresh_is_a_warning_until_a_run_goes_well(
@@ -42,7 +30,7 @@ def test_the_latest_failed_training_or_refresh_is_a_warning_until_a_run_goes_wel
         raise RuntimeError("could not train chat")  # the pass fails, naming chat
     with pytest.raises(RuntimeError), recorded_job(database.sessions, "forecast", "search"):
         raise RuntimeError("the database went away")
-    warnings = _warnings(database)
+    warnings = failed_job_warnings(database)
     assert warnings["chat"] == [
         "the last training (ago) failed: every candidate failed: lightgbm: bad install; "
         "the champion and plan before it stay in force"
@@ -64,15 +52,15 @@ def test_the_latest_failed_training_or_refresh_is_a_warning_until_a_run_goes_wel
         details["model"] = "prophet"
     with recorded_job(database.sessions, "forecast", "search"):
         pass
-    assert _warnings(database) == {"chat": [], "search": []}
+    assert failed_job_warnings(database) == {"chat": [], "search": []}
 
 
 def test_failures_older_than_the_recent_runs_are_not_looked_for(database: Database) -> None:
     make_service(database, name="chat")
     with pytest.raises(RuntimeError), recorded_job(database.sessions, "forecast", "chat"):
         raise RuntimeError("timeout")
-    assert _warnings(database)["chat"] != []
-    assert _warnings(database, later=timedelta(hours=37))["chat"] == []
+    assert failed_job_warnings(database)["chat"] != []
+    assert failed_job_warnings(database, later=timedelta(hours=37))["chat"] == []
 
 
 def test_a_pass_that_stops_before_recording_outcomes_warns_every_service_it_set_out_to_do(
@@ -93,17 +81,17 @@ def test_a_pass_that_stops_before_recording_outcomes_warns_every_service_it_set_
         "the last training (ago) failed: MemoryError: cannot allocate the global booster; "
         "the champion and plan before it stay in force"
     )
-    assert _warnings(database) == {"chat": [crashed], "search": [crashed], "embed": []}
+    assert failed_job_warnings(database) == {"chat": [crashed], "search": [crashed], "embed": []}
 
     killed = recorded_job(database.sessions, "forecast", covers=["embed"])
     killed.__enter__()  # the process dies here; the next leader closes what it left open
     with database.sessions.begin() as session:
         assert close_abandoned_job_runs(session=session, before=utc_now() + timedelta(1)) == 1
-    assert _warnings(database)["embed"] == [
+    assert failed_job_warnings(database)["embed"] == [
         f"the last forecast refresh (ago) failed: {ABANDONED}; it has no plan yet"
     ]
 
     with recorded_job(database.sessions, "train", covers=["chat"]) as details:
         details["services"] = {"chat": {"model": "mstl"}}  # a later pass went well for chat
-    assert _warnings(database)["chat"] == []
-    assert _warnings(database)["search"] == [crashed]
+    assert failed_job_warnings(database)["chat"] == []
+    assert failed_job_warnings(database)["search"] == [crashed]

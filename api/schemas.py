@@ -271,6 +271,10 @@ class HistoryPublic(_FromAttributes):
     start: datetime
     end: datetime
     bucket_seconds: int
+    resolution_seconds: int = Field(
+        description="the spacing the buckets show: their width, or the data's own step where "
+        "that is coarser (5-minute data in 1-minute buckets shows 300)"
+    )
     ts: list[datetime]
     mean: list[float | None]
     max: list[float | None] = Field(description="the largest point in each bucket: peaks")

@@ -48,6 +48,7 @@ def get_history(
         start=history.start,
         end=history.end,
         bucket_seconds=history.bucket_seconds,
+        resolution_seconds=history.resolution_seconds,
         ts=history.ts,
         mean=history.mean,
         max=history.max,

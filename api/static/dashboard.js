@@ -86,6 +86,14 @@ const fc = {
     return /Z$|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`;
   },
 
+  /** A whole duration in its largest whole unit: 300 -> "5 min", 3600 -> "1 h", 45 -> "45 s". */
+  duration(seconds) {
+    const units = [[86400, "d"], [3600, "h"], [60, "min"]];
+    const [size, name] = units.find(([size]) => seconds >= size && seconds % size === 0)
+      || [1, "s"];
+    return `${seconds / size} ${name}`;
+  },
+
   ago(iso) {
     if (!iso) return "never";
     const seconds = (Date.now() - new Date(iso).getTime()) / 1000;
@@ -99,7 +107,6 @@ const fc = {
     return future ? `in ${text}` : `${text} ago`;
   },
 
-  /** "mae 3.1 · mase 0.42" from a score mapping; "no scores" when there are none. */
   /** The headline backtest scores (MASE and band coverage when present, else whatever exists). */
   scores(scores) {
     const keys = Object.keys(scores || {});

@@ -204,9 +204,14 @@ async function drawChart(detail, history, forecast) {
     button.onclick = () => Plotly.relayout("chart", days && end
       ? { "xaxis.range": [daysBack(days), end] } : { "xaxis.autorange": true });
   }
-  $("chart-note").textContent = `actual load in ${history.bucket_seconds} s buckets (mean; ` +
-    `"actual peak" shows each bucket's max). Zoom in for finer buckets. ` +
+  $("chart-note").textContent = `actual load in ${bucketText(history)} (mean; ` +
+    `"actual peak" shows each bucket's max). Zoom in for finer buckets, down to the data's own step. ` +
     `Green: declared events; grey: excluded windows; red: now.`;
+}
+
+/** "5 min buckets": the spacing the chart shows, never finer than the data's own step. */
+function bucketText(history) {
+  return `${fc.duration(history.resolution_seconds)} buckets`;
 }
 
 let zoomTimer = null;
@@ -224,7 +229,7 @@ function onZoom(change) {
       const [actual, peak] = historyTraces(history);
       Plotly.restyle("chart", { x: [actual.x, peak.x], y: [actual.y, peak.y] }, [0, 1]);
       $("chart-note").textContent = $("chart-note").textContent
-        .replace(/in \d+ s buckets/, `in ${history.bucket_seconds} s buckets`);
+        .replace(/in \d+ (s|min|h|d) buckets/, `in ${bucketText(history)}`);
     } catch (error) {
       $("chart-note").textContent = error.message;
     }

@@ -37,6 +37,7 @@ class DisplayHistory:
     start: datetime
     end: datetime
     bucket_seconds: int
+    resolution_seconds: int  # what the buckets show: coarser data stays at its own step
     ts: list[datetime]
     mean: list[float | None]
     max: list[float | None]
@@ -72,29 +73,36 @@ def display_history(
         end_ms=end_ms,
         bucket_ms=width_ms,
     )
+    starts = frame["bucket_ms"].to_numpy(dtype="int64")
     frame = break_gaps(frame, width_ms)
     return DisplayHistory(
         start=start,
         end=end,
         bucket_seconds=width,
+        resolution_seconds=usual_spacing_ms(starts, width_ms) // 1000,
         ts=list(from_epoch_ms(frame["bucket_ms"].to_numpy(dtype="int64")).to_pydatetime()),
         mean=nullable(frame["mean"]),
         max=nullable(frame["max"]),
     )
 
 
-def break_gaps(frame: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:
-    """Insert an empty bucket after every hole in the data, so charts do not bridge outages.
+def usual_spacing_ms(starts: np.ndarray, bucket_ms: int) -> int:
+    """The spacing the buckets show: the larger of the bucket and the median distance between
+    filled buckets (5-minute data seen through 1-minute buckets is 5-minute data, neither
+    full of holes nor any finer)."""
+    if len(starts) < 2:
+        return bucket_ms
+    return max(bucket_ms, int(np.median(np.diff(starts))))
 
-    The usual spacing is the larger of the bucket and the median distance between buckets
-    (5-minute data seen through 1-minute buckets is not full of holes).
-    """
+
+def break_gaps(frame: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:
+    """Insert an empty bucket after every hole in the data, so charts do not bridge outages:
+    a distance of more than ``GAP_FACTOR`` usual spacings (:func:`usual_spacing_ms`)."""
     if len(frame) < 2:
         return frame
     starts = frame["bucket_ms"].to_numpy(dtype="int64")
-    spacing = np.diff(starts)
-    usual = max(bucket_ms, int(np.median(spacing)))
-    holes = np.flatnonzero(spacing > GAP_FACTOR * usual)
+    usual = usual_spacing_ms(starts, bucket_ms)
+    holes = np.flatnonzero(np.diff(starts) > GAP_FACTOR * usual)
     if len(holes) == 0:
         return frame
     fillers = pd.DataFrame(

@@ -47,6 +47,7 @@ def test_history_is_bucketed_keeping_means_peaks_and_gaps(
     body = client.get("/v1/services/chat/history", params=params).json()
 
     assert body["bucket_seconds"] == 3600  # 3 days / 100 points, rounded up to a readable width
+    assert body["resolution_seconds"] == 3600
     expected = trace.resample("1h").agg(["mean", "max"]).dropna()
     got = pd.DataFrame(
         {"mean": body["mean"], "max": body["max"]}, index=pd.to_datetime(body["ts"], utc=True)
@@ -60,6 +61,11 @@ def test_history_is_bucketed_keeping_means_peaks_and_gaps(
 
     default = client.get("/v1/services/chat/history").json()  # the last week, ~1,500 buckets
     assert default["bucket_seconds"] == 600
+    last_hour = {"start": (end - pd.Timedelta(hours=1)).isoformat(), "end": end.isoformat()}
+    zoomed = client.get("/v1/services/chat/history", params=last_hour).json()
+    # an hour in ~1,500 buckets is 5-second buckets, but the data is 1-minute: the chart says so
+    assert (zoomed["bucket_seconds"], zoomed["resolution_seconds"]) == (5, 60)
+    assert len(zoomed["ts"]) == 60
     assert client.get("/v1/services/ghost/history").status_code == 404
     backwards = {"start": end.isoformat(), "end": start.isoformat()}
     assert client.get("/v1/services/chat/history", params=backwards).status_code == 422

@@ -160,6 +160,7 @@ def test_service_page_draws_load_forecast_and_plan(
         "planned replicas",
     }
     assert drawn["actual"]["values"] > 500  # a week at 10-minute buckets
+    assert "actual load in 10 min buckets" in view.inner_text("#chart-note")
     assert drawn["forecast p50"]["values"] == 144  # 12 h of 5-minute steps
     assert drawn["planned replicas"]["yaxis"] == "y2"
     assert drawn["planned capacity"]["yaxis"] == "y"
@@ -185,6 +186,11 @@ def test_service_page_draws_load_forecast_and_plan(
     )
     zoomed = traces(view)["actual"]
     assert 12 <= zoomed["values"] <= 30  # 2 h at 5-minute resolution
+    # 2 h fit in 5-second buckets, but the data is 5-minute: the note says what the chart shows
+    view.wait_for_function(
+        "document.getElementById('chart-note').textContent.includes('5 min buckets')",
+        timeout=TIMEOUT_MS,
+    )
     page.screenshot("service-zoomed.png")
 
     # the range buttons count back from now (the plot's own counted back from the plan's end)

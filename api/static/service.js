@@ -222,8 +222,9 @@ function onZoom(change) {
   if (!reset && (start === undefined || end === undefined)) return;
   clearTimeout(zoomTimer);
   zoomTimer = setTimeout(async () => {
-    const params = new URLSearchParams(reset ? {} :
-      { start: fc.isoFromPlot(start), end: fc.isoFromPlot(end) });
+    const range = reset ? {} : { start: fc.isoFromPlot(start), end: fc.isoFromPlot(end) };
+    keepInUrl({ from: range.start, to: range.end });
+    const params = new URLSearchParams(range);
     try {
       const history = await fc.getJSON(`${API}/history?${params}`);
       const [actual, peak] = historyTraces(history);
@@ -234,6 +235,31 @@ function onZoom(change) {
       $("chart-note").textContent = error.message;
     }
   }, 250);
+}
+
+// ---- the address keeps the view (?review=ID&from=ISO&to=ISO): a link shows what was seen ----
+
+function keepInUrl(changes) {
+  const url = new URL(location.href);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value) url.searchParams.set(key, value);
+    else url.searchParams.delete(key);
+  }
+  window.history.replaceState(null, "", url);
+}
+
+async function restoreView() {
+  const wanted = new URLSearchParams(location.search);
+  const review = wanted.get("review");
+  if (review && [...$("review").options].some((option) => option.value === review)) {
+    $("review").value = review;
+    await showReview(review);
+  }
+  const [from, to] = [wanted.get("from"), wanted.get("to")].map(Date.parse);
+  if (from < to) {  // NaN (absent or unreadable) compares false
+    await Plotly.relayout("chart", { "xaxis.range": [from, to].map((ms) =>
+      fc.plotTime(new Date(ms).toISOString())) });
+  }
 }
 
 // ---- forecast review ----
@@ -252,6 +278,7 @@ async function showReview(id) {
   if (old.length) await Plotly.deleteTraces(chart, old);
   $("review-stats").textContent = "";
   delete document.body.dataset.review;
+  keepInUrl({ review: id });
   if (!id) return;
   try {
     const review = await fc.getJSON(`/v1/forecasts/${id}`);
@@ -381,6 +408,7 @@ async function main() {
     setupWhatIf(detail);
     await drawChart(detail, history, forecast);
     await loadReviewChoices();
+    await restoreView();
     document.body.dataset.ready = "1";
   } catch (error) {
     $("name").textContent = NAME;

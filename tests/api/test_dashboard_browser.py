@@ -274,9 +274,23 @@ def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: 
     assert "steps with actuals" in view.inner_text("#review-stats")
     page.screenshot("review.png")
 
+    # the address keeps the review and its window: a link opens the same view
+    view.wait_for_function("new URLSearchParams(location.search).has('from')", timeout=TIMEOUT_MS)
+    link = view.url
+    assert f"review={seeded.first_forecast_id}" in link
+    shown = view.evaluate("document.getElementById('chart').layout.xaxis.range")
+
     view.select_option("#review", "")  # back to no review: its traces go away
     view.wait_for_function("!document.body.dataset.review")
     assert not {"review p50", "review actual"} & set(traces(view))
+    assert "review=" not in view.url
+    assert page.errors == []
+
+    shared = page.open(link)
+    assert shared.evaluate("document.body.dataset.review") == str(seeded.first_forecast_id)
+    assert {"review p50", "review actual"} <= set(traces(shared))
+    reopened = shared.evaluate("document.getElementById('chart').layout.xaxis.range")
+    assert [pd.Timestamp(t) for t in reopened] == [pd.Timestamp(t) for t in shown]
     assert page.errors == []
 
 

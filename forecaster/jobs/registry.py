@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from forecaster.jobs.tasks import actuate_all, forecast_all, pull_all, retention_all, train_all
+from forecaster.jobs.tasks import (
+    actuate_all,
+    forecast_all,
+    pull_all,
+    resume_training,
+    retention_all,
+    train_all,
+)
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 
@@ -25,6 +32,8 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("actuate", actuate_all, lambda s: s.actuate_schedule),
     JobSpec("forecast", forecast_all, lambda s: s.forecast_schedule),
     JobSpec("train", train_all, lambda s: s.train_schedule),
+    # a training pass stopped part-way is finished at the next refresh, not the next day
+    JobSpec("train-resume", resume_training, lambda s: s.forecast_schedule),
     JobSpec("pull", pull_all, lambda s: s.pull_schedule),
     JobSpec("retention", retention_all, lambda s: s.retention_schedule),
 )

@@ -15,9 +15,10 @@ from forecaster.errors import ForecasterError, Worded, listing, log_failure
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.jobs import recorded_job
+from forecaster.storage.jobs import recorded_job, unfinished_pass
 from forecaster.storage.services import get_service, list_services, profile_of
 from forecaster.telemetry import SERVICE_JOB_FAILURES
+from forecaster.timeutil import utc_now
 
 if TYPE_CHECKING:
     from forecaster.training.train import TrainResult
@@ -66,17 +67,51 @@ class TrainingFailedError(Worded, Exception):
 
 def train_all(database: Database, settings: Settings) -> None:
     """Refit every enabled service's models, forecast and plan (the daily job)."""
+    train_pass(database, enabled_services(database), settings, {"trigger": "schedule"})
+
+
+def resume_training(database: Database, settings: Settings) -> None:
+    """Finish a scheduled training pass that stopped part-way (a rollout's SIGTERM, a killed
+    worker, the database gone for a while): the services it never got to are trained now,
+    in one pass, instead of keeping yesterday's models and warning until the next day's.
+    Checked at every refresh; nothing to do is one query (:func:`unfinished_pass`)."""
+    with database.session() as session:
+        unfinished = unfinished_pass(session=session, job="train", now=utc_now())
+    if unfinished is None:
+        return
+    enabled = set(enabled_services(database))
+    names = [name for name in unfinished.left if name in enabled]
+    if names:
+        log.info(
+            "resuming training pass %d: %s it had not trained",
+            unfinished.run_id,
+            listing(names),
+        )
+        noted = {"trigger": "resume", "resumes": unfinished.run_id}
+        train_pass(database, names, settings, noted)
+
+
+def train_pass(
+    database: Database, names: Sequence[str], settings: Settings, noted: dict[str, object]
+) -> None:
+    """A scheduled training pass (:func:`train_recorded`), logged, never raised: the
+    scheduler keeps running."""
     try:
-        train_recorded(database, enabled_services(database), settings)
-    except Exception:  # recorded by train_recorded; the scheduler keeps running
+        train_recorded(database, names, settings, noted=noted)
+    except Exception:  # recorded by train_recorded
         log.exception("training pass failed")
 
 
 def train_recorded(
-    database: Database, names: Sequence[str], settings: Settings
+    database: Database,
+    names: Sequence[str],
+    settings: Settings,
+    *,
+    noted: dict[str, object] | None = None,
 ) -> dict[str, TrainResult | ForecasterError]:
     """Train services together inside one ``train`` job-run record (the daily pass, or
-    ``forecaster train`` of many), each service's model or error in its details.
+    ``forecaster train`` of many), each service's model or error in its details and
+    ``noted`` (the pass's trigger) from the start.
 
     Services are trained together so a global LightGBM learns from all of them. A service
     that could not train fails the record but is returned, for the caller to report.
@@ -85,7 +120,7 @@ def train_recorded(
 
     results: dict[str, TrainResult | ForecasterError] = {}
     try:
-        with recorded_job(database.sessions, "train", covers=names) as details:
+        with recorded_job(database.sessions, "train", covers=names, noted=noted) as details:
             try:
                 train_services(database, names, settings, results=results)
             finally:  # stopped part-way, the services done say so; the rest failed with it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,15 +34,18 @@ def recorded_job(
     service: str | None = None,
     *,
     covers: Sequence[str] = (),
+    noted: Mapping[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Record a job run around a block: running, then ok or failed with the error.
 
     The record is written in its own transactions so it survives the job's own rollback.
     Yields a dict the block may fill with details (counts, model names). A pass over many
     services names them in ``covers`` from the start, so a pass that crashes or is killed
-    before it records each one's outcome still says whom it failed.
+    before it records each one's outcome still says whom it failed; ``noted`` details are
+    recorded from the start too (a pass's trigger, which :func:`unfinished_pass` reads).
     """
     details: dict[str, Any] = {"covers": list(covers)} if covers else {}
+    details.update(noted or {})
     with sessions.begin() as session:
         run = JobRun(job=job, service=service, status="running", details=dict(details))
         session.add(run)
@@ -157,6 +160,37 @@ def _outcomes(run: JobRun) -> Iterator[tuple[str, str | None]]:
         for service in details.get("covers", []):
             if service not in done:
                 yield service, failed
+
+
+@dataclass(frozen=True)
+class UnfinishedPass:
+    """A scheduled pass that stopped part-way: its run and the services it never got to."""
+
+    run_id: int
+    left: list[str]
+
+
+def unfinished_pass(*, session: Session, job: str, now: datetime) -> UnfinishedPass | None:
+    """The newest pass of ``job`` within :data:`RECENT_RUNS`, when it stopped before it got to
+    some of its services (``covers`` with no outcome in ``services``) and may be resumed.
+
+    A scheduled pass (``trigger: schedule``) may be; a resume (``resumes``) only when it got
+    somewhere itself, so a service that kills the process is not retried forever. Passes run
+    by hand (``forecaster train`` of many, stopped with Ctrl-C) are left to whoever ran them.
+    """
+    run = session.execute(
+        select(JobRun)
+        .where(JobRun.job == job, JobRun.service.is_(None), JobRun.started_at >= now - RECENT_RUNS)
+        .order_by(JobRun.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if run is None or run.status != "failed":
+        return None
+    details = run.details or {}
+    done = details.get("services", {})
+    left = [name for name in details.get("covers", []) if name not in done]
+    resumable = details.get("trigger") == "schedule" or ("resumes" in details and bool(done))
+    return UnfinishedPass(run.id, left) if left and resumable else None
 
 
 def close_abandoned_job_runs(*, session: Session, before: datetime) -> int:

@@ -152,7 +152,14 @@ def test_default_jobs_train_forecast_actuate_pull_and_roll_up(
     scheduler.start()
     try:
         assert scheduler.wait_until_leader(30)
-        assert set(stored_jobs(database)) == {"actuate", "forecast", "train", "pull", "retention"}
+        assert set(stored_jobs(database)) == {
+            "actuate",
+            "forecast",
+            "train",
+            "train-resume",
+            "pull",
+            "retention",
+        }
     finally:
         scheduler.stop()
 

@@ -369,3 +369,57 @@ def test_a_training_pass_stopped_midway_warns_the_services_it_did_not_train(
     assert failed["idle"] == [] and failed["chat"] == []
     [warning] = failed["embed"]
     assert warning.startswith("the last training (ago) failed: leadership lost after 1 of 2 ")
+
+
+def test_a_scheduled_pass_stopped_midway_is_resumed_for_the_services_it_did_not_train(
+    database: Database, settings: Settings
+) -> None:
+    """A rollout's SIGTERM during the nightly pass left embed untrained and warning until the
+    next night: the next refresh's ``train-resume`` trains embed alone and the warning goes.
+    A resume that stops before training anyone is not resumed again (a service that kills
+    the process would be retried forever), nor is a pass run by hand."""
+    from forecaster.jobs.tasks import resume_training, train_recorded
+    from forecaster.leadership import LeadershipLostError, leading
+    from tests.helpers import failed_job_warnings
+
+    _services_with_traffic(database, settings, days=2, step_seconds=900)
+
+    def stopped_after(trained: int, noted: dict[str, object] | None) -> None:
+        held = iter([True] * trained)  # the lock holds for ``trained`` stores, then it is gone
+        with pytest.raises(LeadershipLostError), leading(lambda: next(held, False)):
+            train_recorded(database, ["chat", "embed"], settings, noted=noted)
+
+    resume_training(database, settings)  # no pass yet: nothing to resume
+    assert job_runs(database, "train") == []
+    stopped_after(1, {"trigger": "schedule"})
+    assert failed_job_warnings(database)["embed"] != []
+    assert _champion_id(database, "embed") is None
+
+    resume_training(database, settings)
+    first, resumed = job_runs(database, "train")
+    assert (resumed.status, resumed.details["covers"]) == ("ok", ["embed"])
+    assert (resumed.details["trigger"], resumed.details["resumes"]) == ("resume", first.id)
+    assert list(resumed.details["services"]) == ["embed"]
+    assert _champion_id(database, "embed") is not None
+    assert failed_job_warnings(database) == {"chat": [], "embed": []}
+    resume_training(database, settings)  # the resume went well: nothing left
+    assert len(job_runs(database, "train")) == 2
+
+    stopped_after(0, {"trigger": "schedule"})  # stopped again, before chat
+    with pytest.raises(LeadershipLostError), leading(lambda: False):
+        resume_training(database, settings)  # ... and its resume, before anyone
+    *_, stopped, resume = job_runs(database, "train")
+    assert resume.details["resumes"] == stopped.id and resume.status == "failed"
+    resume_training(database, settings)  # a resume that got nowhere is not resumed
+    stopped_after(0, None)  # nor is a pass run by hand (``forecaster train`` of many)
+    count = len(job_runs(database, "train"))
+    resume_training(database, settings)
+    assert len(job_runs(database, "train")) == count == 5
+
+
+def _champion_id(database: Database, name: str) -> int | None:
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
+        run = champion_run(session=session, series_id=series_id)
+        return None if run is None else run.id

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from html import escape
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
@@ -104,11 +105,29 @@ async def _http_error(request: Request, error: Exception) -> Response:
     if error.status_code == 400 and cause is not None:
         detail = f"cannot read the body as JSON: {type(cause).__name__}: {cause}"
         return JSONResponse({"detail": detail[:300]}, status_code=400)
+    if error.status_code == 404 and _wants_a_page(request):
+        return _missing_page(request.url.path)
     if error.status_code == 405:
         allowed = _allowed_methods(request)
         error.headers = {"Allow": ", ".join(allowed)}
         error.detail = f"{request.method} is not served at this path; it takes {listing(allowed)}"
     return await http_exception_handler(request, error)
+
+
+def _wants_a_page(request: Request) -> bool:
+    """A person's browser asking for a dashboard address: it should read a page, not JSON."""
+    accept = request.headers.get("accept", "")
+    return request.url.path.startswith("/dashboard/") and "text/html" in accept
+
+
+def _missing_page(path: str) -> HTMLResponse:
+    """A 404 a person can act on: which address has no page, and the way back."""
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>forecaster · no such page</title>
+<link rel="stylesheet" href="/dashboard/static/dashboard.css"></head>
+<body><main><p>There is no dashboard page at <code>{escape(path)}</code>.
+<a href="/dashboard">The overview</a> lists every service.</p></main></body></html>"""
+    return HTMLResponse(body, status_code=404)
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -15,8 +15,6 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.routes.services import ServiceName
-
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_PREFIX = "/dashboard/static"
 # an HTML shell is tiny and names no versioned asset, so it is always revalidated
@@ -40,8 +38,10 @@ def overview_page() -> FileResponse:
 
 
 @router.get("/dashboard/services/{name}")
-def service_page(name: str = ServiceName) -> FileResponse:
-    """One service: chart, forecast review, plan reasons, leaderboard, events, actuations."""
+def service_page(name: str) -> FileResponse:
+    """One service: chart, forecast review, plan reasons, leaderboard, events, actuations.
+
+    Any name gets the page: it says itself when no service has that name (or could have)."""
     return FileResponse(STATIC_DIR / "service.html", headers=NO_CACHE)
 
 

@@ -412,7 +412,8 @@ async function main() {
     document.body.dataset.ready = "1";
   } catch (error) {
     $("name").textContent = NAME;
-    fc.fail(document.querySelector("main"), error.status === 404
+    // 422: the API refuses the name itself (no service could have it)
+    fc.fail(document.querySelector("main"), [404, 422].includes(error.status)
       ? `There is no service named "${NAME}". The overview lists every service.` : error);
   }
 }

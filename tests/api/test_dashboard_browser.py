@@ -212,6 +212,14 @@ def test_a_service_that_does_not_exist_says_so(
     view.wait_for_selector("body[data-ready='error']")
     assert view.inner_text("#name") == "ghost"
     assert 'There is no service named "ghost"' in view.inner_text("main")
+    view.goto(f"{base}/dashboard/services/not%20a%20name!")  # no service could have it
+    view.wait_for_selector("body[data-ready='error']")
+    assert 'There is no service named "not a name!"' in view.inner_text("main")
+    answer = view.goto(f"{base}/dashboard/services/a%2Fb")  # read as /a/b: no such page
+    assert answer is not None and answer.status == 404
+    assert "There is no dashboard page at /dashboard/services/a/b" in view.inner_text("main")
+    view.click("text=The overview")
+    view.wait_for_selector("body[data-ready='1']")
 
 
 def test_service_without_a_plan_still_renders(

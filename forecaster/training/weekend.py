@@ -7,7 +7,7 @@ like Friday and Monday like Sunday: on half-hourly electricity demand 4.5x the e
 week's same day. The history can still show that weekends differ: then its weekends are moved
 onto the weekdays' level for the models and back in the forecast (``models.weekend_shift``), and
 the champion is averaged with last week's same day (``forecaster.training.forecasting``), as
-later while no backtest fold has forecast a weekend day.
+later while the backtest folds have forecast less than a whole weekend day.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from models.base import DAY_SECONDS, WEEK_SECONDS, step_seconds_of
 # the weekend's mean daily level must differ from the weekdays' mean by this many standard
 # deviations of the weekdays' daily levels: day-to-day noise, or a trend, rarely does
 WEEKEND_CONTRAST = 3.0
+# twice that when the backtest folds did forecast some weekend hours, under a day's worth: they
+# weighed the weekend a little, so only a weekend far apart overrules them (electricity's 14-16
+# does, twitter's 3.1-3.6, where last week's same day only added its noise, does not)
+PARTLY_SEEN_CONTRAST = 2 * WEEKEND_CONTRAST
 # a calendar day counts when it holds at least this share of the fullest day's points
 FULL_DAY_SHARE = 0.9
 
@@ -37,9 +41,7 @@ def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     step = step_seconds_of(index)
     if step >= DAY_SECONDS or (index[-1] - index[0]).total_seconds() < WEEK_SECONDS - step:
         return 0.0
-    by_day = history.resample("D")
-    counts = by_day.count()
-    levels = by_day.mean()[counts >= FULL_DAY_SHARE * counts.max()]
+    levels = _whole_days(history)
     weekend = pd.DatetimeIndex(levels.index).day_of_week >= 5
     weekdays, weekends = levels[~weekend], levels[weekend]
     if len(weekends) < 1 or len(weekdays) < 3:
@@ -51,12 +53,34 @@ def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     return gap / spread
 
 
-def forecasts_a_weekend(target_seconds: np.ndarray, zone: str | None = None) -> bool:
-    """Whether any of these target times (epoch seconds) falls on a Saturday or Sunday, in
-    ``zone`` (else UTC)."""
-    seconds = np.asarray(target_seconds, dtype="float64").ravel()
+def whole_weekends(history: pd.Series, zone: str | None = None) -> int:
+    """How many weekends of ``history`` hold a whole Saturday or Sunday (days in ``zone``,
+    else UTC): the weekends a model can have learnt from."""
+    if len(history) < 2:
+        return 0
+    local = history.set_axis(_in_zone(pd.DatetimeIndex(history.index), zone))
+    days = pd.DatetimeIndex(_whole_days(local).index)
+    weekend = days[days.day_of_week >= 5]
+    return len(set(zip(weekend.isocalendar().year, weekend.isocalendar().week, strict=True)))
+
+
+def weekend_seconds(
+    target_seconds: np.ndarray, step_seconds: float, zone: str | None = None
+) -> float:
+    """How much Saturday and Sunday these target times (epoch seconds, steps of
+    ``step_seconds``, each counted once however many folds forecast it) cover, in ``zone``
+    (else UTC)."""
+    seconds = np.unique(np.asarray(target_seconds, dtype="float64").ravel())
     stamps = _in_zone(pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True)), zone)
-    return bool((stamps.day_of_week >= 5).any())
+    return float((stamps.day_of_week >= 5).sum() * step_seconds)
+
+
+def _whole_days(history: pd.Series) -> pd.Series:
+    """The mean of each calendar day of ``history`` (on its own clock) that holds at least
+    :data:`FULL_DAY_SHARE` of the fullest day's points."""
+    by_day = history.resample("D")
+    counts = by_day.count()
+    return by_day.mean()[counts >= FULL_DAY_SHARE * counts.max()]
 
 
 def _in_zone(index: pd.DatetimeIndex, zone: str | None) -> pd.DatetimeIndex:

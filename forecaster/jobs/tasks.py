@@ -8,6 +8,8 @@ modules (training) are imported when a job runs, not when the worker starts.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -65,30 +67,44 @@ class TrainingFailedError(Worded, Exception):
     """Some services could not be trained; their previous champions and plans stay in force."""
 
 
+# a pass's outcomes so far are written to its run at most this often: a pass killed between
+# two writes is resumed for those few services again, and a 1,000-service pass does not
+# rewrite its growing record 1,000 times
+PROGRESS_SAVE_SECONDS = 1.0
+# the scheduled pass and its resume never train side by side (they fire together after a
+# restart that missed the pass, or when the train schedule meets the refresh's)
+_training_pass = threading.Lock()
+
+
 def train_all(database: Database, settings: Settings) -> None:
     """Refit every enabled service's models, forecast and plan (the daily job)."""
-    train_pass(database, enabled_services(database), settings, {"trigger": "schedule"})
+    with _training_pass:
+        train_pass(database, enabled_services(database), settings, {"trigger": "schedule"})
 
 
 def resume_training(database: Database, settings: Settings) -> None:
     """Finish a scheduled training pass that stopped part-way (a rollout's SIGTERM, a killed
     worker, the database gone for a while): the services it never got to are trained now,
     in one pass, instead of keeping yesterday's models and warning until the next day's.
-    Checked at every refresh; nothing to do is one query (:func:`unfinished_pass`)."""
-    with database.session() as session:
-        unfinished = unfinished_pass(session=session, job="train", now=utc_now())
-    if unfinished is None:
+    Checked at every refresh; nothing to do is one query (:func:`unfinished_pass`), and
+    nothing either while a pass runs."""
+    if not _training_pass.acquire(blocking=False):
         return
-    enabled = set(enabled_services(database))
-    names = [name for name in unfinished.left if name in enabled]
-    if names:
-        log.info(
-            "resuming training pass %d: %s it had not trained",
-            unfinished.run_id,
-            listing(names),
-        )
-        noted = {"trigger": "resume", "resumes": unfinished.run_id}
-        train_pass(database, names, settings, noted)
+    try:
+        with database.session() as session:
+            unfinished = unfinished_pass(session=session, job="train", now=utc_now())
+        enabled = set(enabled_services(database))
+        names = [name for name in (unfinished.left if unfinished else []) if name in enabled]
+        if unfinished and names:
+            log.info(
+                "resuming training pass %d for the services it had not trained: %s",
+                unfinished.run_id,
+                listing(names),
+            )
+            noted = {"trigger": "resume", "resumes": unfinished.run_id}
+            train_pass(database, names, settings, noted)
+    finally:
+        _training_pass.release()
 
 
 def train_pass(
@@ -121,15 +137,27 @@ def train_recorded(
     results: dict[str, TrainResult | ForecasterError] = {}
     try:
         with recorded_job(database.sessions, "train", covers=names, noted=noted) as details:
-            try:
-                train_services(database, names, settings, results=results)
-            finally:  # stopped part-way, the services done say so; the rest failed with it
+            saved_at = time.monotonic()
+
+            def note_done() -> None:
                 details["services"] = {
                     name: result.run_details()
                     if isinstance(result, TrainResult)
                     else {"error": str(result)}
                     for name, result in results.items()
                 }
+
+            def stored() -> None:  # a killed pass must still say whom it trained
+                nonlocal saved_at
+                if time.monotonic() - saved_at >= PROGRESS_SAVE_SECONDS:
+                    note_done()
+                    details.save()
+                    saved_at = time.monotonic()
+
+            try:
+                train_services(database, names, settings, results=results, stored=stored)
+            finally:  # stopped part-way, the services done say so; the rest failed with it
+                note_done()
             results = {name: results[name] for name in names}
             failed = sorted(name for name, r in results.items() if not isinstance(r, TrainResult))
             for name in failed:  # the pass's one run names them; say which and why here too

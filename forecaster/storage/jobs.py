@@ -27,6 +27,19 @@ _running_here: set[int] = set()  # runs this process has open, for a shutdown to
 _running_lock = threading.Lock()
 
 
+class RunDetails(dict[str, Any]):
+    """A job run's details, which the block may also write out before the run ends
+    (:meth:`save`): a pass that is killed part-way then still says whom it had done."""
+
+    def __init__(self, sessions: sessionmaker[Session], run_id: int, details: dict[str, Any]):
+        super().__init__(details)
+        self._sessions, self._run_id = sessions, run_id
+
+    def save(self) -> None:
+        with self._sessions.begin() as session:
+            session.get_one(JobRun, self._run_id).details = dict(self)
+
+
 @contextmanager
 def recorded_job(
     sessions: sessionmaker[Session],
@@ -35,11 +48,12 @@ def recorded_job(
     *,
     covers: Sequence[str] = (),
     noted: Mapping[str, Any] | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[RunDetails]:
     """Record a job run around a block: running, then ok or failed with the error.
 
     The record is written in its own transactions so it survives the job's own rollback.
-    Yields a dict the block may fill with details (counts, model names). A pass over many
+    Yields a dict the block may fill with details (counts, model names) and save on the way
+    (:class:`RunDetails`). A pass over many
     services names them in ``covers`` from the start, so a pass that crashes or is killed
     before it records each one's outcome still says whom it failed; ``noted`` details are
     recorded from the start too (a pass's trigger, which :func:`unfinished_pass` reads).
@@ -54,6 +68,7 @@ def recorded_job(
     with _running_lock:
         _running_here.add(run_id)
     started = time.perf_counter()
+    details = RunDetails(sessions, run_id, details)
     try:
         yield details
     except BaseException as error:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import pickle
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -211,13 +211,14 @@ def train_services(
     settings: Settings,
     *,
     results: dict[str, TrainResult | ForecasterError] | None = None,
+    stored: Callable[[], None] | None = None,
 ) -> dict[str, TrainResult | ForecasterError]:
     """Train many services together: those sharing a step and horizon are backtested side by
     side with one global LightGBM learning from all of them (faster and, on traffic, more
     accurate than one model each). A service that cannot train is reported, not fatal; a
     scheduled training whose process lost the leader lock stops before storing the next one.
     ``results``, when given, is filled as each service is done, so a caller still knows which
-    were when the pass stops."""
+    were when the pass stops; ``stored`` is called after each stored service (to record it)."""
     results = {} if results is None else results
     groups: dict[tuple[int, int, tuple[float, ...]], list[_Loaded]] = {}
     for name in names:
@@ -245,6 +246,8 @@ def train_services(
                 results[loaded.name] = _store(database, loaded, outcome)
             except ForecasterError as error:  # e.g. a non-finite forecast: the rest still store
                 results[loaded.name] = error
+            if stored is not None:
+                stored()
     return {name: results[name] for name in names}
 
 

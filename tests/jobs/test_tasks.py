@@ -423,3 +423,42 @@ def _champion_id(database: Database, name: str) -> int | None:
         series_id = driving_series_id(session=session, service=service, profile=profile_of(service))
         run = champion_run(session=session, series_id=series_id)
         return None if run is None else run.id
+
+
+def test_a_pass_writes_whom_it_trained_as_it_goes(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass killed part-way (SIGKILL, out of memory) records nothing at its end: its run
+    must already say whom it had trained, or the overview warns them all and the resume
+    trains them all again. Read here between two services, as a new leader would."""
+    from forecaster.jobs import tasks
+    from forecaster.leadership import leading
+
+    monkeypatch.setattr(tasks, "PROGRESS_SAVE_SECONDS", 0.0)
+    _services_with_traffic(database, settings, days=2, step_seconds=900)
+    recorded: list[list[str]] = []
+
+    def still_held() -> bool:  # checked before each service is stored
+        [run] = job_runs(database, "train")
+        recorded.append(sorted(run.details.get("services", {})))
+        return True
+
+    with leading(still_held):
+        tasks.train_recorded(database, ["chat", "embed"], settings)
+    assert recorded == [[], ["chat"]]
+
+
+def test_no_resume_while_a_training_pass_runs(database: Database, settings: Settings) -> None:
+    """The scheduled pass and the resume fire together after a restart that missed the
+    pass: the resume stands aside rather than train the same services side by side."""
+    from forecaster.jobs import tasks
+    from forecaster.leadership import LeadershipLostError, leading
+
+    _services_with_traffic(database, settings, days=2, step_seconds=900)
+    with pytest.raises(LeadershipLostError), leading(lambda: False):
+        tasks.train_recorded(database, ["chat", "embed"], settings, noted={"trigger": "schedule"})
+    with tasks._training_pass:  # a pass is running
+        tasks.resume_training(database, settings)
+    assert len(job_runs(database, "train")) == 1
+    tasks.resume_training(database, settings)
+    assert len(job_runs(database, "train")) == 2

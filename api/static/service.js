@@ -254,11 +254,15 @@ async function restoreView() {
   if (review && [...$("review").options].some((option) => option.value === review)) {
     $("review").value = review;
     await showReview(review);
+  } else {
+    keepInUrl({ review: null });  // no such forecast (any more): the address stops naming it
   }
   const [from, to] = [wanted.get("from"), wanted.get("to")].map(Date.parse);
   if (from < to) {  // NaN (absent or unreadable) compares false
     await Plotly.relayout("chart", { "xaxis.range": [from, to].map((ms) =>
       fc.plotTime(new Date(ms).toISOString())) });
+  } else if (!review || $("review").value !== review) {
+    keepInUrl({ from: null, to: null });  // unreadable: the page opened on its default view
   }
 }
 

@@ -79,20 +79,36 @@ def display_history(
         start=start,
         end=end,
         bucket_seconds=width,
-        resolution_seconds=usual_spacing_ms(starts, width_ms) // 1000,
+        resolution_seconds=shown_spacing_ms(starts, width_ms) // 1000,
         ts=list(from_epoch_ms(frame["bucket_ms"].to_numpy(dtype="int64")).to_pydatetime()),
         mean=nullable(frame["mean"]),
         max=nullable(frame["max"]),
     )
 
 
+SPACING_RUN = 10  # filled buckets the data's own step is read over, for display
+
+
 def usual_spacing_ms(starts: np.ndarray, bucket_ms: int) -> int:
-    """The spacing the buckets show: the larger of the bucket and the median distance between
-    filled buckets (5-minute data seen through 1-minute buckets is 5-minute data, neither
-    full of holes nor any finer)."""
+    """The spacing between filled buckets a hole is measured against: the larger of the
+    bucket and the median distance between them (5-minute data seen through 1-minute buckets
+    is not full of holes)."""
     if len(starts) < 2:
         return bucket_ms
     return max(bucket_ms, int(np.median(np.diff(starts))))
+
+
+def shown_spacing_ms(starts: np.ndarray, bucket_ms: int) -> int:
+    """The spacing the buckets show, for a person: the larger of the bucket and the data's
+    own step, read as the median distance over runs of :data:`SPACING_RUN` filled buckets, in
+    whole minutes from a minute on (through 2-minute buckets, 5-minute points fill buckets 4
+    and 6 minutes apart by turns, and one distance read 4 minutes)."""
+    if len(starts) < 2:
+        return bucket_ms
+    run = min(SPACING_RUN, len(starts) - 1)
+    step_ms = float(np.median((starts[run:] - starts[:-run]) / run))
+    whole = 60_000 if step_ms >= 60_000 else 1_000
+    return max(bucket_ms, int(round(step_ms / whole)) * whole)
 
 
 def break_gaps(frame: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:

@@ -299,6 +299,10 @@ def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: 
     assert {"review p50", "review actual"} <= set(traces(shared))
     reopened = shared.evaluate("document.getElementById('chart').layout.xaxis.range")
     assert [pd.Timestamp(t) for t in reopened] == [pd.Timestamp(t) for t in shown]
+    # values that name nothing open the default view and leave the address
+    broken = page.open(f"{base}/dashboard/services/chat?from=garbage&review=999999")
+    assert broken.evaluate("document.body.dataset.review === undefined")
+    assert "from=" not in broken.url and "review=" not in broken.url
     assert page.errors == []
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from forecaster.profiles import CapacityTier, ScalingProfile
 from forecaster.review.accuracy import band_check
 from forecaster.review.detail import capacity_per_replica, change_points
-from forecaster.review.history import break_gaps, bucket_seconds_for
+from forecaster.review.history import break_gaps, bucket_seconds_for, shown_spacing_ms
 from forecaster.review.leaderboard import headline_scores, leaderboard, numeric_scores
 from forecaster.review.overview import format_age
 from forecaster.storage.orm import ModelRun
@@ -34,6 +34,15 @@ def test_a_hole_in_the_data_breaks_the_line_once() -> None:
     # 5-minute data in 1-minute buckets is regular, not full of holes
     sparse = frame.assign(bucket_ms=np.arange(5, dtype="int64") * 300_000)
     assert len(break_gaps(sparse, 60_000)) == 5
+
+
+def test_the_spacing_shown_is_the_datas_own_step_when_coarser_than_the_buckets() -> None:
+    five_minutes = np.arange(0, 48 * 300, 300, dtype="int64") * 1000
+    two_minute_buckets = five_minutes // 120_000 * 120_000  # 4 and 6 minutes apart by turns
+    assert shown_spacing_ms(two_minute_buckets, 120_000) == 300_000
+    assert shown_spacing_ms(five_minutes, 60_000) == 300_000
+    assert shown_spacing_ms(five_minutes, 3_600_000) == 3_600_000  # buckets coarser: theirs
+    assert shown_spacing_ms(five_minutes[:1], 5_000) == 5_000  # nothing to tell: the bucket
 
 
 def test_band_check_counts_both_sides_and_ignores_unknown_steps() -> None:

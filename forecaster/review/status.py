@@ -8,7 +8,8 @@ from datetime import datetime
 
 from forecaster.review.overview import ServiceSummary, format_age
 
-ROW = "{:20s} {:14s} {:22s} {:>10s} {:>10s} {:>9s} {:>10s}"  # the header's widths, once
+# the header's widths, once; a floor fits up to "999 (999 GPU)"
+ROW = "{:20s} {:14s} {:22s} {:>10s} {:>13s} {:>13s} {:>10s}"
 HEADER = ROW.format("service", "mode", "model", "load now", "floor now", "peak 6 h", "forecast")
 
 

@@ -138,3 +138,13 @@ def test_ages_read_like_a_person_says_them() -> None:
         "3 h 5 min",
         "2 d 4 h",
     ]
+
+
+def test_status_columns_stay_in_line_with_gpu_floors() -> None:
+    """``forecaster status``: a floor of "11 (11 GPU)" pushed the columns after it out of
+    line with the header."""
+    from forecaster.review.status import HEADER, ROW
+
+    row = ROW.format("chat", "actuating", "ensemble", "120.5", "11 (11 GPU)", "99 (99 GPU)", "5 m")
+    assert len(row) == len(HEADER)
+    assert row.index("11 (11 GPU)") + len("11 (11 GPU)") == HEADER.index("floor now") + 9

@@ -43,11 +43,15 @@ def leading(
         _job.stopping = None
 
 
-def check_leading(done: int, total: int, items: str = "services") -> None:
+def check_leading(
+    done: int, total: int, items: str = "services", *, finishing: bool = False
+) -> None:
     """Raise :class:`LeadershipLostError` when the job running in this thread has lost its
-    leader lock (one cheap query on the lock's connection, or a stat of the lock file)."""
+    leader lock (one cheap query on the lock's connection, or a stat of the lock file), or,
+    unless ``finishing`` work already done (storing fits made), when the process is shutting
+    down: the lock is still held through the stop's grace, so no new leader overlaps it."""
     stopping: Callable[[], bool] | None = getattr(_job, "stopping", None)
-    if stopping is not None and stopping():
+    if not finishing and stopping is not None and stopping():
         raise LeadershipLostError(
             f"stopped after {done} of {total} {items}: the process is shutting down; "
             "the next leader's run does the rest"

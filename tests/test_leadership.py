@@ -30,7 +30,7 @@ from forecaster.storage.jobs import list_job_runs
 from forecaster.storage.plans import latest_plan
 from forecaster.storage.services import get_service
 from forecaster.timeutil import utc_now
-from forecaster.training.train import train_services
+from forecaster.training.train import TrainResult, train_services
 from tests.helpers import store_service
 
 NAMES = ["a", "b", "c", "d"]
@@ -142,3 +142,26 @@ def test_every_multi_service_pass_checks_before_each_service(
     with leading(lambda: False), pytest.raises(LeadershipLostError, match="after 0 of 2 sources"):
         pull_prometheus(database, pulling)  # nothing asked of Prometheus
     assert statuses(database, "pull_prometheus")["a"][0] == "failed"
+
+
+def test_a_shutdown_during_the_fits_still_stores_them_while_the_lock_holds(
+    database: Database, settings: Settings
+) -> None:
+    """SIGTERM arrived while the group was fitting: the fits made are stored (the lock holds
+    through the stop's grace, so no new leader overlaps), where they had all been thrown away
+    for the resume to redo; a shutdown before the fits starts none."""
+    profile = ScalingProfile(step_seconds=3600, horizon_hours=6, capacity_per_replica=10)
+    index = pd.date_range(end=pd.Timestamp(utc_now()).floor("h"), periods=72, freq="h")
+    trace = pd.Series(50 + 20 * np.sin(np.arange(72) * 2 * np.pi / 24), index=index)
+    for name in ("a", "b"):
+        store_service(database, settings, name, trace, profile)
+    with leading(lambda: True, stopping=lambda: True), pytest.raises(LeadershipLostError):
+        train_services(database, ["a", "b"], settings)  # before the fits: none started
+    signals = iter([False])  # no shutdown yet at the start of the fits, then one
+    with leading(lambda: True, stopping=lambda: next(signals, True)):
+        results = train_services(database, ["a", "b"], settings)
+    assert all(isinstance(result, TrainResult) for result in results.values())
+    with database.session() as session:
+        for name in ("a", "b"):
+            service_id = get_service(session=session, name=name).id
+            assert latest_plan(session=session, service_id=service_id) is not None

@@ -216,7 +216,8 @@ def train_services(
     """Train many services together: those sharing a step and horizon are backtested side by
     side with one global LightGBM learning from all of them (faster and, on traffic, more
     accurate than one model each). A service that cannot train is reported, not fatal; a
-    scheduled training whose process lost the leader lock stops before storing the next one.
+    scheduled training whose process lost the leader lock stops before storing the next one,
+    and one shutting down starts no more fits but stores those made while the lock holds.
     ``results``, when given, is filled as each service is done, so a caller still knows which
     were when the pass stops; ``stored`` is called after each stored service (to record it)."""
     results = {} if results is None else results
@@ -231,6 +232,7 @@ def train_services(
         key = (profile.step_seconds, profile.horizon_steps, profile.forecast_quantiles)
         groups.setdefault(key, []).append(loaded)
     for (_step, horizon, quantiles), group in groups.items():
+        check_leading(len(results), len(names))  # a shutdown starts no more fits
         outcomes = run_at_idle_priority(
             forecast_many,
             [loaded.history for loaded in group],
@@ -241,7 +243,9 @@ def train_services(
             cluster=settings.dask_scheduler,
         )
         for loaded, outcome in zip(group, outcomes, strict=True):
-            check_leading(len(results), len(names))
+            # fits made are stored through a shutdown's grace, while the lock holds (a
+            # SIGTERM during the fits had thrown all of them away, for the resume to redo)
+            check_leading(len(results), len(names), finishing=True)
             try:
                 results[loaded.name] = _store(database, loaded, outcome)
             except ForecasterError as error:  # e.g. a non-finite forecast: the rest still store

@@ -358,7 +358,7 @@ def test_a_training_pass_stopped_midway_warns_the_services_it_did_not_train(
     _services_with_traffic(database, settings, days=2, step_seconds=900)
     make_service(database, name="idle")
     before = {name: _training_failures(name) for name in ("chat", "embed")}
-    held = iter([True])  # the lock holds for the first service's store, then it is gone
+    held = iter([True, True])  # the lock holds for the fits and chat's store, then it is gone
     with pytest.raises(LeadershipLostError), leading(lambda: next(held, False)):
         train_recorded(database, ["chat", "embed"], settings)
     assert _training_failures("embed") == before["embed"] + 1
@@ -385,7 +385,7 @@ def test_a_scheduled_pass_stopped_midway_is_resumed_for_the_services_it_did_not_
     _services_with_traffic(database, settings, days=2, step_seconds=900)
 
     def stopped_after(trained: int, noted: dict[str, object] | None) -> None:
-        held = iter([True] * trained)  # the lock holds for ``trained`` stores, then it is gone
+        held = iter([True] * (1 + trained))  # for the fits and ``trained`` stores, then gone
         with pytest.raises(LeadershipLostError), leading(lambda: next(held, False)):
             train_recorded(database, ["chat", "embed"], settings, noted=noted)
 
@@ -445,7 +445,7 @@ def test_a_pass_writes_whom_it_trained_as_it_goes(
 
     with leading(still_held):
         tasks.train_recorded(database, ["chat", "embed"], settings)
-    assert recorded == [[], ["chat"]]
+    assert recorded == [[], [], ["chat"]]  # before the fits, before chat's store, embed's
 
 
 def test_no_resume_while_a_training_pass_runs(database: Database, settings: Settings) -> None:

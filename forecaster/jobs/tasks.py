@@ -93,9 +93,11 @@ def resume_training(database: Database, settings: Settings) -> None:
     try:
         with database.session() as session:
             unfinished = unfinished_pass(session=session, job="train", now=utc_now())
+        if unfinished is None:
+            return
         enabled = set(enabled_services(database))
-        names = [name for name in (unfinished.left if unfinished else []) if name in enabled]
-        if unfinished and names:
+        names = [name for name in unfinished.left if name in enabled]
+        if names:
             log.info(
                 "resuming training pass %d for the services it had not trained: %s",
                 unfinished.run_id,
@@ -155,10 +157,9 @@ def train_recorded(
                     saved_at = time.monotonic()
 
             try:
-                train_services(database, names, settings, results=results, stored=stored)
+                results = train_services(database, names, settings, results=results, stored=stored)
             finally:  # stopped part-way, the services done say so; the rest failed with it
                 note_done()
-            results = {name: results[name] for name in names}
             failed = sorted(name for name, r in results.items() if not isinstance(r, TrainResult))
             for name in failed:  # the pass's one run names them; say which and why here too
                 log.error("train of service %s failed: %s", name, results[name])

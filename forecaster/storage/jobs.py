@@ -76,8 +76,7 @@ def recorded_job(
             time.perf_counter() - started
         )
         # a pass counts its services' own failures; the ones it never got to failed with it
-        done = details.get("services", {})
-        failed = [service] if service is not None else [s for s in covers if s not in done]
+        failed = [service] if service is not None else not_reached(details)
         for name in failed:
             SERVICE_JOB_FAILURES.labels(forecaster_job=job, service=name).inc()
         _finish(sessions, run_id, "failed", in_words(error), details)
@@ -168,13 +167,17 @@ def _outcomes(run: JobRun) -> Iterator[tuple[str, str | None]]:
         yield run.service, failed
         return
     details = run.details or {}
-    done = details.get("services", {})
-    for service, outcome in done.items():
+    for service, outcome in details.get("services", {}).items():
         yield service, outcome.get("error") if isinstance(outcome, dict) else None
     if failed:  # stopped before it got to these: they failed with it
-        for service in details.get("covers", []):
-            if service not in done:
-                yield service, failed
+        for service in not_reached(details):
+            yield service, failed
+
+
+def not_reached(details: Mapping[str, Any]) -> list[str]:
+    """The services a pass set out to do (``covers``) with no outcome (``services``) yet."""
+    done = details.get("services", {})
+    return [service for service in details.get("covers", []) if service not in done]
 
 
 @dataclass(frozen=True)
@@ -202,9 +205,9 @@ def unfinished_pass(*, session: Session, job: str, now: datetime) -> UnfinishedP
     if run is None or run.status != "failed":
         return None
     details = run.details or {}
-    done = details.get("services", {})
-    left = [name for name in details.get("covers", []) if name not in done]
-    resumable = details.get("trigger") == "schedule" or ("resumes" in details and bool(done))
+    left = not_reached(details)
+    got_somewhere = bool(details.get("services"))
+    resumable = details.get("trigger") == "schedule" or ("resumes" in details and got_somewhere)
     return UnfinishedPass(run.id, left) if left and resumable else None
 
 

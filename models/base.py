@@ -87,6 +87,9 @@ class ForecastModel(ABC):
     # level and trend (Holt-Winters, 15 min missing at 5 minutes: next day's mean 98 -> 81).
     # Off for models that read past missing steps themselves and for wrappers of fitted models
     trims_missing_end: ClassVar[bool] = True
+    # a model that reads past missing steps itself does so for a gap up to this long; a longer
+    # one is trimmed as above (0: always trimmed when ``trims_missing_end``)
+    reads_missing_end_seconds: ClassVar[float] = 0.0
 
     # context the training engine may give before fitting (see :meth:`configure`)
     calendar: Calendar = Calendar()
@@ -139,6 +142,8 @@ class ForecastModel(ABC):
         recording how many steps after it are missing (``missing_end_``)."""
         observed = np.flatnonzero(values.notna().to_numpy())
         last = int(observed[-1]) if self.trims_missing_end else len(values) - 1
+        if (len(values) - 1 - last) * self.step_seconds_ <= self.reads_missing_end_seconds:
+            last = len(values) - 1
         self.missing_end_ = len(values) - 1 - last
         return values.iloc[: last + 1]
 

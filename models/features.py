@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, season_steps
 from models.naive import despiked
@@ -121,7 +122,10 @@ def prepare(
     settled = despiked(values, layout.day, layout.step_seconds)
     smooth = trailing_mean(settled, layout.smooth)
     level_week = trailing_mean(np.abs(settled), layout.week)
-    scale = np.where(np.isfinite(level_week) & (level_week > 1e-9), level_week, 1.0)
+    # a week with no data keeps the last level seen: a scale of 1 put every forecast from
+    # inside a trailing week-long gap near zero (1.1 a day against 1,700)
+    carried = pd.Series(level_week).ffill().to_numpy()
+    scale = np.where(np.isfinite(carried) & (carried > 1e-9), carried, 1.0)
     return Prepared(
         values=values,
         settled=settled,

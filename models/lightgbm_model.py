@@ -49,8 +49,10 @@ class LightGBM(ForecastModel):
 
     alias = "lightgbm"
     # its features skip missing steps (NaN-aware trailing means, lags a day or more back), and
-    # its trees learnt horizons only up to the hint, which forecasting from before a gap exceeds
-    trims_missing_end = False
+    # its trees learnt horizons only up to the hint, which forecasting from before a gap exceeds:
+    # it forecasts from the last step through a gap of up to a day. A longer one leaves only
+    # week-old features (a week's gap, none), so it forecasts on from the last observed step
+    reads_missing_end_seconds = DAY_SECONDS
     # its trees stay as fitted however much new history ``update`` swaps in: on a trace with a
     # seasonal trend, trees two weeks old forecast with twice the error of fresh ones
     backtest_refit_seconds = 7 * DAY_SECONDS

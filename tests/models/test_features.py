@@ -43,3 +43,13 @@ def test_training_targets_stay_inside_the_history() -> None:
     assert (horizons >= 1).all() and (horizons <= 576).all()
     assert (origins + horizons <= 2999).all()
     assert (horizons <= 12).mean() > 0.1  # short horizons are well represented
+
+
+def test_a_week_without_data_keeps_the_last_scale() -> None:
+    """A week-long hole left the weekly level undefined and the scale fell to 1: rows in and
+    just after it were read at 1,000x their size."""
+    values = synthetic_traffic(days=28, step_seconds=3600, base=1_000, seed=2).to_numpy().copy()
+    values[14 * 24 : 21 * 24 + 12] = np.nan
+    layout = Layout.for_step(3600)
+    scale = prepare(values, 0.0, layout, np.array([], dtype="int64")).scale
+    assert (scale > 500).all() and (scale < 2_000).all()

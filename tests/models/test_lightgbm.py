@@ -70,3 +70,18 @@ def test_a_one_off_spike_is_neither_repeated_nor_swells_the_scale() -> None:
     clean = LightGBM().fit(series).predict(288, (0.5,))["p50"].to_numpy()
     after = LightGBM().fit(spiked).predict(288, (0.5,))["p50"].to_numpy()
     assert np.abs(after - clean).max() < 0.1 * series.mean()
+
+
+def test_a_gap_of_days_at_the_end_is_forecast_on_from_the_last_observed_hour() -> None:
+    """Found on daily and hourly traces with their last week blank: every feature was missing
+    and the scale fell to 1, so the forecast was about 1 against a level of 1,700. A gap of
+    over a day is forecast as from a history that stopped at its last observed step."""
+    series = synthetic_traffic(days=35, step_seconds=3600, base=1_700, seed=5)
+    gap, horizon = 7 * 24, 48
+    gappy = series.copy()
+    gappy.iloc[-gap:] = np.nan
+    frame = LightGBM().configure(horizon=horizon).fit(gappy).predict(horizon)
+    assert frame.index[0] == series.index[-1] + series.index.freq
+    expected = LightGBM().configure(horizon=horizon).fit(series.iloc[:-gap])
+    np.testing.assert_allclose(frame["p50"], expected.predict(gap + horizon)["p50"][gap:])
+    assert 0.7 * 1_700 < frame["p50"].mean() < 1.3 * 1_700

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.base import DAY_SECONDS, ForecastModel, fill_gaps, season_steps
+from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, fill_gaps, season_steps
 from models.holt_winters import forecast_ahead, smooth
 from models.naive import despiked, empirical_offsets
 from models.resample import blocks_needed, coarse_factor, coarsen, refine
@@ -39,7 +39,7 @@ class MSTL(ForecastModel):
         day = season_steps(self.step_seconds_, DAY_SECONDS)
         self.day_ = day
         self.factor_ = coarse_factor(day, MAX_BLOCKS_PER_DAY)
-        fine = fill_gaps(history.to_numpy()[-MAX_HISTORY_DAYS * day :], day)
+        fine = fill_gaps(history.to_numpy()[-MAX_HISTORY_DAYS * day :], self._gap_season())
         coarse = coarsen(fine, self.factor_)
         day_blocks = max(1, day // self.factor_)
         periods = [p for p in (day_blocks, 7 * day_blocks) if p > 1 and len(coarse) > 2 * p]
@@ -73,6 +73,13 @@ class MSTL(ForecastModel):
     def _update(self, history: pd.Series) -> None:
         self._smooth_level(history, fixed=self.params_)
 
+    def _gap_season(self) -> int:
+        """Gaps are filled from a cycle earlier: a day, or at daily steps (no daily cycle) a
+        week. Filled linearly, a missing week of daily data had no weekly shape, and the level
+        under it came out 10 % low three weeks later (bias -174 where the week was kept: -48)."""
+        day = season_steps(self.step_seconds_, DAY_SECONDS)
+        return day if day > 1 else season_steps(self.step_seconds_, WEEK_SECONDS)
+
     def _position(self, stamp: pd.Timestamp) -> int:
         """Absolute step number of a timestamp (steps since the epoch)."""
         return round(stamp.value / 1e9 / self.step_seconds_)
@@ -85,7 +92,7 @@ class MSTL(ForecastModel):
         )
 
     def _smooth_level(self, history: pd.Series, fixed: dict[str, Any] | None) -> None:
-        fine = fill_gaps(history.to_numpy()[-MAX_HISTORY_DAYS * self.day_ :], self.day_)
+        fine = fill_gaps(history.to_numpy()[-MAX_HISTORY_DAYS * self.day_ :], self._gap_season())
         end = self._position(history.index[-1])
         rest = coarsen(fine - self._seasonal(end - len(fine) + 1, len(fine)), self.factor_)
         # on the log scale a trend compounds: fitted on a month of growth it forecast 4-12x

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.mstl import MSTL
@@ -126,3 +127,17 @@ def test_a_one_off_spike_is_not_learnt_as_a_cycle() -> None:
 
 def test_forecasts_past_a_missing_end() -> None:
     assert_forecasts_past_a_missing_end(MSTL)
+
+
+def test_a_missing_week_of_daily_data_keeps_its_weekly_shape() -> None:
+    """Found by a QA pass: a week missing three weeks before the end of a daily series was
+    filled linearly, without its quiet weekend, and the level under it came out 10 % low."""
+    rng = np.random.default_rng(2)
+    index = pd.date_range("2024-01-01", periods=168, freq="D", tz="UTC")
+    weekday = np.array([1.0, 1.05, 1.1, 1.08, 1.0, 0.6, 0.5])[index.day_of_week]
+    series = pd.Series(1_000 * weekday * (1 + 0.03 * rng.standard_normal(168)), index=index)
+    gappy = series.copy()
+    gappy.iloc[-28:-21] = np.nan
+    whole = MSTL().fit(series).predict(14)["p50"]
+    holed = MSTL().fit(gappy).predict(14)["p50"]
+    assert abs(holed.mean() / whole.mean() - 1) < 0.03

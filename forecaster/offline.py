@@ -39,6 +39,7 @@ from forecaster.timeutil import (
     parse_duration,
     parse_timestamps,
     refuse_bare_seconds_under_a_step,
+    spoken_duration,
     to_epoch_ms,
 )
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
@@ -444,6 +445,26 @@ def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
     if math.isclose(step, data_step):
         return regularise(points, step, end=end)
     return regularise(points, step, anchor=pd.Timestamp(0, tz="UTC"), end=end)
+
+
+def finer_freq_note(series_file: SeriesFile, freq: str | None) -> str:
+    """Why ``--freq`` finer than the data's own step is worth a word ("" otherwise): most of
+    its steps hold no row, and the models fill them in between the rows, so the forecast's
+    detail within a row's step is made up."""
+    if freq is None or len(series_file.points) < 2:
+        return ""
+    try:
+        step = parse_duration(freq)
+    except ValueError:
+        return ""  # regular_history refuses it, saying why
+    data_step = infer_step_seconds(series_file.points.index)
+    per_row = round(data_step / step) if step > 0 else 0
+    if per_row < 2:
+        return ""
+    return (
+        f"--freq {freq} is finer than the data's step of {spoken_duration(data_step)}: "
+        f"{per_row - 1} of every {per_row} steps have no row and are filled in between rows"
+    )
 
 
 def horizon_steps(horizon: str, history: pd.Series) -> int:

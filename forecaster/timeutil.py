@@ -160,6 +160,15 @@ def from_epoch_ms(millis: np.ndarray | pd.Series) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(millis, dtype=np.int64), unit="ms", utc=True))
 
 
+def spoken_duration(seconds: float) -> str:
+    """A duration as a note says it: ``2 h``, ``5 min``, ``30 s``."""
+    if seconds >= 3_600:
+        return f"{seconds / 3_600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:g} s"
+
+
 def freq_alias(step_seconds: float) -> str:
     """A pandas frequency string for a step in seconds (``300`` -> ``300s``)."""
     if step_seconds >= 1 and float(step_seconds).is_integer():

@@ -78,17 +78,23 @@ TIMEZONE = typer.Option(
 
 
 def read_input(
-    path: Path, *, refuses_negative: bool = False, value_column: str | None = None
+    path: Path,
+    *,
+    refuses_negative: bool = False,
+    value_column: str | None = None,
+    freq: str | None = None,
 ) -> SeriesFile:
     """An offline command's ``timestamp,value`` CSV, with a note on stderr about rows whose
     value is missing (they are gaps, so the user should know how many) and, unless the command
     refuses them anyway (``simulate``), about negative values: ingestion refuses those, so a
-    forecast that quietly took them would hide a broken export."""
-    from forecaster.offline import read_series_csv
+    forecast that quietly took them would hide a broken export; and about a ``--freq`` finer
+    than the rows, which makes up most of its steps."""
+    from forecaster.offline import finer_freq_note, read_series_csv
 
     series_file = read_series_csv(path, value_column)
-    if series_file.note:
-        warn(f"note: {series_file.note}")
+    for note in (series_file.note, finer_freq_note(series_file, freq)):
+        if note:
+            warn(f"note: {note}")
     if series_file.missing_values:
         warn(f"note: {series_file.missing_values} rows without a value are treated as gaps")
     if series_file.negative_values and not refuses_negative:

@@ -54,7 +54,7 @@ def forecast(
 
     writable(output)
     try:
-        series_file = read_input(input, value_column=value_column)
+        series_file = read_input(input, value_column=value_column, freq=freq)
         outcome = forecast_file(
             series_file,
             horizon=horizon,
@@ -98,7 +98,7 @@ def backtest(
     total = len(candidates or SINGLE_SERIES)
     bar = progress_bar("models")
     try:
-        series_file = read_input(input, value_column=value_column)
+        series_file = read_input(input, value_column=value_column, freq=freq)
         with bar:
             task = bar.add_task("backtesting", total=total)
 

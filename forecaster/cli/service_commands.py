@@ -260,7 +260,7 @@ def plan(
 
         writable(output)
         try:
-            series_file = read_input(input, value_column=value_column)
+            series_file = read_input(input, value_column=value_column, freq=freq)
             scaling = read_profile(profile)
             if horizon is None:  # a profile that sets its horizon plans that far, as a service
                 given = "horizon_hours" in scaling.model_fields_set

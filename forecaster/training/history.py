@@ -12,7 +12,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from forecaster.timeutil import epoch_ns, freq_alias
+from forecaster.timeutil import epoch_ns, freq_alias, spoken_duration
 from forecaster.training.level_shift import with_recent_rise_levelled
 from models.base import DAY_SECONDS, step_seconds_of
 
@@ -189,8 +189,8 @@ def without_outages(history: pd.Series) -> tuple[pd.Series, str]:
     if end < len(values):
         return cleaned, ""
     note = (
-        f"the last {_duration((end - start) * step)} of zeros read as an outage (missing data), "
-        "not load: the days before had no such run"
+        f"the last {spoken_duration((end - start) * step)} of zeros read as an outage "
+        "(missing data), not load: the days before had no such run"
     )
     return cleaned, note
 
@@ -283,14 +283,6 @@ def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each run of consecutive ``True`` starts, and one past where it ends."""
     edges = np.diff(np.concatenate([[0], flags.astype("int8"), [0]]))
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3_600:
-        return f"{seconds / 3_600:.3g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds:g} s"
 
 
 def exclude_windows(history: pd.Series, windows: Iterable[tuple[datetime, datetime]]) -> pd.Series:

@@ -114,6 +114,25 @@ def _own_phase(index: pd.DatetimeIndex, step_ns: int) -> int:
     return (phase + unit // 2) // unit * unit
 
 
+def held_between_points(
+    history: pd.Series, times: pd.DatetimeIndex, step_seconds: float
+) -> pd.Series:
+    """``history`` (points on a grid of ``step_seconds``) with each point held over the steps
+    up to the next, as far as the points' own spacing reaches: a point coarser than the grid
+    (a daily row on a 5-minute profile) stands for its whole period. Left empty, the 287 steps
+    between daily rows read as gaps, and the one before the last row as a stray start, so a
+    service with 35 days of rows trained on one point. A missing row stays a gap; the last row
+    is held over its period too (the caller cuts what lies after now)."""
+    if len(times) < 2:
+        return history
+    steps = round(infer_step_seconds(times) / step_seconds)
+    if steps < 2:
+        return history
+    step = pd.Timedelta(seconds=step_seconds)
+    grid = pd.date_range(history.index[0], history.index[-1] + (steps - 1) * step, freq=step)
+    return history.reindex(grid).ffill(limit=steps - 1)
+
+
 def without_stray_start(history: pd.Series) -> pd.Series:
     """``history`` from the end of its last gap that is longer than everything observed
     before it: a stray row (or a few) weeks before the rest is not history to learn from, and

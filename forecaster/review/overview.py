@@ -23,7 +23,11 @@ from forecaster.storage.forecasts import champion_run, forecast_frame, latest_fo
 from forecaster.storage.jobs import FailedRun, latest_failures
 from forecaster.storage.orm import Actuation, Series, Service
 from forecaster.storage.plans import latest_plan, plan_end, plan_steps
-from forecaster.storage.samples import latest_sample_ms_of, metric_series_ids
+from forecaster.storage.samples import (
+    latest_sample_ms_of,
+    metric_series_ids,
+    recent_spacing_seconds,
+)
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
 from forecaster.training.replan import why_plan_ended
@@ -87,6 +91,7 @@ class ServiceSummary:
     unit: str | None
     current_load: float | None
     last_sample_at: datetime | None
+    sample_spacing_seconds: float | None  # how often rows come (daily rows: 86,400)
     champion: ChampionInfo | None
     forecast_id: int | None
     forecast_created_at: datetime | None
@@ -183,6 +188,9 @@ def summarize_service(
         unit=session.get_one(Series, actual_ids[0]).unit if actual_ids else None,
         current_load=current,
         last_sample_at=last_sample,
+        sample_spacing_seconds=(
+            recent_spacing_seconds(session=session, series_id=actual_ids[0]) if actual_ids else None
+        ),
         champion=champion,
         forecast_id=forecast.id if forecast else None,
         forecast_created_at=forecast.created_at if forecast else None,
@@ -263,7 +271,9 @@ def warnings_for(
         found.append(f"no {summary.metric} samples yet")
     else:
         silence = (now - summary.last_sample_at).total_seconds()
-        if silence > max(3 * profile.step_seconds, MIN_SILENCE_SECONDS):
+        # daily rows are a day apart: a day's silence is the usual wait, two is a missed row
+        usual_wait = 2 * (summary.sample_spacing_seconds or 0.0)
+        if silence > max(3 * profile.step_seconds, MIN_SILENCE_SECONDS, usual_wait):
             found.append(f"no new {summary.metric} samples for {format_age(silence)}")
     if summary.forecast_id is None:
         found.append("no forecast yet: train the service")

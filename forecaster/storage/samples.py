@@ -444,6 +444,24 @@ def bucketed_samples(
     )
 
 
+def recent_spacing_seconds(*, session: Session, series_id: int, rows: int = 12) -> float | None:
+    """The median gap between a series' latest rows (one index scan back from its newest
+    point), ``None`` with fewer than two: how often new rows come."""
+    stamps = (
+        session.execute(
+            select(Sample.ts_ms)
+            .where(Sample.series_id == series_id)
+            .order_by(Sample.ts_ms.desc())
+            .limit(rows)
+        )
+        .scalars()
+        .all()
+    )
+    if len(stamps) < 2:
+        return None
+    return float(np.median(-np.diff(np.asarray(stamps, dtype="float64")))) / 1000
+
+
 def latest_sample_ms_of(*, session: Session, series_ids: list[int]) -> int | None:
     """Epoch ms of the newest point among some series (the service's "current" load time)."""
     if not series_ids:

@@ -1,0 +1,41 @@
+""" "No new samples" waits for rows at their own pace: a daily series is not silent at noon."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from forecaster.profiles import ScalingProfile
+from forecaster.review.overview import summarize_service
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.services import get_service
+from tests.helpers import store_service
+
+PROFILE = ScalingProfile(capacity_per_replica=100)  # a 5-minute step
+
+
+def _silence_warnings(database: Database, name: str, hours_after_last: float) -> list[str]:
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        last = pd.Timestamp("2024-03-31", tz="UTC")
+        now = (last + timedelta(hours=hours_after_last)).to_pydatetime()
+        summary = summarize_service(session=session, service=service, now=now, last_actuation=None)
+    return [w for w in summary.warnings if w.startswith("no new requests_per_second samples")]
+
+
+def test_daily_rows_are_silent_only_after_a_missed_row(
+    database: Database, settings: Settings
+) -> None:
+    """Found by a QA pass: an up-to-date daily series warned "no new samples for 21 h" all
+    day, so ``forecaster status --check`` failed every day."""
+    days = pd.date_range(end="2024-03-31", periods=30, freq="D", tz="UTC")
+    store_service(database, settings, "daily", pd.Series(np.full(30, 500.0), days), PROFILE)
+    assert _silence_warnings(database, "daily", 30) == []
+    missed = _silence_warnings(database, "daily", 50)
+    assert missed == ["no new requests_per_second samples for 2 d 2 h"]
+    steps = pd.date_range(end="2024-03-31", periods=300, freq="5min", tz="UTC")
+    store_service(database, settings, "fine", pd.Series(np.full(300, 5.0), steps), PROFILE)
+    assert _silence_warnings(database, "fine", 0.5) != []  # 5-minute rows: as before

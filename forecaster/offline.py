@@ -321,6 +321,8 @@ def points_to_store(
     if not kept.all():
         gaps = f"{int((~kept).sum())} rows without a value left out (gaps)"
         note = gaps if note is None else f"{note}; {gaps}"
+    if repeats := _repeated_note(pd.DatetimeIndex(stamps[kept]), "the last row of each is stored"):
+        note = repeats if note is None else f"{note}; {repeats}"
     lines = columns.lines()
     written = np.column_stack(
         [columns.timestamps.to_numpy(object), columns.values.to_numpy(object)]
@@ -335,6 +337,16 @@ def points_to_store(
         lines=None if lines is None else lines[kept],
     )
     return points, note
+
+
+def _repeated_note(stamps: pd.DatetimeIndex, outcome: str) -> str:
+    """A note on rows that repeat an earlier row's timestamp (an export run twice, a join),
+    saying what became of them; "" when none do."""
+    repeated = int(stamps.duplicated().sum())
+    if not repeated:
+        return ""
+    rows = "1 row repeats" if repeated == 1 else f"{repeated} rows repeat"
+    return f"{rows} an earlier row's timestamp: {outcome}"
 
 
 def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
@@ -362,12 +374,13 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
         },
         index=pd.DatetimeIndex(stamps),
     )[kept].sort_index(kind="stable")
+    repeats = _repeated_note(pd.DatetimeIndex(rows.index), "the values of a timestamp are averaged")
     return SeriesFile(
         points=rows["value"],
         style=TimestampStyle.of(str(columns.timestamps.at[last])),
         missing_values=int(missing.sum()),
         end=pd.Timestamp(stamps[last]),
-        note="; ".join(filter(None, [columns.note, clocks])) or None,
+        note="; ".join(filter(None, [columns.note, clocks, repeats])) or None,
         clock_shift=None if shift is None else rows["shift"],
     )
 

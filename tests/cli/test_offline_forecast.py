@@ -70,6 +70,33 @@ def test_a_freq_finer_than_the_rows_is_noted(tmp_path: Path) -> None:
         assert len(pd.read_csv(out)) == (16 if noted else 2)
 
 
+def test_rows_repeating_a_timestamp_are_noted(tmp_path: Path) -> None:
+    """Found by a QA pass: repeated timestamps (an export run twice) were merged without a
+    word. The forecast averages them, ingestion keeps the last; both now say so."""
+    from forecaster.offline import points_to_store
+
+    rows = "timestamp,value\n" + "".join(
+        f"2024-01-01 {minute // 60:02d}:{minute % 60:02d}:00,{minute % 7}\n"
+        for minute in range(0, 600, 5)
+    )
+    path = tmp_path / "history.csv"
+    path.write_text(rows + "2024-01-01 09:55:00,50\n2024-01-01 09:50:00,60\n")
+    out = tmp_path / "forecast.csv"
+    result = runner.invoke(
+        app, ["forecast", "--input", str(path), "--horizon", "1h", "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 rows repeat an earlier row's timestamp: the values of a timestamp are averaged" in (
+        result.output
+    )
+    points, note = points_to_store(path, service="s", metric="m")
+    assert len(points.values) == 122  # all go to the batch, which keeps the last of each
+    assert note == "2 rows repeat an earlier row's timestamp: the last row of each is stored"
+    single = tmp_path / "single.csv"
+    single.write_text(rows)
+    assert points_to_store(single, service="s", metric="m")[1] is None
+
+
 def test_forecast_with_freq_model_and_quantiles(tmp_path: Path) -> None:
     write_history(tmp_path / "history.csv", days=4, step=60)
     out = tmp_path / "forecast.csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,23 @@ from forecaster.errors import InvalidInputError, listing, quoted
 
 # what spreadsheets write instead of commas: ';' where the decimal mark is a comma, tabs in TSV
 _OTHER_SEPARATORS = {";": '";"', "\t": "a tab"}
+
+
+# pandas' C parser on a row with more fields than the header
+_TOO_MANY_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _parser_problem(error: pd.errors.ParserError) -> str:
+    """pandas' "Error tokenizing data. C error: Expected 2 fields in line 3, saw 3" as what is
+    wrong and the fix; other parser errors as pandas words them."""
+    found = _TOO_MANY_FIELDS.search(str(error))
+    if found is None:
+        return str(error)
+    header, line, fields = found.groups()
+    return (
+        f"line {line} has {fields} fields where the header has {header}; quote a value that "
+        "holds a comma, or give every row the header's columns"
+    )
 
 
 def read_csv_text(
@@ -31,7 +49,9 @@ def read_csv_text(
         raise _not_utf8(name) from None
     except pd.errors.EmptyDataError:  # pandas: "No columns to parse from file"
         raise InvalidInputError(f"cannot read {name}: the file is empty") from None
-    except (OSError, ValueError, pd.errors.ParserError) as error:
+    except pd.errors.ParserError as error:
+        raise InvalidInputError(f"cannot read {name}: {_parser_problem(error)}") from None
+    except (OSError, ValueError) as error:
         raise InvalidInputError(f"cannot read {name}: {error}") from None
     if any("\x00" in str(column) for column in frame.columns):
         raise _not_utf8(name)  # UTF-16 without a byte-order mark decodes, a NUL in every other byte

@@ -268,6 +268,20 @@ def test_a_file_that_is_not_utf8_is_refused_with_what_to_do(tmp_path: Path) -> N
         assert "is not UTF-8 text" in result.stderr and "save it as a UTF-8 CSV" in result.stderr
 
 
+def test_a_row_with_more_fields_than_the_header_is_named_with_the_fix(tmp_path: Path) -> None:
+    """Found by a QA pass: pandas' "Error tokenizing data. C error: ..." was passed on as is."""
+    rows = [f"2024-01-01T{h:02d}:00:00Z,{h}" for h in range(12)]
+    rows[4] += ",7"  # the file's line 6, after the header
+    path = tmp_path / "extra.csv"
+    path.write_text("\n".join(["timestamp,value", *rows]))
+    args = ["forecast", "--input", str(path), "--output", str(tmp_path / "o.csv")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "line 6 has 3 fields where the header has 2" in result.stderr
+    assert "quote a value that holds a comma" in result.stderr
+    assert "tokenizing" not in result.stderr
+
+
 def test_a_file_separated_by_semicolons_or_tabs_says_so(tmp_path: Path) -> None:
     """Not read (";" files often write decimal commas) but named, with the fix."""
     rows = [f"2024-01-01T{h:02d}:00:00Z,{h},5" for h in range(12)]  # decimal commas

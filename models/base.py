@@ -81,14 +81,12 @@ class ForecastModel(ABC):
     # with its level (twice the users, twice the peak-to-trough), which a season added to
     # the level misses after a shift; quantiles survive the monotone back-transform
     log_scale: ClassVar[bool] = False
-    # fit on the history up to its last observed value and forecast the missing steps after
-    # it too (dropped from the output), as a state-space model skips the updates it has no
-    # observation for: a gap at the end filled from the day before was read as the latest
-    # level and trend (Holt-Winters, 15 min missing at 5 minutes: next day's mean 98 -> 81).
-    # Off for models that read past missing steps themselves and for wrappers of fitted models
-    trims_missing_end: ClassVar[bool] = True
-    # a model that reads past missing steps itself does so for a gap up to this long; a longer
-    # one is trimmed as above (0: always trimmed when ``trims_missing_end``)
+    # a gap at the end longer than this is trimmed: the model fits on the history up to its
+    # last observed value and forecasts the missing steps after it too (dropped from the
+    # output), as a state-space model skips the updates it has no observation for: a gap at
+    # the end filled from the day before was read as the latest level and trend (Holt-Winters,
+    # 15 min missing at 5 minutes: next day's mean 98 -> 81). Longer for models that read past
+    # missing steps themselves, up to how far they can; infinite for wrappers of fitted models
     reads_missing_end_seconds: ClassVar[float] = 0.0
 
     # context the training engine may give before fitting (see :meth:`configure`)
@@ -98,7 +96,8 @@ class ForecastModel(ABC):
     step_seconds_: float
     last_timestamp_: pd.Timestamp
     n_obs_: int
-    # steps missing after the last observed value, forecast and dropped (``trims_missing_end``)
+    # steps missing after the last observed value, forecast and dropped (a gap longer than
+    # ``reads_missing_end_seconds``)
     missing_end_: int = 0
 
     def configure(self, *, calendar: Calendar | None = None, horizon: int | None = None) -> Self:
@@ -138,10 +137,11 @@ class ForecastModel(ABC):
         return self
 
     def _observed_end(self, values: pd.Series) -> pd.Series:
-        """``values`` up to the last observed one (all of them unless ``trims_missing_end``),
-        recording how many steps after it are missing (``missing_end_``)."""
+        """``values`` up to the last observed one when the gap after it is longer than the
+        model reads through (``reads_missing_end_seconds``), else all of them, recording how
+        many steps are left out (``missing_end_``)."""
         observed = np.flatnonzero(values.notna().to_numpy())
-        last = int(observed[-1]) if self.trims_missing_end else len(values) - 1
+        last = int(observed[-1])
         if (len(values) - 1 - last) * self.step_seconds_ <= self.reads_missing_end_seconds:
             last = len(values) - 1
         self.missing_end_ = len(values) - 1 - last

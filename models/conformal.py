@@ -231,7 +231,7 @@ class Calibrated(ForecastModel):
     """
 
     alias = "calibrated"
-    trims_missing_end = False  # its base model does
+    reads_missing_end_seconds = float("inf")  # its base model does
 
     def __init__(
         self,

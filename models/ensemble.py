@@ -20,7 +20,7 @@ class Ensemble(ForecastModel):
     """Mean of the members' forecasts; members are fitted and updated together."""
 
     alias = "ensemble"
-    trims_missing_end = False  # each member does
+    reads_missing_end_seconds = float("inf")  # each member does
 
     def __init__(self, members: Sequence[ForecastModel]) -> None:
         if not members:

@@ -89,7 +89,7 @@ class WeekendShifted(ForecastModel):
     are the base model's, calibrated on the moved history."""
 
     alias = "weekend_shifted"
-    trims_missing_end = False  # its base model does
+    reads_missing_end_seconds = float("inf")  # its base model does
 
     def __init__(self, base: ForecastModel, shift: WeekendShift) -> None:
         """``base`` already fitted on a moved history, when it has been fitted at all."""

@@ -26,10 +26,11 @@ from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.storage.samples import (
     latest_sample_ms_of,
     metric_series_ids,
-    recent_spacing_seconds,
+    newest_sample_ms,
 )
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
+from forecaster.training.history import infer_step_seconds
 from forecaster.training.replan import why_plan_ended
 from forecaster.training.service_data import find_driving_series_id
 
@@ -188,9 +189,7 @@ def summarize_service(
         unit=session.get_one(Series, actual_ids[0]).unit if actual_ids else None,
         current_load=current,
         last_sample_at=last_sample,
-        sample_spacing_seconds=(
-            recent_spacing_seconds(session=session, series_id=actual_ids[0]) if actual_ids else None
-        ),
+        sample_spacing_seconds=_rows_spacing(session, actual_ids),
         champion=champion,
         forecast_id=forecast.id if forecast else None,
         forecast_created_at=forecast.created_at if forecast else None,
@@ -203,6 +202,15 @@ def summarize_service(
     )
     summary.warnings.extend(warnings_for(summary, profile=profile, now=now, failures=failures))
     return summary
+
+
+def _rows_spacing(session: Session, series_ids: list[int]) -> float | None:
+    """How often the metric's rows come (its first label set's newest dozen), as training
+    reads a step (:func:`infer_step_seconds`); ``None`` with fewer than two rows."""
+    if not series_ids:
+        return None
+    stamps = newest_sample_ms(session=session, series_id=series_ids[0])
+    return infer_step_seconds(from_epoch_ms(stamps)) if len(stamps) >= 2 else None
 
 
 def plan_now(

@@ -444,22 +444,16 @@ def bucketed_samples(
     )
 
 
-def recent_spacing_seconds(*, session: Session, series_id: int, rows: int = 12) -> float | None:
-    """The median gap between a series' latest rows (one index scan back from its newest
-    point), ``None`` with fewer than two: how often new rows come."""
-    stamps = (
-        session.execute(
-            select(Sample.ts_ms)
-            .where(Sample.series_id == series_id)
-            .order_by(Sample.ts_ms.desc())
-            .limit(rows)
-        )
-        .scalars()
-        .all()
-    )
-    if len(stamps) < 2:
-        return None
-    return float(np.median(-np.diff(np.asarray(stamps, dtype="float64")))) / 1000
+def newest_sample_ms(*, session: Session, series_id: int, count: int = 12) -> np.ndarray:
+    """Epoch ms of a series' newest ``count`` points, oldest first (one index scan back from
+    its newest point): how often its rows come."""
+    stamps = session.execute(
+        select(Sample.ts_ms)
+        .where(Sample.series_id == series_id)
+        .order_by(Sample.ts_ms.desc())
+        .limit(count)
+    ).scalars()
+    return np.asarray(list(stamps), dtype="int64")[::-1]
 
 
 def latest_sample_ms_of(*, session: Session, series_ids: list[int]) -> int | None:

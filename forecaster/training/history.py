@@ -114,18 +114,17 @@ def _own_phase(index: pd.DatetimeIndex, step_ns: int) -> int:
     return (phase + unit // 2) // unit * unit
 
 
-def held_between_points(
-    history: pd.Series, times: pd.DatetimeIndex, step_seconds: float
-) -> pd.Series:
-    """``history`` (points on a grid of ``step_seconds``) with each point held over the steps
-    up to the next, as far as the points' own spacing reaches: a point coarser than the grid
-    (a daily row on a 5-minute profile) stands for its whole period. Left empty, the 287 steps
-    between daily rows read as gaps, and the one before the last row as a stray start, so a
-    service with 35 days of rows trained on one point. A missing row stays a gap; the last row
-    is held over its period too (the caller cuts what lies after now)."""
-    if len(times) < 2:
+def held_on_grid(points: pd.Series, step_seconds: float, anchor: pd.Timestamp) -> pd.Series:
+    """``points`` averaged onto a grid of ``step_seconds`` through ``anchor`` (:func:`regularise`),
+    each held over the steps up to the next as far as the points' own spacing reaches: a point
+    coarser than the grid (a daily row on a 5-minute profile) stands for its whole period. Left
+    empty, the 287 steps between daily rows read as gaps, and the one before the last row as a
+    stray start, so a service with 35 days of rows trained on one point. A missing row stays a
+    gap; the last row is held over its period too (the caller cuts what lies after now)."""
+    history = regularise(points, step_seconds, anchor=anchor)
+    if len(points) < 2:
         return history
-    steps = round(infer_step_seconds(times) / step_seconds)
+    steps = round(infer_step_seconds(pd.DatetimeIndex(points.index)) / step_seconds)
     if steps < 2:
         return history
     step = pd.Timedelta(seconds=step_seconds)

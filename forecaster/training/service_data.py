@@ -22,7 +22,7 @@ from forecaster.storage.forecasts import latest_forecast, latest_training_runs
 from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Series, Service
 from forecaster.storage.samples import ensure_series, latest_metric_ms, read_samples
 from forecaster.timeutil import utc_now
-from forecaster.training.history import exclude_windows, held_between_points, regularise
+from forecaster.training.history import exclude_windows, held_on_grid
 from models.calendar import Calendar, EventWindow
 
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -110,12 +110,8 @@ def load_history(
             f"{days:g} days{latest}; send recent samples"
         )
     per_series = [
-        held_between_points(
-            regularise(points, profile.step_seconds, anchor=EPOCH),
-            pd.DatetimeIndex(points.index),
-            profile.step_seconds,
-        )
-        for points in (group.set_index("ts")["value"] for _, group in samples.groupby("series_id"))
+        held_on_grid(group.set_index("ts")["value"], profile.step_seconds, EPOCH)
+        for _, group in samples.groupby("series_id")
     ]
     history = pd.concat(per_series, axis=1).sum(axis=1, min_count=1)
     history.index.freq = per_series[0].index.freq

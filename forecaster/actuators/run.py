@@ -2,18 +2,21 @@
 
 Called by the scheduled actuate job, ``POST /v1/services/{name}/actuate`` and ``forecaster
 actuate``. Targets are independent: one failing (or a plugin raising) never stops the others,
-and each record is committed as soon as its push ends.
+and each record is committed as soon as its push ends. Targets taken out of the profile get
+their baselines back (:mod:`forecaster.actuators.retired`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from forecaster.actuators import registry
 from forecaster.actuators.base import ActuationResult, ActuatorContext
+from forecaster.actuators.retired import given_up, retired_target, without
 from forecaster.actuators.retry import RetryPolicy, describe_error
-from forecaster.actuators.window import PlanWindow, load_window
+from forecaster.actuators.window import PlanStatus, PlanWindow, load_window
 from forecaster.errors import ForecasterError
 from forecaster.profiles import ActuationTarget
 from forecaster.settings import Settings
@@ -24,6 +27,8 @@ from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
+
+GIVEN_UP = "no longer retried: taken out of the profile over a day ago and still failing"
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,11 @@ def actuate_service(
     dry_run: bool = False,
     actor: str = "scheduler",
 ) -> ServiceActuation:
-    """Push the service's plan (or its targets' baselines) to every target; audit each."""
+    """Push the service's plan (or its targets' baselines) to every target; audit each.
+
+    Targets taken out of the profile are restored first, so that one still in it under
+    another config (a new kubeconfig for the same HPA) ends the pass holding the plan.
+    """
     now = utc_now()
     with database.session() as session:
         service = get_service(session=session, name=name)
@@ -86,18 +95,30 @@ def actuate_service(
             preview=dry_run,
         )
         service_id = service.id
+        retired = list(service.retired_targets)
     context = actuator_context(settings)
+    restore = PlanWindow(name, PlanStatus.RETIRED, "taken out of the profile", now, profile)
+    pushes: list[tuple[ActuationTarget, PlanWindow, dict[str, Any] | None]]
+    pushes = [(retired_target(entry), restore, entry) for entry in retired]
+    pushes += [(target, window, None) for target in profile.targets]
     records: list[Actuation] = []
-    for target in profile.targets:
-        result = push(target, window, context, dry_run=dry_run)
+    finished: list[dict[str, Any]] = []
+    for target, target_window, entry in pushes:
+        result = push(target, target_window, context, dry_run=dry_run)
         if result.outcome == "failed":
             log.warning("%s %s: %s", name, result.target, result.error)
+        if entry is not None and not dry_run:
+            if result.outcome != "failed":
+                finished.append(entry)
+            elif given_up(entry, now):
+                result.notes.append(GIVEN_UP)
+                finished.append(entry)
         with database.session() as session:
             records.append(
                 record_actuation(
                     session=session,
                     service_id=service_id,
-                    plan_id=window.plan_id,
+                    plan_id=target_window.plan_id,
                     target=f"{target.name}: {result.target}" if target.name else result.target,
                     kind=target.kind,
                     dry_run=dry_run,
@@ -107,10 +128,14 @@ def actuate_service(
                         "state": result.after,
                         "notes": result.notes,
                         "attempts": result.attempts,
-                        "window": window.summary(),
+                        "window": target_window.summary(),
                     },
                     error=result.error,
                     actor=actor,
                 )
             )
+    if finished:
+        with database.session() as session:
+            service = get_service(session=session, name=name)
+            service.retired_targets = without(service.retired_targets, finished)
     return ServiceActuation(window=window, records=records)

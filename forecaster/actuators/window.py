@@ -4,7 +4,8 @@ The actuate job (every few minutes) asks each target to hold, until the next run
 replica floor the plan asks for over ``[now, now + interval + lead)``: the ``floor``. Targets that
 take a schedule (AWS scheduled actions) also get the plan's ``change_points`` from now to its end.
 A plan that is missing, stale (too old, or ending before the window does), or a service that is
-disabled or forecast-only gives a window that is not active: actuators then restore baselines.
+disabled or forecast-only gives a window that is not active: actuators then restore baselines,
+as they do for a target taken out of the profile (``retired``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class PlanStatus(StrEnum):
     STALE = "stale"
     DISABLED = "disabled"
     FORECAST_ONLY = "forecast_only"
+    RETIRED = "retired"  # the target left the profile (forecaster.actuators.retired)
 
 
 @dataclass(frozen=True)

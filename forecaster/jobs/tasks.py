@@ -38,13 +38,15 @@ def enabled_services(database: Database) -> list[str]:
 
 
 def services_with_targets(database: Database) -> list[str]:
-    """Every service with actuation targets, enabled or not: disabled ones get restored.
+    """Every service with actuation targets, enabled or not: disabled ones get restored, as
+    do targets taken out of a profile (``retired_targets``).
 
     Read from the stored document, not the validated profile: one profile that no longer
     loads must fail its own service's run (which records why), not the whole pass.
     """
     with database.session() as session:
-        return [s.name for s in list_services(session=session) if s.profile.get("targets")]
+        services = list_services(session=session)
+        return [s.name for s in services if s.profile.get("targets") or s.retired_targets]
 
 
 def each_service(

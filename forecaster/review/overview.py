@@ -18,7 +18,7 @@ from forecaster.profiles import ScalingProfile
 from forecaster.review.accuracy import BandCheck, recent_band_check
 from forecaster.review.history import display_history, nullable
 from forecaster.review.leaderboard import headline_scores
-from forecaster.storage.actuations import last_actuations
+from forecaster.storage.actuations import last_actuations, latest_pushes
 from forecaster.storage.forecasts import champion_run, forecast_frame, latest_forecast
 from forecaster.storage.jobs import FailedRun, latest_failures
 from forecaster.storage.orm import Actuation, Series, Service
@@ -200,7 +200,14 @@ def summarize_service(
         band=band,
         warnings=[],
     )
-    summary.warnings.extend(warnings_for(summary, profile=profile, now=now, failures=failures))
+    pushes = latest_pushes(
+        session=session,
+        service_id=service.id,
+        targets=len(profile.targets) + len(service.retired_targets),
+    )
+    summary.warnings.extend(
+        warnings_for(summary, profile=profile, now=now, failures=failures, pushes=pushes)
+    )
     return summary
 
 
@@ -260,8 +267,10 @@ def warnings_for(
     profile: ScalingProfile,
     now: datetime,
     failures: Sequence[FailedRun] = (),
+    pushes: Sequence[Actuation] = (),
 ) -> list[str]:
-    """What a person should look at, most urgent first."""
+    """What a person should look at, most urgent first; ``pushes``: the records of the
+    latest actuation pass, one per target."""
     found: list[str] = []
     for failed in failures:
         what, meanwhile = FAILED_JOBS[failed.job]
@@ -291,9 +300,9 @@ def warnings_for(
         found.append("the plan has run out: actuators fall back to their baselines")
     if summary.champion is not None and summary.champion.status != "ok":
         found.append(f"champion {summary.champion.status}: {summary.champion.message or ''}")
-    actuation = summary.last_actuation
-    if actuation is not None and actuation.outcome == "failed":
-        found.append(f"last actuation of {actuation.target} failed: {actuation.error or ''}")
+    for push in reversed(pushes):
+        if push.outcome == "failed":
+            found.append(f"last actuation of {push.target} failed: {push.error or ''}")
     return found
 
 

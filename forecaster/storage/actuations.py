@@ -78,6 +78,21 @@ def last_actuations(*, session: Session, service_ids: list[int]) -> dict[int, Ac
     return {row.service_id: row for row in rows}
 
 
+def latest_pushes(*, session: Session, service_id: int, targets: int) -> list[Actuation]:
+    """The records of a service's latest pass, newest first: a pass leaves one record per
+    target, so its newest ``targets`` records that were not dry runs (a dry run says what a
+    push would do, not how the last one went)."""
+    if targets <= 0:
+        return []
+    query = (
+        select(Actuation)
+        .where(Actuation.service_id == service_id, Actuation.dry_run.is_(False))
+        .order_by(Actuation.id.desc())
+        .limit(targets)
+    )
+    return list(session.execute(query).scalars())
+
+
 def prune_unchanged_actuations(*, session: Session, before: datetime) -> int:
     """Delete ``unchanged`` records older than ``before``: each says only that a check (every
     five minutes) found the target as planned. Changes, restores and failures are kept."""

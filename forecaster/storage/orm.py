@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -62,6 +63,8 @@ class Service(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     profile: Mapped[dict[str, Any]]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # targets taken out of the profile, until the actuation pass has restored their baselines
+    retired_targets: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forecaster.actuators.retired import retire_removed
 from forecaster.errors import NotFoundError, quoted
 from forecaster.profiles import STORED, ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Series, Service
+from forecaster.timeutil import utc_now
 
 
 def upsert_service(
@@ -16,7 +18,8 @@ def upsert_service(
 ) -> tuple[Service, ScalingProfile | None]:
     """Create or replace a service's profile; returns the service and the profile it replaced
     (None when this call created it). Of concurrent creates of one name, one creates it and the
-    others replace its profile, each told which one it replaced.
+    others replace its profile, each told which one it replaced. Targets the new profile drops
+    are kept as retired, for the actuation pass to restore (:mod:`forecaster.actuators.retired`).
     """
     document = profile.model_dump(mode="json")
     row = {"name": name, "profile": document, "enabled": enabled}
@@ -27,6 +30,9 @@ def upsert_service(
     previous = profile_of(service)
     service.profile = document
     service.enabled = enabled
+    service.retired_targets = retire_removed(
+        service.retired_targets, before=previous.targets, after=profile.targets, now=utc_now()
+    )
     session.flush()
     return service, previous
 

@@ -1,0 +1,67 @@
+"""Targets taken out of a profile are put back to their baselines before they are forgotten.
+
+An HPA that forecaster raised to a plan's floor holds that floor until someone lowers it. If the
+target simply vanished from the profile, nobody would: the HPA stayed at the last floor, with
+forecaster's annotations, long after the plan went stale. So a profile update keeps the targets
+it removed (``services.retired_targets``); the actuation pass restores each one's baseline and
+forgets it once that worked, or after a day of failed tries (its records say why).
+
+A target is the same target when its kind and config are the same: renaming it changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from forecaster.profiles import STORED, ActuationTarget
+from forecaster.timeutil import as_utc
+
+RETRY_FOR = timedelta(days=1)
+RETIRED_AT = "retired_at"
+
+
+def _identity(target: ActuationTarget | dict[str, Any]) -> tuple[str, str]:
+    entry = target.model_dump(mode="json") if isinstance(target, ActuationTarget) else target
+    return entry["kind"], json.dumps(entry.get("config", {}), sort_keys=True)
+
+
+def retire_removed(
+    retired: Sequence[dict[str, Any]],
+    *,
+    before: Sequence[ActuationTarget],
+    after: Sequence[ActuationTarget],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The retired list once a profile's targets go from ``before`` to ``after``: targets
+    removed join it, and targets that came back leave it (the pass pushes them again)."""
+    kept = {_identity(target) for target in after}
+    waiting = [entry for entry in retired if _identity(entry) not in kept]
+    known = kept | {_identity(entry) for entry in waiting}
+    for target in before:
+        if _identity(target) not in known:
+            known.add(_identity(target))
+            waiting.append({**target.model_dump(mode="json"), RETIRED_AT: now.isoformat()})
+    return waiting
+
+
+def retired_target(entry: dict[str, Any]) -> ActuationTarget:
+    """The target a retired entry stands for (not re-checked, as a stored profile's are not)."""
+    fields = {key: value for key, value in entry.items() if key != RETIRED_AT}
+    return ActuationTarget.model_validate(fields, context=STORED)
+
+
+def given_up(entry: dict[str, Any], now: datetime) -> bool:
+    """Whether a retired target has failed to restore for long enough to stop trying."""
+    return now - as_utc(datetime.fromisoformat(entry[RETIRED_AT])) >= RETRY_FOR
+
+
+def without(
+    retired: Sequence[dict[str, Any]], done: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``retired`` less the entries in ``done`` (read again after the pushes: a profile update
+    may have changed the list meanwhile)."""
+    finished = {_identity(entry) for entry in done}
+    return [entry for entry in retired if _identity(entry) not in finished]

@@ -1,0 +1,142 @@
+"""Targets taken out of a profile get their baselines back; a failing target is never hidden.
+
+Both found by an actuator QA pass: an HPA whose target was removed from the profile stayed at
+the last floor pushed (30 against a baseline of 2) after the plan had gone stale, and a failing
+target's warning was hidden by a later target's success or by a dry run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from forecaster.actuators.retired import RETIRED_AT, retire_removed
+from forecaster.actuators.run import GIVEN_UP, actuate_service
+from forecaster.jobs.tasks import services_with_targets
+from forecaster.profiles import ActuationTarget
+from forecaster.review.overview import summarize_service
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.services import get_service
+from forecaster.timeutil import utc_now
+from tests.actuators.conftest import HPA, hpa
+from tests.actuators.factories import make_service, store_plan
+from tests.fakes.kube_api import FakeKubeApi
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"actuator_retry_base_seconds": 0.01, "actuator_read_timeout_seconds": 2.0}
+    )
+
+
+def hpa_target(kubeconfig: str, name: str = "chat", label: str | None = None) -> dict[str, Any]:
+    config = {"namespace": "ml", "name": name, "kubeconfig": kubeconfig}
+    return {"kind": "kubernetes-hpa", "name": label, "config": config}
+
+
+def retired_of(database: Database) -> list[dict[str, Any]]:
+    with database.session() as session:
+        return list(get_service(session=session, name="chat").retired_targets)
+
+
+def actuation_warnings(database: Database) -> list[str]:
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        summary = summarize_service(
+            session=session, service=service, now=utc_now(), last_actuation=None
+        )
+    return [w for w in summary.warnings if w.startswith("last actuation")]
+
+
+def test_a_target_taken_out_of_the_profile_gets_its_baseline_back(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2, high=50))
+    make_service(database, targets=[hpa_target(kubeconfig)])
+    store_plan(database, replicas=[30] * 48)
+    actuate_service(database, "chat", fast)
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 30
+
+    make_service(database, targets=[])
+    assert [entry["config"]["name"] for entry in retired_of(database)] == ["chat"]
+    assert services_with_targets(database) == ["chat"]  # still visited, to restore it
+    preview = actuate_service(database, "chat", fast, dry_run=True)
+    assert [r.outcome for r in preview.records] == ["restored"]
+    assert retired_of(database) != []  # a dry run restores nothing, so forgets nothing
+
+    done = actuate_service(database, "chat", fast)
+    assert [(r.outcome, r.after["window"]["status"]) for r in done.records] == [
+        ("restored", "retired")
+    ]
+    restored = kube.get(*HPA, "ml", "chat")
+    assert restored["spec"]["minReplicas"] == 2
+    assert not any(key.startswith("forecaster.io/") for key in restored["metadata"]["annotations"])
+    assert retired_of(database) == [] and services_with_targets(database) == []
+    assert actuate_service(database, "chat", fast).records == []
+
+
+def test_a_renamed_target_is_the_same_target_and_one_put_back_leaves_the_list(
+    kubeconfig: str,
+) -> None:
+    now = utc_now()
+    main = ActuationTarget.model_validate(hpa_target(kubeconfig, label="main"))
+    renamed = ActuationTarget.model_validate(hpa_target(kubeconfig, label="primary"))
+    other = ActuationTarget.model_validate(hpa_target(kubeconfig, name="embed"))
+    assert retire_removed([], before=[main], after=[renamed], now=now) == []
+    retired = retire_removed([], before=[main, other], after=[renamed], now=now)
+    assert [entry["config"]["name"] for entry in retired] == ["embed"]
+    assert retired[0][RETIRED_AT] == now.isoformat()
+    again = retire_removed(retired, before=[renamed], after=[], now=now + timedelta(hours=1))
+    assert [(e["config"]["name"], e[RETIRED_AT]) for e in again] == [
+        ("embed", now.isoformat()),  # kept once, from when it first left
+        ("chat", (now + timedelta(hours=1)).isoformat()),
+    ]
+    assert retire_removed(again, before=[], after=[other], now=now) == again[1:]
+
+
+def test_a_retired_target_that_keeps_failing_is_given_up_after_a_day(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    make_service(database, targets=[hpa_target(kubeconfig, name="gone")])
+    make_service(database, targets=[])
+    first = actuate_service(database, "chat", fast)  # the HPA does not exist: 404
+    assert [r.outcome for r in first.records] == ["failed"]
+    assert len(retired_of(database)) == 1
+    assert actuation_warnings(database) == [
+        f"last actuation of ml/gone failed: {first.records[0].error}"
+    ]
+
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        entry = dict(service.retired_targets[0])
+        entry[RETIRED_AT] = (utc_now() - timedelta(days=1, minutes=1)).isoformat()
+        service.retired_targets = [entry]
+    last = actuate_service(database, "chat", fast)
+    assert [r.outcome for r in last.records] == ["failed"]
+    assert GIVEN_UP in last.records[0].after["notes"]
+    assert retired_of(database) == [] and services_with_targets(database) == []
+
+
+def test_a_failing_target_is_warned_about_whatever_comes_after_it(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*HPA, hpa(low=2, high=50))
+    typo = hpa_target(kubeconfig, name="chat-typo", label="typo")
+    make_service(database, targets=[typo, hpa_target(kubeconfig, label="main")])
+    store_plan(database, replicas=[9] * 48)
+    done = actuate_service(database, "chat", fast)
+    assert [r.outcome for r in done.records] == ["failed", "applied"]
+    expected = [f"last actuation of typo: ml/chat-typo failed: {done.records[0].error}"]
+    assert actuation_warnings(database) == expected
+
+    actuate_service(database, "chat", fast, dry_run=True)  # reads, so cannot say a push works
+    assert actuation_warnings(database) == expected
+
+    make_service(database, targets=[hpa_target(kubeconfig, label="main")])
+    kube.add(*HPA, hpa(name="chat-typo", low=2, high=50))  # the retired one restores cleanly
+    actuate_service(database, "chat", fast)
+    assert actuation_warnings(database) == []

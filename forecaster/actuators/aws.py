@@ -92,6 +92,37 @@ class Capacity:
     desired: int | None = None
 
 
+DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+
+
+class AwsCallError(Exception):
+    """An AWS call that failed for good, worded for the audit record."""
+
+
+def call_error_text(error: BaseException, what: str) -> str:
+    """What an operator reads: which call, on what, and AWS's own code and message; refused
+    credentials say so first, as a Kubernetes 403 does."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(error, ClientError):
+        return f"{what}: {describe_error(error)}"
+    detail = error.response.get("Error", {})
+    code, message = detail.get("Code", ""), detail.get("Message", "")
+    if code in DENIED_CODES:
+        return f"forbidden: the credentials may not {what} ({code}: {message})"
+    return f"{what} failed: {code}: {message}"
+
+
 def transient(error: BaseException) -> bool:
     """Worth retrying: throttling, 5xx, timeouts and connection failures."""
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
@@ -172,13 +203,16 @@ class AwsScheduleActuator(ABC):
 
     # --- the shared algorithm ---
     def call(self, what: str, fn: Any, *args: Any) -> Any:
-        return call_with_retries(
-            lambda: fn(*args),
-            policy=self.context.retry,
-            transient=transient,
-            counter=self.counter,
-            what=f"{what} {self.target}",
-        )
+        try:
+            return call_with_retries(
+                lambda: fn(*args),
+                policy=self.context.retry,
+                transient=transient,
+                counter=self.counter,
+                what=f"{what} {self.target}",
+            )
+        except Exception as error:
+            raise AwsCallError(call_error_text(error, f"{what} {self.target}")) from error
 
     def owned(self, name: str) -> bool:
         return name.startswith(self.config.action_prefix)
@@ -259,16 +293,22 @@ class AwsScheduleActuator(ABC):
         }
 
     def apply(self, plan: PlanWindow, *, dry_run: bool) -> ActuationResult:
-        """Set the floor now, rewrite our future actions, delete stale ones. Never raises."""
+        """Set the floor now, rewrite our future actions, delete stale ones. Never raises.
+
+        A failure part-way is recorded with what the group holds by then (actions written
+        before a refused capacity update stay, and fire), not as if nothing had happened.
+        """
         self.counter = AttemptCounter()
         notes: list[str] = [] if plan.active else [f"restore baseline: {plan.reason}"]
         before: dict[str, Any] = {}
+        reached: dict[str, Any] = {}  # what the group holds so far
+        would = "would be " if dry_run else ""
         try:
             client = self.client()
             current = self.call("describe", self.read_capacity, client)
             listed, total = self.call("list scheduled actions", self.list_actions, client)
             ours = {a.name: a for a in listed}
-            before = self.state(current, list(ours.values()))
+            before = reached = self.state(current, list(ours.values()))
             restore = ours.get(self.restore_name())
             baseline = (
                 Capacity(restore.minimum, restore.maximum)
@@ -298,14 +338,18 @@ class AwsScheduleActuator(ABC):
             # order matters for failures: the restore action exists before capacity moves
             if to_put and not dry_run:
                 self.call("put scheduled actions", self.put_actions, client, to_put)
+                ours.update({a.name: a for a in to_put})
+                reached = self.state(current, list(ours.values()))
             if to_put:
-                notes.append(f"{len(to_put)} scheduled actions written")
+                notes.append(f"{len(to_put)} scheduled actions {would}written")
             if changed and not dry_run:
                 self.call("update capacity", self.set_capacity, client, wanted_now, current)
+                current = wanted_now
+                reached = self.state(current, list(ours.values()))
             if to_delete and not dry_run:
                 self.call("delete scheduled actions", self.delete_actions, client, to_delete)
             if to_delete:
-                notes.append(f"{len(to_delete)} scheduled actions deleted")
+                notes.append(f"{len(to_delete)} scheduled actions {would}deleted")
             outcome: Outcome = "unchanged"
             if before != after:
                 outcome = "applied" if plan.active else "restored"
@@ -313,13 +357,16 @@ class AwsScheduleActuator(ABC):
                 self.target, outcome, before, after, notes=notes, attempts=self.counter.calls
             )
         except Exception as error:  # noqa: BLE001 - every failure becomes an audited outcome
-            log.warning("actuation of %s failed: %s", self.target, describe_error(error))
+            text = str(error) if isinstance(error, AwsCallError) else describe_error(error)
+            log.warning("actuation of %s failed: %s", self.target, text)
+            if reached != before:
+                notes.append("partly applied: 'after' is what the group holds now")
             return ActuationResult(
                 self.target,
                 "failed",
                 before,
-                before,
-                error=describe_error(error),
+                reached,
+                error=text,
                 notes=notes,
                 attempts=self.counter.calls,
             )

@@ -200,6 +200,24 @@ def test_a_failure_midway_leaves_the_group_at_its_baseline_with_a_restore_schedu
     assert group(asg)["MinSize"] == 2  # the baseline, not something in between
     assert ours(asg)["forecaster-restore"]["MinSize"] == 2  # the dead-man's switch exists
     assert any("written" in note for note in result.notes)  # the record says what was done
+    # ... and holds it: the written actions are in 'after' (QA: it read as nothing done)
+    assert set(result.after["actions"]) == set(ours(asg)) != set(result.before["actions"])
+    assert result.after["MinSize"] == 2 and "partly applied" in result.notes[-1]
+
+
+def test_refused_credentials_are_named_plainly_and_not_retried(aws: FaultProxy, asg: Any) -> None:
+    aws.fail("UpdateAutoScalingGroup", 403, "AccessDenied", times=5)
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert aws.operations("UpdateAutoScalingGroup") == [403]
+    assert (result.error or "").startswith(
+        "forbidden: the credentials may not update capacity us-east-1/gpu (AccessDenied: "
+    )
+
+
+def test_a_dry_run_says_what_it_would_write(aws: FaultProxy, asg: Any) -> None:
+    result = actuator(aws).apply(busy_plan(), dry_run=True)
+    assert ours(asg) == {} and group(asg)["MinSize"] == 2
+    assert any(note.endswith("scheduled actions would be written") for note in result.notes)
 
 
 def test_a_timed_out_update_that_landed_is_retried_harmlessly(aws: FaultProxy, asg: Any) -> None:

@@ -12,6 +12,7 @@ and recompute), so the object is always either at its baseline or at a plan's fl
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -66,11 +67,30 @@ class Floor:
 
     @property
     def baseline_min(self) -> int:
-        return int(self.annotations.get(BASELINE_MIN, self.minimum))
+        return annotated_count(self.annotations, BASELINE_MIN, self.minimum)
 
     @property
     def baseline_max(self) -> int:
-        return int(self.annotations.get(BASELINE_MAX, self.maximum))
+        return annotated_count(self.annotations, BASELINE_MAX, self.maximum)
+
+
+def annotated_count(annotations: dict[str, str], key: str, default: int) -> int:
+    """A replica count forecaster keeps in an annotation. A person may have edited it: "2.0"
+    still reads as 2, and anything else names the annotation to fix instead of int()'s
+    "invalid literal" (the baseline it holds is what a restore needs)."""
+    text = annotations.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value.is_integer() or value < 0:
+        raise ValueError(
+            f"annotation {key} holds {text!r}, not a replica count: set it to the count "
+            "forecaster should restore, or remove it to take the object's current one"
+        )
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -178,7 +198,7 @@ class KubeFloorActuator(ABC):
             (self.max_field, APPLIED_MAX, BASELINE_MAX, floor.maximum),
         ):
             applied = annotations.get(applied_key)
-            if applied is not None and int(applied) != value:
+            if applied is not None and annotated_count(annotations, applied_key, value) != value:
                 annotations[baseline_key] = str(value)
                 notes.append(
                     f"{name} was set to {value} outside forecaster (it had written {applied}): "

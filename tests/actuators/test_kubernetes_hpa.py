@@ -155,6 +155,22 @@ def test_a_maximum_someone_else_set_while_forecaster_raised_it_is_kept(
     assert (spec(kube)["minReplicas"], spec(kube)["maxReplicas"]) == (2, 30)
 
 
+def test_an_edited_baseline_annotation_is_read_or_named(kube: FakeKubeApi, kubeconfig: str) -> None:
+    """QA: a baseline annotation edited to "2.0" failed every push and restore with int()'s
+    "invalid literal for int() with base 10"."""
+    kube.add(*HPA, hpa(low=2, high=20))
+    actuator(kubeconfig).apply(window(12), dry_run=False)
+    kube.modify(*HPA, "ml", "chat", {}, annotations={BASELINE_MIN: "3.0"})
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert spec(kube)["minReplicas"] == 3
+
+    actuator(kubeconfig).apply(window(12), dry_run=False)
+    kube.modify(*HPA, "ml", "chat", {}, annotations={BASELINE_MIN: "two"})
+    failed = actuator(kubeconfig).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert failed.outcome == "failed" and spec(kube)["minReplicas"] == 12
+    assert f"annotation {BASELINE_MIN} holds 'two', not a replica count" in (failed.error or "")
+
+
 def test_dry_run_shows_the_diff_and_writes_nothing(kube: FakeKubeApi, kubeconfig: str) -> None:
     kube.add(*HPA, hpa(low=2))
     result = actuator(kubeconfig).apply(window(6), dry_run=True)

@@ -114,12 +114,20 @@ class FakeKubeApi:
             return copy.deepcopy(self.objects[(group, version, resource, ns, name)])
 
     def modify(
-        self, group: str, version: str, resource: str, ns: str, name: str, spec: dict[str, Any]
+        self,
+        group: str,
+        version: str,
+        resource: str,
+        ns: str,
+        name: str,
+        spec: dict[str, Any],
+        annotations: dict[str, str] | None = None,
     ) -> None:
         """Another writer changes the object (bumping its resourceVersion)."""
         with self._lock:
             obj = self.objects[(group, version, resource, ns, name)]
             obj["spec"].update(spec)
+            obj["metadata"].setdefault("annotations", {}).update(annotations or {})
             obj["metadata"]["resourceVersion"] = self._next_version()
 
     def fail(self, method: str, status: int, times: int = 1) -> None:

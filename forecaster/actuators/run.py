@@ -92,6 +92,7 @@ def actuate_service(
             now=now,
             window_seconds=settings.actuation_interval_seconds + settings.actuation_lead_seconds,
             max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
+            push_seconds=settings.actuation_interval_seconds,
             preview=dry_run,
         )
         service_id = service.id

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from forecaster.profiles import ScalingProfile
@@ -89,6 +90,23 @@ def floor_over(
     return max(s.replicas for s in inside), max(s.load for s in inside)
 
 
+def paced_floor(
+    steps: Sequence[Step], *, now: datetime, push_seconds: float, max_step_up: int
+) -> int:
+    """The floor to hold now so pushes adding at most ``max_step_up`` each, ``push_seconds``
+    apart, keep up with every later step: max over steps of replicas - cap x pushes before it.
+
+    The planner ramps a plan by at most the cap per plan step; with steps shorter than the
+    pushes (1-minute steps, a push every 5 minutes) that is several caps per push, and the
+    floor pushed fell behind the plan by more at every push.
+    """
+    ahead = [s for s in steps if s.ts > now]
+    if not ahead:
+        return 0
+    waits = np.array([(s.ts - now).total_seconds() for s in ahead]) // push_seconds
+    return int(np.max(np.array([s.replicas for s in ahead]) - max_step_up * waits))
+
+
 def change_points(steps: Sequence[Step], *, step_seconds: int, now: datetime) -> list[ChangePoint]:
     """Where the floor changes from ``now`` on: the first point is the step in force at now."""
     span = timedelta(seconds=step_seconds)
@@ -113,8 +131,12 @@ def build_window(
     now: datetime,
     window_seconds: float,
     max_age_seconds: float,
+    push_seconds: float | None = None,
 ) -> PlanWindow:
-    """Cut the window from a plan's steps, or say why the plan cannot be used."""
+    """Cut the window from a plan's steps, or say why the plan cannot be used.
+
+    ``push_seconds`` (how often pushes come) paces a profile's ``max_step_up`` over pushes
+    (:func:`paced_floor`)."""
 
     def unusable(reason: str, ends_at: datetime | None = None) -> PlanWindow:
         return PlanWindow(service, PlanStatus.STALE, reason, now, profile, plan_id, ends_at=ends_at)
@@ -133,10 +155,21 @@ def build_window(
     if found is None:
         return unusable(f"plan {plan_id} has no step in force now", ends_at)
     floor, load = found
+    reason = f"plan {plan_id}: floor {floor} over the next {window_seconds:g}s"
+    if profile.max_step_up is not None and push_seconds:
+        paced = paced_floor(
+            steps, now=now, push_seconds=push_seconds, max_step_up=profile.max_step_up
+        )
+        if paced > floor:
+            reason += (
+                f", raised to {paced} so that pushes adding at most {profile.max_step_up} "
+                f"every {push_seconds:g}s keep up with the plan's rise"
+            )
+            floor = paced
     return PlanWindow(
         service,
         PlanStatus.ACTIVE,
-        f"plan {plan_id}: floor {floor} over the next {window_seconds:g}s",
+        reason,
         now,
         profile,
         plan_id,
@@ -155,6 +188,7 @@ def load_window(
     now: datetime,
     window_seconds: float,
     max_age_seconds: float,
+    push_seconds: float | None = None,
     preview: bool = False,
 ) -> PlanWindow:
     """The window for a stored service's latest plan.
@@ -200,4 +234,5 @@ def load_window(
         now=now,
         window_seconds=window_seconds,
         max_age_seconds=max_age_seconds,
+        push_seconds=push_seconds,
     )

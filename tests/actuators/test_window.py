@@ -118,3 +118,41 @@ def test_service_without_a_plan_is_missing(database: Database) -> None:
             max_age_seconds=3600,
         )
     assert window.status is PlanStatus.MISSING
+
+
+def test_pushes_capped_per_push_keep_up_with_a_plan_of_finer_steps() -> None:
+    """QA: with 1-minute plan steps and ``max_step_up: 2`` the plan rose 2 a minute (10 per
+    5-minute push) while each push may add 2, so the floor fell further behind at each push.
+    Replayed push by push, each adding at most the cap, the floor in force covers every step."""
+    rise = [2] * 90 + [2 + 2 * i for i in range(1, 15)] + [30] * 60  # 1-minute steps
+    plan = [Step(T0 + timedelta(minutes=i), v, v * 7.0) for i, v in enumerate(rise)]
+    capped = profile(max_step_up=2)
+
+    def replay(push_seconds: float | None) -> list[int]:
+        """The floor in force at each minute when a push every 5 minutes adds at most 2."""
+        held, in_force = 2, []
+        for minute in range(0, len(rise) - 10):
+            now = T0 + timedelta(minutes=minute)
+            if minute % 5 == 0:
+                window = build_window(
+                    service="chat",
+                    profile=capped,
+                    plan_id=7,
+                    generated_at=T0,
+                    step_seconds=60,
+                    steps=plan,
+                    now=now,
+                    window_seconds=360,
+                    max_age_seconds=6 * 3600,
+                    push_seconds=push_seconds,
+                )
+                assert window.floor is not None
+                held = min(window.floor, held + 2)
+            in_force.append(held)
+        return in_force
+
+    short = [m for m, held in enumerate(replay(None)) if held < rise[m]]
+    assert len(short) > 10  # without pacing: behind the plan for most of the climb
+    assert all(held >= rise[m] for m, held in enumerate(replay(300)))
+    paced = window_from([2, 2, 20], now=T0)  # 5-minute steps: the planner's ramp already does
+    assert paced.floor == 2 and "raised" not in paced.reason

@@ -21,7 +21,7 @@ from models.features import trailing_mean
 SMOOTH_SECONDS = 3 * 3600  # traffic compared as trailing 3-hour means
 MIN_RISE = 1.5  # the new level: at least 1.5x the same hours a week before (median)
 HELD_RISE = 1.25  # and every step since the rise above 1.25x
-MIN_HELD_SECONDS = 36 * 3600  # for a day and a half: a one-day event is not a new level
+MIN_HELD_SECONDS = 24 * 3600  # a whole day: half a day is news, which often fades
 CALM = 1.1  # the week before the rise within 10 % of the week before that (no growth trend)
 FLOOR_SHARE = 0.05  # ratios of values near zero: both sides raised by 5 % of the median
 PLATEAU_SECONDS = 12 * 3600  # the last 12 hours still at the new level (within 15 %): news
@@ -35,11 +35,12 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
 
     A rise is read from week-on-week ratios of trailing 3-hour means (so daily and weekly
     cycles cancel): from some step on, every ratio is above 1.25 and their median at least
-    1.5, for at least 36 hours; in the week before that step the median ratio was within 10 %
-    of 1 (a steady growth trend is not a step); and the traffic since is at least 1.5x that of
-    the same hours one, two and three weeks before (a recovery from holidays is not a rise).
-    The history before the step is multiplied by the rise over the week before. A week after
-    the rise the ratios compare the new level with itself, and the history is read as it is.
+    1.5, for at least a day since the rise began; in the week before that step the median
+    ratio was within 10 % of 1 (a steady growth trend is not a step); and the traffic since is
+    at least 1.5x that of the same hours one, two and three weeks before (a recovery from
+    holidays is not a rise). The history before the step is multiplied by the rise over the
+    week before. A week after the rise the ratios compare the new level with itself, and the
+    history is read as it is.
     """
     step = step_seconds_of(history.index)
     if step > MAX_STEP_SECONDS:
@@ -56,7 +57,8 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
     window = max(1, round(SMOOTH_SECONDS / step))
     ratios = _week_on_week(trailing_mean(values, window), week, floor)
     start = _held_since(ratios)
-    if len(values) - start < held_least or start < 2 * week:
+    # the held time counts from the rise's first step, found below up to a window earlier
+    if len(values) - start + window < held_least or start < 2 * week:
         return history, ""
     since, before = ratios[start:], ratios[start - week : start]
     if not (np.isfinite(since).any() and np.isfinite(before).any()):
@@ -73,6 +75,8 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
     # on the raw ratios of the window before
     earlier = _held_since(_week_on_week(values, week, floor)[start - window : start])
     start -= window - earlier
+    if len(values) - start < held_least:
+        return history, ""
     # against the same hours one, two and three weeks before (as far as the history goes): a
     # recovery from a holiday fortnight is a rise over the week before, not over the weeks
     # before the holidays

@@ -21,7 +21,7 @@ def _shifted(factor: float, days_ago: float, *, step: int = 3600, days: float = 
 
 
 @pytest.mark.parametrize("step", [300, 3600])
-@pytest.mark.parametrize("days_ago", [2, 5])
+@pytest.mark.parametrize("days_ago", [1, 2, 5])
 def test_a_lasting_doubling_lifts_the_history_before_it(step: int, days_ago: float) -> None:
     history = _shifted(2.0, days_ago, step=step)
     start = len(history) - round(days_ago * DAY / step)
@@ -56,7 +56,7 @@ def _growing(per_day: float) -> pd.Series:
     "history",
     [
         synthetic_traffic(days=28, step_seconds=3600, seed=5, noise=0.08),  # nothing happened
-        _shifted(2.0, 1),  # a day at the new level: could still be a one-day event
+        _shifted(2.0, 0.75),  # 18 hours at the new level: could still be news
         _shifted(2.0, 8),  # a week on, the week-old values are at the new level themselves
         _shifted(1.4, 3),  # too small to be sure of
         _shifted(0.5, 3),  # a fall: levelling it down would risk the floor on a holiday dip
@@ -65,7 +65,7 @@ def _growing(per_day: float) -> pd.Series:
         _growing(0.04),  # steady growth, no step
         _shifted(2.0, 3, step=DAY, days=120),  # daily steps: events look like levels
     ],
-    ids=["flat", "one-day", "week-old", "small", "fall", "fading", "holidays", "trend", "daily"],
+    ids=["flat", "18-hours", "week-old", "small", "fall", "fading", "holidays", "trend", "daily"],
 )
 def test_what_is_not_a_lasting_rise_is_left_alone(history: pd.Series) -> None:
     assert with_recent_rise_levelled(history) == (history, "")

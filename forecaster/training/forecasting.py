@@ -51,6 +51,7 @@ from forecaster.training.selection import (
     with_ensemble,
 )
 from forecaster.training.weekend import (
+    MONDAY,
     PARTLY_SEEN_CONTRAST,
     WEEKEND_CONTRAST,
     weekend_contrast,
@@ -411,7 +412,7 @@ def _prepare(
         item.reason = "declared events or gaps cover every backtest fold"
         return item
     item.folds = folds
-    if weekends and _weekends_moved(item):
+    if weekends and _weekends_moved(item, horizon):
         blanked = without_events(item.history, calendar.events)
         item.folds = Folds.of(blanked, item.plan)
     dense = dense_plan(item.plan, step)
@@ -654,12 +655,13 @@ def _calibrated(
     return fitted, fitted.predict(horizon, quantiles)
 
 
-def _weekends_moved(item: _Series) -> bool:
+def _weekends_moved(item: _Series, horizon: int) -> bool:
     """Move the history's weekends onto the weekdays' level (``models.weekend_shift``) when
     they stand apart (:mod:`forecaster.training.weekend`) and the backtest cannot weigh them,
-    because weekly naive waits for more history, no fold forecasts a weekend day, or the
-    folds forecast under a day of weekend while the history holds one weekend (then only
-    weekends twice as far apart: the folds weighed a few of their hours). The
+    because weekly naive waits for more history, no fold forecasts a weekend day, the folds
+    forecast under a day of weekend while the history holds one weekend, or the forecast
+    reaches a Monday no fold forecast (in the last two, only weekends twice as far apart: the
+    folds weighed some weekend hours). The
     champion then learns one kind of day, forecasts weekends moved back, and is averaged with
     last week's same day (:func:`_calibrated`). Whether it did so."""
     assert item.folds is not None and item.plan is not None
@@ -675,6 +677,14 @@ def _weekends_moved(item: _Series) -> bool:
         # picked on weekday folds, 15x the error of last week's same day
         why = "the backtest folds forecast under a day of weekend and the history holds one"
         least_contrast = PARTLY_SEEN_CONTRAST
+    elif not weekend_seconds(item.folds.seconds, item.step_seconds, zone, MONDAY) and (
+        weekend_seconds(_ahead_seconds(item, horizon), item.step_seconds, zone, MONDAY)
+    ):
+        # the folds did forecast weekend days, where daily models following the last day's
+        # level do well, but never the turn back to weekdays: nine days to Sunday night were
+        # forecast Monday like Sunday, 2.5x the error of last Monday repeated
+        why = "the forecast reaches a Monday and no backtest fold forecast one"
+        least_contrast = PARTLY_SEEN_CONTRAST
     else:
         return False
     contrast = weekend_contrast(item.history, zone)
@@ -688,6 +698,12 @@ def _weekends_moved(item: _Series) -> bool:
         f"and {why}"
     )
     return True
+
+
+def _ahead_seconds(item: _Series, horizon: int) -> np.ndarray:
+    """The epoch seconds of the steps a forecast of ``horizon`` steps covers."""
+    last = pd.Timestamp(item.history.index[-1]).timestamp()
+    return last + item.step_seconds * np.arange(1, horizon + 1)
 
 
 def _weekends_back(model: ForecastModel, item: _Series) -> ForecastModel:

@@ -64,15 +64,22 @@ def whole_weekends(history: pd.Series, zone: str | None = None) -> int:
     return len(set(zip(weekend.isocalendar().year, weekend.isocalendar().week, strict=True)))
 
 
+WEEKEND_DAYS = (5, 6)
+MONDAY = (0,)
+
+
 def weekend_seconds(
-    target_seconds: np.ndarray, step_seconds: float, zone: str | None = None
+    target_seconds: np.ndarray,
+    step_seconds: float,
+    zone: str | None = None,
+    days: tuple[int, ...] = WEEKEND_DAYS,
 ) -> float:
-    """How much Saturday and Sunday these target times (epoch seconds, steps of
-    ``step_seconds``, each counted once however many folds forecast it) cover, in ``zone``
-    (else UTC)."""
+    """How much of ``days`` (Saturday and Sunday unless told) these target times (epoch
+    seconds, steps of ``step_seconds``, each counted once however many folds forecast it)
+    cover, in ``zone`` (else UTC)."""
     seconds = np.unique(np.asarray(target_seconds, dtype="float64").ravel())
     stamps = _in_zone(pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True)), zone)
-    return float((stamps.day_of_week >= 5).sum() * step_seconds)
+    return float(np.isin(stamps.day_of_week, days).sum() * step_seconds)
 
 
 def _whole_days(history: pd.Series) -> pd.Series:

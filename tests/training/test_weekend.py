@@ -94,6 +94,21 @@ def test_a_backtest_of_weekdays_only_still_hears_about_weekends() -> None:
     assert errors[0] < 0.7 * errors[1]
 
 
+def test_nine_days_ending_sunday_night_forecast_monday_as_a_weekday() -> None:
+    """Found by a QA pass: nine days from Saturday to Sunday night, weekends at 0.6x. The folds
+    forecast Friday to Sunday, where models that follow the last day's level did well, so
+    Monday was forecast like Sunday: 29 % low, 2.5x the error of last Monday repeated."""
+    full = _office_traffic(10, seed=6)
+    history, monday = full.iloc[: 9 * 48], full.iloc[9 * 48 :]
+    assert history.index[-1].day_name() == "Sunday"
+    auto = make_forecast(history, 48)
+    assert "the forecast reaches a Monday and no backtest fold forecast one" in auto.message
+    last_monday = history.iloc[2 * 48 : 3 * 48].to_numpy()
+    error = float(np.mean(np.abs(auto.frame["p50"].to_numpy() - monday.to_numpy())))
+    assert error < 1.2 * float(np.mean(np.abs(last_monday - monday.to_numpy())))
+    assert abs(auto.frame["p50"].mean() / monday.mean() - 1) < 0.1
+
+
 PARTLY_SEEN = "the backtest folds forecast under a day of weekend and the history holds one"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -39,8 +40,13 @@ class Calendar:
 
     def holiday_dates(self, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
         """Public-holiday dates (UTC midnight) covering the years of ``index``."""
+        days = self.holiday_names(index)
+        return pd.DatetimeIndex(sorted(pd.Timestamp(day) for day in days)).tz_localize("UTC")
+
+    def holiday_names(self, index: pd.DatetimeIndex) -> dict[date, str]:
+        """Each public holiday covering the years of ``index``, by date, with its name."""
         if not self.holiday_country or len(index) == 0:
-            return pd.DatetimeIndex([], tz="UTC")
+            return {}
         import holidays
 
         years = range(int(index.min().year), int(index.max().year) + 1)
@@ -48,7 +54,7 @@ class Calendar:
             days = holidays.country_holidays(self.holiday_country, years=years)
         except NotImplementedError:  # profiles refuse such a country first (check_country)
             raise ValueError(f"unknown holiday country {self.holiday_country!r}") from None
-        return pd.DatetimeIndex(sorted(pd.Timestamp(day) for day in days)).tz_localize("UTC")
+        return {day: str(name) for day, name in days.items()}
 
     def holiday_flags(self, index: pd.DatetimeIndex) -> np.ndarray:
         """1.0 on steps that fall on a public holiday, else 0.0."""

@@ -41,6 +41,7 @@ from forecaster.training.history import (
     without_stray_start,
     zone_problem,
 )
+from forecaster.training.holiday_effect import with_learned_holidays
 from forecaster.training.selection import (
     ENSEMBLE,
     Score,
@@ -392,6 +393,8 @@ def _prepare(
     )
     if zone_problem(calendar.timezone):  # read in UTC (the note says why), weekends too
         calendar = replace(calendar, timezone=None)
+    calendar, holiday_note = with_learned_holidays(history, calendar, horizon)
+    note = "; ".join(filter(None, [note, holiday_note]))
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:

@@ -1,0 +1,67 @@
+"""Public holidays are read at the level the history's own holidays ran at, for every model.
+
+Found by a QA pass: with major US holidays at 0.4x in four months of 5-minute history, MSTL
+(the champion) forecast Christmas as an ordinary day, +164 %, with or without the country.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecaster.training.forecasting import make_forecast
+from forecaster.training.holiday_effect import with_learned_holidays
+from models.calendar import Calendar, EventWindow
+from tests.helpers import synthetic_traffic
+
+US = Calendar(holiday_country="US")
+MAJOR = 0.4  # Labor Day, Thanksgiving and Christmas; the other US holidays run as usual
+MAJOR_DAYS = ("2023-09-04", "2023-11-23", "2023-12-25", "2024-09-02", "2024-11-28")
+
+
+def _traffic(start: str, end: str) -> pd.Series:
+    days = (pd.Timestamp(end) - pd.Timestamp(start)).days
+    series = synthetic_traffic(days, 3600, weekly_amplitude=0.0, seed=7, start=start)
+    major = pd.DatetimeIndex(series.index).normalize().isin(pd.DatetimeIndex(MAJOR_DAYS, tz="UTC"))
+    return series * np.where(major, MAJOR, 1.0)
+
+
+def _multipliers(calendar: Calendar) -> dict[str, float]:
+    return {str(e.start.date()): e.multiplier or 1.0 for e in calendar.events}
+
+
+def test_each_holiday_reads_at_its_own_level_or_at_the_holidays_median() -> None:
+    history = _traffic("2024-08-01", "2024-12-24")  # Labor Day to Thanksgiving; not Christmas
+    calendar, note = with_learned_holidays(history, US, horizon=48)
+    levels = _multipliers(calendar)
+    assert abs(levels["2024-09-02"] - MAJOR) < 0.05  # as it ran
+    assert "2024-10-14" not in levels and "2024-11-11" not in levels  # ran as usual: left alone
+    # Christmas is not in the history: the median of the four seen (two at 0.4, two at 1.0)
+    assert 0.6 < levels["2024-12-25"] < 0.8
+    assert "public holidays (US) read at the level the 4 in the history ran at" in note
+
+    year = _traffic("2023-11-01", "2024-12-24")  # last Christmas seen: its own level
+    assert (
+        abs(_multipliers(with_learned_holidays(year, US, horizon=48)[0])["2024-12-25"] - MAJOR)
+        < 0.05
+    )
+
+
+def test_without_a_country_or_a_past_holiday_nothing_changes() -> None:
+    history = _traffic("2024-08-01", "2024-12-24")
+    assert with_learned_holidays(history, Calendar(), horizon=48) == (Calendar(), "")
+    short = _traffic("2024-12-01", "2024-12-24")  # no holiday in the history to learn from
+    assert with_learned_holidays(short, US, horizon=48) == (US, "")
+    declared = EventWindow(
+        "sale", pd.Timestamp("2024-12-25", tz="UTC"), pd.Timestamp("2024-12-26", tz="UTC"), 3.0
+    )
+    kept, _ = with_learned_holidays(history, Calendar("US", (declared,)), horizon=48)
+    assert [e.name for e in kept.events if e.start.date().isoformat() == "2024-12-25"] == ["sale"]
+
+
+def test_a_model_that_knows_no_holidays_forecasts_christmas_at_the_holiday_level() -> None:
+    history = _traffic("2024-08-01", "2024-12-25")
+    normal = make_forecast(history, 24, model="mstl")
+    holiday = make_forecast(history, 24, model="mstl", calendar=US)
+    ratio = holiday.frame["p50"].mean() / normal.frame["p50"].mean()
+    assert 0.6 < ratio < 0.8  # the holidays' median level, where it was an ordinary day before

@@ -33,20 +33,56 @@ def parse_schedule(text: str) -> BaseTrigger:
             f"schedule {quoted(text)}: use a crontab line with five fields (minute hour day month "
             'weekday, UTC) such as "*/5 * * * *", or an interval such as "every 15min"'
         )
+    minute, hour, day, month, weekday = value.split()
     try:
-        return CronTrigger.from_crontab(value, timezone="UTC")
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=crontab_weekdays(weekday),
+            timezone="UTC",
+        )
     except ValueError as error:
         raise ValueError(f"schedule {quoted(text)}: {error}") from None
 
 
-GAP_LOOKAHEAD = timedelta(days=8)  # a week and a day: weekday-only crontab lines show their weekend
-MAX_FIRES_EXAMINED = 20_000  # "* * * * *" fires 11,520 times in 8 days
+WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
-def longest_gap_seconds(schedule: str) -> float:
-    """The longest wait between two runs of ``schedule`` over the next eight days."""
+def crontab_weekdays(field: str) -> str:
+    """A crontab weekday field in APScheduler's words. Crontab numbers days from Sunday (0 or
+    7); APScheduler 3 numbers them from Monday, so its own ``from_crontab`` ran "1-5" from
+    Tuesday to Saturday. Numbers, ranges and steps become day names; names stay as written."""
+    parts = []
+    for part in field.split(","):
+        days, _, step = part.partition("/")
+        if not any(char.isdigit() for char in days) and not (days == "*" and step):
+            parts.append(part)  # "*", "mon-fri", "sat"
+            continue
+        first, _, last = days.partition("-")
+        if days == "*":
+            first, last = "0", "6"
+        try:
+            numbers = range(int(first), int(last or first) + 1, int(step or 1))
+        except ValueError:
+            raise ValueError(f"weekday {part!r}: use 0-7 (0 and 7 are Sunday) or names") from None
+        if not numbers or min(numbers) < 0 or max(numbers) > 7:
+            raise ValueError(f"weekday {part!r}: use 0-7 (0 and 7 are Sunday) or names")
+        parts.extend(WEEKDAY_NAMES[number % 7] for number in numbers)
+    return ",".join(parts)
+
+
+# two weeks and a day: any wait of a weekly schedule lies inside, wherever the look starts
+GAP_LOOKAHEAD = timedelta(days=15)
+MAX_FIRES_EXAMINED = 25_000  # "* * * * *" fires 21,600 times in 15 days
+
+
+def longest_gap_seconds(schedule: str, start: datetime | None = None) -> float:
+    """The longest wait between two runs of ``schedule`` over the next fifteen days from
+    ``start`` (now)."""
     trigger = parse_schedule(schedule)
-    now = datetime.now(UTC)
+    now = start or datetime.now(UTC)
     previous: datetime | None = None
     fire = trigger.get_next_fire_time(None, now)
     longest = 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,7 +21,12 @@ from forecaster.jobs.scheduler import (
     JobScheduler,
     SharedEngineJobStore,
 )
-from forecaster.jobs.triggers import actuation_gap_problem, longest_gap_seconds, parse_schedule
+from forecaster.jobs.triggers import (
+    actuation_gap_problem,
+    crontab_weekdays,
+    longest_gap_seconds,
+    parse_schedule,
+)
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -225,7 +231,28 @@ def test_longest_gap_between_runs_of_a_schedule() -> None:
     assert longest_gap_seconds("*/5 * * * *") == 300
     assert longest_gap_seconds("every 15min") == 900
     assert longest_gap_seconds("0 3 * * *") == 86_400
-    assert longest_gap_seconds("*/5 * * * 1-5") > 2 * 86_400  # Friday night to Monday
+    # Friday 23:55 to Monday 00:00, from whichever day the look starts (it looked eight days
+    # ahead, so from a Saturday or a Sunday it missed the weekend: a test that failed on Sundays)
+    sunday = datetime(2026, 12, 6, 0, 1, tzinfo=UTC)
+    for day in range(7):
+        start = sunday + timedelta(days=day, hours=3 * day)
+        assert longest_gap_seconds("*/5 * * * 1-5", start) == 2 * 86_400 + 300
+
+
+def test_crontab_weekdays_count_from_sunday() -> None:
+    """APScheduler 3 numbers weekdays from Monday: its from_crontab ran "1-5" Tuesday to
+    Saturday. A crontab line means what cron means by it."""
+    sunday = datetime(2026, 12, 6, 0, 1, tzinfo=UTC)
+    weekdays = parse_schedule("0 9 * * 1-5")
+    fires, fire = [], weekdays.get_next_fire_time(None, sunday)
+    while fire is not None and len(fires) < 6:
+        fires.append(fire.strftime("%a"))
+        fire = weekdays.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    assert fires == ["Mon", "Tue", "Wed", "Thu", "Fri", "Mon"]
+    assert crontab_weekdays("0,7") == "sun,sun" and crontab_weekdays("*/3") == "sun,wed,sat"
+    assert crontab_weekdays("mon-fri") == "mon-fri"
+    with pytest.raises(ValueError, match="use 0-7"):
+        parse_schedule("0 9 * * 8")
 
 
 def test_an_actuate_schedule_sparser_than_each_push_covers_is_warned_about(

@@ -99,7 +99,7 @@ def _levels(holidays: list[_Holiday], daily: pd.Series) -> dict[_Holiday, float]
         around = (holiday.local - pd.Timedelta(days=7), holiday.local + pd.Timedelta(days=7))
         ordinary = [daily[day] for day in around if day in daily.index and day not in days]
         if math.isfinite(level) and ordinary and float(np.mean(ordinary)) > 0 and level > 0:
-            levels[holiday] = level / float(np.mean(ordinary))
+            levels[holiday] = float(level) / float(np.mean(ordinary))
     return levels
 
 

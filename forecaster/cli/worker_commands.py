@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from forecaster.cli.app import app, fail, say, warn
+
+if TYPE_CHECKING:
+    from forecaster.settings import Settings
+    from forecaster.storage.db import Database
 
 
 @app.command()
@@ -62,8 +68,6 @@ def actuate(
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would change, write nothing"),
 ) -> None:
     """Push plans to the services' autoscaler targets now (the scheduler does this every 5 min)."""
-    from forecaster.actuators.run import actuate_service
-    from forecaster.errors import ForecasterError, json_text
     from forecaster.jobs.tasks import services_with_targets
     from forecaster.settings import get_settings
     from forecaster.storage.db import Database
@@ -74,6 +78,26 @@ def actuate(
     names = [service] if service else services_with_targets(database)
     if not names:
         say("no service has actuation targets in its profile; nothing to push")
+    # every outcome is printed below, its error included: the actuators' own warnings (on
+    # stderr through logging's last resort) said each one a second time
+    actuators_log = logging.getLogger("forecaster.actuators")
+    level = actuators_log.level
+    actuators_log.setLevel(logging.ERROR)
+    try:
+        failed = _print_actuations(database, names, settings, dry_run=dry_run)
+    finally:
+        actuators_log.setLevel(level)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_actuations(
+    database: Database, names: list[str], settings: Settings, *, dry_run: bool
+) -> int:
+    """Actuate each service and print what every target did; how many targets failed."""
+    from forecaster.actuators.run import actuate_service
+    from forecaster.errors import ForecasterError, json_text
+
     failed = 0
     for name in names:
         try:
@@ -93,5 +117,4 @@ def actuate(
             if record.error:
                 warn(f"      error: {record.error}")
                 failed += 1
-    if failed:
-        raise typer.Exit(1)
+    return failed

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from forecaster.cli import app
@@ -103,3 +105,39 @@ def test_actuate_command_says_when_no_service_has_targets(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "no service has actuation targets in its profile; nothing to push" in result.output
+
+
+def test_actuate_command_names_a_failing_target_once(
+    tmp_path: Path,
+    kube: FakeKubeApi,
+    kubeconfig: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """QA: the error was printed under its target and again by the actuators' own warning."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    database = Database(url)
+    database.migrate()
+    target = {
+        "kind": "kubernetes-hpa",
+        "config": {"namespace": "ml", "name": "missing", "kubeconfig": kubeconfig},
+    }
+    make_service(database, targets=[target])
+    store_plan(database, replicas=[4] * 48)
+    database.dispose()
+    from forecaster.settings import get_settings
+
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING):
+            result = CliRunner().invoke(app, ["actuate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert result.output.count("does not exist") == 1
+    assert (
+        "      error: not found: horizontalpodautoscalers.autoscaling ml/missing" in result.output
+    )
+    assert not [r for r in caplog.records if r.name.startswith("forecaster.actuators")]
+    assert logging.getLogger("forecaster.actuators").level == logging.NOTSET  # put back

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from forecaster.cli import app
 from forecaster.jobs.registry import JOBS
@@ -64,28 +64,38 @@ def test_worker_leads_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert "this process leads" in err
 
 
-def test_actuate_command_previews_without_writing(
-    tmp_path: Path, kube: FakeKubeApi, kubeconfig: str, monkeypatch: object
-) -> None:
+def _service_pushing_to(tmp_path: Path, kubeconfig: str, hpa_name: str) -> str:
+    """A SQLite database holding a service with a 4-replica plan and one HPA target."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     database = Database(url)
     database.migrate()
-    kube.add(*HPA, hpa(low=2))
     target = {
         "kind": "kubernetes-hpa",
-        "config": {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig},
+        "config": {"namespace": "ml", "name": hpa_name, "kubeconfig": kubeconfig},
     }
     make_service(database, targets=[target])
     store_plan(database, replicas=[4] * 48)
     database.dispose()
+    return url
+
+
+def _invoke_actuate(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> Result:
     from forecaster.settings import get_settings
 
-    monkeypatch.setenv("FORECASTER_DATABASE_URL", url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", url)
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["actuate", "--dry-run"])
+        return CliRunner().invoke(app, ["actuate", *args])
     finally:
         get_settings.cache_clear()
+
+
+def test_actuate_command_previews_without_writing(
+    tmp_path: Path, kube: FakeKubeApi, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube.add(*HPA, hpa(low=2))
+    url = _service_pushing_to(tmp_path, kubeconfig, "chat")
+    result = _invoke_actuate(monkeypatch, url, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "(dry run) kubernetes-hpa ml/chat: applied" in result.output
     assert '"minReplicas": 4' in result.output
@@ -93,51 +103,25 @@ def test_actuate_command_previews_without_writing(
 
 
 def test_actuate_command_says_when_no_service_has_targets(
-    tmp_path: Path, monkeypatch: object
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from forecaster.settings import get_settings
-
-    monkeypatch.setenv("FORECASTER_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")  # type: ignore[attr-defined]
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["actuate"])
-    finally:
-        get_settings.cache_clear()
+    result = _invoke_actuate(monkeypatch, f"sqlite:///{tmp_path / 'cli.db'}")
     assert result.exit_code == 0, result.output
     assert "no service has actuation targets in its profile; nothing to push" in result.output
 
 
 def test_actuate_command_names_a_failing_target_once(
     tmp_path: Path,
-    kube: FakeKubeApi,
     kubeconfig: str,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """QA: the error was printed under its target and again by the actuators' own warning."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    database = Database(url)
-    database.migrate()
-    target = {
-        "kind": "kubernetes-hpa",
-        "config": {"namespace": "ml", "name": "missing", "kubeconfig": kubeconfig},
-    }
-    make_service(database, targets=[target])
-    store_plan(database, replicas=[4] * 48)
-    database.dispose()
-    from forecaster.settings import get_settings
-
-    monkeypatch.setenv("FORECASTER_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING):
-            result = CliRunner().invoke(app, ["actuate"])
-    finally:
-        get_settings.cache_clear()
+    url = _service_pushing_to(tmp_path, kubeconfig, "missing")
+    with caplog.at_level(logging.WARNING):
+        result = _invoke_actuate(monkeypatch, url)
     assert result.exit_code == 1, result.output
     assert result.output.count("does not exist") == 1
-    assert (
-        "      error: not found: horizontalpodautoscalers.autoscaling ml/missing" in result.output
-    )
+    assert "error: not found: horizontalpodautoscalers.autoscaling ml/missing" in result.output
     assert not [r for r in caplog.records if r.name.startswith("forecaster.actuators")]
     assert logging.getLogger("forecaster.actuators").level == logging.NOTSET  # put back

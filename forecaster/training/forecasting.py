@@ -55,8 +55,8 @@ from forecaster.training.weekend import (
     MONDAY,
     PARTLY_SEEN_CONTRAST,
     WEEKEND_CONTRAST,
+    day_seconds,
     weekend_contrast,
-    weekend_seconds,
     whole_weekends,
 )
 from models.base import (
@@ -672,7 +672,7 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
     least_contrast = WEEKEND_CONTRAST
     if _missing_history(WEEKLY_NAIVE, item):
         why = "the history is too short to backtest a weekly model"
-    elif not (seen := weekend_seconds(item.folds.seconds, item.step_seconds, zone)):
+    elif not (seen := day_seconds(item.folds.seconds, item.step_seconds, zone)):
         why = "no backtest fold forecast a weekend"
     elif seen < DAY_SECONDS and whole_weekends(item.history, zone) < 2:
         # a few weekend hours (a history ending Saturday morning: its quiet night) do not
@@ -680,8 +680,8 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
         # picked on weekday folds, 15x the error of last week's same day
         why = "the backtest folds forecast under a day of weekend and the history holds one"
         least_contrast = PARTLY_SEEN_CONTRAST
-    elif not weekend_seconds(item.folds.seconds, item.step_seconds, zone, MONDAY) and (
-        weekend_seconds(_ahead_seconds(item, horizon), item.step_seconds, zone, MONDAY)
+    elif not day_seconds(item.folds.seconds, item.step_seconds, zone, MONDAY) and (
+        day_seconds(_ahead_seconds(item, horizon), item.step_seconds, zone, MONDAY)
     ):
         # the folds did forecast weekend days, where daily models following the last day's
         # level do well, but never the turn back to weekdays: nine days to Sunday night were

@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from forecaster.training.weekend import whole_day_means
 from models.base import DAY_SECONDS, step_seconds_of
 from models.calendar import Calendar, EventWindow
 
 # a holiday level within 15 % of an ordinary day's is left to the models (noise, or a holiday
 # this service does not keep)
 LEAST_EFFECT = 1.15
-FULL_DAY_SHARE = 0.9  # a day counts when at least this share of its steps were observed
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def with_learned_holidays(
         holidays = _holidays(calendar, history.index[0], end)
     except ValueError:  # a stored country the package no longer knows: the models say so
         return calendar, ""
-    levels = _levels(holidays, _day_means(history, step, calendar.timezone))
+    levels = _levels(holidays, whole_day_means(history, calendar.timezone))
     if not levels:
         return calendar, ""
     pooled = float(np.median(list(levels.values())))
@@ -101,12 +101,3 @@ def _levels(holidays: list[_Holiday], daily: pd.Series) -> dict[_Holiday, float]
         if math.isfinite(level) and ordinary and float(np.mean(ordinary)) > 0 and level > 0:
             levels[holiday] = float(level) / float(np.mean(ordinary))
     return levels
-
-
-def _day_means(history: pd.Series, step: float, zone: str | None) -> pd.Series:
-    """The mean of each local calendar day with at least :data:`FULL_DAY_SHARE` of its steps
-    observed, keyed by the day's local midnight."""
-    local = history.tz_convert(zone) if zone else history
-    by_day = local.resample("D")
-    expected = max(1, round(DAY_SECONDS / step))
-    return by_day.mean()[by_day.count() >= FULL_DAY_SHARE * expected].dropna()

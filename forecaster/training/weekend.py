@@ -34,14 +34,13 @@ def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     only); 0 when that cannot be told: under a week of history, steps of a day or more, or no
     whole weekend day and three weekdays. Far from UTC, UTC days cut each weekend in two (in
     Auckland, Saturday is two thirds UTC Friday) and dilute the contrast."""
-    history = history.set_axis(_in_zone(pd.DatetimeIndex(history.index), zone))
     index = pd.DatetimeIndex(history.index)
     if len(history) < 2:
         return 0.0
     step = step_seconds_of(index)
     if step >= DAY_SECONDS or (index[-1] - index[0]).total_seconds() < WEEK_SECONDS - step:
         return 0.0
-    levels = _whole_days(history)
+    levels = whole_day_means(history, zone)
     weekend = pd.DatetimeIndex(levels.index).day_of_week >= 5
     weekdays, weekends = levels[~weekend], levels[weekend]
     if len(weekends) < 1 or len(weekdays) < 3:
@@ -58,8 +57,7 @@ def whole_weekends(history: pd.Series, zone: str | None = None) -> int:
     else UTC): the weekends a model can have learnt from."""
     if len(history) < 2:
         return 0
-    local = history.set_axis(_in_zone(pd.DatetimeIndex(history.index), zone))
-    days = pd.DatetimeIndex(_whole_days(local).index)
+    days = pd.DatetimeIndex(whole_day_means(history, zone).index)
     weekend = days[days.day_of_week >= 5]
     return len(set(zip(weekend.isocalendar().year, weekend.isocalendar().week, strict=True)))
 
@@ -68,7 +66,7 @@ WEEKEND_DAYS = (5, 6)
 MONDAY = (0,)
 
 
-def weekend_seconds(
+def day_seconds(
     target_seconds: np.ndarray,
     step_seconds: float,
     zone: str | None = None,
@@ -82,10 +80,11 @@ def weekend_seconds(
     return float(np.isin(stamps.day_of_week, days).sum() * step_seconds)
 
 
-def _whole_days(history: pd.Series) -> pd.Series:
-    """The mean of each calendar day of ``history`` (on its own clock) that holds at least
-    :data:`FULL_DAY_SHARE` of the fullest day's points."""
-    by_day = history.resample("D")
+def whole_day_means(history: pd.Series, zone: str | None = None) -> pd.Series:
+    """The mean of each calendar day of ``history`` in ``zone`` (else UTC), keyed by its
+    local midnight, that holds at least :data:`FULL_DAY_SHARE` of the fullest day's points."""
+    local = history.set_axis(_in_zone(pd.DatetimeIndex(history.index), zone))
+    by_day = local.resample("D")
     counts = by_day.count()
     return by_day.mean()[counts >= FULL_DAY_SHARE * counts.max()]
 

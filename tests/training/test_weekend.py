@@ -13,8 +13,8 @@ from forecaster.training.forecasting import make_forecast, refreshed
 from forecaster.training.weekend import (
     PARTLY_SEEN_CONTRAST,
     WEEKEND_CONTRAST,
+    day_seconds,
     weekend_contrast,
-    weekend_seconds,
     whole_weekends,
 )
 from models.calendar import Calendar
@@ -148,18 +148,18 @@ def test_a_few_weekend_hours_in_the_folds_raise_the_bar_for_a_weekend() -> None:
     assert "weekends moved" not in make_forecast(history, 48).message
 
 
-def test_weekend_seconds_and_whole_weekends_read_the_services_days() -> None:
+def test_day_seconds_and_whole_weekends_read_the_services_days() -> None:
     def hours(start: str, count: int) -> np.ndarray:
         stamps = pd.date_range(start, periods=count, freq="h", tz="UTC")
         return stamps.as_unit("s").asi8.astype("float64")
 
-    assert weekend_seconds(hours("2024-01-06 00:00", 24), 3600) == 86_400  # all of Saturday
-    assert weekend_seconds(hours("2024-01-05 06:00", 24), 3600) == 6 * 3600  # to Sat 06:00
-    assert weekend_seconds(hours("2024-01-05 00:00", 24), 3600) == 0  # Friday
+    assert day_seconds(hours("2024-01-06 00:00", 24), 3600) == 86_400  # all of Saturday
+    assert day_seconds(hours("2024-01-05 06:00", 24), 3600) == 6 * 3600  # to Sat 06:00
+    assert day_seconds(hours("2024-01-05 00:00", 24), 3600) == 0  # Friday
     night = hours("2024-01-05 06:00", 24)  # the same hours in two folds count once
-    assert weekend_seconds(np.stack([night, night]), 3600) == 6 * 3600
+    assert day_seconds(np.stack([night, night]), 3600) == 6 * 3600
     # in Auckland (+13:00 in January) Friday from 11:00 UTC is already Saturday
-    assert weekend_seconds(hours("2024-01-05 11:00", 24), 3600, "Pacific/Auckland") == 86_400
+    assert day_seconds(hours("2024-01-05 11:00", 24), 3600, "Pacific/Auckland") == 86_400
     office = _office_traffic(16)  # Saturday 6 January to Sunday 21 January, whole days
     assert whole_weekends(office) == 3
     assert whole_weekends(office.iloc[48 : 8 * 48]) == 2  # Sunday 7 to Saturday 13

@@ -144,7 +144,8 @@ function planTraces(plan) {
   if (!plan) return [];
   const x = plan.ts.map(fc.plotTime);
   return [
-    // the load the planned replicas carry at target utilisation: load should stay inside it
+    // the load the planned replicas carry at the utilisation plans are sized at: load should
+    // stay inside it
     { name: "planned capacity", x, y: plan.capacity, type: "scatter", mode: "lines",
       line: { color: "#2f855a", width: 1, shape: "hv" }, fill: "tozeroy",
       fillcolor: "rgba(47,133,90,0.10)" },

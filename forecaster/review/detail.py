@@ -1,8 +1,8 @@
 """Everything on a service's page except the time series: profile, plan, leaderboard, logs.
 
-The plan comes with the capacity each step gives (replicas x capacity per replica x target
-utilisation, in load units, per tier when tiers are used) and collapsed into change points,
-each with the reason the planner gave for it.
+The plan comes with the capacity each step gives (replicas x capacity per replica x the
+utilisation plans are sized at, in load units, summed over a step's tier mix when tiers are
+used) and collapsed into change points, each with the reason the planner gave for it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
 from forecaster.review.leaderboard import LeaderboardRow, leaderboard
 from forecaster.review.overview import ServiceSummary, failed_jobs, summarize_service
@@ -93,11 +94,25 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
     )
 
 
-def capacity_per_replica(profile: ScalingProfile, tiers: pd.Series) -> np.ndarray:
-    """Load one replica carries at target utilisation, per step (its tier's, or the profile's)."""
+def planned_capacity(profile: ScalingProfile, replicas: pd.Series, tiers: pd.Series) -> np.ndarray:
+    """Load each step's replicas carry at the utilisation plans are sized at (the reason text's
+    arithmetic): a tier mix such as ``L4:1+A100:1`` sums its tiers' capacities."""
+    per_replica = profile.capacity_per_replica * profile.floor_utilization
+    if not profile.tiers:
+        return replicas.to_numpy(dtype="float64") * per_replica
     by_tier = {tier.name: tier.capacity_per_replica for tier in profile.tiers}
-    per_replica = tiers.map(by_tier).astype("float64").fillna(profile.capacity_per_replica)
-    return per_replica.to_numpy() * profile.target_utilization
+
+    def mix_capacity(text: object) -> float:
+        if not isinstance(text, str) or not text:
+            return float("nan")
+        mix = parse_mix(text)
+        fallback = profile.capacity_per_replica
+        return sum(count * by_tier.get(name, fallback) for name, count in mix.items())
+
+    # a plan has a handful of distinct mixes: read each once
+    distinct = {text: mix_capacity(text) for text in tiers.dropna().unique()}
+    tiered = tiers.map(distinct).astype("float64") * profile.floor_utilization
+    return tiered.fillna(replicas.astype("float64") * per_replica).to_numpy()
 
 
 def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> PlanChart:
@@ -113,7 +128,7 @@ def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> Plan
             "reason": pd.Series([row.reason for row in rows], dtype="object"),
         }
     )
-    frame["capacity"] = frame["replicas"] * capacity_per_replica(profile, frame["tier"])
+    frame["capacity"] = planned_capacity(profile, frame["replicas"], frame["tier"])
     return PlanChart(
         plan_id=plan.id,
         generated_at=plan.generated_at,

@@ -9,7 +9,7 @@ import pandas as pd
 
 from forecaster.profiles import CapacityTier, ScalingProfile
 from forecaster.review.accuracy import band_check
-from forecaster.review.detail import capacity_per_replica, change_points
+from forecaster.review.detail import change_points, planned_capacity
 from forecaster.review.history import break_gaps, bucket_seconds_for, shown_spacing_ms
 from forecaster.review.leaderboard import headline_scores, leaderboard, numeric_scores
 from forecaster.review.overview import format_age
@@ -54,6 +54,14 @@ def test_band_check_counts_both_sides_and_ignores_unknown_steps() -> None:
     assert check.coverage_p95 == 0.75 and check.outside_share == 0.5 and check.left_band
     empty = band_check(frame, pd.Series([np.nan] * 5))
     assert empty.steps == 0 and empty.mae_p50 is None and not empty.left_band
+
+
+def test_band_check_reads_a_zero_width_bands_float_noise_as_inside() -> None:
+    # a perfect model on a square wave: p50 = p95 = load, up to the model's float noise
+    frame = pd.DataFrame({"p50": [10.000000298, 100.0], "p95": [10.000000298, 99.99999]})
+    check = band_check(frame, pd.Series([10.0, 100.0]))
+    assert (check.above_p95, check.below_p5) == (0, 0) and not check.left_band
+    assert band_check(frame, pd.Series([9.99, 100.01])).below_p5 == 1
 
 
 def run(model: str, scores: dict[str, object], **fields: object) -> ModelRun:
@@ -104,29 +112,34 @@ def test_leaderboard_from_one_run_per_candidate_with_grouped_scores() -> None:
     assert leaderboard([]) == []
 
 
-def test_plan_runs_collapse_steps_and_capacity_follows_tiers() -> None:
+def test_plan_runs_collapse_steps_and_capacity_sums_each_tier_mix() -> None:
     profile = ScalingProfile(
         capacity_per_replica=10,
         target_utilization=0.5,
-        tiers=[CapacityTier(name="a100", capacity_per_replica=100, cost_per_replica_hour=3)],
+        plan_utilization=0.8,
+        tiers=[
+            CapacityTier(name="cpu", capacity_per_replica=10, cost_per_replica_hour=1),
+            CapacityTier(name="a100", capacity_per_replica=100, cost_per_replica_hour=3),
+        ],
     )
     frame = pd.DataFrame(
         {
             "ts": pd.date_range(WHEN, periods=4, freq="5min"),
             "replicas": [2, 2, 3, 3],
             "gpus": [2, 2, 3, 3],
-            "load": [8.0, 9.0, 12.0, 130.0],
-            "tier": [None, None, None, "a100"],
+            "load": [8.0, 9.0, 12.0, 90.0],
+            "tier": [None, None, "cpu:3", "a100:1+cpu:2"],
             "reason": ["r1", "r1b", "r2", "r3"],
         }
     )
-    frame["capacity"] = frame["replicas"] * capacity_per_replica(profile, frame["tier"])
-    assert frame["capacity"].tolist() == [10.0, 10.0, 15.0, 150.0]
+    # capacity at the utilisation the plan was sized at (0.8), as the reason text reckons it
+    frame["capacity"] = planned_capacity(profile, frame["replicas"], frame["tier"])
+    assert frame["capacity"].round(6).tolist() == [16.0, 16.0, 24.0, 96.0]
     runs = change_points(frame, timedelta(minutes=5))
     assert [(r.replicas, r.tier, r.steps, r.reason, r.peak_load) for r in runs] == [
         (2, None, 2, "r1", 9.0),
-        (3, None, 1, "r2", 12.0),
-        (3, "a100", 1, "r3", 130.0),
+        (3, "cpu:3", 1, "r2", 12.0),
+        (3, "a100:1+cpu:2", 1, "r3", 90.0),
     ]
     assert runs[0].end == runs[1].start and runs[-1].end == WHEN + timedelta(minutes=20)
 

@@ -51,7 +51,7 @@ function row(s) {
     : '<span class="muted">not trained</span>';
   const href = `/dashboard/services/${encodeURIComponent(s.name)}`;
   return `<tr data-service="${fc.esc(s.name)}">
-    <td><a href="${href}">${fc.esc(s.name)}</a><div class="small muted">${fc.esc(s.metric)}</div></td>
+    <td class="name"><a href="${href}">${fc.esc(s.name)}</a><div class="small muted">${fc.esc(s.metric)}</div></td>
     <td>${fc.mode(s)}</td>
     <td class="num">${fc.num(s.current_load)}${unit}
       <div class="small muted">${fc.ago(s.last_sample_at)}</div></td>

@@ -47,8 +47,9 @@ function renderSummary(detail) {
     card("champion", fc.esc(s.champion ? s.champion.model : "not trained"),
       s.champion ? fc.scores(s.champion.scores) : ""),
     card("planned floor", plan && plan.replicas !== null ? fc.count(plan.replicas, "replica") : "–",
-      plan ? `${fc.count(plan.gpus ?? 0, "GPU")} from ${fc.when(plan.since)} · peak next 6 h ` +
-        `${plan.peak_replicas ?? "–"}${plan.stale ? " · plan ran out" : ""}` : "no plan"),
+      !plan ? "no plan" : plan.replicas === null ? `no step in force${plan.stale ? " · plan ran out" : ""}` :
+        `${fc.count(plan.gpus ?? 0, "GPU")} from ${fc.when(plan.since)} · peak next 6 h ` +
+        `${plan.peak_replicas ?? "–"}${plan.stale ? " · plan ran out" : ""}`),
     card("recent load vs forecast", bandVerdict(s.band), band),
     card("last actuation", s.last_actuation ? fc.esc(s.last_actuation.outcome) : "none yet",
       s.last_actuation ? `${fc.esc(s.last_actuation.target)} · ${fc.ago(s.last_actuation.created_at)}` : ""),
@@ -187,14 +188,15 @@ async function drawChart(detail, history, forecast) {
       showgrid: false, tickformat: "d", dtick: replicaTick(detail.plan) },
     shapes: windowShapes(detail),
   };
-  // open on the last two days and everything ahead; the rest of the week is a pan away
+  // open on the last two days and everything ahead; the rest of the week is a pan away.
+  // The view reaches now even when the forecast ran out long ago (its jobs stopped).
   const ahead = [...(forecast ? forecast.points.map((p) => p.ts) : []), ...(detail.plan ? detail.plan.ts : [])];
   const daysBack = (days) => fc.plotTime(new Date(Date.now() - days * 86400e3).toISOString());
   let end = null;
   if (ahead.length) {
-    const last = ahead.reduce((a, b) => (Date.parse(a) > Date.parse(b) ? a : b));
     const step = (detail.plan ? detail.plan.step_seconds : 0) * 1000;
-    end = fc.plotTime(new Date(Date.parse(last) + step).toISOString());
+    const lastMs = Math.max(...ahead.map((ts) => Date.parse(ts))) + step;
+    end = fc.plotTime(new Date(Math.max(lastMs, Date.now())).toISOString());
     layout.xaxis.range = [daysBack(OPEN_DAYS), end];
   }
   await Plotly.newPlot("chart", traces, layout,
@@ -258,7 +260,10 @@ async function restoreView() {
   } else {
     keepInUrl({ review: null });  // no such forecast (any more): the address stops naming it
   }
-  const [from, to] = [wanted.get("from"), wanted.get("to")].map(Date.parse);
+  // a time without an offset is UTC, as everywhere on this page (Date.parse would read it in
+  // the viewer's zone, so one link would show each viewer another window)
+  const [from, to] = [wanted.get("from"), wanted.get("to")].map((value) =>
+    Date.parse(value && value.length > 10 ? fc.isoFromPlot(value) : value));
   if (from < to) {  // NaN (absent or unreadable) compares false
     await Plotly.relayout("chart", { "xaxis.range": [from, to].map((ms) =>
       fc.plotTime(new Date(ms).toISOString())) });

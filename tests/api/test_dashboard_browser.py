@@ -76,8 +76,10 @@ def seeded_server(dashboard_database_url: str) -> Iterator[tuple[str, Seeded]]:
 class Page:
     """A browser page that records console errors and uncaught exceptions."""
 
-    def __init__(self, browser: Any) -> None:
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    def __init__(self, browser: Any, timezone_id: str | None = None, width: int = 1400) -> None:
+        self.context = browser.new_context(
+            viewport={"width": width, "height": 1000}, timezone_id=timezone_id
+        )
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
@@ -263,6 +265,13 @@ def test_a_plan_that_ran_out_says_why_beside_it(page: Page, stale_server: tuple[
     assert shown.inner_text() == note  # the plan route's words, as text
     assert shown.evaluate("el => el.children.length") == 0  # nothing parsed as HTML
     assert view.locator("#plan table tbody tr").count() >= 1  # the outdated plan, still shown
+    assert "no step in force · plan ran out" in view.inner_text("#cards")
+    # the view opens on the last days up to now, although the plan ran out two days ago
+    start, end, now = view.evaluate(
+        """() => [...document.getElementById("chart").layout.xaxis.range
+                   .map((value) => Date.parse(fc.isoFromPlot(value))), Date.now()]"""
+    )
+    assert start < end and now - 60e3 <= end <= now + 60e3, (start, end, now)
     page.screenshot("service-stale-plan.png")
     assert unexpected(page.errors) == []
 
@@ -304,6 +313,47 @@ def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: 
     assert broken.evaluate("document.body.dataset.review === undefined")
     assert "from=" not in broken.url and "review=" not in broken.url
     assert page.errors == []
+
+
+def test_a_linked_window_without_an_offset_is_utc_in_every_viewers_zone(
+    seeded_server: tuple[str, Seeded], browser: Any
+) -> None:
+    base, _ = seeded_server
+    tokyo = Page(browser, timezone_id="Asia/Tokyo")
+    try:
+        day = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+        view = tokyo.open(f"{base}/dashboard/services/chat?from={day}T11:00:00&to={day}T14:00:00")
+        view.wait_for_function(
+            "document.getElementById('chart').layout.xaxis.range[0].includes('11:00')",
+            timeout=TIMEOUT_MS,
+        )
+        shown = view.evaluate("document.getElementById('chart').layout.xaxis.range")
+        assert [pd.Timestamp(t) for t in shown] == [
+            pd.Timestamp(f"{day} 11:00"),
+            pd.Timestamp(f"{day} 14:00"),
+        ]
+        assert unexpected(tokyo.errors) == []
+    finally:
+        tokyo.close()
+
+
+def test_pages_fit_a_phones_width(seeded_server: tuple[str, Seeded], browser: Any) -> None:
+    base, _ = seeded_server
+    phone = Page(browser, width=375)
+    try:
+        for path in ("/", "/dashboard/services/chat"):
+            view = phone.open(f"{base}{path}")
+            width = view.evaluate("document.documentElement.scrollWidth")
+            wide = view.evaluate(
+                """() => [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > 376)
+                    .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' '
+                    + Math.round(e.getBoundingClientRect().right))"""
+            )
+            assert width <= 375, (path, width, wide)  # nothing makes the page scroll sideways
+        assert unexpected(phone.errors) == []
+    finally:
+        phone.close()
 
 
 def test_what_if_is_off_for_a_tiered_profile_the_simulator_refuses(

@@ -12,6 +12,8 @@ from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
 from forecaster.storage.plan_views import forget_current_plan
 from forecaster.storage.services import (
+    SERVICE_NAME_MAX_LENGTH,
+    SERVICE_NAME_PATTERN,
     get_service,
     list_services,
     profile_of,
@@ -21,7 +23,7 @@ from forecaster.training.replan import replan_or_why
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
-ServiceName = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ServiceName = Path(min_length=1, max_length=SERVICE_NAME_MAX_LENGTH, pattern=SERVICE_NAME_PATTERN)
 
 
 def to_public(service: Service) -> ServicePublic:

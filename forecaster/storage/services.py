@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecaster.actuators.retired import retire_removed
-from forecaster.errors import NotFoundError, quoted
+from forecaster.errors import InvalidInputError, NotFoundError, quoted
 from forecaster.profiles import STORED, ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Series, Service
 from forecaster.timeutil import utc_now
+
+# what every route's {name} accepts: a name that needs no escaping in a URL, a label or a file
+SERVICE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+SERVICE_NAME_MAX_LENGTH = 128
+
+
+def check_service_name(name: str) -> None:
+    """Refuse a name the API could not address, so no command creates a service it cannot reach."""
+    if len(name) > SERVICE_NAME_MAX_LENGTH or not re.fullmatch(SERVICE_NAME_PATTERN, name):
+        raise InvalidInputError(
+            f"service name {quoted(name)} is not allowed: use letters, digits, '_', '.' and '-',"
+            f" starting with a letter or digit, at most {SERVICE_NAME_MAX_LENGTH} characters"
+        )
 
 
 def upsert_service(
@@ -21,6 +36,7 @@ def upsert_service(
     others replace its profile, each told which one it replaced. Targets the new profile drops
     are kept as retired, for the actuation pass to restore (:mod:`forecaster.actuators.retired`).
     """
+    check_service_name(name)
     document = profile.model_dump(mode="json")
     row = {"name": name, "profile": document, "enabled": enabled}
     created = insert_if_absent(session=session, table=Service, rows=[row], key=["name"]) == 1

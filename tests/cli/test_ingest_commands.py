@@ -77,6 +77,23 @@ def test_a_profile_whose_prometheus_source_names_a_reserved_label_is_refused(
         assert [service.name for service in list_services(session=session)] == ["chat"]
 
 
+@pytest.mark.parametrize("name", ["my svc", "a/b", "ünï", "-lead", "x" * 129])
+def test_ingest_refuses_a_service_name_the_api_could_not_address(
+    database: Database, tmp_path: Path, name: str
+) -> None:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("capacity_per_replica: 5\n")
+    csv = tmp_path / "load.csv"
+    csv.write_text("timestamp,value\n1704067200,1.0\n")
+    result = CliRunner().invoke(
+        app, ["ingest", str(csv), "--service", name, "--profile", str(profile)]
+    )
+    assert result.exit_code != 0
+    assert "is not allowed: use letters, digits" in result.output
+    with database.session() as session:
+        assert [service.name for service in list_services(session=session)] == ["chat"]
+
+
 def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:
     result = CliRunner().invoke(app, ["retention", "--raw-days", "3"])
     assert result.exit_code == 0, result.output

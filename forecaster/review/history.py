@@ -19,6 +19,7 @@ from forecaster.errors import InvalidInputError
 from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, from_epoch_ms
+from forecaster.training.history import reported_through
 
 DEFAULT_POINTS = 1_500
 MAX_POINTS = 10_000
@@ -60,8 +61,13 @@ def display_history(
     end: datetime,
     points: int = DEFAULT_POINTS,
     bucket_seconds: int | None = None,
+    live: bool = False,
 ) -> DisplayHistory:
-    """Load in [start, end) as at most ~``points`` buckets (or buckets of ``bucket_seconds``)."""
+    """Load in [start, end) as at most ~``points`` buckets (or buckets of ``bucket_seconds``).
+
+    ``live``: the window ends now, so its last buckets may still be arriving; those fewer label
+    sets have reached than the ones before are left out, as training leaves them out
+    (:func:`reported_through`), rather than drawn as a drop of the late sets' share."""
     start_ms = int(start.timestamp() * 1000)
     end_ms = int(end.timestamp() * 1000)
     width = bucket_seconds or bucket_seconds_for((end_ms - start_ms) / 1000, points)
@@ -73,6 +79,8 @@ def display_history(
         end_ms=end_ms,
         bucket_ms=width_ms,
     )
+    if live:
+        frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
     starts = frame["bucket_ms"].to_numpy(dtype="int64")
     frame = break_gaps(frame, width_ms)
     return DisplayHistory(
@@ -161,6 +169,11 @@ def service_history(
         raise InvalidInputError(f"the window is longer than {MAX_WINDOW.days} days")
     series_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
     history = display_history(
-        session=session, series_ids=series_ids, start=start, end=end, points=points
+        session=session,
+        series_ids=series_ids,
+        start=start,
+        end=end,
+        points=points,
+        live=end >= now,
     )
     return profile.metric, history

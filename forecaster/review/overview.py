@@ -142,6 +142,7 @@ def summarize_service(
         start=now - window,
         end=now,
         bucket_seconds=profile.step_seconds,
+        live=True,
     )
     current = next((value for value in reversed(recent.mean) if value is not None), None)
 

@@ -400,9 +400,10 @@ def bucketed_samples(
     The database does the grouping, so a month of 1-minute points leaves it as ~1,000 rows.
     Per-series bucket means are added up (the same sum-of-means the train job builds); the max
     is the sum of per-series maxima, an upper bound that keeps peaks visible. Columns:
-    ``bucket_ms`` (bucket start, epoch ms), ``mean``, ``max``, ``count``; empty buckets absent.
+    ``bucket_ms`` (bucket start, epoch ms), ``mean``, ``max``, ``count``, ``series`` (how many
+    of the series have points in the bucket); empty buckets absent.
     """
-    columns = ["bucket_ms", "mean", "max", "count"]
+    columns = ["bucket_ms", "mean", "max", "count", "series"]
     if not series_ids or end_ms <= start_ms:
         return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
     width = literal(int(bucket_ms), BigInteger)
@@ -433,13 +434,15 @@ def bucketed_samples(
             "count": array[:, 4].astype("int64"),
         }
     )
-    summed = per_series.groupby("bucket", sort=True).sum()
+    grouped = per_series.groupby("bucket", sort=True)
+    summed = grouped.sum()
     return pd.DataFrame(
         {
             "bucket_ms": start_ms + summed.index.to_numpy(dtype="int64") * int(bucket_ms),
             "mean": summed["mean"].to_numpy(),
             "max": summed["max"].to_numpy(),
             "count": summed["count"].to_numpy(),
+            "series": grouped.size().to_numpy(),
         }
     )
 

@@ -132,6 +132,25 @@ def held_on_grid(points: pd.Series, step_seconds: float, anchor: pd.Timestamp) -
     return history.reindex(grid).ffill(limit=steps - 1)
 
 
+LAGGING_STEPS = 3  # a label set this many steps behind the others has stopped, not lagged
+
+
+def reported_through(reporting: np.ndarray) -> int:
+    """How many leading rows of a sum over label sets are complete, given how many label sets
+    reported in each row: trailing rows fewer sets reached than the row before them are still
+    arriving (one region's samples come a scrape later than another's), and summed they read
+    as a drop of that region's share. At most ``LAGGING_STEPS`` rows are held back, so a label
+    set that really stopped counts as stopped after that."""
+    count = len(reporting)
+    tail = np.asarray(reporting[max(0, count - LAGGING_STEPS - 1) :])
+    if len(tail) < 2:
+        return count
+    full = tail.max()
+    # the last row every set the tail saw reached, and nothing after it
+    reached = np.flatnonzero(tail >= full)[-1]
+    return count - (len(tail) - 1 - reached)
+
+
 def without_stray_start(history: pd.Series) -> pd.Series:
     """``history`` from the end of its last gap that is longer than everything observed
     before it: a stray row (or a few) weeks before the rest is not history to learn from, and

@@ -22,7 +22,7 @@ from forecaster.storage.forecasts import latest_forecast, latest_training_runs
 from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Series, Service
 from forecaster.storage.samples import ensure_series, latest_metric_ms, read_samples
 from forecaster.timeutil import utc_now
-from forecaster.training.history import exclude_windows, held_on_grid
+from forecaster.training.history import exclude_windows, held_on_grid, reported_through
 from models.calendar import Calendar, EventWindow
 
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -113,8 +113,10 @@ def load_history(
         held_on_grid(group.set_index("ts")["value"], profile.step_seconds, EPOCH)
         for _, group in samples.groupby("series_id")
     ]
-    history = pd.concat(per_series, axis=1).sum(axis=1, min_count=1)
+    by_series = pd.concat(per_series, axis=1, sort=True)
+    history = by_series.sum(axis=1, min_count=1)
     history.index.freq = per_series[0].index.freq
+    history = history.iloc[: reported_through(by_series.notna().sum(axis=1).to_numpy())]
     history = without_filling_steps(history, profile.step_seconds, now)
     windows = session.execute(
         select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)

@@ -1,0 +1,69 @@
+"""One label set's newest samples arrive a scrape after another's: until they do, the sum
+over label sets is incomplete, and neither training nor the overview reads it as a drop."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.profiles import ScalingProfile
+from forecaster.review.overview import summarize_service
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.services import get_service, upsert_service
+from forecaster.training.service_data import load_history
+from tests.helpers import clear_of_step_turn
+
+PROFILE = ScalingProfile(step_seconds=300, capacity_per_replica=10)
+
+
+def _store_regions(database: Database, settings: Settings, ends: dict[str, pd.Timestamp]) -> None:
+    """10 req/s per region every 5 minutes for a day, each region up to its own end."""
+    batch = []
+    for region, end in ends.items():
+        index = pd.date_range(end=end, periods=288, freq="5min")
+        batch.append(
+            SeriesPoints(
+                service="chat",
+                metric=PROFILE.metric,
+                timestamps=(index.as_unit("ms").asi8 / 1000).tolist(),
+                values=[10.0] * len(index),
+                labels={"region": region},
+            )
+        )
+    with database.session() as session:
+        upsert_service(session=session, name="chat", profile=PROFILE)
+        ingest_batch(session=session, batch=batch, settings=settings)
+
+
+def test_a_step_one_region_has_not_reached_yet_is_left_out(
+    database: Database, settings: Settings
+) -> None:
+    now = clear_of_step_turn(300, 30)
+    last = pd.Timestamp(now).floor("5min") - timedelta(minutes=5)  # the newest complete step
+    _store_regions(database, settings, {"eu": last, "us": last - timedelta(minutes=5)})
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        history = load_history(session=session, service=service, profile=PROFILE, days=2)
+        summary = summarize_service(
+            session=session, service=service, now=now, last_actuation=None
+        )
+    assert history.index[-1] == last - timedelta(minutes=5)  # us has not reached `last` yet
+    assert history.iloc[-1] == 20.0 and (history.dropna().tail(50) == 20.0).all()
+    assert summary.current_load == 20.0  # the sum over both regions, not eu's 10 alone
+
+
+def test_a_region_that_stopped_counts_as_stopped(database: Database, settings: Settings) -> None:
+    now = clear_of_step_turn(300, 30)
+    last = pd.Timestamp(now).floor("5min") - timedelta(minutes=5)
+    _store_regions(database, settings, {"eu": last, "us": last - timedelta(minutes=30)})
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        history = load_history(session=session, service=service, profile=PROFILE, days=2)
+        summary = summarize_service(
+            session=session, service=service, now=now, last_actuation=None
+        )
+    assert history.index[-1] == last and history.iloc[-1] == 10.0
+    assert summary.current_load == 10.0

@@ -329,7 +329,11 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
     is still pointed out.
     """
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {error.start}); save the profile as UTF-8 YAML"
+        ) from None
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML{_yaml_problem(error)}") from None
     if not isinstance(data, dict):

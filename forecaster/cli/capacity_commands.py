@@ -67,6 +67,8 @@ def simulate(
         fail(f"--replay-days must be a positive number of days, got {replay_days:g}")
     writable(output)
     if plot is not None:
+        if plot.suffix.lower() != ".svg":  # an SVG named .png opens as a broken image
+            fail(f"--plot writes SVG: give a file name ending in .svg, not {plot.name}")
         writable(plot)
     bar = progress_bar("decisions")
     task = bar.add_task("predictive policy forecasting", total=None)

@@ -264,7 +264,7 @@ def plan(
             scaling = read_profile(profile)
             if horizon is None:  # a profile that sets its horizon plans that far, as a service
                 given = "horizon_hours" in scaling.model_fields_set
-                horizon = f"{scaling.horizon_hours:g}h" if given else "24h"
+                horizon = f"{scaling.horizon_hours * 3600!r}s" if given else "24h"
             frame = plan_file(series_file, scaling, horizon=horizon, freq=freq, model=model)
         except (ForecasterError, ValueError) as error:
             fail(str(error))

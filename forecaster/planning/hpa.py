@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.planning.planner import MOST_REPLICAS, replicas_for_load
+from forecaster.planning.planner import MOST_REPLICAS, effective_max_replicas, replicas_for_load
 from forecaster.profiles import ScalingProfile
 
 
@@ -149,12 +149,13 @@ def run_hpa(
 
 
 def hpa_config(profile: ScalingProfile) -> HpaConfig:
-    """The reactive autoscaler a profile implies (Kubernetes defaults for the rest)."""
+    """The reactive autoscaler a profile implies (Kubernetes defaults for the rest); its
+    maximum is the one the actuators leave it (raised by the buffer under ``increase``)."""
     return HpaConfig(
         capacity_per_replica=profile.capacity_per_replica,
         target_utilization=profile.target_utilization,
         min_replicas=profile.min_replicas,
-        max_replicas=profile.max_replicas,
+        max_replicas=effective_max_replicas(profile),
         startup_seconds=profile.startup_seconds,
     )
 
@@ -164,4 +165,4 @@ def steady_replicas(train_load: np.ndarray, tick_seconds: float, profile: Scalin
     window = max(1, round(60 / tick_seconds))
     recent = trailing_mean(np.append(train_load, 0.0), window)[-1] if len(train_load) else 0.0
     needed = int(replicas_for_load(np.array([recent]), profile)[0])
-    return int(np.clip(needed, profile.min_replicas, profile.max_replicas))
+    return int(np.clip(needed, profile.min_replicas, effective_max_replicas(profile)))

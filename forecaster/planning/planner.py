@@ -196,12 +196,8 @@ def _plan_tiers(
     """
     tiers = profile.tiers
     total_ceiling = effective_max_replicas(profile)
-    ceilings = np.array(
-        [
-            min(effective_max_replicas(profile, int(c)), total_ceiling)
-            for c in tier_ceilings(tiers, profile.max_replicas)
-        ]
-    )
+    # a tier's own max is a hard quota (GPUs that exist); the buffer only lifts the total
+    ceilings = np.minimum(tier_ceilings(tiers, total_ceiling), total_ceiling)
     usable = np.array([t.capacity_per_replica for t in tiers]) * profile.floor_utilization
     mixes = cheapest_mix(
         covered,

@@ -19,6 +19,7 @@ from forecaster.errors import InvalidInputError
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.hpa import Timeline
 from forecaster.planning.planner import (
+    effective_max_replicas,
     hold_steps,
     led_requirement,
     plan_floor,
@@ -48,7 +49,7 @@ def static_peak(train_load: np.ndarray, n_ticks: int, profile: ScalingProfile) -
         np.clip(
             replicas_for_load(np.array([peak]), profile)[0],
             profile.min_replicas,
-            profile.max_replicas,
+            effective_max_replicas(profile),
         )
     )
     constant = np.full(n_ticks, replicas, dtype="int64")
@@ -58,7 +59,8 @@ def static_peak(train_load: np.ndarray, n_ticks: int, profile: ScalingProfile) -
 def oracle(load: np.ndarray, tick_seconds: float, profile: ScalingProfile) -> Timeline:
     """Perfect foresight: exactly the replicas each tick needs at the target utilisation, each
     started its start-up time ahead (and billed from then), removed the moment it is idle."""
-    need = np.clip(replicas_for_load(load, profile), profile.min_replicas, profile.max_replicas)
+    ceiling = effective_max_replicas(profile)
+    need = np.clip(replicas_for_load(load, profile), profile.min_replicas, ceiling)
     lead = math.ceil(profile.startup_seconds / tick_seconds - 1e-9)
     spec = forward_max(need, lead)
     # a replica serves once it has existed for the start-up time (newest removed first)

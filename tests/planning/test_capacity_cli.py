@@ -108,6 +108,15 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not valid YAML" in result.output
     assert result.stderr.count("\n") == 1  # one line, where and what (PyYAML's spans five)
     assert "line 2, column 1" in result.stderr
+    bad_profile.write_bytes(b"\xff\xfecapacity_per_replica: 5\n")  # UTF-16, say
+    result = runner.invoke(app, [*base, "--profile", str(bad_profile)])
+    assert result.exit_code == 2 and f"{bad_profile}: not UTF-8 text (byte 0)" in result.output
+    result = runner.invoke(app, [*base, "--profile", good, "--plot", str(tmp_path / "p.png")])
+    assert (
+        result.exit_code == 2
+        and "--plot writes SVG: give a file name ending in .svg" in result.output
+    )
+    assert not (tmp_path / "p.png").exists()
     frame = pd.read_csv(trace)
     frame.loc[[100, 200], "value"] = -3.0  # a counter reset exported as a negative delta
     frame.to_csv(tmp_path / "negative.csv", index=False)
@@ -166,7 +175,9 @@ def test_offline_plan_contract(tmp_path: Path) -> None:
 def test_offline_plan_without_a_horizon_plans_the_profiles_or_a_day(tmp_path: Path) -> None:
     history = daily_ramps(tmp_path / "history.csv")
     out = tmp_path / "plan.csv"
-    for extra, steps in (({"horizon_hours": 6}, 72), ({}, 288)):
+    # a sixth of an hour is two 5-minute steps, as the service counts it (its 6-digit text,
+    # 0.166667h, was 600.0012 s: three)
+    for extra, steps in (({"horizon_hours": 6}, 72), ({"horizon_hours": 1 / 6}, 2), ({}, 288)):
         profile = write_profile(tmp_path / "p.yaml", **extra)
         args = ["plan", "--input", str(history), "--profile", str(profile), "--output", str(out)]
         result = runner.invoke(app, [*args, "--model", "seasonal_naive_daily"])

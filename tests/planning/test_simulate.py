@@ -55,6 +55,28 @@ def test_step_change() -> None:
     assert scores["oracle"].scale_events == 1
 
 
+def test_every_policy_may_use_the_max_capacity_buffer_the_plan_uses() -> None:
+    # 110 needs 22 replicas at the target, 11 at full capacity: max 10 never carries it, its
+    # 50 % buffer (15) does, as the actuators raise the HPA's maximum
+    profile = PROFILE.model_copy(
+        update={
+            "max_replicas": 10,
+            "max_capacity_breach": "increase",
+            "max_capacity_buffer_pct": 50,
+        }
+    )
+    trace = trace_of([20.0] * 100 + [110.0] * 100)
+    scores = simulate_trace(trace, 100, profile, NO_FORECAST).scores
+    assert scores["oracle"].under_provisioned_pct == 0
+    assert scores["static"].under_provisioned_pct == 100  # sized on training's 20: 4 replicas
+    assert scores["reactive"].under_provisioned_pct < 20  # catches up
+    assert scores["oracle"].peak_replicas == 15
+    honored = simulate_trace(
+        trace, 100, profile.model_copy(update={"max_capacity_breach": "honor"}), NO_FORECAST
+    )
+    assert honored.scores["oracle"].under_provisioned_pct == 100  # 10 replicas never carry 60
+
+
 def test_ramp() -> None:
     slow = np.concatenate([np.full(100, 20.0), np.linspace(20, 200, 240), np.full(60, 200.0)])
     result = simulate_trace(trace_of(slow), 100, PROFILE, NO_FORECAST)

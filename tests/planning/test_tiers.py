@@ -191,6 +191,33 @@ def test_a_tier_held_at_its_own_max_says_so() -> None:
     assert "capped" not in plan["reason"].iloc[1]
 
 
+def test_the_max_capacity_buffer_lifts_the_total_but_never_a_tiers_own_max() -> None:
+    # a tier's max is a quota (GPUs that exist): "increase" lets the total pass max_replicas
+    # by the buffer, and lets no tier pass its own
+    profile = ScalingProfile(
+        capacity_per_replica=4,
+        target_utilization=1.0,
+        min_replicas=0,
+        max_replicas=4,
+        max_capacity_breach="increase",
+        max_capacity_buffer_pct=50,
+        startup_seconds=0,
+        tiers=[
+            CPU.model_copy(update={"max_replicas": 5}),
+            L4.model_copy(update={"max_replicas": 2}),
+            A100.model_copy(update={"max_replicas": 1}),
+        ],
+    )
+    index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
+    plan = plan_capacity(pd.Series([400.0, 400.0], index=index), profile, step_seconds=300)
+    counts = [parse_mix(text) for text in plan["tier"]]
+    assert all(
+        c.get("L4", 0) <= 2 and c.get("A100", 0) <= 1 and c.get("CPU", 0) <= 5 for c in counts
+    )
+    assert plan["replicas"].tolist() == [6, 6]  # 4 plus its 50 % buffer
+    assert plan["tier"].iloc[0] == "CPU:3+L4:2+A100:1"
+
+
 def test_start_up_leads_that_stack_above_the_max_are_cut_smallest_first() -> None:
     # the A100 for step 1 starts a step early, while step 0 still needs its two CPUs
     slow_a100 = A100.model_copy(update={"startup_seconds": 300})

@@ -403,16 +403,18 @@ async function main() {
   const end = new Date();
   const start = new Date(end.getTime() - HISTORY_DAYS * 86400e3);
   try {
-    const [detail, history, forecast] = await Promise.all([
+    const [detail, history] = await Promise.all([
       fc.getJSON(`/v1/dashboard/services/${encodeURIComponent(NAME)}`),
       fc.getJSON(`${API}/history?${new URLSearchParams({
         start: start.toISOString(), end: end.toISOString() })}`),
-      // a service that was never trained has no forecast yet (409): draw without one
-      fc.getJSON(`${API}/forecast`).catch((error) => {
-        if (error.status === 409) return null;
-        throw error;
-      }),
     ]);
+    // a service that was never trained has no forecast yet: draw without one (asking anyway
+    // got a 409, which the browser logs as an error on every such page)
+    const forecast = detail.summary.forecast_id === null ? null
+      : await fc.getJSON(`${API}/forecast`).catch((error) => {
+        if (error.status === 409) return null;  // gone since: retention, a deleted series
+        throw error;
+      });
     renderSummary(detail);
     renderTables(detail);
     setupWhatIf(detail);

@@ -119,12 +119,6 @@ def traces(page: Any) -> dict[str, dict[str, Any]]:
     return result
 
 
-def unexpected(errors: list[str]) -> list[str]:
-    """Console errors but Chromium's line for the 409 of a service with no forecast yet,
-    which the page expects and draws without."""
-    return [error for error in errors if "status of 409" not in error]
-
-
 def test_overview_lists_every_service(seeded_server: tuple[str, Seeded], page: Page) -> None:
     base, _ = seeded_server
     view = page.open(f"{base}/")
@@ -232,7 +226,7 @@ def test_service_without_a_plan_still_renders(
     assert "no plan yet" in view.inner_text("#plan")
     assert "no plan" in view.inner_text("#cards")
     assert view.locator(".plan-note").count() == 0
-    assert unexpected(page.errors) == []
+    assert page.errors == []
 
 
 @pytest.fixture
@@ -273,7 +267,7 @@ def test_a_plan_that_ran_out_says_why_beside_it(page: Page, stale_server: tuple[
     )
     assert start < end and now - 60e3 <= end <= now + 60e3, (start, end, now)
     page.screenshot("service-stale-plan.png")
-    assert unexpected(page.errors) == []
+    assert page.errors == []
 
 
 def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: Page) -> None:
@@ -332,7 +326,7 @@ def test_a_linked_window_without_an_offset_is_utc_in_every_viewers_zone(
             pd.Timestamp(f"{day} 11:00"),
             pd.Timestamp(f"{day} 14:00"),
         ]
-        assert unexpected(tokyo.errors) == []
+        assert tokyo.errors == []
     finally:
         tokyo.close()
 
@@ -351,7 +345,7 @@ def test_pages_fit_a_phones_width(seeded_server: tuple[str, Seeded], browser: An
                     + Math.round(e.getBoundingClientRect().right))"""
             )
             assert width <= 375, (path, width, wide)  # nothing makes the page scroll sideways
-        assert unexpected(phone.errors) == []
+        assert phone.errors == []
     finally:
         phone.close()
 
@@ -374,7 +368,7 @@ def test_what_if_is_off_for_a_tiered_profile_the_simulator_refuses(
         view = page.open(f"{base}/dashboard/services/mixed")
         assert view.locator("#whatif button").is_disabled()
         assert "capacity tiers" in view.inner_text("#whatif-status")
-        assert unexpected(page.errors) == []
+        assert page.errors == []
     database.dispose()
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InvalidInputError, listing, quoted
-from forecaster.ingestion.batch import SeriesPoints
+from forecaster.ingestion.batch import MAX_VALUE, SeriesPoints
 from forecaster.ingestion.csv_text import read_csv_text
 from forecaster.planning.burst import peak_to_mean
 from forecaster.planning.planner import (
@@ -391,15 +391,23 @@ def _parsed(columns: TextColumns, missing: pd.Series, name: str) -> tuple[pd.Ser
     text = columns.values
     stamps = parse_timestamps(columns.timestamps)
     values = pd.to_numeric(text.where(~missing, "nan"), errors="coerce")
-    bad = stamps.isna() | (~np.isfinite(values.to_numpy(dtype="float64")) & ~missing)
-    if bad.any():
-        first = int(bad.to_numpy().nonzero()[0][0])
-        line = first + columns.first_line
-        stamp = columns.timestamps.iloc[first]
-        raise InvalidInputError(
-            f"{name}: {int(bad.sum())} unreadable rows, first at line {line}: "
-            f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
-        )
+    numbers = values.to_numpy(dtype="float64")
+    bad = stamps.isna() | (~np.isfinite(numbers) & ~missing)
+    # as ingestion refuses them: sums of such values overflow to inf (1.7e308 planned NaN)
+    with np.errstate(invalid="ignore"):
+        huge = pd.Series(np.abs(numbers) > MAX_VALUE, index=bad.index) & ~bad
+    for rows, why in (
+        (bad, "unreadable rows"),
+        (huge, f"values above {MAX_VALUE:g} (a unit error?)"),
+    ):
+        if rows.any():
+            first = int(rows.to_numpy().nonzero()[0][0])
+            line = first + columns.first_line
+            stamp = columns.timestamps.iloc[first]
+            raise InvalidInputError(
+                f"{name}: {int(rows.sum())} {why}, first at line {line}: "
+                f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
+            )
     return stamps, values
 
 

@@ -349,6 +349,12 @@ def test_blank_values_are_gaps_and_other_text_is_refused(tmp_path: Path) -> None
     args[2] = str(tmp_path / "inf.csv")
     result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2 and "first at line 42: " in result.output
+    frame.loc[40, "value"] = "1.7e308"  # finite, but its sums are not: refused as ingest does
+    frame.to_csv(tmp_path / "huge.csv", index=False)
+    args[2] = str(tmp_path / "huge.csv")
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "1 values above 1e+15 (a unit error?), first at line 42: " in result.output
 
 
 def test_negative_values_are_noted_on_stderr_not_taken_quietly(tmp_path: Path) -> None:

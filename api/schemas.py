@@ -77,9 +77,15 @@ class CsvIngestPublic(IngestPublic):
 
 
 class RemoteWritePublic(IngestPublic):
-    ignored_series: int = Field(description="series mapping to no known service or metric")
+    ignored_series: int = Field(
+        description="series mapping to no known service or metric, or with labels no push "
+        "may have (see POST /v1/metrics)"
+    )
     ignored_samples: int
     dropped_stale: int = Field(description="Prometheus staleness markers (NaN), not data")
+    dropped_not_load: int = Field(
+        description="samples that are not load (infinite, negative, above 1e15), left out"
+    )
 
 
 class ServiceCreate(ScalingProfile):

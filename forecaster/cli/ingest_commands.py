@@ -34,8 +34,11 @@ def pull(
         say("no service has prometheus queries in its profile; nothing to pull")
     for source in summary.sources:
         line = f"{source.service} {source.metric}: {source.stored} points in {source.chunks} chunks"
-        if source.skipped_non_finite:
-            line += f" ({source.skipped_non_finite} NaN/Inf skipped)"
+        if source.skipped_not_load:
+            line += (
+                f" ({source.skipped_not_load} values skipped as not load: NaN, infinite, "
+                "negative or above 1e15)"
+            )
         if source.ignored_series:
             line += (
                 f" ({source.ignored_series} series, {source.ignored_samples} points ignored for "

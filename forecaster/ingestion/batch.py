@@ -92,6 +92,13 @@ class _Columns:
     value: np.ndarray  # float64, NaN when not a number
 
 
+def is_load(values: np.ndarray) -> np.ndarray:
+    """Which values a stored point may hold (finite, not negative, at most ``MAX_VALUE``): the
+    sources that skip the rest rather than refuse their batch, pull and remote-write, use it."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (values >= 0) & (values <= MAX_VALUE)
+
+
 def check_batch_size(
     batch: Sequence[SeriesPoints],
     settings: Settings,
@@ -267,7 +274,10 @@ def point_checks(
             (ts_ms < 0, "timestamp is before 1970"),
             (~np.isfinite(value), "value is not a finite number"),
             (value < 0, "value is negative"),
-            (value > MAX_VALUE, f"value is above {MAX_VALUE:g}: a unit error?"),
+            (
+                np.isfinite(value) & (value > MAX_VALUE),
+                f"value is above {MAX_VALUE:g}: a unit error?",
+            ),
         ]
         if latest_ms is not None:
             checks.insert(2, (ts_ms > latest_ms, "timestamp is in the future"))

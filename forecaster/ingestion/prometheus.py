@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 from forecaster.errors import ForecasterError, json_text, quoted
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch, is_load
 from forecaster.labels import label_problems, labels_key
 from forecaster.leadership import check_leading
 from forecaster.profiles import PrometheusSource
@@ -59,7 +59,7 @@ class SourceSummary:
     end: float | None = None
     chunks: int = 0
     stored: int = 0
-    skipped_non_finite: int = 0
+    skipped_not_load: int = 0  # NaN, infinite, negative or above MAX_VALUE
     ignored_samples: int = 0  # of series left out for their labels
     ignored_example: str | None = None  # the first such series and why
     error: str | None = None
@@ -264,7 +264,7 @@ def _pull_source(
                 end=end,
                 chunks=summary.chunks,
                 stored=summary.stored,
-                skipped_non_finite=summary.skipped_non_finite,
+                skipped_not_load=summary.skipped_not_load,
                 ignored_series=summary.ignored_series,
                 ignored_samples=summary.ignored_samples,
             )
@@ -289,17 +289,19 @@ def _store_chunk(
         if problems:
             summary.ignore(labels, problems, len(series.values))
             continue
-        finite = np.isfinite(series.values)  # NaN/Inf (e.g. a rate over no data) are not load
-        summary.skipped_non_finite += int(len(finite) - finite.sum())
-        if not finite.any():
+        # NaN/Inf (a rate over no data), a negative difference, a unit error: not load, and
+        # refusing the chunk for one such sample stopped the source at it for good
+        load = is_load(series.values)
+        summary.skipped_not_load += int(len(load) - load.sum())
+        if not load.any():
             continue
         batch.append(
             SeriesPoints(
                 service=summary.service,
                 metric=source.metric,
                 labels=labels,
-                timestamps=series.timestamps[finite],
-                values=series.values[finite],
+                timestamps=series.timestamps[load],
+                values=series.values[load],
             )
         )
     if not batch:

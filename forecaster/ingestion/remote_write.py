@@ -18,8 +18,9 @@ from google.protobuf.message import DecodeError
 from sqlalchemy.orm import Session
 
 from forecaster.errors import ForecasterError, PayloadTooLargeError
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch, is_load
 from forecaster.ingestion.remote_write_proto import WriteRequest
+from forecaster.labels import label_problems
 from forecaster.profiles import KNOWN_METRICS
 from forecaster.settings import Settings
 from forecaster.storable_text import unstorable_in
@@ -40,13 +41,14 @@ class RemoteSeries:
     nan_count: int = 0  # staleness markers among the values
 
 
-@dataclass(frozen=True)
+@dataclass
 class RemoteWriteResult:
-    stored: int
-    series: int
-    ignored_series: int
-    ignored_samples: int
-    dropped_stale: int
+    stored: int = 0
+    series: int = 0
+    ignored_series: int = 0  # of unknown services or metrics, or with labels no push may have
+    ignored_samples: int = 0
+    dropped_stale: int = 0  # staleness markers
+    dropped_not_load: int = 0  # infinite, negative or above MAX_VALUE
 
 
 def decode_write_request(body: bytes, *, max_bytes: int) -> list[RemoteSeries]:
@@ -102,10 +104,14 @@ def snappy_length(body: bytes) -> int:
 
 def map_series(
     decoded: Iterable[RemoteSeries], settings: Settings, known_services: set[str]
-) -> tuple[list[SeriesPoints], int, int, int]:
-    """Our series for the decoded ones, plus counts: ignored series and samples, stale markers."""
+) -> tuple[list[SeriesPoints], RemoteWriteResult]:
+    """Our series for the decoded ones, and what was left out of them, counted.
+
+    Prometheus drops a whole request it is refused, every series of every service in it, and
+    retrying cannot help: so what one series or sample cannot be (labels no push may have, a
+    value that is not load) is left out and counted, never a reason to refuse the request."""
     batch: list[SeriesPoints] = []
-    ignored_series = ignored_samples = stale = 0
+    counts = RemoteWriteResult()
     reserved = {settings.remote_write_service_label, settings.remote_write_metric_label, "__name__"}
     metrics: dict[str | None, str | None] = {}  # a few names repeat across many series
     for series in decoded:
@@ -114,32 +120,36 @@ def map_series(
         if name not in metrics:
             metrics[name] = metric_for(name, settings)
         metric = metrics[name]
-        # text no database can store (a NUL on PostgreSQL): such a series is ignored on either one
+        labels = {k: v for k, v in series.labels.items() if k not in reserved}
+        # text no database can store (a NUL on PostgreSQL): ignored on either one
         if (
             service not in known_services
             or metric is None
             or unstorable_in(series.labels) is not None
+            or label_problems(labels)
         ):
-            ignored_series += 1
-            ignored_samples += len(series.values)
+            counts.ignored_series += 1
+            counts.ignored_samples += len(series.values)
             continue
         stamps, values = series.timestamps_ms, series.values
         if series.nan_count:  # staleness markers are a NaN bit pattern: not data
-            keep = ~np.isnan(values)
-            stale += series.nan_count
-            stamps, values = stamps[keep], values[keep]
+            counts.dropped_stale += series.nan_count
+        load = is_load(values)
+        if not load.all():
+            counts.dropped_not_load += int(len(load) - load.sum()) - series.nan_count
+            stamps, values = stamps[load], values[load]
             if not len(values):
                 continue
         batch.append(
             SeriesPoints(
                 service=service,
                 metric=metric,
-                labels={k: v for k, v in series.labels.items() if k not in reserved},
+                labels=labels,
                 timestamps=stamps / 1000.0,
                 values=values,
             )
         )
-    return batch, ignored_series, ignored_samples, stale
+    return batch, counts
 
 
 def metric_for(name: str | None, settings: Settings) -> str | None:
@@ -156,15 +166,10 @@ def ingest_remote_write(*, session: Session, body: bytes, settings: Settings) ->
     names = {s.labels.get(settings.remote_write_service_label) for s in decoded}
     storable = {name for name in names if name and unstorable_in(name) is None}
     known = set(services_by_name(session=session, names=storable))
-    batch, ignored_series, ignored_samples, stale = map_series(decoded, settings, known)
+    batch, counts = map_series(decoded, settings, known)
     # remote-write sends one sample per series per shard batch: the point limit is what bounds it
     result = ingest_batch(
         session=session, batch=batch, settings=settings, max_series=settings.max_points_per_batch
     )
-    return RemoteWriteResult(
-        stored=result.stored,
-        series=result.series,
-        ignored_series=ignored_series,
-        ignored_samples=ignored_samples,
-        dropped_stale=stale,
-    )
+    counts.stored, counts.series = result.stored, result.series
+    return counts

@@ -117,6 +117,31 @@ def test_a_restarted_pull_resumes_without_gaps_or_duplicates(
 
 
 @pytest.mark.prometheus
+def test_samples_that_are_not_load_are_skipped_and_counted_not_a_stop(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    """One negative sample (an ``a - b`` query dips below zero) refused its whole chunk, and
+    the next run resumed before it: the source stopped there for good."""
+    last, expected, history = _history()
+    bad_at = {100: "-3.0", 101: "+Inf", 102: "NaN", 2000: "1e16"}  # minutes into the history
+    lines = history.splitlines()
+    first_us = next(i for i, line in enumerate(lines) if 'region="us"' in line)
+    for minute, text in bad_at.items():
+        labels, _, stamp = lines[first_us + minute].rsplit(" ", 2)
+        lines[first_us + minute] = f"{labels} {text} {stamp}"
+    url = start_prometheus(openmetrics="\n".join(lines) + "\n")
+    _service(database)
+    summary = pull_prometheus(database, _pull_settings(settings, url), now=last)
+    assert not summary.failed, summary.failed
+    assert summary.sources[0].skipped_not_load == len(bad_at)
+    assert summary.stored == POINTS * len(REGIONS) - len(bad_at)
+    stamps, got = _stored(database)["us"]
+    kept = np.delete(np.arange(POINTS), list(bad_at))
+    assert stamps.tolist() == (last - STEP * np.arange(POINTS)[::-1])[kept].tolist()
+    np.testing.assert_array_equal(got, expected["us"][kept])
+
+
+@pytest.mark.prometheus
 def test_a_bad_query_is_reported_not_retried(
     database: Database, settings: Settings, start_prometheus: PrometheusFactory
 ) -> None:

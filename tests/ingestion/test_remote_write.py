@@ -68,15 +68,23 @@ def test_known_series_are_stored_unknown_counted_stale_markers_dropped(
         ({"__name__": "up", "service": "unknown-svc"}, [(t0, 1.0)]),
         ({"__name__": "node_load1", "service": "chat"}, [(t0, 1.0), (t0 + 1, 2.0)]),
         ({"__name__": "up"}, [(t0, 1.0)]),  # no service label
+        # Prometheus drops a refused request whole, every service's series in it: what one
+        # series or sample cannot be is left out and counted instead
+        ({"__name__": "up", "service": "chat", "path": "/x" * 300}, [(t0, 1.0)]),  # > 512
+        ({"__name__": "up", "service": "chat", "": "x"}, [(t0, 1.0)]),  # an empty name
+        ({"__name__": "up", "service": "chat", "*": "sum"}, [(t0, 1.0)]),  # reserved
+        ({"__name__": "queue_length", "service": "chat"}, [(t0, math.inf), (t0 + 1000, -1.0)]),
+        ({"__name__": "queue_length", "service": "chat", "q": "b"}, [(t0, 1e16), (t0 + 1, 3.0)]),
     )
     response = client.post("/api/v1/write", content=body, headers=HEADERS)
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "stored": 4,
-        "series": 3,
-        "ignored_series": 3,
-        "ignored_samples": 4,
+        "stored": 5,
+        "series": 4,
+        "ignored_series": 6,
+        "ignored_samples": 7,
         "dropped_stale": 1,
+        "dropped_not_load": 3,
     }
     with database.session() as session:
         rows = session.execute(select(Series.id, Series.metric, Series.labels)).all()
@@ -88,6 +96,7 @@ def test_known_series_are_stored_unknown_counted_stale_markers_dropped(
         ("requests_per_second", (("instance", "a"),)),
         ("requests_per_second", ()),
         ("gpu_utilization", ()),
+        ("queue_length", (("q", "b"),)),
     }
     assert to_epoch_ms(up["ts"]).tolist() == [t0, t0 + 1000]
     assert up["value"].tolist() == [1.0, 0.0]
@@ -113,6 +122,7 @@ def test_series_with_nul_in_a_label_are_ignored_not_the_batch(
         "ignored_series": 3,
         "ignored_samples": 3,
         "dropped_stale": 0,
+        "dropped_not_load": 0,
     }
     with database.session() as session:
         assert [labels for (labels,) in session.execute(select(Series.labels))] == [{}]
@@ -127,24 +137,9 @@ def test_series_with_nul_in_a_label_are_ignored_not_the_batch(
         (bytes(cramjam.snappy.compress_raw(b"\xff\xff\xff\xff")), 400, "WriteRequest protobuf"),
         (b"\xff\xff\xff\xff\x0f" + b"\x00" * 10, 413, "decompresses to"),
         (
-            encode(({"__name__": "up", "service": "chat"}, [(1_700_000_000_000, -1.0)])),
-            422,
-            "value is negative",
-        ),
-        (
             encode(({"__name__": "up", "service": "chat"}, [(4_102_444_800_000, 1.0)])),
             422,
             "timestamp is in the future",
-        ),
-        (
-            encode(({"__name__": "up", "service": "chat", "": "x"}, [(1_700_000_000_000, 1.0)])),
-            422,
-            "a label name is empty",
-        ),
-        (
-            encode(({"__name__": "up", "service": "chat", "*": "sum"}, [(1_700_000_000_000, 1)])),
-            422,
-            'label name "*" is reserved',
         ),
     ],
 )

@@ -242,9 +242,14 @@ def _pull_source(
     try:
         with recorded_job(database.sessions, "pull_prometheus", service) as details:
             check_leading(*where, "sources")
+            # a point pushed ahead of now (allowed up to FORECASTER_MAX_FUTURE_SECONDS) is not
+            # where Prometheus's data ends: resuming after it skipped the backfill for good
             with database.session() as session:
                 latest_ms = latest_metric_ms(
-                    session=session, service_id=service_id, metric=source.metric
+                    session=session,
+                    service_id=service_id,
+                    metric=source.metric,
+                    until_ms=int(now * 1000),
                 )
             if latest_ms is None:
                 start = math.ceil((now - settings.prometheus_backfill_days * 86400) / step) * step

@@ -312,13 +312,19 @@ def sample_count(*, session: Session, series_ids: list[int] | None = None) -> in
     return int(session.execute(query).scalar_one())
 
 
-def latest_metric_ms(*, session: Session, service_id: int, metric: str) -> int | None:
-    """Epoch ms of the newest point of any series of one service metric (pulls resume here).
+def latest_metric_ms(
+    *, session: Session, service_id: int, metric: str, until_ms: int | None = None
+) -> int | None:
+    """Epoch ms of the newest point of any series of one service metric (pulls resume here),
+    at or before ``until_ms`` if given.
 
     The newest point of each series is a primary-key probe (a correlated ``max``); a join
     would read every sample of the metric.
     """
-    newest = select(func.max(Sample.ts_ms)).where(Sample.series_id == Series.id).scalar_subquery()
+    own = Sample.series_id == Series.id
+    if until_ms is not None:
+        own = own & (Sample.ts_ms <= until_ms)
+    newest = select(func.max(Sample.ts_ms)).where(own).scalar_subquery()
     value = session.execute(
         select(func.max(newest)).where(Series.service_id == service_id, Series.metric == metric)
     ).scalar_one()

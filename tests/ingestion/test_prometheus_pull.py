@@ -3,10 +3,13 @@ without gaps or duplicates, failures retried and reported."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sqlalchemy import select
 
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.ingestion.prometheus import PrometheusError, pull_prometheus
 from forecaster.profiles import PrometheusSource, ScalingProfile
 from forecaster.settings import Settings
@@ -209,6 +212,27 @@ def test_series_whose_labels_a_push_would_refuse_are_skipped_and_counted(
         assert [labels for (labels,) in session.execute(select(Series.labels))] == [
             {"region": "eu"}
         ]
+
+
+def test_a_point_pushed_ahead_of_now_does_not_skip_the_backfill(
+    database: Database, settings: Settings
+) -> None:
+    _service(database, query="rate(requests_total[5m])", keep_labels=None)
+    now = 1_700_000_000
+    ahead = SeriesPoints(
+        service="chat", metric="requests_per_second", timestamps=[now + 1800], values=[1.0]
+    )
+    with database.session() as session:
+        ingest_batch(session=session, batch=[ahead], settings=settings)
+    pull_settings = _pull_settings(settings, "")
+    good = {"__name__": "requests_total", "region": "eu"}
+    with live_server(prometheus_answering([good])) as url:
+        summary = pull_prometheus(
+            database, pull_settings.model_copy(update={"prometheus_url": url}), now=now
+        )
+    [source] = summary.sources
+    assert source.start == math.ceil((now - (DAYS + 1) * 86400) / STEP) * STEP  # all of it
+    assert source.stored == round((source.end - source.start) / STEP) + 1
 
 
 def test_an_unreachable_prometheus_is_retried_then_reported(

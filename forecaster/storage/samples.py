@@ -37,7 +37,14 @@ def ensure_series(
     """Ids of the series named by (service_id, metric, labels, unit), creating missing ones."""
     wanted: dict[SeriesKey, tuple[dict[str, str], str | None]] = {}
     for service_id, metric, labels, unit in keys:
-        wanted[(service_id, metric, labels_key(labels))] = (labels, unit)
+        key = (service_id, metric, labels_key(labels))
+        said = wanted.get(key, (labels, None))[1]
+        if said is not None and unit is not None and said != unit:  # one batch, two units
+            raise InvalidInputError(
+                f"batch refused, nothing stored: series {metric}{json_text(labels or {})} is "
+                f"sent in {quoted(said)} and in {quoted(unit)}: send each series in one unit"
+            )
+        wanted[key] = (labels, unit if unit is not None else said)
     service_ids = {key[0] for key in wanted}
     stored = _stored_series(session, service_ids)
     _check_units(session, wanted, stored)

@@ -84,6 +84,20 @@ def test_a_series_keeps_its_unit_and_another_unit_is_refused_whole(
     assert stored(database) == 2
     with database.session() as session:
         assert session.scalar(select(Series.unit)) == "req/s"
+    # one batch naming a new series twice, in two units, mixed them under the last one
+    twice = {
+        "series": [
+            {
+                **batch([[1704067200, 50.0]], unit="percent")["series"][0],
+                "metric": "gpu_utilization",
+            },
+            {**batch([[1704067260, 0.5]], unit="ratio")["series"][0], "metric": "gpu_utilization"},
+        ]
+    }
+    mixed = client.post("/v1/metrics", json=twice)
+    assert mixed.status_code == 422
+    assert 'is sent in "percent" and in "ratio"' in mixed.json()["detail"]
+    assert stored(database) == 2
 
 
 def test_labels_make_distinct_series(client: TestClient, database: Database) -> None:

@@ -47,9 +47,7 @@ def test_a_step_one_region_has_not_reached_yet_is_left_out(
     with database.session() as session:
         service = get_service(session=session, name="chat")
         history = load_history(session=session, service=service, profile=PROFILE, days=2)
-        summary = summarize_service(
-            session=session, service=service, now=now, last_actuation=None
-        )
+        summary = summarize_service(session=session, service=service, now=now, last_actuation=None)
     assert history.index[-1] == last - timedelta(minutes=5)  # us has not reached `last` yet
     assert history.iloc[-1] == 20.0 and (history.dropna().tail(50) == 20.0).all()
     assert summary.current_load == 20.0  # the sum over both regions, not eu's 10 alone
@@ -62,8 +60,6 @@ def test_a_region_that_stopped_counts_as_stopped(database: Database, settings: S
     with database.session() as session:
         service = get_service(session=session, name="chat")
         history = load_history(session=session, service=service, profile=PROFILE, days=2)
-        summary = summarize_service(
-            session=session, service=service, now=now, last_actuation=None
-        )
+        summary = summarize_service(session=session, service=service, now=now, last_actuation=None)
     assert history.index[-1] == last and history.iloc[-1] == 10.0
     assert summary.current_load == 10.0

@@ -93,7 +93,10 @@ def peek_current_plan_view(database: Database, service: str) -> tuple[PlanView |
 def forget_current_plan(database: Database, service: str) -> None:
     """After this process committed a new plan (a changed profile, an on-demand training), its
     next query reads which plan is in force instead of serving the one last seen: whoever
-    changed it reads it back at once (other server processes within a second)."""
+    changed it reads it back at once. Other server processes serve their cached plan for one
+    more query after the next re-check is due (a query 1-10 s after the last check starts it
+    and is answered from memory; later than that, a query waits for the read), so a client
+    polling every few seconds reads a new plan one poll late."""
     _latest.pop((str(database.engine.url), service), None)
 
 

@@ -553,6 +553,11 @@ def _finish(
     margin = ensemble_margin(item.folds.plan, item.step_seconds, len(item.history))
     first = choose(scores, margin)
     order += [i for i in ([first] if first is not None else []) + ranked if i not in order]
+    # candidates that raised in the backtest: a broken library leaves seasonal-naive standing,
+    # and a champion so downgraded must say why where the run is read, not only in its table
+    broken = [
+        f"{s.model} failed in the backtest ({s.message})" for s in scores if s.status == "failed"
+    ]
     failures: list[str] = []
     weekend = item.weekend_note if model == "auto" else ""
     for index in order:
@@ -565,7 +570,7 @@ def _finish(
             failures.append(f"{chosen.model} failed ({failure})")
             continue
         chosen.champion = True
-        message = "; ".join([*failures, weekend] if blend else failures)
+        message = "; ".join([*broken, *failures, weekend] if blend else [*broken, *failures])
         if model not in ("auto", ENSEMBLE, chosen.model):
             message = f"{model} could not be used; {message}"
         return ForecastOutcome(

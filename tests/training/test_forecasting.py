@@ -90,6 +90,25 @@ def test_candidates_that_all_fail_are_errors_where_waiting_ones_are_not(
     ]  # the weekly model waits for eight days: skipped, not an error
 
 
+def test_a_champion_that_stands_because_the_others_broke_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A library upgrade breaks every model but the pure-numpy naive one: the run is not an
+    error (seasonal-naive works), but its message names what broke."""
+    create = forecasting.create_model
+    monkeypatch.setattr(
+        forecasting,
+        "create_model",
+        lambda name: create(name) if name == "seasonal_naive_daily" else BrokenModel(),
+    )
+    history = synthetic_traffic(days=4, step_seconds=3600, seed=4)
+    outcome = make_forecast(history, 12, candidates=QUICK)
+    assert outcome.model == "seasonal_naive_daily" and outcome.errors == []
+    assert outcome.message == (
+        "holt_winters failed in the backtest (RuntimeError: the upgraded library broke me)"
+    )
+
+
 def test_gappy_series_still_gets_a_model() -> None:
     history = synthetic_traffic(days=12, step_seconds=3600, seed=3)
     history.iloc[100:130] = np.nan  # a day-long outage

@@ -110,7 +110,8 @@ def test_a_cluster_that_cannot_train_leaves_it_to_this_machine_and_says_so(
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="forecaster.training.forecasting"):
             outcomes = forecast_many(_histories(), 48, candidates=MODELS, cluster=address)
-        assert time.monotonic() - started < 60
+        # it trains here rather than wait for ever (a loaded 2-core host took 87 s)
+        assert time.monotonic() - started < 240
     assert len(outcomes) == 4 and all(o.frame["p50"].notna().all() for o in outcomes)
     assert all(
         o.trained_on.startswith(f"this machine: the Dask cluster {address} failed")

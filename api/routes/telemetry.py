@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import OperationalError
 
-from api.deps import SessionDep
+from api.deps import DatabaseDep, SessionDep
 from forecaster.review.overview import FAILED_JOBS, failed_jobs
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
@@ -15,13 +18,23 @@ from forecaster.telemetry import FORECAST_AGE, plans_exposition
 from forecaster.timeutil import utc_now
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(session: SessionDep) -> Response:
-    """Prometheus metrics: ingest rate, job durations, actuation outcomes, forecast staleness."""
+def metrics(database: DatabaseDep) -> Response:
+    """Prometheus metrics: ingest rate, job durations, actuation outcomes, forecast staleness.
+
+    A database outage is when these matter most, so the process's own figures are served
+    through it; only the forecast ages, read from the database, keep their last values."""
     now = utc_now()
-    for service, created in newest_forecast_times(session=session).items():
+    try:
+        with database.session() as session:
+            newest = newest_forecast_times(session=session)
+    except OperationalError:
+        log.warning("/metrics: the database is unavailable; forecast ages keep their last values")
+        newest = {}
+    for service, created in newest.items():
         FORECAST_AGE.labels(service=service).set((now - created).total_seconds())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -48,7 +48,11 @@ class RawPoints(Sequence[Any]):
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        return from_json(self._text[self._opens[index] : self._closes[index] + 1])
+        text = self._text[self._opens[index] : self._closes[index] + 1]
+        try:
+            return from_json(text)
+        except ValueError:  # an integer of over 4,300 digits: quoted as sent, for the message
+            return [text.decode("utf-8", "replace")[:80]]
 
 
 def split_body(body: bytes) -> tuple[bytes, list[tuple[np.ndarray, RawPoints]]] | None:

@@ -483,3 +483,16 @@ def test_gzip_bodies_are_decoded_within_the_size_limit(
         )
         assert response.status_code == 415
         assert "Content-Encoding br is not supported" in response.json()["detail"]
+
+
+def test_a_number_too_long_to_read_is_a_422_not_a_500(client: TestClient) -> None:
+    # Python reads integers of up to 4,300 digits: one longer failed where the message quoted it
+    body = (
+        '{"series": [{"service": "chat", "metric": "requests_per_second", '
+        f'"points": [[1714564860, {"9" * 4301}]]}}]}}'
+    )
+    response = client.post(
+        "/v1/metrics", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "value is" in response.json()["detail"]

@@ -34,9 +34,12 @@ class PrivatePostgres:
     def start(self) -> None:
         self._ctl("start", "-w", "-t", "60", "-l", str(self.log_file), "-o", self.options)
 
+    def stop(self) -> None:
+        self._ctl("stop", "-m", "fast", "-w", "-t", "60")
+
     def restart(self) -> None:
         """A real fast restart: every connection is cut, the server comes back on the same port."""
-        self._ctl("stop", "-m", "fast", "-w", "-t", "60")
+        self.stop()
         self.start()
 
     def _ctl(self, *args: str) -> None:

@@ -80,3 +80,22 @@ def test_restart_during_ingestion_loses_no_acknowledged_point(
     # batches that were never acknowledged were stored whole or not at all
     assert set(per_batch.unique()) == {BATCH}
     database.dispose()
+
+
+def test_metrics_are_served_through_a_database_outage(private_postgres: PrivatePostgres) -> None:
+    """An outage is when an operator watches /metrics: it answered 503 throughout."""
+    settings = Settings(database_url=private_postgres.url, auth_enabled=False)
+    database = Database(settings.database_url)
+    database.migrate()
+    with live_server(create_app(settings, database)) as base, httpx.Client(base_url=base) as client:
+        assert client.get("/metrics").status_code == 200
+        private_postgres.stop()
+        try:
+            during = client.get("/metrics", timeout=60)
+            assert during.status_code == 200, during.text
+            assert "forecaster_" in during.text
+            assert client.get("/v1/services", timeout=60).status_code == 503  # data routes say so
+        finally:
+            private_postgres.start()
+        assert client.get("/metrics", timeout=60).status_code == 200
+    database.dispose()

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 MAX_DAYS = 36_500  # a hundred years: "keep forever" without overflowing a date
+HOUR = 3600  # the longest wait: a timeout or a back-off
+MAX_INTERVAL_SECONDS = 366 * 86_400  # the longest interval, as for the schedules
 
 
 class Settings(BaseSettings):
@@ -70,9 +72,9 @@ class Settings(BaseSettings):
     prometheus_lag_seconds: float = Field(
         default=60.0, ge=0, description="leave the newest seconds until scrapes have landed"
     )
-    prometheus_timeout_seconds: float = Field(default=30.0, gt=0)
+    prometheus_timeout_seconds: float = Field(default=30.0, gt=0, le=HOUR)
     prometheus_retries: int = Field(default=3, ge=0, le=10)
-    prometheus_backoff_seconds: float = Field(default=1.0, ge=0)
+    prometheus_backoff_seconds: float = Field(default=1.0, ge=0, le=HOUR)
 
     # --- retention: raw points older than this are rolled up to the training step ---
     retention_raw_days: float = Field(default=7.0, gt=0, le=MAX_DAYS)
@@ -138,7 +140,7 @@ class Settings(BaseSettings):
     worker_nice: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of `forecaster worker` (0: none)"
     )
-    scheduler_misfire_grace_seconds: int = Field(default=300, ge=1)
+    scheduler_misfire_grace_seconds: int = Field(default=300, ge=1, le=MAX_INTERVAL_SECONDS)
     scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0, le=3600)
     scheduler_stop_grace_seconds: float = Field(
         default=20.0,
@@ -149,10 +151,16 @@ class Settings(BaseSettings):
 
     # --- actuation ---
     actuation_interval_seconds: float = Field(
-        default=300, gt=0, description="how often actuate runs: each push covers this long"
+        default=300,
+        gt=0,
+        le=MAX_INTERVAL_SECONDS,
+        description="how often actuate runs: each push covers this long",
     )
     actuation_lead_seconds: float = Field(
-        default=60, ge=0, description="extra margin for the push to take effect"
+        default=60,
+        ge=0,
+        le=MAX_INTERVAL_SECONDS,
+        description="extra margin for the push to take effect",
     )
     actuation_max_plan_age_hours: float = Field(
         default=6,
@@ -160,11 +168,11 @@ class Settings(BaseSettings):
         le=MAX_DAYS * 24,
         description="older plans are stale: targets go back to their baseline",
     )
-    actuator_connect_timeout_seconds: float = Field(default=3, gt=0)
-    actuator_read_timeout_seconds: float = Field(default=10, gt=0)
+    actuator_connect_timeout_seconds: float = Field(default=3, gt=0, le=HOUR)
+    actuator_read_timeout_seconds: float = Field(default=10, gt=0, le=HOUR)
     actuator_retry_attempts: int = Field(default=4, ge=1, le=10)
-    actuator_retry_base_seconds: float = Field(default=0.5, ge=0)
-    actuator_retry_max_seconds: float = Field(default=8, ge=0)
+    actuator_retry_base_seconds: float = Field(default=0.5, ge=0, le=HOUR)
+    actuator_retry_max_seconds: float = Field(default=8, ge=0, le=HOUR)
 
     @property
     def training_processes(self) -> int:
@@ -219,6 +227,22 @@ class Settings(BaseSettings):
             raise ValueError(f"not a URL ({error})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("not an http(s) URL such as http://prometheus:9090")
+        return value
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _check_dask_scheduler(cls, value: str | None) -> str | None:
+        """Dask reads only ``protocol://host:port``: anything else failed at the first
+        training (which then ran here, with a warning), not at start-up."""
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as error:
+            raise ValueError(f"not an address ({error})") from None
+        if not parts.scheme or not parts.hostname or port is None or parts.path not in ("", "/"):
+            raise ValueError("not a Dask scheduler address such as tcp://dask-scheduler:8786")
         return value
 
 

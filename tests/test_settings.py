@@ -42,6 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
         ("FORECASTER_SCHEDULER_STOP_GRACE_SECONDS", "inf", "finite number"),
         ("FORECASTER_SCHEDULER_LOCK_RETRY_SECONDS", "1e9", "less than or equal to 3600"),
         ("FORECASTER_TRAIN_SCHEDULE", "every 3000000d", "an interval of at most 366 days"),
+        # accepted, these failed later: an overflow in a push, training elsewhere than asked
+        ("FORECASTER_ACTUATION_INTERVAL_SECONDS", "1e300", "less than or equal to 31622400"),
+        ("FORECASTER_ACTUATOR_READ_TIMEOUT_SECONDS", "1e9", "less than or equal to 3600"),
+        ("FORECASTER_DASK_SCHEDULER", "foo", "not a Dask scheduler address"),
+        ("FORECASTER_DASK_SCHEDULER", "tcp://dask", "not a Dask scheduler address"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(
@@ -88,6 +93,22 @@ def test_a_database_that_cannot_be_reached_is_one_line(
         assert "\n" not in str(raised.value)
         if url.startswith("sqlite"):  # SQLite's own words do not say which of two it was
             assert f"the folder {tmp_path / 'missing-folder'} does not exist" in str(raised.value)
+
+
+def test_a_schema_newer_than_this_code_is_one_line(tmp_path: Path) -> None:
+    """A rollback after a newer version migrated the database crash-looped every pod with a
+    hundred-line Alembic traceback."""
+    database = Database(f"sqlite:///{tmp_path / 'forecaster.db'}")
+    try:
+        database.migrate()
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+        with pytest.raises(ConfigurationError) as raised:
+            database.migrate()
+    finally:
+        database.dispose()
+    assert "Can't locate revision identified by '9999'" in str(raised.value)
+    assert "a newer version migrated" in str(raised.value) and "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -55,8 +55,16 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+KEY_NAME_MAX_LENGTH = 128  # the column's width
+
+
 def create_key(*, session: Session, name: str, scopes: list[str]) -> IssuedKey:
     """Create a key with the given scopes; the full key is returned once and never stored."""
+    if not name.strip() or len(name) > KEY_NAME_MAX_LENGTH or unstorable_in(name) is not None:
+        raise InvalidInputError(
+            f"a key's name must be 1 to {KEY_NAME_MAX_LENGTH} characters of text, got "
+            f"{len(name)}"
+        )
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise InvalidInputError(

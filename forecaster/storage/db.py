@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from alembic.util.exc import CommandError
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -74,8 +75,19 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema up to ``revision`` (start-up runs this with ``head``)."""
-        self._run_revisions(command.upgrade, revision)
+        """Bring the schema up to ``revision`` (start-up runs this with ``head``). A schema
+        this code does not know (a newer forecaster migrated it, then was rolled back) stops
+        start-up in one line rather than a traceback in every pod."""
+        try:
+            self._run_revisions(command.upgrade, revision)
+        except CommandError as error:
+            from forecaster.settings import without_password
+
+            raise ConfigurationError(
+                f"database {without_password(self.url)}: {error}: a schema this forecaster does "
+                "not know, such as one a newer version migrated; run that version, or restore "
+                "a backup taken before the upgrade"
+            ) from None
 
     def downgrade(self, revision: str = "base") -> None:
         """Take the schema down to ``revision`` (used by migration tests)."""

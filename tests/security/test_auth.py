@@ -120,6 +120,15 @@ def test_unknown_scope_is_refused(database: Database) -> None:
         create_key(session=session, name="x", scopes=["root"])
 
 
+@pytest.mark.parametrize("name", ["", "   ", "k" * 129, "a\x00b"])
+def test_a_key_name_that_cannot_be_stored_is_refused(database: Database, name: str) -> None:
+    """On PostgreSQL a 200-character name was a DataError traceback quoting the key's hash."""
+    from forecaster.errors import InvalidInputError
+
+    with database.session() as session, pytest.raises(InvalidInputError, match="key's name"):
+        create_key(session=session, name=name, scopes=["read"])
+
+
 def test_scope_rules() -> None:
     assert required_scope_for_docs("GET", "/healthz") is None
     assert required_scope_for_docs("POST", "/v1/metrics/csv") == "ingest"

@@ -62,8 +62,7 @@ def create_key(*, session: Session, name: str, scopes: list[str]) -> IssuedKey:
     """Create a key with the given scopes; the full key is returned once and never stored."""
     if not name.strip() or len(name) > KEY_NAME_MAX_LENGTH or unstorable_in(name) is not None:
         raise InvalidInputError(
-            f"a key's name must be 1 to {KEY_NAME_MAX_LENGTH} characters of text, got "
-            f"{len(name)}"
+            f"a key's name must be 1 to {KEY_NAME_MAX_LENGTH} characters of text, got {len(name)}"
         )
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from forecaster.errors import InvalidInputError, listing, quoted
 
+MAX_COLUMNS = 1_000  # a wide export has a few hundred series; a header of a million is an attack
 # what spreadsheets write instead of commas: ';' where the decimal mark is a comma, tabs in TSV
 _OTHER_SEPARATORS = {";": '";"', "\t": "a tab"}
 
@@ -53,6 +54,11 @@ def read_csv_text(
         raise InvalidInputError(f"cannot read {name}: {_parser_problem(error)}") from None
     except (OSError, ValueError) as error:
         raise InvalidInputError(f"cannot read {name}: {error}") from None
+    if frame.shape[1] > MAX_COLUMNS:  # 50,000 columns took 11 s to refuse, 1,000,000 minutes
+        raise InvalidInputError(
+            f"cannot read {name}: it has {frame.shape[1]} columns, at most {MAX_COLUMNS}; "
+            "keep the timestamp and value columns"
+        )
     if any("\x00" in str(column) for column in frame.columns):
         raise _not_utf8(name)  # UTF-16 without a byte-order mark decodes, a NUL in every other byte
     header_text = ",".join(str(column) for column in frame.columns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,18 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
     )
     assert bad.status_code == 422
     assert "more fields than the header (2: timestamp, value);" in bad.json()["detail"]
+    # a header of 50,000 columns (400 kB) took 11 s of CPU to refuse, a million took minutes
+    wide = ",".join(f"c{i}" for i in range(50_000)) + "\n" + ",".join(["1"] * 50_000) + "\n"
+    bad = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files={"file": ("wide.csv", wide, "text/csv")},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == (
+        "cannot read wide.csv: it has 50000 columns, at most 1000; "
+        "keep the timestamp and value columns"
+    )
     assert stored(database) == 2
 
 

@@ -471,3 +471,21 @@ def test_an_event_over_every_fold_falls_back_with_the_reason_not_an_error() -> N
     assert outcome.model == "seasonal_naive_daily" and outcome.errors == []
     assert "declared events or gaps cover every backtest fold" in outcome.message
     assert np.isfinite(outcome.frame.to_numpy()).all()
+
+
+@pytest.mark.parametrize("hours", [24, 30])
+def test_a_whole_day_the_folds_cannot_see_is_repeated_in_the_forecast(hours: int) -> None:
+    """With one day of history (or a little more), no fold has a day behind it, so no
+    backtest can weigh the daily repeat: Holt's damped trend carried the evening's fall
+    through the next day, below anything seen (the QA pass's one-day service)."""
+    truth = synthetic_traffic(days=3, step_seconds=300, weekly_amplitude=0.0, noise=0.02, seed=7)
+    cut = 288 + 23 * 12  # the history ends at 23:00 on the second day
+    history = truth.iloc[cut - 12 * hours : cut]
+    actual = truth.iloc[cut : cut + 288].to_numpy()
+    outcome = make_forecast(history, 288)
+    p50 = outcome.frame["p50"].to_numpy()
+    assert "averaged with yesterday's" in outcome.message
+    # the daily cycle is in the forecast: its next peak is there, as high as the last one
+    assert p50.max() > 0.8 * history.max() and p50.min() > 0.5 * history.min()
+    flat = np.mean(np.abs(history.iloc[-1] - actual))  # the last value held
+    assert np.mean(np.abs(p50 - actual)) < 0.8 * flat

@@ -43,12 +43,16 @@ def required_scope(method: str, path: str) -> str | None:
     return "admin"
 
 
-def _bearer(request: Request) -> str | None:
+def _bearer(request: Request, scope: str) -> str | None:
+    """The key a request presents: its Authorization header, or for reading only the
+    dashboard's cookie. A browser sends the cookie with any request to this host, one a page
+    elsewhere made too (SameSite does not cover other ports or sibling subdomains): honoured
+    on a write, an admin key pasted into the dashboard let such a page actuate a service."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    cookie = request.cookies.get("forecaster_key")
+    cookie = request.cookies.get("forecaster_key") if scope == "read" else None
     return cookie or None
 
 
@@ -65,12 +69,14 @@ async def authenticate(
     scope = required_scope(request.method, request.url.path)
     if scope is None:
         return None
-    presented = _bearer(request)
+    presented = _bearer(request, scope)
     if presented is None:
+        cookie = " (the dashboard's cookie is taken for reading only)" if scope != "read" else ""
         raise HTTPException(
             status_code=401,
             detail=f"this route needs an API key with scope {quoted(scope)}: "
-            'send "Authorization: Bearer <key>" (create one with `forecaster keys create`)',
+            'send "Authorization: Bearer <key>" (create one with `forecaster keys create`)'
+            + (cookie if request.cookies.get("forecaster_key") else ""),
             headers={"WWW-Authenticate": "Bearer"},
         )
     principal = _recently_verified(database, presented)

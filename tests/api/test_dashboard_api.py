@@ -189,6 +189,7 @@ def test_pages_open_without_a_key_and_data_needs_one(
     with database.session() as session:
         upsert_service(session=session, name="chat", profile=CHAT_PROFILE)
         issued = create_key(session=session, name="viewer", scopes=["read"])
+        admin = create_key(session=session, name="pasted", scopes=["admin"])
     app = create_app(settings.model_copy(update={"auth_enabled": True}), database)
     with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as http:
         for page in ("/", "/dashboard", "/dashboard/static/plotly.min.js"):
@@ -197,3 +198,16 @@ def test_pages_open_without_a_key_and_data_needs_one(
         http.cookies.set("forecaster_key", issued.secret)
         assert http.get("/v1/dashboard/overview").json()["count"] == 1
         assert http.get("/dashboard/services/chat").status_code == 200
+        # an admin key pasted into the dashboard reads, but its cookie changes nothing: any
+        # page a browser opens can send it (a cross-site request that actuated a service)
+        http.cookies.set("forecaster_key", admin.secret)
+        assert http.get("/v1/dashboard/overview").status_code == 200
+        changed = http.put("/v1/services/chat", json={"capacity_per_replica": 99})
+        assert changed.status_code == 401
+        assert "the dashboard's cookie is taken for reading only" in changed.json()["detail"]
+        sent = http.post("/v1/metrics", json={"series": []})
+        assert sent.status_code == 401
+        bearer = {"Authorization": f"Bearer {admin.secret}"}
+        assert http.put(
+            "/v1/services/chat", json=CHAT_PROFILE.model_dump(), headers=bearer
+        ).is_success

@@ -7,10 +7,18 @@ in force says for now is :func:`plans_exposition`, served behind a key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 if TYPE_CHECKING:
     from forecaster.storage.plans import StepInForce
@@ -44,8 +52,24 @@ HTTP_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 FORECAST_AGE = Gauge(
-    "forecaster_forecast_age_seconds", "Seconds since each service's newest forecast.", ["service"]
+    "forecaster_forecast_age_seconds",
+    "Seconds since each service's newest forecast.",
+    ["service"],
+    multiprocess_mode="mostrecent",  # under serve --workers N: the latest scrape's reading
 )
+# set by `forecaster serve --workers N` for its worker processes: each scrape reaches one of
+# them, and each counted only its own requests (counters that fell back between scrapes)
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def own_metrics() -> bytes:
+    """forecaster's own metrics in Prometheus text format: this process's, or with several
+    server processes, all of theirs summed (prometheus_client's multiprocess mode)."""
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 def plans_exposition(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import OperationalError
 
 from api.deps import DatabaseDep, SessionDep
@@ -14,7 +14,7 @@ from forecaster.review.overview import FAILED_JOBS, failed_jobs
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
 from forecaster.storage.services import list_services
-from forecaster.telemetry import FORECAST_AGE, plans_exposition
+from forecaster.telemetry import FORECAST_AGE, own_metrics, plans_exposition
 from forecaster.timeutil import utc_now
 
 router = APIRouter(tags=["health"])
@@ -36,7 +36,7 @@ def metrics(database: DatabaseDep) -> Response:
         newest = {}
     for service, created in newest.items():
         FORECAST_AGE.labels(service=service).set((now - created).total_seconds())
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(own_metrics(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/plans/metrics", response_class=Response)

@@ -45,12 +45,14 @@ def _run_server(
     workers: int = 1,
 ) -> None:
     import os
+    import tempfile
 
     import uvicorn
 
     from api.app import create_app, tune_process_for_serving
     from forecaster.settings import load_settings
     from forecaster.storage.db import Database
+    from forecaster.telemetry import MULTIPROCESS_DIR
 
     tune_process_for_serving()
 
@@ -79,7 +81,10 @@ def _run_server(
     # worker processes build their own app from the environment: hand the settings down
     for name, value in overrides.items():
         os.environ[f"FORECASTER_{name.upper()}"] = str(value)
-    uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+    # and a fresh folder where each keeps its metrics, for /metrics to sum whichever answers
+    with tempfile.TemporaryDirectory(prefix="forecaster-metrics-") as metrics_dir:
+        os.environ[MULTIPROCESS_DIR] = metrics_dir
+        uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -168,6 +168,16 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
             server.stderr.close()
 
 
+def _plan_requests(exposition: str) -> int:
+    """The plan route's answered requests, from /metrics' latency histogram."""
+    return sum(
+        round(float(line.rsplit(" ", 1)[1]))
+        for line in exposition.splitlines()
+        if line.startswith("forecaster_http_request_duration_seconds_count")
+        and 'route="/v1/services/{name}/plan"' in line
+    )
+
+
 def test_serve_with_several_workers_answers_and_stops(tmp_path: Path) -> None:
     settings = seeded_database(tmp_path / "f.db", days=2)
     port = free_port()
@@ -188,6 +198,10 @@ def test_serve_with_several_workers_answers_and_stops(tmp_path: Path) -> None:
         plans = [httpx.get(f"{base}/v1/services/chat/plan", timeout=10) for _ in range(20)]
         assert {response.status_code for response in plans} == {200}
         assert len({response.json()["plan_id"] for response in plans}) == 1
+        # whichever process answers a scrape counts every process's requests: each counted
+        # only its own, so the count fell back between scrapes (a counter reset to Prometheus)
+        counted = [_plan_requests(httpx.get(f"{base}/metrics", timeout=10).text) for _ in range(6)]
+        assert counted == [20] * 6
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) in (0, -signal.SIGTERM)
         assert server.stderr is not None

@@ -34,6 +34,12 @@ A100 = CapacityTier(
     gpu_type="nvidia-a100",
 )
 TIERS = [CPU, L4, A100]
+# at most five CPU replicas, two L4 and one A100 (a quota of GPUs)
+CAPPED_TIERS = [
+    CPU.model_copy(update={"max_replicas": 5}),
+    L4.model_copy(update={"max_replicas": 2}),
+    A100.model_copy(update={"max_replicas": 1}),
+]
 
 
 def mixes(loads: list[float], ceilings: list[int] | None = None) -> list[str]:
@@ -178,11 +184,7 @@ def test_a_tier_held_at_its_own_max_says_so() -> None:
         startup_seconds=0,
         scale_down_delay_seconds=0,
         step_edges="hold",
-        tiers=[
-            CPU.model_copy(update={"max_replicas": 5}),
-            L4.model_copy(update={"max_replicas": 2}),
-            A100.model_copy(update={"max_replicas": 1}),
-        ],
+        tiers=CAPPED_TIERS,
     )
     index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
     plan = plan_capacity(pd.Series([400.0, 3.0], index=index), profile, step_seconds=300)
@@ -202,11 +204,7 @@ def test_the_max_capacity_buffer_lifts_the_total_but_never_a_tiers_own_max() -> 
         max_capacity_breach="increase",
         max_capacity_buffer_pct=50,
         startup_seconds=0,
-        tiers=[
-            CPU.model_copy(update={"max_replicas": 5}),
-            L4.model_copy(update={"max_replicas": 2}),
-            A100.model_copy(update={"max_replicas": 1}),
-        ],
+        tiers=CAPPED_TIERS,
     )
     index = pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC")
     plan = plan_capacity(pd.Series([400.0, 400.0], index=index), profile, step_seconds=300)

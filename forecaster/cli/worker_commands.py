@@ -32,6 +32,7 @@ def worker() -> None:
     from forecaster.storage.db import Database
 
     configure_logging()
+    worker_log = logging.getLogger("forecaster.worker")
     settings = get_settings()
     if settings.worker_nice:  # training is batch work: let API processes on the host go first
         os.nice(settings.worker_nice)
@@ -40,7 +41,10 @@ def worker() -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        warn(f"received {signal.Signals(signum).name}: finishing running jobs, then stopping")
+        # a log line (JSON on stderr, as every other): a signal arrives mid-run, among them
+        worker_log.warning(
+            "received %s: finishing running jobs, then stopping", signal.Signals(signum).name
+        )
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -55,7 +59,9 @@ def worker() -> None:
     finished = scheduler.stop()
     database.dispose()
     if not finished:  # a fit past the grace: its run is marked failed and the lock is free
-        warn("worker stopped; a job still running was left (its run is marked failed)")
+        worker_log.warning(
+            "worker stopped; a job still running was left (its run is marked failed)"
+        )
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # not waiting for its thread, as Python would before exiting

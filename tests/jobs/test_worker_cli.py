@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -62,6 +63,12 @@ def test_worker_leads_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert worker.returncode == 0, err
     assert "worker started" in out and "worker stopped" in out
     assert "this process leads" in err
+    # stderr is the log: JSON lines, the signal's own line among them (it was plain text)
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert any(
+        line["message"] == "received SIGTERM: finishing running jobs, then stopping"
+        for line in lines
+    )
 
 
 def _service_pushing_to(tmp_path: Path, kubeconfig: str, hpa_name: str) -> str:

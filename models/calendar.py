@@ -25,8 +25,26 @@ class EventWindow:
     multiplier: float | None = None
 
     def mask(self, index: pd.DatetimeIndex) -> np.ndarray:
-        """Which steps of ``index`` fall inside the event."""
-        return np.asarray((index >= self.start) & (index < self.end))
+        """Which steps of ``index`` the event overlaps (:func:`overlapping_steps`)."""
+        return overlapping_steps(index, self.start, self.end)
+
+
+def overlapping_steps(
+    index: pd.DatetimeIndex, start: pd.Timestamp, end: pd.Timestamp
+) -> np.ndarray:
+    """Which steps of ``index`` (each from its timestamp until the next) overlap
+    ``[start, end)``: on an hourly grid an event from 12:30 to 14:30 covers 12:00, 13:00 and
+    14:00, where testing the steps' starts alone missed its first half hour and, for one
+    inside a step (12:10 to 12:50), all of it."""
+    spacing = pd.Timedelta(index.freq) if index.freq is not None else _spacing(index)
+    return np.asarray((index < end) & (index + spacing > start))
+
+
+def _spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The usual distance between steps of an index without a frequency (0 for one step)."""
+    if len(index) < 2:
+        return pd.Timedelta(0)
+    return pd.Timedelta((index[1:] - index[:-1]).median())
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pandas as pd
 from forecaster.timeutil import epoch_ns, freq_alias, spoken_duration
 from forecaster.training.level_shift import with_recent_rise_levelled
 from models.base import DAY_SECONDS, step_seconds_of
+from models.calendar import overlapping_steps
 
 
 def infer_step_seconds(index: pd.DatetimeIndex) -> float:
@@ -323,10 +324,9 @@ def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def exclude_windows(history: pd.Series, windows: Iterable[tuple[datetime, datetime]]) -> pd.Series:
-    """Blank out (set NaN) steps inside excluded windows such as incidents and outages."""
+    """Blank out (set NaN) steps excluded windows such as incidents and outages overlap."""
     cleaned = history.copy()
-    for start, end in windows:
-        cleaned[(cleaned.index >= pd.Timestamp(start)) & (cleaned.index < pd.Timestamp(end))] = (
-            np.nan
-        )
+    index = pd.DatetimeIndex(cleaned.index)
+    for start, end in windows:  # every step the window touches: its mean holds some of it
+        cleaned[overlapping_steps(index, pd.Timestamp(start), pd.Timestamp(end))] = np.nan
     return cleaned

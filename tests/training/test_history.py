@@ -14,6 +14,7 @@ from forecaster.training.history import (
     without_outages,
     without_stray_start,
 )
+from models.calendar import EventWindow
 from tests.helpers import synthetic_traffic
 
 
@@ -37,6 +38,36 @@ def test_excluded_windows_are_blanked() -> None:
     history = pd.Series(np.ones(6), index=index)
     cleaned = exclude_windows(history, [(index[2].to_pydatetime(), index[4].to_pydatetime())])
     assert cleaned.isna().tolist() == [False, False, True, True, False, False]
+    # a window off the hour blanks every hour it touches (each hour's mean holds some of it)
+    half = pd.Timedelta(minutes=30)
+    cleaned = exclude_windows(history, [(index[2] + half, index[4] + half)])
+    assert cleaned.isna().tolist() == [False, False, True, True, True, False]
+    inside = exclude_windows(history, [(index[1] + pd.Timedelta(minutes=10), index[1] + half)])
+    assert inside.isna().tolist() == [False, True, False, False, False, False]
+
+
+def test_an_event_covers_every_step_it_overlaps() -> None:
+    """On an hourly profile an event from 12:30 to 14:30 got no capacity for its first half
+    hour, and one from 12:10 to 12:50 none at all (steps counted only when they started in it)."""
+    index = pd.date_range("2024-01-01 10:00", periods=6, freq="h", tz="UTC")
+    at = pd.Timestamp("2024-01-01", tz="UTC")
+
+    def covered(start: str, end: str) -> list[int]:
+        window = EventWindow("promo", at + pd.Timedelta(start), at + pd.Timedelta(end), 3.0)
+        return [int(hour) for hour in index.hour[window.mask(index)]]
+
+    assert covered("12h", "14h") == [12, 13]
+    assert covered("12h30min", "14h30min") == [12, 13, 14]
+    assert covered("12h10min", "12h50min") == [12]
+    irregular = index.delete(3)  # no frequency: the usual spacing stands in
+    assert [
+        int(h)
+        for h in irregular.hour[
+            EventWindow("x", at + pd.Timedelta("12h30min"), at + pd.Timedelta("12h40min")).mask(
+                irregular
+            )
+        ]
+    ] == [12]
 
 
 def test_scrape_jitter_keeps_the_step_and_one_point_per_step() -> None:

@@ -18,11 +18,10 @@ from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.planning.simulate import POLICIES
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
+from forecaster.storage.calendar import FIRST_YEAR, LAST_YEAR
 from forecaster.storage.orm import Actuation
 from forecaster.timeutil import as_utc
 from forecaster.training.forecasting import known_model_names
-
-FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
 
 
 def _within_years(moment: datetime) -> datetime:

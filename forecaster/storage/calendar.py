@@ -18,9 +18,19 @@ from forecaster.timeutil import as_utc
 MAX_MULTIPLIER = 1_000.0
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
+NAME_MAX_LENGTH, REASON_MAX_LENGTH = 128, 500  # the columns' widths
+
+
 def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """Validated UTC ``[start, end)``; naive times are taken as UTC."""
+    """Validated UTC ``[start, end)``; naive times are taken as UTC. The API's schemas check
+    the same, and the CLI comes here directly: it stored what the API refused."""
     start, end = as_utc(start), as_utc(end)
+    for moment in (start, end):
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise InvalidInputError(
+                f"{moment.isoformat()} must lie between the years {FIRST_YEAR} and {LAST_YEAR}"
+            )
     if end <= start:
         raise InvalidInputError(
             f"end ({end.isoformat()}) must be after start ({start.isoformat()})"
@@ -39,8 +49,8 @@ def add_event(
 ) -> Event:
     """Declare an event; ``multiplier`` is the expected load factor (2.0 = twice the usual)."""
     start, end = _window(start, end)
-    if not name.strip():
-        raise InvalidInputError("event name must not be empty")
+    if not name.strip() or len(name.strip()) > NAME_MAX_LENGTH:
+        raise InvalidInputError(f"event name must be 1 to {NAME_MAX_LENGTH} characters")
     if multiplier is not None and not 0 < multiplier <= MAX_MULTIPLIER:
         raise InvalidInputError(f"multiplier must be in (0, {MAX_MULTIPLIER:g}], got {multiplier}")
     event = Event(
@@ -73,6 +83,8 @@ def add_exclusion(
 ) -> Exclusion:
     """Mark a window (incident, outage, load test) whose samples training must ignore."""
     start, end = _window(start, end)
+    if len(reason.strip()) > REASON_MAX_LENGTH:
+        raise InvalidInputError(f"reason must be at most {REASON_MAX_LENGTH} characters")
     exclusion = Exclusion(service_id=service_id, start=start, end=end, reason=reason.strip())
     session.add(exclusion)
     session.flush()

@@ -354,3 +354,24 @@ def test_status_shows_each_service_and_what_needs_looking_at(
     assert age[-1] == "ago"
     after = lines[lines.index(fresh) + 1 :]  # services are listed by name: fresh is last
     assert not any(line.startswith("  !") for line in after)
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["events", "add", "--name", "x" * 300], "event name must be 1 to 128 characters"),
+        (["events", "add", "--name", "early", "--start", "1900-01-01"], "between the years 1970"),
+        (["exclusions", "add", "--reason", "r" * 700], "reason must be at most 500 characters"),
+    ],
+)
+def test_the_cli_refuses_what_the_api_refuses(
+    cli_database: None, args: list[str], problem: str
+) -> None:
+    """The commands stored what the API's schemas refuse (and PostgreSQL's columns would)."""
+    window = {"--start": "2030-01-01T10:00Z", "--end": "2030-01-01T12:00Z"}
+    given = dict(zip(args[2::2], args[3::2], strict=True))
+    options = [item for key, value in {**window, **given}.items() for item in (key, value)]
+    result = runner.invoke(app, [*args[:2], "--service", "chat", *options])
+    assert result.exit_code == 2 and problem in result.output, result.output
+    listed = runner.invoke(app, [args[0], "list", "--service", "chat"])
+    assert "2030" not in listed.output and "1900" not in listed.output

@@ -571,7 +571,8 @@ def _finish(
             failures.append(f"{chosen.model} failed ({failure})")
             continue
         chosen.champion = True
-        message = "; ".join([*broken, *failures, why] if blend else [*broken, *failures])
+        unlearned = _unlearned_events(item, chosen.model, horizon)
+        message = "; ".join(filter(None, [*broken, *failures, why if blend else "", unlearned]))
         if model not in ("auto", ENSEMBLE, chosen.model):
             message = f"{model} could not be used; {message}"
         return ForecastOutcome(
@@ -727,6 +728,32 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
         f"and {why}"
     )
     return True
+
+
+def _unlearned_events(item: _Series, champion: str, horizon: int) -> str:
+    """A note naming the declared events ahead that have no multiplier when the champion does
+    not learn events (Prophet alone does): their windows were left out of its training, so
+    its forecast there is an ordinary day's, and nothing had said so."""
+    if champion in MODELS and getattr(MODELS[champion], "learns_events", False):
+        return ""
+    ahead = _ahead_seconds(item, horizon)
+    first, last = (
+        pd.Timestamp(ahead[0], unit="s", tz="UTC"),
+        pd.Timestamp(ahead[-1], unit="s", tz="UTC"),
+    )
+    names = sorted(
+        {
+            e.name
+            for e in item.calendar.events
+            if e.multiplier is None and e.start <= last and e.end > first
+        }
+    )
+    if not names:
+        return ""
+    return (
+        f"events ahead without a multiplier ({listing(names)}) are forecast as ordinary "
+        f"load: {champion} does not learn events (prophet does); declare their multiplier"
+    )
 
 
 def _ahead_seconds(item: _Series, horizon: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from forecaster.training.forecasting import (
     make_forecast,
 )
 from forecaster.training.selection import ENSEMBLE, Score, choose, ensemble_margin
+from models.calendar import Calendar, EventWindow
 from models.conformal import Calibrated
 from tests.helpers import BrokenModel, synthetic_traffic
 
@@ -489,3 +490,21 @@ def test_a_whole_day_the_folds_cannot_see_is_repeated_in_the_forecast(hours: int
     assert p50.max() > 0.8 * history.max() and p50.min() > 0.5 * history.min()
     flat = np.mean(np.abs(history.iloc[-1] - actual))  # the last value held
     assert np.mean(np.abs(p50 - actual)) < 0.8 * flat
+
+
+def test_an_event_ahead_that_the_champion_cannot_learn_is_named() -> None:
+    """Without a multiplier only Prophet learns an event: another champion forecast the
+    window as an ordinary day, and nothing said so (the QA pass's promo at 3x, forecast 1x)."""
+    history = synthetic_traffic(days=4, step_seconds=3600, seed=4)
+    after = history.index[-1]
+    window = (after + pd.Timedelta(hours=3), after + pd.Timedelta(hours=5))
+    unknown = Calendar(events=(EventWindow("promo", *window),))
+    outcome = make_forecast(history, 12, candidates=QUICK, calendar=unknown)
+    named = "events ahead without a multiplier (promo) are forecast as ordinary load"
+    assert named in outcome.message
+    for calendar in (
+        Calendar(events=(EventWindow("promo", *window, multiplier=3.0),)),  # planned for
+        Calendar(events=(EventWindow("promo", history.index[5], history.index[8]),)),  # past
+    ):
+        again = make_forecast(history, 12, candidates=QUICK, calendar=calendar)
+        assert "without a multiplier" not in again.message

@@ -62,12 +62,11 @@ def covered_load(load: np.ndarray, profile: ScalingProfile, peak_factor: float) 
     return values * peak_factor
 
 
-def effective_max_replicas(profile: ScalingProfile, limit: int | None = None) -> int:
+def effective_max_replicas(profile: ScalingProfile) -> int:
     """The ceiling plans respect: the max, or above it by the buffer if the profile allows."""
-    limit = profile.max_replicas if limit is None else limit
     if profile.max_capacity_breach == "increase":
-        return math.ceil(limit * (1 + profile.max_capacity_buffer_pct / 100))
-    return limit
+        return math.ceil(profile.max_replicas * (1 + profile.max_capacity_buffer_pct / 100))
+    return profile.max_replicas
 
 
 def lead_steps(startup_seconds: float, step_seconds: float) -> int:

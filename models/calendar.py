@@ -36,15 +36,11 @@ def overlapping_steps(
     ``[start, end)``: on an hourly grid an event from 12:30 to 14:30 covers 12:00, 13:00 and
     14:00, where testing the steps' starts alone missed its first half hour and, for one
     inside a step (12:10 to 12:50), all of it."""
-    spacing = pd.Timedelta(index.freq) if index.freq is not None else _spacing(index)
+    from models.base import step_seconds_of  # models.base imports this module
+
+    lone = index.freq is None and len(index) < 2  # one step without a frequency: its instant
+    spacing = pd.Timedelta(0) if lone else pd.Timedelta(seconds=step_seconds_of(index))
     return np.asarray((index < end) & (index + spacing > start))
-
-
-def _spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
-    """The usual distance between steps of an index without a frequency (0 for one step)."""
-    if len(index) < 2:
-        return pd.Timedelta(0)
-    return pd.Timedelta((index[1:] - index[:-1]).median())
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 MAX_DAYS = 36_500  # a hundred years: "keep forever" without overflowing a date
-HOUR = 3600  # the longest wait: a timeout or a back-off
-MAX_INTERVAL_SECONDS = 366 * 86_400  # the longest interval, as for the schedules
+HOUR = 3600  # the longest wait: a timeout, a back-off, the scheduler's waits
+MAX_INTERVAL_DAYS = 366  # the longest interval (schedules too): a next run within a date's reach
+MAX_INTERVAL_SECONDS = MAX_INTERVAL_DAYS * 86_400
 
 
 class Settings(BaseSettings):
@@ -141,11 +142,11 @@ class Settings(BaseSettings):
         default=10, ge=0, le=19, description="CPU niceness of `forecaster worker` (0: none)"
     )
     scheduler_misfire_grace_seconds: int = Field(default=300, ge=1, le=MAX_INTERVAL_SECONDS)
-    scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0, le=3600)
+    scheduler_lock_retry_seconds: float = Field(default=15.0, gt=0, le=HOUR)
     scheduler_stop_grace_seconds: float = Field(
         default=20.0,
         ge=0,
-        le=3600,
+        le=HOUR,
         description="on SIGTERM, how long running jobs may go on (Kubernetes kills after 30 s)",
     )
 

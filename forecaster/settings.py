@@ -284,15 +284,20 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigurationError(f"{name}: not valid JSON") from None
 
 
+_WARNED_OF: set[str] = set()  # variables already named: settings are read more than once
+
+
 def _warn_of_misspelt_variables() -> None:
     """A ``FORECASTER_*`` variable close to a setting's name but not one (a typo) is ignored
-    by the settings: say so, naming the one probably meant, rather than run on its default."""
+    by the settings: say so, once a process, naming the one probably meant, rather than run
+    on its default."""
     known = [env_name(field) for field in Settings.model_fields]
     for name in sorted(os.environ):
-        if not name.startswith(ENV_PREFIX) or name in known:
+        if not name.startswith(ENV_PREFIX) or name in known or name in _WARNED_OF:
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
         if close:
+            _WARNED_OF.add(name)
             log.warning("%s is not a setting and is ignored; did you mean %s?", name, close[0])
 
 

@@ -76,6 +76,16 @@ def test_a_misspelt_variable_is_named(
     assert "did you mean FORECASTER_TRAIN_SCHEDULE?" in caplog.text
 
 
+def test_a_misspelt_variable_is_named_once_however_often_settings_are_read(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FORECASTER_PLAN_SCHEDUEL", "0 4 * * *")
+    with caplog.at_level(logging.WARNING, logger="forecaster.settings"):
+        load_settings()
+        load_settings()
+    assert caplog.text.count("FORECASTER_PLAN_SCHEDUEL is not a setting") == 1
+
+
 def test_a_database_that_cannot_be_reached_is_one_line(
     postgres_available: bool, tmp_path: Path
 ) -> None:

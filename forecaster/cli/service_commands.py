@@ -97,6 +97,9 @@ def serve(
     workers: int = typer.Option(1, min=1, max=64, help="server processes (one per core)"),
 ) -> None:
     """Serve the REST API (and dashboard) on the configured database."""
+    from forecaster.logs import configure_logging
+
+    configure_logging()  # before the settings are read: what they warn of is a JSON line too
     settings = _settings()
     _run_server(
         host or settings.host,

@@ -5,6 +5,7 @@ Both run the real ``forecaster`` command in a child process on a SQLite file.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -185,6 +186,7 @@ def test_serve_with_several_workers_answers_and_stops(tmp_path: Path) -> None:
         **os.environ,
         "FORECASTER_DATABASE_URL": settings.database_url,
         "FORECASTER_AUTH_ENABLED": "false",
+        "FORECASTER_AUTH_ENABLD": "true",  # a typo: ignored, and said so
     }
     server = subprocess.Popen(
         [*FORECASTER, "serve", "--port", str(port), "--workers", "2"],
@@ -207,6 +209,11 @@ def test_serve_with_several_workers_answers_and_stops(tmp_path: Path) -> None:
         assert server.stderr is not None
         log = server.stderr.read().decode()
         assert log.count("Started server process") == 2  # one per worker
+        # every line is JSON, the typo's warning once in each process that reads settings (the
+        # parent wrote it twice: as plain text before its logging was set up, then as JSON)
+        lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+        typo = [line for line in lines if "FORECASTER_AUTH_ENABLD" in line["message"]]
+        assert len(typo) == 3 and {line["level"] for line in typo} == {"warning"}
     finally:
         if server.poll() is None:
             server.kill()

@@ -183,7 +183,9 @@ async function drawChart(detail, history, forecast) {
     hovermode: "x unified",
     legend: { orientation: "h", y: -0.12, traceorder: "normal" },
     xaxis: { type: "date", title: { text: "UTC" } },
-    yaxis: { title: { text: `${s.metric}${s.unit ? ` (${s.unit})` : ""}` }, rangemode: "tozero" },
+    // hovered values to four significant digits: bucket means and quantiles are long floats
+    yaxis: { title: { text: `${s.metric}${s.unit ? ` (${s.unit})` : ""}` }, rangemode: "tozero",
+      hoverformat: ",.4~r" },
     yaxis2: { title: { text: "replicas" }, overlaying: "y", side: "right", rangemode: "tozero",
       showgrid: false, tickformat: "d", dtick: replicaTick(detail.plan) },
     shapes: windowShapes(detail),

@@ -7,6 +7,7 @@ Skipped when /usr/bin/chromium is absent, unless FORECASTER_REQUIRE_BROWSER=1 (C
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,23 @@ def test_service_page_draws_load_forecast_and_plan(
     assert 6.9 < days_back < 7.1
     headers = view.locator("#leaderboard th").all_inner_texts()
     assert "fit s" in headers and "fit_seconds" not in headers  # one column, not two
+    assert page.errors == []
+
+
+def test_hovered_values_are_rounded(seeded_server: tuple[str, Seeded], page: Page) -> None:
+    base, _ = seeded_server
+    view = page.open(f"{base}/dashboard/services/chat")
+    # hover the forecast's middle step: every quantile there is a float
+    hovered = view.evaluate(
+        """() => { const chart = document.getElementById('chart');
+        const index = chart.data.findIndex(t => t.name === 'forecast p50');
+        Plotly.Fx.hover(chart, {xval: chart._fullLayout.xaxis.d2c(chart.data[index].x[72])});
+        return document.querySelector('.hoverlayer').textContent; }"""
+    )
+    assert "forecast p95" in hovered
+    digits = [len(re.sub(r"\D", "", number)) for number in re.findall(r"[\d,.]*\d", hovered)]
+    # at most four significant digits (times on the x axis have four: 2026, 12:35)
+    assert digits and max(digits) <= 4, hovered
     assert page.errors == []
 
 

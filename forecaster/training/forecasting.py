@@ -35,13 +35,13 @@ from forecaster.training.backtest import (
     plan_folds,
 )
 from forecaster.training.cluster import Result, chunk_size, on_cluster
+from forecaster.training.event_effect import with_learned_levels
 from forecaster.training.history import (
     read_as_load,
     without_idle_start,
     without_stray_start,
     zone_problem,
 )
-from forecaster.training.holiday_effect import with_learned_holidays
 from forecaster.training.selection import (
     ENSEMBLE,
     Score,
@@ -395,8 +395,8 @@ def _prepare(
     )
     if zone_problem(calendar.timezone):  # read in UTC (the note says why), weekends too
         calendar = replace(calendar, timezone=None)
-    calendar, holiday_note = with_learned_holidays(history, calendar, horizon)
-    note = "; ".join(filter(None, [note, holiday_note]))
+    calendar, levels_note = with_learned_levels(history, calendar, horizon)
+    note = "; ".join(filter(None, [note, levels_note]))
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:

@@ -30,13 +30,13 @@ from forecaster.storage.forecasts import champion_run, save_forecast, save_model
 from forecaster.storage.orm import ModelRun, Service
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc
+from forecaster.training.event_effect import with_learned_levels
 from forecaster.training.forecasting import (
     ForecastOutcome,
     forecast_many,
     make_forecast,
     refreshed,
 )
-from forecaster.training.holiday_effect import with_learned_holidays
 from forecaster.training.replan import build_plan, planning_profile
 from forecaster.training.service_data import (
     check_reaches_future,
@@ -381,10 +381,10 @@ def _champion_forecast(
     what runs during an outage)."""
     model = pickle.loads(artifact)
     if isinstance(model, Calibrated):
-        # events declared since training count too, and so do the holidays training read as
-        # events (replaced by the declared ones alone, a holiday's 0.4x was forecast as 1x
+        # events declared since training count too, and so do the holidays and events training
+        # gave a level (replaced by the declared ones alone, a holiday's 0.4x was forecast as 1x
         # from the first refresh after every training): read again from the newer history
-        model.events = with_learned_holidays(history, calendar, profile.horizon_steps)[0].events
+        model.events = with_learned_levels(history, calendar, profile.horizon_steps)[0].events
     model, note = refreshed(model, history, calendar.timezone)
     frame: pd.DataFrame = model.predict(profile.horizon_steps, profile.forecast_quantiles)
     return frame, note

@@ -1,0 +1,81 @@
+"""Events declared without a multiplier are read at the level their past windows ran at.
+
+Found in review: only Prophet learns such an event; every other champion trained with its
+windows blanked and forecast the next window of a monthly sale as ordinary load (a third of it).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+
+from forecaster.profiles import ScalingProfile
+from forecaster.training.event_effect import with_learned_events
+from forecaster.training.forecasting import make_forecast
+from forecaster.training.train import _champion_forecast
+from models.calendar import Calendar, EventWindow
+from tests.helpers import synthetic_traffic
+
+SALE = 3.0
+START = "2024-01-01"
+
+
+def _window(day: str, name: str = "sale", multiplier: float | None = None) -> EventWindow:
+    start = pd.Timestamp(f"{day} 10:00", tz="UTC")
+    return EventWindow(name, start, start + pd.Timedelta(hours=4), multiplier)
+
+
+# two past sales, the third after the history's end
+SALES = (_window("2024-01-10"), _window("2024-01-24"), _window("2024-01-29"))
+
+
+def _traffic(days: float = 28) -> pd.Series:
+    series = synthetic_traffic(days, 300, seed=3, start=START)
+    index = pd.DatetimeIndex(series.index)
+    during = np.zeros(len(index), dtype=bool)
+    for event in SALES:
+        during |= event.mask(index)
+    return series * np.where(during, SALE, 1.0)
+
+
+def test_every_window_of_an_event_gets_the_level_its_past_windows_ran_at() -> None:
+    calendar, note = with_learned_events(_traffic(), Calendar(events=SALES))
+    levels = [event.multiplier for event in calendar.events]
+    assert all(level is not None and abs(level - SALE) < 0.3 for level in levels), levels
+    assert "events read at the level their past windows ran at: sale 3x (2 windows)" in note
+
+
+def test_events_the_history_cannot_measure_or_that_change_nothing_are_left_alone() -> None:
+    history = _traffic()
+    ahead = Calendar(events=(_window("2024-02-05", "launch"),))  # no past window
+    assert with_learned_events(history, ahead) == (ahead, "")
+    quiet = Calendar(events=(_window("2024-01-16", "meeting"), _window("2024-01-30", "meeting")))
+    assert with_learned_events(history, quiet) == (quiet, "")  # ran as usual
+    declared = Calendar(events=(_window("2024-01-10", "sale", 2.0), _window("2024-01-29", "sale")))
+    kept, _ = with_learned_events(history, declared)
+    assert kept.events[0].multiplier == 2.0  # a declared multiplier is the user's word
+
+
+def test_a_model_that_learns_no_events_forecasts_the_next_window_at_their_level() -> None:
+    history = _traffic()
+    history = history[history.index < pd.Timestamp("2024-01-29", tz="UTC")]
+    outcome = make_forecast(history, 288, model="mstl", calendar=Calendar(events=SALES))
+    index = pd.DatetimeIndex(outcome.frame.index)
+    during = SALES[-1].mask(index)
+    # against the same hours the day before, which were ordinary
+    before = make_forecast(history, 288, model="mstl").frame["p50"][during].mean()
+    ratio = outcome.frame["p50"][during].mean() / before
+    assert 2.4 < ratio < 3.6, ratio  # it was 1.0: an ordinary day
+    assert "sale 3x (2 windows)" in outcome.message
+
+
+def test_the_refresh_keeps_the_levels_training_read() -> None:
+    history = _traffic()
+    history = history[history.index < pd.Timestamp("2024-01-29", tz="UTC")]
+    calendar = Calendar(events=SALES)
+    trained = make_forecast(history, 288, model="mstl", calendar=calendar)
+    profile = ScalingProfile(capacity_per_replica=10, step_seconds=300, horizon_hours=24)
+    refreshed, _ = _champion_forecast(pickle.dumps(trained.fitted), calendar, history, profile)
+    np.testing.assert_allclose(refreshed["p50"], trained.frame["p50"], rtol=0.03)

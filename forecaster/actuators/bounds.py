@@ -7,9 +7,9 @@ minimum (unless allowed lower), never exceed its maximum unless the profile allo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from forecaster.planning.planner import buffered_max
 from forecaster.profiles import ScalingProfile
 
 
@@ -46,9 +46,7 @@ def bound_floor(
     want = max(want, lowest)
     if want > baseline_max:
         if profile.max_capacity_breach == "increase":
-            ceiling = max(
-                baseline_max, math.floor(baseline_max * (1 + profile.max_capacity_buffer_pct / 100))
-            )
+            ceiling = buffered_max(baseline_max, profile.max_capacity_buffer_pct)
             if want > ceiling:
                 notes.append(
                     f"plan floor {want} is above max {baseline_max} plus the "

@@ -65,8 +65,15 @@ def covered_load(load: np.ndarray, profile: ScalingProfile, peak_factor: float) 
 def effective_max_replicas(profile: ScalingProfile) -> int:
     """The ceiling plans respect: the max, or above it by the buffer if the profile allows."""
     if profile.max_capacity_breach == "increase":
-        return math.ceil(profile.max_replicas * (1 + profile.max_capacity_buffer_pct / 100))
+        return buffered_max(profile.max_replicas, profile.max_capacity_buffer_pct)
     return profile.max_replicas
+
+
+def buffered_max(maximum: int, buffer_pct: float) -> int:
+    """``maximum`` raised by at most ``buffer_pct`` %, in whole replicas: plans and the
+    actuators' bounds share it (plans rounded up, 100 + 10 % was 111, one replica more than the
+    actuators then allowed; and 110.00000000000001 is 110)."""
+    return max(maximum, math.floor(maximum * (1 + buffer_pct / 100) + _ROUNDING_SLACK))
 
 
 def lead_steps(startup_seconds: float, step_seconds: float) -> int:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.actuators.bounds import bound_floor
 from forecaster.planning.planner import plan_capacity
 from forecaster.profiles import ScalingProfile
 
@@ -57,6 +58,22 @@ def test_max_can_be_raised_by_a_buffer() -> None:
     assert plan(
         [500], max_replicas=10, max_capacity_breach="increase", max_capacity_buffer_pct=20
     ) == [12]
+
+
+def test_the_raised_max_is_the_one_the_actuators_allow() -> None:
+    """Plans rounded the raised max up (100 + 10 % read 110.00000000000001, so 111; 3 + 10 %
+    gave 4) where the actuators round down: a plan asked for replicas no target would get."""
+    for maximum, buffer_pct, expected in ((100, 10, 110), (3, 10, 3), (10, 25, 12)):
+        fields = {"max_capacity_breach": "increase", "max_capacity_buffer_pct": buffer_pct}
+        planned = plan([1e6], max_replicas=maximum, **fields)  # type: ignore[arg-type]
+        bounds = bound_floor(
+            10**6,
+            current_min=maximum,
+            baseline_min=1,
+            baseline_max=maximum,
+            profile=ScalingProfile(capacity_per_replica=10, **fields),
+        )
+        assert planned == [expected] and bounds.minimum == expected, (maximum, buffer_pct)
 
 
 def test_step_cap_ramps_up_early() -> None:

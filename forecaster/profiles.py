@@ -86,6 +86,9 @@ class ActuationTarget(StorableTextModel):
     kind: str = Field(min_length=1, max_length=64)
     name: str | None = Field(default=None, max_length=128)
     config: dict[str, Any] = Field(default_factory=dict)
+    # the capacity tier (of the profile's ``tiers``) this target scales: it is pushed that
+    # tier's replicas; without one, the plan's total over tiers
+    tier: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _check_config(self, info: ValidationInfo) -> ActuationTarget:
@@ -283,10 +286,23 @@ class ScalingProfile(StorableTextModel):
                     f"the tiers' max_replicas add up to {room}, fewer than min_replicas "
                     f"({self.min_replicas})"
                 )
+        for target in self.targets:
+            problem = self.tier_problem(target.tier)
+            if problem:
+                raise ValueError(f"target {problem}")
         targets = [(t.kind, sorted(t.config.items())) for t in self.targets]
         if any(targets.count(t) > 1 for t in targets):
             raise ValueError("the same actuation target is listed twice")
         return self
+
+    def tier_problem(self, tier: str | None) -> str | None:
+        """Why ``tier`` names none of this profile's capacity tiers (None: it does, or it is
+        None, the total over tiers)."""
+        names = [t.name for t in self.tiers]
+        if tier is None or tier in names:
+            return None
+        known = f"({listing(quoted(n) for n in names)})" if names else "(it has none)"
+        return f"tier {quoted(tier)} is not one of the profile's tiers {known}"
 
     @property
     def quantile_column(self) -> str:

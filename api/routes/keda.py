@@ -16,7 +16,7 @@ from api.refusals import refusals
 from api.routes.services import ServiceName
 from api.schemas import KedaMetricPublic
 from forecaster.actuators.window import load_window
-from forecaster.errors import NotReadyError, quoted
+from forecaster.errors import InvalidInputError, NotReadyError, quoted
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
 
@@ -31,13 +31,22 @@ def get_keda_metric(
     metric: Literal["replicas", "load"] = Query(
         default="replicas", description="what `value` holds: plan replicas or forecast load"
     ),
+    tier: str | None = Query(
+        default=None,
+        description="a capacity tier of the profile: its replicas, not the total over tiers",
+    ),
 ) -> KedaMetricPublic:
     """The plan's replica floor (or forecast load) for now, for KEDA's metrics-api scaler."""
     service = get_service(session=session, name=name)
+    profile = profile_of(service)
+    problem = profile.tier_problem(tier)
+    if problem:
+        raise InvalidInputError(problem)
     window = load_window(
         session=session,
         service=service,
-        profile=profile_of(service),
+        profile=profile,
+        tier=tier,
         now=utc_now(),
         window_seconds=max(settings.actuation_lead_seconds, 1.0),
         max_age_seconds=settings.actuation_max_plan_age_hours * 3600,

@@ -85,23 +85,29 @@ def actuate_service(
     with database.session() as session:
         service = get_service(session=session, name=name)
         profile = profile_of(service)
-        window = load_window(
-            session=session,
-            service=service,
-            profile=profile,
-            now=now,
-            window_seconds=settings.actuation_interval_seconds + settings.actuation_lead_seconds,
-            max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
-            push_seconds=settings.actuation_interval_seconds,
-            preview=dry_run,
-        )
+        # one window of the total, and one per tier a target scales
+        windows = {
+            tier: load_window(
+                session=session,
+                service=service,
+                profile=profile,
+                now=now,
+                window_seconds=settings.actuation_interval_seconds
+                + settings.actuation_lead_seconds,
+                max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
+                push_seconds=settings.actuation_interval_seconds,
+                preview=dry_run,
+                tier=tier,
+            )
+            for tier in {None, *(target.tier for target in profile.targets)}
+        }
         service_id = service.id
         retired = list(service.retired_targets)
     context = actuator_context(settings)
     restore = PlanWindow(name, PlanStatus.RETIRED, "taken out of the profile", now, profile)
     pushes: list[tuple[ActuationTarget, PlanWindow, dict[str, Any] | None]]
     pushes = [(retired_target(entry), restore, entry) for entry in retired]
-    pushes += [(target, window, None) for target in profile.targets]
+    pushes += [(target, windows[target.tier], None) for target in profile.targets]
     records: list[Actuation] = []
     finished: list[dict[str, Any]] = []
     for target, target_window, entry in pushes:
@@ -139,4 +145,4 @@ def actuate_service(
         with database.session() as session:
             service = get_service(session=session, name=name)
             service.retired_targets = without(service.retired_targets, finished)
-    return ServiceActuation(window=window, records=records)
+    return ServiceActuation(window=windows[None], records=records)

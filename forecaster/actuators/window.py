@@ -11,13 +11,14 @@ as they do for a target taken out of the profile (``retired``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
 from forecaster.storage.plans import latest_plan, plan_end, plan_steps
@@ -190,8 +191,10 @@ def load_window(
     max_age_seconds: float,
     push_seconds: float | None = None,
     preview: bool = False,
+    tier: str | None = None,
 ) -> PlanWindow:
-    """The window for a stored service's latest plan.
+    """The window for a stored service's latest plan: of one capacity ``tier``'s replicas
+    (a target that scales that tier), else of the plan's total over tiers.
 
     ``preview`` (dry runs) ignores ``forecast_only`` so a person can see what a push would do
     before turning actuation on.
@@ -211,7 +214,10 @@ def load_window(
         return inactive(PlanStatus.MISSING, "service has no plan")
     first = now - timedelta(seconds=plan.step_seconds)
     rows = plan_steps(session=session, plan_id=plan.id, start=first)
-    steps = [Step(as_utc(r.ts), r.replicas, r.load) for r in rows]
+    steps = [
+        Step(as_utc(r.ts), parse_mix(r.tier or "").get(tier, 0) if tier else r.replicas, r.load)
+        for r in rows
+    ]
     if not steps:
         ends_at = plan_end(session=session, plan_id=plan.id)
         when = ends_at.isoformat() if ends_at else "long ago"
@@ -224,7 +230,7 @@ def load_window(
             plan.id,
             ends_at=ends_at,
         )
-    return build_window(
+    window = build_window(
         service=service.name,
         profile=profile,
         plan_id=plan.id,
@@ -236,3 +242,4 @@ def load_window(
         max_age_seconds=max_age_seconds,
         push_seconds=push_seconds,
     )
+    return replace(window, reason=f"{window.reason} (tier {tier})") if tier else window

@@ -91,3 +91,18 @@ def test_keda_metrics_api_shape(client: httpx.Client, database: Database, kubeco
     assert body["value"] == 6 and body["replicas"] == 6 and body["load"] == 42.0
     assert client.get("/v1/services/chat/keda", params={"metric": "load"}).json()["value"] == 42.0
     assert client.get("/v1/services/chat/keda", params={"metric": "cpu"}).status_code == 422
+    untiered = client.get("/v1/services/chat/keda", params={"tier": "L4"})
+    assert untiered.status_code == 422 and "(it has none)" in untiered.json()["detail"]
+
+
+def test_keda_reads_one_tiers_replicas(client: httpx.Client, database: Database) -> None:
+    tiers = [
+        {"name": "CPU", "capacity_per_replica": 4, "cost_per_replica_hour": 0.1},
+        {"name": "L4", "capacity_per_replica": 40, "cost_per_replica_hour": 0.8},
+    ]
+    make_service(database, tiers=tiers)
+    store_plan(database, replicas=[7] * 48, tier="CPU:3+L4:4")
+    read = [client.get("/v1/services/chat/keda", params={"tier": t}).json() for t in ("CPU", "L4")]
+    assert [body["replicas"] for body in read] == [3, 4]
+    assert client.get("/v1/services/chat/keda").json()["replicas"] == 7  # the total
+    assert client.get("/v1/services/chat/keda", params={"tier": "A100"}).status_code == 422

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from forecaster.actuators.run import actuate_service
+from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.db import Database
@@ -104,3 +106,50 @@ def test_dry_run_previews_a_forecast_only_service_without_writing(
     assert scheduled.window.status == "forecast_only"
     assert [r.outcome for r in scheduled.records] == ["unchanged"]
     assert min_replicas(kube) == 2
+
+
+TIERS = [
+    {"name": "CPU", "capacity_per_replica": 4, "cost_per_replica_hour": 0.1},
+    {"name": "L4", "capacity_per_replica": 40, "cost_per_replica_hour": 0.8, "gpus_per_replica": 1},
+]
+
+
+def test_a_target_that_scales_one_tier_is_pushed_that_tiers_replicas(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Found by a QA pass: every target was pushed the total over tiers, so the L4 pool of a
+    CPU:5+L4:4+A100:4 plan was raised to 13 (up to its HPA's max) where the plan wanted 4."""
+    for name in ("chat-cpu", "chat-l4", "chat"):
+        kube.add(*HPA, hpa(name, low=1, high=20))
+    hpas = [
+        {
+            "kind": "kubernetes-hpa",
+            "tier": tier,
+            "config": {"namespace": "ml", "name": name, "kubeconfig": kubeconfig},
+        }
+        for name, tier in (("chat-cpu", "CPU"), ("chat-l4", "L4"), ("chat", None))
+    ]
+    make_service(database, targets=hpas, tiers=TIERS)
+    store_plan(database, replicas=[7] * 48, tier="CPU:3+L4:4")
+    done = actuate_service(database, "chat", fast)
+    assert [r.outcome for r in done.records] == ["applied"] * 3
+    floors = {
+        name: int(kube.get(*HPA, "ml", name)["spec"]["minReplicas"])
+        for name in ("chat-cpu", "chat-l4", "chat")
+    }
+    assert floors == {"chat-cpu": 3, "chat-l4": 4, "chat": 7}  # a target without a tier: the total
+    assert "(tier L4)" in done.records[1].after["window"]["reason"]
+
+
+def test_a_target_must_name_one_of_the_profiles_tiers(kubeconfig: str) -> None:
+    target = {
+        "kind": "kubernetes-hpa",
+        "tier": "A100",
+        "config": {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig},
+    }
+    with pytest.raises(ValidationError, match=r'tier "A100" is not one of the profile.s tiers'):
+        ScalingProfile.model_validate(
+            {"capacity_per_replica": 10, "tiers": TIERS, "targets": [target]}
+        )
+    with pytest.raises(ValidationError, match=r"tiers \(it has none\)"):
+        ScalingProfile.model_validate({"capacity_per_replica": 10, "targets": [target]})

@@ -292,6 +292,15 @@ class AwsScheduleActuator(ABC):
             "actions": {a.name: a.as_dict() for a in sorted(actions, key=lambda a: a.name)},
         }
 
+    def read_back(self, client: Any, known: dict[str, Any]) -> dict[str, Any]:
+        """What the target holds now, read again after a failed write (``known``, what this
+        pass had seen succeed, when it cannot be read either)."""
+        try:
+            listed, _ = self.list_actions(client)
+            return self.state(self.read_capacity(client), listed)
+        except Exception:  # noqa: BLE001 - the write's own error is the one reported
+            return known
+
     def apply(self, plan: PlanWindow, *, dry_run: bool) -> ActuationResult:
         """Set the floor now, rewrite our future actions, delete stale ones. Never raises.
 
@@ -303,6 +312,8 @@ class AwsScheduleActuator(ABC):
         before: dict[str, Any] = {}
         reached: dict[str, Any] = {}  # what the group holds so far
         would = "would be " if dry_run else ""
+        client: Any = None
+        writing = False  # a write was sent: what it left is read back if the pass fails
         try:
             client = self.client()
             current = self.call("describe", self.read_capacity, client)
@@ -336,6 +347,7 @@ class AwsScheduleActuator(ABC):
             after = self.state(wanted_now, wanted)
             changed = wanted_now != Capacity(current.minimum, current.maximum)
             # order matters for failures: the restore action exists before capacity moves
+            writing = not dry_run and (bool(to_put) or changed or bool(to_delete))
             if to_put and not dry_run:
                 self.call("put scheduled actions", self.put_actions, client, to_put)
                 ours.update({a.name: a for a in to_put})
@@ -359,6 +371,8 @@ class AwsScheduleActuator(ABC):
         except Exception as error:  # noqa: BLE001 - every failure becomes an audited outcome
             text = str(error) if isinstance(error, AwsCallError) else describe_error(error)
             log.warning("actuation of %s failed: %s", self.target, text)
+            if writing:  # a batch refused part-way wrote its first calls: read what is there
+                reached = self.read_back(client, reached)
             if reached != before:
                 notes.append("partly applied: 'after' is what the group holds now")
             return ActuationResult(

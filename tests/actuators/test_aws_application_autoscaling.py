@@ -112,6 +112,20 @@ def test_throttled_put_is_retried(aws: FaultProxy, scaling: Any) -> None:
     assert aws.operations("PutScheduledAction")[:3] == [400, 400, 200]
 
 
+def test_a_put_refused_part_way_records_the_actions_already_written(
+    aws: FaultProxy, scaling: Any
+) -> None:
+    """Found by a QA pass: the record said nothing was written while the first actions were on
+    AWS, and would fire."""
+    aws.slow("PutScheduledAction", 0.0, times=2)  # the first two land
+    aws.fail("PutScheduledAction", 400, "AccessDeniedException", times=1)
+    result = actuator(aws).apply(window(3, points=[(1, 5), (2, 2)], hours=6), dry_run=False)
+    assert result.outcome == "failed"
+    written = {k for k in scheduled(scaling) if k.startswith("forecaster-")}
+    assert len(written) == 2 and set(result.after["actions"]) == written
+    assert "partly applied" in result.notes[-1]
+
+
 def test_unregistered_target_is_a_clear_failure(aws: FaultProxy, scaling: Any) -> None:
     ghost = ("sagemaker", "endpoint/ghost/variant/AllTraffic", SAGEMAKER[2])
     result = actuator(aws, ghost).apply(window(3), dry_run=False)

@@ -77,14 +77,26 @@ GAP_LOOKAHEAD = timedelta(days=15)
 MAX_FIRES_EXAMINED = 25_000  # "* * * * *" fires 21,600 times in 15 days
 
 
+# a day-of-month or month field waits weeks or months, past the fifteen days: the wait from
+# each day's start (of a year and a month) to the next run is probed too
+DAYS_PROBED = 400
+
+
 def longest_gap_seconds(schedule: str, start: datetime | None = None) -> float:
     """The longest wait between two runs of ``schedule`` over the next fifteen days from
-    ``start`` (now)."""
+    ``start`` (now), or from a day's start to the next run within the next year and more
+    (``"*/5 * 20 * *"`` waits a month: it read as 300 s)."""
     trigger = parse_schedule(schedule)
     now = start or datetime.now(UTC)
+    longest = 0.0
+    for day in range(DAYS_PROBED):
+        probe = now + timedelta(days=day)
+        following = trigger.get_next_fire_time(None, probe)
+        if following is None:
+            break
+        longest = max(longest, (following - probe).total_seconds())
     previous: datetime | None = None
     fire = trigger.get_next_fire_time(None, now)
-    longest = 0.0
     for _ in range(MAX_FIRES_EXAMINED):
         if fire is None or fire > now + GAP_LOOKAHEAD:
             break
@@ -105,7 +117,7 @@ def actuation_gap_problem(schedule: str, interval_seconds: float) -> str | None:
     if gap <= interval_seconds:
         return None
     return (
-        f"actuate schedule {quoted(schedule)} waits up to {gap:g}s between runs, but each push "
+        f"actuate schedule {quoted(schedule)} waits up to {gap:.0f}s between runs, but each push "
         f"covers FORECASTER_ACTUATION_INTERVAL_SECONDS={interval_seconds:g}s: rises in the plan "
         "between runs are pushed late; set the interval to the longest wait"
     )

@@ -237,6 +237,11 @@ def test_longest_gap_between_runs_of_a_schedule() -> None:
     for day in range(7):
         start = sunday + timedelta(days=day, hours=3 * day)
         assert longest_gap_seconds("*/5 * * * 1-5", start) == 2 * 86_400 + 300
+    # a day of the month or a month waits weeks, past the fifteen days looked at run by run
+    # (found by a QA pass: these read as 300 s and 0, and the worker started without a word)
+    assert longest_gap_seconds("*/5 * 20 * *", sunday) > 27 * 86_400
+    assert longest_gap_seconds("*/5 * * 1 *", sunday) > 300 * 86_400
+    assert longest_gap_seconds("*/5 * 31 * *", sunday) > 30 * 86_400
 
 
 def test_crontab_weekdays_count_from_sunday() -> None:

@@ -22,7 +22,7 @@ from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
 from forecaster.storage.plans import latest_plan, plan_end, plan_steps
-from forecaster.timeutil import as_utc
+from forecaster.timeutil import as_utc, spoken_duration
 
 
 class PlanStatus(StrEnum):
@@ -145,7 +145,8 @@ def build_window(
     age = (now - generated_at).total_seconds()
     if age > max_age_seconds:
         return unusable(
-            f"plan {plan_id} is {age / 3600:.1f}h old (limit {max_age_seconds / 3600:g}h)"
+            f"plan {plan_id} is {spoken_duration(age)} old "
+            f"(limit {spoken_duration(max_age_seconds)})"
         )
     end = now + timedelta(seconds=window_seconds)
     ends_at = (steps[-1].ts + timedelta(seconds=step_seconds)) if steps else None

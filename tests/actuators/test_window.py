@@ -47,7 +47,9 @@ def test_change_points_start_with_the_step_in_force() -> None:
     ]
 
 
-def window_from(values: list[int], *, now: datetime, age: float = 0) -> PlanWindow:
+def window_from(
+    values: list[int], *, now: datetime, age: float = 0, max_age: float = 6 * 3600
+) -> PlanWindow:
     return build_window(
         service="chat",
         profile=profile(),
@@ -57,7 +59,7 @@ def window_from(values: list[int], *, now: datetime, age: float = 0) -> PlanWind
         steps=steps(values),
         now=now,
         window_seconds=360,
-        max_age_seconds=6 * 3600,
+        max_age_seconds=max_age,
     )
 
 
@@ -68,7 +70,10 @@ def test_plan_that_ends_inside_the_window_or_is_too_old_is_stale() -> None:
     ending = window_from(values, now=T0 + timedelta(minutes=57))
     assert ending.status is PlanStatus.STALE and "before the coming window ends" in ending.reason
     old = window_from(values, now=T0 + timedelta(minutes=30), age=7)
-    assert old.status is PlanStatus.STALE and "7.0h old" in old.reason
+    assert old.status is PlanStatus.STALE and "is 7 h old (limit 6 h)" in old.reason
+    # a limit under an hour reads in minutes or seconds (QA: "0.0h old (limit 0.001h)")
+    brief = window_from(values, now=T0 + timedelta(minutes=30), age=0.01, max_age=3.6)
+    assert "is 36 s old (limit 3.6 s)" in brief.reason
     assert old.floor is None and not old.active
 
 

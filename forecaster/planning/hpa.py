@@ -88,8 +88,9 @@ def run_hpa(
     sync_every = max(1, round(config.sync_seconds / tick_seconds))
     startup_ticks = min(math.ceil(config.startup_seconds / tick_seconds - 1e-9), n + 1)
     window = max(1, round(config.metric_window_seconds / tick_seconds))
-    # recommendations newer than the window: the current one and those of the last 285 s
-    stabilise = max(1, round(config.downscale_stabilization_seconds / config.sync_seconds))
+    # recommendations newer than the window: the current one and those of the last 285 s, at
+    # the syncs the ticks allow (30-s ticks sync every 30 s: counted at 15 s, it held 600 s)
+    stabilise = max(1, round(config.downscale_stabilization_seconds / (sync_every * tick_seconds)))
     unit = config.capacity_per_replica * config.target_utilization
     observed = trailing_mean(np.asarray(load, dtype="float64"), window).tolist()
     floors = (

@@ -52,6 +52,17 @@ def test_scale_down_waits_for_the_stabilisation_window() -> None:
     assert timeline.spec[60:64].tolist() == [10, 8, 6, 4]
 
 
+def test_the_stabilisation_window_lasts_300_s_at_any_tick() -> None:
+    """Found by a QA pass: at 30-s ticks (a sync each) the window counted 20 syncs of 15 s,
+    so the HPA held its peak 600 s."""
+    for tick in (5, 15, 30, 60):
+        before, after = round(600 / tick), round(900 / tick)
+        load = np.array([60.0] * before + [20.0] * after)
+        timeline = run_hpa(load, tick_seconds=tick, config=CONFIG, initial_replicas=12)
+        first_down = int(np.argmax(timeline.spec < 12)) * tick - 600
+        assert 300 <= first_down <= 300 + 60 + 2 * tick, (tick, first_down)
+
+
 def test_scale_up_rate_limit_and_floor_bypass() -> None:
     load = np.array([5.0] * 10 + [500.0] * 10)
     capped = run_hpa(load, tick_seconds=15, config=CONFIG, initial_replicas=1)

@@ -18,7 +18,9 @@ from forecaster.planning.shaping import Shaped, forward_max, shape
 from forecaster.planning.tiers import cheapest_mix, format_mix, tier_ceilings
 from forecaster.profiles import ScalingProfile
 
-# load within this fraction of a replica's capacity does not round up to one more replica
+# replicas within this fraction of a whole number do not round up to one more (3.0000000001
+# is 3): relative, so that a tiny load still needs one replica (less 1e-9 absolute, 1e-7 of
+# load on a replica of 1,000 needed none, and even the oracle was short all the time)
 _ROUNDING_SLACK = 1e-9
 # beyond any real fleet; keeps absurd inputs (a capacity of 1e-300) from overflowing int64
 MOST_REPLICAS = 10**9
@@ -33,7 +35,7 @@ def replicas_for_load(
     utilisation defaults to the profile's target."""
     per_replica = profile.capacity_per_replica * (utilization or profile.target_utilization)
     with np.errstate(over="ignore"):
-        needed = np.ceil(np.asarray(load, dtype="float64") / per_replica - _ROUNDING_SLACK)
+        needed = np.ceil(np.asarray(load, dtype="float64") / per_replica * (1 - _ROUNDING_SLACK))
     return np.clip(np.nan_to_num(needed, nan=0.0), 0, MOST_REPLICAS).astype("int64")
 
 
@@ -73,7 +75,7 @@ def buffered_max(maximum: int, buffer_pct: float) -> int:
     """``maximum`` raised by at most ``buffer_pct`` %, in whole replicas: plans and the
     actuators' bounds share it (plans rounded up, 100 + 10 % was 111, one replica more than the
     actuators then allowed; and 110.00000000000001 is 110)."""
-    return max(maximum, math.floor(maximum * (1 + buffer_pct / 100) + _ROUNDING_SLACK))
+    return max(maximum, math.floor(maximum * (1 + buffer_pct / 100) * (1 + _ROUNDING_SLACK)))
 
 
 def lead_steps(startup_seconds: float, step_seconds: float) -> int:

@@ -35,6 +35,8 @@ def plan(loads: list[float], peak_factor: float = 1.0, **profile: object) -> lis
 def test_replicas_are_load_over_usable_capacity_rounded_up() -> None:
     # 5 req/s per replica at 50 % of 10: 0 -> 0, 5 -> 1, 5.01 -> 2, 50 -> 10
     assert plan([0, 5, 5.01, 50]) == [0, 1, 2, 10]
+    # float noise does not add a replica, and a tiny load still needs one (it needed none)
+    assert plan([0.1 * 3 / 0.06, 1e-7, 5e-12]) == [1, 1, 1]
 
 
 def test_lead_time_pulls_requirement_earlier() -> None:

@@ -141,7 +141,15 @@ def verdict(report: dict[str, Any]) -> list[str]:
                 f"{ratio:.2f}x its replica-hours"
             )
     equal = policies.get("reactive_equal_spend")
-    if equal is not None:
+    if equal is not None and equal["replica_hours"] < predictive["replica_hours"] * 0.99:
+        # a load too low to add replicas at any target: there is no equal spend to compare at
+        lines.append(
+            f"no equal-spend comparison: even at a target utilisation of "
+            f"{report['equal_spend_target_utilization']:.2f} the reactive HPA spends "
+            f"{equal['replica_hours']:.4g} replica-hours, against {predictive['replica_hours']:.4g}"
+            " for predictive"
+        )
+    elif equal is not None:
         lines.append(
             f"at equal spend (target utilisation lowered to "
             f"{report['equal_spend_target_utilization']:.2f}) the reactive HPA is "

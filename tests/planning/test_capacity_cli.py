@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from forecaster.cli import app
+from forecaster.cli.capacity_commands import verdict
 from forecaster.planning.tiers import parse_mix
 from forecaster.settings import get_settings
 
@@ -358,3 +360,25 @@ def test_simulate_is_not_held_to_the_apis_work_budget(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "predictive" in json.loads((tmp_path / "report.json").read_text())["policies"]
+
+
+def test_the_verdict_does_not_call_a_spend_it_could_not_reach_equal() -> None:
+    """Found by a QA pass: with the load gone (200, then 0 through the replay) no lower target
+    adds replicas, and 84 replica-hours read as 'at equal spend' against predictive's 2136."""
+
+    def report(equal_hours: float) -> dict[str, Any]:
+        policy = {"under_provisioned_pct": 0.0}
+        return {
+            "policies": {
+                "predictive": {**policy, "replica_hours": 2136.5},
+                "reactive_equal_spend": {**policy, "replica_hours": equal_hours},
+            },
+            "equal_spend_target_utilization": 0.02,
+        }
+
+    short = verdict(report(84.2))
+    assert short == [
+        "no equal-spend comparison: even at a target utilisation of 0.02 the reactive HPA "
+        "spends 84.2 replica-hours, against 2136 for predictive"
+    ]
+    assert verdict(report(2140.0))[0].startswith("at equal spend (target utilisation lowered")

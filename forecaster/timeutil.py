@@ -177,7 +177,9 @@ def from_epoch_ms(millis: np.ndarray | pd.Series) -> pd.DatetimeIndex:
 
 
 def spoken_duration(seconds: float) -> str:
-    """A duration as a note says it: ``2 h``, ``5 min``, ``30 s``."""
+    """A duration as a note says it: ``3 days``, ``2 h``, ``5 min``, ``30 s``."""
+    if seconds >= 2 * 86_400:
+        return f"{seconds / 86_400:.3g} days"
     if seconds >= 3_600:
         return f"{seconds / 3_600:.3g} h"
     if seconds >= 60:

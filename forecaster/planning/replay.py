@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InvalidInputError
-from forecaster.timeutil import epoch_ns, freq_alias
+from forecaster.timeutil import epoch_ns, freq_alias, spoken_duration
 from forecaster.training.history import infer_step_seconds, regularise
 
 # about 4.7 years at 15 s: beyond it a replay is refused rather than exhausting memory
 MAX_TICKS = 10_000_000
+# each row counts until the next: rows further apart than a day are not a load trace
+MAX_STEP_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
         step = infer_step_seconds(pd.DatetimeIndex(points.index))
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
+    if step > MAX_STEP_SECONDS:  # two points 100 days apart replayed 100 days after the last
+        raise InvalidInputError(
+            f"the trace's rows are {spoken_duration(step)} apart: a replay needs a row a day "
+            "or more often"
+        )
     start = pd.Timestamp(points.index[0])
     span = (pd.Timestamp(points.index[-1]) - start).total_seconds() + step
     if span / tick_seconds > MAX_TICKS:

@@ -54,6 +54,10 @@ def test_bad_traces_are_refused() -> None:
         to_ticks(series([1], "1min"))
     with pytest.raises(InvalidInputError, match="not negative"):
         to_ticks(series([1, -1], "1min"))
+    # two points 100 days apart replayed 100 days after the last (found by a QA pass)
+    with pytest.raises(InvalidInputError, match="100 days apart: a replay needs a row a day"):
+        to_ticks(series([1, 50], "100D"))
+    assert len(to_ticks(series([1, 50], "1D"), tick_seconds=30).load) == 2 * 2880
 
 
 def test_step_means_for_the_forecaster() -> None:

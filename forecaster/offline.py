@@ -408,7 +408,29 @@ def _parsed(columns: TextColumns, missing: pd.Series, name: str) -> tuple[pd.Ser
                 f"{name}: {int(rows.sum())} {why}, first at line {line}: "
                 f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
             )
+    _refuse_serial_dates(columns.timestamps, name)
     return stamps, values
+
+
+# spreadsheet serial dates (days since 1899-12-30) of the years 1954-2119
+SERIAL_DATES = (20_000.0, 80_000.0)
+
+
+def _refuse_serial_dates(timestamps: pd.Series, name: str) -> None:
+    """Numbers that are all spreadsheet serial dates (``46096.541667``, 15 minutes apart as
+    ``0.0104``) read as epoch seconds fall on 1 January 1970 less than a second apart: a 6 h
+    forecast wrote 2,160,000 rows. Refused, naming what they probably are (a QA pass)."""
+    numbers = coerce_numeric(timestamps).to_numpy(dtype="float64")
+    if len(numbers) < 2 or not np.isfinite(numbers).all():
+        return
+    low, high = SERIAL_DATES
+    spacing = np.diff(np.unique(numbers))
+    if len(spacing) and numbers.min() >= low and numbers.max() <= high and np.median(spacing) < 1:
+        raise InvalidInputError(
+            f"{name}: timestamps such as {timestamps.iloc[-1]} read as epoch seconds fall on "
+            "1 January 1970, under a second apart: spreadsheet serial dates (days since "
+            "1899-12-30)? Give ISO-8601 or epoch seconds"
+        )
 
 
 def _clock_shift(timestamps: pd.Series, last: Any) -> tuple[pd.Series | None, str]:

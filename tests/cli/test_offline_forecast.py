@@ -564,8 +564,11 @@ def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
     frame.assign(timestamp=seconds * 1000).to_csv(tmp_path / "millis.csv", index=False)
     frame.assign(value="").to_csv(tmp_path / "blank.csv", index=False)
     frame.assign(timestamp=seconds).to_csv(tmp_path / "seconds.csv", index=False)
+    # spreadsheet serial dates (days since 1899-12-30) read as seconds of 1 January 1970
+    serial = (seconds / 86_400 + 25_569).round(6)
+    frame.assign(timestamp=serial).to_csv(tmp_path / "serial.csv", index=False)
     outcomes = {}
-    for name in ("millis", "blank", "seconds"):
+    for name in ("millis", "blank", "seconds", "serial"):
         args = ["forecast", "--input", str(tmp_path / f"{name}.csv"), "--horizon", "1h"]
         outcomes[name] = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv")])
     assert outcomes["millis"].exit_code == 2
@@ -574,6 +577,8 @@ def test_unreadable_files_say_what_is_wrong(tmp_path: Path) -> None:
     assert outcomes["blank"].exit_code == 2
     assert "every value is blank" in outcomes["blank"].output
     assert outcomes["seconds"].exit_code == 0, outcomes["seconds"].output
+    assert outcomes["serial"].exit_code == 2  # a 1-hour forecast wrote 360,000 rows
+    assert "spreadsheet serial dates (days since 1899-12-30)?" in outcomes["serial"].output
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("timestamp,value\n")
     for name, message in (("empty", "the file is empty"), ("header", "no rows after the header")):

@@ -52,3 +52,5 @@ def configure_logging(level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs requests
+    # alembic lists each plugin it sets up at import, seven lines at every start
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -9,6 +9,7 @@ night, wide at the peak). Raw library intervals under-cover on traffic (see PITF
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -252,6 +253,7 @@ class Calibrated(ForecastModel):
         self.counts = counts
         self.hold_after = hold_after
         self.turbulence = 1.0 if history is None else recent_turbulence(self._normal(history))
+        self.typical = None if history is None else typical_level(self._normal(history))
         if hasattr(base, "step_seconds_"):
             self.step_seconds_ = base.step_seconds_
             self.last_timestamp_ = base.last_timestamp_
@@ -260,12 +262,12 @@ class Calibrated(ForecastModel):
     def _fit(self, history: pd.Series) -> None:
         normal = self._normal(history)
         self.base.fit(normal)
-        self.turbulence = recent_turbulence(normal)
+        self.turbulence, self.typical = recent_turbulence(normal), typical_level(normal)
 
     def _update(self, history: pd.Series) -> None:
         normal = self._normal(history)
         self.base.update(normal)
-        self.turbulence = recent_turbulence(normal)
+        self.turbulence, self.typical = recent_turbulence(normal), typical_level(normal)
 
     def _normal(self, history: pd.Series) -> pd.Series:
         return without_events(history, self.events, learns_events=self.base.learns_events)
@@ -310,11 +312,29 @@ class Calibrated(ForecastModel):
         refits a cold-start champion each time its history doubles). Cut from 2 to 20 hours of
         history at 4 points of the twitter and electricity traces, a 24 h forecast's MAE fell
         9 % (2 h), 8 % (6 h), 3.5 % (12 h) and 0 % (20 h) on average, and the worst cases (3-8x
-        the error of the level held) went."""
+        the error of the level held) went.
+
+        The level held is the average of the model's at the last step checked and the
+        history's median: hours of history end at some time of day (a peak, a trough) that a
+        day ahead does not keep. Cut to 2, 6, 12 and 18 hours at 48 origins of eight shared
+        traces, the next day's MAE summed to 1.00x, 0.93x, 0.80x and 0.74x of the model's level
+        held alone (the median alone: 1.00x to 0.61x, but up to 2.7x on one bursty cut)."""
         hold = getattr(self, "hold_after", None)  # models stored before it existed: None
         if hold and len(median) > hold:
-            return np.concatenate([median[:hold], np.full(len(median) - hold, median[hold - 1])])
+            level = median[hold - 1]
+            typical = getattr(self, "typical", None)
+            if typical is not None and np.isfinite(typical):
+                level = (level + typical) / 2
+            return np.concatenate([median[:hold], np.full(len(median) - hold, level)])
         return median
+
+
+def typical_level(history: pd.Series) -> float:
+    """The history's median (NaN when nothing is observed): where hours of history say the
+    level sits, whatever time of day they end at."""
+    observed = history.to_numpy(dtype="float64")
+    observed = observed[np.isfinite(observed)]
+    return float(np.median(observed)) if len(observed) else math.nan
 
 
 def recent_turbulence(history: pd.Series) -> float:

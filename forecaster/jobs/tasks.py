@@ -167,7 +167,10 @@ def train_recorded(
                 log.error("train of service %s failed: %s", name, results[name])
                 SERVICE_JOB_FAILURES.labels(forecaster_job="train", service=name).inc()
             if failed:
-                raise TrainingFailedError(f"could not train {', '.join(failed)}")
+                raise TrainingFailedError(  # how many trained tells an outage from one bad series
+                    f"could not train {', '.join(failed)} ({len(results) - len(failed)} of "
+                    f"{len(results)} services trained)"
+                )
     except TrainingFailedError:
         pass  # recorded as failed; each service's error is in the results
     return results

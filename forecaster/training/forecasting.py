@@ -48,6 +48,7 @@ from forecaster.training.selection import (
     calibrate,
     choose,
     ensemble_margin,
+    mase_of,
     short_backtest,
     with_ensemble,
 )
@@ -550,7 +551,7 @@ def _finish(
     order = [i for i, s in enumerate(scores) if s.model == ENSEMBLE and model == ENSEMBLE]
     ranked = sorted(
         (i for i, s in enumerate(scores) if s.status == "ok"),
-        key=lambda i: float(scores[i].mase or np.inf),
+        key=lambda i: mase_of(scores[i]),
     )
     margin = ensemble_margin(item.folds.plan, item.step_seconds, len(item.history))
     first = choose(scores, margin)

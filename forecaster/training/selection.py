@@ -7,6 +7,7 @@ and pinball loss are measured on calibrated bands fitted on the *other* half of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,6 +146,12 @@ def _cross_fitted_offsets(
     return offsets
 
 
+def mase_of(score: Score) -> float:
+    """A score's MASE for ranking: infinite when it has none. A MASE of 0 (a forecast that
+    matched every fold) is the best there is: read as falsy, it had ranked last."""
+    return math.inf if score.mase is None else float(score.mase)
+
+
 def with_ensemble(
     folds: Folds, candidates: Sequence[CandidateBacktest], quantiles: Sequence[float]
 ) -> tuple[list[CandidateBacktest], list[Score]]:
@@ -152,14 +159,14 @@ def with_ensemble(
     scores = [score(folds, candidate, quantiles) for candidate in candidates]
     ranked = sorted(
         (pair for pair in zip(candidates, scores, strict=True) if pair[1].status == "ok"),
-        key=lambda pair: float(pair[1].mase or np.inf),
+        key=lambda pair: mase_of(pair[1]),
     )
     if len(ranked) >= 2:
-        best = float(ranked[0][1].mase or 0.0)
+        best = mase_of(ranked[0][1])
         members = [
             candidate
             for candidate, s in ranked[:ENSEMBLE_SIZE]
-            if float(s.mase or np.inf) <= best * ENSEMBLE_TOLERANCE
+            if mase_of(s) <= best * ENSEMBLE_TOLERANCE
         ]
         if len(members) >= 2:
             ensemble = combine(ENSEMBLE, members)
@@ -185,12 +192,12 @@ def ensemble_margin(plan: FoldPlan, step_seconds: float, history_steps: int) -> 
 def choose(scores: Sequence[Score], margin: float = ENSEMBLE_MARGIN) -> int | None:
     """Index of the champion: lowest MASE (the ensemble's divided by ``margin``), ties to the
     lower upper-quantile pinball loss."""
-    usable = [i for i, s in enumerate(scores) if s.status == "ok" and np.isfinite(s.mase or np.nan)]
+    usable = [i for i, s in enumerate(scores) if s.status == "ok" and np.isfinite(mase_of(s))]
     if not usable:
         return None
 
     def rank(i: int) -> tuple[float, float]:
-        mase = float(scores[i].mase or 0.0)
+        mase = mase_of(scores[i])
         if scores[i].model == ENSEMBLE:
             mase /= margin
         return mase, sum(scores[i].pinball.values())

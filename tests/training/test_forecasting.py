@@ -343,6 +343,21 @@ def test_the_ensemble_must_clearly_beat_the_best_single_model(
     assert chosen is not None and scores[chosen].model == champion
 
 
+def test_a_model_that_matched_every_fold_is_champion() -> None:
+    """Found by a QA pass: a MASE of exactly 0 read as no score, so on a series that repeats
+    each week exactly, seasonal-naive weekly (0.000) lost to MSTL (0.044)."""
+    scores = [
+        Score("mstl", "ok", mase=0.044, pinball={"p95": 0.5}),
+        Score("seasonal_naive_weekly", "ok", mase=0.0, pinball={"p95": 0.0}),
+        Score("holt_winters", "failed", mase=None, pinball={}),
+    ]
+    chosen = choose(scores)
+    assert chosen is not None and scores[chosen].model == "seasonal_naive_weekly"
+    index = pd.date_range("2024-01-01", periods=21 * 24, freq="h", tz="UTC")
+    weekly = pd.Series(np.tile(np.arange(168) % 37 + 10.0, 3), index=index)
+    assert make_forecast(weekly, 24).model == "seasonal_naive_weekly"
+
+
 @pytest.mark.parametrize(
     ("steps", "horizon", "step_seconds", "ensemble_first"),
     [

@@ -105,7 +105,11 @@ def utf8_writable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _jsonable(value: Any) -> Any:
+# nesting a message quotes in full: a point nested 600 deep overflowed the recursion (a 500)
+QUOTED_DEPTH = 8
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
     value = value.item() if isinstance(value, np.generic) else value
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
@@ -114,9 +118,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
+        return [_jsonable(item, depth + 1) for item in value] if depth < QUOTED_DEPTH else "[...]"
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        if depth >= QUOTED_DEPTH:
+            return "{...}"
+        return {str(key): _jsonable(item, depth + 1) for key, item in value.items()}
     return str(value)
 
 

@@ -98,10 +98,19 @@ def test_replays_a_stored_service(client: TestClient) -> None:
     assert report["trace"]["source_step_seconds"] == 300
 
 
+def nested(depth: int) -> list[object]:
+    """A list ``depth`` lists deep: quoting one in a refusal overflowed the recursion (a 500)."""
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
         ({"profile": PROFILE}, 422, "points, or a service"),
+        ({"profile": PROFILE, "points": [[1, nested(600)], [2, 3]]}, 422, "first at index 0"),
         ({"profile": PROFILE, "points": [[0, 1], [60, 1]], "service": "x"}, 422, "not both"),
         ({"points": [[0, 1], [60, 1]]}, 422, "need a profile"),
         ({"profile": PROFILE, "points": [[0, 1], [60, -3]]}, 422, "first at index 1"),

@@ -64,6 +64,8 @@ def ensure_series(
             session=session, table=Series, rows=rows, key=["service_id", "metric", "labels_key"]
         )
         stored = _stored_series(session, service_ids)
+        # a concurrent batch may have created one first, in another unit
+        _check_units(session, {key: wanted[key] for key in missing}, stored)
     return {key: stored[key][0] for key in wanted}
 
 
@@ -95,8 +97,16 @@ def _check_units(
             continue
         series_id, stored_unit = stored[key]
         if stored_unit is None:
-            session.execute(update(Series).where(Series.id == series_id).values(unit=unit))
-            continue
+            # only while it has none: of two batches giving it a unit at once, the second
+            # finds the first's and is refused, where the last one's had won
+            claim = update(Series).where(Series.id == series_id, Series.unit.is_(None))
+            claimed = session.execute(claim.values(unit=unit))
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                continue
+            read = select(Series.unit).where(Series.id == series_id)
+            stored_unit = session.execute(read).scalar_one()
+            if stored_unit is None or stored_unit == unit:
+                continue
         raise InvalidInputError(
             f"batch refused, nothing stored: series {key[1]}{json_text(labels or {})} is stored "
             f"in {quoted(stored_unit)}, this batch says {quoted(unit)}: convert the values, or "

@@ -3,8 +3,12 @@ more rows than fit one statement are all created, and a second call finds them a
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import threading
+import time
 
+from sqlalchemy import func, select, update
+
+from forecaster.errors import InvalidInputError
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.db import Database
 from forecaster.storage.inserts import CHUNK_ROWS
@@ -43,3 +47,42 @@ def test_ensure_series_creates_more_series_than_one_statement_holds(database: Da
         pod = session.get(Series, ids[(service.id, "requests_per_second", '{"pod":"p7"}')])
         assert pod is not None and pod.labels == {"pod": "p7"} and pod.unit == "rps"
     assert len(set(ids.values())) == len(keys)
+
+
+def _racing_units(database: Database, service_id: int) -> BaseException | None:
+    """Batch A gives the series "req/s" and holds its transaction open while batch B, in
+    another thread, gives it "tokens/s"; A commits, then B finishes. What B raised."""
+    key = [(service_id, "queue_length", {"k": "1"}, "req/s")]
+    other = [(service_id, "queue_length", {"k": "1"}, "tokens/s")]
+    raised: list[BaseException] = []
+
+    def batch_b() -> None:
+        try:
+            with database.session() as session:
+                ensure_series(session=session, keys=other)
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            raised.append(error)
+
+    with database.session() as session:
+        ensure_series(session=session, keys=key)
+        racer = threading.Thread(target=batch_b)
+        racer.start()
+        time.sleep(0.5)  # B has read the series table and waits for A's write
+    racer.join(timeout=30)
+    return raised[0] if raised else None
+
+
+def test_of_two_batches_racing_to_set_a_series_unit_the_second_is_refused(
+    database: Database,
+) -> None:
+    """Found by a QA fuzzing pass: both were stored, in one series, under the last unit."""
+    with database.session() as session:
+        service, _ = upsert_service(session=session, name="chat", profile=PROFILE)
+    created = _racing_units(database, service.id)  # both create the series
+    assert isinstance(created, InvalidInputError) and "stored in" in str(created)
+    with database.session() as session:
+        session.execute(update(Series).values(unit=None))  # a series stored without a unit
+    claimed = _racing_units(database, service.id)  # both give it one
+    assert isinstance(claimed, InvalidInputError) and "stored in" in str(claimed)
+    with database.session() as session:
+        assert session.execute(select(Series.unit)).scalars().all() == ["req/s"]

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
+from api.middleware import BodyTooLargeError
 from forecaster.errors import (
     CandidatesFailedError,
     ForecasterError,
@@ -102,6 +103,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
     # "There was an error parsing the body"; the cause it chains says what is wrong
     assert isinstance(error, HTTPException)
     cause = error.__cause__
+    if isinstance(cause, BodyTooLargeError):  # FastAPI read the body for a model: the
+        raise cause  # size limit's middleware answers 413, as on the routes that read it raw
     if error.status_code == 400 and cause is not None:
         detail = f"cannot read the body as JSON: {type(cause).__name__}: {cause}"
         return JSONResponse({"detail": detail[:300]}, status_code=400)

@@ -85,7 +85,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLargeError
+                    raise BodyTooLargeError
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -96,13 +96,13 @@ class BodySizeLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLargeError:
+        except BodyTooLargeError:
             if not response_started:
                 await _too_large(send, self.max_bytes)
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class BodyTooLargeError(Exception):
+    """The body outgrew the limit while a route read it (a chunked body declares no length)."""
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:

@@ -34,17 +34,29 @@ class RequestContextMiddleware:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # a bug: logged here, where the request id still holds, and answered in JSON with
+            # it, so the client's report and the traceback meet (uvicorn's own line had neither)
+            logging.getLogger("forecaster.api").exception(
+                "unhandled error", extra={"request_id": rid}
+            )
+            if answered:
+                raise
+            body = json.dumps({"detail": f"internal error (request id {rid})"}).encode()
+            await send_with_id(_json_start(500, body))
+            await send_with_id({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
@@ -107,9 +119,14 @@ class BodyTooLargeError(Exception):
 
 async def _too_large(send: Send, max_bytes: int) -> None:
     body = json.dumps({"detail": f"request body exceeds {max_bytes} bytes"}).encode()
+    await send(_json_start(413, body))
+    await send({"type": "http.response.body", "body": body})
+
+
+def _json_start(status: int, body: bytes) -> Message:
+    """The start of a JSON answer of ``body``, for answers the middleware writes itself."""
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return {"type": "http.response.start", "status": status, "headers": headers}

@@ -89,3 +89,26 @@ def test_openapi_summaries_come_from_the_routes_docstrings(client: TestClient) -
     assert upload["description"].startswith("Store a CSV as points of one series:")
     summaries = [op["summary"] for ops in paths.values() for op in ops.values()]
     assert not [s for s in summaries if s.istitle()], "a summary titled from a function name"
+
+
+def test_a_bug_is_a_json_500_with_the_request_id_in_the_answer_and_the_log(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a QA fuzzing pass: a 500 was plain text without X-Request-ID, and uvicorn's
+    traceback line had no request id to tie it to the client's report."""
+    app = create_app(settings, database)
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+    with (
+        TestClient(app, raise_server_exceptions=False) as client,
+        caplog.at_level(logging.ERROR, logger="forecaster.api"),
+    ):
+        response = client.get("/broken", headers={"X-Request-ID": "bug-42"})
+    assert response.status_code == 500 and response.headers["x-request-id"] == "bug-42"
+    assert response.json() == {"detail": "internal error (request id bug-42)"}
+    [record] = [r for r in caplog.records if r.name == "forecaster.api"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "bug-42" and "RuntimeError: a bug" in line["exception"]

@@ -428,13 +428,15 @@ def _prepare(
 
 def _missing_history(name: str, item: _Series) -> str | None:
     """The cold-start ladder: why a model must wait (``None`` once the history before the
-    first fold covers what it needs: two days for daily seasonal models, eight for weekly)."""
+    first fold covers more than it needs: two days for daily seasonal models, eight for
+    weekly). More than: MSTL fits a cycle on more than two of its periods, and at exactly two
+    days (three days of history, a 24 h horizon) it was admitted, then failed every fold."""
     assert item.plan is not None
     span = (int(item.plan.origins[0]) + 1) * item.step_seconds
     needed = MODELS[name].min_history_seconds
-    if span >= needed:
+    if span > needed:
         return None
-    return f"needs {needed / 86_400:g} days of history, has {span / 86_400:.1f}"
+    return f"needs more than {needed / 86_400:g} days of history, has {span / 86_400:.2g}"
 
 
 def _history_for(name: str, item: _Series) -> pd.Series:

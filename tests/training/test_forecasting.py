@@ -56,6 +56,12 @@ def test_ladder_adds_daily_then_weekly_models() -> None:
     assert "seasonal_naive_weekly" in _ok_models(ten_days)  # its first folds repeat yesterday
     weeks = make_forecast(synthetic_traffic(days=24, step_seconds=3600, seed=2), 24)
     assert "seasonal_naive_weekly" in _ok_models(weeks)
+    # three days and a 24 h horizon put the first fold at exactly two days: MSTL (more than
+    # two periods) waits there, where it was admitted and failed every fold (a QA pass)
+    exactly = make_forecast(synthetic_traffic(days=3, step_seconds=300, seed=2), 288)
+    mstl = next(s for s in exactly.leaderboard if s.model == "mstl")
+    assert mstl.status == "skipped" and "needs more than 2 days" in (mstl.message or "")
+    assert "failed" not in exactly.message
 
 
 @pytest.mark.parametrize(

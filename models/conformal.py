@@ -34,6 +34,13 @@ RECENT_DAYS = 14
 MIN_EARLIER_DAYS = 3
 RECENT_CLIP = (0.5, 2.0)
 RECENT_FADE_SECONDS = 3 * 3600
+# the next hour's upper quantiles stay at the last half hour's median or above
+# (Calibrated._floor_at_persisting), on steps of 15 minutes or finer: a half-hourly or hourly
+# step's last value is a time of day more than a persisting level
+PERSIST_SECONDS = 3600
+PERSIST_WINDOW_SECONDS = 1800
+PERSIST_MAX_STEP_SECONDS = 900
+PERSIST_QUANTILE = 0.9
 
 
 @dataclass
@@ -252,8 +259,9 @@ class Calibrated(ForecastModel):
         self.shift_median = shift_median
         self.counts = counts
         self.hold_after = hold_after
-        self.turbulence = 1.0 if history is None else recent_turbulence(self._normal(history))
-        self.typical = None if history is None else typical_level(self._normal(history))
+        self.turbulence, self.typical, self.persisting = 1.0, math.nan, math.nan
+        if history is not None:
+            self._read_recent(self._normal(history))
         if hasattr(base, "step_seconds_"):
             self.step_seconds_ = base.step_seconds_
             self.last_timestamp_ = base.last_timestamp_
@@ -262,12 +270,18 @@ class Calibrated(ForecastModel):
     def _fit(self, history: pd.Series) -> None:
         normal = self._normal(history)
         self.base.fit(normal)
-        self.turbulence, self.typical = recent_turbulence(normal), typical_level(normal)
+        self._read_recent(normal)
 
     def _update(self, history: pd.Series) -> None:
         normal = self._normal(history)
         self.base.update(normal)
-        self.turbulence, self.typical = recent_turbulence(normal), typical_level(normal)
+        self._read_recent(normal)
+
+    def _read_recent(self, normal: pd.Series) -> None:
+        """What the bands and the held median read from the history the model last saw."""
+        self.turbulence = recent_turbulence(normal)
+        self.typical = typical_level(normal)
+        self.persisting = persisting_level(normal)
 
     def _normal(self, history: pd.Series) -> pd.Series:
         return without_events(history, self.events, learns_events=self.base.learns_events)
@@ -298,12 +312,32 @@ class Calibrated(ForecastModel):
             if event.multiplier is not None:
                 factor[event.mask(index)] *= event.multiplier
         median, offsets = median * factor, {q: offset * factor for q, offset in offsets.items()}
+        self._floor_at_persisting(median, offsets, factor)
         if getattr(self, "counts", False):  # models stored before counts existed: False
             for q in offsets:
                 if q > 0.5:  # never below the median: quantiles must not cross
                     whole = np.maximum(np.floor(median + offsets[q] + 1e-9), median)
                     offsets[q] = whole - median
         return median, offsets
+
+    def _floor_at_persisting(
+        self, median: np.ndarray, offsets: dict[float, np.ndarray], factor: np.ndarray
+    ) -> None:
+        """Upper quantiles (p90 up) of the next hour no lower than the last half hour's median
+        (:func:`persisting_level`), in place: a forecast made inside a burst had its bands
+        around the level the models revert to at once. At 3,350 origins spread over the last
+        two weeks of the five twitter traces (models updated at each, as the 15-minute
+        refresh does), p95 covered the next hour 0.745 of the time at the 35 origins whose
+        last half hour ran above the first step's p95, and 0.961 at the others; floored,
+        0.874 and 0.961."""
+        level = getattr(self, "persisting", math.nan)  # models stored before it: NaN
+        if not np.isfinite(level):
+            return
+        ahead = min(len(median), max(1, round(PERSIST_SECONDS / self.step_seconds_)))
+        floor = level * factor[:ahead] - median[:ahead]
+        for q, offset in offsets.items():
+            if q >= PERSIST_QUANTILE:
+                offset[:ahead] = np.maximum(offset[:ahead], floor)
 
     def _held(self, median: np.ndarray) -> np.ndarray:
         """The median held flat beyond ``hold_after`` steps: set when the model was picked on
@@ -327,6 +361,20 @@ class Calibrated(ForecastModel):
                 level = (level + typical) / 2
             return np.concatenate([median[:hold], np.full(len(median) - hold, level)])
         return median
+
+
+def persisting_level(history: pd.Series) -> float:
+    """The median of the history's last half hour, on steps of 15 minutes or finer (NaN
+    otherwise, or when nothing there is observed): load that has held for half an hour is
+    likely to hold a while yet, whatever the models revert to."""
+    if len(history) < 2:
+        return math.nan
+    step = step_seconds_of(pd.DatetimeIndex(history.index))
+    if step > PERSIST_MAX_STEP_SECONDS:
+        return math.nan
+    last = history.to_numpy(dtype="float64")[-max(1, round(PERSIST_WINDOW_SECONDS / step)) :]
+    last = last[np.isfinite(last)]
+    return float(np.median(last)) if len(last) else math.nan
 
 
 def typical_level(history: pd.Series) -> float:

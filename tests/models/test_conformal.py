@@ -167,3 +167,42 @@ def test_bands_widen_after_a_turbulent_spell_for_the_next_hours_only() -> None:
     assert widths["turbulent"][0] > 1.25 * widths["usual"][0]
     # a day ahead the spell no longer counts
     assert widths["turbulent"][-1] == pytest.approx(widths["calm"][-1], rel=0.01)
+
+
+def test_a_forecast_made_inside_a_burst_keeps_its_upper_bands_at_it_for_an_hour() -> None:
+    """The models revert to the usual level at once; load that has held half an hour holds the
+    next hour's p90 and up at its level (at the twitter traces' in-burst origins, p95 covered
+    the next hour 0.745 of the time)."""
+    rng = np.random.default_rng(7)
+    horizons = np.tile(np.arange(1, 289), 10)
+    bands = ConformalBands.fit(rng.normal(0, 5.0, len(horizons)), horizons, horizons * 300.0)
+    history = synthetic_traffic(8, 300, seed=7)
+    burst = history.copy()
+    burst.iloc[-18:] *= 3  # the last 90 minutes at three times the usual
+    level = float(burst.iloc[-6:].median())
+    frames = {
+        name: Calibrated(SeasonalNaiveDaily(), bands).fit(series).predict(288)
+        for name, series in (("usual", history), ("burst", burst))
+    }
+    frame = frames["burst"]
+    hour = slice(0, 12)
+    assert (frame["p90"][hour] >= level - 1e-9).all() and (frame["p99"][hour] >= level).all()
+    assert (frame["p50"][hour] < 0.6 * level).all()  # the median is the model's
+    # an hour on, the bands are the model's again (a day on, seasonal-naive repeats the burst)
+    ahead = slice(12, 288 - 18)
+    assert (frame["p95"][ahead] < 0.6 * level).all()
+    # without a burst the floor does not bind: the same bands as the model's own ahead
+    usual = frames["usual"]
+    pd.testing.assert_frame_equal(usual.iloc[ahead], frame.iloc[ahead], rtol=0.05)
+    assert (usual["p95"][hour] < level).all()
+
+
+def test_the_floor_is_left_to_steps_of_a_quarter_hour_or_finer() -> None:
+    horizons = np.tile(np.arange(1, 49), 10)
+    bands = ConformalBands.fit(
+        np.random.default_rng(8).normal(0, 5.0, len(horizons)), horizons, horizons * 1800.0
+    )
+    history = synthetic_traffic(14, 1800, seed=8)
+    history.iloc[-2:] *= 3  # a half-hourly step's last value is a time of day
+    frame = Calibrated(SeasonalNaiveDaily(), bands).fit(history).predict(48)
+    assert frame["p95"].iloc[0] < float(history.iloc[-2:].median())

@@ -122,6 +122,9 @@ def backtest(
         | {"message": row.message}
         for row in outcome.leaderboard
     ]
+    if not any(row["champion"] for row in rows):  # a fallback, listed as the service lists it
+        fallback = {"model": outcome.model, "status": "fallback", "champion": True}
+        rows.append(fallback | {"message": outcome.message})
     if json_output:
         payload = {"champion": outcome.model, "message": outcome.message, "models": rows}
         say(json.dumps(payload, indent=2, default=float))

@@ -75,6 +75,21 @@ def test_backtest_json_is_machine_readable(tmp_path: Path) -> None:
     assert all(0 <= row["coverage"]["p90"] <= 1 for row in payload["models"])
 
 
+def test_a_fallback_is_a_row_of_the_leaderboard_as_the_service_lists_it(tmp_path: Path) -> None:
+    """Found by a QA pass: a constant history's JSON listed no models, so a script reading
+    ``models`` found no champion (the service's runs list the fallback as one)."""
+    index = pd.date_range("2024-01-01", periods=200, freq="5min", tz="UTC")
+    csv = tmp_path / "constant.csv"
+    pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": 7.0}).to_csv(
+        csv, index=False
+    )
+    result = runner.invoke(app, ["backtest", "--input", str(csv), "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = [row for row in json.loads(result.output)["models"] if row["champion"]]
+    assert (row["model"], row["status"]) == ("seasonal_naive_daily", "fallback")
+    assert "constant history" in row["message"]
+
+
 def test_backtest_refuses_unknown_models(tmp_path: Path) -> None:
     csv = _csv(tmp_path / "h.csv", days=3)
     result = runner.invoke(app, ["backtest", "--input", str(csv), "--models", "nope"])

@@ -356,8 +356,8 @@ class Calibrated(ForecastModel):
         hold = getattr(self, "hold_after", None)  # models stored before it existed: None
         if hold and len(median) > hold:
             level = median[hold - 1]
-            typical = getattr(self, "typical", None)
-            if typical is not None and np.isfinite(typical):
+            typical = getattr(self, "typical", math.nan)  # models stored before it: NaN
+            if np.isfinite(typical):
                 level = (level + typical) / 2
             return np.concatenate([median[:hold], np.full(len(median) - hold, level)])
         return median
@@ -372,9 +372,7 @@ def persisting_level(history: pd.Series) -> float:
     step = step_seconds_of(pd.DatetimeIndex(history.index))
     if step > PERSIST_MAX_STEP_SECONDS:
         return math.nan
-    last = history.to_numpy(dtype="float64")[-max(1, round(PERSIST_WINDOW_SECONDS / step)) :]
-    last = last[np.isfinite(last)]
-    return float(np.median(last)) if len(last) else math.nan
+    return typical_level(history.iloc[-max(1, round(PERSIST_WINDOW_SECONDS / step)) :])
 
 
 def typical_level(history: pd.Series) -> float:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import listing
+from forecaster.training.history import exclude_windows
 from forecaster.training.holiday_effect import LEAST_EFFECT, with_learned_holidays
 from models.base import DAY_SECONDS, step_seconds_of
 from models.calendar import Calendar, EventWindow
@@ -46,7 +47,9 @@ def with_learned_events(history: pd.Series, calendar: Calendar) -> tuple[Calenda
     index = pd.DatetimeIndex(history.index)
     if step_seconds_of(index) > DAY_SECONDS:
         return calendar, ""
-    ordinary = _outside_events(history, calendar.events)
+    # the load outside every event (and holiday): what baselines come from
+    spans = [(event.start, event.end) for event in calendar.events]
+    ordinary = exclude_windows(history.astype("float64"), spans)
     levels = {}
     for name in names:
         windows = [e for e in calendar.regressor_events() if e.name == name]
@@ -73,15 +76,6 @@ def with_learned_events(history: pd.Series, calendar: Calendar) -> tuple[Calenda
     ]
     note = f"events read at the level their past windows ran at: {listing(read)}"
     return replace(calendar, events=events), note
-
-
-def _outside_events(history: pd.Series, events: tuple[EventWindow, ...]) -> pd.Series:
-    """The history with every event's steps blanked: the ordinary load baselines come from."""
-    index = pd.DatetimeIndex(history.index)
-    blank = np.zeros(len(index), dtype=bool)
-    for event in events:
-        blank |= event.mask(index)
-    return history.astype("float64").mask(blank)
 
 
 def _window_level(history: pd.Series, ordinary: pd.Series, window: EventWindow) -> float:

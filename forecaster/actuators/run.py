@@ -16,7 +16,7 @@ from forecaster.actuators import registry
 from forecaster.actuators.base import ActuationResult, ActuatorContext
 from forecaster.actuators.retired import given_up, retired_target, without
 from forecaster.actuators.retry import RetryPolicy, describe_error
-from forecaster.actuators.window import PlanStatus, PlanWindow, load_window
+from forecaster.actuators.window import PlanStatus, PlanWindow, load_windows
 from forecaster.errors import ForecasterError
 from forecaster.profiles import ActuationTarget
 from forecaster.settings import Settings
@@ -86,21 +86,17 @@ def actuate_service(
         service = get_service(session=session, name=name)
         profile = profile_of(service)
         # one window of the total, and one per tier a target scales
-        windows = {
-            tier: load_window(
-                session=session,
-                service=service,
-                profile=profile,
-                now=now,
-                window_seconds=settings.actuation_interval_seconds
-                + settings.actuation_lead_seconds,
-                max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
-                push_seconds=settings.actuation_interval_seconds,
-                preview=dry_run,
-                tier=tier,
-            )
-            for tier in {None, *(target.tier for target in profile.targets)}
-        }
+        windows = load_windows(
+            session=session,
+            service=service,
+            profile=profile,
+            now=now,
+            window_seconds=settings.actuation_interval_seconds + settings.actuation_lead_seconds,
+            max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
+            push_seconds=settings.actuation_interval_seconds,
+            preview=dry_run,
+            tiers=[None, *(target.tier for target in profile.targets)],
+        )
         service_id = service.id
         retired = list(service.retired_targets)
     context = actuator_context(settings)

@@ -10,10 +10,11 @@ as they do for a target taken out of the profile (``retired``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -182,7 +183,7 @@ def build_window(
     )
 
 
-def load_window(
+def load_windows(
     *,
     session: Session,
     service: Service,
@@ -192,55 +193,59 @@ def load_window(
     max_age_seconds: float,
     push_seconds: float | None = None,
     preview: bool = False,
-    tier: str | None = None,
-) -> PlanWindow:
-    """The window for a stored service's latest plan: of one capacity ``tier``'s replicas
-    (a target that scales that tier), else of the plan's total over tiers.
+    tiers: Iterable[str | None] = (None,),
+) -> dict[str | None, PlanWindow]:
+    """The windows for a stored service's latest plan, one per entry of ``tiers``: of that
+    capacity tier's replicas (a target that scales that tier), or of the plan's total over
+    tiers for ``None``. The plan is read once however many tiers are asked for.
 
     ``preview`` (dry runs) ignores ``forecast_only`` so a person can see what a push would do
     before turning actuation on.
     """
+    tiers = list(dict.fromkeys(tiers))
 
-    def inactive(status: PlanStatus, reason: str) -> PlanWindow:
-        return PlanWindow(service.name, status, reason, now, profile)
+    def every_tier(status: PlanStatus, reason: str, **known: Any) -> dict[str | None, PlanWindow]:
+        return {t: PlanWindow(service.name, status, reason, now, profile, **known) for t in tiers}
 
     if not service.enabled:
-        return inactive(PlanStatus.DISABLED, "service is disabled")
+        return every_tier(PlanStatus.DISABLED, "service is disabled")
     if profile.forecast_only and not preview:
-        return inactive(
+        return every_tier(
             PlanStatus.FORECAST_ONLY, "profile is forecast_only: plans are shown, never pushed"
         )
     plan = latest_plan(session=session, service_id=service.id)
     if plan is None:
-        return inactive(PlanStatus.MISSING, "service has no plan")
+        return every_tier(PlanStatus.MISSING, "service has no plan")
     first = now - timedelta(seconds=plan.step_seconds)
     rows = plan_steps(session=session, plan_id=plan.id, start=first)
-    steps = [
-        Step(as_utc(r.ts), parse_mix(r.tier or "").get(tier, 0) if tier else r.replicas, r.load)
-        for r in rows
-    ]
-    if not steps:
+    if not rows:
         ends_at = plan_end(session=session, plan_id=plan.id)
         when = ends_at.isoformat() if ends_at else "long ago"
-        return PlanWindow(
-            service.name,
-            PlanStatus.STALE,
-            f"plan {plan.id} ended {when}",
-            now,
-            profile,
-            plan.id,
-            ends_at=ends_at,
+        return every_tier(
+            PlanStatus.STALE, f"plan {plan.id} ended {when}", plan_id=plan.id, ends_at=ends_at
         )
-    window = build_window(
-        service=service.name,
-        profile=profile,
-        plan_id=plan.id,
-        generated_at=plan.generated_at,
-        step_seconds=plan.step_seconds,
-        steps=steps,
-        now=now,
-        window_seconds=window_seconds,
-        max_age_seconds=max_age_seconds,
-        push_seconds=push_seconds,
-    )
-    return replace(window, reason=f"{window.reason} (tier {tier})") if tier else window
+    windows = {}
+    for tier in tiers:
+        steps = [
+            Step(as_utc(r.ts), parse_mix(r.tier or "").get(tier, 0) if tier else r.replicas, r.load)
+            for r in rows
+        ]
+        window = build_window(
+            service=service.name,
+            profile=profile,
+            plan_id=plan.id,
+            generated_at=plan.generated_at,
+            step_seconds=plan.step_seconds,
+            steps=steps,
+            now=now,
+            window_seconds=window_seconds,
+            max_age_seconds=max_age_seconds,
+            push_seconds=push_seconds,
+        )
+        windows[tier] = replace(window, reason=f"{window.reason} (tier {tier})") if tier else window
+    return windows
+
+
+def load_window(*, tier: str | None = None, **plan_and_window: Any) -> PlanWindow:
+    """The window of one capacity ``tier`` (else of the plan's total): see :func:`load_windows`."""
+    return load_windows(tiers=(tier,), **plan_and_window)[tier]

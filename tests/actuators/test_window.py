@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event
+
 from forecaster.actuators.window import (
     PlanStatus,
     PlanWindow,
@@ -12,6 +14,7 @@ from forecaster.actuators.window import (
     change_points,
     floor_over,
     load_window,
+    load_windows,
 )
 from forecaster.storage.db import Database
 from forecaster.storage.services import get_service, profile_of
@@ -108,6 +111,41 @@ def test_load_window_from_the_database(database: Database) -> None:
     make_service(database)
     store_plan(database, replicas=[3] * 24, start=utc_now() - hours(5))
     assert load().status is PlanStatus.STALE
+
+
+def test_windows_of_several_tiers_read_the_plan_once(database: Database) -> None:
+    """The actuate pass cuts a window per tier its targets scale, from one read of the plan
+    (it had read the plan again for each tier, every few minutes)."""
+    make_service(database)
+    store_plan(database, replicas=[13] * 24, tier="CPU:5+L4:4+A100:4")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        event.listen(database.engine, "before_cursor_execute", count)
+        try:
+            windows = load_windows(
+                session=session,
+                service=service,
+                profile=profile_of(service),
+                now=utc_now(),
+                window_seconds=360,
+                max_age_seconds=3600,
+                tiers=[None, "L4", "A100", "L4", "TPU"],
+            )
+        finally:
+            event.remove(database.engine, "before_cursor_execute", count)
+    assert {tier: w.floor for tier, w in windows.items()} == {
+        None: 13,
+        "L4": 4,
+        "A100": 4,
+        "TPU": 0,
+    }
+    assert "(tier L4)" in windows["L4"].reason and "tier" not in windows[None].reason
+    assert sum("plan_steps" in s.lower() for s in statements) == 1, statements
 
 
 def test_service_without_a_plan_is_missing(database: Database) -> None:

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 
 from api.auth import authenticate
 from api.errors import install_error_handlers
-from api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from api.middleware import BodySizeLimitMiddleware, HeadAsGetMiddleware, RequestContextMiddleware
 from api.refusals import document_message_details, document_refusals
 from api.routes import (
     actuations,
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestContextMiddleware)  # outermost: ids and logs cover everything
     routers = [
         module.router

@@ -113,7 +113,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
     if error.status_code == 405:
         allowed = _allowed_methods(request)
         error.headers = {"Allow": ", ".join(allowed)}
-        error.detail = f"{request.method} is not served at this path; it takes {listing(allowed)}"
+        method = "HEAD" if request.scope.get("head") else request.method
+        error.detail = f"{method} is not served at this path; it takes {listing(allowed)}"
     return await http_exception_handler(request, error)
 
 
@@ -137,14 +138,13 @@ def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path. Starlette's 405 names only the first route
     it tried, so a path served by GET and PUT routes answered an OPTIONS with ``Allow: PUT``."""
     path = request.url.path
-    return sorted(
-        {
-            method
-            for route in request.app.state.api_routes
-            if route.path_regex.match(path)
-            for method in route.methods or ()
-        }
-    )
+    methods = {
+        method
+        for route in request.app.state.api_routes
+        if route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+    return sorted(methods | {"HEAD"} if "GET" in methods else methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

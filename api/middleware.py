@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, one JSON access-log line per request, and a body-size limit.
+"""ASGI middleware: request ids, one JSON access-log line per request, a body-size limit, and
+HEAD answered as GET without the body.
 
 Pure ASGI (no BaseHTTPMiddleware) so it adds microseconds, not milliseconds, to plan queries.
 """
@@ -111,6 +112,26 @@ class BodySizeLimitMiddleware:
         except BodyTooLargeError:
             if not response_started:
                 await _too_large(send, self.max_bytes)
+
+
+class HeadAsGetMiddleware:
+    """Answer HEAD as GET, headers only (RFC 9110 asks every server for HEAD; an uptime check
+    sending ``curl -I /healthz`` got a 405). ``scope["head"]`` keeps what the client sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET", "head": True}, receive, headers_only)
 
 
 class BodyTooLargeError(Exception):

@@ -222,9 +222,10 @@ def test_a_method_a_path_does_not_serve_names_every_one_it_does(
     serves too (RFC 9110: Allow lists every method the resource supports)."""
     client = _client(settings, database)
     refused = client.request("OPTIONS", "/v1/services/chat")
-    assert refused.status_code == 405 and refused.headers["allow"] == "GET, PUT"
-    assert refused.json()["detail"] == "OPTIONS is not served at this path; it takes GET, PUT"
-    assert client.patch("/v1/services/chat/events").headers["allow"] == "GET, POST"
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, PUT"
+    detail = "OPTIONS is not served at this path; it takes GET, HEAD, PUT"
+    assert refused.json()["detail"] == detail
+    assert client.patch("/v1/services/chat/events").headers["allow"] == "GET, HEAD, POST"
 
 
 def test_the_spec_documents_the_refusals_each_operation_gives(

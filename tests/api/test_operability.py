@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,6 +14,7 @@ from api.app import create_app
 from forecaster.logs import JsonFormatter
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from tests.helpers import live_server
 
 
 @pytest.fixture
@@ -112,3 +114,30 @@ def test_a_bug_is_a_json_500_with_the_request_id_in_the_answer_and_the_log(
     [record] = [r for r in caplog.records if r.name == "forecaster.api"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "bug-42" and "RuntimeError: a bug" in line["exception"]
+
+
+def test_head_is_answered_as_get_without_the_body(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An uptime check's ``curl -I /healthz`` got a 405 (RFC 9110: every server serves HEAD).
+    Over a real server, as HTTP framing is the server's: the same headers as GET, no body."""
+    app = create_app(settings, database)
+    with live_server(app) as base, httpx.Client(base_url=base) as http:
+        with caplog.at_level(logging.INFO, logger="forecaster.access"):
+            got, head = http.get("/healthz"), http.head("/healthz")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == got.headers["content-length"] != "0"
+        assert head.headers["content-type"] == got.headers["content-type"]
+        access = [r for r in caplog.records if r.name == "forecaster.access"]
+        assert [r.__dict__["method"] for r in access] == ["GET", "HEAD"]  # logged as sent
+
+        missing = http.head("/v1/services/nope")
+        assert missing.status_code == 404 and missing.content == b""
+        page = http.head("/dashboard", headers={"accept": "text/html"})
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+        post_only = http.head("/v1/metrics")
+        assert post_only.status_code == 405 and post_only.headers["allow"] == "POST"
+        refused = http.request("OPTIONS", "/v1/metrics")
+        assert refused.json()["detail"] == "OPTIONS is not served at this path; it takes POST"
+        assert http.request("OPTIONS", "/healthz").headers["allow"] == "GET, HEAD"

@@ -9,6 +9,7 @@ numbers, and fall back to the general per-column parsing (ISO text, numeric stri
 
 from __future__ import annotations
 
+import codecs
 import itertools
 from typing import Any
 
@@ -40,8 +41,10 @@ def parse_metrics_json(body: bytes) -> list[SeriesPoints]:
     """The series of a ``{"series": [...]}`` body; InvalidInputError (422) says what is wrong.
 
     Bodies whose points are all plain numbers take the fast path (``json_points``); every
-    other body, and every body with a problem, is decoded by :func:`parse_general`.
+    other body, and every body with a problem, is decoded by :func:`parse_general`. A UTF-8
+    byte order mark (some Windows tools write one) is skipped, as the JSON routes skip it.
     """
+    body = body.removeprefix(codecs.BOM_UTF8)
     fast = split_body(body)
     if fast is not None:
         envelope, arrays = fast

@@ -497,6 +497,22 @@ def test_gzip_bodies_are_decoded_within_the_size_limit(
         assert "Content-Encoding br is not supported" in response.json()["detail"]
 
 
+def test_a_byte_order_mark_is_skipped_as_on_the_other_json_routes(
+    client: TestClient, database: Database
+) -> None:
+    """A batch saved by a Windows tool starts with a UTF-8 BOM: PUT /v1/services read such a
+    body, /v1/metrics refused it as unreadable JSON (both paths: plain numbers and ISO text)."""
+    bom = b"\xef\xbb\xbf"
+    headers = {"content-type": "application/json"}
+    for points in ([[1704067200, 1.0], [1704067260, 2.0]], [["2024-01-01T00:05:00Z", 3.0]]):
+        body = bom + json.dumps(batch(points)).encode()
+        response = client.post("/v1/metrics", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+    assert stored(database) == 3
+    profile = bom + json.dumps(PROFILE).encode()
+    assert client.put("/v1/services/other", content=profile, headers=headers).is_success
+
+
 def test_a_number_too_long_to_read_is_a_422_not_a_500(client: TestClient) -> None:
     # Python reads integers of up to 4,300 digits: one longer failed where the message quoted it
     body = (

@@ -114,8 +114,11 @@ def load_history(
         for _, group in samples.groupby("series_id")
     ]
     by_series = pd.concat(per_series, axis=1, sort=True)
+    # on one grid from first to last step: label sets that never overlap (a pod replaced after
+    # a pause) leave steps no set reached, missing data, where setting the step had raised
+    grid = pd.date_range(by_series.index[0], by_series.index[-1], freq=per_series[0].index.freq)
+    by_series = by_series.reindex(grid)
     history = by_series.sum(axis=1, min_count=1)
-    history.index.freq = per_series[0].index.freq
     history = history.iloc[: reported_through(by_series.notna().sum(axis=1).to_numpy())]
     history = without_filling_steps(history, profile.step_seconds, now)
     windows = session.execute(

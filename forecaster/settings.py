@@ -216,6 +216,20 @@ class Settings(BaseSettings):
             raise ValueError(f"{url.get_backend_name()} is not supported: use SQLite or PostgreSQL")
         return value
 
+    @field_validator("remote_write_metric_map")
+    @classmethod
+    def _check_metric_map(cls, value: dict[str, str]) -> dict[str, str]:
+        """A target that is no metric would ignore every series of that name without a word."""
+        from forecaster.profiles import KNOWN_METRICS
+
+        unknown = sorted({target for target in value.values() if target not in KNOWN_METRICS})
+        if unknown:
+            raise ValueError(
+                f"maps to {', '.join(map(repr, unknown))}, which is no metric; "
+                f"metrics are {', '.join(sorted(KNOWN_METRICS))}"
+            )
+        return value
+
     @field_validator("prometheus_url")
     @classmethod
     def _check_prometheus_url(cls, value: str | None) -> str | None:

@@ -99,6 +99,27 @@ def is_load(values: np.ndarray) -> np.ndarray:
         return np.isfinite(values) & (values >= 0) & (values <= MAX_VALUE)
 
 
+def summed_by_series(batch: Sequence[SeriesPoints]) -> list[SeriesPoints]:
+    """One item per stored series: items of numeric timestamps that land on the same series
+    (upstream series told apart only by labels a pull does not keep) summed at each timestamp,
+    as training sums label sets. Stored one after the other, the last had replaced the rest."""
+    groups: dict[tuple[str, str, str], list[SeriesPoints]] = {}
+    for item in batch:
+        groups.setdefault((item.service, item.metric, labels_key(item.labels)), []).append(item)
+    merged = []
+    for items in groups.values():
+        if len(items) == 1:
+            merged.append(items[0])
+            continue
+        stamps = np.concatenate([np.asarray(item.timestamps, dtype=float) for item in items])
+        values = np.concatenate([np.asarray(item.values, dtype=float) for item in items])
+        unique, slots = np.unique(stamps, return_inverse=True)
+        merged.append(
+            replace(items[0], timestamps=unique, values=np.bincount(slots, weights=values))
+        )
+    return merged
+
+
 def check_batch_size(
     batch: Sequence[SeriesPoints],
     settings: Settings,

@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 from forecaster.errors import ForecasterError, json_text, quoted
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch, is_load
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch, is_load, summed_by_series
 from forecaster.labels import label_problems, labels_key
 from forecaster.leadership import check_leading
 from forecaster.profiles import PrometheusSource
@@ -331,6 +331,7 @@ def _store_chunk(
         )
     if not batch:
         return
+    batch = summed_by_series(batch)  # several result series kept under one label set
     points = sum(len(item.timestamps) for item in batch)
     with database.session() as session:
         result = ingest_batch(

@@ -112,7 +112,9 @@ def map_series(
     value that is not load) is left out and counted, never a reason to refuse the request."""
     batch: list[SeriesPoints] = []
     counts = RemoteWriteResult()
-    reserved = {settings.remote_write_service_label, settings.remote_write_metric_label, "__name__"}
+    metric_label = settings.remote_write_metric_label
+    reserved = {settings.remote_write_service_label, metric_label, "__name__"}
+    shared = shared_targets(settings.remote_write_metric_map)
     metrics: dict[str | None, str | None] = {}  # a few names repeat across many series
     for series in decoded:
         service = series.labels.get(settings.remote_write_service_label)
@@ -121,6 +123,8 @@ def map_series(
             metrics[name] = metric_for(name, settings)
         metric = metrics[name]
         labels = {k: v for k, v in series.labels.items() if k not in reserved}
+        if metric in shared:  # vLLM's and TGI's rate of one pod: two series, not one
+            labels[metric_label] = series.labels[metric_label]
         # text no database can store (a NUL on PostgreSQL): ignored on either one
         if (
             service not in known_services
@@ -150,6 +154,13 @@ def map_series(
             )
         )
     return batch, counts
+
+
+def shared_targets(metric_map: dict[str, str]) -> set[str]:
+    """Metrics several names map to: their series keep the name among their labels, or the
+    series of one name would replace the other's points at every shared timestamp."""
+    targets = list(metric_map.values())
+    return {target for target in targets if targets.count(target) > 1}
 
 
 def metric_for(name: str | None, settings: Settings) -> str | None:

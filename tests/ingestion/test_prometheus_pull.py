@@ -193,6 +193,25 @@ REFUSED_ON_PUSH = [
 ]
 
 
+@pytest.mark.prometheus
+def test_result_series_kept_under_one_label_set_are_summed(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    """QA: ``keep_labels: [service]`` over a per-region result stored each region in turn
+    under ``{"service": "chat"}``, so the last region replaced the others: plans sized on one
+    region's share of the load, with nothing said."""
+    last, expected, history = _history()
+    url = start_prometheus(openmetrics=history)
+    _service(database, keep_labels=("service",))
+    summary = pull_prometheus(database, _pull_settings(settings, url), now=last)
+    assert not summary.failed, summary.failed
+    with database.session() as session:
+        [(series_id, labels)] = session.execute(select(Series.id, Series.labels)).all()
+        frame = read_samples(session=session, series_ids=[series_id])
+    assert labels == {"service": "chat"} and summary.stored == POINTS
+    np.testing.assert_allclose(frame["value"].to_numpy(), sum(expected.values()))
+
+
 def test_series_whose_labels_a_push_would_refuse_are_skipped_and_counted(
     database: Database, settings: Settings
 ) -> None:

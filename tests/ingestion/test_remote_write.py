@@ -102,6 +102,43 @@ def test_known_series_are_stored_unknown_counted_stale_markers_dropped(
     assert up["value"].tolist() == [1.0, 0.0]
 
 
+def test_names_mapped_to_one_metric_stay_two_series(
+    remote_settings: Settings, database: Database
+) -> None:
+    """QA: vLLM's and TGI's rate of one pod, both mapped to requests_per_second, were one
+    series: each request's samples replaced the other name's (stored 12, sent 30 and 12)."""
+    both = {"vllm_rps": "requests_per_second", "tgi_rps": "requests_per_second"}
+    mapped = remote_settings.model_copy(
+        update={"remote_write_metric_map": {**both, "gpu_util": "gpu_utilization"}}
+    )
+    t0 = 1_700_000_000_000
+    with TestClient(create_app(mapped, database)) as client:
+        assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+        for name, value in (("vllm_rps", 30.0), ("tgi_rps", 12.0), ("gpu_util", 0.5)):
+            body = encode(({"__name__": name, "service": "chat", "pod": "a"}, [(t0, value)]))
+            assert client.post("/api/v1/write", content=body, headers=HEADERS).is_success
+    with database.session() as session:
+        rows = session.execute(select(Series.id, Series.labels)).all()
+        values = {
+            tuple(sorted(labels.items())): read_samples(session=session, series_ids=[series_id])[
+                "value"
+            ].tolist()
+            for series_id, labels in rows
+        }
+    assert values == {
+        (("__name__", "vllm_rps"), ("pod", "a")): [30.0],
+        (("__name__", "tgi_rps"), ("pod", "a")): [12.0],
+        (("pod", "a"),): [0.5],  # a name mapped alone keeps its labels as they were
+    }
+
+
+def test_a_map_to_no_metric_stops_the_start(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="'request_per_second', which is no metric"):
+        Settings.model_validate(
+            {**settings.model_dump(), "remote_write_metric_map": {"a": "request_per_second"}}
+        )
+
+
 def test_series_with_nul_in_a_label_are_ignored_not_the_batch(
     client: TestClient, database: Database
 ) -> None:

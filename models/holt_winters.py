@@ -26,6 +26,7 @@ PARAMS = ("smoothing_level", "smoothing_trend", "smoothing_seasonal", "damping_t
 # fifty minutes of climb it forecast 16x the last value a day ahead. 0.98 (~50 steps) is the
 # usual cap of damped-trend ETS (Hyndman's forecast package).
 MAX_DAMPING = 0.98
+SEASON_CYCLES = 2  # full cycles of history before the season is fitted
 
 
 class HoltWinters(ForecastModel):
@@ -71,7 +72,7 @@ def smooth(
     """
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    seasonal = season > 1 and len(values) >= 2 * season
+    seasonal = season > 1 and len(values) >= SEASON_CYCLES * season
     if fixed is not None and fixed.get("seasonal") != seasonal:
         fixed = None  # the history crossed the two-cycle mark: estimate afresh
     trend = trend and len(values) >= 4

@@ -65,15 +65,22 @@ def regularise(
     Missing buckets stay NaN (models fill them their own way). Without an anchor the grid is
     the data's own (:func:`_own_phase`), so a CSV sampled at 21:42:53, 21:47:53, ... keeps it;
     on that grid each point counts for the nearest step (buckets centred on it), so a point a
-    little early (jitter) does not fall into the step before.
+    little early (jitter) does not fall into the step before. On a coarser grid through
+    ``anchor``, points first move to the nearest mark of their own finer step from it: the
+    18:00 minute's row stamped 17:59:57 counted for the 17:55 bucket of a 5-minute grid.
     """
     if points.empty:
         raise ValueError("no points to build a history from")
     points = points.sort_index()
     step_ns = int(round(step_seconds * 1e9))
     origin_ns = anchor.value if anchor is not None else _own_phase(points.index, step_ns)
+    stamps = epoch_ns(points.index)
+    if anchor is not None and points.index.nunique() > 1:
+        own_ns = int(round(infer_step_seconds(points.index) * 1e9))
+        if own_ns < step_ns:
+            stamps = origin_ns + (stamps - origin_ns + (own_ns - 1) // 2) // own_ns * own_ns
     centre = (step_ns - 1) // 2 if anchor is None else 0  # a point half-way counts earlier
-    offsets = (epoch_ns(points.index) - origin_ns + centre) // step_ns
+    offsets = (stamps - origin_ns + centre) // step_ns
     bucket_ns = origin_ns + offsets * step_ns
     grouped = points.groupby(bucket_ns).mean()
     last_ns = (

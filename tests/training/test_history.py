@@ -81,6 +81,26 @@ def test_scrape_jitter_keeps_the_step_and_one_point_per_step() -> None:
     assert history.tolist() == list(range(len(grid)))  # each point in its own step
 
 
+def test_jittered_rows_count_for_their_own_minute_on_a_coarser_grid() -> None:
+    """QA: 1-minute rows jittered by up to 3 s, put on a 5-minute grid from epoch: the row of
+    the 18:00 minute stamped 17:59:57 was averaged into 17:55, which read 82 where every
+    minute of it had been 100 (a plan row one replica short)."""
+    minutes = pd.date_range("2024-03-03 17:00", "2024-03-03 19:00", freq="1min", tz="UTC")
+    jitter = np.random.default_rng(7).uniform(-3, 3, len(minutes))
+    jitter[60] = -3.0  # the 18:00 minute's row at 17:59:57
+    load = np.where(minutes < pd.Timestamp("2024-03-03 18:00", tz="UTC"), 100.0, 10.0)
+    points = pd.Series(load, index=minutes + pd.to_timedelta(jitter, unit="s"))
+    history = regularise(points, 300, anchor=pd.Timestamp(0, tz="UTC"))
+    assert history[:"2024-03-03 17:55"].eq(100.0).all()
+    assert history["2024-03-03 18:00":].eq(10.0).all()
+    # points already on the coarse grid (a roll-up of old raw points) stay in their bucket
+    rolled = pd.Series(
+        [5.0, 7.0], index=pd.DatetimeIndex(["2024-03-03 16:50", "2024-03-03 16:55"], tz="UTC")
+    )
+    both = regularise(pd.concat([rolled, points]), 300, anchor=pd.Timestamp(0, tz="UTC"))
+    assert both[:"2024-03-03 16:55"].tolist() == [5.0, 7.0]
+
+
 @pytest.mark.parametrize(
     ("freq", "periods", "spread"),
     [("5min", 864, (-60, 60)), ("1h", 24, (0, 59)), ("1D", 15, (0, 600))],

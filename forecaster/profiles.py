@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -335,6 +336,50 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return f"{where}: {problem}"
 
 
+# the profile's lists of nested settings, whose entries have fields of their own
+NESTED_FIELDS: dict[str, type[BaseModel]] = {
+    "tiers": CapacityTier,
+    "targets": ActuationTarget,
+    "prometheus": PrometheusSource,
+}
+
+
+def unknown_fields(
+    data: dict[Any, Any], model: type[BaseModel], where: str = ""
+) -> list[tuple[dict[Any, Any], Any, str]]:
+    """Each field of ``data`` that ``model`` lacks, in the profile's nested lists too: the
+    mapping holding it, its name, and a problem naming the closest known field."""
+    known = list(model.model_fields)
+    found = []
+    for name in sorted(set(data) - set(known), key=str):
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f" (did you mean {quoted(close[0])}?)" if close else ""
+        found.append((data, name, f"unknown field {json_text(name)}{where}{hint}"))
+    if model is ScalingProfile:
+        for field_name, item_model in NESTED_FIELDS.items():
+            items = data.get(field_name)
+            for number, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, dict):
+                    found += unknown_fields(item, item_model, f" in {field_name}.{number}")
+    return found
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last
+    one without a word, so a second ``capacity_per_replica`` pasted below the first won."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{json_text(key)} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None) -> ScalingProfile:
     """Read a profile from a YAML (or JSON) file, with the same validation as the API.
 
@@ -345,7 +390,7 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
     is still pointed out.
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as error:
         raise ValueError(
             f"{path}: not UTF-8 text (byte {error.start}); save the profile as UTF-8 YAML"
@@ -354,19 +399,13 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
         raise ValueError(f"{path}: not valid YAML{_yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of profile fields")
-    known = list(ScalingProfile.model_fields)
-    unknown = sorted(set(data) - set(known), key=str)
-    problems = []
-    for name in unknown:
-        close = difflib.get_close_matches(str(name), known, n=1)
-        hint = f" (did you mean {quoted(close[0])}?)" if close else ""
-        problems.append(f"unknown field {json_text(name)}{hint}")
-    if problems:
+    unknown = unknown_fields(data, ScalingProfile)
+    if unknown:
         if on_unknown is None:
-            raise ValueError(f"{path}: {'; '.join(problems)}")
-        for name, problem in zip(unknown, problems, strict=True):
+            raise ValueError(f"{path}: {'; '.join(problem for _, _, problem in unknown)}")
+        for holder, name, problem in unknown:
             on_unknown(f"{path.name}: ignored {problem}")
-            del data[name]
+            del holder[name]
     try:
         return ScalingProfile.model_validate(data)
     except ValidationError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -41,10 +41,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-def writable(path: Path) -> Path:
-    """An output file's path, its folder created; checked before a long run, not after it."""
+def writable(path: Path, *, inputs: Iterable[Path | None] = ()) -> Path:
+    """An output file's path, its folder created; checked before a long run, not after it.
+    Never one of the run's ``inputs``: ``--output`` naming the history replaced it by the plan."""
     if path.is_dir():
         fail(f"cannot write {path}: it is a directory")
+    for read in inputs:
+        if read is not None and read.resolve() == path.resolve():
+            fail(f"cannot write {path}: it is an input of this run; give another file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -65,11 +65,11 @@ def simulate(
 
     if not 0 < replay_days < math.inf:  # 0 or less left "nothing to replay", inf a traceback
         fail(f"--replay-days must be a positive number of days, got {replay_days:g}")
-    writable(output)
+    writable(output, inputs=(input, profile))
     if plot is not None:
         if plot.suffix.lower() != ".svg":  # an SVG named .png opens as a broken image
             fail(f"--plot writes SVG: give a file name ending in .svg, not {plot.name}")
-        writable(plot)
+        writable(plot, inputs=(input, profile, output))
     bar = progress_bar("decisions")
     task = bar.add_task("predictive policy forecasting", total=None)
 

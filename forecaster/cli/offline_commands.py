@@ -52,7 +52,7 @@ def forecast(
     from forecaster.errors import ForecasterError
     from forecaster.offline import forecast_file, write_forecast_csv
 
-    writable(output)
+    writable(output, inputs=(input,))
     try:
         series_file = read_input(input, value_column=value_column, freq=freq)
         outcome = forecast_file(

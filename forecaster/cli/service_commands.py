@@ -266,7 +266,7 @@ def plan(
             fail("offline planning needs --input, --profile and --output")
         from forecaster.offline import plan_file, write_plan_csv
 
-        writable(output)
+        writable(output, inputs=(input, profile))
         try:
             series_file = read_input(input, value_column=value_column, freq=freq)
             scaling = read_profile(profile)

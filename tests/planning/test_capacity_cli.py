@@ -201,6 +201,41 @@ def test_offline_plan_notes_and_leaves_out_fields_it_does_not_know(tmp_path: Pat
     assert result.exit_code == 2 and "min_replicas" in result.output
 
 
+def test_offline_plan_leaves_out_unknown_tier_fields_and_refuses_a_key_given_twice(
+    tmp_path: Path,
+) -> None:
+    """QA: a typo inside a tier was refused with pydantic's "Extra inputs are not permitted"
+    while the same typo at the top was left out with a note; and a key given twice took the
+    second value without a word (``capacity_per_replica`` 5, then 50)."""
+    history = daily_ramps(tmp_path / "history.csv")
+    tier = {"name": "L4", "capacity_per_replica": 5, "cost_per_replica_hour": 0.8}
+    profile = write_profile(tmp_path / "p.yaml", tiers=[{**tier, "startup": 30}])
+    result = invoke_plan(history, profile, tmp_path / "plan.csv")
+    assert result.exit_code == 0, result.output
+    assert 'ignored unknown field "startup" in tiers.0 (did you mean "startup_seconds"?)' in (
+        result.output
+    )
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("capacity_per_replica: 5\nstartup_seconds: 60\ncapacity_per_replica: 50\n")
+    result = invoke_plan(history, twice, tmp_path / "twice.csv")
+    assert result.exit_code == 2
+    assert '"capacity_per_replica" is given twice' in result.output
+    assert not (tmp_path / "twice.csv").exists()
+
+
+def test_no_command_writes_its_output_over_an_input(tmp_path: Path) -> None:
+    """QA: ``--output`` naming the history replaced it by the plan."""
+    history = daily_ramps(tmp_path / "history.csv")
+    profile = write_profile(tmp_path / "p.yaml")
+    kept = history.read_text()
+    for target in (history, profile, tmp_path / "." / "history.csv"):
+        result = invoke_plan(history, profile, target)
+        assert result.exit_code == 2 and "it is an input of this run" in result.output
+    forecast = ["forecast", "--input", str(history), "--output", str(history)]
+    assert "it is an input of this run" in runner.invoke(app, forecast).output
+    assert history.read_text() == kept and "capacity_per_replica" in profile.read_text()
+
+
 def test_offline_plan_names_the_profiles_bad_fields_in_one_line(tmp_path: Path) -> None:
     # pydantic's own text spread over lines, echoed the input and linked its docs
     history = daily_ramps(tmp_path / "history.csv")

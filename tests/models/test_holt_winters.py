@@ -32,6 +32,19 @@ def test_under_two_days_it_forecasts_a_level_without_season() -> None:
     assert frame["p50"].between(0.3 * series.mean(), 2 * series.mean()).all()
 
 
+def test_two_days_of_history_fit_no_season_that_the_level_must_undo() -> None:
+    """QA: fitted on the first two days of a 5-minute trace whose second day ran at a fifth of
+    the first, the season started from the first day alone and the level went negative to
+    undo it: the next day's median and p95 were 0 all day (the plan fell to min_replicas)."""
+    index = pd.date_range("2024-03-01", periods=576, freq="5min", tz="UTC")
+    hours = np.arange(576) / 12
+    level = np.where(hours < 24, 50.0, 10.0)
+    series = pd.Series(level * (1 + 0.8 * np.sin(2 * np.pi * hours / 24)) + 1, index=index)
+    frame = HoltWinters().fit(series).predict(288)
+    assert (frame["p50"] > 0.5 * series.min()).all()
+    assert (frame["p95"] >= series.iloc[-288:].quantile(0.5)).all()
+
+
 def test_a_short_climb_is_not_extrapolated_all_day() -> None:
     """Fifty minutes of a steady climb, forecast a day ahead: the damped trend runs out."""
     index = pd.date_range("2026-01-01", periods=10, freq="5min", tz="UTC")

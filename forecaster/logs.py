@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -27,7 +28,9 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            # a URL's password (FORECASTER_PROMETHEUS_URL=http://user:pw@...) is never written:
+            # httpx logs every request's URL
+            "message": without_password(record.getMessage()),
         }
         current = request_id.get()
         if current is not None:
@@ -36,8 +39,13 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = without_password(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
+
+
+def without_password(text: str) -> str:
+    """A URL as it may be shown: the password in ``scheme://user:password@host`` masked."""
+    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", text)
 
 
 def configure_logging(level: str = "INFO") -> None:

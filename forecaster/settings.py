@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from forecaster.errors import ConfigurationError
+from forecaster.logs import without_password
 
 ENV_PREFIX = "FORECASTER_"
 log = logging.getLogger(__name__)
@@ -264,11 +265,6 @@ class Settings(BaseSettings):
 def env_name(field: str) -> str:
     """The environment variable that sets a field: ``port`` -> ``FORECASTER_PORT``."""
     return f"{ENV_PREFIX}{field.upper()}"
-
-
-def without_password(text: str) -> str:
-    """A URL as it may be shown: the password in ``scheme://user:password@host`` masked."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", text)
 
 
 def settings_problems(error: ValidationError) -> str:

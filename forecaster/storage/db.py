@@ -81,7 +81,7 @@ class Database:
         try:
             self._run_revisions(command.upgrade, revision)
         except CommandError as error:
-            from forecaster.settings import without_password
+            from forecaster.logs import without_password
 
             raise ConfigurationError(
                 f"database {without_password(self.url)}: {error}: a schema this forecaster does "
@@ -119,7 +119,7 @@ class Database:
         """A connection for the start-up migration; ConfigurationError in one line when the
         database cannot be reached (down, wrong host or credentials, a SQLite file in a folder
         that does not exist), not a driver traceback."""
-        from forecaster.settings import without_password
+        from forecaster.logs import without_password
 
         try:
             return self.engine.connect()

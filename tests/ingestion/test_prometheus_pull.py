@@ -3,6 +3,7 @@ without gaps or duplicates, failures retried and reported."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.ingestion.prometheus import PrometheusError, pull_prometheus
+from forecaster.logs import configure_logging
 from forecaster.profiles import PrometheusSource, ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -269,3 +271,25 @@ def test_pull_without_a_url_says_so(database: Database, settings: Settings) -> N
     _service(database)
     with pytest.raises(PrometheusError, match="FORECASTER_PROMETHEUS_URL"):
         pull_prometheus(database, settings)
+
+
+def test_a_password_in_the_prometheus_url_is_never_logged(
+    database: Database, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA: with FORECASTER_PROMETHEUS_URL=http://alice:pw@..., httpx's INFO line of each
+    request wrote the password into the logs, once per chunk per source, every minute."""
+    _service(database, query="rate(requests_total[5m])", keep_labels=None)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("INFO")
+    try:
+        with live_server(prometheus_answering([{"region": "eu"}])) as url:
+            secret = url.replace("http://", "http://alice:s3cr3tpw@")
+            summary = pull_prometheus(database, _pull_settings(settings, secret), now=1_700_000_000)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert not summary.failed and summary.stored > 0
+    logged = capsys.readouterr().err
+    assert "query_range" in logged and "alice:***@" in logged  # the request was logged
+    assert "s3cr3tpw" not in logged

@@ -6,6 +6,7 @@ Every entry point (API, CLI, worker, tests) builds a :class:`Database` and calls
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,8 @@ import migrations
 from forecaster.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# the PostgreSQL advisory lock one migrating process holds (an arbitrary constant of our own)
+MIGRATION_LOCK_KEY = 0x666F726563617374  # "forecast"
 
 
 def normalise_url(url: str) -> str:
@@ -101,12 +104,16 @@ class Database:
         table cascaded deletes into its children (every forecast's points, every plan's steps).
         The pragma only takes effect outside a transaction, so it is set before one begins.
         """
-        with self._connect_at_start_up() as connection:
+        with self._connect_at_start_up() as connection, self._migrating_alone():
             if self.is_sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 connection.commit()
             try:
                 with connection.begin():
+                    if not self.is_sqlite:  # held until this transaction ends
+                        connection.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                        )
                     config = alembic_config(self.url)
                     config.attributes["connection"] = connection
                     step(config, revision)
@@ -114,6 +121,26 @@ class Database:
                 if self.is_sqlite:
                     connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                     connection.commit()
+
+    @contextmanager
+    def _migrating_alone(self) -> Iterator[None]:
+        """One process migrates at a time; the others wait, then find the schema at head.
+        Replicas started together had each run the migrations, and all but one crashed on the
+        tables the first had just made (on PostgreSQL an advisory lock in the migration's
+        transaction does it; on SQLite, whose DDL does not wait for a transaction, a lock file
+        beside the database)."""
+        name = self.engine.url.database
+        if not self.is_sqlite or not name or name == ":memory:":
+            yield
+            return
+        try:
+            handle = Path(f"{name}.migrate.lock").open("a")  # noqa: SIM115 - closed below
+        except OSError:  # a read-only folder: nothing can migrate there but what is at head
+            yield
+            return
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+            yield
 
     def _connect_at_start_up(self) -> Connection:
         """A connection for the start-up migration; ConfigurationError in one line when the

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from sqlalchemy import Table, inspect, text
 
@@ -170,5 +172,24 @@ def _migrated_profile(database_url: str, stored: dict, *, stored_at: str) -> Sca
         database.migrate()
         with database.session() as session:
             return profile_of(session.query(Service).filter_by(name="old").one())
+    finally:
+        database.dispose()
+
+
+def test_processes_starting_together_migrate_one_at_a_time(database_url: str) -> None:
+    """QA: replicas started together on an empty database each ran the migrations; all but
+    one crashed on the tables the first had just made (a crash loop on a first deploy)."""
+    code = "import sys; from forecaster.storage.db import Database; Database(sys.argv[1]).migrate()"
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database_url], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    errors = [process.communicate(timeout=120)[1] for process in starts]
+    assert [process.returncode for process in starts] == [0] * 4, errors
+    database = Database(database_url)
+    try:
+        assert database.at_head()
     finally:
         database.dispose()

@@ -26,7 +26,7 @@ from forecaster.storage.forecasts import (
 from forecaster.storage.orm import Forecast, ModelRun, Series
 from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.service_data import find_driving_series_id
+from forecaster.training.service_data import reading_series_id
 
 RECENT_SECONDS = 3600  # "recent" load, for the overview's warning
 RECENT_MIN_STEPS = 3  # fewer steps than this prove nothing either way
@@ -178,9 +178,7 @@ def recent_band_check(
 def service_forecasts(*, session: Session, name: str, limit: int) -> list[ForecastSummary]:
     """A service's recent forecasts, newest first: what the forecast review can pick from."""
     service = get_service(session=session, name=name)
-    series_id = find_driving_series_id(
-        session=session, service=service, profile=profile_of(service)
-    )
+    series_id = reading_series_id(session=session, service=service, profile=profile_of(service))
     if series_id is None:
         return []
     return forecast_summaries(session=session, series_id=series_id, limit=limit)

@@ -32,7 +32,7 @@ from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
 from forecaster.training.history import infer_step_seconds
 from forecaster.training.replan import why_plan_ended
-from forecaster.training.service_data import find_driving_series_id
+from forecaster.training.service_data import reading_series_id
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
@@ -131,7 +131,7 @@ def summarize_service(
 ) -> ServiceSummary:
     """Where one service stands now; ``failures``: its jobs whose latest run failed."""
     profile = profile_of(service)
-    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    series_id = reading_series_id(session=session, service=service, profile=profile)
     actual_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
     last_ms = latest_sample_ms_of(session=session, series_ids=actual_ids)
     last_sample = from_epoch_ms([last_ms])[0].to_pydatetime() if last_ms is not None else None

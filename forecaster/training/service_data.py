@@ -57,12 +57,30 @@ def find_driving_series_id(
     return next((int(row.id) for row in rows if row.labels_key == AGGREGATE_LABELS_KEY), None)
 
 
+def reading_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int | None:
+    """The series whose forecast, runs and past forecasts the reads show: of the metric's
+    series, the one with the newest forecast. That is the driving series once it has been
+    trained; until then (one new label set made a sum of two drive) the forecast in force
+    stays served, where the forecast route had answered 409 "train it first" beside the plan
+    made from it, and a changed profile was not re-planned."""
+    newest = session.execute(
+        select(Forecast.series_id)
+        .join(Series, Series.id == Forecast.series_id)
+        .where(Series.service_id == service.id, Series.metric == profile.metric)
+        .order_by(Forecast.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if newest is not None:
+        return int(newest)
+    return find_driving_series_id(session=session, service=service, profile=profile)
+
+
 def driving_forecast_or_not_ready(
     *, session: Session, service: Service, profile: ScalingProfile
 ) -> Forecast:
     """The newest forecast of the driving metric, for what cannot go on without one (the
     forecast route, re-planning); NotReadyError (API 409) when nothing was trained on it yet."""
-    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    series_id = reading_series_id(session=session, service=service, profile=profile)
     forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
     if forecast is None:
         raise NotReadyError(
@@ -77,7 +95,7 @@ def driving_training_runs(
 ) -> tuple[int | None, list[ModelRun]]:
     """The driving series and the runs of its latest training, champion first (leaderboards);
     ``(None, [])`` while it does not exist (nothing trained: an empty board, not an error)."""
-    series_id = find_driving_series_id(session=session, service=service, profile=profile)
+    series_id = reading_series_id(session=session, service=service, profile=profile)
     if series_id is None:
         return None, []
     return series_id, latest_training_runs(session=session, series_id=series_id)

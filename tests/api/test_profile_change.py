@@ -120,3 +120,26 @@ def test_a_capacity_per_replica_too_small_to_divide_by_is_refused_and_the_plan_s
     assert "capacity_per_replica" in refused.text and "target_utilization" in refused.text
     plan_id, _, replicas = _plan(database)
     assert plan_id == before_id and (replicas == before).all()
+
+
+def test_a_new_label_set_keeps_the_forecast_in_force_served_and_replanned(
+    settings: Settings, database: Database
+) -> None:
+    """QA: one point of a new label set made the sum of two label sets drive, which nothing had
+    been trained on yet: the forecast route answered 409 "train it first" beside the plan made
+    from that very forecast, the leaderboard was empty, and a changed profile was not
+    re-planned, until the next training."""
+    client = _trained_client(settings, database)
+    forecast = client.get("/v1/services/chat/forecast")
+    assert forecast.status_code == 200
+    latest = forecast.json()["origin"]
+    labelled = {"service": "chat", "metric": "requests_per_second", "labels": {"region": "eu"}}
+    batch = {"series": [labelled | {"points": [[latest, 5.0]]}]}
+    assert client.post("/v1/metrics", json=batch).status_code == 200
+
+    again = client.get("/v1/services/chat/forecast")
+    assert again.status_code == 200, again.text
+    assert again.json()["forecast_id"] == forecast.json()["forecast_id"]
+    assert client.get("/v1/services/chat/runs").json()["data"]  # the leaderboard still shows
+    changed = client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
+    assert changed.json()["plan_change"] is not None, changed.text

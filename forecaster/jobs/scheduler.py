@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC
 
@@ -27,6 +28,7 @@ from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.triggers import actuation_gap_problem, parse_schedule
 from forecaster.leadership import LeadershipLostError, leading
 from forecaster.settings import Settings
+from forecaster.storage import jobs
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import close_abandoned_job_runs, close_runs_of_this_process
 from forecaster.timeutil import utc_now
@@ -200,10 +202,14 @@ class JobScheduler:
             scheduler.resume()
             self.terms += 1
             self._leading.set()
+            swept = time.monotonic()
             while not self._stop.wait(self.lease_check_seconds):
                 if not self.lock.still_held():
                     log.error("lost the scheduler lock: stopping jobs and standing by")
                     break
+                if time.monotonic() - swept >= jobs.HEARTBEAT_SECONDS:
+                    swept = time.monotonic()
+                    self._close_abandoned_runs()
         finally:
             self._leading.clear()
             if scheduler.running:
@@ -233,12 +239,17 @@ class JobScheduler:
         )
 
     def _close_abandoned_runs(self) -> None:
-        """Runs a previous leader left ``running`` (killed, or it lost the database) are
-        marked failed, so ``GET /v1/jobs`` does not show them running forever."""
-        with self.database.session() as session:
-            closed = close_abandoned_job_runs(session=session, before=utc_now())
+        """Runs whose process stopped renewing their heartbeat (a previous leader killed, a
+        replica frozen or cut off from the database) are marked failed, so ``GET /v1/jobs``
+        does not show them running forever; runs going on elsewhere are left alone."""
+        try:
+            with self.database.session() as session:
+                closed = close_abandoned_job_runs(session=session, now=utc_now())
+        except Exception:  # the database may be away: the next sweep tries again
+            log.exception("could not close abandoned job runs")
+            return
         if closed:
-            log.warning("%d job runs a previous leader left running are marked failed", closed)
+            log.warning("%d job runs whose process stopped are marked failed", closed)
 
     def _register(self, scheduler: BackgroundScheduler) -> None:
         """Make the job store match ``self.jobs``, keeping next run times that still apply."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,13 +19,21 @@ from forecaster.storage.orm import JobRun
 from forecaster.telemetry import JOB_DURATION, SERVICE_JOB_FAILURES
 from forecaster.timeutil import utc_now
 
+log = logging.getLogger(__name__)
+
 ABANDONED = "abandoned: the process running it stopped before it finished"
 SHUT_DOWN = (
     "stopped: the process was shut down while it ran; services it had not finished keep "
     "their previous champion, forecast and plan"
 )
-_running_here: set[int] = set()  # runs this process has open, for a shutdown to close
+# the runs this process has open (for a shutdown to close), with the sessions they live in
+_running_here: dict[int, sessionmaker[Session]] = {}
 _running_lock = threading.Lock()
+_heartbeat: threading.Thread | None = None  # renews their heartbeats while there are any
+# how often a running run's heartbeat is renewed; one older than STALE_BEATS of these marks a
+# run whose process is gone (killed, frozen, cut off), which a leader closes as abandoned
+HEARTBEAT_SECONDS = 30.0
+STALE_BEATS = 4
 
 
 class RunDetails(dict[str, Any]):
@@ -61,12 +70,17 @@ def recorded_job(
     details: dict[str, Any] = {"covers": list(covers)} if covers else {}
     details.update(noted or {})
     with sessions.begin() as session:
-        run = JobRun(job=job, service=service, status="running", details=dict(details))
+        run = JobRun(
+            job=job,
+            service=service,
+            status="running",
+            details=dict(details),
+            heartbeat_at=utc_now(),
+        )
         session.add(run)
         session.flush()
         run_id = run.id
-    with _running_lock:
-        _running_here.add(run_id)
+    _beat_for(run_id, sessions)
     started = time.perf_counter()
     details = RunDetails(sessions, run_id, details)
     try:
@@ -83,9 +97,62 @@ def recorded_job(
         raise
     finally:
         with _running_lock:
-            _running_here.discard(run_id)
+            _running_here.pop(run_id, None)
     JOB_DURATION.labels(forecaster_job=job, status="ok").observe(time.perf_counter() - started)
     _finish(sessions, run_id, "ok", details.pop("message", None), details)
+
+
+def _beat_for(run_id: int, sessions: sessionmaker[Session]) -> None:
+    """Keep ``run_id``'s heartbeat renewed until it ends (one thread for all of the process's
+    runs, started with the first)."""
+    global _heartbeat
+    with _running_lock:
+        _running_here[run_id] = sessions
+        if _heartbeat is None:
+            _heartbeat = threading.Thread(
+                target=_renew_heartbeats, name="forecaster-job-heartbeat", daemon=True
+            )
+            _heartbeat.start()
+
+
+def _renew_heartbeats() -> None:
+    """Every HEARTBEAT_SECONDS, :func:`renew_heartbeats`, until this process has no run open."""
+    global _heartbeat
+    while True:
+        time.sleep(HEARTBEAT_SECONDS)
+        with _running_lock:
+            if not _running_here:
+                _heartbeat = None
+                return
+        renew_heartbeats()
+
+
+def renew_heartbeats() -> None:
+    """Renew the heartbeat of each run this process has open that is still ``running``; a run
+    closed meanwhile (a leader took it for abandoned while this process was frozen) is let go,
+    and still records its real outcome when it ends."""
+    with _running_lock:
+        open_runs = dict(_running_here)
+    by_database: dict[sessionmaker[Session], list[int]] = {}
+    for run_id, sessions in open_runs.items():
+        by_database.setdefault(sessions, []).append(run_id)
+    for sessions, ids in by_database.items():
+        try:
+            with sessions.begin() as session:
+                running = set(
+                    session.execute(
+                        select(JobRun.id).where(JobRun.id.in_(ids), JobRun.status == "running")
+                    ).scalars()
+                )
+                session.execute(
+                    update(JobRun).where(JobRun.id.in_(running)).values(heartbeat_at=utc_now())
+                )
+        except Exception:  # the database may be away for a while: retried at the next beat
+            log.warning("could not renew the heartbeat of job runs %s", ids, exc_info=True)
+            continue
+        with _running_lock:
+            for run_id in set(ids) - running:
+                _running_here.pop(run_id, None)
 
 
 def _finish(
@@ -211,17 +278,23 @@ def unfinished_pass(*, session: Session, job: str, now: datetime) -> UnfinishedP
     return UnfinishedPass(run.id, left) if left and resumable else None
 
 
-def close_abandoned_job_runs(*, session: Session, before: datetime) -> int:
-    """Mark runs still ``running`` that started before ``before`` as failed; returns how many.
+def close_abandoned_job_runs(*, session: Session, now: datetime) -> int:
+    """Mark runs still ``running`` whose heartbeat stopped as failed; returns how many.
 
-    A new leader calls this: the runs were left by a process that stopped before it could
-    record their end (killed mid-training, or its database gone as the run ended), and would
-    read "running" at ``GET /v1/jobs`` forever (pruning keeps unfinished runs). A run that does
-    end after all still records its real outcome over this one.
+    A leader calls this when it takes over and then every HEARTBEAT_SECONDS: such runs were
+    left by a process that stopped before it could record their end (killed mid-training,
+    frozen, or cut off from the database), and would read "running" at ``GET /v1/jobs``
+    forever (pruning keeps unfinished runs). A run whose process still renews its heartbeat
+    (an on-demand training on another replica) is left alone. A run that does end after all
+    still records its real outcome over this one.
     """
+    stale = now - timedelta(seconds=STALE_BEATS * HEARTBEAT_SECONDS)
     result = session.execute(
         update(JobRun)
-        .where(JobRun.status == "running", JobRun.started_at < before)
+        .where(
+            JobRun.status == "running",
+            func.coalesce(JobRun.heartbeat_at, JobRun.started_at) < stale,
+        )
         .values(status="failed", message=ABANDONED, finished_at=utc_now())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

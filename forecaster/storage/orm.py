@@ -267,6 +267,8 @@ class JobRun(Base):
     status: Mapped[str] = mapped_column(String(16))  # running | ok | failed
     message: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # renewed while the run goes on by the process running it (forecaster.storage.jobs)
+    heartbeat_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, text, update
 from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
@@ -29,6 +29,7 @@ from forecaster.jobs.triggers import (
 )
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
+from forecaster.storage import jobs
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import ABANDONED, SHUT_DOWN, list_job_runs, recorded_job
 from forecaster.storage.orm import Base, JobRun
@@ -129,13 +130,69 @@ def test_runs_a_previous_leader_left_running_are_closed_by_the_next(
 ) -> None:
     """A leader killed mid-training (or that lost the database as a run ended) never recorded
     the end of its run: it read "running" at GET /v1/jobs forever, and pruning keeps it."""
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
     with database.session() as session:
-        session.add(JobRun(job="train", status="running"))
+        session.add(JobRun(job="train", status="running", started_at=long_ago))
+        # an on-demand training another replica is running: its heartbeat is renewed
+        session.add(
+            JobRun(
+                job="train",
+                status="running",
+                started_at=long_ago,
+                heartbeat_at=datetime.now(UTC),
+                service="busy",
+            )
+        )
     start(spec("every 1h"))
     with database.session() as session:
-        [run] = list_job_runs(session=session, job="train")
-        assert (run.status, run.message) == ("failed", ABANDONED)
-        assert run.finished_at is not None
+        left, going = sorted(list_job_runs(session=session, job="train"), key=lambda r: r.id)
+        assert (left.status, left.message) == ("failed", ABANDONED)
+        assert left.finished_at is not None
+        assert (going.status, going.finished_at) == ("running", None)
+
+
+def test_the_leader_closes_runs_whose_process_stops_while_it_leads(
+    database: Database, start: Callable[..., JobScheduler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: a replica killed during an on-demand training left its run "running" for as long as
+    the leader did not change. The leader now sweeps for runs whose heartbeat stopped."""
+    monkeypatch.setattr(jobs, "HEARTBEAT_SECONDS", 0.2)  # stale after 0.8 s
+    start(spec("every 1h"))
+    now = datetime.now(UTC)
+    with database.session() as session:
+        session.add(JobRun(job="train", status="running", service="killed", heartbeat_at=now))
+        later = now + timedelta(hours=1)  # one whose process renews it, in effect
+        session.add(JobRun(job="train", status="running", service="alive", heartbeat_at=later))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with database.session() as session:
+            runs = {r.service: r for r in list_job_runs(session=session, job="train")}
+        if runs["killed"].status == "failed":
+            break
+        time.sleep(0.1)
+    assert (runs["killed"].status, runs["killed"].message) == ("failed", ABANDONED)
+    assert runs["alive"].status == "running"
+
+
+def test_a_process_renews_the_heartbeat_of_the_runs_it_has_open(database: Database) -> None:
+    def heartbeats() -> dict[str | None, datetime | None]:
+        with database.session() as session:
+            return {r.service: r.heartbeat_at for r in list_job_runs(session=session)}
+
+    with (
+        recorded_job(database.sessions, "train", "open"),
+        recorded_job(database.sessions, "train", "closed"),
+    ):
+        with database.sessions.begin() as session:  # a leader took "closed" for abandoned
+            session.execute(
+                update(JobRun).where(JobRun.service == "closed").values(status="failed")
+            )
+        before = heartbeats()
+        time.sleep(0.01)
+        jobs.renew_heartbeats()
+        after = heartbeats()
+    assert after["open"] > before["open"]
+    assert after["closed"] == before["closed"]
 
 
 def test_a_restart_keeps_next_run_times_and_the_store_follows_the_job_list(

@@ -86,7 +86,7 @@ def test_a_pass_that_stops_before_recording_outcomes_warns_every_service_it_set_
     killed = recorded_job(database.sessions, "forecast", covers=["embed"])
     killed.__enter__()  # the process dies here; the next leader closes what it left open
     with database.sessions.begin() as session:
-        assert close_abandoned_job_runs(session=session, before=utc_now() + timedelta(1)) == 1
+        assert close_abandoned_job_runs(session=session, now=utc_now() + timedelta(1)) == 1
     assert failed_job_warnings(database)["embed"] == [
         f"the last forecast refresh (ago) failed: {ABANDONED}; it has no plan yet"
     ]

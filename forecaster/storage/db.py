@@ -54,7 +54,24 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _enable_sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    event.listen(engine, "connect", _detect_lost_peers)
+    return engine
+
+
+# TCP keepalive probes on both ends of each PostgreSQL connection: the first after 30 s idle,
+# then every 10 s, three unanswered ones end it (about a minute)
+KEEPALIVES = {"idle": 30, "interval": 10, "count": 3}
+
+
+def _detect_lost_peers(dbapi_connection: Any, _record: Any) -> None:
+    """Have the server end a session whose client is gone within about a minute: a leader
+    whose node lost power or its network kept the scheduler's advisory lock for the kernel's
+    two hours of keepalive silence, and no standby took over meanwhile."""
+    with dbapi_connection.cursor() as cursor:
+        for name, seconds in KEEPALIVES.items():
+            cursor.execute(f"SET tcp_keepalives_{name} = {int(seconds)}")
+    dbapi_connection.commit()
 
 
 def alembic_config(url: str) -> Config:

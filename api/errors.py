@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from html import escape
 from typing import Any
@@ -26,6 +27,8 @@ from forecaster.errors import (
     utf8_writable,
 )
 
+log = logging.getLogger("forecaster.api")
+
 STATUS_BY_ERROR: dict[type[ForecasterError], int] = {
     CandidatesFailedError: 503,
     InvalidInputError: 422,
@@ -40,10 +43,16 @@ async def _forecaster_error(_request: Request, error: Exception) -> JSONResponse
     return JSONResponse({"detail": str(error)}, status_code=status)
 
 
-async def _database_unavailable(_request: Request, _error: Exception) -> JSONResponse:
-    # the database went away (restart, failover): the client should retry; nothing was stored
+async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    # the database went away (restart, failover): the client should retry. The driver's reason
+    # is said and logged: a SQLite file the service cannot write ("attempt to write a readonly
+    # database") answered every write "retry shortly" with nothing in the log
+    assert isinstance(error, OperationalError)
+    reason = " ".join(str(error.orig or error).split())[:200]
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+    stored = "" if request.method in ("GET", "HEAD") else ", nothing was stored"
     return JSONResponse(
-        {"detail": "database unavailable, nothing was stored; retry shortly"},
+        {"detail": f"database unavailable ({reason}){stored}; retry shortly"},
         status_code=503,
         headers={"Retry-After": "1"},
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from api.app import create_app
 from forecaster.logs import JsonFormatter
@@ -141,3 +143,26 @@ def test_head_is_answered_as_get_without_the_body(
         refused = http.request("OPTIONS", "/v1/metrics")
         assert refused.json()["detail"] == "OPTIONS is not served at this path; it takes POST"
         assert http.request("OPTIONS", "/healthz").headers["allow"] == "GET, HEAD"
+
+
+def test_a_database_refusing_writes_is_named_in_the_503_and_the_log(
+    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """QA: a SQLite file the service could not write (left by an earlier run under another
+    user) answered every write "database unavailable ... retry shortly" and logged nothing."""
+    database = Database(f"sqlite:///{tmp_path / 'ro.db'}")
+    database.migrate()
+    database.engine.dispose()
+    event.listen(database.engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only=ON"))
+    try:
+        with TestClient(create_app(settings, database)) as client:
+            with caplog.at_level(logging.WARNING, logger="forecaster.api"):
+                refused = client.put("/v1/services/chat", json={"capacity_per_replica": 5})
+            listed = client.get("/v1/services")
+    finally:
+        database.dispose()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    detail = refused.json()["detail"]
+    assert "readonly database" in detail and "nothing was stored" in detail
+    assert any("readonly database" in r.getMessage() for r in caplog.records)
+    assert listed.status_code == 200  # reads still work

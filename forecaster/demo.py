@@ -11,11 +11,12 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import URL
 
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.jobs.tasks import train_on_demand
 from forecaster.profiles import ScalingProfile
-from forecaster.settings import Settings
+from forecaster.settings import load_settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import upsert_service
 from forecaster.timeutil import epoch_ns, utc_now
@@ -64,8 +65,8 @@ def prepare_demo(database_file: Path) -> DemoResult:
     database_file.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         Path(f"{database_file}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{database_file}"
-    settings = Settings(database_url=url, auth_enabled=False)
+    url = URL.create("sqlite", database=str(database_file)).render_as_string()
+    settings = load_settings(database_url=url, auth_enabled=False)
     database = Database(url)
     database.migrate()
     trace = demo_trace()

@@ -110,10 +110,30 @@ def serve(
     )
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port already taken before anything is prepared: a second demo had recreated
+    the first one's database under it, then pointed at it, then failed to bind."""
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        fail(f"cannot serve on {host}: {error.strerror}")
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as error:
+            fail(
+                f"cannot serve on {host}:{port}: {error.strerror} (another demo or server?); "
+                "pass --port"
+            )
+
+
 @app.command()
 def demo(
     database: Path = typer.Option(Path("forecaster-demo.db"), help="SQLite file (recreated)"),
-    port: int = typer.Option(8000, help="port to serve on"),
+    port: int = typer.Option(8000, min=1, max=65535, help="port to serve on"),
     host: str = typer.Option(
         "127.0.0.1", help="address to serve on: 0.0.0.0 in a container (there is no API key)"
     ),
@@ -121,17 +141,25 @@ def demo(
 ) -> None:
     """Load a real traffic trace into a fresh SQLite file, train, plan and serve the API."""
     from forecaster.demo import DEMO_SERVICE, prepare_demo
-    from forecaster.errors import quoted
+    from forecaster.errors import ForecasterError, quoted
     from forecaster.idle_priority import at_caller_priority
 
+    if serve_api:  # before the file is recreated: it may be a running demo's
+        _check_port_free(host, port)
+    if database.is_dir():
+        fail(f"--database {database} is a directory; give the SQLite file to create")
     say(f"preparing the demo in {database} (a fresh SQLite file) ...")
-    with at_caller_priority():  # a person waits, and nothing is served yet
-        result = prepare_demo(database)
+    try:
+        with at_caller_priority():  # a person waits, and nothing is served yet
+            result = prepare_demo(database)
+    except ForecasterError as error:
+        fail(str(error))
     say(f"ingested {result.points} points of real traffic for service {quoted(DEMO_SERVICE)}")
     say(f"trained {result.train.model}; plan {result.train.plan_id} stored")
     if not serve_api:
         return
-    base = f"http://127.0.0.1:{port}"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     say("")
     say(f"open {base}/            dashboard")
     say(f"     {base}/docs        OpenAPI docs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -390,3 +391,20 @@ def test_the_cli_refuses_what_the_api_refuses(
     assert result.exit_code == 2 and problem in result.output, result.output
     listed = runner.invoke(app, [args[0], "list", "--service", "chat"])
     assert "2030" not in listed.output and "1900" not in listed.output
+
+
+def test_the_demo_refuses_a_busy_port_before_touching_its_database(tmp_path: Path) -> None:
+    """QA: a second demo recreated the running one's database under it, trained, printed the
+    first one's address, and only then failed to bind."""
+    database = tmp_path / "forecaster-demo.db"
+    database.write_bytes(b"the running demo's data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["demo", "--database", str(database), "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert database.read_bytes() == b"the running demo's data"
+    result = runner.invoke(app, ["demo", "--database", str(tmp_path), "--no-serve"])
+    assert result.exit_code == 2 and "is a directory" in result.output

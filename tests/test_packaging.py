@@ -252,3 +252,43 @@ def test_the_healthcheck_asks_the_port_the_server_listens_on() -> None:
     assert "/healthz" in healthcheck
     assert "FORECASTER_PORT" in healthcheck
     assert not re.search(r"127\.0\.0\.1:\d", healthcheck), healthcheck
+
+
+def test_the_dev_script_refuses_a_python_too_old_and_replaces_a_venv_made_with_one(
+    tmp_path: Path,
+) -> None:
+    """QA: a first ``./scripts/dev`` run with Python 3.10 left a 3.10 .venv behind, which every
+    later run kept using, PYTHON= or not; the install failed each time."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "dev", tmp_path / "scripts" / "dev")
+    old = tmp_path / "python3.10"
+    old.write_text('#!/bin/sh\n[ "$1" = --version ] && echo Python 3.10.13 && exit 0\nexit 1\n')
+    old.chmod(0o755)
+    script = str(tmp_path / "scripts" / "dev")
+    refused = subprocess.run(
+        [script, "test"],
+        env={"PATH": "/usr/bin:/bin", "PYTHON": str(old)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "needs Python 3.11 or newer" in refused.stderr and "3.10.13" in refused.stderr
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy(old, tmp_path / ".venv" / "bin" / "python")
+    replaced = subprocess.run(  # stopped by the missing pyproject.toml right after
+        [script, "test"],
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert "replacing .venv: it was made with Python 3.10.13" in replaced.stderr
+    made = subprocess.run(
+        [tmp_path / ".venv" / "bin" / "python", "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert made.stdout.strip() == str(sys.version_info[:2])

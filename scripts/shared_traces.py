@@ -8,6 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not DATA.is_dir():  # a clone on its own: say where the traces are looked for
+    raise SystemExit(
+        f"the benchmarks replay the shared traces, looked for in {DATA} (../shared/data beside "
+        "the repository); put them there to run them"
+    )
 TRACES = (
     "twitter_volume_crm_5min.csv",
     "twitter_volume_fb_5min.csv",

@@ -50,7 +50,10 @@ def list_() -> None:
     from forecaster.security.api_keys import list_keys
 
     with _session() as session:
-        for key in list_keys(session=session):
+        keys = list_keys(session=session)
+        if not keys:
+            say("no API keys yet; create one: forecaster keys create --name NAME --scope read")
+        for key in keys:
             revoked = f" revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
             say(

@@ -84,6 +84,8 @@ def test_keys_are_stored_hashed_and_revocation_is_immediate(
 
     get_settings.cache_clear()
     runner = CliRunner()
+    none_yet = runner.invoke(cli, ["keys", "list"])  # it printed nothing at all
+    assert none_yet.exit_code == 0 and "no API keys yet" in none_yet.output
     created = runner.invoke(cli, ["keys", "create", "--name", "bridge", "--scope", "read"])
     assert created.exit_code == 0, created.output
     secret = created.output.strip().splitlines()[-1]

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 INGESTED_POINTS = Counter(
     "forecaster_ingested_points", "Points accepted for storage (REST, CSV, Prometheus)."
 )
+REMOTE_WRITE_LEFT_OUT = Counter(
+    "forecaster_remote_write_left_out_samples",
+    "Remote-write samples not stored, by reason: ignored (their series maps to no known service "
+    "or metric, or has labels no push may have), stale (staleness markers), not_load.",
+    ["reason"],
+)
 INGEST_REFUSED = Counter(
     "forecaster_ingest_refused_batches", "Batches refused whole because a point was invalid."
 )

@@ -7,7 +7,6 @@ Prometheus retries with backoff, so nothing acknowledged is lost.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException
@@ -51,4 +50,4 @@ def remote_write(
         # the 2.0 spec asks receivers to refuse message types they do not know with a 415
         raise HTTPException(415, "remote-write 2.0 is not supported; send 1.0 (WriteRequest)")
     result = ingest_remote_write(session=session, body=body, settings=settings)
-    return RemoteWritePublic(**dataclasses.asdict(result))
+    return RemoteWritePublic.model_validate(result, from_attributes=True)

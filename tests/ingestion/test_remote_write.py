@@ -3,6 +3,7 @@ kind of bad payload answered with a clear 4xx (never a 500), nothing stored."""
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import time
@@ -13,9 +14,11 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from api.app import create_app
+from forecaster.ingestion import remote_write
 from forecaster.ingestion.remote_write_proto import WriteRequest
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -250,3 +253,35 @@ def test_prometheus_remote_write_pushes_into_our_server(
     assert labels == {"instance": url.removeprefix("http://"), "job": "self"}
     assert metrics == {"requests_per_second"}  # hundreds of other series were ignored
     assert np.all(np.diff(sorted(ours)) > 0)
+
+
+def test_what_is_left_out_is_counted_and_logged_where_an_operator_looks(
+    client: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: the counts of ignored and dropped samples were only in the 200's body, which
+    Prometheus throws away: a wrong service label stored nothing with no sign anywhere."""
+    monkeypatch.setattr(remote_write, "_warned_at", None)
+
+    def left_out(reason: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "forecaster_remote_write_left_out_samples_total", {"reason": reason}
+        )
+        return value or 0.0
+
+    before = {reason: left_out(reason) for reason in ("ignored", "stale", "not_load")}
+    t0 = 1_700_000_000_000
+    body = encode(
+        ({"__name__": "up", "service": "chta"}, [(t0, 1.0), (t0 + 1000, 2.0)]),  # a typo
+        ({"__name__": "up", "service": "chat"}, [(t0, STALE_NAN), (t0 + 1000, -1.0)]),
+    )
+    with caplog.at_level(logging.WARNING, logger="forecaster.ingestion.remote_write"):
+        assert client.post("/api/v1/write", content=body, headers=HEADERS).is_success
+        assert client.post("/api/v1/write", content=body, headers=HEADERS).is_success
+    assert {reason: left_out(reason) - before[reason] for reason in before} == {
+        "ignored": 4,
+        "stale": 2,
+        "not_load": 2,
+    }
+    [warning] = [r.getMessage() for r in caplog.records]  # once a minute, not per request
+    assert "1 series (2 samples) of a request ignored" in warning
+    assert "service 'chta' is not known" in warning

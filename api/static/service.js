@@ -284,18 +284,31 @@ async function loadReviewChoices() {
   $("review").addEventListener("change", (event) => showReview(event.target.value));
 }
 
+let reviewCall = 0;  // counts picks: an answer that comes after a later pick is dropped
+
+/** The chart's traces with the review's (if any) swapped for ``traces``, in one redraw. */
+function swapReviewTraces(chart, traces) {
+  const kept = chart.data.filter((t) => !REVIEW.includes(t.name));
+  return Plotly.react(chart, [...kept, ...traces], chart.layout);
+}
+
 async function showReview(id) {
   const chart = $("chart");
-  const old = chart.data.map((t, i) => (REVIEW.includes(t.name) ? i : -1)).filter((i) => i >= 0);
-  if (old.length) await Plotly.deleteTraces(chart, old);
+  const call = ++reviewCall;
+  const current = () => call === reviewCall;
   $("review-stats").textContent = "";
   delete document.body.dataset.review;
   keepInUrl({ review: id });
-  if (!id) return;
   try {
-    const review = await fc.getJSON(`/v1/forecasts/${id}`);
+    // the old overlay stays until this answer comes: a pick made meanwhile draws its own
+    const review = id ? await fc.getJSON(`/v1/forecasts/${id}`) : null;
+    if (!current()) return;
+    if (!review) {
+      await swapReviewTraces(chart, []);
+      return;
+    }
     const x = review.ts.map(fc.plotTime);
-    await Plotly.addTraces(chart, [
+    await swapReviewTraces(chart, [
       { name: REVIEW[0], x, y: review.p50, type: "scatter", mode: "lines",
         line: { color: "#805ad5", width: 1.6, dash: "dash" } },
       { name: REVIEW[1], x, y: review.p95, type: "scatter", mode: "lines",
@@ -303,6 +316,7 @@ async function showReview(id) {
       { name: REVIEW[2], x, y: review.actual, type: "scatter", mode: "lines+markers",
         marker: { size: 3 }, line: { color: "#c53030", width: 1.4 }, connectgaps: false },
     ]);
+    if (!current()) return;
     const step = review.step_seconds * 1000;
     await Plotly.relayout(chart, { "xaxis.range": [x[0],
       fc.plotTime(new Date(Date.parse(review.ts[review.ts.length - 1]) + step).toISOString())] });
@@ -314,7 +328,9 @@ async function showReview(id) {
       : '<span class="muted">nothing has happened in this window yet</span>';
     document.body.dataset.review = String(id);
   } catch (error) {
+    if (!current()) return;
     $("review-stats").innerHTML = `<span class="error">${fc.esc(error.message)}</span>`;
+    await swapReviewTraces(chart, []);  // the overlay drawn before is not the one picked
   }
 }
 

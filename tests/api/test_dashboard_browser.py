@@ -327,6 +327,47 @@ def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: 
     assert page.errors == []
 
 
+def review_names(page: Any) -> list[str]:
+    """The chart's review traces, one name per trace (a name twice: two overlays)."""
+    names: list[str] = page.evaluate(
+        "document.getElementById('chart').data.map(t => t.name).filter(n => n.startsWith('review'))"
+    )
+    return names
+
+
+def test_only_the_review_picked_last_is_drawn(
+    seeded_server: tuple[str, Seeded], page: Page
+) -> None:
+    """Picks made faster than the server answers: a late answer for an earlier pick is dropped."""
+    base, seeded = seeded_server
+    view = page.open(f"{base}/dashboard/services/chat")
+    slow = seeded.latest_forecast_id  # the first option below "none": its answer comes last
+    view.evaluate(
+        """(slow) => { const fetchNow = window.fetch;
+        window.fetch = (url, options) => String(url).endsWith(`/v1/forecasts/${slow}`)
+          ? new Promise((done) => setTimeout(done, 600)).then(() => fetchNow(url, options))
+          : fetchNow(url, options); }""",
+        slow,
+    )
+    view.focus("#review")
+    view.keyboard.press("ArrowDown")  # the slow one
+    view.keyboard.press("ArrowDown")  # the other, answered first
+    view.wait_for_selector(f"body[data-review='{seeded.first_forecast_id}']")
+    view.wait_for_timeout(1_200)  # the slow answer has come and gone
+    assert view.input_value("#review") == str(seeded.first_forecast_id)
+    assert review_names(view) == ["review p50", "review p95", "review actual"]
+    assert view.evaluate("document.body.dataset.review") == str(seeded.first_forecast_id)
+
+    view.keyboard.press("ArrowUp")  # the slow one again
+    view.keyboard.press("ArrowUp")  # and back to none before it answers
+    view.wait_for_timeout(1_200)
+    assert view.input_value("#review") == ""
+    assert review_names(view) == []
+    assert "review=" not in view.url
+    assert view.evaluate("document.body.dataset.review === undefined")
+    assert page.errors == []
+
+
 def test_a_linked_window_without_an_offset_is_utc_in_every_viewers_zone(
     seeded_server: tuple[str, Seeded], browser: Any
 ) -> None:

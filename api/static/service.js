@@ -151,9 +151,16 @@ function planTraces(plan) {
       line: { color: "#2f855a", width: 1, shape: "hv" }, fill: "tozeroy",
       fillcolor: "rgba(47,133,90,0.10)" },
     { name: "planned replicas", x, y: plan.replicas, yaxis: "y2", type: "scatter", mode: "lines",
-      line: { color: "#b7791f", width: 1.4, shape: "hv", dash: "dot" }, customdata: plan.reason,
-      hovertemplate: "%{y} replicas<br>%{customdata}<extra></extra>" },
+      line: { color: "#b7791f", width: 1.4, shape: "hv", dash: "dot" }, text: replicasHover(plan),
+      hovertemplate: "%{text}<extra></extra>" },
   ];
+}
+
+/** Each step's replicas with their tier mix, if any, for the hover. Not the planner's reason:
+ * a whole reason on one line made the hover wider than the chart; the plan table has them. */
+function replicasHover(plan) {
+  return plan.replicas.map((n, i) =>
+    `${fc.count(n, "replica")}${plan.tier[i] ? ` (${fc.esc(plan.tier[i])})` : ""}`);
 }
 
 function windowShapes(detail) {

@@ -40,9 +40,10 @@ def store_plan(
     start: datetime | None = None,
     generated_at: datetime | None = None,
     tier: str | None = None,
+    reason: str = "test",
 ) -> int:
     """A plan whose first step is in force now (or at ``start``), one value per 5-min step;
-    ``tier`` is every step's mix of capacity tiers (``"CPU:3+L4:4"``)."""
+    ``tier`` is every step's mix of capacity tiers (``"CPU:3+L4:4"``), ``reason`` its reason."""
     first = pd.Timestamp(start or utc_now()).floor(f"{STEP}s")
     index = pd.date_range(first, periods=len(replicas), freq=f"{STEP}s")
     frame = pd.DataFrame(
@@ -51,7 +52,7 @@ def store_plan(
             "gpus": replicas,
             "load": [r * 7.0 for r in replicas],
             "cost_per_hour": [0.0] * len(replicas),
-            "reason": ["test"] * len(replicas),
+            "reason": [reason] * len(replicas),
             "tier": [tier] * len(replicas),
         },
         index=index,

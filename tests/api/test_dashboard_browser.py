@@ -22,6 +22,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import upsert_service
 from forecaster.timeutil import utc_now
+from tests.actuators.factories import store_plan
 from tests.api.dashboard_seed import CHAT_PROFILE, Seeded, seed_dashboard, seed_stale_service
 from tests.helpers import demo_trace_slice, live_server
 
@@ -217,6 +218,44 @@ def test_hovered_values_are_rounded(seeded_server: tuple[str, Seeded], page: Pag
     assert page.errors == []
 
 
+def hover_mid_plan(page: Any) -> dict[str, Any]:
+    """Hover the plan's middle step: the unified hover's text and where its box lies against
+    the chart's."""
+    hovered: dict[str, Any] = page.evaluate(
+        """() => { const chart = document.getElementById('chart');
+        const plan = chart.data.find(t => t.name === 'planned replicas');
+        const middle = plan.x[Math.floor(plan.x.length / 2)];
+        Plotly.Fx.hover(chart, {xval: chart._fullLayout.xaxis.d2c(middle)});
+        const box = document.querySelector('.hoverlayer').getBoundingClientRect();
+        const frame = chart.getBoundingClientRect();
+        return {text: document.querySelector('.hoverlayer').textContent,
+                lines: [...document.querySelectorAll('.hoverlayer text')].map(t => t.textContent),
+                inside: box.left >= frame.left && box.right <= frame.right, width: box.width}; }"""
+    )
+    return hovered
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_the_hover_fits_the_chart(
+    seeded_server: tuple[str, Seeded], browser: Any, width: int
+) -> None:
+    """The planned replicas' hover line is the count, not the planner's whole reason: on one
+    line that made the box wider than the chart, its time and quantiles out of sight."""
+    base, _ = seeded_server
+    wrapped = Page(browser, width=width)
+    try:
+        view = wrapped.open(f"{base}/dashboard/services/chat")
+        hovered = hover_mid_plan(view)
+        assert hovered["inside"], hovered
+        replicas = [line for line in hovered["lines"] if re.fullmatch(r"\d+ replicas?", line)]
+        assert replicas, hovered["lines"]
+        assert "forecast p95" in hovered["text"]
+        wrapped.screenshot(f"hover-{width}.png", full_page=False)
+        assert wrapped.errors == []
+    finally:
+        wrapped.close()
+
+
 def test_a_service_that_does_not_exist_says_so(
     seeded_server: tuple[str, Seeded], page: Page
 ) -> None:
@@ -409,9 +448,17 @@ def test_pages_fit_a_phones_width(seeded_server: tuple[str, Seeded], browser: An
         phone.close()
 
 
-def test_what_if_is_off_for_a_tiered_profile_the_simulator_refuses(
-    page: Page, tmp_path: Path
-) -> None:
+# a tiered plan's reason, as long as the planner writes them
+TIERED_REASON = (
+    "p95 load 23132 in the hour after start-up lead; hedge with a neighbour step at 0.7 "
+    "utilisation: cheapest mix CPU:6+L4:7 (of CPU 1500/replica $0.2/h 120s start-up, L4 "
+    "4000/replica $0.8/h 300s start-up); floor CPU:6+L4:8 after start-up lead, hold and min/max"
+)
+
+
+@pytest.fixture
+def tiered_server(tmp_path: Path) -> Iterator[str]:
+    """A server whose one service, ``mixed``, has capacity tiers and a plan of 13 replicas."""
     url = f"sqlite:///{tmp_path / 'forecaster.db'}"
     database = Database(url)
     database.migrate()
@@ -423,12 +470,29 @@ def test_what_if_is_off_for_a_tiered_profile_the_simulator_refuses(
         upsert_service(
             session=session, name="mixed", profile=CHAT_PROFILE.model_copy(update={"tiers": tiers})
         )
+    store_plan(database, name="mixed", replicas=[13] * 48, tier="CPU:6+L4:7", reason=TIERED_REASON)
     with live_server(create_app(Settings(database_url=url, auth_enabled=False), database)) as base:
-        view = page.open(f"{base}/dashboard/services/mixed")
-        assert view.locator("#whatif button").is_disabled()
-        assert "capacity tiers" in view.inner_text("#whatif-status")
-        assert page.errors == []
+        yield base
     database.dispose()
+
+
+def test_what_if_is_off_for_a_tiered_profile_the_simulator_refuses(
+    page: Page, tiered_server: str
+) -> None:
+    view = page.open(f"{tiered_server}/dashboard/services/mixed")
+    assert view.locator("#whatif button").is_disabled()
+    assert "capacity tiers" in view.inner_text("#whatif-status")
+    assert page.errors == []
+
+
+def test_a_tiered_plans_hover_names_the_mix(page: Page, tiered_server: str) -> None:
+    view = page.open(f"{tiered_server}/dashboard/services/mixed")
+    hovered = hover_mid_plan(view)
+    assert hovered["inside"], hovered
+    assert "13 replicas (CPU:6+L4:7)" in hovered["lines"], hovered["lines"]
+    assert "hedge" not in hovered["text"]
+    page.screenshot("hover-tiers.png", full_page=False)
+    assert page.errors == []
 
 
 def test_what_if_replays_with_other_settings(seeded_server: tuple[str, Seeded], page: Page) -> None:

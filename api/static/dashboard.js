@@ -5,7 +5,12 @@
 const fc = {
   /** Fetch a JSON endpoint of this API (GET by default); errors carry the API's own message. */
   async getJSON(url, options = {}) {
-    const response = await fetch(url, { credentials: "same-origin", ...options });
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin", ...options });
+    } catch (error) {  // no answer at all: the server is down or the network is
+      throw new Error(`${url}: the server could not be reached (${error.message})`);
+    }
     if (response.ok) return response.json();
     let detail = response.statusText;
     try {

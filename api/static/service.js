@@ -5,6 +5,7 @@
 const NAME = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
 const API = `/v1/services/${encodeURIComponent(NAME)}`;
 const HISTORY_DAYS = 7;  // loaded when the page opens
+const MAX_HISTORY_DAYS = 400;  // the longest window GET .../history answers (history.MAX_WINDOW)
 const OPEN_DAYS = 2;  // shown when the page opens
 const REVIEW = ["review p50", "review p95", "review actual"];
 const $ = (id) => document.getElementById(id);
@@ -216,7 +217,12 @@ async function drawChart(detail, history, forecast) {
     button.onclick = () => Plotly.relayout("chart", days && end
       ? { "xaxis.range": [daysBack(days), end] } : { "xaxis.autorange": true });
   }
-  $("chart-note").textContent = `actual load in ${bucketText(history)} (mean; ` +
+  $("chart-note").textContent = chartNote(history);
+}
+
+/** What the chart shows: its buckets and the colours' key. */
+function chartNote(history) {
+  return `actual load in ${bucketText(history)} (mean; ` +
     `"actual peak" shows each bucket's max). Zoom in for finer buckets, down to the data's own step. ` +
     `Green: declared events; grey: excluded windows; red: now.`;
 }
@@ -236,17 +242,23 @@ function onZoom(change) {
   zoomTimer = setTimeout(async () => {
     const range = reset ? {} : { start: fc.isoFromPlot(start), end: fc.isoFromPlot(end) };
     keepInUrl({ from: range.start, to: range.end });
-    const params = new URLSearchParams(range);
+    const params = new URLSearchParams(reset ? {} : historyWindow(range.start, range.end));
     try {
       const history = await fc.getJSON(`${API}/history?${params}`);
       const [actual, peak] = historyTraces(history);
       Plotly.restyle("chart", { x: [actual.x, peak.x], y: [actual.y, peak.y] }, [0, 1]);
-      $("chart-note").textContent = $("chart-note").textContent
-        .replace(/in \d+ (s|min|h|d) buckets/, `in ${bucketText(history)}`);
+      $("chart-note").textContent = chartNote(history);
     } catch (error) {
       $("chart-note").textContent = error.message;
     }
   }, 250);
+}
+
+/** The window of history to fetch for a view: its newest MAX_HISTORY_DAYS at most (a view
+ * zoomed out further was refused with a 422). */
+function historyWindow(start, end) {
+  const earliest = Date.parse(end) - MAX_HISTORY_DAYS * 86400e3;
+  return { start: new Date(Math.max(Date.parse(start), earliest)).toISOString(), end };
 }
 
 // ---- the address keeps the view (?review=ID&from=ISO&to=ISO): a link shows what was seen ----

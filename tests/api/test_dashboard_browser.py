@@ -201,6 +201,43 @@ def test_service_page_draws_load_forecast_and_plan(
     assert page.errors == []
 
 
+def wait_for_note(page: Any, text: str) -> str:
+    """The chart's note once it holds ``text``."""
+    page.wait_for_function(
+        "(text) => document.getElementById('chart-note').textContent.includes(text)", arg=text
+    )
+    note: str = page.inner_text("#chart-note")
+    return note
+
+
+def test_the_chart_note_comes_back_after_a_failed_fetch(
+    seeded_server: tuple[str, Seeded], page: Page
+) -> None:
+    """A fetch that fails says why in the note; the next that works brings the note back (it
+    stayed on the error); a view zoomed out past the longest window asks for the newest part."""
+    base, _ = seeded_server
+    view = page.open(f"{base}/dashboard/services/chat")
+    view.evaluate(
+        """() => { window.fetchNow = window.fetch;
+        window.fetch = () => Promise.reject(new TypeError('Failed to fetch')); }"""
+    )
+    view.click("button[data-days='1']")
+    assert "/history" in wait_for_note(view, "the server could not be reached")
+    view.evaluate("() => { window.fetch = window.fetchNow; }")
+    view.click("button[data-days='7']")
+    assert "Green: declared events" in wait_for_note(view, "actual load in")
+
+    view.evaluate(
+        """() => Plotly.relayout('chart', {'xaxis.range': [
+            fc.plotTime(new Date(Date.now() - 500 * 86400e3).toISOString()),
+            fc.plotTime(new Date().toISOString())]})"""
+    )
+    note = wait_for_note(view, "actual load in 12 h buckets")  # 400 days in at most 1,500
+    assert "422" not in note
+    assert traces(view)["actual"]["values"] >= 14 * 2 - 1  # the whole fortnight stored
+    assert page.errors == []
+
+
 def test_hovered_values_are_rounded(seeded_server: tuple[str, Seeded], page: Page) -> None:
     base, _ = seeded_server
     view = page.open(f"{base}/dashboard/services/chat")

@@ -499,6 +499,9 @@ class ServiceDetailPublic(_FromAttributes):
     exclusions: list[ExclusionPublic]
     actuations: list[ActuationPublic]
     plan: PlanChartPublic | None
+    first_sample_at: datetime | None = Field(
+        description="the driving metric's oldest stored point (null: none yet)"
+    )
 
 
 class ActuationsPublic(BaseModel):

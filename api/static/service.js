@@ -202,7 +202,7 @@ async function drawChart(detail, history, forecast) {
   // The view reaches now even when the forecast ran out long ago (its jobs stopped).
   const ahead = [...(forecast ? forecast.points.map((p) => p.ts) : []), ...(detail.plan ? detail.plan.ts : [])];
   const daysBack = (days) => fc.plotTime(new Date(Date.now() - days * 86400e3).toISOString());
-  let end = null;
+  let end = daysBack(0);
   if (ahead.length) {
     const step = (detail.plan ? detail.plan.step_seconds : 0) * 1000;
     const lastMs = Math.max(...ahead.map((ts) => Date.parse(ts))) + step;
@@ -212,10 +212,12 @@ async function drawChart(detail, history, forecast) {
   await Plotly.newPlot("chart", traces, layout,
     { responsive: true, displaylogo: false, scrollZoom: true });
   $("chart").on("plotly_relayout", onZoom);
+  // "all" starts at the oldest stored sample: the history fetched for its window holds all
+  const first = detail.first_sample_at ? fc.plotTime(detail.first_sample_at) : daysBack(HISTORY_DAYS);
   for (const button of document.querySelectorAll("button[data-days]")) {
     const days = Number(button.dataset.days);  // back from now (0: all), and all that is ahead
-    button.onclick = () => Plotly.relayout("chart", days && end
-      ? { "xaxis.range": [daysBack(days), end] } : { "xaxis.autorange": true });
+    button.onclick = () => Plotly.relayout("chart",
+      { "xaxis.range": [days ? daysBack(days) : first, end] });
   }
   $("chart-note").textContent = chartNote(history);
 }

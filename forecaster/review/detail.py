@@ -22,7 +22,9 @@ from forecaster.storage.actuations import list_actuations
 from forecaster.storage.calendar import list_events, list_exclusions
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
 from forecaster.storage.plans import latest_plan, plan_steps
+from forecaster.storage.samples import first_sample_ms_of, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
+from forecaster.timeutil import from_epoch_ms
 from forecaster.training.service_data import driving_training_runs
 
 
@@ -68,6 +70,7 @@ class ServiceDetail:
     exclusions: list[Exclusion]
     actuations: list[Actuation]
     plan: PlanChart | None
+    first_sample_at: datetime | None  # where the stored history starts: the chart's "all"
 
 
 def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDetail:
@@ -77,6 +80,8 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
     actuations = list_actuations(session=session, service_id=service.id)
     runs = driving_training_runs(session=session, service=service, profile=profile)[1]
     plan = latest_plan(session=session, service_id=service.id)
+    actual_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
+    first_ms = first_sample_ms_of(session=session, series_ids=actual_ids)
     return ServiceDetail(
         summary=summarize_service(
             session=session,
@@ -91,6 +96,7 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
         exclusions=list_exclusions(session=session, service_id=service.id),
         actuations=actuations,
         plan=None if plan is None else plan_chart(session=session, plan=plan, profile=profile),
+        first_sample_at=None if first_ms is None else from_epoch_ms([first_ms])[0].to_pydatetime(),
     )
 
 

@@ -484,9 +484,19 @@ def newest_sample_ms(*, session: Session, series_id: int, count: int = 12) -> np
 
 def latest_sample_ms_of(*, session: Session, series_ids: list[int]) -> int | None:
     """Epoch ms of the newest point among some series (the service's "current" load time)."""
+    return _edge_sample_ms(session, series_ids, func.max)
+
+
+def first_sample_ms_of(*, session: Session, series_ids: list[int]) -> int | None:
+    """Epoch ms of the oldest point among some series (where a service's history starts)."""
+    return _edge_sample_ms(session, series_ids, func.min)
+
+
+def _edge_sample_ms(session: Session, series_ids: list[int], edge: Any) -> int | None:
+    """``func.min`` or ``func.max`` of the points' epoch ms among some series."""
     if not series_ids:
         return None
     value = session.execute(
-        select(func.max(Sample.ts_ms)).where(Sample.series_id.in_(series_ids))
+        select(edge(Sample.ts_ms)).where(Sample.series_id.in_(series_ids))
     ).scalar_one()
     return None if value is None else int(value)

@@ -121,6 +121,7 @@ def test_overview_of_a_service_that_was_never_trained(client: httpx.Client) -> N
     ]
     detail = client.get("/v1/dashboard/services/embed").json()
     assert detail["plan"] is None and detail["leaderboard"] == []
+    assert detail["first_sample_at"] is None
     assert detail["events"] == [] and detail["actuations"] == []
     assert client.get("/v1/services/embed/forecasts").json() == {"data": [], "count": 0}
     assert client.get("/v1/dashboard/services/ghost").status_code == 404
@@ -159,9 +160,11 @@ def test_a_plan_that_ran_out_says_why_as_the_plan_route_does(
 def test_service_panels_give_capacity_reasons_and_leaderboard(
     client: httpx.Client, settings: Settings, database: Database
 ) -> None:
-    store_points(database, settings, "chat", ending_now(synthetic_traffic(days=4, seed=2)))
+    trace = ending_now(synthetic_traffic(days=4, seed=2))
+    store_points(database, settings, "chat", trace)
     trained = train_service(database, "chat", settings)
     detail = client.get("/v1/dashboard/services/chat").json()
+    assert pd.Timestamp(detail["first_sample_at"]) == trace.index[0]  # the chart's "all" starts
 
     plan = detail["plan"]
     assert plan["plan_id"] == trained.plan_id and len(plan["ts"]) == 144

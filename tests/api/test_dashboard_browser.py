@@ -143,7 +143,7 @@ def test_overview_lists_every_service(seeded_server: tuple[str, Seeded], page: P
 def test_service_page_draws_load_forecast_and_plan(
     seeded_server: tuple[str, Seeded], page: Page
 ) -> None:
-    base, _ = seeded_server
+    base, seeded = seeded_server
     view = page.open(f"{base}/")
     view.click("tr[data-service=chat] a")
     view.wait_for_selector("body[data-ready='1']")
@@ -196,6 +196,13 @@ def test_service_page_draws_load_forecast_and_plan(
     start = view.evaluate("document.getElementById('chart').layout.xaxis.range[0]")
     days_back = (utc_now() - pd.Timestamp(start, tz="UTC")).total_seconds() / 86_400
     assert 6.9 < days_back < 7.1
+    # "all" is the whole stored fortnight and what is ahead (it was the default week)
+    view.click("button[data-days='0']")
+    view.wait_for_function(
+        "document.getElementById('chart-note').textContent.includes('actual load in 15 min')"
+    )
+    first = traces(view)["actual"]["first"]
+    assert pd.Timestamp(first, tz="UTC") - seeded.trace.index[0] < pd.Timedelta(minutes=15)
     headers = view.locator("#leaderboard th").all_inner_texts()
     assert "fit s" in headers and "fit_seconds" not in headers  # one column, not two
     assert page.errors == []

@@ -539,6 +539,31 @@ def test_a_tiered_plans_hover_names_the_mix(page: Page, tiered_server: str) -> N
     assert page.errors == []
 
 
+def test_what_if_takes_any_value_a_profile_holds(page: Page, tmp_path: Path) -> None:
+    """A capacity below 0.001 and a start-up of fractional seconds are valid in a profile: the
+    form prefilled with them submits (the browser refused it, and "simulate" did nothing)."""
+    url = f"sqlite:///{tmp_path / 'forecaster.db'}"
+    database = Database(url)
+    database.migrate()
+    profile = CHAT_PROFILE.model_copy(
+        update={"capacity_per_replica": 0.0005, "startup_seconds": 90.5}
+    )
+    with database.session() as session:
+        upsert_service(session=session, name="tiny", profile=profile)
+    with live_server(create_app(Settings(database_url=url, auth_enabled=False), database)) as base:
+        view = page.open(f"{base}/dashboard/services/tiny")
+        assert view.input_value("#whatif [name=capacity_per_replica]") == "0.0005"
+        assert view.input_value("#whatif [name=startup_seconds]") == "90.5"
+        assert view.evaluate("document.getElementById('whatif').checkValidity()")
+        view.click("#whatif button")
+        view.wait_for_selector("body[data-whatif]")  # sent: a service without samples is refused
+        page.errors.remove(
+            "Failed to load resource: the server responded with a status of 409 (Conflict)"
+        )
+        assert page.errors == []
+    database.dispose()
+
+
 def test_what_if_replays_with_other_settings(seeded_server: tuple[str, Seeded], page: Page) -> None:
     base, _ = seeded_server
     paths = httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"]

@@ -2,13 +2,23 @@
 // forecast review, and the tables: plan reasons, leaderboard, events, exclusions, actuations.
 "use strict";
 
-const NAME = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+const NAME = nameInPath(location.pathname.split("/").filter(Boolean).pop());
 const API = `/v1/services/${encodeURIComponent(NAME)}`;
 const HISTORY_DAYS = 7;  // loaded when the page opens
 const MAX_HISTORY_DAYS = 400;  // the longest window GET .../history answers (history.MAX_WINDOW)
 const OPEN_DAYS = 2;  // shown when the page opens
 const REVIEW = ["review p50", "review p95", "review actual"];
 const $ = (id) => document.getElementById(id);
+
+/** The service's name from the address's last segment; one that does not decode (a lone "%")
+ * is taken as it is, and the API says no service has it. */
+function nameInPath(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch (_) {
+    return segment;
+  }
+}
 
 function table(columns, rows, empty) {
   if (!rows.length) return `<p class="muted">${empty}</p>`;

@@ -312,6 +312,9 @@ def test_a_service_that_does_not_exist_says_so(
     view.goto(f"{base}/dashboard/services/not%20a%20name!")  # no service could have it
     view.wait_for_selector("body[data-ready='error']")
     assert 'There is no service named "not a name!"' in view.inner_text("main")
+    view.goto(f"{base}/dashboard/services/%")  # no escape: decoding it threw, the page blank
+    view.wait_for_selector("body[data-ready='error']")
+    assert 'There is no service named "%"' in view.inner_text("main")
     answer = view.goto(f"{base}/dashboard/services/a%2Fb")  # read as /a/b: no such page
     assert answer is not None and answer.status == 404
     assert "There is no dashboard page at /dashboard/services/a/b" in view.inner_text("main")

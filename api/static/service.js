@@ -239,6 +239,16 @@ function chartNote(history) {
     `Green: declared events; grey: excluded windows; red: now.`;
 }
 
+/** In the chart's place, for a service with nothing to draw (an empty chart had an x axis of
+ * a few milliseconds). */
+function showNoData(summary) {
+  $("chart").innerHTML = `<p class="muted">No ${fc.esc(summary.metric)} samples yet: the chart ` +
+    "shows the load once the first arrive.</p>";
+  $("chart").style.height = "auto";  // not a chart's 520 px of blank
+  $("chart").closest("section").querySelector(".controls").hidden = true;
+  keepInUrl({ review: null, from: null, to: null });
+}
+
 /** "5 min buckets": the spacing the chart shows, never finer than the data's own step. */
 function bucketText(history) {
   return `${fc.duration(history.resolution_seconds)} buckets`;
@@ -467,9 +477,13 @@ async function main() {
     renderSummary(detail);
     renderTables(detail);
     setupWhatIf(detail);
-    await drawChart(detail, history, forecast);
-    await loadReviewChoices();
-    await restoreView();
+    if (detail.first_sample_at || forecast || detail.plan) {
+      await drawChart(detail, history, forecast);
+      await loadReviewChoices();
+      await restoreView();
+    } else {
+      showNoData(detail.summary);
+    }
     document.body.dataset.ready = "1";
   } catch (error) {
     $("name").textContent = NAME;

@@ -326,8 +326,14 @@ def test_service_without_a_plan_still_renders(
     seeded_server: tuple[str, Seeded], page: Page
 ) -> None:
     base, _ = seeded_server
-    view = page.open(f"{base}/dashboard/services/embed")
+    view = page.open(f"{base}/dashboard/services/embed?from=2024-01-01&to=2024-01-02")
     assert "no plan yet" in view.inner_text("#plan")
+    # no samples, forecast nor plan: a message, not an empty chart whose axis spans 2 ms
+    assert "No requests_per_second samples yet" in view.inner_text("#chart")
+    assert view.locator("#chart .main-svg").count() == 0
+    assert view.locator("button[data-days]").first.is_hidden()
+    assert "buckets" not in view.inner_text("#chart-note")
+    assert "from=" not in view.url
     assert "no plan" in view.inner_text("#cards")
     assert view.locator(".plan-note").count() == 0
     assert page.errors == []

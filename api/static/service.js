@@ -232,11 +232,13 @@ async function drawChart(detail, history, forecast) {
   $("chart-note").textContent = chartNote(history);
 }
 
-/** What the chart shows: its buckets and the colours' key. */
+/** What the chart shows: its buckets and the colours' key. A window without load (all of it
+ * ahead) has no buckets to tell of: the API's are then the finest that fit, not the data's. */
 function chartNote(history) {
-  return `actual load in ${bucketText(history)} (mean; ` +
-    `"actual peak" shows each bucket's max). Zoom in for finer buckets, down to the data's own step. ` +
-    `Green: declared events; grey: excluded windows; red: now.`;
+  const load = history.ts.length ? `actual load in ${bucketText(history)} (mean; ` +
+    `"actual peak" shows each bucket's max). Zoom in for finer buckets, down to the data's own step`
+    : "No actual load in this window";
+  return `${load}. Green: declared events; grey: excluded windows; red: now.`;
 }
 
 /** In the chart's place, for a service with nothing to draw (an empty chart had an x axis of

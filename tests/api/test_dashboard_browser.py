@@ -245,6 +245,22 @@ def test_the_chart_note_comes_back_after_a_failed_fetch(
     assert page.errors == []
 
 
+def test_a_window_ahead_of_now_has_no_buckets_to_tell_of(
+    seeded_server: tuple[str, Seeded], page: Page
+) -> None:
+    """Zoomed into the forecast alone: the note said "30 s buckets" of 5-minute data."""
+    base, _ = seeded_server
+    view = page.open(f"{base}/dashboard/services/chat")
+    view.evaluate(
+        """() => Plotly.relayout('chart', {'xaxis.range': [1, 3].map((hours) =>
+            fc.plotTime(new Date(Date.now() + hours * 3600e3).toISOString()))})"""
+    )
+    note = wait_for_note(view, "No actual load in this window")
+    assert "buckets" not in note and "Green: declared events" in note
+    assert traces(view)["actual"]["points"] == 0
+    assert page.errors == []
+
+
 def test_hovered_values_are_rounded(seeded_server: tuple[str, Seeded], page: Page) -> None:
     base, _ = seeded_server
     view = page.open(f"{base}/dashboard/services/chat")

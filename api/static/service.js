@@ -199,8 +199,10 @@ async function drawChart(detail, history, forecast) {
   const layout = {
     margin: { l: 60, r: 60, t: 10, b: 40 },
     hovermode: "x unified",
-    legend: { orientation: "h", y: -0.12, traceorder: "normal" },
-    xaxis: { type: "date", title: { text: "UTC" } },
+    // above the plot: below it, a phone's many rows of legend shrank the plot, and the time
+    // axis's labels and title ran into them; automargin keeps its turned labels in the chart
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", traceorder: "normal" },
+    xaxis: { type: "date", title: { text: "UTC" }, automargin: true },
     // hovered values to four significant digits: bucket means and quantiles are long floats
     yaxis: { title: { text: `${s.metric}${s.unit ? ` (${s.unit})` : ""}` }, rangemode: "tozero",
       hoverformat: ",.4~r" },

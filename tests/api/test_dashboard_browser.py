@@ -6,6 +6,7 @@ Skipped when /usr/bin/chromium is absent, unless FORECASTER_REQUIRE_BROWSER=1 (C
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -498,6 +499,11 @@ def test_a_linked_window_without_an_offset_is_utc_in_every_viewers_zone(
         tokyo.close()
 
 
+def vertically_apart(one: dict[str, float], other: dict[str, float]) -> bool:
+    """Whether two bounding boxes share no row of pixels."""
+    return bool(one["y"] + one["height"] <= other["y"] or other["y"] + other["height"] <= one["y"])
+
+
 def test_pages_fit_a_phones_width(seeded_server: tuple[str, Seeded], browser: Any) -> None:
     base, _ = seeded_server
     phone = Page(browser, width=375)
@@ -512,6 +518,14 @@ def test_pages_fit_a_phones_width(seeded_server: tuple[str, Seeded], browser: An
                     + Math.round(e.getBoundingClientRect().right))"""
             )
             assert width <= 375, (path, width, wide)  # nothing makes the page scroll sideways
+        # the time axis's labels, its title "UTC" and the legend keep apart: on a phone the
+        # legend's rows pushed the axis onto them
+        boxes = [
+            view.locator(f"#chart {part}").bounding_box()
+            for part in (".xaxislayer-above", ".g-xtitle", ".legend")
+        ]
+        for one, other in itertools.combinations(boxes, 2):
+            assert vertically_apart(one, other), boxes
         assert phone.errors == []
     finally:
         phone.close()

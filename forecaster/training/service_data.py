@@ -117,9 +117,10 @@ def load_history(
     if not series_ids:
         raise NotReadyError(f"service {quoted(service.name)} has no {profile.metric} samples yet")
     now = utc_now()
-    samples = read_samples(
-        session=session, series_ids=series_ids, start=now - pd.Timedelta(days=days)
-    )
+    # from the start of the step the window begins in: retention keeps old steps as one point
+    # at the step's start, which a window beginning inside the step had left out
+    start = (pd.Timestamp(now) - pd.Timedelta(days=days)).floor(f"{profile.step_seconds}s")
+    samples = read_samples(session=session, series_ids=series_ids, start=start)
     if samples.empty:  # all older: say how old, so the fix (recent samples) is plain
         latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
         latest = "" if latest_ms is None else f"; its latest is from {_iso_ms(latest_ms)}"

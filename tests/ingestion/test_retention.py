@@ -49,14 +49,14 @@ def filled(database: Database, settings: Settings) -> float:
     return now
 
 
-def _history(database: Database, settings: Settings) -> pd.Series:
+def _history(database: Database, settings: Settings, days: float | None = None) -> pd.Series:
     with database.session() as session:
         service = session.execute(select(Service)).scalar_one()
         return load_history(
             session=session,
             service=service,
             profile=ScalingProfile.model_validate(service.profile),
-            days=settings.training_days,
+            days=days or settings.training_days,
         )
 
 
@@ -65,6 +65,9 @@ def test_roll_up_keeps_what_training_reads_and_is_idempotent(
 ) -> None:
     settings = settings.model_copy(update={"retention_raw_days": 3})
     before_history = _history(database, settings)
+    # QA: a window starting inside the rolled-up days lost its first step, kept as one point
+    # at the step's start, before the window's start
+    before_window = _history(database, settings, days=5.01)
     with database.session() as session:
         before = sample_count(session=session)
     summary = apply_retention(database, settings, now=filled)
@@ -73,6 +76,9 @@ def test_roll_up_keeps_what_training_reads_and_is_idempotent(
     after_history = _history(database, settings)
     pd.testing.assert_index_equal(after_history.index, before_history.index)
     np.testing.assert_allclose(after_history.to_numpy(), before_history.to_numpy(), rtol=1e-12)
+    after_window = _history(database, settings, days=5.01)
+    pd.testing.assert_index_equal(after_window.index, before_window.index)
+    np.testing.assert_allclose(after_window.to_numpy(), before_window.to_numpy(), rtol=1e-12)
     with database.session() as session:
         assert sample_count(session=session) == before - summary.deleted + summary.buckets
         frame = read_samples(session=session, series_ids=[1])

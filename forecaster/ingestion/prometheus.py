@@ -172,6 +172,9 @@ class PrometheusClient:
         if not base:
             raise PrometheusError("no Prometheus URL: set FORECASTER_PROMETHEUS_URL")
         self.settings = settings
+        # set once a query found Prometheus down: the pass's other sources are not each retried
+        # with the whole backoff (twenty sources took minutes, and the next pulls were skipped)
+        self.down: str | None = None
         self.http = httpx.Client(
             base_url=base.rstrip("/"), timeout=httpx.Timeout(settings.prometheus_timeout_seconds)
         )
@@ -180,14 +183,19 @@ class PrometheusClient:
         self.http.close()
 
     def query_range(self, query: str, start: float, end: float, step: float) -> list[MatrixSeries]:
+        if self.down is not None:
+            raise PrometheusError(f"not asked: an earlier source of this pass found {self.down}")
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
         attempts = self.settings.prometheus_retries + 1
+        refused = False  # no connection at all, as opposed to a slow or failing query
         for attempt in range(attempts):
             try:
                 response = self.http.post("/api/v1/query_range", data=params)
             except httpx.HTTPError as error:
                 problem = f"{type(error).__name__}: {error}"
+                refused = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
             else:
+                refused = False
                 if response.status_code < 400 or response.status_code in (400, 422):
                     try:
                         payload = response.json()
@@ -196,14 +204,26 @@ class PrometheusClient:
                             f"Prometheus answered HTTP {response.status_code} with non-JSON"
                         ) from None
                     return parse_matrix(payload)
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
+                problem = f"HTTP {response.status_code}: {_gist(response)}"
                 if response.status_code < 500 and response.status_code != 429:
                     raise PrometheusError(f"Prometheus refused the query: {problem}")
             if attempt + 1 < attempts:
                 delay = self.settings.prometheus_backoff_seconds * 2**attempt
                 log.warning("query_range failed (%s); retrying in %.1fs", problem, delay)
                 time.sleep(delay)
-        raise PrometheusError(f"Prometheus unreachable after {attempts} attempts: {problem}")
+        tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+        if not refused:  # it answered: an error page, a timeout of this query
+            raise PrometheusError(f"Prometheus query failed after {tries}: {problem}")
+        self.down = f"Prometheus unreachable ({problem})"
+        raise PrometheusError(f"Prometheus unreachable after {tries}: {problem}")
+
+
+def _gist(response: httpx.Response) -> str:
+    """An error answer in one short line: an HTML page (a URL that is not Prometheus's API)
+    had its markup spread over the job's message."""
+    if "html" in response.headers.get("content-type", "") or response.text.lstrip().startswith("<"):
+        return "an HTML page, not Prometheus's API: check FORECASTER_PROMETHEUS_URL"
+    return " ".join(response.text.split())[:200]
 
 
 def pull_prometheus(
@@ -275,6 +295,7 @@ def _pull_source(
                 start = (math.floor(latest_ms / 1000 / step) + 1) * step
             end = math.floor((now - settings.prometheus_lag_seconds) / step) * step
             summary.start, summary.end = start, end
+            details.update(metric=source.metric, start=start, end=end)
             widest: list[int | None] = [None]  # the most series a chunk returned so far
             for first, last in chunk_windows(
                 start, end, step, lambda: steps_per_chunk(settings, widest[0])
@@ -283,16 +304,15 @@ def _pull_source(
                 widest[0] = max(widest[0] or 0, len(matrix))
                 _store_chunk(database, settings, source, matrix, summary)
                 summary.chunks += 1
-            details.update(
-                metric=source.metric,
-                start=start,
-                end=end,
-                chunks=summary.chunks,
-                stored=summary.stored,
-                skipped_not_load=summary.skipped_not_load,
-                ignored_series=summary.ignored_series,
-                ignored_samples=summary.ignored_samples,
-            )
+                # so far: a run that fails at a later chunk still says which source it was
+                # and what its first chunks stored (its record had no details at all)
+                details.update(
+                    chunks=summary.chunks,
+                    stored=summary.stored,
+                    skipped_not_load=summary.skipped_not_load,
+                    ignored_series=summary.ignored_series,
+                    ignored_samples=summary.ignored_samples,
+                )
     except ForecasterError as error:
         summary.error = str(error)
         log.warning("pull of %s %s stopped: %s", service, source.metric, error)

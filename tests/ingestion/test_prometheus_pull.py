@@ -267,6 +267,52 @@ def test_an_unreachable_prometheus_is_retried_then_reported(
     assert "unreachable after 4 attempts" in str(summary.failed[0].error)
 
 
+def test_a_prometheus_found_down_is_not_asked_again_in_the_same_pass(
+    database: Database, settings: Settings
+) -> None:
+    """QA: in an outage each of twenty sources retried with the whole backoff, a pass took
+    minutes and the next pulls were skipped; and a failed run's record had no details."""
+    from tests.helpers import free_port
+
+    sources = [
+        PrometheusSource(metric=metric, query=f"{metric}_total")
+        for metric in ("requests_per_second", "queue_length")
+    ]
+    with database.session() as session:
+        profile = ScalingProfile(capacity_per_replica=5, prometheus=sources)
+        upsert_service(session=session, name="chat", profile=profile)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    first, second = pull_prometheus(database, _pull_settings(settings, url)).failed
+    assert "unreachable after 4 attempts" in str(first.error)
+    assert "not asked: an earlier source of this pass found Prometheus unreachable" in str(
+        second.error
+    )
+    with database.session() as session:
+        runs = session.execute(select(JobRun).order_by(JobRun.id)).scalars().all()
+    assert [run.details.get("metric") for run in runs] == ["requests_per_second", "queue_length"]
+
+
+def test_an_html_page_where_prometheus_should_answer_is_named_in_one_line(
+    database: Database, settings: Settings
+) -> None:
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    page = FastAPI()
+
+    @page.post("/api/v1/query_range")
+    def not_prometheus() -> HTMLResponse:
+        return HTMLResponse("<!DOCTYPE HTML>\n<html>\n<body>Not here</body>\n</html>", 501)
+
+    _service(database)
+    with live_server(page) as url:
+        [failed] = pull_prometheus(database, _pull_settings(settings, url)).failed
+    assert "query failed after 4 attempts: HTTP 501: an HTML page, not Prometheus's API" in str(
+        failed.error
+    )
+    assert "\n" not in str(failed.error) and "<html>" not in str(failed.error)
+
+
 def test_pull_without_a_url_says_so(database: Database, settings: Settings) -> None:
     _service(database)
     with pytest.raises(PrometheusError, match="FORECASTER_PROMETHEUS_URL"):

@@ -23,11 +23,10 @@ def readyz(database: DatabaseDep) -> JSONResponse:
     try:
         with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        at_head = database.at_head()
+        problem = database.schema_problem()
     except Exception as error:  # noqa: BLE001 - any failure here means not ready
         return JSONResponse({"status": "unavailable", "reason": str(error)[:200]}, status_code=503)
-    if not at_head:
-        return JSONResponse(
-            {"status": "migrating", "reason": "schema not at head"}, status_code=503
-        )
+    if problem is not None:
+        status = "migrating" if problem.endswith("migrating") else "unknown_schema"
+        return JSONResponse({"status": status, "reason": problem}, status_code=503)
     return JSONResponse({"status": "ok"})

@@ -188,11 +188,26 @@ class Database:
         return ""
 
     def at_head(self) -> bool:
-        """Whether the schema is at the newest revision (``/readyz`` asks this)."""
-        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        """Whether the schema is at the newest revision."""
+        return self.schema_problem() is None
+
+    def schema_problem(self) -> str | None:
+        """Why the schema is not at the newest revision this code knows, or None when it is
+        (``/readyz`` says it): still to migrate, or migrated by a newer forecaster."""
+        scripts = ScriptDirectory.from_config(alembic_config(self.url))
+        head = scripts.get_current_head()
         with self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-        return current == head
+        if current == head:
+            return None
+        if current is not None and current not in {
+            rev.revision for rev in scripts.walk_revisions()
+        }:
+            return (
+                f"schema at revision {current}, which this version does not know (a newer "
+                f"forecaster migrated it; this one's newest is {head}): run that version"
+            )
+        return f"schema at revision {current or 'none'}, not yet at {head}: migrating"
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from api.app import create_app
 from forecaster.logs import JsonFormatter
@@ -80,10 +80,24 @@ def test_metrics_endpoint_exposes_service_health(client: TestClient) -> None:
 
 def test_readyz_reports_schema_not_at_head(client: TestClient, database: Database) -> None:
     assert client.get("/readyz").json() == {"status": "ok"}
+    with database.engine.connect() as connection:
+        head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     database.downgrade("base")
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["status"] == "migrating"
     database.migrate()
+    # QA: a schema a newer forecaster migrated read "migrating" too, where nothing migrates
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    try:
+        newer = client.get("/readyz")
+    finally:
+        with database.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": head}
+            )
+    assert newer.status_code == 503 and newer.json()["status"] == "unknown_schema"
+    assert "revision 9999, which this version does not know" in newer.json()["reason"]
 
 
 def test_openapi_summaries_come_from_the_routes_docstrings(client: TestClient) -> None:

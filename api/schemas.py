@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
@@ -20,7 +22,7 @@ from forecaster.planning.simulate import POLICIES
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
 from forecaster.storage.orm import Actuation
-from forecaster.timeutil import utc_within_years
+from forecaster.timeutil import UTC_WORD, utc_within_years
 from forecaster.training.forecasting import known_model_names
 
 
@@ -38,7 +40,23 @@ MOMENT_SCHEMA: dict[str, Any] = {
     "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
     "description": "ISO-8601 (naive means UTC) or epoch seconds",
 }
-Moment = Annotated[datetime, AfterValidator(_within_years), WithJsonSchema(MOMENT_SCHEMA)]
+
+
+def _utc_word_as_z(value: Any) -> Any:
+    """A trailing " UTC" (as SQL exports write times, and as metrics batches take) read as Z."""
+    return (
+        re.sub(UTC_WORD, "Z", value.strip(), flags=re.IGNORECASE)
+        if isinstance(value, str)
+        else value
+    )
+
+
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_utc_word_as_z),
+    AfterValidator(_within_years),
+    WithJsonSchema(MOMENT_SCHEMA),
+]
 
 
 class RefusalPublic(BaseModel):

@@ -62,6 +62,12 @@ def test_exclusions_round_trip(settings: Settings, database: Database) -> None:
     assert created.json()["start"].startswith("2025-01-01T10:00:00")  # naive read as UTC
     assert client.get("/v1/services/chat/exclusions").json()["data"][0]["reason"] == "outage"
     exclusion_id = created.json()["id"]
+    # QA: a time as SQL exports write it, which metrics batches take, was a 422 here
+    exported = {"start": "2025-01-02 10:00:00 UTC", "end": "2025-01-02 11:00:00 utc"}
+    also = client.post("/v1/services/chat/exclusions", json=exported)
+    assert also.status_code == 201, also.text
+    assert also.json()["end"].startswith("2025-01-02T11:00:00")
+    assert client.delete(f"/v1/services/chat/exclusions/{also.json()['id']}").status_code == 204
     assert client.delete(f"/v1/services/chat/exclusions/{exclusion_id}").status_code == 204
     assert client.get("/v1/services/chat/exclusions").json()["count"] == 0
 

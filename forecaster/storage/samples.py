@@ -348,6 +348,9 @@ def latest_metric_ms(
     return None if value is None else int(value)
 
 
+ROLL_UP_LOCK_KEY = 0x726F6C6C7570  # "rollup": one roll-up at a time, held to its commit
+
+
 def roll_up_samples(
     *, session: Session, series_ids: list[int], step_ms: int, cutoff_ms: int
 ) -> tuple[int, int]:
@@ -364,6 +367,8 @@ def roll_up_samples(
     bind = {"step": step_ms, "cutoff": cutoff_ms}
     ids = ", ".join(str(int(i)) for i in series_ids)  # ints only: safe to inline
     postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:  # two roll-ups at once (a manual one beside the job's) wrote one bucket twice
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROLL_UP_LOCK_KEY})
     session.execute(text("DROP TABLE IF EXISTS samples_rollup"))
     session.execute(
         text(

@@ -3,6 +3,8 @@ same history before and after; re-running changes nothing; a failure changes not
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,6 +27,10 @@ DAYS = 10
 
 @pytest.fixture
 def filled(database: Database, settings: Settings) -> float:
+    return fill(database, settings)
+
+
+def fill(database: Database, settings: Settings) -> float:
     """Two series of one service, a point every 60 s (unaligned) for ten days; returns now."""
     now = utc_now().timestamp() // 60 * 60
     stamps = np.arange(now - DAYS * 86400, now - 60, 60.0) + 7.5  # off the step grid
@@ -151,3 +157,24 @@ def test_a_failing_roll_up_changes_nothing_and_the_next_service_still_rolls_up(
     pd.testing.assert_frame_equal(after, before)
     assert jobs["chat"].job == "retention" and jobs["chat"].status == "failed"
     assert jobs["search"].status == "ok"
+
+
+@pytest.mark.postgres
+def test_two_roll_ups_at_once_both_succeed(postgres_schema_url: str, settings: Settings) -> None:
+    """QA: a manual ``forecaster retention`` beside the scheduled one failed on PostgreSQL
+    with a duplicate key: both had read the same raw points and wrote the same bucket."""
+    database = Database(postgres_schema_url)
+    database.migrate()
+    try:
+        settings = settings.model_copy(
+            update={"database_url": postgres_schema_url, "retention_raw_days": 3}
+        )
+        now = fill(database, settings)
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda _: apply_retention(database, settings, now=now), range(2)))
+        assert [item.error for run in runs for item in run.services] == [None, None]
+        assert sum(item.buckets for run in runs for item in run.services) > 0
+        again = apply_retention(database, settings, now=now)
+        assert (again.services[0].buckets, again.services[0].deleted) == (0, 0)
+    finally:
+        database.dispose()

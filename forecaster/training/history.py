@@ -77,7 +77,7 @@ def regularise(
     stamps = epoch_ns(points.index)
     if anchor is not None and points.index.nunique() > 1:
         own_ns = int(round(infer_step_seconds(points.index) * 1e9))
-        if own_ns < step_ns:
+        if own_ns < step_ns and step_ns % own_ns == 0:  # marks of both grids from the anchor
             stamps = origin_ns + (stamps - origin_ns + (own_ns - 1) // 2) // own_ns * own_ns
     centre = (step_ns - 1) // 2 if anchor is None else 0  # a point half-way counts earlier
     offsets = (stamps - origin_ns + centre) // step_ns

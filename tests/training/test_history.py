@@ -99,6 +99,13 @@ def test_jittered_rows_count_for_their_own_minute_on_a_coarser_grid() -> None:
     )
     both = regularise(pd.concat([rolled, points]), 300, anchor=pd.Timestamp(0, tz="UTC"))
     assert both[:"2024-03-03 16:55"].tolist() == [5.0, 7.0]
+    # a step that does not divide the grid's keeps its points where they are: 11:00 of a
+    # 7-minute series is in the 11:00 hour, though the nearest 7-minute mark from epoch is 10:57
+    odd = pd.date_range("2024-03-03 11:00", periods=8, freq="7min", tz="UTC")
+    hourly = regularise(
+        pd.Series(np.arange(8.0), index=odd), 3600, anchor=pd.Timestamp(0, tz="UTC")
+    )
+    assert hourly.index[0] == odd[0] and hourly.tolist() == [3.5]
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query
 
 from api.deps import SessionDep
 from api.schemas import JobRunPublic, JobRunsPublic
+from forecaster.errors import InvalidInputError, listing, quoted
 from forecaster.storable_text import StorableStr
-from forecaster.storage.jobs import list_job_runs
+from forecaster.storage.jobs import RECORDED_AS, RECORDED_JOBS, list_job_runs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -18,7 +19,14 @@ def get_jobs(
     job: StorableStr | None = Query(default=None, max_length=64),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> JobRunsPublic:
-    """Recent job runs, newest first."""
+    """Recent job runs, newest first (``job``: one job's; a scheduler job id that records its
+    runs under another name, such as ``train-resume``, reads that name's)."""
+    if job is not None:
+        job = RECORDED_AS.get(job, job)
+        if job not in RECORDED_JOBS:  # a typo read as "no runs" looked like a job never run
+            raise InvalidInputError(
+                f"no job is named {quoted(job)}; jobs are {listing(RECORDED_JOBS)}"
+            )
     runs = [
         JobRunPublic.model_validate(run, from_attributes=True)
         for run in list_job_runs(session=session, limit=limit, job=job)

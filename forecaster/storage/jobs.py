@@ -21,6 +21,10 @@ from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 
+# the job names runs are recorded under, and the scheduler's job ids that record under another
+RECORDED_JOBS = ("train", "forecast", "actuate", "pull_prometheus", "retention", "prune")
+RECORDED_AS = {"train-resume": "train", "pull": "pull_prometheus"}
+
 ABANDONED = "abandoned: the process running it stopped before it finished"
 SHUT_DOWN = (
     "stopped: the process was shut down while it ran; services it had not finished keep "

@@ -173,6 +173,13 @@ def test_excluding_all_history_keeps_the_last_plan(settings: Settings, database:
     ]
     assert "exclusion window" in runs[0]["message"]
     assert runs[1]["details"]["plan_id"] == first.json()["plan_id"]
+    # QA: the scheduler's job train-resume records its runs as train, and a typo listed
+    # nothing, which read as a job that never ran
+    resumed = client.get("/v1/jobs", params={"job": "train-resume"}).json()["data"]
+    assert [run["id"] for run in resumed] == [run["id"] for run in runs]
+    typo = client.get("/v1/jobs", params={"job": "trian"})
+    assert typo.status_code == 422
+    assert typo.json()["detail"].startswith('no job is named "trian"; jobs are train, forecast')
 
 
 def test_a_training_on_demand_is_read_back_at_once_and_an_unknown_service_is_not_a_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import event
 
@@ -13,7 +14,6 @@ from forecaster.actuators.window import (
     build_window,
     change_points,
     floor_over,
-    load_window,
     load_windows,
 )
 from forecaster.storage.db import Database
@@ -85,17 +85,7 @@ def test_load_window_from_the_database(database: Database) -> None:
     store_plan(database, replicas=[3] * 12 + [6] * 12)
 
     def load(*, preview: bool = False) -> PlanWindow:
-        with database.session() as session:
-            service = get_service(session=session, name="chat")
-            return load_window(
-                session=session,
-                service=service,
-                profile=profile_of(service),
-                now=utc_now(),
-                window_seconds=360,
-                max_age_seconds=6 * 3600,
-                preview=preview,
-            )
+        return windows_of(database, max_age_seconds=6 * 3600, preview=preview)[None]
 
     active = load()
     assert active.active and active.floor in (3, 6)
@@ -113,6 +103,19 @@ def test_load_window_from_the_database(database: Database) -> None:
     assert load().status is PlanStatus.STALE
 
 
+def windows_of(database: Database, **given: Any) -> dict[str | None, PlanWindow]:
+    """The windows of service "chat"'s stored plan now, over the next 6 minutes."""
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        return load_windows(
+            session=session,
+            service=service,
+            profile=profile_of(service),
+            now=utc_now(),
+            **{"window_seconds": 360, "max_age_seconds": 3600, **given},
+        )
+
+
 def test_windows_of_several_tiers_read_the_plan_once(database: Database) -> None:
     """The actuate pass cuts a window per tier its targets scale, from one read of the plan
     (it had read the plan again for each tier, every few minutes)."""
@@ -123,21 +126,11 @@ def test_windows_of_several_tiers_read_the_plan_once(database: Database) -> None
     def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
         statements.append(statement)
 
-    with database.session() as session:
-        service = get_service(session=session, name="chat")
-        event.listen(database.engine, "before_cursor_execute", count)
-        try:
-            windows = load_windows(
-                session=session,
-                service=service,
-                profile=profile_of(service),
-                now=utc_now(),
-                window_seconds=360,
-                max_age_seconds=3600,
-                tiers=[None, "L4", "A100", "L4", "TPU"],
-            )
-        finally:
-            event.remove(database.engine, "before_cursor_execute", count)
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        windows = windows_of(database, tiers=[None, "L4", "A100", "L4", "TPU"])
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
     assert {tier: w.floor for tier, w in windows.items()} == {
         None: 13,
         "L4": 4,
@@ -150,17 +143,7 @@ def test_windows_of_several_tiers_read_the_plan_once(database: Database) -> None
 
 def test_service_without_a_plan_is_missing(database: Database) -> None:
     make_service(database)
-    with database.session() as session:
-        service = get_service(session=session, name="chat")
-        window = load_window(
-            session=session,
-            service=service,
-            profile=profile_of(service),
-            now=utc_now(),
-            window_seconds=360,
-            max_age_seconds=3600,
-        )
-    assert window.status is PlanStatus.MISSING
+    assert windows_of(database)[None].status is PlanStatus.MISSING
 
 
 def test_pushes_capped_per_push_keep_up_with_a_plan_of_finer_steps() -> None:

@@ -22,18 +22,27 @@ PROFILE = ScalingProfile(step_seconds=300, capacity_per_replica=10)
 
 def _store_regions(database: Database, settings: Settings, ends: dict[str, pd.Timestamp]) -> None:
     """10 req/s per region every 5 minutes for a day, each region up to its own end."""
-    batch = []
-    for region, end in ends.items():
-        index = pd.date_range(end=end, periods=288, freq="5min")
-        batch.append(
-            SeriesPoints(
-                service="chat",
-                metric=PROFILE.metric,
-                timestamps=(index.as_unit("ms").asi8 / 1000).tolist(),
-                values=[10.0] * len(index),
-                labels={"region": region},
-            )
+    regions = {
+        ("region", region): pd.date_range(end=end, periods=288, freq="5min")
+        for region, end in ends.items()
+    }
+    _store_label_sets(database, settings, regions)
+
+
+def _store_label_sets(
+    database: Database, settings: Settings, label_sets: dict[tuple[str, str], pd.DatetimeIndex]
+) -> None:
+    """10 req/s at each time of each label set's index."""
+    batch = [
+        SeriesPoints(
+            service="chat",
+            metric=PROFILE.metric,
+            timestamps=(index.as_unit("ms").asi8 / 1000).tolist(),
+            values=[10.0] * len(index),
+            labels={name: value},
         )
+        for (name, value), index in label_sets.items()
+    ]
     with database.session() as session:
         upsert_service(session=session, name="chat", profile=PROFILE)
         ingest_batch(session=session, batch=batch, settings=settings)
@@ -76,19 +85,7 @@ def test_label_sets_that_never_overlap_leave_a_gap_not_an_error(
     switch = pd.Timestamp(now).floor("5min") - timedelta(hours=6)
     old = pd.date_range(end=switch, periods=288, freq="5min")
     new = pd.date_range(switch + timedelta(minutes=15), pd.Timestamp(now), freq="5min")
-    batch = [
-        SeriesPoints(
-            service="chat",
-            metric=PROFILE.metric,
-            timestamps=(index.as_unit("ms").asi8 / 1000).tolist(),
-            values=[10.0] * len(index),
-            labels={"pod": pod},
-        )
-        for pod, index in (("a", old), ("b", new))
-    ]
-    with database.session() as session:
-        upsert_service(session=session, name="chat", profile=PROFILE)
-        ingest_batch(session=session, batch=batch, settings=settings)
+    _store_label_sets(database, settings, {("pod", "a"): old, ("pod", "b"): new})
     with database.session() as session:
         service = get_service(session=session, name="chat")
         history = load_history(session=session, service=service, profile=PROFILE, days=2)

@@ -11,8 +11,11 @@ seasonality), where the forecast holds the last fitted trend value rather than c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,7 +101,10 @@ class Prophet(ForecastModel):
             warnings.simplefilter("ignore")
             if self.calendar.holiday_country:
                 model.add_country_holidays(country_name=self.calendar.holiday_country)
-            model.fit(frame.dropna(subset=["y"]))
+            try:
+                model.fit(frame.dropna(subset=["y"]))
+            finally:
+                remove_run_files(model)
             in_sample = model.predict(frame)
         fitted = in_sample["yhat"].to_numpy()
         # on the log scale a trend compounds (a month of growth, forecast four weeks on, came
@@ -139,3 +145,18 @@ class Prophet(ForecastModel):
             coarse = coarse - predicted["trend"].to_numpy() + held
         median = refine(self.last_block_, coarse, self.factor_, horizon)
         return median, empirical_offsets(self.errors_, quantiles, horizon, 0.0)
+
+
+def remove_run_files(model: Any) -> None:
+    """Delete the CSV, log and folder cmdstanpy wrote for a fit (the fitted parameters are in
+    the model by then). It keeps them under /tmp until the process exits: a server gathered
+    16 files a training for as long as it ran, and kept them after a SIGTERM."""
+    backend = model.stan_backend
+    fit = getattr(backend, "stan_fit", None)
+    if fit is None:
+        return
+    folders = {Path(name).parent for name in fit.runset.csv_files}
+    backend.cleanup()
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            folder.rmdir()

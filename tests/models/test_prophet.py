@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -89,3 +90,20 @@ def test_weekends_keep_their_own_daily_shape() -> None:
 
 def test_forecasts_past_a_missing_end() -> None:
     assert_forecasts_past_a_missing_end(Prophet)
+
+
+def test_a_fit_leaves_no_files_behind() -> None:
+    """QA: cmdstanpy kept each fit's CSV, log and folder under /tmp until the process exited:
+    a server gathered 16 files a training for as long as it ran."""
+    import cmdstanpy
+
+    def entries() -> set[str]:
+        return {
+            os.path.join(root, name)
+            for root, dirs, files in os.walk(cmdstanpy._TMPDIR)
+            for name in dirs + files
+        }
+
+    before = entries()
+    Prophet().fit(synthetic_traffic(days=3, step_seconds=3600))
+    assert entries() - before == set()

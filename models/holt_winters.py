@@ -35,7 +35,7 @@ SEASON_CYCLES = 3
 
 
 class HoltWinters(ForecastModel):
-    """Additive-seasonal exponential smoothing with a damped trend (no season under 3 days)."""
+    """Additive-seasonal exponential smoothing with a damped trend (a level alone under 3 days)."""
 
     alias = "holt_winters"
 
@@ -66,21 +66,25 @@ class HoltWinters(ForecastModel):
 
 
 def smooth(
-    values: np.ndarray, season: int, fixed: dict[str, Any] | None, *, trend: bool = True
+    values: np.ndarray, season: int, fixed: dict[str, Any] | None, *, trend: bool | None = None
 ) -> tuple[Any, dict[str, Any]]:
     """Damped additive ETS on ``values``, seasonal on ``SEASON_CYCLES`` full ``season`` cycles.
 
     Without ``fixed`` the smoothing parameters are estimated; with them (from an earlier fit)
-    the filter just runs over the new data, which is what ``update`` needs. Also used by MSTL
-    for the level left once the seasonal cycles are removed (without a trend on the log scale,
-    where a trend compounds).
+    the filter just runs over the new data, which is what ``update`` needs. ``trend`` None:
+    a damped trend only with the season. Fitted on a day or so, a trend carried an evening's
+    fall through the night to 0 (a whole next day of hourly bike rentals forecast at half of
+    yesterday's); short-history cuts of eight shared traces from 1 to 2.5 days: mean next-day
+    MAE ratio to yesterday repeated 1.08 -> 0.99 (at exactly a day 1.57 -> 1.21), worst 7.7 ->
+    5.0, under a day unchanged. Also used by MSTL for the level left once the seasonal cycles
+    are removed (without a trend on the log scale, where a trend compounds).
     """
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     seasonal = season > 1 and len(values) >= SEASON_CYCLES * season
     if fixed is not None and fixed.get("seasonal") != seasonal:
-        fixed = None  # the history crossed the two-cycle mark: estimate afresh
-    trend = trend and len(values) >= 4
+        fixed = None  # the history crossed the mark: estimate afresh
+    trend = (seasonal if trend is None else trend) and len(values) >= 4
     model = ExponentialSmoothing(
         values,
         trend="add" if trend else None,

@@ -50,10 +50,22 @@ def test_a_short_climb_is_not_extrapolated_all_day() -> None:
     index = pd.date_range("2026-01-01", periods=10, freq="5min", tz="UTC")
     climb = pd.Series(np.arange(1.0, 11.0), index=index)
     model = HoltWinters().fit(climb)
-    assert model.params_["damping_trend"] <= MAX_DAMPING
+    assert model.params_["damping_trend"] is None  # no trend under three days: a level
     ahead = model.predict(288)["p50"].to_numpy()
-    assert ahead[-1] <= climb.iloc[-1] + 0.98 / (1 - 0.98) + 1.0  # at most ~50 steps of climb
-    assert ahead[-1] - ahead[-20] < 0.5  # levelled off hours before, not still climbing
+    assert ahead.max() <= climb.iloc[-1] + 0.5 and np.ptp(ahead) < 0.5
+    # with a season (three days and more), a trend, damped within the usual cap
+    seasonal = HoltWinters().fit(daily_cycle(days=4))
+    assert 0 < seasonal.params_["damping_trend"] <= MAX_DAMPING
+
+
+def test_a_day_of_history_carries_no_evenings_fall_through_the_night() -> None:
+    """QA: a day of hourly history ending in an evening's fall: the damped trend ran it down
+    to 0 by 01:00 and held it there, and the next day came out at half of yesterday."""
+    index = pd.date_range("2026-01-05 20:00", periods=24, freq="1h", tz="UTC")  # to 19:00
+    hours = index.hour.to_numpy()
+    day = 20 + 800 * np.exp(-(((hours - 17) / 3.0) ** 2))  # an evening peak, falling to 20
+    frame = HoltWinters().fit(pd.Series(day, index=index)).predict(24)
+    assert frame["p50"].min() >= day.min() * 0.5
 
 
 def test_update_keeps_parameters_and_follows_new_data() -> None:

@@ -322,7 +322,9 @@ def test_hours_of_history_are_not_extrapolated_beyond_what_the_backtest_reached(
     reached = outcome.fitted.hold_after
     assert reached is not None and 1 <= reached < 288
     median = outcome.frame["p50"].to_numpy()
-    assert median[reached - 1] > median[0]  # the checked steps still climb
+    # the checked steps keep the level the climb ended at (Holt-Winters is a level alone on
+    # hours of history), above the history's median
+    assert median[reached - 1] > climb.iloc[:36].median() + 1
     # then holds halfway between the last checked step and the history's median (the level
     # hours of history end at is a time of day, which a day ahead does not keep)
     halfway = (median[reached - 1] + climb.iloc[:36].median()) / 2
@@ -509,7 +511,10 @@ def test_a_whole_day_the_folds_cannot_see_is_repeated_in_the_forecast(hours: int
     actual = truth.iloc[cut : cut + 288].to_numpy()
     outcome = make_forecast(history, 288)
     p50 = outcome.frame["p50"].to_numpy()
-    assert "averaged with yesterday's" in outcome.message
+    # yesterday repeated, as champion or averaged with the one no fold could weigh against it
+    assert outcome.model == "seasonal_naive_daily" or "averaged with yesterday's" in (
+        outcome.message
+    )
     # the daily cycle is in the forecast: its next peak is there, as high as the last one
     assert p50.max() > 0.8 * history.max() and p50.min() > 0.5 * history.min()
     flat = np.mean(np.abs(history.iloc[-1] - actual))  # the last value held

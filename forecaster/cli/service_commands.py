@@ -141,7 +141,7 @@ def demo(
 ) -> None:
     """Load a real traffic trace into a fresh SQLite file, train, plan and serve the API."""
     from forecaster.demo import DEMO_SERVICE, prepare_demo
-    from forecaster.errors import ForecasterError, quoted
+    from forecaster.errors import quoted
     from forecaster.idle_priority import at_caller_priority
 
     if serve_api:  # before the file is recreated: it may be a running demo's
@@ -149,11 +149,8 @@ def demo(
     if database.is_dir():
         fail(f"--database {database} is a directory; give the SQLite file to create")
     say(f"preparing the demo in {database} (a fresh SQLite file) ...")
-    try:
-        with at_caller_priority():  # a person waits, and nothing is served yet
-            result = prepare_demo(database)
-    except ForecasterError as error:
-        fail(str(error))
+    with at_caller_priority():  # a person waits, and nothing is served yet
+        result = prepare_demo(database)
     say(f"ingested {result.points} points of real traffic for service {quoted(DEMO_SERVICE)}")
     say(f"trained {result.train.model}; plan {result.train.plan_id} stored")
     if not serve_api:

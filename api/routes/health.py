@@ -27,6 +27,6 @@ def readyz(database: DatabaseDep) -> JSONResponse:
     except Exception as error:  # noqa: BLE001 - any failure here means not ready
         return JSONResponse({"status": "unavailable", "reason": str(error)[:200]}, status_code=503)
     if problem is not None:
-        status = "migrating" if problem.endswith("migrating") else "unknown_schema"
-        return JSONResponse({"status": status, "reason": problem}, status_code=503)
+        status, reason = problem
+        return JSONResponse({"status": status, "reason": reason}, status_code=503)
     return JSONResponse({"status": "ok"})

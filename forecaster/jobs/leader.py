@@ -10,7 +10,6 @@ Jobs check the lock before each service (:mod:`forecaster.leadership`), from the
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import threading
@@ -19,15 +18,9 @@ from typing import IO
 
 from sqlalchemy import Connection, text
 
-from forecaster.storage.db import Database
+from forecaster.storage.db import Database, advisory_key
 
 log = logging.getLogger(__name__)
-
-
-def lock_key(scope: str) -> int:
-    """A stable, positive 62-bit advisory-lock key for ``scope`` (fits pg_locks arithmetic)."""
-    digest = hashlib.sha256(f"forecaster-scheduler:{scope}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") & ((1 << 62) - 1)
 
 
 class LeaderLock:
@@ -54,7 +47,7 @@ class LeaderLock:
         connection = self.database.engine.connect()
         try:
             scope = connection.execute(text("SELECT current_database() || '.' || current_schema()"))
-            self._key = lock_key(str(scope.scalar_one()))
+            self._key = advisory_key(f"forecaster-scheduler:{scope.scalar_one()}")
             got = connection.execute(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
             ).scalar_one()

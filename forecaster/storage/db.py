@@ -7,6 +7,7 @@ Every entry point (API, CLI, worker, tests) builds a :class:`Database` and calls
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,8 +27,6 @@ import migrations
 from forecaster.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
-# the PostgreSQL advisory lock one migrating process holds (an arbitrary constant of our own)
-MIGRATION_LOCK_KEY = 0x666F726563617374  # "forecast"
 
 
 def normalise_url(url: str) -> str:
@@ -59,8 +58,21 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-# TCP keepalive probes on both ends of each PostgreSQL connection: the first after 30 s idle,
-# then every 10 s, three unanswered ones end it (about a minute)
+def advisory_key(name: str) -> int:
+    """A stable, positive 62-bit PostgreSQL advisory-lock key for ``name`` (fits pg_locks
+    arithmetic)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 62) - 1)
+
+
+def hold_until_commit(executor: Connection | Session, name: str) -> None:
+    """Wait for PostgreSQL's advisory lock ``name``, then hold it until the transaction ends:
+    what it guards runs in one process at a time."""
+    executor.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
+
+
+# TCP keepalive probes the server sends each PostgreSQL client: the first after 30 s idle,
+# then every 10 s, three unanswered ones end the session (about a minute)
 KEEPALIVES = {"idle": 30, "interval": 10, "count": 3}
 
 
@@ -127,10 +139,8 @@ class Database:
                 connection.commit()
             try:
                 with connection.begin():
-                    if not self.is_sqlite:  # held until this transaction ends
-                        connection.execute(
-                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                        )
+                    if not self.is_sqlite:
+                        hold_until_commit(connection, "forecaster-migrate")
                     config = alembic_config(self.url)
                     config.attributes["connection"] = connection
                     step(config, revision)
@@ -191,23 +201,23 @@ class Database:
         """Whether the schema is at the newest revision."""
         return self.schema_problem() is None
 
-    def schema_problem(self) -> str | None:
-        """Why the schema is not at the newest revision this code knows, or None when it is
-        (``/readyz`` says it): still to migrate, or migrated by a newer forecaster."""
+    def schema_problem(self) -> tuple[str, str] | None:
+        """Why the schema is not at the newest revision this code knows, as ``(status,
+        reason)``, or None when it is (``/readyz`` says it): ``migrating`` while it is still
+        to migrate, ``unknown_schema`` when a newer forecaster migrated it."""
         scripts = ScriptDirectory.from_config(alembic_config(self.url))
         head = scripts.get_current_head()
         with self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
         if current == head:
             return None
-        if current is not None and current not in {
-            rev.revision for rev in scripts.walk_revisions()
-        }:
-            return (
+        known = {script.revision for script in scripts.walk_revisions()}
+        if current is not None and current not in known:
+            return "unknown_schema", (
                 f"schema at revision {current}, which this version does not know (a newer "
                 f"forecaster migrated it; this one's newest is {head}): run that version"
             )
-        return f"schema at revision {current or 'none'}, not yet at {head}: migrating"
+        return "migrating", f"schema at revision {current or 'none'}, not yet at {head}: migrating"
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, json_text, quoted
 from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
+from forecaster.storage.db import hold_until_commit
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Sample, Series
 from forecaster.timeutil import from_epoch_ms
@@ -348,9 +349,6 @@ def latest_metric_ms(
     return None if value is None else int(value)
 
 
-ROLL_UP_LOCK_KEY = 0x726F6C6C7570  # "rollup": one roll-up at a time, held to its commit
-
-
 def roll_up_samples(
     *, session: Session, series_ids: list[int], step_ms: int, cutoff_ms: int
 ) -> tuple[int, int]:
@@ -368,7 +366,7 @@ def roll_up_samples(
     ids = ", ".join(str(int(i)) for i in series_ids)  # ints only: safe to inline
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:  # two roll-ups at once (a manual one beside the job's) wrote one bucket twice
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROLL_UP_LOCK_KEY})
+        hold_until_commit(session, "forecaster-roll-up")
     session.execute(text("DROP TABLE IF EXISTS samples_rollup"))
     session.execute(
         text(

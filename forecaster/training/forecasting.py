@@ -63,6 +63,7 @@ from forecaster.training.weekend import (
 from models.base import (
     DAY_SECONDS,
     DEFAULT_QUANTILES,
+    WEEK_SECONDS,
     ForecastModel,
     quantile_name,
     season_steps,
@@ -678,7 +679,7 @@ def _blend_partner(item: _Series) -> tuple[str | None, str]:
     alone (Holt's damped trend carried an evening's fall through the night), 0.93x and 1.06x
     with the two averaged, which also guards traffic without a daily cycle."""
     if item.weekend_note:
-        return WEEKLY_NAIVE, item.weekend_note
+        return _weekend_partner(item), item.weekend_note
     assert item.plan is not None
     day = season_steps(item.step_seconds, DAY_SECONDS)
     if len(item.history) >= day > int(item.plan.origins[0]) + 1 and day > 1:
@@ -703,6 +704,11 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
     least_contrast = WEEKEND_CONTRAST
     if _missing_history(WEEKLY_NAIVE, item):
         why = "the history is too short to backtest a weekly model"
+        if _weekend_partner(item) != WEEKLY_NAIVE:
+            # under a week, the standard deviation of three to five weekdays is a rough
+            # yardstick: twitter's mild weekends passed the usual bar, and one UPS day cut to
+            # 5 and 6 days was forecast at 2.3x the error once its weekend was moved
+            least_contrast = PARTLY_SEEN_CONTRAST
     elif not (seen := day_seconds(item.folds.seconds, item.step_seconds, zone)):
         why = "no backtest fold forecast a weekend"
     elif seen < DAY_SECONDS and whole_weekends(item.history, zone) < 2:
@@ -728,10 +734,19 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
     item.history = item.weekend.removed(item.history)
     item.weekend_note = (
         f"weekends moved to the weekdays' level by time of day and back, and averaged with "
-        f"{WEEKLY_NAIVE}: weekends stand {contrast:.1f} weekday standard deviations apart, "
-        f"and {why}"
+        f"{_weekend_partner(item)}: weekends stand {contrast:.1f} weekday standard deviations "
+        f"apart, and {why}"
     )
     return True
+
+
+def _weekend_partner(item: _Series) -> str:
+    """The naive model a champion fitted with weekends moved is averaged with: last week's
+    same day, or under a week of history yesterday's (its weekend moved too, so a Monday after
+    a quiet Sunday repeats a weekday's level)."""
+    index = item.history.index
+    span = (index[-1] - index[0]).total_seconds() + item.step_seconds
+    return WEEKLY_NAIVE if span >= WEEK_SECONDS else DAILY_NAIVE
 
 
 def _unlearned_events(item: _Series, champion: str, horizon: int) -> str:

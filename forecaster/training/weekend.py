@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.base import DAY_SECONDS, WEEK_SECONDS, step_seconds_of
+from models.base import DAY_SECONDS, step_seconds_of
 
 # the weekend's mean daily level must differ from the weekdays' mean by this many standard
 # deviations of the weekdays' daily levels: day-to-day noise, or a trend, rarely does
@@ -31,14 +31,14 @@ FULL_DAY_SHARE = 0.9
 def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     """How many weekday standard deviations the weekend's mean daily level lies from the
     weekdays' (calendar days in ``zone``, the profile's ``timezone``, else UTC; whole days
-    only); 0 when that cannot be told: under a week of history, steps of a day or more, or no
-    whole weekend day and three weekdays. Far from UTC, UTC days cut each weekend in two (in
-    Auckland, Saturday is two thirds UTC Friday) and dilute the contrast."""
+    only); 0 when that cannot be told: steps of a day or more, or no whole weekend day and
+    three weekdays (five days from a Wednesday to a Sunday will do). Far from UTC, UTC days
+    cut each weekend in two (in Auckland, Saturday is two thirds UTC Friday) and dilute the
+    contrast."""
     index = pd.DatetimeIndex(history.index)
     if len(history) < 2:
         return 0.0
-    step = step_seconds_of(index)
-    if step >= DAY_SECONDS or (index[-1] - index[0]).total_seconds() < WEEK_SECONDS - step:
+    if step_seconds_of(index) >= DAY_SECONDS:
         return 0.0
     levels = whole_day_means(history, zone)
     weekend = pd.DatetimeIndex(levels.index).day_of_week >= 5

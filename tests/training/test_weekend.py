@@ -33,7 +33,8 @@ def _office_traffic(days: float, *, weekend: float = WEEKEND_LEVEL, seed: int = 
 def test_weekend_contrast_tells_a_weekend_from_day_to_day_noise() -> None:
     assert weekend_contrast(_office_traffic(8)) > 10 * WEEKEND_CONTRAST
     assert weekend_contrast(_office_traffic(8, weekend=1.0)) < WEEKEND_CONTRAST
-    assert weekend_contrast(_office_traffic(6)) == 0.0  # under a week: cannot tell
+    assert weekend_contrast(_office_traffic(6)) > 10 * WEEKEND_CONTRAST  # four weekdays
+    assert weekend_contrast(_office_traffic(4)) == 0.0  # two weekdays: cannot tell
     daily = _office_traffic(60).resample("D").mean()
     assert weekend_contrast(daily) == 0.0  # steps of a day: no day to average within
 
@@ -107,6 +108,27 @@ def test_nine_days_ending_sunday_night_forecast_monday_as_a_weekday() -> None:
     error = float(np.mean(np.abs(auto.frame["p50"].to_numpy() - monday.to_numpy())))
     assert error < 1.2 * float(np.mean(np.abs(last_monday - monday.to_numpy())))
     assert abs(auto.frame["p50"].mean() / monday.mean() - 1) < 0.1
+
+
+@pytest.mark.parametrize("weekend", [WEEKEND_LEVEL, 1.0])
+def test_five_days_ending_sunday_night_forecast_monday_as_a_weekday(weekend: float) -> None:
+    """Five days from Wednesday to Sunday night, under a week: nothing could weigh a weekend,
+    so Monday was forecast like the quiet Sunday before it (half-hourly electricity demand
+    cut so: 4.6x the error of last Monday repeated). Three weekdays and a weekend far apart
+    now say the weekend is one; the Monday is then averaged with yesterday moved to a
+    weekday's level, as no last Monday is there."""
+    full = _office_traffic(11, weekend=weekend, seed=4)  # from Saturday 2024-01-06
+    history, monday = full.iloc[4 * 48 : 9 * 48], full.iloc[9 * 48 : 10 * 48]
+    assert (history.index[0].day_name(), history.index[-1].day_name()) == ("Wednesday", "Sunday")
+    auto = make_forecast(history, 48)
+    bias = auto.frame["p50"].mean() / monday.mean() - 1
+    if weekend < 1.0:
+        assert "averaged with seasonal_naive_daily" in auto.message
+        assert "too short to backtest a weekly model" in auto.message
+        assert abs(bias) < 0.1  # like Sunday: 40 % low
+    else:  # no weekend to move
+        assert "weekends moved" not in auto.message
+        assert abs(bias) < 0.1
 
 
 PARTLY_SEEN = "the backtest folds forecast under a day of weekend and the history holds one"

@@ -52,8 +52,11 @@ def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
 def service_history(
     *, session: Session, name: str, days: float
 ) -> tuple[pd.Series, ScalingProfile]:
-    """The last ``days`` of a stored service's driving metric and its own profile."""
+    """The last ``days`` of a stored service's driving metric as it came (its own step,
+    exclusions kept) and the service's own profile."""
     service = get_service(session=session, name=name)
     profile = profile_of(service)
-    history = load_history(session=session, service=service, profile=profile, days=days)
+    history = load_history(
+        session=session, service=service, profile=profile, days=days, as_served=True
+    )
     return history.dropna(), profile

@@ -122,21 +122,26 @@ def _own_phase(index: pd.DatetimeIndex, step_ns: int) -> int:
     return (phase + unit // 2) // unit * unit
 
 
-def held_on_grid(points: pd.Series, step_seconds: float, anchor: pd.Timestamp) -> pd.Series:
+def held_on_grid(
+    points: pd.Series, step_seconds: float, anchor: pd.Timestamp, least_hold_seconds: float = 0
+) -> pd.Series:
     """``points`` averaged onto a grid of ``step_seconds`` through ``anchor`` (:func:`regularise`),
     each held over the steps up to the next as far as the points' own spacing reaches: a point
     coarser than the grid (a daily row on a 5-minute profile) stands for its whole period. Left
     empty, the 287 steps between daily rows read as gaps, and the one before the last row as a
     stray start, so a service with 35 days of rows trained on one point. A missing row stays a
-    gap; the last row is held over its period too (the caller cuts what lies after now)."""
+    gap; the last row is held over its period too (the caller cuts what lies after now).
+    Every point but the last is held over at least ``least_hold_seconds`` (a rolled-up point
+    on a finer grid: it stands for the service's whole step)."""
     history = regularise(points, step_seconds, anchor=anchor)
     if len(points) < 2:
         return history
-    steps = round(infer_step_seconds(pd.DatetimeIndex(points.index)) / step_seconds)
+    own = max(1, round(infer_step_seconds(pd.DatetimeIndex(points.index)) / step_seconds))
+    steps = max(own, round(least_hold_seconds / step_seconds))
     if steps < 2:
         return history
     step = pd.Timedelta(seconds=step_seconds)
-    grid = pd.date_range(history.index[0], history.index[-1] + (steps - 1) * step, freq=step)
+    grid = pd.date_range(history.index[0], history.index[-1] + (own - 1) * step, freq=step)
     return history.reindex(grid).ffill(limit=steps - 1)
 
 

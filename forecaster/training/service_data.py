@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,10 +23,17 @@ from forecaster.storage.forecasts import latest_forecast, latest_training_runs
 from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Series, Service
 from forecaster.storage.samples import ensure_series, latest_metric_ms, read_samples
 from forecaster.timeutil import utc_now
-from forecaster.training.history import exclude_windows, held_on_grid, reported_through
+from forecaster.training.history import (
+    exclude_windows,
+    held_on_grid,
+    infer_step_seconds,
+    reported_through,
+)
 from models.calendar import Calendar, EventWindow
 
 EPOCH = pd.Timestamp(0, tz="UTC")
+# the replay's tick: samples finer than it are averaged into it there anyway
+REPLAY_STEP_SECONDS = 15.0
 
 
 def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
@@ -102,9 +110,20 @@ def driving_training_runs(
 
 
 def load_history(
-    *, session: Session, service: Service, profile: ScalingProfile, days: float
+    *,
+    session: Session,
+    service: Service,
+    profile: ScalingProfile,
+    days: float,
+    as_served: bool = False,
 ) -> pd.Series:
-    """The driving metric, summed over label sets, on the profile's step, exclusions blanked."""
+    """The driving metric, summed over label sets, on the profile's step, exclusions blanked.
+
+    ``as_served`` (a replay): on the samples' own step where that is finer (down to
+    :data:`REPLAY_STEP_SECONDS`), exclusions kept. A replay of the profile step's means had no
+    burst shorter than a step, and an excluded incident replayed as an outage: 1-minute load
+    with 3-minute bursts was under-provisioned 0.12 % of the time under the predictive policy
+    replayed so, 1.94 % replayed as it came."""
     series_ids = list(
         session.execute(
             select(Series.id).where(
@@ -128,10 +147,10 @@ def load_history(
             f"service {quoted(service.name)} has no {profile.metric} samples in the last "
             f"{days:g} days{latest}; send recent samples"
         )
-    per_series = [
-        held_on_grid(group.set_index("ts")["value"], profile.step_seconds, EPOCH)
-        for _, group in samples.groupby("series_id")
-    ]
+    groups = [group.set_index("ts")["value"] for _, group in samples.groupby("series_id")]
+    step = _served_step(groups, profile.step_seconds) if as_served else profile.step_seconds
+    # a rolled-up point stands for its whole profile step, however fine the grid
+    per_series = [held_on_grid(points, step, EPOCH, profile.step_seconds) for points in groups]
     by_series = pd.concat(per_series, axis=1, sort=True)
     # on one grid from first to last step: label sets that never overlap (a pod replaced after
     # a pause) leave steps no set reached, missing data, where setting the step had raised
@@ -140,6 +159,8 @@ def load_history(
     history = by_series.sum(axis=1, min_count=1)
     history = history.iloc[: reported_through(by_series.notna().sum(axis=1).to_numpy())]
     history = without_filling_steps(history, profile.step_seconds, now)
+    if as_served:
+        return history
     windows = session.execute(
         select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)
     ).all()
@@ -150,6 +171,13 @@ def load_history(
             f"{days:g} days lies in an exclusion window; delete or shorten an exclusion to train"
         )
     return history
+
+
+def _served_step(groups: list[pd.Series], profile_step: int) -> float:
+    """The finest step any label set's samples come at, between the replay's tick and the
+    profile's step."""
+    steps = [infer_step_seconds(pd.DatetimeIndex(g.index)) for g in groups if len(g) > 1]
+    return float(np.clip(min(steps, default=profile_step), REPLAY_STEP_SECONDS, profile_step))
 
 
 def without_filling_steps(history: pd.Series, step_seconds: int, now: datetime) -> pd.Series:

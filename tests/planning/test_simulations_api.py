@@ -98,6 +98,40 @@ def test_replays_a_stored_service(client: TestClient) -> None:
     assert report["trace"]["source_step_seconds"] == 300
 
 
+def test_a_stored_service_replays_its_load_as_it_came(client: TestClient) -> None:
+    """Found by a QA pass: the replay read the service as training does, on the profile's
+    5-minute step with its exclusions blanked, so 1-minute bursts were averaged away and an
+    excluded incident replayed as an outage. It replays the samples' own step, exclusions kept,
+    the same figures as those points sent inline."""
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+    end = pd.Timestamp(utc_now()).floor("5min") - pd.Timedelta(minutes=5)
+    index = pd.date_range(end=end, periods=3 * 1440, freq="1min")
+    values = np.where(index.minute % 60 < 3, 400.0, 40.0)  # 3-minute bursts, hourly
+    points = [[ts.isoformat(), float(v)] for ts, v in zip(index, values, strict=True)]
+    body = {"series": [{"service": "chat", "metric": "requests_per_second", "points": points}]}
+    assert client.post("/v1/metrics", json=body).status_code == 200
+    incident = {"start": index[2000].isoformat(), "end": index[2120].isoformat()}
+    assert client.post("/v1/services/chat/exclusions", json=incident).status_code == 201
+    replay = {
+        "days": 4,
+        "train_fraction": 2 / 3,
+        "model": "seasonal_naive_daily",
+        "policies": ["reactive", "oracle"],
+        "equal_spend": False,
+    }
+    stored = client.post("/v1/simulations", json={"service": "chat", **replay})
+    inline = client.post("/v1/simulations", json={"profile": PROFILE, "points": points, **replay})
+    assert stored.status_code == inline.status_code == 200, stored.text + inline.text
+    trace = stored.json()["trace"]
+    assert trace["source_step_seconds"] == 60
+    assert trace["missing_ticks"] == 0  # the excluded hours are load, not an outage
+    for policy in ("reactive", "oracle"):
+        ours, theirs = stored.json()["policies"][policy], inline.json()["policies"][policy]
+        assert ours["replica_hours"] == pytest.approx(theirs["replica_hours"], rel=1e-6)
+        assert ours["unserved_load_pct"] == pytest.approx(theirs["unserved_load_pct"], rel=1e-6)
+    assert stored.json()["policies"]["reactive"]["unserved_load_pct"] > 1.0
+
+
 def nested(depth: int) -> list[object]:
     """A list ``depth`` lists deep: quoting one in a refusal overflowed the recursion (a 500)."""
     value: list[object] = []

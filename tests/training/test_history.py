@@ -8,6 +8,7 @@ import pytest
 
 from forecaster.training.history import (
     exclude_windows,
+    held_on_grid,
     infer_step_seconds,
     regularise,
     without_idle_start,
@@ -317,3 +318,17 @@ def test_a_trailing_outage_counts_its_missing_steps_toward_half_a_day(ending: fl
     history.iloc[-1] = ending
     assert without_outages(history)[0] is history
     assert without_outages(history.iloc[:-24])[0].iloc[-11 * 12 :].isna().all()
+
+
+def test_rolled_up_points_are_held_over_their_step_on_a_finer_grid() -> None:
+    """A replay reads a service on its samples' own step: 5-minute points retention rolled up,
+    then raw 1-minute ones. Each rolled-up point stands for its five minutes, not one of
+    them followed by four read as an outage; the last raw point is not stretched."""
+    old = pd.date_range("2024-01-01 00:00", periods=12, freq="5min", tz="UTC")
+    raw = pd.date_range("2024-01-01 01:00", periods=120, freq="1min", tz="UTC")
+    points = pd.Series(np.r_[np.full(12, 50.0), np.full(120, 80.0)], index=old.append(raw))
+    grid = held_on_grid(points, 60, pd.Timestamp(0, tz="UTC"), least_hold_seconds=300)
+    assert grid.notna().all()
+    assert (grid[:"2024-01-01 00:59"] == 50.0).all() and len(grid[:"2024-01-01 00:59"]) == 60
+    assert grid.index[-1] == raw[-1]
+    assert held_on_grid(points, 60, pd.Timestamp(0, tz="UTC")).isna().sum() == 48

@@ -179,8 +179,8 @@ def _peak_factor(
     trace: Trace, end: int, ticks: int, step_seconds: float, settings: ForecastSettings
 ) -> float:
     """The peak-to-mean factor over the ``ticks`` before ``end``: 1 when the trace itself is
-    not finer than the plan step (its within-step shape is then only the replay's
-    interpolation, which blended step edges already cover)."""
+    not finer than the plan step (it shows no shape within a step: the replay holds each row
+    flat over its step)."""
     if trace.source_step_seconds * 2 > step_seconds:
         return 1.0
     first = max(0, end - ticks)

@@ -2,11 +2,12 @@
 
 A trace value at ``ts`` is the mean load over ``[ts, ts + step)`` (the convention of the whole
 project). Finer traces (1 s request counts) are averaged into ticks; coarser ones (5 min,
-30 min, 1 h) are interpolated linearly between the middles of their steps and held flat before
-the first and after the last middle, so the load passes through each step's mean at its middle
-and never jumps at step boundaries. Missing steps are replayed as zero load: a gap is an outage,
-which is exactly what a reactive autoscaler must recover from. Called by the simulator, its CLI
-and API.
+30 min, 1 h) are held flat over their steps, so no tick's load depends on a row stamped after
+it. (Interpolated between the middles of their steps, as they first were, the load climbed
+towards a row half a step before it: on hourly rows stepping from 50 to 500 the reactive HPA
+was short 0.005 % of the time, against 0.977 % on the same load as 15-second rows.) Missing
+steps are replayed as zero load: a gap is an outage, which is exactly what a reactive
+autoscaler must recover from. Called by the simulator, its CLI and API.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InvalidInputError
-from forecaster.timeutil import epoch_ns, freq_alias, spoken_duration
+from forecaster.timeutil import freq_alias, spoken_duration
 from forecaster.training.history import infer_step_seconds, regularise
 
 # about 4.7 years at 15 s: beyond it a replay is refused rather than exhausting memory
@@ -95,12 +96,20 @@ def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
     start = pd.Timestamp(steps.index[0])
     missing_steps = steps.isna().to_numpy()
     values = steps.fillna(0.0).to_numpy()
-    step_ns = epoch_ns(steps.index) - start.value
-    n_ticks = int(round((step_ns[-1] / 1e9 + step) / tick_seconds))
-    tick_mid = (np.arange(n_ticks) + 0.5) * tick_seconds
-    load = np.interp(tick_mid, step_ns / 1e9 + step / 2, values)
+    n_ticks = int(round(len(values) * step / tick_seconds))
+    load = _held_flat(values, step, n_ticks, tick_seconds)
     missing = int(missing_steps.sum() * round(step / tick_seconds))
     return Trace(start, tick_seconds, load, step, missing)
+
+
+def _held_flat(values: np.ndarray, step: float, n_ticks: int, tick: float) -> np.ndarray:
+    """Each tick's mean of the step function that holds ``values[k]`` over step ``k``: the
+    integral of a step function is piecewise linear, so interpolating it at the tick edges
+    is exact (a tick straddling a step edge takes both steps' shares)."""
+    step_edges = np.arange(len(values) + 1) * step
+    integral = np.concatenate([[0.0], np.cumsum(values * step)])
+    tick_edges = np.minimum(np.arange(n_ticks + 1) * tick, step_edges[-1])
+    return np.diff(np.interp(tick_edges, step_edges, integral)) / tick
 
 
 def step_means(trace: Trace, step_seconds: float) -> pd.Series:

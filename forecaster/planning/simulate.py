@@ -38,9 +38,9 @@ POLICIES = ("static", "reactive", "predictive", "oracle")
 EQUAL_SPEND = "reactive_equal_spend"
 TICKS = (1.0, 3.0, 5.0, 15.0, 30.0)
 MAX_FORECAST_CELLS = 20_000_000  # decisions x horizon steps kept by the predictive policy
-INTERPOLATION = (
-    "a value at ts is the mean over [ts, ts+step); coarser traces are interpolated linearly "
-    "between step middles onto the tick grid, finer ones averaged into ticks; gaps replay as 0"
+REPLAY_METHOD = (
+    "a value at ts is the mean over [ts, ts+step); coarser traces are held flat over their "
+    "steps onto the tick grid, finer ones averaged into ticks; gaps replay as 0"
 )
 
 
@@ -113,7 +113,7 @@ class SimulationResult:
                 "train_ticks": self.replay_start,
                 "replay_ticks": len(replay.load),
                 "missing_ticks": self.trace.missing_ticks,
-                "replay_method": INTERPOLATION,
+                "replay_method": REPLAY_METHOD,
             },
             "profile": self.profile.model_dump(mode="json"),
             "forecast": {

@@ -22,11 +22,15 @@ def test_fine_traces_are_averaged_into_ticks() -> None:
     assert trace.source_step_seconds == 5
 
 
-def test_coarse_traces_are_interpolated_between_step_middles() -> None:
-    # 1-minute means 0 then 60: middles at 30 s and 90 s, ticks of 15 s centred at 7.5, 22.5, ...
+def test_coarse_traces_are_held_flat_over_their_steps() -> None:
+    """No tick's load depends on a row stamped after it. Interpolated between step middles,
+    the load climbed towards the 60 a quarter of a step before its row (7.5 and 22.5 at the
+    ticks before it): every policy reacted to that row before its time."""
     trace = to_ticks(series([0, 60], "1min"), tick_seconds=15)
-    assert len(trace.load) == 8
-    assert trace.load.tolist() == [0, 0, 7.5, 22.5, 37.5, 52.5, 60, 60]
+    assert trace.load.tolist() == [0, 0, 0, 0, 60, 60, 60, 60]
+    # a step that is no whole number of ticks: the tick across its edge takes both shares
+    trace = to_ticks(series([0, 60, 60, 0], "45s"), tick_seconds=30)
+    assert trace.load.tolist() == pytest.approx([0, 30, 60, 60, 30, 0])
 
 
 def test_gaps_replay_as_zero_load_and_are_counted() -> None:

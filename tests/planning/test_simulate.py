@@ -181,6 +181,29 @@ def test_no_policy_reads_the_future(update: bool, tolerance: float | None) -> No
     assert (base.timelines["oracle"].spec[:cut] != changed.timelines["oracle"].spec[:cut]).any()
 
 
+def test_no_policy_reads_a_row_before_its_time() -> None:
+    """Found by a QA pass: 5-minute rows were interpolated between their middles onto the
+    ticks, so the load climbed towards a row two and a half minutes before it and the reactive
+    HPA changed its replicas 120 s before the rows it was rewritten from. Rows are held flat
+    over their steps now: rewriting the rows from ``T`` on changes nothing before ``T``."""
+    series = synthetic_traffic(days=3, step_seconds=300, seed=5)
+    options = SimulationOptions(
+        train_fraction=2 / 3,
+        equal_spend=False,
+        forecast=ForecastSettings(model="seasonal_naive_daily"),
+    )
+    base = simulate(series, PROFILE, options)
+    row = len(series) - 100  # a row inside the replay
+    changed_series = series.copy()
+    changed_series.iloc[row:] = changed_series.iloc[row:] * 3 + 50
+    changed = simulate(changed_series, PROFILE, options)
+    cut = (row * 300) // 15 - base.replay_start  # the replay tick the rewritten rows start at
+    for name in ("static", "reactive", "predictive"):
+        before, after = base.timelines[name], changed.timelines[name]
+        assert (before.spec[:cut] == after.spec[:cut]).all(), name
+        assert (before.spec[cut:] != after.spec[cut:]).any() or name == "static", name
+
+
 def test_refuses_what_it_cannot_replay() -> None:
     points = daily_ramps(1)
     with pytest.raises(InvalidInputError, match="unknown policies"):

@@ -3,8 +3,11 @@
 Follows the controller's documented algorithm: sync every 15 s on the load averaged over the
 last 60 s, desired = ceil(load / (capacity x target)), a 10 % tolerance, pods still starting
 counted at 0 % usage before scaling up further, the default scale-up limit (double or +4 pods
-per 15 s), a 300 s scale-down stabilisation window, and minReplicas applied last (so a raised
-floor, as our predictive plans set it, bypasses the scale-up limit). New pods serve only after
+per 15 s, compounded over a sync when ticks of 30 s or more sync less often), a 300 s
+scale-down stabilisation window, and minReplicas applied last (so a raised floor, as our
+predictive plans set it, bypasses the scale-up limit). Below minReplicas, as when our plan
+raises it, a sync sets exactly minReplicas and reads no metric (the controller's
+``reconcileAutoscaler``); the next one scales on the load. New pods serve only after
 the start-up time; scale-down removes pods still starting first. Called by
 :mod:`forecaster.planning.simulate` for the reactive and predictive policies.
 """
@@ -100,6 +103,9 @@ def run_hpa(
     )
     upper, tolerance = config.max_replicas, config.tolerance
     up_pods, up_factor = config.scale_up_pods, 1 + config.scale_up_percent / 100
+    # the limit's periods of 15 s one sync spans (two at 30-s ticks: allowed once, it scaled
+    # up half as fast as a controller syncing every 15 s)
+    up_periods = max(1, round(sync_every * tick_seconds / config.sync_seconds))
 
     ready = min(max(initial_replicas, floors[0] if n else 0), upper)
     # pods starting, as [tick they become ready, how many], oldest first
@@ -115,17 +121,21 @@ def run_hpa(
             pending -= arrived
         spec = ready + pending
         if t % sync_every == 0 and t > 0:
-            recommended = recommend(observed[t], ready, spec, unit, tolerance)
-            recommendations.append(recommended)
-            # behaviour: scale-down stabilisation, scale-up rate limit, then min/max
-            desired = spec
-            if recommended > spec:
-                desired = min(recommended, max(math.ceil(spec * up_factor), spec + up_pods))
+            if spec < floors[t]:  # below minReplicas: set it, no metric read
+                desired = min(floors[t], upper)
             else:
-                highest = max(recommendations)
-                if highest < spec:
+                recommended = recommend(observed[t], ready, spec, unit, tolerance)
+                recommendations.append(recommended)
+                # behaviour: scale-down stabilisation, scale-up rate limit, then min/max
+                desired = spec
+                if recommended > spec:
+                    allowed = spec
+                    for _ in range(up_periods):
+                        allowed = max(math.ceil(allowed * up_factor), allowed + up_pods)
+                    desired = min(recommended, allowed)
+                elif (highest := max(recommendations)) < spec:
                     desired = highest
-            desired = min(max(desired, floors[t]), upper)
+                desired = min(max(desired, floors[t]), upper)
             if desired > spec and startup_ticks == 0:
                 ready += desired - spec
             elif desired > spec:

@@ -87,3 +87,29 @@ def test_zero_start_up_serves_at_once() -> None:
     )
     assert (timeline.ready == timeline.spec).all()
     assert timeline.spec.max() == 9  # max_replicas
+
+
+def test_a_raised_floor_is_set_exactly_and_the_load_read_a_sync_later() -> None:
+    """Found by a QA pass: below minReplicas the controller sets exactly minReplicas and reads
+    no metric that sync; the emulation had taken the larger of its rate-limited recommendation
+    and the floor (15, not 12, here), a sync ahead of a real HPA under our plans."""
+    load = np.array([50.0] * 10 + [150.0] * 20)  # 10 replicas' worth at 5 each, then 30
+    floor = np.array([1] * 11 + [12] * 19)
+    timeline = run_hpa(load, tick_seconds=15, config=CONFIG, initial_replicas=10, floor=floor)
+    # the first sync after the rise sees a 60-s mean of 75 and would ask for 15
+    assert run_hpa(load, tick_seconds=15, config=CONFIG, initial_replicas=10).spec[11] == 15
+    assert timeline.spec[10] == 10
+    assert timeline.spec[11] == 12  # minReplicas, exactly
+    assert timeline.spec[12] > 12  # the next sync scales on the load again
+
+
+def test_30_s_ticks_scale_up_as_fast_as_a_controller_syncing_every_15_s() -> None:
+    """Found by a QA pass: one sync per 30-s tick allowed one 15-s period's scale-up (double or
+    +4), so the replay's HPA climbed half as fast and a step load was short 1.75 % of the time
+    instead of 1.125 %."""
+    reached = {}
+    for tick in (15, 30):
+        load = np.array([5.0] * round(600 / tick) + [500.0] * round(600 / tick))
+        timeline = run_hpa(load, tick_seconds=tick, config=CONFIG, initial_replicas=1)
+        reached[tick] = [int(timeline.spec[round((600 + s) / tick)]) for s in (60, 120, 180)]
+    assert reached[30] == reached[15]

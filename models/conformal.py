@@ -17,7 +17,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from models.base import DAY_SECONDS, ForecastModel, step_seconds_of
+from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, step_seconds_of
 from models.calendar import EventWindow, without_events
 
 TIME_OF_DAY_BINS = 24
@@ -41,6 +41,7 @@ PERSIST_SECONDS = 3600
 PERSIST_WINDOW_SECONDS = 1800
 PERSIST_MAX_STEP_SECONDS = 900
 PERSIST_QUANTILE = 0.9
+SEEN_SHARE = 0.5  # see _seen_ending
 
 
 @dataclass
@@ -372,7 +373,27 @@ def persisting_level(history: pd.Series) -> float:
     step = step_seconds_of(pd.DatetimeIndex(history.index))
     if step > PERSIST_MAX_STEP_SECONDS:
         return math.nan
-    return typical_level(history.iloc[-max(1, round(PERSIST_WINDOW_SECONDS / step)) :])
+    window = max(1, round(PERSIST_WINDOW_SECONDS / step))
+    level = typical_level(history.iloc[-window:])
+    return math.nan if _seen_ending(history, level, window, step) else level
+
+
+def _seen_ending(history: pd.Series, level: float, window: int, step: float) -> bool:
+    """Whether a day or a week before, the same half hour held at least half of ``level`` and
+    the hour after fell to half of it or less: the models have seen such load end at this time
+    of day, so their return is trusted. A daily hour-long batch at 10x had kept the next hour's
+    p90-p99 at the batch's level every day; at 3,360 origins over the last week of the five
+    twitter traces (models updated at each) the rule changed 7 forecasts, p95 pinball within
+    0.3 % on each trace."""
+    ahead = max(1, round(PERSIST_SECONDS / step))
+    for lag in (round(DAY_SECONDS / step), round(WEEK_SECONDS / step)):
+        if len(history) < lag + window or ahead >= lag:
+            continue
+        then = typical_level(history.iloc[-lag - window : -lag])
+        after = typical_level(history.iloc[-lag : -lag + ahead])
+        if then >= SEEN_SHARE * level and after <= SEEN_SHARE * level:
+            return True
+    return False
 
 
 def typical_level(history: pd.Series) -> float:

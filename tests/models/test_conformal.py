@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.conformal import Calibrated, ConformalBands
+from forecaster.training.forecasting import make_forecast
+from models.conformal import Calibrated, ConformalBands, persisting_level
 from models.naive import SeasonalNaiveDaily
 from tests.helpers import synthetic_traffic
 
@@ -206,3 +207,24 @@ def test_the_floor_is_left_to_steps_of_a_quarter_hour_or_finer() -> None:
     history.iloc[-2:] *= 3  # a half-hourly step's last value is a time of day
     frame = Calibrated(SeasonalNaiveDaily(), bands).fit(history).predict(48)
     assert frame["p95"].iloc[0] < float(history.iloc[-2:].median())
+
+
+def _daily_batch(days: int, today_only: bool = False) -> pd.Series:
+    """5-minute load at 50 with an hour at 500 from 10:00 every day (or on the last day only),
+    ending at 10:55 on the last day, inside the hour at 500."""
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2024-01-01", periods=days * 288, freq="5min", tz="UTC")
+    batch = (index.hour == 10) & (~today_only | (index >= index[-288]))
+    values = np.where(batch, 500.0, 50.0) * (1 + 0.1 * rng.standard_normal(len(index)))
+    return pd.Series(values, index=index).iloc[: (days - 1) * 288 + 132]
+
+
+def test_a_level_seen_ending_at_this_time_of_day_does_not_hold_the_next_hour() -> None:
+    """Found by a QA pass: a daily hour-long batch at 10x kept the next hour's p90-p99 at the
+    batch's 500 every day (the last half hour's level held, whatever the models said), while
+    the models had learnt that it ends at 11:00. Seen ending a day or a week before, it no
+    longer holds; a one-off burst still does."""
+    assert np.isnan(persisting_level(_daily_batch(14)))
+    assert persisting_level(_daily_batch(14, today_only=True)) > 400
+    frame = make_forecast(_daily_batch(14), 288).frame
+    assert frame["p95"].iloc[:12].max() < 150  # the batch ended every day at 11:00

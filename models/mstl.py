@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, fill_gaps, season_steps
-from models.holt_winters import forecast_ahead, smooth
+from models.holt_winters import forecast_ahead, smooth_tamed
 from models.naive import despiked, empirical_offsets
 from models.resample import blocks_needed, coarse_factor, coarsen, refine
 
@@ -96,7 +96,10 @@ class MSTL(ForecastModel):
         rest = coarsen(fine - self._seasonal(end - len(fine) + 1, len(fine)), self.factor_)
         # on the log scale a trend compounds: fitted on a month of growth it forecast 4-12x
         # the last value four weeks ahead in backtests of a daily trace
-        self.level_, self.params_ = smooth(rest, 1, fixed, trend=not self._logged())
+        block_seconds = self.step_seconds_ * self.factor_
+        self.level_, self.params_ = smooth_tamed(
+            rest, 1, fixed, block_seconds, trend=not self._logged()
+        )
         self.last_rest_ = float(rest[-1])
         self.end_ = end
         self.errors_ = rest - np.asarray(self.level_.fittedvalues)

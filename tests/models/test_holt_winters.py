@@ -9,6 +9,7 @@ import pytest
 from models.holt_winters import MAX_DAMPING, HoltWinters, forecast_ahead, smooth
 from tests.helpers import synthetic_traffic
 from tests.models.cases import (
+    assert_a_young_spike_is_not_a_new_level,
     assert_forecasts_past_a_missing_end,
     assert_recovers_daily_cycle,
     assert_survives_gaps,
@@ -112,3 +113,7 @@ def test_forecast_from_final_states_matches_statsmodels(length: int, season: int
 
 def test_forecasts_past_a_missing_end() -> None:
     assert_forecasts_past_a_missing_end(HoltWinters)
+
+
+def test_a_young_spike_is_not_a_new_level() -> None:
+    assert_a_young_spike_is_not_a_new_level(HoltWinters)

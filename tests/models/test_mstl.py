@@ -10,6 +10,7 @@ from models.mstl import MSTL
 from tests.helpers import synthetic_traffic
 from tests.models.cases import (
     assert_a_climb_does_not_compound,
+    assert_a_young_spike_is_not_a_new_level,
     assert_forecasts_past_a_missing_end,
     assert_recovers_daily_cycle,
     assert_survives_gaps,
@@ -141,3 +142,7 @@ def test_a_missing_week_of_daily_data_keeps_its_weekly_shape() -> None:
     whole = MSTL().fit(series).predict(14)["p50"]
     holed = MSTL().fit(gappy).predict(14)["p50"]
     assert abs(holed.mean() / whole.mean() - 1) < 0.03
+
+
+def test_a_young_spike_is_not_a_new_level() -> None:
+    assert_a_young_spike_is_not_a_new_level(MSTL)

@@ -18,6 +18,7 @@ from pydantic import (
 
 from forecaster.errors import InvalidInputError
 from forecaster.ingestion.json_batch import SeriesHeader
+from forecaster.planning.replay import DEFAULT_TICK_SECONDS
 from forecaster.planning.simulate import POLICIES
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
@@ -239,7 +240,7 @@ class SimulationCreate(StorableTextModel):
         json_schema_extra={"items": {"type": "string", "enum": list(POLICIES)}},
     )
     equal_spend: bool = True
-    tick_seconds: float = 15.0
+    tick_seconds: float = DEFAULT_TICK_SECONDS
     replan_seconds: float = Field(default=900.0, ge=60, le=86_400)
     refit_seconds: float = Field(default=86_400.0, ge=3_600, le=7 * 86_400)
     update: bool = Field(

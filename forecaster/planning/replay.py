@@ -21,6 +21,8 @@ from forecaster.errors import InvalidInputError
 from forecaster.timeutil import freq_alias, spoken_duration
 from forecaster.training.history import infer_step_seconds, regularise
 
+# the replay's tick unless one is asked for (the emulated HPA syncs every 15 s)
+DEFAULT_TICK_SECONDS = 15.0
 # about 4.7 years at 15 s: beyond it a replay is refused rather than exhausting memory
 MAX_TICKS = 10_000_000
 # each row counts until the next: rows further apart than a day are not a load trace
@@ -57,7 +59,7 @@ class Trace:
         )
 
 
-def to_ticks(points: pd.Series, *, tick_seconds: float = 15.0) -> Trace:
+def to_ticks(points: pd.Series, *, tick_seconds: float = DEFAULT_TICK_SECONDS) -> Trace:
     """Replay grid of a ``timestamp -> load`` series (UTC index, any regular-ish step)."""
     points = points.dropna()
     if len(points) < 2:

@@ -28,7 +28,7 @@ from forecaster.planning.policies import (
     static_peak,
     trail_horizon_seconds,
 )
-from forecaster.planning.replay import MAX_TICKS, Trace, to_ticks
+from forecaster.planning.replay import DEFAULT_TICK_SECONDS, MAX_TICKS, Trace, to_ticks
 from forecaster.planning.scoring import PolicyScore, score
 from forecaster.profiles import ScalingProfile
 from forecaster.training.history import infer_step_seconds
@@ -48,7 +48,7 @@ REPLAY_METHOD = (
 class SimulationOptions:
     """What to replay and how; the defaults are the documented ones."""
 
-    tick_seconds: float = 15.0
+    tick_seconds: float = DEFAULT_TICK_SECONDS
     train_fraction: float = 0.5
     max_replay_days: float | None = None
     policies: tuple[str, ...] = POLICIES

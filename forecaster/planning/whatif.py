@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text
 from forecaster.ingestion.batch import epoch_ms, numbers, point_checks
+from forecaster.planning.replay import DEFAULT_TICK_SECONDS
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import from_epoch_ms
@@ -57,6 +58,10 @@ def service_history(
     service = get_service(session=session, name=name)
     profile = profile_of(service)
     history = load_history(
-        session=session, service=service, profile=profile, days=days, as_served=True
+        session=session,
+        service=service,
+        profile=profile,
+        days=days,
+        replay_tick_seconds=DEFAULT_TICK_SECONDS,
     )
     return history.dropna(), profile

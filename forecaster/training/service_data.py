@@ -32,8 +32,6 @@ from forecaster.training.history import (
 from models.calendar import Calendar, EventWindow
 
 EPOCH = pd.Timestamp(0, tz="UTC")
-# the replay's tick: samples finer than it are averaged into it there anyway
-REPLAY_STEP_SECONDS = 15.0
 
 
 def driving_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int:
@@ -115,15 +113,15 @@ def load_history(
     service: Service,
     profile: ScalingProfile,
     days: float,
-    as_served: bool = False,
+    replay_tick_seconds: float | None = None,
 ) -> pd.Series:
     """The driving metric, summed over label sets, on the profile's step, exclusions blanked.
 
-    ``as_served`` (a replay): on the samples' own step where that is finer (down to
-    :data:`REPLAY_STEP_SECONDS`), exclusions kept. A replay of the profile step's means had no
-    burst shorter than a step, and an excluded incident replayed as an outage: 1-minute load
-    with 3-minute bursts was under-provisioned 0.12 % of the time under the predictive policy
-    replayed so, 1.94 % replayed as it came."""
+    With ``replay_tick_seconds`` (a replay): on the samples' own step where that is finer (down
+    to the replay's tick, into which finer samples are averaged anyway), exclusions kept. A
+    replay of the profile step's means had no burst shorter than a step, and an excluded
+    incident replayed as an outage: 1-minute load with 3-minute bursts was under-provisioned
+    0.12 % of the time under the predictive policy replayed so, 1.94 % replayed as it came."""
     series_ids = list(
         session.execute(
             select(Series.id).where(
@@ -148,7 +146,11 @@ def load_history(
             f"{days:g} days{latest}; send recent samples"
         )
     groups = [group.set_index("ts")["value"] for _, group in samples.groupby("series_id")]
-    step = _served_step(groups, profile.step_seconds) if as_served else profile.step_seconds
+    step = (
+        profile.step_seconds
+        if replay_tick_seconds is None
+        else _served_step(groups, profile.step_seconds, replay_tick_seconds)
+    )
     # a rolled-up point stands for its whole profile step, however fine the grid
     per_series = [held_on_grid(points, step, EPOCH, profile.step_seconds) for points in groups]
     by_series = pd.concat(per_series, axis=1, sort=True)
@@ -159,7 +161,7 @@ def load_history(
     history = by_series.sum(axis=1, min_count=1)
     history = history.iloc[: reported_through(by_series.notna().sum(axis=1).to_numpy())]
     history = without_filling_steps(history, profile.step_seconds, now)
-    if as_served:
+    if replay_tick_seconds is not None:
         return history
     windows = session.execute(
         select(Exclusion.start, Exclusion.end).where(Exclusion.service_id == service.id)
@@ -173,11 +175,11 @@ def load_history(
     return history
 
 
-def _served_step(groups: list[pd.Series], profile_step: int) -> float:
+def _served_step(groups: list[pd.Series], profile_step: int, tick: float) -> float:
     """The finest step any label set's samples come at, between the replay's tick and the
     profile's step."""
     steps = [infer_step_seconds(pd.DatetimeIndex(g.index)) for g in groups if len(g) > 1]
-    return float(np.clip(min(steps, default=profile_step), REPLAY_STEP_SECONDS, profile_step))
+    return float(np.clip(min(steps, default=profile_step), tick, profile_step))
 
 
 def without_filling_steps(history: pd.Series, step_seconds: int, now: datetime) -> pd.Series:

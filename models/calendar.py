@@ -43,6 +43,25 @@ def overlapping_steps(
     return np.asarray((index < end) & (index + spacing > start))
 
 
+def clock_shift_steps(
+    index: pd.DatetimeIndex, zone: str | None, since: pd.Timestamp, step_seconds: float
+) -> np.ndarray:
+    """Whole steps by which each time of ``index`` stands later on ``zone``'s clock than it did
+    at ``since`` (+1 h after a spring daylight-saving change, -1 h after an autumn one).
+
+    Training reads the history on the clock of its last row, so a model's step at ``t`` is
+    traffic at local time ``t`` + the offset then; once the clock changes inside the horizon, a
+    forecast for ``t`` is the model's step ``t`` + this shift. Read in UTC, the next morning's
+    ramp after a spring change came an hour late (a plan short 4.5 % of that day).
+    """
+    if not zone or len(index) == 0:
+        return np.zeros(len(index), dtype="int64")
+    times = pd.DatetimeIndex([since]).append(index)
+    offsets = (times.tz_convert(zone).tz_localize(None) - times.tz_localize(None)).total_seconds()
+    moved = np.asarray(offsets[1:] - offsets[0], dtype="float64")
+    return np.round(moved / step_seconds).astype("int64")
+
+
 @dataclass(frozen=True)
 class Calendar:
     """Holiday country (ISO code for the ``holidays`` package) and events models may use, and

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, step_seconds_of
-from models.calendar import EventWindow, without_events
+from models.calendar import EventWindow, clock_shift_steps, without_events
 
 TIME_OF_DAY_BINS = 24
 MIN_PER_BUCKET = 60
@@ -251,10 +251,13 @@ class Calibrated(ForecastModel):
         counts: bool = False,
         history: pd.Series | None = None,
         hold_after: int | None = None,
+        zone: str | None = None,
     ) -> None:
         """``base`` already fitted on ``history``, when given (its recent turbulence counts).
-        ``hold_after``: the steps a backtest on under a day of history reached (:meth:`_held`)."""
+        ``hold_after``: the steps a backtest on under a day of history reached (:meth:`_held`).
+        ``zone``: the clock the history was read on, for a daylight-saving change ahead."""
         self.base = base
+        self.zone = zone
         self.bands = bands
         self.events = tuple(events)
         self.shift_median = shift_median
@@ -290,6 +293,33 @@ class Calibrated(ForecastModel):
     def _predict(
         self, horizon: int, quantiles: tuple[float, ...]
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        index = self.future_index(horizon)
+        shift = clock_shift_steps(
+            index, getattr(self, "zone", None), self.last_timestamp_, self.step_seconds_
+        )
+        reach = horizon + max(0, int(shift.max()))
+        median, offsets = self._on_model_clock(reach, quantiles)
+        if shift.any():  # a daylight-saving change inside the horizon
+            pick = np.clip(np.arange(horizon) + shift, 0, reach - 1)
+            median, offsets = median[pick], {q: offset[pick] for q, offset in offsets.items()}
+        factor = np.ones(horizon)
+        for event in self.events:
+            if event.multiplier is not None:
+                factor[event.mask(index)] *= event.multiplier
+        median, offsets = median * factor, {q: offset * factor for q, offset in offsets.items()}
+        self._floor_at_persisting(median, offsets, factor)
+        if getattr(self, "counts", False):  # models stored before counts existed: False
+            for q in offsets:
+                if q > 0.5:  # never below the median: quantiles must not cross
+                    whole = np.maximum(np.floor(median + offsets[q] + 1e-9), median)
+                    offsets[q] = whole - median
+        return median, offsets
+
+    def _on_model_clock(
+        self, horizon: int, quantiles: tuple[float, ...]
+    ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        """The base model's median and the calibrated offsets for the next ``horizon`` steps,
+        on the clock the history was read on (:func:`~models.calendar.clock_shift_steps`)."""
         median = self._held(self.base.forecast_parts(horizon, quantiles)[0])
         index = self.future_index(horizon)
         seconds = np.asarray(index.as_unit("s").asi8, dtype="float64")
@@ -308,17 +338,6 @@ class Calibrated(ForecastModel):
             for q in offsets:
                 z = NormalDist().inv_cdf(q)
                 offsets[q] = np.copysign(np.hypot(offsets[q], z * extra), z) if z else offsets[q]
-        factor = np.ones(horizon)
-        for event in self.events:
-            if event.multiplier is not None:
-                factor[event.mask(index)] *= event.multiplier
-        median, offsets = median * factor, {q: offset * factor for q, offset in offsets.items()}
-        self._floor_at_persisting(median, offsets, factor)
-        if getattr(self, "counts", False):  # models stored before counts existed: False
-            for q in offsets:
-                if q > 0.5:  # never below the median: quantiles must not cross
-                    whole = np.maximum(np.floor(median + offsets[q] + 1e-9), median)
-                    offsets[q] = whole - median
         return median, offsets
 
     def _floor_at_persisting(

@@ -666,6 +666,7 @@ def _calibrated(
         counts=whole_numbers(item.history),
         history=item.history,
         hold_after=reached if hold else None,
+        zone=item.calendar.timezone,
     )
     return fitted, fitted.predict(horizon, quantiles)
 

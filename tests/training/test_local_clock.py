@@ -19,9 +19,9 @@ from models.calendar import Calendar
 ZONE = "America/New_York"  # -05:00, then -04:00 from 8 March 2026
 
 
-def office_hours(days: int = 21) -> pd.Series:
+def office_hours(days: int = 21, start: str = "2026-02-20") -> pd.Series:
     """Hourly load stored in UTC that peaks at 14:00 New York time, through the change."""
-    local = pd.date_range("2026-02-20", periods=days * 24, freq="h", tz=ZONE)
+    local = pd.date_range(start, periods=days * 24, freq="h", tz=ZONE)
     return pd.Series(np.where(local.hour == 14, 100.0, 10.0), index=local.tz_convert("UTC"))
 
 
@@ -40,6 +40,25 @@ def test_the_engine_forecasts_last_weeks_peak_at_the_same_local_hour() -> None:
     # the 15-minute refresh reads newer history the same way
     newer, note = refreshed(local.fitted, history, ZONE)
     assert peak_hour_utc(newer.predict(24)) == 18 and f"{ZONE}'s clock" in note
+
+
+@pytest.mark.parametrize(
+    ("start", "before_change", "after_change"),
+    [("2026-02-21", 19, 18), ("2026-10-17", 18, 19)],  # spring forward, fall back
+)
+def test_a_clock_change_inside_the_horizon_moves_the_forecast_with_it(
+    start: str, before_change: int, after_change: int
+) -> None:
+    history = office_hours(days=15, start=start)  # ends the night before the change
+    forecast = make_forecast(
+        history, 48, model="seasonal_naive_weekly", calendar=Calendar(timezone=ZONE)
+    ).frame
+    peaks = forecast["p50"][forecast["p50"] == forecast["p50"].max()].index
+    local = peaks.tz_convert(ZONE)
+    assert list(local.hour) == [14, 14]  # both days at 14:00 on the clock the traffic follows
+    assert list(peaks.hour) == [after_change, after_change]
+    in_utc = make_forecast(history, 48, model="seasonal_naive_weekly").frame
+    assert peak_hour_utc(in_utc) == before_change  # read in UTC: the old offset throughout
 
 
 def test_a_history_inside_one_offset_is_read_as_it_is() -> None:

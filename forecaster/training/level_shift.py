@@ -23,7 +23,6 @@ MIN_RISE = 1.5  # the new level: at least 1.5x the same hours a week before (med
 HELD_RISE = 1.25  # and every step since the rise above 1.25x
 MIN_HELD_SECONDS = 24 * 3600  # a whole day: half a day is news, which often fades
 CALM = 1.1  # the week before the rise within 10 % of the week before that (no growth trend)
-MIN_CALM_SECONDS = 24 * 3600  # judged on at least a day of that week (a history of 9 days)
 FLOOR_SHARE = 0.05  # ratios of values near zero: both sides raised by 5 % of the median
 PLATEAU_SECONDS = 12 * 3600  # the last 12 hours still at the new level (within 15 %): news
 PLATEAU = 1.15  # and events fade, a new level holds
@@ -36,9 +35,8 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
 
     A rise is read from week-on-week ratios of trailing 3-hour means (so daily and weekly
     cycles cancel): from some step on, every ratio is above 1.25 and their median at least
-    1.5, for at least a day since the rise began; in the week before that step (as much of it
-    as the history compares, at least a day: nine days of history do) the median ratio was
-    within 10 % of 1 (a steady growth trend is not a step); and the traffic since is
+    1.5, for at least a day since the rise began; in the week before that step the median
+    ratio was within 10 % of 1 (a steady growth trend is not a step); and the traffic since is
     at least 1.5x that of the same hours one, two and three weeks before (a recovery from
     holidays is not a rise). The history before the step is multiplied by the rise over the
     week before. A week after the rise the ratios compare the new level with itself, and the
@@ -50,8 +48,7 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
     week = round(WEEK_SECONDS / step)
     held_least = round(MIN_HELD_SECONDS / step)
     values = history.to_numpy(dtype="float64")
-    calm_least = week + round(MIN_CALM_SECONDS / step)  # a week to compare, a day of it calm
-    if len(values) < calm_least + held_least:
+    if len(values) < 2 * week + held_least:
         return history, ""
     observed = values[np.isfinite(values)]
     floor = FLOOR_SHARE * float(np.median(np.abs(observed))) if len(observed) else 0.0
@@ -61,9 +58,9 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
     ratios = _week_on_week(trailing_mean(values, window), week, floor)
     start = _held_since(ratios)
     # the held time counts from the rise's first step, found below up to a window earlier
-    if len(values) - start + window < held_least or start < calm_least:
+    if len(values) - start + window < held_least or start < 2 * week:
         return history, ""
-    since, before = ratios[start:], ratios[max(week, start - week) : start]
+    since, before = ratios[start:], ratios[start - week : start]
     if not (np.isfinite(since).any() and np.isfinite(before).any()):
         return history, ""
     rise = float(np.nanmedian(since))

@@ -469,11 +469,15 @@ def _timestamp_hint(stamp: str) -> str:
     return ""
 
 
-def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
+def regular_history(
+    series_file: SeriesFile, freq: str | None, *, whole_last_step: bool = False
+) -> pd.Series:
     """The file's points on a regular grid: its own step and phase, or ``freq`` from epoch.
 
     The grid runs to the file's last timestamp: trailing rows without a value are a gap at the
-    end, so the forecast still starts one step after the last row, as the contract says.
+    end, so the forecast still starts one step after the last row, as the contract says. With
+    ``whole_last_step`` a last ``freq`` step the rows do not fill is left out, so the forecast
+    starts with the step the file ends in (:func:`plan_file`).
     """
     points, end = series_file.points, series_file.end
     if len(points) < 2:
@@ -487,7 +491,21 @@ def regular_history(series_file: SeriesFile, freq: str | None) -> pd.Series:
     step = parse_duration(freq)
     if math.isclose(step, data_step):
         return regularise(points, step, end=end)
-    return regularise(points, step, anchor=pd.Timestamp(0, tz="UTC"), end=end)
+    history = regularise(points, step, anchor=pd.Timestamp(0, tz="UTC"), end=end)
+    if (
+        whole_last_step
+        and len(history) > 2
+        and not _fills_last_step(series_file, history, data_step)
+    ):
+        return history.iloc[:-1]
+    return history
+
+
+def _fills_last_step(series_file: SeriesFile, history: pd.Series, rows_step: float) -> bool:
+    """Whether the file's rows (each standing for ``rows_step`` seconds) reach the end of
+    ``history``'s last step."""
+    covered = (series_file.end or series_file.points.index[-1]) + pd.Timedelta(seconds=rows_step)
+    return covered >= history.index[-1] + pd.Timedelta(history.index.freq)
 
 
 def finer_freq_note(series_file: SeriesFile, freq: str | None) -> str:
@@ -538,9 +556,11 @@ def forecast_file(
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     holidays: str | None = None,
     timezone: str | None = None,
+    whole_last_step: bool = False,
 ) -> ForecastOutcome:
-    """Forecast a loaded CSV: the engine behind ``forecaster forecast``."""
-    history = regular_history(series_file, freq)
+    """Forecast a loaded CSV: the engine behind ``forecaster forecast`` (``whole_last_step``:
+    :func:`regular_history`'s)."""
+    history = regular_history(series_file, freq, whole_last_step=whole_last_step)
     return make_forecast(
         history,
         horizon_steps(horizon, history),
@@ -605,7 +625,9 @@ def plan_file(
 
     The plan step is :func:`plan_freq`'s; the profile's ``holiday_country`` and ``timezone``
     count, as in the service. When the data is finer than that step, the plan also covers the
-    typical peak inside a step (:func:`forecaster.planning.burst.peak_to_mean`).
+    typical peak inside a step (:func:`forecaster.planning.burst.peak_to_mean`), and its first
+    row is the step the file ends in (as many rows as ever): after a file ending at 05:32, a
+    15-minute plan starting at 05:45 left 13 minutes with no floor (an hourly one 28).
     """
     outcome = forecast_file(
         series_file,
@@ -615,6 +637,7 @@ def plan_file(
         quantiles=profile.forecast_quantiles,
         holidays=profile.holiday_country,
         timezone=profile.timezone,
+        whole_last_step=True,
     )
     return plan_forecast(outcome, series_file, profile)
 

@@ -324,6 +324,21 @@ def test_offline_plan_steps_at_the_profiles_step_seconds(tmp_path: Path) -> None
     assert len(plan_csv(tmp_path, coarse, stepped)) == 24
 
 
+@pytest.mark.parametrize(("step", "first"), [(300, "05:30"), (900, "05:30"), (3600, "05:00")])
+def test_an_offline_plan_starts_with_the_step_the_file_ends_in(
+    tmp_path: Path, step: int, first: str
+) -> None:
+    """Rows to 05:31 (the file covers until 05:32): a first row at 05:35, 05:45 or 06:00
+    left the minutes from 05:32 with no floor."""
+    index = pd.date_range("2024-01-01", "2024-01-04 05:31", freq="1min", tz="UTC")
+    history = write_csv(tmp_path / "minutes.csv", index, np.full(len(index), 40.0))
+    plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml", step_seconds=step))
+    stamps = pd.to_datetime(plan["timestamp"])
+    assert f"{stamps.iloc[0]:%H:%M}" == first
+    assert len(plan) == 86_400 // step  # as many rows as ever
+    assert stamps.diff().dropna().eq(pd.Timedelta(seconds=step)).all()
+
+
 def test_offline_plan_drops_the_floor_only_where_the_hpa_keeps_up(tmp_path: Path) -> None:
     plain = write_profile(tmp_path / "plain.yaml")
     tolerant = write_profile(tmp_path / "tolerant.yaml", reactive_tolerance_pct=0.1)

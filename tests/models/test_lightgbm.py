@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from models.base import ForecastModel
 from models.lightgbm_model import LightGBM, LightGBMGlobal
@@ -85,3 +86,20 @@ def test_a_gap_of_days_at_the_end_is_forecast_on_from_the_last_observed_hour() -
     expected = LightGBM().configure(horizon=horizon).fit(series.iloc[:-gap])
     np.testing.assert_allclose(frame["p50"], expected.predict(gap + horizon)["p50"][gap:])
     assert 0.7 * 1_700 < frame["p50"].mean() < 1.3 * 1_700
+
+
+def test_a_missing_night_hour_does_not_move_the_morning_ramp() -> None:
+    """Office hours at 5 minutes (10 at night, 100 from 09:00 to 17:00): an hour of the night
+    missing 9 hours before the end (as a spring clock change leaves one) had raised the day's
+    trailing level by 3 %, and the trees forecast the next two ramps at 20 and 66, not 101."""
+    index = pd.date_range("2026-01-08 03:30", "2026-02-05 11:55", freq="5min", tz="UTC")
+    hours = index.hour.to_numpy()
+    noise = np.random.default_rng(0).uniform(0, 2, len(index))
+    series = pd.Series(np.where((hours >= 14) & (hours < 22), 100.0, 10.0) + noise, index=index)
+    gappy = series.copy()
+    gappy[(index >= "2026-02-05 05:00") & (index < "2026-02-05 06:00")] = np.nan
+    whole = LightGBM().configure(horizon=576).fit(series).predict(576)["p50"]
+    holed = LightGBM().configure(horizon=576).fit(gappy).predict(576)["p50"]
+    ramps = whole.index.hour == 14
+    assert (whole[ramps] > 90).all()
+    assert (holed[ramps] > 90).all()

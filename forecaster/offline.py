@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import available_timezones
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,25 @@ class SeriesFile:
         if self.clock_shift is None:
             return self.points
         return on_latest_clock(self.points, self.clock_shift.to_numpy())
+
+    def matching_zone(self) -> str | None:
+        """The first time zone (by name) whose UTC offsets are the rows' own at every point
+        where they change, and at the first and last rows; None for a file at one offset or
+        one no zone matches. The replay simulator forecasts on a zone's clock (a profile's
+        ``timezone``), not on a file's offsets."""
+        if self.clock_shift is None or self.style.kind != "offset":
+            return None
+        shift = self.clock_shift.to_numpy()
+        changes = np.flatnonzero(np.diff(shift)) + 1
+        keep = np.unique(np.concatenate([[0, len(shift) - 1], changes, changes - 1]))
+        instants = pd.DatetimeIndex(self.points.index[keep])
+        wanted = shift[keep] + self.style.offset_minutes
+        for zone in sorted(available_timezones()):
+            local = instants.tz_convert(zone).tz_localize(None)
+            offsets = (local - instants.tz_localize(None)).total_seconds().to_numpy() / 60
+            if np.array_equal(offsets, wanted):
+                return zone
+        return None
 
     @property
     def negative_values(self) -> int:

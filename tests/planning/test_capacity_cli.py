@@ -432,3 +432,38 @@ def test_the_verdict_does_not_call_a_spend_it_could_not_reach_equal() -> None:
         "spends 84.2 replica-hours, against 2136 for predictive"
     ]
     assert verdict(report(2140.0))[0].startswith("at equal spend (target utilisation lowered")
+
+
+def _office_hours_in_new_york(path: Path, *, with_offsets: bool) -> Path:
+    """Hourly load on New York's clock (100 from 09:00 to 17:00, else 10) across the spring
+    change, written with each row's own offset or in UTC."""
+    local = pd.date_range("2026-02-09", "2026-03-14", freq="h", tz="America/New_York")
+    values = np.where((local.hour >= 9) & (local.hour < 17), 100.0, 10.0)
+    stamps = local.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(r"(\d\d)$", r":\1", regex=True)
+    utc = local.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = stamps if with_offsets else utc
+    pd.DataFrame({"timestamp": text, "value": values}).to_csv(path, index=False)
+    return path
+
+
+def test_simulate_forecasts_on_the_clock_the_files_offsets_follow(tmp_path: Path) -> None:
+    """Rows at -05:00, then -04:00 and a profile without a zone: replayed on UTC's clock, the
+    floor rose an hour late each morning after the change (short where the zone's is not)."""
+    args = ["--model", "seasonal_naive_weekly", "--replay-days", "7", "--no-equal-spend"]
+    args += ["--policies", "predictive"]
+    plain = write_profile(tmp_path / "plain.yaml", step_seconds=3600, max_replicas=20)
+    zoned = write_profile(
+        tmp_path / "zoned.yaml", step_seconds=3600, max_replicas=20, timezone="America/New_York"
+    )
+    reports, said = {}, {}
+    for name, offsets, profile in (("offsets", True, plain), ("zone", False, zoned)):
+        trace = _office_hours_in_new_york(tmp_path / f"{name}.csv", with_offsets=offsets)
+        out = tmp_path / f"{name}.json"
+        files = ["--input", str(trace), "--profile", str(profile), "--output", str(out)]
+        result = runner.invoke(app, ["simulate", *files, *args])
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads(out.read_text())["policies"]["predictive"]
+        said[name] = result.output
+    assert "offsets follow America/" in said["offsets"]  # a zone with New York's rules
+    assert reports["offsets"] == reports["zone"]
+    assert reports["zone"]["under_provisioned_pct"] == 0

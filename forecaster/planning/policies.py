@@ -97,11 +97,20 @@ class ForecastTrail:
     peak_factors: np.ndarray  # per decision
 
 
+MAX_RAMP_SECONDS = 86_400.0  # how far ahead a plan capped by max_step_up looks for a rise
+
+
 def trail_horizon_seconds(profile: ScalingProfile, settings: ForecastSettings) -> float:
     """How far each forecast must reach: the re-plan interval plus the start-up lead (the hold
-    looks back, and the steps before a decision are not forecast)."""
+    looks back, and the steps before a decision are not forecast), plus, under ``max_step_up``,
+    the steps a ramp to the max takes (at most a day): a plan ramps up ahead of a rise only if
+    it sees it, and the replay's floor had jumped 1 -> 6 replicas in one row with a cap of 1."""
     lead = max([profile.startup_seconds] + [t.startup_seconds for t in profile.tiers])
-    return settings.replan_seconds + lead
+    ramp = 0.0
+    if profile.max_step_up is not None:
+        steps = math.ceil(effective_max_replicas(profile) / profile.max_step_up)
+        ramp = min(steps * profile.step_seconds, MAX_RAMP_SECONDS)
+    return settings.replan_seconds + lead + ramp
 
 
 def rolling_forecasts(

@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 
 from forecaster.errors import InvalidInputError
-from forecaster.planning.policies import ForecastSettings
+from forecaster.planning.policies import ForecastSettings, predictive_floor
 from forecaster.planning.replay import Trace
 from forecaster.planning.simulate import (
     EQUAL_SPEND,
     SimulationOptions,
+    forecast_trail,
+    prepare,
     simulate,
     simulate_trace,
 )
@@ -136,6 +138,27 @@ def test_predictive_is_ready_for_the_morning_when_the_hpa_is_not() -> None:
     report = json.loads(json.dumps(result.report()))
     assert set(report["policies"]) == {"static", "reactive", "predictive", "oracle", EQUAL_SPEND}
     assert report["trace"]["replay_ticks"] == 288 * 20
+
+
+def test_the_replayed_floor_ramps_up_within_max_step_up() -> None:
+    """20 at night, 200 by day: 4 then 40 replicas. With at most 2 added per step the floor
+    must climb from 4 to 40 in the 18 steps before 08:00; the replay's forecasts reached only
+    the re-plan interval and start-up ahead, too short to see the rise coming, and the floor
+    jumped by 36 in one step."""
+    profile = PROFILE.model_copy(update={"max_step_up": 2})
+    options = SimulationOptions(
+        policies=("predictive",),
+        equal_spend=False,
+        train_fraction=2 / 3,
+        forecast=ForecastSettings(model="seasonal_naive_daily"),
+    )
+    prepared = prepare(daily_ramps(3), profile, options)
+    trail = forecast_trail(prepared.trace, prepared.start, profile, options)
+    floor = predictive_floor(prepared.trace, prepared.start, profile, trail)
+    assert np.diff(floor).max() <= 2
+    ticks = prepared.trace.index_of(prepared.start, len(prepared.trace.load))
+    morning = (ticks.hour == 8) & (ticks.minute == 0) & (ticks.second == 0)
+    assert morning.any() and (floor[morning] >= 40).all()
 
 
 def test_progress_counts_every_decision() -> None:

@@ -221,7 +221,7 @@ def _known_models(schema: dict[str, Any]) -> None:
 class SimulationCreate(StorableTextModel):
     """A what-if replay: a profile and the load to replay, inline or a service's history."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     profile: ScalingProfile | None = Field(
         default=None, description="required with points; defaults to the service's own profile"
@@ -553,7 +553,7 @@ class KedaMetricPublic(BaseModel):
 class EventCreate(StorableTextModel):
     """A declared event (launch, campaign, holiday sale) in UTC; naive times are UTC."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=128)
     start: Moment
@@ -574,7 +574,7 @@ class EventsPublic(BaseModel):
 class ExclusionCreate(StorableTextModel):
     """A window (incident, outage, load test) whose samples training ignores."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     start: Moment
     end: Moment

@@ -167,6 +167,7 @@ def nested(depth: int) -> list[object]:
             "tiers",
         ),
         ({"service": "ghost"}, 404, "does not exist"),
+        ({"service": "ghost", "days": "nan"}, 422, "finite number"),  # not "at most 90"
     ],
 )
 def test_bad_requests_get_clear_4xx(

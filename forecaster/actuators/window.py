@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
-from forecaster.storage.orm import Service
+from forecaster.storage.orm import Forecast, Service
 from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.timeutil import as_utc, spoken_duration
 
@@ -128,6 +128,7 @@ def build_window(
     profile: ScalingProfile,
     plan_id: int,
     generated_at: datetime,
+    data_until: datetime | None = None,
     step_seconds: int,
     steps: Sequence[Step],
     now: datetime,
@@ -137,17 +138,25 @@ def build_window(
 ) -> PlanWindow:
     """Cut the window from a plan's steps, or say why the plan cannot be used.
 
+    A plan is as old as the data under it: ``data_until`` is where the history its forecast
+    was made from ends (the forecast's origin). Judged by ``generated_at`` alone, any re-plan
+    from the same forecast (a profile edit, the refresh of a history whose samples stopped)
+    made a plan on 30-hour-old samples look new, and it was pushed.
+
     ``push_seconds`` (how often pushes come) paces a profile's ``max_step_up`` over pushes
     (:func:`paced_floor`)."""
 
     def unusable(reason: str, ends_at: datetime | None = None) -> PlanWindow:
         return PlanWindow(service, PlanStatus.STALE, reason, now, profile, plan_id, ends_at=ends_at)
 
+    limit = f"(limit {spoken_duration(max_age_seconds)})"
     age = (now - generated_at).total_seconds()
     if age > max_age_seconds:
+        return unusable(f"plan {plan_id} is {spoken_duration(age)} old {limit}")
+    data_age = (now - data_until).total_seconds() if data_until is not None else 0.0
+    if data_age > max_age_seconds:
         return unusable(
-            f"plan {plan_id} is {spoken_duration(age)} old "
-            f"(limit {spoken_duration(max_age_seconds)})"
+            f"plan {plan_id} rests on data that ends {spoken_duration(data_age)} ago {limit}"
         )
     end = now + timedelta(seconds=window_seconds)
     ends_at = (steps[-1].ts + timedelta(seconds=step_seconds)) if steps else None
@@ -224,6 +233,8 @@ def load_windows(
         return every_tier(
             PlanStatus.STALE, f"plan {plan.id} ended {when}", plan_id=plan.id, ends_at=ends_at
         )
+    forecast = session.get(Forecast, plan.forecast_id) if plan.forecast_id is not None else None
+    data_until = as_utc(forecast.origin) if forecast is not None else None
     windows = {}
     for tier in tiers:
         steps = [
@@ -235,6 +246,7 @@ def load_windows(
             profile=profile,
             plan_id=plan.id,
             generated_at=plan.generated_at,
+            data_until=data_until,
             step_seconds=plan.step_seconds,
             steps=steps,
             now=now,

@@ -6,11 +6,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.orm import Session
 
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.db import Database
-from forecaster.storage.orm import Plan
+from forecaster.storage.forecasts import save_forecast, save_model_run
+from forecaster.storage.orm import Plan, Service
 from forecaster.storage.plans import save_plan
+from forecaster.storage.samples import ensure_series
 from forecaster.storage.services import get_service, upsert_service
 from forecaster.timeutil import utc_now
 
@@ -41,9 +44,11 @@ def store_plan(
     generated_at: datetime | None = None,
     tier: str | None = None,
     reason: str = "test",
+    data_until: datetime | None = None,
 ) -> int:
     """A plan whose first step is in force now (or at ``start``), one value per 5-min step;
-    ``tier`` is every step's mix of capacity tiers (``"CPU:3+L4:4"``), ``reason`` its reason."""
+    ``tier`` is every step's mix of capacity tiers (``"CPU:3+L4:4"``), ``reason`` its reason;
+    with ``data_until``, made from a stored forecast whose history ended then."""
     first = pd.Timestamp(start or utc_now()).floor(f"{STEP}s")
     index = pd.date_range(first, periods=len(replicas), freq=f"{STEP}s")
     frame = pd.DataFrame(
@@ -59,10 +64,13 @@ def store_plan(
     )
     with database.session() as session:
         service = get_service(session=session, name=name)
+        forecast_id = None
+        if data_until is not None:
+            forecast_id = _forecast_from(session, service, data_until, len(replicas))
         plan = save_plan(
             session=session,
             service_id=service.id,
-            forecast_id=None,
+            forecast_id=forecast_id,
             step_seconds=STEP,
             quantile=0.95,
             frame=frame,
@@ -71,6 +79,21 @@ def store_plan(
         if generated_at is not None:
             session.get_one(Plan, plan.id).generated_at = generated_at
         return plan.id
+
+
+def _forecast_from(session: Session, service: Service, origin: datetime, steps: int) -> int:
+    """A stored forecast of ``steps`` 5-min steps from ``origin``: its id."""
+    key = (service.id, "requests_per_second", {}, None)
+    series_id = next(iter(ensure_series(session=session, keys=[key]).values()))
+    run = save_model_run(
+        session=session, series_id=series_id, model="test", step_seconds=STEP, status="ok"
+    )
+    index = pd.date_range(pd.Timestamp(origin).floor(f"{STEP}s"), periods=steps, freq=f"{STEP}s")
+    frame = pd.DataFrame({q: [10.0] * steps for q in ("p50", "p90", "p95", "p99")}, index=index)
+    forecast = save_forecast(
+        session=session, run_id=run.id, series_id=series_id, step_seconds=STEP, frame=frame
+    )
+    return forecast.id
 
 
 def hours(n: float) -> timedelta:

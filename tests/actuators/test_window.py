@@ -103,6 +103,18 @@ def test_load_window_from_the_database(database: Database) -> None:
     assert load().status is PlanStatus.STALE
 
 
+def test_a_plan_is_as_old_as_the_data_under_it(database: Database) -> None:
+    """A re-plan (a profile edit, the refresh of a history whose samples stopped) writes a new
+    plan from the same forecast: a plan on data 7 hours old is stale however new it is."""
+    make_service(database)
+    store_plan(database, replicas=[3] * 24, data_until=utc_now() - hours(1))
+    assert windows_of(database, max_age_seconds=6 * 3600)[None].active
+    store_plan(database, replicas=[3] * 24, data_until=utc_now() - hours(7))
+    stale = windows_of(database, max_age_seconds=6 * 3600)[None]
+    assert stale.status is PlanStatus.STALE
+    assert "rests on data that ends 7" in stale.reason and "ago (limit 6 h)" in stale.reason
+
+
 def windows_of(database: Database, **given: Any) -> dict[str | None, PlanWindow]:
     """The windows of service "chat"'s stored plan now, over the next 6 minutes."""
     with database.session() as session:

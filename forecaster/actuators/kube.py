@@ -206,15 +206,19 @@ class KubeFloorActuator(ABC):
                 )
         return Floor(floor.minimum, floor.maximum, annotations), notes
 
-    def desired(self, floor: Floor, plan: PlanWindow) -> tuple[Floor, list[str]]:
-        """What the object should hold for this plan (its baseline when the plan is inactive)."""
+    def desired(
+        self, floor: Floor, plan: PlanWindow, step_from: int | None = None
+    ) -> tuple[Floor, list[str]]:
+        """What the object should hold for this plan (its baseline when the plan is inactive).
+        ``step_from``: the minimum this actuation found first, which ``max_step_up`` counts
+        from however often a conflict makes it read again (else the floor's own)."""
         floor, edits = self.adopt_outside_edits(floor)
         baseline = Floor(floor.baseline_min, floor.baseline_max)
         if not plan.active or plan.floor is None:
             return baseline, edits
         bounds = bound_floor(
             plan.floor,
-            current_min=floor.minimum,
+            current_min=floor.minimum if step_from is None else step_from,
             baseline_min=floor.baseline_min,
             baseline_max=floor.baseline_max,
             profile=plan.profile,
@@ -262,7 +266,9 @@ class KubeFloorActuator(ABC):
                     current = self._retry(lambda: self.read(api), counter, f"GET {what}")
                     if before is None:
                         before = current.floor
-                    wanted, adjustments = self.desired(current.floor, plan)
+                    # a PATCH that landed but timed out comes back as a 409: its own write
+                    # must not become the base of a second step up in the same actuation
+                    wanted, adjustments = self.desired(current.floor, plan, before.minimum)
                     if wanted == current.floor:
                         return self._result(plan, before, wanted, notes + adjustments, counter)
                     if dry_run:

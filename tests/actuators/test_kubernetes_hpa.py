@@ -244,6 +244,18 @@ def test_a_timed_out_patch_that_landed_is_confirmed_not_doubled(
     assert annotations(kube)[BASELINE_MIN] == "2"  # not overwritten with the raised value
 
 
+def test_a_timed_out_patch_that_landed_is_no_base_for_a_second_step_up(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Its retry meets a 409 (our own write moved the resourceVersion) and the object is read
+    again: the step cap still counts from what this actuation found (2 -> 5, not -> 8)."""
+    kube.add(*HPA, hpa(low=2, high=50))
+    kube.slow("PATCH", delay=4.0)
+    result = actuator(kubeconfig).apply(window(20, max_step_up=3), dry_run=False)
+    assert result.outcome == "applied", result.error
+    assert spec(kube)["minReplicas"] == 5
+
+
 def test_timeouts_on_every_read_fail_cleanly(kube: FakeKubeApi, kubeconfig: str) -> None:
     kube.add(*HPA, hpa(low=2))
     kube.slow("GET", delay=4.0, times=3)

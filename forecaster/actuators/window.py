@@ -225,6 +225,14 @@ def load_windows(
     plan = latest_plan(session=session, service_id=service.id)
     if plan is None:
         return every_tier(PlanStatus.MISSING, "service has no plan")
+    if (plan.summary or {}).get("forecast_only") and not preview:
+        # a plan for showing only (perhaps of another metric, its re-plan refused since)
+        return every_tier(
+            PlanStatus.FORECAST_ONLY,
+            f"plan {plan.id} was made while the profile was forecast_only: waiting for a plan "
+            "made to be pushed",
+            plan_id=plan.id,
+        )
     first = now - timedelta(seconds=plan.step_seconds)
     rows = plan_steps(session=session, plan_id=plan.id, start=first)
     if not rows:

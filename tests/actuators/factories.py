@@ -45,6 +45,7 @@ def store_plan(
     tier: str | None = None,
     reason: str = "test",
     data_until: datetime | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> int:
     """A plan whose first step is in force now (or at ``start``), one value per 5-min step;
     ``tier`` is every step's mix of capacity tiers (``"CPU:3+L4:4"``), ``reason`` its reason;
@@ -75,6 +76,7 @@ def store_plan(
             quantile=0.95,
             frame=frame,
             total_cost=0.0,
+            summary=summary,
         )
         if generated_at is not None:
             session.get_one(Plan, plan.id).generated_at = generated_at

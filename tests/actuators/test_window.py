@@ -103,6 +103,20 @@ def test_load_window_from_the_database(database: Database) -> None:
     assert load().status is PlanStatus.STALE
 
 
+def test_a_plan_made_to_be_shown_only_is_not_pushed_once_actuation_is_on(
+    database: Database,
+) -> None:
+    """Forecast-only turned off in the same edit that changed the metric: the re-plan was
+    refused (no forecast of the new metric yet), and the plan made for showing was pushed."""
+    make_service(database)  # forecast_only: false now
+    store_plan(database, replicas=[27] * 24, summary={"forecast_only": True})
+    window = windows_of(database, max_age_seconds=6 * 3600)[None]
+    assert window.status is PlanStatus.FORECAST_ONLY and "was made while" in window.reason
+    assert windows_of(database, max_age_seconds=6 * 3600, preview=True)[None].active
+    store_plan(database, replicas=[27] * 24, summary={"forecast_only": False})
+    assert windows_of(database, max_age_seconds=6 * 3600)[None].active
+
+
 def test_a_plan_is_as_old_as_the_data_under_it(database: Database) -> None:
     """A re-plan (a profile edit, the refresh of a history whose samples stopped) writes a new
     plan from the same forecast: a plan on data 7 hours old is stale however new it is."""

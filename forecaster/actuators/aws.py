@@ -272,7 +272,9 @@ class AwsScheduleActuator(ABC):
         restore = ScheduledFloor(
             self.restore_name(), restore_at, baseline.minimum, baseline.maximum
         )
-        return [restore, *actions]
+        # a change in the last, partial block would share the restore's time (their order then
+        # undefined, the dead-man's switch perhaps lost); the next run schedules it anyway
+        return [restore, *(action for action in actions if action.at < restore_at)]
 
     def bound(self, floor: int, current: int, baseline: Capacity, plan: PlanWindow) -> Bounds:
         return bound_floor(

@@ -102,6 +102,14 @@ def test_the_same_plan_again_writes_nothing(aws: FaultProxy, asg: Any) -> None:
     assert writes == []
 
 
+def test_no_plan_action_shares_the_restores_time(aws: FaultProxy, asg: Any) -> None:
+    """A rise in the last, partial 15-minute block before the plan ends: its block starts
+    where the restore action does, two actions at one time in an undefined order."""
+    actuator(aws).apply(window(4, points=[(6 - 1 / 3600, 8)], hours=6), dry_run=False)
+    times = [action["StartTime"] for action in ours(asg).values()]
+    assert "forecaster-restore" in ours(asg) and len(times) == len(set(times))
+
+
 def test_a_new_plan_replaces_our_actions_and_deletes_stale_ones(aws: FaultProxy, asg: Any) -> None:
     actuator(aws).apply(busy_plan(), dry_run=False)
     old = set(ours(asg))

@@ -356,12 +356,20 @@ class AwsScheduleActuator(ABC):
                 reached = self.state(current, list(ours.values()))
             if to_put:
                 notes.append(f"{len(to_put)} scheduled actions {would}written")
+            # restoring, the plan's rises go before capacity moves (left behind, they fire on a
+            # group back at its baseline), the restore action, which remembers it, after
+            rises = [] if plan.active else [n for n in to_delete if n != self.restore_name()]
+            if rises and not dry_run:
+                self.call("delete scheduled actions", self.delete_actions, client, rises)
+                ours = {name: a for name, a in ours.items() if name not in rises}
+                reached = self.state(current, list(ours.values()))
             if changed and not dry_run:
                 self.call("update capacity", self.set_capacity, client, wanted_now, current)
                 current = wanted_now
                 reached = self.state(current, list(ours.values()))
-            if to_delete and not dry_run:
-                self.call("delete scheduled actions", self.delete_actions, client, to_delete)
+            rest = [name for name in to_delete if name not in rises]
+            if rest and not dry_run:
+                self.call("delete scheduled actions", self.delete_actions, client, rest)
             if to_delete:
                 notes.append(f"{len(to_delete)} scheduled actions {would}deleted")
             outcome: Outcome = "unchanged"

@@ -102,6 +102,20 @@ def test_the_same_plan_again_writes_nothing(aws: FaultProxy, asg: Any) -> None:
     assert writes == []
 
 
+def test_a_restore_that_cannot_delete_the_plans_rises_leaves_the_plan_whole(
+    aws: FaultProxy, asg: Any
+) -> None:
+    """The group went back to its baseline, then the delete of our actions was throttled
+    past the retries: the plan's rises stayed scheduled and would fire on it."""
+    actuator(aws).apply(window(4, points=[(1, 6), (2, 9)], hours=6), dry_run=False)
+    aws.fail("BatchDeleteScheduledAction", 400, "Throttling", times=3)
+    failed = actuator(aws).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert failed.outcome == "failed"
+    assert group(asg)["MinSize"] == 4 and len(ours(asg)) == 3  # as the plan left it
+    restored = actuator(aws).apply(window(None, status=PlanStatus.STALE), dry_run=False)
+    assert restored.outcome == "restored" and group(asg)["MinSize"] == 2 and not ours(asg)
+
+
 def test_no_plan_action_shares_the_restores_time(aws: FaultProxy, asg: Any) -> None:
     """A rise in the last, partial 15-minute block before the plan ends: its block starts
     where the restore action does, two actions at one time in an undefined order."""

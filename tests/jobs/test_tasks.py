@@ -306,7 +306,12 @@ def test_a_training_whose_every_candidate_fails_keeps_a_champion_that_still_work
         assert "every candidate model failed" in error
         assert "holt_winters: RuntimeError: the upgraded library broke me" in error
         assert f"champion run {good} " in error and "kept" in error
-        assert (champion, planned_by, now_steps) == (good, good, steps)
+        assert (champion, planned_by) == (good, good)
+        # refreshed by the same champion from the same samples: the same floors, on the steps
+        # both reach (a 5-minute mark passing between the two trainings moves the refresh on)
+        kept, refreshed = dict(steps), dict(now_steps)
+        common = kept.keys() & refreshed.keys()
+        assert len(common) >= len(kept) - 1 and all(kept[t] == refreshed[t] for t in common)
     else:  # the fallback is right here
         assert run.status == "ok" and champion != good and planned_by == champion
         assert "fell back to seasonal_naive_daily" in run.details["services"]["chat"]["message"]

@@ -46,7 +46,7 @@ from forecaster.timeutil import (
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, on_latest_clock, regularise
 from models.base import DEFAULT_QUANTILES
-from models.calendar import Calendar
+from models.calendar import Calendar, utc_offset_minutes
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OFFSET = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*([+-])(\d{2}):?(\d{2})?$")
@@ -156,9 +156,7 @@ class SeriesFile:
         instants = pd.DatetimeIndex(self.points.index[keep])
         wanted = shift[keep] + self.style.offset_minutes
         for zone in sorted(available_timezones()):
-            local = instants.tz_convert(zone).tz_localize(None)
-            offsets = (local - instants.tz_localize(None)).total_seconds().to_numpy() / 60
-            if np.array_equal(offsets, wanted):
+            if np.array_equal(utc_offset_minutes(instants, zone), wanted):
                 return zone
         return None
 

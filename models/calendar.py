@@ -43,6 +43,12 @@ def overlapping_steps(
     return np.asarray((index < end) & (index + spacing > start))
 
 
+def utc_offset_minutes(index: pd.DatetimeIndex, zone: str) -> np.ndarray:
+    """Each instant of a UTC ``index``'s offset from UTC on ``zone``'s clock, in minutes."""
+    local = index.tz_convert(zone).tz_localize(None)
+    return np.asarray((local - index.tz_localize(None)).total_seconds() / 60, dtype="float64")
+
+
 def clock_shift_steps(
     index: pd.DatetimeIndex, zone: str | None, since: pd.Timestamp, step_seconds: float
 ) -> np.ndarray:
@@ -56,10 +62,8 @@ def clock_shift_steps(
     """
     if not zone or len(index) == 0:
         return np.zeros(len(index), dtype="int64")
-    times = pd.DatetimeIndex([since]).append(index)
-    offsets = (times.tz_convert(zone).tz_localize(None) - times.tz_localize(None)).total_seconds()
-    moved = np.asarray(offsets[1:] - offsets[0], dtype="float64")
-    return np.round(moved / step_seconds).astype("int64")
+    offsets = utc_offset_minutes(pd.DatetimeIndex([since]).append(index), zone)
+    return np.round((offsets[1:] - offsets[0]) * 60 / step_seconds).astype("int64")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 from forecaster.timeutil import epoch_ns, freq_alias, spoken_duration
 from forecaster.training.level_shift import with_recent_rise_levelled
 from models.base import DAY_SECONDS, step_seconds_of
-from models.calendar import overlapping_steps
+from models.calendar import overlapping_steps, utc_offset_minutes
 
 
 def infer_step_seconds(index: pd.DatetimeIndex) -> float:
@@ -288,9 +288,8 @@ def on_local_clock(history: pd.Series, zone: str | None) -> tuple[pd.Series, str
         return history, ""
     if problem := zone_problem(zone):
         return history, problem
-    local = history.index.tz_convert(zone)
-    offsets = (local.tz_localize(None) - history.index.tz_localize(None)).total_seconds() / 60
-    shift = np.asarray(offsets - offsets[-1], dtype="float64")
+    offsets = utc_offset_minutes(pd.DatetimeIndex(history.index), zone)
+    shift = offsets - offsets[-1]
     if not shift.any():
         return history, ""
     observed = history.notna().to_numpy()

@@ -36,14 +36,16 @@ def bound_floor(
 
     ``current_min`` is what the target holds now (the step cap counts from it), ``baseline_*``
     what it held before forecaster touched it, ``lowest`` the smallest minimum the target
-    accepts (an HPA needs at least 1).
+    accepts (an HPA needs at least 1). The step cap never leaves the target below its baseline
+    minimum: a person who raised it meanwhile (or a target found below it) is not undercut.
     """
     notes: list[str] = []
+    # what the target keeps whatever the plan says; coming back up to it is never step-capped
+    keep = lowest if allow_below_baseline else max(baseline_min, lowest)
     want = floor
     if want < baseline_min and not allow_below_baseline:
         notes.append(f"plan floor {floor} is below the baseline minimum {baseline_min}: kept")
-        want = baseline_min
-    want = max(want, lowest)
+    want = max(want, keep)
     if want > baseline_max:
         if profile.max_capacity_breach == "increase":
             ceiling = buffered_max(baseline_max, profile.max_capacity_buffer_pct)
@@ -59,7 +61,7 @@ def bound_floor(
             notes.append(f"plan floor {want} is above max {baseline_max}: capped (honor)")
             want = baseline_max
     if profile.max_step_up is not None and want > current_min + profile.max_step_up:
-        capped = current_min + profile.max_step_up
+        capped = max(current_min + profile.max_step_up, keep)
         notes.append(
             f"step capped at +{profile.max_step_up}: {current_min} -> {capped}, not {want}"
         )

@@ -49,3 +49,10 @@ def test_max_is_honored_or_raised_by_at_most_the_buffer() -> None:
 def test_step_up_is_capped_from_the_current_minimum_and_falls_are_not() -> None:
     assert bound(9, current=2, max_step_up=3) == (5, 10)
     assert bound(3, current=8, max_step_up=3) == (3, 10)
+
+
+def test_step_cap_never_leaves_the_target_below_its_baseline() -> None:
+    """A person raised the minimum 2 -> 8 after the first read: counting the step from 2 would
+    write 5 and undercut their 8."""
+    assert bound(10, current=2, low=8, high=20, max_step_up=3) == (8, 20)
+    assert bound(12, current=8, low=8, high=20, max_step_up=3) == (11, 20)

@@ -45,7 +45,10 @@ START_MARGIN = timedelta(seconds=60)  # AWS refuses start times that are not in 
 
 
 class AwsTargetConfig(ActuatorConfig):
-    """Where the target lives and how much of the plan to schedule ahead."""
+    """Where the target lives and how much of the plan to schedule ahead. Its actions'
+    prefix is part of the target's identity: actions under an old prefix are another's."""
+
+    object_fields: ClassVar[tuple[str, ...]] = ("region", "endpoint_url", "action_prefix")
 
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$", description="e.g. us-east-1")
     endpoint_url: str | None = Field(

@@ -35,6 +35,11 @@ AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 
 
 class ApplicationAutoScalingConfig(AwsTargetConfig):
+    object_fields: ClassVar[tuple[str, ...]] = (
+        *AwsTargetConfig.object_fields,
+        "service_namespace",
+        "resource_id",
+    )
     service_namespace: Literal["sagemaker", "ecs"]
     resource_id: str = Field(
         max_length=1600,

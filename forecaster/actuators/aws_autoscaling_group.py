@@ -26,6 +26,7 @@ BATCH = 50
 
 
 class AutoScalingGroupConfig(AwsTargetConfig):
+    object_fields: ClassVar[tuple[str, ...]] = (*AwsTargetConfig.object_fields, "group")
     group: str = Field(min_length=1, max_length=255, description="the Auto Scaling group name")
     set_desired_capacity: bool = Field(
         default=False,

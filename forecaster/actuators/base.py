@@ -19,9 +19,14 @@ Outcome = Literal["applied", "unchanged", "restored", "failed"]
 
 
 class ActuatorConfig(BaseModel):
-    """Base of every actuator's target config: unknown keys are refused, not ignored."""
+    """Base of every actuator's target config: unknown keys are refused, not ignored.
+
+    ``object_fields`` names the fields that say which object the target scales (empty: all of
+    them); two targets that agree on those scale the same object, whatever their options.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    object_fields: ClassVar[tuple[str, ...]] = ()
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,16 @@ _SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$
 
 
 class KubeTargetConfig(ActuatorConfig):
-    """One namespaced object; credentials from in-cluster config or a kubeconfig file."""
+    """One namespaced object; credentials from in-cluster config or a kubeconfig file (which
+    may name another cluster, so they are part of the object's identity)."""
+
+    object_fields: ClassVar[tuple[str, ...]] = (
+        "namespace",
+        "name",
+        "kubeconfig",
+        "context",
+        "in_cluster",
+    )
 
     namespace: str = Field(min_length=1, max_length=63, pattern=_LABEL)
     name: str = Field(min_length=1, max_length=253, pattern=_SUBDOMAIN)

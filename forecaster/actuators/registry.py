@@ -57,6 +57,19 @@ def validate_config(kind: str, config: dict[str, Any]) -> ActuatorConfig:
         raise InvalidInputError(f"{kind} target config: {problems}") from None
 
 
+def object_key(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a target's config that name the object it scales, defaults filled in.
+    Two targets with the same kind and key scale the same object, whatever their options (a
+    default written out, a step of AWS scheduling). A config its kind cannot read (a plugin
+    uninstalled since) is its own key."""
+    try:
+        parsed = validate_config(kind, config)
+    except InvalidInputError:
+        return config
+    fields = parsed.object_fields or tuple(type(parsed).model_fields)
+    return parsed.model_dump(mode="json", include=set(fields))
+
+
 def build(kind: str, config: dict[str, Any], context: ActuatorContext) -> Actuator:
     """A ready actuator for one target."""
     return actuator_class(kind)(validate_config(kind, config), context)

@@ -6,7 +6,9 @@ forecaster's annotations, long after the plan went stale. So a profile update ke
 it removed (``services.retired_targets``); the actuation pass restores each one's baseline and
 forgets it once that worked, or after a day of failed tries (its records say why).
 
-A target is the same target when its kind and config are the same: renaming it changes nothing.
+A target is the same target when it scales the same object: renaming it, or changing options
+that leave it on that object (``allow_below_baseline``, how far AWS schedules ahead), changes
+nothing, so an edit like that neither restores the object nor drops its floor for a pass.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from forecaster.actuators.registry import object_key
 from forecaster.profiles import STORED, ActuationTarget
 from forecaster.timeutil import as_utc
 
@@ -25,7 +28,8 @@ RETIRED_AT = "retired_at"
 
 def _identity(target: ActuationTarget | dict[str, Any]) -> tuple[str, str]:
     entry = target.model_dump(mode="json") if isinstance(target, ActuationTarget) else target
-    return entry["kind"], json.dumps(entry.get("config", {}), sort_keys=True)
+    key = object_key(entry["kind"], entry.get("config", {}))
+    return entry["kind"], json.dumps(key, sort_keys=True)
 
 
 def retire_removed(

@@ -140,3 +140,28 @@ def test_a_failing_target_is_warned_about_whatever_comes_after_it(
     kube.add(*HPA, hpa(name="chat-typo", low=2, high=50))  # the retired one restores cleanly
     actuate_service(database, "chat", fast)
     assert actuation_warnings(database) == []
+
+
+def test_changing_a_targets_options_leaves_the_object_at_its_floor(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Writing out a default used to retire the target and add it again: the pass restored
+    the HPA to 2, then pushed under max_step_up 3 from there, 10 -> 2 -> 5."""
+    kube.add(*HPA, hpa(low=2, high=20))
+    make_service(database, targets=[hpa_target(kubeconfig)], max_step_up=3)
+    store_plan(database, replicas=[10] * 48)
+    for _ in range(3):
+        actuate_service(database, "chat", fast)
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 10
+
+    explicit = hpa_target(kubeconfig)
+    explicit["config"]["allow_below_baseline"] = False
+    make_service(database, targets=[explicit], max_step_up=3)
+    assert retired_of(database) == []
+    done = actuate_service(database, "chat", fast)
+    assert [r.outcome for r in done.records] == ["unchanged"]
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 10
+
+    other_object = hpa_target(kubeconfig, name="embed")
+    make_service(database, targets=[other_object], max_step_up=3)
+    assert [entry["config"]["name"] for entry in retired_of(database)] == ["chat"]

@@ -88,7 +88,6 @@ def plan_capacity(
     profile: ScalingProfile,
     *,
     step_seconds: float,
-    current_replicas: int | None = None,
     peak_factor: float = 1.0,
     led_before: np.ndarray | None = None,
 ) -> pd.DataFrame:
@@ -109,7 +108,7 @@ def plan_capacity(
         return _plan_tiers(load.index, values, covered, peak_factor, profile, step_seconds)
     required = replicas_for_load(covered, profile, profile.floor_utilization)
     ceiling = effective_max_replicas(profile)
-    shaped = _shape_single(required, profile, step_seconds, current_replicas, led_before)
+    shaped = _shape_single(required, profile, step_seconds, led_before)
     floor = shaped.floor
     frame = pd.DataFrame(
         {
@@ -128,7 +127,7 @@ def plan_capacity(
         f"{profile.capacity_per_replica:g} x {utilization:g}) needs {n}"
         for v, c, n in zip(values, covered, required, strict=True)
     ]
-    frame["reason"] = _reasons(needs, required, shaped, profile, ceiling, current_replicas)
+    frame["reason"] = _reasons(needs, required, shaped, profile, ceiling)
     return frame
 
 
@@ -138,7 +137,6 @@ def plan_floor(
     *,
     step_seconds: float,
     peak_factor: float = 1.0,
-    current_replicas: int | None = None,
     led_before: np.ndarray | None = None,
 ) -> np.ndarray:
     """Just the ``replicas`` column of :func:`plan_capacity` for a single-type profile: the
@@ -146,7 +144,7 @@ def plan_floor(
     required = replicas_for_load(
         covered_load(load, profile, peak_factor), profile, profile.floor_utilization
     )
-    return _shape_single(required, profile, step_seconds, current_replicas, led_before).floor
+    return _shape_single(required, profile, step_seconds, led_before).floor
 
 
 def led_requirement(
@@ -169,7 +167,6 @@ def _shape_single(
     required: np.ndarray,
     profile: ScalingProfile,
     step_seconds: float,
-    current: int | None,
     led_before: np.ndarray | None = None,
 ) -> Shaped:
     return shape(
@@ -179,7 +176,6 @@ def _shape_single(
         lower=profile.min_replicas,
         upper=effective_max_replicas(profile),
         max_step_up=profile.max_step_up,
-        current=current,
         led_before=led_before,
     )
 
@@ -227,7 +223,6 @@ def _plan_tiers(
                     lower=0,
                     upper=int(ceilings[i]),
                     max_step_up=profile.max_step_up,
-                    current=None,
                 ).floor
                 for i, tier in enumerate(tiers)
             ]
@@ -347,7 +342,6 @@ def _reasons(
     shaped: Shaped,
     profile: ScalingProfile,
     ceiling: int,
-    current: int | None,
 ) -> list[str]:
     """One sentence per step saying where its number came from."""
     startup_seconds = profile.startup_seconds
@@ -365,10 +359,6 @@ def _reasons(
             text += _raised_note(profile.min_replicas)
         elif final > hold:
             text += f"; ramped early to {final} (at most {profile.max_step_up} added per step)"
-        elif final < min(hold, ceiling):
-            # the step cap from what runs now: the max was not what held it back
-            limit = f"at most {profile.max_step_up} added per step from {current} running"
-            text += _capped_note(final, limit)
         elif final < hold:
             text += _capped_note(final, f"max {ceiling}")
         reasons.append(text)

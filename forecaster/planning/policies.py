@@ -27,8 +27,9 @@ from forecaster.planning.planner import (
 )
 from forecaster.planning.reactive import floor_needed, trailing_short_pct
 from forecaster.planning.replay import Trace, step_means
-from forecaster.planning.shaping import forward_max
+from forecaster.planning.shaping import forward_max, pace_rises
 from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
 from forecaster.timeutil import epoch_ns
 from forecaster.training.forecasting import make_forecast, refreshed
 from models.base import ForecastModel, quantile_name
@@ -97,6 +98,8 @@ class ForecastTrail:
     peak_factors: np.ndarray  # per decision
 
 
+# how often the service pushes a plan (FORECASTER_ACTUATION_INTERVAL_SECONDS' default)
+ACTUATION_SECONDS = float(Settings.model_fields["actuation_interval_seconds"].default)
 MAX_RAMP_SECONDS = 86_400.0  # how far ahead a plan capped by max_step_up looks for a rise
 
 
@@ -243,8 +246,12 @@ def predictive_floor(
     )
     floor = _in_force(replicas, trail, offsets, tick_ns)
     tolerance = profile.reactive_tolerance_pct
-    if tolerance is None:
+    if tolerance is not None:
+        decision_ticks = replay_start + np.arange(len(trail.origins_ns)) * trail.replan_ticks
+        held = floor_needed(trailing_short_pct(trace, profile, decision_ticks), tolerance)
+        floor = np.where(held[offsets // trail.replan_ticks], floor, profile.min_replicas)
+    if profile.max_step_up is None:
         return floor
-    decision_ticks = replay_start + np.arange(len(trail.origins_ns)) * trail.replan_ticks
-    held = floor_needed(trailing_short_pct(trace, profile, decision_ticks), tolerance)
-    return np.where(held[offsets // trail.replan_ticks], floor, profile.min_replicas)
+    # a re-plan's first row may be far above the floor in force: the actuators add at most
+    # the cap per push, so the replay does too
+    return pace_rises(floor, tick_ns // int(ACTUATION_SECONDS * 1e9), profile.max_step_up)

@@ -47,6 +47,20 @@ def ramp_ahead(values: np.ndarray, max_step_up: int) -> np.ndarray:
     return np.maximum(values, reverse_running + positions * max_step_up)
 
 
+def pace_rises(floor: np.ndarray, push: np.ndarray, max_step_up: int) -> np.ndarray:
+    """``floor`` as pushes adding at most ``max_step_up`` each can set it; falls are taken at
+    once. ``push`` (non-decreasing) numbers the push in force at each entry: a push aims at its
+    interval's highest floor F_k and reaches P_k = min(F_k, P_k-1 + cap), which unrolls to a
+    running min of F_j - j * cap, plus k * cap."""
+    if len(floor) == 0:
+        return floor.copy()
+    starts = np.flatnonzero(np.r_[True, np.diff(push) != 0])
+    number = (push[starts] - push[0]).astype("int64")
+    highest = np.maximum.reduceat(floor.astype("int64"), starts)
+    reached = np.minimum.accumulate(highest - number * max_step_up) + number * max_step_up
+    return np.minimum(floor, np.repeat(reached, np.diff(np.r_[starts, len(floor)])))
+
+
 @dataclass(frozen=True)
 class Shaped:
     """Each stage of shaping, kept so every plan row can say where its number came from."""
@@ -64,13 +78,11 @@ def shape(
     lower: int,
     upper: int,
     max_step_up: int | None,
-    current: int | None,
     led_before: np.ndarray | None = None,
 ) -> Shaped:
     """Lead, hold, clamp and step-cap a requirement; the result is a floor per step.
 
-    Works along the last axis (one plan, or a stack of them). ``current`` (replicas running
-    now) bounds what the first steps can reach under the cap. ``led_before`` is the led
+    Works along the last axis (one plan, or a stack of them). ``led_before`` is the led
     requirement of the plan in force over the steps just before this one starts: the hold
     reaches back into it, so a re-plan does not drop what the scale-down delay still holds.
     """
@@ -82,9 +94,5 @@ def shape(
         held = backward_max(led, hold_steps)
     floor = np.clip(held, lower, upper)
     if max_step_up is not None:
-        floor = ramp_ahead(floor, max_step_up)
-        if current is not None:
-            reachable = current + max_step_up * np.arange(1, floor.shape[-1] + 1)
-            floor = np.minimum(floor, reachable)
-        floor = np.clip(floor, lower, upper)
+        floor = np.clip(ramp_ahead(floor, max_step_up), lower, upper)
     return Shaped(led=led, held=held, floor=floor.astype("int64"))

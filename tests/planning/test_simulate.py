@@ -304,3 +304,29 @@ def test_a_re_plan_keeps_what_the_scale_down_delay_holds_of_the_plan_before(dela
     assert (floor[:60] == 20).all()
     held = 40 if delay else 0  # two 5-minute steps of the second plan
     assert (floor[60 : 60 + held] == 20).all() and (floor[60 + held :] == 2).all()
+
+
+def test_a_re_plan_that_jumps_is_paced_as_the_actuators_pace_it() -> None:
+    """A re-plan whose forecast rose asks for 40 at once after a plan of 2; the actuators add
+    at most max_step_up per 5-minute push, so the replayed floor must too (it jumped 2 -> 40
+    at the re-plan: the simulator's predictive policy got capacity no real push gives)."""
+    from forecaster.planning.policies import ForecastTrail
+
+    profile = PROFILE.model_copy(update={"max_step_up": 3, "startup_seconds": 0})
+    replay_start, replan = 120, 60  # re-plans every 15 min of 15 s ticks, on 5-min steps
+    origins = START.value + (replay_start + replan * np.arange(3)) * 15 * 10**9
+    low, high = [10.0] * 4, [200.0] * 4  # 2 replicas at the 50 % target, then 40
+    trail = ForecastTrail(
+        step_seconds=300,
+        quantile=profile.risk_quantile,
+        replan_ticks=replan,
+        origins_ns=origins.astype("int64"),
+        values=np.array([low, high, high]),
+        peak_factors=np.ones(3),
+    )
+    floor = predictive_floor(trace_of([10.0] * 400), replay_start, profile, trail)
+    assert (floor[:60] == 2).all()
+    pushes = floor[60::20]  # one value per 5-minute push after the jump
+    assert list(pushes[:5]) == [5, 8, 11, 14, 17]
+    assert np.diff(floor).max() <= 3
+    assert floor[-1] == 2 + 3 * len(pushes)  # still climbing towards 40 when the replay ends

@@ -200,10 +200,6 @@ class AwsScheduleActuator(ABC):
     @abstractmethod
     def set_capacity(self, client: Any, wanted: Capacity, current: Capacity) -> None: ...
 
-    def scheduled_desired(self, minimum: int, previous: int) -> int | None:
-        """DesiredCapacity for a scheduled action (only EC2 Auto Scaling has the option)."""
-        return None
-
     # --- the shared algorithm ---
     def call(self, what: str, fn: Any, *args: Any) -> Any:
         try:
@@ -243,10 +239,14 @@ class AwsScheduleActuator(ABC):
     def plan_actions(
         self, plan: PlanWindow, now_floor: Capacity, baseline: Capacity, budget: int
     ) -> list[ScheduledFloor]:
-        """Our scheduled actions for an active plan: coarsened change points, then restore."""
+        """Our scheduled actions for an active plan: coarsened change points, then restore,
+        no later than the plan is trusted (if forecaster stops, the group lets go when the
+        service itself would have)."""
         assert plan.ends_at is not None
         start = self.first_block(plan)
         end = min(plan.ends_at, plan.now + timedelta(hours=self.config.horizon_hours))
+        if plan.trusted_until is not None:
+            end = min(end, plan.trusted_until)
         points = coarsen(
             plan.change_points,
             start=start,
@@ -265,7 +265,6 @@ class AwsScheduleActuator(ABC):
                     at=point.at.replace(microsecond=0),
                     minimum=bounds.minimum,
                     maximum=bounds.maximum,
-                    desired=self.scheduled_desired(bounds.minimum, previous),
                 )
             )
             previous = bounds.minimum

@@ -30,8 +30,9 @@ class AutoScalingGroupConfig(AwsTargetConfig):
     group: str = Field(min_length=1, max_length=255, description="the Auto Scaling group name")
     set_desired_capacity: bool = Field(
         default=False,
-        description="scheduled rises also set DesiredCapacity to the floor (MinSize alone "
-        "already lifts a lower desired capacity)",
+        description="the update made now also lifts a lower DesiredCapacity to the floor "
+        "(MinSize alone already does); scheduled actions never carry one: AWS sets the group "
+        "to exactly that number when they fire, cutting what its own policies added",
     )
 
 
@@ -113,9 +114,6 @@ class AutoScalingGroupActuator(AwsScheduleActuator):
         if self.config.set_desired_capacity and desired is not None and desired < wanted.minimum:
             arguments["DesiredCapacity"] = wanted.minimum
         client.update_auto_scaling_group(**arguments)
-
-    def scheduled_desired(self, minimum: int, previous: int) -> int | None:
-        return minimum if self.config.set_desired_capacity and minimum > previous else None
 
     def _action(self, action: ScheduledFloor) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -57,6 +57,9 @@ class PlanWindow:
     load: float | None = None
     ends_at: datetime | None = None
     change_points: tuple[ChangePoint, ...] = field(default_factory=tuple)
+    # when the plan becomes too old to push (its data's age reaches the limit): what runs on
+    # by itself after a push (AWS scheduled actions) must let go by then
+    trusted_until: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -178,6 +181,7 @@ def build_window(
                 f"every {push_seconds:g}s keep up with the plan's rise"
             )
             floor = paced
+    oldest = min(generated_at, data_until) if data_until is not None else generated_at
     return PlanWindow(
         service,
         PlanStatus.ACTIVE,
@@ -189,6 +193,7 @@ def build_window(
         load=load,
         ends_at=ends_at,
         change_points=tuple(change_points(steps, step_seconds=step_seconds, now=now)),
+        trusted_until=oldest + timedelta(seconds=max_age_seconds),
     )
 
 

@@ -180,13 +180,15 @@ def test_max_size_is_honored_or_raised_within_the_buffer(aws: FaultProxy, asg: A
     assert (group(asg)["MinSize"], group(asg)["MaxSize"]) == (2, 10)
 
 
-def test_desired_capacity_is_set_on_scheduled_rises_when_asked(aws: FaultProxy, asg: Any) -> None:
+def test_scheduled_rises_never_set_desired_capacity(aws: FaultProxy, asg: Any) -> None:
+    """A scheduled action's DesiredCapacity is what the group is set to when it fires: a rise
+    to 8 carrying it would cut a group its own policies had taken to 15. Raising MinSize
+    alone lifts a lower desired capacity, so the option only touches the update made now."""
     actuator(aws, set_desired_capacity=True).apply(
         window(4, points=[(1, 8), (2, 3)], hours=6), dry_run=False
     )
-    by_min = {a["MinSize"]: a for k, a in ours(asg).items() if k != "forecaster-restore"}
-    assert by_min[8].get("DesiredCapacity") == 8
-    assert "DesiredCapacity" not in by_min[3]  # never pushes desired down on a fall
+    assert all("DesiredCapacity" not in action for action in ours(asg).values())
+    assert {a["MinSize"] for a in ours(asg).values()} >= {8, 3}
     assert group(asg)["DesiredCapacity"] >= 4
 
 
@@ -254,3 +256,17 @@ def test_a_timed_out_update_that_landed_is_retried_harmlessly(aws: FaultProxy, a
 def test_names_and_times_are_utc() -> None:
     plan = busy_plan()
     assert plan.now.tzinfo is not None and plan.now.utcoffset() == datetime.now(UTC).utcoffset()
+
+
+def test_the_restore_fires_when_the_plan_stops_being_trusted(aws: FaultProxy, asg: Any) -> None:
+    """A plan pushed minutes before its data reaches the age limit scheduled rises and falls
+    for the next 12 hours, and the restore after them: a forecaster that died then left a
+    stale plan driving the group all that time."""
+    plan = window(4, points=[(2, 12), (6, 3)], hours=24)
+    trusted_until = plan.now + timedelta(minutes=50)
+    actuator(aws).apply(replace(plan, trusted_until=trusted_until), dry_run=False)
+    scheduled = ours(asg)
+    restore = scheduled.pop("forecaster-restore")
+    assert restore["StartTime"].astimezone(UTC) <= trusted_until
+    assert (restore["MinSize"], restore["MaxSize"]) == (2, 10)
+    assert scheduled == {}  # no rise to 12 left to fire on a plan nobody trusts any more

@@ -269,6 +269,7 @@ class KubeFloorActuator(ABC):
         notes: list[str] = [] if plan.active else [f"restore baseline: {plan.reason}"]
         before: Floor | None = None
         what = f"{self.resource} {self.target}"
+        sent = False  # a PATCH went out: what it left is read back if the actuation fails
         try:
             with self.client() as api:
                 for _ in range(CONFLICT_ATTEMPTS):
@@ -283,6 +284,7 @@ class KubeFloorActuator(ABC):
                     if dry_run:
                         return self._result(plan, before, wanted, notes + adjustments, counter)
                     body = self.body(current, wanted)
+                    sent = True
                     try:
                         self._retry(partial(self.patch, api, body), counter, f"PATCH {what}")
                     except ApiException as error:
@@ -291,11 +293,19 @@ class KubeFloorActuator(ABC):
                         notes.append("409 conflict: the object changed meanwhile; re-read")
                         continue
                     return self._result(plan, before, wanted, notes + adjustments, counter)
-                return self._failure(
-                    before, notes, counter, f"still conflicting after {CONFLICT_ATTEMPTS} tries"
-                )
+                reason = f"still conflicting after {CONFLICT_ATTEMPTS} tries"
         except Exception as error:  # noqa: BLE001 - every failure becomes an audited outcome
-            return self._failure(before, notes, counter, api_error_reason(error, what=what))
+            reason = api_error_reason(error, what=what)
+        return self._failure(before, notes, counter, reason, self._read_back() if sent else None)
+
+    def _read_back(self) -> Floor | None:
+        """What the object holds after a failed actuation that sent a PATCH (one whose answer
+        timed out may well have landed); None when it cannot be read either."""
+        try:
+            with self.client() as api:
+                return self.read(api).floor
+        except Exception:  # noqa: BLE001 - the actuation's own error is the one reported
+            return None
 
     def _retry(self, call: Any, counter: AttemptCounter, what: str) -> Any:
         return call_with_retries(
@@ -323,14 +333,24 @@ class KubeFloorActuator(ABC):
         )
 
     def _failure(
-        self, before: Floor | None, notes: list[str], counter: AttemptCounter, reason: str
+        self,
+        before: Floor | None,
+        notes: list[str],
+        counter: AttemptCounter,
+        reason: str,
+        reached: Floor | None = None,
     ) -> ActuationResult:
+        """A failed actuation, audited with what the object holds: ``reached`` when it was read
+        back after a PATCH, else what it held before."""
         state = self.state(before) if before else {}
+        after = self.state(reached) if reached is not None else state
+        if after != state:
+            notes = [*notes, "partly applied: 'after' is what the object holds now"]
         return ActuationResult(
             target=self.target,
             outcome="failed",
             before=state,
-            after=state,
+            after=after,
             error=reason,
             notes=notes,
             attempts=counter.calls,

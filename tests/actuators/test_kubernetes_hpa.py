@@ -256,6 +256,20 @@ def test_a_timed_out_patch_that_landed_is_no_base_for_a_second_step_up(
     assert spec(kube)["minReplicas"] == 5
 
 
+def test_a_failed_actuation_whose_patch_landed_audits_what_the_object_holds(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Every answer to the PATCH and its retries timed out, but the first one landed: the
+    record said the object still held 2 while it held 6."""
+    kube.add(*HPA, hpa(low=2))
+    kube.slow("PATCH", delay=4.0, times=10)
+    result = actuator(kubeconfig).apply(window(6), dry_run=False)
+    assert result.outcome == "failed" and "Timeout" in (result.error or "")
+    assert spec(kube)["minReplicas"] == 6
+    assert result.before["minReplicas"] == 2 and result.after["minReplicas"] == 6
+    assert "partly applied: 'after' is what the object holds now" in result.notes
+
+
 def test_timeouts_on_every_read_fail_cleanly(kube: FakeKubeApi, kubeconfig: str) -> None:
     kube.add(*HPA, hpa(low=2))
     kube.slow("GET", delay=4.0, times=3)

@@ -80,7 +80,17 @@ def actuate_service(
 
     Targets taken out of the profile are restored first, so that one still in it under
     another config (a new kubeconfig for the same HPA) ends the pass holding the plan.
+    Passes of one service run one at a time, across processes (the scheduled pass, the API's
+    and the CLI's): two interleaved on an AWS group, one restoring and one pushing, left it
+    at the plan's floor with the restore action, where its baseline lives, deleted.
     """
+    with database.one_at_a_time(f"actuate:{name}"):
+        return _actuate_service(database, name, settings, dry_run=dry_run, actor=actor)
+
+
+def _actuate_service(
+    database: Database, name: str, settings: Settings, *, dry_run: bool, actor: str
+) -> ServiceActuation:
     now = utc_now()
     with database.session() as session:
         service = get_service(session=session, name=name)

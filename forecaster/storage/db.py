@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ import migrations
 from forecaster.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+_IN_MEMORY_LOCKS: dict[str, threading.Lock] = {}  # an in-memory database's, per purpose
 
 
 def normalise_url(url: str) -> str:
@@ -156,13 +158,45 @@ class Database:
         tables the first had just made (on PostgreSQL an advisory lock in the migration's
         transaction does it; on SQLite, whose DDL does not wait for a transaction, a lock file
         beside the database)."""
-        name = self.engine.url.database
-        if not self.is_sqlite or not name or name == ":memory:":
+        if not self.is_sqlite:
             yield
             return
+        with self._file_lock("migrate"):
+            yield
+
+    @contextmanager
+    def one_at_a_time(self, name: str) -> Iterator[None]:
+        """Run the block while holding the lock ``name``, waiting for it, across processes
+        and threads: on PostgreSQL a session-level advisory lock on a connection of its own
+        (a holder that dies frees it), on SQLite an exclusive lock on a file beside the
+        database (one for every name: SQLite serves one node, and what it guards is short)."""
+        if self.is_sqlite:
+            with self._file_lock("exclusive"):
+                yield
+            return
+        key = {"key": advisory_key(f"forecaster:{name}")}
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+            connection.commit()  # session-level: it outlives the transaction
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+                connection.commit()
+
+    @contextmanager
+    def _file_lock(self, purpose: str) -> Iterator[None]:
+        """An exclusive flock on ``<database>.<purpose>.lock`` while the block runs (flocks
+        of separate opens exclude each other within one process too); an in-memory
+        database, or a read-only folder where nothing can change, needs none."""
+        name = self.engine.url.database
+        if not name or name == ":memory:":
+            with _IN_MEMORY_LOCKS.setdefault(purpose, threading.Lock()):
+                yield
+            return
         try:
-            handle = Path(f"{name}.migrate.lock").open("a")  # noqa: SIM115 - closed below
-        except OSError:  # a read-only folder: nothing can migrate there but what is at head
+            handle = Path(f"{name}.{purpose}.lock").open("a")  # noqa: SIM115 - closed below
+        except OSError:
             yield
             return
         with handle:

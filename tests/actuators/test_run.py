@@ -153,3 +153,32 @@ def test_a_target_must_name_one_of_the_profiles_tiers(kubeconfig: str) -> None:
         )
     with pytest.raises(ValidationError, match=r"tiers \(it has none\)"):
         ScalingProfile.model_validate({"capacity_per_replica": 10, "targets": [target]})
+
+
+def test_passes_of_one_service_run_one_at_a_time(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """The scheduled pass and an API or CLI actuate side by side: interleaved on an AWS group
+    (one restoring, one pushing) they left it at the plan's floor with its restore action,
+    where the baseline lives, deleted. The second pass now starts after the first has ended,
+    reading what it wrote."""
+    import threading
+    import time
+
+    kube.add(*HPA, hpa(low=2))
+    hpa_only = targets(kubeconfig)[:1]
+    make_service(database, targets=hpa_only)
+    store_plan(database, replicas=[5] * 48)
+    kube.slow("GET", delay=1.0)  # the first pass's read is answered a second late
+    first: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: first.update(done=actuate_service(database, "chat", fast))
+    )
+    thread.start()
+    time.sleep(0.3)
+    second = actuate_service(database, "chat", fast, actor="api")
+    thread.join()
+    assert [r.method for r in kube.requests] == ["GET", "PATCH", "GET"]
+    assert [r.outcome for r in first["done"].records] == ["applied"]
+    assert [r.outcome for r in second.records] == ["unchanged"]
+    assert min_replicas(kube) == 5

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import Field
 
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
@@ -24,6 +25,7 @@ from forecaster.actuators.bounds import Bounds, bound_floor
 from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
 from forecaster.actuators.schedule import align_down, boundary, coarsen, peak
 from forecaster.actuators.window import PlanWindow
+from forecaster.planning.shaping import ramp_ahead
 
 log = logging.getLogger(__name__)
 TRANSIENT_CODES = frozenset(
@@ -255,10 +257,16 @@ class AwsScheduleActuator(ABC):
             limit=budget - 1,
             initial=now_floor.minimum,
         )
+        cap = plan.profile.max_step_up
+        wanted = [point.replicas for point in points]
+        if cap is not None and wanted:
+            # each action adds at most the cap: one below the floor set now, before a rise,
+            # undid the ramp the push had begun and set the whole rise back a step
+            wanted = ramp_ahead(np.array(wanted, dtype="int64"), cap).tolist()
         actions: list[ScheduledFloor] = []
         previous = now_floor.minimum
-        for point in points:
-            bounds = self.bound(point.replicas, previous, baseline, plan)
+        for point, replicas in zip(points, wanted, strict=True):
+            bounds = self.bound(replicas, previous, baseline, plan)
             actions.append(
                 ScheduledFloor(
                     name=f"{self.config.action_prefix}{point.at:%Y%m%dT%H%M%SZ}",

@@ -270,3 +270,21 @@ def test_the_restore_fires_when_the_plan_stops_being_trusted(aws: FaultProxy, as
     assert restore["StartTime"].astimezone(UTC) <= trusted_until
     assert (restore["MinSize"], restore["MaxSize"]) == (2, 10)
     assert scheduled == {}  # no rise to 12 left to fire on a plan nobody trusts any more
+
+
+def test_a_capped_ramp_is_not_undone_by_the_first_scheduled_action(
+    aws: FaultProxy, asg: Any
+) -> None:
+    """The push raised the floor to 5 ahead of a rise to 10 under a cap of 2, and the first
+    scheduled action took it back to the plan's 3, then climbed from there a step late."""
+    plan = window(5, points=[(0.5, 3), (1.5, 10)], hours=6, max_step_up=2)
+    actuator(aws).apply(plan, dry_run=False)
+    scheduled = sorted(
+        (a for name, a in ours(asg).items() if name != "forecaster-restore"),
+        key=lambda a: a["StartTime"],
+    )
+    mins = [a["MinSize"] for a in scheduled]
+    climb = mins[: 1 + mins.index(10)]
+    assert group(asg)["MinSize"] == 4  # 2 + the cap, now
+    assert climb[0] > 4 and climb == sorted(climb), mins
+    assert all(b - a <= 2 for a, b in zip([4, *climb], climb, strict=False))

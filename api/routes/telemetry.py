@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import OperationalError
 
-from api.deps import DatabaseDep, SessionDep
+from api.deps import DatabaseDep, SessionDep, SettingsDep
 from forecaster.review.overview import FAILED_JOBS, failed_jobs
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
@@ -40,13 +40,16 @@ def metrics(database: DatabaseDep) -> Response:
 
 
 @router.get("/v1/plans/metrics", response_class=Response)
-def plans_metrics(session: SessionDep) -> Response:
+def plans_metrics(session: SessionDep, settings: SettingsDep) -> Response:
     """Each service's plan in force, for Prometheus: the replica and GPU floor it sets now and
     the forecast it covers by quantile (services without a step in force now are absent), and
-    for every service whether a plan is in force at all and whether its latest training and
-    refresh failed. Behind a key, as the plans themselves are: scrape it with a `read` key."""
+    for every service whether a plan is in force at all (as the actuators judge it: not for a
+    disabled service, nor on data older than the actuation age limit) and whether its latest
+    training and refresh failed. Behind a key, as the plans themselves are: scrape it with a
+    `read` key."""
     now = utc_now()
-    steps = steps_in_force(session=session, now=now)
+    max_age = settings.actuation_max_plan_age_hours * 3600
+    steps = steps_in_force(session=session, now=now, max_age_seconds=max_age)
     services = [service.name for service in list_services(session=session)]
     failing = {
         service: {run.job for run in runs}

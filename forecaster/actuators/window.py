@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Forecast, Service
-from forecaster.storage.plans import latest_plan, plan_end, plan_steps
+from forecaster.storage.plans import latest_plan, plan_end, plan_steps, trusted_until
 from forecaster.timeutil import as_utc, spoken_duration
 
 
@@ -181,7 +181,6 @@ def build_window(
                 f"every {push_seconds:g}s keep up with the plan's rise"
             )
             floor = paced
-    oldest = min(generated_at, data_until) if data_until is not None else generated_at
     return PlanWindow(
         service,
         PlanStatus.ACTIVE,
@@ -193,7 +192,7 @@ def build_window(
         load=load,
         ends_at=ends_at,
         change_points=tuple(change_points(steps, step_seconds=step_seconds, now=now)),
-        trusted_until=oldest + timedelta(seconds=max_age_seconds),
+        trusted_until=trusted_until(generated_at, data_until, max_age_seconds),
     )
 
 

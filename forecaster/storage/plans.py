@@ -124,10 +124,21 @@ class StepInForce:
     quantiles: dict[float, float]  # 0.5, 0.9, 0.95, 0.99 of the forecast step; empty if pruned
 
 
-def steps_in_force(*, session: Session, now: datetime) -> list[StepInForce]:
+def trusted_until(
+    generated_at: datetime, data_until: datetime | None, max_age_seconds: float
+) -> datetime:
+    """When a plan becomes too old to act on: it is as old as the data under it (its
+    forecast's origin), or as its making when that is older."""
+    oldest = min(generated_at, data_until) if data_until is not None else generated_at
+    return as_utc(oldest) + timedelta(seconds=max_age_seconds)
+
+
+def steps_in_force(*, session: Session, now: datetime, max_age_seconds: float) -> list[StepInForce]:
     """Every service's plan step running at ``now``, with its forecast, in one query (the
     ``/v1/plans/metrics`` scrape). A service whose newest plan has no step at ``now`` (it ran
-    out, or starts later) is left out: nothing is in force to report."""
+    out, or starts later) is left out: nothing is in force to report. So is one the actuators
+    would not push: disabled, or its plan older than ``max_age_seconds`` by the data under it
+    (a refresh of samples that stopped renews the plan, not its data)."""
     newest = (
         select(Plan.service_id, func.max(Plan.id).label("plan_id"))
         .group_by(Plan.service_id)
@@ -142,6 +153,9 @@ def steps_in_force(*, session: Session, now: datetime) -> list[StepInForce]:
     rows = session.execute(
         select(
             Service.name,
+            Service.enabled,
+            Plan.generated_at,
+            Forecast.origin,
             Plan.step_seconds,
             PlanStep.ts,
             PlanStep.replicas,
@@ -155,11 +169,11 @@ def steps_in_force(*, session: Session, now: datetime) -> list[StepInForce]:
         .join(newest, newest.c.service_id == Service.id)
         .join(Plan, Plan.id == newest.c.plan_id)
         .join(PlanStep, (PlanStep.plan_id == Plan.id) & (PlanStep.ts == started))
+        .outerjoin(Forecast, Forecast.id == Plan.forecast_id)
         .outerjoin(
             ForecastPoint,
-            (ForecastPoint.forecast_id == Plan.forecast_id) & (ForecastPoint.ts == PlanStep.ts),
+            (ForecastPoint.forecast_id == Forecast.id) & (ForecastPoint.ts == PlanStep.ts),
         )
-        .outerjoin(Forecast, Forecast.id == ForecastPoint.forecast_id)
         .outerjoin(Series, Series.id == Forecast.series_id)
         .order_by(Service.name)
     ).all()
@@ -171,6 +185,10 @@ def steps_in_force(*, session: Session, now: datetime) -> list[StepInForce]:
             gpus=gpus,
             quantiles={} if p50 is None else {0.5: p50, 0.9: p90, 0.95: p95, 0.99: p99},
         )
-        for name, step, ts, replicas, gpus, metric, p50, p90, p95, p99 in rows
+        for name, enabled, made, origin, step, ts, replicas, gpus, metric, p50, p90, p95, p99 in (
+            rows
+        )
         if as_utc(ts) + timedelta(seconds=step) > now
+        and enabled
+        and now <= trusted_until(made, origin and as_utc(origin), max_age_seconds)
     ]

@@ -106,6 +106,28 @@ def test_only_plans_in_force_now_are_reported_and_one_that_stops_drops_out(
     }
 
 
+def test_a_plan_the_actuators_would_not_push_is_not_in_force(
+    client: TestClient, database: Database
+) -> None:
+    """A plan refreshed on samples that stopped 8 hours ago (the limit is 6) and a disabled
+    service's plan: the actuators restore baselines for both, while the gauge said 1 and no
+    alert on it could fire."""
+    make_service(database, name="stopped")
+    store_plan(database, name="stopped", replicas=[16] * 12, data_until=utc_now() - hours(8))
+    make_service(database, name="off", enabled=False)
+    store_plan(database, name="off", replicas=[9] * 12)
+    make_service(database, name="fresh")
+    store_plan(database, name="fresh", replicas=[4] * 12, data_until=utc_now() - hours(1))
+    scraped = _scraped(client)
+    in_force = {
+        name: scraped[("forecaster_plan_in_force", (("service", name),))]
+        for name in ("stopped", "off", "fresh")
+    }
+    assert in_force == {"stopped": 0, "off": 0, "fresh": 1}
+    assert ("forecaster_planned_replicas", (("service", "stopped"),)) not in scraped
+    assert scraped[("forecaster_planned_replicas", (("service", "fresh"),))] == 4
+
+
 def test_a_failed_training_or_refresh_is_a_gauge_whoever_ran_it(
     client: TestClient, database: Database
 ) -> None:

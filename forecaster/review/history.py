@@ -121,16 +121,23 @@ def shown_spacing_ms(starts: np.ndarray, bucket_ms: int) -> int:
 
 def break_gaps(frame: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:
     """Insert an empty bucket after every hole in the data, so charts do not bridge outages:
-    a distance of more than ``GAP_FACTOR`` usual spacings (:func:`usual_spacing_ms`)."""
-    if len(frame) < 2:
+    a distance more than ``GAP_FACTOR`` times the usual spacing (:func:`usual_spacing_ms`)
+    and the distances on both sides of it. A window mixing 1-minute and 5-minute points (raw
+    samples beside older ones rolled up to the step) had a hole after every 5-minute point, and
+    lines drew nothing there. (Two holes around a lone point are then bridged.)"""
+    if len(frame) < 3:  # two points: their distance is the only spacing there is
         return frame
     starts = frame["bucket_ms"].to_numpy(dtype="int64")
-    usual = usual_spacing_ms(starts, bucket_ms)
-    holes = np.flatnonzero(np.diff(starts) > GAP_FACTOR * usual)
+    distances = np.diff(starts)
+    # at either end, the one neighbour there is
+    before = np.r_[distances[1:2], distances[:-1]]
+    after = np.r_[distances[1:], distances[-2:-1]]
+    local = np.maximum(usual_spacing_ms(starts, bucket_ms), np.maximum(before, after))
+    holes = np.flatnonzero(distances > GAP_FACTOR * local)
     if len(holes) == 0:
         return frame
     fillers = pd.DataFrame(
-        {"bucket_ms": starts[holes] + usual, "mean": np.nan, "max": np.nan, "count": 0}
+        {"bucket_ms": starts[holes] + local[holes], "mean": np.nan, "max": np.nan, "count": 0}
     )
     merged = pd.concat([frame, fillers], ignore_index=True)
     return merged.sort_values("bucket_ms", kind="stable").reset_index(drop=True)

@@ -36,6 +36,20 @@ def test_a_hole_in_the_data_breaks_the_line_once() -> None:
     assert len(break_gaps(sparse, 60_000)) == 5
 
 
+def test_coarser_points_beside_finer_ones_are_not_holes() -> None:
+    """Ten hours rolled up to 5-minute points, then 1-minute raw samples: through 1-minute
+    buckets a null followed every 5-minute point and the line drew nothing over ten hours.
+    An outage inside either part still breaks the line."""
+    rolled = np.arange(0, 36_000, 300)
+    raw = np.arange(36_000, 36_000 + 180 * 60, 60)
+    outage = raw[-1] + 3_600 + np.arange(0, 600, 60)
+    starts = np.concatenate([rolled, raw, outage]).astype("int64") * 1000
+    frame = pd.DataFrame({"bucket_ms": starts, "mean": 1.0, "max": 2.0, "count": 1})
+    broken = break_gaps(frame, 60_000)
+    gaps = broken.loc[broken["mean"].isna(), "bucket_ms"].tolist()
+    assert gaps == [(raw[-1] + 60) * 1000]
+
+
 def test_the_spacing_shown_is_the_datas_own_step_when_coarser_than_the_buckets() -> None:
     five_minutes = np.arange(0, 48 * 300, 300, dtype="int64") * 1000
     two_minute_buckets = five_minutes // 120_000 * 120_000  # 4 and 6 minutes apart by turns

@@ -27,7 +27,7 @@ from forecaster.storage.orm import Plan, Service
 from forecaster.storage.plans import latest_plan, plan_steps, save_plan
 from forecaster.storage.samples import latest_metric_ms
 from forecaster.storage.services import get_service, profile_of
-from forecaster.timeutil import as_utc, utc_now
+from forecaster.timeutil import as_utc, spoken_duration, utc_now
 from forecaster.training.service_data import (
     driving_forecast_or_not_ready,
     history_reach,
@@ -94,7 +94,9 @@ def build_plan(
     Plans are stored whatever the mode; ``summary.forecast_only`` records whether the service
     was in forecast-only mode when the plan was made (actuators must then leave it alone).
     """
-    frame = forecast_frame(session=session, forecast_id=forecast_id)
+    # no further than the profile's horizon: a forecast made for a longer one (before an
+    # edit shortened it) planned all of it
+    frame = forecast_frame(session=session, forecast_id=forecast_id).iloc[: profile.horizon_steps]
     load = quantile_series(frame, profile.risk_quantile)
     plan = plan_capacity(
         load,
@@ -205,4 +207,11 @@ def replan_or_why(
         kept = latest_plan(session=session, service_id=service.id) is not None
         tail = "; the previous profile's plan stays in force until then" if kept else ""
         return None, f"not re-planned: {error}{tail}"
+    steps = int((plan.summary or {}).get("steps", profile.horizon_steps))
+    if steps < profile.horizon_steps:
+        reach = spoken_duration(steps * profile.step_seconds)
+        return plan.id, (
+            f"re-planned from the latest forecast, which reaches {reach} of the "
+            f"{profile.horizon_hours:g}h horizon: the next refresh or training plans the rest"
+        )
     return plan.id, "re-planned from the latest forecast"

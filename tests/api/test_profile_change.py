@@ -62,6 +62,22 @@ def test_a_changed_capacity_is_planned_from_the_same_forecast(
     assert (after >= before).all() and after.max() > before.max()  # half the capacity each
 
 
+def test_a_changed_horizon_is_planned_as_far_as_the_forecast_reaches_and_says_so(
+    settings: Settings, database: Database
+) -> None:
+    """Cut from 24 h to 6 h, the re-plan still reached 24 h; raised to 48 h it said
+    "re-planned" while the plan reached the forecast's 24 h."""
+    client = _trained_client(settings, database)
+    shorter = client.put("/v1/services/chat", json=PROFILE | {"horizon_hours": 6})
+    assert shorter.json()["plan_change"]["message"] == "re-planned from the latest forecast"
+    assert len(_plan(database)[2]) == 6
+
+    longer = client.put("/v1/services/chat", json=PROFILE | {"horizon_hours": 48})
+    change = longer.json()["plan_change"]
+    assert change["plan_id"] is not None and len(_plan(database)[2]) == 24
+    assert "which reaches 24 h of the 48h horizon" in change["message"], change
+
+
 def test_a_profile_no_forecast_fits_keeps_the_plan_and_says_why(
     settings: Settings, database: Database
 ) -> None:

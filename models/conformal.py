@@ -42,6 +42,7 @@ PERSIST_WINDOW_SECONDS = 1800
 PERSIST_MAX_STEP_SECONDS = 900
 PERSIST_QUANTILE = 0.9
 SEEN_SHARE = 0.5  # see _seen_ending
+EXTREME_LEVEL = 0.8  # see _conformal_quantile
 
 
 @dataclass
@@ -218,12 +219,23 @@ def _monotone(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _conformal_quantile(sorted_scores: np.ndarray, q: float) -> float:
-    """The ceil((n + 1) q)-th smallest score: covers q of new draws from the same distribution."""
+    """The ceil((n + 1) q)-th smallest score: covers q of new draws from the same distribution.
+
+    Past the extreme score (a level above n / (n + 1), which n scores cannot resolve) the
+    extreme is stretched by the normal quantiles' ratio: held at the extreme, p90, p95 and p99
+    of a history under an hour were one number, and a plan's risk level changed nothing."""
     n = len(sorted_scores)
     if n == 0:
         return 0.0
     rank = np.ceil((n + 1) * q) if q >= 0.5 else np.floor((n + 1) * q)
-    return float(sorted_scores[int(np.clip(rank, 1, n)) - 1])
+    value = float(sorted_scores[int(np.clip(rank, 1, n)) - 1])
+    level = max(q, 1 - q)
+    if (rank > n and value > 0) or (rank < 1 and value < 0):
+        # the level the extreme covers, at least EXTREME_LEVEL: a stretch of at most 2.8x
+        covered = max(n / (n + 1), EXTREME_LEVEL)
+        if level > covered:
+            return value * NormalDist().inv_cdf(level) / NormalDist().inv_cdf(covered)
+    return value
 
 
 class Calibrated(ForecastModel):

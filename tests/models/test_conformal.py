@@ -75,6 +75,23 @@ def test_bands_widen_with_the_horizon() -> None:
     assert widths[-1] > 3 * widths[0]
 
 
+def test_levels_beyond_the_largest_residual_still_differ() -> None:
+    """Five residuals cannot resolve p90 (their largest covers about 5/6): p90, p95 and p99
+    were all that largest one, so a plan's risk level changed nothing on a short history.
+    Levels the residuals do resolve keep their conformal rank."""
+    few = np.array([-1.0, -0.5, 0.2, 0.6, 1.0])
+    bands = ConformalBands.fit(few, np.ones(5, dtype="int64"), np.arange(5) * 60.0)
+    offsets = bands.offsets(np.array([1]), np.array([0.0]), (0.9, 0.95, 0.99))
+    p90, p95, p99 = (float(offsets[q][0]) for q in (0.9, 0.95, 0.99))
+    largest = 1.0  # the residuals' own largest
+    assert largest < p90 < p95 < p99 <= 2.8 * largest
+
+    many = np.linspace(-2, 2, 199)  # resolves p99: the 198th of 199
+    wide = ConformalBands.fit(many, np.ones(199, dtype="int64"), np.arange(199) * 60.0)
+    p99_many = wide.offsets(np.array([1]), np.array([0.0]), (0.99,))[0.99][0]
+    assert p99_many == pytest.approx(many[197])
+
+
 def test_calibrated_model_applies_bands_and_event_multipliers() -> None:
     from models.calendar import EventWindow
 

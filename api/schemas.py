@@ -19,7 +19,7 @@ from pydantic import (
 from forecaster.errors import InvalidInputError
 from forecaster.ingestion.json_batch import SeriesHeader
 from forecaster.planning.replay import DEFAULT_TICK_SECONDS
-from forecaster.planning.simulate import POLICIES
+from forecaster.planning.simulate import POLICIES, TICKS
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
 from forecaster.storage.orm import Actuation
@@ -240,7 +240,11 @@ class SimulationCreate(StorableTextModel):
         json_schema_extra={"items": {"type": "string", "enum": list(POLICIES)}},
     )
     equal_spend: bool = True
-    tick_seconds: float = DEFAULT_TICK_SECONDS
+    tick_seconds: float = Field(
+        default=DEFAULT_TICK_SECONDS,
+        description="replay tick (the HPA syncs every 15 s)",
+        json_schema_extra={"enum": list(TICKS)},
+    )
     replan_seconds: float = Field(default=900.0, ge=60, le=86_400)
     refit_seconds: float = Field(default=86_400.0, ge=3_600, le=7 * 86_400)
     update: bool = Field(

@@ -24,7 +24,7 @@ from forecaster.errors import InvalidInputError, json_text, quoted
 from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
 from forecaster.storage.db import hold_until_commit
 from forecaster.storage.inserts import insert_if_absent
-from forecaster.storage.orm import Sample, Series
+from forecaster.storage.orm import Sample, Series, Service
 from forecaster.timeutil import from_epoch_ms
 
 SeriesKey = tuple[int, str, str]  # (service_id, metric, labels_key)
@@ -42,8 +42,8 @@ def ensure_series(
         said = wanted.get(key, (labels, None))[1]
         if said is not None and unit is not None and said != unit:  # one batch, two units
             raise InvalidInputError(
-                f"batch refused, nothing stored: series {metric}{json_text(labels or {})} is "
-                f"sent in {quoted(said)} and in {quoted(unit)}: send each series in one unit"
+                f"batch refused, nothing stored: {_named(session, key, labels)} is sent in "
+                f"{quoted(said)} and in {quoted(unit)}: send each series in one unit"
             )
         wanted[key] = (labels, unit if unit is not None else said)
     service_ids = {key[0] for key in wanted}
@@ -109,10 +109,18 @@ def _check_units(
             if stored_unit is None or stored_unit == unit:
                 continue
         raise InvalidInputError(
-            f"batch refused, nothing stored: series {key[1]}{json_text(labels or {})} is stored "
-            f"in {quoted(stored_unit)}, this batch says {quoted(unit)}: convert the values, or "
-            "use another metric or labels"
+            f"batch refused, nothing stored: {_named(session, key, labels)} is stored in "
+            f"{quoted(stored_unit)}, this batch says {quoted(unit)}: convert the values, or use "
+            "another metric or labels"
         )
+
+
+def _named(session: Session, key: SeriesKey, labels: dict[str, str]) -> str:
+    """A series as a refusal names it: its service too, since a batch may carry the same
+    metric for several (read only when refusing)."""
+    service = session.get(Service, key[0])
+    owner = f" of service {quoted(service.name)}" if service is not None else ""
+    return f"series {key[1]}{json_text(labels or {})}{owner}"
 
 
 def write_samples(

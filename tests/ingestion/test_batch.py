@@ -81,6 +81,7 @@ def test_a_series_keeps_its_unit_and_another_unit_is_refused_whole(
     assert other.status_code == 422
     detail = other.json()["detail"]
     assert 'in "req/s", this batch says "req/min"' in detail and "nothing stored" in detail
+    assert 'series requests_per_second{} of service "chat" is stored' in detail  # which one
     assert stored(database) == 2
     with database.session() as session:
         assert session.scalar(select(Series.unit)) == "req/s"
@@ -96,7 +97,7 @@ def test_a_series_keeps_its_unit_and_another_unit_is_refused_whole(
     }
     mixed = client.post("/v1/metrics", json=twice)
     assert mixed.status_code == 422
-    assert 'is sent in "percent" and in "ratio"' in mixed.json()["detail"]
+    assert 'of service "chat" is sent in "percent" and in "ratio"' in mixed.json()["detail"]
     assert stored(database) == 2
 
 

@@ -136,6 +136,9 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     if len(text):
         text = text.astype(str)
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        # an ISO-8601 time starts with its year: pandas also read "now" and "today" as this
+        # moment, which stored a point at the server's clock
+        parsed = parsed.where(text.str.match(r"\s*[+-]?\d"))
         missed = parsed.isna()
         if missed.any():  # RFC 3339 allows a lowercase 't' and 'z', which pandas does not read;
             # SQL exports (BigQuery) end with " UTC"

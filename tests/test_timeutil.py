@@ -56,3 +56,9 @@ def test_a_trailing_utc_as_sql_exports_write_it_reads_as_z() -> None:
     parsed = parse_timestamps(pd.Series(written, dtype=object))
     expected = pd.to_datetime(pd.Series(upper), format="ISO8601", utc=True)
     pd.testing.assert_series_equal(parsed, expected.astype("datetime64[ns, UTC]"))
+
+
+def test_words_pandas_reads_as_times_are_not_timestamps() -> None:
+    """QA: "now" and "today" were stored at the server's clock; ISO-8601 starts with a year."""
+    parsed = parse_timestamps(pd.Series(["now", "today", " 2024-01-01T00:00:00Z"], dtype=object))
+    assert parsed.isna().tolist() == [True, True, False]

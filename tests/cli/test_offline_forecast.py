@@ -222,6 +222,22 @@ def test_a_wide_metrics_export_is_not_counted_as_requests(tmp_path: Path) -> Non
     assert read_series_csv(wide, "RPS").points.tolist() == list(np.arange(48.0))
 
 
+def test_a_wide_export_with_jittered_rows_is_a_series_not_a_request_log(tmp_path: Path) -> None:
+    """QA: 5-minute rows up to 60 s off their marks (read as a 300 s step elsewhere) were
+    counted as requests per second: 864 CPU readings near 50 % became 258,894 points, most 0."""
+    rng = np.random.default_rng(4)
+    marks = pd.date_range("2024-01-01", periods=288, freq="5min")
+    stamps = marks + pd.to_timedelta(rng.uniform(-60, 60, len(marks)), unit="s")
+    wide = tmp_path / "jittered.csv"
+    cpu = 50 + rng.normal(0, 5, len(marks))
+    pd.DataFrame(
+        {"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "cpu": cpu, "mem": 1.0}
+    ).to_csv(wide, index=False)
+    read = read_series_csv(wide, "cpu")
+    assert len(read.points) == len(marks) and "request log" not in (read.note or "")
+    assert read.points.mean() == pytest.approx(cpu.mean())
+
+
 def test_a_request_log_with_an_unreadable_timestamp_is_refused_naming_it(tmp_path: Path) -> None:
     log = tmp_path / "requests.csv"
     rows = ["18:00:00.5", "yesterday", "18:00:01.2", "18:00:01.3", "18:00:04.9", "18:00:05"]

@@ -135,6 +135,31 @@ def test_names_mapped_to_one_metric_stay_two_series(
     }
 
 
+def test_a_metrics_own_name_mapped_too_stays_apart_from_a_name_mapped_to_it(
+    remote_settings: Settings, database: Database
+) -> None:
+    """QA: ``vllm:request_rate`` mapped to requests_per_second beside series already named
+    requests_per_second were one series (stored 5 of 10 + 5); mapping the own name too, as
+    docs/ingestion.md says, keeps them apart."""
+    own = {"vllm:request_rate": "requests_per_second", "requests_per_second": "requests_per_second"}
+    mapped = remote_settings.model_copy(update={"remote_write_metric_map": own})
+    t0 = 1_700_000_000_000
+    with TestClient(create_app(mapped, database)) as client:
+        assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+        for name, value in (("vllm:request_rate", 10.0), ("requests_per_second", 5.0)):
+            body = encode(({"__name__": name, "service": "chat", "pod": "p1"}, [(t0, value)]))
+            assert client.post("/api/v1/write", content=body, headers=HEADERS).is_success
+    with database.session() as session:
+        rows = session.execute(select(Series.id, Series.labels)).all()
+        values = {
+            labels["__name__"]: read_samples(session=session, series_ids=[series_id])[
+                "value"
+            ].tolist()
+            for series_id, labels in rows
+        }
+    assert values == {"vllm:request_rate": [10.0], "requests_per_second": [5.0]}
+
+
 def test_a_map_to_no_metric_stops_the_start(settings: Settings) -> None:
     with pytest.raises(ValueError, match="'request_per_second', which is no metric"):
         Settings.model_validate(

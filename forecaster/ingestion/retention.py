@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy.orm import Session
 
 from forecaster.errors import in_words, log_failure
 from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
-from forecaster.storage.samples import roll_up_samples
+from forecaster.storage.samples import read_samples, roll_up_samples
 from forecaster.storage.services import list_services, profile_of, series_ids_of
 from forecaster.timeutil import utc_now
+from forecaster.training.history import infer_step_seconds
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,29 @@ def retention_cutoff_ms(now_s: float, raw_days: float, step_seconds: int) -> int
     return int((now_s - raw_days * 86400) * 1000) // step_ms * step_ms
 
 
+def early_by_series(
+    session: Session, series_ids: list[int], step_seconds: int, cutoff_ms: int
+) -> dict[int, int]:
+    """Per series, how early a point may be stamped and still count for the next mark of its
+    own step, finer than ``step_seconds`` and dividing it: training moves points to their
+    nearest own mark before it averages them (:func:`forecaster.training.history.regularise`),
+    and the roll-up must put each point in the bucket training does. The own step is read
+    from the last day before the cutoff, the points rolled up next."""
+    end = datetime.fromtimestamp(cutoff_ms / 1000, tz=UTC)
+    points = read_samples(
+        session=session, series_ids=series_ids, start=end - timedelta(days=1), end=end
+    )
+    step_ms = step_seconds * 1000
+    early: dict[int, int] = {}
+    for series_id, group in points.groupby("series_id"):
+        if group["ts"].nunique() < 2:
+            continue
+        own_ms = round(infer_step_seconds(pd.DatetimeIndex(group["ts"])) * 1000)
+        if 0 < own_ms < step_ms and step_ms % own_ms == 0:
+            early[int(series_id)] = (own_ms - 1) // 2
+    return early
+
+
 def apply_retention(
     database: Database, settings: Settings, *, now: float | None = None
 ) -> RetentionSummary:
@@ -87,6 +115,7 @@ def apply_retention(
                             series_ids=ids,
                             step_ms=step * 1000,
                             cutoff_ms=item.cutoff_ms,
+                            early_ms=early_by_series(session, ids, step, item.cutoff_ms),
                         )
                 details.update(cutoff_ms=item.cutoff_ms, buckets=item.buckets, deleted=item.deleted)
         except Exception as error:  # noqa: BLE001 - recorded, logged; the next service still runs

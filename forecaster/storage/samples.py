@@ -7,7 +7,7 @@ the caller's transaction, so a batch lands whole or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain
@@ -358,20 +358,42 @@ def latest_metric_ms(
 
 
 def roll_up_samples(
-    *, session: Session, series_ids: list[int], step_ms: int, cutoff_ms: int
+    *,
+    session: Session,
+    series_ids: list[int],
+    step_ms: int,
+    cutoff_ms: int,
+    early_ms: Mapping[int, int] | None = None,
 ) -> tuple[int, int]:
     """Replace the raw points of ``series_ids`` older than ``cutoff_ms`` by one mean per step.
 
     Buckets are ``[k * step, (k + 1) * step)`` from the epoch, the grid training averages on,
     and each mean is stored at its bucket's start, so training reads the same history before
-    and after. ``cutoff_ms`` must be on that grid, so no bucket is split. Buckets already
-    reduced to one point at their start are left alone: re-running changes nothing.
-    Returns (buckets written, raw points deleted); all in the caller's transaction.
+    and after. A point counts for the bucket it falls in once moved ahead by ``early_ms`` of
+    its series (training moves each point to the nearest mark of its own finer step: a
+    1-minute point stamped 14:39:58 counts for 14:40, and by its raw time it was rolled into
+    14:35). ``cutoff_ms`` must be on that grid, so no bucket is split; points counting for a
+    bucket from the cutoff on stay raw. Buckets already reduced to one point at their start
+    are left alone: re-running changes nothing. Returns (buckets written, raw points deleted);
+    all in the caller's transaction.
     """
     if not series_ids or cutoff_ms % step_ms:
         raise ValueError("roll-up needs series and a cutoff on the step grid")
     bind = {"step": step_ms, "cutoff": cutoff_ms}
     ids = ", ".join(str(int(i)) for i in series_ids)  # ints only: safe to inline
+
+    def bucket_of(table: str) -> str:
+        shifts = {int(k): int(v) for k, v in (early_ms or {}).items() if int(v) > 0}
+        ahead = (
+            " + CASE "
+            + f"{table}.series_id "
+            + " ".join(f"WHEN {sid} THEN {shift}" for sid, shift in sorted(shifts.items()))
+            + " ELSE 0 END"
+            if shifts
+            else ""
+        )
+        return f"(({table}.ts_ms{ahead}) / :step) * :step"
+
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:  # two roll-ups at once (a manual one beside the job's) wrote one bucket twice
         hold_until_commit(session, "forecaster-roll-up")
@@ -380,9 +402,10 @@ def roll_up_samples(
         text(
             f"CREATE TEMP TABLE samples_rollup {'ON COMMIT DROP ' if postgres else ''}AS "
             "SELECT series_id, bucket, AVG(value) AS value, COUNT(*) AS points FROM ("
-            "  SELECT series_id, ts_ms, value, (ts_ms / :step) * :step AS bucket FROM samples"
+            f"  SELECT series_id, ts_ms, value, {bucket_of('samples')} AS bucket FROM samples"
             f"  WHERE series_id IN ({ids}) AND ts_ms < :cutoff"
-            ") AS raw GROUP BY series_id, bucket HAVING COUNT(*) > 1 OR MIN(ts_ms) <> bucket"
+            ") AS raw WHERE bucket < :cutoff GROUP BY series_id, bucket "
+            "HAVING COUNT(*) > 1 OR MIN(ts_ms) <> bucket"
         ),
         bind,
     )
@@ -391,7 +414,7 @@ def roll_up_samples(
         text(
             f"DELETE FROM samples WHERE series_id IN ({ids}) AND ts_ms < :cutoff AND EXISTS ("
             "  SELECT 1 FROM samples_rollup r WHERE r.series_id = samples.series_id"
-            "  AND r.bucket = (samples.ts_ms / :step) * :step)"
+            f"  AND r.bucket = {bucket_of('samples')})"
         ),
         bind,
     )

@@ -30,10 +30,11 @@ def filled(database: Database, settings: Settings) -> float:
     return fill(database, settings)
 
 
-def fill(database: Database, settings: Settings) -> float:
-    """Two series of one service, a point every 60 s (unaligned) for ten days; returns now."""
+def fill(database: Database, settings: Settings, offset: float = 7.5) -> float:
+    """Two series of one service, a point every 60 s (``offset`` s off the minute) for ten
+    days; returns now."""
     now = utc_now().timestamp() // 60 * 60
-    stamps = np.arange(now - DAYS * 86400, now - 60, 60.0) + 7.5  # off the step grid
+    stamps = np.arange(now - DAYS * 86400, now - 60, 60.0) + offset  # off the step grid
     rng = np.random.default_rng(3)
     with database.session() as session:
         upsert_service(
@@ -96,6 +97,26 @@ def test_roll_up_keeps_what_training_reads_and_is_idempotent(
     assert summary.deleted > 4 * summary.buckets  # five raw points per five-minute bucket
     again = apply_retention(database, settings, now=filled)
     assert (again.buckets, again.deleted) == (0, 0)
+
+
+def test_points_stamped_early_are_rolled_up_where_training_counts_them(
+    database: Database, settings: Settings
+) -> None:
+    """QA: 1-minute points stamped 2 s before their minute (scrape times sit just before the
+    marks) count for that minute in training, so 14:39:58 is in the 14:40 bucket; the roll-up
+    put it in 14:35 and changed every rolled step (585 of 585, by up to 11)."""
+    now = fill(database, settings, offset=-2.0)
+    settings = settings.model_copy(update={"retention_raw_days": 3})
+    before = _history(database, settings)
+    apply_retention(database, settings, now=now)
+    after = _history(database, settings)
+    pd.testing.assert_index_equal(after.index, before.index)
+    np.testing.assert_allclose(after.to_numpy(), before.to_numpy(), rtol=1e-12)
+    again = apply_retention(database, settings, now=now + 86400)  # a day on: the next day rolls
+    assert again.buckets > 0
+    np.testing.assert_allclose(
+        _history(database, settings).to_numpy(), before.to_numpy(), rtol=1e-12
+    )
 
 
 def test_a_failing_roll_up_changes_nothing_and_the_next_service_still_rolls_up(

@@ -37,7 +37,9 @@ def ensure_series(
 ) -> dict[SeriesKey, int]:
     """Ids of the series named by (service_id, metric, labels, unit), creating missing ones."""
     wanted: dict[SeriesKey, tuple[dict[str, str], str | None]] = {}
-    for service_id, metric, labels, unit in keys:
+    for service_id, metric, labels, given_unit in keys:
+        # a blank unit says none: stored as "", it refused every later batch naming one
+        unit = given_unit.strip() or None if given_unit is not None else None
         key = (service_id, metric, labels_key(labels))
         said = wanted.get(key, (labels, None))[1]
         if said is not None and unit is not None and said != unit:  # one batch, two units

@@ -99,6 +99,13 @@ def test_a_series_keeps_its_unit_and_another_unit_is_refused_whole(
     assert mixed.status_code == 422
     assert 'of service "chat" is sent in "percent" and in "ratio"' in mixed.json()["detail"]
     assert stored(database) == 2
+    # a blank unit is no unit: stored as "", it refused every later batch naming one
+    blank = client.post(
+        "/v1/metrics", json=batch([[1704067380, 1.0]], unit=" ", metric="queue_length")
+    )
+    assert blank.status_code == 200, blank.text
+    named_later = batch([[1704067440, 2.0]], unit="requests", metric="queue_length")
+    assert client.post("/v1/metrics", json=named_later).status_code == 200
 
 
 def test_labels_make_distinct_series(client: TestClient, database: Database) -> None:

@@ -281,26 +281,32 @@ def test_predictive_covers_bursts_inside_a_plan_step() -> None:
     assert predictive(300.0) > 0  # a factor learned over whole steps is 1: 3 replicas, short
 
 
-@pytest.mark.parametrize("delay", [600, 0])
-def test_a_re_plan_keeps_what_the_scale_down_delay_holds_of_the_plan_before(delay: int) -> None:
-    """Each re-plan starts a new plan; its first steps must still hold the plan before it for
-    the scale-down delay, as steps within one plan do (the floor was a saw-tooth: replicas
-    stopped at every re-plan and started again minutes later)."""
-    from forecaster.planning.policies import ForecastTrail, predictive_floor
+def floor_of_three_re_plans(profile: ScalingProfile, loads: list[float], ticks: int) -> np.ndarray:
+    """The replayed floor of three re-plans 15 minutes apart (15 s ticks, 5-minute steps, the
+    replay starting at tick 120), each forecasting ``loads[i]`` flat over four steps."""
+    from forecaster.planning.policies import ForecastTrail
 
-    profile = PROFILE.model_copy(update={"scale_down_delay_seconds": delay, "startup_seconds": 0})
-    replay_start, replan = 120, 60  # re-plans every 15 min of 15 s ticks, on 5-min steps
+    replay_start, replan = 120, 60
     origins = START.value + (replay_start + replan * np.arange(3)) * 15 * 10**9
-    high, low = [100.0] * 4, [10.0] * 4  # 20 replicas at the 50 % target, then 2
     trail = ForecastTrail(
         step_seconds=300,
         quantile=profile.risk_quantile,
         replan_ticks=replan,
         origins_ns=origins.astype("int64"),
-        values=np.array([high, low, low]),
+        values=np.array([[load] * 4 for load in loads]),
         peak_factors=np.ones(3),
     )
-    floor = predictive_floor(trace_of([10.0] * 300), replay_start, profile, trail)
+    return predictive_floor(trace_of([10.0] * ticks), replay_start, profile, trail)
+
+
+@pytest.mark.parametrize("delay", [600, 0])
+def test_a_re_plan_keeps_what_the_scale_down_delay_holds_of_the_plan_before(delay: int) -> None:
+    """Each re-plan starts a new plan; its first steps must still hold the plan before it for
+    the scale-down delay, as steps within one plan do (the floor was a saw-tooth: replicas
+    stopped at every re-plan and started again minutes later)."""
+    profile = PROFILE.model_copy(update={"scale_down_delay_seconds": delay, "startup_seconds": 0})
+    high, low = 100.0, 10.0  # 20 replicas at the 50 % target, then 2
+    floor = floor_of_three_re_plans(profile, [high, low, low], ticks=300)
     assert (floor[:60] == 20).all()
     held = 40 if delay else 0  # two 5-minute steps of the second plan
     assert (floor[60 : 60 + held] == 20).all() and (floor[60 + held :] == 2).all()
@@ -310,21 +316,9 @@ def test_a_re_plan_that_jumps_is_paced_as_the_actuators_pace_it() -> None:
     """A re-plan whose forecast rose asks for 40 at once after a plan of 2; the actuators add
     at most max_step_up per 5-minute push, so the replayed floor must too (it jumped 2 -> 40
     at the re-plan: the simulator's predictive policy got capacity no real push gives)."""
-    from forecaster.planning.policies import ForecastTrail
-
     profile = PROFILE.model_copy(update={"max_step_up": 3, "startup_seconds": 0})
-    replay_start, replan = 120, 60  # re-plans every 15 min of 15 s ticks, on 5-min steps
-    origins = START.value + (replay_start + replan * np.arange(3)) * 15 * 10**9
-    low, high = [10.0] * 4, [200.0] * 4  # 2 replicas at the 50 % target, then 40
-    trail = ForecastTrail(
-        step_seconds=300,
-        quantile=profile.risk_quantile,
-        replan_ticks=replan,
-        origins_ns=origins.astype("int64"),
-        values=np.array([low, high, high]),
-        peak_factors=np.ones(3),
-    )
-    floor = predictive_floor(trace_of([10.0] * 400), replay_start, profile, trail)
+    low, high = 10.0, 200.0  # 2 replicas at the 50 % target, then 40
+    floor = floor_of_three_re_plans(profile, [low, high, high], ticks=400)
     assert (floor[:60] == 2).all()
     pushes = floor[60::20]  # one value per 5-minute push after the jump
     assert list(pushes[:5]) == [5, 8, 11, 14, 17]

@@ -30,7 +30,7 @@ from forecaster.leadership import check_leading
 from forecaster.profiles import PrometheusSource
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.jobs import recorded_job
+from forecaster.storage.jobs import newest_detail, recorded_job
 from forecaster.storage.samples import latest_metric_ms
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import utc_now
@@ -289,13 +289,25 @@ def _pull_source(
                     metric=source.metric,
                     until_ms=int(now * 1000),
                 )
+                # no further than this source's own pulls reached: the metric's newest point
+                # may be a push of another label set, fresher than Prometheus's lag lets a pull
+                # reach, and resuming after it stored nothing while the pushes went on
+                pulled = newest_detail(
+                    session=session,
+                    job="pull_prometheus",
+                    service=service,
+                    match={"metric": source.metric, "query": source.query},
+                    key="through",
+                )
+                if latest_ms is not None and pulled is not None:
+                    latest_ms = min(latest_ms, int(pulled * 1000))
             if latest_ms is None:
                 start = math.ceil((now - settings.prometheus_backfill_days * 86400) / step) * step
             else:  # one step after the newest stored point, on the step grid
                 start = (math.floor(latest_ms / 1000 / step) + 1) * step
             end = math.floor((now - settings.prometheus_lag_seconds) / step) * step
             summary.start, summary.end = start, end
-            details.update(metric=source.metric, start=start, end=end)
+            details.update(metric=source.metric, query=source.query, start=start, end=end)
             widest: list[int | None] = [None]  # the most series a chunk returned so far
             for first, last in chunk_windows(
                 start, end, step, lambda: steps_per_chunk(settings, widest[0])
@@ -304,6 +316,7 @@ def _pull_source(
                 widest[0] = max(widest[0] or 0, len(matrix))
                 _store_chunk(database, settings, source, matrix, summary)
                 summary.chunks += 1
+                details["through"] = last
                 # so far: a run that fails at a later chunk still says which source it was
                 # and what its first chunks stored (its record had no details at all)
                 details.update(

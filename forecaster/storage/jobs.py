@@ -182,6 +182,26 @@ def list_job_runs(*, session: Session, limit: int = 100, job: str | None = None)
     return list(session.execute(query).scalars())
 
 
+def newest_detail(
+    *, session: Session, job: str, service: str, match: Mapping[str, Any], key: str
+) -> Any | None:
+    """``key`` of the details of the newest of the last ``DETAIL_RUNS`` runs of ``job`` for
+    ``service`` whose details hold ``match`` and ``key`` (None when none does)."""
+    recent = (
+        select(JobRun.details)
+        .where(JobRun.job == job, JobRun.service == service)
+        .order_by(JobRun.id.desc())
+        .limit(DETAIL_RUNS)
+    )
+    for details in session.execute(recent).scalars():
+        if key in details and all(details.get(name) == value for name, value in match.items()):
+            return details[key]
+    return None
+
+
+DETAIL_RUNS = 200  # a service's pulls of each of its sources every 15 minutes: days of them
+
+
 @dataclass(frozen=True)
 class FailedRun:
     """A service's latest run of a job, which failed."""

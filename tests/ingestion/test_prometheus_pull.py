@@ -122,6 +122,35 @@ def test_a_restarted_pull_resumes_without_gaps_or_duplicates(
 
 
 @pytest.mark.prometheus
+def test_fresher_pushes_of_the_metric_do_not_stop_the_pull(
+    database: Database, settings: Settings, start_prometheus: PrometheusFactory
+) -> None:
+    """QA: a point pushed every 20 s for another label set was always newer than now minus
+    the lag, and each pull resumed after it: "0 points in 0 chunks" while the pushes went on,
+    the window between skipped for good."""
+    last, expected, history = _history()
+    url = start_prometheus(openmetrics=history)
+    _service(database)
+    pull_settings = _pull_settings(settings, url)
+    middle = last - 86400 - 7 * STEP
+    pull_prometheus(database, pull_settings, now=middle)
+    pushed = SeriesPoints(
+        service="chat",
+        metric="requests_per_second",
+        labels={"region": "pushed"},
+        timestamps=[last - 30],
+        values=[1.0],
+    )
+    with database.session() as session:
+        ingest_batch(session=session, batch=[pushed], settings=settings)
+    second = pull_prometheus(database, pull_settings, now=last)
+    assert second.sources[0].start == middle + STEP
+    assert second.stored == 1447 * len(REGIONS)
+    for region, values in expected.items():
+        np.testing.assert_array_equal(_stored(database)[region][1], values)
+
+
+@pytest.mark.prometheus
 def test_samples_that_are_not_load_are_skipped_and_counted_not_a_stop(
     database: Database, settings: Settings, start_prometheus: PrometheusFactory
 ) -> None:

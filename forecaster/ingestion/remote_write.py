@@ -141,6 +141,8 @@ def map_series(
             continue
         assert service is not None and metric is not None  # or it would have been ignored
         stamps, values = series.timestamps_ms, series.values
+        if not len(values):  # no float samples (a native histogram only): nothing to store
+            continue
         if series.nan_count:  # staleness markers are a NaN bit pattern: not data
             counts.dropped_stale += series.nan_count
         load = is_load(values)

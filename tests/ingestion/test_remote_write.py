@@ -78,6 +78,8 @@ def test_known_series_are_stored_unknown_counted_stale_markers_dropped(
         ({"__name__": "up", "service": "chat", "*": "sum"}, [(t0, 1.0)]),  # reserved
         ({"__name__": "queue_length", "service": "chat"}, [(t0, math.inf), (t0 + 1000, -1.0)]),
         ({"__name__": "queue_length", "service": "chat", "q": "b"}, [(t0, 1e16), (t0 + 1, 3.0)]),
+        # no float samples (a native histogram only): no series row, not counted
+        ({"__name__": "queue_length", "service": "chat", "q": "empty"}, []),
     )
     response = client.post("/api/v1/write", content=body, headers=HEADERS)
     assert response.status_code == 200, response.text

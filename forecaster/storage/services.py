@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecaster.actuators.retired import retire_removed
-from forecaster.errors import InvalidInputError, NotFoundError, quoted
+from forecaster.errors import (
+    InvalidInputError,
+    NotFoundError,
+    NotReadyError,
+    quoted,
+    validation_problems,
+)
 from forecaster.profiles import STORED, ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Series, Service
@@ -89,4 +96,12 @@ def series_ids_of(*, session: Session, service_id: int) -> list[int]:
 def profile_of(service: Service) -> ScalingProfile:
     """The validated scaling profile stored with a service (its targets' configs were checked
     when it was written, and are again when they are pushed to)."""
-    return ScalingProfile.model_validate(service.profile, context=STORED)
+    try:
+        return ScalingProfile.model_validate(service.profile, context=STORED)
+    except ValidationError as error:
+        # one service's, say stored before a rule tightened: its own failure, so a pass over
+        # every service (training, refresh, actuation) goes on to the next; it aborted them
+        raise NotReadyError(
+            f"the stored profile of service {quoted(service.name)} no longer validates "
+            f"({validation_problems(error, 'profile')}): PUT a corrected one"
+        ) from None

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import NotFoundError
+from forecaster.errors import NotFoundError, NotReadyError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
@@ -70,3 +70,31 @@ def test_services_train_together_with_a_global_model(
             assert "lightgbm_global" in models and "lightgbm" not in models
             assert models["lightgbm_global"].status == "ok"
             assert runs[0].is_champion
+
+
+def test_a_stored_profile_that_no_longer_validates_fails_alone(
+    database: Database, settings: Settings
+) -> None:
+    """QA: one service's stored profile that a tightened rule now refuses (a capacity of -5)
+    raised out of the pass, and no other service trained."""
+    end = pd.Timestamp(utc_now()).floor("h")
+    index = pd.date_range(end=end, periods=24 * 3, freq="h")
+    with database.session() as session:
+        for name in ("chat", "broken"):
+            upsert_service(session=session, name=name, profile=PROFILE)
+            item = SeriesPoints(
+                service=name,
+                metric="requests_per_second",
+                timestamps=[ts.isoformat() for ts in index],
+                values=(50 + 10 * np.sin(np.arange(len(index)) / 4)).tolist(),
+            )
+            ingest_batch(session=session, batch=[item], settings=settings)
+        broken = get_service(session=session, name="broken")
+        broken.profile = {**broken.profile, "capacity_per_replica": -5}
+    results = train_services(database, ["broken", "chat"], settings)
+    assert not isinstance(results["chat"], Exception)
+    error = results["broken"]
+    assert isinstance(error, NotReadyError)
+    assert 'stored profile of service "broken" no longer validates (capacity_per_replica' in str(
+        error
+    )

@@ -26,14 +26,17 @@ class JobSpec:
     id: str
     run: Callable[[Database, Settings], None]
     schedule: Callable[[Settings], str]
+    # a daily job missed while no process led (a rollout, an outage across its time) runs
+    # when one leads again, however late; the others just wait for their next time
+    catch_up: bool = False
 
 
 JOBS: tuple[JobSpec, ...] = (
     JobSpec("actuate", actuate_all, lambda s: s.actuate_schedule),
     JobSpec("forecast", forecast_all, lambda s: s.forecast_schedule),
-    JobSpec("train", train_all, lambda s: s.train_schedule),
+    JobSpec("train", train_all, lambda s: s.train_schedule, catch_up=True),
     # a training pass stopped part-way is finished at the next refresh, not the next day
     JobSpec("train-resume", resume_training, lambda s: s.forecast_schedule),
     JobSpec("pull", pull_all, lambda s: s.pull_schedule),
-    JobSpec("retention", retention_all, lambda s: s.retention_schedule),
+    JobSpec("retention", retention_all, lambda s: s.retention_schedule, catch_up=True),
 )

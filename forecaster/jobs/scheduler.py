@@ -258,9 +258,15 @@ class JobScheduler:
             scheduler.remove_job(job_id)
         for spec in self.jobs.values():
             trigger = parse_schedule(spec.schedule(self.settings))
+            # None: however late (a daily training missed across an outage was skipped for
+            # the day, without a record; coalesced, a missed job runs once)
+            grace = None if spec.catch_up else self.settings.scheduler_misfire_grace_seconds
             existing = stored.get(spec.id)
             if existing is not None and str(existing.trigger) == str(trigger):
-                continue  # same schedule: keep its next run time (a restart must not skip it)
+                # same schedule: keep its next run time (a restart must not skip it)
+                if existing.misfire_grace_time != grace:
+                    scheduler.modify_job(spec.id, misfire_grace_time=grace)
+                continue
             scheduler.add_job(
                 run_job,
                 trigger=trigger,
@@ -268,4 +274,5 @@ class JobScheduler:
                 id=spec.id,
                 name=spec.id,
                 replace_existing=True,
+                misfire_grace_time=grace,
             )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -206,6 +208,31 @@ def test_a_restart_keeps_next_run_times_and_the_store_follows_the_job_list(
     assert after == {"tick": before["tick"]}
     start(spec("every 2h")).stop()  # a changed schedule is replaced
     assert stored_jobs(database)["tick"] != before["tick"]
+
+
+def stored_graces(database: Database) -> dict[str, float | None]:
+    """Each stored job's misfire grace (None: it runs however late)."""
+    with database.engine.connect() as connection:
+        rows = connection.exec_driver_sql(f"SELECT id, job_state FROM {TABLE}").all()
+    return {row[0]: pickle.loads(row[1])["misfire_grace_time"] for row in rows}
+
+
+def test_a_daily_job_missed_while_no_process_led_runs_however_late(
+    database: Database, start: Callable[..., JobScheduler], quick: Settings
+) -> None:
+    """QA: workers down across 03:00 for more than the 5-minute grace: the day's training was
+    skipped ("missed by"), with no run recorded and nothing to resume. Daily jobs catch up;
+    one stored before keeps its next run time and gets the new grace."""
+    start(spec("0 3 * * *", "daily"), spec("every 5m")).stop()
+    before = stored_jobs(database)
+    daily = replace(spec("0 3 * * *", "daily"), catch_up=True)
+    start(daily, spec("every 5m")).stop()
+    assert stored_graces(database) == {
+        "daily": None,
+        "tick": quick.scheduler_misfire_grace_seconds,
+    }
+    assert stored_jobs(database)["daily"] == before["daily"]
+    assert {job.id for job in JOBS if job.catch_up} == {"train", "retention"}
 
 
 def test_default_jobs_train_forecast_actuate_pull_and_roll_up(

@@ -83,6 +83,24 @@ class _Champion(NamedTuple):
     artifact: bytes
 
 
+def _refit_reason(run: ModelRun | None, history: pd.Series, profile: ScalingProfile) -> str | None:
+    """Why a refresh trains in full instead of forecasting from ``run``, the champion (None:
+    it may forecast), in the words its job run records: a refit that said nothing looked
+    like any other refresh."""
+    if run is None:
+        return "no champion yet: trained in full"
+    if outgrown(run, history):
+        return "the champion learnt from under a day of history, which has since doubled: refitted"
+    if run.step_seconds != profile.step_seconds:
+        return (
+            f"the champion forecasts {run.step_seconds}s steps and the profile plans "
+            f"{profile.step_seconds}s: refitted"
+        )
+    if run.artifact is None:
+        return "the champion kept no fitted model: refitted"
+    return None
+
+
 def _stored_champion(run: ModelRun, service: str, profile: ScalingProfile) -> _Champion | None:
     """``run`` as a champion that may forecast again without a refit: it kept its fitted
     model, at the step the profile plans at. None otherwise."""
@@ -341,13 +359,14 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
             session=session, service=service, profile=profile, days=settings.training_days
         )
         check_reaches_future(name=name, profile=profile, history=history)
-        if run is None or outgrown(run, history):  # none yet, or refitted once history grew
-            champion = None
-        else:
+        champion, refit_because = None, _refit_reason(run, history, profile)
+        if refit_because is None:
+            assert run is not None  # or there would be a reason to refit
             champion = _stored_champion(run, name, profile)
         calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
-        return train_service(database, name, settings)
+        trained = train_service(database, name, settings)
+        return replace(trained, message="; ".join(filter(None, [refit_because, trained.message])))
     try:
         frame, note = run_at_idle_priority(
             _champion_forecast, champion.artifact, calendar, history, profile

@@ -36,7 +36,21 @@ def test_the_refresh_refits_a_champion_whose_history_has_doubled(
     store_points(database, settings, "chat", minutes(now - pd.Timedelta(hours=1), 13))
     refitted = forecast_service(database, "chat", settings)
     assert refitted.run_id != trained.run_id  # history 2 h against 55 min: a new champion
+    # the refresh's job run says it refitted, and why (it read like any other refresh)
+    assert refitted.message.startswith("the champion learnt from under a day of history")
     assert forecast_service(database, "chat", settings).run_id == refitted.run_id
+
+
+def test_a_refresh_that_trains_in_full_says_why(database: Database, settings: Settings) -> None:
+    now = pd.Timestamp(utc_now()).floor("5min")
+    store_service(database, settings, "chat", minutes(now - pd.Timedelta(hours=3), 36), PROFILE)
+    first = forecast_service(database, "chat", settings)
+    assert first.message.startswith("no champion yet: trained in full")
+    coarser = PROFILE.model_copy(update={"step_seconds": 900})
+    store_service(database, settings, "chat", minutes(now - pd.Timedelta(hours=3), 36), coarser)
+    assert forecast_service(database, "chat", settings).message.startswith(
+        "the champion forecasts 300s steps and the profile plans 900s: refitted"
+    )
 
 
 def run_over(days: float, step: int = 300) -> ModelRun:

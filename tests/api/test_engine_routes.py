@@ -265,6 +265,7 @@ def test_the_spec_lists_the_names_the_api_takes(settings: Settings, database: Da
     simulation = schemas["SimulationCreate"]["properties"]
     assert {"auto", "mstl", "seasonal_naive_weekly"} <= set(simulation["model"]["enum"])
     assert simulation["policies"]["items"]["enum"] == ["static", "reactive", "predictive", "oracle"]
+    assert simulation["tick_seconds"]["enum"] == [1.0, 3.0, 5.0, 15.0, 30.0]  # all it accepts
     assert "requests_per_second" in schemas["ServiceCreate"]["properties"]["metric"]["enum"]
     refused = client.post("/v1/simulations", json={"service": "chat", "model": "arima"})
     assert refused.status_code == 422 and "unknown model" in refused.text

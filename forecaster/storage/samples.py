@@ -383,18 +383,10 @@ def roll_up_samples(
         raise ValueError("roll-up needs series and a cutoff on the step grid")
     bind = {"step": step_ms, "cutoff": cutoff_ms}
     ids = ", ".join(str(int(i)) for i in series_ids)  # ints only: safe to inline
-
-    def bucket_of(table: str) -> str:
-        shifts = {int(k): int(v) for k, v in (early_ms or {}).items() if int(v) > 0}
-        ahead = (
-            " + CASE "
-            + f"{table}.series_id "
-            + " ".join(f"WHEN {sid} THEN {shift}" for sid, shift in sorted(shifts.items()))
-            + " ELSE 0 END"
-            if shifts
-            else ""
-        )
-        return f"(({table}.ts_ms{ahead}) / :step) * :step"
+    shifts = {int(k): int(v) for k, v in (early_ms or {}).items() if int(v) > 0}
+    cases = " ".join(f"WHEN {sid} THEN {shift}" for sid, shift in sorted(shifts.items()))
+    ahead = f" + CASE samples.series_id {cases} ELSE 0 END" if shifts else ""  # ints: inlined
+    bucket = f"((samples.ts_ms{ahead}) / :step) * :step"
 
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:  # two roll-ups at once (a manual one beside the job's) wrote one bucket twice
@@ -404,7 +396,7 @@ def roll_up_samples(
         text(
             f"CREATE TEMP TABLE samples_rollup {'ON COMMIT DROP ' if postgres else ''}AS "
             "SELECT series_id, bucket, AVG(value) AS value, COUNT(*) AS points FROM ("
-            f"  SELECT series_id, ts_ms, value, {bucket_of('samples')} AS bucket FROM samples"
+            f"  SELECT series_id, ts_ms, value, {bucket} AS bucket FROM samples"
             f"  WHERE series_id IN ({ids}) AND ts_ms < :cutoff"
             ") AS raw WHERE bucket < :cutoff GROUP BY series_id, bucket "
             "HAVING COUNT(*) > 1 OR MIN(ts_ms) <> bucket"
@@ -416,7 +408,7 @@ def roll_up_samples(
         text(
             f"DELETE FROM samples WHERE series_id IN ({ids}) AND ts_ms < :cutoff AND EXISTS ("
             "  SELECT 1 FROM samples_rollup r WHERE r.series_id = samples.series_id"
-            f"  AND r.bucket = {bucket_of('samples')})"
+            f"  AND r.bucket = {bucket})"
         ),
         bind,
     )

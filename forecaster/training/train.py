@@ -91,6 +91,12 @@ def _refit_reason(run: ModelRun | None, history: pd.Series, profile: ScalingProf
         return "no champion yet: trained in full"
     if outgrown(run, history):
         return "the champion learnt from under a day of history, which has since doubled: refitted"
+    return _cannot_forecast_again(run, profile)
+
+
+def _cannot_forecast_again(run: ModelRun, profile: ScalingProfile) -> str | None:
+    """Why ``run`` may not forecast again without a refit (None: it may): it must have kept
+    its fitted model, at the step the profile plans at."""
     if run.step_seconds != profile.step_seconds:
         return (
             f"the champion forecasts {run.step_seconds}s steps and the profile plans "
@@ -102,10 +108,11 @@ def _refit_reason(run: ModelRun | None, history: pd.Series, profile: ScalingProf
 
 
 def _stored_champion(run: ModelRun, service: str, profile: ScalingProfile) -> _Champion | None:
-    """``run`` as a champion that may forecast again without a refit: it kept its fitted
-    model, at the step the profile plans at. None otherwise."""
-    if run.artifact is None or run.step_seconds != profile.step_seconds:
+    """``run`` as a champion that may forecast again without a refit; None otherwise
+    (:func:`_cannot_forecast_again`)."""
+    if _cannot_forecast_again(run, profile) is not None:
         return None
+    assert run.artifact is not None  # or it could not forecast again
     return _Champion(service, run.series_id, run.id, run.model, run.artifact)
 
 
@@ -359,10 +366,8 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
             session=session, service=service, profile=profile, days=settings.training_days
         )
         check_reaches_future(name=name, profile=profile, history=history)
-        champion, refit_because = None, _refit_reason(run, history, profile)
-        if refit_because is None:
-            assert run is not None  # or there would be a reason to refit
-            champion = _stored_champion(run, name, profile)
+        refit_because = _refit_reason(run, history, profile)
+        champion = None if run is None or refit_because else _stored_champion(run, name, profile)
         calendar = service_calendar(session=session, service=service, profile=profile)
     if champion is None:
         trained = train_service(database, name, settings)

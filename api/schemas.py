@@ -179,7 +179,10 @@ class PlanPublic(BaseModel):
     model: str | None
     quantile: float
     step_seconds: int
-    stale: bool = Field(description="the plan ends before now: actuators restore baselines")
+    stale: bool = Field(
+        description="the plan ends before now, or is too old to act on (it rests on data older "
+        "than FORECASTER_ACTUATION_MAX_PLAN_AGE_HOURS): actuators restore baselines"
+    )
     note: str | None = Field(
         default=None, description="when stale: why (e.g. the history ends too long ago)"
     )

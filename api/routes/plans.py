@@ -15,6 +15,7 @@ from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.refusals import refusals
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
+from forecaster.actuators.window import too_old_reason
 from forecaster.errors import InvalidInputError
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame
@@ -111,9 +112,20 @@ async def get_plan(
     refuse_bare_seconds_under_a_step("horizon", horizon, view.step_seconds)
     now = utc_now()
     begin = as_utc(start) if start is not None else now
-    stale = view.ends_at <= now
-    # rare (a plan nobody renewed): one more read says why rather than an empty answer
-    note = await run_in_threadpool(stale_plan_note, database, name, view.ends_at) if stale else None
+    # judged as the actuators judge it: a plan on data older than their limit is not pushed
+    too_old = too_old_reason(
+        plan_id=view.plan_id,
+        generated_at=view.generated_at,
+        data_until=view.data_until,
+        now=now,
+        max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
+    )
+    stale = view.ends_at <= now or too_old is not None
+    note = None
+    if view.ends_at <= now:  # rare (a plan nobody renewed): one more read says why
+        note = await run_in_threadpool(stale_plan_note, database, name, view.ends_at)
+    elif too_old is not None:
+        note = f"{too_old}: actuators restore their baselines; send recent samples, then train"
     header = {
         "service": name,
         "plan_id": view.plan_id,

@@ -125,6 +125,26 @@ def change_points(steps: Sequence[Step], *, step_seconds: int, now: datetime) ->
     return points
 
 
+def too_old_reason(
+    *,
+    plan_id: int,
+    generated_at: datetime,
+    data_until: datetime | None,
+    now: datetime,
+    max_age_seconds: float,
+) -> str | None:
+    """Why a plan is too old to push (made, or resting on data, longer ago than the limit),
+    or None: the one wording of the actuators' records and the plan route's note."""
+    limit = f"(limit {spoken_duration(max_age_seconds)})"
+    age = (now - generated_at).total_seconds()
+    if age > max_age_seconds:
+        return f"plan {plan_id} is {spoken_duration(age)} old {limit}"
+    data_age = (now - data_until).total_seconds() if data_until is not None else 0.0
+    if data_age > max_age_seconds:
+        return f"plan {plan_id} rests on data that ends {spoken_duration(data_age)} ago {limit}"
+    return None
+
+
 def build_window(
     *,
     service: str,
@@ -152,15 +172,15 @@ def build_window(
     def unusable(reason: str, ends_at: datetime | None = None) -> PlanWindow:
         return PlanWindow(service, PlanStatus.STALE, reason, now, profile, plan_id, ends_at=ends_at)
 
-    limit = f"(limit {spoken_duration(max_age_seconds)})"
-    age = (now - generated_at).total_seconds()
-    if age > max_age_seconds:
-        return unusable(f"plan {plan_id} is {spoken_duration(age)} old {limit}")
-    data_age = (now - data_until).total_seconds() if data_until is not None else 0.0
-    if data_age > max_age_seconds:
-        return unusable(
-            f"plan {plan_id} rests on data that ends {spoken_duration(data_age)} ago {limit}"
-        )
+    too_old = too_old_reason(
+        plan_id=plan_id,
+        generated_at=generated_at,
+        data_until=data_until,
+        now=now,
+        max_age_seconds=max_age_seconds,
+    )
+    if too_old is not None:
+        return unusable(too_old)
     end = now + timedelta(seconds=window_seconds)
     ends_at = (steps[-1].ts + timedelta(seconds=step_seconds)) if steps else None
     if ends_at is None or ends_at < end:

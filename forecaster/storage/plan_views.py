@@ -34,6 +34,7 @@ class PlanView:
 
     plan_id: int
     generated_at: datetime
+    data_until: datetime | None  # where the history under its forecast ends (its origin)
     forecast_id: int | None
     run_id: int | None
     model: str | None
@@ -179,6 +180,7 @@ def _load(session: Session, plan_id: int) -> PlanView:
             Plan.id,
             Plan.generated_at,
             Plan.forecast_id,
+            Forecast.origin,
             Forecast.run_id,
             ModelRun.model,
             Plan.quantile,
@@ -204,6 +206,7 @@ def _load(session: Session, plan_id: int) -> PlanView:
     return PlanView(
         plan_id=plan.id,
         generated_at=plan.generated_at,
+        data_until=as_utc(plan.origin) if plan.origin is not None else None,
         forecast_id=plan.forecast_id,
         run_id=plan.run_id,
         model=plan.model,

@@ -175,3 +175,21 @@ def test_a_real_prometheus_scrapes_the_plans_with_a_read_key(
     (sample,) = result
     assert sample["metric"]["service"] == "chat" and sample["metric"]["job"] == "forecaster-plans"
     assert float(sample["value"][1]) == 7
+
+
+def test_the_plan_route_calls_a_plan_on_old_data_stale(
+    client: TestClient, database: Database
+) -> None:
+    """A plan refreshed on samples that stopped 8 hours ago still runs for hours, but the
+    actuators no longer push it: the plan route said ``stale: false`` while the baselines
+    were back, so a person reading it believed the floor was in force."""
+    make_service(database, name="stopped")
+    store_plan(database, name="stopped", replicas=[16] * 12, data_until=utc_now() - hours(8))
+    make_service(database, name="fresh")
+    store_plan(database, name="fresh", replicas=[4] * 12, data_until=utc_now() - hours(1))
+    stopped = client.get("/v1/services/stopped/plan").json()
+    assert stopped["stale"] is True and len(stopped["steps"]) == 12
+    assert "rests on data that ends 8" in stopped["note"] and "ago (limit 6 h)" in stopped["note"]
+    assert "actuators restore their baselines" in stopped["note"]
+    fresh = client.get("/v1/services/fresh/plan").json()
+    assert fresh["stale"] is False and fresh["note"] is None

@@ -100,6 +100,8 @@ def read_pairs(text: bytes) -> tuple[np.ndarray, RawPoints] | None:
         return None  # one comma inside each pair, one after each pair but the last
     if not _gaps_are_blank(chars, opens, closes) or not _json_numbers_only(chars):
         return None
+    if not _halves_are_numbers(chars, opens, commas[within], closes):
+        return None
     try:
         flat = np.fromstring(text.translate(_BRACKETS_TO_SPACES), sep=",")
     except ValueError:
@@ -107,6 +109,22 @@ def read_pairs(text: bytes) -> tuple[np.ndarray, RawPoints] | None:
     if len(flat) != 2 * count:
         return None
     return flat.reshape(count, 2), RawPoints(text, opens, closes)
+
+
+def _halves_are_numbers(
+    chars: np.ndarray, opens: np.ndarray, middles: np.ndarray, closes: np.ndarray
+) -> bool:
+    """numpy reads an empty number ("[5,]", "[ ,5]") as -1: each half of a pair needs a digit.
+    Compact JSON needs only the widths; spaces inside a pair need the digits counted."""
+    if np.any(middles - opens < 2) or np.any(closes - middles < 2):
+        return False
+    if not _SPACE[chars].any():
+        return True
+    digits_before = np.concatenate(([0], np.cumsum(_DIGIT[chars], dtype=np.int32)))
+    return bool(
+        np.all(digits_before[middles] > digits_before[opens + 1])
+        and np.all(digits_before[closes] > digits_before[middles + 1])
+    )
 
 
 def _gaps_are_blank(chars: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> bool:

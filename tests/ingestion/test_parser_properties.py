@@ -15,6 +15,7 @@ from typing import Any
 import cramjam
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -321,3 +322,15 @@ def test_chunks_of_many_series_are_shorter_so_a_pull_stays_small() -> None:
         (60.0, 60.0),
         (120.0, 120.0),
     ]
+
+
+@pytest.mark.parametrize(
+    "points", ["[[1796576187,]]", "[[,5]]", "[[1, ],[2,3]]", "[[1,2],[ ,3]]", "[[1,2] , [3 ,\n]]"]
+)
+def test_a_pair_missing_a_number_is_invalid_json_on_both_paths(points: str) -> None:
+    """numpy read the missing number as -1, so the fast path refused it as a negative value
+    or a timestamp before 1970 instead of as the malformed JSON it is."""
+    body = b'{"series":[{"service":"s","metric":"m","points":%s}]}' % points.encode()
+    fast, general = _outcome(parse_metrics_json, body), _outcome(parse_general, body)
+    assert isinstance(general, str) and "JSON" in general
+    assert fast == general

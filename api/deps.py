@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from api.content_type import as_sent, media_type
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -82,10 +83,10 @@ async def get_one_file(request: Request) -> AsyncIterator[UploadFile]:
     parameter: a CSV sent as the raw body (``curl --data-binary``) got FastAPI's bare
     "body.file: Field required", which does not say that a multipart part was wanted. The
     form's files are closed when the request is done."""
-    media = (request.headers.get("content-type") or "none").split(";")[0].strip().lower()
+    media = media_type(request.headers.get("content-type"))
     wanted = InvalidInputError(
         'send the CSV as a multipart/form-data file part named "file" '
-        f"(curl -F file=@trace.csv); the request has Content-Type: {media}"
+        f"(curl -F file=@trace.csv); the request has {as_sent(media)}"
     )
     if media != "multipart/form-data":  # not parsed: a large CSV read as a form is a 400
         raise wanted

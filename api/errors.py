@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
+from api.content_type import as_sent, is_json, media_type
 from api.middleware import BodyTooLargeError
 from forecaster.errors import (
     CandidatesFailedError,
@@ -72,11 +73,21 @@ async def _value_not_storable(_request: Request, error: Exception) -> JSONRespon
 MAX_ECHO_CHARS = 500
 
 
-async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     # FastAPI's own handler echoes the bad input back, and a NaN or Infinity in it (JSON bodies
     # may carry them) cannot be written as strict JSON, nor half of a surrogate pair ("\ud800")
     # as UTF-8: each became a 500
     assert isinstance(error, RequestValidationError)
+    media = media_type(request.headers.get("content-type"))
+    unread = any(tuple(problem.get("loc", ())) == ("body",) for problem in error.errors())
+    if unread and request.method in ("POST", "PUT") and not is_json(media):
+        # FastAPI reads a body as JSON only under a JSON Content-Type; otherwise it said
+        # "Input should be a valid dictionary", echoing the very JSON it did not read
+        sent = as_sent(media)
+        detail = (
+            f"send the body as JSON with Content-Type: application/json; the request has {sent}"
+        )
+        return JSONResponse({"detail": detail}, status_code=415)
     problems = [_short_echo(problem) for problem in error.errors()]
     return JSONResponse({"detail": _writable(jsonable_encoder(problems))}, status_code=422)
 
@@ -114,6 +125,12 @@ async def _http_error(request: Request, error: Exception) -> Response:
     cause = error.__cause__
     if isinstance(cause, BodyTooLargeError):  # FastAPI read the body for a model: the
         raise cause  # size limit's middleware answers 413, as on the routes that read it raw
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if error.status_code == 400 and encoding not in ("", "identity"):
+        # only the ingest routes undo a Content-Encoding: here a gzip body read as it came
+        # failed as "UnicodeDecodeError ... 0x8b"
+        detail = f"Content-Encoding {encoding} is not supported on this route; send the body plain"
+        return JSONResponse({"detail": detail}, status_code=415)
     if error.status_code == 400 and cause is not None:
         detail = f"cannot read the body as JSON: {type(cause).__name__}: {cause}"
         return JSONResponse({"detail": detail[:300]}, status_code=400)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel
 
+from api.content_type import as_sent, is_json, media_type
 from api.deps import ONE_FILE_DOC, DecodedBodyDep, OneFileDep, SessionDep, SettingsDep
 from api.schemas import CsvIngestPublic, IngestPublic, MetricsBatch
 from forecaster.errors import InvalidInputError, PayloadTooLargeError
@@ -102,11 +103,10 @@ def post_metrics_csv(
 def content_type_hint(content_type: str | None) -> str:
     """Why a body may not have been JSON, when the request did not say it was: ``curl -d`` sends
     form encoding, and CSV belongs to ``/v1/metrics/csv``."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
+    media = media_type(content_type)
+    if is_json(media):
         return ""
-    sent = f"Content-Type: {media}" if media else "no Content-Type"
     return (
-        f" (the request has {sent}; send the batch as JSON with Content-Type: application/json,"
-        " or a CSV file to /v1/metrics/csv)"
+        f" (the request has {as_sent(media)}; send the batch as JSON with Content-Type:"
+        " application/json, or a CSV file to /v1/metrics/csv)"
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -226,6 +229,41 @@ def test_a_body_that_cannot_be_decoded_says_why(settings: Settings, database: Da
     assert response.status_code == 400 and "cannot read the body as JSON" in response.text
     assert "UnicodeDecodeError" in response.text
     assert client.get("/v1/services/nope").status_code == 404  # other HTTP errors unchanged
+
+
+def test_a_json_body_sent_without_json_content_type_or_encoded_says_so(
+    settings: Settings, database: Database
+) -> None:
+    """``curl -d`` sends form encoding: the profile was refused as "Input should be a valid
+    dictionary", echoing the JSON it had not read; a gzip body on a route that does not undo
+    it failed as "UnicodeDecodeError ... 0x8b"."""
+    client = _client(settings, database)
+    profile = json.dumps({"capacity_per_replica": 40}).encode()
+    for content_type, named in [
+        ("application/x-www-form-urlencoded", "Content-Type: application/x-www-form-urlencoded"),
+        ("text/plain; charset=utf-8", "Content-Type: text/plain"),
+        (None, "no Content-Type"),
+    ]:
+        headers = {"content-type": content_type} if content_type else {}
+        refused = client.put("/v1/services/new", content=profile, headers=headers)
+        assert refused.status_code == 415, refused.text
+        assert refused.json()["detail"] == (
+            f"send the body as JSON with Content-Type: application/json; the request has {named}"
+        )
+    gzipped = client.put(
+        "/v1/services/new",
+        content=gzip.compress(profile),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert gzipped.status_code == 415
+    assert "Content-Encoding gzip is not supported on this route" in gzipped.text
+    assert client.get("/v1/services/new").status_code == 404  # nothing was stored
+    json_type = {"content-type": "application/json"}
+    stored = client.put("/v1/services/new", content=profile, headers=json_type)
+    assert stored.status_code == 201
+    wrong_field = client.put("/v1/services/new", json={"capacity_per_replica": "many"})
+    assert wrong_field.status_code == 422  # a JSON body's own problems are listed as before
+    assert wrong_field.json()["detail"][0]["loc"] == ["body", "capacity_per_replica"]
 
 
 def test_a_method_a_path_does_not_serve_names_every_one_it_does(

@@ -13,12 +13,14 @@ import pandas as pd
 
 from forecaster.timeutil import epoch_ns
 
+PEAK_SECONDS = 30.0  # the short peak a replica must be there for
+
 
 def peak_to_mean(
     points: pd.Series,
     *,
     step_seconds: float,
-    peak_seconds: float = 30.0,
+    peak_seconds: float = PEAK_SECONDS,
     quantile: float = 0.5,
 ) -> float:
     """Typical ratio of the busiest ``peak_seconds`` window to its plan step's mean load.

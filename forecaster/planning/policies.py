@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InvalidInputError
-from forecaster.planning.burst import peak_to_mean
+from forecaster.planning.burst import PEAK_SECONDS, peak_to_mean
 from forecaster.planning.hpa import Timeline
 from forecaster.planning.planner import (
     effective_max_replicas,
@@ -76,7 +76,7 @@ class ForecastSettings:
     replan_seconds: float = 900.0
     refit_seconds: float = 86_400.0
     history_days: float = 35.0
-    peak_seconds: float = 30.0
+    peak_seconds: float = PEAK_SECONDS
     # False: forecast once per refit far enough ahead and re-plan from slices of it, for
     # models whose ``update`` is a full refit and too slow to run at every re-plan
     update: bool = True

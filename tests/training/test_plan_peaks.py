@@ -1,0 +1,61 @@
+"""A service whose samples come finer than its plan step is planned for the peaks inside each
+step, as ``forecaster plan`` and the simulator plan it: the stored plan covered the step's mean
+alone, so the service's plan and the offline plan of the same history differed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.planning.planner import plan_capacity
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage.db import Database
+from forecaster.storage.forecasts import forecast_frame, quantile_series
+from forecaster.storage.orm import Plan
+from forecaster.storage.plans import plan_steps
+from forecaster.timeutil import utc_now
+from forecaster.training.train import train_service
+from tests.helpers import store_service
+
+PROFILE = ScalingProfile(step_seconds=300, horizon_hours=6, capacity_per_replica=10)
+# each 5 minutes: one minute at three times the others, so every step's peak is 15/7 its mean
+BURST = 15 / 7
+
+
+def _bursty(now: datetime, step: str) -> pd.Series:
+    index = pd.date_range(end=pd.Timestamp(now).floor("5min"), periods=3 * 1440, freq="min")
+    hours = index.hour.to_numpy() + index.minute.to_numpy() / 60
+    base = 40 + 20 * np.sin(2 * np.pi * hours / 24)
+    minutely = pd.Series(np.where(index.minute % 5 == 0, 3 * base, base), index=index)
+    return minutely if step == "min" else minutely.resample(step).mean()
+
+
+def _stored_plan(database: Database, plan_id: int) -> tuple[pd.Series, pd.Series]:
+    """The plan's replicas by step, and the p95 of the forecast it was made from."""
+    with database.session() as session:
+        forecast_id = session.get_one(Plan, plan_id).forecast_id
+        assert forecast_id is not None
+        load = quantile_series(forecast_frame(session=session, forecast_id=forecast_id), 0.95)
+        steps = plan_steps(session=session, plan_id=plan_id)
+    replicas = pd.Series(
+        [step.replicas for step in steps], index=pd.DatetimeIndex([step.ts for step in steps])
+    )
+    return replicas, load.iloc[: PROFILE.horizon_steps]
+
+
+@pytest.mark.parametrize(("sent", "factor"), [("min", BURST), ("5min", 1.0)])
+def test_samples_finer_than_the_plan_step_plan_for_the_peaks_inside_it(
+    database: Database, settings: Settings, sent: str, factor: float
+) -> None:
+    store_service(database, settings, "chat", _bursty(utc_now(), sent), PROFILE)
+    result = train_service(database, "chat", settings, model="seasonal_naive_daily")
+    replicas, load = _stored_plan(database, result.plan_id)
+    step_mean = plan_capacity(load, PROFILE, step_seconds=300)["replicas"]
+    expected = plan_capacity(load, PROFILE, step_seconds=300, peak_factor=factor)["replicas"]
+    assert replicas.tolist() == expected.tolist()
+    if factor > 1:  # the peaks need more than the means: the factor is really applied
+        assert (replicas > step_mean.to_numpy()).mean() > 0.9

@@ -397,6 +397,8 @@ def _prepare(
     )
     if zone_problem(calendar.timezone):  # read in UTC (the note says why), weekends too
         calendar = replace(calendar, timezone=None)
+    elif len(history):  # past event windows move onto the clock the rows were moved onto
+        calendar = calendar.on_clock_of(history.index[-1])
     calendar, levels_note = with_learned_levels(history, calendar, horizon)
     note = "; ".join(filter(None, [note, levels_note]))
     item = _Series(history=history, calendar=calendar, note=note)

@@ -408,7 +408,9 @@ def _champion_forecast(
         # events declared since training count too, and so do the holidays and events training
         # gave a level (replaced by the declared ones alone, a holiday's 0.4x was forecast as 1x
         # from the first refresh after every training): read again from the newer history
-        model.events = with_learned_levels(history, calendar, profile.horizon_steps)[0].events
+        # from the history in UTC, then moved as refreshed() moves the rows (on_clock_of)
+        learned = with_learned_levels(history, calendar, profile.horizon_steps)[0]
+        model.events = learned.on_clock_of(history.index[-1]).events
     model, note = refreshed(model, history, calendar.timezone)
     frame: pd.DataFrame = model.predict(profile.horizon_steps, profile.forecast_quantiles)
     return frame, note

@@ -79,3 +79,38 @@ def test_the_refresh_keeps_the_levels_training_read() -> None:
     profile = ScalingProfile(capacity_per_replica=10, step_seconds=300, horizon_hours=24)
     refreshed, _ = _champion_forecast(pickle.dumps(trained.fitted), calendar, history, profile)
     np.testing.assert_allclose(refreshed["p50"], trained.frame["p50"], rtol=0.03)
+
+
+def test_past_windows_before_a_clock_change_are_read_where_their_rows_were_moved() -> None:
+    """Training reads a profile's ``timezone`` history on its latest clock, moving rows from
+    before a daylight-saving change by an hour; the UTC event windows were left where they
+    were, so a 3x sale before New York's autumn change read as 2.6x and the coming one was
+    forecast about 15 % low."""
+
+    def ordinary(index: pd.DatetimeIndex) -> np.ndarray:
+        local_hour = index.tz_convert("America/New_York").hour.to_numpy()
+        return 100 * (1 + 0.5 * np.sin(2 * np.pi * (local_hour - 8) / 24))
+
+    index = pd.date_range(end="2024-12-06 15:00", periods=60 * 24, freq="h", tz="UTC")
+    sales = tuple(
+        EventWindow("sale", start, start + pd.Timedelta(hours=4))
+        for start in pd.to_datetime(
+            ["2024-10-16 14:00", "2024-10-23 14:00", "2024-12-07 14:00"], utc=True
+        )
+    )
+    during = np.zeros(len(index), dtype=bool)
+    for event in sales[:2]:  # both before the change of 2024-11-03
+        during |= event.mask(index)
+    history = pd.Series(ordinary(index) * np.where(during, SALE, 1.0), index=index)
+    calendar = Calendar(events=sales, timezone="America/New_York")
+    outcome = make_forecast(history, 36, model="seasonal_naive_daily", calendar=calendar)
+    assert "sale 3x (2 windows)" in outcome.message, outcome.message
+    ahead = pd.DatetimeIndex(outcome.frame.index)
+    inside = sales[2].mask(ahead)
+    ratio = outcome.frame["p50"].to_numpy()[inside] / ordinary(ahead)[inside]
+    assert inside.sum() == 4 and np.allclose(ratio, SALE, rtol=0.05), ratio
+    profile = ScalingProfile(
+        capacity_per_replica=10, step_seconds=3600, horizon_hours=36, timezone="America/New_York"
+    )
+    refreshed, _ = _champion_forecast(pickle.dumps(outcome.fitted), calendar, history, profile)
+    np.testing.assert_allclose(refreshed["p50"], outcome.frame["p50"], rtol=0.03)

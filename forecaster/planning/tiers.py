@@ -1,13 +1,14 @@
 """The cheapest mix of capacity tiers (CPU, L4, A100 ...) that covers a load, step by step.
 
 Called by :func:`forecaster.planning.planner.plan_capacity` when a profile declares tiers. The
-search is exact by enumeration for small loads; for large loads the bulk is first bought from the
-tier with the lowest cost per unit of capacity (what an optimal mix converges to) and only the
-remainder is enumerated, so the cost stays bounded whatever the load.
+search is exact by enumeration for small loads; for large loads the bulk is bought first (from
+one tier, or from a pair using every replica the total allows) and only the remainder is
+enumerated, so the cost stays bounded whatever the load.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -16,8 +17,10 @@ import numpy as np
 from forecaster.errors import quoted
 from forecaster.profiles import CapacityTier
 
-# combinations x distinct load levels evaluated at once; beyond it the bulk is pre-bought
+# combinations x distinct load levels evaluated at once (memory), and in all (time): beyond
+# it the bulk is pre-bought
 _MAX_CELLS = 2_000_000
+_MAX_EXACT_CELLS = 12_000_000
 
 
 def tier_ceilings(tiers: Sequence[CapacityTier], default_max: int) -> np.ndarray:
@@ -42,7 +45,7 @@ def cheapest_mix(
     go to fewer replicas. A load no mix within the ceilings covers gets the mix with the most
     capacity (biggest replicas first), so a capped step is as close to its load as allowed.
     """
-    usable = np.array([tier.capacity_per_replica for tier in tiers]) * utilization
+    usable = np.array([tier.capacity_per_replica for tier in tiers], dtype="float64") * utilization
     total = int(ceilings.sum())
     if total_ceiling is not None:
         total = min(total, total_ceiling)
@@ -52,25 +55,75 @@ def cheapest_mix(
     cost = np.array([tier.cost_per_replica_hour for tier in tiers], dtype="float64")
     levels, inverse = np.unique(values, return_inverse=True)
 
-    best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, then biggest
     # exact over every combination when that is affordable (pre-buying can miss the optimum near
-    # a ceiling or when tiers tie on cost per capacity), else pre-buy the bulk from the best tier
-    mixes = _enumerate_mixes(
-        levels, usable, cost, ceilings, total, bulk_tier=best, bulk=np.zeros_like(levels)
-    )
+    # a ceiling or when tiers tie on cost per capacity), else pre-buy the bulk
+    mixes = _enumerate_mixes(levels, usable, cost, ceilings, total)
     if mixes is None:
-        window = (len(tiers) + 1) * float(usable.max())
-        bulk = np.floor((levels - window) / usable[best]).clip(
-            min=0, max=min(int(ceilings[best]), total)
-        )
-        remainder = levels - bulk * usable[best]
-        mixes = _enumerate_mixes(
-            remainder, usable, cost, ceilings, total, bulk_tier=best, bulk=bulk
-        )
-        if mixes is None:
-            return _greedy_mixes(levels, usable, cost, ceilings, total)[inverse]
-        mixes[:, best] += bulk.astype("int64")
+        mixes = _bulk_mixes(levels, usable, cost, ceilings, total)
     return mixes[inverse]
+
+
+def _bulk_mixes(
+    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray, total: int
+) -> np.ndarray:
+    """For loads too large to enumerate: the bulk of each level pre-bought and only the rest
+    (a few replicas' worth) enumerated; of several bulks tried, each level keeps the cheapest
+    mix that covers it. The bulks: all from one tier (the lowest cost per capacity is what an
+    optimal mix converges to while the count is free), and, for the count ceiling, from each
+    pair of tiers as the relaxed optimum with every allowed replica used. From the cheapest
+    per capacity alone, 200 replicas of a 4 req/s tier left no room, and a load that 200
+    mixed replicas covered got 200 of the small tier, a third of it."""
+    window = (len(usable) + 1) * float(usable.max())
+    # the greedy fill by cost per capacity first: every bulk below must beat it
+    chosen = _greedy_mixes(levels, usable, cost, ceilings, total)
+    score = _covering_cost(chosen, levels, usable, cost)
+    for bulk in _bulk_candidates(levels, usable, ceilings, total, window):
+        rest = (levels - bulk @ usable).clip(min=0)
+        # where a ceiling cut the bulk short, the rest is too large to enumerate: not this bulk
+        rows = np.flatnonzero(rest <= window + float(usable.max()))
+        mixes = _enumerate_mixes(rest[rows], usable, cost, ceilings, total, bulk=bulk[rows])
+        if mixes is None:
+            continue
+        mixes += bulk[rows]
+        candidate = _covering_cost(mixes, levels[rows], usable, cost)
+        better = candidate < score[rows]
+        chosen[rows[better]], score[rows[better]] = mixes[better], candidate[better]
+    return chosen
+
+
+def _covering_cost(
+    mixes: np.ndarray, levels: np.ndarray, usable: np.ndarray, cost: np.ndarray
+) -> np.ndarray:
+    """Each mix's cost (a hair more per replica: ties go to fewer), infinite where it falls
+    short of its level."""
+    covers = mixes @ usable >= levels - 1e-9
+    return np.where(covers, mixes @ cost + mixes.sum(axis=1) * 1e-9, np.inf)
+
+
+def _bulk_candidates(
+    levels: np.ndarray, usable: np.ndarray, ceilings: np.ndarray, total: int, window: float
+) -> list[np.ndarray]:
+    """Replicas per level and tier to pre-buy, each leaving about ``window`` of the level."""
+    n_tiers = len(usable)
+    candidates = []
+    for tier in range(n_tiers):
+        bulk = np.zeros((len(levels), n_tiers), dtype="int64")
+        bulk[:, tier] = np.floor((levels - window) / usable[tier]).clip(
+            min=0, max=min(int(ceilings[tier]), total)
+        )
+        candidates.append(bulk)
+    for low, high in itertools.combinations(np.argsort(usable, kind="stable"), 2):
+        if usable[high] <= usable[low]:
+            continue
+        # low x + high y = level, x + y = total: the mix with every allowed replica used
+        many = (levels - usable[low] * total) / (usable[high] - usable[low])
+        few = total - many
+        keep = window / 2
+        bulk = np.zeros((len(levels), n_tiers), dtype="int64")
+        bulk[:, high] = np.floor(many - keep / usable[high]).clip(0, int(ceilings[high]))
+        bulk[:, low] = np.floor(few - keep / usable[low]).clip(0, int(ceilings[low]))
+        candidates.append(bulk)
+    return candidates
 
 
 def _fullest_mix(usable: np.ndarray, room: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -92,41 +145,64 @@ def _enumerate_mixes(
     ceilings: np.ndarray,
     total: int,
     *,
-    bulk_tier: int,
-    bulk: np.ndarray,
+    bulk: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    """Exact cheapest cover of each level: enumerate all tiers but the finest, fill with it;
-    ``None`` when there are too many combinations to enumerate."""
-    n_tiers = len(usable)
+    """Exact cheapest cover of each level: enumerate all tiers but the finest, fill with it,
+    within the ceilings less the ``bulk`` already bought (levels x tiers, if any);
+    ``None`` when there are too many combinations to enumerate. Levels are scored in chunks
+    of at most ``_MAX_CELLS`` cells, so how many steps a plan has does not decide whether its
+    mixes are exact (a 48-hour plan fell back where a 2-hour one of the same loads did not)."""
     filler = int(np.argmin(usable))
-    others = [i for i in range(n_tiers) if i != filler]
-    top = float(levels.max()) if len(levels) else 0.0
+    others = [i for i in range(len(usable)) if i != filler]
+    top = max(float(levels.max()), 0.0) if len(levels) else 0.0
     ranges = [
         np.arange(0, min(int(ceilings[i]), math.ceil(top / usable[i] - 1e-9)) + 1) for i in others
     ]
     combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
-    if combos * max(len(levels), 1) > _MAX_CELLS:
+    if combos * max(len(levels), 1) > _MAX_EXACT_CELLS:
         return None
     grid = (
         np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(others))
         if others
         else np.zeros((1, 0), dtype="int64")
     )
+    if bulk is None:
+        bulk = np.zeros((len(levels), len(usable)), dtype="int64")
+    chunk = max(1, _MAX_CELLS // combos)
+    mixes = np.zeros((len(levels), len(usable)), dtype="int64")
+    for first in range(0, len(levels), chunk):
+        rows = slice(first, first + chunk)
+        mixes[rows] = _cheapest_on_grid(
+            levels[rows], grid, others, filler, usable, cost, ceilings, total, bulk[rows]
+        )
+    return mixes
+
+
+def _cheapest_on_grid(
+    levels: np.ndarray,
+    grid: np.ndarray,
+    others: list[int],
+    filler: int,
+    usable: np.ndarray,
+    cost: np.ndarray,
+    ceilings: np.ndarray,
+    total: int,
+    bulk: np.ndarray,
+) -> np.ndarray:
+    """The cheapest of the ``grid`` combinations (tiers ``others``), filled up with the
+    ``filler`` tier, for each level; the fullest mix where none fits the ceilings."""
+    n_tiers = len(usable)
     grid_capacity = grid @ usable[others] if others else np.zeros(1)
     grid_cost = grid @ cost[others] if others else np.zeros(1)
     grid_count = grid.sum(axis=1)
-    # the bulk tier's ceiling left after its pre-bought replicas, per level
-    room = np.where(
-        np.arange(n_tiers)[:, None] == bulk_tier, ceilings[:, None] - bulk, ceilings[:, None]
-    )
-    room_total = total - bulk  # replicas the total ceiling leaves after the pre-bought ones
+    room = ceilings[:, None] - bulk.T  # each tier's ceiling left after the pre-bought replicas
+    room_total = total - bulk.sum(axis=1)  # and the total's
     shortfall = levels[:, None] - grid_capacity[None, :]
     fill = np.ceil(shortfall / usable[filler] - 1e-9).clip(min=0)
     count = grid_count[None, :] + fill
     feasible = (fill <= room[filler][:, None]) & (count <= room_total[:, None])
-    if others:
-        for column, tier in enumerate(others):
-            feasible &= grid[None, :, column] <= room[tier][:, None]
+    for column, tier in enumerate(others):
+        feasible &= grid[None, :, column] <= room[tier][:, None]
     price = grid_cost[None, :] + fill * cost[filler]
     # lexicographic: cost first, then fewer replicas
     score = np.where(feasible, price + count * 1e-9 * (1 + price.max(initial=0.0)), np.inf)

@@ -80,6 +80,25 @@ def test_large_loads_stay_cheap_and_covered() -> None:
     assert (cost <= loads / 0.7 * 0.02 + 3.0 + 0.8).all()
 
 
+def test_a_binding_replica_total_still_gets_the_cheapest_cover_of_large_loads() -> None:
+    """Spot CPUs cheapest per req/s, at most 200 replicas in all, 48 hours of loads too large to
+    enumerate at once: the bulk was bought from the CPUs up to the total, so every step got
+    200 CPUs, a third of loads that 193 mixed replicas covered (or, planned another way, 200
+    A100s at ten times the cost)."""
+    spot = [CPU.model_copy(update={"cost_per_replica_hour": 0.03}), L4, A100]
+    usable = np.array([4, 40, 150]) * 0.7
+    price = np.array([0.03, 0.80, 3.00])
+    loads = np.linspace(1000, 3200, 576)
+    ceilings = np.array([200] * 3)
+    found = cheapest_mix(loads, spot, utilization=0.7, ceilings=ceilings, total_ceiling=200)
+    assert (found @ usable >= loads).all() and (found.sum(axis=1) <= 200).all()
+    for step in (0, 200, 400, 575):  # one load alone is enumerated exactly
+        exact = cheapest_mix(
+            loads[[step]], spot, utilization=0.7, ceilings=ceilings, total_ceiling=200
+        )[0]
+        assert found[step] @ price <= exact @ price * 1.01, (found[step], exact)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     capacities=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=3),

@@ -28,7 +28,7 @@ from forecaster.storage.jobs import recorded_job
 from forecaster.storage.samples import read_samples, roll_up_samples
 from forecaster.storage.services import list_services, profile_of, series_ids_of
 from forecaster.timeutil import utc_now
-from forecaster.training.history import infer_step_seconds
+from forecaster.training.history import early_allowance, infer_step_seconds
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ def early_by_series(
         if group["ts"].nunique() < 2:
             continue
         own_ms = round(infer_step_seconds(pd.DatetimeIndex(group["ts"])) * 1000)
-        if 0 < own_ms < step_ms and step_ms % own_ms == 0:
-            early[int(series_id)] = (own_ms - 1) // 2
+        if allowance := early_allowance(own_ms, step_ms):
+            early[int(series_id)] = allowance
     return early
 
 

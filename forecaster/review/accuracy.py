@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.errors import NotFoundError
-from forecaster.review.history import nullable
+from forecaster.review.history import early_by_own_step, nullable
 from forecaster.storage.forecasts import (
     ForecastSummary,
     forecast_covering,
@@ -111,7 +111,12 @@ def actuals_on_steps(
     start_ms = int(index[0].timestamp() * 1000)
     end_ms = int(index[-1].timestamp() * 1000) + step_ms
     frame = bucketed_samples(
-        session=session, series_ids=series_ids, start_ms=start_ms, end_ms=end_ms, bucket_ms=step_ms
+        session=session,
+        series_ids=series_ids,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        bucket_ms=step_ms,
+        early_ms=early_by_own_step(session=session, series_ids=series_ids, bucket_ms=step_ms),
     )
     by_step = pd.Series(
         frame["mean"].to_numpy(dtype="float64"), index=frame["bucket_ms"].to_numpy(dtype="int64")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
-from sqlalchemy import BigInteger, func, literal, select, text, update
+from sqlalchemy import BigInteger, case, func, literal, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -445,8 +445,12 @@ def bucketed_samples(
     start_ms: int,
     end_ms: int,
     bucket_ms: int,
+    early_ms: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """Mean and max of the summed series per bucket ``[start + k * bucket, ...)`` in [start, end).
+
+    A point counts for its bucket once moved ahead by its series' ``early_ms`` (training moves
+    points of a finer step to their nearest own mark: :func:`roll_up_samples`).
 
     The database does the grouping, so a month of 1-minute points leaves it as ~1,000 rows.
     Per-series bucket means are added up (the same sum-of-means the train job builds); the max
@@ -458,7 +462,12 @@ def bucketed_samples(
     if not series_ids or end_ms <= start_ms:
         return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
     width = literal(int(bucket_ms), BigInteger)
-    bucket = ((Sample.ts_ms - literal(int(start_ms), BigInteger)) // width).label("bucket")
+    shifts = {int(k): int(v) for k, v in (early_ms or {}).items() if int(v) > 0}
+    moved = Sample.ts_ms + case(shifts, value=Sample.series_id, else_=0) if shifts else Sample.ts_ms
+    # one bucket further, then back: SQL division truncates a point moved to just before the
+    # start towards bucket 0; its numerator stays positive so (floor = truncation)
+    bucket = ((moved - literal(int(start_ms), BigInteger) + width) // width - 1).label("bucket")
+    buckets = -(-(end_ms - start_ms) // bucket_ms)  # a point moved past the end is not counted
     rows = session.execute(
         select(
             Sample.series_id,
@@ -469,14 +478,15 @@ def bucketed_samples(
         )
         .where(
             Sample.series_id.in_(series_ids),
-            Sample.ts_ms >= start_ms,
+            Sample.ts_ms >= start_ms - max(shifts.values(), default=0),
             Sample.ts_ms < end_ms,
         )
         .group_by(Sample.series_id, bucket)
     ).all()
-    if not rows:
+    array = float_rows(rows, 5) if rows else np.empty((0, 5))
+    array = array[(array[:, 1] >= 0) & (array[:, 1] < buckets)]
+    if not len(array):
         return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
-    array = float_rows(rows, 5)
     per_series = pd.DataFrame(
         {
             "bucket": array[:, 1].astype("int64"),

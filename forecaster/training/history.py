@@ -77,8 +77,8 @@ def regularise(
     stamps = epoch_ns(points.index)
     if anchor is not None and points.index.nunique() > 1:
         own_ns = int(round(infer_step_seconds(points.index) * 1e9))
-        if own_ns < step_ns and step_ns % own_ns == 0:  # marks of both grids from the anchor
-            stamps = origin_ns + (stamps - origin_ns + (own_ns - 1) // 2) // own_ns * own_ns
+        if early := early_allowance(own_ns, step_ns):  # marks of both grids from the anchor
+            stamps = origin_ns + (stamps - origin_ns + early) // own_ns * own_ns
     centre = (step_ns - 1) // 2 if anchor is None else 0  # a point half-way counts earlier
     offsets = (stamps - origin_ns + centre) // step_ns
     bucket_ns = origin_ns + offsets * step_ns
@@ -94,6 +94,14 @@ def regularise(
     grid = first_ns + step_ns * np.arange((last_ns - first_ns) // step_ns + 1, dtype="int64")
     index = pd.DatetimeIndex(pd.to_datetime(grid, utc=True), freq=freq_alias(step_seconds))
     return pd.Series(grouped.reindex(grid).to_numpy(), index=index, name="value")
+
+
+def early_allowance(own: int, step: int) -> int:
+    """How early (in ``own``'s unit) a point of a finer own step may be stamped and still
+    count for the next mark: training moves such points to their nearest own mark when that
+    step divides the grid's (:func:`regularise`); 0 when it does not. Whatever else buckets
+    stored points on that grid (the roll-up, the review) moves them the same way."""
+    return (own - 1) // 2 if 0 < own < step and step % own == 0 else 0
 
 
 def _own_phase(index: pd.DatetimeIndex, step_ns: int) -> int:

@@ -26,9 +26,10 @@ from forecaster.storage.forecasts import (
 from forecaster.storage.orm import Forecast, ModelRun, Series
 from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
+from forecaster.training.history import reported_through
 from forecaster.training.service_data import reading_series_id
 
-RECENT_SECONDS = 3600  # "recent" load, for the overview's warning
+RECENT_SECONDS = 3600  # "recent" load, for the overview's warning (or RECENT_MIN_STEPS steps)
 RECENT_MIN_STEPS = 3  # fewer steps than this prove nothing either way
 OUTSIDE_SHARE_WARNING = 0.25  # a calibrated p95 is exceeded 5 % of the time; 25 % is a signal
 FLOAT_SLACK = 1e-6  # relative: closer to the band's edge than this is on it
@@ -102,9 +103,16 @@ def actual_series_ids(*, session: Session, series_id: int) -> list[int]:
 
 
 def actuals_on_steps(
-    *, session: Session, series_ids: list[int], index: pd.DatetimeIndex, step_seconds: int
+    *,
+    session: Session,
+    series_ids: list[int],
+    index: pd.DatetimeIndex,
+    step_seconds: int,
+    live: bool = False,
 ) -> pd.Series:
-    """Mean actual load over each step ``[ts, ts + step)`` of ``index``; NaN where unknown."""
+    """Mean actual load over each step ``[ts, ts + step)`` of ``index``; NaN where unknown.
+    ``live``: the steps run up to now, and the newest ones fewer label sets have reached than
+    before are unknown yet, not a drop (:func:`reported_through`)."""
     if len(index) == 0:
         return pd.Series(dtype="float64", index=index)
     step_ms = step_seconds * 1000
@@ -118,6 +126,8 @@ def actuals_on_steps(
         bucket_ms=step_ms,
         early_ms=early_by_own_step(session=session, series_ids=series_ids, bucket_ms=step_ms),
     )
+    if live:
+        frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
     by_step = pd.Series(
         frame["mean"].to_numpy(dtype="float64"), index=frame["bucket_ms"].to_numpy(dtype="int64")
     )
@@ -155,14 +165,22 @@ def review_forecast(*, session: Session, forecast_id: int) -> ForecastReview:
 
 
 def recent_band_check(
-    *, session: Session, series_id: int, series_ids: list[int], last_sample: datetime
+    *,
+    session: Session,
+    series_id: int,
+    series_ids: list[int],
+    last_sample: datetime,
+    step_seconds: int,
 ) -> BandCheck | None:
-    """The last hour of load against the newest forecast that predicted it without seeing it.
+    """The last hour of load (at least ``RECENT_MIN_STEPS`` steps of ``step_seconds``: an
+    hour held one hourly step, so load 10x the forecast for a day never warned) against the
+    newest forecast that predicted it without seeing it.
 
     None when no stored forecast covers the recent load yet (a fresh service, or a first
     forecast that starts now).
     """
-    window_start = last_sample - timedelta(seconds=RECENT_SECONDS)
+    recent_seconds = max(RECENT_SECONDS, RECENT_MIN_STEPS * step_seconds)
+    window_start = last_sample - timedelta(seconds=recent_seconds)
     forecast = forecast_covering(session=session, series_id=series_id, at=window_start)
     forecast = forecast or forecast_covering(session=session, series_id=series_id, at=last_sample)
     if forecast is None:
@@ -176,6 +194,7 @@ def recent_band_check(
         series_ids=series_ids,
         index=pd.DatetimeIndex(recent.index),
         step_seconds=forecast.step_seconds,
+        live=True,
     )
     return band_check(recent, actual)
 

@@ -178,7 +178,11 @@ def summarize_service(
     band = None
     if last_sample is not None and series_id is not None:
         band = recent_band_check(
-            session=session, series_id=series_id, series_ids=actual_ids, last_sample=last_sample
+            session=session,
+            series_id=series_id,
+            series_ids=actual_ids,
+            last_sample=last_sample,
+            step_seconds=profile.step_seconds,
         )
     plan = plan_now(session=session, service=service, now=now, window=window)
     summary = ServiceSummary(

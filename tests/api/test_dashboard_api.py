@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import pairwise
+from typing import Any
 
 import httpx
 import numpy as np
@@ -13,6 +14,8 @@ import pandas as pd
 import pytest
 
 from api.app import create_app
+from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.profiles import ScalingProfile
 from forecaster.security.api_keys import create_key
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -106,6 +109,58 @@ def test_forecast_review_and_a_surge_outside_the_band(
     assert chat["plan"]["plan_id"] == trained.plan_id and chat["plan"]["replicas"] >= 2
     assert chat["last_actuation"] is None and chat["forecast_only"] is True
     assert chat["sparkline"]["forecast_ts"] and chat["sparkline"]["actual_ts"]
+
+
+def _region_points(trace: pd.Series, region: str) -> SeriesPoints:
+    return SeriesPoints(
+        service="bikes",
+        metric="requests_per_second",
+        timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
+        values=trace.tolist(),
+        labels={"region": region},
+    )
+
+
+def test_an_hourly_service_warns_when_its_load_leaves_the_band(
+    client: httpx.Client, settings: Settings, database: Database
+) -> None:
+    """The check read the last hour, one hourly step, and needs three: load ten times the
+    forecast for twenty hours never warned. Its newest hour, which one region has not
+    reported yet, is no drop either."""
+    hourly = ScalingProfile(step_seconds=3600, horizon_hours=24, capacity_per_replica=10)
+    with database.session() as session:
+        upsert_service(session=session, name="bikes", profile=hourly)
+    trace = ending_now(synthetic_traffic(days=14, step_seconds=3600, noise=0.02, seed=2), "1h")
+    cut = trace.index[-1] - pd.Timedelta(hours=20)
+    with database.session() as session:
+        ingest_batch(
+            session=session,
+            batch=[_region_points(trace[trace.index <= cut] / 2, r) for r in ("eu", "us")],
+            settings=settings,
+        )
+    train_service(database, "bikes", settings, model="seasonal_naive_daily")
+
+    def bikes() -> dict[str, Any]:
+        overview = client.get("/v1/dashboard/overview").json()
+        return next(s for s in overview["data"] if s["name"] == "bikes")
+
+    calm = trace[trace.index > cut]
+    with database.session() as session:  # both regions as forecast; "us" a step behind
+        ingest_batch(
+            session=session,
+            batch=[_region_points(calm / 2, "eu"), _region_points(calm[:-1] / 2, "us")],
+            settings=settings,
+        )
+    assert not any("forecast band" in warning for warning in bikes()["warnings"])
+    surge = calm * 10
+    with database.session() as session:
+        ingest_batch(
+            session=session,
+            batch=[_region_points(surge / 2, region) for region in ("eu", "us")],
+            settings=settings,
+        )
+    warnings = bikes()["warnings"]
+    assert warnings[0].startswith("recent load left the forecast band: 3 of the last 3 steps")
 
 
 def test_overview_of_a_service_that_was_never_trained(client: httpx.Client) -> None:

@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from forecaster.storage.orm import Base
+from forecaster.storage.schema_compare import COMPARE_OPTIONS
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,7 +22,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        **COMPARE_OPTIONS,
     )
     with context.begin_transaction():
         context.run_migrations()

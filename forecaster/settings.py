@@ -94,7 +94,6 @@ class Settings(BaseSettings):
     )
 
     # --- forecasting and planning ---
-    default_horizon_hours: float = Field(default=48.0, gt=0, le=MAX_DAYS * 24)
     max_horizon_hours: float = Field(default=24.0 * 14, gt=0, le=MAX_DAYS * 24)
     training_days: float = Field(default=35.0, gt=0, le=MAX_DAYS)
     training_workers: int = Field(

@@ -569,7 +569,8 @@ class EventCreate(StorableTextModel):
         default=None,
         gt=0,
         le=1000,
-        description="expected load factor (2 = double); omit to let Prophet learn the effect",
+        description="expected load factor (2 = double); omit to read it from the level its past "
+        "windows of the same name ran at (Prophet also learns it as a regressor)",
     )
 
 

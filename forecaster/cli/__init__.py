@@ -25,3 +25,8 @@ def main() -> None:
         app()
     except ConfigurationError as error:
         fail(str(error))
+    except UnicodeEncodeError as error:  # an argument's bytes that are not UTF-8, on their way
+        # to the database or a target (the API refuses the same text with a 422)
+        wrong = error.object[error.start : error.end]
+        shown = wrong.encode("utf-8", "surrogateescape").hex(" ") if isinstance(wrong, str) else ""
+        fail(f"an argument is not UTF-8 text (bytes {shown}): give names and reasons as UTF-8")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, NotFoundError
+from forecaster.storable_text import UNSTORABLE, unstorable_in
 from forecaster.storage.orm import Event, Exclusion
 from forecaster.timeutil import utc_within_years
 
@@ -45,6 +46,8 @@ def add_event(
     start, end = _window(start, end)
     if not name.strip() or len(name.strip()) > NAME_MAX_LENGTH:
         raise InvalidInputError(f"event name must be 1 to {NAME_MAX_LENGTH} characters")
+    if unstorable_in(name) is not None:
+        raise InvalidInputError(f"event name: {UNSTORABLE}")
     if multiplier is not None and not 0 < multiplier <= MAX_MULTIPLIER:
         raise InvalidInputError(f"multiplier must be in (0, {MAX_MULTIPLIER:g}], got {multiplier}")
     event = Event(
@@ -79,6 +82,8 @@ def add_exclusion(
     start, end = _window(start, end)
     if len(reason.strip()) > REASON_MAX_LENGTH:
         raise InvalidInputError(f"reason must be at most {REASON_MAX_LENGTH} characters")
+    if unstorable_in(reason) is not None:
+        raise InvalidInputError(f"reason: {UNSTORABLE}")
     exclusion = Exclusion(service_id=service_id, start=start, end=end, reason=reason.strip())
     session.add(exclusion)
     session.flush()

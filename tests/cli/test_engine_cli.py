@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,6 +202,27 @@ def test_events_add_list_remove(cli_database: None) -> None:
     removed = runner.invoke(app, ["events", "remove", event_id, "--service", "chat"])
     assert removed.exit_code == 0
     assert "launch" not in runner.invoke(app, ["events", "list", "--service", "chat"]).output
+
+
+def test_text_that_is_not_utf8_is_refused_with_a_message(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """A byte that is not UTF-8 in an argument reaches Python as half a surrogate pair, which
+    no database driver encodes: it was a UnicodeEncodeError traceback (exit 1)."""
+    window = ["--start", "2030-01-01T10:00Z", "--end", "2030-01-01T12:00Z"]
+    named = runner.invoke(
+        app, ["events", "add", "--service", "chat", "--name", "launch\udcff", *window]
+    )
+    assert named.exit_code == 2 and "event name: text must not contain" in named.output
+    reason = runner.invoke(
+        app, ["exclusions", "add", "--service", "chat", "--reason", "INC\udcff", *window]
+    )
+    assert reason.exit_code == 2 and "reason: text must not contain" in reason.output
+    # elsewhere (a service name on its way to a query) the entry point says what is wrong
+    command = [sys.executable, "-m", "forecaster", "events", "list", "--service", b"chat\xff"]
+    listed = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    assert listed.returncode == 2, listed.stderr
+    assert "an argument is not UTF-8 text (bytes ff)" in listed.stderr
 
 
 def test_exclusions_add_list_remove(cli_database: None) -> None:

@@ -33,6 +33,7 @@ from forecaster.planning.planner import (
 )
 from forecaster.planning.reactive import check_floor
 from forecaster.profiles import ScalingProfile, check_country, check_zone
+from forecaster.review.detail import planned_capacity
 from forecaster.timeutil import (
     UTC_WORD,
     coerce_numeric,
@@ -677,11 +678,27 @@ def plan_forecast(
     checked = check_floor(plan, series_file.points, profile)
     checked.attrs["model"] = outcome.model  # what the forecast under the plan came from
     checked.attrs["message"] = outcome.message
+    covered = covered_load(plan["load"].to_numpy(), profile, factor)
     if not profile.tiers:
-        covered = covered_load(plan["load"].to_numpy(), profile, factor)
         needed = replicas_for_load(covered, profile, profile.floor_utilization)
         checked.attrs["note"] = _cap_note(checked, profile, int(needed.max(initial=0)))
+    else:
+        checked.attrs["note"] = _tier_cap_note(plan, profile, covered)
     return checked
+
+
+def _tier_cap_note(plan: pd.DataFrame, profile: ScalingProfile, covered: np.ndarray) -> str | None:
+    """A tiered plan's rows whose mix falls short of the load: the fullest mix the maxima
+    allow, which otherwise read like a calm forecast (:func:`_cap_note` for tiers)."""
+    capacity = planned_capacity(profile, plan["replicas"], plan["tier"])
+    short = int((capacity < covered * (1 - 1e-9)).sum())
+    if not short:
+        return None
+    return (
+        f"{short} of {len(plan)} plan rows cannot cover the {profile.quantile_column} load within "
+        f"max_replicas {profile.max_replicas} and the tiers' own maxima: they hold the fullest "
+        "mix allowed"
+    )
 
 
 def _cap_note(plan: pd.DataFrame, profile: ScalingProfile, needed: int) -> str | None:

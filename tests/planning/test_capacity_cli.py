@@ -278,6 +278,20 @@ def test_offline_plan_says_when_max_replicas_holds_it_below_the_need(tmp_path: P
     assert pd.read_csv(tmp_path / "capped.csv")["replicas"].max() == 30
 
 
+def test_offline_tiered_plan_says_when_its_maxima_hold_it_below_the_need(tmp_path: Path) -> None:
+    """The note was written for single-type plans only: a tiered plan held at the fullest mix
+    the maxima allow said nothing."""
+    history = daily_ramps(tmp_path / "history.csv")
+    roomy = write_profile(tmp_path / "roomy.yaml", tiers=TIERS)
+    result = invoke_plan(history, roomy, tmp_path / "roomy.csv")
+    assert result.exit_code == 0, result.output
+    assert "cannot cover" not in result.stderr
+    capped = write_profile(tmp_path / "capped.yaml", tiers=TIERS, max_replicas=3)
+    result = invoke_plan(history, capped, tmp_path / "capped.csv")
+    assert result.exit_code == 0, result.output
+    assert "plan rows cannot cover the p95 load within max_replicas 3" in result.stderr
+
+
 def test_offline_plan_with_tiers(tmp_path: Path) -> None:
     history = daily_ramps(tmp_path / "history.csv")
     plan = plan_csv(tmp_path, history, write_profile(tmp_path / "p.yaml", tiers=TIERS))

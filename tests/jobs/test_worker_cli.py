@@ -109,6 +109,30 @@ def test_actuate_command_previews_without_writing(
     assert kube.patches() == []
 
 
+def test_a_preview_of_a_forecast_only_service_says_a_real_run_pushes_nothing(
+    tmp_path: Path, kube: FakeKubeApi, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry run shows what a push would do even in forecast-only mode (to check before
+    turning actuation on), and said so nowhere: it read like the push a real run makes."""
+    kube.add(*HPA, hpa(low=2))
+    url = _service_pushing_to(tmp_path, kubeconfig, "chat")
+    database = Database(url)
+    target = {
+        "kind": "kubernetes-hpa",
+        "config": {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig},
+    }
+    make_service(database, name="shown", targets=[target], forecast_only=True)
+    store_plan(database, name="shown", replicas=[4] * 48)
+    database.dispose()
+    preview = _invoke_actuate(monkeypatch, url, "--service", "shown", "--dry-run")
+    assert preview.exit_code == 0, preview.output
+    assert "forecast_only: a real run pushes nothing" in preview.output
+    assert "(dry run) kubernetes-hpa ml/chat: applied" in preview.output
+    real = _invoke_actuate(monkeypatch, url, "--service", "shown")
+    assert "profile is forecast_only: plans are shown, never pushed" in real.output
+    assert kube.patches() == []
+
+
 def test_actuate_command_says_when_no_service_has_targets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -79,7 +79,10 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     # as UTF-8: each became a 500
     assert isinstance(error, RequestValidationError)
     media = media_type(request.headers.get("content-type"))
-    unread = any(tuple(problem.get("loc", ())) == ("body",) for problem in error.errors())
+    unread = any(  # a body sent but not read as JSON (none at all is "missing", as before)
+        tuple(problem.get("loc", ())) == ("body",) and problem.get("type") != "missing"
+        for problem in error.errors()
+    )
     if unread and request.method in ("POST", "PUT") and not is_json(media):
         # FastAPI reads a body as JSON only under a JSON Content-Type; otherwise it said
         # "Input should be a valid dictionary", echoing the very JSON it did not read

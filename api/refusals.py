@@ -28,6 +28,7 @@ REASONS: dict[int, str] = {
     404: "no such service (or event, exclusion, forecast)",
     409: "not ready: no samples, forecast or plan yet; the message says which and what to do",
     413: "the body, batch or simulation is larger than the limits",
+    415: "a JSON body sent without a JSON Content-Type, or with a Content-Encoding not undone",
     429: "as many simulations as FORECASTER_SIMULATION_MAX_RUNNING are replaying: retry later",
     503: "the database is unavailable, nothing was stored: retry shortly",
 }
@@ -54,6 +55,8 @@ def _generic_statuses(route: APIRoute) -> list[int]:
     statuses = []
     if route.body_field is not None or calls & BODY_READERS:
         statuses += [400, 413]
+    if route.body_field is not None:  # a JSON model: api.errors names a wrong Content-Type
+        statuses.append(415)
     if any(required_scope(method, route.path) for method in route.methods or ()):
         statuses += [401, 403]
     if "{" in route.path and route.methods != {"PUT"}:  # PUT creates what it names

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,7 +24,7 @@ from forecaster.planning.simulate import POLICIES, TICKS
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
 from forecaster.storage.orm import Actuation
-from forecaster.timeutil import UTC_WORD, utc_within_years
+from forecaster.timeutil import UTC_WORD, epoch_ms_from_seconds, utc_within_years
 from forecaster.training.forecasting import known_model_names
 
 
@@ -44,12 +45,27 @@ MOMENT_SCHEMA: dict[str, Any] = {
 
 
 def _utc_word_as_z(value: Any) -> Any:
-    """A trailing " UTC" (as SQL exports write times, and as metrics batches take) read as Z."""
+    """A trailing " UTC" (as SQL exports write times, and as metrics batches take) read as Z;
+    a number (or numeric text, as a query gives it) read as epoch seconds by ingestion's rule,
+    which refuses milliseconds. Left to pydantic, ``1e9`` was "input is too short" and
+    epoch milliseconds were read as such, where ingestion refuses them."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        millis = epoch_ms_from_seconds(np.array([value], dtype="float64"))[0]
+        if not np.isfinite(millis):
+            raise ValueError(
+                f"{value!r} is not a time: epoch seconds (milliseconds are refused) or ISO-8601"
+            )
+        return datetime.fromtimestamp(millis / 1000, tz=UTC)
     return (
         re.sub(UTC_WORD, "Z", value.strip(), flags=re.IGNORECASE)
         if isinstance(value, str)
         else value
     )
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 Moment = Annotated[

@@ -61,7 +61,11 @@ const fc = {
 
   num(value, digits = 1) {
     if (value === null || value === undefined || Number.isNaN(value)) return "–";
-    return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits });
+    const n = Number(value);
+    if (n !== 0 && Math.abs(n) < 0.5 * 10 ** -digits) {  // 0.04 req/s is not "0"
+      return n.toLocaleString("en-US", { maximumSignificantDigits: 2 });
+    }
+    return n.toLocaleString("en-US", { maximumFractionDigits: digits });
   },
 
   /** "1 replica", "3 replicas": a count with its noun in the right number. */

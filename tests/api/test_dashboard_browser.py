@@ -130,6 +130,9 @@ def test_overview_lists_every_service(seeded_server: tuple[str, Seeded], page: P
     assert chat.locator("svg.spark path").count() == 3
     assert "replicas" in chat.inner_text()
     assert view.evaluate("[fc.count(1, 'replica'), fc.count(0, 'GPU')]") == ["1 replica", "0 GPUs"]
+    # a load of 0.04 req/s showed as "0"
+    numbers = "[fc.num(0.04), fc.num(0.00123, 2), fc.num(0), fc.num(12.345), fc.num(1234.5)]"
+    assert view.evaluate(numbers) == ["0.04", "0.0012", "0", "12.3", "1,234.5"]
     assert "unchanged" in chat.inner_text()  # last actuation
     embed = view.locator("tr[data-service=embed]").inner_text()
     assert "actuating" in embed and "not trained" in embed and "none yet" in embed

@@ -224,6 +224,14 @@ async function drawChart(detail, history, forecast) {
   await Plotly.newPlot("chart", traces, layout,
     { responsive: true, displaylogo: false, scrollZoom: true });
   $("chart").on("plotly_relayout", onZoom);
+  if (!history.ts.length && !ahead.length && s.last_sample_at) {
+    // every sample is older than the window fetched, and nothing lies ahead: open on the
+    // data's last days (fetched as a zoom is) rather than an empty axis a few ms wide
+    const last = Date.parse(s.last_sample_at);
+    await Plotly.relayout("chart", { "xaxis.range": [
+      fc.plotTime(new Date(last - OPEN_DAYS * 86400e3).toISOString()),
+      fc.plotTime(new Date(last).toISOString())] });
+  }
   // "all" starts at the oldest stored sample: the history fetched for its window holds all
   const first = detail.first_sample_at ? fc.plotTime(detail.first_sample_at) : daysBack(HISTORY_DAYS);
   for (const button of document.querySelectorAll("button[data-days]")) {

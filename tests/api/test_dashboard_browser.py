@@ -25,7 +25,7 @@ from forecaster.storage.services import upsert_service
 from forecaster.timeutil import utc_now
 from tests.actuators.factories import store_plan
 from tests.api.dashboard_seed import CHAT_PROFILE, Seeded, seed_dashboard, seed_stale_service
-from tests.helpers import demo_trace_slice, live_server
+from tests.helpers import demo_trace_slice, live_server, store_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -660,3 +660,30 @@ def test_dashboard_asks_for_a_read_key_when_auth_is_on(
         assert view.locator("#key-form").count() == 0
         context.close()
     database.dispose()
+
+
+def test_a_service_whose_samples_all_predate_the_window_opens_on_its_last_days(
+    page: Page, tmp_path: Path
+) -> None:
+    """Samples a month old, never trained: the chart drew an empty axis a few milliseconds
+    wide, the state the no-data message was written to prevent."""
+    url = f"sqlite:///{tmp_path / 'forecaster.db'}"
+    settings = Settings(database_url=url, auth_enabled=False)
+    database = Database(url)
+    database.migrate()
+    trace = demo_trace_slice(days=3)
+    trace.index = trace.index + (pd.Timestamp(utc_now()) - pd.Timedelta(days=30) - trace.index[-1])
+    store_service(database, settings, "old", trace, CHAT_PROFILE)
+    with live_server(create_app(settings, database)) as base:
+        view = page.open(f"{base}/dashboard/services/old")
+        view.wait_for_function(
+            "document.getElementById('chart').data[0].x.length > 0", timeout=TIMEOUT_MS
+        )
+        start, end = view.evaluate(
+            """() => document.getElementById("chart").layout.xaxis.range
+                   .map((value) => Date.parse(fc.isoFromPlot(value)))"""
+        )
+        last = trace.index[-1].timestamp() * 1000
+        assert end - start >= 86_400e3 and abs(end - last) < 600e3, (start, end, last)
+    database.dispose()
+    assert page.errors == []

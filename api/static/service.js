@@ -7,6 +7,9 @@ const API = `/v1/services/${encodeURIComponent(NAME)}`;
 const HISTORY_DAYS = 7;  // loaded when the page opens
 const MAX_HISTORY_DAYS = 400;  // the longest window GET .../history answers (history.MAX_WINDOW)
 const OPEN_DAYS = 2;  // shown when the page opens
+// forecasts the review offers (and a link may name): three days of 15-minute refreshes, so a
+// 48-hour forecast can be reviewed to its end (100, a day, dropped it half-way)
+const REVIEW_CHOICES = 300;
 const REVIEW = ["review p50", "review p95", "review actual"];
 const $ = (id) => document.getElementById(id);
 
@@ -330,7 +333,7 @@ async function restoreView() {
 // ---- forecast review ----
 
 async function loadReviewChoices() {
-  const list = await fc.getJSON(`${API}/forecasts?limit=100`);
+  const list = await fc.getJSON(`${API}/forecasts?limit=${REVIEW_CHOICES}`);
   $("review").insertAdjacentHTML("beforeend", list.data.map((f) =>
     `<option value="${f.id}">#${f.id} · ${fc.esc(f.model)} · ${fc.when(f.origin)} → ${fc.when(f.end)}` +
     ` (made ${fc.when(f.created_at)})</option>`).join(""));

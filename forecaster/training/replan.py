@@ -172,26 +172,33 @@ def plan_service(database: Database, name: str) -> int:
         return replan(session=session, service=service, profile=profile_of(service)).id
 
 
+PEAK_DAYS = 1.0  # samples the peak factor is read from: 288 five-minute steps, a day's shape
+
+
 def peak_factor_of(*, session: Session, service: Service, profile: ScalingProfile) -> float:
-    """The typical peak inside a plan step over its mean, from the last week's samples when they
-    come finer than the step (:func:`forecaster.planning.burst.peak_to_mean`, as ``forecaster
-    plan`` and the simulator learn it); 1 otherwise. Without it, 1-minute samples planned at 5
-    minutes were covered at their 5-minute mean here and at their peaks offline."""
+    """The typical peak inside a plan step over its mean, from the last day's samples when
+    they come finer than the step (:func:`forecaster.planning.burst.peak_to_mean`, as
+    ``forecaster plan`` and the simulator learn it); 1 otherwise. Without it, 1-minute samples
+    planned at 5 minutes were covered at their 5-minute mean here and at their peaks offline.
+
+    One cheap look first, at the newest label set's newest points (an older set may be a
+    replaced pod whose points retention has rolled up to the step): most services send
+    samples on the plan's step and need no more."""
     series_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
     if not series_ids:
         return 1.0
-    stamps = newest_sample_ms(session=session, series_id=series_ids[0])
+    stamps = newest_sample_ms(session=session, series_id=max(series_ids))
     if len(stamps) < 2 or 2 * infer_step_seconds(from_epoch_ms(stamps)) > profile.step_seconds:
-        return 1.0  # one cheap look first: most services send samples on the plan's step
+        return 1.0
     try:
         fine = load_history(
             session=session,
             service=service,
             profile=profile,
-            days=CHECK_DAYS,
+            days=PEAK_DAYS,
             replay_tick_seconds=PEAK_SECONDS,
         )
-    except NotReadyError:  # no samples in the last week: nothing to learn the peaks from
+    except NotReadyError:  # no samples in the last day: nothing to learn the peaks from
         return 1.0
     return peak_to_mean(fine, step_seconds=profile.step_seconds, peak_seconds=PEAK_SECONDS)
 

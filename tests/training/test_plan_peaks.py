@@ -59,3 +59,36 @@ def test_samples_finer_than_the_plan_step_plan_for_the_peaks_inside_it(
     assert replicas.tolist() == expected.tolist()
     if factor > 1:  # the peaks need more than the means: the factor is really applied
         assert (replicas > step_mean.to_numpy()).mean() > 0.9
+
+
+def test_the_newest_label_set_tells_how_fine_the_samples_come(
+    database: Database, settings: Settings
+) -> None:
+    """The look at how fine samples come read the oldest label set: a pod replaced a week ago,
+    its points rolled up to the step, hid the live pod's 1-minute peaks."""
+    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+    from forecaster.storage.services import upsert_service
+
+    with database.session() as session:
+        upsert_service(session=session, name="chat", profile=PROFILE)
+    live = _bursty(utc_now(), "min")
+    gone = _bursty(utc_now() - pd.Timedelta(days=9), "5min")  # rolled up, as retention leaves it
+    with database.session() as session:
+        ingest_batch(
+            session=session,
+            batch=[
+                SeriesPoints(
+                    service="chat",
+                    metric="requests_per_second",
+                    timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
+                    values=trace.tolist(),
+                    labels={"pod": pod},
+                )
+                for pod, trace in (("a", gone), ("b", live))
+            ],
+            settings=settings,
+        )
+    result = train_service(database, "chat", settings, model="seasonal_naive_daily")
+    replicas, load = _stored_plan(database, result.plan_id)
+    expected = plan_capacity(load, PROFILE, step_seconds=300, peak_factor=BURST)["replicas"]
+    assert replicas.tolist() == expected.tolist()

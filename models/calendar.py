@@ -102,26 +102,30 @@ class Calendar:
 
     def on_clock_of(self, latest: pd.Timestamp) -> Calendar:
         """This calendar for a history read on the clock of its row at ``latest`` (training's
-        ``on_local_clock``): each window that began before it moved as the rows it covered
-        were, by its start's UTC offset less the latest one's. Left in UTC, a sale window from
-        before an autumn change covered the hour before the sale and missed its last hour, so
-        its level read 2.5x instead of 3x and the coming window was forecast 15 % low."""
+        ``on_local_clock``): each window edge before ``latest`` moved as the rows around it
+        were, by its own UTC offset less the latest one's; edges from ``latest`` on are on
+        that clock already. Left in UTC, a sale window from before an autumn change covered
+        the hour before the sale and missed its last hour, so its level read 2.5x instead of
+        3x and the coming window was forecast 15 % low."""
         if not self.timezone or not self.events:
             return self
         latest = pd.Timestamp(latest)
-        starts = pd.DatetimeIndex([event.start for event in self.events]).tz_convert("UTC")
+        edges = pd.DatetimeIndex(
+            [edge for event in self.events for edge in (event.start, event.end)]
+        ).tz_convert("UTC")
         try:
-            offsets = utc_offset_minutes(starts.append(pd.DatetimeIndex([latest])), self.timezone)
+            offsets = utc_offset_minutes(edges.append(pd.DatetimeIndex([latest])), self.timezone)
         except Exception:  # noqa: BLE001 - an unknown zone: the history is read in UTC too
             return self
-        shifts = pd.to_timedelta(offsets[:-1] - offsets[-1], unit="min")
-        moved = tuple(
-            replace(event, start=event.start + shift, end=event.end + shift)
-            if event.start < latest and shift
-            else event
-            for event, shift in zip(self.events, shifts, strict=True)
+        shifts = np.where(edges < latest, offsets[:-1] - offsets[-1], 0.0)
+        moved = edges + pd.to_timedelta(shifts, unit="min")
+        return replace(
+            self,
+            events=tuple(
+                replace(event, start=moved[2 * i], end=moved[2 * i + 1])
+                for i, event in enumerate(self.events)
+            ),
         )
-        return replace(self, events=moved)
 
     def regressor_events(self) -> Sequence[EventWindow]:
         """Events with no declared multiplier: a model has to learn their effect."""

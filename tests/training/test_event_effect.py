@@ -114,3 +114,21 @@ def test_past_windows_before_a_clock_change_are_read_where_their_rows_were_moved
     )
     refreshed, _ = _champion_forecast(pickle.dumps(outcome.fitted), calendar, history, profile)
     np.testing.assert_allclose(refreshed["p50"], outcome.frame["p50"], rtol=0.03)
+
+
+def test_an_event_running_across_a_clock_change_keeps_its_end() -> None:
+    """Only the edges before the history's end move: the whole window moved by its start's
+    offset, so a sale begun before New York's spring change ended an hour early ahead."""
+    sale = EventWindow(
+        "sale",
+        pd.Timestamp("2026-03-01 05:00", tz="UTC"),  # midnight EST
+        pd.Timestamp("2026-03-20 04:00", tz="UTC"),  # midnight EDT, ahead of the history
+        SALE,
+    )
+    calendar = Calendar(events=(sale,), timezone="America/New_York")
+    moved = calendar.on_clock_of(pd.Timestamp("2026-03-12 12:00", tz="UTC")).events[0]
+    assert moved.start == sale.start - pd.Timedelta(hours=1)  # its rows moved an hour back
+    assert moved.end == sale.end
+    assert Calendar(events=(sale,)).on_clock_of(pd.Timestamp("2026-03-12", tz="UTC")).events == (
+        sale,
+    )

@@ -26,7 +26,7 @@ from forecaster.storage.forecasts import (
 from forecaster.storage.orm import Forecast, ModelRun, Series
 from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
-from forecaster.training.history import reported_through
+from forecaster.training.history import LAGGING_STEPS, reported_through
 from forecaster.training.service_data import reading_series_id
 
 RECENT_SECONDS = 3600  # "recent" load, for the overview's warning (or RECENT_MIN_STEPS steps)
@@ -179,7 +179,8 @@ def recent_band_check(
     None when no stored forecast covers the recent load yet (a fresh service, or a first
     forecast that starts now).
     """
-    recent_seconds = max(RECENT_SECONDS, RECENT_MIN_STEPS * step_seconds)
+    # steps a lagging label set has not reached are left out: they must not leave too few
+    recent_seconds = max(RECENT_SECONDS, (RECENT_MIN_STEPS + LAGGING_STEPS) * step_seconds)
     window_start = last_sample - timedelta(seconds=recent_seconds)
     forecast = forecast_covering(session=session, series_id=series_id, at=window_start)
     forecast = forecast or forecast_covering(session=session, series_id=series_id, at=last_sample)

@@ -100,11 +100,12 @@ def build_plan(
     # edit shortened it) planned all of it
     frame = forecast_frame(session=session, forecast_id=forecast_id).iloc[: profile.horizon_steps]
     load = quantile_series(frame, profile.risk_quantile)
+    factor = peak_factor_of(session=session, service=service, profile=profile)
     plan = plan_capacity(
         load,
         profile,
         step_seconds=profile.step_seconds,
-        peak_factor=peak_factor_of(session=session, service=service, profile=profile),
+        peak_factor=factor,
         led_before=led_in_force_before(
             session=session, service=service, profile=profile, start=load.index[0]
         )
@@ -122,6 +123,7 @@ def build_plan(
         "gpu_hours": float(plan["gpus"].sum() * hours),
         "forecast_only": profile.forecast_only,
         "tiers": [tier.name for tier in profile.tiers],
+        "peak_factor": factor,  # the plan that replaces it holds what it needed (led_before)
     }
     return save_plan(
         session=session,
@@ -162,7 +164,11 @@ def led_in_force_before(
         [s.load for s in steps], index=pd.DatetimeIndex([as_utc(s.ts) for s in steps])
     )
     known = loads.reindex(grid).fillna(0.0).to_numpy()  # outside the plan: nothing held
-    return led_requirement(known, profile, step_seconds=profile.step_seconds)[:hold]
+    # its steps store the forecast's load; what they needed covered the peaks inside them too
+    factor = float((previous.summary or {}).get("peak_factor", 1.0))
+    return led_requirement(known, profile, step_seconds=profile.step_seconds, peak_factor=factor)[
+        :hold
+    ]
 
 
 def plan_service(database: Database, name: str) -> int:

@@ -135,3 +135,26 @@ def test_a_new_plan_holds_what_the_scale_down_delay_still_holds_of_the_plan_befo
     assert [s.replicas for s in steps] == held
     if delay:
         assert "held at 10 for the 900s scale-down delay" in steps[0].reason
+
+
+def test_the_plan_held_over_the_delay_is_what_it_needed_with_its_peak_factor(
+    database: Database,
+) -> None:
+    """A plan of samples finer than its step covered their peaks (x2 here); the plan replacing
+    it held its stored loads without that factor, so the delay kept half the replicas."""
+    profile = ScalingProfile(
+        capacity_per_replica=10,
+        target_utilization=1.0,
+        min_replicas=1,
+        startup_seconds=0,
+        scale_down_delay_seconds=900,
+        step_edges="hold",
+    )
+    first = stored_plan(database, profile, [100.0] * 6, history=None)
+    with database.session() as session:  # as build_plan stores a factor it learnt from samples
+        plan = session.get_one(Plan, first)
+        plan.summary = {**(plan.summary or {}), "peak_factor": 2.0}
+    later = stored_plan(database, profile, [20.0] * 6, history=None, start="2024-01-01 00:15")
+    with database.session() as session:
+        steps = plan_steps(session=session, plan_id=later)
+    assert [s.replicas for s in steps] == [20, 20, 20, 2, 2, 2]

@@ -1,26 +1,27 @@
 """The cheapest mix of capacity tiers (CPU, L4, A100 ...) that covers a load, step by step.
 
 Called by :func:`forecaster.planning.planner.plan_capacity` when a profile declares tiers. The
-search is exact by enumeration for small loads; for large loads the bulk is bought first (from
-one tier, or from a pair using every replica the total allows) and only the remainder is
-enumerated, so the cost stays bounded whatever the load.
+search is exact by enumeration for small loads; for large loads the bulk is first bought from the
+tier with the lowest cost per unit of capacity (what an optimal mix converges to) and only the
+remainder is enumerated, so the cost stays bounded whatever the load. Where the total count
+binds, other bulks (each tier, each pair at the full count) are tried too.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from forecaster.errors import quoted
 from forecaster.profiles import CapacityTier
 
-# combinations x distinct load levels evaluated at once (memory), and in all (time): beyond
-# it the bulk is pre-bought
+# combinations x distinct load levels evaluated at once; beyond it the bulk is pre-bought
 _MAX_CELLS = 2_000_000
-_MAX_EXACT_CELLS = 12_000_000
+# in all, per bulk tried where the total count binds (rare: those levels alone, a few tiers)
+_MAX_BINDING_CELLS = 8_000_000
 
 
 def tier_ceilings(tiers: Sequence[CapacityTier], default_max: int) -> np.ndarray:
@@ -56,38 +57,57 @@ def cheapest_mix(
     levels, inverse = np.unique(values, return_inverse=True)
 
     # exact over every combination when that is affordable (pre-buying can miss the optimum near
-    # a ceiling or when tiers tie on cost per capacity), else pre-buy the bulk
+    # a ceiling or when tiers tie on cost per capacity), else pre-buy the bulk from the best tier
     mixes = _enumerate_mixes(levels, usable, cost, ceilings, total)
     if mixes is None:
-        mixes = _bulk_mixes(levels, usable, cost, ceilings, total)
+        best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, biggest
+        mixes = _bulk_mixes(levels, usable, cost, ceilings, total, _single_bulk(levels, best))
+        if mixes is None:
+            mixes = _greedy_mixes(levels, usable, cost, ceilings, total)
+        # where the total count binds, the best tier's bulk can leave no room for the rest:
+        # 200 replicas of a 4 req/s tier covered a third of what 193 mixed replicas did
+        binding = np.flatnonzero((mixes.sum(axis=1) >= total) | (mixes @ usable < levels - 1e-9))
+        if len(binding):
+            mixes[binding] = _cheapest_under_the_count(
+                levels[binding], mixes[binding], usable, cost, ceilings, total
+            )
     return mixes[inverse]
 
 
-def _bulk_mixes(
-    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray, total: int
+def _cheapest_under_the_count(
+    levels: np.ndarray,
+    mixes: np.ndarray,
+    usable: np.ndarray,
+    cost: np.ndarray,
+    ceilings: np.ndarray,
+    total: int,
 ) -> np.ndarray:
-    """For loads too large to enumerate: the bulk of each level pre-bought and only the rest
-    (a few replicas' worth) enumerated; of several bulks tried, each level keeps the cheapest
-    mix that covers it. The bulks: all from one tier (the lowest cost per capacity is what an
-    optimal mix converges to while the count is free), and, for the count ceiling, from each
-    pair of tiers as the relaxed optimum with every allowed replica used. From the cheapest
-    per capacity alone, 200 replicas of a 4 req/s tier left no room, and a load that 200
-    mixed replicas covered got 200 of the small tier, a third of it."""
-    window = (len(usable) + 1) * float(usable.max())
-    # the greedy fill by cost per capacity first: every bulk below must beat it
-    chosen = _greedy_mixes(levels, usable, cost, ceilings, total)
+    """``mixes`` improved, level by level, by the cheapest covering mix of other bulks: each
+    tier alone, and each pair of tiers as the relaxed optimum with every allowed replica used
+    (the count ceiling binds, so the mix must be made of fewer, bigger replicas)."""
+    chosen = mixes.copy()
     score = _covering_cost(chosen, levels, usable, cost)
-    for bulk in _bulk_candidates(levels, usable, ceilings, total, window):
+    window = (len(usable) + 1) * float(usable.max())
+    candidates = [_single_bulk(levels, tier) for tier in range(len(usable))]
+    candidates += [
+        _pair_bulk(levels, int(low), int(high))
+        for low, high in itertools.combinations(np.argsort(usable, kind="stable"), 2)
+        if usable[high] > usable[low]
+    ]
+    for make in candidates:
+        bulk = make(usable, ceilings, total, window)
         rest = (levels - bulk @ usable).clip(min=0)
         # where a ceiling cut the bulk short, the rest is too large to enumerate: not this bulk
         rows = np.flatnonzero(rest <= window + float(usable.max()))
-        mixes = _enumerate_mixes(rest[rows], usable, cost, ceilings, total, bulk=bulk[rows])
-        if mixes is None:
+        found = _enumerate_mixes(
+            rest[rows], usable, cost, ceilings, total, bulk=bulk[rows], max_cells=_MAX_BINDING_CELLS
+        )
+        if found is None:
             continue
-        mixes += bulk[rows]
-        candidate = _covering_cost(mixes, levels[rows], usable, cost)
+        found += bulk[rows]
+        candidate = _covering_cost(found, levels[rows], usable, cost)
         better = candidate < score[rows]
-        chosen[rows[better]], score[rows[better]] = mixes[better], candidate[better]
+        chosen[rows[better]], score[rows[better]] = found[better], candidate[better]
     return chosen
 
 
@@ -100,30 +120,52 @@ def _covering_cost(
     return np.where(covers, mixes @ cost + mixes.sum(axis=1) * 1e-9, np.inf)
 
 
-def _bulk_candidates(
-    levels: np.ndarray, usable: np.ndarray, ceilings: np.ndarray, total: int, window: float
-) -> list[np.ndarray]:
-    """Replicas per level and tier to pre-buy, each leaving about ``window`` of the level."""
-    n_tiers = len(usable)
-    candidates = []
-    for tier in range(n_tiers):
-        bulk = np.zeros((len(levels), n_tiers), dtype="int64")
-        bulk[:, tier] = np.floor((levels - window) / usable[tier]).clip(
+Bulk = Callable[[np.ndarray, np.ndarray, int, float], np.ndarray]
+
+
+def _single_bulk(levels: np.ndarray, tier: int) -> Bulk:
+    """Pre-buy from one tier all of each level but about ``window`` (levels x tiers)."""
+
+    def bulk(usable: np.ndarray, ceilings: np.ndarray, total: int, window: float) -> np.ndarray:
+        bought = np.zeros((len(levels), len(usable)), dtype="int64")
+        bought[:, tier] = np.floor((levels - window) / usable[tier]).clip(
             min=0, max=min(int(ceilings[tier]), total)
         )
-        candidates.append(bulk)
-    for low, high in itertools.combinations(np.argsort(usable, kind="stable"), 2):
-        if usable[high] <= usable[low]:
-            continue
-        # low x + high y = level, x + y = total: the mix with every allowed replica used
+        return bought
+
+    return bulk
+
+
+def _pair_bulk(levels: np.ndarray, low: int, high: int) -> Bulk:
+    """Pre-buy from two tiers the mix using all ``total`` replicas that covers each level
+    (``low x + high y = level``, ``x + y = total``), less about half a ``window`` of each."""
+
+    def bulk(usable: np.ndarray, ceilings: np.ndarray, total: int, window: float) -> np.ndarray:
         many = (levels - usable[low] * total) / (usable[high] - usable[low])
-        few = total - many
+        bought = np.zeros((len(levels), len(usable)), dtype="int64")
         keep = window / 2
-        bulk = np.zeros((len(levels), n_tiers), dtype="int64")
-        bulk[:, high] = np.floor(many - keep / usable[high]).clip(0, int(ceilings[high]))
-        bulk[:, low] = np.floor(few - keep / usable[low]).clip(0, int(ceilings[low]))
-        candidates.append(bulk)
-    return candidates
+        bought[:, high] = np.floor(many - keep / usable[high]).clip(0, int(ceilings[high]))
+        bought[:, low] = np.floor(total - many - keep / usable[low]).clip(0, int(ceilings[low]))
+        return bought
+
+    return bulk
+
+
+def _bulk_mixes(
+    levels: np.ndarray,
+    usable: np.ndarray,
+    cost: np.ndarray,
+    ceilings: np.ndarray,
+    total: int,
+    bulk: Bulk,
+) -> np.ndarray | None:
+    """Each level's mix with ``bulk`` pre-bought and the rest enumerated; None when that is
+    too large to enumerate."""
+    window = (len(usable) + 1) * float(usable.max())
+    bought = bulk(usable, ceilings, total, window)
+    rest = (levels - bought @ usable).clip(min=0)
+    mixes = _enumerate_mixes(rest, usable, cost, ceilings, total, bulk=bought)
+    return None if mixes is None else mixes + bought
 
 
 def _fullest_mix(usable: np.ndarray, room: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -146,12 +188,12 @@ def _enumerate_mixes(
     total: int,
     *,
     bulk: np.ndarray | None = None,
+    max_cells: int = _MAX_CELLS,
 ) -> np.ndarray | None:
     """Exact cheapest cover of each level: enumerate all tiers but the finest, fill with it,
     within the ceilings less the ``bulk`` already bought (levels x tiers, if any);
-    ``None`` when there are too many combinations to enumerate. Levels are scored in chunks
-    of at most ``_MAX_CELLS`` cells, so how many steps a plan has does not decide whether its
-    mixes are exact (a 48-hour plan fell back where a 2-hour one of the same loads did not)."""
+    ``None`` when there are more than ``max_cells`` combinations x levels to score (in chunks
+    of at most ``_MAX_CELLS``)."""
     filler = int(np.argmin(usable))
     others = [i for i in range(len(usable)) if i != filler]
     top = max(float(levels.max()), 0.0) if len(levels) else 0.0
@@ -159,7 +201,7 @@ def _enumerate_mixes(
         np.arange(0, min(int(ceilings[i]), math.ceil(top / usable[i] - 1e-9)) + 1) for i in others
     ]
     combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
-    if combos * max(len(levels), 1) > _MAX_EXACT_CELLS:
+    if combos > _MAX_CELLS or combos * max(len(levels), 1) > max_cells:
         return None
     grid = (
         np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(others))

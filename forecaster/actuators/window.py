@@ -287,6 +287,11 @@ def load_windows(
             push_seconds=push_seconds,
         )
         windows[tier] = replace(window, reason=f"{window.reason} (tier {tier})") if tier else window
+    if preview and (profile.forecast_only or (plan.summary or {}).get("forecast_only")):
+        # the preview shows what a push would do; it must not read like one a real run makes
+        shown = "the profile is" if profile.forecast_only else f"plan {plan.id} was made"
+        note = f"; preview only: {shown} forecast_only, so a real run pushes nothing"
+        windows = {t: replace(w, reason=w.reason + note) for t, w in windows.items()}
     return windows
 
 

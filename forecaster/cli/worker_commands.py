@@ -111,8 +111,6 @@ def _print_actuations(
         except ForecasterError as error:
             fail(str(error))
         say(f"{name}: {done.window.reason}")
-        if dry_run and done.window.profile.forecast_only:
-            say("  (dry run) forecast_only: a real run pushes nothing; this shows what would be")
         if not done.records:
             say("  no targets: nothing to push")
         for record in done.records:

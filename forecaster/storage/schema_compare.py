@@ -13,11 +13,13 @@ def include_object(
     item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     """Alembic's ``include_object`` hook: leave out APScheduler's table (and its index), and
-    samples' foreign key, which migration 0002 drops on PostgreSQL for ingest speed."""
+    samples' foreign key where the database has none (migration 0002 drops it on PostgreSQL
+    for ingest speed; on SQLite it stays, and is compared)."""
     table = item if type_ == "table" else getattr(item, "table", None)
     if getattr(table, "name", None) == SCHEDULER_TABLE:
         return False
-    return not (type_ == "foreign_key_constraint" and getattr(table, "name", None) == "samples")
+    dropped_on_purpose = type_ == "foreign_key_constraint" and compare_to is None
+    return not (dropped_on_purpose and getattr(table, "name", None) == "samples")
 
 
 # the options env.py configures autogenerate with, and the schema test compares with

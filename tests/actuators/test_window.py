@@ -112,7 +112,11 @@ def test_a_plan_made_to_be_shown_only_is_not_pushed_once_actuation_is_on(
     store_plan(database, replicas=[27] * 24, summary={"forecast_only": True})
     window = windows_of(database, max_age_seconds=6 * 3600)[None]
     assert window.status is PlanStatus.FORECAST_ONLY and "was made while" in window.reason
-    assert windows_of(database, max_age_seconds=6 * 3600, preview=True)[None].active
+    preview = windows_of(database, max_age_seconds=6 * 3600, preview=True)[None]
+    assert preview.active  # a dry run shows the push, and says a real run makes none
+    assert "preview only: plan 1 was made forecast_only, so a real run pushes nothing" in (
+        preview.reason
+    )
     store_plan(database, replicas=[27] * 24, summary={"forecast_only": False})
     assert windows_of(database, max_age_seconds=6 * 3600)[None].active
 

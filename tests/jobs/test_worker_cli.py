@@ -126,7 +126,9 @@ def test_a_preview_of_a_forecast_only_service_says_a_real_run_pushes_nothing(
     database.dispose()
     preview = _invoke_actuate(monkeypatch, url, "--service", "shown", "--dry-run")
     assert preview.exit_code == 0, preview.output
-    assert "forecast_only: a real run pushes nothing" in preview.output
+    assert "preview only: the profile is forecast_only, so a real run pushes nothing" in (
+        preview.output
+    )
     assert "(dry run) kubernetes-hpa ml/chat: applied" in preview.output
     real = _invoke_actuate(monkeypatch, url, "--service", "shown")
     assert "profile is forecast_only: plans are shown, never pushed" in real.output

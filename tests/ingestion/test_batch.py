@@ -370,8 +370,10 @@ def test_service_profile_validation_is_clear(client: TestClient) -> None:
         assert response.status_code == 422 and expected in response.text, response.text
     # NaN and Infinity are not JSON, but parsers accept them: refused, never a server error
     for text in ('{"capacity_per_replica": NaN}', '{"capacity_per_replica": Infinity}'):
-        response = client.put("/v1/services/odd", content=text)
+        json_type = {"content-type": "application/json"}
+        response = client.put("/v1/services/odd", content=text, headers=json_type)
         assert response.status_code == 422 and "capacity_per_replica" in response.text
+        assert "finite number" in response.text, response.text  # the field's own refusal
     listing = client.get("/v1/services").json()
     assert listing["count"] == 1 and listing["data"][0]["name"] == "chat"
     assert client.get("/v1/services/missing").status_code == 404

@@ -20,7 +20,7 @@ from forecaster.planning.planner import (
     plan_capacity,
     plan_cost,
 )
-from forecaster.planning.reactive import CHECK_DAYS, check_floor
+from forecaster.planning.reactive import CHECK_DAYS, TICK_SECONDS, check_floor
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, quantile_series
@@ -112,8 +112,8 @@ def build_plan(
         if len(load)
         else None,
     )
-    if history is not None:
-        plan = check_floor(plan, history, profile)
+    if history is not None and profile.reactive_tolerance_pct is not None:
+        plan = check_floor(plan, fine_check_history(session, service, profile, history), profile)
     hours = profile.step_seconds / 3600
     summary = {
         "steps": len(plan),
@@ -185,16 +185,8 @@ def peak_factor_of(*, session: Session, service: Service, profile: ScalingProfil
     """The typical peak inside a plan step over its mean, from the last day's samples when
     they come finer than the step (:func:`forecaster.planning.burst.peak_to_mean`, as
     ``forecaster plan`` and the simulator learn it); 1 otherwise. Without it, 1-minute samples
-    planned at 5 minutes were covered at their 5-minute mean here and at their peaks offline.
-
-    One cheap look first, at the newest label set's newest points (an older set may be a
-    replaced pod whose points retention has rolled up to the step): most services send
-    samples on the plan's step and need no more."""
-    series_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
-    if not series_ids:
-        return 1.0
-    stamps = newest_sample_ms(session=session, series_id=max(series_ids))
-    if len(stamps) < 2 or 2 * infer_step_seconds(from_epoch_ms(stamps)) > profile.step_seconds:
+    planned at 5 minutes were covered at their 5-minute mean here and at their peaks offline."""
+    if not _finer_than_the_step(session, service, profile):
         return 1.0
     try:
         fine = load_history(
@@ -207,6 +199,41 @@ def peak_factor_of(*, session: Session, service: Service, profile: ScalingProfil
     except NotReadyError:  # no samples in the last day: nothing to learn the peaks from
         return 1.0
     return peak_to_mean(fine, step_seconds=profile.step_seconds, peak_seconds=PEAK_SECONDS)
+
+
+def fine_check_history(
+    session: Session, service: Service, profile: ScalingProfile, history: pd.Series
+) -> pd.Series:
+    """The history the reactive check replays: the samples as they came (to the HPA's sync
+    period) when they come finer than the step, as ``forecaster plan --input`` replays a
+    file's rows; else ``history``. On step means the HPA alone looked short 4.3 % of the time
+    on 1-second traffic it was short 8.1 % of, and the service dropped a floor the offline plan
+    of the same history kept."""
+    if not _finer_than_the_step(session, service, profile):
+        return history
+    try:
+        return load_history(
+            session=session,
+            service=service,
+            profile=profile,
+            days=CHECK_DAYS,
+            replay_tick_seconds=TICK_SECONDS,
+        )
+    except NotReadyError:
+        return history
+
+
+def _finer_than_the_step(session: Session, service: Service, profile: ScalingProfile) -> bool:
+    """Whether samples come finer than the plan step: one cheap look at the newest label
+    set's newest points (an older set may be a replaced pod whose points retention has rolled
+    up to the step). Most services send samples on the plan's step."""
+    series_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
+    if not series_ids:
+        return False
+    stamps = newest_sample_ms(session=session, series_id=max(series_ids))
+    return (
+        len(stamps) >= 2 and 2 * infer_step_seconds(from_epoch_ms(stamps)) <= profile.step_seconds
+    )
 
 
 def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Plan:

@@ -16,10 +16,11 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
-from forecaster.storage.samples import bucketed_samples, metric_series_ids, newest_sample_ms
+from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, from_epoch_ms
-from forecaster.training.history import early_allowance, infer_step_seconds, reported_through
+from forecaster.training.history import early_allowance, reported_through
+from forecaster.training.service_data import newest_step_seconds
 
 DEFAULT_POINTS = 1_500
 MAX_POINTS = 10_000
@@ -105,13 +106,10 @@ def early_by_own_step(*, session: Session, series_ids: list[int], bucket_ms: int
     older set may be a replaced pod rolled up since), and applies to all: one short read per
     call, where one per label set made the overview three times slower. A point rolled up to
     its bucket's start moves less than half a finer step, so it stays in its bucket."""
-    if not series_ids:
+    own = newest_step_seconds(session=session, series_id=max(series_ids)) if series_ids else None
+    if own is None:
         return {}
-    stamps = newest_sample_ms(session=session, series_id=max(series_ids))
-    if len(stamps) < 2:
-        return {}
-    own_ms = round(infer_step_seconds(from_epoch_ms(stamps)) * 1000)
-    allowance = early_allowance(own_ms, bucket_ms)
+    allowance = early_allowance(round(own * 1000), bucket_ms)
     return dict.fromkeys(series_ids, allowance) if allowance else {}
 
 

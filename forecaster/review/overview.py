@@ -26,13 +26,11 @@ from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.storage.samples import (
     latest_sample_ms_of,
     metric_series_ids,
-    newest_sample_ms,
 )
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
-from forecaster.training.history import infer_step_seconds
 from forecaster.training.replan import why_plan_ended
-from forecaster.training.service_data import reading_series_id
+from forecaster.training.service_data import newest_step_seconds, reading_series_id
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
@@ -219,10 +217,7 @@ def summarize_service(
 def _rows_spacing(session: Session, series_ids: list[int]) -> float | None:
     """How often the metric's rows come (its first label set's newest dozen), as training
     reads a step (:func:`infer_step_seconds`); ``None`` with fewer than two rows."""
-    if not series_ids:
-        return None
-    stamps = newest_sample_ms(session=session, series_id=series_ids[0])
-    return infer_step_seconds(from_epoch_ms(stamps)) if len(stamps) >= 2 else None
+    return newest_step_seconds(session=session, series_id=series_ids[0]) if series_ids else None
 
 
 def plan_now(

@@ -26,14 +26,14 @@ from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame, quantile_series
 from forecaster.storage.orm import Plan, Service
 from forecaster.storage.plans import latest_plan, plan_steps, save_plan
-from forecaster.storage.samples import latest_metric_ms, metric_series_ids, newest_sample_ms
+from forecaster.storage.samples import latest_metric_ms, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
-from forecaster.timeutil import as_utc, from_epoch_ms, spoken_duration, utc_now
-from forecaster.training.history import infer_step_seconds
+from forecaster.timeutil import as_utc, spoken_duration, utc_now
 from forecaster.training.service_data import (
     driving_forecast_or_not_ready,
     history_reach,
     load_history,
+    newest_step_seconds,
     past_history_message,
 )
 
@@ -100,7 +100,10 @@ def build_plan(
     # edit shortened it) planned all of it
     frame = forecast_frame(session=session, forecast_id=forecast_id).iloc[: profile.horizon_steps]
     load = quantile_series(frame, profile.risk_quantile)
-    factor = peak_factor_of(session=session, service=service, profile=profile)
+    # samples finer than the step: plans cover the peaks inside a step, and the reactive check
+    # replays the samples as they came, as offline plans and the simulator do
+    finer = _finer_than_the_step(session, service, profile)
+    factor = peak_factor_of(session=session, service=service, profile=profile) if finer else 1.0
     plan = plan_capacity(
         load,
         profile,
@@ -113,7 +116,9 @@ def build_plan(
         else None,
     )
     if history is not None and profile.reactive_tolerance_pct is not None:
-        plan = check_floor(plan, fine_check_history(session, service, profile, history), profile)
+        if finer:
+            history = samples_as_they_came(session, service, profile, history)
+        plan = check_floor(plan, history, profile)
     hours = profile.step_seconds / 3600
     summary = {
         "steps": len(plan),
@@ -182,12 +187,10 @@ PEAK_DAYS = 1.0  # samples the peak factor is read from: 288 five-minute steps, 
 
 
 def peak_factor_of(*, session: Session, service: Service, profile: ScalingProfile) -> float:
-    """The typical peak inside a plan step over its mean, from the last day's samples when
-    they come finer than the step (:func:`forecaster.planning.burst.peak_to_mean`, as
-    ``forecaster plan`` and the simulator learn it); 1 otherwise. Without it, 1-minute samples
-    planned at 5 minutes were covered at their 5-minute mean here and at their peaks offline."""
-    if not _finer_than_the_step(session, service, profile):
-        return 1.0
+    """The typical peak inside a plan step over its mean, from the last day's samples (for
+    samples finer than the step: :func:`forecaster.planning.burst.peak_to_mean`, as ``forecaster
+    plan`` and the simulator learn it). Without it, 1-minute samples planned at 5 minutes were
+    covered at their 5-minute mean here and at their peaks offline."""
     try:
         fine = load_history(
             session=session,
@@ -201,16 +204,14 @@ def peak_factor_of(*, session: Session, service: Service, profile: ScalingProfil
     return peak_to_mean(fine, step_seconds=profile.step_seconds, peak_seconds=PEAK_SECONDS)
 
 
-def fine_check_history(
+def samples_as_they_came(
     session: Session, service: Service, profile: ScalingProfile, history: pd.Series
 ) -> pd.Series:
-    """The history the reactive check replays: the samples as they came (to the HPA's sync
-    period) when they come finer than the step, as ``forecaster plan --input`` replays a
-    file's rows; else ``history``. On step means the HPA alone looked short 4.3 % of the time
+    """The last week of samples finer than the step, as they came (to the HPA's sync period),
+    for the reactive check to replay, as ``forecaster plan --input`` replays a file's rows;
+    ``history`` when there are none. On step means the HPA alone looked short 4.3 % of the time
     on 1-second traffic it was short 8.1 % of, and the service dropped a floor the offline plan
     of the same history kept."""
-    if not _finer_than_the_step(session, service, profile):
-        return history
     try:
         return load_history(
             session=session,
@@ -228,12 +229,8 @@ def _finer_than_the_step(session: Session, service: Service, profile: ScalingPro
     set's newest points (an older set may be a replaced pod whose points retention has rolled
     up to the step). Most services send samples on the plan's step."""
     series_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
-    if not series_ids:
-        return False
-    stamps = newest_sample_ms(session=session, series_id=max(series_ids))
-    return (
-        len(stamps) >= 2 and 2 * infer_step_seconds(from_epoch_ms(stamps)) <= profile.step_seconds
-    )
+    own = newest_step_seconds(session=session, series_id=max(series_ids)) if series_ids else None
+    return own is not None and 2 * own <= profile.step_seconds
 
 
 def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Plan:

@@ -21,8 +21,13 @@ from forecaster.profiles import ScalingProfile
 from forecaster.storage.calendar import list_events
 from forecaster.storage.forecasts import latest_forecast, latest_training_runs
 from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Series, Service
-from forecaster.storage.samples import ensure_series, latest_metric_ms, read_samples
-from forecaster.timeutil import utc_now
+from forecaster.storage.samples import (
+    ensure_series,
+    latest_metric_ms,
+    newest_sample_ms,
+    read_samples,
+)
+from forecaster.timeutil import from_epoch_ms, utc_now
 from forecaster.training.history import (
     exclude_windows,
     held_on_grid,
@@ -180,6 +185,13 @@ def _served_step(groups: list[pd.Series], profile_step: int, tick: float) -> flo
     profile's step."""
     steps = [infer_step_seconds(pd.DatetimeIndex(g.index)) for g in groups if len(g) > 1]
     return float(np.clip(min(steps, default=profile_step), tick, profile_step))
+
+
+def newest_step_seconds(*, session: Session, series_id: int) -> float | None:
+    """How often a label set's rows come, read off its newest dozen as training reads a step
+    (:func:`infer_step_seconds`); None with fewer than two rows."""
+    stamps = newest_sample_ms(session=session, series_id=series_id)
+    return infer_step_seconds(from_epoch_ms(stamps)) if len(stamps) >= 2 else None
 
 
 def without_filling_steps(history: pd.Series, step_seconds: int, now: datetime) -> pd.Series:

@@ -133,16 +133,17 @@ def too_old_reason(
     now: datetime,
     max_age_seconds: float,
 ) -> str | None:
-    """Why a plan is too old to push (made, or resting on data, longer ago than the limit),
-    or None: the one wording of the actuators' records and the plan route's note."""
+    """Why a plan is too old to push (made, or resting on data, longer ago than the limit:
+    past :func:`trusted_until`), or None: the one wording of the actuators' records and the
+    plan route's note."""
+    if now <= trusted_until(generated_at, data_until, max_age_seconds):
+        return None
     limit = f"(limit {spoken_duration(max_age_seconds)})"
     age = (now - generated_at).total_seconds()
     if age > max_age_seconds:
         return f"plan {plan_id} is {spoken_duration(age)} old {limit}"
-    data_age = (now - data_until).total_seconds() if data_until is not None else 0.0
-    if data_age > max_age_seconds:
-        return f"plan {plan_id} rests on data that ends {spoken_duration(data_age)} ago {limit}"
-    return None
+    data_age = (now - as_utc(data_until)).total_seconds() if data_until is not None else 0.0
+    return f"plan {plan_id} rests on data that ends {spoken_duration(data_age)} ago {limit}"
 
 
 def build_window(

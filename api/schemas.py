@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,7 +25,7 @@ from forecaster.planning.simulate import POLICIES, TICKS
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
 from forecaster.storage.orm import Actuation
-from forecaster.timeutil import UTC_WORD, epoch_ms_from_seconds, utc_within_years
+from forecaster.timeutil import UTC_WORD, coerce_numeric, epoch_ms_from_seconds, utc_within_years
 from forecaster.training.forecasting import known_model_names
 
 
@@ -44,20 +45,20 @@ MOMENT_SCHEMA: dict[str, Any] = {
 }
 
 
-def _utc_word_as_z(value: Any) -> Any:
-    """A trailing " UTC" (as SQL exports write times, and as metrics batches take) read as Z;
-    a number (or numeric text, as a query gives it) read as epoch seconds by ingestion's rule,
-    which refuses milliseconds. Left to pydantic, ``1e9`` was "input is too short" and
-    epoch milliseconds were read as such, where ingestion refuses them."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        value = float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        millis = epoch_ms_from_seconds(np.array([value], dtype="float64"))[0]
-        if not np.isfinite(millis):
-            raise ValueError(
-                f"{value!r} is not a time: epoch seconds (milliseconds are refused) or ISO-8601"
-            )
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
+def _as_moment(value: Any) -> Any:
+    """A number, or numeric text (as a query gives it), read as epoch seconds by ingestion's
+    rule (:func:`coerce_numeric`, milliseconds refused); a trailing " UTC" (as SQL exports
+    write times, and as metrics batches take) read as Z. Left to pydantic, ``1e9`` was "input
+    is too short" and epoch milliseconds were read as such, where ingestion refuses them."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        seconds = float(coerce_numeric(pd.Series([value])).iloc[0])
+        if not (isinstance(value, str) and np.isnan(seconds)):  # text that is no number: a date
+            millis = epoch_ms_from_seconds(np.array([seconds]))[0]
+            if not np.isfinite(millis):
+                raise ValueError(
+                    f"{value!r} is not a time: epoch seconds (milliseconds are refused) or ISO-8601"
+                )
+            return datetime.fromtimestamp(millis / 1000, tz=UTC)
     return (
         re.sub(UTC_WORD, "Z", value.strip(), flags=re.IGNORECASE)
         if isinstance(value, str)
@@ -65,12 +66,9 @@ def _utc_word_as_z(value: Any) -> Any:
     )
 
 
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
 Moment = Annotated[
     datetime,
-    BeforeValidator(_utc_word_as_z),
+    BeforeValidator(_as_moment),
     AfterValidator(_within_years),
     WithJsonSchema(MOMENT_SCHEMA),
 ]

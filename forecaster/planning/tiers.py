@@ -61,7 +61,7 @@ def cheapest_mix(
     mixes = _enumerate_mixes(levels, usable, cost, ceilings, total)
     if mixes is None:
         best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, biggest
-        mixes = _bulk_mixes(levels, usable, cost, ceilings, total, _single_bulk(levels, best))
+        mixes = _bulk_mixes(levels, usable, cost, ceilings, total, _single_bulk(best))
         if mixes is None:
             mixes = _greedy_mixes(levels, usable, cost, ceilings, total)
         # where the total count binds, the best tier's bulk can leave no room for the rest:
@@ -87,24 +87,22 @@ def _cheapest_under_the_count(
     (the count ceiling binds, so the mix must be made of fewer, bigger replicas)."""
     chosen = mixes.copy()
     score = _covering_cost(chosen, levels, usable, cost)
-    window = (len(usable) + 1) * float(usable.max())
-    candidates = [_single_bulk(levels, tier) for tier in range(len(usable))]
+    window = _window(usable)
+    candidates = [_single_bulk(tier) for tier in range(len(usable))]
     candidates += [
-        _pair_bulk(levels, int(low), int(high))
+        _pair_bulk(int(low), int(high))
         for low, high in itertools.combinations(np.argsort(usable, kind="stable"), 2)
         if usable[high] > usable[low]
     ]
-    for make in candidates:
-        bulk = make(usable, ceilings, total, window)
-        rest = (levels - bulk @ usable).clip(min=0)
+    for bulk in candidates:
+        rest = levels - bulk(levels, usable, ceilings, total, window) @ usable
         # where a ceiling cut the bulk short, the rest is too large to enumerate: not this bulk
         rows = np.flatnonzero(rest <= window + float(usable.max()))
-        found = _enumerate_mixes(
-            rest[rows], usable, cost, ceilings, total, bulk=bulk[rows], max_cells=_MAX_BINDING_CELLS
+        found = _bulk_mixes(
+            levels[rows], usable, cost, ceilings, total, bulk, max_cells=_MAX_BINDING_CELLS
         )
         if found is None:
             continue
-        found += bulk[rows]
         candidate = _covering_cost(found, levels[rows], usable, cost)
         better = candidate < score[rows]
         chosen[rows[better]], score[rows[better]] = found[better], candidate[better]
@@ -120,13 +118,21 @@ def _covering_cost(
     return np.where(covers, mixes @ cost + mixes.sum(axis=1) * 1e-9, np.inf)
 
 
-Bulk = Callable[[np.ndarray, np.ndarray, int, float], np.ndarray]
+# replicas per level and tier to pre-buy: (levels, usable, ceilings, total, window) -> array
+Bulk = Callable[[np.ndarray, np.ndarray, np.ndarray, int, float], np.ndarray]
 
 
-def _single_bulk(levels: np.ndarray, tier: int) -> Bulk:
+def _window(usable: np.ndarray) -> float:
+    """About how much of a level a bulk leaves for the search: a few of the biggest replicas."""
+    return (len(usable) + 1) * float(usable.max())
+
+
+def _single_bulk(tier: int) -> Bulk:
     """Pre-buy from one tier all of each level but about ``window`` (levels x tiers)."""
 
-    def bulk(usable: np.ndarray, ceilings: np.ndarray, total: int, window: float) -> np.ndarray:
+    def bulk(
+        levels: np.ndarray, usable: np.ndarray, ceilings: np.ndarray, total: int, window: float
+    ) -> np.ndarray:
         bought = np.zeros((len(levels), len(usable)), dtype="int64")
         bought[:, tier] = np.floor((levels - window) / usable[tier]).clip(
             min=0, max=min(int(ceilings[tier]), total)
@@ -136,11 +142,13 @@ def _single_bulk(levels: np.ndarray, tier: int) -> Bulk:
     return bulk
 
 
-def _pair_bulk(levels: np.ndarray, low: int, high: int) -> Bulk:
+def _pair_bulk(low: int, high: int) -> Bulk:
     """Pre-buy from two tiers the mix using all ``total`` replicas that covers each level
     (``low x + high y = level``, ``x + y = total``), less about half a ``window`` of each."""
 
-    def bulk(usable: np.ndarray, ceilings: np.ndarray, total: int, window: float) -> np.ndarray:
+    def bulk(
+        levels: np.ndarray, usable: np.ndarray, ceilings: np.ndarray, total: int, window: float
+    ) -> np.ndarray:
         many = (levels - usable[low] * total) / (usable[high] - usable[low])
         bought = np.zeros((len(levels), len(usable)), dtype="int64")
         keep = window / 2
@@ -158,13 +166,13 @@ def _bulk_mixes(
     ceilings: np.ndarray,
     total: int,
     bulk: Bulk,
+    max_cells: int = _MAX_CELLS,
 ) -> np.ndarray | None:
     """Each level's mix with ``bulk`` pre-bought and the rest enumerated; None when that is
-    too large to enumerate."""
-    window = (len(usable) + 1) * float(usable.max())
-    bought = bulk(usable, ceilings, total, window)
+    more than ``max_cells`` to enumerate."""
+    bought = bulk(levels, usable, ceilings, total, _window(usable))
     rest = (levels - bought @ usable).clip(min=0)
-    mixes = _enumerate_mixes(rest, usable, cost, ceilings, total, bulk=bought)
+    mixes = _enumerate_mixes(rest, usable, cost, ceilings, total, bulk=bought, max_cells=max_cells)
     return None if mixes is None else mixes + bought
 
 

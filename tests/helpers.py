@@ -70,8 +70,10 @@ def store_points(
     service: str,
     trace: pd.Series,
     metric: str = "requests_per_second",
+    labels: dict[str, str] | None = None,
 ) -> int:
-    """Ingest a series' points through the real ingestion path; returns how many were stored."""
+    """Ingest a series' points (of one label set) through the real ingestion path; returns how
+    many were stored."""
     from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 
     with database.session() as session:
@@ -83,6 +85,7 @@ def store_points(
                     metric=metric,
                     timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
                     values=trace.tolist(),
+                    labels=labels or {},
                 )
             ],
             settings=settings,

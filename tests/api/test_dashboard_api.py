@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from api.app import create_app
-from forecaster.ingestion.batch import SeriesPoints, ingest_batch
 from forecaster.profiles import ScalingProfile
 from forecaster.security.api_keys import create_key
 from forecaster.settings import Settings
@@ -111,16 +110,6 @@ def test_forecast_review_and_a_surge_outside_the_band(
     assert chat["sparkline"]["forecast_ts"] and chat["sparkline"]["actual_ts"]
 
 
-def _region_points(trace: pd.Series, region: str) -> SeriesPoints:
-    return SeriesPoints(
-        service="bikes",
-        metric="requests_per_second",
-        timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
-        values=trace.tolist(),
-        labels={"region": region},
-    )
-
-
 def test_an_hourly_service_warns_when_its_load_leaves_the_band(
     client: httpx.Client, settings: Settings, database: Database
 ) -> None:
@@ -132,12 +121,12 @@ def test_an_hourly_service_warns_when_its_load_leaves_the_band(
         upsert_service(session=session, name="bikes", profile=hourly)
     trace = ending_now(synthetic_traffic(days=14, step_seconds=3600, noise=0.02, seed=2), "1h")
     cut = trace.index[-1] - pd.Timedelta(hours=20)
-    with database.session() as session:
-        ingest_batch(
-            session=session,
-            batch=[_region_points(trace[trace.index <= cut] / 2, r) for r in ("eu", "us")],
-            settings=settings,
-        )
+
+    def send(load: pd.Series, region: str) -> None:
+        store_points(database, settings, "bikes", load / 2, labels={"region": region})
+
+    for region in ("eu", "us"):
+        send(trace[trace.index <= cut], region)
     train_service(database, "bikes", settings, model="seasonal_naive_daily")
 
     def bikes() -> dict[str, Any]:
@@ -145,20 +134,12 @@ def test_an_hourly_service_warns_when_its_load_leaves_the_band(
         return next(s for s in overview["data"] if s["name"] == "bikes")
 
     calm = trace[trace.index > cut]
-    with database.session() as session:  # both regions as forecast; "us" a step behind
-        ingest_batch(
-            session=session,
-            batch=[_region_points(calm / 2, "eu"), _region_points(calm[:-1] / 2, "us")],
-            settings=settings,
-        )
+    send(calm, "eu")  # both regions as forecast; "us" a step behind
+    send(calm[:-1], "us")
     assert not any("forecast band" in warning for warning in bikes()["warnings"])
     surge = calm * 10
-    with database.session() as session:  # "us" still a step behind: the warning comes anyway
-        ingest_batch(
-            session=session,
-            batch=[_region_points(surge / 2, "eu"), _region_points(surge[:-1] / 2, "us")],
-            settings=settings,
-        )
+    send(surge, "eu")  # "us" still a step behind: the warning comes anyway
+    send(surge[:-1], "us")
     warnings = bikes()["warnings"]
     assert warnings[0].startswith("recent load left the forecast band: 5 of the last 5 steps")
 

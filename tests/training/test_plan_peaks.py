@@ -20,7 +20,7 @@ from forecaster.storage.orm import Plan
 from forecaster.storage.plans import plan_steps
 from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
-from tests.helpers import store_service
+from tests.helpers import store_points, store_service
 
 PROFILE = ScalingProfile(step_seconds=300, horizon_hours=6, capacity_per_replica=10)
 # each 5 minutes: one minute at three times the others, so every step's peak is 15/7 its mean
@@ -67,28 +67,14 @@ def test_the_newest_label_set_tells_how_fine_the_samples_come(
 ) -> None:
     """The look at how fine samples come read the oldest label set: a pod replaced a week ago,
     its points rolled up to the step, hid the live pod's 1-minute peaks."""
-    from forecaster.ingestion.batch import SeriesPoints, ingest_batch
     from forecaster.storage.services import upsert_service
 
     with database.session() as session:
         upsert_service(session=session, name="chat", profile=PROFILE)
     live = _bursty(utc_now(), "min")
     gone = _bursty(utc_now() - pd.Timedelta(days=9), "5min")  # rolled up, as retention leaves it
-    with database.session() as session:
-        ingest_batch(
-            session=session,
-            batch=[
-                SeriesPoints(
-                    service="chat",
-                    metric="requests_per_second",
-                    timestamps=(trace.index.as_unit("ms").asi8 / 1000).tolist(),
-                    values=trace.tolist(),
-                    labels={"pod": pod},
-                )
-                for pod, trace in (("a", gone), ("b", live))
-            ],
-            settings=settings,
-        )
+    store_points(database, settings, "chat", gone, labels={"pod": "a"})
+    store_points(database, settings, "chat", live, labels={"pod": "b"})
     result = train_service(database, "chat", settings, model="seasonal_naive_daily")
     replicas, load = _stored_plan(database, result.plan_id)
     expected = plan_capacity(load, PROFILE, step_seconds=300, peak_factor=BURST)["replicas"]

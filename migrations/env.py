@@ -38,5 +38,8 @@ else:
         "FORECASTER_DATABASE_URL", "sqlite:///forecaster.db"
     )
     engine = create_engine(normalise_url(url))
-    with engine.begin() as conn:
-        _run(conn)
+    try:
+        with engine.begin() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()

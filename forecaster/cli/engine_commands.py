@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,7 +13,7 @@ import typer
 from forecaster.cli.app import app, fail, say
 
 if TYPE_CHECKING:
-    from forecaster.storage.db import Database
+    from sqlalchemy.orm import Session
 
 events_app = typer.Typer(help="Declared events (launches, campaigns) a service's forecast uses.")
 exclusions_app = typer.Typer(help="Windows (incidents, outages) a service's training ignores.")
@@ -19,13 +21,15 @@ app.add_typer(events_app, name="events")
 app.add_typer(exclusions_app, name="exclusions")
 
 
-def _database() -> Database:
+@contextmanager
+def _session() -> Iterator[Session]:
+    """One session on the settings' database, disposed of afterwards (an engine left to the
+    garbage collector holds its connections open until then)."""
     from forecaster.settings import get_settings
-    from forecaster.storage.db import Database
+    from forecaster.storage.db import open_database
 
-    database = Database(get_settings().database_url)
-    database.migrate()
-    return database
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        yield session
 
 
 def _moment(text: str, option: str) -> datetime:
@@ -56,7 +60,7 @@ def events_add(
 
     begin, finish = _moment(start, "--start"), _moment(end, "--end")
     try:
-        with _database().session() as session:
+        with _session() as session:
             found = get_service(session=session, name=service)
             event = add_event(
                 session=session,
@@ -79,7 +83,7 @@ def events_list(service: str = typer.Option(..., help="service name")) -> None:
     from forecaster.storage.services import get_service
 
     try:
-        with _database().session() as session:
+        with _session() as session:
             found = get_service(session=session, name=service)
             rows = list_events(session=session, service_id=found.id)
             say(f"{'id':>5s}  {'start':25s} {'end':25s} {'multiplier':>10s}  name")
@@ -104,7 +108,7 @@ def events_remove(
     from forecaster.storage.services import get_service
 
     try:
-        with _database().session() as session:
+        with _session() as session:
             found = get_service(session=session, name=service)
             delete_event(session=session, service_id=found.id, event_id=event_id)
     except ForecasterError as error:
@@ -126,7 +130,7 @@ def exclusions_add(
 
     begin, finish = _moment(start, "--start"), _moment(end, "--end")
     try:
-        with _database().session() as session:
+        with _session() as session:
             found = get_service(session=session, name=service)
             exclusion = add_exclusion(
                 session=session, service_id=found.id, start=begin, end=finish, reason=reason
@@ -144,7 +148,7 @@ def exclusions_list(service: str = typer.Option(..., help="service name")) -> No
     from forecaster.storage.services import get_service
 
     try:
-        with _database().session() as session:
+        with _session() as session:
             found = get_service(session=session, name=service)
             say(f"{'id':>5s}  {'start':25s} {'end':25s} reason")
             for x in list_exclusions(session=session, service_id=found.id):
@@ -164,7 +168,7 @@ def exclusions_remove(
     from forecaster.storage.services import get_service
 
     try:
-        with _database().session() as session:
+        with _session() as session:
             found = get_service(session=session, name=service)
             delete_exclusion(session=session, service_id=found.id, exclusion_id=exclusion_id)
     except ForecasterError as error:
@@ -181,7 +185,7 @@ def runs(service: str = typer.Option(..., help="service name")) -> None:
     from forecaster.training.service_data import driving_training_runs
 
     try:
-        with _database().session() as session:
+        with _session() as session:
             found = get_service(session=session, name=service)
             _, runs = driving_training_runs(
                 session=session, service=found, profile=profile_of(found)

@@ -19,17 +19,16 @@ def pull(
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.prometheus import pull_prometheus
     from forecaster.settings import get_settings
-    from forecaster.storage.db import Database
+    from forecaster.storage.db import open_database
 
     settings = get_settings()
     if prometheus_url:
         settings = settings.model_copy(update={"prometheus_url": prometheus_url})
-    database = Database(settings.database_url)
-    database.migrate()
-    try:
-        summary = pull_prometheus(database, settings, service=service)
-    except ForecasterError as error:
-        fail(str(error))
+    with open_database(settings.database_url) as database:
+        try:
+            summary = pull_prometheus(database, settings, service=service)
+        except ForecasterError as error:
+            fail(str(error))
     if not summary.sources:
         say("no service has prometheus queries in its profile; nothing to pull")
     for source in summary.sources:
@@ -63,16 +62,18 @@ def retention(
     FORECASTER_RETENTION_RECORDS_DAYS, FORECASTER_RETENTION_FORECAST_DAYS)."""
     from forecaster.ingestion.retention import apply_retention
     from forecaster.settings import MAX_DAYS, get_settings
-    from forecaster.storage.db import Database
+    from forecaster.storage.db import open_database
 
     settings = get_settings()
     if raw_days is not None:
         if not 0 < raw_days <= MAX_DAYS:  # nan and inf fail this too
             fail(f"--raw-days must be a positive number of days, at most {MAX_DAYS}")
         settings = settings.model_copy(update={"retention_raw_days": raw_days})
-    database = Database(settings.database_url)
-    database.migrate()
-    summary = apply_retention(database, settings)
+    from forecaster.jobs.housekeeping import prune_records
+
+    with open_database(settings.database_url) as database:
+        summary = apply_retention(database, settings)
+        pruned = prune_records(database, settings)
     for item in summary.services:
         if item.error:
             warn(f"{item.service}: retention failed, nothing changed ({item.error})")
@@ -81,9 +82,6 @@ def retention(
             f"{item.service}: {item.deleted} raw points rolled up into {item.buckets} "
             f"{item.step_seconds}s buckets"
         )
-    from forecaster.jobs.housekeeping import prune_records
-
-    pruned = prune_records(database, settings)
     say(
         f'deleted {pruned.job_runs} job runs and {pruned.unchanged_actuations} "unchanged" '
         f"actuation records older than {settings.retention_records_days:g} days"

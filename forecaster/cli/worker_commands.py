@@ -76,21 +76,20 @@ def actuate(
     """Push plans to the services' autoscaler targets now (the scheduler does this every 5 min)."""
     from forecaster.jobs.tasks import services_with_targets
     from forecaster.settings import get_settings
-    from forecaster.storage.db import Database
+    from forecaster.storage.db import open_database
 
     settings = get_settings()
-    database = Database(settings.database_url)
-    database.migrate()
-    names = [service] if service else services_with_targets(database)
-    if not names:
-        say("no service has actuation targets in its profile; nothing to push")
     # every outcome is printed below, its error included: the actuators' own warnings (on
     # stderr through logging's last resort) said each one a second time
     actuators_log = logging.getLogger("forecaster.actuators")
     level = actuators_log.level
     actuators_log.setLevel(logging.ERROR)
     try:
-        failed = _print_actuations(database, names, settings, dry_run=dry_run)
+        with open_database(settings.database_url) as database:
+            names = [service] if service else services_with_targets(database)
+            if not names:
+                say("no service has actuation targets in its profile; nothing to push")
+            failed = _print_actuations(database, names, settings, dry_run=dry_run)
     finally:
         actuators_log.setLevel(level)
     if failed:

@@ -60,14 +60,19 @@ def upsert_service(
     return service, previous
 
 
-def find_service(*, session: Session, name: str) -> Service | None:
-    """The service called ``name``, if there is one."""
-    return session.execute(select(Service).where(Service.name == name)).scalar_one_or_none()
+def find_service(*, session: Session, name: str, for_update: bool = False) -> Service | None:
+    """The service called ``name``, if there is one; ``for_update`` holds its row until the
+    transaction ends (PostgreSQL; SQLite has one writer at a time anyway)."""
+    query = select(Service).where(Service.name == name)
+    if for_update:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
 
 
-def get_service(*, session: Session, name: str) -> Service:
-    """The service called ``name``, or NotFoundError naming it."""
-    service = find_service(session=session, name=name)
+def get_service(*, session: Session, name: str, for_update: bool = False) -> Service:
+    """The service called ``name``, or NotFoundError naming it (``for_update``: as
+    :func:`find_service`)."""
+    service = find_service(session=session, name=name, for_update=for_update)
     if service is None:
         raise NotFoundError(
             f"service {quoted(name)} does not exist; create it with PUT /v1/services/{name}"

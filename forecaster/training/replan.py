@@ -179,7 +179,7 @@ def led_in_force_before(
 def plan_service(database: Database, name: str) -> int:
     """Re-plan a service from its latest forecast (``forecaster plan --service``)."""
     with database.session() as session:
-        service = get_service(session=session, name=name)
+        service = get_service(session=session, name=name, for_update=True)  # as train's _store
         return replan(session=session, service=service, profile=profile_of(service)).id
 
 

@@ -145,7 +145,9 @@ def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> Tra
     if outcome.errors:
         _keep_working_champion(database, loaded, outcome.errors)
     with database.session() as session:
-        service = session.get_one(Service, loaded.service_id)
+        # held until the plan is stored: a profile PUT meanwhile waits and re-plans from this
+        # forecast, or commits first and this plan reads its profile (planning_profile)
+        service = session.get_one(Service, loaded.service_id, with_for_update=True)
         profile = loaded.profile
         series_id = driving_series_id(session=session, service=service, profile=profile)
         run = save_outcome_runs(
@@ -427,7 +429,7 @@ def _store_refreshed(
 ) -> TrainResult:
     """Store a champion's refreshed forecast (:func:`_champion_forecast`) and plan it."""
     with database.session() as session:
-        service = get_service(session=session, name=champion.service)
+        service = get_service(session=session, name=champion.service, for_update=True)  # as _store
         forecast = save_forecast(
             session=session,
             run_id=champion.run_id,

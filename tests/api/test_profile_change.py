@@ -3,6 +3,7 @@ or the answer says why not and which plan stays in force."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -159,3 +160,46 @@ def test_a_new_label_set_keeps_the_forecast_in_force_served_and_replanned(
     assert client.get("/v1/services/chat/runs").json()["data"]  # the leaderboard still shows
     changed = client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
     assert changed.json()["plan_change"] is not None, changed.text
+
+
+@pytest.mark.postgres
+def test_a_profile_put_while_a_plan_is_being_stored_is_not_undone_by_it(
+    postgres_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training had read the profile in its storing transaction when a PUT committed a new
+    one and re-planned; the training's plan, stored next, was sized on the old profile and
+    stayed in force until the next refresh (PostgreSQL: SQLite writers queue anyway). The
+    storing transaction holds the service row, so the PUT waits and re-plans from it."""
+    import forecaster.training.replan as replan
+
+    database = Database(postgres_schema_url)
+    database.migrate()
+    settings = Settings(database_url=postgres_schema_url, auth_enabled=False)
+    client = _trained_client(settings, database)
+    real = replan.plan_capacity
+    answers: list[Any] = []
+    put = threading.Thread(
+        target=lambda: answers.append(
+            client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
+        )
+    )
+
+    def plan_while_the_profile_changes(*args: Any, **kwargs: Any) -> Any:
+        if not put.is_alive() and not answers:  # the training's own plan, not the PUT's
+            put.start()
+            put.join(3)  # it commits here unless the training holds the service
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(replan, "plan_capacity", plan_while_the_profile_changes)
+    try:
+        trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
+        put.join(30)
+        assert answers and answers[0].status_code == 200, answers
+        plan_id, forecast_id, replicas = _plan(database)
+        assert answers[0].json()["plan_change"]["plan_id"] == plan_id
+        assert forecast_id == trained.forecast_id  # re-planned from the training's forecast
+        with database.session() as session:
+            frame = forecast_frame(session=session, forecast_id=forecast_id)
+        assert (replicas >= np.ceil(frame["p95"].to_numpy() / (5 * 0.7))).all()
+    finally:
+        database.dispose()

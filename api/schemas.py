@@ -562,7 +562,12 @@ class KedaMetricPublic(BaseModel):
 
     value: float = Field(description="the field named by ?metric= (default: replicas)")
     replicas: int = Field(description="the plan's replica floor for the coming minute")
-    load: float = Field(description="the forecast load quantile the plan covers")
+    load: float = Field(
+        description=(
+            "the load the replicas serve at the plan's utilisation: replicas x capacity per "
+            "replica x utilisation (over tiers: each tier's), led like the replicas"
+        )
+    )
     service: str
     plan_id: int | None
     at: datetime

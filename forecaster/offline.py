@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 from zoneinfo import available_timezones
 
 import numpy as np
@@ -727,14 +727,14 @@ def plan_freq(series_file: SeriesFile, profile: ScalingProfile, freq: str | None
     return f"{profile.step_seconds}s" if profile.step_seconds > data_step * (1 + 1e-9) else None
 
 
-def write_forecast_csv(frame: pd.DataFrame, path: Path, *, style: TimestampStyle) -> None:
+def write_forecast_csv(frame: pd.DataFrame, path: Path | TextIO, *, style: TimestampStyle) -> None:
     """Write ``timestamp`` plus one column per quantile (``p50``, ``p90``, ...)."""
     out = frame.copy()
     out.insert(0, "timestamp", style.format(pd.DatetimeIndex(frame.index)))
     out.to_csv(path, index=False, float_format="%.6g")
 
 
-def write_plan_csv(plan: pd.DataFrame, path: Path, *, style: TimestampStyle) -> None:
+def write_plan_csv(plan: pd.DataFrame, path: Path | TextIO, *, style: TimestampStyle) -> None:
     """Write ``timestamp,replicas,gpus`` (and ``tier`` when tiers are used): one row per step,
     "keep at least ``replicas`` from ``timestamp`` until the next row", already shifted for the
     start-up time; ``tier`` is the mix, e.g. ``A100:1+L4:3`` (``replicas`` is its total)."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import typer
 
@@ -41,9 +41,22 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def on_stdout(path: Path) -> bool:
+    """Whether an output path means stdout: ``-``, as Unix tools read it, or /dev/stdout."""
+    return str(path) in ("-", "/dev/stdout")
+
+
+def status_printer(output: Path) -> Callable[[str], None]:
+    """How a command writing ``output`` prints its own lines: on stdout, or on stderr when the
+    output goes there (they landed inside a piped CSV)."""
+    return warn if on_stdout(output) else say
+
+
 def writable(path: Path, *, inputs: Iterable[Path | None] = ()) -> Path:
     """An output file's path, its folder created; checked before a long run, not after it.
     Never one of the run's ``inputs``: ``--output`` naming the history replaced it by the plan."""
+    if on_stdout(path):
+        return path
     if path.is_dir():
         fail(f"cannot write {path}: it is a directory")
     for read in inputs:
@@ -57,12 +70,17 @@ def writable(path: Path, *, inputs: Iterable[Path | None] = ()) -> Path:
 
 
 @contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Write an output inside this: a file that cannot be written after all (no permission, a
-    full disk, a path :func:`writable` could not foresee) ends the run with the usual one-line
-    error, not a traceback after minutes of work."""
+def writing(path: Path) -> Iterator[TextIO]:
+    """The open output (stdout for ``-``): a file that cannot be written after all (no
+    permission, a full disk, a path :func:`writable` could not foresee) ends the run with the
+    usual one-line error, not a traceback after minutes of work."""
     try:
-        yield
+        if on_stdout(path):
+            yield sys.stdout
+            sys.stdout.flush()
+        else:
+            with path.open("w", encoding="utf-8") as handle:
+                yield handle
     except OSError as error:
         fail(f"cannot write {path}: {error.strerror or error}")
 

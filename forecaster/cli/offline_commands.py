@@ -14,6 +14,7 @@ from forecaster.cli.app import (
     progress_bar,
     read_input,
     say,
+    status_printer,
     writable,
     writing,
 )
@@ -38,7 +39,9 @@ def forecast(
         ..., "--input", exists=True, dir_okay=False, help="timestamp,value CSV"
     ),
     horizon: str = typer.Option("48h", help="how far ahead, e.g. 48h, 90min, 2d"),
-    output: Path = typer.Option(..., "--output", help="CSV to write: timestamp,p50,p90,..."),
+    output: Path = typer.Option(
+        ..., "--output", help="CSV to write: timestamp,p50,p90,... (- for stdout)"
+    ),
     freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
     model: str = typer.Option(
         "auto", help="auto (select by backtest), ensemble, or a model name (see backtest)"
@@ -66,11 +69,12 @@ def forecast(
         )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
-    with writing(output):
-        write_forecast_csv(outcome.frame, output, style=series_file.style)
+    with writing(output) as handle:
+        write_forecast_csv(outcome.frame, handle, style=series_file.style)
     note = f" ({outcome.message})" if outcome.message else ""
-    say(f"model: {outcome.model}{note}")
-    say(f"wrote {len(outcome.frame)} steps to {output}")
+    tell = status_printer(output)
+    tell(f"model: {outcome.model}{note}")
+    tell(f"wrote {len(outcome.frame)} steps to {output}")
 
 
 @app.command()

@@ -14,6 +14,7 @@ from forecaster.cli.app import (
     read_input,
     read_profile,
     say,
+    status_printer,
     warn,
     writable,
     writing,
@@ -278,7 +279,7 @@ def plan(
     horizon: str | None = typer.Option(
         None, help="offline: how far ahead (default: the profile's horizon_hours, else 24h)"
     ),
-    output: Path | None = typer.Option(None, help="offline: plan CSV to write"),
+    output: Path | None = typer.Option(None, help="offline: plan CSV to write (- for stdout)"),
     freq: str | None = typer.Option(None, help="offline: resample to this step first"),
     model: str = typer.Option("auto", help="offline: auto or a model name"),
     value_column: str | None = VALUE_COLUMN,
@@ -301,11 +302,12 @@ def plan(
             frame = plan_file(series_file, scaling, horizon=horizon, freq=freq, model=model)
         except (ForecasterError, ValueError) as error:
             fail(str(error))
-        with writing(output):
-            write_plan_csv(frame, output, style=series_file.style)
+        with writing(output) as handle:
+            write_plan_csv(frame, handle, style=series_file.style)
         note = f" ({frame.attrs['message']})" if frame.attrs.get("message") else ""
-        say(f"model: {frame.attrs.get('model')}{note}")
-        say(f"wrote {len(frame)} steps to {output}; peak {int(frame['replicas'].max())} replicas")
+        tell = status_printer(output)
+        tell(f"model: {frame.attrs.get('model')}{note}")
+        tell(f"wrote {len(frame)} steps to {output}; peak {int(frame['replicas'].max())} replicas")
         if frame.attrs.get("note"):
             warn(f"note: {frame.attrs['note']}")
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -446,6 +447,8 @@ def test_the_verdict_does_not_call_a_spend_it_could_not_reach_equal() -> None:
         "spends 84.2 replica-hours, against 2136 for predictive"
     ]
     assert verdict(report(2140.0))[0].startswith("at equal spend (target utilisation lowered")
+    # the HPA's spend moves in jumps as its target falls: at 1.22x predictive's it said "equal"
+    assert verdict(report(2606.5))[0].startswith("at 1.22x predictive's spend (target")
 
 
 def _office_hours_in_new_york(path: Path, *, with_offsets: bool) -> Path:
@@ -481,3 +484,32 @@ def test_simulate_forecasts_on_the_clock_the_files_offsets_follow(tmp_path: Path
     assert "offsets follow America/" in said["offsets"]  # a zone with New York's rules
     assert reports["offsets"] == reports["zone"]
     assert reports["zone"]["under_provisioned_pct"] == 0
+
+
+def test_output_dash_writes_to_stdout_and_the_lines_about_it_to_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: ``--output -`` wrote a file named "-", and ``--output /dev/stdout > f.csv`` mixed the
+    "model: ..." and "wrote ..." lines into the CSV."""
+    monkeypatch.chdir(tmp_path)
+    history = daily_ramps(tmp_path / "history.csv")
+    profile = write_profile(tmp_path / "p.yaml")
+    plan = plan_csv(tmp_path, history, profile)
+    for dash in ("-", "/dev/stdout"):
+        piped = invoke_plan(history, profile, Path(dash))
+        assert piped.exit_code == 0, piped.output
+        assert pd.read_csv(io.StringIO(piped.stdout)).equals(plan)
+        assert "model: seasonal_naive_daily" in piped.stderr and f"to {dash}" in piped.stderr
+    forecast = ["forecast", "--input", str(history), "--horizon", "1h", "--output", "-"]
+    piped = runner.invoke(app, [*forecast, "--model", "seasonal_naive_daily"])
+    assert piped.exit_code == 0, piped.output
+    assert list(pd.read_csv(io.StringIO(piped.stdout)).columns) == [
+        "timestamp",
+        *("p50", "p90", "p95", "p99"),
+    ]
+    simulate = ["simulate", "--input", str(history), "--profile", str(profile), "--output", "-"]
+    piped = runner.invoke(app, [*simulate, "--policies", "static,oracle"])
+    assert piped.exit_code == 0, piped.output
+    assert set(json.loads(piped.stdout)["policies"]) == {"static", "oracle"}
+    assert "wrote -" in piped.stderr
+    assert not (tmp_path / "-").exists()

@@ -103,7 +103,10 @@ class LightGBM(ForecastModel):
             full = model._prepare(history, layout)
             pairs = training_pairs(len(full.values), layout, horizon, share, rng)
             x, scale = rows(full, layout, *pairs)
-            y = full.values[pairs[0] + pairs[1]]
+            # learnt on the despiked series: a one-off burst's own steps, read back from a
+            # burst as high as theirs, made leaves whose median was the burst
+            target = pairs[0] + pairs[1]
+            y = np.where(np.isfinite(full.values[target]), full.settled[target], np.nan)
             model._keep_history(history, layout, full)
             keep = np.isfinite(y)
             features.append(x[keep])

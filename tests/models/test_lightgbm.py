@@ -73,6 +73,18 @@ def test_a_one_off_spike_is_neither_repeated_nor_swells_the_scale() -> None:
     assert np.abs(after - clean).max() < 0.1 * series.mean()
 
 
+def test_a_burst_at_the_end_is_not_forecast_again_at_odd_hours_tomorrow() -> None:
+    """QA: the last 30 minutes at 1,000x. Trained on the raw series, the burst's own steps
+    (read back from features as high as theirs) made leaves whose median was the burst, and
+    the next day's p50 reached 3,228 at scattered steps against a level of about 100."""
+    series = synthetic_traffic(days=21, step_seconds=300, seed=6)
+    burst = series.copy()
+    burst.iloc[-6:] *= 1000
+    clean = LightGBM().fit(series).predict(288, (0.5,))["p50"].to_numpy()
+    after = LightGBM().fit(burst).predict(288, (0.5,))["p50"].to_numpy()[12:]  # past an hour
+    assert after.max() < 2 * clean.max()
+
+
 def test_a_gap_of_days_at_the_end_is_forecast_on_from_the_last_observed_hour() -> None:
     """Found on daily and hourly traces with their last week blank: every feature was missing
     and the scale fell to 1, so the forecast was about 1 against a level of 1,700. A gap of

@@ -392,15 +392,14 @@ def _prepare(
     if not isinstance(history.index, pd.DatetimeIndex):
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-history_cap(history) :].astype("float64")
-    history, note = read_as_load(
-        without_idle_start(without_stray_start(history)), calendar.timezone
-    )
+    history, idle_note = without_idle_start(without_stray_start(history))
+    history, note = read_as_load(history, calendar.timezone)
     if zone_problem(calendar.timezone):  # read in UTC (the note says why), weekends too
         calendar = replace(calendar, timezone=None)
     elif len(history):  # past event windows move onto the clock the rows were moved onto
         calendar = calendar.on_clock_of(history.index[-1])
     calendar, levels_note = with_learned_levels(history, calendar, horizon)
-    note = "; ".join(filter(None, [note, levels_note]))
+    note = "; ".join(filter(None, [idle_note, note, levels_note]))
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()
     if len(observed) < 3:

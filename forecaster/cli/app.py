@@ -76,10 +76,12 @@ def writing(path: Path) -> Iterator[TextIO]:
     usual one-line error, not a traceback after minutes of work."""
     try:
         if on_stdout(path):
+            if sys.stdout is None:  # started with stdout closed (>&-)
+                fail(f"cannot write {path}: stdout is closed")
             yield sys.stdout
             sys.stdout.flush()
-        else:
-            with path.open("w", encoding="utf-8") as handle:
+        else:  # newline="": the writers choose their line ends, as to_csv(path) did
+            with path.open("w", encoding="utf-8", newline="") as handle:
                 yield handle
     except OSError as error:
         fail(f"cannot write {path}: {error.strerror or error}")

@@ -106,8 +106,9 @@ def simulate(
     with writing(output) as handle:
         handle.write(json.dumps(report, indent=2) + "\n")
     if plot is not None:
+        svg = render_svg(result)  # before the file is opened: a failure leaves no empty one
         with writing(plot) as handle:
-            handle.write(render_svg(result))
+            handle.write(svg)
     tell = status_printer(output)
     tell(
         f"replayed {report['trace']['replay_ticks']} ticks of {tick:g}s from "

@@ -225,8 +225,9 @@ def _in_force(
 def predictive_floor(
     trace: Trace, replay_start: int, profile: ScalingProfile, trail: ForecastTrail
 ) -> np.ndarray:
-    """minReplicas per replay tick: the plan made at the latest decision, row by row (or
-    ``min_replicas`` while the HPA alone kept within the profile's reactive tolerance)."""
+    """minReplicas per replay tick as the service pushes it: every push holds the highest row
+    of the plan in force then until the next push has landed (or ``min_replicas`` while the
+    HPA alone kept within the profile's reactive tolerance)."""
     if trail.step_seconds != profile.step_seconds or trail.quantile != profile.risk_quantile:
         raise ValueError("the forecast trail was made for another step or quantile")
     loads = trail.values * trail.peak_factors[:, None]

@@ -62,7 +62,7 @@ def upsert_service(
 
 def find_service(*, session: Session, name: str, for_update: bool = False) -> Service | None:
     """The service called ``name``, if there is one; ``for_update`` holds its row until the
-    transaction ends (PostgreSQL; SQLite has one writer at a time anyway)."""
+    transaction ends (PostgreSQL; SQLite ignores it, see ``replan.planning_profile``)."""
     query = select(Service).where(Service.name == name)
     if for_update:
         query = query.with_for_update()

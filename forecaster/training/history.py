@@ -206,7 +206,7 @@ def without_idle_start(history: pd.Series) -> tuple[pd.Series, str]:
     if idle < DAY_SECONDS or idle <= after:
         return history, ""
     note = (
-        f"the {spoken_duration(idle)} of zeros before the first load (from "
+        f"the {spoken_duration(idle)} of zeros or missing values before the first load (from "
         f"{history.index[0].isoformat()}) are left out: no history of its load yet"
     )
     return history.iloc[live[0] :], note

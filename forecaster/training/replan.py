@@ -9,7 +9,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from forecaster.errors import NotReadyError, quoted
 from forecaster.planning.burst import PEAK_SECONDS, peak_to_mean
@@ -74,6 +74,11 @@ def planning_profile(*, service: Service, made_for: ScalingProfile) -> ScalingPr
     fit would undo that change until the next refresh. A change of metric or step, which
     this forecast cannot serve (a new plan needs a forecast of its own), keeps ``made_for``.
     """
+    # read again now: on SQLite the storing transaction begins at its first write, so a PUT
+    # committed after ``service`` was loaded (and before that write) is seen only now
+    session = object_session(service)
+    if session is not None:
+        session.refresh(service)
     current = profile_of(service)
     if (current.metric, current.step_seconds) != (made_for.metric, made_for.step_seconds):
         return made_for

@@ -4,6 +4,7 @@ or the answer says why not and which plan stays in force."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -198,6 +199,42 @@ def test_a_profile_put_while_a_plan_is_being_stored_is_not_undone_by_it(
         plan_id, forecast_id, replicas = _plan(database)
         assert answers[0].json()["plan_change"]["plan_id"] == plan_id
         assert forecast_id == trained.forecast_id  # re-planned from the training's forecast
+        with database.session() as session:
+            frame = forecast_frame(session=session, forecast_id=forecast_id)
+        assert (replicas >= np.ceil(frame["p95"].to_numpy() / (5 * 0.7))).all()
+    finally:
+        database.dispose()
+
+
+def test_a_profile_put_just_before_a_plan_is_stored_is_not_undone_by_it_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite ignores FOR UPDATE and begins the storing transaction at its first write: a PUT
+    committed after the training had read the service, before it wrote, was undone by the
+    training's plan (24 of 24 rows below what the new capacity needs)."""
+    import forecaster.training.train as train
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    database = Database(url)
+    database.migrate()
+    settings = Settings(database_url=url, auth_enabled=False)
+    client = _trained_client(settings, database)
+    real = train.driving_series_id
+    answers: list[Any] = []
+
+    def put_in_between(*args: Any, **kwargs: Any) -> Any:  # after the read, before a write
+        if not answers:
+            answers.append(
+                client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "driving_series_id", put_in_between)
+    try:
+        trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
+        assert answers[0].json()["plan_change"]["plan_id"] is not None
+        plan_id, forecast_id, replicas = _plan(database)
+        assert (plan_id, forecast_id) == (trained.plan_id, trained.forecast_id)
         with database.session() as session:
             frame = forecast_frame(session=session, forecast_id=forecast_id)
         assert (replicas >= np.ceil(frame["p95"].to_numpy() / (5 * 0.7))).all()

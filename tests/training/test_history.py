@@ -168,7 +168,7 @@ def test_without_idle_start_drops_days_of_zeros_before_a_service_went_live(
     kept, note = without_idle_start(history)
     pd.testing.assert_series_equal(kept, history.iloc[kept_from:])
     # said, or a fallback's "only 1 observed point" on a file of thousands reads as a misreading
-    expected = f"the {spoken_duration(kept_from * 3600)} of zeros before the first load"
+    expected = f"the {spoken_duration(kept_from * 3600)} of zeros or missing values before"
     expected = expected if kept_from else ""
     assert note.startswith(expected) and bool(note) == bool(kept_from)
 

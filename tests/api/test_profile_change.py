@@ -41,6 +41,24 @@ def _plan(database: Database) -> tuple[int, int | None, np.ndarray]:
         return plan.id, plan.forecast_id, np.array(replicas)
 
 
+def _plan_covers_capacity_5(database: Database) -> tuple[int, int | None]:
+    """The plan in force is sized for capacity 5 (the PUT's), not the old 10: its id and
+    forecast."""
+    plan_id, forecast_id, replicas = _plan(database)
+    assert forecast_id is not None
+    with database.session() as session:
+        frame = forecast_frame(session=session, forecast_id=forecast_id)
+    assert (replicas >= np.ceil(frame["p95"].to_numpy() / (5 * 0.7))).all()
+    return plan_id, forecast_id
+
+
+def _trained_database(url: str) -> tuple[Database, Settings, TestClient]:
+    database = Database(url)
+    database.migrate()
+    settings = Settings(database_url=url, auth_enabled=False)
+    return database, settings, _trained_client(settings, database)
+
+
 def test_a_changed_capacity_is_planned_from_the_same_forecast(
     settings: Settings, database: Database
 ) -> None:
@@ -117,12 +135,7 @@ def test_a_profile_changed_while_training_runs_is_not_undone_by_its_plan(
     monkeypatch.setattr(train, "make_forecast", fit_while_the_profile_changes)
     trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
 
-    plan_id, forecast_id, replicas = _plan(database)
-    assert (plan_id, forecast_id) == (trained.plan_id, trained.forecast_id)
-    with database.session() as session:
-        frame = forecast_frame(session=session, forecast_id=trained.forecast_id)
-    needed = np.ceil(frame["p95"].to_numpy() / (5 * 0.7))  # capacity 5, not the old 10
-    assert (replicas >= needed).all()
+    assert _plan_covers_capacity_5(database) == (trained.plan_id, trained.forecast_id)
 
 
 def test_a_capacity_per_replica_too_small_to_divide_by_is_refused_and_the_plan_stays(
@@ -169,14 +182,11 @@ def test_a_profile_put_while_a_plan_is_being_stored_is_not_undone_by_it(
 ) -> None:
     """The training had read the profile in its storing transaction when a PUT committed a new
     one and re-planned; the training's plan, stored next, was sized on the old profile and
-    stayed in force until the next refresh (PostgreSQL: SQLite writers queue anyway). The
-    storing transaction holds the service row, so the PUT waits and re-plans from it."""
+    stayed in force until the next refresh. The storing transaction holds the service row,
+    so the PUT waits and re-plans from it."""
     import forecaster.training.replan as replan
 
-    database = Database(postgres_schema_url)
-    database.migrate()
-    settings = Settings(database_url=postgres_schema_url, auth_enabled=False)
-    client = _trained_client(settings, database)
+    database, settings, client = _trained_database(postgres_schema_url)
     real = replan.plan_capacity
     answers: list[Any] = []
     put = threading.Thread(
@@ -196,12 +206,9 @@ def test_a_profile_put_while_a_plan_is_being_stored_is_not_undone_by_it(
         trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
         put.join(30)
         assert answers and answers[0].status_code == 200, answers
-        plan_id, forecast_id, replicas = _plan(database)
+        plan_id, forecast_id = _plan_covers_capacity_5(database)
         assert answers[0].json()["plan_change"]["plan_id"] == plan_id
         assert forecast_id == trained.forecast_id  # re-planned from the training's forecast
-        with database.session() as session:
-            frame = forecast_frame(session=session, forecast_id=forecast_id)
-        assert (replicas >= np.ceil(frame["p95"].to_numpy() / (5 * 0.7))).all()
     finally:
         database.dispose()
 
@@ -214,11 +221,7 @@ def test_a_profile_put_just_before_a_plan_is_stored_is_not_undone_by_it_on_sqlit
     training's plan (24 of 24 rows below what the new capacity needs)."""
     import forecaster.training.train as train
 
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    database = Database(url)
-    database.migrate()
-    settings = Settings(database_url=url, auth_enabled=False)
-    client = _trained_client(settings, database)
+    database, settings, client = _trained_database(f"sqlite:///{tmp_path / 'race.db'}")
     real = train.driving_series_id
     answers: list[Any] = []
 
@@ -233,10 +236,6 @@ def test_a_profile_put_just_before_a_plan_is_stored_is_not_undone_by_it_on_sqlit
     try:
         trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
         assert answers[0].json()["plan_change"]["plan_id"] is not None
-        plan_id, forecast_id, replicas = _plan(database)
-        assert (plan_id, forecast_id) == (trained.plan_id, trained.forecast_id)
-        with database.session() as session:
-            frame = forecast_frame(session=session, forecast_id=forecast_id)
-        assert (replicas >= np.ceil(frame["p95"].to_numpy() / (5 * 0.7))).all()
+        assert _plan_covers_capacity_5(database) == (trained.plan_id, trained.forecast_id)
     finally:
         database.dispose()

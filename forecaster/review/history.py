@@ -20,7 +20,7 @@ from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, from_epoch_ms
 from forecaster.training.history import early_allowance, reported_through
-from forecaster.training.service_data import newest_step_seconds
+from forecaster.training.service_data import newest_label_set_step
 
 DEFAULT_POINTS = 1_500
 MAX_POINTS = 10_000
@@ -102,11 +102,11 @@ def early_by_own_step(*, session: Session, series_ids: list[int], bucket_ms: int
     for training's 21:00 step of 15 minutes; bucketed by their raw time, the review held every
     forecast step against a load a third of a step earlier (12.6 off on a mean of 58.7).
 
-    The own step is read once, off the newest label set's newest points (the live pods; an
-    older set may be a replaced pod rolled up since), and applies to all: one short read per
-    call, where one per label set made the overview three times slower. A point rolled up to
-    its bucket's start moves less than half a finer step, so it stays in its bucket."""
-    own = newest_step_seconds(session=session, series_id=max(series_ids)) if series_ids else None
+    The own step is read once, off the newest label set (:func:`newest_label_set_step`), and
+    applies to all: one short read per call, where one per label set made the overview three
+    times slower. A point rolled up to its bucket's start moves less than half a finer step,
+    so it stays in its bucket."""
+    own = newest_label_set_step(session=session, series_ids=series_ids)
     if own is None:
         return {}
     allowance = early_allowance(round(own * 1000), bucket_ms)

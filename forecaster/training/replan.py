@@ -33,7 +33,7 @@ from forecaster.training.service_data import (
     driving_forecast_or_not_ready,
     history_reach,
     load_history,
-    newest_step_seconds,
+    newest_label_set_step,
     past_history_message,
 )
 
@@ -231,10 +231,10 @@ def samples_as_they_came(
 
 def _finer_than_the_step(session: Session, service: Service, profile: ScalingProfile) -> bool:
     """Whether samples come finer than the plan step: one cheap look at the newest label
-    set's newest points (an older set may be a replaced pod whose points retention has rolled
-    up to the step). Most services send samples on the plan's step."""
+    set's newest points (:func:`newest_label_set_step`). Most services send samples on the
+    plan's step."""
     series_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
-    own = newest_step_seconds(session=session, series_id=max(series_ids)) if series_ids else None
+    own = newest_label_set_step(session=session, series_ids=series_ids)
     return own is not None and 2 * own <= profile.step_seconds
 
 

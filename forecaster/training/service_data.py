@@ -194,6 +194,13 @@ def newest_step_seconds(*, session: Session, series_id: int) -> float | None:
     return infer_step_seconds(from_epoch_ms(stamps)) if len(stamps) >= 2 else None
 
 
+def newest_label_set_step(*, session: Session, series_ids: list[int]) -> float | None:
+    """How often a metric's samples come now: :func:`newest_step_seconds` of its newest label
+    set (the live pods; an older set may be a replaced pod whose points retention has rolled
+    up to the step); None without one."""
+    return newest_step_seconds(session=session, series_id=max(series_ids)) if series_ids else None
+
+
 def without_filling_steps(history: pd.Series, step_seconds: int, now: datetime) -> pd.Series:
     """``history`` without its last steps while they are still filling (ending after ``now``),
     unless nothing observed would be left. A forecast then starts with the step in force now:

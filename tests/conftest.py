@@ -7,7 +7,6 @@ its own schema. They are skipped when no server answers, unless FORECASTER_REQUI
 
 from __future__ import annotations
 
-import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -46,11 +45,7 @@ def postgres_available() -> bool:
 
 @pytest.fixture
 def postgres_schema_url(postgres_available: bool) -> Iterator[str]:
-    """A URL whose connections live in a fresh schema, dropped after the test.
-
-    A connection left open warns only when it is garbage-collected, which happened at a
-    random later test (a rare CI failure far from its cause): collecting here makes the
-    test that leaked one fail, every time."""
+    """A URL whose connections live in a fresh schema, dropped after the test."""
     if not postgres_available:
         pytest.skip("PostgreSQL not reachable")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -59,7 +54,6 @@ def postgres_schema_url(postgres_available: bool) -> Iterator[str]:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in POSTGRES_URL else "?"
     yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    gc.collect()
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()

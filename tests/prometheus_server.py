@@ -122,7 +122,7 @@ def start_prometheus(tmp_path: Path) -> Iterator[PrometheusFactory]:
     for child in children:
         child.terminate()
         try:
-            child.wait(timeout=20)
+            child.wait(timeout=3)  # a remote-write queue waits long for a server gone
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()

@@ -200,7 +200,10 @@ class PlanPublic(BaseModel):
     note: str | None = Field(
         default=None, description="when stale: why (e.g. the history ends too long ago)"
     )
-    total_cost: float
+    total_cost: float = Field(
+        description="what the steps returned cost (sum of cost_per_hour x step hours): the "
+        "window asked for, not the whole stored plan"
+    )
     steps: list[PlanStepPublic]
 
 

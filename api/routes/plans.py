@@ -126,6 +126,7 @@ async def get_plan(
         note = await run_in_threadpool(stale_plan_note, database, name, view.ends_at)
     elif too_old is not None:
         note = f"{too_old}: actuators restore their baselines; send recent samples, then train"
+    rows = view.window(begin, begin + timedelta(seconds=horizon_seconds))
     header = {
         "service": name,
         "plan_id": view.plan_id,
@@ -137,9 +138,9 @@ async def get_plan(
         "step_seconds": view.step_seconds,
         "stale": stale,
         "note": note,
-        "total_cost": view.total_cost,
+        "total_cost": view.window_cost(rows),
     }
-    steps = view.window_json(begin, begin + timedelta(seconds=horizon_seconds))
+    steps = view.window_json(rows)
     # the steps are encoded once per plan; a query only splices them in (hottest route)
     body = json.dumps(header, separators=(",", ":")).encode()[:-1] + b',"steps":' + steps + b"}"
     return Response(content=body, media_type="application/json")

@@ -44,13 +44,23 @@ class PlanView:
     ends_at: datetime
     step_starts_ms: np.ndarray
     encoded_rows: tuple[bytes, ...]  # each step already JSON-encoded: a query only joins them
+    step_costs: np.ndarray  # what each row costs over its step (cost per hour x step hours)
 
-    def window_json(self, begin: datetime, end: datetime) -> bytes:
-        """Steps in force at some time in [begin, end), as a JSON array: the one running at
+    def window(self, begin: datetime, end: datetime) -> slice:
+        """The rows of the steps in force at some time in [begin, end): the one running at
         ``begin`` onwards."""
         first = np.searchsorted(self.step_starts_ms, _ms(begin) - self.step_seconds * 1000, "right")
         last = np.searchsorted(self.step_starts_ms, _ms(end), "left")
-        return b"[" + b",".join(self.encoded_rows[first:last]) + b"]"
+        return slice(int(first), int(last))
+
+    def window_json(self, rows: slice) -> bytes:
+        """Those rows as a JSON array."""
+        return b"[" + b",".join(self.encoded_rows[rows]) + b"]"
+
+    def window_cost(self, rows: slice) -> float:
+        """What those rows' steps cost: beside a window of the plan, its total is the window's,
+        not the whole stored plan's (48 h, steps already past included)."""
+        return float(self.step_costs[rows].sum())
 
 
 # Which plan is in force is re-checked once a second, in the background: queries meanwhile get
@@ -200,6 +210,7 @@ def _load(session: Session, plan_id: int) -> PlanView:
         rows, starts = encode_steps(
             session.execute(STEP_COLUMNS.where(PlanStep.plan_id == plan_id))
         )
+    costs = [step["cost_per_hour"] for step in json.loads(b"[" + b",".join(rows) + b"]")]
     last_start = (
         datetime.fromtimestamp(int(starts[-1]) / 1000, tz=UTC) if len(starts) else plan.generated_at
     )
@@ -216,6 +227,7 @@ def _load(session: Session, plan_id: int) -> PlanView:
         ends_at=last_start + timedelta(seconds=plan.step_seconds),
         step_starts_ms=starts,
         encoded_rows=rows,
+        step_costs=np.array(costs, dtype="float64") * plan.step_seconds / 3600,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+import pytest
 import pandas as pd
 
 from api.app import create_app
@@ -17,6 +18,7 @@ PROFILE = {
     "step_seconds": 300,
     "horizon_hours": 24,
     "capacity_per_replica": 20,
+    "cost_per_replica_hour": 1.5,
     "target_utilization": 0.7,
     "min_replicas": 2,
     "max_replicas": 30,
@@ -71,6 +73,11 @@ def test_ingest_train_and_plan_over_http(settings: Settings, database: Database)
         assert [s["gpus"] for s in plan["steps"]] == replicas
         first = plan["steps"][0]
         assert "p95 load" in first["reason"]
+        # the cost is the window's: the steps returned, not the whole 24 h stored
+        window_cost = sum(s["cost_per_hour"] for s in plan["steps"]) * plan["step_seconds"] / 3600
+        assert plan["total_cost"] == pytest.approx(window_cost)
+        whole = client.get("/v1/services/chat/plan", params={"horizon": "24h"}).json()
+        assert whole["total_cost"] > 2 * plan["total_cost"]
 
         assert client.get("/v1/services/chat/plan", params={"horizon": "soon"}).status_code == 422
         bare = client.get("/v1/services/chat/plan", params={"horizon": "48"})  # meant 48h

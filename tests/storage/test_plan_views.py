@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import update
 
 from forecaster.profiles import ScalingProfile
@@ -53,7 +54,7 @@ def _store_plan(database: Database) -> tuple[int, pd.DataFrame]:
 def _steps(database: Database, plan_id: int, begin: datetime, end: datetime) -> list[dict]:
     with database.session() as session:
         view = plan_views.plan_view(session=session, plan_id=plan_id)
-    return json.loads(view.window_json(begin, end))
+    return json.loads(view.window_json(view.window(begin, end)))
 
 
 def test_served_steps_are_the_written_plan(database: Database) -> None:
@@ -67,6 +68,17 @@ def test_served_steps_are_the_written_plan(database: Database) -> None:
     # a window starting mid-step begins with the step in force then
     middle = _steps(database, plan_id, START + pd.Timedelta("7min"), START + pd.Timedelta("12min"))
     assert [s["replicas"] for s in middle] == [3, 5]
+
+
+def test_a_windows_cost_is_its_own_steps(database: Database) -> None:
+    plan_id, _frame = _store_plan(database)
+    with database.session() as session:
+        view = plan_views.plan_view(session=session, plan_id=plan_id)
+    middle = view.window(START + pd.Timedelta("7min"), START + pd.Timedelta("12min"))
+    assert view.window_cost(middle) == pytest.approx((2.4 + 15.0) / 12)  # 5-minute steps
+    assert view.window_cost(view.window(START, START + pd.Timedelta("1h"))) == pytest.approx(
+        (1.6 + 2.4 + 15.0 + 3.2) / 12
+    )
 
 
 def test_plans_written_before_encoded_steps_read_the_same(database: Database) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -66,6 +67,14 @@ FORECAST_AGE = Gauge(
 # set by `forecaster serve --workers N` for its worker processes: each scrape reaches one of
 # them, and each counted only its own requests (counters that fell back between scrapes)
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def report_forecast_ages(ages: Mapping[str, timedelta]) -> None:
+    """Set the forecast age gauge to exactly these services: one disabled or deleted since the
+    last scrape drops out, rather than keep its last age."""
+    FORECAST_AGE.clear()
+    for service, age in ages.items():
+        FORECAST_AGE.labels(service=service).set(age.total_seconds())
 
 
 def own_metrics() -> bytes:

@@ -14,7 +14,7 @@ from forecaster.review.overview import FAILED_JOBS, failed_jobs
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
 from forecaster.storage.services import list_services
-from forecaster.telemetry import FORECAST_AGE, own_metrics, plans_exposition
+from forecaster.telemetry import own_metrics, plans_exposition, report_forecast_ages
 from forecaster.timeutil import utc_now
 
 router = APIRouter(tags=["health"])
@@ -31,11 +31,16 @@ def metrics(database: DatabaseDep) -> Response:
     try:
         with database.session() as session:
             newest = newest_forecast_times(session=session)
+            enabled = {
+                service.name for service in list_services(session=session) if service.enabled
+            }
     except OperationalError:
         log.warning("/metrics: the database is unavailable; forecast ages keep their last values")
-        newest = {}
-    for service, created in newest.items():
-        FORECAST_AGE.labels(service=service).set((now - created).total_seconds())
+    else:
+        # a disabled service gets no refresh: its age would grow, and alert, for ever
+        report_forecast_ages(
+            {name: now - created for name, created in newest.items() if name in enabled}
+        )
     return Response(own_metrics(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -50,7 +55,8 @@ def plans_metrics(session: SessionDep, settings: SettingsDep) -> Response:
     now = utc_now()
     max_age = settings.actuation_max_plan_age_hours * 3600
     steps = steps_in_force(session=session, now=now, max_age_seconds=max_age)
-    services = [service.name for service in list_services(session=session)]
+    # a disabled service is left out: nothing plans or pushes for it, by choice
+    services = [service.name for service in list_services(session=session) if service.enabled]
     failing = {
         service: {run.job for run in runs}
         for service, runs in failed_jobs(session=session, now=now).items()

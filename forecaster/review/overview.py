@@ -270,8 +270,11 @@ def warnings_for(
     pushes: Sequence[Actuation] = (),
 ) -> list[str]:
     """What a person should look at, most urgent first; ``pushes``: the records of the
-    latest actuation pass, one per target."""
+    latest actuation pass, one per target. A disabled service is off by choice: only a failed
+    restore of its targets' baselines is news (no samples, forecast or plan is expected)."""
     found: list[str] = []
+    if not summary.enabled:
+        return _failed_pushes(pushes)
     for failed in failures:
         what, meanwhile = FAILED_JOBS[failed.job]
         if summary.plan is None:  # a service that never trained has nothing to keep in force
@@ -300,10 +303,15 @@ def warnings_for(
         found.append("the plan has run out: actuators fall back to their baselines")
     if summary.champion is not None and summary.champion.status != "ok":
         found.append(f"champion {summary.champion.status}: {summary.champion.message or ''}")
-    for push in reversed(pushes):
-        if push.outcome == "failed":
-            found.append(f"last actuation of {push.target} failed: {push.error or ''}")
-    return found
+    return found + _failed_pushes(pushes)
+
+
+def _failed_pushes(pushes: Sequence[Actuation]) -> list[str]:
+    return [
+        f"last actuation of {push.target} failed: {push.error or ''}"
+        for push in reversed(pushes)
+        if push.outcome == "failed"
+    ]
 
 
 def format_age(seconds: float) -> str:

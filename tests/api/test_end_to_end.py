@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from api.app import create_app
 from forecaster.settings import Settings

@@ -109,9 +109,9 @@ def test_only_plans_in_force_now_are_reported_and_one_that_stops_drops_out(
 def test_a_plan_the_actuators_would_not_push_is_not_in_force(
     client: TestClient, database: Database
 ) -> None:
-    """A plan refreshed on samples that stopped 8 hours ago (the limit is 6) and a disabled
-    service's plan: the actuators restore baselines for both, while the gauge said 1 and no
-    alert on it could fire."""
+    """A plan refreshed on samples that stopped 8 hours ago (the limit is 6): the actuators
+    restore baselines, while the gauge said 1 and no alert on it could fire. A disabled
+    service is left out: nothing pushes for it by choice, and an alert on it would never end."""
     make_service(database, name="stopped")
     store_plan(database, name="stopped", replicas=[16] * 12, data_until=utc_now() - hours(8))
     make_service(database, name="off", enabled=False)
@@ -120,10 +120,11 @@ def test_a_plan_the_actuators_would_not_push_is_not_in_force(
     store_plan(database, name="fresh", replicas=[4] * 12, data_until=utc_now() - hours(1))
     scraped = _scraped(client)
     in_force = {
-        name: scraped[("forecaster_plan_in_force", (("service", name),))]
+        name: scraped.get(("forecaster_plan_in_force", (("service", name),)))
         for name in ("stopped", "off", "fresh")
     }
-    assert in_force == {"stopped": 0, "off": 0, "fresh": 1}
+    assert in_force == {"stopped": 0, "off": None, "fresh": 1}
+    assert not [labels for name, labels in scraped if ("service", "off") in labels]
     assert ("forecaster_planned_replicas", (("service", "stopped"),)) not in scraped
     assert scraped[("forecaster_planned_replicas", (("service", "fresh"),))] == 4
 
@@ -193,3 +194,25 @@ def test_the_plan_route_calls_a_plan_on_old_data_stale(
     assert "actuators restore their baselines" in stopped["note"]
     fresh = client.get("/v1/services/fresh/plan").json()
     assert fresh["stale"] is False and fresh["note"] is None
+
+
+def _forecast_ages(client: TestClient) -> dict[str, float]:
+    return {
+        sample.labels["service"]: sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        if family.name == "forecaster_forecast_age_seconds"
+        for sample in family.samples
+    }
+
+
+def test_a_disabled_services_forecast_age_drops_out_of_the_metrics(
+    client: TestClient, database: Database
+) -> None:
+    """Nothing refreshes a disabled service's forecast: its age grew, and the stale-forecast
+    alert on it fired, for as long as the service stayed disabled."""
+    for name in ("chat", "off"):
+        make_service(database, name=name)
+        store_plan(database, name=name, replicas=[3] * 4, data_until=utc_now() - hours(1))
+    assert set(_forecast_ages(client)) == {"chat", "off"}
+    make_service(database, name="off", enabled=False)
+    assert set(_forecast_ages(client)) == {"chat"}

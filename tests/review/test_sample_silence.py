@@ -39,3 +39,22 @@ def test_daily_rows_are_silent_only_after_a_missed_row(
     steps = pd.date_range(end="2024-03-31", periods=300, freq="5min", tz="UTC")
     store_service(database, settings, "fine", pd.Series(np.full(300, 5.0), steps), PROFILE)
     assert _silence_warnings(database, "fine", 0.5) != []  # 5-minute rows: as before
+
+
+def test_a_disabled_service_warns_of_nothing_it_is_not_meant_to_do(
+    database: Database, settings: Settings
+) -> None:
+    """QA: a service disabled to retire it still warned "no new samples" and "no forecast
+    yet", so ``forecaster status --check`` failed for as long as it stayed in the database."""
+    steps = pd.date_range(end="2024-03-31", periods=300, freq="5min", tz="UTC")
+    store_service(database, settings, "old", pd.Series(np.full(300, 5.0), steps), PROFILE)
+    with database.session() as session:
+        get_service(session=session, name="old").enabled = False
+    with database.session() as session:
+        service = get_service(session=session, name="old")
+        now = pd.Timestamp("2024-04-30", tz="UTC").to_pydatetime()
+        summary = summarize_service(session=session, service=service, now=now, last_actuation=None)
+    assert summary.warnings == []
+    with database.session() as session:
+        get_service(session=session, name="old").enabled = True
+    assert _silence_warnings(database, "old", 24 * 30) != []  # enabled again: it is news

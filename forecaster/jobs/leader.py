@@ -13,7 +13,6 @@ import fcntl
 import logging
 import os
 import threading
-from pathlib import Path
 from typing import IO
 
 from sqlalchemy import Connection, text
@@ -130,11 +129,11 @@ class LeaderLock:
         return (on_disk.st_dev, on_disk.st_ino) == (ours.st_dev, ours.st_ino)
 
     def _try_file(self) -> bool:
-        database = self.database.engine.url.database
-        if not database or database == ":memory:":
+        path = self.database.lock_path("scheduler")
+        if path is None:
             self._in_memory = True  # an in-memory database lives in one process anyway
             return True
-        handle = Path(f"{database}.scheduler.lock").open("a")  # noqa: SIM115 - held while leading
+        handle = path.open("a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

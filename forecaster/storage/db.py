@@ -184,18 +184,27 @@ class Database:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
                 connection.commit()
 
+    def lock_path(self, purpose: str) -> Path | None:
+        """``<database>.<purpose>.lock`` beside a SQLite file, from the file's real path: a
+        process reaching it through a symlink had locked another file, and two schedulers
+        led at once. None for an in-memory database."""
+        name = self.engine.url.database
+        if not name or name == ":memory:":
+            return None
+        return Path(f"{os.path.realpath(name)}.{purpose}.lock")
+
     @contextmanager
     def _file_lock(self, purpose: str) -> Iterator[None]:
         """An exclusive flock on ``<database>.<purpose>.lock`` while the block runs (flocks
         of separate opens exclude each other within one process too); an in-memory
         database, or a read-only folder where nothing can change, needs none."""
-        name = self.engine.url.database
-        if not name or name == ":memory:":
+        path = self.lock_path(purpose)
+        if path is None:
             with _IN_MEMORY_LOCKS.setdefault(purpose, threading.Lock()):
                 yield
             return
         try:
-            handle = Path(f"{name}.{purpose}.lock").open("a")  # noqa: SIM115 - closed below
+            handle = path.open("a")
         except OSError:
             yield
             return

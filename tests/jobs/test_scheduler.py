@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -274,6 +275,24 @@ def test_the_lock_admits_one_holder(database: Database) -> None:
     finally:
         first.release()
         second.release()
+
+
+def test_a_sqlite_file_reached_through_a_symlink_has_one_leader(tmp_path: Path) -> None:
+    """QA: the lock file was named from the URL as written, so a worker given the database
+    through a symlink locked a file of its own, and two schedulers pushed to the same HPA."""
+    real = Database(f"sqlite:///{tmp_path / 'forecaster.db'}")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "forecaster.db").symlink_to(tmp_path / "forecaster.db")
+    linked = Database(f"sqlite:///{tmp_path / 'elsewhere' / 'forecaster.db'}")
+    first, second = LeaderLock(real), LeaderLock(linked)
+    try:
+        assert first.try_acquire()
+        assert not second.try_acquire()
+    finally:
+        first.release()
+        second.release()
+        real.dispose()
+        linked.dispose()
 
 
 def test_a_standby_says_so_once_and_leads_when_the_lock_is_free(

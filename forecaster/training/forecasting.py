@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import listing, quoted
+from forecaster.errors import CandidatesFailedError, listing, quoted
 from forecaster.training.backtest import (
     CandidateBacktest,
     FoldPlan,
@@ -139,6 +139,15 @@ class ForecastOutcome:
     trained_on: str = ""
 
 
+@dataclass(frozen=True)
+class SeriesFailure:
+    """Why one series of a batch got no forecast at all: its own work raised, and so did the
+    seasonal-naive fallback. It stands in that series' place, so the rest of the batch (every
+    service training beside it) still counts."""
+
+    message: str
+
+
 def known_model_names() -> list[str]:
     """What ``--model`` accepts."""
     return ["auto", ENSEMBLE, *sorted(MODELS)]
@@ -200,6 +209,7 @@ class _Series:
     folds: Folds | None = None
     dense: Folds | None = None  # short-horizon calibration origins (see ``dense_plan``)
     reason: str = ""
+    error: str = ""  # why preparing the history failed (see _prepared_or_not)
     note: str = ""  # what was done to the history first (a trailing outage read as missing)
     # weekends moved onto the weekdays' level (:func:`_weekends_moved`), and why
     weekend: WeekendShift | None = None
@@ -216,6 +226,19 @@ class _Series:
 
 
 def forecast_many(
+    histories: Sequence[pd.Series], horizon: int, **options: Any
+) -> list[ForecastOutcome]:
+    """:func:`forecast_each`, for callers that want every forecast or none: CandidatesFailedError
+    names the first series that got none."""
+    outcomes = forecast_each(histories, horizon, **options)
+    for number, outcome in enumerate(outcomes, start=1):
+        if isinstance(outcome, SeriesFailure):
+            which = f"series {number} of {len(outcomes)}: " if len(outcomes) > 1 else ""
+            raise CandidatesFailedError(f"{which}{outcome.message}")
+    return [outcome for outcome in outcomes if not isinstance(outcome, SeriesFailure)]
+
+
+def forecast_each(
     histories: Sequence[pd.Series],
     horizon: int,
     *,
@@ -227,7 +250,7 @@ def forecast_many(
     alternatives: bool = False,
     workers: int = 1,
     cluster: str | None = None,
-) -> list[ForecastOutcome]:
+) -> list[ForecastOutcome | SeriesFailure]:
     """Backtest, select, calibrate, fit and forecast every series (all on the same step).
 
     Global models learn from every series at once, here; everything else is one series' own
@@ -236,6 +259,7 @@ def forecast_many(
     on the Dask cluster whose scheduler is at ``cluster``.
     With ``alternatives`` every backtested candidate is also refitted and forecast, for
     side-by-side comparison (the benchmark); the champion is chosen the same way.
+    Each series' trouble stays its own (:func:`_complete_or_fall_back`).
     """
     if problem := unknown_model(model):
         raise ValueError(problem)
@@ -246,7 +270,7 @@ def forecast_many(
     names = _candidate_names(model, candidates, len(histories))
     weekends = model == "auto" and WEEKLY_NAIVE in names  # see _weekends_moved
     series = [
-        _prepare(history, calendar, horizon, weekends)
+        _prepared_or_not(history, calendar, horizon, weekends)
         for history, calendar in zip(
             histories, calendars or [Calendar()] * len(histories), strict=True
         )
@@ -255,7 +279,7 @@ def forecast_many(
     _run_global_backtests(series, names, shared, horizon, progress)
     _fit_global_finals(series, shared, horizon)
     work = partial(
-        _complete,
+        _complete_or_fall_back,
         names=names,
         shared=shared,
         horizon=horizon,
@@ -271,8 +295,9 @@ def forecast_many(
         work, series, workers if heavy else 1, progress, cluster if heavy else None
     )
     for outcome, where in placed:  # its share of the joint work plus its own (by _complete)
-        outcome.fit_seconds += shared_seconds
-        outcome.trained_on = where
+        if isinstance(outcome, ForecastOutcome):
+            outcome.fit_seconds += shared_seconds
+            outcome.trained_on = where
     return [outcome for outcome, _ in placed]
 
 
@@ -314,6 +339,35 @@ def _map_series(
 
 def _each_in_chunk(work: Callable[[_Series], Result], chunk: list[_Series]) -> list[Result]:
     return [work(item) for item in chunk]
+
+
+def _complete_or_fall_back(
+    item: _Series,
+    *,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    model: str,
+    **options: Any,
+) -> ForecastOutcome | SeriesFailure:
+    """:func:`_complete`, its trouble kept to this series. An error no candidate's own guard
+    caught (this series' data tripping the engine, or the fallback itself failing) falls back
+    to seasonal-naive, marked as an error so training keeps a stored champion that still
+    forecasts; if that fails too, a :class:`SeriesFailure`. One such series had failed the
+    whole batch: every service training beside it, night after night."""
+    try:
+        outcome = _complete(item, horizon=horizon, quantiles=quantiles, model=model, **options)
+    except Exception as error:  # this series' own: the batch goes on
+        problem = f"the engine failed on this series ({type(error).__name__}: {error})"
+        log.warning("%s", problem, exc_info=True)
+        try:
+            outcome = _fallback(item, horizon, quantiles, problem, model)
+        except Exception as again:  # noqa: BLE001 - nothing left to forecast this series with
+            fallback = f"{type(again).__name__}: {again}"
+            return SeriesFailure(f"{problem}; so did the fallback ({fallback})")
+        outcome.errors = [problem]
+    if item.error:  # its history could not be read: the fallback's forecast is no champion
+        outcome.errors = [item.error, *outcome.errors]
+    return outcome
 
 
 def _complete(
@@ -382,6 +436,21 @@ def history_cap(history: pd.Series) -> int:
     step = step_seconds_of(history.index) if len(history) > 1 else DAY_SECONDS
     days = math.ceil(MIN_HISTORY_DAYS * DAY_SECONDS / step)
     return max(MAX_HISTORY_POINTS, min(days, MAX_FINE_HISTORY_POINTS))
+
+
+def _prepared_or_not(
+    history: pd.Series, calendar: Calendar, horizon: int, weekends: bool
+) -> _Series:
+    """:func:`_prepare`, or when that raises on this series, the series as given with no
+    backtest, for the fallback, and why (:func:`_complete_or_fall_back`)."""
+    try:
+        return _prepare(history, calendar, horizon, weekends)
+    except TypeError:
+        raise  # a caller's mistake, not the data's
+    except Exception as error:  # this series' own: the batch goes on
+        problem = f"the engine could not read this series ({type(error).__name__}: {error})"
+        log.warning("%s", problem, exc_info=True)
+        return _Series(history=history, calendar=calendar, reason=problem, error=problem)
 
 
 def _prepare(

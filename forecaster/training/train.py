@@ -33,8 +33,8 @@ from forecaster.timeutil import as_utc
 from forecaster.training.event_effect import with_learned_levels
 from forecaster.training.forecasting import (
     ForecastOutcome,
-    forecast_many,
-    make_forecast,
+    SeriesFailure,
+    forecast_each,
     refreshed,
 )
 from forecaster.training.replan import build_plan, planning_profile
@@ -139,9 +139,16 @@ def _load(database: Database, name: str, settings: Settings) -> _Loaded:
         return _Loaded(service.id, name, profile, history, calendar)
 
 
-def _store(database: Database, loaded: _Loaded, outcome: ForecastOutcome) -> TrainResult:
+def _store(
+    database: Database, loaded: _Loaded, outcome: ForecastOutcome | SeriesFailure
+) -> TrainResult:
     """Runs, forecast and plan of one service, written in one transaction; when every
     candidate failed with an error, the stored champion is kept if it still forecasts."""
+    if isinstance(outcome, SeriesFailure):  # not even the fallback could forecast it
+        _keep_working_champion(database, loaded, [outcome.message])
+        raise CandidatesFailedError(
+            f"{outcome.message}; no stored champion forecasts, so nothing was stored"
+        )
     if outcome.errors:
         _keep_working_champion(database, loaded, outcome.errors)
     with database.session() as session:
@@ -222,13 +229,13 @@ def train_service(
     carries the fitted, calibrated model. Nothing is written if anything fails before the end.
     """
     loaded = _load(database, name, settings)
-    outcome = run_at_idle_priority(
-        make_forecast,
-        loaded.history,
+    (outcome,) = run_at_idle_priority(
+        forecast_each,
+        [loaded.history],
         loaded.profile.horizon_steps,
         model=model,
         quantiles=loaded.profile.forecast_quantiles,
-        calendar=loaded.calendar,
+        calendars=[loaded.calendar],
     )
     return _store(database, loaded, outcome)
 
@@ -262,7 +269,7 @@ def train_services(
     for (_step, horizon, quantiles), group in groups.items():
         check_leading(len(results), len(names))  # a shutdown starts no more fits
         outcomes = run_at_idle_priority(
-            forecast_many,
+            forecast_each,
             [loaded.history for loaded in group],
             horizon,
             quantiles=quantiles,

@@ -203,9 +203,12 @@ def test_a_training_on_demand_is_read_back_at_once_and_an_unknown_service_is_not
     assert [run["service"] for run in runs] == ["chat", "chat"]  # a typo is no failed training
 
 
+@pytest.mark.parametrize("fallback_works", [True, False], ids=["fallback", "not-even-it"])
 def test_a_training_whose_every_model_fails_answers_503_and_keeps_the_champion(
-    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch, fallback_works: bool
 ) -> None:
+    """QA: with the seasonal-naive fallback broken too, the training answered 500 and left
+    the champion's forecast unrefreshed."""
     import forecaster.training.forecasting as forecasting
     from tests.helpers import BrokenModel
 
@@ -214,8 +217,12 @@ def test_a_training_whose_every_model_fails_answers_503_and_keeps_the_champion(
     first = client.post("/v1/services/chat/train")
     assert first.status_code == 200, first.text
     monkeypatch.setattr(forecasting, "create_model", lambda _name: BrokenModel())
+    if not fallback_works:
+        monkeypatch.setattr(forecasting, "SeasonalNaiveDaily", BrokenModel)
     failed = client.post("/v1/services/chat/train")
-    assert failed.status_code == 503 and "every candidate model failed" in failed.text
+    assert failed.status_code == 503, failed.text
+    assert "every candidate model failed" in failed.text
+    assert fallback_works or "so did the fallback (RuntimeError: the upgraded" in failed.text
     assert f"champion run {first.json()['run_id']} " in failed.text
     runs = client.get("/v1/services/chat/runs").json()
     champion = runs["data"][0]  # the last good training's leaderboard

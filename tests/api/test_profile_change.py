@@ -125,14 +125,14 @@ def test_a_profile_changed_while_training_runs_is_not_undone_by_its_plan(
     import forecaster.training.train as train
 
     client = _trained_client(settings, database)
-    real = train.make_forecast
+    real = train.forecast_each
 
     def fit_while_the_profile_changes(*args: Any, **kwargs: Any) -> Any:
         changed = client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
         assert changed.json()["plan_change"]["plan_id"] is not None
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "make_forecast", fit_while_the_profile_changes)
+    monkeypatch.setattr(train, "forecast_each", fit_while_the_profile_changes)
     trained = train_service(database, "chat", settings, model="seasonal_naive_daily")
 
     assert _plan_covers_capacity_5(database) == (trained.plan_id, trained.forecast_id)

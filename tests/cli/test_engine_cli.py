@@ -21,7 +21,7 @@ from forecaster.cli import app
 from forecaster.settings import get_settings
 from forecaster.storage.db import open_database
 from forecaster.storage.orm import Sample, Service
-from forecaster.training.forecasting import make_forecast
+from forecaster.training.forecasting import forecast_each
 from tests.helpers import ending_now, synthetic_traffic
 
 runner = CliRunner()
@@ -142,9 +142,9 @@ def test_train_fits_at_the_priority_of_the_person_waiting(
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         policies.append(os.sched_getscheduler(0))
-        return make_forecast(*args, **kwargs)
+        return forecast_each(*args, **kwargs)
 
-    monkeypatch.setattr("forecaster.training.train.make_forecast", watched)
+    monkeypatch.setattr("forecaster.training.train.forecast_each", watched)
     _ingest_and_train_fresh(tmp_path)
     assert policies == [os.sched_getscheduler(0)] and policies[0] != os.SCHED_IDLE
 

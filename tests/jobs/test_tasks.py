@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
 
@@ -239,14 +240,16 @@ def test_a_service_whose_forecast_is_refused_does_not_cost_the_others_their_trai
     import forecaster.training.train as train
     from tests.helpers import ending_now, store_points, synthetic_traffic
 
-    real = train.forecast_many
+    real = train.forecast_each
 
-    def first_goes_non_finite(*args: object, **kwargs: object) -> list[ForecastOutcome]:
+    def first_goes_non_finite(*args: object, **kwargs: object) -> list[object]:
         outcomes = real(*args, **kwargs)  # type: ignore[arg-type]
-        outcomes[0].frame.iloc[3] = float("inf")
-        return outcomes
+        first = outcomes[0]
+        assert isinstance(first, ForecastOutcome)
+        first.frame.iloc[3] = float("inf")
+        return list(outcomes)
 
-    monkeypatch.setattr(train, "forecast_many", first_goes_non_finite)
+    monkeypatch.setattr(train, "forecast_each", first_goes_non_finite)
     for number, name in enumerate(("chat", "embed")):
         make_service(database, name=name, horizon_hours=2)
         history = ending_now(synthetic_traffic(days=2, step_seconds=300, seed=number))
@@ -315,6 +318,58 @@ def test_a_training_whose_every_candidate_fails_keeps_a_champion_that_still_work
     else:  # the fallback is right here
         assert run.status == "ok" and champion != good and planned_by == champion
         assert "fell back to seasonal_naive_daily" in run.details["services"]["chat"]["message"]
+
+
+@pytest.mark.parametrize("fallback_works", [True, False], ids=["fallback", "nothing"])
+def test_one_series_that_trips_the_engine_fails_only_its_own_service(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, fallback_works: bool
+) -> None:
+    """QA: one service whose series raised outside the candidates' own guards (injected
+    here, at selection) failed the scheduled training of every service trained beside it,
+    each recorded with the other's error, night after night. Its trouble is now its own: the
+    others train, and it keeps its last good champion and plan, as any failed training does."""
+    import forecaster.training.forecasting as forecasting
+    from tests.helpers import ending_now, store_points, synthetic_traffic
+
+    for name, scale in (("chat", 1.0), ("huge", 1000.0)):
+        make_service(database, name=name, horizon_hours=2)
+        store_points(database, settings, name, ending_now(synthetic_traffic(days=1) * scale))
+    train_all(database, settings)
+    good, _, _ = champion_and_plan(database, "huge")
+    chat_before, _, _ = champion_and_plan(database, "chat")
+
+    def trips_on_huge(history: pd.Series) -> bool:
+        return float(history.max()) > 10_000
+
+    finish, naive = forecasting._finish, forecasting.SeasonalNaiveDaily
+
+    def tripping_finish(item: forecasting._Series, *args: object) -> ForecastOutcome:
+        if trips_on_huge(item.history):
+            raise ZeroDivisionError("this series' own trouble")
+        return finish(item, *args)
+
+    class TrippingNaive(naive):  # type: ignore[misc, valid-type]
+        def fit(self, history: pd.Series) -> object:
+            if trips_on_huge(history):
+                raise MemoryError("and the fallback's")
+            return super().fit(history)
+
+    monkeypatch.setattr(forecasting, "_finish", tripping_finish)
+    if not fallback_works:
+        monkeypatch.setattr(forecasting, "SeasonalNaiveDaily", TrippingNaive)
+    train_all(database, settings)
+
+    run = job_runs(database, "train")[-1]
+    services = run.details["services"]
+    assert "error" not in services["chat"], services
+    assert champion_and_plan(database, "chat")[0] != chat_before  # chat trained anew
+    error = services["huge"]["error"]
+    assert "the engine failed on this series (ZeroDivisionError: this series' own trouble)" in error
+    if not fallback_works:
+        assert "so did the fallback (MemoryError: and the fallback's)" in error
+    assert f"champion run {good} " in error and "kept" in error
+    assert champion_and_plan(database, "huge")[0] == good
+    assert run.status == "failed" and "could not train huge" in (run.message or "")
 
 
 PROMETHEUS_SOURCE = {"metric": "requests_per_second", "query": "sum(rate(requests_total[1m]))"}

@@ -803,10 +803,15 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
         return False
     item.weekend = WeekendShift.of(item.history, zone)
     item.history = item.weekend.removed(item.history)
+    # weekdays at one level (a constant series, say) make any weekend gap infinitely many
+    apart = (
+        "weekends stand apart from weekdays that hold one level"
+        if math.isinf(contrast)
+        else f"weekends stand {contrast:.1f} weekday standard deviations apart"
+    )
     item.weekend_note = (
         f"weekends moved to the weekdays' level by time of day and back, and averaged with "
-        f"{_weekend_partner(item)}: weekends stand {contrast:.1f} weekday standard deviations "
-        f"apart, and {why}"
+        f"{_weekend_partner(item)}: {apart}, and {why}"
     )
     return True
 

@@ -207,3 +207,15 @@ def test_a_zone_unknown_here_reads_the_weekends_in_utc_too() -> None:
     assert "time zone Mars/Olympus is unknown here" in outcome.message
     assert "averaged with seasonal_naive_weekly" in outcome.message
     assert outcome.frame["p50"].notna().all()
+
+
+def test_weekdays_at_one_level_are_named_so_not_as_infinitely_many_deviations() -> None:
+    """QA: flat weekdays and one spike on a Sunday read "weekends stand inf weekday standard
+    deviations apart"."""
+    end = pd.Timestamp("2026-12-06 23:55", tz="UTC")  # a Sunday
+    index = pd.date_range(end=end, periods=10 * 288, freq="5min")
+    values = np.ones(len(index))
+    values[-5] = 1e15
+    message = make_forecast(pd.Series(values, index), 288).message
+    assert "weekends stand apart from weekdays that hold one level" in message
+    assert "inf" not in message

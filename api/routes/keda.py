@@ -54,7 +54,7 @@ def get_keda_metric(
         now=utc_now(),
         window_seconds=max(settings.actuation_lead_seconds, 1.0),
         max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
-        preview=True,  # a pull is the user's own choice to scale on the plan
+        pulled=True,  # a pull is the user's own choice to scale on the plan
     )
     window = windows[tier]
     if not window.active or window.floor is None:

@@ -227,6 +227,7 @@ def load_windows(
     max_age_seconds: float,
     push_seconds: float | None = None,
     preview: bool = False,
+    pulled: bool = False,
     tiers: Iterable[str | None] = (None,),
 ) -> dict[str | None, PlanWindow]:
     """The windows for a stored service's latest plan, one per entry of ``tiers``: of that
@@ -234,8 +235,10 @@ def load_windows(
     tiers for ``None``. The plan is read once however many tiers are asked for.
 
     ``preview`` (dry runs) ignores ``forecast_only`` so a person can see what a push would do
-    before turning actuation on.
+    before turning actuation on, and says so; ``pulled`` (KEDA reading the plan, the user's own
+    choice to scale on it) ignores it too, with nothing to say.
     """
+    preview = preview or pulled
     tiers = list(dict.fromkeys(tiers))
 
     def every_tier(status: PlanStatus, reason: str, **known: Any) -> dict[str | None, PlanWindow]:
@@ -249,7 +252,7 @@ def load_windows(
         )
     plan = latest_plan(session=session, service_id=service.id)
     if plan is None:
-        return every_tier(PlanStatus.MISSING, "service has no plan")
+        return every_tier(PlanStatus.MISSING, "no plan yet: train the service")
     if (plan.summary or {}).get("forecast_only") and not preview:
         # a plan for showing only (perhaps of another metric, its re-plan refused since)
         return every_tier(
@@ -288,7 +291,8 @@ def load_windows(
             push_seconds=push_seconds,
         )
         windows[tier] = replace(window, reason=f"{window.reason} (tier {tier})") if tier else window
-    if preview and (profile.forecast_only or (plan.summary or {}).get("forecast_only")):
+    shown_only = profile.forecast_only or (plan.summary or {}).get("forecast_only")
+    if preview and not pulled and shown_only:
         # the preview shows what a push would do; it must not read like one a real run makes
         shown = "the profile is" if profile.forecast_only else f"plan {plan.id} was made"
         note = f"; preview only: {shown} forecast_only, so a real run pushes nothing"

@@ -10,8 +10,9 @@ import pytest
 from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.timeutil import utc_now
 from tests.actuators.conftest import HPA, hpa
-from tests.actuators.factories import make_service, store_plan
+from tests.actuators.factories import hours, make_service, store_plan
 from tests.fakes.kube_api import FakeKubeApi
 from tests.helpers import live_server
 
@@ -93,6 +94,25 @@ def test_keda_metrics_api_shape(client: httpx.Client, database: Database, kubeco
     assert client.get("/v1/services/chat/keda", params={"metric": "cpu"}).status_code == 422
     untiered = client.get("/v1/services/chat/keda", params={"tier": "L4"})
     assert untiered.status_code == 422 and "(it has none)" in untiered.json()["detail"]
+
+
+def test_keda_on_a_forecast_only_plan_that_ran_out_says_only_that(
+    client: httpx.Client, database: Database
+) -> None:
+    """QA: the refusal ended "preview only: the profile is forecast_only, so a real run
+    pushes nothing", a dry run's caveat, where KEDA does pull forecast-only plans."""
+    make_service(database, forecast_only=True)
+    missing = client.get("/v1/services/chat/keda")
+    assert missing.status_code == 409
+    assert missing.json()["detail"] == (
+        'service "chat" has no plan in force: no plan yet: train the service'
+    )
+    store_plan(database, replicas=[6] * 2, start=utc_now() - hours(3))
+    stale = client.get("/v1/services/chat/keda")
+    assert stale.status_code == 409 and "ended" in stale.json()["detail"]
+    assert "preview" not in stale.json()["detail"]
+    store_plan(database, replicas=[6] * 48)
+    assert client.get("/v1/services/chat/keda").json()["replicas"] == 6
 
 
 def test_keda_reads_one_tiers_replicas(client: httpx.Client, database: Database) -> None:

@@ -28,6 +28,11 @@ def quantile_name(q: float) -> str:
     return f"p{round(pct)}" if abs(pct - round(pct)) < 1e-9 else f"p{pct:g}"
 
 
+class HistoryTooShortError(ValueError):
+    """The history is too short for this model yet: in a backtest fold, a wait on the
+    cold-start ladder (the candidate is skipped), not a broken model."""
+
+
 def step_seconds_of(index: pd.DatetimeIndex) -> float:
     """The spacing of a regular index, in seconds."""
     if index.freq is not None:

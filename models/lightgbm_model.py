@@ -15,7 +15,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from models.base import DAY_SECONDS, ForecastModel
+from models.base import DAY_SECONDS, ForecastModel, HistoryTooShortError
 from models.features import FEATURE_NAMES, Layout, Prepared, prepare, rows, training_pairs
 from models.naive import empirical_offsets
 
@@ -114,7 +114,7 @@ class LightGBM(ForecastModel):
             scales.append(scale[keep])
         x_all, y_all = np.concatenate(features), np.concatenate(targets)
         if len(y_all) < MIN_TRAINING_ROWS:
-            raise ValueError(f"lightgbm needs more history ({len(y_all)} usable training rows)")
+            raise HistoryTooShortError(f"needs more history ({len(y_all)} usable training rows)")
         dataset = lgb.Dataset(
             x_all,
             y_all,

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, fill_gaps, season_steps
+from models.base import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    ForecastModel,
+    HistoryTooShortError,
+    fill_gaps,
+    season_steps,
+)
 from models.holt_winters import forecast_ahead, smooth_tamed
 from models.naive import despiked, empirical_offsets
 from models.resample import blocks_needed, coarse_factor, coarsen, refine
@@ -44,7 +51,7 @@ class MSTL(ForecastModel):
         day_blocks = max(1, day // self.factor_)
         periods = [p for p in (day_blocks, 7 * day_blocks) if p > 1 and len(coarse) > 2 * p]
         if not periods:
-            raise ValueError(_too_short(day_blocks, len(coarse)))
+            raise HistoryTooShortError(_too_short(day_blocks, len(coarse)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # the cycles are learnt without one-off spikes and drops, which they would repeat
@@ -117,9 +124,9 @@ def _too_short(day_blocks: int, blocks: int) -> str:
     """Why no cycle fits: each needs more than two of its periods of history, and a step of a
     day or more has no daily cycle at all, so there only a weekly one (over 14 steps) can."""
     if day_blocks > 1:
-        return f"mstl needs more than two days of history; this fit had {blocks / day_blocks:.2g}"
+        return f"needs more than two days of history; this fit had {blocks / day_blocks:.2g}"
     return (
-        "mstl needs a step shorter than a day for its daily cycle, or more than 14 steps of "
+        "needs a step shorter than a day for its daily cycle, or more than 14 steps of "
         f"history for its weekly one; this fit had {blocks} steps"
     )
 

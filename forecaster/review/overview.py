@@ -30,6 +30,7 @@ from forecaster.storage.samples import (
 from forecaster.storage.services import list_services, profile_of
 from forecaster.timeutil import from_epoch_ms
 from forecaster.training.replan import why_plan_ended
+from forecaster.training.selection import FAILED_IN_BACKTEST
 from forecaster.training.service_data import newest_step_seconds, reading_series_id
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
@@ -301,8 +302,12 @@ def warnings_for(
         found.append("the forecast has run out: are the forecast jobs running?")
     if summary.plan is not None and summary.plan.stale:
         found.append("the plan has run out: actuators fall back to their baselines")
-    if summary.champion is not None and summary.champion.status != "ok":
-        found.append(f"champion {summary.champion.status}: {summary.champion.message or ''}")
+    champion = summary.champion
+    if champion is not None and champion.status != "ok":
+        found.append(f"champion {champion.status}: {champion.message or ''}")
+    elif champion is not None and FAILED_IN_BACKTEST in (champion.message or ""):
+        # a library upgrade that breaks every model but one changes no run's status
+        found.append(f"champion {champion.model} won while others broke: {champion.message}")
     return found + _failed_pushes(pushes)
 
 

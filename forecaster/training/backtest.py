@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, season_steps, step_seconds_of
+from models.base import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    ForecastModel,
+    HistoryTooShortError,
+    season_steps,
+    step_seconds_of,
+)
 
 # residuals wanted for calibration, and the bounds on the number of folds that gives: the
 # distinct origins matter more than the residual count (errors within a fold move together)
@@ -232,6 +239,15 @@ class Refits:
         return Refits(self.factory, int(starts[0]), None, reused, starts)
 
 
+def failed_backtest(name: str, failure: Exception) -> CandidateBacktest:
+    """A candidate whose backtest raised: skipped when a fold's history was too short for it
+    (the ladder reads the span, a model its whole periods: MSTL at two days and a step
+    failed every fold of a healthy three-day history), failed otherwise."""
+    if isinstance(failure, HistoryTooShortError):
+        return CandidateBacktest(name, error=str(failure), skipped=True)
+    return CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")
+
+
 def backtest_candidate(
     name: str, factory: ModelFactory, history: pd.Series, plan: FoldPlan
 ) -> CandidateBacktest:
@@ -242,7 +258,7 @@ def backtest_candidate(
         refits = Refits.start(factory, history, int(plan.origins[0]))
         predictions = refits.rolled_medians(history, plan.origins, plan.horizon)
     except Exception as failure:  # noqa: BLE001 - a failing candidate is reported, never fatal
-        return CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")
+        return failed_backtest(name, failure)
     elapsed = (time.perf_counter() - started) / plan.folds
     return CandidateBacktest(name, predictions=predictions, fit_seconds=elapsed, refits=refits)
 
@@ -261,9 +277,7 @@ def backtest_global(
             fit_many([h.iloc[: p.origins[0] + 1] for h, p in zip(histories, plans, strict=True)])
         )
     except Exception as failure:  # noqa: BLE001 - reported per series, never fatal
-        return [CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}")] * len(
-            histories
-        )
+        return [failed_backtest(name, failure)] * len(histories)
     shared = (time.perf_counter() - started) / len(histories)
     results = []
     for model, history, plan in zip(models, histories, plans, strict=True):
@@ -273,7 +287,7 @@ def backtest_global(
         try:
             predictions = refits.rolled_medians(history, plan.origins, plan.horizon)
         except Exception as failure:  # noqa: BLE001
-            results.append(CandidateBacktest(name, error=f"{type(failure).__name__}: {failure}"))
+            results.append(failed_backtest(name, failure))
             continue
         own = (time.perf_counter() - began) / plan.folds
         results.append(

@@ -44,6 +44,7 @@ from forecaster.training.history import (
 )
 from forecaster.training.selection import (
     ENSEMBLE,
+    FAILED_IN_BACKTEST,
     Score,
     calibrate,
     choose,
@@ -632,7 +633,7 @@ def _finish(
     # candidates that raised in the backtest: a broken library leaves seasonal-naive standing,
     # and a champion so downgraded must say why where the run is read, not only in its table
     broken = [
-        f"{s.model} failed in the backtest ({s.message})" for s in scores if s.status == "failed"
+        f"{s.model} {FAILED_IN_BACKTEST} ({s.message})" for s in scores if s.status == "failed"
     ]
     failures: list[str] = []
     partner, why = _blend_partner(item) if model == "auto" else (None, "")

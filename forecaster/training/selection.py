@@ -19,6 +19,9 @@ from models.base import DAY_SECONDS, WEEK_SECONDS, quantile_name
 from models.conformal import ConformalBands, pinball_loss
 
 ENSEMBLE = "ensemble"
+# how a champion's message names a candidate that raised in the backtest: a champion that
+# stands because the others broke (a library upgrade) is a warning where the service is read
+FAILED_IN_BACKTEST = "failed in the backtest"
 ENSEMBLE_SIZE = 3
 # an ensemble member must be within this factor of the best candidate's MASE
 ENSEMBLE_TOLERANCE = 1.5

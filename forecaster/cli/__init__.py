@@ -5,6 +5,8 @@ stays fast.
 
 from __future__ import annotations
 
+import sys
+
 from forecaster.cli import (  # noqa: F401  (importing registers the commands)
     capacity_commands,
     engine_commands,
@@ -25,8 +27,22 @@ def main() -> None:
         app()
     except ConfigurationError as error:
         fail(str(error))
+    except Exception as error:
+        if (failure := database_failure(error)) is None:
+            raise
+        fail(failure, code=1)
     except UnicodeEncodeError as error:  # an argument's bytes that are not UTF-8, on their way
         # to the database or a target (the API refuses the same text with a 422)
         wrong = error.object[error.start : error.end]
         shown = wrong.encode("utf-8", "surrogateescape").hex(" ") if isinstance(wrong, str) else ""
         fail(f"an argument is not UTF-8 text (bytes {shown}): give names and reasons as UTF-8")
+
+
+def database_failure(error: Exception) -> str | None:
+    """One line for a database that failed under a command (full, read-only, gone), in its
+    driver's words, where a traceback of SQL filled the screen; None for any other error.
+    SQLAlchemy is imported by the commands that use a database: without it, this is none."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(error, errors.OperationalError):
+        return None
+    return f"the database failed: {error.orig}; what the command had not committed is not stored"

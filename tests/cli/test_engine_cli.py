@@ -149,6 +149,31 @@ def test_train_fits_at_the_priority_of_the_person_waiting(
     assert policies == [os.sched_getscheduler(0)] and policies[0] != os.SCHED_IDLE
 
 
+def test_a_database_that_fails_under_a_command_is_one_line(
+    cli_database: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """QA: on a full disk ``forecaster train`` printed screens of SQL traceback. Here the
+    file is opened read-only, as SQLite would refuse any write the disk has no room for."""
+    from forecaster.cli import main
+
+    read_only = f"sqlite:///file:{tmp_path / 'cli.db'}?mode=ro&uri=true"
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", read_only)
+    get_settings.cache_clear()
+    monkeypatch.setattr(
+        "sys.argv", ["forecaster", "train", "--service", "chat", "--model", "seasonal_naive_daily"]
+    )
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: the database failed: attempt to write a readonly database; what the command "
+        "had not committed is not stored"
+    ]
+
+
 def test_train_says_what_is_wrong_with_a_model_or_service(cli_database: None) -> None:
     """An unknown model is refused before anything trains; an unknown service is reported by
     name like any service that cannot train (it was a NameError traceback)."""

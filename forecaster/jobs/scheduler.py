@@ -162,12 +162,14 @@ class JobScheduler:
 
     def _loop(self) -> None:
         said_standby = False  # once per spell: a standby that logs nothing looks broken
+        said_failure = False  # a traceback once per outage, not one every retry
         while not self._stop.is_set():
             try:
                 if self.lock.try_acquire():
-                    said_standby = False
+                    said_standby = said_failure = False
                     self._lead()
                     continue
+                said_failure = False
                 if not said_standby:
                     log.info(
                         "another process leads the scheduled jobs: standing by, trying the "
@@ -175,8 +177,12 @@ class JobScheduler:
                         self.settings.scheduler_lock_retry_seconds,
                     )
                     said_standby = True
-            except Exception:  # the database may be down: stand by and retry
-                log.exception("could not take the scheduler lock")
+            except Exception as error:  # the database may be down: stand by and retry
+                if said_failure:
+                    log.warning("still cannot take the scheduler lock: %s", error)
+                else:
+                    log.exception("could not take the scheduler lock")
+                    said_failure = True
                 self.lock.release()
             self._stop.wait(self.settings.scheduler_lock_retry_seconds)
 

@@ -295,6 +295,33 @@ def test_a_sqlite_file_reached_through_a_symlink_has_one_leader(tmp_path: Path) 
         linked.dispose()
 
 
+def test_a_database_that_stays_down_gives_one_traceback_not_one_a_retry(
+    database: Database,
+    quick: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """QA: with the database away, every retry of the lock (every 2 s there) logged a full
+    traceback. The first does; the rest say it is still so, in one line."""
+    caplog.set_level("INFO", logger="forecaster.jobs.scheduler")
+    down = OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    def refused(_lock: LeaderLock) -> bool:
+        raise down
+
+    monkeypatch.setattr(LeaderLock, "try_acquire", refused)
+    scheduler = JobScheduler(database, quick, [spec("every 1h")], lease_check_seconds=0.2)
+    try:
+        scheduler.start()
+        assert not scheduler.wait_until_leader(1.0)  # five tries of the lock
+    finally:
+        scheduler.stop()
+    failures = [r for r in caplog.records if "scheduler lock" in r.message]
+    assert len(failures) >= 3
+    assert [r.exc_info is not None for r in failures] == [True] + [False] * (len(failures) - 1)
+    assert "still cannot take the scheduler lock: " in failures[1].message
+
+
 def test_a_standby_says_so_once_and_leads_when_the_lock_is_free(
     database: Database, quick: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

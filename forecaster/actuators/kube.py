@@ -184,11 +184,15 @@ class KubeFloorActuator(ABC):
         if in_cluster:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=self.config.kubeconfig,
-                context=self.config.context,
-                client_configuration=configuration,
-            )
+            try:
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=self.config.kubeconfig,
+                    context=self.config.context,
+                    client_configuration=configuration,
+                )
+            except config.ConfigException as error:  # it names no file: say which was read
+                read = self.config.kubeconfig or "~/.kube/config (or KUBECONFIG)"
+                raise config.ConfigException(f"kubeconfig {read}: {error}") from error
         configuration.retries = False
         api = client.ApiClient(configuration)
         try:

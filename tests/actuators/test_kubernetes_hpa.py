@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MAX, BASELINE_MIN
 from forecaster.actuators.kubernetes_hpa import KubernetesHpaActuator
 from forecaster.actuators.window import PlanStatus
@@ -276,3 +278,12 @@ def test_timeouts_on_every_read_fail_cleanly(kube: FakeKubeApi, kubeconfig: str)
     result = actuator(kubeconfig).apply(window(6), dry_run=False)
     assert result.outcome == "failed" and "Timeout" in (result.error or "")
     assert spec(kube)["minReplicas"] == 2
+
+
+def test_a_kubeconfig_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    """QA: a missing kubeconfig was recorded as "Invalid kube-config file. No configuration
+    found." without saying which file was read."""
+    missing = f"{tmp_path}/nowhere/kubeconfig"
+    result = actuator(missing).apply(window(6), dry_run=False)
+    assert result.outcome == "failed"
+    assert f"kubeconfig {missing}: " in (result.error or "")

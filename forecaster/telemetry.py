@@ -8,18 +8,20 @@ in force says for now is :func:`plans_exposition`, served behind a key.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
+    Metric,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from forecaster.storage.plans import StepInForce
@@ -58,23 +60,9 @@ HTTP_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-FORECAST_AGE = Gauge(
-    "forecaster_forecast_age_seconds",
-    "Seconds since each service's newest forecast.",
-    ["service"],
-    multiprocess_mode="mostrecent",  # under serve --workers N: the latest scrape's reading
-)
 # set by `forecaster serve --workers N` for its worker processes: each scrape reaches one of
 # them, and each counted only its own requests (counters that fell back between scrapes)
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-
-
-def report_forecast_ages(ages: Mapping[str, timedelta]) -> None:
-    """Set the forecast age gauge to exactly these services: one disabled or deleted since the
-    last scrape drops out, rather than keep its last age."""
-    FORECAST_AGE.clear()
-    for service, age in ages.items():
-        FORECAST_AGE.labels(service=service).set(age.total_seconds())
 
 
 def own_metrics() -> bytes:
@@ -85,6 +73,20 @@ def own_metrics() -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
+
+
+def forecast_age_exposition(ages: Mapping[str, timedelta]) -> bytes:
+    """Seconds since each of these services' newest forecast, in Prometheus text format: built
+    per scrape, so a service disabled since the last one is simply absent (with a process-wide
+    gauge it kept its last age, and its stale-forecast alert, for as long as it stayed off)."""
+    age = GaugeMetricFamily(
+        "forecaster_forecast_age_seconds",
+        "Seconds since each service's newest forecast.",
+        labels=["service"],
+    )
+    for service, elapsed in ages.items():
+        age.add_metric([service], elapsed.total_seconds())
+    return _exposition([age])
 
 
 def plans_exposition(
@@ -103,47 +105,60 @@ def plans_exposition(
     so its failure counters never reach a scrape, and a counter that first appears at 1 gives
     ``increase()`` nothing to see.
 
-    A registry of its own per scrape: a service whose plan ran out is simply not in the
-    floor's gauges, where process-wide gauges would repeat its last value."""
-    registry = CollectorRegistry()
-    in_force = Gauge(
+    Built per scrape: a service whose plan ran out is simply not in the floor's gauges, where
+    process-wide gauges would repeat its last value."""
+    in_force = GaugeMetricFamily(
         "forecaster_plan_in_force",
         "1 when the service has a plan step in force now, 0 when its plan ran out or none exists.",
-        ["service"],
-        registry=registry,
+        labels=["service"],
     )
-    replicas = Gauge(
+    replicas = GaugeMetricFamily(
         "forecaster_planned_replicas",
         "The replica floor each service's plan in force sets now (already ahead of start-up).",
-        ["service"],
-        registry=registry,
+        labels=["service"],
     )
-    gpus = Gauge(
+    gpus = GaugeMetricFamily(
         "forecaster_planned_gpus",
         "The GPUs each service's plan in force sets now.",
-        ["service"],
-        registry=registry,
+        labels=["service"],
     )
-    load = Gauge(
+    load = GaugeMetricFamily(
         "forecaster_forecast_load",
         "Each service's forecast of its driving metric for the step running now, by quantile.",
-        ["service", "metric", "quantile"],
-        registry=registry,
+        labels=["service", "metric", "quantile"],
     )
-    job_failing = Gauge(
+    job_failing = GaugeMetricFamily(
         "forecaster_service_job_failing",
         "1 when the service's latest run of the job (train, forecast) within 36 h failed.",
-        ["service", "forecaster_job"],
-        registry=registry,
+        labels=["service", "forecaster_job"],
     )
     planned = {step.service for step in steps}
     for service in services:
-        in_force.labels(service).set(1 if service in planned else 0)
+        in_force.add_metric([service], 1 if service in planned else 0)
         for job in jobs:
-            job_failing.labels(service, job).set(1 if job in failing.get(service, ()) else 0)
+            job_failing.add_metric([service, job], 1 if job in failing.get(service, ()) else 0)
     for step in steps:
-        replicas.labels(step.service).set(step.replicas)
-        gpus.labels(step.service).set(step.gpus)
+        replicas.add_metric([step.service], step.replicas)
+        gpus.add_metric([step.service], step.gpus)
         for quantile, value in step.quantiles.items():
-            load.labels(step.service, step.metric, str(quantile)).set(value)
+            load.add_metric([step.service, str(step.metric), str(quantile)], value)
+    return _exposition([in_force, replicas, gpus, load, job_failing])
+
+
+class _Families(Collector):
+    """Metric families made for one scrape, for a registry of their own."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _exposition(families: Sequence[Metric]) -> bytes:
+    """Families made for one scrape, as text. Families, not Gauges: under ``serve --workers N``
+    every Gauge writes to the processes' shared files, so per-scrape Gauges also showed on the
+    open /metrics (the plans a read key guards, keyed by pid, never cleared)."""
+    registry = CollectorRegistry()
+    registry.register(_Families(families))
     return generate_latest(registry)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -14,11 +15,16 @@ from forecaster.review.overview import FAILED_JOBS, failed_jobs
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
 from forecaster.storage.services import list_services
-from forecaster.telemetry import own_metrics, plans_exposition, report_forecast_ages
+from forecaster.telemetry import forecast_age_exposition, own_metrics, plans_exposition
 from forecaster.timeutil import utc_now
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
+
+
+# each enabled service's newest forecast as last read: through a database outage the ages
+# go on growing from it, as the forecasts themselves age
+_newest_forecasts: dict[str, datetime] = {}
 
 
 @router.get("/metrics", response_class=Response)
@@ -26,32 +32,31 @@ def metrics(database: DatabaseDep) -> Response:
     """Prometheus metrics: ingest rate, job durations, actuation outcomes, forecast staleness.
 
     A database outage is when these matter most, so the process's own figures are served
-    through it; only the forecast ages, read from the database, keep their last values."""
-    now = utc_now()
+    through it, and the forecast ages grow from the newest forecasts last read. A disabled
+    service is left out: nothing refreshes its forecast, and its age would alert for ever."""
+    global _newest_forecasts
     try:
         with database.session() as session:
             newest = newest_forecast_times(session=session)
             enabled = {
                 service.name for service in list_services(session=session) if service.enabled
             }
+        _newest_forecasts = {name: made for name, made in newest.items() if name in enabled}
     except OperationalError:
-        log.warning("/metrics: the database is unavailable; forecast ages keep their last values")
-    else:
-        # a disabled service gets no refresh: its age would grow, and alert, for ever
-        report_forecast_ages(
-            {name: now - created for name, created in newest.items() if name in enabled}
-        )
-    return Response(own_metrics(), media_type=CONTENT_TYPE_LATEST)
+        log.warning("/metrics: the database is unavailable; forecast ages grow from the last read")
+    now = utc_now()
+    ages = {name: now - made for name, made in _newest_forecasts.items()}
+    return Response(own_metrics() + forecast_age_exposition(ages), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/plans/metrics", response_class=Response)
 def plans_metrics(session: SessionDep, settings: SettingsDep) -> Response:
     """Each service's plan in force, for Prometheus: the replica and GPU floor it sets now and
     the forecast it covers by quantile (services without a step in force now are absent), and
-    for every service whether a plan is in force at all (as the actuators judge it: not for a
-    disabled service, nor on data older than the actuation age limit) and whether its latest
-    training and refresh failed. Behind a key, as the plans themselves are: scrape it with a
-    `read` key."""
+    for every enabled service whether a plan is in force at all (as the actuators judge it: not
+    on data older than the actuation age limit) and whether its latest training and refresh
+    failed. A disabled service is absent: nothing plans or pushes for it, by choice. Behind a
+    key, as the plans themselves are: scrape it with a `read` key."""
     now = utc_now()
     max_age = settings.actuation_max_plan_age_hours * 3600
     steps = steps_in_force(session=session, now=now, max_age_seconds=max_age)

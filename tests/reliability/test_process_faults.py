@@ -204,6 +204,16 @@ def test_serve_with_several_workers_answers_and_stops(tmp_path: Path) -> None:
         # only its own, so the count fell back between scrapes (a counter reset to Prometheus)
         counted = [_plan_requests(httpx.get(f"{base}/metrics", timeout=10).text) for _ in range(6)]
         assert counted == [20] * 6
+        # per-scrape figures stay in their scrape: under several processes every Gauge wrote to
+        # their shared files, so the keyed plans showed on the open /metrics, per pid, for ever
+        for _ in range(4):
+            assert "forecaster_planned_replicas{" in httpx.get(f"{base}/v1/plans/metrics").text
+        scraped = httpx.get(f"{base}/metrics", timeout=10).text
+        assert "forecaster_planned_replicas" not in scraped
+        ages = [line for line in scraped.splitlines() if line.startswith("forecaster_forecast_age")]
+        assert len(ages) == 1 and ages[0].startswith(
+            'forecaster_forecast_age_seconds{service="chat"}'
+        )
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) in (0, -signal.SIGTERM)
         assert server.stderr is not None

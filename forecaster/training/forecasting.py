@@ -355,19 +355,21 @@ def _complete_or_fall_back(
     to seasonal-naive, marked as an error so training keeps a stored champion that still
     forecasts; if that fails too, a :class:`SeriesFailure`. One such series had failed the
     whole batch: every service training beside it, night after night."""
+    # a history that could not be read (item.error) leaves a fallback that is no champion
     try:
         outcome = _complete(item, horizon=horizon, quantiles=quantiles, model=model, **options)
     except Exception as error:  # this series' own: the batch goes on
         problem = f"the engine failed on this series ({type(error).__name__}: {error})"
         log.warning("%s", problem, exc_info=True)
+        if item.error:  # the fallback failed on the history preparing it failed on
+            return SeriesFailure(f"{item.error}; {problem}")
         try:
             outcome = _fallback(item, horizon, quantiles, problem, model)
         except Exception as again:  # noqa: BLE001 - nothing left to forecast this series with
             fallback = f"{type(again).__name__}: {again}"
             return SeriesFailure(f"{problem}; so did the fallback ({fallback})")
         outcome.errors = [problem]
-    if item.error:  # its history could not be read: the fallback's forecast is no champion
-        outcome.errors = [item.error, *outcome.errors]
+    outcome.errors = [item.error, *outcome.errors] if item.error else outcome.errors
     return outcome
 
 

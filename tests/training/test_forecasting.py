@@ -9,12 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.errors import CandidatesFailedError
 from forecaster.training import forecasting
 from forecaster.training.backtest import plan_folds
 from forecaster.training.forecasting import (
     MIN_SERIES_FOR_PROCESSES,
     SHORT_BACKTEST_WIDEN,
     ForecastOutcome,
+    SeriesFailure,
+    forecast_each,
     forecast_many,
     make_forecast,
 )
@@ -537,3 +540,36 @@ def test_an_event_ahead_that_the_champion_cannot_learn_is_named() -> None:
     ):
         again = make_forecast(history, 12, candidates=QUICK, calendar=calendar)
         assert "without a multiplier" not in again.message
+
+
+def test_a_series_nothing_can_forecast_fails_alone_and_says_each_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One series whose history trips the engine's reading of it, and then the fallback,
+    gets a SeriesFailure naming both causes; the series beside it is forecast as usual."""
+    good = synthetic_traffic(days=3, step_seconds=3600, seed=1)
+    bad = good * 1e6
+    prepare, naive = forecasting._prepare, forecasting.SeasonalNaiveDaily
+
+    def tripping_prepare(history: pd.Series, *args: object) -> object:
+        if history.max() > 1e5:
+            raise ZeroDivisionError("reading broke")
+        return prepare(history, *args)  # type: ignore[arg-type]
+
+    class TrippingNaive(naive):  # type: ignore[misc, valid-type]
+        def fit(self, history: pd.Series) -> object:
+            if history.max() > 1e5:
+                raise MemoryError("naive broke")
+            return super().fit(history)
+
+    monkeypatch.setattr(forecasting, "_prepare", tripping_prepare)
+    monkeypatch.setattr(forecasting, "SeasonalNaiveDaily", TrippingNaive)
+    fine, failed = forecast_each([good, bad], 12, candidates=QUICK)
+    assert isinstance(fine, ForecastOutcome) and fine.errors == []
+    assert isinstance(failed, SeriesFailure)
+    assert failed.message == (
+        "the engine could not read this series (ZeroDivisionError: reading broke); "
+        "the engine failed on this series (MemoryError: naive broke)"
+    )
+    with pytest.raises(CandidatesFailedError, match=r"^series 2 of 2: the engine could not"):
+        forecast_many([good, bad], 12, candidates=QUICK)

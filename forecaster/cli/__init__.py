@@ -27,15 +27,15 @@ def main() -> None:
         app()
     except ConfigurationError as error:
         fail(str(error))
-    except Exception as error:
-        if (failure := database_failure(error)) is None:
-            raise
-        fail(failure, code=1)
     except UnicodeEncodeError as error:  # an argument's bytes that are not UTF-8, on their way
         # to the database or a target (the API refuses the same text with a 422)
         wrong = error.object[error.start : error.end]
         shown = wrong.encode("utf-8", "surrogateescape").hex(" ") if isinstance(wrong, str) else ""
         fail(f"an argument is not UTF-8 text (bytes {shown}): give names and reasons as UTF-8")
+    except Exception as error:  # last: the clauses above are for errors of their own kinds
+        if (failure := database_failure(error)) is None:
+            raise
+        fail(failure, code=1)
 
 
 def database_failure(error: Exception) -> str | None:

@@ -388,7 +388,8 @@ class PlanNowPublic(_FromAttributes):
     plan_id: int
     generated_at: datetime
     ends_at: datetime | None
-    stale: bool
+    stale: bool = Field(description="ran out, or too old to push: actuators restore baselines")
+    ran_out: bool = Field(description="the plan ends before now")
     since: datetime | None
     replicas: int | None
     gpus: int | None
@@ -523,7 +524,8 @@ class PlanChartPublic(_FromAttributes):
     forecast_id: int | None
     quantile: float
     step_seconds: int
-    total_cost: float
+    total_cost: float = Field(description="the whole stored plan's cost, steps gone by included")
+    cost_ahead: float = Field(description="what its steps from now on cost")
     ts: list[datetime]
     replicas: list[int]
     gpus: list[int]

@@ -15,7 +15,7 @@ from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.refusals import refusals
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
-from forecaster.actuators.window import too_old_reason
+from forecaster.actuators.window import too_old_note, too_old_reason
 from forecaster.errors import InvalidInputError
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame
@@ -125,7 +125,7 @@ async def get_plan(
     if view.ends_at <= now:  # rare (a plan nobody renewed): one more read says why
         note = await run_in_threadpool(stale_plan_note, database, name, view.ends_at)
     elif too_old is not None:
-        note = f"{too_old}: actuators restore their baselines; send recent samples, then train"
+        note = too_old_note(too_old)
     rows = view.window(begin, begin + timedelta(seconds=horizon_seconds))
     header = {
         "service": name,

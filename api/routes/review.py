@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep, row_id
+from api.deps import SessionDep, SettingsDep, row_id
 from api.routes.services import ServiceName
 from api.schemas import (
     ForecastReviewPublic,
@@ -76,19 +76,23 @@ def get_forecast_review(session: SessionDep, forecast_id: int = ForecastId) -> F
 
 
 @router.get("/v1/dashboard/overview", response_model=OverviewPublic)
-def get_overview(session: SessionDep) -> OverviewPublic:
+def get_overview(session: SessionDep, settings: SettingsDep) -> OverviewPublic:
     """Every service: load now, forecast ahead, plan, champion, last actuation, warnings."""
     now = utc_now()
+    max_age = settings.actuation_max_plan_age_hours * 3600
     data = [
         ServiceSummaryPublic.model_validate(summary)
-        for summary in summarize_services(session=session, now=now)
+        for summary in summarize_services(session=session, now=now, max_plan_age_seconds=max_age)
     ]
     return OverviewPublic(generated_at=now, data=data, count=len(data))
 
 
 @router.get("/v1/dashboard/services/{name}", response_model=ServiceDetailPublic)
-def get_service_detail(session: SessionDep, name: str = ServiceName) -> ServiceDetailPublic:
+def get_service_detail(
+    session: SessionDep, settings: SettingsDep, name: str = ServiceName
+) -> ServiceDetailPublic:
     """A service's page: summary, profile, plan with capacity and reasons, leaderboard, logs."""
+    max_age = settings.actuation_max_plan_age_hours * 3600
     return ServiceDetailPublic.model_validate(
-        service_detail(session=session, name=name, now=utc_now())
+        service_detail(session=session, name=name, now=utc_now(), max_plan_age_seconds=max_age)
     )

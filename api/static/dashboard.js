@@ -45,6 +45,7 @@ const fc = {
       window.location.reload();
     });
     document.body.prepend(form);
+    form.elements.key.focus();  // the one thing to do on this page now
   },
 
   /** POST JSON to an endpoint of this API (what-if simulations). */

@@ -40,7 +40,9 @@ function planned(plan, field) {
   const replicas = plan[`${field}replicas`], gpus = plan[`${field}gpus`];
   if (replicas === null) return '<span class="muted">–</span>';
   const since = field === "" && plan.since ? ` from ${fc.when(plan.since).slice(11)}` : "";
-  const detail = [gpus ? fc.count(gpus, "GPU") : "", since].filter(Boolean).join("");
+  // a stale plan's floor is one nothing holds: the actuators restored their baselines
+  const stale = field === "" && plan.stale ? " · not in force" : "";
+  const detail = [gpus ? fc.count(gpus, "GPU") : "", since, stale].filter(Boolean).join("");
   return `${fc.count(replicas, "replica")}${detail ? `<div class="small muted">${detail}</div>` : ""}`;
 }
 

@@ -61,20 +61,27 @@ function renderSummary(detail) {
     card("champion", fc.esc(s.champion ? s.champion.model : "not trained"),
       s.champion ? fc.scores(s.champion.scores) : ""),
     card("planned floor", plan && plan.replicas !== null ? fc.count(plan.replicas, "replica") : "–",
-      !plan ? "no plan" : plan.replicas === null ? `no step in force${plan.stale ? " · plan ran out" : ""}` :
+      !plan ? "no plan" : plan.replicas === null ? `no step in force${staleness(plan)}` :
         `${fc.count(plan.gpus ?? 0, "GPU")} from ${fc.when(plan.since)} · peak next 6 h ` +
-        `${plan.peak_replicas ?? "–"}${plan.stale ? " · plan ran out" : ""}`),
+        `${plan.peak_replicas ?? "–"}${staleness(plan)}`),
     card("recent load vs forecast", bandVerdict(s.band), band),
     card("last actuation", s.last_actuation ? fc.esc(s.last_actuation.outcome) : "none yet",
       s.last_actuation ? `${fc.esc(s.last_actuation.target)} · ${fc.ago(s.last_actuation.created_at)}` : ""),
   ].join("");
 }
 
+/** Why a plan's floor is not in force, after its figures: nothing holds a stale one. */
+function staleness(plan) {
+  if (!plan.stale) return "";
+  return plan.ran_out ? " · plan ran out" : " · too old to push";
+}
+
 function renderTables(detail) {
   const plan = detail.plan;
   $("plan").innerHTML = plan ? `<p class="small muted">plan ${plan.plan_id} generated
       ${fc.when(plan.generated_at)} from forecast ${plan.forecast_id ?? "–"}, covering the
-      p${+(plan.quantile * 100).toFixed(2)} load · total cost ${fc.num(plan.total_cost, 2)}</p>` +
+      p${+(plan.quantile * 100).toFixed(2)} load · cost from now to its end
+      ${fc.num(plan.cost_ahead, 2)} (the whole plan ${fc.num(plan.total_cost, 2)})</p>` +
     table([
       { label: "from", html: (r) => fc.whenCell(r.start) },
       { label: "until", html: (r) => fc.whenCell(r.end) },
@@ -207,7 +214,8 @@ async function drawChart(detail, history, forecast) {
     legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", traceorder: "normal" },
     xaxis: { type: "date", title: { text: "UTC" }, automargin: true },
     // hovered values to four significant digits: bucket means and quantiles are long floats
-    yaxis: { title: { text: `${s.metric}${s.unit ? ` (${s.unit})` : ""}` }, rangemode: "tozero",
+    // escaped: Plotly reads tags in titles, and a unit is whatever an ingest key sent
+    yaxis: { title: { text: fc.esc(`${s.metric}${s.unit ? ` (${s.unit})` : ""}`) }, rangemode: "tozero",
       hoverformat: ",.4~r" },
     yaxis2: { title: { text: "replicas" }, overlaying: "y", side: "right", rangemode: "tozero",
       showgrid: false, tickformat: "d", dtick: replicaTick(detail.plan) },
@@ -225,7 +233,9 @@ async function drawChart(detail, history, forecast) {
     layout.xaxis.range = [daysBack(OPEN_DAYS), end];
   }
   await Plotly.newPlot("chart", traces, layout,
-    { responsive: true, displaylogo: false, scrollZoom: true });
+    // no "share" button: it sends the chart's data to Plotly's cloud, off this network
+    { responsive: true, displaylogo: false, scrollZoom: true, showSendToCloud: false,
+      showEditInChartStudio: false });
   $("chart").on("plotly_relayout", onZoom);
   if (!history.ts.length && !ahead.length && s.last_sample_at) {
     // every sample is older than the window fetched, and nothing lies ahead: open on the

@@ -146,6 +146,12 @@ def too_old_reason(
     return f"plan {plan_id} rests on data that ends {spoken_duration(data_age)} ago {limit}"
 
 
+def too_old_note(reason: str) -> str:
+    """What a person reads about a plan too old to push (:func:`too_old_reason`): the plan
+    route's note and the dashboard's, in one wording."""
+    return f"{reason}: actuators restore their baselines; send recent samples, then train"
+
+
 def build_window(
     *,
     service: str,

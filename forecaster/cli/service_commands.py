@@ -338,8 +338,10 @@ def status(
     from forecaster.timeutil import utc_now
 
     now = utc_now()
-    with open_database(_settings().database_url) as database, database.session() as session:
-        summaries = summarize_services(session=session, now=now)
+    settings = _settings()
+    max_age = settings.actuation_max_plan_age_hours * 3600
+    with open_database(settings.database_url) as database, database.session() as session:
+        summaries = summarize_services(session=session, now=now, max_plan_age_seconds=max_age)
     if not summaries:
         say("no services yet: forecaster ingest FILE --service NAME, or PUT /v1/services/NAME")
         return

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
 from forecaster.review.leaderboard import LeaderboardRow, leaderboard
-from forecaster.review.overview import ServiceSummary, failed_jobs, summarize_service
+from forecaster.review.overview import (
+    DEFAULT_MAX_PLAN_AGE,
+    ServiceSummary,
+    failed_jobs,
+    summarize_service,
+)
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.calendar import list_events, list_exclusions
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
@@ -51,6 +56,7 @@ class PlanChart:
     quantile: float
     step_seconds: int
     total_cost: float
+    cost_ahead: float  # what its steps from now (the one running included) cost
     ts: list[datetime]
     replicas: list[int]
     gpus: list[int]
@@ -73,8 +79,14 @@ class ServiceDetail:
     first_sample_at: datetime | None  # where the stored history starts: the chart's "all"
 
 
-def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDetail:
-    """The panels of one service's page."""
+def service_detail(
+    *,
+    session: Session,
+    name: str,
+    now: datetime,
+    max_plan_age_seconds: float = DEFAULT_MAX_PLAN_AGE,
+) -> ServiceDetail:
+    """The panels of one service's page (``max_plan_age_seconds``: :func:`summarize_service`)."""
     service = get_service(session=session, name=name)
     profile = profile_of(service)
     actuations = list_actuations(session=session, service_id=service.id)
@@ -89,13 +101,16 @@ def service_detail(*, session: Session, name: str, now: datetime) -> ServiceDeta
             now=now,
             last_actuation=actuations[0] if actuations else None,
             failures=failed_jobs(session=session, now=now, service=name).get(name, []),
+            max_plan_age_seconds=max_plan_age_seconds,
         ),
         profile=profile,
         leaderboard=leaderboard(runs),
         events=list_events(session=session, service_id=service.id),
         exclusions=list_exclusions(session=session, service_id=service.id),
         actuations=actuations,
-        plan=None if plan is None else plan_chart(session=session, plan=plan, profile=profile),
+        plan=None
+        if plan is None
+        else plan_chart(session=session, plan=plan, profile=profile, now=now),
         first_sample_at=None if first_ms is None else from_epoch_ms([first_ms])[0].to_pydatetime(),
     )
 
@@ -121,8 +136,12 @@ def planned_capacity(profile: ScalingProfile, replicas: pd.Series, tiers: pd.Ser
     return tiered.fillna(replicas.astype("float64") * per_replica).to_numpy()
 
 
-def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> PlanChart:
-    """A stored plan as columns for a chart, with the capacity it gives and its change points."""
+def plan_chart(
+    *, session: Session, plan: Plan, profile: ScalingProfile, now: datetime
+) -> PlanChart:
+    """A stored plan as columns for a chart, with the capacity it gives, its change points and
+    what it costs from ``now`` on (its whole cost counts steps gone by: a plan on data that
+    stopped hours ago starts hours before it was made)."""
     rows: list[PlanStep] = plan_steps(session=session, plan_id=plan.id)
     frame = pd.DataFrame(
         {
@@ -132,8 +151,12 @@ def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> Plan
             "load": np.array([row.load for row in rows], dtype="float64"),
             "tier": pd.Series([row.tier for row in rows], dtype="object"),
             "reason": pd.Series([row.reason for row in rows], dtype="object"),
+            "cost_per_hour": np.array([row.cost_per_hour for row in rows], dtype="float64"),
         }
     )
+    step = timedelta(seconds=plan.step_seconds)
+    running = (frame["ts"] + step > pd.Timestamp(now)).to_numpy()
+    cost_ahead = float(frame["cost_per_hour"].to_numpy()[running].sum()) * plan.step_seconds / 3600
     frame["capacity"] = planned_capacity(profile, frame["replicas"], frame["tier"])
     return PlanChart(
         plan_id=plan.id,
@@ -142,6 +165,7 @@ def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> Plan
         quantile=plan.quantile,
         step_seconds=plan.step_seconds,
         total_cost=plan.total_cost,
+        cost_ahead=cost_ahead,
         ts=list(pd.DatetimeIndex(frame["ts"]).to_pydatetime()),
         replicas=frame["replicas"].tolist(),
         gpus=frame["gpus"].tolist(),
@@ -149,7 +173,7 @@ def plan_chart(*, session: Session, plan: Plan, profile: ScalingProfile) -> Plan
         capacity=frame["capacity"].tolist(),
         tier=frame["tier"].tolist(),
         reason=frame["reason"].tolist(),
-        changes=change_points(frame, timedelta(seconds=plan.step_seconds)),
+        changes=change_points(frame, step),
     )
 
 

@@ -14,27 +14,34 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from forecaster.actuators.window import too_old_note, too_old_reason
 from forecaster.profiles import ScalingProfile
 from forecaster.review.accuracy import BandCheck, recent_band_check
 from forecaster.review.history import display_history, nullable
 from forecaster.review.leaderboard import headline_scores
+from forecaster.settings import Settings
 from forecaster.storage.actuations import last_actuations, latest_pushes
 from forecaster.storage.forecasts import champion_run, forecast_frame, latest_forecast
 from forecaster.storage.jobs import FailedRun, latest_failures
-from forecaster.storage.orm import Actuation, Series, Service
+from forecaster.storage.orm import Actuation, Forecast, Series, Service
 from forecaster.storage.plans import latest_plan, plan_end, plan_steps
 from forecaster.storage.samples import (
     latest_sample_ms_of,
     metric_series_ids,
 )
 from forecaster.storage.services import list_services, profile_of
-from forecaster.timeutil import from_epoch_ms
+from forecaster.timeutil import as_utc, from_epoch_ms
 from forecaster.training.replan import why_plan_ended
 from forecaster.training.selection import FAILED_IN_BACKTEST
 from forecaster.training.service_data import newest_step_seconds, reading_series_id
 
 SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
+# the refresh runs every 15 minutes: a forecast older than this means it is not running (the
+# threshold of deploy/prometheus-rules.yaml's ForecasterForecastStale)
+OLD_FORECAST_SECONDS = 3600
+# FORECASTER_ACTUATION_MAX_PLAN_AGE_HOURS's default: callers with settings pass theirs
+DEFAULT_MAX_PLAN_AGE = Settings.model_fields["actuation_max_plan_age_hours"].default * 3600
 # how a warning names a job whose last run failed, and what stays in force meanwhile
 FAILED_JOBS = {
     "train": ("training", "the champion and plan before it stay in force"),
@@ -60,14 +67,15 @@ class PlanNow:
     plan_id: int
     generated_at: datetime
     ends_at: datetime | None
-    stale: bool
+    stale: bool  # ran out, or too old to push: the actuators restored their baselines
+    ran_out: bool
     since: datetime | None
     replicas: int | None
     gpus: int | None
     tier: str | None
     peak_replicas: int | None
     peak_gpus: int | None
-    note: str | None  # when stale: why, in the plan route's words (``why_plan_ended``)
+    note: str | None  # when stale: why, in the plan route's words
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,11 @@ class ServiceSummary:
     warnings: list[str]
 
 
-def summarize_services(*, session: Session, now: datetime) -> list[ServiceSummary]:
-    """A summary of every service, by name."""
+def summarize_services(
+    *, session: Session, now: datetime, max_plan_age_seconds: float = DEFAULT_MAX_PLAN_AGE
+) -> list[ServiceSummary]:
+    """A summary of every service, by name; ``max_plan_age_seconds``: the actuators' limit
+    (``FORECASTER_ACTUATION_MAX_PLAN_AGE_HOURS``), past which a plan is stale."""
     services = list_services(session=session)
     actuations = last_actuations(session=session, service_ids=[s.id for s in services])
     failures = failed_jobs(session=session, now=now)
@@ -115,6 +126,7 @@ def summarize_services(*, session: Session, now: datetime) -> list[ServiceSummar
             now=now,
             last_actuation=actuations.get(service.id),
             failures=failures.get(service.name, []),
+            max_plan_age_seconds=max_plan_age_seconds,
         )
         for service in services
     ]
@@ -127,6 +139,7 @@ def summarize_service(
     now: datetime,
     last_actuation: Actuation | None,
     failures: Sequence[FailedRun] = (),
+    max_plan_age_seconds: float = DEFAULT_MAX_PLAN_AGE,
 ) -> ServiceSummary:
     """Where one service stands now; ``failures``: its jobs whose latest run failed."""
     profile = profile_of(service)
@@ -183,7 +196,13 @@ def summarize_service(
             last_sample=last_sample,
             step_seconds=profile.step_seconds,
         )
-    plan = plan_now(session=session, service=service, now=now, window=window)
+    plan = plan_now(
+        session=session,
+        service=service,
+        now=now,
+        window=window,
+        max_age_seconds=max_plan_age_seconds,
+    )
     summary = ServiceSummary(
         name=service.name,
         enabled=service.enabled,
@@ -222,10 +241,16 @@ def _rows_spacing(session: Session, series_ids: list[int]) -> float | None:
 
 
 def plan_now(
-    *, session: Session, service: Service, now: datetime, window: timedelta
+    *,
+    session: Session,
+    service: Service,
+    now: datetime,
+    window: timedelta,
+    max_age_seconds: float = DEFAULT_MAX_PLAN_AGE,
 ) -> PlanNow | None:
     """The newest plan's row in force at ``now``, its peak over the next ``window``, and why
-    it ran out when it has."""
+    it is stale when it is: it ran out, or it is too old to push (as the actuators and the
+    plan route judge it: on samples that stopped, the floor shown was one nothing held)."""
     plan = latest_plan(session=session, service_id=service.id)
     if plan is None:
         return None
@@ -236,21 +261,34 @@ def plan_now(
     # a fresh plan starts at the next step: until then its first row is what comes next
     in_force = current[-1] if current else (ahead[0] if ahead else None)
     ends_at = plan_end(session=session, plan_id=plan.id)
-    stale = ends_at is None or ends_at <= now
-    # a plan without steps covers nothing after it was made
-    ended = plan.generated_at if ends_at is None else ends_at
+    ran_out = ends_at is None or ends_at <= now
+    forecast = session.get(Forecast, plan.forecast_id) if plan.forecast_id is not None else None
+    too_old = too_old_reason(
+        plan_id=plan.id,
+        generated_at=as_utc(plan.generated_at),
+        data_until=as_utc(forecast.origin) if forecast is not None else None,
+        now=now,
+        max_age_seconds=max_age_seconds,
+    )
+    note = None
+    if ran_out:  # a plan without steps covers nothing after it was made
+        ended = plan.generated_at if ends_at is None else ends_at
+        note = why_plan_ended(session=session, service=service, ends_at=ended)
+    elif too_old is not None:
+        note = too_old_note(too_old)
     return PlanNow(
         plan_id=plan.id,
         generated_at=plan.generated_at,
         ends_at=ends_at,
-        stale=stale,
+        stale=ran_out or too_old is not None,
+        ran_out=ran_out,
         since=in_force.ts if in_force else None,
         replicas=in_force.replicas if in_force else None,
         gpus=in_force.gpus if in_force else None,
         tier=in_force.tier if in_force else None,
         peak_replicas=max((row.replicas for row in ahead), default=None),
         peak_gpus=max((row.gpus for row in ahead), default=None),
-        note=why_plan_ended(session=session, service=service, ends_at=ended) if stale else None,
+        note=note,
     )
 
 
@@ -300,8 +338,14 @@ def warnings_for(
         found.append("no forecast yet: train the service")
     elif summary.forecast_stale:
         found.append("the forecast has run out: are the forecast jobs running?")
-    if summary.plan is not None and summary.plan.stale:
+    elif summary.forecast_created_at is not None:
+        age = (now - summary.forecast_created_at).total_seconds()
+        if age > OLD_FORECAST_SECONDS:
+            found.append(f"no new forecast for {format_age(age)}: are the forecast jobs running?")
+    if summary.plan is not None and summary.plan.ran_out:
         found.append("the plan has run out: actuators fall back to their baselines")
+    elif summary.plan is not None and summary.plan.stale:
+        found.append(f"the plan is too old to push: {summary.plan.note}")
     champion = summary.champion
     if champion is not None and champion.status != "ok":
         found.append(f"champion {champion.status}: {champion.message or ''}")

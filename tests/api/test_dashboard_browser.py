@@ -172,7 +172,11 @@ def test_service_page_draws_load_forecast_and_plan(
     assert "outage INC-42" in view.inner_text("#exclusions")
     assert "champion" in view.inner_text("#leaderboard")
     assert "p95 load" in view.inner_text("#plan")
+    assert "cost from now to its end" in view.inner_text("#plan")
     assert view.locator(".plan-note").count() == 0  # the plan is in force: nothing to say
+    # QA: Plotly's "Share chart..." button sent the chart's data to Plotly's cloud
+    assert view.locator("#chart .modebar-btn").count() > 3  # the mode bar is there
+    assert view.locator("#chart .modebar-btn[data-title='Share chart...']").count() == 0
 
     page.screenshot("service.png")
     page.screenshot("service-top.png", full_page=False)  # docs/dashboard.png is a copy
@@ -648,12 +652,15 @@ def test_dashboard_asks_for_a_read_key_when_auth_is_on(
         key = create_key(session=session, name="dashboard", scopes=["read"]).secret
     secured = Settings(database_url=database.url, auth_enabled=True)
     with live_server(create_app(secured, database)) as secured_base:
-        context = browser.new_context()
+        context = browser.new_context(viewport={"width": 360, "height": 800})  # a phone
         view = context.new_page()
         view.set_default_timeout(TIMEOUT_MS)
         view.goto(f"{secured_base}/")
         view.wait_for_selector("#key-form")
         assert view.locator("tr[data-service]").count() == 0
+        # QA: the key box made a phone's page scroll sideways, and waited for a tap to focus
+        assert view.evaluate("document.documentElement.scrollWidth") <= 360
+        assert view.evaluate("document.activeElement.name") == "key"
         view.fill("#key-form input[name=key]", key)
         view.click("#key-form button")
         view.wait_for_selector("tr[data-service=chat]")

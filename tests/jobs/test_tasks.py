@@ -287,8 +287,17 @@ def test_a_training_whose_every_candidate_fails_keeps_a_champion_that_still_work
     last good champion and its plan stay, refreshed, and the run names the errors. Only a
     champion that no longer forecasts makes way for the seasonal-naive fallback."""
     import forecaster.training.forecasting as forecasting
-    from tests.helpers import BrokenModel, ending_now, store_points, synthetic_traffic
+    from tests.helpers import (
+        BrokenModel,
+        clear_of_step_turn,
+        ending_now,
+        store_points,
+        synthetic_traffic,
+    )
 
+    # both trainings inside one 5-minute step: a turn between them moves the refreshed plan
+    # on a step, and its floors near the ends with it (seen under parallel test workers)
+    clear_of_step_turn(300, 90)
     make_service(database, name="chat", horizon_hours=2)
     store_points(database, settings, "chat", ending_now(synthetic_traffic(days=3)))
     train_all(database, settings)

@@ -234,3 +234,18 @@ def failed_job_warnings(
         ]
         for s in summaries
     }
+
+
+def service_warnings(
+    database: Database, name: str, prefix: str = "", *, now: datetime | None = None
+) -> list[str]:
+    """The overview's warnings for service ``name`` (at ``now``) that start with ``prefix``."""
+    from forecaster.review.overview import summarize_service
+    from forecaster.storage.services import get_service
+
+    with database.session() as session:
+        service = get_service(session=session, name=name)
+        summary = summarize_service(
+            session=session, service=service, now=now or utc_now(), last_actuation=None
+        )
+    return [warning for warning in summary.warnings if warning.startswith(prefix)]

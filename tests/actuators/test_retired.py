@@ -16,7 +16,6 @@ from forecaster.actuators.retired import RETIRED_AT, retire_removed
 from forecaster.actuators.run import GIVEN_UP, actuate_service
 from forecaster.jobs.tasks import services_with_targets
 from forecaster.profiles import ActuationTarget
-from forecaster.review.overview import summarize_service
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import get_service
@@ -24,6 +23,7 @@ from forecaster.timeutil import utc_now
 from tests.actuators.conftest import HPA, hpa
 from tests.actuators.factories import make_service, store_plan
 from tests.fakes.kube_api import FakeKubeApi
+from tests.helpers import service_warnings
 
 
 @pytest.fixture
@@ -44,12 +44,7 @@ def retired_of(database: Database) -> list[dict[str, Any]]:
 
 
 def actuation_warnings(database: Database) -> list[str]:
-    with database.session() as session:
-        service = get_service(session=session, name="chat")
-        summary = summarize_service(
-            session=session, service=service, now=utc_now(), last_actuation=None
-        )
-    return [w for w in summary.warnings if w.startswith("last actuation")]
+    return service_warnings(database, "chat", "last actuation")
 
 
 def test_a_target_taken_out_of_the_profile_gets_its_baseline_back(

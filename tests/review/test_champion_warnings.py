@@ -6,24 +6,22 @@ import pytest
 
 import forecaster.training.forecasting as forecasting
 from forecaster.profiles import ScalingProfile
-from forecaster.review.overview import summarize_service
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.services import get_service
-from forecaster.timeutil import utc_now
 from forecaster.training.train import train_service
-from tests.helpers import BrokenModel, ending_now, store_service, synthetic_traffic
+from tests.helpers import (
+    BrokenModel,
+    ending_now,
+    service_warnings,
+    store_service,
+    synthetic_traffic,
+)
 
 PROFILE = ScalingProfile(capacity_per_replica=100, horizon_hours=2)
 
 
 def _champion_warnings(database: Database) -> list[str]:
-    with database.session() as session:
-        service = get_service(session=session, name="chat")
-        summary = summarize_service(
-            session=session, service=service, now=utc_now(), last_actuation=None
-        )
-    return [warning for warning in summary.warnings if warning.startswith("champion")]
+    return service_warnings(database, "chat", "champion")
 
 
 def test_a_champion_that_won_because_the_others_broke_is_a_warning(

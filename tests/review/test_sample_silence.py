@@ -8,22 +8,18 @@ import numpy as np
 import pandas as pd
 
 from forecaster.profiles import ScalingProfile
-from forecaster.review.overview import summarize_service
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.services import get_service
-from tests.helpers import store_service
+from tests.helpers import service_warnings, store_service
 
 PROFILE = ScalingProfile(capacity_per_replica=100)  # a 5-minute step
 
 
 def _silence_warnings(database: Database, name: str, hours_after_last: float) -> list[str]:
-    with database.session() as session:
-        service = get_service(session=session, name=name)
-        last = pd.Timestamp("2024-03-31", tz="UTC")
-        now = (last + timedelta(hours=hours_after_last)).to_pydatetime()
-        summary = summarize_service(session=session, service=service, now=now, last_actuation=None)
-    return [w for w in summary.warnings if w.startswith("no new requests_per_second samples")]
+    last = pd.Timestamp("2024-03-31", tz="UTC")
+    now = (last + timedelta(hours=hours_after_last)).to_pydatetime()
+    return service_warnings(database, name, "no new requests_per_second samples", now=now)
 
 
 def test_daily_rows_are_silent_only_after_a_missed_row(
@@ -50,11 +46,8 @@ def test_a_disabled_service_warns_of_nothing_it_is_not_meant_to_do(
     store_service(database, settings, "old", pd.Series(np.full(300, 5.0), steps), PROFILE)
     with database.session() as session:
         get_service(session=session, name="old").enabled = False
-    with database.session() as session:
-        service = get_service(session=session, name="old")
-        now = pd.Timestamp("2024-04-30", tz="UTC").to_pydatetime()
-        summary = summarize_service(session=session, service=service, now=now, last_actuation=None)
-    assert summary.warnings == []
+    now = pd.Timestamp("2024-04-30", tz="UTC").to_pydatetime()
+    assert service_warnings(database, "old", now=now) == []
     with database.session() as session:
         get_service(session=session, name="old").enabled = True
     assert _silence_warnings(database, "old", 24 * 30) != []  # enabled again: it is news

@@ -62,7 +62,7 @@ function renderSummary(detail) {
       s.champion ? fc.scores(s.champion.scores) : ""),
     card("planned floor", plan && plan.replicas !== null ? fc.count(plan.replicas, "replica") : "–",
       !plan ? "no plan" : plan.replicas === null ? `no step in force${staleness(plan)}` :
-        `${fc.count(plan.gpus ?? 0, "GPU")} from ${fc.when(plan.since)} · peak next 6 h ` +
+        `${plan.gpus ? `${fc.count(plan.gpus, "GPU")} ` : ""}from ${fc.when(plan.since)} · peak next 6 h ` +
         `${plan.peak_replicas ?? "–"}${staleness(plan)}`),
     card("recent load vs forecast", bandVerdict(s.band), band),
     card("last actuation", s.last_actuation ? fc.esc(s.last_actuation.outcome) : "none yet",

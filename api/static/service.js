@@ -253,6 +253,23 @@ async function drawChart(detail, history, forecast) {
       { "xaxis.range": [days ? daysBack(days) : first, end] });
   }
   $("chart-note").textContent = chartNote(history);
+  await fitLoadAxis();
+}
+
+/** The load axis fitted to the load the view shows: autorange reads every point fetched (a
+ * week), so one spike days off screen flattened the two days on it. */
+async function fitLoadAxis() {
+  const chart = $("chart");
+  const [from, to] = chart.layout.xaxis.range.map((t) => Date.parse(fc.isoFromPlot(t)));
+  let top = 0;
+  for (const trace of chart.data) {
+    if ((trace.yaxis || "y") !== "y" || trace.visible === "legendonly") continue;
+    trace.x.forEach((x, i) => {
+      const at = Date.parse(fc.isoFromPlot(x));
+      if (at >= from && at <= to && trace.y[i] > top) top = trace.y[i];
+    });
+  }
+  if (top > 0) await Plotly.relayout(chart, { "yaxis.range": [0, top * 1.05] });
 }
 
 /** What the chart shows: its buckets and the colours' key. A window without load (all of it
@@ -293,8 +310,9 @@ function onZoom(change) {
     try {
       const history = await fc.getJSON(`${API}/history?${params}`);
       const [actual, peak] = historyTraces(history);
-      Plotly.restyle("chart", { x: [actual.x, peak.x], y: [actual.y, peak.y] }, [0, 1]);
+      await Plotly.restyle("chart", { x: [actual.x, peak.x], y: [actual.y, peak.y] }, [0, 1]);
       $("chart-note").textContent = chartNote(history);
+      await fitLoadAxis();
     } catch (error) {
       $("chart-note").textContent = error.message;
     }

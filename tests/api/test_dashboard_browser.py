@@ -216,6 +216,38 @@ def test_service_page_draws_load_forecast_and_plan(
     assert page.errors == []
 
 
+VISIBLE_LOAD_TOP = """() => {
+    const chart = document.getElementById('chart');
+    const [from, to] = chart.layout.xaxis.range.map((t) => Date.parse(fc.isoFromPlot(t)));
+    let top = 0, all = 0;
+    const shown = (t) => (t.yaxis || 'y') === 'y' && t.visible !== 'legendonly';
+    for (const trace of chart.data.filter(shown)) {
+        trace.x.forEach((x, i) => {
+            const at = Date.parse(fc.isoFromPlot(x));
+            all = Math.max(all, trace.y[i] ?? 0);
+            if (at >= from && at <= to) top = Math.max(top, trace.y[i] ?? 0);
+        });
+    }
+    return {top, all, axis: chart.layout.yaxis.range[1]};
+}"""
+
+
+def test_the_load_axis_fits_the_load_on_screen(
+    seeded_server: tuple[str, Seeded], page: Page
+) -> None:
+    """QA: the axis was scaled to the week fetched, so one spike days off screen flattened
+    the two days on it; zoomed in, it fits what the zoom shows."""
+    base, _ = seeded_server
+    view = page.open(f"{base}/dashboard/services/chat")
+    opened = view.evaluate(VISIBLE_LOAD_TOP)
+    assert opened["top"] <= opened["axis"] <= 1.06 * opened["top"], opened
+    assert opened["axis"] < opened["all"]  # the seeded week peaks off the opening view
+    view.click("button[data-days='7']")  # the peak in view: the axis grows to it
+    view.wait_for_function(f"() => ({VISIBLE_LOAD_TOP})().axis >= ({VISIBLE_LOAD_TOP})().all")
+    widened = view.evaluate(VISIBLE_LOAD_TOP)
+    assert widened["top"] <= widened["axis"] <= 1.06 * widened["top"], widened
+
+
 def wait_for_note(page: Any, text: str) -> str:
     """The chart's note once it holds ``text``."""
     page.wait_for_function(

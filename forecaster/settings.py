@@ -176,6 +176,11 @@ class Settings(BaseSettings):
     actuator_retry_max_seconds: float = Field(default=8, ge=0, le=HOUR)
 
     @property
+    def actuation_max_plan_age_seconds(self) -> float:
+        """``actuation_max_plan_age_hours`` in seconds, as the plan windows read it."""
+        return self.actuation_max_plan_age_hours * 3600
+
+    @property
     def training_processes(self) -> int:
         """How many processes train series side by side (each takes ~300 MB once started)."""
         if self.training_workers:

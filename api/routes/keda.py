@@ -53,7 +53,7 @@ def get_keda_metric(
         tiers=tiers,
         now=utc_now(),
         window_seconds=max(settings.actuation_lead_seconds, 1.0),
-        max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
+        max_age_seconds=settings.actuation_max_plan_age_seconds,
         pulled=True,  # a pull is the user's own choice to scale on the plan
     )
     window = windows[tier]

@@ -118,7 +118,7 @@ async def get_plan(
         generated_at=view.generated_at,
         data_until=view.data_until,
         now=now,
-        max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
+        max_age_seconds=settings.actuation_max_plan_age_seconds,
     )
     stale = view.ends_at <= now or too_old is not None
     note = None

@@ -79,11 +79,9 @@ def get_forecast_review(session: SessionDep, forecast_id: int = ForecastId) -> F
 def get_overview(session: SessionDep, settings: SettingsDep) -> OverviewPublic:
     """Every service: load now, forecast ahead, plan, champion, last actuation, warnings."""
     now = utc_now()
-    max_age = settings.actuation_max_plan_age_hours * 3600
-    data = [
-        ServiceSummaryPublic.model_validate(summary)
-        for summary in summarize_services(session=session, now=now, max_plan_age_seconds=max_age)
-    ]
+    max_age = settings.actuation_max_plan_age_seconds
+    summaries = summarize_services(session=session, now=now, max_plan_age_seconds=max_age)
+    data = [ServiceSummaryPublic.model_validate(summary) for summary in summaries]
     return OverviewPublic(generated_at=now, data=data, count=len(data))
 
 
@@ -92,7 +90,7 @@ def get_service_detail(
     session: SessionDep, settings: SettingsDep, name: str = ServiceName
 ) -> ServiceDetailPublic:
     """A service's page: summary, profile, plan with capacity and reasons, leaderboard, logs."""
-    max_age = settings.actuation_max_plan_age_hours * 3600
+    max_age = settings.actuation_max_plan_age_seconds
     return ServiceDetailPublic.model_validate(
         service_detail(session=session, name=name, now=utc_now(), max_plan_age_seconds=max_age)
     )

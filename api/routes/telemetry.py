@@ -58,7 +58,7 @@ def plans_metrics(session: SessionDep, settings: SettingsDep) -> Response:
     failed. A disabled service is absent: nothing plans or pushes for it, by choice. Behind a
     key, as the plans themselves are: scrape it with a `read` key."""
     now = utc_now()
-    max_age = settings.actuation_max_plan_age_hours * 3600
+    max_age = settings.actuation_max_plan_age_seconds
     steps = steps_in_force(session=session, now=now, max_age_seconds=max_age)
     # a disabled service is left out: nothing plans or pushes for it, by choice
     services = [service.name for service in list_services(session=session) if service.enabled]

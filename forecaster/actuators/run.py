@@ -102,7 +102,7 @@ def _actuate_service(
             profile=profile,
             now=now,
             window_seconds=settings.actuation_interval_seconds + settings.actuation_lead_seconds,
-            max_age_seconds=settings.actuation_max_plan_age_hours * 3600,
+            max_age_seconds=settings.actuation_max_plan_age_seconds,
             push_seconds=settings.actuation_interval_seconds,
             preview=dry_run,
             tiers=[None, *(target.tier for target in profile.targets)],

@@ -339,7 +339,7 @@ def status(
 
     now = utc_now()
     settings = _settings()
-    max_age = settings.actuation_max_plan_age_hours * 3600
+    max_age = settings.actuation_max_plan_age_seconds
     with open_database(settings.database_url) as database, database.session() as session:
         summaries = summarize_services(session=session, now=now, max_plan_age_seconds=max_age)
     if not summaries:

@@ -26,6 +26,7 @@ from forecaster.review.overview import (
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.calendar import list_events, list_exclusions
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep
+from forecaster.storage.plan_views import plan_view
 from forecaster.storage.plans import latest_plan, plan_steps
 from forecaster.storage.samples import first_sample_ms_of, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
@@ -151,12 +152,9 @@ def plan_chart(
             "load": np.array([row.load for row in rows], dtype="float64"),
             "tier": pd.Series([row.tier for row in rows], dtype="object"),
             "reason": pd.Series([row.reason for row in rows], dtype="object"),
-            "cost_per_hour": np.array([row.cost_per_hour for row in rows], dtype="float64"),
         }
     )
-    step = timedelta(seconds=plan.step_seconds)
-    running = (frame["ts"] + step > pd.Timestamp(now)).to_numpy()
-    cost_ahead = float(frame["cost_per_hour"].to_numpy()[running].sum()) * plan.step_seconds / 3600
+    view = plan_view(session=session, plan_id=plan.id)  # the plan route's window and its cost
     frame["capacity"] = planned_capacity(profile, frame["replicas"], frame["tier"])
     return PlanChart(
         plan_id=plan.id,
@@ -165,7 +163,7 @@ def plan_chart(
         quantile=plan.quantile,
         step_seconds=plan.step_seconds,
         total_cost=plan.total_cost,
-        cost_ahead=cost_ahead,
+        cost_ahead=view.window_cost(view.window(now, view.ends_at)),
         ts=list(pd.DatetimeIndex(frame["ts"]).to_pydatetime()),
         replicas=frame["replicas"].tolist(),
         gpus=frame["gpus"].tolist(),
@@ -173,7 +171,7 @@ def plan_chart(
         capacity=frame["capacity"].tolist(),
         tier=frame["tier"].tolist(),
         reason=frame["reason"].tolist(),
-        changes=change_points(frame, step),
+        changes=change_points(frame, timedelta(seconds=plan.step_seconds)),
     )
 
 

@@ -20,6 +20,7 @@ from api.middleware import BodyTooLargeError
 from forecaster.errors import (
     CandidatesFailedError,
     ForecasterError,
+    InUseError,
     InvalidInputError,
     NotFoundError,
     NotReadyError,
@@ -32,6 +33,7 @@ log = logging.getLogger("forecaster.api")
 
 STATUS_BY_ERROR: dict[type[ForecasterError], int] = {
     CandidatesFailedError: 503,
+    InUseError: 409,
     InvalidInputError: 422,
     NotFoundError: 404,
     NotReadyError: 409,

@@ -53,6 +53,11 @@ class NotReadyError(ForecasterError):
     """Something needed has not been computed yet (no forecast, no plan). API: 409."""
 
 
+class InUseError(ForecasterError):
+    """A change refused while something still depends on the thing changed (a service whose
+    autoscaler targets forecaster still holds). API: 409."""
+
+
 class CandidatesFailedError(ForecasterError):
     """Every candidate model of a training failed with an error: the last good champion (its
     forecast refreshed) and its plan stay in force. API: 503, the server cannot train until

@@ -14,6 +14,7 @@ from forecaster.storage.plan_views import forget_current_plan
 from forecaster.storage.services import (
     SERVICE_NAME_MAX_LENGTH,
     SERVICE_NAME_PATTERN,
+    delete_service,
     get_service,
     list_services,
     profile_of,
@@ -76,6 +77,15 @@ def get_services(session: SessionDep) -> ServicesPublic:
 def get_one_service(session: SessionDep, name: str = ServiceName) -> ServicePublic:
     """One service and its profile."""
     return to_public(get_service(session=session, name=name))
+
+
+@router.delete("/{name}", status_code=204, responses=refusals(409))
+def delete_one_service(session: SessionDep, database: DatabaseDep, name: str = ServiceName) -> None:
+    """Delete a service and everything stored for it (samples, forecasts, plans, records).
+    409 while it has autoscaler targets: drop them first, so their baselines are restored."""
+    delete_service(session=session, name=name)
+    session.commit()
+    forget_current_plan(database, name)
 
 
 @router.post("/{name}/train", response_model=TrainPublic, responses=refusals(409))

@@ -154,7 +154,8 @@ def plan_chart(
             "reason": pd.Series([row.reason for row in rows], dtype="object"),
         }
     )
-    view = plan_view(session=session, plan_id=plan.id)  # the plan route's window and its cost
+    # the plan route's window and its cost
+    view = plan_view(session=session, plan=(plan.id, plan.generated_at))
     frame["capacity"] = planned_capacity(profile, frame["replicas"], frame["tier"])
     return PlanChart(
         plan_id=plan.id,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from forecaster.errors import NotFoundError, NotReadyError, quoted
 from forecaster.storage.db import Database
@@ -68,9 +68,13 @@ class PlanView:
 LATEST_TTL_SECONDS = 1.0
 STALE_LIMIT_SECONDS = 10.0
 
-_cache: OrderedDict[tuple[str, int], PlanView] = OrderedDict()
-_latest: dict[tuple[str, str], tuple[float, int]] = {}
-_loading: dict[tuple[str, int], threading.Lock] = {}  # plans being read, one reader each
+# A plan is known by its id and when it was made: SQLite hands a deleted service's highest ids
+# to the next rows, so a plan made after a delete can carry the id of a plan cached before it.
+PlanKey = tuple[int, datetime]
+
+_cache: OrderedDict[tuple[str, PlanKey], PlanView] = OrderedDict()
+_latest: dict[tuple[str, str], tuple[float, PlanKey]] = {}
+_loading: dict[tuple[str, PlanKey], threading.Lock] = {}  # plans being read, one reader each
 _lock = threading.Lock()
 
 
@@ -79,12 +83,12 @@ def _database_key(session: Session) -> str:
     return str(session.get_bind().engine.url)
 
 
-def cached_plan_view(database_key: str, plan_id: int) -> PlanView | None:
+def cached_plan_view(database_key: str, plan: PlanKey) -> PlanView | None:
     """A plan's view if it is cached, else None (then :func:`plan_view` reads it)."""
     with _lock:
-        view = _cache.get((database_key, plan_id))
+        view = _cache.get((database_key, plan))
         if view is not None:
-            _cache.move_to_end((database_key, plan_id))
+            _cache.move_to_end((database_key, plan))
         return view
 
 
@@ -121,18 +125,23 @@ def refresh_current_plans(database: Database) -> None:
         if not known:
             return
         now = time.monotonic()
-        newest: dict[str, int] = {
-            name: plan_id
-            for name, plan_id in session.execute(
-                select(Service.name, func.max(Plan.id))
-                .join(Plan, Plan.service_id == Service.id)
-                .group_by(Service.name)
+        newest_ids = (
+            select(Plan.service_id, func.max(Plan.id).label("plan_id"))
+            .group_by(Plan.service_id)
+            .subquery()
+        )
+        newest: dict[str, PlanKey] = {
+            name: (plan_id, generated_at)
+            for name, plan_id, generated_at in session.execute(
+                select(Service.name, Plan.id, Plan.generated_at)
+                .join(newest_ids, newest_ids.c.service_id == Service.id)
+                .join(Plan, Plan.id == newest_ids.c.plan_id)
             )
         }
         for service in known:
             if service in newest:
                 _latest[(key, service)] = (now, newest[service])
-                plan_view(session=session, plan_id=newest[service])
+                plan_view(session=session, plan=newest[service])
             else:
                 _latest.pop((key, service), None)
 
@@ -140,46 +149,51 @@ def refresh_current_plans(database: Database) -> None:
 def current_plan_view(database: Database, service: str) -> PlanView:
     """The plan in force: one short read (then cached). NotFound/NotReady name the problem."""
     with database.session() as session:
-        return plan_view(session=session, plan_id=latest_plan_id(session=session, service=service))
+        return plan_view(session=session, plan=plan_in_force(session=session, service=service))
 
 
-def latest_plan_id(*, session: Session, service: str) -> int:
-    """Id of the plan in force for a service: NotFoundError for no service, NotReady for no plan."""
+def plan_in_force(*, session: Session, service: str) -> PlanKey:
+    """The plan in force for a service: NotFoundError for no service, NotReady for no plan."""
+    its = aliased(Plan)
+    newest_id = (
+        select(func.max(its.id)).where(its.service_id == Service.id).correlate(Service)
+    ).scalar_subquery()
     row = session.execute(
-        select(Service.id, func.max(Plan.id))
-        .outerjoin(Plan, Plan.service_id == Service.id)
+        select(Service.id, Plan.id, Plan.generated_at)
+        .outerjoin(Plan, Plan.id == newest_id)
         .where(Service.name == service)
-        .group_by(Service.id)
     ).first()
     if row is None:
         raise NotFoundError(f"service {quoted(service)} does not exist")
     if row[1] is None:
         raise NotReadyError(f"service {quoted(service)} has no plan yet; train it first")
-    _latest[(_database_key(session), service)] = (time.monotonic(), int(row[1]))
-    return int(row[1])
+    plan = (int(row[1]), as_utc(row[2]))
+    _latest[(_database_key(session), service)] = (time.monotonic(), plan)
+    return plan
 
 
-def plan_view(*, session: Session, plan_id: int) -> PlanView:
+def plan_view(*, session: Session, plan: PlanKey) -> PlanView:
     """The cached view of a plan, read from the database on first use.
 
     When a new plan lands, every query for that service misses the cache at once: one thread
     reads the plan and the others wait for it rather than all reading it side by side.
     """
     key = _database_key(session)
-    view = cached_plan_view(key, plan_id)
+    plan = (plan[0], as_utc(plan[1]))
+    view = cached_plan_view(key, plan)
     if view is not None:
         return view
     with _lock:
-        loading = _loading.setdefault((key, plan_id), threading.Lock())
+        loading = _loading.setdefault((key, plan), threading.Lock())
     with loading:
-        view = cached_plan_view(key, plan_id)
+        view = cached_plan_view(key, plan)
         if view is None:
-            view = _load(session, plan_id)
+            view = _load(session, plan[0])
             with _lock:
-                _cache[(key, plan_id)] = view
+                _cache[(key, plan)] = view
                 while len(_cache) > CACHE_SIZE:
                     _cache.popitem(last=False)
-                _loading.pop((key, plan_id), None)
+                _loading.pop((key, plan), None)
     return view
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from forecaster.actuators.retired import retire_removed
 from forecaster.errors import (
+    InUseError,
     InvalidInputError,
     NotFoundError,
     NotReadyError,
@@ -78,6 +79,29 @@ def get_service(*, session: Session, name: str, for_update: bool = False) -> Ser
             f"service {quoted(name)} does not exist; create it with PUT /v1/services/{name}"
         )
     return service
+
+
+def delete_service(*, session: Session, name: str) -> None:
+    """Delete a service with everything stored for it (samples, model runs, forecasts, plans,
+    events, exclusions, actuation records: the schema's cascades), so a mistyped one can go.
+
+    Refused while forecaster may still hold an autoscaler above its baseline: a target in the
+    profile, or one removed but not yet restored. Deleting then would leave that floor set for
+    ever; dropping the targets first lets the actuation pass restore them.
+    """
+    service = get_service(session=session, name=name, for_update=True)
+    # read as stored: a profile that no longer validates must not keep its service for ever
+    held = [str(target.get("kind")) for target in service.profile.get("targets") or []]
+    held += [
+        f"{entry.get('kind')} (removed, not yet restored)" for entry in service.retired_targets
+    ]
+    if held:
+        raise InUseError(
+            f"service {quoted(name)} still has autoscaler targets ({', '.join(held)}): PUT its "
+            "profile without targets, let the actuation pass (every 5 min, or `forecaster "
+            "actuate`) restore their baselines, then delete it"
+        )
+    session.execute(delete(Service).where(Service.id == service.id))
 
 
 def list_services(*, session: Session) -> list[Service]:

@@ -136,3 +136,4 @@ def test_scope_rules() -> None:
     assert required_scope_for_docs("POST", "/v1/metrics/csv") == "ingest"
     assert required_scope_for_docs("GET", "/v1/services/x/plan") == "read"
     assert required_scope_for_docs("DELETE", "/v1/services/x/events/1") == "admin"
+    assert required_scope_for_docs("DELETE", "/v1/services/x") == "admin"

@@ -1,0 +1,96 @@
+"""DELETE /v1/services/{name}: a service goes with everything stored for it, never while
+forecaster may still hold its autoscaler above baseline (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.app import create_app
+from forecaster.profiles import ScalingProfile
+from forecaster.settings import Settings
+from forecaster.storage import plan_views
+from forecaster.storage.db import Database
+from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Sample, Series, Service
+from forecaster.training.train import train_service
+from tests.helpers import ending_now, store_service, synthetic_traffic
+
+PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
+HPA = {"kind": "kubernetes-hpa", "config": {"namespace": "ml", "name": "chat"}}
+
+
+def _train(database: Database, settings: Settings, name: str, capacity: float = 10) -> None:
+    trace = ending_now(synthetic_traffic(days=4, step_seconds=3600), step="1h")
+    profile = ScalingProfile.model_validate(PROFILE | {"capacity_per_replica": capacity})
+    store_service(database, settings, name, trace, profile)
+    train_service(database, name, settings)
+
+
+def _rows(database: Database) -> dict[str, int]:
+    with database.session() as session:
+        return {
+            table.__tablename__: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in (Service, Series, Sample, ModelRun, Forecast, Plan, PlanStep)
+        }
+
+
+def test_a_deleted_service_takes_its_rows_and_leaves_the_others(
+    settings: Settings, database: Database
+) -> None:
+    _train(database, settings, "other")
+    alone = _rows(database)
+    _train(database, settings, "chat")
+    client = TestClient(create_app(settings, database))
+    assert client.get("/v1/services/chat/plan").status_code == 200  # its plan now cached
+
+    response = client.delete("/v1/services/chat")
+    assert response.status_code == 204, response.text
+    assert _rows(database) == alone  # every sample, run, forecast and plan of chat is gone
+    assert client.get("/v1/services/chat").status_code == 404
+    gone = client.get("/v1/services/chat/plan")
+    assert gone.status_code == 404 and "does not exist" in gone.json()["detail"]
+    assert client.get("/v1/services/other/plan").status_code == 200
+    again = client.delete("/v1/services/chat")
+    assert again.status_code == 404 and "does not exist" in again.json()["detail"]
+
+
+def test_a_service_made_again_after_a_delete_serves_its_new_plan(
+    settings: Settings, database: Database
+) -> None:
+    """SQLite gives a deleted service's highest ids to the next rows: the plan made for a new
+    service of the same name had the id of the one cached before the delete, whose steps the
+    plan route then served."""
+    _train(database, settings, "chat", capacity=10)
+    client = TestClient(create_app(settings, database))
+    before = client.get("/v1/services/chat/plan").json()
+    assert client.delete("/v1/services/chat").status_code == 204
+
+    _train(database, settings, "chat", capacity=2.5)  # as another process would: no route
+    plan_views.refresh_current_plans(database)  # the once-a-second re-check of a server
+    after = client.get("/v1/services/chat/plan").json()
+    assert after["generated_at"] != before["generated_at"]
+    assert max(s["replicas"] for s in after["steps"]) > max(s["replicas"] for s in before["steps"])
+
+
+def test_a_service_whose_autoscaler_forecaster_may_hold_is_not_deleted(
+    settings: Settings, database: Database
+) -> None:
+    _train(database, settings, "chat")
+    client = TestClient(create_app(settings, database))
+    assert client.put("/v1/services/chat", json=PROFILE | {"targets": [HPA]}).status_code == 200
+    rows = _rows(database)
+
+    refused = client.delete("/v1/services/chat")
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert "kubernetes-hpa" in detail and "PUT its profile without targets" in detail
+    assert _rows(database) == rows  # nothing deleted
+
+    # targets dropped but not yet restored by the actuation pass: still refused
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 200
+    pending = client.delete("/v1/services/chat")
+    assert pending.status_code == 409
+    assert "kubernetes-hpa (removed, not yet restored)" in pending.json()["detail"]
+    with database.session() as session:  # as the pass leaves it once the baseline is back
+        session.execute(Service.__table__.update().values(retired_targets=[]))
+    assert client.delete("/v1/services/chat").status_code == 204

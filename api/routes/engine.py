@@ -32,11 +32,21 @@ from forecaster.training.service_data import driving_training_runs
 router = APIRouter(prefix="/v1/services", tags=["forecasting"])
 
 
-@router.post("/{name}/events", response_model=EventPublic, status_code=201)
-def post_event(body: EventCreate, session: SessionDep, name: str = ServiceName) -> EventPublic:
-    """Declare an event; the next training uses it (multiplier or learned regressor)."""
+@router.post(
+    "/{name}/events",
+    response_model=EventPublic,
+    status_code=201,
+    responses={200: {"model": EventPublic, "description": "the same event again: updated"}},
+)
+def post_event(
+    body: EventCreate, session: SessionDep, response: Response, name: str = ServiceName
+) -> EventPublic:
+    """Declare an event; the next training uses it (multiplier or learned regressor). The same
+    name and window again is the same event (200, its multiplier replaced): a retry never
+    doubles it."""
     service = get_service(session=session, name=name)
-    event = add_event(session=session, service_id=service.id, **body.model_dump())
+    event, created = add_event(session=session, service_id=service.id, **body.model_dump())
+    response.status_code = 201 if created else 200
     return EventPublic.model_validate(event, from_attributes=True)
 
 
@@ -61,13 +71,20 @@ def remove_event(
     return Response(status_code=204)
 
 
-@router.post("/{name}/exclusions", response_model=ExclusionPublic, status_code=201)
+@router.post(
+    "/{name}/exclusions",
+    response_model=ExclusionPublic,
+    status_code=201,
+    responses={200: {"model": ExclusionPublic, "description": "the same window again: updated"}},
+)
 def post_exclusion(
-    body: ExclusionCreate, session: SessionDep, name: str = ServiceName
+    body: ExclusionCreate, session: SessionDep, response: Response, name: str = ServiceName
 ) -> ExclusionPublic:
-    """Exclude a window (incident, outage) from training."""
+    """Exclude a window (incident, outage) from training; the same window again is the same
+    exclusion (200, its reason replaced)."""
     service = get_service(session=session, name=name)
-    exclusion = add_exclusion(session=session, service_id=service.id, **body.model_dump())
+    exclusion, created = add_exclusion(session=session, service_id=service.id, **body.model_dump())
+    response.status_code = 201 if created else 200
     return ExclusionPublic.model_validate(exclusion, from_attributes=True)
 
 

@@ -62,7 +62,7 @@ def events_add(
     try:
         with _session() as session:
             found = get_service(session=session, name=service)
-            event = add_event(
+            event, created = add_event(
                 session=session,
                 service_id=found.id,
                 name=name,
@@ -70,7 +70,7 @@ def events_add(
                 end=finish,
                 multiplier=multiplier,
             )
-            say(f"event {event.id} added to {service}")
+            say(f"event {event.id} {'added to' if created else 'updated on'} {service}")
     except ForecasterError as error:
         fail(str(error))
 
@@ -132,10 +132,11 @@ def exclusions_add(
     try:
         with _session() as session:
             found = get_service(session=session, name=service)
-            exclusion = add_exclusion(
+            exclusion, created = add_exclusion(
                 session=session, service_id=found.id, start=begin, end=finish, reason=reason
             )
-            say(f"exclusion {exclusion.id} added to {service}")
+            done = "added to" if created else "updated on"
+            say(f"exclusion {exclusion.id} {done} {service}")
     except ForecasterError as error:
         fail(str(error))
 

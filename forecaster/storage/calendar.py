@@ -41,8 +41,12 @@ def add_event(
     start: datetime,
     end: datetime,
     multiplier: float | None = None,
-) -> Event:
-    """Declare an event; ``multiplier`` is the expected load factor (2.0 = twice the usual)."""
+) -> tuple[Event, bool]:
+    """Declare an event; ``multiplier`` is the expected load factor (2.0 = twice the usual).
+
+    The same name over the same window again is the same event, its multiplier replaced
+    (returned with False: nothing added). As two rows the two multipliers compounded, so a
+    client retrying a declaration after a timeout doubled the event's effect."""
     start, end = _window(start, end)
     if not name.strip() or len(name.strip()) > NAME_MAX_LENGTH:
         raise InvalidInputError(f"event name must be 1 to {NAME_MAX_LENGTH} characters")
@@ -50,12 +54,22 @@ def add_event(
         raise InvalidInputError(f"event name: {UNSTORABLE}")
     if multiplier is not None and not 0 < multiplier <= MAX_MULTIPLIER:
         raise InvalidInputError(f"multiplier must be in (0, {MAX_MULTIPLIER:g}], got {multiplier}")
-    event = Event(
-        service_id=service_id, name=name.strip(), start=start, end=end, multiplier=multiplier
-    )
-    session.add(event)
+    name = name.strip()
+    event = session.execute(
+        select(Event).where(
+            Event.service_id == service_id,
+            Event.name == name,
+            Event.start == start,
+            Event.end == end,
+        )
+    ).scalar_one_or_none()
+    created = event is None
+    if event is None:
+        event = Event(service_id=service_id, name=name, start=start, end=end)
+        session.add(event)
+    event.multiplier = multiplier
     session.flush()
-    return event
+    return event, created
 
 
 def list_events(*, session: Session, service_id: int) -> list[Event]:
@@ -77,17 +91,26 @@ def delete_event(*, session: Session, service_id: int, event_id: int) -> None:
 
 def add_exclusion(
     *, session: Session, service_id: int, start: datetime, end: datetime, reason: str = ""
-) -> Exclusion:
-    """Mark a window (incident, outage, load test) whose samples training must ignore."""
+) -> tuple[Exclusion, bool]:
+    """Mark a window (incident, outage, load test) whose samples training must ignore. The
+    same window again is the same exclusion, its reason replaced (returned with False)."""
     start, end = _window(start, end)
     if len(reason.strip()) > REASON_MAX_LENGTH:
         raise InvalidInputError(f"reason must be at most {REASON_MAX_LENGTH} characters")
     if unstorable_in(reason) is not None:
         raise InvalidInputError(f"reason: {UNSTORABLE}")
-    exclusion = Exclusion(service_id=service_id, start=start, end=end, reason=reason.strip())
-    session.add(exclusion)
+    exclusion = session.execute(
+        select(Exclusion).where(
+            Exclusion.service_id == service_id, Exclusion.start == start, Exclusion.end == end
+        )
+    ).scalar_one_or_none()
+    created = exclusion is None
+    if exclusion is None:
+        exclusion = Exclusion(service_id=service_id, start=start, end=end)
+        session.add(exclusion)
+    exclusion.reason = reason.strip()
     session.flush()
-    return exclusion
+    return exclusion, created
 
 
 def list_exclusions(*, session: Session, service_id: int) -> list[Exclusion]:

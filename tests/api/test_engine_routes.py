@@ -43,6 +43,14 @@ def test_events_round_trip_and_bad_input_is_refused(settings: Settings, database
     assert event["multiplier"] == 2.5 and event["name"] == "launch"
     listed = client.get("/v1/services/chat/events").json()
     assert listed["count"] == 1 and listed["data"][0]["id"] == event["id"]
+    # the same name and window again (a retry, a correction) is the same event, not a second
+    again = client.post("/v1/services/chat/events", json=body | {"multiplier": 3})
+    assert again.status_code == 200 and again.json()["id"] == event["id"]
+    assert again.json()["multiplier"] == 3
+    renamed = client.post("/v1/services/chat/events", json=body | {"name": "campaign"})
+    assert renamed.status_code == 201 and renamed.json()["id"] != event["id"]
+    assert client.get("/v1/services/chat/events").json()["count"] == 2
+    assert client.delete(f"/v1/services/chat/events/{renamed.json()['id']}").status_code == 204
 
     backwards = body | {"start": "2030-01-02T00:00:00Z"}
     response = client.post("/v1/services/chat/events", json=backwards)
@@ -65,6 +73,9 @@ def test_exclusions_round_trip(settings: Settings, database: Database) -> None:
     assert created.json()["start"].startswith("2025-01-01T10:00:00")  # naive read as UTC
     assert client.get("/v1/services/chat/exclusions").json()["data"][0]["reason"] == "outage"
     exclusion_id = created.json()["id"]
+    again = client.post("/v1/services/chat/exclusions", json=body | {"reason": "outage INC-9"})
+    assert again.status_code == 200 and again.json()["id"] == exclusion_id
+    assert client.get("/v1/services/chat/exclusions").json()["data"][0]["reason"] == "outage INC-9"
     # QA: a time as SQL exports write it, which metrics batches take, was a 422 here
     exported = {"start": "2025-01-02 10:00:00 UTC", "end": "2025-01-02 11:00:00 utc"}
     also = client.post("/v1/services/chat/exclusions", json=exported)
@@ -299,8 +310,8 @@ def test_a_method_a_path_does_not_serve_names_every_one_it_does(
     serves too (RFC 9110: Allow lists every method the resource supports)."""
     client = _client(settings, database)
     refused = client.request("OPTIONS", "/v1/services/chat")
-    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, PUT"
-    detail = "OPTIONS is not served at this path; it takes GET, HEAD, PUT"
+    assert refused.status_code == 405 and refused.headers["allow"] == "DELETE, GET, HEAD, PUT"
+    detail = "OPTIONS is not served at this path; it takes DELETE, GET, HEAD, PUT"
     assert refused.json()["detail"] == detail
     assert client.patch("/v1/services/chat/events").headers["allow"] == "GET, HEAD, POST"
 

@@ -74,16 +74,17 @@ def test_declared_event_multiplies_the_forecast_in_its_window(
     index = _load(database, settings)
     plain = _forecast(database, train_service(database, "chat", settings, model=NAIVE).forecast_id)
     start = index[-1] + pd.Timedelta(hours=6)
-    with database.session() as session:
-        service = get_service(session=session, name="chat")
-        add_event(
-            session=session,
-            service_id=service.id,
-            name="launch",
-            start=start.to_pydatetime(),
-            end=(start + pd.Timedelta(hours=3)).to_pydatetime(),
-            multiplier=2.0,
-        )
+    for _declared in ("once", "again, as a retry would"):  # the same event: not 2 x 2
+        with database.session() as session:
+            service = get_service(session=session, name="chat")
+            add_event(
+                session=session,
+                service_id=service.id,
+                name="launch",
+                start=start.to_pydatetime(),
+                end=(start + pd.Timedelta(hours=3)).to_pydatetime(),
+                multiplier=2.0,
+            )
     boosted = _forecast(database, forecast_service(database, "chat", settings).forecast_id)
     inside = (boosted.index >= start) & (boosted.index < start + pd.Timedelta(hours=3))
     assert inside.sum() == 3

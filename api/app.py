@@ -9,10 +9,10 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
-from api.auth import authenticate
+from api.auth import KeyCheckMiddleware
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware, HeadAsGetMiddleware, RequestContextMiddleware
 from api.refusals import document_message_details, document_refusals
@@ -61,12 +61,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         summary="Forecast inference traffic and plan replicas and GPUs ahead of demand.",
         lifespan=lifespan,
-        dependencies=[Depends(authenticate)],
     )
     app.state.settings = settings
     app.state.simulation_slots = threading.BoundedSemaphore(settings.simulation_max_running)
     app.state.database = database
     install_error_handlers(app)
+    app.add_middleware(KeyCheckMiddleware)  # before anything reads the body
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestContextMiddleware)  # outermost: ids and logs cover everything

@@ -1,25 +1,36 @@
 """Bearer-key authentication for every route, with the scope decided by what the route does.
 
-Installed once as an app-wide dependency, so new routers are protected without opting in:
-ingestion paths need ``ingest``, other reads need ``read``, anything that changes state needs
-``admin`` (which implies the others). Health probes and the service's own /metrics are open.
+Installed once as ASGI middleware, so new routers are protected without opting in: ingestion
+paths need ``ingest``, other reads need ``read``, anything that changes state needs ``admin``
+(which implies the others). Health probes, the service's own /metrics and the OpenAPI pages
+are open.
+
+Middleware, not a dependency: FastAPI reads and parses a route's body before it runs the
+route's dependencies, so a request with no key still had its body parsed before its 401 (a
+32 MB JSON array took 8-10 s and ~800 MB of the API's memory; found by a security review).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import DatabaseDep, SettingsDep
+from api.errors import database_unavailable
 from forecaster.errors import listing, quoted
 from forecaster.security.api_keys import Principal, hash_key, touch_key, verify_key
+from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.timeutil import utc_now
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/favicon.ico"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/favicon.ico"}
+    | {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # what the API is, no data
+)
 # page shells and assets carry no data; the JSON they fetch needs a read key
 OPEN_PREFIXES = ("/static/", "/dashboard/static/", "/dashboard/services/")
 INGEST_PATHS = ("/v1/metrics", "/api/v1/write")
@@ -56,8 +67,36 @@ def _bearer(request: Request, scope: str) -> str | None:
     return cookie or None
 
 
+class KeyCheckMiddleware:
+    """Refuse a request whose key does not allow its route (401/403) before its body is read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = await _refusal(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refusal(request: Request) -> Response | None:
+    """The answer refusing this request, or None to serve it."""
+    try:
+        await authenticate(request, request.app.state.database, request.app.state.settings)
+    except HTTPException as refused:
+        return JSONResponse(
+            {"detail": refused.detail}, status_code=refused.status_code, headers=refused.headers
+        )
+    except OperationalError as error:  # the keys' table is unreadable: retry, as on any route
+        return await database_unavailable(request, error)
+    return None
+
+
 async def authenticate(
-    request: Request, database: DatabaseDep, settings: SettingsDep
+    request: Request, database: Database, settings: Settings
 ) -> Principal | None:
     """Check the request's key against the scope its route needs; 401/403 with a reason.
 
@@ -95,7 +134,6 @@ async def authenticate(
             detail=f"key {quoted(principal.name)} lacks scope {quoted(scope)} "
             f"(has {listing(sorted(principal.scopes))})",
         )
-    request.state.principal = principal
     return principal
 
 
@@ -130,6 +168,3 @@ def _due_for_touch(key_id: int) -> bool:
         return False
     _last_touch[key_id] = now
     return True
-
-
-PrincipalDep = Annotated[Principal | None, Depends(authenticate)]

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from api.content_type import as_sent, is_json, media_type
 from api.middleware import BodyTooLargeError
@@ -46,7 +47,7 @@ async def _forecaster_error(_request: Request, error: Exception) -> JSONResponse
     return JSONResponse({"detail": str(error)}, status_code=status)
 
 
-async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
     # the database went away (restart, failover): the client should retry. The driver's reason
     # is said and logged: a SQLite file the service cannot write ("attempt to write a readonly
     # database") answered every write "retry shortly" with nothing in the log
@@ -178,9 +179,17 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods | {"HEAD"} if "GET" in methods else methods)
 
 
+async def _client_gone(request: Request, _error: Exception) -> Response:
+    # the client hung up while sending its body (a CSV upload cut short): nothing was stored
+    # and nobody waits for the answer; it was logged as an unhandled error and a 500
+    log.info("client left during %s %s; nothing was stored", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ForecasterError, _forecaster_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DataError, _value_not_storable)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from api.auth import authenticate, required_scope
+from api.auth import required_scope
 from api.deps import get_body, get_database, get_decoded_body, get_one_file, get_session
 from api.schemas import RefusalPublic
 
@@ -68,10 +68,9 @@ def _generic_statuses(route: APIRoute) -> list[int]:
 
 
 def _own_calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
-    """Every dependency the route itself uses; the app-wide key check (which reads the
-    database only when keys are required) is covered by 401/403."""
+    """Every dependency the route uses (the key check, middleware, is covered by 401/403)."""
     for dependency in dependant.dependencies:
-        if dependency.call is not None and dependency.call is not authenticate:
+        if dependency.call is not None:
             yield dependency.call
             yield from _own_calls(dependency)
 

@@ -44,8 +44,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def without_password(text: str) -> str:
-    """A URL as it may be shown: the password in ``scheme://user:password@host`` masked."""
-    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", text)
+    """Text as it may be shown: a URL's password (``scheme://user:password@host``, which may
+    hold ``/``) and a ``password=`` query parameter masked."""
+    masked = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+    return re.sub(r"([?&]password=)[^&\s'\"]*", r"\1***", masked, flags=re.IGNORECASE)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -14,6 +14,7 @@ import pytest
 
 import forecaster.settings
 from forecaster.errors import ConfigurationError
+from forecaster.logs import without_password
 from forecaster.settings import load_settings
 from forecaster.storage.db import Database
 from tests.conftest import POSTGRES_URL
@@ -66,6 +67,20 @@ def test_a_password_in_a_bad_url_is_not_shown(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigurationError) as raised:
         load_settings()
     assert "s3cret" not in str(raised.value) and "app:***@db" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://app:Sl/sh5ecret@db/forecaster", "app:***@db"),
+        ("postgresql+psycopg://app@db/forecaster?password=Query5ecret", "?password=***"),
+    ],
+)
+def test_a_password_sqlalchemy_reads_is_masked_too(url: str, shown: str) -> None:
+    """SQLAlchemy takes a '/' in a URL's password and a password query parameter: both were
+    shown whole in start-up errors (found by a security review)."""
+    assert "5ecret" not in without_password(f"cannot connect to the database {url}: refused")
+    assert shown in without_password(url)
 
 
 def test_a_misspelt_variable_is_named_once_however_often_settings_are_read(

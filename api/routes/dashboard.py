@@ -19,6 +19,12 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_PREFIX = "/dashboard/static"
 # an HTML shell is tiny and names no versioned asset, so it is always revalidated
 NO_CACHE = {"Cache-Control": "no-cache"}
+# no other site may frame the pages (clickjacking a person holding an admin key in the page)
+PAGE_HEADERS = NO_CACHE | {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 router = APIRouter(include_in_schema=False)
 static_files = StaticFiles(directory=STATIC_DIR)
@@ -34,7 +40,7 @@ def plotly_js() -> Path:
 @router.get("/dashboard")
 def overview_page() -> FileResponse:
     """Every service at a glance."""
-    return FileResponse(STATIC_DIR / "overview.html", headers=NO_CACHE)
+    return FileResponse(STATIC_DIR / "overview.html", headers=PAGE_HEADERS)
 
 
 @router.get("/dashboard/services/{name}")
@@ -42,7 +48,7 @@ def service_page(name: str) -> FileResponse:
     """One service: chart, forecast review, plan reasons, leaderboard, events, actuations.
 
     Any name gets the page: it says itself when no service has that name (or could have)."""
-    return FileResponse(STATIC_DIR / "service.html", headers=NO_CACHE)
+    return FileResponse(STATIC_DIR / "service.html", headers=PAGE_HEADERS)
 
 
 @router.get(f"{STATIC_PREFIX}/plotly.min.js")

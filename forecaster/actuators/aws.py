@@ -16,9 +16,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
 from forecaster.actuators.bounds import Bounds, bound_floor
@@ -42,6 +43,8 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeout",
     }
 )
+AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")  # VPC endpoints included
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 RESTORE = "restore"
 START_MARGIN = timedelta(seconds=60)  # AWS refuses start times that are not in the future
 
@@ -56,6 +59,26 @@ class AwsTargetConfig(ActuatorConfig):
     endpoint_url: str | None = Field(
         default=None, description="a VPC endpoint or a local emulator; default: AWS"
     )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _aws_or_an_emulator_here(cls, url: str | None) -> str | None:
+        """Calls are signed with the server's AWS credentials (a session token travels in a
+        header): a security review had them sent to an address of its choosing over the API."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        on_aws = parts.scheme == "https" and host.endswith(AWS_DOMAINS)
+        if not on_aws and not (parts.scheme in ("http", "https") and host in LOOPBACK):
+            raise ValueError(
+                "must be an https endpoint of AWS (a host under "
+                f"{', '.join(domain[1:] for domain in AWS_DOMAINS)}, as VPC endpoints are) or "
+                "an emulator on this machine (http://localhost:PORT): calls carry the server's "
+                "AWS credentials"
+            )
+        return url
+
     action_prefix: str = Field(
         default="forecaster-",
         min_length=3,

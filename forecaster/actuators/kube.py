@@ -113,6 +113,27 @@ def ours_only(annotations: dict[str, str] | None) -> dict[str, str]:
     return {k: v for k, v in (annotations or {}).items() if k.startswith("forecaster.io/")}
 
 
+SYSTEM_TREES = ("/proc/", "/sys/", "/dev/")
+
+
+def regular_file(path: str | None) -> str | None:
+    """A profile's kubeconfig path, once it is known to be a file on disk. The path comes over
+    the API and the file is loaded, exec credential plugins and all: a security review had an
+    uploaded CSV's open temporary file (``/proc/self/fd/N``) read as a kubeconfig whose plugin
+    ran in the server, and a FIFO hang every actuation. None (the default kubeconfig, which
+    the operator chose) passes."""
+    if path is None:
+        return None
+    real = os.path.realpath(os.path.expanduser(path))
+    if real.startswith(SYSTEM_TREES) or not os.path.isfile(real):
+        from kubernetes.config import ConfigException
+
+        raise ConfigException(
+            "not a regular file (a kubeconfig must be one, outside /proc, /sys, /dev)"
+        )
+    return real
+
+
 def transient(error: BaseException) -> bool:
     """Worth retrying: server errors, throttling, timeouts and dropped connections."""
     from kubernetes.client.exceptions import ApiException
@@ -186,7 +207,7 @@ class KubeFloorActuator(ABC):
         else:
             try:
                 config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=self.config.kubeconfig,
+                    config_file=regular_file(self.config.kubeconfig),
                     context=self.config.context,
                     client_configuration=configuration,
                 )

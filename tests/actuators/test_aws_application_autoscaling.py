@@ -138,3 +138,27 @@ def test_resource_id_must_match_the_namespace() -> None:
         ApplicationAutoScalingConfig.model_validate(
             {"region": REGION, "service_namespace": "sagemaker", "resource_id": "service/a/b"}
         )
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://169.254.169.254/latest",  # the instance's metadata service
+        "https://collector.example.com",
+        "http://autoscaling.us-east-1.amazonaws.com",  # AWS, but in the clear
+        "https://amazonaws.com.example.net",
+        "file:///etc/passwd",
+    ],
+)
+def test_calls_carrying_credentials_go_only_to_aws_or_an_emulator_here(endpoint: str) -> None:
+    """The endpoint comes over the API and calls are signed with the server's credentials: a
+    security review had a session token sent to an address of its choosing."""
+    config = {"region": REGION, "service_namespace": "ecs", "resource_id": "service/a/b"}
+    with pytest.raises(ValidationError, match="must be an https endpoint of AWS"):
+        ApplicationAutoScalingConfig.model_validate(config | {"endpoint_url": endpoint})
+    for allowed in (
+        "https://application-autoscaling.eu-west-1.amazonaws.com",
+        "https://vpce-0a1b-x.application-autoscaling.us-east-1.vpce.amazonaws.com",
+        "http://localhost:4566",
+    ):
+        ApplicationAutoScalingConfig.model_validate(config | {"endpoint_url": allowed})

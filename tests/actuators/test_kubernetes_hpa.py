@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MAX, BASELINE_MIN
@@ -287,3 +289,26 @@ def test_a_kubeconfig_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     result = actuator(missing).apply(window(6), dry_run=False)
     assert result.outcome == "failed"
     assert f"kubeconfig {missing}: " in (result.error or "")
+
+
+def test_a_kubeconfig_that_is_no_regular_file_is_not_loaded(
+    kube: FakeKubeApi, kubeconfig: str, tmp_path: Path
+) -> None:
+    """A profile's kubeconfig path comes over the API and the file's exec plugin runs: a
+    security review had an open temporary file (``/proc/self/fd/N``) loaded as one, and a
+    FIFO hung every actuation."""
+    kube.add(*HPA, hpa(low=2))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    linked = tmp_path / "linked"
+    linked.symlink_to(kubeconfig)  # a link to a real kubeconfig is still one
+    with tempfile.TemporaryFile() as upload:  # as a request's spooled file: no name on disk
+        upload.write(Path(kubeconfig).read_bytes())
+        upload.flush()
+        descriptor = f"/proc/self/fd/{upload.fileno()}"
+        for refused in (str(fifo), descriptor, str(tmp_path)):
+            result = actuator(refused).apply(window(6), dry_run=True)
+            assert result.outcome == "failed"
+            assert f"kubeconfig {refused}: not a regular file" in (result.error or "")
+    linked_result = actuator(str(linked)).apply(window(6), dry_run=True)
+    assert linked_result.outcome != "failed", linked_result.error

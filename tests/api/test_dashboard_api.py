@@ -233,6 +233,10 @@ def test_pages_open_without_a_key_and_data_needs_one(
     with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as http:
         for page in ("/", "/dashboard", "/dashboard/static/plotly.min.js"):
             assert http.get(page).status_code == 200, page
+        for page in ("/dashboard", "/dashboard/services/chat"):  # no other site frames them
+            headers = http.get(page).headers
+            assert headers["x-frame-options"] == "DENY", page
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], page
         assert http.get("/v1/dashboard/overview").status_code == 401
         http.cookies.set("forecaster_key", issued.secret)
         assert http.get("/v1/dashboard/overview").json()["count"] == 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -180,3 +182,42 @@ def test_a_database_refusing_writes_is_named_in_the_503_and_the_log(
     assert "readonly database" in detail and "nothing was stored" in detail
     assert any("readonly database" in r.getMessage() for r in caplog.records)
     assert listed.status_code == 200  # reads still work
+
+
+def test_a_client_leaving_mid_upload_is_no_server_error(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CSV upload cut short was logged as an unhandled error and a 500 (security review)."""
+    app = create_app(settings, database)
+    part = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n1,2\n'
+    arriving: list[dict[str, Any]] = [
+        {"type": "http.request", "body": part, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return arriving.pop(0) if arriving else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/metrics/csv",
+        "raw_path": b"/v1/metrics/csv",
+        "root_path": "",
+        "query_string": b"service=chat&metric=rps",
+        "headers": [(b"content-type", b"multipart/form-data; boundary=cut")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    with caplog.at_level(logging.INFO):
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+    assert "client left during POST /v1/metrics/csv" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

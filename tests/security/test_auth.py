@@ -48,6 +48,26 @@ def test_requests_without_a_key_are_refused_with_a_reason(client: TestClient) ->
     )
 
 
+def test_a_request_without_a_key_is_refused_before_its_body_is_read(
+    client: TestClient, database: Database
+) -> None:
+    """FastAPI parses a route's JSON body before its dependencies run: as one, the key check
+    came after the parse, so anyone could make the API parse a 32 MB body (~800 MB, 8-10 s)."""
+    unread = b'{"capacity_per_replica": 10, "broken'  # never parsed: the key decides first
+    json = {"Content-Type": "application/json"}
+    for refused in ({}, {"Authorization": "Bearer fk_nope_x"}):
+        for method, path in (("PUT", "/v1/services/chat"), ("POST", "/v1/simulations")):
+            response = client.request(method, path, content=unread, headers=json | refused)
+            assert response.status_code == 401, (method, refused, response.text)
+    reader = json | key(database, "read")
+    assert client.put("/v1/services/chat", content=unread, headers=reader).status_code == 403
+    # a read key may simulate: only then is the body read (and found broken)
+    assert client.post("/v1/simulations", content=unread, headers=reader).status_code == 422
+    # the API's description stays open, as FastAPI's own routes were
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/docs").status_code == 200
+
+
 def test_a_key_holding_nul_is_unknown_on_both_databases(client: TestClient) -> None:
     """A cookie's quoted value may spell NUL as ``\\000``; such a key was looked up, and
     PostgreSQL (whose text cannot hold NUL) refused the lookup: 422 there, 401 on SQLite."""

@@ -106,7 +106,7 @@ def _json_dumps(value: Any) -> str:
 
 def utf8_writable(text: str) -> str:
     """``text`` with each half of a surrogate pair (a CLI argument that was not UTF-8, a JSON
-    ``"\ud800"``) as its escape: a message or answer holding one cannot be written as UTF-8."""
+    ``"\\ud800"``) as its escape: a message or answer holding one cannot be written as UTF-8."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

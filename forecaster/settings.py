@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///forecaster.db"
 
     # --- API server ---
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", min_length=1)  # "" listened on every interface
     port: int = Field(default=8000, ge=1, le=65535)
     auth_enabled: bool = True
 

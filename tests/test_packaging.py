@@ -211,7 +211,9 @@ def test_the_sdist_holds_the_packages_and_nothing_else_of_the_checkout(tmp_path:
         "setup.cfg",
         "MANIFEST.in",
         "LICENSE",
+        "constraints.txt",  # the README installs with -c constraints.txt
     }
+    assert "constraints.txt" in names, "pip install -c constraints.txt . needs it"
     stray = sorted(
         name
         for name in names
@@ -292,3 +294,25 @@ def test_the_dev_script_refuses_a_python_too_old_and_replaces_a_venv_made_with_o
         check=True,
     )
     assert made.stdout.strip() == str(sys.version_info[:2])
+
+
+def test_every_docstring_is_utf8_so_newer_pythons_compile_it() -> None:
+    """Python 3.13 encodes docstrings strictly when it compiles a module: one escape of a lone
+    surrogate (``"\\ud800"`` written unescaped) in forecaster.errors made every command fail at
+    import there, while 3.11 (CI's) compiled it (found by a packaging QA pass)."""
+    import ast
+
+    unencodable = []
+    for package in ("forecaster", "api", "models", "migrations"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(
+                    node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+                ):
+                    doc = ast.get_docstring(node, clean=False)
+                    try:
+                        (doc or "").encode("utf-8")
+                    except UnicodeEncodeError:
+                        unencodable.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 1)}")
+    assert unencodable == []

@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("FORECASTER_ACTUATOR_READ_TIMEOUT_SECONDS", "1e9", "less than or equal to 3600"),
         ("FORECASTER_DASK_SCHEDULER", "foo", "not a Dask scheduler address"),
         ("FORECASTER_DASK_SCHEDULER", "tcp://dask", "not a Dask scheduler address"),
+        ("FORECASTER_HOST", "", "at least 1 character"),  # served every interface
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(

@@ -145,6 +145,8 @@ def demo(
     from forecaster.errors import quoted
     from forecaster.idle_priority import at_caller_priority
 
+    if not host.strip():  # uvicorn takes "" for every interface, and the demo has no key
+        fail("--host is empty: give an address (127.0.0.1 serves this machine alone)")
     if serve_api:  # before the file is recreated: it may be a running demo's
         _check_port_free(host, port)
     if database.is_dir():

@@ -456,3 +456,6 @@ def test_the_demo_refuses_a_busy_port_before_touching_its_database(tmp_path: Pat
     assert database.read_bytes() == b"the running demo's data"
     result = runner.invoke(app, ["demo", "--database", str(tmp_path), "--no-serve"])
     assert result.exit_code == 2 and "is a directory" in result.output
+    result = runner.invoke(app, ["demo", "--database", str(database), "--host", ""])
+    assert result.exit_code == 2 and "--host is empty" in result.output
+    assert database.read_bytes() == b"the running demo's data"

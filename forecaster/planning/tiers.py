@@ -205,8 +205,11 @@ def _enumerate_mixes(
     filler = int(np.argmin(usable))
     others = [i for i in range(len(usable)) if i != filler]
     top = max(float(levels.max()), 0.0) if len(levels) else 0.0
+    # at least one of each tier while there is load: a replica holding over a billion times
+    # the load (ratio under the float slack) was never tried, and 92 small ones were bought
     ranges = [
-        np.arange(0, min(int(ceilings[i]), math.ceil(top / usable[i] - 1e-9)) + 1) for i in others
+        np.arange(0, min(int(ceilings[i]), max(math.ceil(top / usable[i] - 1e-9), top > 0)) + 1)
+        for i in others
     ]
     combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
     if combos > _MAX_CELLS or combos * max(len(levels), 1) > max_cells:

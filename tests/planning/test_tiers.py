@@ -63,6 +63,18 @@ def test_cheapest_mix_by_hand() -> None:
     ]
 
 
+def test_a_replica_far_bigger_than_the_load_is_still_tried() -> None:
+    """QA: with the load under a billionth of a tier's replica, float slack left that tier out
+    of the search, and 92 one-dollar small replicas were bought instead of one big one."""
+    small = CapacityTier(name="small", capacity_per_replica=1, cost_per_replica_hour=1)
+    for capacity in (1e3, 1e11, 1e12):  # 1e12: the most a profile accepts
+        huge = CapacityTier(name="huge", capacity_per_replica=capacity, cost_per_replica_hour=1)
+        found = cheapest_mix(
+            np.array([63.3, 70.0]), [small, huge], utilization=0.7, ceilings=np.array([100, 100])
+        )
+        assert format_mix(found, ["small", "huge"]) == ["huge:1", "huge:1"], capacity
+
+
 def test_tier_maximum_is_respected() -> None:
     # with at most two L4: A100 + 3 CPU ($3.30) beats 2 L4 + 20 CPU ($3.60)
     assert mixes([160], ceilings=[100, 2, 100]) == ["CPU:3+A100:1"]

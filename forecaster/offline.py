@@ -36,6 +36,7 @@ from forecaster.profiles import ScalingProfile, check_country, check_zone
 from forecaster.review.detail import planned_capacity
 from forecaster.timeutil import (
     UTC_WORD,
+    basic_dates_ms,
     coerce_numeric,
     epoch_ns,
     parse_duration,
@@ -59,7 +60,7 @@ class TimestampStyle:
     """How an input file wrote its timestamps, so outputs can be written the same way: a
     script that joins our rows to its own on the timestamp text should not need to convert."""
 
-    kind: Literal["naive", "date", "utc", "offset", "epoch"]
+    kind: Literal["naive", "date", "basic", "utc", "offset", "epoch"]  # basic: 20261101
     offset_minutes: int = 0
     # as written between date and time ("T" or " "; None: the kind's usual one), and whether
     # the clock had seconds: pandas writes "2024-05-01 12:00:00+00:00", spreadsheets "12:00"
@@ -72,7 +73,8 @@ class TimestampStyle:
         """The style of one timestamp as written (the file's last row is the one that counts)."""
         text = sample.strip()
         if coerce_numeric(pd.Series([text])).notna().iloc[0]:  # as parse_timestamps decides
-            return cls("epoch")
+            basic = text.isdigit() and basic_dates_ms(np.array([float(text)])) is not None
+            return cls("basic" if basic else "epoch")
         clock = _CLOCK.match(text)
         separator = None if clock is None else ("T" if clock[1] in "Tt" else " ")
         seconds = clock is None or bool(clock[2])
@@ -101,11 +103,12 @@ class TimestampStyle:
                 return [f"{ms / 1000:.3f}" for ms in utc.as_unit("ms").asi8]
             return [str(second) for second in utc.as_unit("s").asi8]
         naive = utc.tz_localize(None)
-        if self.kind == "date" and (naive == naive.normalize()).all():
-            return list(naive.strftime("%Y-%m-%d"))  # daily data: dates, as it came
+        if self.kind in ("date", "basic") and (naive == naive.normalize()).all():
+            # daily data: dates, as it came
+            return list(naive.strftime("%Y-%m-%d" if self.kind == "date" else "%Y%m%d"))
         seconds = self.seconds or bool((epoch_ns(utc) % 60_000_000_000 != 0).any())
         clock = "%H:%M:%S" if seconds else "%H:%M"
-        if self.kind in ("naive", "date"):
+        if self.kind in ("naive", "date", "basic"):
             return _clock(naive, f"%Y-%m-%d{self.separator or ' '}{clock}", millis)
         pattern = f"%Y-%m-%d{self.separator or 'T'}{clock}"
         if self.kind == "utc":

@@ -158,9 +158,34 @@ def epoch_ms_from_seconds(seconds: np.ndarray) -> np.ndarray:
     refused rather than silently read as the far future.
     """
     seconds = np.asarray(seconds, dtype="float64")
+    dates = basic_dates_ms(seconds)
+    if dates is not None:
+        return dates
     with np.errstate(invalid="ignore"):
         usable = np.isfinite(seconds) & (np.abs(seconds) < 1e11)
     return np.where(usable, np.round(np.where(usable, seconds, 0.0) * 1000.0), np.nan)
+
+
+def basic_dates_ms(numbers: np.ndarray) -> np.ndarray | None:
+    """Epoch milliseconds of a column whose every number is a YYYYMMDD date (ISO 8601's basic
+    form, as SQL and spreadsheet exports write days), else None. Read as seconds, a daily
+    export's 20261101 was a moment in August 1970, 30 days stored a second apart (QA). The
+    whole column decides: epoch seconds of a 1970 trace are not all valid dates."""
+    finite = np.isfinite(numbers)
+    days = numbers[finite]
+    if (
+        not len(days)
+        or not ((days >= 19700101) & (days <= 22621231) & (days == np.floor(days))).all()
+    ):
+        return None
+    whole = days.astype("int64")
+    parts = {"year": whole // 10_000, "month": whole // 100 % 100, "day": whole % 100}
+    dates = pd.to_datetime(pd.DataFrame(parts), errors="coerce", utc=True)
+    if dates.isna().any():
+        return None
+    result = np.full(len(numbers), np.nan)
+    result[finite] = (pd.DatetimeIndex(dates).as_unit("ns").asi8 // 1_000_000).astype("float64")
+    return result
 
 
 def to_epoch_ms(stamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:

@@ -62,3 +62,14 @@ def test_words_pandas_reads_as_times_are_not_timestamps() -> None:
     """QA: "now" and "today" were stored at the server's clock; ISO-8601 starts with a year."""
     parsed = parse_timestamps(pd.Series(["now", "today", " 2024-01-01T00:00:00Z"], dtype=object))
     assert parsed.isna().tolist() == [True, True, False]
+
+
+def test_a_column_of_basic_dates_reads_as_days_and_epoch_seconds_stay_seconds() -> None:
+    """A daily export's 20261101 read as epoch seconds was a moment in August 1970 (QA). The
+    column decides: epoch seconds of a 1970 trace are not all YYYYMMDD dates."""
+    days = parse_timestamps(pd.Series(["20261130", "20261201", 20261202], dtype=object))
+    assert days.dt.strftime("%Y-%m-%d").tolist() == ["2026-11-30", "2026-12-01", "2026-12-02"]
+    seconds = parse_timestamps(pd.Series([20261130, 20261130 + 3600], dtype=object))
+    assert seconds.iloc[0] == pd.Timestamp(20261130, unit="s", tz="UTC")
+    invalid_day = parse_timestamps(pd.Series([20261131], dtype=object))
+    assert invalid_day.iloc[0].year == 1970  # no 31 November: not a date, so seconds

@@ -243,7 +243,7 @@ def _columns(batch: Sequence[SeriesPoints]) -> _Columns:
         series_index=np.repeat(np.arange(len(batch)), lengths),
         position=np.arange(total) - starts,
         ts_ms=_joined(stamps, epoch_ms),
-        value=_joined(values, numbers),
+        value=_joined(values, numbers) + 0.0,  # -0 is 0 (PostgreSQL kept the sign)
     )
 
 

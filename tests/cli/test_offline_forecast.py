@@ -532,6 +532,9 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
         "minutes": ([t.strftime("%Y-%m-%d %H:%M") for t in hours], "2024-03-01 12:00"),
         "utc word": ([f"{t:%Y-%m-%d %H:%M:%S} UTC" for t in hours], "2024-03-01 12:00:00 UTC"),
         "date": ([f"2024-02-{day:02d}" for day in range(1, 13)], "2024-02-13"),
+        # ISO 8601's basic form, as SQL and spreadsheet exports write days: read as epoch
+        # seconds, these were 12 seconds in August 1970 (QA)
+        "basic date": ([f"202402{day:02d}" for day in range(1, 13)], "20240213"),
     }
     for name, (stamps, first_out) in styles.items():
         rows = "".join(f"{stamp},{10 + i}\n" for i, stamp in enumerate(stamps))
@@ -546,7 +549,7 @@ def test_outputs_keep_the_inputs_timestamp_style(tmp_path: Path) -> None:
                 "--output",
                 str(out),
                 "--horizon",
-                "2d" if name == "date" else "2h",  # two steps either way
+                "2d" if "date" in name else "2h",  # two steps either way
             ],
         )
         assert result.exit_code == 0, result.output

@@ -58,6 +58,22 @@ def test_points_round_trip_with_iso_and_epoch_timestamps(
     assert str(frame["ts"].iloc[1]) == "2024-01-01 00:00:00+00:00"
 
 
+def test_basic_dates_and_negative_zero_are_stored_alike_on_both_databases(
+    client: TestClient, database: Database
+) -> None:
+    """QA: daily rows dated 20261101 were stored a second apart in August 1970, and -0 stayed
+    -0 on PostgreSQL (0.0 on SQLite), showing as -0.0 in history maxima there."""
+    response = client.post("/v1/metrics", json=batch([[20261101, -0.0], ["20261102", 4]]))
+    assert response.status_code == 200, response.text
+    with database.session() as session:
+        frame = read_samples(session=session, series_ids=[1])
+    assert [str(ts) for ts in frame["ts"]] == [
+        "2026-11-01 00:00:00+00:00",
+        "2026-11-02 00:00:00+00:00",
+    ]
+    assert str(frame["value"].iloc[0]) == "0.0"  # not "-0.0"
+
+
 def test_resending_replaces_points_instead_of_duplicating(
     client: TestClient, database: Database
 ) -> None:

@@ -16,7 +16,7 @@ from api.refusals import refusals
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
 from forecaster.actuators.window import too_old_note, too_old_reason
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, quoted
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame
 from forecaster.storage.orm import ModelRun
@@ -24,6 +24,7 @@ from forecaster.storage.plan_views import (
     current_plan_view,
     peek_current_plan_view,
     refresh_current_plans,
+    service_disabled,
 )
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import (
@@ -120,9 +121,15 @@ async def get_plan(
         now=now,
         max_age_seconds=settings.actuation_max_plan_age_seconds,
     )
-    stale = view.ends_at <= now or too_old is not None
+    disabled = service_disabled(database, name)
+    stale = view.ends_at <= now or too_old is not None or disabled
     note = None
-    if view.ends_at <= now:  # rare (a plan nobody renewed): one more read says why
+    if disabled:  # as the actuators and the KEDA route read it: nothing holds this plan
+        note = (
+            f"service {quoted(name)} is disabled: nothing trains, plans or pushes it, and its "
+            "targets are back at their baselines; PUT it with enabled true to resume"
+        )
+    elif view.ends_at <= now:  # rare (a plan nobody renewed): one more read says why
         note = await run_in_threadpool(stale_plan_note, database, name, view.ends_at)
     elif too_old is not None:
         note = too_old_note(too_old)

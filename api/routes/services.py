@@ -15,6 +15,7 @@ from forecaster.storage.services import (
     SERVICE_NAME_MAX_LENGTH,
     SERVICE_NAME_PATTERN,
     delete_service,
+    find_service,
     get_service,
     list_services,
     profile_of,
@@ -52,17 +53,23 @@ def put_service(
     """Create or replace a service's scaling profile; a changed profile is re-planned at once
     from the latest forecast, so actuators never push a plan sized for the old one."""
     profile = ScalingProfile.model_validate(body.model_dump(exclude={"enabled"}))
+    existing = find_service(session=session, name=name)
+    was_enabled = existing is None or existing.enabled
     service, previous = upsert_service(
         session=session, name=name, profile=profile, enabled=body.enabled
     )
     response.status_code = 201 if previous is None else 200
     public = to_public(service)
-    if previous is not None and previous != profile:
-        plan_id, message = replan_or_why(session=session, service=service, profile=profile)
+    # a changed profile, or one enabled again after its plan went unrenewed, is re-planned
+    if previous is not None and (previous != profile or (body.enabled and not was_enabled)):
+        if body.enabled:
+            plan_id, message = replan_or_why(session=session, service=service, profile=profile)
+        else:  # nothing plans a disabled service: its plan is stale until it is enabled
+            plan_id, message = None, "service is disabled: not re-planned"
         public.plan_change = PlanChange(plan_id=plan_id, message=message)
-        if plan_id is not None:
-            session.commit()  # before the plan query's cache forgets: it must find this plan
-            forget_current_plan(database, name)
+    # before the plan query's cache forgets: it must read this plan, and whether it is enabled
+    session.commit()
+    forget_current_plan(database, name)
     return public
 
 

@@ -73,7 +73,8 @@ STALE_LIMIT_SECONDS = 10.0
 PlanKey = tuple[int, datetime]
 
 _cache: OrderedDict[tuple[str, PlanKey], PlanView] = OrderedDict()
-_latest: dict[tuple[str, str], tuple[float, PlanKey]] = {}
+# per service: when last checked, its plan in force, and whether the service is enabled
+_latest: dict[tuple[str, str], tuple[float, PlanKey, bool]] = {}
 _loading: dict[tuple[str, PlanKey], threading.Lock] = {}  # plans being read, one reader each
 _lock = threading.Lock()
 
@@ -105,6 +106,13 @@ def peek_current_plan_view(database: Database, service: str) -> tuple[PlanView |
     return cached_plan_view(key, hit[1]), age >= LATEST_TTL_SECONDS
 
 
+def service_disabled(database: Database, service: str) -> bool:
+    """Whether the service was disabled when its plan in force was last looked up (no I/O:
+    call it once the plan view is in hand, which that lookup put in the caches)."""
+    hit = _latest.get((str(database.engine.url), service))
+    return hit is not None and not hit[2]
+
+
 def forget_current_plan(database: Database, service: str) -> None:
     """After this process committed a new plan (a changed profile, an on-demand training), its
     next query reads which plan is in force instead of serving the one last seen: whoever
@@ -130,18 +138,19 @@ def refresh_current_plans(database: Database) -> None:
             .group_by(Plan.service_id)
             .subquery()
         )
-        newest: dict[str, PlanKey] = {
-            name: (plan_id, generated_at)
-            for name, plan_id, generated_at in session.execute(
-                select(Service.name, Plan.id, Plan.generated_at)
+        newest: dict[str, tuple[PlanKey, bool]] = {
+            name: ((plan_id, generated_at), enabled)
+            for name, plan_id, generated_at, enabled in session.execute(
+                select(Service.name, Plan.id, Plan.generated_at, Service.enabled)
                 .join(newest_ids, newest_ids.c.service_id == Service.id)
                 .join(Plan, Plan.id == newest_ids.c.plan_id)
             )
         }
         for service in known:
             if service in newest:
-                _latest[(key, service)] = (now, newest[service])
-                plan_view(session=session, plan=newest[service])
+                plan, enabled = newest[service]
+                _latest[(key, service)] = (now, plan, enabled)
+                plan_view(session=session, plan=plan)
             else:
                 _latest.pop((key, service), None)
 
@@ -159,7 +168,7 @@ def plan_in_force(*, session: Session, service: str) -> PlanKey:
         select(func.max(its.id)).where(its.service_id == Service.id).correlate(Service)
     ).scalar_subquery()
     row = session.execute(
-        select(Service.id, Plan.id, Plan.generated_at)
+        select(Service.id, Plan.id, Plan.generated_at, Service.enabled)
         .outerjoin(Plan, Plan.id == newest_id)
         .where(Service.name == service)
     ).first()
@@ -168,7 +177,7 @@ def plan_in_force(*, session: Session, service: str) -> PlanKey:
     if row[1] is None:
         raise NotReadyError(f"service {quoted(service)} has no plan yet; train it first")
     plan = (int(row[1]), as_utc(row[2]))
-    _latest[(_database_key(session), service)] = (time.monotonic(), plan)
+    _latest[(_database_key(session), service)] = (time.monotonic(), plan, bool(row[3]))
     return plan
 
 

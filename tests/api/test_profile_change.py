@@ -239,3 +239,31 @@ def test_a_profile_put_just_before_a_plan_is_stored_is_not_undone_by_it_on_sqlit
         assert _plan_covers_capacity_5(database) == (trained.plan_id, trained.forecast_id)
     finally:
         database.dispose()
+
+
+def test_a_disabled_services_plan_is_stale_and_not_re_planned(
+    settings: Settings, database: Database
+) -> None:
+    """QA: a disabled service's plan read as in force (stale false, no note) while the KEDA
+    route and the actuators held none, and a PUT disabling it while changing its profile
+    answered "re-planned" with a new plan, where nothing is to plan a disabled service."""
+    client = _trained_client(settings, database)
+    before_id = _plan(database)[0]
+    off = client.put(
+        "/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5, "enabled": False}
+    )
+    assert off.status_code == 200
+    assert off.json()["plan_change"] == {
+        "plan_id": None,
+        "message": "service is disabled: not re-planned",
+    }
+    assert _plan(database)[0] == before_id
+    plan = client.get("/v1/services/chat/plan").json()
+    assert plan["plan_id"] == before_id and plan["stale"] is True
+    assert "is disabled" in plan["note"] and "enabled true" in plan["note"]
+
+    on = client.put("/v1/services/chat", json=PROFILE | {"capacity_per_replica": 5})
+    assert on.json()["plan_change"]["plan_id"] not in (None, before_id)  # sized for 5 now
+    _plan_covers_capacity_5(database)
+    plan = client.get("/v1/services/chat/plan").json()
+    assert plan["stale"] is False and plan["note"] is None

@@ -129,6 +129,7 @@ class Forecast(Base):
     __table_args__ = (
         Index("ix_forecasts_series_created", "series_id", "created_at"),
         Index("ix_forecasts_run_id", "run_id"),  # deleting old model runs (housekeeping)
+        Index("ix_forecasts_series_newest", "series_id", "id"),  # a series' newest forecast
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,6 +169,7 @@ class Plan(Base):
     __table_args__ = (
         Index("ix_plans_service_generated", "service_id", "generated_at"),
         Index("ix_plans_forecast_id", "forecast_id"),  # deleting old forecasts (housekeeping)
+        Index("ix_plans_service_newest", "service_id", "id"),  # a service's newest plan
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, Subquery, func, select
 from sqlalchemy.orm import Session, aliased
 
 from forecaster.errors import NotFoundError, NotReadyError, quoted
@@ -133,11 +133,7 @@ def refresh_current_plans(database: Database) -> None:
         if not known:
             return
         now = time.monotonic()
-        newest_ids = (
-            select(Plan.service_id, func.max(Plan.id).label("plan_id"))
-            .group_by(Plan.service_id)
-            .subquery()
-        )
+        newest_ids = newest_plans()
         newest: dict[str, tuple[PlanKey, bool]] = {
             name: ((plan_id, generated_at), enabled)
             for name, plan_id, generated_at, enabled in session.execute(
@@ -161,15 +157,27 @@ def current_plan_view(database: Database, service: str) -> PlanView:
         return plan_view(session=session, plan=plan_in_force(session=session, service=service))
 
 
-def plan_in_force(*, session: Session, service: str) -> PlanKey:
-    """The plan in force for a service: NotFoundError for no service, NotReady for no plan."""
+def newest_plan_id() -> ScalarSelect[int]:
+    """The id of the newest plan of the service in the enclosing query: one probe of the
+    (service, id) index. Grouped over every plan ever kept (180,000 at 500 services after a
+    week of refreshes), the same answer took a scan of them all, once a second in every server
+    process and at every plans scrape (QA)."""
     its = aliased(Plan)
-    newest_id = (
+    return (
         select(func.max(its.id)).where(its.service_id == Service.id).correlate(Service)
     ).scalar_subquery()
+
+
+def newest_plans() -> Subquery:
+    """Each service's newest plan as rows (service_id, plan_id); no plan: plan_id null."""
+    return select(Service.id.label("service_id"), newest_plan_id().label("plan_id")).subquery()
+
+
+def plan_in_force(*, session: Session, service: str) -> PlanKey:
+    """The plan in force for a service: NotFoundError for no service, NotReady for no plan."""
     row = session.execute(
         select(Service.id, Plan.id, Plan.generated_at, Service.enabled)
-        .outerjoin(Plan, Plan.id == newest_id)
+        .outerjoin(Plan, Plan.id == newest_plan_id())
         .where(Service.name == service)
     ).first()
     if row is None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from forecaster.storage.deletes import delete_with_children
 from forecaster.storage.orm import Forecast, ForecastPoint, Plan, PlanStep, Series, Service
-from forecaster.storage.plan_views import encode_steps
+from forecaster.storage.plan_views import encode_steps, newest_plans
 from forecaster.timeutil import as_utc
 
 
@@ -139,11 +139,7 @@ def steps_in_force(*, session: Session, now: datetime, max_age_seconds: float) -
     out, or starts later) is left out: nothing is in force to report. So is one the actuators
     would not push: disabled, or its plan older than ``max_age_seconds`` by the data under it
     (a refresh of samples that stopped renews the plan, not its data)."""
-    newest = (
-        select(Plan.service_id, func.max(Plan.id).label("plan_id"))
-        .group_by(Plan.service_id)
-        .subquery()
-    )
+    newest = newest_plans()
     earlier = aliased(PlanStep)
     started = (
         select(func.max(earlier.ts))

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from forecaster.errors import json_text, listing, quoted, validation_problems
-from forecaster.labels import label_name_problems
+from forecaster.labels import label_name_problems, label_problems
 from forecaster.storable_text import StorableTextModel
 from models.base import DEFAULT_QUANTILES, quantile_name
 
@@ -138,7 +138,10 @@ class PrometheusSource(StorableTextModel):
         """Every series of the source carries these names (``keep_labels`` as the result has
         them: "*" would keep a label named "*", not every label), so a name a push is refused
         for would leave each series out of the pull."""
-        problems = label_name_problems(names or [])
+        if isinstance(names, dict):  # the static labels alone may be too long to store (QA)
+            problems = label_problems(names)
+        else:
+            problems = label_name_problems(names or [])
         if problems:
             raise ValueError("; ".join(problems))
         return names

@@ -446,6 +446,8 @@ def test_label_names_that_name_nothing_or_the_derived_sum_are_refused(
         ({"labels": {"*": "sum"}}, "labels", 'label name "*" is reserved'),
         ({"labels": {"": "x"}}, "labels", "a label name is empty"),
         ({"keep_labels": ["region", "*"]}, "keep_labels", 'label name "*" is reserved'),
+        # QA: accepted, then every pull stored nothing ("labels take 625 characters")
+        ({"labels": {"team": "x" * 600}}, "labels", "characters as JSON; at most 512"),
     ],
 )
 def test_a_prometheus_source_naming_a_label_a_push_is_refused_for_is_a_422(

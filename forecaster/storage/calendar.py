@@ -7,12 +7,14 @@ The events/exclusions API routes and CLI commands write here; the train job read
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, NotFoundError
 from forecaster.storable_text import UNSTORABLE, unstorable_in
+from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Event, Exclusion
 from forecaster.timeutil import utc_within_years
 
@@ -54,22 +56,24 @@ def add_event(
         raise InvalidInputError(f"event name: {UNSTORABLE}")
     if multiplier is not None and not 0 < multiplier <= MAX_MULTIPLIER:
         raise InvalidInputError(f"multiplier must be in (0, {MAX_MULTIPLIER:g}], got {multiplier}")
-    name = name.strip()
+    window = {"service_id": service_id, "name": name.strip(), "start": start, "end": end}
+    created = _insert_once(session, Event, window, {"multiplier": multiplier})
     event = session.execute(
-        select(Event).where(
-            Event.service_id == service_id,
-            Event.name == name,
-            Event.start == start,
-            Event.end == end,
-        )
-    ).scalar_one_or_none()
-    created = event is None
-    if event is None:
-        event = Event(service_id=service_id, name=name, start=start, end=end)
-        session.add(event)
+        select(Event).where(*(getattr(Event, column) == value for column, value in window.items()))
+    ).scalar_one()
     event.multiplier = multiplier
     session.flush()
     return event, created
+
+
+def _insert_once(
+    session: Session, table: type[Event | Exclusion], window: dict[str, Any], rest: dict[str, Any]
+) -> bool:
+    """Insert the row of ``window`` unless it is stored (the unique index decides, so two
+    declarations sent at once make one row); whether this call inserted it."""
+    return (
+        insert_if_absent(session=session, table=table, rows=[window | rest], key=list(window)) == 1
+    )
 
 
 def list_events(*, session: Session, service_id: int) -> list[Event]:
@@ -99,15 +103,13 @@ def add_exclusion(
         raise InvalidInputError(f"reason must be at most {REASON_MAX_LENGTH} characters")
     if unstorable_in(reason) is not None:
         raise InvalidInputError(f"reason: {UNSTORABLE}")
+    window = {"service_id": service_id, "start": start, "end": end}
+    created = _insert_once(session, Exclusion, window, {"reason": reason.strip()})
     exclusion = session.execute(
         select(Exclusion).where(
-            Exclusion.service_id == service_id, Exclusion.start == start, Exclusion.end == end
+            *(getattr(Exclusion, column) == value for column, value in window.items())
         )
-    ).scalar_one_or_none()
-    created = exclusion is None
-    if exclusion is None:
-        exclusion = Exclusion(service_id=service_id, start=start, end=end)
-        session.add(exclusion)
+    ).scalar_one()
     exclusion.reason = reason.strip()
     session.flush()
     return exclusion, created

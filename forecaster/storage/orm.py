@@ -211,6 +211,8 @@ class Event(Base):
     """A declared event (launch, campaign) that changes expected load."""
 
     __tablename__ = "events"
+    # one row per name and window: a declaration sent again replaces it (a retry compounded)
+    __table_args__ = (Index("ux_events_window", "service_id", "name", "start", "end", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
@@ -224,6 +226,7 @@ class Exclusion(Base):
     """A window (incident, outage) whose samples training must ignore."""
 
     __tablename__ = "exclusions"
+    __table_args__ = (Index("ux_exclusions_window", "service_id", "start", "end", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))

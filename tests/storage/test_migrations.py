@@ -173,3 +173,44 @@ def test_processes_starting_together_migrate_one_at_a_time(database_url: str) ->
         assert database.at_head()
     finally:
         database.dispose()
+
+
+def test_events_declared_twice_before_0012_are_merged_into_the_newest(database_url: str) -> None:
+    """Before 0012 a declaration sent twice was stored twice (and multiplied the forecast
+    twice); upgrading keeps one row per window, the newest (its multiplier the latest word)."""
+    database = Database(database_url)
+    try:
+        database.downgrade("base")
+        database.migrate("0011")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO services (name, profile, enabled, created_at, updated_at) "
+                    "VALUES ('chat', '{}', :yes, :at, :at)"
+                ),
+                {"yes": True, "at": "2030-01-01 00:00:00"},
+            )
+            for multiplier in (2.0, 3.0):  # the same window twice, then another
+                connection.execute(
+                    text(
+                        'INSERT INTO events (service_id, name, start, "end", multiplier) '
+                        "VALUES (1, 'launch', :start, :end, :multiplier)"
+                    ),
+                    {
+                        "start": "2030-01-01 10:00:00",
+                        "end": "2030-01-01 12:00:00",
+                        "multiplier": multiplier,
+                    },
+                )
+            connection.execute(
+                text(
+                    'INSERT INTO events (service_id, name, start, "end", multiplier) '
+                    "VALUES (1, 'launch', '2030-02-01 10:00:00', '2030-02-01 12:00:00', 5)"
+                )
+            )
+        database.migrate()
+        with database.engine.connect() as connection:
+            kept = connection.execute(text("SELECT multiplier FROM events ORDER BY id")).all()
+        assert [row[0] for row in kept] == [3.0, 5.0]
+    finally:
+        database.dispose()

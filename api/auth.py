@@ -32,7 +32,7 @@ OPEN_PATHS = frozenset(
     | {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # what the API is, no data
 )
 # page shells and assets carry no data; the JSON they fetch needs a read key
-OPEN_PREFIXES = ("/static/", "/dashboard/static/", "/dashboard/services/")
+OPEN_PREFIXES = ("/static/", "/dashboard/")  # every page under /dashboard/, or its 404 page
 INGEST_PATHS = ("/v1/metrics", "/api/v1/write")
 READ_ONLY_POSTS = ("/v1/simulations",)  # what-if computations change nothing
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -45,7 +45,8 @@ _verified: dict[tuple[str, str], tuple[float, Principal]] = {}
 
 def required_scope(method: str, path: str) -> str | None:
     """The scope a request needs, or None for open paths."""
-    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or path in ("/", "/dashboard"):
+    bare = path.rstrip("/") or "/"  # "/docs/" is redirected to "/docs", which is open
+    if bare in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or bare in ("/", "/dashboard"):
         return None
     if path.startswith(INGEST_PATHS) and method == "POST":
         return "ingest"

@@ -46,7 +46,8 @@ class JsonFormatter(logging.Formatter):
 def without_password(text: str) -> str:
     """Text as it may be shown: a URL's password (``scheme://user:password@host``, which may
     hold ``/``) and a ``password=`` query parameter masked."""
-    masked = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+    # a ':' followed by digits that end where a path, query or the text does is a port
+    masked = re.sub(r"(://[^:/@\s]*):(?!\d*(?:[/?#]|\s|$))[^@\s]*@", r"\1:***@", text)
     return re.sub(r"([?&]password=)[^&\s'\"]*", r"\1***", masked, flags=re.IGNORECASE)
 
 

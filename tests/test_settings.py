@@ -84,6 +84,16 @@ def test_a_password_sqlalchemy_reads_is_masked_too(url: str, shown: str) -> None
     assert shown in without_password(url)
 
 
+def test_a_port_followed_by_an_at_later_is_not_taken_for_a_password() -> None:
+    """The mask runs over every log line: a URL with a port and an '@' further on (an email in
+    a path, PromQL's @ modifier) was cut as if it held a password (review)."""
+    for text in (
+        "GET https://git.example:443/users/bob@example.com/keys",
+        "http://prom:9090/api/v1/query?query=rate(x[5m])@1700000000",
+    ):
+        assert without_password(text) == text
+
+
 def test_a_misspelt_variable_is_named_once_however_often_settings_are_read(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

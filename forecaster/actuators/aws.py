@@ -12,6 +12,7 @@ our prefix are never touched. A stale plan deletes ours and sets the baseline ba
 from __future__ import annotations
 
 import logging
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import Field, field_validator
+from urllib3.util import parse_url
 
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
 from forecaster.actuators.bounds import Bounds, bound_floor
@@ -67,8 +69,12 @@ class AwsTargetConfig(ActuatorConfig):
         header): a security review had them sent to an address of its choosing over the API."""
         if url is None:
             return None
+        if re.search(r"[\\@\s]", url):  # parsers disagree on these: urllib3 connected elsewhere
+            raise ValueError("must not hold a backslash, an '@' or spaces")
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        if host != (parse_url(url).host or "").lower().strip("[]"):
+            raise ValueError("names its host ambiguously")
         on_aws = parts.scheme == "https" and host.endswith(AWS_DOMAINS)
         if not on_aws and not (parts.scheme in ("http", "https") and host in LOOPBACK):
             raise ValueError(

@@ -124,14 +124,16 @@ def regular_file(path: str | None) -> str | None:
     the operator chose) passes."""
     if path is None:
         return None
-    real = os.path.realpath(os.path.expanduser(path))
-    if real.startswith(SYSTEM_TREES) or not os.path.isfile(real):
-        from kubernetes.config import ConfigException
+    for part in path.split(os.pathsep):  # the client merges a KUBECONFIG-style list
+        real = os.path.realpath(os.path.expanduser(part))
+        if real.startswith(SYSTEM_TREES) or not os.path.isfile(real):
+            from kubernetes.config import ConfigException
 
-        raise ConfigException(
-            "not a regular file (a kubeconfig must be one, outside /proc, /sys, /dev)"
-        )
-    return real
+            raise ConfigException(
+                "not a regular file (a kubeconfig must be one, outside /proc, /sys, /dev)"
+            )
+    # as given: the client reads a kubeconfig's relative certificate paths beside the link
+    return path
 
 
 def transient(error: BaseException) -> bool:

@@ -10,7 +10,6 @@ binds, other bulks (each tier, each pair at the full count) are tried too.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -205,10 +204,8 @@ def _enumerate_mixes(
     filler = int(np.argmin(usable))
     others = [i for i in range(len(usable)) if i != filler]
     top = max(float(levels.max()), 0.0) if len(levels) else 0.0
-    # at least one of each tier while there is load: a replica holding over a billion times
-    # the load (ratio under the float slack) was never tried, and 92 small ones were bought
     ranges = [
-        np.arange(0, min(int(ceilings[i]), max(math.ceil(top / usable[i] - 1e-9), top > 0)) + 1)
+        np.arange(0, min(int(ceilings[i]), int(_replicas_for(np.array(top), usable[i]))) + 1)
         for i in others
     ]
     combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
@@ -251,7 +248,7 @@ def _cheapest_on_grid(
     room = ceilings[:, None] - bulk.T  # each tier's ceiling left after the pre-bought replicas
     room_total = total - bulk.sum(axis=1)  # and the total's
     shortfall = levels[:, None] - grid_capacity[None, :]
-    fill = np.ceil(shortfall / usable[filler] - 1e-9).clip(min=0)
+    fill = _replicas_for(shortfall, usable[filler])
     count = grid_count[None, :] + fill
     feasible = (fill <= room[filler][:, None]) & (count <= room_total[:, None])
     for column, tier in enumerate(others):
@@ -270,6 +267,14 @@ def _cheapest_on_grid(
     return mixes
 
 
+def _replicas_for(load: np.ndarray, usable: float) -> np.ndarray:
+    """Replicas of ``usable`` capacity that cover ``load`` (float slack forgiven), and at least
+    one for any load: a replica holding over a billion times the load fell under the slack and
+    covered it with none (the plan held 0 replicas), or was never tried (QA, then review)."""
+    needed = np.ceil(load / usable - 1e-9)
+    return np.where(load > 0, np.maximum(needed, 1), 0.0)
+
+
 def _greedy_mixes(
     levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray, total: int
 ) -> np.ndarray:
@@ -278,7 +283,7 @@ def _greedy_mixes(
     remaining = levels.copy()
     left = np.full(len(levels), total, dtype="int64")
     for tier in np.argsort(cost / usable, kind="stable"):
-        take = np.ceil(remaining / usable[tier] - 1e-9).clip(min=0, max=ceilings[tier])
+        take = _replicas_for(remaining, usable[tier]).clip(max=ceilings[tier])
         take = np.minimum(take.astype("int64"), left)
         mixes[:, tier] = take
         left = left - take

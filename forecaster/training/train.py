@@ -20,7 +20,7 @@ from typing import NamedTuple
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.errors import CandidatesFailedError, ForecasterError
+from forecaster.errors import CandidatesFailedError, ForecasterError, NotFoundError, quoted
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.leadership import check_leading
 from forecaster.profiles import ScalingProfile
@@ -154,7 +154,7 @@ def _store(
     with database.session() as session:
         # held until the plan is stored: a profile PUT meanwhile waits and re-plans from this
         # forecast, or commits first and this plan reads its profile (planning_profile)
-        service = session.get_one(Service, loaded.service_id, with_for_update=True)
+        service = _still_there(session, loaded, for_update=True)
         profile = loaded.profile
         series_id = driving_series_id(session=session, service=service, profile=profile)
         run = save_outcome_runs(
@@ -190,6 +190,19 @@ def _store(
         )
 
 
+def _still_there(session: Session, loaded: _Loaded, *, for_update: bool = False) -> Service:
+    """The service trained, unless it was deleted while its models fitted: then NotFoundError,
+    its own failure, and nothing stored. Its id alone misled: the whole nightly pass stopped
+    on the missing row, and on SQLite a service created meanwhile took the deleted one's id
+    and was given its runs, forecast and plan (review)."""
+    service = session.get(Service, loaded.service_id, with_for_update=for_update)
+    if service is None or service.name != loaded.name:
+        raise NotFoundError(
+            f"service {quoted(loaded.name)} was deleted while it trained; nothing was stored"
+        )
+    return service
+
+
 def _keep_working_champion(database: Database, loaded: _Loaded, errors: Sequence[str]) -> None:
     """Refresh the stored champion's forecast and plan from the new history, then raise
     CandidatesFailedError naming the errors: a failed training (every candidate broken, say
@@ -198,7 +211,7 @@ def _keep_working_champion(database: Database, loaded: _Loaded, errors: Sequence
     """
     profile = loaded.profile
     with database.session() as session:
-        service = session.get_one(Service, loaded.service_id)
+        service = _still_there(session, loaded)
         series_id = find_driving_series_id(session=session, service=service, profile=profile)
         run = None if series_id is None else champion_run(session=session, series_id=series_id)
         champion = None if run is None else _stored_champion(run, loaded.name, profile)

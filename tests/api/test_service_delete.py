@@ -3,16 +3,22 @@ forecaster may still hold its autoscaler above baseline (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+import forecaster.training.train as train_module
 from api.app import create_app
+from forecaster.errors import ForecasterError
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage import plan_views
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Sample, Series, Service
-from forecaster.training.train import train_service
+from forecaster.storage.services import delete_service, find_service, upsert_service
+from forecaster.training.train import train_service, train_services
 from tests.helpers import ending_now, store_service, synthetic_traffic
 
 PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
@@ -94,3 +100,35 @@ def test_a_service_whose_autoscaler_forecaster_may_hold_is_not_deleted(
     with database.session() as session:  # as the pass leaves it once the baseline is back
         session.execute(Service.__table__.update().values(retired_targets=[]))
     assert client.delete("/v1/services/chat").status_code == 204
+
+
+def test_a_service_deleted_while_it_trains_fails_alone(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: deleting one service while the nightly pass fitted it stopped the pass before
+    it stored the others (the service's row was gone), and on SQLite a service created
+    meanwhile took the deleted one's id and was given its forecast and plan."""
+    trace = ending_now(synthetic_traffic(days=4, step_seconds=3600), step="1h")
+    for name in ("typo", "chat"):
+        store_service(database, settings, name, trace, ScalingProfile.model_validate(PROFILE))
+    fit = train_module.run_at_idle_priority
+
+    def deleted_while_fitting(function: Any, *args: Any, **kwargs: Any) -> Any:
+        fitted = fit(function, *args, **kwargs)
+        with database.session() as session:
+            if find_service(session=session, name="typo") is not None:
+                delete_service(session=session, name="typo")
+                upsert_service(  # on SQLite it takes the deleted service's id
+                    session=session, name="fresh", profile=ScalingProfile.model_validate(PROFILE)
+                )
+        return fitted
+
+    monkeypatch.setattr(train_module, "run_at_idle_priority", deleted_while_fitting)
+    results = train_services(database, ["typo", "chat"], settings)
+    assert isinstance(results["typo"], ForecasterError)
+    assert "was deleted while it trained" in str(results["typo"])
+    assert not isinstance(results["chat"], Exception)  # the rest of the pass stored
+    with database.session() as session:
+        fresh = find_service(session=session, name="fresh")
+        assert fresh is not None
+        assert session.scalar(select(func.count()).where(Plan.service_id == fresh.id)) == 0

@@ -73,6 +73,12 @@ def test_a_replica_far_bigger_than_the_load_is_still_tried() -> None:
             np.array([63.3, 70.0]), [small, huge], utilization=0.7, ceilings=np.array([100, 100])
         )
         assert format_mix(found, ["small", "huge"]) == ["huge:1", "huge:1"], capacity
+    # the finest tier itself far above the load (review): one replica, not none
+    for tiers in ([huge], [huge, huge.model_copy(update={"name": "other"})]):
+        found = cheapest_mix(
+            np.array([0.0, 63.3]), tiers, utilization=0.7, ceilings=np.array([100] * len(tiers))
+        )
+        assert found.sum(axis=1).tolist() == [0, 1]
 
 
 def test_tier_maximum_is_respected() -> None:

@@ -63,9 +63,13 @@ def test_a_request_without_a_key_is_refused_before_its_body_is_read(
     assert client.put("/v1/services/chat", content=unread, headers=reader).status_code == 403
     # a read key may simulate: only then is the body read (and found broken)
     assert client.post("/v1/simulations", content=unread, headers=reader).status_code == 422
-    # the API's description stays open, as FastAPI's own routes were
+    # the API's description stays open, as FastAPI's own routes were, and so do the pages
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/docs").status_code == 200
+    for slashed in ("/docs/", "/dashboard/"):  # redirected to the open page, not a 401
+        assert client.get(slashed, follow_redirects=False).status_code == 307, slashed
+    missing = client.get("/dashboard/nope", headers={"Accept": "text/html"})
+    assert missing.status_code == 404 and "The overview" in missing.text  # the page, not JSON
 
 
 def test_a_key_holding_nul_is_unknown_on_both_databases(client: TestClient) -> None:

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+import forecaster.ingestion.batch as batch_module
 import forecaster.training.train as train_module
 from api.app import create_app
 from forecaster.errors import ForecasterError
@@ -132,3 +133,25 @@ def test_a_service_deleted_while_it_trains_fails_alone(
         fresh = find_service(session=session, name="fresh")
         assert fresh is not None
         assert session.scalar(select(func.count()).where(Plan.service_id == fresh.id)) == 0
+
+
+def test_a_batch_racing_the_delete_of_its_service_is_a_404(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: a batch (remote-write pushes every few seconds) whose service was deleted after
+    the batch looked it up failed on the series' foreign key: a 500."""
+    client = TestClient(create_app(settings, database))
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+    looked_up = batch_module.services_by_name
+
+    def then_deleted(*, session: Any, names: set[str]) -> Any:
+        found = looked_up(session=session, names=names)
+        with database.session() as other:  # the DELETE route, in another request
+            delete_service(session=other, name="chat")
+        return found
+
+    monkeypatch.setattr(batch_module, "services_by_name", then_deleted)
+    series = {"service": "chat", "metric": "requests_per_second", "points": [[1764979200, 5]]}
+    response = client.post("/v1/metrics", json={"series": [series]})
+    assert response.status_code == 404, response.text
+    assert "deleted while the batch was stored; nothing was stored" in response.json()["detail"]

@@ -167,10 +167,12 @@ def epoch_ms_from_seconds(seconds: np.ndarray) -> np.ndarray:
 
 
 def basic_dates_ms(numbers: np.ndarray) -> np.ndarray | None:
-    """Epoch milliseconds of a column whose every number is a YYYYMMDD date (ISO 8601's basic
-    form, as SQL and spreadsheet exports write days), else None. Read as seconds, a daily
-    export's 20261101 was a moment in August 1970, 30 days stored a second apart (QA). The
-    whole column decides: epoch seconds of a 1970 trace are not all valid dates."""
+    """Epoch milliseconds of a column of YYYYMMDD dates (ISO 8601's basic form, as SQL and
+    spreadsheet exports write days), else None. Read as seconds, a daily export's 20261101
+    was a moment in August 1970, 30 days stored a second apart (QA). The whole column decides:
+    every number 8 digits of the years 1970-2262 and nine in ten of them real days (epoch
+    seconds of a 1970 trace make a real day one time in twenty-five); the others (20261131)
+    are unreadable, so the batch is refused naming them rather than read as 1970 (review)."""
     finite = np.isfinite(numbers)
     days = numbers[finite]
     if (
@@ -180,11 +182,12 @@ def basic_dates_ms(numbers: np.ndarray) -> np.ndarray | None:
         return None
     whole = days.astype("int64")
     parts = {"year": whole // 10_000, "month": whole // 100 % 100, "day": whole % 100}
-    dates = pd.to_datetime(pd.DataFrame(parts), errors="coerce", utc=True)
-    if dates.isna().any():
+    dates = pd.DatetimeIndex(pd.to_datetime(pd.DataFrame(parts), errors="coerce", utc=True))
+    if dates.notna().mean() < 0.9:
         return None
+    millis = (dates.as_unit("ns").asi8 // 1_000_000).astype("float64")
     result = np.full(len(numbers), np.nan)
-    result[finite] = (pd.DatetimeIndex(dates).as_unit("ns").asi8 // 1_000_000).astype("float64")
+    result[finite] = np.where(dates.notna(), millis, np.nan)
     return result
 
 

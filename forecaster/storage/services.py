@@ -19,7 +19,7 @@ from forecaster.errors import (
 )
 from forecaster.profiles import STORED, ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
-from forecaster.storage.orm import Series, Service
+from forecaster.storage.orm import JobRun, Series, Service
 from forecaster.timeutil import utc_now
 
 # what every route's {name} accepts: a name that needs no escaping in a URL, a label or a file
@@ -102,6 +102,9 @@ def delete_service(*, session: Session, name: str) -> None:
             "actuate`) restore their baselines, then delete it"
         )
     session.execute(delete(Service).where(Service.id == service.id))
+    # its job records go too (they name it, not point at it): a service made again under the
+    # name inherited the deleted one's failed trainings in status and alerts (review)
+    session.execute(delete(JobRun).where(JobRun.service == name))
 
 
 def list_services(*, session: Session) -> list[Service]:

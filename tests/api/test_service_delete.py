@@ -17,7 +17,16 @@ from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage import plan_views
 from forecaster.storage.db import Database
-from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Sample, Series, Service
+from forecaster.storage.orm import (
+    Forecast,
+    JobRun,
+    ModelRun,
+    Plan,
+    PlanStep,
+    Sample,
+    Series,
+    Service,
+)
 from forecaster.storage.services import delete_service, find_service, upsert_service
 from forecaster.training.train import train_service, train_services
 from tests.helpers import ending_now, store_service, synthetic_traffic
@@ -50,9 +59,13 @@ def test_a_deleted_service_takes_its_rows_and_leaves_the_others(
     client = TestClient(create_app(settings, database))
     assert client.get("/v1/services/chat/plan").status_code == 200  # its plan now cached
 
+    with database.session() as session:  # a failed training of chat, on record
+        session.add(JobRun(job="train", service="chat", status="failed", message="boom"))
     response = client.delete("/v1/services/chat")
     assert response.status_code == 204, response.text
     assert _rows(database) == alone  # every sample, run, forecast and plan of chat is gone
+    with database.session() as session:  # its records too: a new "chat" starts clean
+        assert session.scalar(select(func.count()).where(JobRun.service == "chat")) == 0
     assert client.get("/v1/services/chat").status_code == 404
     gone = client.get("/v1/services/chat/plan")
     assert gone.status_code == 404 and "does not exist" in gone.json()["detail"]

@@ -32,6 +32,9 @@ def _parser_problem(error: pd.errors.ParserError) -> str:
     )
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def read_csv_text(
     source: Path | bytes, *, header: int | None = 0, name: str = "CSV"
 ) -> pd.DataFrame:
@@ -43,6 +46,9 @@ def read_csv_text(
     text, saying so: the decoder's own message names a byte, not the fix. A file separated by
     ';' or tabs is refused with a hint, not read: ';' files often write decimal commas.
     """
+    # read as text, a gzip file was "not UTF-8 (UTF-16?)", which misled (QA)
+    if _first_bytes(source) == GZIP_MAGIC:
+        raise InvalidInputError(f"cannot read {name}: it is gzip-compressed; decompress it first")
     data = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         frame = pd.read_csv(data, dtype=str, keep_default_na=False, header=header)
@@ -75,6 +81,17 @@ def read_csv_text(
             "a trailing comma or an extra column?"
         )
     return _without_trailing_empty_rows(frame)
+
+
+def _first_bytes(source: Path | bytes) -> bytes:
+    """The first two bytes of the file (none when it cannot be opened: pandas says why)."""
+    if isinstance(source, bytes):
+        return source[:2]
+    try:
+        with source.open("rb") as file:
+            return file.read(2)
+    except OSError:
+        return b""
 
 
 def _without_trailing_empty_rows(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,12 @@ def test_a_file_that_is_not_utf8_is_refused_with_what_to_do(tmp_path: Path) -> N
         result = runner.invoke(app, args)
         assert result.exit_code == 2, encoding
         assert "is not UTF-8 text" in result.stderr and "save it as a UTF-8 CSV" in result.stderr
+    packed = tmp_path / "packed.csv"  # read as text, this one was "not UTF-8 (UTF-16?)" (QA)
+    packed.write_bytes(gzip.compress(text.encode()))
+    result = runner.invoke(
+        app, ["forecast", "--input", str(packed), "--output", str(tmp_path / "o.csv")]
+    )
+    assert result.exit_code == 2 and "is gzip-compressed; decompress it first" in result.stderr
 
 
 def test_a_row_with_more_fields_than_the_header_is_named_with_the_fix(tmp_path: Path) -> None:

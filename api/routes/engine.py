@@ -3,7 +3,10 @@ leaderboard of its latest training. Handlers parse, call ``forecaster.storage``,
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
 from api.deps import SessionDep, row_id
 from api.routes.services import ServiceName
@@ -32,12 +35,17 @@ from forecaster.training.service_data import driving_training_runs
 router = APIRouter(prefix="/v1/services", tags=["forecasting"])
 
 
-@router.post(
-    "/{name}/events",
-    response_model=EventPublic,
-    status_code=201,
-    responses={200: {"model": EventPublic, "description": "the same event again: updated"}},
-)
+def _declaring(model: type[BaseModel], again: str) -> dict[str, Any]:
+    """A declaring POST's route options: 201 for a new row, 200 when the same window again
+    updated the stored one (``again`` says how)."""
+    return {
+        "response_model": model,
+        "status_code": 201,
+        "responses": {200: {"model": model, "description": again}},
+    }
+
+
+@router.post("/{name}/events", **_declaring(EventPublic, "the same event again: updated"))
 def post_event(
     body: EventCreate, session: SessionDep, response: Response, name: str = ServiceName
 ) -> EventPublic:
@@ -71,12 +79,7 @@ def remove_event(
     return Response(status_code=204)
 
 
-@router.post(
-    "/{name}/exclusions",
-    response_model=ExclusionPublic,
-    status_code=201,
-    responses={200: {"model": ExclusionPublic, "description": "the same window again: updated"}},
-)
+@router.post("/{name}/exclusions", **_declaring(ExclusionPublic, "the same window again: updated"))
 def post_exclusion(
     body: ExclusionCreate, session: SessionDep, response: Response, name: str = ServiceName
 ) -> ExclusionPublic:

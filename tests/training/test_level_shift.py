@@ -32,6 +32,18 @@ def test_a_lasting_doubling_lifts_the_history_before_it(step: int, days_ago: flo
     assert np.allclose(ratio, ratio[0]) and 1.9 < ratio[0] < 2.1
 
 
+def test_a_lasting_rise_of_forty_percent_is_levelled_too() -> None:
+    """A QA pass on traces unlike the shared ones: 1.4x held for five days was under the
+    1.5x this rule asked, and ``auto`` (an ensemble pulled down by LightGBM's week-old lags)
+    forecast the next day 18 % low, p90/p95 coverage 0.28/0.56; levelled, -1 %, 0.85/0.92."""
+    history = _shifted(1.4, 3, step=300)
+    start = len(history) - round(3 * DAY / 300)
+    levelled, note = with_recent_rise_levelled(history)
+    assert "rose 1.4x" in note
+    ratio = levelled.iloc[:start].to_numpy() / history.iloc[:start].to_numpy()
+    assert 1.33 < ratio[0] < 1.47
+
+
 def _fading_event(peak: float, half_life_days: float) -> pd.Series:
     history = synthetic_traffic(days=28, step_seconds=3600, seed=5, noise=0.08)
     start = len(history) - 2 * 24
@@ -58,7 +70,7 @@ def _growing(per_day: float) -> pd.Series:
         synthetic_traffic(days=28, step_seconds=3600, seed=5, noise=0.08),  # nothing happened
         _shifted(2.0, 0.75),  # 18 hours at the new level: could still be news
         _shifted(2.0, 8),  # a week on, the week-old values are at the new level themselves
-        _shifted(1.4, 3),  # too small to be sure of
+        _shifted(1.2, 3),  # too small to be sure of
         _shifted(0.5, 3),  # a fall: levelling it down would risk the floor on a holiday dip
         _fading_event(3.0, 1.0),  # news: the last hours are well below the first
         _holiday_fortnight(),  # back to the level of three weeks before: no rise over it

@@ -7,7 +7,7 @@ The events/exclusions API routes and CLI commands write here; the train job read
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,23 +57,26 @@ def add_event(
     if multiplier is not None and not 0 < multiplier <= MAX_MULTIPLIER:
         raise InvalidInputError(f"multiplier must be in (0, {MAX_MULTIPLIER:g}], got {multiplier}")
     window = {"service_id": service_id, "name": name.strip(), "start": start, "end": end}
-    created = _insert_once(session, Event, window, {"multiplier": multiplier})
-    event = session.execute(
-        select(Event).where(*(getattr(Event, column) == value for column, value in window.items()))
+    return _declared(session, Event, window, {"multiplier": multiplier})
+
+
+Row = TypeVar("Row", Event, Exclusion)
+
+
+def _declared(
+    session: Session, table: type[Row], window: dict[str, Any], values: dict[str, Any]
+) -> tuple[Row, bool]:
+    """The row of ``window`` with ``values``, and whether this call inserted it: a row already
+    stored gets ``values`` instead (the unique index decides, so two declarations sent at once
+    make one row)."""
+    created = insert_if_absent(session=session, table=table, rows=[window | values], key=[*window])
+    row = session.execute(
+        select(table).where(*(getattr(table, column) == value for column, value in window.items()))
     ).scalar_one()
-    event.multiplier = multiplier
+    for column, value in values.items():
+        setattr(row, column, value)
     session.flush()
-    return event, created
-
-
-def _insert_once(
-    session: Session, table: type[Event | Exclusion], window: dict[str, Any], rest: dict[str, Any]
-) -> bool:
-    """Insert the row of ``window`` unless it is stored (the unique index decides, so two
-    declarations sent at once make one row); whether this call inserted it."""
-    return (
-        insert_if_absent(session=session, table=table, rows=[window | rest], key=list(window)) == 1
-    )
+    return row, created == 1
 
 
 def list_events(*, session: Session, service_id: int) -> list[Event]:
@@ -104,15 +107,7 @@ def add_exclusion(
     if unstorable_in(reason) is not None:
         raise InvalidInputError(f"reason: {UNSTORABLE}")
     window = {"service_id": service_id, "start": start, "end": end}
-    created = _insert_once(session, Exclusion, window, {"reason": reason.strip()})
-    exclusion = session.execute(
-        select(Exclusion).where(
-            *(getattr(Exclusion, column) == value for column, value in window.items())
-        )
-    ).scalar_one()
-    exclusion.reason = reason.strip()
-    session.flush()
-    return exclusion, created
+    return _declared(session, Exclusion, window, {"reason": reason.strip()})
 
 
 def list_exclusions(*, session: Session, service_id: int) -> list[Exclusion]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import ScalarSelect, Subquery, func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session, aliased
 
 from forecaster.errors import NotFoundError, NotReadyError, quoted
@@ -133,13 +133,12 @@ def refresh_current_plans(database: Database) -> None:
         if not known:
             return
         now = time.monotonic()
-        newest_ids = newest_plans()
         newest: dict[str, tuple[PlanKey, bool]] = {
             name: ((plan_id, generated_at), enabled)
             for name, plan_id, generated_at, enabled in session.execute(
                 select(Service.name, Plan.id, Plan.generated_at, Service.enabled)
-                .join(newest_ids, newest_ids.c.service_id == Service.id)
-                .join(Plan, Plan.id == newest_ids.c.plan_id)
+                .select_from(Service)
+                .join(Plan, Plan.id == newest_plan_id())
             )
         }
         for service in known:
@@ -166,11 +165,6 @@ def newest_plan_id() -> ScalarSelect[int]:
     return (
         select(func.max(its.id)).where(its.service_id == Service.id).correlate(Service)
     ).scalar_subquery()
-
-
-def newest_plans() -> Subquery:
-    """Each service's newest plan as rows (service_id, plan_id); no plan: plan_id null."""
-    return select(Service.id.label("service_id"), newest_plan_id().label("plan_id")).subquery()
 
 
 def plan_in_force(*, session: Session, service: str) -> PlanKey:

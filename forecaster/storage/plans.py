@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from forecaster.storage.deletes import delete_with_children
 from forecaster.storage.orm import Forecast, ForecastPoint, Plan, PlanStep, Series, Service
-from forecaster.storage.plan_views import encode_steps, newest_plans
+from forecaster.storage.plan_views import encode_steps, newest_plan_id
 from forecaster.timeutil import as_utc
 
 
@@ -139,11 +139,11 @@ def steps_in_force(*, session: Session, now: datetime, max_age_seconds: float) -
     out, or starts later) is left out: nothing is in force to report. So is one the actuators
     would not push: disabled, or its plan older than ``max_age_seconds`` by the data under it
     (a refresh of samples that stopped renews the plan, not its data)."""
-    newest = newest_plans()
     earlier = aliased(PlanStep)
     started = (
         select(func.max(earlier.ts))
-        .where(earlier.plan_id == newest.c.plan_id, earlier.ts <= now)
+        .where(earlier.plan_id == Plan.id, earlier.ts <= now)
+        .correlate(Plan)
         .scalar_subquery()
     )
     rows = session.execute(
@@ -162,8 +162,8 @@ def steps_in_force(*, session: Session, now: datetime, max_age_seconds: float) -
             ForecastPoint.p95,
             ForecastPoint.p99,
         )
-        .join(newest, newest.c.service_id == Service.id)
-        .join(Plan, Plan.id == newest.c.plan_id)
+        .select_from(Service)
+        .join(Plan, Plan.id == newest_plan_id())
         .join(PlanStep, (PlanStep.plan_id == Plan.id) & (PlanStep.ts == started))
         .outerjoin(Forecast, Forecast.id == Plan.forecast_id)
         .outerjoin(

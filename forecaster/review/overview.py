@@ -178,11 +178,10 @@ def summarize_service(
         step = pd.Timedelta(seconds=forecast.step_seconds)
         # the steps still running at now and those starting within the window: none still
         # running means the forecast ran out
-        frame = forecast_frame(
+        ahead = forecast_frame(
             session=session, forecast_id=forecast.id, after=now - step, before=now + window
         )
-        forecast_stale = frame.empty or frame.index[-1] + step <= now
-        ahead = frame[(frame.index + step > now) & (frame.index < now + window)]
+        forecast_stale = ahead.empty
         sparkline = Sparkline(
             actual_ts=recent.ts,
             actual=recent.mean,

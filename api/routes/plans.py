@@ -15,8 +15,8 @@ from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.refusals import refusals
 from api.routes.services import ServiceName
 from api.schemas import ForecastPointPublic, ForecastPublic, Moment, PlanPublic
-from forecaster.actuators.window import too_old_note, too_old_reason
-from forecaster.errors import InvalidInputError, quoted
+from forecaster.actuators.window import disabled_note, too_old_note, too_old_reason
+from forecaster.errors import InvalidInputError
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import forecast_frame
 from forecaster.storage.orm import ModelRun
@@ -125,10 +125,7 @@ async def get_plan(
     stale = view.ends_at <= now or too_old is not None or disabled
     note = None
     if disabled:  # as the actuators and the KEDA route read it: nothing holds this plan
-        note = (
-            f"service {quoted(name)} is disabled: nothing trains, plans or pushes it, and its "
-            "targets are back at their baselines; PUT it with enabled true to resume"
-        )
+        note = disabled_note(name)
     elif view.ends_at <= now:  # rare (a plan nobody renewed): one more read says why
         note = await run_in_threadpool(stale_plan_note, database, name, view.ends_at)
     elif too_old is not None:

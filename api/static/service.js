@@ -61,9 +61,9 @@ function renderSummary(detail) {
     card("champion", fc.esc(s.champion ? s.champion.model : "not trained"),
       s.champion ? fc.scores(s.champion.scores) : ""),
     card("planned floor", plan && plan.replicas !== null ? fc.count(plan.replicas, "replica") : "–",
-      !plan ? "no plan" : plan.replicas === null ? `no step in force${staleness(plan)}` :
+      !plan ? "no plan" : plan.replicas === null ? `no step in force${staleness(plan, s.enabled)}` :
         `${plan.gpus ? `${fc.count(plan.gpus, "GPU")} ` : ""}from ${fc.when(plan.since)} · peak next 6 h ` +
-        `${plan.peak_replicas ?? "–"}${staleness(plan)}`),
+        `${plan.peak_replicas ?? "–"}${staleness(plan, s.enabled)}`),
     card("recent load vs forecast", bandVerdict(s.band), band),
     card("last actuation", s.last_actuation ? fc.esc(s.last_actuation.outcome) : "none yet",
       s.last_actuation ? `${fc.esc(s.last_actuation.target)} · ${fc.ago(s.last_actuation.created_at)}` : ""),
@@ -71,8 +71,9 @@ function renderSummary(detail) {
 }
 
 /** Why a plan's floor is not in force, after its figures: nothing holds a stale one. */
-function staleness(plan) {
+function staleness(plan, enabled) {
   if (!plan.stale) return "";
+  if (!enabled) return " · service disabled";
   return plan.ran_out ? " · plan ran out" : " · too old to push";
 }
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from forecaster.errors import quoted
 from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Forecast, Service
@@ -150,6 +151,15 @@ def too_old_note(reason: str) -> str:
     """What a person reads about a plan too old to push (:func:`too_old_reason`): the plan
     route's note and the dashboard's, in one wording."""
     return f"{reason}: actuators restore their baselines; send recent samples, then train"
+
+
+def disabled_note(service: str) -> str:
+    """What a person reads about a disabled service's plan: nothing holds it. The plan route's
+    note and the dashboard's, in one wording."""
+    return (
+        f"service {quoted(service)} is disabled: nothing trains, plans or pushes it, and its "
+        "targets are back at their baselines; PUT it with enabled true to resume"
+    )
 
 
 def build_window(

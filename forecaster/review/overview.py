@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.actuators.window import too_old_note, too_old_reason
+from forecaster.actuators.window import disabled_note, too_old_note, too_old_reason
 from forecaster.profiles import ScalingProfile
 from forecaster.review.accuracy import BandCheck, recent_band_check
 from forecaster.review.history import display_history, nullable
@@ -67,7 +67,7 @@ class PlanNow:
     plan_id: int
     generated_at: datetime
     ends_at: datetime | None
-    stale: bool  # ran out, or too old to push: the actuators restored their baselines
+    stale: bool  # ran out, too old to push or disabled: the actuators restored their baselines
     ran_out: bool
     since: datetime | None
     replicas: int | None
@@ -252,8 +252,8 @@ def plan_now(
     max_age_seconds: float = DEFAULT_MAX_PLAN_AGE,
 ) -> PlanNow | None:
     """The newest plan's row in force at ``now``, its peak over the next ``window``, and why
-    it is stale when it is: it ran out, or it is too old to push (as the actuators and the
-    plan route judge it: on samples that stopped, the floor shown was one nothing held)."""
+    it is stale when it is: the service is disabled, the plan ran out, or it is too old to
+    push (as the actuators and the plan route judge it: nothing holds such a floor)."""
     plan = latest_plan(session=session, service_id=service.id)
     if plan is None:
         return None
@@ -274,7 +274,9 @@ def plan_now(
         max_age_seconds=max_age_seconds,
     )
     note = None
-    if ran_out:  # a plan without steps covers nothing after it was made
+    if not service.enabled:
+        note = disabled_note(service.name)
+    elif ran_out:  # a plan without steps covers nothing after it was made
         ended = plan.generated_at if ends_at is None else ends_at
         note = why_plan_ended(session=session, service=service, ends_at=ended)
     elif too_old is not None:
@@ -283,7 +285,7 @@ def plan_now(
         plan_id=plan.id,
         generated_at=plan.generated_at,
         ends_at=ends_at,
-        stale=ran_out or too_old is not None,
+        stale=ran_out or too_old is not None or not service.enabled,
         ran_out=ran_out,
         since=in_force.ts if in_force else None,
         replicas=in_force.replicas if in_force else None,

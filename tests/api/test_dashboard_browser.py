@@ -436,6 +436,21 @@ def test_a_plan_that_ran_out_says_why_beside_it(page: Page, stale_server: tuple[
     assert page.errors == []
 
 
+def test_a_disabled_services_floor_is_not_shown_as_in_force(
+    page: Page, stale_server: tuple[str, str]
+) -> None:
+    base, _ = stale_server
+    profile = httpx.get(f"{base}/v1/services/batch", timeout=30).json()["profile"]
+    httpx.put(f"{base}/v1/services/batch", json={**profile, "enabled": False}, timeout=30)
+    note = httpx.get(f"{base}/v1/services/batch/plan", timeout=30).json()["note"]
+    assert note.startswith('service "batch" is disabled')
+    view = page.open(f"{base}/dashboard/services/batch")
+    view.wait_for_selector("body[data-ready]")
+    assert view.locator("#plan .plan-note").inner_text() == note
+    assert "no step in force · service disabled" in view.inner_text("#cards")
+    assert page.errors == []
+
+
 def test_review_overlays_what_happened(seeded_server: tuple[str, Seeded], page: Page) -> None:
     base, seeded = seeded_server
     view = page.open(f"{base}/dashboard/services/chat")

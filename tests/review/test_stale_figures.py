@@ -62,3 +62,15 @@ def test_a_forecast_that_stopped_refreshing_is_a_warning_after_an_hour(
     with database.session() as session:
         session.execute(update(Forecast).values(created_at=utc_now() - hours(22)))
     assert forecast_warnings() == ["no new forecast for 22 h: are the forecast jobs running?"]
+
+
+def test_a_disabled_services_plan_is_not_shown_as_in_force(database: Database) -> None:
+    """As the plan route reads it: a disabled service's targets are back at their baselines,
+    so the dashboard's floor is one nothing holds, and the note says why."""
+    make_service(database, name="paused", enabled=False)
+    store_plan(database, name="paused", replicas=[4] * 48, data_until=utc_now() - hours(1))
+    summary = _summary(database, "paused")
+    plan = summary.plan
+    assert plan is not None and plan.stale and not plan.ran_out
+    assert plan.note is not None and plan.note.startswith('service "paused" is disabled')
+    assert summary.warnings == []  # off by choice: not news

@@ -186,8 +186,15 @@ def recent_band_check(
     forecast = forecast or forecast_covering(session=session, series_id=series_id, at=last_sample)
     if forecast is None:
         return None
-    frame = forecast_frame(session=session, forecast_id=forecast.id)
-    recent = frame[(frame.index > window_start) & (frame.index <= last_sample)]
+    # only the hour checked: read whole, a 48 h forecast at 1-minute steps was 60 % of the
+    # overview's time
+    frame = forecast_frame(
+        session=session,
+        forecast_id=forecast.id,
+        after=window_start,
+        before=last_sample + timedelta(seconds=forecast.step_seconds),
+    )
+    recent = frame[frame.index <= last_sample]
     if recent.empty:
         return None
     actual = actuals_on_steps(

@@ -24,7 +24,7 @@ from forecaster.storage.actuations import last_actuations, latest_pushes
 from forecaster.storage.forecasts import champion_run, forecast_frame, latest_forecast
 from forecaster.storage.jobs import FailedRun, latest_failures
 from forecaster.storage.orm import Actuation, Forecast, Series, Service
-from forecaster.storage.plans import latest_plan, plan_end, plan_steps
+from forecaster.storage.plans import latest_plan, plan_end, plan_glance
 from forecaster.storage.samples import (
     latest_sample_ms_of,
     metric_series_ids,
@@ -257,12 +257,14 @@ def plan_now(
     plan = latest_plan(session=session, service_id=service.id)
     if plan is None:
         return None
-    step = timedelta(seconds=plan.step_seconds)
-    steps = plan_steps(session=session, plan_id=plan.id, start=now - step, end=now + window)
-    current = [row for row in steps if row.ts <= now]
-    ahead = [row for row in steps if row.ts + step > now]
-    # a fresh plan starts at the next step: until then its first row is what comes next
-    in_force = current[-1] if current else (ahead[0] if ahead else None)
+    glance = plan_glance(
+        session=session,
+        plan_id=plan.id,
+        now=now,
+        step=timedelta(seconds=plan.step_seconds),
+        window=window,
+    )
+    in_force = glance.in_force
     ends_at = plan_end(session=session, plan_id=plan.id)
     ran_out = ends_at is None or ends_at <= now
     forecast = session.get(Forecast, plan.forecast_id) if plan.forecast_id is not None else None
@@ -291,8 +293,8 @@ def plan_now(
         replicas=in_force.replicas if in_force else None,
         gpus=in_force.gpus if in_force else None,
         tier=in_force.tier if in_force else None,
-        peak_replicas=max((row.replicas for row in ahead), default=None),
-        peak_gpus=max((row.gpus for row in ahead), default=None),
+        peak_replicas=glance.peak_replicas,
+        peak_gpus=glance.peak_gpus,
         note=note,
     )
 

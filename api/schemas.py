@@ -137,7 +137,14 @@ class PlanChange(BaseModel):
 class ServicePublic(BaseModel):
     name: str
     enabled: bool
-    profile: ScalingProfile
+    profile: ScalingProfile | None = Field(
+        description="null when the stored profile no longer validates (see problem)"
+    )
+    problem: str | None = Field(
+        default=None,
+        description="why the stored profile no longer validates (a rule tightened since it "
+        "was stored) and what to do: PUT a corrected one",
+    )
     created_at: datetime
     updated_at: datetime
     plan_change: PlanChange | None = Field(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Response
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.refusals import refusals
 from api.schemas import PlanChange, ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
+from forecaster.errors import NotReadyError
 from forecaster.jobs.tasks import train_on_demand
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.orm import Service
@@ -29,10 +30,18 @@ ServiceName = Path(min_length=1, max_length=SERVICE_NAME_MAX_LENGTH, pattern=SER
 
 
 def to_public(service: Service) -> ServicePublic:
+    """A service as the API shows it; one whose stored profile no longer validates is shown
+    with the problem, so it neither hides the others from a listing nor its own name."""
+    profile, problem = None, None
+    try:
+        profile = profile_of(service)
+    except NotReadyError as error:
+        problem = str(error)
     return ServicePublic(
         name=service.name,
         enabled=service.enabled,
-        profile=profile_of(service),
+        profile=profile,
+        problem=problem,
         created_at=service.created_at,
         updated_at=service.updated_at,
     )

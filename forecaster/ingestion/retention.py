@@ -26,7 +26,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from forecaster.storage.samples import read_samples, roll_up_samples
-from forecaster.storage.services import list_services, profile_of, series_ids_of
+from forecaster.storage.services import list_services, readable_profiles, series_ids_of
 from forecaster.timeutil import utc_now
 from forecaster.training.history import early_allowance, infer_step_seconds
 
@@ -95,7 +95,8 @@ def apply_retention(
     summary = RetentionSummary()
     with database.session() as session:
         services = [
-            (s.name, s.id, profile_of(s).step_seconds) for s in list_services(session=session)
+            (s.name, s.id, profile.step_seconds)
+            for s, profile in readable_profiles(list_services(session=session))
         ]
     for done, (name, service_id, step) in enumerate(services):
         item = ServiceRetention(

@@ -18,7 +18,7 @@ from forecaster.leadership import check_leading
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job, unfinished_pass
-from forecaster.storage.services import get_service, list_services, profile_of
+from forecaster.storage.services import get_service, list_services, readable_profiles
 from forecaster.telemetry import SERVICE_JOB_FAILURES
 from forecaster.timeutil import utc_now
 
@@ -229,7 +229,11 @@ def pull_all(database: Database, settings: Settings) -> None:
 
     if not settings.prometheus_url:
         with database.session() as session:
-            sourced = [s.name for s in list_services(session=session) if profile_of(s).prometheus]
+            sourced = [
+                s.name
+                for s, profile in readable_profiles(list_services(session=session))
+                if profile.prometheus
+            ]
         if sourced:
             log.warning(
                 "services %s have Prometheus sources but FORECASTER_PROMETHEUS_URL is not set",

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.actuators.window import disabled_note, too_old_note, too_old_reason
+from forecaster.errors import NotReadyError
 from forecaster.profiles import ScalingProfile
 from forecaster.review.accuracy import BandCheck, recent_band_check
 from forecaster.review.history import display_history, nullable
@@ -119,17 +120,50 @@ def summarize_services(
     services = list_services(session=session)
     actuations = last_actuations(session=session, service_ids=[s.id for s in services])
     failures = failed_jobs(session=session, now=now)
-    return [
-        summarize_service(
-            session=session,
-            service=service,
-            now=now,
-            last_actuation=actuations.get(service.id),
-            failures=failures.get(service.name, []),
-            max_plan_age_seconds=max_plan_age_seconds,
+    summaries = []
+    for service in services:
+        try:
+            profile_of(service)
+        except NotReadyError as error:  # one such service must not hide every other
+            summaries.append(unreadable_summary(service, str(error)))
+            continue
+        summaries.append(
+            summarize_service(
+                session=session,
+                service=service,
+                now=now,
+                last_actuation=actuations.get(service.id),
+                failures=failures.get(service.name, []),
+                max_plan_age_seconds=max_plan_age_seconds,
+            )
         )
-        for service in services
-    ]
+    return summaries
+
+
+def unreadable_summary(service: Service, problem: str) -> ServiceSummary:
+    """A service whose stored profile no longer validates, as far as its stored document says:
+    nothing is trained, planned or pushed for it until a corrected profile is PUT."""
+    raw = service.profile
+    return ServiceSummary(
+        name=service.name,
+        enabled=service.enabled,
+        forecast_only=bool(raw.get("forecast_only", False)),
+        targets=[str(t.get("name") or t.get("kind")) for t in raw.get("targets") or []],
+        metric=str(raw.get("metric") or ""),
+        unit=None,
+        current_load=None,
+        last_sample_at=None,
+        sample_spacing_seconds=None,
+        champion=None,
+        forecast_id=None,
+        forecast_created_at=None,
+        forecast_stale=True,
+        plan=None,
+        sparkline=Sparkline(),
+        last_actuation=None,
+        band=None,
+        warnings=[problem],
+    )
 
 
 def summarize_service(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterable
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -17,7 +19,7 @@ from forecaster.errors import (
     quoted,
     validation_problems,
 )
-from forecaster.profiles import STORED, ScalingProfile
+from forecaster.profiles import STORED, ActuationTarget, ScalingProfile
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import JobRun, Series, Service
 from forecaster.timeutil import utc_now
@@ -25,6 +27,8 @@ from forecaster.timeutil import utc_now
 # what every route's {name} accepts: a name that needs no escaping in a URL, a label or a file
 SERVICE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SERVICE_NAME_MAX_LENGTH = 128
+
+log = logging.getLogger(__name__)
 
 
 def check_service_name(name: str) -> None:
@@ -51,11 +55,16 @@ def upsert_service(
     service = get_service(session=session, name=name)
     if created:
         return service, None
-    previous = profile_of(service)
+    try:
+        previous = profile_of(service)
+    except NotReadyError:  # stored before a rule tightened: this PUT is how it is corrected
+        # unequal to any valid profile, so the caller re-plans as for a changed one
+        previous = ScalingProfile.model_construct(**service.profile)
+    before = stored_targets(service)
     service.profile = document
     service.enabled = enabled
     service.retired_targets = retire_removed(
-        service.retired_targets, before=previous.targets, after=profile.targets, now=utc_now()
+        service.retired_targets, before=before, after=profile.targets, now=utc_now()
     )
     session.flush()
     return service, previous
@@ -123,6 +132,36 @@ def services_by_name(*, session: Session, names: set[str]) -> dict[str, Service]
 def series_ids_of(*, session: Session, service_id: int) -> list[int]:
     """The ids of every series (metric) of a service, for bulk statements over its rows."""
     return list(session.execute(select(Series.id).where(Series.service_id == service_id)).scalars())
+
+
+def stored_targets(service: Service) -> list[ActuationTarget]:
+    """The targets of a service's stored profile, each read alone: a profile stored before a
+    rule tightened no longer validates as a whole, yet its targets are autoscalers forecaster
+    may hold above their baselines, which a PUT dropping them must leave to be restored."""
+    targets = []
+    for raw in service.profile.get("targets") or []:
+        try:
+            targets.append(ActuationTarget.model_validate(raw, context=STORED))
+        except ValidationError as error:
+            log.warning(
+                "service %s: a stored target no longer validates (%s); not restored",
+                quoted(service.name),
+                validation_problems(error, "target"),
+            )
+    return targets
+
+
+def readable_profiles(services: Iterable[Service]) -> list[tuple[Service, ScalingProfile]]:
+    """Each service with its profile, leaving out (with a warning naming it) those whose stored
+    profile no longer validates: a pass over every service (pulls, retention) goes on with
+    the others, as training does. One such profile had stopped them for every service."""
+    readable = []
+    for service in services:
+        try:
+            readable.append((service, profile_of(service)))
+        except NotReadyError as error:
+            log.warning("%s; skipped", error)
+    return readable
 
 
 def profile_of(service: Service) -> ScalingProfile:

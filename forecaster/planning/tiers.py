@@ -1,26 +1,27 @@
 """The cheapest mix of capacity tiers (CPU, L4, A100 ...) that covers a load, step by step.
 
 Called by :func:`forecaster.planning.planner.plan_capacity` when a profile declares tiers. The
-search is exact by enumeration for small loads; for large loads the bulk is first bought from the
-tier with the lowest cost per unit of capacity (what an optimal mix converges to) and only the
-remainder is enumerated, so the cost stays bounded whatever the load. Where the total count
-binds, other bulks (each tier, each pair at the full count) are tried too.
+search is exact: it enumerates the combinations of all tiers but the finest that no other beats
+(as much capacity for no more money), each topped up with the finest. For large loads the bulk
+is first bought from the tier with the lowest cost per unit of capacity (what an optimal mix
+converges to) and only the remainder is enumerated, so the cost stays bounded whatever the
+load. Where the total count or a tier's ceiling binds, a small integer program settles it.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from forecaster.errors import quoted
 from forecaster.profiles import CapacityTier
 
 # combinations x distinct load levels evaluated at once; beyond it the bulk is pre-bought
 _MAX_CELLS = 2_000_000
-# in all, per bulk tried where the total count binds (rare: those levels alone, a few tiers)
-_MAX_BINDING_CELLS = 8_000_000
+# in all, for the levels where a ceiling binds (seconds of numpy at most)
+_MAX_BINDING_CELLS = 16_000_000
 
 
 def tier_ceilings(tiers: Sequence[CapacityTier], default_max: int) -> np.ndarray:
@@ -61,60 +62,51 @@ def cheapest_mix(
     if mixes is None:
         best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, biggest
         mixes = _bulk_mixes(levels, usable, cost, ceilings, total, _single_bulk(best))
-        if mixes is None:
-            mixes = _greedy_mixes(levels, usable, cost, ceilings, total)
-        # where the total count binds, the best tier's bulk can leave no room for the rest:
-        # 200 replicas of a 4 req/s tier covered a third of what 193 mixed replicas did
-        binding = np.flatnonzero((mixes.sum(axis=1) >= total) | (mixes @ usable < levels - 1e-9))
-        if len(binding):
-            mixes[binding] = _cheapest_under_the_count(
-                levels[binding], mixes[binding], usable, cost, ceilings, total
+        if mixes is None:  # too many combinations even so (many tiers): one program a level
+            mixes = _cheapest_by_program(levels, usable, cost, ceilings, total)
+        # where the total count or a tier's ceiling binds, the best tier's bulk can leave no
+        # room for the rest: 200 replicas of a 4 req/s tier covered a third of what 193 mixed
+        # replicas did, and pre-bought bulks had left mixes up to 5x the cheapest (QA)
+        binding = np.flatnonzero(
+            (mixes.sum(axis=1) >= total)
+            | (mixes >= ceilings).any(axis=1)
+            | (mixes @ usable < levels - 1e-9)
+        )
+        if len(binding):  # every combination up to the ceilings, if affordable
+            exact = _enumerate_mixes(
+                levels[binding], usable, cost, ceilings, total, max_cells=_MAX_BINDING_CELLS
             )
+            if exact is None:
+                exact = _cheapest_by_program(levels[binding], usable, cost, ceilings, total)
+            mixes[binding] = exact
     return mixes[inverse]
 
 
-def _cheapest_under_the_count(
-    levels: np.ndarray,
-    mixes: np.ndarray,
-    usable: np.ndarray,
-    cost: np.ndarray,
-    ceilings: np.ndarray,
-    total: int,
+def _cheapest_by_program(
+    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray, total: int
 ) -> np.ndarray:
-    """``mixes`` improved, level by level, by the cheapest covering mix of other bulks: each
-    tier alone, and each pair of tiers as the relaxed optimum with every allowed replica used
-    (the count ceiling binds, so the mix must be made of fewer, bigger replicas)."""
-    chosen = mixes.copy()
-    score = _covering_cost(chosen, levels, usable, cost)
-    window = _window(usable)
-    candidates = [_single_bulk(tier) for tier in range(len(usable))]
-    candidates += [
-        _pair_bulk(int(low), int(high))
-        for low, high in itertools.combinations(np.argsort(usable, kind="stable"), 2)
-        if usable[high] > usable[low]
-    ]
-    for bulk in candidates:
-        rest = levels - bulk(levels, usable, ceilings, total, window) @ usable
-        # where a ceiling cut the bulk short, the rest is too large to enumerate: not this bulk
-        rows = np.flatnonzero(rest <= window + float(usable.max()))
-        found = _bulk_mixes(
-            levels[rows], usable, cost, ceilings, total, bulk, max_cells=_MAX_BINDING_CELLS
+    """The cheapest covering mix of each level as a small integer program (HiGHS), ties to
+    fewer replicas; the fullest mix where none covers. Where there are too many combinations
+    to enumerate (many tiers, a large count): a loop over the levels, some ms each."""
+    count_weight = 1e-9 * (1 + float(cost.max()))
+    bounds = Bounds(np.zeros(len(usable)), ceilings.astype("float64"))
+    within_total = LinearConstraint(np.ones((1, len(usable))), 0, total)
+    mixes = np.zeros((len(levels), len(usable)), dtype="int64")
+    for row, level in enumerate(levels):
+        covers = LinearConstraint(usable[None, :], level - 1e-9, np.inf)
+        result = milp(
+            cost + count_weight,
+            constraints=[covers, within_total],
+            integrality=np.ones(len(usable)),
+            bounds=bounds,
+            options={"mip_rel_gap": 1e-9},
         )
-        if found is None:
-            continue
-        candidate = _covering_cost(found, levels[rows], usable, cost)
-        better = candidate < score[rows]
-        chosen[rows[better]], score[rows[better]] = found[better], candidate[better]
-    return chosen
-
-
-def _covering_cost(
-    mixes: np.ndarray, levels: np.ndarray, usable: np.ndarray, cost: np.ndarray
-) -> np.ndarray:
-    """Each mix's cost (a hair more per replica: ties go to fewer), infinite where it falls
-    short of its level."""
-    covers = mixes @ usable >= levels - 1e-9
-    return np.where(covers, mixes @ cost + mixes.sum(axis=1) * 1e-9, np.inf)
+        if result.x is None:  # nothing within the ceilings covers it
+            room = ceilings[:, None]
+            mixes[row] = _fullest_mix(usable, room, np.array([total]))[0]
+        else:
+            mixes[row] = np.round(result.x).astype("int64")
+    return mixes
 
 
 # replicas per level and tier to pre-buy: (levels, usable, ceilings, total, window) -> array
@@ -136,23 +128,6 @@ def _single_bulk(tier: int) -> Bulk:
         bought[:, tier] = np.floor((levels - window) / usable[tier]).clip(
             min=0, max=min(int(ceilings[tier]), total)
         )
-        return bought
-
-    return bulk
-
-
-def _pair_bulk(low: int, high: int) -> Bulk:
-    """Pre-buy from two tiers the mix using all ``total`` replicas that covers each level
-    (``low x + high y = level``, ``x + y = total``), less about half a ``window`` of each."""
-
-    def bulk(
-        levels: np.ndarray, usable: np.ndarray, ceilings: np.ndarray, total: int, window: float
-    ) -> np.ndarray:
-        many = (levels - usable[low] * total) / (usable[high] - usable[low])
-        bought = np.zeros((len(levels), len(usable)), dtype="int64")
-        keep = window / 2
-        bought[:, high] = np.floor(many - keep / usable[high]).clip(0, int(ceilings[high]))
-        bought[:, low] = np.floor(total - many - keep / usable[low]).clip(0, int(ceilings[low]))
         return bought
 
     return bulk
@@ -209,23 +184,57 @@ def _enumerate_mixes(
         for i in others
     ]
     combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
-    if combos > _MAX_CELLS or combos * max(len(levels), 1) > max_cells:
+    if combos > _MAX_CELLS:
         return None
     grid = (
         np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(others))
         if others
         else np.zeros((1, 0), dtype="int64")
     )
+    frontier = grid[_undominated(grid @ usable[others], grid @ cost[others], grid.sum(axis=1))]
+    if len(frontier) * max(len(levels), 1) > max_cells:
+        return None
     if bulk is None:
         bulk = np.zeros((len(levels), len(usable)), dtype="int64")
-    chunk = max(1, _MAX_CELLS // combos)
-    mixes = np.zeros((len(levels), len(usable)), dtype="int64")
+    on_grid = (others, filler, usable, cost, ceilings, total)
+    mixes, exact = _cheapest_in_chunks(levels, frontier, bulk, on_grid, free=True)
+    # where a ceiling ruled out the frontier's best, a combination it dominated may fit: the
+    # whole grid for those levels (few: the pre-bought bulk leaves the ceilings room)
+    redo = np.flatnonzero(~exact)
+    if len(redo) * combos > max_cells:
+        return None
+    if len(redo):
+        mixes[redo] = _cheapest_in_chunks(levels[redo], grid, bulk[redo], on_grid)[0]
+    return mixes
+
+
+def _undominated(capacity: np.ndarray, price: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The combinations no other beats with as much capacity for no more money (ties: no more
+    replicas): topped up with the finest tier, a dominated one never covers a load cheaper.
+    Of 839,000 combinations of three tiers under 3,000 req/s, a few hundred remain."""
+    score = price + count * 1e-9 * (1 + float(price.max(initial=0.0)))
+    order = np.lexsort((score, -capacity))  # most capacity first, the cheapest first among equals
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], score[order]]))[:-1]
+    return np.sort(order[score[order] < best_before])
+
+
+def _cheapest_in_chunks(
+    levels: np.ndarray,
+    grid: np.ndarray,
+    bulk: np.ndarray,
+    on_grid: tuple[list[int], int, np.ndarray, np.ndarray, np.ndarray, int],
+    free: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_cheapest_on_grid` over the levels in chunks of at most ``_MAX_CELLS`` cells."""
+    chunk = max(1, _MAX_CELLS // max(len(grid), 1))
+    mixes = np.zeros((len(levels), len(on_grid[2])), dtype="int64")
+    exact = np.ones(len(levels), dtype=bool)
     for first in range(0, len(levels), chunk):
         rows = slice(first, first + chunk)
-        mixes[rows] = _cheapest_on_grid(
-            levels[rows], grid, others, filler, usable, cost, ceilings, total, bulk[rows]
+        mixes[rows], exact[rows] = _cheapest_on_grid(
+            levels[rows], grid, *on_grid, bulk[rows], free=free
         )
-    return mixes
+    return mixes, exact
 
 
 def _cheapest_on_grid(
@@ -238,9 +247,13 @@ def _cheapest_on_grid(
     ceilings: np.ndarray,
     total: int,
     bulk: np.ndarray,
-) -> np.ndarray:
+    free: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """The cheapest of the ``grid`` combinations (tiers ``others``), filled up with the
-    ``filler`` tier, for each level; the fullest mix where none fits the ceilings."""
+    ``filler`` tier, for each level; the fullest mix where none fits the ceilings. Also which
+    levels' mixes are sure to be the cheapest of all: with ``free``, those whose cheapest
+    combination ignoring the ceilings fits them (a grid of undominated combinations holds
+    the cheapest of all, but not the cheapest within the ceilings); else every level."""
     n_tiers = len(usable)
     grid_capacity = grid @ usable[others] if others else np.zeros(1)
     grid_cost = grid @ cost[others] if others else np.zeros(1)
@@ -248,6 +261,8 @@ def _cheapest_on_grid(
     room = ceilings[:, None] - bulk.T  # each tier's ceiling left after the pre-bought replicas
     room_total = total - bulk.sum(axis=1)  # and the total's
     shortfall = levels[:, None] - grid_capacity[None, :]
+    # float residue is no shortfall: 5 x 16.8 fell 1e-14 short of 84 and took one more replica
+    shortfall = np.where(shortfall > 1e-9, shortfall, 0.0)
     fill = _replicas_for(shortfall, usable[filler])
     count = grid_count[None, :] + fill
     feasible = (fill <= room[filler][:, None]) & (count <= room_total[:, None])
@@ -255,16 +270,19 @@ def _cheapest_on_grid(
         feasible &= grid[None, :, column] <= room[tier][:, None]
     price = grid_cost[None, :] + fill * cost[filler]
     # lexicographic: cost first, then fewer replicas
-    score = np.where(feasible, price + count * 1e-9 * (1 + price.max(initial=0.0)), np.inf)
+    unbound = price + count * 1e-9 * (1 + price.max(initial=0.0))
+    score = np.where(feasible, unbound, np.inf)
     choice = np.argmin(score, axis=1)
+    rows = np.arange(len(levels))
+    exact = feasible[rows, np.argmin(unbound, axis=1)] if free else np.ones(len(levels), bool)
     mixes = np.zeros((len(levels), n_tiers), dtype="int64")
     if others:
         mixes[:, others] = grid[choice]
-    mixes[:, filler] = fill[np.arange(len(levels)), choice].astype("int64")
-    infeasible = ~np.isfinite(score[np.arange(len(levels)), choice])
+    mixes[:, filler] = fill[rows, choice].astype("int64")
+    infeasible = ~np.isfinite(score[rows, choice])
     if infeasible.any():
         mixes[infeasible] = _fullest_mix(usable, room[:, infeasible], room_total[infeasible])
-    return mixes
+    return mixes, exact
 
 
 def _replicas_for(load: np.ndarray, usable: float) -> np.ndarray:
@@ -273,26 +291,6 @@ def _replicas_for(load: np.ndarray, usable: float) -> np.ndarray:
     covered it with none (the plan held 0 replicas), or was never tried (QA, then review)."""
     needed = np.ceil(load / usable - 1e-9)
     return np.where(load > 0, np.maximum(needed, 1), 0.0)
-
-
-def _greedy_mixes(
-    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray, total: int
-) -> np.ndarray:
-    """Fallback for huge searches: fill tiers in order of cost per capacity (near-optimal)."""
-    mixes = np.zeros((len(levels), len(usable)), dtype="int64")
-    remaining = levels.copy()
-    left = np.full(len(levels), total, dtype="int64")
-    for tier in np.argsort(cost / usable, kind="stable"):
-        take = _replicas_for(remaining, usable[tier]).clip(max=ceilings[tier])
-        take = np.minimum(take.astype("int64"), left)
-        mixes[:, tier] = take
-        left = left - take
-        remaining = (remaining - take * usable[tier]).clip(min=0)
-    short = remaining > 0
-    if short.any():  # the count ran out: the most capacity the ceilings allow instead
-        room = np.broadcast_to(ceilings[:, None], (len(usable), int(short.sum())))
-        mixes[short] = _fullest_mix(usable, room, np.full(int(short.sum()), total))
-    return mixes
 
 
 def format_mix(mixes: np.ndarray, names: Sequence[str]) -> list[str]:

@@ -117,6 +117,45 @@ def test_a_binding_replica_total_still_gets_the_cheapest_cover_of_large_loads() 
         assert found[step] @ price <= exact @ price * 1.01, (found[step], exact)
 
 
+def test_a_day_of_loads_gets_the_cheapest_mix_at_every_step() -> None:
+    """QA: with four tiers and a day of 5-minute loads up to 3,000 req/s the search was too big
+    to enumerate, fell back to a greedy fill, and 284 of 288 steps cost more than the
+    cheapest cover (an A100 at $3/h carrying 39 req/s). Checked against every combination."""
+    t4 = CapacityTier(name="T4", capacity_per_replica=16, cost_per_replica_hour=0.35)
+    tiers = [CPU, t4, L4, A100]
+    usable = np.array([4, 16, 40, 150]) * 0.7
+    price = np.array([0.10, 0.35, 0.80, 3.00])
+    loads = np.random.default_rng(0).uniform(15, 3000, 288)
+    found = cheapest_mix(loads, tiers, utilization=0.7, ceilings=np.array([200] * 4))
+    assert (found @ usable >= loads - 1e-9).all()
+    # every count of T4, L4 and A100 up to the largest load, topped up with CPUs
+    grid = np.stack(
+        np.meshgrid(*(np.arange(int(3000 / u) + 2) for u in usable[1:]), indexing="ij"), axis=-1
+    ).reshape(-1, 3)
+    for load, mix in zip(loads, found, strict=True):
+        cpus = np.ceil(np.clip(load - grid @ usable[1:], 0, None) / usable[0] - 1e-9)
+        cheapest = float(np.min(grid @ price[1:] + cpus * price[0]))
+        assert mix @ price <= cheapest + 1e-9, (load, mix)
+
+
+def test_a_binding_total_gets_a_mix_no_dearer_than_one_checked_by_hand() -> None:
+    """QA: five tiers, at most 300 replicas, 6,596 req/s: the plan held 300 A100-class replicas
+    at $3,651.60/h, where 5 + 277 + 18 of three tiers cover it for $561.57/h."""
+    capacities, costs = [2, 4, 16, 24, 150], [0.036, 0.268, 0.575, 1.226, 12.172]
+    tiers = [
+        CapacityTier(name=f"t{i}", capacity_per_replica=c, cost_per_replica_hour=p)
+        for i, (c, p) in enumerate(zip(capacities, costs, strict=True))
+    ]
+    found = cheapest_mix(
+        np.array([6596.4]), tiers, utilization=0.7, ceilings=np.array([300] * 5), total_ceiling=300
+    )[0]
+    by_hand = np.array([0, 0, 5, 277, 18])
+    usable = np.array(capacities) * 0.7
+    assert by_hand @ usable >= 6596.4 and by_hand.sum() <= 300  # the hand-checked mix is valid
+    assert found @ usable >= 6596.4 and found.sum() <= 300
+    assert found @ np.array(costs) <= by_hand @ np.array(costs) + 1e-9
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     capacities=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=3),

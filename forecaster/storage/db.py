@@ -73,6 +73,20 @@ def hold_until_commit(executor: Connection | Session, name: str) -> None:
     executor.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
 
 
+def write_lock_now(session: Session) -> None:
+    """On SQLite, take the database's one write lock now, held until the session's transaction
+    ends, so no other writer commits between its reads and its writes: Python's sqlite3 begins
+    a transaction only at the first INSERT, UPDATE or DELETE, and reads (or DDL such as
+    ``CREATE TABLE ... AS SELECT``) before it ran on their own. PostgreSQL: nothing (lock the
+    rows there)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    connection = session.connection()
+    driver: Any = connection.connection.dbapi_connection
+    if not driver.in_transaction:  # one already begun did so at a write: it holds the lock
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 # TCP keepalive probes the server sends each PostgreSQL client: the first after 30 s idle,
 # then every 10 s, three unanswered ones end the session (about a minute)
 KEEPALIVES = {"idle": 30, "interval": 10, "count": 3}

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, NotFoundError, json_text, quoted
 from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
-from forecaster.storage.db import hold_until_commit
+from forecaster.storage.db import hold_until_commit, write_lock_now
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Sample, Series, Service
 from forecaster.timeutil import from_epoch_ms
@@ -266,11 +266,13 @@ def _lock_series(cursor: Any, series_id: np.ndarray) -> None:
     """What the foreign key did per row, once per series: they exist and cannot vanish.
 
     ``FOR KEY SHARE`` blocks a concurrent delete of these series until this transaction ends
-    (migration 0002 dropped the per-row key check on PostgreSQL for speed).
+    (migration 0002 dropped the per-row key check on PostgreSQL for speed), and a roll-up of
+    them (:func:`_hold_off_writers`); in id order, as the roll-up locks them.
     """
     wanted = np.unique(series_id).tolist()
     cursor.execute(
-        "SELECT count(*) FROM (SELECT id FROM series WHERE id = ANY(%s) FOR KEY SHARE) AS held",
+        "SELECT count(*) FROM (SELECT id FROM series WHERE id = ANY(%s) ORDER BY id "
+        "FOR KEY SHARE) AS held",
         (wanted,),
     )
     if cursor.fetchone()[0] != len(wanted):
@@ -382,7 +384,7 @@ def roll_up_samples(
     14:35). ``cutoff_ms`` must be on that grid, so no bucket is split; points counting for a
     bucket from the cutoff on stay raw. Buckets already reduced to one point at their start
     are left alone: re-running changes nothing. Returns (buckets written, raw points deleted);
-    all in the caller's transaction.
+    all in the caller's transaction, and points sent for these series wait until it ends.
     """
     if not series_ids or cutoff_ms % step_ms:
         raise ValueError("roll-up needs series and a cutoff on the step grid")
@@ -396,6 +398,7 @@ def roll_up_samples(
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:  # two roll-ups at once (a manual one beside the job's) wrote one bucket twice
         hold_until_commit(session, "forecaster-roll-up")
+    _hold_off_writers(session, ids, postgres)
     session.execute(text("DROP TABLE IF EXISTS samples_rollup"))
     session.execute(
         text(
@@ -426,6 +429,22 @@ def roll_up_samples(
     if not postgres:
         session.execute(text("DROP TABLE samples_rollup"))
     return int(written.rowcount), int(deleted.rowcount)  # type: ignore[attr-defined]
+
+
+def _hold_off_writers(session: Session, ids: str, postgres: bool) -> None:
+    """Keep points out of the series ``ids`` until the roll-up commits, so the raw points it
+    deletes are the ones it averaged: the average and the delete are two statements, and a
+    point stored between them was deleted uncounted (QA: 1,429 of 19,620 points sent during
+    a roll-up lost on PostgreSQL, 1,385 of 28,240 on SQLite).
+
+    PostgreSQL: ``FOR UPDATE`` waits for, and then blocks, the ``FOR KEY SHARE`` a write takes
+    on its series (:func:`_lock_series`), both in id order so neither waits on the other's
+    rows. SQLite: the database's write lock, taken before the roll-up reads.
+    """
+    if postgres:
+        session.execute(text(f"SELECT id FROM series WHERE id IN ({ids}) ORDER BY id FOR UPDATE"))
+    else:
+        write_lock_now(session)
 
 
 def metric_series_ids(*, session: Session, service_id: int, metric: str) -> list[int]:

@@ -68,8 +68,15 @@ def _declared(
 ) -> tuple[Row, bool]:
     """The row of ``window`` with ``values``, and whether this call inserted it: a row already
     stored gets ``values`` instead (the unique index decides, so two declarations sent at once
-    make one row)."""
-    created = insert_if_absent(session=session, table=table, rows=[window | values], key=[*window])
+    make one row); its service deleted meanwhile is NotFoundError, as if never there."""
+    kind = table.__tablename__.removesuffix("s")
+    created = insert_if_absent(
+        session=session,
+        table=table,
+        rows=[window | values],
+        key=[*window],
+        owner_gone=f"the service was deleted while the {kind} was stored; nothing was stored",
+    )
     row = session.execute(
         select(table).where(*(getattr(table, column) == value for column, value in window.items()))
     ).scalar_one()

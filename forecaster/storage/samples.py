@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
 from sqlalchemy import BigInteger, case, func, literal, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from forecaster.errors import InvalidInputError, NotFoundError, json_text, quoted
+from forecaster.errors import InvalidInputError, json_text, quoted
 from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
 from forecaster.storage.db import hold_until_commit, write_lock_now
 from forecaster.storage.inserts import insert_if_absent
@@ -63,14 +63,14 @@ def ensure_series(
             }
             for service_id, metric, key in missing
         ]
-        try:
-            insert_if_absent(
-                session=session, table=Series, rows=rows, key=["service_id", "metric", "labels_key"]
-            )
-        except IntegrityError:  # only the service key can fail: a DELETE won the race (a 500)
-            raise NotFoundError(
-                "a service of this batch was deleted while the batch was stored; nothing was stored"
-            ) from None
+        insert_if_absent(
+            session=session,
+            table=Series,
+            rows=rows,
+            key=["service_id", "metric", "labels_key"],
+            owner_gone="a service of this batch was deleted while the batch was stored; "
+            "nothing was stored",
+        )
         stored = _stored_series(session, service_ids)
         # a concurrent batch may have created one first, in another unit
         _check_units(session, {key: wanted[key] for key in missing}, stored)

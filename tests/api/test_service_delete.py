@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+import api.routes.engine as engine_routes
 import forecaster.ingestion.batch as batch_module
 import forecaster.training.train as train_module
 from api.app import create_app
@@ -168,3 +169,35 @@ def test_a_batch_racing_the_delete_of_its_service_is_a_404(
     response = client.post("/v1/metrics", json={"series": [series]})
     assert response.status_code == 404, response.text
     assert "deleted while the batch was stored; nothing was stored" in response.json()["detail"]
+
+
+WINDOW = {"start": "2027-01-01T00:00:00Z", "end": "2027-01-02T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"), [("event", WINDOW | {"name": "launch"}), ("exclusion", WINDOW)]
+)
+def test_an_event_or_exclusion_racing_the_delete_of_its_service_is_a_404(
+    settings: Settings,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    body: dict[str, str],
+) -> None:
+    """QA: declaring one while its service was being deleted failed on the foreign key: a 500
+    where a batch of points racing the same delete is a 404."""
+    client = TestClient(create_app(settings, database))
+    assert client.put("/v1/services/chat", json=PROFILE).status_code == 201
+    looked_up = engine_routes.get_service
+
+    def then_deleted(*, session: Any, name: str) -> Any:
+        found = looked_up(session=session, name=name)
+        with database.session() as other:  # the DELETE route, in another request
+            delete_service(session=other, name=name)
+        return found
+
+    monkeypatch.setattr(engine_routes, "get_service", then_deleted)
+    response = client.post(f"/v1/services/chat/{kind}s", json=body)
+    assert response.status_code == 404, response.text
+    detail = response.json()["detail"]
+    assert f"deleted while the {kind} was stored; nothing was stored" in detail

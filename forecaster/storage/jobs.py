@@ -50,7 +50,9 @@ class RunDetails(dict[str, Any]):
 
     def save(self) -> None:
         with self._sessions.begin() as session:
-            session.get_one(JobRun, self._run_id).details = dict(self)
+            run = _open_run(session, self._run_id)
+            if run is not None:
+                run.details = dict(self)
 
 
 @contextmanager
@@ -167,11 +169,23 @@ def _finish(
     details: dict[str, Any],
 ) -> None:
     with sessions.begin() as session:
-        run = session.get_one(JobRun, run_id)
+        run = _open_run(session, run_id)
+        if run is None:
+            return
         run.status = status
         run.message = message
         run.details = details
         run.finished_at = utc_now()
+
+
+def _open_run(session: Session, run_id: int) -> JobRun | None:
+    """Run ``run_id``, or None when its row is gone, deleted with its service's records while
+    it ran: closing it then failed with a lookup error that hid the job's own outcome (QA: a
+    500 instead of the 404 saying the service was deleted while it trained)."""
+    run = session.get(JobRun, run_id)
+    if run is None:
+        log.info("job run %d was deleted while it ran; its outcome is not recorded", run_id)
+    return run
 
 
 def list_job_runs(*, session: Session, limit: int = 100, job: str | None = None) -> list[JobRun]:

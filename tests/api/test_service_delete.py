@@ -33,6 +33,7 @@ from forecaster.training.train import train_service, train_services
 from tests.helpers import ending_now, store_service, synthetic_traffic
 
 PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
+PROFILE_MODEL = ScalingProfile.model_validate(PROFILE)
 HPA = {"kind": "kubernetes-hpa", "config": {"namespace": "ml", "name": "chat"}}
 
 
@@ -147,6 +148,33 @@ def test_a_service_deleted_while_it_trains_fails_alone(
         fresh = find_service(session=session, name="fresh")
         assert fresh is not None
         assert session.scalar(select(func.count()).where(Plan.service_id == fresh.id)) == 0
+
+
+def _deleted_while_fitting(database: Database, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Delete service ``name`` (as its route does) once its models have fitted, before they
+    are stored."""
+    fit = train_module.run_at_idle_priority
+
+    def deleted(function: Any, *args: Any, **kwargs: Any) -> Any:
+        fitted = fit(function, *args, **kwargs)
+        with database.session() as session:
+            delete_service(session=session, name=name)
+        return fitted
+
+    monkeypatch.setattr(train_module, "run_at_idle_priority", deleted)
+
+
+def test_a_service_deleted_while_it_trains_on_demand_is_a_404(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: the delete took the training's running job record too, and closing it failed: a 500
+    (and a traceback from ``forecaster train``) instead of the training's own error."""
+    trace = ending_now(synthetic_traffic(days=4, step_seconds=3600), step="1h")
+    store_service(database, settings, "chat", trace, PROFILE_MODEL)
+    _deleted_while_fitting(database, monkeypatch, "chat")
+    response = TestClient(create_app(settings, database)).post("/v1/services/chat/train")
+    assert response.status_code == 404, response.text
+    assert "was deleted while it trained; nothing was stored" in response.json()["detail"]
 
 
 def test_a_batch_racing_the_delete_of_its_service_is_a_404(

@@ -15,6 +15,7 @@ import pickle
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import NamedTuple
 
 import pandas as pd
@@ -122,6 +123,7 @@ class _Loaded:
 
     service_id: int
     name: str
+    created_at: datetime  # with the id and name, which service this is (:func:`_still_there`)
     profile: ScalingProfile
     history: pd.Series
     calendar: Calendar
@@ -136,7 +138,7 @@ def _load(database: Database, name: str, settings: Settings) -> _Loaded:
         )
         check_reaches_future(name=name, profile=profile, history=history)
         calendar = service_calendar(session=session, service=service, profile=profile)
-        return _Loaded(service.id, name, profile, history, calendar)
+        return _Loaded(service.id, name, service.created_at, profile, history, calendar)
 
 
 def _store(
@@ -194,9 +196,10 @@ def _still_there(session: Session, loaded: _Loaded, *, for_update: bool = False)
     """The service trained, unless it was deleted while its models fitted: then NotFoundError,
     its own failure, and nothing stored. Its id alone misled: the whole nightly pass stopped
     on the missing row, and on SQLite a service created meanwhile took the deleted one's id
-    and was given its runs, forecast and plan (review)."""
+    and was given its runs, forecast and plan (review); with its name too, so did one created
+    anew under the same name (QA), which its creation time tells apart."""
     service = session.get(Service, loaded.service_id, with_for_update=for_update)
-    if service is None or service.name != loaded.name:
+    if service is None or (service.name, service.created_at) != (loaded.name, loaded.created_at):
         raise NotFoundError(
             f"service {quoted(loaded.name)} was deleted while it trained; nothing was stored"
         )

@@ -13,7 +13,7 @@ import api.routes.engine as engine_routes
 import forecaster.ingestion.batch as batch_module
 import forecaster.training.train as train_module
 from api.app import create_app
-from forecaster.errors import ForecasterError
+from forecaster.errors import ForecasterError, NotFoundError
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage import plan_views
@@ -150,15 +150,19 @@ def test_a_service_deleted_while_it_trains_fails_alone(
         assert session.scalar(select(func.count()).where(Plan.service_id == fresh.id)) == 0
 
 
-def _deleted_while_fitting(database: Database, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+def _deleted_while_fitting(
+    database: Database, monkeypatch: pytest.MonkeyPatch, name: str, *, again: bool = False
+) -> None:
     """Delete service ``name`` (as its route does) once its models have fitted, before they
-    are stored."""
+    are stored; ``again``: then create it anew under the same name."""
     fit = train_module.run_at_idle_priority
 
     def deleted(function: Any, *args: Any, **kwargs: Any) -> Any:
         fitted = fit(function, *args, **kwargs)
         with database.session() as session:
             delete_service(session=session, name=name)
+            if again:  # on SQLite it takes the deleted service's id
+                upsert_service(session=session, name=name, profile=PROFILE_MODEL)
         return fitted
 
     monkeypatch.setattr(train_module, "run_at_idle_priority", deleted)
@@ -175,6 +179,21 @@ def test_a_service_deleted_while_it_trains_on_demand_is_a_404(
     response = TestClient(create_app(settings, database)).post("/v1/services/chat/train")
     assert response.status_code == 404, response.text
     assert "was deleted while it trained; nothing was stored" in response.json()["detail"]
+
+
+def test_a_training_of_a_deleted_service_is_not_given_to_one_made_again_under_its_name(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: on SQLite the new service took the deleted one's id as well as its name, and was
+    given the deleted one's champion, forecast and plan."""
+    trace = ending_now(synthetic_traffic(days=4, step_seconds=3600), step="1h")
+    store_service(database, settings, "chat", trace, PROFILE_MODEL)
+    _deleted_while_fitting(database, monkeypatch, "chat", again=True)
+    with pytest.raises(NotFoundError, match="was deleted while it trained; nothing was stored"):
+        train_service(database, "chat", settings)
+    rows = _rows(database)
+    assert rows.pop("services") == 1  # the new one, given nothing of the old one's training
+    assert set(rows.values()) == {0}, rows
 
 
 def test_a_batch_racing_the_delete_of_its_service_is_a_404(

@@ -27,8 +27,14 @@ from forecaster.leadership import check_leading
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.forecasts import champion_run, save_forecast, save_model_run
+from forecaster.storage.forecasts import (
+    champion_run,
+    latest_forecast,
+    save_forecast,
+    save_model_run,
+)
 from forecaster.storage.orm import ModelRun, Service
+from forecaster.storage.plans import latest_plan
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc
 from forecaster.training.event_effect import with_learned_levels
@@ -450,7 +456,8 @@ def _store_refreshed(
     *,
     message: str,
 ) -> TrainResult:
-    """Store a champion's refreshed forecast (:func:`_champion_forecast`) and plan it."""
+    """Store a champion's refreshed forecast (:func:`_champion_forecast`) and plan it, unless
+    a training replaced the champion meanwhile (:func:`_replaced`)."""
     with database.session() as session:
         service = get_service(session=session, name=champion.service, for_update=True)  # as _store
         forecast = save_forecast(
@@ -461,6 +468,17 @@ def _store_refreshed(
             frame=frame,
             risk_quantile=profile.risk_quantile,
         )
+        # checked after the first write: on SQLite the transaction, and its hold on the
+        # database, begins there; on PostgreSQL the lock above holds a training's store back
+        current = champion_run(session=session, series_id=champion.series_id)
+        if current is None:  # its series went with it
+            raise NotFoundError(
+                f"service {quoted(champion.service)} was deleted while its forecast was "
+                "refreshed; nothing was stored"
+            )
+        if current.id != champion.run_id:
+            session.rollback()  # the forecast just written goes; the training's stands
+            return _replaced(session, champion, current, service_id=service.id)
         plan = build_plan(
             session=session,
             service=service,
@@ -476,3 +494,27 @@ def _store_refreshed(
             plan_id=plan.id,
             message=message,
         )
+
+
+def _replaced(
+    session: Session, champion: _Champion, current: ModelRun, *, service_id: int
+) -> TrainResult:
+    """The outcome of a refresh whose champion a training replaced while it forecast: nothing
+    stored, the training's forecast and plan in force. Stored, the refresh's plan (from the
+    old champion) replaced the training's until the next refresh (QA)."""
+    forecast = latest_forecast(session=session, series_id=champion.series_id)
+    plan = latest_plan(session=session, service_id=service_id)
+    assert forecast is not None and plan is not None  # stored with the champion that replaced it
+    message = (
+        f"champion run {champion.run_id} was replaced by run {current.id} ({current.model}) "
+        "while it forecast; that training's forecast and plan stay, nothing was refreshed"
+    )
+    log.info("service %s: %s", champion.service, message)
+    return TrainResult(
+        service=champion.service,
+        model=current.model,
+        run_id=current.id,
+        forecast_id=forecast.id,
+        plan_id=plan.id,
+        message=message,
+    )

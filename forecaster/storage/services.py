@@ -111,9 +111,10 @@ def delete_service(*, session: Session, name: str) -> None:
             "actuate`) restore their baselines, then delete it"
         )
     session.execute(delete(Service).where(Service.id == service.id))
-    # its job records go too (they name it, not point at it): a service made again under the
-    # name inherited the deleted one's failed trainings in status and alerts (review)
-    session.execute(delete(JobRun).where(JobRun.service == name))
+    # its job records go too (they name it, not point at it); a run still going is kept to
+    # record its outcome ("deleted while it trained"), which a service made again under the
+    # name does not inherit (jobs.latest_failures)
+    session.execute(delete(JobRun).where(JobRun.service == name, JobRun.status != "running"))
 
 
 def list_services(*, session: Session) -> list[Service]:

@@ -8,9 +8,16 @@ from datetime import timedelta
 
 import pytest
 
+from forecaster.errors import NotFoundError
 from forecaster.review.detail import service_detail
 from forecaster.storage.db import Database
-from forecaster.storage.jobs import ABANDONED, close_abandoned_job_runs, recorded_job
+from forecaster.storage.jobs import (
+    ABANDONED,
+    close_abandoned_job_runs,
+    list_job_runs,
+    recorded_job,
+)
+from forecaster.storage.services import delete_service
 from forecaster.timeutil import utc_now
 from tests.actuators.factories import make_service, store_plan
 from tests.helpers import failed_job_warnings
@@ -53,6 +60,33 @@ def test_the_latest_failed_training_or_refresh_is_a_warning_until_a_run_goes_wel
     with recorded_job(database.sessions, "forecast", "search"):
         pass
     assert failed_job_warnings(database) == {"chat": [], "search": []}
+
+
+def test_a_service_made_again_under_a_deleted_ones_name_inherits_none_of_its_failures(
+    database: Database,
+) -> None:
+    """QA: the deleted service's runs that ended after the delete (a training, a pass naming
+    it in its outcomes) warned that the new service's last training had failed."""
+    make_service(database, name="chat")
+    gone = 'service "chat" was deleted while it trained; nothing was stored'
+    with (
+        pytest.raises(NotFoundError),
+        recorded_job(database.sessions, "train", covers=["chat"]) as pass_details,
+        recorded_job(database.sessions, "train", "chat"),
+    ):
+        with database.session() as session:
+            delete_service(session=session, name="chat")
+        make_service(database, name="chat")
+        pass_details["services"] = {"chat": {"error": gone}}
+        raise NotFoundError(gone)
+    assert failed_job_warnings(database) == {"chat": []}
+    with database.session() as session:  # the training's own record still says what happened
+        runs = list_job_runs(session=session)
+        assert [(run.service, run.message) for run in runs] == [("chat", gone), (None, gone)]
+
+    with pytest.raises(RuntimeError), recorded_job(database.sessions, "forecast", "chat"):
+        raise RuntimeError("timeout")  # the new service's own failures still warn
+    assert failed_job_warnings(database)["chat"] != []
 
 
 def test_failures_older_than_the_recent_runs_are_not_looked_for(database: Database) -> None:

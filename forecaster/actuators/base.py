@@ -33,11 +33,13 @@ class ActuatorConfig(BaseModel):
 class ActuatorContext:
     """What every actuator needs from the process: timeouts and the retry policy.
 
-    ``connect_timeout`` and ``read_timeout`` bound every outbound call (seconds).
+    ``connect_timeout`` and ``read_timeout`` bound every outbound call (seconds),
+    ``credential_timeout`` a credential helper the client runs (a kubeconfig's exec plugin).
     """
 
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
+    credential_timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
+from forecaster.actuators.bounded import bounded
 from forecaster.actuators.bounds import bound_floor
 from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
 from forecaster.actuators.window import PlanWindow
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    from kubernetes.client import ApiClient, Configuration
 
 MERGE_PATCH = "application/merge-patch+json"
 BASELINE_MIN = "forecaster.io/baseline-min-replicas"
@@ -207,21 +208,44 @@ class KubeFloorActuator(ABC):
         if in_cluster:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            try:
-                config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=regular_file(self.config.kubeconfig),
-                    context=self.config.context,
-                    client_configuration=configuration,
-                )
-            except config.ConfigException as error:  # it names no file: say which was read
-                read = self.config.kubeconfig or "~/.kube/config (or KUBECONFIG)"
-                raise config.ConfigException(f"kubeconfig {read}: {error}") from error
+            self._credentials(self._load_kubeconfig, configuration)
+            refresh = configuration.refresh_api_key_hook
+            if refresh is not None:  # it runs the exec plugin again once the token expires
+                configuration.refresh_api_key_hook = partial(self._credentials, refresh)
         configuration.retries = False
         api = client.ApiClient(configuration)
         try:
             yield api
         finally:
             api.close()  # type: ignore[no-untyped-call]
+
+    @property
+    def kubeconfig(self) -> str:
+        """The kubeconfig read, for messages: the client's own errors name none."""
+        where = self.config.kubeconfig or "~/.kube/config (or KUBECONFIG)"
+        return f"{where} (context {self.config.context})" if self.config.context else where
+
+    def _load_kubeconfig(self, configuration: Configuration) -> None:
+        from kubernetes import config
+
+        try:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=regular_file(self.config.kubeconfig),
+                context=self.config.context,
+                client_configuration=configuration,
+            )
+        except config.ConfigException as error:  # it names no file: say which was read
+            raise config.ConfigException(f"kubeconfig {self.kubeconfig}: {error}") from error
+
+    def _credentials(self, call: Callable[[Configuration], None], into: Configuration) -> None:
+        """``call(into)``, which may run the kubeconfig's exec credential plugin, in bounded
+        time: the client waits for the plugin without a timeout."""
+        bounded(
+            partial(call, into),
+            seconds=self.context.credential_timeout,
+            key=(self.config.kubeconfig, self.config.context),
+            what=f"the credential plugin of kubeconfig {self.kubeconfig}",
+        )
 
     def adopt_outside_edits(self, floor: Floor) -> tuple[Floor, list[str]]:
         """``floor`` with a minimum or maximum that differs from what forecaster last wrote taken

@@ -44,6 +44,7 @@ def actuator_context(settings: Settings) -> ActuatorContext:
     return ActuatorContext(
         connect_timeout=settings.actuator_connect_timeout_seconds,
         read_timeout=settings.actuator_read_timeout_seconds,
+        credential_timeout=settings.actuator_credential_timeout_seconds,
         retry=RetryPolicy(
             attempts=settings.actuator_retry_attempts,
             base_delay=settings.actuator_retry_base_seconds,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ from forecaster.profiles import ScalingProfile
 from forecaster.timeutil import utc_now
 from tests.actuators.plugin import write_plugin
 from tests.fakes.aws_faults import FaultProxy, moto_behind_proxy
-from tests.fakes.kube_api import FakeKubeApi, running_kube_api
+from tests.fakes.kube_api import TOKEN, FakeKubeApi, running_kube_api
 
 FAST = ActuatorContext(
     connect_timeout=1.0, read_timeout=2.0, retry=RetryPolicy(attempts=3, base_delay=0.01)
@@ -35,6 +38,43 @@ def kube() -> Iterator[FakeKubeApi]:
 @pytest.fixture
 def kubeconfig(kube: FakeKubeApi, tmp_path: Path) -> str:
     return str(kube.write_kubeconfig(tmp_path / "kubeconfig"))
+
+
+class ExecPlugin:
+    """Kubeconfigs of the fake API whose credentials come from an exec plugin, a shell script
+    that notes each run's process id (so a test can count runs, and hung ones are killed)."""
+
+    def __init__(self, kube: FakeKubeApi, folder: Path) -> None:
+        self.kube = kube
+        self.folder = folder
+        self.noted = folder / "plugin-runs"
+
+    def kubeconfig(self, script: str) -> str:
+        plugin = self.folder / "plugin.sh"
+        plugin.write_text(f'#!/bin/sh\nRUNS={self.noted}\necho $$ >> "$RUNS"\n{script}\n')
+        plugin.chmod(0o755)
+        api = "client.authentication.k8s.io/v1beta1"
+        user = {"exec": {"apiVersion": api, "command": str(plugin), "interactiveMode": "Never"}}
+        return str(self.kube.write_kubeconfig(self.folder / "exec-kubeconfig", user=user))
+
+    def runs(self) -> list[int]:
+        return [int(pid) for pid in self.noted.read_text().split()] if self.noted.exists() else []
+
+
+HANGS = "exec sleep 60"
+# a token that has already expired, then a hang: the client runs the plugin again mid-call
+TOKEN_THEN_HANGS = f"""[ "$(wc -l < "$RUNS")" -gt 1 ] && exec sleep 60
+echo '{{"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+  "status": {{"token": "{TOKEN}", "expirationTimestamp": "2000-01-01T00:00:00Z"}}}}'"""
+
+
+@pytest.fixture
+def exec_plugin(kube: FakeKubeApi, tmp_path: Path) -> Iterator[ExecPlugin]:
+    plugin = ExecPlugin(kube, tmp_path)
+    yield plugin
+    for pid in plugin.runs():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def profile(**fields: Any) -> ScalingProfile:

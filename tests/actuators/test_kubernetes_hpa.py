@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from forecaster.actuators.base import ActuatorContext
 from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MAX, BASELINE_MIN
 from forecaster.actuators.kubernetes_hpa import KubernetesHpaActuator
 from forecaster.actuators.window import PlanStatus
-from tests.actuators.conftest import FAST, HPA, hpa, window
+from tests.actuators.conftest import (
+    FAST,
+    HANGS,
+    HPA,
+    TOKEN_THEN_HANGS,
+    ExecPlugin,
+    hpa,
+    window,
+)
 from tests.fakes.kube_api import FakeKubeApi
 
 
-def actuator(kubeconfig: str, **config: object) -> KubernetesHpaActuator:
+def actuator(
+    kubeconfig: str, context: ActuatorContext = FAST, **config: object
+) -> KubernetesHpaActuator:
     settings = {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig, **config}
-    return KubernetesHpaActuator(KubernetesHpaActuator.config_model.model_validate(settings), FAST)
+    model = KubernetesHpaActuator.config_model.model_validate(settings)
+    return KubernetesHpaActuator(model, context)
 
 
 def spec(kube: FakeKubeApi) -> dict[str, object]:
@@ -312,3 +328,46 @@ def test_a_kubeconfig_that_is_no_regular_file_is_not_loaded(
             assert f"kubeconfig {refused}: not a regular file" in (result.error or "")
     linked_result = actuator(str(linked)).apply(window(6), dry_run=True)
     assert linked_result.outcome != "failed", linked_result.error
+
+
+PLUGIN_WAIT = replace(FAST, credential_timeout=1.0)
+
+
+@pytest.mark.timeout(30)  # the client waits for the plugin forever
+def test_a_hung_credential_plugin_fails_the_target_in_bounded_time_and_is_not_run_twice(
+    kube: FakeKubeApi, exec_plugin: ExecPlugin
+) -> None:
+    """QA: a kubeconfig whose exec plugin hung (an auth helper whose token endpoint
+    blackholed) held the actuate pass, and every service after it, until a restart."""
+    kube.add(*HPA, hpa(low=2))
+    hung = exec_plugin.kubeconfig(HANGS)
+
+    started = time.monotonic()
+    first = actuator(hung, PLUGIN_WAIT).apply(window(6), dry_run=False)
+    took = time.monotonic() - started
+    again = actuator(hung, PLUGIN_WAIT).apply(window(6), dry_run=False)
+
+    assert first.outcome == "failed" and 1.0 <= took < 5
+    assert f"credential plugin of kubeconfig {hung} gave no answer within 1 s" in (
+        first.error or ""
+    )
+    # still running: the next actuation fails at once instead of starting another one
+    assert again.outcome == "failed" and "still running from an earlier call" in (again.error or "")
+    assert len(exec_plugin.runs()) == 1
+    assert kube.requests == [] and spec(kube)["minReplicas"] == 2
+
+
+@pytest.mark.timeout(30)
+def test_a_credential_plugin_that_hangs_on_token_refresh_fails_the_call_in_bounded_time(
+    kube: FakeKubeApi, exec_plugin: ExecPlugin
+) -> None:
+    """The client runs the plugin again, inside an API call, once its token has expired."""
+    kube.add(*HPA, hpa(low=2))
+    expiring = exec_plugin.kubeconfig(TOKEN_THEN_HANGS)
+
+    result = actuator(expiring, PLUGIN_WAIT).apply(window(6), dry_run=False)
+
+    assert result.outcome == "failed" and result.attempts == 1  # not retried
+    assert "gave no answer within 1 s" in (result.error or "")
+    assert len(exec_plugin.runs()) == 2
+    assert spec(kube)["minReplicas"] == 2

@@ -145,12 +145,13 @@ class FakeKubeApi:
     def patches(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "PATCH"]
 
-    def write_kubeconfig(self, path: Path) -> Path:
+    def write_kubeconfig(self, path: Path, user: dict[str, Any] | None = None) -> Path:
+        """A kubeconfig of this server; ``user`` replaces the bearer token (an exec plugin)."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "forecaster", "user": {"token": TOKEN}}],
+            "users": [{"name": "forecaster", "user": user or {"token": TOKEN}}],
             "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "forecaster"}}],
             "current-context": "fake",
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 
 import pandas as pd
 import pytest
@@ -26,7 +27,7 @@ from forecaster.storage.services import get_service, profile_of
 from forecaster.training.forecasting import ForecastOutcome
 from forecaster.training.service_data import driving_series_id
 from forecaster.training.train import train_service
-from tests.actuators.conftest import HPA, hpa
+from tests.actuators.conftest import HANGS, HPA, ExecPlugin, hpa
 from tests.actuators.factories import make_service, store_plan
 from tests.fakes.kube_api import FakeKubeApi
 
@@ -34,6 +35,14 @@ from tests.fakes.kube_api import FakeKubeApi
 def job_runs(database: Database, job: str) -> list[JobRun]:
     with database.session() as session:
         return list(reversed(list_job_runs(session=session, job=job)))
+
+
+def failure(database: Database, service: str) -> str:
+    """The error of the service's one failed actuation."""
+    with database.session() as session:
+        service_id = get_service(session=session, name=service).id
+        [record] = list_actuations(session=session, service_id=service_id, outcome="failed")
+        return record.error or ""
 
 
 def hpa_target(kubeconfig: str, name: str) -> dict[str, object]:
@@ -86,6 +95,36 @@ def test_actuate_job_records_each_service_and_isolates_failures(
     )
     assert runs["off"].status == "failed"  # disabled: restore attempted, HPA missing
     assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 5
+
+
+@pytest.mark.timeout(60)  # the client waits for a credential plugin forever
+def test_a_hung_credential_plugin_fails_its_services_and_the_pass_goes_on(
+    database: Database, settings: Settings, kube: FakeKubeApi, exec_plugin: ExecPlugin
+) -> None:
+    """QA: one kubeconfig whose exec plugin hung held the actuate pass (and its lock) until a
+    restart; the healthy services after it were never pushed. Now it costs one wait a pass."""
+    fast = settings.model_copy(update={"actuator_credential_timeout_seconds": 1.0})
+    hung = exec_plugin.kubeconfig(HANGS)
+    kube.add(*HPA, hpa(name="chat", low=2))
+    make_service(database, name="a-hung", targets=[hpa_target(hung, "x")])
+    make_service(database, name="b-hung", targets=[hpa_target(hung, "y")])
+    good = str(kube.write_kubeconfig(exec_plugin.folder / "kubeconfig"))
+    make_service(database, name="chat", targets=[hpa_target(good, "chat")])
+    for name in ("a-hung", "b-hung", "chat"):
+        store_plan(database, name=name, replicas=[6] * 48)
+
+    started = time.monotonic()
+    actuate_all(database, fast)
+
+    assert time.monotonic() - started < 10
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 6
+    runs = {run.service: run.status for run in job_runs(database, "actuate")}
+    assert runs == {"a-hung": "failed", "b-hung": "failed", "chat": "ok"}
+    plugin = f"the credential plugin of kubeconfig {hung}"
+    assert f"{plugin} gave no answer within 1 s" in failure(database, "a-hung")
+    # the next service on that kubeconfig fails at once: one plugin, one wait, a pass
+    assert f"{plugin} is still running from an earlier call" in failure(database, "b-hung")
+    assert len(exec_plugin.runs()) == 1
 
 
 def test_a_target_whose_actuator_is_no_longer_installed_fails_alone(

@@ -35,11 +35,15 @@ class ActuatorContext:
 
     ``connect_timeout`` and ``read_timeout`` bound every outbound call (seconds),
     ``credential_timeout`` a credential helper the client runs (a kubeconfig's exec plugin).
+    ``unreachable``: API servers that timed out or refused earlier in this pass (one set a
+    pass; None keeps none), whose later targets fail at once: each waited ~45 s, and seven
+    on a hung cluster made the 5-minute pass late for every healthy service after them.
     """
 
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
     credential_timeout: float = 30.0
+    unreachable: set[str] | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 

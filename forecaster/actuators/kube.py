@@ -147,6 +147,17 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, HTTPError | ConnectionError | TimeoutError)
 
 
+def unreached(error: Exception) -> bool:
+    """A timeout or a refused or dropped connection: the API server, not the object, failed."""
+    from kubernetes.client.exceptions import ApiException
+
+    return transient(error) and not isinstance(error, ApiException)
+
+
+class UnreachableError(Exception):
+    """The target's API server timed out or refused earlier in this pass."""
+
+
 def api_error_reason(error: Exception, *, what: str) -> str:
     """A clear audit message for an API answer that retrying will not fix."""
     import json
@@ -321,8 +332,10 @@ class KubeFloorActuator(ABC):
         before: Floor | None = None
         what = f"{self.resource} {self.target}"
         sent = False  # a PATCH went out: what it left is read back if the actuation fails
+        cluster: str | None = None
         try:
             with self.client() as api:
+                cluster = self._reachable(api)
                 for _ in range(CONFLICT_ATTEMPTS):
                     current = self._retry(lambda: self.read(api), counter, f"GET {what}")
                     if before is None:
@@ -346,8 +359,21 @@ class KubeFloorActuator(ABC):
                     return self._result(plan, before, wanted, notes + adjustments, counter)
                 reason = f"still conflicting after {CONFLICT_ATTEMPTS} tries"
         except Exception as error:  # noqa: BLE001 - every failure becomes an audited outcome
+            if cluster is not None and self.context.unreachable is not None and unreached(error):
+                self.context.unreachable.add(cluster)
             reason = api_error_reason(error, what=what)
         return self._failure(before, notes, counter, reason, self._read_back() if sent else None)
+
+    def _reachable(self, api: ApiClient) -> str:
+        """The API server ``api`` speaks to, unless it timed out or refused earlier in this
+        pass: a target there fails at once instead of waiting as long again."""
+        cluster = str(api.configuration.host)
+        if cluster in (self.context.unreachable or ()):
+            raise UnreachableError(
+                f"cluster {cluster} unreachable earlier in this pass (timed out or refused): "
+                "not tried again until the next"
+            )
+        return cluster
 
     def _read_back(self) -> Floor | None:
         """What the object holds after a failed actuation that sent a PATCH (one whose answer

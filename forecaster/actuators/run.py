@@ -40,11 +40,12 @@ class ServiceActuation:
 
 
 def actuator_context(settings: Settings) -> ActuatorContext:
-    """Timeouts and retries for every actuator of this process, from settings."""
+    """Timeouts and retries for the actuators of one pass, from settings."""
     return ActuatorContext(
         connect_timeout=settings.actuator_connect_timeout_seconds,
         read_timeout=settings.actuator_read_timeout_seconds,
         credential_timeout=settings.actuator_credential_timeout_seconds,
+        unreachable=set(),
         retry=RetryPolicy(
             attempts=settings.actuator_retry_attempts,
             base_delay=settings.actuator_retry_base_seconds,
@@ -76,8 +77,10 @@ def actuate_service(
     *,
     dry_run: bool = False,
     actor: str = "scheduler",
+    context: ActuatorContext | None = None,
 ) -> ServiceActuation:
     """Push the service's plan (or its targets' baselines) to every target; audit each.
+    ``context``: a pass over several services shares one (default: this service's own).
 
     Targets taken out of the profile are restored first, so that one still in it under
     another config (a new kubeconfig for the same HPA) ends the pass holding the plan.
@@ -86,11 +89,18 @@ def actuate_service(
     at the plan's floor with the restore action, where its baseline lives, deleted.
     """
     with database.one_at_a_time(f"actuate:{name}"):
-        return _actuate_service(database, name, settings, dry_run=dry_run, actor=actor)
+        context = context or actuator_context(settings)
+        return _actuate_service(database, name, settings, context, dry_run=dry_run, actor=actor)
 
 
 def _actuate_service(
-    database: Database, name: str, settings: Settings, *, dry_run: bool, actor: str
+    database: Database,
+    name: str,
+    settings: Settings,
+    context: ActuatorContext,
+    *,
+    dry_run: bool,
+    actor: str,
 ) -> ServiceActuation:
     now = utc_now()
     with database.session() as session:
@@ -110,7 +120,6 @@ def _actuate_service(
         )
         service_id = service.id
         retired = list(service.retired_targets)
-    context = actuator_context(settings)
     restore = PlanWindow(name, PlanStatus.RETIRED, "taken out of the profile", now, profile)
     pushes: list[tuple[ActuationTarget, PlanWindow, dict[str, Any] | None]]
     pushes = [(retired_target(entry), restore, entry) for entry in retired]

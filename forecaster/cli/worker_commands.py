@@ -100,13 +100,16 @@ def _print_actuations(
     database: Database, names: list[str], settings: Settings, *, dry_run: bool
 ) -> int:
     """Actuate each service and print what every target did; how many targets failed."""
-    from forecaster.actuators.run import actuate_service
+    from forecaster.actuators.run import actuate_service, actuator_context
     from forecaster.errors import ForecasterError, json_text
 
     failed = 0
+    context = actuator_context(settings)  # one pass: a cluster that timed out is not waited on
     for name in names:
         try:
-            done = actuate_service(database, name, settings, dry_run=dry_run, actor="cli")
+            done = actuate_service(
+                database, name, settings, dry_run=dry_run, actor="cli", context=context
+            )
         except ForecasterError as error:
             fail(str(error))
         say(f"{name}: {done.window.reason}")

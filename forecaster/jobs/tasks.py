@@ -203,11 +203,14 @@ def forecast_all(database: Database, settings: Settings) -> None:
 
 
 def actuate_all(database: Database, settings: Settings) -> None:
-    """Push plans (or baselines) to every service's targets (every 5 min)."""
-    from forecaster.actuators.run import actuate_service
+    """Push plans (or baselines) to every service's targets (every 5 min); a cluster that
+    timed out for one is not waited on again for the next (one context for the pass)."""
+    from forecaster.actuators.run import actuate_service, actuator_context
+
+    context = actuator_context(settings)
 
     def work(name: str) -> dict[str, object]:
-        done = actuate_service(database, name, settings)
+        done = actuate_service(database, name, settings, context=context)
         outcomes = {r.target: r.outcome for r in done.records}
         failed = [target for target, outcome in outcomes.items() if outcome == "failed"]
         if failed:

@@ -298,6 +298,32 @@ def test_timeouts_on_every_read_fail_cleanly(kube: FakeKubeApi, kubeconfig: str)
     assert spec(kube)["minReplicas"] == 2
 
 
+def test_a_cluster_that_timed_out_is_not_waited_on_again_in_the_same_pass(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """QA: each HPA on a hung cluster cost ~43 s, one after another: seven of them and the
+    5-minute pass pushed every healthy service after them late."""
+    for name in ("chat", "search"):
+        kube.add(*HPA, hpa(name=name, low=2))
+    one_pass = replace(FAST, read_timeout=0.5, unreachable=set())
+    ghost = actuator(kubeconfig, one_pass, name="ghost").apply(window(6), dry_run=False)
+    kube.slow("GET", delay=2.0, times=3)
+    chat = actuator(kubeconfig, one_pass).apply(window(6), dry_run=False)
+    search = actuator(kubeconfig, one_pass, name="search").apply(window(6), dry_run=False)
+
+    assert ghost.error is not None and ghost.error.startswith("not found:")  # the object's fault
+    assert chat.outcome == "failed" and "Timeout" in (chat.error or "") and chat.attempts == 3
+    assert search.outcome == "failed" and search.attempts == 0
+    assert search.error == (
+        f"UnreachableError: cluster {kube.url} unreachable earlier in this pass (timed out or "
+        "refused): not tried again until the next"
+    )
+    assert len(kube.requests) == 4  # ghost's GET and chat's three
+    next_pass = replace(one_pass, unreachable=set())
+    retried = actuator(kubeconfig, next_pass, name="search").apply(window(6), dry_run=False)
+    assert retried.outcome == "applied", retried.error
+
+
 def test_a_kubeconfig_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     """QA: a missing kubeconfig was recorded as "Invalid kube-config file. No configuration
     found." without saying which file was read."""

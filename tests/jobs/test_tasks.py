@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -29,7 +30,7 @@ from forecaster.training.service_data import driving_series_id
 from forecaster.training.train import train_service
 from tests.actuators.conftest import HANGS, HPA, ExecPlugin, hpa
 from tests.actuators.factories import make_service, store_plan
-from tests.fakes.kube_api import FakeKubeApi
+from tests.fakes.kube_api import FakeKubeApi, running_kube_api
 
 
 def job_runs(database: Database, job: str) -> list[JobRun]:
@@ -125,6 +126,34 @@ def test_a_hung_credential_plugin_fails_its_services_and_the_pass_goes_on(
     # the next service on that kubeconfig fails at once: one plugin, one wait, a pass
     assert f"{plugin} is still running from an earlier call" in failure(database, "b-hung")
     assert len(exec_plugin.runs()) == 1
+
+
+def test_a_cluster_that_timed_out_is_waited_on_once_a_pass(
+    database: Database, settings: Settings, kube: FakeKubeApi, kubeconfig: str, tmp_path: Path
+) -> None:
+    """QA: each HPA on a hung cluster cost ~43 s (four timed-out reads and backoff), one
+    service after another; seven such and the pass overran its 5 minutes."""
+    fast = settings.model_copy(
+        update={"actuator_retry_base_seconds": 0.01, "actuator_read_timeout_seconds": 0.5}
+    )
+    kube.add(*HPA, hpa(name="chat", low=2))
+    make_service(database, name="zz-chat", targets=[hpa_target(kubeconfig, "chat")])
+    with running_kube_api() as hung:
+        hung.slow("GET", delay=2.0, times=100)
+        elsewhere = str(hung.write_kubeconfig(tmp_path / "hung-kubeconfig"))
+        for name in ("a", "b", "c"):
+            hung.add(*HPA, hpa(name=name))
+            make_service(database, name=name, targets=[hpa_target(elsewhere, name)])
+        for name in ("a", "b", "c", "zz-chat"):
+            store_plan(database, name=name, replicas=[6] * 48)
+
+        actuate_all(database, fast)
+
+        assert len(hung.requests) == fast.actuator_retry_attempts  # a's, none for b and c
+    assert "ReadTimeoutError" in failure(database, "a")
+    for name in ("b", "c"):
+        assert f"cluster {hung.url} unreachable earlier in this pass" in failure(database, name)
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 6
 
 
 def test_a_target_whose_actuator_is_no_longer_installed_fails_alone(

@@ -55,7 +55,8 @@ class NotReadyError(ForecasterError):
 
 class InUseError(ForecasterError):
     """A change refused while something still depends on the thing changed (a service whose
-    autoscaler targets forecaster still holds). API: 409."""
+    autoscaler targets forecaster still holds, an autoscaler another service's target
+    scales). API: 409."""
 
 
 class CandidatesFailedError(ForecasterError):

@@ -7,7 +7,7 @@ and the planner, so validation and defaults live in exactly one place.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,6 +91,11 @@ class ActuationTarget(StorableTextModel):
     # tier's replicas; without one, the plan's total over tiers
     tier: str | None = Field(default=None, min_length=1, max_length=64)
 
+    @property
+    def described(self) -> str:
+        """The target as a message names it: its name, else its kind and config."""
+        return quoted(self.name) if self.name else f"{self.kind} {json_text(self.config)}"
+
     @model_validator(mode="after")
     def _check_config(self, info: ValidationInfo) -> ActuationTarget:
         """The actuator's own config model decides, when the target is written. A profile read
@@ -109,6 +114,25 @@ class ActuationTarget(StorableTextModel):
         except InvalidInputError as error:
             raise ValueError(str(error)) from None
         return self
+
+
+def shared_object(
+    targets: Sequence[ActuationTarget], others: Sequence[ActuationTarget] = ()
+) -> tuple[ActuationTarget, ActuationTarget] | None:
+    """Two targets that scale one object, the one met first first: one of ``others`` (another
+    service's) and one of ``targets``, or two of ``targets``; None when none do. Both would
+    write the object at every pass, each its own floor, and the last write would win."""
+    from forecaster.actuators.registry import object_identity
+
+    seen: dict[str, ActuationTarget] = {}
+    for other in others:
+        seen.setdefault(object_identity(other.kind, other.config), other)
+    for target in targets:
+        key = object_identity(target.kind, target.config)
+        if key in seen:
+            return seen[key], target
+        seen[key] = target
+    return None
 
 
 class PrometheusSource(StorableTextModel):
@@ -256,7 +280,7 @@ class ScalingProfile(StorableTextModel):
         return zone or None
 
     @model_validator(mode="after")
-    def _check_consistency(self) -> ScalingProfile:
+    def _check_consistency(self, info: ValidationInfo) -> ScalingProfile:
         if self.metric not in KNOWN_METRICS:
             raise ValueError(
                 f"metric {quoted(self.metric)} is not known; "
@@ -294,9 +318,14 @@ class ScalingProfile(StorableTextModel):
             problem = self.tier_problem(target.tier)
             if problem:
                 raise ValueError(f"target {problem}")
-        targets = [(t.kind, sorted(t.config.items())) for t in self.targets]
-        if any(targets.count(t) > 1 for t in targets):
-            raise ValueError("the same actuation target is listed twice")
+        # not again when read back: the clusters' kubeconfigs are read, and may have changed
+        shared = None if info.context == STORED else shared_object(self.targets)
+        if shared:
+            first, second = shared
+            raise ValueError(
+                f"targets {first.described} and {second.described} scale the same object: "
+                "every pass would write it twice, each with its own floor; keep one"
+            )
         return self
 
     def tier_problem(self, tier: str | None) -> str | None:

@@ -50,7 +50,7 @@ def to_public(service: Service) -> ServicePublic:
 @router.put(
     "/{name}",
     response_model=ServicePublic,
-    responses={201: {"model": ServicePublic, "description": "created"}},
+    responses={201: {"model": ServicePublic, "description": "created"}, **refusals(409)},
 )
 def put_service(
     body: ServiceCreate,

@@ -28,6 +28,12 @@ class ActuatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     object_fields: ClassVar[tuple[str, ...]] = ()
 
+    def object_key(self) -> dict[str, Any]:
+        """The object this target scales: its ``object_fields``, defaults filled in. A config
+        whose fields only say how to reach the object resolves them here (Kubernetes)."""
+        fields = self.object_fields or tuple(type(self).model_fields)
+        return self.model_dump(mode="json", include=set(fields))
+
 
 @dataclass(frozen=True)
 class ActuatorContext:

@@ -26,6 +26,7 @@ from pydantic import Field
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
 from forecaster.actuators.bounded import bounded
 from forecaster.actuators.bounds import bound_floor
+from forecaster.actuators.kubeconfig import reached, regular, runs_in_cluster
 from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
 from forecaster.actuators.window import PlanWindow
 
@@ -45,15 +46,9 @@ _SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$
 
 class KubeTargetConfig(ActuatorConfig):
     """One namespaced object; credentials from in-cluster config or a kubeconfig file (which
-    may name another cluster, so they are part of the object's identity)."""
+    may name another cluster, so the cluster they reach is part of the object's identity)."""
 
-    object_fields: ClassVar[tuple[str, ...]] = (
-        "namespace",
-        "name",
-        "kubeconfig",
-        "context",
-        "in_cluster",
-    )
+    object_fields: ClassVar[tuple[str, ...]] = ("namespace", "name")
 
     namespace: str = Field(min_length=1, max_length=63, pattern=_LABEL)
     name: str = Field(min_length=1, max_length=253, pattern=_SUBDOMAIN)
@@ -65,6 +60,14 @@ class KubeTargetConfig(ActuatorConfig):
     allow_below_baseline: bool = Field(
         default=False, description="let plans lower the minimum below the object's own"
     )
+
+    def object_key(self) -> dict[str, Any]:
+        """The namespace and name on the cluster the credentials reach, however ``in_cluster``,
+        ``kubeconfig`` and ``context`` spell it (:func:`kubeconfig.reached`)."""
+        where = reached(
+            in_cluster=self.in_cluster, kubeconfig=self.kubeconfig, context=self.context
+        )
+        return {**super().object_key(), **where}
 
 
 @dataclass(frozen=True)
@@ -114,9 +117,6 @@ def ours_only(annotations: dict[str, str] | None) -> dict[str, str]:
     return {k: v for k, v in (annotations or {}).items() if k.startswith("forecaster.io/")}
 
 
-SYSTEM_TREES = ("/proc/", "/sys/", "/dev/")
-
-
 def regular_file(path: str | None) -> str | None:
     """A profile's kubeconfig path, once it is known to be a file on disk. The path comes over
     the API and the file is loaded, exec credential plugins and all: a security review had an
@@ -126,8 +126,7 @@ def regular_file(path: str | None) -> str | None:
     if path is None:
         return None
     for part in path.split(os.pathsep):  # the client merges a KUBECONFIG-style list
-        real = os.path.realpath(os.path.expanduser(part))
-        if real.startswith(SYSTEM_TREES) or not os.path.isfile(real):
+        if not regular(os.path.realpath(os.path.expanduser(part))):
             from kubernetes.config import ConfigException
 
             raise ConfigException(
@@ -213,10 +212,7 @@ class KubeFloorActuator(ABC):
         from kubernetes import client, config
 
         configuration = client.Configuration()
-        in_cluster = self.config.in_cluster
-        if in_cluster is None:
-            in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
-        if in_cluster:
+        if runs_in_cluster(self.config.in_cluster):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             self._credentials(self._load_kubeconfig, configuration)

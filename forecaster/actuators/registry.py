@@ -7,6 +7,7 @@ own, so there is one way in: ``[project.entry-points."forecaster.actuators"]`` m
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -58,7 +59,7 @@ def validate_config(kind: str, config: dict[str, Any]) -> ActuatorConfig:
 
 
 def object_key(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a target's config that name the object it scales, defaults filled in.
+    """What names the object a target scales (its config's ``object_key``, defaults filled in).
     Two targets with the same kind and key scale the same object, whatever their options (a
     default written out, a step of AWS scheduling). A config its kind cannot read (a plugin
     uninstalled since) is its own key."""
@@ -66,8 +67,13 @@ def object_key(kind: str, config: dict[str, Any]) -> dict[str, Any]:
         parsed = validate_config(kind, config)
     except InvalidInputError:
         return config
-    fields = parsed.object_fields or tuple(type(parsed).model_fields)
-    return parsed.model_dump(mode="json", include=set(fields))
+    return parsed.object_key()
+
+
+def object_identity(kind: str, config: dict[str, Any]) -> str:
+    """A target's kind and :func:`object_key` as one comparable value: equal for two targets
+    that scale the same object."""
+    return json.dumps([kind, object_key(kind, config)], sort_keys=True)
 
 
 def build(kind: str, config: dict[str, Any], context: ActuatorContext) -> Actuator:

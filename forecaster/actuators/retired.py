@@ -6,19 +6,19 @@ forecaster's annotations, long after the plan went stale. So a profile update ke
 it removed (``services.retired_targets``); the actuation pass restores each one's baseline and
 forgets it once that worked, or after a day of failed tries (its records say why).
 
-A target is the same target when it scales the same object: renaming it, or changing options
-that leave it on that object (``allow_below_baseline``, how far AWS schedules ahead), changes
-nothing, so an edit like that neither restores the object nor drops its floor for a pass.
+A target is the same target when it scales the same object: renaming it, changing options
+that leave it on that object (``allow_below_baseline``, how far AWS schedules ahead), or how it
+reaches it (a default written out, a kubeconfig moved to another path) changes nothing, so an
+edit like that neither restores the object nor drops its floor for a pass.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from forecaster.actuators.registry import object_key
+from forecaster.actuators.registry import object_identity
 from forecaster.profiles import STORED, ActuationTarget
 from forecaster.timeutil import as_utc
 
@@ -26,10 +26,9 @@ RETRY_FOR = timedelta(days=1)
 RETIRED_AT = "retired_at"
 
 
-def _identity(target: ActuationTarget | dict[str, Any]) -> tuple[str, str]:
+def _identity(target: ActuationTarget | dict[str, Any]) -> str:
     entry = target.model_dump(mode="json") if isinstance(target, ActuationTarget) else target
-    key = object_key(entry["kind"], entry.get("config", {}))
-    return entry["kind"], json.dumps(key, sort_keys=True)
+    return object_identity(entry["kind"], entry.get("config", {}))
 
 
 def retire_removed(

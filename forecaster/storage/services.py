@@ -19,7 +19,7 @@ from forecaster.errors import (
     quoted,
     validation_problems,
 )
-from forecaster.profiles import STORED, ActuationTarget, ScalingProfile
+from forecaster.profiles import STORED, ActuationTarget, ScalingProfile, shared_object
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import JobRun, Series, Service
 from forecaster.timeutil import utc_now
@@ -49,6 +49,7 @@ def upsert_service(
     are kept as retired, for the actuation pass to restore (:mod:`forecaster.actuators.retired`).
     """
     check_service_name(name)
+    check_targets_free(session=session, name=name, profile=profile)
     document = profile.model_dump(mode="json")
     row = {"name": name, "profile": document, "enabled": enabled}
     created = insert_if_absent(session=session, table=Service, rows=[row], key=["name"]) == 1
@@ -68,6 +69,25 @@ def upsert_service(
     )
     session.flush()
     return service, previous
+
+
+def check_targets_free(*, session: Session, name: str, profile: ScalingProfile) -> None:
+    """Refuse a profile of service ``name`` with a target on an object another service's
+    target already scales: at every pass each would write its own floor (8, then 3, then 8),
+    every record saying "applied". InUseError names the other service and its target."""
+    if not profile.targets:
+        return
+    for other in list_services(session=session):
+        if other.name == name:
+            continue
+        shared = shared_object(profile.targets, stored_targets(other))
+        if shared:
+            held, wanted = shared
+            raise InUseError(
+                f"target {wanted.described} scales the object that service {quoted(other.name)}"
+                f" already scales with its target {held.described}: both would write it at "
+                f"every pass, each its own floor; take it out of {quoted(other.name)} first"
+            )
 
 
 def find_service(*, session: Session, name: str, for_update: bool = False) -> Service | None:

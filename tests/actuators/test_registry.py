@@ -62,7 +62,7 @@ def test_profiles_refuse_bad_targets_when_they_are_written() -> None:
             {**base, "targets": [{"kind": "aws-autoscaling-group", "config": {"group": "g"}}]}
         )
     target = {"kind": "kubernetes-hpa", "config": {"namespace": "ml", "name": "chat"}}
-    with pytest.raises(ValidationError, match="listed twice"):
+    with pytest.raises(ValidationError, match="scale the same object"):
         ScalingProfile.model_validate({**base, "targets": [target, target]})
     both = ScalingProfile.model_validate(
         {
@@ -74,3 +74,24 @@ def test_profiles_refuse_bad_targets_when_they_are_written() -> None:
         }
     )
     assert len(both.targets) == 2
+
+
+def test_a_profile_refuses_two_targets_on_one_object_however_they_differ(
+    kubeconfig: str,
+) -> None:
+    """Both were accepted, and each pass wrote the HPA twice (1 -> 4 -> 5, then 5 -> 4 -> 5),
+    both records saying "applied"."""
+    tiers = [
+        {"name": "CPU", "capacity_per_replica": 10, "cost_per_replica_hour": 1},
+        {"name": "L4", "capacity_per_replica": 40, "cost_per_replica_hour": 3},
+    ]
+    config = {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig}
+    first = {"kind": "kubernetes-hpa", "name": "gpu", "config": config, "tier": "L4"}
+    second = {"kind": "kubernetes-hpa", "config": {**config, "allow_below_baseline": False}}
+    for other in (second, {**second, "tier": "CPU"}):
+        with pytest.raises(ValidationError) as refused:
+            ScalingProfile.model_validate(
+                {"capacity_per_replica": 10, "tiers": tiers, "targets": [first, other]}
+            )
+        assert 'targets "gpu" and kubernetes-hpa {"namespace": "ml"' in str(refused.value)
+        assert "scale the same object" in str(refused.value)

@@ -7,10 +7,13 @@ target's warning was hidden by a later target's success or by a dry run.
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.config import kube_config
 
 from forecaster.actuators.retired import RETIRED_AT, retire_removed
 from forecaster.actuators.run import GIVEN_UP, actuate_service
@@ -160,3 +163,46 @@ def test_changing_a_targets_options_leaves_the_object_at_its_floor(
     other_object = hpa_target(kubeconfig, name="embed")
     make_service(database, targets=[other_object], max_step_up=3)
     assert [entry["config"]["name"] for entry in retired_of(database)] == ["chat"]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"in_cluster": False},
+        {"kubeconfig": "default"},  # the file the client loads anyway
+        {"kubeconfig": "moved"},  # a copy at another path (a secret mounted elsewhere)
+        {"context": "fake"},  # the file's current context
+    ],
+)
+def test_spelling_out_how_a_target_reaches_its_cluster_leaves_its_floor(
+    database: Database,
+    fast: Settings,
+    kube: FakeKubeApi,
+    kubeconfig: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    edit: dict[str, Any],
+) -> None:
+    """The target was retired and added again: the pass restored the HPA to its baseline in
+    the plan's peak, then stepped it up under max_step_up from there, 11 -> 2 -> 5."""
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", kubeconfig)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    moved = tmp_path / "mounted" / "kubeconfig"
+    moved.parent.mkdir()
+    shutil.copy(kubeconfig, moved)
+    paths = {"default": kubeconfig, "moved": str(moved)}
+    kube.add(*HPA, hpa(low=2, high=20))
+    plain = {"kind": "kubernetes-hpa", "config": {"namespace": "ml", "name": "chat"}}
+    make_service(database, targets=[plain], max_step_up=3)
+    store_plan(database, replicas=[11] * 48)
+    for _ in range(3):
+        actuate_service(database, "chat", fast)
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 11
+
+    written = {key: paths.get(value, value) for key, value in edit.items()}
+    target = {**plain, "config": {**plain["config"], **written}}
+    make_service(database, targets=[target], max_step_up=3)
+    assert retired_of(database) == []
+    done = actuate_service(database, "chat", fast)
+    assert [r.outcome for r in done.records] == ["unchanged"]
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 11

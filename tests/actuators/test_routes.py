@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -141,3 +143,25 @@ def test_keda_load_is_what_the_led_floor_serves_not_the_minutes_forecast(
     store_plan(database, replicas=[9] * 48, loads=[10.0] * 48)
     body = client.get("/v1/services/chat/keda", params={"metric": "load"}).json()
     assert body["replicas"] == 9 and body["load"] == body["value"] == 54.0  # 9 x 10 x 0.6
+
+
+def test_a_target_another_service_scales_is_refused_with_a_409_naming_it(
+    client: httpx.Client, database: Database, kubeconfig: str, tmp_path: Path
+) -> None:
+    """Both were accepted, and each pass of the two flipped the HPA between their floors,
+    8 -> 3 -> 8, every record saying "applied"; a disabled service still restores it."""
+    targets = profile(kubeconfig)["targets"]
+    make_service(database, name="chat", targets=targets, enabled=False)  # type: ignore[arg-type]
+    moved = tmp_path / "elsewhere"  # the same cluster through another file
+    shutil.copy(kubeconfig, moved)
+    refused = client.put("/v1/services/chat2", json=profile(str(moved)))
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert 'service "chat" already scales with its target kubernetes-hpa' in detail
+    assert client.get("/v1/services/chat2").status_code == 404
+
+    again = client.put("/v1/services/chat", json=profile(str(moved), min_replicas=2))
+    assert again.status_code == 200  # its own target, however spelled
+    other_hpa = profile(kubeconfig)
+    other_hpa["targets"][0]["config"]["name"] = "embed"  # type: ignore[index]
+    assert client.put("/v1/services/chat2", json=other_hpa).status_code == 201

@@ -350,6 +350,30 @@ def test_ingest_refuses_a_profile_with_an_unknown_field_as_the_api_does(
         assert session.scalar(sa.select(Service).where(Service.name == "typo")) is None
 
 
+def test_ingest_refuses_a_target_another_service_scales_as_the_api_does(
+    cli_database: None, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    cluster = {"name": "c", "cluster": {"server": "https://10.0.0.1"}}
+    context = {"name": "c", "context": {"cluster": "c", "user": "u"}}
+    kubeconfig.write_text(
+        json.dumps({"clusters": [cluster], "contexts": [context], "current-context": "c"})
+    )
+    profile = tmp_path / "hpa.yaml"
+    profile.write_text(
+        "capacity_per_replica: 10\ntargets:\n- kind: kubernetes-hpa\n"
+        f"  config: {{namespace: ml, name: chat, kubeconfig: {kubeconfig}}}\n"
+    )
+    csv = _csv(tmp_path / "hpa.csv", days=1)
+    ingest = ["ingest", str(csv), "--profile", str(profile), "--service"]
+    assert runner.invoke(app, [*ingest, "chat"]).exit_code == 0
+    result = runner.invoke(app, [*ingest, "chat2"])
+    assert result.exit_code != 0
+    assert 'scales the object that service "chat" already scales' in result.output
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        assert session.scalar(sa.select(Service).where(Service.name == "chat2")) is None
+
+
 def test_ingest_with_a_changed_profile_replans_as_the_api_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

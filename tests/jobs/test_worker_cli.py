@@ -114,12 +114,12 @@ def test_a_preview_of_a_forecast_only_service_says_a_real_run_pushes_nothing(
 ) -> None:
     """A dry run shows what a push would do even in forecast-only mode (to check before
     turning actuation on), and said so nowhere: it read like the push a real run makes."""
-    kube.add(*HPA, hpa(low=2))
+    kube.add(*HPA, hpa(name="shown", low=2))
     url = _service_pushing_to(tmp_path, kubeconfig, "chat")
     database = Database(url)
-    target = {
+    target = {  # its own HPA: another service's would be restored by it at every real run
         "kind": "kubernetes-hpa",
-        "config": {"namespace": "ml", "name": "chat", "kubeconfig": kubeconfig},
+        "config": {"namespace": "ml", "name": "shown", "kubeconfig": kubeconfig},
     }
     make_service(database, name="shown", targets=[target], forecast_only=True)
     store_plan(database, name="shown", replicas=[4] * 48)
@@ -129,7 +129,7 @@ def test_a_preview_of_a_forecast_only_service_says_a_real_run_pushes_nothing(
     assert "preview only: the profile is forecast_only, so a real run pushes nothing" in (
         preview.output
     )
-    assert "(dry run) kubernetes-hpa ml/chat: applied" in preview.output
+    assert "(dry run) kubernetes-hpa ml/shown: applied" in preview.output
     real = _invoke_actuate(monkeypatch, url, "--service", "shown")
     assert "profile is forecast_only: plans are shown, never pushed" in real.output
     assert kube.patches() == []

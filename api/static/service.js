@@ -213,7 +213,10 @@ async function drawChart(detail, history, forecast) {
     // above the plot: below it, a phone's many rows of legend shrank the plot, and the time
     // axis's labels and title ran into them; automargin keeps its turned labels in the chart
     legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", traceorder: "normal" },
-    xaxis: { type: "date", title: { text: "UTC" }, automargin: true },
+    // level labels, few enough to fit: turned, their two-line dates (the day's first tick
+    // says "Dec 7, 2026") ran into the title "UTC" on a phone at some times of day
+    xaxis: { type: "date", title: { text: "UTC" }, automargin: true, tickangle: 0,
+      nticks: Math.max(3, Math.floor(innerWidth / 110)) },
     // hovered values to four significant digits: bucket means and quantiles are long floats
     // escaped: Plotly reads tags in titles, and a unit is whatever an ingest key sent
     yaxis: { title: { text: fc.esc(`${s.metric}${s.unit ? ` (${s.unit})` : ""}`) }, rangemode: "tozero",

@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 from forecaster.cli import app
 from forecaster.cli.capacity_commands import verdict
 from forecaster.planning.tiers import parse_mix
+from forecaster.profiles import load_profile
 from forecaster.settings import get_settings
 
 runner = CliRunner()
@@ -222,6 +223,28 @@ def test_offline_plan_leaves_out_unknown_tier_fields_and_refuses_a_key_given_twi
     assert result.exit_code == 2
     assert '"capacity_per_replica" is given twice' in result.output
     assert not (tmp_path / "twice.csv").exists()
+
+
+def test_a_profile_may_share_a_block_through_a_yaml_merge_key(tmp_path: Path) -> None:
+    """QA: tiers sharing a block through ``<<: *gpu`` were refused as "not valid YAML" (the
+    key check read the merge key as a key), though YAML and ``yaml.safe_load`` allow it."""
+    merged = tmp_path / "merged.yaml"
+    merged.write_text(
+        "capacity_per_replica: 10\n"
+        "tiers:\n"
+        "  - &gpu {name: L4, capacity_per_replica: 40, cost_per_replica_hour: 0.8,"
+        " gpus_per_replica: 2}\n"
+        "  - <<: *gpu\n    name: A100\n    capacity_per_replica: 150\n"
+    )
+    tiers = load_profile(merged).tiers
+    assert [(t.name, t.capacity_per_replica, t.gpus_per_replica) for t in tiers] == [
+        ("L4", 40, 2),
+        ("A100", 150, 2),  # its own keys override the merged ones; the rest are shared
+    ]
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("tiers:\n  - &gpu {name: L4}\n  - <<: *gpu\n    name: A\n    name: B\n")
+    with pytest.raises(ValueError, match='"name" is given twice'):
+        load_profile(twice)
 
 
 def test_no_command_writes_its_output_over_an_input(tmp_path: Path) -> None:

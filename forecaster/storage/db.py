@@ -21,13 +21,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from forecaster.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# PostgreSQL: how long a migration waits for a table lock before start-up gives up
+MIGRATION_LOCK_TIMEOUT_SECONDS = 10.0
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_not_available (what lock_timeout raises)
 _IN_MEMORY_LOCKS: dict[str, threading.Lock] = {}  # an in-memory database's, per purpose
 
 
@@ -126,15 +129,24 @@ class Database:
         """Bring the schema up to ``revision`` (start-up runs this with ``head``). A schema
         this code does not know (a newer forecaster migrated it, then was rolled back) stops
         start-up in one line rather than a traceback in every pod."""
+        from forecaster.logs import without_password
+
         try:
             self._run_revisions(command.upgrade, revision)
         except CommandError as error:
-            from forecaster.logs import without_password
-
             raise ConfigurationError(
                 f"database {without_password(self.url)}: {error}: a schema this forecaster does "
                 "not know, such as one a newer version migrated; run that version, or restore "
                 "a backup taken before the upgrade"
+            ) from None
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            raise ConfigurationError(
+                f"database {without_password(self.url)}: a migration waited over "
+                f"{MIGRATION_LOCK_TIMEOUT_SECONDS:g} s for a table another transaction holds (one "
+                "left idle in a transaction, a long query): nothing was changed; start again "
+                "once it ends"
             ) from None
 
     def downgrade(self, revision: str = "base") -> None:
@@ -157,6 +169,12 @@ class Database:
                 with connection.begin():
                     if not self.is_sqlite:
                         hold_until_commit(connection, "forecaster-migrate")
+                        # a table change waiting on a transaction left open queues every
+                        # later read of that table behind it: give up, and say so, instead
+                        seconds = MIGRATION_LOCK_TIMEOUT_SECONDS
+                        connection.exec_driver_sql(
+                            f"SET LOCAL lock_timeout = '{seconds * 1000:.0f}ms'"
+                        )
                     config = alembic_config(self.url)
                     config.attributes["connection"] = connection
                     step(config, revision)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
+import pytest
 from sqlalchemy import inspect, text
 
+import forecaster.storage.db as db_module
+from forecaster.errors import ConfigurationError
 from forecaster.profiles import MIN_CAPACITY, MIN_UTILIZATION, ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -212,5 +216,29 @@ def test_events_declared_twice_before_0012_are_merged_into_the_newest(database_u
         with database.engine.connect() as connection:
             kept = connection.execute(text("SELECT multiplier FROM events ORDER BY id")).all()
         assert [row[0] for row in kept] == [3.0, 5.0]
+    finally:
+        database.dispose()
+
+
+def test_a_migration_waiting_on_a_transaction_left_open_gives_up_and_says_so(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: 0009's ALTER TABLE services waited for as long as a transaction left idle held the
+    table, and every later read of services queued behind it (5 s, for as long as it lasted)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's lock queue; SQLite's DDL waits on its one write lock")
+    monkeypatch.setattr(db_module, "MIGRATION_LOCK_TIMEOUT_SECONDS", 0.5)
+    database = Database(database_url)
+    try:
+        database.migrate("0008")
+        with database.engine.connect() as idle:
+            idle.execute(text("SELECT count(*) FROM services"))  # holds it until rollback
+            started = time.monotonic()
+            with pytest.raises(ConfigurationError, match=r"waited over 0\.5 s for a table"):
+                database.migrate()
+            assert time.monotonic() - started < 10
+            idle.rollback()
+        database.migrate()  # nothing was changed: it goes through once the holder ends
+        assert database.at_head()
     finally:
         database.dispose()

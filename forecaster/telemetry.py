@@ -129,7 +129,7 @@ def plans_exposition(
     )
     job_failing = GaugeMetricFamily(
         "forecaster_service_job_failing",
-        "1 when the service's latest run of the job (train, forecast) within 36 h failed.",
+        "1 when the service's latest run of the job (train, forecast, actuate) within 36 h failed.",
         labels=["service", "forecaster_job"],
     )
     planned = {step.service for step in steps}

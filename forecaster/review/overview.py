@@ -48,6 +48,9 @@ FAILED_JOBS = {
     "train": ("training", "the champion and plan before it stay in force"),
     "forecast": ("forecast refresh", "the plan in force runs on until it ends"),
 }
+# what /v1/plans/metrics tells of too: a push that fails at every pass (the page and status
+# name those from the actuation records), so an alert can be had on it
+ALERTED_JOBS = (*FAILED_JOBS, "actuate")
 
 
 @dataclass(frozen=True)
@@ -334,11 +337,15 @@ def plan_now(
 
 
 def failed_jobs(
-    *, session: Session, now: datetime, service: str | None = None
+    *,
+    session: Session,
+    now: datetime,
+    service: str | None = None,
+    jobs: Sequence[str] = tuple(FAILED_JOBS),
 ) -> dict[str, list[FailedRun]]:
-    """Per service (or for ``service`` alone), the jobs a warning names (:data:`FAILED_JOBS`)
-    whose latest run failed."""
-    return latest_failures(session=session, now=now, jobs=tuple(FAILED_JOBS), service=service)
+    """Per service (or for ``service`` alone), the ``jobs`` (by default those a warning names,
+    :data:`FAILED_JOBS`) whose latest run failed."""
+    return latest_failures(session=session, now=now, jobs=tuple(jobs), service=service)
 
 
 def warnings_for(

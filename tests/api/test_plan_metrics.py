@@ -129,7 +129,7 @@ def test_a_plan_the_actuators_would_not_push_is_not_in_force(
     assert scraped[("forecaster_planned_replicas", (("service", "fresh"),))] == 4
 
 
-def test_a_failed_training_or_refresh_is_a_gauge_whoever_ran_it(
+def test_a_failed_training_refresh_or_push_is_a_gauge_whoever_ran_it(
     client: TestClient, database: Database
 ) -> None:
     """The failure counter lives in the process that ran the job (a separate worker serves no
@@ -139,6 +139,9 @@ def test_a_failed_training_or_refresh_is_a_gauge_whoever_ran_it(
         make_service(database, name=name)
     with pytest.raises(MemoryError), recorded_job(database.sessions, "train", covers=["chat"]):
         raise MemoryError("the global booster")
+    # QA: pushes refused at every pass (a 403) showed in no metric a scrape could alert on
+    with pytest.raises(RuntimeError), recorded_job(database.sessions, "actuate", "search"):
+        raise RuntimeError("1 of 1 targets failed: ml/search")
 
     def failing() -> dict[tuple[str, str], float]:
         text = client.get("/v1/plans/metrics").text
@@ -152,11 +155,15 @@ def test_a_failed_training_or_refresh_is_a_gauge_whoever_ran_it(
     assert failing() == {
         ("chat", "train"): 1,
         ("chat", "forecast"): 0,
+        ("chat", "actuate"): 0,
         ("search", "train"): 0,
         ("search", "forecast"): 0,
+        ("search", "actuate"): 1,
     }
     with recorded_job(database.sessions, "train", "chat"):
         pass  # trained on demand, and well
+    with recorded_job(database.sessions, "actuate", "search"):
+        pass  # pushed at the next pass
     assert set(failing().values()) == {0}
 
 

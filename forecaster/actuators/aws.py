@@ -16,6 +16,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import takewhile
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -49,6 +50,7 @@ AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")  # VPC endpoin
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 RESTORE = "restore"
 START_MARGIN = timedelta(seconds=60)  # AWS refuses start times that are not in the future
+PAST = re.compile(r"\b(past|future)\b", re.IGNORECASE)  # AWS's words for a start time too late
 
 
 class AwsTargetConfig(ActuatorConfig):
@@ -157,6 +159,13 @@ def call_error_text(error: BaseException, what: str) -> str:
     return f"{what} failed: {code}: {message}"
 
 
+def refusal_text(refused: dict[str, str], target: str) -> str:
+    """AWS's refusals, the first few named: a run of them often shares one reason."""
+    named = [f"{name}: {why}" for name, why in sorted(refused.items())[:3]]
+    more = "; ..." if len(refused) > 3 else ""
+    return f"AWS refused {len(refused)} scheduled actions on {target}: {'; '.join(named)}{more}"
+
+
 def transient(error: BaseException) -> bool:
     """Worth retrying: throttling, 5xx, timeouts and connection failures."""
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
@@ -223,7 +232,9 @@ class AwsScheduleActuator(ABC):
         """Our scheduled actions on the target (by prefix), and how many it has in all."""
 
     @abstractmethod
-    def put_actions(self, client: Any, actions: list[ScheduledFloor]) -> None: ...
+    def put_actions(self, client: Any, actions: list[ScheduledFloor]) -> dict[str, str]:
+        """Write the actions; those AWS refused one by one, name to AWS's reason (the rest
+        are written)."""
 
     @abstractmethod
     def delete_actions(self, client: Any, names: list[str]) -> None: ...
@@ -315,6 +326,19 @@ class AwsScheduleActuator(ABC):
         # undefined, the dead-man's switch perhaps lost); the next run schedules it anyway
         return [restore, *(action for action in actions if action.at < restore_at)]
 
+    def due_now(
+        self, wanted: list[ScheduledFloor], refused: dict[str, str]
+    ) -> list[ScheduledFloor]:
+        """Refused actions whose floor is due now, oldest first.
+
+        AWS refuses a start time already past by its clock (ours lagging, or a slow call
+        eating START_MARGIN); such an action leading the schedule is the floor in force now,
+        so the update made now carries it instead of the group missing it.
+        """
+        ordered = sorted(wanted, key=lambda action: action.at)
+        leading = takewhile(lambda action: action.name in refused, ordered)
+        return [action for action in leading if PAST.search(refused[action.name])]
+
     def bound(self, floor: int, current: int, baseline: Capacity, plan: PlanWindow) -> Bounds:
         return bound_floor(
             floor,
@@ -347,6 +371,7 @@ class AwsScheduleActuator(ABC):
 
         A failure part-way is recorded with what the group holds by then (actions written
         before a refused capacity update stay, and fire), not as if nothing had happened.
+        Actions AWS refuses one by one hold nothing else up: the floor now is still set.
         """
         self.counter = AttemptCounter()
         notes: list[str] = [] if plan.active else [f"restore baseline: {plan.reason}"]
@@ -385,16 +410,35 @@ class AwsScheduleActuator(ABC):
             names = {a.name for a in wanted}
             to_put = [a for a in wanted if ours.get(a.name) != a]
             to_delete = sorted(name for name in ours if name not in names)
-            after = self.state(wanted_now, wanted)
             changed = wanted_now != Capacity(current.minimum, current.maximum)
             # order matters for failures: the restore action exists before capacity moves
             writing = not dry_run and (bool(to_put) or changed or bool(to_delete))
+            refused: dict[str, str] = {}
+            due: list[ScheduledFloor] = []
             if to_put and not dry_run:
-                self.call("put scheduled actions", self.put_actions, client, to_put)
-                ours.update({a.name: a for a in to_put})
+                refused = self.call("put scheduled actions", self.put_actions, client, to_put)
+                ours.update({a.name: a for a in to_put if a.name not in refused})
                 reached = self.state(current, list(ours.values()))
+                if self.restore_name() in refused:  # no dead-man's switch: capacity stays
+                    raise AwsCallError(refusal_text(refused, self.target))
+                due = self.due_now(wanted, refused)
+                if due:
+                    latest = due[-1]
+                    wanted_now = Capacity(
+                        max(wanted_now.minimum, latest.minimum),
+                        max(wanted_now.maximum, latest.maximum),
+                    )
+                    changed = wanted_now != Capacity(current.minimum, current.maximum)
+                    notes.append(f"{len(due)} scheduled actions already due: their floor set now")
+                    refused = {
+                        n: why for n, why in refused.items() if n not in {a.name for a in due}
+                    }
+                # what the target holds: a refused rewrite leaves the old action in place
+                wanted = [ours[a.name] for a in wanted if a.name in ours]
+            after = self.state(wanted_now, wanted)
             if to_put:
-                notes.append(f"{len(to_put)} scheduled actions {would}written")
+                written = len(to_put) - len(refused) - len(due)
+                notes.append(f"{written} scheduled actions {would}written")
             # restoring, the plan's rises go before capacity moves (left behind, they fire on a
             # group back at its baseline), the restore action, which remembers it, after
             rises = [] if plan.active else [n for n in to_delete if n != self.restore_name()]
@@ -411,6 +455,8 @@ class AwsScheduleActuator(ABC):
                 self.call("delete scheduled actions", self.delete_actions, client, rest)
             if to_delete:
                 notes.append(f"{len(to_delete)} scheduled actions {would}deleted")
+            if refused:  # the rest of the pass is done: the floor now does not wait on them
+                raise AwsCallError(refusal_text(refused, self.target))
             outcome: Outcome = "unchanged"
             if before != after:
                 outcome = "applied" if plan.active else "restored"

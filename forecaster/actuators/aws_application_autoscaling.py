@@ -123,18 +123,26 @@ class ApplicationAutoScalingActuator(AwsScheduleActuator):
             )
         return ours, len(actions)
 
-    def put_actions(self, client: Any, actions: list[ScheduledFloor]) -> None:
+    def put_actions(self, client: Any, actions: list[ScheduledFloor]) -> dict[str, str]:
+        refused: dict[str, str] = {}
         for action in actions:
-            client.put_scheduled_action(
-                **self._ids,
-                ScheduledActionName=action.name,
-                Schedule=f"at({action.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S})",
-                Timezone="UTC",
-                ScalableTargetAction={
-                    "MinCapacity": action.minimum,
-                    "MaxCapacity": action.maximum,
-                },
-            )
+            try:
+                self._put(client, action)
+            except client.exceptions.ValidationException as error:  # this one, not the others
+                refused[action.name] = str(error.response.get("Error", {}).get("Message", ""))
+        return refused
+
+    def _put(self, client: Any, action: ScheduledFloor) -> None:
+        client.put_scheduled_action(
+            **self._ids,
+            ScheduledActionName=action.name,
+            Schedule=f"at({action.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S})",
+            Timezone="UTC",
+            ScalableTargetAction={
+                "MinCapacity": action.minimum,
+                "MaxCapacity": action.maximum,
+            },
+        )
 
     def delete_actions(self, client: Any, names: list[str]) -> None:
         for name in names:

@@ -82,15 +82,18 @@ class AutoScalingGroupActuator(AwsScheduleActuator):
         ]
         return ours, len(actions)
 
-    def put_actions(self, client: Any, actions: list[ScheduledFloor]) -> None:
+    def put_actions(self, client: Any, actions: list[ScheduledFloor]) -> dict[str, str]:
+        refused: dict[str, str] = {}
         for batch in chunks(actions, BATCH):
             answer = client.batch_put_scheduled_update_group_action(
                 AutoScalingGroupName=self.config.group,
                 ScheduledUpdateGroupActions=[self._action(a) for a in batch],
             )
-            failed = answer.get("FailedScheduledUpdateGroupActions", [])
-            if failed:
-                raise ActuationFailedError(f"AWS refused scheduled actions: {_failures(failed)}")
+            for failed in answer.get("FailedScheduledUpdateGroupActions", []):
+                refused[failed["ScheduledActionName"]] = (
+                    f"{failed.get('ErrorCode', '')} {failed.get('ErrorMessage', '')}".strip()
+                )
+        return refused
 
     def delete_actions(self, client: Any, names: list[str]) -> None:
         for batch in chunks(names, BATCH):

@@ -126,6 +126,21 @@ def test_a_put_refused_part_way_records_the_actions_already_written(
     assert "partly applied" in result.notes[-1]
 
 
+def test_one_refused_action_leaves_the_others_and_the_floor_now_set(
+    aws: FaultProxy, scaling: Any
+) -> None:
+    """QA: a refused scheduled action (a start time past by AWS's clock) kept the floor now
+    from being set; AWS refuses each PutScheduledAction on its own."""
+    aws.slow("PutScheduledAction", 0.0, times=1)  # the restore lands
+    aws.fail("PutScheduledAction", 400, "ValidationException", times=1)
+    result = actuator(aws).apply(window(3, points=[(1, 5), (2, 2)], hours=6), dry_run=False)
+    assert result.outcome == "failed" and "AWS refused 1 scheduled actions" in (result.error or "")
+    assert capacity(scaling) == (3, 8)
+    written = {k for k in scheduled(scaling) if k.startswith("forecaster-")}
+    assert len(written) == 2 and set(result.after["actions"]) == written
+    assert result.after["MinCapacity"] == 3
+
+
 def test_unregistered_target_is_a_clear_failure(aws: FaultProxy, scaling: Any) -> None:
     ghost = ("sagemaker", "endpoint/ghost/variant/AllTraffic", SAGEMAKER[2])
     result = actuator(aws, ghost).apply(window(3), dry_run=False)

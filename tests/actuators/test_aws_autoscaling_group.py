@@ -288,3 +288,52 @@ def test_a_capped_ramp_is_not_undone_by_the_first_scheduled_action(
     assert group(asg)["MinSize"] == 4  # 2 + the cap, now
     assert climb[0] > 4 and climb == sorted(climb), mins
     assert all(b - a <= 2 for a, b in zip([4, *climb], climb, strict=False))
+
+
+def aws_clock_ahead(by: timedelta) -> Any:
+    """AWS's answer to a start time already past by its clock, ``by`` ahead of ours."""
+
+    def refuse(name: str, start: datetime) -> str | None:
+        late = start <= datetime.now(UTC) + by
+        return "Given start time is in the past" if late else None
+
+    return refuse
+
+
+def test_an_action_already_due_by_awss_clock_is_set_now_and_blocks_nothing(
+    aws: FaultProxy, asg: Any
+) -> None:
+    """QA: forecaster's clock behind AWS's, the first action was refused as past and the
+    group stayed at its baseline 2, though the plan's floor then was 6 (then 8)."""
+    plan = window(6, points=[(0.5, 8), (1.5, 9)], hours=6)
+    aws.refuse = aws_clock_ahead(timedelta(minutes=31))
+    result = actuator(aws).apply(plan, dry_run=False)
+    assert result.outcome == "applied", result.error
+    assert group(asg)["MinSize"] == 8  # the refused action's floor, due now by AWS's clock
+    assert sorted(a["MinSize"] for a in ours(asg).values()) == [2, 9]  # restore, the rise
+    assert set(result.after["actions"]) == set(ours(asg)) and result.after["MinSize"] == 8
+    assert any("already due" in note for note in result.notes)
+
+
+def test_refused_later_actions_leave_the_floor_now_set_and_are_recorded_as_refused(
+    aws: FaultProxy, asg: Any
+) -> None:
+    plan = busy_plan()
+    late = plan.now + timedelta(hours=2.5)
+    aws.refuse = lambda name, at: "Invalid" if at > late and "restore" not in name else None
+    result = actuator(aws).apply(plan, dry_run=False)
+    assert result.outcome == "failed"
+    assert (result.error or "").startswith("AWS refused 2 scheduled actions on us-east-1/gpu: ")
+    assert group(asg)["MinSize"] == 4  # the floor now does not wait on the refused ones
+    assert set(result.after["actions"]) == set(ours(asg)) != set(result.before["actions"])
+    assert sorted(a["MinSize"] for a in ours(asg).values()) == [2, 6, 9]
+    assert result.after["MinSize"] == 4 and "partly applied" in result.notes[-1]
+
+
+def test_a_refused_restore_action_keeps_the_group_at_its_baseline(
+    aws: FaultProxy, asg: Any
+) -> None:
+    aws.refuse = lambda name, start: "Invalid" if name.endswith("restore") else None
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and "forecaster-restore" in (result.error or "")
+    assert group(asg)["MinSize"] == 2  # no dead-man's switch, so nothing to fall back on

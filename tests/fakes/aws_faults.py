@@ -2,7 +2,9 @@
 
 boto3 talks real HTTP to the proxy, the proxy to moto. Fault tests ask the proxy to answer the
 next N calls of an operation with a 5xx/throttling error (in the protocol's own error format),
-or to forward a call and answer it only after a delay (the call lands; the client times out).
+or to forward a call and answer it only after a delay (the call lands; the client times out),
+or to refuse chosen actions of a BatchPutScheduledUpdateGroupAction as AWS does, one by one in
+its answer, writing the others (e.g. a start time already past by AWS's clock).
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from moto.server import ThreadedMotoServer
+
+BATCH_PUT = "BatchPutScheduledUpdateGroupAction"
+MEMBER = "ScheduledUpdateGroupActions.member."
 
 
 @dataclass
@@ -38,6 +44,8 @@ class FaultProxy:
     url: str = ""
     rules: list[Rule] = field(default_factory=list)
     calls: list[tuple[str, int]] = field(default_factory=list)
+    # a scheduled action's (name, start time) to AWS's reason for refusing it, or None
+    refuse: Callable[[str, datetime], str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(
@@ -55,6 +63,7 @@ class FaultProxy:
     def reset(self) -> None:
         self.rules.clear()
         self.calls.clear()
+        self.refuse = None
         request = urllib.request.Request(f"{self.upstream}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).close()
 
@@ -90,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
         rule = self.proxy.take(operation)
         if rule is not None and rule.status is not None:
             status, headers, payload = self._error(rule)
+        elif operation == BATCH_PUT and self.proxy.refuse is not None:
+            status, headers, payload = self._batch_put(body, self.proxy.refuse)
         else:
             status, headers, payload = self._forward(body)
             if rule is not None:
@@ -117,6 +128,43 @@ class _Handler(BaseHTTPRequestHandler):
                 return answer.status, _keep(answer.headers), answer.read()
         except urllib.error.HTTPError as error:
             return error.code, _keep(error.headers), error.read()
+
+    def _batch_put(
+        self, body: bytes, refuse: Callable[[str, datetime], str | None]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Forward the actions ``refuse`` lets through, renumbered; answer the others failed."""
+        form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
+        members: dict[int, dict[str, str]] = {}
+        for key, value in form.items():
+            if key.startswith(MEMBER):
+                number, attribute = key[len(MEMBER) :].split(".", 1)
+                members.setdefault(int(number), {})[attribute] = value
+        kept = {key: value for key, value in form.items() if not key.startswith(MEMBER)}
+        failed: list[tuple[str, str]] = []
+        for _, member in sorted(members.items()):
+            name = member["ScheduledActionName"]
+            start = datetime.fromisoformat(member["StartTime"].replace("Z", "+00:00"))
+            reason = refuse(name, start)
+            if reason is not None:
+                failed.append((name, reason))
+                continue
+            number = 1 + sum(key.endswith(".ScheduledActionName") for key in kept)
+            kept.update({f"{MEMBER}{number}.{k}": v for k, v in member.items()})
+        status, headers = 200, {"Content-Type": "text/xml"}
+        if len(failed) < len(members):
+            status, headers, _ = self._forward(urlencode(kept).encode())
+        answer = "".join(
+            f"<member><ScheduledActionName>{name}</ScheduledActionName><ErrorCode>"
+            f"ValidationError</ErrorCode><ErrorMessage>{reason}</ErrorMessage></member>"
+            for name, reason in failed
+        )
+        xml = (
+            f'<{BATCH_PUT}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+            f"<{BATCH_PUT}Result><FailedScheduledUpdateGroupActions>{answer}"
+            f"</FailedScheduledUpdateGroupActions></{BATCH_PUT}Result>"
+            f"<ResponseMetadata><RequestId>refused</RequestId></ResponseMetadata></{BATCH_PUT}Response>"
+        )
+        return status, headers, xml.encode()
 
     def _error(self, rule: Rule) -> tuple[int, dict[str, str], bytes]:
         assert rule.status is not None

@@ -94,12 +94,15 @@ def plans_exposition(
     services: Sequence[str],
     failing: Mapping[str, Collection[str]],
     jobs: Sequence[str],
+    shown_only: Collection[str] = (),
 ) -> bytes:
     """Each service's plan step in force now, in Prometheus text format: the replica and GPU
     floor (already ahead of start-up) and the forecast it covers, by quantile, so a graph can
     set the forecast beside the real load and an alert can fire when the load outruns it; for
     every one of ``services`` whether a plan is in force at all (0: its actuators have
-    restored their baselines, and scaling is reactive alone); and whether its latest run of
+    restored their baselines, and scaling is reactive alone; ``shown_only``, forecast-only
+    services, are left out: nothing pushes their plans, by choice, so 1 would claim a push and
+    0 fire the alert for good); and whether its latest run of
     each of ``jobs`` failed (``failing``: service -> jobs). Read from the database, that gauge
     holds wherever the jobs ran: a separate ``forecaster worker`` serves no metrics of its own,
     so its failure counters never reach a scrape, and a counter that first appears at 1 gives
@@ -109,7 +112,8 @@ def plans_exposition(
     process-wide gauges would repeat its last value."""
     in_force = GaugeMetricFamily(
         "forecaster_plan_in_force",
-        "1 when the service has a plan step in force now, 0 when its plan ran out or none exists.",
+        "1 when a plan step the actuators push is in force now, 0 when the plan ran out, is too "
+        "old or none exists; forecast-only services are left out.",
         labels=["service"],
     )
     replicas = GaugeMetricFamily(
@@ -132,9 +136,10 @@ def plans_exposition(
         "1 when the service's latest run of the job (train, forecast, actuate) within 36 h failed.",
         labels=["service", "forecaster_job"],
     )
-    planned = {step.service for step in steps}
+    pushed = {step.service for step in steps if step.pushed}
     for service in services:
-        in_force.add_metric([service], 1 if service in planned else 0)
+        if service not in shown_only:
+            in_force.add_metric([service], 1 if service in pushed else 0)
         for job in jobs:
             job_failing.add_metric([service, job], 1 if job in failing.get(service, ()) else 0)
     for step in steps:

@@ -14,7 +14,7 @@ from api.deps import DatabaseDep, SessionDep, SettingsDep
 from forecaster.review.overview import ALERTED_JOBS, failed_jobs
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
-from forecaster.storage.services import list_services
+from forecaster.storage.services import forecast_only, list_services
 from forecaster.telemetry import forecast_age_exposition, own_metrics, plans_exposition
 from forecaster.timeutil import utc_now
 
@@ -54,17 +54,24 @@ def plans_metrics(session: SessionDep, settings: SettingsDep) -> Response:
     """Each service's plan in force, for Prometheus: the replica and GPU floor it sets now and
     the forecast it covers by quantile (services without a step in force now are absent), and
     for every enabled service whether a plan is in force at all (as the actuators judge it: not
-    on data older than the actuation age limit) and whether its latest training, refresh and
-    actuation failed. A disabled service is absent: nothing plans or pushes for it, by choice.
-    Behind a key, as the plans themselves are: scrape it with a `read` key."""
+    on data older than the actuation age limit; a forecast-only service is left out of that
+    gauge, its plan only shown) and whether its latest training, refresh and actuation
+    failed. A disabled service is absent: nothing plans or pushes for it, by choice. Behind a
+    key, as the plans themselves are: scrape it with a `read` key."""
     now = utc_now()
     max_age = settings.actuation_max_plan_age_seconds
     steps = steps_in_force(session=session, now=now, max_age_seconds=max_age)
     # a disabled service is left out: nothing plans or pushes for it, by choice
-    services = [service.name for service in list_services(session=session) if service.enabled]
+    enabled = [service for service in list_services(session=session) if service.enabled]
     failing = {
         service: {run.job for run in runs}
         for service, runs in failed_jobs(session=session, now=now, jobs=ALERTED_JOBS).items()
     }
-    exposition = plans_exposition(steps, services, failing, ALERTED_JOBS)
+    exposition = plans_exposition(
+        steps,
+        [service.name for service in enabled],
+        failing,
+        ALERTED_JOBS,
+        shown_only={service.name for service in enabled if forecast_only(service)},
+    )
     return Response(exposition, media_type=CONTENT_TYPE_LATEST)

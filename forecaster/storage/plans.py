@@ -161,6 +161,7 @@ class StepInForce:
     replicas: int
     gpus: int
     quantiles: dict[float, float]  # 0.5, 0.9, 0.95, 0.99 of the forecast step; empty if pruned
+    pushed: bool = True  # False: made while the profile was forecast_only, shown and never pushed
 
 
 def trusted_until(
@@ -177,7 +178,8 @@ def steps_in_force(*, session: Session, now: datetime, max_age_seconds: float) -
     ``/v1/plans/metrics`` scrape). A service whose newest plan has no step at ``now`` (it ran
     out, or starts later) is left out: nothing is in force to report. So is one the actuators
     would not push: disabled, or its plan older than ``max_age_seconds`` by the data under it
-    (a refresh of samples that stopped renews the plan, not its data)."""
+    (a refresh of samples that stopped renews the plan, not its data). A plan made while the
+    profile was forecast_only is reported, marked as not pushed."""
     earlier = aliased(PlanStep)
     started = (
         select(func.max(earlier.ts))
@@ -192,6 +194,7 @@ def steps_in_force(*, session: Session, now: datetime, max_age_seconds: float) -
             Plan.generated_at,
             Forecast.origin,
             Plan.step_seconds,
+            Plan.summary,
             PlanStep.ts,
             PlanStep.replicas,
             PlanStep.gpus,
@@ -214,16 +217,18 @@ def steps_in_force(*, session: Session, now: datetime, max_age_seconds: float) -
     ).all()
     return [
         StepInForce(
-            service=name,
-            metric=metric,
-            replicas=replicas,
-            gpus=gpus,
-            quantiles={} if p50 is None else {0.5: p50, 0.9: p90, 0.95: p95, 0.99: p99},
+            service=row.name,
+            metric=row.metric,
+            replicas=row.replicas,
+            gpus=row.gpus,
+            quantiles={}
+            if row.p50 is None
+            else {0.5: row.p50, 0.9: row.p90, 0.95: row.p95, 0.99: row.p99},
+            pushed=not (row.summary or {}).get("forecast_only"),
         )
-        for name, enabled, made, origin, step, ts, replicas, gpus, metric, p50, p90, p95, p99 in (
-            rows
-        )
-        if as_utc(ts) + timedelta(seconds=step) > now
-        and enabled
-        and now <= trusted_until(made, origin and as_utc(origin), max_age_seconds)
+        for row in rows
+        if as_utc(row.ts) + timedelta(seconds=row.step_seconds) > now
+        and row.enabled
+        and now
+        <= trusted_until(row.generated_at, row.origin and as_utc(row.origin), max_age_seconds)
     ]

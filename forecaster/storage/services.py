@@ -185,6 +185,12 @@ def readable_profiles(services: Iterable[Service]) -> list[tuple[Service, Scalin
     return readable
 
 
+def forecast_only(service: Service) -> bool:
+    """Whether the profile holds the service's plans off its targets, read as stored (as
+    ``model_dump`` wrote it), so a profile that no longer validates still answers."""
+    return bool(service.profile.get("forecast_only", True))
+
+
 def profile_of(service: Service) -> ScalingProfile:
     """The validated scaling profile stored with a service (its targets' configs were checked
     when it was written, and are again when they are pushed to)."""

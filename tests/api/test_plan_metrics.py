@@ -223,3 +223,21 @@ def test_a_disabled_services_forecast_age_drops_out_of_the_metrics(
     assert set(_forecast_ages(client)) == {"chat", "off"}
     make_service(database, name="off", enabled=False)
     assert set(_forecast_ages(client)) == {"chat"}
+
+
+def test_a_forecast_only_plan_is_shown_but_never_reported_in_force(
+    client: TestClient, database: Database
+) -> None:
+    """QA: a forecast-only service read forecaster_plan_in_force 1 though nothing pushed its
+    plan. Its floor and forecast are still shown (the plan's figures, to judge it by); the
+    in-force gauge leaves it out, as for a disabled service (0 would alert for good on the
+    default profile). A plan made while forecast_only, the profile pushing since, waits for a
+    plan made to be pushed: not in force."""
+    make_service(database, name="shown", forecast_only=True)
+    store_plan(database, name="shown", replicas=[6] * 12)
+    make_service(database, name="waiting")
+    store_plan(database, name="waiting", replicas=[5] * 12, summary={"forecast_only": True})
+    scraped = _scraped(client)
+    assert ("forecaster_plan_in_force", (("service", "shown"),)) not in scraped
+    assert scraped[("forecaster_planned_replicas", (("service", "shown"),))] == 6
+    assert scraped[("forecaster_plan_in_force", (("service", "waiting"),))] == 0

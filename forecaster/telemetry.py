@@ -52,7 +52,9 @@ SERVICE_JOB_FAILURES = Counter(
     ["forecaster_job", "service"],
 )
 ACTUATIONS = Counter(
-    "forecaster_actuations", "Actuation attempts by target kind and outcome.", ["kind", "outcome"]
+    "forecaster_actuations",
+    "Actuation attempts by target kind and outcome; dry runs, which push nothing, as dry_run.",
+    ["kind", "outcome"],
 )
 HTTP_DURATION = Histogram(
     "forecaster_http_request_duration_seconds",

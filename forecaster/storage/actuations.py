@@ -46,7 +46,8 @@ def record_actuation(
     )
     session.add(row)
     session.flush()
-    ACTUATIONS.labels(kind=kind, outcome=outcome).inc()
+    # a dry run pushed nothing: counted as "applied" it showed pushes that never happened
+    ACTUATIONS.labels(kind=kind, outcome="dry_run" if dry_run else outcome).inc()
     return row
 
 

@@ -41,6 +41,28 @@ def test_gaps_replay_as_zero_load_and_are_counted() -> None:
     assert trace.missing_ticks == 3
 
 
+def test_a_trace_whose_step_changes_holds_each_row_over_its_own_step() -> None:
+    """Retention leaves 5-minute rows before 1-minute ones: read on the 1-minute step alone,
+    four minutes of every five replayed as outages (a third of QA's trace, silently)."""
+    rolled = series([10, 20, 30] * 24, "5min", start="2024-01-01")
+    raw = series([40] * 120, "1min", start="2024-01-01 06:00")
+    trace = to_ticks(pd.concat([rolled, raw]), tick_seconds=15)
+    assert trace.missing_ticks == 0
+    assert len(trace.load) == (6 * 60 + 120) * 4
+    assert trace.load[:20].tolist() == [10] * 20 and trace.load[20:40].tolist() == [20] * 20
+    assert trace.load[-480:].tolist() == [40] * 480
+    # finer than the tick too: 5-second rows, then 1-minute rows, on 15-second ticks
+    trace = to_ticks(
+        pd.concat([series([5] * 720, "5s"), series([8] * 60, "1min", start="2024-01-01 01:00")]),
+        tick_seconds=15,
+    )
+    assert trace.missing_ticks == 0 and trace.load[-240:].tolist() == [8] * 240
+    # rows missing among rows of one step still replay as an outage
+    points = series([40] * 120, "1min")
+    trace = to_ticks(points.drop(points.index[50:53]), tick_seconds=15)
+    assert trace.missing_ticks == 3 * 4 and trace.load[200:212].tolist() == [0] * 12
+
+
 def test_jittered_stamps_are_not_gaps() -> None:
     # 5-minute rows a few seconds either side of their marks: on a grid through the first row,
     # each row stamped earlier than that one fell into the step before, an empty step (outage)

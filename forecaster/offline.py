@@ -164,6 +164,23 @@ class SeriesFile:
                 return zone
         return None
 
+    def on_its_clock(self, profile: ScalingProfile) -> tuple[ScalingProfile, str | None]:
+        """``profile`` with the time zone the rows' own UTC offsets follow when it names none,
+        and a note saying so (None when there was nothing to decide): the replay forecasts on
+        a zone's clock, and rows written at -05:00, then -04:00 had been replayed on UTC's
+        (the morning ramp planned an hour late after the spring change). The CLI's file and
+        the API's inline points both come through here, so both forecast on one clock."""
+        if profile.timezone is not None or self.clock_shift is None:
+            return profile, None
+        zone = self.matching_zone()
+        if zone is None:
+            return profile, (
+                "no time zone changes its UTC offset where the rows do: the predictive policy "
+                "forecasts on UTC's clock (set the profile's timezone)"
+            )
+        note = f"the rows' offsets follow {zone}'s clock: the predictive policy forecasts on it"
+        return profile.model_copy(update={"timezone": zone}), note
+
     @property
     def negative_values(self) -> int:
         """Values below zero. Load cannot be negative, but the forecasting commands take them
@@ -393,7 +410,7 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
         raise InvalidInputError(f"{path}: no readable rows (every value is blank)")
     kept = ~missing.to_numpy()
     last = stamps.idxmax()  # the file's last row, a row without a value included
-    shift, clocks = _clock_shift(columns.timestamps, last)
+    shift, clocks = clock_shift(columns.timestamps, last)
     rows = pd.DataFrame(
         {
             "value": values.to_numpy(dtype="float64"),
@@ -460,7 +477,7 @@ def _refuse_serial_dates(timestamps: pd.Series, name: str) -> None:
         )
 
 
-def _clock_shift(timestamps: pd.Series, last: Any) -> tuple[pd.Series | None, str]:
+def clock_shift(timestamps: pd.Series, last: Any) -> tuple[pd.Series | None, str]:
     """Each row's UTC offset (minutes) less the last row's, and a note, when every row carries
     an offset and they are not all the same (a daylight-saving change); else None and ""."""
     if _OFFSET.search(str(timestamps.at[last]).strip()) is None:

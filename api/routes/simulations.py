@@ -22,7 +22,7 @@ from forecaster.planning.simulate import (
     SimulationOptions,
     prepare,
 )
-from forecaster.planning.whatif import points_series, service_history
+from forecaster.planning.whatif import points_file, service_history
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.training.forecasting import unknown_model
@@ -73,7 +73,8 @@ def _prepare(
         profile = body.profile or profile
     else:
         assert body.points is not None and body.profile is not None  # checked by the schema
-        load, profile = points_series(body.points), body.profile
+        given = points_file(body.points)  # on the clock its offsets follow, as the CLI reads it
+        load, (profile, _) = given.points, given.on_its_clock(body.profile)
     options = SimulationOptions(
         tick_seconds=body.tick_seconds,
         train_fraction=body.train_fraction,

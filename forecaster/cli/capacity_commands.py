@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
@@ -25,10 +25,6 @@ from forecaster.cli.app import (
     writable,
     writing,
 )
-
-if TYPE_CHECKING:
-    from forecaster.offline import SeriesFile
-    from forecaster.profiles import ScalingProfile
 
 
 @app.command()
@@ -97,7 +93,9 @@ def simulate(
             progress=advance,
         )
         series_file = read_input(input, refuses_negative=True, value_column=value_column)
-        chosen = on_the_files_clock(series_file, read_profile(profile))
+        chosen, note = series_file.on_its_clock(read_profile(profile))
+        if note is not None:
+            warn(f"note: {note}")
         with bar:
             result = run_simulation(series_file.points, chosen, options)
     except (ForecasterError, ValueError) as error:
@@ -126,23 +124,6 @@ def simulate(
     for line in verdict(report):
         tell(line)
     tell(f"wrote {output}" + (f" and {plot}" if plot is not None else ""))
-
-
-def on_the_files_clock(series_file: SeriesFile, profile: ScalingProfile) -> ScalingProfile:
-    """``profile`` with the time zone the file's own UTC offsets follow, when it names none:
-    the replay forecasts on a zone's clock, and a file written at -05:00, then -04:00 had been
-    replayed on UTC's (its morning ramp planned an hour late after the spring change)."""
-    if profile.timezone is not None or series_file.clock_shift is None:
-        return profile
-    zone = series_file.matching_zone()
-    if zone is None:
-        warn(
-            "note: no time zone changes its UTC offset where the rows do: the predictive "
-            "policy forecasts on UTC's clock (set the profile's timezone)"
-        )
-        return profile
-    warn(f"note: the rows' offsets follow {zone}'s clock: the predictive policy forecasts on it")
-    return profile.model_copy(update={"timezone": zone})
 
 
 def verdict(report: dict[str, Any]) -> list[str]:

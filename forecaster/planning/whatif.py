@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, PayloadTooLargeError, json_text
 from forecaster.ingestion.batch import epoch_ms, numbers, point_checks
+from forecaster.offline import SeriesFile, TimestampStyle, clock_shift
 from forecaster.planning.replay import DEFAULT_TICK_SECONDS
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.services import get_service, profile_of
@@ -25,8 +26,10 @@ MAX_POINTS = 200_000
 MAX_SPAN_DAYS = 120.0
 
 
-def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
-    """``[[timestamp, value], ...]`` (ISO-8601 or epoch seconds) as a time-ordered series."""
+def points_file(points: list[tuple[Any, Any]] | list[list[Any]]) -> SeriesFile:
+    """``[[timestamp, value], ...]`` (ISO-8601 or epoch seconds) read as the CLI reads a CSV of
+    them: time-ordered points, and the UTC offsets they were written at (a daylight-saving
+    change), so :meth:`SeriesFile.on_its_clock` finds the same zone for both."""
     if len(points) > MAX_POINTS:
         raise PayloadTooLargeError(f"{len(points)} points; a simulation takes at most {MAX_POINTS}")
     if len(points) < 2:
@@ -40,14 +43,24 @@ def points_series(points: list[tuple[Any, Any]] | list[list[Any]]) -> pd.Series:
                 f"points: {int(bad.sum())} refused, first at index {first} "
                 f"{json_text(list(points[first]))}: {reason}"
             )
-    series = pd.Series(values, index=from_epoch_ms(millis))
-    if series.index.has_duplicates:
+    written = pd.Series([str(p[0]) for p in points])
+    last = int(np.argmax(millis))
+    shift, _ = clock_shift(written, last)
+    rows = pd.DataFrame(
+        {"value": values, "shift": 0 if shift is None else shift.to_numpy()},
+        index=from_epoch_ms(millis),
+    )
+    if rows.index.has_duplicates:
         raise InvalidInputError("points: timestamps must be unique")
-    series = series.sort_index()
-    span = (series.index[-1] - series.index[0]).total_seconds() / 86_400
+    rows = rows.sort_index()
+    span = (rows.index[-1] - rows.index[0]).total_seconds() / 86_400
     if span > MAX_SPAN_DAYS:
         raise InvalidInputError(f"points span {span:.4g} days; at most {MAX_SPAN_DAYS:g}")
-    return series
+    return SeriesFile(
+        points=rows["value"],
+        style=TimestampStyle.of(written[last]),
+        clock_shift=None if shift is None else rows["shift"],
+    )
 
 
 def service_history(

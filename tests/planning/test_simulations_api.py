@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from threading import BoundedSemaphore
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from forecaster.cli import app as cli
 from forecaster.planning import whatif
 from forecaster.planning.policies import ForecastSettings
 from forecaster.planning.simulate import SimulationOptions, estimate_cost, simulate, span_seconds
@@ -404,3 +409,47 @@ def test_a_replay_stops_when_its_client_hangs_up(database: Database, settings: S
         while _free(app.state.simulation_slots) < 2 and time.monotonic() - hung_up < 10:
             time.sleep(0.1)
         assert _free(app.state.simulation_slots) == 2, "the replay ran on without its client"
+
+
+def office_hours_in_new_york(*, with_offsets: bool) -> list[list[object]]:
+    """Hourly load on New York's clock (100 from 09:00 to 17:00, else 10) across the spring
+    change, written with each row's own offset (-05:00, then -04:00) or in UTC."""
+    local = pd.date_range("2026-02-09", "2026-03-14", freq="h", tz="America/New_York")
+    values = np.where((local.hour >= 9) & (local.hour < 17), 100.0, 10.0)
+    stamps = [ts.isoformat() if with_offsets else ts.tz_convert("UTC").isoformat() for ts in local]
+    return [[ts, float(v)] for ts, v in zip(stamps, values, strict=True)]
+
+
+def test_inline_points_are_forecast_on_the_clock_their_offsets_follow(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """QA: rows at -04:00 then -05:00 and a profile without a zone: the CLI forecast on the
+    zone the offsets follow (2763 replica-h), the API on UTC's clock (3168). Both read the
+    points' offsets one way now, so both give one report, the zone's."""
+    profile = {**PROFILE, "step_seconds": 3600, "max_replicas": 20}
+    options = {"model": "seasonal_naive_weekly", "max_replay_days": 7, "equal_spend": False}
+    options["policies"] = ["predictive"]
+    reports = {}
+    new_york = {"timezone": "America/New_York"}
+    for name, offsets, zone in (("offsets", True, {}), ("zone", False, new_york)):
+        body = {
+            "profile": {**profile, **zone},
+            "points": office_hours_in_new_york(with_offsets=offsets),
+            **options,
+        }
+        response = client.post("/v1/simulations", json=body)
+        assert response.status_code == 200, response.text
+        reports[name] = response.json()["policies"]["predictive"]
+    assert reports["offsets"] == reports["zone"]
+    assert reports["zone"]["under_provisioned_pct"] == 0
+    # and the CLI, on a CSV of the same rows, says what the API answers
+    points = office_hours_in_new_york(with_offsets=True)
+    trace = tmp_path / "trace.csv"
+    pd.DataFrame(points, columns=["timestamp", "value"]).to_csv(trace, index=False)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(profile))
+    out = tmp_path / "r.json"
+    args = ["--input", str(trace), "--profile", str(tmp_path / "p.yaml"), "--output", str(out)]
+    args += ["--model", "seasonal_naive_weekly", "--replay-days", "7", "--no-equal-spend"]
+    result = CliRunner().invoke(cli, ["simulate", *args, "--policies", "predictive"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["policies"]["predictive"] == reports["offsets"]

@@ -20,6 +20,8 @@ from forecaster.profiles import CapacityTier
 
 # combinations x distinct load levels evaluated at once; beyond it the bulk is pre-bought
 _MAX_CELLS = 2_000_000
+# integer programs solved for one search at most (levels beyond it are rounded up onto as many)
+PROGRAM_LEVELS = 48
 # in all, for the levels where a ceiling binds (seconds of numpy at most)
 _MAX_BINDING_CELLS = 16_000_000
 
@@ -62,8 +64,8 @@ def cheapest_mix(
     if mixes is None:
         best = int(np.lexsort((-usable, cost / usable))[0])  # lowest cost per capacity, biggest
         mixes = _bulk_mixes(levels, usable, cost, ceilings, total, _single_bulk(best))
-        if mixes is None:  # too many combinations even so (many tiers): one program a level
-            mixes = _cheapest_by_program(levels, usable, cost, ceilings, total)
+        if mixes is None:  # too many combinations even so: one program a level
+            return _cheapest_by_program(levels, usable, cost, ceilings, total)[inverse]
         # where the total count or a tier's ceiling binds, the best tier's bulk can leave no
         # room for the rest: 200 replicas of a 4 req/s tier covered a third of what 193 mixed
         # replicas did, and pre-bought bulks had left mixes up to 5x the cheapest (QA)
@@ -83,27 +85,40 @@ def cheapest_mix(
 
 
 def _cheapest_by_program(
-    levels: np.ndarray, usable: np.ndarray, cost: np.ndarray, ceilings: np.ndarray, total: int
+    levels: np.ndarray,
+    usable: np.ndarray,
+    cost: np.ndarray,
+    ceilings: np.ndarray,
+    total: int | np.ndarray,
 ) -> np.ndarray:
     """The cheapest covering mix of each level as a small integer program (HiGHS), ties to
-    fewer replicas; the fullest mix where none covers. Where there are too many combinations
-    to enumerate (many tiers, a large count): a loop over the levels, some ms each."""
+    fewer replicas; the fullest mix where none covers. ``ceilings`` per tier, or per level and
+    tier; ``total`` one count, or one per level. For the few levels a ceiling binds and the
+    combinations are too many to enumerate: a loop over them, some ms each."""
+    if len(levels) > PROGRAM_LEVELS and np.ndim(ceilings) == 1 and np.ndim(total) == 0:
+        # as many programs as that at most: each level rounded up to the next of that many
+        # spread over them (covered, at a little more cost), or 2,880 steps took minutes
+        marks = np.unique(np.quantile(levels, np.linspace(0, 1, PROGRAM_LEVELS)))
+        solved = _cheapest_by_program(marks, usable, cost, ceilings, total)
+        return solved[np.searchsorted(marks, levels - 1e-9).clip(max=len(marks) - 1)]
     count_weight = 1e-9 * (1 + float(cost.max()))
-    bounds = Bounds(np.zeros(len(usable)), ceilings.astype("float64"))
-    within_total = LinearConstraint(np.ones((1, len(usable))), 0, total)
+    room = np.broadcast_to(ceilings, (len(levels), len(usable))).astype("float64")
+    totals = np.broadcast_to(np.asarray(total, dtype="float64"), (len(levels),))
     mixes = np.zeros((len(levels), len(usable)), dtype="int64")
     for row, level in enumerate(levels):
-        covers = LinearConstraint(usable[None, :], level - 1e-9, np.inf)
         result = milp(
             cost + count_weight,
-            constraints=[covers, within_total],
+            constraints=[
+                LinearConstraint(usable[None, :], level - 1e-9, np.inf),
+                LinearConstraint(np.ones((1, len(usable))), 0, totals[row]),
+            ],
             integrality=np.ones(len(usable)),
-            bounds=bounds,
+            bounds=Bounds(np.zeros(len(usable)), room[row]),
             options={"mip_rel_gap": 1e-9},
         )
         if result.x is None:  # nothing within the ceilings covers it
-            room = ceilings[:, None]
-            mixes[row] = _fullest_mix(usable, room, np.array([total]))[0]
+            fullest = _fullest_mix(usable, room[row][:, None].astype("int64"), totals[[row]])
+            mixes[row] = fullest[0]
         else:
             mixes[row] = np.round(result.x).astype("int64")
     return mixes
@@ -184,35 +199,56 @@ def _enumerate_mixes(
         for i in others
     ]
     combos = int(np.prod([len(r) for r in ranges])) if ranges else 1
-    if combos > _MAX_CELLS:
-        return None
-    grid = (
-        np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(others))
-        if others
-        else np.zeros((1, 0), dtype="int64")
-    )
-    frontier = grid[_undominated(grid @ usable[others], grid @ cost[others], grid.sum(axis=1))]
-    if len(frontier) * max(len(levels), 1) > max_cells:
+    weight = 1e-9 * (1 + sum(float(r[-1] * cost[i]) for r, i in zip(ranges, others, strict=True)))
+    frontier = _frontier(ranges, usable[others], cost[others], weight)
+    if frontier is None or len(frontier) * max(len(levels), 1) > max_cells:
         return None
     if bulk is None:
         bulk = np.zeros((len(levels), len(usable)), dtype="int64")
     on_grid = (others, filler, usable, cost, ceilings, total)
     mixes, exact = _cheapest_in_chunks(levels, frontier, bulk, on_grid, free=True)
     # where a ceiling ruled out the frontier's best, a combination it dominated may fit: the
-    # whole grid for those levels (few: the pre-bought bulk leaves the ceilings room)
+    # whole grid for those levels when it is small, else a program each (few: the ceilings
+    # seldom bind below the top of the range)
     redo = np.flatnonzero(~exact)
-    if len(redo) * combos > max_cells:
-        return None
-    if len(redo):
+    if len(redo) and combos <= _MAX_CELLS and len(redo) * combos <= _MAX_BINDING_CELLS:
+        grid = (
+            np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(others))
+            if others
+            else np.zeros((1, 0), dtype="int64")
+        )
         mixes[redo] = _cheapest_in_chunks(levels[redo], grid, bulk[redo], on_grid)[0]
+    elif len(redo):
+        room = (ceilings[None, :] - bulk[redo]).clip(min=0)
+        rest = (levels[redo] - bulk[redo] @ usable).clip(min=0)
+        left = total - bulk[redo].sum(axis=1)
+        mixes[redo] = bulk[redo] + _cheapest_by_program(rest, usable, cost, room, left)
     return mixes
 
 
-def _undominated(capacity: np.ndarray, price: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """The combinations no other beats with as much capacity for no more money (ties: no more
-    replicas): topped up with the finest tier, a dominated one never covers a load cheaper.
-    Of 839,000 combinations of three tiers under 3,000 req/s, a few hundred remain."""
-    score = price + count * 1e-9 * (1 + float(price.max(initial=0.0)))
+def _frontier(
+    ranges: list[np.ndarray], usable: np.ndarray, cost: np.ndarray, weight: float
+) -> np.ndarray | None:
+    """The combinations of counts in ``ranges`` (one per tier) that no other beats with as
+    much capacity for no more money (ties: no more replicas), built tier by tier: a dominated
+    combination stays dominated whatever is added to both, and topped up with the finest tier
+    it never covers a load cheaper. Six tiers' 10^11 combinations come to a few thousand.
+    None when a step would hold more than ``_MAX_CELLS``."""
+    combos = np.zeros((1, 0), dtype="int64")
+    for column, counts in enumerate(ranges):
+        if len(combos) * len(counts) > _MAX_CELLS:
+            return None
+        grown = np.column_stack(
+            [np.repeat(combos, len(counts), axis=0), np.tile(counts, len(combos))]
+        )
+        taken = slice(0, column + 1)
+        score = grown @ cost[taken] + grown.sum(axis=1) * weight
+        combos = grown[_undominated(grown @ usable[taken], score)]
+    return combos
+
+
+def _undominated(capacity: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Indices of the points no other beats with as much capacity for no more score."""
     order = np.lexsort((score, -capacity))  # most capacity first, the cheapest first among equals
     best_before = np.minimum.accumulate(np.concatenate([[np.inf], score[order]]))[:-1]
     return np.sort(order[score[order] < best_before])

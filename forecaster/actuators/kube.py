@@ -216,9 +216,6 @@ class KubeFloorActuator(ABC):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             self._credentials(self._load_kubeconfig, configuration)
-            refresh = configuration.refresh_api_key_hook
-            if refresh is not None:  # it runs the exec plugin again once the token expires
-                configuration.refresh_api_key_hook = partial(self._credentials, refresh)
         configuration.retries = False
         api = client.ApiClient(configuration)
         try:
@@ -246,13 +243,20 @@ class KubeFloorActuator(ABC):
 
     def _credentials(self, call: Callable[[Configuration], None], into: Configuration) -> None:
         """``call(into)``, which may run the kubeconfig's exec credential plugin, in bounded
-        time: the client waits for the plugin without a timeout."""
+        time: the client waits for the plugin without a timeout. The client's token refresh
+        runs it again once the token expires, and sets its own refresh hook anew each time
+        (review: wrapped once, the hook was bounded for the first request only), so the hook
+        left behind is wrapped again after every call."""
         bounded(
             partial(call, into),
             seconds=self.context.credential_timeout,
             key=(self.config.kubeconfig, self.config.context),
             what=f"the credential plugin of kubeconfig {self.kubeconfig}",
         )
+        hook = into.refresh_api_key_hook
+        ours = isinstance(hook, partial) and hook.func == self._credentials
+        if hook is not None and not ours:
+            into.refresh_api_key_hook = partial(self._credentials, hook)
 
     def adopt_outside_edits(self, floor: Floor) -> tuple[Floor, list[str]]:
         """``floor`` with a minimum or maximum that differs from what forecaster last wrote taken

@@ -63,9 +63,12 @@ class ExecPlugin:
 
 HANGS = "exec sleep 60"
 # a token that has already expired, then a hang: the client runs the plugin again mid-call
-TOKEN_THEN_HANGS = f"""[ "$(wc -l < "$RUNS")" -gt 1 ] && exec sleep 60
-echo '{{"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+EXPIRED_TOKEN = f"""echo '{{"apiVersion": "client.authentication.k8s.io/v1beta1",
+  "kind": "ExecCredential",
   "status": {{"token": "{TOKEN}", "expirationTimestamp": "2000-01-01T00:00:00Z"}}}}'"""
+TOKEN_THEN_HANGS = f"""[ "$(wc -l < "$RUNS")" -gt 1 ] && exec sleep 60\n{EXPIRED_TOKEN}"""
+# tokens for the load and the first request, then a hang at the second request's refresh
+TWO_TOKENS_THEN_HANGS = f"""[ "$(wc -l < "$RUNS")" -gt 2 ] && exec sleep 60\n{EXPIRED_TOKEN}"""
 
 
 @pytest.fixture

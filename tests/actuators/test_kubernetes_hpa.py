@@ -19,6 +19,7 @@ from tests.actuators.conftest import (
     HANGS,
     HPA,
     TOKEN_THEN_HANGS,
+    TWO_TOKENS_THEN_HANGS,
     ExecPlugin,
     hpa,
     window,
@@ -396,4 +397,20 @@ def test_a_credential_plugin_that_hangs_on_token_refresh_fails_the_call_in_bound
     assert result.outcome == "failed" and result.attempts == 1  # not retried
     assert "gave no answer within 1 s" in (result.error or "")
     assert len(exec_plugin.runs()) == 2
+    assert spec(kube)["minReplicas"] == 2
+
+
+@pytest.mark.timeout(30)
+def test_a_refresh_after_the_first_request_is_bounded_too(
+    kube: FakeKubeApi, exec_plugin: ExecPlugin
+) -> None:
+    """Review: the client sets its own refresh hook again at each refresh, so the bounded one
+    held for the first request only; the patch after the read waited for the plugin."""
+    kube.add(*HPA, hpa(low=2))
+    expiring = exec_plugin.kubeconfig(TWO_TOKENS_THEN_HANGS)
+
+    result = actuator(expiring, PLUGIN_WAIT).apply(window(6), dry_run=False)
+
+    assert result.outcome == "failed" and "gave no answer within 1 s" in (result.error or "")
+    assert len(exec_plugin.runs()) == 3  # the load, the read's refresh, the patch's
     assert spec(kube)["minReplicas"] == 2

@@ -48,7 +48,9 @@ def test_defaults_written_out_and_moved_kubeconfigs_name_the_same_object(
     default_kubeconfig: str, tmp_path: Path
 ) -> None:
     plain = identity()
-    moved = write_kubeconfig(tmp_path / "moved.yaml", {"other-name": SERVER + "/"}, "other-name")
+    moved = write_kubeconfig(tmp_path / "moved.yaml", {"prod": SERVER + "/"}, "prod")
+    # review: kind clusters and tunnels share one address; the name tells them apart
+    twin = write_kubeconfig(tmp_path / "twin.yaml", {"staging": SERVER}, "staging")
     os.symlink(default_kubeconfig, tmp_path / "link")
     spelled = [
         {"in_cluster": False},
@@ -61,6 +63,7 @@ def test_defaults_written_out_and_moved_kubeconfigs_name_the_same_object(
     assert [identity(**config) for config in spelled] == [plain] * len(spelled)
 
     assert identity(context="dev") != plain  # another cluster
+    assert identity(kubeconfig=twin) != plain  # another cluster at the same address
     assert identity(name="embed") != plain
     assert identity(in_cluster=True) != plain
 

@@ -38,7 +38,7 @@ def insert_if_absent(
 
     ``owner_gone`` is what NotFoundError says when the row a foreign key names (a service)
     was deleted since the caller looked it up: the 404 of a missing service, not the key's
-    IntegrityError (a 500). Only a foreign key can fail: ``ON CONFLICT`` settles ``key``.
+    IntegrityError (a 500); another rule broken still raises.
     """
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     primary_key = inspect(table).primary_key
@@ -54,8 +54,15 @@ def insert_if_absent(
                 .returning(*primary_key)
             )
             inserted += len(session.execute(statement).all())
-    except IntegrityError:
-        if owner_gone is None:
+    except IntegrityError as error:
+        if owner_gone is None or not _foreign_key_failed(error):
             raise
         raise NotFoundError(owner_gone) from None
     return inserted
+
+
+def _foreign_key_failed(error: IntegrityError) -> bool:
+    """Whether the row's owner was missing (PostgreSQL's foreign_key_violation, SQLite's
+    message), not another rule broken (a NOT NULL, a CHECK), which is no deleted service."""
+    code = getattr(error.orig, "sqlstate", None)
+    return code == "23503" or "FOREIGN KEY constraint failed" in str(error.orig)

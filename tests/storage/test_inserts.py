@@ -6,17 +6,20 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from forecaster.errors import InvalidInputError
+from forecaster.errors import InvalidInputError, NotFoundError
 from forecaster.profiles import ScalingProfile
 from forecaster.storage.db import Database
-from forecaster.storage.inserts import CHUNK_ROWS
+from forecaster.storage.inserts import CHUNK_ROWS, insert_if_absent
 from forecaster.storage.orm import Series
 from forecaster.storage.samples import ensure_series
 from forecaster.storage.services import upsert_service
 
 PROFILE = ScalingProfile(capacity_per_replica=10)
+KEY = ["service_id", "metric", "labels_key"]
 
 
 def test_upsert_service_creates_once_then_replaces(database: Database) -> None:
@@ -86,3 +89,17 @@ def test_of_two_batches_racing_to_set_a_series_unit_the_second_is_refused(
     assert isinstance(claimed, InvalidInputError) and "stored in" in str(claimed)
     with database.session() as session:
         assert session.execute(select(Series.unit)).scalars().all() == ["req/s"]
+
+
+def test_only_a_missing_owner_is_read_as_a_deleted_service(database: Database) -> None:
+    """Review: any rule an insert broke was reported as the 404 of a service deleted meanwhile;
+    a NOT NULL broken is a bug to see, not a race to explain away."""
+    gone = "the service was deleted"
+    with database.session() as session:
+        service, _ = upsert_service(session=session, name="chat", profile=PROFILE)
+        row = {"service_id": service.id + 1000, "metric": "rps", "labels": {}, "labels_key": ""}
+        with pytest.raises(NotFoundError, match=gone), session.begin_nested():
+            insert_if_absent(session=session, table=Series, rows=[row], key=KEY, owner_gone=gone)
+        broken = {**row, "service_id": service.id, "metric": None}
+        with pytest.raises(IntegrityError), session.begin_nested():
+            insert_if_absent(session=session, table=Series, rows=[broken], key=KEY, owner_gone=gone)

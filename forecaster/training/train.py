@@ -472,13 +472,12 @@ def _store_refreshed(
         # database, begins there; on PostgreSQL the lock above holds a training's store back
         current = champion_run(session=session, series_id=champion.series_id)
         if current is None:  # its series went with it
-            raise NotFoundError(
-                f"service {quoted(champion.service)} was deleted while its forecast was "
-                "refreshed; nothing was stored"
-            )
+            raise _deleted_while_refreshed(champion.service)
         if current.id != champion.run_id:
+            # read before the rollback expires them (a row deleted since could not be read)
+            service_id, replacing = service.id, (current.id, current.model)
             session.rollback()  # the forecast just written goes; the training's stands
-            return _replaced(session, champion, current, service_id=service.id)
+            return _replaced(session, champion, replacing, service_id=service_id)
         plan = build_plan(
             session=session,
             service=service,
@@ -496,24 +495,32 @@ def _store_refreshed(
         )
 
 
+def _deleted_while_refreshed(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"service {quoted(name)} was deleted while its forecast was refreshed; nothing was stored"
+    )
+
+
 def _replaced(
-    session: Session, champion: _Champion, current: ModelRun, *, service_id: int
+    session: Session, champion: _Champion, replacing: tuple[int, str], *, service_id: int
 ) -> TrainResult:
-    """The outcome of a refresh whose champion a training replaced while it forecast: nothing
-    stored, the training's forecast and plan in force. Stored, the refresh's plan (from the
-    old champion) replaced the training's until the next refresh (QA)."""
+    """The outcome of a refresh whose champion a training (run id, model) replaced while it
+    forecast: nothing stored, the training's forecast and plan in force. Stored, the refresh's
+    plan (from the old champion) replaced the training's until the next refresh (QA)."""
+    run_id, model = replacing
     forecast = latest_forecast(session=session, series_id=champion.series_id)
     plan = latest_plan(session=session, service_id=service_id)
-    assert forecast is not None and plan is not None  # stored with the champion that replaced it
+    if forecast is None or plan is None:  # stored with that training: gone with the service
+        raise _deleted_while_refreshed(champion.service)
     message = (
-        f"champion run {champion.run_id} was replaced by run {current.id} ({current.model}) "
+        f"champion run {champion.run_id} was replaced by run {run_id} ({model}) "
         "while it forecast; that training's forecast and plan stay, nothing was refreshed"
     )
     log.info("service %s: %s", champion.service, message)
     return TrainResult(
         service=champion.service,
-        model=current.model,
-        run_id=current.id,
+        model=model,
+        run_id=run_id,
         forecast_id=forecast.id,
         plan_id=plan.id,
         message=message,

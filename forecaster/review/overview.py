@@ -30,7 +30,7 @@ from forecaster.storage.samples import (
     latest_sample_ms_of,
     metric_series_ids,
 )
-from forecaster.storage.services import list_services, profile_of
+from forecaster.storage.services import forecast_only, list_services, profile_of
 from forecaster.timeutil import as_utc, from_epoch_ms
 from forecaster.training.replan import why_plan_ended
 from forecaster.training.selection import FAILED_IN_BACKTEST
@@ -150,7 +150,7 @@ def unreadable_summary(service: Service, problem: str) -> ServiceSummary:
     return ServiceSummary(
         name=service.name,
         enabled=service.enabled,
-        forecast_only=bool(raw.get("forecast_only", False)),
+        forecast_only=forecast_only(service),
         targets=[str(t.get("name") or t.get("kind")) for t in raw.get("targets") or []],
         metric=str(raw.get("metric") or ""),
         unit=None,

@@ -430,9 +430,8 @@ class AwsScheduleActuator(ABC):
                     )
                     changed = wanted_now != Capacity(current.minimum, current.maximum)
                     notes.append(f"{len(due)} scheduled actions already due: their floor set now")
-                    refused = {
-                        n: why for n, why in refused.items() if n not in {a.name for a in due}
-                    }
+                    carried = {a.name for a in due}
+                    refused = {n: why for n, why in refused.items() if n not in carried}
                 # what the target holds: a refused rewrite leaves the old action in place
                 wanted = [ours[a.name] for a in wanted if a.name in ours]
             after = self.state(wanted_now, wanted)

@@ -2,7 +2,7 @@
 
 Part of a target's identity (``KubeTargetConfig.object_key``): ``in_cluster``, ``kubeconfig`` and
 ``context`` only say how to reach the object, so a default written out, the file KUBECONFIG
-already names, or a kubeconfig moved to another path must not make it another target (retired,
+already names, or a kubeconfig copied to another path must not make it another target (retired,
 restored to its baseline at a plan's peak, then pushed again under the step cap). The files are
 read as YAML only, so no exec plugin runs; one that cannot be read now is never an error.
 """

@@ -8,7 +8,7 @@ forgets it once that worked, or after a day of failed tries (its records say why
 
 A target is the same target when it scales the same object: renaming it, changing options
 that leave it on that object (``allow_below_baseline``, how far AWS schedules ahead), or how it
-reaches it (a default written out, a kubeconfig moved to another path) changes nothing, so an
+reaches it (a default written out, a kubeconfig copied to another path) changes nothing, so an
 edit like that neither restores the object nor drops its floor for a pass.
 """
 

@@ -416,6 +416,34 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def yaml_1_2_bool(self, node: yaml.ScalarNode) -> bool | str:
+        """Only true and false are booleans, as in YAML 1.2: YAML 1.1 also read yes/no/on/off,
+        so ``holiday_country: NO`` (Norway) became False. A boolean field still takes yes/no,
+        as pydantic reads those words."""
+        text = self.construct_scalar(node)
+        return text.lower() == "true" if text.lower() in ("true", "false") else text
+
+    def yaml_1_2_int(self, node: yaml.ScalarNode) -> int | str:
+        """Integers as YAML 1.2 reads them: a leading zero is decimal (YAML 1.1 read
+        ``max_replicas: 010`` as octal 8) and a colon makes text, not base 60 (``3:00`` was 180)."""
+        text = str(self.construct_scalar(node))
+        digits = text.replace("_", "").lstrip("+-")
+        if ":" in text:
+            return text
+        if len(digits) > 1 and digits.startswith("0") and digits.isdigit():
+            return int(text.replace("_", ""), 10)
+        return int(self.construct_yaml_int(node))
+
+    def yaml_1_2_float(self, node: yaml.ScalarNode) -> float | str:
+        """A colon makes text here too (YAML 1.1 read ``1:30.5`` as 5430.5)."""
+        text = str(self.construct_scalar(node))
+        return text if ":" in text else float(self.construct_yaml_float(node))
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:bool", _UniqueKeyLoader.yaml_1_2_bool)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.yaml_1_2_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.yaml_1_2_float)
+
 
 def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None) -> ScalingProfile:
     """Read a profile from a YAML (or JSON) file, with the same validation as the API.

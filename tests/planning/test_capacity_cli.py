@@ -247,6 +247,26 @@ def test_a_profile_may_share_a_block_through_a_yaml_merge_key(tmp_path: Path) ->
         load_profile(twice)
 
 
+def test_a_profile_reads_numbers_and_words_as_yaml_1_2_does(tmp_path: Path) -> None:
+    """PyYAML reads YAML 1.1: ``max_replicas: 010`` was octal 8, ``startup_seconds: 3:00`` base
+    60 (180), and ``holiday_country: NO`` (Norway) the boolean False, refused as "not a valid
+    string". Written as YAML 1.2 and every other parser today reads them, or refused by name."""
+    written = tmp_path / "p.yaml"
+    written.write_text(
+        "capacity_per_replica: 10\nmax_replicas: 010\nholiday_country: NO\nforecast_only: yes\n"
+    )
+    profile = load_profile(written)
+    assert (profile.max_replicas, profile.holiday_country, profile.forecast_only) == (
+        10,
+        "NO",
+        True,
+    )
+    clock = tmp_path / "clock.yaml"
+    clock.write_text("capacity_per_replica: 10\nstartup_seconds: 3:00\n")
+    with pytest.raises(ValueError, match="startup_seconds"):
+        load_profile(clock)
+
+
 def test_no_command_writes_its_output_over_an_input(tmp_path: Path) -> None:
     """QA: ``--output`` naming the history replaced it by the plan."""
     history = daily_ramps(tmp_path / "history.csv")

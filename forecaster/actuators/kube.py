@@ -173,6 +173,14 @@ def api_error_reason(error: Exception, *, what: str) -> str:
         return f"forbidden: the service account may not get/patch {what} ({message})"
     if error.status == 404:
         return f"not found: {what} does not exist ({message})"
+    if not error.status:  # the client's own failure, such as a TLS handshake: no answer at all
+        detail = " ".join(str(error.reason or "").split()).removeprefix("SSLError ")
+        return (
+            f"TLS handshake with the API server failed ({detail}); check the server address and "
+            "the certificate authority in the kubeconfig or service account"
+            if "SSL" in str(error.reason)
+            else f"request not sent: {detail}"
+        )
     return f"HTTP {error.status} {error.reason}: {message}"
 
 

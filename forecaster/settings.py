@@ -172,7 +172,10 @@ class Settings(BaseSettings):
     actuator_connect_timeout_seconds: float = Field(default=3, gt=0, le=HOUR)
     actuator_read_timeout_seconds: float = Field(default=10, gt=0, le=HOUR)
     actuator_credential_timeout_seconds: float = Field(
-        default=30, gt=0, le=HOUR, description="how long a kubeconfig's exec plugin may take"
+        default=30,
+        gt=0,
+        le=HOUR,
+        description="how long a kubeconfig's exec plugin, or AWS's credential chain, may take",
     )
     actuator_retry_attempts: int = Field(default=4, ge=1, le=10)
     actuator_retry_base_seconds: float = Field(default=0.5, ge=0, le=HOUR)

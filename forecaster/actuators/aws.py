@@ -12,6 +12,7 @@ our prefix are never touched. A stale plan deletes ours and sets the baseline ba
 from __future__ import annotations
 
 import logging
+import os
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pydantic import Field, field_validator
 from urllib3.util import parse_url
 
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
+from forecaster.actuators.bounded import bounded
 from forecaster.actuators.bounds import Bounds, bound_floor
 from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
 from forecaster.actuators.schedule import align_down, boundary, coarsen, peak
@@ -178,12 +180,25 @@ def transient(error: BaseException) -> bool:
 
 
 def aws_client(service: str, config: AwsTargetConfig, context: ActuatorContext) -> Any:
-    """A boto3 client with our timeouts; botocore's own retries are off (ours count attempts)."""
+    """A boto3 client with our timeouts; botocore's own retries are off (ours count attempts).
+
+    The credentials are resolved first, in bounded time, and the client keeps them for this
+    pass: botocore waits for a ``credential_process`` without a timeout (a hung one held the
+    actuate pass, and every service after it), as the Kubernetes client waits for its plugin.
+    """
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
+    session = boto3.session.Session()
+    credentials = bounded(
+        lambda: frozen_credentials(session),
+        seconds=context.credential_timeout,
+        key=("aws", os.environ.get("AWS_CONFIG_FILE"), session.profile_name),
+        what=f"the AWS credential chain (profile {session.profile_name})",
+    )
+    return session.client(
         service,
+        **credentials,
         region_name=config.region,
         endpoint_url=config.endpoint_url,
         config=Config(
@@ -192,6 +207,20 @@ def aws_client(service: str, config: AwsTargetConfig, context: ActuatorContext) 
             retries={"total_max_attempts": 1, "mode": "standard"},
         ),
     )
+
+
+def frozen_credentials(session: Any) -> dict[str, str | None]:
+    """The session's credentials as client arguments; none when the chain finds none, so
+    the call fails as botocore says (``Unable to locate credentials``)."""
+    found = session.get_credentials()
+    if found is None:
+        return {}
+    frozen = found.get_frozen_credentials()
+    return {
+        "aws_access_key_id": frozen.access_key,
+        "aws_secret_access_key": frozen.secret_key,
+        "aws_session_token": frozen.token,
+    }
 
 
 def chunks(items: list[Any], size: int) -> list[list[Any]]:

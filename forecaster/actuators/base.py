@@ -40,7 +40,8 @@ class ActuatorContext:
     """What every actuator needs from the process: timeouts and the retry policy.
 
     ``connect_timeout`` and ``read_timeout`` bound every outbound call (seconds),
-    ``credential_timeout`` a credential helper the client runs (a kubeconfig's exec plugin).
+    ``credential_timeout`` a credential helper the client runs (a kubeconfig's exec plugin,
+    AWS's ``credential_process``).
     ``unreachable``: API servers that timed out or refused earlier in this pass (one set a
     pass; None keeps none), whose later targets fail at once: each waited ~45 s, and seven
     on a hung cluster made the 5-minute pass late for every healthy service after them.

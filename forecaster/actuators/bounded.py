@@ -2,8 +2,9 @@
 
 The Kubernetes client runs a kubeconfig's exec credential plugin (when it loads the kubeconfig,
 and again when the plugin's token expires mid-call) and waits for it without a timeout: a hung
-plugin held the actuate pass, and every service after it, until a restart. Used by
-:mod:`forecaster.actuators.kube`.
+plugin held the actuate pass, and every service after it, until a restart. botocore waits
+for a ``credential_process`` the same way. Used by :mod:`forecaster.actuators.kube` and
+:mod:`forecaster.actuators.aws`.
 """
 
 from __future__ import annotations

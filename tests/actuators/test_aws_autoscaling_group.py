@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -337,3 +340,49 @@ def test_a_refused_restore_action_keeps_the_group_at_its_baseline(
     result = actuator(aws).apply(busy_plan(), dry_run=False)
     assert result.outcome == "failed" and "forecaster-restore" in (result.error or "")
     assert group(asg)["MinSize"] == 2  # no dead-man's switch, so nothing to fall back on
+
+
+def from_credential_process(
+    aws: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> AutoScalingGroupActuator:
+    """An actuator whose credentials come only from a profile's ``credential_process``, with
+    a credential timeout of one second."""
+    config = tmp_path / "aws-config"
+    config.write_text(f"[profile ci]\ncredential_process = {command}\n")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ci")
+    settings = {"region": REGION, "endpoint_url": aws.url, "group": "gpu"}
+    return AutoScalingGroupActuator(
+        AutoScalingGroupActuator.config_model.model_validate(settings),
+        replace(FAST, credential_timeout=1.0),
+    )
+
+
+def test_a_hung_credential_process_fails_the_target_in_bounded_time(
+    aws: FaultProxy, asg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore waits for a ``credential_process`` without a timeout: a hung one held the
+    actuate pass, and every service after it (the Kubernetes exec plugin's twin)."""
+    hung = from_credential_process(aws, tmp_path, monkeypatch, "sleep 30")
+    started = time.monotonic()
+    result = hung.apply(busy_plan(), dry_run=False)
+    assert time.monotonic() - started < 10
+    assert result.outcome == "failed"
+    assert "the AWS credential chain (profile ci) gave no answer within 1 s" in (result.error or "")
+    assert group(asg)["MinSize"] == 2 and aws.operations("DescribeAutoScalingGroups") == []
+
+
+def test_credentials_from_a_credential_process_sign_the_calls(
+    aws: FaultProxy, asg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = {"Version": 1, "AccessKeyId": "from-process", "SecretAccessKey": "secret"}
+    script = tmp_path / "credentials.sh"
+    script.write_text(f"#!/bin/sh\necho '{json.dumps(answer)}'\n")
+    script.chmod(0o755)
+    result = from_credential_process(aws, tmp_path, monkeypatch, str(script)).apply(
+        busy_plan(), dry_run=False
+    )
+    assert result.outcome == "applied", result.error
+    assert group(asg)["MinSize"] > 2

@@ -5,7 +5,7 @@ answers (``api/errors.py``: 404 for an unknown service, 409 before a first train
 the database is away, ...) went undocumented, so a client generated from the spec knew nothing
 of them. :func:`document_refusals` adds them from what each route reads (a path parameter, a
 body, the database, a key) to what it declares with :func:`refusals`; the app factory calls
-it on each router and :func:`document_message_details` once.
+it on each router and :func:`document_message_details` once, which also declares the keys.
 """
 
 from __future__ import annotations
@@ -89,9 +89,33 @@ def document_message_details(app: FastAPI) -> None:
         schemas = spec.get("components", {}).get("schemas", {})
         if fresh and "HTTPValidationError" in schemas:
             schemas["HTTPValidationError"]["properties"]["detail"] = MESSAGE_OR_PROBLEMS
+        if fresh:
+            declare_keys(spec)
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+KEY_SCHEME = "apiKey"
+
+
+def declare_keys(spec: dict[str, Any]) -> None:
+    """Declare the bearer key and, on each operation that needs one, the scope it needs (the
+    role names OpenAPI 3.1 allows for an HTTP scheme): without them Swagger UI had no
+    Authorize button and a generated client sent no key, so every call it made was a 401."""
+    spec.setdefault("components", {})["securitySchemes"] = {
+        KEY_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API key from `forecaster keys create`, when "
+            "FORECASTER_AUTH_ENABLED; scopes: read, ingest, admin (admin implies the others)",
+        }
+    }
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            scope = required_scope(method.upper(), path)
+            if scope is not None:
+                operation["security"] = [{KEY_SCHEME: [scope]}]
 
 
 MESSAGE_OR_PROBLEMS: dict[str, Any] = {

@@ -111,6 +111,19 @@ def test_openapi_summaries_come_from_the_routes_docstrings(client: TestClient) -
     assert not [s for s in summaries if s.istitle()], "a summary titled from a function name"
 
 
+def test_openapi_declares_the_bearer_key_and_each_operations_scope(client: TestClient) -> None:
+    """Review: no security scheme, so Swagger UI had no Authorize button and a client generated
+    from the spec sent no key."""
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    paths = spec["paths"]
+    assert paths["/v1/metrics/csv"]["post"]["security"] == [{"apiKey": ["ingest"]}]
+    assert paths["/v1/services/{name}/plan"]["get"]["security"] == [{"apiKey": ["read"]}]
+    assert paths["/v1/simulations"]["post"]["security"] == [{"apiKey": ["read"]}]
+    assert paths["/v1/services/{name}"]["delete"]["security"] == [{"apiKey": ["admin"]}]
+    assert "security" not in paths["/healthz"]["get"]
+
+
 def test_a_bug_is_a_json_500_with_the_request_id_in_the_answer_and_the_log(
     settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,8 +16,13 @@ from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, fill_gaps, sea
 # a value is a one-off when it is this many mean seasonal changes (so far; each change counted
 # at most DESPIKE_CLIP times the median change before it) away from both the median of the
 # same moment in the DESPIKE_SEASONS seasons before and the median of the
-# DESPIKE_LOCAL_SECONDS before it (which keeps level shifts and slow ramps out)
+# DESPIKE_LOCAL_SECONDS before it (which keeps level shifts and slow ramps out), and unlike the
+# same moment of every season in the week before (or DESPIKE_SEASONS seasons, if more): a value
+# seen then recurs (Monday's first office hours after a weekend, a weekly or 3-daily job):
+# seen means within the threshold, or nearer than DESPIKE_RECUR_SHARE of its own distance from
+# the median (a job at 8x is as noisy as 8x)
 DESPIKE_CHANGES = 6.0
+DESPIKE_RECUR_SHARE = 0.5
 DESPIKE_CLIP = 20.0
 DESPIKE_SEASONS = 3
 DESPIKE_LOCAL_SECONDS = 6 * 3600
@@ -45,16 +50,20 @@ def despiked(values: np.ndarray, season: int, step_seconds: float) -> np.ndarray
     """``values`` (one every ``step_seconds``) with one-off spikes and drops replaced by the
     median of the same moment in the seasons before (at least two of them known). Each decision
     reads only earlier values, so the whole series can be despiked once and sliced at any
-    backtest origin."""
+    backtest origin. A value met at the same moment of a season in the week before is not a
+    one-off: against the day, a Monday morning after a weekend's zeros had been (QA: forecast
+    at 0, the plan short for three hours), and a weekly job erased before the weekly rule
+    could replay it."""
     local = max(2, round(DESPIKE_LOCAL_SECONDS / step_seconds))
     x = np.asarray(values, dtype="float64")
     n = len(x)
     if season < 2 or n <= 2 * season:
         return x
-    earlier = np.full((DESPIKE_SEASONS, n), np.nan)
-    for back in range(1, min(DESPIKE_SEASONS, (n - 1) // season) + 1):
+    lags = max(DESPIKE_SEASONS, round(WEEK_SECONDS / (season * step_seconds)))
+    earlier = np.full((lags, n), np.nan)
+    for back in range(1, min(lags, (n - 1) // season) + 1):
         earlier[back - 1, back * season :] = x[: n - back * season]
-    reference, seen_seasons = _column_median(earlier)
+    reference, seen_seasons = _column_median(earlier[:DESPIKE_SEASONS])
     known = seen_seasons >= 2
     change = np.full(n, np.nan)
     change[season:] = np.abs(x[season:] - x[:-season])
@@ -66,11 +75,15 @@ def despiked(values: np.ndarray, season: int, step_seconds: float) -> np.ndarray
     count = np.concatenate([[0], np.cumsum(seen)[:-1]])
     threshold = DESPIKE_CHANGES * total / np.maximum(count, 1)  # mean change before each value
     recent = pd.Series(x).rolling(local, min_periods=max(1, local // 2)).median().shift(1)
+    near = np.maximum(threshold, DESPIKE_RECUR_SHARE * np.abs(x - reference))
+    with np.errstate(invalid="ignore"):  # NaN: that moment unknown, not a match
+        recurs = (np.abs(earlier - x) <= near).any(axis=0)
     one_off = (
         known
         & (threshold > 0)  # also: no change seen before it
         & (np.abs(x - reference) > threshold)
         & (np.abs(x - recent.to_numpy()) > threshold)
+        & ~recurs
     )
     return np.where(one_off, reference, x)
 

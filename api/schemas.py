@@ -24,6 +24,7 @@ from forecaster.planning.replay import DEFAULT_TICK_SECONDS
 from forecaster.planning.simulate import POLICIES, TICKS
 from forecaster.profiles import ScalingProfile
 from forecaster.storable_text import StorableTextModel
+from forecaster.storage.calendar import MAX_MULTIPLIER, MIN_MULTIPLIER
 from forecaster.storage.orm import Actuation
 from forecaster.timeutil import UTC_WORD, coerce_numeric, epoch_ms_from_seconds, utc_within_years
 from forecaster.training.forecasting import known_model_names
@@ -598,8 +599,8 @@ class EventCreate(StorableTextModel):
     end: Moment
     multiplier: float | None = Field(
         default=None,
-        gt=0,
-        le=1000,
+        ge=MIN_MULTIPLIER,
+        le=MAX_MULTIPLIER,
         description="expected load factor (2 = double); omit to read it from the level its past "
         "windows of the same name ran at (Prophet also learns it as a regressor)",
     )

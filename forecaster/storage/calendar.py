@@ -19,6 +19,7 @@ from forecaster.storage.orm import Event, Exclusion
 from forecaster.timeutil import utc_within_years
 
 MAX_MULTIPLIER = 1_000.0
+MIN_MULTIPLIER = 1 / MAX_MULTIPLIER  # as far below ordinary load as the maximum is above
 
 
 NAME_MAX_LENGTH, REASON_MAX_LENGTH = 128, 500  # the columns' widths
@@ -54,8 +55,10 @@ def add_event(
         raise InvalidInputError(f"event name must be 1 to {NAME_MAX_LENGTH} characters")
     if unstorable_in(name) is not None:
         raise InvalidInputError(f"event name: {UNSTORABLE}")
-    if multiplier is not None and not 0 < multiplier <= MAX_MULTIPLIER:
-        raise InvalidInputError(f"multiplier must be in (0, {MAX_MULTIPLIER:g}], got {multiplier}")
+    if multiplier is not None and not MIN_MULTIPLIER <= multiplier <= MAX_MULTIPLIER:
+        raise InvalidInputError(
+            f"multiplier must be in [{MIN_MULTIPLIER:g}, {MAX_MULTIPLIER:g}], got {multiplier}"
+        )
     window = {"service_id": service_id, "name": name.strip(), "start": start, "end": end}
     return _declared(session, Event, window, {"multiplier": multiplier})
 

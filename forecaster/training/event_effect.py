@@ -25,6 +25,9 @@ from models.calendar import Calendar, EventWindow
 # fewer observed steps than this in an event's past windows (with a baseline beside them) say
 # too little to set a level on
 LEAST_STEPS = 3
+# an ended window whose load ran this many times above or below its declared multiplier is
+# read at the level it ran at
+MISMATCH = 3.0
 
 
 def with_learned_levels(
@@ -34,7 +37,38 @@ def with_learned_levels(
     history ran at on their past days and windows, and a note saying what was read."""
     calendar, holiday_note = with_learned_holidays(history, calendar, horizon)
     calendar, event_note = with_learned_events(history, calendar)
-    return calendar, "; ".join(filter(None, [holiday_note, event_note]))
+    calendar, mismatch_note = with_past_windows_as_they_ran(history, calendar)
+    return calendar, "; ".join(filter(None, [holiday_note, event_note, mismatch_note]))
+
+
+def with_past_windows_as_they_ran(history: pd.Series, calendar: Calendar) -> tuple[Calendar, str]:
+    """Each ended window whose load ran :data:`MISMATCH` times off its declared multiplier
+    takes the level it ran at, with a note: the history is divided by the multiplier, so a
+    maintenance declared at 0.01 that was called off made an ordinary hour a 100x spike, and
+    the plan went to max_replicas (QA). Future and ongoing windows keep the declared one."""
+    index = pd.DatetimeIndex(history.index)
+    if len(history) < 2 or not calendar.events or step_seconds_of(index) > DAY_SECONDS:
+        return calendar, ""
+    spans = [(event.start, event.end) for event in calendar.events]
+    ordinary = exclude_windows(history.astype("float64"), spans)
+    events, read = [], []
+    for event in calendar.events:
+        declared = event.multiplier
+        level = math.nan
+        if declared is not None and event.end <= index[-1]:
+            level = _window_level(history, ordinary, event)
+        if declared is not None and math.isfinite(level) and _apart(level, declared):
+            events.append(replace(event, multiplier=level))
+            read.append(
+                f"{event.name} {event.start:%Y-%m-%d %H:%M} ran at {level:.2g}x, "
+                f"not the declared {declared:.2g}x"
+            )
+        else:
+            events.append(event)
+    if not read:
+        return calendar, ""
+    note = f"past event windows taken at the level they ran at: {listing(read)}"
+    return replace(calendar, events=tuple(events)), note
 
 
 def with_learned_events(history: pd.Series, calendar: Calendar) -> tuple[Calendar, str]:
@@ -76,6 +110,10 @@ def with_learned_events(history: pd.Series, calendar: Calendar) -> tuple[Calenda
     ]
     note = f"events read at the level their past windows ran at: {listing(read)}"
     return replace(calendar, events=events), note
+
+
+def _apart(level: float, declared: float) -> bool:
+    return abs(math.log(level / declared)) > math.log(MISMATCH)
 
 
 def _window_level(history: pd.Series, ordinary: pd.Series, window: EventWindow) -> float:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.profiles import ScalingProfile
-from forecaster.training.event_effect import with_learned_events
+from forecaster.training.event_effect import with_learned_events, with_past_windows_as_they_ran
 from forecaster.training.forecasting import make_forecast
 from forecaster.training.train import _champion_forecast
 from models.calendar import Calendar, EventWindow
@@ -132,3 +132,28 @@ def test_an_event_running_across_a_clock_change_keeps_its_end() -> None:
     assert Calendar(events=(sale,)).on_clock_of(pd.Timestamp("2026-03-12", tz="UTC")).events == (
         sale,
     )
+
+
+def test_an_ended_window_that_ran_far_off_its_declared_multiplier_is_taken_as_it_ran() -> None:
+    """QA: the history is divided by a window's multiplier, so a maintenance declared at 0.01
+    that was called off (the hour ran as usual) became a 100x spike in what the models learn,
+    and the plan went to max_replicas. A window that ran as declared keeps the user's word, and
+    an ongoing or future one keeps it too."""
+    history = _traffic()  # the sales ran at 3x; nothing else did
+    called_off = _window("2024-01-16", "maintenance", 0.01)
+    ongoing = EventWindow(
+        "maintenance", history.index[-3], history.index[-1] + pd.Timedelta(hours=2), 0.01
+    )
+    declared = (_window("2024-01-10", "sale", SALE), called_off, ongoing)
+    calendar, note = with_past_windows_as_they_ran(history, Calendar(events=declared))
+    sale, maintenance, still = calendar.events
+    assert sale.multiplier == SALE and still.multiplier == 0.01
+    assert maintenance.multiplier is not None and 0.8 < maintenance.multiplier < 1.25
+    assert "maintenance 2024-01-16 10:00 ran at 1x, not the declared 0.01x" in note
+    past = history[history.index < pd.Timestamp("2024-01-29", tz="UTC")]
+    plain = make_forecast(past, 288, model="holt_winters").frame["p95"].max()
+    with_event = make_forecast(
+        past, 288, model="holt_winters", calendar=Calendar(events=(called_off,))
+    )
+    assert with_event.frame["p95"].max() < 1.5 * plain
+    assert "not the declared 0.01x" in with_event.message

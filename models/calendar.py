@@ -100,6 +100,17 @@ class Calendar:
             return np.zeros(len(index))
         return np.asarray(index.normalize().isin(dates), dtype="float64")
 
+    def utc_offset(self, at: pd.Timestamp) -> pd.Timedelta:
+        """The time zone's offset from UTC at ``at``: a history on the clock of its latest row
+        is on local time by that much. Zero without a zone, or with one tzdata lacks."""
+        if not self.timezone:
+            return pd.Timedelta(0)
+        try:
+            minutes = utc_offset_minutes(pd.DatetimeIndex([pd.Timestamp(at)]), self.timezone)
+        except Exception:  # noqa: BLE001 - an unknown zone: the history is read in UTC too
+            return pd.Timedelta(0)
+        return pd.Timedelta(minutes=float(minutes[0]))
+
     def on_clock_of(self, latest: pd.Timestamp) -> Calendar:
         """This calendar for a history read on the clock of its row at ``latest`` (training's
         ``on_local_clock``): each window edge before ``latest`` moved as the rows around it

@@ -39,10 +39,11 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _with_day_kinds(frame: pd.DataFrame, stamps: pd.DatetimeIndex) -> pd.DataFrame:
-    """The condition columns of the weekday and weekend daily cycles (Saturday and Sunday,
-    UTC); a model fitted on under two weeks, or stored before they existed, ignores them."""
-    weekend = np.asarray(stamps.day_of_week >= 5)
+def _with_day_kinds(frame: pd.DataFrame) -> pd.DataFrame:
+    """The condition columns of the weekday and weekend daily cycles (Saturday and Sunday, on
+    the clock of ``ds``); a model fitted on under two weeks, or stored before they existed,
+    ignores them."""
+    weekend = np.asarray(pd.DatetimeIndex(frame["ds"]).day_of_week >= 5)
     return frame.assign(weekday=~weekend, weekend=weekend)
 
 
@@ -70,14 +71,17 @@ class Prophet(ForecastModel):
         )
         stamps = pd.date_range(first, periods=len(coarse), freq=block)
         span = len(values) * self.step_seconds_
-        frame = pd.DataFrame({"ds": stamps.tz_localize(None), "y": coarse})
+        # Prophet reads days (the weekend's, the holidays') off ds: the service's own clock,
+        # where in UTC a Tokyo weekend began at 09:00 on Saturday (QA)
+        self.local_shift_ = self.calendar.utc_offset(history.index[-1])
+        frame = pd.DataFrame({"ds": self._local(stamps), "y": coarse})
         # one regressor per event name that occurs in the history (else nothing to learn from)
         self.regressors_ = [
             name
             for name in self.calendar.regressor_names()
             if self.calendar.regressor_flags(name, stamps).any()
         ]
-        frame = _with_day_kinds(self._with_regressors(frame, stamps), stamps)
+        frame = _with_day_kinds(self._with_regressors(frame, stamps))
         weekly = span >= 2 * WEEK_SECONDS
         model = ProphetModel(
             daily_seasonality=span >= 2 * DAY_SECONDS and not weekly,
@@ -124,6 +128,11 @@ class Prophet(ForecastModel):
             self.last_block_ = float(np.nanmean(tail))
         self.next_stamp_ = history.index[-1] + pd.Timedelta(seconds=self.step_seconds_)
 
+    def _local(self, stamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        """``stamps`` (UTC, on the history's latest clock) as Prophet's naive ``ds`` on the
+        service's clock; UTC for models stored before it."""
+        return (stamps + getattr(self, "local_shift_", pd.Timedelta(0))).tz_localize(None)
+
     def _with_regressors(self, frame: pd.DataFrame, stamps: pd.DatetimeIndex) -> pd.DataFrame:
         for i, name in enumerate(self.regressors_):
             frame[f"event_{i}"] = self.calendar.regressor_flags(name, stamps)
@@ -134,8 +143,8 @@ class Prophet(ForecastModel):
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
         steps = blocks_needed(horizon, self.factor_)
         stamps = pd.date_range(self.next_stamp_, periods=steps, freq=self.block_)
-        future = pd.DataFrame({"ds": stamps.tz_localize(None)})
-        future = _with_day_kinds(self._with_regressors(future, stamps), stamps)
+        future = pd.DataFrame({"ds": self._local(stamps)})
+        future = _with_day_kinds(self._with_regressors(future, stamps))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             predicted = self.model_.predict(future)

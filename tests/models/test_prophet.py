@@ -107,3 +107,28 @@ def test_a_fit_leaves_no_files_behind() -> None:
     before = entries()
     Prophet().fit(synthetic_traffic(days=3, step_seconds=3600))
     assert entries() - before == set()
+
+
+def _office_week(zone: str) -> tuple[pd.Series, pd.Series]:
+    """Three weeks of office traffic on ``zone``'s clock (a 14:00 bump on weekdays, flat at
+    weekends) ending at noon on a Saturday, and the 72 hours after."""
+    end = pd.Timestamp("2026-11-28 12:00").tz_localize(zone).tz_convert("UTC")
+    index = pd.date_range(end - pd.Timedelta(days=21), end + pd.Timedelta(hours=72), freq="5min")
+    local = index.tz_convert(zone)
+    hours = np.asarray(local.hour + local.minute / 60)
+    mean = np.where(local.day_of_week < 5, 10 + 60 * np.exp(-0.5 * ((hours - 14) / 2) ** 2), 8.0)
+    series = pd.Series(np.random.default_rng(3).poisson(mean).astype(float), index=index)
+    return series[index < end], series[index >= end]
+
+
+def test_weekends_and_weekdays_are_the_services_own_days() -> None:
+    """QA: the weekday and weekend cycles were conditioned on UTC days, so an Auckland office's
+    weekend began at 11:00 on Saturday and its forecast erred 18 % more than London's on the
+    same traffic (MAE 3.81 against 3.24). On the service's clock the two are the same."""
+    errors = []
+    for zone in ("Europe/London", "Pacific/Auckland"):
+        history, truth = _office_week(zone)
+        model = Prophet().configure(calendar=Calendar(timezone=zone)).fit(history)
+        forecast = model.predict(len(truth))["p50"].to_numpy()
+        errors.append(float(np.mean(np.abs(forecast - truth.to_numpy()))))
+    assert errors[1] < 1.02 * errors[0], errors

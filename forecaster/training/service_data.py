@@ -8,6 +8,7 @@ review pages, so all of them read a service the same way.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import numpy as np
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from forecaster.errors import NotReadyError, quoted
 from forecaster.labels import AGGREGATE_LABELS, AGGREGATE_LABELS_KEY
-from forecaster.profiles import ScalingProfile
+from forecaster.profiles import ScalingProfile, check_country
 from forecaster.storage.calendar import list_events
 from forecaster.storage.forecasts import latest_forecast, latest_training_runs
 from forecaster.storage.orm import Exclusion, Forecast, ModelRun, Series, Service
@@ -35,6 +36,8 @@ from forecaster.training.history import (
     reported_through,
 )
 from models.calendar import Calendar, EventWindow
+
+log = logging.getLogger(__name__)
 
 EPOCH = pd.Timestamp(0, tz="UTC")
 
@@ -255,5 +258,19 @@ def service_calendar(*, session: Session, service: Service, profile: ScalingProf
         for event in list_events(session=session, service_id=service.id)
     )
     return Calendar(
-        holiday_country=profile.holiday_country, events=events, timezone=profile.timezone
+        holiday_country=known_country(service.name, profile.holiday_country),
+        events=events,
+        timezone=profile.timezone,
     )
+
+
+def known_country(service: str, country: str | None) -> str | None:
+    """``country``, or None with a warning when the ``holidays`` package no longer knows it (a
+    profile stored before an upgrade): Prophet and LightGBM failed on it at every training,
+    where a stale time zone is read as UTC and every model kept."""
+    try:
+        check_country(country)
+    except ValueError as error:
+        log.warning("service %s: holidays ignored: %s", service, error)
+        return None
+    return country

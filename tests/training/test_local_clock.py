@@ -91,3 +91,20 @@ def test_a_services_calendar_carries_its_profiles_zone(database: Database) -> No
     with database.session() as session:
         service = upsert_service(session=session, name="chat", profile=profile)[0]
         assert service_calendar(session=session, service=service, profile=profile).timezone == ZONE
+
+
+def test_a_stored_holiday_country_no_longer_known_is_ignored_with_a_warning(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """QA: a holiday country stored before the ``holidays`` package dropped it failed Prophet
+    and LightGBM at every training, while the docs said it was logged and ignored (as a stale
+    time zone is read as UTC)."""
+    stored = {"capacity_per_replica": 1, "holiday_country": "XX", "timezone": ZONE}
+    profile = ScalingProfile.model_validate(stored, context=STORED)
+    with database.session() as session:
+        service = upsert_service(session=session, name="chat", profile=profile)[0]
+        calendar = service_calendar(session=session, service=service, profile=profile)
+    assert calendar.holiday_country is None and calendar.timezone == ZONE
+    assert 'service chat: holidays ignored: unknown holiday country "XX"' in caplog.text
+    outcome = make_forecast(office_hours(), 24, model="lightgbm", calendar=calendar)
+    assert outcome.model == "lightgbm"  # it had failed: unknown holiday country 'XX'

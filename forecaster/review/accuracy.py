@@ -27,7 +27,7 @@ from forecaster.storage.orm import Forecast, ModelRun, Series
 from forecaster.storage.samples import bucketed_samples, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
 from forecaster.training.history import LAGGING_STEPS, reported_through
-from forecaster.training.service_data import reading_series_id
+from forecaster.training.service_data import newest_label_set_step, reading_series_id
 
 RECENT_SECONDS = 3600  # "recent" load, for the overview's warning (or RECENT_MIN_STEPS steps)
 RECENT_MIN_STEPS = 3  # fewer steps than this prove nothing either way
@@ -124,7 +124,11 @@ def actuals_on_steps(
         start_ms=start_ms,
         end_ms=end_ms,
         bucket_ms=step_ms,
-        early_ms=early_by_own_step(session=session, series_ids=series_ids, bucket_ms=step_ms),
+        early_ms=early_by_own_step(
+            series_ids=series_ids,
+            own_step=newest_label_set_step(session=session, series_ids=series_ids),
+            bucket_ms=step_ms,
+        ),
     )
     if live:
         frame = frame.iloc[: reported_through(frame["series"].to_numpy())]

@@ -45,11 +45,13 @@ class DisplayHistory:
     max: list[float | None]
 
 
-def bucket_seconds_for(span_seconds: float, points: int) -> int:
-    """The smallest readable bucket width that fits ``span_seconds`` into ``points`` buckets."""
+def bucket_seconds_for(span_seconds: float, points: int, own_step: float | None = None) -> int:
+    """The smallest readable bucket width that fits ``span_seconds`` into ``points`` buckets;
+    one finer than the data's ``own_step`` divides it, so each point has a bucket on its own
+    mark (QA: 2-minute buckets showed 5-minute points at 00:00, 00:04, 00:10, 00:14)."""
     wanted = span_seconds / max(points, 1)
     for width in NICE_BUCKET_SECONDS:
-        if width >= wanted:
+        if width >= wanted and (own_step is None or width >= own_step or own_step % width == 0):
             return width
     return int(math.ceil(wanted / 86400) * 86400)
 
@@ -71,7 +73,8 @@ def display_history(
     (:func:`reported_through`), rather than drawn as a drop of the late sets' share."""
     start_ms = int(start.timestamp() * 1000)
     end_ms = int(end.timestamp() * 1000)
-    width = bucket_seconds or bucket_seconds_for((end_ms - start_ms) / 1000, points)
+    own = newest_label_set_step(session=session, series_ids=series_ids)
+    width = bucket_seconds or bucket_seconds_for((end_ms - start_ms) / 1000, points, own)
     width_ms = width * 1000
     frame = bucketed_samples(
         session=session,
@@ -79,7 +82,7 @@ def display_history(
         start_ms=start_ms // width_ms * width_ms,
         end_ms=end_ms,
         bucket_ms=width_ms,
-        early_ms=early_by_own_step(session=session, series_ids=series_ids, bucket_ms=width_ms),
+        early_ms=early_by_own_step(series_ids=series_ids, own_step=own, bucket_ms=width_ms),
     )
     if live:
         frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
@@ -96,20 +99,21 @@ def display_history(
     )
 
 
-def early_by_own_step(*, session: Session, series_ids: list[int], bucket_ms: int) -> dict[int, int]:
+def early_by_own_step(
+    *, series_ids: list[int], own_step: float | None, bucket_ms: int
+) -> dict[int, int]:
     """Per label set, how far its points move ahead before they are bucketed on ``bucket_ms``,
     as training moves them (:func:`early_allowance`). 5-minute rows stamped 20:57:53 count
     for training's 21:00 step of 15 minutes; bucketed by their raw time, the review held every
     forecast step against a load a third of a step earlier (12.6 off on a mean of 58.7).
 
-    The own step is read once, off the newest label set (:func:`newest_label_set_step`), and
-    applies to all: one short read per call, where one per label set made the overview three
-    times slower. A point rolled up to its bucket's start moves less than half a finer step,
-    so it stays in its bucket."""
-    own = newest_label_set_step(session=session, series_ids=series_ids)
-    if own is None:
+    ``own_step`` is read once by the caller, off the newest label set
+    (:func:`newest_label_set_step`), and applies to all: one short read per call, where one
+    per label set made the overview three times slower. A point rolled up to its bucket's
+    start moves less than half a finer step, so it stays in its bucket."""
+    if own_step is None:
         return {}
-    allowance = early_allowance(round(own * 1000), bucket_ms)
+    allowance = early_allowance(round(own_step * 1000), bucket_ms)
     return dict.fromkeys(series_ids, allowance) if allowance else {}
 
 

@@ -23,6 +23,11 @@ def test_bucket_widths_are_readable_and_fit_the_points() -> None:
     assert bucket_seconds_for(7 * 86400, 1500) == 600
     assert bucket_seconds_for(3600, 1500) == 5
     assert bucket_seconds_for(1000 * 86400, 100) == 10 * 86400
+    # finer than the data's step, a bucket divides it: 5-minute points in 2-minute buckets
+    # were shown at 00:00, 00:04, 00:10, 00:14 (QA)
+    assert bucket_seconds_for(3 * 3600, 100, own_step=300) == 300
+    assert bucket_seconds_for(3600, 1500, own_step=60) == 5
+    assert bucket_seconds_for(3 * 3600, 100, own_step=90) == 120  # coarser than it: any width
 
 
 def test_a_hole_in_the_data_breaks_the_line_once() -> None:

@@ -6,6 +6,8 @@ so it ends now, which makes the plan cover the coming hours.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -60,8 +62,38 @@ def demo_trace() -> pd.DataFrame:
     return frame
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def not_a_demo_database(database_file: Path) -> str | None:
+    """Why ``database_file`` must not be recreated, or None when it may be: absent, empty, or
+    an earlier demo's (a forecaster database whose only service is the demo's and that holds
+    no API key). The demo deletes the file first, and a typo in --database wiped whatever
+    it named, a production database included."""
+    if not database_file.exists() or database_file.stat().st_size == 0:
+        return None
+    with database_file.open("rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            return "it is not a SQLite file"
+    try:  # read-only: nothing is changed, not even a journal is created
+        with contextlib.closing(
+            sqlite3.connect(f"{database_file.resolve().as_uri()}?mode=ro", uri=True)
+        ) as connection:
+            services = {row[0] for row in connection.execute("SELECT name FROM services")}
+            keys = connection.execute("SELECT count(*) FROM api_keys").fetchone()[0]
+    except sqlite3.Error as error:
+        return f"it is not a forecaster database the demo made ({error})"
+    if others := sorted(services - {DEMO_SERVICE}):
+        more = ", ..." if len(others) > 3 else ""
+        return f"it holds other services ({', '.join(others[:3])}{more})"
+    if keys:
+        return f"it holds {keys} API key(s), which the demo never makes"
+    return None
+
+
 def prepare_demo(database_file: Path) -> DemoResult:
-    """Start from an empty SQLite file: create the service, ingest the trace, train and plan."""
+    """Start from an empty SQLite file: create the service, ingest the trace, train and plan.
+    The caller checks :func:`not_a_demo_database` first: the file is deleted here."""
     database_file.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         Path(f"{database_file}{suffix}").unlink(missing_ok=True)

@@ -133,7 +133,9 @@ def _check_port_free(host: str, port: int) -> None:
 
 @app.command()
 def demo(
-    database: Path = typer.Option(Path("forecaster-demo.db"), help="SQLite file (recreated)"),
+    database: Path = typer.Option(
+        Path("forecaster-demo.db"), help="SQLite file (recreated if an earlier demo's)"
+    ),
     port: int = typer.Option(8000, min=1, max=65535, help="port to serve on"),
     host: str = typer.Option(
         "127.0.0.1", help="address to serve on: 0.0.0.0 in a container (there is no API key)"
@@ -141,7 +143,7 @@ def demo(
     serve_api: bool = typer.Option(True, "--serve/--no-serve", help="serve the API afterwards"),
 ) -> None:
     """Load a real traffic trace into a fresh SQLite file, train, plan and serve the API."""
-    from forecaster.demo import DEMO_SERVICE, prepare_demo
+    from forecaster.demo import DEMO_SERVICE, not_a_demo_database, prepare_demo
     from forecaster.errors import quoted
     from forecaster.idle_priority import at_caller_priority
 
@@ -151,6 +153,11 @@ def demo(
         _check_port_free(host, port)
     if database.is_dir():
         fail(f"--database {database} is a directory; give the SQLite file to create")
+    if refused := not_a_demo_database(database):
+        fail(
+            f"--database {database} exists and is not an earlier demo's: {refused}; "
+            "nothing deleted (give a new path, or delete the file yourself)"
+        )
     say(f"preparing the demo in {database} (a fresh SQLite file) ...")
     with at_caller_priority():  # a person waits, and nothing is served yet
         result = prepare_demo(database)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -483,3 +484,45 @@ def test_the_demo_refuses_a_busy_port_before_touching_its_database(tmp_path: Pat
     result = runner.invoke(app, ["demo", "--database", str(database), "--host", ""])
     assert result.exit_code == 2 and "--host is empty" in result.output
     assert database.read_bytes() == b"the running demo's data"
+
+
+def _forecaster_database(path: Path, *, services: tuple[str, ...], key: bool = False) -> Path:
+    """A migrated SQLite database at ``path`` holding ``services`` (and an API key)."""
+    from forecaster.demo import DEMO_PROFILE
+    from forecaster.security.api_keys import create_key
+    from forecaster.storage.services import upsert_service
+
+    with open_database(f"sqlite:///{path}") as database, database.session() as session:
+        for name in services:
+            upsert_service(session=session, name=name, profile=DEMO_PROFILE)
+        if key:
+            create_key(session=session, name="ops", scopes=["admin"])
+    return path
+
+
+def test_the_demo_recreates_only_its_own_database(tmp_path: Path) -> None:
+    """QA: ``demo --database PATH`` unlinked whatever PATH named (and its -wal/-shm), so a typo
+    wiped a production database; it recreates only an earlier demo's."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious notes")
+    Path(f"{notes}-wal").write_text("kept")
+    result = runner.invoke(app, ["demo", "--database", str(notes), "--no-serve"])
+    assert result.exit_code == 2, result.output
+    assert "is not an earlier demo's: it is not a SQLite file" in result.output
+    assert "nothing deleted" in result.output
+    assert notes.read_text() == "precious notes" and Path(f"{notes}-wal").read_text() == "kept"
+    keyed = _forecaster_database(tmp_path / "prod.db", services=(), key=True)
+    result = runner.invoke(app, ["demo", "--database", str(keyed), "--no-serve"])
+    assert result.exit_code == 2 and "API key" in result.output, result.output
+    from forecaster.demo import DEMO_SERVICE, not_a_demo_database
+
+    other = _forecaster_database(tmp_path / "other.db", services=(DEMO_SERVICE, "chat"))
+    assert not_a_demo_database(other) == "it holds other services (chat)"
+    foreign = tmp_path / "foreign.db"
+    sqlite3.connect(foreign).execute("CREATE TABLE t (x)").connection.close()
+    assert "not a forecaster database" in (not_a_demo_database(foreign) or "")
+    demo = _forecaster_database(tmp_path / "demo.db", services=(DEMO_SERVICE,))
+    assert not_a_demo_database(demo) is None
+    (tmp_path / "empty.db").touch()
+    assert not_a_demo_database(tmp_path / "empty.db") is None
+    assert not_a_demo_database(tmp_path / "absent.db") is None

@@ -454,6 +454,23 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
     instead: an offline run should not fail on a field written for another tool, while a typo
     is still pointed out.
     """
+    return _profile_from(path, _read_mapping(path), on_unknown=on_unknown)
+
+
+def load_service_profile(path: Path) -> tuple[ScalingProfile, bool | None]:
+    """A profile file to store, read as the body of ``PUT /v1/services/{name}`` is: the
+    profile's fields, strictly (:func:`load_profile`), plus an optional ``enabled``. Its
+    value, or None when the file does not set it: the stored state is then kept, so a file
+    written before the service was disabled does not turn it back on."""
+    data = _read_mapping(path)
+    enabled = data.pop("enabled", None)
+    if enabled is not None and not isinstance(enabled, bool):
+        raise ValueError(f"{path}: enabled: must be true or false, not {enabled!r}")
+    return _profile_from(path, data), enabled
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """A profile file's YAML (or JSON) mapping, refused in one line when it is none."""
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as error:
@@ -464,6 +481,13 @@ def load_profile(path: Path, *, on_unknown: Callable[[str], None] | None = None)
         raise ValueError(f"{path}: not valid YAML{_yaml_problem(error)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of profile fields")
+    return data
+
+
+def _profile_from(
+    path: Path, data: dict[str, Any], *, on_unknown: Callable[[str], None] | None = None
+) -> ScalingProfile:
+    """The profile in a file's mapping; an unknown field refuses it or goes to ``on_unknown``."""
     unknown = unknown_fields(data, ScalingProfile)
     if unknown:
         if on_unknown is None:

@@ -22,7 +22,7 @@ from forecaster.storage.services import (
     profile_of,
     upsert_service,
 )
-from forecaster.training.replan import replan_or_why
+from forecaster.training.replan import replan_after_store
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
@@ -69,13 +69,15 @@ def put_service(
     )
     response.status_code = 201 if previous is None else 200
     public = to_public(service)
-    # a changed profile, or one enabled again after its plan went unrenewed, is re-planned
-    if previous is not None and (previous != profile or (body.enabled and not was_enabled)):
-        if body.enabled:
-            plan_id, message = replan_or_why(session=session, service=service, profile=profile)
-        else:  # nothing plans a disabled service: its plan is stale until it is enabled
-            plan_id, message = None, "service is disabled: not re-planned"
-        public.plan_change = PlanChange(plan_id=plan_id, message=message)
+    changed = replan_after_store(
+        session=session,
+        service=service,
+        profile=profile,
+        previous=previous,
+        was_enabled=was_enabled,
+    )
+    if changed is not None:
+        public.plan_change = PlanChange(plan_id=changed[0], message=changed[1])
     # before the plan query's cache forgets: it must read this plan, and whether it is enabled
     session.commit()
     forget_current_plan(database, name)

@@ -185,17 +185,19 @@ def ingest(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="timestamp,value CSV"),
     service: str = typer.Option(..., help="service the points belong to"),
     metric: str = typer.Option("requests_per_second", help="metric name"),
-    profile: Path | None = typer.Option(None, exists=True, help="create/update the service first"),
+    profile: Path | None = typer.Option(
+        None, exists=True, help="create/update the service first (as PUT /v1/services does)"
+    ),
     value_column: str | None = VALUE_COLUMN,
 ) -> None:
     """Store a CSV of points in the database, all or nothing."""
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.batch import ingest_long_series
     from forecaster.offline import points_to_store
-    from forecaster.profiles import load_profile
+    from forecaster.profiles import load_service_profile
     from forecaster.storage.db import open_database
-    from forecaster.storage.services import upsert_service
-    from forecaster.training.replan import replan_or_why
+    from forecaster.storage.services import find_service, upsert_service
+    from forecaster.training.replan import replan_after_store
 
     settings = _settings()
     stored = 0
@@ -207,16 +209,35 @@ def ingest(
         say(f"note: {note}")
     try:
         with open_database(settings.database_url) as database, database.session() as session:
-            replaced = None
+            changed, disabled = None, False
             if profile is not None:
-                wanted = load_profile(profile)  # stored: strict, as PUT /v1/services is
-                found, replaced = upsert_service(session=session, name=service, profile=wanted)
+                # stored: strict, as PUT /v1/services is; no `enabled` keeps the stored state
+                wanted, enabled = load_service_profile(profile)
+                existing = find_service(session=session, name=service)
+                was_enabled = existing is None or existing.enabled
+                found, replaced = upsert_service(
+                    session=session, name=service, profile=wanted, enabled=enabled
+                )
+                disabled = not found.enabled
             stored = ingest_long_series(session=session, item=item, settings=settings).stored
-            if replaced is not None and replaced != wanted:  # as PUT /v1/services does
-                say(replan_or_why(session=session, service=found, profile=wanted)[1])
+            if profile is not None:
+                changed = replan_after_store(
+                    session=session,
+                    service=found,
+                    profile=wanted,
+                    previous=replaced,
+                    was_enabled=was_enabled,
+                )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
+    if changed is not None:
+        say(changed[1])
     say(f"stored {stored} points for {service} {metric}")
+    if disabled:
+        say(
+            f"note: {service} is disabled: nothing trains, plans or actuates it "
+            '(enabled: true in the profile, or PUT it with "enabled": true, turns it on)'
+        )
 
 
 @app.command()

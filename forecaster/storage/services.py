@@ -41,17 +41,19 @@ def check_service_name(name: str) -> None:
 
 
 def upsert_service(
-    *, session: Session, name: str, profile: ScalingProfile, enabled: bool = True
+    *, session: Session, name: str, profile: ScalingProfile, enabled: bool | None = None
 ) -> tuple[Service, ScalingProfile | None]:
     """Create or replace a service's profile; returns the service and the profile it replaced
     (None when this call created it). Of concurrent creates of one name, one creates it and the
     others replace its profile, each told which one it replaced. Targets the new profile drops
     are kept as retired, for the actuation pass to restore (:mod:`forecaster.actuators.retired`).
+    ``enabled`` None keeps the stored state (a new service is enabled): a profile file that
+    does not say had turned a service an operator disabled back on.
     """
     check_service_name(name)
     check_targets_free(session=session, name=name, profile=profile)
     document = profile.model_dump(mode="json")
-    row = {"name": name, "profile": document, "enabled": enabled}
+    row = {"name": name, "profile": document, "enabled": enabled is not False}
     created = insert_if_absent(session=session, table=Service, rows=[row], key=["name"]) == 1
     service = get_service(session=session, name=name)
     if created:
@@ -63,7 +65,8 @@ def upsert_service(
         previous = ScalingProfile.model_construct(**service.profile)
     before = stored_targets(service)
     service.profile = document
-    service.enabled = enabled
+    if enabled is not None:
+        service.enabled = enabled
     service.retired_targets = retire_removed(
         service.retired_targets, before=before, after=profile.targets, now=utc_now()
     )

@@ -265,6 +265,25 @@ def replan(*, session: Session, service: Service, profile: ScalingProfile) -> Pl
     )
 
 
+def replan_after_store(
+    *,
+    session: Session,
+    service: Service,
+    profile: ScalingProfile,
+    previous: ScalingProfile | None,
+    was_enabled: bool,
+) -> tuple[int | None, str] | None:
+    """What storing ``profile`` over ``previous`` does to the plan in force, one rule for
+    ``PUT /v1/services`` and ``forecaster ingest --profile``: a changed profile, or one enabled
+    again after its plan went unrenewed, is re-planned (:func:`replan_or_why`); a disabled one
+    is not, as nothing plans it. None: a new service, or nothing changed."""
+    if previous is None or (previous == profile and (was_enabled or not service.enabled)):
+        return None
+    if not service.enabled:  # its plan is stale until it is enabled
+        return None, "service is disabled: not re-planned"
+    return replan_or_why(session=session, service=service, profile=profile)
+
+
 def replan_or_why(
     *, session: Session, service: Service, profile: ScalingProfile
 ) -> tuple[int | None, str]:

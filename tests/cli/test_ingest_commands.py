@@ -102,3 +102,42 @@ def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:
         refused = CliRunner().invoke(app, ["retention", "--raw-days", days])
         assert refused.exit_code == 2, days
         assert "--raw-days must be a positive number of days, at most 36500" in refused.output
+
+
+def test_ingest_with_a_profile_keeps_a_disabled_service_disabled(
+    database: Database, tmp_path: Path
+) -> None:
+    """QA: ``ingest --profile`` turned a service disabled by PUT {"enabled": false} back on and
+    said nothing; the file may set ``enabled`` as the PUT body does, and not setting it keeps
+    the stored state."""
+    with database.session() as session:
+        upsert_service(
+            session=session,
+            name="chat",
+            profile=ScalingProfile(capacity_per_replica=5),
+            enabled=False,
+        )
+    csv = tmp_path / "load.csv"
+    csv.write_text("timestamp,value\n1704067200,1.0\n")
+    profile = tmp_path / "profile.yaml"
+
+    def ingest(text: str) -> tuple[int, str, bool]:
+        profile.write_text(text)
+        result = CliRunner().invoke(
+            app, ["ingest", str(csv), "--service", "chat", "--profile", str(profile)]
+        )
+        with database.session() as session:
+            enabled = next(s.enabled for s in list_services(session=session) if s.name == "chat")
+        return result.exit_code, result.output, enabled
+
+    code, output, enabled = ingest("capacity_per_replica: 8\n")
+    assert (code, enabled) == (0, False), output
+    assert "service is disabled: not re-planned" in output
+    assert "note: chat is disabled: nothing trains, plans or actuates it" in output
+    code, output, enabled = ingest("capacity_per_replica: 8\nenabled: yes\n")
+    assert code == 2 and "enabled: must be true or false, not 'yes'" in output
+    code, output, enabled = ingest("capacity_per_replica: 8\nenabled: true\n")
+    assert (code, enabled) == (0, True), output
+    assert "not re-planned: " in output and "is disabled" not in output
+    code, output, enabled = ingest("capacity_per_replica: 8\nenabled: false\n")
+    assert (code, enabled) == (0, False) and "note: chat is disabled" in output

@@ -66,6 +66,26 @@ def list_actuations(
     return list(session.execute(query).scalars())
 
 
+def latest_failure(
+    *, session: Session, service_id: int, kind: str, since: datetime
+) -> Actuation | None:
+    """A service's newest failed push of a ``kind`` of target since ``since`` (not a dry run):
+    why a target removed from its profile is not restored yet."""
+    query = (
+        select(Actuation)
+        .where(
+            Actuation.service_id == service_id,
+            Actuation.kind == kind,
+            Actuation.outcome == "failed",
+            Actuation.dry_run.is_(False),
+            Actuation.created_at >= since,
+        )
+        .order_by(Actuation.id.desc())
+        .limit(1)
+    )
+    return session.execute(query).scalars().first()
+
+
 def last_actuations(*, session: Session, service_ids: list[int]) -> dict[int, Actuation]:
     """Each service's newest actuation, keyed by service id (services with none are absent)."""
     if not service_ids:

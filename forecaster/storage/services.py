@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from forecaster.actuators.retired import retire_removed
+from forecaster.actuators.retired import RETIRED_AT, RETRY_FOR, retire_removed, retired_target
 from forecaster.errors import (
     InUseError,
     InvalidInputError,
@@ -20,9 +21,10 @@ from forecaster.errors import (
     validation_problems,
 )
 from forecaster.profiles import STORED, ActuationTarget, ScalingProfile, shared_object
+from forecaster.storage.actuations import latest_failure
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import JobRun, Series, Service
-from forecaster.timeutil import utc_now
+from forecaster.timeutil import as_utc, utc_now
 
 # what every route's {name} accepts: a name that needs no escaping in a URL, a label or a file
 SERVICE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -124,20 +126,43 @@ def delete_service(*, session: Session, name: str) -> None:
     service = get_service(session=session, name=name, for_update=True)
     # read as stored: a profile that no longer validates must not keep its service for ever
     held = [str(target.get("kind")) for target in service.profile.get("targets") or []]
-    held += [
-        f"{entry.get('kind')} (removed, not yet restored)" for entry in service.retired_targets
-    ]
     if held:
         raise InUseError(
             f"service {quoted(name)} still has autoscaler targets ({', '.join(held)}): PUT its "
             "profile without targets, let the actuation pass (every 5 min, or `forecaster "
             "actuate`) restore their baselines, then delete it"
         )
+    if service.retired_targets:
+        raise InUseError(
+            f"service {quoted(name)} has targets removed from its profile whose baselines are "
+            f"not restored yet: {'; '.join(_restoring(session, service))}. The actuation pass "
+            "(every 5 min, or `forecaster actuate`) retries each until it is restored or given "
+            "up, then the service can be deleted; fix what the error names to restore it sooner"
+        )
     session.execute(delete(Service).where(Service.id == service.id))
     # its job records go too (they name it, not point at it); a run still going is kept to
     # record its outcome ("deleted while it trained"), which a service made again under the
     # name does not inherit (jobs.latest_failures)
     session.execute(delete(JobRun).where(JobRun.service == name, JobRun.status != "running"))
+
+
+def _restoring(session: Session, service: Service) -> list[str]:
+    """Each retired target of ``service`` as the refused DELETE names it: the object, how its
+    latest restore failed, and when the pass gives up on it. The 409 told the operator to drop
+    the targets, which they had done, and not that a failing restore held the service."""
+    parts = []
+    for entry in service.retired_targets:
+        since = as_utc(datetime.fromisoformat(entry[RETIRED_AT]))
+        failed = latest_failure(
+            session=session, service_id=service.id, kind=str(entry.get("kind")), since=since
+        )
+        if failed is None:
+            label, state = retired_target(entry).described, "no restore tried yet"
+        else:
+            label, state = f"{failed.kind} {failed.target}", f"restore failed: {failed.error}"
+        until = (since + RETRY_FOR).isoformat(timespec="seconds")
+        parts.append(f"{label} ({state}; given up at {until})")
+    return parts
 
 
 def list_services(*, session: Session) -> list[Service]:

@@ -3,6 +3,7 @@ forecaster may still hold its autoscaler above baseline (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -13,10 +14,12 @@ import api.routes.engine as engine_routes
 import forecaster.ingestion.batch as batch_module
 import forecaster.training.train as train_module
 from api.app import create_app
+from forecaster.actuators.retired import RETRY_FOR
 from forecaster.errors import ForecasterError, NotFoundError
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage import plan_views
+from forecaster.storage.actuations import record_actuation
 from forecaster.storage.db import Database
 from forecaster.storage.orm import (
     Forecast,
@@ -29,6 +32,7 @@ from forecaster.storage.orm import (
     Service,
 )
 from forecaster.storage.services import delete_service, find_service, upsert_service
+from forecaster.timeutil import as_utc
 from forecaster.training.train import train_service, train_services
 from tests.helpers import ending_now, store_service, synthetic_traffic
 
@@ -112,7 +116,37 @@ def test_a_service_whose_autoscaler_forecaster_may_hold_is_not_deleted(
     assert client.put("/v1/services/chat", json=PROFILE).status_code == 200
     pending = client.delete("/v1/services/chat")
     assert pending.status_code == 409
-    assert "kubernetes-hpa (removed, not yet restored)" in pending.json()["detail"]
+    detail = pending.json()["detail"]
+    assert "targets removed from its profile whose baselines are not restored yet" in detail
+    assert (
+        'kubernetes-hpa {"namespace": "ml", "name": "chat"} (no restore tried yet; given up at '
+        in detail
+    )
+    assert "PUT its profile without targets" not in detail  # done already
+    with database.session() as session:  # a pass whose restore failed
+        service = find_service(session=session, name="chat")
+        assert service is not None
+        retired_at = datetime.fromisoformat(service.retired_targets[0]["retired_at"])
+        given_up_at = (as_utc(retired_at) + RETRY_FOR).isoformat(timespec="seconds")
+        record_actuation(
+            session=session,
+            service_id=service.id,
+            plan_id=None,
+            target="ml/chat",
+            kind="kubernetes-hpa",
+            dry_run=False,
+            outcome="failed",
+            before={},
+            after={},
+            error="API server 127.0.0.1:18399 refused the connection",
+            actor="scheduler",
+        )
+    detail = client.delete("/v1/services/chat").json()["detail"]
+    assert (
+        "kubernetes-hpa ml/chat (restore failed: API server 127.0.0.1:18399 refused the "
+        f"connection; given up at {given_up_at})"
+    ) in detail, detail
+    assert "retries each until it is restored or given up" in detail
     with database.session() as session:  # as the pass leaves it once the baseline is back
         session.execute(Service.__table__.update().values(retired_targets=[]))
     assert client.delete("/v1/services/chat").status_code == 204

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +28,20 @@ if TYPE_CHECKING:
     from forecaster.training.train import TrainResult
 
 
-# the demo's host that needs no warning: only this machine reaches it
+# a host that needs no warning without authentication: only this machine reaches it
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def open_to_anyone(host: str) -> str | None:
+    """The warning for serving ``host`` without authentication, or None on loopback: the one
+    wording of the demo and ``serve`` (which had said nothing with FORECASTER_AUTH_ENABLED=false
+    on 0.0.0.0)."""
+    if host in LOOPBACK:
+        return None
+    return (
+        f"serving on {host or 'every interface'} without authentication: whoever reaches the "
+        "port can change services and profiles; keep it off shared networks"
+    )
 
 
 def _settings() -> Settings:
@@ -102,8 +115,11 @@ def serve(
 
     configure_logging()  # before the settings are read: what they warn of is a JSON line too
     settings = _settings()
+    host = host or settings.host
+    if not settings.auth_enabled and (warning := open_to_anyone(host)):
+        logging.getLogger(__name__).warning("FORECASTER_AUTH_ENABLED=false: %s", warning)
     _run_server(
-        host or settings.host,
+        host,
         port or settings.port,
         settings.auth_enabled,
         run_scheduler=scheduler or settings.run_scheduler,
@@ -172,11 +188,9 @@ def demo(
     say(f"     {base}/docs        OpenAPI docs")
     say(f"     {base}/v1/services/{DEMO_SERVICE}/plan?horizon=6h")
     say(f"     {base}/v1/services/{DEMO_SERVICE}/forecast")
-    if host in LOOPBACK:
-        warn("note: the demo serves on loopback without authentication")
-    else:
-        warn(f"note: the demo serves on {host} without authentication: whoever reaches the port")
-        warn("      can change services and profiles; keep it off shared networks")
+    warn(
+        f"note: the demo is {open_to_anyone(host) or 'serving on loopback without authentication'}"
+    )
     _run_server(host, port, auth_enabled=False, database_url=result.database_url)
 
 

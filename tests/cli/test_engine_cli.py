@@ -526,3 +526,29 @@ def test_the_demo_recreates_only_its_own_database(tmp_path: Path) -> None:
     (tmp_path / "empty.db").touch()
     assert not_a_demo_database(tmp_path / "empty.db") is None
     assert not_a_demo_database(tmp_path / "absent.db") is None
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_serve_without_authentication_off_loopback_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, host: str, warned: bool
+) -> None:
+    """QA: ``serve`` with FORECASTER_AUTH_ENABLED=false on 0.0.0.0 said nothing (the demo warns)."""
+    import forecaster.cli.service_commands as commands
+    import forecaster.logs
+
+    served: list[tuple[str, bool]] = []
+    monkeypatch.setattr(forecaster.logs, "configure_logging", lambda: None)  # keep caplog's
+    monkeypatch.setattr(
+        commands, "_run_server", lambda host, port, auth, **_: served.append((host, auth))
+    )
+    monkeypatch.setenv("FORECASTER_AUTH_ENABLED", "false")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["serve", "--host", host])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert served == [(host, False)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    expected = f"FORECASTER_AUTH_ENABLED=false: serving on {host} without authentication"
+    assert any(w.startswith(expected) for w in warnings) is warned, warnings

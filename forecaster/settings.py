@@ -244,15 +244,8 @@ class Settings(BaseSettings):
     @field_validator("prometheus_url")
     @classmethod
     def _check_prometheus_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError as error:
-            raise ValueError(f"not a URL ({error})") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("not an http(s) URL such as http://prometheus:9090")
+        if value is not None and (problem := prometheus_url_problem(value)):
+            raise ValueError(problem)
         return value
 
     @field_validator("dask_scheduler")
@@ -270,6 +263,20 @@ class Settings(BaseSettings):
         if not parts.scheme or not parts.hostname or port is None or parts.path not in ("", "/"):
             raise ValueError("not a Dask scheduler address such as tcp://dask-scheduler:8786")
         return value
+
+
+def prometheus_url_problem(value: str) -> str | None:
+    """What is wrong with a Prometheus base URL, or None: the one check of
+    FORECASTER_PROMETHEUS_URL and ``forecaster pull --prometheus-url`` (an option applied with
+    ``model_copy`` skips the validators, and a URL that cannot work was retried for seconds)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as error:
+        return f"not a URL ({error})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL such as http://prometheus:9090"
+    return None
 
 
 def env_name(field: str) -> str:

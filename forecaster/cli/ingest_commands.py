@@ -18,11 +18,14 @@ def pull(
     """Pull the services' Prometheus queries now: backfill on first run, then only what is new."""
     from forecaster.errors import ForecasterError
     from forecaster.ingestion.prometheus import pull_prometheus
-    from forecaster.settings import get_settings
+    from forecaster.logs import without_password
+    from forecaster.settings import get_settings, prometheus_url_problem
     from forecaster.storage.db import open_database
 
     settings = get_settings()
-    if prometheus_url:
+    if prometheus_url is not None:  # checked as FORECASTER_PROMETHEUS_URL is
+        if problem := prometheus_url_problem(prometheus_url):
+            fail(f"--prometheus-url {without_password(prometheus_url)!r}: {problem}")
         settings = settings.model_copy(update={"prometheus_url": prometheus_url})
     with open_database(settings.database_url) as database:
         try:

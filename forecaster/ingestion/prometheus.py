@@ -170,7 +170,10 @@ class PrometheusClient:
     def __init__(self, settings: Settings, *, url: str | None = None) -> None:
         base = url or settings.prometheus_url
         if not base:
-            raise PrometheusError("no Prometheus URL: set FORECASTER_PROMETHEUS_URL")
+            raise PrometheusError(
+                "no Prometheus URL: set FORECASTER_PROMETHEUS_URL "
+                "(or pass `forecaster pull --prometheus-url`)"
+            )
         self.settings = settings
         # set once a query found Prometheus down: the pass's other sources are not each retried
         # with the whole backoff (twenty sources took minutes, and the next pulls were skipped)

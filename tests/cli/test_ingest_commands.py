@@ -141,3 +141,28 @@ def test_ingest_with_a_profile_keeps_a_disabled_service_disabled(
     assert "not re-planned: " in output and "is disabled" not in output
     code, output, enabled = ingest("capacity_per_replica: 8\nenabled: false\n")
     assert (code, enabled) == (0, False) and "note: chat is disabled" in output
+
+
+def test_pull_checks_its_prometheus_url_as_the_setting_is(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: --prometheus-url skipped FORECASTER_PROMETHEUS_URL's check (settings.model_copy
+    runs no validator): ``notaurl`` was retried for seconds and failed twice over; without any
+    URL the error named the variable alone."""
+    for url, problem in [
+        ("notaurl", "not an http(s) URL such as http://prometheus:9090"),
+        ("", "not an http(s) URL"),
+        ("http://u:secret@host:99999", "not a URL (Port out of range"),
+    ]:
+        result = CliRunner().invoke(app, ["pull", "--prometheus-url", url])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: --prometheus-url "), lines
+        assert problem in lines[0] and "secret" not in lines[0]
+    monkeypatch.delenv("FORECASTER_PROMETHEUS_URL", raising=False)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["pull"])
+    assert result.exit_code == 2
+    assert "set FORECASTER_PROMETHEUS_URL (or pass `forecaster pull --prometheus-url`)" in (
+        result.output
+    )

@@ -189,11 +189,19 @@ def _open_run(session: Session, run_id: int) -> JobRun | None:
     return run
 
 
-def list_job_runs(*, session: Session, limit: int = 100, job: str | None = None) -> list[JobRun]:
-    """Recent job runs, newest first."""
+def list_job_runs(
+    *,
+    session: Session,
+    limit: int = 100,
+    job: str | None = None,
+    service: str | None = None,
+    status: str | None = None,
+) -> list[JobRun]:
+    """Recent job runs, newest first; each filter given keeps the runs that match it."""
     query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
-    if job is not None:
-        query = query.where(JobRun.job == job)
+    for column, wanted in ((JobRun.job, job), (JobRun.service, service), (JobRun.status, status)):
+        if wanted is not None:
+            query = query.where(column == wanted)
     return list(session.execute(query).scalars())
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.orm import JobRun
 from forecaster.storage.services import get_service
 from forecaster.timeutil import utc_now
 
@@ -344,3 +345,27 @@ def test_the_spec_lists_the_names_the_api_takes(settings: Settings, database: Da
     assert "requests_per_second" in schemas["ServiceCreate"]["properties"]["metric"]["enum"]
     refused = client.post("/v1/simulations", json={"service": "chat", "model": "arima"})
     assert refused.status_code == 422 and "unknown model" in refused.text
+
+
+def test_job_runs_are_filtered_by_service_and_status(
+    settings: Settings, database: Database
+) -> None:
+    """QA: ``/v1/jobs`` ignored ``?service=`` and ``?status=``, so an answer that looked
+    filtered was not; other parameters (``?offset=``) are refused rather than ignored."""
+    client = _client(settings, database)
+    with database.session() as session:
+        for service, status in [("a", "ok"), ("b", "ok"), ("a", "failed"), (None, "running")]:
+            session.add(JobRun(job="train", service=service, status=status, details={}))
+    runs = client.get("/v1/jobs", params={"service": "a", "status": "ok"}).json()["data"]
+    assert [(run["service"], run["status"]) for run in runs] == [("a", "ok")]
+    runs = client.get("/v1/jobs", params={"service": "a"}).json()["data"]
+    assert [run["status"] for run in runs] == ["failed", "ok"]
+    runs = client.get("/v1/jobs", params={"status": "running", "job": "train"}).json()["data"]
+    assert [run["service"] for run in runs] == [None]
+    bad = client.get("/v1/jobs", params={"status": "done"})
+    assert bad.status_code == 422 and "running" in bad.text, bad.text
+    extra = client.get("/v1/jobs", params={"service": "a", "offset": "1"})
+    assert extra.status_code == 422
+    assert extra.json()["detail"] == (
+        'unknown query parameter "offset"; /v1/jobs takes job, service, status, limit'
+    )

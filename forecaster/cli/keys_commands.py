@@ -64,7 +64,9 @@ def list_() -> None:
 
 @keys_app.command("revoke")
 def revoke(
-    prefix: str = typer.Argument(..., help="the key's prefix, as `keys list` shows"),
+    prefix: str = typer.Argument(
+        ..., help="the key's prefix, as `keys list` shows (or the whole key: never printed)"
+    ),
 ) -> None:
     """Revoke a key: requests with it get 401 within a second."""
     from forecaster.errors import ForecasterError

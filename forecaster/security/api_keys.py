@@ -104,10 +104,17 @@ def list_keys(*, session: Session) -> list[ApiKey]:
 
 
 def revoke_key(*, session: Session, prefix: str) -> ApiKey:
-    """Revoke the key with this prefix; revoking twice keeps the first revocation time."""
+    """Revoke the key with this prefix (or this whole key, pasted from where it is kept: its
+    prefix); revoking twice keeps the first revocation time. A message never repeats a whole
+    key: the refusal of one had echoed the secret to the terminal and its logs."""
+    parts = prefix.split("_", 2)
+    whole = len(parts) == 3 and parts[0] == KEY_PREFIX
+    if whole:
+        prefix = parts[1]
     row = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalar_one_or_none()
     if row is None:
-        raise NotFoundError(f"no API key with prefix {quoted(prefix)}")
+        given = "the key given (prefix " if whole else "prefix "
+        raise NotFoundError(f"no API key with {given}{quoted(prefix)}{')' if whole else ''}")
     if row.revoked_at is None:
         row.revoked_at = utc_now()
     return row

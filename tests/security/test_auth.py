@@ -161,3 +161,30 @@ def test_scope_rules() -> None:
     assert required_scope_for_docs("GET", "/v1/services/x/plan") == "read"
     assert required_scope_for_docs("DELETE", "/v1/services/x/events/1") == "admin"
     assert required_scope_for_docs("DELETE", "/v1/services/x") == "admin"
+
+
+def test_keys_revoke_takes_a_whole_key_and_never_prints_it(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: ``keys revoke`` given the whole key (pasted from a secret store) echoed the secret
+    to stderr in its refusal; it now revokes the key the whole key names, and says only its
+    prefix."""
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", settings.database_url)
+    from forecaster.settings import get_settings
+
+    get_settings.cache_clear()
+    with database.session() as session:
+        issued = create_key(session=session, name="bridge", scopes=["read"])
+    runner = CliRunner()
+    unknown = f"fk_00000000_{issued.secret.split('_', 2)[2]}"
+    refused = runner.invoke(cli, ["keys", "revoke", unknown])
+    assert refused.exit_code == 2
+    assert 'no API key with the key given (prefix "00000000")' in refused.output
+    assert unknown.split("_", 2)[2] not in refused.output
+    revoked = runner.invoke(cli, ["keys", "revoke", issued.secret])
+    assert revoked.exit_code == 0, revoked.output
+    assert revoked.output == f"revoked key {issued.prefix} (bridge)\n"
+    with database.session() as session:
+        row = session.execute(select(ApiKey).where(ApiKey.prefix == issued.prefix)).scalar_one()
+        assert row.revoked_at is not None
+    get_settings.cache_clear()

@@ -205,7 +205,7 @@ def ingest(
     value_column: str | None = VALUE_COLUMN,
 ) -> None:
     """Store a CSV of points in the database, all or nothing."""
-    from forecaster.errors import ForecasterError
+    from forecaster.errors import ForecasterError, quoted
     from forecaster.ingestion.batch import ingest_long_series
     from forecaster.offline import points_to_store
     from forecaster.profiles import load_service_profile
@@ -233,6 +233,12 @@ def ingest(
                     session=session, name=service, profile=wanted, enabled=enabled
                 )
                 disabled = not found.enabled
+            elif find_service(session=session, name=service) is None:  # the batch's own
+                # refusal says "create it first", not that --profile is how this command does
+                fail(
+                    f"service {quoted(service)} does not exist; nothing stored: pass --profile "
+                    "PROFILE.yaml to create it (or PUT /v1/services/NAME)"
+                )
             stored = ingest_long_series(session=session, item=item, settings=settings).stored
             if profile is not None:
                 changed = replan_after_store(
@@ -278,6 +284,9 @@ def train(
                 names = [s.name for s in list_services(session=session) if s.enabled]
         else:
             names = [service]
+        if not names:  # it printed nothing, which read as a training that did nothing wrong
+            say("nothing to train: no service is enabled (create one with PUT /v1/services/NAME)")
+            return
         if model == "auto" and len(names) > 1:  # together: one global LightGBM learns from all
             results = train_recorded(database, names, settings)
         else:

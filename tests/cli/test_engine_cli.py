@@ -552,3 +552,19 @@ def test_serve_without_authentication_off_loopback_warns(
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     expected = f"FORECASTER_AUTH_ENABLED=false: serving on {host} without authentication"
     assert any(w.startswith(expected) for w in warnings) is warned, warnings
+
+
+def test_train_with_nothing_to_train_and_ingest_for_a_new_service_say_so(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """QA: ``train`` with no enabled service printed nothing, and ``ingest`` for a service that
+    does not exist did not say that --profile creates it."""
+    csv = _csv(tmp_path / "new.csv", days=1)
+    result = runner.invoke(app, ["ingest", str(csv), "--service", "new"])
+    assert result.exit_code == 2
+    assert 'service "new" does not exist; nothing stored: pass --profile' in result.output
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        session.execute(sa.update(Service).values(enabled=False))
+    result = runner.invoke(app, ["train"])
+    assert result.exit_code == 0
+    assert result.output.startswith("nothing to train: no service is enabled"), result.output

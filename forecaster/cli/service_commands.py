@@ -104,7 +104,8 @@ def _run_server(
 @app.command()
 def serve(
     host: str = typer.Option(None, help="address to listen on (default FORECASTER_HOST)"),
-    port: int = typer.Option(None, help="port (default FORECASTER_PORT)"),
+    # checked here: 0 fell back to FORECASTER_PORT silently, and 99999 was blamed on it
+    port: int | None = typer.Option(None, min=1, max=65535, help="port (default FORECASTER_PORT)"),
     scheduler: bool = typer.Option(
         False, "--scheduler", help="also run the scheduled jobs in this process (one leads)"
     ),
@@ -120,7 +121,7 @@ def serve(
         logging.getLogger(__name__).warning("FORECASTER_AUTH_ENABLED=false: %s", warning)
     _run_server(
         host,
-        port or settings.port,
+        settings.port if port is None else port,
         settings.auth_enabled,
         run_scheduler=scheduler or settings.run_scheduler,
         workers=workers,

@@ -568,3 +568,18 @@ def test_train_with_nothing_to_train_and_ingest_for_a_new_service_say_so(
     result = runner.invoke(app, ["train"])
     assert result.exit_code == 0
     assert result.output.startswith("nothing to train: no service is enabled"), result.output
+
+
+@pytest.mark.parametrize("port", ["0", "99999"])
+def test_serve_checks_its_port_option(monkeypatch: pytest.MonkeyPatch, port: str) -> None:
+    """QA: ``serve --port 0`` served on FORECASTER_PORT without a word, and ``--port 99999`` was
+    refused as a bad FORECASTER_PORT."""
+    import forecaster.cli.service_commands as commands
+    import forecaster.logs
+
+    monkeypatch.setattr(forecaster.logs, "configure_logging", lambda: None)
+    monkeypatch.setattr(commands, "_run_server", lambda *args, **kwargs: None)
+    result = runner.invoke(app, ["serve", "--port", port])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output, result.output
+    assert "FORECASTER_PORT" not in result.output.replace("default FORECASTER_PORT", "")

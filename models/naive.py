@@ -18,7 +18,8 @@ from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, fill_gaps, sea
 # same moment in the DESPIKE_SEASONS seasons before and the median of the
 # DESPIKE_LOCAL_SECONDS before it (which keeps level shifts and slow ramps out), and unlike the
 # same moment of every season in the week before (or DESPIKE_SEASONS seasons, if more): a value
-# seen then recurs (Monday's first office hours after a weekend, a weekly or 3-daily job):
+# seen then recurs (Monday's first office hours after a weekend, a weekly or 3-daily job; a drop
+# only when seen on the same day of a week before, as a weekend's zeros are not an outage's):
 # seen means within the threshold, or nearer than DESPIKE_RECUR_SHARE of its own distance from
 # the median (a job at 8x is as noisy as 8x)
 DESPIKE_CHANGES = 6.0
@@ -77,7 +78,13 @@ def despiked(values: np.ndarray, season: int, step_seconds: float) -> np.ndarray
     recent = pd.Series(x).rolling(local, min_periods=max(1, local // 2)).median().shift(1)
     near = np.maximum(threshold, DESPIKE_RECUR_SHARE * np.abs(x - reference))
     with np.errstate(invalid="ignore"):  # NaN: that moment unknown, not a match
-        recurs = (np.abs(earlier - x) <= near).any(axis=0)
+        matches = np.abs(earlier - x) <= near
+    # a drop recurs only on the same day of a week before: against any day, a weekday outage
+    # of an office-hours service matched the weekend's zeros and was kept (review)
+    weekly = np.array(
+        [(back * season * step_seconds) % WEEK_SECONDS == 0 for back in range(1, lags + 1)]
+    )
+    recurs = np.where(x > reference, matches.any(axis=0), matches[weekly].any(axis=0))
     one_off = (
         known
         & (threshold > 0)  # also: no change seen before it

@@ -187,3 +187,16 @@ def test_a_weekly_job_is_replayed_by_the_weekly_rule() -> None:
     forecast_job = frame.index.isin(history.index[job[: len(history)]][-12:] + pd.Timedelta(days=7))
     assert forecast_job.sum() == 12
     assert frame["p50"][forecast_job].mean() > 0.8 * history[job[: len(history)]][-12:].mean()
+
+
+def test_a_weekday_outage_of_an_office_hours_service_is_still_replaced() -> None:
+    """Review: a drop matched against every day of the week before met the weekend's zeros, so
+    a two-hour outage on a Wednesday afternoon was kept and forecast for Thursday at 0. A drop
+    recurs only when seen on the same day a week before (a weekend's zeros are)."""
+    history = _office_hours(17, 3)  # ends at midnight before a Thursday
+    outage = slice(-288 + 14 * 12, -288 + 16 * 12)  # Wednesday 14:00-16:00
+    history.iloc[outage] = 0.0
+    thursday = SeasonalNaiveDaily().fit(history).predict(288)["p50"].iloc[14 * 12 : 16 * 12]
+    assert thursday.mean() > 150
+    saturday = SeasonalNaiveWeekly().fit(_office_hours(21, 5)).predict(288)["p50"]
+    assert saturday.max() < 5  # the weekend's zeros are not replaced by weekday load

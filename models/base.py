@@ -22,19 +22,32 @@ WEEK_SECONDS = 7 * DAY_SECONDS
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
 
 
+# the value shares of a step that count as whole requests (see log_unit), and the share of the
+# values that must be whole multiples of one for it to be the unit
+LOG_UNIT_DIVISORS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 300, 900, 1800, 3600)
+LOG_UNIT_SHARE = 0.99
+
+
 def log_unit(values: pd.Series, step_seconds: float) -> float:
-    """The unit ``u`` of the log scale log(1 + y / u): one request, read off the values' own
-    granularity (their least positive difference), between one request a step as a rate a
-    second (1 / step_seconds) and 1. Counts give 1, as before; counts a second over 5 minutes
-    are multiples of 1/300, and 5-minute counts averaged onto 15 minutes of 1/3: modelled as
-    the counts they come from. With u = 1 for all, requests a second of a quiet service (0.05
-    = 15 requests in 5 minutes) were modelled nearly additively, unlike the same load counted
-    (QA: a trace given per second was forecast 30 % higher by MSTL)."""
-    levels = np.unique(np.round(values.dropna().to_numpy(dtype="float64"), 9))
-    gaps = np.diff(levels)
-    if len(gaps) == 0:
+    """The unit ``u`` of the log scale log(1 + y / u): one request. The largest 1/d (d in
+    :data:`LOG_UNIT_DIVISORS` up to the step, or the step itself) that 99 % of the values are
+    whole multiples of, else one request a step as a rate a second (1 / step_seconds). Counts
+    give 1, as before; counts a second over 5 minutes are multiples of 1/300, and 5-minute
+    counts averaged onto 15 minutes of 1/3: each is modelled as the counts it comes from. With
+    u = 1 for all, requests a second of a quiet service (0.05 = 15 requests in 5 minutes) were
+    modelled nearly additively, unlike the same load counted (QA: a trace given per second was
+    forecast 30 % higher by MSTL). Read off most values, not the least gap between any two: one
+    averaged bucket among counts had moved the whole forecast (review)."""
+    observed = values.dropna().to_numpy(dtype="float64")
+    finest = max(round(step_seconds), 1)
+    if len(observed) == 0:
         return 1.0
-    return float(np.clip(gaps.min(), min(1.0, 1.0 / step_seconds), 1.0))
+    for divisor in sorted({d for d in LOG_UNIT_DIVISORS if d < finest} | {finest}):
+        scaled = observed * divisor
+        whole = np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))
+        if whole.mean() >= LOG_UNIT_SHARE:
+            return 1.0 / divisor
+    return 1.0 / finest
 
 
 def quantile_name(q: float) -> str:

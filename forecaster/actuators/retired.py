@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from forecaster.actuators.registry import object_identity
+from forecaster.actuators.base import ActuatorContext
+from forecaster.actuators.registry import build, object_identity
 from forecaster.profiles import STORED, ActuationTarget
 from forecaster.timeutil import as_utc
 
@@ -54,6 +55,18 @@ def retired_target(entry: dict[str, Any]) -> ActuationTarget:
     """The target a retired entry stands for (not re-checked, as a stored profile's are not)."""
     fields = {key: value for key, value in entry.items() if key != RETIRED_AT}
     return ActuationTarget.model_validate(fields, context=STORED)
+
+
+def recorded_label(entry: dict[str, Any]) -> str | None:
+    """The target a retired entry's actuations are recorded under (the actuation pass's own
+    label: its name, then the object), or None when its actuator cannot be built here (an
+    uninstalled plugin)."""
+    target = retired_target(entry)
+    try:
+        shown = build(target.kind, target.config, ActuatorContext()).target
+    except Exception:  # noqa: BLE001 - a plugin gone or broken: the kind alone must do
+        return None
+    return f"{target.name}: {shown}" if target.name else shown
 
 
 def given_up(entry: dict[str, Any], now: datetime) -> bool:

@@ -142,6 +142,7 @@ def _actuate_service(
                     session=session,
                     service_id=service_id,
                     plan_id=target_window.plan_id,
+                    # the label retired.recorded_label finds a retired target's failures by
                     target=f"{target.name}: {result.target}" if target.name else result.target,
                     kind=target.kind,
                     dry_run=dry_run,

@@ -67,10 +67,10 @@ def list_actuations(
 
 
 def latest_failure(
-    *, session: Session, service_id: int, kind: str, since: datetime
+    *, session: Session, service_id: int, kind: str, target: str | None, since: datetime
 ) -> Actuation | None:
-    """A service's newest failed push of a ``kind`` of target since ``since`` (not a dry run):
-    why a target removed from its profile is not restored yet."""
+    """A service's newest failed push to ``target`` (any of its ``kind`` when None) since
+    ``since``, not a dry run: why a target removed from its profile is not restored yet."""
     query = (
         select(Actuation)
         .where(
@@ -83,6 +83,8 @@ def latest_failure(
         .order_by(Actuation.id.desc())
         .limit(1)
     )
+    if target is not None:
+        query = query.where(Actuation.target == target)
     return session.execute(query).scalars().first()
 
 

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from forecaster.actuators.retired import RETIRED_AT, RETRY_FOR, retire_removed, retired_target
+from forecaster.actuators.retired import (
+    RETIRED_AT,
+    RETRY_FOR,
+    recorded_label,
+    retire_removed,
+    retired_target,
+)
 from forecaster.errors import (
     InUseError,
     InvalidInputError,
@@ -154,7 +160,11 @@ def _restoring(session: Session, service: Service) -> list[str]:
     for entry in service.retired_targets:
         since = as_utc(datetime.fromisoformat(entry[RETIRED_AT]))
         failed = latest_failure(
-            session=session, service_id=service.id, kind=str(entry.get("kind")), since=since
+            session=session,
+            service_id=service.id,
+            kind=str(entry.get("kind")),
+            target=recorded_label(entry),
+            since=since,
         )
         if failed is None:
             label, state = retired_target(entry).described, "no restore tried yet"

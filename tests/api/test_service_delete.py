@@ -141,7 +141,21 @@ def test_a_service_whose_autoscaler_forecaster_may_hold_is_not_deleted(
             error="API server 127.0.0.1:18399 refused the connection",
             actor="scheduler",
         )
+        record_actuation(  # another object of the same kind failed since (review: it was named)
+            session=session,
+            service_id=service.id,
+            plan_id=None,
+            target="ml/other",
+            kind="kubernetes-hpa",
+            dry_run=False,
+            outcome="failed",
+            before={},
+            after={},
+            error="forbidden on ml/other",
+            actor="scheduler",
+        )
     detail = client.delete("/v1/services/chat").json()["detail"]
+    assert "ml/other" not in detail
     assert (
         "kubernetes-hpa ml/chat (restore failed: API server 127.0.0.1:18399 refused the "
         f"connection; given up at {given_up_at})"

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -464,9 +465,11 @@ def load_service_profile(path: Path) -> tuple[ScalingProfile, bool | None]:
     written before the service was disabled does not turn it back on."""
     data = _read_mapping(path)
     enabled = data.pop("enabled", None)
-    if enabled is not None and not isinstance(enabled, bool):
-        raise ValueError(f"{path}: enabled: must be true or false, not {enabled!r}")
-    return _profile_from(path, data), enabled
+    try:  # read as the PUT body reads it: yes/no and on/off too (review)
+        read = None if enabled is None else TypeAdapter(bool).validate_python(enabled)
+    except ValidationError:
+        raise ValueError(f"{path}: enabled: must be true or false, not {enabled!r}") from None
+    return _profile_from(path, data), read
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:

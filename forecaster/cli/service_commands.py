@@ -201,7 +201,10 @@ def ingest(
     service: str = typer.Option(..., help="service the points belong to"),
     metric: str = typer.Option("requests_per_second", help="metric name"),
     profile: Path | None = typer.Option(
-        None, exists=True, help="create/update the service first (as PUT /v1/services does)"
+        None,
+        exists=True,
+        help="create/update the service first, as PUT /v1/services does (a file without "
+        "`enabled` keeps the stored state)",
     ),
     value_column: str | None = VALUE_COLUMN,
 ) -> None:

@@ -134,13 +134,15 @@ def test_ingest_with_a_profile_keeps_a_disabled_service_disabled(
     assert (code, enabled) == (0, False), output
     assert "service is disabled: not re-planned" in output
     assert "note: chat is disabled: nothing trains, plans or actuates it" in output
-    code, output, enabled = ingest("capacity_per_replica: 8\nenabled: yes\n")
-    assert code == 2 and "enabled: must be true or false, not 'yes'" in output
+    code, output, enabled = ingest("capacity_per_replica: 8\nenabled: maybe\n")
+    assert code == 2 and "enabled: must be true or false, not 'maybe'" in output
     code, output, enabled = ingest("capacity_per_replica: 8\nenabled: true\n")
     assert (code, enabled) == (0, True), output
     assert "not re-planned: " in output and "is disabled" not in output
     code, output, enabled = ingest("capacity_per_replica: 8\nenabled: false\n")
     assert (code, enabled) == (0, False) and "note: chat is disabled" in output
+    code, output, enabled = ingest("capacity_per_replica: 8\nenabled: on\n")
+    assert (code, enabled) == (0, True), output  # as the PUT body reads it (review)
 
 
 def test_pull_checks_its_prometheus_url_as_the_setting_is(

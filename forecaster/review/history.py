@@ -51,7 +51,9 @@ def bucket_seconds_for(span_seconds: float, points: int, own_step: float | None 
     mark (QA: 2-minute buckets showed 5-minute points at 00:00, 00:04, 00:10, 00:14)."""
     wanted = span_seconds / max(points, 1)
     for width in NICE_BUCKET_SECONDS:
-        if width >= wanted and (own_step is None or width >= own_step or own_step % width == 0):
+        if width >= wanted and (
+            own_step is None or width >= own_step or round(own_step) % width == 0
+        ):
             return width
     return int(math.ceil(wanted / 86400) * 86400)
 

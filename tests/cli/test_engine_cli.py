@@ -528,7 +528,10 @@ def test_the_demo_recreates_only_its_own_database(tmp_path: Path) -> None:
     assert not_a_demo_database(tmp_path / "absent.db") is None
 
 
-@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [("0.0.0.0", True), ("127.0.0.1", False), ("127.0.0.2", False), ("0:0:0:0:0:0:0:1", False)],
+)
 def test_serve_without_authentication_off_loopback_warns(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, host: str, warned: bool
 ) -> None:

@@ -28,6 +28,7 @@ def test_bucket_widths_are_readable_and_fit_the_points() -> None:
     assert bucket_seconds_for(3 * 3600, 100, own_step=300) == 300
     assert bucket_seconds_for(3600, 1500, own_step=60) == 5
     assert bucket_seconds_for(3 * 3600, 100, own_step=90) == 120  # coarser than it: any width
+    assert bucket_seconds_for(3600, 1500, own_step=299.9) == 5  # a step read with jitter
 
 
 def test_a_hole_in_the_data_breaks_the_line_once() -> None:

@@ -25,6 +25,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from forecaster import __version__
+
+        typer.echo(f"forecaster {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version"
+    ),
+) -> None:
+    """Forecast inference traffic and plan replicas and GPUs ahead of demand."""
+
+
 def say(message: str = "") -> None:
     """Print a line for the user (stdout)."""
     typer.echo(message)

@@ -586,3 +586,12 @@ def test_serve_checks_its_port_option(monkeypatch: pytest.MonkeyPatch, port: str
     assert result.exit_code == 2
     assert "Invalid value for '--port'" in result.output, result.output
     assert "FORECASTER_PORT" not in result.output.replace("default FORECASTER_PORT", "")
+
+
+def test_version_prints_the_installed_version() -> None:
+    """QA: there was no ``--version``; a bug report could not say which release it was."""
+    from forecaster import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"forecaster {__version__}\n"
+    assert runner.invoke(app, ["--version", "status", "--check"]).exit_code == 0  # eager

@@ -57,16 +57,21 @@ def retired_target(entry: dict[str, Any]) -> ActuationTarget:
     return ActuationTarget.model_validate(fields, context=STORED)
 
 
+def audit_label(target: ActuationTarget, shown: str) -> str:
+    """What the audit records a push to ``target`` under: its name, then the object its
+    actuator shows (``shown``), or the object alone."""
+    return f"{target.name}: {shown}" if target.name else shown
+
+
 def recorded_label(entry: dict[str, Any]) -> str | None:
-    """The target a retired entry's actuations are recorded under (the actuation pass's own
-    label: its name, then the object), or None when its actuator cannot be built here (an
-    uninstalled plugin)."""
+    """The :func:`audit_label` a retired entry's actuations are recorded under, or None when
+    its actuator cannot be built here (an uninstalled plugin)."""
     target = retired_target(entry)
     try:
         shown = build(target.kind, target.config, ActuatorContext()).target
     except Exception:  # noqa: BLE001 - a plugin gone or broken: the kind alone must do
         return None
-    return f"{target.name}: {shown}" if target.name else shown
+    return audit_label(target, shown)
 
 
 def given_up(entry: dict[str, Any], now: datetime) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from forecaster.actuators import registry
 from forecaster.actuators.base import ActuationResult, ActuatorContext
-from forecaster.actuators.retired import given_up, retired_target, without
+from forecaster.actuators.retired import audit_label, given_up, retired_target, without
 from forecaster.actuators.retry import RetryPolicy, describe_error
 from forecaster.actuators.window import PlanStatus, PlanWindow, load_windows
 from forecaster.errors import ForecasterError
@@ -142,8 +142,7 @@ def _actuate_service(
                     session=session,
                     service_id=service_id,
                     plan_id=target_window.plan_id,
-                    # the label retired.recorded_label finds a retired target's failures by
-                    target=f"{target.name}: {result.target}" if target.name else result.target,
+                    target=audit_label(target, result.target),
                     kind=target.kind,
                     dry_run=dry_run,
                     outcome=result.outcome,

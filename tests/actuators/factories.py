@@ -9,9 +9,10 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.profiles import ScalingProfile
+from forecaster.storage.actuations import record_actuation
 from forecaster.storage.db import Database
 from forecaster.storage.forecasts import save_forecast, save_model_run
-from forecaster.storage.orm import Plan, Service
+from forecaster.storage.orm import Actuation, Plan, Service
 from forecaster.storage.plans import save_plan
 from forecaster.storage.samples import ensure_series
 from forecaster.storage.services import get_service, upsert_service
@@ -33,6 +34,32 @@ def make_service(
     )
     with database.session() as session:
         upsert_service(session=session, name=name, profile=profile, enabled=enabled)
+
+
+def record_push(
+    session: Session,
+    service_id: int,
+    *,
+    outcome: str,
+    target: str = "ml/chat",
+    dry_run: bool = False,
+    error: str | None = None,
+    actor: str = "scheduler",
+) -> Actuation:
+    """An audited push to an HPA, as the actuation pass records one (nothing before or after)."""
+    return record_actuation(
+        session=session,
+        service_id=service_id,
+        plan_id=None,
+        target=target,
+        kind="kubernetes-hpa",
+        dry_run=dry_run,
+        outcome=outcome,
+        before={},
+        after={},
+        error=error,
+        actor=actor,
+    )
 
 
 def store_plan(

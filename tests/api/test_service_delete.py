@@ -19,7 +19,6 @@ from forecaster.errors import ForecasterError, NotFoundError
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage import plan_views
-from forecaster.storage.actuations import record_actuation
 from forecaster.storage.db import Database
 from forecaster.storage.orm import (
     Forecast,
@@ -34,6 +33,7 @@ from forecaster.storage.orm import (
 from forecaster.storage.services import delete_service, find_service, upsert_service
 from forecaster.timeutil import as_utc
 from forecaster.training.train import train_service, train_services
+from tests.actuators.factories import record_push
 from tests.helpers import ending_now, store_service, synthetic_traffic
 
 PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
@@ -128,31 +128,11 @@ def test_a_service_whose_autoscaler_forecaster_may_hold_is_not_deleted(
         assert service is not None
         retired_at = datetime.fromisoformat(service.retired_targets[0]["retired_at"])
         given_up_at = (as_utc(retired_at) + RETRY_FOR).isoformat(timespec="seconds")
-        record_actuation(
-            session=session,
-            service_id=service.id,
-            plan_id=None,
-            target="ml/chat",
-            kind="kubernetes-hpa",
-            dry_run=False,
-            outcome="failed",
-            before={},
-            after={},
-            error="API server 127.0.0.1:18399 refused the connection",
-            actor="scheduler",
-        )
-        record_actuation(  # another object of the same kind failed since (review: it was named)
-            session=session,
-            service_id=service.id,
-            plan_id=None,
-            target="ml/other",
-            kind="kubernetes-hpa",
-            dry_run=False,
-            outcome="failed",
-            before={},
-            after={},
-            error="forbidden on ml/other",
-            actor="scheduler",
+        refused = "API server 127.0.0.1:18399 refused the connection"
+        record_push(session, service.id, outcome="failed", error=refused)
+        # another object of the same kind failed since (review: it was named)
+        record_push(
+            session, service.id, outcome="failed", target="ml/other", error="forbidden on ml/other"
         )
     detail = client.delete("/v1/services/chat").json()["detail"]
     assert "ml/other" not in detail

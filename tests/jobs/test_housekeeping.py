@@ -12,14 +12,13 @@ from forecaster.jobs.housekeeping import prune_records
 from forecaster.jobs.tasks import retention_all
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
-from forecaster.storage.actuations import record_actuation
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from forecaster.storage.orm import Actuation, Forecast, ForecastPoint, JobRun, ModelRun, Plan
 from forecaster.storage.services import get_service
 from forecaster.timeutil import utc_now
 from forecaster.training.train import forecast_service, train_service
-from tests.actuators.factories import make_service
+from tests.actuators.factories import make_service, record_push
 from tests.helpers import ending_now, store_service, synthetic_traffic
 
 
@@ -35,19 +34,7 @@ def audit(database: Database, *outcomes: str) -> None:
     with database.session() as session:
         service_id = get_service(session=session, name="chat").id
         for outcome in outcomes:
-            record_actuation(
-                session=session,
-                service_id=service_id,
-                plan_id=None,
-                target="ml/chat",
-                kind="kubernetes-hpa",
-                dry_run=False,
-                outcome=outcome,
-                before={},
-                after={},
-                error=None,
-                actor="scheduler",
-            )
+            record_push(session, service_id, outcome=outcome)
 
 
 def outcomes(database: Database) -> list[str]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from forecaster.storage.actuations import record_actuation
 from forecaster.storage.db import Database
 from forecaster.storage.services import get_service
-from tests.actuators.factories import make_service
+from tests.actuators.factories import make_service, record_push
 
 
 def counted(outcome: str) -> float:
@@ -23,18 +22,7 @@ def test_a_dry_run_is_counted_as_one_not_as_a_push(database: Database) -> None:
     with database.session() as session:
         service_id = get_service(session=session, name="chat").id
         for dry_run in (True, True, False):
-            record_actuation(
-                session=session,
-                service_id=service_id,
-                plan_id=None,
-                target="ml/chat",
-                kind="kubernetes-hpa",
-                dry_run=dry_run,
-                outcome="applied",  # what the push would have done
-                before={},
-                after={},
-                error=None,
-                actor="test",
-            )
+            # outcome: what the push would have done
+            record_push(session, service_id, outcome="applied", dry_run=dry_run, actor="test")
     assert counted("applied") - applied == 1
     assert counted("dry_run") - dry == 2

@@ -14,6 +14,7 @@ import pandas as pd
 
 from forecaster.timeutil import epoch_ns, freq_alias, spoken_duration
 from forecaster.training.level_shift import with_recent_rise_levelled
+from forecaster.training.trailing_dip import without_trailing_dip
 from models.base import DAY_SECONDS, step_seconds_of
 from models.calendar import overlapping_steps, utc_offset_minutes
 
@@ -263,13 +264,15 @@ def without_outages(history: pd.Series) -> tuple[pd.Series, str]:
 
 def read_as_load(history: pd.Series, zone: str | None = None) -> tuple[pd.Series, str]:
     """The history models learn from: read on ``zone``'s current clock (:func:`on_local_clock`),
-    outages read as missing (:func:`without_outages`), then a recent lasting rise levelled
+    outages read as missing (:func:`without_outages`), a young dip at the end too
+    (:mod:`forecaster.training.trailing_dip`), then a recent lasting rise levelled
     (:mod:`forecaster.training.level_shift`), with a note for each that applied. Training and
     the 15-minute refresh both read the history so."""
     local, clock = on_local_clock(history, zone)
     cleaned, outage = without_outages(local)
-    levelled, rise = with_recent_rise_levelled(cleaned)
-    return levelled, "; ".join(filter(None, [clock, outage, rise]))
+    undipped, dip = without_trailing_dip(cleaned)
+    levelled, rise = with_recent_rise_levelled(undipped)
+    return levelled, "; ".join(filter(None, [clock, outage, dip, rise]))
 
 
 def on_latest_clock(points: pd.Series, shift_minutes: np.ndarray) -> pd.Series:

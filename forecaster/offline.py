@@ -358,6 +358,7 @@ def points_to_store(
     here once (an unreadable one is named by its line), and the batch keeps the text as
     written and each row's line for the messages of the checks it runs."""
     columns = read_text_columns(source, value_column, name=name, value_option=value_option)
+    _refuse_no_rows(columns, name or str(source))
     missing = _written_as_missing(columns.values)
     stamps, values = _parsed(columns, missing, name or str(source))
     kept = ~missing.to_numpy()
@@ -383,6 +384,13 @@ def points_to_store(
     return points, note
 
 
+def _refuse_no_rows(columns: TextColumns, name: str) -> None:
+    """A file of only a header holds no points: refused, naming it, rather than read as an
+    empty series (ingest said "stored 0 points" and looked like a success)."""
+    if columns.values.empty:
+        raise InvalidInputError(f"{name}: no rows after the header")
+
+
 def _repeated_note(stamps: pd.DatetimeIndex, outcome: str) -> str:
     """A note on rows that repeat an earlier row's timestamp (an export run twice, a join),
     saying what became of them; "" when none do."""
@@ -401,11 +409,9 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
     models see a gap. Any other unreadable value or timestamp refuses the file, naming the row.
     """
     columns = read_text_columns(path, value_column)
-    text = columns.values
-    missing = _written_as_missing(text)
+    _refuse_no_rows(columns, str(path))
+    missing = _written_as_missing(columns.values)
     stamps, values = _parsed(columns, missing, str(path))
-    if text.empty:
-        raise InvalidInputError(f"{path}: no rows after the header")
     if missing.all():
         raise InvalidInputError(f"{path}: no readable rows (every value is blank)")
     kept = ~missing.to_numpy()

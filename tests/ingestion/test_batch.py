@@ -235,6 +235,14 @@ def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Databas
         "cannot read wide.csv: it has 50000 columns, at most 1000; "
         "keep the timestamp and value columns"
     )
+    # a header and no rows answered {"stored": 0}, as if it were a success
+    bad = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files={"file": ("empty.csv", "timestamp,value\n", "text/csv")},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == "empty.csv: no rows after the header"
     assert stored(database) == 2
 
 

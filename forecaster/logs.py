@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL_VARIABLE = "FORECASTER_LOG_LEVEL"
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -51,8 +55,27 @@ def without_password(text: str) -> str:
     return re.sub(r"([?&]password=)[^&\s'\"]*", r"\1***", masked, flags=re.IGNORECASE)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route forecaster's and uvicorn's logs through the JSON formatter on stderr."""
+def log_level(value: str) -> str:
+    """A log level as ``logging`` spells it, from any case; ValueError naming the levels that
+    exist (a typo such as ``WARN`` or ``verbose`` must not quietly log at another level)."""
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"not a log level; use one of {', '.join(LOG_LEVELS)} (any case)")
+    return level
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Route forecaster's and uvicorn's logs through the JSON formatter on stderr, at ``level``
+    or else FORECASTER_LOG_LEVEL (INFO). Read here, not from the settings: logging is set up
+    before them, so that what they warn of is a JSON line too."""
+    if level is None:
+        from forecaster.errors import ConfigurationError
+
+        wanted = os.environ.get(LOG_LEVEL_VARIABLE, "INFO")
+        try:
+            level = log_level(wanted)
+        except ValueError as error:
+            raise ConfigurationError(f"{LOG_LEVEL_VARIABLE}={wanted!r}: {error}") from None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from forecaster.errors import ConfigurationError
-from forecaster.logs import without_password
+from forecaster.logs import log_level, without_password
 
 ENV_PREFIX = "FORECASTER_"
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", min_length=1)  # "" listened on every interface
     port: int = Field(default=8000, ge=1, le=65535)
     auth_enabled: bool = True
+    # read by configure_logging before the settings; here so a bad value stops every command
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     # --- ingestion limits ---
     max_points_per_batch: int = Field(default=200_000, gt=0)
@@ -206,6 +208,11 @@ class Settings(BaseSettings):
 
         parse_schedule(value)  # raises ValueError naming the problem
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        return log_level(value)
 
     @field_validator("database_url")
     @classmethod

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("FORECASTER_DASK_SCHEDULER", "foo", "not a Dask scheduler address"),
         ("FORECASTER_DASK_SCHEDULER", "tcp://dask", "not a Dask scheduler address"),
         ("FORECASTER_HOST", "", "at least 1 character"),  # served every interface
+        ("FORECASTER_LOG_LEVEL", "WARN", "use one of DEBUG, INFO, WARNING, ERROR"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(
@@ -146,6 +147,7 @@ def test_a_schema_newer_than_this_code_is_one_line(tmp_path: Path) -> None:
     [
         ("FORECASTER_PORT", "-1"),
         ("FORECASTER_DATABASE_URL", "postgresql://forecaster:pw@127.0.0.1:9/forecaster"),
+        ("FORECASTER_LOG_LEVEL", "verbose"),  # read as logging is set up, before the settings
     ],
 )
 def test_serve_stops_with_one_line_not_a_traceback(name: str, value: str) -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from forecaster.offline import SeriesFile
     from forecaster.profiles import ScalingProfile
+    from forecaster.settings import Settings
 
 app = typer.Typer(
     name="forecaster",
@@ -56,6 +57,31 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Stop with a clear message on stderr and a non-zero exit code."""
     typer.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def new_default_database(settings: Settings) -> str | None:
+    """A line saying a command is about to create the default SQLite file in the current folder,
+    or None when a database URL was given or that file exists. Unsaid, a command run from
+    another folder quietly started an empty database there (QA)."""
+    if "database_url" in settings.model_fields_set:
+        return None
+    from sqlalchemy.engine import make_url
+
+    path = Path(make_url(settings.database_url).database or "")
+    if path.exists():
+        return None
+    return (
+        f"FORECASTER_DATABASE_URL is not set: creating the SQLite database {path.resolve()}; "
+        "set FORECASTER_DATABASE_URL to use another"
+    )
+
+
+def database_to_open(settings: Settings) -> str:
+    """The database URL a command opens, with a note on stderr when that creates the default
+    file (:func:`new_default_database`)."""
+    if note := new_default_database(settings):
+        warn(f"note: {note}")
+    return settings.database_url
 
 
 def on_stdout(path: Path) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from forecaster.cli.app import app, fail, say, warn
+from forecaster.cli.app import app, database_to_open, fail, say, warn
 
 
 @app.command()
@@ -27,7 +27,7 @@ def pull(
         if problem := prometheus_url_problem(prometheus_url):
             fail(f"--prometheus-url {without_password(prometheus_url)!r}: {problem}")
         settings = settings.model_copy(update={"prometheus_url": prometheus_url})
-    with open_database(settings.database_url) as database:
+    with open_database(database_to_open(settings)) as database:
         try:
             summary = pull_prometheus(database, settings, service=service)
         except ForecasterError as error:
@@ -74,7 +74,7 @@ def retention(
         settings = settings.model_copy(update={"retention_raw_days": raw_days})
     from forecaster.jobs.housekeeping import prune_records
 
-    with open_database(settings.database_url) as database:
+    with open_database(database_to_open(settings)) as database:
         summary = apply_retention(database, settings)
         pruned = prune_records(database, settings)
     for item in summary.services:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from forecaster.cli.app import app, fail, say
+from forecaster.cli.app import app, database_to_open, fail, say
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ def _session() -> Iterator[Session]:
     from forecaster.settings import get_settings
     from forecaster.storage.db import open_database
 
-    with open_database(get_settings().database_url) as database, database.session() as session:
+    with open_database(database_to_open(get_settings())) as database, database.session() as session:
         yield session
 
 

@@ -11,7 +11,9 @@ import typer
 from forecaster.cli.app import (
     VALUE_COLUMN,
     app,
+    database_to_open,
     fail,
+    new_default_database,
     read_input,
     read_profile,
     say,
@@ -85,6 +87,8 @@ def _run_server(
     if database_url:
         overrides["database_url"] = database_url
     settings = load_settings(**overrides)
+    if note := new_default_database(settings):  # a JSON line among the server's own
+        logging.getLogger(__name__).warning(note)
     common: dict[str, object] = {
         "host": host,
         "port": port,
@@ -235,7 +239,7 @@ def ingest(
     if note:
         say(f"note: {note}")
     try:
-        with open_database(settings.database_url) as database, database.session() as session:
+        with open_database(database_to_open(settings)) as database, database.session() as session:
             changed, disabled = None, False
             if profile is not None:
                 # stored: strict, as PUT /v1/services is; no `enabled` keeps the stored state
@@ -291,7 +295,7 @@ def train(
     settings = _settings()
     # a person waits on this one-shot command: it runs at their priority (the scheduled
     # trainings of `forecaster worker` and the API yield the CPU to serving)
-    with open_database(settings.database_url) as database, at_caller_priority():
+    with open_database(database_to_open(settings)) as database, at_caller_priority():
         if service is None:
             with database.session() as session:
                 names = [s.name for s in list_services(session=session) if s.enabled]
@@ -384,7 +388,7 @@ def plan(
 
     settings = _settings()
     try:
-        with open_database(settings.database_url) as database:
+        with open_database(database_to_open(settings)) as database:
             plan_id = plan_service(database, service)
     except ForecasterError as error:
         fail(str(error))
@@ -406,7 +410,7 @@ def status(
     now = utc_now()
     settings = _settings()
     max_age = settings.actuation_max_plan_age_seconds
-    with open_database(settings.database_url) as database, database.session() as session:
+    with open_database(database_to_open(settings)) as database, database.session() as session:
         summaries = summarize_services(session=session, now=now, max_plan_age_seconds=max_age)
     if not summaries:
         say("no services yet: forecaster ingest FILE --service NAME, or PUT /v1/services/NAME")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from forecaster.cli.app import app, fail, say, warn
+from forecaster.cli.app import app, database_to_open, fail, new_default_database, say, warn
 
 if TYPE_CHECKING:
     from forecaster.settings import Settings
@@ -34,6 +34,8 @@ def worker() -> None:
     configure_logging()
     worker_log = logging.getLogger("forecaster.worker")
     settings = get_settings()
+    if note := new_default_database(settings):  # a JSON line among the worker's own
+        worker_log.warning(note)
     if settings.worker_nice:  # training is batch work: let API processes on the host go first
         os.nice(settings.worker_nice)
     database = Database(settings.database_url)
@@ -85,7 +87,7 @@ def actuate(
     level = actuators_log.level
     actuators_log.setLevel(logging.ERROR)
     try:
-        with open_database(settings.database_url) as database:
+        with open_database(database_to_open(settings)) as database:
             names = [service] if service else services_with_targets(database)
             if not names:
                 say("no service has actuation targets in its profile; nothing to push")

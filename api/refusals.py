@@ -22,7 +22,8 @@ from api.deps import get_body, get_database, get_decoded_body, get_one_file, get
 from api.schemas import RefusalPublic
 
 REASONS: dict[int, str] = {
-    400: "the body cannot be read (not JSON, not UTF-8, not snappy-compressed)",
+    400: "the body cannot be read in its format (not snappy-compressed, a broken multipart"
+    " form); a JSON body that cannot be parsed is a 422",
     401: "keys required (FORECASTER_AUTH_ENABLED): no API key, or an unknown or revoked one",
     403: "keys required (FORECASTER_AUTH_ENABLED): the key lacks the scope this route needs",
     404: "no such service (or event, exclusion, forecast)",

@@ -245,7 +245,7 @@ def test_a_body_that_cannot_be_decoded_says_why(settings: Settings, database: Da
     client = _client(settings, database)
     json_type = {"content-type": "application/json"}
     response = client.put("/v1/services/chat", content=b"\xff\xfe\x00", headers=json_type)
-    assert response.status_code == 400 and "cannot read the body as JSON" in response.text
+    assert response.status_code == 422 and "body is not valid JSON" in response.text
     assert "UnicodeDecodeError" in response.text
     assert client.get("/v1/services/nope").status_code == 404  # other HTTP errors unchanged
 

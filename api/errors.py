@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from api.content_type import as_sent, is_json, media_type
 from api.middleware import BodyTooLargeError
 from forecaster.errors import (
+    AlreadyRunningError,
     CandidatesFailedError,
     ForecasterError,
     InUseError,
@@ -34,6 +35,7 @@ from forecaster.errors import (
 log = logging.getLogger("forecaster.api")
 
 STATUS_BY_ERROR: dict[type[ForecasterError], int] = {
+    AlreadyRunningError: 409,
     CandidatesFailedError: 503,
     InUseError: 409,
     InvalidInputError: 422,
@@ -101,7 +103,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": _writable(jsonable_encoder(problems))}, status_code=422)
 
 
-def not_json(cause: Exception) -> JSONResponse:
+def not_json(cause: BaseException) -> JSONResponse:
     """The answer to a JSON body that cannot be parsed, on every route that takes one: a 422
     saying why, worded as ``POST /v1/metrics`` words it. FastAPI answered a syntax error 422 but
     a body not UTF-8 or nested too deeply 400, and /v1/metrics answered all three 422 (QA)."""

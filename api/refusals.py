@@ -28,8 +28,9 @@ REASONS: dict[int, str] = {
     403: "keys required (FORECASTER_AUTH_ENABLED): the key lacks the scope this route needs",
     404: "no such service (or event, exclusion, forecast)",
     409: "not ready (no samples, forecast or plan yet) or in use (a service deleted while it"
-    " has autoscaler targets, a target another service already scales); the message says"
-    " which and what to do",
+    " has autoscaler targets, a target another service already scales) or busy (a training"
+    " of the service already going on, its job run named); the message says which and what"
+    " to do",
     413: "the body, batch or simulation is larger than the limits",
     415: "a JSON body sent without a JSON Content-Type, or with a Content-Encoding not undone",
     429: "as many simulations as FORECASTER_SIMULATION_MAX_RUNNING are replaying: retry later",

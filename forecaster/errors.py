@@ -59,6 +59,11 @@ class InUseError(ForecasterError):
     scales). API: 409."""
 
 
+class AlreadyRunningError(ForecasterError):
+    """The same job for the same service is going on already (a training someone else asked
+    for): a second would fit the same models again and race it to store them. API: 409."""
+
+
 class CandidatesFailedError(ForecasterError):
     """Every candidate model of a training failed with an error: the last good champion (its
     forecast refreshed) and its plan stay in force. API: 503, the server cannot train until

@@ -186,7 +186,8 @@ def train_on_demand(
 
     with database.session() as session:  # a mistyped name is a 404, not a failed training
         get_service(session=session, name=name)
-    with recorded_job(database.sessions, "train", name) as details:
+    # alone: two requests at once fitted the same models twice and raced to store them (QA)
+    with recorded_job(database.sessions, "train", name, alone=True) as details:
         result = train_service(database, name, settings, model=model)
         details.update(result.run_details(), trigger="on demand")
     return result

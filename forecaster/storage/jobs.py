@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from forecaster.errors import in_words
+from forecaster.errors import AlreadyRunningError, in_words, quoted
+from forecaster.storage.db import hold_until_commit, write_lock_now
 from forecaster.storage.orm import JobRun, Service
 from forecaster.telemetry import JOB_DURATION, SERVICE_JOB_FAILURES
 from forecaster.timeutil import utc_now
@@ -63,6 +64,7 @@ def recorded_job(
     *,
     covers: Sequence[str] = (),
     noted: Mapping[str, Any] | None = None,
+    alone: bool = False,
 ) -> Iterator[RunDetails]:
     """Record a job run around a block: running, then ok or failed with the error.
 
@@ -72,10 +74,13 @@ def recorded_job(
     services names them in ``covers`` from the start, so a pass that crashes or is killed
     before it records each one's outcome still says whom it failed; ``noted`` details are
     recorded from the start too (a pass's trigger, which :func:`unfinished_pass` reads).
+    ``alone``: AlreadyRunningError, naming the run, while ``job`` runs for ``service`` already.
     """
     details: dict[str, Any] = {"covers": list(covers)} if covers else {}
     details.update(noted or {})
     with sessions.begin() as session:
+        if alone and service is not None:
+            _refuse_a_second(session, job, service)
         run = JobRun(
             job=job,
             service=service,
@@ -106,6 +111,42 @@ def recorded_job(
             _running_here.pop(run_id, None)
     JOB_DURATION.labels(forecaster_job=job, status="ok").observe(time.perf_counter() - started)
     _finish(sessions, run_id, "ok", details.pop("message", None), details)
+
+
+def _refuse_a_second(session: Session, job: str, service: str) -> None:
+    """AlreadyRunningError when ``job`` runs for ``service`` now, in any process: checked and
+    then recorded under a lock (SQLite's write lock, a PostgreSQL advisory lock), so of two
+    requests at once one runs and the other is told which run to wait for."""
+    write_lock_now(session)
+    if session.get_bind().dialect.name == "postgresql":
+        hold_until_commit(session, f"forecaster:run:{job}:{service}")
+    running = session.scalars(
+        select(JobRun)
+        .where(
+            JobRun.job == job,
+            JobRun.service == service,
+            JobRun.status == "running",
+            _heard_from_since(_stale_before(utc_now())),
+        )
+        .order_by(JobRun.id)
+        .limit(1)
+    ).first()
+    if running is not None:
+        raise AlreadyRunningError(
+            f"{job} of service {quoted(service)} is already running: job run {running.id}, "
+            f"started {running.started_at:%Y-%m-%dT%H:%M:%SZ}; wait for it to end "
+            f"(GET /v1/jobs?service={service}&status=running)"
+        )
+
+
+def _stale_before(now: datetime) -> datetime:
+    """A running run not heard from since this time has lost its process (killed, frozen)."""
+    return now - timedelta(seconds=STALE_BEATS * HEARTBEAT_SECONDS)
+
+
+def _heard_from_since(moment: datetime) -> Any:
+    """SQL: the run's heartbeat (or, before its first, its start) is at ``moment`` or later."""
+    return func.coalesce(JobRun.heartbeat_at, JobRun.started_at) >= moment
 
 
 def _beat_for(run_id: int, sessions: sessionmaker[Session]) -> None:
@@ -354,13 +395,9 @@ def close_abandoned_job_runs(*, session: Session, now: datetime) -> int:
     (an on-demand training on another replica) is left alone. A run that does end after all
     still records its real outcome over this one.
     """
-    stale = now - timedelta(seconds=STALE_BEATS * HEARTBEAT_SECONDS)
     result = session.execute(
         update(JobRun)
-        .where(
-            JobRun.status == "running",
-            func.coalesce(JobRun.heartbeat_at, JobRun.started_at) < stale,
-        )
+        .where(JobRun.status == "running", ~_heard_from_since(_stale_before(now)))
         .values(status="failed", message=ABANDONED, finished_at=utc_now())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

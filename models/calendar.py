@@ -93,13 +93,6 @@ class Calendar:
             raise ValueError(f"unknown holiday country {self.holiday_country!r}") from None
         return {day: str(name) for day, name in days.items()}
 
-    def holiday_flags(self, index: pd.DatetimeIndex) -> np.ndarray:
-        """1.0 on steps that fall on a public holiday, else 0.0."""
-        dates = self.holiday_dates(index)
-        if len(dates) == 0:
-            return np.zeros(len(index))
-        return np.asarray(index.normalize().isin(dates), dtype="float64")
-
     def utc_offset(self, at: pd.Timestamp) -> pd.Timedelta:
         """The time zone's offset from UTC at ``at``: a history on the clock of its latest row
         is on local time by that much. Zero without a zone, or with one tzdata lacks."""

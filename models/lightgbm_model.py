@@ -61,6 +61,7 @@ class LightGBM(ForecastModel):
     layout_: Layout
     errors_: np.ndarray
     prepared_: Prepared
+    local_clock_: bool  # features on the calendar's clock (see _clock_seconds)
 
     def __init__(self, rounds: int = 200, max_rows: int = 20_000) -> None:
         self.rounds = rounds
@@ -100,6 +101,7 @@ class LightGBM(ForecastModel):
         share = max(100, max_rows // len(models))
         features, targets, scales = [], [], []
         for model, history in zip(models, histories, strict=True):
+            model.local_clock_ = True
             full = model._prepare(history, layout)
             pairs = training_pairs(len(full.values), layout, horizon, share, rng)
             x, scale = rows(full, layout, *pairs)
@@ -133,7 +135,7 @@ class LightGBM(ForecastModel):
             model.errors_ = errors  # shared in-sample residuals: only a rough, raw band
 
     def _prepare(self, history: pd.Series, layout: Layout) -> Prepared:
-        start = float(history.index[0].value) / 1e9
+        start = float(history.index[0].value) / 1e9 + self._clock_seconds(history.index[-1])
         holidays = self._holiday_days(history.index)
         return prepare(history.to_numpy(dtype="float64"), start, layout, holidays)
 
@@ -148,6 +150,16 @@ class LightGBM(ForecastModel):
             self.prepared_ = prepared
             return
         self.prepared_ = self._prepare(history.iloc[-kept:], layout)
+
+    def _clock_seconds(self, latest: pd.Timestamp) -> float:
+        """How far the service's clock is ahead of UTC at ``latest`` (the history is on that
+        clock, see ``read_as_load``), so the hour, weekday and holiday features read its own
+        days: in UTC a New York holiday was flagged from 19:00 the evening before, and a Tokyo
+        weekend began at 09:00 on Saturday. UTC for models fitted before (their trees learnt
+        UTC days)."""
+        if not getattr(self, "local_clock_", False):
+            return 0.0
+        return float(self.calendar.utc_offset(latest).total_seconds())
 
     @staticmethod
     def _kept_steps(layout: Layout) -> int:

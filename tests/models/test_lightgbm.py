@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
 from models.base import ForecastModel
+from models.calendar import Calendar
+from models.features import FEATURE_NAMES, rows
 from models.lightgbm_model import LightGBM, LightGBMGlobal
 from tests.helpers import synthetic_traffic
 from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps
@@ -115,3 +119,20 @@ def test_a_missing_night_hour_does_not_move_the_morning_ramp() -> None:
     ramps = whole.index.hour == 14
     assert (whole[ramps] > 90).all()
     assert (holed[ramps] > 90).all()
+
+
+def test_weekday_and_holiday_features_follow_the_services_own_clock() -> None:
+    """In UTC a Tokyo holiday was flagged from 09:00 local that day to 09:00 the next, and a
+    New York one from 19:00 the evening before (QA): the trees read days on the local clock."""
+    history = synthetic_traffic(days=22, step_seconds=3600, seed=3, start="2024-04-09 15:00")
+    calendar = Calendar(holiday_country="JP", timezone="Asia/Tokyo")
+    model = LightGBM(rounds=30).configure(horizon=48, calendar=calendar).fit(history)
+    ahead = np.arange(1, 49)
+    x, _ = rows(model.prepared_, model.layout_, np.full(48, len(history) - 1), ahead)
+    stamps = (history.index[-1] + pd.to_timedelta(ahead, unit="h")).tz_convert("Asia/Tokyo")
+    holiday = np.asarray([s.date() in {date(2024, 5, 3)} for s in stamps])
+    assert stamps[0].date() == date(2024, 5, 2) and stamps[-1].date() == date(2024, 5, 3)
+    np.testing.assert_array_equal(x[:, FEATURE_NAMES.index("holiday")], holiday.astype(float))
+    np.testing.assert_array_equal(x[:, FEATURE_NAMES.index("day_of_week")], stamps.day_of_week)
+    hours = x[:, FEATURE_NAMES.index("time_of_day")] * 24
+    np.testing.assert_allclose(hours, stamps.hour, atol=1e-9)

@@ -153,7 +153,7 @@ class LightGBM(ForecastModel):
 
     def _clock_seconds(self, latest: pd.Timestamp) -> float:
         """How far the service's clock is ahead of UTC at ``latest`` (the history is on that
-        clock, see ``read_as_load``), so the hour, weekday and holiday features read its own
+        clock, see ``read_for_models``), so the hour, weekday and holiday features read its own
         days: in UTC a New York holiday was flagged from 19:00 the evening before, and a Tokyo
         weekend began at 09:00 on Saturday. UTC for models fitted before (their trees learnt
         UTC days)."""

@@ -180,7 +180,7 @@ def rolling_forecasts(
             values[number] = ahead[offset : offset + horizon]
             continue
         if not refit:
-            model, _ = refreshed(model, history, calendar.timezone if calendar else None)
+            model, _ = refreshed(model, history, calendar, horizon)
         forecast = model.predict(horizon, (quantile,))
         origins[number] = epoch_ns(forecast.index[:1])[0]
         values[number] = forecast[quantile_name(quantile)].to_numpy()

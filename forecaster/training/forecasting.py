@@ -37,6 +37,7 @@ from forecaster.training.backtest import (
 from forecaster.training.cluster import Result, chunk_size, on_cluster
 from forecaster.training.event_effect import with_learned_levels
 from forecaster.training.history import (
+    on_local_clock,
     read_as_load,
     without_idle_start,
     without_stray_start,
@@ -189,14 +190,43 @@ def make_forecast(
     )[0]
 
 
+def read_for_models(
+    history: pd.Series, calendar: Calendar, horizon: int
+) -> tuple[pd.Series, Calendar, str, str]:
+    """What the models read, and the notes of the reading and of the levels learnt:
+    - the history as load (:func:`~forecaster.training.history.read_as_load`: outages and a
+      young trailing dip missing, a recent rise levelled);
+    - the levels its past holidays and events ran at
+      (:func:`~forecaster.training.event_effect.with_learned_levels`), read on the rows as they
+      ran, where the zone's days fall on them;
+    - then both moved onto the service's current clock
+      (:func:`~forecaster.training.history.on_local_clock`, ``Calendar.on_clock_of``).
+    Training and the refresh both read so: training learnt the holidays on rows already moved,
+    and the days before a daylight-saving change an hour off (the refresh learnt them on UTC)."""
+    zone = calendar.timezone
+    if zone_problem(zone):  # read in UTC (the clock note says why), weekends too
+        calendar = replace(calendar, timezone=None)
+    history, note = read_as_load(history)
+    calendar, levels_note = with_learned_levels(history, calendar, horizon)
+    history, clock = on_local_clock(history, zone)
+    if calendar.timezone and len(history):  # past windows move as the rows around them moved
+        calendar = calendar.on_clock_of(history.index[-1])
+    return history, calendar, "; ".join(filter(None, [clock, note])), levels_note
+
+
 def refreshed(
-    model: ForecastModel, history: pd.Series, zone: str | None = None
+    model: ForecastModel, history: pd.Series, calendar: Calendar | None, horizon: int
 ) -> tuple[ForecastModel, str]:
-    """``model`` updated with a newer ``history`` without refitting, the history read as
-    training reads it (:func:`~forecaster.training.history.read_as_load`: outages missing, a
-    recent rise levelled), and that reading's note. The service's 15-minute refresh and the
-    replay simulator's re-plans both forecast so, as the champion was fitted."""
-    history, note = read_as_load(history, zone)
+    """``model`` updated with a newer ``history`` without refitting, both read as training
+    reads them (:func:`read_for_models`: events declared since training count, and holidays
+    and events take the levels the newer history gives them), and the reading's note. The
+    service's 15-minute refresh and the replay simulator's re-plans both forecast so, as the
+    champion was fitted."""
+    history, calendar, note, _ = read_for_models(history, calendar or Calendar(), horizon)
+    if isinstance(model, Calibrated):
+        # replaced by the declared ones alone, a holiday's 0.4x was forecast as 1x from the
+        # first refresh after every training
+        model.events = calendar.events
     return model.update(history), note
 
 
@@ -465,12 +495,7 @@ def _prepare(
         raise TypeError("history must have a DatetimeIndex")
     history = history.iloc[-history_cap(history) :].astype("float64")
     history, idle_note = without_idle_start(without_stray_start(history))
-    history, note = read_as_load(history, calendar.timezone)
-    if zone_problem(calendar.timezone):  # read in UTC (the note says why), weekends too
-        calendar = replace(calendar, timezone=None)
-    elif len(history):  # past event windows move onto the clock the rows were moved onto
-        calendar = calendar.on_clock_of(history.index[-1])
-    calendar, levels_note = with_learned_levels(history, calendar, horizon)
+    history, calendar, note, levels_note = read_for_models(history, calendar, horizon)
     note = "; ".join(filter(None, [idle_note, note, levels_note]))
     item = _Series(history=history, calendar=calendar, note=note)
     observed = history.dropna()

@@ -37,7 +37,6 @@ from forecaster.storage.orm import ModelRun, Service
 from forecaster.storage.plans import latest_plan
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc
-from forecaster.training.event_effect import with_learned_levels
 from forecaster.training.forecasting import (
     ForecastOutcome,
     SeriesFailure,
@@ -53,7 +52,6 @@ from forecaster.training.service_data import (
     service_calendar,
 )
 from models.calendar import Calendar
-from models.conformal import Calibrated
 
 log = logging.getLogger(__name__)
 
@@ -434,15 +432,7 @@ def _champion_forecast(
     when a trailing outage was read as missing or a recent rise levelled (the history read as
     training reads it, :func:`~forecaster.training.forecasting.refreshed`: the 15-min refresh is
     what runs during an outage)."""
-    model = pickle.loads(artifact)
-    if isinstance(model, Calibrated):
-        # events declared since training count too, and so do the holidays and events training
-        # gave a level (replaced by the declared ones alone, a holiday's 0.4x was forecast as 1x
-        # from the first refresh after every training): read again from the newer history
-        # from the history in UTC, then moved as refreshed() moves the rows (on_clock_of)
-        learned = with_learned_levels(history, calendar, profile.horizon_steps)[0]
-        model.events = learned.on_clock_of(history.index[-1]).events
-    model, note = refreshed(model, history, calendar.timezone)
+    model, note = refreshed(pickle.loads(artifact), history, calendar, profile.horizon_steps)
     frame: pd.DataFrame = model.predict(profile.horizon_steps, profile.forecast_quantiles)
     return frame, note
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.profiles import ScalingProfile
-from forecaster.training.forecasting import make_forecast
+from forecaster.training.forecasting import make_forecast, refreshed
 from forecaster.training.holiday_effect import with_learned_holidays
 from forecaster.training.train import _champion_forecast
 from models.calendar import Calendar, EventWindow
@@ -82,3 +82,23 @@ def test_the_refresh_keeps_the_holidays_training_read() -> None:
     refreshed, _ = _champion_forecast(pickle.dumps(trained.fitted), US, history, profile)
     # the same forecast, up to the update's own drift (1 %), not an ordinary day (2.5x)
     np.testing.assert_allclose(refreshed["p50"], trained.frame["p50"], rtol=0.03)
+
+
+def test_training_and_the_refresh_place_a_past_holiday_on_the_rows_as_moved() -> None:
+    """A New York service across the November change: its rows before it are moved an hour
+    later (onto the current clock). Training learnt the holidays on the moved rows with the
+    windows where the zone's days fall in UTC, an hour off them (ordinary hours divided by the
+    holiday's level, holiday hours left low), while the refresh placed them on the rows."""
+    zone = "America/New_York"
+    local = pd.date_range("2024-08-01", "2024-12-24", freq="h", tz=zone, inclusive="left")
+    rng = np.random.default_rng(7)
+    cycle = 100 * (1 + 0.5 * np.sin(2 * np.pi * local.hour / 24)) * rng.uniform(0.95, 1.05)
+    major = local.tz_localize(None).normalize().isin(pd.DatetimeIndex(MAJOR_DAYS))
+    history = pd.Series(cycle * np.where(major, MAJOR, 1.0), index=local.tz_convert("UTC"))
+    calendar = Calendar(holiday_country="US", timezone=zone)
+    trained = make_forecast(history, 24, model="mstl", calendar=calendar)
+    labor_day = [e for e in trained.fitted.events if e.name == "holiday: Labor Day"]
+    # local midnight of 2 September on the current clock (-05:00), where its rows now are
+    assert [e.start for e in labor_day] == [pd.Timestamp("2024-09-02 05:00", tz="UTC")]
+    newer, _ = refreshed(pickle.loads(pickle.dumps(trained.fitted)), history, calendar, 24)
+    assert newer.events == trained.fitted.events

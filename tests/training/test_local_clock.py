@@ -38,7 +38,7 @@ def test_the_engine_forecasts_last_weeks_peak_at_the_same_local_hour() -> None:
     assert peak_hour_utc(in_utc.frame) == 19  # last week's 14:00 at -05:00
     assert peak_hour_utc(local.frame) == 18  # 14:00 at -04:00, as the traffic will come
     # the 15-minute refresh reads newer history the same way
-    newer, note = refreshed(local.fitted, history, ZONE)
+    newer, note = refreshed(local.fitted, history, Calendar(timezone=ZONE), 24)
     assert peak_hour_utc(newer.predict(24)) == 18 and f"{ZONE}'s clock" in note
 
 

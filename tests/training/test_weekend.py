@@ -70,7 +70,9 @@ def test_a_stored_champion_refreshed_after_the_weekend_forecasts_a_weekday() -> 
     full = _office_traffic(10, seed=4)
     auto = make_forecast(full.iloc[: 7 * 48], 48)
     assert "weekends moved" in auto.message
-    refreshed_model, _ = refreshed(pickle.loads(pickle.dumps(auto.fitted)), full.iloc[: 9 * 48])
+    refreshed_model, _ = refreshed(
+        pickle.loads(pickle.dumps(auto.fitted)), full.iloc[: 9 * 48], None, 48
+    )
     monday = full.iloc[9 * 48 :].to_numpy()
     from_sunday = full.iloc[8 * 48 : 9 * 48].to_numpy()  # what a daily model would say
     error = np.mean(np.abs(refreshed_model.predict(48)["p50"].to_numpy() - monday))

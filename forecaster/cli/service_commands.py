@@ -265,6 +265,8 @@ def ingest(
                     previous=replaced,
                     was_enabled=was_enabled,
                 )
+    except UnicodeEncodeError:  # a ValueError too: the entry point names the bytes
+        raise
     except (ForecasterError, ValueError) as error:
         fail(str(error))
     if changed is not None:

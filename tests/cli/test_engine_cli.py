@@ -245,10 +245,13 @@ def test_text_that_is_not_utf8_is_refused_with_a_message(
     )
     assert reason.exit_code == 2 and "reason: text must not contain" in reason.output
     # elsewhere (a service name on its way to a query) the entry point says what is wrong
-    command = [sys.executable, "-m", "forecaster", "events", "list", "--service", b"chat\xff"]
-    listed = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
-    assert listed.returncode == 2, listed.stderr
-    assert "an argument is not UTF-8 text (bytes ff)" in listed.stderr
+    # ingest caught it as a ValueError: "error: 'utf-8' codec can't encode character '\\udcff'"
+    csv = _csv(tmp_path / "chat.csv", days=1)
+    for command in (["events", "list"], ["ingest", str(csv)]):
+        argv = [sys.executable, "-m", "forecaster", *command, "--service", b"chat\xff"]
+        listed = subprocess.run(argv, capture_output=True, text=True, env=os.environ.copy())
+        assert listed.returncode == 2, listed.stderr
+        assert "an argument is not UTF-8 text (bytes ff)" in listed.stderr
 
 
 def test_exclusions_add_list_remove(cli_database: None) -> None:

@@ -24,6 +24,7 @@ from forecaster.timeutil import utc_now
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
 KEY_PREFIX = "fk"
+PREFIX_BYTES = 4  # a key's prefix: 8 hex digits, shown in listings
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def create_key(*, session: Session, name: str, scopes: list[str]) -> IssuedKey:
         raise InvalidInputError(
             f"scopes must be some of {listing(SCOPES)}, got {listing(scopes) or 'none'}"
         )
-    prefix = secrets.token_hex(4)
+    prefix = secrets.token_hex(PREFIX_BYTES)
     secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(24)}"
     row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(secret), scopes=sorted(set(scopes)))
     session.add(row)
@@ -98,6 +99,19 @@ def touch_key(*, session: Session, key_id: int, when: datetime) -> None:
         row.last_used_at = when
 
 
+def _given(prefix: str, whole: bool) -> str:
+    """What a refusal may say of the prefix asked for: a key pasted without its ``fk_`` start
+    is no prefix, and was echoed secret and all."""
+    if whole:
+        return f"the key given (prefix {quoted(prefix)})"
+    if len(prefix) == 2 * PREFIX_BYTES and all(c in "0123456789abcdef" for c in prefix):
+        return f"prefix {quoted(prefix)}"
+    return (
+        f"the prefix given (not repeated: a prefix is {2 * PREFIX_BYTES} hex digits, as "
+        "`forecaster keys list` shows, and this may be part of a key)"
+    )
+
+
 def list_keys(*, session: Session) -> list[ApiKey]:
     """Every key, newest first (hashes stay in the database; listings show prefixes)."""
     return list(session.execute(select(ApiKey).order_by(ApiKey.id.desc())).scalars())
@@ -113,8 +127,7 @@ def revoke_key(*, session: Session, prefix: str) -> ApiKey:
         prefix = parts[1]
     row = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalar_one_or_none()
     if row is None:
-        given = "the key given (prefix " if whole else "prefix "
-        raise NotFoundError(f"no API key with {given}{quoted(prefix)}{')' if whole else ''}")
+        raise NotFoundError(f"no API key with {_given(prefix, whole)}")
     if row.revoked_at is None:
         row.revoked_at = utc_now()
     return row

@@ -181,6 +181,10 @@ def test_keys_revoke_takes_a_whole_key_and_never_prints_it(
     assert refused.exit_code == 2
     assert 'no API key with the key given (prefix "00000000")' in refused.output
     assert unknown.split("_", 2)[2] not in refused.output
+    # pasted without its start, the key is no prefix: not repeated either
+    clipped = runner.invoke(cli, ["keys", "revoke", issued.secret.removeprefix("fk_")])
+    assert clipped.exit_code == 2 and "no API key with the prefix given" in clipped.output
+    assert issued.secret.split("_", 2)[2] not in clipped.output
     revoked = runner.invoke(cli, ["keys", "revoke", issued.secret])
     assert revoked.exit_code == 0, revoked.output
     assert revoked.output == f"revoked key {issued.prefix} (bridge)\n"

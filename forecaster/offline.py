@@ -45,6 +45,7 @@ from forecaster.timeutil import (
     spoken_duration,
     to_epoch_ms,
 )
+from forecaster.training.daylight_saving import ClockChange, detect_clock_change
 from forecaster.training.forecasting import ForecastOutcome, Progress, make_forecast
 from forecaster.training.history import infer_step_seconds, on_latest_clock, regularise
 from models.base import DEFAULT_QUANTILES
@@ -549,6 +550,15 @@ def regular_history(
     ):
         return history.iloc[:-1]
     return history
+
+
+def detected_clock_change(series_file: SeriesFile) -> ClockChange | None:
+    """The zone whose daylight-saving change the file's daily cycle followed, for the offline
+    commands to read it on when given none (:func:`detect_clock_change`, on the file's own
+    step); None for rows that carry their own offsets (read on their clock already)."""
+    if series_file.clock_shift is not None:
+        return None
+    return detect_clock_change(regular_history(series_file, None))
 
 
 def _fills_last_step(series_file: SeriesFile, history: pd.Series, rows_step: float) -> bool:

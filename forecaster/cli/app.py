@@ -172,6 +172,22 @@ def read_input(
     return series_file
 
 
+def clock_zone(
+    series_file: SeriesFile, zone: str | None, choose: str = "pass --timezone"
+) -> str | None:
+    """``zone``, or when none is given the zone whose daylight-saving change the file's daily
+    cycle followed (None if none did), with a note on stderr saying so and how to ``choose``."""
+    if zone is not None:
+        return zone
+    from forecaster.offline import detected_clock_change
+
+    change = detected_clock_change(series_file)
+    if change is None:
+        return None
+    warn(f"note: {change.note(choose)}")
+    return change.zone
+
+
 def read_profile(path: Path) -> ScalingProfile:
     """An offline command's profile YAML; fields it does not know are noted on stderr and left
     out rather than refusing the run."""

@@ -10,6 +10,7 @@ from forecaster.cli.app import (
     TIMEZONE,
     VALUE_COLUMN,
     app,
+    clock_zone,
     fail,
     progress_bar,
     read_input,
@@ -65,7 +66,7 @@ def forecast(
             model=model,
             quantiles=parse_quantiles(quantiles),
             holidays=holidays,
-            timezone=timezone,
+            timezone=clock_zone(series_file, timezone),
         )
     except (ForecasterError, ValueError) as error:
         fail(str(error))
@@ -103,6 +104,7 @@ def backtest(
     bar = progress_bar("models")
     try:
         series_file = read_input(input, value_column=value_column, freq=freq)
+        zone = clock_zone(series_file, timezone)
         with bar:
             task = bar.add_task("backtesting", total=total)
 
@@ -116,7 +118,7 @@ def backtest(
                 candidates=candidates,
                 progress=advance,
                 holidays=holidays,
-                timezone=timezone,
+                timezone=zone,
             )
     except (ForecasterError, ValueError) as error:
         fail(str(error))

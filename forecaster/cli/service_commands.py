@@ -11,6 +11,7 @@ import typer
 from forecaster.cli.app import (
     VALUE_COLUMN,
     app,
+    clock_zone,
     database_to_open,
     fail,
     new_default_database,
@@ -368,6 +369,8 @@ def plan(
         try:
             series_file = read_input(input, value_column=value_column, freq=freq)
             scaling = read_profile(profile)
+            zone = clock_zone(series_file, scaling.timezone, "set the profile's timezone")
+            scaling = scaling.model_copy(update={"timezone": zone})
             if horizon is None:  # a profile that sets its horizon plans that far, as a service
                 given = "horizon_hours" in scaling.model_fields_set
                 horizon = f"{scaling.horizon_hours * 3600!r}s" if given else "24h"

@@ -639,7 +639,7 @@ def _office_hours(days: int, zone: str) -> pd.Series:
         ("America/New_York", [], 18),  # the rows' own offsets say which clock
         ("UTC", ["--timezone", "America/New_York"], 18),  # the user says which clock
         ("America/New_York", ["--timezone", "America/New_York"], 18),  # not read twice
-        ("UTC", [], 19),  # no clock to read: last week's instant is kept
+        ("UTC", [], 18),  # the daily cycle moved with New York's clock: read on it
     ],
 )
 def test_rows_at_an_earlier_utc_offset_are_read_on_the_latest_clock(
@@ -661,6 +661,57 @@ def test_rows_at_an_earlier_utc_offset_are_read_on_the_latest_clock(
     forecast = pd.read_csv(output)
     peak = pd.Timestamp(forecast.loc[forecast["p50"].idxmax(), "timestamp"]).tz_convert("UTC")
     assert peak.hour == peak_utc  # last week's peak, 14:00 at -05:00 = 19:00Z
+
+
+def _write_utc(path: Path, series: pd.Series) -> None:
+    stamps = series.index.tz_convert("UTC").tz_localize(None).strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"timestamp": stamps, "value": series.to_numpy()}).to_csv(path, index=False)
+
+
+def test_a_daily_cycle_that_moved_with_a_zone_s_clock_is_read_on_it(tmp_path: Path) -> None:
+    """Found by a QA pass: on four histories of local-clock traffic stored in UTC across a
+    daylight-saving change, ``auto`` lost to "yesterday repeated" by 1.15-1.64x, and nothing
+    hinted that --timezone would help. The offline commands now read such a file on the zone
+    whose change the cycle followed, and say so; a profile's own timezone still decides."""
+    _write_utc(tmp_path / "history.csv", _office_hours(days=21, zone="America/New_York"))
+    (tmp_path / "p.yaml").write_text("capacity_per_replica: 10\n")
+    (tmp_path / "zoned.yaml").write_text("capacity_per_replica: 10\ntimezone: UTC\n")
+    moved = "note: the daily cycle moved an hour at 2026-03-08T07:00Z as America/New_York's clock"
+    runs = {
+        "forecast": ["forecast", "--model", "seasonal_naive_weekly"],
+        "backtest": ["backtest", "--models", "seasonal_naive_weekly"],
+        "plan": ["plan", "--model", "seasonal_naive_weekly", "--profile", "p.yaml"],
+        "zoned": ["plan", "--model", "seasonal_naive_weekly", "--profile", "zoned.yaml"],
+    }
+    results = {}
+    for name, command in runs.items():
+        command = [str(tmp_path / part) if part.endswith(".yaml") else part for part in command]
+        output = [] if name == "backtest" else ["--output", str(tmp_path / f"{name}.csv")]
+        arguments = [*command, "--input", str(tmp_path / "history.csv"), "--horizon", "24h"]
+        results[name] = runner.invoke(app, [*arguments, *output])
+        assert results[name].exit_code == 0, results[name].output
+    choose = {"forecast": "pass --timezone", "backtest": "pass --timezone"}
+    choose["plan"] = "set the profile's timezone"
+    for name, how in choose.items():
+        assert f"{moved} did: read on that clock ({how} to choose)" in results[name].stderr
+    assert "moved an hour" not in results["zoned"].stderr
+    peaks = {}
+    for name in ("forecast", "plan", "zoned"):
+        frame = pd.read_csv(tmp_path / f"{name}.csv")
+        column = "p50" if name == "forecast" else "replicas"
+        peaks[name] = pd.Timestamp(frame.loc[frame[column].idxmax(), "timestamp"]).hour
+    assert peaks["forecast"] == 18  # 14:00 at -04:00, as the traffic will come
+    assert peaks["zoned"] - peaks["plan"] == 1  # the plan's ramp an hour earlier than UTC's
+
+
+def test_a_daily_cycle_on_utc_s_clock_is_read_in_utc(tmp_path: Path) -> None:
+    _write_utc(tmp_path / "history.csv", _office_hours(days=21, zone="UTC"))
+    arguments = ["--input", str(tmp_path / "history.csv"), "--horizon", "24h"]
+    result = runner.invoke(
+        app, ["forecast", *arguments, "--output", str(tmp_path / "f.csv"), "--model", "mstl"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "clock" not in result.output
 
 
 def test_a_file_at_one_utc_offset_is_read_as_written(tmp_path: Path) -> None:

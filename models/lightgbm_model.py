@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, ForecastModel, HistoryTooShortError
+from models.calendar import Calendar
 from models.features import FEATURE_NAMES, Layout, Prepared, prepare, rows, training_pairs
 from models.naive import empirical_offsets
 
@@ -61,7 +62,7 @@ class LightGBM(ForecastModel):
     layout_: Layout
     errors_: np.ndarray
     prepared_: Prepared
-    local_clock_: bool  # features on the calendar's clock (see _clock_seconds)
+    clock_zone_: str | None  # the zone whose clock the features read (see _clock_seconds)
 
     def __init__(self, rounds: int = 200, max_rows: int = 20_000) -> None:
         self.rounds = rounds
@@ -101,7 +102,7 @@ class LightGBM(ForecastModel):
         share = max(100, max_rows // len(models))
         features, targets, scales = [], [], []
         for model, history in zip(models, histories, strict=True):
-            model.local_clock_ = True
+            model.clock_zone_ = model.calendar.timezone
             full = model._prepare(history, layout)
             pairs = training_pairs(len(full.values), layout, horizon, share, rng)
             x, scale = rows(full, layout, *pairs)
@@ -152,14 +153,15 @@ class LightGBM(ForecastModel):
         self.prepared_ = self._prepare(history.iloc[-kept:], layout)
 
     def _clock_seconds(self, latest: pd.Timestamp) -> float:
-        """How far the service's clock is ahead of UTC at ``latest`` (the history is on that
-        clock, see ``read_for_models``), so the hour, weekday and holiday features read its own
-        days: in UTC a New York holiday was flagged from 19:00 the evening before, and a Tokyo
-        weekend began at 09:00 on Saturday. UTC for models fitted before (their trees learnt
-        UTC days)."""
-        if not getattr(self, "local_clock_", False):
-            return 0.0
-        return float(self.calendar.utc_offset(latest).total_seconds())
+        """How far the clock the trees learnt on (the calendar's zone when fitted) is ahead of
+        UTC at ``latest`` (the history is on that clock, see ``read_for_models``), so the hour,
+        weekday and holiday features read the service's own days: in UTC a New York holiday
+        was flagged from 19:00 the evening before, and a Tokyo weekend began at 09:00 on
+        Saturday. The zone is the fit's: a calendar given later (an ensemble's, to a global
+        model fitted without one) must not move the features off what the trees learnt. UTC
+        for models fitted before."""
+        fitted_on = Calendar(timezone=getattr(self, "clock_zone_", None))
+        return float(fitted_on.utc_offset(latest).total_seconds())
 
     @staticmethod
     def _kept_steps(layout: Layout) -> int:

@@ -37,7 +37,6 @@ from forecaster.training.backtest import (
 from forecaster.training.cluster import Result, chunk_size, on_cluster
 from forecaster.training.event_effect import with_learned_levels
 from forecaster.training.history import (
-    on_local_clock,
     read_as_load,
     without_idle_start,
     without_stray_start,
@@ -194,24 +193,22 @@ def read_for_models(
     history: pd.Series, calendar: Calendar, horizon: int
 ) -> tuple[pd.Series, Calendar, str, str]:
     """What the models read, and the notes of the reading and of the levels learnt:
-    - the history as load (:func:`~forecaster.training.history.read_as_load`: outages and a
-      young trailing dip missing, a recent rise levelled);
     - the levels its past holidays and events ran at
       (:func:`~forecaster.training.event_effect.with_learned_levels`), read on the rows as they
       ran, where the zone's days fall on them;
-    - then both moved onto the service's current clock
-      (:func:`~forecaster.training.history.on_local_clock`, ``Calendar.on_clock_of``).
+    - the history as load, on the service's current clock
+      (:func:`~forecaster.training.history.read_as_load`), and the calendar moved onto that
+      clock as the rows were (``Calendar.on_clock_of``).
     Training and the refresh both read so: training learnt the holidays on rows already moved,
     and the days before a daylight-saving change an hour off (the refresh learnt them on UTC)."""
     zone = calendar.timezone
     if zone_problem(zone):  # read in UTC (the clock note says why), weekends too
         calendar = replace(calendar, timezone=None)
-    history, note = read_as_load(history)
     calendar, levels_note = with_learned_levels(history, calendar, horizon)
-    history, clock = on_local_clock(history, zone)
+    history, note = read_as_load(history, zone)
     if calendar.timezone and len(history):  # past windows move as the rows around them moved
         calendar = calendar.on_clock_of(history.index[-1])
-    return history, calendar, "; ".join(filter(None, [clock, note])), levels_note
+    return history, calendar, note, levels_note
 
 
 def refreshed(

@@ -262,17 +262,19 @@ def without_outages(history: pd.Series) -> tuple[pd.Series, str]:
     return cleaned, note
 
 
-def read_as_load(history: pd.Series) -> tuple[pd.Series, str]:
-    """The history models learn from, on its own clock: outages read as missing
-    (:func:`without_outages`), a young dip at the end too
+def read_as_load(history: pd.Series, zone: str | None = None) -> tuple[pd.Series, str]:
+    """The history models learn from: read on ``zone``'s current clock (:func:`on_local_clock`),
+    outages read as missing (:func:`without_outages`), a young dip at the end too
     (:mod:`forecaster.training.trailing_dip`), then a recent lasting rise levelled
-    (:mod:`forecaster.training.level_shift`), with a note for each that applied. Training and
-    the 15-minute refresh both read the history so, before moving it onto the service's clock
+    (:mod:`forecaster.training.level_shift`), with a note for each that applied. On the local
+    clock: the weeks before a daylight-saving change compared on UTC put the morning ramp an
+    hour off, and read it as a dip. Training and the 15-minute refresh both read the history so
     (:func:`forecaster.training.forecasting.read_for_models`)."""
-    cleaned, outage = without_outages(history)
+    local, clock = on_local_clock(history, zone)
+    cleaned, outage = without_outages(local)
     undipped, dip = without_trailing_dip(cleaned)
     levelled, rise = with_recent_rise_levelled(undipped)
-    return levelled, "; ".join(filter(None, [outage, dip, rise]))
+    return levelled, "; ".join(filter(None, [clock, outage, dip, rise]))
 
 
 def on_latest_clock(points: pd.Series, shift_minutes: np.ndarray) -> pd.Series:

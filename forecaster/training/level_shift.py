@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecaster.training.week_ratios import lagged, log_ratio, ratio_floor, run_since, share
 from models.base import WEEK_SECONDS, step_seconds_of
 from models.features import trailing_mean
 
@@ -28,7 +29,6 @@ MIN_RISE = 1.3
 HELD_RISE = 1.25
 MIN_HELD_SECONDS = 24 * 3600  # a whole day: half a day is news, which often fades
 CALM = 1.1  # the week before the rise within 10 % of the week before that (no growth trend)
-FLOOR_SHARE = 0.05  # ratios of values near zero: both sides raised by 5 % of the median
 PLATEAU_SECONDS = 12 * 3600  # the last 12 hours still at the new level (within 15 %): news
 PLATEAU = 1.15  # and events fade, a new level holds
 MAX_STEP_SECONDS = 3600  # at daily steps a level is a couple of points: events look the same
@@ -55,8 +55,7 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
     values = history.to_numpy(dtype="float64")
     if len(values) < 2 * week + held_least:
         return history, ""
-    observed = values[np.isfinite(values)]
-    floor = FLOOR_SHARE * float(np.median(np.abs(observed))) if len(observed) else 0.0
+    floor = ratio_floor(values)
     if floor <= 0:
         return history, ""
     window = max(1, round(SMOOTH_SECONDS / step))
@@ -100,24 +99,15 @@ def with_recent_rise_levelled(history: pd.Series) -> tuple[pd.Series, str]:
 
 
 def _week_on_week(values: np.ndarray, week: int, floor: float) -> np.ndarray:
-    """log((value + floor) / (value a week before + floor)) at each step; NaN in the first
-    week and where either is missing."""
-    logs = np.log(np.maximum(values, 0) + floor)
-    ratios = np.full(len(values), np.nan)
-    ratios[week:] = logs[week:] - logs[:-week]
-    return ratios
+    """The log ratio of each step to the step a week before (NaN in the first week)."""
+    return log_ratio(values, lagged(values, week), floor)
 
 
 def _held_since(ratios: np.ndarray) -> int:
-    """The first index from which no ratio is at or below the held rise (missing ones neither
-    hold nor break it): ``len(ratios)`` when the last one is."""
-    below = np.flatnonzero(ratios <= np.log(HELD_RISE))
-    return int(below[-1]) + 1 if len(below) else 0
+    """The first index from which no ratio is at or below the held rise."""
+    return run_since(ratios <= np.log(HELD_RISE))
 
 
 def _rise(values: np.ndarray, start: int, lag: int) -> float:
     """Traffic from ``start`` on over the same steps ``lag`` earlier (where both are known)."""
-    now, then = values[start:], values[start - lag : len(values) - lag]
-    both = np.isfinite(now) & np.isfinite(then)
-    before = float(then[both].sum())
-    return float(now[both].sum()) / before if before > 0 else 1.0
+    return share(values[start:], values[start - lag : len(values) - lag])

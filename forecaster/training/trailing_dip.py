@@ -2,12 +2,13 @@
 
 Models forecast the next day from the last hours they saw, so a history that ends in a few
 hours of unusually low traffic (a partial outage, an upstream incident, a holiday without a
-calendar) lowers the whole next day: ending in 6 hours at 0.3x, seeded series were forecast at
-0.68x of what came, and the plan was short on 59 % of the day. The outage rule only catches
-exact zeros (:func:`forecaster.training.history.without_outages`), and rises are levelled
-(:mod:`forecaster.training.level_shift`); a dip that has not yet lasted long enough to be a
-new level is read as missing, so models forecast from the hours before it. A forecast too high
-costs replicas for a while; one too low costs latency when traffic comes back.
+calendar) lowers the whole next day: ending in 6 hours at 0.3x, seeded series were forecast
+at 0.87x of what came (p95 covered 0.66), ending in a day at 0.4x at 0.62x (0.17). The
+outage rule only catches exact zeros (:func:`forecaster.training.history.without_outages`),
+and rises are levelled (:mod:`forecaster.training.level_shift`); a dip that has not yet
+lasted long enough to be a new level is read as missing, so models forecast from the hours
+before it. A forecast too high costs replicas for a while; one too low costs latency when
+traffic comes back.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.timeutil import spoken_duration
+from forecaster.training.week_ratios import lagged, log_ratio, ratio_floor, run_since, share
 from models.base import DAY_SECONDS, WEEK_SECONDS, step_seconds_of
 from models.features import trailing_mean
 
@@ -28,7 +30,6 @@ MIN_DIP_SECONDS = 3600  # shorter runs are noise a 1-hour mean still carries
 MAX_DIP_SECONDS = 30 * 3600  # a holiday lasts a day; longer: traffic moved away, models follow
 NORMAL = 1.25  # the day before the run within 1.25x either way of the weeks before
 WEEKS_BACK = 3  # the reference: median of the same moments one to three weeks before
-FLOOR_SHARE = 0.05  # ratios of values near zero: both sides raised by 5 % of the median
 MAX_STEP_SECONDS = 3600
 
 
@@ -38,7 +39,7 @@ def without_trailing_dip(history: pd.Series) -> tuple[pd.Series, str]:
 
     The dip is read from trailing 1-hour means against the median of the same moments one to
     three weeks before (so daily and weekly cycles cancel): every step of the run that ends the
-    history is below 0.65x, the run has lasted from one to twelve hours, and the day before it
+    history is below 0.65x, the run has lasted from one to thirty hours, and the day before it
     was within 1.25x of the same reference (a slow decline, or a week already off, is not a
     dip). Weekly history is needed: without a week before, a quiet evening looks the same.
     """
@@ -49,8 +50,7 @@ def without_trailing_dip(history: pd.Series) -> tuple[pd.Series, str]:
     values = history.to_numpy(dtype="float64")
     if len(values) < week + day + round(MIN_DIP_SECONDS / step):
         return history, ""
-    observed = values[np.isfinite(values)]
-    floor = FLOOR_SHARE * float(np.median(np.abs(observed))) if len(observed) else 0.0
+    floor = ratio_floor(values)
     if floor <= 0:
         return history, ""
     window = max(MIN_SMOOTH_STEPS, round(SMOOTH_SECONDS / step))
@@ -70,7 +70,7 @@ def without_trailing_dip(history: pd.Series) -> tuple[pd.Series, str]:
     start -= window - _low_since(raw)
     cleaned = history.copy()
     cleaned.iloc[start:] = np.nan
-    dip = _share(values[start:], _weeks_before(values, week)[start:])
+    dip = share(values[start:], _weeks_before(values, week)[start:])
     note = (
         f"the last {spoken_duration((len(values) - start) * step)} at {dip:.2g}x the same hours "
         "of the weeks before read as missing (a dip, not yet a new level)"
@@ -81,31 +81,17 @@ def without_trailing_dip(history: pd.Series) -> tuple[pd.Series, str]:
 def _weeks_before(values: np.ndarray, week: int) -> np.ndarray:
     """The median of the same step one to three weeks before; NaN in the first week and where
     all are missing."""
-    shifted = np.full((WEEKS_BACK, len(values)), np.nan)
-    for weeks in range(1, WEEKS_BACK + 1):  # three shifted copies, not a loop over points
-        lag = weeks * week
-        if lag < len(values):
-            shifted[weeks - 1, lag:] = values[:-lag]
+    shifted = np.stack([lagged(values, weeks * week) for weeks in range(1, WEEKS_BACK + 1)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all missing: the first week
         return np.nanmedian(shifted, axis=0)
 
 
 def _against_weeks_before(values: np.ndarray, week: int, floor: float) -> np.ndarray:
-    """log((value + floor) / (the weeks before + floor)); NaN where either is missing."""
-    reference = _weeks_before(values, week)
-    return np.log(np.maximum(values, 0) + floor) - np.log(np.maximum(reference, 0) + floor)
-
-
-def _share(values: np.ndarray, reference: np.ndarray) -> float:
-    """Traffic over the same steps of the weeks before (where both are known)."""
-    both = np.isfinite(values) & np.isfinite(reference)
-    before = float(reference[both].sum())
-    return float(values[both].sum()) / before if before > 0 else 1.0
+    """The log ratio of each step to the weeks before; NaN where either is missing."""
+    return log_ratio(values, _weeks_before(values, week), floor)
 
 
 def _low_since(ratios: np.ndarray) -> int:
-    """The first index from which every known ratio is below the dip line (missing ones
-    neither hold nor break it): ``len(ratios)`` when the last known one is not."""
-    high = np.flatnonzero(ratios >= np.log(DIP))
-    return int(high[-1]) + 1 if len(high) else 0
+    """The first index from which every known ratio is below the dip line."""
+    return run_since(ratios >= np.log(DIP))

@@ -3,11 +3,13 @@ short histories are not."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.training.forecasting import make_forecast
+from forecaster.training.forecasting import make_forecast, read_for_models
 from forecaster.training.trailing_dip import without_trailing_dip
+from models.calendar import Calendar
 from tests.helpers import synthetic_traffic
 
 HOUR = 3600
@@ -66,3 +68,17 @@ def test_training_forecasts_past_the_dip_and_says_so() -> None:
     assert "read as missing" in outcome.message
     assert abs(outcome.frame["p50"].mean() / truth.mean() - 1) < 0.1
     assert (truth <= outcome.frame["p95"].to_numpy()).mean() >= 0.85
+
+
+def test_the_weeks_before_a_clock_change_are_compared_on_the_services_clock() -> None:
+    """Review: compared on UTC, the weeks before the autumn change put a New York office's
+    08:00 ramp an hour later, and at 68 of 1,825 history ends (local 07:00-08:59) the ramp's
+    start read as a dip at 0.31x."""
+    zone = "America/New_York"
+    local = pd.date_range("2026-10-05", "2026-11-13", freq="15min", tz=zone, inclusive="left")
+    office = (local.hour >= 8) & (local.hour < 18) & (local.day_of_week < 5)
+    history = pd.Series(np.where(office, 100.0, 10.0), index=local.tz_convert("UTC"))
+    mornings = np.flatnonzero((local >= pd.Timestamp("2026-11-09", tz=zone)) & office)
+    for end in mornings[(local[mornings].hour == 8)]:  # the ramp's first hour, each weekday
+        _, _, note, _ = read_for_models(history.iloc[: end + 1], Calendar(timezone=zone), 96)
+        assert "read as missing" not in note, (local[end], note)

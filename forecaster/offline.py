@@ -359,8 +359,7 @@ def points_to_store(
     here once (an unreadable one is named by its line), and the batch keeps the text as
     written and each row's line for the messages of the checks it runs."""
     columns = read_text_columns(source, value_column, name=name, value_option=value_option)
-    _refuse_no_rows(columns, name or str(source))
-    missing = _written_as_missing(columns.values)
+    missing = _values_written(columns, name or str(source))
     stamps, values = _parsed(columns, missing, name or str(source))
     kept = ~missing.to_numpy()
     note = columns.note
@@ -385,11 +384,16 @@ def points_to_store(
     return points, note
 
 
-def _refuse_no_rows(columns: TextColumns, name: str) -> None:
-    """A file of only a header holds no points: refused, naming it, rather than read as an
-    empty series (ingest said "stored 0 points" and looked like a success)."""
+def _values_written(columns: TextColumns, name: str) -> pd.Series:
+    """Which rows' values are written as missing (:func:`_written_as_missing`); a file of only
+    a header, or whose every value is blank, holds no points and is refused, naming it, rather
+    than read as an empty series (ingest said "stored 0 points" and looked like a success)."""
     if columns.values.empty:
         raise InvalidInputError(f"{name}: no rows after the header")
+    missing = _written_as_missing(columns.values)
+    if missing.all():
+        raise InvalidInputError(f"{name}: no readable rows (every value is blank)")
+    return missing
 
 
 def _repeated_note(stamps: pd.DatetimeIndex, outcome: str) -> str:
@@ -410,11 +414,8 @@ def read_series_csv(path: Path, value_column: str | None = None) -> SeriesFile:
     models see a gap. Any other unreadable value or timestamp refuses the file, naming the row.
     """
     columns = read_text_columns(path, value_column)
-    _refuse_no_rows(columns, str(path))
-    missing = _written_as_missing(columns.values)
+    missing = _values_written(columns, str(path))
     stamps, values = _parsed(columns, missing, str(path))
-    if missing.all():
-        raise InvalidInputError(f"{path}: no readable rows (every value is blank)")
     kept = ~missing.to_numpy()
     last = stamps.idxmax()  # the file's last row, a row without a value included
     shift, clocks = clock_shift(columns.timestamps, last)

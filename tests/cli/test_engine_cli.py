@@ -318,17 +318,26 @@ def test_ingest_reads_the_layouts_forecast_reads_and_refuses_a_bad_file_whole(
     assert _stored_samples() == before + 5
 
 
-def test_ingest_refuses_a_file_of_only_a_header_and_stores_nothing(
-    cli_database: None, tmp_path: Path
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("timestamp,value\n", "no rows after the header"),
+        ("timestamp,value\n2026-01-01T00:00Z,\n2026-01-01T01:00Z,NaN\n", "no readable rows"),
+    ],
+    ids=["header", "blank"],
+)
+def test_ingest_refuses_a_file_without_a_value_and_stores_nothing(
+    cli_database: None, tmp_path: Path, text: str, refusal: str
 ) -> None:
-    """It printed "stored 0 points" and exited 0, and --profile had created the service."""
+    """It printed "stored 0 points" and exited 0, and --profile had created the service (the
+    blank values: found in review)."""
     before = _stored_samples()
     header = tmp_path / "header.csv"
-    header.write_text("timestamp,value\n")
+    header.write_text(text)
     profile = str(tmp_path / "profile.yaml")
     result = runner.invoke(app, ["ingest", str(header), "--service", "new", "--profile", profile])
     assert result.exit_code == 2
-    assert f"{header}: no rows after the header; nothing stored" in result.output
+    assert f"{header}: {refusal}" in result.output and "; nothing stored" in result.output
     assert _stored_samples() == before
     with open_database(get_settings().database_url) as database, database.session() as session:
         assert session.scalar(sa.select(Service).where(Service.name == "new")) is None

@@ -167,12 +167,20 @@ class SeriesFile:
 
     def on_its_clock(self, profile: ScalingProfile) -> tuple[ScalingProfile, str | None]:
         """``profile`` with the time zone the rows' own UTC offsets follow when it names none,
-        and a note saying so (None when there was nothing to decide): the replay forecasts on
-        a zone's clock, and rows written at -05:00, then -04:00 had been replayed on UTC's
-        (the morning ramp planned an hour late after the spring change). The CLI's file and
+        or, for rows in UTC, the zone whose daylight-saving change their daily cycle followed
+        (:func:`detected_clock_change`), and a note saying so (None when there was nothing to
+        decide): the replay forecasts on a zone's clock, and rows written at -05:00, then
+        -04:00 had been replayed on UTC's (the morning ramp planned an hour late after the
+        spring change). The CLI's file and
         the API's inline points both come through here, so both forecast on one clock."""
-        if profile.timezone is not None or self.clock_shift is None:
+        if profile.timezone is not None:
             return profile, None
+        if self.clock_shift is None:  # UTC rows: a daily cycle may show the clock it follows
+            change = detected_clock_change(self)
+            if change is None:
+                return profile, None
+            update = {"timezone": change.zone}
+            return profile.model_copy(update=update), change.note("set the profile's timezone")
         zone = self.matching_zone()
         if zone is None:
             return profile, (

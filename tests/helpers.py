@@ -48,6 +48,14 @@ def synthetic_traffic(
     return pd.Series(np.maximum(values, 0), index=index, name="value")
 
 
+def with_end_scaled(factor: float, seconds: float, *, step: int, days: float) -> pd.Series:
+    """Seeded traffic (8 % noise) whose last ``seconds`` are multiplied by ``factor``: a level
+    that rose, or a dip, at the end of the history."""
+    history = synthetic_traffic(days=days, step_seconds=step, seed=5, noise=0.08)
+    history.iloc[len(history) - round(seconds / step) :] *= factor
+    return history
+
+
 def demo_trace_slice(days: float = 14) -> pd.Series:
     """The first ``days`` of the bundled real trace (tweets per 5 minutes), UTC-indexed."""
     with resources.files("forecaster.data").joinpath("twitter_volume_fb_5min.csv").open() as f:

@@ -9,15 +9,13 @@ import pytest
 from forecaster.training.forecasting import make_forecast
 from forecaster.training.history import read_as_load
 from forecaster.training.level_shift import with_recent_rise_levelled
-from tests.helpers import synthetic_traffic
+from tests.helpers import synthetic_traffic, with_end_scaled
 
 DAY = 86_400
 
 
 def _shifted(factor: float, days_ago: float, *, step: int = 3600, days: float = 28) -> pd.Series:
-    history = synthetic_traffic(days=days, step_seconds=step, seed=5, noise=0.08)
-    history.iloc[len(history) - round(days_ago * DAY / step) :] *= factor
-    return history
+    return with_end_scaled(factor, days_ago * DAY, step=step, days=days)
 
 
 @pytest.mark.parametrize("step", [300, 3600])

@@ -10,15 +10,13 @@ import pytest
 from forecaster.training.forecasting import make_forecast, read_for_models
 from forecaster.training.trailing_dip import without_trailing_dip
 from models.calendar import Calendar
-from tests.helpers import synthetic_traffic
+from tests.helpers import synthetic_traffic, with_end_scaled
 
 HOUR = 3600
 
 
 def _dipped(factor: float, hours: float, *, step: int = 900, days: float = 28) -> pd.Series:
-    history = synthetic_traffic(days=days, step_seconds=step, seed=5, noise=0.08)
-    history.iloc[len(history) - round(hours * HOUR / step) :] *= factor
-    return history
+    return with_end_scaled(factor, hours * HOUR, step=step, days=days)
 
 
 @pytest.mark.parametrize("step", [300, 3600])

@@ -114,29 +114,34 @@ def recorded_job(
 
 
 def _refuse_a_second(session: Session, job: str, service: str) -> None:
-    """AlreadyRunningError when ``job`` runs for ``service`` now, in any process: checked and
-    then recorded under a lock (SQLite's write lock, a PostgreSQL advisory lock), so of two
-    requests at once one runs and the other is told which run to wait for."""
+    """AlreadyRunningError when ``job`` runs for ``service`` now, in any process, alone or in a
+    pass that covers it (the scheduled training of every service): checked and then recorded
+    under a lock (SQLite's write lock, a PostgreSQL advisory lock), so of two requests at once
+    one runs and the other is told which run to wait for."""
     write_lock_now(session)
     if session.get_bind().dialect.name == "postgresql":
         hold_until_commit(session, f"forecaster:run:{job}:{service}")
-    running = session.scalars(
+    running = session.scalars(  # a few runs at most: the covers are read here, not in SQL
         select(JobRun)
         .where(
             JobRun.job == job,
-            JobRun.service == service,
+            (JobRun.service == service) | JobRun.service.is_(None),
             JobRun.status == "running",
             _heard_from_since(_stale_before(utc_now())),
         )
         .order_by(JobRun.id)
-        .limit(1)
-    ).first()
-    if running is not None:
-        raise AlreadyRunningError(
-            f"{job} of service {quoted(service)} is already running: job run {running.id}, "
-            f"started {running.started_at:%Y-%m-%dT%H:%M:%SZ}; wait for it to end "
-            f"(GET /v1/jobs?service={service}&status=running)"
-        )
+    ).all()
+    for run in running:
+        alone = run.service == service
+        if alone or service in (run.details or {}).get("covers", ()):
+            count = len(run.details["covers"]) if not alone else 0
+            whose = "" if alone else f" (a pass over {count} service{'' if count == 1 else 's'})"
+            listed = f"service={service}&status=running" if alone else "status=running"
+            raise AlreadyRunningError(
+                f"{job} of service {quoted(service)} is already running: job run {run.id}"
+                f"{whose}, started {run.started_at:%Y-%m-%dT%H:%M:%SZ}; wait for it to end "
+                f"(GET /v1/jobs?{listed})"
+            )
 
 
 def _stale_before(now: datetime) -> datetime:

@@ -17,6 +17,7 @@ import forecaster.training.train
 from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.jobs import recorded_job
 from forecaster.storage.orm import JobRun
 from forecaster.timeutil import utc_now
 from forecaster.training.train import TrainResult
@@ -108,3 +109,17 @@ def test_a_run_whose_process_stopped_does_not_hold_the_service(
             )
         )
     assert app_client.post("/v1/services/chat/train").status_code == 200
+
+
+def test_a_training_while_the_scheduled_pass_covers_the_service_is_a_409(
+    app_client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the pass records one run for every service it trains (``covers``), so a request
+    during it was not refused, and both fitted and raced to store."""
+    monkeypatch.setattr(forecaster.training.train, "train_service", HeldTraining("nobody"))
+    with recorded_job(database.sessions, "train", covers=["chat"]):
+        refused = app_client.post("/v1/services/chat/train")
+        assert refused.status_code == 409, refused.text
+        assert "(a pass over 1 service)" in refused.json()["detail"]
+        assert app_client.post("/v1/services/other/train").status_code == 200  # not covered
+    assert app_client.post("/v1/services/chat/train").status_code == 200  # over: free again

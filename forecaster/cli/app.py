@@ -12,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.progress import Progress
+    from sqlalchemy.orm import Session
 
     from forecaster.offline import SeriesFile
     from forecaster.profiles import ScalingProfile
@@ -82,6 +83,17 @@ def database_to_open(settings: Settings) -> str:
     if note := new_default_database(settings):
         warn(f"note: {note}")
     return settings.database_url
+
+
+@contextmanager
+def database_session() -> Iterator[Session]:
+    """One session on the settings' database, disposed of afterwards (an engine left to the
+    garbage collector holds its connections open until then)."""
+    from forecaster.settings import get_settings
+    from forecaster.storage.db import open_database
+
+    with open_database(database_to_open(get_settings())) as database, database.session() as session:
+        yield session
 
 
 def on_stdout(path: Path) -> bool:

@@ -3,33 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import typer
 
-from forecaster.cli.app import app, database_to_open, fail, say
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from forecaster.cli.app import app, database_session, fail, say
 
 events_app = typer.Typer(help="Declared events (launches, campaigns) a service's forecast uses.")
 exclusions_app = typer.Typer(help="Windows (incidents, outages) a service's training ignores.")
 app.add_typer(events_app, name="events")
 app.add_typer(exclusions_app, name="exclusions")
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    """One session on the settings' database, disposed of afterwards (an engine left to the
-    garbage collector holds its connections open until then)."""
-    from forecaster.settings import get_settings
-    from forecaster.storage.db import open_database
-
-    with open_database(database_to_open(get_settings())) as database, database.session() as session:
-        yield session
 
 
 def _moment(text: str, option: str) -> datetime:
@@ -60,7 +43,7 @@ def events_add(
 
     begin, finish = _moment(start, "--start"), _moment(end, "--end")
     try:
-        with _session() as session:
+        with database_session() as session:
             found = get_service(session=session, name=service)
             event, created = add_event(
                 session=session,
@@ -83,7 +66,7 @@ def events_list(service: str = typer.Option(..., help="service name")) -> None:
     from forecaster.storage.services import get_service
 
     try:
-        with _session() as session:
+        with database_session() as session:
             found = get_service(session=session, name=service)
             rows = list_events(session=session, service_id=found.id)
             say(f"{'id':>5s}  {'start':25s} {'end':25s} {'multiplier':>10s}  name")
@@ -108,7 +91,7 @@ def events_remove(
     from forecaster.storage.services import get_service
 
     try:
-        with _session() as session:
+        with database_session() as session:
             found = get_service(session=session, name=service)
             delete_event(session=session, service_id=found.id, event_id=event_id)
     except ForecasterError as error:
@@ -130,7 +113,7 @@ def exclusions_add(
 
     begin, finish = _moment(start, "--start"), _moment(end, "--end")
     try:
-        with _session() as session:
+        with database_session() as session:
             found = get_service(session=session, name=service)
             exclusion, created = add_exclusion(
                 session=session, service_id=found.id, start=begin, end=finish, reason=reason
@@ -149,7 +132,7 @@ def exclusions_list(service: str = typer.Option(..., help="service name")) -> No
     from forecaster.storage.services import get_service
 
     try:
-        with _session() as session:
+        with database_session() as session:
             found = get_service(session=session, name=service)
             say(f"{'id':>5s}  {'start':25s} {'end':25s} reason")
             for x in list_exclusions(session=session, service_id=found.id):
@@ -169,7 +152,7 @@ def exclusions_remove(
     from forecaster.storage.services import get_service
 
     try:
-        with _session() as session:
+        with database_session() as session:
             found = get_service(session=session, name=service)
             delete_exclusion(session=session, service_id=found.id, exclusion_id=exclusion_id)
     except ForecasterError as error:
@@ -186,7 +169,7 @@ def runs(service: str = typer.Option(..., help="service name")) -> None:
     from forecaster.training.service_data import driving_training_runs
 
     try:
-        with _session() as session:
+        with database_session() as session:
             found = get_service(session=session, name=service)
             _, runs = driving_training_runs(
                 session=session, service=found, profile=profile_of(found)

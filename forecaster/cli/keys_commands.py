@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
 import typer
 
-from forecaster.cli.app import app, database_to_open, fail, say
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from forecaster.cli.app import app, database_session, fail, say
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    from forecaster.settings import get_settings
-    from forecaster.storage.db import open_database
-
-    with open_database(database_to_open(get_settings())) as database, database.session() as session:
-        yield session
 
 
 @keys_app.command("create")
@@ -36,7 +20,7 @@ def create(
     from forecaster.security.api_keys import create_key
 
     try:
-        with _session() as session:
+        with database_session() as session:
             issued = create_key(session=session, name=name, scopes=scope)
     except ForecasterError as error:
         fail(str(error))
@@ -49,7 +33,7 @@ def list_() -> None:
     """List keys: prefix, name, scopes, created, last used, revoked."""
     from forecaster.security.api_keys import list_keys
 
-    with _session() as session:
+    with database_session() as session:
         keys = list_keys(session=session)
         if not keys:
             say("no API keys yet; create one: forecaster keys create --name NAME --scope read")
@@ -73,7 +57,7 @@ def revoke(
     from forecaster.security.api_keys import revoke_key
 
     try:
-        with _session() as session:
+        with database_session() as session:
             key = revoke_key(session=session, prefix=prefix)
     except ForecasterError as error:
         fail(str(error))

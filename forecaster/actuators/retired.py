@@ -74,9 +74,19 @@ def recorded_label(entry: dict[str, Any]) -> str | None:
     return audit_label(target, shown)
 
 
+def retired_at(entry: dict[str, Any]) -> datetime:
+    """When a retired target left its profile (UTC)."""
+    return as_utc(datetime.fromisoformat(entry[RETIRED_AT]))
+
+
+def given_up_at(entry: dict[str, Any]) -> datetime:
+    """When the actuation pass stops trying to restore a retired target."""
+    return retired_at(entry) + RETRY_FOR
+
+
 def given_up(entry: dict[str, Any], now: datetime) -> bool:
     """Whether a retired target has failed to restore for long enough to stop trying."""
-    return now - as_utc(datetime.fromisoformat(entry[RETIRED_AT])) >= RETRY_FOR
+    return now >= given_up_at(entry)
 
 
 def without(

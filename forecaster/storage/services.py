@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from forecaster.actuators.retired import (
-    RETIRED_AT,
-    RETRY_FOR,
+    given_up_at,
     recorded_label,
     retire_removed,
+    retired_at,
     retired_target,
 )
 from forecaster.errors import (
@@ -30,7 +29,7 @@ from forecaster.profiles import STORED, ActuationTarget, ScalingProfile, shared_
 from forecaster.storage.actuations import latest_failure
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import JobRun, Series, Service
-from forecaster.timeutil import as_utc, utc_now
+from forecaster.timeutil import utc_now
 
 # what every route's {name} accepts: a name that needs no escaping in a URL, a label or a file
 SERVICE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -158,19 +157,18 @@ def _restoring(session: Session, service: Service) -> list[str]:
     the targets, which they had done, and not that a failing restore held the service."""
     parts = []
     for entry in service.retired_targets:
-        since = as_utc(datetime.fromisoformat(entry[RETIRED_AT]))
         failed = latest_failure(
             session=session,
             service_id=service.id,
             kind=str(entry.get("kind")),
             target=recorded_label(entry),
-            since=since,
+            since=retired_at(entry),
         )
         if failed is None:
             label, state = retired_target(entry).described, "no restore tried yet"
         else:
             label, state = f"{failed.kind} {failed.target}", f"restore failed: {failed.error}"
-        until = (since + RETRY_FOR).isoformat(timespec="seconds")
+        until = given_up_at(entry).isoformat(timespec="seconds")
         parts.append(f"{label} ({state}; given up at {until})")
     return parts
 

@@ -132,16 +132,19 @@ def _refuse_a_second(session: Session, job: str, service: str) -> None:
         .order_by(JobRun.id)
     ).all()
     for run in running:
-        alone = run.service == service
-        if alone or service in (run.details or {}).get("covers", ()):
-            count = len(run.details["covers"]) if not alone else 0
-            whose = "" if alone else f" (a pass over {count} service{'' if count == 1 else 's'})"
-            listed = f"service={service}&status=running" if alone else "status=running"
-            raise AlreadyRunningError(
-                f"{job} of service {quoted(service)} is already running: job run {run.id}"
-                f"{whose}, started {run.started_at:%Y-%m-%dT%H:%M:%SZ}; wait for it to end "
-                f"(GET /v1/jobs?{listed})"
-            )
+        covers = (run.details or {}).get("covers", ())
+        if run.service == service:
+            whose, listed = "", f"service={service}&status=running"
+        elif service in covers:
+            whose = f" (a pass over {len(covers)} service{'' if len(covers) == 1 else 's'})"
+            listed = "status=running"
+        else:
+            continue
+        raise AlreadyRunningError(
+            f"{job} of service {quoted(service)} is already running: job run {run.id}{whose}, "
+            f"started {run.started_at:%Y-%m-%dT%H:%M:%SZ}; wait for it to end "
+            f"(GET /v1/jobs?{listed})"
+        )
 
 
 def _stale_before(now: datetime) -> datetime:

@@ -32,6 +32,7 @@ from forecaster.actuators.retry import AttemptCounter, call_with_retries, descri
 from forecaster.actuators.schedule import align_down, boundary, coarsen, peak
 from forecaster.actuators.window import PlanWindow
 from forecaster.planning.shaping import ramp_ahead
+from forecaster.security.network import loopback
 
 log = logging.getLogger(__name__)
 TRANSIENT_CODES = frozenset(
@@ -49,7 +50,6 @@ TRANSIENT_CODES = frozenset(
     }
 )
 AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")  # VPC endpoints included
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
 RESTORE = "restore"
 START_MARGIN = timedelta(seconds=60)  # AWS refuses start times that are not in the future
 PAST = re.compile(r"\b(past|future)\b", re.IGNORECASE)  # AWS's words for a start time too late
@@ -80,7 +80,7 @@ class AwsTargetConfig(ActuatorConfig):
         if host != (parse_url(url).host or "").lower().strip("[]"):
             raise ValueError("names its host ambiguously")
         on_aws = parts.scheme == "https" and host.endswith(AWS_DOMAINS)
-        if not on_aws and not (parts.scheme in ("http", "https") and host in LOOPBACK):
+        if not on_aws and not (parts.scheme in ("http", "https") and loopback(host)):
             raise ValueError(
                 "must be an https endpoint of AWS (a host under "
                 f"{', '.join(domain[1:] for domain in AWS_DOMAINS)}, as VPC endpoints are) or "

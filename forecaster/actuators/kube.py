@@ -13,7 +13,6 @@ and recompute), so the object is always either at its baseline or at a plan's fl
 from __future__ import annotations
 
 import math
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from pydantic import Field
 from forecaster.actuators.base import ActuationResult, ActuatorConfig, ActuatorContext, Outcome
 from forecaster.actuators.bounded import bounded
 from forecaster.actuators.bounds import bound_floor
-from forecaster.actuators.kubeconfig import reached, regular, runs_in_cluster
+from forecaster.actuators.kubeconfig import kubeconfig_files, reached, regular, runs_in_cluster
 from forecaster.actuators.retry import AttemptCounter, call_with_retries, describe_error
 from forecaster.actuators.window import PlanWindow
 
@@ -125,13 +124,12 @@ def regular_file(path: str | None) -> str | None:
     the operator chose) passes."""
     if path is None:
         return None
-    for part in path.split(os.pathsep):  # the client merges a KUBECONFIG-style list
-        if not regular(os.path.realpath(os.path.expanduser(part))):
-            from kubernetes.config import ConfigException
+    if not all(regular(file) for file in kubeconfig_files(path)):
+        from kubernetes.config import ConfigException
 
-            raise ConfigException(
-                "not a regular file (a kubeconfig must be one, outside /proc, /sys, /dev)"
-            )
+        raise ConfigException(
+            "not a regular file (a kubeconfig must be one, outside /proc, /sys, /dev)"
+        )
     # as given: the client reads a kubeconfig's relative certificate paths beside the link
     return path
 

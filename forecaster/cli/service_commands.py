@@ -31,23 +31,12 @@ if TYPE_CHECKING:
     from forecaster.training.train import TrainResult
 
 
-def loopback(host: str) -> bool:
-    """Whether only this machine reaches ``host``: localhost, or any loopback address
-    (127.0.0.2 and 0:0:0:0:0:0:0:1 are, though not spelt as the usual two)."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name: it may resolve anywhere
-        return False
-
-
 def open_to_anyone(host: str) -> str | None:
     """The warning for serving ``host`` without authentication, or None on loopback: the one
     wording of the demo and ``serve`` (which had said nothing with FORECASTER_AUTH_ENABLED=false
     on 0.0.0.0)."""
+    from forecaster.security.network import loopback
+
     if loopback(host):
         return None
     return (

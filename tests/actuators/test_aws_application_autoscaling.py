@@ -167,6 +167,8 @@ def test_resource_id_must_match_the_namespace() -> None:
         "http://127.0.0.2:18190\\@localhost:4566",
         "https://evil.example\\@autoscaling.eu-west-1.amazonaws.com",
         "https://user@autoscaling.eu-west-1.amazonaws.com",
+        "http://127.0.0.1.nip.io:4566",  # a name: it resolves where its owner likes
+        "http://0.0.0.0:4566",
     ],
 )
 def test_calls_carrying_credentials_go_only_to_aws_or_an_emulator_here(endpoint: str) -> None:
@@ -179,5 +181,7 @@ def test_calls_carrying_credentials_go_only_to_aws_or_an_emulator_here(endpoint:
         "https://application-autoscaling.eu-west-1.amazonaws.com",
         "https://vpce-0a1b-x.application-autoscaling.us-east-1.vpce.amazonaws.com",
         "http://localhost:4566",
+        "http://127.0.0.2:4566",  # any loopback address, as `serve` judges its host
+        "http://[::1]:4566",
     ):
         ApplicationAutoScalingConfig.model_validate(config | {"endpoint_url": allowed})

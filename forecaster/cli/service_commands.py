@@ -301,6 +301,8 @@ def train(
         else:
             results = {name: _train_one(database, name, settings, model) for name in names}
     failed = 0
+    for name in (name for name in names if name not in results):  # the pass left it alone
+        say(f"{name}: left to its training already running (GET /v1/jobs?service={name})")
     for name, result in results.items():
         if isinstance(result, ForecasterError):
             warn(f"{name}: {result}")

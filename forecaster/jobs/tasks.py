@@ -134,13 +134,19 @@ def train_recorded(
     ``noted`` (the pass's trigger) from the start.
 
     Services are trained together so a global LightGBM learns from all of them. A service
-    that could not train fails the record but is returned, for the caller to report.
+    that could not train fails the record but is returned, for the caller to report; one
+    training on its own already (``POST .../train``) is left to that run and not returned.
     """
     from forecaster.training.train import TrainResult, train_services
 
     results: dict[str, TrainResult | ForecasterError] = {}
     try:
-        with recorded_job(database.sessions, "train", covers=names, noted=noted) as details:
+        with recorded_job(
+            database.sessions, "train", covers=names, noted=noted, alone=True
+        ) as details:
+            names = details.get("covers", [])  # less those training on their own already
+            for name, run_id in details.get("running_alone", {}).items():
+                log.info("train of service %s left to job run %d, training it", name, run_id)
             saved_at = time.monotonic()
 
             def note_done() -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecaster.errors import AlreadyRunningError, in_words, quoted
@@ -74,13 +74,22 @@ def recorded_job(
     services names them in ``covers`` from the start, so a pass that crashes or is killed
     before it records each one's outcome still says whom it failed; ``noted`` details are
     recorded from the start too (a pass's trigger, which :func:`unfinished_pass` reads).
-    ``alone``: AlreadyRunningError, naming the run, while ``job`` runs for ``service`` already.
+    ``alone``: AlreadyRunningError, naming the run, while ``job`` runs for ``service`` already;
+    for a pass, the services ``job`` runs for on its own already are left out of ``covers``
+    and named in ``running_alone`` with their runs (the block reads ``details["covers"]``).
     """
-    details: dict[str, Any] = {"covers": list(covers)} if covers else {}
-    details.update(noted or {})
+    details: dict[str, Any] = {}
     with sessions.begin() as session:
+        if alone:
+            _hold_runs_of(session, job)
         if alone and service is not None:
             _refuse_a_second(session, job, service)
+        busy = _running_alone(session, job, covers) if alone and covers else {}
+        if covers:
+            details["covers"] = [name for name in covers if name not in busy]
+        if busy:
+            details["running_alone"] = busy
+        details.update(noted or {})
         run = JobRun(
             job=job,
             service=service,
@@ -113,25 +122,47 @@ def recorded_job(
     _finish(sessions, run_id, "ok", details.pop("message", None), details)
 
 
-def _refuse_a_second(session: Session, job: str, service: str) -> None:
-    """AlreadyRunningError when ``job`` runs for ``service`` now, in any process, alone or in a
-    pass that covers it (the scheduled training of every service): checked and then recorded
-    under a lock (SQLite's write lock, a PostgreSQL advisory lock), so of two requests at once
-    one runs and the other is told which run to wait for."""
+def _hold_runs_of(session: Session, job: str) -> None:
+    """Lock ``job``'s runs until the transaction ends (SQLite's write lock, a PostgreSQL
+    advisory lock): what is running is checked and the new run recorded under it, so of two
+    starting at once the second sees the first."""
     write_lock_now(session)
     if session.get_bind().dialect.name == "postgresql":
-        hold_until_commit(session, f"forecaster:run:{job}:{service}")
-    running = session.scalars(  # a few runs at most: the covers are read here, not in SQL
+        hold_until_commit(session, f"forecaster:run:{job}")
+
+
+def _running(session: Session, job: str, runs: ColumnElement[bool]) -> Sequence[JobRun]:
+    """Those of ``job``'s ``runs`` going on now, in any process (a few at most: a pass's
+    ``covers`` are read in Python, not in SQL)."""
+    return session.scalars(
         select(JobRun)
         .where(
             JobRun.job == job,
-            (JobRun.service == service) | JobRun.service.is_(None),
+            runs,
             JobRun.status == "running",
             _heard_from_since(_stale_before(utc_now())),
         )
         .order_by(JobRun.id)
     ).all()
-    for run in running:
+
+
+def _running_alone(session: Session, job: str, services: Sequence[str]) -> dict[str, int]:
+    """Of ``services``, those ``job`` runs for on its own now (an on-demand training), with
+    the run: a pass leaves them to it rather than fit the same models beside it."""
+    wanted = set(services)
+    return {
+        run.service: run.id
+        for run in _running(session, job, JobRun.service.is_not(None))
+        if run.service is not None and run.service in wanted
+    }
+
+
+def _refuse_a_second(session: Session, job: str, service: str) -> None:
+    """AlreadyRunningError when ``job`` runs for ``service`` now, in any process, alone or in a
+    pass that covers it (the scheduled training of every service), so of two requests at
+    once one runs and the other is told which run to wait for (under :func:`_hold_runs_of`)."""
+    runs = (JobRun.service == service) | JobRun.service.is_(None)
+    for run in _running(session, job, runs):
         covers = (run.details or {}).get("covers", ())
         if run.service == service:
             whose, listed = "", f"service={service}&status=running"

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 import forecaster.training.train
 from api.app import create_app
+from forecaster.jobs.tasks import train_recorded
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
@@ -123,3 +125,37 @@ def test_a_training_while_the_scheduled_pass_covers_the_service_is_a_409(
         assert "(a pass over 1 service)" in refused.json()["detail"]
         assert app_client.post("/v1/services/other/train").status_code == 200  # not covered
     assert app_client.post("/v1/services/chat/train").status_code == 200  # over: free again
+
+
+def test_the_scheduled_pass_leaves_a_service_training_on_demand_to_that_run(
+    app_client: TestClient,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other way round: a pass starting while ``POST .../train`` of a service runs had
+    fitted that service again beside it and raced it to store."""
+    training = HeldTraining("chat")
+    monkeypatch.setattr(forecaster.training.train, "train_service", training)
+    passed: list[str] = []
+
+    def train_services(_database: Database, names: list[str], *_args: Any, **kwargs: Any) -> Any:
+        passed.extend(names)
+        kwargs["results"].update({name: training(_database, name) for name in names})
+        return kwargs["results"]
+
+    monkeypatch.setattr(forecaster.training.train, "train_services", train_services)
+    with ThreadPoolExecutor(1) as pool:
+        on_demand = pool.submit(app_client.post, "/v1/services/chat/train")
+        assert training.started.wait(30)
+        [running] = app_client.get("/v1/jobs?service=chat&status=running").json()["data"]
+        results = train_recorded(database, ["chat", "other"], settings)
+        training.release.set()
+        assert on_demand.result().status_code == 200
+    assert passed == ["other"]
+    assert list(results) == ["other"]
+    with database.session() as session:
+        record = session.get_one(JobRun, max(session.scalars(select(JobRun.id))))
+    assert record.service is None and record.status == "ok"
+    assert record.details["covers"] == ["other"]
+    assert record.details["running_alone"] == {"chat": running["id"]}

@@ -34,10 +34,10 @@ FULL_DAY_SHARE = 0.9
 def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     """How many weekday standard deviations the weekend's mean daily level lies from the
     weekdays' (calendar days on the clock of its last row in ``zone``, the profile's
-    ``timezone``, else UTC: :func:`latest_clock`; whole days only); 0 when that cannot be told: steps of a day or more, or no whole weekend day and
-    three weekdays (five days from a Wednesday to a Sunday will do). Far from UTC, UTC days
-    cut each weekend in two (in Auckland, Saturday is two thirds UTC Friday) and dilute the
-    contrast."""
+    ``timezone``, else UTC: :func:`latest_clock`; whole days only); 0 when that cannot be
+    told: steps of a day or more, or no whole weekend day and three weekdays (five days from a
+    Wednesday to a Sunday will do). Far from UTC, UTC days cut each weekend in two (in
+    Auckland, Saturday is two thirds UTC Friday) and dilute the contrast."""
     index = pd.DatetimeIndex(history.index)
     if len(history) < 2:
         return 0.0

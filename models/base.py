@@ -218,6 +218,23 @@ class ForecastModel(ABC):
         if self.n_obs_ == 0:
             raise ValueError("history has no observed values")
 
+    def _remember_clock(self) -> None:
+        """Fix the clock the model reads days on to its calendar's, when fitting
+        (:meth:`_clock_offset`)."""
+        self.clock_zone_ = self.calendar.timezone
+        self.clock_of_ = self.calendar.clock_of
+
+    def _clock_offset(self, latest: pd.Timestamp) -> pd.Timedelta:
+        """How far the clock of a history ending at ``latest`` stands ahead of UTC, on the zone
+        and reading the model was fitted with (``Calendar.clock_offset``), at each fit, update
+        and forecast alike: a calendar given later (an ensemble's, to a global model fitted
+        without one) must not move the days off what the model learnt."""
+        zone, since = self._clock_zone(), getattr(self, "clock_of_", None)
+        return Calendar(timezone=zone, clock_of=since).clock_offset(latest)
+
+    def _clock_zone(self) -> str | None:
+        return getattr(self, "clock_zone_", None)  # models stored before it: UTC
+
     def _update(self, history: pd.Series) -> None:
         """Condition on newer history; the default re-estimates everything."""
         self._fit(history)

@@ -69,11 +69,13 @@ def clock_shift_steps(
 @dataclass(frozen=True)
 class Calendar:
     """Holiday country (ISO code for the ``holidays`` package) and events models may use, and
-    the time zone whose clock the traffic follows (an IANA name; None: UTC)."""
+    the time zone whose clock the traffic follows (an IANA name; None: UTC), with the instant
+    whose clock the history was read on (:meth:`on_clock_of`; None: each history's last row)."""
 
     holiday_country: str | None = None
     events: tuple[EventWindow, ...] = field(default_factory=tuple)
     timezone: str | None = None
+    clock_of: pd.Timestamp | None = None
 
     def holiday_dates(self, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
         """Public-holiday dates (UTC midnight) covering the years of ``index``."""
@@ -104,16 +106,28 @@ class Calendar:
             return pd.Timedelta(0)
         return pd.Timedelta(minutes=float(minutes[0]))
 
+    def clock_offset(self, latest: pd.Timestamp) -> pd.Timedelta:
+        """How far the clock a history ending at ``latest`` is on stands ahead of UTC: that of
+        the instant it was read at (:meth:`on_clock_of`) when later, else of ``latest``. A
+        backtest fold is a cut of a history read at its end: on the cut's own last clock its
+        days before a daylight-saving change read an hour off its rows. A newer history (the
+        refresh reads each on its own last clock) is on that of its latest row."""
+        since = self.clock_of
+        return self.utc_offset(latest if since is None else max(pd.Timestamp(latest), since))
+
     def on_clock_of(self, latest: pd.Timestamp) -> Calendar:
         """This calendar for a history read on the clock of its row at ``latest`` (training's
         ``on_local_clock``): each window edge before ``latest`` moved as the rows around it
         were, by its own UTC offset less the latest one's; edges from ``latest`` on are on
         that clock already. Left in UTC, a sale window from before an autumn change covered
         the hour before the sale and missed its last hour, so its level read 2.5x instead of
-        3x and the coming window was forecast 15 % low."""
-        if not self.timezone or not self.events:
+        3x and the coming window was forecast 15 % low. It remembers ``latest`` (``clock_of``),
+        the clock models read days on (:meth:`clock_offset`)."""
+        if not self.timezone:
             return self
         latest = pd.Timestamp(latest)
+        if not self.events:
+            return replace(self, clock_of=latest)
         edges = pd.DatetimeIndex(
             [edge for event in self.events for edge in (event.start, event.end)]
         ).tz_convert("UTC")
@@ -125,6 +139,7 @@ class Calendar:
         moved = edges + pd.to_timedelta(shifts, unit="min")
         return replace(
             self,
+            clock_of=latest,
             events=tuple(
                 replace(event, start=moved[2 * i], end=moved[2 * i + 1])
                 for i, event in enumerate(self.events)

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, ForecastModel, HistoryTooShortError
-from models.calendar import Calendar
 from models.features import FEATURE_NAMES, Layout, Prepared, prepare, rows, training_pairs
 from models.naive import empirical_offsets
 
@@ -62,7 +61,6 @@ class LightGBM(ForecastModel):
     layout_: Layout
     errors_: np.ndarray
     prepared_: Prepared
-    clock_zone_: str | None  # the zone whose clock the features read (see _clock_seconds)
 
     def __init__(self, rounds: int = 200, max_rows: int = 20_000) -> None:
         self.rounds = rounds
@@ -102,7 +100,7 @@ class LightGBM(ForecastModel):
         share = max(100, max_rows // len(models))
         features, targets, scales = [], [], []
         for model, history in zip(models, histories, strict=True):
-            model.clock_zone_ = model.calendar.timezone
+            model._remember_clock()
             full = model._prepare(history, layout)
             pairs = training_pairs(len(full.values), layout, horizon, share, rng)
             x, scale = rows(full, layout, *pairs)
@@ -153,15 +151,11 @@ class LightGBM(ForecastModel):
         self.prepared_ = self._prepare(history.iloc[-kept:], layout)
 
     def _clock_seconds(self, latest: pd.Timestamp) -> float:
-        """How far the clock the trees learnt on (the calendar's zone when fitted) is ahead of
-        UTC at ``latest`` (the history is on that clock, see ``read_for_models``), so the hour,
-        weekday and holiday features read the service's own days: in UTC a New York holiday
-        was flagged from 19:00 the evening before, and a Tokyo weekend began at 09:00 on
-        Saturday. The zone is the fit's: a calendar given later (an ensemble's, to a global
-        model fitted without one) must not move the features off what the trees learnt. UTC
-        for models fitted before."""
-        fitted_on = Calendar(timezone=getattr(self, "clock_zone_", None))
-        return float(fitted_on.utc_offset(latest).total_seconds())
+        """How far the clock the history is on (see ``read_for_models``) is ahead of UTC
+        (:meth:`_clock_offset`), so the hour, weekday and holiday features read the service's
+        own days: in UTC a New York holiday was flagged from 19:00 the evening before, and a
+        Tokyo weekend began at 09:00 on Saturday."""
+        return float(self._clock_offset(latest).total_seconds())
 
     @staticmethod
     def _kept_steps(layout: Layout) -> int:

@@ -73,7 +73,7 @@ class Prophet(ForecastModel):
         span = len(values) * self.step_seconds_
         # Prophet reads days (the weekend's, the holidays') off ds: the service's own clock,
         # where in UTC a Tokyo weekend began at 09:00 on Saturday (QA)
-        self.local_shift_ = self.calendar.utc_offset(history.index[-1])
+        self._remember_clock()
         frame = pd.DataFrame({"ds": self._local(stamps), "y": coarse})
         # one regressor per event name that occurs in the history (else nothing to learn from)
         self.regressors_ = [
@@ -129,9 +129,18 @@ class Prophet(ForecastModel):
         self.next_stamp_ = history.index[-1] + pd.Timedelta(seconds=self.step_seconds_)
 
     def _local(self, stamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
-        """``stamps`` (UTC, on the history's latest clock) as Prophet's naive ``ds`` on the
-        service's clock; UTC for models stored before it."""
-        return (stamps + getattr(self, "local_shift_", pd.Timedelta(0))).tz_localize(None)
+        """``stamps`` (UTC, on the clock the history is on) as Prophet's naive ``ds`` on the
+        service's clock, read at each fit, update and forecast (``_clock_offset``): a shift
+        fixed at the fit put every forecast after a daylight-saving change an hour off until
+        the next refit."""
+        return (stamps + self._clock_offset(self.last_timestamp_)).tz_localize(None)
+
+    def _clock_zone(self) -> str | None:
+        """Models stored with a shift fixed at their fit (``local_shift_``) had read their
+        calendar's zone, those before it UTC."""
+        if hasattr(self, "clock_zone_") or not hasattr(self, "local_shift_"):
+            return super()._clock_zone()
+        return self.calendar.timezone
 
     def _with_regressors(self, frame: pd.DataFrame, stamps: pd.DatetimeIndex) -> pd.DataFrame:
         for i, name in enumerate(self.regressors_):

@@ -48,6 +48,17 @@ def synthetic_traffic(
     return pd.Series(np.maximum(values, 0), index=index, name="value")
 
 
+def afternoon_peaks(
+    index: pd.DatetimeIndex, clock: pd.DatetimeIndex, *, noise: float = 3.0, seed: int = 0
+) -> pd.Series:
+    """Load at the UTC ``index`` peaking at 14:00 on ``clock`` (each step's local time: the
+    index on a zone's clock, or moved by a fixed offset), with seeded noise."""
+    hours = np.asarray(clock.hour + clock.minute / 60)
+    peak = 80 * np.exp(-0.5 * ((hours - 14) / 1.5) ** 2)
+    noisy = 100 + peak + np.random.default_rng(seed).normal(0, noise, len(index))
+    return pd.Series(noisy, index=index, name="value")
+
+
 def with_end_scaled(factor: float, seconds: float, *, step: int, days: float) -> pd.Series:
     """Seeded traffic (8 % noise) whose last ``seconds`` are multiplied by ``factor``: a level
     that rose, or a dip, at the end of the history."""

@@ -12,10 +12,13 @@ later while the backtest folds have forecast less than a whole weekend day.
 
 from __future__ import annotations
 
+from datetime import timezone, tzinfo
+
 import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, step_seconds_of
+from models.calendar import Calendar
 
 # the weekend's mean daily level must differ from the weekdays' mean by this many standard
 # deviations of the weekdays' daily levels: day-to-day noise, or a trend, rarely does
@@ -30,17 +33,17 @@ FULL_DAY_SHARE = 0.9
 
 def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     """How many weekday standard deviations the weekend's mean daily level lies from the
-    weekdays' (calendar days in ``zone``, the profile's ``timezone``, else UTC; whole days
-    only); 0 when that cannot be told: steps of a day or more, or no whole weekend day and
-    three weekdays (five days from a Wednesday to a Sunday will do). Far from UTC, UTC days
-    cut each weekend in two (in Auckland, Saturday is two thirds UTC Friday) and dilute the
-    contrast."""
+    weekdays' (calendar days on the clock of its last row in ``zone``, the profile's
+    ``timezone``, else UTC: :func:`latest_clock`; whole days only); 0 when that cannot be
+    told: steps of a day or more, or no whole weekend day and three weekdays (five days from a
+    Wednesday to a Sunday will do). Far from UTC, UTC days cut each weekend in two (in
+    Auckland, Saturday is two thirds UTC Friday) and dilute the contrast."""
     index = pd.DatetimeIndex(history.index)
     if len(history) < 2:
         return 0.0
     if step_seconds_of(index) >= DAY_SECONDS:
         return 0.0
-    levels = whole_day_means(history, zone)
+    levels = whole_day_means(history, latest_clock(history, zone))
     weekend = pd.DatetimeIndex(levels.index).day_of_week >= 5
     weekdays, weekends = levels[~weekend], levels[weekend]
     if len(weekends) < 1 or len(weekdays) < 3:
@@ -53,11 +56,12 @@ def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
 
 
 def whole_weekends(history: pd.Series, zone: str | None = None) -> int:
-    """How many weekends of ``history`` hold a whole Saturday or Sunday (days in ``zone``,
-    else UTC): the weekends a model can have learnt from."""
+    """How many weekends of ``history`` hold a whole Saturday or Sunday (days on the clock of
+    its last row in ``zone``, else UTC: :func:`latest_clock`): the weekends a model can have
+    learnt from."""
     if len(history) < 2:
         return 0
-    days = pd.DatetimeIndex(whole_day_means(history, zone).index)
+    days = pd.DatetimeIndex(whole_day_means(history, latest_clock(history, zone)).index)
     weekend = days[days.day_of_week >= 5]
     return len(set(zip(weekend.isocalendar().year, weekend.isocalendar().week, strict=True)))
 
@@ -80,16 +84,28 @@ def day_seconds(
     return float(np.isin(stamps.day_of_week, days).sum() * step_seconds)
 
 
-def whole_day_means(history: pd.Series, zone: str | None = None) -> pd.Series:
+def latest_clock(history: pd.Series, zone: str | None) -> tzinfo | None:
+    """``zone``'s clock at the last row of ``history`` as a fixed offset (None without a zone):
+    the engine reads a history on it (``history.read_as_load``), so its days are that clock's.
+    On each row's own offset, an hour of every day before a daylight-saving change fell into
+    the next: a Friday's last hour raised Saturday's level to 23.4 where it ran at 20.1."""
+    if not zone or history.empty:
+        return None
+    return timezone(Calendar(timezone=zone).utc_offset(history.index[-1]).to_pytimedelta())
+
+
+def whole_day_means(history: pd.Series, zone: str | tzinfo | None = None) -> pd.Series:
     """The mean of each calendar day of ``history`` in ``zone`` (else UTC), keyed by its
-    local midnight, that holds at least :data:`FULL_DAY_SHARE` of the fullest day's points."""
+    local midnight, that holds at least :data:`FULL_DAY_SHARE` of the fullest day's points.
+    Rows as they ran take the zone's name; a history read on the clock of its last row
+    takes that clock (:func:`latest_clock`)."""
     local = history.set_axis(_in_zone(pd.DatetimeIndex(history.index), zone))
     by_day = local.resample("D")
     counts = by_day.count()
     return by_day.mean()[counts >= FULL_DAY_SHARE * counts.max()]
 
 
-def _in_zone(index: pd.DatetimeIndex, zone: str | None) -> pd.DatetimeIndex:
+def _in_zone(index: pd.DatetimeIndex, zone: str | tzinfo | None) -> pd.DatetimeIndex:
     """``index`` on ``zone``'s clock (UTC without one; training drops a zone this installation
     does not know, see ``history.zone_problem``)."""
     return index.tz_convert(zone) if zone else index

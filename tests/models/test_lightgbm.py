@@ -11,7 +11,7 @@ from models.base import ForecastModel
 from models.calendar import Calendar
 from models.features import FEATURE_NAMES, rows
 from models.lightgbm_model import LightGBM, LightGBMGlobal
-from tests.helpers import synthetic_traffic
+from tests.helpers import afternoon_peaks, synthetic_traffic
 from tests.models.cases import assert_recovers_daily_cycle, assert_survives_gaps
 
 
@@ -147,3 +147,20 @@ def test_a_calendar_given_after_the_fit_does_not_move_the_features() -> None:
     before = models[0].update(series[0]).predict(24)["p50"].to_numpy()
     models[0].configure(calendar=Calendar(timezone="America/New_York")).update(series[0])
     np.testing.assert_array_equal(models[0].predict(24)["p50"].to_numpy(), before)
+
+
+def test_a_cut_of_a_history_reads_days_on_the_clock_the_history_was_read_on() -> None:
+    """A backtest fold fits on a cut of a history read on the clock of its last row (New York
+    in November, -05:00). Its trees read the hours on the clock at the cut's end (-04:00 before
+    the change), an hour off the rows, and, rolled on past the change, an hour off what they
+    had learnt. On the history's clock they learn what a fit on the cut as read then does."""
+    index = pd.date_range("2026-10-01", "2026-11-12", freq="15min", tz="UTC")
+    history = afternoon_peaks(index, index - pd.Timedelta(hours=5))  # all on -05:00
+    read_on = Calendar(timezone="America/New_York").on_clock_of(history.index[-1])
+    cut = history[: pd.Timestamp("2026-10-29 12:00", tz="UTC")]
+    then = cut.set_axis(cut.index - pd.Timedelta(hours=1))  # the cut read on -04:00
+    forecasts = [
+        LightGBM(rounds=30).configure(horizon=24, calendar=calendar).fit(part).predict(24)
+        for part, calendar in ((cut, read_on), (then, Calendar(timezone="America/New_York")))
+    ]
+    np.testing.assert_array_equal(forecasts[0]["p50"], forecasts[1]["p50"])

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecaster.training.forecasting import make_forecast, refreshed
+from forecaster.training.history import read_as_load
 from forecaster.training.weekend import (
     PARTLY_SEEN_CONTRAST,
     WEEKEND_CONTRAST,
@@ -199,6 +200,19 @@ def test_the_weekend_is_read_in_the_services_own_days() -> None:
     load += np.random.default_rng(1).normal(0, 5, len(load))
     in_utc, in_auckland = weekend_contrast(load), weekend_contrast(load, "Pacific/Auckland")
     assert in_auckland > 2 * in_utc
+
+
+def test_days_before_a_clock_change_are_read_on_the_clock_the_history_is_on() -> None:
+    """The engine reads the history on the clock of its last row (``read_as_load``); its days
+    read on each row's own offset put an hour of every day before New York's November change
+    into the next, so Saturdays there held Friday's last hour (23.3 against 20) and Mondays
+    Sunday's (96.7 against 100): flat weekdays read as noisy ones."""
+    index = pd.date_range("2026-10-19 04:00", "2026-11-06 05:00", freq="15min", tz="UTC")
+    local = index.tz_convert("America/New_York")
+    load = pd.Series(np.where(local.day_of_week >= 5, 20.0, 100.0), index=index)
+    read, note = read_as_load(load, "America/New_York")
+    assert "clock" in note
+    assert weekend_contrast(read, "America/New_York") == float("inf")
 
 
 def test_a_zone_unknown_here_reads_the_weekends_in_utc_too() -> None:

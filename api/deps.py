@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.content_type import as_sent, media_type
-from forecaster.errors import InvalidInputError, PayloadTooLargeError
+from forecaster.errors import InvalidInputError, PayloadTooLargeError, listing, quoted
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 
@@ -95,8 +95,19 @@ async def get_one_file(request: Request) -> AsyncIterator[UploadFile]:
         if len(parts) > 1:
             raise InvalidInputError(f"send one file part, got {len(parts)}")
         if not parts or not isinstance(parts[0], UploadFile):
-            raise wanted
+            raise _no_file_part(list(form.keys()), has_text_field=bool(parts))
         yield parts[0]
+
+
+def _no_file_part(names: list[str], *, has_text_field: bool) -> InvalidInputError:
+    """The refusal of a multipart form without a ``file`` file part, naming what it has: it
+    said "send the CSV as a multipart/form-data file part ...; the request has Content-Type:
+    multipart/form-data", which left the sender to guess that the part's name was wrong."""
+    how = 'send the CSV as a file part named "file" (curl -F file=@trace.csv)'
+    if has_text_field:  # curl -F file=<trace.csv, or a form field: no filename, so text
+        return InvalidInputError(f'the form\'s "file" part is text, not a file; {how}')
+    sent = f"it has {listing(map(quoted, names[:10]))}" if names else "it has no parts"
+    return InvalidInputError(f'the form has no part named "file" ({sent}); {how}')
 
 
 def gunzip(body: bytes, *, max_bytes: int) -> bytes:

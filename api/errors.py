@@ -106,7 +106,10 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 def not_json(cause: BaseException) -> JSONResponse:
     """The answer to a JSON body that cannot be parsed, on every route that takes one: a 422
     saying why, worded as ``POST /v1/metrics`` words it. FastAPI answered a syntax error 422 but
-    a body not UTF-8 or nested too deeply 400, and /v1/metrics answered all three 422 (QA)."""
+    a body not UTF-8 or nested too deeply 400, and /v1/metrics answered all three 422 (QA).
+    A body refused by our own check (``utf8_json``, UTF-16 say) is worded in full already."""
+    if isinstance(cause, InvalidInputError):
+        return JSONResponse({"detail": str(cause)}, status_code=422)
     reason = (
         str(cause)
         if isinstance(cause, json.JSONDecodeError)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 
 class Worded:
@@ -76,12 +77,15 @@ class ConfigurationError(Exception):
     process at start-up, it is never a request's answer."""
 
 
-def validation_problems(error: ValidationError, whole: str) -> str:
+def validation_problems(
+    error: ValidationError, whole: str, *, hint: Callable[[ErrorDetails], str] | None = None
+) -> str:
     """A pydantic error as one line, ``field: problem; ...`` (``whole`` names a problem of the
-    object as a whole), without pydantic's input echo and links: meant for a user's message."""
+    object as a whole), without pydantic's input echo and links: meant for a user's message.
+    ``hint`` adds to a problem what its source alone can say (a YAML file: why a number)."""
     return "; ".join(
         f"{'.'.join(str(part) for part in problem['loc']) or whole}: "
-        f"{problem['msg'].removeprefix('Value error, ')}"
+        f"{problem['msg'].removeprefix('Value error, ')}{hint(problem) if hint else ''}"
         for problem in error.errors(include_url=False)
     )
 

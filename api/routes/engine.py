@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.deps import SessionDep, row_id
+from api.json_route import Utf8JsonRoute
 from api.routes.services import ServiceName
 from api.schemas import (
     EventCreate,
@@ -32,7 +33,7 @@ from forecaster.storage.orm import ModelRun
 from forecaster.storage.services import get_service, profile_of
 from forecaster.training.service_data import driving_training_runs
 
-router = APIRouter(prefix="/v1/services", tags=["forecasting"])
+router = APIRouter(prefix="/v1/services", tags=["forecasting"], route_class=Utf8JsonRoute)
 
 
 def _declaring(model: type[BaseModel], again: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Response
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
+from api.json_route import Utf8JsonRoute
 from api.refusals import refusals
 from api.schemas import PlanChange, ServiceCreate, ServicePublic, ServicesPublic, TrainPublic
 from forecaster.errors import NotReadyError
@@ -24,7 +25,7 @@ from forecaster.storage.services import (
 )
 from forecaster.training.replan import replan_after_store
 
-router = APIRouter(prefix="/v1/services", tags=["services"])
+router = APIRouter(prefix="/v1/services", tags=["services"], route_class=Utf8JsonRoute)
 
 ServiceName = Path(min_length=1, max_length=SERVICE_NAME_MAX_LENGTH, pattern=SERVICE_NAME_PATTERN)
 

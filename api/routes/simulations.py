@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, SettingsDep
+from api.json_route import Utf8JsonRoute
 from api.refusals import refusals
 from api.schemas import SimulationCreate, SimulationPublic
 from forecaster.errors import InvalidInputError
@@ -27,7 +28,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.training.forecasting import unknown_model
 
-router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
+router = APIRouter(prefix="/v1/simulations", tags=["simulations"], route_class=Utf8JsonRoute)
 
 
 @router.post("", response_model=SimulationPublic, responses=refusals(404, 409, 429))

@@ -130,15 +130,18 @@ class Capacity:
     desired: int | None = None
 
 
-DENIED_CODES = frozenset(
+# the credentials are good, but their policy does not allow the call
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+# AWS did not accept the credentials themselves: expired, revoked, unknown, or a wrong secret
+REFUSED_CREDENTIAL_CODES = frozenset(
     {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
+        "AuthFailure",
         "ExpiredToken",
         "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
     }
 )
 
@@ -148,16 +151,28 @@ class AwsCallError(Exception):
 
 
 def call_error_text(error: BaseException, what: str) -> str:
-    """What an operator reads: which call, on what, and AWS's own code and message; refused
-    credentials say so first, as a Kubernetes 403 does."""
-    from botocore.exceptions import ClientError
+    """What an operator reads: which call, on what, and AWS's own code and message; a problem
+    of the credentials says so first, as a Kubernetes 403 does, and which one: an expired
+    token was "forbidden: the credentials may not ...", which sent operators to the IAM
+    policy, and a wrong secret or no credentials at all were not called credentials (QA)."""
+    from botocore.exceptions import ClientError, NoCredentialsError
 
+    if isinstance(error, NoCredentialsError):
+        return (
+            f"no AWS credentials: none in the environment, the shared files or an instance or "
+            f"pod role, so nothing was sent to {what}"
+        )
     if not isinstance(error, ClientError):
         return f"{what}: {describe_error(error)}"
     detail = error.response.get("Error", {})
     code, message = detail.get("Code", ""), detail.get("Message", "")
     if code in DENIED_CODES:
         return f"forbidden: the credentials may not {what} ({code}: {message})"
+    if code in REFUSED_CREDENTIAL_CODES:
+        return (
+            f"credentials refused: AWS does not accept them (expired, revoked, unknown or a wrong "
+            f"secret); renew them ({what}: {code}: {message})"
+        )
     return f"{what} failed: {code}: {message}"
 
 

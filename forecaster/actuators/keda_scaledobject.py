@@ -50,6 +50,7 @@ class KedaScaledObjectActuator(KubeFloorActuator):
             minimum=int(spec.get(self.min_field, KEDA_DEFAULT_MIN)),
             maximum=int(spec.get(self.max_field, KEDA_DEFAULT_MAX)),
             annotations=ours_only(meta.get("annotations")),
+            unset=frozenset({self.min_field, self.max_field} - set(spec)),
         )
         return Observed(floor, str(meta["resourceVersion"]))
 

@@ -37,7 +37,10 @@ BASELINE_MIN = "forecaster.io/baseline-min-replicas"
 BASELINE_MAX = "forecaster.io/baseline-max-replicas"
 APPLIED_MIN = "forecaster.io/applied-min-replicas"
 APPLIED_MAX = "forecaster.io/applied-max-replicas"
-OUR_ANNOTATIONS = (BASELINE_MIN, BASELINE_MAX, APPLIED_MIN, APPLIED_MAX)
+# the fields the object did not set before forecaster wrote them (their defaults applied):
+# a restore removes them again rather than writing the defaults out
+BASELINE_UNSET = "forecaster.io/baseline-unset"
+OUR_ANNOTATIONS = (BASELINE_MIN, BASELINE_MAX, BASELINE_UNSET, APPLIED_MIN, APPLIED_MAX)
 CONFLICT_ATTEMPTS = 5
 _LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -71,11 +74,14 @@ class KubeTargetConfig(ActuatorConfig):
 
 @dataclass(frozen=True)
 class Floor:
-    """The part of an object forecaster manages: its min, max and our annotations."""
+    """The part of an object forecaster manages: its min, max and our annotations. ``unset``:
+    which of the min and max fields the object leaves out (``minimum`` and ``maximum`` are
+    then the defaults that apply)."""
 
     minimum: int
     maximum: int
     annotations: dict[str, str] = field(default_factory=dict)
+    unset: frozenset[str] = frozenset()
 
     @property
     def baseline_min(self) -> int:
@@ -84,6 +90,14 @@ class Floor:
     @property
     def baseline_max(self) -> int:
         return annotated_count(self.annotations, BASELINE_MAX, self.maximum)
+
+    @property
+    def baseline_unset(self) -> frozenset[str]:
+        """The fields the baseline leaves out: as annotated once forecaster holds the object
+        away from its baseline (BASELINE_MIN is always written then), else as it is now."""
+        if BASELINE_MIN not in self.annotations:
+            return self.unset
+        return frozenset(filter(None, self.annotations.get(BASELINE_UNSET, "").split(",")))
 
 
 def annotated_count(annotations: dict[str, str], key: str, default: int) -> int:
@@ -269,6 +283,7 @@ class KubeFloorActuator(ABC):
         as the new baseline: someone else set it since, and overwriting it at the next
         actuation would undo a person's decision (or fight a GitOps sync) every 15 minutes."""
         annotations = dict(floor.annotations)
+        unset = set(floor.baseline_unset)
         notes = []
         for name, applied_key, baseline_key, value in (
             (self.min_field, APPLIED_MIN, BASELINE_MIN, floor.minimum),
@@ -277,11 +292,16 @@ class KubeFloorActuator(ABC):
             applied = annotations.get(applied_key)
             if applied is not None and annotated_count(annotations, applied_key, value) != value:
                 annotations[baseline_key] = str(value)
+                unset = unset - {name} | ({name} & floor.unset)  # set or left out, as now
                 notes.append(
                     f"{name} was set to {value} outside forecaster (it had written {applied}): "
                     "taken as the new baseline"
                 )
-        return Floor(floor.minimum, floor.maximum, annotations), notes
+        if notes and unset:
+            annotations[BASELINE_UNSET] = ",".join(sorted(unset))
+        elif notes:
+            annotations.pop(BASELINE_UNSET, None)
+        return Floor(floor.minimum, floor.maximum, annotations, floor.unset), notes
 
     def desired(
         self, floor: Floor, plan: PlanWindow, step_from: int | None = None
@@ -290,7 +310,7 @@ class KubeFloorActuator(ABC):
         ``step_from``: the minimum this actuation found first, which ``max_step_up`` counts
         from however often a conflict makes it read again (else the floor's own)."""
         floor, edits = self.adopt_outside_edits(floor)
-        baseline = Floor(floor.baseline_min, floor.baseline_max)
+        baseline = Floor(floor.baseline_min, floor.baseline_max, unset=floor.baseline_unset)
         if not plan.active or plan.floor is None:
             return baseline, edits
         bounds = bound_floor(
@@ -308,8 +328,19 @@ class KubeFloorActuator(ABC):
         annotations = {BASELINE_MIN: str(baseline.minimum)}
         if bounds.maximum != baseline.maximum:
             annotations[BASELINE_MAX] = str(baseline.maximum)
+        if baseline.unset:
+            annotations[BASELINE_UNSET] = ",".join(sorted(baseline.unset))
         annotations |= {APPLIED_MIN: str(bounds.minimum), APPLIED_MAX: str(bounds.maximum)}
-        return Floor(bounds.minimum, bounds.maximum, annotations), notes
+        # a field left out stays out while its default is what the plan wants
+        unchanged = {
+            name
+            for name, value, default in (
+                (self.min_field, bounds.minimum, baseline.minimum),
+                (self.max_field, bounds.maximum, baseline.maximum),
+            )
+            if value == default
+        }
+        return Floor(bounds.minimum, bounds.maximum, annotations, baseline.unset & unchanged), notes
 
     def state(self, floor: Floor) -> dict[str, Any]:
         """The audit view of a floor, in the object's own field names."""
@@ -320,13 +351,18 @@ class KubeFloorActuator(ABC):
         }
 
     def body(self, current: Observed, wanted: Floor) -> dict[str, Any]:
-        """One merge patch: spec, our annotations (null deletes) and the resourceVersion."""
+        """One merge patch: spec, our annotations (null deletes, a field left out too) and the
+        resourceVersion."""
         annotations: dict[str, str | None] = {
             key: wanted.annotations.get(key) for key in OUR_ANNOTATIONS
         }
+        spec = {
+            name: None if name in wanted.unset else value
+            for name, value in ((self.min_field, wanted.minimum), (self.max_field, wanted.maximum))
+        }
         return {
             "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
-            "spec": {self.min_field: wanted.minimum, self.max_field: wanted.maximum},
+            "spec": spec,
         }
 
     def apply(self, plan: PlanWindow, *, dry_run: bool) -> ActuationResult:

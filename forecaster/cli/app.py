@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import typer
 
+from forecaster.cli import help_format  # noqa: F401  (flags' help without a type)
+
 if TYPE_CHECKING:
     from rich.progress import Progress
     from sqlalchemy.orm import Session

@@ -9,7 +9,6 @@ numbers, and fall back to the general per-column parsing (ISO text, numeric stri
 
 from __future__ import annotations
 
-import codecs
 import itertools
 from typing import Any
 
@@ -20,6 +19,7 @@ from pydantic_core import from_json
 from forecaster.errors import InvalidInputError, listing, validation_problems
 from forecaster.ingestion.batch import SeriesPoints
 from forecaster.ingestion.json_points import RawPoints, split_body
+from forecaster.json_encoding import utf8_json
 from forecaster.profiles import METRIC_CHOICES
 from forecaster.storable_text import StorableTextModel
 
@@ -41,10 +41,10 @@ def parse_metrics_json(body: bytes) -> list[SeriesPoints]:
     """The series of a ``{"series": [...]}`` body; InvalidInputError (422) says what is wrong.
 
     Bodies whose points are all plain numbers take the fast path (``json_points``); every
-    other body, and every body with a problem, is decoded by :func:`parse_general`. A UTF-8
-    byte order mark (some Windows tools write one) is skipped, as the JSON routes skip it.
+    other body, and every body with a problem, is decoded by :func:`parse_general`. The body
+    must be UTF-8, as on the JSON routes, which check it the same way (``utf8_json``).
     """
-    body = body.removeprefix(codecs.BOM_UTF8)
+    body = utf8_json(body)
     fast = split_body(body)
     if fast is not None:
         envelope, arrays = fast

@@ -241,6 +241,40 @@ def test_refused_credentials_are_named_plainly_and_not_retried(aws: FaultProxy, 
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "ExpiredToken"), (403, "InvalidClientTokenId"), (403, "SignatureDoesNotMatch")],
+)
+def test_credentials_aws_does_not_accept_are_named_as_such_and_not_retried(
+    aws: FaultProxy, asg: Any, status: int, code: str
+) -> None:
+    """An expired token read "forbidden: the credentials may not ...", sending the operator to
+    the IAM policy; a wrong secret was a plain "failed" (QA)."""
+    aws.fail("DescribeAutoScalingGroups", status, code, times=5)
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed"
+    assert aws.operations("DescribeAutoScalingGroups") == [status]
+    assert result.error == (
+        "credentials refused: AWS does not accept them (expired, revoked, unknown or a wrong "
+        f"secret); renew them (describe us-east-1/gpu: {code}: injected fault)"
+    )
+    assert group(asg)["MinSize"] == 2
+
+
+def test_no_credentials_at_all_are_named_as_such(
+    aws: FaultProxy, asg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It read "describe us-east-1/gpu: NoCredentialsError: Unable to locate credentials"."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key)
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and aws.calls == []
+    assert result.error == (
+        "no AWS credentials: none in the environment, the shared files or an instance or pod "
+        "role, so nothing was sent to describe us-east-1/gpu"
+    )
+
+
 def test_a_dry_run_says_what_it_would_write(aws: FaultProxy, asg: Any) -> None:
     result = actuator(aws).apply(busy_plan(), dry_run=True)
     assert ours(asg) == {} and group(asg)["MinSize"] == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecaster.actuators.keda_scaledobject import KedaScaledObjectActuator
-from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MIN
+from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MIN, BASELINE_UNSET
 from forecaster.actuators.window import PlanStatus
 from tests.actuators.conftest import FAST, SCALED_OBJECT, window
 from tests.fakes.kube_api import FakeKubeApi
@@ -44,19 +44,54 @@ def test_raises_min_replica_count_with_a_merge_patch(kube: FakeKubeApi, kubeconf
     assert meta["annotations"] == {BASELINE_MIN: "1", APPLIED_MIN: "5", APPLIED_MAX: "20"}
 
 
-def test_omitted_fields_take_keda_defaults_and_scale_to_zero_is_restored(
+def test_omitted_fields_take_keda_defaults_and_are_left_out_again_on_restore(
     kube: FakeKubeApi, kubeconfig: str
 ) -> None:
+    """A restore wrote KEDA's defaults out (``minReplicaCount: 0``, ``maxReplicaCount: 100``)
+    on an object that had left both out: it puts back what it found, so the object matches
+    its manifest again (QA)."""
     kube.add(*SCALED_OBJECT, scaled_object())  # KEDA defaults: min 0, max 100
-    actuator(kubeconfig).apply(window(3), dry_run=False)
-    assert (spec(kube)["minReplicaCount"], spec(kube)["maxReplicaCount"]) == (3, 100)
-    result = actuator(kubeconfig).apply(window(None, status=PlanStatus.DISABLED), dry_run=False)
-    assert result.outcome == "restored"
-    assert spec(kube)["minReplicaCount"] == 0
-    assert (
-        "annotations" not in kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]
-        or not (kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]["annotations"])
+    applied = actuator(kubeconfig).apply(window(3), dry_run=False)
+    assert applied.outcome == "applied", applied.error
+    assert spec(kube)["minReplicaCount"] == 3 and "maxReplicaCount" not in spec(kube)
+    meta = kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]
+    assert meta["annotations"][BASELINE_UNSET] == "maxReplicaCount,minReplicaCount"
+    again = actuator(kubeconfig).apply(window(3), dry_run=False)
+    assert again.outcome == "unchanged" and len(kube.patches()) == 1
+    result = actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
+    assert result.outcome == "restored", result.error
+    assert spec(kube) == {"scaleTargetRef": {"name": "chat"}}
+    assert not kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"].get("annotations")
+    assert actuator(kubeconfig).apply(window(None), dry_run=False).outcome == "unchanged"
+
+
+def test_a_maximum_raised_from_keda_default_is_left_out_again_and_a_set_minimum_kept(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*SCALED_OBJECT, scaled_object(minReplicaCount=2))
+    applied = actuator(kubeconfig).apply(
+        window(105, max_replicas=200, max_capacity_breach="increase"), dry_run=False
     )
+    assert applied.outcome == "applied", applied.error
+    assert (spec(kube)["minReplicaCount"], spec(kube)["maxReplicaCount"]) == (105, 105)
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
+    assert spec(kube) == {"scaleTargetRef": {"name": "chat"}, "minReplicaCount": 2}
+
+
+def test_a_minimum_set_by_a_person_meanwhile_is_restored_as_set(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Left out at first, then set outside forecaster: the person's value is the baseline now,
+    and the restore keeps it (the maximum, never set, is left out again)."""
+    kube.add(*SCALED_OBJECT, scaled_object())
+    actuator(kubeconfig).apply(window(3), dry_run=False)
+    kube.modify(*SCALED_OBJECT, "ml", "chat", {"minReplicaCount": 2})
+    adopted = actuator(kubeconfig).apply(window(3), dry_run=False)
+    assert "taken as the new baseline" in " ".join(adopted.notes)
+    meta = kube.get(*SCALED_OBJECT, "ml", "chat")["metadata"]
+    assert meta["annotations"][BASELINE_UNSET] == "maxReplicaCount"
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
+    assert spec(kube) == {"scaleTargetRef": {"name": "chat"}, "minReplicaCount": 2}
 
 
 def test_conflict_then_success(kube: FakeKubeApi, kubeconfig: str) -> None:

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from forecaster.actuators.base import ActuatorContext
-from forecaster.actuators.kube import APPLIED_MAX, APPLIED_MIN, BASELINE_MAX, BASELINE_MIN
+from forecaster.actuators.kube import (
+    APPLIED_MAX,
+    APPLIED_MIN,
+    BASELINE_MAX,
+    BASELINE_MIN,
+    BASELINE_UNSET,
+)
 from forecaster.actuators.kubernetes_hpa import KubernetesHpaActuator
 from forecaster.actuators.window import PlanStatus
 from tests.actuators.conftest import (
@@ -41,6 +47,21 @@ def spec(kube: FakeKubeApi) -> dict[str, object]:
 
 def annotations(kube: FakeKubeApi) -> dict[str, str]:
     return kube.get(*HPA, "ml", "chat")["metadata"].get("annotations", {})
+
+
+def test_a_min_replicas_left_out_is_left_out_again_on_restore(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """As on a KEDA ScaledObject: the restore wrote Kubernetes' default out (minReplicas: 1)."""
+    left_out = hpa(high=10)
+    del left_out["spec"]["minReplicas"]
+    kube.add(*HPA, left_out)
+    assert actuator(kubeconfig).apply(window(4), dry_run=False).outcome == "applied"
+    assert spec(kube)["minReplicas"] == 4 and annotations(kube)[BASELINE_UNSET] == "minReplicas"
+    result = actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
+    assert result.outcome == "restored", result.error
+    assert "minReplicas" not in spec(kube) and spec(kube)["maxReplicas"] == 10
+    assert annotations(kube) == {"team": "ml"}  # the object's own, ours gone
 
 
 def test_raises_min_replicas_with_one_merge_patch_remembering_the_baseline(

@@ -244,9 +244,14 @@ def test_a_training_whose_every_model_fails_answers_503_and_keeps_the_champion(
 def test_a_body_that_cannot_be_decoded_says_why(settings: Settings, database: Database) -> None:
     client = _client(settings, database)
     json_type = {"content-type": "application/json"}
-    response = client.put("/v1/services/chat", content=b"\xff\xfe\x00", headers=json_type)
+    response = client.put("/v1/services/chat", content=b'{"a": "\xff"}', headers=json_type)
     assert response.status_code == 422 and "body is not valid JSON" in response.text
     assert "UnicodeDecodeError" in response.text
+    # a UTF-16 byte order mark: named as such (forecaster.json_encoding)
+    response = client.put("/v1/services/chat", content=b"\xff\xfe\x00", headers=json_type)
+    assert response.json()["detail"] == (
+        "body is not valid JSON: it is UTF-16 text; send JSON as UTF-8 (RFC 8259)"
+    )
     assert client.get("/v1/services/nope").status_code == 404  # other HTTP errors unchanged
 
 

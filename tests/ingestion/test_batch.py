@@ -353,8 +353,6 @@ def test_a_csv_sent_as_the_raw_body_is_told_to_use_a_multipart_part(
         # curl --data-binary's default: Starlette's form parser answered 400 "Field exceeded
         # maximum size of 1024KB" for a CSV over a megabyte
         {"content": text * 60000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
-        {"data": {"file": text}, "files": {"other": ("x.csv", "", "text/csv")}},  # not a file
-        {"files": {"data": ("trace.csv", text, "text/csv")}},  # another part name
     ):
         response = client.post("/v1/metrics/csv", params=params, **request)  # type: ignore[arg-type]
         assert response.status_code == 422, response.text
@@ -370,6 +368,42 @@ def test_a_csv_sent_as_the_raw_body_is_told_to_use_a_multipart_part(
     assert stored(database) == 0
     body = client.get("/openapi.json").json()["paths"]["/v1/metrics/csv"]["post"]["requestBody"]
     assert body["content"]["multipart/form-data"]["schema"]["required"] == ["file"]
+
+
+def test_a_multipart_upload_without_a_file_part_is_told_which_part_is_missing(
+    client: TestClient, database: Database
+) -> None:
+    """A form with no ``file`` file part was told to send "a multipart/form-data file part
+    named "file" ...; the request has Content-Type: multipart/form-data": it was multipart
+    already, and the part's name, the one thing wrong, went unsaid."""
+    params = {"service": "chat", "metric": "requests_per_second"}
+    text = "timestamp,value\n2024-01-01T00:00:00Z,1\n"
+    how = 'send the CSV as a file part named "file" (curl -F file=@trace.csv)'
+    for request, said in (
+        (
+            {"files": {"data": ("trace.csv", text, "text/csv")}},
+            f'the form has no part named "file" (it has "data"); {how}',
+        ),
+        (
+            {"data": {"service": "chat"}, "files": {"csv": ("trace.csv", text, "text/csv")}},
+            f'the form has no part named "file" (it has "service", "csv"); {how}',
+        ),
+        (  # curl -F 'file=<trace.csv' sends the file's text as a field
+            {"data": {"file": text}, "files": {"other": ("x.csv", "", "text/csv")}},
+            f'the form\'s "file" part is text, not a file; {how}',
+        ),
+        (
+            {
+                "content": b"--b--\r\n",
+                "headers": {"Content-Type": "multipart/form-data; boundary=b"},
+            },
+            f'the form has no part named "file" (it has no parts); {how}',
+        ),
+    ):
+        response = client.post("/v1/metrics/csv", params=params, **request)  # type: ignore[arg-type]
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == said
+    assert stored(database) == 0
 
 
 def test_service_profile_validation_is_clear(client: TestClient) -> None:

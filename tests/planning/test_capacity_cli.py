@@ -267,6 +267,38 @@ def test_a_profile_reads_numbers_and_words_as_yaml_1_2_does(tmp_path: Path) -> N
         load_profile(clock)
 
 
+def test_a_profile_reads_1_000_0b101_and_0x10_as_numbers_and_says_so_where_text_belongs(
+    tmp_path: Path,
+) -> None:
+    """A number written with underscores, in binary or in hex is the number a person means where
+    a number belongs. Where text belongs (``gpu_type: 0x10``, a tier named 4090) it was refused as
+    "Input should be a valid string", without a word on why: YAML had read a number (QA)."""
+    numbers = tmp_path / "numbers.yaml"
+    numbers.write_text("capacity_per_replica: 1_000\nmax_replicas: 0b101\nstartup_seconds: 0x10\n")
+    profile = load_profile(numbers)
+    assert (profile.capacity_per_replica, profile.max_replicas, profile.startup_seconds) == (
+        1000,
+        5,
+        16,
+    )
+    text = tmp_path / "text.yaml"
+    text.write_text(
+        "capacity_per_replica: 10\ngpu_type: 0x10\nholiday_country: true\n"
+        "tiers:\n- {name: 4090, capacity_per_replica: 10, cost_per_replica_hour: 1}\n"
+    )
+    with pytest.raises(ValueError) as refused:
+        load_profile(text)
+    said = "Input should be a valid string (YAML reads it unquoted as the"
+    assert str(refused.value).split(": ", 1)[1].split("; ") == [
+        f"gpu_type: {said} number 16: put it in quotes)",
+        f"tiers.0.name: {said} number 4090: put it in quotes)",
+        f"holiday_country: {said} boolean true: put it in quotes)",
+    ]
+    quoted = tmp_path / "quoted.yaml"
+    quoted.write_text('capacity_per_replica: 10\ngpu_type: "0x10"\n')
+    assert load_profile(quoted).gpu_type == "0x10"
+
+
 def test_no_command_writes_its_output_over_an_input(tmp_path: Path) -> None:
     """QA: ``--output`` naming the history replaced it by the plan."""
     history = daily_ramps(tmp_path / "history.csv")

@@ -31,6 +31,10 @@ class KedaScaledObjectActuator(KubeFloorActuator):
     max_field: ClassVar[str] = "maxReplicaCount"
     lowest: ClassVar[int] = 0
     resource: ClassVar[str] = "scaledobjects.keda.sh"
+    defaults: ClassVar[dict[str, int]] = {
+        "minReplicaCount": KEDA_DEFAULT_MIN,
+        "maxReplicaCount": KEDA_DEFAULT_MAX,
+    }
 
     def read(self, api: ApiClient) -> Observed:
         from kubernetes.client import CustomObjectsApi
@@ -47,8 +51,8 @@ class KedaScaledObjectActuator(KubeFloorActuator):
             raise ValueError(f"ScaledObject {self.target} came back as {type(obj).__name__}")
         meta, spec = obj.get("metadata", {}), obj.get("spec", {})
         floor = Floor(
-            minimum=int(spec.get(self.min_field, KEDA_DEFAULT_MIN)),
-            maximum=int(spec.get(self.max_field, KEDA_DEFAULT_MAX)),
+            minimum=int(spec.get(self.min_field, self.defaults[self.min_field])),
+            maximum=int(spec.get(self.max_field, self.defaults[self.max_field])),
             annotations=ours_only(meta.get("annotations")),
             unset=frozenset({self.min_field, self.max_field} - set(spec)),
         )

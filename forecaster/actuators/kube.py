@@ -205,6 +205,9 @@ class KubeFloorActuator(ABC):
     max_field: ClassVar[str]
     lowest: ClassVar[int]  # smallest minimum the object accepts
     resource: ClassVar[str]  # for messages, e.g. horizontalpodautoscalers.autoscaling
+    # what the object's controller reads for a field it leaves out (KEDA's); an HPA's API
+    # server writes its default in (minReplicas: 1), so an HPA never leaves one out
+    defaults: ClassVar[dict[str, int]] = {}
 
     def __init__(self, config: KubeTargetConfig, context: ActuatorContext) -> None:
         self.config = config
@@ -290,11 +293,17 @@ class KubeFloorActuator(ABC):
             (self.max_field, APPLIED_MAX, BASELINE_MAX, floor.maximum),
         ):
             applied = annotations.get(applied_key)
-            if applied is not None and annotated_count(annotations, applied_key, value) != value:
+            if applied is None:
+                continue
+            written = annotated_count(annotations, applied_key, value)
+            # forecaster's last patch left it out: written in since (at its default too)
+            left_out = name in unset and written == self.defaults.get(name)
+            if written != value or (left_out and name not in floor.unset):
                 annotations[baseline_key] = str(value)
                 unset = unset - {name} | ({name} & floor.unset)  # set or left out, as now
+                had = "left it out" if left_out else f"written {applied}"
                 notes.append(
-                    f"{name} was set to {value} outside forecaster (it had written {applied}): "
+                    f"{name} was set to {value} outside forecaster (it had {had}): "
                     "taken as the new baseline"
                 )
         if notes and unset:
@@ -310,7 +319,11 @@ class KubeFloorActuator(ABC):
         ``step_from``: the minimum this actuation found first, which ``max_step_up`` counts
         from however often a conflict makes it read again (else the floor's own)."""
         floor, edits = self.adopt_outside_edits(floor)
-        baseline = Floor(floor.baseline_min, floor.baseline_max, unset=floor.baseline_unset)
+        baseline = Floor(
+            floor.baseline_min,
+            floor.baseline_max,
+            unset=self._left_out(floor.baseline_min, floor.baseline_max, floor.baseline_unset),
+        )
         if not plan.active or plan.floor is None:
             return baseline, edits
         bounds = bound_floor(
@@ -331,16 +344,15 @@ class KubeFloorActuator(ABC):
         if baseline.unset:
             annotations[BASELINE_UNSET] = ",".join(sorted(baseline.unset))
         annotations |= {APPLIED_MIN: str(bounds.minimum), APPLIED_MAX: str(bounds.maximum)}
-        # a field left out stays out while its default is what the plan wants
-        unchanged = {
-            name
-            for name, value, default in (
-                (self.min_field, bounds.minimum, baseline.minimum),
-                (self.max_field, bounds.maximum, baseline.maximum),
-            )
-            if value == default
-        }
-        return Floor(bounds.minimum, bounds.maximum, annotations, baseline.unset & unchanged), notes
+        unset = self._left_out(bounds.minimum, bounds.maximum, baseline.unset)
+        return Floor(bounds.minimum, bounds.maximum, annotations, unset), notes
+
+    def _left_out(self, minimum: int, maximum: int, unset: frozenset[str]) -> frozenset[str]:
+        """Of the fields the baseline leaves out (``unset``), those whose value here is their
+        default: a patch leaves them out too. One a person's edit of the baseline annotation
+        moved off its default is written: left out, KEDA's 0 had applied instead."""
+        values = {self.min_field: minimum, self.max_field: maximum}
+        return frozenset(name for name in unset if values[name] == self.defaults.get(name))
 
     def state(self, floor: Floor) -> dict[str, Any]:
         """The audit view of a floor, in the object's own field names."""

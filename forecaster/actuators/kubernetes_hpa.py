@@ -40,8 +40,6 @@ class KubernetesHpaActuator(KubeFloorActuator):
             minimum=spec.min_replicas if spec.min_replicas is not None else 1,
             maximum=spec.max_replicas,
             annotations=ours_only(meta.annotations),
-            # left out, Kubernetes' default (1) applies: a restore leaves it out again
-            unset=frozenset() if spec.min_replicas is not None else frozenset({self.min_field}),
         )
         return Observed(floor, meta.resource_version)
 

@@ -113,3 +113,37 @@ def test_missing_scaled_object_and_forbidden_read(kube: FakeKubeApi, kubeconfig:
     forbidden = actuator(kubeconfig).apply(window(5), dry_run=False)
     assert forbidden.outcome == "failed" and "scaledobjects.keda.sh" in (forbidden.error or "")
     assert (forbidden.error or "").startswith("forbidden:")
+
+
+def test_a_baseline_a_person_moved_off_the_default_is_written_on_restore(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Review: with the minimum left out at first, a person's edit of the baseline annotation
+    (as the annotation's own error message invites) was ignored, and the restore left the
+    field out: KEDA's 0, where the audit said 2."""
+    kube.add(*SCALED_OBJECT, scaled_object())
+    actuator(kubeconfig).apply(window(3), dry_run=False)
+    kube.modify(*SCALED_OBJECT, "ml", "chat", {}, {BASELINE_MIN: "2"})
+    result = actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
+    assert result.outcome == "restored", result.error
+    assert spec(kube) == {"scaleTargetRef": {"name": "chat"}, "minReplicaCount": 2}
+    assert result.after is not None and result.after["minReplicaCount"] == 2
+
+
+def test_a_field_a_person_writes_in_at_its_default_meanwhile_is_kept(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Review: a maximum written in at KEDA's default while forecaster held the object (a
+    GitOps sync of a manifest that now sets it) was deleted again at every actuation."""
+    kube.add(*SCALED_OBJECT, scaled_object())
+    actuator(kubeconfig).apply(window(3), dry_run=False)
+    kube.modify(*SCALED_OBJECT, "ml", "chat", {"maxReplicaCount": 100})
+    adopted = actuator(kubeconfig).apply(window(3), dry_run=False)
+    assert "maxReplicaCount was set to 100 outside forecaster (it had left it out)" in " ".join(
+        adopted.notes
+    )
+    assert spec(kube)["maxReplicaCount"] == 100
+    assert actuator(kubeconfig).apply(window(3), dry_run=False).outcome == "unchanged"
+    assert spec(kube)["maxReplicaCount"] == 100
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
+    assert spec(kube) == {"scaleTargetRef": {"name": "chat"}, "maxReplicaCount": 100}

@@ -37,6 +37,15 @@ class Kind:
     kind: str
     builtin: bool  # strategic merge patch only exists for built-in types
     validate: Callable[[dict[str, Any]], str | None]
+    # the API server's defaulting, on create and on every write (a CRD without defaults: none)
+    spec_defaults: tuple[tuple[str, Any], ...] = ()
+
+    def defaulted(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` with the fields it leaves out that the server fills in filled in."""
+        spec = obj.setdefault("spec", {})
+        for name, value in self.spec_defaults:
+            spec.setdefault(name, value)
+        return obj
 
 
 def _validate_hpa(obj: dict[str, Any]) -> str | None:
@@ -60,8 +69,10 @@ def _validate_scaled_object(obj: dict[str, Any]) -> str | None:
 
 
 KINDS: dict[tuple[str, str, str], Kind] = {
+    # autoscaling/v2 defaulting (SetDefaults_HorizontalPodAutoscaler): a stored HPA always
+    # has a minReplicas, 1 when its manifest (or a patch's null) left it out
     ("autoscaling", "v2", "horizontalpodautoscalers"): Kind(
-        "HorizontalPodAutoscaler", True, _validate_hpa
+        "HorizontalPodAutoscaler", True, _validate_hpa, (("minReplicas", 1),)
     ),
     ("keda.sh", "v1alpha1", "scaledobjects"): Kind("ScaledObject", False, _validate_scaled_object),
 }
@@ -103,6 +114,8 @@ class FakeKubeApi:
         key = (group, version, resource, meta.get("namespace", "default"), meta["name"])
         with self._lock:
             stored = copy.deepcopy(obj)
+            if (kind := KINDS.get((group, version, resource))) is not None:
+                kind.defaulted(stored)
             stored["metadata"].setdefault("namespace", "default")
             stored["metadata"]["resourceVersion"] = self._next_version()
             stored["metadata"].setdefault("generation", 1)
@@ -275,7 +288,7 @@ class FakeKubeApi:
                 f'Operation cannot be fulfilled on {resource}.{group} "{name}": the object has '
                 "been modified; please apply your changes to the latest version and try again",
             )
-        problem = kind.validate(result)
+        problem = kind.validate(kind.defaulted(result))
         if problem is not None:
             return _status(422, "Invalid", f'{kind.kind}.{group} "{name}" is invalid: {problem}')
         result["metadata"]["name"] = stored["metadata"]["name"]

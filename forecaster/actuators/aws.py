@@ -140,6 +140,7 @@ REFUSED_CREDENTIAL_CODES = frozenset(
         "ExpiredTokenException",
         "InvalidAccessKeyId",
         "InvalidClientTokenId",
+        "InvalidSignatureException",  # SignatureDoesNotMatch in the JSON protocols' words
         "SignatureDoesNotMatch",
         "UnrecognizedClientException",
     }

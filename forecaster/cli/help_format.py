@@ -12,14 +12,16 @@ from typing import Any
 
 from typer.core import TyperOption
 
-_display_type = TyperOption.display_type_rich
+# a typer without it (older, or one that renamed it) shows its help as it does: no failure
+_display_type = getattr(TyperOption, "display_type_rich", None)
 
 
 def _display_type_unless_flag(self: TyperOption, ctx: Any) -> str | None:
     """The type an option's value is shown with; none for a flag or a counter."""
-    if self.is_flag or self.count:
+    if self.is_flag or self.count or _display_type is None:
         return None
     return _display_type(self, ctx)
 
 
-TyperOption.display_type_rich = _display_type_unless_flag  # type: ignore[method-assign]
+if _display_type is not None:
+    TyperOption.display_type_rich = _display_type_unless_flag  # type: ignore[method-assign]

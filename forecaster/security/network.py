@@ -8,7 +8,9 @@ import ipaddress
 
 def loopback(host: str) -> bool:
     """Whether only this machine reaches ``host``: localhost, or any loopback address
-    (127.0.0.2 and 0:0:0:0:0:0:0:1 are, though not spelt as the usual two)."""
+    (127.0.0.2 and 0:0:0:0:0:0:0:1 are, though not spelt as the usual two), in any case and
+    with or without an IPv6 address's brackets."""
+    host = host.lower().removeprefix("[").removesuffix("]")
     if host == "localhost":
         return True
     try:

@@ -243,7 +243,12 @@ def test_refused_credentials_are_named_plainly_and_not_retried(aws: FaultProxy, 
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(400, "ExpiredToken"), (403, "InvalidClientTokenId"), (403, "SignatureDoesNotMatch")],
+    [
+        (400, "ExpiredToken"),
+        (403, "InvalidClientTokenId"),
+        (403, "SignatureDoesNotMatch"),
+        (400, "InvalidSignatureException"),  # the JSON protocols' word for it
+    ],
 )
 def test_credentials_aws_does_not_accept_are_named_as_such_and_not_retried(
     aws: FaultProxy, asg: Any, status: int, code: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timezone, tzinfo
 
 import numpy as np
 import pandas as pd
@@ -105,6 +105,14 @@ class Calendar:
         except Exception:  # noqa: BLE001 - an unknown zone: the history is read in UTC too
             return pd.Timedelta(0)
         return pd.Timedelta(minutes=float(minutes[0]))
+
+    def clock_at(self, latest: pd.Timestamp) -> tzinfo | None:
+        """The clock of a history read on that of its row at ``latest`` (``read_as_load``), as
+        a fixed offset to read its days on (None without a zone): on each row's own offset,
+        an hour of every day before a daylight-saving change fell into the next."""
+        if not self.timezone:
+            return None
+        return timezone(self.utc_offset(latest).to_pytimedelta())
 
     def clock_offset(self, latest: pd.Timestamp) -> pd.Timedelta:
         """How far the clock a history ending at ``latest`` is on stands ahead of UTC: that of

@@ -13,11 +13,13 @@ the error of last week's same day alone, 1.1x moved (docs/forecasting.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, ForecastModel, step_seconds_of
+from models.calendar import Calendar
 
 # the weekend's difference is averaged over about this much of the clock around each slot:
 # a weekend or two give few values per slot
@@ -45,7 +47,7 @@ class WeekendShift:
         the weekend's, and a slot no weekend or no weekday was observed in moves nothing."""
         index = pd.DatetimeIndex(history.index)
         slots = max(1, round(DAY_SECONDS / step_seconds_of(index)))
-        day, slot = _day_and_slot(index, zone, DAY_SECONDS / slots)
+        day, slot = _day_and_slot(index, Calendar(timezone=zone).clock_at(index[-1]), slots)
         values = history.to_numpy(dtype="float64")
         observed = np.isfinite(values)
         width = max(1, round(SMOOTHING_SECONDS / (DAY_SECONDS / slots))) // 2 * 2 + 1
@@ -66,21 +68,31 @@ class WeekendShift:
         spread = np.sqrt(np.nan_to_num(mean_by_slot(weekend, strays)))
         return cls(offsets=offsets, spread=spread, slot_seconds=DAY_SECONDS / slots, zone=zone)
 
-    def at(self, index: pd.DatetimeIndex) -> np.ndarray:
+    def at(self, index: pd.DatetimeIndex, latest: pd.Timestamp) -> np.ndarray:
         """The amount each step of ``index`` is moved by: its day's offset for its slot on
-        Saturdays and Sundays, 0 on weekdays."""
-        day, slot = _day_and_slot(index, self.zone, self.slot_seconds)
+        Saturdays and Sundays, 0 on weekdays. ``index`` is on the clock of a history ending at
+        ``latest`` (a forecast's steps on the clock of the history before them)."""
+        day, slot = self._day_and_slot(index, latest)
         row = np.clip(day - SATURDAY, 0, 1)
         return np.where(day >= SATURDAY, self.offsets[row, slot], 0.0)
 
-    def spread_at(self, index: pd.DatetimeIndex) -> np.ndarray:
-        """The ``spread`` of each step's slot on weekend days, 0 on weekdays."""
-        day, slot = _day_and_slot(index, self.zone, self.slot_seconds)
+    def spread_at(self, index: pd.DatetimeIndex, latest: pd.Timestamp) -> np.ndarray:
+        """The ``spread`` of each step's slot on weekend days, 0 on weekdays (``latest``: as
+        :meth:`at`)."""
+        day, slot = self._day_and_slot(index, latest)
         return np.where(day >= SATURDAY, self.spread[slot], 0.0)
 
     def removed(self, history: pd.Series) -> pd.Series:
-        """``history`` with its weekends moved onto the weekdays' level."""
-        return history - self.at(pd.DatetimeIndex(history.index))
+        """``history`` (on the clock of its last row) with its weekends moved onto the
+        weekdays' level."""
+        index = pd.DatetimeIndex(history.index)
+        return history - self.at(index, index[-1])
+
+    def _day_and_slot(
+        self, index: pd.DatetimeIndex, latest: pd.Timestamp
+    ) -> tuple[np.ndarray, np.ndarray]:
+        clock = Calendar(timezone=self.zone).clock_at(latest)
+        return _day_and_slot(index, clock, round(DAY_SECONDS / self.slot_seconds))
 
 
 class WeekendShifted(ForecastModel):
@@ -110,22 +122,23 @@ class WeekendShifted(ForecastModel):
         self, horizon: int, quantiles: tuple[float, ...]
     ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
         median, offsets = self.base.forecast_parts(horizon, quantiles)
-        return median + self.shift.at(self.future_index(horizon)), offsets
+        moved_back = self.shift.at(self.future_index(horizon), self.last_timestamp_)
+        return median + moved_back, offsets
 
     def extra_spread(self, index: pd.DatetimeIndex) -> np.ndarray:
         """On weekend steps, how far the weekend days strayed from their mean."""
-        return np.hypot(self.base.extra_spread(index), self.shift.spread_at(index))
+        spread = self.shift.spread_at(index, self.last_timestamp_)
+        return np.hypot(self.base.extra_spread(index), spread)
 
 
 def _day_and_slot(
-    index: pd.DatetimeIndex, zone: str | None, slot_seconds: float
+    index: pd.DatetimeIndex, clock: tzinfo | None, slots: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each step's day of the week (Monday 0) and slot of the day, on ``zone``'s clock (a
-    25-hour day's last hour counts in its last slot)."""
-    local = index.tz_convert(zone) if zone else index
+    """Each step's day of the week (Monday 0) and which of a day's ``slots`` it falls in, on
+    ``clock`` (a fixed offset, ``Calendar.clock_at``; None: UTC)."""
+    local = index.tz_convert(clock) if clock else index
     since_midnight = (local - local.normalize()).total_seconds().to_numpy()
-    slot = np.floor(since_midnight / slot_seconds + 1e-9).astype(int)
-    slots = round(DAY_SECONDS / slot_seconds)
+    slot = np.floor(since_midnight * slots / DAY_SECONDS + 1e-9).astype(int)
     return np.asarray(local.day_of_week), np.minimum(slot, slots - 1)
 
 

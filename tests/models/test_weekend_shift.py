@@ -61,9 +61,24 @@ def test_the_shift_reads_the_services_own_clock() -> None:
     local_noon_saturday = pd.DatetimeIndex(
         [pd.Timestamp("2024-01-13 12:00", tz="Pacific/Auckland")]
     )
-    assert shift.at(local_noon_saturday.tz_convert("UTC"))[0] < -100
+    latest = history.index[-1]
+    assert shift.at(local_noon_saturday.tz_convert("UTC"), latest)[0] < -100
     friday_noon = pd.DatetimeIndex([pd.Timestamp("2024-01-12 12:00", tz="Pacific/Auckland")])
-    assert shift.at(friday_noon.tz_convert("UTC"))[0] == 0.0
+    assert shift.at(friday_noon.tz_convert("UTC"), latest)[0] == 0.0
+
+
+def test_days_before_a_clock_change_are_read_on_the_clock_the_history_is_on() -> None:
+    """Training reads a history on the clock of its last row (``read_as_load``): New York's
+    winter clock here, a fixed -5 h. Read on each row's own offset, an hour at every day's
+    edge before the November change counted in the next day, and the weekend's level was
+    moved into Friday night and out of Monday's first hour (review)."""
+    index = pd.date_range("2026-10-19", "2026-11-06", freq="15min", tz="UTC")
+    on_the_clock = index - pd.Timedelta(hours=5)  # the winter clock, all through
+    history = pd.Series(np.where(on_the_clock.day_of_week >= 5, 20.0, 100.0), index=index)
+    shift = WeekendShift.of(history, "America/New_York")
+    assert np.allclose(shift.removed(history), 100.0)
+    saturday_night = pd.DatetimeIndex([pd.Timestamp("2026-11-07 23:45")]) + pd.Timedelta(hours=5)
+    assert shift.at(saturday_night.tz_localize("UTC"), index[-1])[0] == pytest.approx(-80.0)
 
 
 def test_a_model_fitted_on_moved_weekends_forecasts_them_back() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -77,17 +77,25 @@ class ConfigurationError(Exception):
     process at start-up, it is never a request's answer."""
 
 
-def validation_problems(
-    error: ValidationError, whole: str, *, hint: Callable[[ErrorDetails], str] | None = None
-) -> str:
+def validation_problems(error: ValidationError, whole: str) -> str:
     """A pydantic error as one line, ``field: problem; ...`` (``whole`` names a problem of the
-    object as a whole), without pydantic's input echo and links: meant for a user's message.
-    ``hint`` adds to a problem what its source alone can say (a YAML file: why a number)."""
+    object as a whole), without pydantic's input echo and links: meant for a user's message."""
     return "; ".join(
         f"{'.'.join(str(part) for part in problem['loc']) or whole}: "
-        f"{problem['msg'].removeprefix('Value error, ')}{hint(problem) if hint else ''}"
+        f"{problem['msg'].removeprefix('Value error, ')}{_unquoted_scalar(problem)}"
         for problem in error.errors(include_url=False)
     )
+
+
+def _unquoted_scalar(problem: ErrorDetails) -> str:
+    """Why a number or a boolean was refused where text belongs: YAML reads ``gpu_type: 4090``,
+    ``0x10`` or ``true`` unquoted as one, and a profile file or a target's config was refused
+    as "Input should be a valid string" without a word on why (QA)."""
+    value = problem.get("input")
+    if problem["type"] != "string_type" or not isinstance(value, int | float):
+        return ""
+    kind = "boolean" if isinstance(value, bool) else "number"
+    return f" (read as the {kind} {json_text(value)}, not text: put it in quotes)"
 
 
 def listing(values: Iterable[Any]) -> str:

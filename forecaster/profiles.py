@@ -22,7 +22,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from forecaster.errors import json_text, listing, quoted, validation_problems
 from forecaster.labels import label_name_problems, label_problems
@@ -502,19 +501,8 @@ def _profile_from(
     try:
         return ScalingProfile.model_validate(data)
     except ValidationError as error:
-        problems = validation_problems(error, "profile", hint=_unquoted_scalar)
+        problems = validation_problems(error, "profile")
         raise ValueError(f"{path}: {problems}") from None
-
-
-def _unquoted_scalar(problem: ErrorDetails) -> str:
-    """Why a file gave a number or a boolean where text belongs: YAML reads ``gpu_type: 4090``,
-    ``0x10``, ``1_000`` or ``true`` unquoted as one, refused as "Input should be a valid string"
-    without a word on why (QA)."""
-    value = problem.get("input")
-    if problem["type"] != "string_type" or not isinstance(value, int | float):
-        return ""
-    kind = "boolean" if isinstance(value, bool) else "number"
-    return f" (YAML reads it unquoted as the {kind} {json_text(value)}: put it in quotes)"
 
 
 def check_zone(zone: str) -> None:

@@ -288,12 +288,19 @@ def test_a_profile_reads_1_000_0b101_and_0x10_as_numbers_and_says_so_where_text_
     )
     with pytest.raises(ValueError) as refused:
         load_profile(text)
-    said = "Input should be a valid string (YAML reads it unquoted as the"
+    said = "Input should be a valid string (read as the"
     assert str(refused.value).split(": ", 1)[1].split("; ") == [
-        f"gpu_type: {said} number 16: put it in quotes)",
-        f"tiers.0.name: {said} number 4090: put it in quotes)",
-        f"holiday_country: {said} boolean true: put it in quotes)",
+        f"gpu_type: {said} number 16, not text: put it in quotes)",
+        f"tiers.0.name: {said} number 4090, not text: put it in quotes)",
+        f"holiday_country: {said} boolean true, not text: put it in quotes)",
     ]
+    target = tmp_path / "target.yaml"  # a target's config is read by its actuator (review)
+    target.write_text(
+        "capacity_per_replica: 10\n"
+        "targets:\n- {kind: kubernetes-hpa, config: {namespace: ml, name: 2024}}\n"
+    )
+    with pytest.raises(ValueError, match=r"name: Input should be a valid string \(read as the "):
+        load_profile(target)
     quoted = tmp_path / "quoted.yaml"
     quoted.write_text('capacity_per_replica: 10\ngpu_type: "0x10"\n')
     assert load_profile(quoted).gpu_type == "0x10"

@@ -674,7 +674,9 @@ def _finish(
             continue
         chosen.champion = True
         unlearned = _unlearned_events(item, chosen.model, horizon)
-        message = "; ".join(filter(None, [*broken, *failures, why if blend else "", unlearned]))
+        # weekends moved are worth a word even when the champion is the partner itself
+        said = why if blend or item.weekend is not None else ""
+        message = "; ".join(filter(None, [*broken, *failures, said, unlearned]))
         if model not in ("auto", ENSEMBLE, chosen.model):
             message = f"{model} could not be used; {message}"
         return ForecastOutcome(

@@ -832,7 +832,7 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
     # under a week with too few weekdays for a standard deviation (three or four days), the
     # weekend's gap from every weekday: taylor's electricity demand cut to three days before a
     # Monday was forecast 17-20 % low, like the Sunday before it
-    gap = weekend_gap(item.history, zone) if short else 0.0
+    gap = weekend_gap(item.history, zone) if short and contrast <= least_contrast else 0.0
     if contrast <= least_contrast and abs(gap) <= SHORT_WEEKEND_GAP:
         return False
     item.weekend = WeekendShift.of(item.history, zone)

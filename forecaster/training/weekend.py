@@ -33,7 +33,7 @@ HALF_DAY_SHARE = 0.5
 # under three weekdays no standard deviation of daily levels can be had: then the weekend days
 # must lie this far on average (a log ratio: 0.15 is 14 % below, 16 % above) from the weekdays
 # (see weekend_gap). Of 3- and 4-day windows ending every 6 h, none of seeded traffic whose
-# level wanders 5 % a day got there, or of noise; taylor's electricity demand in 253 of 644
+# level wanders 5 % a day got there, or of noise; taylor's electricity demand in 254 of 644
 SHORT_WEEKEND_GAP = 0.15
 
 
@@ -64,9 +64,9 @@ def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
 def weekend_gap(history: pd.Series, zone: str | None = None) -> float:
     """Weaker evidence of a weekend, for when :func:`weekend_contrast` cannot tell for want of
     three whole weekdays (three or four days of history). Each whole weekend day is set
-    against each weekday time of day by time of day, weekdays half observed included (three
-    days to Sunday noon hold two whole days): the median of the log ratios is their gap (a
-    burst of a few hours barely moves it), their spread its noise. The mean gap, negative when
+    against each weekday hour by hour, weekdays half observed included (three days to Sunday
+    noon hold two whole days): the median of the log ratios is their gap (a burst of a few
+    hours barely moves it), their spread its noise. The mean gap, negative when
     weekends run lower; 0 unless there are three such days, every weekend day lies on the
     same side of every weekday, ``WEEKEND_CONTRAST`` times the noise away, and the weekdays
     lie within a ``WEEKEND_CONTRAST``-th of the smallest gap of each other. A day's level can
@@ -112,13 +112,14 @@ def _paired_gaps(days: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.n
 def whole_day_profiles(
     history: pd.Series, zone: str | None = None, share: float = FULL_DAY_SHARE
 ) -> pd.DataFrame:
-    """The days of :func:`whole_day_means`, one row each, by time of day."""
+    """The days of :func:`whole_day_means`, one row each, by hour of the day (a few tweets per
+    5 minutes, often none, say little about a level one by one)."""
     local = history.set_axis(_in_zone(pd.DatetimeIndex(history.index), zone))
     index = pd.DatetimeIndex(local.index)
     days = index.normalize()
     whole = days.isin(whole_day_means(history, zone, share).index)
-    by_time = local[whole].groupby([days[whole], (index - days)[whole]]).mean()
-    return by_time.unstack()
+    hours = (index - days).floor("h")
+    return local[whole].groupby([days[whole], hours[whole]]).mean().unstack()
 
 
 def whole_weekends(history: pd.Series, zone: str | None = None) -> int:

@@ -38,9 +38,17 @@ class WeekendShift:
     # one day's level is unsure by, an error the backtest of weekdays cannot show
     slot_seconds: float
     zone: str | None = None
+    # how far one day's level lies from another's of its kind (a log ratio, from
+    # ``forecaster.training.weekend.day_level_spread``), and the weekdays' mean per slot it
+    # scales: the moved weekend copies the weekdays' level, so the backtest residuals the bands
+    # are calibrated on never show a new day's level straying
+    day_spread: float = 0.0
+    level: np.ndarray | None = None
 
     @classmethod
-    def of(cls, history: pd.Series, zone: str | None = None) -> WeekendShift:
+    def of(
+        cls, history: pd.Series, zone: str | None = None, day_spread: float = 0.0
+    ) -> WeekendShift:
         """Estimated from a regular history of steps under a day holding weekdays and weekend
         days. Saturday and Sunday each get their own offsets (on half-hourly electricity
         demand Sunday runs well below Saturday); a slot one of them was not observed in takes
@@ -66,7 +74,14 @@ class WeekendShift:
         offsets = np.vstack([np.where(np.isfinite(o), o, weekend_offsets) for o in own])
         strays = (values - weekend_mean[slot]) ** 2
         spread = np.sqrt(np.nan_to_num(mean_by_slot(weekend, strays)))
-        return cls(offsets=offsets, spread=spread, slot_seconds=DAY_SECONDS / slots, zone=zone)
+        return cls(
+            offsets=offsets,
+            spread=spread,
+            slot_seconds=DAY_SECONDS / slots,
+            zone=zone,
+            day_spread=day_spread,
+            level=np.abs(np.nan_to_num(weekday_mean)),
+        )
 
     def at(self, index: pd.DatetimeIndex, latest: pd.Timestamp) -> np.ndarray:
         """The amount each step of ``index`` is moved by: its day's offset for its slot on
@@ -77,10 +92,14 @@ class WeekendShift:
         return np.where(day >= SATURDAY, self.offsets[row, slot], 0.0)
 
     def spread_at(self, index: pd.DatetimeIndex, latest: pd.Timestamp) -> np.ndarray:
-        """The ``spread`` of each step's slot on weekend days, 0 on weekdays (``latest``: as
-        :meth:`at`)."""
+        """The ``spread`` of each step's slot on weekend days, 0 on weekdays, and on every day
+        the weekdays' level times ``day_spread`` (``latest``: as :meth:`at`)."""
         day, slot = self._day_and_slot(index, latest)
-        return np.where(day >= SATURDAY, self.spread[slot], 0.0)
+        weekend = np.where(day >= SATURDAY, self.spread[slot], 0.0)
+        level = getattr(self, "level", None)  # shifts stored before it: None
+        if level is None:
+            return weekend
+        return np.hypot(weekend, level[slot] * getattr(self, "day_spread", 0.0))
 
     def removed(self, history: pd.Series) -> pd.Series:
         """``history`` (on the clock of its last row) with its weekends moved onto the

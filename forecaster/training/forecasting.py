@@ -58,6 +58,7 @@ from forecaster.training.weekend import (
     PARTLY_SEEN_CONTRAST,
     SHORT_WEEKEND_GAP,
     WEEKEND_CONTRAST,
+    day_level_spread,
     day_seconds,
     latest_clock,
     weekend_contrast,
@@ -837,7 +838,7 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
     gap = weekend_gap(item.history, zone) if short and contrast <= least_contrast else 0.0
     if contrast <= least_contrast and abs(gap) <= SHORT_WEEKEND_GAP:
         return False
-    item.weekend = WeekendShift.of(item.history, zone)
+    item.weekend = WeekendShift.of(item.history, zone, day_level_spread(item.history, zone))
     item.history = item.weekend.removed(item.history)
     if contrast <= least_contrast:
         side = "below" if gap < 0 else "above"

@@ -99,6 +99,31 @@ def weekend_gap(history: pd.Series, zone: str | None = None) -> float:
     return float(gaps.mean())
 
 
+def day_level_spread(history: pd.Series, zone: str | None = None) -> float:
+    """How far one day's level lies from another's of its kind (weekday and weekday, weekend
+    day and weekend day), as the root mean square of their log gaps hour by hour (days half
+    observed included, as :func:`weekend_gap`); 0 without two days of a kind. A history whose
+    weekends are moved onto the weekdays' level holds copies of that level where its weekend
+    was, so the backtest residuals its bands are calibrated on barely stray from day to day
+    (``models.weekend_shift``): taylor's electricity demand cut to three and four days before a
+    Monday had p95 1 % above a median 3.5-5 % off, covering 0.73 and 0.79."""
+    if len(history) < 2 or step_seconds_of(pd.DatetimeIndex(history.index)) >= DAY_SECONDS:
+        return 0.0
+    profiles = whole_day_profiles(history, latest_clock(history, zone), HALF_DAY_SHARE)
+    values = profiles.to_numpy(dtype="float64")
+    logs = np.log(values, out=np.full(values.shape, np.nan), where=values > 0)
+    weekend = pd.DatetimeIndex(profiles.index).day_of_week >= 5
+    gaps = []
+    for kind in (weekend, ~weekend):
+        if kind.sum() >= 2:
+            between, _ = _paired_gaps(logs[kind], logs[kind])
+            pairs = np.triu(np.ones((kind.sum(), kind.sum()), dtype=bool), k=1).ravel()
+            gaps.append(between[pairs])
+    both = np.concatenate(gaps) if gaps else np.array([])
+    both = both[np.isfinite(both)]
+    return float(np.sqrt(np.mean(both**2))) if len(both) else 0.0
+
+
 def _paired_gaps(days: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each pair of a row of ``days`` and a row of ``others`` (log levels by time of day),
     the median of their differences and its standard error (from the differences' median

@@ -137,3 +137,27 @@ def test_calibrated_bands_widen_on_weekends_by_how_far_the_weekend_days_strayed(
     assert np.median(widths["alike"][0]) == pytest.approx(np.median(widths["alike"][1]))
     assert np.median(widths["uneven"][0]) > 2 * np.median(widths["uneven"][1])
     assert np.allclose(widths["uneven"][1], widths["alike"][1])  # weekdays untouched
+
+
+def test_a_days_level_straying_widens_every_step_and_old_shifts_keep_their_bands() -> None:
+    """A history with moved weekends holds copies of the weekdays' level, so its backtest never
+    shows a new day's level straying: ``day_spread`` (a log ratio) adds that, times the
+    weekdays' level at each step, as an independent error on weekdays and weekends alike. A
+    shift stored before it existed widens only its weekends."""
+    history = _office_week(days=9)
+    horizons = np.tile(np.arange(1, 49), 20)
+    noise = np.random.default_rng(2).normal(0, 5.0, len(horizons))
+    bands = ConformalBands.fit(noise, horizons, horizons * 1800.0)
+    plain, straying = WeekendShift.of(history), WeekendShift.of(history, day_spread=0.1)
+    old = pickle.loads(pickle.dumps(plain))
+    del old.__dict__["level"], old.__dict__["day_spread"]  # as stored before them
+    widths = {}
+    for label, shift in (("plain", plain), ("straying", straying), ("old", old)):
+        base = SeasonalNaiveDaily(despike=False).fit(shift.removed(history))
+        frame = Calibrated(WeekendShifted(base, shift), bands).predict(7 * 48)
+        widths[label] = (frame["p95"] - frame["p50"]).to_numpy()
+    office = (frame.index.hour >= 10) & (frame.index.hour < 16) & (frame.index.day_of_week < 5)
+    # at 300 in office hours, one standard deviation of 30: p95 about 1.645 * 30 out
+    assert np.all(widths["straying"][office] > 1.645 * 30)
+    assert np.all(widths["straying"] >= widths["plain"] - 1e-9)
+    assert np.allclose(widths["old"], widths["plain"])

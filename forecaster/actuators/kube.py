@@ -302,8 +302,9 @@ class KubeFloorActuator(ABC):
                 annotations[baseline_key] = str(value)
                 unset = unset - {name} | ({name} & floor.unset)  # set or left out, as now
                 had = "left it out" if left_out else f"written {applied}"
+                done = f"removed ({value} applies)" if name in floor.unset else f"set to {value}"
                 notes.append(
-                    f"{name} was set to {value} outside forecaster (it had {had}): "
+                    f"{name} was {done} outside forecaster (it had {had}): "
                     "taken as the new baseline"
                 )
         if notes and unset:

@@ -676,8 +676,7 @@ def _finish(
             continue
         chosen.champion = True
         unlearned = _unlearned_events(item, chosen.model, horizon)
-        # weekends moved are worth a word even when the champion is the partner itself
-        said = why if blend or item.weekend is not None else ""
+        said = _blend_note(item, blend, why)
         message = "; ".join(filter(None, [*broken, *failures, said, unlearned]))
         if model not in ("auto", ENSEMBLE, chosen.model):
             message = f"{model} could not be used; {message}"
@@ -852,11 +851,18 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
         apart = "weekends stand apart from weekdays that hold one level"
     else:
         apart = f"weekends stand {contrast:.1f} weekday standard deviations apart"
-    item.weekend_note = (
-        f"weekends moved to the weekdays' level by time of day and back, and averaged with "
-        f"{_weekend_partner(item)}: {apart}, and {why}"
-    )
+    item.weekend_note = f"{apart}, and {why}"
     return True
+
+
+def _blend_note(item: _Series, blend: str | None, why: str) -> str:
+    """What the message says of the champion's partner (:func:`_blend_partner`): weekends
+    moved are worth a word even when the champion is the partner itself, and then nothing was
+    averaged (the message had said "averaged with seasonal_naive_daily" of that champion)."""
+    if item.weekend is None:
+        return why if blend else ""
+    averaged = f", and averaged with {blend}" if blend else ""
+    return f"weekends moved to the weekdays' level by time of day and back{averaged}: {why}"
 
 
 def _weekend_partner(item: _Series) -> str:

@@ -28,6 +28,8 @@ WEEKEND_CONTRAST = 3.0
 # weighed the weekend a little, so only a weekend far apart overrules them (electricity's 14-16
 # does, twitter's 3.1-3.6, where last week's same day only added its noise, does not)
 PARTLY_SEEN_CONTRAST = 2 * WEEKEND_CONTRAST
+# weekend_gap reads levels above this share of the weekdays' median hour (log of zero)
+ZERO_FLOOR = 0.01
 # a calendar day counts when it holds at least this share of the fullest day's points
 FULL_DAY_SHARE = 0.9
 # weekend_gap sets weekdays observed for this share of a day against the weekend too
@@ -88,12 +90,21 @@ def weekend_gap(history: pd.Series, zone: str | None = None) -> float:
     if len(profiles) < 3 or weekend.all() or not weekend.any():
         return 0.0
     values = profiles.to_numpy(dtype="float64")
-    logs = np.log(values, out=np.full(values.shape, np.nan), where=values > 0)
+    # a floor a hundredth of the weekdays' usual level: a weekend with no traffic at all (a
+    # service closed on Saturday and Sunday) had no log and was never told apart
+    floor = ZERO_FLOOR * float(np.nanmedian(np.maximum(values[~weekend], 0.0)))
+    if not floor > 0:  # weekdays mostly idle: no level to set weekends against
+        return 0.0
+    logs = np.log(np.maximum(values, 0.0) + floor)
     gaps, noise = _paired_gaps(logs[weekend], logs[~weekend])
     one_side = (gaps > 0).all() or (gaps < 0).all()
     if not one_side or (np.abs(gaps) < WEEKEND_CONTRAST * noise).any():
         return 0.0
+    # weekdays sharing no hour (a Thursday afternoon and a Monday morning) cannot be said to
+    # agree: NaN had passed the test, and a Monday at twice Thursday's level read as a weekend
     between_weekdays, _ = _paired_gaps(logs[~weekend], logs[~weekend])
+    if np.isnan(between_weekdays).any():
+        return 0.0
     if WEEKEND_CONTRAST * float(np.abs(between_weekdays).max()) > np.abs(gaps).min():
         return 0.0
     return float(gaps.mean())

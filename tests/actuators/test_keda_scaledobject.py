@@ -147,3 +147,18 @@ def test_a_field_a_person_writes_in_at_its_default_meanwhile_is_kept(
     assert spec(kube)["maxReplicaCount"] == 100
     actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
     assert spec(kube) == {"scaleTargetRef": {"name": "chat"}, "maxReplicaCount": 100}
+
+
+def test_a_field_a_person_removes_meanwhile_is_left_out_and_said_so(
+    kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    kube.add(*SCALED_OBJECT, scaled_object(minReplicaCount=1))
+    actuator(kubeconfig).apply(window(3), dry_run=False)
+    kube.modify(*SCALED_OBJECT, "ml", "chat", {"minReplicaCount": None})
+    adopted = actuator(kubeconfig).apply(window(3), dry_run=False)
+    assert (
+        "minReplicaCount was removed (0 applies) outside forecaster (it had written 3): "
+        "taken as the new baseline" in adopted.notes
+    )
+    actuator(kubeconfig).apply(window(None, status=PlanStatus.RETIRED), dry_run=False)
+    assert spec(kube) == {"scaleTargetRef": {"name": "chat"}}

@@ -136,10 +136,13 @@ class FakeKubeApi:
         spec: dict[str, Any],
         annotations: dict[str, str] | None = None,
     ) -> None:
-        """Another writer changes the object (bumping its resourceVersion)."""
+        """Another writer changes the object (bumping its resourceVersion); a field given as
+        None is removed."""
         with self._lock:
             obj = self.objects[(group, version, resource, ns, name)]
-            obj["spec"].update(spec)
+            obj["spec"] = _merge_patch(obj["spec"], spec)
+            if (kind := KINDS.get((group, version, resource))) is not None:
+                kind.defaulted(obj)
             obj["metadata"].setdefault("annotations", {}).update(annotations or {})
             obj["metadata"]["resourceVersion"] = self._next_version()
 

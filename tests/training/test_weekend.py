@@ -137,19 +137,26 @@ def test_five_days_ending_sunday_night_forecast_monday_as_a_weekday(weekend: flo
         assert abs(bias) < 0.1
 
 
+@pytest.mark.parametrize("weekend", [WEEKEND_LEVEL, 0.0])
 @pytest.mark.parametrize(("days", "end"), [(3, 9 * 48), (4, 9 * 48), (3, 8 * 48 + 24)])
-def test_three_or_four_days_to_a_monday_forecast_it_as_a_weekday(days: int, end: int) -> None:
+def test_three_or_four_days_to_a_monday_forecast_it_as_a_weekday(
+    days: int, end: int, weekend: float
+) -> None:
     """Found by a QA pass: three or four days to Sunday (one or two weekdays, too few for a
     standard deviation) left the weekend unread, so Monday was forecast like Sunday (taylor's
     electricity demand: 17-20 % low). A weekend far from every weekday, which agree, is one;
-    so is a Thursday half seen (three days to Sunday noon)."""
-    full = _office_traffic(11, seed=2)  # from Saturday 2024-01-06
+    so is a Thursday half seen (three days to Sunday noon), and a weekend with no traffic at
+    all (review: its hours had no log, and Monday was forecast at 0)."""
+    full = _office_traffic(11, weekend=weekend, seed=2)  # from Saturday 2024-01-06
     history, ahead = full.iloc[end - days * 48 : end], full.iloc[end : end + 48]
     assert history.index[-1].day_name() == "Sunday"
     assert weekend_contrast(history) == 0.0  # under three weekdays: it cannot tell
     auto = make_forecast(history, 48)
     assert isinstance(auto.fitted.base, WeekendShifted)
     assert "weekend days run" in auto.message
+    # nothing is averaged when the champion is the partner itself (review)
+    averaged = "averaged with seasonal_naive_daily" in auto.message
+    assert averaged == (auto.model != "seasonal_naive_daily"), auto.message
     assert abs(auto.frame["p50"].mean() / ahead.mean() - 1) < 0.1  # Monday like Sunday: -40 %
 
 
@@ -186,6 +193,12 @@ def test_weekend_gap_wants_weekdays_that_agree() -> None:
     assert weekend_gap(load.iloc[24:72]) == 0.0  # Friday and Saturday alone
     assert weekend_gap(load.iloc[:48]) == 0.0  # no weekend day
     assert weekend_gap(load * np.random.default_rng(1).lognormal(0, 2, len(index))) == 0.0
+    # Thursday afternoon and Monday morning share no hour, so the weekdays cannot be said to
+    # agree: a Monday at twice Friday's level had passed as a weekend's edge (review)
+    later = pd.date_range("2024-01-04 12:00", "2024-01-08 11:00", freq="h", tz="UTC")
+    monday_twice = {**levels, "Monday": 200.0}
+    unsure = pd.Series([monday_twice[day] for day in later.day_name()], index=later)
+    assert weekend_gap(unsure * np.random.default_rng(2).lognormal(0, 0.02, len(later))) == 0.0
 
 
 PARTLY_SEEN = "the backtest folds forecast under a day of weekend and the history holds one"

@@ -23,6 +23,11 @@ from forecaster.settings import get_settings
         ["events", "list", "--service", "chat"],
         ["exclusions", "list", "--service", "chat"],
         ["runs", "--service", "chat"],
+        ["train"],
+        ["train", "--service", "chat"],
+        ["plan", "--service", "chat"],
+        ["status"],
+        ["keys", "list"],
     ],
 )
 def test_a_command_leaves_no_connection_open(

@@ -501,8 +501,7 @@ def _profile_from(
     try:
         return ScalingProfile.model_validate(data)
     except ValidationError as error:
-        problems = validation_problems(error, "profile")
-        raise ValueError(f"{path}: {problems}") from None
+        raise ValueError(f"{path}: {validation_problems(error, 'profile')}") from None
 
 
 def check_zone(zone: str) -> None:

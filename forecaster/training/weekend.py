@@ -48,10 +48,7 @@ def weekend_contrast(history: pd.Series, zone: str | None = None) -> float:
     told: steps of a day or more, or no whole weekend day and three weekdays (five days from a
     Wednesday to a Sunday will do). Far from UTC, UTC days cut each weekend in two (in
     Auckland, Saturday is two thirds UTC Friday) and dilute the contrast."""
-    index = pd.DatetimeIndex(history.index)
-    if len(history) < 2:
-        return 0.0
-    if step_seconds_of(index) >= DAY_SECONDS:
+    if not _within_days(history):
         return 0.0
     levels = whole_day_means(history, latest_clock(history, zone))
     weekend = pd.DatetimeIndex(levels.index).day_of_week >= 5
@@ -76,7 +73,7 @@ def weekend_gap(history: pd.Series, zone: str | None = None) -> float:
     lie within a ``WEEKEND_CONTRAST``-th of the smallest gap of each other. A day's level can
     still wander as a whole, which a few days cannot show, so callers ask for
     :data:`SHORT_WEEKEND_GAP` at least."""
-    if len(history) < 2 or step_seconds_of(pd.DatetimeIndex(history.index)) >= DAY_SECONDS:
+    if not _within_days(history):
         return 0.0
     clock = latest_clock(history, zone)
     whole = pd.DatetimeIndex(whole_day_means(history, clock).index)
@@ -118,7 +115,7 @@ def day_level_spread(history: pd.Series, zone: str | None = None) -> float:
     was, so the backtest residuals its bands are calibrated on barely stray from day to day
     (``models.weekend_shift``): taylor's electricity demand cut to three and four days before a
     Monday had p95 1 % above a median 3.5-5 % off, covering 0.73 and 0.79."""
-    if len(history) < 2 or step_seconds_of(pd.DatetimeIndex(history.index)) >= DAY_SECONDS:
+    if not _within_days(history):
         return 0.0
     profiles = whole_day_profiles(history, latest_clock(history, zone), HALF_DAY_SHARE)
     values = profiles.to_numpy(dtype="float64")
@@ -133,6 +130,12 @@ def day_level_spread(history: pd.Series, zone: str | None = None) -> float:
     both = np.concatenate(gaps) if gaps else np.array([])
     both = both[np.isfinite(both)]
     return float(np.sqrt(np.mean(both**2))) if len(both) else 0.0
+
+
+def _within_days(history: pd.Series) -> bool:
+    """Whether ``history`` has points within days to read each day's level from: two at
+    least, at steps under a day."""
+    return len(history) >= 2 and step_seconds_of(pd.DatetimeIndex(history.index)) < DAY_SECONDS
 
 
 def _paired_gaps(days: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

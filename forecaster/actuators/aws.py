@@ -177,6 +177,46 @@ def call_error_text(error: BaseException, what: str) -> str:
     return f"{what} failed: {code}: {message}"
 
 
+def credential_source_text(error: BaseException, what: str) -> str | None:
+    """botocore's errors in finding the credentials, worded as the credential errors of a call
+    are; None for any other error. Raised making the session or the client (:func:`aws_client`),
+    outside :meth:`AwsScheduleActuator.call`, they read as botocore's bare message
+    ("PartialCredentialsError: Partial credentials found in env, ..."), the fix unsaid (QA)."""
+    from botocore import exceptions as boto
+
+    problems: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str], ...] = (
+        (
+            boto.PartialCredentialsError,
+            "incomplete: some parts of the AWS credentials are set but not all; set the "
+            "missing one, or unset the others so the next source in the chain is used",
+        ),
+        (
+            boto.ProfileNotFound,
+            "profile not found: the AWS config and credentials files hold no profile of the "
+            "name in AWS_PROFILE; name one they hold, or add it",
+        ),
+        (
+            (boto.ConfigParseError, boto.InvalidConfigError),
+            "misconfigured: the AWS config file cannot be read, or its credential settings "
+            "cannot be followed; correct them",
+        ),
+        (
+            (boto.SSOError, boto.TokenRetrievalError),
+            "expired: the AWS SSO session is missing, expired or invalid; sign in again "
+            "(aws sso login)",
+        ),
+        (
+            boto.CredentialRetrievalError,
+            "not fetched: their source failed (a credential_process, a role to assume, a web "
+            "identity token, a container or instance role); fix it or renew what it holds",
+        ),
+    )
+    for kinds, text in problems:
+        if isinstance(error, kinds):
+            return f"credentials {text} ({what}: {describe_error(error)})"
+    return None
+
+
 def refusal_text(refused: dict[str, str], target: str) -> str:
     """AWS's refusals, the first few named: a run of them often shares one reason."""
     named = [f"{name}: {why}" for name, why in sorted(refused.items())[:3]]
@@ -299,6 +339,17 @@ class AwsScheduleActuator(ABC):
             )
         except Exception as error:
             raise AwsCallError(call_error_text(error, f"{what} {self.target}")) from error
+
+    def connect(self) -> Any:
+        """:meth:`client`, with botocore's errors in finding the credentials worded as a call's
+        credential errors are (nothing was sent, so there is nothing to retry or count)."""
+        try:
+            return self.client()
+        except Exception as error:
+            text = credential_source_text(error, self.target)
+            if text is None:
+                raise
+            raise AwsCallError(text) from error
 
     def owned(self, name: str) -> bool:
         return name.startswith(self.config.action_prefix)
@@ -426,7 +477,7 @@ class AwsScheduleActuator(ABC):
         client: Any = None
         writing = False  # a write was sent: what it left is read back if the pass fails
         try:
-            client = self.client()
+            client = self.connect()
             current = self.call("describe", self.read_capacity, client)
             listed, total = self.call("list scheduled actions", self.list_actions, client)
             ours = {a.name: a for a in listed}

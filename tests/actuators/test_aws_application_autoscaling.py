@@ -148,6 +148,19 @@ def test_unregistered_target_is_a_clear_failure(aws: FaultProxy, scaling: Any) -
     assert "not a registered scalable target" in (result.error or "")
 
 
+def test_credentials_found_in_part_are_named_as_such(
+    aws: FaultProxy, scaling: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore raises it making the client, before any call is worded: it was its bare
+    "PartialCredentialsError: Partial credentials found in env, ..." (the ASG's twin)."""
+    for key in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key)
+    result = actuator(aws).apply(window(3), dry_run=False)
+    assert result.outcome == "failed" and aws.calls == [] and result.attempts == 0
+    assert (result.error or "").startswith("credentials incomplete: ")
+    assert capacity(scaling) == (1, 8)
+
+
 def test_resource_id_must_match_the_namespace() -> None:
     with pytest.raises(ValidationError, match="endpoint/<endpoint>/variant/<variant>"):
         ApplicationAutoScalingConfig.model_validate(

@@ -280,6 +280,51 @@ def test_no_credentials_at_all_are_named_as_such(
     )
 
 
+def test_credentials_found_in_part_are_named_as_such(
+    aws: FaultProxy, asg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key id alone read "PartialCredentialsError: Partial credentials found in env, missing:
+    AWS_SECRET_ACCESS_KEY": botocore raises it making the client, before any call is worded."""
+    for key in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key)
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and aws.calls == [] and result.attempts == 0
+    assert result.error == (
+        "credentials incomplete: some parts of the AWS credentials are set but not all; set the "
+        "missing one, or unset the others so the next source in the chain is used "
+        "(us-east-1/gpu: PartialCredentialsError: Partial credentials found in env, missing: "
+        "AWS_SECRET_ACCESS_KEY)"
+    )
+
+
+def test_a_profile_not_in_the_config_files_is_named_as_a_credentials_problem(
+    aws: FaultProxy, asg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and aws.calls == [] and result.attempts == 0
+    error = result.error or ""
+    assert error.startswith("credentials profile not found: ")
+    assert "name one they hold, or add it" in error
+    assert error.endswith("ProfileNotFound: The config profile (nope) could not be found)")
+
+
+def test_a_failing_credential_source_is_named_as_such_and_run_once(
+    aws: FaultProxy, asg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "runs"
+    script = tmp_path / "credentials.sh"
+    script.write_text(f"#!/bin/sh\necho run >> {runs}\necho 'token expired' >&2\nexit 1\n")
+    script.chmod(0o755)
+    failing = from_credential_process(aws, tmp_path, monkeypatch, str(script))
+    result = failing.apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and aws.calls == [] and result.attempts == 0
+    assert runs.read_text() == "run\n"  # not retried
+    error = result.error or ""
+    assert error.startswith("credentials not fetched: their source failed (")
+    assert "fix it or renew what it holds" in error and "CredentialRetrievalError: " in error
+
+
 def test_a_dry_run_says_what_it_would_write(aws: FaultProxy, asg: Any) -> None:
     result = actuator(aws).apply(busy_plan(), dry_run=True)
     assert ours(asg) == {} and group(asg)["MinSize"] == 2

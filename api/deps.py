@@ -60,6 +60,8 @@ async def get_decoded_body(request: Request) -> bytes:
     return await run_in_threadpool(gunzip, body, max_bytes=settings.max_body_bytes)
 
 
+# a form without a "file" part is told the names of this many of its parts, and how many more
+NAMED_PARTS = 10
 # the request body of a route taking OneFileDep, for OpenAPI: the dependency reads the form
 ONE_FILE_DOC: dict[str, Any] = {
     "requestBody": {
@@ -106,7 +108,9 @@ def _no_file_part(names: list[str], *, has_text_field: bool) -> InvalidInputErro
     how = 'send the CSV as a file part named "file" (curl -F file=@trace.csv)'
     if has_text_field:  # curl -F file=<trace.csv, or a form field: no filename, so text
         return InvalidInputError(f'the form\'s "file" part is text, not a file; {how}')
-    sent = f"it has {listing(map(quoted, names[:10]))}" if names else "it has no parts"
+    more = f" and {len(names) - NAMED_PARTS} more" if len(names) > NAMED_PARTS else ""
+    shown = listing(map(quoted, names[:NAMED_PARTS]))
+    sent = f"it has {shown}{more}" if names else "it has no parts"
     return InvalidInputError(f'the form has no part named "file" ({sent}); {how}')
 
 

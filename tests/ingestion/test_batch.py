@@ -379,6 +379,7 @@ def test_a_multipart_upload_without_a_file_part_is_told_which_part_is_missing(
     params = {"service": "chat", "metric": "requests_per_second"}
     text = "timestamp,value\n2024-01-01T00:00:00Z,1\n"
     how = 'send the CSV as a file part named "file" (curl -F file=@trace.csv)'
+    ten = ", ".join(f'"p{k:02}"' for k in range(10))
     for request, said in (
         (
             {"files": {"data": ("trace.csv", text, "text/csv")}},
@@ -387,6 +388,10 @@ def test_a_multipart_upload_without_a_file_part_is_told_which_part_is_missing(
         (
             {"data": {"service": "chat"}, "files": {"csv": ("trace.csv", text, "text/csv")}},
             f'the form has no part named "file" (it has "service", "csv"); {how}',
+        ),
+        (  # past ten names, how many more: they were dropped without a word
+            {"files": {f"p{k:02}": ("x.csv", "", "text/csv") for k in range(15)}},
+            f'the form has no part named "file" (it has {ten} and 5 more); {how}',
         ),
         (  # curl -F 'file=<trace.csv' sends the file's text as a field
             {"data": {"file": text}, "files": {"other": ("x.csv", "", "text/csv")}},

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -98,6 +98,12 @@ class Floor:
         if BASELINE_MIN not in self.annotations:
             return self.unset
         return frozenset(filter(None, self.annotations.get(BASELINE_UNSET, "").split(",")))
+
+
+def unset_annotation(fields: Iterable[str]) -> str:
+    """The BASELINE_UNSET text :attr:`Floor.baseline_unset` reads back: sorted, so the
+    annotation, and the patch that writes it, does not change from one run to the next."""
+    return ",".join(sorted(fields))
 
 
 def annotated_count(annotations: dict[str, str], key: str, default: int) -> int:
@@ -308,7 +314,7 @@ class KubeFloorActuator(ABC):
                     "taken as the new baseline"
                 )
         if notes and unset:
-            annotations[BASELINE_UNSET] = ",".join(sorted(unset))
+            annotations[BASELINE_UNSET] = unset_annotation(unset)
         elif notes:
             annotations.pop(BASELINE_UNSET, None)
         return Floor(floor.minimum, floor.maximum, annotations, floor.unset), notes
@@ -343,7 +349,7 @@ class KubeFloorActuator(ABC):
         if bounds.maximum != baseline.maximum:
             annotations[BASELINE_MAX] = str(baseline.maximum)
         if baseline.unset:
-            annotations[BASELINE_UNSET] = ",".join(sorted(baseline.unset))
+            annotations[BASELINE_UNSET] = unset_annotation(baseline.unset)
         annotations |= {APPLIED_MIN: str(bounds.minimum), APPLIED_MAX: str(bounds.maximum)}
         unset = self._left_out(bounds.minimum, bounds.maximum, baseline.unset)
         return Floor(bounds.minimum, bounds.maximum, annotations, unset), notes

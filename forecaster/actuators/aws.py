@@ -181,7 +181,7 @@ def credential_source_text(error: BaseException, what: str) -> str | None:
     """botocore's errors in finding the credentials, worded as the credential errors of a call
     are; None for any other error. Raised making the session or the client (:func:`aws_client`),
     outside :meth:`AwsScheduleActuator.call`, they read as botocore's bare message
-    ("PartialCredentialsError: Partial credentials found in env, ..."), the fix unsaid (QA)."""
+    ("PartialCredentialsError: Partial credentials found in env, ..."), the fix unsaid."""
     from botocore import exceptions as boto
 
     problems: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str], ...] = (

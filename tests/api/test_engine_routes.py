@@ -137,6 +137,9 @@ def test_a_holiday_subdivision_is_saved_as_the_holidays_package_spells_it(
         assert saved.status_code == 200, saved.text
         assert saved.json()["profile"]["holiday_country"] == stored
         assert client.get("/v1/services/chat").json()["profile"]["holiday_country"] == stored
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    described = schemas["ServiceCreate"]["properties"]["holiday_country"]["description"]
+    assert "(DE-BY, US-CA)" in described  # the spec says so too
 
 
 def test_a_boolean_for_a_number_is_refused_in_profiles_and_tiers(

@@ -649,12 +649,12 @@ def file_calendar(
     if not country and not zone:
         return None
     try:
-        check_country(country)
+        code = check_country(country)
         if zone:
             check_zone(zone)
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
-    return Calendar(holiday_country=country.upper() if country else None, timezone=zone)
+    return Calendar(holiday_country=code, timezone=zone)
 
 
 def backtest_file(

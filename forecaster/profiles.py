@@ -27,6 +27,7 @@ from forecaster.errors import json_text, listing, quoted, validation_problems
 from forecaster.labels import label_name_problems, label_problems
 from forecaster.storable_text import StorableTextModel
 from models.base import DEFAULT_QUANTILES, quantile_name
+from models.calendar import UnknownHolidayRegionError, holiday_region
 
 KNOWN_METRICS = frozenset(
     {
@@ -52,6 +53,7 @@ MAX_CAPACITY = 1e12  # load units one replica serves; sums of plans stay finite 
 MIN_CAPACITY = 1e-6
 MIN_UTILIZATION = 0.01  # 1 %, the smallest target a Kubernetes HPA takes (whole percent)
 MAX_HOURLY_COST = 1e6
+SUBDIVISIONS_SHOWN = 8  # of a country's, in the message refusing an unknown one (US has 57)
 LabelNames = dict[str, str] | list[str] | None
 # The validation context of a profile read back from the database: what depends on the
 # installed packages (actuator plugins, the holidays package's countries) was checked when the
@@ -247,7 +249,14 @@ class ScalingProfile(StorableTextModel):
     tiers: list[CapacityTier] = Field(default_factory=list, max_length=8)
     forecast_only: bool = Field(default=True, description="plan and show, never actuate")
     targets: list[ActuationTarget] = Field(default_factory=list)
-    holiday_country: str | None = Field(default=None, max_length=8)
+    holiday_country: str | None = Field(
+        default=None,
+        max_length=32,  # the holidays package's longest is 21 (BR-São Paulo Capital)
+        description=(
+            "public holidays models may use: an ISO 3166 country (US), or an ISO 3166-2 "
+            "subdivision for the country's holidays plus the region's (DE-BY, US-CA); any case"
+        ),
+    )
     timezone: str | None = Field(
         default=None,
         max_length=64,
@@ -263,12 +272,15 @@ class ScalingProfile(StorableTextModel):
     @field_validator("holiday_country")
     @classmethod
     def _known_country(cls, country: str | None, info: ValidationInfo) -> str | None:
-        """Refused here, not found out at training time; stored upper-case as `holidays` wants.
-        Not checked again when read back (``STORED``): a `holidays` upgrade that drops a code
-        must not make the profile, and every service's actuation pass, fail to load."""
-        if info.context != STORED:
-            check_country(country)
-        return country.upper() if country else None
+        """Refused here, not found out at training time; stored as `holidays` spells it (DE-BY).
+        Not refused when read back (``STORED``): a `holidays` upgrade that drops a code must
+        not make the profile, and every service's actuation pass, fail to load."""
+        try:
+            return check_country(country)
+        except ValueError:
+            if info.context != STORED:
+                raise
+            return country
 
     @field_validator("timezone")
     @classmethod
@@ -517,14 +529,28 @@ def check_zone(zone: str) -> None:
         ) from None
 
 
-def check_country(country: str | None) -> None:
-    """Refuse an unknown holiday country (a profile's, ``--holidays``) before any training: the
-    ``holidays`` package would only fail when a model asks for the dates."""
-    if not country:
-        return
-    import holidays
+def check_country(code: str | None) -> str | None:
+    """``code`` (``us``, ``de-by``) as a profile stores it (``US``, ``DE-BY``), or refused when
+    the ``holidays`` package lacks it (a profile's, ``--holidays``) before any training: the
+    package would only fail when a model asks for the dates."""
+    if not code:
+        return None
+    try:
+        return holiday_region(code).code
+    except UnknownHolidayRegionError as unknown:
+        raise ValueError(_unknown_region_message(unknown)) from None
 
-    if country.upper() not in holidays.list_supported_countries():
-        raise ValueError(
-            f"unknown holiday country {quoted(country)}; use an ISO 3166 code such as US, GB, DE"
+
+def _unknown_region_message(unknown: UnknownHolidayRegionError) -> str:
+    """Which part of a holiday code is unknown, and a few codes to use instead."""
+    if unknown.subdivision is None:
+        return (
+            f"unknown holiday country {quoted(unknown.country)}; use an ISO 3166 code such as "
+            "US, GB, DE, or a subdivision such as DE-BY"
         )
+    shown = listing(unknown.choices[:SUBDIVISIONS_SHOWN])
+    more = ", ..." if len(unknown.choices) > SUBDIVISIONS_SHOWN else ""
+    return (
+        f"unknown subdivision {quoted(unknown.subdivision)} of {unknown.country}; "
+        f"use one of {shown}{more} (ISO 3166-2)"
+    )

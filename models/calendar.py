@@ -1,4 +1,5 @@
-"""What a model may know about the calendar: a country's public holidays and declared events.
+"""What a model may know about the calendar: a country's (or region's) public holidays and
+declared events.
 
 The training engine builds one :class:`Calendar` per series from the service's profile and its
 events; Prophet turns it into holidays and regressors, LightGBM into a holiday feature. Models
@@ -67,10 +68,58 @@ def clock_shift_steps(
 
 
 @dataclass(frozen=True)
+class HolidayRegion:
+    """A country's public holidays, with those of one of its subdivisions if given, spelt as
+    the ``holidays`` package lists them (``DE``, ``BY``): :func:`holiday_region` reads one."""
+
+    country: str
+    subdivision: str | None = None
+
+    @property
+    def code(self) -> str:
+        """The ISO 3166 (``US``) or 3166-2 (``DE-BY``) form a profile stores."""
+        return f"{self.country}-{self.subdivision}" if self.subdivision else self.country
+
+
+class UnknownHolidayRegionError(ValueError):
+    """A holiday code whose country (``subdivision`` None) or subdivision the ``holidays``
+    package lacks; ``choices`` are the country's subdivisions, for a message to offer."""
+
+    def __init__(self, country: str, subdivision: str | None, choices: Sequence[str]) -> None:
+        what = f"country {country!r}" if subdivision is None else f"subdivision {subdivision!r}"
+        super().__init__(f"unknown holiday {what}" + (f" of {country}" if subdivision else ""))
+        self.country = country
+        self.subdivision = subdivision
+        self.choices = tuple(choices)
+
+
+def holiday_region(code: str) -> HolidayRegion:
+    """The region of a holiday code in any case: a country (``US``) or an ISO 3166-2
+    subdivision (``de-by``: Germany's holidays plus Bavaria's). The one reading of the code,
+    for profiles, ``--holidays`` and models alike; the package wants its own spelling (``BY``,
+    not ``by``; ``Augsburg``). Raises :class:`UnknownHolidayRegionError`."""
+    import holidays
+
+    given, dash, subdivision = code.partition("-")
+    country = given.upper()
+    supported = holidays.list_supported_countries()  # cached by the package
+    if country not in supported:
+        raise UnknownHolidayRegionError(given, None, ())
+    if not dash:
+        return HolidayRegion(country)
+    known = supported[country]
+    spelt = {name.upper(): name for name in known}.get(subdivision.upper())
+    if spelt is None:
+        raise UnknownHolidayRegionError(country, subdivision, known)
+    return HolidayRegion(country, spelt)
+
+
+@dataclass(frozen=True)
 class Calendar:
-    """Holiday country (ISO code for the ``holidays`` package) and events models may use, and
-    the time zone whose clock the traffic follows (an IANA name; None: UTC), with the instant
-    whose clock the history was read on (:meth:`on_clock_of`; None: each history's last row)."""
+    """Holiday country (``US``, or ``DE-BY`` with a subdivision: :func:`holiday_region`) and
+    events models may use, and the time zone whose clock the traffic follows (an IANA name;
+    None: UTC), with the instant whose clock the history was read on (:meth:`on_clock_of`;
+    None: each history's last row)."""
 
     holiday_country: str | None = None
     events: tuple[EventWindow, ...] = field(default_factory=tuple)
@@ -88,12 +137,21 @@ class Calendar:
             return {}
         import holidays
 
+        region = holiday_region(self.holiday_country)  # profiles refuse an unknown one first
         years = range(int(index.min().year), int(index.max().year) + 1)
-        try:
-            days = holidays.country_holidays(self.holiday_country, years=years)
-        except NotImplementedError:  # profiles refuse such a country first (check_country)
-            raise ValueError(f"unknown holiday country {self.holiday_country!r}") from None
+        days = holidays.country_holidays(region.country, subdiv=region.subdivision, years=years)
         return {day: str(name) for day, name in days.items()}
+
+    def regional_holiday_names(self, index: pd.DatetimeIndex) -> dict[date, str]:
+        """The holidays of the subdivision alone (``DE-BY``'s Epiphany), not the country's:
+        Prophet knows a country's holidays by its code but no subdivision's."""
+        if not self.holiday_country:
+            return {}
+        region = holiday_region(self.holiday_country)
+        if region.subdivision is None:
+            return {}
+        national = replace(self, holiday_country=region.country).holiday_names(index)
+        return {day: name for day, name in self.holiday_names(index).items() if day not in national}
 
     def utc_offset(self, at: pd.Timestamp) -> pd.Timedelta:
         """The time zone's offset from UTC at ``at``: a history on the clock of its latest row

@@ -1,4 +1,5 @@
-"""Prophet: daily and weekly seasonality, country holidays and declared events as regressors.
+"""Prophet: daily and weekly seasonality, country (and regional) holidays and declared events as
+regressors.
 
 With two weeks of history there are two daily cycles, one for weekdays and one for weekends.
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import DAY_SECONDS, WEEK_SECONDS, ForecastModel, season_steps
+from models.calendar import holiday_region
 from models.naive import empirical_offsets
 from models.resample import blocks_needed, coarse_factor, coarsen, refine
 
@@ -88,6 +90,7 @@ class Prophet(ForecastModel):
             weekly_seasonality=weekly,
             yearly_seasonality=False,
             uncertainty_samples=0,
+            holidays=self._regional_holidays(stamps),
         )
         if weekly:
             # weekends have their own daily shape (later, flatter peaks), which one daily cycle
@@ -104,7 +107,8 @@ class Prophet(ForecastModel):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if self.calendar.holiday_country:
-                model.add_country_holidays(country_name=self.calendar.holiday_country)
+                region = holiday_region(self.calendar.holiday_country)
+                model.add_country_holidays(country_name=region.country)
             try:
                 model.fit(frame.dropna(subset=["y"]))
             finally:
@@ -119,6 +123,16 @@ class Prophet(ForecastModel):
         self.next_stamp_ = history.index[-1] + pd.Timedelta(seconds=self.step_seconds_)
         self.last_block_ = float(coarse[-1])
         self.errors_ = coarse - fitted
+
+    def _regional_holidays(self, stamps: pd.DatetimeIndex) -> pd.DataFrame | None:
+        """The subdivision's own holidays (``DE-BY``'s Epiphany) as Prophet's holiday frame, to
+        a year past the history (the train job refits long before): Prophet adds a country's
+        holidays by its code (``add_country_holidays``) but knows no subdivision."""
+        span = pd.DatetimeIndex([stamps[0], stamps[-1] + pd.Timedelta(days=366)])
+        days = self.calendar.regional_holiday_names(span)
+        if not days:
+            return None
+        return pd.DataFrame({"ds": pd.to_datetime(list(days)), "holiday": list(days.values())})
 
     def _update(self, history: pd.Series) -> None:
         """Prophet's curve does not depend on recent data: move the origin, keep the fit (the

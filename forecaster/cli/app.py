@@ -157,6 +157,12 @@ TIMEZONE = typer.Option(
     "on local time across daylight-saving changes (a file with its own offsets needs none)",
 )
 
+HOLIDAYS = typer.Option(
+    None,
+    help="whose public holidays count: a country, e.g. US, or an ISO 3166-2 subdivision for "
+    "the country's holidays plus the region's, e.g. DE-BY",
+)
+
 
 def read_input(
     path: Path,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from forecaster.cli.app import (
+    HOLIDAYS,
     TIMEZONE,
     VALUE_COLUMN,
     app,
@@ -48,7 +49,7 @@ def forecast(
         "auto", help="auto (select by backtest), ensemble, or a model name (see backtest)"
     ),
     quantiles: str = typer.Option("0.5,0.9,0.95,0.99", help="comma-separated quantiles"),
-    holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
+    holidays: str | None = HOLIDAYS,
     timezone: str | None = TIMEZONE,
     value_column: str | None = VALUE_COLUMN,
 ) -> None:
@@ -86,7 +87,7 @@ def backtest(
     horizon: str = typer.Option("24h", help="planning horizon each fold forecasts, e.g. 24h"),
     freq: str | None = typer.Option(None, help="resample to this step first, e.g. 5min"),
     models: str | None = typer.Option(None, help="comma-separated candidates (default: all)"),
-    holidays: str | None = typer.Option(None, help="country whose public holidays count, e.g. US"),
+    holidays: str | None = HOLIDAYS,
     timezone: str | None = TIMEZONE,
     value_column: str | None = VALUE_COLUMN,
     json_output: bool = typer.Option(False, "--json", help="print JSON for scripts"),

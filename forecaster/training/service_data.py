@@ -269,8 +269,7 @@ def known_country(service: str, country: str | None) -> str | None:
     profile stored before an upgrade): Prophet and LightGBM failed on it at every training,
     where a stale time zone is read as UTC and every model kept."""
     try:
-        check_country(country)
+        return check_country(country)
     except ValueError as error:
         log.warning("service %s: holidays ignored: %s", service, error)
         return None
-    return country

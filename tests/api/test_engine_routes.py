@@ -121,6 +121,27 @@ def test_holiday_country_is_checked_when_the_profile_is_saved(
     assert saved.json()["profile"]["holiday_country"] == "DE"  # as the holidays package wants
 
 
+def test_a_holiday_subdivision_is_saved_as_the_holidays_package_spells_it(
+    settings: Settings, database: Database
+) -> None:
+    """``DE-BY`` is Germany's holidays plus Bavaria's; an unknown subdivision names the
+    country and some of its own."""
+    client = _client(settings, database)
+    unknown = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": "de-xx"})
+    assert unknown.status_code == 422
+    message = unknown.json()["detail"][0]["msg"]
+    assert 'unknown subdivision "xx" of DE; use one of BB, BE, BW, BY, ' in message
+    assert message.endswith(", ... (ISO 3166-2)")
+    for given, stored in (("de-by", "DE-BY"), ("de-augsburg", "DE-Augsburg")):
+        saved = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": given})
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["profile"]["holiday_country"] == stored
+        assert client.get("/v1/services/chat").json()["profile"]["holiday_country"] == stored
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    described = schemas["ServiceCreate"]["properties"]["holiday_country"]["description"]
+    assert "(DE-BY, US-CA)" in described  # the spec says so too
+
+
 def test_a_boolean_for_a_number_is_refused_in_profiles_and_tiers(
     settings: Settings, database: Database
 ) -> None:

@@ -292,6 +292,17 @@ def test_forecast_takes_a_holiday_calendar_and_refuses_unknown_ones(tmp_path: Pa
     assert bad.exit_code == 2 and "unknown holiday country" in bad.output
 
 
+def test_forecast_takes_a_holiday_subdivision_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    csv = _csv(tmp_path / "h.csv", days=4)
+    out = tmp_path / "f.csv"
+    base = ["forecast", "--input", str(csv), "--output", str(out), "--horizon", "6h"]
+    good = runner.invoke(app, [*base, "--model", "seasonal_naive_daily", "--holidays", "de-by"])
+    assert good.exit_code == 0, good.output
+    bad = runner.invoke(app, [*base, "--holidays", "DE-XX"])
+    assert bad.exit_code == 2
+    assert 'unknown subdivision "XX" of DE; use one of BB, BE, BW, BY,' in bad.output
+
+
 def _stored_samples() -> int:
     with open_database(get_settings().database_url) as database, database.session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(Sample)) or 0)

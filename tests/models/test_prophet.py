@@ -59,6 +59,19 @@ def test_country_holidays_are_used() -> None:
     assert "Christmas Day" in set(model.model_.train_holiday_names)
 
 
+def test_a_subdivisions_own_holidays_are_used() -> None:
+    """Prophet takes a country's holidays by its code and knows no subdivision: Bavaria's
+    Epiphany (6 January) comes in as a holiday of its own."""
+    index = pd.date_range("2024-12-20", periods=24 * 21, freq="3600s", tz="UTC")
+    series = pd.Series(100 + 40 * np.sin(2 * np.pi * index.hour.to_numpy() / 24), index=index)
+    names = {}
+    for code in ("DE-BY", "DE"):
+        model = Prophet().configure(calendar=Calendar(holiday_country=code)).fit(series)
+        names[code] = set(model.model_.train_holiday_names)
+    assert "Epiphany" in names["DE-BY"] - names["DE"]
+    assert "Christmas Day" in names["DE"]
+
+
 def test_a_calendar_known_only_for_some_years_fits_quietly() -> None:
     """India's holidays are known from 2001 to 2035: Prophet warned so on stderr at every fit,
     three times, in the middle of ``forecaster plan``'s output."""

@@ -71,6 +71,22 @@ def test_a_model_that_knows_no_holidays_forecasts_christmas_at_the_holiday_level
     assert 0.6 < ratio < 0.8  # the holidays' median level, where it was an ordinary day before
 
 
+def test_a_regional_holiday_is_forecast_at_the_holiday_level() -> None:
+    """A Bavarian service quiet on Bavaria's holidays (All Saints' Day is not Germany's):
+    with DE-BY, Epiphany is forecast at their level; with DE, as an ordinary day."""
+    import holidays
+
+    bavarian = holidays.country_holidays("DE", subdiv="BY", years=[2024, 2025])
+    series = synthetic_traffic(72, 3600, weekly_amplitude=0.0, seed=7, start="2024-10-26")
+    quiet = np.array([moment.date() in bavarian for moment in series.index])
+    history = series * np.where(quiet, MAJOR, 1.0)  # to 5 January; Epiphany is next
+    means = {}
+    for code in ("DE-BY", "DE"):
+        forecast = make_forecast(history, 24, model="seasonal_naive_daily", calendar=Calendar(code))
+        means[code] = forecast.frame["p50"].mean()
+    assert abs(means["DE-BY"] / means["DE"] - MAJOR) < 0.05
+
+
 def test_the_refresh_keeps_the_holidays_training_read() -> None:
     """The 15-minute refresh set the champion's events to the declared ones alone: from the
     first refresh after each training, Christmas was forecast as an ordinary day again."""

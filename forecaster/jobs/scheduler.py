@@ -149,6 +149,12 @@ class JobScheduler:
             log.warning("job %s is in the job store but not registered; skipped", job_id)
             return
         with self._idle:
+            if not self._leading.is_set():
+                # handed over by the pool after the term ended (queued behind a busy thread,
+                # or taken just before the stop): the stop did not wait for it, and it would
+                # write after the lock went, or through an engine disposed of since
+                log.warning("job %s started after this process stopped leading; skipped", job_id)
+                return
             self._running += 1
         try:
             with leading(self.lock.still_held, stopping=self._stop.is_set):
@@ -205,9 +211,9 @@ class JobScheduler:
             self._close_abandoned_runs()
             scheduler.start(paused=True)
             self._register(scheduler)
-            scheduler.resume()
             self.terms += 1
-            self._leading.set()
+            self._leading.set()  # before the first job can start: :meth:`run` checks it
+            scheduler.resume()
             swept = time.monotonic()
             while not self._stop.wait(self.lease_check_seconds):
                 if not self.lock.still_held():

@@ -35,6 +35,7 @@ SHUT_DOWN = (
 _running_here: dict[int, sessionmaker[Session]] = {}
 _running_lock = threading.Lock()
 _heartbeat: threading.Thread | None = None  # renews their heartbeats while there are any
+_renewing = threading.Lock()  # held while a renewal reads the open runs and writes their beats
 # how often a running run's heartbeat is renewed; one older than STALE_BEATS of these marks a
 # run whose process is gone (killed, frozen, cut off), which a leader closes as abandoned
 HEARTBEAT_SECONDS = 30.0
@@ -116,8 +117,7 @@ def recorded_job(
         _finish(sessions, run_id, "failed", in_words(error), details)
         raise
     finally:
-        with _running_lock:
-            _running_here.pop(run_id, None)
+        _stop_beating(run_id)
     JOB_DURATION.labels(forecaster_job=job, status="ok").observe(time.perf_counter() - started)
     _finish(sessions, run_id, "ok", details.pop("message", None), details)
 
@@ -201,6 +201,15 @@ def _beat_for(run_id: int, sessions: sessionmaker[Session]) -> None:
             _heartbeat.start()
 
 
+def _stop_beating(run_id: int) -> None:
+    """Take ``run_id`` off the heartbeat, after any renewal in flight: one that had read the
+    run just before it ended went on writing through its sessions once the caller had
+    disposed of their engine, and left a connection open in a pool nobody would close (CI: a
+    PostgreSQL connection collected while still open, a later test's ResourceWarning)."""
+    with _renewing, _running_lock:
+        _running_here.pop(run_id, None)
+
+
 def _renew_heartbeats() -> None:
     """Every HEARTBEAT_SECONDS, :func:`renew_heartbeats`, until this process has no run open."""
     global _heartbeat
@@ -216,7 +225,14 @@ def _renew_heartbeats() -> None:
 def renew_heartbeats() -> None:
     """Renew the heartbeat of each run this process has open that is still ``running``; a run
     closed meanwhile (a leader took it for abandoned while this process was frozen) is let go,
-    and still records its real outcome when it ends."""
+    and still records its real outcome when it ends. A run ends only between renewals
+    (:func:`_stop_beating`), so none is written to after its ``recorded_job`` returned."""
+    with _renewing:
+        _renew_open_runs()
+
+
+def _renew_open_runs() -> None:
+    """The renewal itself, under :data:`_renewing`."""
     with _running_lock:
         open_runs = dict(_running_here)
     by_database: dict[sessionmaker[Session], list[int]] = {}

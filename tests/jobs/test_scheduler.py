@@ -6,6 +6,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import inspect, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from forecaster.jobs.leader import LeaderLock
@@ -196,6 +198,66 @@ def test_a_process_renews_the_heartbeat_of_the_runs_it_has_open(database: Databa
         after = heartbeats()
     assert after["open"] > before["open"]
     assert after["closed"] == before["closed"]
+
+
+class HeldRenewal(sessionmaker[Session]):
+    """A run's sessions whose heartbeat renewal, on the thread ``holds``, stops where it
+    would start writing until ``go``: as a renewal that had read the run just as it ended."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database.engine, expire_on_commit=False)
+        self.holds: threading.Thread | None = None
+        self.reached, self.go = threading.Event(), threading.Event()
+
+    def begin(self) -> AbstractContextManager[Session]:
+        if threading.current_thread() is self.holds:
+            self.reached.set()
+            assert self.go.wait(30)
+        return super().begin()
+
+
+def test_a_run_ends_after_a_heartbeat_renewing_it_so_its_engine_keeps_no_connection(
+    database: Database,
+) -> None:
+    """CI: a renewal that had read a run just before it ended wrote through its sessions
+    after the test had disposed of their engine; the connection it opened on the fresh pool
+    stayed open until the garbage collector warned, in a later test (ResourceWarning). The
+    end of the run now waits for the renewal."""
+    sessions = HeldRenewal(database)
+    running, end, disposed = threading.Event(), threading.Event(), threading.Event()
+
+    def job_then_teardown() -> None:
+        with recorded_job(sessions, "train", "chat"):
+            running.set()
+            assert end.wait(30)
+        database.dispose()
+        disposed.set()
+
+    owner = threading.Thread(target=job_then_teardown)
+    sessions.holds = threading.Thread(target=jobs.renew_heartbeats)
+    owner.start()
+    assert running.wait(30)
+    sessions.holds.start()
+    assert sessions.reached.wait(30)
+    end.set()
+    disposed.wait(0.5)  # the run ends and its engine is disposed of at once, unless it waits
+    sessions.go.set()
+    sessions.holds.join(30)
+    owner.join(30)
+    assert disposed.is_set()
+    assert database.engine.pool.checkedin() == 0
+
+
+def test_a_job_the_pool_starts_after_the_stop_does_not_run(
+    database: Database, start: Callable[..., JobScheduler]
+) -> None:
+    """A job APScheduler had handed to its pool, still queued or just taken, as the leader
+    stopped was not waited for: it ran after the lock was released, and after the engine
+    was disposed of (a connection left open on the fresh pool). It is skipped."""
+    scheduler = start(spec("every 1h"))
+    scheduler.stop()
+    scheduler.run("tick")  # what the pool's thread does with it, too late
+    assert ok_ticks(database) == []
 
 
 def test_a_restart_keeps_next_run_times_and_the_store_follows_the_job_list(

@@ -177,9 +177,15 @@ def call_error_text(error: BaseException, what: str) -> str:
     return f"{what} failed: {code}: {message}"
 
 
+class CredentialChainError(Exception):
+    """botocore's error (the ``__cause__``) in finding the credentials, raised by
+    :func:`aws_client` before it makes the client: an InvalidConfigError is also what a bad
+    setting of the client itself raises (a blank AWS_CA_BUNDLE), no credential problem."""
+
+
 def credential_source_text(error: BaseException, what: str) -> str | None:
     """botocore's errors in finding the credentials, worded as the credential errors of a call
-    are; None for any other error. Raised making the session or the client (:func:`aws_client`),
+    are; None for any other error. Raised resolving the credentials (:func:`aws_client`),
     outside :meth:`AwsScheduleActuator.call`, they read as botocore's bare message
     ("PartialCredentialsError: Partial credentials found in env, ..."), the fix unsaid."""
     from botocore import exceptions as boto
@@ -245,13 +251,18 @@ def aws_client(service: str, config: AwsTargetConfig, context: ActuatorContext) 
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session()
-    credentials = bounded(
-        lambda: frozen_credentials(session),
-        seconds=context.credential_timeout,
-        key=("aws", os.environ.get("AWS_CONFIG_FILE"), session.profile_name),
-        what=f"the AWS credential chain (profile {session.profile_name})",
-    )
+    try:
+        session = boto3.session.Session()
+        credentials = bounded(
+            lambda: frozen_credentials(session),
+            seconds=context.credential_timeout,
+            key=("aws", os.environ.get("AWS_CONFIG_FILE"), session.profile_name),
+            what=f"the AWS credential chain (profile {session.profile_name})",
+        )
+    except Exception as error:
+        if credential_source_text(error, "") is None:
+            raise
+        raise CredentialChainError(describe_error(error)) from error
     return session.client(
         service,
         **credentials,
@@ -345,10 +356,9 @@ class AwsScheduleActuator(ABC):
         credential errors are (nothing was sent, so there is nothing to retry or count)."""
         try:
             return self.client()
-        except Exception as error:
-            text = credential_source_text(error, self.target)
-            if text is None:
-                raise
+        except CredentialChainError as chain:
+            error = chain.__cause__ or chain
+            text = credential_source_text(error, self.target) or describe_error(error)
             raise AwsCallError(text) from error
 
     def owned(self, name: str) -> bool:

@@ -325,6 +325,20 @@ def test_a_failing_credential_source_is_named_as_such_and_run_once(
     assert "fix it or renew what it holds" in error and "CredentialRetrievalError: " in error
 
 
+def test_a_client_setting_botocore_refuses_is_not_called_a_credentials_problem(
+    aws: FaultProxy, asg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore raises InvalidConfigError for a bad credential setting and for a bad setting of
+    the client alike: a blank AWS_CA_BUNDLE read "credentials misconfigured: ... its credential
+    settings cannot be followed", with the credentials in the environment sound."""
+    monkeypatch.setenv("AWS_CA_BUNDLE", " ")
+    result = actuator(aws).apply(busy_plan(), dry_run=False)
+    assert result.outcome == "failed" and aws.calls == []
+    error = result.error or ""
+    assert not error.startswith("credentials"), error
+    assert error.startswith("InvalidConfigError: Invalid CA bundle")
+
+
 def test_a_dry_run_says_what_it_would_write(aws: FaultProxy, asg: Any) -> None:
     result = actuator(aws).apply(busy_plan(), dry_run=True)
     assert ours(asg) == {} and group(asg)["MinSize"] == 2

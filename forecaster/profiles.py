@@ -548,6 +548,11 @@ def _unknown_region_message(unknown: UnknownHolidayRegionError) -> str:
             f"unknown holiday country {quoted(unknown.country)}; use an ISO 3166 code such as "
             "US, GB, DE, or a subdivision such as DE-BY"
         )
+    if not unknown.choices:
+        return (
+            f"unknown subdivision {quoted(unknown.subdivision)} of {unknown.country}: the "
+            f"holidays package knows none of its subdivisions; use {unknown.country}"
+        )
     shown = listing(unknown.choices[:SUBDIVISIONS_SHOWN])
     more = ", ..." if len(unknown.choices) > SUBDIVISIONS_SHOWN else ""
     return (

@@ -142,6 +142,20 @@ def test_a_holiday_subdivision_is_saved_as_the_holidays_package_spells_it(
     assert "(DE-BY, US-CA)" in described  # the spec says so too
 
 
+def test_a_subdivision_of_a_country_the_package_knows_none_of_says_to_use_the_country(
+    settings: Settings, database: Database
+) -> None:
+    """Iceland has none in the holidays package: the message offered "use one of  (ISO
+    3166-2)", a list with nothing in it."""
+    client = _client(settings, database)
+    unknown = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": "is-xx"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["msg"].endswith(
+        'unknown subdivision "xx" of IS: the holidays package knows none of its '
+        "subdivisions; use IS"
+    )
+
+
 def test_a_boolean_for_a_number_is_refused_in_profiles_and_tiers(
     settings: Settings, database: Database
 ) -> None:

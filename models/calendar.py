@@ -142,17 +142,6 @@ class Calendar:
         days = holidays.country_holidays(region.country, subdiv=region.subdivision, years=years)
         return {day: str(name) for day, name in days.items()}
 
-    def regional_holiday_names(self, index: pd.DatetimeIndex) -> dict[date, str]:
-        """The holidays of the subdivision alone (``DE-BY``'s Epiphany), not the country's:
-        Prophet knows a country's holidays by its code but no subdivision's."""
-        if not self.holiday_country:
-            return {}
-        region = holiday_region(self.holiday_country)
-        if region.subdivision is None:
-            return {}
-        national = replace(self, holiday_country=region.country).holiday_names(index)
-        return {day: name for day, name in self.holiday_names(index).items() if day not in national}
-
     def utc_offset(self, at: pd.Timestamp) -> pd.Timedelta:
         """The time zone's offset from UTC at ``at``: a history on the clock of its latest row
         is on local time by that much. Zero without a zone, or with one tzdata lacks."""

@@ -90,7 +90,7 @@ class Prophet(ForecastModel):
             weekly_seasonality=weekly,
             yearly_seasonality=False,
             uncertainty_samples=0,
-            holidays=self._regional_holidays(stamps),
+            holidays=self._subdivision_holidays(stamps),
         )
         if weekly:
             # weekends have their own daily shape (later, flatter peaks), which one daily cycle
@@ -108,7 +108,8 @@ class Prophet(ForecastModel):
             warnings.simplefilter("ignore")
             if self.calendar.holiday_country:
                 region = holiday_region(self.calendar.holiday_country)
-                model.add_country_holidays(country_name=region.country)
+                if region.subdivision is None:  # a subdivision's are all in the frame
+                    model.add_country_holidays(country_name=region.country)
             try:
                 model.fit(frame.dropna(subset=["y"]))
             finally:
@@ -124,12 +125,18 @@ class Prophet(ForecastModel):
         self.last_block_ = float(coarse[-1])
         self.errors_ = coarse - fitted
 
-    def _regional_holidays(self, stamps: pd.DatetimeIndex) -> pd.DataFrame | None:
-        """The subdivision's own holidays (``DE-BY``'s Epiphany) as Prophet's holiday frame, to
-        a year past the history (the train job refits long before): Prophet adds a country's
-        holidays by its code (``add_country_holidays``) but knows no subdivision."""
+    def _subdivision_holidays(self, stamps: pd.DatetimeIndex) -> pd.DataFrame | None:
+        """A subdivision's holidays (``DE-BY``: Germany's and Bavaria's Epiphany) as Prophet's
+        holiday frame, to a year past the history (the train job refits long before): Prophet
+        adds a country's holidays by its code (``add_country_holidays``) but knows no
+        subdivision, and the country's are not all the region's (California keeps no Columbus
+        Day)."""
+        if not self.calendar.holiday_country:
+            return None
+        if holiday_region(self.calendar.holiday_country).subdivision is None:
+            return None
         span = pd.DatetimeIndex([stamps[0], stamps[-1] + pd.Timedelta(days=366)])
-        days = self.calendar.regional_holiday_names(span)
+        days = self.calendar.holiday_names(span)
         if not days:
             return None
         return pd.DataFrame({"ds": pd.to_datetime(list(days)), "holiday": list(days.values())})

@@ -44,8 +44,3 @@ def test_a_subdivision_adds_its_own_holidays_to_the_countrys() -> None:
     assert EPIPHANY not in germany.holiday_names(JANUARY)
     assert pd.Timestamp(EPIPHANY, tz="UTC") in bavaria.holiday_dates(JANUARY)
     assert date(2024, 1, 1) in bavaria.holiday_names(JANUARY)  # the country's as well
-    regional = bavaria.regional_holiday_names(JANUARY)  # the whole year's, as holiday_names
-    national = germany.holiday_names(JANUARY)
-    assert set(regional) == set(bavaria.holiday_names(JANUARY)) - set(national)
-    assert EPIPHANY in regional
-    assert germany.regional_holiday_names(JANUARY) == {}

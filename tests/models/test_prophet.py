@@ -72,6 +72,21 @@ def test_a_subdivisions_own_holidays_are_used() -> None:
     assert "Christmas Day" in names["DE"]
 
 
+def test_a_national_holiday_the_subdivision_does_not_keep_is_not_one() -> None:
+    """California keeps no Columbus Day (the holidays package's US-CA leaves it out, and so do
+    LightGBM's feature and the holiday levels): Prophet took the whole country's holidays by
+    its code and the region's on top, so it had it for US-CA too."""
+    index = pd.date_range("2024-10-01", periods=24 * 21, freq="3600s", tz="UTC")
+    series = pd.Series(100 + 40 * np.sin(2 * np.pi * index.hour.to_numpy() / 24), index=index)
+    names = {}
+    for code in ("US-CA", "US"):
+        model = Prophet().configure(calendar=Calendar(holiday_country=code)).fit(series)
+        names[code] = set(model.model_.train_holiday_names)
+    assert "Columbus Day" in names["US"]
+    assert "Columbus Day" not in names["US-CA"]
+    assert "Veterans Day" in names["US-CA"]  # a national one California keeps
+
+
 def test_a_calendar_known_only_for_some_years_fits_quietly() -> None:
     """India's holidays are known from 2001 to 2035: Prophet warned so on stderr at every fit,
     three times, in the middle of ``forecaster plan``'s output."""

@@ -40,6 +40,10 @@ _renewing = threading.Lock()  # held while a renewal reads the open runs and wri
 # run whose process is gone (killed, frozen, cut off), which a leader closes as abandoned
 HEARTBEAT_SECONDS = 30.0
 STALE_BEATS = 4
+# how long a run's end waits for a renewal in flight: one takes milliseconds, but one stuck on
+# a database that stopped answering (a connection half-open after a failover) held up the end
+# of every run in the process for as long
+RENEWAL_WAIT_SECONDS = 10.0
 
 
 class RunDetails(dict[str, Any]):
@@ -205,9 +209,21 @@ def _stop_beating(run_id: int) -> None:
     """Take ``run_id`` off the heartbeat, after any renewal in flight: one that had read the
     run just before it ended went on writing through its sessions once the caller had
     disposed of their engine, and left a connection open in a pool nobody would close (CI: a
-    PostgreSQL connection collected while still open, a later test's ResourceWarning)."""
-    with _renewing, _running_lock:
-        _running_here.pop(run_id, None)
+    PostgreSQL connection collected while still open, a later test's ResourceWarning). A
+    renewal stuck past :data:`RENEWAL_WAIT_SECONDS` is not waited for further."""
+    waited = _renewing.acquire(timeout=RENEWAL_WAIT_SECONDS)
+    try:
+        with _running_lock:
+            _running_here.pop(run_id, None)
+    finally:
+        if waited:
+            _renewing.release()
+    if not waited:
+        log.warning(
+            "job run %d ended while a heartbeat renewal was stuck for %gs; not waited for",
+            run_id,
+            RENEWAL_WAIT_SECONDS,
+        )
 
 
 def _renew_heartbeats() -> None:

@@ -248,6 +248,45 @@ def test_a_run_ends_after_a_heartbeat_renewing_it_so_its_engine_keeps_no_connect
     assert database.engine.pool.checkedin() == 0
 
 
+def test_a_renewal_stuck_on_its_database_holds_up_the_end_of_other_runs_only_so_long(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal waits on its database as long as the database makes it (a PostgreSQL
+    connection half-open after a failover: the kernel's quarter of an hour), and every run's
+    end in the process waited for it: runs that had finished stayed running in the
+    scheduler's count, and a shutdown marked them stopped. The end waits a bounded time."""
+    monkeypatch.setattr(jobs, "RENEWAL_WAIT_SECONDS", 0.2)
+    stuck = HeldRenewal(database)
+    running, end = threading.Event(), threading.Event()
+
+    def held_run() -> None:
+        with recorded_job(stuck, "train", "chat"):
+            running.set()
+            assert end.wait(30)
+
+    owner = threading.Thread(target=held_run)
+    stuck.holds = threading.Thread(target=jobs.renew_heartbeats)
+    owner.start()
+    assert running.wait(30)
+    stuck.holds.start()
+    assert stuck.reached.wait(30)
+    release = threading.Timer(5, stuck.go.set)  # what the old code waited for
+    release.start()
+    try:
+        started = time.monotonic()
+        with recorded_job(database.sessions, "tick"):
+            pass
+        took = time.monotonic() - started
+    finally:
+        stuck.go.set()
+        release.cancel()
+        end.set()
+        stuck.holds.join(30)
+        owner.join(30)
+    assert took < 3
+    assert len(ok_ticks(database)) == 1
+
+
 def test_a_job_the_pool_starts_after_the_stop_does_not_run(
     database: Database, start: Callable[..., JobScheduler]
 ) -> None:

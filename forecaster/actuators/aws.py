@@ -199,7 +199,7 @@ def credential_source_text(error: BaseException, what: str) -> str | None:
         (
             boto.ProfileNotFound,
             "profile not found: the AWS config and credentials files hold no profile of the "
-            "name in AWS_PROFILE; name one they hold, or add it",
+            "name in AWS_PROFILE (or AWS_DEFAULT_PROFILE); name one they hold, or add it",
         ),
         (
             (boto.ConfigParseError, boto.InvalidConfigError),

@@ -305,7 +305,7 @@ def test_a_profile_not_in_the_config_files_is_named_as_a_credentials_problem(
     assert result.outcome == "failed" and aws.calls == [] and result.attempts == 0
     error = result.error or ""
     assert error.startswith("credentials profile not found: ")
-    assert "name one they hold, or add it" in error
+    assert "AWS_PROFILE (or AWS_DEFAULT_PROFILE); name one they hold, or add it" in error
     assert error.endswith("ProfileNotFound: The config profile (nope) could not be found)")
 
 

@@ -59,7 +59,10 @@ def summary_rows(
     metrics = metric_rows(session=session, services=services)
     readings = [metric.reading for metric in metrics.values() if metric.reading is not None]
     champions = rows_by_id(
-        session=session, entity=ModelRun, ids=[one.champion_id for one in readings]
+        session=session,
+        entity=ModelRun,
+        ids=[one.champion_id for one in readings],
+        unread=[ModelRun.artifact],
     )
     forecasts = rows_by_id(
         session=session, entity=Forecast, ids=[one.forecast_id for one in readings]

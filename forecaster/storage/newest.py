@@ -7,14 +7,14 @@ per service had made the overview thousands of round trips on a large fleet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session, defer
 
 from forecaster.labels import AGGREGATE_LABELS_KEY
 from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Sample, Series, Service
@@ -39,7 +39,8 @@ class SeriesNewest:
 
     @property
     def derived(self) -> bool:
-        """Whether it is the derived sum of a metric's label sets (it holds no samples)."""
+        """Whether it stands for the sum of a metric's label sets (what training forecasts
+        when there are several), rather than being one of them."""
         return self.labels_key == AGGREGATE_LABELS_KEY
 
 
@@ -127,10 +128,17 @@ def newest_plans(*, session: Session, service_ids: list[int]) -> dict[int, Newes
 Row = TypeVar("Row", Forecast, ModelRun)
 
 
-def rows_by_id(*, session: Session, entity: type[Row], ids: Iterable[int | None]) -> dict[int, Row]:
-    """Rows of ``entity`` (forecasts, model runs) by id, in one read."""
+def rows_by_id(
+    *,
+    session: Session,
+    entity: type[Row],
+    ids: Iterable[int | None],
+    unread: Sequence[QueryableAttribute[Any]] = (),
+) -> dict[int, Row]:
+    """Rows of ``entity`` (forecasts, model runs) by id, in one read; ``unread``: columns not
+    loaded (a model run's pickled model: 70 ms of the overview's 100 champions on PostgreSQL)."""
     wanted = {one for one in ids if one is not None}
     if not wanted:
         return {}
-    rows = session.execute(select(entity).where(entity.id.in_(wanted))).scalars()
-    return {row.id: row for row in rows}
+    query = select(entity).where(entity.id.in_(wanted)).options(*map(defer, unread))
+    return {row.id: row for row in session.execute(query).scalars()}

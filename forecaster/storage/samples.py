@@ -500,9 +500,8 @@ def bucketed_samples_of(
             for series_id in window.series_ids:
                 if owner.setdefault(series_id, window) is not window:
                     raise ValueError(f"series {series_id} is in two windows")
-    frames = {key: _no_buckets() for key in windows}
     if not owner:
-        return frames
+        return {key: _no_buckets() for key in windows}
     shifts = {
         series_id: int(shift)
         for series_id, window in owner.items()
@@ -534,10 +533,10 @@ def bucketed_samples_of(
         .group_by(Sample.series_id, bucket)
     ).all()
     array = float_rows(rows, 5) if rows else np.empty((0, 5))
-    for key, window in windows.items():
-        own = array[np.isin(array[:, 0], window.series_ids)] if len(array) else array
-        frames[key] = _summed(own, window)
-    return frames
+    return {
+        key: _summed(array[np.isin(array[:, 0], window.series_ids)], window)
+        for key, window in windows.items()
+    }
 
 
 def _per_series(owner: Mapping[int, BucketWindow], value: Callable[[BucketWindow], int]) -> Any:

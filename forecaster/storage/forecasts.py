@@ -9,10 +9,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.deletes import delete_with_children
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun, Plan, Series, UTCDateTime
 from forecaster.timeutil import as_utc
@@ -154,16 +167,33 @@ def forecast_frame(
 def forecast_frames(
     *, session: Session, windows: Mapping[int, tuple[datetime | None, datetime | None]]
 ) -> dict[int, pd.DataFrame]:
-    """:func:`forecast_frame` of several forecasts (id: after, before) in one read."""
+    """:func:`forecast_frame` of several forecasts (id: after, before) in one read (one per
+    :data:`~forecaster.storage.chunks.CHUNK` forecasts)."""
     if not windows:
         return {}
+    rows = rows_in_chunks(session=session, items=windows.items(), query=_points_query)
+    points: dict[int, list[Any]] = {forecast_id: [] for forecast_id in windows}
+    for row in rows:
+        points[row[0]].append(row[1:])
+    return {
+        forecast_id: _points_frame(session, forecast_id, own) for forecast_id, own in points.items()
+    }
+
+
+Window = tuple[int, tuple[datetime | None, datetime | None]]  # a forecast's id: after, before
+
+
+def _points_query(
+    windows: list[Window],
+) -> Select[int, datetime, float, float, float, float, float | None]:
+    """:func:`forecast_frames`' read of some forecasts' points."""
     ranges = []
-    for forecast_id, (after, before) in windows.items():
+    for forecast_id, (after, before) in windows:
         bounds = [ForecastPoint.forecast_id == forecast_id]
         bounds += [] if after is None else [ForecastPoint.ts > after]
         bounds += [] if before is None else [ForecastPoint.ts < before]
         ranges.append(and_(*bounds))
-    rows = session.execute(
+    return (
         select(
             ForecastPoint.forecast_id,
             ForecastPoint.ts,
@@ -175,13 +205,7 @@ def forecast_frames(
         )
         .where(or_(*ranges))
         .order_by(ForecastPoint.forecast_id, ForecastPoint.ts)
-    ).all()
-    points: dict[int, list[Any]] = {forecast_id: [] for forecast_id in windows}
-    for row in rows:
-        points[row[0]].append(row[1:])
-    return {
-        forecast_id: _points_frame(session, forecast_id, own) for forecast_id, own in points.items()
-    }
+    )
 
 
 def _points_frame(session: Session, forecast_id: int, rows: list[Any]) -> pd.DataFrame:
@@ -296,10 +320,19 @@ def forecasts_covering(
 ) -> dict[int, Forecast | None]:
     """Per series (id: moments), its newest forecast made from an origin at or before its
     first moment (it forecast that moment blind), else at or before the next, in one query of
-    index probes."""
+    index probes (one per :data:`~forecaster.storage.chunks.CHUNK` series)."""
     if not probes:
         return {}
-    depth = max(len(moments) for moments in probes.values())
+    rows = rows_in_chunks(session=session, items=probes.items(), query=_covering_query)
+    found: dict[int, Forecast | None] = dict.fromkeys(probes)
+    found.update({series_id: forecast for series_id, forecast in rows})
+    return found
+
+
+def _covering_query(probes: list[tuple[int, Sequence[datetime]]]) -> Select[int, Forecast]:
+    """:func:`forecasts_covering`' read of some series: each one's id and forecast."""
+    moments_of = dict(probes)
+    depth = max(len(moments) for moments in moments_of.values())
     newest = [
         select(func.max(Forecast.id))
         .where(
@@ -308,7 +341,7 @@ def forecasts_covering(
             <= case(
                 {
                     series_id: literal(moments[min(turn, len(moments) - 1)], UTCDateTime())
-                    for series_id, moments in probes.items()
+                    for series_id, moments in moments_of.items()
                 },
                 value=Series.id,
             ),
@@ -317,14 +350,11 @@ def forecasts_covering(
         .scalar_subquery()
         for turn in range(depth)
     ]
-    rows = session.execute(
+    return (
         select(Series.id, Forecast)
         .outerjoin(Forecast, Forecast.id == (func.coalesce(*newest) if depth > 1 else newest[0]))
-        .where(Series.id.in_(list(probes)))
-    ).all()
-    found: dict[int, Forecast | None] = dict.fromkeys(probes)
-    found.update({series_id: forecast for series_id, forecast in rows})
-    return found
+        .where(Series.id.in_(list(moments_of)))
+    )
 
 
 def latest_training_runs(*, session: Session, series_id: int) -> list[ModelRun]:

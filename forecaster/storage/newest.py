@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session, defer
 
 from forecaster.labels import AGGREGATE_LABELS_KEY
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Sample, Series, Service
 from forecaster.storage.plan_views import newest_plan_id
 from forecaster.storage.plans import step_end
@@ -78,24 +79,30 @@ def series_newest(*, session: Session, service_ids: list[int]) -> list[SeriesNew
 
 def newest_stamps(*, session: Session, series: Iterable[SeriesNewest]) -> dict[int, np.ndarray]:
     """Epoch ms of each series' newest ``NEWEST_STAMPS`` samples, oldest first (as
-    :func:`newest_sample_ms` reads one series), in one read of index ranges."""
-    ranges = [
-        Sample.series_id == one.id
-        if one.dozenth_ms is None
-        else and_(Sample.series_id == one.id, Sample.ts_ms >= one.dozenth_ms)
-        for one in {one.id: one for one in series}.values()
-    ]
-    if not ranges:
-        return {}
-    rows = session.execute(
-        select(Sample.series_id, Sample.ts_ms)
-        .where(or_(*ranges))
-        .order_by(Sample.series_id, Sample.ts_ms)
-    ).all()
+    :func:`newest_sample_ms` reads one series), in one read of index ranges (a
+    :data:`~forecaster.storage.chunks.CHUNK` of series each)."""
+    rows = rows_in_chunks(
+        session=session, items={one.id: one for one in series}.values(), query=_newest_ranges
+    )
     found: dict[int, list[int]] = {}
     for series_id, ts_ms in rows:
         found.setdefault(series_id, []).append(ts_ms)
     return {key: np.asarray(stamps, dtype="int64") for key, stamps in found.items()}
+
+
+def _newest_ranges(series: list[SeriesNewest]) -> Select[int, int]:
+    """:func:`newest_stamps`' read of some series: from each one's ``dozenth_ms`` on."""
+    ranges = [
+        Sample.series_id == one.id
+        if one.dozenth_ms is None
+        else and_(Sample.series_id == one.id, Sample.ts_ms >= one.dozenth_ms)
+        for one in series
+    ]
+    return (
+        select(Sample.series_id, Sample.ts_ms)
+        .where(or_(*ranges))
+        .order_by(Sample.series_id, Sample.ts_ms)
+    )
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import pandas as pd
-from sqlalchemy import case, func, insert, literal, select
+from sqlalchemy import Select, case, func, insert, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.deletes import delete_with_children
 from forecaster.storage.orm import (
     Forecast,
@@ -112,15 +113,35 @@ def plan_glances(
 ) -> dict[int, PlanGlance]:
     """Per plan (id: its step), the step in force at ``now`` (the one begun within a step
     before, else the first to begin within ``window``) and the peak of those running within
-    it, in one query of index probes: loading the window's steps (360 at 1-minute steps over
-    6 h) was a quarter of the overview's time."""
+    it, in one query of index probes (one per :data:`~forecaster.storage.chunks.CHUNK` plans):
+    loading the window's steps (360 at 1-minute steps over 6 h) was a quarter of the
+    overview's time."""
     if not steps:
         return {}
+    rows = rows_in_chunks(
+        session=session,
+        items=steps.items(),
+        query=lambda part: _glance_query(dict(part), now=now, until=now + window),
+    )
+    return {
+        row[0]: PlanGlance(
+            in_force=None if row[1] is None else StepFloor(*row[1:5]),
+            peak_replicas=row[5],
+            peak_gpus=row[6],
+        )
+        for row in rows
+    }
+
+
+def _glance_query(
+    steps: Mapping[int, timedelta], *, now: datetime, until: datetime
+) -> Select[int, datetime, int, int, str | None, Any, Any]:
+    """:func:`plan_glances`' read of some plans: id, the step in force (ts, replicas, gpus,
+    tier) and the peak replicas and gpus."""
     since = case(
         {plan_id: literal(now - step, UTCDateTime()) for plan_id, step in steps.items()},
         value=Plan.id,
     )
-    until = now + window
 
     def of_plan(column: Any, *where: Any) -> Any:
         found = select(column).where(PlanStep.plan_id == Plan.id, *where)
@@ -131,7 +152,7 @@ def plan_glances(
     upcoming = of_plan(func.min(PlanStep.ts), PlanStep.ts > now, PlanStep.ts < until)
     ahead = (PlanStep.ts > since, PlanStep.ts < until)
     shown = aliased(PlanStep)
-    rows = session.execute(
+    return (
         select(
             Plan.id,
             shown.ts,
@@ -145,15 +166,7 @@ def plan_glances(
             shown, (shown.plan_id == Plan.id) & (shown.ts == func.coalesce(started, upcoming))
         )
         .where(Plan.id.in_(list(steps)))
-    ).all()
-    return {
-        row[0]: PlanGlance(
-            in_force=None if row[1] is None else StepFloor(*row[1:5]),
-            peak_replicas=row[5],
-            peak_gpus=row[6],
-        )
-        for row in rows
-    }
+    )
 
 
 def plan_end(*, session: Session, plan_id: int) -> datetime | None:

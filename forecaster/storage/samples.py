@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
-from sqlalchemy import BigInteger, and_, case, func, literal, or_, select, text, update
+from sqlalchemy import BigInteger, Select, and_, case, func, literal, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, json_text, quoted
 from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.db import hold_until_commit, write_lock_now
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Sample, Series, Service
@@ -483,7 +484,8 @@ def bucketed_samples_of(
     *, session: Session, windows: Mapping[Key, BucketWindow]
 ) -> dict[Key, pd.DataFrame]:
     """Per window, mean and max of its summed series per bucket ``[start + k * bucket, ...)``
-    in [start, end): windows of distinct series (the overview's services) in one query.
+    in [start, end): windows of distinct series (the overview's services) in one query (one
+    per :data:`~forecaster.storage.chunks.CHUNK` windows).
 
     A point counts for its bucket once moved ahead by its series' ``early_ms`` (training moves
     points of a finer step to their nearest own mark: :func:`roll_up_samples`).
@@ -507,7 +509,28 @@ def bucketed_samples_of(
         for series_id, window in owner.items()
         if (shift := (window.early_ms or {}).get(series_id, 0)) > 0
     }
-    moved = Sample.ts_ms + case(shifts, value=Sample.series_id, else_=0) if shifts else Sample.ts_ms
+    rows = rows_in_chunks(
+        session=session,
+        items=list({id(window): window for window in owner.values()}.values()),
+        query=lambda part: _bucket_query(part, shifts),
+    )
+    array = float_rows(rows, 5) if rows else np.empty((0, 5))
+    return {
+        key: _summed(array[np.isin(array[:, 0], window.series_ids)], window)
+        for key, window in windows.items()
+    }
+
+
+def _bucket_query(windows: list[BucketWindow], shifts: Mapping[int, int]) -> Select[Any]:
+    """:func:`bucketed_samples_of`'s per-series buckets of some windows of distinct series,
+    ``shifts`` the ms each series' points move ahead (none: not moved)."""
+    owner = {series_id: window for window in windows for series_id in window.series_ids}
+    own_shifts = {series_id: shifts[series_id] for series_id in owner if series_id in shifts}
+    moved = (
+        Sample.ts_ms + case(own_shifts, value=Sample.series_id, else_=0)
+        if own_shifts
+        else Sample.ts_ms
+    )
     start = _per_series(owner, lambda window: window.start_ms)
     width = _per_series(owner, lambda window: window.bucket_ms)
     # one bucket further, then back: SQL division truncates a point moved to just before the
@@ -519,9 +542,9 @@ def bucketed_samples_of(
             Sample.ts_ms >= window.start_ms - max(shifts.get(one, 0) for one in window.series_ids),
             Sample.ts_ms < window.end_ms,
         )
-        for window in {id(window): window for window in owner.values()}.values()
+        for window in windows
     ]
-    rows = session.execute(
+    return (
         select(
             Sample.series_id,
             bucket,
@@ -531,12 +554,7 @@ def bucketed_samples_of(
         )
         .where(or_(*ranges))
         .group_by(Sample.series_id, bucket)
-    ).all()
-    array = float_rows(rows, 5) if rows else np.empty((0, 5))
-    return {
-        key: _summed(array[np.isin(array[:, 0], window.series_ids)], window)
-        for key, window in windows.items()
-    }
+    )
 
 
 def _per_series(owner: Mapping[int, BucketWindow], value: Callable[[BucketWindow], int]) -> Any:

@@ -11,10 +11,12 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import event
 
 from forecaster.review.overview import summarize_services
 from forecaster.settings import Settings
+from forecaster.storage import chunks
 from forecaster.storage.db import Database
 from forecaster.storage.services import get_service
 from forecaster.timeutil import utc_now
@@ -69,3 +71,20 @@ def test_the_overview_reads_all_services_in_the_same_few_queries(
     two = _overview_queries(database)
     _add_services(database, settings, 2, 4)
     assert _overview_queries(database) == two <= 20
+
+
+def test_a_fleet_past_one_chunk_reads_alike_in_one_query_more_a_chunk(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_services(database, settings, 0, 5)
+    now = utc_now()
+    with database.session() as session:
+        with _counting(database) as whole:
+            in_one = summarize_services(session=session, now=now)
+        monkeypatch.setattr(chunks, "CHUNK", 2)
+        with _counting(database) as chunked:
+            in_chunks = summarize_services(session=session, now=now)
+
+    assert in_chunks == in_one
+    # the eight reads with a term per series, forecast, plan or service: five in three chunks
+    assert len(chunked) == len(whole) + 8 * 2

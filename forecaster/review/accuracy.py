@@ -8,6 +8,7 @@ holds for symmetric errors and is only used to flag load that fell far below the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,12 +20,18 @@ from forecaster.errors import NotFoundError
 from forecaster.review.history import early_by_own_step, nullable
 from forecaster.storage.forecasts import (
     ForecastSummary,
-    forecast_covering,
     forecast_frame,
+    forecast_frames,
     forecast_summaries,
+    forecasts_covering,
 )
 from forecaster.storage.orm import Forecast, ModelRun, Series
-from forecaster.storage.samples import bucketed_samples, metric_series_ids
+from forecaster.storage.samples import (
+    BucketWindow,
+    Key,
+    bucketed_samples_of,
+    metric_series_ids,
+)
 from forecaster.storage.services import get_service, profile_of
 from forecaster.training.history import LAGGING_STEPS, reported_through
 from forecaster.training.service_data import newest_label_set_step, reading_series_id
@@ -115,21 +122,30 @@ def actuals_on_steps(
     before are unknown yet, not a drop (:func:`reported_through`)."""
     if len(index) == 0:
         return pd.Series(dtype="float64", index=index)
-    step_ms = step_seconds * 1000
-    start_ms = int(index[0].timestamp() * 1000)
-    end_ms = int(index[-1].timestamp() * 1000) + step_ms
-    frame = bucketed_samples(
-        session=session,
-        series_ids=series_ids,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        bucket_ms=step_ms,
-        early_ms=early_by_own_step(
-            series_ids=series_ids,
-            own_step=newest_label_set_step(session=session, series_ids=series_ids),
-            bucket_ms=step_ms,
-        ),
+    own_step = newest_label_set_step(session=session, series_ids=series_ids)
+    window = steps_window(
+        series_ids=series_ids, index=index, step_seconds=step_seconds, own_step=own_step
     )
+    frame = bucketed_samples_of(session=session, windows={0: window})[0]
+    return actuals_of(frame, index=index, live=live)
+
+
+def steps_window(
+    *, series_ids: list[int], index: pd.DatetimeIndex, step_seconds: int, own_step: float | None
+) -> BucketWindow:
+    """The buckets :func:`actuals_on_steps` reads: one per step of a non-empty ``index``."""
+    step_ms = step_seconds * 1000
+    return BucketWindow(
+        series_ids=series_ids,
+        start_ms=int(index[0].timestamp() * 1000),
+        end_ms=int(index[-1].timestamp() * 1000) + step_ms,
+        bucket_ms=step_ms,
+        early_ms=early_by_own_step(series_ids=series_ids, own_step=own_step, bucket_ms=step_ms),
+    )
+
+
+def actuals_of(frame: pd.DataFrame, *, index: pd.DatetimeIndex, live: bool) -> pd.Series:
+    """A :func:`steps_window`'s buckets as the actual load of each step of ``index``."""
     if live:
         frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
     by_step = pd.Series(
@@ -168,47 +184,77 @@ def review_forecast(*, session: Session, forecast_id: int) -> ForecastReview:
     )
 
 
-def recent_band_check(
-    *,
-    session: Session,
-    series_id: int,
-    series_ids: list[int],
-    last_sample: datetime,
-    step_seconds: int,
-) -> BandCheck | None:
-    """The last hour of load (at least ``RECENT_MIN_STEPS`` steps of ``step_seconds``: an
-    hour held one hourly step, so load 10x the forecast for a day never warned) against the
-    newest forecast that predicted it without seeing it.
+@dataclass(frozen=True)
+class BandProbe:
+    """A service's recent load to hold against its forecasts (:func:`recent_band_checks`)."""
+
+    series_id: int  # whose forecasts
+    series_ids: list[int]  # the label sets whose sum is the load
+    last_sample: datetime
+    step_seconds: int  # the profile's
+    own_step: float | None  # :func:`newest_label_set_step` of ``series_ids``
+
+
+def recent_band_checks(
+    *, session: Session, probes: Mapping[Key, BandProbe]
+) -> dict[Key, BandCheck | None]:
+    """Per probe, the last hour of load (at least ``RECENT_MIN_STEPS`` steps of the profile's
+    step: an hour held one hourly step, so load 10x the forecast for a day never warned)
+    against the newest forecast that predicted it without seeing it, for many services in
+    three queries.
 
     None when no stored forecast covers the recent load yet (a fresh service, or a first
     forecast that starts now).
     """
-    # steps a lagging label set has not reached are left out: they must not leave too few
-    recent_seconds = max(RECENT_SECONDS, (RECENT_MIN_STEPS + LAGGING_STEPS) * step_seconds)
-    window_start = last_sample - timedelta(seconds=recent_seconds)
-    forecast = forecast_covering(session=session, series_id=series_id, at=window_start)
-    forecast = forecast or forecast_covering(session=session, series_id=series_id, at=last_sample)
-    if forecast is None:
-        return None
+    starts = {key: probe.last_sample - _recent(probe.step_seconds) for key, probe in probes.items()}
+    covering = forecasts_covering(
+        session=session,
+        probes={probe.series_id: (starts[key], probe.last_sample) for key, probe in probes.items()},
+    )
+    forecasts = {
+        key: forecast
+        for key, probe in probes.items()
+        if (forecast := covering[probe.series_id]) is not None
+    }
     # only the hour checked: read whole, a 48 h forecast at 1-minute steps was 60 % of the
     # overview's time
-    frame = forecast_frame(
+    frames = forecast_frames(
         session=session,
-        forecast_id=forecast.id,
-        after=window_start,
-        before=last_sample + timedelta(seconds=forecast.step_seconds),
+        windows={
+            forecast.id: (
+                starts[key],
+                probes[key].last_sample + timedelta(seconds=forecast.step_seconds),
+            )
+            for key, forecast in forecasts.items()
+        },
     )
-    recent = frame[frame.index <= last_sample]
-    if recent.empty:
-        return None
-    actual = actuals_on_steps(
-        session=session,
-        series_ids=series_ids,
-        index=pd.DatetimeIndex(recent.index),
-        step_seconds=forecast.step_seconds,
-        live=True,
-    )
-    return band_check(recent, actual)
+    recent: dict[Key, pd.DataFrame] = {}
+    for key, forecast in forecasts.items():
+        frame = frames[forecast.id]
+        frame = frame[frame.index <= probes[key].last_sample]
+        if not frame.empty:
+            recent[key] = frame
+    windows = {
+        key: steps_window(
+            series_ids=probes[key].series_ids,
+            index=pd.DatetimeIndex(frame.index),
+            step_seconds=forecasts[key].step_seconds,
+            own_step=probes[key].own_step,
+        )
+        for key, frame in recent.items()
+    }
+    buckets = bucketed_samples_of(session=session, windows=windows)
+    checks: dict[Key, BandCheck | None] = dict.fromkeys(probes)
+    for key, frame in recent.items():
+        actual = actuals_of(buckets[key], index=pd.DatetimeIndex(frame.index), live=True)
+        checks[key] = band_check(frame, actual)
+    return checks
+
+
+def _recent(step_seconds: int) -> timedelta:
+    """How far back "recent" reaches: steps a lagging label set has not reached are left out,
+    and must not leave too few."""
+    return timedelta(seconds=max(RECENT_SECONDS, (RECENT_MIN_STEPS + LAGGING_STEPS) * step_seconds))
 
 
 def service_forecasts(*, session: Session, name: str, limit: int) -> list[ForecastSummary]:

@@ -17,12 +17,8 @@ from sqlalchemy.orm import Session
 from forecaster.planning.tiers import parse_mix
 from forecaster.profiles import ScalingProfile
 from forecaster.review.leaderboard import LeaderboardRow, leaderboard
-from forecaster.review.overview import (
-    DEFAULT_MAX_PLAN_AGE,
-    ServiceSummary,
-    failed_jobs,
-    summarize_service,
-)
+from forecaster.review.overview import ServiceSummary, failed_jobs, summarize_service
+from forecaster.review.plan_now import DEFAULT_MAX_PLAN_AGE
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.calendar import list_events, list_exclusions
 from forecaster.storage.orm import Actuation, Event, Exclusion, Plan, PlanStep

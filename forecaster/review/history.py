@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
-from forecaster.storage.samples import bucketed_samples, metric_series_ids
+from forecaster.storage.samples import BucketWindow, bucketed_samples_of, metric_series_ids
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, from_epoch_ms
 from forecaster.training.history import early_allowance, reported_through
@@ -73,28 +73,56 @@ def display_history(
     ``live``: the window ends now, so its last buckets may still be arriving; those fewer label
     sets have reached than the ones before are left out, as training leaves them out
     (:func:`reported_through`), rather than drawn as a drop of the late sets' share."""
+    own = newest_label_set_step(session=session, series_ids=series_ids)
+    window = history_window(
+        series_ids=series_ids,
+        start=start,
+        end=end,
+        own_step=own,
+        points=points,
+        bucket_seconds=bucket_seconds,
+    )
+    frame = bucketed_samples_of(session=session, windows={0: window})[0]
+    return history_of(frame, start=start, end=end, bucket_ms=window.bucket_ms, live=live)
+
+
+def history_window(
+    *,
+    series_ids: list[int],
+    start: datetime,
+    end: datetime,
+    own_step: float | None,
+    points: int = DEFAULT_POINTS,
+    bucket_seconds: int | None = None,
+) -> BucketWindow:
+    """The buckets :func:`display_history` reads, the metric's ``own_step`` read already
+    (:func:`newest_label_set_step`): the overview reads every service's at once."""
     start_ms = int(start.timestamp() * 1000)
     end_ms = int(end.timestamp() * 1000)
-    own = newest_label_set_step(session=session, series_ids=series_ids)
-    width = bucket_seconds or bucket_seconds_for((end_ms - start_ms) / 1000, points, own)
+    width = bucket_seconds or bucket_seconds_for((end_ms - start_ms) / 1000, points, own_step)
     width_ms = width * 1000
-    frame = bucketed_samples(
-        session=session,
+    return BucketWindow(
         series_ids=series_ids,
         start_ms=start_ms // width_ms * width_ms,
         end_ms=end_ms,
         bucket_ms=width_ms,
-        early_ms=early_by_own_step(series_ids=series_ids, own_step=own, bucket_ms=width_ms),
+        early_ms=early_by_own_step(series_ids=series_ids, own_step=own_step, bucket_ms=width_ms),
     )
+
+
+def history_of(
+    frame: pd.DataFrame, *, start: datetime, end: datetime, bucket_ms: int, live: bool
+) -> DisplayHistory:
+    """A :func:`history_window`'s buckets (:func:`bucketed_samples_of`) for display."""
     if live:
         frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
     starts = frame["bucket_ms"].to_numpy(dtype="int64")
-    frame = break_gaps(frame, width_ms)
+    frame = break_gaps(frame, bucket_ms)
     return DisplayHistory(
         start=start,
         end=end,
-        bucket_seconds=width,
-        resolution_seconds=shown_spacing_ms(starts, width_ms) // 1000,
+        bucket_seconds=bucket_ms // 1000,
+        resolution_seconds=shown_spacing_ms(starts, bucket_ms) // 1000,
         ts=list(from_epoch_ms(frame["bucket_ms"].to_numpy(dtype="int64")).to_pydatetime()),
         mean=nullable(frame["mean"]),
         max=nullable(frame["max"]),

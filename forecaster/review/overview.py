@@ -11,38 +11,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.actuators.window import disabled_note, too_old_note, too_old_reason
 from forecaster.errors import NotReadyError
 from forecaster.profiles import ScalingProfile
-from forecaster.review.accuracy import BandCheck, recent_band_check
-from forecaster.review.history import display_history, nullable
+from forecaster.review.accuracy import BandCheck
+from forecaster.review.history import nullable
 from forecaster.review.leaderboard import headline_scores
-from forecaster.settings import Settings
-from forecaster.storage.actuations import last_actuations, latest_pushes
-from forecaster.storage.forecasts import champion_run, forecast_frame, latest_forecast
+from forecaster.review.plan_now import DEFAULT_MAX_PLAN_AGE, PlanNow, plans_now
+from forecaster.review.summary_rows import SummaryRows, summary_rows
+from forecaster.storage.actuations import last_actuations
 from forecaster.storage.jobs import FailedRun, latest_failures
-from forecaster.storage.orm import Actuation, Forecast, Series, Service
-from forecaster.storage.plans import latest_plan, plan_end, plan_glance
-from forecaster.storage.samples import (
-    latest_sample_ms_of,
-    metric_series_ids,
-)
+from forecaster.storage.orm import Actuation, Service
+from forecaster.storage.samples import latest_metric_ms
 from forecaster.storage.services import forecast_only, list_services, profile_of
-from forecaster.timeutil import as_utc, from_epoch_ms
-from forecaster.training.replan import why_plan_ended
 from forecaster.training.selection import FAILED_IN_BACKTEST
-from forecaster.training.service_data import newest_step_seconds, reading_series_id
 
-SPARK_HOURS = 6  # the overview shows this much history and forecast around now
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
 # the refresh runs every 15 minutes: a forecast older than this means it is not running (the
 # threshold of deploy/prometheus-rules.yaml's ForecasterForecastStale)
 OLD_FORECAST_SECONDS = 3600
-# FORECASTER_ACTUATION_MAX_PLAN_AGE_HOURS's default: callers with settings pass theirs
-DEFAULT_MAX_PLAN_AGE = Settings.model_fields["actuation_max_plan_age_hours"].default * 3600
 # how a warning names a job whose last run failed, and what stays in force meanwhile
 FAILED_JOBS = {
     "train": ("training", "the champion and plan before it stay in force"),
@@ -62,24 +50,6 @@ class ChampionInfo:
     fit_seconds: float | None
     trained_at: datetime
     message: str | None
-
-
-@dataclass(frozen=True)
-class PlanNow:
-    """The plan row in force now (or the next one, before a plan starts) and the peak ahead."""
-
-    plan_id: int
-    generated_at: datetime
-    ends_at: datetime | None
-    stale: bool  # ran out, too old to push or disabled: the actuators restored their baselines
-    ran_out: bool
-    since: datetime | None
-    replicas: int | None
-    gpus: int | None
-    tier: str | None
-    peak_replicas: int | None
-    peak_gpus: int | None
-    note: str | None  # when stale: why, in the plan route's words
 
 
 @dataclass(frozen=True)
@@ -123,24 +93,30 @@ def summarize_services(
     services = list_services(session=session)
     actuations = last_actuations(session=session, service_ids=[s.id for s in services])
     failures = failed_jobs(session=session, now=now)
-    summaries = []
+    profiles: dict[int, ScalingProfile] = {}
+    problems: dict[int, str] = {}
     for service in services:
         try:
-            profile_of(service)
+            profiles[service.id] = profile_of(service)
         except NotReadyError as error:  # one such service must not hide every other
-            summaries.append(unreadable_summary(service, str(error)))
-            continue
-        summaries.append(
-            summarize_service(
-                session=session,
-                service=service,
-                now=now,
-                last_actuation=actuations.get(service.id),
-                failures=failures.get(service.name, []),
-                max_plan_age_seconds=max_plan_age_seconds,
-            )
+            problems[service.id] = str(error)
+    readable = [(service, profiles[service.id]) for service in services if service.id in profiles]
+    rows = summary_rows(
+        session=session, services=readable, now=now, max_plan_age_seconds=max_plan_age_seconds
+    )
+    return [
+        unreadable_summary(service, problems[service.id])
+        if service.id in problems
+        else summary_of(
+            service,
+            profiles[service.id],
+            rows[service.id],
+            now=now,
+            last_actuation=actuations.get(service.id),
+            failures=failures.get(service.name, []),
         )
-    return summaries
+        for service in services
+    ]
 
 
 def unreadable_summary(service: Service, problem: str) -> ServiceSummary:
@@ -180,22 +156,35 @@ def summarize_service(
 ) -> ServiceSummary:
     """Where one service stands now; ``failures``: its jobs whose latest run failed."""
     profile = profile_of(service)
-    series_id = reading_series_id(session=session, service=service, profile=profile)
-    actual_ids = metric_series_ids(session=session, service_id=service.id, metric=profile.metric)
-    last_ms = latest_sample_ms_of(session=session, series_ids=actual_ids)
-    last_sample = from_epoch_ms([last_ms])[0].to_pydatetime() if last_ms is not None else None
-    window = timedelta(hours=SPARK_HOURS)
-    recent = display_history(
+    rows = summary_rows(
         session=session,
-        series_ids=actual_ids,
-        start=now - window,
-        end=now,
-        bucket_seconds=profile.step_seconds,
-        live=True,
+        services=[(service, profile)],
+        now=now,
+        max_plan_age_seconds=max_plan_age_seconds,
     )
-    current = next((value for value in reversed(recent.mean) if value is not None), None)
+    return summary_of(
+        service,
+        profile,
+        rows[service.id],
+        now=now,
+        last_actuation=last_actuation,
+        failures=failures,
+    )
 
-    run = None if series_id is None else champion_run(session=session, series_id=series_id)
+
+def summary_of(
+    service: Service,
+    profile: ScalingProfile,
+    rows: SummaryRows,
+    *,
+    now: datetime,
+    last_actuation: Actuation | None,
+    failures: Sequence[FailedRun] = (),
+) -> ServiceSummary:
+    """Where one service stands now, from its :func:`summary_rows`."""
+    recent = rows.recent
+    current = next((value for value in reversed(recent.mean) if value is not None), None)
+    run = rows.champion
     champion = None
     if run is not None:
         champion = ChampionInfo(
@@ -207,18 +196,9 @@ def summarize_service(
             trained_at=run.created_at,
             message=run.message,
         )
-
-    forecast = None if series_id is None else latest_forecast(session=session, series_id=series_id)
+    forecast, ahead = rows.forecast, rows.ahead
     sparkline = Sparkline(actual_ts=recent.ts, actual=recent.mean)
-    forecast_stale = True
-    if forecast is not None:
-        step = pd.Timedelta(seconds=forecast.step_seconds)
-        # the steps still running at now and those starting within the window: none still
-        # running means the forecast ran out
-        ahead = forecast_frame(
-            session=session, forecast_id=forecast.id, after=now - step, before=now + window
-        )
-        forecast_stale = ahead.empty
+    if ahead is not None:
         sparkline = Sparkline(
             actual_ts=recent.ts,
             actual=recent.mean,
@@ -226,58 +206,30 @@ def summarize_service(
             p50=nullable(ahead["p50"]),
             p95=nullable(ahead["p95"]),
         )
-
-    band = None
-    if last_sample is not None and series_id is not None:
-        band = recent_band_check(
-            session=session,
-            series_id=series_id,
-            series_ids=actual_ids,
-            last_sample=last_sample,
-            step_seconds=profile.step_seconds,
-        )
-    plan = plan_now(
-        session=session,
-        service=service,
-        now=now,
-        window=window,
-        max_age_seconds=max_plan_age_seconds,
-    )
     summary = ServiceSummary(
         name=service.name,
         enabled=service.enabled,
         forecast_only=profile.forecast_only,
         targets=[target.name or target.kind for target in profile.targets],
         metric=profile.metric,
-        unit=session.get_one(Series, actual_ids[0]).unit if actual_ids else None,
+        unit=rows.unit,
         current_load=current,
-        last_sample_at=last_sample,
-        sample_spacing_seconds=_rows_spacing(session, actual_ids),
+        last_sample_at=rows.last_sample,
+        sample_spacing_seconds=rows.spacing,
         champion=champion,
         forecast_id=forecast.id if forecast else None,
         forecast_created_at=forecast.created_at if forecast else None,
-        forecast_stale=forecast_stale,
-        plan=plan,
+        forecast_stale=ahead is None or ahead.empty,
+        plan=rows.plan,
         sparkline=sparkline,
         last_actuation=last_actuation,
-        band=band,
+        band=rows.band,
         warnings=[],
     )
-    pushes = latest_pushes(
-        session=session,
-        service_id=service.id,
-        targets=len(profile.targets) + len(service.retired_targets),
-    )
     summary.warnings.extend(
-        warnings_for(summary, profile=profile, now=now, failures=failures, pushes=pushes)
+        warnings_for(summary, profile=profile, now=now, failures=failures, pushes=rows.pushes)
     )
     return summary
-
-
-def _rows_spacing(session: Session, series_ids: list[int]) -> float | None:
-    """How often the metric's rows come (its first label set's newest dozen), as training
-    reads a step (:func:`infer_step_seconds`); ``None`` with fewer than two rows."""
-    return newest_step_seconds(session=session, series_id=series_ids[0]) if series_ids else None
 
 
 def plan_now(
@@ -288,52 +240,18 @@ def plan_now(
     window: timedelta,
     max_age_seconds: float = DEFAULT_MAX_PLAN_AGE,
 ) -> PlanNow | None:
-    """The newest plan's row in force at ``now``, its peak over the next ``window``, and why
-    it is stale when it is: the service is disabled, the plan ran out, or it is too old to
-    push (as the actuators and the plan route judge it: nothing holds such a floor)."""
-    plan = latest_plan(session=session, service_id=service.id)
-    if plan is None:
-        return None
-    glance = plan_glance(
+    """:func:`plans_now` of one service."""
+    metric = profile_of(service).metric
+    latest = latest_metric_ms(session=session, service_id=service.id, metric=metric)
+    plans = plans_now(
         session=session,
-        plan_id=plan.id,
+        services=[service],
         now=now,
-        step=timedelta(seconds=plan.step_seconds),
         window=window,
-    )
-    in_force = glance.in_force
-    ends_at = plan_end(session=session, plan_id=plan.id)
-    ran_out = ends_at is None or ends_at <= now
-    forecast = session.get(Forecast, plan.forecast_id) if plan.forecast_id is not None else None
-    too_old = too_old_reason(
-        plan_id=plan.id,
-        generated_at=as_utc(plan.generated_at),
-        data_until=as_utc(forecast.origin) if forecast is not None else None,
-        now=now,
         max_age_seconds=max_age_seconds,
+        latest_ms={service.id: latest},
     )
-    note = None
-    if not service.enabled:
-        note = disabled_note(service.name)
-    elif ran_out:  # a plan without steps covers nothing after it was made
-        ended = plan.generated_at if ends_at is None else ends_at
-        note = why_plan_ended(session=session, service=service, ends_at=ended)
-    elif too_old is not None:
-        note = too_old_note(too_old)
-    return PlanNow(
-        plan_id=plan.id,
-        generated_at=plan.generated_at,
-        ends_at=ends_at,
-        stale=ran_out or too_old is not None or not service.enabled,
-        ran_out=ran_out,
-        since=in_force.ts if in_force else None,
-        replicas=in_force.replicas if in_force else None,
-        gpus=in_force.gpus if in_force else None,
-        tier=in_force.tier if in_force else None,
-        peak_replicas=glance.peak_replicas,
-        peak_gpus=glance.peak_gpus,
-        note=note,
-    )
+    return plans.get(service.id)
 
 
 def failed_jobs(

@@ -7,12 +7,14 @@ write them; the API and the dashboard read them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, case, delete, func, select
 from sqlalchemy.orm import Session
 
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.orm import Actuation
 from forecaster.telemetry import ACTUATIONS
 
@@ -101,19 +103,41 @@ def last_actuations(*, session: Session, service_ids: list[int]) -> dict[int, Ac
     return {row.service_id: row for row in rows}
 
 
-def latest_pushes(*, session: Session, service_id: int, targets: int) -> list[Actuation]:
-    """The records of a service's latest pass, newest first: a pass leaves one record per
-    target, so its newest ``targets`` records that were not dry runs (a dry run says what a
-    push would do, not how the last one went)."""
-    if targets <= 0:
-        return []
-    query = (
-        select(Actuation)
-        .where(Actuation.service_id == service_id, Actuation.dry_run.is_(False))
-        .order_by(Actuation.id.desc())
-        .limit(targets)
+def latest_pushes_of(*, session: Session, targets: Mapping[int, int]) -> dict[int, list[Actuation]]:
+    """The records of each service's latest pass (id: how many targets it has), newest first:
+    a pass leaves one record per target, so its newest ``targets`` records that were not dry
+    runs (a dry run says what a push would do, not how the last one went). One read for all
+    (one per :data:`~forecaster.storage.chunks.CHUNK` services)."""
+    found: dict[int, list[Actuation]] = {service_id: [] for service_id in targets}
+    wanted = {service_id: count for service_id, count in targets.items() if count > 0}
+    if not wanted:
+        return found
+    rows = rows_in_chunks(session=session, items=wanted.items(), query=_pushes_query)
+    for (row,) in rows:
+        found[row.service_id].append(row)
+    return found
+
+
+def _pushes_query(targets: list[tuple[int, int]]) -> Select[Actuation]:
+    """:func:`latest_pushes_of`' read of some services (id: how many records), newest first."""
+    wanted = dict(targets)
+    newest_first = (
+        func.row_number()
+        .over(partition_by=Actuation.service_id, order_by=Actuation.id.desc())
+        .label("rank")
     )
-    return list(session.execute(query).scalars())
+    ranked = (
+        select(Actuation.id, newest_first)
+        .where(Actuation.service_id.in_(list(wanted)), Actuation.dry_run.is_(False))
+        .subquery()
+    )
+    kept = case(wanted, value=Actuation.service_id)
+    return (
+        select(Actuation)
+        .join(ranked, ranked.c.id == Actuation.id)
+        .where(ranked.c.rank <= kept)
+        .order_by(Actuation.id.desc())
+    )
 
 
 def prune_unchanged_actuations(*, session: Session, before: datetime) -> int:

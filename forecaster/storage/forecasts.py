@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.deletes import delete_with_children
-from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun, Plan
+from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun, Plan, Series, UTCDateTime
 from forecaster.timeutil import as_utc
 from forecaster.training.leaderboard import leaderboard_rank
 from models.base import quantile_name
@@ -147,21 +161,56 @@ def forecast_frame(
     p99, and the risk quantile's column (``p97.5`` ...) when the forecast carries one.
     ``after`` / ``before`` keep the steps starting in between: the overview shows 6 h of a
     48 h forecast, and read whole it spent 8 ms a service turning times it did not show."""
+    return forecast_frames(session=session, windows={forecast_id: (after, before)})[forecast_id]
+
+
+def forecast_frames(
+    *, session: Session, windows: Mapping[int, tuple[datetime | None, datetime | None]]
+) -> dict[int, pd.DataFrame]:
+    """:func:`forecast_frame` of several forecasts (id: after, before) in one read (one per
+    :data:`~forecaster.storage.chunks.CHUNK` forecasts)."""
+    if not windows:
+        return {}
+    rows = rows_in_chunks(session=session, items=windows.items(), query=_points_query)
+    points: dict[int, list[Any]] = {forecast_id: [] for forecast_id in windows}
+    for row in rows:
+        points[row[0]].append(row[1:])
+    return {
+        forecast_id: _points_frame(session, forecast_id, own) for forecast_id, own in points.items()
+    }
+
+
+Window = tuple[int, tuple[datetime | None, datetime | None]]  # a forecast's id: after, before
+
+
+def _points_query(
+    windows: list[Window],
+) -> Select[int, datetime, float, float, float, float, float | None]:
+    """:func:`forecast_frames`' read of some forecasts' points."""
+    ranges = []
+    for forecast_id, (after, before) in windows:
+        bounds = [ForecastPoint.forecast_id == forecast_id]
+        bounds += [] if after is None else [ForecastPoint.ts > after]
+        bounds += [] if before is None else [ForecastPoint.ts < before]
+        ranges.append(and_(*bounds))
+    return (
+        select(
+            ForecastPoint.forecast_id,
+            ForecastPoint.ts,
+            ForecastPoint.p50,
+            ForecastPoint.p90,
+            ForecastPoint.p95,
+            ForecastPoint.p99,
+            ForecastPoint.risk,
+        )
+        .where(or_(*ranges))
+        .order_by(ForecastPoint.forecast_id, ForecastPoint.ts)
+    )
+
+
+def _points_frame(session: Session, forecast_id: int, rows: list[Any]) -> pd.DataFrame:
     forecast = session.get(Forecast, forecast_id)  # callers have loaded it: no second query
     risk_quantile = forecast.risk_quantile if forecast is not None else None
-    query = select(
-        ForecastPoint.ts,
-        ForecastPoint.p50,
-        ForecastPoint.p90,
-        ForecastPoint.p95,
-        ForecastPoint.p99,
-        ForecastPoint.risk,
-    ).where(ForecastPoint.forecast_id == forecast_id)
-    if after is not None:
-        query = query.where(ForecastPoint.ts > after)
-    if before is not None:
-        query = query.where(ForecastPoint.ts < before)
-    rows = session.execute(query.order_by(ForecastPoint.ts)).all()
     frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS, "risk"])
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     if risk_quantile is None:
@@ -266,14 +315,46 @@ def forecast_summaries(
     ]
 
 
-def forecast_covering(*, session: Session, series_id: int, at: datetime) -> Forecast | None:
-    """The newest forecast made from an origin at or before ``at``: it forecast ``at`` blind."""
-    return session.execute(
-        select(Forecast)
-        .where(Forecast.series_id == series_id, Forecast.origin <= at)
-        .order_by(Forecast.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+def forecasts_covering(
+    *, session: Session, probes: Mapping[int, Sequence[datetime]]
+) -> dict[int, Forecast | None]:
+    """Per series (id: moments), its newest forecast made from an origin at or before its
+    first moment (it forecast that moment blind), else at or before the next, in one query of
+    index probes (one per :data:`~forecaster.storage.chunks.CHUNK` series)."""
+    if not probes:
+        return {}
+    rows = rows_in_chunks(session=session, items=probes.items(), query=_covering_query)
+    found: dict[int, Forecast | None] = dict.fromkeys(probes)
+    found.update({series_id: forecast for series_id, forecast in rows})
+    return found
+
+
+def _covering_query(probes: list[tuple[int, Sequence[datetime]]]) -> Select[int, Forecast]:
+    """:func:`forecasts_covering`' read of some series: each one's id and forecast."""
+    moments_of = dict(probes)
+    depth = max(len(moments) for moments in moments_of.values())
+    newest = [
+        select(func.max(Forecast.id))
+        .where(
+            Forecast.series_id == Series.id,
+            Forecast.origin
+            <= case(
+                {
+                    series_id: literal(moments[min(turn, len(moments) - 1)], UTCDateTime())
+                    for series_id, moments in moments_of.items()
+                },
+                value=Series.id,
+            ),
+        )
+        .correlate(Series)
+        .scalar_subquery()
+        for turn in range(depth)
+    ]
+    return (
+        select(Series.id, Forecast)
+        .outerjoin(Forecast, Forecast.id == (func.coalesce(*newest) if depth > 1 else newest[0]))
+        .where(Series.id.in_(list(moments_of)))
+    )
 
 
 def latest_training_runs(*, session: Session, series_id: int) -> list[ModelRun]:

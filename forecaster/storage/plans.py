@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import Select, case, func, insert, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.deletes import delete_with_children
-from forecaster.storage.orm import Forecast, ForecastPoint, Plan, PlanStep, Series, Service
+from forecaster.storage.orm import (
+    Forecast,
+    ForecastPoint,
+    Plan,
+    PlanStep,
+    Series,
+    Service,
+    UTCDateTime,
+)
 from forecaster.storage.plan_views import encode_steps, newest_plan_id
 from forecaster.timeutil import as_utc
 
@@ -82,43 +92,81 @@ def plan_steps(
     return list(session.execute(query.order_by(PlanStep.ts)).scalars())
 
 
+class StepFloor(NamedTuple):
+    ts: datetime
+    replicas: int
+    gpus: int
+    tier: str | None
+
+
 @dataclass(frozen=True)
 class PlanGlance:
     """A plan's step in force and the peak of the steps running within a window."""
 
-    in_force: Row[datetime, int, int, str | None] | None  # ts, replicas, gpus, tier
+    in_force: StepFloor | None
     peak_replicas: int | None
     peak_gpus: int | None
 
 
-def plan_glance(
-    *, session: Session, plan_id: int, now: datetime, step: timedelta, window: timedelta
-) -> PlanGlance:
-    """The step in force at ``now`` (the one begun within a step before, else the first to
-    begin within ``window``) and the peak of those running within it: three one-row reads,
-    where loading the window's steps (360 at 1-minute steps over 6 h) was a quarter of the
+def plan_glances(
+    *, session: Session, steps: Mapping[int, timedelta], now: datetime, window: timedelta
+) -> dict[int, PlanGlance]:
+    """Per plan (id: its step), the step in force at ``now`` (the one begun within a step
+    before, else the first to begin within ``window``) and the peak of those running within
+    it, in one query of index probes (one per :data:`~forecaster.storage.chunks.CHUNK` plans):
+    loading the window's steps (360 at 1-minute steps over 6 h) was a quarter of the
     overview's time."""
-    columns = (PlanStep.ts, PlanStep.replicas, PlanStep.gpus, PlanStep.tier)
-    in_plan = PlanStep.plan_id == plan_id
-    in_force = session.execute(
-        select(*columns)
-        .where(in_plan, PlanStep.ts >= now - step, PlanStep.ts <= now)
-        .order_by(PlanStep.ts.desc())
-        .limit(1)
-    ).first()
-    if in_force is None:  # a fresh plan starts at the next step: until then, what comes next
-        in_force = session.execute(
-            select(*columns)
-            .where(in_plan, PlanStep.ts > now, PlanStep.ts < now + window)
-            .order_by(PlanStep.ts)
-            .limit(1)
-        ).first()
-    peak = session.execute(
-        select(func.max(PlanStep.replicas), func.max(PlanStep.gpus)).where(
-            in_plan, PlanStep.ts > now - step, PlanStep.ts < now + window
+    if not steps:
+        return {}
+    rows = rows_in_chunks(
+        session=session,
+        items=steps.items(),
+        query=lambda part: _glance_query(dict(part), now=now, until=now + window),
+    )
+    return {
+        row[0]: PlanGlance(
+            in_force=None if row[1] is None else StepFloor(*row[1:5]),
+            peak_replicas=row[5],
+            peak_gpus=row[6],
         )
-    ).one()
-    return PlanGlance(in_force=in_force, peak_replicas=peak[0], peak_gpus=peak[1])
+        for row in rows
+    }
+
+
+def _glance_query(
+    steps: Mapping[int, timedelta], *, now: datetime, until: datetime
+) -> Select[int, datetime, int, int, str | None, Any, Any]:
+    """:func:`plan_glances`' read of some plans: id, the step in force (ts, replicas, gpus,
+    tier) and the peak replicas and gpus."""
+    since = case(
+        {plan_id: literal(now - step, UTCDateTime()) for plan_id, step in steps.items()},
+        value=Plan.id,
+    )
+
+    def of_plan(column: Any, *where: Any) -> Any:
+        found = select(column).where(PlanStep.plan_id == Plan.id, *where)
+        return found.correlate(Plan).scalar_subquery()
+
+    started = of_plan(func.max(PlanStep.ts), PlanStep.ts >= since, PlanStep.ts <= now)
+    # a fresh plan starts at the next step: until then, what comes next
+    upcoming = of_plan(func.min(PlanStep.ts), PlanStep.ts > now, PlanStep.ts < until)
+    ahead = (PlanStep.ts > since, PlanStep.ts < until)
+    shown = aliased(PlanStep)
+    return (
+        select(
+            Plan.id,
+            shown.ts,
+            shown.replicas,
+            shown.gpus,
+            shown.tier,
+            of_plan(func.max(PlanStep.replicas), *ahead),
+            of_plan(func.max(PlanStep.gpus), *ahead),
+        )
+        .outerjoin(
+            shown, (shown.plan_id == Plan.id) & (shown.ts == func.coalesce(started, upcoming))
+        )
+        .where(Plan.id.in_(list(steps)))
+    )
 
 
 def plan_end(*, session: Session, plan_id: int) -> datetime | None:
@@ -129,9 +177,12 @@ def plan_end(*, session: Session, plan_id: int) -> datetime | None:
         .where(PlanStep.plan_id == plan_id)
         .group_by(Plan.step_seconds)
     ).first()
-    if row is None or row[0] is None:
-        return None
-    return as_utc(row[0]) + timedelta(seconds=row[1])
+    return None if row is None else step_end(row[0], row[1])
+
+
+def step_end(last_step: datetime | None, step_seconds: int) -> datetime | None:
+    """The end of a plan whose last step starts at ``last_step`` (None: it has none)."""
+    return None if last_step is None else as_utc(last_step) + timedelta(seconds=step_seconds)
 
 
 def prune_plans(*, session: Session, service_id: int, before: datetime) -> int:

@@ -7,27 +7,30 @@ the caller's transaction, so a batch lands whole or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from psycopg.errors import UniqueViolation
-from sqlalchemy import BigInteger, case, func, literal, select, text, update
+from sqlalchemy import BigInteger, Select, and_, case, func, literal, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError, json_text, quoted
 from forecaster.labels import AGGREGATE_LABELS_KEY, labels_key
+from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.db import hold_until_commit, write_lock_now
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import Sample, Series, Service
 from forecaster.timeutil import from_epoch_ms
 
 SeriesKey = tuple[int, str, str]  # (service_id, metric, labels_key)
+Key = TypeVar("Key", bound=Hashable)
 
 
 def ensure_series(
@@ -462,16 +465,27 @@ def metric_series_ids(*, session: Session, service_id: int, metric: str) -> list
     )
 
 
-def bucketed_samples(
-    *,
-    session: Session,
-    series_ids: list[int],
-    start_ms: int,
-    end_ms: int,
-    bucket_ms: int,
-    early_ms: Mapping[int, int] | None = None,
-) -> pd.DataFrame:
-    """Mean and max of the summed series per bucket ``[start + k * bucket, ...)`` in [start, end).
+@dataclass(frozen=True)
+class BucketWindow:
+    """Which series to sum, over [start, end), in buckets of ``bucket_ms`` (and how far each
+    series' points move ahead first): one chart's or one check's load."""
+
+    series_ids: list[int]
+    start_ms: int
+    end_ms: int
+    bucket_ms: int
+    early_ms: Mapping[int, int] | None = None
+
+
+BUCKET_COLUMNS = ["bucket_ms", "mean", "max", "count", "series"]
+
+
+def bucketed_samples_of(
+    *, session: Session, windows: Mapping[Key, BucketWindow]
+) -> dict[Key, pd.DataFrame]:
+    """Per window, mean and max of its summed series per bucket ``[start + k * bucket, ...)``
+    in [start, end): windows of distinct series (the overview's services) in one query (one
+    per :data:`~forecaster.storage.chunks.CHUNK` windows).
 
     A point counts for its bucket once moved ahead by its series' ``early_ms`` (training moves
     points of a finer step to their nearest own mark: :func:`roll_up_samples`).
@@ -482,17 +496,55 @@ def bucketed_samples(
     ``bucket_ms`` (bucket start, epoch ms), ``mean``, ``max``, ``count``, ``series`` (how many
     of the series have points in the bucket); empty buckets absent.
     """
-    columns = ["bucket_ms", "mean", "max", "count", "series"]
-    if not series_ids or end_ms <= start_ms:
-        return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
-    width = literal(int(bucket_ms), BigInteger)
-    shifts = {int(k): int(v) for k, v in (early_ms or {}).items() if int(v) > 0}
-    moved = Sample.ts_ms + case(shifts, value=Sample.series_id, else_=0) if shifts else Sample.ts_ms
+    owner: dict[int, BucketWindow] = {}
+    for window in windows.values():
+        if window.end_ms > window.start_ms:
+            for series_id in window.series_ids:
+                if owner.setdefault(series_id, window) is not window:
+                    raise ValueError(f"series {series_id} is in two windows")
+    if not owner:
+        return {key: _no_buckets() for key in windows}
+    shifts = {
+        series_id: int(shift)
+        for series_id, window in owner.items()
+        if (shift := (window.early_ms or {}).get(series_id, 0)) > 0
+    }
+    rows = rows_in_chunks(
+        session=session,
+        items=list({id(window): window for window in owner.values()}.values()),
+        query=lambda part: _bucket_query(part, shifts),
+    )
+    array = float_rows(rows, 5) if rows else np.empty((0, 5))
+    return {
+        key: _summed(array[np.isin(array[:, 0], window.series_ids)], window)
+        for key, window in windows.items()
+    }
+
+
+def _bucket_query(windows: list[BucketWindow], shifts: Mapping[int, int]) -> Select[Any]:
+    """:func:`bucketed_samples_of`'s per-series buckets of some windows of distinct series,
+    ``shifts`` the ms each series' points move ahead (none: not moved)."""
+    owner = {series_id: window for window in windows for series_id in window.series_ids}
+    own_shifts = {series_id: shifts[series_id] for series_id in owner if series_id in shifts}
+    moved = (
+        Sample.ts_ms + case(own_shifts, value=Sample.series_id, else_=0)
+        if own_shifts
+        else Sample.ts_ms
+    )
+    start = _per_series(owner, lambda window: window.start_ms)
+    width = _per_series(owner, lambda window: window.bucket_ms)
     # one bucket further, then back: SQL division truncates a point moved to just before the
     # start towards bucket 0; its numerator stays positive so (floor = truncation)
-    bucket = ((moved - literal(int(start_ms), BigInteger) + width) // width - 1).label("bucket")
-    buckets = -(-(end_ms - start_ms) // bucket_ms)  # a point moved past the end is not counted
-    rows = session.execute(
+    bucket = ((moved - start + width) // width - 1).label("bucket")
+    ranges = [
+        and_(
+            Sample.series_id.in_(window.series_ids),
+            Sample.ts_ms >= window.start_ms - max(shifts.get(one, 0) for one in window.series_ids),
+            Sample.ts_ms < window.end_ms,
+        )
+        for window in windows
+    ]
+    return (
         select(
             Sample.series_id,
             bucket,
@@ -500,17 +552,32 @@ def bucketed_samples(
             func.max(Sample.value),
             func.count(),
         )
-        .where(
-            Sample.series_id.in_(series_ids),
-            Sample.ts_ms >= start_ms - max(shifts.values(), default=0),
-            Sample.ts_ms < end_ms,
-        )
+        .where(or_(*ranges))
         .group_by(Sample.series_id, bucket)
-    ).all()
-    array = float_rows(rows, 5) if rows else np.empty((0, 5))
+    )
+
+
+def _per_series(owner: Mapping[int, BucketWindow], value: Callable[[BucketWindow], int]) -> Any:
+    """A window's figure for each series' points: one literal when all windows share it."""
+    values = {series_id: value(window) for series_id, window in owner.items()}
+    if len(set(values.values())) == 1:
+        return literal(next(iter(values.values())), BigInteger)
+    return case(
+        {series_id: literal(figure, BigInteger) for series_id, figure in values.items()},
+        value=Sample.series_id,
+    )
+
+
+def _no_buckets() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="float64") for name in BUCKET_COLUMNS})
+
+
+def _summed(array: np.ndarray, window: BucketWindow) -> pd.DataFrame:
+    """Per-series buckets (rows of series, bucket, mean, max, count) summed over the series."""
+    buckets = -(-(window.end_ms - window.start_ms) // window.bucket_ms)  # moved past the end
     array = array[(array[:, 1] >= 0) & (array[:, 1] < buckets)]
     if not len(array):
-        return pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+        return _no_buckets()
     per_series = pd.DataFrame(
         {
             "bucket": array[:, 1].astype("int64"),
@@ -523,7 +590,8 @@ def bucketed_samples(
     summed = grouped.sum()
     return pd.DataFrame(
         {
-            "bucket_ms": start_ms + summed.index.to_numpy(dtype="int64") * int(bucket_ms),
+            "bucket_ms": window.start_ms
+            + summed.index.to_numpy(dtype="int64") * int(window.bucket_ms),
             "mean": summed["mean"].to_numpy(),
             "max": summed["max"].to_numpy(),
             "count": summed["count"].to_numpy(),
@@ -532,7 +600,10 @@ def bucketed_samples(
     )
 
 
-def newest_sample_ms(*, session: Session, series_id: int, count: int = 12) -> np.ndarray:
+NEWEST_STAMPS = 12  # how many of a series' newest points tell how often its rows come
+
+
+def newest_sample_ms(*, session: Session, series_id: int, count: int = NEWEST_STAMPS) -> np.ndarray:
     """Epoch ms of a series' newest ``count`` points, oldest first (one index scan back from
     its newest point): how often its rows come."""
     stamps = session.execute(

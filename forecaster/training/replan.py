@@ -49,9 +49,15 @@ def why_plan_ended(*, session: Session, service: Service, ends_at: datetime) -> 
     """Why a plan ended before now: the history too old to forecast from, no samples at all,
     or a recent history no job has planned from yet. The one wording of the plan route's
     ``note`` and the dashboard's, so a person reads the same reason in both."""
-    name = service.name
     profile = profile_of(service)
     latest_ms = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
+    return plan_ended_note(name=service.name, profile=profile, ends_at=ends_at, latest_ms=latest_ms)
+
+
+def plan_ended_note(
+    *, name: str, profile: ScalingProfile, ends_at: datetime, latest_ms: int | None
+) -> str:
+    """:func:`why_plan_ended` with the metric's newest sample read already (epoch ms)."""
     note = f"this plan ended at {as_utc(ends_at).isoformat()}; "
     if latest_ms is None:
         return note + f"{quoted(name)} has no {profile.metric} samples: send samples, then train"

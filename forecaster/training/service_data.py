@@ -9,6 +9,7 @@ review pages, so all of them read a service the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
@@ -65,10 +66,16 @@ def find_driving_series_id(
             Series.service_id == service.id, Series.metric == profile.metric
         )
     ).all()
-    ids = [row.id for row in rows if row.labels_key != AGGREGATE_LABELS_KEY]
+    return driving_among([(int(row.id), row.labels_key) for row in rows])
+
+
+def driving_among(series: Sequence[tuple[int, str]]) -> int | None:
+    """:func:`find_driving_series_id` among a metric's series (id, labels key): its one label
+    set, else the derived sum of several."""
+    ids = [series_id for series_id, key in series if key != AGGREGATE_LABELS_KEY]
     if len(ids) == 1:
-        return int(ids[0])
-    return next((int(row.id) for row in rows if row.labels_key == AGGREGATE_LABELS_KEY), None)
+        return ids[0]
+    return next((series_id for series_id, key in series if key == AGGREGATE_LABELS_KEY), None)
 
 
 def reading_series_id(*, session: Session, service: Service, profile: ScalingProfile) -> int | None:
@@ -193,7 +200,11 @@ def _served_step(groups: list[pd.Series], profile_step: int, tick: float) -> flo
 def newest_step_seconds(*, session: Session, series_id: int) -> float | None:
     """How often a label set's rows come, read off its newest dozen as training reads a step
     (:func:`infer_step_seconds`); None with fewer than two rows."""
-    stamps = newest_sample_ms(session=session, series_id=series_id)
+    return step_of_stamps(newest_sample_ms(session=session, series_id=series_id))
+
+
+def step_of_stamps(stamps: np.ndarray) -> float | None:
+    """:func:`newest_step_seconds` of stamps already read (epoch ms, oldest first)."""
     return infer_step_seconds(from_epoch_ms(stamps)) if len(stamps) >= 2 else None
 
 

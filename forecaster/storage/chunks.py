@@ -17,6 +17,10 @@ from sqlalchemy.orm import Session
 
 # terms a query holds: an OR of per-series ranges stays well under SQLite's depth of 1,000
 CHUNK = 400
+# series a query of per-series terms holds: each takes up to 7 bound parameters (an IN entry
+# and a CASE's WHEN and THEN for its shift, start and width), and PostgreSQL's protocol carries
+# at most 65,535; 400 services of 30 pods each had failed the whole overview
+SERIES_CHUNK = 5_000
 
 Item = TypeVar("Item")
 Columns = TypeVarTuple("Columns")
@@ -29,12 +33,37 @@ def chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield part
 
 
+def chunked_by(
+    items: Iterable[Item], size: int, *, weight: Callable[[Item], int], limit: int
+) -> Iterator[list[Item]]:
+    """``items`` in lists of at most ``size`` whose ``weight`` adds up to at most ``limit``
+    (an item heavier than that alone), in order."""
+    part: list[Item] = []
+    total = 0
+    for item in items:
+        heavy = weight(item)
+        if part and (len(part) == size or total + heavy > limit):
+            yield part
+            part, total = [], 0
+        part.append(item)
+        total += heavy
+    if part:
+        yield part
+
+
 def rows_in_chunks(
     *,
     session: Session,
     items: Iterable[Item],
     query: Callable[[list[Item]], Select[*Columns]],
+    series: Callable[[Item], int] | None = None,
 ) -> list[Row[*Columns]]:
     """The rows of ``query`` for each chunk of ``items``, one after the other: for a read whose
-    terms are per item, when the result of each item does not depend on the others."""
-    return [row for part in chunked(items, CHUNK) for row in session.execute(query(part)).all()]
+    terms are per item, when the result of each item does not depend on the others.
+    ``series``: how many series an item's terms name (then at most ``SERIES_CHUNK`` a query)."""
+    parts = (
+        chunked(items, CHUNK)
+        if series is None
+        else chunked_by(items, CHUNK, weight=series, limit=SERIES_CHUNK)
+    )
+    return [row for part in parts for row in session.execute(query(part)).all()]

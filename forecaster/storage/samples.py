@@ -513,6 +513,7 @@ def bucketed_samples_of(
         session=session,
         items=list({id(window): window for window in owner.values()}.values()),
         query=lambda part: _bucket_query(part, shifts),
+        series=lambda window: len(window.series_ids),
     )
     array = float_rows(rows, 5) if rows else np.empty((0, 5))
     return {
@@ -576,6 +577,9 @@ def _summed(array: np.ndarray, window: BucketWindow) -> pd.DataFrame:
     """Per-series buckets (rows of series, bucket, mean, max, count) summed over the series."""
     buckets = -(-(window.end_ms - window.start_ms) // window.bucket_ms)  # moved past the end
     array = array[(array[:, 1] >= 0) & (array[:, 1] < buckets)]
+    # summed in series order: PostgreSQL returns a query of many windows' groups in any order,
+    # and a float sum in another order differs in its last digits from one service's read
+    array = array[np.lexsort((array[:, 1], array[:, 0]))]
     if not len(array):
         return _no_buckets()
     per_series = pd.DataFrame(

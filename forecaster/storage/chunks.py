@@ -2,8 +2,9 @@
 term per series or service (an ``OR`` of index ranges, a ``CASE`` of per-id bounds), and SQLite
 refuses an ``OR`` of 1,000 terms (its expression depth limit) where PostgreSQL plans one slowly.
 
-Callers in :mod:`forecaster.storage` run one query per ``CHUNK`` items, so a fleet of up to
-``CHUNK`` services reads in as many queries as one service, and each further chunk adds one.
+Callers in :mod:`forecaster.storage` run one query per ``CHUNK`` items (per ``SERIES_CHUNK``
+for a plain ``IN`` list of series ids), so a fleet of up to ``CHUNK`` services reads in as many
+queries as one service, and each further chunk adds one.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from sqlalchemy.orm import Session
 
 # terms a query holds: an OR of per-series ranges stays well under SQLite's depth of 1,000
 CHUNK = 400
-# series a query of per-series terms holds: each takes up to 7 bound parameters (an IN entry
-# and a CASE's WHEN and THEN for its shift, start and width), and PostgreSQL's protocol carries
-# at most 65,535; 400 services of 30 pods each had failed the whole overview
+# series ids an IN list of a query holds: each is a bound parameter, and PostgreSQL's protocol
+# carries at most 65,535 (400 services of 30 pods each had failed the whole overview)
 SERIES_CHUNK = 5_000
 
 Item = TypeVar("Item")
@@ -33,37 +33,15 @@ def chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield part
 
 
-def chunked_by(
-    items: Iterable[Item], size: int, *, weight: Callable[[Item], int], limit: int
-) -> Iterator[list[Item]]:
-    """``items`` in lists of at most ``size`` whose ``weight`` adds up to at most ``limit``
-    (an item heavier than that alone), in order."""
-    part: list[Item] = []
-    total = 0
-    for item in items:
-        heavy = weight(item)
-        if part and (len(part) == size or total + heavy > limit):
-            yield part
-            part, total = [], 0
-        part.append(item)
-        total += heavy
-    if part:
-        yield part
-
-
 def rows_in_chunks(
     *,
     session: Session,
     items: Iterable[Item],
     query: Callable[[list[Item]], Select[*Columns]],
-    series: Callable[[Item], int] | None = None,
+    series_ids: bool = False,
 ) -> list[Row[*Columns]]:
     """The rows of ``query`` for each chunk of ``items``, one after the other: for a read whose
     terms are per item, when the result of each item does not depend on the others.
-    ``series``: how many series an item's terms name (then at most ``SERIES_CHUNK`` a query)."""
-    parts = (
-        chunked(items, CHUNK)
-        if series is None
-        else chunked_by(items, CHUNK, weight=series, limit=SERIES_CHUNK)
-    )
-    return [row for part in parts for row in session.execute(query(part)).all()]
+    ``series_ids``: the items are series ids of one ``IN`` list, ``SERIES_CHUNK`` a query."""
+    size = SERIES_CHUNK if series_ids else CHUNK  # read now: tests shrink them
+    return [row for part in chunked(items, size) for row in session.execute(query(part)).all()]

@@ -201,7 +201,8 @@ def recent_band_checks(
     """Per probe, the last hour of load (at least ``RECENT_MIN_STEPS`` steps of the profile's
     step: an hour held one hourly step, so load 10x the forecast for a day never warned)
     against the newest forecast that predicted it without seeing it, for many services in
-    three queries.
+    three reads (the load's a query per window and step shift they share:
+    :func:`bucketed_samples_of`).
 
     None when no stored forecast covers the recent load yet (a fresh service, or a first
     forecast that starts now).

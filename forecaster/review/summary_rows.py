@@ -1,5 +1,6 @@
-"""The rows a service's summary is made of, read for every service at once: a dozen queries
-for the whole overview, where reading them service by service took ~19 a service.
+"""The rows a service's summary is made of, read for every service at once: a few dozen queries
+for the whole overview (the loads' grow with the distinct steps and shifts, not the services),
+where reading them service by service took ~19 a service.
 
 Called by the overview (every service) and the service page (one), through
 :func:`forecaster.review.overview.summarize_service`.
@@ -55,7 +56,7 @@ def summary_rows(
     now: datetime,
     max_plan_age_seconds: float = DEFAULT_MAX_PLAN_AGE,
 ) -> dict[int, SummaryRows]:
-    """Per service id, the rows of its summary, in a dozen queries whatever the services."""
+    """Per service id, the rows of its summary, in a few dozen queries whatever the services."""
     metrics = metric_rows(session=session, services=services)
     readings = [metric.reading for metric in metrics.values() if metric.reading is not None]
     champions = rows_by_id(

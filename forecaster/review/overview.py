@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -18,12 +18,11 @@ from forecaster.profiles import ScalingProfile
 from forecaster.review.accuracy import BandCheck
 from forecaster.review.history import nullable
 from forecaster.review.leaderboard import headline_scores
-from forecaster.review.plan_now import DEFAULT_MAX_PLAN_AGE, PlanNow, plans_now
+from forecaster.review.plan_now import DEFAULT_MAX_PLAN_AGE, PlanNow
 from forecaster.review.summary_rows import SummaryRows, summary_rows
 from forecaster.storage.actuations import last_actuations
 from forecaster.storage.jobs import FailedRun, latest_failures
 from forecaster.storage.orm import Actuation, Service
-from forecaster.storage.samples import latest_metric_ms
 from forecaster.storage.services import forecast_only, list_services, profile_of
 from forecaster.training.selection import FAILED_IN_BACKTEST
 
@@ -230,28 +229,6 @@ def summary_of(
         warnings_for(summary, profile=profile, now=now, failures=failures, pushes=rows.pushes)
     )
     return summary
-
-
-def plan_now(
-    *,
-    session: Session,
-    service: Service,
-    now: datetime,
-    window: timedelta,
-    max_age_seconds: float = DEFAULT_MAX_PLAN_AGE,
-) -> PlanNow | None:
-    """:func:`plans_now` of one service."""
-    metric = profile_of(service).metric
-    latest = latest_metric_ms(session=session, service_id=service.id, metric=metric)
-    plans = plans_now(
-        session=session,
-        services=[service],
-        now=now,
-        window=window,
-        max_age_seconds=max_age_seconds,
-        latest_ms={service.id: latest},
-    )
-    return plans.get(service.id)
 
 
 def failed_jobs(

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pandas as pd
 
-from forecaster.review.overview import PlanNow, plan_now
+from forecaster.review.plan_now import DEFAULT_MAX_PLAN_AGE, PlanNow, plans_now
 from forecaster.storage.db import Database
-from forecaster.storage.services import get_service
+from forecaster.storage.samples import latest_metric_ms
+from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import utc_now
 from tests.actuators.factories import STEP, make_service, store_plan
 
@@ -17,7 +18,16 @@ from tests.actuators.factories import STEP, make_service, store_plan
 def _plan_now(database: Database, now: pd.Timestamp, window: timedelta) -> PlanNow:
     with database.session() as session:
         service = get_service(session=session, name="chat")
-        plan = plan_now(session=session, service=service, now=now.to_pydatetime(), window=window)
+        metric = profile_of(service).metric
+        latest = latest_metric_ms(session=session, service_id=service.id, metric=metric)
+        plan = plans_now(
+            session=session,
+            services=[service],
+            now=now.to_pydatetime(),
+            window=window,
+            max_age_seconds=DEFAULT_MAX_PLAN_AGE,
+            latest_ms={service.id: latest},
+        ).get(service.id)
     assert plan is not None
     return plan
 

@@ -532,8 +532,8 @@ def check_zone(zone: str) -> None:
 def check_country(code: str | None) -> str | None:
     """``code`` (``us``, ``de-by``) as a profile stores it (``US``, ``DE-BY``), or refused when
     the ``holidays`` package lacks it (a profile's, ``--holidays``) before any training: the
-    package would only fail when a model asks for the dates."""
-    if not code:
+    package would only fail when a model asks for the dates. Blank (only spaces) is none."""
+    if not code or not code.strip():
         return None
     try:
         return holiday_region(code).code

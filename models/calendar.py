@@ -97,14 +97,17 @@ def holiday_region(code: str) -> HolidayRegion:
     """The region of a holiday code in any case: a country (``US``) or an ISO 3166-2
     subdivision (``de-by``: Germany's holidays plus Bavaria's). The one reading of the code,
     for profiles, ``--holidays`` and models alike; the package wants its own spelling (``BY``,
-    not ``by``; ``Augsburg``). Raises :class:`UnknownHolidayRegionError`."""
+    not ``by``; ``Augsburg``). Spaces around either part are dropped (`` DE-BY `` pasted from a
+    table was refused as country " DE"), and a country the package also knows by its alpha-3
+    code or an alias (``DEU``, ``UK``) is read as its alpha-2 one (``DE``, ``GB``), so two
+    spellings of a region are one calendar. Raises :class:`UnknownHolidayRegionError`."""
     import holidays
 
-    given, dash, subdivision = code.partition("-")
-    country = given.upper()
+    given, dash, subdivision = (part.strip() for part in code.partition("-"))
     supported = holidays.list_supported_countries()  # cached by the package
-    if country not in supported:
+    if given.upper() not in supported:
         raise UnknownHolidayRegionError(given, None, ())
+    country: str = getattr(holidays, given.upper()).country  # the class's alpha-2 code
     if not dash:
         return HolidayRegion(country)
     known = supported[country]

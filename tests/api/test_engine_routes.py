@@ -142,6 +142,30 @@ def test_a_holiday_subdivision_is_saved_as_the_holidays_package_spells_it(
     assert "(DE-BY, US-CA)" in described  # the spec says so too
 
 
+def test_a_holiday_code_is_stored_in_one_spelling(settings: Settings, database: Database) -> None:
+    """Spaces around a code were kept in the 422 (country " DE") and the package's alpha-3
+    codes and aliases were stored as given: DEU-BY and DE-BY were two calendars of one region.
+    Blank is no holidays, as an empty code is."""
+    client = _client(settings, database)
+    for given, stored in (
+        (" DE-BY ", "DE-BY"),
+        ("deu-by", "DE-BY"),
+        ("UK-SCT", "GB-SCT"),
+        ("USA", "US"),
+        ("  ", None),
+    ):
+        saved = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": given})
+        assert saved.status_code == 200, saved.text
+        assert client.get("/v1/services/chat").json()["profile"].get("holiday_country") == stored
+    for given, message in (
+        (" xx ", 'unknown holiday country "xx"; use an ISO 3166 code'),
+        ("DEU-XX", 'unknown subdivision "XX" of DE; use one of BB, BE, BW, BY, '),
+    ):
+        unknown = client.put("/v1/services/chat", json=PROFILE | {"holiday_country": given})
+        assert unknown.status_code == 422
+        assert message in unknown.json()["detail"][0]["msg"]
+
+
 def test_a_subdivision_of_a_country_the_package_knows_none_of_says_to_use_the_country(
     settings: Settings, database: Database
 ) -> None:

@@ -303,6 +303,22 @@ def test_forecast_takes_a_holiday_subdivision_and_refuses_an_unknown_one(tmp_pat
     assert 'unknown subdivision "XX" of DE; use one of BB, BE, BW, BY,' in bad.output
 
 
+def test_forecast_takes_a_holiday_code_with_spaces_or_in_alpha_3(tmp_path: Path) -> None:
+    """`--holidays " DE-BY "` (a quoted paste) was refused as country " DE"; the package's
+    alpha-3 codes read as their alpha-2 ones: the same forecast for every spelling."""
+    csv = _csv(tmp_path / "h.csv", days=4)
+    forecasts = []
+    for i, code in enumerate((" DE-BY ", "DEU-BY", "de-by")):
+        out = tmp_path / f"f{i}.csv"
+        base = ["forecast", "--input", str(csv), "--output", str(out), "--horizon", "6h"]
+        done = runner.invoke(app, [*base, "--model", "seasonal_naive_daily", "--holidays", code])
+        assert done.exit_code == 0, done.output
+        forecasts.append(out.read_text())
+    assert forecasts[0] == forecasts[1] == forecasts[2]
+    bad = runner.invoke(app, [*base, "--holidays", " xx "])
+    assert bad.exit_code == 2 and 'unknown holiday country "xx"' in bad.output
+
+
 def _stored_samples() -> int:
     with open_database(get_settings().database_url) as database, database.session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(Sample)) or 0)

@@ -20,6 +20,11 @@ EPIPHANY = date(2024, 1, 6)  # a holiday in Bavaria (DE-BY), not in the whole of
         ("de-by", HolidayRegion("DE", "BY")),
         ("GB-eng", HolidayRegion("GB", "ENG")),
         ("de-AUGSBURG", HolidayRegion("DE", "Augsburg")),  # as the holidays package spells it
+        (" DE-BY ", HolidayRegion("DE", "BY")),  # pasted with spaces around
+        ("de - by", HolidayRegion("DE", "BY")),
+        ("DEU-BY", HolidayRegion("DE", "BY")),  # the package's alpha-3 code: one calendar
+        ("UK-SCT", HolidayRegion("GB", "SCT")),  # its alias for GB
+        ("usa", HolidayRegion("US")),
     ],
 )
 def test_a_code_reads_in_any_case_as_spelt_by_the_package(code: str, region: HolidayRegion) -> None:
@@ -35,6 +40,9 @@ def test_an_unknown_country_or_subdivision_is_named() -> None:
         holiday_region("de-xx")
     assert (subdivision.value.country, subdivision.value.subdivision) == ("DE", "xx")
     assert {"BY", "BW"} <= set(subdivision.value.choices)
+    with pytest.raises(UnknownHolidayRegionError) as trimmed:
+        holiday_region(" deu-xx ")
+    assert (trimmed.value.country, trimmed.value.subdivision) == ("DE", "xx")
 
 
 def test_a_subdivision_adds_its_own_holidays_to_the_countrys() -> None:

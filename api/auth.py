@@ -17,7 +17,7 @@ import time
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import database_unavailable
@@ -91,8 +91,8 @@ async def _refusal(request: Request) -> Response | None:
         return JSONResponse(
             {"detail": refused.detail}, status_code=refused.status_code, headers=refused.headers
         )
-    except OperationalError as error:  # the keys' table is unreadable: retry, as on any route
-        return await database_unavailable(request, error)
+    except (OperationalError, ProgrammingError) as error:  # the keys' table is unreadable: as
+        return await database_unavailable(request, error)  # on any route, retry or the fix
     return None
 
 

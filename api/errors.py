@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -31,6 +31,7 @@ from forecaster.errors import (
     listing,
     utf8_writable,
 )
+from forecaster.storage.failures import classify
 
 log = logging.getLogger("forecaster.api")
 
@@ -51,17 +52,27 @@ async def _forecaster_error(_request: Request, error: Exception) -> JSONResponse
 
 
 async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    # the database went away (restart, failover): the client should retry. The driver's reason
-    # is said and logged: a SQLite file the service cannot write ("attempt to write a readonly
-    # database") answered every write "retry shortly" with nothing in the log
-    assert isinstance(error, OperationalError)
-    reason = " ".join(str(error.orig or error).split())[:200]
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+    """503 for a database that failed under a request, in the driver's words, logged. A
+    failure that passes (a restart, a failover, a lock) says to retry, with Retry-After; one
+    only an operator can mend (a schema not migrated, a read-only file: ``classify``) names
+    the fix and has no Retry-After, and is logged as an error: every such write was answered
+    "retry shortly", and clients retried for ever what no retry could store."""
+    failure = classify(error)
+    if failure is None:  # a mistake in our own SQL, not the database's state: a 500, traced
+        raise error
+    where = f"{request.method} {request.url.path}"
     stored = "" if request.method in ("GET", "HEAD") else ", nothing was stored"
+    if failure.passes:
+        log.warning("database unavailable on %s: %s", where, failure.reason)
+        return JSONResponse(
+            {"detail": f"database unavailable ({failure.reason}){stored}; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    log.error("database unusable on %s: %s; %s", where, failure.reason, failure.fix)
     return JSONResponse(
-        {"detail": f"database unavailable ({reason}){stored}; retry shortly"},
+        {"detail": f"database unusable ({failure.reason}){stored}; {failure.fix}"},
         status_code=503,
-        headers={"Retry-After": "1"},
     )
 
 
@@ -211,4 +222,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ForecasterError, _forecaster_error)
     app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(ProgrammingError, database_unavailable)  # PostgreSQL's missing table
     app.add_exception_handler(DataError, _value_not_storable)

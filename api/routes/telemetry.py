@@ -8,10 +8,11 @@ from datetime import datetime
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from forecaster.review.overview import ALERTED_JOBS, failed_jobs
+from forecaster.storage.failures import classify
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
 from forecaster.storage.services import forecast_only, list_services
@@ -42,8 +43,16 @@ def metrics(database: DatabaseDep) -> Response:
                 service.name for service in list_services(session=session) if service.enabled
             }
         _newest_forecasts = {name: made for name, made in newest.items() if name in enabled}
-    except OperationalError:
-        log.warning("/metrics: the database is unavailable; forecast ages grow from the last read")
+    except (OperationalError, ProgrammingError) as error:
+        if (failure := classify(error)) is None:
+            raise
+        if failure.passes:
+            log.warning(
+                "/metrics: database unavailable (%s); forecast ages grow from the last read",
+                failure.reason,
+            )
+        else:
+            log.error("/metrics: database unusable (%s); %s", failure.reason, failure.fix)
     now = utc_now()
     ages = {name: now - made for name, made in _newest_forecasts.items()}
     return Response(own_metrics() + forecast_age_exposition(ages), media_type=CONTENT_TYPE_LATEST)

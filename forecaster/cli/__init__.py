@@ -40,9 +40,17 @@ def main() -> None:
 
 def database_failure(error: Exception) -> str | None:
     """One line for a database that failed under a command (full, read-only, gone), in its
-    driver's words, where a traceback of SQL filled the screen; None for any other error.
-    SQLAlchemy is imported by the commands that use a database: without it, this is none."""
-    errors = sys.modules.get("sqlalchemy.exc")
-    if errors is None or not isinstance(error, errors.OperationalError):
+    driver's words, where a traceback of SQL filled the screen, and what to do: run it again,
+    or the operator's fix when that cannot help; None for any other error. SQLAlchemy is
+    imported by the commands that use a database: without it, this is none."""
+    if "sqlalchemy.exc" not in sys.modules:
         return None
-    return f"the database failed: {error.orig}; what the command had not committed is not stored"
+    from forecaster.storage.failures import classify
+
+    if (failure := classify(error)) is None:
+        return None
+    advice = "run it again shortly" if failure.passes else failure.fix
+    return (
+        f"the database failed: {failure.reason}; what the command had not committed is not "
+        f"stored; {advice}"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,15 +175,16 @@ def test_head_is_answered_as_get_without_the_body(
         assert http.request("OPTIONS", "/healthz").headers["allow"] == "GET, HEAD"
 
 
-def test_a_database_refusing_writes_is_named_in_the_503_and_the_log(
+def test_a_database_refusing_writes_is_named_in_the_503_with_its_fix(
     tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """QA: a SQLite file the service could not write (left by an earlier run under another
-    user) answered every write "database unavailable ... retry shortly" and logged nothing."""
-    database = Database(f"sqlite:///{tmp_path / 'ro.db'}")
-    database.migrate()
-    database.engine.dispose()
-    event.listen(database.engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only=ON"))
+    user) answered every write "database unavailable ... retry shortly" and logged nothing;
+    then, named, still "retry shortly" with Retry-After, which no retry could mend. Opened
+    read-only (``mode=ro``: chmod does not stop root), as SQLite opens a file it may not write."""
+    path = tmp_path / "ro.db"
+    Database(f"sqlite:///{path}").migrate()
+    database = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
     try:
         with TestClient(create_app(settings, database)) as client:
             with caplog.at_level(logging.WARNING, logger="forecaster.api"):
@@ -190,11 +192,90 @@ def test_a_database_refusing_writes_is_named_in_the_503_and_the_log(
             listed = client.get("/v1/services")
     finally:
         database.dispose()
-    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
-    detail = refused.json()["detail"]
-    assert "readonly database" in detail and "nothing was stored" in detail
-    assert any("readonly database" in r.getMessage() for r in caplog.records)
+    assert refused.status_code == 503 and "retry-after" not in refused.headers
+    assert refused.json()["detail"] == (
+        "database unusable (attempt to write a readonly database), nothing was stored; the "
+        "service may not write the database: give the user it runs as write access to the "
+        "SQLite file and its folder (or open it read-write)"
+    )
+    logged = [r for r in caplog.records if "readonly database" in r.getMessage()]
+    assert [r.levelno for r in logged] == [logging.ERROR]
     assert listed.status_code == 200  # reads still work
+
+
+def test_a_schema_lacking_a_table_says_to_migrate_and_not_to_retry(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table gone from under the service (a file swapped for an old backup, a table dropped by
+    hand) is "no such table" on SQLite, an error PostgreSQL's driver files as a programming
+    one: "retry shortly" on the first and a bare 500 on the second. Each is the operator's to
+    mend: a 503 naming the fix, no Retry-After, logged as an error; /metrics still answers."""
+    client = TestClient(create_app(settings, database))
+    assert client.put("/v1/services/chat", json={"capacity_per_replica": 5}).is_success
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP TABLE events"))
+    with caplog.at_level(logging.WARNING):
+        listed = client.get("/v1/services/chat/events")
+        added = client.post(
+            "/v1/services/chat/events",
+            json={"name": "launch", "start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00Z"},
+        )
+        cascade = "" if database.is_sqlite else " CASCADE"  # the plans' key to it
+        with database.engine.begin() as connection:  # and /metrics, which a scrape reads
+            connection.execute(text(f"DROP TABLE forecasts{cascade}"))
+        scraped = client.get("/metrics")
+    for answer, stored in ((listed, ""), (added, ", nothing was stored")):
+        assert answer.status_code == 503 and "retry-after" not in answer.headers
+        detail = answer.json()["detail"]
+        assert detail.startswith("database unusable (") and "events" in detail
+        assert detail.endswith(
+            f"{stored}; the schema lacks a table or column this forecaster reads: restart it, "
+            "as it migrates the database at start-up (/readyz names the schema's revision), or "
+            "restore a backup if that revision is already the newest"
+        )
+    assert scraped.status_code == 200
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 3 and "/metrics: database unusable (" in errors[2]
+    assert all("retry" not in message for message in errors)
+
+
+def test_a_locked_database_still_says_retry_shortly(
+    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lock another writer holds passes: the same 503 as before, with Retry-After."""
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    event.listen(database.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=50"))
+    database.engine.dispose()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        with TestClient(create_app(settings, database)) as client:
+            holder.execute("BEGIN IMMEDIATE")  # holds the write lock
+            with caplog.at_level(logging.WARNING, logger="forecaster.api"):
+                refused = client.put("/v1/services/chat", json={"capacity_per_replica": 5})
+            holder.execute("ROLLBACK")
+            stored = client.put("/v1/services/chat", json={"capacity_per_replica": 5})
+    finally:
+        holder.close()
+        database.dispose()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["detail"] == (
+        "database unavailable (database is locked), nothing was stored; retry shortly"
+    )
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert stored.is_success  # and the retry did store it
+
+
+def test_a_missing_keys_table_names_the_fix_too(settings: Settings, database: Database) -> None:
+    """The key check reads the database before any route: the same answer there."""
+    client = TestClient(create_app(settings.model_copy(update={"auth_enabled": True}), database))
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP TABLE api_keys"))
+    refused = client.get("/v1/services", headers={"Authorization": "Bearer fk_abc_def"})
+    assert refused.status_code == 503 and "retry-after" not in refused.headers
+    assert "api_keys" in refused.json()["detail"]
+    assert "the schema lacks a table" in refused.json()["detail"]
 
 
 def test_a_client_leaving_mid_upload_is_no_server_error(

@@ -171,7 +171,32 @@ def test_a_database_that_fails_under_a_command_is_one_line(
     assert stopped.value.code == 1
     assert capsys.readouterr().err.splitlines() == [
         "error: the database failed: attempt to write a readonly database; what the command "
-        "had not committed is not stored"
+        "had not committed is not stored; the service may not write the database: give the "
+        "user it runs as write access to the SQLite file and its folder (or open it read-write)"
+    ]
+
+
+def test_a_table_gone_from_the_database_is_named_with_its_fix(
+    cli_database: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A table dropped by hand (or a file swapped for an old backup at the same revision): the
+    command's start-up migration finds nothing to do, and its failure says what to do."""
+    from forecaster.cli import main
+
+    with sqlite3.connect(tmp_path / "cli.db") as connection:
+        connection.execute("DROP TABLE events")
+    monkeypatch.setattr("sys.argv", ["forecaster", "events", "list", "--service", "chat"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: the database failed: no such table: events; what the command had not committed "
+        "is not stored; the schema lacks a table or column this forecaster reads: restart it, as "
+        "it migrates the database at start-up (/readyz names the schema's revision), or restore "
+        "a backup if that revision is already the newest"
     ]
 
 

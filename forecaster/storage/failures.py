@@ -1,0 +1,77 @@
+"""Whether a database failure passes if the work is tried again (a restart, a failover, a lock
+held a moment) or waits for an operator (a schema not migrated, a file the service cannot
+write, a full disk). The API's 503, the key check, ``/metrics`` and the command line word
+each from :func:`classify`, so a client is not told to retry what retrying cannot mend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+MIGRATE = (
+    "the schema lacks a table or column this forecaster reads: restart it, as it migrates the "
+    "database at start-up (/readyz names the schema's revision), or restore a backup if that "
+    "revision is already the newest"
+)
+READ_ONLY = (
+    "the service may not write the database: give the user it runs as write access to the "
+    "SQLite file and its folder (or open it read-write)"
+)
+FULL = "the database's disk is full: free space or grow the volume"
+TOO_LARGE = (
+    "a statement this needs is beyond SQLite's limits: ask for less at once, or run the "
+    "service on PostgreSQL"
+)
+
+# what the driver says (SQLite's words, lower case) or PostgreSQL's SQLSTATE, and its fix
+FIX_BY_WORDS: dict[str, str] = {
+    "no such table": MIGRATE,
+    "no such column": MIGRATE,
+    "readonly database": READ_ONLY,
+    "database or disk is full": FULL,
+    "too many sql variables": TOO_LARGE,
+    "expression tree is too large": TOO_LARGE,
+    "parser stack overflow": TOO_LARGE,
+    "string or blob too big": TOO_LARGE,
+}
+FIX_BY_SQLSTATE: dict[str, str] = {
+    "42P01": MIGRATE,  # undefined_table
+    "42703": MIGRATE,  # undefined_column
+    "53100": FULL,  # disk_full
+}
+MAX_REASON_CHARS = 200
+
+
+@dataclass(frozen=True)
+class DatabaseFailure:
+    """A database failure: the driver's words on one line, and what an operator must do when
+    trying again cannot help (None: it passes, as a restart or a lock does)."""
+
+    reason: str
+    fix: str | None = None
+
+    @property
+    def passes(self) -> bool:
+        """Whether the same work may succeed if tried again shortly."""
+        return self.fix is None
+
+
+def classify(error: BaseException) -> DatabaseFailure | None:
+    """``error`` as a :class:`DatabaseFailure`, or None when it is not the database's state: not
+    an ``OperationalError``, or a ``ProgrammingError`` other than a missing table or column
+    (PostgreSQL's way of saying a schema is not migrated; any other is a mistake in our SQL).
+    A failure not known to last is taken to pass: a client told to retry loses a moment, one
+    told an operator must act when the database was merely restarting loses far more."""
+    if not isinstance(error, OperationalError | ProgrammingError):
+        return None
+    driver = error.orig or error
+    reason = " ".join(str(driver).split())[:MAX_REASON_CHARS]
+    words = reason.lower()
+    fix = FIX_BY_SQLSTATE.get(getattr(driver, "sqlstate", None) or "") or next(
+        (fix for said, fix in FIX_BY_WORDS.items() if said in words), None
+    )
+    if isinstance(error, ProgrammingError) and fix is None:
+        return None
+    return DatabaseFailure(reason, fix)

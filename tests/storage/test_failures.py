@@ -1,0 +1,75 @@
+"""Which database failures pass if tried again and which wait for an operator, read from
+errors real SQLite files and PostgreSQL raise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from forecaster.storage.db import Database
+from forecaster.storage.failures import MIGRATE, TOO_LARGE, classify
+
+
+def _error_of(url: str, sql: str, params: dict[str, int] | None = None) -> DBAPIError:
+    engine = create_engine(url)
+    try:
+        with pytest.raises(DBAPIError) as raised, engine.connect() as connection:
+            connection.execute(text(sql), params or {})
+    finally:
+        engine.dispose()
+    return raised.value
+
+
+def test_a_missing_table_waits_for_a_migration_on_either_database(database: Database) -> None:
+    """SQLite says "no such table" (an operational error), PostgreSQL undefined_table (a
+    programming one): the same failure, the same fix."""
+    failure = classify(_error_of(database.url, "SELECT * FROM nowhere"))
+    assert failure is not None and failure.fix == MIGRATE and "nowhere" in failure.reason
+
+
+def test_a_mistake_in_our_own_sql_on_postgresql_is_no_database_failure(
+    database: Database,
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("SQLite files a syntax error as an operational error")
+    assert classify(_error_of(database.url, "SELEKT 1")) is None
+
+
+MANY = 40_000  # more variables than SQLite's 32,766, more depth than its 1,000
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        ("SELECT " + " + ".join(f":p{i}" for i in range(MANY)), {f"p{i}": i for i in range(MANY)}),
+        ("SELECT 1" + " + 1" * 1_100, None),  # an expression tree deeper than 1,000
+        ("SELECT " + "(" * 1_100 + "1" + ")" * 1_100, None),  # parentheses too deep to parse
+    ],
+    ids=["variables", "expression", "parentheses"],
+)
+def test_a_statement_beyond_sqlites_limits_does_not_pass(
+    tmp_path: Path, sql: str, params: dict[str, int] | None
+) -> None:
+    failure = classify(_error_of(f"sqlite:///{tmp_path / 'a.db'}", sql, params))
+    assert failure is not None and failure.fix == TOO_LARGE
+
+
+def test_a_lock_or_a_database_gone_passes(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    holder = create_engine(f"sqlite:///{path}").connect()
+    holder.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        url = f"sqlite:///{path}?timeout=0.05"
+        locked = classify(_error_of(url, "CREATE TABLE t (x INTEGER)"))
+    finally:
+        holder.close()
+    assert locked is not None and locked.passes and locked.reason == "database is locked"
+    refused = classify(_error_of("postgresql+psycopg://postgres@127.0.0.1:1/none", "SELECT 1"))
+    assert refused is not None and refused.passes and "127.0.0.1" in refused.reason
+
+
+def test_an_error_of_another_kind_is_none() -> None:
+    assert classify(ValueError("no such table: but not the database's")) is None

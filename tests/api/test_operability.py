@@ -176,7 +176,7 @@ def test_head_is_answered_as_get_without_the_body(
 
 
 def test_a_database_refusing_writes_is_named_in_the_503_with_its_fix(
-    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """QA: a SQLite file the service could not write (left by an earlier run under another
     user) answered every write "database unavailable ... retry shortly" and logged nothing;
@@ -185,6 +185,7 @@ def test_a_database_refusing_writes_is_named_in_the_503_with_its_fix(
     path = tmp_path / "ro.db"
     Database(f"sqlite:///{path}").migrate()
     database = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
+    settings = Settings(database_url=database.url, auth_enabled=False)
     try:
         with TestClient(create_app(settings, database)) as client:
             with caplog.at_level(logging.WARNING, logger="forecaster.api"):
@@ -240,12 +241,13 @@ def test_a_schema_lacking_a_table_says_to_migrate_and_not_to_retry(
 
 
 def test_a_locked_database_still_says_retry_shortly(
-    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A lock another writer holds passes: the same 503 as before, with Retry-After."""
     path = tmp_path / "locked.db"
     database = Database(f"sqlite:///{path}")
     database.migrate()
+    settings = Settings(database_url=database.url, auth_enabled=False)
     event.listen(database.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=50"))
     database.engine.dispose()
     holder = sqlite3.connect(path, isolation_level=None)

@@ -71,7 +71,7 @@ def test_a_pass_stops_at_the_next_service_once_the_lock_is_lost(
     scheduler.start()
     try:
         assert scheduler.wait_until_leader(30)
-        scheduler.run("pass")  # as APScheduler does, on this thread
+        scheduler.run("pass", term=scheduler.terms)  # as APScheduler does, on this thread
     finally:
         scheduler.stop()
         for standby in standbys:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -19,7 +20,9 @@ import pandas as pd
 import uvicorn
 from distributed import Client, LocalCluster
 from fastapi import FastAPI, Request, Response
+from sqlalchemy import text
 
+from forecaster.jobs.leader import LeaderLock
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
@@ -268,3 +271,19 @@ def service_warnings(
             session=session, service=service, now=now or utc_now(), last_actuation=None
         )
     return [warning for warning in summary.warnings if warning.startswith(prefix)]
+
+
+def lose_lock(database: Database, lock: LeaderLock) -> None:
+    """What a PostgreSQL restart (or a removed lock file) does to the leader's lock."""
+    if database.is_sqlite:
+        Path(f"{database.engine.url.database}.scheduler.lock").unlink()
+        return
+    with database.engine.connect() as admin:
+        pid = admin.execute(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+                "AND ((classid::bigint << 32) | objid::bigint) = :key"
+            ),
+            {"key": lock._key},
+        ).scalar_one()
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import text
 
 from forecaster.ingestion.prometheus import pull_prometheus
 from forecaster.ingestion.retention import apply_retention
@@ -31,26 +29,10 @@ from forecaster.storage.plans import latest_plan
 from forecaster.storage.services import get_service
 from forecaster.timeutil import utc_now
 from forecaster.training.train import TrainResult, train_services
-from tests.helpers import store_service
+from tests.helpers import lose_lock, store_service
 
 NAMES = ["a", "b", "c", "d"]
 LOST = "leadership lost after 2 of 4 services"
-
-
-def lose_lock(database: Database, lock: LeaderLock) -> None:
-    """What a PostgreSQL restart (or a removed lock file) does to the leader's lock."""
-    if database.is_sqlite:
-        Path(f"{database.engine.url.database}.scheduler.lock").unlink()
-        return
-    with database.engine.connect() as admin:
-        pid = admin.execute(
-            text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
-                "AND ((classid::bigint << 32) | objid::bigint) = :key"
-            ),
-            {"key": lock._key},
-        ).scalar_one()
-        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
 
 def take_over(database: Database) -> LeaderLock:
@@ -89,7 +71,7 @@ def test_a_pass_stops_at_the_next_service_once_the_lock_is_lost(
     scheduler.start()
     try:
         assert scheduler.wait_until_leader(30)
-        scheduler.run("pass")  # as APScheduler does, on this thread
+        scheduler.run("pass", term=scheduler.terms)  # as APScheduler does, on this thread
     finally:
         scheduler.stop()
         for standby in standbys:

@@ -8,7 +8,9 @@ jobs before the lock is released, so a standby never starts a job the old leader
 pass stops at its next service, and one still inside a service (a training fit) after
 ``scheduler_stop_grace_seconds`` has its run marked failed and is left to stop at its next
 check, once the lock is gone. A lock lost under a running job (the database dropped its
-connection) stops the job at its next service the same way (:mod:`forecaster.leadership`).
+connection) stops the job at its next service the same way (:mod:`forecaster.leadership`). A
+job runs only in the leadership term it was queued in: one still queued when its term ends is
+skipped, even once the process leads again.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ LEASE_CHECK_SECONDS = 5.0
 JOBSTORE_RETRY_SECONDS = 10.0  # APScheduler's default pause after a job store error
 
 _leading: JobScheduler | None = None  # the scheduler whose jobs run in this process
+_pool = threading.local()  # the leadership term whose job pool this thread belongs to
 
 
 class SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
@@ -70,13 +73,19 @@ class ResilientScheduler(BackgroundScheduler):  # type: ignore[misc]
 
 def run_job(job_id: str) -> None:
     """What the job store points at (``forecaster.jobs.scheduler:run_job``): look the job up in
-    the leading scheduler of this process and run it. Only the id is persisted, never settings
-    or credentials."""
+    the leading scheduler of this process and run it, in the term it was queued in. Only the
+    id is persisted, never settings or credentials."""
     leader = _leading
     if leader is None:
         log.warning("job %s fired without a leading scheduler in this process; skipped", job_id)
         return
-    leader.run(job_id)
+    leader.run(job_id, term=getattr(_pool, "term", 0))
+
+
+def _join_term(term: int) -> None:
+    """Start a thread of ``term``'s job pool: each term has a pool of its own, so a job runs
+    on a thread of the term it was queued in (:meth:`JobScheduler.run`)."""
+    _pool.term = term
 
 
 class JobScheduler:
@@ -99,8 +108,8 @@ class JobScheduler:
         self._leading = threading.Event()
         self._thread: threading.Thread | None = None
         self._running = 0  # jobs running now (a shutdown waits for them, up to its grace)
-        self._idle = threading.Condition()
-        self.terms = 0  # how many times this process has become leader
+        self._idle = threading.Condition()  # a stop, a term's start, a job's start: one at once
+        self.terms = 0  # how many times this process has become leader; the current term's number
 
     @property
     def is_leader(self) -> bool:
@@ -125,9 +134,13 @@ class JobScheduler:
         """Stop: running jobs stop at their next service; wait for them (at most
         ``scheduler_stop_grace_seconds``), then release the lock. False when a job was still
         running then (its run is marked failed): its thread keeps the process alive until the
-        process exits without waiting for it."""
+        process exits without waiting for it. Once a stop has begun no term begins (one being
+        set up is given up) and no job starts, even if it returns before its thread ends
+        (``timeout``)."""
         global _leading
-        self._stop.set()
+        with self._idle:  # from here on no term begins and no job starts (_begin_term, run)
+            self._stop.set()
+            self._leading.clear()
         if self._thread is not None:
             self._thread.join(timeout)
         if _leading is self:
@@ -143,17 +156,22 @@ class JobScheduler:
         with self._idle:
             return self._idle.wait_for(lambda: self._running == 0, timeout=timeout)
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str, term: int) -> None:
+        """Run a job queued in leadership ``term``, unless that term has ended (even if a new
+        one has begun since): taken from the pool late (queued behind a busy thread, or just
+        before a stop or the loss of the lock), nothing waited for it, and it would write after
+        the lock went, through an engine disposed of since, or beside the next term's run."""
         spec = self.jobs.get(job_id)
         if spec is None:
             log.warning("job %s is in the job store but not registered; skipped", job_id)
             return
         with self._idle:
-            if not self._leading.is_set():
-                # handed over by the pool after the term ended (queued behind a busy thread,
-                # or taken just before the stop): the stop did not wait for it, and it would
-                # write after the lock went, or through an engine disposed of since
-                log.warning("job %s started after this process stopped leading; skipped", job_id)
+            if term != self.terms or not self._leading.is_set():
+                log.debug(
+                    "job %s was queued in leadership term %d, which has ended; skipped",
+                    job_id,
+                    term,
+                )
                 return
             self._running += 1
         try:
@@ -194,11 +212,17 @@ class JobScheduler:
 
     def _lead(self) -> None:
         log.info("this process leads: running scheduled jobs %s", sorted(self.jobs))
+        term = self.terms + 1
         scheduler = ResilientScheduler(
             jobstores={
                 "default": SharedEngineJobStore(engine=self.database.engine, tablename=TABLE)
             },
-            executors={"default": ThreadPoolExecutor(self.settings.scheduler_threads)},
+            executors={
+                "default": ThreadPoolExecutor(
+                    self.settings.scheduler_threads,
+                    pool_kwargs={"initializer": _join_term, "initargs": (term,)},
+                )
+            },
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -211,8 +235,8 @@ class JobScheduler:
             self._close_abandoned_runs()
             scheduler.start(paused=True)
             self._register(scheduler)
-            self.terms += 1
-            self._leading.set()  # before the first job can start: :meth:`run` checks it
+            if not self._begin_term(term):
+                return
             scheduler.resume()
             swept = time.monotonic()
             while not self._stop.wait(self.lease_check_seconds):
@@ -228,6 +252,16 @@ class JobScheduler:
                 scheduler.shutdown(wait=False)
             self._wait_for_running_jobs()
             self.lock.release()
+
+    def _begin_term(self, term: int) -> bool:
+        """Lead, before the first job can start (:meth:`run` checks it), unless a stop has
+        begun while the term was starting: then the stop wins (False) and no job starts."""
+        with self._idle:
+            if self._stop.is_set():
+                return False
+            self.terms = term
+            self._leading.set()
+            return True
 
     def _wait_for_running_jobs(self) -> None:
         """Running jobs finish before the lock goes, so a standby never overlaps them; on a

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ from forecaster.storage import jobs
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import ABANDONED, SHUT_DOWN, list_job_runs, recorded_job
 from forecaster.storage.orm import Base, JobRun
-from tests.helpers import live_server
+from tests.helpers import live_server, lose_lock
 
 
 def tick(database: Database, _settings: Settings) -> None:
@@ -295,8 +296,113 @@ def test_a_job_the_pool_starts_after_the_stop_does_not_run(
     was disposed of (a connection left open on the fresh pool). It is skipped."""
     scheduler = start(spec("every 1h"))
     scheduler.stop()
-    scheduler.run("tick")  # what the pool's thread does with it, too late
+    scheduler.run("tick", term=1)  # what the pool's thread does with it, too late
     assert ok_ticks(database) == []
+
+
+class Hold(logging.Filter):
+    """Holds the first thread that logs a line containing ``line`` there, until ``go``: a
+    point in another thread's work (ours or APScheduler's), reached and held without changing
+    the code under test."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__()
+        self.line = line
+        self.reached, self.go = threading.Event(), threading.Event()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.reached.is_set() and self.line in record.getMessage():
+            self.reached.set()
+            assert self.go.wait(30)
+        return True
+
+
+@contextmanager
+def held_at(logger: str, line: str) -> Iterator[Hold]:
+    """:class:`Hold` on ``logger``'s records (at INFO and above), let go on the way out."""
+    hold, target = Hold(line), logging.getLogger(logger)
+    level = target.level
+    target.setLevel(logging.INFO)
+    target.addFilter(hold)
+    try:
+        yield hold
+    finally:
+        hold.go.set()
+        target.removeFilter(hold)
+        target.setLevel(level)
+
+
+def test_once_a_stop_has_begun_no_term_and_no_job_starts(
+    database: Database, quick: Settings
+) -> None:
+    """A stop while the process had taken the lock but not yet begun leading (it closes
+    abandoned runs and registers the jobs first) did not win: the term began and its jobs
+    could start after stop() had begun, and, once stop() stopped waiting for the scheduler's
+    thread, after it had returned."""
+    scheduler = JobScheduler(database, quick, [spec("every 0.1s")], lease_check_seconds=0.2)
+    try:
+        with held_at("forecaster.jobs.scheduler", "this process leads") as lead:
+            scheduler.start()
+            assert lead.reached.wait(30)  # the lock is taken; the term has not begun
+            scheduler.stop(timeout=0.2)  # the held thread outlasts the wait
+        assert scheduler.stop()  # the thread goes on from where it was held, and ends
+        assert scheduler.terms == 0 and not scheduler.is_leader and not scheduler.lock.held
+        assert ok_ticks(database) == []
+    finally:
+        scheduler.stop()
+
+
+def test_a_job_queued_in_a_term_that_ended_does_not_run_in_the_next(
+    database: Database, quick: Settings
+) -> None:
+    """A job queued behind a busy pool thread when the lock was lost was started by that
+    thread once it was free; if the process led again by then, it ran in the new term,
+    late and beside the new term's own runs of it. A job runs only in the term it was
+    queued in."""
+    busy, done = threading.Event(), threading.Event()
+    old_pool: list[threading.Thread] = []
+    ticked_on: list[threading.Thread] = []
+
+    def first_run_waits(_database: Database, _settings: Settings) -> None:
+        if not old_pool:
+            old_pool.append(threading.current_thread())
+            busy.set()
+            assert done.wait(30)
+
+    def tick_on(database: Database, settings: Settings) -> None:
+        ticked_on.append(threading.current_thread())
+        tick(database, settings)
+
+    one_thread = quick.model_copy(update={"scheduler_threads": 1})
+    jobs = [
+        JobSpec("busy", first_run_waits, lambda _s: "every 0.2s"),
+        JobSpec("tick", tick_on, lambda _s: "every 0.2s"),
+    ]
+    scheduler = JobScheduler(database, one_thread, jobs, lease_check_seconds=0.2)
+    scheduler.start()
+    try:
+        assert busy.wait(30)
+        with held_at("apscheduler.scheduler", 'Execution of job "tick ') as skipped:
+            skipped.go.set()
+            assert skipped.reached.wait(30)  # a tick is queued behind the busy thread
+        before = len(ticked_on)
+        with held_at("apscheduler.executors.default", 'Job "busy ') as freed:
+            lose_lock(database, scheduler.lock)
+            deadline = time.monotonic() + 30
+            while scheduler.is_leader and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not scheduler.is_leader  # term 1 has ended: it waits for the busy job
+            done.set()
+            assert freed.reached.wait(30)  # which has run; its thread is held before the tick
+            while scheduler.terms < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert scheduler.wait_until_leader(30) and scheduler.terms == 2
+        old_pool[0].join(30)  # the old pool's thread takes the queued tick, then ends
+        assert not old_pool[0].is_alive()
+        assert old_pool[0] not in ticked_on[before:]
+    finally:
+        done.set()
+        scheduler.stop()
 
 
 def test_a_restart_keeps_next_run_times_and_the_store_follows_the_job_list(

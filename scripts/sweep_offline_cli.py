@@ -408,6 +408,92 @@ def forecast_cases() -> list[Case]:
     return cases
 
 
+def more_forecast_cases() -> list[Case]:
+    """Odd steps, more timestamp and header spellings, odd horizons and long gaps."""
+    cases = []
+    for label, days, step in (
+        ("7min", 14, 420),
+        ("13min", 14, 780),
+        ("45s", 2, 45),
+        ("90min", 30, 5400),
+        ("2h", 30, 7200),
+        ("6h", 60, 21_600),
+        ("1s 2d", 2, 1),
+        ("1min 30d", 30, 60),
+    ):
+        cases.append(simple(f"odd step {label}", "forecast", traffic(days, step)))
+    base = traffic(14, 300)
+    spellings = {
+        "T, no seconds": list(base.index.strftime("%Y-%m-%dT%H:%M")),
+        "slashes Y/m/d": list(base.index.strftime("%Y/%m/%d %H:%M:%S")),
+        "US m/d/Y": list(base.index.strftime("%m/%d/%Y %H:%M")),
+        "German d.m.Y": list(base.index.strftime("%d.%m.%Y %H:%M")),
+        "postgres +00": list(base.index.strftime("%Y-%m-%d %H:%M:%S+00")),
+        "microseconds +00:00": list(base.index.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")),
+        "trailing UTC": list(base.index.strftime("%Y-%m-%d %H:%M:%S UTC")),
+    }
+    for label, rows in spellings.items():
+        cases.append(
+            Case(
+                f"timestamps {label}",
+                "forecast",
+                csv_text(rows, numbers(base)),
+                args=FAST,
+                last=base.index[-1],
+                step=300,
+                values=base.to_numpy(),
+            )
+        )
+    headers = {
+        "ds,y": csv_text(naive(base), numbers(base), header="ds,y"),
+        "value,timestamp": csv_text(numbers(base), naive(base), header="value,timestamp"),
+        "whitespace in values": csv_text(naive(base), [f" {v} " for v in numbers(base)]),
+        "plus signs": csv_text(naive(base), [f"+{v}" for v in numbers(base)]),
+        "quoted thousands": csv_text(naive(base), [f'"{v * 100:,.0f}"' for v in base]),
+    }
+    for label, text in headers.items():
+        cases.append(
+            Case(
+                f"csv {label}",
+                "forecast",
+                text,
+                args=FAST,
+                last=base.index[-1],
+                step=300,
+                values=base.to_numpy(),
+            )
+        )
+    for horizon, ok in (("1w", True), ("24H", True), ("1.5h", True), ("0", False), ("-1h", False)):
+        cases.append(
+            simple(
+                f"--horizon {horizon}",
+                "forecast",
+                base,
+                args=["--horizon", horizon, *FAST],
+                horizon=pd.Timedelta(horizon.lower().replace("w", "W")).total_seconds()
+                if ok
+                else 0,
+                expect_error=not ok,
+            )
+        )
+    for freq in ("5T", "5m", "300s", "1H", "15 min"):
+        cases.append(simple(f"--freq {freq}", "forecast", base, args=["--freq", freq, *FAST]))
+    old = traffic(14, 300, start="2023-01-02")
+    cases.append(simple("a year-old chunk, then 14d", "forecast", pd.concat([old, base])))
+    trailing = csv_text(naive(base), numbers(base)[:-20] + [""] * 20)
+    cases.append(
+        Case(
+            "20 trailing blank values",
+            "forecast",
+            trailing,
+            last=base.index[-1],
+            step=300,
+            values=base.to_numpy(),
+        )
+    )
+    return cases
+
+
 def plan_cases() -> list[Case]:
     """``plan`` on a few of the inputs above and odd profiles."""
     base = traffic(14, 300)
@@ -681,7 +767,7 @@ def run(case: Case, workdir: Path, timeout: float) -> Finding:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="run cases whose name contains this")
+    parser.add_argument("--only", default="", help="run cases whose name contains this (a|b)")
     parser.add_argument("--commands", default="forecast,plan,simulate")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
@@ -689,19 +775,28 @@ def main() -> int:
     wanted = options.commands.split(",")
     cases = [
         case
-        for make in (forecast_cases, plan_cases, simulate_cases)
+        for make in (forecast_cases, more_forecast_cases, plan_cases, simulate_cases)
         for case in make()
-        if case.command in wanted and options.only in case.name
+        if case.command in wanted and any(part in case.name for part in options.only.split("|"))
     ]
-    with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(options.jobs) as pool:
-        findings = list(pool.map(lambda c: run(c, Path(workdir), options.timeout), cases))
-    width = max(len(f.case.name) for f in findings)
-    print(f"{'command':9} {'case':{width}} {'exit':>4} {'secs':>6}  verdict  detail")
-    for f in findings:
-        print(
+    width = max(len(case.name) for case in cases)
+
+    def line(f: Finding) -> str:
+        return (
             f"{f.case.command:9} {f.case.name:{width}} {f.code:>4} {f.seconds:6.1f}  "
             f"{f.verdict:7}  {f.detail}"
         )
+
+    def run_and_tell(case: Case) -> Finding:
+        finding = run(case, Path(workdir), options.timeout)
+        print(line(finding), file=sys.stderr, flush=True)  # progress, as each case ends
+        return finding
+
+    with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(options.jobs) as pool:
+        findings = list(pool.map(run_and_tell, cases))
+    print(f"{'command':9} {'case':{width}} {'exit':>4} {'secs':>6}  verdict  detail")
+    for f in findings:
+        print(line(f))
     failed = [f for f in findings if f.verdict == "FAIL"]
     print(f"\n{len(findings)} cases, {len(failed)} failed")
     return 1 if failed else 0

@@ -259,16 +259,18 @@ def forecast_cases() -> list[Case]:
         "floats with 1.0": csv_text(naive(base), [f"{round(v)}.0" for v in base]),
         "scientific notation": csv_text(naive(base), [f"{v:.4e}" for v in base]),
     }
+    refused = ("semicolons", "semicolons, decimal commas", "tabs")  # with a hint, on purpose
     for label, text in dialects.items():
         cases.append(
             Case(
-                f"csv {label}",
+                f"csv {label}" + (" (refused)" if label in refused else ""),
                 "forecast",
                 text,
                 args=FAST,
                 last=base.index[-1],
                 step=300,
                 values=base.to_numpy(),
+                expect_error=label in refused,
             )
         )
     extra = "timestamp,value,host\n" + "".join(
@@ -432,16 +434,18 @@ def more_forecast_cases() -> list[Case]:
         "microseconds +00:00": list(base.index.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")),
         "trailing UTC": list(base.index.strftime("%Y-%m-%d %H:%M:%S UTC")),
     }
+    ambiguous = ("US m/d/Y", "German d.m.Y")  # day or month first: named, not guessed
     for label, rows in spellings.items():
         cases.append(
             Case(
-                f"timestamps {label}",
+                f"timestamps {label}" + (" (refused)" if label in ambiguous else ""),
                 "forecast",
                 csv_text(rows, numbers(base)),
                 args=FAST,
                 last=base.index[-1],
                 step=300,
                 values=base.to_numpy(),
+                expect_error=label in ambiguous,
             )
         )
     headers = {
@@ -454,13 +458,14 @@ def more_forecast_cases() -> list[Case]:
     for label, text in headers.items():
         cases.append(
             Case(
-                f"csv {label}",
+                f"csv {label}" + (" (refused)" if label == "quoted thousands" else ""),
                 "forecast",
                 text,
                 args=FAST,
                 last=base.index[-1],
                 step=300,
                 values=base.to_numpy(),
+                expect_error=label == "quoted thousands",
             )
         )
     for horizon, ok in (("1w", True), ("24H", True), ("1.5h", True), ("0", False), ("-1h", False)):
@@ -476,8 +481,15 @@ def more_forecast_cases() -> list[Case]:
                 expect_error=not ok,
             )
         )
-    for freq in ("5T", "5m", "300s", "1H", "15 min"):
-        cases.append(simple(f"--freq {freq}", "forecast", base, args=["--freq", freq, *FAST]))
+    for freq, step in (("5m", 300), ("300s", 300), ("1H", 3600), ("15 min", 900)):
+        freq_args = ["--freq", freq, *FAST]
+        last = base.index[-1].floor(f"{step}s")  # steps from epoch
+        cases.append(
+            simple(f"--freq {freq}", "forecast", base, args=freq_args, step=step, last=last)
+        )
+    cases.append(
+        simple("--freq 5T (refused)", "forecast", base, args=["--freq", "5T"], expect_error=True)
+    )
     old = traffic(14, 300, start="2023-01-02")
     cases.append(simple("a year-old chunk, then 14d", "forecast", pd.concat([old, base])))
     trailing = csv_text(naive(base), numbers(base)[:-20] + [""] * 20)
@@ -523,11 +535,18 @@ def plan_cases() -> list[Case]:
                 "max_replicas: 40", "max_replicas: 5"
             ),
         ),
+        simple(  # capacity_per_replica is required beside tiers too: a clear refusal
+            "profile tiers without capacity_per_replica (refused)",
+            "plan",
+            base,
+            profile="min_replicas: 1\ntiers:\n  - {name: CPU, capacity_per_replica: 5}\n",
+            expect_error=True,
+        ),
         simple(
             "profile tiers",
             "plan",
             base,
-            profile="min_replicas: 1\nmax_replicas: 50\ntiers:\n"
+            profile="capacity_per_replica: 40\nmin_replicas: 1\nmax_replicas: 50\ntiers:\n"
             "  - {name: CPU, capacity_per_replica: 5, cost_per_replica_hour: 0.1,\n"
             "     max_replicas: 10}\n"
             "  - {name: L4, capacity_per_replica: 40, cost_per_replica_hour: 0.8,\n"

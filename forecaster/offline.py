@@ -466,7 +466,7 @@ def _parsed(columns: TextColumns, missing: pd.Series, name: str) -> tuple[pd.Ser
             stamp = columns.timestamps.iloc[first]
             raise InvalidInputError(
                 f"{name}: {int(rows.sum())} {why}, first at line {line}: "
-                f"{stamp},{text.iloc[first]}{_timestamp_hint(stamp)}"
+                f"{stamp},{text.iloc[first]}{_row_hint(stamp, text.iloc[first])}"
             )
     _refuse_serial_dates(columns.timestamps, name)
     return stamps, values
@@ -520,12 +520,24 @@ def _offset_text(minutes: int) -> str:
     return f"{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d}"
 
 
-def _timestamp_hint(stamp: str) -> str:
-    """Why a timestamp that is a number was refused: epoch milliseconds (or finer) read as
-    seconds would land thousands of years ahead, so they are named rather than guessed."""
+# 03/04/2024 or 04.03.2024 00:05: a spreadsheet's local date, day or month first
+_LOCAL_DATE = re.compile(r"\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b")
+# 10,063, 1,234.5 or 10,5: a thousands separator or a decimal comma
+_COMMA_NUMBER = re.compile(r"\s*[+-]?\d[\d,]*,\d+(\.\d*)?\s*")
+
+
+def _row_hint(stamp: str, value: str) -> str:
+    """Why a row was refused, when its form says: epoch milliseconds (or finer) read as
+    seconds would land thousands of years ahead; a local date (``03/04/2024``) is ambiguous
+    between day and month first; a comma in a number is a thousands separator or a decimal
+    comma. Named rather than guessed (a QA sweep: such rows were refused without a why)."""
     number = coerce_numeric(pd.Series([stamp])).iloc[0]
     if math.isfinite(number) and abs(number) >= 1e11:
         return " (epoch milliseconds? give epoch seconds or ISO-8601)"
+    if _LOCAL_DATE.match(stamp):
+        return " (a day-first or month-first date? write ISO-8601, such as 2024-03-04 00:05:00)"
+    if _COMMA_NUMBER.fullmatch(value):
+        return " (a thousands separator or a decimal comma? write plain numbers, such as 1234.5)"
     return ""
 
 

@@ -42,7 +42,8 @@ def read_csv_text(
 
     pandas silently takes the first column as the row index when every row has one field more
     than the header (a trailing comma, an extra column): the values would land in the wrong
-    columns, so such a file is refused, naming the problem. So is a file that is not UTF-8
+    columns, so such a file is refused, naming the problem, unless that extra field is blank
+    in every row (a trailing comma), which is dropped. So is a file that is not UTF-8
     text, saying so: the decoder's own message names a byte, not the fix. A file separated by
     ';' or tabs is refused with a hint, not read: ';' files often write decimal commas.
     """
@@ -74,6 +75,11 @@ def read_csv_text(
                 f"cannot read {name}: it seems to use {label} as separator "
                 f"({quoted(header_text)}); save it comma-separated"
             )
+    if not isinstance(frame.index, pd.RangeIndex) and _blank(frame.iloc[:, -1]):
+        frame = _without_trailing_separators(frame)
+    unnamed = header is None or str(frame.columns[-1]).startswith("Unnamed: ")
+    if frame.shape[1] > 1 and unnamed and _blank(frame.iloc[:, -1]):
+        frame = frame.iloc[:, :-1]  # a trailing comma on the header too, or with no header
     if not isinstance(frame.index, pd.RangeIndex):
         raise InvalidInputError(
             f"cannot read {name}: its rows have more fields than the header "
@@ -81,6 +87,20 @@ def read_csv_text(
             "a trailing comma or an extra column?"
         )
     return _without_trailing_empty_rows(frame)
+
+
+def _blank(column: pd.Series) -> pd.Series:
+    """Whether every cell of ``column`` is blank (a missing field reads as NaN)."""
+    return bool(column.fillna("").str.strip().eq("").all())
+
+
+def _without_trailing_separators(frame: pd.DataFrame) -> pd.DataFrame:
+    """A file whose rows end with a separator the header lacks (``2024-01-01,5,``, as some
+    exporters write) read as pandas shifted it: the first column taken as the index, the
+    values one column left, the last column the blank field. Shifted back, the blank field
+    dropped: nothing is lost, where a refusal had stopped every such file (a QA sweep)."""
+    shifted = frame.reset_index()
+    return shifted.iloc[:, :-1].set_axis(frame.columns, axis=1)
 
 
 def _first_bytes(source: Path | bytes) -> bytes:

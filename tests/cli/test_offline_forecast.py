@@ -723,3 +723,42 @@ def test_a_file_at_one_utc_offset_is_read_as_written(tmp_path: Path) -> None:
     loaded = read_series_csv(path)
     assert loaded.clock_shift is None and loaded.note is None
     assert loaded.on_latest_clock() is loaded.points
+
+
+def test_rows_ending_with_a_trailing_comma_are_read(tmp_path: Path) -> None:
+    """Found by a QA sweep: rows ending with a separator the header lacks (``t,5,``, as some
+    exporters write) refused the whole file; so did the same with no header row. The blank
+    field is dropped; a row whose extra field holds something still refuses the file."""
+    rows = [f"2024-01-01 00:{minute:02d}:00,{minute % 7}," for minute in range(0, 60, 5)]
+    files = {
+        "header": "timestamp,value\n" + "\n".join(rows) + "\n",
+        "no_header": "\n".join(rows) + "\n",
+    }
+    for name, text in files.items():
+        (tmp_path / f"{name}.csv").write_text(text)
+        series_file = read_series_csv(tmp_path / f"{name}.csv")
+        assert list(series_file.points) == [minute % 7 for minute in range(0, 60, 5)], name
+    (tmp_path / "extra.csv").write_text(
+        "timestamp,value\n" + "\n".join(rows) + "\n" + rows[0] + "7\n"
+    )
+    with pytest.raises(InvalidInputError, match="more fields than the header"):
+        read_series_csv(tmp_path / "extra.csv")
+
+
+def test_dates_and_numbers_in_a_spreadsheet_locale_are_named(tmp_path: Path) -> None:
+    """Found by a QA sweep: ``03/04/2024 00:05`` or ``04.03.2024`` timestamps and ``"10,063"``
+    values were refused as unreadable rows without saying why; the refusal now names the
+    likely form (day or month first is ambiguous, so it is not guessed)."""
+    cases = {
+        "03/04/2024 00:05,12": "a day-first or month-first date? write ISO-8601",
+        "04.03.2024 00:05,12": "a day-first or month-first date? write ISO-8601",
+        '2024-03-04 00:05,"10,063"': "a thousands separator or a decimal comma?",
+        '2024-03-04 00:05,"10,5"': "a thousands separator or a decimal comma?",
+        "2024-03-04 00:05,12 req/s": "unreadable rows, first at line 2: 2024-03-04 00:05,12 req/s",
+    }
+    for row, message in cases.items():
+        (tmp_path / "local.csv").write_text(f"timestamp,value\n{row}\n{row}\n")
+        with pytest.raises(InvalidInputError, match="unreadable rows") as refused:
+            read_series_csv(tmp_path / "local.csv")
+        assert message in str(refused.value), row
+    assert "(" not in str(refused.value).rsplit("req/s", 1)[1]  # no hint where none fits

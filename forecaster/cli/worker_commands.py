@@ -60,9 +60,10 @@ def worker() -> None:
     stop.wait()
     finished = scheduler.stop()
     database.dispose()
-    if not finished:  # a fit past the grace: its run is marked failed and the lock is free
+    if not finished:  # a fit past the grace (its run is marked failed), or a stuck scheduler
         worker_log.warning(
-            "worker stopped; a job still running was left (its run is marked failed)"
+            "worker stopped; a job or the scheduler's thread still running was left "
+            "(a job's run is marked failed)"
         )
         sys.stdout.flush()
         sys.stderr.flush()

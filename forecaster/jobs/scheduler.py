@@ -133,10 +133,10 @@ class JobScheduler:
     def stop(self, timeout: float | None = 60.0) -> bool:
         """Stop: running jobs stop at their next service; wait for them (at most
         ``scheduler_stop_grace_seconds``), then release the lock. False when a job was still
-        running then (its run is marked failed): its thread keeps the process alive until the
-        process exits without waiting for it. Once a stop has begun no term begins (one being
-        set up is given up) and no job starts, even if it returns before its thread ends
-        (``timeout``)."""
+        running then (its run is marked failed), or when the scheduler's own thread outlasted
+        ``timeout`` (it may still hold the lock and write): the process should then exit without
+        waiting for them. Once a stop has begun no term begins (one being set up is given up)
+        and no job starts, even if it returns before its thread ends."""
         global _leading
         with self._idle:  # from here on no term begins and no job starts (_begin_term, run)
             self._stop.set()
@@ -145,8 +145,9 @@ class JobScheduler:
             self._thread.join(timeout)
         if _leading is self:
             _leading = None
+        ended = self._thread is None or not self._thread.is_alive()
         with self._idle:
-            return self._running == 0
+            return ended and self._running == 0
 
     def wait_until_leader(self, timeout: float) -> bool:
         return self._leading.wait(timeout)

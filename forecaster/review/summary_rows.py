@@ -84,7 +84,7 @@ def summary_rows(
     bands = recent_band_checks(session=session, probes=band_probes(services, metrics))
     plans = plans_now(
         session=session,
-        services=[service for service, _ in services],
+        services=services,
         now=now,
         window=window,
         max_age_seconds=max_plan_age_seconds,

@@ -91,16 +91,22 @@ def latest_failure(
 
 
 def last_actuations(*, session: Session, service_ids: list[int]) -> dict[int, Actuation]:
-    """Each service's newest actuation, keyed by service id (services with none are absent)."""
-    if not service_ids:
-        return {}
+    """Each service's newest actuation, keyed by service id (services with none are absent),
+    in a query per :data:`~forecaster.storage.chunks.ID_CHUNK` services."""
+    rows = rows_in_chunks(
+        session=session, items=service_ids, query=_last_actuations_query, id_list=True
+    )
+    return {row.service_id: row for (row,) in rows}
+
+
+def _last_actuations_query(service_ids: list[int]) -> Select[Actuation]:
+    """:func:`last_actuations`' read of some services."""
     newest = (
         select(func.max(Actuation.id))
         .where(Actuation.service_id.in_(service_ids))
         .group_by(Actuation.service_id)
     )
-    rows = session.execute(select(Actuation).where(Actuation.id.in_(newest))).scalars()
-    return {row.service_id: row for row in rows}
+    return select(Actuation).where(Actuation.id.in_(newest))
 
 
 def latest_pushes_of(*, session: Session, targets: Mapping[int, int]) -> dict[int, list[Actuation]]:

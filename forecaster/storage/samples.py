@@ -488,7 +488,7 @@ def bucketed_samples_of(
     in [start, end): windows of distinct series (the overview's services) read together, one
     query per distinct (start, end, bucket, shift) among their series (the overview's services
     share a window and take few steps and shifts) and per
-    :data:`~forecaster.storage.chunks.SERIES_CHUNK` series of it.
+    :data:`~forecaster.storage.chunks.ID_CHUNK` series of it.
 
     A point counts for its bucket once moved ahead by its series' ``early_ms`` (training moves
     points of a finer step to their nearest own mark: :func:`roll_up_samples`).
@@ -518,7 +518,7 @@ def bucketed_samples_of(
             session=session,
             items=series_ids,
             query=partial(_bucket_query, grid=grid),
-            series_ids=True,
+            id_list=True,
         )
     ]
     array = float_rows(rows, 5) if rows else np.empty((0, 5))

@@ -10,7 +10,12 @@ seconds, gaps, silent and disabled services, forecasts covering now, run out or 
 quantile, load that left the band, plans in force, run out or too old, failed and dry-run
 actuations, retired targets, failed jobs and an unreadable profile. Prints the median
 milliseconds and the queries of building the overview's JSON (as the route does, in process);
-``--profile`` adds the top of a cProfile. Exits non-zero when the overview fails.
+``--profile`` adds the slowest queries and the top of a cProfile. Exits non-zero when the
+overview fails.
+
+Comparing dumps on PostgreSQL: a parallel plan sums a bucket's ``avg`` in any order, so at
+1,100 services the same code's sparklines differ run to run in their last digits; run both
+with ``PGOPTIONS="-c max_parallel_workers_per_gather=0"``. ``--seeded`` reuses a database.
 """
 
 from __future__ import annotations

@@ -148,10 +148,15 @@ def actuals_of(frame: pd.DataFrame, *, index: pd.DatetimeIndex, live: bool) -> p
     """A :func:`steps_window`'s buckets as the actual load of each step of ``index``."""
     if live:
         frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
-    by_step = pd.Series(
-        frame["mean"].to_numpy(dtype="float64"), index=frame["bucket_ms"].to_numpy(dtype="int64")
-    )
-    return pd.Series(by_step.reindex(index.as_unit("ms").asi8).to_numpy(), index=index)
+    # looked up in the sorted bucket starts: a reindexed Series was 1 ms a service
+    starts = frame["bucket_ms"].to_numpy(dtype="int64")
+    wanted = index.as_unit("ms").asi8
+    values = np.full(len(wanted), np.nan)
+    if len(starts):
+        at = np.minimum(np.searchsorted(starts, wanted), len(starts) - 1)
+        found = starts[at] == wanted
+        values[found] = frame["mean"].to_numpy(dtype="float64")[at[found]]
+    return pd.Series(values, index=index)
 
 
 def review_forecast(*, session: Session, forecast_id: int) -> ForecastReview:

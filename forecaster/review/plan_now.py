@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from forecaster.actuators.window import disabled_note, too_old_note, too_old_reason
+from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.newest import NewestPlan, newest_plans, rows_by_id
 from forecaster.storage.orm import Forecast, Service
 from forecaster.storage.plans import PlanGlance, plan_glances
-from forecaster.storage.services import profile_of
 from forecaster.timeutil import as_utc
 from forecaster.training.replan import plan_ended_note
 
@@ -44,15 +44,16 @@ class PlanNow:
 def plans_now(
     *,
     session: Session,
-    services: Sequence[Service],
+    services: Sequence[tuple[Service, ScalingProfile]],
     now: datetime,
     window: timedelta,
     max_age_seconds: float,
     latest_ms: Mapping[int, int | None],
 ) -> dict[int, PlanNow]:
     """Per service id (those with a plan), :func:`plan_of` its newest plan, in three queries;
-    ``latest_ms``: the epoch ms of each one's newest sample of its metric."""
-    newest = newest_plans(session=session, service_ids=[service.id for service in services])
+    ``services``: each with its profile, read already; ``latest_ms``: the epoch ms of each
+    one's newest sample of its metric."""
+    newest = newest_plans(session=session, service_ids=[service.id for service, _ in services])
     forecasts = rows_by_id(
         session=session, entity=Forecast, ids=[one.plan.forecast_id for one in newest.values()]
     )
@@ -65,6 +66,7 @@ def plans_now(
     return {
         service.id: plan_of(
             service,
+            profile,
             found,
             glance=glances[found.plan.id],
             forecast=forecasts.get(found.plan.forecast_id or 0),
@@ -72,13 +74,14 @@ def plans_now(
             max_age_seconds=max_age_seconds,
             latest_ms=latest_ms.get(service.id),
         )
-        for service in services
+        for service, profile in services
         if (found := newest.get(service.id)) is not None
     }
 
 
 def plan_of(
     service: Service,
+    profile: ScalingProfile,
     newest: NewestPlan,
     *,
     glance: PlanGlance,
@@ -106,7 +109,7 @@ def plan_of(
     elif ran_out:  # a plan without steps covers nothing after it was made
         ended = plan.generated_at if ends_at is None else ends_at
         note = plan_ended_note(
-            name=service.name, profile=profile_of(service), ends_at=ended, latest_ms=latest_ms
+            name=service.name, profile=profile, ends_at=ended, latest_ms=latest_ms
         )
     elif too_old is not None:
         note = too_old_note(too_old)

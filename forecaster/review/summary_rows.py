@@ -84,7 +84,7 @@ def summary_rows(
     bands = recent_band_checks(session=session, probes=band_probes(services, metrics))
     plans = plans_now(
         session=session,
-        services=[service for service, _ in services],
+        services=services,
         now=now,
         window=window,
         max_age_seconds=max_plan_age_seconds,
@@ -158,14 +158,18 @@ def metric_rows(
     def step_of(one: SeriesNewest) -> float | None:
         return step_of_stamps(stamps.get(one.id, np.empty(0, dtype="int64")))
 
+    last_ms = {key: max_of(one.last_ms for one in own) for key, own in label_sets.items()}
+    known = {key: ms for key, ms in last_ms.items() if ms is not None}
+    # in one conversion: one a service was a third of a millisecond each
+    moments = from_epoch_ms(np.fromiter(known.values(), "int64")).to_pydatetime()
+    last = dict(zip(known, moments, strict=True))
     rows: dict[int, MetricRows] = {}
     for key, own in label_sets.items():
-        last_ms = max_of(one.last_ms for one in own)
         rows[key] = MetricRows(
             series=metric[key],
             label_sets=own,
             reading=reading_among(metric[key]),
-            last_sample=None if last_ms is None else from_epoch_ms([last_ms])[0].to_pydatetime(),
+            last_sample=last.get(key),
             own_step=step_of(own[-1]) if own else None,
             spacing=step_of(own[0]) if own else None,
         )

@@ -2,9 +2,9 @@
 term per series or service (an ``OR`` of index ranges, a ``CASE`` of per-id bounds), and SQLite
 refuses an ``OR`` of 1,000 terms (its expression depth limit) where PostgreSQL plans one slowly.
 
-Callers in :mod:`forecaster.storage` run one query per ``CHUNK`` items (per ``SERIES_CHUNK``
-for a plain ``IN`` list of series ids), so a fleet of up to ``CHUNK`` services reads in as many
-queries as one service, and each further chunk adds one.
+Callers in :mod:`forecaster.storage` run one query per ``CHUNK`` items (per ``ID_CHUNK`` for
+a plain ``IN`` list of ids: series, services, forecasts, model runs), so a fleet of up to
+``CHUNK`` services reads in as many queries as one service, and each further chunk adds one.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 # terms a query holds: an OR of per-series ranges stays well under SQLite's depth of 1,000
 CHUNK = 400
-# series ids an IN list of a query holds: each is a bound parameter, and PostgreSQL's protocol
+# ids an IN list of a query holds: each is a bound parameter, and PostgreSQL's protocol
 # carries at most 65,535 (400 services of 30 pods each had failed the whole overview)
-SERIES_CHUNK = 5_000
+ID_CHUNK = 5_000
 
 Item = TypeVar("Item")
 Columns = TypeVarTuple("Columns")
@@ -38,10 +38,10 @@ def rows_in_chunks(
     session: Session,
     items: Iterable[Item],
     query: Callable[[list[Item]], Select[*Columns]],
-    series_ids: bool = False,
+    id_list: bool = False,
 ) -> list[Row[*Columns]]:
     """The rows of ``query`` for each chunk of ``items``, one after the other: for a read whose
     terms are per item, when the result of each item does not depend on the others.
-    ``series_ids``: the items are series ids of one ``IN`` list, ``SERIES_CHUNK`` a query."""
-    size = SERIES_CHUNK if series_ids else CHUNK  # read now: tests shrink them
+    ``id_list``: the items are the ids of one ``IN`` list, ``ID_CHUNK`` a query."""
+    size = ID_CHUNK if id_list else CHUNK  # read now: tests shrink them
     return [row for part in chunked(items, size) for row in session.execute(query(part)).all()]

@@ -172,12 +172,26 @@ def forecast_frames(
     if not windows:
         return {}
     rows = rows_in_chunks(session=session, items=windows.items(), query=_points_query)
-    points: dict[int, list[Any]] = {forecast_id: [] for forecast_id in windows}
-    for row in rows:
-        points[row[0]].append(row[1:])
-    return {
-        forecast_id: _points_frame(session, forecast_id, own) for forecast_id, own in points.items()
-    }
+    # one frame for all, cut by forecast: a frame built per forecast was 3 ms a service
+    points = pd.DataFrame(rows, columns=["forecast_id", "ts", *FORECAST_COLUMNS, "risk"])
+    points["ts"] = pd.to_datetime(points["ts"], utc=True)
+    ids = points.pop("forecast_id").to_numpy(dtype="int64")
+    points = points.set_index("ts")
+    # each chunk is ordered by forecast and time, and holds all of a forecast's points
+    order = np.argsort(ids, kind="stable")
+    points, ids = points.iloc[order], ids[order]
+    plain = points.drop(columns="risk")
+    frames: dict[int, pd.DataFrame] = {}
+    for forecast_id in windows:
+        own = slice(np.searchsorted(ids, forecast_id), np.searchsorted(ids, forecast_id, "right"))
+        forecast = session.get(Forecast, forecast_id)  # callers have loaded it: no second query
+        risk_quantile = forecast.risk_quantile if forecast is not None else None
+        frames[forecast_id] = (
+            plain.iloc[own]
+            if risk_quantile is None
+            else points.iloc[own].rename(columns={"risk": quantile_name(risk_quantile)})
+        )
+    return frames
 
 
 Window = tuple[int, tuple[datetime | None, datetime | None]]  # a forecast's id: after, before
@@ -206,18 +220,6 @@ def _points_query(
         .where(or_(*ranges))
         .order_by(ForecastPoint.forecast_id, ForecastPoint.ts)
     )
-
-
-def _points_frame(session: Session, forecast_id: int, rows: list[Any]) -> pd.DataFrame:
-    forecast = session.get(Forecast, forecast_id)  # callers have loaded it: no second query
-    risk_quantile = forecast.risk_quantile if forecast is not None else None
-    frame = pd.DataFrame(rows, columns=["ts", *FORECAST_COLUMNS, "risk"])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    if risk_quantile is None:
-        frame = frame.drop(columns="risk")
-    else:
-        frame = frame.rename(columns={"risk": quantile_name(risk_quantile)})
-    return frame.set_index("ts")
 
 
 def quantile_series(frame: pd.DataFrame, quantile: float) -> pd.Series:

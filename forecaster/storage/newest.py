@@ -46,9 +46,18 @@ class SeriesNewest:
 
 
 def series_newest(*, session: Session, service_ids: list[int]) -> list[SeriesNewest]:
-    """Every series of the services, by id, with its newest rows."""
-    if not service_ids:
-        return []
+    """Every series of the services, by id, with its newest rows (a query per
+    :data:`~forecaster.storage.chunks.ID_CHUNK` services)."""
+    rows = rows_in_chunks(
+        session=session, items=service_ids, query=_series_newest_query, id_list=True
+    )
+    return sorted((SeriesNewest(*row) for row in rows), key=lambda one: one.id)
+
+
+def _series_newest_query(
+    service_ids: list[int],
+) -> Select[int, int, str, str, str | None, Any, Any, Any, Any]:
+    """:func:`series_newest`' read of some services' series."""
     own_sample = Sample.series_id == Series.id
     dozenth = (
         select(Sample.ts_ms)
@@ -59,7 +68,7 @@ def series_newest(*, session: Session, service_ids: list[int]) -> list[SeriesNew
         .scalar_subquery()
     )
     champion = (ModelRun.series_id == Series.id) & ModelRun.is_champion.is_(True)
-    rows = session.execute(
+    return (
         select(
             Series.id,
             Series.service_id,
@@ -73,8 +82,7 @@ def series_newest(*, session: Session, service_ids: list[int]) -> list[SeriesNew
         )
         .where(Series.service_id.in_(service_ids))
         .order_by(Series.id)
-    ).all()
-    return [SeriesNewest(*row) for row in rows]
+    )
 
 
 def newest_stamps(*, session: Session, series: Iterable[SeriesNewest]) -> dict[int, np.ndarray]:
@@ -112,24 +120,30 @@ class NewestPlan:
 
 
 def newest_plans(*, session: Session, service_ids: list[int]) -> dict[int, NewestPlan]:
-    """Each service's newest plan (the one in force) and when it runs out, by service id."""
-    if not service_ids:
-        return {}
+    """Each service's newest plan (the one in force) and when it runs out, by service id (a
+    query per :data:`~forecaster.storage.chunks.ID_CHUNK` services)."""
+    rows = rows_in_chunks(
+        session=session, items=service_ids, query=_newest_plans_query, id_list=True
+    )
+    return {
+        plan.service_id: NewestPlan(plan=plan, ends_at=step_end(last, plan.step_seconds))
+        for plan, last in rows
+    }
+
+
+def _newest_plans_query(service_ids: list[int]) -> Select[Plan, datetime | None]:
+    """:func:`newest_plans`' read of some services: each one's newest plan, its last step."""
     last_step = (
         select(func.max(PlanStep.ts))
         .where(PlanStep.plan_id == Plan.id)
         .correlate(Plan)
         .scalar_subquery()
     )
-    rows = session.execute(
+    return (
         select(Plan, last_step)
         .join(Service, Plan.id == newest_plan_id())
         .where(Service.id.in_(service_ids))
-    ).all()
-    return {
-        plan.service_id: NewestPlan(plan=plan, ends_at=step_end(last, plan.step_seconds))
-        for plan, last in rows
-    }
+    )
 
 
 Row = TypeVar("Row", Forecast, ModelRun)
@@ -142,10 +156,14 @@ def rows_by_id(
     ids: Iterable[int | None],
     unread: Sequence[QueryableAttribute[Any]] = (),
 ) -> dict[int, Row]:
-    """Rows of ``entity`` (forecasts, model runs) by id, in one read; ``unread``: columns not
-    loaded (a model run's pickled model: 70 ms of the overview's 100 champions on PostgreSQL)."""
-    wanted = {one for one in ids if one is not None}
-    if not wanted:
-        return {}
-    query = select(entity).where(entity.id.in_(wanted)).options(*map(defer, unread))
-    return {row.id: row for row in session.execute(query).scalars()}
+    """Rows of ``entity`` (forecasts, model runs) by id, in one read (one per
+    :data:`~forecaster.storage.chunks.ID_CHUNK` ids); ``unread``: columns not loaded (a model
+    run's pickled model: 70 ms of the overview's 100 champions on PostgreSQL)."""
+    wanted = sorted({one for one in ids if one is not None})
+    rows = rows_in_chunks(
+        session=session,
+        items=wanted,
+        query=lambda part: select(entity).where(entity.id.in_(part)).options(*map(defer, unread)),
+        id_list=True,
+    )
+    return {row.id: row for (row,) in rows}

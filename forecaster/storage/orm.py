@@ -241,6 +241,7 @@ class Actuation(Base):
     __tablename__ = "actuations"
     __table_args__ = (
         Index("ix_actuations_service_created", "service_id", "created_at"),
+        Index("ix_actuations_service_newest", "service_id", "id"),  # a service's newest
         Index("ix_actuations_plan_id", "plan_id"),  # deleting old plans (housekeeping)
     )
 

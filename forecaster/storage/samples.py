@@ -488,7 +488,7 @@ def bucketed_samples_of(
     in [start, end): windows of distinct series (the overview's services) read together, one
     query per distinct (start, end, bucket, shift) among their series (the overview's services
     share a window and take few steps and shifts) and per
-    :data:`~forecaster.storage.chunks.SERIES_CHUNK` series of it.
+    :data:`~forecaster.storage.chunks.ID_CHUNK` series of it.
 
     A point counts for its bucket once moved ahead by its series' ``early_ms`` (training moves
     points of a finer step to their nearest own mark: :func:`roll_up_samples`).
@@ -518,14 +518,11 @@ def bucketed_samples_of(
             session=session,
             items=series_ids,
             query=partial(_bucket_query, grid=grid),
-            series_ids=True,
+            id_list=True,
         )
     ]
     array = float_rows(rows, 5) if rows else np.empty((0, 5))
-    return {
-        key: _summed(array[np.isin(array[:, 0], window.series_ids)], window)
-        for key, window in windows.items()
-    }
+    return _summed(array, windows)
 
 
 @dataclass(frozen=True)
@@ -580,35 +577,66 @@ def _no_buckets() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype="float64") for name in BUCKET_COLUMNS})
 
 
-def _summed(array: np.ndarray, window: BucketWindow) -> pd.DataFrame:
-    """Per-series buckets (rows of series, bucket, mean, max, count) summed over the series."""
-    buckets = -(-(window.end_ms - window.start_ms) // window.bucket_ms)  # moved past the end
-    array = array[(array[:, 1] >= 0) & (array[:, 1] < buckets)]
+def _summed(array: np.ndarray, windows: Mapping[Key, BucketWindow]) -> dict[Key, pd.DataFrame]:
+    """Per window, its per-series buckets (rows of series, bucket, mean, max, count) summed
+    over its series, grouped for all windows at once: a small frame grouped per window was
+    4 ms a service, 7 of the overview's 18 s at 1,100 services."""
+    live = [key for key, window in windows.items() if window.end_ms > window.start_ms]
+    if not len(array) or not live:
+        return {key: _no_buckets() for key in windows}
+    turns = _turns_of(array[:, 0], [windows[key].series_ids for key in live])
+    # buckets from 0 up to the window's end (a point moved past it lands beyond)
+    limits = np.array(
+        [-(-(windows[k].end_ms - windows[k].start_ms) // windows[k].bucket_ms) for k in live]
+    )
+    buckets = array[:, 1].astype("int64")
+    inside = (buckets >= 0) & (buckets < limits[turns])
+    array, turns, buckets = array[inside], turns[inside], buckets[inside]
     # summed in series order: PostgreSQL returns a query of many windows' groups in any order,
     # and a float sum in another order differs in its last digits from one service's read
-    array = array[np.lexsort((array[:, 1], array[:, 0]))]
-    if not len(array):
-        return _no_buckets()
+    order = np.lexsort((buckets, array[:, 0], turns))
+    width = int(limits.max()) + 1
     per_series = pd.DataFrame(
         {
-            "bucket": array[:, 1].astype("int64"),
-            "mean": array[:, 2],
-            "max": array[:, 3],
-            "count": array[:, 4].astype("int64"),
+            "key": turns[order] * width + buckets[order],
+            "mean": array[order, 2],
+            "max": array[order, 3],
+            "count": array[order, 4].astype("int64"),
         }
     )
-    grouped = per_series.groupby("bucket", sort=True)
+    grouped = per_series.groupby("key", sort=True)
     summed = grouped.sum()
-    return pd.DataFrame(
-        {
-            "bucket_ms": window.start_ms
-            + summed.index.to_numpy(dtype="int64") * int(window.bucket_ms),
-            "mean": summed["mean"].to_numpy(),
-            "max": summed["max"].to_numpy(),
-            "count": summed["count"].to_numpy(),
-            "series": grouped.size().to_numpy(),
-        }
-    )
+    group_keys = summed.index.to_numpy(dtype="int64")
+    sizes = grouped.size().to_numpy()
+    mean, peak, count = (summed[name].to_numpy() for name in ("mean", "max", "count"))
+    bounds = np.searchsorted(group_keys // width, np.arange(len(live) + 1))
+    found: dict[Key, pd.DataFrame] = {}
+    for turn, key in enumerate(live):
+        first, last = bounds[turn], bounds[turn + 1]
+        if first == last:
+            continue
+        window = windows[key]
+        found[key] = pd.DataFrame(
+            {
+                "bucket_ms": window.start_ms
+                + group_keys[first:last] % width * int(window.bucket_ms),
+                "mean": mean[first:last],
+                "max": peak[first:last],
+                "count": count[first:last],
+                "series": sizes[first:last],
+            }
+        )
+    return {key: found[key] if key in found else _no_buckets() for key in windows}
+
+
+def _turns_of(series: np.ndarray, windows: list[list[int]]) -> np.ndarray:
+    """For each of some rows' ``series`` ids, which of ``windows`` (their series ids, none in
+    two) it belongs to."""
+    owner = {series_id: turn for turn, ids in enumerate(windows) for series_id in ids}
+    ids = np.fromiter(owner, dtype="int64", count=len(owner))
+    turn_of = np.fromiter(owner.values(), dtype="int64", count=len(owner))
+    order = np.argsort(ids)
+    return turn_of[order][np.searchsorted(ids[order], series.astype("int64"))]
 
 
 NEWEST_STAMPS = 12  # how many of a series' newest points tell how often its rows come

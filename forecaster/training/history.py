@@ -33,7 +33,12 @@ def infer_step_seconds(index: pd.DatetimeIndex) -> float:
     """
     if len(index) < 2:
         raise ValueError("need at least two timestamps to infer the step; pass --freq")
-    gaps = np.diff(epoch_ns(index)) / 1e9
+    return step_of_gaps(np.diff(epoch_ns(index)) / 1e9)
+
+
+def step_of_gaps(gaps: np.ndarray) -> float:
+    """:func:`infer_step_seconds` of the gaps between observations (seconds, in order), for
+    stamps already held as numbers (the overview reads those of every series)."""
     gaps = gaps[gaps > 0]
     if len(gaps) == 0:
         raise ValueError("all timestamps are equal; cannot infer the step")

@@ -29,12 +29,13 @@ from forecaster.storage.samples import (
     newest_sample_ms,
     read_samples,
 )
-from forecaster.timeutil import from_epoch_ms, utc_now
+from forecaster.timeutil import utc_now
 from forecaster.training.history import (
     exclude_windows,
     held_on_grid,
     infer_step_seconds,
     reported_through,
+    step_of_gaps,
 )
 from models.calendar import Calendar, EventWindow
 
@@ -205,7 +206,9 @@ def newest_step_seconds(*, session: Session, series_id: int) -> float | None:
 
 def step_of_stamps(stamps: np.ndarray) -> float | None:
     """:func:`newest_step_seconds` of stamps already read (epoch ms, oldest first)."""
-    return infer_step_seconds(from_epoch_ms(stamps)) if len(stamps) >= 2 else None
+    if len(stamps) < 2:
+        return None
+    return step_of_gaps(np.diff(np.asarray(stamps, dtype="int64") * 1_000_000) / 1e9)
 
 
 def newest_label_set_step(*, session: Session, series_ids: list[int]) -> float | None:

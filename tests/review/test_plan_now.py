@@ -18,11 +18,11 @@ from tests.actuators.factories import STEP, make_service, store_plan
 def _plan_now(database: Database, now: pd.Timestamp, window: timedelta) -> PlanNow:
     with database.session() as session:
         service = get_service(session=session, name="chat")
-        metric = profile_of(service).metric
-        latest = latest_metric_ms(session=session, service_id=service.id, metric=metric)
+        profile = profile_of(service)
+        latest = latest_metric_ms(session=session, service_id=service.id, metric=profile.metric)
         plan = plans_now(
             session=session,
-            services=[service],
+            services=[(service, profile)],
             now=now.to_pydatetime(),
             window=window,
             max_age_seconds=DEFAULT_MAX_PLAN_AGE,

@@ -109,7 +109,7 @@ def plan_of(
     elif ran_out:  # a plan without steps covers nothing after it was made
         ended = plan.generated_at if ends_at is None else ends_at
         note = plan_ended_note(
-            name=service.name, profile=profile, ends_at=ended, latest_ms=latest_ms
+            name=service.name, profile=profile, ends_at=ended, latest_ms=latest_ms, now=now
         )
     elif too_old is not None:
         note = too_old_note(too_old)

@@ -55,16 +55,22 @@ def why_plan_ended(*, session: Session, service: Service, ends_at: datetime) -> 
 
 
 def plan_ended_note(
-    *, name: str, profile: ScalingProfile, ends_at: datetime, latest_ms: int | None
+    *,
+    name: str,
+    profile: ScalingProfile,
+    ends_at: datetime,
+    latest_ms: int | None,
+    now: datetime | None = None,
 ) -> str:
-    """:func:`why_plan_ended` with the metric's newest sample read already (epoch ms)."""
+    """:func:`why_plan_ended` with the metric's newest sample read already (epoch ms), as of
+    ``now`` (default: the clock), so a page read at a given time says the same every time."""
     note = f"this plan ended at {as_utc(ends_at).isoformat()}; "
     if latest_ms is None:
         return note + f"{quoted(name)} has no {profile.metric} samples: send samples, then train"
     step_ms = profile.step_seconds * 1000
     last_step = pd.Timestamp(latest_ms // step_ms * step_ms, unit="ms", tz="UTC")
     end, reach = history_reach(last_step, profile)
-    if reach <= utc_now():
+    if reach <= (utc_now() if now is None else as_utc(now)):
         return note + past_history_message(name=name, profile=profile, last_step=last_step)
     return note + (
         f"the {profile.metric} history reaches {end.isoformat()}: the next forecast job "

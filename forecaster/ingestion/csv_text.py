@@ -75,7 +75,7 @@ def read_csv_text(
                 f"cannot read {name}: it seems to use {label} as separator "
                 f"({quoted(header_text)}); save it comma-separated"
             )
-    if not isinstance(frame.index, pd.RangeIndex) and _blank(frame.iloc[:, -1]):
+    if not isinstance(frame.index, pd.RangeIndex):
         frame = _without_trailing_separators(frame)
     unnamed = header is None or str(frame.columns[-1]).startswith("Unnamed: ")
     if frame.shape[1] > 1 and unnamed and _blank(frame.iloc[:, -1]):
@@ -89,18 +89,23 @@ def read_csv_text(
     return _without_trailing_empty_rows(frame)
 
 
-def _blank(column: pd.Series) -> pd.Series:
+def _blank(column: pd.Series) -> bool:
     """Whether every cell of ``column`` is blank (a missing field reads as NaN)."""
     return bool(column.fillna("").str.strip().eq("").all())
 
 
 def _without_trailing_separators(frame: pd.DataFrame) -> pd.DataFrame:
-    """A file whose rows end with a separator the header lacks (``2024-01-01,5,``, as some
-    exporters write) read as pandas shifted it: the first column taken as the index, the
-    values one column left, the last column the blank field. Shifted back, the blank field
-    dropped: nothing is lost, where a refusal had stopped every such file (a QA sweep)."""
-    shifted = frame.reset_index()
-    return shifted.iloc[:, :-1].set_axis(frame.columns, axis=1)
+    """A file whose rows end with separators the header lacks (``2024-01-01,5,``, as some
+    exporters write) read as pandas shifted it: the first columns taken as the index (one a
+    field too many: ``5,,`` took two, which a shift back by one failed on, a 500), the values
+    as many columns left, the last columns the blank fields. Shifted back, the blank fields
+    dropped: nothing is lost, where a refusal had stopped every such file (a QA sweep).
+    Unchanged (still shifted: refused) when an extra field holds something."""
+    shifted = frame.reset_index(allow_duplicates=True)
+    kept = frame.shape[1]
+    if not all(_blank(shifted.iloc[:, column]) for column in range(kept, shifted.shape[1])):
+        return frame
+    return shifted.iloc[:, :kept].set_axis(frame.columns, axis=1)
 
 
 def _first_bytes(source: Path | bytes) -> bytes:

@@ -196,6 +196,33 @@ def test_a_body_that_is_not_a_batch_is_a_clear_422(client: TestClient) -> None:
         assert expected in response.json()["detail"]
 
 
+def test_rows_ending_with_two_blank_fields_are_read_not_a_500(
+    client: TestClient, database: Database
+) -> None:
+    """Rows ending with two separators the header lacks (``t,5,,``: a spreadsheet's empty
+    column after a trailing comma) made pandas take the first two fields as the index; the
+    shift back for one trailing comma then failed with a ValueError, a 500. Both blank
+    fields are dropped; a second field that holds something still refuses the file."""
+    text = "timestamp,value\n2024-01-01 00:00:00,1,,\n2024-01-01 00:05:00,2,,\n"
+    response = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files={"file": ("trace.csv", text, "text/csv")},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"stored": 2, "series": 1, "note": None}
+    columns = read_text_columns(text.encode())
+    assert list(columns.values) == ["1", "2"]
+    extra = "timestamp,value\n2024-01-01 00:00:00,1,,7\n2024-01-01 00:05:00,2,,\n"
+    bad = client.post(
+        "/v1/metrics/csv",
+        params={"service": "chat", "metric": "requests_per_second"},
+        files={"file": ("trace.csv", extra, "text/csv")},
+    )
+    assert bad.status_code == 422, bad.text
+    assert "more fields than the header" in bad.json()["detail"]
+
+
 def test_csv_upload_round_trip_and_bad_csv(client: TestClient, database: Database) -> None:
     text = "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n"
     response = client.post(

@@ -17,7 +17,6 @@ import time
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import database_unavailable
@@ -25,6 +24,7 @@ from forecaster.errors import listing, quoted
 from forecaster.security.api_keys import Principal, hash_key, touch_key, verify_key
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.failures import DATABASE_ERRORS
 from forecaster.timeutil import utc_now
 
 OPEN_PATHS = frozenset(
@@ -91,7 +91,7 @@ async def _refusal(request: Request) -> Response | None:
         return JSONResponse(
             {"detail": refused.detail}, status_code=refused.status_code, headers=refused.headers
         )
-    except (OperationalError, ProgrammingError) as error:  # the keys' table is unreadable: as
+    except DATABASE_ERRORS as error:  # the keys' table is unreadable: as
         return await database_unavailable(request, error)  # on any route, retry or the fix
     return None
 

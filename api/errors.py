@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -31,7 +31,7 @@ from forecaster.errors import (
     listing,
     utf8_writable,
 )
-from forecaster.storage.failures import classify
+from forecaster.storage.failures import DATABASE_ERRORS, classify
 
 log = logging.getLogger("forecaster.api")
 
@@ -221,6 +221,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ForecasterError, _forecaster_error)
-    app.add_exception_handler(OperationalError, database_unavailable)
-    app.add_exception_handler(ProgrammingError, database_unavailable)  # PostgreSQL's missing table
+    for database_error in DATABASE_ERRORS:  # PostgreSQL's missing table is a programming one
+        app.add_exception_handler(database_error, database_unavailable)
     app.add_exception_handler(DataError, _value_not_storable)

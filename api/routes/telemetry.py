@@ -8,11 +8,10 @@ from datetime import datetime
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from api.deps import DatabaseDep, SessionDep, SettingsDep
 from forecaster.review.overview import ALERTED_JOBS, failed_jobs
-from forecaster.storage.failures import classify
+from forecaster.storage.failures import DATABASE_ERRORS, classify
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
 from forecaster.storage.services import forecast_only, list_services
@@ -43,7 +42,7 @@ def metrics(database: DatabaseDep) -> Response:
                 service.name for service in list_services(session=session) if service.enabled
             }
         _newest_forecasts = {name: made for name, made in newest.items() if name in enabled}
-    except (OperationalError, ProgrammingError) as error:
+    except DATABASE_ERRORS as error:
         if (failure := classify(error)) is None:
             raise
         if failure.passes:

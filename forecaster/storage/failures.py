@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import InternalError, OperationalError, ProgrammingError
 
 MIGRATE = (
     "the schema lacks a table or column this forecaster reads: restart it, as it migrates the "
@@ -41,6 +41,11 @@ FIX_BY_SQLSTATE: dict[str, str] = {
     "42703": MIGRATE,  # undefined_column
     "53100": FULL,  # disk_full
 }
+# a failure PostgreSQL's driver files as an internal error that passes: a write sent to a
+# standby (a failover not finished: the old primary, or a DNS name not yet moved)
+PASSING_INTERNAL_SQLSTATES = {"25006"}  # read_only_sql_transaction
+# what may be the database's state (:func:`classify` tells): the handlers catch these
+DATABASE_ERRORS = (OperationalError, ProgrammingError, InternalError)
 MAX_REASON_CHARS = 200
 
 
@@ -63,13 +68,18 @@ def classify(error: BaseException) -> DatabaseFailure | None:
     an ``OperationalError``, or a ``ProgrammingError`` other than a missing table or column
     (PostgreSQL's way of saying a schema is not migrated; any other is a mistake in our SQL).
     A failure not known to last is taken to pass: a client told to retry loses a moment, one
-    told an operator must act when the database was merely restarting loses far more."""
-    if not isinstance(error, OperationalError | ProgrammingError):
+    told an operator must act when the database was merely restarting loses far more. An
+    ``InternalError`` is one only for a write sent to a standby (a failover under way: it was
+    a bare 500, where a retry reaches the new primary)."""
+    if not isinstance(error, DATABASE_ERRORS):
         return None
     driver = error.orig or error
+    sqlstate = getattr(driver, "sqlstate", None) or ""
+    if isinstance(error, InternalError) and sqlstate not in PASSING_INTERNAL_SQLSTATES:
+        return None
     reason = " ".join(str(driver).split())[:MAX_REASON_CHARS]
     words = reason.lower()
-    fix = FIX_BY_SQLSTATE.get(getattr(driver, "sqlstate", None) or "") or next(
+    fix = FIX_BY_SQLSTATE.get(sqlstate) or next(
         (fix for said, fix in FIX_BY_WORDS.items() if said in words), None
     )
     if isinstance(error, ProgrammingError) and fix is None:

@@ -317,3 +317,22 @@ def test_a_client_leaving_mid_upload_is_no_server_error(
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
     assert "client left during POST /v1/metrics/csv" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_write_sent_to_a_standby_says_retry_shortly(
+    settings: Settings, database: Database
+) -> None:
+    """A write that reaches a standby during a failover (read_only_sql_transaction, filed by
+    PostgreSQL's driver as an internal error) was a bare 500; a retry reaches the primary."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's standby")
+    standby = Database(f"{database.url}%20-cdefault_transaction_read_only%3Don")
+    try:
+        with TestClient(create_app(settings, standby)) as client:
+            refused = client.put("/v1/services/chat", json={"capacity_per_replica": 5})
+    finally:
+        standby.dispose()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    detail = refused.json()["detail"]
+    assert detail.startswith("database unavailable (cannot execute INSERT in a read-only")
+    assert detail.endswith(", nothing was stored; retry shortly")

@@ -73,3 +73,18 @@ def test_a_lock_or_a_database_gone_passes(tmp_path: Path) -> None:
 
 def test_an_error_of_another_kind_is_none() -> None:
     assert classify(ValueError("no such table: but not the database's")) is None
+
+
+def test_a_write_sent_to_a_standby_passes(database: Database) -> None:
+    """During a failover a write can reach a standby (the old primary, a DNS name not yet
+    moved): PostgreSQL says read_only_sql_transaction, which its driver files as an internal
+    error, and it was no database failure at all (a bare 500). A retry reaches the primary."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's standby")
+    failure = classify(
+        _error_of(
+            database.url,
+            "SET TRANSACTION READ ONLY; CREATE TABLE written (x INTEGER)",
+        )
+    )
+    assert failure is not None and failure.passes and "read-only transaction" in failure.reason

@@ -38,6 +38,9 @@ from forecaster.timeutil import utc_now
 log = logging.getLogger(__name__)
 TABLE = "apscheduler_jobs"  # created by the 0001 migration; APScheduler's own create is a no-op
 LEASE_CHECK_SECONDS = 5.0
+# how long a stop waits for the scheduler's thread beyond the jobs' grace: marking a job's run
+# failed, shutting APScheduler down and releasing the lock
+STOP_MARGIN_SECONDS = 40.0
 JOBSTORE_RETRY_SECONDS = 10.0  # APScheduler's default pause after a job store error
 
 _leading: JobScheduler | None = None  # the scheduler whose jobs run in this process
@@ -130,7 +133,7 @@ class JobScheduler:
         self._thread = threading.Thread(target=self._loop, name="forecaster-scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float | None = 60.0) -> bool:
+    def stop(self, timeout: float | None = None) -> bool:
         """Stop: running jobs stop at their next service; wait for them (at most
         ``scheduler_stop_grace_seconds``), then release the lock. False when a job was still
         running then (its run is marked failed), or when the scheduler's own thread outlasted
@@ -141,8 +144,13 @@ class JobScheduler:
         with self._idle:  # from here on no term begins and no job starts (_begin_term, run)
             self._stop.set()
             self._leading.clear()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._thread is not None:  # by default the grace and a margin: a fixed 60 s gave up
+            # on a grace set longer, and the worker exited before the runs were marked failed
+            self._thread.join(
+                self.settings.scheduler_stop_grace_seconds + STOP_MARGIN_SECONDS
+                if timeout is None
+                else timeout
+            )
         if _leading is self:
             _leading = None
         ended = self._thread is None or not self._thread.is_alive()

@@ -39,11 +39,8 @@ FOLD_SPACING = 0.6
 SPREAD_SECONDS = 28 * DAY_SECONDS
 # short-horizon calibration: a few folds say little about the first steps, where a plan that
 # is re-made every few minutes lives (one burst in one of 16 folds set a whole day's p95), so
-# the champion is also rolled through many origins, forecasting only the first hour or so.
-# 384, not 96: where bursts start at a few % of steps, the first step's p95 sits between the
-# quiet and the burst residuals, and ~110 origins put it on either side by chance (UPS: one
-# daily refit in 14 drew 6 burst onsets and held p95 at 40 all day, for loads of 0-3)
-DENSE_ORIGINS = 384
+# the champion is also rolled through many origins, forecasting only the first hour or so
+DENSE_ORIGINS = 96
 DENSE_SECONDS = 3_600
 DENSE_MAX_STEPS = 60
 
@@ -85,18 +82,15 @@ def plan_folds(n: int, horizon: int, step_seconds: float) -> FoldPlan | None:
 
 def dense_plan(plan: FoldPlan, step_seconds: float) -> FoldPlan | None:
     """Many origins between the first and the last fold origin, each forecasting only the first
-    steps (about an hour, 4 to 60 steps); ``None`` when the folds leave no room for them.
-    The fold origins themselves are left out: their residuals are in the folds already, and
-    counted twice they weighed double (on UPS 6 of the 112 first steps were such twins)."""
+    steps (about an hour, 4 to 60 steps); ``None`` when the folds leave no room for them."""
     first, last = int(plan.origins[0]), int(plan.origins[-1])
     if last - first < 2:
         return None
     steps = max(4, round(DENSE_SECONDS / step_seconds))
     horizon = min(plan.horizon, steps, DENSE_MAX_STEPS)
     count = min(DENSE_ORIGINS, last - first + 1)
-    spread = np.linspace(first, last, count).round().astype("int64")
-    origins = np.setdiff1d(spread, plan.origins)
-    return FoldPlan(horizon=horizon, origins=origins) if len(origins) else None
+    origins = np.unique(np.linspace(first, last, count).round().astype("int64"))
+    return FoldPlan(horizon=horizon, origins=origins)
 
 
 def _off_beat(spacing: int, day: int) -> int:

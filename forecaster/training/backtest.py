@@ -81,16 +81,20 @@ def plan_folds(n: int, horizon: int, step_seconds: float) -> FoldPlan | None:
 
 
 def dense_plan(plan: FoldPlan, step_seconds: float) -> FoldPlan | None:
-    """Many origins between the first and the last fold origin, each forecasting only the first
-    steps (about an hour, 4 to 60 steps); ``None`` when the folds leave no room for them."""
+    """Many origins between the first and the last fold origin, none on a fold origin, each
+    forecasting only the first steps (about an hour, 4 to 60 steps); ``None`` when the folds
+    leave no room for them."""
     first, last = int(plan.origins[0]), int(plan.origins[-1])
     if last - first < 2:
         return None
     steps = max(4, round(DENSE_SECONDS / step_seconds))
     horizon = min(plan.horizon, steps, DENSE_MAX_STEPS)
     count = min(DENSE_ORIGINS, last - first + 1)
-    origins = np.unique(np.linspace(first, last, count).round().astype("int64"))
-    return FoldPlan(horizon=horizon, origins=origins)
+    grid = np.unique(np.linspace(first, last, count).round().astype("int64"))
+    # a fold origin's first steps are in the fold residuals already: counted twice, one
+    # burst onset there weighed as two in the short-horizon quantiles
+    origins = np.setdiff1d(grid, plan.origins)
+    return FoldPlan(horizon=horizon, origins=origins) if len(origins) else None
 
 
 def _off_beat(spacing: int, day: int) -> int:

@@ -53,12 +53,13 @@ async def _forecaster_error(_request: Request, error: Exception) -> JSONResponse
 
 async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
     """503 for a database that failed under a request, in the driver's words, logged. A
-    failure that passes (a restart, a failover, a lock) says to retry, with Retry-After; one
-    only an operator can mend (a schema not migrated, a read-only file: ``classify``) names
-    the fix and has no Retry-After, and is logged as an error: every such write was answered
-    "retry shortly", and clients retried for ever what no retry could store."""
+    failure that passes (a restart, a failover, a lock, a pool all busy) says to retry, with
+    Retry-After; one only an operator can mend (a schema not migrated, a read-only or damaged
+    file: ``classify``) names the fix and has no Retry-After, and is logged as an error: every
+    such write was answered "retry shortly", and clients retried for ever what no retry could
+    store."""
     failure = classify(error)
-    if failure is None:  # a mistake in our own SQL, not the database's state: a 500, traced
+    if failure is None:  # a mistake in our own SQL or a rule broken, not the database: a 500
         raise error
     where = f"{request.method} {request.url.path}"
     stored = "" if request.method in ("GET", "HEAD") else ", nothing was stored"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -287,3 +288,21 @@ def lose_lock(database: Database, lock: LeaderLock) -> None:
             {"key": lock._key},
         ).scalar_one()
         admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+# SQLite's header is the file's first 100 bytes; its pages are 4,096 bytes by default
+SQLITE_HEADER_BYTES = 100
+SQLITE_PAGE_BYTES = 4096
+
+
+def damage_sqlite_file(path: Path, *, header: bool) -> None:
+    """Write garbage over a SQLite file, as a failing disk or a half-finished copy does: over
+    its header (SQLite then says "file is not a database") or over every page after the first
+    ("database disk image is malformed"). Its write-ahead log is folded in first, so the
+    garbage is what a connection opened afterwards reads (one already open reads its cache)."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    start, end = (0, SQLITE_HEADER_BYTES) if header else (SQLITE_PAGE_BYTES, path.stat().st_size)
+    with path.open("r+b") as file:
+        file.seek(start)
+        file.write((bytes(range(256)) * (end // 256 + 1))[: end - start])

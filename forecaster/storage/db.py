@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from forecaster.errors import ConfigurationError
+from forecaster.storage.failures import classify
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 # PostgreSQL: how long a migration waits for a table lock before start-up gives up
@@ -247,13 +248,16 @@ class Database:
     def _connect_at_start_up(self) -> Connection:
         """A connection for the start-up migration; ConfigurationError in one line when the
         database cannot be reached (down, wrong host or credentials, a SQLite file in a folder
-        that does not exist), not a driver traceback."""
+        that does not exist), not a driver traceback, with the fix of one no retry mends (a
+        damaged file: SQLite reads its header as a connection opens)."""
         from forecaster.logs import without_password
 
         try:
             return self.engine.connect()
         except DBAPIError as error:
             reason = " ".join(str(error.orig or error).split()) + self._sqlite_folder_problem()
+            if (failure := classify(error)) is not None and failure.fix is not None:
+                reason = f"{reason}; {failure.fix}"
             raise ConfigurationError(
                 f"cannot connect to the database {without_password(self.url)} "
                 f"(FORECASTER_DATABASE_URL): {reason}"

@@ -1,14 +1,17 @@
 """Whether a database failure passes if the work is tried again (a restart, a failover, a lock
-held a moment) or waits for an operator (a schema not migrated, a file the service cannot
-write, a full disk). The API's 503, the key check, ``/metrics`` and the command line word
-each from :func:`classify`, so a client is not told to retry what retrying cannot mend.
+held a moment, every pooled connection busy) or waits for an operator (a schema not migrated, a
+file the service cannot write, a full disk, a damaged file), or is no failure of the database
+at all but a mistake in our own SQL. The API's 503, the key check, ``/metrics`` and the command
+line word each from :func:`classify`, so a client is not told to retry what retrying cannot
+mend.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import InternalError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DatabaseError, InternalError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 MIGRATE = (
     "the schema lacks a table or column this forecaster reads: restart it, as it migrates the "
@@ -24,6 +27,11 @@ TOO_LARGE = (
     "a statement this needs is beyond SQLite's limits: ask for less at once, or run the "
     "service on PostgreSQL"
 )
+DAMAGED = (
+    "the SQLite file is damaged or is not a SQLite database: check it with "
+    "`sqlite3 FILE 'PRAGMA integrity_check'`, then stop the service and restore the file from a "
+    "backup (or point FORECASTER_DATABASE_URL at the right file)"
+)
 
 # what the driver says (SQLite's words, lower case) or PostgreSQL's SQLSTATE, and its fix
 FIX_BY_WORDS: dict[str, str] = {
@@ -35,17 +43,34 @@ FIX_BY_WORDS: dict[str, str] = {
     "expression tree is too large": TOO_LARGE,
     "parser stack overflow": TOO_LARGE,
     "string or blob too big": TOO_LARGE,
+    "is not a database": DAMAGED,  # older SQLite: "file is encrypted or is not a database"
+    "database disk image is malformed": DAMAGED,
+    "malformed database schema": DAMAGED,  # before any statement of ours: "... syntax error"
 }
 FIX_BY_SQLSTATE: dict[str, str] = {
     "42P01": MIGRATE,  # undefined_table
     "42703": MIGRATE,  # undefined_column
     "53100": FULL,  # disk_full
 }
+# SQLite's words for a statement it cannot run as written, which it files as an operational
+# error: a mistake in our SQL that neither a retry nor an operator mends (a 500, traced)
+OUR_MISTAKES = (
+    "syntax error",
+    "unrecognized token",
+    "incomplete input",
+    "no such function",
+    "wrong number of arguments to function",
+    "ambiguous column name",
+    "misuse of aggregate",
+    "misuse of window function",
+)
 # a failure PostgreSQL's driver files as an internal error that passes: a write sent to a
 # standby (a failover not finished: the old primary, or a DNS name not yet moved)
 PASSING_INTERNAL_SQLSTATES = {"25006"}  # read_only_sql_transaction
-# what may be the database's state (:func:`classify` tells): the handlers catch these
-DATABASE_ERRORS = (OperationalError, ProgrammingError, InternalError)
+# what may be the database's state (:func:`classify` tells): the handlers catch these. A
+# damaged SQLite file is a plain DatabaseError, and a pool with every connection busy for its
+# timeout is SQLAlchemy's own TimeoutError: each was a bare 500
+DATABASE_ERRORS = (DatabaseError, PoolTimeoutError)
 MAX_REASON_CHARS = 200
 
 
@@ -64,24 +89,37 @@ class DatabaseFailure:
 
 
 def classify(error: BaseException) -> DatabaseFailure | None:
-    """``error`` as a :class:`DatabaseFailure`, or None when it is not the database's state: not
-    an ``OperationalError``, or a ``ProgrammingError`` other than a missing table or column
-    (PostgreSQL's way of saying a schema is not migrated; any other is a mistake in our SQL).
-    A failure not known to last is taken to pass: a client told to retry loses a moment, one
-    told an operator must act when the database was merely restarting loses far more. An
-    ``InternalError`` is one only for a write sent to a standby (a failover under way: it was
-    a bare 500, where a retry reaches the new primary)."""
-    if not isinstance(error, DATABASE_ERRORS):
+    """``error`` as a :class:`DatabaseFailure`, or None when it is not the database's state: a
+    ``ProgrammingError`` other than a missing table or column (PostgreSQL's way of saying a
+    schema is not migrated; any other is a mistake in our SQL), SQLite's words for one of our
+    mistakes, or another kind of error (a broken constraint, not a database at all). An
+    ``OperationalError`` not known to last is taken to pass: a client told to retry loses a
+    moment, one told an operator must act when the database was merely restarting loses far
+    more. An ``InternalError`` is one only for a write sent to a standby (a failover under
+    way: it was a bare 500, where a retry reaches the new primary). A pool with no connection
+    free in time passes too: the requests holding them end."""
+    if isinstance(error, PoolTimeoutError):  # its words without SQLAlchemy's link to the docs
+        return DatabaseFailure(_one_line(error.args[0]))
+    if not isinstance(error, DatabaseError):
         return None
     driver = error.orig or error
     sqlstate = getattr(driver, "sqlstate", None) or ""
     if isinstance(error, InternalError) and sqlstate not in PASSING_INTERNAL_SQLSTATES:
         return None
-    reason = " ".join(str(driver).split())[:MAX_REASON_CHARS]
+    reason = _one_line(driver)
     words = reason.lower()
     fix = FIX_BY_SQLSTATE.get(sqlstate) or next(
         (fix for said, fix in FIX_BY_WORDS.items() if said in words), None
     )
-    if isinstance(error, ProgrammingError) and fix is None:
+    if fix is not None:
+        return DatabaseFailure(reason, fix)
+    if not isinstance(error, OperationalError | InternalError):
         return None
-    return DatabaseFailure(reason, fix)
+    if any(mistake in words for mistake in OUR_MISTAKES):
+        return None
+    return DatabaseFailure(reason)
+
+
+def _one_line(said: object) -> str:
+    """What the driver said on one line, cut to :data:`MAX_REASON_CHARS`."""
+    return " ".join(str(said).split())[:MAX_REASON_CHARS]

@@ -13,13 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 
 from api.app import create_app
+from api.deps import SessionDep
 from forecaster.logs import JsonFormatter
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from tests.helpers import live_server
+from forecaster.storage.failures import DAMAGED
+from tests.helpers import damage_sqlite_file, live_server
 
 
 @pytest.fixture
@@ -336,3 +338,82 @@ def test_a_write_sent_to_a_standby_says_retry_shortly(
     detail = refused.json()["detail"]
     assert detail.startswith("database unavailable (cannot execute INSERT in a read-only")
     assert detail.endswith(", nothing was stored; retry shortly")
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [(True, "file is not a database"), (False, "database disk image is malformed")],
+    ids=["header", "pages"],
+)
+def test_a_damaged_sqlite_file_names_the_fix_and_not_a_retry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, header: bool, said: str
+) -> None:
+    """A SQLite file damaged under a running service (a failing disk, a backup copied over it)
+    is a plain DatabaseError, which no handler caught: a bare 500. No retry mends it."""
+    path = tmp_path / "damaged.db"
+    database = Database(f"sqlite:///{path}")
+    settings = Settings(database_url=database.url, auth_enabled=False)
+    try:
+        with TestClient(create_app(settings, database)) as client:
+            assert client.get("/v1/services").is_success
+            damage_sqlite_file(path, header=header)
+            database.engine.dispose()  # what a connection the pool opens from now on reads
+            with caplog.at_level(logging.WARNING, logger="forecaster.api"):
+                listed = client.get("/v1/services")
+    finally:
+        database.dispose()
+    assert listed.status_code == 503 and "retry-after" not in listed.headers
+    assert listed.json()["detail"] == f"database unusable ({said}); {DAMAGED}"
+    logged = [r for r in caplog.records if said in r.getMessage()]
+    assert [r.levelno for r in logged] == [logging.ERROR]
+
+
+def test_a_pool_with_no_connection_free_says_retry_shortly(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every pooled connection busy past the pool's timeout (PostgreSQL's 30 of them, held by
+    slow requests) raised SQLAlchemy's TimeoutError, a bare 500; the requests holding them
+    end, so it passes. A pool of one here, held by the test."""
+    pool_of_one = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2}
+    monkeypatch.setattr(
+        "forecaster.storage.db.create_engine",
+        lambda url, **options: create_engine(url, **{**options, **pool_of_one}),
+    )
+    database = Database(database_url)
+    settings = Settings(database_url=database.url, auth_enabled=False)
+    try:
+        with TestClient(create_app(settings, database)) as client:
+            with database.engine.connect():
+                busy = client.get("/v1/services")
+            listed = client.get("/v1/services")
+    finally:
+        database.dispose()
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert busy.json()["detail"] == (
+        "database unavailable (QueuePool limit of size 1 overflow 0 reached, connection timed "
+        "out, timeout 0.20); retry shortly"
+    )
+    assert listed.is_success
+
+
+def test_a_mistake_in_our_own_sql_is_a_traced_500_on_either_database(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite files a statement it cannot parse as an operational error, which read as a
+    database to retry: a 503 "retry shortly" for a bug no retry mends. PostgreSQL's is a
+    programming error. Either is a 500 with the traceback logged, as any bug is."""
+    app = create_app(settings, database)
+
+    def misspelt(session: SessionDep) -> None:
+        session.execute(text("SELEKT 1"))
+
+    app.add_api_route("/misspelt", misspelt)
+    with (
+        TestClient(app, raise_server_exceptions=False) as client,
+        caplog.at_level(logging.ERROR, logger="forecaster.api"),
+    ):
+        response = client.get("/misspelt", headers={"X-Request-ID": "sql-7"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error (request id sql-7)"}
+    [record] = [r for r in caplog.records if r.name == "forecaster.api"]
+    assert "SELEKT" in JsonFormatter().format(record)

@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 from forecaster.cli import app
 from forecaster.settings import get_settings
 from forecaster.storage.db import open_database
+from forecaster.storage.failures import DAMAGED
 from forecaster.storage.orm import Sample, Service
 from forecaster.training.forecasting import forecast_each
-from tests.helpers import ending_now, synthetic_traffic
+from tests.helpers import damage_sqlite_file, ending_now, synthetic_traffic
 
 runner = CliRunner()
 
@@ -197,6 +198,28 @@ def test_a_table_gone_from_the_database_is_named_with_its_fix(
         "is not stored; the schema lacks a table or column this forecaster reads: restart it, as "
         "it migrates the database at start-up (/readyz names the schema's revision), or restore "
         "a backup if that revision is already the newest"
+    ]
+
+
+def test_a_damaged_database_file_is_named_with_its_fix(
+    cli_database: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SQLite reads a file's header as a connection opens: a damaged one stopped a command at
+    "cannot connect", naming the URL's variable and nothing to do about the file."""
+    from forecaster.cli import main
+
+    path = tmp_path / "cli.db"
+    damage_sqlite_file(path, header=True)
+    monkeypatch.setattr("sys.argv", ["forecaster", "events", "list", "--service", "chat"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2  # as for any database it cannot connect to
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: cannot connect to the database sqlite:///{path} (FORECASTER_DATABASE_URL): "
+        f"file is not a database; {DAMAGED}"
     ]
 
 

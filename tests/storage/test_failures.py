@@ -3,6 +3,7 @@ errors real SQLite files and PostgreSQL raise."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from forecaster.storage.db import Database
-from forecaster.storage.failures import MIGRATE, TOO_LARGE, classify
+from forecaster.storage.failures import DAMAGED, MIGRATE, TOO_LARGE, classify
 
 
 def _error_of(url: str, sql: str, params: dict[str, int] | None = None) -> DBAPIError:
@@ -30,12 +31,28 @@ def test_a_missing_table_waits_for_a_migration_on_either_database(database: Data
     assert failure is not None and failure.fix == MIGRATE and "nowhere" in failure.reason
 
 
-def test_a_mistake_in_our_own_sql_on_postgresql_is_no_database_failure(
-    database: Database,
-) -> None:
-    if database.is_sqlite:
-        pytest.skip("SQLite files a syntax error as an operational error")
-    assert classify(_error_of(database.url, "SELEKT 1")) is None
+@pytest.mark.parametrize(
+    "sql",
+    ["SELEKT 1", "SELECT 'a", "SELECT (1", "SELECT nope(1)", "SELECT abs(1, 2)"],
+    ids=["syntax", "token", "incomplete", "function", "arguments"],
+)
+def test_a_mistake_in_our_own_sql_is_no_database_failure(database: Database, sql: str) -> None:
+    """PostgreSQL files these as programming errors, SQLite as operational ones, which were
+    taken to pass: "retry shortly" for a bug no retry mends. Neither is the database's state."""
+    assert classify(_error_of(database.url, sql)) is None
+
+
+def test_a_damaged_schema_is_damage_though_sqlite_words_it_as_a_mistake(tmp_path: Path) -> None:
+    """A schema SQLite cannot parse ("malformed database schema (t) - incomplete input") is
+    the file's damage, not our SQL: the fix, not a 500."""
+    path = tmp_path / "schema.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE t (x INTEGER)")
+        connection.execute("PRAGMA writable_schema = ON")
+        connection.execute("UPDATE sqlite_master SET sql = 'CREATE TABLE t (x' WHERE name = 't'")
+    failure = classify(_error_of(f"sqlite:///{path}", "SELECT * FROM t"))
+    assert failure is not None and failure.fix == DAMAGED
+    assert failure.reason == "malformed database schema (t) - incomplete input"
 
 
 MANY = 40_000  # more variables than SQLite's 32,766, more depth than its 1,000

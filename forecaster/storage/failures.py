@@ -37,6 +37,7 @@ DAMAGED = (
 FIX_BY_WORDS: dict[str, str] = {
     "no such table": MIGRATE,
     "no such column": MIGRATE,
+    "has no column named": MIGRATE,  # an INSERT's words: "table t has no column named c"
     "readonly database": READ_ONLY,
     "database or disk is full": FULL,
     "too many sql variables": TOO_LARGE,

@@ -31,6 +31,13 @@ def test_a_missing_table_waits_for_a_migration_on_either_database(database: Data
     assert failure is not None and failure.fix == MIGRATE and "nowhere" in failure.reason
 
 
+def test_a_missing_column_waits_for_a_migration_when_written_too(database: Database) -> None:
+    """An INSERT names a missing column in other words than a SELECT on SQLite ("table t has
+    no column named c"), which read as "retry shortly"."""
+    failure = classify(_error_of(database.url, "INSERT INTO services (nowhere) VALUES (1)"))
+    assert failure is not None and failure.fix == MIGRATE and "nowhere" in failure.reason
+
+
 @pytest.mark.parametrize(
     "sql",
     ["SELEKT 1", "SELECT 'a", "SELECT (1", "SELECT nope(1)", "SELECT abs(1, 2)"],

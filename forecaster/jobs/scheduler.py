@@ -13,7 +13,8 @@ is waited for the same grace before the process contends for the lock again: one
 nothing for longer (a fit inside a library call) is named in a warning and left behind. A job
 runs only in the leadership term it was queued in: one still queued when its term ends is
 skipped, and one left behind stores nothing more once its term has ended, even once the
-process leads again (its checks ask for the lock *in its term*).
+process leads again (its checks ask for the lock *in its term*). Each term runs its jobs on a
+pool of its own, so one left behind holds a thread of its term's pool, never one of the next's.
 """
 
 from __future__ import annotations

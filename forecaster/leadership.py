@@ -2,8 +2,9 @@
 
 The scheduler (:mod:`forecaster.jobs.scheduler`) runs each job inside :func:`leading`; every
 loop over services (training, forecasts, actuation, pulls, retention) calls
-:func:`check_leading` before each one. Once the leader lock is lost a standby takes it and
-starts the same jobs, so the old leader's pass must stop rather than overlap the new one's.
+:func:`check_leading` before each one, and training, the refresh and actuation again before
+they store a fit or forecast or push a target. Once the leader lock is lost a standby takes it
+and starts the same jobs, so the old leader's pass must stop rather than overlap the new one's.
 Called outside a scheduled job (the CLI, the API) there is no leadership to lose.
 """
 

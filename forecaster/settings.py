@@ -149,7 +149,8 @@ class Settings(BaseSettings):
         default=20.0,
         ge=0,
         le=HOUR,
-        description="on SIGTERM, how long running jobs may go on (Kubernetes kills after 30 s)",
+        description="on SIGTERM, how long running jobs may go on (Kubernetes kills after 30 s); "
+        "after losing the leader lock, how long they are waited for before contending again",
     )
 
     # --- actuation ---

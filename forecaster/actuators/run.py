@@ -3,7 +3,8 @@
 Called by the scheduled actuate job, ``POST /v1/services/{name}/actuate`` and ``forecaster
 actuate``. Targets are independent: one failing (or a plugin raising) never stops the others,
 and each record is committed as soon as its push ends. Targets taken out of the profile get
-their baselines back (:mod:`forecaster.actuators.retired`).
+their baselines back (:mod:`forecaster.actuators.retired`). A scheduled pass whose leadership
+term has ended during a push (a slow cluster, retried) pushes no further target.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from forecaster.actuators.retired import audit_label, given_up, retired_target, 
 from forecaster.actuators.retry import RetryPolicy, describe_error
 from forecaster.actuators.window import PlanStatus, PlanWindow, load_windows
 from forecaster.errors import ForecasterError
+from forecaster.leadership import check_leading
 from forecaster.profiles import ActuationTarget
 from forecaster.settings import Settings
 from forecaster.storage.actuations import record_actuation
@@ -126,39 +128,43 @@ def _actuate_service(
     pushes += [(target, windows[target.tier], None) for target in profile.targets]
     records: list[Actuation] = []
     finished: list[dict[str, Any]] = []
-    for target, target_window, entry in pushes:
-        result = push(target, target_window, context, dry_run=dry_run)
-        if result.outcome == "failed":
-            log.warning("%s %s: %s", name, result.target, result.error)
-        if entry is not None and not dry_run:
-            if result.outcome != "failed":
-                finished.append(entry)
-            elif given_up(entry, now):
-                result.notes.append(GIVEN_UP)
-                finished.append(entry)
-        with database.session() as session:
-            records.append(
-                record_actuation(
-                    session=session,
-                    service_id=service_id,
-                    plan_id=target_window.plan_id,
-                    target=audit_label(target, result.target),
-                    kind=target.kind,
-                    dry_run=dry_run,
-                    outcome=result.outcome,
-                    before=result.before,
-                    after={
-                        "state": result.after,
-                        "notes": result.notes,
-                        "attempts": result.attempts,
-                        "window": target_window.summary(),
-                    },
-                    error=result.error,
-                    actor=actor,
+    try:
+        for done, (target, target_window, entry) in enumerate(pushes):
+            # a scheduled pass whose term ended during the last push (a slow cluster, retried)
+            check_leading(done, len(pushes), "targets", finishing=True)
+            result = push(target, target_window, context, dry_run=dry_run)
+            if result.outcome == "failed":
+                log.warning("%s %s: %s", name, result.target, result.error)
+            if entry is not None and not dry_run:
+                if result.outcome != "failed":
+                    finished.append(entry)
+                elif given_up(entry, now):
+                    result.notes.append(GIVEN_UP)
+                    finished.append(entry)
+            with database.session() as session:
+                records.append(
+                    record_actuation(
+                        session=session,
+                        service_id=service_id,
+                        plan_id=target_window.plan_id,
+                        target=audit_label(target, result.target),
+                        kind=target.kind,
+                        dry_run=dry_run,
+                        outcome=result.outcome,
+                        before=result.before,
+                        after={
+                            "state": result.after,
+                            "notes": result.notes,
+                            "attempts": result.attempts,
+                            "window": target_window.summary(),
+                        },
+                        error=result.error,
+                        actor=actor,
+                    )
                 )
-            )
-    if finished:
-        with database.session() as session:
-            service = get_service(session=session, name=name)
-            service.retired_targets = without(service.retired_targets, finished)
+    finally:  # the restores done are kept, the pass stopped part-way or not
+        if finished:
+            with database.session() as session:
+                service = get_service(session=session, name=name)
+                service.retired_targets = without(service.retired_targets, finished)
     return ServiceActuation(window=windows[None], records=records)

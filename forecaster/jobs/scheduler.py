@@ -8,9 +8,13 @@ jobs before the lock is released, so a standby never starts a job the old leader
 pass stops at its next service, and one still inside a service (a training fit) after
 ``scheduler_stop_grace_seconds`` has its run marked failed and is left to stop at its next
 check, once the lock is gone. A lock lost under a running job (the database dropped its
-connection) stops the job at its next service the same way (:mod:`forecaster.leadership`). A
-job runs only in the leadership term it was queued in: one still queued when its term ends is
-skipped, even once the process leads again.
+connection) stops the job at its next service the same way (:mod:`forecaster.leadership`), and
+is waited for the same grace before the process contends for the lock again: one that checks
+nothing for longer (a fit inside a library call) is named in a warning and left behind. A job
+runs only in the leadership term it was queued in: one still queued when its term ends is
+skipped, and one left behind stores nothing more once its term has ended, even once the
+process leads again (its checks ask for the lock *in its term*). Each term runs its jobs on a
+pool of its own, so one left behind holds a thread of its term's pool, never one of the next's.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from forecaster.errors import listing
 from forecaster.jobs.leader import LeaderLock
 from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.triggers import actuation_gap_problem, parse_schedule
@@ -110,9 +115,11 @@ class JobScheduler:
         self._stop = threading.Event()
         self._leading = threading.Event()
         self._thread: threading.Thread | None = None
-        self._running = 0  # jobs running now (a shutdown waits for them, up to its grace)
+        # jobs running now, with their terms (the end of a term waits for them, up to its grace)
+        self._running: list[tuple[str, int]] = []
         self._idle = threading.Condition()  # a stop, a term's start, a job's start: one at once
         self.terms = 0  # how many times this process has become leader; the current term's number
+        self._ended = 0  # the last term that has ended: its jobs may no longer write
 
     @property
     def is_leader(self) -> bool:
@@ -155,7 +162,7 @@ class JobScheduler:
             _leading = None
         ended = self._thread is None or not self._thread.is_alive()
         with self._idle:
-            return ended and self._running == 0
+            return ended and not self._running
 
     def wait_until_leader(self, timeout: float) -> bool:
         return self._leading.wait(timeout)
@@ -163,7 +170,7 @@ class JobScheduler:
     def wait_until_idle(self, timeout: float | None) -> bool:
         """Wait until no job runs (None: however long); whether none does."""
         with self._idle:
-            return self._idle.wait_for(lambda: self._running == 0, timeout=timeout)
+            return self._idle.wait_for(lambda: not self._running, timeout=timeout)
 
     def run(self, job_id: str, term: int) -> None:
         """Run a job queued in leadership ``term``, unless that term has ended (even if a new
@@ -182,16 +189,25 @@ class JobScheduler:
                     term,
                 )
                 return
-            self._running += 1
+            self._running.append((job_id, term))
         try:
-            with leading(self.lock.still_held, stopping=self._stop.is_set):
+            with leading(lambda: self._holds(term), stopping=self._stop.is_set):
                 spec.run(self.database, self.settings)
         except LeadershipLostError as lost:  # recorded by the run it stopped
             log.error("job %s stopped: %s", job_id, lost)
         finally:
             with self._idle:
-                self._running -= 1
+                self._running.remove((job_id, term))
                 self._idle.notify_all()
+
+    def _holds(self, term: int) -> bool:
+        """Whether the lock is held in ``term``: a job left running after its term ended
+        (:meth:`_wait_for_running_jobs`) must not write as if it belonged to a later one. The
+        lock is read first: held then, with the term not yet ended, it was held in that term,
+        since a term is marked ended before its lock is released and taken again."""
+        held = self.lock.still_held()
+        with self._idle:
+            return held and term > self._ended
 
     def _loop(self) -> None:
         said_standby = False  # once per spell: a standby that logs nothing looks broken
@@ -260,6 +276,8 @@ class JobScheduler:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             self._wait_for_running_jobs()
+            with self._idle:  # before the lock goes: what still runs of the term stops writing
+                self._ended = self.terms  # (the term that began: a failed start began none)
             self.lock.release()
 
     def _begin_term(self, term: int) -> bool:
@@ -273,12 +291,26 @@ class JobScheduler:
             return True
 
     def _wait_for_running_jobs(self) -> None:
-        """Running jobs finish before the lock goes, so a standby never overlaps them; on a
-        shutdown, for at most the grace period: a training fit may take minutes, longer than a
-        pod is given to stop. What still runs then has its run marked failed, here, while the
-        database is still ours; releasing the lock afterwards stops it before it stores more."""
-        grace = self.settings.scheduler_stop_grace_seconds if self._stop.is_set() else None
+        """Running jobs finish before the lock goes, so a standby never overlaps them, for at
+        most the grace period: a training fit may take minutes, longer than a pod is given to
+        stop. On a shutdown what still runs then has its run marked failed, here, while the
+        database is still ours; releasing the lock afterwards stops it before it stores more.
+        A lost lock was waited for without a limit: a job that checks nothing (a fit inside a
+        library call) kept the process from ever leading again, even once the new leader had
+        died. What still runs after the grace is named and left behind, its run open: once the
+        term has ended its checks fail (:meth:`_holds`) and it records its own end."""
+        grace = self.settings.scheduler_stop_grace_seconds
         if self.wait_until_idle(grace):
+            return
+        with self._idle:
+            still = listing(f"{job} (term {term})" for job, term in self._running)
+        if not self._stop.is_set():
+            log.warning(
+                "jobs still running %gs after the lock was lost: %s; left behind (they store "
+                "nothing more once they check), contending for the lock again",
+                grace,
+                still,
+            )
             return
         try:
             closed = close_runs_of_this_process(self.database.sessions)
@@ -286,10 +318,10 @@ class JobScheduler:
             log.exception("could not mark the job runs still going as stopped")
             return
         log.warning(
-            "stopping with %d jobs still running after %gs: %d runs marked failed; they stop "
+            "stopping with jobs still running after %gs: %s; %d runs marked failed; they stop "
             "at their next check without storing more",
-            self._running,
             grace,
+            still,
             closed,
         )
 

@@ -257,6 +257,9 @@ def train_service(
         quantiles=loaded.profile.forecast_quantiles,
         calendars=[loaded.calendar],
     )
+    # a scheduled refresh's fallback whose term ended during the fit stores nothing: the new
+    # term's refresh has the service (a no-op on demand, where no term applies)
+    check_leading(0, 1, finishing=True)
     return _store(database, loaded, outcome)
 
 
@@ -413,6 +416,7 @@ def forecast_service(database: Database, name: str, settings: Settings) -> Train
         log.warning("service %s: %s", name, reason)
         refitted = train_service(database, name, settings)
         return replace(refitted, message="; ".join(filter(None, [reason, refitted.message])))
+    check_leading(0, 1, finishing=True)  # as train_service: not a term late, over a newer one
     return _store_refreshed(
         database,
         champion,

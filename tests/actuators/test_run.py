@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from forecaster.actuators.run import actuate_service
+from forecaster.leadership import LeadershipLostError, leading
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.actuations import list_actuations
@@ -90,6 +91,32 @@ def test_a_stale_plan_restores_every_target(
     assert done.window.status == "stale"
     assert [r.outcome for r in done.records] == ["restored"]
     assert min_replicas(kube) == 2
+
+
+def test_a_scheduled_pass_whose_term_ended_during_a_push_pushes_no_further_target(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """A pass's check came before each service only: one whose push outlasted its term (a
+    slow cluster, retried) pushed the service's other targets a term late, with its window
+    of then. It stops before the next target; what it pushed is audited."""
+    kube.add(*HPA, hpa(low=2))
+    kube.add(*HPA, hpa("batch", low=2))
+    batch = {
+        "kind": "kubernetes-hpa",
+        "config": {"namespace": "ml", "name": "batch", "kubeconfig": kubeconfig},
+    }
+    make_service(database, targets=[*targets(kubeconfig)[:1], batch])
+    store_plan(database, replicas=[5] * 48)
+    held = iter([True, False])  # before the first push, and once it has ended
+    with leading(lambda: next(held)), pytest.raises(LeadershipLostError, match="1 of 2 targets"):
+        actuate_service(database, "chat", fast)
+    assert min_replicas(kube) == 5
+    assert int(kube.get(*HPA, "ml", "batch")["spec"]["minReplicas"]) == 2
+    with database.session() as session:
+        service = get_service(session=session, name="chat")
+        assert [a.target for a in list_actuations(session=session, service_id=service.id)] == [
+            "ml/chat"
+        ]
 
 
 def test_dry_run_previews_a_forecast_only_service_without_writing(

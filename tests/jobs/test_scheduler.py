@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from forecaster.jobs import scheduler as scheduler_module
 from forecaster.jobs.leader import LeaderLock
 from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.scheduler import (
@@ -404,6 +405,73 @@ def test_a_job_queued_in_a_term_that_ended_does_not_run_in_the_next(
         assert old_pool[0] not in ticked_on[before:]
     finally:
         done.set()
+        scheduler.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_job_that_ignores_a_lost_lock_does_not_keep_the_process_from_leading_again(
+    database: Database, quick: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job that checks nothing for a while (a fit inside a library call) was waited for
+    without end once the lock was lost: the process never contended again, and led nothing
+    even once the new leader had died. It is waited for the grace, named, and left behind;
+    when it gets to its check it stores nothing, though its process leads again, in a later
+    term than its own."""
+    grace = 0.5
+    stuck, release, ended = threading.Event(), threading.Event(), threading.Event()
+    stuck_term: list[int] = []
+
+    def fit_checking_nothing(database: Database, settings: Settings) -> None:
+        if stuck.is_set():  # later runs: the jobs of whichever term leads
+            tick(database, settings)
+            return
+        stuck.set()
+        stuck_term.append(scheduler_module._pool.term)
+        try:
+            with recorded_job(database.sessions, "train"):
+                assert release.wait(60)
+                check_leading(1, 1, finishing=True)  # storing the fit made
+        finally:
+            ended.set()
+
+    caplog.set_level("WARNING", logger="forecaster.jobs.scheduler")
+    scheduler = JobScheduler(
+        database,
+        quick.model_copy(update={"scheduler_stop_grace_seconds": grace}),
+        [JobSpec("fit", fit_checking_nothing, lambda _s: "every 0.2s")],
+        lease_check_seconds=0.2,
+    )
+    other = LeaderLock(database)
+    scheduler.start()
+    try:
+        assert stuck.wait(30)
+        with held_at("forecaster.jobs.scheduler", "lost the scheduler lock") as lost:
+            lose_lock(database, scheduler.lock)
+            assert lost.reached.wait(30)
+            assert other.try_acquire()  # another process leads
+        assert wait_until(
+            lambda: any("fit (term 1)" in r.getMessage() for r in caplog.records), grace + 10
+        ), "the job still running after the grace is named, and no longer waited for"
+        assert not scheduler.is_leader
+        other.release()  # the other leader dies
+        assert wait_until(lambda: scheduler.terms == 2, grace + 10)
+        assert scheduler.wait_until_leader(30) and wait_for_ticks(database, 1)
+        assert not ended.is_set() and stuck_term == [1]  # the old job is still there
+        release.set()
+        assert ended.wait(30)
+        with database.session() as session:
+            (fit,) = list_job_runs(session=session, job="train")
+        assert fit.status == "failed" and "leadership lost" in (fit.message or "")
+        assert scheduler.terms == 2 and scheduler.is_leader
+    finally:
+        release.set()
+        other.release()
         scheduler.stop()
 
 

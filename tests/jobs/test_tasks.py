@@ -555,6 +555,32 @@ def test_a_scheduled_pass_stopped_midway_is_resumed_for_the_services_it_did_not_
     assert len(job_runs(database, "train")) == count == 5
 
 
+def test_a_refresh_whose_term_ended_during_its_forecast_stores_nothing(
+    database: Database, settings: Settings
+) -> None:
+    """A refresh checked its term before each service only: one whose forecast, or the fit it
+    falls back on (chat has no champion yet), outlasted the term stored the service's
+    forecast and plan a term late, from its history of then, over the new term's. The
+    refresh and its fallback check again before they store."""
+    from forecaster.leadership import LeadershipLostError, leading
+    from forecaster.storage.orm import Forecast, Plan
+    from forecaster.training.train import forecast_service
+
+    def stored() -> tuple[int, int]:
+        with database.session() as session:
+            return session.query(Forecast).count(), session.query(Plan).count()
+
+    _services_with_traffic(database, settings, days=2, step_seconds=900)
+    train_service(database, "embed", settings, model="seasonal_naive_daily")
+    before = stored()
+    for name in ("chat", "embed"):  # the fallback's fit, then the champion's refresh
+        with pytest.raises(LeadershipLostError, match="after 0 of 1"), leading(lambda: False):
+            forecast_service(database, name, settings)  # its term ended while it forecast
+    assert stored() == before
+    forecast_service(database, "chat", settings)  # outside a scheduled job, no term applies
+    assert stored() == (before[0] + 1, before[1] + 1)
+
+
 def _champion_id(database: Database, name: str) -> int | None:
     with database.session() as session:
         service = get_service(session=session, name=name)

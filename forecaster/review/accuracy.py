@@ -19,20 +19,23 @@ from sqlalchemy.orm import Session
 from forecaster.errors import NotFoundError
 from forecaster.review.history import early_by_own_step, nullable
 from forecaster.storage.forecasts import (
+    ForecastPoints,
     ForecastSummary,
     forecast_frame,
-    forecast_frames,
+    forecast_points,
     forecast_summaries,
     forecasts_covering,
 )
 from forecaster.storage.orm import Forecast, ModelRun, Series
 from forecaster.storage.samples import (
+    Buckets,
     BucketWindow,
     Key,
     bucketed_samples_of,
     metric_series_ids,
 )
 from forecaster.storage.services import get_service, profile_of
+from forecaster.timeutil import epoch_us_of
 from forecaster.training.history import LAGGING_STEPS, reported_through
 from forecaster.training.service_data import newest_label_set_step, reading_series_id
 
@@ -84,10 +87,17 @@ class ForecastReview:
 
 def band_check(frame: pd.DataFrame, actual: pd.Series) -> BandCheck:
     """Count steps above p95 and below the estimated p5; MAE of p50 where actuals exist."""
-    known = actual.notna().to_numpy()
-    values = actual.to_numpy(dtype="float64")[known]
-    p50 = frame["p50"].to_numpy(dtype="float64")[known]
-    p95 = frame["p95"].to_numpy(dtype="float64")[known]
+    return band_counts(
+        p50=frame["p50"].to_numpy(dtype="float64"),
+        p95=frame["p95"].to_numpy(dtype="float64"),
+        actual=actual.to_numpy(dtype="float64"),
+    )
+
+
+def band_counts(*, p50: np.ndarray, p95: np.ndarray, actual: np.ndarray) -> BandCheck:
+    """:func:`band_check` of a forecast's steps held as arrays (``actual``: NaN unknown)."""
+    known = ~np.isnan(actual)
+    values, p50, p95 = actual[known], p50[known], p95[known]
     lower = np.maximum(2 * p50 - p95, 0.0)
     # a model's float noise (p95 = 10.0000003 on a load of exactly 10) is not a miss
     slack = FLOAT_SLACK * np.maximum(np.abs(p50), 1.0)
@@ -123,40 +133,42 @@ def actuals_on_steps(
     if len(index) == 0:
         return pd.Series(dtype="float64", index=index)
     own_step = newest_label_set_step(session=session, series_ids=series_ids)
+    starts = index.as_unit("ms").asi8
     window = steps_window(
-        series_ids=series_ids, index=index, step_seconds=step_seconds, own_step=own_step
+        series_ids=series_ids, starts_ms=starts, step_seconds=step_seconds, own_step=own_step
     )
-    frame = bucketed_samples_of(session=session, windows={0: window})[0]
-    return actuals_of(frame, index=index, live=live)
+    buckets = bucketed_samples_of(session=session, windows={0: window})[0]
+    return pd.Series(actuals_at(buckets, starts_ms=starts, live=live), index=index)
 
 
 def steps_window(
-    *, series_ids: list[int], index: pd.DatetimeIndex, step_seconds: int, own_step: float | None
+    *, series_ids: list[int], starts_ms: np.ndarray, step_seconds: int, own_step: float | None
 ) -> BucketWindow:
-    """The buckets :func:`actuals_on_steps` reads: one per step of a non-empty ``index``."""
+    """The buckets :func:`actuals_on_steps` reads: one per step of non-empty ``starts_ms``
+    (the steps' starts, epoch ms, in order)."""
     step_ms = step_seconds * 1000
     return BucketWindow(
         series_ids=series_ids,
-        start_ms=int(index[0].timestamp() * 1000),
-        end_ms=int(index[-1].timestamp() * 1000) + step_ms,
+        start_ms=int(starts_ms[0]),
+        end_ms=int(starts_ms[-1]) + step_ms,
         bucket_ms=step_ms,
         early_ms=early_by_own_step(series_ids=series_ids, own_step=own_step, bucket_ms=step_ms),
     )
 
 
-def actuals_of(frame: pd.DataFrame, *, index: pd.DatetimeIndex, live: bool) -> pd.Series:
-    """A :func:`steps_window`'s buckets as the actual load of each step of ``index``."""
+def actuals_at(buckets: Buckets, *, starts_ms: np.ndarray, live: bool) -> np.ndarray:
+    """A :func:`steps_window`'s buckets as the actual load of each step starting at
+    ``starts_ms`` (NaN: unknown)."""
     if live:
-        frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
+        buckets = buckets.head(reported_through(buckets.series))
     # looked up in the sorted bucket starts: a reindexed Series was 1 ms a service
-    starts = frame["bucket_ms"].to_numpy(dtype="int64")
-    wanted = index.as_unit("ms").asi8
-    values = np.full(len(wanted), np.nan)
+    starts = buckets.bucket_ms
+    values = np.full(len(starts_ms), np.nan)
     if len(starts):
-        at = np.minimum(np.searchsorted(starts, wanted), len(starts) - 1)
-        found = starts[at] == wanted
-        values[found] = frame["mean"].to_numpy(dtype="float64")[at[found]]
-    return pd.Series(values, index=index)
+        at = np.minimum(np.searchsorted(starts, starts_ms), len(starts) - 1)
+        found = starts[at] == starts_ms
+        values[found] = buckets.mean[at[found]]
+    return values
 
 
 def review_forecast(*, session: Session, forecast_id: int) -> ForecastReview:
@@ -224,7 +236,7 @@ def recent_band_checks(
     }
     # only the hour checked: read whole, a 48 h forecast at 1-minute steps was 60 % of the
     # overview's time
-    frames = forecast_frames(
+    points = forecast_points(
         session=session,
         windows={
             forecast.id: (
@@ -234,26 +246,26 @@ def recent_band_checks(
             for key, forecast in forecasts.items()
         },
     )
-    recent: dict[Key, pd.DataFrame] = {}
+    recent: dict[Key, ForecastPoints] = {}
     for key, forecast in forecasts.items():
-        frame = frames[forecast.id]
-        frame = frame[frame.index <= probes[key].last_sample]
-        if not frame.empty:
-            recent[key] = frame
+        own = points.of(forecast.id)
+        through = np.searchsorted(own.ts_us, epoch_us_of(probes[key].last_sample), "right")
+        if through:
+            recent[key] = own.head(int(through))
     windows = {
         key: steps_window(
             series_ids=probes[key].series_ids,
-            index=pd.DatetimeIndex(frame.index),
+            starts_ms=own.ts_us // 1000,
             step_seconds=forecasts[key].step_seconds,
             own_step=probes[key].own_step,
         )
-        for key, frame in recent.items()
+        for key, own in recent.items()
     }
     buckets = bucketed_samples_of(session=session, windows=windows)
     checks: dict[Key, BandCheck | None] = dict.fromkeys(probes)
-    for key, frame in recent.items():
-        actual = actuals_of(buckets[key], index=pd.DatetimeIndex(frame.index), live=True)
-        checks[key] = band_check(frame, actual)
+    for key, own in recent.items():
+        actual = actuals_at(buckets[key], starts_ms=own.ts_us // 1000, live=True)
+        checks[key] = band_counts(p50=own.column("p50"), p95=own.column("p95"), actual=actual)
     return checks
 
 

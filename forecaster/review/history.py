@@ -16,7 +16,12 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.errors import InvalidInputError
-from forecaster.storage.samples import BucketWindow, bucketed_samples_of, metric_series_ids
+from forecaster.storage.samples import (
+    Buckets,
+    BucketWindow,
+    bucketed_samples_of,
+    metric_series_ids,
+)
 from forecaster.storage.services import get_service, profile_of
 from forecaster.timeutil import as_utc, from_epoch_ms
 from forecaster.training.history import early_allowance, reported_through
@@ -82,8 +87,8 @@ def display_history(
         points=points,
         bucket_seconds=bucket_seconds,
     )
-    frame = bucketed_samples_of(session=session, windows={0: window})[0]
-    return history_of(frame, start=start, end=end, bucket_ms=window.bucket_ms, live=live)
+    buckets = bucketed_samples_of(session=session, windows={0: window})[0]
+    return history_of(buckets, start=start, end=end, bucket_ms=window.bucket_ms, live=live)
 
 
 def history_window(
@@ -111,21 +116,20 @@ def history_window(
 
 
 def history_of(
-    frame: pd.DataFrame, *, start: datetime, end: datetime, bucket_ms: int, live: bool
+    buckets: Buckets, *, start: datetime, end: datetime, bucket_ms: int, live: bool
 ) -> DisplayHistory:
     """A :func:`history_window`'s buckets (:func:`bucketed_samples_of`) for display."""
     if live:
-        frame = frame.iloc[: reported_through(frame["series"].to_numpy())]
-    starts = frame["bucket_ms"].to_numpy(dtype="int64")
-    frame = break_gaps(frame, bucket_ms)
+        buckets = buckets.head(reported_through(buckets.series))
+    shown = break_gaps(buckets, bucket_ms)
     return DisplayHistory(
         start=start,
         end=end,
         bucket_seconds=bucket_ms // 1000,
-        resolution_seconds=shown_spacing_ms(starts, bucket_ms) // 1000,
-        ts=list(from_epoch_ms(frame["bucket_ms"].to_numpy(dtype="int64")).to_pydatetime()),
-        mean=nullable(frame["mean"]),
-        max=nullable(frame["max"]),
+        resolution_seconds=shown_spacing_ms(buckets.bucket_ms, bucket_ms) // 1000,
+        ts=list(from_epoch_ms(shown.bucket_ms).to_pydatetime()),
+        mean=nullable(shown.mean),
+        max=nullable(shown.max),
     )
 
 
@@ -172,15 +176,15 @@ def shown_spacing_ms(starts: np.ndarray, bucket_ms: int) -> int:
     return max(bucket_ms, int(round(step_ms / whole)) * whole)
 
 
-def break_gaps(frame: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:
+def break_gaps(buckets: Buckets, bucket_ms: int) -> Buckets:
     """Insert an empty bucket after every hole in the data, so charts do not bridge outages:
     a distance more than ``GAP_FACTOR`` times the usual spacing (:func:`usual_spacing_ms`)
     and the distances on both sides of it. A window mixing 1-minute and 5-minute points (raw
     samples beside older ones rolled up to the step) had a hole after every 5-minute point, and
     lines drew nothing there. (Two holes around a lone point are then bridged.)"""
-    if len(frame) < 3:  # two points: their distance is the only spacing there is
-        return frame
-    starts = frame["bucket_ms"].to_numpy(dtype="int64")
+    if len(buckets) < 3:  # two points: their distance is the only spacing there is
+        return buckets
+    starts = buckets.bucket_ms
     distances = np.diff(starts)
     # at either end, the one neighbour there is
     before = np.r_[distances[1:2], distances[:-1]]
@@ -188,18 +192,18 @@ def break_gaps(frame: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:
     local = np.maximum(usual_spacing_ms(starts, bucket_ms), np.maximum(before, after))
     holes = np.flatnonzero(distances > GAP_FACTOR * local)
     if len(holes) == 0:
-        return frame
-    fillers = pd.DataFrame(
-        {"bucket_ms": starts[holes] + local[holes], "mean": np.nan, "max": np.nan, "count": 0}
-    )
-    merged = pd.concat([frame, fillers], ignore_index=True)
-    return merged.sort_values("bucket_ms", kind="stable").reset_index(drop=True)
+        return buckets
+    # a filler lies a local spacing after its hole's start, well short of the next bucket
+    return buckets.with_empty(holes + 1, starts[holes] + local[holes])
 
 
 def nullable(values: pd.Series | np.ndarray) -> list[float | None]:
     """Floats for JSON, with ``None`` where a value is missing (NaN is not valid JSON)."""
     array = np.asarray(values, dtype="float64")
-    return [None if math.isnan(value) else value for value in array.tolist()]
+    found: list[float | None] = list(array.tolist())
+    for missing in np.flatnonzero(np.isnan(array)).tolist():  # found in one pass, not per value
+        found[missing] = None
+    return found
 
 
 DEFAULT_WINDOW = timedelta(days=7)

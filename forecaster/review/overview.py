@@ -24,6 +24,7 @@ from forecaster.storage.actuations import last_actuations
 from forecaster.storage.jobs import FailedRun, latest_failures
 from forecaster.storage.orm import Actuation, Service
 from forecaster.storage.services import forecast_only, list_services, profile_of
+from forecaster.timeutil import from_epoch_us
 from forecaster.training.selection import FAILED_IN_BACKTEST
 
 MIN_SILENCE_SECONDS = 900  # quieter than this (and 3 steps) is not yet "no new samples"
@@ -201,9 +202,9 @@ def summary_of(
         sparkline = Sparkline(
             actual_ts=recent.ts,
             actual=recent.mean,
-            forecast_ts=list(ahead.index.to_pydatetime()),
-            p50=nullable(ahead["p50"]),
-            p95=nullable(ahead["p95"]),
+            forecast_ts=list(from_epoch_us(ahead.ts_us).to_pydatetime()),
+            p50=nullable(ahead.column("p50")),
+            p95=nullable(ahead.column("p95")),
         )
     summary = ServiceSummary(
         name=service.name,
@@ -218,7 +219,7 @@ def summary_of(
         champion=champion,
         forecast_id=forecast.id if forecast else None,
         forecast_created_at=forecast.created_at if forecast else None,
-        forecast_stale=ahead is None or ahead.empty,
+        forecast_stale=ahead is None or not len(ahead),
         plan=rows.plan,
         sparkline=sparkline,
         last_actuation=last_actuation,

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-import pandas as pd
 from sqlalchemy.orm import Session
 
 from forecaster.profiles import ScalingProfile
@@ -21,7 +20,7 @@ from forecaster.review.accuracy import BandCheck, BandProbe, recent_band_checks
 from forecaster.review.history import DisplayHistory, history_of, history_window
 from forecaster.review.plan_now import DEFAULT_MAX_PLAN_AGE, PlanNow, plans_now
 from forecaster.storage.actuations import latest_pushes_of
-from forecaster.storage.forecasts import forecast_frames
+from forecaster.storage.forecasts import ForecastPoints, forecast_points
 from forecaster.storage.newest import SeriesNewest, newest_stamps, rows_by_id, series_newest
 from forecaster.storage.orm import Actuation, Forecast, ModelRun, Service
 from forecaster.storage.samples import bucketed_samples_of
@@ -43,7 +42,7 @@ class SummaryRows:
     recent: DisplayHistory
     champion: ModelRun | None
     forecast: Forecast | None
-    ahead: pd.DataFrame | None  # the forecast's steps still running at now or within the window
+    ahead: ForecastPoints | None  # the forecast's steps still running at now or within the window
     band: BandCheck | None
     plan: PlanNow | None
     pushes: list[Actuation]  # the latest actuation pass, one record per target
@@ -74,7 +73,7 @@ def summary_rows(
     )
     # the steps still running at now and those starting within the window: none still
     # running means the forecast ran out
-    ahead = forecast_frames(
+    ahead = forecast_points(
         session=session,
         windows={
             forecast.id: (now - timedelta(seconds=forecast.step_seconds), now + window)
@@ -108,7 +107,7 @@ def summary_rows(
             recent=recent[key],
             champion=champions.get(reading.champion_id or 0) if reading else None,
             forecast=forecast,
-            ahead=None if forecast is None else ahead[forecast.id],
+            ahead=None if forecast is None else ahead.of(forecast.id),
             band=bands.get(key),
             plan=plans.get(key),
             pushes=pushes[key],

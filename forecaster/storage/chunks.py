@@ -43,5 +43,11 @@ def rows_in_chunks(
     """The rows of ``query`` for each chunk of ``items``, one after the other: for a read whose
     terms are per item, when the result of each item does not depend on the others.
     ``id_list``: the items are the ids of one ``IN`` list, ``ID_CHUNK`` a query."""
-    size = ID_CHUNK if id_list else CHUNK  # read now: tests shrink them
-    return [row for part in chunked(items, size) for row in session.execute(query(part)).all()]
+    parts = chunked(items, chunk_size(id_list))
+    return [row for part in parts for row in session.execute(query(part)).all()]
+
+
+def chunk_size(id_list: bool) -> int:
+    """Items a query holds: ``ID_CHUNK`` ids of one ``IN`` list, else ``CHUNK`` terms (read
+    at each call: tests shrink them)."""
+    return ID_CHUNK if id_list else CHUNK

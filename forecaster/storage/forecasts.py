@@ -23,16 +23,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from forecaster.errors import InvalidInputError
 from forecaster.storage.chunks import rows_in_chunks
 from forecaster.storage.deletes import delete_with_children
+from forecaster.storage.numbers import epoch_us, number_rows_in_chunks
 from forecaster.storage.orm import Forecast, ForecastPoint, ModelRun, Plan, Series, UTCDateTime
-from forecaster.timeutil import as_utc
+from forecaster.timeutil import as_utc, from_epoch_us
 from forecaster.training.leaderboard import leaderboard_rank
 from models.base import quantile_name
 
 FORECAST_COLUMNS = ("p50", "p90", "p95", "p99")
+# what :func:`forecast_points` reads of each point, as numbers (``ts``: epoch microseconds)
+POINT_COLUMNS = ("forecast_id", "ts", *FORECAST_COLUMNS, "risk")
 
 
 def save_model_run(
@@ -171,19 +175,15 @@ def forecast_frames(
     :data:`~forecaster.storage.chunks.CHUNK` forecasts)."""
     if not windows:
         return {}
-    rows = rows_in_chunks(session=session, items=windows.items(), query=_points_query)
+    read = forecast_points(session=session, windows=windows)
     # one frame for all, cut by forecast: a frame built per forecast was 3 ms a service
-    points = pd.DataFrame(rows, columns=["forecast_id", "ts", *FORECAST_COLUMNS, "risk"])
-    points["ts"] = pd.to_datetime(points["ts"], utc=True)
-    ids = points.pop("forecast_id").to_numpy(dtype="int64")
-    points = points.set_index("ts")
-    # each chunk is ordered by forecast and time, and holds all of a forecast's points
-    order = np.argsort(ids, kind="stable")
-    points, ids = points.iloc[order], ids[order]
+    points = pd.DataFrame(
+        read.values, columns=list(POINT_COLUMNS[2:]), index=from_epoch_us(read.ts_us).rename("ts")
+    )
     plain = points.drop(columns="risk")
     frames: dict[int, pd.DataFrame] = {}
     for forecast_id in windows:
-        own = slice(np.searchsorted(ids, forecast_id), np.searchsorted(ids, forecast_id, "right"))
+        own = read.rows_of(forecast_id)
         forecast = session.get(Forecast, forecast_id)  # callers have loaded it: no second query
         risk_quantile = forecast.risk_quantile if forecast is not None else None
         frames[forecast_id] = (
@@ -194,23 +194,76 @@ def forecast_frames(
     return frames
 
 
+@dataclass(frozen=True)
+class ForecastPoints:
+    """Some forecasts' points as numbers, by forecast then time: the overview reads two
+    windows of every service's forecast, and cut into frames they cost more than the figures.
+    ``values``' columns are :data:`POINT_COLUMNS`' from ``p50`` on (``risk``: NaN if none)."""
+
+    forecast_id: np.ndarray  # int64, ascending
+    ts_us: np.ndarray  # step start, epoch microseconds (int64)
+    values: np.ndarray  # float, one row a point
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    def rows_of(self, forecast_id: int) -> slice:
+        """Where one forecast's points are."""
+        ids = self.forecast_id
+        return slice(np.searchsorted(ids, forecast_id), np.searchsorted(ids, forecast_id, "right"))
+
+    def of(self, forecast_id: int) -> ForecastPoints:
+        """One forecast's points."""
+        return self.head(self.rows_of(forecast_id))
+
+    def head(self, rows: slice | int) -> ForecastPoints:
+        """Some rows: a slice, or the first ``rows``."""
+        own = rows if isinstance(rows, slice) else slice(0, rows)
+        return ForecastPoints(self.forecast_id[own], self.ts_us[own], self.values[own])
+
+    def column(self, name: str) -> np.ndarray:
+        """``p50``, ``p90``, ``p95``, ``p99`` or ``risk``."""
+        return self.values[:, POINT_COLUMNS.index(name) - 2]
+
+
+def forecast_points(
+    *, session: Session, windows: Mapping[int, tuple[datetime | None, datetime | None]]
+) -> ForecastPoints:
+    """The points of several forecasts (id: after, before, as :func:`forecast_frame`) in one
+    read (one per :data:`~forecaster.storage.chunks.CHUNK` forecasts)."""
+    array = number_rows_in_chunks(
+        session=session, items=windows.items(), query=_points_query, width=len(POINT_COLUMNS)
+    )
+    # each chunk is ordered by forecast and time, and holds all of a forecast's points
+    array = array[np.argsort(array[:, 0], kind="stable")]
+    return ForecastPoints(
+        forecast_id=array[:, 0].astype("int64"),
+        ts_us=array[:, 1].astype("int64"),
+        values=array[:, 2:],
+    )
+
+
 Window = tuple[int, tuple[datetime | None, datetime | None]]  # a forecast's id: after, before
 
 
-def _points_query(
-    windows: list[Window],
-) -> Select[int, datetime, float, float, float, float, float | None]:
-    """:func:`forecast_frames`' read of some forecasts' points."""
+def _points_query(windows: list[Window]) -> Select[int, int, float, float, float, float, Any]:
+    """:func:`forecast_frames`' read of some forecasts' points, their times in epoch
+    microseconds (:data:`POINT_COLUMNS`)."""
+    # windows sharing bounds in one term (the sparklines' share a few): a term built per
+    # forecast was a tenth of the overview's time
+    shared: dict[tuple[datetime | None, datetime | None], list[int]] = {}
+    for forecast_id, bounds in windows:
+        shared.setdefault(bounds, []).append(forecast_id)
     ranges = []
-    for forecast_id, (after, before) in windows:
-        bounds = [ForecastPoint.forecast_id == forecast_id]
-        bounds += [] if after is None else [ForecastPoint.ts > after]
-        bounds += [] if before is None else [ForecastPoint.ts < before]
-        ranges.append(and_(*bounds))
+    for (after, before), ids in shared.items():
+        terms: list[ColumnElement[bool]] = [ForecastPoint.forecast_id.in_(ids)]
+        terms += [] if after is None else [ForecastPoint.ts > after]
+        terms += [] if before is None else [ForecastPoint.ts < before]
+        ranges.append(and_(*terms))
     return (
         select(
             ForecastPoint.forecast_id,
-            ForecastPoint.ts,
+            epoch_us(ForecastPoint.ts),
             ForecastPoint.p50,
             ForecastPoint.p90,
             ForecastPoint.p95,

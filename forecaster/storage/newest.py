@@ -18,6 +18,7 @@ from sqlalchemy.orm import QueryableAttribute, Session, defer
 
 from forecaster.labels import AGGREGATE_LABELS_KEY
 from forecaster.storage.chunks import rows_in_chunks
+from forecaster.storage.numbers import number_rows_in_chunks
 from forecaster.storage.orm import Forecast, ModelRun, Plan, PlanStep, Sample, Series, Service
 from forecaster.storage.plan_views import newest_plan_id
 from forecaster.storage.plans import step_end
@@ -89,13 +90,17 @@ def newest_stamps(*, session: Session, series: Iterable[SeriesNewest]) -> dict[i
     """Epoch ms of each series' newest ``NEWEST_STAMPS`` samples, oldest first (as
     :func:`newest_sample_ms` reads one series), in one read of index ranges (a
     :data:`~forecaster.storage.chunks.CHUNK` of series each)."""
-    rows = rows_in_chunks(
-        session=session, items={one.id: one for one in series}.values(), query=_newest_ranges
-    )
-    found: dict[int, list[int]] = {}
-    for series_id, ts_ms in rows:
-        found.setdefault(series_id, []).append(ts_ms)
-    return {key: np.asarray(stamps, dtype="int64") for key, stamps in found.items()}
+    array = number_rows_in_chunks(
+        session=session,
+        items={one.id: one for one in series}.values(),
+        query=_newest_ranges,
+        width=2,
+    ).astype("int64")
+    # each chunk is ordered by series and time, and holds all of a series' rows: cut by series
+    array = array[np.argsort(array[:, 0], kind="stable")]
+    ids, firsts = np.unique(array[:, 0], return_index=True)
+    stamps = np.split(array[:, 1], firsts[1:]) if len(ids) else []
+    return dict(zip(ids.tolist(), stamps, strict=True))
 
 
 def _newest_ranges(series: list[SeriesNewest]) -> Select[int, int]:

@@ -14,6 +14,7 @@ from forecaster.review.history import break_gaps, bucket_seconds_for, shown_spac
 from forecaster.review.leaderboard import headline_scores, leaderboard, numeric_scores
 from forecaster.review.overview import format_age
 from forecaster.storage.orm import ModelRun
+from forecaster.storage.samples import Buckets
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -31,14 +32,20 @@ def test_bucket_widths_are_readable_and_fit_the_points() -> None:
     assert bucket_seconds_for(3600, 1500, own_step=299.9) == 5  # a step read with jitter
 
 
+def _buckets(starts: np.ndarray) -> Buckets:
+    """Buckets starting at ``starts``, each of one point of one series: mean 1, max 2."""
+    ones = np.ones(len(starts), dtype="int64")
+    return Buckets(bucket_ms=starts, mean=ones * 1.0, max=ones * 2.0, count=ones, series=ones)
+
+
 def test_a_hole_in_the_data_breaks_the_line_once() -> None:
     starts = np.array([0, 60, 120, 1200, 1260], dtype="int64") * 1000
-    frame = pd.DataFrame({"bucket_ms": starts, "mean": 1.0, "max": 2.0, "count": 1})
-    broken = break_gaps(frame, 60_000)
-    assert broken["bucket_ms"].tolist() == [0, 60_000, 120_000, 180_000, 1_200_000, 1_260_000]
-    assert broken["mean"].isna().tolist() == [False, False, False, True, False, False]
+    broken = break_gaps(_buckets(starts), 60_000)
+    assert broken.bucket_ms.tolist() == [0, 60_000, 120_000, 180_000, 1_200_000, 1_260_000]
+    assert np.isnan(broken.mean).tolist() == [False, False, False, True, False, False]
+    assert np.isnan(broken.max).tolist() == np.isnan(broken.mean).tolist()
     # 5-minute data in 1-minute buckets is regular, not full of holes
-    sparse = frame.assign(bucket_ms=np.arange(5, dtype="int64") * 300_000)
+    sparse = _buckets(np.arange(5, dtype="int64") * 300_000)
     assert len(break_gaps(sparse, 60_000)) == 5
 
 
@@ -50,9 +57,8 @@ def test_coarser_points_beside_finer_ones_are_not_holes() -> None:
     raw = np.arange(36_000, 36_000 + 180 * 60, 60)
     outage = raw[-1] + 3_600 + np.arange(0, 600, 60)
     starts = np.concatenate([rolled, raw, outage]).astype("int64") * 1000
-    frame = pd.DataFrame({"bucket_ms": starts, "mean": 1.0, "max": 2.0, "count": 1})
-    broken = break_gaps(frame, 60_000)
-    gaps = broken.loc[broken["mean"].isna(), "bucket_ms"].tolist()
+    broken = break_gaps(_buckets(starts), 60_000)
+    gaps = broken.bucket_ms[np.isnan(broken.mean)].tolist()
     assert gaps == [(raw[-1] + 60) * 1000]
 
 

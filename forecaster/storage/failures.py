@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DatabaseError, InternalError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 MIGRATE = (
@@ -103,6 +103,8 @@ def classify(error: BaseException) -> DatabaseFailure | None:
         return DatabaseFailure(_one_line(error.args[0]))
     if not isinstance(error, DatabaseError):
         return None
+    if isinstance(error, IntegrityError):  # its words repeat a client's values (PostgreSQL's
+        return None  # DETAIL), which must not read as the database's state
     driver = error.orig or error
     sqlstate = getattr(driver, "sqlstate", None) or ""
     if isinstance(error, InternalError) and sqlstate not in PASSING_INTERNAL_SQLSTATES:

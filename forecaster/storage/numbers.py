@@ -44,12 +44,13 @@ def _epoch_us(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(epoch_us, "sqlite")
 def _epoch_us_sqlite(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
     """SQLite holds SQLAlchemy's text ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): whole seconds from
-    ``strftime``, which drops the fraction, and the microseconds from the text (``julianday``'s
-    float days are a few microseconds off)."""
+    ``strftime`` of the text up to the fraction (given the fraction, it rounds to the
+    millisecond first: ``.9999`` was a second late), and the microseconds from the text
+    (``julianday``'s float days are a few microseconds off)."""
     (column,) = element.clauses
     text = compiler.process(column, **kw)
     return (
-        f"(CAST(strftime('%s', {text}) AS INTEGER) * 1000000"
+        f"(CAST(strftime('%s', substr({text}, 1, 19)) AS INTEGER) * 1000000"
         f" + CAST(substr({text}, 21, 6) AS INTEGER))"
     )
 

@@ -112,3 +112,18 @@ def test_a_write_sent_to_a_standby_passes(database: Database) -> None:
         )
     )
     assert failure is not None and failure.passes and "read-only transaction" in failure.reason
+
+
+def test_a_broken_rule_is_none_whatever_its_values_say(database: Database) -> None:
+    """PostgreSQL's message of a broken unique rule repeats the key's values, a client's text:
+    one that read "is not a database" was taken for a damaged file (a 503 naming a restore
+    from backup), where a broken rule is no failure of the database at all."""
+    engine = create_engine(database.url)
+    try:
+        with pytest.raises(DBAPIError) as raised, engine.connect() as connection:
+            connection.execute(text("CREATE TEMPORARY TABLE keyed (name TEXT UNIQUE)"))
+            for _ in range(2):
+                connection.execute(text("INSERT INTO keyed VALUES ('is not a database')"))
+    finally:
+        engine.dispose()
+    assert classify(raised.value) is None

@@ -56,10 +56,13 @@ def test_a_time_read_as_epoch_microseconds_is_the_orms_to_the_microsecond(
     database: Database,
 ) -> None:
     stamps = [
+        datetime(1969, 12, 31, 23, 59, 58, 999_999, tzinfo=UTC),  # rounded up by SQLite too
         datetime(1969, 12, 31, 23, 59, 59, 250_000, tzinfo=UTC),  # before the epoch
         datetime(2026, 3, 2, 12, 0, tzinfo=UTC),
         START,
         START + timedelta(microseconds=1),
+        # a fraction SQLite's julian day rounds up to the next whole second
+        datetime(2026, 3, 2, 12, 0, 1, 999_900, tzinfo=UTC),
     ]
     _forecast(database, pd.DatetimeIndex(stamps), risk=None)
     with database.session() as session:

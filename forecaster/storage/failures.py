@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DatabaseError, IntegrityError, InternalError, OperationalError
+from sqlalchemy.exc import (
+    DatabaseError,
+    InternalError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 MIGRATE = (
@@ -72,6 +77,10 @@ PASSING_INTERNAL_SQLSTATES = {"25006"}  # read_only_sql_transaction
 # damaged SQLite file is a plain DatabaseError, and a pool with every connection busy for its
 # timeout is SQLAlchemy's own TimeoutError: each was a bare 500
 DATABASE_ERRORS = (DatabaseError, PoolTimeoutError)
+# the kinds whose words may tell the database's state: a plain DatabaseError (SQLite's damaged
+# file) and these; a broken rule or a value a column cannot hold (IntegrityError, DataError)
+# repeats a client's values in PostgreSQL's words, and "is not a database" there is no damage
+STATE_ERRORS = (OperationalError, ProgrammingError, InternalError)
 MAX_REASON_CHARS = 200
 
 
@@ -103,8 +112,8 @@ def classify(error: BaseException) -> DatabaseFailure | None:
         return DatabaseFailure(_one_line(error.args[0]))
     if not isinstance(error, DatabaseError):
         return None
-    if isinstance(error, IntegrityError):  # its words repeat a client's values (PostgreSQL's
-        return None  # DETAIL), which must not read as the database's state
+    if not (type(error) is DatabaseError or isinstance(error, STATE_ERRORS)):
+        return None  # a broken rule or a bad value: its words repeat a client's values
     driver = error.orig or error
     sqlstate = getattr(driver, "sqlstate", None) or ""
     if isinstance(error, InternalError) and sqlstate not in PASSING_INTERNAL_SQLSTATES:

@@ -127,3 +127,12 @@ def test_a_broken_rule_is_none_whatever_its_values_say(database: Database) -> No
     finally:
         engine.dispose()
     assert classify(raised.value) is None
+
+
+def test_a_value_a_column_cannot_hold_is_none_whatever_it_says(database: Database) -> None:
+    """PostgreSQL's words for a bad value quote it ("invalid input syntax ...: "no such
+    table""): a client's text, not a schema waiting for a migration."""
+    if database.is_sqlite:
+        pytest.skip("SQLite casts any text to a number")
+    error = _error_of(database.url, "SELECT CAST(:said AS INTEGER) + 1", {"said": "no such table"})
+    assert "no such table" in str(error) and classify(error) is None

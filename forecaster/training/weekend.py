@@ -177,6 +177,7 @@ def whole_weekends(history: pd.Series, zone: str | None = None) -> int:
 
 WEEKEND_DAYS = (5, 6)
 MONDAY = (0,)
+SATURDAY = (5,)
 
 
 def day_seconds(

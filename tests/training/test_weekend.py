@@ -330,3 +330,18 @@ def test_bands_after_a_moved_weekend_allow_for_a_new_days_level() -> None:
                 covered.append(ahead.to_numpy() <= auto.frame["p95"].to_numpy())
     assert len(covered) >= 12
     assert np.mean(covered) >= 0.75
+
+
+@pytest.mark.parametrize("weekend", [WEEKEND_LEVEL, 0.0])
+def test_two_weeks_to_friday_morning_forecast_saturday_as_a_weekend(weekend: float) -> None:
+    """Found by a QA pass: two weeks to Friday 09:00 had folds from Sunday to Thursday, none
+    reaching a Saturday; 1-minute office traffic's ensemble forecast Saturday's idle night as
+    a weekday's, 1.1x the error of last week's same day (here weekly naive won and was it)."""
+    full = _office_traffic(22, weekend=weekend, seed=7)  # from Saturday 2024-01-06
+    end = 20 * 48 + 18  # Friday 09:00
+    history, ahead = full.iloc[end - 14 * 48 : end], full.iloc[end : end + 48]
+    auto = make_forecast(history, 48)
+    assert "the forecast reaches a Saturday and no backtest fold forecast one" in auto.message
+    last_week = full.iloc[end - 7 * 48 : end - 6 * 48].to_numpy()
+    error = float(np.mean(np.abs(auto.frame["p50"].to_numpy() - ahead.to_numpy())))
+    assert error < 0.9 * float(np.mean(np.abs(last_week - ahead.to_numpy())))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 from functools import partial
 from statistics import NormalDist
 from typing import Any
@@ -56,6 +57,7 @@ from forecaster.training.selection import (
 from forecaster.training.weekend import (
     MONDAY,
     PARTLY_SEEN_CONTRAST,
+    SATURDAY,
     SHORT_WEEKEND_GAP,
     WEEKEND_CONTRAST,
     day_level_spread,
@@ -796,10 +798,10 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
     they stand apart (:mod:`forecaster.training.weekend`) and the backtest cannot weigh them,
     because weekly naive waits for more history, no fold forecasts a weekend day, the folds
     forecast under a day of weekend while the history holds one weekend, or the forecast
-    reaches a Monday no fold forecast (in the last two, only weekends twice as far apart: the
-    folds weighed some weekend hours). The
-    champion then learns one kind of day, forecasts weekends moved back, and is averaged with
-    last week's same day (:func:`_calibrated`). Whether it did so."""
+    reaches a Monday or a Saturday no fold forecast (in the last two, only weekends twice as
+    far apart: the folds weighed some weekend hours). The champion then learns one kind of
+    day, forecasts weekends moved back, and is averaged with last week's same day
+    (:func:`_calibrated`). Whether it did so."""
     assert item.folds is not None and item.plan is not None
     zone = item.calendar.timezone
     clock = latest_clock(item.history, zone)  # the rows' and the forecast's, fixed
@@ -820,13 +822,12 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
         # picked on weekday folds, 15x the error of last week's same day
         why = "the backtest folds forecast under a day of weekend and the history holds one"
         least_contrast = PARTLY_SEEN_CONTRAST
-    elif not day_seconds(item.folds.seconds, item.step_seconds, clock, MONDAY) and (
-        day_seconds(_ahead_seconds(item, horizon), item.step_seconds, clock, MONDAY)
-    ):
+    elif turn := _unweighed_turn(item, horizon, clock):
         # the folds did forecast weekend days, where daily models following the last day's
         # level do well, but never the turn back to weekdays: nine days to Sunday night were
-        # forecast Monday like Sunday, 2.5x the error of last Monday repeated
-        why = "the forecast reaches a Monday and no backtest fold forecast one"
+        # forecast Monday like Sunday, 2.5x the error of last Monday repeated (and the turn
+        # into the weekend, the same way round: :func:`_unweighed_turn`)
+        why = f"the forecast reaches a {turn} and no backtest fold forecast one"
         least_contrast = PARTLY_SEEN_CONTRAST
     else:
         return False
@@ -853,6 +854,21 @@ def _weekends_moved(item: _Series, horizon: int) -> bool:
         apart = f"weekends stand {contrast:.1f} weekday standard deviations apart"
     item.weekend_note = f"{apart}, and {why}"
     return True
+
+
+def _unweighed_turn(item: _Series, horizon: int, clock: tzinfo | None) -> str | None:
+    """The day the week turns on (back to weekdays, or into the weekend) that the forecast
+    reaches and no backtest fold forecast, if any. Into the weekend too, found by a QA pass:
+    two weeks of 1-minute office traffic to Friday 09:00 had folds from Sunday to Thursday,
+    and the ensemble forecast Saturday's idle night as a weekday's, 1.1x the error of last
+    week's same day."""
+    assert item.folds is not None
+    ahead = _ahead_seconds(item, horizon)
+    for name, day in (("Monday", MONDAY), ("Saturday", SATURDAY)):
+        seen = day_seconds(item.folds.seconds, item.step_seconds, clock, day)
+        if not seen and day_seconds(ahead, item.step_seconds, clock, day):
+            return name
+    return None
 
 
 def _blend_note(item: _Series, blend: str | None, why: str) -> str:

@@ -37,6 +37,11 @@ DAMAGED = (
     "`sqlite3 FILE 'PRAGMA integrity_check'`, then stop the service and restore the file from a "
     "backup (or point FORECASTER_DATABASE_URL at the right file)"
 )
+POSTGRES_DAMAGED = (
+    "PostgreSQL found damaged data or a damaged index: REINDEX the index its log names "
+    "(index_corrupted), or restore the database from a backup (data_corrupted), and check "
+    "the server's disk"
+)
 
 # what the driver says (SQLite's words, lower case) or PostgreSQL's SQLSTATE, and its fix
 FIX_BY_WORDS: dict[str, str] = {
@@ -57,6 +62,8 @@ FIX_BY_SQLSTATE: dict[str, str] = {
     "42P01": MIGRATE,  # undefined_table
     "42703": MIGRATE,  # undefined_column
     "53100": FULL,  # disk_full
+    "XX001": POSTGRES_DAMAGED,  # data_corrupted (filed as an internal error)
+    "XX002": POSTGRES_DAMAGED,  # index_corrupted (likewise)
 }
 # SQLite's words for a statement it cannot run as written, which it files as an operational
 # error: a mistake in our SQL that neither a retry nor an operator mends (a 500, traced)
@@ -106,8 +113,8 @@ def classify(error: BaseException) -> DatabaseFailure | None:
     ``OperationalError`` not known to last is taken to pass: a client told to retry loses a
     moment, one told an operator must act when the database was merely restarting loses far
     more. An ``InternalError`` is one only for a write sent to a standby (a failover under
-    way: it was a bare 500, where a retry reaches the new primary). A pool with no connection
-    free in time passes too: the requests holding them end."""
+    way: it was a bare 500, where a retry reaches the new primary) or damaged data. A pool
+    with no connection free in time passes too: the requests holding them end."""
     if isinstance(error, PoolTimeoutError):  # its words without SQLAlchemy's link to the docs
         return DatabaseFailure(_one_line(error.args[0]))
     if not isinstance(error, DatabaseError):
@@ -116,7 +123,8 @@ def classify(error: BaseException) -> DatabaseFailure | None:
         return None  # a broken rule or a bad value: its words repeat a client's values
     driver = error.orig or error
     sqlstate = getattr(driver, "sqlstate", None) or ""
-    if isinstance(error, InternalError) and sqlstate not in PASSING_INTERNAL_SQLSTATES:
+    known = PASSING_INTERNAL_SQLSTATES | FIX_BY_SQLSTATE.keys()
+    if isinstance(error, InternalError) and sqlstate not in known:
         return None
     reason = _one_line(driver)
     words = reason.lower()

@@ -11,7 +11,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from forecaster.storage.db import Database
-from forecaster.storage.failures import DAMAGED, MIGRATE, TOO_LARGE, classify
+from forecaster.storage.failures import (
+    DAMAGED,
+    MIGRATE,
+    POSTGRES_DAMAGED,
+    TOO_LARGE,
+    classify,
+)
 
 
 def _error_of(url: str, sql: str, params: dict[str, int] | None = None) -> DBAPIError:
@@ -112,6 +118,19 @@ def test_a_write_sent_to_a_standby_passes(database: Database) -> None:
         )
     )
     assert failure is not None and failure.passes and "read-only transaction" in failure.reason
+
+
+@pytest.mark.parametrize("sqlstate", ["XX001", "XX002"])
+def test_damaged_data_in_postgresql_waits_for_an_operator(
+    database: Database, sqlstate: str
+) -> None:
+    """PostgreSQL's data_corrupted and index_corrupted, which its driver files as internal
+    errors, were a bare 500: no retry mends them, a REINDEX or a backup does."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's own codes")
+    raising = f"DO $$ BEGIN RAISE EXCEPTION 'damaged' USING ERRCODE = '{sqlstate}'; END $$"
+    failure = classify(_error_of(database.url, raising))
+    assert failure is not None and failure.fix == POSTGRES_DAMAGED and "damaged" in failure.reason
 
 
 def test_a_broken_rule_is_none_whatever_its_values_say(database: Database) -> None:

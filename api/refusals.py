@@ -36,7 +36,7 @@ REASONS: dict[int, str] = {
     429: "as many simulations as FORECASTER_SIMULATION_MAX_RUNNING are replaying: retry later",
     503: "the database is unavailable, nothing was stored: retry shortly (Retry-After); without"
     " Retry-After, an operator must act first (a schema not migrated, a read-only file, a full"
-    " disk): the message names the fix",
+    " disk, damaged data): the message names the fix",
 }
 BODY_READERS = {get_body, get_decoded_body, get_one_file}
 DATABASE_READERS = {get_session, get_database}

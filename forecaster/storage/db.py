@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from forecaster.errors import ConfigurationError
-from forecaster.storage.failures import classify
+from forecaster.storage.failures import classify, stored_json
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 # PostgreSQL: how long a migration waits for a table lock before start-up gives up
@@ -56,10 +56,16 @@ def make_engine(url: str) -> Engine:
     """An engine with sane pool and dialect settings for either database."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_deserializer=stored_json,
+        )
         event.listen(engine, "connect", _enable_sqlite_pragmas)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=stored_json
+    )
     event.listen(engine, "connect", _detect_lost_peers)
     return engine
 

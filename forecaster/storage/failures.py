@@ -1,6 +1,6 @@
 """Whether a database failure passes if the work is tried again (a restart, a failover, a lock
 held a moment, every pooled connection busy) or waits for an operator (a schema not migrated, a
-file the service cannot write, a full disk, a damaged file), or is no failure of the database
+file the service cannot write, a full disk, a damaged file, a stored value changed by hand), or
 at all but a mistake in our own SQL. The API's 503, the key check, ``/metrics`` and the command
 line word each from :func:`classify`, so a client is not told to retry what retrying cannot
 mend.
@@ -8,7 +8,9 @@ mend.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import (
     DatabaseError,
@@ -37,6 +39,12 @@ DAMAGED = (
     "`sqlite3 FILE 'PRAGMA integrity_check'`, then stop the service and restore the file from a "
     "backup (or point FORECASTER_DATABASE_URL at the right file)"
 )
+DAMAGED_DATA = (
+    "a value stored in the database is not in the form this forecaster writes (a row changed "
+    "by hand or by another tool): find the row (in a JSON column: `SELECT id FROM <table> "
+    "WHERE NOT json_valid(<column>)`; the README's Security and operations section "
+    "names those columns), then mend or delete it, or restore a backup"
+)
 POSTGRES_DAMAGED = (
     "PostgreSQL found damaged data or a damaged index: REINDEX the index its log names "
     "(index_corrupted), or restore the database from a backup (data_corrupted), and check "
@@ -57,6 +65,7 @@ FIX_BY_WORDS: dict[str, str] = {
     "is not a database": DAMAGED,  # older SQLite: "file is encrypted or is not a database"
     "database disk image is malformed": DAMAGED,
     "malformed database schema": DAMAGED,  # before any statement of ours: "... syntax error"
+    "malformed json": DAMAGED_DATA,  # a JSON function (json_extract, ->>) read a stored text
 }
 FIX_BY_SQLSTATE: dict[str, str] = {
     "42P01": MIGRATE,  # undefined_table
@@ -76,14 +85,33 @@ OUR_MISTAKES = (
     "ambiguous column name",
     "misuse of aggregate",
     "misuse of window function",
+    "json path error",  # the path is ours: a JSON function's second argument
 )
 # a failure PostgreSQL's driver files as an internal error that passes: a write sent to a
 # standby (a failover not finished: the old primary, or a DNS name not yet moved)
 PASSING_INTERNAL_SQLSTATES = {"25006"}  # read_only_sql_transaction
+
+
+class DamagedValueError(ValueError):
+    """A stored value this forecaster cannot read as what it wrote (a JSON column's text that
+    is not JSON): SQLAlchemy reads it after the driver, and the decoder's own error was a bare
+    500, where SQLite's JSON functions say "malformed JSON" of the same row."""
+
+
+def stored_json(text: str) -> Any:
+    """A JSON column's stored text read as JSON (the engines' deserializer), or
+    :class:`DamagedValueError` in the decoder's words; the text itself is not repeated."""
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise DamagedValueError(f"a stored JSON value is malformed: {error}") from None
+
+
 # what may be the database's state (:func:`classify` tells): the handlers catch these. A
-# damaged SQLite file is a plain DatabaseError, and a pool with every connection busy for its
-# timeout is SQLAlchemy's own TimeoutError: each was a bare 500
-DATABASE_ERRORS = (DatabaseError, PoolTimeoutError)
+# damaged SQLite file is a plain DatabaseError, a pool with every connection busy for its
+# timeout is SQLAlchemy's own TimeoutError, and a stored value damaged is ours: each was a
+# bare 500
+DATABASE_ERRORS = (DatabaseError, PoolTimeoutError, DamagedValueError)
 # the kinds whose words may tell the database's state: a plain DatabaseError (SQLite's damaged
 # file) and these; a broken rule or a value a column cannot hold (IntegrityError, DataError)
 # repeats a client's values in PostgreSQL's words, and "is not a database" there is no damage
@@ -114,7 +142,11 @@ def classify(error: BaseException) -> DatabaseFailure | None:
     moment, one told an operator must act when the database was merely restarting loses far
     more. An ``InternalError`` is one only for a write sent to a standby (a failover under
     way: it was a bare 500, where a retry reaches the new primary) or damaged data. A pool
-    with no connection free in time passes too: the requests holding them end."""
+    with no connection free in time passes too: the requests holding them end. A stored
+    value damaged (malformed JSON, read by SQLite's JSON functions or by our decoder) waits
+    for an operator to mend the row."""
+    if isinstance(error, DamagedValueError):
+        return DatabaseFailure(_one_line(error), DAMAGED_DATA)
     if isinstance(error, PoolTimeoutError):  # its words without SQLAlchemy's link to the docs
         return DatabaseFailure(_one_line(error.args[0]))
     if not isinstance(error, DatabaseError):

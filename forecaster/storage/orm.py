@@ -7,6 +7,7 @@ timestamp is a timezone-aware UTC datetime.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from forecaster.labels import LABELS_KEY_LENGTH
+from forecaster.storage.failures import DamagedValueError
 from forecaster.timeutil import as_utc, utc_now
 
 
@@ -48,6 +50,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        """SQLite keeps a time as text, which SQLAlchemy parses: text that is no time (a row
+        changed by hand) raised its ValueError, a bare 500, where it is damaged data."""
+        process = super().result_processor(dialect, coltype)
+        if process is None:
+            return None
+
+        def read(value: Any) -> datetime | None:
+            try:
+                return process(value)
+            except ValueError as error:
+                raise DamagedValueError(f"a stored time is malformed: {error}") from None
+
+        return read
 
 
 class Base(DeclarativeBase):

@@ -20,7 +20,7 @@ from api.deps import SessionDep
 from forecaster.logs import JsonFormatter
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.failures import DAMAGED
+from forecaster.storage.failures import DAMAGED, DAMAGED_DATA
 from tests.helpers import damage_sqlite_file, live_server
 
 
@@ -417,3 +417,45 @@ def test_a_mistake_in_our_own_sql_is_a_traced_500_on_either_database(
     assert response.json() == {"detail": "internal error (request id sql-7)"}
     [record] = [r for r in caplog.records if r.name == "forecaster.api"]
     assert "SELEKT" in JsonFormatter().format(record)
+
+
+@pytest.mark.parametrize(
+    ("damage", "read", "said"),
+    [
+        (
+            "UPDATE services SET profile = '{\"capacity_per_replica\": 5'",
+            "/v1/services/chat",
+            "a stored JSON value is malformed: Expecting ',' delimiter: line 1 column 27 (char 26)",
+        ),
+        (
+            "UPDATE events SET start = 'soon'",
+            "/v1/services/chat/events",
+            "a stored time is malformed: Invalid isoformat string: 'soon'",
+        ),
+    ],
+    ids=["json", "time"],
+)
+def test_a_stored_value_damaged_by_hand_names_the_fix_and_not_a_retry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str, read: str, said: str
+) -> None:
+    """A row changed by hand or by another tool in a real SQLite file (a profile cut short, a
+    time that is no time): SQLAlchemy's decoding of it raised a plain ValueError, a bare 500
+    on every read of the service. No retry mends the row; an operator does."""
+    path = tmp_path / "rows.db"
+    database = Database(f"sqlite:///{path}")
+    settings = Settings(database_url=database.url, auth_enabled=False)
+    event_body = {"name": "launch", "start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00Z"}
+    try:
+        with TestClient(create_app(settings, database), raise_server_exceptions=False) as client:
+            assert client.put("/v1/services/chat", json={"capacity_per_replica": 5}).is_success
+            assert client.post("/v1/services/chat/events", json=event_body).is_success
+            with sqlite3.connect(path) as connection:
+                connection.execute(damage)
+            with caplog.at_level(logging.WARNING, logger="forecaster.api"):
+                answer = client.get(read)
+    finally:
+        database.dispose()
+    assert answer.status_code == 503 and "retry-after" not in answer.headers
+    assert answer.json()["detail"] == f"database unusable ({said}); {DAMAGED_DATA}"
+    logged = [r for r in caplog.records if said in r.getMessage()]
+    assert [r.levelno for r in logged] == [logging.ERROR]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from forecaster.cli import app
 from forecaster.profiles import PrometheusSource, ScalingProfile
 from forecaster.settings import get_settings
 from forecaster.storage.db import Database
+from forecaster.storage.failures import DAMAGED_DATA
 from forecaster.storage.services import list_services, upsert_service
 from tests.helpers import free_port, live_server, prometheus_answering
 
@@ -102,6 +104,38 @@ def test_retention_runs_once_and_says_what_it_did(database: Database) -> None:
         refused = CliRunner().invoke(app, ["retention", "--raw-days", days])
         assert refused.exit_code == 2, days
         assert "--raw-days must be a positive number of days, at most 36500" in refused.output
+
+
+def test_retention_over_a_damaged_json_value_names_the_fix_and_not_a_retry(
+    database: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pruning old model runs reads their params through SQLite's JSON functions, which say
+    "malformed JSON" of a row changed by hand: an operational error, read as passing ("run it
+    again shortly", the API's "retry shortly"), though every run fails on the same row."""
+    from forecaster.cli import main
+
+    path = database.engine.url.database
+    assert path is not None
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO series (service_id, metric, labels, labels_key) "
+            "VALUES (1, 'requests_per_second', '{}', '')"
+        )
+        for params in ('{"training": "a"}', '{"training": '):  # the champion, a run damaged
+            connection.execute(
+                "INSERT INTO model_runs (series_id, model, params, step_seconds, scores, "
+                "calibration, status, is_champion, created_at) VALUES (1, 'mstl', ?, 300, '{}', "
+                "'{}', 'ok', ?, '2020-01-01 00:00:00.000000')",
+                (params, params.endswith('"a"}')),
+            )
+    monkeypatch.setattr("sys.argv", ["forecaster", "retention"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: the database failed: malformed JSON; what the command had not committed is not "
+        f"stored; {DAMAGED_DATA}"
+    )
 
 
 def test_ingest_with_a_profile_keeps_a_disabled_service_disabled(

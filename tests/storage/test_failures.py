@@ -7,17 +7,20 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import JSON, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from forecaster.storage.db import Database
 from forecaster.storage.failures import (
     DAMAGED,
+    DAMAGED_DATA,
     MIGRATE,
     POSTGRES_DAMAGED,
     TOO_LARGE,
+    DatabaseFailure,
     classify,
 )
+from forecaster.storage.orm import Base
 
 
 def _error_of(url: str, sql: str, params: dict[str, int] | None = None) -> DBAPIError:
@@ -46,12 +49,21 @@ def test_a_missing_column_waits_for_a_migration_when_written_too(database: Datab
 
 @pytest.mark.parametrize(
     "sql",
-    ["SELEKT 1", "SELECT 'a", "SELECT (1", "SELECT nope(1)", "SELECT abs(1, 2)"],
-    ids=["syntax", "token", "incomplete", "function", "arguments"],
+    [
+        "SELECT 'a",
+        "SELEKT 1",
+        "SELECT (1",
+        "SELECT nope(1)",
+        "SELECT abs(1, 2)",
+        "SELECT json_extract('{}', '$a')",
+    ],
+    ids=["token", "syntax", "incomplete", "function", "arguments", "json-path"],
 )
 def test_a_mistake_in_our_own_sql_is_no_database_failure(database: Database, sql: str) -> None:
     """PostgreSQL files these as programming errors, SQLite as operational ones, which were
-    taken to pass: "retry shortly" for a bug no retry mends. Neither is the database's state."""
+    taken to pass: "retry shortly" for a bug no retry mends. Neither is the database's state.
+    A JSON path is ours too (SQLite: "JSON path error near 'a'"; PostgreSQL has no
+    json_extract), unlike the stored text it reads."""
     assert classify(_error_of(database.url, sql)) is None
 
 
@@ -155,3 +167,24 @@ def test_a_value_a_column_cannot_hold_is_none_whatever_it_says(database: Databas
         pytest.skip("SQLite casts any text to a number")
     error = _error_of(database.url, "SELECT CAST(:said AS INTEGER) + 1", {"said": "no such table"})
     assert "no such table" in str(error) and classify(error) is None
+
+
+def test_malformed_json_in_a_stored_row_waits_for_an_operator(tmp_path: Path) -> None:
+    """SQLite's JSON functions say "malformed JSON" of a stored text that is not JSON (an
+    operational error, taken to pass: "retry shortly"); every retry reads the same row."""
+    path = tmp_path / "json.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE t (doc TEXT)")
+        connection.execute("""INSERT INTO t VALUES ('{"training": ')""")
+    failure = classify(_error_of(f"sqlite:///{path}", "SELECT t.doc ->> '$.training' FROM t"))
+    assert failure == DatabaseFailure("malformed JSON", DAMAGED_DATA)
+
+
+def test_the_readme_names_every_json_column_the_fix_sends_an_operator_to() -> None:
+    """The fix for damaged data points at the README's list of JSON columns: none left out."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    listed = readme.split("JSON columns:", 1)[1].split("\n\n", 1)[0]
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, JSON):
+                assert f"{table.name}.{column.name}" in " ".join(listed.split())

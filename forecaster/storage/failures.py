@@ -1,9 +1,9 @@
 """Whether a database failure passes if the work is tried again (a restart, a failover, a lock
 held a moment, every pooled connection busy) or waits for an operator (a schema not migrated, a
 file the service cannot write, a full disk, a damaged file, a stored value changed by hand), or
-at all but a mistake in our own SQL. The API's 503, the key check, ``/metrics`` and the command
-line word each from :func:`classify`, so a client is not told to retry what retrying cannot
-mend.
+is no failure of the database at all but a mistake in our own SQL. The API's 503, the key
+check, ``/metrics`` and the command line word each from :func:`classify`, so a client is not
+told to retry what retrying cannot mend.
 """
 
 from __future__ import annotations

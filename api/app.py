@@ -39,7 +39,9 @@ from forecaster.storage.db import Database
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app; migrations run now so the first request sees the current schema."""
     settings = settings or get_settings()
-    database = database or Database(settings.database_url)
+    database = database or Database(
+        settings.database_url, pool_timeout=settings.database_pool_timeout_seconds
+    )
     database.migrate()
 
     @asynccontextmanager

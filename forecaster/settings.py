@@ -38,6 +38,14 @@ class Settings(BaseSettings):
 
     # --- database ---
     database_url: str = "sqlite:///forecaster.db"
+    # a request finding every pooled connection busy waits this long, then gets a 503 with
+    # Retry-After: SQLAlchemy's 30 s held requests past most clients' and proxies' timeouts
+    database_pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=HOUR,
+        description="how long an API request waits for a pooled connection when all are busy",
+    )
 
     # --- API server ---
     host: str = Field(default="127.0.0.1", min_length=1)  # "" listened on every interface

@@ -13,16 +13,18 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 import migrations
 from forecaster.errors import ConfigurationError
@@ -52,22 +54,40 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with sane pool and dialect settings for either database."""
+def make_engine(url: str, pool_timeout: float | None = None) -> Engine:
+    """An engine with sane pool and dialect settings for either database. ``pool_timeout``:
+    how long a checkout waits when every pooled connection is busy (None: SQLAlchemy's 30 s,
+    for commands and jobs, which may wait; the API passes its setting, and fails fast)."""
     url = normalise_url(url)
+    waits = _pool_waits(url, pool_timeout)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             json_deserializer=stored_json,
+            **waits,
         )
         event.listen(engine, "connect", _enable_sqlite_pragmas)
         return engine
     engine = create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=stored_json
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        json_deserializer=stored_json,
+        **waits,
     )
     event.listen(engine, "connect", _detect_lost_peers)
     return engine
+
+
+def _pool_waits(url: str, pool_timeout: float | None) -> dict[str, float]:
+    """``create_engine``'s pool timeout, for a pool that queues checkouts: an in-memory SQLite
+    database has one connection per thread, and such a pool refuses the argument."""
+    parsed = make_url(url)
+    dialect = cast("type[DefaultDialect]", parsed.get_dialect())
+    queues = issubclass(dialect.get_pool_class(parsed), QueuePool)
+    return {"pool_timeout": pool_timeout} if pool_timeout is not None and queues else {}
 
 
 def advisory_key(name: str) -> int:
@@ -123,9 +143,9 @@ def alembic_config(url: str) -> Config:
 class Database:
     """One database: its engine, a session factory and its migrations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_timeout: float | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -393,6 +394,35 @@ def test_a_pool_with_no_connection_free_says_retry_shortly(
         "database unavailable (QueuePool limit of size 1 overflow 0 reached, connection timed "
         "out, timeout 0.20); retry shortly"
     )
+    assert listed.is_success
+
+
+def test_a_pool_all_busy_answers_within_its_setting_not_after_30_s(database_url: str) -> None:
+    """QA: on PostgreSQL, with the pool's 10 connections and 20 more all held by slow requests,
+    the next request hung 30 s (SQLAlchemy's pool timeout) before its 503, past most clients'
+    and proxies' patience. The API's engine waits ``database_pool_timeout_seconds`` (5 s by
+    default): a quick 503 with Retry-After. A real engine of the app's own, every connection
+    it may open held here."""
+    assert Settings(database_url=database_url).database_pool_timeout_seconds == 5.0
+    settings = Settings(
+        database_url=database_url, auth_enabled=False, database_pool_timeout_seconds=0.3
+    )
+    app = create_app(settings)
+    engine = app.state.database.engine
+    most = engine.pool.size() + engine.pool._max_overflow  # PostgreSQL 10 + 20, SQLite 5 + 10
+    with TestClient(app) as client:
+        held = [engine.connect() for _ in range(most)]
+        try:
+            started = time.monotonic()
+            busy = client.get("/v1/services")
+            waited = time.monotonic() - started
+        finally:
+            for connection in held:
+                connection.close()
+        listed = client.get("/v1/services")
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert busy.json()["detail"].endswith("connection timed out, timeout 0.30); retry shortly")
+    assert 0.3 <= waited < 3, waited
     assert listed.is_success
 
 

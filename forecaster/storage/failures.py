@@ -41,9 +41,8 @@ DAMAGED = (
 )
 DAMAGED_DATA = (
     "a value stored in the database is not in the form this forecaster writes (a row changed "
-    "by hand or by another tool): find the row (in a JSON column: `SELECT id FROM <table> "
-    "WHERE NOT json_valid(<column>)`; the README's Security and operations section "
-    "names those columns), then mend or delete it, or restore a backup"
+    "by hand or by another tool): find its row (the README's Security and operations section "
+    "gives the queries), then mend or delete it, or restore a backup"
 )
 POSTGRES_DAMAGED = (
     "PostgreSQL found damaged data or a damaged index: REINDEX the index its log names "

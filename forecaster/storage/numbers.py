@@ -18,8 +18,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.util import find_tables
 
 from forecaster.storage.chunks import chunk_size, chunked
+from forecaster.storage.failures import DamagedValueError
 
 Item = TypeVar("Item")
 Columns = TypeVarTuple("Columns")
@@ -63,7 +65,12 @@ def number_rows(*, session: Session, statement: Select[*Columns], width: int) ->
         rows = result.cursor.fetchall()  # the driver's tuples: no Row, no result processing
     finally:
         result.close()
-    return np.array(rows, dtype="float64").reshape(len(rows), width)
+    try:
+        numbers = np.array(rows, dtype="float64")
+    except ValueError as error:  # SQLite keeps a text given to a number's column (by hand)
+        read = ", ".join(sorted({table.name for table in find_tables(statement)}))
+        raise DamagedValueError(f"a stored number in {read} is not a number: {error}") from None
+    return numbers.reshape(len(rows), width)
 
 
 def number_rows_in_chunks(

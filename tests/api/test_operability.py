@@ -462,15 +462,21 @@ def test_a_mistake_in_our_own_sql_is_a_traced_500_on_either_database(
             "/v1/services/chat/events",
             "a stored time is malformed: Invalid isoformat string: 'soon'",
         ),
+        (
+            "UPDATE samples SET value = 'x'",
+            "/v1/services/chat/history",
+            "a stored number in samples is not a number: could not convert string to float: 'x'",
+        ),
     ],
-    ids=["json", "time"],
+    ids=["json", "time", "number"],
 )
 def test_a_stored_value_damaged_by_hand_names_the_fix_and_not_a_retry(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str, read: str, said: str
 ) -> None:
     """A row changed by hand or by another tool in a real SQLite file (a profile cut short, a
-    time that is no time): SQLAlchemy's decoding of it raised a plain ValueError, a bare 500
-    on every read of the service. No retry mends the row; an operator does."""
+    time that is no time, a text where a number goes): SQLAlchemy's decoding of it, or
+    numpy's, raised a plain ValueError, a bare 500 on every read of the service (its history,
+    the overview). No retry mends the row; an operator does."""
     path = tmp_path / "rows.db"
     database = Database(f"sqlite:///{path}")
     settings = Settings(database_url=database.url, auth_enabled=False)
@@ -479,6 +485,10 @@ def test_a_stored_value_damaged_by_hand_names_the_fix_and_not_a_retry(
         with TestClient(create_app(settings, database), raise_server_exceptions=False) as client:
             assert client.put("/v1/services/chat", json={"capacity_per_replica": 5}).is_success
             assert client.post("/v1/services/chat/events", json=event_body).is_success
+            minute = int(time.time()) // 60 * 60 - 60
+            points = [[minute - 60 * i, 10.0] for i in range(3)]
+            series = {"service": "chat", "metric": "requests_per_second", "points": points}
+            assert client.post("/v1/metrics", json={"series": [series]}).is_success
             with sqlite3.connect(path) as connection:
                 connection.execute(damage)
             with caplog.at_level(logging.WARNING, logger="forecaster.api"):

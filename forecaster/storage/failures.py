@@ -91,10 +91,12 @@ OUR_MISTAKES = (
 PASSING_INTERNAL_SQLSTATES = {"25006"}  # read_only_sql_transaction
 
 
-class DamagedValueError(ValueError):
+class DamagedValueError(Exception):
     """A stored value this forecaster cannot read as what it wrote (a JSON column's text that
-    is not JSON): SQLAlchemy reads it after the driver, and the decoder's own error was a bare
-    500, where SQLite's JSON functions say "malformed JSON" of the same row."""
+    is not JSON, on SQLite a time or a number that is none): read after the driver, by
+    SQLAlchemy or numpy, whose ValueError was a bare 500, where SQLite's JSON functions say
+    "malformed JSON" of the same row. No ValueError itself: the handlers of a client's bad
+    value (a 422, "nothing stored") must not take it for one."""
 
 
 def stored_json(text: str) -> Any:
@@ -108,8 +110,8 @@ def stored_json(text: str) -> Any:
 
 # what may be the database's state (:func:`classify` tells): the handlers catch these. A
 # damaged SQLite file is a plain DatabaseError, a pool with every connection busy for its
-# timeout is SQLAlchemy's own TimeoutError, and a stored value damaged is ours: each was a
-# bare 500
+# timeout is SQLAlchemy's own TimeoutError, and a stored value we cannot read is our own
+# DamagedValueError: each was a bare 500
 DATABASE_ERRORS = (DatabaseError, PoolTimeoutError, DamagedValueError)
 # the kinds whose words may tell the database's state: a plain DatabaseError (SQLite's damaged
 # file) and these; a broken rule or a value a column cannot hold (IntegrityError, DataError)
@@ -142,8 +144,8 @@ def classify(error: BaseException) -> DatabaseFailure | None:
     more. An ``InternalError`` is one only for a write sent to a standby (a failover under
     way: it was a bare 500, where a retry reaches the new primary) or damaged data. A pool
     with no connection free in time passes too: the requests holding them end. A stored
-    value damaged (malformed JSON, read by SQLite's JSON functions or by our decoder) waits
-    for an operator to mend the row."""
+    value damaged (malformed JSON, read by SQLite's JSON functions or by our decoder, a time
+    or a number that is none) waits for an operator to mend its row."""
     if isinstance(error, DamagedValueError):
         return DatabaseFailure(_one_line(error), DAMAGED_DATA)
     if isinstance(error, PoolTimeoutError):  # its words without SQLAlchemy's link to the docs

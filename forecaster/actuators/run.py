@@ -25,7 +25,7 @@ from forecaster.settings import Settings
 from forecaster.storage.actuations import record_actuation
 from forecaster.storage.db import Database
 from forecaster.storage.orm import Actuation
-from forecaster.storage.services import get_service, profile_of
+from forecaster.storage.services import get_service, locked_service, profile_of
 from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,10 @@ def _actuate_service(
                     )
                 )
     finally:  # the restores done are kept, the pass stopped part-way or not
-        if finished:
+        if finished:  # read and written under the row's lock: a profile update meanwhile
+            # (another replica's PUT retiring one more target) was overwritten, its target
+            # left at its floor for good
             with database.session() as session:
-                service = get_service(session=session, name=name)
+                service = locked_service(session=session, name=name)
                 service.retired_targets = without(service.retired_targets, finished)
     return ServiceActuation(window=windows[None], records=records)

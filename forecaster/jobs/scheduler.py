@@ -14,7 +14,9 @@ nothing for longer (a fit inside a library call) is named in a warning and left 
 runs only in the leadership term it was queued in: one still queued when its term ends is
 skipped, and one left behind stores nothing more once its term has ended, even once the
 process leads again (its checks ask for the lock *in its term*). Each term runs its jobs on a
-pool of its own, so one left behind holds a thread of its term's pool, never one of the next's.
+pool of its own, so one left behind holds a thread of its term's pool, never one of the next's,
+and has locks of its own (:func:`forecaster.leadership.term_lock`), so one left behind holding
+the training pass's does not hold up the next term's training.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from forecaster.errors import listing
 from forecaster.jobs.leader import LeaderLock
 from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.triggers import actuation_gap_problem, parse_schedule
-from forecaster.leadership import LeadershipLostError, leading
+from forecaster.leadership import LeadershipLostError, TermLocks, leading
 from forecaster.settings import Settings
 from forecaster.storage import jobs
 from forecaster.storage.db import Database
@@ -120,6 +122,7 @@ class JobScheduler:
         self._idle = threading.Condition()  # a stop, a term's start, a job's start: one at once
         self.terms = 0  # how many times this process has become leader; the current term's number
         self._ended = 0  # the last term that has ended: its jobs may no longer write
+        self._locks = TermLocks()  # the current term's (leadership.term_lock)
 
     @property
     def is_leader(self) -> bool:
@@ -190,8 +193,9 @@ class JobScheduler:
                 )
                 return
             self._running.append((job_id, term))
+            locks = self._locks
         try:
-            with leading(lambda: self._holds(term), stopping=self._stop.is_set):
+            with leading(lambda: self._holds(term), stopping=self._stop.is_set, locks=locks):
                 spec.run(self.database, self.settings)
         except LeadershipLostError as lost:  # recorded by the run it stopped
             log.error("job %s stopped: %s", job_id, lost)
@@ -287,6 +291,7 @@ class JobScheduler:
             if self._stop.is_set():
                 return False
             self.terms = term
+            self._locks = TermLocks()  # none a job left behind by an earlier term holds
             self._leading.set()
             return True
 

@@ -8,13 +8,12 @@ modules (training) are imported when a job runs, not when the worker starts.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from forecaster.errors import ForecasterError, Worded, listing, log_failure
-from forecaster.leadership import check_leading
+from forecaster.leadership import check_leading, term_lock
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job, unfinished_pass
@@ -74,13 +73,14 @@ class TrainingFailedError(Worded, Exception):
 # rewrite its growing record 1,000 times
 PROGRESS_SAVE_SECONDS = 1.0
 # the scheduled pass and its resume never train side by side (they fire together after a
-# restart that missed the pass, or when the train schedule meets the refresh's)
-_training_pass = threading.Lock()
+# restart that missed the pass, or when the train schedule meets the refresh's): they take
+# this lock of their leadership term, which a pass an earlier term left behind does not hold
+TRAINING_PASS = "training pass"
 
 
 def train_all(database: Database, settings: Settings) -> None:
     """Refit every enabled service's models, forecast and plan (the daily job)."""
-    with _training_pass:
+    with term_lock(TRAINING_PASS):
         train_pass(database, enabled_services(database), settings, {"trigger": "schedule"})
 
 
@@ -90,7 +90,8 @@ def resume_training(database: Database, settings: Settings) -> None:
     in one pass, instead of keeping yesterday's models and warning until the next day's.
     Checked at every refresh; nothing to do is one query (:func:`unfinished_pass`), and
     nothing either while a pass runs."""
-    if not _training_pass.acquire(blocking=False):
+    training_pass = term_lock(TRAINING_PASS)
+    if not training_pass.acquire(blocking=False):
         return
     try:
         with database.session() as session:
@@ -108,7 +109,7 @@ def resume_training(database: Database, settings: Settings) -> None:
             noted = {"trigger": "resume", "resumes": unfinished.run_id}
             train_pass(database, names, settings, noted)
     finally:
-        _training_pass.release()
+        training_pass.release()
 
 
 def train_pass(

@@ -27,6 +27,7 @@ from forecaster.errors import (
 )
 from forecaster.profiles import STORED, ActuationTarget, ScalingProfile, shared_object
 from forecaster.storage.actuations import latest_failure
+from forecaster.storage.db import write_lock_now
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import JobRun, Series, Service
 from forecaster.timeutil import utc_now
@@ -62,7 +63,7 @@ def upsert_service(
     document = profile.model_dump(mode="json")
     row = {"name": name, "profile": document, "enabled": enabled is not False}
     created = insert_if_absent(session=session, table=Service, rows=[row], key=["name"]) == 1
-    service = get_service(session=session, name=name)
+    service = locked_service(session=session, name=name)  # its retired list is rewritten
     if created:
         return service, None
     try:
@@ -102,11 +103,22 @@ def check_targets_free(*, session: Session, name: str, profile: ScalingProfile) 
 
 def find_service(*, session: Session, name: str, for_update: bool = False) -> Service | None:
     """The service called ``name``, if there is one; ``for_update`` holds its row until the
-    transaction ends (PostgreSQL; SQLite ignores it, see ``replan.planning_profile``)."""
+    transaction ends (PostgreSQL; SQLite ignores it, see ``replan.planning_profile``) and
+    reads it as it is then, not as the session loaded it before (a PUT looks the service up
+    before it locks it: the lock would otherwise guard values read without it)."""
     query = select(Service).where(Service.name == name)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     return session.execute(query).scalar_one_or_none()
+
+
+def locked_service(*, session: Session, name: str) -> Service:
+    """The service called ``name`` (NotFoundError if none), held until the transaction ends,
+    for a read-modify-write of its row (``retired_targets``): PostgreSQL locks the row, SQLite
+    takes its one write lock before the read, which otherwise ran outside any transaction, so
+    a write committed between it and ours was overwritten (a lost update)."""
+    write_lock_now(session)
+    return get_service(session=session, name=name, for_update=True)
 
 
 def get_service(*, session: Session, name: str, for_update: bool = False) -> Service:

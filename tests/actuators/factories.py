@@ -29,11 +29,17 @@ def make_service(
     enabled: bool = True,
     **fields: Any,
 ) -> None:
-    profile = ScalingProfile.model_validate(
+    with database.session() as session:
+        upsert_service(
+            session=session, name=name, profile=scaling_profile(targets, **fields), enabled=enabled
+        )
+
+
+def scaling_profile(targets: list[dict[str, Any]] | None = None, **fields: Any) -> ScalingProfile:
+    """The profile :func:`make_service` stores: 10 requests a replica, actuated."""
+    return ScalingProfile.model_validate(
         {"capacity_per_replica": 10, "forecast_only": False, "targets": targets or [], **fields}
     )
-    with database.session() as session:
-        upsert_service(session=session, name=name, profile=profile, enabled=enabled)
 
 
 def record_push(

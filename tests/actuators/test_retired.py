@@ -14,17 +14,20 @@ from typing import Any
 
 import pytest
 from kubernetes.config import kube_config
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from forecaster.actuators import run
 from forecaster.actuators.retired import RETIRED_AT, retire_removed
 from forecaster.actuators.run import GIVEN_UP, actuate_service
 from forecaster.jobs.tasks import services_with_targets
 from forecaster.profiles import ActuationTarget
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.services import get_service
+from forecaster.storage.services import find_service, get_service, upsert_service
 from forecaster.timeutil import utc_now
 from tests.actuators.conftest import HPA, hpa
-from tests.actuators.factories import make_service, store_plan
+from tests.actuators.factories import make_service, scaling_profile, store_plan
 from tests.fakes.kube_api import FakeKubeApi
 from tests.helpers import service_warnings
 
@@ -206,3 +209,88 @@ def test_spelling_out_how_a_target_reaches_its_cluster_leaves_its_floor(
     done = actuate_service(database, "chat", fast)
     assert [r.outcome for r in done.records] == ["unchanged"]
     assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 11
+
+
+def put_refused_while_held(database_url: str, targets: list[dict[str, Any]]) -> bool:
+    """Another replica's profile update, waiting at most 0.2 s for a lock: whether it had to
+    give up (the row or the database's write lock held); True leaves nothing changed."""
+    replica = Database(database_url)
+    try:
+        with replica.session() as session:
+            if replica.is_sqlite:
+                session.connection().exec_driver_sql("PRAGMA busy_timeout = 200")
+            else:
+                session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            upsert_service(session=session, name="chat", profile=scaling_profile(targets))
+    except OperationalError:
+        return True
+    finally:
+        replica.dispose()
+    return False
+
+
+def test_a_profile_update_during_a_pass_keeps_the_target_it_retired(
+    database: Database,
+    database_url: str,
+    fast: Settings,
+    kube: FakeKubeApi,
+    kubeconfig: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pass forgot the targets it had restored by writing back the retired list it read
+    at its end, less those: a profile update committed between that read and the write
+    (another replica's PUT, taking out one more target) was overwritten, and the target it
+    retired was never restored, its HPA left at the plan's floor. The pass now reads and
+    writes under the service's lock: the update waits for it (here gives up, then is made
+    again) and both changes are kept."""
+    kube.add(*HPA, hpa(name="chat", low=2, high=50))
+    kube.add(*HPA, hpa(name="embed", low=3, high=50))
+    chat, embed = hpa_target(kubeconfig, "chat"), hpa_target(kubeconfig, "embed")
+    make_service(database, targets=[chat, embed])
+    store_plan(database, replicas=[30] * 48)
+    actuate_service(database, "chat", fast)  # both HPAs at the plan's floor
+    make_service(database, targets=[embed])  # chat is retired, to be restored
+    refused: list[bool] = []
+
+    def forget_restored(retired: Any, done: Any) -> list[dict[str, Any]]:
+        refused.append(put_refused_while_held(database_url, []))  # embed taken out too
+        return without(retired, done)
+
+    without = run.without
+    monkeypatch.setattr(run, "without", forget_restored)
+    done = actuate_service(database, "chat", fast)
+    assert [(r.target, r.outcome) for r in done.records] == [
+        ("ml/chat", "restored"),
+        ("ml/embed", "unchanged"),  # at the floor already
+    ]
+    if refused == [True]:  # it waited for the pass: made again, as its client retries
+        assert not put_refused_while_held(database_url, [])
+    assert [entry["config"]["name"] for entry in retired_of(database)] == ["embed"]
+    assert refused == [True]  # the update waited for the pass's write
+    monkeypatch.undo()
+    actuate_service(database, "chat", fast)  # the next pass restores embed too
+    assert kube.get(*HPA, "ml", "embed")["spec"]["minReplicas"] == 3
+    assert retired_of(database) == []
+
+
+def test_a_profile_update_keeps_what_a_pass_forgot_after_the_update_looked_the_service_up(
+    database: Database, fast: Settings, kube: FakeKubeApi, kubeconfig: str
+) -> None:
+    """A profile update (PUT) looks the service up before it writes: a pass that restored and
+    forgot a retired target in between was undone, the update writing back the retired list
+    of its first look, and the next pass restored that target again, over whatever had been
+    set on it since. The update reads the list again once it holds the row."""
+    kube.add(*HPA, hpa(name="chat", low=2, high=50))
+    kube.add(*HPA, hpa(name="embed", low=3, high=50))
+    chat, embed = hpa_target(kubeconfig, "chat"), hpa_target(kubeconfig, "embed")
+    make_service(database, targets=[chat, embed])
+    store_plan(database, replicas=[30] * 48)
+    actuate_service(database, "chat", fast)
+    make_service(database, targets=[embed])  # chat is retired
+    with database.session() as session:
+        existing = find_service(session=session, name="chat")  # as the PUT route does
+        assert existing is not None  # (and keeps it, so the session does too)
+        done = actuate_service(database, "chat", fast)  # meanwhile: chat restored, forgotten
+        assert [r.outcome for r in done.records] == ["restored", "unchanged"]
+        upsert_service(session=session, name="chat", profile=scaling_profile([]))  # embed out
+    assert [entry["config"]["name"] for entry in retired_of(database)] == ["embed"]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from forecaster.jobs import scheduler as scheduler_module
+from forecaster.jobs import tasks
 from forecaster.jobs.leader import LeaderLock
 from forecaster.jobs.registry import JOBS, JobSpec
 from forecaster.jobs.scheduler import (
@@ -469,6 +470,57 @@ def test_a_job_that_ignores_a_lost_lock_does_not_keep_the_process_from_leading_a
             (fit,) = list_job_runs(session=session, job="train")
         assert fit.status == "failed" and "leadership lost" in (fit.message or "")
         assert scheduler.terms == 2 and scheduler.is_leader
+    finally:
+        release.set()
+        other.release()
+        scheduler.stop()
+
+
+def test_a_training_pass_left_behind_does_not_hold_up_the_next_terms_training(
+    database: Database,
+    quick: Settings,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A training pass left behind when the lock was lost (a fit inside a library call)
+    held the process's one training-pass lock: once the process led again, its scheduled
+    training waited for that fit, however long, whose results its term's end had already
+    thrown away. The lock is the term's: the next term trains while the old pass is stuck."""
+    grace = 0.5
+    stuck, release = threading.Event(), threading.Event()
+    passes: list[int] = []  # the term of each pass that got past the lock, in order
+
+    def fit_checking_nothing(
+        _database: Database, _names: object, _settings: Settings, _noted: object
+    ) -> None:
+        passes.append(scheduler_module._pool.term)
+        if len(passes) == 1:
+            stuck.set()
+            assert release.wait(60)
+
+    monkeypatch.setattr(tasks, "train_pass", fit_checking_nothing)
+    caplog.set_level("WARNING", logger="forecaster.jobs.scheduler")
+    scheduler = JobScheduler(
+        database,
+        quick.model_copy(update={"scheduler_stop_grace_seconds": grace}),
+        [JobSpec("train", tasks.train_all, lambda _s: "every 0.2s")],
+        lease_check_seconds=0.2,
+    )
+    other = LeaderLock(database)
+    scheduler.start()
+    try:
+        assert stuck.wait(30)
+        with held_at("forecaster.jobs.scheduler", "lost the scheduler lock") as lost:
+            lose_lock(database, scheduler.lock)
+            assert lost.reached.wait(30)
+            assert other.try_acquire()  # another process leads
+        assert wait_until(
+            lambda: any("train (term 1)" in r.getMessage() for r in caplog.records), grace + 10
+        ), "the pass still running after the grace is left behind"
+        other.release()  # the other leader dies: this process leads again
+        assert wait_until(lambda: scheduler.terms == 2, grace + 10)
+        assert wait_until(lambda: 2 in passes, 10), "term 2's training waited for term 1's"
+        assert passes[0] == 1 and not release.is_set()  # the old pass is still stuck
     finally:
         release.set()
         other.release()

@@ -616,12 +616,12 @@ def test_no_resume_while_a_training_pass_runs(database: Database, settings: Sett
     """The scheduled pass and the resume fire together after a restart that missed the
     pass: the resume stands aside rather than train the same services side by side."""
     from forecaster.jobs import tasks
-    from forecaster.leadership import LeadershipLostError, leading
+    from forecaster.leadership import LeadershipLostError, leading, term_lock
 
     _services_with_traffic(database, settings, days=2, step_seconds=900)
     with pytest.raises(LeadershipLostError), leading(lambda: False):
         tasks.train_recorded(database, ["chat", "embed"], settings, noted={"trigger": "schedule"})
-    with tasks._training_pass:  # a pass is running
+    with term_lock(tasks.TRAINING_PASS):  # a pass is running
         tasks.resume_training(database, settings)
     assert len(job_runs(database, "train")) == 1
     tasks.resume_training(database, settings)

@@ -43,9 +43,6 @@ SPREAD_SECONDS = 28 * DAY_SECONDS
 DENSE_ORIGINS = 96
 DENSE_SECONDS = 3_600
 DENSE_MAX_STEPS = 60
-# the level a fold's residuals are rescaled from (see ``level_growth``): the mean of the week
-# before its origin, or of the day on a history whose first fold has under a week behind it
-LEVEL_WINDOWS = (WEEK_SECONDS, DAY_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -117,8 +114,6 @@ class Folds:
     actuals: np.ndarray
     seconds: np.ndarray
     naive_scale: float
-    # per origin, how many times the level at the end of the history is the level there
-    growth: np.ndarray | None = None
 
     @classmethod
     def of(cls, history: pd.Series, plan: FoldPlan) -> Folds:
@@ -126,42 +121,12 @@ class Folds:
         values = history.to_numpy(dtype="float64")
         stamps = np.asarray(history.index.as_unit("s").asi8, dtype="float64")
         train = values[: plan.origins[0] + 1]
-        step = step_seconds_of(pd.DatetimeIndex(history.index))
         return cls(
             plan=plan,
             actuals=values[positions],
             seconds=stamps[positions],
-            naive_scale=naive_scale(train, step),
-            growth=level_growth(values, plan.origins, step),
+            naive_scale=naive_scale(train, step_seconds_of(pd.DatetimeIndex(history.index))),
         )
-
-
-def level_growth(values: np.ndarray, origins: np.ndarray, step_seconds: float) -> np.ndarray:
-    """How many times the level at the end of ``values`` is the level before each origin
-    (means over the week before each, or the day where the first origin has under a week
-    behind it), at least 1; 1 where there is no whole window or no level to tell.
-
-    Why: a fold's residuals are measured at the level of its origin, weeks back on a service
-    that keeps growing, while the bands they set are drawn around a forecast at today's level.
-    Traffic's noise grows with its level, so a fold is rescaled by its growth since. A level
-    that fell is left alone: the folds before a drop also hold the model's error across it,
-    which is what its bands must still cover for a few days."""
-    ones = np.ones(len(origins))
-    behind = int(origins.min()) + 1 if len(origins) else 0
-    window = next(
-        (w for s in LEVEL_WINDOWS if (w := round(s / step_seconds)) >= 2 and w <= behind), None
-    )
-    if window is None:
-        return ones
-    seen = np.isfinite(values)
-    sums = np.concatenate([[0.0], np.cumsum(np.where(seen, values, 0.0))])
-    counts = np.concatenate([[0], np.cumsum(seen)])
-    ends = np.append(np.asarray(origins, dtype="int64") + 1, len(values))
-    total, count = sums[ends] - sums[ends - window], counts[ends] - counts[ends - window]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        level = np.where(count >= window / 2, total / count, np.nan)
-        growth = level[-1] / level[:-1]
-    return np.where(np.isfinite(growth) & (level[:-1] > 0), np.maximum(growth, 1.0), ones)
 
 
 def naive_scale(train: np.ndarray, step_seconds: float) -> float:

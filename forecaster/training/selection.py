@@ -83,11 +83,9 @@ def calibrate(
     part of the fold it follows, so cross-fitting still holds out whole stretches of time."""
     assert candidate.predictions is not None
     residuals, horizons, seconds, fold_ids = residual_table(folds, candidate.predictions)
-    residuals = residuals * _grown(folds)
     if dense is not None:
         dense_folds, medians = dense
         more, more_horizons, more_seconds, _ = residual_table(dense_folds, medians)
-        more = more * _grown(dense_folds)
         follows = np.searchsorted(folds.plan.origins, dense_folds.plan.origins, side="right") - 1
         more_ids = np.broadcast_to(follows[:, None], dense_folds.actuals.shape).ravel()
         residuals = np.concatenate([residuals, more])
@@ -95,12 +93,6 @@ def calibrate(
         seconds = np.concatenate([seconds, more_seconds])
         fold_ids = np.concatenate([fold_ids, more_ids])
     return ConformalBands.fit(residuals, horizons, seconds, fold_ids)
-
-
-def _grown(folds: Folds) -> np.ndarray:
-    """Each residual's factor to today's level (``Folds.growth``), flattened as the residuals."""
-    growth = np.ones(folds.actuals.shape[0]) if folds.growth is None else folds.growth
-    return np.broadcast_to(growth[:, None], folds.actuals.shape).ravel()
 
 
 def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]) -> Score:

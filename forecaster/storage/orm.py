@@ -55,7 +55,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         self, dialect: Dialect, coltype: object
     ) -> Callable[[Any], datetime | None] | None:
         """SQLite keeps a time as text, which SQLAlchemy parses: text that is no time (a row
-        changed by hand) raised its ValueError, a bare 500, where it is damaged data."""
+        changed by hand) raised its ValueError, a bare 500, where it is damaged data; so did
+        a number or a blob there (an epoch written by hand), with a TypeError."""
         process = super().result_processor(dialect, coltype)
         if process is None:
             return None
@@ -63,7 +64,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         def read(value: Any) -> datetime | None:
             try:
                 return process(value)
-            except ValueError as error:
+            except (ValueError, TypeError) as error:
                 raise DamagedValueError(f"a stored time is malformed: {error}") from None
 
         return read

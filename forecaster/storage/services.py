@@ -101,14 +101,19 @@ def check_targets_free(*, session: Session, name: str, profile: ScalingProfile) 
             )
 
 
-def find_service(*, session: Session, name: str, for_update: bool = False) -> Service | None:
+def find_service(
+    *, session: Session, name: str, for_update: bool = False, key_share: bool = False
+) -> Service | None:
     """The service called ``name``, if there is one; ``for_update`` holds its row until the
     transaction ends (PostgreSQL; SQLite ignores it, see ``replan.planning_profile``) and
     reads it as it is then, not as the session loaded it before (a PUT looks the service up
-    before it locks it: the lock would otherwise guard values read without it)."""
+    before it locks it: the lock would otherwise guard values read without it).
+    ``key_share``: as ``FOR NO KEY UPDATE``, the lock an UPDATE of the row takes, which lets
+    rows naming the service (a new series, an actuation record) be inserted meanwhile."""
     query = select(Service).where(Service.name == name)
     if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(key_share=key_share)
+        query = query.execution_options(populate_existing=True)
     return session.execute(query).scalar_one_or_none()
 
 
@@ -116,15 +121,20 @@ def locked_service(*, session: Session, name: str) -> Service:
     """The service called ``name`` (NotFoundError if none), held until the transaction ends,
     for a read-modify-write of its row (``retired_targets``): PostgreSQL locks the row, SQLite
     takes its one write lock before the read, which otherwise ran outside any transaction, so
-    a write committed between it and ours was overwritten (a lost update)."""
+    a write committed between it and ours was overwritten (a lost update). On PostgreSQL as
+    an UPDATE holds it (``FOR NO KEY UPDATE``): ``FOR UPDATE`` also held back every insert of
+    a row naming the service, and an ingest creating a series deadlocked with ``forecaster
+    ingest --profile`` creating the same one."""
     write_lock_now(session)
-    return get_service(session=session, name=name, for_update=True)
+    return get_service(session=session, name=name, for_update=True, key_share=True)
 
 
-def get_service(*, session: Session, name: str, for_update: bool = False) -> Service:
-    """The service called ``name``, or NotFoundError naming it (``for_update``: as
-    :func:`find_service`)."""
-    service = find_service(session=session, name=name, for_update=for_update)
+def get_service(
+    *, session: Session, name: str, for_update: bool = False, key_share: bool = False
+) -> Service:
+    """The service called ``name``, or NotFoundError naming it (``for_update``, ``key_share``:
+    as :func:`find_service`)."""
+    service = find_service(session=session, name=name, for_update=for_update, key_share=key_share)
     if service is None:
         raise NotFoundError(
             f"service {quoted(name)} does not exist; create it with PUT /v1/services/{name}"

@@ -463,12 +463,17 @@ def test_a_mistake_in_our_own_sql_is_a_traced_500_on_either_database(
             "a stored time is malformed: Invalid isoformat string: 'soon'",
         ),
         (
+            "UPDATE events SET start = 1700000000",
+            "/v1/services/chat/events",
+            "a stored time is malformed: fromisoformat: argument must be str",
+        ),
+        (
             "UPDATE samples SET value = 'x'",
             "/v1/services/chat/history",
             "a stored number in samples is not a number: could not convert string to float: 'x'",
         ),
     ],
-    ids=["json", "time", "number"],
+    ids=["json", "time", "epoch-time", "number"],
 )
 def test_a_stored_value_damaged_by_hand_names_the_fix_and_not_a_retry(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str, read: str, said: str

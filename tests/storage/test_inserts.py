@@ -103,3 +103,39 @@ def test_only_a_missing_owner_is_read_as_a_deleted_service(database: Database) -
         broken = {**row, "service_id": service.id, "metric": None}
         with pytest.raises(IntegrityError), session.begin_nested():
             insert_if_absent(session=session, table=Series, rows=[broken], key=KEY, owner_gone=gone)
+
+
+@pytest.mark.postgres
+def test_a_batch_creates_a_series_while_a_profile_update_holds_its_service(
+    postgres_schema_url: str,
+) -> None:
+    """Review: the profile update locked its service ``FOR UPDATE``, which also waits for
+    every insert naming the service: ``forecaster ingest --profile`` (update, then create the
+    file's series) and a batch creating the same series deadlocked, one of them refused. It
+    holds the row as its UPDATE does (``FOR NO KEY UPDATE``): the batch goes on meanwhile."""
+    database = Database(postgres_schema_url)
+    database.migrate()
+    try:
+        with database.session() as session:
+            service, _ = upsert_service(session=session, name="chat", profile=PROFILE)
+        keys = [(service.id, "requests_per_second", {"pod": "p1"}, "rps")]
+        raised: list[BaseException] = []
+
+        def batch() -> None:
+            try:
+                with database.session() as session:
+                    ensure_series(session=session, keys=keys)
+            except BaseException as error:  # noqa: BLE001 - handed to the test
+                raised.append(error)
+
+        with database.session() as session:  # as `forecaster ingest --profile` does
+            upsert_service(session=session, name="chat", profile=PROFILE)
+            racer = threading.Thread(target=batch)
+            racer.start()
+            racer.join(timeout=0.5)
+            waited = racer.is_alive()
+            ensure_series(session=session, keys=keys)  # the file's series: the batch's too
+        racer.join(timeout=30)
+        assert not raised and not waited
+    finally:
+        database.dispose()

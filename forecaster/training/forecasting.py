@@ -50,7 +50,6 @@ from forecaster.training.selection import (
     calibrate,
     choose,
     ensemble_margin,
-    forecast_growth,
     mase_of,
     short_backtest,
     with_ensemble,
@@ -752,10 +751,8 @@ def _calibrated(
     base = _fit_final(candidate.model, candidate.members, item, horizon)
     if blend_with is not None:
         base = _averaged([base, _fit_final(blend_with, (), item, horizon)], item, horizon)
-    # the day ahead on the history's own footing (weekends still moved, if they were)
-    ahead, _ = base.forecast_parts(season_steps(item.step_seconds, DAY_SECONDS), ())
     base = _weekends_back(base, item)
-    bands = _bands(item, candidate, ahead)
+    bands = _bands(item, candidate)
     if short_backtest(item.folds.plan, item.step_seconds, len(item.history)):
         bands.unit *= SHORT_BACKTEST_WIDEN
     reached = item.folds.plan.horizon
@@ -939,30 +936,20 @@ def _averaged(models: Sequence[ForecastModel], item: _Series, horizon: int) -> E
     return ensemble
 
 
-def _bands(item: _Series, candidate: CandidateBacktest, ahead: np.ndarray) -> ConformalBands:
+def _bands(item: _Series, candidate: CandidateBacktest) -> ConformalBands:
     """Conformal bands from the candidate's members refitted at every fold origin (see
     ``Refits.refitted_at``): their fold residuals and, rolled on from the same fits, their
-    residuals at the dense short-horizon origins (an ensemble averages its members), each
-    fold's rescaled by the level the final refit's median (``ahead``) reached since it."""
+    residuals at the dense short-horizon origins (an ensemble averages its members)."""
     assert item.folds is not None
     members = candidate.members or (candidate.model,)
     parts = [part for name in members if (part := _fresh_medians(name, item)) is not None]
     if len(parts) < len(members):  # a member with no fits to roll on
-        return calibrate(item.folds, candidate, growth=_growth(item, candidate, ahead))
+        return calibrate(item.folds, candidate)
     fresh = replace(candidate, predictions=np.mean([folds for folds, _ in parts], axis=0))
-    growth = _growth(item, fresh, ahead)
     dense = [medians for _, medians in parts if medians is not None]
     if item.dense is None or len(dense) < len(parts):
-        return calibrate(item.folds, fresh, growth=growth)
-    return calibrate(item.folds, fresh, (item.dense, np.mean(dense, axis=0)), growth=growth)
-
-
-def _growth(item: _Series, candidate: CandidateBacktest, ahead: np.ndarray) -> np.ndarray:
-    """Each fold's factor to the level of the final refit's day ahead (``forecast_growth``)."""
-    assert item.folds is not None and candidate.predictions is not None
-    values = item.history.to_numpy(dtype="float64")
-    origins = item.folds.plan.origins
-    return forecast_growth(values, origins, candidate.predictions, ahead, item.step_seconds)
+        return calibrate(item.folds, fresh)
+    return calibrate(item.folds, fresh, (item.dense, np.mean(dense, axis=0)))
 
 
 def _fresh_medians(name: str, item: _Series) -> tuple[np.ndarray, np.ndarray | None] | None:

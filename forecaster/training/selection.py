@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from forecaster.training.backtest import CandidateBacktest, FoldPlan, Folds, combine
-from models.base import DAY_SECONDS, WEEK_SECONDS, quantile_name, season_steps
+from models.base import DAY_SECONDS, WEEK_SECONDS, quantile_name
 from models.conformal import ConformalBands, pinball_loss
 
 ENSEMBLE = "ensemble"
@@ -77,69 +77,22 @@ def calibrate(
     folds: Folds,
     candidate: CandidateBacktest,
     dense: tuple[Folds, np.ndarray] | None = None,
-    growth: np.ndarray | None = None,
 ) -> ConformalBands:
     """Conformal bands from all of a candidate's backtest residuals, plus its residuals at the
     dense short-horizon origins when given (``(folds, medians)``). A dense origin counts as
-    part of the fold it follows, so cross-fitting still holds out whole stretches of time.
-    ``growth`` (one factor per fold, :func:`forecast_growth`) rescales each fold's residuals,
-    and a dense origin's, to the level the forecast is at."""
+    part of the fold it follows, so cross-fitting still holds out whole stretches of time."""
     assert candidate.predictions is not None
     residuals, horizons, seconds, fold_ids = residual_table(folds, candidate.predictions)
-    if growth is not None:
-        residuals = residuals * growth[fold_ids]
     if dense is not None:
         dense_folds, medians = dense
         more, more_horizons, more_seconds, _ = residual_table(dense_folds, medians)
         follows = np.searchsorted(folds.plan.origins, dense_folds.plan.origins, side="right") - 1
-        follows = np.maximum(follows, 0)
         more_ids = np.broadcast_to(follows[:, None], dense_folds.actuals.shape).ravel()
-        if growth is not None:
-            more = more * growth[more_ids]
         residuals = np.concatenate([residuals, more])
         horizons = np.concatenate([horizons, more_horizons])
         seconds = np.concatenate([seconds, more_seconds])
         fold_ids = np.concatenate([fold_ids, more_ids])
     return ConformalBands.fit(residuals, horizons, seconds, fold_ids)
-
-
-def forecast_growth(
-    history: np.ndarray,
-    origins: np.ndarray,
-    fold_medians: np.ndarray,
-    ahead: np.ndarray,
-    step_seconds: float,
-) -> np.ndarray:
-    """Per fold, how many times the level of the champion's median over the day ahead
-    (``ahead``, from its final refit on ``history``) is the level of its median over the
-    fold's first day: at least 1, and 1 where a fold forecast under a day or there is no
-    level to tell. Each day's mean median is read against the history's mean at the same
-    times of the week (of the day, on under two weeks), so a fold forecasting a quiet weekend
-    is not taken for a lower level.
-
-    Why: a fold's residuals are measured at the level of its origin, weeks back on a service
-    that keeps growing, while its bands are drawn around today's forecast; noise grows with
-    the level. The models' own forecasts tell a lasting rise from a burst they revert from,
-    which the history's mean does not (UPS's bursts of tweets read as growth)."""
-    folds, n = fold_medians.shape[0], len(history)
-    day = season_steps(step_seconds, DAY_SECONDS)
-    if day < 2 or fold_medians.shape[1] < day or len(ahead) < day:
-        return np.ones(folds)
-    week = season_steps(step_seconds, WEEK_SECONDS)
-    period = week if n >= 2 * week else day
-    seen = np.isfinite(history)
-    phase = np.arange(n) % period
-    sums = np.bincount(phase, np.where(seen, history, 0.0), minlength=period)
-    counts = np.bincount(phase, seen.astype("float64"), minlength=period)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        profile = sums / counts
-        starts = np.append(np.asarray(origins, dtype="int64") + 1, n)
-        usual = np.nanmean(profile[(starts[:, None] + np.arange(day)) % period], axis=1)
-        means = np.append(np.nanmean(fold_medians[:, :day], axis=1), np.nanmean(ahead[:day]))
-        level = means / usual
-        growth = level[-1] / level[:-1]
-    told = np.isfinite(growth) & (level[:-1] > 0) & (usual[:-1] > 0)
-    return np.where(told, np.maximum(growth, 1.0), 1.0)
 
 
 def score(folds: Folds, candidate: CandidateBacktest, quantiles: Sequence[float]) -> Score:

@@ -200,6 +200,13 @@ def list_services(*, session: Session) -> list[Service]:
     return list(session.execute(select(Service).order_by(Service.name)).scalars())
 
 
+def enabled_service_names(*, session: Session) -> list[str]:
+    """The names of the enabled services, by name, read without their rows' other columns: a
+    pass over them reads each one's profile on its own, so a damaged one fails alone."""
+    query = select(Service.name).where(Service.enabled).order_by(Service.name)
+    return list(session.execute(query).scalars())
+
+
 def services_by_name(*, session: Session, names: set[str]) -> dict[str, Service]:
     """The services among ``names`` that exist, keyed by name (ingestion checks the rest)."""
     if not names:

@@ -17,7 +17,6 @@ from forecaster.storage.services import (
     SERVICE_NAME_MAX_LENGTH,
     SERVICE_NAME_PATTERN,
     delete_service,
-    find_service,
     get_service,
     list_services,
     profile_of,
@@ -63,19 +62,13 @@ def put_service(
     """Create or replace a service's scaling profile; a changed profile is re-planned at once
     from the latest forecast, so actuators never push a plan sized for the old one."""
     profile = ScalingProfile.model_validate(body.model_dump(exclude={"enabled"}))
-    existing = find_service(session=session, name=name)
-    was_enabled = existing is None or existing.enabled
-    service, previous = upsert_service(
+    service, replaced = upsert_service(
         session=session, name=name, profile=profile, enabled=body.enabled
     )
-    response.status_code = 201 if previous is None else 200
+    response.status_code = 201 if replaced is None else 200
     public = to_public(service)
     changed = replan_after_store(
-        session=session,
-        service=service,
-        profile=profile,
-        previous=previous,
-        was_enabled=was_enabled,
+        session=session, service=service, profile=profile, replaced=replaced
     )
     if changed is not None:
         public.plan_change = PlanChange(plan_id=changed[0], message=changed[1])

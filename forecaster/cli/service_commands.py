@@ -234,8 +234,6 @@ def ingest(
             if profile is not None:
                 # stored: strict, as PUT /v1/services is; no `enabled` keeps the stored state
                 wanted, enabled = load_service_profile(profile)
-                existing = find_service(session=session, name=service)
-                was_enabled = existing is None or existing.enabled
                 found, replaced = upsert_service(
                     session=session, name=service, profile=wanted, enabled=enabled
                 )
@@ -252,8 +250,7 @@ def ingest(
                     session=session,
                     service=found,
                     profile=wanted,
-                    previous=replaced,
-                    was_enabled=was_enabled,
+                    replaced=replaced,
                 )
     except UnicodeEncodeError:  # a ValueError too: the entry point names the bytes
         raise

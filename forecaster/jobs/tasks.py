@@ -17,7 +17,12 @@ from forecaster.leadership import check_leading, term_lock
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job, unfinished_pass
-from forecaster.storage.services import get_service, list_services, readable_profiles
+from forecaster.storage.services import (
+    enabled_service_names,
+    get_service,
+    list_services,
+    readable_profiles,
+)
 from forecaster.telemetry import SERVICE_JOB_FAILURES
 from forecaster.timeutil import utc_now
 
@@ -32,8 +37,10 @@ class TargetsFailedError(Worded, Exception):
 
 
 def enabled_services(database: Database) -> list[str]:
+    """The names of the enabled services, by name: read without their profiles, so one
+    damaged profile (:class:`DamagedValueError`) fails its own service's work, not the pass."""
     with database.session() as session:
-        return [s.name for s in list_services(session=session) if s.enabled]
+        return enabled_service_names(session=session)
 
 
 def services_with_targets(database: Database) -> list[str]:

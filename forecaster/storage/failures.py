@@ -84,7 +84,10 @@ OUR_MISTAKES = (
     "ambiguous column name",
     "misuse of aggregate",
     "misuse of window function",
-    "json path error",  # the path is ours: a JSON function's second argument
+    # the path is ours: a JSON function's second argument ("JSON path error near 'a'"; from
+    # SQLite 3.45 "bad JSON path: 'a'", which read as "retry shortly")
+    "json path error",
+    "bad json path",
 )
 # a failure PostgreSQL's driver files as an internal error that passes: a write sent to a
 # standby (a failover not finished: the old primary, or a DNS name not yet moved)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -27,7 +28,7 @@ from forecaster.errors import (
 )
 from forecaster.profiles import STORED, ActuationTarget, ScalingProfile, shared_object
 from forecaster.storage.actuations import latest_failure
-from forecaster.storage.db import write_lock_now
+from forecaster.storage.db import hold_until_commit, write_lock_now
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import JobRun, Series, Service
 from forecaster.timeutil import utc_now
@@ -35,6 +36,8 @@ from forecaster.timeutil import utc_now
 # what every route's {name} accepts: a name that needs no escaping in a URL, a label or a file
 SERVICE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SERVICE_NAME_MAX_LENGTH = 128
+# the PostgreSQL advisory lock every profile write holds while it checks and claims targets
+TARGET_CLAIMS_LOCK = "forecaster-target-claims"
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,19 @@ def check_service_name(name: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Replaced:
+    """What a profile write replaced, read under its lock: the profile, and whether the
+    service was enabled (read before the lock, a write committed meanwhile was missed)."""
+
+    profile: ScalingProfile
+    was_enabled: bool
+
+
 def upsert_service(
     *, session: Session, name: str, profile: ScalingProfile, enabled: bool | None = None
-) -> tuple[Service, ScalingProfile | None]:
-    """Create or replace a service's profile; returns the service and the profile it replaced
+) -> tuple[Service, Replaced | None]:
+    """Create or replace a service's profile; returns the service and what it replaced
     (None when this call created it). Of concurrent creates of one name, one creates it and the
     others replace its profile, each told which one it replaced. Targets the new profile drops
     are kept as retired, for the actuation pass to restore (:mod:`forecaster.actuators.retired`).
@@ -59,6 +71,7 @@ def upsert_service(
     does not say had turned a service an operator disabled back on.
     """
     check_service_name(name)
+    hold_target_claims(session)
     check_targets_free(session=session, name=name, profile=profile)
     document = profile.model_dump(mode="json")
     row = {"name": name, "profile": document, "enabled": enabled is not False}
@@ -66,6 +79,7 @@ def upsert_service(
     service = locked_service(session=session, name=name)  # its retired list is rewritten
     if created:
         return service, None
+    was_enabled = service.enabled
     try:
         previous = profile_of(service)
     except NotReadyError:  # stored before a rule tightened: this PUT is how it is corrected
@@ -79,18 +93,32 @@ def upsert_service(
         service.retired_targets, before=before, after=profile.targets, now=utc_now()
     )
     session.flush()
-    return service, previous
+    return service, Replaced(previous, was_enabled)
+
+
+def hold_target_claims(session: Session) -> None:
+    """Hold, until the transaction ends, the lock under which a profile write checks and
+    claims its targets: two writes claiming one object for two services each read the
+    other's claim as not there yet, and both passed :func:`check_targets_free`. SQLite: its
+    one write lock; PostgreSQL: an advisory lock every profile write takes (row locks
+    cannot guard a claim on a row another service has not written yet)."""
+    if session.get_bind().dialect.name == "sqlite":
+        write_lock_now(session)
+    else:
+        hold_until_commit(session, TARGET_CLAIMS_LOCK)
 
 
 def check_targets_free(*, session: Session, name: str, profile: ScalingProfile) -> None:
     """Refuse a profile of service ``name`` with a target on an object another service's
     target already scales: at every pass each would write its own floor (8, then 3, then 8),
-    every record saying "applied". InUseError names the other service and its target."""
+    every record saying "applied". InUseError names the other service and its target.
+    Run under :func:`hold_target_claims`, or a claim committed meanwhile is missed."""
     if not profile.targets:
         return
-    for other in list_services(session=session):
-        if other.name == name:
-            continue
+    # as stored now, not as this session loaded them: the claim is checked under its lock
+    query = select(Service).where(Service.name != name).order_by(Service.name)
+    others = session.execute(query.execution_options(populate_existing=True)).scalars()
+    for other in others:
         shared = shared_object(profile.targets, stored_targets(other))
         if shared:
             held, wanted = shared
@@ -198,6 +226,13 @@ def _restoring(session: Session, service: Service) -> list[str]:
 def list_services(*, session: Session) -> list[Service]:
     """All services, by name."""
     return list(session.execute(select(Service).order_by(Service.name)).scalars())
+
+
+def enabled_service_names(*, session: Session) -> list[str]:
+    """The names of the enabled services, by name, read without their rows' other columns: a
+    pass over them reads each one's profile on its own, so a damaged one fails alone."""
+    query = select(Service.name).where(Service.enabled).order_by(Service.name)
+    return list(session.execute(query).scalars())
 
 
 def services_by_name(*, session: Session, names: set[str]) -> dict[str, Service]:

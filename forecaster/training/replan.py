@@ -27,7 +27,7 @@ from forecaster.storage.forecasts import forecast_frame, quantile_series
 from forecaster.storage.orm import Plan, Service
 from forecaster.storage.plans import latest_plan, plan_steps, save_plan
 from forecaster.storage.samples import latest_metric_ms, metric_series_ids
-from forecaster.storage.services import get_service, profile_of
+from forecaster.storage.services import Replaced, get_service, profile_of
 from forecaster.timeutil import as_utc, spoken_duration, utc_now
 from forecaster.training.service_data import (
     driving_forecast_or_not_ready,
@@ -282,14 +282,15 @@ def replan_after_store(
     session: Session,
     service: Service,
     profile: ScalingProfile,
-    previous: ScalingProfile | None,
-    was_enabled: bool,
+    replaced: Replaced | None,
 ) -> tuple[int | None, str] | None:
     """What storing ``profile`` over ``previous`` does to the plan in force, one rule for
     ``PUT /v1/services`` and ``forecaster ingest --profile``: a changed profile, or one enabled
     again after its plan went unrenewed, is re-planned (:func:`replan_or_why`); a disabled one
     is not, as nothing plans it. None: a new service, or nothing changed."""
-    if previous is None or (previous == profile and (was_enabled or not service.enabled)):
+    if replaced is None:
+        return None
+    if replaced.profile == profile and (replaced.was_enabled or not service.enabled):
         return None
     if not service.enabled:  # its plan is stale until it is enabled
         return None, "service is disabled: not re-planned"

@@ -21,12 +21,19 @@ from typing import NamedTuple
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.errors import CandidatesFailedError, ForecasterError, NotFoundError, quoted
+from forecaster.errors import (
+    CandidatesFailedError,
+    ForecasterError,
+    NotFoundError,
+    NotReadyError,
+    quoted,
+)
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.leadership import check_leading
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.failures import DAMAGED_DATA, DamagedValueError
 from forecaster.storage.forecasts import (
     champion_run,
     latest_forecast,
@@ -143,6 +150,14 @@ def _load(database: Database, name: str, settings: Settings) -> _Loaded:
         check_reaches_future(name=name, profile=profile, history=history)
         calendar = service_calendar(session=session, service=service, profile=profile)
         return _Loaded(service.id, name, service.created_at, profile, history, calendar)
+
+
+def _damaged(name: str, error: DamagedValueError) -> NotReadyError:
+    """A service whose stored row cannot be read, as that service's failure in a pass: its
+    reason and what mends it. The whole nightly pass had stopped on it, no service trained."""
+    return NotReadyError(
+        f"a stored value of service {quoted(name)} is damaged ({error}): {DAMAGED_DATA}"
+    )
 
 
 def _store(
@@ -285,6 +300,9 @@ def train_services(
             loaded = _load(database, name, settings)
         except ForecasterError as error:
             results[name] = error
+            continue
+        except DamagedValueError as error:  # its row changed by hand: the others still train
+            results[name] = _damaged(name, error)
             continue
         profile = loaded.profile
         key = (profile.step_seconds, profile.horizon_steps, profile.forecast_quantiles)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import JSON, create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from forecaster.storage.db import Database
 from forecaster.storage.failures import (
@@ -65,6 +65,16 @@ def test_a_mistake_in_our_own_sql_is_no_database_failure(database: Database, sql
     A JSON path is ours too (SQLite: "JSON path error near 'a'"; PostgreSQL has no
     json_extract), unlike the stored text it reads."""
     assert classify(_error_of(database.url, sql)) is None
+
+
+@pytest.mark.parametrize(
+    "said", ["JSON path error near 'a'", "bad JSON path: '$a'"], ids=["before-3.45", "3.45"]
+)
+def test_a_json_path_is_our_mistake_in_either_sqlites_words(said: str) -> None:
+    """The case above runs the installed SQLite, which says one of these: from 3.45 SQLite
+    says "bad JSON path", which read as a failure that passes ("retry shortly")."""
+    error = OperationalError("SELECT json_extract('{}', '$a')", {}, sqlite3.OperationalError(said))
+    assert classify(error) is None
 
 
 def test_a_damaged_schema_is_damage_though_sqlite_words_it_as_a_mistake(tmp_path: Path) -> None:

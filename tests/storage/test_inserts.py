@@ -31,7 +31,8 @@ def test_upsert_service_creates_once_then_replaces(database: Database) -> None:
         again, replaced = upsert_service(
             session=session, name="chat", profile=changed, enabled=False
         )
-        assert replaced == PROFILE and again.id == first.id
+        assert replaced is not None and replaced.profile == PROFILE and again.id == first.id
+        assert replaced.was_enabled
         assert again.profile["max_replicas"] == 7 and not again.enabled
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select, text
 
 from forecaster.errors import NotFoundError, NotReadyError
 from forecaster.ingestion.batch import SeriesPoints, ingest_batch
+from forecaster.jobs.tasks import train_all
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.failures import DAMAGED_DATA
 from forecaster.storage.forecasts import latest_training_runs
+from forecaster.storage.orm import JobRun
 from forecaster.storage.services import get_service, upsert_service
 from forecaster.timeutil import utc_now
 from forecaster.training.service_data import driving_series_id
@@ -98,3 +105,45 @@ def test_a_stored_profile_that_no_longer_validates_fails_alone(
     assert 'stored profile of service "broken" no longer validates (capacity_per_replica' in str(
         error
     )
+
+
+def test_a_damaged_profile_fails_its_own_service_in_the_nightly_pass(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: a profile whose stored text is not JSON (changed by hand through SQL) raised
+    DamagedValueError out of the nightly pass before any service trained. It is that service's
+    failure, recorded and logged with its reason and fix; the others train. (A JSON column on
+    PostgreSQL refuses such text: a real SQLite file only.)"""
+    url = f"sqlite:///{tmp_path / 'forecaster.db'}"
+    database = Database(url)
+    database.migrate()
+    settings = Settings(database_url=url, auth_enabled=False)
+    index = pd.date_range(end=pd.Timestamp(utc_now()).floor("h"), periods=24 * 3, freq="h")
+    values = (50 + 10 * np.sin(np.arange(len(index)) / 4)).tolist()
+    with database.session() as session:
+        for name in ("broken", "chat"):
+            upsert_service(session=session, name=name, profile=PROFILE)
+            item = SeriesPoints(
+                service=name,
+                metric="requests_per_second",
+                timestamps=[ts.isoformat() for ts in index],
+                values=values,
+            )
+            ingest_batch(session=session, batch=[item], settings=settings)
+        session.execute(text("UPDATE services SET profile = '{not json' WHERE name = 'broken'"))
+    try:
+        with caplog.at_level(logging.ERROR, logger="forecaster.jobs.tasks"):
+            train_all(database, settings)
+        with database.session() as session:
+            (run,) = session.execute(select(JobRun).where(JobRun.job == "train")).scalars()
+            chat = get_service(session=session, name="chat")
+            series_id = driving_series_id(session=session, service=chat, profile=PROFILE)
+            assert latest_training_runs(session=session, series_id=series_id)[0].is_champion
+    finally:
+        database.dispose()
+    assert run.status == "failed" and "could not train broken (1 of 2" in (run.message or "")
+    assert "model" in run.details["services"]["chat"]
+    said = run.details["services"]["broken"]["error"]
+    assert said.startswith('a stored value of service "broken" is damaged (a stored JSON value')
+    assert said.endswith(DAMAGED_DATA)
+    assert f"train of service broken failed: {said}" in caplog.messages

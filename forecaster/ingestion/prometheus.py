@@ -32,7 +32,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import newest_detail, recorded_job
 from forecaster.storage.samples import latest_metric_ms
-from forecaster.storage.services import list_services, profile_of, readable_profiles
+from forecaster.storage.services import profile_of, read_services, readable_profiles
 from forecaster.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -240,11 +240,12 @@ def pull_prometheus(
     """Pull every enabled service's Prometheus sources (or one service's) up to ``now``."""
     summary = PullSummary()
     with database.session() as session:
-        chosen = [
-            s
-            for s in list_services(session=session)
-            if (s.enabled and service is None) or s.name == service
-        ]
+        rows = read_services(session=session)
+        if service in rows.damaged:  # the one asked for: its own error
+            raise rows.damaged[service]
+        for failure in rows.damaged.values() if service is None else ():  # the others pull
+            log.error("%s; its sources are not pulled", failure)
+        chosen = [s for s in rows.loaded if (s.enabled and service is None) or s.name == service]
         if service is not None and chosen:  # the one asked for: its own error, if it is one
             profile_of(chosen[0])
         services = [(s.name, s.id, profile.prometheus) for s, profile in readable_profiles(chosen)]

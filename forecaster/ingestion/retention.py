@@ -26,7 +26,7 @@ from forecaster.settings import Settings
 from forecaster.storage.db import Database
 from forecaster.storage.jobs import recorded_job
 from forecaster.storage.samples import read_samples, roll_up_samples
-from forecaster.storage.services import list_services, readable_profiles, series_ids_of
+from forecaster.storage.services import read_services, readable_profiles, series_ids_of
 from forecaster.timeutil import utc_now
 from forecaster.training.history import early_allowance, infer_step_seconds
 
@@ -87,6 +87,17 @@ def early_by_series(
     return early
 
 
+def _failed(database: Database, name: str, failure: Exception) -> ServiceRetention:
+    """A service whose roll-up could not start (its row is damaged), recorded as its own
+    failed run and logged, as one that failed part-way is."""
+    try:
+        with recorded_job(database.sessions, "retention", name):
+            raise failure
+    except Exception as error:  # noqa: BLE001 - recorded by recorded_job
+        log_failure(log, error, "retention of %s", name)
+    return ServiceRetention(service=name, step_seconds=0, cutoff_ms=0, error=in_words(failure))
+
+
 def apply_retention(
     database: Database, settings: Settings, *, now: float | None = None
 ) -> RetentionSummary:
@@ -94,10 +105,12 @@ def apply_retention(
     moment = utc_now().timestamp() if now is None else now
     summary = RetentionSummary()
     with database.session() as session:
+        rows = read_services(session=session)
         services = [
-            (s.name, s.id, profile.step_seconds)
-            for s, profile in readable_profiles(list_services(session=session))
+            (s.name, s.id, profile.step_seconds) for s, profile in readable_profiles(rows.loaded)
         ]
+    for name, failure in rows.damaged.items():  # recorded, logged; the others roll up
+        summary.services.append(_failed(database, name, failure))
     for done, (name, service_id, step) in enumerate(services):
         item = ServiceRetention(
             service=name,

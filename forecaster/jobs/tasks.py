@@ -16,11 +16,13 @@ from forecaster.errors import ForecasterError, Worded, listing, log_failure
 from forecaster.leadership import check_leading, term_lock
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.failures import DamagedValueError
 from forecaster.storage.jobs import recorded_job, unfinished_pass
 from forecaster.storage.services import (
+    damaged_service,
     enabled_service_names,
     get_service,
-    list_services,
+    read_services,
     readable_profiles,
 )
 from forecaster.telemetry import SERVICE_JOB_FAILURES
@@ -48,11 +50,14 @@ def services_with_targets(database: Database) -> list[str]:
     do targets taken out of a profile (``retired_targets``).
 
     Read from the stored document, not the validated profile: one profile that no longer
-    loads must fail its own service's run (which records why), not the whole pass.
+    loads must fail its own service's run (which records why), not the whole pass. A service
+    whose row is damaged is in: it may hold targets above their baselines, and its own run
+    fails, naming the fix.
     """
     with database.session() as session:
-        services = list_services(session=session)
-        return [s.name for s in services if s.profile.get("targets") or s.retired_targets]
+        rows = read_services(session=session)
+    held = {s.name for s in rows.loaded if s.profile.get("targets") or s.retired_targets}
+    return sorted(held | rows.damaged.keys())
 
 
 def each_service(
@@ -64,7 +69,10 @@ def each_service(
         try:
             with recorded_job(database.sessions, job, name) as details:
                 check_leading(done, len(names))
-                details.update(work(name))
+                try:
+                    details.update(work(name))
+                except DamagedValueError as error:  # its row changed by hand: recorded as such
+                    raise damaged_service(name, error) from None
         except Exception as error:  # noqa: BLE001 - recorded and logged; the next one still runs
             log_failure(log, error, "%s of service %s", job, name)
             failed += 1
@@ -246,12 +254,9 @@ def pull_all(database: Database, settings: Settings) -> None:
     from forecaster.ingestion.prometheus import pull_prometheus
 
     if not settings.prometheus_url:
-        with database.session() as session:
-            sourced = [
-                s.name
-                for s, profile in readable_profiles(list_services(session=session))
-                if profile.prometheus
-            ]
+        with database.session() as session:  # a damaged row's sources are unknown: left out
+            rows = read_services(session=session)
+        sourced = [s.name for s, profile in readable_profiles(rows.loaded) if profile.prometheus]
         if sourced:
             log.warning(
                 "services %s have Prometheus sources but FORECASTER_PROMETHEUS_URL is not set",

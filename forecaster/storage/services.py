@@ -29,6 +29,7 @@ from forecaster.errors import (
 from forecaster.profiles import STORED, ActuationTarget, ScalingProfile, shared_object
 from forecaster.storage.actuations import latest_failure
 from forecaster.storage.db import hold_until_commit, write_lock_now
+from forecaster.storage.failures import DAMAGED_DATA, DamagedValueError
 from forecaster.storage.inserts import insert_if_absent
 from forecaster.storage.orm import JobRun, Series, Service
 from forecaster.timeutil import utc_now
@@ -226,6 +227,41 @@ def _restoring(session: Session, service: Service) -> list[str]:
 def list_services(*, session: Session) -> list[Service]:
     """All services, by name."""
     return list(session.execute(select(Service).order_by(Service.name)).scalars())
+
+
+def damaged_service(name: str, error: DamagedValueError) -> NotReadyError:
+    """A service whose stored row cannot be read, as that service's failure in a pass: its
+    reason and what mends it. One such row had stopped every scheduled pass."""
+    return NotReadyError(
+        f"a stored value of service {quoted(name)} is damaged ({error}): {DAMAGED_DATA}"
+    )
+
+
+@dataclass(frozen=True)
+class ServiceRows:
+    """Every service, by name, as a pass or a listing reads them: the rows that load, and the
+    failure (:func:`damaged_service`) of each whose row is damaged, by name."""
+
+    loaded: list[Service]
+    damaged: dict[str, NotReadyError]
+
+
+def read_services(*, session: Session) -> ServiceRows:
+    """Every service, by name, a damaged row (:class:`DamagedValueError`, a value changed by
+    hand) set aside with its failure instead of failing the read of all: one such row had
+    stopped the actuation, pull and retention passes for every service. One query while no
+    row is damaged; each row read alone once one is."""
+    try:
+        return ServiceRows(list_services(session=session), {})
+    except DamagedValueError:
+        pass
+    loaded, damaged = [], {}
+    for name in session.execute(select(Service.name).order_by(Service.name)).scalars():
+        try:
+            loaded.append(get_service(session=session, name=name))
+        except DamagedValueError as error:
+            damaged[name] = damaged_service(name, error)
+    return ServiceRows(loaded, damaged)
 
 
 def enabled_service_names(*, session: Session) -> list[str]:

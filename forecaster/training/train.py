@@ -21,19 +21,13 @@ from typing import NamedTuple
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from forecaster.errors import (
-    CandidatesFailedError,
-    ForecasterError,
-    NotFoundError,
-    NotReadyError,
-    quoted,
-)
+from forecaster.errors import CandidatesFailedError, ForecasterError, NotFoundError, quoted
 from forecaster.idle_priority import run_at_idle_priority
 from forecaster.leadership import check_leading
 from forecaster.profiles import ScalingProfile
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.failures import DAMAGED_DATA, DamagedValueError
+from forecaster.storage.failures import DamagedValueError
 from forecaster.storage.forecasts import (
     champion_run,
     latest_forecast,
@@ -42,7 +36,7 @@ from forecaster.storage.forecasts import (
 )
 from forecaster.storage.orm import ModelRun, Service
 from forecaster.storage.plans import latest_plan
-from forecaster.storage.services import get_service, profile_of
+from forecaster.storage.services import damaged_service, get_service, profile_of
 from forecaster.timeutil import as_utc
 from forecaster.training.forecasting import (
     ForecastOutcome,
@@ -150,14 +144,6 @@ def _load(database: Database, name: str, settings: Settings) -> _Loaded:
         check_reaches_future(name=name, profile=profile, history=history)
         calendar = service_calendar(session=session, service=service, profile=profile)
         return _Loaded(service.id, name, service.created_at, profile, history, calendar)
-
-
-def _damaged(name: str, error: DamagedValueError) -> NotReadyError:
-    """A service whose stored row cannot be read, as that service's failure in a pass: its
-    reason and what mends it. The whole nightly pass had stopped on it, no service trained."""
-    return NotReadyError(
-        f"a stored value of service {quoted(name)} is damaged ({error}): {DAMAGED_DATA}"
-    )
 
 
 def _store(
@@ -302,7 +288,7 @@ def train_services(
             results[name] = error
             continue
         except DamagedValueError as error:  # its row changed by hand: the others still train
-            results[name] = _damaged(name, error)
+            results[name] = damaged_service(name, error)
             continue
         profile = loaded.profile
         key = (profile.step_seconds, profile.horizon_steps, profile.forecast_quantiles)

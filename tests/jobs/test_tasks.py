@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from forecaster.jobs.tasks import (
     actuate_all,
@@ -21,6 +22,7 @@ from forecaster.jobs.tasks import (
 from forecaster.settings import Settings
 from forecaster.storage.actuations import list_actuations
 from forecaster.storage.db import Database
+from forecaster.storage.failures import DAMAGED_DATA
 from forecaster.storage.forecasts import champion_run
 from forecaster.storage.jobs import list_job_runs
 from forecaster.storage.orm import JobRun, ModelRun
@@ -626,3 +628,102 @@ def test_no_resume_while_a_training_pass_runs(database: Database, settings: Sett
     assert len(job_runs(database, "train")) == 1
     tasks.resume_training(database, settings)
     assert len(job_runs(database, "train")) == 2
+
+
+# a profile's stored text made no JSON by hand: a JSON column on PostgreSQL refuses such text
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+DAMAGED = 'a stored value of service "broken" is damaged (a stored JSON value is malformed'
+
+
+def damage(database: Database, name: str) -> None:
+    """Make a service's stored profile text that is not JSON, as an operator's UPDATE may."""
+    with database.session() as session:
+        session.execute(
+            text("UPDATE services SET profile = '{not json' WHERE name = :name"), {"name": name}
+        )
+
+
+def said_damaged(message: str | None) -> bool:
+    """Whether a recorded or logged failure is the damaged row's, naming its fix."""
+    return (message or "").startswith(DAMAGED) and (message or "").endswith(DAMAGED_DATA)
+
+
+@SQLITE_ONLY
+def test_a_damaged_row_fails_its_own_actuation_and_the_others_are_pushed(
+    database: Database,
+    settings: Settings,
+    kube: FakeKubeApi,
+    kubeconfig: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Review: listing the services with targets read every profile, and one whose stored text
+    is not JSON (DamagedValueError) stopped the pass: no service's plan was pushed. It may
+    hold targets above their baselines, so its own run fails, naming the fix."""
+    fast = settings.model_copy(update={"actuator_retry_base_seconds": 0.01})
+    for name in ("broken", "chat"):
+        kube.add(*HPA, hpa(name=name, low=2))
+        make_service(database, name=name, targets=[hpa_target(kubeconfig, name)])
+        store_plan(database, name=name, replicas=[5] * 48)
+    damage(database, "broken")
+
+    actuate_all(database, fast)
+
+    runs = {run.service: run for run in job_runs(database, "actuate")}
+    assert runs["chat"].status == "ok"
+    assert kube.get(*HPA, "ml", "chat")["spec"]["minReplicas"] == 5
+    assert runs["broken"].status == "failed" and said_damaged(runs["broken"].message)
+    assert f"actuate of service broken failed: {runs['broken'].message}" in caplog.messages
+
+
+@SQLITE_ONLY
+def test_a_damaged_row_fails_its_own_refresh_in_words(
+    database: Database, settings: Settings
+) -> None:
+    """A pass over the enabled services by name met the damaged row in its own run, recorded
+    as "DamagedValueError: ..." with a traceback logged and no word of the fix."""
+    make_service(database, name="broken")
+    damage(database, "broken")
+    forecast_all(database, settings)
+    [run] = job_runs(database, "forecast")
+    assert run.status == "failed" and said_damaged(run.message)
+
+
+@SQLITE_ONLY
+def test_a_damaged_row_leaves_the_others_pulled(
+    database: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: the pull pass listed every service's profile, and one damaged row stopped it
+    (logged as the whole pass failing): no source of any service was pulled."""
+    make_service(database, name="broken", prometheus=[PROMETHEUS_SOURCE])
+    make_service(database, name="chat", prometheus=[PROMETHEUS_SOURCE])
+    damage(database, "broken")
+    unreachable = settings.model_copy(
+        update={"prometheus_url": "http://127.0.0.1:9", "prometheus_retries": 0}
+    )
+    pull_all(database, unreachable)
+    [run] = job_runs(database, "pull_prometheus")
+    assert (run.service, run.status) == ("chat", "failed")
+    assert "unreachable" in (run.message or "")
+    assert any(
+        said_damaged(m.removesuffix("; its sources are not pulled")) for m in caplog.messages
+    )
+
+    caplog.clear()  # without a Prometheus URL the warning still names the others
+    pull_all(database, settings.model_copy(update={"prometheus_url": None}))
+    assert "['chat'] have Prometheus sources but FORECASTER_PROMETHEUS_URL" in caplog.text
+
+
+@SQLITE_ONLY
+def test_a_damaged_row_fails_its_own_retention_and_the_others_roll_up(
+    database: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: retention read every service's profile first, and one damaged row stopped it
+    for every service (logged as apply_retention failing, nothing recorded)."""
+    make_service(database, name="broken")
+    make_service(database, name="chat")
+    damage(database, "broken")
+    retention_all(database, settings)
+    runs = {run.service: run for run in job_runs(database, "retention")}
+    assert runs["chat"].status == "ok"
+    assert runs["broken"].status == "failed" and said_damaged(runs["broken"].message)
+    assert f"retention of broken failed: {runs['broken'].message}" in caplog.messages

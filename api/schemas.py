@@ -144,10 +144,11 @@ class ServicePublic(BaseModel):
     problem: str | None = Field(
         default=None,
         description="why the stored profile no longer validates (a rule tightened since it "
-        "was stored) and what to do: PUT a corrected one",
+        "was stored) and what to do: PUT a corrected one; or that the service's stored row is "
+        "damaged (a value changed by hand) and how to mend it",
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime | None = Field(description="null when the stored row is damaged")
+    updated_at: datetime | None = Field(description="null when the stored row is damaged")
     plan_change: PlanChange | None = Field(
         default=None, description="set when a PUT changed an existing service's profile"
     )

@@ -16,10 +16,11 @@ from forecaster.storage.plan_views import forget_current_plan
 from forecaster.storage.services import (
     SERVICE_NAME_MAX_LENGTH,
     SERVICE_NAME_PATTERN,
+    DamagedRow,
     delete_service,
     get_service,
-    list_services,
     profile_of,
+    read_services,
     upsert_service,
 )
 from forecaster.training.replan import replan_after_store
@@ -78,10 +79,27 @@ def put_service(
     return public
 
 
+def damaged_public(name: str, row: DamagedRow) -> ServicePublic:
+    """A service whose stored row is damaged, shown with what mends it: one such row had
+    turned the whole listing into a 503."""
+    return ServicePublic(
+        name=name,
+        enabled=row.enabled,
+        profile=None,
+        problem=str(row.failure),
+        created_at=None,
+        updated_at=None,
+    )
+
+
 @router.get("", response_model=ServicesPublic)
 def get_services(session: SessionDep) -> ServicesPublic:
     """List every service and its profile."""
-    services = [to_public(service) for service in list_services(session=session)]
+    read = read_services(session=session)
+    services = [to_public(service) for service in read.loaded]
+    if read.damaged:
+        services += [damaged_public(name, row) for name, row in read.damaged.items()]
+        services.sort(key=lambda service: service.name)
     return ServicesPublic(data=services, count=len(services))
 
 

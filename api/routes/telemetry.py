@@ -14,7 +14,7 @@ from forecaster.review.overview import ALERTED_JOBS, failed_jobs
 from forecaster.storage.failures import DATABASE_ERRORS, classify
 from forecaster.storage.forecasts import newest_forecast_times
 from forecaster.storage.plans import steps_in_force
-from forecaster.storage.services import forecast_only, list_services
+from forecaster.storage.services import enabled_service_names, forecast_only, read_services
 from forecaster.telemetry import forecast_age_exposition, own_metrics, plans_exposition
 from forecaster.timeutil import utc_now
 
@@ -38,9 +38,8 @@ def metrics(database: DatabaseDep) -> Response:
     try:
         with database.session() as session:
             newest = newest_forecast_times(session=session)
-            enabled = {
-                service.name for service in list_services(session=session) if service.enabled
-            }
+            # by name alone: a damaged profile (a row changed by hand) froze every age
+            enabled = set(enabled_service_names(session=session))
         _newest_forecasts = {name: made for name, made in newest.items() if name in enabled}
     except DATABASE_ERRORS as error:
         if (failure := classify(error)) is None:
@@ -69,17 +68,21 @@ def plans_metrics(session: SessionDep, settings: SettingsDep) -> Response:
     now = utc_now()
     max_age = settings.actuation_max_plan_age_seconds
     steps = steps_in_force(session=session, now=now, max_age_seconds=max_age)
-    # a disabled service is left out: nothing plans or pushes for it, by choice
-    enabled = [service for service in list_services(session=session) if service.enabled]
+    # a disabled service is left out: nothing plans or pushes for it, by choice. A damaged row
+    # hides no other (it was a 503 for all): its failing runs say why, and whether a plan of
+    # it is in force is left unsaid, as nothing pushes one until it is mended
+    read = read_services(session=session)
+    enabled = [service for service in read.loaded if service.enabled]
+    damaged = [name for name, row in read.damaged.items() if row.enabled]
     failing = {
         service: {run.job for run in runs}
         for service, runs in failed_jobs(session=session, now=now, jobs=ALERTED_JOBS).items()
     }
     exposition = plans_exposition(
         steps,
-        [service.name for service in enabled],
+        sorted([service.name for service in enabled] + damaged),
         failing,
         ALERTED_JOBS,
-        shown_only={service.name for service in enabled if forecast_only(service)},
+        shown_only={service.name for service in enabled if forecast_only(service)} | set(damaged),
     )
     return Response(exposition, media_type=CONTENT_TYPE_LATEST)

@@ -242,9 +242,10 @@ def pull_prometheus(
     with database.session() as session:
         rows = read_services(session=session)
         if service in rows.damaged:  # the one asked for: its own error
-            raise rows.damaged[service]
-        for failure in rows.damaged.values() if service is None else ():  # the others pull
-            log.error("%s; its sources are not pulled", failure)
+            raise rows.damaged[service].failure
+        for row in rows.damaged.values() if service is None else ():  # the others are pulled
+            if row.enabled:
+                log.error("%s; its sources are not pulled", row.failure)
         chosen = [s for s in rows.loaded if (s.enabled and service is None) or s.name == service]
         if service is not None and chosen:  # the one asked for: its own error, if it is one
             profile_of(chosen[0])

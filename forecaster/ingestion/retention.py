@@ -109,8 +109,8 @@ def apply_retention(
         services = [
             (s.name, s.id, profile.step_seconds) for s, profile in readable_profiles(rows.loaded)
         ]
-    for name, failure in rows.damaged.items():  # recorded, logged; the others roll up
-        summary.services.append(_failed(database, name, failure))
+    for name, row in rows.damaged.items():  # recorded, logged; the others roll up
+        summary.services.append(_failed(database, name, row.failure))
     for done, (name, service_id, step) in enumerate(services):
         item = ServiceRetention(
             service=name,

@@ -23,7 +23,7 @@ from forecaster.review.summary_rows import SummaryRows, summary_rows
 from forecaster.storage.actuations import last_actuations
 from forecaster.storage.jobs import FailedRun, latest_failures
 from forecaster.storage.orm import Actuation, Service
-from forecaster.storage.services import forecast_only, list_services, profile_of
+from forecaster.storage.services import forecast_only, profile_of, read_services
 from forecaster.timeutil import from_epoch_us
 from forecaster.training.selection import FAILED_IN_BACKTEST
 
@@ -90,7 +90,8 @@ def summarize_services(
 ) -> list[ServiceSummary]:
     """A summary of every service, by name; ``max_plan_age_seconds``: the actuators' limit
     (``FORECASTER_ACTUATION_MAX_PLAN_AGE_HOURS``), past which a plan is stale."""
-    services = list_services(session=session)
+    read = read_services(session=session)  # a damaged row is shown as such: it hides no other
+    services = read.loaded
     actuations = last_actuations(session=session, service_ids=[s.id for s in services])
     failures = failed_jobs(session=session, now=now)
     profiles: dict[int, ScalingProfile] = {}
@@ -104,7 +105,7 @@ def summarize_services(
     rows = summary_rows(
         session=session, services=readable, now=now, max_plan_age_seconds=max_plan_age_seconds
     )
-    return [
+    summaries = [
         unreadable_summary(service, problems[service.id])
         if service.id in problems
         else summary_of(
@@ -117,18 +118,43 @@ def summarize_services(
         )
         for service in services
     ]
+    damaged = [problem_summary(n, d.enabled, str(d.failure)) for n, d in read.damaged.items()]
+    if not damaged:  # the database's order by name, as listed
+        return summaries
+    return sorted(summaries + damaged, key=lambda summary: summary.name)
 
 
 def unreadable_summary(service: Service, problem: str) -> ServiceSummary:
     """A service whose stored profile no longer validates, as far as its stored document says:
     nothing is trained, planned or pushed for it until a corrected profile is PUT."""
     raw = service.profile
-    return ServiceSummary(
-        name=service.name,
-        enabled=service.enabled,
+    return problem_summary(
+        service.name,
+        service.enabled,
+        problem,
         forecast_only=forecast_only(service),
         targets=[str(t.get("name") or t.get("kind")) for t in raw.get("targets") or []],
         metric=str(raw.get("metric") or ""),
+    )
+
+
+def problem_summary(
+    name: str,
+    enabled: bool,
+    problem: str,
+    *,
+    forecast_only: bool = True,
+    targets: Sequence[str] = (),
+    metric: str = "",
+) -> ServiceSummary:
+    """A service nothing is trained, planned or pushed for until ``problem`` is mended, with
+    what is known of it; a damaged row's profile is not (its plans reach no target)."""
+    return ServiceSummary(
+        name=name,
+        enabled=enabled,
+        forecast_only=forecast_only,
+        targets=list(targets),
+        metric=metric,
         unit=None,
         current_load=None,
         last_sample_at=None,

@@ -238,12 +238,21 @@ def damaged_service(name: str, error: DamagedValueError) -> NotReadyError:
 
 
 @dataclass(frozen=True)
+class DamagedRow:
+    """A service whose row does not load: whether it is enabled (a column that still reads),
+    and its failure in words (:func:`damaged_service`)."""
+
+    enabled: bool
+    failure: NotReadyError
+
+
+@dataclass(frozen=True)
 class ServiceRows:
-    """Every service, by name, as a pass or a listing reads them: the rows that load, and the
-    failure (:func:`damaged_service`) of each whose row is damaged, by name."""
+    """Every service, by name, as a pass or a listing reads them: the rows that load, and
+    each whose row is damaged, by name."""
 
     loaded: list[Service]
-    damaged: dict[str, NotReadyError]
+    damaged: dict[str, DamagedRow]
 
 
 def read_services(*, session: Session) -> ServiceRows:
@@ -256,11 +265,13 @@ def read_services(*, session: Session) -> ServiceRows:
     except DamagedValueError:
         pass
     loaded, damaged = [], {}
-    for name in session.execute(select(Service.name).order_by(Service.name)).scalars():
+    for name, enabled in session.execute(
+        select(Service.name, Service.enabled).order_by(Service.name)
+    ).all():
         try:
             loaded.append(get_service(session=session, name=name))
         except DamagedValueError as error:
-            damaged[name] = damaged_service(name, error)
+            damaged[name] = DamagedRow(enabled, damaged_service(name, error))
     return ServiceRows(loaded, damaged)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from api.app import create_app
 from forecaster.profiles import ScalingProfile
@@ -241,3 +242,27 @@ def test_a_forecast_only_plan_is_shown_but_never_reported_in_force(
     assert ("forecaster_plan_in_force", (("service", "shown"),)) not in scraped
     assert scraped[("forecaster_planned_replicas", (("service", "shown"),))] == 6
     assert scraped[("forecaster_plan_in_force", (("service", "waiting"),))] == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL refuses it
+def test_a_damaged_row_hides_no_other_services_metrics(
+    client: TestClient, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: a profile whose stored text is not JSON (an UPDATE by hand) made the plans'
+    scrape a 503 and froze every forecast age on /metrics. The others are reported; the
+    damaged one's forecast still ages (nothing refreshes it), its plan is not called in force
+    (nothing pushes it)."""
+    for name in ("broken", "chat"):
+        make_service(database, name=name)
+        store_plan(database, name=name, replicas=[3] * 4, data_until=utc_now() - hours(1))
+    with database.session() as session:
+        session.execute(text("UPDATE services SET profile = '{not json' WHERE name = 'broken'"))
+
+    assert set(_forecast_ages(client)) == {"broken", "chat"}
+    assert "database unusable" not in caplog.text
+    in_force = {
+        dict(labels)["service"]
+        for name, labels in _scraped(client)
+        if name == "forecaster_plan_in_force"
+    }
+    assert in_force == {"chat"}

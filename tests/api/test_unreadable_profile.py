@@ -4,7 +4,9 @@ keeping its dropped targets for the actuation pass to restore (SQLite and Postgr
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.app import create_app
 from forecaster.ingestion.prometheus import pull_prometheus
@@ -12,11 +14,13 @@ from forecaster.ingestion.retention import apply_retention
 from forecaster.review.overview import summarize_services
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
+from forecaster.storage.failures import DAMAGED_DATA
 from forecaster.storage.services import get_service
 from forecaster.timeutil import utc_now
 
 PROFILE = {"step_seconds": 3600, "horizon_hours": 24, "capacity_per_replica": 10}
 HPA = {"kind": "kubernetes-hpa", "config": {"namespace": "ml", "name": "chat"}}
+DAMAGED = 'a stored value of service "broken" is damaged (a stored JSON value is malformed'
 PROBLEM = 'the stored profile of service "broken" no longer validates (capacity_per_replica'
 
 
@@ -68,3 +72,33 @@ def test_a_corrected_put_replaces_it_and_keeps_its_dropped_target_to_restore(
         broken = get_service(session=session, name="broken")
         assert broken.profile["capacity_per_replica"] == 10
         assert [entry["config"] for entry in broken.retired_targets] == [HPA["config"]]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL refuses it
+def test_a_damaged_row_is_shown_as_such_and_hides_no_other_service(
+    settings: Settings, database: Database
+) -> None:
+    """Review: a profile whose stored text is not JSON (an UPDATE by hand) made the listing,
+    the dashboard's overview and `forecaster status` a 503 for every service. The others
+    answer; the damaged one is listed with what mends it."""
+    client = TestClient(create_app(settings, database))
+    for name in ("broken", "chat"):
+        assert client.put(f"/v1/services/{name}", json=PROFILE).status_code == 201
+    with database.session() as session:
+        session.execute(text("UPDATE services SET profile = '{not json' WHERE name = 'broken'"))
+
+    listed = client.get("/v1/services")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["count"] == 2
+    broken, chat = listed.json()["data"]
+    assert (broken["name"], broken["enabled"], broken["profile"]) == ("broken", True, None)
+    assert broken["problem"].startswith(DAMAGED) and broken["problem"].endswith(DAMAGED_DATA)
+    assert chat["profile"]["capacity_per_replica"] == 10 and chat["problem"] is None
+
+    overview = client.get("/v1/dashboard/overview")
+    assert overview.status_code == 200, overview.text
+    broken, chat = overview.json()["data"]
+    assert broken["name"] == "broken" and broken["warnings"] == [
+        listed.json()["data"][0]["problem"]
+    ]
+    assert chat["name"] == "chat" and chat["metric"] == "requests_per_second"

@@ -276,7 +276,7 @@ def train(
     from forecaster.idle_priority import at_caller_priority
     from forecaster.jobs.tasks import train_recorded
     from forecaster.storage.db import open_database
-    from forecaster.storage.services import list_services
+    from forecaster.storage.services import enabled_service_names
     from forecaster.training.forecasting import unknown_model
 
     if problem := unknown_model(model):
@@ -286,8 +286,8 @@ def train(
     # trainings of `forecaster worker` and the API yield the CPU to serving)
     with open_database(database_to_open(settings)) as database, at_caller_priority():
         if service is None:
-            with database.session() as session:
-                names = [s.name for s in list_services(session=session) if s.enabled]
+            with database.session() as session:  # by name: a damaged row fails alone
+                names = enabled_service_names(session=session)
         else:
             names = [service]
         if not names:  # it printed nothing, which read as a training that did nothing wrong
@@ -321,11 +321,15 @@ def _train_one(
     """Train one service with the given model; its error is returned, not raised."""
     from forecaster.errors import ForecasterError
     from forecaster.jobs.tasks import train_on_demand
+    from forecaster.storage.failures import DamagedValueError
+    from forecaster.storage.services import damaged_service
 
     try:
         return train_on_demand(database, name, settings, model=model)
     except ForecasterError as error:
         return error
+    except DamagedValueError as error:  # its row changed by hand: the others still train
+        return damaged_service(name, error)
 
 
 @app.command()

@@ -698,3 +698,24 @@ def test_version_prints_the_installed_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output == f"forecaster {__version__}\n"
     assert runner.invoke(app, ["--version", "status", "--check"]).exit_code == 0  # eager
+
+
+def test_train_of_every_service_fails_a_damaged_row_alone(
+    cli_database: None, tmp_path: Path
+) -> None:
+    """Review: ``train`` without a service read every enabled service's profile to name them,
+    and one whose stored text is not JSON (an UPDATE by hand) stopped it: none trained."""
+    profile = tmp_path / "profile.yaml"
+    csv = _csv(tmp_path / "b.csv", days=2, recent=True)
+    for name in ("broken", "chat"):
+        result = runner.invoke(
+            app, ["ingest", str(csv), "--service", name, "--profile", str(profile)]
+        )
+        assert result.exit_code == 0, result.output
+    with open_database(get_settings().database_url) as database, database.session() as session:
+        session.execute(sa.text("UPDATE services SET profile = '{not json' WHERE name = 'broken'"))
+    result = runner.invoke(app, ["train", "--model", "seasonal_naive_daily"])
+    assert result.exit_code == 1, result.output
+    broken, chat = result.output.splitlines()
+    assert broken.startswith('broken: a stored value of service "broken" is damaged')
+    assert chat.startswith("chat: model seasonal_naive_daily")

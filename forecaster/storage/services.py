@@ -76,8 +76,7 @@ def upsert_service(
     check_targets_free(session=session, name=name, profile=profile)
     document = profile.model_dump(mode="json")
     row = {"name": name, "profile": document, "enabled": enabled is not False}
-    created = insert_if_absent(session=session, table=Service, rows=[row], key=["name"]) == 1
-    service = locked_service(session=session, name=name)  # its retired list is rewritten
+    created, service = _inserted_or_locked(session=session, name=name, row=row)
     if created:
         return service, None
     was_enabled = service.enabled
@@ -95,6 +94,27 @@ def upsert_service(
     )
     session.flush()
     return service, Replaced(previous, was_enabled)
+
+
+# inserts of a service's row that a DELETE committing before its lock can undo: once is a
+# race, three times in a row a bug
+INSERT_ATTEMPTS = 3
+
+
+def _inserted_or_locked(
+    *, session: Session, name: str, row: dict[str, object]
+) -> tuple[bool, Service]:
+    """Insert service ``name``'s row unless there is one, then lock it (its retired list is
+    rewritten): whether this call created it, and the row. On PostgreSQL a row a DELETE has
+    not committed yet counts as there, and once it commits the lock finds none: the insert is
+    tried again, as the service is gone (a PUT answered 404 "create it with PUT")."""
+    for _ in range(INSERT_ATTEMPTS):
+        created = insert_if_absent(session=session, table=Service, rows=[row], key=["name"]) == 1
+        write_lock_now(session)
+        service = find_service(session=session, name=name, for_update=True, key_share=True)
+        if service is not None:
+            return created, service
+    return False, locked_service(session=session, name=name)  # NotFoundError naming it
 
 
 def hold_target_claims(session: Session) -> None:

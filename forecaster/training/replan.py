@@ -284,7 +284,7 @@ def replan_after_store(
     profile: ScalingProfile,
     replaced: Replaced | None,
 ) -> tuple[int | None, str] | None:
-    """What storing ``profile`` over ``previous`` does to the plan in force, one rule for
+    """What storing ``profile`` over what it ``replaced`` does to the plan in force, one rule for
     ``PUT /v1/services`` and ``forecaster ingest --profile``: a changed profile, or one enabled
     again after its plan went unrenewed, is re-planned (:func:`replan_or_why`); a disabled one
     is not, as nothing plans it. None: a new service, or nothing changed."""

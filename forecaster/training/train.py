@@ -312,6 +312,8 @@ def train_services(
                 results[loaded.name] = _store(database, loaded, outcome)
             except ForecasterError as error:  # e.g. a non-finite forecast: the rest still store
                 results[loaded.name] = error
+            except DamagedValueError as error:  # e.g. its plan in force, changed by hand
+                results[loaded.name] = damaged_service(loaded.name, error)
             if stored is not None:
                 stored()
     return {name: results[name] for name in names}

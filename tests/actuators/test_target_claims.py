@@ -20,7 +20,12 @@ from sqlalchemy import Engine, event
 from api.app import create_app
 from forecaster.settings import Settings
 from forecaster.storage.db import Database
-from forecaster.storage.services import find_service, upsert_service
+from forecaster.storage.services import (
+    delete_service,
+    find_service,
+    locked_service,
+    upsert_service,
+)
 from tests.actuators.factories import make_service, scaling_profile
 from tests.helpers import live_server
 
@@ -118,3 +123,21 @@ def test_a_profile_write_reads_whether_the_service_was_enabled_under_its_lock(
     assert enabled.json()["enabled"] is True
     change = enabled.json()["plan_change"]
     assert change is not None and change["message"].startswith("not re-planned"), change
+
+
+def test_a_put_while_the_service_is_deleted_creates_it_again(database: Database, base: str) -> None:
+    """Review: on PostgreSQL the PUT's insert found the row a DELETE had locked (not deleted
+    yet) and did nothing, then its lock waited for the DELETE and found no row: the PUT
+    answered 404 "does not exist; create it with PUT", 21 times in 900 PUTs racing DELETEs
+    for 30 s (SQLite: writers take turns, it passed there)."""
+    make_service(database)
+    with database.session() as held:
+        locked_service(session=held, name="chat")  # as a DELETE begins: the row locked
+        body = scaling_profile().model_dump(mode="json")
+        with put_meanwhile(database, base, "chat", body) as answers:
+            delete_service(session=held, name="chat")
+            held.commit()
+    (created,) = answers
+    assert created.status_code == 201, created.text
+    with database.session() as session:
+        assert find_service(session=session, name="chat") is not None

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forecaster.training.forecasting import make_forecast
-from models.conformal import Calibrated, ConformalBands, persisting_level
+from models.conformal import Calibrated, ConformalBands, _event_groups, persisting_level
 from models.naive import SeasonalNaiveDaily
 from tests.helpers import synthetic_traffic
 
@@ -62,6 +62,77 @@ def test_one_huge_spike_does_not_set_its_hours_band() -> None:
         for hour in (3, 7)
     }
     assert at[7] < 1.5 * at[3] and at[3] < 2.5
+
+
+def _weeks_of_folds(weeks: int, rng: np.random.Generator):
+    """Residuals (sd 1) of back-to-back 48-hour folds at 5-minute steps from a Monday."""
+    steps, horizon = weeks * 2016, 576
+    seconds = pd.Timestamp("2026-01-05").timestamp() + 300.0 * np.arange(steps)
+    horizons = np.arange(steps) % horizon + 1
+    return rng.normal(0, 1, steps), horizons, seconds, np.arange(steps) // horizon
+
+
+def _at(bands: ConformalBands, stamp: str, q: float) -> float:
+    seconds = np.array([pd.Timestamp(stamp).timestamp()])
+    return float(bands.offsets(np.array([300]), seconds, (q,))[q][0])
+
+
+def test_a_weekly_burst_widens_its_own_hours_not_every_days() -> None:
+    """A burst every Sunday 14-16h the median misses (1.2 % of residuals): its residuals set
+    the p99 of every day when pooled; calibrated apart, Monday's p99 is the noise's, while
+    Sunday's bands at the burst reach it."""
+    rng = np.random.default_rng(5)
+    residuals, horizons, seconds, folds = _weeks_of_folds(4, rng)
+    stamps = pd.to_datetime(seconds, unit="s")
+    burst = (stamps.day_of_week == 6) & (stamps.hour >= 14) & (stamps.hour < 16)
+    residuals[burst] += 40
+    bands = ConformalBands.fit(residuals, horizons, seconds, folds)
+    assert _at(bands, "2026-02-09 14:30", 0.99) < 4  # a Monday: the normal's p99 is 2.3
+    assert _at(bands, "2026-02-10 03:00", 0.99) < 4
+    for q in (0.9, 0.95, 0.99):
+        assert _at(bands, "2026-02-08 14:30", q) > 40  # the Sunday after: the burst covered
+    assert _at(bands, "2026-02-08 10:00", 0.99) < 4  # the rest of Sunday is ordinary
+
+
+def test_a_one_off_burst_is_no_weekly_event() -> None:
+    """The same burst on one Sunday only stays in the ordinary tail (a rank per residual)."""
+    rng = np.random.default_rng(5)
+    residuals, horizons, seconds, folds = _weeks_of_folds(4, rng)
+    stamps = pd.to_datetime(seconds, unit="s")
+    burst = (stamps.day_of_week == 6) & (stamps.hour >= 14) & (stamps.hour < 16)
+    residuals[burst & (stamps.day == 11)] += 40  # 11 January
+    bands = ConformalBands.fit(residuals, horizons, seconds, folds)
+    assert bands.event_hours is None
+    assert _at(bands, "2026-02-08 14:30", 0.95) < 4
+
+
+def test_each_weekly_event_is_calibrated_on_its_own_residuals() -> None:
+    """A +20 burst every Sunday 14-16h and a +5 one every Wednesday 10-12h: pooled, both got
+    the pool's p90 (+21.0: the small one 3x too wide, the big one short of its own +21.3);
+    apart, each event's bands reach its own residuals' quantiles, and other hours stay."""
+    rng = np.random.default_rng(7)
+    residuals, horizons, seconds, folds = _weeks_of_folds(4, rng)
+    stamps = pd.to_datetime(seconds, unit="s")
+    big = (stamps.day_of_week == 6) & (stamps.hour >= 14) & (stamps.hour < 16)
+    small = (stamps.day_of_week == 2) & (stamps.hour >= 10) & (stamps.hour < 12)
+    residuals[big] += 20
+    residuals[small] += 5
+    bands = ConformalBands.fit(residuals, horizons, seconds, folds)
+    for stamp, event in (("2026-02-08 14:30", big), ("2026-02-11 10:30", small)):
+        for q in (0.9, 0.95):
+            own = float(np.quantile(residuals[event], q))
+            assert _at(bands, stamp, q) == pytest.approx(own, abs=0.5), (stamp, q)
+    assert _at(bands, "2026-02-10 03:00", 0.99) < 4
+
+
+def test_event_hours_group_into_runs_across_the_weeks_end() -> None:
+    """Adjacent flagged hours are one event, the last hour of the week and the first too."""
+    hours = np.zeros(168, dtype=bool)
+    hours[[0, 1, 5, 6, 167]] = True
+    groups = _event_groups(hours)
+    assert groups[0] == groups[1] == groups[167] > 0
+    assert groups[5] == groups[6] > 0 and groups[5] != groups[0]
+    assert not groups[[2, 3, 4, 7, 166]].any()
 
 
 def test_bands_widen_with_the_horizon() -> None:

@@ -114,22 +114,8 @@ def test_a_damaged_profile_fails_its_own_service_in_the_nightly_pass(
     DamagedValueError out of the nightly pass before any service trained. It is that service's
     failure, recorded and logged with its reason and fix; the others train. (A JSON column on
     PostgreSQL refuses such text: a real SQLite file only.)"""
-    url = f"sqlite:///{tmp_path / 'forecaster.db'}"
-    database = Database(url)
-    database.migrate()
-    settings = Settings(database_url=url, auth_enabled=False)
-    index = pd.date_range(end=pd.Timestamp(utc_now()).floor("h"), periods=24 * 3, freq="h")
-    values = (50 + 10 * np.sin(np.arange(len(index)) / 4)).tolist()
+    database, settings = _broken_and_chat(tmp_path)
     with database.session() as session:
-        for name in ("broken", "chat"):
-            upsert_service(session=session, name=name, profile=PROFILE)
-            item = SeriesPoints(
-                service=name,
-                metric="requests_per_second",
-                timestamps=[ts.isoformat() for ts in index],
-                values=values,
-            )
-            ingest_batch(session=session, batch=[item], settings=settings)
         session.execute(text("UPDATE services SET profile = '{not json' WHERE name = 'broken'"))
     try:
         with caplog.at_level(logging.ERROR, logger="forecaster.jobs.tasks"):
@@ -147,3 +133,48 @@ def test_a_damaged_profile_fails_its_own_service_in_the_nightly_pass(
     assert said.startswith('a stored value of service "broken" is damaged (a stored JSON value')
     assert said.endswith(DAMAGED_DATA)
     assert f"train of service broken failed: {said}" in caplog.messages
+
+
+def test_a_damaged_plan_fails_its_own_service_when_the_pass_stores(tmp_path: Path) -> None:
+    """Review: only the load of each service was guarded; a damaged value read when its new
+    forecast was stored (the plan in force, changed by hand) still stopped the nightly pass,
+    and the services after it in the pass stored nothing."""
+    database, settings = _broken_and_chat(tmp_path)
+    try:
+        train_all(database, settings)  # the plans in force
+        with database.session() as session:
+            broken = get_service(session=session, name="broken")
+            damage = text("UPDATE plans SET summary = '{not json' WHERE service_id = :id")
+            session.execute(damage, {"id": broken.id})
+        train_all(database, settings)
+        with database.session() as session:
+            query = select(JobRun).where(JobRun.job == "train").order_by(JobRun.id.desc())
+            run = session.execute(query.limit(1)).scalar_one()
+    finally:
+        database.dispose()
+    assert run.status == "failed" and "could not train broken (1 of 2" in (run.message or "")
+    assert "model" in run.details["services"]["chat"]
+    said = run.details["services"]["broken"]["error"]
+    assert said.startswith('a stored value of service "broken" is damaged (a stored JSON value')
+
+
+def _broken_and_chat(tmp_path: Path) -> tuple[Database, Settings]:
+    """A real SQLite file (a JSON column on PostgreSQL refuses text that is not JSON) with
+    services "broken" and "chat", three days of hourly samples each, not trained yet."""
+    url = f"sqlite:///{tmp_path / 'forecaster.db'}"
+    database = Database(url)
+    database.migrate()
+    settings = Settings(database_url=url, auth_enabled=False)
+    index = pd.date_range(end=pd.Timestamp(utc_now()).floor("h"), periods=24 * 3, freq="h")
+    values = (50 + 10 * np.sin(np.arange(len(index)) / 4)).tolist()
+    with database.session() as session:
+        for name in ("broken", "chat"):
+            upsert_service(session=session, name=name, profile=PROFILE)
+            item = SeriesPoints(
+                service=name,
+                metric="requests_per_second",
+                timestamps=[ts.isoformat() for ts in index],
+                values=values,
+            )
+            ingest_batch(session=session, batch=[item], settings=settings)
+    return database, settings

@@ -452,13 +452,7 @@ def test_a_job_that_ignores_a_lost_lock_does_not_keep_the_process_from_leading_a
     scheduler.start()
     try:
         assert stuck.wait(30)
-        with held_at("forecaster.jobs.scheduler", "lost the scheduler lock") as lost:
-            lose_lock(database, scheduler.lock)
-            assert lost.reached.wait(30)
-            assert other.try_acquire()  # another process leads
-        assert wait_until(
-            lambda: any("fit (term 1)" in r.getMessage() for r in caplog.records), grace + 10
-        ), "the job still running after the grace is named, and no longer waited for"
+        _lead_lost_with_a_job_left_behind(database, scheduler, other, caplog, "fit", grace)
         assert not scheduler.is_leader
         other.release()  # the other leader dies
         assert wait_until(lambda: scheduler.terms == 2, grace + 10)
@@ -474,6 +468,25 @@ def test_a_job_that_ignores_a_lost_lock_does_not_keep_the_process_from_leading_a
         release.set()
         other.release()
         scheduler.stop()
+
+
+def _lead_lost_with_a_job_left_behind(
+    database: Database,
+    scheduler: JobScheduler,
+    other: LeaderLock,
+    caplog: pytest.LogCaptureFixture,
+    job: str,
+    grace: float,
+) -> None:
+    """The scheduler loses its lock to ``other`` while ``job`` of term 1 is stuck: after the
+    grace, the job still running is named in a warning, and no longer waited for."""
+    with held_at("forecaster.jobs.scheduler", "lost the scheduler lock") as lost:
+        lose_lock(database, scheduler.lock)
+        assert lost.reached.wait(30)
+        assert other.try_acquire()  # another process leads
+    assert wait_until(
+        lambda: any(f"{job} (term 1)" in r.getMessage() for r in caplog.records), grace + 10
+    ), f"{job}, still running after the grace, is named and no longer waited for"
 
 
 def test_a_training_pass_left_behind_does_not_hold_up_the_next_terms_training(
@@ -510,13 +523,7 @@ def test_a_training_pass_left_behind_does_not_hold_up_the_next_terms_training(
     scheduler.start()
     try:
         assert stuck.wait(30)
-        with held_at("forecaster.jobs.scheduler", "lost the scheduler lock") as lost:
-            lose_lock(database, scheduler.lock)
-            assert lost.reached.wait(30)
-            assert other.try_acquire()  # another process leads
-        assert wait_until(
-            lambda: any("train (term 1)" in r.getMessage() for r in caplog.records), grace + 10
-        ), "the pass still running after the grace is left behind"
+        _lead_lost_with_a_job_left_behind(database, scheduler, other, caplog, "train", grace)
         other.release()  # the other leader dies: this process leads again
         assert wait_until(lambda: scheduler.terms == 2, grace + 10)
         assert wait_until(lambda: 2 in passes, 10), "term 2's training waited for term 1's"

@@ -84,18 +84,8 @@ def test_a_stored_profile_that_no_longer_validates_fails_alone(
 ) -> None:
     """QA: one service's stored profile that a tightened rule now refuses (a capacity of -5)
     raised out of the pass, and no other service trained."""
-    end = pd.Timestamp(utc_now()).floor("h")
-    index = pd.date_range(end=end, periods=24 * 3, freq="h")
+    _store_broken_and_chat(database, settings)
     with database.session() as session:
-        for name in ("chat", "broken"):
-            upsert_service(session=session, name=name, profile=PROFILE)
-            item = SeriesPoints(
-                service=name,
-                metric="requests_per_second",
-                timestamps=[ts.isoformat() for ts in index],
-                values=(50 + 10 * np.sin(np.arange(len(index)) / 4)).tolist(),
-            )
-            ingest_batch(session=session, batch=[item], settings=settings)
         broken = get_service(session=session, name="broken")
         broken.profile = {**broken.profile, "capacity_per_replica": -5}
     results = train_services(database, ["broken", "chat"], settings)
@@ -127,10 +117,7 @@ def test_a_damaged_profile_fails_its_own_service_in_the_nightly_pass(
             assert latest_training_runs(session=session, series_id=series_id)[0].is_champion
     finally:
         database.dispose()
-    assert run.status == "failed" and "could not train broken (1 of 2" in (run.message or "")
-    assert "model" in run.details["services"]["chat"]
-    said = run.details["services"]["broken"]["error"]
-    assert said.startswith('a stored value of service "broken" is damaged (a stored JSON value')
+    said = _failed_alone_as_damaged(run)
     assert said.endswith(DAMAGED_DATA)
     assert f"train of service broken failed: {said}" in caplog.messages
 
@@ -152,10 +139,16 @@ def test_a_damaged_plan_fails_its_own_service_when_the_pass_stores(tmp_path: Pat
             run = session.execute(query.limit(1)).scalar_one()
     finally:
         database.dispose()
+    _failed_alone_as_damaged(run)
+
+
+def _failed_alone_as_damaged(run: JobRun) -> str:
+    """The pass failed for "broken" alone, as damaged data, and "chat" trained: what it said."""
     assert run.status == "failed" and "could not train broken (1 of 2" in (run.message or "")
     assert "model" in run.details["services"]["chat"]
     said = run.details["services"]["broken"]["error"]
     assert said.startswith('a stored value of service "broken" is damaged (a stored JSON value')
+    return str(said)
 
 
 def _broken_and_chat(tmp_path: Path) -> tuple[Database, Settings]:
@@ -165,6 +158,12 @@ def _broken_and_chat(tmp_path: Path) -> tuple[Database, Settings]:
     database = Database(url)
     database.migrate()
     settings = Settings(database_url=url, auth_enabled=False)
+    _store_broken_and_chat(database, settings)
+    return database, settings
+
+
+def _store_broken_and_chat(database: Database, settings: Settings) -> None:
+    """Services "broken" and "chat", three days of hourly samples each."""
     index = pd.date_range(end=pd.Timestamp(utc_now()).floor("h"), periods=24 * 3, freq="h")
     values = (50 + 10 * np.sin(np.arange(len(index)) / 4)).tolist()
     with database.session() as session:
@@ -177,4 +176,3 @@ def _broken_and_chat(tmp_path: Path) -> tuple[Database, Settings]:
                 values=values,
             )
             ingest_batch(session=session, batch=[item], settings=settings)
-    return database, settings
